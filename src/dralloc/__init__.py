@@ -1,0 +1,1 @@
+"""dralloc: DRA allocation engine."""

@@ -1,0 +1,793 @@
+"""The DRA structured allocator: Kubernetes 1.36 semantics (spec/dra-v1.md section 6).
+
+Owns one `allocate` call: preparing requests (6.4), the depth-first search with full
+backtracking (6.5), device eligibility (6.6), admin access (6.7), counters (6.8), consumable
+capacity (6.9), constraints (6.10) and building results (6.12). It reads an `Inventory`
+(published devices, long-lived) and an `AllocatedState` (what other claims hold) and mutates
+neither: in-flight choices live in a per-call `_Search`.
+
+Design notes:
+* Candidates are the devices of complete, valid pools in search order (pools by driver and
+  name, binding-condition pools last; slices by name; devices in slice order).
+* A request picks its N devices as a combination in candidate order, so permutations are never
+  re-tried and a request never gets the same device twice.
+* Selector outcomes are memoised on the `DeviceEntry` (a pure function of the device), so a
+  long-lived `Inventory` makes repeated allocations cheap.
+* Determinism: the same input gives the same result; only shareIDs are random (they come from
+  an injectable `share_ids` source).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from dralloc.allocator.capacity import consumption, first_shortfall
+from dralloc.allocator.constraints import ConstraintChecker
+from dralloc.allocator.errors import AllocationError, AllocationGaveUp, NodeFailure
+from dralloc.allocator.inventory import DeviceEntry, DeviceKey, Inventory, Pool, PoolState
+from dralloc.allocator.nodeselection import merge_terms, node_name_selector
+from dralloc.allocator.state import AllocatedState
+from dralloc.allocator.taints import untolerated_taint
+from dralloc.api.core import Node, NodeSelector, NodeSelectorTerm
+from dralloc.api.quantity import Quantity
+from dralloc.api.resource import (
+    ALLOCATION_MODE_ALL,
+    ALLOCATION_MODE_EXACT_COUNT,
+    AllocationResult,
+    DeviceAllocationConfiguration,
+    DeviceAllocationResult,
+    DeviceClass,
+    DeviceRequestAllocationResult,
+    DeviceSelector,
+    DeviceToleration,
+    ResourceClaim,
+)
+from dralloc.cel import CelCompileError, CelEnvironment, CelRuntimeError, CompiledSelector
+from dralloc.features import Features
+
+MAX_RESULTS_PER_CLAIM = 32
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+class Reason(StrEnum):
+    """Why a device was not taken for a request (also what `explain` reports)."""
+
+    IN_USE = "in use"
+    BINDING_CONDITIONS_DISABLED = "has binding conditions, but the feature is disabled"
+    CLASS_SELECTOR = "class selector is false"
+    REQUEST_SELECTOR = "request selector is false"
+    WRONG_NODE = "not reachable from the node"
+    CAPACITY = "capacity too small"
+    CAPACITY_POLICY = "capacity request not allowed by the device's policy"
+    COUNTERS_DISABLED = "consumes counters, but DRAPartitionableDevices is disabled"
+    COUNTERS = "counters exhausted"
+    TAINT = "untolerated taint"
+    CONSTRAINT = "constraint conflict"
+
+
+class _TooMany:
+    """Marker: the claim would exceed 32 results on this path (skip to the next subrequest)."""
+
+
+TOO_MANY = _TooMany()
+SearchOutcome = bool | _TooMany
+
+
+@dataclass(slots=True)
+class Selector:
+    """A CEL selector and how errors name it (`class c: selector #i` / `claim ns/n: ...`)."""
+
+    expression: str
+    context: str
+    is_class: bool
+    compiled: CompiledSelector | None = None
+
+
+@dataclass(slots=True)
+class PreparedRequest:
+    """One request, or one subrequest of a firstAvailable request, ready for the search."""
+
+    claim_index: int
+    request_name: str  # the request's own name
+    result_name: str  # `req` or `req/sub`
+    class_name: str
+    device_class: DeviceClass
+    selectors: tuple[Selector, ...]
+    admin: bool
+    all_mode: bool
+    needed: int
+    tolerations: list[DeviceToleration]
+    capacity_requests: dict[str, int]
+    has_subrequests: bool
+    all_devices: list[tuple[DeviceEntry, Pool]] = field(default_factory=list)
+    constraints: tuple[ConstraintChecker, ...] = ()
+    cache_key: str = ""
+
+
+@dataclass(slots=True)
+class PreparedClaim:
+    claim: ResourceClaim
+    ref: str
+    requests: list[list[PreparedRequest]]
+    constraints: list[ConstraintChecker]
+
+
+@dataclass(slots=True)
+class _Pick:
+    """One device chosen in the current attempt (undo information included)."""
+
+    request: PreparedRequest
+    entry: DeviceEntry
+    pool: Pool
+    share_id: str | None
+    consumed: dict[str, int] | None
+    charged_counters: bool
+    constraints: tuple[ConstraintChecker, ...]
+
+
+def _default_share_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class AllocatorOptions:
+    """`timeout`: seconds before the search gives up (None = no limit; upstream's
+    filterTimeout default is 10 s). `share_ids`: source of shareIDs (tests inject one)."""
+
+    timeout: float | None = DEFAULT_TIMEOUT_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    share_ids: Callable[[], str] = _default_share_id
+
+
+class Allocator:
+    """Allocates ResourceClaims on a node, exactly as Kubernetes 1.36 would.
+
+    >>> allocator = Allocator(Features())                                    # doctest: +SKIP
+    >>> results = allocator.allocate(node, [claim], inventory, classes, state)  # doctest: +SKIP
+
+    `allocate` returns one AllocationResult per claim (same order), None when no allocation
+    exists, or raises AllocationError / NodeFailure / AllocationGaveUp.
+    """
+
+    def __init__(
+        self,
+        features: Features,
+        *,
+        cel: CelEnvironment | None = None,
+        options: AllocatorOptions | None = None,
+    ) -> None:
+        self.features = features
+        self.cel = cel or CelEnvironment(features)
+        self.options = options or AllocatorOptions()
+
+    def allocate(
+        self,
+        node: Node,
+        claims: Sequence[ResourceClaim],
+        inventory: Inventory,
+        classes: Mapping[str, DeviceClass],
+        allocated: AllocatedState,
+    ) -> list[AllocationResult] | None:
+        search = _Search(self, node, claims, inventory, classes, allocated)
+        return search.run()
+
+
+class _Search:
+    """The state of one `allocate` call: prepared requests, in-flight picks and tallies."""
+
+    def __init__(
+        self,
+        allocator: Allocator,
+        node: Node,
+        claims: Sequence[ResourceClaim],
+        inventory: Inventory,
+        classes: Mapping[str, DeviceClass],
+        allocated: AllocatedState,
+    ) -> None:
+        self.allocator = allocator
+        self.features = allocator.features
+        self.cel = allocator.cel
+        self.options = allocator.options
+        self.node = node
+        self.claims = claims
+        self.inventory = inventory
+        self.classes = classes
+        self.allocated = allocated
+        self.pools = inventory.pools_for(node)
+        self.candidates: list[tuple[DeviceEntry, Pool]] = [
+            (entry, pool) for pool in self.pools if pool.is_usable for entry in pool.devices
+        ]
+        self.deadline = (
+            None
+            if self.options.timeout is None
+            else self.options.clock() + self.options.timeout
+        )
+        self.steps = 0
+        # In-flight tallies.
+        self.picks: list[list[_Pick]] = [[] for _ in claims]
+        self.chosen_count: dict[DeviceKey, int] = {}
+        self.chosen_by_claim: list[dict[DeviceKey, int]] = [{} for _ in claims]
+        self.shares_in_flight: dict[DeviceKey, int] = {}
+        self.capacity_in_flight: dict[DeviceKey, dict[str, int]] = {}
+        self.counters_in_flight: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
+        self.available_counters: dict[tuple[str, str], dict[str, dict[str, int]] | None] = {}
+        self.prepared: list[PreparedClaim] = []
+
+    # ------------------------------------------------------------------ preparation (6.4)
+
+    def prepare(self) -> None:
+        for index, claim in enumerate(self.claims):
+            self.prepared.append(self._prepare_claim(index, claim))
+
+    def _prepare_claim(self, index: int, claim: ResourceClaim) -> PreparedClaim:
+        features = self.features
+        ref = f"{claim.metadata.namespace}/{claim.metadata.name}"
+        devices = claim.spec.devices
+        requests: list[list[PreparedRequest]] = []
+        minimum = 0
+        for request in devices.requests:
+            if request.first_available:
+                if not features.prioritized_list:
+                    raise AllocationError(
+                        f"claim {ref}, request {request.name}: has subrequests, but the "
+                        "DRAPrioritizedList feature is disabled"
+                    )
+                alternatives: list[PreparedRequest] = []
+                for sub in request.first_available:
+                    if sub.capacity is not None and not features.consumable_capacity:
+                        raise AllocationError(
+                            f"claim {ref}, subrequest {sub.name}: has capacity requests, but "
+                            "the DRAConsumableCapacity feature is disabled"
+                        )
+                for sub in request.first_available:
+                    alternatives.append(
+                        self._prepare_request(
+                            index,
+                            ref,
+                            request.name,
+                            f"{request.name}/{sub.name}",
+                            sub.device_class_name,
+                            sub.selectors,
+                            sub.allocation_mode,
+                            sub.count,
+                            None,
+                            sub.tolerations,
+                            sub.capacity.requests if sub.capacity else {},
+                            has_subrequests=True,
+                        )
+                    )
+                minimum += min(a.needed for a in alternatives)
+                requests.append(alternatives)
+                continue
+            exact = request.exactly
+            if exact is None:
+                raise AllocationError(
+                    f"claim {ref}, request {request.name}: missing device class name "
+                    "(unsupported request type?)"
+                )
+            if exact.capacity is not None and not features.consumable_capacity:
+                raise AllocationError(
+                    f"claim {ref}, request {request.name}: has capacity requests, but the "
+                    "DRAConsumableCapacity feature is disabled"
+                )
+            prepared = self._prepare_request(
+                index,
+                ref,
+                request.name,
+                request.name,
+                exact.device_class_name,
+                exact.selectors,
+                exact.allocation_mode,
+                exact.count,
+                exact.admin_access,
+                exact.tolerations,
+                exact.capacity.requests if exact.capacity else {},
+                has_subrequests=False,
+            )
+            minimum += prepared.needed
+            requests.append([prepared])
+        if minimum > MAX_RESULTS_PER_CLAIM:
+            raise AllocationError(
+                f"claim {ref}: number of requested devices {minimum} exceeds the claim limit "
+                f"of {MAX_RESULTS_PER_CLAIM}"
+            )
+        constraints: list[ConstraintChecker] = []
+        for i, constraint in enumerate(devices.constraints):
+            if constraint.match_attribute:
+                attribute, distinct = constraint.match_attribute, False
+            elif constraint.distinct_attribute:
+                attribute, distinct = constraint.distinct_attribute, True
+            else:
+                raise AllocationError(
+                    f"claim {ref}, constraint #{i}: empty constraint (unsupported constraint "
+                    "type?)"
+                )
+            constraints.append(
+                ConstraintChecker(
+                    i,
+                    attribute,
+                    distinct=distinct,
+                    requests=constraint.requests,
+                    list_types=self.features.list_type_attributes,
+                )
+            )
+        for alternatives in requests:
+            for prepared in alternatives:
+                prepared.constraints = tuple(
+                    c
+                    for c in constraints
+                    if c.applies(prepared.request_name, prepared.result_name)
+                )
+        return PreparedClaim(claim, ref, requests, constraints)
+
+    def _prepare_request(
+        self,
+        claim_index: int,
+        ref: str,
+        request_name: str,
+        result_name: str,
+        class_name: str,
+        selectors: list[DeviceSelector],
+        mode: str,
+        count: int | None,
+        admin_access: bool | None,
+        tolerations: list[DeviceToleration],
+        capacity: Mapping[str, Quantity],
+        *,
+        has_subrequests: bool,
+    ) -> PreparedRequest:
+        label = f"claim {ref}, request {result_name}"
+        for i, selector in enumerate(selectors):
+            if selector.cel is None or not selector.cel.expression:
+                raise AllocationError(
+                    f"{label}, selector #{i}: CEL expression empty (unsupported selector type?)"
+                )
+        if admin_access is not None and not self.features.admin_access:
+            raise AllocationError(f"{label}: admin access is requested, but the feature is disabled")
+        if not class_name:
+            raise AllocationError(f"{label}: missing device class name (unsupported request type?)")
+        device_class = self.classes.get(class_name)
+        if device_class is None:
+            raise AllocationError(
+                f"{label}: could not retrieve device class {class_name}: "
+                f'deviceclass.resource.k8s.io "{class_name}" not found'
+            )
+        compiled = tuple(
+            Selector(s.cel.expression, f"class {class_name}: selector #{i}", True)
+            for i, s in enumerate(device_class.spec.selectors)
+            if s.cel is not None
+        ) + tuple(
+            Selector(s.cel.expression, f"claim {ref}: selector #{i}", False)
+            for i, s in enumerate(selectors)
+            if s.cel is not None
+        )
+        prepared = PreparedRequest(
+            claim_index=claim_index,
+            request_name=request_name,
+            result_name=result_name,
+            class_name=class_name,
+            device_class=device_class,
+            selectors=compiled,
+            admin=bool(admin_access),
+            all_mode=False,
+            needed=0,
+            tolerations=tolerations,
+            capacity_requests={k: v.nano for k, v in capacity.items()},
+            has_subrequests=has_subrequests,
+        )
+        mode = mode or ALLOCATION_MODE_EXACT_COUNT
+        if mode == ALLOCATION_MODE_EXACT_COUNT:
+            prepared.needed = count if count else 1
+        elif mode == ALLOCATION_MODE_ALL:
+            prepared.all_mode = True
+            for pool in self.pools:
+                if pool.state is PoolState.INCOMPLETE:
+                    raise AllocationError(
+                        f"{label}: asks for all devices, but resource pool {pool.key} is "
+                        "currently being updated"
+                    )
+                if pool.state is PoolState.INVALID:
+                    raise AllocationError(
+                        f"{label}: asks for all devices, but resource pool {pool.key} is "
+                        "currently invalid"
+                    )
+            for entry, pool in self.candidates:
+                if not self.is_selectable(entry, prepared):
+                    continue
+                if self.features.consumable_capacity and (
+                    self.capacity_problem(entry, prepared, committed_only=True) is not None
+                ):
+                    continue
+                prepared.all_devices.append((entry, pool))
+            prepared.needed = len(prepared.all_devices)
+        else:
+            raise AllocationError(f"{label}: unsupported count mode {mode}")
+        return prepared
+
+    # ---------------------------------------------------------------- device checks (6.6)
+
+    def is_selectable(self, entry: DeviceEntry, request: PreparedRequest) -> bool:
+        return self.selectable_reason(entry, request) is None
+
+    def selectable_reason(self, entry: DeviceEntry, request: PreparedRequest) -> Reason | None:
+        if entry.binding_conditions and not self.features.device_binding_and_status:
+            return Reason.BINDING_CONDITIONS_DISABLED
+        results = entry.selector_results
+        for selector in request.selectors:
+            outcome = results.get(selector.expression)
+            if outcome is None:
+                outcome = self._evaluate(entry, selector)
+            if outcome is True:
+                continue
+            if outcome is False:
+                return Reason.CLASS_SELECTOR if selector.is_class else Reason.REQUEST_SELECTOR
+            raise AllocationError(f"{selector.context}: CEL runtime error: {outcome}")
+        return None
+
+    def _evaluate(self, entry: DeviceEntry, selector: Selector) -> bool | CelRuntimeError:
+        if selector.compiled is None:
+            try:
+                selector.compiled = self.cel.compile(selector.expression)
+            except CelCompileError as err:
+                raise AllocationError(f"{selector.context}: CEL compile error: {err}") from err
+        outcome: bool | CelRuntimeError
+        try:
+            outcome = selector.compiled.evaluate(entry.cel_device)
+        except CelRuntimeError as err:
+            outcome = err
+        entry.selector_results[selector.expression] = outcome
+        return outcome
+
+    def in_use(self, entry: DeviceEntry, request: PreparedRequest) -> bool:
+        key = entry.key
+        if entry.multi:
+            return key in self.allocated.devices
+        if request.admin:
+            return key in self.chosen_by_claim[request.claim_index]
+        return key in self.allocated.devices or key in self.chosen_count
+
+    def capacity_problem(
+        self, entry: DeviceEntry, request: PreparedRequest, *, committed_only: bool = False
+    ) -> tuple[Reason, str] | None:
+        """Why the device cannot give the request its capacity (None if it can)."""
+        amounts = consumption(entry.capacity, request.capacity_requests)
+        if amounts is None:
+            missing = [n for n in request.capacity_requests if n not in entry.capacity]
+            if missing:
+                return Reason.CAPACITY, f"device has no capacity {missing[0]}"
+            return Reason.CAPACITY_POLICY, "requested amount is not allowed by requestPolicy"
+        committed = self.allocated.capacity.get(entry.key)
+        in_flight = None if committed_only else self.capacity_in_flight.get(entry.key)
+        shortfall = first_shortfall(entry.capacity, amounts, committed, in_flight)
+        if shortfall is not None:
+            name, missing_nano = shortfall
+            return Reason.CAPACITY, f"capacity {name}: {Quantity.from_nano(missing_nano)} short"
+        return None
+
+    def _available(self, pool: Pool) -> dict[str, dict[str, int]] | None:
+        """Counters left in `pool` after committed allocations; None if any is negative."""
+        key = (pool.key.driver, pool.key.pool)
+        if key in self.available_counters:
+            return self.available_counters[key]
+        available = {name: dict(counters) for name, counters in pool.counter_sets.items()}
+        has_allocation = self.allocated.has_allocation
+        for dev in (*pool.devices, *pool.other_devices):
+            if dev.consumes and has_allocation(dev.key):
+                for set_name, counters in dev.consumes:
+                    target = available.get(set_name)
+                    if target is None:
+                        continue
+                    for counter, amount in counters:
+                        if counter in target:
+                            target[counter] -= amount
+        negative = any(v < 0 for counters in available.values() for v in counters.values())
+        result = None if negative else available
+        self.available_counters[key] = result
+        return result
+
+    def counter_problem(self, entry: DeviceEntry, pool: Pool) -> str | None:
+        """Charge the device's counters in flight; a message if they do not fit."""
+        available = self._available(pool)
+        if available is None:
+            return "a counter of the pool is already over-committed"
+        key = (pool.key.driver, pool.key.pool)
+        tally = self.counters_in_flight.setdefault(key, {})
+        problem = None
+        for set_name, counters in entry.consumes:
+            left = available[set_name]
+            for counter, amount in counters:
+                used = tally.get((set_name, counter), 0) + amount
+                if problem is None and used > left[counter]:
+                    more = Quantity.from_nano(used - left[counter])
+                    problem = f"counter {counter} of counter set {set_name} ({more} more needed)"
+        if problem is None:
+            for set_name, counters in entry.consumes:
+                for counter, amount in counters:
+                    slot = (set_name, counter)
+                    tally[slot] = tally.get(slot, 0) + amount
+        return problem
+
+    def _uncharge(self, entry: DeviceEntry, pool: Pool) -> None:
+        tally = self.counters_in_flight[(pool.key.driver, pool.key.pool)]
+        for set_name, counters in entry.consumes:
+            for counter, amount in counters:
+                tally[(set_name, counter)] -= amount
+
+    def _has_share(self, entry: DeviceEntry) -> bool:
+        return self.allocated.has_allocation(entry.key) or bool(
+            self.shares_in_flight.get(entry.key)
+        )
+
+    def try_allocate(
+        self, entry: DeviceEntry, pool: Pool, request: PreparedRequest, *, must: bool
+    ) -> tuple[Reason, str] | None:
+        """Steps d1-d7 of 6.6: record the pick, or say why the device cannot be taken.
+
+        The ExactCount path has already checked use and capacity (steps a and c); `must`
+        (the `All` path) re-checks them here and turns a constraint refusal into an error.
+        """
+        if must and self.in_use(entry, request):
+            return Reason.IN_USE, ""
+        features = self.features
+        charged = False
+        if entry.consumes:
+            if not features.partitionable_devices:
+                return Reason.COUNTERS_DISABLED, ""
+            # A shared device's counters are charged by its first share only.
+            if not (entry.multi and self._has_share(entry)):
+                problem = self.counter_problem(entry, pool)
+                if problem is not None:
+                    return Reason.COUNTERS, problem
+                charged = True
+        if features.device_taints and entry.taints:
+            taint = untolerated_taint(entry.taints, request.tolerations)
+            if taint is not None:
+                if charged:
+                    self._uncharge(entry, pool)
+                return Reason.TAINT, f"{taint.key}={taint.value}:{taint.effect}"
+        accepted: list[ConstraintChecker] = []
+        for checker in request.constraints:
+            if not checker.add(entry):
+                for done in accepted:
+                    done.remove()
+                if charged:
+                    self._uncharge(entry, pool)
+                if must:
+                    claim_ref = self.prepared[request.claim_index].ref
+                    raise AllocationError(
+                        f"claim {claim_ref}, request {request.result_name}: cannot add device "
+                        f"{entry.key} because a claim constraint would not be satisfied"
+                    )
+                return Reason.CONSTRAINT, f"{checker.kind_name} {checker.attribute}"
+            accepted.append(checker)
+        share_id: str | None = None
+        consumed: dict[str, int] | None = None
+        if features.consumable_capacity:
+            problem = self.capacity_problem(entry, request) if must else None
+            if problem is not None:
+                for done in accepted:
+                    done.remove()
+                if charged:
+                    self._uncharge(entry, pool)
+                return problem
+            if entry.multi:
+                consumed = consumption(entry.capacity, request.capacity_requests)
+                share_id = self.options.share_ids()
+                self.shares_in_flight[entry.key] = self.shares_in_flight.get(entry.key, 0) + 1
+                if consumed:
+                    tally = self.capacity_in_flight.setdefault(entry.key, {})
+                    for name, amount in consumed.items():
+                        tally[name] = tally.get(name, 0) + amount
+        if not entry.multi:
+            key = entry.key
+            self.chosen_count[key] = self.chosen_count.get(key, 0) + 1
+            by_claim = self.chosen_by_claim[request.claim_index]
+            by_claim[key] = by_claim.get(key, 0) + 1
+        self.picks[request.claim_index].append(
+            _Pick(request, entry, pool, share_id, consumed, charged, tuple(accepted))
+        )
+        return None
+
+    def undo(self, claim_index: int) -> None:
+        pick = self.picks[claim_index].pop()
+        entry = pick.entry
+        key = entry.key
+        for checker in pick.constraints:
+            checker.remove()
+        if pick.charged_counters:
+            self._uncharge(entry, pick.pool)
+        if entry.multi:
+            if pick.share_id is not None:
+                self.shares_in_flight[key] -= 1
+            if pick.consumed:
+                tally = self.capacity_in_flight[key]
+                for name, amount in pick.consumed.items():
+                    tally[name] -= amount
+        else:
+            self.chosen_count[key] -= 1
+            if not self.chosen_count[key]:
+                del self.chosen_count[key]
+            by_claim = self.chosen_by_claim[claim_index]
+            by_claim[key] -= 1
+            if not by_claim[key]:
+                del by_claim[key]
+
+    # ----------------------------------------------------------------------- search (6.5)
+
+    def _tick(self) -> None:
+        self.steps += 1
+        if self.deadline is not None and not self.steps & 63:
+            if self.options.clock() > self.deadline:
+                raise AllocationGaveUp("timed out trying to allocate devices")
+
+    def solve_request(self, claim_index: int, request_index: int) -> SearchOutcome:
+        if claim_index == len(self.prepared):
+            return True
+        prepared = self.prepared[claim_index]
+        if request_index == len(prepared.requests):
+            outcome = self.solve_request(claim_index + 1, 0)
+            # The 32-result limit is per claim: it does not propagate to earlier claims.
+            return False if outcome is TOO_MANY else outcome
+        alternatives = prepared.requests[request_index]
+        if not alternatives[0].has_subrequests:
+            return self.solve_devices(alternatives[0], request_index, 0, 0)
+        every_too_many = True
+        for alternative in alternatives:
+            outcome = self.solve_devices(alternative, request_index, 0, 0)
+            if outcome is True:
+                return True
+            if outcome is not TOO_MANY:
+                every_too_many = False
+        return TOO_MANY if every_too_many else False
+
+    def solve_devices(
+        self, request: PreparedRequest, request_index: int, done: int, start: int
+    ) -> SearchOutcome:
+        self._tick()
+        if request.all_mode and request.needed == 0:
+            return False
+        if done == request.needed:
+            return self.solve_request(request.claim_index, request_index + 1)
+        claim_index = request.claim_index
+        if len(self.picks[claim_index]) + request.needed - done > MAX_RESULTS_PER_CLAIM:
+            return TOO_MANY
+        if request.all_mode:
+            entry, pool = request.all_devices[done]
+            if self.try_allocate(entry, pool, request, must=True) is not None:
+                return False
+            outcome = self.solve_devices(request, request_index, done + 1, 0)
+            if outcome is True:
+                return True
+            self.undo(claim_index)
+            return outcome
+        candidates = self.candidates
+        consumable = self.features.consumable_capacity
+        for position in range(start, len(candidates)):
+            entry, pool = candidates[position]
+            if self.in_use(entry, request):
+                continue
+            if self.selectable_reason(entry, request) is not None:
+                continue
+            if consumable and self.capacity_problem(entry, request) is not None:
+                continue
+            if self.try_allocate(entry, pool, request, must=False) is not None:
+                continue
+            outcome = self.solve_devices(request, request_index, done + 1, position + 1)
+            if outcome is True:
+                return True
+            self.undo(claim_index)
+            if outcome is TOO_MANY:
+                return TOO_MANY
+            self._tick()
+        return False
+
+    def run(self) -> list[AllocationResult] | None:
+        self.prepare()
+        if self.solve_request(0, 0) is True:
+            return [self.build_result(i) for i in range(len(self.prepared))]
+        if any(pool.state is PoolState.INVALID for pool in self.pools):
+            raise NodeFailure("invalid resource pools were encountered")
+        return None
+
+    # ---------------------------------------------------------------------- results (6.12)
+
+    def build_result(self, claim_index: int) -> AllocationResult:
+        features = self.features
+        prepared = self.prepared[claim_index]
+        results: list[DeviceRequestAllocationResult] = []
+        chosen: dict[str, PreparedRequest] = {}
+        for pick in self.picks[claim_index]:
+            request = pick.request
+            chosen[request.request_name] = request
+            device = pick.entry.device
+            result = DeviceRequestAllocationResult(
+                request=request.result_name,
+                driver=pick.entry.key.driver,
+                pool=pick.entry.key.pool,
+                device=pick.entry.key.device,
+                admin_access=True if request.admin else None,
+                tolerations=list(request.tolerations) if features.device_taints else [],
+                share_id=pick.share_id,
+            )
+            if features.device_binding_and_status:
+                result.binding_conditions = list(device.binding_conditions)
+                result.binding_failure_conditions = list(device.binding_failure_conditions)
+            if pick.consumed:
+                result.consumed_capacity = {
+                    name: Quantity.from_nano(amount) for name, amount in pick.consumed.items()
+                }
+            results.append(result)
+        return AllocationResult(
+            devices=DeviceAllocationResult(
+                results=results, config=self._build_config(prepared, chosen)
+            ),
+            node_selector=self._build_node_selector(claim_index),
+        )
+
+    def _build_config(
+        self, prepared: PreparedClaim, chosen: dict[str, PreparedRequest]
+    ) -> list[DeviceAllocationConfiguration]:
+        config: list[DeviceAllocationConfiguration] = []
+        by_class: dict[str, list[DeviceAllocationConfiguration]] = {}
+        ordered = [
+            chosen[alts[0].request_name]
+            for alts in prepared.requests
+            if alts[0].request_name in chosen
+        ]
+        for request in ordered:
+            entries = by_class.get(request.class_name)
+            if entries is not None:
+                for entry in entries:
+                    entry.requests.append(request.result_name)
+                continue
+            entries = []
+            for class_config in request.device_class.spec.config:
+                item = DeviceAllocationConfiguration(
+                    source="FromClass",
+                    requests=[request.result_name],
+                    opaque=class_config.opaque,
+                )
+                entries.append(item)
+                config.append(item)
+            by_class[request.class_name] = entries
+        for claim_config in prepared.claim.spec.devices.config:
+            if not claim_config.requests:
+                config.append(
+                    DeviceAllocationConfiguration(source="FromClaim", opaque=claim_config.opaque)
+                )
+                continue
+            named = set(claim_config.requests)
+            for request in ordered:
+                # Quirk 1 (upstream): a config naming k chosen requests is emitted k times.
+                if request.request_name in named or (
+                    request.has_subrequests and request.result_name in named
+                ):
+                    config.append(
+                        DeviceAllocationConfiguration(
+                            source="FromClaim",
+                            requests=list(claim_config.requests),
+                            opaque=claim_config.opaque,
+                        )
+                    )
+        return config
+
+    def _build_node_selector(self, claim_index: int) -> NodeSelector | None:
+        terms: list[NodeSelectorTerm] = []
+        binds = self.features.device_binding_and_status
+        for pick in self.picks[claim_index]:
+            spec = pick.entry.slice.spec
+            device = pick.entry.device
+            if spec.node_name or (binds and device.binds_to_node):
+                return node_name_selector(self.node.metadata.name)
+            if spec.per_device_node_selection:
+                if device.node_name:
+                    return node_name_selector(self.node.metadata.name)
+                if device.node_selector is not None and device.node_selector.node_selector_terms:
+                    terms.append(device.node_selector.node_selector_terms[0])
+            elif spec.node_selector is not None and spec.node_selector.node_selector_terms:
+                terms.append(spec.node_selector.node_selector_terms[0])
+        return merge_terms(terms)

@@ -1,0 +1,169 @@
+"""Why a claim does or does not fit on a node: a verdict for every request and device.
+
+Pure computation, no I/O. Reuses the allocator's own checks (`_Search`), so an explanation
+can never disagree with what `allocate` does: each device is offered to each request alone
+(against what other claims hold), and then the whole claim is allocated for real to tell
+"every device fits alone, but no combination satisfies the constraints" from a fit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dralloc.allocator.allocator import Allocator, PreparedRequest, Reason, _Search
+from dralloc.allocator.errors import AllocationError
+from dralloc.allocator.inventory import DeviceEntry, Inventory, Pool, PoolState
+from dralloc.allocator.state import AllocatedState
+from dralloc.api.core import Node
+from dralloc.api.resource import AllocationResult, DeviceClass, ResourceClaim
+
+FITS = "fits"
+POOL_INCOMPLETE = "pool incomplete"
+POOL_INVALID = "pool invalid"
+SELECTOR_ERROR = "selector error"
+
+
+@dataclass
+class DeviceVerdict:
+    device: str  # driver/pool/device
+    verdict: str  # FITS or a Reason value or a pool/selector verdict
+    detail: str = ""
+
+
+@dataclass
+class RequestExplanation:
+    name: str  # `req` or `req/sub`
+    device_class: str
+    needed: int | str  # a count, or "all"
+    devices: list[DeviceVerdict] = field(default_factory=list)
+
+    @property
+    def fitting(self) -> int:
+        return sum(1 for d in self.devices if d.verdict == FITS)
+
+    def summary(self) -> str:
+        counts = Counter(d.verdict for d in self.devices if d.verdict != FITS)
+        reasons = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda x: (-x[1], x[0])))
+        head = f"request {self.name}: {self.fitting} of {len(self.devices)} devices fit (needs {self.needed})"
+        return f"{head}; {reasons}" if reasons else head
+
+
+@dataclass
+class PoolExplanation:
+    pool: str
+    state: str
+    detail: str = ""
+
+
+@dataclass
+class ClaimExplanation:
+    claim: str
+    node: str
+    fits: bool
+    error: str = ""
+    message: str = ""
+    requests: list[RequestExplanation] = field(default_factory=list)
+    pools: list[PoolExplanation] = field(default_factory=list)
+    allocation: AllocationResult | None = None
+
+    def summary_lines(self) -> list[str]:
+        lines = [f"claim {self.claim} on node {self.node}: {self.message}"]
+        lines.extend(f"  {r.summary()}" for r in self.requests)
+        lines.extend(
+            f"  pool {p.pool} is {p.state}" + (f" ({p.detail})" if p.detail else "")
+            for p in self.pools
+            if p.state != PoolState.COMPLETE
+        )
+        return lines
+
+
+def _verdict(search: _Search, entry: DeviceEntry, pool: Pool, request: PreparedRequest) -> DeviceVerdict:
+    name = str(entry.key)
+    try:
+        reason = search.selectable_reason(entry, request)
+    except AllocationError as err:
+        return DeviceVerdict(name, SELECTOR_ERROR, str(err))
+    if reason is not None:
+        return DeviceVerdict(name, reason.value)
+    if search.in_use(entry, request):
+        owners = search.allocated.owners.get(entry.key, [])
+        return DeviceVerdict(name, Reason.IN_USE.value, f"by {', '.join(owners)}" if owners else "")
+    if search.features.consumable_capacity:
+        problem = search.capacity_problem(entry, request)
+        if problem is not None:
+            return DeviceVerdict(name, problem[0].value, problem[1])
+    outcome = search.try_allocate(entry, pool, request, must=False)
+    if outcome is not None:
+        return DeviceVerdict(name, outcome[0].value, outcome[1])
+    search.undo(request.claim_index)
+    return DeviceVerdict(name, FITS)
+
+
+def explain(
+    allocator: Allocator,
+    node: Node,
+    claim: ResourceClaim,
+    inventory: Inventory,
+    classes: Mapping[str, DeviceClass],
+    allocated: AllocatedState,
+) -> ClaimExplanation:
+    """Explain how `claim` fares on `node` given what other claims hold."""
+    ref = f"{claim.metadata.namespace}/{claim.metadata.name}"
+    result = ClaimExplanation(claim=ref, node=node.metadata.name, fits=False)
+    search = _Search(allocator, node, [claim], inventory, classes, allocated)
+    for pool in search.pools:
+        result.pools.append(PoolExplanation(str(pool.key), pool.state.value, pool.invalid_reason))
+    try:
+        search.prepare()
+    except AllocationError as err:
+        result.error = str(err)
+        result.message = f"allocation fails with an error: {err}"
+        return result
+    for alternatives in search.prepared[0].requests:
+        for request in alternatives:
+            explanation = RequestExplanation(
+                name=request.result_name,
+                device_class=request.class_name,
+                needed="all" if request.all_mode else request.needed,
+            )
+            for pool in search.pools:
+                devices: Sequence[DeviceEntry] = pool.devices
+                if not pool.is_usable:
+                    verdict = POOL_INCOMPLETE if pool.state is PoolState.INCOMPLETE else POOL_INVALID
+                    explanation.devices.extend(
+                        DeviceVerdict(str(d.key), verdict, pool.invalid_reason) for d in devices
+                    )
+                    continue
+                for entry in devices:
+                    explanation.devices.append(_verdict(search, entry, pool, request))
+                for entry in pool.other_devices:
+                    if entry.slice.spec.per_device_node_selection:
+                        explanation.devices.append(
+                            DeviceVerdict(str(entry.key), Reason.WRONG_NODE.value)
+                        )
+            result.requests.append(explanation)
+    try:
+        allocation = allocator.allocate(node, [claim], inventory, classes, allocated)
+    except AllocationError as err:
+        result.error = str(err)
+        result.message = f"allocation fails with an error: {err}"
+        return result
+    if allocation is not None:
+        result.fits = True
+        result.allocation = allocation[0]
+        result.message = "fits"
+        return result
+    short = [r for r in result.requests if isinstance(r.needed, int) and r.fitting < r.needed]
+    if short and len(short) == len(result.requests):
+        result.message = "cannot be allocated: not enough matching devices"
+    elif short and not any(len(alts) > 1 for alts in search.prepared[0].requests):
+        names = ", ".join(r.name for r in short)
+        result.message = f"cannot be allocated: not enough matching devices for {names}"
+    else:
+        result.message = (
+            "cannot be allocated: devices fit each request alone, but no combination "
+            "satisfies all requests and constraints together"
+        )
+    return result

@@ -1,0 +1,389 @@
+"""The long-lived index of published devices, and which pools a node sees.
+
+Owns: per-slice and per-device precomputation (device identity, capacities and counter
+consumption as exact integers, hard taints, attribute lookups, the CEL input and the cache of
+selector results), and the per-node gathering of pools (spec/dra-v1.md 6.2 and 6.3).
+Does not own allocation state: that is `AllocatedState` and the search's in-flight tally.
+
+An `Inventory` is built once from a set of ResourceSlices and reused for many `allocate` calls;
+build a new one when slices change. Everything here is pure computation over its inputs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+from dralloc.allocator.nodeselection import selector_matches
+from dralloc.api.core import Node
+from dralloc.api.resource import Device, DeviceAttribute, ResourceSlice
+from dralloc.cel import CelDevice, CelRuntimeError
+from dralloc.features import Features
+
+
+class DeviceKey(NamedTuple):
+    """A device's identity; prints as `driver/pool/device`."""
+
+    driver: str
+    pool: str
+    device: str
+
+    def __str__(self) -> str:
+        return f"{self.driver}/{self.pool}/{self.device}"
+
+
+class PoolKey(NamedTuple):
+    driver: str
+    pool: str
+
+    def __str__(self) -> str:
+        return f"{self.driver}/{self.pool}"
+
+
+# A normalised attribute value for constraints: (kind, value) for scalars and
+# (kind, frozenset) for list attributes; UNSUPPORTED when the allocator cannot read it.
+AttributeValue = tuple[str, object]
+UNSUPPORTED: AttributeValue = ("unsupported", None)
+
+HARD_TAINT_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
+
+
+def normalise_attribute(attr: DeviceAttribute, list_types: bool) -> AttributeValue:
+    if attr.int_value is not None:
+        return ("int", attr.int_value)
+    if attr.bool_value is not None:
+        return ("bool", attr.bool_value)
+    if attr.string is not None:
+        return ("string", attr.string)
+    if attr.version is not None:
+        return ("version", attr.version)
+    if list_types:
+        for kind, values in (
+            ("int", attr.ints),
+            ("bool", attr.bools),
+            ("string", attr.strings),
+            ("version", attr.versions),
+        ):
+            if values:
+                return (kind, frozenset(values))
+    return UNSUPPORTED
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityPolicy:
+    """A capacity's value and request policy, in exact nano-units."""
+
+    value: int
+    default: int | None
+    valid_values: tuple[int, ...] | None
+    range_min: int | None
+    range_max: int | None
+    range_step: int | None
+
+
+class DeviceEntry:
+    """One published device with everything the search needs precomputed.
+
+    Selector results are memoised in `selector_results` (expression -> bool, or the
+    CelRuntimeError it raised): a selector's outcome is a pure function of the device.
+    """
+
+    __slots__ = (
+        "_attribute_cache",
+        "_cel_device",
+        "binding_conditions",
+        "capacity",
+        "consumes",
+        "device",
+        "features",
+        "key",
+        "multi",
+        "selector_results",
+        "slice",
+        "taints",
+    )
+
+    def __init__(self, slice_: ResourceSlice, device: Device, features: Features) -> None:
+        spec = slice_.spec
+        self.slice = slice_
+        self.device = device
+        self.features = features
+        self.key = DeviceKey(spec.driver, spec.pool.name, device.name)
+        # With DRAConsumableCapacity off, allowMultipleAllocations is ignored (6.6a).
+        self.multi = bool(device.allow_multiple_allocations) and features.consumable_capacity
+        self.capacity: dict[str, CapacityPolicy] = {}
+        for name, cap in device.capacity.items():
+            policy = cap.request_policy
+            rng = policy.valid_range if policy else None
+            self.capacity[name] = CapacityPolicy(
+                value=cap.value.nano,
+                default=policy.default.nano if policy and policy.default is not None else None,
+                valid_values=tuple(v.nano for v in policy.valid_values)
+                if policy and policy.valid_values
+                else None,
+                range_min=rng.min.nano if rng and rng.min is not None else None,
+                range_max=rng.max.nano if rng and rng.max is not None else None,
+                range_step=rng.step.nano if rng and rng.step is not None else None,
+            )
+        self.consumes: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = tuple(
+            (c.counter_set, tuple((n, v.value.nano) for n, v in c.counters.items()))
+            for c in device.consumes_counters
+        )
+        self.taints = tuple(t for t in device.taints if t.effect in HARD_TAINT_EFFECTS)
+        self.binding_conditions = bool(device.binding_conditions)
+        self.selector_results: dict[str, bool | CelRuntimeError] = {}
+        self._cel_device: CelDevice | None = None
+        self._attribute_cache: dict[str, AttributeValue | None] = {}
+
+    @property
+    def cel_device(self) -> CelDevice:
+        if self._cel_device is None:
+            self._cel_device = CelDevice.build(self.key.driver, self.device, self.features)
+        return self._cel_device
+
+    def attribute(self, qualified: str) -> AttributeValue | None:
+        """Look up `domain/id` as constraints do: the exact key first, then the bare id
+        when the domain is the device's driver. None when the device lacks it."""
+        cached = self._attribute_cache.get(qualified, UNSUPPORTED)
+        if cached is not UNSUPPORTED:
+            return cached
+        attrs = self.device.attributes
+        attr = attrs.get(qualified)
+        if attr is None:
+            domain, _, ident = qualified.rpartition("/")
+            if domain == self.key.driver:
+                attr = attrs.get(ident)
+        value = (
+            None
+            if attr is None
+            else normalise_attribute(attr, self.features.list_type_attributes)
+        )
+        self._attribute_cache[qualified] = value
+        return value
+
+    def matches_node(self, node: Node) -> bool:
+        """Per-device node selection (only meaningful for perDeviceNodeSelection slices)."""
+        dev = self.device
+        if dev.all_nodes:
+            return True
+        if dev.node_name:
+            return dev.node_name == node.metadata.name
+        if dev.node_selector is not None:
+            return selector_matches(dev.node_selector, node)
+        return False
+
+    def __repr__(self) -> str:
+        return f"DeviceEntry({self.key})"
+
+
+class SliceEntry:
+    """A ResourceSlice and its device entries (built on first use)."""
+
+    __slots__ = ("_devices", "features", "slice")
+
+    def __init__(self, slice_: ResourceSlice, features: Features) -> None:
+        self.slice = slice_
+        self.features = features
+        self._devices: tuple[DeviceEntry, ...] | None = None
+
+    @property
+    def devices(self) -> tuple[DeviceEntry, ...]:
+        if self._devices is None:
+            self._devices = tuple(
+                DeviceEntry(self.slice, d, self.features) for d in self.slice.spec.devices
+            )
+        return self._devices
+
+    @property
+    def name(self) -> str:
+        return self.slice.metadata.name
+
+    @property
+    def has_counters(self) -> bool:
+        return bool(self.slice.spec.shared_counters)
+
+
+class PoolState(StrEnum):
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+    INVALID = "invalid"
+
+
+@dataclass
+class Pool:
+    """A pool as one node sees it (spec 6.3)."""
+
+    key: PoolKey
+    generation: int
+    state: PoolState
+    invalid_reason: str = ""
+    # Devices of slices targeting the node, in slice-name order then device order.
+    devices: list[DeviceEntry] = field(default_factory=list)
+    # Devices of the pool's slices that do not target the node (counter accounting only).
+    other_devices: list[DeviceEntry] = field(default_factory=list)
+    # counter set -> counter -> total, in nano-units.
+    counter_sets: dict[str, dict[str, int]] = field(default_factory=dict)
+    has_binding_conditions: bool = False
+    slices: list[SliceEntry] = field(default_factory=list)
+
+    @property
+    def is_usable(self) -> bool:
+        return self.state is PoolState.COMPLETE
+
+
+class Inventory:
+    """Published devices, indexed for the allocator. Build once per set of slices.
+
+    >>> inventory = Inventory(slices, Features())   # doctest: +SKIP
+    >>> pools = inventory.pools_for(node)           # doctest: +SKIP
+    """
+
+    def __init__(self, slices: Sequence[ResourceSlice], features: Features) -> None:
+        self.features = features
+        self.slices = [SliceEntry(s, features) for s in slices]
+        self._node_local: dict[str, list[SliceEntry]] = defaultdict(list)
+        self._shared: list[SliceEntry] = []
+        self._by_pool: dict[PoolKey, list[SliceEntry]] = defaultdict(list)
+        for entry in self.slices:
+            spec = entry.slice.spec
+            self._by_pool[PoolKey(spec.driver, spec.pool.name)].append(entry)
+            if spec.node_name and not spec.shared_counters:
+                self._node_local[spec.node_name].append(entry)
+            else:
+                self._shared.append(entry)
+        self._pools_cache: dict[tuple[str, int], list[Pool]] = {}
+
+    def pool_slices(self, key: PoolKey) -> list[SliceEntry]:
+        return self._by_pool.get(key, [])
+
+    def _is_relevant(self, entry: SliceEntry, node: Node) -> bool:
+        spec = entry.slice.spec
+        if not self.features.partitionable_devices and (
+            spec.per_device_node_selection or spec.shared_counters
+        ):
+            return False
+        if spec.shared_counters:
+            return True
+        if spec.node_name:
+            return spec.node_name == node.metadata.name
+        if spec.all_nodes:
+            return True
+        if spec.node_selector is not None:
+            return selector_matches(spec.node_selector, node)
+        if spec.per_device_node_selection:
+            return any(d.matches_node(node) for d in entry.devices)
+        return False
+
+    def pools_for(self, node: Node) -> list[Pool]:
+        """The pools node `node` sees, in search order (spec 6.3-4).
+
+        Cached per node object; the cache lives as long as this inventory.
+        """
+        cache_key = (node.metadata.name, id(node))
+        cached = self._pools_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        pools = self._gather(node)
+        self._pools_cache[cache_key] = pools
+        return pools
+
+    def _gather(self, node: Node) -> list[Pool]:
+        groups: dict[PoolKey, list[SliceEntry]] = {}
+        for entry in (*self._node_local.get(node.metadata.name, ()), *self._shared):
+            if not self._is_relevant(entry, node):
+                continue
+            spec = entry.slice.spec
+            key = PoolKey(spec.driver, spec.pool.name)
+            kept = groups.get(key)
+            if kept is None:
+                groups[key] = [entry]
+                continue
+            generation = kept[0].slice.spec.pool.generation
+            if spec.pool.generation > generation:
+                groups[key] = [entry]
+            elif spec.pool.generation == generation:
+                kept.append(entry)
+
+        pools: list[Pool] = []
+        for key, kept in groups.items():
+            pool = self._build_pool(key, kept, node)
+            if pool is not None:
+                pools.append(pool)
+        # 1.36 order: by (driver, pool name); pools with binding conditions last.
+        pools.sort(key=lambda p: (p.has_binding_conditions, p.key.driver, p.key.pool))
+        return pools
+
+    def _build_pool(self, key: PoolKey, kept: list[SliceEntry], node: Node) -> Pool | None:
+        generation = kept[0].slice.spec.pool.generation
+        count = kept[0].slice.spec.pool.resource_slice_count
+        others: list[SliceEntry] = []
+        if len(kept) != count:
+            everything = self._by_pool[key]
+            if any(s.slice.spec.pool.generation > generation for s in everything):
+                return None  # obsolete for this node: the driver is mid-update
+            same_gen = [s for s in everything if s.slice.spec.pool.generation == generation]
+            if len(same_gen) != count:
+                return Pool(key, generation, PoolState.INCOMPLETE, slices=sorted_slices(kept))
+            kept_ids = {id(s) for s in kept}
+            others = [s for s in same_gen if id(s) not in kept_ids]
+
+        pool = Pool(key, generation, PoolState.COMPLETE, slices=sorted_slices(kept))
+        partitionable = self.features.partitionable_devices
+        seen_devices: set[str] = set()
+        for entry in pool.slices:
+            if partitionable and entry.has_counters:
+                continue
+            per_device = bool(entry.slice.spec.per_device_node_selection)
+            for dev in entry.devices:
+                if dev.device.name in seen_devices:
+                    pool.state = PoolState.INVALID
+                    pool.invalid_reason = f"duplicate device name {dev.device.name}"
+                seen_devices.add(dev.device.name)
+                if dev.binding_conditions:
+                    pool.has_binding_conditions = True
+                if per_device and not dev.matches_node(node):
+                    pool.other_devices.append(dev)
+                else:
+                    pool.devices.append(dev)
+        for entry in sorted_slices(others):
+            if not entry.has_counters:
+                pool.other_devices.extend(entry.devices)
+
+        if partitionable:
+            for entry in (*pool.slices, *others):
+                for counter_set in entry.slice.spec.shared_counters:
+                    if counter_set.name in pool.counter_sets:
+                        pool.state = PoolState.INVALID
+                        pool.invalid_reason = f"duplicate counter set {counter_set.name}"
+                    pool.counter_sets[counter_set.name] = {
+                        n: c.value.nano for n, c in counter_set.counters.items()
+                    }
+            for dev in (*pool.devices, *pool.other_devices):
+                for set_name, counters in dev.consumes:
+                    known = pool.counter_sets.get(set_name)
+                    if known is None:
+                        pool.state = PoolState.INVALID
+                        pool.invalid_reason = (
+                            f"device {dev.device.name} references unknown counter set {set_name}"
+                        )
+                        continue
+                    for counter, _ in counters:
+                        if counter not in known:
+                            pool.state = PoolState.INVALID
+                            pool.invalid_reason = (
+                                f"device {dev.device.name} references unknown counter "
+                                f"{counter} in counter set {set_name}"
+                            )
+        return pool
+
+
+def sorted_slices(entries: list[SliceEntry]) -> list[SliceEntry]:
+    return sorted(entries, key=lambda s: s.name)
+
+
+def selector_error(entry: DeviceEntry, expression: str) -> CelRuntimeError | None:
+    result = entry.selector_results.get(expression)
+    return result if isinstance(result, CelRuntimeError) else None

@@ -1,0 +1,133 @@
+"""The parts of core/v1 Node and Pod that scheduling reads.
+
+Pure data, no I/O. Only the fields dralloc uses are modelled; the loader keeps each object's
+raw document so that everything else survives a round trip unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from dralloc.api.meta import Base, ObjectMeta
+from dralloc.api.quantity import Quantity
+
+
+class NodeSelectorRequirement(Base):
+    key: str
+    operator: str
+    values: list[str] = msgspec.field(default_factory=list)
+
+
+class NodeSelectorTerm(Base):
+    match_expressions: list[NodeSelectorRequirement] = msgspec.field(default_factory=list)
+    match_fields: list[NodeSelectorRequirement] = msgspec.field(default_factory=list)
+
+
+class NodeSelector(Base):
+    node_selector_terms: list[NodeSelectorTerm] = msgspec.field(default_factory=list)
+
+
+class Taint(Base):
+    key: str
+    value: str = ""
+    effect: str = ""
+    time_added: str | None = None
+
+
+class Toleration(Base):
+    key: str = ""
+    operator: str = ""
+    value: str = ""
+    effect: str = ""
+    toleration_seconds: int | None = None
+
+
+class NodeSpec(Base):
+    unschedulable: bool = False
+    taints: list[Taint] = msgspec.field(default_factory=list)
+    provider_id: str = msgspec.field(default="", name="providerID")
+
+
+class NodeStatus(Base):
+    capacity: dict[str, Quantity] = msgspec.field(default_factory=dict)
+    allocatable: dict[str, Quantity] = msgspec.field(default_factory=dict)
+
+
+class Node(Base):
+    api_version: str = "v1"
+    kind: str = "Node"
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: NodeSpec = msgspec.field(default_factory=NodeSpec)
+    status: NodeStatus = msgspec.field(default_factory=NodeStatus)
+
+
+class ResourceClaimRef(Base):
+    """`containers[].resources.claims[]`: a pod claim, optionally narrowed to one request."""
+
+    name: str
+    request: str = ""
+
+
+class ResourceRequirements(Base):
+    requests: dict[str, Quantity] = msgspec.field(default_factory=dict)
+    limits: dict[str, Quantity] = msgspec.field(default_factory=dict)
+    claims: list[ResourceClaimRef] = msgspec.field(default_factory=list)
+
+
+class Container(Base):
+    name: str = ""
+    image: str = ""
+    resources: ResourceRequirements = msgspec.field(default_factory=ResourceRequirements)
+
+
+class PodResourceClaim(Base):
+    name: str
+    resource_claim_name: str | None = None
+    resource_claim_template_name: str | None = None
+
+
+class NodeAffinity(Base):
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = None
+    preferred_during_scheduling_ignored_during_execution: list[Any] = msgspec.field(
+        default_factory=list
+    )
+
+
+class Affinity(Base):
+    node_affinity: NodeAffinity | None = None
+    pod_affinity: Any = None
+    pod_anti_affinity: Any = None
+
+
+class PodSpec(Base):
+    node_name: str = ""
+    scheduler_name: str = ""
+    priority: int | None = None
+    priority_class_name: str = ""
+    node_selector: dict[str, str] = msgspec.field(default_factory=dict)
+    affinity: Affinity | None = None
+    tolerations: list[Toleration] = msgspec.field(default_factory=list)
+    containers: list[Container] = msgspec.field(default_factory=list)
+    init_containers: list[Container] = msgspec.field(default_factory=list)
+    resource_claims: list[PodResourceClaim] = msgspec.field(default_factory=list)
+
+
+class PodResourceClaimStatus(Base):
+    name: str
+    resource_claim_name: str | None = None
+
+
+class PodStatus(Base):
+    phase: str = ""
+    resource_claim_statuses: list[PodResourceClaimStatus] = msgspec.field(default_factory=list)
+    conditions: list[Any] = msgspec.field(default_factory=list)
+
+
+class Pod(Base):
+    api_version: str = "v1"
+    kind: str = "Pod"
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: PodSpec = msgspec.field(default_factory=PodSpec)
+    status: PodStatus = msgspec.field(default_factory=PodStatus)

@@ -1,0 +1,265 @@
+"""Reading and writing Kubernetes objects as multi-document YAML or JSON.
+
+Owns: parsing files (YAML 1.1 as kubectl writes it, JSON, `kind: List` and `...List` wrappers
+such as `kubectl get -o yaml` prints), converting older served versions (resource.k8s.io/v1beta1,
+v1beta2) to the v1 shape, decoding into the typed structs, running API validation, and encoding
+back out in the exact Kubernetes shape. Each loaded object keeps its raw document, so fields
+dralloc does not model survive a round trip.
+
+Errors are collected, never raised one at a time: `load_files` raises one `InputError` listing
+every problem with file, object and field.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import msgspec
+import yaml
+
+from dralloc.api.core import Node, Pod
+from dralloc.api.meta import object_ref
+from dralloc.api.quantity import Quantity, parse_quantity
+from dralloc.api.resource import DeviceClass, ResourceClaim, ResourceClaimTemplate, ResourceSlice
+from dralloc.api.validation import validate
+from dralloc.errors import InputError, Problem
+
+KubeObject: TypeAlias = Node | Pod | DeviceClass | ResourceSlice | ResourceClaim | ResourceClaimTemplate
+
+RESOURCE_GROUP = "resource.k8s.io"
+RESOURCE_VERSIONS = ("resource.k8s.io/v1", "resource.k8s.io/v1beta2", "resource.k8s.io/v1beta1")
+
+KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
+    "Node": (Node, ("v1",)),
+    "Pod": (Pod, ("v1",)),
+    "DeviceClass": (DeviceClass, RESOURCE_VERSIONS),
+    "ResourceSlice": (ResourceSlice, RESOURCE_VERSIONS),
+    "ResourceClaim": (ResourceClaim, RESOURCE_VERSIONS),
+    "ResourceClaimTemplate": (ResourceClaimTemplate, RESOURCE_VERSIONS),
+}
+
+
+class _KubeLoader(yaml.SafeLoader):
+    """YAML as Kubernetes reads it: timestamps stay strings (metav1.Time is a string)."""
+
+
+_KubeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass
+class LoadedObject:
+    """One object from an input file: where it came from, its raw document and typed form."""
+
+    file: str
+    document: int
+    raw: dict[str, Any]
+    obj: KubeObject
+
+    @property
+    def kind(self) -> str:
+        return str(self.raw.get("kind", ""))
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.obj.metadata)
+
+
+def _dec_hook(kind: type, value: Any) -> Any:
+    if kind is Quantity:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError(f"quantity must be a string or a number, got {type(value).__name__}")
+        return parse_quantity(value)
+    raise NotImplementedError(f"cannot decode {kind}")
+
+
+def _enc_hook(value: Any) -> Any:
+    if isinstance(value, Quantity):
+        return str(value)
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+
+
+_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def _msgspec_problem(err: msgspec.ValidationError) -> tuple[str, str]:
+    match = _PATH.match(str(err))
+    assert match is not None
+    path = (match.group("path") or "").lstrip(".")
+    return path, match.group("msg")
+
+
+def _convert_v1beta1(raw: dict[str, Any]) -> dict[str, Any]:
+    """resource.k8s.io/v1beta1 -> v1: request fields move under `exactly`, device fields
+    come up from `basic`."""
+    converted = copy.deepcopy(raw)
+    kind = converted.get("kind")
+    spec = converted.get("spec")
+    if not isinstance(spec, dict):
+        return converted
+    if kind == "ResourceSlice":
+        for device in spec.get("devices") or []:
+            if isinstance(device, dict) and isinstance(device.get("basic"), dict):
+                basic = device.pop("basic")
+                device.update(basic)
+    claim_spec = None
+    if kind == "ResourceClaim":
+        claim_spec = spec
+    elif kind == "ResourceClaimTemplate" and isinstance(spec.get("spec"), dict):
+        claim_spec = spec["spec"]
+    if claim_spec is not None and isinstance(claim_spec.get("devices"), dict):
+        exact_fields = (
+            "deviceClassName",
+            "selectors",
+            "allocationMode",
+            "count",
+            "adminAccess",
+            "tolerations",
+            "capacity",
+        )
+        for request in claim_spec["devices"].get("requests") or []:
+            if not isinstance(request, dict) or "exactly" in request:
+                continue
+            if "firstAvailable" in request:
+                continue
+            exactly = {k: request.pop(k) for k in exact_fields if k in request}
+            request["exactly"] = exactly
+    return converted
+
+
+def decode_object(
+    raw: Any, file: str, document: int
+) -> tuple[LoadedObject | None, list[Problem]]:
+    """Decode and validate one document. Returns the object (None if unusable) and problems."""
+    where = f"document {document}"
+    if not isinstance(raw, dict):
+        return None, [Problem(file, where, "", f"expected an object, got {type(raw).__name__}")]
+    kind = raw.get("kind")
+    api_version = raw.get("apiVersion")
+    if not isinstance(kind, str) or not kind:
+        return None, [Problem(file, where, "kind", "missing kind")]
+    entry = KINDS.get(kind)
+    if entry is None:
+        known = ", ".join(sorted(KINDS))
+        return None, [Problem(file, where, "kind", f"unknown kind {kind!r} (known: {known})")]
+    cls, versions = entry
+    name = raw.get("metadata", {}).get("name", "") if isinstance(raw.get("metadata"), dict) else ""
+    label = f"{kind} {name}" if name else f"{kind} ({where})"
+    if api_version not in versions:
+        return None, [
+            Problem(
+                file,
+                label,
+                "apiVersion",
+                f"unsupported apiVersion {api_version!r} for {kind} (expected one of: "
+                f"{', '.join(versions)})",
+            )
+        ]
+    if api_version == "resource.k8s.io/v1beta1":
+        raw = _convert_v1beta1(raw)
+    try:
+        obj = msgspec.convert(raw, cls, dec_hook=_dec_hook, str_keys=True)
+    except msgspec.ValidationError as err:
+        path, message = _msgspec_problem(err)
+        return None, [Problem(file, label, path, message)]
+    if api_version != "v1" and api_version != "resource.k8s.io/v1":
+        obj.api_version = "resource.k8s.io/v1"
+    loaded = LoadedObject(file, document, raw, obj)
+    problems = [Problem(file, loaded.ref, path, msg) for path, msg in validate(obj)]
+    return loaded, problems
+
+
+def _documents(text: str, file: str) -> tuple[list[Any], list[Problem]]:
+    try:
+        docs = [d for d in yaml.load_all(text, Loader=_KubeLoader) if d is not None]
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        return [], [Problem(file, where, "", f"invalid YAML: {problem}")]
+    flat: list[Any] = []
+    for doc in docs:
+        if isinstance(doc, dict) and isinstance(doc.get("kind"), str):
+            kind = doc["kind"]
+            if kind == "List" or (kind.endswith("List") and kind[:-4] in KINDS):
+                items = doc.get("items") or []
+                item_kind = kind[:-4] if kind != "List" else None
+                for item in items:
+                    if item_kind and isinstance(item, dict):
+                        item.setdefault("kind", item_kind)
+                        item.setdefault("apiVersion", doc.get("apiVersion"))
+                    flat.append(item)
+                continue
+        flat.append(doc)
+    return flat, []
+
+
+def load_text(text: str, file: str) -> tuple[list[LoadedObject], list[Problem]]:
+    docs, problems = _documents(text, file)
+    loaded: list[LoadedObject] = []
+    for index, raw in enumerate(docs, start=1):
+        obj, found = decode_object(raw, file, index)
+        problems.extend(found)
+        if obj is not None:
+            loaded.append(obj)
+    return loaded, problems
+
+
+def load_files(paths: Sequence[str]) -> list[LoadedObject]:
+    """Load every object of every file, in order; raise one InputError listing all problems."""
+    loaded: list[LoadedObject] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            text = sys_stdin_text() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as err:
+            problems.append(Problem(path, "", "", f"cannot read file: {err.strerror or err}"))
+            continue
+        except UnicodeDecodeError:
+            problems.append(Problem(path, "", "", "file is not UTF-8 text"))
+            continue
+        objects, found = load_text(text, path)
+        loaded.extend(objects)
+        problems.extend(found)
+    if problems:
+        raise InputError(problems)
+    return loaded
+
+
+def sys_stdin_text() -> str:
+    import sys
+
+    return sys.stdin.read()
+
+
+def to_builtins(obj: Any) -> Any:
+    """A struct as plain dicts and lists in the Kubernetes wire shape."""
+    return msgspec.to_builtins(obj, enc_hook=_enc_hook)
+
+
+def kube_dict(obj: KubeObject) -> dict[str, Any]:
+    """A typed object as a wire dict, apiVersion and kind first."""
+    body = to_builtins(obj)
+    assert isinstance(body, dict)
+    out: dict[str, Any] = {"apiVersion": obj.api_version, "kind": obj.kind}
+    out.update((k, v) for k, v in body.items() if k not in ("apiVersion", "kind"))
+    return out
+
+
+def list_document(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "items": list(items), "metadata": {}}
+
+
+def dump(document: Any, output: str) -> str:
+    """Serialise as `yaml` or `json` (kubectl's formatting conventions)."""
+    if output == "json":
+        return json.dumps(document, indent=4, ensure_ascii=False) + "\n"
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -1,0 +1,341 @@
+"""CEL source text: a small tokenizer, the facts a checker needs, and two source rewrites.
+
+Owns everything this package learns from an expression's *text*, because the Rust library
+(`common-expression-language`) exposes no AST, only a parse and `Program.references()`:
+
+- `tokenize` splits a source into tokens, respecting string literals (all quote styles, raw
+  and bytes prefixes) and `//` comments. It is lenient: the real parser reports syntax errors.
+- `analyze` finds the facts a type checker would use: function calls (member or global, with
+  argument count), root identifiers, names bound by comprehension macros, `device.<field>`
+  selections, two-variable comprehensions and the deepest comprehension nesting.
+- `rewrite` produces the text actually handed to the library:
+  * `cel.bind(name, init, body)` becomes `[init].map(name, body)[0]` (the library lacks
+    `cel.bind`; a one-element `map` binds `name` the same way, nested binds included);
+  * `device.attributes[E]` and `device.capacity[E]` (also the `.ident` form) become
+    `((E) in device.attributes ? device.attributes[E] : {})`, so an unknown domain looks up as
+    an empty map (k8s `newStringInterfaceMapWithDefault`) while `"dom" in device.attributes`
+    stays false, as upstream.
+
+Pure computation on strings; no I/O, no library calls.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+__all__ = [
+    "COMPREHENSION_MACROS",
+    "NAMESPACES",
+    "Call",
+    "SourceFacts",
+    "Token",
+    "TokenKind",
+    "analyze",
+    "rewrite",
+    "tokenize",
+]
+
+
+class TokenKind(Enum):
+    IDENT = "ident"
+    STRING = "string"
+    NUMBER = "number"
+    PUNCT = "punct"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: TokenKind
+    text: str
+    start: int
+    end: int
+
+
+# Macros that bind a loop variable as their first argument (cel-spec "Macros").
+COMPREHENSION_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+
+# Prefixes of namespaced global functions (`sets.contains(...)`, `cel.bind(...)`). The library
+# sees `sets` as a variable and `contains` as a function, so the checker must know them.
+NAMESPACES = frozenset({"cel", "sets", "lists", "strings", "optional", "math", "base64"})
+
+KEYWORDS = frozenset({"true", "false", "null", "in"})
+
+_STRING_START = re.compile(r"""(?:[rR][bB]?|[bB][rR]?)?('''|\"\"\"|'|")""")
+_SKIP = re.compile(r"(?:\s+|//[^\n]*)+")
+_IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*|`[^`]*`")
+_NUMBER = re.compile(
+    r"0[xX][0-9a-fA-F]+[uU]?|(?:[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[uU]?"
+)
+_PUNCT2 = frozenset({"==", "!=", "<=", ">=", "&&", "||"})
+
+
+def tokenize(source: str) -> list[Token]:
+    """Split `source` into tokens. Never raises: unknown characters become PUNCT tokens and an
+    unterminated string runs to the end (the library's parser reports the real error)."""
+    tokens: list[Token] = []
+    pos = 0
+    length = len(source)
+    while pos < length:
+        skip = _SKIP.match(source, pos)
+        if skip:
+            pos = skip.end()
+            if pos >= length:
+                break
+        string = _STRING_START.match(source, pos)
+        if string:
+            end = _string_end(source, string.end(), string.group(1), "r" in string.group(0)[:2].lower())
+            tokens.append(Token(TokenKind.STRING, source[pos:end], pos, end))
+            pos = end
+            continue
+        ident = _IDENT.match(source, pos)
+        if ident:
+            tokens.append(Token(TokenKind.IDENT, ident.group(0), pos, ident.end()))
+            pos = ident.end()
+            continue
+        number = _NUMBER.match(source, pos)
+        if number:
+            tokens.append(Token(TokenKind.NUMBER, number.group(0), pos, number.end()))
+            pos = number.end()
+            continue
+        two = source[pos : pos + 2]
+        width = 2 if two in _PUNCT2 else 1
+        tokens.append(Token(TokenKind.PUNCT, source[pos : pos + width], pos, pos + width))
+        pos += width
+    return tokens
+
+
+def _string_end(source: str, pos: int, quote: str, raw: bool) -> int:
+    """Index just past the string literal whose body starts at `pos`."""
+    length = len(source)
+    while pos < length:
+        if not raw and source[pos] == "\\":
+            pos += 2
+            continue
+        if source.startswith(quote, pos):
+            return pos + len(quote)
+        pos += 1
+    return length
+
+
+def _matching(tokens: list[Token], index: int) -> int | None:
+    """Index of the bracket closing the one at `index`, or None when unbalanced."""
+    depth = 0
+    for pos in range(index, len(tokens)):
+        token = tokens[pos]
+        if token.kind is not TokenKind.PUNCT:
+            continue
+        if token.text in "([{":
+            depth += 1
+        elif token.text in ")]}":
+            depth -= 1
+            if depth == 0:
+                return pos
+    return None
+
+
+def _split_args(tokens: list[Token], open_index: int, close_index: int) -> list[tuple[int, int]]:
+    """Token ranges of the comma-separated arguments between two matching brackets."""
+    if close_index == open_index + 1:
+        return []
+    ranges: list[tuple[int, int]] = []
+    depth = 0
+    start = open_index + 1
+    for pos in range(open_index + 1, close_index):
+        token = tokens[pos]
+        if token.kind is not TokenKind.PUNCT:
+            continue
+        if token.text in "([{":
+            depth += 1
+        elif token.text in ")]}":
+            depth -= 1
+        elif token.text == "," and depth == 0:
+            ranges.append((start, pos))
+            start = pos + 1
+    ranges.append((start, close_index))
+    return ranges
+
+
+def _is(tokens: list[Token], index: int, text: str) -> bool:
+    return 0 <= index < len(tokens) and tokens[index].text == text
+
+
+def _after_dot(tokens: list[Token], index: int) -> bool:
+    return _is(tokens, index - 1, ".")
+
+
+# ------------------------------------------------------------------------------- analysis
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call in the source: `name` is qualified for namespaced globals (`sets.contains`)."""
+
+    name: str
+    member: bool
+    arg_count: int
+
+
+@dataclass(slots=True)
+class SourceFacts:
+    calls: list[Call] = field(default_factory=list)
+    identifiers: set[str] = field(default_factory=set)
+    bound: set[str] = field(default_factory=set)
+    device_fields: list[str] = field(default_factory=list)
+    two_variable_comprehensions: list[str] = field(default_factory=list)
+    max_comprehension_depth: int = 0
+
+
+def analyze(tokens: list[Token]) -> SourceFacts:
+    """Collect checker facts from the tokens of an *unrewritten* expression."""
+    facts = SourceFacts()
+    open_comprehensions: list[int] = []  # close-paren indexes of enclosing comprehensions
+    for index, token in enumerate(tokens):
+        while open_comprehensions and index > open_comprehensions[-1]:
+            open_comprehensions.pop()
+        if token.kind is not TokenKind.IDENT or token.text in KEYWORDS:
+            continue
+        name = token.text
+        if _is(tokens, index + 1, "("):
+            close = _matching(tokens, index + 1)
+            arg_count = len(_split_args(tokens, index + 1, close)) if close is not None else 0
+            member = _after_dot(tokens, index)
+            if member and _is_namespace_prefix(tokens, index - 2):
+                facts.calls.append(Call(f"{tokens[index - 2].text}.{name}", False, arg_count))
+            else:
+                facts.calls.append(Call(name, member, arg_count))
+            if member and name in COMPREHENSION_MACROS and close is not None:
+                _note_comprehension(tokens, index, close, arg_count, facts)
+                open_comprehensions.append(close)
+                depth = len(open_comprehensions)
+                facts.max_comprehension_depth = max(facts.max_comprehension_depth, depth)
+            elif name == "bind" and member and _is(tokens, index - 2, "cel"):
+                if index + 2 < len(tokens) and tokens[index + 2].kind is TokenKind.IDENT:
+                    facts.bound.add(tokens[index + 2].text)
+            continue
+        if _after_dot(tokens, index):
+            if _is(tokens, index - 2, "device") and not _after_dot(tokens, index - 2):
+                facts.device_fields.append(name)
+            continue
+        if name in NAMESPACES and _is(tokens, index + 1, ".") and _is(tokens, index + 3, "("):
+            continue
+        facts.identifiers.add(name)
+    return facts
+
+
+def _is_namespace_prefix(tokens: list[Token], index: int) -> bool:
+    return (
+        0 <= index
+        and tokens[index].kind is TokenKind.IDENT
+        and tokens[index].text in NAMESPACES
+        and not _after_dot(tokens, index)
+    )
+
+
+def _note_comprehension(
+    tokens: list[Token], index: int, close: int, arg_count: int, facts: SourceFacts
+) -> None:
+    first = index + 2
+    if first < close and tokens[first].kind is TokenKind.IDENT:
+        facts.bound.add(tokens[first].text)
+    name = tokens[index].text
+    two_variable = (name == "map" and arg_count == 4) or (name != "map" and arg_count == 3)
+    if two_variable:
+        facts.two_variable_comprehensions.append(name)
+        second = index + 4
+        if second < close and tokens[second].kind is TokenKind.IDENT:
+            facts.bound.add(tokens[second].text)
+
+
+# -------------------------------------------------------------------------------- rewrite
+
+_DEVICE_MAPS = frozenset({"attributes", "capacity"})
+
+
+class RewriteError(ValueError):
+    """The source uses a construct the rewrite cannot express (e.g. a bad `cel.bind`)."""
+
+
+def rewrite(source: str, tokens: list[Token]) -> str:
+    """The expression text to hand to the library (see the module docstring)."""
+    if not tokens:
+        return source
+    return _emit(source, tokens, 0, len(tokens))
+
+
+def _emit(source: str, tokens: list[Token], start: int, end: int) -> str:
+    """Source text of tokens[start:end] (with the gaps between them), rewritten."""
+    parts: list[str] = []
+    index = start
+    while index < end:
+        if index > start:
+            parts.append(source[tokens[index - 1].end : tokens[index].start])
+        replaced = _try_bind(source, tokens, index, end) or _try_device_map(
+            source, tokens, index, end
+        )
+        if replaced is not None:
+            text, index = replaced
+            parts.append(text)
+            continue
+        parts.append(tokens[index].text)
+        index += 1
+    return "".join(parts)
+
+
+def _try_bind(source: str, tokens: list[Token], index: int, end: int) -> tuple[str, int] | None:
+    if not (
+        tokens[index].text == "cel"
+        and not _after_dot(tokens, index)
+        and _is(tokens, index + 1, ".")
+        and _is(tokens, index + 2, "bind")
+        and _is(tokens, index + 3, "(")
+    ):
+        return None
+    close = _matching(tokens, index + 3)
+    if close is None or close >= end:
+        return None
+    args = _split_args(tokens, index + 3, close)
+    if len(args) != 3:
+        raise RewriteError(f"cel.bind() takes 3 arguments, got {len(args)}")
+    (name_start, name_end), (init_start, init_end), (body_start, body_end) = args
+    if name_end - name_start != 1 or tokens[name_start].kind is not TokenKind.IDENT:
+        raise RewriteError("cel.bind() variable name must be a simple identifier")
+    init = _emit(source, tokens, init_start, init_end)
+    body = _emit(source, tokens, body_start, body_end)
+    return f"[{init}].map({tokens[name_start].text}, {body})[0]", close + 1
+
+
+def _try_device_map(
+    source: str, tokens: list[Token], index: int, end: int
+) -> tuple[str, int] | None:
+    if not (
+        tokens[index].text == "device"
+        and not _after_dot(tokens, index)
+        and _is(tokens, index + 1, ".")
+        and index + 2 < end
+        and tokens[index + 2].text in _DEVICE_MAPS
+    ):
+        return None
+    outer = f"device.{tokens[index + 2].text}"
+    if _is(tokens, index + 3, "["):
+        close = _matching(tokens, index + 3)
+        if close is None or close >= end:
+            return None
+        key = _emit(source, tokens, index + 4, close)
+        return f"(({key}) in {outer} ? {outer}[{key}] : {{}})", close + 1
+    if (
+        _is(tokens, index + 3, ".")
+        and index + 4 < end
+        and tokens[index + 4].kind is TokenKind.IDENT
+        and not _is(tokens, index + 5, "(")
+    ):
+        ident = tokens[index + 4].text
+        # `has(device.attributes.dom)` tests the outer map itself: leave it alone (has() needs a
+        # field selection as its argument, which the conditional would not be).
+        if _is(tokens, index - 1, "(") and _is(tokens, index - 2, "has") and _is(
+            tokens, index + 5, ")"
+        ):
+            return None
+        return f'("{ident}" in {outer} ? {outer}.{ident} : {{}})', index + 5
+    return None

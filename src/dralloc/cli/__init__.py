@@ -1,0 +1,1 @@
+"""The dralloc command line."""

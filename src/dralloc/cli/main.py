@@ -1,0 +1,310 @@
+"""The `dralloc` command line: a contract that scripts depend on.
+
+Exit codes (every command): 0 success / "yes"; 1 the answer is "no" (no allocation exists);
+2 invalid input (each problem on its own stderr line naming file, object and field);
+3 the engine failed (a CEL runtime error, an allocator error, or it gave up in time).
+Only `DrallocError` and allocator errors are caught; anything else is a bug and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dralloc.allocator import (
+    AllocatedState,
+    AllocationError,
+    AllocationGaveUp,
+    Allocator,
+    AllocatorOptions,
+    ClaimExplanation,
+    Inventory,
+    NodeFailure,
+    allocated_state,
+    explain,
+)
+from dralloc.api.io import dump, list_document, to_builtins
+from dralloc.api.resource import AllocationResult, ResourceClaim
+from dralloc.cli.inputs import ClusterInput, read_cluster
+from dralloc.errors import DrallocError, InputError
+from dralloc.features import FeatureGateError, Features, parse_gates
+
+EXIT_OK = 0
+EXIT_NO = 1
+EXIT_INPUT = 2
+EXIT_FAILED = 3
+
+app = typer.Typer(
+    name="dralloc",
+    help="An accelerator-allocation engine faithful to Kubernetes DRA (resource.k8s.io/v1).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class AllocateOutput(StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
+class ExplainOutput(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FilesOption = Annotated[
+    list[str],
+    typer.Option(
+        "-f",
+        "--filename",
+        help="YAML or JSON file with Nodes, DeviceClasses, ResourceSlices and ResourceClaims "
+        "(repeatable; '-' reads stdin).",
+    ),
+]
+GatesOption = Annotated[
+    str,
+    typer.Option(
+        "--feature-gates",
+        help="Comma-separated Gate=true|false pairs, as kube-scheduler takes them "
+        "(Kubernetes 1.36 defaults otherwise).",
+    ),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option(help="Seconds before the allocator gives up (0 = no limit), like filterTimeout."),
+]
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    _err(message)
+    raise typer.Exit(code)
+
+
+def _features(gates: str) -> Features:
+    try:
+        return parse_gates(gates)
+    except FeatureGateError as err:
+        _fail(EXIT_INPUT, f"--feature-gates: {err}")
+
+
+def _read(files: list[str]) -> ClusterInput:
+    try:
+        return read_cluster(files)
+    except InputError as err:
+        _fail(EXIT_INPUT, str(err))
+
+
+def _allocator(features: Features, timeout: float) -> Allocator:
+    return Allocator(features, options=AllocatorOptions(timeout=timeout or None))
+
+
+def _claim_output(raw: dict[str, Any], allocation: AllocationResult) -> dict[str, Any]:
+    out = dict(raw)
+    status = dict(out.get("status") or {})
+    status["allocation"] = to_builtins(allocation)
+    out["status"] = status
+    return out
+
+
+@app.command()
+def allocate(
+    files: FilesOption,
+    node: Annotated[
+        str | None,
+        typer.Option(help="Allocate for this node; without it, nodes are tried in name order."),
+    ] = None,
+    feature_gates: GatesOption = "",
+    output: Annotated[AllocateOutput, typer.Option("-o", "--output")] = AllocateOutput.yaml,
+    timeout: TimeoutOption = 10.0,
+) -> None:
+    """Allocate every claim without an allocation, together, on one node (all or none)."""
+    features = _features(feature_gates)
+    cluster = _read(files)
+    inventory = Inventory(cluster.slices, features)
+    state = allocated_state(cluster.allocated_claims, features)
+    claims = [loaded.obj for loaded in cluster.pending]
+    assert all(isinstance(c, ResourceClaim) for c in claims)
+    pending: list[ResourceClaim] = [c for c in claims if isinstance(c, ResourceClaim)]
+    allocator = _allocator(features, timeout)
+    nodes = [node] if node else cluster.node_names()
+    if not nodes:
+        _fail(EXIT_INPUT, "no nodes: give --node NAME, or Node objects in the input files")
+    if node and node not in cluster.nodes:
+        _err(f"warning: node {node} is not in the input; treating it as a node without labels")
+    failures: list[str] = []
+    for name in nodes:
+        target = cluster.node(name)
+        try:
+            results = allocator.allocate(target, pending, inventory, cluster.classes, state)
+        except NodeFailure as err:
+            failures.append(f"node {name}: {err}")
+            continue
+        except AllocationGaveUp as err:
+            _fail(EXIT_FAILED, f"node {name}: gave up: {err}")
+        except AllocationError as err:
+            _fail(EXIT_FAILED, f"error: {err}")
+        if results is None:
+            failures.append(f"node {name}: cannot allocate all claims")
+            if node:
+                _explain_failure(allocator, cluster, name, pending, inventory, state)
+            continue
+        if not node:
+            _err(f"allocated on node {name}")
+        items = [
+            _claim_output(loaded.raw, result)
+            for loaded, result in zip(cluster.pending, results, strict=True)
+        ]
+        sys.stdout.write(dump(list_document(items), output.value))
+        raise typer.Exit(EXIT_OK)
+    if not node:
+        for line in failures:
+            _err(line)
+    raise typer.Exit(EXIT_NO)
+
+
+def _explain_failure(
+    allocator: Allocator,
+    cluster: ClusterInput,
+    node: str,
+    pending: list[ResourceClaim],
+    inventory: Inventory,
+    state: AllocatedState,
+) -> None:
+    """Say why on stderr: each claim alone, then whether they only fail together."""
+    target = cluster.node(node)
+    all_fit = True
+    for claim in pending:
+        result = explain(allocator, target, claim, inventory, cluster.classes, state)
+        if not result.fits:
+            all_fit = False
+            for line in result.summary_lines():
+                _err(line)
+    if all_fit:
+        _err(
+            f"node {node}: each claim fits alone, but not all {len(pending)} claims together"
+        )
+
+
+def _explanation_json(result: ClaimExplanation) -> dict[str, Any]:
+    return {
+        "claim": result.claim,
+        "node": result.node,
+        "fits": result.fits,
+        "message": result.message,
+        "error": result.error or None,
+        "pools": [vars(p) for p in result.pools],
+        "requests": [
+            {
+                "name": r.name,
+                "deviceClassName": r.device_class,
+                "needed": r.needed,
+                "fitting": r.fitting,
+                "devices": [vars(d) for d in r.devices],
+            }
+            for r in result.requests
+        ],
+        "allocation": to_builtins(result.allocation) if result.allocation else None,
+    }
+
+
+def _print_table(result: ClaimExplanation, console: Console) -> None:
+    style = "green" if result.fits else ("red" if result.error else "yellow")
+    console.print(f"[bold]claim {result.claim}[/bold] on node [bold]{result.node}[/bold]: "
+                  f"[{style}]{result.message}[/{style}]")
+    for pool in result.pools:
+        if pool.state != "complete":
+            console.print(f"  pool {pool.pool} is {pool.state} {pool.detail}".rstrip())
+    for request in result.requests:
+        table = Table(
+            title=f"request {request.name} (class {request.device_class}, needs {request.needed}, "
+            f"{request.fitting} fit)",
+            title_justify="left",
+        )
+        table.add_column("DEVICE")
+        table.add_column("VERDICT")
+        table.add_column("DETAIL")
+        for device in request.devices:
+            verdict = device.verdict
+            colour = "green" if verdict == "fits" else "red"
+            table.add_row(device.device, f"[{colour}]{verdict}[/{colour}]", device.detail)
+        if not request.devices:
+            table.add_row("(no devices on this node)", "", "")
+        console.print(table)
+
+
+@app.command("explain")
+def explain_command(
+    files: FilesOption,
+    claim: Annotated[str, typer.Option(help="Claim name, or namespace/name.")],
+    node: Annotated[
+        str | None, typer.Option(help="Explain for this node (default: every node).")
+    ] = None,
+    feature_gates: GatesOption = "",
+    output: Annotated[ExplainOutput, typer.Option("-o", "--output")] = ExplainOutput.table,
+    timeout: TimeoutOption = 10.0,
+) -> None:
+    """Why a claim does or does not fit: a verdict for every request and candidate device."""
+    features = _features(feature_gates)
+    cluster = _read(files)
+    namespace, _, name = claim.rpartition("/")
+    matches = [
+        loaded.obj
+        for loaded in cluster.objects
+        if isinstance(loaded.obj, ResourceClaim)
+        and loaded.obj.metadata.name == name
+        and (not namespace or loaded.obj.metadata.namespace == namespace)
+    ]
+    if not matches:
+        _fail(EXIT_INPUT, f"claim {claim}: no ResourceClaim of that name in the input")
+    target_claim = matches[0]
+    others = [c for c in cluster.allocated_claims if c is not target_claim]
+    state = allocated_state(others, features)
+    inventory = Inventory(cluster.slices, features)
+    allocator = _allocator(features, timeout)
+    nodes = [node] if node else cluster.node_names()
+    if not nodes:
+        _fail(EXIT_INPUT, "no nodes: give --node NAME, or Node objects in the input files")
+    results = [
+        explain(allocator, cluster.node(n), target_claim, inventory, cluster.classes, state)
+        for n in nodes
+    ]
+    if output is ExplainOutput.json:
+        sys.stdout.write(json.dumps([_explanation_json(r) for r in results], indent=2) + "\n")
+    else:
+        console = Console(highlight=False, soft_wrap=False)
+        for result in results:
+            _print_table(result, console)
+    if any(r.error for r in results):
+        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(EXIT_OK if any(r.fits for r in results) else EXIT_NO)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except DrallocError as err:
+        _err(str(err))
+        sys.exit(EXIT_INPUT)
+    except Exception:
+        if debug:
+            raise
+        import traceback
+
+        _err("internal error, please report (run with --debug for the traceback):")
+        _err(traceback.format_exc().strip().splitlines()[-1])
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,114 @@
+"""Feature gates: the upstream names, their Kubernetes 1.36 defaults, and parsing.
+
+A `Features` value is frozen and built once (from defaults plus `--feature-gates`), then passed
+to whatever needs it; there is no global gate state. The allocator reads the seven derived
+switches (`admin_access`, `prioritized_list`, ...) that upstream's allocator is parameterised by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Mapping
+
+# Kubernetes 1.36 defaults (spec/dra-v1.md section 0.1). Gates that are GA and locked on
+# still parse, because users copy gate lists from their clusters.
+DEFAULT_GATES: Mapping[str, bool] = MappingProxyType(
+    {
+        "DynamicResourceAllocation": True,
+        "DRAPrioritizedList": True,
+        "DRAAdminAccess": True,
+        "DRAResourceClaimDeviceStatus": True,
+        "DRAPartitionableDevices": True,
+        "DRADeviceTaints": True,
+        "DRADeviceTaintRules": False,
+        "DRAConsumableCapacity": True,
+        "DRADeviceBindingConditions": True,
+        "DRAExtendedResource": True,
+        "DRASchedulerFilterTimeout": True,
+        "DRAListTypeAttributes": False,
+        "DRANodeAllocatableResources": False,
+        "DRAWorkloadResourceClaims": False,
+    }
+)
+
+# GA gates that cannot be switched off in 1.36.
+LOCKED_ON = frozenset({"DynamicResourceAllocation", "DRAPrioritizedList", "DRAAdminAccess"})
+
+
+class FeatureGateError(ValueError):
+    """A `--feature-gates` value names an unknown gate or is malformed."""
+
+
+@dataclass(frozen=True)
+class Features:
+    """The feature gates in force. Build with `Features()` (1.36 defaults) or `parse_gates`.
+
+    >>> Features().consumable_capacity
+    True
+    >>> parse_gates("DRAConsumableCapacity=false").consumable_capacity
+    False
+    """
+
+    gates: Mapping[str, bool] = field(default_factory=lambda: DEFAULT_GATES)
+
+    def enabled(self, gate: str) -> bool:
+        return self.gates[gate]
+
+    @property
+    def admin_access(self) -> bool:
+        return self.gates["DRAAdminAccess"]
+
+    @property
+    def prioritized_list(self) -> bool:
+        return self.gates["DRAPrioritizedList"]
+
+    @property
+    def partitionable_devices(self) -> bool:
+        return self.gates["DRAPartitionableDevices"]
+
+    @property
+    def device_taints(self) -> bool:
+        return self.gates["DRADeviceTaints"]
+
+    @property
+    def device_binding_and_status(self) -> bool:
+        # Upstream requires both gates for binding conditions (KEP-5007).
+        return self.gates["DRADeviceBindingConditions"] and self.gates["DRAResourceClaimDeviceStatus"]
+
+    @property
+    def consumable_capacity(self) -> bool:
+        return self.gates["DRAConsumableCapacity"]
+
+    @property
+    def list_type_attributes(self) -> bool:
+        return self.gates["DRAListTypeAttributes"]
+
+    def with_gates(self, **changes: bool) -> Features:
+        merged = dict(self.gates)
+        merged.update(changes)
+        return replace(self, gates=MappingProxyType(merged))
+
+
+def parse_gates(text: str, base: Features | None = None) -> Features:
+    """Parse `Gate=true,Other=false` (the kube-scheduler `--feature-gates` syntax)."""
+    merged = dict((base or Features()).gates)
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise FeatureGateError(f"feature gate {item!r}: expected Name=true|false")
+        if name not in merged:
+            known = ", ".join(sorted(merged))
+            raise FeatureGateError(f"unknown feature gate {name!r} (known: {known})")
+        lowered = value.strip().lower()
+        if lowered not in ("true", "false"):
+            raise FeatureGateError(f"feature gate {name}: value must be true or false, got {value!r}")
+        enabled = lowered == "true"
+        if name in LOCKED_ON and not enabled:
+            raise FeatureGateError(f"feature gate {name} is GA and locked to true in 1.36")
+        merged[name] = enabled
+    return Features(MappingProxyType(merged))
