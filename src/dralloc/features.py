@@ -7,9 +7,9 @@ switches (`admin_access`, `prioritized_list`, ...) that upstream's allocator is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Mapping
 
 # Kubernetes 1.36 defaults (spec/dra-v1.md section 0.1). Gates that are GA and locked on
 # still parse, because users copy gate lists from their clusters.
@@ -74,7 +74,9 @@ class Features:
     @property
     def device_binding_and_status(self) -> bool:
         # Upstream requires both gates for binding conditions (KEP-5007).
-        return self.gates["DRADeviceBindingConditions"] and self.gates["DRAResourceClaimDeviceStatus"]
+        return (
+            self.gates["DRADeviceBindingConditions"] and self.gates["DRAResourceClaimDeviceStatus"]
+        )
 
     @property
     def consumable_capacity(self) -> bool:
@@ -106,7 +108,9 @@ def parse_gates(text: str, base: Features | None = None) -> Features:
             raise FeatureGateError(f"unknown feature gate {name!r} (known: {known})")
         lowered = value.strip().lower()
         if lowered not in ("true", "false"):
-            raise FeatureGateError(f"feature gate {name}: value must be true or false, got {value!r}")
+            raise FeatureGateError(
+                f"feature gate {name}: value must be true or false, got {value!r}"
+            )
         enabled = lowered == "true"
         if name in LOCKED_ON and not enabled:
             raise FeatureGateError(f"feature gate {name} is GA and locked to true in 1.36")

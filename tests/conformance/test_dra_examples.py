@@ -67,7 +67,11 @@ def _node_selector(expected: Any) -> Any:
     if isinstance(expected, dict) and "local" in expected:
         return {
             "nodeSelectorTerms": [
-                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [expected["local"]]}]}
+                {
+                    "matchFields": [
+                        {"key": "metadata.name", "operator": "In", "values": [expected["local"]]}
+                    ]
+                }
             ]
         }
     return expected

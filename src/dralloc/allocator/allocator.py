@@ -202,9 +202,7 @@ class _Search:
             (entry, pool) for pool in self.pools if pool.is_usable for entry in pool.devices
         ]
         self.deadline = (
-            None
-            if self.options.timeout is None
-            else self.options.clock() + self.options.timeout
+            None if self.options.timeout is None else self.options.clock() + self.options.timeout
         )
         self.steps = 0
         # In-flight tallies.
@@ -303,8 +301,7 @@ class _Search:
                 attribute, distinct = constraint.distinct_attribute, True
             else:
                 raise AllocationError(
-                    f"claim {ref}, constraint #{i}: empty constraint (unsupported constraint "
-                    "type?)"
+                    f"claim {ref}, constraint #{i}: empty constraint (unsupported constraint type?)"
                 )
             constraints.append(
                 ConstraintChecker(
@@ -318,9 +315,7 @@ class _Search:
         for alternatives in requests:
             for prepared in alternatives:
                 prepared.constraints = tuple(
-                    c
-                    for c in constraints
-                    if c.applies(prepared.request_name, prepared.result_name)
+                    c for c in constraints if c.applies(prepared.request_name, prepared.result_name)
                 )
         return PreparedClaim(claim, ref, requests, constraints)
 
@@ -347,7 +342,9 @@ class _Search:
                     f"{label}, selector #{i}: CEL expression empty (unsupported selector type?)"
                 )
         if admin_access is not None and not self.features.admin_access:
-            raise AllocationError(f"{label}: admin access is requested, but the feature is disabled")
+            raise AllocationError(
+                f"{label}: admin access is requested, but the feature is disabled"
+            )
         if not class_name:
             raise AllocationError(f"{label}: missing device class name (unsupported request type?)")
         device_class = self.classes.get(class_name)
@@ -567,13 +564,13 @@ class _Search:
         share_id: str | None = None
         consumed: dict[str, int] | None = None
         if features.consumable_capacity:
-            problem = self.capacity_problem(entry, request) if must else None
-            if problem is not None:
+            shortfall = self.capacity_problem(entry, request) if must else None
+            if shortfall is not None:
                 for done in accepted:
                     done.remove()
                 if charged:
                     self._uncharge(entry, pool)
-                return problem
+                return shortfall
             if entry.multi:
                 consumed = consumption(entry.capacity, request.capacity_requests)
                 share_id = self.options.share_ids()
@@ -620,9 +617,12 @@ class _Search:
 
     def _tick(self) -> None:
         self.steps += 1
-        if self.deadline is not None and not self.steps & 63:
-            if self.options.clock() > self.deadline:
-                raise AllocationGaveUp("timed out trying to allocate devices")
+        if (
+            self.deadline is not None
+            and not self.steps & 63
+            and self.options.clock() > self.deadline
+        ):
+            raise AllocationGaveUp("timed out trying to allocate devices")
 
     def solve_request(self, claim_index: int, request_index: int) -> SearchOutcome:
         if claim_index == len(self.prepared):

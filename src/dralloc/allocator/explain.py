@@ -45,8 +45,13 @@ class RequestExplanation:
 
     def summary(self) -> str:
         counts = Counter(d.verdict for d in self.devices if d.verdict != FITS)
-        reasons = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda x: (-x[1], x[0])))
-        head = f"request {self.name}: {self.fitting} of {len(self.devices)} devices fit (needs {self.needed})"
+        reasons = ", ".join(
+            f"{n} {v}" for v, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))
+        )
+        head = (
+            f"request {self.name}: {self.fitting} of {len(self.devices)} devices fit "
+            f"(needs {self.needed})"
+        )
         return f"{head}; {reasons}" if reasons else head
 
 
@@ -79,7 +84,9 @@ class ClaimExplanation:
         return lines
 
 
-def _verdict(search: _Search, entry: DeviceEntry, pool: Pool, request: PreparedRequest) -> DeviceVerdict:
+def _verdict(
+    search: _Search, entry: DeviceEntry, pool: Pool, request: PreparedRequest
+) -> DeviceVerdict:
     name = str(entry.key)
     try:
         reason = search.selectable_reason(entry, request)
@@ -131,7 +138,9 @@ def explain(
             for pool in search.pools:
                 devices: Sequence[DeviceEntry] = pool.devices
                 if not pool.is_usable:
-                    verdict = POOL_INCOMPLETE if pool.state is PoolState.INCOMPLETE else POOL_INVALID
+                    verdict = (
+                        POOL_INCOMPLETE if pool.state is PoolState.INCOMPLETE else POOL_INVALID
+                    )
                     explanation.devices.extend(
                         DeviceVerdict(str(d.key), verdict, pool.invalid_reason) for d in devices
                     )

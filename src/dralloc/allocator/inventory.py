@@ -157,9 +157,7 @@ class DeviceEntry:
             if domain == self.key.driver:
                 attr = attrs.get(ident)
         value = (
-            None
-            if attr is None
-            else normalise_attribute(attr, self.features.list_type_attributes)
+            None if attr is None else normalise_attribute(attr, self.features.list_type_attributes)
         )
         self._attribute_cache[qualified] = value
         return value

@@ -68,9 +68,7 @@ def node_name_selector(node_name: str) -> NodeSelector:
         node_selector_terms=[
             NodeSelectorTerm(
                 match_fields=[
-                    NodeSelectorRequirement(
-                        key="metadata.name", operator="In", values=[node_name]
-                    )
+                    NodeSelectorRequirement(key="metadata.name", operator="In", values=[node_name])
                 ]
             )
         ]

@@ -30,7 +30,9 @@ from dralloc.api.resource import DeviceClass, ResourceClaim, ResourceClaimTempla
 from dralloc.api.validation import validate
 from dralloc.errors import InputError, Problem
 
-KubeObject: TypeAlias = Node | Pod | DeviceClass | ResourceSlice | ResourceClaim | ResourceClaimTemplate
+KubeObject: TypeAlias = (
+    Node | Pod | DeviceClass | ResourceSlice | ResourceClaim | ResourceClaimTemplate
+)
 
 RESOURCE_GROUP = "resource.k8s.io"
 RESOURCE_VERSIONS = ("resource.k8s.io/v1", "resource.k8s.io/v1beta2", "resource.k8s.io/v1beta1")
@@ -135,9 +137,7 @@ def _convert_v1beta1(raw: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
-def decode_object(
-    raw: Any, file: str, document: int
-) -> tuple[LoadedObject | None, list[Problem]]:
+def decode_object(raw: Any, file: str, document: int) -> tuple[LoadedObject | None, list[Problem]]:
     """Decode and validate one document. Returns the object (None if unusable) and problems."""
     where = f"document {document}"
     if not isinstance(raw, dict):
@@ -255,11 +255,13 @@ def kube_dict(obj: KubeObject) -> dict[str, Any]:
 
 
 def list_document(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "List", "items": list(items), "metadata": {}}
+    return {"apiVersion": "v1", "kind": "List", "metadata": {}, "items": list(items)}
 
 
 def dump(document: Any, output: str) -> str:
     """Serialise as `yaml` or `json` (kubectl's formatting conventions)."""
     if output == "json":
         return json.dumps(document, indent=4, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.safe_dump(
+        document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
+    )

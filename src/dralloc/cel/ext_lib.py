@@ -23,8 +23,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from cel import stdlib
-
+from dralloc.cel.binding import stdlib
 from dralloc.cel.values import EvalError
 
 __all__ = [

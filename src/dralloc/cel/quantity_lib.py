@@ -1,10 +1,10 @@
 """The Kubernetes CEL quantity library (k8s.io/apiserver/pkg/cel/library/quantity.go).
 
 Owns the Python side of `quantity(s)`, `isQuantity(s)` and the Quantity member functions
-(`sign`, `isInteger`, `asInteger`, `asApproximateFloat`, `add`, `sub`, and the quantity half of
-`compareTo`/`isGreaterThan`/`isLessThan`). Values travel as tagged strings (see `values.py`).
-Functions here may raise `EvalError`; `library.py` wraps them so nothing ever raises into the
-Rust library. Pure computation, no I/O.
+(`sign`, `isInteger`, `asInteger`, `asApproximateFloat`, `add`, `sub`); the quantity half of
+`compareTo`/`isGreaterThan`/`isLessThan` lives in `library.py`, on the hot path. Values
+travel as tagged strings (see `values.py`). Functions here may raise `EvalError`;
+`library.py` wraps them so nothing ever raises into the Rust library. Pure computation, no I/O.
 
 Not provided: `mul`, `div` and `divInt` (added upstream after the 1.36 base environment this
 package targets). `isInteger()` follows `Quantity.is_integer()` (by value), where upstream
@@ -22,15 +22,12 @@ __all__ = [
     "add",
     "as_approximate_float",
     "as_integer",
-    "compare",
     "is_integer",
     "is_quantity_string",
     "quantity",
     "sign",
     "sub",
 ]
-
-_TAG_LEN = len(QUANTITY_TAG)
 
 
 def quantity(text: Any) -> str:
@@ -50,17 +47,6 @@ def is_quantity_string(text: Any) -> bool:
     except ValueError:
         return False
     return True
-
-
-def compare(left: str, right: Any) -> int:
-    """-1, 0 or 1; `left` is known to be a tagged quantity (the caller dispatched on it)."""
-    if not (isinstance(right, str) and right.startswith(QUANTITY_TAG)):
-        raise EvalError("no such overload")
-    # Compare the exact nano counts without building Quantity objects: this is the hot path
-    # of capacity selectors such as `...memory.compareTo(quantity("40Gi")) >= 0`.
-    a = int(left[_TAG_LEN:])
-    b = int(right[_TAG_LEN:])
-    return (a > b) - (a < b)
 
 
 def sign(value: Any) -> int:

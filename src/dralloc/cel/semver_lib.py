@@ -11,6 +11,7 @@ Pure computation, no I/O.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import semver
@@ -84,6 +85,15 @@ def is_semver_string(text: Any, normalize: Any = False) -> bool:
 
 def compare(left: str, right: Any) -> int:
     """-1, 0 or 1; `left` is known to be a tagged Semver (the caller dispatched on it)."""
+    if not (isinstance(right, str) and right.startswith(SEMVER_TAG)):
+        raise EvalError("no such overload")
+    return _compare_cached(left, right)
+
+
+# Pure memoisation: `Version.compare` costs ~2 µs, and selectors compare the same few device
+# versions with the same literal over and over.
+@functools.lru_cache(maxsize=4096)
+def _compare_cached(left: str, right: str) -> int:
     return int(decode_semver(left).compare(decode_semver(right)))
 
 

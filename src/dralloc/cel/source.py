@@ -22,6 +22,7 @@ Pure computation on strings; no I/O, no library calls.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -65,9 +66,7 @@ KEYWORDS = frozenset({"true", "false", "null", "in"})
 _STRING_START = re.compile(r"""(?:[rR][bB]?|[bB][rR]?)?('''|\"\"\"|'|")""")
 _SKIP = re.compile(r"(?:\s+|//[^\n]*)+")
 _IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*|`[^`]*`")
-_NUMBER = re.compile(
-    r"0[xX][0-9a-fA-F]+[uU]?|(?:[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[uU]?"
-)
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+[uU]?|(?:[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[uU]?")
 _PUNCT2 = frozenset({"==", "!=", "<=", ">=", "&&", "||"})
 
 
@@ -85,7 +84,8 @@ def tokenize(source: str) -> list[Token]:
                 break
         string = _STRING_START.match(source, pos)
         if string:
-            end = _string_end(source, string.end(), string.group(1), "r" in string.group(0)[:2].lower())
+            raw = "r" in string.group(0)[:2].lower()
+            end = _string_end(source, string.end(), string.group(1), raw)
             tokens.append(Token(TokenKind.STRING, source[pos:end], pos, end))
             pos = end
             continue
@@ -119,20 +119,20 @@ def _string_end(source: str, pos: int, quote: str, raw: bool) -> int:
     return length
 
 
-def _matching(tokens: list[Token], index: int) -> int | None:
-    """Index of the bracket closing the one at `index`, or None when unbalanced."""
-    depth = 0
-    for pos in range(index, len(tokens)):
-        token = tokens[pos]
+def _bracket_pairs(tokens: list[Token]) -> list[int]:
+    """For each token, the index of its partner bracket (-1 if none or unbalanced)."""
+    pairs = [-1] * len(tokens)
+    stack: list[int] = []
+    for index, token in enumerate(tokens):
         if token.kind is not TokenKind.PUNCT:
             continue
         if token.text in "([{":
-            depth += 1
-        elif token.text in ")]}":
-            depth -= 1
-            if depth == 0:
-                return pos
-    return None
+            stack.append(index)
+        elif token.text in ")]}" and stack:
+            opener = stack.pop()
+            pairs[opener] = index
+            pairs[index] = opener
+    return pairs
 
 
 def _split_args(tokens: list[Token], open_index: int, close_index: int) -> list[tuple[int, int]]:
@@ -190,6 +190,7 @@ class SourceFacts:
 def analyze(tokens: list[Token]) -> SourceFacts:
     """Collect checker facts from the tokens of an *unrewritten* expression."""
     facts = SourceFacts()
+    pairs = _bracket_pairs(tokens)
     open_comprehensions: list[int] = []  # close-paren indexes of enclosing comprehensions
     for index, token in enumerate(tokens):
         while open_comprehensions and index > open_comprehensions[-1]:
@@ -198,14 +199,14 @@ def analyze(tokens: list[Token]) -> SourceFacts:
             continue
         name = token.text
         if _is(tokens, index + 1, "("):
-            close = _matching(tokens, index + 1)
-            arg_count = len(_split_args(tokens, index + 1, close)) if close is not None else 0
+            close = pairs[index + 1]
+            arg_count = len(_split_args(tokens, index + 1, close)) if close >= 0 else 0
             member = _after_dot(tokens, index)
             if member and _is_namespace_prefix(tokens, index - 2):
                 facts.calls.append(Call(f"{tokens[index - 2].text}.{name}", False, arg_count))
             else:
                 facts.calls.append(Call(name, member, arg_count))
-            if member and name in COMPREHENSION_MACROS and close is not None:
+            if member and name in COMPREHENSION_MACROS and close >= 0:
                 _note_comprehension(tokens, index, close, arg_count, facts)
                 open_comprehensions.append(close)
                 depth = len(open_comprehensions)
@@ -226,11 +227,14 @@ def analyze(tokens: list[Token]) -> SourceFacts:
 
 def _is_namespace_prefix(tokens: list[Token], index: int) -> bool:
     return (
-        0 <= index
+        index >= 0
         and tokens[index].kind is TokenKind.IDENT
         and tokens[index].text in NAMESPACES
         and not _after_dot(tokens, index)
     )
+
+
+_TWO_VARIABLE_FORMS = frozenset({"all", "exists", "exists_one"})
 
 
 def _note_comprehension(
@@ -239,10 +243,9 @@ def _note_comprehension(
     first = index + 2
     if first < close and tokens[first].kind is TokenKind.IDENT:
         facts.bound.add(tokens[first].text)
-    name = tokens[index].text
-    two_variable = (name == "map" and arg_count == 4) or (name != "map" and arg_count == 3)
-    if two_variable:
-        facts.two_variable_comprehensions.append(name)
+    # cel-go's two-variable forms: all(i, v, p), exists(i, v, p), exists_one(i, v, p).
+    if tokens[index].text in _TWO_VARIABLE_FORMS and arg_count == 3:
+        facts.two_variable_comprehensions.append(tokens[index].text)
         second = index + 4
         if second < close and tokens[second].kind is TokenKind.IDENT:
             facts.bound.add(tokens[second].text)
@@ -252,90 +255,148 @@ def _note_comprehension(
 
 _DEVICE_MAPS = frozenset({"attributes", "capacity"})
 
+Folder = Callable[[str, tuple[str | bool, ...]], str | None]
+"""Constant folding hook: (function name, literal arguments) -> replacement CEL literal text,
+or None to leave the call alone (for example when it would fail: errors stay lazy)."""
+
 
 class RewriteError(ValueError):
     """The source uses a construct the rewrite cannot express (e.g. a bad `cel.bind`)."""
 
 
-def rewrite(source: str, tokens: list[Token]) -> str:
-    """The expression text to hand to the library (see the module docstring)."""
+def rewrite(source: str, tokens: list[Token], fold: Folder | None = None) -> str:
+    """The expression text to hand to the library (see the module docstring).
+
+    With `fold`, global calls whose arguments are all plain string or bool literals (such as
+    `quantity("40Gi")`) are offered to it and replaced by the literal it returns: the library
+    pays ~6 µs to convert a string a Python function returns, on every evaluation.
+    """
     if not tokens:
         return source
-    return _emit(source, tokens, 0, len(tokens))
+    return _Rewriter(source, tokens, fold).emit(0, len(tokens))
 
 
-def _emit(source: str, tokens: list[Token], start: int, end: int) -> str:
-    """Source text of tokens[start:end] (with the gaps between them), rewritten."""
-    parts: list[str] = []
-    index = start
-    while index < end:
-        if index > start:
-            parts.append(source[tokens[index - 1].end : tokens[index].start])
-        replaced = _try_bind(source, tokens, index, end) or _try_device_map(
-            source, tokens, index, end
-        )
-        if replaced is not None:
-            text, index = replaced
-            parts.append(text)
-            continue
-        parts.append(tokens[index].text)
-        index += 1
-    return "".join(parts)
+class _Rewriter:
+    def __init__(self, source: str, tokens: list[Token], fold: Folder | None) -> None:
+        self.source = source
+        self.tokens = tokens
+        self.pairs = _bracket_pairs(tokens)
+        self.fold = fold
 
+    def emit(self, start: int, end: int) -> str:
+        """Source text of tokens[start:end] (with the gaps between them), rewritten."""
+        tokens = self.tokens
+        parts: list[str] = []
+        index = start
+        while index < end:
+            if index > start:
+                parts.append(self.source[tokens[index - 1].end : tokens[index].start])
+            replaced = (
+                self._bind(index, end) or self._device_map(index, end) or self._fold(index, end)
+            )
+            if replaced is not None:
+                text, index = replaced
+                parts.append(text)
+                continue
+            parts.append(tokens[index].text)
+            index += 1
+        return "".join(parts)
 
-def _try_bind(source: str, tokens: list[Token], index: int, end: int) -> tuple[str, int] | None:
-    if not (
-        tokens[index].text == "cel"
-        and not _after_dot(tokens, index)
-        and _is(tokens, index + 1, ".")
-        and _is(tokens, index + 2, "bind")
-        and _is(tokens, index + 3, "(")
-    ):
-        return None
-    close = _matching(tokens, index + 3)
-    if close is None or close >= end:
-        return None
-    args = _split_args(tokens, index + 3, close)
-    if len(args) != 3:
-        raise RewriteError(f"cel.bind() takes 3 arguments, got {len(args)}")
-    (name_start, name_end), (init_start, init_end), (body_start, body_end) = args
-    if name_end - name_start != 1 or tokens[name_start].kind is not TokenKind.IDENT:
-        raise RewriteError("cel.bind() variable name must be a simple identifier")
-    init = _emit(source, tokens, init_start, init_end)
-    body = _emit(source, tokens, body_start, body_end)
-    return f"[{init}].map({tokens[name_start].text}, {body})[0]", close + 1
+    def _close(self, open_index: int, end: int) -> int | None:
+        close = self.pairs[open_index]
+        return close if 0 <= close < end else None
 
-
-def _try_device_map(
-    source: str, tokens: list[Token], index: int, end: int
-) -> tuple[str, int] | None:
-    if not (
-        tokens[index].text == "device"
-        and not _after_dot(tokens, index)
-        and _is(tokens, index + 1, ".")
-        and index + 2 < end
-        and tokens[index + 2].text in _DEVICE_MAPS
-    ):
-        return None
-    outer = f"device.{tokens[index + 2].text}"
-    if _is(tokens, index + 3, "["):
-        close = _matching(tokens, index + 3)
-        if close is None or close >= end:
-            return None
-        key = _emit(source, tokens, index + 4, close)
-        return f"(({key}) in {outer} ? {outer}[{key}] : {{}})", close + 1
-    if (
-        _is(tokens, index + 3, ".")
-        and index + 4 < end
-        and tokens[index + 4].kind is TokenKind.IDENT
-        and not _is(tokens, index + 5, "(")
-    ):
-        ident = tokens[index + 4].text
-        # `has(device.attributes.dom)` tests the outer map itself: leave it alone (has() needs a
-        # field selection as its argument, which the conditional would not be).
-        if _is(tokens, index - 1, "(") and _is(tokens, index - 2, "has") and _is(
-            tokens, index + 5, ")"
+    def _bind(self, index: int, end: int) -> tuple[str, int] | None:
+        tokens = self.tokens
+        if not (
+            tokens[index].text == "cel"
+            and not _after_dot(tokens, index)
+            and _is(tokens, index + 1, ".")
+            and _is(tokens, index + 2, "bind")
+            and _is(tokens, index + 3, "(")
         ):
             return None
-        return f'("{ident}" in {outer} ? {outer}.{ident} : {{}})', index + 5
-    return None
+        close = self._close(index + 3, end)
+        if close is None:
+            return None
+        args = _split_args(tokens, index + 3, close)
+        if len(args) != 3:
+            raise RewriteError(f"cel.bind() takes 3 arguments, got {len(args)}")
+        (name_start, name_end), (init_start, init_end), (body_start, body_end) = args
+        if name_end - name_start != 1 or tokens[name_start].kind is not TokenKind.IDENT:
+            raise RewriteError("cel.bind() variable name must be a simple identifier")
+        init = self.emit(init_start, init_end)
+        body = self.emit(body_start, body_end)
+        return f"[{init}].map({tokens[name_start].text}, {body})[0]", close + 1
+
+    def _device_map(self, index: int, end: int) -> tuple[str, int] | None:
+        tokens = self.tokens
+        if not (
+            tokens[index].text == "device"
+            and not _after_dot(tokens, index)
+            and _is(tokens, index + 1, ".")
+            and index + 2 < end
+            and tokens[index + 2].text in _DEVICE_MAPS
+        ):
+            return None
+        outer = f"device.{tokens[index + 2].text}"
+        if _is(tokens, index + 3, "["):
+            close = self._close(index + 3, end)
+            if close is None:
+                return None
+            key = self.emit(index + 4, close)
+            return f"(({key}) in {outer} ? {outer}[{key}] : {{}})", close + 1
+        if (
+            _is(tokens, index + 3, ".")
+            and index + 4 < end
+            and tokens[index + 4].kind is TokenKind.IDENT
+            and not _is(tokens, index + 5, "(")
+        ):
+            ident = tokens[index + 4].text
+            # `has(device.attributes.dom)` tests the outer map itself: leave it alone (has()
+            # needs a field selection as its argument, which the conditional would not be).
+            if (
+                _is(tokens, index - 1, "(")
+                and _is(tokens, index - 2, "has")
+                and _is(tokens, index + 5, ")")
+            ):
+                return None
+            return f'("{ident}" in {outer} ? {outer}.{ident} : {{}})', index + 5
+        return None
+
+    def _fold(self, index: int, end: int) -> tuple[str, int] | None:
+        tokens = self.tokens
+        if (
+            self.fold is None
+            or tokens[index].kind is not TokenKind.IDENT
+            or _after_dot(tokens, index)
+            or not _is(tokens, index + 1, "(")
+        ):
+            return None
+        close = self._close(index + 1, end)
+        if close is None:
+            return None
+        literals: list[str | bool] = []
+        for arg_start, arg_end in _split_args(tokens, index + 1, close):
+            if arg_end - arg_start != 1:
+                return None
+            value = _literal(tokens[arg_start])
+            if value is None:
+                return None
+            literals.append(value)
+        folded = self.fold(tokens[index].text, tuple(literals))
+        return (folded, close + 1) if folded is not None else None
+
+
+def _literal(token: Token) -> str | bool | None:
+    """The value of a bool literal or of a plain string literal without escapes, else None."""
+    if token.kind is TokenKind.IDENT:
+        return {"true": True, "false": False}.get(token.text)
+    text = token.text
+    if token.kind is not TokenKind.STRING or text[0] not in "'\"":
+        return None
+    quote_len = 3 if text[:3] in ("'''", '"""') else 1
+    if len(text) < 2 * quote_len:
+        return None
+    body = text[quote_len:-quote_len]
+    return None if "\\" in body else body

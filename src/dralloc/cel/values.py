@@ -32,6 +32,7 @@ __all__ = [
     "QUANTITY_TAG",
     "SEMVER_TAG",
     "EvalError",
+    "cel_literal",
     "cel_type_name",
     "decode_quantity",
     "decode_semver",
@@ -142,7 +143,22 @@ def runtime_message(exc: BaseException) -> str:
     return text
 
 
-# ------------------------------------------------------------------------------ type names
+# ----------------------------------------------------------------------- literals and types
+
+
+def cel_literal(value: bool | str) -> str:
+    """CEL source text for a bool or string value (used by constant folding)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    escaped = []
+    for char in value:
+        if char in '\\"':
+            escaped.append("\\" + char)
+        elif ord(char) < 0x20:
+            escaped.append(f"\\x{ord(char):02x}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
 
 
 def cel_type_name(value: Any) -> str:

@@ -12,8 +12,8 @@ from dralloc.api.core import Node
 from dralloc.api.io import LoadedObject, load_files
 from dralloc.api.meta import ObjectMeta
 from dralloc.api.resource import DeviceClass, ResourceClaim, ResourceSlice
-from dralloc.cel.validation import all_gates_on, selector_problems
 from dralloc.cel.environment import CelEnvironment
+from dralloc.cel.validation import all_gates_on, selector_problems
 from dralloc.errors import InputError, Problem
 
 

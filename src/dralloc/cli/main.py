@@ -191,9 +191,7 @@ def _explain_failure(
             for line in result.summary_lines():
                 _err(line)
     if all_fit:
-        _err(
-            f"node {node}: each claim fits alone, but not all {len(pending)} claims together"
-        )
+        _err(f"node {node}: each claim fits alone, but not all {len(pending)} claims together")
 
 
 def _explanation_json(result: ClaimExplanation) -> dict[str, Any]:
@@ -220,8 +218,10 @@ def _explanation_json(result: ClaimExplanation) -> dict[str, Any]:
 
 def _print_table(result: ClaimExplanation, console: Console) -> None:
     style = "green" if result.fits else ("red" if result.error else "yellow")
-    console.print(f"[bold]claim {result.claim}[/bold] on node [bold]{result.node}[/bold]: "
-                  f"[{style}]{result.message}[/{style}]")
+    console.print(
+        f"[bold]claim {result.claim}[/bold] on node [bold]{result.node}[/bold]: "
+        f"[{style}]{result.message}[/{style}]"
+    )
     for pool in result.pools:
         if pool.state != "complete":
             console.print(f"  pool {pool.pool} is {pool.state} {pool.detail}".rstrip())

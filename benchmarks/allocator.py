@@ -1,0 +1,402 @@
+"""Allocator micro-benchmarks: median and p99 microseconds per `Allocator.allocate` call.
+
+Cases (names are a contract; `--json` prints one object per line per case):
+  scheduler_perf_node           upstream scheduler_perf's node shape: 10 devices with 4
+                                attributes and 1 capacity, class selector on the driver,
+                                one 1-device claim
+  scheduler_perf_node_selector  the same plus a request selector on attributes and capacity
+  h100_dynamic_mig_half_full    an 8x H100 node with dynamic MIG (26 devices per GPU on
+                                per-GPU counter sets), half full, allocating one 1g.10gb
+  match_attribute_backtracking  a claim with matchAttribute over 8 devices whose first
+                                choices must be undone
+
+The inventory (and its selector cache) is long-lived, as in a scheduler: the figures are for
+steady state. Run: `python benchmarks/allocator.py [--json] [--repeat N] [--case NAME ...]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dralloc.allocator import Allocator, AllocatorOptions, Inventory, allocated_state
+from dralloc.api.core import Node
+from dralloc.api.meta import ObjectMeta
+from dralloc.api.quantity import Quantity
+from dralloc.api.resource import (
+    CELDeviceSelector,
+    Counter,
+    CounterSet,
+    Device,
+    DeviceAttribute,
+    DeviceCapacity,
+    DeviceClaim,
+    DeviceClass,
+    DeviceClassSpec,
+    DeviceConstraint,
+    DeviceCounterConsumption,
+    DeviceRequest,
+    DeviceSelector,
+    ExactDeviceRequest,
+    ResourceClaim,
+    ResourceClaimSpec,
+    ResourcePool,
+    ResourceSlice,
+    ResourceSliceSpec,
+)
+from dralloc.features import Features
+
+Case = Callable[[], Callable[[], Any]]
+
+
+def _node(name: str) -> Node:
+    return Node(metadata=ObjectMeta(name=name, labels={"kubernetes.io/hostname": name}))
+
+
+def _class(name: str, expression: str) -> DeviceClass:
+    return DeviceClass(
+        metadata=ObjectMeta(name=name),
+        spec=DeviceClassSpec(selectors=[DeviceSelector(cel=CELDeviceSelector(expression))]),
+    )
+
+
+def _claim(
+    name: str, requests: list[DeviceRequest], constraints: list[DeviceConstraint] | None = None
+) -> ResourceClaim:
+    return ResourceClaim(
+        metadata=ObjectMeta(name=name, namespace="default"),
+        spec=ResourceClaimSpec(
+            devices=DeviceClaim(requests=requests, constraints=constraints or [])
+        ),
+    )
+
+
+def _request(
+    name: str, device_class: str, count: int = 1, selectors: list[str] | None = None
+) -> DeviceRequest:
+    return DeviceRequest(
+        name=name,
+        exactly=ExactDeviceRequest(
+            device_class_name=device_class,
+            count=count,
+            selectors=[DeviceSelector(cel=CELDeviceSelector(s)) for s in selectors or []],
+        ),
+    )
+
+
+def _runner(
+    node: Node,
+    slices: list[ResourceSlice],
+    classes: list[DeviceClass],
+    claim: ResourceClaim,
+    allocated: list[ResourceClaim] | None = None,
+) -> Callable[[], Any]:
+    features = Features()
+    inventory = Inventory(slices, features)
+    state = allocated_state(allocated or [], features)
+    allocator = Allocator(features, options=AllocatorOptions(timeout=None))
+    by_name = {c.metadata.name: c for c in classes}
+
+    def run() -> Any:
+        result = allocator.allocate(node, [claim], inventory, by_name, state)
+        assert result is not None
+        return result
+
+    return run
+
+
+def scheduler_perf_node(with_selector: bool) -> Callable[[], Any]:
+    driver = "test-driver.cdi.k8s.io"
+    devices = [
+        Device(
+            name=f"device-{i}",
+            attributes={
+                "model": DeviceAttribute(string="A100"),
+                "family": DeviceAttribute(string="GPU"),
+                "driverVersion": DeviceAttribute(version="1.2.3"),
+                "dra.example.com/numa": DeviceAttribute(int_value=i % 2),
+            },
+            capacity={"memory": DeviceCapacity(value=Quantity.parse("1Gi"))},
+        )
+        for i in range(10)
+    ]
+    node = _node("worker-0")
+    slices = [
+        ResourceSlice(
+            metadata=ObjectMeta(name="worker-0-slice"),
+            spec=ResourceSliceSpec(
+                driver=driver,
+                node_name="worker-0",
+                pool=ResourcePool(name="worker-0", generation=1, resource_slice_count=1),
+                devices=devices,
+            ),
+        )
+    ]
+    selectors = (
+        [
+            f'device.attributes["{driver}"].model == "A100" && '
+            f'device.capacity["{driver}"].memory.compareTo(quantity("1Gi")) >= 0'
+        ]
+        if with_selector
+        else []
+    )
+    claim = _claim("claim-0", [_request("req-0", "test-class", selectors=selectors)])
+    return _runner(node, slices, [_class("test-class", f'device.driver == "{driver}"')], claim)
+
+
+# H100 80GB MIG geometry (spec/devices.md 3.2): profile -> (memory MiB, SMs, CE, DEC, JPEG,
+# OFA, memory slices, starts).
+H100_PROFILES: dict[str, tuple[int, int, int, int, int, int, int, tuple[int, ...]]] = {
+    "1g.10gb": (9984, 16, 1, 1, 1, 0, 1, (0, 1, 2, 3, 4, 5, 6)),
+    "1g.10gb+me": (9984, 16, 1, 1, 1, 1, 1, (0, 1, 2, 3, 4, 5, 6)),
+    "1g.20gb": (20096, 26, 1, 1, 1, 0, 2, (0, 2, 4, 6)),
+    "2g.20gb": (20096, 32, 2, 2, 2, 0, 2, (0, 2, 4)),
+    "3g.40gb": (40448, 60, 3, 3, 3, 0, 4, (0, 4)),
+    "4g.40gb": (40448, 64, 4, 4, 4, 0, 4, (0,)),
+    "7g.80gb": (81152, 132, 8, 7, 7, 1, 8, (0,)),
+}
+PROFILE_IDS = {
+    "1g.10gb": 19,
+    "1g.10gb+me": 20,
+    "1g.20gb": 15,
+    "2g.20gb": 14,
+    "3g.40gb": 9,
+    "4g.40gb": 5,
+    "7g.80gb": 0,
+}
+
+
+def _mig_counters(
+    mem: int, sms: int, ce: int, dec: int, jpeg: int, ofa: int, slices: range
+) -> dict[str, Counter]:
+    counters = {
+        "multiprocessors": sms,
+        "copy-engines": ce,
+        "decoders": dec,
+        "encoders": 0,
+        "jpeg-engines": jpeg,
+        "ofa-engines": ofa,
+    }
+    out = {k: Counter(value=Quantity.from_int(v)) for k, v in counters.items()}
+    out["memory"] = Counter(value=Quantity.parse(f"{mem}Mi"))
+    for s in slices:
+        out[f"memory-slice-{s}"] = Counter(value=Quantity.from_int(1))
+    return out
+
+
+def h100_dynamic_mig_node(node_name: str) -> list[ResourceSlice]:
+    driver = "gpu.nvidia.com"
+    pool = ResourcePool(name=node_name, generation=1, resource_slice_count=9)
+    full = _mig_counters(*H100_PROFILES["7g.80gb"][:6], range(8))
+    counter_sets = [CounterSet(name=f"gpu-{g}-counter-set", counters=full) for g in range(8)]
+    slices = [
+        ResourceSlice(
+            metadata=ObjectMeta(name=f"{node_name}-gpu.nvidia.com-counters"),
+            spec=ResourceSliceSpec(
+                driver=driver, node_name=node_name, pool=pool, shared_counters=counter_sets
+            ),
+        )
+    ]
+    for g in range(8):
+        common = {
+            "productName": DeviceAttribute(string="NVIDIA H100 80GB HBM3"),
+            "brand": DeviceAttribute(string="Nvidia"),
+            "architecture": DeviceAttribute(string="Hopper"),
+            "cudaComputeCapability": DeviceAttribute(version="9.0.0"),
+            "driverVersion": DeviceAttribute(version="570.172.8"),
+            "parentUUID": DeviceAttribute(string=f"GPU-{g:08x}-17c4-4d0f-9a61-0c2e7d13f0aa"),
+        }
+        consumption = [DeviceCounterConsumption(counter_set=f"gpu-{g}-counter-set", counters=full)]
+        devices = [
+            Device(
+                name=f"gpu-{g}",
+                attributes={**common, "type": DeviceAttribute(string="gpu")},
+                capacity={"memory": DeviceCapacity(value=Quantity.parse("81152Mi"))},
+                consumes_counters=consumption,
+            )
+        ]
+        for profile, (mem, sms, ce, dec, jpeg, ofa, size, starts) in H100_PROFILES.items():
+            for start in starts:
+                short = profile.replace(".", "").replace("+", "-")
+                name = f"gpu-{g}-mig-{short}-{PROFILE_IDS[profile]}-{start}"
+                counters = _mig_counters(mem, sms, ce, dec, jpeg, ofa, range(start, start + size))
+                devices.append(
+                    Device(
+                        name=name,
+                        attributes={
+                            **common,
+                            "type": DeviceAttribute(string="mig"),
+                            "profile": DeviceAttribute(string=profile),
+                        },
+                        capacity={
+                            "memory": DeviceCapacity(value=Quantity.parse(f"{mem}Mi")),
+                            "multiprocessors": DeviceCapacity(value=Quantity.from_int(sms)),
+                        },
+                        consumes_counters=[
+                            DeviceCounterConsumption(
+                                counter_set=f"gpu-{g}-counter-set", counters=counters
+                            )
+                        ],
+                    )
+                )
+        slices.append(
+            ResourceSlice(
+                metadata=ObjectMeta(name=f"{node_name}-gpu.nvidia.com-gpu-{g}"),
+                spec=ResourceSliceSpec(
+                    driver=driver, node_name=node_name, pool=pool, devices=devices
+                ),
+            )
+        )
+    return slices
+
+
+def _allocated(name: str, driver: str, pool: str, device: str) -> ResourceClaim:
+    from dralloc.api.resource import (
+        AllocationResult,
+        DeviceAllocationResult,
+        DeviceRequestAllocationResult,
+    )
+
+    claim = _claim(name, [_request("gpu", "mig.nvidia.com")])
+    claim.status.allocation = AllocationResult(
+        devices=DeviceAllocationResult(
+            results=[
+                DeviceRequestAllocationResult(
+                    request="gpu", driver=driver, pool=pool, device=device
+                )
+            ]
+        )
+    )
+    return claim
+
+
+def h100_dynamic_mig_half_full() -> Callable[[], Any]:
+    node_name = "dgx-h100-07"
+    slices = h100_dynamic_mig_node(node_name)
+    # Half full: GPUs 0-3 wholly allocated, GPUs 4-7 each carry a 3g.40gb at memory slice 0.
+    allocated = [
+        _allocated(f"whole-{g}", "gpu.nvidia.com", node_name, f"gpu-{g}") for g in range(4)
+    ]
+    allocated += [
+        _allocated(f"half-{g}", "gpu.nvidia.com", node_name, f"gpu-{g}-mig-3g40gb-9-0")
+        for g in range(4, 8)
+    ]
+    classes = [
+        _class(
+            "mig.nvidia.com",
+            "device.driver == 'gpu.nvidia.com' && "
+            "device.attributes['gpu.nvidia.com'].type == 'mig'",
+        )
+    ]
+    claim = _claim(
+        "mig-claim",
+        [
+            _request(
+                "mig",
+                "mig.nvidia.com",
+                selectors=["device.attributes['gpu.nvidia.com'].profile == '1g.10gb'"],
+            )
+        ],
+    )
+    return _runner(_node(node_name), slices, classes, claim, allocated)
+
+
+def match_attribute_backtracking() -> Callable[[], Any]:
+    """24 GPUs: 4 PCIe roots of 4 (three with a device in use) and one root of 8. Two
+    requests of 4 share one matchAttribute constraint, so every root but the last is tried,
+    partly filled and undone before the search finds 8 devices on one root."""
+    driver = "gpu.example.com"
+    devices = []
+    for i in range(16):
+        devices.append(
+            Device(
+                name=f"gpu-{i}",
+                attributes={
+                    "resource.kubernetes.io/pcieRoot": DeviceAttribute(string=f"pci0000:{i // 4}"),
+                    "model": DeviceAttribute(string="H100"),
+                },
+            )
+        )
+    node = _node("node-0")
+    slices = [
+        ResourceSlice(
+            metadata=ObjectMeta(name="node-0-slice"),
+            spec=ResourceSliceSpec(
+                driver=driver,
+                node_name="node-0",
+                pool=ResourcePool(name="node-0", generation=1, resource_slice_count=1),
+                devices=devices,
+            ),
+        )
+    ]
+    # Roots 0-2 each have one device in use, so only root 3 can give 4 devices.
+    allocated = [_allocated(f"busy-{r}", driver, "node-0", f"gpu-{r * 4 + 3}") for r in range(3)]
+    # 8 devices over two requests share one constraint: only the last root has 8.
+    claim = _claim(
+        "train",
+        [_request("a", "gpu", count=4), _request("b", "gpu", count=4)],
+        [DeviceConstraint(match_attribute="resource.kubernetes.io/pcieRoot")],
+    )
+    more = [
+        Device(
+            name=f"gpu-{i}",
+            attributes={
+                "resource.kubernetes.io/pcieRoot": DeviceAttribute(string="pci0000:9"),
+                "model": DeviceAttribute(string="H100"),
+            },
+        )
+        for i in range(16, 24)
+    ]
+    slices[0].spec.devices.extend(more)
+    return _runner(node, slices, [_class("gpu", f'device.driver == "{driver}"')], claim, allocated)
+
+
+CASES: dict[str, Case] = {
+    "scheduler_perf_node": lambda: scheduler_perf_node(False),
+    "scheduler_perf_node_selector": lambda: scheduler_perf_node(True),
+    "h100_dynamic_mig_half_full": h100_dynamic_mig_half_full,
+    "match_attribute_backtracking": match_attribute_backtracking,
+}
+
+
+def measure(run: Callable[[], Any], repeat: int) -> dict[str, float]:
+    for _ in range(min(50, repeat)):
+        run()  # warm caches (selector results, pools per node)
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        run()
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    samples.sort()
+    return {
+        "median_us": round(statistics.median(samples), 1),
+        "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 1),
+        "runs": repeat,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="one JSON object per case per line")
+    parser.add_argument("--repeat", type=int, default=2000)
+    parser.add_argument("--case", action="append", choices=sorted(CASES))
+    args = parser.parse_args(argv)
+    names = args.case or list(CASES)
+    for name in names:
+        figures = {"case": name, **measure(CASES[name](), args.repeat)}
+        if args.json:
+            print(json.dumps(figures))
+        else:
+            median, p99 = figures["median_us"], figures["p99_us"]
+            print(f"{name:32s} median {median:9.1f} us   p99 {p99:9.1f} us")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

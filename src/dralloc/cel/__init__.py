@@ -1,0 +1,39 @@
+"""The Kubernetes DRA CEL environment for device selectors (spec/dra-v1.md section 5).
+
+A thin wrapper over the Rust-backed `common-expression-language` library that supplies what
+it lacks: the quantity and semver libraries, the strings/lists/sets extensions, `cel.bind`,
+empty maps for unknown attribute domains, a compile-time name check, bool results, and
+runtime errors that are raised as `CelRuntimeError` without anything printed to stderr.
+The semantic gaps that remain are listed in `dralloc.cel.environment`.
+
+Typical use (the allocator): one `CelEnvironment` per `Features`, one `CelDevice` per device,
+`env.compile(expr).evaluate(device)` per (selector, device) pair:
+
+>>> from dralloc.api.resource import Device, DeviceAttribute
+>>> from dralloc.features import Features
+>>> env = CelEnvironment(Features())
+>>> gpu = CelDevice.build(
+...     "gpu.example.com", Device(name="g0", attributes={"model": DeviceAttribute(string="A")}),
+...     Features())
+>>> env.compile('device.attributes["gpu.example.com"].model == "A"').evaluate(gpu)
+True
+"""
+
+from dralloc.cel.device import CelDevice
+from dralloc.cel.environment import (
+    MAX_COMPREHENSION_DEPTH,
+    MAX_EXPRESSION_BYTES,
+    CelEnvironment,
+    CompiledSelector,
+)
+from dralloc.cel.errors import CelCompileError, CelRuntimeError
+
+__all__ = [
+    "MAX_COMPREHENSION_DEPTH",
+    "MAX_EXPRESSION_BYTES",
+    "CelCompileError",
+    "CelDevice",
+    "CelEnvironment",
+    "CelRuntimeError",
+    "CompiledSelector",
+]

@@ -1,0 +1,268 @@
+"""`CelEnvironment` and `CompiledSelector`: compiling, checking and evaluating DRA selectors.
+
+Owns the compile pipeline and the bounded compiled-program cache (one per environment, and
+one environment per `Features`). Compiling an expression:
+
+1. parses the original text with the library, so syntax errors name the user's own columns;
+2. checks it like cel-go's checker would, from the source facts of `source.analyze`: every
+   call must be declared in `library.DECLARATIONS` in that call form and arity (and its gate
+   on), every root identifier must be `device`, a comprehension variable or a type name, and
+   `device.<field>` must be `driver`, `attributes`, `capacity` or, with DRAConsumableCapacity,
+   `allowMultipleAllocations` ("undefined field 'allowMultipleAllocations'" otherwise);
+   `Program.references()` of the compiled program is cross-checked against the same lists;
+3. rewrites it (`cel.bind`, empty-map defaults for unknown domains, and constant folding of
+   `quantity("40Gi")`-style calls on literals; see `source.py`) and compiles the result,
+   which is what runs.
+
+Evaluation runs the program against a `CelDevice`'s prebuilt context and turns every library
+exception into `CelRuntimeError` (messages in cel-go's words where known). Nothing is printed:
+library callbacks never raise (see `values.py`).
+
+Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
+
+- No cost tracking. Compile refuses comprehensions nested more than
+  `MAX_COMPREHENSION_DEPTH` deep and `lists.range(n)` fails beyond the cost limit, but an
+  expression can still be slow (e.g. two nested loops over a long literal list).
+- No static type checking: a non-bool result (`device.driver`) is a runtime error, not a
+  compile error; wrong argument *types* to a function are runtime errors ("no such
+  overload"); `1 == 1u` is true, `[1, "a"]` is accepted.
+- `exists()`/`all()` do not absorb an element's error when another element decides the
+  result (cel-go's `[0, 1].exists(x, 1/x == 1)` is true; here it is an error). `&&`, `||`
+  and `?:` do absorb, as in cel-go.
+- `size()` of a string counts UTF-8 bytes, not code points.
+- Not available (compile error): two-variable comprehensions, `transformList`/`transformMap`,
+  `sortBy`, `format`, URL and IP/CIDR libraries, the `.?`/`[?` optional syntax, quantity
+  `mul`/`div`/`divInt`.
+- A shadowing comprehension variable named like a declared name is not tracked by scope: an
+  identifier bound anywhere in the expression is accepted everywhere in it (a use outside
+  its scope fails at run time as "undeclared reference").
+- The empty-map default applies to `device.attributes[...]`/`device.capacity[...]` written
+  out; reaching those maps through an alias (`cel.bind(a, device.attributes, a["x"])`)
+  gives "no such key" for an unknown domain instead.
+- Quantity and Semver are tagged strings inside the library, so string functions accept them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Final
+
+from dralloc.cel.binding import cel
+from dralloc.cel.device import CelDevice
+from dralloc.cel.errors import CelCompileError, CelRuntimeError
+from dralloc.cel.library import DECLARATIONS, GATE_LIST_TYPE_ATTRIBUTES, fold_constant_call
+from dralloc.cel.source import NAMESPACES, RewriteError, analyze, rewrite, tokenize
+from dralloc.cel.values import cel_type_name, runtime_message
+from dralloc.features import Features
+
+__all__ = [
+    "DEFAULT_CACHE_SIZE",
+    "MAX_COMPREHENSION_DEPTH",
+    "MAX_EXPRESSION_BYTES",
+    "CelEnvironment",
+    "CompiledSelector",
+]
+
+MAX_EXPRESSION_BYTES: Final = 10240
+"""resource.k8s.io `CELSelectorExpressionMaxLength`, enforced by `check()` only (API validation)."""
+
+MAX_COMPREHENSION_DEPTH: Final = 3
+"""Deepest nesting of comprehension macros accepted. A stand-in for cel-go's cost limit,
+which this library cannot track: upstream's static estimate already rejects four nested loops
+over device maps (32 entries each), and real selectors nest at most two."""
+
+DEFAULT_CACHE_SIZE: Final = 4096
+"""Compiled programs kept per environment (least recently used are dropped)."""
+
+_DEVICE_FIELDS: Final = frozenset({"driver", "attributes", "capacity"})
+_ALLOW_MULTIPLE_ALLOCATIONS: Final = "allowMultipleAllocations"
+# Identifiers that name types, as in `type(x) == int`.
+_TYPE_NAMES: Final = frozenset(
+    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
+)
+_PARSE_PREFIX: Final = "Failed to parse expression "
+
+
+class CompiledSelector:
+    """One compiled selector expression; evaluate it against many devices.
+
+    >>> env = CelEnvironment(Features())
+    >>> from dralloc.api.resource import Device
+    >>> env.compile('device.driver == "gpu.example.com"').evaluate(
+    ...     CelDevice.build("gpu.example.com", Device(name="gpu-0"), Features()))
+    True
+    """
+
+    __slots__ = ("_program", "expression")
+
+    def __init__(self, expression: str, program: Any) -> None:
+        self.expression = expression
+        self._program = program
+
+    def evaluate(self, device: CelDevice) -> bool:
+        """True if the device matches. Raises CelRuntimeError for any evaluation error,
+        including a result that is not a bool and a device with a bad attribute."""
+        if device.error is not None:
+            raise CelRuntimeError(device.error)
+        try:
+            result = self._program.execute(device.context())
+        except Exception as exc:
+            raise CelRuntimeError(runtime_message(exc)) from None
+        if result is True or result is False:
+            return bool(result)
+        raise CelRuntimeError(f"expression must evaluate to bool, got {cel_type_name(result)}")
+
+    def __repr__(self) -> str:
+        return f"CompiledSelector({self.expression!r})"
+
+
+class CelEnvironment:
+    """The DRA selector environment for one set of feature gates, with its compile cache.
+
+    >>> env = CelEnvironment(Features())
+    >>> env.check("device.model == 1")
+    ["undefined field 'model'"]
+    """
+
+    def __init__(self, features: Features, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        if cache_size < 1:
+            raise ValueError(f"cache_size must be >= 1, got {cache_size}")
+        self._features = features
+        self._cache_size = cache_size
+        # Compiled selectors, or the problems of expressions that do not compile.
+        self._cache: OrderedDict[str, CompiledSelector | tuple[str, ...]] = OrderedDict()
+        self._device_fields = (
+            _DEVICE_FIELDS | {_ALLOW_MULTIPLE_ALLOCATIONS}
+            if features.consumable_capacity
+            else _DEVICE_FIELDS
+        )
+
+    @property
+    def features(self) -> Features:
+        return self._features
+
+    def compile(self, expression: str) -> CompiledSelector:
+        """The compiled selector, from the cache when possible. Raises CelCompileError."""
+        cached = self._cache.get(expression)
+        if cached is None:
+            problems, program = self._compile(expression)
+            cached = (
+                CompiledSelector(expression, program) if program is not None else tuple(problems)
+            )
+            self._cache[expression] = cached
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(expression)
+        if isinstance(cached, tuple):
+            # A fresh exception each time: re-raising one instance would keep growing its
+            # traceback and pin the frames it passed through.
+            raise CelCompileError("; ".join(cached), cached)
+        return cached
+
+    def check(self, expression: str) -> list[str]:
+        """Every problem API validation would report for `expression`, or [] if none."""
+        problems: list[str] = []
+        size = len(expression.encode("utf-8"))
+        if size > MAX_EXPRESSION_BYTES:
+            problems.append(f"Too long: may not be more than {MAX_EXPRESSION_BYTES} bytes")
+        try:
+            self.compile(expression)
+        except CelCompileError as exc:
+            problems.extend(exc.problems)
+        return problems
+
+    # ------------------------------------------------------------------------- internals
+
+    def _compile(self, expression: str) -> tuple[list[str], Any]:
+        """(problems, program); the program is None exactly when there are problems."""
+        try:
+            cel.compile(expression)
+        except Exception as exc:
+            return [_syntax_message(expression, exc)], None
+
+        tokens = tokenize(expression)
+        facts = analyze(tokens)
+        problems: list[str] = []
+        for call in facts.calls:
+            problem = self._check_call(call.name, call.member, call.arg_count)
+            if problem:
+                problems.append(problem)
+        allowed = {"device"} | facts.bound | _TYPE_NAMES
+        problems.extend(
+            f"undeclared reference to '{name}'" for name in sorted(facts.identifiers - allowed)
+        )
+        problems.extend(
+            f"undefined field '{name}'"
+            for name in facts.device_fields
+            if name not in self._device_fields
+        )
+        problems.extend(
+            f"two-variable comprehension {name}() is not supported by this CEL engine"
+            for name in facts.two_variable_comprehensions
+        )
+        if facts.max_comprehension_depth > MAX_COMPREHENSION_DEPTH:
+            problems.append(
+                f"comprehensions nested {facts.max_comprehension_depth} deep exceed the "
+                f"limit of {MAX_COMPREHENSION_DEPTH} (estimated cost too high)"
+            )
+        try:
+            rewritten = rewrite(expression, tokens, fold_constant_call)
+        except RewriteError as exc:
+            problems.append(str(exc))
+        if problems:
+            return _unique(problems), None
+
+        try:
+            program = cel.compile(rewritten)
+        except Exception as exc:
+            return [_syntax_message(rewritten, exc)], None
+        problems = self._check_references(program.references(), allowed)
+        if problems:
+            return problems, None
+        return [], program
+
+    def _check_call(self, name: str, member: bool, arg_count: int) -> str | None:
+        declaration = DECLARATIONS.get(name)
+        if declaration is None or (
+            declaration.gate == GATE_LIST_TYPE_ATTRIBUTES
+            and not self._features.list_type_attributes
+        ):
+            return f"undeclared reference to '{name}'"
+        if declaration.member is not None and declaration.member != member:
+            form = "a receiver" if declaration.member else "no receiver"
+            return f"function '{name}' must be called with {form}"
+        total = arg_count + (1 if member else 0)
+        if declaration.arities is not None and total not in declaration.arities:
+            return f"found no matching overload for '{name}' with {arg_count} argument(s)"
+        return None
+
+    def _check_references(self, references: dict[str, list[str]], allowed: set[str]) -> list[str]:
+        """Safety net behind the token-level checks: the library's own view of the names."""
+        bare = {name.rpartition(".")[2] for name in DECLARATIONS}
+        problems = [
+            f"undeclared reference to '{name}'"
+            for name in references.get("variables", [])
+            if name not in allowed and name not in NAMESPACES
+        ]
+        problems.extend(
+            f"undeclared reference to '{name}'"
+            for name in references.get("functions", [])
+            if name not in bare and not _is_operator(name)
+        )
+        return problems
+
+
+def _is_operator(name: str) -> bool:
+    return not name[:1].isalpha()
+
+
+def _syntax_message(expression: str, exc: Exception) -> str:
+    """The library's parse error without its "Failed to parse expression '<source>': " prefix."""
+    text = str(exc)
+    prefix = f"{_PARSE_PREFIX}'{expression}': "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _unique(problems: list[str]) -> list[str]:
+    return list(dict.fromkeys(problems))

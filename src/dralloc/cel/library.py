@@ -1,0 +1,263 @@
+"""The function table of the DRA CEL environment: what exists, in which call form, and how
+the Python implementations are handed to the Rust library.
+
+Owns:
+
+- `DECLARATIONS`: every function and macro an expression may call, native to the library or
+  implemented here, with its call form (member `x.f()`, global `f(x)` or both), the argument
+  counts it accepts and the feature gate it needs. The environment's checker rejects any call
+  not declared here at compile time, the way cel-go's type checker would.
+- `FUNCTIONS`: the Python implementations, keyed as the library looks them up, each wrapped
+  so that it never raises (see `values.error_value`): an exception raised into the library
+  would be printed to fd 2 by the library.
+- The receiver-type dispatch of `compareTo`, `isGreaterThan` and `isLessThan` (quantity or
+  semver), and of `indexOf`/`lastIndexOf` (string or list).
+
+Pure data and computation, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+from dralloc.cel import ext_lib, quantity_lib, semver_lib
+from dralloc.cel.values import QUANTITY_TAG, SEMVER_TAG, EvalError, cel_literal, error_value
+
+__all__ = [
+    "DECLARATIONS",
+    "FUNCTIONS",
+    "GATE_LIST_TYPE_ATTRIBUTES",
+    "Declaration",
+    "fold_constant_call",
+]
+
+GATE_LIST_TYPE_ATTRIBUTES: Final = "DRAListTypeAttributes"
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """How a function may be called.
+
+    `member`: True for `x.f(...)` only, False for `f(...)` only, None for both. `arities`: the
+    accepted argument counts *including* the receiver of a member call; None means the
+    library checks. `gate`: a feature gate that must be on.
+    """
+
+    member: bool | None
+    arities: frozenset[int] | None
+    gate: str | None = None
+
+
+def _decl(member: bool | None, *arities: int, gate: str | None = None) -> Declaration:
+    return Declaration(member, frozenset(arities) if arities else None, gate)
+
+
+_MEMBER = True
+_GLOBAL = False
+_BOTH = None
+
+# Native to the Rust library (cel-spec standard definitions and macros). Not provided, though
+# k8s has them: URLs, IP/CIDR, `format`, `sortBy`, two-variable comprehensions, and the
+# `.?`/`[?` optional syntax (the parser rejects it).
+_NATIVE: Final[dict[str, Declaration]] = {
+    "has": _decl(_GLOBAL, 1),
+    "all": _decl(_MEMBER, 3, 4),
+    "exists": _decl(_MEMBER, 3, 4),
+    "exists_one": _decl(_MEMBER, 3, 4),
+    "map": _decl(_MEMBER, 3, 4, 5),
+    "filter": _decl(_MEMBER, 3, 4),
+    "cel.bind": _decl(_GLOBAL, 3),
+    "size": _decl(_BOTH, 1),
+    "contains": _decl(_MEMBER, 2),
+    "startsWith": _decl(_MEMBER, 2),
+    "endsWith": _decl(_MEMBER, 2),
+    "matches": _decl(_MEMBER, 2),
+    "int": _decl(_GLOBAL, 1),
+    "uint": _decl(_GLOBAL, 1),
+    "double": _decl(_GLOBAL, 1),
+    "string": _decl(_GLOBAL, 1),
+    "bytes": _decl(_GLOBAL, 1),
+    "dyn": _decl(_GLOBAL, 1),
+    "type": _decl(_GLOBAL, 1),
+    "timestamp": _decl(_GLOBAL, 1),
+    "duration": _decl(_GLOBAL, 1),
+    "optional.of": _decl(_GLOBAL, 1),
+    "optional.ofNonZeroValue": _decl(_GLOBAL, 1),
+    "optional.none": _decl(_GLOBAL, 0),
+    "hasValue": _decl(_MEMBER, 1),
+    "value": _decl(_MEMBER, 1),
+    "orValue": _decl(_MEMBER, 2),
+    "or": _decl(_MEMBER, 2),
+    **{
+        getter: _decl(_MEMBER, 1, 2)
+        for getter in (
+            "getFullYear",
+            "getMonth",
+            "getDate",
+            "getDayOfMonth",
+            "getDayOfWeek",
+            "getDayOfYear",
+            "getHours",
+            "getMinutes",
+            "getSeconds",
+            "getMilliseconds",
+        )
+    },
+}
+
+
+# ------------------------------------------------------------------------ receiver dispatch
+#
+# compareTo and friends are the hot path of capacity and version selectors, so they are
+# written never to raise and are registered without the generic wrapper's extra frames.
+
+_TAG_LEN: Final = len(QUANTITY_TAG)
+
+
+def _compare_to(left: Any, right: Any) -> Any:
+    """`compareTo` for Quantity or Semver receivers: -1, 0, 1 or an error value."""
+    try:
+        if isinstance(left, str) and isinstance(right, str):
+            if left.startswith(QUANTITY_TAG) and right.startswith(QUANTITY_TAG):
+                a = int(left[_TAG_LEN:])
+                b = int(right[_TAG_LEN:])
+                return (a > b) - (a < b)
+            if left.startswith(SEMVER_TAG):
+                return semver_lib.compare(left, right)
+        return error_value("no such overload")
+    except EvalError as exc:
+        return error_value(str(exc))
+    except Exception as exc:
+        return error_value(f"compareTo: {exc}")
+
+
+def _is_greater_than(left: Any, right: Any) -> Any:
+    result = _compare_to(left, right)
+    return result == 1 if isinstance(result, int) else result
+
+
+def _is_less_than(left: Any, right: Any) -> Any:
+    result = _compare_to(left, right)
+    return result == -1 if isinstance(result, int) else result
+
+
+_NEVER_RAISING: Final[dict[str, Callable[..., Any]]] = {
+    "compareTo": _compare_to,
+    "isGreaterThan": _is_greater_than,
+    "isLessThan": _is_less_than,
+}
+
+
+# Implemented here: (implementation, declaration).
+_PYTHON: Final[dict[str, tuple[Callable[..., Any], Declaration]]] = {
+    # quantity library
+    "quantity": (quantity_lib.quantity, _decl(_GLOBAL, 1)),
+    "isQuantity": (quantity_lib.is_quantity_string, _decl(_GLOBAL, 1)),
+    # Upstream declares `sign` as a global overload; both forms are accepted here.
+    "sign": (quantity_lib.sign, _decl(_BOTH, 1)),
+    "isInteger": (quantity_lib.is_integer, _decl(_MEMBER, 1)),
+    "asInteger": (quantity_lib.as_integer, _decl(_MEMBER, 1)),
+    "asApproximateFloat": (quantity_lib.as_approximate_float, _decl(_MEMBER, 1)),
+    "add": (quantity_lib.add, _decl(_MEMBER, 2)),
+    "sub": (quantity_lib.sub, _decl(_MEMBER, 2)),
+    # quantity and semver
+    "compareTo": (_compare_to, _decl(_MEMBER, 2)),
+    "isGreaterThan": (_is_greater_than, _decl(_MEMBER, 2)),
+    "isLessThan": (_is_less_than, _decl(_MEMBER, 2)),
+    # semver library v1
+    "semver": (semver_lib.semver_value, _decl(_GLOBAL, 1, 2)),
+    "isSemver": (semver_lib.is_semver_string, _decl(_GLOBAL, 1, 2)),
+    "major": (semver_lib.major, _decl(_MEMBER, 1)),
+    "minor": (semver_lib.minor, _decl(_MEMBER, 1)),
+    "patch": (semver_lib.patch, _decl(_MEMBER, 1)),
+    # strings extension
+    "charAt": (ext_lib.char_at, _decl(_MEMBER, 2)),
+    "indexOf": (ext_lib.index_of, _decl(_MEMBER, 2, 3)),
+    "lastIndexOf": (ext_lib.last_index_of, _decl(_MEMBER, 2, 3)),
+    "lowerAscii": (ext_lib.lower_ascii, _decl(_MEMBER, 1)),
+    "upperAscii": (ext_lib.upper_ascii, _decl(_MEMBER, 1)),
+    "replace": (ext_lib.replace, _decl(_MEMBER, 3, 4)),
+    "split": (ext_lib.split, _decl(_MEMBER, 2, 3)),
+    "substring": (ext_lib.substring, _decl(_MEMBER, 2, 3)),
+    "trim": (ext_lib.trim, _decl(_MEMBER, 1)),
+    "join": (ext_lib.join, _decl(_MEMBER, 1, 2)),
+    "reverse": (ext_lib.reverse, _decl(_MEMBER, 1)),
+    "strings.quote": (ext_lib.quote, _decl(_GLOBAL, 1)),
+    # Kubernetes list library (+ includes, KEP-5491)
+    "isSorted": (ext_lib.is_sorted, _decl(_MEMBER, 1)),
+    "sum": (ext_lib.sum_, _decl(_MEMBER, 1)),
+    "min": (ext_lib.min_, _decl(_MEMBER, 1)),
+    "max": (ext_lib.max_, _decl(_MEMBER, 1)),
+    "includes": (ext_lib.includes, _decl(_MEMBER, 2, gate=GATE_LIST_TYPE_ATTRIBUTES)),
+    # cel-go lists extension
+    "slice": (ext_lib.slice_, _decl(_MEMBER, 3)),
+    "flatten": (ext_lib.flatten, _decl(_MEMBER, 1, 2)),
+    "distinct": (ext_lib.distinct, _decl(_MEMBER, 1)),
+    "sort": (ext_lib.sort, _decl(_MEMBER, 1)),
+    "lists.range": (ext_lib.lists_range, _decl(_GLOBAL, 1)),
+    # sets extension
+    "sets.contains": (ext_lib.sets_contains, _decl(_GLOBAL, 2)),
+    "sets.equivalent": (ext_lib.sets_equivalent, _decl(_GLOBAL, 2)),
+    "sets.intersects": (ext_lib.sets_intersects, _decl(_GLOBAL, 2)),
+    # regex library
+    "find": (ext_lib.find, _decl(_MEMBER, 2)),
+    "findAll": (ext_lib.find_all, _decl(_MEMBER, 2, 3)),
+    # cel-go `bool()` conversion, missing from the Rust library
+    "bool": (ext_lib.bool_, _decl(_GLOBAL, 1)),
+}
+
+
+def _never_raising(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function`, made to return an error value instead of raising (see module docstring)."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except EvalError as exc:
+            return error_value(str(exc))
+        except Exception as exc:
+            # Anything else (TypeError for a wrong argument, IndexError, re.error, ...) is
+            # still a CEL runtime error, and must not reach the library either.
+            return error_value(f"{name}: {exc}")
+
+    call.__name__ = call.__qualname__ = f"cel_{name.replace('.', '_')}"
+    return call
+
+
+DECLARATIONS: Final[Mapping[str, Declaration]] = MappingProxyType(
+    {**_NATIVE, **{name: decl for name, (_, decl) in _PYTHON.items()}}
+)
+
+FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = MappingProxyType(
+    {
+        name: _NEVER_RAISING.get(name) or _never_raising(name, function)
+        for name, (function, _) in _PYTHON.items()
+    }
+)
+
+
+# Pure global functions worth evaluating at compile time when all arguments are literals.
+_FOLDABLE: Final[Mapping[str, Callable[..., Any]]] = MappingProxyType(
+    {
+        "quantity": quantity_lib.quantity,
+        "isQuantity": quantity_lib.is_quantity_string,
+        "semver": semver_lib.semver_value,
+        "isSemver": semver_lib.is_semver_string,
+    }
+)
+
+
+def fold_constant_call(name: str, args: tuple[str | bool, ...]) -> str | None:
+    """The CEL literal for `name(*args)` when it can be computed now and succeeds; None
+    otherwise, so a failing call still fails lazily at run time (and `|| true` absorbs it)."""
+    function = _FOLDABLE.get(name)
+    if function is None:
+        return None
+    try:
+        value = function(*args)
+    except Exception:
+        return None
+    return cel_literal(value)
