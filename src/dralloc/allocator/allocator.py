@@ -28,7 +28,14 @@ from enum import StrEnum
 from dralloc.allocator.capacity import consumption, first_shortfall
 from dralloc.allocator.constraints import ConstraintChecker
 from dralloc.allocator.errors import AllocationError, AllocationGaveUp, NodeFailure
-from dralloc.allocator.inventory import DeviceEntry, DeviceKey, Inventory, Pool, PoolState
+from dralloc.allocator.inventory import (
+    DeviceEntry,
+    DeviceKey,
+    Inventory,
+    Pool,
+    PoolKey,
+    PoolState,
+)
 from dralloc.allocator.nodeselection import merge_terms, node_name_selector
 from dralloc.allocator.state import AllocatedState
 from dralloc.allocator.taints import untolerated_taint
@@ -105,7 +112,7 @@ class PreparedRequest:
     has_subrequests: bool
     all_devices: list[tuple[DeviceEntry, Pool]] = field(default_factory=list)
     constraints: tuple[ConstraintChecker, ...] = ()
-    cache_key: str = ""
+    selector_key: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -197,10 +204,11 @@ class _Search:
         self.inventory = inventory
         self.classes = classes
         self.allocated = allocated
-        self.pools = inventory.pools_for(node)
-        self.candidates: list[tuple[DeviceEntry, Pool]] = [
-            (entry, pool) for pool in self.pools if pool.is_usable for entry in pool.devices
-        ]
+        self.view = inventory.view(node)
+        self.pools = self.view.pools
+        self.candidates = self.view.candidates
+        # Explanations want human-readable details; the search does not pay for them.
+        self.details = False
         self.deadline = (
             None if self.options.timeout is None else self.options.clock() + self.options.timeout
         )
@@ -211,8 +219,8 @@ class _Search:
         self.chosen_by_claim: list[dict[DeviceKey, int]] = [{} for _ in claims]
         self.shares_in_flight: dict[DeviceKey, int] = {}
         self.capacity_in_flight: dict[DeviceKey, dict[str, int]] = {}
-        self.counters_in_flight: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
-        self.available_counters: dict[tuple[str, str], dict[str, dict[str, int]] | None] = {}
+        self.counters_in_flight: dict[PoolKey, dict[tuple[str, str], int]] = {}
+        self.available_counters: dict[PoolKey, dict[str, dict[str, int]] | None] = {}
         self.prepared: list[PreparedClaim] = []
 
     # ------------------------------------------------------------------ preparation (6.4)
@@ -362,7 +370,9 @@ class _Search:
             for i, s in enumerate(selectors)
             if s.cel is not None
         )
+        binding = "binding:on" if self.features.device_binding_and_status else "binding:off"
         prepared = PreparedRequest(
+            selector_key=(binding, *(s.expression for s in compiled)),
             claim_index=claim_index,
             request_name=request_name,
             result_name=result_name,
@@ -392,9 +402,9 @@ class _Search:
                         f"{label}: asks for all devices, but resource pool {pool.key} is "
                         "currently invalid"
                     )
-            for entry, pool in self.candidates:
-                if not self.is_selectable(entry, prepared):
-                    continue
+            for entry, pool in self.selectable_candidates(prepared):
+                if pool is None:
+                    self.selectable_reason(entry, prepared)  # raises the selector's error
                 if self.features.consumable_capacity and (
                     self.capacity_problem(entry, prepared, committed_only=True) is not None
                 ):
@@ -409,6 +419,27 @@ class _Search:
 
     def is_selectable(self, entry: DeviceEntry, request: PreparedRequest) -> bool:
         return self.selectable_reason(entry, request) is None
+
+    def selectable_candidates(self, request: PreparedRequest) -> list[tuple[DeviceEntry, Pool]]:
+        """The node's candidates that pass the request's class and request selectors, in
+        candidate order, cached on the node view per selector set (selector outcomes are
+        pure functions of a device). Where evaluation raised, the list ends with that
+        device paired with None: the search raises the error only if it gets that far, as
+        upstream's lazy evaluation does."""
+        key = request.selector_key
+        cached = self.view.selectable.get(key)
+        if cached is not None:
+            return cached
+        selectable: list[tuple[DeviceEntry, Pool]] = []
+        for entry, pool in self.candidates:
+            try:
+                if self.selectable_reason(entry, request) is None:
+                    selectable.append((entry, pool))
+            except AllocationError:
+                selectable.append((entry, None))  # type: ignore[arg-type]
+                break
+        self.view.selectable[key] = selectable
+        return selectable
 
     def selectable_reason(self, entry: DeviceEntry, request: PreparedRequest) -> Reason | None:
         if entry.binding_conditions and not self.features.device_binding_and_status:
@@ -451,6 +482,11 @@ class _Search:
         self, entry: DeviceEntry, request: PreparedRequest, *, committed_only: bool = False
     ) -> tuple[Reason, str] | None:
         """Why the device cannot give the request its capacity (None if it can)."""
+        if not request.capacity_requests and not entry.multi:
+            # A dedicated device consumes its whole capacity, which can only be short if
+            # shares were committed on it earlier.
+            if not entry.capacity or entry.key not in self.allocated.capacity:
+                return None
         amounts = consumption(entry.capacity, request.capacity_requests)
         if amounts is None:
             missing = [n for n in request.capacity_requests if n not in entry.capacity]
@@ -461,19 +497,25 @@ class _Search:
         in_flight = None if committed_only else self.capacity_in_flight.get(entry.key)
         shortfall = first_shortfall(entry.capacity, amounts, committed, in_flight)
         if shortfall is not None:
+            if not self.details:
+                return Reason.CAPACITY, ""
             name, missing_nano = shortfall
             return Reason.CAPACITY, f"capacity {name}: {Quantity.from_nano(missing_nano)} short"
         return None
 
     def _available(self, pool: Pool) -> dict[str, dict[str, int]] | None:
         """Counters left in `pool` after committed allocations; None if any is negative."""
-        key = (pool.key.driver, pool.key.pool)
+        key = pool.key
         if key in self.available_counters:
             return self.available_counters[key]
         available = {name: dict(counters) for name, counters in pool.counter_sets.items()}
-        has_allocation = self.allocated.has_allocation
-        for dev in (*pool.devices, *pool.other_devices):
-            if dev.consumes and has_allocation(dev.key):
+        held = self.allocated.by_pool.get(key)
+        if held:
+            entries = self.view.by_name.get(key, {})
+            for name in held:
+                dev = entries.get(name)
+                if dev is None or not dev.consumes:
+                    continue
                 for set_name, counters in dev.consumes:
                     target = available.get(set_name)
                     if target is None:
@@ -491,16 +533,18 @@ class _Search:
         available = self._available(pool)
         if available is None:
             return "a counter of the pool is already over-committed"
-        key = (pool.key.driver, pool.key.pool)
-        tally = self.counters_in_flight.setdefault(key, {})
+        tally = self.counters_in_flight.setdefault(pool.key, {})
         problem = None
         for set_name, counters in entry.consumes:
             left = available[set_name]
             for counter, amount in counters:
                 used = tally.get((set_name, counter), 0) + amount
-                if problem is None and used > left[counter]:
-                    more = Quantity.from_nano(used - left[counter])
+                if used > left[counter]:
+                    more = Quantity.from_nano(used - left[counter]) if self.details else ""
                     problem = f"counter {counter} of counter set {set_name} ({more} more needed)"
+                    break
+            if problem is not None:
+                break
         if problem is None:
             for set_name, counters in entry.consumes:
                 for counter, amount in counters:
@@ -509,7 +553,7 @@ class _Search:
         return problem
 
     def _uncharge(self, entry: DeviceEntry, pool: Pool) -> None:
-        tally = self.counters_in_flight[(pool.key.driver, pool.key.pool)]
+        tally = self.counters_in_flight[pool.key]
         for set_name, counters in entry.consumes:
             for counter, amount in counters:
                 tally[(set_name, counter)] -= amount
@@ -664,13 +708,13 @@ class _Search:
                 return True
             self.undo(claim_index)
             return outcome
-        candidates = self.candidates
+        candidates = self.selectable_candidates(request)
         consumable = self.features.consumable_capacity
         for position in range(start, len(candidates)):
             entry, pool = candidates[position]
+            if pool is None:
+                self.selectable_reason(entry, request)  # raises the selector's error
             if self.in_use(entry, request):
-                continue
-            if self.selectable_reason(entry, request) is not None:
                 continue
             if consumable and self.capacity_problem(entry, request) is not None:
                 continue

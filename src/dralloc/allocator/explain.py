@@ -120,6 +120,7 @@ def explain(
     ref = f"{claim.metadata.namespace}/{claim.metadata.name}"
     result = ClaimExplanation(claim=ref, node=node.metadata.name, fits=False)
     search = _Search(allocator, node, [claim], inventory, classes, allocated)
+    search.details = True
     for pool in search.pools:
         result.pools.append(PoolExplanation(str(pool.key), pool.state.value, pool.invalid_reason))
     try:

@@ -211,6 +211,21 @@ class PoolState(StrEnum):
 
 
 @dataclass
+class NodeView:
+    """What one node sees: its pools in search order and the candidate devices of the
+    usable ones, plus per-selector-set filtered candidate lists (filled by the allocator)."""
+
+    pools: list[Pool]
+    candidates: list[tuple[DeviceEntry, Pool]]
+    # selector expressions -> the selectable candidates, in candidate order. A trailing
+    # `SelectorFailure` marks where evaluation raised: the search raises when it gets there.
+    selectable: dict[tuple[str, ...], list[tuple[DeviceEntry, Pool]]] = field(default_factory=dict)
+    # pool -> device name -> entry, for counter accounting of committed allocations.
+    by_name: dict[PoolKey, dict[str, DeviceEntry]] = field(default_factory=dict)
+    node: Node | None = None
+
+
+@dataclass
 class Pool:
     """A pool as one node sees it (spec 6.3)."""
 
@@ -252,7 +267,7 @@ class Inventory:
                 self._node_local[spec.node_name].append(entry)
             else:
                 self._shared.append(entry)
-        self._pools_cache: dict[tuple[str, int], list[Pool]] = {}
+        self._views: dict[tuple[str, int], NodeView] = {}
 
     def pool_slices(self, key: PoolKey) -> list[SliceEntry]:
         return self._by_pool.get(key, [])
@@ -276,17 +291,26 @@ class Inventory:
         return False
 
     def pools_for(self, node: Node) -> list[Pool]:
-        """The pools node `node` sees, in search order (spec 6.3-4).
+        """The pools node `node` sees, in search order (spec 6.3-4)."""
+        return self.view(node).pools
 
-        Cached per node object; the cache lives as long as this inventory.
-        """
+    def view(self, node: Node) -> NodeView:
+        """What `node` sees. Cached per Node object for the life of this inventory (a new
+        Node object, e.g. after a label change, is gathered anew)."""
         cache_key = (node.metadata.name, id(node))
-        cached = self._pools_cache.get(cache_key)
-        if cached is not None:
-            return cached
+        view = self._views.get(cache_key)
+        if view is not None and view.node is node:
+            return view
         pools = self._gather(node)
-        self._pools_cache[cache_key] = pools
-        return pools
+        candidates = [(entry, pool) for pool in pools if pool.is_usable for entry in pool.devices]
+        by_name = {
+            pool.key: {d.device.name: d for d in (*pool.devices, *pool.other_devices)}
+            for pool in pools
+            if pool.counter_sets
+        }
+        view = NodeView(pools, candidates, by_name=by_name, node=node)
+        self._views[cache_key] = view
+        return view
 
     def _gather(self, node: Node) -> list[Pool]:
         groups: dict[PoolKey, list[SliceEntry]] = {}
@@ -380,8 +404,3 @@ class Inventory:
 
 def sorted_slices(entries: list[SliceEntry]) -> list[SliceEntry]:
     return sorted(entries, key=lambda s: s.name)
-
-
-def selector_error(entry: DeviceEntry, expression: str) -> CelRuntimeError | None:
-    result = entry.selector_results.get(expression)
-    return result if isinstance(result, CelRuntimeError) else None

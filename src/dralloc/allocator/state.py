@@ -29,6 +29,8 @@ class AllocatedState:
     capacity: dict[DeviceKey, dict[str, int]] = field(default_factory=dict)
     owners: dict[DeviceKey, list[str]] = field(default_factory=dict)
     shared_devices: set[DeviceKey] = field(default_factory=set)
+    # (driver, pool) -> names of devices with any allocation, for counter accounting.
+    by_pool: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def has_allocation(self, key: DeviceKey) -> bool:
         """Counts as allocated for counter accounting (dedicated, a share, or capacity)."""
@@ -44,6 +46,7 @@ class AllocatedState:
                 continue  # admin access never blocks anybody
             key = DeviceKey(result.driver, result.pool, result.device)
             self.owners.setdefault(key, []).append(owner)
+            self.by_pool.setdefault((result.driver, result.pool), set()).add(result.device)
             if features.consumable_capacity and result.share_id:
                 self.shares.add((key, result.share_id))
                 self.shared_devices.add(key)

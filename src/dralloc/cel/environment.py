@@ -33,13 +33,18 @@ Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
 - Not available (compile error): two-variable comprehensions, `transformList`/`transformMap`,
   `sortBy`, `format`, URL and IP/CIDR libraries, the `.?`/`[?` optional syntax, quantity
   `mul`/`div`/`divInt`.
-- A shadowing comprehension variable named like a declared name is not tracked by scope: an
-  identifier bound anywhere in the expression is accepted everywhere in it (a use outside
-  its scope fails at run time as "undeclared reference").
+- Scopes are not tracked: a name bound by any comprehension or `cel.bind` in the expression
+  is accepted anywhere in it (a use outside its scope fails at run time as "undeclared
+  reference" instead of at compile time). `device["driver"]` (index syntax on the device
+  object) is accepted.
 - The empty-map default applies to `device.attributes[...]`/`device.capacity[...]` written
   out; reaching those maps through an alias (`cel.bind(a, device.attributes, a["x"])`)
-  gives "no such key" for an unknown domain instead.
-- Quantity and Semver are tagged strings inside the library, so string functions accept them.
+  gives "no such key" for an unknown domain instead. `has(device.attributes.dom)` tests
+  whether the device has that domain.
+- Quantity and Semver are tagged strings inside the library (see `values.py`): string
+  functions accept them, and a string literal spelling a tag is taken for one.
+- `find`, `findAll` and the global `matches(s, re)` use Python `re`; member `s.matches(re)`
+  is the library's Rust regex. Neither is RE2.
 """
 
 from __future__ import annotations
@@ -206,12 +211,12 @@ class CelEnvironment:
                 f"comprehensions nested {facts.max_comprehension_depth} deep exceed the "
                 f"limit of {MAX_COMPREHENSION_DEPTH} (estimated cost too high)"
             )
+        if problems:
+            return _unique(problems), None
         try:
             rewritten = rewrite(expression, tokens, fold_constant_call)
         except RewriteError as exc:
-            problems.append(str(exc))
-        if problems:
-            return _unique(problems), None
+            return [str(exc)], None
 
         try:
             program = cel.compile(rewritten)

@@ -1,20 +1,26 @@
 """The non-DRA Kubernetes CEL libraries this package provides as Python functions.
 
-Owns: the cel-go strings extension (`charAt`, `indexOf`, `lastIndexOf`, `lowerAscii`,
-`upperAscii`, `replace`, `split`, `substring`, `trim`, `join`, `reverse`, `strings.quote`;
-string logic reused from `cel.stdlib`, behind receiver type checks), the Kubernetes list
-library (`isSorted`, `sum`, `min`, `max`, `indexOf`, `lastIndexOf`, and `includes` for
-DRAListTypeAttributes), the cel-go lists extension members `slice`, `flatten`, `distinct`,
-`sort` and `lists.range`, the sets extension (`sets.contains`, `sets.equivalent`,
-`sets.intersects`), the Kubernetes regex library (`find`, `findAll`) and `bool(string)`.
+Owns:
+
+- the cel-go strings extension: `charAt`, `indexOf`, `lastIndexOf`, `lowerAscii`,
+  `upperAscii`, `replace`, `split`, `substring`, `trim`, `join`, `reverse`, `strings.quote`
+  (string logic reused from the library's `cel.stdlib`, behind receiver type checks, since
+  `add_stdlib_to_context` would register raising functions and functions k8s lacks);
+- the Kubernetes list library: `isSorted`, `sum`, `min`, `max`, `indexOf`, `lastIndexOf`,
+  and `includes` (DRAListTypeAttributes, KEP-5491);
+- from the cel-go lists extension: `slice`, `flatten`, `distinct`, `sort`, `lists.range`
+  (not `sortBy`, a macro the library cannot add);
+- the sets extension: `sets.contains`, `sets.equivalent`, `sets.intersects`;
+- the Kubernetes regex library (`find`, `findAll`), the global form `matches(s, re)`, and
+  `bool(string)`.
 
 Element equality follows CEL, not Python: `true != 1`, `1 == 1.0`. Functions may raise
 (`EvalError` or any exception); `library.py` wraps them so nothing raises into the library.
 Pure computation, no I/O.
 
-Known differences: `find`/`findAll` use Python `re`, not RE2 (the native `matches` is the
-library's Rust regex); `sort`/`isSorted`/`min`/`max` use Python ordering, so mixed-type lists
-that cel-go rejects may order here.
+Known differences: `find`/`findAll`/global `matches` use Python `re`, not RE2 (the member
+`s.matches(re)` is the library's native Rust regex); `sort`/`isSorted`/`min`/`max` use Python
+ordering, so mixed-type lists that cel-go rejects may order here.
 """
 
 from __future__ import annotations
@@ -241,6 +247,10 @@ def sets_intersects(a: Any, b: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------------ regex
+
+
+def matches(s: Any, pattern: Any) -> bool:
+    return re.search(_str(pattern), _str(s)) is not None
 
 
 def find(s: Any, pattern: Any) -> str:

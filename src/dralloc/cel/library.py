@@ -74,7 +74,6 @@ _NATIVE: Final[dict[str, Declaration]] = {
     "contains": _decl(_MEMBER, 2),
     "startsWith": _decl(_MEMBER, 2),
     "endsWith": _decl(_MEMBER, 2),
-    "matches": _decl(_MEMBER, 2),
     "int": _decl(_GLOBAL, 1),
     "uint": _decl(_GLOBAL, 1),
     "double": _decl(_GLOBAL, 1),
@@ -202,6 +201,9 @@ _PYTHON: Final[dict[str, tuple[Callable[..., Any], Declaration]]] = {
     "sets.contains": (ext_lib.sets_contains, _decl(_GLOBAL, 2)),
     "sets.equivalent": (ext_lib.sets_equivalent, _decl(_GLOBAL, 2)),
     "sets.intersects": (ext_lib.sets_intersects, _decl(_GLOBAL, 2)),
+    # `s.matches(re)` is native; the library lacks the global form `matches(s, re)`, and a
+    # Python function of that name is only consulted for it.
+    "matches": (ext_lib.matches, _decl(_BOTH, 2)),
     # regex library
     "find": (ext_lib.find, _decl(_MEMBER, 2)),
     "findAll": (ext_lib.find_all, _decl(_MEMBER, 2, 3)),

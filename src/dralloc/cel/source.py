@@ -1,4 +1,4 @@
-"""CEL source text: a small tokenizer, the facts a checker needs, and two source rewrites.
+"""CEL source text: a small tokenizer, the facts a checker needs, and the source rewrites.
 
 Owns everything this package learns from an expression's *text*, because the Rust library
 (`common-expression-language`) exposes no AST, only a parse and `Program.references()`:
@@ -14,7 +14,9 @@ Owns everything this package learns from an expression's *text*, because the Rus
   * `device.attributes[E]` and `device.capacity[E]` (also the `.ident` form) become
     `((E) in device.attributes ? device.attributes[E] : {})`, so an unknown domain looks up as
     an empty map (k8s `newStringInterfaceMapWithDefault`) while `"dom" in device.attributes`
-    stays false, as upstream.
+    stays false, as upstream;
+  * optionally, calls on literals that a folder accepts (`quantity("40Gi")`) become the
+    literal result, so the library does not call back into Python on every evaluation.
 
 Pure computation on strings; no I/O, no library calls.
 """
@@ -30,6 +32,8 @@ __all__ = [
     "COMPREHENSION_MACROS",
     "NAMESPACES",
     "Call",
+    "Folder",
+    "RewriteError",
     "SourceFacts",
     "Token",
     "TokenKind",

@@ -55,6 +55,10 @@ _CONVERSION_ERROR: Final = re.compile(
     re.DOTALL,
 )
 _UNDEFINED: Final = re.compile(r"Undefined variable or function: '([^']*)'")
+_FUNCTION_ERROR: Final = re.compile(
+    r"Function '([^']*)' error: (.*?)(?:\. Check function arguments and their types\.)?",
+    re.DOTALL,
+)
 
 
 class EvalError(Exception):
@@ -136,10 +140,13 @@ def runtime_message(exc: BaseException) -> str:
     match = _UNDEFINED.search(text)
     if match:
         return f"undeclared reference to '{match.group(1)}'"
-    if text.startswith("No such overload"):
+    match = _FUNCTION_ERROR.fullmatch(text)
+    if match:
+        return f"{match.group(1)}: {match.group(2)}"
+    if text.startswith(("No such overload", "Unsupported operation")):
         return "no such overload"
-    if isinstance(exc, OverflowError):
-        return f"integer overflow: {text}" if "overflow" in text.lower() else text
+    if text.startswith("Arithmetic overflow"):
+        return "integer overflow"
     return text
 
 
