@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ALL_ON, DRIVER, Evaluate, make_device
+from cel_testing import ALL_ON, DRIVER, Evaluate, make_device
 
 from dralloc.api.resource import Device
 from dralloc.cel import (
@@ -139,6 +139,12 @@ def test_runtime_errors_use_cel_go_words(evaluate: Evaluate) -> None:
         evaluate("1 % 0 == 1")
     with pytest.raises(CelRuntimeError, match=r"^no such key: b$"):
         evaluate('{"a": 1}["b"] == 1')
+    with pytest.raises(CelRuntimeError, match=r"^integer overflow$"):
+        evaluate("9223372036854775807 + 1 == 0")
+    with pytest.raises(CelRuntimeError, match=r"^no such overload$"):
+        evaluate('"a" + 1 == "a1"')
+    with pytest.raises(CelRuntimeError, match=r"^int: string parse error: invalid digit"):
+        evaluate('int("x") == 1')
 
 
 # ------------------------------------------------------------------------- error absorption

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Evaluate
+from cel_testing import Evaluate
 
 from dralloc.cel import CelRuntimeError
 from dralloc.cel.ext_lib import cel_equal
@@ -25,7 +25,7 @@ from dralloc.cel.ext_lib import cel_equal
         '"abc".reverse() == "cba"',
         'strings.quote("a\\"b") == "\\"a\\\\\\"b\\""',
         '"abc".contains("b") && "abc".startsWith("a") && "abc".endsWith("c")',
-        '"abc".matches("^a.c$")',
+        '"abc".matches("^a.c$") && matches("abc", "b") && !matches("abc", "^b")',
     ],
 )
 def test_strings_extension(evaluate: Evaluate, expression: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ALL_ON, DRIVER, Evaluate, make_device
+from cel_testing import ALL_ON, DRIVER, Evaluate, make_device
 from hypothesis import given
 from hypothesis import strategies as st
 

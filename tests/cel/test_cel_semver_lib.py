@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DRIVER, Evaluate, make_device
+from cel_testing import DRIVER, Evaluate, make_device
 
 from dralloc.api.resource import DeviceAttribute
 from dralloc.cel import CelRuntimeError

@@ -57,6 +57,7 @@ from dralloc.cel import CelCompileError, CelEnvironment, CelRuntimeError, Compil
 from dralloc.features import Features
 
 MAX_RESULTS_PER_CLAIM = 32
+PREPARED_CACHE_SIZE = 4096
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
@@ -136,6 +137,13 @@ class _Pick:
     constraints: tuple[ConstraintChecker, ...]
 
 
+@dataclass(slots=True)
+class _PreparedEntry:
+    claim: ResourceClaim
+    classes: tuple[tuple[str, DeviceClass], ...]
+    prepared: PreparedClaim
+
+
 def _default_share_id() -> str:
     return str(uuid.uuid4())
 
@@ -170,6 +178,32 @@ class Allocator:
         self.features = features
         self.cel = cel or CelEnvironment(features)
         self.options = options or AllocatorOptions()
+        # Prepared claims without `All` requests do not depend on the node: reuse them while
+        # the claim, its position and the classes it uses are the same objects.
+        self._prepared: dict[tuple[int, int], _PreparedEntry] = {}
+
+    def cached_preparation(
+        self, index: int, claim: ResourceClaim, classes: Mapping[str, DeviceClass]
+    ) -> PreparedClaim | None:
+        entry = self._prepared.get((id(claim), index))
+        if entry is None or entry.claim is not claim:
+            return None
+        for name, device_class in entry.classes:
+            if classes.get(name) is not device_class:
+                return None
+        for checker in entry.prepared.constraints:
+            checker.reset()
+        return entry.prepared
+
+    def remember_preparation(self, index: int, prepared: PreparedClaim) -> None:
+        if any(r.all_mode for alternatives in prepared.requests for r in alternatives):
+            return
+        if len(self._prepared) >= PREPARED_CACHE_SIZE:
+            self._prepared.clear()
+        classes = tuple((r.class_name, r.device_class) for alts in prepared.requests for r in alts)
+        self._prepared[(id(prepared.claim), index)] = _PreparedEntry(
+            prepared.claim, classes, prepared
+        )
 
     def allocate(
         self,
@@ -209,6 +243,10 @@ class _Search:
         self.candidates = self.view.candidates
         # Explanations want human-readable details; the search does not pay for them.
         self.details = False
+        features = self.features
+        self.partitionable = features.partitionable_devices
+        self.device_taints = features.device_taints
+        self.consumable = features.consumable_capacity
         self.deadline = (
             None if self.options.timeout is None else self.options.clock() + self.options.timeout
         )
@@ -226,8 +264,13 @@ class _Search:
     # ------------------------------------------------------------------ preparation (6.4)
 
     def prepare(self) -> None:
+        allocator = self.allocator
         for index, claim in enumerate(self.claims):
-            self.prepared.append(self._prepare_claim(index, claim))
+            prepared = allocator.cached_preparation(index, claim, self.classes)
+            if prepared is None:
+                prepared = self._prepare_claim(index, claim)
+                allocator.remember_preparation(index, prepared)
+            self.prepared.append(prepared)
 
     def _prepare_claim(self, index: int, claim: ResourceClaim) -> PreparedClaim:
         features = self.features
@@ -482,11 +525,14 @@ class _Search:
         self, entry: DeviceEntry, request: PreparedRequest, *, committed_only: bool = False
     ) -> tuple[Reason, str] | None:
         """Why the device cannot give the request its capacity (None if it can)."""
-        if not request.capacity_requests and not entry.multi:
-            # A dedicated device consumes its whole capacity, which can only be short if
-            # shares were committed on it earlier.
-            if not entry.capacity or entry.key not in self.allocated.capacity:
-                return None
+        # A dedicated device consumes its whole capacity, which can only be short if shares
+        # were committed on it earlier.
+        if (
+            not request.capacity_requests
+            and not entry.multi
+            and (not entry.capacity or entry.key not in self.allocated.capacity)
+        ):
+            return None
         amounts = consumption(entry.capacity, request.capacity_requests)
         if amounts is None:
             missing = [n for n in request.capacity_requests if n not in entry.capacity]
@@ -573,10 +619,9 @@ class _Search:
         """
         if must and self.in_use(entry, request):
             return Reason.IN_USE, ""
-        features = self.features
         charged = False
         if entry.consumes:
-            if not features.partitionable_devices:
+            if not self.partitionable:
                 return Reason.COUNTERS_DISABLED, ""
             # A shared device's counters are charged by its first share only.
             if not (entry.multi and self._has_share(entry)):
@@ -584,17 +629,16 @@ class _Search:
                 if problem is not None:
                     return Reason.COUNTERS, problem
                 charged = True
-        if features.device_taints and entry.taints:
+        if entry.taints and self.device_taints:
             taint = untolerated_taint(entry.taints, request.tolerations)
             if taint is not None:
                 if charged:
                     self._uncharge(entry, pool)
-                return Reason.TAINT, f"{taint.key}={taint.value}:{taint.effect}"
-        accepted: list[ConstraintChecker] = []
-        for checker in request.constraints:
-            if not checker.add(entry):
-                for done in accepted:
-                    done.remove()
+                detail = f"{taint.key}={taint.value}:{taint.effect}" if self.details else ""
+                return Reason.TAINT, detail
+        constraints = request.constraints
+        for checker in constraints:
+            if not checker.accepts(entry):
                 if charged:
                     self._uncharge(entry, pool)
                 if must:
@@ -603,15 +647,13 @@ class _Search:
                         f"claim {claim_ref}, request {request.result_name}: cannot add device "
                         f"{entry.key} because a claim constraint would not be satisfied"
                     )
-                return Reason.CONSTRAINT, f"{checker.kind_name} {checker.attribute}"
-            accepted.append(checker)
+                detail = f"{checker.kind_name} {checker.attribute}" if self.details else ""
+                return Reason.CONSTRAINT, detail
         share_id: str | None = None
         consumed: dict[str, int] | None = None
-        if features.consumable_capacity:
+        if self.consumable:
             shortfall = self.capacity_problem(entry, request) if must else None
             if shortfall is not None:
-                for done in accepted:
-                    done.remove()
                 if charged:
                     self._uncharge(entry, pool)
                 return shortfall
@@ -623,13 +665,15 @@ class _Search:
                     tally = self.capacity_in_flight.setdefault(entry.key, {})
                     for name, amount in consumed.items():
                         tally[name] = tally.get(name, 0) + amount
+        for checker in constraints:
+            checker.hold(entry)
         if not entry.multi:
             key = entry.key
             self.chosen_count[key] = self.chosen_count.get(key, 0) + 1
             by_claim = self.chosen_by_claim[request.claim_index]
             by_claim[key] = by_claim.get(key, 0) + 1
         self.picks[request.claim_index].append(
-            _Pick(request, entry, pool, share_id, consumed, charged, tuple(accepted))
+            _Pick(request, entry, pool, share_id, consumed, charged, constraints)
         )
         return None
 
@@ -709,7 +753,7 @@ class _Search:
             self.undo(claim_index)
             return outcome
         candidates = self.selectable_candidates(request)
-        consumable = self.features.consumable_capacity
+        consumable = self.consumable
         for position in range(start, len(candidates)):
             entry, pool = candidates[position]
             if pool is None:

@@ -75,12 +75,16 @@ class ConstraintChecker:
             return value not in self.held
         return value == self.held[0]
 
-    def add(self, entry: DeviceEntry) -> bool:
-        if not self.accepts(entry):
-            return False
+    def hold(self, entry: DeviceEntry) -> None:
+        """Record a device that `accepts` said yes to."""
         value = entry.attribute(self.attribute)
         assert value is not None
         self.held.append(value)
+
+    def add(self, entry: DeviceEntry) -> bool:
+        if not self.accepts(entry):
+            return False
+        self.hold(entry)
         return True
 
     def remove(self) -> None:

@@ -27,6 +27,7 @@ from dralloc.cel.environment import (
     CompiledSelector,
 )
 from dralloc.cel.errors import CelCompileError, CelRuntimeError
+from dralloc.cel.validation import all_gates_on, selector_problems
 
 __all__ = [
     "MAX_COMPREHENSION_DEPTH",
@@ -36,4 +37,6 @@ __all__ = [
     "CelEnvironment",
     "CelRuntimeError",
     "CompiledSelector",
+    "all_gates_on",
+    "selector_problems",
 ]
