@@ -364,36 +364,55 @@ CASES: dict[str, Case] = {
 }
 
 
-def measure(run: Callable[[], Any], repeat: int) -> dict[str, float]:
+def measure(run: Callable[[], Any], repeat: int, runs: int) -> dict[str, Any]:
+    """`runs` rounds of `repeat` calls each; the median and p99 of every round, reported as
+    the median over rounds with the spread (min-max) of the round medians. `cold_us` is the
+    first call, which compiles selectors, evaluates them and gathers the node's pools."""
+    start = time.perf_counter_ns()
+    run()
+    cold = (time.perf_counter_ns() - start) / 1000
     for _ in range(min(50, repeat)):
-        run()  # warm caches (selector results, pools per node)
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter_ns()
-        run()
-        samples.append((time.perf_counter_ns() - start) / 1000)
-    samples.sort()
+        run()  # warm caches (selector results, pools per node, prepared claims)
+    medians: list[float] = []
+    p99s: list[float] = []
+    for _ in range(runs):
+        samples = []
+        for _ in range(repeat):
+            start = time.perf_counter_ns()
+            run()
+            samples.append((time.perf_counter_ns() - start) / 1000)
+        samples.sort()
+        medians.append(statistics.median(samples))
+        p99s.append(samples[min(len(samples) - 1, int(len(samples) * 0.99))])
     return {
-        "median_us": round(statistics.median(samples), 1),
-        "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 1),
-        "runs": repeat,
+        "median_us": round(statistics.median(medians), 1),
+        "p99_us": round(statistics.median(p99s), 1),
+        "median_min_us": round(min(medians), 1),
+        "median_max_us": round(max(medians), 1),
+        "cold_us": round(cold, 1),
+        "calls_per_run": repeat,
+        "runs": runs,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON object per case per line")
-    parser.add_argument("--repeat", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=2000, help="calls per run")
+    parser.add_argument("--runs", type=int, default=5, help="runs per case")
     parser.add_argument("--case", action="append", choices=sorted(CASES))
     args = parser.parse_args(argv)
     names = args.case or list(CASES)
     for name in names:
-        figures = {"case": name, **measure(CASES[name](), args.repeat)}
+        figures = {"case": name, **measure(CASES[name](), args.repeat, args.runs)}
         if args.json:
             print(json.dumps(figures))
         else:
-            median, p99 = figures["median_us"], figures["p99_us"]
-            print(f"{name:32s} median {median:9.1f} us   p99 {p99:9.1f} us")
+            print(
+                f"{name:30s} median {figures['median_us']:8.1f} us "
+                f"(runs {figures['median_min_us']:.1f}-{figures['median_max_us']:.1f})  "
+                f"p99 {figures['p99_us']:8.1f} us  first call {figures['cold_us']:9.1f} us"
+            )
         sys.stdout.flush()
     return 0
 

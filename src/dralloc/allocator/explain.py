@@ -163,7 +163,15 @@ def explain(
     if allocation is not None:
         result.fits = True
         result.allocation = allocation[0]
-        result.message = "fits"
+        chosen = {
+            (r.request, f"{r.driver}/{r.pool}/{r.device}") for r in allocation[0].devices.results
+        }
+        for request_explanation in result.requests:
+            for verdict in request_explanation.devices:
+                if (request_explanation.name, verdict.device) in chosen:
+                    verdict.detail = "chosen" + (f"; {verdict.detail}" if verdict.detail else "")
+        picked = ", ".join(f"{r.request}: {r.device}" for r in allocation[0].devices.results)
+        result.message = f"fits ({picked})" if picked else "fits (nothing to allocate)"
         return result
     short = [r for r in result.requests if isinstance(r.needed, int) and r.fitting < r.needed]
     if short and len(short) == len(result.requests):
