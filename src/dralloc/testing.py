@@ -26,7 +26,13 @@ from dralloc.allocator import (
 from dralloc.api.core import Node
 from dralloc.api.io import load_text
 from dralloc.api.meta import ObjectMeta
-from dralloc.api.resource import AllocationResult, DeviceClass, ResourceClaim, ResourceSlice
+from dralloc.api.resource import (
+    AllocationResult,
+    DeviceClass,
+    DeviceTaintRule,
+    ResourceClaim,
+    ResourceSlice,
+)
 from dralloc.errors import InputError
 from dralloc.features import Features, parse_gates
 
@@ -42,6 +48,7 @@ class Cluster:
     nodes: dict[str, Node] = field(default_factory=dict)
     classes: dict[str, DeviceClass] = field(default_factory=dict)
     slices: list[ResourceSlice] = field(default_factory=list)
+    taint_rules: list[DeviceTaintRule] = field(default_factory=list)
     allocated: list[ResourceClaim] = field(default_factory=list)
     pending: list[ResourceClaim] = field(default_factory=list)
 
@@ -59,6 +66,8 @@ class Cluster:
                 cluster.classes[obj.metadata.name] = obj
             elif isinstance(obj, ResourceSlice):
                 cluster.slices.append(obj)
+            elif isinstance(obj, DeviceTaintRule):
+                cluster.taint_rules.append(obj)
             elif isinstance(obj, ResourceClaim):
                 (cluster.allocated if obj.status.allocation else cluster.pending).append(obj)
         return cluster
@@ -79,7 +88,7 @@ class Cluster:
         return self.allocator(gates, timeout).allocate(
             self.node(node),
             self.pending,
-            Inventory(self.slices, features),
+            Inventory(self.slices, features, self.taint_rules),
             self.classes,
             allocated_state(self.allocated, features),
         )
@@ -92,7 +101,7 @@ class Cluster:
             self.allocator(gates),
             self.node(node),
             target,
-            Inventory(self.slices, features),
+            Inventory(self.slices, features, self.taint_rules),
             self.classes,
             allocated_state(others, features),
         )

@@ -4,7 +4,7 @@ Owns one `allocate` call: preparing requests (6.4), the depth-first search with 
 backtracking (6.5), device eligibility (6.6), admin access (6.7), counters (6.8), consumable
 capacity (6.9), constraints (6.10) and building results (6.12). It reads an `Inventory`
 (published devices, long-lived) and an `AllocatedState` (what other claims hold) and mutates
-neither: in-flight choices live in a per-call `_Search`.
+neither: in-flight choices live in a per-call `Attempt`.
 
 Design notes:
 * Candidates are the devices of complete, valid pools in search order (pools by driver and
@@ -213,11 +213,11 @@ class Allocator:
         classes: Mapping[str, DeviceClass],
         allocated: AllocatedState,
     ) -> list[AllocationResult] | None:
-        search = _Search(self, node, claims, inventory, classes, allocated)
+        search = Attempt(self, node, claims, inventory, classes, allocated)
         return search.run()
 
 
-class _Search:
+class Attempt:
     """The state of one `allocate` call: prepared requests, in-flight picks and tallies."""
 
     def __init__(

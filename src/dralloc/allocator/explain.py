@@ -1,6 +1,6 @@
 """Why a claim does or does not fit on a node: a verdict for every request and device.
 
-Pure computation, no I/O. Reuses the allocator's own checks (`_Search`), so an explanation
+Pure computation, no I/O. Reuses the allocator's own checks (`Attempt`), so an explanation
 can never disagree with what `allocate` does: each device is offered to each request alone
 (against what other claims hold), and then the whole claim is allocated for real to tell
 "every device fits alone, but no combination satisfies the constraints" from a fit.
@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dralloc.allocator.allocator import Allocator, PreparedRequest, Reason, _Search
+from dralloc.allocator.allocator import Allocator, Attempt, PreparedRequest, Reason
 from dralloc.allocator.errors import AllocationError
 from dralloc.allocator.inventory import DeviceEntry, Inventory, Pool, PoolState
 from dralloc.allocator.state import AllocatedState
@@ -85,7 +85,7 @@ class ClaimExplanation:
 
 
 def _verdict(
-    search: _Search, entry: DeviceEntry, pool: Pool, request: PreparedRequest
+    search: Attempt, entry: DeviceEntry, pool: Pool, request: PreparedRequest
 ) -> DeviceVerdict:
     name = str(entry.key)
     try:
@@ -119,7 +119,7 @@ def explain(
     """Explain how `claim` fares on `node` given what other claims hold."""
     ref = f"{claim.metadata.namespace}/{claim.metadata.name}"
     result = ClaimExplanation(claim=ref, node=node.metadata.name, fits=False)
-    search = _Search(allocator, node, [claim], inventory, classes, allocated)
+    search = Attempt(allocator, node, [claim], inventory, classes, allocated)
     search.details = True
     for pool in search.pools:
         result.pools.append(PoolExplanation(str(pool.key), pool.state.value, pool.invalid_reason))
@@ -167,9 +167,10 @@ def explain(
             (r.request, f"{r.driver}/{r.pool}/{r.device}") for r in allocation[0].devices.results
         }
         for request_explanation in result.requests:
-            for verdict in request_explanation.devices:
-                if (request_explanation.name, verdict.device) in chosen:
-                    verdict.detail = "chosen" + (f"; {verdict.detail}" if verdict.detail else "")
+            for device_verdict in request_explanation.devices:
+                if (request_explanation.name, device_verdict.device) in chosen:
+                    extra = f"; {device_verdict.detail}" if device_verdict.detail else ""
+                    device_verdict.detail = "chosen" + extra
         picked = ", ".join(f"{r.request}: {r.device}" for r in allocation[0].devices.results)
         result.message = f"fits ({picked})" if picked else "fits (nothing to allocate)"
         return result

@@ -1,8 +1,9 @@
 """The long-lived index of published devices, and which pools a node sees.
 
 Owns: per-slice and per-device precomputation (device identity, capacities and counter
-consumption as exact integers, hard taints, attribute lookups, the CEL input and the cache of
-selector results), and the per-node gathering of pools (spec/dra-v1.md 6.2 and 6.3).
+consumption as exact integers, hard taints including those DeviceTaintRules add, attribute
+lookups, the CEL input and the cache of selector results), and the per-node gathering of
+pools (spec/dra-v1.md 6.2 and 6.3).
 Does not own allocation state: that is `AllocatedState` and the search's in-flight tally.
 
 An `Inventory` is built once from a set of ResourceSlices and reused for many `allocate` calls;
@@ -19,7 +20,7 @@ from typing import NamedTuple
 
 from dralloc.allocator.nodeselection import selector_matches
 from dralloc.api.core import Node
-from dralloc.api.resource import Device, DeviceAttribute, ResourceSlice
+from dralloc.api.resource import Device, DeviceAttribute, DeviceTaintRule, ResourceSlice
 from dralloc.cel import CelDevice, CelRuntimeError
 from dralloc.features import Features
 
@@ -106,7 +107,13 @@ class DeviceEntry:
         "taints",
     )
 
-    def __init__(self, slice_: ResourceSlice, device: Device, features: Features) -> None:
+    def __init__(
+        self,
+        slice_: ResourceSlice,
+        device: Device,
+        features: Features,
+        rules: Sequence[DeviceTaintRule] = (),
+    ) -> None:
         spec = slice_.spec
         self.slice = slice_
         self.device = device
@@ -132,7 +139,11 @@ class DeviceEntry:
             (c.counter_set, tuple((n, v.value.nano) for n, v in c.counters.items()))
             for c in device.consumes_counters
         )
-        self.taints = tuple(t for t in device.taints if t.effect in HARD_TAINT_EFFECTS)
+        taints = list(device.taints)
+        for rule in rules:
+            if rule.selects(spec.driver, spec.pool.name, device.name):
+                taints.append(rule.spec.taint)
+        self.taints = tuple(t for t in taints if t.effect in HARD_TAINT_EFFECTS)
         self.binding_conditions = bool(device.binding_conditions)
         self.selector_results: dict[str, bool | CelRuntimeError] = {}
         self._cel_device: CelDevice | None = None
@@ -180,18 +191,22 @@ class DeviceEntry:
 class SliceEntry:
     """A ResourceSlice and its device entries (built on first use)."""
 
-    __slots__ = ("_devices", "features", "slice")
+    __slots__ = ("_devices", "features", "rules", "slice")
 
-    def __init__(self, slice_: ResourceSlice, features: Features) -> None:
+    def __init__(
+        self, slice_: ResourceSlice, features: Features, rules: Sequence[DeviceTaintRule] = ()
+    ) -> None:
         self.slice = slice_
         self.features = features
+        self.rules = rules
         self._devices: tuple[DeviceEntry, ...] | None = None
 
     @property
     def devices(self) -> tuple[DeviceEntry, ...]:
         if self._devices is None:
             self._devices = tuple(
-                DeviceEntry(self.slice, d, self.features) for d in self.slice.spec.devices
+                DeviceEntry(self.slice, d, self.features, self.rules)
+                for d in self.slice.spec.devices
             )
         return self._devices
 
@@ -254,9 +269,20 @@ class Inventory:
     >>> pools = inventory.pools_for(node)           # doctest: +SKIP
     """
 
-    def __init__(self, slices: Sequence[ResourceSlice], features: Features) -> None:
+    def __init__(
+        self,
+        slices: Sequence[ResourceSlice],
+        features: Features,
+        taint_rules: Sequence[DeviceTaintRule] = (),
+    ) -> None:
         self.features = features
-        self.slices = [SliceEntry(s, features) for s in slices]
+        # DeviceTaintRules add taints only with both DRADeviceTaints and DRADeviceTaintRules.
+        rules = (
+            tuple(taint_rules)
+            if features.device_taints and features.enabled("DRADeviceTaintRules")
+            else ()
+        )
+        self.slices = [SliceEntry(s, features, rules) for s in slices]
         self._node_local: dict[str, list[SliceEntry]] = defaultdict(list)
         self._shared: list[SliceEntry] = []
         self._by_pool: dict[PoolKey, list[SliceEntry]] = defaultdict(list)

@@ -26,7 +26,13 @@ import yaml
 from dralloc.api.core import Node, Pod
 from dralloc.api.meta import object_ref
 from dralloc.api.quantity import Quantity, parse_quantity
-from dralloc.api.resource import DeviceClass, ResourceClaim, ResourceClaimTemplate, ResourceSlice
+from dralloc.api.resource import (
+    DeviceClass,
+    DeviceTaintRule,
+    ResourceClaim,
+    ResourceClaimTemplate,
+    ResourceSlice,
+)
 from dralloc.api.validation import validate
 from dralloc.errors import InputError, Problem
 
@@ -44,6 +50,7 @@ KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "ResourceSlice": (ResourceSlice, RESOURCE_VERSIONS),
     "ResourceClaim": (ResourceClaim, RESOURCE_VERSIONS),
     "ResourceClaimTemplate": (ResourceClaimTemplate, RESOURCE_VERSIONS),
+    "DeviceTaintRule": (DeviceTaintRule, ("resource.k8s.io/v1beta2", "resource.k8s.io/v1alpha3")),
 }
 
 
@@ -92,11 +99,36 @@ def _enc_hook(value: Any) -> Any:
 _PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 
 
+_TYPE_WORDS = {
+    "int": "integer",
+    "str": "string",
+    "bool": "boolean",
+    "float": "number",
+    "array": "list",
+    "object": "object",
+    "null": "null",
+}
+_EXPECTED = re.compile(r"^Expected `(?P<want>[^`]*)`, got `(?P<got>[^`]*)`$")
+
+
+def _describe_types(spec: str) -> str:
+    words = [_TYPE_WORDS.get(t.strip(), t.strip()) for t in spec.split("|")]
+    words = [w for w in words if w != "null"] or words
+    return " or ".join(words)
+
+
 def _msgspec_problem(err: msgspec.ValidationError) -> tuple[str, str]:
     match = _PATH.match(str(err))
     assert match is not None
     path = (match.group("path") or "").lstrip(".")
-    return path, match.group("msg")
+    message = match.group("msg")
+    typed = _EXPECTED.match(message)
+    if typed:
+        message = (
+            f"wrong type: expected {_describe_types(typed.group('want'))}, "
+            f"got {_describe_types(typed.group('got'))}"
+        )
+    return path, message
 
 
 def _convert_v1beta1(raw: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +202,9 @@ def decode_object(raw: Any, file: str, document: int) -> tuple[LoadedObject | No
     except msgspec.ValidationError as err:
         path, message = _msgspec_problem(err)
         return None, [Problem(file, label, path, message)]
-    if api_version != "v1" and api_version != "resource.k8s.io/v1":
+    if api_version in ("resource.k8s.io/v1beta1", "resource.k8s.io/v1beta2") and kind != (
+        "DeviceTaintRule"
+    ):
         obj.api_version = "resource.k8s.io/v1"
     loaded = LoadedObject(file, document, raw, obj)
     problems = [Problem(file, loaded.ref, path, msg) for path, msg in validate(obj)]

@@ -283,3 +283,40 @@ class ResourceClaimTemplate(Base):
     kind: str = "ResourceClaimTemplate"
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: ResourceClaimTemplateSpec = msgspec.field(default_factory=ResourceClaimTemplateSpec)
+
+
+# --------------------------------------------------------------------------- DeviceTaintRule
+
+
+class DeviceTaintSelector(Base):
+    """Which devices a rule taints; every field set must match (unset = any)."""
+
+    driver: str | None = None
+    pool: str | None = None
+    device: str | None = None
+
+
+class DeviceTaintRuleSpec(Base):
+    device_selector: DeviceTaintSelector | None = None
+    taint: DeviceTaint = msgspec.field(default_factory=DeviceTaint)
+
+
+class DeviceTaintRule(Base):
+    """Cluster-scoped rule adding a taint to selected devices (resource.k8s.io/v1beta2 in
+    1.36, gate DRADeviceTaintRules, off by default)."""
+
+    api_version: str = "resource.k8s.io/v1beta2"
+    kind: str = "DeviceTaintRule"
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: DeviceTaintRuleSpec = msgspec.field(default_factory=DeviceTaintRuleSpec)
+    status: Any = None
+
+    def selects(self, driver: str, pool: str, device: str) -> bool:
+        selector = self.spec.device_selector
+        if selector is None:
+            return False  # an absent selector selects nothing
+        return (
+            (selector.driver is None or selector.driver == driver)
+            and (selector.pool is None or selector.pool == pool)
+            and (selector.device is None or selector.device == device)
+        )

@@ -67,6 +67,7 @@ from dralloc.api.resource import (
     DeviceSelector,
     DeviceSubRequest,
     DeviceTaint,
+    DeviceTaintRule,
     DeviceToleration,
     ExactDeviceRequest,
     OpaqueDeviceConfiguration,
@@ -565,6 +566,9 @@ def validate(obj: Any) -> list[Problem]:
         _claim_template(v, obj)
     elif isinstance(obj, Node):
         v.metadata(obj.metadata, namespaced=False)
+    elif isinstance(obj, DeviceTaintRule):
+        v.metadata(obj.metadata, namespaced=False)
+        _taint(v, "spec.taint", obj.spec.taint)
     elif isinstance(obj, Pod):
         _pod(v, obj)
     return v.problems

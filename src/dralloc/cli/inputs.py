@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from dralloc.api.core import Node
 from dralloc.api.io import LoadedObject, load_files
 from dralloc.api.meta import ObjectMeta
-from dralloc.api.resource import DeviceClass, ResourceClaim, ResourceSlice
+from dralloc.api.resource import DeviceClass, DeviceTaintRule, ResourceClaim, ResourceSlice
 from dralloc.cel.environment import CelEnvironment
 from dralloc.cel.validation import all_gates_on, selector_problems
 from dralloc.errors import InputError, Problem
@@ -22,6 +22,7 @@ class ClusterInput:
     nodes: dict[str, Node] = field(default_factory=dict)
     classes: dict[str, DeviceClass] = field(default_factory=dict)
     slices: list[ResourceSlice] = field(default_factory=list)
+    taint_rules: list[DeviceTaintRule] = field(default_factory=list)
     allocated_claims: list[ResourceClaim] = field(default_factory=list)
     pending: list[LoadedObject] = field(default_factory=list)
     objects: list[LoadedObject] = field(default_factory=list)
@@ -70,6 +71,8 @@ def read_cluster(paths: list[str]) -> ClusterInput:
             cluster.classes[meta.name] = obj
         elif isinstance(obj, ResourceSlice):
             cluster.slices.append(obj)
+        elif isinstance(obj, DeviceTaintRule):
+            cluster.taint_rules.append(obj)
         elif isinstance(obj, ResourceClaim):
             if obj.status.allocation is not None:
                 cluster.allocated_claims.append(obj)

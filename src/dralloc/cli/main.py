@@ -131,7 +131,7 @@ def allocate(
     """Allocate every claim without an allocation, together, on one node (all or none)."""
     features = _features(feature_gates)
     cluster = _read(files)
-    inventory = Inventory(cluster.slices, features)
+    inventory = Inventory(cluster.slices, features, cluster.taint_rules)
     state = allocated_state(cluster.allocated_claims, features)
     claims = [loaded.obj for loaded in cluster.pending]
     assert all(isinstance(c, ResourceClaim) for c in claims)
@@ -270,7 +270,7 @@ def explain_command(
     target_claim = matches[0]
     others = [c for c in cluster.allocated_claims if c is not target_claim]
     state = allocated_state(others, features)
-    inventory = Inventory(cluster.slices, features)
+    inventory = Inventory(cluster.slices, features, cluster.taint_rules)
     allocator = _allocator(features, timeout)
     nodes = [node] if node else cluster.node_names()
     if not nodes:
