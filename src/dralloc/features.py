@@ -32,7 +32,9 @@ DEFAULT_GATES: Mapping[str, bool] = MappingProxyType(
     }
 )
 
-# GA gates that cannot be switched off in 1.36.
+# GA gates locked on in 1.36. dralloc still lets them be switched off, to emulate the
+# releases where they were beta (the allocator is parameterised by them, spec 0.1); the CLI
+# warns when that happens.
 LOCKED_ON = frozenset({"DynamicResourceAllocation", "DRAPrioritizedList", "DRAAdminAccess"})
 
 
@@ -86,6 +88,10 @@ class Features:
     def list_type_attributes(self) -> bool:
         return self.gates["DRAListTypeAttributes"]
 
+    def emulated_off(self) -> list[str]:
+        """Gates that are locked on in 1.36 but switched off here."""
+        return sorted(g for g in LOCKED_ON if not self.gates[g])
+
     def with_gates(self, **changes: bool) -> Features:
         merged = dict(self.gates)
         merged.update(changes)
@@ -111,8 +117,5 @@ def parse_gates(text: str, base: Features | None = None) -> Features:
             raise FeatureGateError(
                 f"feature gate {name}: value must be true or false, got {value!r}"
             )
-        enabled = lowered == "true"
-        if name in LOCKED_ON and not enabled:
-            raise FeatureGateError(f"feature gate {name} is GA and locked to true in 1.36")
-        merged[name] = enabled
+        merged[name] = lowered == "true"
     return Features(MappingProxyType(merged))

@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import msgspec
+
 from dralloc.allocator.capacity import consumption, first_shortfall
 from dralloc.allocator.constraints import ConstraintChecker
 from dralloc.allocator.errors import AllocationError, AllocationGaveUp, NodeFailure
@@ -142,6 +144,12 @@ class _PreparedEntry:
     claim: ResourceClaim
     classes: tuple[tuple[str, DeviceClass], ...]
     prepared: PreparedClaim
+
+
+def _defaulted(tolerations: list[DeviceToleration]) -> list[DeviceToleration]:
+    """Copies of the request's tolerations with the API default operator (Equal) filled in,
+    for objects built in code that skipped API defaulting."""
+    return [t if t.operator else msgspec.structs.replace(t, operator="Equal") for t in tolerations]
 
 
 def _default_share_id() -> str:
@@ -466,9 +474,10 @@ class Attempt:
     def selectable_candidates(self, request: PreparedRequest) -> list[tuple[DeviceEntry, Pool]]:
         """The node's candidates that pass the request's class and request selectors, in
         candidate order, cached on the node view per selector set (selector outcomes are
-        pure functions of a device). Where evaluation raised, the list ends with that
-        device paired with None: the search raises the error only if it gets that far, as
-        upstream's lazy evaluation does."""
+        pure functions of a device). A device whose evaluation raised stays in the list,
+        paired with None: the search raises its error only when it reaches that device and
+        the device is not in use (6.6 checks use before selectors), as upstream's lazy
+        evaluation does."""
         key = request.selector_key
         cached = self.view.selectable.get(key)
         if cached is not None:
@@ -480,7 +489,6 @@ class Attempt:
                     selectable.append((entry, pool))
             except AllocationError:
                 selectable.append((entry, None))  # type: ignore[arg-type]
-                break
         self.view.selectable[key] = selectable
         return selectable
 
@@ -756,10 +764,10 @@ class Attempt:
         consumable = self.consumable
         for position in range(start, len(candidates)):
             entry, pool = candidates[position]
-            if pool is None:
-                self.selectable_reason(entry, request)  # raises the selector's error
             if self.in_use(entry, request):
                 continue
+            if pool is None:
+                self.selectable_reason(entry, request)  # raises the selector's error
             if consumable and self.capacity_problem(entry, request) is not None:
                 continue
             if self.try_allocate(entry, pool, request, must=False) is not None:
@@ -798,7 +806,7 @@ class Attempt:
                 pool=pick.entry.key.pool,
                 device=pick.entry.key.device,
                 admin_access=True if request.admin else None,
-                tolerations=list(request.tolerations) if features.device_taints else [],
+                tolerations=_defaulted(request.tolerations) if features.device_taints else [],
                 share_id=pick.share_id,
             )
             if features.device_binding_and_status:

@@ -374,7 +374,12 @@ class Inventory:
                 return None  # obsolete for this node: the driver is mid-update
             same_gen = [s for s in everything if s.slice.spec.pool.generation == generation]
             if len(same_gen) != count:
-                return Pool(key, generation, PoolState.INCOMPLETE, slices=sorted_slices(kept))
+                # Never allocated from; its devices are listed for explanations only.
+                incomplete = Pool(key, generation, PoolState.INCOMPLETE, slices=sorted_slices(kept))
+                for entry in incomplete.slices:
+                    if not entry.has_counters:
+                        incomplete.devices.extend(entry.devices)
+                return incomplete
             kept_ids = {id(s) for s in kept}
             others = [s for s in same_gen if id(s) not in kept_ids]
 

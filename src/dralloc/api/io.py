@@ -24,6 +24,7 @@ import msgspec
 import yaml
 
 from dralloc.api.core import Node, Pod
+from dralloc.api.defaults import apply_defaults
 from dralloc.api.meta import object_ref
 from dralloc.api.quantity import Quantity, parse_quantity
 from dralloc.api.resource import (
@@ -208,6 +209,8 @@ def decode_object(raw: Any, file: str, document: int) -> tuple[LoadedObject | No
         obj.api_version = "resource.k8s.io/v1"
     loaded = LoadedObject(file, document, raw, obj)
     problems = [Problem(file, loaded.ref, path, msg) for path, msg in validate(obj)]
+    if not problems:
+        apply_defaults(obj)
     return loaded, problems
 
 

@@ -93,9 +93,15 @@ def _fail(code: int, message: str) -> NoReturn:
 
 def _features(gates: str) -> Features:
     try:
-        return parse_gates(gates)
+        features = parse_gates(gates)
     except FeatureGateError as err:
         _fail(EXIT_INPUT, f"--feature-gates: {err}")
+    for gate in features.emulated_off():
+        _err(
+            f"warning: feature gate {gate} is GA and locked on in Kubernetes 1.36; "
+            "switching it off emulates an older release"
+        )
+    return features
 
 
 def _read(files: list[str]) -> ClusterInput:
