@@ -27,7 +27,7 @@ from enum import StrEnum
 
 import msgspec
 
-from dralloc.allocator.capacity import consumption, first_shortfall
+from dralloc.allocator.capacity import consumption, first_shortfall, readable_quantity
 from dralloc.allocator.constraints import ConstraintChecker
 from dralloc.allocator.errors import AllocationError, AllocationGaveUp, NodeFailure
 from dralloc.allocator.inventory import (
@@ -554,7 +554,7 @@ class Attempt:
             if not self.details:
                 return Reason.CAPACITY, ""
             name, missing_nano = shortfall
-            return Reason.CAPACITY, f"capacity {name}: {Quantity.from_nano(missing_nano)} short"
+            return Reason.CAPACITY, f"capacity {name}: {readable_quantity(missing_nano)} short"
         return None
 
     def _available(self, pool: Pool) -> dict[str, dict[str, int]] | None:
@@ -594,7 +594,7 @@ class Attempt:
             for counter, amount in counters:
                 used = tally.get((set_name, counter), 0) + amount
                 if used > left[counter]:
-                    more = Quantity.from_nano(used - left[counter]) if self.details else ""
+                    more = readable_quantity(used - left[counter]) if self.details else ""
                     problem = f"counter {counter} of counter set {set_name} ({more} more needed)"
                     break
             if problem is not None:
@@ -814,7 +814,7 @@ class Attempt:
                 result.binding_failure_conditions = list(device.binding_failure_conditions)
             if pick.consumed:
                 result.consumed_capacity = {
-                    name: Quantity.from_nano(amount) for name, amount in pick.consumed.items()
+                    name: readable_quantity(amount) for name, amount in pick.consumed.items()
                 }
             results.append(result)
         return AllocationResult(

@@ -9,8 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dralloc.allocator.inventory import CapacityPolicy
+from dralloc.api.quantity import Format, Quantity
 
 NANO = 1_000_000_000
+
+
+def readable_quantity(nano: int) -> Quantity:
+    """A quantity for output: binary suffixes for whole multiples of 1Ki (memory-like
+    amounts print as `10Gi`, not `10737418240`), decimal otherwise."""
+    if nano and nano % (1024 * NANO) == 0:
+        return Quantity.from_nano(nano, Format.BinarySI)
+    return Quantity.from_nano(nano)
 
 
 def ceil_units(nano: int) -> int:
