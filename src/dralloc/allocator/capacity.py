@@ -15,9 +15,9 @@ NANO = 1_000_000_000
 
 
 def readable_quantity(nano: int) -> Quantity:
-    """A quantity for output: binary suffixes for whole multiples of 1Ki (memory-like
-    amounts print as `10Gi`, not `10737418240`), decimal otherwise."""
-    if nano and nano % (1024 * NANO) == 0:
+    """A quantity for output: binary suffixes for whole multiples of 1Mi (memory-like
+    amounts print as `10Gi`, not `10737418240`), decimal otherwise (counts stay `2048`)."""
+    if nano and nano % (1024 * 1024 * NANO) == 0:
         return Quantity.from_nano(nano, Format.BinarySI)
     return Quantity.from_nano(nano)
 
