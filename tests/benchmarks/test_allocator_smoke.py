@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-import allocator as bench  # noqa: E402
+import allocator as bench
 
 
 @pytest.mark.parametrize("case", sorted(bench.CASES))
