@@ -565,7 +565,7 @@ class Attempt:
         available = {name: dict(counters) for name, counters in pool.counter_sets.items()}
         held = self.allocated.by_pool.get(key)
         if held:
-            entries = self.view.by_name.get(key, {})
+            entries = self.view.device_index(pool)
             for name in held:
                 dev = entries.get(name)
                 if dev is None or not dev.consumes:

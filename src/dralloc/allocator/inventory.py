@@ -235,9 +235,16 @@ class NodeView:
     # selector expressions -> the selectable candidates, in candidate order. A trailing
     # `SelectorFailure` marks where evaluation raised: the search raises when it gets there.
     selectable: dict[tuple[str, ...], list[tuple[DeviceEntry, Pool]]] = field(default_factory=dict)
-    # pool -> device name -> entry, for counter accounting of committed allocations.
-    by_name: dict[PoolKey, dict[str, DeviceEntry]] = field(default_factory=dict)
     node: Node | None = None
+    _by_name: dict[PoolKey, dict[str, DeviceEntry]] = field(default_factory=dict)
+
+    def device_index(self, pool: Pool) -> dict[str, DeviceEntry]:
+        """Device name -> entry over all of the pool's devices (counter accounting)."""
+        index = self._by_name.get(pool.key)
+        if index is None:
+            index = {d.device.name: d for d in (*pool.devices, *pool.other_devices)}
+            self._by_name[pool.key] = index
+        return index
 
 
 @dataclass
@@ -250,8 +257,10 @@ class Pool:
     invalid_reason: str = ""
     # Devices of slices targeting the node, in slice-name order then device order.
     devices: list[DeviceEntry] = field(default_factory=list)
-    # Devices of the pool's slices that do not target the node (counter accounting only).
-    other_devices: list[DeviceEntry] = field(default_factory=list)
+    # Devices of targeting per-device slices that the node cannot reach.
+    unreachable: list[DeviceEntry] = field(default_factory=list)
+    # Slices of the pool that do not target the node (counter accounting only).
+    other_slices: list[SliceEntry] = field(default_factory=list)
     # counter set -> counter -> total, in nano-units.
     counter_sets: dict[str, dict[str, int]] = field(default_factory=dict)
     has_binding_conditions: bool = False
@@ -260,6 +269,16 @@ class Pool:
     @property
     def is_usable(self) -> bool:
         return self.state is PoolState.COMPLETE
+
+    @property
+    def other_devices(self) -> list[DeviceEntry]:
+        """Devices of the pool the node cannot use (built only when asked: a node sees the
+        counter slices, and so the pools, of every node, but rarely needs their devices)."""
+        others = list(self.unreachable)
+        for entry in self.other_slices:
+            if not entry.has_counters:
+                others.extend(entry.devices)
+        return others
 
 
 class Inventory:
@@ -329,12 +348,7 @@ class Inventory:
             return view
         pools = self._gather(node)
         candidates = [(entry, pool) for pool in pools if pool.is_usable for entry in pool.devices]
-        by_name = {
-            pool.key: {d.device.name: d for d in (*pool.devices, *pool.other_devices)}
-            for pool in pools
-            if pool.counter_sets
-        }
-        view = NodeView(pools, candidates, by_name=by_name, node=node)
+        view = NodeView(pools, candidates, node=node)
         self._views[cache_key] = view
         return view
 
@@ -398,12 +412,10 @@ class Inventory:
                 if dev.binding_conditions:
                     pool.has_binding_conditions = True
                 if per_device and not dev.matches_node(node):
-                    pool.other_devices.append(dev)
+                    pool.unreachable.append(dev)
                 else:
                     pool.devices.append(dev)
-        for entry in sorted_slices(others):
-            if not entry.has_counters:
-                pool.other_devices.extend(entry.devices)
+        pool.other_slices = sorted_slices(others)
 
         if partitionable:
             for entry in (*pool.slices, *others):
@@ -414,20 +426,24 @@ class Inventory:
                     pool.counter_sets[counter_set.name] = {
                         n: c.value.nano for n, c in counter_set.counters.items()
                     }
-            for dev in (*pool.devices, *pool.other_devices):
-                for set_name, counters in dev.consumes:
+            devices = [d.device for d in (*pool.devices, *pool.unreachable)]
+            for entry in pool.other_slices:
+                devices.extend(entry.slice.spec.devices)
+            for device in devices:
+                for consumption in device.consumes_counters:
+                    set_name = consumption.counter_set
                     known = pool.counter_sets.get(set_name)
                     if known is None:
                         pool.state = PoolState.INVALID
                         pool.invalid_reason = (
-                            f"device {dev.device.name} references unknown counter set {set_name}"
+                            f"device {device.name} references unknown counter set {set_name}"
                         )
                         continue
-                    for counter, _ in counters:
+                    for counter in consumption.counters:
                         if counter not in known:
                             pool.state = PoolState.INVALID
                             pool.invalid_reason = (
-                                f"device {dev.device.name} references unknown counter "
+                                f"device {device.name} references unknown counter "
                                 f"{counter} in counter set {set_name}"
                             )
         return pool

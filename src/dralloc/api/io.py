@@ -55,7 +55,11 @@ KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
 }
 
 
-class _KubeLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (about 10x faster on large dumps), else pure Python.
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _KubeLoader(_BaseLoader):  # type: ignore[misc]
     """YAML as Kubernetes reads it: timestamps stay strings (metav1.Time is a string)."""
 
 
@@ -214,9 +218,22 @@ def decode_object(raw: Any, file: str, document: int) -> tuple[LoadedObject | No
     return loaded, problems
 
 
+def _parse(text: str) -> list[Any]:
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        # JSON (what `kubectl get -o json` writes): the C JSON parser is far faster.
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            pass  # not one JSON document: let the YAML parser read (or reject) it
+        else:
+            return parsed if isinstance(parsed, list) else [parsed]
+    return [d for d in yaml.load_all(text, Loader=_KubeLoader) if d is not None]
+
+
 def _documents(text: str, file: str) -> tuple[list[Any], list[Problem]]:
     try:
-        docs = [d for d in yaml.load_all(text, Loader=_KubeLoader) if d is not None]
+        docs = _parse(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -37,6 +37,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence, Sized
+from functools import lru_cache
 from typing import Any, Final, TypeAlias
 
 import msgspec
@@ -223,7 +224,13 @@ def _byte_len(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _dns_label_errors(value: str) -> list[str]:
+# The same names recur across thousands of devices in a dump: cache the pure checks.
+@lru_cache(maxsize=8192)
+def _dns_label_errors(value: str) -> tuple[str, ...]:
+    return tuple(_dns_label_problems(value))
+
+
+def _dns_label_problems(value: str) -> list[str]:
     errors = []
     if len(value) > DNS_LABEL_MAX:
         errors.append(f"must be no more than {DNS_LABEL_MAX} characters")
@@ -232,7 +239,12 @@ def _dns_label_errors(value: str) -> list[str]:
     return errors
 
 
-def _dns_subdomain_errors(value: str) -> list[str]:
+@lru_cache(maxsize=8192)
+def _dns_subdomain_errors(value: str) -> tuple[str, ...]:
+    return tuple(_dns_subdomain_problems(value))
+
+
+def _dns_subdomain_problems(value: str) -> list[str]:
     errors = []
     if len(value) > DNS_SUBDOMAIN_MAX:
         errors.append(f"must be no more than {DNS_SUBDOMAIN_MAX} characters")
@@ -391,6 +403,11 @@ class _Validator:
 
     def qualified_name(self, path: str, value: str) -> None:
         """An attribute or capacity key: `identifier` or `domain/identifier`."""
+        if not _is_valid_qualified_name(value):
+            self.qualified_name_full(path, value)
+
+    def qualified_name_full(self, path: str, value: str) -> None:
+        """The qualified-name check itself (`qualified_name` caches valid names)."""
         parts = value.split("/")
         if len(parts) > 2:
             self.invalid(path, value, "must not contain more than one slash")
@@ -799,11 +816,25 @@ def _attribute_string(v: _Validator, path: str, value: str) -> None:
         v.too_long(path, ATTRIBUTE_VALUE_LENGTH_MAX)
 
 
-def _attribute_version(v: _Validator, path: str, value: str) -> None:
-    """Strict semver 2.0.0: MAJOR.MINOR.PATCH[-pre][+build], no leading zeros, no `v`."""
+@lru_cache(maxsize=8192)
+def _is_semver(value: str) -> bool:
     try:
         semver.Version.parse(value)
     except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=8192)
+def _is_valid_qualified_name(value: str) -> bool:
+    scratch = _Validator()
+    scratch.qualified_name_full("", value)
+    return not scratch.problems
+
+
+def _attribute_version(v: _Validator, path: str, value: str) -> None:
+    """Strict semver 2.0.0: MAJOR.MINOR.PATCH[-pre][+build], no leading zeros, no `v`."""
+    if not _is_semver(value):
         v.invalid(path, value, "must be a string compatible with semver.org spec 2.0.0")
     _attribute_string(v, path, value)
 
