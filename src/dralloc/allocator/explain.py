@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dralloc.allocator.allocator import Allocator, Attempt, PreparedRequest, Reason
-from dralloc.allocator.errors import AllocationError
+from dralloc.allocator.errors import AllocationError, NodeFailure
 from dralloc.allocator.inventory import DeviceEntry, Inventory, Pool, PoolState
 from dralloc.allocator.state import AllocatedState
 from dralloc.api.core import Node
@@ -156,6 +156,10 @@ def explain(
             result.requests.append(explanation)
     try:
         allocation = allocator.allocate(node, [claim], inventory, classes, allocated)
+    except NodeFailure as err:
+        # A per-node failure is "does not fit here", not an error of the whole attempt.
+        result.message = f"cannot be allocated: {err}"
+        return result
     except AllocationError as err:
         result.error = str(err)
         result.message = f"allocation fails with an error: {err}"

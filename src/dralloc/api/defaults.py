@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dralloc.api.core import Pod
 from dralloc.api.resource import (
     ALLOCATION_MODE_EXACT_COUNT,
     DeviceSubRequest,
@@ -43,7 +44,12 @@ def _default_claim_spec(spec: ResourceClaimSpec) -> None:
 
 
 def apply_defaults(obj: Any) -> None:
-    """Default `obj` in place (claims and templates; other kinds have nothing to default)."""
+    """Default `obj` in place (claims and templates; other kinds have nothing to default).
+
+    Namespaced objects without a namespace land in `default`, as `kubectl apply` puts them.
+    """
+    if isinstance(obj, ResourceClaim | ResourceClaimTemplate | Pod) and not obj.metadata.namespace:
+        obj.metadata.namespace = "default"
     if isinstance(obj, ResourceClaim):
         _default_claim_spec(obj.spec)
     elif isinstance(obj, ResourceClaimTemplate):

@@ -42,6 +42,7 @@ KubeObject: TypeAlias = (
 )
 
 RESOURCE_GROUP = "resource.k8s.io"
+CONVERTED_VERSIONS = ("resource.k8s.io/v1beta1", "resource.k8s.io/v1beta2")
 RESOURCE_VERSIONS = ("resource.k8s.io/v1", "resource.k8s.io/v1beta2", "resource.k8s.io/v1beta1")
 
 KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
@@ -67,6 +68,13 @@ _KubeLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# Floats in exponent form without a dot (`1e-05`, as Go's YAML and JSON write them) are
+# numbers for Kubernetes' YAML reader; PyYAML's YAML 1.1 rules would keep them strings.
+_KubeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 @dataclass
@@ -188,8 +196,12 @@ def decode_object(raw: Any, file: str, document: int) -> tuple[LoadedObject | No
         known = ", ".join(sorted(KINDS))
         return None, [Problem(file, where, "kind", f"unknown kind {kind!r} (known: {known})")]
     cls, versions = entry
-    name = raw.get("metadata", {}).get("name", "") if isinstance(raw.get("metadata"), dict) else ""
-    label = f"{kind} {name}" if name else f"{kind} ({where})"
+    found = raw.get("metadata")
+    metadata: dict[str, Any] = found if isinstance(found, dict) else {}
+    name = str(metadata.get("name") or "")
+    namespace = str(metadata.get("namespace") or "")
+    qualified = f"{namespace}/{name}" if namespace and name else name
+    label = f"{kind} {qualified}" if name else f"{kind} ({where})"
     if api_version not in versions:
         return None, [
             Problem(
@@ -202,20 +214,35 @@ def decode_object(raw: Any, file: str, document: int) -> tuple[LoadedObject | No
         ]
     if api_version == "resource.k8s.io/v1beta1":
         raw = _convert_v1beta1(raw)
+    if api_version in CONVERTED_VERSIONS and kind != "DeviceTaintRule":
+        # Served versions convert to v1; output is written in v1, as `kubectl get` would
+        # print it from a v1-storing API server.
+        raw = {**raw, "apiVersion": "resource.k8s.io/v1"}
     try:
         obj = msgspec.convert(raw, cls, dec_hook=_dec_hook, str_keys=True)
     except msgspec.ValidationError as err:
         path, message = _msgspec_problem(err)
         return None, [Problem(file, label, path, message)]
-    if api_version in ("resource.k8s.io/v1beta1", "resource.k8s.io/v1beta2") and kind != (
-        "DeviceTaintRule"
-    ):
+    if api_version in CONVERTED_VERSIONS and kind != "DeviceTaintRule":
         obj.api_version = "resource.k8s.io/v1"
     loaded = LoadedObject(file, document, raw, obj)
     problems = [Problem(file, loaded.ref, path, msg) for path, msg in validate(obj)]
     if not problems:
         apply_defaults(obj)
     return loaded, problems
+
+
+def _yaml_error(err: yaml.YAMLError, text: str) -> tuple[str, str, str]:
+    """(where, field, message) for a YAML error, on one line."""
+    if isinstance(err, yaml.reader.ReaderError):
+        line = text.count("\n", 0, err.position) + 1
+        column = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
+        char = f"U+{err.character:04X}" if isinstance(err.character, int) else repr(err.character)
+        return f"line {line}, column {column}", "", f"invalid YAML: unacceptable character {char}"
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return where, "", f"invalid YAML: {problem}"
 
 
 def _parse(text: str) -> list[Any]:
@@ -235,10 +262,7 @@ def _documents(text: str, file: str) -> tuple[list[Any], list[Problem]]:
     try:
         docs = _parse(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        return [], [Problem(file, where, "", f"invalid YAML: {problem}")]
+        return [], [Problem(file, *_yaml_error(err, text))]
     flat: list[Any] = []
     for doc in docs:
         if isinstance(doc, dict) and isinstance(doc.get("kind"), str):
@@ -267,22 +291,34 @@ def load_text(text: str, file: str) -> tuple[list[LoadedObject], list[Problem]]:
     return loaded, problems
 
 
-def load_files(paths: Sequence[str]) -> list[LoadedObject]:
-    """Load every object of every file, in order; raise one InputError listing all problems."""
+STDIN_NAME = "<stdin>"
+
+
+def read_files(paths: Sequence[str]) -> tuple[list[LoadedObject], list[Problem]]:
+    """Load every object of every file ('-' is stdin), in order, with every problem found.
+    Objects that decoded are returned even when others (or they) have problems, so callers
+    can add their own checks to the same report."""
     loaded: list[LoadedObject] = []
     problems: list[Problem] = []
     for path in paths:
+        name = STDIN_NAME if path == "-" else path
         try:
             text = sys_stdin_text() if path == "-" else Path(path).read_text(encoding="utf-8")
         except OSError as err:
-            problems.append(Problem(path, "", "", f"cannot read file: {err.strerror or err}"))
+            problems.append(Problem(name, "", "", f"cannot read file: {err.strerror or err}"))
             continue
         except UnicodeDecodeError:
-            problems.append(Problem(path, "", "", "file is not UTF-8 text"))
+            problems.append(Problem(name, "", "", "file is not UTF-8 text"))
             continue
-        objects, found = load_text(text, path)
+        objects, found = load_text(text, name)
         loaded.extend(objects)
         problems.extend(found)
+    return loaded, problems
+
+
+def load_files(paths: Sequence[str]) -> list[LoadedObject]:
+    """Load every object of every file, in order; raise one InputError listing all problems."""
+    loaded, problems = read_files(paths)
     if problems:
         raise InputError(problems)
     return loaded
@@ -317,5 +353,5 @@ def dump(document: Any, output: str) -> str:
     if output == "json":
         return json.dumps(document, indent=4, ensure_ascii=False) + "\n"
     return yaml.safe_dump(
-        document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
+        document, sort_keys=False, default_flow_style=False, allow_unicode=False, width=1 << 16
     )

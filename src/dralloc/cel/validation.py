@@ -33,7 +33,9 @@ def _check_list(
         if selector.cel is None or not selector.cel.expression:
             continue  # API validation reports missing expressions
         for message in env.check(selector.cel.expression):
-            problems.append((f"{path}[{i}].cel.expression", message))
+            # One line per problem: the library's caret drawing is left out; the first line
+            # already gives the line and column.
+            problems.append((f"{path}[{i}].cel.expression", message.splitlines()[0]))
     return problems
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dralloc.api.core import Node
-from dralloc.api.io import LoadedObject, load_files
+from dralloc.api.io import LoadedObject, read_files
 from dralloc.api.meta import ObjectMeta
 from dralloc.api.resource import DeviceClass, DeviceTaintRule, ResourceClaim, ResourceSlice
 from dralloc.cel.environment import CelEnvironment
@@ -42,9 +42,8 @@ class ClusterInput:
 
 
 def read_cluster(paths: list[str]) -> ClusterInput:
-    objects = load_files(paths)
+    objects, problems = read_files(paths)
     cluster = ClusterInput(objects=objects)
-    problems: list[Problem] = []
     seen: dict[tuple[str, str, str], LoadedObject] = {}
     env = CelEnvironment(all_gates_on())
     for loaded in objects:

@@ -39,6 +39,8 @@ EXIT_OK = 0
 EXIT_NO = 1
 EXIT_INPUT = 2
 EXIT_FAILED = 3
+# Without --node, explain at most this many nodes on stderr when nothing fits.
+MAX_EXPLAINED_NODES = 10
 
 app = typer.Typer(
     name="dralloc",
@@ -154,15 +156,16 @@ def allocate(
         try:
             results = allocator.allocate(target, pending, inventory, cluster.classes, state)
         except NodeFailure as err:
-            failures.append(f"node {name}: {err}")
+            failures.append(name)
+            _err(f"node {name}: {err}")
             continue
         except AllocationGaveUp as err:
             _fail(EXIT_FAILED, f"node {name}: gave up: {err}")
         except AllocationError as err:
             _fail(EXIT_FAILED, f"error: {err}")
         if results is None:
-            failures.append(f"node {name}: cannot allocate all claims")
-            if node:
+            failures.append(name)
+            if len(failures) <= MAX_EXPLAINED_NODES:
                 _explain_failure(allocator, cluster, name, pending, inventory, state)
             continue
         if not node:
@@ -173,9 +176,11 @@ def allocate(
         ]
         sys.stdout.write(dump(list_document(items), output.value))
         raise typer.Exit(EXIT_OK)
-    if not node:
-        for line in failures:
-            _err(line)
+    if len(failures) > MAX_EXPLAINED_NODES:
+        _err(
+            f"... and {len(failures) - MAX_EXPLAINED_NODES} more nodes where the claims do not fit"
+        )
+    _err(f"0/{len(nodes)} nodes can allocate all {len(pending)} claims")
     raise typer.Exit(EXIT_NO)
 
 
