@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import types
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +72,18 @@ _KubeLoader.yaml_implicit_resolvers = {
 }
 # Floats in exponent form without a dot (`1e-05`, as Go's YAML and JSON write them) are
 # numbers for Kubernetes' YAML reader; PyYAML's YAML 1.1 rules would keep them strings.
-_KubeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
+_KubeLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+
+
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _KubeDumper(_BaseDumper):  # type: ignore[misc]
+    """Quotes strings the loader would read as numbers (`"1e3"`), so output loads back equal."""
+
+
+_KubeDumper.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
 
 
 @dataclass
@@ -130,10 +139,60 @@ def _describe_types(spec: str) -> str:
     return " or ".join(words)
 
 
-def _msgspec_problem(err: msgspec.ValidationError) -> tuple[str, str]:
+_SEGMENT = re.compile(r"\.([A-Za-z0-9_]+)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def _unwrap_optional(hint: Any) -> Any:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return hint
+
+
+def _name_map_keys(cls: type, raw: Any, path: str) -> str:
+    """msgspec writes `[...]` for a map key in an error path; walk the document with the
+    struct types to find which key's value fails, and name it (`attributes[model]`)."""
+    out: list[str] = []
+    hint: Any = cls
+    value: Any = raw
+    for match in _SEGMENT.finditer("." + path):
+        hint = _unwrap_optional(hint)
+        field, index = match.group(1), match.group(2)
+        if field is not None:
+            out.append(f".{field}" if out else field)
+            if not (isinstance(hint, type) and issubclass(hint, msgspec.Struct)):
+                return path
+            hints = typing.get_type_hints(hint)
+            by_wire = {f.encode_name: f.name for f in msgspec.structs.fields(hint)}
+            hint = hints.get(by_wire.get(field, ""))
+            value = value.get(field) if isinstance(value, dict) else None
+        elif index is not None:
+            out.append(f"[{index}]")
+            hint = (typing.get_args(hint) or (None,))[0]
+            value = value[int(index)] if isinstance(value, list) else None
+        else:
+            args = typing.get_args(hint)
+            if len(args) != 2 or not isinstance(value, dict):
+                return path
+            hint = args[1]
+            for key, item in value.items():
+                try:
+                    msgspec.convert(item, hint, dec_hook=_dec_hook, str_keys=True)
+                except (msgspec.ValidationError, TypeError, ValueError):
+                    out.append(f"[{key}]")
+                    value = item
+                    break
+            else:
+                return path
+    return "".join(out)
+
+
+def _msgspec_problem(err: msgspec.ValidationError, cls: type, raw: Any) -> tuple[str, str]:
     match = _PATH.match(str(err))
     assert match is not None
     path = (match.group("path") or "").lstrip(".")
+    if "[...]" in path:
+        path = _name_map_keys(cls, raw, path)
     message = match.group("msg")
     typed = _EXPECTED.match(message)
     if typed:
@@ -221,7 +280,7 @@ def decode_object(raw: Any, file: str, document: int) -> tuple[LoadedObject | No
     try:
         obj = msgspec.convert(raw, cls, dec_hook=_dec_hook, str_keys=True)
     except msgspec.ValidationError as err:
-        path, message = _msgspec_problem(err)
+        path, message = _msgspec_problem(err, cls, raw)
         return None, [Problem(file, label, path, message)]
     if api_version in CONVERTED_VERSIONS and kind != "DeviceTaintRule":
         obj.api_version = "resource.k8s.io/v1"
@@ -352,6 +411,13 @@ def dump(document: Any, output: str) -> str:
     """Serialise as `yaml` or `json` (kubectl's formatting conventions)."""
     if output == "json":
         return json.dumps(document, indent=4, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(
-        document, sort_keys=False, default_flow_style=False, allow_unicode=False, width=1 << 16
+    return str(
+        yaml.dump(
+            document,
+            Dumper=_KubeDumper,
+            sort_keys=False,
+            default_flow_style=False,
+            allow_unicode=False,
+            width=1 << 16,
+        )
     )
