@@ -293,7 +293,7 @@ def explain_command(
     if output is ExplainOutput.json:
         sys.stdout.write(json.dumps([_explanation_json(r) for r in results], indent=2) + "\n")
     else:
-        console = Console(highlight=False, soft_wrap=False)
+        console = Console(highlight=False, soft_wrap=True)
         for result in results:
             _print_table(result, console)
     if any(r.error for r in results):
