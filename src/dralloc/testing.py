@@ -11,7 +11,7 @@ use, the others are allocated together.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import count
 
@@ -24,8 +24,9 @@ from dralloc.allocator import (
     explain,
 )
 from dralloc.api.core import Node
-from dralloc.api.io import load_text
+from dralloc.api.io import LoadedObject, load_text
 from dralloc.api.meta import ObjectMeta
+from dralloc.api.objects import ObjectSet
 from dralloc.api.resource import (
     AllocationResult,
     DeviceClass,
@@ -54,23 +55,25 @@ class Cluster:
 
     @classmethod
     def from_yaml(cls, text: str) -> Cluster:
+        """Load and validate manifests (raises InputError listing every problem)."""
         objects, problems = load_text(text, "<test>")
         if problems:
             raise InputError(problems)
-        cluster = cls()
-        for loaded in objects:
-            obj = loaded.obj
-            if isinstance(obj, Node):
-                cluster.nodes[obj.metadata.name] = obj
-            elif isinstance(obj, DeviceClass):
-                cluster.classes[obj.metadata.name] = obj
-            elif isinstance(obj, ResourceSlice):
-                cluster.slices.append(obj)
-            elif isinstance(obj, DeviceTaintRule):
-                cluster.taint_rules.append(obj)
-            elif isinstance(obj, ResourceClaim):
-                (cluster.allocated if obj.status.allocation else cluster.pending).append(obj)
-        return cluster
+        return cls.from_objects(objects)
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[LoadedObject]) -> Cluster:
+        """A cluster of already loaded objects (no validation of its own)."""
+        found = ObjectSet()
+        found.add_all(objects)
+        return cls(
+            nodes=found.nodes,
+            classes=found.classes,
+            slices=found.slices,
+            taint_rules=found.taint_rules,
+            allocated=found.allocated_claims,
+            pending=found.pending_claims(),
+        )
 
     def node(self, name: str) -> Node:
         return self.nodes.get(name) or Node(metadata=ObjectMeta(name=name))

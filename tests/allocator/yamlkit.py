@@ -24,9 +24,8 @@ from typing import Any
 import yaml
 
 from dralloc.allocator import Allocator, AllocatorOptions, Inventory, allocated_state
-from dralloc.api.core import Node
 from dralloc.api.io import load_text, to_builtins
-from dralloc.api.resource import AllocationResult, DeviceClass, ResourceClaim, ResourceSlice
+from dralloc.api.resource import AllocationResult
 from dralloc.features import Features
 from dralloc.testing import Cluster, sequential_share_ids
 
@@ -338,18 +337,7 @@ def cluster(*docs: Doc | str) -> Cluster:
 def loose_cluster(*docs: Doc | str) -> Cluster:
     """Like `cluster`, but without API validation (the allocator's own checks only)."""
     objects, _problems = load_text(manifests(*docs), "<test>")
-    out = Cluster()
-    for loaded in objects:
-        obj = loaded.obj
-        if isinstance(obj, Node):
-            out.nodes[obj.metadata.name] = obj
-        elif isinstance(obj, DeviceClass):
-            out.classes[obj.metadata.name] = obj
-        elif isinstance(obj, ResourceSlice):
-            out.slices.append(obj)
-        elif isinstance(obj, ResourceClaim):
-            (out.allocated if obj.status.allocation else out.pending).append(obj)
-    return out
+    return Cluster.from_objects(objects)
 
 
 def allocate_with(

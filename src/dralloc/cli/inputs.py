@@ -8,37 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dralloc.api.core import Node
 from dralloc.api.io import LoadedObject, read_files
-from dralloc.api.meta import ObjectMeta
-from dralloc.api.resource import DeviceClass, DeviceTaintRule, ResourceClaim, ResourceSlice
+from dralloc.api.objects import ObjectSet
 from dralloc.cel.environment import CelEnvironment
 from dralloc.cel.validation import all_gates_on, selector_problems
 from dralloc.errors import InputError, Problem
 
 
 @dataclass
-class ClusterInput:
-    nodes: dict[str, Node] = field(default_factory=dict)
-    classes: dict[str, DeviceClass] = field(default_factory=dict)
-    slices: list[ResourceSlice] = field(default_factory=list)
-    taint_rules: list[DeviceTaintRule] = field(default_factory=list)
-    allocated_claims: list[ResourceClaim] = field(default_factory=list)
-    pending: list[LoadedObject] = field(default_factory=list)
+class ClusterInput(ObjectSet):
+    """The objects of the input files, plus every loaded object in input order."""
+
     objects: list[LoadedObject] = field(default_factory=list)
-
-    def node_names(self) -> list[str]:
-        """Nodes in name order; without Node objects, the nodes slices name."""
-        if self.nodes:
-            return sorted(self.nodes)
-        return sorted({s.spec.node_name for s in self.slices if s.spec.node_name})
-
-    def node(self, name: str) -> Node:
-        """The named Node, or a bare one (no labels) when the input has no such object."""
-        found = self.nodes.get(name)
-        if found is not None:
-            return found
-        return Node(metadata=ObjectMeta(name=name))
 
 
 def read_cluster(paths: list[str]) -> ClusterInput:
@@ -61,22 +42,9 @@ def read_cluster(paths: list[str]) -> ClusterInput:
             )
             continue
         seen[identity] = loaded
-        obj = loaded.obj
-        for path, message in selector_problems(obj, env):
+        for path, message in selector_problems(loaded.obj, env):
             problems.append(Problem(loaded.file, loaded.ref, path, message))
-        if isinstance(obj, Node):
-            cluster.nodes[meta.name] = obj
-        elif isinstance(obj, DeviceClass):
-            cluster.classes[meta.name] = obj
-        elif isinstance(obj, ResourceSlice):
-            cluster.slices.append(obj)
-        elif isinstance(obj, DeviceTaintRule):
-            cluster.taint_rules.append(obj)
-        elif isinstance(obj, ResourceClaim):
-            if obj.status.allocation is not None:
-                cluster.allocated_claims.append(obj)
-            else:
-                cluster.pending.append(loaded)
+        cluster.add(loaded)
     if problems:
         raise InputError(problems)
     return cluster

@@ -141,9 +141,7 @@ def allocate(
     cluster = _read(files)
     inventory = Inventory(cluster.slices, features, cluster.taint_rules)
     state = allocated_state(cluster.allocated_claims, features)
-    claims = [loaded.obj for loaded in cluster.pending]
-    assert all(isinstance(c, ResourceClaim) for c in claims)
-    pending: list[ResourceClaim] = [c for c in claims if isinstance(c, ResourceClaim)]
+    pending = cluster.pending_claims()
     allocator = _allocator(features, timeout)
     nodes = [node] if node else cluster.node_names()
     if not nodes:
