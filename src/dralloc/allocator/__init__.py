@@ -5,10 +5,11 @@ Public entry points: `Allocator.allocate` (one node, all claims together, all or
 set of slices) and `AllocatedState` (what other claims hold).
 """
 
-from dralloc.allocator.allocator import Allocator, AllocatorOptions, Reason
+from dralloc.allocator.allocator import Allocator, AllocatorOptions
 from dralloc.allocator.errors import AllocationError, AllocationGaveUp, NodeFailure
 from dralloc.allocator.explain import ClaimExplanation, DeviceVerdict, RequestExplanation, explain
 from dralloc.allocator.inventory import DeviceKey, Inventory, PoolKey
+from dralloc.allocator.prepared import Reason
 from dralloc.allocator.state import AllocatedState, allocated_state
 
 __all__ = [

@@ -12,9 +12,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dralloc.allocator.allocator import Allocator, Attempt, PreparedRequest, Reason
+from dralloc.allocator.allocator import Allocator
+from dralloc.allocator.attempt import Attempt
 from dralloc.allocator.errors import AllocationError, NodeFailure
 from dralloc.allocator.inventory import DeviceEntry, Inventory, Pool, PoolState
+from dralloc.allocator.prepared import PreparedRequest, Reason
 from dralloc.allocator.state import AllocatedState
 from dralloc.api.core import Node
 from dralloc.api.resource import AllocationResult, DeviceClass, ResourceClaim
