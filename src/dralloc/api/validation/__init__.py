@@ -1,34 +1,9 @@
 """API validation of resource.k8s.io/v1 and core/v1 objects (spec/dra-v1.md section 4).
 
-Owns: every rule the API server applies when an object is created, for DeviceClass,
-ResourceSlice, ResourceClaim (spec and status) and ResourceClaimTemplate, with every feature
-gate enabled (a field of a gated feature is never an error here; the allocator decides what
-it means when the gate is off), plus light checks of Node and Pod (names, pod claim
-references). Pure computation, no I/O, nothing raised: `validate(obj)` returns every problem
-as a (field path, message) pair, the path in wire (camelCase) form such as
-`spec.devices.requests[1].exactly.count`, map keys in brackets (`attributes[model]`).
-
-Not here: compiling CEL (the api layer must not import `dralloc.cel`; the CEL layer checks
-expressions), rules that span objects (pool-wide device and counter-set names, generations:
-the allocator's business, spec section 6.3), update-only rules (immutability, no new
-`reservedFor` entries while deleting), and the admission check of `adminAccess` against
-namespace labels.
-
-Messages follow the API server's wording where it exists, in its forms
-(`Invalid value: "X": ...`, `Required value`, `Duplicate value: "X"`,
-`Unsupported value: "X": supported values: ...`, `Too many: 33: must have at most 32 items`);
-numeric rules say what was expected and what was found (`must be greater than zero, got 0`).
-As upstream does, a list over its size limit gets only the "Too many" problem, its entries
-are not checked further.
-
-Deliberate differences from upstream's validation code (each has a test):
-
-- A toleration with an empty key must use `Exists`, as the API documentation says; the
-  upstream validation code does not check it.
-- `validRange.min` must be >= 0 even without a step, and a `default` or `max` that is not
-  `min + n*step` is reported at that field rather than at `step`; steps use exact arithmetic.
-- A per-device `nodeSelector` may have several terms (upstream checks one term only for the
-  slice-level selector).
+`validate(obj)` returns every problem of one decoded object as (field path, message). The rules
+live in `base` (names, formats, the shared validator, DeviceClass), `slices` (ResourceSlice)
+and `claims` (ResourceClaim, ResourceClaimTemplate, Pod); `base`'s docstring lists where dralloc
+deliberately differs from upstream's validation code.
 """
 
 from __future__ import annotations
