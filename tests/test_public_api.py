@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["dralloc.api", "dralloc.cel", "dralloc.allocator", "dralloc.testing"]
+PACKAGES = ["dralloc.api", "dralloc.cel", "dralloc.allocator", "dralloc.devices", "dralloc.testing"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

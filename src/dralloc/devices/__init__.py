@@ -1,0 +1,29 @@
+"""Accelerator facts as data: the GPU and TPU model catalog and MIG placement geometry.
+
+Imports only `dralloc.api` (and the shared `dralloc.errors`); the allocator and scheduler
+read device facts from here, never the other way round.
+"""
+
+from dralloc.devices.catalog import (
+    Catalog,
+    GpuModel,
+    MigGeometry,
+    MigProfile,
+    TpuModel,
+    TpuTopology,
+    load_catalog,
+)
+from dralloc.devices.mig import Placement, fits_together, placements
+
+__all__ = [
+    "Catalog",
+    "GpuModel",
+    "MigGeometry",
+    "MigProfile",
+    "Placement",
+    "TpuModel",
+    "TpuTopology",
+    "fits_together",
+    "load_catalog",
+    "placements",
+]
