@@ -30,8 +30,6 @@ from dralloc.api.meta import ObjectMeta
 from dralloc.api.quantity import Quantity
 from dralloc.api.resource import (
     CELDeviceSelector,
-    Counter,
-    CounterSet,
     Device,
     DeviceAttribute,
     DeviceCapacity,
@@ -39,7 +37,6 @@ from dralloc.api.resource import (
     DeviceClass,
     DeviceClassSpec,
     DeviceConstraint,
-    DeviceCounterConsumption,
     DeviceRequest,
     DeviceSelector,
     ExactDeviceRequest,
@@ -49,6 +46,8 @@ from dralloc.api.resource import (
     ResourceSlice,
     ResourceSliceSpec,
 )
+from dralloc.devices import load_catalog
+from dralloc.devices.slices import gpu_node_slices
 from dralloc.features import Features
 
 Case = Callable[[], Callable[[], Any]]
@@ -149,110 +148,9 @@ def scheduler_perf_node(with_selector: bool) -> Callable[[], Any]:
     return _runner(node, slices, [_class("test-class", f'device.driver == "{driver}"')], claim)
 
 
-# H100 80GB MIG geometry (spec/devices.md 3.2): profile -> (memory MiB, SMs, CE, DEC, JPEG,
-# OFA, memory slices, starts).
-H100_PROFILES: dict[str, tuple[int, int, int, int, int, int, int, tuple[int, ...]]] = {
-    "1g.10gb": (9984, 16, 1, 1, 1, 0, 1, (0, 1, 2, 3, 4, 5, 6)),
-    "1g.10gb+me": (9984, 16, 1, 1, 1, 1, 1, (0, 1, 2, 3, 4, 5, 6)),
-    "1g.20gb": (20096, 26, 1, 1, 1, 0, 2, (0, 2, 4, 6)),
-    "2g.20gb": (20096, 32, 2, 2, 2, 0, 2, (0, 2, 4)),
-    "3g.40gb": (40448, 60, 3, 3, 3, 0, 4, (0, 4)),
-    "4g.40gb": (40448, 64, 4, 4, 4, 0, 4, (0,)),
-    "7g.80gb": (81152, 132, 8, 7, 7, 1, 8, (0,)),
-}
-PROFILE_IDS = {
-    "1g.10gb": 19,
-    "1g.10gb+me": 20,
-    "1g.20gb": 15,
-    "2g.20gb": 14,
-    "3g.40gb": 9,
-    "4g.40gb": 5,
-    "7g.80gb": 0,
-}
-
-
-def _mig_counters(
-    mem: int, sms: int, ce: int, dec: int, jpeg: int, ofa: int, slices: range
-) -> dict[str, Counter]:
-    counters = {
-        "multiprocessors": sms,
-        "copy-engines": ce,
-        "decoders": dec,
-        "encoders": 0,
-        "jpeg-engines": jpeg,
-        "ofa-engines": ofa,
-    }
-    out = {k: Counter(value=Quantity.from_int(v)) for k, v in counters.items()}
-    out["memory"] = Counter(value=Quantity.parse(f"{mem}Mi"))
-    for s in slices:
-        out[f"memory-slice-{s}"] = Counter(value=Quantity.from_int(1))
-    return out
-
-
 def h100_dynamic_mig_node(node_name: str) -> list[ResourceSlice]:
-    driver = "gpu.nvidia.com"
-    pool = ResourcePool(name=node_name, generation=1, resource_slice_count=9)
-    full = _mig_counters(*H100_PROFILES["7g.80gb"][:6], range(8))
-    counter_sets = [CounterSet(name=f"gpu-{g}-counter-set", counters=full) for g in range(8)]
-    slices = [
-        ResourceSlice(
-            metadata=ObjectMeta(name=f"{node_name}-gpu.nvidia.com-counters"),
-            spec=ResourceSliceSpec(
-                driver=driver, node_name=node_name, pool=pool, shared_counters=counter_sets
-            ),
-        )
-    ]
-    for g in range(8):
-        common = {
-            "productName": DeviceAttribute(string="NVIDIA H100 80GB HBM3"),
-            "brand": DeviceAttribute(string="Nvidia"),
-            "architecture": DeviceAttribute(string="Hopper"),
-            "cudaComputeCapability": DeviceAttribute(version="9.0.0"),
-            "driverVersion": DeviceAttribute(version="570.172.8"),
-            "parentUUID": DeviceAttribute(string=f"GPU-{g:08x}-17c4-4d0f-9a61-0c2e7d13f0aa"),
-        }
-        consumption = [DeviceCounterConsumption(counter_set=f"gpu-{g}-counter-set", counters=full)]
-        devices = [
-            Device(
-                name=f"gpu-{g}",
-                attributes={**common, "type": DeviceAttribute(string="gpu")},
-                capacity={"memory": DeviceCapacity(value=Quantity.parse("81152Mi"))},
-                consumes_counters=consumption,
-            )
-        ]
-        for profile, (mem, sms, ce, dec, jpeg, ofa, size, starts) in H100_PROFILES.items():
-            for start in starts:
-                short = profile.replace(".", "").replace("+", "-")
-                name = f"gpu-{g}-mig-{short}-{PROFILE_IDS[profile]}-{start}"
-                counters = _mig_counters(mem, sms, ce, dec, jpeg, ofa, range(start, start + size))
-                devices.append(
-                    Device(
-                        name=name,
-                        attributes={
-                            **common,
-                            "type": DeviceAttribute(string="mig"),
-                            "profile": DeviceAttribute(string=profile),
-                        },
-                        capacity={
-                            "memory": DeviceCapacity(value=Quantity.parse(f"{mem}Mi")),
-                            "multiprocessors": DeviceCapacity(value=Quantity.from_int(sms)),
-                        },
-                        consumes_counters=[
-                            DeviceCounterConsumption(
-                                counter_set=f"gpu-{g}-counter-set", counters=counters
-                            )
-                        ],
-                    )
-                )
-        slices.append(
-            ResourceSlice(
-                metadata=ObjectMeta(name=f"{node_name}-gpu.nvidia.com-gpu-{g}"),
-                spec=ResourceSliceSpec(
-                    driver=driver, node_name=node_name, pool=pool, devices=devices
-                ),
-            )
-        )
-    return slices
+    """An 8x H100 80GB SXM node with dynamic MIG, as the catalog-driven generator builds it."""
+    return gpu_node_slices(node_name, load_catalog().gpu("h100-80gb-sxm"), 8, mig="dynamic")
 
 
 def _allocated(name: str, driver: str, pool: str, device: str) -> ResourceClaim:

@@ -14,6 +14,7 @@ from dralloc.devices.catalog import (
     load_catalog,
 )
 from dralloc.devices.mig import Placement, fits_together, placements
+from dralloc.devices.slices import gpu_node_slices, mig_device_name
 
 __all__ = [
     "Catalog",
@@ -24,6 +25,8 @@ __all__ = [
     "TpuModel",
     "TpuTopology",
     "fits_together",
+    "gpu_node_slices",
     "load_catalog",
+    "mig_device_name",
     "placements",
 ]
