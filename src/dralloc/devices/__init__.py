@@ -13,8 +13,10 @@ from dralloc.devices.catalog import (
     TpuTopology,
     load_catalog,
 )
+from dralloc.devices.classes import driver_device_classes
 from dralloc.devices.mig import Placement, fits_together, placements
 from dralloc.devices.slices import gpu_node_slices, mig_device_name
+from dralloc.devices.tpu import tpu_node_slices
 
 __all__ = [
     "Catalog",
@@ -24,9 +26,11 @@ __all__ = [
     "Placement",
     "TpuModel",
     "TpuTopology",
+    "driver_device_classes",
     "fits_together",
     "gpu_node_slices",
     "load_catalog",
     "mig_device_name",
     "placements",
+    "tpu_node_slices",
 ]
