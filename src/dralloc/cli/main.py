@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -29,9 +30,11 @@ from dralloc.allocator import (
     allocated_state,
     explain,
 )
-from dralloc.api.io import dump, list_document, to_builtins
+from dralloc.api.io import dump, kube_dict, list_document, to_builtins
 from dralloc.api.resource import AllocationResult, ResourceClaim
 from dralloc.cli.inputs import ClusterInput, read_cluster
+from dralloc.devices import load_catalog
+from dralloc.devices.cluster import ClusterSpecError, generate_cluster, parse_group
 from dralloc.errors import DrallocError, InputError
 from dralloc.features import FeatureGateError, Features, parse_gates
 
@@ -297,6 +300,55 @@ def explain_command(
     if any(r.error for r in results):
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_OK if any(r.fits for r in results) else EXIT_NO)
+
+
+cluster_app = typer.Typer(
+    help="Describe clusters: generate the objects a real fleet publishes.", no_args_is_help=True
+)
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.command("generate")
+def cluster_generate(
+    nodes: Annotated[
+        list[str],
+        typer.Option(
+            "--nodes",
+            help="A node group COUNTxSHAPE[:option=value,...] (repeatable): dgx-h100, "
+            "dgx-a100, dgx-h200, dgx-b200, a catalog GPU model with gpus=N (e.g. 4xl4:gpus=2), "
+            "or tpu-<gen>-<topology> (e.g. 4xtpu-v6e-4x4); mig=none|dynamic for GPUs.",
+        ),
+    ],
+    output: Annotated[AllocateOutput, typer.Option("-o", "--output")] = AllocateOutput.yaml,
+    out: Annotated[
+        str | None, typer.Option("--out", help="Write to this file (default: stdout).")
+    ] = None,
+) -> None:
+    """Nodes, ResourceSlices and DeviceClasses for a fleet, as the real drivers publish them."""
+    try:
+        groups = [parse_group(text) for text in nodes]
+        cluster = generate_cluster(groups, load_catalog())
+    except ClusterSpecError as err:
+        _fail(EXIT_INPUT, f"--nodes: {err}")
+    items = [kube_dict(c) for c in cluster.classes]
+    items += [kube_dict(n) for n in cluster.nodes]
+    items += [kube_dict(s) for s in cluster.slices]
+    text = dump(list_document(items), output.value)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        target = Path(out)
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(target)  # never leave a half-written file behind
+        except OSError as err:
+            partial.unlink(missing_ok=True)
+            _fail(EXIT_INPUT, f"--out {out}: {err.strerror or err}")
+    _err(
+        f"generated {len(cluster.nodes)} nodes, {len(cluster.slices)} ResourceSlices, "
+        f"{len(cluster.classes)} DeviceClasses"
+    )
 
 
 def run() -> None:
