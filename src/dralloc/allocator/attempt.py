@@ -299,9 +299,6 @@ class Attempt:
 
     # ---------------------------------------------------------------- device checks (6.6)
 
-    def is_selectable(self, entry: DeviceEntry, request: PreparedRequest) -> bool:
-        return self.selectable_reason(entry, request) is None
-
     def selectable_candidates(self, request: PreparedRequest) -> list[tuple[DeviceEntry, Pool]]:
         """The node's candidates that pass the request's class and request selectors, in
         candidate order, cached on the node view per selector set (selector outcomes are

@@ -1,10 +1,12 @@
 """Claim constraints across devices: matchAttribute and distinctAttribute (spec 6.10).
 
-Pure computation, no I/O. A checker is offered each device chosen for an applicable request;
-`add` accepts or refuses it, `remove` undoes the last accepted device (the search backtracks in
-LIFO order). State is recomputed from the devices currently held, so backtracking is exact
-(this deliberately avoids upstream's quirks 4 and 5: distinctness is truly pairwise and a list
-intersection is restored on backtrack).
+Pure computation, no I/O. A checker is offered each device chosen for an applicable request:
+`accepts` says whether the device may join the devices held so far, `hold` records it and
+`remove` undoes the last one (the search backtracks in LIFO order). The search asks every
+applicable checker before it holds a device in any, so a refusal needs no rollback. The
+answer depends only on the devices currently held, so backtracking is exact: this deliberately
+avoids upstream's quirks 4 and 5 (distinctness is truly pairwise, and a list intersection is
+restored on backtrack).
 """
 
 from __future__ import annotations
@@ -80,12 +82,6 @@ class ConstraintChecker:
         value = entry.attribute(self.attribute)
         assert value is not None
         self.held.append(value)
-
-    def add(self, entry: DeviceEntry) -> bool:
-        if not self.accepts(entry):
-            return False
-        self.hold(entry)
-        return True
 
     def remove(self) -> None:
         self.held.pop()
