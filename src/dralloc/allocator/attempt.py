@@ -369,7 +369,7 @@ class Attempt:
             and (not entry.capacity or entry.key not in self.allocated.capacity)
         ):
             return None
-        amounts = consumption(entry.capacity, request.capacity_requests)
+        amounts = self.consumption(entry, request)
         if amounts is None:
             missing = [n for n in request.capacity_requests if n not in entry.capacity]
             if missing:
@@ -384,6 +384,17 @@ class Attempt:
             name, missing_nano = shortfall
             return Reason.CAPACITY, f"capacity {name}: {readable_quantity(missing_nano)} short"
         return None
+
+    @staticmethod
+    def consumption(entry: DeviceEntry, request: PreparedRequest) -> dict[str, int] | None:
+        """What one allocation for `request` consumes of `entry` (memoised on the request)."""
+        cache = request.consumption
+        key = entry.key
+        if key in cache:
+            return cache[key]
+        amounts = consumption(entry.capacity, request.capacity_requests)
+        cache[key] = amounts
+        return amounts
 
     def _available(self, pool: Pool) -> dict[str, dict[str, int]] | None:
         """Counters left in `pool` after committed allocations; None if any is negative."""
@@ -494,7 +505,7 @@ class Attempt:
                     self._uncharge(entry, pool)
                 return shortfall
             if entry.multi:
-                consumed = consumption(entry.capacity, request.capacity_requests)
+                consumed = self.consumption(entry, request)
                 share_id = self.options.share_ids()
                 self.shares_in_flight[entry.key] = self.shares_in_flight.get(entry.key, 0) + 1
                 if consumed:
@@ -571,7 +582,6 @@ class Attempt:
     def solve_devices(
         self, request: PreparedRequest, request_index: int, done: int, start: int
     ) -> SearchOutcome:
-        self._tick()
         if request.all_mode and request.needed == 0:
             return False
         if done == request.needed:
@@ -580,6 +590,7 @@ class Attempt:
         if len(self.picks[claim_index]) + request.needed - done > MAX_RESULTS_PER_CLAIM:
             return TOO_MANY
         if request.all_mode:
+            self._tick()
             entry, pool = request.all_devices[done]
             if self.try_allocate(entry, pool, request, must=True) is not None:
                 return False
@@ -591,6 +602,8 @@ class Attempt:
         candidates = self.selectable_candidates(request)
         consumable = self.consumable
         for position in range(start, len(candidates)):
+            # Every candidate tried is a step, so a long scan is bounded by the deadline too.
+            self._tick()
             entry, pool = candidates[position]
             if self.in_use(entry, request):
                 continue
@@ -606,7 +619,6 @@ class Attempt:
             self.undo(claim_index)
             if outcome is TOO_MANY:
                 return TOO_MANY
-            self._tick()
         return False
 
     def run(self) -> list[AllocationResult] | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dralloc.allocator.constraints import ConstraintChecker
-from dralloc.allocator.inventory import DeviceEntry, Pool
+from dralloc.allocator.inventory import DeviceEntry, DeviceKey, Pool
 from dralloc.api.resource import DeviceClass, DeviceToleration, ResourceClaim
 from dralloc.cel import CompiledSelector
 
@@ -72,6 +72,10 @@ class PreparedRequest:
     all_devices: list[tuple[DeviceEntry, Pool]] = field(default_factory=list)
     constraints: tuple[ConstraintChecker, ...] = ()
     selector_key: tuple[str, ...] = ()
+    # Device key -> what one allocation for this request consumes of the device (None: the
+    # device's policies cannot serve it). A pure function of device and request, so it is
+    # kept as long as the prepared request is.
+    consumption: dict[DeviceKey, dict[str, int] | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

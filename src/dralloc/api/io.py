@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sys
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -384,8 +385,6 @@ def load_files(paths: Sequence[str]) -> list[LoadedObject]:
 
 
 def sys_stdin_text() -> str:
-    import sys
-
     return sys.stdin.read()
 
 
