@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from dralloc.devices.catalog import GpuModel, MigProfile
 
-__all__ = ["Placement", "fits_together", "placements"]
+__all__ = ["Placement", "fits_together", "pack", "placements"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,45 @@ def fits_together(model: GpuModel, instances: Iterable[Placement]) -> bool:
             return False
         used |= window
     return True
+
+
+def pack(
+    model: GpuModel, profiles: Iterable[MigProfile], *, keep: Iterable[Placement] = ()
+) -> list[Placement] | None:
+    """Placements for all of `profiles` on one GPU of `model` beside the instances in `keep`,
+    or None when the hardware cannot hold them together.
+
+    Larger windows are placed first, each at its lowest legal start, backtracking over starts
+    until every instance fits; the search is exhaustive, so None means no packing exists.
+    The result lists the new placements (not `keep`) in the order they were placed.
+
+    >>> from dralloc.devices import load_catalog
+    >>> h100 = load_catalog().gpu("h100-80gb-sxm")
+    >>> [str(p) for p in pack(h100, [h100.mig_profile(n) for n in ("3g.40gb", "4g.40gb")])]
+    ['4g.40gb@0', '3g.40gb@4']
+    >>> pack(h100, [h100.mig_profile("4g.40gb")] * 2) is None
+    True
+    """
+    kept = list(keep)
+    if not fits_together(model, kept):
+        return None
+    wanted = sorted(
+        profiles, key=lambda p: (-p.memory_slices, -p.compute_slices, p.gi_profile_id, p.name)
+    )
+    chosen: list[Placement] = []
+
+    def place(index: int) -> bool:
+        if index == len(wanted):
+            return True
+        profile = wanted[index]
+        for start in profile.placement_starts:
+            candidate = Placement(profile, start)
+            if not fits_together(model, [*kept, *chosen, candidate]):
+                continue
+            chosen.append(candidate)
+            if place(index + 1):
+                return True
+            chosen.pop()
+        return False
+
+    return list(chosen) if place(0) else None
