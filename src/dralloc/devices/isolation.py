@@ -1,0 +1,150 @@
+"""Which mechanism protects each allocated GPU device: "accounted" and "enforced" kept apart.
+
+Users of shared GPUs are misled when a scheduler books 30% of a GPU that nothing enforces.
+For every device of an allocated claim this module names the isolation mechanism and two
+shares of the device:
+
+* `accounted`: what the allocation books, i.e. the result's `consumedCapacity` on a shared
+  device, or the whole device's capacities on a dedicated one;
+* `enforced`: what hardware or the driver actually guarantees the claim:
+  - `exclusive` (whole GPU, no sharing config) and `mig` (a MIG instance, protected by the
+    hardware): the device's own capacities;
+  - `mps` and `mig+mps`: the MPS limits (active-thread percentage and pinned device memory),
+    taken from the booked amounts on a shared device, else from the MPS config;
+  - `time-slicing` and `mig+time-slicing`: nothing per sharer, since time-slicing partitions
+    neither memory nor compute (inside a MIG instance the instance still bounds all sharers
+    together, which `note` says);
+  - `none`: fractional sharing that only the scheduler accounts for (the device publishes
+    `dralloc.io/sharing: fractional`; KAI-style) -- nothing is enforced.
+
+The mechanism comes from the device (`type` attribute, `dralloc.io/sharing`) and the
+NVIDIA opaque config that applies to the request (`nvidia_config.effective_sharing`); a
+config overrides what the device publishes. Devices of other drivers are `exclusive` when
+dedicated and `none` when shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dralloc.api.resource import Device, ResourceClaim
+from dralloc.devices.nvidia_config import DRIVER, effective_sharing
+from dralloc.devices.slices import SHARING_ATTRIBUTE
+
+Mechanism = Literal[
+    "exclusive", "mig", "mps", "mig+mps", "time-slicing", "mig+time-slicing", "none"
+]
+DeviceKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class DeviceIsolation:
+    request: str
+    device: str  # driver/pool/device
+    mechanism: Mechanism
+    accounted: dict[str, str] = field(default_factory=dict)
+    enforced: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """camelCase form for annotations and structured output."""
+        out: dict[str, object] = {
+            "request": self.request,
+            "device": self.device,
+            "mechanism": self.mechanism,
+            "accounted": self.accounted,
+            "enforced": self.enforced,
+        }
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+def _string(device: Device, name: str) -> str | None:
+    attribute = device.attributes.get(name)
+    return attribute.string if attribute is not None else None
+
+
+def claim_isolation(
+    claim: ResourceClaim, devices: Mapping[DeviceKey, Device]
+) -> list[DeviceIsolation]:
+    """One entry per device result of `claim`'s allocation (empty when unallocated).
+
+    `devices` maps (driver, pool, device name) to the published device.
+    """
+    allocation = claim.status.allocation
+    if allocation is None:
+        return []
+    config = allocation.devices.config
+    found = []
+    for result in allocation.devices.results:
+        name = f"{result.driver}/{result.pool}/{result.device}"
+        device = devices.get((result.driver, result.pool, result.device))
+        capacity = {
+            key: str(value.value) for key, value in (device.capacity if device else {}).items()
+        }
+        consumed = {key: str(value) for key, value in result.consumed_capacity.items()}
+        accounted = consumed if result.share_id is not None else capacity
+        if device is None or result.driver != DRIVER:
+            mechanism: Mechanism = "none" if result.share_id else "exclusive"
+            enforced = {} if result.share_id else capacity
+            found.append(DeviceIsolation(result.request, name, mechanism, accounted, enforced))
+            continue
+        device_type = _string(device, "type") or "gpu"
+        settings = effective_sharing(config, result.request, device_type)
+        published = _string(device, SHARING_ATTRIBUTE)
+        if settings is not None:
+            strategy = "mps" if settings.strategy == "MPS" else "time-slicing"
+        elif published in ("mps", "time-slicing", "fractional"):
+            strategy = published
+        else:
+            strategy = "exclusive"
+        is_mig = device_type == "mig"
+        if strategy == "exclusive":
+            found.append(
+                DeviceIsolation(
+                    result.request, name, "mig" if is_mig else "exclusive", accounted, capacity
+                )
+            )
+        elif strategy == "time-slicing":
+            found.append(
+                DeviceIsolation(
+                    result.request,
+                    name,
+                    "mig+time-slicing" if is_mig else "time-slicing",
+                    accounted,
+                    {},
+                    "the MIG instance bounds all sharers together" if is_mig else "",
+                )
+            )
+        elif strategy == "mps":
+            limits: dict[str, str] = {}
+            percentage = consumed.get("activeThreadPercentage")
+            if percentage is None and settings is not None:
+                value = settings.active_thread_percentage
+                percentage = str(value) if value is not None else None
+            pinned = consumed.get("memory")
+            if pinned is None and settings is not None and settings.pinned_memory_limit:
+                pinned = str(settings.pinned_memory_limit)
+            limits["activeThreadPercentage"] = percentage or "100"
+            if pinned is not None:
+                limits["pinnedMemoryLimit"] = pinned
+            found.append(
+                DeviceIsolation(
+                    result.request, name, "mig+mps" if is_mig else "mps", accounted, limits
+                )
+            )
+        else:
+            found.append(
+                DeviceIsolation(
+                    result.request,
+                    name,
+                    "none",
+                    accounted,
+                    {},
+                    "fractional share accounted by the scheduler only; nothing enforces it",
+                )
+            )
+    return found
