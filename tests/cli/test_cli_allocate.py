@@ -26,9 +26,21 @@ from cli_kit import (
 def test_the_quickstart_example_allocates_two_gpus_behind_one_pcie_root() -> None:
     result = invoke("allocate", "-f", str(QUICKSTART))
     assert result.exit_code == 0
-    assert stderr_lines(result) == ["allocated on node gpu-node-1"]
+    assert stderr_lines(result) == [
+        "allocated on node gpu-node-1",
+        # The claim's GpuConfig time-slices its GPUs: nothing bounds each sharer.
+        "  ResourceClaim default/training-0 gpus: gpu.nvidia.com/gpu-node-1/gpu-2 "
+        "[time-slicing] enforced: nothing",
+        "  ResourceClaim default/training-0 gpus: gpu.nvidia.com/gpu-node-1/gpu-3 "
+        "[time-slicing] enforced: nothing",
+    ]
     (item,) = output_list(result)["items"]
     assert item["metadata"]["name"] == "training-0"
+    isolation = json.loads(item["metadata"]["annotations"]["dralloc.io/isolation"])
+    assert [(e["device"], e["mechanism"], e["enforced"]) for e in isolation] == [
+        ("gpu.nvidia.com/gpu-node-1/gpu-2", "time-slicing", {}),
+        ("gpu.nvidia.com/gpu-node-1/gpu-3", "time-slicing", {}),
+    ]
     # gpu-0 is held by inference-0; gpu-1 is alone on pci0000:10, so only 2 and 3 share a root.
     assert devices_of(item) == [
         ("gpus", "gpu.nvidia.com", "gpu-node-1", "gpu-2"),

@@ -1,7 +1,8 @@
 """Turning loaded files into what a command works on: nodes, classes, slices and claims.
 
 Owns the cross-object checks a command needs (duplicate objects, the node named by `--node`,
-CEL selectors that do not compile) and reports them as one InputError.
+CEL selectors that do not compile, NVIDIA opaque configs the driver would refuse) and reports
+them as one InputError.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dralloc.api.io import LoadedObject, read_files
 from dralloc.api.objects import ObjectSet
 from dralloc.cel.environment import CelEnvironment
 from dralloc.cel.validation import all_gates_on, selector_problems
+from dralloc.devices.nvidia_config import object_config_problems
 from dralloc.errors import InputError, Problem
 
 
@@ -43,6 +45,8 @@ def read_cluster(paths: list[str]) -> ClusterInput:
             continue
         seen[identity] = loaded
         for path, message in selector_problems(loaded.obj, env):
+            problems.append(Problem(loaded.file, loaded.ref, path, message))
+        for path, message in object_config_problems(loaded.obj):
             problems.append(Problem(loaded.file, loaded.ref, path, message))
         cluster.add(loaded)
     if problems:

@@ -8,12 +8,16 @@ Only `DrallocError` and allocator errors are caught; anything else is a bug and 
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import sys
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import IO, Annotated, Any, NoReturn
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -30,14 +34,22 @@ from dralloc.allocator import (
     allocated_state,
     explain,
 )
-from dralloc.api.io import dump, kube_dict, list_document, to_builtins
+from dralloc.api.io import dump, list_document, to_builtins
 from dralloc.api.resource import AllocationResult, ResourceClaim
 from dralloc.cli.inputs import ClusterInput, read_cluster
 from dralloc.devices import load_catalog
-from dralloc.devices.cluster import ClusterSpecError, generate_cluster, parse_group
+from dralloc.devices.cluster import (
+    ClusterSpecError,
+    iter_cluster_json,
+    parse_cluster_file,
+    parse_group,
+)
+from dralloc.devices.isolation import DeviceIsolation, allocation_isolation
+from dralloc.devices.nvidia_config import DRIVER as GPU_DRIVER
 from dralloc.errors import DrallocError, InputError
 from dralloc.features import FeatureGateError, Features, parse_gates
 
+ISOLATION_ANNOTATION = "dralloc.io/isolation"
 EXIT_OK = 0
 EXIT_NO = 1
 EXIT_INPUT = 2
@@ -120,12 +132,33 @@ def _allocator(features: Features, timeout: float) -> Allocator:
     return Allocator(features, options=AllocatorOptions(timeout=timeout or None))
 
 
-def _claim_output(raw: dict[str, Any], allocation: AllocationResult) -> dict[str, Any]:
+def _claim_output(
+    raw: dict[str, Any], allocation: AllocationResult, isolation: list[DeviceIsolation]
+) -> dict[str, Any]:
     out = dict(raw)
     status = dict(out.get("status") or {})
     status["allocation"] = to_builtins(allocation)
     out["status"] = status
+    if isolation:
+        metadata = dict(out.get("metadata") or {})
+        annotations = dict(metadata.get("annotations") or {})
+        annotations[ISOLATION_ANNOTATION] = json.dumps(
+            [entry.to_dict() for entry in isolation], separators=(",", ":")
+        )
+        metadata["annotations"] = annotations
+        out["metadata"] = metadata
     return out
+
+
+def _report_isolation(claim: str, isolation: list[DeviceIsolation]) -> None:
+    """One stderr line per device: what protects it, and configs the driver would refuse."""
+    for entry in isolation:
+        if entry.mechanism in ("exclusive", "mig") and not entry.problems:
+            continue  # only shares deserve a line: what they book is not what they get
+        enforced = ", ".join(f"{k}={v}" for k, v in entry.enforced.items()) or "nothing"
+        _err(f"  {claim} {entry.request}: {entry.device} [{entry.mechanism}] enforced: {enforced}")
+        for problem in entry.problems:
+            _err(f"  warning: {claim} {entry.request}: {problem}")
 
 
 @app.command()
@@ -171,10 +204,20 @@ def allocate(
             continue
         if not node:
             _err(f"allocated on node {name}")
-        items = [
-            _claim_output(loaded.raw, result)
-            for loaded, result in zip(cluster.pending, results, strict=True)
-        ]
+        devices = {
+            (s.spec.driver, s.spec.pool.name, d.name): d
+            for s in cluster.slices
+            for d in s.spec.devices
+        }
+        items = []
+        for loaded, result in zip(cluster.pending, results, strict=True):
+            isolation = [
+                entry
+                for entry in allocation_isolation(result, devices)
+                if entry.device.startswith(GPU_DRIVER + "/") or entry.mechanism != "exclusive"
+            ]
+            _report_isolation(loaded.ref, isolation)
+            items.append(_claim_output(loaded.raw, result, isolation))
         sys.stdout.write(dump(list_document(items), output.value))
         raise typer.Exit(EXIT_OK)
     if len(failures) > MAX_EXPLAINED_NODES:
@@ -311,44 +354,98 @@ app.add_typer(cluster_app, name="cluster")
 @cluster_app.command("generate")
 def cluster_generate(
     nodes: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--nodes",
             help="A node group COUNTxSHAPE[:option=value,...] (repeatable): dgx-h100, "
             "dgx-a100, dgx-h200, dgx-b200, a catalog GPU model with gpus=N (e.g. 4xl4:gpus=2), "
-            "or tpu-<gen>-<topology> (e.g. 4xtpu-v6e-4x4); mig=none|dynamic for GPUs.",
+            "or tpu-<gen>-<topology> (e.g. 4xtpu-v6e-4x4). GPU options: mig=none|static|dynamic, "
+            "layout=PROFILES (static MIG, e.g. all-1g.10gb or 3g.40gb/2x1g.10gb), "
+            "sharing=exclusive|time-slicing|mps|fractional, replicas=N, clients=N.",
         ),
-    ],
+    ] = None,
+    cluster_file: Annotated[
+        str | None,
+        typer.Option("-f", "--file", help="A cluster file (kind: Cluster) listing node groups."),
+    ] = None,
     output: Annotated[AllocateOutput, typer.Option("-o", "--output")] = AllocateOutput.yaml,
     out: Annotated[
         str | None, typer.Option("--out", help="Write to this file (default: stdout).")
     ] = None,
 ) -> None:
     """Nodes, ResourceSlices and DeviceClasses for a fleet, as the real drivers publish them."""
+    groups = []
+    if cluster_file is not None:
+        try:
+            text = Path(cluster_file).read_text(encoding="utf-8")
+        except OSError as err:
+            _fail(EXIT_INPUT, f"{cluster_file}: {err.strerror or err}")
+        try:
+            groups.extend(parse_cluster_file(text, cluster_file))
+        except InputError as err:
+            _fail(EXIT_INPUT, str(err))
+    if not nodes and cluster_file is None:
+        _fail(EXIT_INPUT, "give node groups with --nodes COUNTxSHAPE or a cluster file with -f")
+    catalog = load_catalog()
     try:
-        groups = [parse_group(text) for text in nodes]
-        cluster = generate_cluster(groups, load_catalog())
+        groups.extend(parse_group(text) for text in nodes or [])
+        documents = iter_cluster_json(groups, catalog)
+        first = next(documents)  # every group is checked before anything is written
     except ClusterSpecError as err:
-        _fail(EXIT_INPUT, f"--nodes: {err}")
-    items = [kube_dict(c) for c in cluster.classes]
-    items += [kube_dict(n) for n in cluster.nodes]
-    items += [kube_dict(s) for s in cluster.slices]
-    text = dump(list_document(items), output.value)
+        where = "--nodes" if cluster_file is None else cluster_file if not nodes else "node groups"
+        _fail(EXIT_INPUT, f"{where}: {err}")
+    counts = {"Node": 0, "ResourceSlice": 0, "DeviceClass": 0}
+
+    def write(sink: IO[bytes]) -> None:
+        if output.value == "json":
+            _write_json_list(sink, first, documents, counts)
+            return
+        # YAML goes through dicts: PyYAML needs them, and it is the slow part anyway.
+        items = [msgspec.json.decode(first)] + [msgspec.json.decode(d) for d in documents]
+        for item in items:
+            counts[item["kind"]] += 1
+        sink.write(dump(list_document(items), "yaml").encode())
+
     if out is None:
-        sys.stdout.write(text)
+        write(sys.stdout.buffer)
+        sys.stdout.flush()
     else:
         target = Path(out)
         partial = target.with_name(f".{target.name}.partial")
         try:
-            partial.write_text(text, encoding="utf-8")
+            with partial.open("wb") as sink:
+                write(sink)
             partial.replace(target)  # never leave a half-written file behind
         except OSError as err:
             partial.unlink(missing_ok=True)
             _fail(EXIT_INPUT, f"--out {out}: {err.strerror or err}")
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
     _err(
-        f"generated {len(cluster.nodes)} nodes, {len(cluster.slices)} ResourceSlices, "
-        f"{len(cluster.classes)} DeviceClasses"
+        f"generated {counts['Node']} nodes, {counts['ResourceSlice']} ResourceSlices, "
+        f"{counts['DeviceClass']} DeviceClasses"
     )
+
+
+_KIND = re.compile(rb'"kind":"(Node|ResourceSlice|DeviceClass)"')
+
+
+def _write_json_list(
+    sink: IO[bytes], first: bytes, documents: Iterator[bytes], counts: dict[str, int]
+) -> None:
+    """A kind: List document streamed item by item, one compact item per line: a fleet of
+    thousands of nodes is gigabytes when indented (`jq .` indents it when wanted)."""
+    sink.write(b'{"apiVersion":"v1","kind":"List","metadata":{},"items":[\n')
+    separator = b""
+    for document in itertools.chain([first], documents):
+        kind = _KIND.search(document, 0, 200)
+        if kind is not None:
+            counts[kind.group(1).decode()] += 1
+        sink.write(separator)
+        sink.write(document)
+        separator = b",\n"
+    sink.write(b"\n]}\n")
 
 
 def run() -> None:

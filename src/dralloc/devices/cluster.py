@@ -1,31 +1,55 @@
 """A cluster from a compact description: Nodes, the drivers' ResourceSlices and DeviceClasses.
 
-Pure computation, no I/O. A description is a list of node groups, each written
-`<count>x<shape>[:option=value,...]`:
+Pure computation, no I/O. A description is a list of node groups, written on the command line
+as `<count>x<shape>[:option=value,...]` or as entries of a cluster file (`ClusterFile`, YAML):
 
-* GPU shapes: `dgx-<model>` (8 GPUs, e.g. `dgx-h100`, `dgx-a100-80gb`) or `<gpus>x<model>`
-  via the `gpus` option on a catalog model name (`4xl4:gpus=2` is four nodes with two L4s);
-  option `mig=none|dynamic`.
+* GPU shapes: `dgx-<model>` (8 GPUs, e.g. `dgx-h100`, `dgx-a100-80gb`) or a catalog model name
+  with the `gpus` option (`4xl4:gpus=2` is four nodes with two L4s). Options:
+  - `mig=none|static|dynamic`; static MIG takes `layout=`, the instances every GPU holds,
+    in `dralloc mig plan`'s profile syntax with `/` between terms on the command line
+    (`layout=3g.40gb/2x1g.10gb`, `layout=all-1g.10gb`, `layout=all-balanced`);
+  - `sharing=exclusive|time-slicing|mps|fractional`, with `replicas=N` (time-slicing) and
+    `clients=N` (MPS clients per GPU); see `dralloc.devices.slices.Sharing`.
 * TPU shapes: `tpu-<gen>-<topology>` (`tpu-v6e-2x4`): `count` hosts, each publishing its share
   of the slice's chips.
 
 Node names are `<shape>-<index>` (zero-padded), unique across groups.
+
+Large fleets: `iter_cluster` yields one node at a time, and `GroupJsonTemplate` renders a
+group's nodes as JSON by stamping one encoded prototype node with each node's name and GPU
+UUIDs (the only values that differ between nodes of a group), so 5,000 DGX nodes with
+dynamic MIG are written in seconds without building a million device objects.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import msgspec
+import yaml
+
 from dralloc.api.core import Node, NodeSpec, NodeStatus
+from dralloc.api.io import encode_json
 from dralloc.api.meta import ObjectMeta
 from dralloc.api.quantity import Quantity
 from dralloc.api.resource import DeviceClass, ResourceSlice
-from dralloc.devices.catalog import Catalog
+from dralloc.devices.catalog import Catalog, GpuModel, MigProfile
 from dralloc.devices.classes import driver_device_classes
-from dralloc.devices.slices import MigMode, gpu_node_slices
+from dralloc.devices.migplan import parse_profiles
+from dralloc.devices.slices import (
+    SHARING_STRATEGIES,
+    MigMode,
+    Sharing,
+    SharingStrategy,
+    SliceBuilder,
+    gpu_uuid,
+    mig_uuid,
+    synthetic_gpus,
+)
 from dralloc.devices.tpu import tpu_node_slices
-from dralloc.errors import NotFoundError
+from dralloc.errors import InputError, NotFoundError, Problem
 
 # Short names users write for DGX-style GPU models.
 GPU_ALIASES = {
@@ -35,7 +59,10 @@ GPU_ALIASES = {
     "b200": "b200",
 }
 DGX_GPUS = 8
+GPU_OPTIONS = ("gpus", "mig", "layout", "sharing", "replicas", "clients")
 _GROUP = re.compile(r"^(?P<count>[1-9][0-9]*)x(?P<shape>[a-z0-9][-a-z0-9.]*)(?::(?P<opts>.*))?$")
+_PROTOTYPE = "proto-node-0"
+_STAMP = re.compile(rb"(proto-node-0|GPU-[0-9a-f-]{36}|MIG-[0-9a-f-]{36})")
 
 
 class ClusterSpecError(ValueError):
@@ -56,6 +83,23 @@ class GeneratedCluster:
     classes: list[DeviceClass] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _GpuShape:
+    model: GpuModel
+    gpus: int
+    mig: MigMode
+    layout: tuple[MigProfile, ...] | None
+    sharing: Sharing
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _ResolvedGroup:
+    group: NodeGroup
+    width: int
+    gpu: _GpuShape | None = None  # None: a TPU group
+
+
 def parse_group(text: str) -> NodeGroup:
     match = _GROUP.match(text.strip())
     if match is None:
@@ -71,6 +115,70 @@ def parse_group(text: str) -> NodeGroup:
     return NodeGroup(int(match.group("count")), match.group("shape"), options)
 
 
+# ------------------------------------------------------------------------------ cluster file
+
+
+class _GroupEntry(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    count: int
+    shape: str
+    gpus: int | None = None
+    mig: str | None = None
+    layout: str | list[str] | None = None
+    sharing: str | None = None
+    replicas: int | None = None
+    clients: int | None = None
+
+
+class ClusterFile(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """`apiVersion: dralloc.io/v1alpha1`, `kind: Cluster`, `nodeGroups: [...]`: each entry has
+    `count`, `shape` and the options of the command-line syntax as fields."""
+
+    api_version: str
+    kind: str
+    node_groups: list[_GroupEntry]
+    metadata: dict[str, object] = msgspec.field(default_factory=dict)
+
+
+CLUSTER_FILE_API_VERSION = "dralloc.io/v1alpha1"
+
+
+def parse_cluster_file(text: str, file: str) -> list[NodeGroup]:
+    """The node groups of a cluster file; InputError naming the file and field otherwise."""
+
+    def fail(field_path: str, message: str) -> InputError:
+        return InputError([Problem(file, "Cluster", field_path, message)])
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise fail("", f"not valid YAML: {err}") from err
+    try:
+        spec = msgspec.convert(data, ClusterFile, strict=True)
+    except msgspec.ValidationError as err:
+        message, _, path = str(err).partition(" - at `$")
+        raise fail(path.rstrip("`").lstrip("."), message) from err
+    if spec.api_version != CLUSTER_FILE_API_VERSION or spec.kind != "Cluster":
+        raise fail(
+            "apiVersion",
+            f"expected apiVersion {CLUSTER_FILE_API_VERSION} and kind Cluster, "
+            f"got {spec.api_version} {spec.kind}",
+        )
+    groups = []
+    for index, entry in enumerate(spec.node_groups):
+        if entry.count < 1:
+            raise fail(f"nodeGroups[{index}].count", "must be at least 1")
+        options = {
+            name: ",".join(value) if isinstance(value, list) else str(value)
+            for name in ("gpus", "mig", "layout", "sharing", "replicas", "clients")
+            if (value := getattr(entry, name)) is not None
+        }
+        groups.append(NodeGroup(entry.count, entry.shape, options))
+    return groups
+
+
+# --------------------------------------------------------------------------------- building
+
+
 def _node(name: str, labels: dict[str, str], cpu: str, memory: str) -> Node:
     allocatable = {
         "cpu": Quantity.parse(cpu),
@@ -84,73 +192,223 @@ def _node(name: str, labels: dict[str, str], cpu: str, memory: str) -> Node:
     )
 
 
-def generate_cluster(groups: list[NodeGroup], catalog: Catalog) -> GeneratedCluster:
-    """Build every group's nodes and slices, plus the drivers' DeviceClasses."""
-    cluster = GeneratedCluster(classes=driver_device_classes())
-    for group in groups:
-        unknown = set(group.options) - {"mig", "gpus"}
-        if unknown:
-            raise ClusterSpecError(f"{group.shape}: unknown option(s) {', '.join(sorted(unknown))}")
-        width = max(2, len(str(group.count - 1)))
-        if group.shape.startswith("tpu-"):
-            _tpu_group(cluster, group, catalog, width)
-        else:
-            _gpu_group(cluster, group, catalog, width)
-    names = [n.metadata.name for n in cluster.nodes]
-    if len(names) != len(set(names)):
-        raise ClusterSpecError("two node groups have the same shape: node names would repeat")
-    return cluster
+def _positive(shape: str, options: dict[str, str], name: str, default: int) -> int:
+    if name not in options:
+        return default
+    value = options[name]
+    if not value.isdigit() or int(value) < 1:
+        raise ClusterSpecError(f"{shape}: {name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
-def _gpu_group(cluster: GeneratedCluster, group: NodeGroup, catalog: Catalog, width: int) -> None:
+def _gpu_shape(group: NodeGroup, catalog: Catalog) -> _GpuShape:
     shape = group.shape
+    options = group.options
+    unknown = set(options) - set(GPU_OPTIONS)
+    if unknown:
+        raise ClusterSpecError(
+            f"{shape}: unknown option(s) {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(GPU_OPTIONS)})"
+        )
     model_name = shape.removeprefix("dgx-")
     model_name = GPU_ALIASES.get(model_name, model_name)
     try:
         model = catalog.gpu(model_name)
     except NotFoundError as err:  # the message lists the known names
         raise ClusterSpecError(f"{shape}: {err}") from err
-    gpus = DGX_GPUS if shape.startswith("dgx-") else 1
-    if "gpus" in group.options:
-        if not group.options["gpus"].isdigit() or int(group.options["gpus"]) < 1:
-            raise ClusterSpecError(f"{shape}: gpus must be a positive integer")
-        gpus = int(group.options["gpus"])
-    mig_option = group.options.get("mig", "none")
-    if mig_option not in ("none", "dynamic"):
-        raise ClusterSpecError(f"{shape}: mig must be none or dynamic, got {mig_option!r}")
-    mig: MigMode = "dynamic" if mig_option == "dynamic" else "none"
-    if mig == "dynamic" and model.mig is None:
+    gpus = _positive(shape, options, "gpus", DGX_GPUS if shape.startswith("dgx-") else 1)
+    mig_option = options.get("mig", "none")
+    if mig_option not in ("none", "static", "dynamic"):
+        raise ClusterSpecError(f"{shape}: mig must be none, static or dynamic, got {mig_option!r}")
+    mig: MigMode = "static" if mig_option == "static" else "none"
+    if mig_option == "dynamic":
+        mig = "dynamic"
+    if mig != "none" and model.mig is None:
         raise ClusterSpecError(f"{shape}: {model.name} does not support MIG")
+    layout: tuple[MigProfile, ...] | None = None
+    if mig == "static":
+        if "layout" not in options:
+            raise ClusterSpecError(
+                f"{shape}: mig=static needs layout=, e.g. layout=all-1g.10gb or "
+                "layout=3g.40gb/2x1g.10gb"
+            )
+        try:
+            layout = tuple(parse_profiles(model, options["layout"].replace("/", ",")))
+        except InputError as err:
+            raise ClusterSpecError(f"{shape}: layout: {err}") from err
+        try:
+            synthetic_gpus("check", model, 1, mig_layout=layout)
+        except ValueError as err:
+            raise ClusterSpecError(f"{shape}: {err}") from err
+    elif "layout" in options:
+        raise ClusterSpecError(f"{shape}: layout= is only for mig=static")
+    strategy = options.get("sharing", "exclusive")
+    if strategy not in SHARING_STRATEGIES:
+        raise ClusterSpecError(
+            f"{shape}: sharing must be one of {', '.join(SHARING_STRATEGIES)}, got {strategy!r}"
+        )
+    chosen: SharingStrategy = next(s for s in SHARING_STRATEGIES if s == strategy)
+    if "replicas" in options and chosen != "time-slicing":
+        raise ClusterSpecError(f"{shape}: replicas= is only for sharing=time-slicing")
+    if "clients" in options and chosen != "mps":
+        raise ClusterSpecError(f"{shape}: clients= is only for sharing=mps")
+    sharing = Sharing(
+        chosen,
+        replicas=_positive(shape, options, "replicas", 4),
+        mps_clients=_positive(shape, options, "clients", 48),
+    )
     labels = {
         "nvidia.com/gpu.product": model.product_name.replace(" ", "-"),
         "nvidia.com/gpu.count": str(gpus),
+        "nvidia.com/gpu.memory": str(model.memory.as_integer() >> 20),
         "nvidia.com/mig.capable": str(model.mig is not None).lower(),
     }
-    for index in range(group.count):
-        name = f"{shape}-{index:0{width}d}"
-        cluster.nodes.append(_node(name, labels, cpu=str(28 * gpus), memory=f"{256 * gpus}Gi"))
-        cluster.slices.extend(gpu_node_slices(name, model, gpus, mig=mig))
+    if mig != "none":
+        labels["nvidia.com/mig.strategy"] = "mixed"
+    if chosen != "exclusive":
+        labels["nvidia.com/gpu.sharing-strategy"] = chosen
+    return _GpuShape(model, gpus, mig, layout, sharing, labels)
 
 
-def _tpu_group(cluster: GeneratedCluster, group: NodeGroup, catalog: Catalog, width: int) -> None:
-    parts = group.shape.split("-")
+def _resolve(groups: list[NodeGroup], catalog: Catalog) -> list[_ResolvedGroup]:
+    resolved = []
+    names: set[str] = set()
+    for group in groups:
+        if group.shape in names:
+            raise ClusterSpecError(
+                f"two node groups have the shape {group.shape}: node names would repeat"
+            )
+        names.add(group.shape)
+        width = max(2, len(str(group.count - 1)))
+        if group.shape.startswith("tpu-"):
+            if group.options:
+                raise ClusterSpecError(f"{group.shape}: TPU shapes take no options")
+            resolved.append(_ResolvedGroup(group, width))
+        else:
+            resolved.append(_ResolvedGroup(group, width, _gpu_shape(group, catalog)))
+    return resolved
+
+
+def _gpu_node(
+    name: str, shape: _GpuShape, builder: SliceBuilder
+) -> tuple[Node, list[ResourceSlice]]:
+    node = _node(name, shape.labels, cpu=str(28 * shape.gpus), memory=f"{256 * shape.gpus}Gi")
+    gpus = synthetic_gpus(name, shape.model, shape.gpus, mig_layout=shape.layout)
+    slices = builder.node_slices(name, shape.model, gpus, mig=shape.mig, sharing=shape.sharing)
+    return node, slices
+
+
+def _tpu_node(name: str, shape: str, catalog: Catalog) -> tuple[Node, list[ResourceSlice]]:
+    parts = shape.split("-")
     if len(parts) != 3:
-        raise ClusterSpecError(f"{group.shape}: expected tpu-<generation>-<topology>")
+        raise ClusterSpecError(f"{shape}: expected tpu-<generation>-<topology>")
     _, gen, topology = parts
     try:
         model = catalog.tpu(f"tpu-{gen}")
-        shape = model.topology(topology)
+        tpu_shape = model.topology(topology)
+        slices = tpu_node_slices(name, model, topology)
     except NotFoundError as err:
-        raise ClusterSpecError(f"{group.shape}: {err}") from err
+        raise ClusterSpecError(f"{shape}: {err}") from err
+    except ValueError as err:
+        raise ClusterSpecError(f"{shape}: {err}") from err
     labels = {
         "cloud.google.com/gke-tpu-accelerator": model.accelerator_type,
-        "cloud.google.com/gke-tpu-topology": shape.shape,
-        "cloud.google.com/gke-accelerator-count": str(shape.chips // shape.hosts),
+        "cloud.google.com/gke-tpu-topology": tpu_shape.shape,
+        "cloud.google.com/gke-accelerator-count": str(tpu_shape.chips // tpu_shape.hosts),
     }
-    for index in range(group.count):
-        name = f"{group.shape}-{index:0{width}d}"
-        cluster.nodes.append(_node(name, labels, cpu="180", memory="720Gi"))
-        try:
-            cluster.slices.extend(tpu_node_slices(name, model, topology))
-        except ValueError as err:
-            raise ClusterSpecError(f"{group.shape}: {err}") from err
+    return _node(name, labels, cpu="180", memory="720Gi"), slices
+
+
+def iter_cluster(
+    groups: list[NodeGroup], catalog: Catalog
+) -> Iterator[tuple[Node, list[ResourceSlice]]]:
+    """Every node with its slices, one at a time (all groups are checked before the first)."""
+    resolved = _resolve(groups, catalog)
+    builder = SliceBuilder()
+    for item in resolved:
+        for index in range(item.group.count):
+            name = f"{item.group.shape}-{index:0{item.width}d}"
+            if item.gpu is None:
+                yield _tpu_node(name, item.group.shape, catalog)
+            else:
+                yield _gpu_node(name, item.gpu, builder)
+
+
+def generate_cluster(groups: list[NodeGroup], catalog: Catalog) -> GeneratedCluster:
+    """Build every group's nodes and slices, plus the drivers' DeviceClasses."""
+    cluster = GeneratedCluster(classes=driver_device_classes())
+    for node, slices in iter_cluster(groups, catalog):
+        cluster.nodes.append(node)
+        cluster.slices.extend(slices)
+    return cluster
+
+
+# ------------------------------------------------------------------------- fast JSON output
+
+
+class GroupJsonTemplate:
+    """Renders nodes of one GPU group as JSON documents by stamping an encoded prototype.
+
+    The prototype node is built and encoded once; its name and GPU/MIG UUIDs are the only
+    values that differ between the group's nodes (PCI addresses, capacities and counters are
+    equal), so each node is the prototype's byte segments joined with its own values.
+    """
+
+    def __init__(self, shape: _GpuShape, builder: SliceBuilder, indent: int | None) -> None:
+        self._shape = shape
+        node, slices = _gpu_node(_PROTOTYPE, shape, builder)
+        documents = [encode_json(node), *(encode_json(s) for s in slices)]
+        if indent is not None:
+            documents = [msgspec.json.format(d, indent=indent) for d in documents]
+        gpus = synthetic_gpus(_PROTOTYPE, shape.model, shape.gpus, mig_layout=shape.layout)
+        self._layout = gpus[0].mig_instances
+        self._segments = _STAMP.split(b"\x00".join(documents))
+        prototype = {value: index for index, value in enumerate(self._ids(_PROTOTYPE))}
+        # Which value each stamped segment takes (every match is a prototype value).
+        self._slots = [prototype[self._segments[i]] for i in range(1, len(self._segments), 2)]
+
+    def _ids(self, name: str) -> list[bytes]:
+        """The values to stamp for node `name`, in the prototype's order."""
+        ids = [name.encode()]
+        layout = [i.placement for i in self._layout]
+        for minor in range(self._shape.gpus):
+            parent = gpu_uuid(name, minor)
+            ids.append(parent.encode())
+            ids.extend(mig_uuid(parent, placement).encode() for placement in layout)
+        return ids
+
+    def render(self, name: str) -> list[bytes]:
+        """The node's documents (Node first, then its slices), JSON encoded."""
+        ids = self._ids(name)
+        out = list(self._segments)
+        out[1::2] = [ids[slot] for slot in self._slots]
+        return b"".join(out).split(b"\x00")
+
+
+def iter_cluster_json(
+    groups: list[NodeGroup], catalog: Catalog, *, indent: int | None = None
+) -> Iterator[bytes]:
+    """Every object of the cluster as a JSON document (DeviceClasses, then node by node).
+
+    The documents equal `encode_json` of `generate_cluster`'s objects, in the same order.
+    """
+    resolved = _resolve(groups, catalog)
+
+    def fmt(document: bytes) -> bytes:
+        return msgspec.json.format(document, indent=indent) if indent is not None else document
+
+    for device_class in driver_device_classes():
+        yield fmt(encode_json(device_class))
+    builder = SliceBuilder()
+    for item in resolved:
+        names = (f"{item.group.shape}-{i:0{item.width}d}" for i in range(item.group.count))
+        if item.gpu is None:
+            for name in names:
+                node, slices = _tpu_node(name, item.group.shape, catalog)
+                yield fmt(encode_json(node))
+                for tpu_slice in slices:
+                    yield fmt(encode_json(tpu_slice))
+            continue
+        template = GroupJsonTemplate(item.gpu, builder, indent)
+        for name in names:
+            yield from template.render(name)

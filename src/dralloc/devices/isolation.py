@@ -26,11 +26,11 @@ dedicated and `none` when shared.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from dralloc.api.resource import Device, ResourceClaim
-from dralloc.devices.nvidia_config import DRIVER, effective_sharing
+from dralloc.api.resource import AllocationResult, Device, ResourceClaim
+from dralloc.devices.nvidia_config import DRIVER, config_mismatches, effective_sharing
 from dralloc.devices.slices import SHARING_ATTRIBUTE
 
 Mechanism = Literal[
@@ -47,6 +47,7 @@ class DeviceIsolation:
     accounted: dict[str, str] = field(default_factory=dict)
     enforced: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    problems: tuple[str, ...] = ()  # configs the driver would refuse when preparing the device
 
     def to_dict(self) -> dict[str, object]:
         """camelCase form for annotations and structured output."""
@@ -59,6 +60,8 @@ class DeviceIsolation:
         }
         if self.note:
             out["note"] = self.note
+        if self.problems:
+            out["problems"] = list(self.problems)
         return out
 
 
@@ -70,13 +73,18 @@ def _string(device: Device, name: str) -> str | None:
 def claim_isolation(
     claim: ResourceClaim, devices: Mapping[DeviceKey, Device]
 ) -> list[DeviceIsolation]:
-    """One entry per device result of `claim`'s allocation (empty when unallocated).
+    """One entry per device result of `claim`'s allocation (empty when unallocated)."""
+    allocation = claim.status.allocation
+    return allocation_isolation(allocation, devices) if allocation is not None else []
+
+
+def allocation_isolation(
+    allocation: AllocationResult, devices: Mapping[DeviceKey, Device]
+) -> list[DeviceIsolation]:
+    """One entry per device result of `allocation`.
 
     `devices` maps (driver, pool, device name) to the published device.
     """
-    allocation = claim.status.allocation
-    if allocation is None:
-        return []
     config = allocation.devices.config
     found = []
     for result in allocation.devices.results:
@@ -94,6 +102,7 @@ def claim_isolation(
             continue
         device_type = _string(device, "type") or "gpu"
         settings = effective_sharing(config, result.request, device_type)
+        mismatches = config_mismatches(config, result.request, device_type)
         published = _string(device, SHARING_ATTRIBUTE)
         if settings is not None:
             strategy = "mps" if settings.strategy == "MPS" else "time-slicing"
@@ -147,4 +156,6 @@ def claim_isolation(
                     "fractional share accounted by the scheduler only; nothing enforces it",
                 )
             )
+        if mismatches:
+            found[-1] = replace(found[-1], problems=tuple(mismatches))
     return found

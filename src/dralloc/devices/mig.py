@@ -103,7 +103,8 @@ def pack(
     or None when the hardware cannot hold them together.
 
     Larger windows are placed first, each at its lowest legal start, backtracking over starts
-    until every instance fits; the search is exhaustive, so None means no packing exists.
+    until every instance fits; identical instances are placed in increasing start order (any
+    packing can be so ordered), so the search is exhaustive and None means no packing exists.
     The result lists the new placements (not `keep`) in the order they were placed.
 
     >>> from dralloc.devices import load_catalog
@@ -125,7 +126,11 @@ def pack(
         if index == len(wanted):
             return True
         profile = wanted[index]
+        # Identical instances are interchangeable: the next one starts after its twin.
+        after = chosen[-1].start if index and wanted[index - 1] == profile else -1
         for start in profile.placement_starts:
+            if start <= after:
+                continue
             candidate = Placement(profile, start)
             if not fits_together(model, [*kept, *chosen, candidate]):
                 continue

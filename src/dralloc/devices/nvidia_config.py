@@ -245,3 +245,24 @@ def effective_sharing(
         active_thread_percentage=mps.get("defaultActiveThreadPercentage"),
         pinned_memory_limit=parse_quantity(limit) if limit is not None else None,
     )
+
+
+def config_mismatches(
+    config: Sequence[DeviceAllocationConfiguration], request: str, device_type: str
+) -> list[str]:
+    """Applicable NVIDIA configs of the wrong kind for the device: the driver refuses to prepare
+    a MIG device with a GpuConfig, or a whole GPU with a MigDeviceConfig."""
+    wanted = {"gpu": "GpuConfig", "mig": "MigDeviceConfig"}.get(device_type)
+    problems = []
+    for entry in config:
+        opaque = entry.opaque
+        if opaque is None or opaque.driver != DRIVER or not _applies(entry, request):
+            continue
+        parameters = opaque.parameters
+        kind = parameters.get("kind") if isinstance(parameters, dict) else None
+        if kind in SHARING_KINDS and kind != wanted:
+            problems.append(
+                f"a {kind} (config from {entry.source}) cannot configure a {device_type} device; "
+                f"the driver would fail to prepare it"
+            )
+    return problems

@@ -124,6 +124,11 @@ def gpu_uuid(node_name: str, minor: int) -> str:
     return "GPU-" + str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{node_name}/gpu-{minor}"))
 
 
+def mig_uuid(parent_uuid: str, placement: Placement) -> str:
+    """A stable UUID for a made-up MIG instance (NVML's `MIG-` prefix)."""
+    return "MIG-" + str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{parent_uuid}/{placement}"))
+
+
 def synthetic_gpus(
     node_name: str, model: GpuModel, count: int, *, mig_layout: Sequence[MigProfile] | None = None
 ) -> list[PhysicalGpu]:
@@ -146,11 +151,7 @@ def synthetic_gpus(
         bus = 0x18 + 0x20 * minor
         parent = gpu_uuid(node_name, minor)
         instances = tuple(
-            MigInstance(
-                placement,
-                "MIG-" + str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{parent}/{placement}")),
-            )
-            for placement in layout or ()
+            MigInstance(placement, mig_uuid(parent, placement)) for placement in layout or ()
         )
         gpus.append(
             PhysicalGpu(
@@ -264,19 +265,32 @@ def shared_capacity(
     return {**unaccounted, **memory, "cores": _units(100, 100)}
 
 
+@dataclass(frozen=True)
+class _MigParts:
+    """One (profile, placement start) of a model: its device parts shared by every GPU."""
+
+    placement: Placement
+    name_suffix: str  # the device name after "gpu-<minor>-"
+    capacity: dict[str, DeviceCapacity]  # dynamic MIG
+    static_capacity: dict[str, DeviceCapacity]  # static MIG: adds memorySlice<i>
+    counters: dict[str, Counter]
+    profile: DeviceAttribute
+
+
 @dataclass
 class _ModelParts:
     """Everything about one (model, sharing) that does not depend on the node."""
 
     whole_capacity: dict[str, DeviceCapacity]
+    sharing: DeviceAttribute | None
     dynamic_whole_capacity: dict[str, DeviceCapacity] = field(default_factory=dict)
     full_counters: dict[str, Counter] = field(default_factory=dict)
-    placements: list[Placement] = field(default_factory=list)
-    mig_capacity: dict[Placement, dict[str, DeviceCapacity]] = field(default_factory=dict)
-    static_capacity: dict[Placement, dict[str, DeviceCapacity]] = field(default_factory=dict)
-    mig_counters: dict[Placement, dict[str, Counter]] = field(default_factory=dict)
-    mig_names: dict[Placement, str] = field(default_factory=dict)
-    profile_attributes: dict[str, DeviceAttribute] = field(default_factory=dict)
+    mig: list[_MigParts] = field(default_factory=list)
+    by_placement: dict[tuple[str, int], _MigParts] = field(default_factory=dict)
+
+
+_TYPE_GPU = DeviceAttribute(string="gpu")
+_TYPE_MIG = DeviceAttribute(string="mig")
 
 
 class SliceBuilder:
@@ -301,34 +315,37 @@ class SliceBuilder:
         parts = self._parts.get(key)
         if parts is not None:
             return parts
-        parts = _ModelParts(whole_capacity=shared_capacity({"memory": model.memory}, sharing))
+        parts = _ModelParts(
+            whole_capacity=shared_capacity({"memory": model.memory}, sharing),
+            sharing=DeviceAttribute(string=sharing.strategy)
+            if sharing.strategy != "exclusive"
+            else None,
+        )
         if model.mig is not None:
             whole = _whole_profile(model)
             compute = model.mig.compute_slices
             parts.dynamic_whole_capacity = shared_capacity(_profile_capacity(whole), sharing)
             parts.full_counters = _profile_counters(whole, range(model.mig.memory_slices))
-            parts.placements = placements(model)
-            for placement in parts.placements:
+            profile_attributes = {
+                p.name: DeviceAttribute(string=p.name) for p in model.mig.profiles
+            }
+            for placement in placements(model):
                 profile = placement.profile
                 exclusive = _profile_capacity(profile)
                 fraction = (profile.compute_slices, compute)
-                parts.mig_capacity[placement] = shared_capacity(exclusive, sharing, fraction)
-                slices = {f"memorySlice{i}": _ONE for i in placement.memory_slices}
-                parts.static_capacity[placement] = shared_capacity(
-                    {**exclusive, **slices}, sharing, fraction
+                memory_slices = {f"memorySlice{i}": _ONE for i in placement.memory_slices}
+                mig_parts = _MigParts(
+                    placement=placement,
+                    name_suffix=mig_device_name(0, placement).removeprefix("gpu-0-"),
+                    capacity=shared_capacity(exclusive, sharing, fraction),
+                    static_capacity=shared_capacity(
+                        {**exclusive, **memory_slices}, sharing, fraction
+                    ),
+                    counters=_profile_counters(profile, placement.memory_slices),
+                    profile=profile_attributes[profile.name],
                 )
-                parts.mig_counters[placement] = _profile_counters(profile, placement.memory_slices)
-                parts.mig_names[placement] = mig_device_name(0, placement).removeprefix("gpu-0-")
-        parts.profile_attributes = {
-            "type-gpu": DeviceAttribute(string="gpu"),
-            "type-mig": DeviceAttribute(string="mig"),
-            **{
-                f"profile-{p.name}": DeviceAttribute(string=p.name)
-                for p in (model.mig.profiles if model.mig else ())
-            },
-        }
-        if sharing.strategy != "exclusive":
-            parts.profile_attributes["sharing"] = DeviceAttribute(string=sharing.strategy)
+                parts.mig.append(mig_parts)
+                parts.by_placement[(profile.name, placement.start)] = mig_parts
         self._parts[key] = parts
         return parts
 
@@ -396,36 +413,32 @@ class SliceBuilder:
         parts: _ModelParts,
         consumes: list[DeviceCounterConsumption] | None = None,
     ) -> Device:
-        attributes = {
-            **common,
-            "type": parts.profile_attributes["type-gpu"],
-            "uuid": DeviceAttribute(string=gpu.uuid),
-        }
-        if "sharing" in parts.profile_attributes:
-            attributes[SHARING_ATTRIBUTE] = parts.profile_attributes["sharing"]
+        attributes = {**common, "type": _TYPE_GPU, "uuid": DeviceAttribute(string=gpu.uuid)}
+        if parts.sharing is not None:
+            attributes[SHARING_ATTRIBUTE] = parts.sharing
         return Device(
             name=f"gpu-{gpu.minor}",
             attributes=attributes,
             capacity=capacity,
             consumes_counters=consumes or [],
-            allow_multiple_allocations=True if "sharing" in parts.profile_attributes else None,
+            allow_multiple_allocations=True if parts.sharing is not None else None,
         )
 
     def _mig_attributes(
         self,
         common: dict[str, DeviceAttribute],
-        placement: Placement,
+        mig: _MigParts,
         parent_uuid: DeviceAttribute,
         parts: _ModelParts,
     ) -> dict[str, DeviceAttribute]:
         attributes = {
             **common,
-            "type": parts.profile_attributes["type-mig"],
-            "profile": parts.profile_attributes[f"profile-{placement.profile.name}"],
+            "type": _TYPE_MIG,
+            "profile": mig.profile,
             "parentUUID": parent_uuid,
         }
-        if "sharing" in parts.profile_attributes:
-            attributes[SHARING_ATTRIBUTE] = parts.profile_attributes["sharing"]
+        if parts.sharing is not None:
+            attributes[SHARING_ATTRIBUTE] = parts.sharing
         return attributes
 
     def _static_mig_devices(
@@ -440,17 +453,18 @@ class SliceBuilder:
             layout = ", ".join(str(p) for p in instances)
             raise ValueError(f"GPU {gpu.uuid}: MIG instances {layout} cannot coexist on a GPU")
         parent = DeviceAttribute(string=gpu.uuid)
-        multiple = True if "sharing" in parts.profile_attributes else None
+        multiple = True if parts.sharing is not None else None
         devices = []
         for instance in gpu.mig_instances:
             placement = instance.placement
-            attributes = self._mig_attributes(common, placement, parent, parts)
+            mig = parts.by_placement[(placement.profile.name, placement.start)]
+            attributes = self._mig_attributes(common, mig, parent, parts)
             attributes["uuid"] = DeviceAttribute(string=instance.uuid)
             devices.append(
                 Device(
-                    name=f"gpu-{gpu.minor}-{parts.mig_names[placement]}",
+                    name=f"gpu-{gpu.minor}-{mig.name_suffix}",
                     attributes=attributes,
-                    capacity=parts.static_capacity[placement],
+                    capacity=mig.static_capacity,
                     allow_multiple_allocations=multiple,
                 )
             )
@@ -479,8 +493,7 @@ class SliceBuilder:
                 ),
             )
         ]
-        sharing_attribute = parts.profile_attributes.get("sharing")
-        multiple = True if sharing_attribute is not None else None
+        multiple = True if parts.sharing is not None else None
         for gpu in physical:
             counter_set = f"gpu-{gpu.minor}-counter-set"
             common = self._common(model, gpu)
@@ -494,16 +507,14 @@ class SliceBuilder:
             )
             devices = [whole]
             prefix = f"gpu-{gpu.minor}-"
-            for placement in parts.placements:
+            for mig in parts.mig:
                 devices.append(
                     Device(
-                        name=prefix + parts.mig_names[placement],
-                        attributes=self._mig_attributes(common, placement, parent, parts),
-                        capacity=parts.mig_capacity[placement],
+                        name=prefix + mig.name_suffix,
+                        attributes=self._mig_attributes(common, mig, parent, parts),
+                        capacity=mig.capacity,
                         consumes_counters=[
-                            DeviceCounterConsumption(
-                                counter_set=counter_set, counters=parts.mig_counters[placement]
-                            )
+                            DeviceCounterConsumption(counter_set=counter_set, counters=mig.counters)
                         ],
                         allow_multiple_allocations=multiple,
                     )
