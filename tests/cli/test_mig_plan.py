@@ -17,13 +17,16 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from dralloc.cli.mig import mig_app
+from dralloc.devices import load_catalog
+from dralloc.devices.cluster import GPU_ALIASES
 
 SEVEN_1G = ",".join(f"1g.10gb@{s}" for s in range(7))
 KNOWN_H100 = (
     "1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb; or all-<profile>, "
     "all-balanced"
 )
-MIG_MODELS = "a100-40gb, a100-80gb, h100-80gb-sxm, h100-80gb-pcie, h200-141gb, b200"
+MIG_MODELS = ", ".join(g.name for g in load_catalog().gpus if g.mig is not None)
+ALIASES = ", ".join(sorted(GPU_ALIASES))
 DOCUMENT_KEYS = [
     "model",
     "productName",
@@ -224,8 +227,7 @@ def test_an_empty_current_layout_is_an_empty_gpu() -> None:
 
 def test_an_unknown_model_lists_the_mig_models_and_aliases() -> None:
     assert rejected("-m", "h1000", "-p", "1g.10gb") == [
-        f"--model: unknown GPU model 'h1000' (MIG-capable: {MIG_MODELS}; "
-        "aliases: a100, b200, h100, h200)"
+        f"--model: unknown GPU model 'h1000' (MIG-capable: {MIG_MODELS}; aliases: {ALIASES})"
     ]
 
 

@@ -359,7 +359,7 @@ def test_the_gpu_count_is_minimal(request: tuple[GpuModel, list[MigProfile]]) ->
 
 
 @PROPERTY
-@given(requests(max_size=5))
+@given(requests(max_size=8))
 def test_fitting_one_gpu_agrees_with_mig_pack(request: tuple[GpuModel, list[MigProfile]]) -> None:
     model, wanted = request
     assert plan_gpus(model, wanted).fits_one_gpu == (pack(model, wanted) is not None)

@@ -74,7 +74,7 @@ def plan_command(
         typer.Option(
             "--model",
             "-m",
-            help="A catalog GPU model (h100-80gb-sxm) or an alias (h100, a100, h200, b200).",
+            help=f"A catalog GPU model (h100-80gb-sxm) or an alias ({', '.join(GPU_ALIASES)}).",
         ),
     ],
     profiles_text: Annotated[

@@ -581,7 +581,8 @@ class _BinSearch:
         def dfs(rest: tuple[int, ...], chosen: list[tuple[int, ...]]) -> None:
             nonlocal best
             if not any(rest):
-                best = list(chosen)
+                if len(chosen) < len(best):
+                    best = list(chosen)
                 return
             depth = len(chosen)
             if depth + self.lower_bound(rest) >= len(best):

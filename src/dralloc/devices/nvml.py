@@ -402,7 +402,7 @@ def discover_with_pynvml(
     "NVML library not found (no NVIDIA driver on this machine): ...".
     """
     try:
-        import pynvml  # type: ignore[import-untyped]  # nvidia-ml-py ships no type hints
+        import pynvml
     except ImportError as err:
         raise DiscoveryError(
             f"the nvidia-ml-py package (module pynvml) cannot be imported: {err}"

@@ -63,6 +63,7 @@ from dralloc.devices.mig import Placement, fits_together, pack, placements
 DRIVER = "gpu.nvidia.com"
 SHARING_ATTRIBUTE = "dralloc.io/sharing"
 MPS_CLIENTS_PER_GPU = 48
+MAX_COUNTER_SETS_PER_SLICE = 8
 MigMode = Literal["none", "static", "dynamic"]
 SharingStrategy = Literal["exclusive", "time-slicing", "mps", "fractional"]
 SHARING_STRATEGIES: tuple[SharingStrategy, ...] = ("exclusive", "time-slicing", "mps", "fractional")
@@ -378,8 +379,10 @@ class SliceBuilder:
         found GPUs, `mig="static"` publishes each MIG-mode GPU's existing instances.
         """
         sharing = sharing or Sharing()
-        if mig != "none" and model.mig is None:
-            raise ValueError(f"{model.name} does not support MIG")
+        if model.mig is None:
+            if mig_layout is not None:
+                raise ValueError(f"{model.name} does not support MIG")
+            mig = "none"  # what the driver publishes in any MIG mode for a GPU without MIG
         if mig == "static" and isinstance(gpus, int) and mig_layout is None:
             raise ValueError("static MIG needs a MIG layout")
         if isinstance(gpus, int):
@@ -478,20 +481,30 @@ class SliceBuilder:
         parts: _ModelParts,
         generation: int,
     ) -> list[ResourceSlice]:
-        pool = ResourcePool(
-            name=node_name, generation=generation, resource_slice_count=len(physical) + 1
-        )
         counter_sets = [
             CounterSet(name=f"gpu-{gpu.minor}-counter-set", counters=parts.full_counters)
             for gpu in physical
         ]
+        # A slice holds at most 8 counter sets: more GPUs need more counters-only slices.
+        chunks = [
+            counter_sets[i : i + MAX_COUNTER_SETS_PER_SLICE]
+            for i in range(0, len(counter_sets), MAX_COUNTER_SETS_PER_SLICE)
+        ]
+        pool = ResourcePool(
+            name=node_name,
+            generation=generation,
+            resource_slice_count=len(physical) + len(chunks),
+        )
         slices = [
             ResourceSlice(
-                metadata=ObjectMeta(name=f"{node_name}-{DRIVER}-counters"),
+                metadata=ObjectMeta(
+                    name=f"{node_name}-{DRIVER}-counters" + (f"-{index}" if index else "")
+                ),
                 spec=ResourceSliceSpec(
-                    driver=DRIVER, node_name=node_name, pool=pool, shared_counters=counter_sets
+                    driver=DRIVER, node_name=node_name, pool=pool, shared_counters=chunk
                 ),
             )
+            for index, chunk in enumerate(chunks)
         ]
         multiple = True if parts.sharing is not None else None
         for gpu in physical:
