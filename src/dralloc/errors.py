@@ -7,6 +7,8 @@ The hierarchy::
     │                            Carries every problem found at once, each naming file,
     │                            object and field path.
     ├── NotFoundError            a named object (claim, node, class) does not exist
+    ├── DiscoveryError           NVML could not be read, or reports a GPU or MIG layout
+    │                            the catalog does not know (dralloc.devices.nvml)
     ├── ConflictError            an object changed underneath an update
     └── InternalError            a bug in dralloc ("internal error, please report")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import socket
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
@@ -34,7 +35,7 @@ from dralloc.allocator import (
     allocated_state,
     explain,
 )
-from dralloc.api.io import dump, list_document, to_builtins
+from dralloc.api.io import dump, kube_dict, list_document, to_builtins
 from dralloc.api.resource import AllocationResult, ResourceClaim
 from dralloc.cli.inputs import ClusterInput, read_cluster
 from dralloc.devices import load_catalog
@@ -46,6 +47,7 @@ from dralloc.devices.cluster import (
 )
 from dralloc.devices.isolation import DeviceIsolation, allocation_isolation
 from dralloc.devices.nvidia_config import DRIVER as GPU_DRIVER
+from dralloc.devices.nvml import DiscoveryError, discover_with_pynvml
 from dralloc.errors import DrallocError, InputError
 from dralloc.features import FeatureGateError, Features, parse_gates
 
@@ -446,6 +448,39 @@ def _write_json_list(
         sink.write(document)
         separator = b",\n"
     sink.write(b"\n]}\n")
+
+
+node_app = typer.Typer(help="Node agent: what this machine's GPUs publish.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+
+
+class DiscoverMig(StrEnum):
+    static = "static"
+    dynamic = "dynamic"
+
+
+@node_app.command("discover")
+def node_discover(
+    node_name: Annotated[
+        str, typer.Option("--node-name", help="The Node's name (the pool name of its slices).")
+    ] = "",
+    mig: Annotated[
+        DiscoverMig,
+        typer.Option(help="static: publish existing MIG devices; dynamic: DynamicMIG layout."),
+    ] = DiscoverMig.static,
+    output: Annotated[AllocateOutput, typer.Option("-o", "--output")] = AllocateOutput.yaml,
+) -> None:
+    """Read this machine's GPUs through NVML and print the ResourceSlices the driver publishes."""
+    name = node_name or socket.gethostname()
+    try:
+        discovery = discover_with_pynvml(node_name=name, mig=mig.value)
+    except DiscoveryError as err:
+        _fail(EXIT_FAILED, f"node discover: {err}")
+    for warning in discovery.warnings:
+        _err(f"warning: {warning}")
+    items = [kube_dict(s) for s in discovery.slices]
+    sys.stdout.write(dump(list_document(items), output.value))
+    _err(f"node {name}: {len(discovery.gpus)} GPUs, {len(items)} ResourceSlices")
 
 
 def run() -> None:

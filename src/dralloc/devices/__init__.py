@@ -1,4 +1,9 @@
-"""Accelerator facts as data: the GPU and TPU model catalog and MIG placement geometry.
+"""Accelerators as data and as the objects their DRA drivers publish.
+
+The GPU and TPU model catalog and MIG placement geometry; ResourceSlices shaped as NVIDIA's and
+Google's drivers publish them (whole GPUs, static and dynamic MIG, TPU hosts) and dralloc's
+sharing modes; the DeviceClasses; NVIDIA opaque configs and the isolation each allocation gets;
+the MIG layout planner; NVML discovery; fleets from compact descriptions.
 
 Imports only `dralloc.api` (and the shared `dralloc.errors`); the allocator and scheduler
 read device facts from here, never the other way round.
@@ -13,24 +18,48 @@ from dralloc.devices.catalog import (
     TpuTopology,
     load_catalog,
 )
-from dralloc.devices.classes import driver_device_classes
-from dralloc.devices.mig import Placement, fits_together, placements
-from dralloc.devices.slices import gpu_node_slices, mig_device_name
+from dralloc.devices.classes import driver_device_classes, sharing_device_classes
+from dralloc.devices.isolation import DeviceIsolation, allocation_isolation, claim_isolation
+from dralloc.devices.mig import Placement, fits_together, pack, placements
+from dralloc.devices.nvml import Discovery, DiscoveryError, discover, discover_with_pynvml
+from dralloc.devices.slices import (
+    MigInstance,
+    PhysicalGpu,
+    Sharing,
+    SliceBuilder,
+    gpu_node_slices,
+    mig_device_name,
+    synthetic_gpus,
+)
 from dralloc.devices.tpu import tpu_node_slices
 
 __all__ = [
     "Catalog",
+    "DeviceIsolation",
+    "Discovery",
+    "DiscoveryError",
     "GpuModel",
     "MigGeometry",
+    "MigInstance",
     "MigProfile",
+    "PhysicalGpu",
     "Placement",
+    "Sharing",
+    "SliceBuilder",
     "TpuModel",
     "TpuTopology",
+    "allocation_isolation",
+    "claim_isolation",
+    "discover",
+    "discover_with_pynvml",
     "driver_device_classes",
     "fits_together",
     "gpu_node_slices",
     "load_catalog",
     "mig_device_name",
+    "pack",
     "placements",
+    "sharing_device_classes",
+    "synthetic_gpus",
     "tpu_node_slices",
 ]
