@@ -247,55 +247,68 @@ def _text(
     gpu_index: int,
 ) -> str:
     model = plan.model
-    wanted = _summary(plan.profiles)
-    lines = [f"{model.name} ({model.product_name}): {wanted} {_verdict(plan)}", ""]
     slices = model.mig.memory_slices if model.mig else 0
-    lines.append(_ruler(slices))
-    if current is None or step is None:
-        for i, gpu in enumerate(plan.gpus):
-            lines.append(_row(f"GPU {gpu_index + i}", gpu, slices))
-        if current is not None:  # the target does not fit on one GPU
-            lines += ["", f"GPU {gpu_index} cannot be reconfigured to hold all of them."]
-            return "\n".join(lines) + "\n"
-        lines += ["", "Commands to create this layout on GPUs with MIG mode enabled:"]
-        width = max(
-            len(_create_command(gpu_index + i, p)) for i, g in enumerate(plan.gpus) for p in g
-        )
-        for i, gpu in enumerate(plan.gpus):
-            for p in gpu:
-                command = _create_command(gpu_index + i, p)
-                lines.append(f"  {command.ljust(width)}  # {p}")
-        return "\n".join(lines) + "\n"
-    lines.append(_row("now", _by_start(current), slices))
-    lines.append(_row("after", step.layout, slices))
-    lines.append("")
+    lines = [f"{model.name} ({model.product_name}): {_verdict(plan)}", "", _ruler(slices)]
+    if current is None:
+        lines += _plan_lines(plan, gpu_index, slices)
+    elif step is None:  # the target does not fit on one GPU
+        lines += [_row(f"GPU {gpu_index + i}", gpu, slices) for i, gpu in enumerate(plan.gpus)]
+        lines += ["", f"GPU {gpu_index} cannot be reconfigured to hold all of them."]
+    else:
+        lines += _reconfiguration_lines(current, step, gpu_index, slices)
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _plan_lines(plan: GpuPlan, gpu_index: int, slices: int) -> list[str]:
+    """Each GPU drawn, then the commands that create its instances."""
+    lines = [_row(f"GPU {gpu_index + i}", gpu, slices) for i, gpu in enumerate(plan.gpus)]
+    lines += ["", "Commands to create this layout on GPUs with MIG mode enabled:"]
+    commands = [
+        (_create_command(gpu_index + i, p), p) for i, gpu in enumerate(plan.gpus) for p in gpu
+    ]
+    width = max(len(command) for command, _ in commands)
+    lines += [f"  {command.ljust(width)}  # {p}" for command, p in commands]
+    return lines
+
+
+def _reconfiguration_lines(
+    current: list[Placement], step: Reconfiguration, gpu_index: int, slices: int
+) -> list[str]:
+    """The GPU now and after, then what to keep, destroy and create, with commands."""
+    lines = [
+        _row("now", _by_start(current), slices),
+        _row("after", step.layout, slices),
+        "",
+    ]
     if step.is_noop:
-        lines.append(f"GPU {gpu_index} already has this layout: nothing to do.")
-        return "\n".join(lines) + "\n"
+        return [*lines, f"GPU {gpu_index} already has this layout: nothing to do."]
     lines.append(
         f"GPU {gpu_index}: keep {len(step.keep)}, destroy {len(step.destroy)}, "
         f"create {len(step.create)} (destroy first, then create):"
     )
-    name_width = max(len(str(p)) for p in [*step.keep, *step.destroy, *step.create])
-    for p in step.keep:
-        lines.append(f"  keep     {str(p).ljust(name_width)}")
-    for p in step.destroy:
-        lines.append(f"  destroy  {str(p).ljust(name_width)}  {_destroy_command(gpu_index)}")
-    for p in step.create:
-        lines.append(f"  create   {str(p).ljust(name_width)}  {_create_command(gpu_index, p)}")
+    width = max(len(str(p)) for p in [*step.keep, *step.destroy, *step.create])
+    lines += [f"  keep     {str(p).ljust(width)}" for p in step.keep]
+    lines += [
+        f"  destroy  {str(p).ljust(width)}  {_destroy_command(gpu_index)}" for p in step.destroy
+    ]
+    lines += [
+        f"  create   {str(p).ljust(width)}  {_create_command(gpu_index, p)}" for p in step.create
+    ]
     if step.destroy:
         lines += ["", _gi_note(gpu_index)]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return lines
 
 
 def _verdict(plan: GpuPlan) -> str:
+    """`4g.40gb, 3g.40gb fit on one GPU.` or how many GPUs the request needs."""
+    wanted = _summary(plan.profiles)
     if plan.fits_one_gpu:
-        return "fit on one GPU."
+        return f"{wanted} {'fits' if len(plan.profiles) == 1 else 'fit'} on one GPU."
     count = plan.gpu_count
     if plan.is_minimal:
-        return f"do not fit on one GPU; they need {count} GPUs."
+        return f"{wanted} do not fit on one GPU; they need {count} GPUs."
     return (
-        f"do not fit on one GPU; they need at most {count} GPUs "
+        f"{wanted} do not fit on one GPU; they need at most {count} GPUs "
         f"(at least {plan.lower_bound}; the search stopped at its budget)."
     )
 
