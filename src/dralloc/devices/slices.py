@@ -226,6 +226,10 @@ def _take_all(value: Quantity, step: Quantity | None) -> DeviceCapacity:
 
 def _units(value: int, default: int) -> DeviceCapacity:
     """A whole-number consumable capacity in [1, value], `default` per allocation."""
+    if value == 1:  # a range needs min + step <= value
+        return DeviceCapacity(
+            value=_ONE, request_policy=CapacityRequestPolicy(default=_ONE, valid_values=[_ONE])
+        )
     return DeviceCapacity(
         value=Quantity.from_int(value),
         request_policy=CapacityRequestPolicy(
