@@ -19,6 +19,7 @@ allocator's own failures (a CEL runtime error, giving up) are `AllocationError` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -44,11 +45,19 @@ class Problem:
         return f"{where}: {self.message}" if where else self.message
 
 
+def _natural_key(problem: Problem) -> tuple[object, ...]:
+    """Sort numbers by value ("line 99" before "line 100", "[2]" before "[10]")."""
+    return tuple(
+        tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+        for text in (problem.file, problem.obj, problem.field, problem.message)
+    )
+
+
 class InputError(DrallocError):
     """The input is invalid. Lists every problem found, sorted by file and path."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems)
+        self.problems = sorted(problems, key=_natural_key)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
