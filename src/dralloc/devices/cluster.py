@@ -151,12 +151,20 @@ def parse_cluster_file(text: str, file: str) -> list[NodeGroup]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise fail("", f"not valid YAML: {err}") from err
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(err, "problem", None) or "cannot be parsed"
+        raise fail("", f"{where}invalid YAML: {problem}") from err
     try:
         spec = msgspec.convert(data, ClusterFile, strict=True)
     except msgspec.ValidationError as err:
         message, _, path = str(err).partition(" - at `$")
-        raise fail(path.rstrip("`").lstrip("."), message) from err
+        path = path.rstrip("`").lstrip(".")
+        unknown = re.match(r"Object contains unknown field `(.+)`", message)
+        if unknown is not None:
+            path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+            message = "unknown field"
+        raise fail(path, message) from err
     if spec.api_version != CLUSTER_FILE_API_VERSION or spec.kind != "Cluster":
         raise fail(
             "apiVersion",
@@ -283,6 +291,7 @@ def _resolve(groups: list[NodeGroup], catalog: Catalog) -> list[_ResolvedGroup]:
         if group.shape.startswith("tpu-"):
             if group.options:
                 raise ClusterSpecError(f"{group.shape}: TPU shapes take no options")
+            _tpu_node("check", group.shape, catalog)  # a bad shape fails before any output
             resolved.append(_ResolvedGroup(group, width))
         else:
             resolved.append(_ResolvedGroup(group, width, _gpu_shape(group, catalog)))

@@ -130,11 +130,14 @@ def allocation_isolation(
             )
         elif strategy == "mps":
             limits: dict[str, str] = {}
-            percentage = consumed.get("activeThreadPercentage")
+            # Booked amounts are the limits only where the device itself is MPS-shared;
+            # otherwise the MPS config's defaults are.
+            booked = consumed if published == "mps" else {}
+            percentage = booked.get("activeThreadPercentage")
             if percentage is None and settings is not None:
                 value = settings.active_thread_percentage
                 percentage = str(value) if value is not None else None
-            pinned = consumed.get("memory")
+            pinned = booked.get("memory")
             if pinned is None and settings is not None and settings.pinned_memory_limit:
                 pinned = str(settings.pinned_memory_limit)
             limits["activeThreadPercentage"] = percentage or "100"
