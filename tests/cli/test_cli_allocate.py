@@ -332,7 +332,7 @@ def test_exit_1_with_node_explains_request_by_request_on_stderr(tmp_path: Path) 
     assert stderr_lines(result) == [
         "claim default/two on node node-a: cannot be allocated: not enough matching devices",
         "  request gpus: 1 of 1 devices fit (needs 2)",
-        "0/1 nodes can allocate all 1 claims",
+        "0/1 nodes can allocate the claim",
     ]
 
 
@@ -358,7 +358,7 @@ def test_exit_1_without_node_explains_every_node_tried_request_by_request(
         "  request gpus: 1 of 1 devices fit (needs 3)",
         "claim default/three on node node-b: cannot be allocated: not enough matching devices",
         "  request gpus: 2 of 2 devices fit (needs 3)",
-        "0/2 nodes can allocate all 1 claims",
+        "0/2 nodes can allocate the claim",
     ]
 
 

@@ -254,7 +254,9 @@ def test_mps_on_a_shared_gpu_enforces_the_booked_percentage_and_memory() -> None
     assert entry.enforced == {"activeThreadPercentage": "30", "pinnedMemoryLimit": "10Gi"}
 
 
-def test_mps_booked_amounts_win_over_the_config_defaults() -> None:
+def test_an_mps_config_sets_the_enforced_limits_and_a_limit_above_the_booking_is_a_problem() -> (
+    None
+):
     slices = gpu_node_slices(NODE_NAME, H100, 1, sharing=Sharing("mps"))
     config = _sharing(
         "GpuConfig",
@@ -270,7 +272,10 @@ def test_mps_booked_amounts_win_over_the_config_defaults() -> None:
         "gpu-mps.dralloc.io", {"activeThreadPercentage": "40", "memory": "8Gi"}, config=config
     )
     entry = _isolation(slices, claim)
-    assert entry.enforced == {"activeThreadPercentage": "40", "pinnedMemoryLimit": "8Gi"}
+    # The driver's MPS daemon applies the config's limits, not what the claim booked.
+    assert entry.enforced == {"activeThreadPercentage": "25", "pinnedMemoryLimit": "16Gi"}
+    (problem,) = entry.problems
+    assert "pinned memory limit of 16Gi, more than the 8Gi" in problem
 
 
 def test_mps_on_a_dedicated_gpu_enforces_the_config_defaults() -> None:

@@ -25,6 +25,9 @@ FITS = "fits"
 POOL_INCOMPLETE = "pool incomplete"
 POOL_INVALID = "pool invalid"
 SELECTOR_ERROR = "selector error"
+# Verdicts whose detail names what ran out (a capacity or a counter): the summary shows them.
+_DETAILED = frozenset({Reason.CAPACITY.value, Reason.CAPACITY_POLICY.value, Reason.COUNTERS.value})
+_MAX_DETAILS = 3
 
 
 @dataclass
@@ -47,8 +50,23 @@ class RequestExplanation:
 
     def summary(self) -> str:
         counts = Counter(d.verdict for d in self.devices if d.verdict != FITS)
+        details: dict[str, list[str]] = {}
+        for device in self.devices:
+            if device.verdict in _DETAILED and device.detail:
+                seen = details.setdefault(device.verdict, [])
+                if device.detail not in seen:
+                    seen.append(device.detail)
+
+        def reason(verdict: str, count: int) -> str:
+            said = details.get(verdict, [])
+            if not said:
+                return f"{count} {verdict}"
+            shown = "; ".join(said[:_MAX_DETAILS])
+            more = f"; {len(said) - _MAX_DETAILS} more" if len(said) > _MAX_DETAILS else ""
+            return f"{count} {verdict} ({shown}{more})"
+
         reasons = ", ".join(
-            f"{n} {v}" for v, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))
+            reason(v, n) for v, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))
         )
         head = (
             f"request {self.name}: {self.fitting} of {len(self.devices)} devices fit "

@@ -227,7 +227,8 @@ def allocate(
         _err(
             f"... and {len(failures) - MAX_EXPLAINED_NODES} more nodes where the claims do not fit"
         )
-    _err(f"0/{len(nodes)} nodes can allocate all {len(pending)} claims")
+    claims = "the claim" if len(pending) == 1 else f"all {len(pending)} claims"
+    _err(f"0/{len(nodes)} nodes can allocate {claims}")
     raise typer.Exit(EXIT_NO)
 
 

@@ -9,8 +9,10 @@ shares of the device:
 * `enforced`: what hardware or the driver actually guarantees the claim:
   - `exclusive` (whole GPU, no sharing config) and `mig` (a MIG instance, protected by the
     hardware): the device's own capacities;
-  - `mps` and `mig+mps`: the MPS limits (active-thread percentage and pinned device memory),
-    taken from the booked amounts on a shared device, else from the MPS config;
+  - `mps` and `mig+mps`: the MPS limits (active-thread percentage and pinned device memory):
+    the MPS config's where it sets them (the driver applies those), else the amounts booked
+    on a device published as MPS-shared; a config allowing more than was booked is listed
+    in `problems`;
   - `time-slicing` and `mig+time-slicing`: nothing per sharer, since time-slicing partitions
     neither memory nor compute (inside a MIG instance the instance still bounds all sharers
     together, which `note` says);
@@ -29,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from dralloc.api.quantity import Quantity
 from dralloc.api.resource import AllocationResult, Device, ResourceClaim
 from dralloc.devices.nvidia_config import DRIVER, config_mismatches, effective_sharing
 from dralloc.devices.slices import SHARING_ATTRIBUTE
@@ -130,16 +133,27 @@ def allocation_isolation(
             )
         elif strategy == "mps":
             limits: dict[str, str] = {}
-            # Booked amounts are the limits only where the device itself is MPS-shared;
-            # otherwise the MPS config's defaults are.
+            # The driver's MPS daemon applies the config's limits where the config sets them;
+            # otherwise, on a device that is itself MPS-shared, the booked amounts are the limits.
             booked = consumed if published == "mps" else {}
             percentage = booked.get("activeThreadPercentage")
-            if percentage is None and settings is not None:
-                value = settings.active_thread_percentage
-                percentage = str(value) if value is not None else None
             pinned = booked.get("memory")
-            if pinned is None and settings is not None and settings.pinned_memory_limit:
-                pinned = str(settings.pinned_memory_limit)
+            if settings is not None and settings.active_thread_percentage is not None:
+                configured = str(settings.active_thread_percentage)
+                if percentage is not None and settings.active_thread_percentage > int(percentage):
+                    mismatches.append(
+                        f"the MPS config sets activeThreadPercentage {configured}, more than the "
+                        f"{percentage} this claim booked"
+                    )
+                percentage = configured
+            if settings is not None and settings.pinned_memory_limit is not None:
+                limit = settings.pinned_memory_limit
+                if pinned is not None and limit > Quantity.parse(pinned):
+                    mismatches.append(
+                        f"the MPS config sets a pinned memory limit of {limit}, more than the "
+                        f"{pinned} of memory this claim booked"
+                    )
+                pinned = str(limit)
             limits["activeThreadPercentage"] = percentage or "100"
             if pinned is not None:
                 limits["pinnedMemoryLimit"] = pinned
