@@ -1,0 +1,1 @@
+"""In-tree scheduler plugins, one module or package each."""
