@@ -62,6 +62,47 @@ class AllocatedState:
                 self.devices.add(key)
 
 
+    def remove_claim(self, claim: ResourceClaim, features: Features) -> None:
+        """Undo `add_claim` for the same claim (its allocation released): a scheduler's cache
+        keeps one state up to date instead of rebuilding it from every claim."""
+        allocation = claim.status.allocation
+        if allocation is None:
+            return
+        owner = f"{claim.metadata.namespace}/{claim.metadata.name}"
+        for result in allocation.devices.results:
+            if result.admin_access:
+                continue
+            key = DeviceKey(result.driver, result.pool, result.device)
+            owners = self.owners.get(key)
+            if owners is not None and owner in owners:
+                owners.remove(owner)
+                if not owners:
+                    del self.owners[key]
+            if features.consumable_capacity and (result.share_id or result.consumed_capacity):
+                if result.share_id:
+                    self.shares.discard((key, result.share_id))
+                    if not any(share_key == key for share_key, _ in self.shares):
+                        self.shared_devices.discard(key)
+                tally = self.capacity.get(key)
+                if tally is not None:
+                    for name, amount in result.consumed_capacity.items():
+                        left = tally.get(name, 0) - amount.nano
+                        if left:
+                            tally[name] = left
+                        else:
+                            tally.pop(name, None)
+                    if not tally:
+                        del self.capacity[key]
+            else:
+                self.devices.discard(key)
+            if not self.has_allocation(key):
+                names = self.by_pool.get((result.driver, result.pool))
+                if names is not None:
+                    names.discard(result.device)
+                    if not names:
+                        del self.by_pool[(result.driver, result.pool)]
+
+
 def allocated_state(claims: Iterable[ResourceClaim], features: Features) -> AllocatedState:
     """The state of every claim in `claims` that has an allocation."""
     state = AllocatedState()

@@ -1,0 +1,175 @@
+"""The scheduler's long-lived view of the cluster: nodes with their pods, the claims, and the
+devices those claims hold.
+
+The cache is the one owner of this state; a cycle reads `snapshot()` and plugins change the
+cache only at Reserve/Unreserve/PreBind/Bind, through the methods here. It plays the role of
+kube-scheduler's cache plus its informers' view of ResourceClaims: pods are "assumed" when a
+cycle picks a node and stay until removed, and a claim's allocation is kept both on the claim
+object and in one incrementally updated `AllocatedState`, which the allocator reads.
+
+Claims are keyed `namespace/name`. Claim objects are replaced, never mutated in place, because
+the allocator caches preparation per claim object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import msgspec
+
+from dralloc.allocator import AllocatedState, Inventory
+from dralloc.api.core import Node, Pod
+from dralloc.api.resource import (
+    AllocationResult,
+    DeviceClass,
+    DeviceTaintRule,
+    ResourceClaim,
+    ResourceClaimConsumerReference,
+    ResourceSlice,
+)
+from dralloc.features import Features
+from dralloc.scheduler.framework import NodeInfo, PodInfo
+
+
+def claim_key(claim: ResourceClaim) -> str:
+    return f"{claim.metadata.namespace}/{claim.metadata.name}"
+
+
+def pod_claim_keys(pod: Pod) -> list[tuple[str, str | None]]:
+    """(pod claim name, claim key or None when a template's claim is not created yet)."""
+    namespace = pod.metadata.namespace or "default"
+    generated = {s.name: s.resource_claim_name for s in pod.status.resource_claim_statuses}
+    keys: list[tuple[str, str | None]] = []
+    for entry in pod.spec.resource_claims:
+        if entry.resource_claim_name:
+            keys.append((entry.name, f"{namespace}/{entry.resource_claim_name}"))
+        elif entry.name in generated:
+            name = generated[entry.name]
+            if name:  # an entry without a name needs no claim (spec 2.7)
+                keys.append((entry.name, f"{namespace}/{name}"))
+        else:
+            keys.append((entry.name, None))
+    return keys
+
+
+class SchedulerCache:
+    """Nodes, pods, claims and device usage. Not thread-safe: one scheduler owns it."""
+
+    def __init__(
+        self,
+        features: Features,
+        *,
+        nodes: Iterable[Node] = (),
+        slices: Sequence[ResourceSlice] = (),
+        classes: Iterable[DeviceClass] = (),
+        taint_rules: Sequence[DeviceTaintRule] = (),
+        claims: Iterable[ResourceClaim] = (),
+    ) -> None:
+        self.features = features
+        self.inventory = Inventory(slices, features, taint_rules)
+        self.classes: dict[str, DeviceClass] = {c.metadata.name: c for c in classes}
+        self.nodes: dict[str, NodeInfo] = {}
+        self._sorted: list[NodeInfo] | None = None
+        self.pods: dict[str, tuple[PodInfo, str]] = {}  # pod key -> (info, node name)
+        self.claims: dict[str, ResourceClaim] = {}
+        self.allocated = AllocatedState()
+        for node in nodes:
+            self.add_node(node)
+        for claim in claims:
+            self.set_claim(claim)
+
+    # ------------------------------------------------------------------------- nodes
+
+    def add_node(self, node: Node) -> NodeInfo:
+        info = NodeInfo.of(node)
+        self.nodes[info.name] = info
+        self._sorted = None
+        return info
+
+    def remove_node(self, name: str) -> None:
+        self.nodes.pop(name, None)
+        self._sorted = None
+
+    def snapshot(self) -> list[NodeInfo]:
+        """The nodes in name order, for one cycle (read-only by convention)."""
+        if self._sorted is None:
+            self._sorted = [self.nodes[name] for name in sorted(self.nodes)]
+        return self._sorted
+
+    # -------------------------------------------------------------------------- pods
+
+    def assume_pod(self, info: PodInfo, node_name: str) -> None:
+        """The pod now runs on `node_name` as far as scheduling is concerned."""
+        self.nodes[node_name].add_pod(info)
+        self.pods[info.key] = (info, node_name)
+
+    def forget_pod(self, key: str) -> PodInfo | None:
+        """Take the pod off its node (it ended, was deleted or its binding failed)."""
+        entry = self.pods.pop(key, None)
+        if entry is None:
+            return None
+        info, node_name = entry
+        node = self.nodes.get(node_name)
+        if node is not None:
+            node.remove_pod(key)
+        return info
+
+    # ------------------------------------------------------------------------ claims
+
+    def set_claim(self, claim: ResourceClaim) -> None:
+        """Add or replace a claim; device usage follows its allocation."""
+        key = claim_key(claim)
+        old = self.claims.get(key)
+        if old is not None:
+            self.allocated.remove_claim(old, self.features)
+        self.claims[key] = claim
+        self.allocated.add_claim(claim, self.features)
+
+    def remove_claim(self, key: str) -> None:
+        old = self.claims.pop(key, None)
+        if old is not None:
+            self.allocated.remove_claim(old, self.features)
+
+    def allocate_claim(self, key: str, allocation: AllocationResult | None) -> ResourceClaim:
+        """Set (or, with None, clear) the claim's allocation; returns the new claim object."""
+        claim = self.claims[key]
+        status = msgspec.structs.replace(claim.status, allocation=allocation)
+        if allocation is None:
+            status = msgspec.structs.replace(status, reserved_for=[], devices=[])
+        updated = msgspec.structs.replace(claim, status=status)
+        self.set_claim(updated)
+        return updated
+
+    def reserve_claim(self, key: str, pod: Pod) -> ResourceClaim:
+        """Add the pod to the claim's `status.reservedFor` (once)."""
+        claim = self.claims[key]
+        reference = ResourceClaimConsumerReference(
+            resource="pods", name=pod.metadata.name, uid=pod.metadata.uid or pod.metadata.name
+        )
+        if any(r.name == reference.name for r in claim.status.reserved_for):
+            return claim
+        status = msgspec.structs.replace(
+            claim.status, reserved_for=[*claim.status.reserved_for, reference]
+        )
+        updated = msgspec.structs.replace(claim, status=status)
+        self.claims[key] = updated  # the allocation is unchanged: device usage stays
+        return updated
+
+    def release_pod_claims(self, pod: Pod) -> list[str]:
+        """Drop the pod from its claims' reservations; a claim nobody reserves any more is
+        deallocated, as the ResourceClaim controller does (spec 7.8). Returns those keys."""
+        released = []
+        for _, key in pod_claim_keys(pod):
+            claim = self.claims.get(key) if key is not None else None
+            if claim is None or key is None:
+                continue
+            remaining = [r for r in claim.status.reserved_for if r.name != pod.metadata.name]
+            status = msgspec.structs.replace(claim.status, reserved_for=remaining)
+            self.claims[key] = msgspec.structs.replace(claim, status=status)
+            if not remaining and claim.status.allocation is not None:
+                self.allocate_claim(key, None)
+                released.append(key)
+        return released
+
+    def claim_objects(self) -> Mapping[str, ResourceClaim]:
+        return self.claims

@@ -1,0 +1,156 @@
+"""`DynamicResources`: pods with ResourceClaims, placed through the DRA allocator
+(spec/dra-v1.md section 7).
+
+* PreFilter resolves the pod's claims from the cache (a template's claim not created yet, a
+  missing claim or a missing DeviceClass rejects the pod as UnschedulableAndUnresolvable, as
+  upstream) and notes which still need an allocation; a pod without claims SKIPs the plugin.
+* Filter, per node: allocated claims must be usable from the node (their allocation's
+  nodeSelector); the unallocated ones are allocated together by the allocator for that node,
+  and the result is kept in the cycle state. No solution is `cannot allocate all claims`; the
+  allocator running out of time or failing is an ERROR, never a "no fit".
+* Reserve writes the chosen node's allocations into the cache at once ("in flight" upstream),
+  so later pods see the devices as used; Unreserve takes them back.
+* PreBind adds the pod to each claim's `reservedFor`.
+
+Not yet: Score over firstAvailable alternatives (1.35+), PostFilter deallocation, binding
+conditions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from dralloc.allocator import AllocationError, AllocationGaveUp, Allocator, NodeFailure
+from dralloc.allocator.nodeselection import selector_matches
+from dralloc.api.resource import AllocationResult, ResourceClaim
+from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
+from dralloc.scheduler.framework import (
+    SUCCESS,
+    CycleState,
+    NodeInfo,
+    PodInfo,
+    PreFilterResult,
+    Status,
+)
+
+NAME = "DynamicResources"
+_STATE_KEY = f"PreFilter{NAME}"
+NOT_AVAILABLE = "resourceclaim not available on the node"
+CANNOT_ALLOCATE = "cannot allocate all claims"
+
+
+@dataclass
+class _PodClaims:
+    allocated: list[ResourceClaim]
+    pending: list[ResourceClaim]
+    results: dict[str, list[AllocationResult]] = field(default_factory=dict)
+    reserved: list[str] = field(default_factory=list)
+
+
+def _class_problem(claim: ResourceClaim, classes: set[str]) -> str | None:
+    for request in claim.spec.devices.requests:
+        exactly = request.exactly
+        if exactly is not None and exactly.device_class_name not in classes:
+            name = exactly.device_class_name
+            return f"request {request.name}: device class {name} does not exist"
+        for sub in request.first_available or ():
+            if sub.device_class_name not in classes:
+                return (
+                    f"request {request.name}/{sub.name}: device class "
+                    f"{sub.device_class_name} does not exist"
+                )
+    return None
+
+
+class DynamicResources:
+    """The DRA scheduler plugin over a `SchedulerCache` and an `Allocator`."""
+
+    name = NAME
+
+    def __init__(self, cache: SchedulerCache, allocator: Allocator) -> None:
+        self.cache = cache
+        self.allocator = allocator
+
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> tuple[PreFilterResult | None, Status]:
+        keys = pod_claim_keys(pod.pod)
+        if not keys:
+            return None, Status.skip()
+        allocated: list[ResourceClaim] = []
+        pending: list[ResourceClaim] = []
+        classes = set(self.cache.classes)
+        for _, key in keys:
+            if key is None:
+                return None, Status.unresolvable(f'pod "{pod.key}": ResourceClaim not created yet')
+            claim = self.cache.claims.get(key)
+            if claim is None:
+                name = key.split("/", 1)[1]
+                return None, Status.unresolvable(f'resourceclaim "{name}" not found')
+            if claim.status.allocation is not None:
+                allocated.append(claim)
+                continue
+            problem = _class_problem(claim, classes)
+            if problem is not None:
+                return None, Status.unresolvable(problem)
+            if claim not in pending:  # a pod may list one claim twice
+                pending.append(claim)
+        state.write(_STATE_KEY, _PodClaims(allocated, pending))
+        return None, SUCCESS
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        claims = state.read(_STATE_KEY, _PodClaims)
+        for claim in claims.allocated:
+            allocation = claim.status.allocation
+            selector = allocation.node_selector if allocation is not None else None
+            if selector is not None and not selector_matches(selector, node.node):
+                return Status.unresolvable(NOT_AVAILABLE)
+        if not claims.pending:
+            return SUCCESS
+        try:
+            results = self.allocator.allocate(
+                node.node,
+                claims.pending,
+                self.cache.inventory,
+                self.cache.classes,
+                self.cache.allocated,
+            )
+        except AllocationGaveUp:
+            return Status.error(f"node {node.name}: timed out trying to allocate devices")
+        except NodeFailure as err:
+            return Status.unresolvable(str(err))
+        except AllocationError as err:
+            return Status.error(str(err))
+        if results is None:
+            return Status.unresolvable(CANNOT_ALLOCATE)
+        claims.results[node.name] = results
+        return SUCCESS
+
+    def reserve(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        claims = state.get(_STATE_KEY, _PodClaims)
+        if claims is None or not claims.pending:
+            return SUCCESS
+        results = claims.results.get(node_name)
+        if results is None:
+            return Status.error(f"no allocation was computed for node {node_name}")
+        for claim, result in zip(claims.pending, results, strict=True):
+            key = claim_key(claim)
+            self.cache.allocate_claim(key, result)
+            claims.reserved.append(key)
+        return SUCCESS
+
+    def unreserve(self, state: CycleState, pod: PodInfo, node_name: str) -> None:
+        claims = state.get(_STATE_KEY, _PodClaims)
+        if claims is None:
+            return
+        for key in claims.reserved:
+            if key in self.cache.claims:
+                self.cache.allocate_claim(key, None)
+        claims.reserved.clear()
+
+    def pre_bind(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        for _, key in pod_claim_keys(pod.pod):
+            if key is not None and key in self.cache.claims:
+                self.cache.reserve_claim(key, pod.pod)
+        return SUCCESS

@@ -1,0 +1,113 @@
+"""Pods with claims through the framework, the DynamicResources plugin and the cache."""
+
+from __future__ import annotations
+
+import msgspec
+
+from dralloc.allocator import Allocator
+from dralloc.api.core import Pod, PodResourceClaim
+from dralloc.api.meta import ObjectMeta
+from dralloc.devices import driver_device_classes
+from dralloc.features import Features
+from dralloc.scheduler.cache import SchedulerCache
+from dralloc.scheduler.framework import Framework, Profile
+from dralloc.scheduler.plugins.dynamicresources import DynamicResources
+from dralloc.scheduler.scheduler import Scheduler
+from dralloc.sim.openb import OpenbNode, OpenbPod
+from dralloc.sim.openb_objects import cluster_objects, openb_models, pod_objects
+
+FEATURES = Features()
+MODELS = openb_models()
+
+
+def _scheduler(*nodes: OpenbNode) -> Scheduler:
+    objects = cluster_objects(nodes, MODELS)
+    cache = SchedulerCache(
+        FEATURES,
+        nodes=[o.node for o in objects],
+        slices=[s for o in objects for s in o.slices],
+        classes=driver_device_classes(),
+    )
+    plugin = DynamicResources(cache, Allocator(FEATURES))
+    profile = Profile(pre_filter=[plugin], filter=[plugin], reserve=[plugin], pre_bind=[plugin])
+    return Scheduler(cache, Framework(profile))
+
+
+def _submit(scheduler: Scheduler, name: str, num_gpu: int, gpu_milli: int) -> Pod:
+    made = pod_objects(
+        OpenbPod(name=name, cpu_milli=1000, memory_mib=1024, num_gpu=num_gpu, gpu_milli=gpu_milli),
+        MODELS,
+    )
+    if made.claim is not None:
+        scheduler.cache.set_claim(made.claim)
+    return made.pod
+
+
+T4_NODE = OpenbNode(name="t4-node", cpu_milli=96000, memory_mib=393216, gpus=2, model="T4")
+P100_NODE = OpenbNode(name="p100-node", cpu_milli=64000, memory_mib=262144, gpus=1, model="P100")
+
+
+def test_pods_land_where_their_claims_can_be_allocated_and_claims_record_it() -> None:
+    scheduler = _scheduler(P100_NODE, T4_NODE)
+    outcomes = [
+        scheduler.schedule_one(_submit(scheduler, name, gpus, milli))
+        for name, gpus, milli in (("a", 2, 1000), ("b", 1, 500), ("c", 1, 500), ("d", 1, 600))
+    ]
+    assert [o.node for o in outcomes] == ["t4-node", "p100-node", "p100-node", None]
+    claim = scheduler.cache.claims["default/b-gpu"]
+    assert claim.status.allocation is not None
+    assert [r.name for r in claim.status.reserved_for] == ["b"]
+    assert outcomes[3].message == "0/2 nodes are available: 2 cannot allocate all claims."
+    assert outcomes[3].unschedulable_plugins == {"DynamicResources"}
+
+
+def test_a_pod_without_claims_skips_the_plugin_and_fits_anywhere() -> None:
+    scheduler = _scheduler(P100_NODE, T4_NODE)
+    outcome = scheduler.schedule_one(_submit(scheduler, "cpu-only", 0, 0))
+    assert outcome.node == "p100-node"  # no score plugins: the first feasible node
+
+
+def test_a_claim_that_does_not_exist_is_unresolvable() -> None:
+    scheduler = _scheduler(T4_NODE)
+    pod = Pod(metadata=ObjectMeta(name="p", namespace="default"))
+    pod.spec.resource_claims.append(PodResourceClaim(name="gpu", resource_claim_name="nope"))
+    outcome = scheduler.schedule_one(pod)
+    assert outcome.message == '0/1 nodes are available: resourceclaim "nope" not found.'
+
+
+def test_a_template_claim_not_created_yet_keeps_the_pod_pending() -> None:
+    scheduler = _scheduler(T4_NODE)
+    pod = Pod(metadata=ObjectMeta(name="p", namespace="default"))
+    pod.spec.resource_claims.append(
+        PodResourceClaim(name="gpu", resource_claim_template_name="tmpl")
+    )
+    outcome = scheduler.schedule_one(pod)
+    assert outcome.message == (
+        '0/1 nodes are available: pod "default/p": ResourceClaim not created yet.'
+    )
+
+
+def test_removing_a_pod_releases_its_claim_and_frees_the_devices() -> None:
+    scheduler = _scheduler(P100_NODE)
+    first = _submit(scheduler, "first", 1, 1000)
+    assert scheduler.schedule_one(first).node == "p100-node"
+    second = _submit(scheduler, "second", 1, 1000)
+    assert scheduler.schedule_one(second).node is None
+    scheduler.remove_pod(first)
+    assert scheduler.cache.claims["default/first-gpu"].status.allocation is None
+    assert scheduler.schedule_one(second).node == "p100-node"
+    assert not scheduler.cache.nodes["p100-node"].pods[0].key.endswith("first")
+
+
+def test_a_shared_claim_is_allocated_once_and_reserved_for_every_pod() -> None:
+    scheduler = _scheduler(T4_NODE)
+    first = _submit(scheduler, "one", 1, 1000)
+    second = msgspec.structs.replace(first, metadata=ObjectMeta(name="two", namespace="default"))
+    assert scheduler.schedule_one(first).node == "t4-node"
+    assert scheduler.schedule_one(second).node == "t4-node"
+    claim = scheduler.cache.claims["default/one-gpu"]
+    assert [r.name for r in claim.status.reserved_for] == ["one", "two"]
+    scheduler.remove_pod(first)
+    assert scheduler.cache.claims["default/one-gpu"].status.allocation is not None
+    scheduler.remove_pod(second)
+    assert scheduler.cache.claims["default/one-gpu"].status.allocation is None
