@@ -19,6 +19,7 @@ from dralloc.allocator import (
     Allocator,
     AllocatorOptions,
     ClaimExplanation,
+    DeviceOrder,
     Inventory,
     allocated_state,
     explain,
@@ -85,7 +86,11 @@ class Cluster:
         )
 
     def allocate(
-        self, node: str = "node-1", gates: str = "", timeout: float | None = None
+        self,
+        node: str = "node-1",
+        gates: str = "",
+        timeout: float | None = None,
+        device_order: DeviceOrder | None = None,
     ) -> list[AllocationResult] | None:
         features = parse_gates(gates)
         return self.allocator(gates, timeout).allocate(
@@ -94,6 +99,7 @@ class Cluster:
             Inventory(self.slices, features, self.taint_rules),
             self.classes,
             allocated_state(self.allocated, features),
+            device_order,
         )
 
     def explain(self, claim: str, node: str = "node-1", gates: str = "") -> ClaimExplanation:

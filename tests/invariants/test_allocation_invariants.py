@@ -11,6 +11,7 @@ devices). Earlier claims are allocated and committed first, so "in use" is exerc
 from __future__ import annotations
 
 from fractions import Fraction
+from random import Random
 
 from allocation_model import (
     Alternative,
@@ -30,11 +31,13 @@ from allocation_model import (
 from allocation_scenario import (
     allocate_pending,
     answer_problems,
+    cluster_of,
     commit_prior,
     without_share_ids,
 )
 from allocation_strategies import problems
 from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from dralloc.testing import Cluster
 
@@ -223,3 +226,24 @@ def test_the_oracle_requires_all_mode_to_take_every_usable_matching_device() -> 
     claims = (_claim("a", count=0, all_mode=True),)
     assert violations(problem, claims, "node-1", Committed(), [{"r0": (D0, D1)}]) == []
     assert violations(problem, claims, "node-1", Committed(), [{"r0": (D0,)}])
+
+
+@settings(SETTINGS, max_examples=100)
+@given(problems(), st.randoms(use_true_random=False))
+def test_a_device_order_changes_which_devices_are_tried_first_never_whether_claims_fit(
+    problem: Problem, rng: Random
+) -> None:
+    scenario = commit_prior(problem)
+    plain = allocate_pending(scenario)
+    ranks: dict[object, float] = {}
+
+    def order(key: object) -> float:
+        return ranks.setdefault(key, rng.random())
+
+    cluster = cluster_of(scenario.documents())
+    ordered = cluster.allocate(node=problem.node, gates=problem.gates, device_order=order)
+    assert (plain is None) == (ordered is None)
+    if ordered is not None:
+        found = answer_problems(problem, problem.pending, problem.node, scenario.committed, ordered)
+        # Candidate order is upstream's first-fit order, which a device order replaces.
+        assert [f for f in found if "candidate order" not in f] == []

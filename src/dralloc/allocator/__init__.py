@@ -8,7 +8,7 @@ set of slices) and `AllocatedState` (what other claims hold).
 from dralloc.allocator.allocator import Allocator, AllocatorOptions
 from dralloc.allocator.errors import AllocationError, AllocationGaveUp, NodeFailure
 from dralloc.allocator.explain import ClaimExplanation, DeviceVerdict, RequestExplanation, explain
-from dralloc.allocator.inventory import DeviceKey, Inventory, PoolKey
+from dralloc.allocator.inventory import DeviceKey, DeviceOrder, Inventory, PoolKey
 from dralloc.allocator.prepared import Reason
 from dralloc.allocator.state import AllocatedState, allocated_state
 
@@ -20,6 +20,7 @@ __all__ = [
     "AllocatorOptions",
     "ClaimExplanation",
     "DeviceKey",
+    "DeviceOrder",
     "DeviceVerdict",
     "Inventory",
     "NodeFailure",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dralloc.allocator.attempt import Attempt
-from dralloc.allocator.inventory import Inventory
+from dralloc.allocator.inventory import DeviceOrder, Inventory
 from dralloc.allocator.prepared import (
     DEFAULT_TIMEOUT_SECONDS,
     PREPARED_CACHE_SIZE,
@@ -49,6 +49,11 @@ class Allocator:
 
     `allocate` returns one AllocationResult per claim (same order), None when no allocation
     exists, or raises AllocationError / NodeFailure / AllocationGaveUp.
+
+    Upstream takes the first fitting devices in the drivers' order. `device_order` (a sort key
+    over device keys) changes only which devices are tried first: the search stays complete,
+    so the answer "fits or not" is unchanged, and for a one-device request the device chosen
+    is the best-ranked feasible one. Device-scoring plugins use it to pick *which GPU*.
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class Allocator:
         inventory: Inventory,
         classes: Mapping[str, DeviceClass],
         allocated: AllocatedState,
+        device_order: DeviceOrder | None = None,
     ) -> list[AllocationResult] | None:
-        search = Attempt(self, node, claims, inventory, classes, allocated)
+        search = Attempt(self, node, claims, inventory, classes, allocated, device_order)
         return search.run()

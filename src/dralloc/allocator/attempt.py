@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING
 from dralloc.allocator.capacity import consumption, first_shortfall, readable_quantity
 from dralloc.allocator.constraints import ConstraintChecker
 from dralloc.allocator.errors import AllocationError, AllocationGaveUp, NodeFailure
-from dralloc.allocator.inventory import DeviceEntry, DeviceKey, Inventory, Pool, PoolKey, PoolState
+from dralloc.allocator.inventory import (
+    DeviceEntry,
+    DeviceKey,
+    DeviceOrder,
+    Inventory,
+    Pool,
+    PoolKey,
+    PoolState,
+)
 from dralloc.allocator.prepared import (
     MAX_RESULTS_PER_CLAIM,
     TOO_MANY,
@@ -67,8 +75,11 @@ class Attempt:
         inventory: Inventory,
         classes: Mapping[str, DeviceClass],
         allocated: AllocatedState,
+        device_order: DeviceOrder | None = None,
     ) -> None:
         self.allocator = allocator
+        self.device_order = device_order
+        self._ordered: dict[object, list[tuple[DeviceEntry, Pool]]] = {}
         self.features = allocator.features
         self.cel = allocator.cel
         self.options = allocator.options
@@ -600,6 +611,8 @@ class Attempt:
             self.undo(claim_index)
             return outcome
         candidates = self.selectable_candidates(request)
+        if self.device_order is not None:
+            candidates = self._in_preferred_order(request, candidates)
         consumable = self.consumable
         for position in range(start, len(candidates)):
             # Every candidate tried is a step, so a long scan is bounded by the deadline too.
@@ -620,6 +633,20 @@ class Attempt:
             if outcome is TOO_MANY:
                 return TOO_MANY
         return False
+
+    def _in_preferred_order(
+        self, request: PreparedRequest, candidates: list[tuple[DeviceEntry, Pool]]
+    ) -> list[tuple[DeviceEntry, Pool]]:
+        """The candidates sorted by the caller's preference (stable: ties keep candidate
+        order), once per attempt and selector set: the state a preference reads does not
+        change during one attempt."""
+        ordered = self._ordered.get(request.selector_key)
+        if ordered is None:
+            order = self.device_order
+            assert order is not None
+            ordered = sorted(candidates, key=lambda item: order(item[0].key))
+            self._ordered[request.selector_key] = ordered
+        return ordered
 
     def run(self) -> list[AllocationResult] | None:
         self.prepare()

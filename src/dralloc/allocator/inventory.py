@@ -13,10 +13,10 @@ build a new one when slices change. Everything here is pure computation over its
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from dralloc.allocator.nodeselection import selector_matches
 from dralloc.api.core import Node
@@ -34,6 +34,11 @@ class DeviceKey(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.driver}/{self.pool}/{self.device}"
+
+
+# A caller's preference among candidate devices: smaller sorts first (ties keep the drivers'
+# order). Device scoring passes one so that first-fit picks the best-scoring feasible device.
+DeviceOrder = Callable[[DeviceKey], Any]
 
 
 class PoolKey(NamedTuple):

@@ -61,7 +61,6 @@ class AllocatedState:
             else:
                 self.devices.add(key)
 
-
     def remove_claim(self, claim: ResourceClaim, features: Features) -> None:
         """Undo `add_claim` for the same claim (its allocation released): a scheduler's cache
         keeps one state up to date instead of rebuilding it from every claim."""
