@@ -7,18 +7,19 @@ decide placements; the functions here only read a node's state summary (`NodeSta
 unallocated CPU, unallocated milli-GPU per GPU) and a pod's request, and compute what the
 artifact computes (`../shared/spec/fgd.md` is the authority; section numbers below refer to it):
 
-- the target workload M ("typical pods", §2 step 2), in `workload`: `TaskType`,
-  `typical_workload`;
-- the fragmentation measure (§3), in `measure`: `classify`, `task_fragment`, `node_fragment`,
+- the target workload M ("typical pods", §2 step 2): `TaskType`, `typical_workload`;
+- the fragmentation measure (§3): `classify`, `task_fragment`, `node_fragment`,
   `FragmentationMeter` (memoised F_n(M)), `cluster_fragment`, `fragmentation_rate`,
   `fragmentation_amount`;
-- the six policies' node scores and GPU choices (§4.2), in `scores`: `fgd_score`,
+- the six policies' node scores and GPU choices (§4.2): `fgd_score`,
   `best_fgd_gpu`, `bestfit_score`, `normalize_scores`, `dotprod_score`, `gpu_packing_score`,
   `gpu_clustering_score`, `random_scores`, `best_fit_gpu`, `random_fit_gpu`, `lowest_free_gpus`;
 - workload tuning and the tie-break ranking (§2 steps 4-6), in `tuning`: `tune`, `node_order`;
 - metric bookkeeping (§5), in `metrics`: `RunLog`, `bucket`, `aggregate`.
 
-Import from `dralloc.sim.fgd`, which re-exports every public name; the submodules are its layout.
+The workload, measure and scores live in `dralloc.scheduler.gpushare` (the scheduler's
+GPU-sharing plugins use them; `sim` sits above `scheduler`); tuning and metrics live here.
+Import from `dralloc.sim.fgd`, which re-exports every public name.
 
 Rules this package keeps:
 
@@ -44,7 +45,7 @@ multi-GPU tasks in `workload`; CPU-only tasks in `measure`; the arrival axis's r
 
 from __future__ import annotations
 
-from dralloc.sim.fgd.measure import (
+from dralloc.scheduler.gpushare.measure import (
     FgdChoice,
     FragmentationMeter,
     FragmentCase,
@@ -57,19 +58,7 @@ from dralloc.sim.fgd.measure import (
     node_fragment,
     task_fragment,
 )
-from dralloc.sim.fgd.metrics import (
-    ARRIVAL_AXIS,
-    Aggregate,
-    Band,
-    CurvePoint,
-    MeanSd,
-    Metric,
-    RunLog,
-    aggregate,
-    arrival_x,
-    bucket,
-)
-from dralloc.sim.fgd.scores import (
+from dralloc.scheduler.gpushare.scores import (
     MAX_CPU_MILLI,
     MAX_GPU_MILLI,
     best_fgd_gpu,
@@ -85,16 +74,28 @@ from dralloc.sim.fgd.scores import (
     random_fit_gpu,
     random_scores,
 )
-from dralloc.sim.fgd.tuning import (
-    node_order,
-    tune,
-)
-from dralloc.sim.fgd.workload import (
+from dralloc.scheduler.gpushare.workload import (
     MILLI,
     NamedPodRequest,
     PodRequest,
     TaskType,
     typical_workload,
+)
+from dralloc.sim.fgd.metrics import (
+    ARRIVAL_AXIS,
+    Aggregate,
+    Band,
+    CurvePoint,
+    MeanSd,
+    Metric,
+    RunLog,
+    aggregate,
+    arrival_x,
+    bucket,
+)
+from dralloc.sim.fgd.tuning import (
+    node_order,
+    tune,
 )
 
 __all__ = [

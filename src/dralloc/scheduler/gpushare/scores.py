@@ -15,8 +15,8 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 
-from dralloc.sim.fgd.measure import FgdChoice, FragmentationMeter, NodeState, can_host
-from dralloc.sim.fgd.workload import MILLI, PodRequest
+from dralloc.scheduler.gpushare.measure import FgdChoice, FragmentationMeter, NodeState, can_host
+from dralloc.scheduler.gpushare.workload import MILLI, PodRequest
 
 __all__ = [
     "MAX_CPU_MILLI",
