@@ -229,3 +229,21 @@ def test_a_control_character_in_yaml_is_reported_in_one_line_naming_the_line(
     path = write(tmp_path, "ctl.yaml", "apiVersion: v1\nkind: Node\nmetadata: {name: a\x01}\n")
     line = _only_line("allocate", "-f", path)
     assert line.startswith(f"{path}: line 3")
+
+
+def test_a_negative_capacity_request_is_invalid_input(tmp_path: Path) -> None:
+    claim_file = tmp_path / "neg.yaml"
+    claim_file.write_text(
+        "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\n"
+        "metadata: {name: neg, namespace: default}\n"
+        "spec:\n  devices:\n    requests:\n    - name: gpu\n      exactly:\n"
+        "        deviceClassName: gpu.example.com\n"
+        "        capacity: {requests: {cores: '-5'}}\n"
+    )
+    result = invoke("allocate", "-f", str(claim_file), "--node", "n")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"{claim_file}: ResourceClaim default/neg: "
+        "spec.devices.requests[0].exactly.capacity.requests[cores]: "
+        'Invalid value: "-5": must be greater than or equal to 0'
+    )

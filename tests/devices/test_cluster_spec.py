@@ -188,9 +188,12 @@ ERRORS = {
     "word-gpus": ("1xl4:gpus=two", "l4: gpus must be a positive integer, got 'two'"),
     "unknown-option": (
         "1xl4:colour=green",
-        "l4: unknown option(s) colour (known: gpus, mig, layout, sharing, replicas, clients)",
+        "l4: unknown option(s) colour (known: name, gpus, mig, layout, sharing, replicas, clients)",
     ),
-    "tpu-with-options": ("1xtpu-v6e-2x4:sharing=mps", "tpu-v6e-2x4: TPU shapes take no options"),
+    "tpu-with-options": (
+        "1xtpu-v6e-2x4:sharing=mps",
+        "tpu-v6e-2x4: TPU shapes take no options but name",
+    ),
 }
 
 
@@ -203,10 +206,28 @@ def test_a_group_that_cannot_be_built_says_why(text: str, message: str) -> None:
         next(iter_cluster_json([parse_group(text)], CATALOG))
 
 
-def test_two_groups_of_the_same_shape_are_refused() -> None:
+def test_two_groups_of_the_same_shape_need_a_name_to_keep_node_names_apart() -> None:
     with pytest.raises(ClusterSpecError) as caught:
         _generate("1xl4", "2xl4:gpus=2")
-    assert str(caught.value) == "two node groups have the shape l4: node names would repeat"
+    assert str(caught.value) == (
+        "two node groups are named l4: node names would repeat (give one of them name=...)"
+    )
+    cluster = _generate("1xdgx-h100", "2xdgx-h100:name=h100-mig,mig=dynamic")
+    assert [n.metadata.name for n in cluster.nodes] == [
+        "dgx-h100-00",
+        "h100-mig-00",
+        "h100-mig-01",
+    ]
+
+
+def test_more_mps_clients_than_mps_allows_are_refused() -> None:
+    with pytest.raises(ClusterSpecError, match="clients must be at most 48"):
+        _generate("1xl4:sharing=mps,clients=49")
+
+
+def test_an_option_given_twice_is_refused() -> None:
+    with pytest.raises(ClusterSpecError, match="option mig is given twice"):
+        _generate("1xdgx-h100:mig=dynamic,mig=none")
 
 
 def test_a_bad_group_is_found_before_any_node_is_produced() -> None:
@@ -543,3 +564,20 @@ def test_generate_exits_2_on_an_unknown_tpu_topology(tmp_path: Path) -> None:
         "--nodes: tpu-v6e-9x9: TPU model 'tpu-v6e' has no topology '9x9' "
         "(known: 1x1, 2x2, 2x4, 4x4, 4x8, 8x8, 8x16, 16x16)"
     ]
+
+
+def test_out_writes_through_a_symlink_and_reports_a_full_device(tmp_path: Path) -> None:
+    real = tmp_path / "real.yaml"
+    real.write_text("old")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    result = CliRunner().invoke(app, ["cluster", "generate", "--nodes", "1xl4", "--out", str(link)])
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink() and "ResourceSlice" in real.read_text()
+    if Path("/dev/full").exists():
+        full = CliRunner().invoke(
+            app, ["cluster", "generate", "--nodes", "1xl4", "--out", "/dev/full"]
+        )
+        assert full.exit_code == 2
+        assert full.stderr.strip() == "--out /dev/full: No space left on device"
+        assert Path("/dev/full").is_char_device()

@@ -53,7 +53,7 @@ from dralloc.devices import (
     gpu_node_slices,
     load_catalog,
 )
-from dralloc.devices.isolation import DeviceKey
+from dralloc.devices.isolation import DeviceKey, with_mode_conflicts
 from dralloc.features import Features
 from dralloc.testing import sequential_share_ids
 
@@ -488,6 +488,8 @@ def test_allocate_writes_the_isolation_of_every_gpu_into_an_annotation(tmp_path:
                 "mechanism": "mps",
                 "accounted": {"memory": "10Gi", "clients": "1", "activeThreadPercentage": "30"},
                 "enforced": {"activeThreadPercentage": "30", "pinnedMemoryLimit": "10Gi"},
+                "note": "limits as booked, in dralloc's MPS sharing model; NVIDIA's driver "
+                "itself applies only the limits a GpuConfig/MigDeviceConfig mpsConfig sets",
             }
         ]
     }
@@ -570,3 +572,16 @@ def test_allocate_writes_no_annotation_for_dedicated_devices_of_other_drivers(
         assert (entry["mechanism"], entry["enforced"]) == ("none", {})
     else:
         assert annotations == {}
+
+
+def test_a_second_compute_mode_on_a_shared_gpu_is_a_problem_for_the_driver() -> None:
+    mps = DeviceIsolation("gpu", "gpu.nvidia.com/n/gpu-0", "mps")
+    sliced = DeviceIsolation("gpu", "gpu.nvidia.com/n/gpu-0", "time-slicing")
+    other_gpu = DeviceIsolation("gpu", "gpu.nvidia.com/n/gpu-1", "time-slicing")
+    holders = {"gpu.nvidia.com/n/gpu-0": [("default/a", mps), ("default/b", mps)]}
+    checked = with_mode_conflicts([sliced, other_gpu, mps], holders)
+    assert checked[0].problems == (
+        "gpu.nvidia.com/n/gpu-0 already runs MPS for default/a, default/b; a GPU or MIG "
+        "instance runs one compute mode, so the driver cannot add time-slicing there",
+    )
+    assert checked[1].problems == () and checked[2].problems == ()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated, Any, NoReturn
@@ -46,7 +47,12 @@ from dralloc.devices.cluster import (
     parse_cluster_file,
     parse_group,
 )
-from dralloc.devices.isolation import DeviceIsolation, allocation_isolation
+from dralloc.devices.isolation import (
+    DeviceIsolation,
+    allocation_isolation,
+    claim_isolation,
+    with_mode_conflicts,
+)
 from dralloc.devices.nvidia_config import DRIVER as GPU_DRIVER
 from dralloc.devices.nvml import DiscoveryError, discover_with_pynvml
 from dralloc.errors import DrallocError, InputError
@@ -212,6 +218,11 @@ def allocate(
             for s in cluster.slices
             for d in s.spec.devices
         }
+        holders: dict[str, list[tuple[str, DeviceIsolation]]] = {}
+        for claim in cluster.allocated_claims:
+            owner = f"{claim.metadata.namespace}/{claim.metadata.name}"
+            for entry in claim_isolation(claim, devices):
+                holders.setdefault(entry.device, []).append((owner, entry))
         items = []
         for loaded, result in zip(cluster.pending, results, strict=True):
             isolation = [
@@ -219,6 +230,10 @@ def allocate(
                 for entry in allocation_isolation(result, devices)
                 if entry.device.startswith(GPU_DRIVER + "/") or entry.mechanism != "exclusive"
             ]
+            isolation = with_mode_conflicts(isolation, holders)
+            owner = loaded.ref.split(" ", 1)[-1]
+            for entry in isolation:
+                holders.setdefault(entry.device, []).append((owner, entry))
             _report_isolation(loaded.ref, isolation)
             items.append(_claim_output(loaded.raw, result, isolation))
         sys.stdout.write(dump(list_document(items), output.value))
@@ -414,22 +429,35 @@ def cluster_generate(
         write(sys.stdout.buffer)
         sys.stdout.flush()
     else:
-        target = Path(out)
-        partial = target.with_name(f".{target.name}.partial")
-        try:
-            with partial.open("wb") as sink:
-                write(sink)
-            partial.replace(target)  # never leave a half-written file behind
-        except OSError as err:
-            partial.unlink(missing_ok=True)
-            _fail(EXIT_INPUT, f"--out {out}: {err.strerror or err}")
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+        _write_out(Path(out), write)
     _err(
         f"generated {counts['Node']} nodes, {counts['ResourceSlice']} ResourceSlices, "
         f"{counts['DeviceClass']} DeviceClasses"
     )
+
+
+def _write_out(target: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write `--out`: a regular file (or a symlink's target) through a temporary file renamed
+    into place, so nothing half-written is left; a device or FIFO is written into directly."""
+    try:
+        if target.exists() and not target.is_file():
+            with target.open("wb") as sink:
+                write(sink)
+            return
+    except OSError as err:
+        _fail(EXIT_INPUT, f"--out {target}: {err.strerror or err}")
+    real = target.resolve() if target.is_symlink() else target
+    partial = real.with_name(f".{real.name}.partial")
+    try:
+        with partial.open("wb") as sink:
+            write(sink)
+        partial.replace(real)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        _fail(EXIT_INPUT, f"--out {target}: {err.strerror or err}")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 _KIND = re.compile(rb'"kind":"(Node|ResourceSlice|DeviceClass)"')
@@ -497,6 +525,16 @@ def run() -> None:
     except DrallocError as err:
         _err(str(err))
         sys.exit(EXIT_INPUT)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as command-line tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_FAILED)
+    except OSError as err:
+        if debug:
+            raise
+        _err(f"error: {err.strerror or err}{f': {err.filename}' if err.filename else ''}")
+        sys.exit(EXIT_FAILED)
     except Exception:
         if debug:
             raise

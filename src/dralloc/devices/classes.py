@@ -30,7 +30,10 @@ _TYPE = "device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'
 
 
 def _device_class(
-    name: str, expression: str, parameters: dict[str, Any] | None = None
+    name: str,
+    expression: str,
+    parameters: dict[str, Any] | None = None,
+    extended_resource_name: str | None = None,
 ) -> DeviceClass:
     config = []
     if parameters is not None:
@@ -39,7 +42,9 @@ def _device_class(
     return DeviceClass(
         metadata=ObjectMeta(name=name),
         spec=DeviceClassSpec(
-            selectors=[DeviceSelector(cel=CELDeviceSelector(expression))], config=config
+            selectors=[DeviceSelector(cel=CELDeviceSelector(expression))],
+            config=config,
+            extended_resource_name=extended_resource_name,
         ),
     )
 
@@ -80,7 +85,10 @@ def sharing_device_classes() -> list[DeviceClass]:
 def driver_device_classes() -> list[DeviceClass]:
     """The drivers' classes and the sharing classes, new objects on every call."""
     return [
-        _device_class("gpu.nvidia.com", _TYPE.format("gpu")),
+        # KEP-5004: lets `nvidia.com/gpu: 1` pods use DRA nodes (spec/devices.md 2.7).
+        _device_class(
+            "gpu.nvidia.com", _TYPE.format("gpu"), extended_resource_name="nvidia.com/gpu"
+        ),
         _device_class("mig.nvidia.com", _TYPE.format("mig")),
         _device_class("tpu.google.com", "device.driver == 'tpu.google.com'"),
         *sharing_device_classes(),

@@ -13,7 +13,8 @@ as `<count>x<shape>[:option=value,...]` or as entries of a cluster file (`Cluste
 * TPU shapes: `tpu-<gen>-<topology>` (`tpu-v6e-2x4`): `count` hosts, each publishing its share
   of the slice's chips.
 
-Node names are `<shape>-<index>` (zero-padded), unique across groups.
+Node names are `<shape>-<index>` (zero-padded), or `<name>-<index>` with the `name` option,
+which two groups of one shape need to keep names unique.
 
 Large fleets: `iter_cluster` yields one node at a time, and `GroupJsonTemplate` renders a
 group's nodes as JSON by stamping one encoded prototype node with each node's name and GPU
@@ -39,6 +40,7 @@ from dralloc.devices.catalog import Catalog, GpuModel, MigProfile
 from dralloc.devices.classes import driver_device_classes
 from dralloc.devices.migplan import parse_profiles
 from dralloc.devices.slices import (
+    MPS_CLIENTS_PER_GPU,
     SHARING_STRATEGIES,
     MigMode,
     Sharing,
@@ -59,7 +61,8 @@ GPU_ALIASES = {
     "b200": "b200",
 }
 DGX_GPUS = 8
-GPU_OPTIONS = ("gpus", "mig", "layout", "sharing", "replicas", "clients")
+GPU_OPTIONS = ("name", "gpus", "mig", "layout", "sharing", "replicas", "clients")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _GROUP = re.compile(r"^(?P<count>[1-9][0-9]*)x(?P<shape>[a-z0-9][-a-z0-9.]*)(?::(?P<opts>.*))?$")
 _PROTOTYPE = "proto-node-0"
 _STAMP = re.compile(rb"(proto-node-0|GPU-[0-9a-f-]{36}|MIG-[0-9a-f-]{36})")
@@ -99,6 +102,13 @@ class _ResolvedGroup:
     width: int
     gpu: _GpuShape | None = None  # None: a TPU group
 
+    @property
+    def prefix(self) -> str:
+        return self.group.options.get("name", self.group.shape)
+
+    def node_name(self, index: int) -> str:
+        return f"{self.prefix}-{index:0{self.width}d}"
+
 
 def parse_group(text: str) -> NodeGroup:
     match = _GROUP.match(text.strip())
@@ -111,6 +121,8 @@ def parse_group(text: str) -> NodeGroup:
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
             raise ClusterSpecError(f"{text!r}: option {item!r} must be name=value")
+        if key.strip() in options:
+            raise ClusterSpecError(f"{text!r}: option {key.strip()} is given twice")
         options[key.strip()] = value.strip()
     return NodeGroup(int(match.group("count")), match.group("shape"), options)
 
@@ -121,6 +133,7 @@ def parse_group(text: str) -> NodeGroup:
 class _GroupEntry(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
     count: int
     shape: str
+    name: str | None = None
     gpus: int | None = None
     mig: str | None = None
     layout: str | list[str] | None = None
@@ -177,7 +190,7 @@ def parse_cluster_file(text: str, file: str) -> list[NodeGroup]:
             raise fail(f"nodeGroups[{index}].count", "must be at least 1")
         options = {
             name: ",".join(value) if isinstance(value, list) else str(value)
-            for name in ("gpus", "mig", "layout", "sharing", "replicas", "clients")
+            for name in ("name", "gpus", "mig", "layout", "sharing", "replicas", "clients")
             if (value := getattr(entry, name)) is not None
         }
         groups.append(NodeGroup(entry.count, entry.shape, options))
@@ -263,8 +276,12 @@ def _gpu_shape(group: NodeGroup, catalog: Catalog) -> _GpuShape:
     sharing = Sharing(
         chosen,
         replicas=_positive(shape, options, "replicas", 4),
-        mps_clients=_positive(shape, options, "clients", 48),
+        mps_clients=_positive(shape, options, "clients", MPS_CLIENTS_PER_GPU),
     )
+    if sharing.mps_clients > MPS_CLIENTS_PER_GPU:
+        raise ClusterSpecError(
+            f"{shape}: clients must be at most {MPS_CLIENTS_PER_GPU}, the MPS limit per GPU"
+        )
     labels = {
         "nvidia.com/gpu.product": model.product_name.replace(" ", "-"),
         "nvidia.com/gpu.count": str(gpus),
@@ -280,17 +297,21 @@ def _gpu_shape(group: NodeGroup, catalog: Catalog) -> _GpuShape:
 
 def _resolve(groups: list[NodeGroup], catalog: Catalog) -> list[_ResolvedGroup]:
     resolved = []
-    names: set[str] = set()
+    prefixes: set[str] = set()
     for group in groups:
-        if group.shape in names:
+        prefix = group.options.get("name", group.shape)
+        if not _NAME.match(prefix):
+            raise ClusterSpecError(f"{group.shape}: name {prefix!r} must be a DNS label")
+        if prefix in prefixes:
             raise ClusterSpecError(
-                f"two node groups have the shape {group.shape}: node names would repeat"
+                f"two node groups are named {prefix}: node names would repeat "
+                "(give one of them name=...)"
             )
-        names.add(group.shape)
+        prefixes.add(prefix)
         width = max(2, len(str(group.count - 1)))
         if group.shape.startswith("tpu-"):
-            if group.options:
-                raise ClusterSpecError(f"{group.shape}: TPU shapes take no options")
+            if set(group.options) - {"name"}:
+                raise ClusterSpecError(f"{group.shape}: TPU shapes take no options but name")
             _tpu_node("check", group.shape, catalog)  # a bad shape fails before any output
             resolved.append(_ResolvedGroup(group, width))
         else:
@@ -336,7 +357,7 @@ def iter_cluster(
     builder = SliceBuilder()
     for item in resolved:
         for index in range(item.group.count):
-            name = f"{item.group.shape}-{index:0{item.width}d}"
+            name = item.node_name(index)
             if item.gpu is None:
                 yield _tpu_node(name, item.group.shape, catalog)
             else:
@@ -410,7 +431,7 @@ def iter_cluster_json(
         yield fmt(encode_json(device_class))
     builder = SliceBuilder()
     for item in resolved:
-        names = (f"{item.group.shape}-{i:0{item.width}d}" for i in range(item.group.count))
+        names = (item.node_name(i) for i in range(item.group.count))
         if item.gpu is None:
             for name in names:
                 node, slices = _tpu_node(name, item.group.shape, catalog)

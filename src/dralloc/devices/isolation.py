@@ -154,12 +154,22 @@ def allocation_isolation(
                         f"{pinned} of memory this claim booked"
                     )
                 pinned = str(limit)
+            note = ""
+            if settings is None or (
+                settings.active_thread_percentage is None and settings.pinned_memory_limit is None
+            ):
+                note = (
+                    "limits as booked, in dralloc's MPS sharing model; NVIDIA's driver itself "
+                    "applies only the limits a GpuConfig/MigDeviceConfig mpsConfig sets"
+                    if booked
+                    else ""
+                )
             limits["activeThreadPercentage"] = percentage or "100"
             if pinned is not None:
                 limits["pinnedMemoryLimit"] = pinned
             found.append(
                 DeviceIsolation(
-                    result.request, name, "mig+mps" if is_mig else "mps", accounted, limits
+                    result.request, name, "mig+mps" if is_mig else "mps", accounted, limits, note
                 )
             )
         else:
@@ -176,3 +186,39 @@ def allocation_isolation(
         if mismatches:
             found[-1] = replace(found[-1], problems=tuple(mismatches))
     return found
+
+
+_COMPUTE_MODE = {
+    "mps": "MPS",
+    "mig+mps": "MPS",
+    "time-slicing": "time-slicing",
+    "mig+time-slicing": "time-slicing",
+}
+
+
+def with_mode_conflicts(
+    new: list[DeviceIsolation], holders: Mapping[str, list[tuple[str, DeviceIsolation]]]
+) -> list[DeviceIsolation]:
+    """`new` with a problem on every device that others already share under another compute
+    mode: a GPU or MIG instance runs either MPS (EXCLUSIVE_PROCESS) or time-slicing, so the
+    driver cannot prepare a second mode there even though the allocator accepts the share.
+
+    `holders` maps a device (`driver/pool/device`) to (claim, isolation) of its current users.
+    """
+    checked = []
+    for entry in new:
+        mode = _COMPUTE_MODE.get(entry.mechanism)
+        others: dict[str, list[str]] = {}
+        for claim, other in holders.get(entry.device, ()):
+            other_mode = _COMPUTE_MODE.get(other.mechanism)
+            if mode is not None and other_mode is not None and other_mode != mode:
+                others.setdefault(other_mode, []).append(claim)
+        conflicts = tuple(
+            f"{entry.device} already runs {other_mode} for {', '.join(claims)}; a GPU or MIG "
+            f"instance runs one compute mode, so the driver cannot add {mode} there"
+            for other_mode, claims in others.items()
+        )
+        checked.append(
+            replace(entry, problems=(*entry.problems, *conflicts)) if conflicts else entry
+        )
+    return checked

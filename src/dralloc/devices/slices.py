@@ -64,6 +64,7 @@ DRIVER = "gpu.nvidia.com"
 SHARING_ATTRIBUTE = "dralloc.io/sharing"
 MPS_CLIENTS_PER_GPU = 48
 MAX_COUNTER_SETS_PER_SLICE = 8
+MAX_DEVICES_PER_SLICE = 128
 MigMode = Literal["none", "static", "dynamic"]
 SharingStrategy = Literal["exclusive", "time-slicing", "mps", "fractional"]
 SHARING_STRATEGIES: tuple[SharingStrategy, ...] = ("exclusive", "time-slicing", "mps", "fractional")
@@ -149,7 +150,10 @@ def synthetic_gpus(
         layout.sort(key=lambda p: (p.start, p.profile.gi_profile_id))
     gpus = []
     for minor in range(count):
-        bus = 0x18 + 0x20 * minor
+        # Eight GPUs per PCI domain, as on a DGX board; beyond that a new domain keeps
+        # addresses unique.
+        domain, bus = divmod(minor, 8)
+        bus = 0x18 + 0x20 * bus
         parent = gpu_uuid(node_name, minor)
         instances = tuple(
             MigInstance(placement, mig_uuid(parent, placement)) for placement in layout or ()
@@ -158,8 +162,8 @@ def synthetic_gpus(
             PhysicalGpu(
                 minor=minor,
                 uuid=parent,
-                pci_bus_id=f"0000:{bus & 0xFF:02x}:00.0",
-                pcie_root=f"pci0000:{bus & 0xF0:02x}",
+                pci_bus_id=f"{domain:04x}:{bus:02x}:00.0",
+                pcie_root=f"pci{domain:04x}:{bus & 0xF0:02x}",
                 mig_enabled=layout is not None,
                 mig_instances=instances,
             )
@@ -408,9 +412,21 @@ class SliceBuilder:
             if gpu.memory is not None:
                 capacity = shared_capacity({"memory": gpu.memory}, sharing)
             devices.append(self._whole_device(gpu, common, capacity, parts))
-        pool = ResourcePool(name=node_name, generation=generation, resource_slice_count=1)
-        spec = ResourceSliceSpec(driver=DRIVER, node_name=node_name, pool=pool, devices=devices)
-        return [ResourceSlice(metadata=ObjectMeta(name=f"{node_name}-{DRIVER}"), spec=spec)]
+        # A slice holds at most 128 devices: a larger node publishes several.
+        chunks = [
+            devices[i : i + MAX_DEVICES_PER_SLICE]
+            for i in range(0, len(devices), MAX_DEVICES_PER_SLICE)
+        ] or [[]]
+        pool = ResourcePool(name=node_name, generation=generation, resource_slice_count=len(chunks))
+        return [
+            ResourceSlice(
+                metadata=ObjectMeta(name=f"{node_name}-{DRIVER}" + (f"-{index}" if index else "")),
+                spec=ResourceSliceSpec(
+                    driver=DRIVER, node_name=node_name, pool=pool, devices=chunk
+                ),
+            )
+            for index, chunk in enumerate(chunks)
+        ]
 
     def _whole_device(
         self,

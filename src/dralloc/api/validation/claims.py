@@ -182,8 +182,10 @@ def _toleration(v: _Validator, path: str, toleration: DeviceToleration) -> None:
 def _capacity_requests(v: _Validator, path: str, capacity: CapacityRequirements | None) -> None:
     if capacity is None:
         return
-    for key in capacity.requests:
+    for key, amount in capacity.requests.items():
         v.qualified_name(f"{path}.requests", key)
+        if amount.sign() < 0:
+            v.invalid(f"{path}.requests[{key}]", str(amount), "must be greater than or equal to 0")
 
 
 def _constraint(

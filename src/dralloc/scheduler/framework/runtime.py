@@ -8,8 +8,9 @@ PreBind and Bind run through `reserve`, `permit` and `bind`; the scheduler calls
 assuming the pod.
 
 The framework owns one piece of state across cycles, the filter start index, as upstream does.
-Ties between equally scored nodes go to a seeded `random.Random` when one is given and to the
-first node in name order otherwise (deterministic for scripts).
+Ties between equally scored nodes go to a fixed node ranking when one is given (the FGD
+experiment's), else to a seeded `random.Random` when one is given, else to the first node in
+name order (deterministic for scripts).
 """
 
 from __future__ import annotations
@@ -143,9 +144,17 @@ class ScheduleResult:
 class Framework:
     """Runs one profile. `rng` breaks ties between equally scored nodes (None: name order)."""
 
-    def __init__(self, profile: Profile, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        rng: random.Random | None = None,
+        node_rank: Mapping[str, int] | None = None,
+    ) -> None:
         self.profile = profile
         self.rng = rng
+        # A fixed ranking for ties (the FGD experiment's random node order, spec/fgd.md 4.3);
+        # it takes precedence over `rng`.
+        self.node_rank = node_rank
         self.next_start_node_index = 0
 
     # ------------------------------------------------------------------ the algorithm
@@ -338,7 +347,12 @@ class Framework:
     def _select_host(self, scores: Mapping[str, int]) -> str:
         best = max(scores.values())
         tied = sorted(name for name, value in scores.items() if value == best)
-        if self.rng is None or len(tied) == 1:
+        if len(tied) == 1:
+            return tied[0]
+        if self.node_rank is not None:
+            rank = self.node_rank
+            return min(tied, key=lambda name: (rank.get(name, len(rank)), name))
+        if self.rng is None:
             return tied[0]
         return self.rng.choice(tied)
 

@@ -4,7 +4,14 @@ from dralloc.scheduler.plugins.dynamicresources.plugin import (
     CANNOT_ALLOCATE,
     NAME,
     NOT_AVAILABLE,
+    DeviceOrderPolicy,
     DynamicResources,
 )
 
-__all__ = ["CANNOT_ALLOCATE", "NAME", "NOT_AVAILABLE", "DynamicResources"]
+__all__ = [
+    "CANNOT_ALLOCATE",
+    "NAME",
+    "NOT_AVAILABLE",
+    "DeviceOrderPolicy",
+    "DynamicResources",
+]

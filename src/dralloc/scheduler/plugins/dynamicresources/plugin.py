@@ -8,6 +8,13 @@
   nodeSelector); the unallocated ones are allocated together by the allocator for that node,
   and the result is kept in the cycle state. No solution is `cannot allocate all claims`; the
   allocator running out of time or failing is an ERROR, never a "no fit".
+* A device-scoring policy (`DeviceOrderPolicy`, such as the GPU-sharing score plugins) may
+  rank a node's devices; the allocator then tries the preferred devices first (it stays
+  complete), so the cached allocation is the policy's choice of *which GPU*.
+* Filter outcomes are remembered per (node, node generation, claim specs): pods of the same
+  shape on an unchanged node get the same answer without a new search (shareIDs are drawn
+  afresh). A node's generation changes whenever a pod lands on it or leaves it, which is when
+  its devices change hands.
 * Reserve writes the chosen node's allocations into the cache at once ("in flight" upstream),
   so later pods see the devices as used; Unreserve takes them back.
 * PreBind adds the pod to each claim's `reservedFor`.
@@ -20,8 +27,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from dralloc.allocator import AllocationError, AllocationGaveUp, Allocator, NodeFailure
+import msgspec
+
+from dralloc.allocator import (
+    AllocationError,
+    AllocationGaveUp,
+    Allocator,
+    DeviceOrder,
+    NodeFailure,
+)
 from dralloc.allocator.nodeselection import selector_matches
 from dralloc.api.resource import AllocationResult, ResourceClaim
 from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
@@ -40,12 +56,28 @@ NOT_AVAILABLE = "resourceclaim not available on the node"
 CANNOT_ALLOCATE = "cannot allocate all claims"
 
 
+def _spec_bytes(claim: ResourceClaim) -> bytes:
+    return msgspec.json.encode(claim.spec, enc_hook=str)
+
+
+class DeviceOrderPolicy(Protocol):
+    """Ranks a node's devices for a pod (smaller first); None keeps the drivers' order."""
+
+    deterministic_order: bool
+
+    def device_order(self, pod: PodInfo, node: NodeInfo) -> DeviceOrder | None: ...
+
+
 @dataclass
 class _PodClaims:
     allocated: list[ResourceClaim]
     pending: list[ResourceClaim]
+    signature: bytes = b""
     results: dict[str, list[AllocationResult]] = field(default_factory=dict)
     reserved: list[str] = field(default_factory=list)
+
+
+_Outcome = list[AllocationResult] | Status
 
 
 def _class_problem(claim: ResourceClaim, classes: set[str]) -> str | None:
@@ -68,9 +100,18 @@ class DynamicResources:
 
     name = NAME
 
-    def __init__(self, cache: SchedulerCache, allocator: Allocator) -> None:
+    def __init__(
+        self,
+        cache: SchedulerCache,
+        allocator: Allocator,
+        device_order: DeviceOrderPolicy | None = None,
+    ) -> None:
         self.cache = cache
         self.allocator = allocator
+        self.device_order = device_order
+        # (node, claim specs) -> (node generation, outcome); owned and bounded by
+        # nodes x pod shapes.
+        self._outcomes: dict[tuple[str, bytes], tuple[int, _Outcome]] = {}
 
     def pre_filter(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
@@ -96,7 +137,8 @@ class DynamicResources:
                 return None, Status.unresolvable(problem)
             if claim not in pending:  # a pod may list one claim twice
                 pending.append(claim)
-        state.write(_STATE_KEY, _PodClaims(allocated, pending))
+        signature = b"\0".join(_spec_bytes(c) for c in pending)
+        state.write(_STATE_KEY, _PodClaims(allocated, pending, signature))
         return None, SUCCESS
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
@@ -108,6 +150,19 @@ class DynamicResources:
                 return Status.unresolvable(NOT_AVAILABLE)
         if not claims.pending:
             return SUCCESS
+        order = self.device_order
+        memo_key = (node.name, claims.signature)
+        if order is None or order.deterministic_order:
+            memo = self._outcomes.get(memo_key)
+            if memo is not None and memo[0] == node.generation:
+                return self._use(claims, node, memo[1])
+        outcome = self._allocate(claims, pod, node)
+        if order is None or order.deterministic_order:
+            self._outcomes[memo_key] = (node.generation, outcome)
+        return self._use(claims, node, outcome)
+
+    def _allocate(self, claims: _PodClaims, pod: PodInfo, node: NodeInfo) -> _Outcome:
+        order = self.device_order.device_order(pod, node) if self.device_order else None
         try:
             results = self.allocator.allocate(
                 node.node,
@@ -115,6 +170,7 @@ class DynamicResources:
                 self.cache.inventory,
                 self.cache.classes,
                 self.cache.allocated,
+                order,
             )
         except AllocationGaveUp:
             return Status.error(f"node {node.name}: timed out trying to allocate devices")
@@ -124,7 +180,12 @@ class DynamicResources:
             return Status.error(str(err))
         if results is None:
             return Status.unresolvable(CANNOT_ALLOCATE)
-        claims.results[node.name] = results
+        return results
+
+    def _use(self, claims: _PodClaims, node: NodeInfo, outcome: _Outcome) -> Status:
+        if isinstance(outcome, Status):
+            return outcome
+        claims.results[node.name] = outcome
         return SUCCESS
 
     def reserve(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
@@ -136,9 +197,21 @@ class DynamicResources:
             return Status.error(f"no allocation was computed for node {node_name}")
         for claim, result in zip(claims.pending, results, strict=True):
             key = claim_key(claim)
-            self.cache.allocate_claim(key, result)
+            self.cache.allocate_claim(key, self._with_fresh_share_ids(result))
             claims.reserved.append(key)
         return SUCCESS
+
+    def _with_fresh_share_ids(self, result: AllocationResult) -> AllocationResult:
+        """A remembered outcome may serve many pods: each allocation gets its own shareIDs."""
+        if not any(r.share_id for r in result.devices.results):
+            return result
+        new_id = self.allocator.options.share_ids
+        fresh = [
+            msgspec.structs.replace(r, share_id=new_id()) if r.share_id else r
+            for r in result.devices.results
+        ]
+        devices = msgspec.structs.replace(result.devices, results=fresh)
+        return msgspec.structs.replace(result, devices=devices)
 
     def unreserve(self, state: CycleState, pod: PodInfo, node_name: str) -> None:
         claims = state.get(_STATE_KEY, _PodClaims)

@@ -1,0 +1,201 @@
+"""GPU-sharing score plugins: the FGD paper's six placement policies as kube-scheduler Score
+plugins, each also choosing *which GPU* inside the node (device scoring, which upstream lacks).
+
+Each plugin scores a feasible node from its `NodeState` exactly as spec/fgd.md section 4.2
+defines the policy, and hands `DynamicResources` a device order (`device_order`) so that the
+allocator, which stays complete, tries the policy's preferred GPU first: for a one-GPU request
+the allocation is the best-ranked feasible GPU. Whole- and multi-GPU requests keep the drivers'
+order, which is the lowest-index free GPUs every policy uses.
+
+Plugins: `FGD` (fragmentation gradient descent, needs the target workload), `BestFit`
+(min-max normalised), `DotProduct`, `GpuPacking`, `GpuClustering`, `Random` (seeded). A node
+the policy's arithmetic says cannot host the pod scores 0 (DRA's filter is the authority on
+feasibility; the two agree on the openb model).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+
+from dralloc.allocator import DeviceKey, DeviceOrder
+from dralloc.scheduler.framework import SUCCESS, CycleState, NodeInfo, PodInfo, Status
+from dralloc.scheduler.gpushare import (
+    MILLI,
+    FragmentationMeter,
+    NodeState,
+    TaskType,
+    best_fgd_gpu,
+    bestfit_score,
+    can_host,
+    dotprod_score,
+    gpu_clustering_score,
+    gpu_packing_score,
+    gpu_tag,
+    normalize_scores,
+)
+from dralloc.scheduler.plugins.gpushare.view import GpuRequest, GpuShareView
+
+
+def _is_sharing(request: GpuRequest) -> bool:
+    return request.num_gpu == 1 and request.gpu_milli < MILLI
+
+
+def _order_from_ranks(keys: Sequence[DeviceKey], ranks: Sequence[float]) -> DeviceOrder:
+    table = dict(zip(keys, ranks, strict=True))
+    worst = max(ranks, default=0.0) + 1.0
+    return lambda key: table.get(key, worst)
+
+
+class _Policy:
+    """What every policy shares: the view, the pod's request per cycle, best-fit GPU order."""
+
+    name = ""
+    deterministic_order = True
+
+    def __init__(self, view: GpuShareView) -> None:
+        self.view = view
+
+    def _request(self, state: CycleState, pod: PodInfo) -> GpuRequest:
+        key = f"Request{self.name}"
+        cached = state.get(key, GpuRequest)
+        if cached is None:
+            cached = self.view.gpu_request(pod)
+            state.write(key, cached)
+        return cached
+
+    def device_order(self, pod: PodInfo, node: NodeInfo) -> DeviceOrder | None:
+        """Best fit: the fitting GPU with the least left first (ties: lowest index)."""
+        request = self.view.gpu_request(pod)
+        if not _is_sharing(request):
+            return None
+        before = self.view.node_state(node)
+        ranks = [
+            float(left) if left >= request.gpu_milli else float(MILLI + 1)
+            for left in before.gpu_left
+        ]
+        return _order_from_ranks(self.view.gpu_keys(node.name), ranks)
+
+    def _fits(self, node: NodeState, request: GpuRequest) -> bool:
+        return can_host(node, request)
+
+
+class FGD(_Policy):
+    """Fragmentation gradient descent: score = int(100·sigmoid(ΔF/1000)) against the target
+    workload; the GPU is the one whose placement lowers fragmentation most."""
+
+    name = "FGD"
+
+    def __init__(self, view: GpuShareView, workload: Sequence[tuple[TaskType, float]]) -> None:
+        super().__init__(view)
+        self.meter = FragmentationMeter(workload)
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
+        request = self._request(state, pod)
+        before = self.view.node_state(node)
+        if not self._fits(before, request):
+            return 0, SUCCESS
+        return best_fgd_gpu(before, request, self.meter).score, SUCCESS
+
+    def device_order(self, pod: PodInfo, node: NodeInfo) -> DeviceOrder | None:
+        request = self.view.gpu_request(pod)
+        if not _is_sharing(request):
+            return None
+        before = self.view.node_state(node)
+        if not self._fits(before, request):
+            return None
+        (chosen,) = best_fgd_gpu(before, request, self.meter).gpus
+        keys = self.view.gpu_keys(node.name)
+        return _order_from_ranks(keys, [0.0 if g == chosen else 1.0 for g in range(len(keys))])
+
+
+class BestFit(_Policy):
+    name = "BestFit"
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
+        request = self._request(state, pod)
+        before = self.view.node_state(node)
+        if not self._fits(before, request):
+            return 0, SUCCESS
+        return bestfit_score(before, request), SUCCESS
+
+    def normalize_scores(self, state: CycleState, pod: PodInfo, scores: dict[str, int]) -> Status:
+        names = list(scores)
+        for name, value in zip(names, normalize_scores([scores[n] for n in names]), strict=True):
+            scores[name] = value
+        return SUCCESS
+
+
+class DotProduct(_Policy):
+    name = "DotProduct"
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
+        return dotprod_score(self.view.node_state(node), self._request(state, pod)), SUCCESS
+
+
+class GpuPacking(_Policy):
+    name = "GpuPacking"
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
+        request = self._request(state, pod)
+        before = self.view.node_state(node)
+        if not self._fits(before, request):
+            return 0, SUCCESS
+        return gpu_packing_score(before, request), SUCCESS
+
+
+class GpuClustering(_Policy):
+    name = "GpuClustering"
+
+    def __init__(self, view: GpuShareView) -> None:
+        super().__init__(view)
+        self._tags: dict[str, tuple[int, Counter[str]]] = {}
+
+    def _node_tags(self, node: NodeInfo) -> Counter[str]:
+        memo = self._tags.get(node.name)
+        if memo is not None and memo[0] == node.generation:
+            return memo[1]
+        tags = Counter(gpu_tag(self.view.gpu_request(info)) for info in node.pods)
+        self._tags[node.name] = (node.generation, tags)
+        return tags
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
+        request = self._request(state, pod)
+        before = self.view.node_state(node)
+        if not self._fits(before, request):
+            return 0, SUCCESS
+        return gpu_clustering_score(before, request, self._node_tags(node)), SUCCESS
+
+
+class Random(_Policy):
+    """One feasible node drawn uniformly scores 100 (PreScore); a sharing pod's GPU is drawn
+    uniformly among the fitting ones."""
+
+    name = "Random"
+    deterministic_order = False
+
+    def __init__(self, view: GpuShareView, rng: random.Random) -> None:
+        super().__init__(view)
+        self.rng = rng
+
+    def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Status:
+        chosen = nodes[self.rng.randrange(len(nodes))].name if nodes else ""
+        state.write("PreScoreRandom", chosen)
+        return SUCCESS
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
+        chosen = state.get("PreScoreRandom", str)
+        return (100 if chosen == node.name else 0), SUCCESS
+
+    def device_order(self, pod: PodInfo, node: NodeInfo) -> DeviceOrder | None:
+        request = self.view.gpu_request(pod)
+        if not _is_sharing(request):
+            return None
+        before = self.view.node_state(node)
+        fitting = [g for g, left in enumerate(before.gpu_left) if left >= request.gpu_milli]
+        if not fitting:
+            return None
+        chosen = fitting[self.rng.randrange(len(fitting))]
+        keys = self.view.gpu_keys(node.name)
+        return _order_from_ranks(keys, [0.0 if g == chosen else 1.0 for g in range(len(keys))])

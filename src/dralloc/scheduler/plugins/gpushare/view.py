@@ -1,0 +1,111 @@
+"""GPU-sharing state read from DRA objects: what the policies of `scheduler.gpushare` see.
+
+`GpuShareView` turns a node's published GPUs (driver `gpu.nvidia.com`, `type: gpu`) and the
+cache's allocated state into a `NodeState`: the GPU product name, unallocated CPU, and per GPU
+the unallocated milli-GPU. A GPU with the fractional `cores` capacity (percent) has
+`1000 - 10 * booked cores` left; any other GPU has 1000 left while nothing holds it and 0 once
+something does. States are memoised per (node, generation): the cache bumps a node's generation
+whenever a pod lands on or leaves it, which is when its devices change hands.
+
+`gpu_request` reads a pod's GPU request from its claims in the same terms: the device count of
+its requests, and `10 * cores` milli-GPU for a request that books `cores`, else a whole GPU.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dralloc.allocator import DeviceKey
+from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
+from dralloc.scheduler.framework import NodeInfo, PodInfo
+from dralloc.scheduler.gpushare import MILLI, NodeState
+
+GPU_DRIVER = "gpu.nvidia.com"
+CORES = "cores"
+_NANO = 1_000_000_000
+_NUMBER = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    key: DeviceKey
+    cores: int | None  # the `cores` capacity in whole percent, None when not fractional
+
+
+@dataclass(frozen=True)
+class GpuRequest:
+    """A pod's request in the policies' terms (`scheduler.gpushare.PodRequest`)."""
+
+    cpu_milli: int
+    gpu_milli: int
+    num_gpu: int
+    gpu_spec: frozenset[str] = frozenset()
+
+
+def _natural(name: str) -> tuple[object, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in _NUMBER.split(name))
+
+
+class GpuShareView:
+    """Node GPU states over a cache; owns only its memo."""
+
+    def __init__(self, cache: SchedulerCache) -> None:
+        self.cache = cache
+        self.gpus: dict[str, list[GpuDevice]] = {}
+        self.products: dict[str, str] = {}
+        for entry in cache.inventory.slices:
+            spec = entry.slice.spec
+            if spec.driver != GPU_DRIVER or not spec.node_name:
+                continue
+            for device in spec.devices:
+                kind = device.attributes.get("type")
+                if kind is None or kind.string != "gpu":
+                    continue
+                capacity = device.capacity.get(CORES)
+                cores = capacity.value.as_integer() if capacity is not None else None
+                key = DeviceKey(spec.driver, spec.pool.name, device.name)
+                self.gpus.setdefault(spec.node_name, []).append(GpuDevice(key, cores))
+                product = device.attributes.get("productName")
+                if product is not None and product.string:
+                    self.products.setdefault(spec.node_name, product.string)
+        for devices in self.gpus.values():
+            devices.sort(key=lambda d: _natural(d.key.device))
+        self._memo: dict[str, tuple[int, NodeState]] = {}
+
+    def node_state(self, node: NodeInfo) -> NodeState:
+        memo = self._memo.get(node.name)
+        if memo is not None and memo[0] == node.generation:
+            return memo[1]
+        allocated = self.cache.allocated
+        left = []
+        for gpu in self.gpus.get(node.name, ()):
+            if gpu.cores:
+                booked = allocated.capacity.get(gpu.key, {}).get(CORES, 0)
+                left.append(max(0, MILLI - MILLI * booked // (gpu.cores * _NANO)))
+            else:
+                left.append(0 if allocated.has_allocation(gpu.key) else MILLI)
+        cpu_left = max(0, node.allocatable.milli_cpu - node.requested.milli_cpu)
+        state = NodeState(self.products.get(node.name, ""), cpu_left, tuple(left))
+        self._memo[node.name] = (node.generation, state)
+        return state
+
+    def gpu_keys(self, node_name: str) -> list[DeviceKey]:
+        return [gpu.key for gpu in self.gpus.get(node_name, ())]
+
+    def gpu_request(self, pod: PodInfo) -> GpuRequest:
+        count = 0
+        milli = 0
+        for _, key in pod_claim_keys(pod.pod):
+            claim = self.cache.claims.get(key) if key is not None else None
+            if claim is None:
+                continue
+            for request in claim.spec.devices.requests:
+                exactly = request.exactly
+                if exactly is None:
+                    continue
+                count += exactly.count or 1
+                cores = exactly.capacity.requests.get(CORES) if exactly.capacity else None
+                share = MILLI if cores is None else min(MILLI, cores.as_integer() * 10)
+                milli = max(milli, share)
+        return GpuRequest(pod.requests.milli_cpu, milli if count else 0, count)
