@@ -268,6 +268,8 @@ class Framework:
         feasible: list[NodeInfo] = []
         failed = 0
         count = len(candidates)
+        if count == 0:  # a PreFilterResult naming only nodes that are gone
+            return feasible
         start = self.next_start_node_index % count
         for offset in range(count):
             node = candidates[(start + offset) % count]

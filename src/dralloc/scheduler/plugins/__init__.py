@@ -1,1 +1,129 @@
-"""In-tree scheduler plugins, one module or package each."""
+"""In-tree scheduler plugins, one package each, and the registry that builds them.
+
+`in_tree_registry()` returns a fresh `Registry`, a dict from the name users write in a
+KubeSchedulerConfiguration profile to a factory. A factory takes the plugin's raw args (the
+`pluginConfig[].args` mapping, camelCase, or None for defaults) and an optional config path
+for error messages, and returns the plugin; bad args raise `InputError` naming every
+problem, for example
+`profiles[0].pluginConfig[1].args.scoringStrategy.type: must be one of ..., got "Foo"`.
+
+    registry = in_tree_registry(binder=store.bind)
+    fit = registry["NodeResourcesFit"]({"scoringStrategy": {"type": "MostAllocated"}},
+                                       path="profiles[0].pluginConfig[0].args")
+
+Tests and simulator runs may build their own registries holding only what they compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from dralloc.errors import InternalError
+from dralloc.scheduler.plugins.defaultbinder import Binder, DefaultBinder
+from dralloc.scheduler.plugins.helper import check_no_args
+from dralloc.scheduler.plugins.nodeaffinity import NodeAffinity, NodeAffinityArgs
+from dralloc.scheduler.plugins.nodename import NodeName
+from dralloc.scheduler.plugins.noderesources import (
+    NodeResourcesBalancedAllocation,
+    NodeResourcesBalancedAllocationArgs,
+    NodeResourcesFit,
+    NodeResourcesFitArgs,
+)
+from dralloc.scheduler.plugins.nodeunschedulable import NodeUnschedulable
+from dralloc.scheduler.plugins.tainttoleration import TaintToleration
+
+
+class Plugin(Protocol):
+    """What every plugin has; the extension points it implements are the framework's
+    Protocols (`FilterPlugin`, `ScorePlugin`, ...)."""
+
+    name: str
+
+
+class PluginFactory(Protocol):
+    def __call__(self, args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+        """Build the plugin from raw args; `path` (default: the args type's name) prefixes
+        every problem of the InputError raised for bad args."""
+        ...
+
+
+Registry = dict[str, PluginFactory]
+
+
+def _node_unschedulable(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+    check_no_args(args, path or f"{NodeUnschedulable.name}.args")
+    return NodeUnschedulable()
+
+
+def _node_name(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+    check_no_args(args, path or f"{NodeName.name}.args")
+    return NodeName()
+
+
+def _taint_toleration(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+    check_no_args(args, path or f"{TaintToleration.name}.args")
+    return TaintToleration()
+
+
+def _node_affinity(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+    if path:
+        return NodeAffinity(NodeAffinityArgs.from_dict(args, path))
+    return NodeAffinity(NodeAffinityArgs.from_dict(args))
+
+
+def _node_resources_fit(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+    if path:
+        return NodeResourcesFit(NodeResourcesFitArgs.from_dict(args, path))
+    return NodeResourcesFit(NodeResourcesFitArgs.from_dict(args))
+
+
+def _balanced_allocation(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+    if path:
+        return NodeResourcesBalancedAllocation(
+            NodeResourcesBalancedAllocationArgs.from_dict(args, path)
+        )
+    return NodeResourcesBalancedAllocation(NodeResourcesBalancedAllocationArgs.from_dict(args))
+
+
+def _default_binder_factory(binder: Binder | None) -> PluginFactory:
+    def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+        check_no_args(args, path or f"{DefaultBinder.name}.args")
+        if binder is None:
+            raise InternalError("DefaultBinder needs a binder: pass binder= to in_tree_registry()")
+        return DefaultBinder(binder)
+
+    return build
+
+
+def in_tree_registry(*, binder: Binder | None = None) -> Registry:
+    """A new registry of the in-tree plugins. `binder` records bindings for DefaultBinder;
+    without it, building DefaultBinder is an InternalError (a wiring bug)."""
+    return {
+        NodeUnschedulable.name: _node_unschedulable,
+        NodeName.name: _node_name,
+        TaintToleration.name: _taint_toleration,
+        NodeAffinity.name: _node_affinity,
+        NodeResourcesFit.name: _node_resources_fit,
+        NodeResourcesBalancedAllocation.name: _balanced_allocation,
+        DefaultBinder.name: _default_binder_factory(binder),
+    }
+
+
+__all__ = [
+    "Binder",
+    "DefaultBinder",
+    "NodeAffinity",
+    "NodeAffinityArgs",
+    "NodeName",
+    "NodeResourcesBalancedAllocation",
+    "NodeResourcesBalancedAllocationArgs",
+    "NodeResourcesFit",
+    "NodeResourcesFitArgs",
+    "NodeUnschedulable",
+    "Plugin",
+    "PluginFactory",
+    "Registry",
+    "TaintToleration",
+    "in_tree_registry",
+]

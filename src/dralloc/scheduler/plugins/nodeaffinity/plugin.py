@@ -1,0 +1,179 @@
+"""`NodeAffinity` (PreFilter, Filter, PreScore, Score, NormalizeScore; spec/scheduler.md 4.7).
+
+* Required: `spec.nodeSelector` (every pair) AND the required node affinity (terms ORed,
+  requirements ANDed; see `selector`) AND the profile's `addedAffinity`.
+* PreFilter SKIPs a pod with none of these (so Filter does not run). When every required
+  term pins `metadata.name` with `In`, it returns a PreFilterResult with the union of the
+  pinned names (each term's pins intersected); a union that comes out empty is
+  UnschedulableAndUnresolvable `pod affinity terms conflict`.
+* Filter: `node(s) didn't match scheduler-enforced node affinity` for addedAffinity, else
+  `node(s) didn't match Pod's node affinity/selector`, both UnschedulableAndUnresolvable.
+* Score: the summed weights of the matching preferred terms (the pod's and addedAffinity's),
+  normalized by `default_normalize(reverse=False)`. PreScore SKIPs when there are none; a
+  preferred term of the pod that does not parse is an ERROR.
+
+The compiled selectors live in the cycle state; the plugin holds only its compiled args.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dralloc.api.core import Pod
+from dralloc.scheduler.framework import (
+    SUCCESS,
+    CycleState,
+    NodeInfo,
+    PodInfo,
+    PreFilterResult,
+    Status,
+    default_normalize,
+)
+from dralloc.scheduler.plugins.nodeaffinity.args import NodeAffinityArgs, checked
+from dralloc.scheduler.plugins.nodeaffinity.selector import (
+    IN,
+    OBJECT_NAME_FIELD,
+    CompiledSelector,
+    PreferredTerms,
+    RequiredNodeAffinity,
+    compile_preferred,
+    compile_selector,
+)
+
+NAME = "NodeAffinity"
+REASON_POD = "node(s) didn't match Pod's node affinity/selector"
+REASON_ENFORCED = "node(s) didn't match scheduler-enforced node affinity"
+REASON_CONFLICT = "pod affinity terms conflict"
+_PRE_FILTER_KEY = f"PreFilter{NAME}"
+_PRE_SCORE_KEY = f"PreScore{NAME}"
+_POD_REQUIRED_PATH = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+_POD_PREFERRED_PATH = "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution"
+
+
+@dataclass(frozen=True)
+class _PreScoreState:
+    preferred: PreferredTerms | None
+
+
+def required_node_affinity(pod: Pod) -> RequiredNodeAffinity:
+    """The pod's own required placement (nodeSelector and required node affinity)."""
+    affinity = pod.spec.affinity
+    node_affinity = affinity.node_affinity if affinity is not None else None
+    required = (
+        node_affinity.required_during_scheduling_ignored_during_execution
+        if node_affinity is not None
+        else None
+    )
+    compiled = compile_selector(required, _POD_REQUIRED_PATH) if required is not None else None
+    return RequiredNodeAffinity(dict(pod.spec.node_selector), compiled)
+
+
+def _pod_preferred(pod: Pod) -> tuple[PreferredTerms | None, Status]:
+    affinity = pod.spec.affinity
+    node_affinity = affinity.node_affinity if affinity is not None else None
+    if (
+        node_affinity is None
+        or not node_affinity.preferred_during_scheduling_ignored_during_execution
+    ):
+        return None, SUCCESS
+    terms, faults = compile_preferred(
+        node_affinity.preferred_during_scheduling_ignored_during_execution, _POD_PREFERRED_PATH
+    )
+    if faults:
+        return None, Status.error("; ".join(f"{where}: {message}" for where, message in faults))
+    return terms, SUCCESS
+
+
+class NodeAffinity:
+    """Places pods by node labels and names.
+
+    >>> from dralloc.api.core import Pod, PodSpec
+    >>> from dralloc.scheduler.framework import CycleState, PodInfo
+    >>> plugin = NodeAffinity()
+    >>> plugin.pre_filter(CycleState(), PodInfo.of(Pod()), [])[1].code.name
+    'SKIP'
+    """
+
+    name = NAME
+
+    def __init__(self, args: NodeAffinityArgs | None = None) -> None:
+        self.args = checked(args or NodeAffinityArgs())
+        added = self.args.added_affinity
+        self._added_required: CompiledSelector | None = None
+        self._added_preferred: PreferredTerms | None = None
+        if added is not None:
+            required = added.required_during_scheduling_ignored_during_execution
+            if required is not None:
+                self._added_required = compile_selector(required, "addedAffinity")
+            preferred = added.preferred_during_scheduling_ignored_during_execution
+            if preferred:
+                self._added_preferred = compile_preferred(preferred, "addedAffinity")[0]
+
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> tuple[PreFilterResult | None, Status]:
+        spec = pod.pod.spec
+        node_affinity = spec.affinity.node_affinity if spec.affinity is not None else None
+        required = (
+            node_affinity.required_during_scheduling_ignored_during_execution
+            if node_affinity is not None
+            else None
+        )
+        if required is None and self._added_required is None and not spec.node_selector:
+            return None, Status.skip()
+        state.write(_PRE_FILTER_KEY, required_node_affinity(pod.pod))
+        if required is None or not required.node_selector_terms:
+            return None, SUCCESS
+        names: set[str] = set()
+        for term in required.node_selector_terms:
+            pinned: set[str] | None = None
+            for req in term.match_fields:
+                if req.key == OBJECT_NAME_FIELD and req.operator == IN:
+                    # Requirements of one term are ANDed: intersect.
+                    values = set(req.values)
+                    pinned = values if pinned is None else pinned & values
+            if pinned is None:
+                # A term without a name pin admits every node, and terms are ORed.
+                return None, SUCCESS
+            names |= pinned
+        if not names:
+            return None, Status.unresolvable(REASON_CONFLICT)
+        return PreFilterResult(frozenset(names)), SUCCESS
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        if self._added_required is not None and not self._added_required.matches(node.node):
+            return Status.unresolvable(REASON_ENFORCED)
+        # Upstream computes the required affinity here when PreFilter is not enabled.
+        required = state.get(_PRE_FILTER_KEY, RequiredNodeAffinity)
+        if required is None:
+            required = required_node_affinity(pod.pod)
+        if not required.matches(node.node):
+            return Status.unresolvable(REASON_POD)
+        return SUCCESS
+
+    def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Status:
+        preferred, status = _pod_preferred(pod.pod)
+        if not status.is_success:
+            return status
+        if preferred is None and self._added_preferred is None:
+            return Status.skip()
+        state.write(_PRE_SCORE_KEY, _PreScoreState(preferred))
+        return SUCCESS
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
+        total = self._added_preferred.score(node.node) if self._added_preferred else 0
+        pre = state.get(_PRE_SCORE_KEY, _PreScoreState)
+        if pre is None:
+            preferred, status = _pod_preferred(pod.pod)
+            if not status.is_success:
+                return 0, status
+        else:
+            preferred = pre.preferred
+        if preferred is not None:
+            total += preferred.score(node.node)
+        return total, SUCCESS
+
+    def normalize_scores(self, state: CycleState, pod: PodInfo, scores: dict[str, int]) -> Status:
+        default_normalize(scores, reverse=False)
+        return SUCCESS

@@ -1,0 +1,22 @@
+"""`NodeName` (Filter): a pod with `spec.nodeName` set fits only the node of that name,
+UnschedulableAndUnresolvable elsewhere (spec/scheduler.md section 4.1, row 4). Pure; no state.
+"""
+
+from __future__ import annotations
+
+from dralloc.scheduler.framework import SUCCESS, CycleState, NodeInfo, PodInfo, Status
+
+NAME = "NodeName"
+REASON_NODE_NAME = "node(s) didn't match the requested node name"
+
+
+class NodeName:
+    """Filters out every node but the one the pod names, if it names one."""
+
+    name = NAME
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        wanted = pod.pod.spec.node_name
+        if not wanted or wanted == node.name:
+            return SUCCESS
+        return Status.unresolvable(REASON_NODE_NAME)

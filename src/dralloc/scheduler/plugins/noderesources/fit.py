@@ -1,0 +1,200 @@
+"""`NodeResourcesFit` (PreFilter, Filter, PreScore, Score; spec/scheduler.md 4.2-4.4).
+
+* PreFilter stores the pod's requests (section 4.2, `PodInfo.requests`) in the cycle state.
+* Filter collects one reason per failing check, in this order: `Too many pods` (checked even
+  for a pod that requests nothing, which stops there); `Insufficient cpu`, `memory`,
+  `ephemeral-storage`; then each scalar resource by name (`Insufficient nvidia.com/gpu`),
+  skipping extended resources listed in `ignoredResources` or in a domain of
+  `ignoredResourceGroups`. A request larger than the node's whole allocatable makes the
+  status UnschedulableAndUnresolvable (preemption cannot help), otherwise Unschedulable.
+* Score ranks by `scoringStrategy` (LeastAllocated, MostAllocated or
+  RequestedToCapacityRatio) over its resources, with non-zero requests for cpu and memory
+  on both the pod and the node side (see `scoring`).
+
+Not yet: 1.36's DRA-backed extended resources (`DRAExtendedResource`: a resource the node
+does not advertise but a DeviceClass maps is left to DynamicResources, and scoring counts its
+devices); every extended resource is checked against node allocatable here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dralloc.scheduler.framework import (
+    SUCCESS,
+    CycleState,
+    NodeInfo,
+    PodInfo,
+    PreFilterResult,
+    Resources,
+    Status,
+)
+from dralloc.scheduler.framework.nodeinfo import CPU, EPHEMERAL_STORAGE, MEMORY
+from dralloc.scheduler.plugins.noderesources.args import (
+    MAX_CUSTOM_PRIORITY_SCORE,
+    NodeResourcesFitArgs,
+    ScoringStrategyType,
+    checked_problems,
+)
+from dralloc.scheduler.plugins.noderesources.scoring import (
+    MAX_NODE_SCORE,
+    allocatable_and_requested,
+    is_extended_resource_name,
+    is_scalar_resource_name,
+    least_allocated,
+    most_allocated,
+    requested_to_capacity_ratio,
+)
+
+NAME = "NodeResourcesFit"
+REASON_TOO_MANY_PODS = "Too many pods"
+_PRE_FILTER_KEY = f"PreFilter{NAME}"
+_PRE_SCORE_KEY = f"PreScore{NAME}"
+
+
+def insufficient(resource: str) -> str:
+    """The Filter reason for one resource: `Insufficient cpu`, `Insufficient nvidia.com/gpu`."""
+    return f"Insufficient {resource}"
+
+
+@dataclass(frozen=True)
+class _PreFilterState:
+    requests: Resources
+
+
+@dataclass(frozen=True)
+class _PreScoreState:
+    requests: tuple[int, ...]  # aligned with the strategy's resources
+
+
+@dataclass(frozen=True)
+class InsufficientResource:
+    """One failed check: the resource, the reason, and whether no amount of preemption helps."""
+
+    resource: str
+    reason: str
+    requested: int
+    used: int
+    capacity: int
+    unresolvable: bool
+
+
+class NodeResourcesFit:
+    """Checks that the pod's requests fit the node's free allocatable, and scores by usage.
+
+    >>> args = NodeResourcesFitArgs.from_dict({"ignoredResourceGroups": ["example.com"]})
+    >>> NodeResourcesFit(args).name
+    'NodeResourcesFit'
+    """
+
+    name = NAME
+
+    def __init__(self, args: NodeResourcesFitArgs | None = None) -> None:
+        self.args = args or NodeResourcesFitArgs()
+        checked_problems(self.args.problems())
+        strategy = self.args.scoring_strategy
+        self._resources = tuple(spec.name for spec in strategy.resources)
+        self._weights = tuple(spec.weight for spec in strategy.resources)
+        ratio = strategy.requested_to_capacity_ratio
+        # Shape scores are 0..10 in the config and 0..100 when scoring.
+        scale = MAX_NODE_SCORE // MAX_CUSTOM_PRIORITY_SCORE
+        self._shape = tuple(
+            (point.utilization, point.score * scale) for point in (ratio.shape if ratio else ())
+        )
+        self._ignored = frozenset(self.args.ignored_resources)
+        self._ignored_groups = frozenset(self.args.ignored_resource_groups)
+
+    # ------------------------------------------------------------------ filtering
+
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> tuple[PreFilterResult | None, Status]:
+        state.write(_PRE_FILTER_KEY, _PreFilterState(pod.requests))
+        return None, SUCCESS
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        requests = state.read(_PRE_FILTER_KEY, _PreFilterState).requests
+        failures = self.insufficient_resources(requests, node)
+        if not failures:
+            return SUCCESS
+        reasons = tuple(failure.reason for failure in failures)
+        if any(failure.unresolvable for failure in failures):
+            return Status.unresolvable(*reasons)
+        return Status.unschedulable(*reasons)
+
+    def _is_ignored(self, resource: str) -> bool:
+        if not is_extended_resource_name(resource):
+            return False
+        return resource in self._ignored or resource.split("/", 1)[0] in self._ignored_groups
+
+    def insufficient_resources(
+        self, requests: Resources, node: NodeInfo
+    ) -> list[InsufficientResource]:
+        """Every check the pod fails on `node` (upstream's `fitsRequest`), in reason order."""
+        alloc, used = node.allocatable, node.requested
+        failures = []
+        if len(node.pods) + 1 > alloc.pods:
+            failures.append(
+                InsufficientResource(
+                    "pods", REASON_TOO_MANY_PODS, 1, len(node.pods), alloc.pods, False
+                )
+            )
+        scalars = sorted(
+            (name, amount)
+            for name, amount in requests.scalars.items()
+            if amount and is_scalar_resource_name(name)
+        )
+        if not (requests.milli_cpu or requests.memory or requests.ephemeral_storage or scalars):
+            return failures
+        checks = [
+            (CPU, requests.milli_cpu, used.milli_cpu, alloc.milli_cpu),
+            (MEMORY, requests.memory, used.memory, alloc.memory),
+            (
+                EPHEMERAL_STORAGE,
+                requests.ephemeral_storage,
+                used.ephemeral_storage,
+                alloc.ephemeral_storage,
+            ),
+        ]
+        checks += [
+            (name, amount, used.scalars.get(name, 0), alloc.scalars.get(name, 0))
+            for name, amount in scalars
+            if not self._is_ignored(name)
+        ]
+        for name, want, have_used, capacity in checks:
+            if want > 0 and want > capacity - have_used:
+                failures.append(
+                    InsufficientResource(
+                        name, insufficient(name), want, have_used, capacity, want > capacity
+                    )
+                )
+        return failures
+
+    # -------------------------------------------------------------------- scoring
+
+    def _pod_requests(self, pod: PodInfo) -> tuple[int, ...]:
+        # Non-zero requests: a container without a cpu or memory request counts 100m / 200Mi.
+        return tuple(pod.non_zero_requests.get(name) for name in self._resources)
+
+    def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Status:
+        state.write(_PRE_SCORE_KEY, _PreScoreState(self._pod_requests(pod)))
+        return SUCCESS
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
+        # Upstream computes the requests here when PreScore did not run.
+        pre = state.get(_PRE_SCORE_KEY, _PreScoreState)
+        pod_requests = pre.requests if pre is not None else self._pod_requests(pod)
+        requested: list[int] = []
+        allocatable: list[int] = []
+        for name, pod_request in zip(self._resources, pod_requests, strict=True):
+            alloc, req = allocatable_and_requested(node, name, pod_request, use_requested=False)
+            allocatable.append(alloc)
+            requested.append(req if alloc else 0)
+        strategy = self.args.scoring_strategy.type
+        if strategy == ScoringStrategyType.MOST_ALLOCATED:
+            return most_allocated(requested, allocatable, self._weights), SUCCESS
+        if strategy == ScoringStrategyType.REQUESTED_TO_CAPACITY_RATIO:
+            value = requested_to_capacity_ratio(requested, allocatable, self._weights, self._shape)
+            return value, SUCCESS
+        return least_allocated(requested, allocatable, self._weights), SUCCESS

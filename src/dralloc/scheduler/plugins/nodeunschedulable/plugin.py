@@ -1,0 +1,36 @@
+"""`NodeUnschedulable` (Filter): a node with `spec.unschedulable` (a cordoned node) rejects
+every pod that does not tolerate `node.kubernetes.io/unschedulable:NoSchedule`, as
+UnschedulableAndUnresolvable (spec/scheduler.md section 4.1, row 3). Pure; no state.
+"""
+
+from __future__ import annotations
+
+from dralloc.api.core import Taint
+from dralloc.scheduler.framework import SUCCESS, CycleState, NodeInfo, PodInfo, Status
+from dralloc.scheduler.plugins.helper import tolerations_tolerate_taint
+
+NAME = "NodeUnschedulable"
+REASON_UNSCHEDULABLE = "node(s) were unschedulable"
+# The taint the node lifecycle controller puts on cordoned nodes; tolerating it also means
+# tolerating `spec.unschedulable` (upstream compares against this taint, value empty).
+UNSCHEDULABLE_TAINT = Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedule")
+
+
+class NodeUnschedulable:
+    """Filters out cordoned nodes.
+
+    >>> from dralloc.api.core import Node, NodeSpec, Pod
+    >>> from dralloc.scheduler.framework import NodeInfo, PodInfo, CycleState
+    >>> node = NodeInfo.of(Node(spec=NodeSpec(unschedulable=True)))
+    >>> NodeUnschedulable().filter(CycleState(), PodInfo.of(Pod()), node).reasons
+    ('node(s) were unschedulable',)
+    """
+
+    name = NAME
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        if not node.node.spec.unschedulable:
+            return SUCCESS
+        if tolerations_tolerate_taint(pod.pod.spec.tolerations, UNSCHEDULABLE_TAINT):
+            return SUCCESS
+        return Status.unresolvable(REASON_UNSCHEDULABLE)
