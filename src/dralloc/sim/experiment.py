@@ -1,0 +1,167 @@
+"""One run of the FGD experiment (spec/fgd.md section 2) through dralloc's own scheduler.
+
+The run is the paper's arrival-only experiment, driven through the same objects and code as
+everything else: the openb nodes become Nodes and ResourceSlices (`openb_objects`), every pod
+a Pod with a ResourceClaim, and each pod goes through `Scheduler.schedule_one` with a profile
+of `NodeResourcesFit` (CPU and memory), `DynamicResources` (the DRA allocator, which picks the
+GPU in the order the policy prefers) and one GPU-sharing score plugin. A pod that fits nowhere
+is dropped; nothing departs.
+
+Per run (seeded, `random.Random(seed)` only):
+1. the typical workload M from the original pod list (spec models mapped to product names);
+2. the pods shuffled and tuned to 130% of GPU capacity;
+3. the fixed random node ranking that breaks score ties;
+4. after every pod: used and arrived milli-GPU and the cluster fragmentation, kept
+   incrementally (only the node a pod lands on changes).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dralloc.allocator import Allocator, AllocatorOptions
+from dralloc.devices import driver_device_classes
+from dralloc.features import Features
+from dralloc.scheduler.cache import SchedulerCache
+from dralloc.scheduler.framework import Framework, NodeInfo, Profile
+from dralloc.scheduler.gpushare import MILLI, FragmentationMeter, TaskType, typical_workload
+from dralloc.scheduler.plugins.dynamicresources import DynamicResources
+from dralloc.scheduler.plugins.gpushare import (
+    FGD,
+    BestFit,
+    DotProduct,
+    GpuClustering,
+    GpuPacking,
+    GpuShareView,
+    Random,
+)
+from dralloc.scheduler.plugins.noderesources import NodeResourcesFit
+from dralloc.scheduler.scheduler import Scheduler
+from dralloc.sim.fgd import RunLog, node_order, tune
+from dralloc.sim.openb import OpenbTrace
+from dralloc.sim.openb_objects import OpenbModels, cluster_objects, openb_models, pod_objects
+
+POLICIES = ("random", "dotprod", "clustering", "packing", "bestfit", "fgd")
+TUNE_FACTOR = 1.3
+
+
+@dataclass(frozen=True)
+class RunResult:
+    workload: str
+    policy: str
+    seed: int
+    total_gpus: int
+    pods: int
+    scheduled: int
+    log: RunLog
+
+
+def _share_id_source(rng: random.Random) -> Callable[[], str]:
+    def next_id() -> str:
+        return f"{rng.getrandbits(128):032x}"
+
+    return next_id
+
+
+def _workload_in_products(trace: OpenbTrace, models: OpenbModels) -> list[tuple[TaskType, float]]:
+    """M with each task's allowed models as GPU product names, as `NodeState.model` is."""
+    products = []
+    for task, share in typical_workload(trace.pods):
+        spec = frozenset(models.model(code).product_name for code in task.gpu_spec)
+        products.append((TaskType(task.cpu_milli, task.gpu_milli, task.num_gpu, spec), share))
+    return products
+
+
+def run_fgd(
+    trace: OpenbTrace,
+    policy: str,
+    seed: int,
+    *,
+    models: OpenbModels | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """One (workload, policy, seed) run; `progress(done, total)` is called now and then."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+    models = models if models is not None else openb_models()
+    rng = random.Random(seed)
+    capacity = sum(node.gpus for node in trace.nodes) * MILLI
+    workload = _workload_in_products(trace, models)
+    arrivals = tune(trace.pods, capacity, rng=rng, factor=TUNE_FACTOR)
+    rank = node_order([node.name for node in trace.nodes], rng)
+
+    features = Features()
+    objects = cluster_objects(trace.nodes, models)
+    cache = SchedulerCache(
+        features,
+        nodes=[o.node for o in objects],
+        slices=[s for o in objects for s in o.slices],
+        classes=driver_device_classes(),
+    )
+    view = GpuShareView(cache)
+    plugin: FGD | BestFit | DotProduct | GpuPacking | GpuClustering | Random
+    if policy == "fgd":
+        plugin = FGD(view, workload)
+    elif policy == "bestfit":
+        plugin = BestFit(view)
+    elif policy == "dotprod":
+        plugin = DotProduct(view)
+    elif policy == "packing":
+        plugin = GpuPacking(view)
+    elif policy == "clustering":
+        plugin = GpuClustering(view)
+    else:
+        plugin = Random(view, rng)
+    options = AllocatorOptions(timeout=None, share_ids=_share_id_source(rng))
+    dra = DynamicResources(cache, Allocator(features, options=options), device_order=plugin)
+    fit = NodeResourcesFit()
+    profile = Profile(
+        name=f"fgd-{policy}",
+        pre_filter=[fit, dra],
+        filter=[fit, dra],
+        pre_score=[plugin] if isinstance(plugin, Random) else [],
+        score=[(plugin, 1)],
+        reserve=[dra],
+        pre_bind=[dra],
+        percentage_of_nodes_to_score=100,
+    )
+    scheduler = Scheduler(cache, Framework(profile, node_rank=rank))
+
+    meter = FragmentationMeter(workload)
+    fragment: dict[str, float] = {}
+    for node in cache.snapshot():
+        fragment[node.name] = meter.node_fragment(view.node_state(node))
+    total_fragment = sum(fragment.values())
+    log = RunLog()
+    used = arrived = scheduled = 0
+    for index, pod in enumerate(arrivals):
+        made = pod_objects(pod, models)
+        if made.claim is not None:
+            cache.set_claim(made.claim)
+        outcome = scheduler.schedule_one(made.pod)
+        arrived += pod.num_gpu * pod.gpu_milli
+        if outcome.node is not None:
+            scheduled += 1
+            used += pod.num_gpu * pod.gpu_milli
+            landed: NodeInfo = cache.nodes[outcome.node]
+            new = meter.node_fragment(view.node_state(landed))
+            total_fragment += new - fragment[outcome.node]
+            fragment[outcome.node] = new
+        elif made.claim is not None:
+            cache.remove_claim(f"{made.claim.metadata.namespace}/{made.claim.metadata.name}")
+        log.record(used_milli=used, arrived_milli=arrived, fragment_milli=total_fragment)
+        if progress is not None and index % 256 == 0:
+            progress(index, len(arrivals))
+    if progress is not None:
+        progress(len(arrivals), len(arrivals))
+    return RunResult(
+        workload=trace.workload,
+        policy=policy,
+        seed=seed,
+        total_gpus=capacity // MILLI,
+        pods=len(arrivals),
+        scheduled=scheduled,
+        log=log,
+    )

@@ -1,0 +1,47 @@
+"""One FGD-experiment run through the real scheduler, on a small cluster (every policy)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dralloc.scheduler.gpushare import MILLI
+from dralloc.sim.experiment import POLICIES, run_fgd
+from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
+
+NODES = (
+    OpenbNode("n-0", 32000, 131072, 2, "T4"),
+    OpenbNode("n-1", 64000, 262144, 8, "G2"),
+    OpenbNode("n-2", 16000, 65536, 1, "P100"),
+)
+SHAPES = [(4000, 1, 500), (8000, 1, 1000), (2000, 0, 0), (16000, 2, 1000), (1000, 1, 250)]
+PODS = tuple(
+    OpenbPod(f"p-{i:03d}", cpu, 4096, gpus, milli)
+    for i, (cpu, gpus, milli) in enumerate(SHAPES * 4)
+)
+TRACE = OpenbTrace("test:small", NODES, PODS, "nodes.csv", "pods.csv", packaged=False)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_run_places_pods_through_the_scheduler_and_logs_every_arrival(policy: str) -> None:
+    result = run_fgd(TRACE, policy, seed=42)
+    log = result.log
+    assert result.total_gpus == 11
+    assert len(log.used_milli) == result.pods
+    # Tuned to 130% of capacity, short of it by at most the largest pod (2 GPUs).
+    assert 1.3 * 11 * MILLI - 2 * MILLI <= log.arrived_milli[-1] <= 1.3 * 11 * MILLI + MILLI
+    assert all(u <= a for u, a in zip(log.used_milli, log.arrived_milli, strict=True))
+    assert 0 < log.used_milli[-1] <= 11 * MILLI
+    assert 0 < result.scheduled < result.pods
+
+
+@pytest.mark.parametrize("policy", ["fgd", "random"])
+def test_a_run_is_deterministic_for_a_seed(policy: str) -> None:
+    first = run_fgd(TRACE, policy, seed=7)
+    second = run_fgd(TRACE, policy, seed=7)
+    assert first.log.used_milli == second.log.used_milli
+    assert first.log.fragment_milli == second.log.fragment_milli
+
+
+def test_an_unknown_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown policy 'tetris'"):
+        run_fgd(TRACE, "tetris", seed=1)
