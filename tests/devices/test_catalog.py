@@ -122,17 +122,24 @@ def test_a100_40gb_1g_5gb_has_seven_starts_and_14_sms(catalog: Catalog) -> None:
     assert profile.multiprocessors == 14
 
 
-def test_b200_figures_the_spec_lacks_are_left_out_and_marked_unverified(
+def test_b200_figures_the_spec_lacks_are_left_out_or_estimated_and_marked_unverified(
     catalog: Catalog,
 ) -> None:
     b200 = catalog.gpu("b200")
     assert b200.multiprocessors is None
     assert b200.mig is not None
+    h100 = catalog.gpu("h100-80gb-sxm")
+    assert h100.mig is not None
+    by_slices = {p.memory_slices: p.memory for p in h100.mig.profiles}
     for profile in b200.mig.profiles:
         assert profile.multiprocessors is None
-        assert profile.memory is None
+        # Memory is H100 SXM's for the same memory slices, scaled by 180/80 (an estimate).
+        reference = by_slices[profile.memory_slices]
+        assert profile.memory is not None and reference is not None
+        assert profile.memory.as_integer() == reference.as_integer() * 180 // 80 >> 20 << 20
         assert not profile.verified
         assert profile.note
+    assert "estimate" in b200.note
     assert b200.mig_profile("7g.180gb").copy_engines == 16
 
 
