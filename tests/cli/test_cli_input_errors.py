@@ -11,7 +11,9 @@ import pytest
 from cli_kit import CLUSTER, claim, documents, invoke, stderr_lines, write
 from click.testing import Result
 
-KNOWN_KINDS = "DeviceClass, DeviceTaintRule, Node, Pod, ResourceClaim, ResourceClaimTemplate"
+KNOWN_KINDS = (
+    "DeviceClass, DeviceTaintRule, Node, Pod, PriorityClass, ResourceClaim, ResourceClaimTemplate"
+)
 
 
 def _rejected(*args: str) -> list[str]:

@@ -45,3 +45,31 @@ def test_a_run_is_deterministic_for_a_seed(policy: str) -> None:
 def test_an_unknown_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown policy 'tetris'"):
         run_fgd(TRACE, "tetris", seed=1)
+
+
+@pytest.mark.parametrize("policy", ["fgd", "bestfit", "dotprod", "packing", "clustering"])
+def test_remembered_node_verdicts_change_nothing_but_speed(policy: str) -> None:
+    fast = run_fgd(TRACE, policy, seed=3)
+    slow = run_fgd(TRACE, policy, seed=3, remember_verdicts=False)
+    assert fast.log.used_milli == slow.log.used_milli
+    assert fast.log.fragment_milli == slow.log.fragment_milli
+
+
+TWO_SINGLE_GPU_NODES = OpenbTrace(
+    "test:two",
+    (OpenbNode("a", 64000, 262144, 1, "T4"), OpenbNode("b", 64000, 262144, 1, "T4")),
+    tuple(OpenbPod(f"s-{i}", 1000, 1024, 1, 600) for i in range(4)),
+    "nodes.csv",
+    "pods.csv",
+    packaged=False,
+)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_gpu_is_never_booked_beyond_its_capacity_when_verdicts_are_remembered(
+    policy: str,
+) -> None:
+    # Two 600m pods never share a GPU: at most one per node, whatever was remembered.
+    result = run_fgd(TWO_SINGLE_GPU_NODES, policy, seed=11)
+    assert result.scheduled == 2
+    assert result.log.used_milli[-1] == 1200

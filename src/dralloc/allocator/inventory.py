@@ -344,6 +344,12 @@ class Inventory:
         """The pools node `node` sees, in search order (spec 6.3-4)."""
         return self.view(node).pools
 
+    @property
+    def has_shared_pools(self) -> bool:
+        """Whether some slice is not local to one node (nodeSelector, allNodes, per-device
+        node selection): then a node's devices can change hands from another node."""
+        return bool(self._shared)
+
     def view(self, node: Node) -> NodeView:
         """What `node` sees. Cached per Node object for the life of this inventory (a new
         Node object, e.g. after a label change, is gathered anew)."""

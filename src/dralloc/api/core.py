@@ -1,4 +1,5 @@
-"""The parts of core/v1 Node and Pod that scheduling reads.
+"""The parts of core/v1 Node and Pod (and scheduling.k8s.io/v1 PriorityClass) that scheduling
+reads.
 
 Pure data, no I/O. Only the fields dralloc uses are modelled; the loader keeps each object's
 raw document so that everything else survives a round trip unchanged.
@@ -131,3 +132,19 @@ class Pod(Base):
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: PodSpec = msgspec.field(default_factory=PodSpec)
     status: PodStatus = msgspec.field(default_factory=PodStatus)
+
+
+class PriorityClass(Base):
+    """scheduling.k8s.io/v1 PriorityClass: the priority a pod naming it gets at admission.
+
+    `value` is the priority; `global_default` marks the class pods without a
+    `priorityClassName` get (when several do, the lowest value wins, as upstream admission).
+    """
+
+    api_version: str = "scheduling.k8s.io/v1"
+    kind: str = "PriorityClass"
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    value: int = 0
+    global_default: bool = False
+    preemption_policy: str = ""
+    description: str = ""

@@ -26,7 +26,7 @@ from typing import Any, TypeAlias
 import msgspec
 import yaml
 
-from dralloc.api.core import Node, Pod
+from dralloc.api.core import Node, Pod, PriorityClass
 from dralloc.api.defaults import apply_defaults
 from dralloc.api.meta import object_ref
 from dralloc.api.quantity import Quantity, parse_quantity
@@ -41,7 +41,7 @@ from dralloc.api.validation import validate
 from dralloc.errors import InputError, Problem
 
 KubeObject: TypeAlias = (
-    Node | Pod | DeviceClass | ResourceSlice | ResourceClaim | ResourceClaimTemplate
+    Node | Pod | PriorityClass | DeviceClass | ResourceSlice | ResourceClaim | ResourceClaimTemplate
 )
 
 RESOURCE_GROUP = "resource.k8s.io"
@@ -51,6 +51,7 @@ RESOURCE_VERSIONS = ("resource.k8s.io/v1", "resource.k8s.io/v1beta2", "resource.
 KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "Node": (Node, ("v1",)),
     "Pod": (Pod, ("v1",)),
+    "PriorityClass": (PriorityClass, ("scheduling.k8s.io/v1",)),
     "DeviceClass": (DeviceClass, RESOURCE_VERSIONS),
     "ResourceSlice": (ResourceSlice, RESOURCE_VERSIONS),
     "ResourceClaim": (ResourceClaim, RESOURCE_VERSIONS),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dralloc.scheduler.framework.interface import (
@@ -149,9 +149,21 @@ class Framework:
         profile: Profile,
         rng: random.Random | None = None,
         node_rank: Mapping[str, int] | None = None,
+        pod_signature: Callable[[PodInfo], bytes] | None = None,
     ) -> None:
         self.profile = profile
         self.rng = rng
+        # Node verdicts remembered across cycles: with `pod_signature` (equal signatures mean
+        # pods every plugin treats alike), a node's Filter status and each node-local plugin's
+        # raw score are reused while the node's generation is unchanged. Only plugins that
+        # declare `node_local = True` (their answer depends on the pod and that node alone)
+        # take part; Filter is remembered only when every Filter plugin is node-local.
+        self.pod_signature = pod_signature
+        self._filters_node_local = all(
+            getattr(plugin, "node_local", False) for plugin in profile.filter
+        )
+        self._filter_memo: dict[tuple[str, bytes], tuple[int, Status]] = {}
+        self._score_memo: dict[tuple[str, str, bytes], tuple[int, int]] = {}
         # A fixed ranking for ties (the FGD experiment's random node order, spec/fgd.md 4.3);
         # it takes precedence over `rng`.
         self.node_rank = node_rank
@@ -271,9 +283,23 @@ class Framework:
         if count == 0:  # a PreFilterResult naming only nodes that are gone
             return feasible
         start = self.next_start_node_index % count
+        signature = (
+            self.pod_signature(pod)
+            if self.pod_signature is not None and self._filters_node_local
+            else None
+        )
+        memo = self._filter_memo
         for offset in range(count):
             node = candidates[(start + offset) % count]
-            status = self.run_filters(state, pod, node, skipped)
+            if signature is None:
+                status = self.run_filters(state, pod, node, skipped)
+            else:
+                remembered = memo.get((node.name, signature))
+                if remembered is not None and remembered[0] == node.generation:
+                    status = remembered[1]
+                else:
+                    status = self.run_filters(state, pod, node, skipped)
+                    memo[(node.name, signature)] = (node.generation, status)
             if status.is_success:
                 feasible.append(node)
                 if len(feasible) >= wanted:
@@ -318,17 +344,29 @@ class Framework:
                 raise SchedulingError(
                     Status.error(f'running PreScore plugin "{pre.name}": {status.message}')
                 )
+        signature = self.pod_signature(pod) if self.pod_signature is not None else None
+        memo = self._score_memo
         for plugin, weight in self.profile.score:
             if plugin.name in skipped:
                 continue
+            remember = signature is not None and getattr(plugin, "node_local", False)
             scores: dict[str, int] = {}
             for node in feasible:
+                if remember:
+                    assert signature is not None
+                    key = (plugin.name, node.name, signature)
+                    remembered = memo.get(key)
+                    if remembered is not None and remembered[0] == node.generation:
+                        scores[node.name] = remembered[1]
+                        continue
                 value, status = plugin.score(state, pod, node)
                 if not status.is_success:
                     raise SchedulingError(
                         Status.error(f'running Score plugin "{plugin.name}": {status.message}')
                     )
                 scores[node.name] = value
+                if remember and signature is not None:
+                    memo[(plugin.name, node.name, signature)] = (node.generation, value)
             if isinstance(plugin, ScoreNormalizer):
                 status = plugin.normalize_scores(state, pod, scores)
                 if not status.is_success:

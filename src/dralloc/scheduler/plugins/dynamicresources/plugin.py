@@ -109,6 +109,10 @@ class DynamicResources:
         self.cache = cache
         self.allocator = allocator
         self.device_order = device_order
+        # Node-local only while every pool is: a shared pool's devices change hands from any
+        # node. (Callers remembering verdicts must also tell allocated from pending claims
+        # apart in their pod signature.)
+        self.node_local = not cache.inventory.has_shared_pools
         # (node, claim specs) -> (node generation, outcome); owned and bounded by
         # nodes x pod shapes.
         self._outcomes: dict[tuple[str, bytes], tuple[int, _Outcome]] = {}
@@ -193,6 +197,15 @@ class DynamicResources:
         if claims is None or not claims.pending:
             return SUCCESS
         results = claims.results.get(node_name)
+        if results is None and node_name in self.cache.nodes:
+            # The framework reused a remembered Filter verdict for this node: allocate now.
+            # The pod is already assumed (the node's generation moved on) but its devices are
+            # not taken yet, so the outcome must not be remembered under the new generation.
+            outcome = self._allocate(claims, pod, self.cache.nodes[node_name])
+            status = self._use(claims, self.cache.nodes[node_name], outcome)
+            if not status.is_success:
+                return status
+            results = claims.results.get(node_name)
         if results is None:
             return Status.error(f"no allocation was computed for node {node_name}")
         for claim, result in zip(claims.pending, results, strict=True):

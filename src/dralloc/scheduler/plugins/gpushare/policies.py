@@ -53,6 +53,7 @@ class _Policy:
 
     name = ""
     deterministic_order = True
+    node_local = True  # scores read the pod and this node's state only
 
     def __init__(self, view: GpuShareView) -> None:
         self.view = view
@@ -174,6 +175,7 @@ class Random(_Policy):
 
     name = "Random"
     deterministic_order = False
+    node_local = False  # one node drawn per cycle
 
     def __init__(self, view: GpuShareView, rng: random.Random) -> None:
         super().__init__(view)

@@ -96,6 +96,8 @@ class NodeAffinity:
     """
 
     name = NAME
+    # Filter and Score read only the pod and this node (the framework may remember them).
+    node_local = True
 
     def __init__(self, args: NodeAffinityArgs | None = None) -> None:
         self.args = checked(args or NodeAffinityArgs())

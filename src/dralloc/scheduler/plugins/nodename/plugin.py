@@ -14,6 +14,8 @@ class NodeName:
     """Filters out every node but the one the pod names, if it names one."""
 
     name = NAME
+    # Filter and Score read only the pod and this node (the framework may remember them).
+    node_local = True
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         wanted = pod.pod.spec.node_name

@@ -36,6 +36,8 @@ class NodeResourcesBalancedAllocation:
     """Scores how much the pod evens out the node's requested fractions."""
 
     name = NAME
+    # Filter and Score read only the pod and this node (the framework may remember them).
+    node_local = True
 
     def __init__(self, args: NodeResourcesBalancedAllocationArgs | None = None) -> None:
         self.args = args or NodeResourcesBalancedAllocationArgs()

@@ -89,6 +89,8 @@ class NodeResourcesFit:
     """
 
     name = NAME
+    # Filter and Score read only the pod and this node (the framework may remember them).
+    node_local = True
 
     def __init__(self, args: NodeResourcesFitArgs | None = None) -> None:
         self.args = args or NodeResourcesFitArgs()

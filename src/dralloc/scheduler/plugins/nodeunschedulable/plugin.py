@@ -27,6 +27,8 @@ class NodeUnschedulable:
     """
 
     name = NAME
+    # Filter and Score read only the pod and this node (the framework may remember them).
+    node_local = True
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         if not node.node.spec.unschedulable:

@@ -63,6 +63,8 @@ class TaintToleration:
     """Rejects nodes with untolerated hard taints; prefers nodes with fewer soft ones."""
 
     name = NAME
+    # Filter and Score read only the pod and this node (the framework may remember them).
+    node_local = True
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         taint = find_untolerated_taint(node.node.spec.taints, pod.pod.spec.tolerations, _is_hard)

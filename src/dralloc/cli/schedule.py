@@ -1,0 +1,451 @@
+"""`dralloc schedule`: an offline what-if through kube-scheduler's scheduling cycle, a contract
+that scripts depend on.
+
+    dralloc schedule -f FILE [-f FILE ...] [--config FILE] [--feature-gates ...] [--seed N]
+                     [-o yaml|json]
+
+The files hold Nodes, Pods (a pod with `spec.nodeName` runs there; one without is pending),
+PriorityClasses, DeviceClasses, ResourceSlices, ResourceClaims and ResourceClaimTemplates. The
+run, in order:
+
+1. checks the input as a whole (every problem at once, exit 2): a pod's PriorityClass, its
+   profile (`spec.schedulerName`), the claims and templates it names, the node a running pod
+   runs on, and that a running pod's claims are allocated;
+2. puts running pods on their nodes (their claims reserved for them) and lets the ResourceClaim
+   controller create pending pods' claims from templates (names from a seeded rng);
+3. schedules pending pods one at a time in queue order (PrioritySort: priority, then input
+   order) with the default profile or `--config`'s profile named by `spec.schedulerName`;
+4. prints a `kind: List`: every pending pod, in input order, with `spec.nodeName` or a
+   `PodScheduled=False` condition (reason `Unschedulable` and kube-scheduler's
+   "0/N nodes are available: ..." message), then the claims allocated or generated.
+
+Exit codes: 0 every pending pod was placed; 1 some stay pending; 2 invalid input; 3 a plugin
+failed (an allocator error or timeout: reason `SchedulerError`). Preemption is not implemented
+yet (no DefaultPreemption plugin): no pod is evicted, so none is ever reported Preempted.
+
+Determinism: ties between equally scored nodes go to the first node in name order, or are
+drawn from `--seed`; generated claim names and shareIDs come from rngs seeded by `--seed`
+(0 without it), so the same input gives the same output.
+
+Register with `app.command("schedule")(schedule_command)`. This module must not import
+`cli.main` (main imports it).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import sys
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, NoReturn
+
+import msgspec
+import typer
+
+from dralloc.allocator import Allocator, AllocatorOptions
+from dralloc.api.core import Pod, PriorityClass
+from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_builtins
+from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
+from dralloc.cli.inputs import ClusterInput, read_cluster
+from dralloc.controllers import InMemoryClaimClient, ResourceClaimController
+from dralloc.errors import InputError, Problem
+from dralloc.features import FeatureGateError, Features, parse_gates
+from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
+from dralloc.scheduler.config import (
+    DEFAULT_SCHEDULER_NAME,
+    SchedulerConfiguration,
+    load_config,
+)
+from dralloc.scheduler.framework import Code, Framework, PodInfo
+from dralloc.scheduler.profiles import build_profiles, plugin_names, scheduler_registry
+from dralloc.scheduler.scheduler import ScheduleOutcome, Scheduler
+
+EXIT_OK = 0
+EXIT_PENDING = 1
+EXIT_INPUT = 2
+EXIT_FAILED = 3
+ALLOCATOR_TIMEOUT_SECONDS = 10.0  # DynamicResources' filterTimeout default
+# Classes every cluster has without PriorityClass objects (scheduling.k8s.io built-ins).
+SYSTEM_PRIORITY_CLASSES: Mapping[str, int] = {
+    "system-cluster-critical": 2_000_000_000,
+    "system-node-critical": 2_000_001_000,
+}
+POD_SCHEDULED = "PodScheduled"
+REASON_UNSCHEDULABLE = "Unschedulable"
+REASON_SCHEDULER_ERROR = "SchedulerError"
+_TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+class ScheduleOutputFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    _err(message)
+    raise typer.Exit(code)
+
+
+# ----------------------------------------------------------------------------- priority
+
+
+def pod_priority(pod: Pod, classes: Mapping[str, PriorityClass]) -> int | None:
+    """The priority admission gives the pod: `spec.priority`, else its class's value, else the
+    global default class's (the lowest value when several are), else 0. None when it names a
+    class that does not exist."""
+    if pod.spec.priority is not None:
+        return pod.spec.priority
+    name = pod.spec.priority_class_name
+    if name:
+        found = classes.get(name)
+        if found is not None:
+            return found.value
+        return SYSTEM_PRIORITY_CLASSES.get(name)
+    defaults = [c.value for c in classes.values() if c.global_default]
+    return min(defaults) if defaults else 0
+
+
+# -------------------------------------------------------------------------------- input
+
+
+@dataclass
+class _PendingPod:
+    loaded: LoadedObject
+    pod: Pod  # with priority and generated claim statuses filled in
+    index: int
+    claims_changed: bool = False
+
+
+@dataclass
+class _Plan:
+    """The checked input, ready to schedule."""
+
+    cache: SchedulerCache
+    pending: list[_PendingPod]
+    raw_claims: dict[str, LoadedObject]  # claim key -> input claim
+    input_claims: dict[str, ResourceClaim]  # claim key -> input claim, typed
+    generated: list[str] = field(default_factory=list)  # keys of created claims, in order
+
+
+def _share_ids(rng: random.Random) -> Callable[[], str]:
+    return lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _pod_problems(
+    loaded: LoadedObject, pod: Pod, claims: Mapping[str, ResourceClaim], running: bool
+) -> list[Problem]:
+    """Claims a pod names that the input lacks; for a running pod, claims not allocated."""
+    problems = []
+    namespace = pod.metadata.namespace
+    generated = {s.name: s.resource_claim_name for s in pod.status.resource_claim_statuses}
+
+    def report(path: str, message: str) -> None:
+        problems.append(Problem(loaded.file, loaded.ref, path, message))
+
+    for index, entry in enumerate(pod.spec.resource_claims):
+        path = f"spec.resourceClaims[{index}]"
+        if entry.resource_claim_name is not None:
+            name: str | None = entry.resource_claim_name
+            path += ".resourceClaimName"
+        elif running:
+            if entry.name not in generated:
+                report(path, "a running pod's claim must be created (no resourceClaimStatuses)")
+                continue
+            name = generated[entry.name]
+        else:
+            continue  # the controller creates or finds it
+        if name is None:
+            continue
+        claim = claims.get(f"{namespace}/{name}")
+        if claim is None:
+            report(path, f"ResourceClaim {namespace}/{name} is not in the input")
+        elif running and claim.status.allocation is None:
+            report(path, f"ResourceClaim {namespace}/{name} of a running pod is not allocated")
+    return problems
+
+
+def _plan(
+    cluster: ClusterInput,
+    config: SchedulerConfiguration,
+    features: Features,
+    seed: int | None,
+) -> tuple[_Plan, dict[str, Framework]]:
+    base = seed if seed is not None else 0
+    tie_rng = random.Random(seed) if seed is not None else None
+    options = AllocatorOptions(
+        timeout=ALLOCATOR_TIMEOUT_SECONDS, share_ids=_share_ids(random.Random(f"share-ids/{base}"))
+    )
+    allocator = Allocator(features, options=options)
+    objects = cluster.objects
+    templates = [o.obj for o in objects if isinstance(o.obj, ResourceClaimTemplate)]
+    classes = {o.obj.metadata.name: o.obj for o in objects if isinstance(o.obj, PriorityClass)}
+    raw_claims: dict[str, LoadedObject] = {}
+    claim_objects: dict[str, ResourceClaim] = {}
+    for loaded in objects:
+        if isinstance(loaded.obj, ResourceClaim):
+            raw_claims[claim_key(loaded.obj)] = loaded
+            claim_objects[claim_key(loaded.obj)] = loaded.obj
+    cache = SchedulerCache(
+        features,
+        nodes=cluster.nodes.values(),
+        slices=cluster.slices,
+        classes=cluster.classes.values(),
+        taint_rules=cluster.taint_rules,
+        claims=claim_objects.values(),
+    )
+
+    def bind(info: PodInfo, node_name: str) -> None:
+        """Nothing to write: the outcome carries the node and the cache holds the pod."""
+
+    registry = scheduler_registry(cache, allocator, features, tie_rng, bind)
+    problems: list[Problem] = []
+    try:
+        profiles = build_profiles(config, registry)
+    except InputError as err:
+        problems.extend(err.problems)
+        profiles = {}
+    client = InMemoryClaimClient(
+        claim_objects.values(), templates, rng=random.Random(f"claim-names/{base}")
+    )
+    controller = ResourceClaimController(client)
+    plan = _Plan(cache, [], raw_claims, claim_objects)
+    running: list[Pod] = []
+    for index, loaded in enumerate(objects):
+        pod = loaded.obj
+        if not isinstance(pod, Pod):
+            continue
+        is_running = bool(pod.spec.node_name)
+        if pod.status.phase in _TERMINAL_PHASES:
+            continue  # holds nothing any more
+        if not is_running and pod.metadata.deletion_timestamp is not None:
+            continue  # kube-scheduler skips a pending pod that is being deleted
+        priority = pod_priority(pod, classes)
+        if priority is None:
+            problems.append(
+                Problem(
+                    loaded.file,
+                    loaded.ref,
+                    "spec.priorityClassName",
+                    f"no PriorityClass {pod.spec.priority_class_name!r} in the input",
+                )
+            )
+            priority = 0
+        pod = msgspec.structs.replace(
+            pod, spec=msgspec.structs.replace(pod.spec, priority=priority)
+        )
+        problems.extend(_pod_problems(loaded, pod, claim_objects, is_running))
+        if is_running:
+            if pod.spec.node_name not in cluster.nodes:
+                problems.append(
+                    Problem(
+                        loaded.file,
+                        loaded.ref,
+                        "spec.nodeName",
+                        f"node {pod.spec.node_name} is not in the input",
+                    )
+                )
+            running.append(pod)
+            continue
+        profile = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
+        if profiles and profile not in profiles:
+            names = ", ".join(sorted(profiles))
+            problems.append(
+                Problem(
+                    loaded.file,
+                    loaded.ref,
+                    "spec.schedulerName",
+                    f"no profile {profile!r} in the configuration (profiles: {names})",
+                )
+            )
+        synced = controller.sync_pod(pod)
+        problems.extend(Problem(loaded.file, loaded.ref, p, m) for p, m in synced.problems)
+        for claim in synced.created:
+            cache.set_claim(claim)
+            plan.generated.append(claim_key(claim))
+        changed = synced.pod.status.resource_claim_statuses != pod.status.resource_claim_statuses
+        plan.pending.append(_PendingPod(loaded, synced.pod, index, changed))
+    if problems:
+        raise InputError(problems)
+    for pod in running:
+        cache.assume_pod(PodInfo.of(pod), pod.spec.node_name)
+        for _, key in pod_claim_keys(pod):
+            if key is not None:
+                cache.reserve_claim(key, pod)
+    frameworks = {name: Framework(profile, rng=tie_rng) for name, profile in profiles.items()}
+    return plan, frameworks
+
+
+# ------------------------------------------------------------------------------- output
+
+
+def _pod_output(entry: _PendingPod, outcome: ScheduleOutcome) -> dict[str, Any]:
+    out = copy.deepcopy(entry.loaded.raw)
+    spec = out.setdefault("spec", {})
+    status = out.get("status") or {}
+    conditions = [
+        c
+        for c in status.get("conditions") or []
+        if not (isinstance(c, dict) and c.get("type") == POD_SCHEDULED)
+    ]
+    if outcome.node is not None:
+        spec["nodeName"] = outcome.node
+    else:
+        reason = (
+            REASON_SCHEDULER_ERROR if outcome.status.code == Code.ERROR else REASON_UNSCHEDULABLE
+        )
+        conditions.append(
+            {"type": POD_SCHEDULED, "status": "False", "reason": reason, "message": outcome.message}
+        )
+    if conditions:
+        status["conditions"] = conditions
+    else:
+        status.pop("conditions", None)
+    if entry.claims_changed:
+        status["resourceClaimStatuses"] = to_builtins(entry.pod.status.resource_claim_statuses)
+    if status:
+        out["status"] = status
+    return out
+
+
+def _claim_output(key: str, plan: _Plan) -> dict[str, Any]:
+    claim = plan.cache.claims[key]
+    loaded = plan.raw_claims.get(key)
+    if loaded is None:
+        return kube_dict(claim)
+    out = copy.deepcopy(loaded.raw)
+    status = dict(out.get("status") or {})
+    status.update(to_builtins(claim.status))
+    out["status"] = status
+    return out
+
+
+def _changed_claims(plan: _Plan) -> list[str]:
+    """Input claims allocated by this run (input order), then generated ones (as created)."""
+    allocated = [
+        key
+        for key, claim in plan.input_claims.items()
+        if claim.status.allocation is None and plan.cache.claims[key].status.allocation is not None
+    ]
+    return allocated + plan.generated
+
+
+# ------------------------------------------------------------------------------ command
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    """Outcomes in queue order, the output document and the exit code."""
+
+    outcomes: Sequence[ScheduleOutcome]
+    document: dict[str, Any]
+    exit_code: int
+
+
+def run_schedule(
+    cluster: ClusterInput,
+    config: SchedulerConfiguration,
+    features: Features,
+    seed: int | None = None,
+) -> ScheduleRun:
+    """Schedule the pending pods of `cluster`. Raises InputError for invalid input."""
+    plan, frameworks = _plan(cluster, config, features, seed)
+    queue = sorted(plan.pending, key=lambda p: (-(p.pod.spec.priority or 0), p.index))
+    outcomes: dict[int, ScheduleOutcome] = {}
+    for entry in queue:
+        framework = frameworks[entry.pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME]
+        outcomes[entry.index] = Scheduler(plan.cache, framework).schedule_one(entry.pod)
+    items = [_pod_output(entry, outcomes[entry.index]) for entry in plan.pending]
+    items += [_claim_output(key, plan) for key in _changed_claims(plan)]
+    ordered = [outcomes[entry.index] for entry in queue]
+    if any(o.status.code == Code.ERROR for o in ordered):
+        code = EXIT_FAILED
+    elif any(not o.is_scheduled for o in ordered):
+        code = EXIT_PENDING
+    else:
+        code = EXIT_OK
+    return ScheduleRun(ordered, list_document(items), code)
+
+
+FilesOption = Annotated[
+    list[str],
+    typer.Option(
+        "-f",
+        "--filename",
+        help="YAML or JSON file with Nodes, Pods, PriorityClasses, DeviceClasses, "
+        "ResourceSlices, ResourceClaims and ResourceClaimTemplates (repeatable; '-' reads "
+        "stdin).",
+    ),
+]
+
+
+def schedule_command(
+    files: FilesOption,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="A KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1): profiles, "
+            "plugins, pluginConfig, percentageOfNodesToScore.",
+        ),
+    ] = None,
+    feature_gates: Annotated[
+        str,
+        typer.Option(
+            "--feature-gates",
+            help="Comma-separated Gate=true|false pairs, as kube-scheduler takes them "
+            "(Kubernetes 1.36 defaults otherwise).",
+        ),
+    ] = "",
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Break ties between equally scored nodes at random from this seed "
+            "(default: the first node in name order)."
+        ),
+    ] = None,
+    output: Annotated[
+        ScheduleOutputFormat, typer.Option("-o", "--output")
+    ] = ScheduleOutputFormat.yaml,
+) -> None:
+    """Schedule the pending pods offline, one at a time in queue order (priority, then input
+    order), and print them with spec.nodeName or a PodScheduled=False condition, followed by
+    the claims allocated or generated.
+
+    Exit codes: 0 all were placed; 1 some stay pending; 2 invalid input; 3 a plugin failed.
+
+    Preemption is not implemented yet (no DefaultPreemption): no running pod is evicted.
+    """
+    try:
+        features = parse_gates(feature_gates)
+    except FeatureGateError as err:
+        _fail(EXIT_INPUT, f"--feature-gates: {err}")
+    for gate in features.emulated_off():
+        _err(
+            f"warning: feature gate {gate} is GA and locked on in Kubernetes 1.36; "
+            "switching it off emulates an older release"
+        )
+    try:
+        cluster = read_cluster(files)
+        configuration = load_config(config, plugin_names()) if config else SchedulerConfiguration()
+        for warning in configuration.warnings:
+            _err(f"warning: {config}: {warning}")
+        run = run_schedule(cluster, configuration, features, seed)
+    except InputError as err:
+        _fail(EXIT_INPUT, str(err))
+    sys.stdout.write(dump(run.document, output.value))
+    pending = [o for o in run.outcomes if not o.is_scheduled]
+    for outcome in pending:
+        _err(f"pod {outcome.pod.key}: {outcome.message}")
+    total = len(run.outcomes)
+    summary = f"scheduled {total - len(pending)} of {total} pending pods"
+    if any(o.status.is_rejected for o in pending):
+        summary += "; preemption is not implemented, so no running pod was evicted"
+    _err(summary)
+    raise typer.Exit(run.exit_code)

@@ -1,0 +1,27 @@
+"""Controllers: what the control plane does around the scheduler, over a client Protocol.
+
+`resourceclaim` is kube-controller-manager's ResourceClaim controller: it creates a pod's
+claims from ResourceClaimTemplates and records them in `pod.status.resourceClaimStatuses`.
+Controllers talk to a small client Protocol (`ClaimClient`); `InMemoryClaimClient` implements it
+over plain collections for offline runs, and a store or cluster adapter can implement it too.
+"""
+
+from dralloc.controllers.resourceclaim import (
+    POD_CLAIM_NAME_ANNOTATION,
+    ClaimClient,
+    InMemoryClaimClient,
+    PodClaimsResult,
+    ResourceClaimController,
+    generate_name_prefix,
+    generated_name,
+)
+
+__all__ = [
+    "POD_CLAIM_NAME_ANNOTATION",
+    "ClaimClient",
+    "InMemoryClaimClient",
+    "PodClaimsResult",
+    "ResourceClaimController",
+    "generate_name_prefix",
+    "generated_name",
+]

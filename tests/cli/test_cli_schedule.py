@@ -1,0 +1,486 @@
+"""`dralloc schedule`: the offline what-if contract (output shape, queue order, exit codes 0, 1
+and 2, exact stderr lines, determinism with and without --seed, --config)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from click.testing import Result
+from typer.testing import CliRunner
+
+from dralloc.cli.schedule import schedule_command
+
+# The command as main.py registers it: `app.command("schedule")(schedule_command)`.
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _group() -> None:
+    """dralloc (test harness)."""
+
+
+app.command("schedule")(schedule_command)
+
+# node-a and node-b have 4 cpus each; node-b also has two GPUs.
+CLUSTER = """\
+apiVersion: v1
+kind: Node
+metadata: {name: node-b, labels: {zone: b}}
+status: {allocatable: {cpu: "4", memory: 8Gi, pods: "110"}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-a, labels: {zone: a}}
+status: {allocatable: {cpu: "4", memory: 8Gi, pods: "110"}}
+---
+apiVersion: resource.k8s.io/v1
+kind: DeviceClass
+metadata: {name: gpu}
+spec:
+  selectors:
+  - cel: {expression: device.driver == "gpu.example.com"}
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceSlice
+metadata: {name: node-b-gpu}
+spec:
+  driver: gpu.example.com
+  nodeName: node-b
+  pool: {name: node-b, generation: 1, resourceSliceCount: 1}
+  devices: [{name: gpu-0}, {name: gpu-1}]
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaimTemplate
+metadata: {name: one-gpu, namespace: default}
+spec:
+  metadata:
+    labels: {team: ml}
+  spec:
+    devices:
+      requests:
+      - name: gpu
+        exactly: {deviceClassName: gpu}
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: high}
+value: 1000
+"""
+
+GPU_TEMPLATE_CLAIM = "resourceClaims: [{name: gpu, resourceClaimTemplateName: one-gpu}]"
+
+
+def pod(name: str, cpu: str = "1", extra: str = "", status: str = "") -> str:
+    """A pod in `default`; `extra` adds spec lines and `status` a status mapping (YAML)."""
+    spec = textwrap.indent(textwrap.dedent(extra).strip(), "  ") + "\n" if extra else ""
+    text = (
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n"
+        f"{spec}  containers:\n  - name: c\n    resources: {{requests: {{cpu: '{cpu}'}}}}\n"
+    )
+    return text + (f"status: {status}\n" if status else "")
+
+
+def write(tmp_path: Path, *documents: str, name: str = "in.yaml") -> str:
+    path = tmp_path / name
+    path.write_text("---\n".join(documents), encoding="utf-8")
+    return str(path)
+
+
+def schedule(*args: str) -> Result:
+    result = CliRunner().invoke(app, ["schedule", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"uncaught {result.exception!r}"
+    )
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def items(result: Result) -> list[dict[str, Any]]:
+    document = yaml.safe_load(result.stdout)
+    assert (document["apiVersion"], document["kind"], document["metadata"]) == ("v1", "List", {})
+    found = document["items"]
+    assert isinstance(found, list)
+    return found
+
+
+def placements(result: Result) -> dict[str, str | None]:
+    return {
+        item["metadata"]["name"]: item["spec"].get("nodeName")
+        for item in items(result)
+        if item["kind"] == "Pod"
+    }
+
+
+# ------------------------------------------------------------------------------- exit 0
+
+
+def test_every_pending_pod_placed_exits_0_with_pods_then_generated_claims(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER, pod("web"), pod("train", extra=GPU_TEMPLATE_CLAIM))
+    result = schedule("-f", path)
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == ["scheduled 2 of 2 pending pods"]
+    web, train, claim = items(result)
+    assert web == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}],
+            "nodeName": "node-a",  # a tie with node-b: the first in name order
+        },
+    }
+    name = claim["metadata"]["name"]
+    assert train["spec"]["nodeName"] == "node-b"
+    assert train["status"] == {
+        "resourceClaimStatuses": [{"name": "gpu", "resourceClaimName": name}]
+    }
+    assert name.startswith("train-gpu-") and len(name) == len("train-gpu-") + 5
+    assert claim["kind"] == "ResourceClaim"
+    assert claim["metadata"]["labels"] == {"team": "ml"}
+    assert claim["metadata"]["annotations"] == {"resource.kubernetes.io/pod-claim-name": "gpu"}
+    assert claim["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": "train",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    assert claim["status"]["allocation"]["devices"]["results"] == [
+        {"request": "gpu", "driver": "gpu.example.com", "pool": "node-b", "device": "gpu-0"}
+    ]
+    assert claim["status"]["reservedFor"] == [{"resource": "pods", "name": "train", "uid": "train"}]
+
+
+def test_an_input_claim_allocated_by_the_run_keeps_its_fields_and_follows_the_pods(
+    tmp_path: Path,
+) -> None:
+    claim = """\
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: shared, namespace: default, labels: {keep: me}}
+spec:
+  devices:
+    requests:
+    - name: gpu
+      exactly: {deviceClassName: gpu, count: 2}
+"""
+    users = [pod(n, extra="resourceClaims: [{name: g, resourceClaimName: shared}]") for n in "xy"]
+    result = schedule("-f", write(tmp_path, CLUSTER, claim, *users))
+    assert result.exit_code == 0
+    x, y, out = items(result)
+    assert (x["spec"]["nodeName"], y["spec"]["nodeName"]) == ("node-b", "node-b")
+    assert out["metadata"] == {"name": "shared", "namespace": "default", "labels": {"keep": "me"}}
+    assert [r["name"] for r in out["status"]["reservedFor"]] == ["x", "y"]
+    assert [r["device"] for r in out["status"]["allocation"]["devices"]["results"]] == [
+        "gpu-0",
+        "gpu-1",
+    ]
+
+
+# ------------------------------------------------------------------------------- exit 1
+
+
+def test_a_pod_that_fits_nowhere_gets_the_fit_error_and_exit_1(tmp_path: Path) -> None:
+    stale = "{phase: Pending, conditions: [{type: PodScheduled, status: 'False', reason: Old}]}"
+    path = write(tmp_path, CLUSTER, pod("huge", cpu="6", status=stale), pod("small"))
+    result = schedule("-f", path)
+    assert result.exit_code == 1
+    message = "0/2 nodes are available: 2 Insufficient cpu."
+    assert result.stderr.splitlines() == [
+        f"pod default/huge: {message}",
+        "scheduled 1 of 2 pending pods; preemption is not implemented, so no running pod "
+        "was evicted",
+    ]
+    huge, small = items(result)
+    assert "nodeName" not in huge["spec"]
+    assert huge["status"] == {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+            }
+        ],
+    }
+    assert small["spec"]["nodeName"] == "node-a"
+
+
+def test_a_generated_claim_of_a_pending_pod_is_still_listed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        CLUSTER,
+        pod("a", extra=GPU_TEMPLATE_CLAIM),
+        pod("b", extra=GPU_TEMPLATE_CLAIM),
+        pod("c", extra=GPU_TEMPLATE_CLAIM),
+    )
+    result = schedule("-f", path)
+    assert result.exit_code == 1
+    out = items(result)
+    assert [i["kind"] for i in out] == ["Pod"] * 3 + ["ResourceClaim"] * 3
+    assert [i["spec"].get("nodeName") for i in out[:3]] == ["node-b", "node-b", None]
+    assert out[2]["status"]["conditions"][0]["message"] == (
+        "0/2 nodes are available: 2 cannot allocate all claims."
+    )
+    assert "allocation" not in out[5].get("status", {})
+
+
+# --------------------------------------------------------------------------- queue order
+
+
+def test_the_queue_takes_higher_priority_first_then_input_order(tmp_path: Path) -> None:
+    # Each pod needs 3 of a node's 4 cpus: the first two popped get the two nodes.
+    path = write(
+        tmp_path,
+        CLUSTER,
+        pod("first", cpu="3"),
+        pod("second", cpu="3"),
+        pod("urgent", cpu="3", extra="priorityClassName: high"),
+    )
+    result = schedule("-f", path)
+    assert result.exit_code == 1
+    assert placements(result) == {"first": "node-b", "second": None, "urgent": "node-a"}
+
+
+def test_priority_comes_from_spec_then_class_then_the_global_default(tmp_path: Path) -> None:
+    default_class = (
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\n"
+        "metadata: {name: batch}\nvalue: 10\nglobalDefault: true\n"
+    )
+    path = write(
+        tmp_path,
+        CLUSTER,
+        default_class,
+        pod("defaulted", cpu="3"),  # 10 from the global default
+        pod("explicit", cpu="3", extra="priority: 5"),
+        pod("critical", cpu="3", extra="priorityClassName: system-node-critical"),
+    )
+    result = schedule("-f", path)
+    assert placements(result) == {"defaulted": "node-b", "explicit": None, "critical": "node-a"}
+
+
+# ---------------------------------------------------------------------------- running pods
+
+
+def test_running_pods_hold_their_share_and_are_not_listed(tmp_path: Path) -> None:
+    held = """\
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: held, namespace: default}
+spec:
+  devices:
+    requests:
+    - name: gpu
+      exactly: {deviceClassName: gpu}
+status:
+  allocation:
+    devices:
+      results:
+      - {request: gpu, driver: gpu.example.com, pool: node-b, device: gpu-0}
+"""
+    running = pod(
+        "running",
+        cpu="3",
+        extra="nodeName: node-a\nresourceClaims: [{name: g, resourceClaimName: held}]",
+    )
+    path = write(tmp_path, CLUSTER, held, running, pod("p", cpu="3", extra=GPU_TEMPLATE_CLAIM))
+    result = schedule("-f", path)
+    assert result.exit_code == 0
+    p, claim = items(result)
+    assert p["metadata"]["name"] == "p"
+    assert claim["status"]["allocation"]["devices"]["results"][0]["device"] == "gpu-1"
+    spread = schedule("-f", write(tmp_path, CLUSTER, running, held, pod("q", cpu="3")))
+    assert placements(spread) == {"q": "node-b"}
+
+
+# ------------------------------------------------------------------------------- exit 2
+
+
+def test_invalid_input_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    unallocated = """\
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: idle, namespace: default}
+spec:
+  devices:
+    requests:
+    - name: gpu
+      exactly: {deviceClassName: gpu}
+"""
+    path = write(
+        tmp_path,
+        CLUSTER,
+        unallocated,
+        pod("a", extra="priorityClassName: nope"),
+        pod("b", extra="nodeName: node-z"),
+        pod("c", extra="nodeName: node-a\nresourceClaims: [{name: g, resourceClaimName: idle}]"),
+        pod("d", extra="resourceClaims: [{name: g, resourceClaimName: missing}]"),
+        pod("e", extra="resourceClaims: [{name: g, resourceClaimTemplateName: missing}]"),
+        pod("f", extra=f"nodeName: node-a\n{GPU_TEMPLATE_CLAIM}"),
+    )
+    result = schedule("-f", path)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{path}: Pod default/a: spec.priorityClassName: no PriorityClass 'nope' in the input",
+        f"{path}: Pod default/b: spec.nodeName: node node-z is not in the input",
+        f"{path}: Pod default/c: spec.resourceClaims[0].resourceClaimName: ResourceClaim "
+        "default/idle of a running pod is not allocated",
+        f"{path}: Pod default/d: spec.resourceClaims[0].resourceClaimName: ResourceClaim "
+        "default/missing is not in the input",
+        f"{path}: Pod default/e: spec.resourceClaims[0].resourceClaimTemplateName: resource "
+        "claim template 'missing' not found in namespace default",
+        f"{path}: Pod default/f: spec.resourceClaims[0]: a running pod's claim must be created "
+        "(no resourceClaimStatuses)",
+    ]
+
+
+def test_a_file_that_does_not_load_exits_2(tmp_path: Path) -> None:
+    path = write(tmp_path, "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: 3\n")
+    result = schedule("-f", path)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"{path}: Pod x: spec: wrong type: expected object, got integer"
+    ]
+
+
+def test_bad_feature_gates_exit_2() -> None:
+    result = schedule("-f", "-", "--feature-gates", "Nope=true")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("--feature-gates: unknown feature gate 'Nope'")
+
+
+def test_a_plugin_error_is_a_scheduler_error_and_exits_3(tmp_path: Path) -> None:
+    claim = """\
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: c, namespace: default}
+spec:
+  devices:
+    requests:
+    - name: gpu
+      exactly:
+        deviceClassName: gpu
+        selectors:
+        - cel: {expression: 'device.attributes["gpu.example.com"].model == "x"'}
+"""
+    user = pod("p", extra="resourceClaims: [{name: g, resourceClaimName: c}]")
+    result = schedule("-f", write(tmp_path, CLUSTER, claim, user))
+    assert result.exit_code == 3
+    message = (
+        'running "DynamicResources" filter plugin: claim default/c: selector #0: CEL runtime '
+        "error: no such key: model"
+    )
+    assert result.stderr.splitlines() == [
+        f"pod default/p: {message}",
+        "scheduled 0 of 1 pending pods",
+    ]
+    p, *claims = items(result)
+    assert claims == []
+    assert p["status"]["conditions"] == [
+        {"type": "PodScheduled", "status": "False", "reason": "SchedulerError", "message": message}
+    ]
+
+
+# -------------------------------------------------------------------------- determinism
+
+
+def test_the_same_input_gives_the_same_output_with_and_without_a_seed(tmp_path: Path) -> None:
+    pods = [pod(f"p{i}", extra=GPU_TEMPLATE_CLAIM if i % 3 == 0 else "") for i in range(6)]
+    path = write(tmp_path, CLUSTER, *pods)
+    assert schedule("-f", path).stdout == schedule("-f", path).stdout
+    seeded = schedule("-f", path, "--seed", "7").stdout
+    assert seeded == schedule("-f", path, "--seed", "7").stdout
+
+
+def test_the_seed_breaks_ties_between_equal_nodes(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER, pod("p"))
+    assert placements(schedule("-f", path)) == {"p": "node-a"}
+    chosen = {placements(schedule("-f", path, "--seed", str(s)))["p"] for s in range(10)}
+    assert chosen == {"node-a", "node-b"}
+
+
+def test_json_output_is_the_same_document(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER, pod("web"), pod("train", extra=GPU_TEMPLATE_CLAIM))
+    as_json = json.loads(schedule("-f", path, "-o", "json").stdout)
+    assert as_json == yaml.safe_load(schedule("-f", path).stdout)
+
+
+# ------------------------------------------------------------------------------- --config
+
+
+CONFIG_HEAD = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
+
+
+def test_a_configured_profile_changes_the_placement_and_warns_about_missing_plugins(
+    tmp_path: Path,
+) -> None:
+    config = write(
+        tmp_path,
+        CONFIG_HEAD
+        + textwrap.dedent(
+            """\
+            leaderElection: {leaderElect: false}
+            profiles:
+            - schedulerName: default-scheduler
+              plugins:
+                multiPoint:
+                  enabled: [{name: DefaultPreemption}]
+              pluginConfig:
+              - name: NodeResourcesFit
+                args:
+                  scoringStrategy: {type: MostAllocated}
+            - schedulerName: spread
+            """
+        ),
+        name="sched.yaml",
+    )
+    pods = [pod("one"), pod("two"), pod("three", extra="schedulerName: spread")]
+    path = write(tmp_path, CLUSTER, *pods)
+    result = schedule("-f", path, "--config", config)
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"warning: {config}: profiles[0].plugins.multiPoint.enabled[0].name: plugin "
+        "DefaultPreemption is not implemented by dralloc; ignored",
+        "scheduled 3 of 3 pending pods",
+    ]
+    # MostAllocated packs "two" next to "one"; the spread profile puts "three" on the emptier node.
+    assert placements(result) == {"one": "node-a", "two": "node-a", "three": "node-b"}
+
+
+def test_config_problems_and_unknown_profiles_exit_2(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        CONFIG_HEAD
+        + "profiles:\n- plugins:\n    filter:\n"
+        + "      enabled: [{name: NodeResourcesBalancedAllocation}]\n",
+        name="sched.yaml",
+    )
+    path = write(tmp_path, CLUSTER, pod("p"))
+    result = schedule("-f", path, "--config", config)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"{config}: KubeSchedulerConfiguration: profiles[0].plugins.filter.enabled[0]: plugin "
+        '"NodeResourcesBalancedAllocation" is enabled at filter but defines no filter()'
+    ]
+    fine = write(tmp_path, CONFIG_HEAD + "profiles: [{schedulerName: gpu}]\n", name="ok.yaml")
+    result = schedule("-f", path, "--config", fine)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"{path}: Pod default/p: spec.schedulerName: no profile 'default-scheduler' in the "
+        "configuration (profiles: gpu)"
+    ]
+
+
+def test_help_says_preemption_is_not_implemented() -> None:
+    result = CliRunner().invoke(app, ["schedule", "--help"])
+    assert result.exit_code == 0
+    assert "Preemption is not implemented yet" in result.stdout
