@@ -154,14 +154,15 @@ class NodeInfo:
     requested: Resources = field(default_factory=Resources)
     non_zero_requested: Resources = field(default_factory=Resources)
     generation: int = 0
+    # The node's name, read in every loop over nodes: a plain attribute, not a property.
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = self.node.metadata.name
 
     @classmethod
     def of(cls, node: Node) -> NodeInfo:
         return cls(node, Resources.of(node.status.allocatable))
-
-    @property
-    def name(self) -> str:
-        return self.node.metadata.name
 
     def add_pod(self, info: PodInfo) -> None:
         self.pods.append(info)

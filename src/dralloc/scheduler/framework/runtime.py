@@ -162,8 +162,10 @@ class Framework:
         self._filters_node_local = all(
             getattr(plugin, "node_local", False) for plugin in profile.filter
         )
-        self._filter_memo: dict[tuple[str, bytes], tuple[int, Status]] = {}
-        self._score_memo: dict[tuple[str, str, bytes], tuple[int, int]] = {}
+        # signature -> node name -> (generation, status); (plugin, signature) -> node ->
+        # (generation, raw score). Bounded by nodes x pod shapes.
+        self._filter_memo: dict[bytes, dict[str, tuple[int, Status]]] = {}
+        self._score_memo: dict[tuple[str, bytes], dict[str, tuple[int, int]]] = {}
         # A fixed ranking for ties (the FGD experiment's random node order, spec/fgd.md 4.3);
         # it takes precedence over `rng`.
         self.node_rank = node_rank
@@ -288,18 +290,18 @@ class Framework:
             if self.pod_signature is not None and self._filters_node_local
             else None
         )
-        memo = self._filter_memo
+        memo = self._filter_memo.setdefault(signature, {}) if signature is not None else None
         for offset in range(count):
             node = candidates[(start + offset) % count]
-            if signature is None:
+            if memo is None:
                 status = self.run_filters(state, pod, node, skipped)
             else:
-                remembered = memo.get((node.name, signature))
+                remembered = memo.get(node.name)
                 if remembered is not None and remembered[0] == node.generation:
                     status = remembered[1]
                 else:
                     status = self.run_filters(state, pod, node, skipped)
-                    memo[(node.name, signature)] = (node.generation, status)
+                    memo[node.name] = (node.generation, status)
             if status.is_success:
                 feasible.append(node)
                 if len(feasible) >= wanted:
@@ -345,17 +347,18 @@ class Framework:
                     Status.error(f'running PreScore plugin "{pre.name}": {status.message}')
                 )
         signature = self.pod_signature(pod) if self.pod_signature is not None else None
-        memo = self._score_memo
         for plugin, weight in self.profile.score:
             if plugin.name in skipped:
                 continue
-            remember = signature is not None and getattr(plugin, "node_local", False)
+            memo = (
+                self._score_memo.setdefault((plugin.name, signature), {})
+                if signature is not None and getattr(plugin, "node_local", False)
+                else None
+            )
             scores: dict[str, int] = {}
             for node in feasible:
-                if remember:
-                    assert signature is not None
-                    key = (plugin.name, node.name, signature)
-                    remembered = memo.get(key)
+                if memo is not None:
+                    remembered = memo.get(node.name)
                     if remembered is not None and remembered[0] == node.generation:
                         scores[node.name] = remembered[1]
                         continue
@@ -365,8 +368,8 @@ class Framework:
                         Status.error(f'running Score plugin "{plugin.name}": {status.message}')
                     )
                 scores[node.name] = value
-                if remember and signature is not None:
-                    memo[(plugin.name, node.name, signature)] = (node.generation, value)
+                if memo is not None:
+                    memo[node.name] = (node.generation, value)
             if isinstance(plugin, ScoreNormalizer):
                 status = plugin.normalize_scores(state, pod, scores)
                 if not status.is_success:
@@ -386,12 +389,13 @@ class Framework:
 
     def _select_host(self, scores: Mapping[str, int]) -> str:
         best = max(scores.values())
-        tied = sorted(name for name, value in scores.items() if value == best)
+        tied = [name for name, value in scores.items() if value == best]
         if len(tied) == 1:
             return tied[0]
         if self.node_rank is not None:
             rank = self.node_rank
             return min(tied, key=lambda name: (rank.get(name, len(rank)), name))
+        tied.sort()
         if self.rng is None:
             return tied[0]
         return self.rng.choice(tied)
