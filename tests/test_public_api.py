@@ -6,7 +6,20 @@ import importlib
 
 import pytest
 
-PACKAGES = ["dralloc.api", "dralloc.cel", "dralloc.allocator", "dralloc.devices", "dralloc.testing"]
+PACKAGES = [
+    "dralloc.api",
+    "dralloc.cel",
+    "dralloc.allocator",
+    "dralloc.devices",
+    "dralloc.testing",
+    "dralloc.scheduler.framework",
+    "dralloc.scheduler.queue",
+    "dralloc.scheduler.gpushare",
+    "dralloc.scheduler.plugins.dynamicresources",
+    "dralloc.scheduler.plugins.gpushare",
+    "dralloc.sim.fgd",
+    "dralloc.controllers",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
