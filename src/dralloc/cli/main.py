@@ -41,6 +41,7 @@ from dralloc.api.resource import AllocationResult, ResourceClaim
 from dralloc.cli.inputs import ClusterInput, read_cluster
 from dralloc.cli.mig import mig_app
 from dralloc.cli.schedule import schedule_command
+from dralloc.cli.simulate import simulate_command
 from dralloc.devices import load_catalog
 from dralloc.devices.cluster import (
     ClusterSpecError,
@@ -483,6 +484,7 @@ def _write_json_list(
 
 app.add_typer(mig_app, name="mig")
 app.command("schedule")(schedule_command)
+app.command("simulate")(simulate_command)
 
 node_app = typer.Typer(help="Node agent: what this machine's GPUs publish.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
