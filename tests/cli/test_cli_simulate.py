@@ -49,6 +49,10 @@ def test_simulate_writes_a_row_per_run_and_prints_a_summary(tmp_path: Path) -> N
         ]
     allocation = list(csv.reader((out / "allocation.csv").read_text().splitlines()))
     assert float(allocation[1][4 + 50]) == pytest.approx(50, abs=5)  # nothing fails early
+    report = (out / "report.html").read_text()
+    assert "<script src=" not in report  # self-contained: plotly.js embedded once
+    assert report.count("plotly.js v") == 1 or report.count("Plotly.newPlot") >= 4
+    assert "openb:default: unallocated GPU" in report and "every node's GPU use" in report
 
 
 def test_parallel_jobs_give_the_same_rows(tmp_path: Path) -> None:

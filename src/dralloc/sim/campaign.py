@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from dralloc.sim.experiment import run_fgd
+from dralloc.sim.experiment import NodeUsage, run_fgd
 from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
 from dralloc.sim.openb import resolve_trace
 
@@ -43,6 +43,7 @@ class RunCurves:
     scheduled: int
     allocation: tuple[float | None, ...]  # per x in ARRIVAL_AXIS, percent
     fragmentation: tuple[float | None, ...]
+    final_nodes: tuple[NodeUsage, ...] = ()
 
 
 def run_one(spec: RunSpec) -> RunCurves:
@@ -57,6 +58,7 @@ def run_one(spec: RunSpec) -> RunCurves:
         scheduled=result.scheduled,
         allocation=tuple(None if p is None else p.alloc_ratio for p in points),
         fragmentation=tuple(None if p is None else p.frag_amount for p in points),
+        final_nodes=result.final_nodes,
     )
 
 

@@ -48,6 +48,16 @@ TUNE_FACTOR = 1.3
 
 
 @dataclass(frozen=True)
+class NodeUsage:
+    """A node at the end of a run: its GPU model code and milli-GPU used out of capacity."""
+
+    name: str
+    model: str
+    used_milli: int
+    capacity_milli: int
+
+
+@dataclass(frozen=True)
 class RunResult:
     workload: str
     policy: str
@@ -56,6 +66,7 @@ class RunResult:
     pods: int
     scheduled: int
     log: RunLog
+    final_nodes: tuple[NodeUsage, ...] = ()
 
 
 def _share_id_source(rng: random.Random) -> Callable[[], str]:
@@ -177,6 +188,19 @@ def run_fgd(
             progress(index, len(arrivals))
     if progress is not None:
         progress(len(arrivals), len(arrivals))
+    final = []
+    for trace_node in trace.nodes:
+        if trace_node.gpus == 0 or trace_node.name not in cache.nodes:
+            continue
+        left = view.node_state(cache.nodes[trace_node.name]).gpu_left
+        final.append(
+            NodeUsage(
+                trace_node.name,
+                trace_node.model or "",
+                sum(MILLI - g for g in left),
+                trace_node.gpus * MILLI,
+            )
+        )
     return RunResult(
         workload=trace.workload,
         policy=policy,
@@ -185,4 +209,5 @@ def run_fgd(
         pods=len(arrivals),
         scheduled=scheduled,
         log=log,
+        final_nodes=tuple(final),
     )
