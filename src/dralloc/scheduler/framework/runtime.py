@@ -291,24 +291,31 @@ class Framework:
             else None
         )
         memo = self._filter_memo.setdefault(signature, {}) if signature is not None else None
-        for offset in range(count):
-            node = candidates[(start + offset) % count]
-            if memo is None:
-                status = self.run_filters(state, pod, node, skipped)
+        # The hot loop of a simulation (every node, every pod): locals, and the SUCCESS
+        # singleton compared by identity before the code.
+        recall = memo.get if memo is not None else None
+        run_filters = self.run_filters
+        success = Code.SUCCESS
+        statuses = diagnosis.node_statuses
+        rotated = [*candidates[start:], *candidates[:start]] if start else candidates
+        for node in rotated:
+            if recall is None:
+                status = run_filters(state, pod, node, skipped)
             else:
-                remembered = memo.get(node.name)
+                remembered = recall(node.name)
                 if remembered is not None and remembered[0] == node.generation:
                     status = remembered[1]
                 else:
-                    status = self.run_filters(state, pod, node, skipped)
+                    status = run_filters(state, pod, node, skipped)
+                    assert memo is not None
                     memo[node.name] = (node.generation, status)
-            if status.is_success:
+            if status is SUCCESS or status.code == success:
                 feasible.append(node)
                 if len(feasible) >= wanted:
                     break
             else:
                 failed += 1
-                diagnosis.node_statuses[node.name] = status
+                statuses[node.name] = status
                 if status.plugin:
                     diagnosis.unschedulable_plugins.add(status.plugin)
         self.next_start_node_index = (start + len(feasible) + failed) % len(all_nodes)
@@ -394,6 +401,8 @@ class Framework:
             return tied[0]
         if self.node_rank is not None:
             rank = self.node_rank
+            if all(name in rank for name in tied):
+                return min(tied, key=rank.__getitem__)
             return min(tied, key=lambda name: (rank.get(name, len(rank)), name))
         tied.sort()
         if self.rng is None:
