@@ -111,3 +111,24 @@ def test_a_shared_claim_is_allocated_once_and_reserved_for_every_pod() -> None:
     assert scheduler.cache.claims["default/one-gpu"].status.allocation is not None
     scheduler.remove_pod(second)
     assert scheduler.cache.claims["default/one-gpu"].status.allocation is None
+
+
+def test_the_gpu_capacity_filter_rejects_only_nodes_the_allocator_rejects_too() -> None:
+    from dralloc.scheduler.framework import Code, CycleState, PodInfo
+    from dralloc.scheduler.plugins.gpushare import GpuCapacityFilter, GpuShareView
+
+    scheduler = _scheduler(P100_NODE)
+    assert scheduler.schedule_one(_submit(scheduler, "half", 1, 500)).node == "p100-node"
+    check = GpuCapacityFilter(GpuShareView(scheduler.cache))
+    node = scheduler.cache.nodes["p100-node"]
+    for name, gpus, milli, fits in (
+        ("s", 1, 500, True),
+        ("t", 1, 510, False),
+        ("w", 1, 1000, False),
+    ):
+        pod = _submit(scheduler, name, gpus, milli)
+        status = check.filter(CycleState(), PodInfo.of(pod), node)
+        assert status.is_success is fits
+        if not fits:
+            assert status.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE
+        assert (scheduler.schedule_one(pod).node is not None) is fits

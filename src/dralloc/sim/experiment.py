@@ -32,6 +32,7 @@ from dralloc.scheduler.plugins.gpushare import (
     FGD,
     BestFit,
     DotProduct,
+    GpuCapacityFilter,
     GpuClustering,
     GpuPacking,
     GpuShareView,
@@ -134,10 +135,11 @@ def run_fgd(
     options = AllocatorOptions(timeout=None, share_ids=_share_id_source(rng))
     dra = DynamicResources(cache, Allocator(features, options=options), device_order=plugin)
     fit = NodeResourcesFit()
+    gpus = GpuCapacityFilter(view)
     profile = Profile(
         name=f"fgd-{policy}",
         pre_filter=[fit, dra],
-        filter=[fit, dra],
+        filter=[fit, gpus, dra],
         pre_score=[plugin] if isinstance(plugin, Random) else [],
         score=[(plugin, 1)],
         reserve=[dra],
