@@ -239,11 +239,10 @@ def _gpu_shape(group: NodeGroup, catalog: Catalog) -> _GpuShape:
         raise ClusterSpecError(f"{shape}: {err}") from err
     gpus = _positive(shape, options, "gpus", DGX_GPUS if shape.startswith("dgx-") else 1)
     mig_option = options.get("mig", "none")
-    if mig_option not in ("none", "static", "dynamic"):
+    modes: dict[str, MigMode] = {"none": "none", "static": "static", "dynamic": "dynamic"}
+    if mig_option not in modes:
         raise ClusterSpecError(f"{shape}: mig must be none, static or dynamic, got {mig_option!r}")
-    mig: MigMode = "static" if mig_option == "static" else "none"
-    if mig_option == "dynamic":
-        mig = "dynamic"
+    mig = modes[mig_option]
     if mig != "none" and model.mig is None:
         raise ClusterSpecError(f"{shape}: {model.name} does not support MIG")
     layout: tuple[MigProfile, ...] | None = None

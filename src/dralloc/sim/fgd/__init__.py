@@ -45,42 +45,8 @@ multi-GPU tasks in `workload`; CPU-only tasks in `measure`; the arrival axis's r
 
 from __future__ import annotations
 
-from dralloc.scheduler.gpushare.measure import (
-    FgdChoice,
-    FragmentationMeter,
-    FragmentCase,
-    NodeState,
-    can_host,
-    classify,
-    cluster_fragment,
-    fragmentation_amount,
-    fragmentation_rate,
-    node_fragment,
-    task_fragment,
-)
-from dralloc.scheduler.gpushare.scores import (
-    MAX_CPU_MILLI,
-    MAX_GPU_MILLI,
-    best_fgd_gpu,
-    best_fit_gpu,
-    bestfit_score,
-    dotprod_score,
-    fgd_score,
-    gpu_clustering_score,
-    gpu_packing_score,
-    gpu_tag,
-    lowest_free_gpus,
-    normalize_scores,
-    random_fit_gpu,
-    random_scores,
-)
-from dralloc.scheduler.gpushare.workload import (
-    MILLI,
-    NamedPodRequest,
-    PodRequest,
-    TaskType,
-    typical_workload,
-)
+from dralloc.scheduler import gpushare
+from dralloc.scheduler.gpushare import *  # noqa: F403 - the policy math, re-exported whole
 from dralloc.sim.fgd.metrics import (
     ARRIVAL_AXIS,
     Aggregate,
@@ -93,52 +59,20 @@ from dralloc.sim.fgd.metrics import (
     arrival_x,
     bucket,
 )
-from dralloc.sim.fgd.tuning import (
-    node_order,
-    tune,
-)
+from dralloc.sim.fgd.tuning import node_order, tune
 
 __all__ = [
+    *gpushare.__all__,
     "ARRIVAL_AXIS",
-    "MAX_CPU_MILLI",
-    "MAX_GPU_MILLI",
-    "MILLI",
     "Aggregate",
     "Band",
     "CurvePoint",
-    "FgdChoice",
-    "FragmentCase",
-    "FragmentationMeter",
     "MeanSd",
     "Metric",
-    "NamedPodRequest",
-    "NodeState",
-    "PodRequest",
     "RunLog",
-    "TaskType",
     "aggregate",
     "arrival_x",
-    "best_fgd_gpu",
-    "best_fit_gpu",
-    "bestfit_score",
     "bucket",
-    "can_host",
-    "classify",
-    "cluster_fragment",
-    "dotprod_score",
-    "fgd_score",
-    "fragmentation_amount",
-    "fragmentation_rate",
-    "gpu_clustering_score",
-    "gpu_packing_score",
-    "gpu_tag",
-    "lowest_free_gpus",
-    "node_fragment",
     "node_order",
-    "normalize_scores",
-    "random_fit_gpu",
-    "random_scores",
-    "task_fragment",
     "tune",
-    "typical_workload",
 ]

@@ -42,6 +42,11 @@ def _is_sharing(request: GpuRequest) -> bool:
     return request.num_gpu == 1 and request.gpu_milli < MILLI
 
 
+def _chosen_first(keys: Sequence[DeviceKey], chosen: int) -> DeviceOrder:
+    """The GPU at index `chosen` first, the others in the drivers' order."""
+    return _order_from_ranks(keys, [0.0 if g == chosen else 1.0 for g in range(len(keys))])
+
+
 def _order_from_ranks(keys: Sequence[DeviceKey], ranks: Sequence[float]) -> DeviceOrder:
     table = dict(zip(keys, ranks, strict=True))
     worst = max(ranks, default=0.0) + 1.0
@@ -107,8 +112,7 @@ class FGD(_Policy):
         if not self._fits(before, request):
             return None
         (chosen,) = best_fgd_gpu(before, request, self.meter).gpus
-        keys = self.view.gpu_keys(node.name)
-        return _order_from_ranks(keys, [0.0 if g == chosen else 1.0 for g in range(len(keys))])
+        return _chosen_first(self.view.gpu_keys(node.name), chosen)
 
 
 class BestFit(_Policy):
@@ -199,8 +203,7 @@ class Random(_Policy):
         if not fitting:
             return None
         chosen = fitting[self.rng.randrange(len(fitting))]
-        keys = self.view.gpu_keys(node.name)
-        return _order_from_ranks(keys, [0.0 if g == chosen else 1.0 for g in range(len(keys))])
+        return _chosen_first(self.view.gpu_keys(node.name), chosen)
 
 
 class GpuCapacityFilter(_Policy):
