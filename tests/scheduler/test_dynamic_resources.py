@@ -10,8 +10,9 @@ from dralloc.api.meta import ObjectMeta
 from dralloc.devices import driver_device_classes
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
-from dralloc.scheduler.framework import Framework, Profile
+from dralloc.scheduler.framework import CycleState, Framework, PodInfo, Profile
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
+from dralloc.scheduler.plugins.gpushare import GpuShareView
 from dralloc.scheduler.scheduler import Scheduler
 from dralloc.sim.openb import OpenbNode, OpenbPod
 from dralloc.sim.openb_objects import cluster_objects, openb_models, pod_objects
@@ -132,3 +133,36 @@ def test_the_gpu_capacity_filter_rejects_only_nodes_the_allocator_rejects_too() 
         if not fits:
             assert status.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE
         assert (scheduler.schedule_one(pod).node is not None) is fits
+
+
+def test_devices_changing_hands_give_their_node_a_new_generation() -> None:
+    # Reserve takes a pod's devices after the pod was assumed: caches keyed on a node's
+    # generation must see that second change too, and freeing the devices again.
+    scheduler = _scheduler(P100_NODE, T4_NODE)
+    cache = scheduler.cache
+    before = {name: node.generation for name, node in cache.nodes.items()}
+    pod = _submit(scheduler, "a", 1, 500)
+    assert scheduler.schedule_one(pod).node == "p100-node"
+    assert cache.nodes["p100-node"].generation >= before["p100-node"] + 2  # pod, then devices
+    assert cache.nodes["t4-node"].generation == before["t4-node"]
+    landed = cache.nodes["p100-node"].generation
+    cache.allocate_claim("default/a-gpu", None)
+    assert cache.nodes["p100-node"].generation > landed
+    assert cache.nodes["t4-node"].generation == before["t4-node"]
+
+
+def test_a_gpu_state_read_between_assume_and_reserve_is_not_kept_stale() -> None:
+    scheduler = _scheduler(P100_NODE)
+    cache = scheduler.cache
+    view = GpuShareView(cache)
+    pod = _submit(scheduler, "a", 1, 500)
+    info = PodInfo.of(pod)
+    node = cache.nodes["p100-node"]
+    cache.assume_pod(info, "p100-node")
+    assumed = view.node_state(node)  # as a device order at Reserve reads it
+    assert assumed.gpu_left == (1000,)
+    assert view.state_before(node, info).cpu_left == assumed.cpu_left + 1000
+    state = CycleState()
+    scheduler.framework.profile.pre_filter[0].pre_filter(state, info, [node])
+    assert scheduler.framework.reserve(state, info, "p100-node").is_success
+    assert view.node_state(node).gpu_left == (500,)

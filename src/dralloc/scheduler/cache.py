@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 
-from dralloc.allocator import AllocatedState, Inventory
+from dralloc.allocator import AllocatedState, Inventory, PoolKey
 from dralloc.api.core import Node, Pod
 from dralloc.api.resource import (
     AllocationResult,
@@ -122,13 +122,37 @@ class SchedulerCache:
         old = self.claims.get(key)
         if old is not None:
             self.allocated.remove_claim(old, self.features)
+            if old.status.allocation is not claim.status.allocation:
+                self._devices_changed(old.status.allocation)
         self.claims[key] = claim
         self.allocated.add_claim(claim, self.features)
+        if old is None or old.status.allocation is not claim.status.allocation:
+            self._devices_changed(claim.status.allocation)
 
     def remove_claim(self, key: str) -> None:
         old = self.claims.pop(key, None)
         if old is not None:
             self.allocated.remove_claim(old, self.features)
+            self._devices_changed(old.status.allocation)
+
+    def _devices_changed(self, allocation: AllocationResult | None) -> None:
+        """Devices of `allocation` changed hands: every node that publishes them, or every
+        node when one is in a shared pool, gets a new generation (Reserve takes a pod's
+        devices after the pod was assumed, so the pod's own bump is not enough)."""
+        if allocation is None:
+            return
+        touched: set[str] = set()
+        for result in allocation.devices.results:
+            for entry in self.inventory.pool_slices(PoolKey(result.driver, result.pool)):
+                node_name = entry.slice.spec.node_name
+                if not node_name or entry.slice.spec.shared_counters:
+                    touched = set(self.nodes)
+                    break
+                touched.add(node_name)
+        for name in touched:
+            node = self.nodes.get(name)
+            if node is not None:
+                node.mark_changed()
 
     def allocate_claim(self, key: str, allocation: AllocationResult | None) -> ResourceClaim:
         """Set (or, with None, clear) the claim's allocation; returns the new claim object."""

@@ -146,6 +146,7 @@ class PodInfo:
 @dataclass
 class NodeInfo:
     """One node, the pods on it and what they request. `generation` grows on every change,
+    to its pods or (through the scheduler cache) to the devices it publishes changing hands,
     so caches keyed on (node name, generation) stay valid exactly as long as the node does."""
 
     node: Node
@@ -168,6 +169,10 @@ class NodeInfo:
         self.pods.append(info)
         self.requested.add(info.requests)
         self.non_zero_requested.add(info.non_zero_requests)
+        self.generation += 1
+
+    def mark_changed(self) -> None:
+        """Something plugins read changed other than the pods (its devices' usage)."""
         self.generation += 1
 
     def remove_pod(self, key: str) -> PodInfo | None:

@@ -76,7 +76,7 @@ class _Policy:
         request = self.view.gpu_request(pod)
         if not _is_sharing(request):
             return None
-        before = self.view.node_state(node)
+        before = self.view.state_before(node, pod)
         ranks = [
             float(left) if left >= request.gpu_milli else float(MILLI + 1)
             for left in before.gpu_left
@@ -108,7 +108,7 @@ class FGD(_Policy):
         request = self.view.gpu_request(pod)
         if not _is_sharing(request):
             return None
-        before = self.view.node_state(node)
+        before = self.view.state_before(node, pod)
         if not self._fits(before, request):
             return None
         (chosen,) = best_fgd_gpu(before, request, self.meter).gpus
@@ -198,7 +198,7 @@ class Random(_Policy):
         request = self.view.gpu_request(pod)
         if not _is_sharing(request):
             return None
-        before = self.view.node_state(node)
+        before = self.view.state_before(node, pod)
         fitting = [g for g, left in enumerate(before.gpu_left) if left >= request.gpu_milli]
         if not fitting:
             return None
