@@ -192,11 +192,14 @@ def test_a_pod_that_fits_nowhere_gets_the_fit_error_and_exit_1(tmp_path: Path) -
     path = write(tmp_path, CLUSTER, pod("huge", cpu="6", status=stale), pod("small"))
     result = schedule("-f", path)
     assert result.exit_code == 1
-    message = "0/2 nodes are available: 2 Insufficient cpu."
+    # 6 cpus exceed either node's allocatable: no eviction could help.
+    message = (
+        "0/2 nodes are available: 2 Insufficient cpu. "
+        "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    )
     assert result.stderr.splitlines() == [
         f"pod default/huge: {message}",
-        "scheduled 1 of 2 pending pods; preemption is not implemented, so no running pod "
-        "was evicted",
+        "scheduled 1 of 2 pending pods",
     ]
     huge, small = items(result)
     assert "nodeName" not in huge["spec"]
@@ -228,7 +231,8 @@ def test_a_generated_claim_of_a_pending_pod_is_still_listed(tmp_path: Path) -> N
     assert [i["kind"] for i in out] == ["Pod"] * 3 + ["ResourceClaim"] * 3
     assert [i["spec"].get("nodeName") for i in out[:3]] == ["node-b", "node-b", None]
     assert out[2]["status"]["conditions"][0]["message"] == (
-        "0/2 nodes are available: 2 cannot allocate all claims."
+        "0/2 nodes are available: 2 cannot allocate all claims. "
+        "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
     )
     assert "allocation" not in out[5].get("status", {})
 
@@ -433,7 +437,7 @@ def test_a_configured_profile_changes_the_placement_and_warns_about_missing_plug
             - schedulerName: default-scheduler
               plugins:
                 multiPoint:
-                  enabled: [{name: DefaultPreemption}]
+                  enabled: [{name: InterPodAffinity}]
               pluginConfig:
               - name: NodeResourcesFit
                 args:
@@ -449,7 +453,7 @@ def test_a_configured_profile_changes_the_placement_and_warns_about_missing_plug
     assert result.exit_code == 0
     assert result.stderr.splitlines() == [
         f"warning: {config}: profiles[0].plugins.multiPoint.enabled[0].name: plugin "
-        "DefaultPreemption is not implemented by dralloc; ignored",
+        "InterPodAffinity is not implemented by dralloc; ignored",
         "scheduled 3 of 3 pending pods",
     ]
     # MostAllocated packs "two" next to "one"; the spread profile puts "three" on the emptier node.
@@ -480,7 +484,174 @@ def test_config_problems_and_unknown_profiles_exit_2(tmp_path: Path) -> None:
     ]
 
 
-def test_help_says_preemption_is_not_implemented() -> None:
+def test_help_says_pods_may_be_preempted() -> None:
     result = CliRunner().invoke(app, ["schedule", "--help"])
     assert result.exit_code == 0
-    assert "Preemption is not implemented yet" in result.stdout
+    assert "preempt lower-priority pods" in " ".join(result.stdout.split())
+
+
+# ---------------------------------------------------------------------------- preemption
+
+DISRUPTION = {
+    "type": "DisruptionTarget",
+    "status": "True",
+    "reason": "PreemptionByScheduler",
+    "message": "default-scheduler: preempting to accommodate a higher priority pod",
+}
+
+
+def preempted_status(preemptor: str, node: str) -> dict[str, Any]:
+    return {
+        "phase": "Failed",
+        "reason": "Preempted",
+        "message": f"Preempted by pod default/{preemptor} on node {node}",
+        "conditions": [DISRUPTION],
+    }
+
+
+def test_a_high_priority_pod_preempts_a_running_pod_which_is_listed_as_preempted(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        CLUSTER,
+        pod("batch-a", cpu="3", extra="nodeName: node-a"),
+        pod("batch-b", cpu="3", extra="nodeName: node-b"),
+        pod("urgent", cpu="3", extra="priorityClassName: high"),
+    )
+    result = schedule("-f", path)
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "pod default/batch-a: preempted by default/urgent on node node-a",
+        "scheduled 1 of 1 pending pods; preempted 1 pod",
+    ]
+    urgent, victim = items(result)
+    assert urgent["spec"]["nodeName"] == "node-a"  # equal candidates: the first node
+    assert "status" not in urgent
+    assert victim == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "batch-a", "namespace": "default"},
+        "spec": {
+            "nodeName": "node-a",
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "3"}}}],
+        },
+        "status": preempted_status("urgent", "node-a"),
+    }
+
+
+def test_a_gpu_pod_preempts_the_pod_holding_the_gpus_and_the_claim_is_deallocated(
+    tmp_path: Path,
+) -> None:
+    held = """\
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: held, namespace: default}
+spec:
+  devices:
+    requests:
+    - name: gpu
+      exactly: {deviceClassName: gpu, count: 2}
+status:
+  allocation:
+    devices:
+      results:
+      - {request: gpu, driver: gpu.example.com, pool: node-b, device: gpu-0}
+      - {request: gpu, driver: gpu.example.com, pool: node-b, device: gpu-1}
+  reservedFor: [{resource: pods, name: low-train, uid: low-train}]
+"""
+    running = pod(
+        "low-train", extra="nodeName: node-b\nresourceClaims: [{name: g, resourceClaimName: held}]"
+    )
+    urgent = pod("urgent-train", extra=f"priorityClassName: high\n{GPU_TEMPLATE_CLAIM}")
+    result = schedule("-f", write(tmp_path, CLUSTER, held, running, urgent))
+    assert result.exit_code == 0
+    placed, victim, freed, generated = items(result)
+    assert placed["spec"]["nodeName"] == "node-b"
+    assert (victim["metadata"]["name"], victim["status"]) == (
+        "low-train",
+        preempted_status("urgent-train", "node-b"),
+    )
+    assert freed["metadata"] == {"name": "held", "namespace": "default"}
+    assert freed["status"] == {}  # no allocation and nobody reserving it
+    assert generated["status"]["allocation"]["devices"]["results"] == [
+        {"request": "gpu", "driver": "gpu.example.com", "pool": "node-b", "device": "gpu-0"}
+    ]
+    assert generated["status"]["reservedFor"][0]["name"] == "urgent-train"
+
+
+def test_a_pod_no_preemption_can_help_stays_pending_and_exits_1(tmp_path: Path) -> None:
+    critical = "priorityClassName: system-cluster-critical"
+    path = write(
+        tmp_path,
+        CLUSTER,
+        pod("batch", cpu="3", extra="nodeName: node-a"),
+        pod("system", cpu="3", extra=f"nodeName: node-b\n{critical}"),
+        pod("first", cpu="3", extra="priorityClassName: high"),
+        pod("second", cpu="3", extra="priorityClassName: high"),
+    )
+    result = schedule("-f", path)
+    assert result.exit_code == 1
+    message = (
+        "0/2 nodes are available: 2 Insufficient cpu. "
+        "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+    )
+    assert result.stderr.splitlines() == [
+        f"pod default/second: {message}",
+        "pod default/batch: preempted by default/first on node node-a",
+        "scheduled 1 of 2 pending pods; preempted 1 pod",
+    ]
+    first, second, victim = items(result)
+    assert first["spec"]["nodeName"] == "node-a"
+    assert second["status"]["conditions"][0]["message"] == message
+    assert victim["metadata"]["name"] == "batch"
+
+
+def test_output_with_preemption_is_the_same_on_every_run(tmp_path: Path) -> None:
+    running = [pod(f"r{i}", cpu="2", extra=f"nodeName: node-{'ab'[i % 2]}") for i in range(4)]
+    pending = [pod(f"u{i}", cpu="2", extra="priorityClassName: high") for i in range(3)]
+    path = write(tmp_path, CLUSTER, *running, *pending)
+    plain = schedule("-f", path)
+    assert plain.stdout == schedule("-f", path).stdout
+    assert plain.stderr.splitlines()[-1] == "scheduled 3 of 3 pending pods; preempted 3 pods"
+    seeded = schedule("-f", path, "--seed", "3")
+    assert seeded.stdout == schedule("-f", path, "--seed", "3").stdout
+    assert json.loads(schedule("-f", path, "-o", "json").stdout) == yaml.safe_load(plain.stdout)
+
+
+def test_a_profile_without_default_preemption_evicts_nothing(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        CONFIG_HEAD + "profiles:\n- plugins:\n    postFilter:\n"
+        "      disabled: [{name: DefaultPreemption}]\n",
+        name="sched.yaml",
+    )
+    path = write(
+        tmp_path,
+        CLUSTER,
+        pod("batch-a", cpu="3", extra="nodeName: node-a"),
+        pod("batch-b", cpu="3", extra="nodeName: node-b"),
+        pod("urgent", cpu="3", extra="priorityClassName: high"),
+    )
+    result = schedule("-f", path, "--config", config)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "pod default/urgent: 0/2 nodes are available: 2 Insufficient cpu.",
+        "scheduled 0 of 1 pending pods",
+    ]
+    assert placements(result) == {"urgent": None}
+
+
+def test_bad_default_preemption_args_exit_2_with_the_config_path(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        CONFIG_HEAD + "profiles:\n- pluginConfig:\n  - name: DefaultPreemption\n"
+        "    args: {minCandidateNodesPercentage: 200}\n",
+        name="sched.yaml",
+    )
+    result = schedule("-f", write(tmp_path, CLUSTER, pod("p")), "--config", config)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"{config}: KubeSchedulerConfiguration: profiles[0].pluginConfig[0].args."
+        "minCandidateNodesPercentage: must be in 0..100, got 200"
+    ]

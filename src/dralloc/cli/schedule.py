@@ -17,14 +17,27 @@ run, in order:
    order) with the default profile or `--config`'s profile named by `spec.schedulerName`;
 4. prints a `kind: List`: every pending pod, in input order, with `spec.nodeName` or a
    `PodScheduled=False` condition (reason `Unschedulable` and kube-scheduler's
-   "0/N nodes are available: ..." message), then the claims allocated or generated.
+   "0/N nodes are available: ..." message), then the running pods preemption evicted, then
+   the claims allocated, generated, or changed by an eviction.
+
+Preemption (DefaultPreemption, in the default profile): when no node fits a pod, lower-priority
+pods on one node may be evicted for it. The victims go at once, as if deleted and gone: off
+their node, out of their claims' `reservedFor`, and a claim nobody reserves any more is
+deallocated (what the ResourceClaim controller does). The preemptor is retried at once (upstream
+requeues it when its victims' deletions arrive) and normally lands on the node it was nominated
+for. A victim is printed with `status.phase: Failed`, `status.reason: Preempted`, a message
+naming the preemptor, and upstream's `DisruptionTarget` condition (reason
+`PreemptionByScheduler`). Victims are running pods of the input: in priority order, a pod placed
+earlier in the run never has a lower priority than a later preemptor (were one evicted, it
+would be printed among the pending pods, preempted, with the node it had). A preemptor that
+still fits nowhere keeps its `status.nominatedNodeName`.
 
 Exit codes: 0 every pending pod was placed; 1 some stay pending; 2 invalid input; 3 a plugin
-failed (an allocator error or timeout: reason `SchedulerError`). Preemption is not implemented
-yet (no DefaultPreemption plugin): no pod is evicted, so none is ever reported Preempted.
+failed (an allocator error or timeout: reason `SchedulerError`).
 
 Determinism: ties between equally scored nodes go to the first node in name order, or are
-drawn from `--seed`; generated claim names and shareIDs come from rngs seeded by `--seed`
+drawn from `--seed`, and so does where preemption's dry run starts (so which of equally good
+nodes is preempted on); generated claim names and shareIDs come from rngs seeded by `--seed`
 (0 without it), so the same input gives the same output.
 
 Register with `app.command("schedule")(schedule_command)`. This module must not import
@@ -60,7 +73,17 @@ from dralloc.scheduler.config import (
     load_config,
 )
 from dralloc.scheduler.framework import Code, Framework, PodInfo
-from dralloc.scheduler.profiles import build_profiles, plugin_names, scheduler_registry
+from dralloc.scheduler.plugins.defaultpreemption import (
+    DISRUPTION_TARGET,
+    REASON_PREEMPTION_BY_SCHEDULER,
+    Eviction,
+)
+from dralloc.scheduler.profiles import (
+    build_profiles,
+    evict_from_cache,
+    plugin_names,
+    scheduler_registry,
+)
 from dralloc.scheduler.scheduler import ScheduleOutcome, Scheduler
 
 EXIT_OK = 0
@@ -76,6 +99,8 @@ SYSTEM_PRIORITY_CLASSES: Mapping[str, int] = {
 POD_SCHEDULED = "PodScheduled"
 REASON_UNSCHEDULABLE = "Unschedulable"
 REASON_SCHEDULER_ERROR = "SchedulerError"
+PHASE_FAILED = "Failed"
+REASON_PREEMPTED = "Preempted"
 _TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
@@ -132,6 +157,10 @@ class _Plan:
     raw_claims: dict[str, LoadedObject]  # claim key -> input claim
     input_claims: dict[str, ResourceClaim]  # claim key -> input claim, typed
     generated: list[str] = field(default_factory=list)  # keys of created claims, in order
+    running: dict[str, LoadedObject] = field(default_factory=dict)  # pod key -> input pod
+    # Claims once the running pods hold theirs: what preemption's changes are measured from.
+    baseline: dict[str, ResourceClaim] = field(default_factory=dict)
+    evictions: list[Eviction] = field(default_factory=list)  # in the order they happened
 
 
 def _share_ids(rng: random.Random) -> Callable[[], str]:
@@ -204,7 +233,14 @@ def _plan(
     def bind(info: PodInfo, node_name: str) -> None:
         """Nothing to write: the outcome carries the node and the cache holds the pod."""
 
-    registry = scheduler_registry(cache, allocator, features, tie_rng, bind)
+    evictions: list[Eviction] = []
+    evict_now = evict_from_cache(cache)
+
+    def evict(eviction: Eviction) -> None:
+        evict_now(eviction)
+        evictions.append(eviction)
+
+    registry = scheduler_registry(cache, allocator, features, tie_rng, bind, evict)
     problems: list[Problem] = []
     try:
         profiles = build_profiles(config, registry)
@@ -215,7 +251,7 @@ def _plan(
         claim_objects.values(), templates, rng=random.Random(f"claim-names/{base}")
     )
     controller = ResourceClaimController(client)
-    plan = _Plan(cache, [], raw_claims, claim_objects)
+    plan = _Plan(cache, [], raw_claims, claim_objects, evictions=evictions)
     running: list[Pod] = []
     for index, loaded in enumerate(objects):
         pod = loaded.obj
@@ -252,6 +288,7 @@ def _plan(
                     )
                 )
             running.append(pod)
+            plan.running[f"{pod.metadata.namespace}/{pod.metadata.name}"] = loaded
             continue
         profile = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
         if profiles and profile not in profiles:
@@ -278,6 +315,7 @@ def _plan(
         for _, key in pod_claim_keys(pod):
             if key is not None:
                 cache.reserve_claim(key, pod)
+    plan.baseline = dict(cache.claims)
     frameworks = {name: Framework(profile, rng=tie_rng) for name, profile in profiles.items()}
     return plan, frameworks
 
@@ -285,7 +323,9 @@ def _plan(
 # ------------------------------------------------------------------------------- output
 
 
-def _pod_output(entry: _PendingPod, outcome: ScheduleOutcome) -> dict[str, Any]:
+def _pod_output(
+    entry: _PendingPod, outcome: ScheduleOutcome, nominated: str | None
+) -> dict[str, Any]:
     out = copy.deepcopy(entry.loaded.raw)
     spec = out.setdefault("spec", {})
     status = out.get("status") or {}
@@ -303,6 +343,8 @@ def _pod_output(entry: _PendingPod, outcome: ScheduleOutcome) -> dict[str, Any]:
         conditions.append(
             {"type": POD_SCHEDULED, "status": "False", "reason": reason, "message": outcome.message}
         )
+        if nominated is not None:
+            status["nominatedNodeName"] = nominated
     if conditions:
         status["conditions"] = conditions
     else:
@@ -314,6 +356,32 @@ def _pod_output(entry: _PendingPod, outcome: ScheduleOutcome) -> dict[str, Any]:
     return out
 
 
+def _preempted_output(out: dict[str, Any], eviction: Eviction) -> dict[str, Any]:
+    """A victim as the output shows it: Failed, reason Preempted, with the DisruptionTarget
+    condition upstream patches on before deleting the pod."""
+    status = out.get("status") or {}
+    conditions = [
+        c
+        for c in status.get("conditions") or []
+        if not (isinstance(c, dict) and c.get("type") == DISRUPTION_TARGET)
+    ]
+    conditions.append(
+        {
+            "type": DISRUPTION_TARGET,
+            "status": "True",
+            "reason": REASON_PREEMPTION_BY_SCHEDULER,
+            "message": eviction.message,
+        }
+    )
+    status["phase"] = PHASE_FAILED
+    status["reason"] = REASON_PREEMPTED
+    # Upstream's Preempted event names the preemptor's UID; input pods often have none.
+    status["message"] = f"Preempted by pod {eviction.preemptor.key} on node {eviction.node_name}"
+    status["conditions"] = conditions
+    out["status"] = status
+    return out
+
+
 def _claim_output(key: str, plan: _Plan) -> dict[str, Any]:
     claim = plan.cache.claims[key]
     loaded = plan.raw_claims.get(key)
@@ -321,19 +389,30 @@ def _claim_output(key: str, plan: _Plan) -> dict[str, Any]:
         return kube_dict(claim)
     out = copy.deepcopy(loaded.raw)
     status = dict(out.get("status") or {})
+    for modelled in ("allocation", "reservedFor", "devices"):
+        status.pop(modelled, None)  # an eviction may have cleared them
     status.update(to_builtins(claim.status))
     out["status"] = status
     return out
 
 
 def _changed_claims(plan: _Plan) -> list[str]:
-    """Input claims allocated by this run (input order), then generated ones (as created)."""
-    allocated = [
+    """Input claims allocated by this run or changed by an eviction (input order), then
+    generated ones (as created)."""
+    evicted = {
         key
-        for key, claim in plan.input_claims.items()
-        if claim.status.allocation is None and plan.cache.claims[key].status.allocation is not None
-    ]
-    return allocated + plan.generated
+        for eviction in plan.evictions
+        for victim in eviction.victims
+        for _, key in pod_claim_keys(victim.pod)
+        if key is not None
+    }
+    changed = []
+    for key, claim in plan.input_claims.items():
+        now = plan.cache.claims[key].status
+        allocated_here = claim.status.allocation is None and now.allocation is not None
+        if allocated_here or (key in evicted and now != plan.baseline[key].status):
+            changed.append(key)
+    return changed + plan.generated
 
 
 # ------------------------------------------------------------------------------ command
@@ -341,11 +420,13 @@ def _changed_claims(plan: _Plan) -> list[str]:
 
 @dataclass(frozen=True)
 class ScheduleRun:
-    """Outcomes in queue order, the output document and the exit code."""
+    """Outcomes in queue order (each pod's last attempt), the preemptions in the order they
+    happened, the output document and the exit code."""
 
     outcomes: Sequence[ScheduleOutcome]
     document: dict[str, Any]
     exit_code: int
+    evictions: Sequence[Eviction] = ()
 
 
 def run_schedule(
@@ -358,10 +439,28 @@ def run_schedule(
     plan, frameworks = _plan(cluster, config, features, seed)
     queue = sorted(plan.pending, key=lambda p: (-(p.pod.spec.priority or 0), p.index))
     outcomes: dict[int, ScheduleOutcome] = {}
+    nominated: dict[int, str] = {}
     for entry in queue:
         framework = frameworks[entry.pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME]
-        outcomes[entry.index] = Scheduler(plan.cache, framework).schedule_one(entry.pod)
-    items = [_pod_output(entry, outcomes[entry.index]) for entry in plan.pending]
+        scheduler = Scheduler(plan.cache, framework)
+        outcome = scheduler.schedule_one(entry.pod)
+        # The victims are gone already: retry at once. Each preemption evicts at least one
+        # pod of lower priority, and evicted pods never come back, so this ends.
+        while outcome.nominated_node is not None:
+            nominated[entry.index] = outcome.nominated_node
+            outcome = scheduler.schedule_one(entry.pod)
+        outcomes[entry.index] = outcome
+    preempted = {v.key: e for e in plan.evictions for v in e.victims}
+    items = []
+    for entry in plan.pending:
+        out = _pod_output(entry, outcomes[entry.index], nominated.get(entry.index))
+        eviction = preempted.get(outcomes[entry.index].pod.key)
+        items.append(out if eviction is None else _preempted_output(out, eviction))
+    items += [
+        _preempted_output(copy.deepcopy(loaded.raw), preempted[key])
+        for key, loaded in plan.running.items()
+        if key in preempted
+    ]
     items += [_claim_output(key, plan) for key in _changed_claims(plan)]
     ordered = [outcomes[entry.index] for entry in queue]
     if any(o.status.code == Code.ERROR for o in ordered):
@@ -370,7 +469,7 @@ def run_schedule(
         code = EXIT_PENDING
     else:
         code = EXIT_OK
-    return ScheduleRun(ordered, list_document(items), code)
+    return ScheduleRun(ordered, list_document(items), code, tuple(plan.evictions))
 
 
 FilesOption = Annotated[
@@ -416,11 +515,13 @@ def schedule_command(
 ) -> None:
     """Schedule the pending pods offline, one at a time in queue order (priority, then input
     order), and print them with spec.nodeName or a PodScheduled=False condition, followed by
-    the claims allocated or generated.
+    the pods preemption evicted (phase Failed, reason Preempted) and the claims allocated,
+    generated or freed.
+
+    A pod that fits nowhere may preempt lower-priority pods on one node: they are evicted at
+    once and the pod is retried.
 
     Exit codes: 0 all were placed; 1 some stay pending; 2 invalid input; 3 a plugin failed.
-
-    Preemption is not implemented yet (no DefaultPreemption): no running pod is evicted.
     """
     try:
         features = parse_gates(feature_gates)
@@ -443,9 +544,17 @@ def schedule_command(
     pending = [o for o in run.outcomes if not o.is_scheduled]
     for outcome in pending:
         _err(f"pod {outcome.pod.key}: {outcome.message}")
+    victims = 0
+    for eviction in run.evictions:
+        for victim in eviction.victims:
+            victims += 1
+            _err(
+                f"pod {victim.key}: preempted by {eviction.preemptor.key} on node "
+                f"{eviction.node_name}"
+            )
     total = len(run.outcomes)
     summary = f"scheduled {total - len(pending)} of {total} pending pods"
-    if any(o.status.is_rejected for o in pending):
-        summary += "; preemption is not implemented, so no running pod was evicted"
+    if victims:
+        summary += f"; preempted {victims} pod{'s' if victims > 1 else ''}"
     _err(summary)
     raise typer.Exit(run.exit_code)

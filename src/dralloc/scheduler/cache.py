@@ -69,6 +69,8 @@ class SchedulerCache:
         self.inventory = Inventory(slices, features, taint_rules)
         self.classes: dict[str, DeviceClass] = {c.metadata.name: c for c in classes}
         self.nodes: dict[str, NodeInfo] = {}
+        # Names of nodes in the order they changed (`NodeInfo.journal`).
+        self.journal: list[str] = []
         self._sorted: list[NodeInfo] | None = None
         self.pods: dict[str, tuple[PodInfo, str]] = {}  # pod key -> (info, node name)
         self.claims: dict[str, ResourceClaim] = {}
@@ -82,6 +84,7 @@ class SchedulerCache:
 
     def add_node(self, node: Node) -> NodeInfo:
         info = NodeInfo.of(node)
+        info.journal = self.journal
         self.nodes[info.name] = info
         self._sorted = None
         return info
@@ -113,6 +116,13 @@ class SchedulerCache:
         if node is not None:
             node.remove_pod(key)
         return info
+
+    def remove_pod(self, pod: Pod) -> list[str]:
+        """The pod is gone (ended, deleted, preempted): take it off its node and drop it from
+        its claims' reservations, deallocating the claims nobody reserves any more. Returns
+        those claim keys."""
+        self.forget_pod(f"{pod.metadata.namespace}/{pod.metadata.name}")
+        return self.release_pod_claims(pod)
 
     # ------------------------------------------------------------------------ claims
 

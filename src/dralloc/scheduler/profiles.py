@@ -2,8 +2,11 @@
 KubeSchedulerConfiguration (spec/scheduler.md sections 4.1 and 7).
 
 Owns the plugin registry of a scheduler over one cache (`scheduler_registry`: the in-tree
-plugins, `DynamicResources` and the GPU-sharing score plugins), the default plugin list, and
-upstream's rules for turning a profile's `plugins` and `pluginConfig` into a `Profile`:
+plugins, `DynamicResources` and the GPU-sharing score plugins; `DefaultPreemption` lists the
+cache's nodes and, unless the caller supplies an evictor, evicts its victims from the cache at
+once, as deleting them and letting the ResourceClaim controller deallocate their claims would),
+the default plugin list, and upstream's rules for turning a profile's `plugins` and
+`pluginConfig` into a `Profile`:
 
 1. per extension point, the defaults are merged with the file's set (`disabled: [{name: "*"}]`
    drops every default; a default also listed in `enabled` is replaced in place, keeping its
@@ -59,7 +62,16 @@ from dralloc.scheduler.framework import (
     ScorePlugin,
 )
 from dralloc.scheduler.gpushare import MILLI, TaskType
-from dralloc.scheduler.plugins import Binder, Plugin, PluginFactory, Registry, in_tree_registry
+from dralloc.scheduler.plugins import (
+    Binder,
+    Eviction,
+    Evictor,
+    Plugin,
+    PluginFactory,
+    Registry,
+    in_tree_registry,
+)
+from dralloc.scheduler.plugins.defaultpreemption import NAME as DEFAULT_PREEMPTION
 from dralloc.scheduler.plugins.dynamicresources import NAME as DYNAMIC_RESOURCES
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
 from dralloc.scheduler.plugins.gpushare import (
@@ -83,6 +95,7 @@ DEFAULT_PLUGINS: tuple[PluginRef, ...] = (
     PluginRef("NodeAffinity", 2),
     PluginRef("NodeResourcesFit", 1),
     PluginRef(DYNAMIC_RESOURCES, 2),
+    PluginRef(DEFAULT_PREEMPTION),
     PluginRef("NodeResourcesBalancedAllocation", 1),
     PluginRef("DefaultBinder"),
 )
@@ -264,17 +277,35 @@ def _gpu_sharing_factories(
     }
 
 
+def evict_from_cache(cache: SchedulerCache) -> Evictor:
+    """An evictor that removes the victims from `cache` at once: off their nodes, out of their
+    claims' reservations, and claims nobody reserves any more deallocated."""
+
+    def evict(eviction: Eviction) -> None:
+        for victim in eviction.victims:
+            cache.remove_pod(victim.pod)
+
+    return evict
+
+
 def scheduler_registry(
     cache: SchedulerCache,
     allocator: Allocator,
     features: Features,
     rng: random.Random | None = None,
     binder: Binder | None = None,
+    evictor: Evictor | None = None,
 ) -> Registry:
     """Every plugin dralloc can put in a profile over `cache`: the in-tree registry,
     `DynamicResources` (through `allocator`) and the GPU-sharing score plugins (`Random` draws
-    from `rng`, else from `random.Random(0)`)."""
-    registry = in_tree_registry(binder=binder)
+    from `rng`, else from `random.Random(0)`). `DefaultPreemption` evicts through `evictor`,
+    else `evict_from_cache(cache)`, and draws its dry run's offset from `rng` (0 without)."""
+    registry = in_tree_registry(
+        binder=binder,
+        nodes=cache.snapshot,
+        evictor=evictor if evictor is not None else evict_from_cache(cache),
+        rng=rng,
+    )
     registry[DYNAMIC_RESOURCES] = _dynamic_resources_factory(cache, allocator, features)
     registry.update(_gpu_sharing_factories(cache, rng))
     return registry
@@ -501,9 +532,11 @@ def default_profile(
     features: Features,
     rng: random.Random | None,
     binder: Binder | None,
+    evictor: Evictor | None = None,
 ) -> Profile:
     """kube-scheduler's `default-scheduler` profile with the plugins dralloc has (spec 4.1):
     NodeUnschedulable, NodeName, TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1),
-    DynamicResources, NodeResourcesBalancedAllocation (1), DefaultBinder."""
-    registry = scheduler_registry(cache, allocator, features, rng, binder)
+    DynamicResources, DefaultPreemption, NodeResourcesBalancedAllocation (1), DefaultBinder.
+    DefaultPreemption evicts through `evictor` (default: from the cache at once)."""
+    registry = scheduler_registry(cache, allocator, features, rng, binder, evictor)
     return build_profile(ProfileConfig(), registry)

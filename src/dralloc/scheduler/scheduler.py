@@ -3,8 +3,11 @@
 `Scheduler.schedule_one` is kube-scheduler's ScheduleOne without threads: run the algorithm on
 the cache's snapshot, assume the pod on the chosen node, Reserve, Permit, then PreBind and Bind
 at once (binding is synchronous here: the cache is the API). Any failure after assuming undoes
-Reserve and forgets the pod, as upstream's failure path does. The queue (`queue.py`) decides
-which pod comes next; this module only answers "where does this pod go, or why not".
+Reserve and forgets the pod, as upstream's failure path does. When no node fits and a
+PostFilter plugin (DefaultPreemption) made room, the outcome is still unschedulable but names
+the nominated node; the victims are already gone, so the caller may retry the pod at once. The
+queue (`queue.py`) decides which pod comes next; this module only answers "where does this pod
+go, or why not".
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class ScheduleOutcome:
     evaluated_nodes: int = 0
     feasible_nodes: int = 0
     unschedulable_plugins: frozenset[str] = frozenset()
+    # Upstream's status.nominatedNodeName: preemption made room for the pod on this node.
+    nominated_node: str | None = None
 
     @property
     def is_scheduled(self) -> bool:
@@ -61,6 +66,7 @@ class Scheduler:
                 err.message,
                 evaluated_nodes=len(err.diagnosis.node_statuses),
                 unschedulable_plugins=frozenset(err.diagnosis.unschedulable_plugins),
+                nominated_node=err.diagnosis.nominated_node_name,
             )
         except SchedulingError as err:
             return ScheduleOutcome(info, None, err.status, err.status.message)
@@ -92,5 +98,4 @@ class Scheduler:
 
     def remove_pod(self, pod: Pod) -> None:
         """The pod ended or was deleted: free its node share and its claims' reservations."""
-        self.cache.forget_pod(f"{pod.metadata.namespace}/{pod.metadata.name}")
-        self.cache.release_pod_claims(pod)
+        self.cache.remove_pod(pod)

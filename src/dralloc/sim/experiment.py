@@ -18,7 +18,7 @@ Per run (seeded, `random.Random(seed)` only):
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dralloc.allocator import Allocator, AllocatorOptions
@@ -41,7 +41,7 @@ from dralloc.scheduler.plugins.gpushare import (
 from dralloc.scheduler.plugins.noderesources import NodeResourcesFit
 from dralloc.scheduler.scheduler import Scheduler
 from dralloc.sim.fgd import RunLog, node_order, tune
-from dralloc.sim.openb import OpenbTrace
+from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
 from dralloc.sim.openb_objects import OpenbModels, cluster_objects, openb_models, pod_objects
 
 POLICIES = ("random", "dotprod", "clustering", "packing", "bestfit", "fgd")
@@ -77,13 +77,123 @@ def _share_id_source(rng: random.Random) -> Callable[[], str]:
     return next_id
 
 
-def _workload_in_products(trace: OpenbTrace, models: OpenbModels) -> list[tuple[TaskType, float]]:
-    """M with each task's allowed models as GPU product names, as `NodeState.model` is."""
+def workload_in_products(
+    pods: Sequence[OpenbPod], models: OpenbModels
+) -> list[tuple[TaskType, float]]:
+    """M of `pods` with each task's allowed models as GPU product names, as `NodeState.model`
+    is."""
     products = []
-    for task, share in typical_workload(trace.pods):
+    for task, share in typical_workload(pods):
         spec = frozenset(models.model(code).product_name for code in task.gpu_spec)
         products.append((TaskType(task.cpu_milli, task.gpu_milli, task.num_gpu, spec), share))
     return products
+
+
+@dataclass
+class Simulation:
+    """One run's scheduler over the trace's nodes, and what a driver reads beside it.
+
+    `shapes` maps a pod key to its shape signature; the driver keeps an entry for every pod it
+    hands to `scheduler.schedule_one` (the framework's remembered verdicts are keyed on it).
+    """
+
+    cache: SchedulerCache
+    view: GpuShareView
+    scheduler: Scheduler
+    shapes: dict[str, bytes]
+
+
+def build_simulation(
+    nodes: Sequence[OpenbNode],
+    workload: Sequence[tuple[TaskType, float]],
+    policy: str,
+    rng: random.Random,
+    rank: Mapping[str, int],
+    models: OpenbModels,
+    *,
+    remember_verdicts: bool = True,
+) -> Simulation:
+    """The cache, the policy's profile and the scheduler of one run (the FGD experiment's and
+    the replay's): `NodeResourcesFit`, `GpuCapacityFilter`, `DynamicResources` ordering GPUs
+    as the policy prefers, and the policy's score plugin; ties go to `rank`.
+
+    `rng` is the run's: the Random policy draws from it and shareIDs come from it, so a run
+    consumes it in the same order whoever builds the run.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+    features = Features()
+    objects = cluster_objects(nodes, models)
+    cache = SchedulerCache(
+        features,
+        nodes=[o.node for o in objects],
+        slices=[s for o in objects for s in o.slices],
+        classes=driver_device_classes(),
+    )
+    view = GpuShareView(cache)
+    plugin: FGD | BestFit | DotProduct | GpuPacking | GpuClustering | Random
+    if policy == "fgd":
+        plugin = FGD(view, workload)
+    elif policy == "bestfit":
+        plugin = BestFit(view)
+    elif policy == "dotprod":
+        plugin = DotProduct(view)
+    elif policy == "packing":
+        plugin = GpuPacking(view)
+    elif policy == "clustering":
+        plugin = GpuClustering(view)
+    else:
+        plugin = Random(view, rng)
+    options = AllocatorOptions(timeout=None, share_ids=_share_id_source(rng))
+    # Nodes of one model and GPU count publish alike devices; the workload's selectors read
+    # only the product name, so the DRA verdict is shared by equally used nodes of a class.
+    alike = {node.name: (node.model, node.gpus) for node in nodes}
+    shape = {node.name: (node.model, node.gpus, node.cpu_milli, node.memory_mib) for node in nodes}
+    dra = DynamicResources(
+        cache,
+        Allocator(features, options=options),
+        device_order=plugin,
+        node_class=(lambda info: alike[info.name]) if remember_verdicts else None,
+    )
+    fit = NodeResourcesFit()
+    gpus = GpuCapacityFilter(view)
+    profile = Profile(
+        name=f"fgd-{policy}",
+        pre_filter=[fit, dra],
+        filter=[fit, gpus, dra],
+        pre_score=[plugin] if isinstance(plugin, Random) else [],
+        score=[(plugin, 1)],
+        reserve=[dra],
+        pre_bind=[dra],
+        percentage_of_nodes_to_score=100,
+    )
+    shapes: dict[str, bytes] = {}
+
+    def signature(pod: PodInfo) -> bytes:
+        # Every claim here is a fresh pending claim made from the pod's shape, so pods of one
+        # shape are alike to every plugin.
+        return shapes.get(pod.key, b"")
+
+    def node_key(info: NodeInfo) -> Hashable:
+        # What the profile's plugins read of a node: its shape, pods, CPU and memory in use and
+        # its devices' usage in the allocator's terms.
+        used = info.requested
+        return (
+            shape[info.name],
+            len(info.pods),
+            used.milli_cpu,
+            used.memory,
+            dra.device_usage(info),
+        )
+
+    framework = Framework(
+        profile,
+        node_rank=rank,
+        pod_signature=signature if remember_verdicts else None,
+        node_key=node_key if remember_verdicts else None,
+    )
+    scheduler = Scheduler(cache, framework)
+    return Simulation(cache, view, scheduler, shapes)
 
 
 def run_fgd(
@@ -106,58 +216,14 @@ def run_fgd(
     models = models if models is not None else openb_models()
     rng = random.Random(seed)
     capacity = sum(node.gpus for node in trace.nodes) * MILLI
-    workload = _workload_in_products(trace, models)
+    workload = workload_in_products(trace.pods, models)
     arrivals = tune(trace.pods, capacity, rng=rng, factor=TUNE_FACTOR)
     rank = node_order([node.name for node in trace.nodes], rng)
 
-    features = Features()
-    objects = cluster_objects(trace.nodes, models)
-    cache = SchedulerCache(
-        features,
-        nodes=[o.node for o in objects],
-        slices=[s for o in objects for s in o.slices],
-        classes=driver_device_classes(),
+    sim = build_simulation(
+        trace.nodes, workload, policy, rng, rank, models, remember_verdicts=remember_verdicts
     )
-    view = GpuShareView(cache)
-    plugin: FGD | BestFit | DotProduct | GpuPacking | GpuClustering | Random
-    if policy == "fgd":
-        plugin = FGD(view, workload)
-    elif policy == "bestfit":
-        plugin = BestFit(view)
-    elif policy == "dotprod":
-        plugin = DotProduct(view)
-    elif policy == "packing":
-        plugin = GpuPacking(view)
-    elif policy == "clustering":
-        plugin = GpuClustering(view)
-    else:
-        plugin = Random(view, rng)
-    options = AllocatorOptions(timeout=None, share_ids=_share_id_source(rng))
-    dra = DynamicResources(cache, Allocator(features, options=options), device_order=plugin)
-    fit = NodeResourcesFit()
-    gpus = GpuCapacityFilter(view)
-    profile = Profile(
-        name=f"fgd-{policy}",
-        pre_filter=[fit, dra],
-        filter=[fit, gpus, dra],
-        pre_score=[plugin] if isinstance(plugin, Random) else [],
-        score=[(plugin, 1)],
-        reserve=[dra],
-        pre_bind=[dra],
-        percentage_of_nodes_to_score=100,
-    )
-    shapes: dict[str, bytes] = {}
-
-    def signature(pod: PodInfo) -> bytes:
-        # Every claim here is a fresh pending claim made from the pod's shape, so pods of one
-        # shape are alike to every plugin.
-        return shapes.get(pod.key, b"")
-
-    framework = Framework(
-        profile, node_rank=rank, pod_signature=signature if remember_verdicts else None
-    )
-    scheduler = Scheduler(cache, framework)
-
+    cache, view, scheduler, shapes = sim.cache, sim.view, sim.scheduler, sim.shapes
     meter = FragmentationMeter(workload)
     fragment: dict[str, float] = {}
     for node in cache.snapshot():

@@ -3,13 +3,20 @@
 Every method is called by the framework (`runtime.Framework`) in kube-scheduler's order
 (spec/scheduler.md section 2). Plugins keep no per-pod state on themselves: what PreFilter
 computes for later points goes into the `CycleState` under the plugin's own key.
+
+What-if work (preemption's dry run, spec section 5.3) runs Filter on a copy of a node with
+some pods taken off or put back. It clones the cycle state (`CycleState.clone`; values that
+are `StateData` are copied, the rest shared) and tells each PreFilter plugin that has
+`PreFilterExtensions` about every pod removed or added, so what PreFilter computed still
+describes the copy. A plugin that needs the framework (to run those filters) implements
+`HandleReceiver` and is given a `Handle` when the framework is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, Self, TypeVar, runtime_checkable
 
 from dralloc.errors import InternalError
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
@@ -18,11 +25,35 @@ from dralloc.scheduler.framework.status import Status
 _T = TypeVar("_T")
 
 
+@runtime_checkable
+class StateData(Protocol):
+    """A cycle-state value that a plugin changes after PreFilter (in Filter, or in its
+    `PreFilterExtensions`): `CycleState.clone` copies it instead of sharing it."""
+
+    def clone(self) -> Self:
+        """A copy whose later changes do not show in this value (and vice versa)."""
+        ...
+
+
 class CycleState:
     """Scratch data of one scheduling cycle, keyed by plugin-derived names."""
 
     def __init__(self) -> None:
         self._data: dict[str, object] = {}
+        # Plugins whose PreFilter returned SKIP this cycle (upstream's SkipFilterPlugins):
+        # what-if filtering skips their Filter and PreFilterExtensions too.
+        self.skip_filter_plugins: frozenset[str] = frozenset()
+
+    def clone(self) -> CycleState:
+        """A copy for what-if work: `StateData` values are cloned, other values (which no
+        plugin changes after writing them) are shared."""
+        copy = CycleState()
+        copy._data = {
+            key: value.clone() if isinstance(value, StateData) else value
+            for key, value in self._data.items()
+        }
+        copy.skip_filter_plugins = self.skip_filter_plugins
+        return copy
 
     def write(self, key: str, value: object) -> None:
         self._data[key] = value
@@ -55,6 +86,28 @@ class PreFilterPlugin(Protocol):
     ) -> tuple[PreFilterResult | None, Status]:
         """Once per cycle, before any Filter. SKIP drops this plugin's Filter for the cycle;
         a rejection fails the pod on every node."""
+        ...
+
+
+@runtime_checkable
+class PreFilterExtensions(Protocol):
+    """A PreFilter plugin whose PreFilter result depends on the pods on a node (or on what
+    they hold, such as claims), told about pods a what-if removes from or puts back on a
+    node copy (upstream's PreFilterExtensions AddPod/RemovePod)."""
+
+    name: str
+
+    def add_pod(self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo) -> Status:
+        """`added` is back on `node` (a copy): update this plugin's entry in `state` (a clone)
+        so Filter counts it again. Called only after this plugin's PreFilter ran and did not
+        SKIP; must not touch the cache. SUCCESS, or ERROR."""
+        ...
+
+    def remove_pod(
+        self, state: CycleState, pod: PodInfo, removed: PodInfo, node: NodeInfo
+    ) -> Status:
+        """`removed` is off `node` (a copy): update this plugin's entry in `state` (a clone)
+        so Filter treats what it held as free. Same rules as `add_pod`."""
         ...
 
 
@@ -138,4 +191,44 @@ class BindPlugin(Protocol):
 
     def bind(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
         """Bind the pod; SKIP passes to the next binder."""
+        ...
+
+
+class Handle(Protocol):
+    """What a plugin may ask of the framework that runs it (the part of upstream's
+    framework.Handle dralloc has). `runtime.Framework` implements it."""
+
+    @property
+    def profile_name(self) -> str:
+        """The profile's schedulerName."""
+        ...
+
+    def run_filters_with_state(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        """The profile's Filter plugins on `node`, skipping those in
+        `state.skip_filter_plugins`; the first non-success (ERROR included) is returned,
+        never raised. Upstream's RunFilterPluginsWithNominatedPods, without nominated pods:
+        dralloc keeps no nominator."""
+        ...
+
+    def run_pre_filter_extension_add_pod(
+        self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo
+    ) -> Status:
+        """`add_pod` of every PreFilter plugin with `PreFilterExtensions` (not skipped)."""
+        ...
+
+    def run_pre_filter_extension_remove_pod(
+        self, state: CycleState, pod: PodInfo, removed: PodInfo, node: NodeInfo
+    ) -> Status:
+        """`remove_pod` of every PreFilter plugin with `PreFilterExtensions` (not skipped)."""
+        ...
+
+
+@runtime_checkable
+class HandleReceiver(Protocol):
+    """A plugin that needs the framework. Plugins are built before the framework that runs
+    them (a `Profile` holds instances), so the framework hands itself over afterwards."""
+
+    def set_handle(self, handle: Handle) -> None:
+        """Called by each `Framework` built over a profile holding this plugin, before any
+        cycle; the last call wins."""
         ...

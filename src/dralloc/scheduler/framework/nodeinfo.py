@@ -147,7 +147,12 @@ class PodInfo:
 class NodeInfo:
     """One node, the pods on it and what they request. `generation` grows on every change,
     to its pods or (through the scheduler cache) to the devices it publishes changing hands,
-    so caches keyed on (node name, generation) stay valid exactly as long as the node does."""
+    so caches keyed on (node name, generation) stay valid exactly as long as the node does.
+
+    Nodes kept by one scheduler cache share its `journal`: every change appends the node's
+    name, so a reader that remembers a position finds what changed since without looking at
+    every node. A copy has no journal (its changes are nobody's business).
+    """
 
     node: Node
     allocatable: Resources
@@ -157,6 +162,7 @@ class NodeInfo:
     generation: int = 0
     # The node's name, read in every loop over nodes: a plain attribute, not a property.
     name: str = field(init=False)
+    journal: list[str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.name = self.node.metadata.name
@@ -169,11 +175,13 @@ class NodeInfo:
         self.pods.append(info)
         self.requested.add(info.requests)
         self.non_zero_requested.add(info.non_zero_requests)
-        self.generation += 1
+        self.mark_changed()
 
     def mark_changed(self) -> None:
-        """Something plugins read changed other than the pods (its devices' usage)."""
+        """Something plugins read changed (its pods, or its devices' usage)."""
         self.generation += 1
+        if self.journal is not None:
+            self.journal.append(self.name)
 
     def remove_pod(self, key: str) -> PodInfo | None:
         for index, info in enumerate(self.pods):
@@ -181,7 +189,7 @@ class NodeInfo:
                 del self.pods[index]
                 self.requested.add(info.requests, -1)
                 self.non_zero_requested.add(info.non_zero_requests, -1)
-                self.generation += 1
+                self.mark_changed()
                 return info
         return None
 

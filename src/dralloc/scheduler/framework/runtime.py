@@ -7,6 +7,12 @@ nowhere gets a `FitError` whose message is kube-scheduler's
 PreBind and Bind run through `reserve`, `permit` and `bind`; the scheduler calls them after
 assuming the pod.
 
+The framework is also the plugins' `Handle`: preemption's dry run runs the Filter plugins on a
+node copy through `run_filters_with_state` and keeps PreFilter state in step through
+`run_pre_filter_extension_add_pod` / `_remove_pod`. A PostFilter plugin that succeeds leaves its
+nominated node in the `Diagnosis` of the `FitError`; the cycle still ends unschedulable
+(section 2.10).
+
 The framework owns one piece of state across cycles, the filter start index, as upstream does.
 Ties between equally scored nodes go to a fixed node ranking when one is given (the FGD
 experiment's), else to a seeded `random.Random` when one is given, else to the first node in
@@ -17,16 +23,18 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dralloc.scheduler.framework.interface import (
     BindPlugin,
     CycleState,
     FilterPlugin,
+    HandleReceiver,
     PermitPlugin,
     PostFilterPlugin,
     PreBindPlugin,
+    PreFilterExtensions,
     PreFilterPlugin,
     PreScorePlugin,
     ReservePlugin,
@@ -35,6 +43,7 @@ from dralloc.scheduler.framework.interface import (
 )
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from dralloc.scheduler.framework.status import SUCCESS, Code, Status
+from dralloc.scheduler.framework.verdicts import ShapeVerdicts
 
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
@@ -92,6 +101,10 @@ class Diagnosis:
     pre_filter_message: str = ""
     post_filter_message: str = ""
     unschedulable_plugins: set[str] = field(default_factory=set)
+    # The node a PostFilter plugin nominated (preemption made room there); None otherwise.
+    nominated_node_name: str | None = None
+    # The reasons over `node_statuses`, when kept incrementally (remembered verdicts).
+    histogram: Counter[str] | None = None
 
 
 class FitError(Exception):
@@ -111,8 +124,11 @@ class FitError(Exception):
             text += f" {diagnosis.pre_filter_message}."
         else:
             histogram: Counter[str] = Counter()
-            for status in diagnosis.node_statuses.values():
-                histogram.update(status.reasons)
+            if diagnosis.histogram is not None:
+                histogram.update(diagnosis.histogram)
+            else:
+                for status in diagnosis.node_statuses.values():
+                    histogram.update(status.reasons)
             missing = self.num_all_nodes - len(diagnosis.node_statuses)
             if missing > 0:
                 for reason in diagnosis.absent.reasons:
@@ -150,26 +166,28 @@ class Framework:
         rng: random.Random | None = None,
         node_rank: Mapping[str, int] | None = None,
         pod_signature: Callable[[PodInfo], bytes] | None = None,
+        node_key: Callable[[NodeInfo], Hashable] | None = None,
     ) -> None:
         self.profile = profile
         self.rng = rng
-        # Node verdicts remembered across cycles: with `pod_signature` (equal signatures mean
-        # pods every plugin treats alike), a node's Filter status and each node-local plugin's
-        # raw score are reused while the node's generation is unchanged. Only plugins that
-        # declare `node_local = True` (their answer depends on the pod and that node alone)
-        # take part; Filter is remembered only when every Filter plugin is node-local.
+        # Node verdicts remembered across cycles (`verdicts.py`): with `pod_signature` (equal
+        # signatures mean pods every plugin treats alike), each node's Filter status and each
+        # node-local score plugin's raw score are reused while the node's generation is
+        # unchanged. Only when every Filter plugin declares `node_local = True` (its answer
+        # depends on the pod and that node alone); score plugins take part one by one.
         self.pod_signature = pod_signature
+        # Equal keys: nodes every plugin treats alike (used with `pod_signature` only).
+        self.node_key = node_key
         self._filters_node_local = all(
             getattr(plugin, "node_local", False) for plugin in profile.filter
         )
-        # signature -> node name -> (generation, status); (plugin, signature) -> node ->
-        # (generation, raw score). Bounded by nodes x pod shapes.
-        self._filter_memo: dict[bytes, dict[str, tuple[int, Status]]] = {}
-        self._score_memo: dict[tuple[str, bytes], dict[str, tuple[int, int]]] = {}
+        # (signature, skipped PreFilter plugins) -> verdicts; bounded by pod shapes x nodes.
+        self._shapes: dict[tuple[bytes, frozenset[str]], ShapeVerdicts] = {}
         # A fixed ranking for ties (the FGD experiment's random node order, spec/fgd.md 4.3);
         # it takes precedence over `rng`.
         self.node_rank = node_rank
         self.next_start_node_index = 0
+        self._hand_over_handle()
 
     # ------------------------------------------------------------------ the algorithm
 
@@ -186,15 +204,71 @@ class Framework:
             raise FitError(pod, 0, diagnosis)
         diagnosis = Diagnosis()
         candidates, skipped = self._run_pre_filter(state, pod, nodes, diagnosis)
-        feasible = self._find_feasible(state, pod, nodes, candidates, skipped, diagnosis)
+        state.skip_filter_plugins = frozenset(skipped)
+        verdicts = self._shape_verdicts(pod, nodes, candidates, skipped)
+        if verdicts is not None:
+            feasible = self._refresh(verdicts, state, pod, skipped, diagnosis)
+        else:
+            feasible = self._find_feasible(state, pod, nodes, candidates, skipped, diagnosis)
         if not feasible:
             self._run_post_filter(state, pod, diagnosis)
             raise FitError(pod, len(nodes), diagnosis)
         evaluated = len(feasible) + len(diagnosis.node_statuses)
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, evaluated, 1)
-        scores = self._prioritize(state, pod, feasible)
+        scores = self._prioritize(state, pod, feasible, verdicts)
         return ScheduleResult(self._select_host(scores), evaluated, len(feasible), scores)
+
+    def _shape_verdicts(
+        self,
+        pod: PodInfo,
+        nodes: Sequence[NodeInfo],
+        candidates: Sequence[NodeInfo],
+        skipped: set[str],
+    ) -> ShapeVerdicts | None:
+        """The remembered verdicts for this pod's shape, when they give exactly the full
+        evaluation: every Filter plugin node-local, every node a candidate and evaluated."""
+        if self.pod_signature is None or not self._filters_node_local or candidates is not nodes:
+            return None
+        if not self.profile.score or (
+            num_feasible_nodes_to_find(self.profile.percentage_of_nodes_to_score, len(nodes))
+            < len(nodes)
+        ):
+            return None
+        key = (self.pod_signature(pod), frozenset(skipped))
+        verdicts = self._shapes.get(key)
+        if verdicts is None or verdicts.nodes is not nodes:
+            verdicts = ShapeVerdicts(nodes)
+            self._shapes[key] = verdicts
+        return verdicts
+
+    def _refresh(
+        self,
+        verdicts: ShapeVerdicts,
+        state: CycleState,
+        pod: PodInfo,
+        skipped: set[str],
+        diagnosis: Diagnosis,
+    ) -> list[NodeInfo]:
+        """Filter only the nodes changed since this shape's last cycle. Every node is
+        evaluated, so the rotating start index ends where it began."""
+        node_key = self.node_key
+        alike = verdicts.alike
+        for node in verdicts.stale():
+            key = node_key(node) if node_key is not None else None
+            status = alike.get(key) if key is not None else None
+            if status is None:
+                status = self.run_filters(state, pod, node, skipped)
+                if key is not None:
+                    alike[key] = status
+            verdicts.record(node, status, status is SUCCESS or status.code == Code.SUCCESS, key)
+        if not verdicts.feasible:
+            diagnosis.node_statuses = dict(verdicts.failed)
+            diagnosis.histogram = verdicts.histogram()
+            diagnosis.unschedulable_plugins |= verdicts.unschedulable_plugins()
+        else:
+            diagnosis.node_statuses = verdicts.failed  # read-only: only counted
+        return list(verdicts.feasible.values())
 
     def _run_pre_filter(
         self,
@@ -285,30 +359,12 @@ class Framework:
         if count == 0:  # a PreFilterResult naming only nodes that are gone
             return feasible
         start = self.next_start_node_index % count
-        signature = (
-            self.pod_signature(pod)
-            if self.pod_signature is not None and self._filters_node_local
-            else None
-        )
-        memo = self._filter_memo.setdefault(signature, {}) if signature is not None else None
-        # The hot loop of a simulation (every node, every pod): locals, and the SUCCESS
-        # singleton compared by identity before the code.
-        recall = memo.get if memo is not None else None
         run_filters = self.run_filters
         success = Code.SUCCESS
         statuses = diagnosis.node_statuses
         rotated = [*candidates[start:], *candidates[:start]] if start else candidates
         for node in rotated:
-            if recall is None:
-                status = run_filters(state, pod, node, skipped)
-            else:
-                remembered = recall(node.name)
-                if remembered is not None and remembered[0] == node.generation:
-                    status = remembered[1]
-                else:
-                    status = run_filters(state, pod, node, skipped)
-                    assert memo is not None
-                    memo[node.name] = (node.generation, status)
+            status = run_filters(state, pod, node, skipped)
             if status is SUCCESS or status.code == success:
                 feasible.append(node)
                 if len(feasible) >= wanted:
@@ -324,8 +380,9 @@ class Framework:
     def _run_post_filter(self, state: CycleState, pod: PodInfo, diagnosis: Diagnosis) -> None:
         messages = []
         for plugin in self.profile.post_filter:
-            _, status = plugin.post_filter(state, pod, diagnosis.node_statuses)
+            nominated, status = plugin.post_filter(state, pod, diagnosis.node_statuses)
             if status.is_success:
+                diagnosis.nominated_node_name = nominated
                 return
             if status.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
                 messages.append(status.message)
@@ -339,11 +396,14 @@ class Framework:
         diagnosis.post_filter_message = ", ".join(m for m in messages if m)
 
     def _prioritize(
-        self, state: CycleState, pod: PodInfo, feasible: Sequence[NodeInfo]
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        feasible: Sequence[NodeInfo],
+        verdicts: ShapeVerdicts | None = None,
     ) -> dict[str, int]:
-        totals = {node.name: 0 for node in feasible}
         if not self.profile.score:
-            return {name: 1 for name in totals}
+            return {node.name: 1 for node in feasible}
         skipped = set()
         for pre in self.profile.pre_score:
             status = pre.pre_score(state, pod, feasible)
@@ -353,46 +413,64 @@ class Framework:
                 raise SchedulingError(
                     Status.error(f'running PreScore plugin "{pre.name}": {status.message}')
                 )
-        signature = self.pod_signature(pod) if self.pod_signature is not None else None
+        # One score plugin (a simulation's policy): its scores are the totals.
+        single = len(self.profile.score) == 1 and self.profile.score[0][0].name not in skipped
+        totals: dict[str, int] = {} if single else {node.name: 0 for node in feasible}
         for plugin, weight in self.profile.score:
             if plugin.name in skipped:
                 continue
-            memo = (
-                self._score_memo.setdefault((plugin.name, signature), {})
-                if signature is not None and getattr(plugin, "node_local", False)
+            remembered = (
+                verdicts.scores.setdefault(plugin.name, {})
+                if verdicts is not None and getattr(plugin, "node_local", False)
                 else None
             )
-            scores: dict[str, int] = {}
-            for node in feasible:
-                if memo is not None:
-                    remembered = memo.get(node.name)
-                    if remembered is not None and remembered[0] == node.generation:
-                        scores[node.name] = remembered[1]
+            if remembered is not None:
+                assert verdicts is not None
+                alike = verdicts.alike_scores.setdefault(plugin.name, {})
+                keys = verdicts.keys
+                for node in feasible:
+                    if node.name in remembered:
                         continue
-                value, status = plugin.score(state, pod, node)
-                if not status.is_success:
-                    raise SchedulingError(
-                        Status.error(f'running Score plugin "{plugin.name}": {status.message}')
-                    )
-                scores[node.name] = value
-                if memo is not None:
-                    memo[node.name] = (node.generation, value)
+                    key = keys.get(node.name)
+                    value = alike.get(key) if key is not None else None
+                    if value is None:
+                        value = self._score_one(plugin, state, pod, node)
+                        if key is not None:
+                            alike[key] = value
+                    remembered[node.name] = value
+                scores = dict(remembered)  # the feasible nodes' exactly: record() keeps it so
+            else:
+                scores = {node.name: self._score_one(plugin, state, pod, node) for node in feasible}
             if isinstance(plugin, ScoreNormalizer):
                 status = plugin.normalize_scores(state, pod, scores)
                 if not status.is_success:
                     raise SchedulingError(
                         Status.error(f'running Normalize plugin "{plugin.name}": {status.message}')
                     )
-            for name, value in scores.items():
-                if not 0 <= value <= MAX_NODE_SCORE:
-                    raise SchedulingError(
-                        Status.error(
-                            f'plugin "{plugin.name}" returns an invalid score {value}, '
-                            f"it should in the range of [0, {MAX_NODE_SCORE}] after normalizing"
-                        )
+            if scores and (min(scores.values()) < 0 or max(scores.values()) > MAX_NODE_SCORE):
+                value = next(v for v in scores.values() if not 0 <= v <= MAX_NODE_SCORE)
+                raise SchedulingError(
+                    Status.error(
+                        f'plugin "{plugin.name}" returns an invalid score {value}, '
+                        f"it should in the range of [0, {MAX_NODE_SCORE}] after normalizing"
                     )
-                totals[name] += (weight or 1) * value
+                )
+            factor = weight or 1
+            if single:
+                totals = scores if factor == 1 else {n: factor * v for n, v in scores.items()}
+                continue
+            for name, value in scores.items():
+                totals[name] += factor * value
         return totals
+
+    @staticmethod
+    def _score_one(plugin: ScorePlugin, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+        value, status = plugin.score(state, pod, node)
+        if not status.is_success:
+            raise SchedulingError(
+                Status.error(f'running Score plugin "{plugin.name}": {status.message}')
+            )
+        return value
 
     def _select_host(self, scores: Mapping[str, int]) -> str:
         best = max(scores.values())
@@ -401,13 +479,77 @@ class Framework:
             return tied[0]
         if self.node_rank is not None:
             rank = self.node_rank
-            if all(name in rank for name in tied):
+            try:
                 return min(tied, key=rank.__getitem__)
-            return min(tied, key=lambda name: (rank.get(name, len(rank)), name))
+            except KeyError:  # a node the ranking does not know: after every ranked one
+                return min(tied, key=lambda name: (rank.get(name, len(rank)), name))
         tied.sort()
         if self.rng is None:
             return tied[0]
         return self.rng.choice(tied)
+
+    # ------------------------------------------------------------- the plugins' handle
+
+    def _hand_over_handle(self) -> None:
+        seen: set[int] = set()
+        profile = self.profile
+        plugins: list[object] = [
+            *profile.pre_filter,
+            *profile.filter,
+            *profile.post_filter,
+            *profile.pre_score,
+            *(plugin for plugin, _ in profile.score),
+            *profile.reserve,
+            *profile.permit,
+            *profile.pre_bind,
+            *profile.bind,
+        ]
+        for plugin in plugins:
+            if id(plugin) not in seen and isinstance(plugin, HandleReceiver):
+                seen.add(id(plugin))
+                plugin.set_handle(self)
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile.name
+
+    def run_filters_with_state(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        """The Filter plugins on one node (a what-if copy, typically), skipping the plugins
+        whose PreFilter returned SKIP in this cycle; an ERROR is returned, not raised."""
+        try:
+            return self.run_filters(state, pod, node, set(state.skip_filter_plugins))
+        except SchedulingError as err:
+            return err.status
+
+    def run_pre_filter_extension_add_pod(
+        self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo
+    ) -> Status:
+        """Tell the PreFilter plugins with extensions that `added` is back on `node`."""
+        for plugin in self.profile.pre_filter:
+            if plugin.name in state.skip_filter_plugins:
+                continue
+            if isinstance(plugin, PreFilterExtensions):
+                status = plugin.add_pod(state, pod, added, node)
+                if not status.is_success:
+                    return Status.error(
+                        f'running AddPod on PreFilter plugin "{plugin.name}": {status.message}'
+                    ).stamped(plugin.name)
+        return SUCCESS
+
+    def run_pre_filter_extension_remove_pod(
+        self, state: CycleState, pod: PodInfo, removed: PodInfo, node: NodeInfo
+    ) -> Status:
+        """Tell the PreFilter plugins with extensions that `removed` is off `node`."""
+        for plugin in self.profile.pre_filter:
+            if plugin.name in state.skip_filter_plugins:
+                continue
+            if isinstance(plugin, PreFilterExtensions):
+                status = plugin.remove_pod(state, pod, removed, node)
+                if not status.is_success:
+                    return Status.error(
+                        f'running RemovePod on PreFilter plugin "{plugin.name}": {status.message}'
+                    ).stamped(plugin.name)
+        return SUCCESS
 
     # ------------------------------------------------------------- after the algorithm
 

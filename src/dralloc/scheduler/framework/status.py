@@ -6,7 +6,7 @@ A plugin returns a `Status`; the framework stamps the plugin's name on rejection
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import IntEnum
 
 
@@ -64,7 +64,8 @@ class Status:
         return ", ".join(self.reasons)
 
     def stamped(self, plugin: str) -> Status:
-        return self if self.plugin == plugin else replace(self, plugin=plugin)
+        # Called on every rejection of every node: the constructor, not `replace`.
+        return self if self.plugin == plugin else Status(self.code, self.reasons, plugin)
 
 
 SUCCESS = Status()

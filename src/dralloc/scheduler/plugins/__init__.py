@@ -11,16 +11,28 @@ problem, for example
     fit = registry["NodeResourcesFit"]({"scoringStrategy": {"type": "MostAllocated"}},
                                        path="profiles[0].pluginConfig[0].args")
 
+Plugins that act on the cluster take what they act through as arguments: `binder` for
+DefaultBinder; `nodes` (the cycle's nodes) and `evictor` (deletes preemption victims) for
+DefaultPreemption, whose dry run also draws its start offset from `rng` when given.
+
 Tests and simulator runs may build their own registries holding only what they compare.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from typing import Protocol
 
 from dralloc.errors import InternalError
 from dralloc.scheduler.plugins.defaultbinder import Binder, DefaultBinder
+from dralloc.scheduler.plugins.defaultpreemption import (
+    DefaultPreemption,
+    DefaultPreemptionArgs,
+    Eviction,
+    Evictor,
+    NodeLister,
+)
 from dralloc.scheduler.plugins.helper import check_no_args
 from dralloc.scheduler.plugins.nodeaffinity import NodeAffinity, NodeAffinityArgs
 from dralloc.scheduler.plugins.nodename import NodeName
@@ -96,9 +108,32 @@ def _default_binder_factory(binder: Binder | None) -> PluginFactory:
     return build
 
 
-def in_tree_registry(*, binder: Binder | None = None) -> Registry:
+def _default_preemption_factory(
+    nodes: NodeLister | None, evictor: Evictor | None, rng: random.Random | None
+) -> PluginFactory:
+    def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+        parsed = DefaultPreemptionArgs.from_dict(args, path or f"{DefaultPreemption.name}Args")
+        if nodes is None or evictor is None:
+            raise InternalError(
+                "DefaultPreemption needs the cycle's nodes and an evictor: pass nodes= and "
+                "evictor= to in_tree_registry()"
+            )
+        return DefaultPreemption(parsed, nodes, evictor, rng)
+
+    return build
+
+
+def in_tree_registry(
+    *,
+    binder: Binder | None = None,
+    nodes: NodeLister | None = None,
+    evictor: Evictor | None = None,
+    rng: random.Random | None = None,
+) -> Registry:
     """A new registry of the in-tree plugins. `binder` records bindings for DefaultBinder;
-    without it, building DefaultBinder is an InternalError (a wiring bug)."""
+    `nodes` and `evictor` serve DefaultPreemption (and `rng` its dry run's offset). Building
+    either plugin without what it needs is an InternalError (a wiring bug); its args are
+    checked first."""
     return {
         NodeUnschedulable.name: _node_unschedulable,
         NodeName.name: _node_name,
@@ -106,6 +141,7 @@ def in_tree_registry(*, binder: Binder | None = None) -> Registry:
         NodeAffinity.name: _node_affinity,
         NodeResourcesFit.name: _node_resources_fit,
         NodeResourcesBalancedAllocation.name: _balanced_allocation,
+        DefaultPreemption.name: _default_preemption_factory(nodes, evictor, rng),
         DefaultBinder.name: _default_binder_factory(binder),
     }
 
@@ -113,8 +149,13 @@ def in_tree_registry(*, binder: Binder | None = None) -> Registry:
 __all__ = [
     "Binder",
     "DefaultBinder",
+    "DefaultPreemption",
+    "DefaultPreemptionArgs",
+    "Eviction",
+    "Evictor",
     "NodeAffinity",
     "NodeAffinityArgs",
+    "NodeLister",
     "NodeName",
     "NodeResourcesBalancedAllocation",
     "NodeResourcesBalancedAllocationArgs",

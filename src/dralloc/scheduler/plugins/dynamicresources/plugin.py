@@ -15,9 +15,21 @@
   shape on an unchanged node get the same answer without a new search (shareIDs are drawn
   afresh). A node's generation changes whenever a pod lands on it or leaves it, which is when
   its devices change hands.
+* Across nodes, when the caller names classes of alike nodes (`node_class`: nodes of one class
+  publish the same devices up to names and values no selector or constraint of the workload
+  reads, as a simulator's nodes of one model do), the verdict is also remembered per (class,
+  claim specs, device usage): a node whose devices are used exactly as those of a node already
+  tried gets that node's answer. The allocation for the chosen node is then made at Reserve.
 * Reserve writes the chosen node's allocations into the cache at once ("in flight" upstream),
   so later pods see the devices as used; Unreserve takes them back.
 * PreBind adds the pod to each claim's `reservedFor`.
+* Preemption (KEP-5690, beyond 1.36: spec/scheduler.md 5.7): `remove_pod` / `add_pod` (the
+  PreFilterExtensions) track which pods a what-if took off a node. Filter then treats as free
+  the claims held only by those pods (every `reservedFor` entry removed or terminating) whose
+  devices are local to the node (their pools' slices name it), except the pod's own claims,
+  and allocates against what that leaves, bypassing the remembered outcomes. So that such a
+  node is a preemption candidate at all, "cannot allocate all claims" is Unschedulable, not
+  UnschedulableAndUnresolvable as in 1.36.
 
 Not yet: Score over firstAvailable alternatives (1.35+), PostFilter deallocation, binding
 conditions.
@@ -25,18 +37,21 @@ conditions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import msgspec
 
 from dralloc.allocator import (
+    AllocatedState,
     AllocationError,
     AllocationGaveUp,
     Allocator,
     DeviceOrder,
     NodeFailure,
+    PoolKey,
+    allocated_state,
 )
 from dralloc.allocator.nodeselection import selector_matches
 from dralloc.api.resource import AllocationResult, ResourceClaim
@@ -75,6 +90,16 @@ class _PodClaims:
     signature: bytes = b""
     results: dict[str, list[AllocationResult]] = field(default_factory=dict)
     reserved: list[str] = field(default_factory=list)
+    # Set once a PreFilterExtension ran: this state belongs to a what-if (preemption).
+    what_if: bool = False
+    # Pods the what-if took off the node: pod key -> keys of the claims it names.
+    removed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Freed claim keys -> the allocated state without them. Shared by the clones of one
+    # cycle on purpose: the cache does not change during a dry run.
+    freed_states: dict[frozenset[str], AllocatedState] = field(default_factory=dict)
+
+    def clone(self) -> _PodClaims:
+        return replace(self, results=dict(self.results), removed=dict(self.removed))
 
 
 _Outcome = list[AllocationResult] | Status
@@ -105,10 +130,15 @@ class DynamicResources:
         cache: SchedulerCache,
         allocator: Allocator,
         device_order: DeviceOrderPolicy | None = None,
+        node_class: Callable[[NodeInfo], Hashable] | None = None,
     ) -> None:
         self.cache = cache
         self.allocator = allocator
         self.device_order = device_order
+        self.node_class = node_class if not cache.inventory.has_shared_pools else None
+        # (class, claim specs, device usage) -> verdict; node -> (generation, device usage).
+        self._verdicts: dict[tuple[Hashable, bytes, Hashable], Status] = {}
+        self._usage: dict[str, tuple[int, Hashable]] = {}
         # Node-local only while every pool is: a shared pool's devices change hands from any
         # node. (Callers remembering verdicts must also tell allocated from pending claims
         # apart in their pod signature.)
@@ -147,6 +177,8 @@ class DynamicResources:
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         claims = state.read(_STATE_KEY, _PodClaims)
+        if claims.what_if:
+            return self._filter_what_if(claims, pod, node)
         for claim in claims.allocated:
             allocation = claim.status.allocation
             selector = allocation.node_selector if allocation is not None else None
@@ -155,17 +187,52 @@ class DynamicResources:
         if not claims.pending:
             return SUCCESS
         order = self.device_order
+        remember = order is None or order.deterministic_order
         memo_key = (node.name, claims.signature)
-        if order is None or order.deterministic_order:
+        if remember:
             memo = self._outcomes.get(memo_key)
             if memo is not None and memo[0] == node.generation:
                 return self._use(claims, node, memo[1])
+        alike = None
+        if remember and self.node_class is not None:
+            alike = (self.node_class(node), claims.signature, self.device_usage(node))
+            verdict = self._verdicts.get(alike)
+            if verdict is not None:
+                return verdict  # on success, Reserve allocates for the node chosen
         outcome = self._allocate(claims, pod, node)
-        if order is None or order.deterministic_order:
+        if remember:
             self._outcomes[memo_key] = (node.generation, outcome)
+        if alike is not None:
+            if not isinstance(outcome, Status):
+                self._verdicts[alike] = SUCCESS
+            elif outcome.reasons == (CANNOT_ALLOCATE,):  # other reasons may name this node
+                self._verdicts[alike] = outcome
         return self._use(claims, node, outcome)
 
-    def _allocate(self, claims: _PodClaims, pod: PodInfo, node: NodeInfo) -> _Outcome:
+    def device_usage(self, node: NodeInfo) -> Hashable:
+        """How the node's devices are held, device by device, in the allocator's terms."""
+        memo = self._usage.get(node.name)
+        if memo is not None and memo[0] == node.generation:
+            return memo[1]
+        allocated = self.cache.allocated
+        usage = tuple(
+            (
+                entry.key in allocated.devices,
+                entry.key in allocated.shared_devices,
+                tuple(sorted(allocated.capacity.get(entry.key, {}).items())),
+            )
+            for entry, _ in self.cache.inventory.view(node.node).candidates
+        )
+        self._usage[node.name] = (node.generation, usage)
+        return usage
+
+    def _allocate(
+        self,
+        claims: _PodClaims,
+        pod: PodInfo,
+        node: NodeInfo,
+        allocated: AllocatedState | None = None,
+    ) -> _Outcome:
         order = self.device_order.device_order(pod, node) if self.device_order else None
         try:
             results = self.allocator.allocate(
@@ -173,7 +240,7 @@ class DynamicResources:
                 claims.pending,
                 self.cache.inventory,
                 self.cache.classes,
-                self.cache.allocated,
+                allocated if allocated is not None else self.cache.allocated,
                 order,
             )
         except AllocationGaveUp:
@@ -183,7 +250,8 @@ class DynamicResources:
         except AllocationError as err:
             return Status.error(str(err))
         if results is None:
-            return Status.unresolvable(CANNOT_ALLOCATE)
+            # Unschedulable, so that preemption may free devices held by lower-priority pods.
+            return Status.unschedulable(CANNOT_ALLOCATE)
         return results
 
     def _use(self, claims: _PodClaims, node: NodeInfo, outcome: _Outcome) -> Status:
@@ -191,6 +259,87 @@ class DynamicResources:
             return outcome
         claims.results[node.name] = outcome
         return SUCCESS
+
+    # ------------------------------------------------------ preemption's what-if
+
+    def add_pod(self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo) -> Status:
+        claims = state.read(_STATE_KEY, _PodClaims)
+        claims.what_if = True
+        claims.removed.pop(added.key, None)
+        return SUCCESS
+
+    def remove_pod(
+        self, state: CycleState, pod: PodInfo, removed: PodInfo, node: NodeInfo
+    ) -> Status:
+        claims = state.read(_STATE_KEY, _PodClaims)
+        claims.what_if = True
+        keys = tuple(key for _, key in pod_claim_keys(removed.pod) if key is not None)
+        claims.removed[removed.key] = keys
+        return SUCCESS
+
+    def _filter_what_if(self, claims: _PodClaims, pod: PodInfo, node: NodeInfo) -> Status:
+        """Filter on a what-if node copy: no remembered outcome is read or written (the copy's
+        generation says nothing about which claims the what-if freed)."""
+        for claim in claims.allocated:
+            allocation = claim.status.allocation
+            selector = allocation.node_selector if allocation is not None else None
+            if selector is not None and not selector_matches(selector, node.node):
+                return Status.unresolvable(NOT_AVAILABLE)
+        if not claims.pending:
+            return SUCCESS
+        freed = self._freed_claims(claims, pod, node)
+        allocated = None
+        if freed:
+            allocated = claims.freed_states.get(freed)
+            if allocated is None:
+                allocated = allocated_state(
+                    (c for key, c in self.cache.claims.items() if key not in freed),
+                    self.cache.features,
+                )
+                claims.freed_states[freed] = allocated
+        return self._use(claims, node, self._allocate(claims, pod, node, allocated))
+
+    def _freed_claims(self, claims: _PodClaims, pod: PodInfo, node: NodeInfo) -> frozenset[str]:
+        """Claims of the removed pods that nobody else holds: every consumer in `reservedFor`
+        was removed or is terminating. The pod's own claims stay (it would use them), and so
+        do claims with a device not local to this node (KEP-5690 frees node-local devices
+        only)."""
+        own = {key for _, key in pod_claim_keys(pod.pod) if key is not None}
+        gone = set(claims.removed)
+        freed: set[str] = set()
+        for keys in claims.removed.values():
+            for key in keys:
+                claim = self.cache.claims.get(key)
+                if key in own or key in freed or claim is None:
+                    continue
+                allocation = claim.status.allocation
+                if allocation is None or not self._is_node_local(allocation, node.name):
+                    continue
+                namespace = claim.metadata.namespace
+                consumers = claim.status.reserved_for
+                if consumers and all(
+                    r.resource == "pods"
+                    and (
+                        f"{namespace}/{r.name}" in gone
+                        or self._is_terminating(f"{namespace}/{r.name}")
+                    )
+                    for r in consumers
+                ):
+                    freed.add(key)
+        return frozenset(freed)
+
+    def _is_node_local(self, allocation: AllocationResult, node_name: str) -> bool:
+        """Every allocated device's pool is published for `node_name` alone."""
+        inventory = self.cache.inventory
+        for result in allocation.devices.results:
+            slices = inventory.pool_slices(PoolKey(result.driver, result.pool))
+            if not slices or any(e.slice.spec.node_name != node_name for e in slices):
+                return False
+        return True
+
+    def _is_terminating(self, pod_key: str) -> bool:
+        entry = self.cache.pods.get(pod_key)
+        return entry is not None and entry[0].pod.metadata.deletion_timestamp is not None
 
     def reserve(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
         claims = state.get(_STATE_KEY, _PodClaims)

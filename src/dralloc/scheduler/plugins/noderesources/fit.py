@@ -61,6 +61,7 @@ def insufficient(resource: str) -> str:
 @dataclass(frozen=True)
 class _PreFilterState:
     requests: Resources
+    scalars: tuple[tuple[str, int], ...] = ()  # requested scalar resources Filter checks
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,32 @@ class NodeResourcesFit:
     def pre_filter(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
     ) -> tuple[PreFilterResult | None, Status]:
-        state.write(_PRE_FILTER_KEY, _PreFilterState(pod.requests))
+        requests = pod.requests
+        scalars = tuple(
+            (name, amount)
+            for name, amount in requests.scalars.items()
+            if amount and is_scalar_resource_name(name) and not self._is_ignored(name)
+        )
+        state.write(_PRE_FILTER_KEY, _PreFilterState(requests, scalars))
         return None, SUCCESS
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
-        requests = state.read(_PRE_FILTER_KEY, _PreFilterState).requests
+        pre = state.read(_PRE_FILTER_KEY, _PreFilterState)
+        requests = pre.requests
+        alloc, used = node.allocatable, node.requested
+        # Everything fits (the common answer, asked for every node of every pod): no list of
+        # failures to build. Anything else takes the full check, which names every reason.
+        if (
+            len(node.pods) < alloc.pods
+            and requests.milli_cpu <= alloc.milli_cpu - used.milli_cpu
+            and requests.memory <= alloc.memory - used.memory
+            and requests.ephemeral_storage <= alloc.ephemeral_storage - used.ephemeral_storage
+            and all(
+                amount <= alloc.scalars.get(name, 0) - used.scalars.get(name, 0)
+                for name, amount in pre.scalars
+            )
+        ):
+            return SUCCESS
         failures = self.insufficient_resources(requests, node)
         if not failures:
             return SUCCESS

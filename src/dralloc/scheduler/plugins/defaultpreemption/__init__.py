@@ -1,0 +1,51 @@
+"""The `DefaultPreemption` plugin: kube-scheduler's priority preemption (PostFilter)."""
+
+from dralloc.scheduler.plugins.defaultpreemption.args import DefaultPreemptionArgs
+from dralloc.scheduler.plugins.defaultpreemption.candidates import (
+    Candidate,
+    num_candidates,
+    pick_one_node_for_preemption,
+)
+from dralloc.scheduler.plugins.defaultpreemption.plugin import (
+    NAME,
+    NO_VICTIMS,
+    NOT_ELIGIBLE_NEVER,
+    NOT_ELIGIBLE_TERMINATING,
+    NOT_HELPFUL,
+    DefaultPreemption,
+    Eviction,
+    Evictor,
+    NodeLister,
+    disruption_message,
+)
+from dralloc.scheduler.plugins.defaultpreemption.pods import (
+    DISRUPTION_TARGET,
+    REASON_PREEMPTION_BY_SCHEDULER,
+)
+from dralloc.scheduler.plugins.defaultpreemption.victims import (
+    Victims,
+    can_preempt,
+    select_victims_on_node,
+)
+
+__all__ = [
+    "DISRUPTION_TARGET",
+    "NAME",
+    "NOT_ELIGIBLE_NEVER",
+    "NOT_ELIGIBLE_TERMINATING",
+    "NOT_HELPFUL",
+    "NO_VICTIMS",
+    "REASON_PREEMPTION_BY_SCHEDULER",
+    "Candidate",
+    "DefaultPreemption",
+    "DefaultPreemptionArgs",
+    "Eviction",
+    "Evictor",
+    "NodeLister",
+    "Victims",
+    "can_preempt",
+    "disruption_message",
+    "num_candidates",
+    "pick_one_node_for_preemption",
+    "select_victims_on_node",
+]
