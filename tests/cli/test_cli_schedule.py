@@ -655,3 +655,35 @@ def test_bad_default_preemption_args_exit_2_with_the_config_path(tmp_path: Path)
         f"{config}: KubeSchedulerConfiguration: profiles[0].pluginConfig[0].args."
         "minCandidateNodesPercentage: must be in 0..100, got 200"
     ]
+
+
+NON_PREEMPTING = (
+    "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\n"
+    "metadata: {name: high-polite}\nvalue: 1000\npreemptionPolicy: Never\n"
+)
+
+
+def test_a_pod_whose_class_says_never_waits_instead_of_preempting(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        CLUSTER,
+        NON_PREEMPTING,
+        pod("batch-a", cpu="3", extra="nodeName: node-a"),
+        pod("batch-b", cpu="3", extra="nodeName: node-b"),
+        pod("polite", cpu="3", extra="priorityClassName: high-polite"),
+    )
+    result = schedule("-f", path)
+    assert result.exit_code == 1
+    (polite,) = items(result)
+    message = polite["status"]["conditions"][0]["message"]
+    assert message.endswith("preemption: not eligible due to preemptionPolicy=Never.")
+
+
+def test_an_unknown_preemption_policy_is_invalid_input(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER, pod("p", extra="preemptionPolicy: Sometimes"))
+    result = schedule("-f", path)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"{path}: Pod default/p: spec.preemptionPolicy: unsupported value 'Sometimes': "
+        'supported values: "PreemptLowerPriority", "Never"'
+    ]

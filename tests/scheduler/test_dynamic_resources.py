@@ -166,3 +166,20 @@ def test_a_gpu_state_read_between_assume_and_reserve_is_not_kept_stale() -> None
     scheduler.framework.profile.pre_filter[0].pre_filter(state, info, [node])
     assert scheduler.framework.reserve(state, info, "p100-node").is_success
     assert view.node_state(node).gpu_left == (500,)
+
+
+def test_a_what_if_copy_of_a_node_is_never_remembered_as_the_node() -> None:
+    # Preemption's dry run removes pods from a copy, whose generation numbers may repeat the
+    # real node's later ones with other contents.
+    scheduler = _scheduler(P100_NODE)
+    cache = scheduler.cache
+    view = GpuShareView(cache)
+    assert scheduler.schedule_one(_submit(scheduler, "a", 1, 500)).node == "p100-node"
+    node = cache.nodes["p100-node"]
+    copy = node.copy()
+    copy.remove_pod("default/a")
+    what_if = view.node_state(copy)  # the copy's state at generation + 1
+    assert what_if.cpu_left == view.node_state(node).cpu_left + 1000
+    node.mark_changed()  # the real node reaches that generation number
+    assert node.generation == copy.generation
+    assert view.node_state(node).cpu_left == what_if.cpu_left - 1000

@@ -358,10 +358,6 @@ def test_pick_one_node_applies_upstreams_tie_breaks_in_order(
         assert pick_one_node_for_preemption(candidates[::-1]).node_name == chosen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.core.PodStatus does not model startTime yet: every pod reads as started now",
-)
 def test_among_equal_victims_the_node_whose_top_victims_started_last_wins() -> None:
     w = world(
         node_yaml("node-a", cpu=1),
@@ -378,10 +374,6 @@ def test_among_equal_victims_the_node_whose_top_victims_started_last_wins() -> N
 # --------------------------------------------------------------------------- eligibility
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.core.PodSpec does not model preemptionPolicy yet: the loader drops it",
-)
 def test_a_pod_with_preemption_policy_never_does_not_preempt() -> None:
     w = world(
         node_yaml("node-a", cpu=1),
@@ -396,10 +388,6 @@ def test_a_pod_with_preemption_policy_never_does_not_preempt() -> None:
     assert w.evictions == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.core.PodStatus does not model nominatedNodeName yet: the loader drops it",
-)
 def test_a_pod_waits_while_its_nominated_node_still_holds_a_preempted_pod() -> None:
     terminating = (
         pod_yaml("leaving", priority=1, node="node-a")
@@ -680,11 +668,6 @@ def test_filters_with_state_return_errors_instead_of_raising() -> None:
     assert (status.code, status.message) == (Code.ERROR, 'running "Broken" filter plugin: boom')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Framework._run_pre_filter raises the FitError itself, so PostFilter never runs "
-    "after a PreFilter rejection; upstream runs it (spec/scheduler.md 2.10, findNodesThatFitPod)",
-)
 def test_post_filter_runs_after_a_pre_filter_rejection() -> None:
     class Rejects:
         name = "Rejects"

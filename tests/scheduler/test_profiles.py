@@ -286,7 +286,8 @@ def test_a_claim_that_is_not_created_yet_fails_at_pre_filter() -> None:
     w = world(NODES, gpu_pod)
     outcome = w.scheduler.schedule_one(w.pods["train"])  # no controller ran
     assert outcome.message == (
-        '0/3 nodes are available: pod "default/train": ResourceClaim not created yet.'
+        '0/3 nodes are available: pod "default/train": ResourceClaim not created yet. '
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
     )
     assert outcome.unschedulable_plugins == {"DynamicResources"}
 

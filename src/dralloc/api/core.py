@@ -107,6 +107,7 @@ class PodSpec(Base):
     scheduler_name: str = ""
     priority: int | None = None
     priority_class_name: str = ""
+    preemption_policy: str | None = None  # PreemptLowerPriority (default) or Never
     node_selector: dict[str, str] = msgspec.field(default_factory=dict)
     affinity: Affinity | None = None
     tolerations: list[Toleration] = msgspec.field(default_factory=list)
@@ -122,6 +123,8 @@ class PodResourceClaimStatus(Base):
 
 class PodStatus(Base):
     phase: str = ""
+    start_time: str | None = None  # RFC 3339, as the API server writes it
+    nominated_node_name: str | None = None
     resource_claim_statuses: list[PodResourceClaimStatus] = msgspec.field(default_factory=list)
     conditions: list[Any] = msgspec.field(default_factory=list)
 
@@ -146,5 +149,6 @@ class PriorityClass(Base):
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     value: int = 0
     global_default: bool = False
+    preemption_policy: str | None = None
     preemption_policy: str = ""
     description: str = ""

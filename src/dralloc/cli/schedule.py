@@ -137,6 +137,23 @@ def pod_priority(pod: Pod, classes: Mapping[str, PriorityClass]) -> int | None:
     return min(defaults) if defaults else 0
 
 
+PREEMPTION_POLICIES = ("PreemptLowerPriority", "Never")
+
+
+def pod_preemption_policy(pod: Pod, classes: Mapping[str, PriorityClass]) -> str:
+    """What admission gives the pod: its own `spec.preemptionPolicy`, else its class's, else
+    PreemptLowerPriority."""
+    if pod.spec.preemption_policy:
+        return pod.spec.preemption_policy
+    found = classes.get(pod.spec.priority_class_name) if pod.spec.priority_class_name else None
+    if found is None:
+        defaults = sorted((c for c in classes.values() if c.global_default), key=lambda c: c.value)
+        found = defaults[0] if defaults and not pod.spec.priority_class_name else None
+    if found is not None and found.preemption_policy:
+        return found.preemption_policy
+    return PREEMPTION_POLICIES[0]
+
+
 # -------------------------------------------------------------------------------- input
 
 
@@ -273,8 +290,20 @@ def _plan(
                 )
             )
             priority = 0
+        policy = pod_preemption_policy(pod, classes)
+        if policy not in PREEMPTION_POLICIES:
+            problems.append(
+                Problem(
+                    loaded.file,
+                    loaded.ref,
+                    "spec.preemptionPolicy",
+                    f"unsupported value {policy!r}: supported values: "
+                    + ", ".join(f'"{p}"' for p in PREEMPTION_POLICIES),
+                )
+            )
         pod = msgspec.structs.replace(
-            pod, spec=msgspec.structs.replace(pod.spec, priority=priority)
+            pod,
+            spec=msgspec.structs.replace(pod.spec, priority=priority, preemption_policy=policy),
         )
         problems.extend(_pod_problems(loaded, pod, claim_objects, is_running))
         if is_running:

@@ -163,6 +163,9 @@ class NodeInfo:
     # The node's name, read in every loop over nodes: a plain attribute, not a property.
     name: str = field(init=False)
     journal: list[str] | None = field(default=None, repr=False, compare=False)
+    # A what-if copy (preemption's dry run): its generation numbers may repeat the real
+    # node's with other contents, so caches keyed on (name, generation) must not keep it.
+    scratch: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.name = self.node.metadata.name
@@ -194,7 +197,7 @@ class NodeInfo:
         return None
 
     def copy(self) -> NodeInfo:
-        return NodeInfo(
+        copied = NodeInfo(
             self.node,
             self.allocatable,
             list(self.pods),
@@ -202,3 +205,5 @@ class NodeInfo:
             self.non_zero_requested.copy(),
             self.generation,
         )
+        copied.scratch = True
+        return copied

@@ -203,7 +203,11 @@ class Framework:
             diagnosis = Diagnosis(pre_filter_message="no nodes available to schedule pods")
             raise FitError(pod, 0, diagnosis)
         diagnosis = Diagnosis()
-        candidates, skipped = self._run_pre_filter(state, pod, nodes, diagnosis)
+        try:
+            candidates, skipped = self._run_pre_filter(state, pod, nodes, diagnosis)
+        except FitError:
+            self._run_post_filter(state, pod, diagnosis)  # upstream runs it for any FitError
+            raise
         state.skip_filter_plugins = frozenset(skipped)
         verdicts = self._shape_verdicts(pod, nodes, candidates, skipped)
         if verdicts is not None:

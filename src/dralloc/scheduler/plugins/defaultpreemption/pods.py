@@ -2,10 +2,8 @@
 whether it is already terminating because of a scheduler preemption, and which of two pods
 matters more (upstream's MoreImportantPod). Pure functions, no state.
 
-`dralloc.api.core` does not model `spec.preemptionPolicy`, `status.startTime` or
-`status.nominatedNodeName` yet (the loader drops fields it does not model), so they are read by
-name and a pod without them reads as upstream's defaults: policy PreemptLowerPriority, no start
-time, no nominated node.
+A pod without them reads as upstream's defaults: policy PreemptLowerPriority, no start time,
+no nominated node.
 
 A pod without a start time counts as started "now", as upstream; dralloc has no clock here, so
 "now" is later than every recorded start time. Two such pods tie and keep their order.
@@ -24,25 +22,19 @@ DISRUPTION_TARGET = "DisruptionTarget"
 REASON_PREEMPTION_BY_SCHEDULER = "PreemptionByScheduler"
 
 
-def _text(obj: object, name: str) -> str:
-    # Read by name: the API model gains these fields later (see the module docstring).
-    value = getattr(obj, name, None)
-    return value if isinstance(value, str) else ""
-
-
 def preemption_policy(pod: Pod) -> str:
     """`spec.preemptionPolicy`; "" means the default, PreemptLowerPriority."""
-    return _text(pod.spec, "preemption_policy")
+    return pod.spec.preemption_policy or ""
 
 
 def nominated_node_name(pod: Pod) -> str:
     """`status.nominatedNodeName`, "" when none."""
-    return _text(pod.status, "nominated_node_name")
+    return pod.status.nominated_node_name or ""
 
 
 def start_time(pod: Pod) -> float:
     """`status.startTime` in seconds since the epoch; +inf ("now") when unset or unreadable."""
-    text = _text(pod.status, "start_time")
+    text = pod.status.start_time
     if not text:
         return math.inf
     try:

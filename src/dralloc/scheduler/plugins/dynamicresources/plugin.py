@@ -187,7 +187,7 @@ class DynamicResources:
         if not claims.pending:
             return SUCCESS
         order = self.device_order
-        remember = order is None or order.deterministic_order
+        remember = (order is None or order.deterministic_order) and not node.scratch
         memo_key = (node.name, claims.signature)
         if remember:
             memo = self._outcomes.get(memo_key)
@@ -212,7 +212,7 @@ class DynamicResources:
     def device_usage(self, node: NodeInfo) -> Hashable:
         """How the node's devices are held, device by device, in the allocator's terms."""
         memo = self._usage.get(node.name)
-        if memo is not None and memo[0] == node.generation:
+        if memo is not None and memo[0] == node.generation and not node.scratch:
             return memo[1]
         allocated = self.cache.allocated
         usage = tuple(
@@ -223,7 +223,8 @@ class DynamicResources:
             )
             for entry, _ in self.cache.inventory.view(node.node).candidates
         )
-        self._usage[node.name] = (node.generation, usage)
+        if not node.scratch:
+            self._usage[node.name] = (node.generation, usage)
         return usage
 
     def _allocate(

@@ -159,10 +159,11 @@ class GpuClustering(_Policy):
 
     def _node_tags(self, node: NodeInfo) -> Counter[str]:
         memo = self._tags.get(node.name)
-        if memo is not None and memo[0] == node.generation:
+        if memo is not None and memo[0] == node.generation and not node.scratch:
             return memo[1]
         tags = Counter(gpu_tag(self.view.gpu_request(info)) for info in node.pods)
-        self._tags[node.name] = (node.generation, tags)
+        if not node.scratch:
+            self._tags[node.name] = (node.generation, tags)
         return tags
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:

@@ -75,7 +75,7 @@ class GpuShareView:
 
     def node_state(self, node: NodeInfo) -> NodeState:
         memo = self._memo.get(node.name)
-        if memo is not None and memo[0] == node.generation:
+        if memo is not None and memo[0] == node.generation and not node.scratch:
             return memo[1]
         allocated = self.cache.allocated
         left = []
@@ -87,7 +87,8 @@ class GpuShareView:
                 left.append(0 if allocated.has_allocation(gpu.key) else MILLI)
         cpu_left = max(0, node.allocatable.milli_cpu - node.requested.milli_cpu)
         state = NodeState(self.products.get(node.name, ""), cpu_left, tuple(left))
-        self._memo[node.name] = (node.generation, state)
+        if not node.scratch:
+            self._memo[node.name] = (node.generation, state)
         return state
 
     def state_before(self, node: NodeInfo, pod: PodInfo) -> NodeState:
