@@ -149,6 +149,5 @@ class PriorityClass(Base):
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     value: int = 0
     global_default: bool = False
-    preemption_policy: str | None = None
     preemption_policy: str = ""
     description: str = ""

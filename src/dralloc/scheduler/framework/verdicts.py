@@ -33,6 +33,12 @@ from dralloc.scheduler.framework.status import Status
 
 
 @dataclass
+class _Count:
+    status: Status
+    count: int
+
+
+@dataclass
 class ShapeVerdicts:
     """One pod signature's verdicts over one node list."""
 
@@ -43,8 +49,9 @@ class ShapeVerdicts:
     position: int | None = None  # in `journal`, after the last change looked at
     feasible: dict[str, NodeInfo] = field(default_factory=dict)
     failed: dict[str, Status] = field(default_factory=dict)
-    reasons: Counter[str] = field(default_factory=Counter)  # over `failed`
-    failing_plugins: Counter[str] = field(default_factory=Counter)  # over `failed`
+    # How many failed nodes hold each distinct status object (statuses are shared, so few):
+    # id -> [status, count]. The reason histogram is derived from it when a pod fits nowhere.
+    tally: dict[int, _Count] = field(default_factory=dict)
     # node-local score plugin -> node -> raw score, for feasible nodes at `seen` generations
     scores: dict[str, dict[str, int]] = field(default_factory=dict)
     # With a node key: node -> its key at `seen`; key -> Filter status; plugin -> key -> score.
@@ -85,10 +92,12 @@ class ShapeVerdicts:
         if key is not None:
             self.keys[name] = key
         old = self.failed.pop(name, None)
+        tally = self.tally
         if old is not None:
-            self.reasons.subtract(old.reasons)
-            if old.plugin:
-                self.failing_plugins[old.plugin] -= 1
+            held = tally[id(old)]
+            held.count -= 1
+            if held.count == 0:
+                del tally[id(old)]
         for scores in self.scores.values():
             scores.pop(name, None)
         if success:
@@ -96,12 +105,18 @@ class ShapeVerdicts:
             return
         self.feasible.pop(name, None)
         self.failed[name] = status
-        self.reasons.update(status.reasons)
-        if status.plugin:
-            self.failing_plugins[status.plugin] += 1
+        counted = tally.get(id(status))
+        if counted is None:
+            tally[id(status)] = _Count(status, 1)
+        else:
+            counted.count += 1
 
     def histogram(self) -> Counter[str]:
-        return +self.reasons  # drops the zero counts `subtract` leaves
+        histogram: Counter[str] = Counter()
+        for held in self.tally.values():
+            for reason in held.status.reasons:
+                histogram[reason] += held.count
+        return histogram
 
     def unschedulable_plugins(self) -> set[str]:
-        return {plugin for plugin, count in self.failing_plugins.items() if count > 0}
+        return {held.status.plugin for held in self.tally.values() if held.status.plugin}

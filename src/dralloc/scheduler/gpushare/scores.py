@@ -188,7 +188,8 @@ def normalize_scores(scores: Sequence[int]) -> list[int]:
     spread = highest - lowest
     if spread == 0:
         return [0] * len(scores)
-    return [_go_div((s - lowest) * MAX_NODE_SCORE, spread) for s in scores]
+    # Both operands are non-negative here, where Go's truncation and Python's floor agree.
+    return [(s - lowest) * MAX_NODE_SCORE // spread for s in scores]
 
 
 def dotprod_score(node: NodeState, pod: PodRequest) -> int:

@@ -127,8 +127,7 @@ class BestFit(_Policy):
 
     def normalize_scores(self, state: CycleState, pod: PodInfo, scores: dict[str, int]) -> Status:
         names = list(scores)
-        for name, value in zip(names, normalize_scores([scores[n] for n in names]), strict=True):
-            scores[name] = value
+        scores.update(zip(names, normalize_scores(list(scores.values())), strict=True))
         return SUCCESS
 
 
