@@ -183,3 +183,15 @@ def test_a_what_if_copy_of_a_node_is_never_remembered_as_the_node() -> None:
     node.mark_changed()  # the real node reaches that generation number
     assert node.generation == copy.generation
     assert view.node_state(node).cpu_left == what_if.cpu_left - 1000
+
+
+def test_a_node_added_again_never_repeats_a_generation_of_its_name() -> None:
+    scheduler = _scheduler(P100_NODE)
+    cache = scheduler.cache
+    assert scheduler.schedule_one(_submit(scheduler, "a", 1, 500)).node == "p100-node"
+    old = cache.nodes["p100-node"]
+    cache.remove_node("p100-node")
+    again = cache.add_node(old.node)
+    assert again.generation > old.generation
+    replaced = cache.add_node(old.node)
+    assert replaced.generation > again.generation

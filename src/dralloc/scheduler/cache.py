@@ -71,6 +71,7 @@ class SchedulerCache:
         self.nodes: dict[str, NodeInfo] = {}
         # Names of nodes in the order they changed (`NodeInfo.journal`).
         self.journal: list[str] = []
+        self._retired: dict[str, int] = {}  # removed node -> its last generation
         self._sorted: list[NodeInfo] | None = None
         self.pods: dict[str, tuple[PodInfo, str]] = {}  # pod key -> (info, node name)
         self.claims: dict[str, ResourceClaim] = {}
@@ -85,12 +86,19 @@ class SchedulerCache:
     def add_node(self, node: Node) -> NodeInfo:
         info = NodeInfo.of(node)
         info.journal = self.journal
+        # A node added again (or replaced) continues its name's generations: caches keyed on
+        # (name, generation) must never mistake the new node for the old one.
+        old = self.nodes.get(info.name)
+        last = old.generation if old is not None else self._retired.pop(info.name, -1)
+        info.generation = last + 1
         self.nodes[info.name] = info
         self._sorted = None
         return info
 
     def remove_node(self, name: str) -> None:
-        self.nodes.pop(name, None)
+        old = self.nodes.pop(name, None)
+        if old is not None:
+            self._retired[name] = old.generation
         self._sorted = None
 
     def snapshot(self) -> list[NodeInfo]:

@@ -178,6 +178,7 @@ class Framework:
         self.pod_signature = pod_signature
         # Equal keys: nodes every plugin treats alike (used with `pod_signature` only).
         self.node_key = node_key
+        self._node_keys: dict[str, tuple[int, Hashable]] = {}  # node -> (generation, key)
         self._filters_node_local = all(
             getattr(plugin, "node_local", False) for plugin in profile.filter
         )
@@ -258,8 +259,16 @@ class Framework:
         evaluated, so the rotating start index ends where it began."""
         node_key = self.node_key
         alike = verdicts.alike
+        keys = self._node_keys
         for node in verdicts.stale():
-            key = node_key(node) if node_key is not None else None
+            key = None
+            if node_key is not None:
+                known = keys.get(node.name)
+                if known is not None and known[0] == node.generation:
+                    key = known[1]
+                else:
+                    key = node_key(node)
+                    keys[node.name] = (node.generation, key)
             status = alike.get(key) if key is not None else None
             if status is None:
                 status = self.run_filters(state, pod, node, skipped)
