@@ -1,4 +1,5 @@
-"""`dralloc simulate`: runs through the scheduler, a summary table, the two CSV files."""
+"""`dralloc simulate`: runs through the scheduler, a summary table, the CSV files and the
+report, in fgd and replay mode; bad input exits 2 with one line per problem."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def test_parallel_jobs_give_the_same_rows(tmp_path: Path) -> None:
     [
         (["--policy", "tetris"], "--policy: unknown tetris"),
         (["--seeds", "9-3"], "--seeds: '9-3': the range runs backwards"),
-        (["--mode", "replay"], "--mode replay: only fgd"),
+        (["--mode", "bogus"], "--mode bogus: expected fgd or replay"),
         (["--jobs", "0"], "--jobs: must be at least 1"),
         (["--trace", "openb:gpushare40"], "--trace-dir"),
     ],
@@ -92,3 +93,168 @@ def test_seeds_accept_ranges_and_lists() -> None:
     assert parse_seeds("42-45") == [42, 43, 44, 45]
     assert parse_seeds("1,5,9") == [1, 5, 9]
     assert parse_seeds("7") == [7]
+
+
+# --------------------------------------------------------------------------------------------
+# --mode replay
+
+REPLAY_HEADER = (
+    "workload,policy,seed,total_gpus,pods,started,completed,running,pending,evicted,"
+    "not_arrived,wait_mean_s,wait_p50_s,wait_p95_s,wait_p99_s,makespan_s,"
+    "mean_utilization_pct,gpu_hours,cost_usd"
+)
+SMALL_SYNTHETIC = "synthetic:pods=40,nodes=2,rate=0.05,median=600"
+
+
+def test_replay_writes_a_row_per_run_a_timeseries_and_the_replay_plots(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        [
+            *["simulate", "--mode", "replay", "--trace", SMALL_SYNTHETIC],
+            *["--policy", "fgd,bestfit", "--seeds", "1-2", "--out", str(out)],
+            *["--price", "a100-80gb=2"],
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert SMALL_SYNTHETIC in result.stdout and "median over 2 seeds" in result.stdout
+    assert "bestfit" in result.stdout and "wait p95" in result.stdout
+    assert f"{SMALL_SYNTHETIC}: 40 pods (seed 1), 2 nodes x 8 GPUs (a100-80gb)" in result.stderr
+    rows = list(csv.reader((out / "replay.csv").read_text().splitlines()))
+    assert ",".join(rows[0]) == (REPLAY_HEADER + ",gpu_hours[a100-80gb],cost_usd[a100-80gb]")
+    assert [r[:5] for r in rows[1:]] == [
+        [SMALL_SYNTHETIC, "fgd", "1", "16", "40"],
+        [SMALL_SYNTHETIC, "fgd", "2", "16", "40"],
+        [SMALL_SYNTHETIC, "bestfit", "1", "16", "40"],
+        [SMALL_SYNTHETIC, "bestfit", "2", "16", "40"],
+    ]
+    column = {name: index for index, name in enumerate(rows[0])}
+    for row in rows[1:]:
+        hours = float(row[column["gpu_hours"]])
+        assert hours > 0
+        assert float(row[column["cost_usd"]]) == pytest.approx(2 * hours, abs=0.01)
+        assert row[column["pending"]] == "0"
+    series = list(csv.reader((out / "timeseries.csv").read_text().splitlines()))
+    assert series[0] == [
+        *("workload", "policy", "seed", "time_s", "allocated_gpus", "capacity_gpus"),
+        *("utilization_pct", "pending_pods", "running_pods"),
+    ]
+    assert {r[1] for r in series[1:]} == {"fgd", "bestfit"}
+    assert all(float(r[4]) <= float(r[5]) == 16 for r in series[1:])
+    report = (out / "report.html").read_text()
+    assert "<script src=" not in report and report.count("plotly.js v") == 1
+    for title in ("GPU utilization", "pods pending over time", "waiting time CDF", "cost of"):
+        assert f"{SMALL_SYNTHETIC}: {title}" in report
+    assert "a100-80gb 2.00" in report
+
+
+def test_replay_of_an_openb_pod_list_runs_at_its_times(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["simulate", "--mode", "replay", "--trace-dir", str(_trace_dir(tmp_path))]
+    result = CliRunner().invoke(
+        app, [*args, "--policy", "packing", "--seeds", "3", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader((out / "replay.csv").read_text().splitlines()))
+    (row,) = rows
+    # 10.5 GPUs asked for on 10, every pod created at 0 and deleted at 10: one finds no room
+    # and waits for the completions at 10 s (p99 interpolates between 0 and that 10).
+    assert (row["workload"], row["pods"], row["pending"], row["completed"]) == (
+        "openb:default",
+        "12",
+        "0",
+        "12",
+    )
+    assert (row["wait_mean_s"], row["wait_p50_s"], row["wait_p99_s"]) == ("0.8", "0.0", "8.9")
+    assert row["makespan_s"] == "20.0"
+    assert float(row["cost_usd"]) > 0  # T4 and G2 have default prices
+
+
+def test_replay_jobs_in_parallel_give_the_same_rows(tmp_path: Path) -> None:
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out-{jobs}"
+        result = CliRunner().invoke(
+            app,
+            [
+                *["simulate", "--mode", "replay", "--trace", SMALL_SYNTHETIC],
+                *["--policy", "random", "--seeds", "3,4", "--jobs", jobs, "--out", str(out)],
+            ],
+        )
+        assert result.exit_code == 0, result.stderr
+        outputs.append((out / "replay.csv").read_text() + (out / "timeseries.csv").read_text())
+    assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--mode", "replay", "--trace", "dlrm"],
+            "workload 'dlrm' is not shipped with dralloc: pass --trace-dir pointing at a folder"
+            " holding disaggregated_DLRM_trace.csv",
+        ),
+        (
+            ["--mode", "replay", "--trace", "synthetic:pods=x"],
+            "--trace synthetic:pods=x: pods: 'x' is not a whole number",
+        ),
+        (
+            ["--mode", "replay", "--trace", "philly"],
+            "unknown workload 'philly' for a replay, expected one of openb:<variant>,",
+        ),
+        (
+            ["--mode", "replay", "--price", "T4=cheap"],
+            "--price: 'T4=cheap': 'cheap' is not a number of USD",
+        ),
+        (["--mode", "replay", "--price", "T4"], "--price: 'T4' is not MODEL=USD"),
+        (["--mode", "replay", "--price", "T4=-1"], "--price: 'T4=-1': a price must be"),
+        (["--price", "T4=1"], "--price: prices apply to --mode replay only"),
+        (
+            ["--trace", "synthetic"],
+            "--trace synthetic: --mode fgd runs openb workloads only (openb:<variant>)",
+        ),
+        (
+            ["--mode", "replay", "--trace", "openb:multigpu20", "--trace-dir", "."],
+            "openb_pod_list_multigpu20.csv: no such file",
+        ),
+    ],
+)
+def test_bad_replay_input_exits_2_with_one_line(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["simulate", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_openb_list_without_times_cannot_be_replayed(tmp_path: Path) -> None:
+    directory = tmp_path / "openb"
+    directory.mkdir()
+    (directory / "openb_node_list_gpu_node.csv").write_text(NODES)
+    short = "name,cpu_milli,memory_mib,num_gpu,gpu_milli\np-0,1000,1024,2,1000\n"
+    (directory / "openb_pod_list_multigpu20.csv").write_text(short)
+    result = CliRunner().invoke(
+        app,
+        [
+            *["simulate", "--mode", "replay", "--trace", "openb:multigpu20"],
+            *["--trace-dir", str(directory), "--out", str(tmp_path / "out")],
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(
+        "openb_pod_list_multigpu20.csv: line 2: creation_time: openb:multigpu20 has no"
+        " creation_time/deletion_time columns: a replay needs them (the multigpu* files are"
+        " for --mode fgd only)"
+    )
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_any_run(tmp_path: Path) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(
+        app,
+        ["simulate", "--mode", "replay", "--trace", SMALL_SYNTHETIC, "--out", str(blocker)],
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"--out {blocker}: cannot make the directory: File exists"
+    assert blocker.read_text() == "not a directory"

@@ -1,8 +1,14 @@
-"""`dralloc simulate`: the FGD experiment through dralloc's scheduler, with a progress bar, a
-summary table and the curves as CSV.
+"""`dralloc simulate`: trace-driven runs through dralloc's scheduler, with a progress bar, a
+summary table, CSV files and report.html.
 
-First version: `--mode fgd` (arrival-only) on openb workloads, with allocation.csv,
-fragmentation.csv and report.html. Replay mode comes next (NOTES.md).
+* `--mode fgd` (default): the FGD experiment (arrival-only) on openb workloads;
+  allocation.csv, fragmentation.csv.
+* `--mode replay`: time-based replay of `openb:<variant>`, `dlrm[:key=value,...]` or
+  `synthetic[:key=value,...]`; replay.csv, timeseries.csv, costs at `--price` (USD per
+  GPU-hour per model, over illustrative defaults).
+
+Every input problem (options, traces, prices, an output directory that cannot be made) is
+reported before the first run, one line each on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -18,14 +24,27 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dralloc.errors import InputError
-from dralloc.sim.campaign import RunCurves, RunSpec, run_campaign, summarize, write_csvs
+from dralloc.sim.campaign import (
+    ReplayRun,
+    RunCurves,
+    RunSpec,
+    run_campaign,
+    run_replay_campaign,
+    summarize,
+    summarize_replays,
+    write_csvs,
+    write_replay_csvs,
+)
 from dralloc.sim.experiment import POLICIES
 from dralloc.sim.openb import resolve_trace
-from dralloc.sim.report import REPORT_FILE, write_report
+from dralloc.sim.prices import DEFAULT_PRICES, missing_prices, parse_prices
+from dralloc.sim.replay import resolve_replay_trace
+from dralloc.sim.report import REPORT_FILE, write_replay_report, write_report
 
 EXIT_OK = 0
 EXIT_INPUT = 2
 DEFAULT_SEEDS = "42-51"
+MODES = ("fgd", "replay")
 _SEEDS = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
@@ -56,8 +75,9 @@ def simulate_command(
         list[str] | None,
         typer.Option(
             "--trace",
-            help="Workload (repeatable), e.g. openb:default (packaged), openb:gpushare40 "
-            "(needs --trace-dir).",
+            help="Workload (repeatable): openb:default (packaged), openb:gpushare40 (needs "
+            "--trace-dir); for --mode replay also dlrm[:key=value,...] (needs --trace-dir) and "
+            "synthetic[:key=value,...].",
         ),
     ] = None,
     policy: Annotated[
@@ -65,18 +85,35 @@ def simulate_command(
         typer.Option(help=f"Comma-separated policies: {', '.join(POLICIES)}."),
     ] = ",".join(POLICIES),
     seeds: Annotated[str, typer.Option(help="Seeds: 42-51, 7 or 1,5,9.")] = DEFAULT_SEEDS,
-    mode: Annotated[str, typer.Option(help="fgd (arrival-only experiment).")] = "fgd",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="fgd (the arrival-only FGD experiment) or replay (arrivals and departures "
+            "at the trace's times)."
+        ),
+    ] = "fgd",
     jobs: Annotated[int, typer.Option(help="Runs in parallel (processes).")] = 1,
-    out: Annotated[str, typer.Option(help="Directory for the CSV files.")] = "simulation",
+    out: Annotated[str, typer.Option(help="Directory for the CSV files and report.")] = (
+        "simulation"
+    ),
     trace_dir: Annotated[
-        str | None, typer.Option(help="A copy of the openb trace, for workloads not packaged.")
+        str | None,
+        typer.Option(help="A folder holding the traces not packaged (openb variants, DLRM)."),
+    ] = None,
+    price: Annotated[
+        str | None,
+        typer.Option(
+            help="--mode replay: USD per GPU-hour, MODEL=USD,... (a trace's model code or a "
+            "catalog name), over illustrative defaults."
+        ),
     ] = None,
 ) -> None:
-    """Run the FGD fragmentation experiment: every policy x seed on each workload, through
-    dralloc's scheduler and DRA allocator; write allocation.csv, fragmentation.csv and
-    report.html (self-contained, opens offline)."""
-    if mode != "fgd":
-        raise _fail(f"--mode {mode}: only fgd (arrival-only) is available so far")
+    """Run trace-driven simulations through dralloc's scheduler and DRA allocator: every
+    policy x seed on each workload. --mode fgd writes allocation.csv and fragmentation.csv,
+    --mode replay writes replay.csv and timeseries.csv; both write report.html
+    (self-contained, opens offline)."""
+    if mode not in MODES:
+        raise _fail(f"--mode {mode}: expected fgd or replay")
     policies = [p.strip() for p in policy.split(",") if p.strip()]
     unknown = [p for p in policies if p not in POLICIES]
     if unknown or not policies:
@@ -90,19 +127,32 @@ def simulate_command(
     if jobs < 1:
         raise _fail("--jobs: must be at least 1")
     workloads = trace or ["openb:default"]
-    for workload in workloads:
-        try:
-            resolve_trace(workload, trace_dir)  # every input problem before the first run
-        except InputError as err:
-            raise _fail(str(err)) from err
+    directory = Path(out)
     specs = [
         RunSpec(workload, name, seed, trace_dir)
         for workload in workloads
         for name in policies
         for seed in seed_list
     ]
-    console = Console(stderr=True)
-    with Progress(
+    if mode == "replay":
+        _replay(specs, workloads, trace_dir, price, directory, jobs)
+    else:
+        _fgd(specs, workloads, trace_dir, price, directory, jobs)
+    raise typer.Exit(EXIT_OK)
+
+
+def _check_out(directory: Path) -> None:
+    """Make the output directory now, so a long campaign never ends unable to write."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _fail(f"--out {directory}: cannot make the directory: {err.strerror}") from err
+    if not directory.is_dir():
+        raise _fail(f"--out {directory}: not a directory")
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
         TextColumn("[bold]simulate"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -110,19 +160,51 @@ def simulate_command(
         TimeElapsedColumn(),
         console=console,
         transient=False,
-    ) as progress:
+    )
+
+
+def _describe(spec: RunSpec) -> str:
+    return f"{spec.workload} {spec.policy} seed {spec.seed}"
+
+
+def _write_failed(directory: Path, err: OSError) -> typer.Exit:
+    return _fail(f"--out {directory}: cannot write: {err.strerror or err}")
+
+
+def _fgd(
+    specs: list[RunSpec],
+    workloads: list[str],
+    trace_dir: str | None,
+    price: str | None,
+    directory: Path,
+    jobs: int,
+) -> None:
+    if price is not None:
+        raise _fail("--price: prices apply to --mode replay only")
+    for workload in workloads:
+        if not workload.startswith("openb:"):
+            raise _fail(
+                f"--trace {workload}: --mode fgd runs openb workloads only (openb:<variant>); "
+                "dlrm and synthetic traces need --mode replay"
+            )
+        try:
+            resolve_trace(workload, trace_dir)  # every input problem before the first run
+        except InputError as err:
+            raise _fail(str(err)) from err
+    _check_out(directory)
+    console = Console(stderr=True)
+    with _progress(console) as progress:
         task = progress.add_task("runs", total=len(specs))
 
         def done(run: RunCurves) -> None:
-            progress.update(
-                task,
-                advance=1,
-                description=f"{run.spec.workload} {run.spec.policy} seed {run.spec.seed}",
-            )
+            progress.update(task, advance=1, description=_describe(run.spec))
 
         runs = run_campaign(specs, jobs=jobs, on_done=done)
-    paths = write_csvs(Path(out), runs)
-    paths.append(write_report(Path(out) / REPORT_FILE, runs))
+    try:
+        paths = write_csvs(directory, runs)
+        paths.append(write_report(directory / REPORT_FILE, runs))
+    except OSError as err:
+        raise _write_failed(directory, err) from err
     table = Table(title="At 100% of GPU capacity arrived (median over seeds)")
     for column in ("workload", "policy", "runs", "unallocated GPU %", "fragmentation %", "placed"):
         table.add_column(column, justify="left" if column in ("workload", "policy") else "right")
@@ -138,4 +220,86 @@ def simulate_command(
     Console().print(table)
     for path in paths:
         console.print(f"wrote {path}")
-    raise typer.Exit(EXIT_OK)
+
+
+def _replay(
+    specs: list[RunSpec],
+    workloads: list[str],
+    trace_dir: str | None,
+    price: str | None,
+    directory: Path,
+    jobs: int,
+) -> None:
+    prices = dict(DEFAULT_PRICES)
+    if price is not None:
+        try:
+            prices.update(parse_prices(price))
+        except ValueError as err:
+            raise _fail(f"--price: {err}") from err
+    console = Console(stderr=True)
+    notes: dict[str, tuple[str, ...]] = {}
+    for workload in workloads:
+        try:
+            replayed = resolve_replay_trace(workload, trace_dir)
+            replayed.check()
+        except InputError as err:
+            raise _fail(str(err)) from err
+        codes = {node.model for node in replayed.nodes if node.model}
+        catalog = {code: model.name for code, model in replayed.models.by_code.items()}
+        missing = missing_prices(codes, catalog, prices)
+        if missing:
+            raise _fail(
+                f"--price: no price for GPU model {', '.join(missing)} of {workload}: "
+                f"add {','.join(f'{m}=USD' for m in missing)} (USD per GPU-hour)"
+            )
+        notes[workload] = replayed.notes
+    _check_out(directory)
+    for workload, lines in notes.items():
+        for line in lines:
+            console.print(f"{workload}: {line}", highlight=False, soft_wrap=True)
+    with _progress(console) as progress:
+        task = progress.add_task("runs", total=len(specs))
+
+        def done(run: ReplayRun) -> None:
+            progress.update(task, advance=1, description=_describe(run.spec))
+
+        runs = run_replay_campaign(specs, jobs=jobs, on_done=done)
+    try:
+        paths = write_replay_csvs(directory, runs, prices)
+        paths.append(write_replay_report(directory / REPORT_FILE, runs, prices))
+    except OSError as err:
+        raise _write_failed(directory, err) from err
+    rows = summarize_replays(runs, prices)
+    for workload in dict.fromkeys(row.workload for row in rows):
+        group = [row for row in rows if row.workload == workload]
+        seeds = group[0].runs
+        table = Table(
+            title=workload,
+            caption=f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds",
+        )
+        for column in ("policy", "wait p50", "wait p95", "util %", "GPU-h", "USD", "pending"):
+            table.add_column(column, justify="left" if column == "policy" else "right")
+        for row in group:
+            table.add_row(
+                row.policy,
+                "-" if row.wait_p50 is None else _compact(row.wait_p50),
+                "-" if row.wait_p95 is None else _compact(row.wait_p95),
+                f"{100 * row.mean_utilization:.1f}",
+                _compact(row.gpu_hours),
+                _compact(row.cost),
+                f"{row.pending:g}",
+            )
+        Console().print(table)
+    for path in paths:
+        console.print(f"wrote {path}")
+
+
+def _compact(value: float) -> str:
+    """A number for a narrow table cell: 950, 12.3k, 2.38M (the CSV has every digit)."""
+    if abs(value) >= 1e9:
+        return f"{value / 1e9:.2f}G"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:,.0f}"

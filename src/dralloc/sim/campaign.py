@@ -1,30 +1,42 @@
-"""A campaign: the FGD experiment over workloads x policies x seeds, and its CSV outputs.
+"""A campaign: workloads x policies x seeds, in either mode, and its CSV outputs.
 
-`run_campaign` runs every (workload, policy, seed) with `experiment.run_fgd`, in worker
-processes when `jobs > 1` (each run is independent and seeded), and turns each run's log into
-two curves bucketed by arrived workload (spec/fgd.md section 5): the GPU allocation ratio and
-the fragmentation amount, both in percent of GPU capacity, for x = 0..130.
-
+FGD mode: `run_campaign` runs every (workload, policy, seed) with `experiment.run_fgd`, in
+worker processes when `jobs > 1` (each run is independent and seeded), and turns each run's
+log into two curves bucketed by arrived workload (spec/fgd.md section 5): the GPU allocation
+ratio and the fragmentation amount, both in percent of GPU capacity, for x = 0..130.
 `write_csvs` writes `allocation.csv` and `fragmentation.csv` with the columns
-`workload,policy,seed,total_gpus,0,1,...,130` (an empty cell where a run has no value at x),
-each through a temporary file renamed into place.
+`workload,policy,seed,total_gpus,0,1,...,130` (an empty cell where a run has no value at x).
+
+Replay mode: `run_replay_campaign` runs each with `replay.replay` and keeps a `ReplayRun`: the
+summary figures, GPU-hours per model, the time series and the waiting times. `write_replay_csvs`
+writes `replay.csv` (one row per run: pod counts, waiting mean/p50/p95/p99 in seconds,
+makespan, mean utilization, GPU-hours and cost in total and per GPU model) and
+`timeseries.csv` (one row per run and sample: allocated and total GPUs, utilization, pending
+and running pods). Costs come from `prices` (USD per GPU-hour, `sim.prices`).
+
+Every file is written through a temporary file renamed into place.
 """
 
 from __future__ import annotations
 
 import csv
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from dralloc.sim.experiment import NodeUsage, run_fgd
 from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
 from dralloc.sim.openb import resolve_trace
+from dralloc.sim.prices import gpu_cost
+from dralloc.sim.replay import ReplaySummary, Sample, replay, resolve_replay_trace
 
 ALLOCATION_FILE = "allocation.csv"
 FRAGMENTATION_FILE = "fragmentation.csv"
+REPLAY_FILE = "replay.csv"
+TIMESERIES_FILE = "timeseries.csv"
 
 
 @dataclass(frozen=True)
@@ -62,30 +74,48 @@ def run_one(spec: RunSpec) -> RunCurves:
     )
 
 
+class _Run(Protocol):
+    @property
+    def spec(self) -> RunSpec: ...
+
+
+_R = TypeVar("_R", bound=_Run)
+
+
+def _run_all(
+    specs: Sequence[RunSpec],
+    run: Callable[[RunSpec], _R],
+    jobs: int,
+    on_done: Callable[[_R], None] | None,
+) -> list[_R]:
+    """Every run, in `specs` order; `on_done` is called as each finishes."""
+    if jobs <= 1:
+        done = []
+        for spec in specs:
+            result = run(spec)
+            if on_done is not None:
+                on_done(result)
+            done.append(result)
+        return done
+    results: dict[RunSpec, _R] = {}
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run, spec) for spec in specs]
+        for future in as_completed(futures):
+            result = future.result()
+            results[result.spec] = result
+            if on_done is not None:
+                on_done(result)
+    return [results[spec] for spec in specs]
+
+
 def run_campaign(
     specs: Sequence[RunSpec],
     *,
     jobs: int = 1,
     on_done: Callable[[RunCurves], None] | None = None,
 ) -> list[RunCurves]:
-    """Every run, in `specs` order; `on_done` is called as each finishes."""
-    if jobs <= 1:
-        done = []
-        for spec in specs:
-            curves = run_one(spec)
-            if on_done is not None:
-                on_done(curves)
-            done.append(curves)
-        return done
-    results: dict[RunSpec, RunCurves] = {}
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_one, spec) for spec in specs]
-        for future in as_completed(futures):
-            curves = future.result()
-            results[curves.spec] = curves
-            if on_done is not None:
-                on_done(curves)
-    return [results[spec] for spec in specs]
+    """Every FGD run, in `specs` order; `on_done` is called as each finishes."""
+    return _run_all(specs, run_one, jobs, on_done)
 
 
 def _rows(
@@ -101,7 +131,7 @@ def _rows(
     return rows
 
 
-def _write_csv(path: Path, rows: list[list[str]]) -> None:
+def _write_csv(path: Path, rows: Iterable[Sequence[str]]) -> None:
     partial = path.with_name(f".{path.name}.partial")
     try:
         with partial.open("w", newline="", encoding="utf-8") as sink:
@@ -152,3 +182,162 @@ def summarize(runs: Sequence[RunCurves]) -> list[PolicySummary]:
             )
         )
     return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Replay mode
+
+
+@dataclass(frozen=True)
+class ReplayRun:
+    """One replay, reduced to what crosses the process boundary. `gpu_hours` is per GPU model
+    code; `catalog` maps those codes to catalog names (for prices); `waiting` holds the
+    waiting time in seconds of every pod that started."""
+
+    spec: RunSpec
+    summary: ReplaySummary
+    total_gpus: int
+    gpu_hours: Mapping[str, float]
+    catalog: Mapping[str, str]
+    samples: tuple[Sample, ...]
+    waiting: tuple[float, ...]
+    attempts: int
+    notes: tuple[str, ...] = ()
+
+    def cost(self, prices: Mapping[str, float]) -> dict[str, float]:
+        """USD per GPU model at `prices` (KeyError for a model without one)."""
+        return gpu_cost(self.gpu_hours, self.catalog, prices)
+
+
+def run_replay_one(spec: RunSpec) -> ReplayRun:
+    trace = resolve_replay_trace(spec.workload, spec.trace_dir)
+    result = replay(trace, spec.policy, spec.seed)
+    return ReplayRun(
+        spec=spec,
+        summary=result.summary(),
+        total_gpus=trace.total_gpus,
+        gpu_hours=dict(result.gpu_hours),
+        catalog={code: model.name for code, model in trace.models.by_code.items()},
+        samples=result.samples,
+        waiting=tuple(result.waiting_times()),
+        attempts=result.attempts,
+        notes=trace.notes,
+    )
+
+
+def run_replay_campaign(
+    specs: Sequence[RunSpec],
+    *,
+    jobs: int = 1,
+    on_done: Callable[[ReplayRun], None] | None = None,
+) -> list[ReplayRun]:
+    """Every replay, in `specs` order; `on_done` is called as each finishes."""
+    return _run_all(specs, run_replay_one, jobs, on_done)
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list[list[str]]:
+    models = sorted({model for run in runs for model in run.gpu_hours})
+    header = [
+        *("workload", "policy", "seed", "total_gpus", "pods", "started", "completed"),
+        *("running", "pending", "evicted", "not_arrived"),
+        *("wait_mean_s", "wait_p50_s", "wait_p95_s", "wait_p99_s", "makespan_s"),
+        *("mean_utilization_pct", "gpu_hours", "cost_usd"),
+        *(f"gpu_hours[{m}]" for m in models),
+        *(f"cost_usd[{m}]" for m in models),
+    ]
+    rows = [header]
+    for run in runs:
+        s = run.summary
+        cost = run.cost(prices)
+        rows.append(
+            [
+                *(run.spec.workload, run.spec.policy, str(run.spec.seed), str(run.total_gpus)),
+                *(str(n) for n in (s.pods, s.started, s.completed, s.running, s.pending)),
+                *(str(s.evicted), str(s.not_arrived)),
+                *(_number(v) for v in (s.wait_mean, s.wait_p50, s.wait_p95, s.wait_p99)),
+                _number(s.makespan),
+                _number(100 * s.mean_utilization, 3),
+                _number(s.gpu_hours, 3),
+                _number(sum(cost.values()), 2),
+                *(_number(run.gpu_hours.get(m), 3) for m in models),
+                *(_number(cost.get(m), 2) for m in models),
+            ]
+        )
+    return rows
+
+
+def _timeseries_rows(runs: Sequence[ReplayRun]) -> Iterable[list[str]]:
+    yield [
+        *("workload", "policy", "seed", "time_s", "allocated_gpus", "capacity_gpus"),
+        *("utilization_pct", "pending_pods", "running_pods"),
+    ]
+    for run in runs:
+        head = [run.spec.workload, run.spec.policy, str(run.spec.seed)]
+        for sample in run.samples:
+            yield [
+                *head,
+                _number(sample.time),
+                _number(sample.allocated_milli / 1000, 3),
+                _number(sample.capacity_milli / 1000, 3),
+                _number(100 * sample.utilization, 3),
+                str(sample.pending),
+                str(sample.running),
+            ]
+
+
+def write_replay_csvs(
+    directory: Path, runs: Sequence[ReplayRun], prices: Mapping[str, float]
+) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    summary = directory / REPLAY_FILE
+    timeseries = directory / TIMESERIES_FILE
+    _write_csv(summary, _replay_rows(runs, prices))
+    _write_csv(timeseries, _timeseries_rows(runs))
+    return [summary, timeseries]
+
+
+@dataclass(frozen=True)
+class ReplayPolicySummary:
+    """Per (workload, policy), medians over seeds: waiting in seconds, utilization 0..1,
+    GPU-hours, USD, pods still pending at the end."""
+
+    workload: str
+    policy: str
+    runs: int
+    wait_p50: float | None
+    wait_p95: float | None
+    mean_utilization: float
+    gpu_hours: float
+    cost: float
+    pending: float
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize_replays(
+    runs: Sequence[ReplayRun], prices: Mapping[str, float]
+) -> list[ReplayPolicySummary]:
+    groups: dict[tuple[str, str], list[ReplayRun]] = {}
+    for run in runs:
+        groups.setdefault((run.spec.workload, run.spec.policy), []).append(run)
+    return [
+        ReplayPolicySummary(
+            workload=workload,
+            policy=policy,
+            runs=len(group),
+            wait_p50=_median([r.summary.wait_p50 for r in group]),
+            wait_p95=_median([r.summary.wait_p95 for r in group]),
+            mean_utilization=statistics.median(r.summary.mean_utilization for r in group),
+            gpu_hours=statistics.median(r.summary.gpu_hours for r in group),
+            cost=statistics.median(sum(r.cost(prices).values()) for r in group),
+            pending=statistics.median(r.summary.pending for r in group),
+        )
+        for (workload, policy), group in groups.items()
+    ]

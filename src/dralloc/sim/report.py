@@ -1,26 +1,36 @@
 """`report.html`: one self-contained page (no network needed) with the campaign's plots.
 
 Built with plotly; the plotly.js bundle is embedded once, in the first figure, and the later
-figures reuse it (spec/libraries.md: the CDN variant renders blank offline). Per workload:
+figures reuse it (spec/libraries.md: the CDN variant renders blank offline). Per workload, in
+FGD mode (`write_report`):
 
 * unallocated GPU % against arrived workload % per policy: median over seeds with the
   interquartile band, and the ideal line max(0, 100 - x);
 * fragmented GPU % (FGD's measure) against arrived workload %, median per policy;
 * per GPU model, the share of its GPUs allocated at the end of the run (median over seeds);
 * a heat map of every node's GPU use at the end of the first seed's run, one row per policy.
+
+In replay mode (`write_replay_report`):
+
+* GPU utilization over time per policy (median over seeds at each sample time);
+* pods pending over time per policy (median over seeds);
+* the waiting time CDF per policy, every started pod of every seed;
+* cost per policy at the given prices (median over seeds, whiskers to the cheapest and
+  dearest seed).
 """
 
 from __future__ import annotations
 
 import html
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import plotly.graph_objects as go
 
-from dralloc.sim.campaign import RunCurves
+from dralloc.sim.campaign import ReplayRun, RunCurves
 from dralloc.sim.fgd import ARRIVAL_AXIS
+from dralloc.sim.prices import price_of
 
 REPORT_FILE = "report.html"
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
@@ -187,13 +197,20 @@ def write_report(path: Path, runs: Sequence[RunCurves]) -> Path:
             parts.append(figure.to_html(include_plotlyjs=first, full_html=False))
             first = False
     seeds = sorted({r.spec.seed for r in runs})
-    document = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>dralloc simulation</title>"
-        "<style>body{font-family:sans-serif;margin:2em;}</style></head><body>"
-        "<h1>dralloc simulation: the FGD experiment</h1>"
+    intro = (
         f"<p>{len(runs)} runs; policies {html.escape(', '.join(_policies(runs)))}; "
         f"seeds {html.escape(', '.join(map(str, seeds)))}. Every pod went through dralloc's "
-        "scheduler and DRA allocator.</p>" + "".join(parts) + "</body></html>"
+        "scheduler and DRA allocator.</p>"
+    )
+    return _write_document(path, "dralloc simulation: the FGD experiment", intro, parts)
+
+
+def _write_document(path: Path, title: str, intro: str, parts: Sequence[str]) -> Path:
+    document = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em;}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>" + intro + "".join(parts) + "</body></html>"
     )
     partial = path.with_name(f".{path.name}.partial")
     try:
@@ -203,3 +220,135 @@ def write_report(path: Path, runs: Sequence[RunCurves]) -> Path:
         partial.unlink(missing_ok=True)
         raise
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Replay mode
+
+_HOUR = 3600.0
+_CDF_POINTS = 2000  # per policy: enough for a smooth curve, small enough for the page
+
+
+def _replay_policies(runs: Sequence[ReplayRun]) -> list[str]:
+    return list(dict.fromkeys(r.spec.policy for r in runs))
+
+
+def _over_time(runs: Sequence[ReplayRun], workload: str, pending: bool) -> go.Figure:
+    figure = go.Figure()
+    for index, policy in enumerate(_replay_policies(runs)):
+        by_time: dict[float, list[float]] = {}
+        for run in (r for r in runs if r.spec.policy == policy):
+            for sample in run.samples:
+                value = sample.pending if pending else 100 * sample.utilization
+                by_time.setdefault(sample.time, []).append(value)
+        times = sorted(by_time)
+        figure.add_trace(
+            go.Scatter(
+                x=[t / _HOUR for t in times],
+                y=[statistics.median(by_time[t]) for t in times],
+                mode="lines",
+                name=policy,
+                line={"color": _PALETTE[index % len(_PALETTE)], "shape": "hv"},
+            )
+        )
+    what = "pods pending" if pending else "GPU utilization (% of GPUs allocated)"
+    figure.update_layout(
+        title=f"{workload}: {what} over time (median over seeds)",
+        xaxis_title="time (hours from the start of the trace)",
+        yaxis_title="pods pending" if pending else "GPUs allocated (%)",
+        template="plotly_white",
+    )
+    return figure
+
+
+def _waiting_cdf(runs: Sequence[ReplayRun], workload: str) -> go.Figure:
+    figure = go.Figure()
+    for index, policy in enumerate(_replay_policies(runs)):
+        waits = sorted(w for r in runs if r.spec.policy == policy for w in r.waiting)
+        if not waits:
+            continue
+        step = max(1, len(waits) // _CDF_POINTS)
+        picks = [*range(0, len(waits), step), len(waits) - 1]
+        figure.add_trace(
+            go.Scatter(
+                x=[max(waits[i], 1.0) for i in picks],
+                y=[100 * (i + 1) / len(waits) for i in picks],
+                mode="lines",
+                name=policy,
+                line={"color": _PALETTE[index % len(_PALETTE)], "shape": "hv"},
+            )
+        )
+    figure.update_layout(
+        title=f"{workload}: waiting time CDF (every started pod, every seed)",
+        xaxis={"title": "waiting time (s; under 1 s shown at 1 s)", "type": "log"},
+        yaxis_title="pods started within (%)",
+        template="plotly_white",
+    )
+    return figure
+
+
+def _cost_figure(
+    runs: Sequence[ReplayRun], workload: str, prices: Mapping[str, float]
+) -> go.Figure:
+    policies = _replay_policies(runs)
+    medians, lows, highs = [], [], []
+    for policy in policies:
+        costs = [sum(r.cost(prices).values()) for r in runs if r.spec.policy == policy]
+        median = statistics.median(costs)
+        medians.append(median)
+        lows.append(median - min(costs))
+        highs.append(max(costs) - median)
+    figure = go.Figure(
+        go.Bar(
+            x=policies,
+            y=medians,
+            error_y={"type": "data", "symmetric": False, "array": highs, "arrayminus": lows},
+            marker_color=[_PALETTE[i % len(_PALETTE)] for i in range(len(policies))],
+        )
+    )
+    figure.update_layout(
+        title=f"{workload}: cost of the GPU-hours allocated (median over seeds, min-max)",
+        yaxis_title="USD",
+        template="plotly_white",
+    )
+    return figure
+
+
+def write_replay_report(path: Path, runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> Path:
+    """Write the replay report to `path` (through a temporary file renamed into place)."""
+    parts: list[str] = []
+    first = True
+    for workload in dict.fromkeys(r.spec.workload for r in runs):
+        group = [r for r in runs if r.spec.workload == workload]
+        parts.append(f"<h2>{html.escape(workload)}</h2>")
+        notes = group[0].notes
+        if notes:
+            items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+            parts.append(f"<ul>{items}</ul>")
+        figures = [
+            _over_time(group, workload, pending=False),
+            _over_time(group, workload, pending=True),
+            _waiting_cdf(group, workload),
+            _cost_figure(group, workload, prices),
+        ]
+        for figure in figures:
+            parts.append(figure.to_html(include_plotlyjs=first, full_html=False))
+            first = False
+    used = sorted({m for r in runs for m in r.gpu_hours})
+    priced = ", ".join(f"{m} {p:.2f}" for m in used if (p := _price(runs, m, prices)) is not None)
+    seeds = sorted({r.spec.seed for r in runs})
+    intro = (
+        f"<p>{len(runs)} runs; policies {html.escape(', '.join(_replay_policies(runs)))}; "
+        f"seeds {html.escape(', '.join(map(str, seeds)))}. Pods arrive and leave at the "
+        "trace's times, and every pod goes through dralloc's scheduling queue, scheduler and "
+        f"DRA allocator.</p><p>Prices (USD per GPU-hour): {html.escape(priced)}. The default "
+        "prices are illustrative, not quotes.</p>"
+    )
+    return _write_document(path, "dralloc simulation: time-based replay", intro, parts)
+
+
+def _price(runs: Sequence[ReplayRun], model: str, prices: Mapping[str, float]) -> float | None:
+    for run in runs:
+        if model in run.gpu_hours:
+            return price_of(model, run.catalog, prices)
+    return None

@@ -1,0 +1,92 @@
+"""Time-based replay: a trace's pods arrive, wait, run and leave on a virtual clock, scheduled
+by the same scheduler, plugins and DRA allocator as everything else.
+
+The engine owns virtual time and nothing else of the cluster: the scheduler cache owns nodes,
+pods and device usage, the `SchedulingQueue` owns every waiting pod. There is no second model
+of GPUs: nodes and pods become Nodes, ResourceSlices, Pods and ResourceClaims through
+`openb_objects`, and each run uses `experiment.build_simulation`, the FGD experiment's profile
+(NodeResourcesFit, GpuCapacityFilter, DynamicResources, one of `POLICIES`).
+
+Design:
+
+- **One heap of `(time, seq, kind, payload)`**, `seq` from a counter, so equal times replay
+  identically. Events: a pod's arrival (at `TimedPod.arrival`), its completion (start +
+  `duration`), a node joining or leaving (`ReplayTrace.node_events`), and the queue's two
+  background loops (spec/scheduler.md 1.9). All events of one time are applied, then the queue
+  is drained: a scheduling cycle takes no virtual time and binding is synchronous.
+- **The real queue.** Arrivals go through `SchedulingQueue.add`; a rejected pod goes back
+  through `add_unschedulable_if_not_present`, so backoff (1 s doubling to 10 s, the error
+  backoff too), the unschedulable pool and PopFromBackoffQ apply in virtual time. Only the
+  ticks that can move a pod are put on the heap: a backoff flush at the first whole second
+  after a pod's backoff ends, and (when enabled) a leftover flush at the first 30 s tick after
+  a pod has waited 5 minutes.
+- **Cluster events and hints (1.8).** A completion raises `Pod/Delete` and a node joining
+  `Node/Add`; the queue asks the hint about each pod in the unschedulable pool. The pod must
+  pass every filter on one node and only that node changed, so the simulator answers for the
+  three rejecting plugins at once, with their necessary checks on that node: CPU and memory
+  as NodeResourcesFit counts them, and `num_gpu` GPUs of an allowed model with the pod's share
+  free (GpuCapacityFilter). It also books what it lets through: the queue asks in the order it
+  would pop the pods (equal priority, as every trace pod has: oldest timestamp first; a pod
+  still backing off pops after the others, which the booking ignores), so a pod is let through
+  only if the node still has room after the pods asked before it. A pod held back only by
+  those is asked again once they have been tried, so no pod that could run is left waiting;
+  what the hints save is kube-scheduler's thundering herd, where every waiting pod is retried
+  and all but the first few fail. Upstream's hints are coarser (any deleted pod requeues every pod
+  NodeResourcesFit rejected), so a pod that could not have used the room is tried and goes
+  behind newer pods there, and keeps its place here.
+- **Retries that cannot succeed are not run.** Placing pods only takes capacity; capacity
+  comes back only through the events above. When a pod is popped and no node that gained
+  capacity since its last rejection now passes its necessary checks, a cycle would reject it
+  again: it goes back to the queue with the same rejecting plugins without one. The queue
+  sees what it would have seen (an attempt, a new timestamp, a longer backoff); only the work
+  is saved (`ReplayOptions.skip_hopeless_retries`, on; a test checks it changes nothing).
+- **The leftover flush** (every 30 s, each pod waiting over 5 minutes is retried) is off by
+  default. With the hints above it can never place a pod, only send it behind newer pods, and
+  in a jammed cluster it costs a queue round trip per waiting pod every 5.5 minutes of
+  virtual time, which dominates a month-long replay. `flush_leftover=True` runs it.
+- **End.** The run ends after the last arrival, completion or node event (and the
+  error-backoff retries that event may let succeed), or at `ReplayOptions.horizon`. Pods
+  still queued then are pending; pods running (including those
+  without a duration, which never end) are running, and their GPU time counts up to the end.
+- **Nodes leaving.** A node that leaves takes its pods with it: they are counted as evicted,
+  with their GPU time up to then, and not restarted (no controller recreates them). Every node
+  of the trace publishes its ResourceSlices from the start; a node outside the cluster simply
+  is not in the cache, so the scheduler never considers it.
+
+Measures: per pod, waiting time (start - arrival); over time (every `sample_interval`
+seconds), allocated milli-GPU, capacity, pending and running pods; GPU-hours per GPU model
+(allocated GPUs x run time, fractions counted as fractions); mean utilization, the
+time-weighted allocated / capacity.
+
+Example::
+
+    trace = from_openb(resolve_trace("openb:default"))
+    result = replay(trace, "fgd", seed=42)
+    result.summary().wait_p95, result.gpu_hours["G2"]
+"""
+
+from dralloc.sim.replay.engine import LEFTOVER_FLUSH_PERIOD, replay
+from dralloc.sim.replay.results import (
+    PodOutcome,
+    PodState,
+    ReplayOptions,
+    ReplayResult,
+    ReplaySummary,
+    Sample,
+    percentile,
+)
+from dralloc.sim.replay.traces import REPLAY_TRACES, resolve_replay_trace
+
+__all__ = [
+    "LEFTOVER_FLUSH_PERIOD",
+    "REPLAY_TRACES",
+    "PodOutcome",
+    "PodState",
+    "ReplayOptions",
+    "ReplayResult",
+    "ReplaySummary",
+    "Sample",
+    "percentile",
+    "replay",
+    "resolve_replay_trace",
+]

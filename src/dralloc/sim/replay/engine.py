@@ -1,0 +1,587 @@
+"""The replay's engine: the event heap, the virtual clock, and the loop that feeds the
+scheduling queue and the scheduler (the design is in the package docstring, `replay/__init__`).
+
+It owns virtual time, its event heap and its own bookkeeping of waiting and running pods; the
+scheduler cache and the queue own the rest and are changed only through their methods.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from dralloc.scheduler.cache import SchedulerCache
+from dralloc.scheduler.framework import PodInfo, Resources
+from dralloc.scheduler.gpushare import MILLI
+from dralloc.scheduler.queue import (
+    DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION,
+    ClusterEvent,
+    QueuedPodInfo,
+    QueueingHint,
+    QueueingHintFn,
+    QueueName,
+    SchedulingQueue,
+)
+from dralloc.sim.experiment import POLICIES, build_simulation, workload_in_products
+from dralloc.sim.fgd import node_order
+from dralloc.sim.openb_objects import OpenbPodObjects, pod_objects
+from dralloc.sim.replay.results import (
+    PodOutcome,
+    PodState,
+    ReplayOptions,
+    ReplayResult,
+    Sample,
+)
+from dralloc.sim.timeline import NodeAction, NodeEvent, ReplayTrace, TimedPod
+
+__all__ = ["LEFTOVER_FLUSH_PERIOD", "replay"]
+
+LEFTOVER_FLUSH_PERIOD = 30.0
+"""flushUnschedulablePodsLeftover runs every 30 s (spec/scheduler.md 1.9)."""
+DEFAULT_SAMPLES = 1000
+POD_DELETE = ClusterEvent("Pod", "Delete")
+NODE_ADD = ClusterEvent("Node", "Add")
+_SECONDS_PER_HOUR = 3600.0
+
+
+def replay(
+    trace: ReplayTrace,
+    policy: str,
+    seed: int,
+    options: ReplayOptions | None = None,
+    *,
+    observer: Callable[[float, SchedulerCache], None] | None = None,
+) -> ReplayResult:
+    """Replay `trace` with `policy` (one of `POLICIES`); `seed` draws the node ranking that
+    breaks score ties (and the Random policy's choices), as in the FGD experiment.
+
+    `observer(time, cache)` is called after every batch of events once the queue is drained;
+    it must not change anything (tests use it to check invariants). InputError for a trace
+    that `ReplayTrace.check` refuses; ValueError for an unknown policy.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+    trace.check()
+    return _Replay(trace, policy, seed, options or ReplayOptions(), observer).run()
+
+
+# --------------------------------------------------------------------------------------------
+# The engine
+
+
+class _Kind(IntEnum):
+    ARRIVAL = 0
+    COMPLETION = 1
+    NODE = 2
+    BACKOFF_FLUSH = 3
+    LEFTOVER_FLUSH = 4
+
+
+_REAL = (_Kind.ARRIVAL, _Kind.COMPLETION, _Kind.NODE)
+
+
+class _VirtualClock:
+    """The queue's `Clock`: the engine sets `time`, the queue reads it."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+
+    def now(self) -> float:
+        return self.time
+
+
+@dataclass(slots=True)
+class _Waiting:
+    index: int
+    timed: TimedPod
+    objects: OpenbPodObjects
+    requests: Resources
+    products: frozenset[str]  # allowed GPU product names; empty: any
+    shape: bytes  # what every plugin reads of the pod (the framework's signature)
+    rejectors: frozenset[str] = frozenset()  # of the last rejection; empty: never rejected
+    checked: int = 0  # entries of `_Replay.freed` already known not to help this pod
+    error_at: float | None = None  # when its last attempt ended in an error
+
+
+@dataclass(slots=True)
+class _Running:
+    index: int
+    objects: OpenbPodObjects
+    node: str
+    model: str
+    start: float
+    milli: int
+
+
+@dataclass(slots=True)
+class _Room:
+    """What a node has free as the necessary checks see it: CPU and memory as NodeResourcesFit
+    counts them, and per GPU the milli-GPU left (GpuCapacityFilter's view), of one model.
+    `book` takes a pod's share as the policies would (whole GPUs: the lowest-index free ones;
+    a share: best fit), for a hint that answers several pods about one change."""
+
+    cpu: int
+    memory: int
+    model: str
+    gpu_left: list[int]
+    bookings: int = 0
+
+    def fits(self, waiting: _Waiting) -> bool:
+        need = waiting.requests
+        if need.milli_cpu > self.cpu or need.memory > self.memory:
+            return False
+        pod = waiting.timed.pod
+        if pod.num_gpu == 0:
+            return True
+        if waiting.products and self.model not in waiting.products:
+            return False
+        return sum(1 for left in self.gpu_left if left >= pod.gpu_milli) >= pod.num_gpu
+
+    def copy(self) -> _Room:
+        return _Room(self.cpu, self.memory, self.model, list(self.gpu_left), self.bookings)
+
+    def book(self, waiting: _Waiting) -> None:
+        self.bookings += 1
+        self.cpu -= waiting.requests.milli_cpu
+        self.memory -= waiting.requests.memory
+        pod = waiting.timed.pod
+        left = self.gpu_left
+        if pod.num_gpu == 0:
+            return
+        if pod.gpu_milli >= MILLI:
+            whole = [g for g, free in enumerate(left) if free >= MILLI][: pod.num_gpu]
+            for g in whole:
+                left[g] = 0
+            return
+        fitting = [g for g, free in enumerate(left) if free >= pod.gpu_milli]
+        best = min(fitting, key=lambda g: (left[g], g))
+        left[best] -= pod.gpu_milli
+
+
+class _Replay:
+    def __init__(
+        self,
+        trace: ReplayTrace,
+        policy: str,
+        seed: int,
+        options: ReplayOptions,
+        observer: Callable[[float, SchedulerCache], None] | None,
+    ) -> None:
+        self.trace = trace
+        self.policy = policy
+        self.seed = seed
+        self.options = options
+        self.observer = observer
+        models = trace.models
+        rng = random.Random(seed)
+        rank = node_order([node.name for node in trace.nodes], rng)
+        workload = workload_in_products([t.pod for t in trace.pods], models)
+        sim = build_simulation(trace.nodes, workload, policy, rng, rank, models)
+        self.cache, self.view, self.scheduler, self.shapes = (
+            sim.cache,
+            sim.view,
+            sim.scheduler,
+            sim.shapes,
+        )
+        self.clock = _VirtualClock()
+        self.queue = SchedulingQueue(self.clock)
+
+        self.node_model = {n.name: n.model or "" for n in trace.nodes}
+        self.node_gpus = {n.name: n.gpus for n in trace.nodes}
+        self.node_objects = {name: info.node for name, info in self.cache.nodes.items()}
+        self.on_node: dict[str, set[str]] = {n.name: set() for n in trace.nodes}
+        for name in sorted(trace.nodes_added_later()):
+            self.cache.remove_node(name)
+        self.capacity = sum(self.node_gpus[name] for name in self.cache.nodes) * MILLI
+        self.allocated = 0
+
+        self.heap: list[tuple[float, int, _Kind, object]] = []
+        self.sequence = itertools.count()
+        self.real_events = 0
+        for index, timed in enumerate(trace.pods):
+            self._push(timed.arrival, _Kind.ARRIVAL, index)
+        for event in trace.node_events:
+            self._push(event.time, _Kind.NODE, event)
+        self.flush_times: set[tuple[_Kind, float]] = set()
+
+        self.waiting: dict[str, _Waiting] = {}
+        self.running: dict[str, _Running] = {}
+        count = len(trace.pods)
+        self.starts: list[float | None] = [None] * count
+        self.ends: list[float | None] = [None] * count
+        self.placed_on: list[str | None] = [None] * count
+        self.states = [PodState.NOT_ARRIVED] * count
+        self.gpu_milli_seconds = dict.fromkeys(
+            sorted({m for m in self.node_model.values() if m}), 0.0
+        )
+        self.attempts = 0
+        self.retries_skipped = 0
+        # Nodes that gained capacity (a pod completed, the node joined), in event order, with
+        # the event raised; positions whose hint held pods back for pods ahead of them.
+        self.freed: list[str] = []
+        self.freed_events: list[ClusterEvent] = []
+        self.deferred: dict[int, dict[bytes, list[_Waiting]]] = {}  # position -> shape -> pods
+
+        self.last_time = 0.0
+        self.last_change = 0.0  # time of the last arrival, completion or node event
+        self.skip_hopeless = options.skip_hopeless_retries
+        self.allocated_area = 0.0
+        self.capacity_area = 0.0
+        self.samples: list[Sample] = []
+        interval = options.sample_interval
+        if interval is None:
+            span = max((t.arrival + (t.duration or 0.0) for t in trace.pods), default=0.0)
+            interval = max(1.0, span / DEFAULT_SAMPLES)
+        self.interval = interval
+        self.next_sample = 0
+
+    # ------------------------------------------------------------------------ the loop
+
+    def run(self) -> ReplayResult:
+        heap = self.heap
+        horizon = self.options.horizon
+        while heap and (self.real_events > 0 or self._may_recover()):
+            now = heap[0][0]
+            if horizon is not None and now > horizon:
+                break
+            self._advance(now)
+            self.clock.time = now
+            while heap and heap[0][0] == now:
+                _, _, kind, payload = heapq.heappop(heap)
+                if kind in _REAL:
+                    self.last_change = now
+                self._apply(kind, payload)
+            self._drain()
+            self._ask_again()
+            if self.interval == 0:
+                self.samples.append(self._sample(now))
+            if self.observer is not None:
+                self.observer(now, self.cache)
+        end = horizon if horizon is not None else self.clock.time
+        self._advance(end)
+        if self.interval > 0:
+            while (at := self.next_sample * self.interval) <= end:
+                self.samples.append(self._sample(at))
+                self.next_sample += 1
+        return self._result(end)
+
+    def _may_recover(self) -> bool:
+        """With no arrival, completion or node event left, only a pod whose last attempt
+        failed with an error before the cluster last changed may still be placed (by its
+        error-backoff retry); a rejected pod cannot be."""
+        return any(
+            w.error_at is not None and w.error_at < self.last_change for w in self.waiting.values()
+        )
+
+    def _push(self, time: float, kind: _Kind, payload: object) -> None:
+        if kind in _REAL:
+            self.real_events += 1
+        heapq.heappush(self.heap, (time, next(self.sequence), kind, payload))
+
+    def _push_flush(self, time: float, kind: _Kind) -> None:
+        if (kind, time) not in self.flush_times:
+            self.flush_times.add((kind, time))
+            self._push(time, kind, None)
+
+    def _advance(self, now: float) -> None:
+        """Account for the time up to `now`: utilization integrals and the samples before it
+        (the state is constant between batches)."""
+        elapsed = now - self.last_time
+        if elapsed > 0:
+            self.allocated_area += self.allocated * elapsed
+            self.capacity_area += self.capacity * elapsed
+            self.last_time = now
+        if self.interval > 0:
+            while (at := self.next_sample * self.interval) < now:
+                self.samples.append(self._sample(at))
+                self.next_sample += 1
+
+    def _sample(self, at: float) -> Sample:
+        return Sample(at, self.allocated, self.capacity, len(self.waiting), len(self.running))
+
+    def _apply(self, kind: _Kind, payload: object) -> None:
+        if kind in _REAL:
+            self.real_events -= 1
+        if kind is _Kind.ARRIVAL:
+            assert isinstance(payload, int)
+            self._arrive(payload)
+        elif kind is _Kind.COMPLETION:
+            assert isinstance(payload, str)
+            node = self._finish(payload, PodState.COMPLETED)
+            if node is not None:
+                self._cluster_event(POD_DELETE, node)
+        elif kind is _Kind.NODE:
+            assert isinstance(payload, NodeEvent)
+            self._node_event(payload)
+        else:
+            self.flush_times.discard((kind, self.clock.time))
+            if kind is _Kind.BACKOFF_FLUSH:
+                self.queue.flush_backoff_q_completed()
+            else:
+                self.queue.flush()
+
+    # ---------------------------------------------------------------------- pods
+
+    def _arrive(self, index: int) -> None:
+        timed = self.trace.pods[index]
+        objects = pod_objects(timed.pod, self.trace.models, self.trace.source)
+        if objects.claim is not None:
+            self.cache.set_claim(objects.claim)
+        pod = timed.pod
+        products = frozenset(self.trace.models.model(code).product_name for code in pod.gpu_spec)
+        # Pods of one shape are alike to every plugin (fresh pending claims), so the
+        # framework may reuse node verdicts across them.
+        shape = repr(
+            (pod.cpu_milli, pod.memory_mib, pod.num_gpu, pod.gpu_milli, sorted(pod.gpu_spec))
+        ).encode()
+        requests = PodInfo.of(objects.pod).requests
+        key = _key(objects)
+        self.waiting[key] = _Waiting(index, timed, objects, requests, products, shape)
+        self.shapes[key] = shape
+        self.states[index] = PodState.PENDING
+        self.queue.add(objects.pod)
+
+    def _drain(self) -> None:
+        queue = self.queue
+        while (info := queue.pop()) is not None:
+            waiting = self.waiting[info.key]
+            if waiting.rejectors and self.skip_hopeless and not self._may_fit(waiting):
+                self.retries_skipped += 1
+                self._requeue(info, waiting.rejectors)
+                continue
+            self.attempts += 1
+            outcome = self.scheduler.schedule_one(info.pod)
+            if outcome.node is not None:
+                queue.done(info.uid)
+                self._start(info.key, waiting, outcome.node)
+                continue
+            # An error (no rejecting plugin) says nothing about capacity: the next attempt
+            # is run for real.
+            waiting.rejectors = outcome.unschedulable_plugins
+            waiting.checked = len(self.freed)
+            waiting.error_at = None if waiting.rejectors else self.clock.time
+            self._requeue(info, waiting.rejectors)
+
+    def _may_fit(self, waiting: _Waiting) -> bool:
+        """Whether a node that gained capacity since the pod's last rejection would now pass
+        its necessary checks; if none does, a cycle would reject it again."""
+        recent = self.freed[waiting.checked :]
+        waiting.checked = len(self.freed)
+        return any(self._can_fit(waiting, node) for node in dict.fromkeys(recent))
+
+    def _requeue(self, info: QueuedPodInfo, rejectors: frozenset[str]) -> None:
+        where = self.queue.add_unschedulable_if_not_present(info, unschedulable_plugins=rejectors)
+        if where is QueueName.UNSCHEDULABLE and self.options.flush_leftover:
+            # The loop ticks every 30 s and takes pods that waited strictly longer than 5 min.
+            stale = info.timestamp + DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION
+            tick = (math.floor(stale / LEFTOVER_FLUSH_PERIOD) + 1) * LEFTOVER_FLUSH_PERIOD
+            self._push_flush(tick, _Kind.LEFTOVER_FLUSH)
+        elif where in (QueueName.BACKOFF, QueueName.ERROR_BACKOFF):
+            # Backoff ends at a whole second (PopFromBackoffQ); the 1 s loop frees it after.
+            expiry = math.floor(info.timestamp + self.queue.backoff_duration(info))
+            self._push_flush(float(expiry + 1), _Kind.BACKOFF_FLUSH)
+
+    def _start(self, key: str, waiting: _Waiting, node: str) -> None:
+        del self.waiting[key]
+        del self.shapes[key]
+        now = self.clock.time
+        pod = waiting.timed.pod
+        milli = pod.num_gpu * pod.gpu_milli
+        self.running[key] = _Running(
+            waiting.index, waiting.objects, node, self.node_model[node], now, milli
+        )
+        self.on_node[node].add(key)
+        self.allocated += milli
+        self.starts[waiting.index] = now
+        self.placed_on[waiting.index] = node
+        self.states[waiting.index] = PodState.RUNNING
+        if waiting.timed.duration is not None:
+            self._push(now + waiting.timed.duration, _Kind.COMPLETION, key)
+
+    def _finish(self, key: str, state: PodState) -> str | None:
+        """Take a running pod off its node; the node's name, None if it was not running (its
+        node left first)."""
+        run = self.running.pop(key, None)
+        if run is None:
+            return None
+        now = self.clock.time
+        self.scheduler.remove_pod(run.objects.pod)
+        if run.objects.claim is not None:
+            self.cache.remove_claim(_claim_key(run.objects))
+        self.on_node[run.node].discard(key)
+        self.allocated -= run.milli
+        if run.model:
+            self.gpu_milli_seconds[run.model] += run.milli * (now - run.start)
+        self.ends[run.index] = now
+        self.states[run.index] = state
+        return run.node
+
+    # ------------------------------------------------------------------- cluster events
+
+    def _cluster_event(self, event: ClusterEvent, node: str) -> None:
+        position = len(self.freed)
+        self.freed.append(node)
+        self.freed_events.append(event)
+        self.queue.move_all_to_active_or_backoff(event, self._hint(node, position))
+
+    def _ask_again(self) -> None:
+        """Re-raise the changes whose hint held pods back for pods ahead of them, once those
+        have been tried, until no pod is held back: the room they were denied may be left.
+        A change is raised again only if its node now has room for one of the held-back
+        shapes (in a jam the pods ahead took it all, and asking every waiting pod again
+        would find nothing)."""
+        while self.deferred:
+            deferred = sorted(self.deferred.items())
+            self.deferred.clear()
+            raised = False
+            for position, held in deferred:
+                node = self.freed[position]
+                room = self._room(node)
+                if room is None or not any(room.fits(pods[0]) for pods in held.values()):
+                    # The change can no longer help them: it counts as checked.
+                    for pods in held.values():
+                        for waiting in pods:
+                            if waiting.checked == position:
+                                waiting.checked = position + 1
+                    continue
+                event = self.freed_events[position]
+                self.queue.move_all_to_active_or_backoff(event, self._hint(node, position))
+                raised = True
+            if raised:
+                self._drain()
+
+    def _hint(self, node_name: str, position: int) -> QueueingHintFn:
+        """The queueing hint for `freed[position]`, a change on `node_name` (see the module
+        docstring). The queue asks about the pods of unschedulablePods in the order they
+        entered it, which is the order it would pop them (equal priority: by timestamp), so
+        the room left for a pod is what the pods asked before it have not booked."""
+        answers: dict[str, QueueingHint] = {}
+        free = self._room(node_name)
+        room = None if free is None else free.copy()
+        # Pods of one shape get one answer while nothing is booked in between (a jam asks
+        # thousands of alike pods about one freed GPU): (bookings, answer, held back).
+        by_shape: dict[bytes, tuple[int, QueueingHint, bool]] = {}
+        held: dict[bytes, list[_Waiting]] = {}  # pods held back, by shape
+        queue, skip = QueueingHint.QUEUE, QueueingHint.QUEUE_SKIP
+
+        def hint(plugin: str, event: ClusterEvent, pod: PodInfo) -> QueueingHint:
+            key = pod.key
+            answer = answers.get(key)
+            if answer is not None:
+                return answer
+            waiting = self.waiting.get(key)
+            if waiting is None or not waiting.rejectors:
+                answer = queue  # not a pod this engine saw rejected
+            elif waiting.checked > position:
+                answer = skip  # tried since this change
+            elif room is None or free is None:
+                answer = skip  # the node is gone again
+                if waiting.checked == position:
+                    waiting.checked = position + 1
+            else:
+                shape = waiting.shape
+                known = by_shape.get(shape)
+                if known is not None and known[0] == room.bookings:
+                    _, answer, held_back = known
+                elif room.fits(waiting):
+                    room.book(waiting)
+                    answer, held_back = queue, False
+                else:
+                    # Held back if only what the pods asked before it booked stands in its
+                    # way: it is asked again once they have been tried.
+                    answer, held_back = skip, free.fits(waiting)
+                    by_shape[shape] = (room.bookings, answer, held_back)
+                if held_back:
+                    if not held:
+                        self.deferred[position] = held
+                    held.setdefault(shape, []).append(waiting)
+                elif answer is skip and waiting.checked == position:
+                    waiting.checked = position + 1
+            answers[key] = answer
+            return answer
+
+        return hint
+
+    def _room(self, node_name: str) -> _Room | None:
+        node = self.cache.nodes.get(node_name)
+        if node is None:
+            return None
+        have, used = node.allocatable, node.requested
+        state = self.view.node_state(node)
+        return _Room(
+            have.milli_cpu - used.milli_cpu,
+            have.memory - used.memory,
+            state.model,
+            list(state.gpu_left),
+        )
+
+    def _can_fit(self, waiting: _Waiting, node_name: str) -> bool:
+        room = self._room(node_name)
+        return room is not None and room.fits(waiting)
+
+    def _node_event(self, event: NodeEvent) -> None:
+        name = event.node
+        if event.action is NodeAction.REMOVE:
+            for key in sorted(self.on_node[name]):
+                self._finish(key, PodState.EVICTED)
+            self.cache.remove_node(name)
+            self.capacity -= self.node_gpus[name] * MILLI
+            return
+        self.cache.add_node(self.node_objects[name])
+        self.capacity += self.node_gpus[name] * MILLI
+        self._cluster_event(NODE_ADD, name)
+
+    # ------------------------------------------------------------------------- result
+
+    def _result(self, end: float) -> ReplayResult:
+        for run in self.running.values():
+            if run.model:
+                self.gpu_milli_seconds[run.model] += run.milli * (end - run.start)
+        outcomes = []
+        for index, timed in enumerate(self.trace.pods):
+            node = self.placed_on[index]
+            outcomes.append(
+                PodOutcome(
+                    name=timed.pod.name,
+                    arrival=timed.arrival,
+                    start=self.starts[index],
+                    end=self.ends[index],
+                    node=node,
+                    model=(self.node_model[node] or None) if node is not None else None,
+                    gpu_milli=timed.pod.num_gpu * timed.pod.gpu_milli,
+                    state=self.states[index],
+                )
+            )
+        start = min((t.arrival for t in self.trace.pods), default=0.0)
+        return ReplayResult(
+            workload=self.trace.workload,
+            policy=self.policy,
+            seed=self.seed,
+            pods=tuple(outcomes),
+            samples=tuple(self.samples),
+            gpu_hours={
+                model: ms / MILLI / _SECONDS_PER_HOUR
+                for model, ms in self.gpu_milli_seconds.items()
+            },
+            start_time=min(start, end),
+            end_time=end,
+            mean_utilization=(
+                self.allocated_area / self.capacity_area if self.capacity_area else 0.0
+            ),
+            attempts=self.attempts,
+            retries_skipped=self.retries_skipped,
+        )
+
+
+def _key(objects: OpenbPodObjects) -> str:
+    return f"{objects.pod.metadata.namespace}/{objects.pod.metadata.name}"
+
+
+def _claim_key(objects: OpenbPodObjects) -> str:
+    assert objects.claim is not None
+    return f"{objects.claim.metadata.namespace}/{objects.claim.metadata.name}"

@@ -1,0 +1,166 @@
+"""What a replay produces: per-pod outcomes, the time series, GPU-hours and the summary
+figures, and the options a run takes. Plain values and pure functions (no I/O, no state).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "PodOutcome",
+    "PodState",
+    "ReplayOptions",
+    "ReplayResult",
+    "ReplaySummary",
+    "Sample",
+    "percentile",
+]
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """How a replay runs.
+
+    `sample_interval`: seconds between time-series samples; None (default) picks about 1,000
+    samples over the trace's span (at least 1 s apart); 0 samples after every batch of events.
+    `horizon`: seconds; stop there (pods arriving later never arrive). None: run until no event
+    is left. `flush_leftover`: run kube-scheduler's 5-minute leftover flush (default off, see
+    the module docstring); it changes the order pods are retried in, never whether one can be
+    placed. `skip_hopeless_retries`:
+    answer a retry that cannot succeed without a scheduling cycle (default on; off only to
+    check that this changes nothing).
+    """
+
+    sample_interval: float | None = None
+    horizon: float | None = None
+    flush_leftover: bool = False
+    skip_hopeless_retries: bool = True
+
+
+class PodState(StrEnum):
+    """Where a pod is when the replay ends."""
+
+    COMPLETED = "Completed"
+    RUNNING = "Running"
+    PENDING = "Pending"
+    EVICTED = "Evicted"  # its node left the cluster
+    NOT_ARRIVED = "NotArrived"  # arrives after the horizon
+
+
+@dataclass(frozen=True, slots=True)
+class PodOutcome:
+    """One pod's replay: `start`/`end` in seconds (None: never started / still running),
+    `node` and `model` (the node's GPU model code) where it ran, `gpu_milli` its total GPU
+    request."""
+
+    name: str
+    arrival: float
+    start: float | None
+    end: float | None
+    node: str | None
+    model: str | None
+    gpu_milli: int
+    state: PodState
+
+    @property
+    def waiting(self) -> float | None:
+        return None if self.start is None else self.start - self.arrival
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The cluster at `time` (seconds): allocated and total milli-GPU, pods waiting and running."""
+
+    time: float
+    allocated_milli: int
+    capacity_milli: int
+    pending: int
+    running: int
+
+    @property
+    def utilization(self) -> float:
+        """Allocated share of the GPU capacity, 0..1 (0 with no capacity)."""
+        return self.allocated_milli / self.capacity_milli if self.capacity_milli else 0.0
+
+
+@dataclass(frozen=True)
+class ReplaySummary:
+    """A run in figures. Waiting times are seconds over the pods that started (None when none
+    did); `makespan` runs from the first arrival to the end of the run; `mean_utilization` is
+    0..1."""
+
+    pods: int
+    started: int
+    completed: int
+    running: int
+    pending: int
+    evicted: int
+    not_arrived: int
+    wait_mean: float | None
+    wait_p50: float | None
+    wait_p95: float | None
+    wait_p99: float | None
+    makespan: float
+    mean_utilization: float
+    gpu_hours: float
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """One (workload, policy, seed) replay.
+
+    `gpu_hours` maps every GPU model code of the trace's nodes to the GPU-hours allocated on
+    it. `attempts` counts the scheduling cycles run, `retries_skipped` the retries answered
+    without one (see the module docstring).
+    """
+
+    workload: str
+    policy: str
+    seed: int
+    pods: tuple[PodOutcome, ...]
+    samples: tuple[Sample, ...]
+    gpu_hours: Mapping[str, float]
+    start_time: float
+    end_time: float
+    mean_utilization: float
+    attempts: int
+    retries_skipped: int
+
+    def waiting_times(self) -> list[float]:
+        return [w for p in self.pods if (w := p.waiting) is not None]
+
+    def summary(self) -> ReplaySummary:
+        counts = dict.fromkeys(PodState, 0)
+        for pod in self.pods:
+            counts[pod.state] += 1
+        waits = sorted(self.waiting_times())
+        return ReplaySummary(
+            pods=len(self.pods),
+            started=len(waits),
+            completed=counts[PodState.COMPLETED],
+            running=counts[PodState.RUNNING],
+            pending=counts[PodState.PENDING],
+            evicted=counts[PodState.EVICTED],
+            not_arrived=counts[PodState.NOT_ARRIVED],
+            wait_mean=sum(waits) / len(waits) if waits else None,
+            wait_p50=percentile(waits, 50),
+            wait_p95=percentile(waits, 95),
+            wait_p99=percentile(waits, 99),
+            makespan=self.end_time - self.start_time,
+            mean_utilization=self.mean_utilization,
+            gpu_hours=sum(self.gpu_hours.values()),
+        )
+
+
+def percentile(ordered: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) of sorted values, interpolating linearly between the two
+    nearest ranks (numpy's default); None for no values."""
+    if not ordered:
+        return None
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -1,0 +1,196 @@
+"""The shape of a time-based trace: what the replay (`sim.replay`) consumes and every time-based
+loader (openb, the DLRM trace, the synthetic generator) produces.
+
+Design:
+
+- **One request model.** A pod's request is an `OpenbPod` (CPU, memory, GPU count, milli-GPU
+  per GPU, allowed models) whatever trace it came from, so `openb_objects` turns every trace
+  into the same Nodes, ResourceSlices, Pods and ResourceClaims, and the same policies score it.
+  Nodes are `OpenbNode`s; `ReplayTrace.models` resolves their model codes to catalog models.
+- **Times are normalised here, once.** A `TimedPod` has an `arrival` (seconds from the trace's
+  start) and a `duration`: how long it runs once started (`None`: it never ends within the
+  trace). Loaders decide what a missing or censored time means and say so in their docstring;
+  the replay does not reinterpret anything.
+- **Node events.** `NodeEvent`s switch nodes of `nodes` on and off over time. A node whose
+  first event is an `Add` is absent until then; every other node is present from the start.
+- Pure values and pure functions: no I/O, no clock, no state.
+
+Example::
+
+    trace = from_openb(resolve_trace("openb:default"))
+    trace.pods[0].arrival, trace.pods[0].duration  # (0.0, 12537496.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dralloc.errors import InputError, Problem
+from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
+from dralloc.sim.openb_objects import OpenbModels, openb_models
+
+__all__ = ["NodeAction", "NodeEvent", "ReplayTrace", "TimedPod", "from_openb"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimedPod:
+    """A pod of a time-based trace: its request, when it arrives and how long it runs.
+
+    `arrival` and `duration` are seconds; `duration` None means it runs until the replay ends.
+
+        TimedPod(OpenbPod("p-0", 4000, 8192, 1, 500), arrival=10.0, duration=3600.0)
+    """
+
+    pod: OpenbPod
+    arrival: float
+    duration: float | None
+
+
+class NodeAction(StrEnum):
+    ADD = "Add"
+    REMOVE = "Remove"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEvent:
+    """At `time` (seconds), node `node` (a name in `ReplayTrace.nodes`) joins or leaves."""
+
+    time: float
+    action: NodeAction
+    node: str
+
+
+@dataclass(frozen=True)
+class ReplayTrace:
+    """A workload ready to replay.
+
+    `workload` is the name the user gave (`openb:default`, `dlrm:scale=0.8`); `source` the file
+    it was read from (empty for a generated one); `notes` what the loader decided that a reader
+    of the results should know (rows not replayed and why, the derived cluster).
+    """
+
+    workload: str
+    nodes: tuple[OpenbNode, ...]
+    pods: tuple[TimedPod, ...]
+    models: OpenbModels
+    node_events: tuple[NodeEvent, ...] = ()
+    source: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def total_gpus(self) -> int:
+        return sum(node.gpus for node in self.nodes)
+
+    def check(self) -> None:
+        """Raise one InputError listing every problem a replay would trip on: negative times,
+        duplicate pod names, a `gpu_milli` that is not a whole percentage (the fractional
+        `cores` capacity counts percent), GPU models `models` does not know, node events
+        naming unknown nodes, adding a node that is there or removing one that is not.
+        Loaders report row problems with their line; this catches the rest, and traces built
+        in code."""
+        problems: list[Problem] = []
+        seen: set[str] = set()
+        for timed in self.pods:
+            pod = timed.pod
+            where = f"line {pod.line}" if pod.line else f"pod {pod.name}"
+            if pod.name in seen:
+                problems.append(Problem(self.source, where, "name", f"duplicate pod {pod.name!r}"))
+            seen.add(pod.name)
+            if timed.arrival < 0 or not math.isfinite(timed.arrival):
+                problems.append(
+                    Problem(self.source, where, "arrival", f"must be ≥ 0, got {timed.arrival}")
+                )
+            if timed.duration is not None and not timed.duration >= 0:
+                problems.append(
+                    Problem(self.source, where, "duration", f"must be ≥ 0, got {timed.duration}")
+                )
+            unknown = sorted(code for code in pod.gpu_spec if code not in self.models.by_code)
+            if unknown:
+                problems.append(
+                    Problem(
+                        self.source, where, "gpu_spec", f"unknown GPU model {', '.join(unknown)}"
+                    )
+                )
+            if pod.num_gpu and pod.gpu_milli % 10:
+                problems.append(
+                    Problem(
+                        self.source,
+                        where,
+                        "gpu_milli",
+                        f"{pod.gpu_milli} is not a whole percentage of a GPU",
+                    )
+                )
+        problems.extend(
+            Problem(self.source, f"node {node.name}", "model", f"unknown GPU model {node.model}")
+            for node in self.nodes
+            if node.model is not None and node.model not in self.models.by_code
+        )
+        problems.extend(self._node_event_problems())
+        if problems:
+            raise InputError(problems)
+
+    def nodes_added_later(self) -> set[str]:
+        """Nodes whose first event adds them: absent from the start until then."""
+        first: dict[str, NodeAction] = {}
+        for event in sorted(self.node_events, key=lambda e: e.time):
+            first.setdefault(event.node, event.action)
+        return {name for name, action in first.items() if action is NodeAction.ADD}
+
+    def _node_event_problems(self) -> list[Problem]:
+        names = {node.name for node in self.nodes}
+        present = names - self.nodes_added_later()
+        problems = []
+        order = sorted(enumerate(self.node_events), key=lambda item: item[1].time)
+        for index, event in order:
+            where = f"node event {index}"
+            if event.node not in names:
+                problems.append(Problem(self.source, where, "node", f"no node {event.node!r}"))
+            elif not event.time >= 0 or not math.isfinite(event.time):
+                problems.append(
+                    Problem(self.source, where, "time", f"must be ≥ 0, got {event.time}")
+                )
+            elif event.action is NodeAction.ADD:
+                if event.node in present:
+                    message = f"node {event.node!r} is in the cluster at {event.time} s already"
+                    problems.append(Problem(self.source, where, "action", message))
+                present.add(event.node)
+            else:
+                if event.node not in present:
+                    message = f"node {event.node!r} is not in the cluster at {event.time} s"
+                    problems.append(Problem(self.source, where, "action", message))
+                present.discard(event.node)
+        return problems
+
+
+def from_openb(trace: OpenbTrace, models: OpenbModels | None = None) -> ReplayTrace:
+    """The openb pod list on its own clock: a pod arrives at `creation_time` and runs for
+    `deletion_time - creation_time`.
+
+    The duration is the pod's whole lifetime in the trace, as the trace gives no other: a pod
+    the real cluster kept waiting (or never scheduled: phase Pending) runs that long in the
+    replay once started. Pods still alive when the trace was cut carry the cut time as their
+    deletion (README section 2), so their duration is a lower bound. The `multigpu*` files have
+    no time columns and cannot be replayed: InputError naming the file.
+    """
+    resolved = models if models is not None else openb_models()
+    timed: list[TimedPod] = []
+    problems: list[Problem] = []
+    for pod in trace.pods:
+        if pod.creation_time is None or pod.deletion_time is None:
+            problems.append(
+                Problem(
+                    trace.pod_file,
+                    f"line {pod.line}",
+                    "creation_time",
+                    f"{trace.workload} has no creation_time/deletion_time columns: a replay "
+                    "needs them (the multigpu* files are for --mode fgd only)",
+                )
+            )
+            break  # one line says it for the whole file
+        duration = float(pod.deletion_time - pod.creation_time)
+        timed.append(TimedPod(pod, float(pod.creation_time), duration))
+    if problems:
+        raise InputError(problems)
+    return ReplayTrace(trace.workload, trace.nodes, tuple(timed), resolved, source=trace.pod_file)
