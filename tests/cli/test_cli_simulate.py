@@ -258,3 +258,38 @@ def test_an_output_path_that_is_a_file_is_refused_before_any_run(tmp_path: Path)
     assert result.exit_code == 2
     assert result.stderr.strip() == f"--out {blocker}: cannot make the directory: File exists"
     assert blocker.read_text() == "not a directory"
+
+
+def test_the_report_opens_with_a_summary_and_compares_workloads(tmp_path: Path) -> None:
+    import statistics
+
+    directory = _trace_dir(tmp_path)
+    # Quarter-GPU pods: the arrived workload passes through exactly 100%.
+    rows = [f"q-{i:03d},1000,1024,1,250,,LS,Running,0,10,0" for i in range(30)]
+    for name in ("default", "gpushare40"):
+        pods = POD_HEADER + "\n".join(rows) + "\n"
+        (directory / f"openb_pod_list_{name}.csv").write_text(pods)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        [
+            *["simulate", "--trace-dir", str(directory), "--policy", "fgd,packing"],
+            *["--trace", "openb:default", "--trace", "openb:gpushare40"],
+            *["--seeds", "1-3", "--out", str(out)],
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader((out / "allocation.csv").read_text().splitlines()))
+    report = (out / "report.html").read_text()
+    assert "All workloads" in report and "Unallocated GPU at 100% arrived workload" in report
+    for policy in ("fgd", "packing"):
+        idle = [
+            100 - float(r["100"])
+            for r in rows
+            if r["policy"] == policy and r["workload"] == "openb:default"
+        ]
+        median = statistics.median(idle)
+        cell = f"<td>{policy}</td><td>3</td><td>{median:.1f}</td>"
+        assert cell in report
+        assert f"<td>{median * 10 / 100:,.0f}</td>" in report  # GPUs left idle of 10
+    assert "leaves" in report and "GPUs fewer idle than" in report

@@ -29,6 +29,7 @@ from dralloc.sim.openb import (
     PodPhase,
     Qos,
     check_specs,
+    expand_workloads,
     load_nodes,
     load_pods,
     parse_nodes,
@@ -505,3 +506,10 @@ def test_a_trace_dir_without_the_files_reports_each_missing_file(tmp_path: Path)
         Problem(str(tmp_path / NODE_LIST_FILE), "", "", message),
         Problem(str(tmp_path / "openb_pod_list_default.csv"), "", "", message),
     ]
+
+
+def test_openb_paper_names_the_papers_seventeen_workloads_once_each() -> None:
+    expanded = expand_workloads(["openb:default", "openb:paper"])
+    assert expanded == list(WORKLOADS)
+    assert len(expanded) == 17
+    assert expand_workloads(["openb:gpushare40"]) == ["openb:gpushare40"]

@@ -36,7 +36,7 @@ from dralloc.sim.campaign import (
     write_replay_csvs,
 )
 from dralloc.sim.experiment import POLICIES
-from dralloc.sim.openb import resolve_trace
+from dralloc.sim.openb import DEFAULT_WORKLOAD, expand_workloads, resolve_trace
 from dralloc.sim.prices import DEFAULT_PRICES, missing_prices, parse_prices
 from dralloc.sim.replay import resolve_replay_trace
 from dralloc.sim.report import REPORT_FILE, write_replay_report, write_report
@@ -76,7 +76,8 @@ def simulate_command(
         typer.Option(
             "--trace",
             help="Workload (repeatable): openb:default (packaged), openb:gpushare40 (needs "
-            "--trace-dir); for --mode replay also dlrm[:key=value,...] (needs --trace-dir) and "
+            "--trace-dir), openb:paper (the paper's 17 workloads, needs --trace-dir); for "
+            "--mode replay also dlrm[:key=value,...] (needs --trace-dir) and "
             "synthetic[:key=value,...].",
         ),
     ] = None,
@@ -126,7 +127,7 @@ def simulate_command(
         raise _fail(f"--seeds: {err}") from err
     if jobs < 1:
         raise _fail("--jobs: must be at least 1")
-    workloads = trace or ["openb:default"]
+    workloads = expand_workloads(trace or [DEFAULT_WORKLOAD])
     directory = Path(out)
     specs = [
         RunSpec(workload, name, seed, trace_dir)

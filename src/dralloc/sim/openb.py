@@ -62,6 +62,7 @@ __all__ = [
     "NODE_LIST_FILE",
     "PACKAGED_VARIANTS",
     "PAPER_VARIANTS",
+    "PAPER_WORKLOADS",
     "POD_COLUMNS",
     "SHORT_POD_COLUMNS",
     "WORKLOADS",
@@ -71,6 +72,7 @@ __all__ = [
     "PodPhase",
     "Qos",
     "check_specs",
+    "expand_workloads",
     "load_nodes",
     "load_pods",
     "parse_nodes",
@@ -122,6 +124,18 @@ PAPER_VARIANTS: Final = (
 WORKLOADS: Final = tuple(PREFIX + v for v in PAPER_VARIANTS)
 """Workload names as users write them (`--workload openb:gpushare40`): the paper's 17."""
 DEFAULT_WORKLOAD: Final = PREFIX + "default"
+PAPER_WORKLOADS: Final = PREFIX + "paper"
+"""Shorthand for all of `WORKLOADS`, the paper's whole experiment."""
+
+
+def expand_workloads(names: Sequence[str]) -> list[str]:
+    """`openb:paper` stands for the paper's 17 workloads; duplicates are dropped, order kept."""
+    expanded: list[str] = []
+    for name in names:
+        expanded.extend(WORKLOADS if name == PAPER_WORKLOADS else (name,))
+    return list(dict.fromkeys(expanded))
+
+
 PACKAGED_VARIANTS: Final = ("default",)
 """Pod lists shipped inside the package; every other variant needs a trace directory."""
 
