@@ -342,3 +342,48 @@ def test_one_allocator_and_inventory_answer_each_node_and_state_afresh() -> None
     assert run("node-2", base) == [("req", "n2-a")]
     assert run("node-1", held) == [("req", "n1-b")]
     assert run("node-1", base) == [("req", "n1-a")]
+
+
+def test_claims_with_equal_specs_share_preparation_yet_errors_name_their_own_claim() -> None:
+    """A template's claims (one per pod) are prepared once; the claim a selector error
+    names is still the one being allocated."""
+    features = Features()
+    selector = f'device.attributes["{DRIVER}"].model == "a100"'  # d1 has no model: error
+    first = make_cluster(
+        device_class(),
+        resource_slice([device("d1")]),
+        claim("pod-a-gpu", request("req", "gpu", selector)),
+    )
+    second = make_cluster(claim("pod-b-gpu", request("req", "gpu", selector)))
+    allocator = Allocator(features, options=AllocatorOptions(timeout=None))
+    inventory = Inventory(first.slices, features)
+    state = allocated_state([], features)
+    for pending, name in ((first.pending, "pod-a-gpu"), (second.pending, "pod-b-gpu")):
+        with pytest.raises(AllocationError) as err:
+            allocator.allocate(first.node("node-1"), pending, inventory, first.classes, state)
+        assert str(err.value).startswith(f"claim default/{name}: selector #0: CEL runtime error")
+
+
+def test_claims_sharing_a_preparation_each_get_a_full_answer() -> None:
+    """The shared constraint checkers start afresh for every claim."""
+    features = Features()
+    spec = (request("a", count=2), request("b", count=2))
+    constraints = [match(f"{DRIVER}/root")]
+    base = make_cluster(
+        device_class(),
+        resource_slice(
+            [device(f"d{i}", {"root": "x" if i < 3 else "y"}) for i in range(7)],
+        ),
+        claim("one", *spec, constraints=constraints),
+    )
+    other = make_cluster(claim("two", *spec, constraints=constraints))
+    allocator = Allocator(features, options=AllocatorOptions(timeout=None))
+    inventory = Inventory(base.slices, features)
+    state = allocated_state([], features)
+    node = base.node("node-1")
+    answers = [
+        picks(allocator.allocate(node, pending, inventory, base.classes, state))
+        for pending in (base.pending, other.pending, base.pending)
+    ]
+    expected = [[("a", "d3"), ("a", "d4"), ("b", "d5"), ("b", "d6")]]
+    assert answers == [expected, expected, expected]

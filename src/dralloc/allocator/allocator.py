@@ -11,6 +11,9 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 
 from dralloc.allocator.attempt import Attempt
 from dralloc.allocator.inventory import DeviceOrder, Inventory
@@ -25,6 +28,10 @@ from dralloc.api.core import Node
 from dralloc.api.resource import AllocationResult, DeviceClass, ResourceClaim
 from dralloc.cel import CelEnvironment
 from dralloc.features import Features
+
+
+def _same_classes(entry: PreparedEntry, classes: Mapping[str, DeviceClass]) -> bool:
+    return all(classes.get(name) is device_class for name, device_class in entry.classes)
 
 
 def _default_share_id() -> str:
@@ -67,18 +74,32 @@ class Allocator:
         self.cel = cel or CelEnvironment(features)
         self.options = options or AllocatorOptions()
         # Prepared claims without `All` requests do not depend on the node: reuse them while
-        # the claim, its position and the classes it uses are the same objects.
+        # the claim, its position and the classes it uses are the same objects. Claims with
+        # equal specs (a template's claims, one per pod) share one preparation too, found by
+        # the encoded spec: only `PreparedClaim.claim` and `ref` name the claim itself.
         self._prepared: dict[tuple[int, int], PreparedEntry] = {}
+        self._by_spec: dict[tuple[int, bytes], PreparedEntry] = {}
+        self._spec_encoder = msgspec.json.Encoder(enc_hook=str)
 
     def cached_preparation(
         self, index: int, claim: ResourceClaim, classes: Mapping[str, DeviceClass]
     ) -> PreparedClaim | None:
         entry = self._prepared.get((id(claim), index))
         if entry is None or entry.claim is not claim:
-            return None
-        for name, device_class in entry.classes:
-            if classes.get(name) is not device_class:
+            shared = self._by_spec.get((index, self._spec_encoder.encode(claim.spec)))
+            if shared is None or not _same_classes(shared, classes):
                 return None
+            meta = claim.metadata
+            prepared = PreparedClaim(
+                claim,
+                f"{meta.namespace}/{meta.name}",
+                shared.prepared.requests,
+                shared.prepared.constraints,
+            )
+            entry = PreparedEntry(claim, shared.classes, prepared)
+            self._remember(self._prepared, (id(claim), index), entry)
+        elif not _same_classes(entry, classes):
+            return None
         for checker in entry.prepared.constraints:
             checker.reset()
         return entry.prepared
@@ -86,12 +107,17 @@ class Allocator:
     def remember_preparation(self, index: int, prepared: PreparedClaim) -> None:
         if any(r.all_mode for alternatives in prepared.requests for r in alternatives):
             return
-        if len(self._prepared) >= PREPARED_CACHE_SIZE:
-            self._prepared.clear()
         classes = tuple((r.class_name, r.device_class) for alts in prepared.requests for r in alts)
-        self._prepared[(id(prepared.claim), index)] = PreparedEntry(
-            prepared.claim, classes, prepared
-        )
+        entry = PreparedEntry(prepared.claim, classes, prepared)
+        self._remember(self._prepared, (id(prepared.claim), index), entry)
+        spec = self._spec_encoder.encode(prepared.claim.spec)
+        self._remember(self._by_spec, (index, spec), entry)
+
+    @staticmethod
+    def _remember(cache: dict[Any, PreparedEntry], key: Any, entry: PreparedEntry) -> None:
+        if len(cache) >= PREPARED_CACHE_SIZE:
+            cache.clear()
+        cache[key] = entry
 
     def allocate(
         self,

@@ -255,11 +255,11 @@ class Attempt:
                 f'deviceclass.resource.k8s.io "{class_name}" not found'
             )
         compiled = tuple(
-            Selector(s.cel.expression, f"class {class_name}: selector #{i}", True)
+            Selector(s.cel.expression, i, class_name)
             for i, s in enumerate(device_class.spec.selectors)
             if s.cel is not None
         ) + tuple(
-            Selector(s.cel.expression, f"claim {ref}: selector #{i}", False)
+            Selector(s.cel.expression, i, None)
             for i, s in enumerate(selectors)
             if s.cel is not None
         )
@@ -338,20 +338,29 @@ class Attempt:
         for selector in request.selectors:
             outcome = results.get(selector.expression)
             if outcome is None:
-                outcome = self._evaluate(entry, selector)
+                outcome = self._evaluate(entry, selector, request)
             if outcome is True:
                 continue
             if outcome is False:
                 return Reason.CLASS_SELECTOR if selector.is_class else Reason.REQUEST_SELECTOR
-            raise AllocationError(f"{selector.context}: CEL runtime error: {outcome}")
+            context = selector.context(self.claim_ref(request.claim_index))
+            raise AllocationError(f"{context}: CEL runtime error: {outcome}")
         return None
 
-    def _evaluate(self, entry: DeviceEntry, selector: Selector) -> bool | CelRuntimeError:
+    def claim_ref(self, claim_index: int) -> str:
+        """`namespace/name` of a claim of this attempt, for messages."""
+        meta = self.claims[claim_index].metadata
+        return f"{meta.namespace}/{meta.name}"
+
+    def _evaluate(
+        self, entry: DeviceEntry, selector: Selector, request: PreparedRequest
+    ) -> bool | CelRuntimeError:
         if selector.compiled is None:
             try:
                 selector.compiled = self.cel.compile(selector.expression)
             except CelCompileError as err:
-                raise AllocationError(f"{selector.context}: CEL compile error: {err}") from err
+                context = selector.context(self.claim_ref(request.claim_index))
+                raise AllocationError(f"{context}: CEL compile error: {err}") from err
         outcome: bool | CelRuntimeError
         try:
             outcome = selector.compiled.evaluate(entry.cel_device)

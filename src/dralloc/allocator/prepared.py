@@ -45,12 +45,23 @@ SearchOutcome = bool | TooMany
 
 @dataclass(slots=True)
 class Selector:
-    """A CEL selector and how errors name it (`class c: selector #i` / `claim ns/n: ...`)."""
+    """A CEL selector and where it comes from: DeviceClass `class_name`, or the claim itself
+    when None. Errors name it `class c: selector #i` or `claim ns/n: selector #i`; the claim
+    is named at the time of the error, because claims with equal specs share preparation."""
 
     expression: str
-    context: str
-    is_class: bool
+    index: int
+    class_name: str | None
     compiled: CompiledSelector | None = None
+
+    @property
+    def is_class(self) -> bool:
+        return self.class_name is not None
+
+    def context(self, claim_ref: str) -> str:
+        if self.class_name is not None:
+            return f"class {self.class_name}: selector #{self.index}"
+        return f"claim {claim_ref}: selector #{self.index}"
 
 
 @dataclass(slots=True)

@@ -34,6 +34,7 @@ def _defaulted(tolerations: list[DeviceToleration]) -> list[DeviceToleration]:
 
 def build_result(attempt: Attempt, claim_index: int) -> AllocationResult:
     features = attempt.features
+    binds = features.device_binding_and_status
     prepared = attempt.prepared[claim_index]
     results: list[DeviceRequestAllocationResult] = []
     chosen: dict[str, PreparedRequest] = {}
@@ -41,17 +42,22 @@ def build_result(attempt: Attempt, claim_index: int) -> AllocationResult:
         request = pick.request
         chosen[request.request_name] = request
         device = pick.entry.device
+        key = pick.entry.key
         result = DeviceRequestAllocationResult(
             request=request.result_name,
-            driver=pick.entry.key.driver,
-            pool=pick.entry.key.pool,
-            device=pick.entry.key.device,
+            driver=key.driver,
+            pool=key.pool,
+            device=key.device,
             admin_access=True if request.admin else None,
-            tolerations=_defaulted(request.tolerations) if features.device_taints else [],
+            tolerations=_defaulted(request.tolerations)
+            if request.tolerations and features.device_taints
+            else [],
             share_id=pick.share_id,
         )
-        if features.device_binding_and_status:
+        # The fields default to empty lists: copy only what a device declares.
+        if binds and device.binding_conditions:
             result.binding_conditions = list(device.binding_conditions)
+        if binds and device.binding_failure_conditions:
             result.binding_failure_conditions = list(device.binding_failure_conditions)
         if pick.consumed:
             result.consumed_capacity = {
