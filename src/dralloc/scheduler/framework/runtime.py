@@ -179,6 +179,10 @@ class Framework:
         # Equal keys: nodes every plugin treats alike (used with `pod_signature` only).
         self.node_key = node_key
         self._node_keys: dict[str, tuple[int, Hashable]] = {}  # node -> (generation, key)
+        # Which score plugins normalise, decided once: a runtime Protocol check is slow.
+        self._normalizers: dict[int, ScoreNormalizer] = {
+            id(plugin): plugin for plugin, _ in profile.score if isinstance(plugin, ScoreNormalizer)
+        }
         self._filters_node_local = all(
             getattr(plugin, "node_local", False) for plugin in profile.filter
         )
@@ -338,11 +342,13 @@ class Framework:
         self, state: CycleState, pod: PodInfo, node: NodeInfo, skipped: set[str] | None = None
     ) -> Status:
         """Filter plugins in order on one node, stopping at the first non-success."""
+        success = Code.SUCCESS
         for plugin in self.profile.filter:
             if skipped and plugin.name in skipped:
                 continue
             status = plugin.filter(state, pod, node)
-            if status.is_success:
+            # Called for every node of every pod: the singleton first, no property call.
+            if status is SUCCESS or status.code is success:
                 continue
             status = status.stamped(plugin.name)
             if not status.is_rejected:
@@ -454,8 +460,9 @@ class Framework:
                 scores = dict(remembered)  # the feasible nodes' exactly: record() keeps it so
             else:
                 scores = {node.name: self._score_one(plugin, state, pod, node) for node in feasible}
-            if isinstance(plugin, ScoreNormalizer):
-                status = plugin.normalize_scores(state, pod, scores)
+            normalizer = self._normalizers.get(id(plugin))
+            if normalizer is not None:
+                status = normalizer.normalize_scores(state, pod, scores)
                 if not status.is_success:
                     raise SchedulingError(
                         Status.error(f'running Normalize plugin "{plugin.name}": {status.message}')
