@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import msgspec
 
 from dralloc.allocator import Allocator
@@ -12,7 +14,7 @@ from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import CycleState, Framework, PodInfo, Profile
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
-from dralloc.scheduler.plugins.gpushare import GpuShareView
+from dralloc.scheduler.plugins.gpushare import GpuShareView, Random
 from dralloc.scheduler.scheduler import Scheduler
 from dralloc.sim.openb import OpenbNode, OpenbPod
 from dralloc.sim.openb_objects import cluster_objects, openb_models, pod_objects
@@ -195,3 +197,16 @@ def test_a_node_added_again_never_repeats_a_generation_of_its_name() -> None:
     assert again.generation > old.generation
     replaced = cache.add_node(old.node)
     assert replaced.generation > again.generation
+
+
+def test_random_scores_every_node_at_once_as_it_scores_each() -> None:
+    scheduler = _scheduler(P100_NODE, T4_NODE)
+    nodes = scheduler.cache.snapshot()
+    plugin = Random(GpuShareView(scheduler.cache), random.Random(3))
+    info = PodInfo.of(_submit(scheduler, "a", 1, 500))
+    for _ in range(5):
+        state = CycleState()
+        assert plugin.pre_score(state, info, nodes).is_success
+        each = {node.name: plugin.score(state, info, node)[0] for node in nodes}
+        assert plugin.score_nodes(state, info, nodes) == each
+        assert sorted(each.values()) == [0, 100]

@@ -3,6 +3,7 @@ runtime that runs a profile's plugins in kube-scheduler's order (spec/scheduler.
 
 from dralloc.scheduler.framework.interface import (
     BindPlugin,
+    BulkScorer,
     CycleState,
     FilterPlugin,
     Handle,
@@ -35,6 +36,7 @@ from dralloc.scheduler.framework.status import SUCCESS, Code, Status
 __all__ = [
     "SUCCESS",
     "BindPlugin",
+    "BulkScorer",
     "Code",
     "CycleState",
     "Diagnosis",

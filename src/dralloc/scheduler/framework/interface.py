@@ -150,6 +150,18 @@ class ScorePlugin(Protocol):
 
 
 @runtime_checkable
+class BulkScorer(Protocol):
+    """A score plugin that scores all feasible nodes at once (dralloc's extension, not
+    upstream's): the framework calls it instead of `score` per node. Raw scores, by node."""
+
+    name: str
+
+    def score_nodes(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> dict[str, int]: ...
+
+
+@runtime_checkable
 class ScoreNormalizer(Protocol):
     def normalize_scores(self, state: CycleState, pod: PodInfo, scores: dict[str, int]) -> Status:
         """Rewrite this plugin's scores (node name -> score) in place to [0, 100]."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from dralloc.scheduler.framework.interface import (
     BindPlugin,
+    BulkScorer,
     CycleState,
     FilterPlugin,
     HandleReceiver,
@@ -179,6 +180,11 @@ class Framework:
         # Equal keys: nodes every plugin treats alike (used with `pod_signature` only).
         self.node_key = node_key
         self._node_keys: dict[str, tuple[int, Hashable]] = {}  # node -> (generation, key)
+        # Score plugins that score every feasible node in one call (dralloc's own extension,
+        # for scores that are not per node, such as Random's one drawn node).
+        self._bulk: dict[int, BulkScorer] = {
+            id(plugin): plugin for plugin, _ in profile.score if isinstance(plugin, BulkScorer)
+        }
         # Which score plugins normalise, decided once: a runtime Protocol check is slow.
         self._normalizers: dict[int, ScoreNormalizer] = {
             id(plugin): plugin for plugin, _ in profile.score if isinstance(plugin, ScoreNormalizer)
@@ -458,6 +464,8 @@ class Framework:
                             alike[key] = value
                     remembered[node.name] = value
                 scores = dict(remembered)  # the feasible nodes' exactly: record() keeps it so
+            elif (bulk := self._bulk.get(id(plugin))) is not None:
+                scores = bulk.score_nodes(state, pod, feasible)
             else:
                 scores = {node.name: self._score_one(plugin, state, pod, node) for node in feasible}
             normalizer = self._normalizers.get(id(plugin))

@@ -14,7 +14,8 @@
 * Filter outcomes are remembered per (node, node generation, claim specs): pods of the same
   shape on an unchanged node get the same answer without a new search (shareIDs are drawn
   afresh). A node's generation changes whenever a pod lands on it or leaves it, which is when
-  its devices change hands.
+  its devices change hands. With a random device order only the verdict is reused, and the
+  chosen node's devices are drawn at Reserve.
 * Across nodes, when the caller names classes of alike nodes (`node_class`: nodes of one class
   publish the same devices up to names and values no selector or constraint of the workload
   reads, as a simulator's nodes of one model do), the verdict is also remembered per (class,
@@ -187,12 +188,17 @@ class DynamicResources:
         if not claims.pending:
             return SUCCESS
         order = self.device_order
-        remember = (order is None or order.deterministic_order) and not node.scratch
+        # Whether an allocation can be reused depends on the device order being repeatable;
+        # whether one exists does not (the search is complete), so verdicts always can be.
+        repeatable = order is None or order.deterministic_order
+        remember = not node.scratch
         memo_key = (node.name, claims.signature)
         if remember:
             memo = self._outcomes.get(memo_key)
             if memo is not None and memo[0] == node.generation:
-                return self._use(claims, node, memo[1])
+                if repeatable or isinstance(memo[1], Status):
+                    return self._use(claims, node, memo[1])
+                return SUCCESS  # Reserve draws the chosen node's devices afresh
         alike = None
         if remember and self.node_class is not None:
             alike = (self.node_class(node), claims.signature, self.device_usage(node))

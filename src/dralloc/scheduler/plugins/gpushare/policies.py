@@ -194,6 +194,16 @@ class Random(_Policy):
         chosen = state.get("PreScoreRandom", str)
         return (100 if chosen == node.name else 0), SUCCESS
 
+    def score_nodes(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> dict[str, int]:
+        """`score` on every node at once: a thousand calls per pod were most of a run."""
+        scores = dict.fromkeys((node.name for node in nodes), 0)
+        chosen = state.get("PreScoreRandom", str)
+        if chosen in scores:
+            scores[chosen] = 100
+        return scores
+
     def device_order(self, pod: PodInfo, node: NodeInfo) -> DeviceOrder | None:
         request = self.view.gpu_request(pod)
         if not _is_sharing(request):
