@@ -553,29 +553,27 @@ class Framework:
         self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo
     ) -> Status:
         """Tell the PreFilter plugins with extensions that `added` is back on `node`."""
-        for plugin in self.profile.pre_filter:
-            if plugin.name in state.skip_filter_plugins:
-                continue
-            if isinstance(plugin, PreFilterExtensions):
-                status = plugin.add_pod(state, pod, added, node)
-                if not status.is_success:
-                    return Status.error(
-                        f'running AddPod on PreFilter plugin "{plugin.name}": {status.message}'
-                    ).stamped(plugin.name)
-        return SUCCESS
+        return self._run_pre_filter_extensions(state, pod, added, node, removed=False)
 
     def run_pre_filter_extension_remove_pod(
         self, state: CycleState, pod: PodInfo, removed: PodInfo, node: NodeInfo
     ) -> Status:
         """Tell the PreFilter plugins with extensions that `removed` is off `node`."""
+        return self._run_pre_filter_extensions(state, pod, removed, node, removed=True)
+
+    def _run_pre_filter_extensions(
+        self, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo, *, removed: bool
+    ) -> Status:
+        call = "RemovePod" if removed else "AddPod"
         for plugin in self.profile.pre_filter:
             if plugin.name in state.skip_filter_plugins:
                 continue
             if isinstance(plugin, PreFilterExtensions):
-                status = plugin.remove_pod(state, pod, removed, node)
+                extension = plugin.remove_pod if removed else plugin.add_pod
+                status = extension(state, pod, other, node)
                 if not status.is_success:
                     return Status.error(
-                        f'running RemovePod on PreFilter plugin "{plugin.name}": {status.message}'
+                        f'running {call} on PreFilter plugin "{plugin.name}": {status.message}'
                     ).stamped(plugin.name)
         return SUCCESS
 
