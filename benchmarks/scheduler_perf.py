@@ -48,15 +48,15 @@ picks among them at random.
 
 The profile is kube-scheduler's default one, built as a KubeSchedulerConfiguration's profile
 is; `--percentage-of-nodes-to-score N` sets its `percentageOfNodesToScore` (unset, upstream's
-adaptive value: 46% of 500 nodes, so Filter stops after 230 feasible nodes). By default the
-framework runs every plugin on every node it visits, as `dralloc schedule` does;
-`--remember-verdicts` gives it a pod signature (`Framework(pod_signature=...)`: pod spec plus
-each claim's spec and allocation state, equal for every pod here), so it may reuse verdicts of
-unchanged nodes where the framework applies that (it does only when every node is evaluated
-anyway, such as with `--percentage-of-nodes-to-score 100`).
+adaptive value: 46% of 500 nodes, so Filter stops after 230 feasible nodes). The framework is
+built as `dralloc schedule` builds it, with the in-tree pod signature
+(`dralloc.scheduler.signature`: namespace, pod spec, each claim's spec and status; equal for
+every pod here), so it reuses the verdicts of nodes unchanged since the last alike pod and
+visits, scores and picks exactly as a plain evaluation does. `--no-remember-verdicts` leaves
+the signature out: every plugin then runs on every node visited.
 
 Run: `python benchmarks/scheduler_perf.py [--case NAME ...] [--json] [--nodes N] [--pods N]
-[--runs N] [--seed N] [--percentage-of-nodes-to-score N] [--remember-verdicts] [--profile]`.
+[--runs N] [--seed N] [--percentage-of-nodes-to-score N] [--no-remember-verdicts] [--profile]`.
 `--profile` runs cProfile over the timed parts only and prints the top functions to stderr
 (the timings then include the profiler's overhead). `cpu_seconds` is the process CPU time of
 the timed parts: on a busy machine it is the steadier figure.
@@ -75,12 +75,10 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-
-import msgspec
 
 from dralloc.allocator import Allocator, AllocatorOptions
 from dralloc.api.core import (
@@ -121,6 +119,7 @@ from dralloc.scheduler.config import ProfileConfig
 from dralloc.scheduler.framework import Framework, PodInfo
 from dralloc.scheduler.profiles import build_profile, scheduler_registry
 from dralloc.scheduler.scheduler import Scheduler
+from dralloc.scheduler.signature import pod_signature
 
 DRIVER = "test-driver.cdi.k8s.io"
 DEVICE_CLASS = "test-class"
@@ -314,25 +313,6 @@ class _Clock:
                 self.profiler.disable()
 
 
-def pod_signature(cache: SchedulerCache) -> Callable[[PodInfo], bytes]:
-    """Equal for pods that every default plugin treats alike: the same pod spec (no default
-    plugin reads a pod's name) and claims with the same spec and allocation state."""
-    encoder = msgspec.json.Encoder(enc_hook=str)
-
-    def signature(info: PodInfo) -> bytes:
-        parts = [encoder.encode(info.pod.spec)]
-        for _, key in pod_claim_keys(info.pod):
-            claim = cache.claims.get(key) if key is not None else None
-            if claim is None:
-                parts.append(b"-")
-            else:
-                allocated = b"+" if claim.status.allocation is not None else b""
-                parts.append(encoder.encode(claim.spec) + allocated)
-        return b"\0".join(parts)
-
-    return signature
-
-
 class _Cluster:
     """The cluster of one run, wired as `dralloc schedule` wires it: one cache, one allocator,
     the default profile over them, and the ResourceClaim controller over an in-memory client."""
@@ -450,7 +430,7 @@ def run(
     steady_pods: int = 2500,
     seed: int = 0,
     profiler: cProfile.Profile | None = None,
-    remember_verdicts: bool = False,
+    remember_verdicts: bool = True,
     percentage: int | None = None,
 ) -> RunResult:
     """One run of case `name` on `nodes` nodes; raises RuntimeError when a pod does not fit.
@@ -557,9 +537,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="runs per case (median reported)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--remember-verdicts",
-        action="store_true",
-        help="give the framework a pod signature (reuse verdicts of unchanged nodes)",
+        "--no-remember-verdicts",
+        dest="remember_verdicts",
+        action="store_false",
+        help="no pod signature: run every plugin on every node visited",
     )
     parser.add_argument(
         "--percentage-of-nodes-to-score",

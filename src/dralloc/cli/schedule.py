@@ -85,6 +85,7 @@ from dralloc.scheduler.profiles import (
     scheduler_registry,
 )
 from dralloc.scheduler.scheduler import ScheduleOutcome, Scheduler
+from dralloc.scheduler.signature import pod_signature
 
 EXIT_OK = 0
 EXIT_PENDING = 1
@@ -345,7 +346,13 @@ def _plan(
             if key is not None:
                 cache.reserve_claim(key, pod)
     plan.baseline = dict(cache.claims)
-    frameworks = {name: Framework(profile, rng=tie_rng) for name, profile in profiles.items()}
+    # Pods alike to every plugin (one template, same requests) reuse node verdicts: only
+    # nodes changed since such a pod was last scheduled are filtered and scored again.
+    signature = pod_signature(cache)
+    frameworks = {
+        name: Framework(profile, rng=tie_rng, pod_signature=signature)
+        for name, profile in profiles.items()
+    }
     return plan, frameworks
 
 

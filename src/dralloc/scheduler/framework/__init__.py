@@ -2,6 +2,7 @@
 runtime that runs a profile's plugins in kube-scheduler's order (spec/scheduler.md)."""
 
 from dralloc.scheduler.framework.interface import (
+    ArrayNormalizer,
     BindPlugin,
     BulkScorer,
     CycleState,
@@ -29,12 +30,14 @@ from dralloc.scheduler.framework.runtime import (
     ScheduleResult,
     SchedulingError,
     default_normalize,
+    default_normalize_array,
     num_feasible_nodes_to_find,
 )
 from dralloc.scheduler.framework.status import SUCCESS, Code, Status
 
 __all__ = [
     "SUCCESS",
+    "ArrayNormalizer",
     "BindPlugin",
     "BulkScorer",
     "Code",
@@ -64,6 +67,7 @@ __all__ = [
     "StateData",
     "Status",
     "default_normalize",
+    "default_normalize_array",
     "num_feasible_nodes_to_find",
     "pod_requests",
 ]

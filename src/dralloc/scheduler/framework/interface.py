@@ -18,6 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Self, TypeVar, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
+
 from dralloc.errors import InternalError
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from dralloc.scheduler.framework.status import Status
@@ -166,6 +169,17 @@ class ScoreNormalizer(Protocol):
     def normalize_scores(self, state: CycleState, pod: PodInfo, scores: dict[str, int]) -> Status:
         """Rewrite this plugin's scores (node name -> score) in place to [0, 100]."""
         ...
+
+
+@runtime_checkable
+class ArrayNormalizer(Protocol):
+    """A score plugin that normalises raw scores held in an array (dralloc's extension): the
+    framework's remembered verdicts (`verdicts.py`) keep scores as arrays over the node list.
+    Must give exactly what `normalize_scores` gives for the same scores, in the same order."""
+
+    def normalize_array(
+        self, state: CycleState, pod: PodInfo, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]: ...
 
 
 @runtime_checkable

@@ -26,7 +26,10 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from dralloc.scheduler.framework.interface import (
+    ArrayNormalizer,
     BindPlugin,
     BulkScorer,
     CycleState,
@@ -44,7 +47,7 @@ from dralloc.scheduler.framework.interface import (
 )
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from dralloc.scheduler.framework.status import SUCCESS, Code, Status
-from dralloc.scheduler.framework.verdicts import ShapeVerdicts
+from dralloc.scheduler.framework.verdicts import NodeScores, Positions, Scores, ShapeVerdicts
 
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
@@ -60,6 +63,24 @@ def num_feasible_nodes_to_find(percentage: int | None, nodes: int) -> int:
     if pct >= 100:
         return nodes
     return max(nodes * pct // 100, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+def default_normalize_array(scores: Scores, *, reverse: bool) -> Scores:
+    """`default_normalize` over an array of raw scores (non-negative, as upstream's are)."""
+    top = int(scores.max()) if scores.size else 0
+    if top == 0:
+        return np.full(scores.size, MAX_NODE_SCORE if reverse else 0, dtype=np.int64)
+    scaled: Scores = MAX_NODE_SCORE * scores // top
+    return MAX_NODE_SCORE - scaled if reverse else scaled
+
+
+def _invalid_score(plugin: str, value: int) -> SchedulingError:
+    return SchedulingError(
+        Status.error(
+            f'plugin "{plugin}" returns an invalid score {value}, '
+            f"it should in the range of [0, {MAX_NODE_SCORE}] after normalizing"
+        )
+    )
 
 
 def default_normalize(scores: dict[str, int], *, reverse: bool) -> None:
@@ -189,6 +210,9 @@ class Framework:
         self._normalizers: dict[int, ScoreNormalizer] = {
             id(plugin): plugin for plugin, _ in profile.score if isinstance(plugin, ScoreNormalizer)
         }
+        self._array_normalizers: dict[int, ArrayNormalizer] = {
+            id(plugin): plugin for plugin, _ in profile.score if isinstance(plugin, ArrayNormalizer)
+        }
         self._filters_node_local = all(
             getattr(plugin, "node_local", False) for plugin in profile.filter
         )
@@ -222,16 +246,15 @@ class Framework:
         state.skip_filter_plugins = frozenset(skipped)
         verdicts = self._shape_verdicts(pod, nodes, candidates, skipped)
         if verdicts is not None:
-            feasible = self._refresh(verdicts, state, pod, skipped, diagnosis)
-        else:
-            feasible = self._find_feasible(state, pod, nodes, candidates, skipped, diagnosis)
+            return self._schedule_remembered(state, pod, verdicts, skipped, diagnosis)
+        feasible = self._find_feasible(state, pod, nodes, candidates, skipped, diagnosis)
         if not feasible:
             self._run_post_filter(state, pod, diagnosis)
             raise FitError(pod, len(nodes), diagnosis)
         evaluated = len(feasible) + len(diagnosis.node_statuses)
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, evaluated, 1)
-        scores = self._prioritize(state, pod, feasible, verdicts)
+        scores = self._prioritize(state, pod, feasible)
         return ScheduleResult(self._select_host(scores), evaluated, len(feasible), scores)
 
     def _shape_verdicts(
@@ -241,14 +264,11 @@ class Framework:
         candidates: Sequence[NodeInfo],
         skipped: set[str],
     ) -> ShapeVerdicts | None:
-        """The remembered verdicts for this pod's shape, when they give exactly the full
-        evaluation: every Filter plugin node-local, every node a candidate and evaluated."""
+        """The remembered verdicts for this pod's shape, when they give exactly the plain
+        evaluation: every Filter plugin node-local, every node a candidate."""
         if self.pod_signature is None or not self._filters_node_local or candidates is not nodes:
             return None
-        if not self.profile.score or (
-            num_feasible_nodes_to_find(self.profile.percentage_of_nodes_to_score, len(nodes))
-            < len(nodes)
-        ):
+        if not self.profile.score:
             return None
         key = (self.pod_signature(pod), frozenset(skipped))
         verdicts = self._shapes.get(key)
@@ -257,16 +277,43 @@ class Framework:
             self._shapes[key] = verdicts
         return verdicts
 
-    def _refresh(
+    def _schedule_remembered(
         self,
-        verdicts: ShapeVerdicts,
         state: CycleState,
         pod: PodInfo,
+        verdicts: ShapeVerdicts,
         skipped: set[str],
         diagnosis: Diagnosis,
-    ) -> list[NodeInfo]:
-        """Filter only the nodes changed since this shape's last cycle. Every node is
-        evaluated, so the rotating start index ends where it began."""
+    ) -> ScheduleResult:
+        """The cycle from remembered verdicts: the same nodes visited, the same scores and the
+        same choice as the plain evaluation, at the cost of the changed nodes."""
+        self._refresh(verdicts, state, pod, skipped)
+        nodes = verdicts.nodes
+        count = len(nodes)
+        wanted = num_feasible_nodes_to_find(self.profile.percentage_of_nodes_to_score, count)
+        start = self.next_start_node_index % count
+        window, visited = verdicts.window(wanted, start)
+        self.next_start_node_index = (start + visited) % count
+        if window.size == 0:
+            diagnosis.node_statuses = dict(verdicts.failed)
+            diagnosis.histogram = verdicts.histogram()
+            diagnosis.unschedulable_plugins |= verdicts.unschedulable_plugins()
+            self._run_post_filter(state, pod, diagnosis)
+            raise FitError(pod, count, diagnosis)
+        if window.size == 1:
+            return ScheduleResult(nodes[int(window[0])].name, visited, 1)
+        totals = self._prioritize_window(state, pod, verdicts, window)
+        tied = window[totals == totals.max()]
+        if tied.size == 1:
+            host = nodes[int(tied[0])].name
+        else:
+            host = self._break_tie([nodes[at].name for at in tied.tolist()])
+        return ScheduleResult(host, visited, int(window.size), NodeScores(nodes, window, totals))
+
+    def _refresh(
+        self, verdicts: ShapeVerdicts, state: CycleState, pod: PodInfo, skipped: set[str]
+    ) -> None:
+        """Filter only the nodes changed since this shape's last cycle."""
         node_key = self.node_key
         alike = verdicts.alike
         keys = self._node_keys
@@ -285,13 +332,6 @@ class Framework:
                 if key is not None:
                     alike[key] = status
             verdicts.record(node, status, status is SUCCESS or status.code == Code.SUCCESS, key)
-        if not verdicts.feasible:
-            diagnosis.node_statuses = dict(verdicts.failed)
-            diagnosis.histogram = verdicts.histogram()
-            diagnosis.unschedulable_plugins |= verdicts.unschedulable_plugins()
-        else:
-            diagnosis.node_statuses = verdicts.failed  # read-only: only counted
-        return list(verdicts.feasible.values())
 
     def _run_pre_filter(
         self,
@@ -420,15 +460,10 @@ class Framework:
             )
         diagnosis.post_filter_message = ", ".join(m for m in messages if m)
 
-    def _prioritize(
-        self,
-        state: CycleState,
-        pod: PodInfo,
-        feasible: Sequence[NodeInfo],
-        verdicts: ShapeVerdicts | None = None,
-    ) -> dict[str, int]:
-        if not self.profile.score:
-            return {node.name: 1 for node in feasible}
+    def _run_pre_score(
+        self, state: CycleState, pod: PodInfo, feasible: Sequence[NodeInfo]
+    ) -> set[str]:
+        """PreScore plugins in order; the names of those that returned SKIP."""
         skipped = set()
         for pre in self.profile.pre_score:
             status = pre.pre_score(state, pod, feasible)
@@ -438,51 +473,30 @@ class Framework:
                 raise SchedulingError(
                     Status.error(f'running PreScore plugin "{pre.name}": {status.message}')
                 )
+        return skipped
+
+    def _prioritize(
+        self, state: CycleState, pod: PodInfo, feasible: Sequence[NodeInfo]
+    ) -> dict[str, int]:
+        if not self.profile.score:
+            return {node.name: 1 for node in feasible}
+        skipped = self._run_pre_score(state, pod, feasible)
         # One score plugin (a simulation's policy): its scores are the totals.
         single = len(self.profile.score) == 1 and self.profile.score[0][0].name not in skipped
         totals: dict[str, int] = {} if single else {node.name: 0 for node in feasible}
         for plugin, weight in self.profile.score:
             if plugin.name in skipped:
                 continue
-            remembered = (
-                verdicts.scores.setdefault(plugin.name, {})
-                if verdicts is not None and getattr(plugin, "node_local", False)
-                else None
-            )
-            if remembered is not None:
-                assert verdicts is not None
-                alike = verdicts.alike_scores.setdefault(plugin.name, {})
-                keys = verdicts.keys
-                for node in feasible:
-                    if node.name in remembered:
-                        continue
-                    key = keys.get(node.name)
-                    value = alike.get(key) if key is not None else None
-                    if value is None:
-                        value = self._score_one(plugin, state, pod, node)
-                        if key is not None:
-                            alike[key] = value
-                    remembered[node.name] = value
-                scores = dict(remembered)  # the feasible nodes' exactly: record() keeps it so
-            elif (bulk := self._bulk.get(id(plugin))) is not None:
+            if (bulk := self._bulk.get(id(plugin))) is not None:
                 scores = bulk.score_nodes(state, pod, feasible)
             else:
                 scores = {node.name: self._score_one(plugin, state, pod, node) for node in feasible}
             normalizer = self._normalizers.get(id(plugin))
             if normalizer is not None:
-                status = normalizer.normalize_scores(state, pod, scores)
-                if not status.is_success:
-                    raise SchedulingError(
-                        Status.error(f'running Normalize plugin "{plugin.name}": {status.message}')
-                    )
+                self._normalize(normalizer, plugin.name, state, pod, scores)
             if scores and (min(scores.values()) < 0 or max(scores.values()) > MAX_NODE_SCORE):
                 value = next(v for v in scores.values() if not 0 <= v <= MAX_NODE_SCORE)
-                raise SchedulingError(
-                    Status.error(
-                        f'plugin "{plugin.name}" returns an invalid score {value}, '
-                        f"it should in the range of [0, {MAX_NODE_SCORE}] after normalizing"
-                    )
-                )
+                raise _invalid_score(plugin.name, value)
             factor = weight or 1
             if single:
                 totals = scores if factor == 1 else {n: factor * v for n, v in scores.items()}
@@ -490,6 +504,89 @@ class Framework:
             for name, value in scores.items():
                 totals[name] += factor * value
         return totals
+
+    @staticmethod
+    def _normalize(
+        normalizer: ScoreNormalizer,
+        name: str,
+        state: CycleState,
+        pod: PodInfo,
+        scores: dict[str, int],
+    ) -> None:
+        status = normalizer.normalize_scores(state, pod, scores)
+        if not status.is_success:
+            raise SchedulingError(
+                Status.error(f'running Normalize plugin "{name}": {status.message}')
+            )
+
+    def _prioritize_window(
+        self, state: CycleState, pod: PodInfo, verdicts: ShapeVerdicts, window: Positions
+    ) -> Scores:
+        """`_prioritize` over the nodes at `window` (more than one), as an array of totals in
+        window order: node-local raw scores come from the verdicts, the rest are computed."""
+        nodes = verdicts.nodes
+        feasible = [nodes[at] for at in window.tolist()]
+        skipped = self._run_pre_score(state, pod, feasible)
+        totals: Scores = np.zeros(window.size, dtype=np.int64)
+        for plugin, weight in self.profile.score:
+            if plugin.name in skipped:
+                continue
+            if getattr(plugin, "node_local", False):
+                values = self._remembered_scores(plugin, state, pod, verdicts, window)
+            else:
+                bulk = self._bulk.get(id(plugin))
+                if bulk is not None:
+                    scored = bulk.score_nodes(state, pod, feasible)
+                    raw = [scored[node.name] for node in feasible]
+                else:
+                    raw = [self._score_one(plugin, state, pod, node) for node in feasible]
+                values = np.array(raw, dtype=np.int64)
+            normalizer = self._normalizers.get(id(plugin))
+            if normalizer is not None:
+                by_array = self._array_normalizers.get(id(plugin))
+                if by_array is not None:
+                    values = by_array.normalize_array(state, pod, values)
+                else:
+                    names = (node.name for node in feasible)
+                    scores = dict(zip(names, values.tolist(), strict=True))
+                    self._normalize(normalizer, plugin.name, state, pod, scores)
+                    values = np.array(list(scores.values()), dtype=np.int64)
+            if values.min() < 0 or values.max() > MAX_NODE_SCORE:
+                outside = (values < 0) | (values > MAX_NODE_SCORE)
+                raise _invalid_score(plugin.name, int(values[np.argmax(outside)]))
+            factor = weight or 1
+            totals += values if factor == 1 else factor * values
+        return totals
+
+    def _remembered_scores(
+        self,
+        plugin: ScorePlugin,
+        state: CycleState,
+        pod: PodInfo,
+        verdicts: ShapeVerdicts,
+        window: Positions,
+    ) -> Scores:
+        """A node-local plugin's raw scores at `window`, computing only those not remembered."""
+        raw = verdicts.raw_scores(plugin.name)
+        missing = window[~raw.valid[window]]
+        if missing.size:
+            alike = verdicts.alike_scores.setdefault(plugin.name, {})
+            keys = verdicts.keys
+            nodes = verdicts.nodes
+            values = raw.values
+            valid = raw.valid
+            for at in missing.tolist():
+                node = nodes[at]
+                key = keys.get(node.name)
+                value = alike.get(key) if key is not None else None
+                if value is None:
+                    value = self._score_one(plugin, state, pod, node)
+                    if key is not None:
+                        alike[key] = value
+                values[at] = value
+                valid[at] = True
+        remembered: Scores = raw.values[window]  # a copy: normalising does not touch it
+        return remembered
 
     @staticmethod
     def _score_one(plugin: ScorePlugin, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
@@ -505,6 +602,10 @@ class Framework:
         tied = [name for name, value in scores.items() if value == best]
         if len(tied) == 1:
             return tied[0]
+        return self._break_tie(tied)
+
+    def _break_tie(self, tied: list[str]) -> str:
+        """One of several equally scored nodes (see the class docstring)."""
         if self.node_rank is not None:
             rank = self.node_rank
             try:

@@ -1,35 +1,48 @@
 """Node verdicts kept across cycles for one pod shape: a cycle costs O(changed nodes).
 
 A simulation schedules thousands of pods of a few hundred shapes on the same nodes, and only
-the node a pod lands on changes between two cycles. When the caller says which pods are alike
+the node a pod lands on changes between two cycles; a scheduler serving pods made from one
+template sees the same. When the caller says which pods are alike
 (`Framework(pod_signature=...)`: equal signatures mean pods every plugin treats alike) and
 every Filter plugin is node-local (its answer depends on the pod and that node only), the
 framework keeps, per signature, each node's Filter status and node-local raw scores together
 with the node generation they were computed at. A cycle re-runs the plugins only on nodes whose
-generation moved since the signature was last scheduled, and reads the rest from here; the
-feasible set, the failure statuses and the reason histogram of a FitError are maintained
-incrementally, so nothing is looped over node by node in Python but the changed nodes. Which
+generation moved since the signature was last scheduled, and reads the rest from here. Which
 nodes changed comes from the nodes' shared change journal (`NodeInfo.journal`) when they have
 one, else from comparing every node's generation.
+
+The verdicts are arrays over the node list (numpy): which nodes are feasible, and each
+node-local score plugin's raw score with a mask of the ones still valid. The Filter phase's
+`numFeasibleNodesToFind` with the rotating start index becomes a search over the feasible
+positions (the nodes visited are exactly those kube-scheduler would visit, since a node's
+remembered verdict is its verdict now), and normalising, weighting, summing and picking the
+best node are array operations; nothing is looped over node by node in Python but the changed
+nodes and the nodes tied for the best score. The failure statuses and the reason histogram of a
+FitError are maintained incrementally.
 
 When the caller also says which nodes are alike (`Framework(node_key=...)`: equal keys mean
 nodes every plugin treats alike, such as a simulator's nodes of one model in the same state),
 a changed node whose key was already evaluated for the shape takes that verdict and those
 scores without running a plugin.
 
-It applies only where kube-scheduler would evaluate every node anyway (`numFeasibleNodesToFind`
-at least the node count, no PreFilter narrowing); the result is then exactly the full
+It applies where no PreFilter plugin narrows the nodes; the result is then exactly the plain
 evaluation's. A different node list (a node added or removed) starts the record afresh.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
 
 from dralloc.scheduler.framework.nodeinfo import NodeInfo
 from dralloc.scheduler.framework.status import Status
+
+Positions = npt.NDArray[np.intp]
+Scores = npt.NDArray[np.int64]
 
 
 @dataclass
@@ -39,28 +52,37 @@ class _Count:
 
 
 @dataclass
+class RawScores:
+    """One node-local score plugin's raw scores over the node list; `valid` marks the ones
+    computed at the generation the node's verdict was recorded at."""
+
+    values: Scores
+    valid: npt.NDArray[np.bool_]
+
+
+@dataclass
 class ShapeVerdicts:
     """One pod signature's verdicts over one node list."""
 
     nodes: Sequence[NodeInfo]
     seen: dict[str, int] = field(default_factory=dict)  # node -> generation evaluated
-    by_name: dict[str, NodeInfo] = field(default_factory=dict)
+    index: dict[str, int] = field(default_factory=dict)  # node -> position in `nodes`
     journal: list[str] | None = None
     position: int | None = None  # in `journal`, after the last change looked at
-    feasible: dict[str, NodeInfo] = field(default_factory=dict)
+    feasible: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     failed: dict[str, Status] = field(default_factory=dict)
     # How many failed nodes hold each distinct status object (statuses are shared, so few):
     # id -> [status, count]. The reason histogram is derived from it when a pod fits nowhere.
     tally: dict[int, _Count] = field(default_factory=dict)
-    # node-local score plugin -> node -> raw score, for feasible nodes at `seen` generations
-    scores: dict[str, dict[str, int]] = field(default_factory=dict)
+    scores: dict[str, RawScores] = field(default_factory=dict)  # node-local score plugins
     # With a node key: node -> its key at `seen`; key -> Filter status; plugin -> key -> score.
     keys: dict[str, Hashable] = field(default_factory=dict)
     alike: dict[Hashable, Status] = field(default_factory=dict)
     alike_scores: dict[str, dict[Hashable, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.by_name = {node.name: node for node in self.nodes}
+        self.index = {node.name: i for i, node in enumerate(self.nodes)}
+        self.feasible = np.zeros(len(self.nodes), dtype=np.bool_)
         journals = {id(node.journal): node.journal for node in self.nodes}
         if len(journals) == 1:
             self.journal = next(iter(journals.values()))
@@ -76,18 +98,22 @@ class ShapeVerdicts:
             return [node for node in self.nodes if seen(node.name) != node.generation]
         changed = dict.fromkeys(journal[self.position :])
         self.position = len(journal)
-        by_name = self.by_name
+        index = self.index
+        nodes = self.nodes
         stale = []
         for name in changed:
-            node = by_name.get(name)
-            if node is not None and seen(name) != node.generation:
-                stale.append(node)
+            at = index.get(name)
+            if at is not None:
+                node = nodes[at]
+                if seen(name) != node.generation:
+                    stale.append(node)
         return stale
 
     def record(
         self, node: NodeInfo, status: Status, success: bool, key: Hashable | None = None
     ) -> None:
         name = node.name
+        at = self.index[name]
         self.seen[name] = node.generation
         if key is not None:
             self.keys[name] = key
@@ -98,18 +124,39 @@ class ShapeVerdicts:
             held.count -= 1
             if held.count == 0:
                 del tally[id(old)]
-        for scores in self.scores.values():
-            scores.pop(name, None)
+        for raw in self.scores.values():
+            raw.valid[at] = False
+        self.feasible[at] = success
         if success:
-            self.feasible[name] = node
             return
-        self.feasible.pop(name, None)
         self.failed[name] = status
         counted = tally.get(id(status))
         if counted is None:
             tally[id(status)] = _Count(status, 1)
         else:
             counted.count += 1
+
+    def raw_scores(self, plugin: str) -> RawScores:
+        raw = self.scores.get(plugin)
+        if raw is None:
+            count = len(self.nodes)
+            raw = RawScores(np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.bool_))
+            self.scores[plugin] = raw
+        return raw
+
+    def window(self, wanted: int, start: int) -> tuple[Positions, int]:
+        """The feasible nodes kube-scheduler's Filter phase finds: walking the node list from
+        `start` (wrapping) until `wanted` feasible nodes are found. Their positions in walking
+        order, and how many nodes the walk visited."""
+        count = len(self.nodes)
+        positions: Positions = np.flatnonzero(self.feasible)
+        split = int(np.searchsorted(positions, start)) if start else 0
+        if split:
+            positions = np.concatenate((positions[split:], positions[:split]))
+        if positions.size < wanted:
+            return positions, count
+        positions = positions[:wanted]
+        return positions, (int(positions[-1]) - start) % count + 1
 
     def histogram(self) -> Counter[str]:
         histogram: Counter[str] = Counter()
@@ -120,3 +167,31 @@ class ShapeVerdicts:
 
     def unschedulable_plugins(self) -> set[str]:
         return {held.status.plugin for held in self.tally.values() if held.status.plugin}
+
+
+class NodeScores(Mapping[str, int]):
+    """Total scores of a window of nodes, as a mapping built only when read."""
+
+    def __init__(self, nodes: Sequence[NodeInfo], window: Positions, totals: Scores) -> None:
+        self._nodes = nodes
+        self._window = window
+        self._totals = totals
+        self._built: dict[str, int] | None = None
+
+    def _mapping(self) -> dict[str, int]:
+        if self._built is None:
+            nodes = self._nodes
+            self._built = {
+                nodes[at].name: value
+                for at, value in zip(self._window.tolist(), self._totals.tolist(), strict=True)
+            }
+        return self._built
+
+    def __getitem__(self, name: str) -> int:
+        return self._mapping()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._window)

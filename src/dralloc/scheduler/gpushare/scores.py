@@ -15,6 +15,9 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from dralloc.scheduler.gpushare.measure import FgdChoice, FragmentationMeter, NodeState, can_host
 from dralloc.scheduler.gpushare.workload import MILLI, PodRequest
 
@@ -30,6 +33,7 @@ __all__ = [
     "gpu_packing_score",
     "gpu_tag",
     "lowest_free_gpus",
+    "normalize_score_array",
     "normalize_scores",
     "random_fit_gpu",
     "random_scores",
@@ -190,6 +194,18 @@ def normalize_scores(scores: Sequence[int]) -> list[int]:
         return [0] * len(scores)
     # Both operands are non-negative here, where Go's truncation and Python's floor agree.
     return [(s - lowest) * MAX_NODE_SCORE // spread for s in scores]
+
+
+def normalize_score_array(scores: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """`normalize_scores` over an array."""
+    if not scores.size:
+        return scores
+    lowest = int(scores.min())
+    spread = int(scores.max()) - lowest
+    if spread == 0:
+        return np.zeros(scores.size, dtype=np.int64)
+    normalized: npt.NDArray[np.int64] = (scores - lowest) * MAX_NODE_SCORE // spread
+    return normalized
 
 
 def dotprod_score(node: NodeState, pod: PodRequest) -> int:

@@ -19,6 +19,9 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from dralloc.allocator import DeviceKey, DeviceOrder
 from dralloc.scheduler.framework import SUCCESS, CycleState, NodeInfo, PodInfo, Status
 from dralloc.scheduler.gpushare import (
@@ -33,6 +36,7 @@ from dralloc.scheduler.gpushare import (
     gpu_clustering_score,
     gpu_packing_score,
     gpu_tag,
+    normalize_score_array,
     normalize_scores,
 )
 from dralloc.scheduler.plugins.gpushare.view import GpuRequest, GpuShareView
@@ -129,6 +133,11 @@ class BestFit(_Policy):
         names = list(scores)
         scores.update(zip(names, normalize_scores(list(scores.values())), strict=True))
         return SUCCESS
+
+    def normalize_array(
+        self, state: CycleState, pod: PodInfo, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        return normalize_score_array(scores)
 
 
 class DotProduct(_Policy):

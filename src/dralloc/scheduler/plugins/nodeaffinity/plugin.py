@@ -20,6 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from dralloc.api.core import Pod
 from dralloc.scheduler.framework import (
     SUCCESS,
@@ -29,6 +32,7 @@ from dralloc.scheduler.framework import (
     PreFilterResult,
     Status,
     default_normalize,
+    default_normalize_array,
 )
 from dralloc.scheduler.plugins.nodeaffinity.args import NodeAffinityArgs, checked
 from dralloc.scheduler.plugins.nodeaffinity.selector import (
@@ -179,3 +183,8 @@ class NodeAffinity:
     def normalize_scores(self, state: CycleState, pod: PodInfo, scores: dict[str, int]) -> Status:
         default_normalize(scores, reverse=False)
         return SUCCESS
+
+    def normalize_array(
+        self, state: CycleState, pod: PodInfo, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        return default_normalize_array(scores, reverse=False)

@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from dralloc.api.core import Taint, Toleration
 from dralloc.scheduler.framework import (
     SUCCESS,
@@ -23,6 +26,7 @@ from dralloc.scheduler.framework import (
     PodInfo,
     Status,
     default_normalize,
+    default_normalize_array,
 )
 from dralloc.scheduler.plugins.helper import find_untolerated_taint, tolerations_tolerate_taint
 
@@ -88,3 +92,8 @@ class TaintToleration:
     def normalize_scores(self, state: CycleState, pod: PodInfo, scores: dict[str, int]) -> Status:
         default_normalize(scores, reverse=True)
         return SUCCESS
+
+    def normalize_array(
+        self, state: CycleState, pod: PodInfo, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        return default_normalize_array(scores, reverse=True)
