@@ -47,12 +47,13 @@ def test_an_unknown_policy_is_refused() -> None:
         run_fgd(TRACE, "tetris", seed=1)
 
 
-@pytest.mark.parametrize("policy", ["fgd", "bestfit", "dotprod", "packing", "clustering"])
+@pytest.mark.parametrize("policy", POLICIES)
 def test_remembered_node_verdicts_change_nothing_but_speed(policy: str) -> None:
     fast = run_fgd(TRACE, policy, seed=3)
     slow = run_fgd(TRACE, policy, seed=3, remember_verdicts=False)
     assert fast.log.used_milli == slow.log.used_milli
     assert fast.log.fragment_milli == slow.log.fragment_milli
+    assert fast.final_nodes == slow.final_nodes
 
 
 TWO_SINGLE_GPU_NODES = OpenbTrace(

@@ -117,8 +117,9 @@ def build_simulation(
     the replay's): `NodeResourcesFit`, `GpuCapacityFilter`, `DynamicResources` ordering GPUs
     as the policy prefers, and the policy's score plugin; ties go to `rank`.
 
-    `rng` is the run's: the Random policy draws from it and shareIDs come from it, so a run
-    consumes it in the same order whoever builds the run.
+    `rng` is the run's: the Random policy draws from it (one node per pod at PreScore, one GPU
+    per sharing pod at Reserve) and seeds the shareIDs' generator, so a run consumes it in the
+    same order whoever builds the run and whatever is remembered.
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
@@ -144,7 +145,10 @@ def build_simulation(
         plugin = GpuClustering(view)
     else:
         plugin = Random(view, rng)
-    options = AllocatorOptions(timeout=None, share_ids=_share_id_source(rng))
+    # ShareIDs from their own generator, seeded once from the run's: how many allocator calls
+    # a run makes (what is remembered) must not move the Random policy's draws.
+    share_rng = random.Random(rng.getrandbits(64))
+    options = AllocatorOptions(timeout=None, share_ids=_share_id_source(share_rng))
     # Nodes of one model and GPU count publish alike devices; the workload's selectors read
     # only the product name, so the DRA verdict is shared by equally used nodes of a class.
     alike = {node.name: (node.model, node.gpus) for node in nodes}
@@ -154,6 +158,8 @@ def build_simulation(
         Allocator(features, options=options),
         device_order=plugin,
         node_class=(lambda info: alike[info.name]) if remember_verdicts else None,
+        # One machine's GPUs are of one model; selectors read the product name only.
+        interchangeable_devices=True,
     )
     fit = NodeResourcesFit()
     gpus = GpuCapacityFilter(view)
@@ -176,14 +182,19 @@ def build_simulation(
 
     def node_key(info: NodeInfo) -> Hashable:
         # What the profile's plugins read of a node: its shape, pods, CPU and memory in use and
-        # its devices' usage in the allocator's terms.
+        # how many of its (interchangeable) GPUs are held each way, in the allocator's terms;
+        # every policy's score is a function of the GPUs' free shares as a multiset.
+        # GpuClustering also reads which kinds of GPU pod the node holds.
         used = info.requested
         return (
             shape[info.name],
             len(info.pods),
             used.milli_cpu,
             used.memory,
-            dra.device_usage(info),
+            dra.usage_profile(info),
+            tuple(sorted(plugin.node_tags(info).items()))
+            if isinstance(plugin, GpuClustering)
+            else (),
         )
 
     framework = Framework(

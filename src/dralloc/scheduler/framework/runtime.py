@@ -221,6 +221,7 @@ class Framework:
         # A fixed ranking for ties (the FGD experiment's random node order, spec/fgd.md 4.3);
         # it takes precedence over `rng`.
         self.node_rank = node_rank
+        self._rank_array: tuple[Sequence[NodeInfo], Scores] | None = None
         self.next_start_node_index = 0
         self._hand_over_handle()
 
@@ -304,8 +305,11 @@ class Framework:
             return ScheduleResult(nodes[int(window[0])].name, visited, 1)
         totals = self._prioritize_window(state, pod, verdicts, window)
         tied = window[totals == totals.max()]
+        ranks = self._ranks(nodes)
         if tied.size == 1:
             host = nodes[int(tied[0])].name
+        elif ranks is not None:
+            host = nodes[int(tied[np.argmin(ranks[tied])])].name
         else:
             host = self._break_tie([nodes[at].name for at in tied.tolist()])
         return ScheduleResult(host, visited, int(window.size), NodeScores(nodes, window, totals))
@@ -525,8 +529,14 @@ class Framework:
         """`_prioritize` over the nodes at `window` (more than one), as an array of totals in
         window order: node-local raw scores come from the verdicts, the rest are computed."""
         nodes = verdicts.nodes
-        feasible = [nodes[at] for at in window.tolist()]
-        skipped = self._run_pre_score(state, pod, feasible)
+        # The window's nodes as a list only when a plugin reads them (a thousand-node list
+        # per pod is most of a simulated cycle otherwise).
+        listed: list[NodeInfo] | None = None
+        if self.profile.pre_score:
+            listed = [nodes[at] for at in window.tolist()]
+            skipped = self._run_pre_score(state, pod, listed)
+        else:
+            skipped = set()
         totals: Scores = np.zeros(window.size, dtype=np.int64)
         for plugin, weight in self.profile.score:
             if plugin.name in skipped:
@@ -534,6 +544,7 @@ class Framework:
             if getattr(plugin, "node_local", False):
                 values = self._remembered_scores(plugin, state, pod, verdicts, window)
             else:
+                feasible = listed = listed or [nodes[at] for at in window.tolist()]
                 bulk = self._bulk.get(id(plugin))
                 if bulk is not None:
                     scored = bulk.score_nodes(state, pod, feasible)
@@ -547,7 +558,8 @@ class Framework:
                 if by_array is not None:
                     values = by_array.normalize_array(state, pod, values)
                 else:
-                    names = (node.name for node in feasible)
+                    listed = listed or [nodes[at] for at in window.tolist()]
+                    names = (node.name for node in listed)
                     scores = dict(zip(names, values.tolist(), strict=True))
                     self._normalize(normalizer, plugin.name, state, pod, scores)
                     values = np.array(list(scores.values()), dtype=np.int64)
@@ -603,6 +615,23 @@ class Framework:
         if len(tied) == 1:
             return tied[0]
         return self._break_tie(tied)
+
+    def _ranks(self, nodes: Sequence[NodeInfo]) -> Scores | None:
+        """`node_rank` as an array over `nodes` (kept for the last node list): unranked nodes
+        after every ranked one, in name order, as `_break_tie` orders them."""
+        rank = self.node_rank
+        if rank is None:
+            return None
+        if self._rank_array is not None and self._rank_array[0] is nodes:
+            return self._rank_array[1]
+        unranked = sorted(node.name for node in nodes if node.name not in rank)
+        after = {name: len(rank) + i for i, name in enumerate(unranked)}
+        array = np.array(
+            [rank[node.name] if node.name in rank else after[node.name] for node in nodes],
+            dtype=np.int64,
+        )
+        self._rank_array = (nodes, array)
+        return array
 
     def _break_tie(self, tied: list[str]) -> str:
         """One of several equally scored nodes (see the class docstring)."""

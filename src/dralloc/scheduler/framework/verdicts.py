@@ -46,12 +46,6 @@ Scores = npt.NDArray[np.int64]
 
 
 @dataclass
-class _Count:
-    status: Status
-    count: int
-
-
-@dataclass
 class RawScores:
     """One node-local score plugin's raw scores over the node list; `valid` marks the ones
     computed at the generation the node's verdict was recorded at."""
@@ -71,9 +65,9 @@ class ShapeVerdicts:
     position: int | None = None  # in `journal`, after the last change looked at
     feasible: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     failed: dict[str, Status] = field(default_factory=dict)
-    # How many failed nodes hold each distinct status object (statuses are shared, so few):
-    # id -> [status, count]. The reason histogram is derived from it when a pod fits nowhere.
-    tally: dict[int, _Count] = field(default_factory=dict)
+    # How many failed nodes hold each distinct status (by value: few distinct ones), from
+    # which the reason histogram is derived when a pod fits nowhere.
+    tally: dict[Status, int] = field(default_factory=dict)
     scores: dict[str, RawScores] = field(default_factory=dict)  # node-local score plugins
     # With a node key: node -> its key at `seen`; key -> Filter status; plugin -> key -> score.
     keys: dict[str, Hashable] = field(default_factory=dict)
@@ -120,21 +114,18 @@ class ShapeVerdicts:
         old = self.failed.pop(name, None)
         tally = self.tally
         if old is not None:
-            held = tally[id(old)]
-            held.count -= 1
-            if held.count == 0:
-                del tally[id(old)]
+            held = tally[old] - 1
+            if held:
+                tally[old] = held
+            else:
+                del tally[old]
         for raw in self.scores.values():
             raw.valid[at] = False
         self.feasible[at] = success
         if success:
             return
         self.failed[name] = status
-        counted = tally.get(id(status))
-        if counted is None:
-            tally[id(status)] = _Count(status, 1)
-        else:
-            counted.count += 1
+        tally[status] = tally.get(status, 0) + 1
 
     def raw_scores(self, plugin: str) -> RawScores:
         raw = self.scores.get(plugin)
@@ -160,13 +151,13 @@ class ShapeVerdicts:
 
     def histogram(self) -> Counter[str]:
         histogram: Counter[str] = Counter()
-        for held in self.tally.values():
-            for reason in held.status.reasons:
-                histogram[reason] += held.count
+        for status, count in self.tally.items():
+            for reason in status.reasons:
+                histogram[reason] += count
         return histogram
 
     def unschedulable_plugins(self) -> set[str]:
-        return {held.status.plugin for held in self.tally.values() if held.status.plugin}
+        return {status.plugin for status in self.tally if status.plugin}
 
 
 class NodeScores(Mapping[str, int]):

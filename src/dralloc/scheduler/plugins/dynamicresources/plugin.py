@@ -21,6 +21,10 @@
   reads, as a simulator's nodes of one model do), the verdict is also remembered per (class,
   claim specs, device usage): a node whose devices are used exactly as those of a node already
   tried gets that node's answer. The allocation for the chosen node is then made at Reserve.
+  When the caller also says a node's devices are interchangeable (`interchangeable_devices`:
+  within a node of a class they differ only in names and values nothing reads, as one
+  machine's GPUs of one model do), the usage is taken as a multiset: which device holds what
+  cannot change whether the claims fit.
 * Reserve writes the chosen node's allocations into the cache at once ("in flight" upstream),
   so later pods see the devices as used; Unreserve takes them back.
 * PreBind adds the pod to each claim's `reservedFor`.
@@ -132,6 +136,7 @@ class DynamicResources:
         allocator: Allocator,
         device_order: DeviceOrderPolicy | None = None,
         node_class: Callable[[NodeInfo], Hashable] | None = None,
+        interchangeable_devices: bool = False,
     ) -> None:
         self.cache = cache
         self.allocator = allocator
@@ -140,6 +145,8 @@ class DynamicResources:
         # (class, claim specs, device usage) -> verdict; node -> (generation, device usage).
         self._verdicts: dict[tuple[Hashable, bytes, Hashable], Status] = {}
         self._usage: dict[str, tuple[int, Hashable]] = {}
+        self.interchangeable_devices = interchangeable_devices
+        self._profiles: dict[str, tuple[int, Hashable]] = {}
         # Node-local only while every pool is: a shared pool's devices change hands from any
         # node. (Callers remembering verdicts must also tell allocated from pending claims
         # apart in their pod signature.)
@@ -201,11 +208,13 @@ class DynamicResources:
                 return SUCCESS  # Reserve draws the chosen node's devices afresh
         alike = None
         if remember and self.node_class is not None:
-            alike = (self.node_class(node), claims.signature, self.device_usage(node))
+            alike = (self.node_class(node), claims.signature, self.usage_profile(node))
             verdict = self._verdicts.get(alike)
             if verdict is not None:
                 return verdict  # on success, Reserve allocates for the node chosen
-        outcome = self._allocate(claims, pod, node)
+        # A random device order is drawn only at Reserve, for the node chosen: how many
+        # nodes Filter tries (and so how many draws) must not depend on what is remembered.
+        outcome = self._allocate(claims, pod, node, ordered=repeatable)
         if remember:
             self._outcomes[memo_key] = (node.generation, outcome)
         if alike is not None:
@@ -213,6 +222,8 @@ class DynamicResources:
                 self._verdicts[alike] = SUCCESS
             elif outcome.reasons == (CANNOT_ALLOCATE,):  # other reasons may name this node
                 self._verdicts[alike] = outcome
+        if not repeatable and not isinstance(outcome, Status):
+            return SUCCESS
         return self._use(claims, node, outcome)
 
     def device_usage(self, node: NodeInfo) -> Hashable:
@@ -233,14 +244,34 @@ class DynamicResources:
             self._usage[node.name] = (node.generation, usage)
         return usage
 
+    def usage_profile(self, node: NodeInfo) -> Hashable:
+        """`device_usage`, or with interchangeable devices how many devices are held each
+        way (the sorted usage): what a verdict shared across alike nodes is keyed on."""
+        if not self.interchangeable_devices:
+            return self.device_usage(node)
+        memo = self._profiles.get(node.name)
+        if memo is not None and memo[0] == node.generation and not node.scratch:
+            return memo[1]
+        usage = self.device_usage(node)
+        assert isinstance(usage, tuple)
+        profile = tuple(sorted(usage))
+        if not node.scratch:
+            self._profiles[node.name] = (node.generation, profile)
+        return profile
+
     def _allocate(
         self,
         claims: _PodClaims,
         pod: PodInfo,
         node: NodeInfo,
         allocated: AllocatedState | None = None,
+        *,
+        ordered: bool = True,
     ) -> _Outcome:
-        order = self.device_order.device_order(pod, node) if self.device_order else None
+        """The allocator on `node`; `ordered` False leaves the policy's device order out (a
+        verdict only: the search is complete, so whether devices exist does not depend on
+        the order)."""
+        order = self.device_order.device_order(pod, node) if self.device_order and ordered else None
         try:
             results = self.allocator.allocate(
                 node.node,

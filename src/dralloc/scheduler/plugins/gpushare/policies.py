@@ -165,7 +165,8 @@ class GpuClustering(_Policy):
         super().__init__(view)
         self._tags: dict[str, tuple[int, Counter[str]]] = {}
 
-    def _node_tags(self, node: NodeInfo) -> Counter[str]:
+    def node_tags(self, node: NodeInfo) -> Counter[str]:
+        """How many pods of each `gpu_tag` the node holds (what the score reads of its pods)."""
         memo = self._tags.get(node.name)
         if memo is not None and memo[0] == node.generation and not node.scratch:
             return memo[1]
@@ -179,7 +180,7 @@ class GpuClustering(_Policy):
         before = self.view.node_state(node)
         if not self._fits(before, request):
             return 0, SUCCESS
-        return gpu_clustering_score(before, request, self._node_tags(node)), SUCCESS
+        return gpu_clustering_score(before, request, self.node_tags(node)), SUCCESS
 
 
 class Random(_Policy):
