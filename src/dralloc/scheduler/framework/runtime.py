@@ -288,12 +288,20 @@ class Framework:
     ) -> ScheduleResult:
         """The cycle from remembered verdicts: the same nodes visited, the same scores and the
         same choice as the plain evaluation, at the cost of the changed nodes."""
-        self._refresh(verdicts, state, pod, skipped)
+        errors = self._refresh(verdicts, state, pod, skipped)
         nodes = verdicts.nodes
         count = len(nodes)
         wanted = num_feasible_nodes_to_find(self.profile.percentage_of_nodes_to_score, count)
         start = self.next_start_node_index % count
         window, visited = verdicts.window(wanted, start)
+        if errors:
+            # The plain scan fails at the first erroring node it reaches, and never sees
+            # those beyond where it stops.
+            reached = [
+                ((at - start) % count, at) for at in errors if (at - start) % count < visited
+            ]
+            if reached:
+                raise errors[min(reached)[1]]
         self.next_start_node_index = (start + visited) % count
         if window.size == 0:
             diagnosis.node_statuses = dict(verdicts.failed)
@@ -316,8 +324,11 @@ class Framework:
 
     def _refresh(
         self, verdicts: ShapeVerdicts, state: CycleState, pod: PodInfo, skipped: set[str]
-    ) -> None:
-        """Filter only the nodes changed since this shape's last cycle."""
+    ) -> dict[int, SchedulingError]:
+        """Filter only the nodes changed since this shape's last cycle. A node whose Filter
+        plugins fail with ERROR keeps no verdict (it is filtered again next cycle); its error,
+        by node position, is returned for the caller to raise if the scan reaches the node."""
+        errors: dict[int, SchedulingError] = {}
         node_key = self.node_key
         alike = verdicts.alike
         keys = self._node_keys
@@ -332,10 +343,15 @@ class Framework:
                     keys[node.name] = (node.generation, key)
             status = alike.get(key) if key is not None else None
             if status is None:
-                status = self.run_filters(state, pod, node, skipped)
+                try:
+                    status = self.run_filters(state, pod, node, skipped)
+                except SchedulingError as err:
+                    errors[verdicts.unsettle(node)] = err
+                    continue
                 if key is not None:
                     alike[key] = status
             verdicts.record(node, status, status is SUCCESS or status.code == Code.SUCCESS, key)
+        return errors
 
     def _run_pre_filter(
         self,

@@ -63,6 +63,7 @@ class ShapeVerdicts:
     index: dict[str, int] = field(default_factory=dict)  # node -> position in `nodes`
     journal: list[str] | None = None
     position: int | None = None  # in `journal`, after the last change looked at
+    unsettled: set[str] = field(default_factory=set)  # to filter again whatever the journal
     feasible: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     failed: dict[str, Status] = field(default_factory=dict)
     # How many failed nodes hold each distinct status (by value: few distinct ones), from
@@ -89,9 +90,13 @@ class ShapeVerdicts:
         if journal is None or self.position is None:
             if journal is not None:
                 self.position = len(journal)
+            self.unsettled.clear()
             return [node for node in self.nodes if seen(node.name) != node.generation]
         changed = dict.fromkeys(journal[self.position :])
         self.position = len(journal)
+        if self.unsettled:
+            changed.update(dict.fromkeys(self.unsettled))
+            self.unsettled.clear()
         index = self.index
         nodes = self.nodes
         stale = []
@@ -111,21 +116,37 @@ class ShapeVerdicts:
         self.seen[name] = node.generation
         if key is not None:
             self.keys[name] = key
-        old = self.failed.pop(name, None)
-        tally = self.tally
-        if old is not None:
-            held = tally[old] - 1
-            if held:
-                tally[old] = held
-            else:
-                del tally[old]
+        self._drop_failure(name)
         for raw in self.scores.values():
             raw.valid[at] = False
         self.feasible[at] = success
         if success:
             return
         self.failed[name] = status
-        tally[status] = tally.get(status, 0) + 1
+        self.tally[status] = self.tally.get(status, 0) + 1
+
+    def _drop_failure(self, name: str) -> None:
+        old = self.failed.pop(name, None)
+        if old is not None:
+            held = self.tally[old] - 1
+            if held:
+                self.tally[old] = held
+            else:
+                del self.tally[old]
+
+    def unsettle(self, node: NodeInfo) -> int:
+        """Drop the node's verdict (its plugins failed): not feasible, not counted as failed,
+        and filtered again next cycle. Its position."""
+        name = node.name
+        at = self.index[name]
+        self.seen.pop(name, None)
+        self.keys.pop(name, None)
+        self._drop_failure(name)
+        for raw in self.scores.values():
+            raw.valid[at] = False
+        self.feasible[at] = False
+        self.unsettled.add(name)
+        return at
 
     def raw_scores(self, plugin: str) -> RawScores:
         raw = self.scores.get(plugin)

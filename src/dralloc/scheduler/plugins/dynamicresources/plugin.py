@@ -63,6 +63,7 @@ from dralloc.api.resource import AllocationResult, ResourceClaim
 from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
 from dralloc.scheduler.framework import (
     SUCCESS,
+    Code,
     CycleState,
     NodeInfo,
     PodInfo,
@@ -215,7 +216,8 @@ class DynamicResources:
         # A random device order is drawn only at Reserve, for the node chosen: how many
         # nodes Filter tries (and so how many draws) must not depend on what is remembered.
         outcome = self._allocate(claims, pod, node, ordered=repeatable)
-        if remember:
+        failed = isinstance(outcome, Status) and outcome.code == Code.ERROR
+        if remember and not failed:  # an allocator that gave up may succeed next time
             self._outcomes[memo_key] = (node.generation, outcome)
         if alike is not None:
             if not isinstance(outcome, Status):

@@ -49,6 +49,7 @@ from dralloc.scheduler.plugins.noderesources.scoring import (
 
 NAME = "NodeResourcesFit"
 REASON_TOO_MANY_PODS = "Too many pods"
+PODS = "pods"
 _PRE_FILTER_KEY = f"PreFilter{NAME}"
 _PRE_SCORE_KEY = f"PreScore{NAME}"
 
@@ -107,6 +108,7 @@ class NodeResourcesFit:
         )
         self._ignored = frozenset(self.args.ignored_resources)
         self._ignored_groups = frozenset(self.args.ignored_resource_groups)
+        self._statuses: dict[tuple[tuple[str, ...], bool], Status] = {}
 
     # ------------------------------------------------------------------ filtering
 
@@ -115,9 +117,11 @@ class NodeResourcesFit:
     ) -> tuple[PreFilterResult | None, Status]:
         requests = pod.requests
         scalars = tuple(
-            (name, amount)
-            for name, amount in requests.scalars.items()
-            if amount and is_scalar_resource_name(name) and not self._is_ignored(name)
+            sorted(
+                (name, amount)
+                for name, amount in requests.scalars.items()
+                if amount and is_scalar_resource_name(name) and not self._is_ignored(name)
+            )
         )
         state.write(_PRE_FILTER_KEY, _PreFilterState(requests, scalars))
         return None, SUCCESS
@@ -139,13 +143,21 @@ class NodeResourcesFit:
             )
         ):
             return SUCCESS
-        failures = self.insufficient_resources(requests, node)
+        failures = self._failed_checks(requests, pre.scalars, node)
         if not failures:
             return SUCCESS
-        reasons = tuple(failure.reason for failure in failures)
-        if any(failure.unresolvable for failure in failures):
-            return Status.unresolvable(*reasons)
-        return Status.unschedulable(*reasons)
+        # Few distinct answers over many nodes: one Status object each.
+        reasons = tuple(
+            REASON_TOO_MANY_PODS if name == PODS else insufficient(name) for name, *_ in failures
+        )
+        unresolvable = any(want > capacity for name, want, _, capacity in failures if name != PODS)
+        status = self._statuses.get((reasons, unresolvable))
+        if status is None:
+            status = (
+                Status.unresolvable(*reasons) if unresolvable else Status.unschedulable(*reasons)
+            )
+            self._statuses[(reasons, unresolvable)] = status
+        return status
 
     def _is_ignored(self, resource: str) -> bool:
         if not is_extended_resource_name(resource):
@@ -156,19 +168,35 @@ class NodeResourcesFit:
         self, requests: Resources, node: NodeInfo
     ) -> list[InsufficientResource]:
         """Every check the pod fails on `node` (upstream's `fitsRequest`), in reason order."""
+        scalars = tuple(
+            sorted(
+                (name, amount)
+                for name, amount in requests.scalars.items()
+                if amount and is_scalar_resource_name(name) and not self._is_ignored(name)
+            )
+        )
+        return [
+            InsufficientResource(
+                name,
+                REASON_TOO_MANY_PODS if name == PODS else insufficient(name),
+                want,
+                have_used,
+                capacity,
+                name != PODS and want > capacity,
+            )
+            for name, want, have_used, capacity in self._failed_checks(requests, scalars, node)
+        ]
+
+    @staticmethod
+    def _failed_checks(
+        requests: Resources, scalars: tuple[tuple[str, int], ...], node: NodeInfo
+    ) -> list[tuple[str, int, int, int]]:
+        """(resource, requested, used, capacity) of each failed check, in reason order;
+        `scalars` are the requested scalar resources checked, sorted by name."""
         alloc, used = node.allocatable, node.requested
         failures = []
         if len(node.pods) + 1 > alloc.pods:
-            failures.append(
-                InsufficientResource(
-                    "pods", REASON_TOO_MANY_PODS, 1, len(node.pods), alloc.pods, False
-                )
-            )
-        scalars = sorted(
-            (name, amount)
-            for name, amount in requests.scalars.items()
-            if amount and is_scalar_resource_name(name)
-        )
+            failures.append((PODS, 1, len(node.pods), alloc.pods))
         if not (requests.milli_cpu or requests.memory or requests.ephemeral_storage or scalars):
             return failures
         checks = [
@@ -184,15 +212,8 @@ class NodeResourcesFit:
         checks += [
             (name, amount, used.scalars.get(name, 0), alloc.scalars.get(name, 0))
             for name, amount in scalars
-            if not self._is_ignored(name)
         ]
-        for name, want, have_used, capacity in checks:
-            if want > 0 and want > capacity - have_used:
-                failures.append(
-                    InsufficientResource(
-                        name, insufficient(name), want, have_used, capacity, want > capacity
-                    )
-                )
+        failures += [check for check in checks if check[1] > 0 and check[1] > check[3] - check[2]]
         return failures
 
     # -------------------------------------------------------------------- scoring
