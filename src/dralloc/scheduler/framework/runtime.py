@@ -332,8 +332,11 @@ class Framework:
         node_key = self.node_key
         alike = verdicts.alike
         keys = self._node_keys
+        run_filters = self.run_filters
+        outcomes: list[tuple[NodeInfo, Status, Hashable | None]] = []
         for node in verdicts.stale():
             key = None
+            status = None
             if node_key is not None:
                 known = keys.get(node.name)
                 if known is not None and known[0] == node.generation:
@@ -341,16 +344,17 @@ class Framework:
                 else:
                     key = node_key(node)
                     keys[node.name] = (node.generation, key)
-            status = alike.get(key) if key is not None else None
+                status = alike.get(key)
             if status is None:
                 try:
-                    status = self.run_filters(state, pod, node, skipped)
+                    status = run_filters(state, pod, node, skipped)
                 except SchedulingError as err:
                     errors[verdicts.unsettle(node)] = err
                     continue
                 if key is not None:
                     alike[key] = status
-            verdicts.record(node, status, status is SUCCESS or status.code == Code.SUCCESS, key)
+            outcomes.append((node, status, key))
+        verdicts.record_all(outcomes)
         return errors
 
     def _run_pre_filter(

@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dralloc.scheduler.framework.nodeinfo import NodeInfo
-from dralloc.scheduler.framework.status import Status
+from dralloc.scheduler.framework.status import SUCCESS, Code, Status
 
 Positions = npt.NDArray[np.intp]
 Scores = npt.NDArray[np.int64]
@@ -108,22 +108,42 @@ class ShapeVerdicts:
                     stale.append(node)
         return stale
 
-    def record(
-        self, node: NodeInfo, status: Status, success: bool, key: Hashable | None = None
-    ) -> None:
-        name = node.name
-        at = self.index[name]
-        self.seen[name] = node.generation
-        if key is not None:
-            self.keys[name] = key
-        self._drop_failure(name)
-        for raw in self.scores.values():
-            raw.valid[at] = False
-        self.feasible[at] = success
-        if success:
-            return
-        self.failed[name] = status
-        self.tally[status] = self.tally.get(status, 0) + 1
+    def record_all(self, outcomes: Sequence[tuple[NodeInfo, Status, Hashable | None]]) -> None:
+        """Each node's Filter status (and node key, if any) at its current generation."""
+        index = self.index
+        seen = self.seen
+        keys = self.keys
+        failed = self.failed
+        tally = self.tally
+        success = Code.SUCCESS
+        fits: list[int] = []
+        fails: list[int] = []
+        for node, status, key in outcomes:
+            name = node.name
+            seen[name] = node.generation
+            if key is not None:
+                keys[name] = key
+            old = failed.pop(name, None)
+            if old is not None:
+                held = tally[old] - 1
+                if held:
+                    tally[old] = held
+                else:
+                    del tally[old]
+            if status is SUCCESS or status.code is success:
+                fits.append(index[name])
+                continue
+            fails.append(index[name])
+            failed[name] = status
+            tally[status] = tally.get(status, 0) + 1
+        if fits:
+            self.feasible[fits] = True
+        if fails:
+            self.feasible[fails] = False
+        if self.scores and (fits or fails):
+            changed = fits + fails
+            for raw in self.scores.values():
+                raw.valid[changed] = False
 
     def _drop_failure(self, name: str) -> None:
         old = self.failed.pop(name, None)
