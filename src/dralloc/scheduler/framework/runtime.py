@@ -213,6 +213,8 @@ class Framework:
         self._array_normalizers: dict[int, ArrayNormalizer] = {
             id(plugin): plugin for plugin, _ in profile.score if isinstance(plugin, ArrayNormalizer)
         }
+        # Called for every node visited: the bound methods and names looked up once.
+        self._filters = [(plugin.name, plugin.filter) for plugin in profile.filter]
         self._filters_node_local = all(
             getattr(plugin, "node_local", False) for plugin in profile.filter
         )
@@ -413,17 +415,17 @@ class Framework:
     ) -> Status:
         """Filter plugins in order on one node, stopping at the first non-success."""
         success = Code.SUCCESS
-        for plugin in self.profile.filter:
-            if skipped and plugin.name in skipped:
+        for name, check in self._filters:
+            if skipped and name in skipped:
                 continue
-            status = plugin.filter(state, pod, node)
+            status = check(state, pod, node)
             # Called for every node of every pod: the singleton first, no property call.
             if status is SUCCESS or status.code is success:
                 continue
-            status = status.stamped(plugin.name)
+            status = status.stamped(name)
             if not status.is_rejected:
                 raise SchedulingError(
-                    Status.error(f'running "{plugin.name}" filter plugin: {status.message}')
+                    Status.error(f'running "{name}" filter plugin: {status.message}')
                 )
             return status
         return SUCCESS

@@ -242,7 +242,10 @@ class GpuCapacityFilter(_Policy):
         if request.num_gpu == 0:
             return SUCCESS
         gpu_left = self.view.node_state(node).gpu_left
-        fitting = sum(1 for left in gpu_left if left >= request.gpu_milli)
-        if fitting < request.num_gpu:
-            return Status.unresolvable(self.REASON)
-        return SUCCESS
+        if request.num_gpu == 1:
+            fits = bool(gpu_left) and max(gpu_left) >= request.gpu_milli
+        else:
+            fits = sum(1 for left in gpu_left if left >= request.gpu_milli) >= request.num_gpu
+        return SUCCESS if fits else self._rejected
+
+    _rejected = Status.unresolvable(REASON).stamped(name)  # stamped: shared as it is

@@ -155,7 +155,7 @@ class NodeResourcesFit:
         if status is None:
             status = (
                 Status.unresolvable(*reasons) if unresolvable else Status.unschedulable(*reasons)
-            )
+            ).stamped(self.name)  # as the framework stamps it: one object, shared as it is
             self._statuses[(reasons, unresolvable)] = status
         return status
 
