@@ -244,7 +244,7 @@ def test_a_trace_built_in_code_is_checked_before_the_run() -> None:
     with pytest.raises(InputError) as caught:
         replay(bad, "fgd", seed=1)
     assert str(caught.value).splitlines() == [
-        "test.csv: node event 0: node: no node 'nope'",
+        "test.csv: node event 0: node: no node 'nope' in test (its one node is t4-0)",
         "test.csv: node event 2: action: node 't4-0' is in the cluster at 7 s already",
         "test.csv: pod a: arrival: must be ≥ 0, got -1",
         "test.csv: pod a: duration: must be ≥ 0, got -2",

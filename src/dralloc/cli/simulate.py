@@ -5,14 +5,18 @@ summary table, CSV files and report.html.
   allocation.csv, fragmentation.csv.
 * `--mode replay`: time-based replay of `openb:<variant>`, `dlrm[:key=value,...]` or
   `synthetic[:key=value,...]`; replay.csv, timeseries.csv, costs at `--price` (USD per
-  GPU-hour per model, over illustrative defaults).
+  GPU-hour per model, over illustrative defaults). `--node-events FILE` adds nodes joining
+  and leaving to every run: a CSV `time,action,node` (`sim.node_events` has the format),
+  `time` in seconds on the trace's own clock, the one its pods' arrivals use (openb and
+  dlrm: their `creation_time`; synthetic: 0 is the start of the generated trace).
 
-Every input problem (options, traces, prices, an output directory that cannot be made) is
-reported before the first run, one line each on stderr, exit 2.
+Every input problem (options, traces, prices, node events, an output directory that cannot
+be made) is reported before the first run, one line each on stderr, exit 2.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -36,10 +40,12 @@ from dralloc.sim.campaign import (
     write_replay_csvs,
 )
 from dralloc.sim.experiment import POLICIES
+from dralloc.sim.node_events import load_node_events, with_node_events
 from dralloc.sim.openb import DEFAULT_WORKLOAD, expand_workloads, resolve_trace
 from dralloc.sim.prices import DEFAULT_PRICES, missing_prices, parse_prices
 from dralloc.sim.replay import resolve_replay_trace
 from dralloc.sim.report import REPORT_FILE, write_replay_report, write_report
+from dralloc.sim.timeline import NodeAction, NodeEvent
 
 EXIT_OK = 0
 EXIT_INPUT = 2
@@ -108,6 +114,19 @@ def simulate_command(
             "catalog name), over illustrative defaults."
         ),
     ] = None,
+    node_events: Annotated[
+        str | None,
+        typer.Option(
+            "--node-events",
+            metavar="FILE",
+            help="--mode replay: nodes joining and leaving, in every run. A CSV file with the "
+            "header time,action,node: time in seconds (≥ 0) on the trace's clock, the one "
+            "its pods arrive on (openb, dlrm: their creation_time; synthetic: 0 is the start "
+            "of the generated trace); action add or remove (any case); node a node of the "
+            "replayed cluster. A node whose first event is add is absent until then; a node "
+            "removed evicts its pods.",
+        ),
+    ] = None,
 ) -> None:
     """Run trace-driven simulations through dralloc's scheduler and DRA allocator: every
     policy x seed on each workload. --mode fgd writes allocation.csv and fragmentation.csv,
@@ -136,9 +155,9 @@ def simulate_command(
         for seed in seed_list
     ]
     if mode == "replay":
-        _replay(specs, workloads, trace_dir, price, directory, jobs)
+        _replay(specs, workloads, trace_dir, price, node_events, directory, jobs)
     else:
-        _fgd(specs, workloads, trace_dir, price, directory, jobs)
+        _fgd(specs, workloads, trace_dir, price, node_events, directory, jobs)
     raise typer.Exit(EXIT_OK)
 
 
@@ -177,11 +196,14 @@ def _fgd(
     workloads: list[str],
     trace_dir: str | None,
     price: str | None,
+    node_events: str | None,
     directory: Path,
     jobs: int,
 ) -> None:
     if price is not None:
         raise _fail("--price: prices apply to --mode replay only")
+    if node_events is not None:
+        raise _fail("--node-events: node events apply to --mode replay only")
     for workload in workloads:
         if not workload.startswith("openb:"):
             raise _fail(
@@ -228,6 +250,7 @@ def _replay(
     workloads: list[str],
     trace_dir: str | None,
     price: str | None,
+    node_events: str | None,
     directory: Path,
     jobs: int,
 ) -> None:
@@ -237,11 +260,20 @@ def _replay(
             prices.update(parse_prices(price))
         except ValueError as err:
             raise _fail(f"--price: {err}") from err
+    events: tuple[NodeEvent, ...] = ()
+    if node_events is not None:
+        try:
+            events = load_node_events(node_events)
+        except InputError as err:
+            raise _fail(str(err)) from err
+        # The events travel in each RunSpec, so worker processes replay what was checked here.
+        specs = [dataclasses.replace(spec, node_events=events) for spec in specs]
     console = Console(stderr=True)
     notes: dict[str, tuple[str, ...]] = {}
     for workload in workloads:
         try:
-            replayed = resolve_replay_trace(workload, trace_dir)
+            # Checked against each workload's nodes: an unknown name is reported at its line.
+            replayed = with_node_events(resolve_replay_trace(workload, trace_dir), events)
             replayed.check()
         except InputError as err:
             raise _fail(str(err)) from err
@@ -258,6 +290,8 @@ def _replay(
     for workload, lines in notes.items():
         for line in lines:
             console.print(f"{workload}: {line}", highlight=False, soft_wrap=True)
+    if node_events is not None:
+        console.print(f"{node_events}: {_count_events(events)}", highlight=False, soft_wrap=True)
     with _progress(console) as progress:
         task = progress.add_task("runs", total=len(specs))
 
@@ -293,6 +327,13 @@ def _replay(
         Console().print(table)
     for path in paths:
         console.print(f"wrote {path}")
+
+
+def _count_events(events: tuple[NodeEvent, ...]) -> str:
+    adds = sum(1 for event in events if event.action is NodeAction.ADD)
+    removes = len(events) - adds
+    plural = "s" * (len(events) != 1)
+    return f"{len(events):,} node event{plural} ({adds:,} add, {removes:,} remove) in every run"
 
 
 def _compact(value: float) -> str:

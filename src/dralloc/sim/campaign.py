@@ -7,12 +7,14 @@ ratio and the fragmentation amount, both in percent of GPU capacity, for x = 0..
 `write_csvs` writes `allocation.csv` and `fragmentation.csv` with the columns
 `workload,policy,seed,total_gpus,0,1,...,130` (an empty cell where a run has no value at x).
 
-Replay mode: `run_replay_campaign` runs each with `replay.replay` and keeps a `ReplayRun`: the
-summary figures, GPU-hours per model, the time series and the waiting times. `write_replay_csvs`
-writes `replay.csv` (one row per run: pod counts, waiting mean/p50/p95/p99 in seconds,
-makespan, mean utilization, GPU-hours and cost in total and per GPU model) and
-`timeseries.csv` (one row per run and sample: allocated and total GPUs, utilization, pending
-and running pods). Costs come from `prices` (USD per GPU-hour, `sim.prices`).
+Replay mode: `run_replay_campaign` runs each with `replay.replay` (the spec's node events,
+`sim.node_events`, added to the trace) and keeps a `ReplayRun`: the summary figures,
+GPU-hours per model, the time series and the waiting times. `write_replay_csvs` writes
+`replay.csv` (one row per run: pod counts, evicted ones included, waiting mean/p50/p95/p99
+in seconds, makespan, mean utilization, GPU-hours and cost in total and per GPU model) and
+`timeseries.csv` (one row per run and sample: allocated and total GPUs, so nodes joining and
+leaving show in `capacity_gpus`, utilization, pending and running pods). Costs come from
+`prices` (USD per GPU-hour, `sim.prices`).
 
 Every file is written through a temporary file renamed into place.
 """
@@ -29,9 +31,11 @@ from typing import Protocol, TypeVar
 
 from dralloc.sim.experiment import NodeUsage, run_fgd
 from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
+from dralloc.sim.node_events import with_node_events
 from dralloc.sim.openb import resolve_trace
 from dralloc.sim.prices import gpu_cost
 from dralloc.sim.replay import ReplaySummary, Sample, replay, resolve_replay_trace
+from dralloc.sim.timeline import NodeEvent
 
 ALLOCATION_FILE = "allocation.csv"
 FRAGMENTATION_FILE = "fragmentation.csv"
@@ -41,10 +45,15 @@ TIMESERIES_FILE = "timeseries.csv"
 
 @dataclass(frozen=True)
 class RunSpec:
+    """One run: `workload` as the user named it, read from `trace_dir` in the process that
+    runs it. `node_events` (replay mode only) are added to the trace's own; they travel with
+    the spec, so worker processes replay the events the caller checked."""
+
     workload: str
     policy: str
     seed: int
     trace_dir: str | None = None
+    node_events: tuple[NodeEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ class RunCurves:
 
 def run_one(spec: RunSpec) -> RunCurves:
     """One run, reduced to its curves (what crosses the process boundary)."""
+    if spec.node_events:
+        raise ValueError("node events apply to replays only (run_replay_one)")
     trace = resolve_trace(spec.workload, spec.trace_dir)
     result = run_fgd(trace, spec.policy, spec.seed)
     points = [bucket(result.log, result.total_gpus * 1000).get(x) for x in ARRIVAL_AXIS]
@@ -211,6 +222,7 @@ class ReplayRun:
 
 def run_replay_one(spec: RunSpec) -> ReplayRun:
     trace = resolve_replay_trace(spec.workload, spec.trace_dir)
+    trace = with_node_events(trace, spec.node_events)
     result = replay(trace, spec.policy, spec.seed)
     return ReplayRun(
         spec=spec,

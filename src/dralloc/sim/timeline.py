@@ -11,8 +11,10 @@ Design:
   start) and a `duration`: how long it runs once started (`None`: it never ends within the
   trace). Loaders decide what a missing or censored time means and say so in their docstring;
   the replay does not reinterpret anything.
-- **Node events.** `NodeEvent`s switch nodes of `nodes` on and off over time. A node whose
-  first event is an `Add` is absent until then; every other node is present from the start.
+- **Node events.** `NodeEvent`s switch nodes of `nodes` on and off over time, on the pods'
+  clock. A node whose first event is an `Add` is absent until then; every other node is
+  present from the start. No loader makes them; `sim.node_events` reads them from a file
+  (`--node-events`), and each event keeps its file and line for the problems `check` reports.
 - Pure values and pure functions: no I/O, no clock, no state.
 
 Example::
@@ -24,7 +26,7 @@ Example::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dralloc.errors import InputError, Problem
@@ -55,11 +57,20 @@ class NodeAction(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class NodeEvent:
-    """At `time` (seconds), node `node` (a name in `ReplayTrace.nodes`) joins or leaves."""
+    """At `time` (seconds), node `node` (a name in `ReplayTrace.nodes`) joins or leaves.
+
+    `file` and `line` say where the event was read (`sim.node_events`), so a problem with it
+    is reported there; they are provenance, not part of equality. Empty for events built in
+    code.
+
+        NodeEvent(3600.0, NodeAction.REMOVE, "openb-node-0007")
+    """
 
     time: float
     action: NodeAction
     node: str
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -144,24 +155,39 @@ class ReplayTrace:
         problems = []
         order = sorted(enumerate(self.node_events), key=lambda item: item[1].time)
         for index, event in order:
-            where = f"node event {index}"
+            file = event.file or self.source
+            where = f"line {event.line}" if event.line else f"node event {index}"
             if event.node not in names:
-                problems.append(Problem(self.source, where, "node", f"no node {event.node!r}"))
+                message = f"no node {event.node!r} in {self.workload} ({self._node_range()})"
+                problems.append(Problem(file, where, "node", message))
             elif not event.time >= 0 or not math.isfinite(event.time):
-                problems.append(
-                    Problem(self.source, where, "time", f"must be ≥ 0, got {event.time}")
-                )
+                problems.append(Problem(file, where, "time", f"must be ≥ 0, got {event.time}"))
             elif event.action is NodeAction.ADD:
                 if event.node in present:
-                    message = f"node {event.node!r} is in the cluster at {event.time} s already"
-                    problems.append(Problem(self.source, where, "action", message))
+                    at = _seconds(event.time)
+                    message = f"node {event.node!r} is in the cluster at {at} s already"
+                    problems.append(Problem(file, where, "action", message))
                 present.add(event.node)
             else:
                 if event.node not in present:
-                    message = f"node {event.node!r} is not in the cluster at {event.time} s"
-                    problems.append(Problem(self.source, where, "action", message))
+                    at = _seconds(event.time)
+                    message = f"node {event.node!r} is not in the cluster at {at} s"
+                    problems.append(Problem(file, where, "action", message))
                 present.discard(event.node)
         return problems
+
+    def _node_range(self) -> str:
+        """The node names, in short: a reader can tell a typo from the wrong workload."""
+        if not self.nodes:
+            return "it has no nodes"
+        if len(self.nodes) == 1:
+            return f"its one node is {self.nodes[0].name}"
+        return f"{len(self.nodes):,} nodes, {self.nodes[0].name} to {self.nodes[-1].name}"
+
+
+def _seconds(time: float) -> str:
+    """A time as written: 7200, 1.5 (never 7200.0 or 1.29e+07)."""
+    return str(int(time)) if float(time).is_integer() else str(time)
 
 
 def from_openb(trace: OpenbTrace, models: OpenbModels | None = None) -> ReplayTrace:
