@@ -41,16 +41,15 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
 from dralloc.errors import InputError, Problem
+from dralloc.sim.openb import CsvRows
 from dralloc.sim.timeline import NodeAction, NodeEvent, ReplayTrace
 
 __all__ = ["COLUMNS", "load_node_events", "parse_node_events", "with_node_events"]
@@ -77,9 +76,9 @@ def load_node_events(path: str | os.PathLike[str]) -> tuple[NodeEvent, ...]:
 def parse_node_events(text: str, file: str) -> tuple[NodeEvent, ...]:
     """The events of CSV `text` read from `file`, in file order. InputError listing every
     malformed row."""
-    reader = _Reader(file)
+    reader = _Reader(text, file)
     events: list[NodeEvent] = []
-    for line, row in reader.rows(text):
+    for line, row in reader.read([COLUMNS]):
         before = len(reader.problems)
         time = reader.seconds(line, row[0])
         action = _ACTIONS.get(row[1].lower())
@@ -104,54 +103,12 @@ def with_node_events(trace: ReplayTrace, events: Sequence[NodeEvent]) -> ReplayT
     return dataclasses.replace(trace, node_events=(*trace.node_events, *events))
 
 
-class _Reader:
-    """Reads one CSV text and collects the problems found, each at its file and line."""
+class _Reader(CsvRows):
+    """The trace loaders' reader, naming each missing or unknown header column."""
 
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[Problem] = []
-
-    def problem(self, line: int, column: str, message: str) -> None:
-        self.problems.append(Problem(self.file, f"line {line}", column, message))
-
-    def rows(self, text: str) -> Iterator[tuple[int, list[str]]]:
-        """Yield `(line, row)` for every data row of three fields after a valid header.
-
-        `line` is where the row starts (a quoted field may span lines). Blank lines and rows
-        with the wrong number of fields are reported here and not yielded; after a wrong
-        header no row is read, since its columns cannot be told apart.
-        """
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        end = 0  # last line read so far
-        header = False
-        try:
-            for row in reader:
-                line, end = end + 1, reader.line_num
-                if not header:
-                    header = True
-                    if tuple(row) != COLUMNS:
-                        self._header_problems(row)
-                        return
-                elif not row:
-                    self.problem(line, "", "blank line: every line after the header is a row")
-                elif len(row) < len(COLUMNS):
-                    self.problem(
-                        line,
-                        COLUMNS[len(row)],
-                        f"missing: the row ends after {len(row)} of {len(COLUMNS)} fields",
-                    )
-                elif len(row) > len(COLUMNS):
-                    self.problem(
-                        line, "", f"the row has {len(row)} fields, the header {len(COLUMNS)}"
-                    )
-                else:
-                    yield line, row
-        except csv.Error as exc:
-            self.problem(end + 1, "", f"not valid CSV: {exc}")
-        if not header and not self.problems:
-            self.problem(1, "", f"the file is empty, expected the header {_HEADER}")
-
-    def _header_problems(self, row: Sequence[str]) -> None:
+    def header_problems(
+        self, row: tuple[str, ...], schemas: Sequence[tuple[str, ...]], expected: str
+    ) -> None:
         expected = f"the header must be {_HEADER}"
         missing = [column for column in COLUMNS if column not in row]
         unknown = list(dict.fromkeys(column for column in row if column not in COLUMNS))

@@ -268,8 +268,9 @@ def pod_list_file(variant: str) -> str:
 # Parsing
 
 
-class _Rows:
-    """Reads one CSV text and collects the problems found, each at its file and line."""
+class CsvRows:
+    """Reads one CSV text and collects the problems found, each at its file and line (the
+    trace loaders' shared reader; `header_problems` says what is wrong with a header)."""
 
     def __init__(self, text: str, file: str) -> None:
         self.file = file
@@ -295,8 +296,7 @@ class _Rows:
                 row = tuple(raw)
                 if header is None:
                     if row not in schemas:
-                        column, message = _header_mismatch(row, schemas)
-                        self.problem(line, column, f"{message}; the header must be {expected}")
+                        self.header_problems(row, schemas, expected)
                         return
                     header = row
                 elif not row:
@@ -317,6 +317,13 @@ class _Rows:
             self.problem(end + 1, "", f"not valid CSV: {exc}")
         if header is None and not self.problems:
             self.problem(1, "", f"the file is empty, expected the header {expected}")
+
+    def header_problems(
+        self, row: tuple[str, ...], schemas: Sequence[tuple[str, ...]], expected: str
+    ) -> None:
+        """Report a header that is none of `schemas` (on line 1)."""
+        column, message = _header_mismatch(row, schemas)
+        self.problem(1, column, f"{message}; the header must be {expected}")
 
     def integer(self, line: int, column: str, value: str, *, minimum: int = 0) -> int | None:
         """`value` as an integer ≥ `minimum`, or None after reporting why it is not."""
@@ -358,7 +365,7 @@ def parse_nodes(text: str, file: str) -> tuple[OpenbNode, ...]:
     Raises `InputError` listing every malformed row. `model` must be empty exactly when the
     node has no GPU (the `all_node` list has CPU-only nodes).
     """
-    rows = _Rows(text, file)
+    rows = CsvRows(text, file)
     nodes: list[OpenbNode] = []
     first_line: dict[str, int] = {}
     for line, (name, cpu, memory, gpu, model) in rows.read([NODE_COLUMNS]):
@@ -386,7 +393,7 @@ def parse_pods(text: str, file: str) -> tuple[OpenbPod, ...]:
 
     Raises `InputError` listing every malformed row, each at its file, line and column.
     """
-    rows = _Rows(text, file)
+    rows = CsvRows(text, file)
     pods: list[OpenbPod] = []
     first_line: dict[str, int] = {}
     for line, row in rows.read([POD_COLUMNS, SHORT_POD_COLUMNS]):
@@ -442,7 +449,7 @@ def parse_pods(text: str, file: str) -> tuple[OpenbPod, ...]:
 
 
 def _check_name(
-    rows: _Rows, line: int, column: str, name: str, first_line: dict[str, int], kind: str
+    rows: CsvRows, line: int, column: str, name: str, first_line: dict[str, int], kind: str
 ) -> None:
     if not name:
         rows.problem(line, column, f"empty, expected a {kind} name")
@@ -454,7 +461,7 @@ def _check_name(
         first_line[name] = line
 
 
-def _check_gpu_request(rows: _Rows, line: int, num_gpu: int, gpu_milli: int) -> None:
+def _check_gpu_request(rows: CsvRows, line: int, num_gpu: int, gpu_milli: int) -> None:
     if gpu_milli > GPU_MILLI:
         rows.problem(line, "gpu_milli", f"must be ≤ {GPU_MILLI} (one whole GPU), got {gpu_milli}")
     elif num_gpu == 0 and gpu_milli != 0:
@@ -472,7 +479,7 @@ def _check_gpu_request(rows: _Rows, line: int, num_gpu: int, gpu_milli: int) -> 
         )
 
 
-def _gpu_spec(rows: _Rows, line: int, value: str, num_gpu: int | None) -> frozenset[str]:
+def _gpu_spec(rows: CsvRows, line: int, value: str, num_gpu: int | None) -> frozenset[str]:
     if not value:
         return _ANY_MODEL  # README quirk 4
     models = value.split("|")
@@ -484,7 +491,7 @@ def _gpu_spec(rows: _Rows, line: int, value: str, num_gpu: int | None) -> frozen
 
 
 def _member(
-    rows: _Rows, line: int, column: str, value: str, by_value: Mapping[str, _E]
+    rows: CsvRows, line: int, column: str, value: str, by_value: Mapping[str, _E]
 ) -> _E | None:
     member = by_value.get(value)
     if member is None:
