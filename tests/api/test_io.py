@@ -484,7 +484,7 @@ def test_problems_in_a_list_name_the_item_by_its_position() -> None:
             "kind": "List",
             "items": [
                 {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "fine"}},
-                {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "odd"}},
+                {"apiVersion": "v1", "metadata": {"name": "odd"}},
             ],
         }
     )

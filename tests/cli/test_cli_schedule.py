@@ -326,8 +326,6 @@ spec:
         pod("a", extra="priorityClassName: nope"),
         pod("b", extra="nodeName: node-z"),
         pod("c", extra="nodeName: node-a\nresourceClaims: [{name: g, resourceClaimName: idle}]"),
-        pod("d", extra="resourceClaims: [{name: g, resourceClaimName: missing}]"),
-        pod("e", extra="resourceClaims: [{name: g, resourceClaimTemplateName: missing}]"),
         pod("f", extra=f"nodeName: node-a\n{GPU_TEMPLATE_CLAIM}"),
     )
     result = schedule("-f", path)
@@ -338,10 +336,6 @@ spec:
         f"{path}: Pod default/b: spec.nodeName: node node-z is not in the input",
         f"{path}: Pod default/c: spec.resourceClaims[0].resourceClaimName: ResourceClaim "
         "default/idle of a running pod is not allocated",
-        f"{path}: Pod default/d: spec.resourceClaims[0].resourceClaimName: ResourceClaim "
-        "default/missing is not in the input",
-        f"{path}: Pod default/e: spec.resourceClaims[0].resourceClaimTemplateName: resource "
-        "claim template 'missing' not found in namespace default",
         f"{path}: Pod default/f: spec.resourceClaims[0]: a running pod's claim must be created "
         "(no resourceClaimStatuses)",
     ]

@@ -6,6 +6,20 @@ v1beta2) to the v1 shape, decoding into the typed structs, running API validatio
 back out in the exact Kubernetes shape. Each loaded object keeps its raw document, so fields
 dralloc does not model survive a round trip.
 
+Which documents are read: the kinds in `KINDS` are decoded and validated; every other object
+with an apiVersion and a kind (Namespaces, ServiceAccounts, ConfigMaps, RBAC, Services, custom
+resources dralloc has no use for) is read and set aside, as `kubectl apply` would create it and
+the scheduler would never look at it (`ReadNotes.set_aside`). A kind that an API group of
+Kubernetes itself does not define (`apps/v1 Deploymnet`) is an error, naming the kind it
+probably meant; so is a document without apiVersion or kind.
+
+Field validation follows kubectl's `--validate` (strict by default since Kubernetes 1.27): an
+unknown field of a kind dralloc reads is an error under `strict`, a warning under `warn`
+(`ReadNotes.warnings`), and unchecked under `ignore` (`dralloc.api.schema` knows the fields).
+
+Paths: a directory reads its `.json`, `.yaml` and `.yml` files in name order, and with
+`recursive` its subdirectories too, as `kubectl apply -f DIR [-R]` does.
+
 Errors are collected, never raised one at a time: `load_files` raises one `InputError` listing
 every problem with file, object and field.
 """
@@ -14,12 +28,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import sys
 import types
 import typing
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -37,6 +53,7 @@ from dralloc.api.resource import (
     ResourceClaimTemplate,
     ResourceSlice,
 )
+from dralloc.api.schema import closest, load_schema, unknown_field_problems
 from dralloc.api.validation import validate
 from dralloc.errors import InputError, Problem
 
@@ -58,6 +75,40 @@ KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "ResourceClaimTemplate": (ResourceClaimTemplate, RESOURCE_VERSIONS),
     "DeviceTaintRule": (DeviceTaintRule, ("resource.k8s.io/v1beta2", "resource.k8s.io/v1alpha3")),
 }
+
+
+MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+class FieldValidation(StrEnum):
+    """kubectl's `--validate`: what an unknown field of an object does."""
+
+    strict = "strict"  # an input error (kubectl's default)
+    warn = "warn"  # a warning; the field is dropped
+    ignore = "ignore"  # dropped silently
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """An object read from the input that dralloc has no use for (a ConfigMap, a Service)."""
+
+    file: str
+    document: int
+    api_version: str
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.kind} {self.name}".rstrip() + f" ({self.api_version})"
+
+
+@dataclass
+class ReadNotes:
+    """What reading found besides objects and errors: kinds set aside, and warnings (unknown
+    fields under `FieldValidation.warn`)."""
+
+    set_aside: list[SetAside] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
 
 # libyaml's parser when PyYAML has it (about 10x faster on large dumps), else pure Python.
@@ -243,26 +294,95 @@ def _convert_v1beta1(raw: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
-def decode_object(raw: Any, file: str, document: int) -> tuple[LoadedObject | None, list[Problem]]:
-    """Decode and validate one document. Returns the object (None if unusable) and problems."""
-    where = f"document {document}"
-    if not isinstance(raw, dict):
-        return None, [Problem(file, where, "", f"expected an object, got {type(raw).__name__}")]
-    kind = raw.get("kind")
-    api_version = raw.get("apiVersion")
-    if not isinstance(kind, str) or not kind:
-        return None, [Problem(file, where, "kind", "missing kind")]
-    entry = KINDS.get(kind)
-    if entry is None:
-        known = ", ".join(sorted(KINDS))
-        return None, [Problem(file, where, "kind", f"unknown kind {kind!r} (known: {known})")]
-    cls, versions = entry
-    found = raw.get("metadata")
-    metadata: dict[str, Any] = found if isinstance(found, dict) else {}
+def _group(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def _label(kind: str, metadata: dict[str, Any], where: str) -> str:
     name = str(metadata.get("name") or "")
     namespace = str(metadata.get("namespace") or "")
     qualified = f"{namespace}/{name}" if namespace and name else name
-    label = f"{kind} {qualified}" if name else f"{kind} ({where})"
+    if kind:
+        return f"{kind} {qualified}" if name else f"{kind} ({where})"
+    return f"object {qualified} ({where})" if name else where
+
+
+def _identity_problems(raw: dict[str, Any], file: str, where: str) -> list[Problem]:
+    """A document must say what it is: apiVersion and kind, both non-empty strings."""
+    problems = []
+    for key in ("apiVersion", "kind"):
+        value = raw.get(key)
+        if value is None or value == "":
+            problems.append(Problem(file, where, key, f"missing {key}"))
+        elif not isinstance(value, str):
+            message = f"wrong type: expected string, got {type(value).__name__}"
+            problems.append(Problem(file, where, key, message))
+    return problems
+
+
+def _unknown_kind(kind: str, api_version: str, file: str, label: str) -> Problem | None:
+    """An error for a kind that a Kubernetes API group does not define; None for kinds it
+    does define and for custom resources (both set aside)."""
+    schema = load_schema()
+    if not schema.is_builtin_group(api_version):
+        return None
+    group = _group(api_version)
+    in_group = {
+        name
+        for group_version, kinds in schema.builtin.items()
+        if _group(group_version) == group
+        for name in kinds
+    }
+    if kind in schema.builtin_kinds(api_version):
+        return None
+    if kind in in_group:
+        return Problem(
+            file, label, "apiVersion", f"{kind} is not served as {api_version} by Kubernetes 1.36"
+        )
+    hint = closest(kind, sorted(in_group | set(KINDS)))
+    suggestion = f" (did you mean {hint!r}?)" if hint else ""
+    group_name = group or "the core group"
+    return Problem(
+        file, label, "kind", f"unknown kind {kind!r} in {group_name} ({api_version}){suggestion}"
+    )
+
+
+def decode_object(
+    raw: Any,
+    file: str,
+    document: int,
+    *,
+    validation: FieldValidation = FieldValidation.strict,
+    notes: ReadNotes | None = None,
+) -> tuple[LoadedObject | None, list[Problem]]:
+    """Decode and validate one document. Returns the object (None if unusable or set aside)
+    and problems. Objects dralloc has no use for go to `notes.set_aside`; unknown fields under
+    `FieldValidation.warn` go to `notes.warnings`."""
+    where = f"document {document}"
+    if not isinstance(raw, dict):
+        return None, [Problem(file, where, "", f"expected an object, got {type(raw).__name__}")]
+    found = raw.get("metadata")
+    metadata: dict[str, Any] = found if isinstance(found, dict) else {}
+    identity = _identity_problems(raw, file, where)
+    if identity:
+        return None, identity
+    kind: str = raw["kind"]
+    api_version: str = raw["apiVersion"]
+    label = _label(kind, metadata, where)
+    entry = KINDS.get(kind)
+    if entry is not None and _group(api_version) not in {_group(v) for v in entry[1]}:
+        entry = None  # a custom resource of another group that has the same kind name
+    if entry is None:
+        problem = _unknown_kind(kind, api_version, file, label)
+        if problem is not None:
+            return None, [problem]
+        if notes is not None:
+            name = str(metadata.get("name") or "")
+            namespace = str(metadata.get("namespace") or "")
+            name = f"{namespace}/{name}" if namespace and name else name
+            notes.set_aside.append(SetAside(file, document, api_version, kind, name))
+        return None, []
+    cls, versions = entry
     if api_version not in versions:
         return None, [
             Problem(
@@ -273,6 +393,16 @@ def decode_object(raw: Any, file: str, document: int) -> tuple[LoadedObject | No
                 f"{', '.join(versions)})",
             )
         ]
+    field_problems: list[Problem] = []
+    if validation is not FieldValidation.ignore:
+        unknown = [
+            Problem(file, label, path, message)
+            for path, message in unknown_field_problems(raw, api_version, kind)
+        ]
+        if validation is FieldValidation.strict:
+            field_problems = unknown
+        elif notes is not None:
+            notes.warnings.extend(unknown)
     if api_version == "resource.k8s.io/v1beta1":
         raw = _convert_v1beta1(raw)
     if api_version in CONVERTED_VERSIONS and kind != "DeviceTaintRule":
@@ -283,11 +413,13 @@ def decode_object(raw: Any, file: str, document: int) -> tuple[LoadedObject | No
         obj = msgspec.convert(raw, cls, dec_hook=_dec_hook, str_keys=True)
     except msgspec.ValidationError as err:
         path, message = _msgspec_problem(err, cls, raw)
-        return None, [Problem(file, label, path, message)]
+        return None, [*field_problems, Problem(file, label, path, message)]
     if api_version in CONVERTED_VERSIONS and kind != "DeviceTaintRule":
         obj.api_version = "resource.k8s.io/v1"
     loaded = LoadedObject(file, document, raw, obj)
-    problems = [Problem(file, loaded.ref, path, msg) for path, msg in validate(obj)]
+    problems = field_problems + [
+        Problem(file, loaded.ref, path, msg) for path, msg in validate(obj)
+    ]
     if not problems:
         apply_defaults(obj)
     return loaded, problems
@@ -341,11 +473,17 @@ def _documents(text: str, file: str) -> tuple[list[Any], list[Problem]]:
     return flat, []
 
 
-def load_text(text: str, file: str) -> tuple[list[LoadedObject], list[Problem]]:
+def load_text(
+    text: str,
+    file: str,
+    *,
+    validation: FieldValidation = FieldValidation.strict,
+    notes: ReadNotes | None = None,
+) -> tuple[list[LoadedObject], list[Problem]]:
     docs, problems = _documents(text, file)
     loaded: list[LoadedObject] = []
     for index, raw in enumerate(docs, start=1):
-        obj, found = decode_object(raw, file, index)
+        obj, found = decode_object(raw, file, index, validation=validation, notes=notes)
         problems.extend(found)
         if obj is not None:
             loaded.append(obj)
@@ -355,13 +493,40 @@ def load_text(text: str, file: str) -> tuple[list[LoadedObject], list[Problem]]:
 STDIN_NAME = "<stdin>"
 
 
-def read_files(paths: Sequence[str]) -> tuple[list[LoadedObject], list[Problem]]:
-    """Load every object of every file ('-' is stdin), in order, with every problem found.
-    Objects that decoded are returned even when others (or they) have problems, so callers
-    can add their own checks to the same report."""
+def expand_paths(paths: Sequence[str], *, recursive: bool = False) -> list[str]:
+    """Files to read, in order: a directory stands for its manifest files (`.json`, `.yaml`,
+    `.yml`) in name order, its subdirectories' too with `recursive`, as kubectl reads `-f DIR`.
+    Other paths (files, '-', paths that do not exist) are kept for the reader to report."""
+    out: list[str] = []
+    for path in paths:
+        if path == "-" or not os.path.isdir(path):
+            out.append(path)
+            continue
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            if not recursive:
+                dirs.clear()
+            out.extend(
+                os.path.join(root, name)
+                for name in sorted(files)
+                if name.endswith(MANIFEST_SUFFIXES)
+            )
+    return out
+
+
+def read_files(
+    paths: Sequence[str],
+    *,
+    recursive: bool = False,
+    validation: FieldValidation = FieldValidation.strict,
+    notes: ReadNotes | None = None,
+) -> tuple[list[LoadedObject], list[Problem]]:
+    """Load every object of every file ('-' is stdin; a directory its manifest files), in
+    order, with every problem found. Objects that decoded are returned even when others (or
+    they) have problems, so callers can add their own checks to the same report."""
     loaded: list[LoadedObject] = []
     problems: list[Problem] = []
-    for path in paths:
+    for path in expand_paths(paths, recursive=recursive):
         name = STDIN_NAME if path == "-" else path
         try:
             text = sys_stdin_text() if path == "-" else Path(path).read_text(encoding="utf-8")
@@ -371,7 +536,7 @@ def read_files(paths: Sequence[str]) -> tuple[list[LoadedObject], list[Problem]]
         except UnicodeDecodeError:
             problems.append(Problem(name, "", "", "file is not UTF-8 text"))
             continue
-        objects, found = load_text(text, name)
+        objects, found = load_text(text, name, validation=validation, notes=notes)
         loaded.extend(objects)
         problems.extend(found)
     return loaded, problems

@@ -72,7 +72,7 @@ from dralloc.scheduler.config import (
     SchedulerConfiguration,
     load_config,
 )
-from dralloc.scheduler.framework import Code, Framework, PodInfo
+from dralloc.scheduler.framework import Code, Framework, PodInfo, Status
 from dralloc.scheduler.plugins.defaultpreemption import (
     DISRUPTION_TARGET,
     REASON_PREEMPTION_BY_SCHEDULER,
@@ -164,6 +164,9 @@ class _PendingPod:
     pod: Pod  # with priority and generated claim statuses filled in
     index: int
     claims_changed: bool = False
+    # Why DynamicResources' PreEnqueue keeps the pod out of the scheduling queue (a claim it
+    # names does not exist): such a pod is never tried and gets no PodScheduled condition.
+    gated: str | None = None
 
 
 @dataclass
@@ -179,16 +182,18 @@ class _Plan:
     # Claims once the running pods hold theirs: what preemption's changes are measured from.
     baseline: dict[str, ResourceClaim] = field(default_factory=dict)
     evictions: list[Eviction] = field(default_factory=list)  # in the order they happened
+    warnings: list[str] = field(default_factory=list)  # what the controllers could not do
 
 
 def _share_ids(rng: random.Random) -> Callable[[], str]:
     return lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _pod_problems(
-    loaded: LoadedObject, pod: Pod, claims: Mapping[str, ResourceClaim], running: bool
+def _running_pod_problems(
+    loaded: LoadedObject, pod: Pod, claims: Mapping[str, ResourceClaim]
 ) -> list[Problem]:
-    """Claims a pod names that the input lacks; for a running pod, claims not allocated."""
+    """A running pod's claims must exist and be allocated: the input contradicts itself
+    otherwise."""
     problems = []
     namespace = pod.metadata.namespace
     generated = {s.name: s.resource_claim_name for s in pod.status.resource_claim_statuses}
@@ -201,21 +206,37 @@ def _pod_problems(
         if entry.resource_claim_name is not None:
             name: str | None = entry.resource_claim_name
             path += ".resourceClaimName"
-        elif running:
+        else:
             if entry.name not in generated:
                 report(path, "a running pod's claim must be created (no resourceClaimStatuses)")
                 continue
             name = generated[entry.name]
-        else:
-            continue  # the controller creates or finds it
         if name is None:
             continue
         claim = claims.get(f"{namespace}/{name}")
         if claim is None:
             report(path, f"ResourceClaim {namespace}/{name} is not in the input")
-        elif running and claim.status.allocation is None:
+        elif claim.status.allocation is None:
             report(path, f"ResourceClaim {namespace}/{name} of a running pod is not allocated")
     return problems
+
+
+def _pre_enqueue_message(pod: Pod, claims: Mapping[str, ResourceClaim]) -> str | None:
+    """Why DynamicResources' PreEnqueue keeps a pending pod waiting (spec/dra-v1.md 7.1), or
+    None: a claim it names that does not exist (the claim lister's NotFound), or a template's
+    claim the ResourceClaim controller has not created."""
+    namespace = pod.metadata.namespace
+    generated = {s.name: s.resource_claim_name for s in pod.status.resource_claim_statuses}
+    for entry in pod.spec.resource_claims:
+        if entry.resource_claim_name is not None:
+            name: str | None = entry.resource_claim_name
+        elif entry.name in generated:
+            name = generated[entry.name]
+        else:
+            return f'pod "{namespace}/{pod.metadata.name}": ResourceClaim not created yet'
+        if name is not None and f"{namespace}/{name}" not in claims:
+            return f'resourceclaim.resource.k8s.io "{name}" not found'
+    return None
 
 
 def _plan(
@@ -306,8 +327,8 @@ def _plan(
             pod,
             spec=msgspec.structs.replace(pod.spec, priority=priority, preemption_policy=policy),
         )
-        problems.extend(_pod_problems(loaded, pod, claim_objects, is_running))
         if is_running:
+            problems.extend(_running_pod_problems(loaded, pod, claim_objects))
             if pod.spec.node_name not in cluster.nodes:
                 problems.append(
                     Problem(
@@ -332,12 +353,16 @@ def _plan(
                 )
             )
         synced = controller.sync_pod(pod)
-        problems.extend(Problem(loaded.file, loaded.ref, p, m) for p, m in synced.problems)
+        # The controller could not create a claim (its template is missing): upstream logs an
+        # event and retries; the pod waits, and stderr says why.
+        for path, message in synced.problems:
+            plan.warnings.append(f"{loaded.file}: {loaded.ref}: {path}: {message}")
         for claim in synced.created:
             cache.set_claim(claim)
             plan.generated.append(claim_key(claim))
         changed = synced.pod.status.resource_claim_statuses != pod.status.resource_claim_statuses
-        plan.pending.append(_PendingPod(loaded, synced.pod, index, changed))
+        gated = _pre_enqueue_message(synced.pod, cache.claims)
+        plan.pending.append(_PendingPod(loaded, synced.pod, index, changed, gated))
     if problems:
         raise InputError(problems)
     for pod in running:
@@ -372,7 +397,7 @@ def _pod_output(
     ]
     if outcome.node is not None:
         spec["nodeName"] = outcome.node
-    else:
+    elif entry.gated is None:  # a pod PreEnqueue holds back is never tried: no condition
         reason = (
             REASON_SCHEDULER_ERROR if outcome.status.code == Code.ERROR else REASON_UNSCHEDULABLE
         )
@@ -463,6 +488,7 @@ class ScheduleRun:
     document: dict[str, Any]
     exit_code: int
     evictions: Sequence[Eviction] = ()
+    warnings: Sequence[str] = ()
 
 
 def run_schedule(
@@ -477,6 +503,12 @@ def run_schedule(
     outcomes: dict[int, ScheduleOutcome] = {}
     nominated: dict[int, str] = {}
     for entry in queue:
+        if entry.gated is not None:
+            status = Status.unresolvable(entry.gated)
+            outcomes[entry.index] = ScheduleOutcome(
+                PodInfo.of(entry.pod), None, status, message=entry.gated
+            )
+            continue
         framework = frameworks[entry.pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME]
         scheduler = Scheduler(plan.cache, framework)
         outcome = scheduler.schedule_one(entry.pod)
@@ -505,7 +537,9 @@ def run_schedule(
         code = EXIT_PENDING
     else:
         code = EXIT_OK
-    return ScheduleRun(ordered, list_document(items), code, tuple(plan.evictions))
+    return ScheduleRun(
+        ordered, list_document(items), code, tuple(plan.evictions), tuple(plan.warnings)
+    )
 
 
 FilesOption = Annotated[
@@ -577,6 +611,8 @@ def schedule_command(
     except InputError as err:
         _fail(EXIT_INPUT, str(err))
     sys.stdout.write(dump(run.document, output.value))
+    for warning in run.warnings:
+        _err(f"warning: {warning}")
     pending = [o for o in run.outcomes if not o.is_scheduled]
     for outcome in pending:
         _err(f"pod {outcome.pod.key}: {outcome.message}")
