@@ -63,6 +63,14 @@ from dralloc.api.core import Pod, PriorityClass
 from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_builtins
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
 from dralloc.cli.inputs import ClusterInput, read_cluster
+from dralloc.cli.options import (
+    RecursiveOption,
+    Validate,
+    ValidateOption,
+    VerboseOption,
+    field_validation,
+    report_reading,
+)
 from dralloc.controllers import InMemoryClaimClient, ResourceClaimController
 from dralloc.errors import InputError, Problem
 from dralloc.features import FeatureGateError, Features, parse_gates
@@ -159,7 +167,7 @@ def pod_preemption_policy(pod: Pod, classes: Mapping[str, PriorityClass]) -> str
 
 
 @dataclass
-class _PendingPod:
+class PendingPod:
     loaded: LoadedObject
     pod: Pod  # with priority and generated claim statuses filled in
     index: int
@@ -170,11 +178,11 @@ class _PendingPod:
 
 
 @dataclass
-class _Plan:
+class SchedulePlan:
     """The checked input, ready to schedule."""
 
     cache: SchedulerCache
-    pending: list[_PendingPod]
+    pending: list[PendingPod]
     raw_claims: dict[str, LoadedObject]  # claim key -> input claim
     input_claims: dict[str, ResourceClaim]  # claim key -> input claim, typed
     generated: list[str] = field(default_factory=list)  # keys of created claims, in order
@@ -239,12 +247,12 @@ def _pre_enqueue_message(pod: Pod, claims: Mapping[str, ResourceClaim]) -> str |
     return None
 
 
-def _plan(
+def plan_schedule(
     cluster: ClusterInput,
     config: SchedulerConfiguration,
     features: Features,
     seed: int | None,
-) -> tuple[_Plan, dict[str, Framework]]:
+) -> tuple[SchedulePlan, dict[str, Framework]]:
     base = seed if seed is not None else 0
     tie_rng = random.Random(seed) if seed is not None else None
     options = AllocatorOptions(
@@ -290,7 +298,7 @@ def _plan(
         claim_objects.values(), templates, rng=random.Random(f"claim-names/{base}")
     )
     controller = ResourceClaimController(client)
-    plan = _Plan(cache, [], raw_claims, claim_objects, evictions=evictions)
+    plan = SchedulePlan(cache, [], raw_claims, claim_objects, evictions=evictions)
     running: list[Pod] = []
     for index, loaded in enumerate(objects):
         pod = loaded.obj
@@ -362,7 +370,7 @@ def _plan(
             plan.generated.append(claim_key(claim))
         changed = synced.pod.status.resource_claim_statuses != pod.status.resource_claim_statuses
         gated = _pre_enqueue_message(synced.pod, cache.claims)
-        plan.pending.append(_PendingPod(loaded, synced.pod, index, changed, gated))
+        plan.pending.append(PendingPod(loaded, synced.pod, index, changed, gated))
     if problems:
         raise InputError(problems)
     for pod in running:
@@ -385,7 +393,7 @@ def _plan(
 
 
 def _pod_output(
-    entry: _PendingPod, outcome: ScheduleOutcome, nominated: str | None
+    entry: PendingPod, outcome: ScheduleOutcome, nominated: str | None
 ) -> dict[str, Any]:
     out = copy.deepcopy(entry.loaded.raw)
     spec = out.setdefault("spec", {})
@@ -443,7 +451,7 @@ def _preempted_output(out: dict[str, Any], eviction: Eviction) -> dict[str, Any]
     return out
 
 
-def _claim_output(key: str, plan: _Plan) -> dict[str, Any]:
+def _claim_output(key: str, plan: SchedulePlan) -> dict[str, Any]:
     claim = plan.cache.claims[key]
     loaded = plan.raw_claims.get(key)
     if loaded is None:
@@ -457,7 +465,7 @@ def _claim_output(key: str, plan: _Plan) -> dict[str, Any]:
     return out
 
 
-def _changed_claims(plan: _Plan) -> list[str]:
+def _changed_claims(plan: SchedulePlan) -> list[str]:
     """Input claims allocated by this run or changed by an eviction (input order), then
     generated ones (as created)."""
     evicted = {
@@ -491,15 +499,16 @@ class ScheduleRun:
     warnings: Sequence[str] = ()
 
 
-def run_schedule(
-    cluster: ClusterInput,
-    config: SchedulerConfiguration,
-    features: Features,
-    seed: int | None = None,
-) -> ScheduleRun:
-    """Schedule the pending pods of `cluster`. Raises InputError for invalid input."""
-    plan, frameworks = _plan(cluster, config, features, seed)
-    queue = sorted(plan.pending, key=lambda p: (-(p.pod.spec.priority or 0), p.index))
+def queue_order(plan: SchedulePlan) -> list[PendingPod]:
+    """PrioritySort: higher priority first, then input order."""
+    return sorted(plan.pending, key=lambda p: (-(p.pod.spec.priority or 0), p.index))
+
+
+def schedule_queue(
+    plan: SchedulePlan, frameworks: Mapping[str, Framework], queue: Sequence[PendingPod]
+) -> tuple[dict[int, ScheduleOutcome], dict[int, str]]:
+    """Schedule `queue` in order: the outcome of each pod's last attempt and the nodes
+    preemption nominated, by input index."""
     outcomes: dict[int, ScheduleOutcome] = {}
     nominated: dict[int, str] = {}
     for entry in queue:
@@ -518,6 +527,19 @@ def run_schedule(
             nominated[entry.index] = outcome.nominated_node
             outcome = scheduler.schedule_one(entry.pod)
         outcomes[entry.index] = outcome
+    return outcomes, nominated
+
+
+def run_schedule(
+    cluster: ClusterInput,
+    config: SchedulerConfiguration,
+    features: Features,
+    seed: int | None = None,
+) -> ScheduleRun:
+    """Schedule the pending pods of `cluster`. Raises InputError for invalid input."""
+    plan, frameworks = plan_schedule(cluster, config, features, seed)
+    queue = queue_order(plan)
+    outcomes, nominated = schedule_queue(plan, frameworks, queue)
     preempted = {v.key: e for e in plan.evictions for v in e.victims}
     items = []
     for entry in plan.pending:
@@ -548,8 +570,8 @@ FilesOption = Annotated[
         "-f",
         "--filename",
         help="YAML or JSON file with Nodes, Pods, PriorityClasses, DeviceClasses, "
-        "ResourceSlices, ResourceClaims and ResourceClaimTemplates (repeatable; '-' reads "
-        "stdin).",
+        "ResourceSlices, ResourceClaims and ResourceClaimTemplates, or a folder of them "
+        "(repeatable; '-' reads stdin). Other kinds are read and set aside.",
     ),
 ]
 
@@ -582,6 +604,9 @@ def schedule_command(
     output: Annotated[
         ScheduleOutputFormat, typer.Option("-o", "--output")
     ] = ScheduleOutputFormat.yaml,
+    recursive: RecursiveOption = False,
+    validate: ValidateOption = Validate.strict,
+    verbose: VerboseOption = False,
 ) -> None:
     """Schedule the pending pods offline, one at a time in queue order (priority, then input
     order), and print them with spec.nodeName or a PodScheduled=False condition, followed by
@@ -603,7 +628,8 @@ def schedule_command(
             "switching it off emulates an older release"
         )
     try:
-        cluster = read_cluster(files)
+        cluster = read_cluster(files, recursive=recursive, validation=field_validation(validate))
+        report_reading(cluster, verbose=verbose)
         configuration = load_config(config, plugin_names()) if config else SchedulerConfiguration()
         for warning in configuration.warnings:
             _err(f"warning: {config}: {warning}")

@@ -410,6 +410,21 @@ class Framework:
         )
         return [node for node in nodes if node.name in allowed], skipped
 
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> tuple[Sequence[NodeInfo], Diagnosis, FitError | None]:
+        """PreFilter alone, as a cycle runs it (for explanations): the nodes Filter would see,
+        the diagnosis so far (`absent` is what nodes PreFilter left out get), and the FitError
+        a PreFilter rejection raises (None when the cycle goes on). Sets the state's skipped
+        Filter plugins."""
+        diagnosis = Diagnosis()
+        try:
+            candidates, skipped = self._run_pre_filter(state, pod, nodes, diagnosis)
+        except FitError as err:
+            return [], diagnosis, err
+        state.skip_filter_plugins = frozenset(skipped)
+        return candidates, diagnosis, None
+
     def run_filters(
         self, state: CycleState, pod: PodInfo, node: NodeInfo, skipped: set[str] | None = None
     ) -> Status:
