@@ -19,6 +19,7 @@ PACKAGES = [
     "dralloc.scheduler.plugins.gpushare",
     "dralloc.sim.fgd",
     "dralloc.controllers",
+    "dralloc.controllers.workloads",
 ]
 
 

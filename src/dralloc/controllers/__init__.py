@@ -4,24 +4,40 @@
 claims from ResourceClaimTemplates and records them in `pod.status.resourceClaimStatuses`.
 Controllers talk to a small client Protocol (`ClaimClient`); `InMemoryClaimClient` implements it
 over plain collections for offline runs, and a store or cluster adapter can implement it too.
+
+`workloads` holds the controllers that create pods: Deployment, ReplicaSet, StatefulSet and
+Job (kube-controller-manager), JobSet and LeaderWorkerSet (their projects' controllers);
+`expand_workloads` turns workloads into the pods they become.
 """
 
 from dralloc.controllers.resourceclaim import (
     POD_CLAIM_NAME_ANNOTATION,
     ClaimClient,
+    ClaimStore,
     InMemoryClaimClient,
     PodClaimsResult,
     ResourceClaimController,
     generate_name_prefix,
     generated_name,
 )
+from dralloc.controllers.workloads import (
+    WorkloadExpansion,
+    WorkloadPod,
+    WorkloadRef,
+    expand_workloads,
+)
 
 __all__ = [
     "POD_CLAIM_NAME_ANNOTATION",
     "ClaimClient",
+    "ClaimStore",
     "InMemoryClaimClient",
     "PodClaimsResult",
     "ResourceClaimController",
+    "WorkloadExpansion",
+    "WorkloadPod",
+    "WorkloadRef",
+    "expand_workloads",
     "generate_name_prefix",
     "generated_name",
 ]
