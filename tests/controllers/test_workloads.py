@@ -319,6 +319,42 @@ spec:
     assert sorted(names(result.existing)) == ["cache-a", "cache-c"]
 
 
+def test_a_rollout_ends_with_the_old_replicaset_s_pods_deleted() -> None:
+    old = """\
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: web-old
+  namespace: ml
+  labels: {app: web, pod-template-hash: old}
+  annotations: {deployment.kubernetes.io/revision: "4"}
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, controller: true}]
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web, pod-template-hash: old}}
+  template:
+    metadata: {labels: {app: web, pod-template-hash: old}}
+    spec: {containers: [{name: server, image: "nginx:1.26"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-old-aaaaa
+  namespace: ml
+  labels: {app: web, pod-template-hash: old}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-old, controller: true}]
+spec: {containers: [{name: server}]}
+status: {phase: Running}
+"""
+    result = expand(DEPLOYMENT + old)
+    (rs,) = result.replica_sets
+    assert rs.metadata.annotations["deployment.kubernetes.io/revision"] == "5"
+    assert len(result.pods) == 3
+    assert names(result.deleted) == ["web-old-aaaaa"]
+    assert str(result.notes[0]) == "ReplicaSet ml/web-old: old: scaled to 0 replicas"
+
+
 def test_a_paused_deployment_makes_no_replicaset() -> None:
     result = expand(DEPLOYMENT.replace("  replicas: 3\n", "  replicas: 3\n  paused: true\n"))
     assert (result.replica_sets, result.pods) == ((), ())
@@ -614,9 +650,13 @@ def test_a_jobset_makes_replicas_jobs_per_replicated_job_with_jobset_labels() ->
         "pretrain",
         True,
     )
-    # The webhook's defaults: Indexed Jobs.
+    # The webhook's defaults: Indexed Jobs; the API server's: a selector on the Job's UID.
     assert workers.spec.completion_mode == "Indexed"
     assert workers.spec.suspend is False
+    assert workers.spec.selector is not None
+    assert workers.spec.selector.match_labels == {
+        "batch.kubernetes.io/controller-uid": workers.metadata.uid
+    }
 
 
 def test_a_jobset_s_pods_are_indexed_job_pods_with_the_jobset_subdomain() -> None:
@@ -655,6 +695,42 @@ def test_an_in_order_jobset_starts_a_replicated_job_after_the_one_before_is_read
     workers = [e for e in result.pods if e.owners[0].name != "pretrain-driver-0"]
     assert driver.after == ()
     assert {e.after for e in workers} == {(driver.pod.metadata.name,)}
+
+
+def test_a_replicated_job_that_depends_on_another_completing_is_not_created_yet() -> None:
+    text = JOBSET.replace(
+        "    replicas: 2\n",
+        "    replicas: 2\n    dependsOn:\n    - name: driver\n      status: Complete\n",
+    )
+    result = expand(text)
+    assert [j.metadata.name for j in result.jobs] == ["pretrain-driver-0"]
+    assert str(result.notes[0]) == (
+        "JobSet ml/pretrain: replicatedJob workers: its Jobs are created once driver completes"
+    )
+
+
+def test_the_node_selector_exclusive_placement_pins_each_job_to_its_own_nodes() -> None:
+    text = JOBSET.replace(
+        "  namespace: ml\n",
+        "  namespace: ml\n  annotations:\n"
+        "    alpha.jobset.sigs.k8s.io/exclusive-topology: cloud.google.com/gke-nodepool\n"
+        '    alpha.jobset.sigs.k8s.io/node-selector: "true"\n',
+        1,
+    )
+    result = expand(text)
+    pod = next(e.pod for e in result.pods if e.owners[0].name == "pretrain-workers-1")
+    assert pod.spec.node_selector == {
+        "alpha.jobset.sigs.k8s.io/namespaced-job": "ml_pretrain-workers-1"
+    }
+    (toleration,) = pod.spec.tolerations
+    assert (toleration.key, toleration.operator, toleration.effect) == (
+        "alpha.jobset.sigs.k8s.io/no-schedule",
+        "Exists",
+        "NoSchedule",
+    )
+    assert pod.metadata.annotations["alpha.jobset.sigs.k8s.io/exclusive-topology"] == (
+        "cloud.google.com/gke-nodepool"
+    )
 
 
 def test_a_suspended_jobset_creates_suspended_jobs_and_no_pods() -> None:
@@ -770,6 +846,37 @@ def test_leader_ready_workers_wait_for_their_leader_and_unique_subdomains_per_gr
     assert pods["vllm-0-3"].after == ("vllm-0",)
     assert pods["vllm-0"].subdomain == "vllm-0"
     assert pods["vllm-0-3"].subdomain == "vllm-0"
+
+
+def test_exclusive_topology_gives_leaders_group_affinities_and_workers_wait() -> None:
+    text = LWS.replace(
+        "  namespace: serve\n",
+        "  namespace: serve\n  annotations:\n"
+        "    leaderworkerset.sigs.k8s.io/exclusive-topology: topology.kubernetes.io/zone\n",
+    )
+    result = expand(text)
+    pods = {e.pod.metadata.name: e for e in result.pods}
+    leader = pods["vllm-0"].pod
+    key = leader.metadata.labels["leaderworkerset.sigs.k8s.io/group-key"]
+    assert leader.spec.affinity is not None
+    (together,) = leader.spec.affinity.pod_affinity[
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert together == {
+        "labelSelector": {
+            "matchExpressions": [
+                {"key": "leaderworkerset.sigs.k8s.io/group-key", "operator": "In", "values": [key]}
+            ]
+        },
+        "topologyKey": "topology.kubernetes.io/zone",
+    }
+    anti = leader.spec.affinity.pod_anti_affinity["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert anti[0]["labelSelector"]["matchExpressions"][1]["operator"] == "NotIn"
+    assert pods["vllm-0-1"].after == ("vllm-0",)
+    assert (
+        pods["vllm-0-1"].pod.metadata.annotations["leaderworkerset.sigs.k8s.io/exclusive-topology"]
+        == "topology.kubernetes.io/zone"
+    )
 
 
 def test_a_leaderworkerset_of_size_one_has_leaders_only() -> None:

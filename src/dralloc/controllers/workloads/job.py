@@ -94,6 +94,17 @@ def with_generated_selector(job: Job) -> Job:
     )
 
 
+def admitted(job: Job) -> Job:
+    """The Job as the API server stores it on create: a copy, defaulted (`default_job_spec`,
+    and a Job without labels takes its template's) and with the generated selector. `job`
+    must have its UID."""
+    job = copy.deepcopy(job)
+    default_job_spec(job.spec)
+    if job.spec.template.metadata.labels and not job.metadata.labels:
+        job.metadata.labels = dict(job.spec.template.metadata.labels)
+    return with_generated_selector(job)
+
+
 def pod_generate_name_with_index(job_name: str, index: int) -> str:
     """`<job>-<index>-`, the job name cut so the whole fits 58 characters.
 
@@ -166,12 +177,9 @@ def sync_job(
     as for `sync_replica_set`; `subdomain` is the template's `spec.subdomain` (which `PodSpec`
     does not model; a JobSet sets it); `after` goes on every new pod. Returns the created pods.
     """
-    job = copy.deepcopy(job)
-    default_job_spec(job.spec)
     if match_uid is None:
         match_uid = job.metadata.uid
-    job.metadata = state.with_uid(job.metadata)
-    job = with_generated_selector(job)
+    job = admitted(msgspec.structs.replace(job, metadata=state.with_uid(job.metadata)))
     meta, spec = job.metadata, job.spec
     ref = WorkloadRef.of(KIND, meta)
     chain = (ref, *owners)

@@ -45,7 +45,7 @@ from dralloc.api.workloads import (
     ReplicatedJob,
     apply_workload_defaults,
 )
-from dralloc.controllers.workloads.job import sync_job
+from dralloc.controllers.workloads.job import admitted, sync_job
 from dralloc.controllers.workloads.model import WorkloadRef
 from dralloc.controllers.workloads.pods import controller_of, controller_ref, is_active
 from dralloc.controllers.workloads.state import ExpansionState, is_owned_by
@@ -218,7 +218,7 @@ def sync_jobset(
                     continue
                 job, job_match_uid = existing, existing.metadata.uid
             else:
-                job, job_match_uid = new_job(jobset, rjob, index, state.new_uid()), ""
+                job, job_match_uid = admitted(new_job(jobset, rjob, index, state.new_uid())), ""
                 state.add_job(job)
             created = sync_job(
                 job, state, chain, match_uid=job_match_uid, subdomain=subdomain, after=waits
