@@ -681,3 +681,73 @@ def test_an_unknown_preemption_policy_is_invalid_input(tmp_path: Path) -> None:
         f"{path}: Pod default/p: spec.preemptionPolicy: unsupported value 'Sometimes': "
         'supported values: "PreemptLowerPriority", "Never"'
     ]
+
+
+# ------------------------------------------------------------------------ workloads
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: infer, namespace: default}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: infer}}
+  template:
+    metadata: {labels: {app: infer}}
+    spec:
+      containers:
+      - name: server
+        image: vllm/vllm-openai
+        resources:
+          limits: {cpu: "1"}
+          claims: [{name: gpu}]
+      resourceClaims:
+      - name: gpu
+        resourceClaimTemplateName: one-gpu
+"""
+
+
+def test_a_deployment_becomes_pods_with_claims_from_templates_grouped_by_owner(
+    tmp_path: Path,
+) -> None:
+    result = schedule("-f", write(tmp_path, CLUSTER, DEPLOYMENT), "--seed", "3")
+    assert result.exit_code == 1  # two GPUs for three replicas
+    pods = [i for i in items(result) if i["kind"] == "Pod"]
+    assert len(pods) == 3
+    rs_names = {p["metadata"]["ownerReferences"][0]["name"] for p in pods}
+    (rs,) = rs_names
+    assert rs.startswith("infer-")
+    assert all(p["metadata"]["name"].startswith(f"{rs}-") for p in pods)
+    assert all(p["metadata"]["labels"]["pod-template-hash"] == rs[len("infer-") :] for p in pods)
+    # limits-only containers ask for what they limit, as the API server defaults them
+    assert pods[0]["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "1"}
+    placed = [p["spec"].get("nodeName") for p in pods]
+    assert sorted(n or "" for n in placed) == ["", "node-b", "node-b"]
+    claims = [i for i in items(result) if i["kind"] == "ResourceClaim"]
+    assert len(claims) == 3
+    assert sum(1 for c in claims if c.get("status", {}).get("allocation")) == 2
+    assert "Deployment default/infer: made 3 pod(s), 2 placed" in result.stderr
+
+
+def test_an_indexed_job_makes_its_first_parallel_pods_with_hostnames(tmp_path: Path) -> None:
+    job = """\
+apiVersion: batch/v1
+kind: Job
+metadata: {name: train, namespace: default}
+spec:
+  completions: 4
+  parallelism: 2
+  completionMode: Indexed
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: t, image: pytorch, resources: {requests: {cpu: "1"}}}]
+"""
+    result = schedule("-f", write(tmp_path, CLUSTER, job))
+    assert result.exit_code == 0
+    pods = [i for i in items(result) if i["kind"] == "Pod"]
+    assert [p["spec"]["hostname"] for p in pods] == ["train-0", "train-1"]
+    assert [
+        p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in pods
+    ] == ["0", "1"]
+    assert "note: Job default/train: 2 more pods once running ones succeed" in result.stderr

@@ -55,10 +55,18 @@ from dralloc.api.resource import (
 )
 from dralloc.api.schema import closest, load_schema, unknown_field_problems
 from dralloc.api.validation import validate
+from dralloc.api.workloads import WORKLOAD_KINDS, Workload, apply_workload_defaults
 from dralloc.errors import InputError, Problem
 
 KubeObject: TypeAlias = (
-    Node | Pod | PriorityClass | DeviceClass | ResourceSlice | ResourceClaim | ResourceClaimTemplate
+    Node
+    | Pod
+    | PriorityClass
+    | DeviceClass
+    | ResourceSlice
+    | ResourceClaim
+    | ResourceClaimTemplate
+    | Workload
 )
 
 RESOURCE_GROUP = "resource.k8s.io"
@@ -74,9 +82,11 @@ KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "ResourceClaim": (ResourceClaim, RESOURCE_VERSIONS),
     "ResourceClaimTemplate": (ResourceClaimTemplate, RESOURCE_VERSIONS),
     "DeviceTaintRule": (DeviceTaintRule, ("resource.k8s.io/v1beta2", "resource.k8s.io/v1alpha3")),
+    **WORKLOAD_KINDS,
 }
 
 
+WORKLOAD_TYPES = tuple(cls for cls, _ in WORKLOAD_KINDS.values())
 MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")
 
 
@@ -294,6 +304,27 @@ def _convert_v1beta1(raw: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
+def _without_nulls(value: Any) -> Any:
+    """The document with every `key: null` dropped from its mappings (list items stay)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+def _convert(raw: dict[str, Any], cls: type[Any]) -> Any:
+    """Decode as the API server does: `field: null` (an empty `spec:` in YAML) is the field
+    left out. Nulls are dropped only when decoding trips on one, so large dumps without them
+    pay nothing."""
+    try:
+        return msgspec.convert(raw, cls, dec_hook=_dec_hook, str_keys=True)
+    except msgspec.ValidationError as err:
+        if "got `null`" not in str(err):
+            raise
+        return msgspec.convert(_without_nulls(raw), cls, dec_hook=_dec_hook, str_keys=True)
+
+
 def _group(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
@@ -410,7 +441,7 @@ def decode_object(
         # print it from a v1-storing API server.
         raw = {**raw, "apiVersion": "resource.k8s.io/v1"}
     try:
-        obj = msgspec.convert(raw, cls, dec_hook=_dec_hook, str_keys=True)
+        obj = _convert(raw, cls)
     except msgspec.ValidationError as err:
         path, message = _msgspec_problem(err, cls, raw)
         return None, [*field_problems, Problem(file, label, path, message)]
@@ -421,7 +452,10 @@ def decode_object(
         Problem(file, loaded.ref, path, msg) for path, msg in validate(obj)
     ]
     if not problems:
-        apply_defaults(obj)
+        if isinstance(obj, WORKLOAD_TYPES):
+            apply_workload_defaults(obj)
+        else:
+            apply_defaults(obj)
     return loaded, problems
 
 

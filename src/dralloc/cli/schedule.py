@@ -60,7 +60,8 @@ import typer
 
 from dralloc.allocator import Allocator, AllocatorOptions
 from dralloc.api.core import Pod, PriorityClass
-from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_builtins
+from dralloc.api.defaults import apply_defaults
+from dralloc.api.io import WORKLOAD_TYPES, LoadedObject, dump, kube_dict, list_document, to_builtins
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
 from dralloc.cli.inputs import ClusterInput, read_cluster
 from dralloc.cli.options import (
@@ -72,6 +73,7 @@ from dralloc.cli.options import (
     report_reading,
 )
 from dralloc.controllers import InMemoryClaimClient, ResourceClaimController
+from dralloc.controllers.workloads import WorkloadExpansion, expand_workloads
 from dralloc.errors import InputError, Problem
 from dralloc.features import FeatureGateError, Features, parse_gates
 from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
@@ -191,6 +193,58 @@ class SchedulePlan:
     baseline: dict[str, ResourceClaim] = field(default_factory=dict)
     evictions: list[Eviction] = field(default_factory=list)  # in the order they happened
     warnings: list[str] = field(default_factory=list)  # what the controllers could not do
+    workloads: ControllerPods | None = None  # what the workload controllers made
+
+
+def _pod_key(pod: Pod) -> str:
+    return f"{pod.metadata.namespace}/{pod.metadata.name}"
+
+
+@dataclass(frozen=True)
+class ControllerPods:
+    """The pods the workload controllers made, as loaded objects (each attributed to the
+    file and document of its top-level workload), and what the controllers reported."""
+
+    expansion: WorkloadExpansion
+    created: list[LoadedObject]
+    problems: list[Problem]
+
+
+def expand_controllers(cluster: ClusterInput, base: int) -> ControllerPods:
+    """Run the workload controllers over the input's Deployments, ReplicaSets, StatefulSets,
+    Jobs, JobSets and LeaderWorkerSets: their pods, defaulted as the API server defaults a
+    created pod, with `spec.hostname` and `spec.subdomain` where the controller sets them."""
+    workloads = [o for o in cluster.objects if isinstance(o.obj, WORKLOAD_TYPES)]
+    pods = [o.obj for o in cluster.objects if isinstance(o.obj, Pod)]
+    expansion = expand_workloads(
+        [w.obj for w in workloads],  # type: ignore[misc]
+        random.Random(f"workloads/{base}"),
+        pods,
+    )
+    by_ref = {f"{w.kind} {w.obj.metadata.namespace}/{w.obj.metadata.name}": w for w in workloads}
+    created = []
+    for made in expansion.pods:
+        source = by_ref.get(str(made.top))
+        pod = made.pod
+        apply_defaults(pod)
+        raw = kube_dict(pod)
+        spec = raw.setdefault("spec", {})
+        if made.hostname:
+            spec["hostname"] = made.hostname
+        if made.subdomain:
+            spec["subdomain"] = made.subdomain
+        file = source.file if source is not None else ""
+        document = source.document if source is not None else 0
+        created.append(LoadedObject(file, document, raw, pod))
+    problems = []
+    for problem in expansion.problems:
+        source = by_ref.get(problem.obj)
+        problems.append(
+            Problem(
+                source.file if source else problem.file, problem.obj, problem.field, problem.message
+            )
+        )
+    return ControllerPods(expansion, created, problems)
 
 
 def _share_ids(rng: random.Random) -> Callable[[], str]:
@@ -259,7 +313,11 @@ def plan_schedule(
         timeout=ALLOCATOR_TIMEOUT_SECONDS, share_ids=_share_ids(random.Random(f"share-ids/{base}"))
     )
     allocator = Allocator(features, options=options)
-    objects = cluster.objects
+    expansion = expand_controllers(cluster, base)
+    deleted = {_pod_key(w.pod) for w in expansion.expansion.deleted}
+    objects = [
+        o for o in cluster.objects if not (isinstance(o.obj, Pod) and _pod_key(o.obj) in deleted)
+    ] + expansion.created
     templates = [o.obj for o in objects if isinstance(o.obj, ResourceClaimTemplate)]
     classes = {o.obj.metadata.name: o.obj for o in objects if isinstance(o.obj, PriorityClass)}
     raw_claims: dict[str, LoadedObject] = {}
@@ -298,7 +356,10 @@ def plan_schedule(
         claim_objects.values(), templates, rng=random.Random(f"claim-names/{base}")
     )
     controller = ResourceClaimController(client)
-    plan = SchedulePlan(cache, [], raw_claims, claim_objects, evictions=evictions)
+    plan = SchedulePlan(
+        cache, [], raw_claims, claim_objects, evictions=evictions, workloads=expansion
+    )
+    problems.extend(expansion.problems)
     running: list[Pod] = []
     for index, loaded in enumerate(objects):
         pod = loaded.obj
@@ -497,6 +558,19 @@ class ScheduleRun:
     exit_code: int
     evictions: Sequence[Eviction] = ()
     warnings: Sequence[str] = ()
+    # The pods the workload controllers made, by top-level workload: (pod key, node or None).
+    made: Mapping[str, Sequence[tuple[str, str | None]]] = field(default_factory=dict)
+    notes: Sequence[str] = ()
+
+    def made_lines(self) -> list[str]:
+        """The pods each workload made and where they went, one block per workload."""
+        lines = []
+        for owner, pods in self.made.items():
+            placed = sum(1 for _, node in pods if node)
+            lines.append(f"{owner}: made {len(pods)} pod(s), {placed} placed")
+            width = max(len(key) for key, _ in pods)
+            lines += [f"  {key.ljust(width)}  {node or 'pending'}" for key, node in pods]
+        return lines
 
 
 def queue_order(plan: SchedulePlan) -> list[PendingPod]:
@@ -559,8 +633,21 @@ def run_schedule(
         code = EXIT_PENDING
     else:
         code = EXIT_OK
+    made: dict[str, list[tuple[str, str | None]]] = {}
+    notes: list[str] = []
+    if plan.workloads is not None:
+        placed = {o.pod.key: o.node for o in ordered}
+        for owner, pods in plan.workloads.expansion.by_owner().items():
+            made[str(owner)] = [(_pod_key(w.pod), placed.get(_pod_key(w.pod))) for w in pods]
+        notes = [str(note) for note in plan.workloads.expansion.notes]
     return ScheduleRun(
-        ordered, list_document(items), code, tuple(plan.evictions), tuple(plan.warnings)
+        ordered,
+        list_document(items),
+        code,
+        tuple(plan.evictions),
+        tuple(plan.warnings),
+        made,
+        tuple(notes),
     )
 
 
@@ -639,6 +726,10 @@ def schedule_command(
     sys.stdout.write(dump(run.document, output.value))
     for warning in run.warnings:
         _err(f"warning: {warning}")
+    for note in run.notes:
+        _err(f"note: {note}")
+    for line in run.made_lines():
+        _err(line)
     pending = [o for o in run.outcomes if not o.is_scheduled]
     for outcome in pending:
         _err(f"pod {outcome.pod.key}: {outcome.message}")
