@@ -81,6 +81,10 @@ class Container(Base):
     name: str = ""
     image: str = ""
     resources: ResourceRequirements = msgspec.field(default_factory=ResourceRequirements)
+    # Only "Always" is meaningful, and only on an init container: it makes the init container a
+    # sidecar (a restartable init container, KEP-753) that keeps running beside the app
+    # containers, so its requests add to theirs.
+    restart_policy: str | None = None
 
 
 class PodResourceClaim(Base):
@@ -114,6 +118,12 @@ class PodSpec(Base):
     containers: list[Container] = msgspec.field(default_factory=list)
     init_containers: list[Container] = msgspec.field(default_factory=list)
     resource_claims: list[PodResourceClaim] = msgspec.field(default_factory=list)
+    # What running the pod costs beyond its containers (set from the RuntimeClass at
+    # admission); added to the pod's requests.
+    overhead: dict[str, Quantity] = msgspec.field(default_factory=dict)
+    # Pod-level requests and limits (KEP-2837, gate PodLevelResources, beta and on in 1.36):
+    # cpu, memory and hugepages-* only. A pod-level request replaces the containers' sum.
+    resources: ResourceRequirements | None = None
 
 
 class PodResourceClaimStatus(Base):

@@ -2,11 +2,15 @@
 remember node verdicts across cycles (`framework/verdicts.py`).
 
 Two pods with equal signatures must get the same answer from every Filter and every node-local
-Score plugin on every node. The in-tree plugins read a pod's spec (requests, overhead, node
-name, selector and affinity, tolerations, its claims' entries), its namespace (where its claims
-live) and its claims (spec, and status: an allocation pins a claim to a node, reservations
-count against a limit). No in-tree plugin reads a pod's name, labels or priority at Filter or
-Score. A claim not created yet (the ResourceClaim controller has not run) is a distinct state.
+Score plugin on every node. The in-tree plugins read a pod's spec (containers' and init
+containers' requests and limits, since a limit without a request is a request; init
+containers' `restartPolicy`, which makes one a sidecar whose requests add up; `overhead`;
+pod-level `resources`; node name, selector and affinity, tolerations, its claims' entries), its
+namespace (where its claims live) and its claims (spec, and status: an allocation pins a claim
+to a node, reservations count against a limit). The whole spec is encoded, so every one of
+those fields, and any added later, tells pods apart. No in-tree plugin reads a pod's name,
+labels or priority at Filter or Score. A claim not created yet (the ResourceClaim controller has
+not run) is a distinct state.
 
 What else those plugins read (device classes, slices, taint rules) is fixed for a cache's
 life; what changes (pods on nodes, devices handed out) moves node generations, which the

@@ -8,20 +8,35 @@ requests; the scheduler cache owns the long-lived ones and hands a `Snapshot` to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from dralloc.api.core import Container, Node, Pod
-from dralloc.api.quantity import Quantity
+from dralloc.api.core import Node, Pod
+from dralloc.api.defaults import (
+    aggregate_container_requests,
+    has_pod_level_requests,
+    is_supported_pod_level_resource,
+    overhead,
+    pod_level_requests,
+)
+from dralloc.api.quantity import Format, Quantity
 
 CPU = "cpu"
 MEMORY = "memory"
 EPHEMERAL_STORAGE = "ephemeral-storage"
 PODS = "pods"
-# LeastAllocated/MostAllocated count a container without requests as this much (section 4.2).
+# LeastAllocated/MostAllocated count a container without requests as this much (section 4.2;
+# upstream's DefaultMilliCPURequest and DefaultMemoryRequest).
 DEFAULT_MILLI_CPU = 100
 DEFAULT_MEMORY = 200 * 1024 * 1024
 _NANO_PER_MILLI = 1_000_000
+NON_ZERO_DEFAULTS: Mapping[str, Quantity] = MappingProxyType(
+    {
+        CPU: Quantity.from_nano(DEFAULT_MILLI_CPU * _NANO_PER_MILLI),
+        MEMORY: Quantity.from_int(DEFAULT_MEMORY, Format.BinarySI),
+    }
+)
 
 
 def _milli(value: Quantity) -> int:
@@ -92,47 +107,81 @@ class Resources:
         )
 
 
-def _container_requests(containers: Iterable[Container]) -> Resources:
-    total = Resources()
-    for container in containers:
-        total.add(Resources.of(container.resources.requests))
-    return total
+def _request_quantities(
+    pod: Pod, pod_level: Mapping[str, Quantity], non_missing: Mapping[str, Quantity] | None = None
+) -> dict[str, Quantity]:
+    """Upstream's `resourcehelper.PodRequests` as kube-scheduler calls it (PodLevelResources
+    on): the containers combined (KEP-753), then each pod-level request of a supported
+    resource in place of the containers' value, then the overhead added. `pod_level` is
+    `pod_level_requests(pod)`."""
+    requests = aggregate_container_requests(pod, non_missing)
+    if has_pod_level_requests(pod_level):
+        for name, value in pod_level.items():
+            if is_supported_pod_level_resource(name):
+                requests[name] = value
+    for name, value in overhead(pod).items():
+        have = requests.get(name)
+        requests[name] = value if have is None else have + value
+    return requests
 
 
 def pod_requests(pod: Pod, *, non_zero: bool = False) -> Resources:
-    """The pod's effective requests (section 4.2): containers summed, then the per-resource
-    maximum with each init container. `non_zero` counts a container without a cpu or memory
-    request as 100m / 200Mi, as the LeastAllocated and MostAllocated scorers do."""
-    total = Resources()
-    for container in pod.spec.containers:
-        requests = Resources.of(container.resources.requests)
-        if non_zero:
-            if CPU not in container.resources.requests:
-                requests.milli_cpu = DEFAULT_MILLI_CPU
-            if MEMORY not in container.resources.requests:
-                requests.memory = DEFAULT_MEMORY
-        total.add(requests)
-    for init in pod.spec.init_containers:
-        need = Resources.of(init.resources.requests)
-        total.milli_cpu = max(total.milli_cpu, need.milli_cpu)
-        total.memory = max(total.memory, need.memory)
-        total.ephemeral_storage = max(total.ephemeral_storage, need.ephemeral_storage)
-        for name, amount in need.scalars.items():
-            total.scalars[name] = max(total.scalars.get(name, 0), amount)
-    return total
+    """The pod's effective requests (section 4.2), computed on the pod as the API server
+    stores it (see `dralloc.api.defaults`: requests default from limits, pod-level requests
+    from pod-level limits), whether or not it was defaulted:
+
+    * app containers and sidecars (init containers with `restartPolicy: Always`) add up;
+    * each other init container needs its requests plus the sidecars started before it, and
+      the pod needs, per resource, the larger of that and the sum;
+    * a pod-level request (`spec.resources.requests` of cpu, memory or hugepages-*) replaces
+      the containers' value for that resource;
+    * `spec.overhead` is added last.
+
+    `non_zero` is what NodeResourcesFit's scoring strategies count for the pod: every
+    container, init containers included, without any cpu or memory entry counts 100m /
+    200Mi (an explicit 0 stays 0); a pod-level request still replaces the result.
+    """
+    defaults = NON_ZERO_DEFAULTS if non_zero else None
+    return Resources.of(_request_quantities(pod, pod_level_requests(pod), defaults))
 
 
 @dataclass
 class PodInfo:
-    """A pod and its requests, computed once."""
+    """A pod and its requests, computed once.
+
+    The two non-zero variants differ as upstream's do: its scorer always lets a container
+    without a cpu or memory request count 100m / 200Mi, while its node accounting does so,
+    for a pod with pod-level requests, only for a resource nothing in the pod names. So a pod
+    with `spec.resources.requests.memory` whose containers request cpu only in part scores
+    with 100m for each container without cpu, but weighs on its node with the real cpu sum.
+    """
 
     pod: Pod
+    # What Filter checks and BalancedAllocation scores (`pod_requests(pod)`).
     requests: Resources
+    # What the pod adds to `NodeInfo.non_zero_requested` once on a node (cpu and memory are
+    # the only fields read). Equal to `scoring_requests` unless pod-level requests are set.
     non_zero_requests: Resources
+    # What NodeResourcesFit's scoring counts for the pod being scheduled
+    # (`pod_requests(pod, non_zero=True)`).
+    scoring_requests: Resources
 
     @classmethod
     def of(cls, pod: Pod) -> PodInfo:
-        return cls(pod, pod_requests(pod), pod_requests(pod, non_zero=True))
+        pod_level = pod_level_requests(pod)
+        raw = _request_quantities(pod, pod_level)
+        requests = Resources.of(raw)
+        scoring = Resources.of(_request_quantities(pod, pod_level, NON_ZERO_DEFAULTS))
+        if not has_pod_level_requests(pod_level):
+            return cls(pod, requests, scoring, scoring.copy())
+        # Upstream's NodeInfo accounting (`calculateResource`) substitutes 100m / 200Mi only
+        # for cpu or memory that nothing in the pod requests, when pod-level requests are set.
+        missing = {name: v for name, v in NON_ZERO_DEFAULTS.items() if name not in raw}
+        if missing:
+            non_zero = Resources.of(_request_quantities(pod, pod_level, missing))
+        else:
+            non_zero = requests.copy()
+        return cls(pod, requests, non_zero, scoring)
 
     @property
     def key(self) -> str:

@@ -1,6 +1,8 @@
 """`NodeResourcesFit` (PreFilter, Filter, PreScore, Score; spec/scheduler.md 4.2-4.4).
 
-* PreFilter stores the pod's requests (section 4.2, `PodInfo.requests`) in the cycle state.
+* PreFilter stores the pod's requests (section 4.2, `PodInfo.requests`: requests defaulted
+  from limits, init containers and sidecars per KEP-753, pod-level requests, overhead) in the
+  cycle state.
 * Filter collects one reason per failing check, in this order: `Too many pods` (checked even
   for a pod that requests nothing, which stops there); `Insufficient cpu`, `memory`,
   `ephemeral-storage`; then each scalar resource by name (`Insufficient nvidia.com/gpu`),
@@ -220,7 +222,7 @@ class NodeResourcesFit:
 
     def _pod_requests(self, pod: PodInfo) -> tuple[int, ...]:
         # Non-zero requests: a container without a cpu or memory request counts 100m / 200Mi.
-        return tuple(pod.non_zero_requests.get(name) for name in self._resources)
+        return tuple(pod.scoring_requests.get(name) for name in self._resources)
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Status:
         state.write(_PRE_SCORE_KEY, _PreScoreState(self._pod_requests(pod)))
