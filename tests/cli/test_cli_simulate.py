@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dralloc.cli.main import app
-from dralloc.cli.simulate import parse_seeds
+from dralloc.cli.simulate import DEFAULT_SEEDS, parse_seeds
 
 NODES = "sn,cpu_milli,memory_mib,gpu,model\nn-0,32000,131072,2,T4\nn-1,64000,262144,8,G2\n"
 POD_HEADER = (
@@ -93,6 +93,11 @@ def test_seeds_accept_ranges_and_lists() -> None:
     assert parse_seeds("42-45") == [42, 43, 44, 45]
     assert parse_seeds("1,5,9") == [1, 5, 9]
     assert parse_seeds("7") == [7]
+
+
+def test_the_default_run_is_the_first_three_of_the_papers_ten_seeds() -> None:
+    # README's Quickstart promises 6 policies x 3 seeds; --seeds 42-51 is the full campaign.
+    assert parse_seeds(DEFAULT_SEEDS) == parse_seeds("42-51")[:3] == [42, 43, 44]
 
 
 # --------------------------------------------------------------------------------------------
