@@ -4,61 +4,42 @@ Exit codes (every command): 0 success / "yes"; 1 the answer is "no" (no allocati
 2 invalid input (each problem on its own stderr line naming file, object and field);
 3 the engine failed (a CEL runtime error, an allocator error, or it gave up in time).
 Only `DrallocError` and allocator errors are caught; anything else is a bug and says so.
+
+Start-up: this module imports typer and light modules only (`cli.mig` and `cli.simulate` are
+light too), so `dralloc --help` and every command's `--help` answer at once. A command imports
+the engine modules it uses in its body: the allocator with CEL, the scheduler with numpy, the
+simulator with plotly cost up to a second together, and each command pays only for its own.
+`tests/cli/test_cli_startup.py` checks which modules `--help` loads.
+
+Help is click's plain formatter (typer's rich help costs an import of rich and keeps the line
+breaks of docstrings): paragraphs are rewrapped to the terminal's width, and blocks that must
+keep their lines (examples, exit codes) start with click's `\\b` marker.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import re
-import socket
 import sys
-from collections.abc import Callable, Iterator
 from enum import StrEnum
-from pathlib import Path
-from typing import IO, Annotated, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 
-import msgspec
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from dralloc.allocator import (
-    AllocatedState,
-    AllocationError,
-    AllocationGaveUp,
-    Allocator,
-    AllocatorOptions,
-    ClaimExplanation,
-    Inventory,
-    NodeFailure,
-    allocated_state,
-    explain,
-)
-from dralloc.api.io import dump, kube_dict, list_document, to_builtins
-from dralloc.api.resource import AllocationResult, ResourceClaim
-from dralloc.cli.inputs import ClusterInput, read_cluster
+from dralloc.cli.commands import CONTEXT_SETTINGS, DrallocGroup, epilog
 from dralloc.cli.mig import mig_app
-from dralloc.cli.schedule import schedule_command
-from dralloc.cli.simulate import simulate_command
-from dralloc.devices import load_catalog
-from dralloc.devices.cluster import (
-    ClusterSpecError,
-    iter_cluster_json,
-    parse_cluster_file,
-    parse_group,
-)
-from dralloc.devices.isolation import (
-    DeviceIsolation,
-    allocation_isolation,
-    claim_isolation,
-    with_mode_conflicts,
-)
-from dralloc.devices.nvidia_config import DRIVER as GPU_DRIVER
-from dralloc.devices.nvml import DiscoveryError, discover_with_pynvml
+from dralloc.cli.simulate import SIMULATE_EPILOG, SIMULATE_SHORT_HELP, simulate_command
 from dralloc.errors import DrallocError, InputError
-from dralloc.features import FeatureGateError, Features, parse_gates
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from dralloc.allocator import AllocatedState, Allocator, ClaimExplanation, Inventory
+    from dralloc.api.resource import AllocationResult, ResourceClaim
+    from dralloc.cli.inputs import ClusterInput
+    from dralloc.devices.isolation import DeviceIsolation
+    from dralloc.features import Features
 
 ISOLATION_ANNOTATION = "dralloc.io/isolation"
 EXIT_OK = 0
@@ -68,13 +49,59 @@ EXIT_FAILED = 3
 # Without --node, explain at most this many nodes on stderr when nothing fits.
 MAX_EXPLAINED_NODES = 10
 
+
 app = typer.Typer(
     name="dralloc",
-    help="An accelerator-allocation engine faithful to Kubernetes DRA (resource.k8s.io/v1).",
+    help="An accelerator-allocation engine faithful to Kubernetes DRA (resource.k8s.io/v1).\n\n"
+    "Commands read Kubernetes objects from YAML or JSON files ('-f -' reads stdin), answer on "
+    "stdout and report problems on stderr, one line each. Add --debug to any command to see "
+    "the traceback of an internal error. Run 'dralloc COMMAND -h' for a command's options.",
+    epilog=epilog(
+        [
+            "dralloc allocate -f examples/quickstart.yaml",
+            "dralloc explain -f examples/quickstart.yaml --claim training-0",
+            "dralloc cluster generate --nodes 4xdgx-h100 -o json --out fleet.json",
+            "dralloc mig plan -m h100 -p 3g.40gb,2x2g.20gb",
+        ],
+        {
+            EXIT_OK: "success, or the answer is yes",
+            EXIT_NO: "the answer is no: no allocation, pods left pending, or more GPUs needed",
+            EXIT_INPUT: "invalid input: one stderr line per problem, naming file, object and field",
+            EXIT_FAILED: "the engine failed: a CEL runtime or allocator error, or it gave up",
+        },
+    ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=CONTEXT_SETTINGS,
+    cls=DrallocGroup,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("dralloc")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown"
+        sys.stdout.write(f"dralloc {number}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def dralloc_group(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    # A callback so that the group takes --version; the help is the Typer's.
+    pass
 
 
 class AllocateOutput(StrEnum):
@@ -92,22 +119,51 @@ FilesOption = Annotated[
     typer.Option(
         "-f",
         "--filename",
+        metavar="FILE",
         help="YAML or JSON file with Nodes, DeviceClasses, ResourceSlices and ResourceClaims "
         "(repeatable; '-' reads stdin).",
     ),
 ]
+NodeOption = Annotated[str | None, typer.Option(metavar="NODE")]
 GatesOption = Annotated[
     str,
     typer.Option(
         "--feature-gates",
+        metavar="GATES",
         help="Comma-separated Gate=true|false pairs, as kube-scheduler takes them "
         "(Kubernetes 1.36 defaults otherwise).",
+        show_default=False,
     ),
 ]
 TimeoutOption = Annotated[
     float,
-    typer.Option(help="Seconds before the allocator gives up (0 = no limit), like filterTimeout."),
+    typer.Option(
+        metavar="SECONDS",
+        help="Seconds before the allocator gives up (0 = no limit), like filterTimeout.",
+    ),
 ]
+
+# Engine functions that tests replace on this module (`monkeypatch.setattr(main, name, fake)`).
+# They are not imported with the module; `_engine` finds a replacement, or imports the real one.
+_REPLACEABLE = {
+    "iter_cluster_json": "dralloc.devices.cluster",
+    "discover_with_pynvml": "dralloc.devices.nvml",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _REPLACEABLE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def _engine(name: str) -> Any:
+    """The engine function `name` as this module holds it: a test's replacement, else the real
+    one (imported now)."""
+    return globals()[name] if name in globals() else __getattr__(name)
 
 
 def _err(message: str) -> None:
@@ -120,6 +176,8 @@ def _fail(code: int, message: str) -> NoReturn:
 
 
 def _features(gates: str) -> Features:
+    from dralloc.features import FeatureGateError, parse_gates
+
     try:
         features = parse_gates(gates)
     except FeatureGateError as err:
@@ -133,6 +191,8 @@ def _features(gates: str) -> Features:
 
 
 def _read(files: list[str]) -> ClusterInput:
+    from dralloc.cli.inputs import read_cluster
+
     try:
         return read_cluster(files)
     except InputError as err:
@@ -140,12 +200,18 @@ def _read(files: list[str]) -> ClusterInput:
 
 
 def _allocator(features: Features, timeout: float) -> Allocator:
+    from dralloc.allocator import Allocator, AllocatorOptions
+
     return Allocator(features, options=AllocatorOptions(timeout=timeout or None))
 
 
 def _claim_output(
     raw: dict[str, Any], allocation: AllocationResult, isolation: list[DeviceIsolation]
 ) -> dict[str, Any]:
+    import json
+
+    from dralloc.api.io import to_builtins
+
     out = dict(raw)
     status = dict(out.get("status") or {})
     status["allocation"] = to_builtins(allocation)
@@ -172,18 +238,61 @@ def _report_isolation(claim: str, isolation: list[DeviceIsolation]) -> None:
             _err(f"  warning: {claim} {entry.request}: {problem}")
 
 
-@app.command()
+@app.command(
+    short_help="Allocate the pending claims together on one node.",
+    epilog=epilog(
+        [
+            "dralloc allocate -f examples/quickstart.yaml",
+            "dralloc allocate -f cluster.yaml -f claims.yaml --node gpu-node-1 -o json",
+            "kubectl get resourceclaims -A -o yaml | dralloc allocate -f cluster.yaml -f -",
+        ],
+        {
+            EXIT_OK: "allocated: the claims are printed on stdout",
+            EXIT_NO: "no node can allocate them (stderr says why, request by request)",
+            EXIT_INPUT: "invalid input",
+            EXIT_FAILED: "the allocator failed (a CEL runtime error, an unknown class) or gave up",
+        },
+    ),
+)
 def allocate(
     files: FilesOption,
     node: Annotated[
         str | None,
-        typer.Option(help="Allocate for this node; without it, nodes are tried in name order."),
+        typer.Option(
+            metavar="NODE",
+            help="Allocate for this node; without it, nodes are tried in name order.",
+        ),
     ] = None,
     feature_gates: GatesOption = "",
-    output: Annotated[AllocateOutput, typer.Option("-o", "--output")] = AllocateOutput.yaml,
+    output: Annotated[
+        AllocateOutput, typer.Option("-o", "--output", help="Output format.")
+    ] = AllocateOutput.yaml,
     timeout: TimeoutOption = 10.0,
 ) -> None:
-    """Allocate every claim without an allocation, together, on one node (all or none)."""
+    """Allocate every claim without an allocation, together, on one node (all or none).
+
+    The files hold Nodes, DeviceClasses, ResourceSlices and ResourceClaims; claims that have
+    status.allocation are in use. The others are allocated together, in input order, as the
+    scheduler does for one pod's claims. Without --node, nodes are tried in name order and the
+    first that fits is used (stderr says which). Prints a kind: List of those claims with
+    status.allocation filled in; a shared GPU also gets a line on stderr saying what enforces
+    its share.
+    """
+    from dralloc.allocator import (
+        AllocationError,
+        AllocationGaveUp,
+        Inventory,
+        NodeFailure,
+        allocated_state,
+    )
+    from dralloc.api.io import dump, list_document
+    from dralloc.devices.isolation import (
+        allocation_isolation,
+        claim_isolation,
+        with_mode_conflicts,
+    )
+    from dralloc.devices.nvidia_config import DRIVER as GPU_DRIVER
+
     features = _features(feature_gates)
     cluster = _read(files)
     inventory = Inventory(cluster.slices, features, cluster.taint_rules)
@@ -258,6 +367,8 @@ def _explain_failure(
     state: AllocatedState,
 ) -> None:
     """Say why on stderr: each claim alone, then whether they only fail together."""
+    from dralloc.allocator import explain
+
     target = cluster.node(node)
     all_fit = True
     for claim in pending:
@@ -271,6 +382,8 @@ def _explain_failure(
 
 
 def _explanation_json(result: ClaimExplanation) -> dict[str, Any]:
+    from dralloc.api.io import to_builtins
+
     return {
         "claim": result.claim,
         "node": result.node,
@@ -292,45 +405,91 @@ def _explanation_json(result: ClaimExplanation) -> dict[str, Any]:
     }
 
 
-def _print_table(result: ClaimExplanation, console: Console) -> None:
-    style = "green" if result.fits else ("red" if result.error else "yellow")
-    console.print(
-        f"[bold]claim {result.claim}[/bold] on node [bold]{result.node}[/bold]: "
-        f"[{style}]{result.message}[/{style}]"
-    )
-    for pool in result.pools:
-        if pool.state != "complete":
-            console.print(f"  pool {pool.pool} is {pool.state} {pool.detail}".rstrip())
-    for request in result.requests:
-        table = Table(
-            title=f"request {request.name} (class {request.device_class}, needs {request.needed}, "
-            f"{request.fitting} fit)",
-            title_justify="left",
+def _print_explanation(result: ClaimExplanation) -> None:
+    """The verdict line, incomplete pools, and a table per request: drawn by rich on a
+    terminal, plain columns (DEVICE, VERDICT, DETAIL) in a pipe."""
+    from dralloc.cli.tables import Column, TextTable, is_terminal
+
+    heading = f"claim {result.claim} on node {result.node}: {result.message}"
+    pools = [
+        f"  pool {pool.pool} is {pool.state} {pool.detail}".rstrip()
+        for pool in result.pools
+        if pool.state != "complete"
+    ]
+    if is_terminal():
+        from rich.console import Console
+        from rich.markup import escape
+
+        style = "green" if result.fits else ("red" if result.error else "yellow")
+        console = Console(highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold]claim {escape(result.claim)}[/bold] on node [bold]{escape(result.node)}"
+            f"[/bold]: [{style}]{escape(result.message)}[/{style}]"
         )
-        table.add_column("DEVICE")
-        table.add_column("VERDICT")
-        table.add_column("DETAIL")
+        for line in pools:
+            console.print(escape(line))
+    else:
+        sys.stdout.write("".join(line + "\n" for line in [heading, *pools]))
+    for request in result.requests:
+        table = TextTable(
+            [Column("DEVICE"), Column("VERDICT"), Column("DETAIL")],
+            title=f"request {request.name} (class {request.device_class}, "
+            f"needs {request.needed}, {request.fitting} fit)",
+            title_left=True,
+        )
         for device in request.devices:
-            verdict = device.verdict
-            colour = "green" if verdict == "fits" else "red"
-            table.add_row(device.device, f"[{colour}]{verdict}[/{colour}]", device.detail)
+            colour = "green" if device.verdict == "fits" else "red"
+            table.add_row(device.device, device.verdict, device.detail, styles={1: colour})
         if not request.devices:
             table.add_row("(no devices on this node)", "", "")
-        console.print(table)
+        table.print(soft_wrap=True)
 
 
-@app.command("explain")
+@app.command(
+    "explain",
+    short_help="Why a claim does or does not fit, device by device.",
+    epilog=epilog(
+        [
+            "dralloc explain -f examples/quickstart.yaml --claim training-0 --node gpu-node-1",
+            "dralloc explain -f cluster.yaml -f claims.yaml --claim team-a/train-0 -o json",
+        ],
+        {
+            EXIT_OK: "the claim fits on at least one of the nodes",
+            EXIT_NO: "it fits on none of them",
+            EXIT_INPUT: "invalid input, or no ResourceClaim of that name",
+            EXIT_FAILED: "the allocator failed (a CEL runtime error, an unknown class)",
+        },
+    ),
+)
 def explain_command(
     files: FilesOption,
-    claim: Annotated[str, typer.Option(help="Claim name, or namespace/name.")],
+    claim: Annotated[
+        str, typer.Option(metavar="[NAMESPACE/]NAME", help="Claim name, or namespace/name.")
+    ],
     node: Annotated[
-        str | None, typer.Option(help="Explain for this node (default: every node).")
+        str | None,
+        typer.Option(metavar="NODE", help="Explain for this node (default: every node)."),
     ] = None,
     feature_gates: GatesOption = "",
-    output: Annotated[ExplainOutput, typer.Option("-o", "--output")] = ExplainOutput.table,
+    output: Annotated[
+        ExplainOutput, typer.Option("-o", "--output", help="Output format.")
+    ] = ExplainOutput.table,
     timeout: TimeoutOption = 10.0,
 ) -> None:
-    """Why a claim does or does not fit: a verdict for every request and candidate device."""
+    """Why a claim does or does not fit: a verdict for every request and candidate device.
+
+    For every request (and every firstAvailable alternative) and every device the node can
+    see: fits, class selector false, request selector false or erroring, in use (and by which
+    claim), counters exhausted, capacity too small, untolerated taint, not reachable from the
+    node, constraint conflict, pool incomplete or invalid; then whether the claim as a whole
+    fits. The table is drawn on a terminal and printed as plain columns in a pipe; -o json
+    gives the same verdicts as data.
+    """
+    import json
+
+    from dralloc.allocator import Inventory, allocated_state, explain
+    from dralloc.api.resource import ResourceClaim
+
     features = _features(feature_gates)
     cluster = _read(files)
     namespace, _, name = claim.rpartition("/")
@@ -358,26 +517,43 @@ def explain_command(
     if output is ExplainOutput.json:
         sys.stdout.write(json.dumps([_explanation_json(r) for r in results], indent=2) + "\n")
     else:
-        console = Console(highlight=False, soft_wrap=True)
         for result in results:
-            _print_table(result, console)
+            _print_explanation(result)
     if any(r.error for r in results):
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_OK if any(r.fits for r in results) else EXIT_NO)
 
 
 cluster_app = typer.Typer(
-    help="Describe clusters: generate the objects a real fleet publishes.", no_args_is_help=True
+    help="Describe clusters: generate the objects a real fleet publishes.",
+    short_help="Generate the objects a fleet publishes.",
+    no_args_is_help=True,
 )
 app.add_typer(cluster_app, name="cluster")
 
 
-@cluster_app.command("generate")
+@cluster_app.command(
+    "generate",
+    short_help="Nodes, ResourceSlices and DeviceClasses for a fleet.",
+    epilog=epilog(
+        [
+            "dralloc cluster generate --nodes 16xdgx-h100:mig=dynamic --nodes 4xtpu-v6e-2x4 "
+            "-o json --out fleet.json",
+            "dralloc cluster generate --nodes 2xl4:gpus=2,sharing=mps",
+            "dralloc cluster generate -f fleet.yaml -o json --out fleet.json",
+        ],
+        {
+            EXIT_OK: "written",
+            EXIT_INPUT: "invalid node groups or cluster file, or --out cannot be written",
+        },
+    ),
+)
 def cluster_generate(
     nodes: Annotated[
         list[str] | None,
         typer.Option(
             "--nodes",
+            metavar="GROUP",
             help="A node group COUNTxSHAPE[:option=value,...] (repeatable): dgx-h100, "
             "dgx-a100, dgx-h200, dgx-b200, a catalog GPU model with gpus=N (e.g. 4xl4:gpus=2), "
             "or tpu-<gen>-<topology> (e.g. 4xtpu-v6e-4x4). GPU options: mig=none|static|dynamic, "
@@ -387,14 +563,36 @@ def cluster_generate(
     ] = None,
     cluster_file: Annotated[
         str | None,
-        typer.Option("-f", "--file", help="A cluster file (kind: Cluster) listing node groups."),
+        typer.Option(
+            "-f",
+            "--file",
+            metavar="FILE",
+            help="A cluster file (kind: Cluster) listing node groups.",
+        ),
     ] = None,
-    output: Annotated[AllocateOutput, typer.Option("-o", "--output")] = AllocateOutput.yaml,
+    output: Annotated[
+        AllocateOutput, typer.Option("-o", "--output", help="Output format.")
+    ] = AllocateOutput.yaml,
     out: Annotated[
-        str | None, typer.Option("--out", help="Write to this file (default: stdout).")
+        str | None,
+        typer.Option("--out", metavar="FILE", help="Write to this file (default: stdout)."),
     ] = None,
 ) -> None:
-    """Nodes, ResourceSlices and DeviceClasses for a fleet, as the real drivers publish them."""
+    """Nodes, ResourceSlices and DeviceClasses for a fleet, as the real drivers publish them.
+
+    One kind: List with the Nodes (GPU or TPU labels and allocatable), their ResourceSlices
+    from the accelerator catalog, and the DeviceClasses of the drivers and of each sharing
+    mode. -o json is streamed, one compact object per line; --out writes a temporary file and
+    renames it, so nothing half-written is left.
+    """
+    from pathlib import Path
+
+    import msgspec
+
+    from dralloc.api.io import dump, list_document
+    from dralloc.devices import load_catalog
+    from dralloc.devices.cluster import ClusterSpecError, parse_cluster_file, parse_group
+
     groups = []
     if cluster_file is not None:
         try:
@@ -408,6 +606,7 @@ def cluster_generate(
     if not nodes and cluster_file is None:
         _fail(EXIT_INPUT, "give node groups with --nodes COUNTxSHAPE or a cluster file with -f")
     catalog = load_catalog()
+    iter_cluster_json: Callable[..., Iterator[bytes]] = _engine("iter_cluster_json")
     try:
         groups.extend(parse_group(text) for text in nodes or [])
         documents = iter_cluster_json(groups, catalog)
@@ -470,6 +669,8 @@ def _write_json_list(
 ) -> None:
     """A kind: List document streamed item by item, one compact item per line: a fleet of
     thousands of nodes is gigabytes when indented (`jq .` indents it when wanted)."""
+    import itertools
+
     sink.write(b'{"apiVersion":"v1","kind":"List","metadata":{},"items":[\n')
     separator = b""
     for document in itertools.chain([first], documents):
@@ -483,10 +684,92 @@ def _write_json_list(
 
 
 app.add_typer(mig_app, name="mig")
-app.command("schedule")(schedule_command)
-app.command("simulate")(simulate_command)
 
-node_app = typer.Typer(help="Node agent: what this machine's GPUs publish.", no_args_is_help=True)
+
+class ScheduleOutput(StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
+@app.command(
+    "schedule",
+    short_help="Schedule pending pods offline, as kube-scheduler would.",
+    epilog=epilog(
+        [
+            "dralloc schedule -f cluster.yaml -f pods.yaml",
+            "dralloc schedule -f cluster.yaml -f pods.yaml --config scheduler.yaml --seed 7",
+        ],
+        {
+            EXIT_OK: "every pending pod was placed",
+            EXIT_NO: "some pods stay pending (stderr says why, pod by pod)",
+            EXIT_INPUT: "invalid input",
+            EXIT_FAILED: "a plugin failed (an allocator error or timeout: SchedulerError)",
+        },
+    ),
+)
+def schedule_command(
+    files: Annotated[
+        list[str],
+        typer.Option(
+            "-f",
+            "--filename",
+            metavar="FILE",
+            help="YAML or JSON file with Nodes, Pods, PriorityClasses, DeviceClasses, "
+            "ResourceSlices, ResourceClaims and ResourceClaimTemplates (repeatable; '-' reads "
+            "stdin).",
+        ),
+    ],
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="A KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1): profiles, "
+            "plugins, pluginConfig, percentageOfNodesToScore.",
+        ),
+    ] = None,
+    feature_gates: GatesOption = "",
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Break ties between equally scored nodes at random from this seed "
+            "(default: the first node in name order).",
+        ),
+    ] = None,
+    output: Annotated[
+        ScheduleOutput, typer.Option("-o", "--output", help="Output format.")
+    ] = ScheduleOutput.yaml,
+) -> None:
+    """Schedule the pending pods offline, one at a time in queue order (priority, then input
+    order), and print them with spec.nodeName or a PodScheduled=False condition, followed by
+    the pods preemption evicted (phase Failed, reason Preempted) and the claims allocated,
+    generated or freed.
+
+    A pod that fits nowhere may preempt lower-priority pods on one node: they are evicted at
+    once and the pod is retried. Pods with spec.nodeName are running there; the others are
+    pending. Ties go to the first node in name order, or are drawn from --seed, so the same
+    input gives the same output.
+    """
+    # `cli.schedule` imports the scheduler (and numpy): imported when the command runs.
+    from dralloc.cli import schedule
+
+    schedule.schedule_command(
+        files=files,
+        config=config,
+        feature_gates=feature_gates,
+        seed=seed,
+        output=schedule.ScheduleOutputFormat(output.value),
+    )
+
+
+app.command("simulate", short_help=SIMULATE_SHORT_HELP, epilog=SIMULATE_EPILOG)(simulate_command)
+
+node_app = typer.Typer(
+    help="Node agent: what this machine's GPUs publish.",
+    short_help="Node agent: what this machine's GPUs publish.",
+    no_args_is_help=True,
+)
 app.add_typer(node_app, name="node")
 
 
@@ -495,21 +778,51 @@ class DiscoverMig(StrEnum):
     dynamic = "dynamic"
 
 
-@node_app.command("discover")
+@node_app.command(
+    "discover",
+    short_help="Print the ResourceSlices this machine's GPUs publish.",
+    epilog=epilog(
+        [
+            "dralloc node discover",
+            "dralloc node discover --node-name gpu-node-1 --mig dynamic -o json",
+        ],
+        {
+            EXIT_OK: "the ResourceSlices are printed on stdout",
+            EXIT_FAILED: "NVML cannot be read (no NVIDIA driver on this machine)",
+        },
+    ),
+)
 def node_discover(
     node_name: Annotated[
-        str, typer.Option("--node-name", help="The Node's name (the pool name of its slices).")
+        str,
+        typer.Option(
+            "--node-name",
+            metavar="NAME",
+            help="The Node's name, the pool name of its slices (default: the host name).",
+            show_default=False,
+        ),
     ] = "",
     mig: Annotated[
         DiscoverMig,
         typer.Option(help="static: publish existing MIG devices; dynamic: DynamicMIG layout."),
     ] = DiscoverMig.static,
-    output: Annotated[AllocateOutput, typer.Option("-o", "--output")] = AllocateOutput.yaml,
+    output: Annotated[
+        AllocateOutput, typer.Option("-o", "--output", help="Output format.")
+    ] = AllocateOutput.yaml,
 ) -> None:
-    """Read this machine's GPUs through NVML and print the ResourceSlices the driver publishes."""
+    """Read this machine's GPUs through NVML and print the ResourceSlices the driver publishes.
+
+    GPUs are matched to the accelerator catalog by product name; existing MIG instances are
+    published as they are (static) or as the DynamicMIG layout (dynamic).
+    """
+    import socket
+
+    from dralloc.api.io import dump, kube_dict, list_document
+    from dralloc.devices.nvml import DiscoveryError
+
     name = node_name or socket.gethostname()
     try:
-        discovery = discover_with_pynvml(node_name=name, mig=mig.value)
+        discovery = _engine("discover_with_pynvml")(node_name=name, mig=mig.value)
     except DiscoveryError as err:
         _fail(EXIT_FAILED, f"node discover: {err}")
     for warning in discovery.warnings:

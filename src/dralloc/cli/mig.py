@@ -19,23 +19,17 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from dralloc.api.io import dump
-from dralloc.devices.catalog import GpuModel, MigProfile, load_catalog
-from dralloc.devices.cluster import GPU_ALIASES
-from dralloc.devices.mig import Placement
-from dralloc.devices.migplan import (
-    GpuPlan,
-    Reconfiguration,
-    parse_layout,
-    parse_profiles,
-    plan_gpus,
-    plan_reconfiguration,
-)
+from dralloc.cli.commands import epilog
 from dralloc.errors import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from dralloc.devices.catalog import GpuModel, MigProfile
+    from dralloc.devices.mig import Placement
+    from dralloc.devices.migplan import GpuPlan, Reconfiguration
 
 __all__ = ["mig_app"]
 
@@ -48,9 +42,13 @@ SLICE_WIDTH = 9
 LABEL_WIDTH = 14
 # Stands for the GPU-instance ID nvidia-smi assigned; only `nvidia-smi mig -lgi` knows it.
 GI_PLACEHOLDER = "GI_ID"
+# The aliases of `dralloc.devices.cluster.GPU_ALIASES`, for the help without importing the
+# catalog; a test checks that they agree.
+MODEL_ALIASES = ("a100", "b200", "h100", "h200")
 
 mig_app = typer.Typer(
     help="Plan MIG layouts: what fits on a GPU, and how to change a GPU's layout.",
+    short_help="Plan MIG layouts and their reconfiguration.",
     no_args_is_help=True,
 )
 
@@ -67,14 +65,30 @@ def mig_group() -> None:
     # A callback keeps `mig` a command group even while `plan` is its only command.
 
 
-@mig_app.command("plan")
+@mig_app.command(
+    "plan",
+    short_help="Whether MIG instances fit on one GPU, and how to get there.",
+    epilog=epilog(
+        [
+            "dralloc mig plan -m h100 -p 3g.40gb,2x2g.20gb",
+            "dralloc mig plan -m a100 -p all-1g.10gb -o json",
+            "dralloc mig plan -m h100 -p all-balanced -c 1g.10gb@0,1g.10gb@1,3g.40gb@4",
+        ],
+        {
+            EXIT_OK: "the instances fit on one GPU (and the GPU can be reconfigured to them)",
+            EXIT_NO: "they do not fit on one GPU (the answer says how many GPUs they need)",
+            EXIT_INPUT: "invalid input: one stderr line naming the option",
+        },
+    ),
+)
 def plan_command(
     model_name: Annotated[
         str,
         typer.Option(
             "--model",
             "-m",
-            help=f"A catalog GPU model (h100-80gb-sxm) or an alias ({', '.join(GPU_ALIASES)}).",
+            metavar="MODEL",
+            help=f"A catalog GPU model (h100-80gb-sxm) or an alias ({', '.join(MODEL_ALIASES)}).",
         ),
     ],
     profiles_text: Annotated[
@@ -82,6 +96,7 @@ def plan_command(
         typer.Option(
             "--profiles",
             "-p",
+            metavar="PROFILES",
             help="Wanted instances, comma-separated (repeatable): 3g.40gb, 2x1g.10gb, "
             "1g.20gb*2, 1g.10gb+me, or a mig-parted layout all-<profile> / all-balanced.",
         ),
@@ -91,6 +106,7 @@ def plan_command(
         typer.Option(
             "--current",
             "-c",
+            metavar="LAYOUT",
             help="The GPU's present instances as PROFILE@START,... (start = first memory "
             "slice, as in `nvidia-smi mig -lgi`); plans the change to --profiles.",
         ),
@@ -98,12 +114,30 @@ def plan_command(
     gpu_index: Annotated[
         int,
         typer.Option(
-            "--gpu-index", min=0, help="nvidia-smi index of the (first) GPU in the commands."
+            "--gpu-index",
+            min=0,
+            metavar="INDEX",
+            help="nvidia-smi index of the (first) GPU in the commands.",
         ),
     ] = 0,
-    output: Annotated[PlanOutput, typer.Option("-o", "--output")] = PlanOutput.text,
+    output: Annotated[
+        PlanOutput, typer.Option("-o", "--output", help="Output format.")
+    ] = PlanOutput.text,
 ) -> None:
-    """Whether MIG instances fit on one GPU, how many GPUs they need, and how to get there."""
+    """Whether MIG instances fit on one GPU, how many GPUs they need, and how to get there.
+
+    Exact: MIG placement rules, compute slices and instance limits, solved as bin packing.
+    With --current it plans the change from the GPU's present instances that destroys the
+    fewest, with the nvidia-smi mig commands to run. Text output is plain columns.
+    """
+    from dralloc.api.io import dump
+    from dralloc.devices.migplan import (
+        parse_layout,
+        parse_profiles,
+        plan_gpus,
+        plan_reconfiguration,
+    )
+
     model = _model(model_name)
     try:
         profiles = parse_profiles(model, profiles_text, field="--profiles")
@@ -138,6 +172,9 @@ def _fail(code: int, message: str) -> NoReturn:
 
 
 def _model(name: str) -> GpuModel:
+    from dralloc.devices.catalog import load_catalog
+    from dralloc.devices.cluster import GPU_ALIASES
+
     catalog = load_catalog()
     try:
         model = catalog.gpu(GPU_ALIASES.get(name, name))

@@ -16,41 +16,31 @@ be made) is reported before the first run, one line each on stderr, exit 2.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import sys
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from dralloc.cli.commands import epilog
 from dralloc.errors import InputError
-from dralloc.sim.campaign import (
-    ReplayRun,
-    RunCurves,
-    RunSpec,
-    run_campaign,
-    run_replay_campaign,
-    summarize,
-    summarize_replays,
-    write_csvs,
-    write_replay_csvs,
-)
-from dralloc.sim.experiment import POLICIES
-from dralloc.sim.node_events import load_node_events, with_node_events
-from dralloc.sim.openb import DEFAULT_WORKLOAD, expand_workloads, resolve_trace
-from dralloc.sim.prices import DEFAULT_PRICES, missing_prices, parse_prices
-from dralloc.sim.replay import resolve_replay_trace
-from dralloc.sim.report import REPORT_FILE, write_replay_report, write_report
-from dralloc.sim.timeline import NodeAction, NodeEvent
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from dralloc.sim.campaign import RunSpec
+    from dralloc.sim.timeline import NodeEvent
 
 EXIT_OK = 0
 EXIT_INPUT = 2
 DEFAULT_SEEDS = "42-44"  # 3 seeds, about 3 minutes with --jobs 2; the paper ran 42-51
 MODES = ("fgd", "replay")
+# The simulator's policies (`dralloc.sim.experiment.POLICIES`), spelled out here so that the
+# help and the default need no import of the simulator; a test checks that they agree.
+POLICIES = ("random", "dotprod", "clustering", "packing", "bestfit", "fgd")
 _SEEDS = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
@@ -76,44 +66,66 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+SIMULATE_SHORT_HELP = "Trace-driven simulations through the scheduler."
+SIMULATE_EPILOG = epilog(
+    [
+        "dralloc simulate --policy fgd,bestfit --seeds 42 --out simulation",
+        "dralloc simulate --jobs 2",
+        "dralloc simulate --mode replay --trace synthetic --policy fgd,bestfit --seeds 42-44",
+        "dralloc simulate --mode replay --trace dlrm:scale=0.8 --trace-dir ../traces --jobs 2",
+    ],
+    {
+        EXIT_OK: "every run finished and the files are written",
+        EXIT_INPUT: "invalid input (options, traces, prices, node events, --out), before any run",
+    },
+)
+
+
 def simulate_command(
     trace: Annotated[
         list[str] | None,
         typer.Option(
             "--trace",
+            metavar="TRACE",
             help="Workload (repeatable): openb:default (packaged), openb:gpushare40 (needs "
             "--trace-dir), openb:paper (the paper's 17 workloads, needs --trace-dir); for "
             "--mode replay also dlrm[:key=value,...] (needs --trace-dir) and "
-            "synthetic[:key=value,...].",
+            "synthetic[:key=value,...]. Default: openb:default.",
         ),
     ] = None,
     policy: Annotated[
         str,
-        typer.Option(help=f"Comma-separated policies: {', '.join(POLICIES)}."),
+        typer.Option(metavar="POLICIES", help=f"Comma-separated policies: {', '.join(POLICIES)}."),
     ] = ",".join(POLICIES),
     seeds: Annotated[
-        str, typer.Option(help="Seeds: 42-51 (the paper's full campaign), 7 or 1,5,9.")
+        str,
+        typer.Option(metavar="SEEDS", help="Seeds: 42-51 (the paper's full campaign), 7 or 1,5,9."),
     ] = DEFAULT_SEEDS,
     mode: Annotated[
         str,
         typer.Option(
+            metavar="MODE",
             help="fgd (the arrival-only FGD experiment) or replay (arrivals and departures "
-            "at the trace's times)."
+            "at the trace's times).",
         ),
     ] = "fgd",
-    jobs: Annotated[int, typer.Option(help="Runs in parallel (processes).")] = 1,
-    out: Annotated[str, typer.Option(help="Directory for the CSV files and report.")] = (
-        "simulation"
-    ),
+    jobs: Annotated[int, typer.Option(metavar="N", help="Runs in parallel (processes).")] = 1,
+    out: Annotated[
+        str, typer.Option(metavar="DIR", help="Directory for the CSV files and report.")
+    ] = "simulation",
     trace_dir: Annotated[
         str | None,
-        typer.Option(help="A folder holding the traces not packaged (openb variants, DLRM)."),
+        typer.Option(
+            metavar="DIR",
+            help="A folder holding the traces not packaged (openb variants, DLRM).",
+        ),
     ] = None,
     price: Annotated[
         str | None,
         typer.Option(
+            metavar="MODEL=USD,...",
             help="--mode replay: USD per GPU-hour, MODEL=USD,... (a trace's model code or a "
-            "catalog name), over illustrative defaults."
+            "catalog name), over illustrative defaults.",
         ),
     ] = None,
     node_events: Annotated[
@@ -131,9 +143,18 @@ def simulate_command(
     ] = None,
 ) -> None:
     """Run trace-driven simulations through dralloc's scheduler and DRA allocator: every
-    policy x seed on each workload. --mode fgd writes allocation.csv and fragmentation.csv,
-    --mode replay writes replay.csv and timeseries.csv; both write report.html
-    (self-contained, opens offline)."""
+    policy x seed on each workload.
+
+    --mode fgd writes allocation.csv and fragmentation.csv, --mode replay writes replay.csv
+    and timeseries.csv; both write report.html (self-contained, opens offline) and print a
+    summary table: drawn on a terminal, plain columns in a pipe. Every input problem is
+    reported before the first run.
+    """
+    from pathlib import Path
+
+    from dralloc.sim.campaign import RunSpec
+    from dralloc.sim.openb import DEFAULT_WORKLOAD, expand_workloads
+
     if mode not in MODES:
         raise _fail(f"--mode {mode}: expected fgd or replay")
     policies = [p.strip() for p in policy.split(",") if p.strip()]
@@ -174,6 +195,14 @@ def _check_out(directory: Path) -> None:
 
 
 def _progress(console: Console) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("[bold]simulate"),
         BarColumn(),
@@ -202,6 +231,13 @@ def _fgd(
     directory: Path,
     jobs: int,
 ) -> None:
+    from rich.console import Console
+
+    from dralloc.cli.tables import Column, TextTable
+    from dralloc.sim.campaign import RunCurves, run_campaign, summarize, write_csvs
+    from dralloc.sim.openb import resolve_trace
+    from dralloc.sim.report import REPORT_FILE, write_report
+
     if price is not None:
         raise _fail("--price: prices apply to --mode replay only")
     if node_events is not None:
@@ -230,9 +266,11 @@ def _fgd(
         paths.append(write_report(directory / REPORT_FILE, runs))
     except OSError as err:
         raise _write_failed(directory, err) from err
-    table = Table(title="At 100% of GPU capacity arrived (median over seeds)")
-    for column in ("workload", "policy", "runs", "unallocated GPU %", "fragmentation %", "placed"):
-        table.add_column(column, justify="left" if column in ("workload", "policy") else "right")
+    headers = ("workload", "policy", "runs", "unallocated GPU %", "fragmentation %", "placed")
+    table = TextTable(
+        [Column(h, "left" if h in ("workload", "policy") else "right") for h in headers],
+        title="At 100% of GPU capacity arrived (median over seeds)",
+    )
     for row in summarize(runs):
         table.add_row(
             row.workload,
@@ -242,7 +280,7 @@ def _fgd(
             "-" if row.fragmentation_at_100 is None else f"{row.fragmentation_at_100:.1f}",
             f"{100 * row.scheduled_share:.1f}%",
         )
-    Console().print(table)
+    table.print(highlight=True)
     for path in paths:
         console.print(f"wrote {path}")
 
@@ -256,6 +294,22 @@ def _replay(
     directory: Path,
     jobs: int,
 ) -> None:
+    import dataclasses
+
+    from rich.console import Console
+
+    from dralloc.cli.tables import Column, TextTable
+    from dralloc.sim.campaign import (
+        ReplayRun,
+        run_replay_campaign,
+        summarize_replays,
+        write_replay_csvs,
+    )
+    from dralloc.sim.node_events import load_node_events, with_node_events
+    from dralloc.sim.prices import DEFAULT_PRICES, missing_prices, parse_prices
+    from dralloc.sim.replay import resolve_replay_trace
+    from dralloc.sim.report import REPORT_FILE, write_replay_report
+
     prices = dict(DEFAULT_PRICES)
     if price is not None:
         try:
@@ -310,12 +364,12 @@ def _replay(
     for workload in dict.fromkeys(row.workload for row in rows):
         group = [row for row in rows if row.workload == workload]
         seeds = group[0].runs
-        table = Table(
+        headers = ("policy", "wait p50", "wait p95", "util %", "GPU-h", "USD", "pending")
+        table = TextTable(
+            [Column(h, "left" if h == "policy" else "right") for h in headers],
             title=workload,
             caption=f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds",
         )
-        for column in ("policy", "wait p50", "wait p95", "util %", "GPU-h", "USD", "pending"):
-            table.add_column(column, justify="left" if column == "policy" else "right")
         for row in group:
             table.add_row(
                 row.policy,
@@ -326,12 +380,14 @@ def _replay(
                 _compact(row.cost),
                 f"{row.pending:g}",
             )
-        Console().print(table)
+        table.print(highlight=True)
     for path in paths:
         console.print(f"wrote {path}")
 
 
 def _count_events(events: tuple[NodeEvent, ...]) -> str:
+    from dralloc.sim.timeline import NodeAction
+
     adds = sum(1 for event in events if event.action is NodeAction.ADD)
     removes = len(events) - adds
     plural = "s" * (len(events) != 1)
