@@ -70,13 +70,13 @@ def make_pod(
     init: Sequence[Container] = (),
     *,
     overhead: Amounts | None = None,
-    pod_requests_: Amounts | None = None,
-    pod_limits: Amounts | None = None,
+    level_requests: Amounts | None = None,
+    level_limits: Amounts | None = None,
     name: str = "p",
 ) -> Pod:
     resources = None
-    if pod_requests_ is not None or pod_limits is not None:
-        resources = ResourceRequirements(requests=_q(pod_requests_), limits=_q(pod_limits))
+    if level_requests is not None or level_limits is not None:
+        resources = ResourceRequirements(requests=_q(level_requests), limits=_q(level_limits))
     return Pod(
         metadata=ObjectMeta(name=name, namespace="default"),
         spec=PodSpec(
@@ -190,7 +190,7 @@ def cpu_mem(resources: Resources) -> tuple[int, int]:
         pytest.param(
             make_pod(
                 [ctr({"cpu": "500m", "memory": "1Gi"}), ctr({"cpu": "500m"})],
-                pod_requests_={"cpu": "2"},
+                level_requests={"cpu": "2"},
             ),
             (2000, 1 * Gi),
             # Scoring still lets the second container count 200Mi of memory.
@@ -198,19 +198,19 @@ def cpu_mem(resources: Resources) -> tuple[int, int]:
             id="a-pod-level-request-replaces-the-containers-sum",
         ),
         pytest.param(
-            make_pod([ctr(), ctr()], pod_limits={"cpu": "4", "memory": "2Gi"}),
+            make_pod([ctr(), ctr()], level_limits={"cpu": "4", "memory": "2Gi"}),
             (4000, 2 * Gi),
             (4000, 2 * Gi),
             id="pod-level-limits-alone-become-pod-level-requests",
         ),
         pytest.param(
-            make_pod([ctr({"cpu": "1"}), ctr({"cpu": "500m"})], pod_limits={"cpu": "4"}),
+            make_pod([ctr({"cpu": "1"}), ctr({"cpu": "500m"})], level_limits={"cpu": "4"}),
             (1500, 0),
             (1500, 400 * Mi),
             id="pod-level-request-defaults-to-the-containers-sum-not-the-limit",
         ),
         pytest.param(
-            make_pod([ctr({"cpu": "1"})], pod_requests_={"cpu": "2"}, overhead={"cpu": "100m"}),
+            make_pod([ctr({"cpu": "1"})], level_requests={"cpu": "2"}, overhead={"cpu": "100m"}),
             (2100, 0),
             (2100, 200 * Mi),
             id="overhead-is-added-to-pod-level-requests",
@@ -219,7 +219,7 @@ def cpu_mem(resources: Resources) -> tuple[int, int]:
             make_pod(
                 [ctr({"cpu": "1", "memory": "1Gi"})],
                 init=[ctr({"cpu": "8"})],
-                pod_requests_={"cpu": "2"},
+                level_requests={"cpu": "2"},
             ),
             (2000, 1 * Gi),
             (2000, 1 * Gi),
@@ -276,26 +276,26 @@ def test_extended_resources_of_sidecars_and_init_containers_follow_kep_753() -> 
 def test_ephemeral_storage_is_summed_even_when_pod_level_requests_are_set() -> None:
     pod = make_pod(
         [ctr({"cpu": "1", "ephemeral-storage": "1Gi"}), ctr({"ephemeral-storage": "2Gi"})],
-        pod_requests_={"cpu": "500m"},
+        level_requests={"cpu": "500m"},
     )
     requests = PodInfo.of(pod).requests
     assert (requests.milli_cpu, requests.ephemeral_storage) == (500, 3 * Gi)
 
 
 def test_pod_level_hugepages_replace_the_containers_hugepages() -> None:
-    pod = make_pod([ctr({"hugepages-2Mi": "4Mi"})], pod_requests_={"hugepages-2Mi": "8Mi"})
+    pod = make_pod([ctr({"hugepages-2Mi": "4Mi"})], level_requests={"hugepages-2Mi": "8Mi"})
     assert PodInfo.of(pod).requests.scalars == {"hugepages-2Mi": 8 * Mi}
 
 
 def test_pod_level_requests_of_unsupported_resources_are_ignored() -> None:
-    pod = make_pod([ctr({GPU: "1"})], pod_requests_={GPU: "4"})
+    pod = make_pod([ctr({GPU: "1"})], level_requests={GPU: "4"})
     assert PodInfo.of(pod).requests.scalars == {GPU: 1}
 
 
 def test_scoring_and_node_accounting_differ_for_partial_requests_under_pod_level_memory() -> None:
     # Upstream's scorer lets the container without cpu count 100m; its NodeInfo accounting
     # counts only the real 50m, because some container names cpu.
-    pod = make_pod([ctr({"cpu": "50m"}), ctr()], pod_requests_={"memory": "1Gi"})
+    pod = make_pod([ctr({"cpu": "50m"}), ctr()], level_requests={"memory": "1Gi"})
     info = PodInfo.of(pod)
     assert cpu_mem(info.scoring_requests) == (150, 1 * Gi)
     assert cpu_mem(info.non_zero_requests) == (50, 1 * Gi)
@@ -303,7 +303,7 @@ def test_scoring_and_node_accounting_differ_for_partial_requests_under_pod_level
 
 
 def test_node_accounting_under_pod_level_requests_defaults_what_nothing_names() -> None:
-    pod = make_pod([ctr(), ctr()], pod_requests_={"cpu": "1"})
+    pod = make_pod([ctr(), ctr()], level_requests={"cpu": "1"})
     info = PodInfo.of(pod)
     assert cpu_mem(info.non_zero_requests) == (1000, 400 * Mi)
     assert cpu_mem(info.scoring_requests) == (1000, 400 * Mi)
@@ -312,7 +312,7 @@ def test_node_accounting_under_pod_level_requests_defaults_what_nothing_names() 
 def test_a_pod_on_a_node_adds_its_node_accounting_values() -> None:
     node = NodeInfo.of(Node(metadata=ObjectMeta(name="n")))
     node.add_pod(
-        PodInfo.of(make_pod([ctr({"cpu": "50m"}), ctr()], pod_requests_={"memory": "1Gi"}))
+        PodInfo.of(make_pod([ctr({"cpu": "50m"}), ctr()], level_requests={"memory": "1Gi"}))
     )
     assert cpu_mem(node.non_zero_requested) == (50, 1 * Gi)
     assert cpu_mem(node.requested) == (50, 1 * Gi)
@@ -326,7 +326,7 @@ def test_the_scheduler_sees_a_pod_built_in_code_as_it_sees_the_defaulted_pod() -
         [ctr(limits={"cpu": "1", GPU: "1"}), ctr({"memory": "1Gi"})],
         init=[ctr(limits={"cpu": "2"}, sidecar=True), ctr(limits={"cpu": "4"})],
         overhead={"cpu": "100m"},
-        pod_limits={"memory": "4Gi"},
+        level_limits={"memory": "4Gi"},
     )
     defaulted = copy.deepcopy(pod)
     apply_defaults(defaulted)
@@ -534,8 +534,8 @@ def test_the_default_profile_rejects_a_limits_only_pod_that_would_overfill_the_n
     "other",
     [
         pytest.param(make_pod([ctr({"cpu": "1"})], overhead={"cpu": "1"}), id="overhead"),
-        pytest.param(make_pod([ctr({"cpu": "1"})], pod_requests_={"cpu": "2"}), id="pod-requests"),
-        pytest.param(make_pod([ctr({"cpu": "1"})], pod_limits={"cpu": "2"}), id="pod-limits"),
+        pytest.param(make_pod([ctr({"cpu": "1"})], level_requests={"cpu": "2"}), id="pod-requests"),
+        pytest.param(make_pod([ctr({"cpu": "1"})], level_limits={"cpu": "2"}), id="pod-limits"),
         pytest.param(make_pod([ctr({"cpu": "1"}, {"cpu": "2"})]), id="limits"),
         pytest.param(
             make_pod([ctr({"cpu": "1"})], init=[ctr({"cpu": "1"}, sidecar=True)]),

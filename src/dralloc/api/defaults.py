@@ -100,7 +100,7 @@ def _round_up_to_milli(value: Quantity) -> Quantity:
 def _rounded(quantities: Requests) -> Requests:
     """`quantities` with each value rounded up to milli-units; the same mapping when none
     needs it (the usual case, which allocates nothing)."""
-    if all(not value.nano % _NANO_PER_MILLI for value in quantities.values()):
+    if not quantities or all(not value.nano % _NANO_PER_MILLI for value in quantities.values()):
         return quantities
     return {name: _round_up_to_milli(value) for name, value in quantities.items()}
 
