@@ -27,13 +27,14 @@ every problem with file, object and field.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
 import sys
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -586,6 +587,26 @@ def load_files(paths: Sequence[str]) -> list[LoadedObject]:
 
 def sys_stdin_text() -> str:
     return sys.stdin.read()
+
+
+_T = typing.TypeVar("_T")
+
+
+@functools.cache
+def _codec(cls: Hashable) -> tuple[msgspec.msgpack.Encoder, msgspec.msgpack.Decoder[Any]]:
+    # Keyed by the struct class (a class is hashable; typeshed's msgspec metaclass hides it).
+    return (
+        msgspec.msgpack.Encoder(enc_hook=_enc_hook),
+        msgspec.msgpack.Decoder(cls, dec_hook=_dec_hook),
+    )
+
+
+def clone(obj: _T) -> _T:
+    """A deep copy of a wire struct (through msgpack: about 10x faster than `copy.deepcopy`,
+    which controllers making thousands of pods from one template would spend their time in)."""
+    encoder, decoder = _codec(typing.cast(Hashable, type(obj)))
+    copied: _T = decoder.decode(encoder.encode(obj))
+    return copied
 
 
 def to_builtins(obj: Any) -> Any:

@@ -453,12 +453,49 @@ def plan_schedule(
 # ------------------------------------------------------------------------------- output
 
 
+def _with_defaulted_requests(spec: dict[str, Any], pod: Pod) -> None:
+    """Requests the API server defaulted (a limit without a request), added to the wire spec
+    as the server stores them; everything the input says is kept as written."""
+
+    def merged(raw: Any, typed: Mapping[str, Any]) -> dict[str, Any] | None:
+        given = raw if isinstance(raw, dict) else {}
+        added = {k: str(v) for k, v in typed.items() if k not in given}
+        return {**given, **added} if added else None
+
+    for key, typed_containers in (
+        ("containers", pod.spec.containers),
+        ("initContainers", pod.spec.init_containers),
+    ):
+        containers = spec.get(key)
+        if not isinstance(containers, list):
+            continue
+        copied = list(containers)
+        for index, (container, typed) in enumerate(zip(containers, typed_containers, strict=False)):
+            if not isinstance(container, dict):
+                continue
+            resources = container.get("resources")
+            resources = resources if isinstance(resources, dict) else {}
+            requests = merged(resources.get("requests"), typed.resources.requests)
+            if requests is not None:
+                copied[index] = {**container, "resources": {**resources, "requests": requests}}
+        spec[key] = copied
+    pod_level = spec.get("resources")
+    if isinstance(pod_level, dict) and pod.spec.resources is not None:
+        requests = merged(pod_level.get("requests"), pod.spec.resources.requests)
+        if requests is not None:
+            spec["resources"] = {**pod_level, "requests": requests}
+
+
 def _pod_output(
     entry: PendingPod, outcome: ScheduleOutcome, nominated: str | None
 ) -> dict[str, Any]:
-    out = copy.deepcopy(entry.loaded.raw)
-    spec = out.setdefault("spec", {})
-    status = out.get("status") or {}
+    # Shallow copies of what changes: input documents can be large, and thousands of pods
+    # from one template share nothing worth a deep copy.
+    out = dict(entry.loaded.raw)
+    spec = dict(out.get("spec") or {})
+    out["spec"] = spec
+    _with_defaulted_requests(spec, entry.pod)
+    status = dict(out.get("status") or {})
     conditions = [
         c
         for c in status.get("conditions") or []

@@ -26,7 +26,6 @@ costs O(N) however many claims a namespace holds.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import random
 from collections.abc import Iterable, Iterator, MutableMapping
@@ -36,6 +35,7 @@ from typing import Protocol
 import msgspec
 
 from dralloc.api.core import Pod, PodResourceClaimStatus
+from dralloc.api.io import clone
 from dralloc.api.meta import ObjectMeta, OwnerReference
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
 from dralloc.errors import ConflictError
@@ -323,7 +323,7 @@ class ResourceClaimController:
             annotations=annotations,
             owner_references=[owner],
         )
-        return ResourceClaim(metadata=metadata, spec=copy.deepcopy(template.spec.spec))
+        return ResourceClaim(metadata=metadata, spec=clone(template.spec.spec))
 
     @staticmethod
     def _with_statuses(pod: Pod, statuses: dict[str, str | None]) -> Pod:

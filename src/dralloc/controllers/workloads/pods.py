@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 from dralloc.api.core import Pod
+from dralloc.api.io import clone
 from dralloc.api.meta import ObjectMeta, OwnerReference
 from dralloc.api.workloads import PodTemplateSpec
 
@@ -67,7 +68,7 @@ def pod_from_template(
         finalizers=list(meta.finalizers),
         owner_references=[copy.copy(controller)],
     )
-    return Pod(metadata=metadata, spec=copy.deepcopy(template.spec))
+    return Pod(metadata=metadata, spec=clone(template.spec))
 
 
 def is_active(pod: Pod) -> bool:
