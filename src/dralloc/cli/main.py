@@ -66,7 +66,7 @@ app = typer.Typer(
         {
             EXIT_OK: "success, or the answer is yes",
             EXIT_NO: "the answer is no: no allocation, pods left pending, or more GPUs needed",
-            EXIT_INPUT: "invalid input: one stderr line per problem, naming file, object and field",
+            EXIT_INPUT: "invalid input: one stderr line per problem (file, object, field)",
             EXIT_FAILED: "the engine failed: a CEL runtime or allocator error, or it gave up",
         },
     ),
@@ -244,7 +244,7 @@ def _report_isolation(claim: str, isolation: list[DeviceIsolation]) -> None:
         [
             "dralloc allocate -f examples/quickstart.yaml",
             "dralloc allocate -f cluster.yaml -f claims.yaml --node gpu-node-1 -o json",
-            "kubectl get resourceclaims -A -o yaml | dralloc allocate -f cluster.yaml -f -",
+            "kubectl get resourceclaims -o yaml | dralloc allocate -f fleet.json -f -",
         ],
         {
             EXIT_OK: "allocated: the claims are printed on stdout",
@@ -450,8 +450,9 @@ def _print_explanation(result: ClaimExplanation) -> None:
     short_help="Why a claim does or does not fit, device by device.",
     epilog=epilog(
         [
-            "dralloc explain -f examples/quickstart.yaml --claim training-0 --node gpu-node-1",
-            "dralloc explain -f cluster.yaml -f claims.yaml --claim team-a/train-0 -o json",
+            "dralloc explain -f examples/quickstart.yaml --claim training-0",
+            "dralloc explain -f cluster.yaml --claim team-a/train-0 --node gpu-node-1",
+            "dralloc explain -f cluster.yaml --claim train-0 -o json | jq '.[].message'",
         ],
         {
             EXIT_OK: "the claim fits on at least one of the nodes",
@@ -524,9 +525,22 @@ def explain_command(
     raise typer.Exit(EXIT_OK if any(r.fits for r in results) else EXIT_NO)
 
 
+CLUSTER_GENERATE_EPILOG = epilog(
+    [
+        "dralloc cluster generate --nodes 16xdgx-h100:mig=dynamic --out fleet.yaml",
+        "dralloc cluster generate --nodes 2xl4:gpus=2,sharing=mps",
+        "dralloc cluster generate --nodes 4xtpu-v6e-2x4 -o json",
+        "dralloc cluster generate -f fleet.yaml -o json --out fleet.json",
+    ],
+    {
+        EXIT_OK: "written",
+        EXIT_INPUT: "invalid node groups or cluster file, or --out cannot be written",
+    },
+)
 cluster_app = typer.Typer(
     help="Describe clusters: generate the objects a real fleet publishes.",
     short_help="Generate the objects a fleet publishes.",
+    epilog=CLUSTER_GENERATE_EPILOG,
     no_args_is_help=True,
 )
 app.add_typer(cluster_app, name="cluster")
@@ -535,18 +549,7 @@ app.add_typer(cluster_app, name="cluster")
 @cluster_app.command(
     "generate",
     short_help="Nodes, ResourceSlices and DeviceClasses for a fleet.",
-    epilog=epilog(
-        [
-            "dralloc cluster generate --nodes 16xdgx-h100:mig=dynamic --nodes 4xtpu-v6e-2x4 "
-            "-o json --out fleet.json",
-            "dralloc cluster generate --nodes 2xl4:gpus=2,sharing=mps",
-            "dralloc cluster generate -f fleet.yaml -o json --out fleet.json",
-        ],
-        {
-            EXIT_OK: "written",
-            EXIT_INPUT: "invalid node groups or cluster file, or --out cannot be written",
-        },
-    ),
+    epilog=CLUSTER_GENERATE_EPILOG,
 )
 def cluster_generate(
     nodes: Annotated[
@@ -697,7 +700,7 @@ class ScheduleOutput(StrEnum):
     epilog=epilog(
         [
             "dralloc schedule -f cluster.yaml -f pods.yaml",
-            "dralloc schedule -f cluster.yaml -f pods.yaml --config scheduler.yaml --seed 7",
+            "dralloc schedule -f cluster.yaml -f pods.yaml --config sched.yaml --seed 7",
         ],
         {
             EXIT_OK: "every pending pod was placed",
@@ -765,9 +768,20 @@ def schedule_command(
 
 app.command("simulate", short_help=SIMULATE_SHORT_HELP, epilog=SIMULATE_EPILOG)(simulate_command)
 
+NODE_DISCOVER_EPILOG = epilog(
+    [
+        "dralloc node discover",
+        "dralloc node discover --node-name gpu-node-1 --mig dynamic -o json",
+    ],
+    {
+        EXIT_OK: "the ResourceSlices are printed on stdout",
+        EXIT_FAILED: "NVML cannot be read (no NVIDIA driver on this machine)",
+    },
+)
 node_app = typer.Typer(
     help="Node agent: what this machine's GPUs publish.",
     short_help="Node agent: what this machine's GPUs publish.",
+    epilog=NODE_DISCOVER_EPILOG,
     no_args_is_help=True,
 )
 app.add_typer(node_app, name="node")
@@ -781,16 +795,7 @@ class DiscoverMig(StrEnum):
 @node_app.command(
     "discover",
     short_help="Print the ResourceSlices this machine's GPUs publish.",
-    epilog=epilog(
-        [
-            "dralloc node discover",
-            "dralloc node discover --node-name gpu-node-1 --mig dynamic -o json",
-        ],
-        {
-            EXIT_OK: "the ResourceSlices are printed on stdout",
-            EXIT_FAILED: "NVML cannot be read (no NVIDIA driver on this machine)",
-        },
-    ),
+    epilog=NODE_DISCOVER_EPILOG,
 )
 def node_discover(
     node_name: Annotated[

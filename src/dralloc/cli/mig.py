@@ -46,9 +46,22 @@ GI_PLACEHOLDER = "GI_ID"
 # catalog; a test checks that they agree.
 MODEL_ALIASES = ("a100", "b200", "h100", "h200")
 
+PLAN_EPILOG = epilog(
+    [
+        "dralloc mig plan -m h100 -p 3g.40gb,2x2g.20gb",
+        "dralloc mig plan -m a100 -p all-1g.10gb -o json",
+        "dralloc mig plan -m h100 -p all-balanced -c 1g.10gb@0,1g.10gb@1,3g.40gb@4",
+    ],
+    {
+        EXIT_OK: "the instances fit on one GPU (and the GPU can be reconfigured to them)",
+        EXIT_NO: "they do not fit on one GPU (the answer says how many GPUs they need)",
+        EXIT_INPUT: "invalid input: one stderr line naming the option",
+    },
+)
 mig_app = typer.Typer(
     help="Plan MIG layouts: what fits on a GPU, and how to change a GPU's layout.",
     short_help="Plan MIG layouts and their reconfiguration.",
+    epilog=PLAN_EPILOG,
     no_args_is_help=True,
 )
 
@@ -68,18 +81,7 @@ def mig_group() -> None:
 @mig_app.command(
     "plan",
     short_help="Whether MIG instances fit on one GPU, and how to get there.",
-    epilog=epilog(
-        [
-            "dralloc mig plan -m h100 -p 3g.40gb,2x2g.20gb",
-            "dralloc mig plan -m a100 -p all-1g.10gb -o json",
-            "dralloc mig plan -m h100 -p all-balanced -c 1g.10gb@0,1g.10gb@1,3g.40gb@4",
-        ],
-        {
-            EXIT_OK: "the instances fit on one GPU (and the GPU can be reconfigured to them)",
-            EXIT_NO: "they do not fit on one GPU (the answer says how many GPUs they need)",
-            EXIT_INPUT: "invalid input: one stderr line naming the option",
-        },
-    ),
+    epilog=PLAN_EPILOG,
 )
 def plan_command(
     model_name: Annotated[

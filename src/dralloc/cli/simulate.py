@@ -71,12 +71,12 @@ SIMULATE_EPILOG = epilog(
     [
         "dralloc simulate --policy fgd,bestfit --seeds 42 --out simulation",
         "dralloc simulate --jobs 2",
-        "dralloc simulate --mode replay --trace synthetic --policy fgd,bestfit --seeds 42-44",
-        "dralloc simulate --mode replay --trace dlrm:scale=0.8 --trace-dir ../traces --jobs 2",
+        "dralloc simulate --mode replay --trace synthetic --policy fgd,bestfit",
+        "dralloc simulate --mode replay --trace dlrm --trace-dir ../traces --jobs 2",
     ],
     {
         EXIT_OK: "every run finished and the files are written",
-        EXIT_INPUT: "invalid input (options, traces, prices, node events, --out), before any run",
+        EXIT_INPUT: "invalid input (options, traces, prices, --out), found before any run",
     },
 )
 
