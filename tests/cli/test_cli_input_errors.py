@@ -11,6 +11,7 @@ import pytest
 from cli_kit import CLUSTER, claim, documents, invoke, stderr_lines, write
 from click.testing import Result
 
+
 def _rejected(*args: str) -> list[str]:
     result = invoke(*args)
     assert result.exit_code == 2, result.stderr
