@@ -2,7 +2,8 @@
 
 An `Allocator` is long-lived: it owns the CEL environment, its options and a cache of prepared
 claims. Each `allocate` call runs one `Attempt` (attempt.py: preparation 6.4, the search 6.5
-and device checks 6.6-6.10), whose results are built by results.py (6.12).
+and device checks 6.6-6.10), whose results are built by results.py (6.12); pruning.py proves
+"no fit" early where it can.
 """
 
 from __future__ import annotations
@@ -41,11 +42,28 @@ def _default_share_id() -> str:
 @dataclass(frozen=True)
 class AllocatorOptions:
     """`timeout`: seconds before the search gives up (None = no limit; upstream's
-    filterTimeout default is 10 s). `share_ids`: source of shareIDs (tests inject one)."""
+    filterTimeout default is 10 s). `share_ids`: source of shareIDs (tests inject one).
+
+    `prune_unsatisfiable` (default True): prove "no fit" without the search where checks of
+    necessary conditions can (allocator/pruning.py); the outcome is the same, success,
+    "no fit" or error, except that a search that would give up may answer "no fit" instead.
+    A pruned attempt draws no shareIDs, where the plain search draws (and discards) some
+    for shared devices it tries. False runs the plain search only.
+    `prune_after_steps` (default 256): search steps before the fuller check (every
+    candidate against committed use, counters, capacity, taints and constraints) runs; it
+    costs about as much as a few hundred steps, so searches that answer quickly never pay
+    for it. 0 runs it before the search.
+    """
 
     timeout: float | None = DEFAULT_TIMEOUT_SECONDS
     clock: Callable[[], float] = time.monotonic
     share_ids: Callable[[], str] = _default_share_id
+    prune_unsatisfiable: bool = True
+    prune_after_steps: int = 256
+
+    def __post_init__(self) -> None:
+        if self.prune_after_steps < 0:
+            raise ValueError(f"prune_after_steps must be >= 0, got {self.prune_after_steps}")
 
 
 class Allocator:

@@ -15,6 +15,9 @@ Design notes:
   long-lived `Inventory` makes repeated allocations cheap.
 * Determinism: the same input gives the same result; only shareIDs are random (they come from
   an injectable `share_ids` source).
+* Before and early in the search, pruning.py may prove that no allocation exists; the answer
+  is then the search's own "no" (see there for why the checks are exact and never hide an
+  error).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from dralloc.allocator.prepared import (
     SearchOutcome,
     Selector,
 )
+from dralloc.allocator.pruning import Unsatisfiable, check_before_search, check_with_state
 from dralloc.allocator.results import build_result
 from dralloc.allocator.state import AllocatedState
 from dralloc.allocator.taints import untolerated_taint
@@ -101,6 +105,13 @@ class Attempt:
             None if self.options.timeout is None else self.options.clock() + self.options.timeout
         )
         self.steps = 0
+        # The search step at which the full unsatisfiability check runs (-1: never).
+        options = self.options
+        self.prune_at = (
+            options.prune_after_steps
+            if options.prune_unsatisfiable and options.prune_after_steps > 0
+            else -1
+        )
         # In-flight tallies.
         self.picks: list[list[Pick]] = [[] for _ in claims]
         self.chosen_count: dict[DeviceKey, int] = {}
@@ -416,7 +427,7 @@ class Attempt:
         cache[key] = amounts
         return amounts
 
-    def _available(self, pool: Pool) -> dict[str, dict[str, int]] | None:
+    def available(self, pool: Pool) -> dict[str, dict[str, int]] | None:
         """Counters left in `pool` after committed allocations; None if any is negative."""
         key = pool.key
         if key in self.available_counters:
@@ -443,7 +454,7 @@ class Attempt:
 
     def counter_problem(self, entry: DeviceEntry, pool: Pool) -> str | None:
         """Charge the device's counters in flight; a message if they do not fit."""
-        available = self._available(pool)
+        available = self.available(pool)
         if available is None:
             return "a counter of the pool is already over-committed"
         tally = self.counters_in_flight.setdefault(pool.key, {})
@@ -572,6 +583,8 @@ class Attempt:
 
     def _tick(self) -> None:
         self.steps += 1
+        if self.steps == self.prune_at and check_with_state(self):
+            raise Unsatisfiable
         if (
             self.deadline is not None
             and not self.steps & 63
@@ -657,9 +670,23 @@ class Attempt:
             self._ordered[request.selector_key] = ordered
         return ordered
 
+    def search(self) -> bool:
+        """Whether an allocation exists (the picks are then in `picks`): the checks of
+        pruning.py where they are switched on, then the depth-first search. The checks
+        answer only where the search would answer "no" without an error."""
+        options = self.options
+        if options.prune_unsatisfiable and (
+            check_before_search(self) or (options.prune_after_steps == 0 and check_with_state(self))
+        ):
+            return False
+        try:
+            return self.solve_request(0, 0) is True
+        except Unsatisfiable:
+            return False
+
     def run(self) -> list[AllocationResult] | None:
         self.prepare()
-        if self.solve_request(0, 0) is True:
+        if self.search():
             return [build_result(self, i) for i in range(len(self.prepared))]
         if any(pool.state is PoolState.INVALID for pool in self.pools):
             raise NodeFailure("invalid resource pools were encountered")

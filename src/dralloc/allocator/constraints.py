@@ -77,6 +77,20 @@ class ConstraintChecker:
             return value not in self.held
         return value == self.held[0]
 
+    def group_keys(self, entry: DeviceEntry) -> tuple[object, ...]:
+        """What `entry` brings to this constraint, for reasoning about many devices at once:
+        devices pass a matchAttribute together only if one key is common to all of them,
+        and a distinctAttribute only if no key occurs twice. A scalar value is one key; with
+        list-type attributes each element is a key, tagged with the value's type. Empty for
+        a device that `accepts` always refuses (the attribute is missing or unreadable)."""
+        value = entry.attribute(self.attribute)
+        if value is None or value is UNSUPPORTED or value[0] == "unsupported":
+            return ()
+        if not self.list_types:
+            return (value,)
+        kind, values = _as_set(value)
+        return tuple((kind, element) for element in values)
+
     def hold(self, entry: DeviceEntry) -> None:
         """Record a device that `accepts` said yes to."""
         value = entry.attribute(self.attribute)

@@ -168,11 +168,10 @@ def explain(
                     continue
                 for entry in devices:
                     explanation.devices.append(_verdict(search, entry, pool, request))
-                for entry in pool.other_devices:
-                    if entry.slice.spec.per_device_node_selection:
-                        explanation.devices.append(
-                            DeviceVerdict(str(entry.key), Reason.WRONG_NODE.value)
-                        )
+                explanation.devices.extend(
+                    DeviceVerdict(str(entry.key), Reason.WRONG_NODE.value)
+                    for entry in pool.wrong_node_devices
+                )
             result.requests.append(explanation)
     try:
         allocation = allocator.allocate(node, [claim], inventory, classes, allocated)

@@ -158,6 +158,8 @@ class DeviceEntry:
 
     __slots__ = (
         "_attribute_cache",
+        "_counter_totals",
+        "_non_negative",
         "binding_conditions",
         "capacity",
         "consumes",
@@ -204,6 +206,8 @@ class DeviceEntry:
             (c.counter_set, tuple((n, v.value.nano) for n, v in c.counters.items()))
             for c in device.consumes_counters
         )
+        self._counter_totals: dict[tuple[str, str], int] | None = None
+        self._non_negative: bool | None = None
         taints = list(device.taints)
         for rule in rules:
             if rule.selects(spec.driver, spec.pool.name, device.name):
@@ -221,6 +225,41 @@ class DeviceEntry:
     @property
     def cel_device(self) -> CelDevice:
         return self.selector_input.cel_device
+
+    @property
+    def counter_totals(self) -> dict[tuple[str, str], int]:
+        """(counter set, counter) -> what the device consumes of it in all (a device may name
+        one counter set twice). Built on first use, like the fields below."""
+        totals = self._counter_totals
+        if totals is None:
+            totals = {}
+            for set_name, counters in self.consumes:
+                for counter, amount in counters:
+                    slot = (set_name, counter)
+                    totals[slot] = totals.get(slot, 0) + amount
+            self._counter_totals = totals
+        return totals
+
+    @property
+    def non_negative(self) -> bool:
+        """No amount the device consumes or offers is negative, so what the search tallies
+        for it only grows (allocator/pruning.py relies on that)."""
+        found = self._non_negative
+        if found is None:
+            found = all(v >= 0 for v in self.counter_totals.values()) and all(
+                v >= 0
+                for policy in self.capacity.values()
+                for v in (
+                    policy.value,
+                    policy.default or 0,
+                    policy.range_min or 0,
+                    policy.range_max or 0,
+                    policy.range_step or 0,
+                    *(policy.valid_values or ()),
+                )
+            )
+            self._non_negative = found
+        return found
 
     def attribute(self, qualified: str) -> AttributeValue | None:
         """Look up `domain/id` as constraints do: the exact key first, then the bare id
@@ -307,8 +346,24 @@ class NodeView:
     # selector expressions -> the selectable candidates, in candidate order. A trailing
     # `SelectorFailure` marks where evaluation raised: the search raises when it gets there.
     selectable: dict[tuple[str, ...], list[tuple[DeviceEntry, Pool]]] = field(default_factory=dict)
+    # selector expressions -> (bit mask of the selectable devices that are not
+    # multi-allocatable, by position in `candidates`; how many there are; how many selectable
+    # devices are multi-allocatable; whether some selector raised): what the checks of
+    # allocator/pruning.py read before the search. A pure function of `selectable`.
+    selectable_summary: dict[tuple[str, ...], tuple[int, int, int, bool]] = field(
+        default_factory=dict
+    )
     node: Node | None = None
     _by_name: dict[PoolKey, dict[str, DeviceEntry]] = field(default_factory=dict)
+    _positions: dict[DeviceKey, int] | None = None
+
+    def position(self, key: DeviceKey) -> int:
+        """Where device `key` stands in `candidates` (device keys are unique among them)."""
+        positions = self._positions
+        if positions is None:
+            positions = {entry.key: i for i, (entry, _) in enumerate(self.candidates)}
+            self._positions = positions
+        return positions[key]
 
     def device_index(self, pool: Pool) -> dict[str, DeviceEntry]:
         """Device name -> entry over all of the pool's devices (counter accounting)."""
@@ -352,6 +407,17 @@ class Pool:
                 others.extend(entry.devices)
         return others
 
+    @property
+    def wrong_node_devices(self) -> list[DeviceEntry]:
+        """The devices of `other_devices` from slices with per-device node selection (what
+        explanations call "not reachable from the node"), built only for those slices: a
+        node sees every node's counter slices, and so the other slices of their pools."""
+        found = list(self.unreachable)
+        for entry in self.other_slices:
+            if not entry.has_counters and entry.slice.spec.per_device_node_selection:
+                found.extend(entry.devices)
+        return found
+
 
 class Inventory:
     """Published devices, indexed for the allocator. Build once per set of slices.
@@ -386,6 +452,12 @@ class Inventory:
             else:
                 self._shared.append(entry)
         self._views: dict[tuple[str, int], NodeView] = {}
+        # (pool, ids of the slices a node sees, ids of the others) -> the pool's counter sets,
+        # for splits whose counter checks found nothing wrong. Bounded by the ways nodes
+        # split pools (usually two per pool: its own node, and every other node).
+        self._checked_counters: dict[
+            tuple[PoolKey, tuple[int, ...], tuple[int, ...]], dict[str, dict[str, int]]
+        ] = {}
 
     def pool_slices(self, key: PoolKey) -> list[SliceEntry]:
         return self._by_pool.get(key, [])
@@ -497,35 +569,54 @@ class Inventory:
         pool.other_slices = sorted_slices(others)
 
         if partitionable:
-            for entry in (*pool.slices, *others):
-                for counter_set in entry.slice.spec.shared_counters:
-                    if counter_set.name in pool.counter_sets:
-                        pool.state = PoolState.INVALID
-                        pool.invalid_reason = f"duplicate counter set {counter_set.name}"
-                    pool.counter_sets[counter_set.name] = {
-                        n: c.value.nano for n, c in counter_set.counters.items()
-                    }
-            devices = [d.device for d in (*pool.devices, *pool.unreachable)]
-            for entry in pool.other_slices:
-                devices.extend(entry.slice.spec.devices)
-            for device in devices:
-                for consumption in device.consumes_counters:
-                    set_name = consumption.counter_set
-                    known = pool.counter_sets.get(set_name)
-                    if known is None:
+            # The counter checks read only the pool's slices, split into those the node
+            # sees and the others: every node that sees no device slice of a pool splits it
+            # alike, so they share one check (when it finds nothing wrong).
+            split = (key, tuple(id(s) for s in pool.slices), tuple(id(s) for s in others))
+            checked = self._checked_counters.get(split)
+            if checked is not None:
+                pool.counter_sets = checked
+            elif self._check_counters(pool, others):
+                self._checked_counters[split] = pool.counter_sets
+        return pool
+
+    @staticmethod
+    def _check_counters(pool: Pool, others: list[SliceEntry]) -> bool:
+        """Collect the pool's counter sets; mark it invalid (and say False) on a duplicate
+        counter set or a device naming an unknown counter set or counter."""
+        problem = False
+        for entry in (*pool.slices, *others):
+            for counter_set in entry.slice.spec.shared_counters:
+                if counter_set.name in pool.counter_sets:
+                    problem = True
+                    pool.state = PoolState.INVALID
+                    pool.invalid_reason = f"duplicate counter set {counter_set.name}"
+                pool.counter_sets[counter_set.name] = {
+                    n: c.value.nano for n, c in counter_set.counters.items()
+                }
+        devices = [d.device for d in (*pool.devices, *pool.unreachable)]
+        for entry in pool.other_slices:
+            devices.extend(entry.slice.spec.devices)
+        for device in devices:
+            for consumption in device.consumes_counters:
+                set_name = consumption.counter_set
+                known = pool.counter_sets.get(set_name)
+                if known is None:
+                    problem = True
+                    pool.state = PoolState.INVALID
+                    pool.invalid_reason = (
+                        f"device {device.name} references unknown counter set {set_name}"
+                    )
+                    continue
+                for counter in consumption.counters:
+                    if counter not in known:
+                        problem = True
                         pool.state = PoolState.INVALID
                         pool.invalid_reason = (
-                            f"device {device.name} references unknown counter set {set_name}"
+                            f"device {device.name} references unknown counter "
+                            f"{counter} in counter set {set_name}"
                         )
-                        continue
-                    for counter in consumption.counters:
-                        if counter not in known:
-                            pool.state = PoolState.INVALID
-                            pool.invalid_reason = (
-                                f"device {device.name} references unknown counter "
-                                f"{counter} in counter set {set_name}"
-                            )
-        return pool
+        return not problem
 
 
 def sorted_slices(entries: list[SliceEntry]) -> list[SliceEntry]:
