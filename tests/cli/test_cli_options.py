@@ -75,3 +75,21 @@ def test_a_type_it_does_not_convert_is_left_to_typer() -> None:
     result = CliRunner().invoke(app, ["when", "--at", "2026-01-02T03:04:05", "--times", "3"])
     assert result.exit_code == 0, result.output
     assert seen == [datetime(2026, 1, 2, 3, 4, 5), 3]
+
+
+def test_schedule_takes_every_option_cli_schedule_declares() -> None:
+    """`dralloc schedule` is a thin wrapper in `cli.main` (so that its help does not import
+    the scheduler) passing its options on to `cli.schedule.schedule_command`."""
+    from dralloc.cli.main import app as dralloc_app
+    from dralloc.cli.schedule import schedule_command
+
+    def options(command: object) -> dict[str, tuple[list[str], object]]:
+        params = command.params  # type: ignore[attr-defined]
+        return {p.name: (sorted(p.opts), p.default) for p in params}
+
+    alone = typer.Typer()
+    alone.command("schedule")(schedule_command)
+    alone.command("other")(lambda: None)
+    declared = options(typer.main.get_command(alone).commands["schedule"])  # type: ignore[attr-defined]
+    wrapped = options(typer.main.get_command(dralloc_app).commands["schedule"])  # type: ignore[attr-defined]
+    assert wrapped == declared

@@ -28,6 +28,7 @@ import typer
 
 from dralloc.cli.commands import CONTEXT_SETTINGS, DrallocGroup, epilog
 from dralloc.cli.mig import mig_app
+from dralloc.cli.options import RecursiveOption, Validate, ValidateOption, VerboseOption
 from dralloc.cli.simulate import SIMULATE_EPILOG, SIMULATE_SHORT_HELP, simulate_command
 from dralloc.errors import DrallocError, InputError
 
@@ -718,8 +719,8 @@ def schedule_command(
             "--filename",
             metavar="FILE",
             help="YAML or JSON file with Nodes, Pods, PriorityClasses, DeviceClasses, "
-            "ResourceSlices, ResourceClaims and ResourceClaimTemplates (repeatable; '-' reads "
-            "stdin).",
+            "ResourceSlices, ResourceClaims and ResourceClaimTemplates, or a folder of them "
+            "(repeatable; '-' reads stdin). Other kinds are read and set aside.",
         ),
     ],
     config: Annotated[
@@ -743,6 +744,9 @@ def schedule_command(
     output: Annotated[
         ScheduleOutput, typer.Option("-o", "--output", help="Output format.")
     ] = ScheduleOutput.yaml,
+    recursive: RecursiveOption = False,
+    validate: ValidateOption = Validate.strict,
+    verbose: VerboseOption = False,
 ) -> None:
     """Schedule the pending pods offline, one at a time in queue order (priority, then input
     order), and print them with spec.nodeName or a PodScheduled=False condition, followed by
@@ -754,7 +758,8 @@ def schedule_command(
     pending. Ties go to the first node in name order, or are drawn from --seed, so the same
     input gives the same output.
     """
-    # `cli.schedule` imports the scheduler (and numpy): imported when the command runs.
+    # `cli.schedule` imports the scheduler (and numpy): imported when the command runs. Its
+    # `schedule_command` declares the same options; this one only passes them on.
     from dralloc.cli import schedule
 
     schedule.schedule_command(
@@ -763,6 +768,9 @@ def schedule_command(
         feature_gates=feature_gates,
         seed=seed,
         output=schedule.ScheduleOutputFormat(output.value),
+        recursive=recursive,
+        validate=validate,
+        verbose=verbose,
     )
 
 
