@@ -131,11 +131,32 @@ class PodResourceClaimStatus(Base):
     resource_claim_name: str | None = None
 
 
+class ContainerExtendedResourceRequest(Base):
+    """Which request of the pod's extended-resource claim serves one container's extended
+    resource (KEP-5004): `container_name` asks for `resource_name` (`nvidia.com/gpu`), and
+    request `request_name` (`container-0-request-1`) of the claim holds its devices."""
+
+    container_name: str
+    resource_name: str
+    request_name: str
+
+
+class PodExtendedResourceClaimStatus(Base):
+    """`status.extendedResourceClaimStatus`: the claim the scheduler created for the pod's
+    DRA-backed extended resources, and which of its requests serves which container."""
+
+    request_mappings: list[ContainerExtendedResourceRequest]
+    resource_claim_name: str
+
+
 class PodStatus(Base):
     phase: str = ""
     start_time: str | None = None  # RFC 3339, as the API server writes it
     nominated_node_name: str | None = None
     resource_claim_statuses: list[PodResourceClaimStatus] = msgspec.field(default_factory=list)
+    # Set by the scheduler when it binds a pod whose extended resources DRA serves
+    # (DRAExtendedResource, beta and on in 1.36).
+    extended_resource_claim_status: PodExtendedResourceClaimStatus | None = None
     conditions: list[Any] = msgspec.field(default_factory=list)
 
 

@@ -4,7 +4,9 @@ KubeSchedulerConfiguration (spec/scheduler.md sections 4.1 and 7).
 Owns the plugin registry of a scheduler over one cache (`scheduler_registry`: the in-tree
 plugins, `DynamicResources` and the GPU-sharing score plugins; `DefaultPreemption` lists the
 cache's nodes and, unless the caller supplies an evictor, evicts its victims from the cache at
-once, as deleting them and letting the ResourceClaim controller deallocate their claims would),
+once, as deleting them and letting the ResourceClaim controller deallocate their claims would;
+with `DRAExtendedResource` on, `NodeResourcesFit` and `DynamicResources` share one index of
+which DeviceClass serves which extended resource, over the cache's classes),
 the default plugin list, and upstream's rules for turning a profile's `plugins` and
 `pluginConfig` into a `Profile`:
 
@@ -61,6 +63,7 @@ from dralloc.scheduler.framework import (
     ReservePlugin,
     ScorePlugin,
 )
+from dralloc.scheduler.framework.interface import DeviceClassResolver
 from dralloc.scheduler.gpushare import MILLI, TaskType
 from dralloc.scheduler.plugins import (
     Binder,
@@ -73,7 +76,11 @@ from dralloc.scheduler.plugins import (
 )
 from dralloc.scheduler.plugins.defaultpreemption import NAME as DEFAULT_PREEMPTION
 from dralloc.scheduler.plugins.dynamicresources import NAME as DYNAMIC_RESOURCES
-from dralloc.scheduler.plugins.dynamicresources import DynamicResources
+from dralloc.scheduler.plugins.dynamicresources import (
+    DynamicResources,
+    ExtendedResourceIndex,
+    release_extended_claim,
+)
 from dralloc.scheduler.plugins.gpushare import (
     FGD,
     BestFit,
@@ -84,6 +91,7 @@ from dralloc.scheduler.plugins.gpushare import (
     Random,
 )
 from dralloc.scheduler.plugins.helper import ArgsReader, check_no_args
+from dralloc.scheduler.plugins.noderesources import NodeResourcesFit, NodeResourcesFitArgs
 
 # kube-scheduler's default multiPoint list (spec 4.1), restricted to the plugins dralloc has,
 # in upstream's order. DynamicResources' weight 2 is 1.35+ (unverified upstream); it matters
@@ -168,8 +176,26 @@ def _duration(reader: ArgsReader, raw: object, path: str) -> float | None:
     return seconds
 
 
+def _node_resources_fit_factory(device_classes: DeviceClassResolver | None) -> PluginFactory:
+    """NodeResourcesFit as the in-tree registry builds it, told which extended resources
+    DeviceClasses map (KEP-5004)."""
+
+    def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+        parsed = (
+            NodeResourcesFitArgs.from_dict(args, path)
+            if path
+            else NodeResourcesFitArgs.from_dict(args)
+        )
+        return NodeResourcesFit(parsed, device_classes)
+
+    return build
+
+
 def _dynamic_resources_factory(
-    cache: SchedulerCache, allocator: Allocator, features: Features
+    cache: SchedulerCache,
+    allocator: Allocator,
+    features: Features,
+    device_classes: DeviceClassResolver | None = None,
 ) -> PluginFactory:
     """DynamicResourcesArgs: `filterTimeout` (default: the allocator's own timeout, 10 s in the
     CLI; 0 means no limit) and `bindingTimeout` (checked, then unused: dralloc binds at once)."""
@@ -193,7 +219,7 @@ def _dynamic_resources_factory(
         if timeout is not None:
             options = replace(allocator.options, timeout=timeout or None)
             used = Allocator(features, cel=allocator.cel, options=options)
-        return DynamicResources(cache, used)
+        return DynamicResources(cache, used, extended_resources=device_classes)
 
     return build
 
@@ -279,11 +305,13 @@ def _gpu_sharing_factories(
 
 def evict_from_cache(cache: SchedulerCache) -> Evictor:
     """An evictor that removes the victims from `cache` at once: off their nodes, out of their
-    claims' reservations, and claims nobody reserves any more deallocated."""
+    claims' reservations (the extended-resource claim their status names included), and
+    claims nobody reserves any more deallocated."""
 
     def evict(eviction: Eviction) -> None:
         for victim in eviction.victims:
             cache.remove_pod(victim.pod)
+            release_extended_claim(cache, victim.pod)
 
     return evict
 
@@ -306,7 +334,13 @@ def scheduler_registry(
         evictor=evictor if evictor is not None else evict_from_cache(cache),
         rng=rng,
     )
-    registry[DYNAMIC_RESOURCES] = _dynamic_resources_factory(cache, allocator, features)
+    device_classes = (
+        ExtendedResourceIndex(cache.classes) if features.enabled("DRAExtendedResource") else None
+    )
+    registry[NodeResourcesFit.name] = _node_resources_fit_factory(device_classes)
+    registry[DYNAMIC_RESOURCES] = _dynamic_resources_factory(
+        cache, allocator, features, device_classes
+    )
     registry.update(_gpu_sharing_factories(cache, rng))
     return registry
 

@@ -12,10 +12,18 @@ those fields, and any added later, tells pods apart. No in-tree plugin reads a p
 labels or priority at Filter or Score. A claim not created yet (the ResourceClaim controller has
 not run) is a distinct state.
 
-What else those plugins read (device classes, slices, taint rules) is fixed for a cache's
-life; what changes (pods on nodes, devices handed out) moves node generations, which the
-verdicts are checked against. Pods from one ResourceClaimTemplate with the same requests, as a
-Job's or a benchmark's are, share one signature.
+Extended resources backed by DRA (KEP-5004): whether a DeviceClass serves `nvidia.com/gpu` and
+how many devices each container asks for are read from the spec, so a pod asking for one
+differs from a pod that does not. What the spec does not say is whether a claim written for
+this very pod by an earlier attempt still exists (DynamicResources then rejects every node);
+for a pod asking for an extended resource DRA may serve, that claim is looked up (one pass
+over the cache's claims) and, when found, is part of the signature.
+
+What else those plugins read (device classes, and so which extended resources DRA serves;
+slices, taint rules) is fixed for a cache's life; what changes (pods on nodes, devices handed
+out, an extended-resource claim written) moves node generations, which the verdicts are
+checked against. Pods from one ResourceClaimTemplate with the same requests, as a Job's or a
+benchmark's are, share one signature; so do pods of one Deployment asking `nvidia.com/gpu: 1`.
 """
 
 from __future__ import annotations
@@ -26,8 +34,13 @@ import msgspec
 
 from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
 from dralloc.scheduler.framework import PodInfo
+from dralloc.scheduler.plugins.dynamicresources import (
+    find_extended_resource_claim,
+    is_dra_extended_resource_name,
+)
 
 NOT_CREATED = b"-"
+LEFTOVER_EXTENDED_CLAIM = b"extended-resource-claim"
 
 
 def pod_signature(cache: SchedulerCache) -> Callable[[PodInfo], bytes]:
@@ -45,6 +58,15 @@ def pod_signature(cache: SchedulerCache) -> Callable[[PodInfo], bytes]:
             else:
                 parts.append(encoder.encode(claim.spec))
                 parts.append(encoder.encode(claim.status))
+        if any(
+            amount and is_dra_extended_resource_name(name)
+            for name, amount in info.requests.scalars.items()
+        ):
+            leftover = find_extended_resource_claim(pod, claims.values())
+            if leftover is not None:
+                parts.append(LEFTOVER_EXTENDED_CLAIM)
+                parts.append(encoder.encode(leftover.spec))
+                parts.append(encoder.encode(leftover.status))
         return b"\0".join(parts)
 
     return signature

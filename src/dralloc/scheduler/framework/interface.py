@@ -21,6 +21,7 @@ from typing import Protocol, Self, TypeVar, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from dralloc.api.resource import DeviceClass
 from dralloc.errors import InternalError
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from dralloc.scheduler.framework.status import Status
@@ -257,4 +258,18 @@ class HandleReceiver(Protocol):
     def set_handle(self, handle: Handle) -> None:
         """Called by each `Framework` built over a profile holding this plugin, before any
         cycle; the last call wins."""
+        ...
+
+
+class DeviceClassResolver(Protocol):
+    """Which DeviceClass serves an extended resource through DRA (KEP-5004): the one whose
+    `spec.extendedResourceName` names it, or, for `deviceclass.resource.kubernetes.io/<class>`,
+    that class. Upstream's `DeviceClassResolver` of the shared DRA manager; plugins that must
+    tell a DRA-backed extended resource from a device plugin's (NodeResourcesFit,
+    DynamicResources) are given one when they are built, so neither imports the other."""
+
+    def device_class(self, resource: str) -> DeviceClass | None:
+        """The class serving `resource`, or None when no class maps it. Read-only; may be
+        called at any extension point, and answers alike for the whole scheduling run
+        (DeviceClasses are fixed for a scheduler cache's life)."""
         ...

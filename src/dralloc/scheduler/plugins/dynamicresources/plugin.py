@@ -28,6 +28,22 @@
 * Reserve writes the chosen node's allocations into the cache at once ("in flight" upstream),
   so later pods see the devices as used; Unreserve takes them back.
 * PreBind adds the pod to each claim's `reservedFor`.
+* Extended resources backed by DRA (KEP-5004, `DRAExtendedResource`): when a DeviceClass maps
+  an extended resource the pod asks for (`nvidia.com/gpu: 2`, or a class's implicit
+  `deviceclass.resource.kubernetes.io/<class>`), PreFilter keeps the pod's special claim in
+  memory (`extended.py`), and Filter gives each node its own variant: requests for the
+  resources that node's allocatable does not publish (a device plugin's node keeps
+  NodeResourcesFit's check), allocated together with the pod's other claims. A resource
+  neither published nor mapped is `cannot fit resource`; a claim written for the pod by an
+  earlier attempt rejects every node (`cannot schedule extended resource claim`). Reserve
+  writes the chosen node's claim into the cache under a name made from
+  `generateName: <pod>-extended-resources-` (upstream writes it at PreBind; here the cache is
+  the API, and Reserve is where allocations enter it), PreBind reserves it for the pod and
+  records `status.extendedResourceClaimStatus` on the pod (`PodInfo.pod` is replaced by the
+  pod with that status, as the API server would return it); Unreserve deletes the claim and
+  puts the pod back as it was. A node where a device plugin serves every extended resource
+  gets no claim at all (upstream would allocate the empty in-memory claim there too when the
+  pod also has claims of its own, and then fail in Reserve).
 * Preemption (KEP-5690, beyond 1.36: spec/scheduler.md 5.7): `remove_pod` / `add_pod` (the
   PreFilterExtensions) track which pods a what-if took off a node. Filter then treats as free
   the claims held only by those pods (every `reservedFor` entry removed or terminating) whose
@@ -36,14 +52,15 @@
   node is a preemption candidate at all, "cannot allocate all claims" is Unschedulable, not
   UnschedulableAndUnresolvable as in 1.36.
 
-Not yet: Score over firstAvailable alternatives (1.35+), PostFilter deallocation, binding
-conditions.
+Not yet: Score over firstAvailable alternatives (1.35+), PostFilter (deallocating an unavailable
+claim, deleting a stale extended-resource claim, and upstream's `still not schedulable` it
+reports otherwise), binding conditions.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import msgspec
@@ -59,7 +76,8 @@ from dralloc.allocator import (
     allocated_state,
 )
 from dralloc.allocator.nodeselection import selector_matches
-from dralloc.api.resource import AllocationResult, ResourceClaim
+from dralloc.api.core import Pod, PodExtendedResourceClaimStatus
+from dralloc.api.resource import AllocationResult, ResourceClaim, ResourceClaimStatus
 from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
 from dralloc.scheduler.framework import (
     SUCCESS,
@@ -70,15 +88,24 @@ from dralloc.scheduler.framework import (
     PreFilterResult,
     Status,
 )
+from dralloc.scheduler.framework.interface import DeviceClassResolver
+from dralloc.scheduler.plugins.dynamicresources.extended import (
+    DELETE_PROTECTION_FINALIZER,
+    ExtendedResourceIndex,
+    generated_name,
+)
+from dralloc.scheduler.plugins.dynamicresources.state import (
+    ExtendedResources,
+    NodeClaim,
+    PodClaims,
+    pod_extended_resources,
+    spec_bytes,
+)
 
 NAME = "DynamicResources"
 _STATE_KEY = f"PreFilter{NAME}"
 NOT_AVAILABLE = "resourceclaim not available on the node"
 CANNOT_ALLOCATE = "cannot allocate all claims"
-
-
-def _spec_bytes(claim: ResourceClaim) -> bytes:
-    return msgspec.json.encode(claim.spec, enc_hook=str)
 
 
 class DeviceOrderPolicy(Protocol):
@@ -87,25 +114,6 @@ class DeviceOrderPolicy(Protocol):
     deterministic_order: bool
 
     def device_order(self, pod: PodInfo, node: NodeInfo) -> DeviceOrder | None: ...
-
-
-@dataclass
-class _PodClaims:
-    allocated: list[ResourceClaim]
-    pending: list[ResourceClaim]
-    signature: bytes = b""
-    results: dict[str, list[AllocationResult]] = field(default_factory=dict)
-    reserved: list[str] = field(default_factory=list)
-    # Set once a PreFilterExtension ran: this state belongs to a what-if (preemption).
-    what_if: bool = False
-    # Pods the what-if took off the node: pod key -> keys of the claims it names.
-    removed: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # Freed claim keys -> the allocated state without them. Shared by the clones of one
-    # cycle on purpose: the cache does not change during a dry run.
-    freed_states: dict[frozenset[str], AllocatedState] = field(default_factory=dict)
-
-    def clone(self) -> _PodClaims:
-        return replace(self, results=dict(self.results), removed=dict(self.removed))
 
 
 _Outcome = list[AllocationResult] | Status
@@ -138,9 +146,18 @@ class DynamicResources:
         device_order: DeviceOrderPolicy | None = None,
         node_class: Callable[[NodeInfo], Hashable] | None = None,
         interchangeable_devices: bool = False,
+        extended_resources: DeviceClassResolver | None = None,
+        claim_names: random.Random | None = None,
     ) -> None:
         self.cache = cache
         self.allocator = allocator
+        # Which class serves an extended resource (KEP-5004); None with the gate off.
+        if extended_resources is None and cache.features.enabled("DRAExtendedResource"):
+            extended_resources = ExtendedResourceIndex(cache.classes)
+        self.extended_resources = extended_resources
+        # Draws the names of the extended-resource claims written (the API server's
+        # generateName suffix); its own generator, so no other draw depends on them.
+        self.claim_names = claim_names if claim_names is not None else random.Random(0)
         self.device_order = device_order
         self.node_class = node_class if not cache.inventory.has_shared_pools else None
         # (class, claim specs, device usage) -> verdict; node -> (generation, device usage).
@@ -160,8 +177,6 @@ class DynamicResources:
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
     ) -> tuple[PreFilterResult | None, Status]:
         keys = pod_claim_keys(pod.pod)
-        if not keys:
-            return None, Status.skip()
         allocated: list[ResourceClaim] = []
         pending: list[ResourceClaim] = []
         classes = set(self.cache.classes)
@@ -180,27 +195,37 @@ class DynamicResources:
                 return None, Status.unresolvable(problem)
             if claim not in pending:  # a pod may list one claim twice
                 pending.append(claim)
-        signature = b"\0".join(_spec_bytes(c) for c in pending)
-        state.write(_STATE_KEY, _PodClaims(allocated, pending, signature))
+        extended = None
+        if self.extended_resources is not None:
+            found = self.cache.claims.values()
+            extended = pod_extended_resources(pod, self.extended_resources, found)
+        if not keys and extended is None:
+            return None, Status.skip()
+        signature = b"\0".join(spec_bytes(c) for c in pending)
+        state.write(_STATE_KEY, PodClaims(allocated, pending, signature, extended))
         return None, SUCCESS
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
-        claims = state.read(_STATE_KEY, _PodClaims)
+        claims = state.read(_STATE_KEY, PodClaims)
+        for_node = claims.pending_for(pod, node)
+        if isinstance(for_node, Status):
+            return for_node
+        pending, signature, _ = for_node
         if claims.what_if:
-            return self._filter_what_if(claims, pod, node)
+            return self._filter_what_if(claims, pending, pod, node)
         for claim in claims.allocated:
             allocation = claim.status.allocation
             selector = allocation.node_selector if allocation is not None else None
             if selector is not None and not selector_matches(selector, node.node):
                 return Status.unresolvable(NOT_AVAILABLE)
-        if not claims.pending:
+        if not pending:
             return SUCCESS
         order = self.device_order
         # Whether an allocation can be reused depends on the device order being repeatable;
         # whether one exists does not (the search is complete), so verdicts always can be.
         repeatable = order is None or order.deterministic_order
         remember = not node.scratch
-        memo_key = (node.name, claims.signature)
+        memo_key = (node.name, signature)
         if remember:
             memo = self._outcomes.get(memo_key)
             if memo is not None and memo[0] == node.generation:
@@ -209,13 +234,13 @@ class DynamicResources:
                 return SUCCESS  # Reserve draws the chosen node's devices afresh
         alike = None
         if remember and self.node_class is not None:
-            alike = (self.node_class(node), claims.signature, self.usage_profile(node))
+            alike = (self.node_class(node), signature, self.usage_profile(node))
             verdict = self._verdicts.get(alike)
             if verdict is not None:
                 return verdict  # on success, Reserve allocates for the node chosen
         # A random device order is drawn only at Reserve, for the node chosen: how many
         # nodes Filter tries (and so how many draws) must not depend on what is remembered.
-        outcome = self._allocate(claims, pod, node, ordered=repeatable)
+        outcome = self._allocate(pending, pod, node, ordered=repeatable)
         failed = isinstance(outcome, Status) and outcome.code == Code.ERROR
         if remember and not failed:  # an allocator that gave up may succeed next time
             self._outcomes[memo_key] = (node.generation, outcome)
@@ -263,7 +288,7 @@ class DynamicResources:
 
     def _allocate(
         self,
-        claims: _PodClaims,
+        pending: Sequence[ResourceClaim],
         pod: PodInfo,
         node: NodeInfo,
         allocated: AllocatedState | None = None,
@@ -277,7 +302,7 @@ class DynamicResources:
         try:
             results = self.allocator.allocate(
                 node.node,
-                claims.pending,
+                pending,
                 self.cache.inventory,
                 self.cache.classes,
                 allocated if allocated is not None else self.cache.allocated,
@@ -294,7 +319,7 @@ class DynamicResources:
             return Status.unschedulable(CANNOT_ALLOCATE)
         return results
 
-    def _use(self, claims: _PodClaims, node: NodeInfo, outcome: _Outcome) -> Status:
+    def _use(self, claims: PodClaims, node: NodeInfo, outcome: _Outcome) -> Status:
         if isinstance(outcome, Status):
             return outcome
         claims.results[node.name] = outcome
@@ -303,7 +328,7 @@ class DynamicResources:
     # ------------------------------------------------------ preemption's what-if
 
     def add_pod(self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo) -> Status:
-        claims = state.read(_STATE_KEY, _PodClaims)
+        claims = state.read(_STATE_KEY, PodClaims)
         claims.what_if = True
         claims.removed.pop(added.key, None)
         return SUCCESS
@@ -311,13 +336,18 @@ class DynamicResources:
     def remove_pod(
         self, state: CycleState, pod: PodInfo, removed: PodInfo, node: NodeInfo
     ) -> Status:
-        claims = state.read(_STATE_KEY, _PodClaims)
+        claims = state.read(_STATE_KEY, PodClaims)
         claims.what_if = True
-        keys = tuple(key for _, key in pod_claim_keys(removed.pod) if key is not None)
-        claims.removed[removed.key] = keys
+        claims.removed[removed.key] = _held_claim_keys(removed)
         return SUCCESS
 
-    def _filter_what_if(self, claims: _PodClaims, pod: PodInfo, node: NodeInfo) -> Status:
+    def _filter_what_if(
+        self,
+        claims: PodClaims,
+        pending: Sequence[ResourceClaim],
+        pod: PodInfo,
+        node: NodeInfo,
+    ) -> Status:
         """Filter on a what-if node copy: no remembered outcome is read or written (the copy's
         generation says nothing about which claims the what-if freed)."""
         for claim in claims.allocated:
@@ -325,7 +355,7 @@ class DynamicResources:
             selector = allocation.node_selector if allocation is not None else None
             if selector is not None and not selector_matches(selector, node.node):
                 return Status.unresolvable(NOT_AVAILABLE)
-        if not claims.pending:
+        if not pending:
             return SUCCESS
         freed = self._freed_claims(claims, pod, node)
         allocated = None
@@ -337,9 +367,9 @@ class DynamicResources:
                     self.cache.features,
                 )
                 claims.freed_states[freed] = allocated
-        return self._use(claims, node, self._allocate(claims, pod, node, allocated))
+        return self._use(claims, node, self._allocate(pending, pod, node, allocated))
 
-    def _freed_claims(self, claims: _PodClaims, pod: PodInfo, node: NodeInfo) -> frozenset[str]:
+    def _freed_claims(self, claims: PodClaims, pod: PodInfo, node: NodeInfo) -> frozenset[str]:
         """Claims of the removed pods that nobody else holds: every consumer in `reservedFor`
         was removed or is terminating. The pod's own claims stay (it would use them), and so
         do claims with a device not local to this node (KEP-5690 frees node-local devices
@@ -382,26 +412,55 @@ class DynamicResources:
         return entry is not None and entry[0].pod.metadata.deletion_timestamp is not None
 
     def reserve(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
-        claims = state.get(_STATE_KEY, _PodClaims)
-        if claims is None or not claims.pending:
+        claims = state.get(_STATE_KEY, PodClaims)
+        if claims is None or (not claims.pending and claims.extended is None):
+            return SUCCESS
+        node = self.cache.nodes.get(node_name)
+        if node is None:
+            return Status.error(f"no allocation was computed for node {node_name}")
+        for_node = claims.pending_for(pod, node)
+        if isinstance(for_node, Status):  # Filter accepted the node: cannot happen
+            return Status.error(f"node {node_name}: {for_node.message}")
+        pending, _, node_claim = for_node
+        if not pending:
             return SUCCESS
         results = claims.results.get(node_name)
-        if results is None and node_name in self.cache.nodes:
+        if results is None:
             # The framework reused a remembered Filter verdict for this node: allocate now.
             # The pod is already assumed (the node's generation moved on) but its devices are
             # not taken yet, so the outcome must not be remembered under the new generation.
-            outcome = self._allocate(claims, pod, self.cache.nodes[node_name])
-            status = self._use(claims, self.cache.nodes[node_name], outcome)
+            status = self._use(claims, node, self._allocate(pending, pod, node))
             if not status.is_success:
                 return status
-            results = claims.results.get(node_name)
-        if results is None:
-            return Status.error(f"no allocation was computed for node {node_name}")
-        for claim, result in zip(claims.pending, results, strict=True):
+            results = claims.results[node_name]
+        if len(results) != len(pending):
+            return Status.error(f"have {len(results)} allocations for {len(pending)} claims")
+        for claim, result in zip(claims.pending, results, strict=False):  # the pod's own
             key = claim_key(claim)
             self.cache.allocate_claim(key, self._with_fresh_share_ids(result))
             claims.reserved.append(key)
+        if node_claim is not None and claims.extended is not None:
+            self._write_extended_claim(claims.extended, node_claim, results[-1])
         return SUCCESS
+
+    def _write_extended_claim(
+        self, extended: ExtendedResources, node_claim: NodeClaim, result: AllocationResult
+    ) -> None:
+        """Store the node's special claim, allocated, under a generated name: from here on
+        later pods see its devices as used."""
+        meta = node_claim.claim.metadata
+        name = generated_name(meta.generate_name, self.claim_names)
+        while f"{meta.namespace}/{name}" in self.cache.claims:
+            name = generated_name(meta.generate_name, self.claim_names)
+        finalizers = [*meta.finalizers, DELETE_PROTECTION_FINALIZER]
+        claim = msgspec.structs.replace(
+            node_claim.claim,
+            metadata=msgspec.structs.replace(meta, name=name, finalizers=finalizers),
+            status=ResourceClaimStatus(allocation=self._with_fresh_share_ids(result)),
+        )
+        self.cache.set_claim(claim)
+        extended.created = claim_key(claim)
+        extended.mappings = node_claim.mappings
 
     def _with_fresh_share_ids(self, result: AllocationResult) -> AllocationResult:
         """A remembered outcome may serve many pods: each allocation gets its own shareIDs."""
@@ -416,16 +475,78 @@ class DynamicResources:
         return msgspec.structs.replace(result, devices=devices)
 
     def unreserve(self, state: CycleState, pod: PodInfo, node_name: str) -> None:
-        claims = state.get(_STATE_KEY, _PodClaims)
+        claims = state.get(_STATE_KEY, PodClaims)
         if claims is None:
             return
         for key in claims.reserved:
             if key in self.cache.claims:
                 self.cache.allocate_claim(key, None)
         claims.reserved.clear()
+        extended = claims.extended
+        if extended is None:
+            return
+        if extended.created is not None:
+            # Upstream deletes the claim it wrote, so the next attempt starts afresh.
+            self.cache.remove_claim(extended.created)
+            extended.created = None
+        if extended.original is not None:
+            # Upstream leaves the stale status for the next attempt to overwrite; putting the
+            # pod back keeps it from naming a claim that is gone.
+            pod.pod = extended.original
+            extended.original = None
 
     def pre_bind(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
         for _, key in pod_claim_keys(pod.pod):
             if key is not None and key in self.cache.claims:
                 self.cache.reserve_claim(key, pod.pod)
+        claims = state.get(_STATE_KEY, PodClaims)
+        extended = claims.extended if claims is not None else None
+        if extended is None or extended.created is None:
+            return SUCCESS
+        self.cache.reserve_claim(extended.created, pod.pod)
+        name = extended.created.split("/", 1)[1]
+        recorded = PodExtendedResourceClaimStatus(
+            request_mappings=list(extended.mappings), resource_claim_name=name
+        )
+        # The pod as the API server returns it after upstream's status patch; the cache holds
+        # this same PodInfo, so it sees the status too.
+        extended.original = pod.pod
+        status = msgspec.structs.replace(pod.pod.status, extended_resource_claim_status=recorded)
+        pod.pod = msgspec.structs.replace(pod.pod, status=status)
         return SUCCESS
+
+
+def extended_claim_key(pod: Pod) -> str | None:
+    """The key of the extended-resource claim the pod's status names, if any."""
+    recorded = pod.status.extended_resource_claim_status
+    if recorded is None:
+        return None
+    return f"{pod.metadata.namespace or 'default'}/{recorded.resource_claim_name}"
+
+
+def release_extended_claim(cache: SchedulerCache, pod: Pod) -> str | None:
+    """The pod is gone: drop it from its extended-resource claim's `reservedFor`, and
+    deallocate the claim once nobody reserves it (as `SchedulerCache.release_pod_claims`
+    does for the claims a pod's spec names; upstream's garbage collector then deletes the
+    claim with its owner). Returns the key of the claim deallocated, if any."""
+    key = extended_claim_key(pod)
+    claim = cache.claims.get(key) if key is not None else None
+    if claim is None or key is None:
+        return None
+    remaining = [r for r in claim.status.reserved_for if r.name != pod.metadata.name]
+    if remaining or claim.status.allocation is None:
+        status = msgspec.structs.replace(claim.status, reserved_for=remaining)
+        cache.claims[key] = msgspec.structs.replace(claim, status=status)
+        return None
+    cache.allocate_claim(key, None)
+    return key
+
+
+def _held_claim_keys(info: PodInfo) -> tuple[str, ...]:
+    """Keys of the claims a pod on a node holds: those its spec names and the
+    extended-resource claim its status names."""
+    keys = [key for _, key in pod_claim_keys(info.pod) if key is not None]
+    extended = extended_claim_key(info.pod)
+    if extended is not None:
+        keys.append(extended)
+    return tuple(keys)

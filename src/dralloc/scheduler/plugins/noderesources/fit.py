@@ -9,18 +9,22 @@
   skipping extended resources listed in `ignoredResources` or in a domain of
   `ignoredResourceGroups`. A request larger than the node's whole allocatable makes the
   status UnschedulableAndUnresolvable (preemption cannot help), otherwise Unschedulable.
+* Extended resources backed by DRA (KEP-5004, `DRAExtendedResource`, beta and on in 1.36):
+  given a `DeviceClassResolver`, Filter leaves to DynamicResources every extended resource a
+  DeviceClass maps on a node whose allocatable does not publish it, or publishes 0
+  (upstream's `shouldDelegateResourceToDRA`); a node publishing an amount keeps the device
+  plugin's check. Without a resolver (the gate off) every extended resource is checked here.
 * Score ranks by `scoringStrategy` (LeastAllocated, MostAllocated or
   RequestedToCapacityRatio) over its resources, with non-zero requests for cpu and memory
   on both the pod and the node side (see `scoring`).
 
-Not yet: 1.36's DRA-backed extended resources (`DRAExtendedResource`: a resource the node
-does not advertise but a DeviceClass maps is left to DynamicResources, and scoring counts its
-devices); every extended resource is checked against node allocatable here.
+Not yet: scoring a DRA-backed extended resource listed in `scoringStrategy.resources` (1.36
+counts the node's matching devices as its allocatable); such a resource scores 0 here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dralloc.scheduler.framework import (
@@ -32,6 +36,7 @@ from dralloc.scheduler.framework import (
     Resources,
     Status,
 )
+from dralloc.scheduler.framework.interface import DeviceClassResolver
 from dralloc.scheduler.framework.nodeinfo import CPU, EPHEMERAL_STORAGE, MEMORY
 from dralloc.scheduler.plugins.noderesources.args import (
     MAX_CUSTOM_PRIORITY_SCORE,
@@ -65,6 +70,19 @@ def insufficient(resource: str) -> str:
 class _PreFilterState:
     requests: Resources
     scalars: tuple[tuple[str, int], ...] = ()  # requested scalar resources Filter checks
+    # Those of `scalars` a DeviceClass maps: left to DynamicResources on a node that does
+    # not publish them.
+    dra_backed: frozenset[str] = frozenset()
+
+    def checked_on(self, allocatable: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+        """`scalars` without the DRA-backed resources the node's `allocatable` lacks."""
+        if not self.dra_backed:
+            return self.scalars
+        return tuple(
+            (name, amount)
+            for name, amount in self.scalars
+            if name not in self.dra_backed or allocatable.get(name, 0) > 0
+        )
 
 
 @dataclass(frozen=True)
@@ -96,8 +114,14 @@ class NodeResourcesFit:
     # Filter and Score read only the pod and this node (the framework may remember them).
     node_local = True
 
-    def __init__(self, args: NodeResourcesFitArgs | None = None) -> None:
+    def __init__(
+        self,
+        args: NodeResourcesFitArgs | None = None,
+        device_classes: DeviceClassResolver | None = None,
+    ) -> None:
         self.args = args or NodeResourcesFitArgs()
+        # Which DeviceClass maps an extended resource (None: DRAExtendedResource is off).
+        self.device_classes = device_classes
         checked_problems(self.args.problems())
         strategy = self.args.scoring_strategy
         self._resources = tuple(spec.name for spec in strategy.resources)
@@ -118,20 +142,30 @@ class NodeResourcesFit:
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
     ) -> tuple[PreFilterResult | None, Status]:
         requests = pod.requests
-        scalars = tuple(
+        scalars = self._checked_scalars(requests)
+        state.write(_PRE_FILTER_KEY, _PreFilterState(requests, scalars, self._dra_backed(scalars)))
+        return None, SUCCESS
+
+    def _checked_scalars(self, requests: Resources) -> tuple[tuple[str, int], ...]:
+        return tuple(
             sorted(
                 (name, amount)
                 for name, amount in requests.scalars.items()
                 if amount and is_scalar_resource_name(name) and not self._is_ignored(name)
             )
         )
-        state.write(_PRE_FILTER_KEY, _PreFilterState(requests, scalars))
-        return None, SUCCESS
+
+    def _dra_backed(self, scalars: tuple[tuple[str, int], ...]) -> frozenset[str]:
+        classes = self.device_classes
+        if classes is None:
+            return frozenset()
+        return frozenset(name for name, _ in scalars if classes.device_class(name) is not None)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         pre = state.read(_PRE_FILTER_KEY, _PreFilterState)
         requests = pre.requests
         alloc, used = node.allocatable, node.requested
+        scalars = pre.checked_on(alloc.scalars)
         # Everything fits (the common answer, asked for every node of every pod): no list of
         # failures to build. Anything else takes the full check, which names every reason.
         if (
@@ -141,11 +175,11 @@ class NodeResourcesFit:
             and requests.ephemeral_storage <= alloc.ephemeral_storage - used.ephemeral_storage
             and all(
                 amount <= alloc.scalars.get(name, 0) - used.scalars.get(name, 0)
-                for name, amount in pre.scalars
+                for name, amount in scalars
             )
         ):
             return SUCCESS
-        failures = self._failed_checks(requests, pre.scalars, node)
+        failures = self._failed_checks(requests, scalars, node)
         if not failures:
             return SUCCESS
         # Few distinct answers over many nodes: one Status object each.
@@ -170,12 +204,9 @@ class NodeResourcesFit:
         self, requests: Resources, node: NodeInfo
     ) -> list[InsufficientResource]:
         """Every check the pod fails on `node` (upstream's `fitsRequest`), in reason order."""
-        scalars = tuple(
-            sorted(
-                (name, amount)
-                for name, amount in requests.scalars.items()
-                if amount and is_scalar_resource_name(name) and not self._is_ignored(name)
-            )
+        checked = self._checked_scalars(requests)
+        scalars = _PreFilterState(requests, checked, self._dra_backed(checked)).checked_on(
+            node.allocatable.scalars
         )
         return [
             InsufficientResource(
