@@ -9,6 +9,7 @@ import random
 import textwrap
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from dralloc.api.core import (
     Container,
     ContainerExtendedResourceRequest,
     Node,
+    NodeStatus,
     Pod,
     PodSpec,
     ResourceRequirements,
@@ -27,12 +29,21 @@ from dralloc.api.quantity import Quantity
 from dralloc.api.resource import DeviceClass, DeviceClassSpec, ResourceClaim, ResourceSlice
 from dralloc.features import Features, parse_gates
 from dralloc.scheduler.cache import SchedulerCache
-from dralloc.scheduler.framework import Code, CycleState, Framework, PodInfo, Status
+from dralloc.scheduler.framework import (
+    SUCCESS,
+    Code,
+    CycleState,
+    Framework,
+    NodeInfo,
+    PodInfo,
+    Status,
+)
 from dralloc.scheduler.plugins.dynamicresources import (
     EXTENDED_RESOURCE_CLAIM_ANNOTATION,
     ExtendedResourceIndex,
     extended_requests,
 )
+from dralloc.scheduler.plugins.noderesources import NodeResourcesFit
 from dralloc.scheduler.profiles import default_profile
 from dralloc.scheduler.scheduler import ScheduleOutcome, Scheduler
 from dralloc.scheduler.signature import pod_signature
@@ -380,6 +391,47 @@ def test_a_mixed_cluster_serves_each_node_its_own_way() -> None:
     )
 
 
+def test_a_pods_own_claim_is_allocated_alone_where_a_device_plugin_serves_the_gpus() -> None:
+    nic = """\
+    apiVersion: resource.k8s.io/v1
+    kind: DeviceClass
+    metadata: {name: nic.example.com}
+    spec:
+      selectors:
+      - cel: {expression: device.driver == "nic.example.com"}
+    ---
+    apiVersion: resource.k8s.io/v1
+    kind: ResourceSlice
+    metadata: {name: dp-node-nics}
+    spec:
+      driver: nic.example.com
+      nodeName: dp-node
+      pool: {name: dp-node, generation: 1, resourceSliceCount: 1}
+      devices: [{name: nic-0}]
+    ---
+    apiVersion: resource.k8s.io/v1
+    kind: ResourceClaim
+    metadata: {name: nic, namespace: default}
+    spec:
+      devices:
+        requests:
+        - name: nic
+          exactly: {deviceClassName: nic.example.com}
+    """
+    spec = """\
+    resourceClaims: [{name: nic, resourceClaimName: nic}]
+    containers:
+    - name: cuda
+      resources: {requests: {example.com/gpu: 1}, claims: [{name: nic}]}
+    """
+    w = world(GPU_CLASS, device_plugin_node("dp-node", 1), textwrap.dedent(nic), gpu_pod("p", spec))
+    outcome = w.schedule("p")
+    assert outcome.node == "dp-node"
+    assert outcome.pod.pod.status.extended_resource_claim_status is None
+    assert list(w.cache.claims) == ["default/nic"]
+    assert w.cache.claims["default/nic"].status.allocation is not None
+
+
 def test_a_resource_no_class_maps_and_no_node_publishes_is_insufficient() -> None:
     resources = "{requests: {example.com/gpu: 1, example.com/fpga: 1}}"
     w = world(GPU_CLASS, dra_node("gpu-node", 1), gpu_pod("p", one_container(resources)))
@@ -458,6 +510,88 @@ def test_a_claim_left_over_for_a_pod_tells_its_signature_apart() -> None:
     )
     w.cache.set_claim(leftover)
     assert sign(a) != sign(b)
+
+
+# --------------------------------------------------------- NodeResourcesFit's delegation
+
+
+def _fit_node(extra: dict[str, str], used: dict[str, str] | None = None) -> NodeInfo:
+    allocatable = {"cpu": "4", "memory": "8Gi", "pods": "110", **extra}
+    info = NodeInfo.of(
+        Node(
+            metadata=ObjectMeta(name="n"),
+            status=NodeStatus(allocatable={k: Quantity.parse(v) for k, v in allocatable.items()}),
+        )
+    )
+    if used:
+        info.add_pod(_fit_pod(used, "running"))
+    return info
+
+
+def _fit_pod(requests: dict[str, str], name: str = "p") -> PodInfo:
+    resources = ResourceRequirements(requests={k: Quantity.parse(v) for k, v in requests.items()})
+    return PodInfo.of(
+        Pod(
+            metadata=ObjectMeta(name=name, namespace="default"),
+            spec=PodSpec(containers=[Container(name="c", resources=resources)]),
+        )
+    )
+
+
+_IMPLICIT = "deviceclass.resource.kubernetes.io/gpu.example.com"
+_GPU = "example.com/gpu"
+
+
+@pytest.mark.parametrize(
+    ("resolver", "requests", "the_node", "expected"),
+    [
+        pytest.param(True, {_GPU: "2"}, _fit_node({}), SUCCESS, id="mapped-not-published"),
+        pytest.param(True, {_GPU: "2"}, _fit_node({_GPU: "0"}), SUCCESS, id="mapped-published-0"),
+        pytest.param(
+            True,
+            {_GPU: "2"},
+            _fit_node({_GPU: "4"}, used={_GPU: "3"}),
+            Status.unschedulable("Insufficient example.com/gpu"),
+            id="a-device-plugin-node-is-checked-as-ever",
+        ),
+        pytest.param(
+            True,
+            {_GPU: "2"},
+            _fit_node({_GPU: "1"}),
+            Status.unresolvable("Insufficient example.com/gpu"),
+            id="a-small-device-plugin-node-is-unresolvable",
+        ),
+        pytest.param(
+            True,
+            {_GPU: "1", "example.com/fpga": "1"},
+            _fit_node({}),
+            Status.unresolvable("Insufficient example.com/fpga"),
+            id="an-unmapped-resource-is-checked",
+        ),
+        pytest.param(True, {_IMPLICIT: "1"}, _fit_node({}), SUCCESS, id="implicit-name"),
+        pytest.param(
+            False,
+            {_GPU: "1"},
+            _fit_node({}),
+            Status.unresolvable("Insufficient example.com/gpu"),
+            id="no-resolver-gate-off",
+        ),
+    ],
+)
+def test_node_resources_fit_leaves_mapped_resources_to_dra_on_nodes_without_them(
+    resolver: bool, requests: dict[str, str], the_node: NodeInfo, expected: Status
+) -> None:
+    gpu = _class("gpu.example.com", None)
+    plugin = NodeResourcesFit(
+        device_classes=ExtendedResourceIndex({"gpu.example.com": gpu}) if resolver else None
+    )
+    state = CycleState()
+    the_pod = _fit_pod(requests)
+    assert plugin.pre_filter(state, the_pod, [the_node]) == (None, SUCCESS)
+    status = plugin.filter(state, the_pod, the_node)
+    assert (status.code, status.reasons) == (expected.code, expected.reasons)
+    found = plugin.insufficient_resources(the_pod.requests, the_node)
+    assert tuple(f.reason for f in found) == expected.reasons
 
 
 # -------------------------------------------------------------- which class serves a name

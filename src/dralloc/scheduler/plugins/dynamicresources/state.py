@@ -2,7 +2,8 @@
 claims as PreFilter found them, the allocations Filter computed per node, and, for a pod
 whose extended resources DRA serves (KEP-5004), its special claim per node variant.
 
-Plain data; the plugin owns every change to it.
+Per-cycle data and what follows from it alone (which claim variant a node needs); the plugin
+owns every change to it.
 """
 
 from __future__ import annotations
