@@ -125,7 +125,6 @@ FilesOption = Annotated[
         "(repeatable; '-' reads stdin).",
     ),
 ]
-NodeOption = Annotated[str | None, typer.Option(metavar="NODE")]
 GatesOption = Annotated[
     str,
     typer.Option(
