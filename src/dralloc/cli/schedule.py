@@ -518,6 +518,10 @@ def _pod_output(
         status.pop("conditions", None)
     if entry.claims_changed:
         status["resourceClaimStatuses"] = to_builtins(entry.pod.status.resource_claim_statuses)
+    # PreBind recorded the claim made for DRA-backed extended resources (KEP-5004).
+    extended = outcome.pod.pod.status.extended_resource_claim_status
+    if outcome.node is not None and extended is not None:
+        status["extendedResourceClaimStatus"] = to_builtins(extended)
     if status:
         out["status"] = status
     return out
@@ -662,8 +666,15 @@ def run_schedule(
         for key, loaded in plan.running.items()
         if key in preempted
     ]
-    items += [_claim_output(key, plan) for key in _changed_claims(plan)]
     ordered = [outcomes[entry.index] for entry in queue]
+    changed = _changed_claims(plan)
+    for outcome in ordered:
+        extended = outcome.pod.pod.status.extended_resource_claim_status
+        if outcome.node is not None and extended is not None:
+            key = f"{outcome.pod.pod.metadata.namespace}/{extended.resource_claim_name}"
+            if key in plan.cache.claims and key not in changed:
+                changed.append(key)
+    items += [_claim_output(key, plan) for key in changed]
     if any(o.status.code == Code.ERROR for o in ordered):
         code = EXIT_FAILED
     elif any(not o.is_scheduled for o in ordered):

@@ -129,8 +129,10 @@ class SchedulerCache:
         """The pod is gone (ended, deleted, preempted): take it off its node and drop it from
         its claims' reservations, deallocating the claims nobody reserves any more. Returns
         those claim keys."""
-        self.forget_pod(f"{pod.metadata.namespace}/{pod.metadata.name}")
-        return self.release_pod_claims(pod)
+        # The cached pod carries what binding wrote (its extended-resource claim's name); the
+        # caller's copy may predate it.
+        cached = self.forget_pod(f"{pod.metadata.namespace}/{pod.metadata.name}")
+        return self.release_pod_claims(cached.pod if cached is not None else pod)
 
     # ------------------------------------------------------------------------ claims
 
@@ -201,7 +203,11 @@ class SchedulerCache:
         """Drop the pod from its claims' reservations; a claim nobody reserves any more is
         deallocated, as the ResourceClaim controller does (spec 7.8). Returns those keys."""
         released = []
-        for _, key in pod_claim_keys(pod):
+        keys = [key for _, key in pod_claim_keys(pod)]
+        extended = pod.status.extended_resource_claim_status
+        if extended is not None:  # the claim DRA-backed extended resources made (KEP-5004)
+            keys.append(f"{pod.metadata.namespace or 'default'}/{extended.resource_claim_name}")
+        for key in keys:
             claim = self.claims.get(key) if key is not None else None
             if claim is None or key is None:
                 continue
