@@ -154,7 +154,12 @@ def test_every_field_of_the_input_claim_is_kept_in_the_output(tmp_path: Path) ->
         """
     )
     path = write(tmp_path, "in.yaml", documents(CLUSTER, text))
-    result = invoke("allocate", "-f", path, "--node", "node-a")
+    # Fields the API does not define are refused by default, as kubectl's strict validation
+    # does; with --validate=ignore they are kept in the output untouched.
+    refused = invoke("allocate", "-f", path, "--node", "node-a")
+    assert refused.exit_code == 2
+    assert 'futureRequestField: unknown field "futureRequestField"' in refused.stderr
+    result = invoke("allocate", "-f", path, "--node", "node-a", "--validate", "ignore")
     assert result.exit_code == 0, result.stderr
     (item,) = output_list(result)["items"]
     original = yaml.safe_load(text)

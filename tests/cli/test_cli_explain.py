@@ -23,7 +23,7 @@ def _verdicts(explanation: dict[str, Any], request: int = 0) -> dict[str, str]:
 
 def test_explain_table_shows_each_device_and_why_for_the_quickstart() -> None:
     result = invoke(
-        "explain", "-f", str(QUICKSTART), "--claim", "training-0", "--node", "gpu-node-1"
+        "explain", "-f", str(QUICKSTART), "--claim", "training-0", "--node", "gpu-node-1", "--all"
     )
     assert result.exit_code == 0
     lines = result.stdout.splitlines()

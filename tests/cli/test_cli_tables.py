@@ -40,6 +40,17 @@ def test_explain_in_a_pipe_prints_plain_aligned_columns() -> None:
     assert _explain().splitlines() == [
         "claim default/training-0 on node gpu-node-1: fits (gpus: gpu-2, gpus: gpu-3)",
         "request gpus (class gpu.nvidia.com, needs 2, 3 fit)",
+        "VERDICT  DETAIL                  MODEL                  DEVICES",
+        "in use   by default/inference-0  NVIDIA H100 80GB HBM3  gpu-0",
+        "fits                             NVIDIA H100 80GB HBM3  gpu-1",
+        "fits     chosen                  NVIDIA H100 80GB HBM3  gpu-2, gpu-3",
+    ]
+
+
+def test_explain_all_prints_a_row_per_device() -> None:
+    assert _explain("--all").splitlines() == [
+        "claim default/training-0 on node gpu-node-1: fits (gpus: gpu-2, gpus: gpu-3)",
+        "request gpus (class gpu.nvidia.com, needs 2, 3 fit)",
         "DEVICE                           VERDICT  DETAIL",
         "gpu.nvidia.com/gpu-node-1/gpu-0  in use   by default/inference-0",
         "gpu.nvidia.com/gpu-node-1/gpu-1  fits",
@@ -49,7 +60,8 @@ def test_explain_in_a_pipe_prints_plain_aligned_columns() -> None:
 
 
 def test_explain_rows_split_into_fields_as_awk_would() -> None:
-    rows = [line.split() for line in _explain().splitlines() if line.startswith("gpu.nvidia")]
+    text = _explain("--all")
+    rows = [line.split() for line in text.splitlines() if line.startswith("gpu.nvidia")]
     assert [(row[0].rsplit("/", 1)[1], row[1]) for row in rows if row[1] == "fits"] == [
         ("gpu-1", "fits"),
         ("gpu-2", "fits"),
@@ -59,7 +71,7 @@ def test_explain_rows_split_into_fields_as_awk_would() -> None:
 
 def test_explain_on_a_terminal_draws_a_rich_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tables, "is_terminal", lambda stream=None: True)
-    text = _explain()
+    text = _explain("--all")
     assert _has_box(text)
     assert "┃ DEVICE" in text
     assert "│ gpu.nvidia.com/gpu-node-1/gpu-0 │ in use" in text

@@ -28,7 +28,14 @@ import typer
 
 from dralloc.cli.commands import CONTEXT_SETTINGS, DrallocGroup, epilog
 from dralloc.cli.mig import mig_app
-from dralloc.cli.options import RecursiveOption, Validate, ValidateOption, VerboseOption
+from dralloc.cli.options import (
+    RecursiveOption,
+    Validate,
+    ValidateOption,
+    VerboseOption,
+    field_validation,
+    report_reading,
+)
 from dralloc.cli.simulate import SIMULATE_EPILOG, SIMULATE_SHORT_HELP, simulate_command
 from dralloc.errors import DrallocError, InputError
 
@@ -38,7 +45,9 @@ if TYPE_CHECKING:
 
     from dralloc.allocator import AllocatedState, Allocator, ClaimExplanation, Inventory
     from dralloc.api.resource import AllocationResult, ResourceClaim
+    from dralloc.cli.explaining import ExplainView
     from dralloc.cli.inputs import ClusterInput
+    from dralloc.cli.podexplain import PodReport
     from dralloc.devices.isolation import DeviceIsolation
     from dralloc.features import Features
 
@@ -112,6 +121,7 @@ class AllocateOutput(StrEnum):
 
 class ExplainOutput(StrEnum):
     table = "table"
+    wide = "wide"
     json = "json"
 
 
@@ -190,13 +200,30 @@ def _features(gates: str) -> Features:
     return features
 
 
-def _read(files: list[str]) -> ClusterInput:
+def _read(
+    files: list[str],
+    *,
+    recursive: bool = False,
+    validate: Validate = Validate.strict,
+    verbose: bool = False,
+) -> ClusterInput:
     from dralloc.cli.inputs import read_cluster
 
     try:
-        return read_cluster(files)
+        cluster = read_cluster(files, recursive=recursive, validation=field_validation(validate))
     except InputError as err:
         _fail(EXIT_INPUT, str(err))
+    report_reading(cluster, verbose=verbose)
+    return cluster
+
+
+def _check_node(cluster: ClusterInput, node: str | None) -> None:
+    from dralloc.cli.inputs import node_problems
+
+    if node is not None:
+        problems = node_problems(cluster, node)
+        if problems:
+            _fail(EXIT_INPUT, str(InputError(problems)))
 
 
 def _allocator(features: Features, timeout: float) -> Allocator:
@@ -268,6 +295,9 @@ def allocate(
         AllocateOutput, typer.Option("-o", "--output", help="Output format.")
     ] = AllocateOutput.yaml,
     timeout: TimeoutOption = 10.0,
+    recursive: RecursiveOption = False,
+    validate: ValidateOption = Validate.strict,
+    verbose: VerboseOption = False,
 ) -> None:
     """Allocate every claim without an allocation, together, on one node (all or none).
 
@@ -294,16 +324,17 @@ def allocate(
     from dralloc.devices.nvidia_config import DRIVER as GPU_DRIVER
 
     features = _features(feature_gates)
-    cluster = _read(files)
+    cluster = _read(files, recursive=recursive, validate=validate, verbose=verbose)
+    _check_node(cluster, node)
     inventory = Inventory(cluster.slices, features, cluster.taint_rules)
     state = allocated_state(cluster.allocated_claims, features)
     pending = cluster.pending_claims()
+    if not pending:
+        _nothing_to_allocate(cluster)
     allocator = _allocator(features, timeout)
     nodes = [node] if node else cluster.node_names()
     if not nodes:
         _fail(EXIT_INPUT, "no nodes: give --node NAME, or Node objects in the input files")
-    if node and node not in cluster.nodes:
-        _err(f"warning: node {node} is not in the input; treating it as a node without labels")
     failures: list[str] = []
     for name in nodes:
         target = cluster.node(name)
@@ -358,6 +389,26 @@ def allocate(
     raise typer.Exit(EXIT_NO)
 
 
+def _nothing_to_allocate(cluster: ClusterInput) -> NoReturn:
+    """No claim without an allocation: say what the input holds instead of an empty list."""
+    from dralloc.api.resource import ResourceClaimTemplate
+
+    templates = [
+        loaded.ref for loaded in cluster.objects if isinstance(loaded.obj, ResourceClaimTemplate)
+    ]
+    if templates:
+        listed = ", ".join(templates[:5]) + (", ..." if len(templates) > 5 else "")
+        _fail(
+            EXIT_INPUT,
+            f"nothing to allocate: the input has ResourceClaimTemplates ({listed}) but no "
+            "pending ResourceClaims. Kubernetes makes claims from templates for the pods that "
+            "name them: give the pods to 'dralloc schedule', or write the claims out.",
+        )
+    in_use = len(cluster.allocated_claims)
+    held = f" ({in_use} claim(s) are allocated already)" if in_use else ""
+    _fail(EXIT_INPUT, f"nothing to allocate: the input has no pending ResourceClaims{held}")
+
+
 def _explain_failure(
     allocator: Allocator,
     cluster: ClusterInput,
@@ -381,83 +432,21 @@ def _explain_failure(
         _err(f"node {node}: each claim fits alone, but not all {len(pending)} claims together")
 
 
-def _explanation_json(result: ClaimExplanation) -> dict[str, Any]:
-    from dralloc.api.io import to_builtins
-
-    return {
-        "claim": result.claim,
-        "node": result.node,
-        "fits": result.fits,
-        "message": result.message,
-        "error": result.error or None,
-        "pools": [vars(p) for p in result.pools],
-        "requests": [
-            {
-                "name": r.name,
-                "deviceClassName": r.device_class,
-                "needed": r.needed,
-                "fitting": r.fitting,
-                "devices": [vars(d) for d in r.devices],
-            }
-            for r in result.requests
-        ],
-        "allocation": to_builtins(result.allocation) if result.allocation else None,
-    }
-
-
-def _print_explanation(result: ClaimExplanation) -> None:
-    """The verdict line, incomplete pools, and a table per request: drawn by rich on a
-    terminal, plain columns (DEVICE, VERDICT, DETAIL) in a pipe."""
-    from dralloc.cli.tables import Column, TextTable, is_terminal
-
-    heading = f"claim {result.claim} on node {result.node}: {result.message}"
-    pools = [
-        f"  pool {pool.pool} is {pool.state} {pool.detail}".rstrip()
-        for pool in result.pools
-        if pool.state != "complete"
-    ]
-    if is_terminal():
-        from rich.console import Console
-        from rich.markup import escape
-
-        style = "green" if result.fits else ("red" if result.error else "yellow")
-        console = Console(highlight=False, soft_wrap=True)
-        console.print(
-            f"[bold]claim {escape(result.claim)}[/bold] on node [bold]{escape(result.node)}"
-            f"[/bold]: [{style}]{escape(result.message)}[/{style}]"
-        )
-        for line in pools:
-            console.print(escape(line))
-    else:
-        sys.stdout.write("".join(line + "\n" for line in [heading, *pools]))
-    for request in result.requests:
-        table = TextTable(
-            [Column("DEVICE"), Column("VERDICT"), Column("DETAIL")],
-            title=f"request {request.name} (class {request.device_class}, "
-            f"needs {request.needed}, {request.fitting} fit)",
-            title_left=True,
-        )
-        for device in request.devices:
-            colour = "green" if device.verdict == "fits" else "red"
-            table.add_row(device.device, device.verdict, device.detail, styles={1: colour})
-        if not request.devices:
-            table.add_row("(no devices on this node)", "", "")
-        table.print(soft_wrap=True)
-
-
 @app.command(
     "explain",
-    short_help="Why a claim does or does not fit, device by device.",
+    short_help="Why a claim or a pod does or does not fit, node by node.",
     epilog=epilog(
         [
             "dralloc explain -f examples/quickstart.yaml --claim training-0",
             "dralloc explain -f cluster.yaml --claim team-a/train-0 --node gpu-node-1",
+            "dralloc explain -f cluster.yaml --claim train-0 --all",
+            "dralloc explain -f cluster.yaml -f job.yaml --pod team-a/train-0-x7k2p",
             "dralloc explain -f cluster.yaml --claim train-0 -o json | jq '.[].message'",
         ],
         {
-            EXIT_OK: "the claim fits on at least one of the nodes",
+            EXIT_OK: "the claim or pod fits on at least one of the nodes",
             EXIT_NO: "it fits on none of them",
-            EXIT_INPUT: "invalid input, or no ResourceClaim of that name",
+            EXIT_INPUT: "invalid input, or no such claim or pod",
             EXIT_FAILED: "the allocator failed (a CEL runtime error, an unknown class)",
         },
     ),
@@ -465,34 +454,164 @@ def _print_explanation(result: ClaimExplanation) -> None:
 def explain_command(
     files: FilesOption,
     claim: Annotated[
-        str, typer.Option(metavar="[NAMESPACE/]NAME", help="Claim name, or namespace/name.")
-    ],
+        str | None,
+        typer.Option(
+            metavar="[NAMESPACE/]NAME",
+            help="A ResourceClaim (name, or namespace/name). A claim Kubernetes makes from a "
+            "template is found by its pod and pod claim name (POD-PODCLAIM), or, with --pod, "
+            "by the pod claim name alone.",
+        ),
+    ] = None,
+    pod: Annotated[
+        str | None,
+        typer.Option(
+            metavar="[NAMESPACE/]NAME",
+            help="Explain a pod: every Filter plugin on every node, and each of its claims.",
+        ),
+    ] = None,
     node: Annotated[
         str | None,
         typer.Option(metavar="NODE", help="Explain for this node (default: every node)."),
     ] = None,
+    all_devices: Annotated[
+        bool,
+        typer.Option("--all", help="A row per device instead of devices grouped by verdict."),
+    ] = False,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="With --pod: a KubeSchedulerConfiguration, as dralloc schedule takes it.",
+        ),
+    ] = None,
     feature_gates: GatesOption = "",
     output: Annotated[
-        ExplainOutput, typer.Option("-o", "--output", help="Output format.")
+        ExplainOutput,
+        typer.Option("-o", "--output", metavar="table|wide|json", help="Output format."),
     ] = ExplainOutput.table,
     timeout: TimeoutOption = 10.0,
+    recursive: RecursiveOption = False,
+    validate: ValidateOption = Validate.strict,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Why a claim does or does not fit: a verdict for every request and candidate device.
+    """Why a claim or a pod does or does not fit, node by node and device by device.
 
-    For every request (and every firstAvailable alternative) and every device the node can
-    see: fits, class selector false, request selector false or erroring, in use (and by which
-    claim), counters exhausted, capacity too small, untolerated taint, not reachable from the
-    node, constraint conflict, pool incomplete or invalid; then whether the claim as a whole
-    fits. The table is drawn on a terminal and printed as plain columns in a pipe; -o json
-    gives the same verdicts as data.
+    For a claim: every request (and firstAvailable alternative) against every device the node
+    can see: fits, class selector false, request selector false or erroring, in use (and by
+    which claim), counters exhausted, capacity too small, untolerated taint, not reachable
+    from the node, constraint conflict, pool incomplete or invalid; then whether the claim as
+    a whole fits. Devices are grouped by verdict, detail and model; --all lists each one and
+    -o wide adds its model.
+
+    For a pod (--pod), met where dralloc schedule would meet it: kube-scheduler's summary,
+    every Filter plugin that rejects each node, and each claim of the pod (by name, from a
+    template, or for extended resources) on every node. -o json gives everything as data.
     """
     import json
 
+    from dralloc.cli.explaining import (
+        ExplainView,
+        device_models,
+        explanation_json,
+        print_explanation,
+    )
+
+    if claim is None and pod is None:
+        _fail(EXIT_INPUT, "give --claim NAME or --pod NAME (or both: a pod's claim)")
+    features = _features(feature_gates)
+    cluster = _read(files, recursive=recursive, validate=validate, verbose=verbose)
+    _check_node(cluster, node)
+    view = ExplainView.summary
+    if output is ExplainOutput.wide:
+        view = ExplainView.wide
+    elif all_devices:
+        view = ExplainView.devices
+    models = device_models(cluster)
+    if pod is not None:
+        _explain_pod(cluster, features, pod, claim, node, config, output, view, models)
+    assert claim is not None
+    results = _explain_claim(cluster, features, claim, node, timeout, config)
+    if output is ExplainOutput.json:
+        sys.stdout.write(json.dumps([explanation_json(r) for r in results], indent=2) + "\n")
+    else:
+        for result in results:
+            print_explanation(result, models, view)
+    if any(r.error for r in results):
+        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(EXIT_OK if any(r.fits for r in results) else EXIT_NO)
+
+
+def _pod_report(
+    cluster: ClusterInput, features: Features, pod: str, node: str | None, config: str | None
+) -> PodReport:
+    from dralloc.cli.podexplain import explain_pod_in_input
+    from dralloc.scheduler.config import SchedulerConfiguration, load_config
+    from dralloc.scheduler.profiles import plugin_names
+
+    try:
+        configuration = load_config(config, plugin_names()) if config else SchedulerConfiguration()
+        return explain_pod_in_input(cluster, configuration, features, pod, node=node)
+    except InputError as err:
+        _fail(EXIT_INPUT, str(err))
+
+
+def _explain_pod(
+    cluster: ClusterInput,
+    features: Features,
+    pod: str,
+    claim: str | None,
+    node: str | None,
+    config: str | None,
+    output: ExplainOutput,
+    view: ExplainView,
+    models: dict[str, str],
+) -> NoReturn:
+    import json
+
+    from dralloc.cli.explaining import explanation_json, print_explanation, print_pod_report
+    from dralloc.cli.podexplain import pod_report_json
+
+    report = _pod_report(cluster, features, pod, node, config)
+    if claim is None:
+        if output is ExplainOutput.json:
+            sys.stdout.write(json.dumps(pod_report_json(report), indent=2) + "\n")
+        else:
+            print_pod_report(report, models, view)
+        raise typer.Exit(report.exit_code)
+    found = [c for c in report.claims if claim in (c.pod_claim, c.claim)]
+    if not found:
+        names = ", ".join(c.pod_claim for c in report.claims) or "none"
+        _fail(EXIT_INPUT, f"--claim {claim}: pod {report.pod} has no such claim (claims: {names})")
+    results = list(found[0].explanations)
+    if not results:
+        state = "allocated" if found[0].allocated else "not created"
+        sys.stdout.write(f"claim {found[0].claim or claim} of pod {report.pod}: {state}\n")
+        raise typer.Exit(EXIT_OK if found[0].allocated else EXIT_NO)
+    if output is ExplainOutput.json:
+        sys.stdout.write(json.dumps([explanation_json(r) for r in results], indent=2) + "\n")
+    else:
+        for result in results:
+            print_explanation(result, models, view)
+    if any(r.error for r in results):
+        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(EXIT_OK if any(r.fits for r in results) else EXIT_NO)
+
+
+def _explain_claim(
+    cluster: ClusterInput,
+    features: Features,
+    claim: str,
+    node: str | None,
+    timeout: float,
+    config: str | None,
+) -> list[ClaimExplanation]:
+    """A claim of the input explained on each node; a claim Kubernetes would make from a
+    template (named POD-PODCLAIM) is made through its pod and explained there."""
     from dralloc.allocator import Inventory, allocated_state, explain
+    from dralloc.api.core import Pod
     from dralloc.api.resource import ResourceClaim
 
-    features = _features(feature_gates)
-    cluster = _read(files)
     namespace, _, name = claim.rpartition("/")
     matches = [
         loaded.obj
@@ -502,6 +621,25 @@ def explain_command(
         and (not namespace or loaded.obj.metadata.namespace == namespace)
     ]
     if not matches:
+        for loaded in cluster.objects:
+            owner = loaded.obj
+            if not isinstance(owner, Pod) or (namespace and owner.metadata.namespace != namespace):
+                continue
+            for entry in owner.spec.resource_claims:
+                if (
+                    entry.resource_claim_template_name
+                    and f"{owner.metadata.name}-{entry.name}" == name
+                ):
+                    ref = f"{owner.metadata.namespace}/{owner.metadata.name}"
+                    report = _pod_report(cluster, features, ref, node, config)
+                    for found in report.claims:
+                        if found.pod_claim == entry.name and found.explanations:
+                            return list(found.explanations)
+                    _fail(
+                        EXIT_INPUT,
+                        f"claim {claim}: the claim of pod {ref} is allocated or not created "
+                        f"(dralloc explain --pod {ref} says more)",
+                    )
         _fail(EXIT_INPUT, f"claim {claim}: no ResourceClaim of that name in the input")
     target_claim = matches[0]
     others = [c for c in cluster.allocated_claims if c is not target_claim]
@@ -511,18 +649,10 @@ def explain_command(
     nodes = [node] if node else cluster.node_names()
     if not nodes:
         _fail(EXIT_INPUT, "no nodes: give --node NAME, or Node objects in the input files")
-    results = [
+    return [
         explain(allocator, cluster.node(n), target_claim, inventory, cluster.classes, state)
         for n in nodes
     ]
-    if output is ExplainOutput.json:
-        sys.stdout.write(json.dumps([_explanation_json(r) for r in results], indent=2) + "\n")
-    else:
-        for result in results:
-            _print_explanation(result)
-    if any(r.error for r in results):
-        raise typer.Exit(EXIT_FAILED)
-    raise typer.Exit(EXIT_OK if any(r.fits for r in results) else EXIT_NO)
 
 
 CLUSTER_GENERATE_EPILOG = epilog(

@@ -95,7 +95,8 @@ class TextTable:
             title_justify="left" if self.title_left else "center",
         )
         for column in self.columns:
-            table.add_column(escape(column.header), justify=column.justify)
+            # "fold": a long cell (a device or node name) wraps within its column, never cut.
+            table.add_column(escape(column.header), justify=column.justify, overflow="fold")
         for row, styles in zip(self.rows, self.styles, strict=True):
             table.add_row(*(_styled(escape(cell), styles.get(i)) for i, cell in enumerate(row)))
         Console(file=stream, highlight=highlight, soft_wrap=soft_wrap).print(table)
