@@ -6,7 +6,8 @@
 // as kubectl's default (strict) field validation does. The built-in kinds let dralloc tell a
 // misspelled kind of a Kubernetes API group from a custom resource it has no use for.
 //
-// Usage: go run . v0.36.3 > ../../src/dralloc/api/data/apischema.json
+// Usage: go run . > ../../src/dralloc/api/data/apischema.json
+// (the version recorded is the k8s.io/api module's, as go.mod pins it)
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -249,9 +251,21 @@ func builtinKinds() map[string][]string {
 	return byVersion
 }
 
+func apiVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "k8s.io/api" {
+				return dep.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
 func main() {
 	out := schema{
-		Version: os.Args[1],
+		Version: apiVersion(),
 		Builtin: builtinKinds(),
 		Kinds:   map[string]string{},
 		Types:   map[string]map[string]string{},
