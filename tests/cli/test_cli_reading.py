@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cli_kit import CLUSTER, QUICKSTART, ROOT, claim, documents, invoke, write
 
 # Two nodes with two H100s each, from `dralloc cluster generate` (tests/manifests).
@@ -162,3 +163,18 @@ def test_explain_needs_a_claim_or_a_pod() -> None:
     result = invoke("explain", "-f", str(QUICKSTART))
     assert result.exit_code == 2
     assert "give --claim NAME or --pod NAME" in result.stderr
+
+
+def test_progress_is_shown_on_a_terminal_only_and_yields_every_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from dralloc.cli import explaining
+
+    items = list(range(explaining.PROGRESS_AFTER_NODES + 5))
+    assert list(explaining.with_progress(items, "x")) == items  # not a terminal: plain
+    terminal = io.StringIO()
+    monkeypatch.setattr(terminal, "isatty", lambda: True)
+    monkeypatch.setattr(explaining.sys, "stderr", terminal)
+    assert list(explaining.with_progress(items, "explaining")) == items

@@ -10,8 +10,9 @@ aligned columns in a pipe. Imported when `explain` runs, never for `--help`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dralloc.cli.tables import Column, TextTable, is_terminal
 
@@ -22,11 +23,13 @@ if TYPE_CHECKING:
     from dralloc.cli.podexplain import PodReport
 
 __all__ = [
+    "PROGRESS_AFTER_NODES",
     "ExplainView",
     "device_models",
     "explanation_json",
     "print_explanation",
     "print_pod_report",
+    "with_progress",
 ]
 
 # Attributes that name a device's model, most specific first (drivers publish them
@@ -34,6 +37,29 @@ __all__ = [
 MODEL_ATTRIBUTES = ("productName", "model", "type")
 # Device names shown per summary row before "... (N devices)".
 NAMES_PER_ROW = 4
+
+
+# Explaining more nodes than this shows a progress bar on stderr (a terminal only): a "no fit"
+# over a fleet visits every node.
+PROGRESS_AFTER_NODES = 16
+_T = TypeVar("_T")
+
+
+def with_progress(items: Sequence[_T], description: str) -> Iterator[_T]:
+    """`items`, with a progress bar on stderr while they are worked through, when stderr is a
+    terminal and there are more than PROGRESS_AFTER_NODES of them; plain iteration otherwise."""
+    if len(items) <= PROGRESS_AFTER_NODES or not is_terminal(sys.stderr):
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns = (description, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(description, total=len(items))
+        for item in items:
+            yield item
+            progress.advance(task)
 
 
 class ExplainView(StrEnum):

@@ -335,8 +335,10 @@ def allocate(
     nodes = [node] if node else cluster.node_names()
     if not nodes:
         _fail(EXIT_INPUT, "no nodes: give --node NAME, or Node objects in the input files")
+    from dralloc.cli.explaining import with_progress
+
     failures: list[str] = []
-    for name in nodes:
+    for name in with_progress(nodes, "trying nodes"):
         target = cluster.node(name)
         try:
             results = allocator.allocate(target, pending, inventory, cluster.classes, state)
@@ -649,9 +651,11 @@ def _explain_claim(
     nodes = [node] if node else cluster.node_names()
     if not nodes:
         _fail(EXIT_INPUT, "no nodes: give --node NAME, or Node objects in the input files")
+    from dralloc.cli.explaining import with_progress
+
     return [
         explain(allocator, cluster.node(n), target_claim, inventory, cluster.classes, state)
-        for n in nodes
+        for n in with_progress(nodes, f"explaining {claim}")
     ]
 
 
