@@ -80,7 +80,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from dralloc.allocator import Allocator, AllocatorOptions
+from dralloc.allocator import AllocatorOptions
 from dralloc.api.core import (
     Container,
     Node,
@@ -114,12 +114,9 @@ from dralloc.api.resource import (
 )
 from dralloc.controllers import InMemoryClaimClient, ResourceClaimController
 from dralloc.features import Features
-from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
-from dralloc.scheduler.config import ProfileConfig
-from dralloc.scheduler.framework import Framework, PodInfo
-from dralloc.scheduler.profiles import build_profile, scheduler_registry
-from dralloc.scheduler.scheduler import Scheduler
-from dralloc.scheduler.signature import pod_signature
+from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
+from dralloc.scheduler.cache import claim_key, pod_claim_keys
+from dralloc.scheduler.config import ProfileConfig, SchedulerConfiguration
 
 DRIVER = "test-driver.cdi.k8s.io"
 DEVICE_CLASS = "test-class"
@@ -329,29 +326,30 @@ class _Cluster:
         self.rng = random.Random(seed)
         self.pod_uids = random.Random(f"pod-uids/{seed}")
         names = [node_name(i) for i in range(nodes)]
-        self.cache = SchedulerCache(
-            self.features,
-            nodes=[make_node(i) for i in range(nodes)],
-            slices=[make_slice(name) for name in names],
-            classes=[device_class()],
-        )
         share_rng = random.Random(f"share-ids/{seed}")
         options = AllocatorOptions(
             timeout=ALLOCATOR_TIMEOUT_SECONDS,
             share_ids=lambda: str(uuid.UUID(int=share_rng.getrandbits(128), version=4)),
         )
-        self.allocator = Allocator(self.features, options=options)
-
-        def bind(info: PodInfo, node: str) -> None:
-            """Nothing to write: the cache already holds the assumed pod."""
-
         # The default profile, built as a KubeSchedulerConfiguration's profile is (with
-        # `percentageOfNodesToScore` when one is given).
-        registry = scheduler_registry(self.cache, self.allocator, self.features, self.rng, bind)
-        profile = build_profile(ProfileConfig(percentage_of_nodes_to_score=percentage), registry)
-        signature = pod_signature(self.cache) if remember_verdicts else None
-        framework = Framework(profile, rng=self.rng, pod_signature=signature)
-        self.scheduler = Scheduler(self.cache, framework)
+        # `percentageOfNodesToScore` when one is given), by the builder `dralloc schedule` uses.
+        built = build_scheduler(
+            SchedulerInputs(
+                self.features,
+                nodes=[make_node(i) for i in range(nodes)],
+                slices=[make_slice(name) for name in names],
+                classes=[device_class()],
+                config=SchedulerConfiguration(
+                    profiles=(ProfileConfig(percentage_of_nodes_to_score=percentage),)
+                ),
+                allocator_options=options,
+                rng=self.rng,
+                remember_verdicts=remember_verdicts,
+            )
+        )
+        self.cache = built.cache
+        self.allocator = built.allocator
+        self.scheduler = built.scheduler()
         self.client = InMemoryClaimClient(
             templates=[claim_template(ns, case.selector) for ns in ("init", "test")],
             rng=random.Random(f"claim-names/{seed}"),

@@ -29,18 +29,14 @@ from dralloc.allocator import Allocator, ClaimExplanation, explain
 from dralloc.api.core import Pod
 from dralloc.api.io import to_builtins
 from dralloc.cli.inputs import ClusterInput
-from dralloc.cli.schedule import (
-    PendingPod,
-    plan_schedule,
-    queue_order,
-    schedule_queue,
-)
+from dralloc.cli.schedule import plan_schedule
 from dralloc.errors import InputError, Problem
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration
 from dralloc.scheduler.explain import PodExplanation, explain_pod
 from dralloc.scheduler.framework import Code, NodeInfo, PodInfo
+from dralloc.scheduler.offline import PendingPod, queue_order, schedule_queue
 from dralloc.scheduler.scheduler import Scheduler
 
 __all__ = ["ClaimReport", "PodReport", "explain_pod_in_input", "pod_report_json"]

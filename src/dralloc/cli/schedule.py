@@ -55,10 +55,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
-import msgspec
 import typer
 
-from dralloc.allocator import Allocator, AllocatorOptions
+from dralloc.allocator import AllocatorOptions
 from dralloc.api.core import Pod, PriorityClass
 from dralloc.api.defaults import apply_defaults
 from dralloc.api.io import WORKLOAD_TYPES, LoadedObject, dump, kube_dict, list_document, to_builtins
@@ -76,37 +75,36 @@ from dralloc.controllers import InMemoryClaimClient, ResourceClaimController
 from dralloc.controllers.workloads import WorkloadExpansion, expand_workloads
 from dralloc.errors import InputError, Problem
 from dralloc.features import FeatureGateError, Features, parse_gates
-from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
-from dralloc.scheduler.config import (
-    DEFAULT_SCHEDULER_NAME,
-    SchedulerConfiguration,
-    load_config,
+from dralloc.scheduler import offline
+from dralloc.scheduler.admission import (
+    admit_pod,
+    pre_enqueue_message,
+    profile_problems,
+    running_pod_problems,
 )
-from dralloc.scheduler.framework import Code, Framework, PodInfo, Status
+from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
+from dralloc.scheduler.cache import claim_key, pod_claim_keys
+from dralloc.scheduler.config import SchedulerConfiguration, load_config
+from dralloc.scheduler.framework import Code, Framework
+from dralloc.scheduler.offline import (
+    PendingPod,
+    place_running_pods,
+    queue_order,
+    schedule_queue,
+)
 from dralloc.scheduler.plugins.defaultpreemption import (
     DISRUPTION_TARGET,
     REASON_PREEMPTION_BY_SCHEDULER,
     Eviction,
 )
-from dralloc.scheduler.profiles import (
-    build_profiles,
-    evict_from_cache,
-    plugin_names,
-    scheduler_registry,
-)
-from dralloc.scheduler.scheduler import ScheduleOutcome, Scheduler
-from dralloc.scheduler.signature import pod_signature
+from dralloc.scheduler.profiles import plugin_names
+from dralloc.scheduler.scheduler import ScheduleOutcome
 
 EXIT_OK = 0
 EXIT_PENDING = 1
 EXIT_INPUT = 2
 EXIT_FAILED = 3
 ALLOCATOR_TIMEOUT_SECONDS = 10.0  # DynamicResources' filterTimeout default
-# Classes every cluster has without PriorityClass objects (scheduling.k8s.io built-ins).
-SYSTEM_PRIORITY_CLASSES: Mapping[str, int] = {
-    "system-cluster-critical": 2_000_000_000,
-    "system-node-critical": 2_000_001_000,
-}
 POD_SCHEDULED = "PodScheduled"
 REASON_UNSCHEDULABLE = "Unschedulable"
 REASON_SCHEDULER_ERROR = "SchedulerError"
@@ -129,71 +127,14 @@ def _fail(code: int, message: str) -> NoReturn:
     raise typer.Exit(code)
 
 
-# ----------------------------------------------------------------------------- priority
-
-
-def pod_priority(pod: Pod, classes: Mapping[str, PriorityClass]) -> int | None:
-    """The priority admission gives the pod: `spec.priority`, else its class's value, else the
-    global default class's (the lowest value when several are), else 0. None when it names a
-    class that does not exist."""
-    if pod.spec.priority is not None:
-        return pod.spec.priority
-    name = pod.spec.priority_class_name
-    if name:
-        found = classes.get(name)
-        if found is not None:
-            return found.value
-        return SYSTEM_PRIORITY_CLASSES.get(name)
-    defaults = [c.value for c in classes.values() if c.global_default]
-    return min(defaults) if defaults else 0
-
-
-PREEMPTION_POLICIES = ("PreemptLowerPriority", "Never")
-
-
-def pod_preemption_policy(pod: Pod, classes: Mapping[str, PriorityClass]) -> str:
-    """What admission gives the pod: its own `spec.preemptionPolicy`, else its class's, else
-    PreemptLowerPriority."""
-    if pod.spec.preemption_policy:
-        return pod.spec.preemption_policy
-    found = classes.get(pod.spec.priority_class_name) if pod.spec.priority_class_name else None
-    if found is None:
-        defaults = sorted((c for c in classes.values() if c.global_default), key=lambda c: c.value)
-        found = defaults[0] if defaults and not pod.spec.priority_class_name else None
-    if found is not None and found.preemption_policy:
-        return found.preemption_policy
-    return PREEMPTION_POLICIES[0]
-
-
 # -------------------------------------------------------------------------------- input
 
 
 @dataclass
-class PendingPod:
-    loaded: LoadedObject
-    pod: Pod  # with priority and generated claim statuses filled in
-    index: int
-    claims_changed: bool = False
-    # Why DynamicResources' PreEnqueue keeps the pod out of the scheduling queue (a claim it
-    # names does not exist): such a pod is never tried and gets no PodScheduled condition.
-    gated: str | None = None
+class SchedulePlan(offline.SchedulePlan):
+    """The checked input, ready to schedule, and what the workload controllers made."""
 
-
-@dataclass
-class SchedulePlan:
-    """The checked input, ready to schedule."""
-
-    cache: SchedulerCache
-    pending: list[PendingPod]
-    raw_claims: dict[str, LoadedObject]  # claim key -> input claim
-    input_claims: dict[str, ResourceClaim]  # claim key -> input claim, typed
-    generated: list[str] = field(default_factory=list)  # keys of created claims, in order
-    running: dict[str, LoadedObject] = field(default_factory=dict)  # pod key -> input pod
-    # Claims once the running pods hold theirs: what preemption's changes are measured from.
-    baseline: dict[str, ResourceClaim] = field(default_factory=dict)
-    evictions: list[Eviction] = field(default_factory=list)  # in the order they happened
-    warnings: list[str] = field(default_factory=list)  # what the controllers could not do
-    workloads: ControllerPods | None = None  # what the workload controllers made
+    workloads: ControllerPods | None = None
 
 
 def _pod_key(pod: Pod) -> str:
@@ -251,68 +192,19 @@ def _share_ids(rng: random.Random) -> Callable[[], str]:
     return lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _running_pod_problems(
-    loaded: LoadedObject, pod: Pod, claims: Mapping[str, ResourceClaim]
-) -> list[Problem]:
-    """A running pod's claims must exist and be allocated: the input contradicts itself
-    otherwise."""
-    problems = []
-    namespace = pod.metadata.namespace
-    generated = {s.name: s.resource_claim_name for s in pod.status.resource_claim_statuses}
-
-    def report(path: str, message: str) -> None:
-        problems.append(Problem(loaded.file, loaded.ref, path, message))
-
-    for index, entry in enumerate(pod.spec.resource_claims):
-        path = f"spec.resourceClaims[{index}]"
-        if entry.resource_claim_name is not None:
-            name: str | None = entry.resource_claim_name
-            path += ".resourceClaimName"
-        else:
-            if entry.name not in generated:
-                report(path, "a running pod's claim must be created (no resourceClaimStatuses)")
-                continue
-            name = generated[entry.name]
-        if name is None:
-            continue
-        claim = claims.get(f"{namespace}/{name}")
-        if claim is None:
-            report(path, f"ResourceClaim {namespace}/{name} is not in the input")
-        elif claim.status.allocation is None:
-            report(path, f"ResourceClaim {namespace}/{name} of a running pod is not allocated")
-    return problems
-
-
-def _pre_enqueue_message(pod: Pod, claims: Mapping[str, ResourceClaim]) -> str | None:
-    """Why DynamicResources' PreEnqueue keeps a pending pod waiting (spec/dra-v1.md 7.1), or
-    None: a claim it names that does not exist (the claim lister's NotFound), or a template's
-    claim the ResourceClaim controller has not created."""
-    namespace = pod.metadata.namespace
-    generated = {s.name: s.resource_claim_name for s in pod.status.resource_claim_statuses}
-    for entry in pod.spec.resource_claims:
-        if entry.resource_claim_name is not None:
-            name: str | None = entry.resource_claim_name
-        elif entry.name in generated:
-            name = generated[entry.name]
-        else:
-            return f'pod "{namespace}/{pod.metadata.name}": ResourceClaim not created yet'
-        if name is not None and f"{namespace}/{name}" not in claims:
-            return f'resourceclaim.resource.k8s.io "{name}" not found'
-    return None
-
-
 def plan_schedule(
     cluster: ClusterInput,
     config: SchedulerConfiguration,
     features: Features,
     seed: int | None,
 ) -> tuple[SchedulePlan, dict[str, Framework]]:
+    """Run the controllers over the input, build the scheduler (`build_scheduler`), admit and
+    check every pod; InputError with every problem at once."""
     base = seed if seed is not None else 0
     tie_rng = random.Random(seed) if seed is not None else None
     options = AllocatorOptions(
         timeout=ALLOCATOR_TIMEOUT_SECONDS, share_ids=_share_ids(random.Random(f"share-ids/{base}"))
     )
-    allocator = Allocator(features, options=options)
     expansion = expand_controllers(cluster, base)
     deleted = {_pod_key(w.pod) for w in expansion.expansion.deleted}
     objects = [
@@ -326,32 +218,26 @@ def plan_schedule(
         if isinstance(loaded.obj, ResourceClaim):
             raw_claims[claim_key(loaded.obj)] = loaded
             claim_objects[claim_key(loaded.obj)] = loaded.obj
-    cache = SchedulerCache(
-        features,
-        nodes=cluster.nodes.values(),
-        slices=cluster.slices,
-        classes=cluster.classes.values(),
-        taint_rules=cluster.taint_rules,
-        claims=claim_objects.values(),
-    )
-
-    def bind(info: PodInfo, node_name: str) -> None:
-        """Nothing to write: the outcome carries the node and the cache holds the pod."""
-
     evictions: list[Eviction] = []
-    evict_now = evict_from_cache(cache)
-
-    def evict(eviction: Eviction) -> None:
-        evict_now(eviction)
-        evictions.append(eviction)
-
-    registry = scheduler_registry(cache, allocator, features, tie_rng, bind, evict)
     problems: list[Problem] = []
-    try:
-        profiles = build_profiles(config, registry)
-    except InputError as err:
-        problems.extend(err.problems)
-        profiles = {}
+    # Pods alike to every plugin (one template, same requests) reuse node verdicts: only
+    # nodes changed since such a pod was last scheduled are filtered and scored again.
+    built = build_scheduler(
+        SchedulerInputs(
+            features,
+            nodes=cluster.nodes.values(),
+            slices=cluster.slices,
+            classes=cluster.classes.values(),
+            taint_rules=cluster.taint_rules,
+            claims=claim_objects.values(),
+            config=config,
+            allocator_options=options,
+            rng=tie_rng,
+            on_evict=evictions.append,
+        ),
+        collect_problems=problems,
+    )
+    cache = built.cache
     client = InMemoryClaimClient(
         claim_objects.values(), templates, rng=random.Random(f"claim-names/{base}")
     )
@@ -370,57 +256,14 @@ def plan_schedule(
             continue  # holds nothing any more
         if not is_running and pod.metadata.deletion_timestamp is not None:
             continue  # kube-scheduler skips a pending pod that is being deleted
-        priority = pod_priority(pod, classes)
-        if priority is None:
-            problems.append(
-                Problem(
-                    loaded.file,
-                    loaded.ref,
-                    "spec.priorityClassName",
-                    f"no PriorityClass {pod.spec.priority_class_name!r} in the input",
-                )
-            )
-            priority = 0
-        policy = pod_preemption_policy(pod, classes)
-        if policy not in PREEMPTION_POLICIES:
-            problems.append(
-                Problem(
-                    loaded.file,
-                    loaded.ref,
-                    "spec.preemptionPolicy",
-                    f"unsupported value {policy!r}: supported values: "
-                    + ", ".join(f'"{p}"' for p in PREEMPTION_POLICIES),
-                )
-            )
-        pod = msgspec.structs.replace(
-            pod,
-            spec=msgspec.structs.replace(pod.spec, priority=priority, preemption_policy=policy),
-        )
+        pod, admission = admit_pod(loaded, pod, classes)
+        problems.extend(admission)
         if is_running:
-            problems.extend(_running_pod_problems(loaded, pod, claim_objects))
-            if pod.spec.node_name not in cluster.nodes:
-                problems.append(
-                    Problem(
-                        loaded.file,
-                        loaded.ref,
-                        "spec.nodeName",
-                        f"node {pod.spec.node_name} is not in the input",
-                    )
-                )
+            problems.extend(running_pod_problems(loaded, pod, claim_objects, cluster.nodes))
             running.append(pod)
-            plan.running[f"{pod.metadata.namespace}/{pod.metadata.name}"] = loaded
+            plan.running[_pod_key(pod)] = loaded
             continue
-        profile = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
-        if profiles and profile not in profiles:
-            names = ", ".join(sorted(profiles))
-            problems.append(
-                Problem(
-                    loaded.file,
-                    loaded.ref,
-                    "spec.schedulerName",
-                    f"no profile {profile!r} in the configuration (profiles: {names})",
-                )
-            )
+        problems.extend(profile_problems(loaded, pod, built.profiles))
         synced = controller.sync_pod(pod)
         # The controller could not create a claim (its template is missing): upstream logs an
         # event and retries; the pod waits, and stderr says why.
@@ -430,24 +273,13 @@ def plan_schedule(
             cache.set_claim(claim)
             plan.generated.append(claim_key(claim))
         changed = synced.pod.status.resource_claim_statuses != pod.status.resource_claim_statuses
-        gated = _pre_enqueue_message(synced.pod, cache.claims)
+        gated = pre_enqueue_message(synced.pod, cache.claims)
         plan.pending.append(PendingPod(loaded, synced.pod, index, changed, gated))
     if problems:
         raise InputError(problems)
-    for pod in running:
-        cache.assume_pod(PodInfo.of(pod), pod.spec.node_name)
-        for _, key in pod_claim_keys(pod):
-            if key is not None:
-                cache.reserve_claim(key, pod)
+    place_running_pods(cache, running)
     plan.baseline = dict(cache.claims)
-    # Pods alike to every plugin (one template, same requests) reuse node verdicts: only
-    # nodes changed since such a pod was last scheduled are filtered and scored again.
-    signature = pod_signature(cache)
-    frameworks = {
-        name: Framework(profile, rng=tie_rng, pod_signature=signature)
-        for name, profile in profiles.items()
-    }
-    return plan, frameworks
+    return plan, built.frameworks
 
 
 # ------------------------------------------------------------------------------- output
@@ -612,37 +444,6 @@ class ScheduleRun:
             width = max(len(key) for key, _ in pods)
             lines += [f"  {key.ljust(width)}  {node or 'pending'}" for key, node in pods]
         return lines
-
-
-def queue_order(plan: SchedulePlan) -> list[PendingPod]:
-    """PrioritySort: higher priority first, then input order."""
-    return sorted(plan.pending, key=lambda p: (-(p.pod.spec.priority or 0), p.index))
-
-
-def schedule_queue(
-    plan: SchedulePlan, frameworks: Mapping[str, Framework], queue: Sequence[PendingPod]
-) -> tuple[dict[int, ScheduleOutcome], dict[int, str]]:
-    """Schedule `queue` in order: the outcome of each pod's last attempt and the nodes
-    preemption nominated, by input index."""
-    outcomes: dict[int, ScheduleOutcome] = {}
-    nominated: dict[int, str] = {}
-    for entry in queue:
-        if entry.gated is not None:
-            status = Status.unresolvable(entry.gated)
-            outcomes[entry.index] = ScheduleOutcome(
-                PodInfo.of(entry.pod), None, status, message=entry.gated
-            )
-            continue
-        framework = frameworks[entry.pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME]
-        scheduler = Scheduler(plan.cache, framework)
-        outcome = scheduler.schedule_one(entry.pod)
-        # The victims are gone already: retry at once. Each preemption evicts at least one
-        # pod of lower priority, and evicted pods never come back, so this ends.
-        while outcome.nominated_node is not None:
-            nominated[entry.index] = outcome.nominated_node
-            outcome = scheduler.schedule_one(entry.pod)
-        outcomes[entry.index] = outcome
-    return outcomes, nominated
 
 
 def run_schedule(

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from dralloc.allocator import Allocator
@@ -54,6 +54,7 @@ from dralloc.scheduler.config import (
 from dralloc.scheduler.framework import (
     BindPlugin,
     FilterPlugin,
+    NodeInfo,
     PermitPlugin,
     PostFilterPlugin,
     PreBindPlugin,
@@ -85,6 +86,7 @@ from dralloc.scheduler.plugins.gpushare import (
     FGD,
     BestFit,
     DotProduct,
+    GpuCapacityFilter,
     GpuClustering,
     GpuPacking,
     GpuShareView,
@@ -191,11 +193,32 @@ def _node_resources_fit_factory(device_classes: DeviceClassResolver | None) -> P
     return build
 
 
+@dataclass(frozen=True)
+class DeviceSpeedups:
+    """What a caller knows about its nodes' devices that lets `DynamicResources` share work
+    (the simulator's nodes of one GPU model publish alike devices):
+
+    - `node_class(node)`: equal classes mean nodes whose devices (and the DeviceClasses and
+      selectors that read them) are alike, so one allocator verdict serves equally used
+      nodes of a class; None: no sharing across nodes.
+    - `interchangeable_devices`: a node's devices are interchangeable for every claim (one
+      model per machine, selectors read the product name only).
+
+    Neither changes an outcome; both are off by default."""
+
+    node_class: Callable[[NodeInfo], Hashable] | None = None
+    interchangeable_devices: bool = False
+
+
+NO_DEVICE_SPEEDUPS = DeviceSpeedups()
+
+
 def _dynamic_resources_factory(
     cache: SchedulerCache,
     allocator: Allocator,
     features: Features,
     device_classes: DeviceClassResolver | None = None,
+    speedups: DeviceSpeedups = NO_DEVICE_SPEEDUPS,
 ) -> PluginFactory:
     """DynamicResourcesArgs: `filterTimeout` (default: the allocator's own timeout, 10 s in the
     CLI; 0 means no limit) and `bindingTimeout` (checked, then unused: dralloc binds at once)."""
@@ -219,7 +242,13 @@ def _dynamic_resources_factory(
         if timeout is not None:
             options = replace(allocator.options, timeout=timeout or None)
             used = Allocator(features, cel=allocator.cel, options=options)
-        return DynamicResources(cache, used, extended_resources=device_classes)
+        return DynamicResources(
+            cache,
+            used,
+            node_class=speedups.node_class,
+            interchangeable_devices=speedups.interchangeable_devices,
+            extended_resources=device_classes,
+        )
 
     return build
 
@@ -258,12 +287,17 @@ def _typical_pods(reader: ArgsReader, raw: object, path: str) -> list[tuple[Task
 
 
 def _gpu_sharing_factories(
-    cache: SchedulerCache, rng: random.Random | None
+    cache: SchedulerCache,
+    given: GpuShareView | None,
+    rng: random.Random | None,
+    typical_pods: Sequence[tuple[TaskType, float]] | None = None,
 ) -> dict[str, PluginFactory]:
-    views: list[GpuShareView] = []
+    """The GPU-sharing plugins over one view, `given` or made when the first is built (the
+    plugins of all profiles share its per-node memo). FGD without args takes `typical_pods`
+    when given (shares summing to 1, as `typical_workload` measures them from a trace)."""
+    views: list[GpuShareView] = [given] if given is not None else []
 
     def view() -> GpuShareView:
-        # One view per registry: the plugins of all profiles share its per-node memo.
         if not views:
             views.append(GpuShareView(cache))
         return views[0]
@@ -278,6 +312,8 @@ def _gpu_sharing_factories(
     def fgd(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
         where = path or "FGDArgs"
         reader = ArgsReader(where)
+        if args is None and typical_pods is not None:
+            return FGD(view(), list(typical_pods))
         if args is None:
             reader.report(
                 where,
@@ -300,6 +336,7 @@ def _gpu_sharing_factories(
         GpuPacking.name: simple(GpuPacking, GpuPacking.name),
         GpuClustering.name: simple(GpuClustering, GpuClustering.name),
         Random.name: simple(lambda v: Random(v, chooser), Random.name),
+        GpuCapacityFilter.name: simple(GpuCapacityFilter, GpuCapacityFilter.name),
     }
 
 
@@ -323,11 +360,17 @@ def scheduler_registry(
     rng: random.Random | None = None,
     binder: Binder | None = None,
     evictor: Evictor | None = None,
+    *,
+    gpu_share_view: GpuShareView | None = None,
+    typical_pods: Sequence[tuple[TaskType, float]] | None = None,
+    device_speedups: DeviceSpeedups = NO_DEVICE_SPEEDUPS,
 ) -> Registry:
     """Every plugin dralloc can put in a profile over `cache`: the in-tree registry,
-    `DynamicResources` (through `allocator`) and the GPU-sharing score plugins (`Random` draws
-    from `rng`, else from `random.Random(0)`). `DefaultPreemption` evicts through `evictor`,
-    else `evict_from_cache(cache)`, and draws its dry run's offset from `rng` (0 without)."""
+    `DynamicResources` (through `allocator`, with `device_speedups`), the GPU-sharing score
+    plugins and `GpuCapacityFilter` over `gpu_share_view` (default: a new view of `cache`;
+    `Random` draws from `rng`, else from `random.Random(0)`; FGD without args targets
+    `typical_pods`). `DefaultPreemption` evicts through `evictor`, else
+    `evict_from_cache(cache)`, and draws its dry run's offset from `rng` (0 without)."""
     registry = in_tree_registry(
         binder=binder,
         nodes=cache.snapshot,
@@ -339,15 +382,19 @@ def scheduler_registry(
     )
     registry[NodeResourcesFit.name] = _node_resources_fit_factory(device_classes)
     registry[DYNAMIC_RESOURCES] = _dynamic_resources_factory(
-        cache, allocator, features, device_classes
+        cache, allocator, features, device_classes, device_speedups
     )
-    registry.update(_gpu_sharing_factories(cache, rng))
+    registry.update(_gpu_sharing_factories(cache, gpu_share_view, rng, typical_pods))
     return registry
 
 
 def plugin_names() -> frozenset[str]:
     """The names `scheduler_registry` holds, without a cache to build them over."""
-    return frozenset(in_tree_registry()) | {DYNAMIC_RESOURCES, *GPU_SHARING_PLUGINS}
+    return frozenset(in_tree_registry()) | {
+        DYNAMIC_RESOURCES,
+        *GPU_SHARING_PLUGINS,
+        GpuCapacityFilter.name,
+    }
 
 
 # ------------------------------------------------------------------------------- merging
@@ -531,6 +578,41 @@ def _wire_device_order(plugins: Iterable[Plugin], scores: Sequence[ScorePlugin])
     for plugin in plugins:
         if isinstance(plugin, DynamicResources):
             plugin.device_order = policy
+
+
+def gpu_sharing_profile(
+    policy: str, *, scheduler_name: str | None = None, percentage_of_nodes_to_score: int = 100
+) -> ProfileConfig:
+    """The FGD experiment's profile (spec/fgd.md section 2) for the GPU-sharing score plugin
+    named `policy` (`FGD`, `BestFit`, ...): NodeResourcesFit (CPU and memory, no score),
+    GpuCapacityFilter, DynamicResources (which picks the GPU in the order the policy prefers)
+    and the policy as the only score plugin; every node scored, DefaultBinder to bind.
+    ValueError for a name that is not a GPU-sharing plugin."""
+    if policy not in GPU_SHARING_PLUGINS:
+        raise ValueError(
+            f"unknown GPU-sharing plugin {policy!r} (known: {', '.join(GPU_SHARING_PLUGINS)})"
+        )
+
+    def only(*names: str) -> PluginSet:
+        return PluginSet(tuple(PluginRef(name) for name in names))
+
+    fit, gpus = NodeResourcesFit.name, GpuCapacityFilter.name
+    plugins = {
+        MULTI_POINT: PluginSet(disabled=(PluginRef(WILDCARD),)),
+        "preFilter": only(fit, DYNAMIC_RESOURCES),
+        "filter": only(fit, gpus, DYNAMIC_RESOURCES),
+        # Random draws its one node at PreScore; the others score each node on its own.
+        "preScore": only(policy) if policy == Random.name else PluginSet(),
+        "score": only(policy),
+        "reserve": only(DYNAMIC_RESOURCES),
+        "preBind": only(DYNAMIC_RESOURCES),
+        "bind": only("DefaultBinder"),
+    }
+    return ProfileConfig(
+        scheduler_name=scheduler_name or f"gpu-sharing-{policy}",
+        percentage_of_nodes_to_score=percentage_of_nodes_to_score,
+        plugins=plugins,
+    )
 
 
 def build_profile(

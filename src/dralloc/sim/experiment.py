@@ -21,30 +21,34 @@ import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
-from dralloc.allocator import Allocator, AllocatorOptions
+from dralloc.allocator import AllocatorOptions
 from dralloc.devices import driver_device_classes
 from dralloc.features import Features
+from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.cache import SchedulerCache
-from dralloc.scheduler.framework import Framework, NodeInfo, PodInfo, Profile
+from dralloc.scheduler.config import SchedulerConfiguration
+from dralloc.scheduler.framework import NodeInfo, PodInfo, Profile
 from dralloc.scheduler.gpushare import MILLI, FragmentationMeter, TaskType, typical_workload
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
-from dralloc.scheduler.plugins.gpushare import (
-    FGD,
-    BestFit,
-    DotProduct,
-    GpuCapacityFilter,
-    GpuClustering,
-    GpuPacking,
-    GpuShareView,
-    Random,
-)
-from dralloc.scheduler.plugins.noderesources import NodeResourcesFit
+from dralloc.scheduler.plugins.gpushare import GpuClustering, GpuShareView
+from dralloc.scheduler.profiles import DeviceSpeedups, gpu_sharing_profile
 from dralloc.scheduler.scheduler import Scheduler
 from dralloc.sim.fgd import RunLog, node_order, tune
 from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
 from dralloc.sim.openb_objects import OpenbModels, cluster_objects, openb_models, pod_objects
 
-POLICIES = ("random", "dotprod", "clustering", "packing", "bestfit", "fgd")
+# The simulator's policy names (the FGD paper's) and the GPU-sharing plugin each one is: the
+# only place they meet. A new policy is a plugin in `scheduler/plugins/gpushare/`, its entry in
+# the registry (`profiles.py`) and a line here.
+POLICY_PLUGINS: Mapping[str, str] = {
+    "random": "Random",
+    "dotprod": "DotProduct",
+    "clustering": "GpuClustering",
+    "packing": "GpuPacking",
+    "bestfit": "BestFit",
+    "fgd": "FGD",
+}
+POLICIES = tuple(POLICY_PLUGINS)
 TUNE_FACTOR = 1.3
 
 
@@ -114,8 +118,9 @@ def build_simulation(
     remember_verdicts: bool = True,
 ) -> Simulation:
     """The cache, the policy's profile and the scheduler of one run (the FGD experiment's and
-    the replay's): `NodeResourcesFit`, `GpuCapacityFilter`, `DynamicResources` ordering GPUs
-    as the policy prefers, and the policy's score plugin; ties go to `rank`.
+    the replay's), built by `build_scheduler` with `gpu_sharing_profile` of the policy's
+    plugin (`POLICY_PLUGINS`): `NodeResourcesFit`, `GpuCapacityFilter`, `DynamicResources`
+    ordering GPUs as the policy prefers, and the policy's score plugin; ties go to `rank`.
 
     `rng` is the run's: the Random policy draws from it (one node per pod at PreScore, one GPU
     per sharing pod at Reserve) and seeds the shareIDs' generator, so a run consumes it in the
@@ -125,26 +130,6 @@ def build_simulation(
         raise ValueError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
     features = Features()
     objects = cluster_objects(nodes, models)
-    cache = SchedulerCache(
-        features,
-        nodes=[o.node for o in objects],
-        slices=[s for o in objects for s in o.slices],
-        classes=driver_device_classes(),
-    )
-    view = GpuShareView(cache)
-    plugin: FGD | BestFit | DotProduct | GpuPacking | GpuClustering | Random
-    if policy == "fgd":
-        plugin = FGD(view, workload)
-    elif policy == "bestfit":
-        plugin = BestFit(view)
-    elif policy == "dotprod":
-        plugin = DotProduct(view)
-    elif policy == "packing":
-        plugin = GpuPacking(view)
-    elif policy == "clustering":
-        plugin = GpuClustering(view)
-    else:
-        plugin = Random(view, rng)
     # ShareIDs from their own generator, seeded once from the run's: how many allocator calls
     # a run makes (what is remembered) must not move the Random policy's draws.
     share_rng = random.Random(rng.getrandbits(64))
@@ -153,26 +138,6 @@ def build_simulation(
     # only the product name, so the DRA verdict is shared by equally used nodes of a class.
     alike = {node.name: (node.model, node.gpus) for node in nodes}
     shape = {node.name: (node.model, node.gpus, node.cpu_milli, node.memory_mib) for node in nodes}
-    dra = DynamicResources(
-        cache,
-        Allocator(features, options=options),
-        device_order=plugin,
-        node_class=(lambda info: alike[info.name]) if remember_verdicts else None,
-        # One machine's GPUs are of one model; selectors read the product name only.
-        interchangeable_devices=True,
-    )
-    fit = NodeResourcesFit()
-    gpus = GpuCapacityFilter(view)
-    profile = Profile(
-        name=f"fgd-{policy}",
-        pre_filter=[fit, dra],
-        filter=[fit, gpus, dra],
-        pre_score=[plugin] if isinstance(plugin, Random) else [],
-        score=[(plugin, 1)],
-        reserve=[dra],
-        pre_bind=[dra],
-        percentage_of_nodes_to_score=100,
-    )
     shapes: dict[str, bytes] = {}
 
     def signature(pod: PodInfo) -> bytes:
@@ -180,31 +145,53 @@ def build_simulation(
         # shape are alike to every plugin.
         return shapes.get(pod.key, b"")
 
-    def node_key(info: NodeInfo) -> Hashable:
-        # What the profile's plugins read of a node: its shape, pods, CPU and memory in use and
-        # how many of its (interchangeable) GPUs are held each way, in the allocator's terms;
-        # every policy's score is a function of the GPUs' free shares as a multiset.
-        # GpuClustering also reads which kinds of GPU pod the node holds.
-        used = info.requested
-        return (
-            shape[info.name],
-            len(info.pods),
-            used.milli_cpu,
-            used.memory,
-            dra.usage_profile(info),
-            tuple(sorted(plugin.node_tags(info).items()))
-            if isinstance(plugin, GpuClustering)
-            else (),
-        )
+    def node_key(profile: Profile) -> Callable[[NodeInfo], Hashable]:
+        dra = next(p for p in profile.reserve if isinstance(p, DynamicResources))
+        plugin = profile.score[0][0]
+        clustering = plugin if isinstance(plugin, GpuClustering) else None
 
-    framework = Framework(
-        profile,
-        node_rank=rank,
-        pod_signature=signature if remember_verdicts else None,
-        node_key=node_key if remember_verdicts else None,
+        def key(info: NodeInfo) -> Hashable:
+            # What the profile's plugins read of a node: its shape, pods, CPU and memory in
+            # use and how many of its (interchangeable) GPUs are held each way, in the
+            # allocator's terms; every policy's score is a function of the GPUs' free shares
+            # as a multiset. GpuClustering also reads which kinds of GPU pod the node holds.
+            used = info.requested
+            return (
+                shape[info.name],
+                len(info.pods),
+                used.milli_cpu,
+                used.memory,
+                dra.usage_profile(info),
+                tuple(sorted(clustering.node_tags(info).items())) if clustering else (),
+            )
+
+        return key
+
+    plugin_name = POLICY_PLUGINS[policy]
+    built = build_scheduler(
+        SchedulerInputs(
+            features,
+            nodes=[o.node for o in objects],
+            slices=[s for o in objects for s in o.slices],
+            classes=driver_device_classes(),
+            config=SchedulerConfiguration(
+                profiles=(gpu_sharing_profile(plugin_name, scheduler_name=f"fgd-{policy}"),)
+            ),
+            allocator_options=options,
+            rng=rng,
+            node_rank=rank,
+            remember_verdicts=remember_verdicts,
+            signature=signature,
+            node_key=node_key,
+            device_speedups=DeviceSpeedups(
+                node_class=(lambda info: alike[info.name]) if remember_verdicts else None,
+                # One machine's GPUs are of one model; selectors read the product name only.
+                interchangeable_devices=True,
+            ),
+            typical_pods=workload,
+        )
     )
-    scheduler = Scheduler(cache, framework)
-    return Simulation(cache, view, scheduler, shapes)
+    return Simulation(built.cache, built.gpu_share_view, built.scheduler(), shapes)
 
 
 def run_fgd(

@@ -1,11 +1,20 @@
 """The scheduling framework: statuses, node and pod info, extension-point Protocols, and the
 runtime that runs a profile's plugins in kube-scheduler's order (spec/scheduler.md)."""
 
+from dralloc.scheduler.framework.events import (
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+    QueueingHint,
+    QueueingHintFunction,
+    queue_always,
+)
 from dralloc.scheduler.framework.interface import (
     ArrayNormalizer,
     BindPlugin,
     BulkScorer,
     CycleState,
+    EnqueueExtensions,
     FilterPlugin,
     Handle,
     HandleReceiver,
@@ -37,12 +46,16 @@ from dralloc.scheduler.framework.status import SUCCESS, Code, Status
 
 __all__ = [
     "SUCCESS",
+    "ActionType",
     "ArrayNormalizer",
     "BindPlugin",
     "BulkScorer",
+    "ClusterEvent",
+    "ClusterEventWithHint",
     "Code",
     "CycleState",
     "Diagnosis",
+    "EnqueueExtensions",
     "FilterPlugin",
     "FitError",
     "Framework",
@@ -58,6 +71,8 @@ __all__ = [
     "PreFilterResult",
     "PreScorePlugin",
     "Profile",
+    "QueueingHint",
+    "QueueingHintFunction",
     "ReservePlugin",
     "Resources",
     "ScheduleResult",
@@ -70,4 +85,5 @@ __all__ = [
     "default_normalize_array",
     "num_feasible_nodes_to_find",
     "pod_requests",
+    "queue_always",
 ]

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from dralloc.api.resource import DeviceClass
 from dralloc.errors import InternalError
+from dralloc.scheduler.framework.events import ClusterEventWithHint
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from dralloc.scheduler.framework.status import Status
 
@@ -121,6 +122,25 @@ class FilterPlugin(Protocol):
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         """Whether the pod fits `node`; must not mutate `node`."""
+        ...
+
+
+@runtime_checkable
+class EnqueueExtensions(Protocol):
+    """A plugin that can reject a pod (at PreEnqueue, PreFilter, Filter, Reserve or Permit)
+    and knows which cluster events may change its mind (upstream's EnqueueExtensions).
+
+    The queue asks a rejected pod's rejector plugins only: when an event arrives, the hints
+    of the matching registrations say QUEUE or QUEUE_SKIP (spec 1.8). A rejecting plugin that
+    does not implement this Protocol is asked about no event: every event requeues the pods
+    it rejected, as upstream treats such plugins."""
+
+    name: str
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        """The events that may make a pod this plugin rejected schedulable, each with its
+        hint. Called once when a queue is built; must return the same for the plugin's
+        life."""
         ...
 
 

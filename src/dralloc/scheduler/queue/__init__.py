@@ -17,9 +17,14 @@ Determinism (dralloc's tie-break): pods of equal priority and equal timestamp po
 their timestamps were set (a sequence number), where upstream leaves the tie to its heap.
 Hints of several rejector plugins are asked in plugin-name order.
 
-Not here: the nominator (1.12) and pod groups (6.3). Events are simplified: a `ClusterEvent` is
-a (resource, action) pair and the caller's hint function does the registered-event matching of
-1.8, answering QUEUE_SKIP for events a plugin did not register.
+Events (1.8): a queue built for a profile (`SchedulingQueue.for_profile`) knows what each
+rejecting plugin registered (`EnqueueExtensions.events_to_register`: events and a hint per
+event); `on_event(event, old, new)` asks the rejector plugins' matching hints only, and a pod
+none of them says QUEUE for stays in unschedulablePods. A hint that raises counts as QUEUE, as
+upstream, and is recorded in `hint_errors` for tests to see. A caller may also pass its own
+hint function to `move_all_to_active_or_backoff`.
+
+Not here: the nominator (1.12) and pod groups (6.3).
 """
 
 from dralloc.scheduler.queue.events import (
@@ -27,9 +32,12 @@ from dralloc.scheduler.queue.events import (
     UNSCHEDULABLE_TIMEOUT,
     UNSCHEDULED_POD_UPDATE,
     WILDCARD,
+    ActionType,
     ClusterEvent,
+    ClusterEventWithHint,
     QueueingHint,
     QueueingHintFn,
+    QueueingHintFunction,
 )
 from dralloc.scheduler.queue.records import (
     Clock,
@@ -43,6 +51,8 @@ from dralloc.scheduler.queue.scheduling_queue import (
     DEFAULT_POD_INITIAL_BACKOFF_SECONDS,
     DEFAULT_POD_MAX_BACKOFF_SECONDS,
     DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION,
+    HINT_ERRORS_KEPT,
+    HintError,
     SchedulingQueue,
 )
 
@@ -51,17 +61,22 @@ __all__ = [
     "DEFAULT_POD_MAX_BACKOFF_SECONDS",
     "DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION",
     "FORCE_ACTIVATE",
+    "HINT_ERRORS_KEPT",
     "UNSCHEDULABLE_TIMEOUT",
     "UNSCHEDULED_POD_UPDATE",
     "WILDCARD",
+    "ActionType",
     "Clock",
     "ClusterEvent",
+    "ClusterEventWithHint",
+    "HintError",
     "PendingPod",
     "PreEnqueuePlugin",
     "QueueName",
     "QueuedPodInfo",
     "QueueingHint",
     "QueueingHintFn",
+    "QueueingHintFunction",
     "SchedulingQueue",
     "queue_uid",
 ]

@@ -8,18 +8,28 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 from dralloc.api.core import Pod
 from dralloc.errors import InputError, InternalError, Problem
+from dralloc.scheduler.framework.interface import (
+    EnqueueExtensions,
+    FilterPlugin,
+    PermitPlugin,
+    PreFilterPlugin,
+    ReservePlugin,
+)
 from dralloc.scheduler.framework.nodeinfo import PodInfo
+from dralloc.scheduler.framework.runtime import Profile
 from dralloc.scheduler.queue.events import (
     FORCE_ACTIVATE,
     UNSCHEDULABLE_TIMEOUT,
     UNSCHEDULED_POD_UPDATE,
     ClusterEvent,
+    ClusterEventWithHint,
     QueueingHint,
     QueueingHintFn,
 )
@@ -37,6 +47,25 @@ DEFAULT_POD_INITIAL_BACKOFF_SECONDS = 1.0
 DEFAULT_POD_MAX_BACKOFF_SECONDS = 10.0
 # podMaxInUnschedulablePodsDuration: 5 min, not configurable in the v1 config file.
 DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION = 300.0
+# How many hint failures a queue keeps (the count goes on): a failing hint is a bug to fix,
+# and a long run must not grow without limit.
+HINT_ERRORS_KEPT = 100
+
+
+@dataclass(frozen=True)
+class HintError:
+    """A hint that raised: the plugin, the event, the pod asked about and the exception."""
+
+    plugin: str
+    event: ClusterEvent
+    pod: str
+    error: Exception
+
+    def __str__(self) -> str:
+        return (
+            f'queueing hint of plugin "{self.plugin}" for {self.event} failed for pod '
+            f"{self.pod}: {self.error!r}"
+        )
 
 
 class _Strategy(IntEnum):
@@ -82,8 +111,18 @@ class SchedulingQueue:
         pod_max_in_unschedulable_pods_duration: float = (
             DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION
         ),
+        events: Mapping[str, Sequence[ClusterEventWithHint]] | None = None,
     ) -> None:
         _validate(pod_initial_backoff_seconds, pod_max_backoff_seconds)
+        # Plugin name -> what it registered (`EnqueueExtensions`); a rejector not listed is
+        # asked about no event and requeued by every one.
+        self._events: dict[str, tuple[ClusterEventWithHint, ...]] = {
+            name: tuple(registered) for name, registered in (events or {}).items()
+        }
+        self.hint_errors: deque[HintError] = deque(maxlen=HINT_ERRORS_KEPT)
+        """The latest hints that raised (each counted as QUEUE, as upstream); tests assert
+        it stays empty. `hint_error_count` counts them all."""
+        self.hint_error_count = 0
         self._clock = clock
         self._pre_enqueue = tuple(pre_enqueue)
         self._pop_from_backoff_q = pop_from_backoff_q
@@ -103,6 +142,24 @@ class SchedulingQueue:
         self._in_flight: dict[str, _InFlight] = {}
         self.scheduling_cycle = 0
         """Pops so far (upstream's global scheduling cycle counter)."""
+
+    @classmethod
+    def for_profile(
+        cls, clock: Clock, profile: Profile, *, pop_from_backoff_q: bool = True
+    ) -> SchedulingQueue:
+        """The queue of `profile`: its rejecting plugins' `events_to_register` decide what
+        each event requeues."""
+        events: dict[str, Sequence[ClusterEventWithHint]] = {}
+        rejectors: list[PreFilterPlugin | FilterPlugin | ReservePlugin | PermitPlugin] = [
+            *profile.pre_filter,
+            *profile.filter,
+            *profile.reserve,
+            *profile.permit,
+        ]
+        for plugin in rejectors:
+            if plugin.name not in events and isinstance(plugin, EnqueueExtensions):
+                events[plugin.name] = plugin.events_to_register()
+        return cls(clock, events=events, pop_from_backoff_q=pop_from_backoff_q)
 
     # -- the scheduling loop's side ---------------------------------------------------------
 
@@ -178,6 +235,46 @@ class SchedulingQueue:
         self._in_flight.pop(uid, None)
 
     # -- cluster events -------------------------------------------------------------------
+
+    def on_event(
+        self, event: ClusterEvent, old: object | None = None, new: object | None = None
+    ) -> int:
+        """A cluster event, judged by the hints the plugins registered (`hint_for`):
+        `move_all_to_active_or_backoff` with them. Returns how many pods left
+        unschedulablePods."""
+        return self.move_all_to_active_or_backoff(event, self.hint_for(old, new))
+
+    def hint_for(self, old: object | None, new: object | None) -> QueueingHintFn:
+        """The queue's hint function for one event's objects: for a rejector plugin, QUEUE if
+        it registered nothing (`EnqueueExtensions` not implemented), else the answer of its
+        first matching registration that says QUEUE, else QUEUE_SKIP (no registration
+        matches, or every matching hint skips). A hint that raises is recorded in
+        `hint_errors` and counts as QUEUE."""
+        registered = self._events
+
+        def hint(plugin: str, event: ClusterEvent, pod: PodInfo) -> QueueingHint:
+            entries = registered.get(plugin)
+            if entries is None:
+                return QueueingHint.QUEUE
+            for entry in entries:
+                if not entry.event.matches(event):
+                    continue
+                if entry.hint is None:
+                    return QueueingHint.QUEUE
+                try:
+                    answer = entry.hint(pod, old, new)
+                except Exception as err:  # recorded, then as upstream: a retry, never stuck
+                    self._hint_failed(plugin, event, pod, err)
+                    return QueueingHint.QUEUE
+                if answer is QueueingHint.QUEUE:
+                    return answer
+            return QueueingHint.QUEUE_SKIP
+
+        return hint
+
+    def _hint_failed(self, plugin: str, event: ClusterEvent, pod: PodInfo, err: Exception) -> None:
+        self.hint_error_count += 1
+        self.hint_errors.append(HintError(plugin, event, pod.key, err))
 
     def move_all_to_active_or_backoff(self, event: ClusterEvent, hint: QueueingHintFn) -> int:
         """A cluster event (1.8): requeue each unschedulable pod some rejector plugin says
@@ -387,7 +484,8 @@ class SchedulingQueue:
         for plugin in sorted(rejectors):
             try:
                 answer = hint(plugin, event, info.pod_info)
-            except Exception:  # a failing hint costs a retry, never a stuck pod (upstream)
+            except Exception as err:  # a failing hint costs a retry, never a stuck pod
+                self._hint_failed(plugin, event, info.pod_info, err)
                 answer = QueueingHint.QUEUE
             if answer is QueueingHint.QUEUE_SKIP:
                 continue

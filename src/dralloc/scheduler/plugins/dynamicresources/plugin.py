@@ -81,6 +81,7 @@ from dralloc.api.resource import AllocationResult, ResourceClaim, ResourceClaimS
 from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
 from dralloc.scheduler.framework import (
     SUCCESS,
+    ClusterEventWithHint,
     Code,
     CycleState,
     NodeInfo,
@@ -94,6 +95,7 @@ from dralloc.scheduler.plugins.dynamicresources.extended import (
     ExtendedResourceIndex,
     generated_name,
 )
+from dralloc.scheduler.plugins.dynamicresources.hints import EVENTS
 from dralloc.scheduler.plugins.dynamicresources.state import (
     ExtendedResources,
     NodeClaim,
@@ -172,6 +174,10 @@ class DynamicResources:
         # (node, claim specs) -> (node generation, outcome); owned and bounded by
         # nodes x pod shapes.
         self._outcomes: dict[tuple[str, bytes], tuple[int, _Outcome]] = {}
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        """What may make a pod this plugin rejected schedulable (`hints.py`)."""
+        return EVENTS
 
     def pre_filter(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]

@@ -23,7 +23,14 @@ import numpy as np
 import numpy.typing as npt
 
 from dralloc.allocator import DeviceKey, DeviceOrder
-from dralloc.scheduler.framework import SUCCESS, CycleState, NodeInfo, PodInfo, Status
+from dralloc.scheduler.framework import (
+    SUCCESS,
+    ClusterEventWithHint,
+    CycleState,
+    NodeInfo,
+    PodInfo,
+    Status,
+)
 from dralloc.scheduler.gpushare import (
     MILLI,
     FragmentationMeter,
@@ -40,6 +47,7 @@ from dralloc.scheduler.gpushare import (
     normalize_scores,
 )
 from dralloc.scheduler.plugins.gpushare.view import GpuRequest, GpuShareView
+from dralloc.scheduler.plugins.helper import ASSIGNED_POD_DELETE, node_events
 
 
 def _is_sharing(request: GpuRequest) -> bool:
@@ -236,6 +244,11 @@ class GpuCapacityFilter(_Policy):
 
     name = "GpuCapacityFilter"
     REASON = "node(s) didn't have enough free GPU"
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        """A pod that ran somewhere left (its GPU share is free again), or a node was added
+        with the GPUs the pod needs free."""
+        return (ASSIGNED_POD_DELETE, node_events("Add", self))
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         request = self._request(state, pod)

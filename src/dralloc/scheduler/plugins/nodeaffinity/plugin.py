@@ -26,6 +26,7 @@ import numpy.typing as npt
 from dralloc.api.core import Pod
 from dralloc.scheduler.framework import (
     SUCCESS,
+    ClusterEventWithHint,
     CycleState,
     NodeInfo,
     PodInfo,
@@ -34,6 +35,7 @@ from dralloc.scheduler.framework import (
     default_normalize,
     default_normalize_array,
 )
+from dralloc.scheduler.plugins.helper import node_events
 from dralloc.scheduler.plugins.nodeaffinity.args import NodeAffinityArgs, checked
 from dralloc.scheduler.plugins.nodeaffinity.selector import (
     IN,
@@ -146,6 +148,11 @@ class NodeAffinity:
         if not names:
             return None, Status.unresolvable(REASON_CONFLICT)
         return PreFilterResult(frozenset(names)), SUCCESS
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        """A node added or relabelled that now matches the pod's required affinity and the
+        profile's addedAffinity (upstream: Node/Add|UpdateNodeLabel)."""
+        return (node_events("Add|UpdateNodeLabel", self),)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         if self._added_required is not None and not self._added_required.matches(node.node):

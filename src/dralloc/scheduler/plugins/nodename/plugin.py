@@ -4,7 +4,17 @@ UnschedulableAndUnresolvable elsewhere (spec/scheduler.md section 4.1, row 4). P
 
 from __future__ import annotations
 
-from dralloc.scheduler.framework import SUCCESS, CycleState, NodeInfo, PodInfo, Status
+from collections.abc import Sequence
+
+from dralloc.scheduler.framework import (
+    SUCCESS,
+    ClusterEventWithHint,
+    CycleState,
+    NodeInfo,
+    PodInfo,
+    Status,
+)
+from dralloc.scheduler.plugins.helper import node_events
 
 NAME = "NodeName"
 REASON_NODE_NAME = "node(s) didn't match the requested node name"
@@ -16,6 +26,10 @@ class NodeName:
     name = NAME
     # Filter and Score read only the pod and this node (the framework may remember them).
     node_local = True
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        """The node the pod names being added (upstream: Node/Add)."""
+        return (node_events("Add", self),)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         wanted = pod.pod.spec.node_name

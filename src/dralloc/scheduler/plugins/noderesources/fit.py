@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from dralloc.scheduler.framework import (
     SUCCESS,
+    ClusterEventWithHint,
     CycleState,
     NodeInfo,
     PodInfo,
@@ -38,6 +39,7 @@ from dralloc.scheduler.framework import (
 )
 from dralloc.scheduler.framework.interface import DeviceClassResolver
 from dralloc.scheduler.framework.nodeinfo import CPU, EPHEMERAL_STORAGE, MEMORY
+from dralloc.scheduler.plugins.helper import ASSIGNED_POD_DELETE, node_events
 from dralloc.scheduler.plugins.noderesources.args import (
     MAX_CUSTOM_PRIORITY_SCORE,
     NodeResourcesFitArgs,
@@ -137,6 +139,15 @@ class NodeResourcesFit:
         self._statuses: dict[tuple[tuple[str, ...], bool], Status] = {}
 
     # ------------------------------------------------------------------ filtering
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        """A pod that ran somewhere left or shrank (upstream: AssignedPodDelete,
+        UpdatePodScaleDown), or a node was added or grew and the pod fits it now (upstream:
+        Node/Add|UpdateNodeAllocatable|UpdateNodeLabel|UpdateNodeTaint)."""
+        return (
+            ASSIGNED_POD_DELETE,
+            node_events("Add|UpdateNodeAllocatable|UpdateNodeLabel|UpdateNodeTaint", self),
+        )
 
     def pre_filter(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]

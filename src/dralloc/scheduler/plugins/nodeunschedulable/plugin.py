@@ -5,9 +5,20 @@ UnschedulableAndUnresolvable (spec/scheduler.md section 4.1, row 3). Pure; no st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dralloc.api.core import Taint
-from dralloc.scheduler.framework import SUCCESS, CycleState, NodeInfo, PodInfo, Status
-from dralloc.scheduler.plugins.helper import tolerations_tolerate_taint
+from dralloc.scheduler.framework import (
+    SUCCESS,
+    ClusterEvent,
+    ClusterEventWithHint,
+    CycleState,
+    NodeInfo,
+    PodInfo,
+    Status,
+    queue_always,
+)
+from dralloc.scheduler.plugins.helper import node_events, tolerations_tolerate_taint
 
 NAME = "NodeUnschedulable"
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
@@ -29,6 +40,14 @@ class NodeUnschedulable:
     name = NAME
     # Filter and Score read only the pod and this node (the framework may remember them).
     node_local = True
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        """A node added or uncordoned (upstream: Node/Add|UpdateNodeTaint), or the pod
+        given a toleration."""
+        return (
+            node_events("Add|UpdateNodeTaint", self),
+            ClusterEventWithHint(ClusterEvent("Pod", "UpdatePodToleration"), queue_always),
+        )
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         if not node.node.spec.unschedulable:

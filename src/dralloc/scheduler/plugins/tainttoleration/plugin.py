@@ -21,14 +21,21 @@ import numpy.typing as npt
 from dralloc.api.core import Taint, Toleration
 from dralloc.scheduler.framework import (
     SUCCESS,
+    ClusterEvent,
+    ClusterEventWithHint,
     CycleState,
     NodeInfo,
     PodInfo,
     Status,
     default_normalize,
     default_normalize_array,
+    queue_always,
 )
-from dralloc.scheduler.plugins.helper import find_untolerated_taint, tolerations_tolerate_taint
+from dralloc.scheduler.plugins.helper import (
+    find_untolerated_taint,
+    node_events,
+    tolerations_tolerate_taint,
+)
 
 NAME = "TaintToleration"
 REASON_UNTOLERATED = "node(s) had untolerated taint(s)"
@@ -69,6 +76,14 @@ class TaintToleration:
     name = NAME
     # Filter and Score read only the pod and this node (the framework may remember them).
     node_local = True
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        """A node added or its taints changed, when the pod now tolerates them (upstream:
+        Node/Add|UpdateNodeTaint); the pod given a toleration."""
+        return (
+            node_events("Add|UpdateNodeTaint", self),
+            ClusterEventWithHint(ClusterEvent("Pod", "UpdatePodToleration"), queue_always),
+        )
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         taint = find_untolerated_taint(node.node.spec.taints, pod.pod.spec.tolerations, _is_hard)

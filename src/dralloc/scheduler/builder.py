@@ -1,0 +1,195 @@
+"""The one place a scheduler is put together: cache, allocator, plugin registry, profiles from a
+KubeSchedulerConfiguration, pod signature, one framework per profile, and the scheduling queue.
+
+`dralloc schedule`, the FGD experiment, the replay, the benchmarks and tests all call
+`build_scheduler`; what differs between them is data in `SchedulerInputs` (the cluster's
+objects, the configuration, where randomness comes from, what the caller knows that lets the
+framework remember verdicts), never a second way of wiring plugins.
+
+    built = build_scheduler(SchedulerInputs(Features(), nodes=nodes, slices=slices,
+                                            classes=classes, claims=claims))
+    outcome = built.scheduler().schedule_one(pod)
+
+Pure construction: nothing here runs a scheduling cycle, and the built objects own their
+state (the cache the cluster, each framework its remembered verdicts, the queue its pods).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dralloc.allocator import Allocator, AllocatorOptions
+from dralloc.api.core import Node
+from dralloc.api.resource import DeviceClass, DeviceTaintRule, ResourceClaim, ResourceSlice
+from dralloc.errors import InputError, Problem
+from dralloc.features import Features
+from dralloc.scheduler.cache import SchedulerCache
+from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration
+from dralloc.scheduler.framework import Framework, NodeInfo, PodInfo, Profile
+from dralloc.scheduler.gpushare import TaskType
+from dralloc.scheduler.plugins import Binder, Eviction, Registry
+from dralloc.scheduler.plugins.gpushare import GpuShareView
+from dralloc.scheduler.profiles import (
+    DeviceSpeedups,
+    build_profiles,
+    evict_from_cache,
+    scheduler_registry,
+)
+from dralloc.scheduler.queue import Clock, SchedulingQueue
+from dralloc.scheduler.scheduler import Scheduler
+from dralloc.scheduler.signature import pod_signature
+
+PodSignature = Callable[[PodInfo], bytes]
+NodeKeyFactory = Callable[[Profile], Callable[[NodeInfo], Hashable]]
+
+
+def _bind_nowhere(info: PodInfo, node_name: str) -> None:
+    """Binding writes nothing: the cache already holds the assumed pod."""
+
+
+@dataclass(frozen=True)
+class SchedulerInputs:
+    """What a scheduler is built from.
+
+    Cluster: `nodes`, `slices`, `classes`, `taint_rules`, `claims` fill the cache.
+    Configuration: `config`'s profiles (default: kube-scheduler's default profile);
+    `allocator_options` (upstream's filterTimeout of 10 s by default).
+    Randomness: `rng` breaks ties between equally scored nodes (None: name order), draws
+    preemption's dry-run offset and the Random policy's choices; `node_rank` is a fixed tie
+    ranking that takes precedence (the FGD experiment's).
+    Actions: `binder` records bindings (default: nothing to write); `on_evict` hears of every
+    preemption after its victims left the cache.
+    Speed-ups (none changes an outcome): `remember_verdicts` gives each framework the in-tree
+    pod signature (`scheduler/signature.py`) unless `signature` replaces it; `node_key`
+    builds, from a profile, the key under which nodes every plugin treats alike share
+    verdicts; `device_speedups` is what DynamicResources may share across nodes.
+    GPU sharing: `typical_pods` is FGD's target workload when its profile gives no args.
+    """
+
+    features: Features
+    nodes: Iterable[Node] = ()
+    slices: Sequence[ResourceSlice] = ()
+    classes: Iterable[DeviceClass] = ()
+    taint_rules: Sequence[DeviceTaintRule] = ()
+    claims: Iterable[ResourceClaim] = ()
+    config: SchedulerConfiguration = field(default_factory=SchedulerConfiguration)
+    allocator_options: AllocatorOptions = field(default_factory=AllocatorOptions)
+    rng: random.Random | None = None
+    node_rank: Mapping[str, int] | None = None
+    binder: Binder = _bind_nowhere
+    on_evict: Callable[[Eviction], None] | None = None
+    remember_verdicts: bool = True
+    signature: PodSignature | None = None
+    node_key: NodeKeyFactory | None = None
+    device_speedups: DeviceSpeedups = field(default_factory=DeviceSpeedups)
+    typical_pods: Sequence[tuple[TaskType, float]] | None = None
+
+
+@dataclass
+class BuiltScheduler:
+    """A scheduler's parts, built by `build_scheduler`. `frameworks` are by schedulerName;
+    `problems` holds the profiles' problems when the caller asked to collect them (then
+    `frameworks` is empty)."""
+
+    cache: SchedulerCache
+    allocator: Allocator
+    registry: Registry
+    gpu_share_view: GpuShareView
+    profiles: dict[str, Profile]
+    frameworks: dict[str, Framework]
+    signature: PodSignature | None
+    problems: list[Problem] = field(default_factory=list)
+
+    def framework(self, scheduler_name: str | None = None) -> Framework:
+        """The framework of `scheduler_name` (default: `default-scheduler`, else the only
+        profile)."""
+        if scheduler_name is None:
+            if DEFAULT_SCHEDULER_NAME in self.frameworks or len(self.frameworks) != 1:
+                scheduler_name = DEFAULT_SCHEDULER_NAME
+            else:
+                scheduler_name = next(iter(self.frameworks))
+        return self.frameworks[scheduler_name]
+
+    def scheduler(self, scheduler_name: str | None = None) -> Scheduler:
+        """`Scheduler.schedule_one` over the cache with one profile's framework."""
+        return Scheduler(self.cache, self.framework(scheduler_name))
+
+    def queue(self, clock: Clock, scheduler_name: str | None = None) -> SchedulingQueue:
+        """The scheduling queue of one profile: PreEnqueue and the cluster events its plugins
+        declare (`events_to_register`) decide what enters activeQ and what a rejected pod
+        waits for."""
+        return SchedulingQueue.for_profile(clock, self.framework(scheduler_name).profile)
+
+
+def build_scheduler(
+    inputs: SchedulerInputs, *, collect_problems: list[Problem] | None = None
+) -> BuiltScheduler:
+    """Build the cache from `inputs`' objects, then the allocator, the registry over them,
+    every profile of `inputs.config` and a framework for each.
+
+    A profile that cannot be built raises InputError naming the file and config path of every
+    problem; with `collect_problems` the problems are appended there instead and no
+    framework is built (so a command can report them with the rest of its input's)."""
+    features = inputs.features
+    cache = SchedulerCache(
+        features,
+        nodes=inputs.nodes,
+        slices=inputs.slices,
+        classes=inputs.classes,
+        taint_rules=inputs.taint_rules,
+        claims=inputs.claims,
+    )
+    allocator = Allocator(features, options=inputs.allocator_options)
+    evict_now = evict_from_cache(cache)
+    on_evict = inputs.on_evict
+
+    def evict(eviction: Eviction) -> None:
+        evict_now(eviction)
+        if on_evict is not None:
+            on_evict(eviction)
+
+    view = GpuShareView(cache)
+    registry = scheduler_registry(
+        cache,
+        allocator,
+        features,
+        inputs.rng,
+        inputs.binder,
+        evict,
+        gpu_share_view=view,
+        typical_pods=inputs.typical_pods,
+        device_speedups=inputs.device_speedups,
+    )
+    problems: list[Problem] = []
+    try:
+        profiles = build_profiles(inputs.config, registry)
+    except InputError as err:
+        if collect_problems is None:
+            raise
+        problems = list(err.problems)
+        collect_problems.extend(problems)
+        profiles = {}
+    signature: PodSignature | None = None
+    if inputs.remember_verdicts:
+        signature = inputs.signature if inputs.signature is not None else pod_signature(cache)
+    # A fixed ranking decides every tie: the rng is then left to the plugins alone.
+    tie_rng = inputs.rng if inputs.node_rank is None else None
+    frameworks = {
+        name: Framework(
+            profile,
+            rng=tie_rng,
+            node_rank=inputs.node_rank,
+            pod_signature=signature,
+            node_key=(
+                inputs.node_key(profile)
+                if inputs.node_key is not None and inputs.remember_verdicts
+                else None
+            ),
+        )
+        for name, profile in profiles.items()
+    }
+    return BuiltScheduler(
+        cache, allocator, registry, view, profiles, frameworks, signature, problems
+    )
