@@ -32,6 +32,7 @@ from dralloc.scheduler.gpushare import MILLI, FragmentationMeter, TaskType, typi
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
 from dralloc.scheduler.plugins.gpushare import GpuClustering, GpuShareView
 from dralloc.scheduler.profiles import DeviceSpeedups, gpu_sharing_profile
+from dralloc.scheduler.queue import Clock, SchedulingQueue
 from dralloc.scheduler.scheduler import Scheduler
 from dralloc.sim.fgd import RunLog, node_order, tune
 from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
@@ -105,6 +106,10 @@ class Simulation:
     view: GpuShareView
     scheduler: Scheduler
     shapes: dict[str, bytes]
+
+    def queue(self, clock: Clock) -> SchedulingQueue:
+        """The scheduling queue of the run's profile (its plugins' events and hints)."""
+        return SchedulingQueue.for_profile(clock, self.scheduler.framework.profile)
 
 
 def build_simulation(

@@ -25,7 +25,6 @@ from dralloc.scheduler.queue import (
     QueueingHint,
     QueueingHintFn,
     QueueName,
-    SchedulingQueue,
 )
 from dralloc.sim.experiment import POLICIES, build_simulation, workload_in_products
 from dralloc.sim.fgd import node_order
@@ -189,7 +188,9 @@ class _Replay:
             sim.shapes,
         )
         self.clock = _VirtualClock()
-        self.queue = SchedulingQueue(self.clock)
+        # The profile's queue; events are judged by this engine's own hint (`_hint`), which
+        # knows what the waiting pods ahead have already been let through for.
+        self.queue = sim.queue(self.clock)
 
         self.node_model = {n.name: n.model or "" for n in trace.nodes}
         self.node_gpus = {n.name: n.gpus for n in trace.nodes}
