@@ -239,7 +239,7 @@ def sync_deployment(
     deployment = copy.deepcopy(deployment)
     apply_workload_defaults(deployment)
     match_uid = deployment.metadata.uid
-    deployment.metadata = state.with_uid(deployment.metadata)
+    deployment.metadata = state.with_uid(deployment.metadata, "Deployment")
     meta = deployment.metadata
     ref = WorkloadRef.of(KIND, meta)
     chain = (ref, *owners)
@@ -271,7 +271,9 @@ def sync_deployment(
     revision = max((revision_of(rs) for rs in old), default=0) + 1
     if current is not None:
         scaled = _scaled(current, deployment, revision)
-        scaled = msgspec.structs.replace(scaled, metadata=state.with_uid(scaled.metadata))
+        scaled = msgspec.structs.replace(
+            scaled, metadata=state.with_uid(scaled.metadata, "ReplicaSet")
+        )
         state.add_replica_set(scaled)
         sync_replica_set(scaled, state, chain, match_uid=current.metadata.uid)
     elif deployment.spec.paused:

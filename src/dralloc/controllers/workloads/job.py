@@ -179,7 +179,7 @@ def sync_job(
     """
     if match_uid is None:
         match_uid = job.metadata.uid
-    job = admitted(msgspec.structs.replace(job, metadata=state.with_uid(job.metadata)))
+    job = admitted(msgspec.structs.replace(job, metadata=state.with_uid(job.metadata, "Job")))
     meta, spec = job.metadata, job.spec
     ref = WorkloadRef.of(KIND, meta)
     chain = (ref, *owners)

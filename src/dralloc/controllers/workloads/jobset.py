@@ -172,7 +172,7 @@ def sync_jobset(
     jobset = copy.deepcopy(jobset)
     apply_workload_defaults(jobset)
     match_uid = jobset.metadata.uid
-    jobset.metadata = state.with_uid(jobset.metadata)
+    jobset.metadata = state.with_uid(jobset.metadata, "JobSet")
     meta, spec = jobset.metadata, jobset.spec
     ref = WorkloadRef.of(KIND, meta)
     chain = (ref, *owners)

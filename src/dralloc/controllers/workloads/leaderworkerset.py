@@ -283,7 +283,7 @@ def sync_leader_worker_set(
     workers."""
     lws = copy.deepcopy(lws)
     apply_workload_defaults(lws)
-    lws.metadata = state.with_uid(lws.metadata)
+    lws.metadata = state.with_uid(lws.metadata, "LeaderWorkerSet")
     meta = lws.metadata
     ref = WorkloadRef.of(KIND, meta)
     chain = (ref, *owners)

@@ -95,11 +95,15 @@ class ExpansionState:
         """A UUID (version 4) drawn from the seeded generator."""
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def with_uid(self, meta: ObjectMeta) -> ObjectMeta:
-        """`meta`, or a copy with a new UID when it has none (the API server sets one)."""
+    def with_uid(self, meta: ObjectMeta, kind: str) -> ObjectMeta:
+        """`meta`, or a copy with a UID when it has none (the API server sets one). An input
+        workload's UID follows from its kind, namespace and name, not from the generator: the
+        same manifest read again beside the pods it made finds them (their owner references
+        and `controller-uid` labels carry it)."""
         if meta.uid:
             return meta
-        return msgspec.structs.replace(meta, uid=self.new_uid())
+        identity = f"dralloc.io/{kind}/{meta.namespace}/{meta.name}"
+        return msgspec.structs.replace(meta, uid=str(uuid.uuid5(uuid.NAMESPACE_URL, identity)))
 
     def pod(self, namespace: str, name: str) -> Pod | None:
         """The input pod of that name."""
