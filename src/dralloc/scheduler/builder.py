@@ -27,7 +27,7 @@ from dralloc.errors import InputError, Problem
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration
-from dralloc.scheduler.framework import Framework, NodeInfo, PodInfo, Profile
+from dralloc.scheduler.framework import Framework, NodeInfo, PodInfo, PodSignature, Profile
 from dralloc.scheduler.gpushare import TaskType
 from dralloc.scheduler.plugins import Binder, Eviction, Registry
 from dralloc.scheduler.plugins.gpushare import GpuShareView
@@ -41,7 +41,6 @@ from dralloc.scheduler.queue import Clock, SchedulingQueue
 from dralloc.scheduler.scheduler import Scheduler
 from dralloc.scheduler.signature import pod_signature
 
-PodSignature = Callable[[PodInfo], bytes]
 NodeKeyFactory = Callable[[Profile], Callable[[NodeInfo], Hashable]]
 
 

@@ -145,10 +145,10 @@ def build_simulation(
     shape = {node.name: (node.model, node.gpus, node.cpu_milli, node.memory_mib) for node in nodes}
     shapes: dict[str, bytes] = {}
 
-    def signature(pod: PodInfo) -> bytes:
+    def signature(pod: PodInfo) -> bytes | None:
         # Every claim here is a fresh pending claim made from the pod's shape, so pods of one
-        # shape are alike to every plugin.
-        return shapes.get(pod.key, b"")
+        # shape are alike to every plugin; a pod the driver gave no shape is like no other.
+        return shapes.get(pod.key)
 
     def node_key(profile: Profile) -> Callable[[NodeInfo], Hashable]:
         dra = next(p for p in profile.reserve if isinstance(p, DynamicResources))

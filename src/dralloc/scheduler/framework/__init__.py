@@ -18,7 +18,9 @@ from dralloc.scheduler.framework.interface import (
     FilterPlugin,
     Handle,
     HandleReceiver,
+    NodeLocal,
     PermitPlugin,
+    PodSignature,
     PostFilterPlugin,
     PreBindPlugin,
     PreFilterExtensions,
@@ -29,6 +31,7 @@ from dralloc.scheduler.framework.interface import (
     ScoreNormalizer,
     ScorePlugin,
     StateData,
+    is_node_local,
 )
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo, Resources, pod_requests
 from dralloc.scheduler.framework.runtime import (
@@ -62,8 +65,10 @@ __all__ = [
     "Handle",
     "HandleReceiver",
     "NodeInfo",
+    "NodeLocal",
     "PermitPlugin",
     "PodInfo",
+    "PodSignature",
     "PostFilterPlugin",
     "PreBindPlugin",
     "PreFilterExtensions",
@@ -83,6 +88,7 @@ __all__ = [
     "Status",
     "default_normalize",
     "default_normalize_array",
+    "is_node_local",
     "num_feasible_nodes_to_find",
     "pod_requests",
     "queue_always",

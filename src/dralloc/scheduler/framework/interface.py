@@ -145,6 +145,35 @@ class EnqueueExtensions(Protocol):
 
 
 @runtime_checkable
+class NodeLocal(Protocol):
+    """A Filter or Score plugin that declares whether its answer for a pod on a node depends
+    only on the pod and that node (the `NodeInfo`, with what its pods hold, at its
+    generation): `node_local = True`. Nothing else may change the answer without moving the
+    node's generation. The framework then remembers the plugin's verdicts and raw scores per
+    pod signature and node generation (`verdicts.py`); remembered verdicts are used only when
+    every Filter plugin is node-local. `False` (or not implementing this Protocol) means the
+    plugin runs every cycle (Random draws one node per cycle). A class attribute, fixed for
+    the plugin's life."""
+
+    node_local: bool
+
+
+def is_node_local(plugin: object) -> bool:
+    """Whether `plugin` declares itself node-local (`NodeLocal`)."""
+    return isinstance(plugin, NodeLocal) and plugin.node_local
+
+
+class PodSignature(Protocol):
+    """Which pods the plugins of a profile treat alike, for the framework's remembered
+    verdicts: pods with equal signatures must get the same answer from every Filter plugin
+    and every node-local Score plugin on every node, at every node generation. None means
+    "this pod is like no other": it is evaluated in full and is never given another pod's
+    verdicts. Called once per cycle, before Filter; must not change anything."""
+
+    def __call__(self, pod: PodInfo, /) -> bytes | None: ...
+
+
+@runtime_checkable
 class PostFilterPlugin(Protocol):
     name: str
 

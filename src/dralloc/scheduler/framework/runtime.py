@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dralloc.scheduler.framework.generations import NodeMemo
 from dralloc.scheduler.framework.interface import (
     ArrayNormalizer,
     BindPlugin,
@@ -36,6 +37,7 @@ from dralloc.scheduler.framework.interface import (
     FilterPlugin,
     HandleReceiver,
     PermitPlugin,
+    PodSignature,
     PostFilterPlugin,
     PreBindPlugin,
     PreFilterExtensions,
@@ -44,6 +46,7 @@ from dralloc.scheduler.framework.interface import (
     ReservePlugin,
     ScoreNormalizer,
     ScorePlugin,
+    is_node_local,
 )
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from dralloc.scheduler.framework.status import SUCCESS, Code, Status
@@ -187,7 +190,7 @@ class Framework:
         profile: Profile,
         rng: random.Random | None = None,
         node_rank: Mapping[str, int] | None = None,
-        pod_signature: Callable[[PodInfo], bytes] | None = None,
+        pod_signature: PodSignature | None = None,
         node_key: Callable[[NodeInfo], Hashable] | None = None,
     ) -> None:
         self.profile = profile
@@ -200,7 +203,7 @@ class Framework:
         self.pod_signature = pod_signature
         # Equal keys: nodes every plugin treats alike (used with `pod_signature` only).
         self.node_key = node_key
-        self._node_keys: dict[str, tuple[int, Hashable]] = {}  # node -> (generation, key)
+        self._node_keys: NodeMemo[Hashable] = NodeMemo()
         # Score plugins that score every feasible node in one call (dralloc's own extension,
         # for scores that are not per node, such as Random's one drawn node).
         self._bulk: dict[int, BulkScorer] = {
@@ -215,9 +218,10 @@ class Framework:
         }
         # Called for every node visited: the bound methods and names looked up once.
         self._filters = [(plugin.name, plugin.filter) for plugin in profile.filter]
-        self._filters_node_local = all(
-            getattr(plugin, "node_local", False) for plugin in profile.filter
-        )
+        self._filters_node_local = all(is_node_local(plugin) for plugin in profile.filter)
+        self._node_local_scores = {
+            id(plugin) for plugin, _ in profile.score if is_node_local(plugin)
+        }
         # (signature, skipped PreFilter plugins) -> verdicts; bounded by pod shapes x nodes.
         self._shapes: dict[tuple[bytes, frozenset[str]], ShapeVerdicts] = {}
         # A fixed ranking for ties (the FGD experiment's random node order, spec/fgd.md 4.3);
@@ -273,7 +277,10 @@ class Framework:
             return None
         if not self.profile.score:
             return None
-        key = (self.pod_signature(pod), frozenset(skipped))
+        signature = self.pod_signature(pod)
+        if signature is None:  # like no other pod: evaluated in full
+            return None
+        key = (signature, frozenset(skipped))
         verdicts = self._shapes.get(key)
         if verdicts is None or verdicts.nodes is not nodes:
             verdicts = ShapeVerdicts(nodes)
@@ -340,12 +347,7 @@ class Framework:
             key = None
             status = None
             if node_key is not None:
-                known = keys.get(node.name)
-                if known is not None and known[0] == node.generation:
-                    key = known[1]
-                else:
-                    key = node_key(node)
-                    keys[node.name] = (node.generation, key)
+                key = keys.get(node, node_key)
                 status = alike.get(key)
             if status is None:
                 try:
@@ -578,7 +580,7 @@ class Framework:
         for plugin, weight in self.profile.score:
             if plugin.name in skipped:
                 continue
-            if getattr(plugin, "node_local", False):
+            if id(plugin) in self._node_local_scores:
                 values = self._remembered_scores(plugin, state, pod, verdicts, window)
             else:
                 feasible = listed = listed or [nodes[at] for at in window.tolist()]

@@ -89,6 +89,7 @@ from dralloc.scheduler.framework import (
     PreFilterResult,
     Status,
 )
+from dralloc.scheduler.framework.generations import NodeMemo
 from dralloc.scheduler.framework.interface import DeviceClassResolver
 from dralloc.scheduler.plugins.dynamicresources.extended import (
     DELETE_PROTECTION_FINALIZER,
@@ -164,9 +165,9 @@ class DynamicResources:
         self.node_class = node_class if not cache.inventory.has_shared_pools else None
         # (class, claim specs, device usage) -> verdict; node -> (generation, device usage).
         self._verdicts: dict[tuple[Hashable, bytes, Hashable], Status] = {}
-        self._usage: dict[str, tuple[int, Hashable]] = {}
+        self._usage: NodeMemo[Hashable] = NodeMemo()
         self.interchangeable_devices = interchangeable_devices
-        self._profiles: dict[str, tuple[int, Hashable]] = {}
+        self._profiles: NodeMemo[Hashable] = NodeMemo()
         # Node-local only while every pool is: a shared pool's devices change hands from any
         # node. (Callers remembering verdicts must also tell allocated from pending claims
         # apart in their pod signature.)
@@ -261,11 +262,11 @@ class DynamicResources:
 
     def device_usage(self, node: NodeInfo) -> Hashable:
         """How the node's devices are held, device by device, in the allocator's terms."""
-        memo = self._usage.get(node.name)
-        if memo is not None and memo[0] == node.generation and not node.scratch:
-            return memo[1]
+        return self._usage.get(node, self._device_usage)
+
+    def _device_usage(self, node: NodeInfo) -> Hashable:
         allocated = self.cache.allocated
-        usage = tuple(
+        return tuple(
             (
                 entry.key in allocated.devices,
                 entry.key in allocated.shared_devices,
@@ -273,24 +274,18 @@ class DynamicResources:
             )
             for entry, _ in self.cache.inventory.view(node.node).candidates
         )
-        if not node.scratch:
-            self._usage[node.name] = (node.generation, usage)
-        return usage
 
     def usage_profile(self, node: NodeInfo) -> Hashable:
         """`device_usage`, or with interchangeable devices how many devices are held each
         way (the sorted usage): what a verdict shared across alike nodes is keyed on."""
         if not self.interchangeable_devices:
             return self.device_usage(node)
-        memo = self._profiles.get(node.name)
-        if memo is not None and memo[0] == node.generation and not node.scratch:
-            return memo[1]
+        return self._profiles.get(node, self._usage_profile)
+
+    def _usage_profile(self, node: NodeInfo) -> Hashable:
         usage = self.device_usage(node)
         assert isinstance(usage, tuple)
-        profile = tuple(sorted(usage))
-        if not node.scratch:
-            self._profiles[node.name] = (node.generation, profile)
-        return profile
+        return tuple(sorted(usage))
 
     def _allocate(
         self,

@@ -31,6 +31,7 @@ from dralloc.scheduler.framework import (
     PodInfo,
     Status,
 )
+from dralloc.scheduler.framework.generations import NodeMemo
 from dralloc.scheduler.gpushare import (
     MILLI,
     FragmentationMeter,
@@ -171,17 +172,14 @@ class GpuClustering(_Policy):
 
     def __init__(self, view: GpuShareView) -> None:
         super().__init__(view)
-        self._tags: dict[str, tuple[int, Counter[str]]] = {}
+        self._tags: NodeMemo[Counter[str]] = NodeMemo()
 
     def node_tags(self, node: NodeInfo) -> Counter[str]:
         """How many pods of each `gpu_tag` the node holds (what the score reads of its pods)."""
-        memo = self._tags.get(node.name)
-        if memo is not None and memo[0] == node.generation and not node.scratch:
-            return memo[1]
-        tags = Counter(gpu_tag(self.view.gpu_request(info)) for info in node.pods)
-        if not node.scratch:
-            self._tags[node.name] = (node.generation, tags)
-        return tags
+        return self._tags.get(node, self._node_tags)
+
+    def _node_tags(self, node: NodeInfo) -> Counter[str]:
+        return Counter(gpu_tag(self.view.gpu_request(info)) for info in node.pods)
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
         request = self._request(state, pod)

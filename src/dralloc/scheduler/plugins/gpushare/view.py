@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from dralloc.allocator import DeviceKey
 from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
 from dralloc.scheduler.framework import NodeInfo, PodInfo
+from dralloc.scheduler.framework.generations import NodeMemo
 from dralloc.scheduler.gpushare import MILLI, NodeState
 
 GPU_DRIVER = "gpu.nvidia.com"
@@ -71,12 +72,13 @@ class GpuShareView:
                     self.products.setdefault(spec.node_name, product.string)
         for devices in self.gpus.values():
             devices.sort(key=lambda d: _natural(d.key.device))
-        self._memo: dict[str, tuple[int, NodeState]] = {}
+        self._states: NodeMemo[NodeState] = NodeMemo()
 
     def node_state(self, node: NodeInfo) -> NodeState:
-        memo = self._memo.get(node.name)
-        if memo is not None and memo[0] == node.generation and not node.scratch:
-            return memo[1]
+        """The node's GPUs' free shares and its free CPU, remembered per node generation."""
+        return self._states.get(node, self._node_state)
+
+    def _node_state(self, node: NodeInfo) -> NodeState:
         allocated = self.cache.allocated
         left = []
         for gpu in self.gpus.get(node.name, ()):
@@ -86,10 +88,7 @@ class GpuShareView:
             else:
                 left.append(0 if allocated.has_allocation(gpu.key) else MILLI)
         cpu_left = max(0, node.allocatable.milli_cpu - node.requested.milli_cpu)
-        state = NodeState(self.products.get(node.name, ""), cpu_left, tuple(left))
-        if not node.scratch:
-            self._memo[node.name] = (node.generation, state)
-        return state
+        return NodeState(self.products.get(node.name, ""), cpu_left, tuple(left))
 
     def state_before(self, node: NodeInfo, pod: PodInfo) -> NodeState:
         """The node as the pod found it. `DynamicResources` may choose devices at Reserve,
