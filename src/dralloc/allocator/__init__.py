@@ -1,13 +1,21 @@
 """The DRA structured allocator (resource.k8s.io/v1, Kubernetes 1.36 semantics).
 
 Public entry points: `Allocator.allocate` (one node, all claims together, all or none),
-`explain` (why a claim does or does not fit), `Inventory` (published devices, built once per
-set of slices) and `AllocatedState` (what other claims hold).
+`explain` (why a claim does or does not fit; `explain_nodes` for many nodes, with progress),
+`Inventory` (published devices, built once per set of slices) and `AllocatedState` (what other
+claims hold).
 """
 
 from dralloc.allocator.allocator import Allocator, AllocatorOptions
 from dralloc.allocator.errors import AllocationError, AllocationGaveUp, NodeFailure
-from dralloc.allocator.explain import ClaimExplanation, DeviceVerdict, RequestExplanation, explain
+from dralloc.allocator.explain import (
+    ClaimExplanation,
+    DeviceVerdict,
+    ExplainProgress,
+    RequestExplanation,
+    explain,
+    explain_nodes,
+)
 from dralloc.allocator.inventory import DeviceKey, DeviceOrder, Inventory, PoolKey
 from dralloc.allocator.prepared import Reason
 from dralloc.allocator.state import AllocatedState, allocated_state
@@ -22,6 +30,7 @@ __all__ = [
     "DeviceKey",
     "DeviceOrder",
     "DeviceVerdict",
+    "ExplainProgress",
     "Inventory",
     "NodeFailure",
     "PoolKey",
@@ -29,4 +38,5 @@ __all__ = [
     "RequestExplanation",
     "allocated_state",
     "explain",
+    "explain_nodes",
 ]

@@ -9,7 +9,7 @@ can never disagree with what `allocate` does: each device is offered to each req
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dralloc.allocator.allocator import Allocator
@@ -209,3 +209,35 @@ def explain(
             "satisfies all requests and constraints together"
         )
     return result
+
+
+# Told after each node of `explain_nodes`: (nodes done, nodes in all, name of the node done).
+ExplainProgress = Callable[[int, int, str], None]
+
+
+def explain_nodes(
+    allocator: Allocator,
+    nodes: Sequence[Node],
+    claim: ResourceClaim,
+    inventory: Inventory,
+    classes: Mapping[str, DeviceClass],
+    allocated: AllocatedState,
+    *,
+    progress: ExplainProgress | None = None,
+) -> list[ClaimExplanation]:
+    """`explain` on each of `nodes` in turn, in that order.
+
+    `progress`, if given, is called after each node with (nodes done, len(nodes), the node's
+    name), on the calling thread; it must not raise. A command can draw a progress line on a
+    terminal with it while many nodes are explained:
+
+    >>> explain_nodes(allocator, nodes, claim, inventory, classes, state,
+    ...               progress=lambda done, total, node: print(f"{done}/{total}"))
+    ... # doctest: +SKIP
+    """
+    results: list[ClaimExplanation] = []
+    for node in nodes:
+        results.append(explain(allocator, node, claim, inventory, classes, allocated))
+        if progress is not None:
+            progress(len(results), len(nodes), node.metadata.name)
+    return results
