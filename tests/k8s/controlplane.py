@@ -550,6 +550,13 @@ class ApiServer:
     dralloc_kubeconfig: Path
     startup_seconds: float = 0.0
 
+    def __repr__(self) -> str:
+        return f"ApiServer({self.url}, log {self.process.log_path})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis prints a falsifying example's arguments with this, not with __repr__.
+        printer.text(repr(self))
+
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"

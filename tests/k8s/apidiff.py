@@ -1,0 +1,387 @@
+"""Differential checking of resource.k8s.io/v1 validation and defaulting: dralloc's loader
+against a real kube-apiserver answering `?dryRun=All&fieldValidation=Strict`.
+
+Pure helpers for tests/k8s/test_api_validation_differential.py: the verdict of each side, the
+comparison, and the single-step mutations of valid seed objects. Nothing here starts a process.
+
+    server = server_verdict(apiserver.admin, obj, namespace)
+    local = dralloc_verdict(obj)
+    assert disagreement(server, local) is None
+"""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+from controlplane import ApiClient
+
+from dralloc.api.io import KINDS, FieldValidation, _convert, decode_object, kube_dict
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "apiserver"
+SEEDS = DATA / "seeds.yaml"
+CASES = DATA / "disagreements.yaml"
+
+COLLECTIONS = {
+    "DeviceClass": ("deviceclasses", False),
+    "ResourceSlice": ("resourceslices", False),
+    "ResourceClaim": ("resourceclaims", True),
+    "ResourceClaimTemplate": ("resourceclaimtemplates", True),
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One side's answer: accepted (with the defaulted `spec`) or rejected naming fields.
+
+    A rejection's `fields` are in the notation of its `located` kind: VALIDATION paths are
+    exact (`spec.devices[0].attributes[speed]`), UNKNOWN_FIELD paths spell map keys with dots
+    (`spec.devices[0].capacity.memory.bogus`), DECODING paths (a wrong JSON type) have neither
+    indices nor map keys, and UNLOCATED rejections (a malformed quantity or time) name no field.
+    """
+
+    accepted: bool
+    fields: frozenset[str] = frozenset()
+    spec: Any = None
+    messages: tuple[str, ...] = ()
+    located: str = "validation"
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "fields": sorted(self.fields),
+            "messages": [m if len(m) <= 300 else m[:300] + "..." for m in self.messages],
+        }
+
+
+def load_seeds() -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(SEEDS.read_text()) if doc]
+
+
+def collection_path(kind: str, namespace: str) -> str:
+    plural, namespaced = COLLECTIONS[kind]
+    base = "/apis/resource.k8s.io/v1"
+    return f"{base}/namespaces/{namespace}/{plural}" if namespaced else f"{base}/{plural}"
+
+
+NO_ANSWER = "(no answer: the server panicked)"
+_UNKNOWN_FIELD = re.compile(r'unknown field "([^"]+)"')
+_DUPLICATE_FIELD = re.compile(r'duplicate field "([^"]+)"')
+_TYPE_ERROR = re.compile(r"Go struct field [A-Za-z0-9_]+\.(\S+) of type")
+VALIDATION, UNKNOWN_FIELD, DECODING, UNLOCATED = "validation", "unknown", "decoding", "unlocated"
+
+
+def _go_struct_path(path: str) -> str:
+    """encoding/json's field path without the Go type names of embedded structs
+    (`spec.config.DeviceConfiguration.opaque` is `spec.config.opaque` on the wire)."""
+    return ".".join(part for part in path.split(".") if not part[:1].isupper())
+
+
+def server_verdict(admin: ApiClient, obj: dict[str, Any], namespace: str) -> Verdict:
+    """POSTs `obj` with dryRun=All (nothing is stored) and strict field validation."""
+    try:
+        response = admin.request(
+            "POST",
+            collection_path(obj["kind"], namespace),
+            json.dumps(obj).encode(),
+            query={"dryRun": "All", "fieldValidation": "Strict"},
+        )
+    except http.client.RemoteDisconnected:
+        # A panic in the request handler: the server recovers and drops the connection.
+        return Verdict(
+            False, frozenset({NO_ANSWER}), messages=("the server closed the connection",)
+        )
+    body = response.body
+    if response.is_success:
+        return Verdict(True, spec=body.get("spec"))
+    message = str(body.get("message", ""))
+    if response.status == 422:
+        causes = (body.get("details") or {}).get("causes") or []
+        fields = frozenset(str(cause.get("field", "")) for cause in causes)
+        messages = tuple(sorted(f"{c.get('field', '')}: {c.get('message', '')}" for c in causes))
+        return Verdict(False, fields, messages=messages)
+    if response.status == 400:
+        unknown = _UNKNOWN_FIELD.findall(message) + _DUPLICATE_FIELD.findall(message)
+        if unknown:
+            return Verdict(False, frozenset(unknown), messages=(message,), located=UNKNOWN_FIELD)
+        typed = _TYPE_ERROR.findall(message)
+        if typed:
+            paths = frozenset(_go_struct_path(path) for path in typed)
+            return Verdict(False, paths, messages=(message,), located=DECODING)
+        return Verdict(False, frozenset(), messages=(message,), located=UNLOCATED)
+    raise AssertionError(f"unexpected answer {response.status}: {response.text}")
+
+
+def dralloc_verdict(obj: dict[str, Any]) -> Verdict:
+    """dralloc's loader as `dralloc allocate` runs it: strict field validation, then defaults."""
+    loaded, problems = decode_object(
+        copy.deepcopy(obj), "case.yaml", 0, validation=FieldValidation.strict
+    )
+    if loaded is None or problems:
+        return Verdict(
+            False,
+            frozenset(problem.field for problem in problems),
+            messages=tuple(f"{problem.field}: {problem.message}" for problem in problems),
+        )
+    return Verdict(True, spec=kube_dict(loaded.obj).get("spec"))
+
+
+def project_spec(kind: str, spec: Any) -> Any:
+    """The server's `spec` as dralloc's model holds it (fields dralloc does not model are
+    dropped), decoded without dralloc's defaulting."""
+    cls = KINDS[kind][0]
+    raw = {"apiVersion": "resource.k8s.io/v1", "kind": kind, "metadata": {"name": "p"}}
+    obj = _convert({**raw, "spec": spec}, cls)
+    return kube_dict(obj).get("spec")
+
+
+def _in_notation(path: str, located: str) -> str:
+    """dralloc's path as the server would spell it for that kind of rejection."""
+    if located == DECODING:
+        return re.sub(r"\[[^\]]*\]", "", path)
+    if located == UNKNOWN_FIELD:
+        return re.sub(r"\[([^\]]*[^\]0-9][^\]]*)\]", r".\1", path)
+    return path
+
+
+def _fields_match(server: Verdict, local: Verdict, *, some: bool = False) -> bool:
+    if server.located == UNLOCATED:
+        return True  # the server names no field: rejecting at all is agreeing
+    local_fields = {_in_notation(f, server.located) for f in local.fields}
+    if some:
+        return bool(server.fields & local_fields)
+    if server.located in (DECODING, UNKNOWN_FIELD):
+        # The server stops at the first stage that fails (decoding, before validation);
+        # dralloc reports every problem at once, so it may name more.
+        return server.fields <= local_fields
+    return server.fields == local_fields
+
+
+def _modelled_diff(server_spec: Any, local_spec: Any, path: str = "spec") -> list[str]:
+    """Where dralloc's defaulted spec differs from the server's, for fields both model."""
+    if isinstance(server_spec, dict) and isinstance(local_spec, dict):
+        out: list[str] = []
+        for key in sorted(set(server_spec) | set(local_spec)):
+            out += _modelled_diff(server_spec.get(key), local_spec.get(key), f"{path}.{key}")
+        return out
+    if isinstance(server_spec, list) and isinstance(local_spec, list):
+        if len(server_spec) != len(local_spec):
+            return [f"{path}: {len(server_spec)} items on the server, {len(local_spec)} in dralloc"]
+        out = []
+        for i, (a, b) in enumerate(zip(server_spec, local_spec, strict=True)):
+            out += _modelled_diff(a, b, f"{path}[{i}]")
+        return out
+    if path.endswith(".timeAdded") and isinstance(server_spec, str) and local_spec is None:
+        # Stable wording: the server's value is the time of the request.
+        return [f"{path}: the server sets the time of the request, dralloc leaves it unset"]
+    if server_spec != local_spec and not (_is_empty(server_spec) and _is_empty(local_spec)):
+        return [f"{path}: server {server_spec!r}, dralloc {local_spec!r}"]
+    return []
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == {} or value == [] or value is False
+
+
+def disagreement(
+    kind: str, server: Verdict, local: Verdict, *, some_field: bool = False
+) -> str | None:
+    """None when dralloc answers as the server does, else what differs (in one line).
+
+    With `some_field`, two rejections agree when they name at least one field in common: with
+    several faults in one object, each side may stop at a different stage (the server's
+    decoding, dralloc's typed conversion) before reaching the others."""
+
+    def said(verdict: Verdict) -> str:
+        return "accepts" if verdict.accepted else f"rejects {sorted(verdict.fields)}"
+
+    if server.accepted != local.accepted:
+        return f"the server {said(server)}, dralloc {said(local)}"
+    if not server.accepted:
+        if _fields_match(server, local, some=some_field):
+            return None
+        return (
+            f"both reject, the server naming {sorted(server.fields)}, "
+            f"dralloc {sorted(local.fields)}"
+        )
+    # Both accept: the server's defaulted spec, seen through dralloc's model, against dralloc's.
+    diff = _modelled_diff(project_spec(kind, server.spec), local.spec)
+    return "defaulting differs: " + "; ".join(diff) if diff else None
+
+
+# Mutations
+
+
+class NotApplicable(Exception):
+    """A mutation of one object applied to another that lacks its path (or retypes it)."""
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One change to a seed: `op` at `path` (a tuple of keys and list indices)."""
+
+    path: tuple[str | int, ...]
+    op: str
+    value: Any = None
+
+    def describe(self) -> str:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path)
+        shown = "" if self.op in ("delete", "duplicate-item") else _shown(self.value)
+        return f"{self.op} {where.lstrip('.') or '(root)'}{shown}"
+
+    def as_data(self) -> dict[str, Any]:
+        return {"path": list(self.path), "op": self.op, "value": self.value}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Mutation:
+        return cls(tuple(data["path"]), data["op"], data.get("value"))
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """`obj` changed; raises NotApplicable when `obj` lacks what this changes."""
+        try:
+            return self._apply(obj)
+        except (KeyError, IndexError, TypeError, ZeroDivisionError) as error:
+            raise NotApplicable(f"{self.describe()}: {error!r}") from error
+
+    def _apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(obj)
+        parent: Any = out
+        for key in self.path[:-1]:
+            parent = parent[key]
+        last = self.path[-1]
+        if self.op == "delete":
+            del parent[last]
+        elif self.op == "set":
+            parent[last] = copy.deepcopy(self.value)
+        elif self.op == "add-key":
+            parent[last][self.value[0]] = copy.deepcopy(self.value[1])
+        elif self.op == "duplicate-item":
+            parent[last].append(copy.deepcopy(parent[last][0]))
+        elif self.op == "repeat-items":
+            items = parent[last]
+            parent[last] = [_renamed(items[i % len(items)], i) for i in range(self.value)]
+        else:
+            raise ValueError(self.op)
+        return out
+
+
+def _shown(value: Any) -> str:
+    """A value as a name shows it: long strings by their start and length, so two lengths of
+    one letter stay two names."""
+    if isinstance(value, str) and len(value) > 24:
+        return f' "{value[:12]}..." ({len(value)} chars)'
+    return f" {json.dumps(value, ensure_ascii=False)}"
+
+
+def _renamed(item: Any, i: int) -> Any:
+    """A copy of a list item with a distinct `name`, so a long list is not just duplicates."""
+    item = copy.deepcopy(item)
+    if isinstance(item, dict) and isinstance(item.get("name"), str):
+        item["name"] = f"{item['name'][:50]}-{i}"
+    return item
+
+
+INT64_MAX = 2**63 - 1
+INTEGERS = (-1, 0, 1, 7, 33, 129, 2**31, 2**53 + 1, INT64_MAX, 2**63, 2**64, 10**30)
+STRINGS = (
+    "",
+    " ",
+    "a",
+    "A",
+    "a-b",
+    "a_b",
+    "-a",
+    "a.",
+    "a.b.c",
+    "a/b",
+    "example.com/a",
+    "example.com/a/b",
+    "Example.com/a",
+    "x" * 63,
+    "x" * 64,
+    "x" * 253,
+    "x" * 254,
+    "example.com/" + "x" * 64,
+    "é",
+    "1Gi",
+    "-1",
+    "0",
+    "1.5",
+    "1e3",
+    "abc",
+    "true",
+)
+WRONG_TYPES = (None, True, 1, "s", [], {}, 1.5)
+LIST_LENGTHS = (0, 2, 9, 17, 33, 65, 129, 257)
+
+
+def _nodes(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    yield path, value
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _nodes(child, (*path, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _nodes(child, (*path, i))
+
+
+def mutations(seed: dict[str, Any]) -> list[Mutation]:
+    """Every single-step mutation of `seed`: deletions, wrong types, boundary strings and
+    integers, unknown keys, duplicated and lengthened lists. apiVersion and kind stay."""
+    out: list[Mutation] = []
+    for path, value in _nodes(seed):
+        if not path or path[0] in ("apiVersion", "kind") or path == ("metadata",):
+            continue
+        if isinstance(path[-1], str):
+            out.append(Mutation(path, "delete"))
+        out += [
+            Mutation(path, "set", wrong)
+            for wrong in WRONG_TYPES
+            if type(wrong) is not type(value) and not (value is None and wrong is None)
+        ]
+        if isinstance(value, bool):
+            out.append(Mutation(path, "set", not value))
+        elif isinstance(value, int):
+            out += [Mutation(path, "set", n) for n in INTEGERS if n != value]
+        elif isinstance(value, str):
+            out += [Mutation(path, "set", s) for s in STRINGS if s != value]
+        elif isinstance(value, dict):
+            out.append(Mutation(path, "add-key", ("bogus", 1)))
+            out.append(Mutation(path, "add-key", ("example.com/Bad Key", {"string": "x"})))
+        elif isinstance(value, list) and value:
+            out.append(Mutation(path, "duplicate-item"))
+            out += [Mutation(path, "repeat-items", n) for n in LIST_LENGTHS if n != len(value)]
+    return out
+
+
+@dataclass
+class Case:
+    """A recorded disagreement: a seed, one mutation of it and both answers, re-checked by the
+    test until dralloc agrees. The object is the seed of that id with the mutation applied."""
+
+    name: str
+    seed: str
+    mutation: dict[str, Any]
+    difference: str
+    server: dict[str, Any] = field(default_factory=dict)
+    dralloc: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_id(seed: dict[str, Any]) -> str:
+    return f"{seed['kind']}-{seed['metadata']['name']}"
+
+
+def load_cases() -> list[Case]:
+    if not CASES.exists():
+        return []
+    return [msgspec.convert(item, Case) for item in yaml.safe_load(CASES.read_text()) or []]
