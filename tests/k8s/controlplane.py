@@ -18,6 +18,7 @@ The flags, certificate names and kubeconfig shape follow docs of the harness
 from __future__ import annotations
 
 import base64
+import ctypes
 import datetime
 import http.client
 import ipaddress
@@ -28,6 +29,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -54,6 +56,7 @@ ETCD_READY_SECONDS = 10.0
 APISERVER_READY_SECONDS = 60.0
 START_ATTEMPTS = 3
 CONTEXT_NAME = "dralloc-test"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ControlPlaneError(RuntimeError):
@@ -400,6 +403,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: a ^C to pytest stays ours
+                preexec_fn=_terminate_with_parent,
             )
         return cls(name, argv, log_path, popen)
 
@@ -429,6 +433,15 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 os.kill(self.pid, signal.SIGKILL)
                 self.popen.wait()
+
+
+def _terminate_with_parent() -> None:
+    """Runs in the child before exec: on Linux, ask the kernel for SIGKILL when the test
+    process dies, so a killed pytest (SIGKILL, an OOM) leaves no etcd or apiserver behind.
+    SIGKILL, not SIGTERM: with etcd gone too, kube-apiserver's graceful shutdown can hang."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _wait_until(process: ManagedProcess, timeout: float, is_ready: Any, what: str) -> None:
