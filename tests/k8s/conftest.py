@@ -17,6 +17,7 @@ Fixtures:
                           `.admin` / `.dralloc` are HTTPS clients as those users,
                           `.admin_kubeconfig` / `.dralloc_kubeconfig` the same credentials
   apiserver_options (module) override in a module to set feature gates or runtime-config
+  kube_scheduler (module) the upstream kube-scheduler on that apiserver (no leader election)
   kubectl      (function) the built kubectl as admin, with a fresh --cache-dir
   namespace    (function) a new namespace (never deleted: no namespace controller runs)
 
@@ -42,6 +43,7 @@ from controlplane import (
     ApiServer,
     Etcd,
     Kubectl,
+    KubeScheduler,
     ManagedProcess,
     is_k8s_required,
     k8s_home,
@@ -182,6 +184,23 @@ def apiserver(
     finally:
         server.stop()
         harness.live.remove(server.process)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def kube_scheduler(request: pytest.FixtureRequest, apiserver: ApiServer) -> Iterator[KubeScheduler]:
+    """The upstream kube-scheduler on the module's apiserver (mark the module
+    `pytest.mark.k8s("kube-scheduler")`)."""
+    directory = Path(tempfile.mkdtemp(prefix="dralloc-kube-scheduler-"))
+    harness = _harness(request.config)
+    scheduler = KubeScheduler.start(apiserver, directory)
+    harness.live.append(scheduler.process)
+    harness.unreported.append(("kube-scheduler", scheduler.startup_seconds))
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()
+        harness.live.remove(scheduler.process)
         shutil.rmtree(directory, ignore_errors=True)
 
 

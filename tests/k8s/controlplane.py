@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -379,6 +379,32 @@ class ApiClient:
     def delete(self, path: str) -> ApiResponse:
         return self.request("DELETE", path)
 
+    def patch_status(self, path: str, patch: Any) -> ApiResponse:
+        """A merge patch of the `status` subresource (what a kubelet would write)."""
+        return self.request(
+            "PATCH", f"{path}/status", patch, content_type="application/merge-patch+json"
+        )
+
+    def watch(self, path: str, timeout_seconds: int = 30, **query: str) -> Iterator[Any]:
+        """The events of a watch on a collection, each `{"type": ..., "object": ...}`, until
+        the server ends it after `timeout_seconds` (or the caller stops iterating)."""
+        params = {**query, "watch": "1", "timeoutSeconds": str(timeout_seconds)}
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=self._context, timeout=timeout_seconds + 10
+        )
+        try:
+            connection.request(
+                "GET", f"{path}?{urlencode(params)}", headers={"Accept": "application/json"}
+            )
+            response = connection.getresponse()
+            if response.status != 200:
+                raise ApiError(ApiResponse("GET", path, response.status, response.read().decode()))
+            for line in response:
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            connection.close()
+
 
 # Processes
 
@@ -698,3 +724,83 @@ class Kubectl:
                 f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
             )
         return result
+
+
+@dataclass
+class KubeScheduler:
+    """The upstream kube-scheduler against an ApiServer, as admin, without leader election.
+
+    Its kubeconfig goes in the configuration file: `--kubeconfig` is ignored with `--config`.
+    """
+
+    process: ManagedProcess
+    port: int
+    startup_seconds: float
+
+    def __repr__(self) -> str:
+        return f"KubeScheduler(127.0.0.1:{self.port}, log {self.process.log_path})"
+
+    @classmethod
+    def start(
+        cls,
+        apiserver: ApiServer,
+        directory: Path,
+        *,
+        feature_gates: Mapping[str, bool] | None = None,
+        profiles: Sequence[Mapping[str, Any]] | None = None,
+    ) -> KubeScheduler:
+        directory.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {
+            "apiVersion": "kubescheduler.config.k8s.io/v1",
+            "kind": "KubeSchedulerConfiguration",
+            "clientConnection": {"kubeconfig": str(apiserver.admin_kubeconfig)},
+            "leaderElection": {"leaderElect": False},
+        }
+        if profiles is not None:
+            config["profiles"] = [dict(profile) for profile in profiles]
+        config_path = directory / "kube-scheduler.yaml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+        def attempt() -> KubeScheduler:
+            port = free_port()
+            argv = [
+                str(binary("kube-scheduler")),
+                f"--config={config_path}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                # Its self-signed serving certificate, instead of /var/run/kubernetes.
+                f"--cert-dir={directory}",
+            ]
+            if feature_gates:
+                gates = ",".join(f"{k}={str(v).lower()}" for k, v in sorted(feature_gates.items()))
+                argv.append(f"--feature-gates={gates}")
+            process = ManagedProcess.spawn("kube-scheduler", argv, directory / "kube-scheduler.log")
+            scheduler = cls(process, port, 0.0)
+            try:
+                _wait_until(process, APISERVER_READY_SECONDS, scheduler.is_ready, "ready")
+            except BaseException:
+                process.stop()
+                raise
+            scheduler.startup_seconds = time.monotonic() - process.started_at
+            return scheduler
+
+        result: KubeScheduler = _start_with_retries("kube-scheduler", attempt)
+        return result
+
+    def is_ready(self) -> bool:
+        # /readyz is always allowed without credentials; the certificate is its own,
+        # self-signed, so it is not checked (loopback only).
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=2)
+        try:
+            connection.request("GET", "/readyz")
+            response = connection.getresponse()
+            response.read()
+        finally:
+            connection.close()
+        return response.status == 200
+
+    def stop(self) -> None:
+        self.process.stop()
