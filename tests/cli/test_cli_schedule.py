@@ -751,3 +751,28 @@ spec:
         p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in pods
     ] == ["0", "1"]
     assert "note: Job default/train: 2 more pods once running ones succeed" in result.stderr
+
+
+def test_workloads_read_again_beside_their_pods_make_no_more(tmp_path: Path) -> None:
+    job = """\
+apiVersion: batch/v1
+kind: Job
+metadata: {name: train, namespace: default}
+spec:
+  parallelism: 2
+  completions: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: t, image: pytorch, resources: {requests: {cpu: "1"}}}]
+"""
+    source = write(tmp_path, CLUSTER, job, DEPLOYMENT.replace("replicas: 3", "replicas: 2"))
+    first = schedule("-f", source)
+    assert first.exit_code == 0, first.stderr
+    placed = tmp_path / "placed.yaml"
+    placed.write_text(first.stdout)
+    again = schedule("-f", source, "-f", str(placed))
+    assert again.exit_code == 0, again.stderr
+    assert [i for i in items(again) if i["kind"] == "Pod"] == []
+    assert "Job default/train: made 0 pod(s), 0 placed; 2 already there" in again.stderr
+    assert "Deployment default/infer: made 0 pod(s), 0 placed; 2 already there" in again.stderr

@@ -431,18 +431,25 @@ class ScheduleRun:
     exit_code: int
     evictions: Sequence[Eviction] = ()
     warnings: Sequence[str] = ()
-    # The pods the workload controllers made, by top-level workload: (pod key, node or None).
-    made: Mapping[str, Sequence[tuple[str, str | None]]] = field(default_factory=dict)
+    # The pods of each top-level workload: (pod key, node or None, made by this run), the
+    # controllers' new pods and the input pods they count as theirs.
+    made: Mapping[str, Sequence[tuple[str, str | None, bool]]] = field(default_factory=dict)
     notes: Sequence[str] = ()
 
     def made_lines(self) -> list[str]:
-        """The pods each workload made and where they went, one block per workload."""
+        """The pods each workload made and where they went, one block per workload; pods it
+        already had are listed as there."""
         lines = []
         for owner, pods in self.made.items():
-            placed = sum(1 for _, node in pods if node)
-            lines.append(f"{owner}: made {len(pods)} pod(s), {placed} placed")
-            width = max(len(key) for key, _ in pods)
-            lines += [f"  {key.ljust(width)}  {node or 'pending'}" for key, node in pods]
+            new = [(key, node) for key, node, created in pods if created]
+            placed = sum(1 for _, node in new if node)
+            there = len(pods) - len(new)
+            head = f"{owner}: made {len(new)} pod(s), {placed} placed"
+            lines.append(head + (f"; {there} already there" if there else ""))
+            width = max(len(key) for key, _, _ in pods)
+            for key, node, created in pods:
+                where = (node or "pending") if created else f"already there ({node or 'pending'})"
+                lines.append(f"  {key.ljust(width)}  {where}")
         return lines
 
 
@@ -482,12 +489,20 @@ def run_schedule(
         code = EXIT_PENDING
     else:
         code = EXIT_OK
-    made: dict[str, list[tuple[str, str | None]]] = {}
+    made: dict[str, list[tuple[str, str | None, bool]]] = {}
     notes: list[str] = []
     if plan.workloads is not None:
         placed = {o.pod.key: o.node for o in ordered}
+        created = {_pod_key(w.pod) for w in plan.workloads.expansion.pods}
         for owner, pods in plan.workloads.expansion.by_owner().items():
-            made[str(owner)] = [(_pod_key(w.pod), placed.get(_pod_key(w.pod))) for w in pods]
+            made[str(owner)] = [
+                (
+                    _pod_key(w.pod),
+                    placed.get(_pod_key(w.pod), w.pod.spec.node_name or None),
+                    _pod_key(w.pod) in created,
+                )
+                for w in pods
+            ]
         notes = [str(note) for note in plan.workloads.expansion.notes]
     return ScheduleRun(
         ordered,
