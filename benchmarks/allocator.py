@@ -9,9 +9,17 @@ Cases (names are a contract; `--json` prints one object per line per case):
                                 per-GPU counter sets), half full, allocating one 1g.10gb
   match_attribute_backtracking  a claim with matchAttribute over 8 devices whose first
                                 choices must be undone
+  h100_dynamic_mig_no_fit       the same empty node, asking 17 3g.40gb where it offers 16:
+                                "no fit" (proven before the search)
+  h100_dynamic_mig_half_full_no_fit
+                                the half-full node asking 13 1g.10gb where 12 are left:
+                                "no fit" (proven once the search has taken
+                                `prune_after_steps` steps)
 
 The inventory (and its selector cache) is long-lived, as in a scheduler: the figures are for
-steady state. Run: `python benchmarks/allocator.py [--json] [--repeat N] [--case NAME ...]`.
+steady state. Run: `python benchmarks/allocator.py [--json] [--repeat N] [--case NAME ...]`;
+`--no-prune` switches off `AllocatorOptions.prune_unsatisfiable` (the plain search takes
+seconds per call on the no-fit cases: use a small --repeat and --runs).
 """
 
 from __future__ import annotations
@@ -50,7 +58,8 @@ from dralloc.devices import load_catalog
 from dralloc.devices.slices import gpu_node_slices
 from dralloc.features import Features
 
-Case = Callable[[], Callable[[], Any]]
+# A case builds its runner; `prune` is `AllocatorOptions.prune_unsatisfiable`.
+Case = Callable[..., Callable[[], Any]]
 
 
 def _node(name: str) -> Node:
@@ -94,22 +103,26 @@ def _runner(
     classes: list[DeviceClass],
     claim: ResourceClaim,
     allocated: list[ResourceClaim] | None = None,
+    *,
+    fits: bool = True,
+    prune: bool = True,
 ) -> Callable[[], Any]:
     features = Features()
     inventory = Inventory(slices, features)
     state = allocated_state(allocated or [], features)
-    allocator = Allocator(features, options=AllocatorOptions(timeout=None))
+    options = AllocatorOptions(timeout=None, prune_unsatisfiable=prune)
+    allocator = Allocator(features, options=options)
     by_name = {c.metadata.name: c for c in classes}
 
     def run() -> Any:
         result = allocator.allocate(node, [claim], inventory, by_name, state)
-        assert result is not None
+        assert (result is not None) == fits
         return result
 
     return run
 
 
-def scheduler_perf_node(with_selector: bool) -> Callable[[], Any]:
+def scheduler_perf_node(with_selector: bool, prune: bool = True) -> Callable[[], Any]:
     driver = "test-driver.cdi.k8s.io"
     devices = [
         Device(
@@ -145,7 +158,8 @@ def scheduler_perf_node(with_selector: bool) -> Callable[[], Any]:
         else []
     )
     claim = _claim("claim-0", [_request("req-0", "test-class", selectors=selectors)])
-    return _runner(node, slices, [_class("test-class", f'device.driver == "{driver}"')], claim)
+    classes = [_class("test-class", f'device.driver == "{driver}"')]
+    return _runner(node, slices, classes, claim, prune=prune)
 
 
 def h100_dynamic_mig_node(node_name: str) -> list[ResourceSlice]:
@@ -173,10 +187,16 @@ def _allocated(name: str, driver: str, pool: str, device: str) -> ResourceClaim:
     return claim
 
 
-def h100_dynamic_mig_half_full() -> Callable[[], Any]:
-    node_name = "dgx-h100-07"
-    slices = h100_dynamic_mig_node(node_name)
-    # Half full: GPUs 0-3 wholly allocated, GPUs 4-7 each carry a 3g.40gb at memory slice 0.
+MIG_CLASS = "device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].type == 'mig'"
+
+
+def _mig_claim(profile: str, count: int) -> ResourceClaim:
+    selector = f"device.attributes['gpu.nvidia.com'].profile == '{profile}'"
+    return _claim("mig-claim", [_request("mig", "mig.nvidia.com", count, [selector])])
+
+
+def _half_full_allocations(node_name: str) -> list[ResourceClaim]:
+    """GPUs 0-3 wholly allocated, GPUs 4-7 each carrying a 3g.40gb at memory slice 0."""
     allocated = [
         _allocated(f"whole-{g}", "gpu.nvidia.com", node_name, f"gpu-{g}") for g in range(4)
     ]
@@ -184,27 +204,47 @@ def h100_dynamic_mig_half_full() -> Callable[[], Any]:
         _allocated(f"half-{g}", "gpu.nvidia.com", node_name, f"gpu-{g}-mig-3g40gb-9-0")
         for g in range(4, 8)
     ]
-    classes = [
-        _class(
-            "mig.nvidia.com",
-            "device.driver == 'gpu.nvidia.com' && "
-            "device.attributes['gpu.nvidia.com'].type == 'mig'",
-        )
-    ]
-    claim = _claim(
-        "mig-claim",
-        [
-            _request(
-                "mig",
-                "mig.nvidia.com",
-                selectors=["device.attributes['gpu.nvidia.com'].profile == '1g.10gb'"],
-            )
-        ],
+    return allocated
+
+
+def h100_dynamic_mig_no_fit(prune: bool = True) -> Callable[[], Any]:
+    node_name = "dgx-h100-07"
+    return _runner(
+        _node(node_name),
+        h100_dynamic_mig_node(node_name),
+        [_class("mig.nvidia.com", MIG_CLASS)],
+        _mig_claim("3g.40gb", 17),
+        fits=False,
+        prune=prune,
     )
-    return _runner(_node(node_name), slices, classes, claim, allocated)
 
 
-def match_attribute_backtracking() -> Callable[[], Any]:
+def h100_dynamic_mig_half_full_no_fit(prune: bool = True) -> Callable[[], Any]:
+    node_name = "dgx-h100-07"
+    return _runner(
+        _node(node_name),
+        h100_dynamic_mig_node(node_name),
+        [_class("mig.nvidia.com", MIG_CLASS)],
+        _mig_claim("1g.10gb", 13),
+        _half_full_allocations(node_name),
+        fits=False,
+        prune=prune,
+    )
+
+
+def h100_dynamic_mig_half_full(prune: bool = True) -> Callable[[], Any]:
+    node_name = "dgx-h100-07"
+    return _runner(
+        _node(node_name),
+        h100_dynamic_mig_node(node_name),
+        [_class("mig.nvidia.com", MIG_CLASS)],
+        _mig_claim("1g.10gb", 1),
+        _half_full_allocations(node_name),
+        prune=prune,
+    )
+
+
+def match_attribute_backtracking(prune: bool = True) -> Callable[[], Any]:
     """24 GPUs: 4 PCIe roots of 4 (three with a device in use) and one root of 8. Two
     requests of 4 share one matchAttribute constraint, so every root but the last is tried,
     partly filled and undone before the search finds 8 devices on one root."""
@@ -251,14 +291,20 @@ def match_attribute_backtracking() -> Callable[[], Any]:
         for i in range(16, 24)
     ]
     slices[0].spec.devices.extend(more)
-    return _runner(node, slices, [_class("gpu", f'device.driver == "{driver}"')], claim, allocated)
+    classes = [_class("gpu", f'device.driver == "{driver}"')]
+    return _runner(node, slices, classes, claim, allocated, prune=prune)
 
 
 CASES: dict[str, Case] = {
-    "scheduler_perf_node": lambda: scheduler_perf_node(False),
-    "scheduler_perf_node_selector": lambda: scheduler_perf_node(True),
+    "scheduler_perf_node": lambda prune=True: scheduler_perf_node(False, prune),
+    "scheduler_perf_node_selector": lambda prune=True: scheduler_perf_node(True, prune),
     "h100_dynamic_mig_half_full": h100_dynamic_mig_half_full,
     "match_attribute_backtracking": match_attribute_backtracking,
+}
+# Cases whose claim does not fit: each call answers "no fit".
+NO_FIT_CASES: dict[str, Case] = {
+    "h100_dynamic_mig_no_fit": h100_dynamic_mig_no_fit,
+    "h100_dynamic_mig_half_full_no_fit": h100_dynamic_mig_half_full_no_fit,
 }
 
 
@@ -298,16 +344,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object per case per line")
     parser.add_argument("--repeat", type=int, default=2000, help="calls per run")
     parser.add_argument("--runs", type=int, default=5, help="runs per case")
-    parser.add_argument("--case", action="append", choices=sorted(CASES))
+    parser.add_argument("--case", action="append", choices=sorted({**CASES, **NO_FIT_CASES}))
+    parser.add_argument(
+        "--no-prune", action="store_true", help="the plain search: no proofs of 'no fit'"
+    )
     args = parser.parse_args(argv)
-    names = args.case or list(CASES)
+    cases = {**CASES, **NO_FIT_CASES}
+    names = args.case or list(cases)
     for name in names:
-        figures = {"case": name, **measure(CASES[name](), args.repeat, args.runs)}
+        run = cases[name](prune=not args.no_prune)
+        figures = {"case": name, **measure(run, args.repeat, args.runs)}
         if args.json:
             print(json.dumps(figures))
         else:
             print(
-                f"{name:30s} median {figures['median_us']:8.1f} us "
+                f"{name:34s} median {figures['median_us']:8.1f} us "
                 f"(runs {figures['median_min_us']:.1f}-{figures['median_max_us']:.1f})  "
                 f"p99 {figures['p99_us']:8.1f} us  first call {figures['cold_us']:9.1f} us"
             )

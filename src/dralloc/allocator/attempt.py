@@ -106,12 +106,7 @@ class Attempt:
         )
         self.steps = 0
         # The search step at which the full unsatisfiability check runs (-1: never).
-        options = self.options
-        self.prune_at = (
-            options.prune_after_steps
-            if options.prune_unsatisfiable and options.prune_after_steps > 0
-            else -1
-        )
+        self.prune_at = -1
         # In-flight tallies.
         self.picks: list[list[Pick]] = [[] for _ in claims]
         self.chosen_count: dict[DeviceKey, int] = {}
@@ -675,10 +670,19 @@ class Attempt:
         pruning.py where they are switched on, then the depth-first search. The checks
         answer only where the search would answer "no" without an error."""
         options = self.options
+        # With at most one device to find, the search is one scan of the candidates, which
+        # no check could shorten.
+        prepared = self.prepared
         if options.prune_unsatisfiable and (
-            check_before_search(self) or (options.prune_after_steps == 0 and check_with_state(self))
+            len(prepared) > 1 or (prepared and prepared[0].most_devices > 1)
         ):
-            return False
+            if check_before_search(self):
+                return False
+            if options.prune_after_steps == 0:
+                if check_with_state(self):
+                    return False
+            else:
+                self.prune_at = options.prune_after_steps
         try:
             return self.solve_request(0, 0) is True
         except Unsatisfiable:

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import msgspec
@@ -353,6 +354,9 @@ class NodeView:
     selectable_summary: dict[tuple[str, ...], tuple[int, int, int, bool]] = field(
         default_factory=dict
     )
+    # (selector expressions, constraint attributes...) -> allocator/pruning.py's `Records`
+    # of those candidates: a pure function of `selectable` and device attributes.
+    pruning_records: dict[tuple[object, ...], object] = field(default_factory=dict)
     node: Node | None = None
     _by_name: dict[PoolKey, dict[str, DeviceEntry]] = field(default_factory=dict)
     _positions: dict[DeviceKey, int] | None = None
@@ -396,6 +400,12 @@ class Pool:
     @property
     def is_usable(self) -> bool:
         return self.state is PoolState.COMPLETE
+
+    @cached_property
+    def is_non_negative(self) -> bool:
+        """No device the node can pick from the pool consumes or offers a negative amount,
+        so what the search tallies for the pool only grows (allocator/pruning.py)."""
+        return all(entry.non_negative for entry in self.devices)
 
     @property
     def other_devices(self) -> list[DeviceEntry]:

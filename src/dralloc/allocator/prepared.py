@@ -95,6 +95,12 @@ class PreparedClaim:
     ref: str
     requests: list[list[PreparedRequest]]
     constraints: list[ConstraintChecker]
+    # The most devices the claim can take: over requests, the largest count of any of
+    # their subrequests.
+    most_devices: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.most_devices = sum(max(r.needed for r in alts) for alts in self.requests)
 
 
 @dataclass(slots=True)

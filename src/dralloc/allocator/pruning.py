@@ -44,7 +44,8 @@ When. `check_before_search` runs before the search from the node's selectable li
 (cached on the node view): counts, the 32-result limit and Hall's condition. The full check
 (usable devices, counter budgets, constraints) walks every candidate, which costs more than a
 search that succeeds at once; `Attempt` runs it after `AllocatorOptions.prune_after_steps`
-steps of the search (0: before it), so quick answers never pay for it.
+steps of the search (0: before it), so quick answers never pay for it. Attempts that want at
+most one device skip both: their search is a single scan of the candidates.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from typing import TYPE_CHECKING
 from dralloc.allocator.constraints import ConstraintChecker
 from dralloc.allocator.inventory import DeviceEntry, Pool, PoolKey
 from dralloc.allocator.prepared import MAX_RESULTS_PER_CLAIM, PreparedRequest
+from dralloc.allocator.state import AllocatedState
 from dralloc.allocator.taints import untolerated_taint
 
 if TYPE_CHECKING:
@@ -68,6 +70,13 @@ ALL_SUBSETS_UP_TO = 8
 # A counter budget: (pool, counter set, counter), or (pool, None, counter) for the sum of
 # that counter over all of the pool's sets.
 BudgetKey = tuple[PoolKey, str | None, str]
+
+
+# A candidate as the full check reads it: the device, its pool, its bit in masks (0 for a
+# multi-allocatable device), and its keys for each constraint of the request.
+Record = tuple[DeviceEntry, Pool, int, tuple[tuple[object, ...], ...]]
+# A constraint's keys -> (devices with the key, their dedicated bits, how many are shared).
+Groups = dict[object, tuple[int, int, int]]
 
 
 class Unsatisfiable(Exception):
@@ -88,7 +97,9 @@ class Usable:
     # keys (`ConstraintChecker.group_keys`) with how many devices, which dedicated ones and
     # how many multi-allocatable ones have each.
     entries: list[tuple[DeviceEntry, Pool]] = field(default_factory=list)
-    groups: dict[ConstraintChecker, dict[object, list[int]]] = field(default_factory=dict)
+    groups: dict[ConstraintChecker, Groups] = field(default_factory=dict)
+    # Whether picking some of `entries` surely charges counters (else no budget applies).
+    charges: bool = False
 
     @property
     def needed(self) -> int:
@@ -187,57 +198,130 @@ def _usable_static(attempt: Attempt, request: PreparedRequest) -> Usable | None:
     if request.all_mode:
         if request.needed == 0:
             return None  # `All` never succeeds with zero devices (6.5)
-        return _mask_of(attempt, request, request.all_devices)
+        records = _build_records(attempt, request.all_devices, ())
+        return Usable(request, records.dedicated, records.dedicated_count, records.shared)
     dedicated, count, shared, _ = _summary(attempt, request)
     if count + shared < request.needed:
         return None
     return Usable(request, dedicated, count, shared)
 
 
-def _mask_of(
-    attempt: Attempt, request: PreparedRequest, entries: list[tuple[DeviceEntry, Pool]]
-) -> Usable:
+@dataclass(slots=True)
+class Records:
+    """The candidates of a (sub)request that no constraint of it refuses outright (a missing
+    attribute), with their masks and constraint keys in total. A pure function of the node
+    view, the selectors and the constraints' attributes: cached on the view
+    (`NodeView.pruning_records`) under those."""
+
+    items: list[Record]
+    dedicated: int
+    dedicated_count: int
+    shared: int
+    groups: tuple[Groups, ...]
+
+
+def _records(attempt: Attempt, request: PreparedRequest) -> Records:
     view = attempt.view
-    dedicated = count = shared = 0
-    for entry, _ in entries:
-        if entry.multi:
-            shared += 1
+    checkers = request.constraints
+    key = (request.selector_key, *((c.attribute, c.list_types) for c in checkers))
+    found = view.pruning_records.get(key)
+    if found is None:
+        found = _build_records(attempt, attempt.selectable_candidates(request), checkers)
+        view.pruning_records[key] = found
+    assert isinstance(found, Records)
+    return found
+
+
+def _build_records(
+    attempt: Attempt,
+    source: list[tuple[DeviceEntry, Pool]],
+    checkers: tuple[ConstraintChecker, ...],
+) -> Records:
+    position = attempt.view.position
+    records = Records([], 0, 0, 0, tuple({} for _ in checkers))
+    for entry, pool in source:
+        keys = tuple(checker.group_keys(entry) for checker in checkers)
+        if not all(keys):
+            continue  # a device without the attribute a constraint needs (6.10)
+        multi = entry.multi
+        bit = 0 if multi else 1 << position(entry.key)
+        records.items.append((entry, pool, bit, keys))
+        if multi:
+            records.shared += 1
         else:
-            dedicated |= 1 << view.position(entry.key)
-            count += 1
-    return Usable(request, dedicated, count, shared, entries)
+            records.dedicated |= bit
+            records.dedicated_count += 1
+        for groups, device_keys in zip(records.groups, keys, strict=True):
+            for group_key in device_keys:
+                count, mask, shared = groups.get(group_key, (0, 0, 0))
+                groups[group_key] = (count + 1, mask | bit, shared + multi)
+    return records
 
 
 def _usable_now(attempt: Attempt, state: _State, request: PreparedRequest) -> Usable | None:
-    if request.needed > MAX_RESULTS_PER_CLAIM or (request.all_mode and request.needed == 0):
+    needed = request.needed
+    if needed > MAX_RESULTS_PER_CLAIM or (request.all_mode and needed == 0):
         return None
-    source = request.all_devices if request.all_mode else attempt.selectable_candidates(request)
-    entries: list[tuple[DeviceEntry, Pool]] = []
-    for entry, pool in source:
-        if state.can_ever_take(entry, pool, request):
-            entries.append((entry, pool))
-        elif request.all_mode:
-            return None  # every device of an `All` request must be taken
-    if len(entries) < request.needed:
-        return None
-    if state.most_by_counters(entries) < request.needed:
-        return None
-    usable = _mask_of(attempt, request, entries)
-    for checker in request.constraints:
-        groups: dict[object, list[int]] = {}
-        for entry, _ in entries:
-            bit = 0 if entry.multi else 1 << attempt.view.position(entry.key)
-            for key in checker.group_keys(entry):
-                group = groups.get(key)
-                if group is None:
-                    group = groups[key] = [0, 0, 0]
-                group[0] += 1
-                group[1] |= bit
-                group[2] += 1 if entry.multi else 0
-        most = len(groups) if checker.distinct else max(g[0] for g in groups.values())
-        if most < request.needed:
+    if request.all_mode:
+        # (`All` requests with constraints never get here: see _error_free_prefix.)
+        records = _build_records(attempt, request.all_devices, ())
+        if len(records.items) < needed:
             return None
-        usable.groups[checker] = groups
+    else:
+        records = _records(attempt, request)
+    usable = Usable(request, records.dedicated, records.dedicated_count, records.shared)
+    groups = list(records.groups)
+    copied = False
+    in_use = state.allocated.devices
+    admin = request.admin
+    # Whether a device needs more than the in-use test: capacity, counters or taints.
+    capacity = attempt.consumable
+    requests_capacity = bool(request.capacity_requests)
+    charges = False
+    for record in records.items:
+        entry, pool, bit, keys = record
+        multi = not bit
+        if (multi or not admin) and entry.key in in_use:
+            taken = False
+        elif (
+            (capacity and (requests_capacity or multi or entry.capacity))
+            or entry.consumes
+            or entry.taints
+        ):
+            taken = state.can_ever_take(entry, pool, request)
+        else:
+            taken = True
+        if taken:
+            usable.entries.append((entry, pool))
+            charges = charges or (not multi and bool(entry.consumes))
+            continue
+        if request.all_mode:
+            return None  # every device of an `All` request must be taken
+        if multi:
+            usable.shared -= 1
+        else:
+            usable.dedicated &= ~bit
+            usable.dedicated_count -= 1
+        if not copied:
+            groups = [dict(g) for g in groups]
+            copied = True
+        for by_key, device_keys in zip(groups, keys, strict=True):
+            for group_key in device_keys:
+                count, mask, shared = by_key[group_key]
+                if count == 1:
+                    del by_key[group_key]
+                else:
+                    by_key[group_key] = (count - 1, mask & ~bit, shared - multi)
+    if len(usable.entries) < needed:
+        return None
+    usable.charges = charges
+    if charges and state.most_by_counters(usable.entries) < needed:
+        return None
+    for checker, by_key in zip(request.constraints, groups, strict=True):
+        most = len(by_key) if checker.distinct else max((g[0] for g in by_key.values()), default=0)
+        if most < needed:
+            return None
+        usable.groups[checker] = by_key
     return usable
 
 
@@ -246,8 +330,7 @@ class _State:
 
     def __init__(self, attempt: Attempt) -> None:
         self.attempt = attempt
-        self.allocated = attempt.allocated
-        self._grows: dict[PoolKey, bool] = {}
+        self.allocated: AllocatedState = attempt.allocated
         # In-flight capacity on a shared device only grows if no request asks for a negative
         # amount (the devices' own amounts are checked per device).
         self.capacity_grows = all(
@@ -258,22 +341,13 @@ class _State:
             for amount in request.capacity_requests.values()
         )
 
-    def counters_grow(self, pool: Pool) -> bool:
-        """No device the node can pick from `pool` consumes a negative amount, so the
-        pool's in-flight counter tally only grows."""
-        found = self._grows.get(pool.key)
-        if found is None:
-            found = all(entry.non_negative for entry in pool.devices)
-            self._grows[pool.key] = found
-        return found
-
     def available(self, pool: Pool) -> dict[str, dict[str, int]] | None:
         return self.attempt.available(pool)
 
     def can_ever_take(self, entry: DeviceEntry, pool: Pool, request: PreparedRequest) -> bool:
         """False if the search refuses `entry` for `request` whatever else it has picked:
         the checks of `Attempt.in_use`, `capacity_problem` and `try_allocate` that do not
-        depend on in-flight picks."""
+        depend on in-flight picks (constraints aside: `_usable_now` reads their keys)."""
         attempt = self.attempt
         key = entry.key
         if (entry.multi or not request.admin) and key in self.allocated.devices:
@@ -292,22 +366,20 @@ class _State:
                 available = self.available(pool)
                 if available is None:
                     return False  # the pool is already over-committed
-                if self.counters_grow(pool):
+                if pool.is_non_negative:
                     for (set_name, counter), amount in entry.counter_totals.items():
                         if amount > available[set_name][counter]:
                             return False
-        if (
+        return not (
             entry.taints
             and attempt.device_taints
             and untolerated_taint(entry.taints, request.tolerations) is not None
-        ):
-            return False
-        return all(checker.group_keys(entry) for checker in request.constraints)
+        )
 
     def charged(self, entry: DeviceEntry, pool: Pool) -> dict[tuple[str, str], int] | None:
         """What picking `entry` surely charges to its pool's counters (None: nothing sure;
         a shared device may have been charged by an earlier share)."""
-        if entry.multi or not entry.counter_totals or not self.counters_grow(pool):
+        if entry.multi or not entry.counter_totals or not pool.is_non_negative:
             return None
         return entry.counter_totals
 
@@ -450,6 +522,8 @@ def _over_counter_budget(state: _State, live: list[tuple[int, list[Usable]]]) ->
     budget, summed over the requests, must fit what is left of it."""
     totals: dict[BudgetKey, int] = {}
     for _, usable in live:
+        if not all(u.charges for u in usable):
+            continue  # some subrequest may charge no budget at all
         demands = [state.demand(u) for u in usable]
         for key in set(demands[0]).intersection(*demands[1:]):
             totals[key] = totals.get(key, 0) + min(d[key] for d in demands)
