@@ -59,8 +59,7 @@ import typer
 
 from dralloc.allocator import AllocatorOptions
 from dralloc.api.core import Pod, PriorityClass
-from dralloc.api.defaults import apply_defaults
-from dralloc.api.io import WORKLOAD_TYPES, LoadedObject, dump, kube_dict, list_document, to_builtins
+from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_builtins
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
 from dralloc.cli.inputs import ClusterInput, read_cluster
 from dralloc.cli.options import (
@@ -72,7 +71,7 @@ from dralloc.cli.options import (
     report_reading,
 )
 from dralloc.controllers import InMemoryClaimClient, ResourceClaimController
-from dralloc.controllers.workloads import WorkloadExpansion, expand_workloads
+from dralloc.controllers.manifests import ControllerPods, expand_controllers
 from dralloc.errors import InputError, Problem
 from dralloc.features import FeatureGateError, Features, parse_gates
 from dralloc.scheduler import offline
@@ -141,53 +140,6 @@ def _pod_key(pod: Pod) -> str:
     return f"{pod.metadata.namespace}/{pod.metadata.name}"
 
 
-@dataclass(frozen=True)
-class ControllerPods:
-    """The pods the workload controllers made, as loaded objects (each attributed to the
-    file and document of its top-level workload), and what the controllers reported."""
-
-    expansion: WorkloadExpansion
-    created: list[LoadedObject]
-    problems: list[Problem]
-
-
-def expand_controllers(cluster: ClusterInput, base: int) -> ControllerPods:
-    """Run the workload controllers over the input's Deployments, ReplicaSets, StatefulSets,
-    Jobs, JobSets and LeaderWorkerSets: their pods, defaulted as the API server defaults a
-    created pod, with `spec.hostname` and `spec.subdomain` where the controller sets them."""
-    workloads = [o for o in cluster.objects if isinstance(o.obj, WORKLOAD_TYPES)]
-    pods = [o.obj for o in cluster.objects if isinstance(o.obj, Pod)]
-    expansion = expand_workloads(
-        [w.obj for w in workloads],  # type: ignore[misc]
-        random.Random(f"workloads/{base}"),
-        pods,
-    )
-    by_ref = {f"{w.kind} {w.obj.metadata.namespace}/{w.obj.metadata.name}": w for w in workloads}
-    created = []
-    for made in expansion.pods:
-        source = by_ref.get(str(made.top))
-        pod = made.pod
-        apply_defaults(pod)
-        raw = kube_dict(pod)
-        spec = raw.setdefault("spec", {})
-        if made.hostname:
-            spec["hostname"] = made.hostname
-        if made.subdomain:
-            spec["subdomain"] = made.subdomain
-        file = source.file if source is not None else ""
-        document = source.document if source is not None else 0
-        created.append(LoadedObject(file, document, raw, pod))
-    problems = []
-    for problem in expansion.problems:
-        source = by_ref.get(problem.obj)
-        problems.append(
-            Problem(
-                source.file if source else problem.file, problem.obj, problem.field, problem.message
-            )
-        )
-    return ControllerPods(expansion, created, problems)
-
-
 def _share_ids(rng: random.Random) -> Callable[[], str]:
     return lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -205,7 +157,7 @@ def plan_schedule(
     options = AllocatorOptions(
         timeout=ALLOCATOR_TIMEOUT_SECONDS, share_ids=_share_ids(random.Random(f"share-ids/{base}"))
     )
-    expansion = expand_controllers(cluster, base)
+    expansion = expand_controllers(cluster.objects, base)
     deleted = {_pod_key(w.pod) for w in expansion.expansion.deleted}
     objects = [
         o for o in cluster.objects if not (isinstance(o.obj, Pod) and _pod_key(o.obj) in deleted)
