@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 import yaml
-from controlplane import ApiClient
+from apiclient import ApiClient
 
 from dralloc.api.io import KINDS, FieldValidation, _convert, decode_object, kube_dict
 

@@ -1,9 +1,9 @@
 """A throwaway Kubernetes control plane for tests: etcd and kube-apiserver on 127.0.0.1.
 
-This module owns starting and stopping the upstream binaries tools/build.sh builds, the
-certificates and kubeconfigs they need, and a small HTTPS client for the harness's own checks
-(the live client layer of dralloc is not this). It starts only processes it then stops, each in
-its own process group and signalled by its own pid; it binds nothing but 127.0.0.1.
+This module owns starting and stopping the upstream binaries tools/build.sh builds (etcd,
+kube-apiserver, optionally kube-scheduler) and running kubectl; certificates.py writes their
+credentials and apiclient.py talks to them. It starts only processes it then stops, each in its
+own process group and signalled by its own pid; it binds nothing but 127.0.0.1.
 
     etcd = Etcd.start(workdir / "etcd")
     server = ApiServer.start(etcd.client_url, workdir / "apiserver")
@@ -11,17 +11,13 @@ its own process group and signalled by its own pid; it binds nothing but 127.0.0
     server.stop()
     etcd.stop()
 
-The flags, certificate names and kubeconfig shape follow docs of the harness
-(spec cluster-mode §8.3): every unusual apiserver flag is explained where it is set.
+Every unusual apiserver flag is explained where it is set.
 """
 
 from __future__ import annotations
 
-import base64
 import ctypes
-import datetime
 import http.client
-import ipaddress
 import json
 import os
 import shutil
@@ -32,17 +28,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from apiclient import ApiClient
+from certificates import Pki, write_kubeconfig, write_pki
 
 K8S_VERSION = "v1.36.3"
 """The k8s.io/kubernetes version tools/k8s/go.mod pins (a test checks that they agree)."""
@@ -55,7 +48,6 @@ STOP_GRACE_SECONDS = 20.0
 ETCD_READY_SECONDS = 10.0
 APISERVER_READY_SECONDS = 60.0
 START_ATTEMPTS = 3
-CONTEXT_NAME = "dralloc-test"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -91,322 +83,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-# Certificates
-
-
-@dataclass(frozen=True)
-class Pki:
-    """The certificate files of one control plane, by the names kube-apiserver expects."""
-
-    directory: Path
-
-    def path(self, name: str) -> Path:
-        return self.directory / name
-
-    @property
-    def ca(self) -> Path:
-        return self.path("ca.crt")
-
-    @property
-    def client_ca(self) -> Path:
-        return self.path("client-ca.crt")
-
-    def user_cert(self, user: str) -> tuple[Path, Path]:
-        return self.path(f"{user}.crt"), self.path(f"{user}.key")
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    path.chmod(0o600)
-
-
-def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _name(common_name: str, organization: str | None = None) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organization is not None:
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    return x509.Name(attributes)
-
-
-def _validity(builder: x509.CertificateBuilder) -> x509.CertificateBuilder:
-    # A minute of slack before now, for a clock that steps while the files are written.
-    now = datetime.datetime.now(datetime.UTC)
-    return builder.not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(
-        now + datetime.timedelta(days=7)
-    )
-
-
-def _make_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = _key()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    return _validity(builder).sign(key, hashes.SHA256()), key
-
-
-def _make_leaf(
-    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
-    subject: x509.Name,
-    usage: x509.ObjectIdentifier,
-    sans: Sequence[x509.GeneralName] = (),
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    ca_cert, ca_key = ca
-    key = _key()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-    )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
-    return _validity(builder).sign(ca_key, hashes.SHA256()), key
-
-
-def write_pki(directory: Path) -> Pki:
-    """Writes a serving CA and cert, a client CA, the `admin` (system:masters) and `dralloc` (no
-    groups) client certs and the service-account key pair: ECDSA P-256, valid 7 days."""
-    directory.mkdir(parents=True, exist_ok=True)
-    pki = Pki(directory)
-
-    serving_ca = _make_ca("dralloc-test-serving-ca")
-    _write_cert(pki.ca, serving_ca[0])
-    _write_key(pki.path("ca.key"), serving_ca[1])
-    # kube-apiserver finds these two by their exact names in --cert-dir.
-    cert, key = _make_leaf(
-        serving_ca,
-        _name("localhost"),
-        ExtendedKeyUsageOID.SERVER_AUTH,
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))],
-    )
-    _write_cert(pki.path("apiserver.crt"), cert)
-    _write_key(pki.path("apiserver.key"), key)
-
-    client_ca = _make_ca("dralloc-test-client-ca")
-    _write_cert(pki.client_ca, client_ca[0])
-    _write_key(pki.path("client-ca.key"), client_ca[1])
-    for user, group in (("admin", "system:masters"), ("dralloc", None)):
-        cert, key = _make_leaf(client_ca, _name(user, group), ExtendedKeyUsageOID.CLIENT_AUTH)
-        _write_cert(pki.path(f"{user}.crt"), cert)
-        _write_key(pki.path(f"{user}.key"), key)
-
-    sa_key = _key()
-    _write_key(pki.path("sa.key"), sa_key)
-    pki.path("sa.pub").write_bytes(
-        sa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return pki
-
-
-def write_kubeconfig(path: Path, server: str, pki: Pki, user: str) -> Path:
-    """One cluster, user and context, all named `dralloc-test`, with the credentials inline, so
-    kubectl and any client library read the same file."""
-
-    def data(file: Path) -> str:
-        return base64.b64encode(file.read_bytes()).decode("ascii")
-
-    cert, key = pki.user_cert(user)
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": CONTEXT_NAME,
-                "cluster": {"server": server, "certificate-authority-data": data(pki.ca)},
-            }
-        ],
-        "users": [
-            {
-                "name": CONTEXT_NAME,
-                "user": {"client-certificate-data": data(cert), "client-key-data": data(key)},
-            }
-        ],
-        "contexts": [
-            {"name": CONTEXT_NAME, "context": {"cluster": CONTEXT_NAME, "user": CONTEXT_NAME}}
-        ],
-        "current-context": CONTEXT_NAME,
-    }
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    path.chmod(0o600)
-    return path
-
-
-# HTTP
-
-
-class ApiError(RuntimeError):
-    def __init__(self, response: ApiResponse) -> None:
-        self.response = response
-        super().__init__(f"{response.method} {response.path}: {response.status} {response.text}")
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    method: str
-    path: str
-    status: int
-    text: str
-
-    @property
-    def body(self) -> Any:
-        return json.loads(self.text)
-
-    @property
-    def is_success(self) -> bool:
-        return 200 <= self.status < 300
-
-    def raise_for_status(self) -> ApiResponse:
-        if not self.is_success:
-            raise ApiError(self)
-        return self
-
-
-class ApiClient:
-    """Plain HTTPS to one API server as one user, the CA pinned: enough for the harness.
-
-    A connection per request keeps it simple and safe to share between threads; on loopback the
-    handshake costs a few milliseconds.
-    """
-
-    def __init__(
-        self,
-        port: int,
-        ca_file: Path,
-        cert_file: Path | None = None,
-        key_file: Path | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        self.port = port
-        self.timeout = timeout
-        self._context = ssl.create_default_context(cafile=str(ca_file))
-        if cert_file is not None:
-            self._context.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        query: Mapping[str, str] | None = None,
-        content_type: str = "application/json",
-        timeout: float | None = None,
-    ) -> ApiResponse:
-        target = f"{path}?{urlencode(query)}" if query else path
-        headers = {"Accept": "application/json"}
-        payload: bytes | None = None
-        if body is not None:
-            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-            headers["Content-Type"] = content_type
-        connection = http.client.HTTPSConnection(
-            "127.0.0.1",
-            self.port,
-            context=self._context,
-            timeout=self.timeout if timeout is None else timeout,
-        )
-        try:
-            connection.request(method, target, body=payload, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode("utf-8", errors="replace")
-        finally:
-            connection.close()
-        return ApiResponse(method, target, response.status, text)
-
-    def get(self, path: str, **query: str) -> ApiResponse:
-        return self.request("GET", path, query=query or None)
-
-    def create(self, path: str, obj: Any, **query: str) -> ApiResponse:
-        return self.request("POST", path, obj, query=query or None)
-
-    def delete(self, path: str) -> ApiResponse:
-        return self.request("DELETE", path)
-
-    def patch_status(self, path: str, patch: Any) -> ApiResponse:
-        """A merge patch of the `status` subresource (what a kubelet would write)."""
-        return self.request(
-            "PATCH", f"{path}/status", patch, content_type="application/merge-patch+json"
-        )
-
-    def watch(self, path: str, timeout_seconds: int = 30, **query: str) -> Iterator[Any]:
-        """The events of a watch on a collection, each `{"type": ..., "object": ...}`, until
-        the server ends it after `timeout_seconds` (or the caller stops iterating)."""
-        params = {**query, "watch": "1", "timeoutSeconds": str(timeout_seconds)}
-        connection = http.client.HTTPSConnection(
-            "127.0.0.1", self.port, context=self._context, timeout=timeout_seconds + 10
-        )
-        try:
-            connection.request(
-                "GET", f"{path}?{urlencode(params)}", headers={"Accept": "application/json"}
-            )
-            response = connection.getresponse()
-            if response.status != 200:
-                raise ApiError(ApiResponse("GET", path, response.status, response.read().decode()))
-            for line in response:
-                if line.strip():
-                    yield json.loads(line)
-        finally:
-            connection.close()
-
-
-# Processes
 
 
 @dataclass

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from controlplane import K8S_VERSION, ApiServer, Kubectl, write_kubeconfig, write_pki
+from certificates import write_kubeconfig, write_pki
+from controlplane import K8S_VERSION, ApiServer, Kubectl
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
