@@ -15,8 +15,8 @@
 # version or the build flags differ from what the stamp recorded when it was built. Each binary
 # is written under a temporary name and renamed, so an interrupted build leaves nothing
 # half-written. A component that fails to build is reported and the others are still built; the
-# script then exits 1. Go's module and build caches stay at Go's defaults, so a second machine
-# session reuses them. Nothing built goes into the repository.
+# script then exits 1. Go's module and build caches stay at Go's defaults, so later runs on the
+# same machine reuse them. Nothing built goes into the repository.
 set -euo pipefail
 
 tools=$(cd "$(dirname "$0")" && pwd)
