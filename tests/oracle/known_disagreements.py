@@ -1,0 +1,159 @@
+"""The known classes of disagreement between dralloc and upstream's allocator, as predicates.
+
+Each class has a name, the case files in tests/data/oracle/ that show it, and a predicate that
+recognises it from the case and the two answers alone. The hypothesis test sets aside exactly
+the outcomes a predicate recognises (and nothing else); the corpus test keeps one shrunk case
+per class as a strict xfail, so the day dralloc changes, the mark must go.
+
+Known classes:
+
+`distinct-attribute-remembers-one-device-per-request`
+    Upstream's distinctAttribute constraint keeps the attribute values it has accepted in a
+    map keyed by request name (k8s.io/dynamic-resource-allocation v0.36.3,
+    structured/internal/{incubating,experimental}/constraint.go,
+    `distinctAttributeConstraint.add`: `m.attributes[requestName] = *attribute`). A second
+    device of the same request overwrites the first one's value, so with count >= 3 the third
+    device is compared only with the second and may repeat the first one's value. dralloc
+    checks every pair (spec/dra-v1.md 6.10 asks for true pairwise distinctness), so it
+    refuses allocations upstream makes. Recognised when upstream allocated and its own result
+    has two devices that one distinctAttribute constraint covers with the same value.
+    dralloc departs on purpose here; upstream's behaviour is the latent bug.
+
+`tolerations-copied-with-device-taints-off`
+    With DRADeviceTaints off, upstream still copies a request's tolerations into every
+    allocation result (all three implementations: structured/internal/{stable,incubating,
+    experimental}/allocator_*.go build `DeviceRequestAllocationResult` with
+    `Tolerations: internal.lookupRequest(claim).tolerations()`, no feature check); dralloc
+    leaves them out. The API server drops tolerations from claims created while the gate is
+    off, so this shows only for claims created while it was on. dralloc is the side to change.
+    Recognised when the DRADeviceTaints gate is off, both allocated, and the results agree once
+    upstream's tolerations are removed.
+
+`cel-allow-multiple-allocations-with-consumable-capacity-off`
+    With DRAConsumableCapacity off, dralloc refuses `device.allowMultipleAllocations` in a
+    selector as a compile error. Upstream compiles selectors in the StoredExpressions
+    environment (dynamic-resource-allocation/cel/compile.go: `c.envset.Env(ptr.Deref(
+    options.EnvType, environment.StoredExpressions))`), and that environment ignores the
+    `FeatureEnabled` switch (k8s.io/apiserver/pkg/cel/environment/environment.go: "The
+    StoredExpressions environment ignores this function"), so the 1.34 device type with the
+    field is declared and the selector is evaluated. dralloc is the side to change: stored
+    selectors must keep working when the gate is off. Recognised when the gate is off and
+    dralloc's error names the undefined field.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from oracle import Outcome, differences
+
+DISTINCT_ONE_PER_REQUEST = "distinct-attribute-remembers-one-device-per-request"
+TOLERATIONS_WITH_TAINTS_OFF = "tolerations-copied-with-device-taints-off"
+ALLOW_MULTIPLE_WITH_CAPACITY_OFF = "cel-allow-multiple-allocations-with-consumable-capacity-off"
+
+Doc = dict[str, Any]
+
+
+def _devices(documents: list[Doc]) -> dict[tuple[str, str, str], Doc]:
+    out: dict[tuple[str, str, str], Doc] = {}
+    for doc in documents:
+        if doc["kind"] != "ResourceSlice":
+            continue
+        spec = doc["spec"]
+        for device in spec.get("devices", []):
+            out.setdefault((spec["driver"], spec["pool"]["name"], device["name"]), device)
+    return out
+
+
+def _attribute(device: Doc, driver: str, qualified: str) -> Any:
+    """Constraint lookup: the exact key, then the bare id when the domain is the driver's."""
+    attributes = device.get("attributes", {})
+    if qualified in attributes:
+        return attributes[qualified]
+    domain, _, ident = qualified.rpartition("/")
+    return attributes.get(ident) if domain == driver else None
+
+
+def _covers(constraint: Mapping[str, Any], request: str) -> bool:
+    names = constraint.get("requests") or []
+    return not names or request in names or request.split("/", 1)[0] in names
+
+
+def has_repeated_distinct_value(
+    documents: list[Doc], claims: list[Doc], results: list[Doc]
+) -> bool:
+    """Whether some result gives two devices the same value of an attribute that one of its
+    claim's distinctAttribute constraints says must differ."""
+    devices = _devices(documents)
+    for claim, result in zip(claims, results, strict=False):
+        for constraint in claim["spec"]["devices"].get("constraints", []):
+            attribute = constraint.get("distinctAttribute")
+            if attribute is None:
+                continue
+            seen: set[str] = set()
+            for entry in result["devices"]["results"]:
+                if not _covers(constraint, entry["request"]):
+                    continue
+                key = (entry["driver"], entry["pool"], entry["device"])
+                value = _attribute(devices.get(key, {}), entry["driver"], attribute)
+                text = json.dumps(value, sort_keys=True)
+                if text in seen:
+                    return True
+                seen.add(text)
+    return False
+
+
+def _pending_claims(documents: list[Doc]) -> list[Doc]:
+    return [d for d in documents if d["kind"] == "ResourceClaim" and "status" not in d]
+
+
+def is_distinct_one_per_request(outcome: Outcome) -> bool:
+    upstream = outcome.upstream
+    if upstream["status"] != "allocated":
+        return False
+    documents = outcome.case.documents
+    return has_repeated_distinct_value(documents, _pending_claims(documents), upstream["results"])
+
+
+def _gate_off(outcome: Outcome, gate: str) -> bool:
+    return f"{gate}=false" in outcome.case.gates.split(",")
+
+
+def is_tolerations_copied_with_taints_off(outcome: Outcome) -> bool:
+    if not _gate_off(outcome, "DRADeviceTaints"):
+        return False
+    if outcome.upstream["status"] != "allocated" or outcome.dralloc["status"] != "allocated":
+        return False
+    stripped = copy.deepcopy(outcome.upstream)
+    for result in stripped["results"]:
+        for entry in result["devices"]["results"]:
+            entry.pop("tolerations", None)
+    return not differences(outcome.dralloc, stripped)
+
+
+def is_allow_multiple_allocations_refused(outcome: Outcome) -> bool:
+    return (
+        _gate_off(outcome, "DRAConsumableCapacity")
+        and outcome.dralloc["status"] == "error"
+        and "undefined field 'allowMultipleAllocations'" in outcome.dralloc.get("message", "")
+    )
+
+
+PREDICATES: dict[str, Callable[[Outcome], bool]] = {
+    DISTINCT_ONE_PER_REQUEST: is_distinct_one_per_request,
+    TOLERATIONS_WITH_TAINTS_OFF: is_tolerations_copied_with_taints_off,
+    ALLOW_MULTIPLE_WITH_CAPACITY_OFF: is_allow_multiple_allocations_refused,
+}
+
+
+def classify(outcome: Outcome) -> str | None:
+    """The known class a disagreement belongs to, or None for a new one."""
+    if outcome.agrees:
+        return None
+    for name, predicate in PREDICATES.items():
+        if predicate(outcome):
+            return name
+    return None
