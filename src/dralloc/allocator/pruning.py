@@ -5,6 +5,8 @@ MIG devices of a profile a node offers 16 of take 2^16 steps per node. The check
 from what each request can take at all that no combination can succeed, and the attempt
 answers "no" at once. Pure computation over an `Attempt`'s prepared requests, the committed
 `AllocatedState` and the node's pools; nothing here reads or changes the in-flight picks.
+It fills two caches the node view owns (`NodeView.selectable_summary`, `pruning_records`),
+pure functions of the node's devices and the requests' selectors and constraint attributes.
 
 Exactness. A check answers "unsatisfiable" only where the search would answer "no fit" too:
 each is a condition that every allocation the search can build satisfies.
@@ -16,7 +18,8 @@ each is a condition that every allocation the search can build satisfies.
   point of the search. (Counter and capacity arguments need amounts that are not negative;
   devices with negative amounts are left to the search.)
 * Counts. A (sub)request picks `count` different devices (a combination, 6.5); an `All`
-  request needs every device it fixed, and none; no request gives more than 32 results.
+  request needs every device it fixed (and fails with none); a claim gives at most 32
+  results.
 * Counter budgets. In one counter set, the devices a request can pick never consume more of a
   counter than is left, so at most the k cheapest fit; summed per counter over the requests
   of the attempt (each at least its `count` cheapest), and per counter name over a pool's
@@ -89,9 +92,8 @@ class Usable:
 
     request: PreparedRequest
     # Bit mask of the devices that are not multi-allocatable (bit i: `candidates[i]` of the
-    # node view), how many those are, and how many multi-allocatable devices there are.
+    # node view), and how many multi-allocatable devices there are.
     dedicated: int
-    dedicated_count: int
     shared: int
     # The full check only: the usable devices, and per constraint of the request the devices'
     # keys (`ConstraintChecker.group_keys`) with how many devices, which dedicated ones and
@@ -199,11 +201,11 @@ def _usable_static(attempt: Attempt, request: PreparedRequest) -> Usable | None:
         if request.needed == 0:
             return None  # `All` never succeeds with zero devices (6.5)
         records = _build_records(attempt, request.all_devices, ())
-        return Usable(request, records.dedicated, records.dedicated_count, records.shared)
+        return Usable(request, records.dedicated, records.shared)
     dedicated, count, shared, _ = _summary(attempt, request)
     if count + shared < request.needed:
         return None
-    return Usable(request, dedicated, count, shared)
+    return Usable(request, dedicated, shared)
 
 
 @dataclass(slots=True)
@@ -215,7 +217,6 @@ class Records:
 
     items: list[Record]
     dedicated: int
-    dedicated_count: int
     shared: int
     groups: tuple[Groups, ...]
 
@@ -238,7 +239,7 @@ def _build_records(
     checkers: tuple[ConstraintChecker, ...],
 ) -> Records:
     position = attempt.view.position
-    records = Records([], 0, 0, 0, tuple({} for _ in checkers))
+    records = Records([], 0, 0, tuple({} for _ in checkers))
     for entry, pool in source:
         keys = tuple(checker.group_keys(entry) for checker in checkers)
         if not all(keys):
@@ -250,7 +251,6 @@ def _build_records(
             records.shared += 1
         else:
             records.dedicated |= bit
-            records.dedicated_count += 1
         for groups, device_keys in zip(records.groups, keys, strict=True):
             for group_key in device_keys:
                 count, mask, shared = groups.get(group_key, (0, 0, 0))
@@ -269,7 +269,7 @@ def _usable_now(attempt: Attempt, state: _State, request: PreparedRequest) -> Us
             return None
     else:
         records = _records(attempt, request)
-    usable = Usable(request, records.dedicated, records.dedicated_count, records.shared)
+    usable = Usable(request, records.dedicated, records.shared)
     groups = list(records.groups)
     copied = False
     in_use = state.allocated.devices
@@ -301,7 +301,6 @@ def _usable_now(attempt: Attempt, state: _State, request: PreparedRequest) -> Us
             usable.shared -= 1
         else:
             usable.dedicated &= ~bit
-            usable.dedicated_count -= 1
         if not copied:
             groups = [dict(g) for g in groups]
             copied = True
