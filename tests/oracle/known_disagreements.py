@@ -16,8 +16,11 @@ Known classes:
     device is compared only with the second and may repeat the first one's value. dralloc
     checks every pair (spec/dra-v1.md 6.10 asks for true pairwise distinctness), so it
     refuses allocations upstream makes. Recognised when upstream allocated and its own result
-    has two devices that one distinctAttribute constraint covers with the same value.
-    dralloc departs on purpose here; upstream's behaviour is the latent bug.
+    has two devices that one distinctAttribute constraint covers with the same value; or, for
+    an `All` request, when dralloc reports the constraint error for a device whose value
+    repeats another device's while upstream, having forgotten that earlier
+    value, went on (and stopped at a later device: unfit, or another error). dralloc departs
+    on purpose here; upstream's behaviour is the latent bug.
 
 `tolerations-copied-with-device-taints-off`
     With DRADeviceTaints off, upstream still copies a request's tolerations into every
@@ -45,6 +48,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -110,12 +114,60 @@ def _pending_claims(documents: list[Doc]) -> list[Doc]:
     return [d for d in documents if d["kind"] == "ResourceClaim" and "status" not in d]
 
 
-def is_distinct_one_per_request(outcome: Outcome) -> bool:
-    upstream = outcome.upstream
-    if upstream["status"] != "allocated":
+_CONSTRAINT_ERROR = re.compile(
+    r"^claim (?P<claim>[^,]+), request (?P<request>\S+): cannot add device "
+    r"(?P<driver>[^/]+)/(?P<pool>[^/]+)/(?P<device>\S+) because a claim constraint would not "
+    r"be satisfied$"
+)
+
+
+def _repeats_distinct_value(documents: list[Doc], message: str) -> bool:
+    """Whether dralloc's `All`-mode constraint error names a device whose distinctAttribute
+    value another device of the case also has, in a claim with no matchAttribute constraint
+    that could have refused it instead. (Which devices came earlier depends on pool order,
+    binding conditions included; any other device with the value is taken as the witness.)"""
+    found = _CONSTRAINT_ERROR.match(message)
+    if found is None:
         return False
+    name = found["claim"].rpartition("/")[2]
+    claim = next(
+        (c for c in _pending_claims(documents) if c["metadata"]["name"] == name),
+        None,
+    )
+    if claim is None:
+        return False
+    constraints = claim["spec"]["devices"].get("constraints", [])
+    if any("matchAttribute" in c for c in constraints):
+        return False
+    devices = _devices(documents)
+    refused = (found["driver"], found["pool"], found["device"])
+    if refused not in devices:
+        return False
+    for constraint in constraints:
+        attribute = constraint.get("distinctAttribute")
+        if attribute is None or not _covers(constraint, found["request"]):
+            continue
+        value = _attribute(devices[refused], refused[0], attribute)
+        if value is None:
+            continue
+        others = (
+            _attribute(device, key[0], attribute)
+            for key, device in devices.items()
+            if key != refused
+        )
+        if value in others:
+            return True
+    return False
+
+
+def is_distinct_one_per_request(outcome: Outcome) -> bool:
     documents = outcome.case.documents
-    return has_repeated_distinct_value(documents, _pending_claims(documents), upstream["results"])
+    upstream, mine = outcome.upstream, outcome.dralloc
+    if upstream["status"] == "allocated":
+        return has_repeated_distinct_value(
+            documents, _pending_claims(documents), upstream["results"]
+        )
+    return mine["status"] == "error" and _repeats_distinct_value(documents, mine.get("message", ""))
 
 
 def _gate_off(outcome: Outcome, gate: str) -> bool:
