@@ -395,3 +395,18 @@ def test_a_folder_reads_its_manifests_in_name_order_and_recursively_with_r(
     loaded, problems = read_files([str(tmp_path)], recursive=True)
     assert problems == []
     assert [o.obj.metadata.name for o in loaded] == ["a", "b", "c"]
+
+
+def test_a_number_its_field_cannot_hold_is_refused_whatever_the_validation_mode() -> None:
+    too_big = CLAIM.replace("count: 2", "count: 9223372036854775808")
+    for validation in FieldValidation:
+        _, problems, _ = _load(too_big, validation)
+        assert problems == [
+            "in.yaml: ResourceClaim ml/two-gpus: spec.devices.requests[0].exactly.count: "
+            "number 9223372036854775808 is out of range for int64"
+        ], validation
+    port = POD.replace("containerPort: 8080", "containerPort: 4294967296")
+    _, problems, _ = _load(port)
+    assert problems[0].endswith(
+        "spec.containers[0].ports[0].containerPort: number 4294967296 is out of range for int32"
+    )

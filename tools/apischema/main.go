@@ -151,8 +151,9 @@ var installers = []func(*runtime.Scheme) error{
 	storagemigrationv1beta1.AddToScheme,
 }
 
-// A field's value is "" for a scalar or for anything decoded by its own UnmarshalJSON (no
-// field names to check inside), otherwise a struct type's name, or "[]X" / "map[]X" around one.
+// A field's value is "int32" or "int64" for an integer (the decoder refuses a number out of
+// range), "" for another scalar or for anything decoded by its own UnmarshalJSON (no field
+// names to check inside), otherwise a struct type's name, or "[]X" / "map[]X" around one.
 type schema struct {
 	Version string                       `json:"version"`
 	Builtin map[string][]string          `json:"builtin"`
@@ -197,6 +198,10 @@ func describe(t reflect.Type, out map[string]map[string]string) string {
 			return "map[]" + inner
 		}
 		return ""
+	case reflect.Int32:
+		return "int32"
+	case reflect.Int64, reflect.Int:
+		return "int64"
 	default:
 		return ""
 	}

@@ -54,7 +54,8 @@ from dralloc.api.resource import (
     ResourceClaimTemplate,
     ResourceSlice,
 )
-from dralloc.api.schema import closest, load_schema, unknown_field_problems
+from dralloc.api.schema import closest, load_schema
+from dralloc.api.schema import field_problems as schema_problems
 from dralloc.api.validation import validate
 from dralloc.api.workloads import WORKLOAD_KINDS, Workload, apply_workload_defaults
 from dralloc.errors import InputError, Problem
@@ -425,14 +426,13 @@ def decode_object(
                 f"{', '.join(versions)})",
             )
         ]
-    field_problems: list[Problem] = []
+    unknown_fields, out_of_range = schema_problems(raw, api_version, kind)
+    # The decoder refuses a number its field cannot hold whatever the validation mode.
+    field_problems = [Problem(file, label, path, message) for path, message in out_of_range]
     if validation is not FieldValidation.ignore:
-        unknown = [
-            Problem(file, label, path, message)
-            for path, message in unknown_field_problems(raw, api_version, kind)
-        ]
+        unknown = [Problem(file, label, path, message) for path, message in unknown_fields]
         if validation is FieldValidation.strict:
-            field_problems = unknown
+            field_problems += unknown
         elif notes is not None:
             notes.warnings.extend(unknown)
     if api_version == "resource.k8s.io/v1beta1":

@@ -148,22 +148,42 @@ def closest(name: str, candidates: frozenset[str] | list[str]) -> str | None:
     return found[0] if found else None
 
 
+INTEGER_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+UNKNOWN = "unknown field"
+OUT_OF_RANGE = "out of range"
+
+
 def unknown_field_problems(
     document: Mapping[str, Any], api_version: str, kind: str
 ) -> list[tuple[str, str]]:
     """`(path, message)` for every unknown field of the document, in document order."""
+    return field_problems(document, api_version, kind)[0]
+
+
+def field_problems(
+    document: Mapping[str, Any], api_version: str, kind: str
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The document's unknown fields, and its integers the API server's decoder refuses (a
+    number past int64, or past int32 where the field is one), each as `(path, message)` in
+    document order: one walk for both."""
     schema = load_schema()
     type_name = schema.type_of(api_version, kind)
     if type_name is None:
-        return []
-    return list(_walk(schema, type_name, document, ""))
+        return [], []
+    unknown: list[tuple[str, str]] = []
+    out_of_range: list[tuple[str, str]] = []
+    for tag, path, message in _walk(schema, type_name, document, ""):
+        (unknown if tag == UNKNOWN else out_of_range).append((path, message))
+    return unknown, out_of_range
 
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _walk(schema: ApiSchema, type_name: str, value: Any, path: str) -> Iterator[tuple[str, str]]:
+def _walk(
+    schema: ApiSchema, type_name: str, value: Any, path: str
+) -> Iterator[tuple[str, str, str]]:
     if not isinstance(value, dict):
         return  # a wrong type is the decoder's error, not an unknown field
     fields = schema.types.get(type_name)
@@ -176,7 +196,7 @@ def _walk(schema: ApiSchema, type_name: str, value: Any, path: str) -> Iterator[
                 name = str(key)
                 hint = closest(name, known)
                 suggestion = f' (did you mean "{hint}"?)' if hint else ""
-                yield _join(path, name), f'unknown field "{name}"{suggestion}'
+                yield UNKNOWN, _join(path, name), f'unknown field "{name}"{suggestion}'
     for key, item in value.items():
         inner = fields.get(key) if isinstance(key, str) else None
         if not inner or item is None:
@@ -186,7 +206,14 @@ def _walk(schema: ApiSchema, type_name: str, value: Any, path: str) -> Iterator[
 
 def _walk_value(
     schema: ApiSchema, description: str, value: Any, path: str
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[tuple[str, str, str]]:
+    bounds = INTEGER_RANGES.get(description)
+    if bounds is not None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            low, high = bounds
+            if not low <= value <= high:
+                yield OUT_OF_RANGE, path, f"number {value} is out of range for {description}"
+        return
     if description.startswith("[]"):
         if isinstance(value, list):
             inner = description[2:]
