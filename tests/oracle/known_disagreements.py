@@ -124,8 +124,9 @@ _CONSTRAINT_ERROR = re.compile(
 def _repeats_distinct_value(documents: list[Doc], message: str) -> bool:
     """Whether dralloc's `All`-mode constraint error names a device whose distinctAttribute
     value another device of the case also has, in a claim with no matchAttribute constraint
-    that could have refused it instead. (Which devices came earlier depends on pool order,
-    binding conditions included; any other device with the value is taken as the witness.)"""
+    over the refused request that could have refused it instead. (Which devices came earlier
+    depends on pool order, binding conditions included; any other device with the value is
+    taken as the witness.)"""
     found = _CONSTRAINT_ERROR.match(message)
     if found is None:
         return False
@@ -137,8 +138,8 @@ def _repeats_distinct_value(documents: list[Doc], message: str) -> bool:
     if claim is None:
         return False
     constraints = claim["spec"]["devices"].get("constraints", [])
-    if any("matchAttribute" in c for c in constraints):
-        return False
+    if any("matchAttribute" in c and _covers(c, found["request"]) for c in constraints):
+        return False  # a matchAttribute over this request could have refused the device
     devices = _devices(documents)
     refused = (found["driver"], found["pool"], found["device"])
     if refused not in devices:
