@@ -57,6 +57,9 @@ from oracle import Outcome, differences
 DISTINCT_ONE_PER_REQUEST = "distinct-attribute-remembers-one-device-per-request"
 TOLERATIONS_WITH_TAINTS_OFF = "tolerations-copied-with-device-taints-off"
 ALLOW_MULTIPLE_WITH_CAPACITY_OFF = "cel-allow-multiple-allocations-with-consumable-capacity-off"
+# Diagnosis pending: upstream stops at a selector's CEL runtime error where dralloc answers
+# "no fit" (a device order or pruning difference); found by the seeded CI stream 20261206.
+UPSTREAM_SELECTOR_ERROR_DRALLOC_UNFIT = "upstream-selector-error-where-dralloc-says-unfit"
 
 Doc = dict[str, Any]
 
@@ -195,10 +198,19 @@ def is_allow_multiple_allocations_refused(outcome: Outcome) -> bool:
     )
 
 
+def is_upstream_selector_error_where_dralloc_unfit(outcome: Outcome) -> bool:
+    return (
+        outcome.dralloc["status"] == "unfit"
+        and outcome.upstream["status"] == "error"
+        and "CEL runtime error" in outcome.upstream.get("message", "")
+    )
+
+
 PREDICATES: dict[str, Callable[[Outcome], bool]] = {
     DISTINCT_ONE_PER_REQUEST: is_distinct_one_per_request,
     TOLERATIONS_WITH_TAINTS_OFF: is_tolerations_copied_with_taints_off,
     ALLOW_MULTIPLE_WITH_CAPACITY_OFF: is_allow_multiple_allocations_refused,
+    UPSTREAM_SELECTOR_ERROR_DRALLOC_UNFIT: is_upstream_selector_error_where_dralloc_unfit,
 }
 
 

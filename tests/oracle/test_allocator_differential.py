@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given, seed, settings
 from known_disagreements import PREDICATES, classify
 from oracle_cases import cases
 
@@ -36,30 +36,38 @@ def _explain(outcome: Outcome) -> str:
     return f"{outcome.difference}\ncase: {case}"
 
 
-@pytest.mark.parametrize("run", [1, 2])
-@settings(
-    max_examples=EXAMPLES_PER_RUN,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(generated=cases())
-def test_dralloc_gives_upstreams_answer_on_generated_cases(
-    oracle: Oracle, run: int, generated: tuple[Case, list[str]]
-) -> None:
-    case, edits = generated
-    outcome = compare(oracle, case)
-    event(f"upstream {outcome.status}")
-    for edit in edits:
-        event(f"edit {edit}")
-    if outcome.agrees:
-        if outcome.status in ("error", "node-failure") and outcome.message_differs:
-            event(f"same {outcome.status}, other message")
-        return
-    known = classify(outcome)
-    if known is not None:
-        event(f"known disagreement {known}")
-        return
-    pytest.fail(_explain(outcome), pytrace=False)
+# Each run draws its own fixed stream of cases, so a CI run is repeatable: exploring beyond
+# them is the soak's job (`soak.py`).
+RUN_SEEDS = {1: 20261206, 2: 20261207}
+
+
+@pytest.mark.parametrize("run", sorted(RUN_SEEDS))
+def test_dralloc_gives_upstreams_answer_on_generated_cases(oracle: Oracle, run: int) -> None:
+    @seed(RUN_SEEDS[run])
+    @settings(
+        max_examples=EXAMPLES_PER_RUN,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(generated=cases())
+    def agrees(generated: tuple[Case, list[str]]) -> None:
+        case, edits = generated
+        outcome = compare(oracle, case)
+        event(f"upstream {outcome.status}")
+        for edit in edits:
+            event(f"edit {edit}")
+        if outcome.agrees:
+            if outcome.status in ("error", "node-failure") and outcome.message_differs:
+                event(f"same {outcome.status}, other message")
+            return
+        known = classify(outcome)
+        if known is not None:
+            event(f"known disagreement {known}")
+            return
+        pytest.fail(_explain(outcome), pytrace=False)
+
+    agrees()
 
 
 def _corpus() -> list[Any]:
