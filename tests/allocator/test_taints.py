@@ -209,13 +209,13 @@ def test_chosen_subrequest_tolerations_are_copied_into_results() -> None:
     ]
 
 
-def test_results_carry_no_tolerations_with_device_taints_off() -> None:
-    """Our behaviour: with the gate off tolerations are a disabled field, and the result does
-    not carry them (the API server would drop them on write)."""
+def test_results_carry_the_tolerations_even_with_device_taints_off() -> None:
+    """Upstream's allocator copies a request's tolerations into its results whatever the
+    gate says (the API server drops the field on write while the gate is off)."""
     cluster = make_cluster(
         device_class(),
         resource_slice(["clean"]),
         claim("c", request(tolerations=[toleration("a", "Exists")])),
     )
     (only,) = cluster.allocate(gates=NO_TAINTS) or []
-    assert "tolerations" not in wire(only.devices.results[0])
+    assert wire(only.devices.results[0])["tolerations"] == [{"key": "a", "operator": "Exists"}]

@@ -19,18 +19,13 @@ Known classes:
     has two devices that one distinctAttribute constraint covers with the same value; or, for
     an `All` request, when dralloc reports the constraint error for a device whose value
     repeats another device's while upstream, having forgotten that earlier
-    value, went on (and stopped at a later device: unfit, or another error). dralloc departs
-    on purpose here; upstream's behaviour is the latent bug.
-
-`tolerations-copied-with-device-taints-off`
-    With DRADeviceTaints off, upstream still copies a request's tolerations into every
-    allocation result (all three implementations: structured/internal/{stable,incubating,
-    experimental}/allocator_*.go build `DeviceRequestAllocationResult` with
-    `Tolerations: internal.lookupRequest(claim).tolerations()`, no feature check); dralloc
-    leaves them out. The API server drops tolerations from claims created while the gate is
-    off, so this shows only for claims created while it was on. dralloc is the side to change.
-    Recognised when the DRADeviceTaints gate is off, both allocated, and the results agree once
-    upstream's tolerations are removed.
+    value, went on (and stopped at a later device: unfit, or another error). It also shows
+    one claim later: upstream, having placed an earlier claim that repeats a value, goes on to
+    a later claim and stops there at a selector's CEL runtime error, where dralloc, finding no
+    distinct placement for the earlier claim, answers no fit (recognised when dralloc says
+    unfit, upstream's error names a claim, and an earlier claim has a distinctAttribute
+    constraint over a request of three or more devices or `All`). dralloc departs on purpose
+    here; upstream's behaviour is the latent bug.
 
 `cel-allow-multiple-allocations-with-consumable-capacity-off`
     With DRAConsumableCapacity off, dralloc refuses `device.allowMultipleAllocations` in a
@@ -46,21 +41,15 @@ Known classes:
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from oracle import Outcome, differences
+from oracle import Outcome
 
 DISTINCT_ONE_PER_REQUEST = "distinct-attribute-remembers-one-device-per-request"
-TOLERATIONS_WITH_TAINTS_OFF = "tolerations-copied-with-device-taints-off"
 ALLOW_MULTIPLE_WITH_CAPACITY_OFF = "cel-allow-multiple-allocations-with-consumable-capacity-off"
-# Diagnosis pending: upstream stops at a selector's CEL runtime error where dralloc answers
-# "no fit" (a device order or pruning difference); found by the seeded CI stream 20261206.
-UPSTREAM_SELECTOR_ERROR_DRALLOC_UNFIT = "upstream-selector-error-where-dralloc-says-unfit"
-
 Doc = dict[str, Any]
 
 
@@ -164,6 +153,36 @@ def _repeats_distinct_value(documents: list[Doc], message: str) -> bool:
     return False
 
 
+_CLAIM_ERROR = re.compile(r"^claim (?P<claim>[^:,]+)[:,]")
+
+
+def _spreads_three_or_more(claim: Doc, constraint: Mapping[str, Any]) -> bool:
+    """Whether the distinctAttribute constraint covers a request (or subrequest) that may
+    take three or more devices, where upstream's one-value-per-request memory shows."""
+    for request in claim["spec"]["devices"].get("requests", []):
+        if not _covers(constraint, request["name"]):
+            continue
+        for option in [request.get("exactly", {}), *request.get("firstAvailable", [])]:
+            if option.get("allocationMode") == "All" or option.get("count", 1) >= 3:
+                return True
+    return False
+
+
+def _distinct_claim_before(documents: list[Doc], message: str) -> bool:
+    """Whether upstream's error names a claim after one with such a constraint."""
+    found = _CLAIM_ERROR.match(message)
+    if found is None:
+        return False
+    name = found["claim"].rpartition("/")[2]
+    for claim in _pending_claims(documents):
+        if claim["metadata"]["name"] == name:
+            return False
+        for constraint in claim["spec"]["devices"].get("constraints", []):
+            if "distinctAttribute" in constraint and _spreads_three_or_more(claim, constraint):
+                return True
+    return False
+
+
 def is_distinct_one_per_request(outcome: Outcome) -> bool:
     documents = outcome.case.documents
     upstream, mine = outcome.upstream, outcome.dralloc
@@ -171,23 +190,17 @@ def is_distinct_one_per_request(outcome: Outcome) -> bool:
         return has_repeated_distinct_value(
             documents, _pending_claims(documents), upstream["results"]
         )
-    return mine["status"] == "error" and _repeats_distinct_value(documents, mine.get("message", ""))
+    if mine["status"] == "error":
+        return _repeats_distinct_value(documents, mine.get("message", ""))
+    return (
+        mine["status"] == "unfit"
+        and upstream["status"] == "error"
+        and _distinct_claim_before(documents, upstream.get("message", ""))
+    )
 
 
 def _gate_off(outcome: Outcome, gate: str) -> bool:
     return f"{gate}=false" in outcome.case.gates.split(",")
-
-
-def is_tolerations_copied_with_taints_off(outcome: Outcome) -> bool:
-    if not _gate_off(outcome, "DRADeviceTaints"):
-        return False
-    if outcome.upstream["status"] != "allocated" or outcome.dralloc["status"] != "allocated":
-        return False
-    stripped = copy.deepcopy(outcome.upstream)
-    for result in stripped["results"]:
-        for entry in result["devices"]["results"]:
-            entry.pop("tolerations", None)
-    return not differences(outcome.dralloc, stripped)
 
 
 def is_allow_multiple_allocations_refused(outcome: Outcome) -> bool:
@@ -198,19 +211,9 @@ def is_allow_multiple_allocations_refused(outcome: Outcome) -> bool:
     )
 
 
-def is_upstream_selector_error_where_dralloc_unfit(outcome: Outcome) -> bool:
-    return (
-        outcome.dralloc["status"] == "unfit"
-        and outcome.upstream["status"] == "error"
-        and "CEL runtime error" in outcome.upstream.get("message", "")
-    )
-
-
 PREDICATES: dict[str, Callable[[Outcome], bool]] = {
     DISTINCT_ONE_PER_REQUEST: is_distinct_one_per_request,
-    TOLERATIONS_WITH_TAINTS_OFF: is_tolerations_copied_with_taints_off,
     ALLOW_MULTIPLE_WITH_CAPACITY_OFF: is_allow_multiple_allocations_refused,
-    UPSTREAM_SELECTOR_ERROR_DRALLOC_UNFIT: is_upstream_selector_error_where_dralloc_unfit,
 }
 
 

@@ -49,9 +49,9 @@ def build_result(attempt: Attempt, claim_index: int) -> AllocationResult:
             pool=key.pool,
             device=key.device,
             admin_access=True if request.admin else None,
-            tolerations=_defaulted(request.tolerations)
-            if request.tolerations and features.device_taints
-            else [],
+            # Copied whatever DRADeviceTaints says, as upstream's allocator does; the API
+            # server drops them on write while the gate is off.
+            tolerations=_defaulted(request.tolerations) if request.tolerations else [],
             share_id=pick.share_id,
         )
         # The fields default to empty lists: copy only what a device declares.
