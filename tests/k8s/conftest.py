@@ -18,6 +18,8 @@ Fixtures:
                           `.admin_kubeconfig` / `.dralloc_kubeconfig` the same credentials
   apiserver_options (module) override in a module to set feature gates or runtime-config
   kube_scheduler (module) the upstream kube-scheduler on that apiserver (no leader election)
+  kube_controller_manager (module) the upstream kube-controller-manager on that apiserver,
+                          running only the ResourceClaim controller
   kubectl      (function) the built kubectl as admin, with a fresh --cache-dir
   namespace    (function) a new namespace (never deleted: no namespace controller runs)
 
@@ -42,6 +44,7 @@ from controlplane import (
     DEFAULT_BINARIES,
     ApiServer,
     Etcd,
+    KubeControllerManager,
     Kubectl,
     KubeScheduler,
     ManagedProcess,
@@ -82,8 +85,9 @@ class _Harness:
             )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.startups and session.config.cache is not None:
-            session.config.cache.set("dralloc/k8s-startup", self.startups)
+        cache = getattr(session.config, "cache", None)  # absent with -p no:cacheprovider
+        if self.startups and cache is not None:
+            cache.set("dralloc/k8s-startup", self.startups)
 
 
 _HARNESS = pytest.StashKey[_Harness]()
@@ -201,6 +205,25 @@ def kube_scheduler(request: pytest.FixtureRequest, apiserver: ApiServer) -> Iter
     finally:
         scheduler.stop()
         harness.live.remove(scheduler.process)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def kube_controller_manager(
+    request: pytest.FixtureRequest, apiserver: ApiServer
+) -> Iterator[KubeControllerManager]:
+    """The upstream kube-controller-manager on the module's apiserver with only the
+    ResourceClaim controller (mark the module `pytest.mark.k8s("kube-controller-manager")`)."""
+    directory = Path(tempfile.mkdtemp(prefix="dralloc-kube-controller-manager-"))
+    harness = _harness(request.config)
+    manager = KubeControllerManager.start(apiserver, directory)
+    harness.live.append(manager.process)
+    harness.unreported.append(("kube-controller-manager", manager.startup_seconds))
+    try:
+        yield manager
+    finally:
+        manager.stop()
+        harness.live.remove(manager.process)
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -28,10 +28,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import yaml
 from apiclient import ApiClient
@@ -175,6 +175,52 @@ class _ExitedEarly(ControlPlaneError):
         )
 
 
+class _Startable(Protocol):
+    """A started process's handle: ready or not, and how long it took to become so."""
+
+    startup_seconds: float
+
+    def is_ready(self) -> bool: ...
+
+
+_T = TypeVar("_T", bound=_Startable)
+
+
+def _start_ready(
+    name: str,
+    argv: list[str],
+    log_path: Path,
+    build: Callable[[ManagedProcess], _T],
+    *,
+    timeout: float,
+    what: str = "ready",
+) -> _T:
+    """Spawns `argv`, wraps the process with `build`, and polls the result's `is_ready()` until
+    it is true (failing at once if the process exits). Whatever goes wrong, the process is
+    stopped before the error goes on, so a failed start leaves nothing running. The result's
+    `startup_seconds` is the time from spawn to ready."""
+    process = ManagedProcess.spawn(name, argv, log_path)
+    try:
+        started = build(process)
+        _wait_until(process, timeout, started.is_ready, what)
+    except BaseException:
+        process.stop()
+        raise
+    started.startup_seconds = time.monotonic() - process.started_at
+    return started
+
+
+def _gates_flag(feature_gates: Mapping[str, bool] | None) -> list[str]:
+    """`--feature-gates=A=true,B=false` in name order, or nothing."""
+    if not feature_gates:
+        return []
+    return ["--feature-gates=" + _pairs(feature_gates)]
+
+
+def _pairs(values: Mapping[str, bool]) -> str:
+    return ",".join(f"{k}={str(v).lower()}" for k, v in sorted(values.items()))
+
+
 def _start_with_retries(name: str, attempt: Any) -> Any:
     """Runs `attempt()` up to START_ATTEMPTS times while the process lost its port to another."""
     for number in range(1, START_ATTEMPTS + 1):
@@ -221,20 +267,20 @@ class Etcd:
                 "--quota-backend-bytes=8589934592",
                 "--log-level=warn",
             ]
-            process = ManagedProcess.spawn("etcd", argv, directory / "etcd.log")
-            etcd = cls(process, client, directory, 0.0)
-            try:
-                _wait_until(process, ETCD_READY_SECONDS, etcd.is_healthy, "healthy")
-            except BaseException:
-                process.stop()
-                raise
-            etcd.startup_seconds = time.monotonic() - process.started_at
-            return etcd
+            return _start_ready(
+                "etcd",
+                argv,
+                directory / "etcd.log",
+                lambda process: cls(process, client, directory, 0.0),
+                timeout=ETCD_READY_SECONDS,
+                what="healthy",
+            )
 
         result: Etcd = _start_with_retries("etcd", attempt)
         return result
 
-    def is_healthy(self) -> bool:
+    def is_ready(self) -> bool:
+        """Whether `/health` says `"health": "true"`."""
         connection = http.client.HTTPConnection("127.0.0.1", self.client_port, timeout=2)
         try:
             connection.request("GET", "/health")
@@ -325,35 +371,25 @@ class ApiServer:
                 # lifecycle controller a not-ready taint would never leave a new Node.
                 "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
             ]
-            if feature_gates:
-                gates = ",".join(f"{k}={str(v).lower()}" for k, v in sorted(feature_gates.items()))
-                argv.append(f"--feature-gates={gates}")
+            argv += _gates_flag(feature_gates)
             if runtime_config:
-                config = ",".join(
-                    f"{k}={str(v).lower()}" for k, v in sorted(runtime_config.items())
-                )
-                argv.append(f"--runtime-config={config}")
-            process = ManagedProcess.spawn("kube-apiserver", argv, directory / "kube-apiserver.log")
-            server = cls(
-                process,
-                port,
-                directory,
-                pki,
-                prefix,
-                write_kubeconfig(
-                    directory / "admin.kubeconfig", f"https://127.0.0.1:{port}", pki, "admin"
+                argv.append(f"--runtime-config={_pairs(runtime_config)}")
+            url = f"https://127.0.0.1:{port}"
+            return _start_ready(
+                "kube-apiserver",
+                argv,
+                directory / "kube-apiserver.log",
+                lambda process: cls(
+                    process,
+                    port,
+                    directory,
+                    pki,
+                    prefix,
+                    write_kubeconfig(directory / "admin.kubeconfig", url, pki, "admin"),
+                    write_kubeconfig(directory / "dralloc.kubeconfig", url, pki, "dralloc"),
                 ),
-                write_kubeconfig(
-                    directory / "dralloc.kubeconfig", f"https://127.0.0.1:{port}", pki, "dralloc"
-                ),
+                timeout=APISERVER_READY_SECONDS,
             )
-            try:
-                _wait_until(process, APISERVER_READY_SECONDS, server.is_ready, "ready")
-            except BaseException:
-                process.stop()
-                raise
-            server.startup_seconds = time.monotonic() - process.started_at
-            return server
 
         result: ApiServer = _start_with_retries("kube-apiserver", attempt)
         return result
@@ -447,36 +483,96 @@ class KubeScheduler:
                 # Its self-signed serving certificate, instead of /var/run/kubernetes.
                 f"--cert-dir={directory}",
             ]
-            if feature_gates:
-                gates = ",".join(f"{k}={str(v).lower()}" for k, v in sorted(feature_gates.items()))
-                argv.append(f"--feature-gates={gates}")
-            process = ManagedProcess.spawn("kube-scheduler", argv, directory / "kube-scheduler.log")
-            scheduler = cls(process, port, 0.0)
-            try:
-                _wait_until(process, APISERVER_READY_SECONDS, scheduler.is_ready, "ready")
-            except BaseException:
-                process.stop()
-                raise
-            scheduler.startup_seconds = time.monotonic() - process.started_at
-            return scheduler
+            argv += _gates_flag(feature_gates)
+            return _start_ready(
+                "kube-scheduler",
+                argv,
+                directory / "kube-scheduler.log",
+                lambda process: cls(process, port, 0.0),
+                timeout=APISERVER_READY_SECONDS,
+            )
 
         result: KubeScheduler = _start_with_retries("kube-scheduler", attempt)
         return result
 
     def is_ready(self) -> bool:
-        # /readyz is always allowed without credentials; the certificate is its own,
-        # self-signed, so it is not checked (loopback only).
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=2)
-        try:
-            connection.request("GET", "/readyz")
-            response = connection.getresponse()
-            response.read()
-        finally:
-            connection.close()
-        return response.status == 200
+        return _answers_readyz(self.port)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def _answers_readyz(port: int) -> bool:
+    """Whether a component's own HTTPS endpoint answers `/readyz` with 200. `/readyz` is always
+    allowed without credentials; the certificate is the component's own, self-signed, so it is
+    not checked (loopback only)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=2)
+    try:
+        connection.request("GET", "/readyz")
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    return response.status == 200
+
+
+RESOURCE_CLAIM_CONTROLLER = "resourceclaim-controller"
+
+
+@dataclass
+class KubeControllerManager:
+    """The upstream kube-controller-manager against an ApiServer, as admin, without leader
+    election, running only `controllers` (default: the ResourceClaim controller, which makes
+    pods' claims from their templates). Controllers that would need service-account tokens
+    use the admin credentials instead (`--use-service-account-credentials=false`)."""
+
+    process: ManagedProcess
+    port: int
+    startup_seconds: float
+
+    def __repr__(self) -> str:
+        return f"KubeControllerManager(127.0.0.1:{self.port}, log {self.process.log_path})"
+
+    @classmethod
+    def start(
+        cls,
+        apiserver: ApiServer,
+        directory: Path,
+        *,
+        controllers: Sequence[str] = (RESOURCE_CLAIM_CONTROLLER,),
+        feature_gates: Mapping[str, bool] | None = None,
+    ) -> KubeControllerManager:
+        directory.mkdir(parents=True, exist_ok=True)
+
+        def attempt() -> KubeControllerManager:
+            port = free_port()
+            argv = [
+                str(binary("kube-controller-manager")),
+                f"--kubeconfig={apiserver.admin_kubeconfig}",
+                "--leader-elect=false",
+                "--use-service-account-credentials=false",
+                f"--controllers={','.join(controllers)}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--cert-dir={directory}",
+            ]
+            argv += _gates_flag(feature_gates)
+            return _start_ready(
+                "kube-controller-manager",
+                argv,
+                directory / "kube-controller-manager.log",
+                lambda process: cls(process, port, 0.0),
+                timeout=APISERVER_READY_SECONDS,
+            )
+
+        result: KubeControllerManager = _start_with_retries("kube-controller-manager", attempt)
+        return result
+
+    def is_ready(self) -> bool:
+        return _answers_readyz(self.port)
 
     def stop(self) -> None:
         self.process.stop()
