@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from dralloc.api.meta import Base, ObjectMeta
+from dralloc.api.meta import Base, LabelSelector, ObjectMeta
 from dralloc.api.quantity import Quantity
 
 
@@ -51,9 +51,18 @@ class NodeSpec(Base):
     provider_id: str = msgspec.field(default="", name="providerID")
 
 
+class ContainerImage(Base):
+    """`status.images[]`: an image the node holds, under all its names (tags and digests)."""
+
+    names: list[str] = msgspec.field(default_factory=list)
+    size_bytes: int = 0
+
+
 class NodeStatus(Base):
     capacity: dict[str, Quantity] = msgspec.field(default_factory=dict)
     allocatable: dict[str, Quantity] = msgspec.field(default_factory=dict)
+    # What the kubelet reports pulled (ImageLocality scores nodes that hold a pod's images).
+    images: list[ContainerImage] = msgspec.field(default_factory=list)
 
 
 class Node(Base):
@@ -77,9 +86,21 @@ class ResourceRequirements(Base):
     claims: list[ResourceClaimRef] = msgspec.field(default_factory=list)
 
 
+class ContainerPort(Base):
+    """`containers[].ports[]`. Only a `hostPort` above 0 takes a port on the node (NodePorts);
+    an empty `hostIP` means 0.0.0.0 and an empty `protocol` TCP, as the API server defaults."""
+
+    container_port: int = 0
+    host_port: int = 0
+    host_ip: str = msgspec.field(default="", name="hostIP")
+    protocol: str = ""
+    name: str = ""
+
+
 class Container(Base):
     name: str = ""
     image: str = ""
+    ports: list[ContainerPort] = msgspec.field(default_factory=list)
     resources: ResourceRequirements = msgspec.field(default_factory=ResourceRequirements)
     # Only "Always" is meaningful, and only on an init container: it makes the init container a
     # sidecar (a restartable init container, KEP-753) that keeps running beside the app
@@ -100,10 +121,59 @@ class NodeAffinity(Base):
     )
 
 
+class PodAffinityTerm(Base):
+    """One inter-pod (anti-)affinity term: the pods `labelSelector` picks in `namespaces`
+    (empty with no `namespaceSelector`: the pod's own) or in the namespaces
+    `namespaceSelector` picks, and the node label whose value names a domain.
+    `matchLabelKeys` / `mismatchLabelKeys` add `key in (pod's value)` / `key notin (...)`."""
+
+    label_selector: LabelSelector | None = None
+    namespaces: list[str] = msgspec.field(default_factory=list)
+    topology_key: str = ""
+    namespace_selector: LabelSelector | None = None
+    match_label_keys: list[str] = msgspec.field(default_factory=list)
+    mismatch_label_keys: list[str] = msgspec.field(default_factory=list)
+
+
+class WeightedPodAffinityTerm(Base):
+    """A preferred term; `weight` is 1..100."""
+
+    weight: int = 0
+    pod_affinity_term: PodAffinityTerm = msgspec.field(default_factory=PodAffinityTerm)
+
+
+class PodAffinity(Base):
+    """`podAffinity` or `podAntiAffinity` (the two have the same fields)."""
+
+    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] = msgspec.field(
+        default_factory=list
+    )
+    preferred_during_scheduling_ignored_during_execution: list[WeightedPodAffinityTerm] = (
+        msgspec.field(default_factory=list)
+    )
+
+
 class Affinity(Base):
     node_affinity: NodeAffinity | None = None
+    # Kept as written (a wire mapping, or a `PodAffinity` built in code): the scheduler
+    # decodes them into `PodAffinity` once per pod (`scheduler.framework.podaffinity`).
     pod_affinity: Any = None
     pod_anti_affinity: Any = None
+
+
+class TopologySpreadConstraint(Base):
+    """`spec.topologySpreadConstraints[]`. `minDomains` None counts as 1; the node inclusion
+    policies None count as `Honor` (affinity) and `Ignore` (taints), as kube-scheduler reads
+    them."""
+
+    max_skew: int = 0
+    topology_key: str = ""
+    when_unsatisfiable: str = ""  # DoNotSchedule or ScheduleAnyway
+    label_selector: LabelSelector | None = None
+    min_domains: int | None = None
+    node_affinity_policy: str | None = None  # Honor or Ignore
+    node_taints_policy: str | None = None  # Honor or Ignore
+    match_label_keys: list[str] = msgspec.field(default_factory=list)
 
 
 class PodSpec(Base):
@@ -115,6 +185,9 @@ class PodSpec(Base):
     node_selector: dict[str, str] = msgspec.field(default_factory=dict)
     affinity: Affinity | None = None
     tolerations: list[Toleration] = msgspec.field(default_factory=list)
+    topology_spread_constraints: list[TopologySpreadConstraint] = msgspec.field(
+        default_factory=list
+    )
     containers: list[Container] = msgspec.field(default_factory=list)
     init_containers: list[Container] = msgspec.field(default_factory=list)
     resource_claims: list[PodResourceClaim] = msgspec.field(default_factory=list)
@@ -182,3 +255,13 @@ class PriorityClass(Base):
     global_default: bool = False
     preemption_policy: str = ""
     description: str = ""
+
+
+class Namespace(Base):
+    """core/v1 Namespace: only its labels matter to scheduling (inter-pod affinity terms
+    with a `namespaceSelector`). The API server labels every namespace
+    `kubernetes.io/metadata.name: <name>`."""
+
+    api_version: str = "v1"
+    kind: str = "Namespace"
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)

@@ -1,4 +1,5 @@
-"""Object metadata shared by every kind (metav1.ObjectMeta, OwnerReference).
+"""Object metadata shared by every kind (metav1.ObjectMeta, OwnerReference) and the label
+selector every kind writes the same way (metav1.LabelSelector).
 
 Pure data, no I/O. Field names are snake_case in Python and camelCase on the wire.
 """
@@ -37,6 +38,21 @@ class ObjectMeta(Base):
     owner_references: list[OwnerReference] = msgspec.field(default_factory=list)
     finalizers: list[str] = msgspec.field(default_factory=list)
     managed_fields: list[Any] = msgspec.field(default_factory=list)
+
+
+class LabelSelectorRequirement(Base):
+    """metav1.LabelSelectorRequirement: `operator` is In, NotIn, Exists or DoesNotExist."""
+
+    key: str
+    operator: str
+    values: list[str] = msgspec.field(default_factory=list)
+
+
+class LabelSelector(Base):
+    """metav1.LabelSelector: every `matchLabels` pair and every expression must hold."""
+
+    match_labels: dict[str, str] = msgspec.field(default_factory=dict)
+    match_expressions: list[LabelSelectorRequirement] = msgspec.field(default_factory=list)
 
 
 def object_ref(kind: str, meta: ObjectMeta) -> str:

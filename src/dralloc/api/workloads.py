@@ -20,24 +20,9 @@ from typing import Any, Final, TypeAlias
 import msgspec
 
 from dralloc.api.core import PodSpec
-from dralloc.api.meta import Base, ObjectMeta
+from dralloc.api.meta import Base, LabelSelector, ObjectMeta
 
 # ------------------------------------------------------------------------ shared (meta, core)
-
-
-class LabelSelectorRequirement(Base):
-    """metav1.LabelSelectorRequirement: `operator` is In, NotIn, Exists or DoesNotExist."""
-
-    key: str
-    operator: str
-    values: list[str] = msgspec.field(default_factory=list)
-
-
-class LabelSelector(Base):
-    """metav1.LabelSelector: every `matchLabels` pair and every expression must hold."""
-
-    match_labels: dict[str, str] = msgspec.field(default_factory=dict)
-    match_expressions: list[LabelSelectorRequirement] = msgspec.field(default_factory=list)
 
 
 class PodTemplateSpec(Base):

@@ -4,6 +4,12 @@
 ephemeral storage in bytes, pods as a count, extended resources in their own units).
 `NodeInfo` is one node with the pods assigned to it (bound or assumed) and their summed
 requests; the scheduler cache owns the long-lived ones and hands a `Snapshot` to each cycle.
+
+For the pod-to-pod plugins a `NodeInfo` also keeps, as upstream's does, the pods on it that
+have inter-pod (anti-)affinity and those with required anti-affinity (InterPodAffinity visits
+only these when the incoming pod has no terms of its own), the host ports its pods take
+(NodePorts), and the sizes of the images the node reports (ImageLocality). A pod with none of
+these costs `add_pod` two attribute tests.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from dralloc.api.core import Node, Pod
+from dralloc.api.core import ContainerPort, Node, Pod
 from dralloc.api.defaults import (
     aggregate_container_requests,
     has_pod_level_requests,
@@ -21,6 +27,11 @@ from dralloc.api.defaults import (
     pod_level_requests,
 )
 from dralloc.api.quantity import Format, Quantity
+from dralloc.scheduler.framework.podaffinity import (
+    PodAffinityInfo,
+    has_pod_affinity,
+    parse_pod_affinity,
+)
 
 CPU = "cpu"
 MEMORY = "memory"
@@ -125,6 +136,76 @@ def _request_quantities(
     return requests
 
 
+DEFAULT_BIND_ALL_HOST_IP = "0.0.0.0"
+DEFAULT_PROTOCOL = "TCP"
+ALWAYS = "Always"
+
+
+def host_ports(pod: Pod) -> tuple[ContainerPort, ...]:
+    """The ports with a `hostPort` above 0 of the pod's containers and of its sidecars (init
+    containers with `restartPolicy: Always`, which run as long as the pod), in that order
+    (upstream's `GetHostPorts`)."""
+    spec = pod.spec
+    found: list[ContainerPort] = []
+    for container in spec.init_containers:
+        if container.restart_policy == ALWAYS and container.ports:
+            found.extend(p for p in container.ports if p.host_port > 0)
+    for container in spec.containers:
+        if container.ports:
+            found.extend(p for p in container.ports if p.host_port > 0)
+    return tuple(found)
+
+
+class HostPortInfo:
+    """Host ports in use on a node: host IP -> {(protocol, port)} (upstream's HostPortInfo).
+    An empty IP counts as 0.0.0.0, an empty protocol as TCP."""
+
+    __slots__ = ("_by_ip",)
+
+    def __init__(self) -> None:
+        self._by_ip: dict[str, set[tuple[str, int]]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(ports) for ports in self._by_ip.values())
+
+    def add(self, ip: str, protocol: str, port: int) -> None:
+        if port <= 0:
+            return
+        key = (protocol or DEFAULT_PROTOCOL, port)
+        self._by_ip.setdefault(ip or DEFAULT_BIND_ALL_HOST_IP, set()).add(key)
+
+    def remove(self, ip: str, protocol: str, port: int) -> None:
+        if port <= 0:
+            return
+        ip = ip or DEFAULT_BIND_ALL_HOST_IP
+        ports = self._by_ip.get(ip)
+        if ports is None:
+            return
+        ports.discard((protocol or DEFAULT_PROTOCOL, port))
+        if not ports:
+            del self._by_ip[ip]
+
+    def conflicts(self, ip: str, protocol: str, port: int) -> bool:
+        """Whether binding (ip, protocol, port) clashes with a port in use: 0.0.0.0 clashes
+        with the pair on any IP, another IP with the pair on itself or on 0.0.0.0."""
+        if port <= 0:
+            return False
+        key = (protocol or DEFAULT_PROTOCOL, port)
+        ip = ip or DEFAULT_BIND_ALL_HOST_IP
+        if ip == DEFAULT_BIND_ALL_HOST_IP:
+            return any(key in ports for ports in self._by_ip.values())
+        for candidate in (DEFAULT_BIND_ALL_HOST_IP, ip):
+            ports = self._by_ip.get(candidate)
+            if ports is not None and key in ports:
+                return True
+        return False
+
+    def copy(self) -> HostPortInfo:
+        copied = HostPortInfo()
+        copied._by_ip = {ip: set(ports) for ip, ports in self._by_ip.items()}
+        return copied
+
+
 def pod_requests(pod: Pod, *, non_zero: bool = False) -> Resources:
     """The pod's effective requests (section 4.2), computed on the pod as the API server
     stores it (see `dralloc.api.defaults`: requests default from limits, pod-level requests
@@ -165,6 +246,11 @@ class PodInfo:
     # What NodeResourcesFit's scoring counts for the pod being scheduled
     # (`pod_requests(pod, non_zero=True)`).
     scoring_requests: Resources
+    # The host ports the pod takes on its node (`host_ports(pod)`, computed once).
+    host_ports: tuple[ContainerPort, ...] = ()
+    # Whether the pod has a podAffinity or podAntiAffinity (upstream's "pod with affinity").
+    has_affinity: bool = False
+    _affinity: PodAffinityInfo | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, pod: Pod) -> PodInfo:
@@ -172,8 +258,10 @@ class PodInfo:
         raw = _request_quantities(pod, pod_level)
         requests = Resources.of(raw)
         scoring = Resources.of(_request_quantities(pod, pod_level, NON_ZERO_DEFAULTS))
+        ports = host_ports(pod)
+        with_affinity = has_pod_affinity(pod)
         if not has_pod_level_requests(pod_level):
-            return cls(pod, requests, scoring, scoring.copy())
+            return cls(pod, requests, scoring, scoring.copy(), ports, with_affinity)
         # Upstream's NodeInfo accounting (`calculateResource`) substitutes 100m / 200Mi only
         # for cpu or memory that nothing in the pod requests, when pod-level requests are set.
         missing = {name: v for name, v in NON_ZERO_DEFAULTS.items() if name not in raw}
@@ -181,11 +269,24 @@ class PodInfo:
             non_zero = Resources.of(_request_quantities(pod, pod_level, missing))
         else:
             non_zero = requests.copy()
-        return cls(pod, requests, non_zero, scoring)
+        return cls(pod, requests, non_zero, scoring, ports, with_affinity)
 
     @property
     def key(self) -> str:
         return f"{self.pod.metadata.namespace}/{self.pod.metadata.name}"
+
+    @property
+    def affinity(self) -> PodAffinityInfo:
+        """The pod's inter-pod (anti-)affinity terms, parsed on first use and kept (a pod's
+        spec and labels do not change while it is scheduled or runs)."""
+        parsed = self._affinity
+        if parsed is None:
+            parsed = self._affinity = parse_pod_affinity(self.pod)
+        return parsed
+
+    @property
+    def has_required_anti_affinity(self) -> bool:
+        return self.has_affinity and bool(self.affinity.required_anti_affinity)
 
     @property
     def priority(self) -> int:
@@ -215,9 +316,21 @@ class NodeInfo:
     # A what-if copy (preemption's dry run): its generation numbers may repeat the real
     # node's with other contents, so caches keyed on (name, generation) must not keep it.
     scratch: bool = field(default=False, repr=False, compare=False)
+    # Pods on the node with inter-pod (anti-)affinity, and those with required anti-affinity.
+    pods_with_affinity: list[PodInfo] = field(default_factory=list, repr=False)
+    pods_with_required_anti_affinity: list[PodInfo] = field(default_factory=list, repr=False)
+    used_ports: HostPortInfo = field(default_factory=HostPortInfo, repr=False, compare=False)
+    # Image name -> size in bytes, from `status.images` (every name of an image).
+    image_sizes: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.name = self.node.metadata.name
+        images = self.node.status.images
+        self.image_sizes = (
+            {name: image.size_bytes for image in images for name in image.names}
+            if images
+            else _NO_IMAGES
+        )
 
     @classmethod
     def of(cls, node: Node) -> NodeInfo:
@@ -227,6 +340,13 @@ class NodeInfo:
         self.pods.append(info)
         self.requested.add(info.requests)
         self.non_zero_requested.add(info.non_zero_requests)
+        if info.has_affinity:
+            self.pods_with_affinity.append(info)
+            if info.has_required_anti_affinity:
+                self.pods_with_required_anti_affinity.append(info)
+        if info.host_ports:
+            for port in info.host_ports:
+                self.used_ports.add(port.host_ip, port.protocol, port.host_port)
         self.mark_changed()
 
     def mark_changed(self) -> None:
@@ -241,6 +361,12 @@ class NodeInfo:
                 del self.pods[index]
                 self.requested.add(info.requests, -1)
                 self.non_zero_requested.add(info.non_zero_requests, -1)
+                if info.has_affinity:
+                    _drop(self.pods_with_affinity, info)
+                    _drop(self.pods_with_required_anti_affinity, info)
+                if info.host_ports:
+                    for port in info.host_ports:
+                        self.used_ports.remove(port.host_ip, port.protocol, port.host_port)
                 self.mark_changed()
                 return info
         return None
@@ -253,6 +379,19 @@ class NodeInfo:
             self.requested.copy(),
             self.non_zero_requested.copy(),
             self.generation,
+            pods_with_affinity=list(self.pods_with_affinity),
+            pods_with_required_anti_affinity=list(self.pods_with_required_anti_affinity),
+            used_ports=self.used_ports.copy() if len(self.used_ports) else HostPortInfo(),
         )
         copied.scratch = True
         return copied
+
+
+def _drop(pods: list[PodInfo], info: PodInfo) -> None:
+    for index, other in enumerate(pods):
+        if other is info:
+            del pods[index]
+            return
+
+
+_NO_IMAGES: Mapping[str, int] = MappingProxyType({})

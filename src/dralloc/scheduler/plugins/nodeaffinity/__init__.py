@@ -1,5 +1,9 @@
 """The `NodeAffinity` plugin: nodeSelector and node affinity, required and preferred."""
 
+from dralloc.scheduler.plugins.helper.nodeselector import (
+    PreferredSchedulingTerm,
+    required_node_affinity,
+)
 from dralloc.scheduler.plugins.nodeaffinity.args import NodeAffinityArgs
 from dralloc.scheduler.plugins.nodeaffinity.plugin import (
     NAME,
@@ -7,9 +11,7 @@ from dralloc.scheduler.plugins.nodeaffinity.plugin import (
     REASON_ENFORCED,
     REASON_POD,
     NodeAffinity,
-    required_node_affinity,
 )
-from dralloc.scheduler.plugins.nodeaffinity.selector import PreferredSchedulingTerm
 
 __all__ = [
     "NAME",

@@ -10,7 +10,7 @@ import msgspec
 from dralloc.api.core import NodeAffinity
 from dralloc.errors import InputError, Problem
 from dralloc.scheduler.plugins.helper import ArgsReader
-from dralloc.scheduler.plugins.nodeaffinity.selector import (
+from dralloc.scheduler.plugins.helper.nodeselector import (
     Fault,
     compile_preferred,
     compile_selector,

@@ -36,8 +36,7 @@ from dralloc.scheduler.framework import (
     default_normalize_array,
 )
 from dralloc.scheduler.plugins.helper import node_events
-from dralloc.scheduler.plugins.nodeaffinity.args import NodeAffinityArgs, checked
-from dralloc.scheduler.plugins.nodeaffinity.selector import (
+from dralloc.scheduler.plugins.helper.nodeselector import (
     IN,
     OBJECT_NAME_FIELD,
     CompiledSelector,
@@ -45,7 +44,9 @@ from dralloc.scheduler.plugins.nodeaffinity.selector import (
     RequiredNodeAffinity,
     compile_preferred,
     compile_selector,
+    required_node_affinity,
 )
+from dralloc.scheduler.plugins.nodeaffinity.args import NodeAffinityArgs, checked
 
 NAME = "NodeAffinity"
 REASON_POD = "node(s) didn't match Pod's node affinity/selector"
@@ -53,26 +54,12 @@ REASON_ENFORCED = "node(s) didn't match scheduler-enforced node affinity"
 REASON_CONFLICT = "pod affinity terms conflict"
 _PRE_FILTER_KEY = f"PreFilter{NAME}"
 _PRE_SCORE_KEY = f"PreScore{NAME}"
-_POD_REQUIRED_PATH = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
 _POD_PREFERRED_PATH = "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution"
 
 
 @dataclass(frozen=True)
 class _PreScoreState:
     preferred: PreferredTerms | None
-
-
-def required_node_affinity(pod: Pod) -> RequiredNodeAffinity:
-    """The pod's own required placement (nodeSelector and required node affinity)."""
-    affinity = pod.spec.affinity
-    node_affinity = affinity.node_affinity if affinity is not None else None
-    required = (
-        node_affinity.required_during_scheduling_ignored_during_execution
-        if node_affinity is not None
-        else None
-    )
-    compiled = compile_selector(required, _POD_REQUIRED_PATH) if required is not None else None
-    return RequiredNodeAffinity(dict(pod.spec.node_selector), compiled)
 
 
 def _pod_preferred(pod: Pod) -> tuple[PreferredTerms | None, Status]:

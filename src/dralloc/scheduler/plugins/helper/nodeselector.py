@@ -12,6 +12,10 @@ affinity a fault makes only its own term match nothing (upstream's "lazy error" 
 for backwards compatibility); in the plugin's `addedAffinity` and in a pod's preferred terms
 faults are errors. Faults carry their field path so either use can report them.
 
+Shared by the plugins that read a pod's required node placement: NodeAffinity itself, and
+PodTopologySpread (whose `nodeAffinityPolicy: Honor` counts only the nodes the pod could land
+on), through `required_node_affinity`.
+
 `dralloc.allocator.nodeselection` matches allocation results' selectors and is more lenient;
 this module follows the scheduler's NodeAffinity plugin exactly.
 """
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from dralloc.api.core import Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm
+from dralloc.api.core import Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod
 from dralloc.api.meta import Base
 from dralloc.scheduler.plugins.helper.args import is_qualified_name, show
 
@@ -251,3 +255,20 @@ class RequiredNodeAffinity:
         if any(labels.get(key) != value for key, value in self.node_selector.items()):
             return False
         return self.affinity is None or self.affinity.matches(node)
+
+
+_POD_REQUIRED_PATH = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+
+
+def required_node_affinity(pod: Pod) -> RequiredNodeAffinity:
+    """The pod's own required placement (nodeSelector and required node affinity; upstream's
+    `GetRequiredNodeAffinity`)."""
+    affinity = pod.spec.affinity
+    node_affinity = affinity.node_affinity if affinity is not None else None
+    required = (
+        node_affinity.required_during_scheduling_ignored_during_execution
+        if node_affinity is not None
+        else None
+    )
+    compiled = compile_selector(required, _POD_REQUIRED_PATH) if required is not None else None
+    return RequiredNodeAffinity(dict(pod.spec.node_selector), compiled)
