@@ -79,10 +79,16 @@ class Cluster:
     def node(self, name: str) -> Node:
         return self.nodes.get(name) or Node(metadata=ObjectMeta(name=name))
 
-    def allocator(self, gates: str = "", timeout: float | None = None) -> Allocator:
+    def allocator(
+        self, gates: str = "", timeout: float | None = None, *, pairwise_distinct: bool = False
+    ) -> Allocator:
         return Allocator(
             parse_gates(gates),
-            options=AllocatorOptions(timeout=timeout, share_ids=sequential_share_ids()),
+            options=AllocatorOptions(
+                timeout=timeout,
+                share_ids=sequential_share_ids(),
+                pairwise_distinct_attribute=pairwise_distinct,
+            ),
         )
 
     def allocate(
@@ -91,9 +97,12 @@ class Cluster:
         gates: str = "",
         timeout: float | None = None,
         device_order: DeviceOrder | None = None,
+        *,
+        pairwise_distinct: bool = False,
     ) -> list[AllocationResult] | None:
         features = parse_gates(gates)
-        return self.allocator(gates, timeout).allocate(
+        allocator = self.allocator(gates, timeout, pairwise_distinct=pairwise_distinct)
+        return allocator.allocate(
             self.node(node),
             self.pending,
             Inventory(self.slices, features, self.taint_rules),

@@ -35,14 +35,20 @@ def devs(attribute: str, *values: Any) -> list[dict[str, Any]]:
 
 
 def pick(
-    attribute: str, values: list[Any], constraint: dict[str, Any], count: int = 2, gates: str = ""
+    attribute: str,
+    values: list[Any],
+    constraint: dict[str, Any],
+    count: int = 2,
+    gates: str = "",
+    *,
+    pairwise: bool = False,
 ) -> list[str] | None:
     cluster = make_cluster(
         device_class(),
         resource_slice(devs(attribute, *values)),
         claim("c", request(count=count), constraints=[constraint]),
     )
-    got = cluster.allocate(gates=gates)
+    got = cluster.allocate(gates=gates, pairwise_distinct=pairwise)
     return None if got is None else chosen_devices(got)
 
 
@@ -271,10 +277,25 @@ def test_distinct_attribute_spreads_devices_over_values() -> None:
     assert pick("root", ["a", "a", "b"], distinct(ROOT)) == ["d1", "d3"]
 
 
-def test_distinct_attribute_is_truly_pairwise_within_one_request() -> None:
-    """Quirk 4 avoided (constraints.py docstring): upstream only remembers the most recent
-    device of a request and would accept d3 (a) after d2 (b)."""
-    assert pick("root", ["a", "b", "a", "c"], distinct(ROOT), count=3) == ["d1", "d2", "d4"]
+def test_distinct_attribute_remembers_one_value_per_request_as_upstream() -> None:
+    """Quirk 4 (constraints.py docstring): Kubernetes 1.36 remembers only the most recent
+    device of a request, so d3 (a) is accepted after d2 (b)."""
+    assert pick("root", ["a", "b", "a", "c"], distinct(ROOT), count=3) == ["d1", "d2", "d3"]
+
+
+def test_distinct_attribute_alternating_values_fill_one_request_as_upstream() -> None:
+    """Each device is compared with its request's previous one only: two values alternate."""
+    assert pick("root", ["a", "b", "a", "b"], distinct(ROOT), count=4) == ["d1", "d2", "d3", "d4"]
+    assert pick("root", ["a", "b", "a", "b"], distinct(ROOT), count=4, pairwise=True) is None
+
+
+def test_distinct_attribute_pairwise_option_is_truly_pairwise_within_one_request() -> None:
+    assert pick("root", ["a", "b", "a", "c"], distinct(ROOT), count=3, pairwise=True) == [
+        "d1",
+        "d2",
+        "d4",
+    ]
+    assert pick("root", ["a", "a", "b"], distinct(ROOT), count=3, pairwise=True) is None
 
 
 def test_distinct_attribute_refuses_a_device_missing_the_attribute() -> None:
@@ -384,10 +405,16 @@ def test_list_attributes_are_distinct_only_when_disjoint() -> None:
     assert pick("links", values, distinct(f"{DRIVER}/links"), gates=LISTS) == ["d1", "d3"]
 
 
-def test_list_distinct_is_pairwise() -> None:
+def test_list_distinct_is_pairwise_with_the_option() -> None:
+    values = [["a"], ["b"], ["a", "c"], ["c"]]
+    got = pick("links", values, distinct(f"{DRIVER}/links"), count=3, gates=LISTS, pairwise=True)
+    assert got == ["d1", "d2", "d4"]
+
+
+def test_list_distinct_remembers_one_set_per_request_as_upstream() -> None:
     values = [["a"], ["b"], ["a", "c"], ["c"]]
     got = pick("links", values, distinct(f"{DRIVER}/links"), count=3, gates=LISTS)
-    assert got == ["d1", "d2", "d4"]
+    assert got == ["d1", "d2", "d3"]
 
 
 def test_all_mode_untolerated_taint_fails_before_the_constraint_is_asked() -> None:

@@ -55,7 +55,13 @@ def allocate_with_clock(cluster: Cluster, clock: FakeClock, timeout: float | Non
     features = Features()
     allocator = Allocator(
         features,
-        options=AllocatorOptions(timeout=timeout, clock=clock, share_ids=sequential_share_ids()),
+        # Pairwise distinctness, so that the hopeless cluster below is hopeless.
+        options=AllocatorOptions(
+            timeout=timeout,
+            clock=clock,
+            share_ids=sequential_share_ids(),
+            pairwise_distinct_attribute=True,
+        ),
     )
     return allocator.allocate(
         cluster.node("node-1"),
@@ -67,7 +73,8 @@ def allocate_with_clock(cluster: Cluster, clock: FakeClock, timeout: float | Non
 
 
 def hopeless_cluster() -> Cluster:
-    """No three of sixteen devices have distinct colours, found only after a long search."""
+    """No three of sixteen devices have pairwise distinct colours, found only after a long
+    search (with `pairwise_distinct_attribute`; upstream's memory would allow red, blue, red)."""
     devs = [device(f"d{i:02}", {"colour": "red" if i % 2 else "blue"}) for i in range(16)]
     return make_cluster(
         device_class(),
@@ -304,11 +311,11 @@ def test_no_timeout_never_reads_the_clock_for_a_deadline() -> None:
 
 
 def test_cluster_allocate_without_a_timeout_finishes_a_long_search() -> None:
-    assert hopeless_cluster().allocate(timeout=None) is None
+    assert hopeless_cluster().allocate(timeout=None, pairwise_distinct=True) is None
 
 
 def test_generous_timeout_does_not_change_the_answer() -> None:
-    assert hopeless_cluster().allocate(timeout=600.0) is None
+    assert hopeless_cluster().allocate(timeout=600.0, pairwise_distinct=True) is None
 
 
 # ------------------------------------------------------------------ reusing an allocator

@@ -57,6 +57,10 @@ class AllocatorOptions:
     unsatisfiable one stops after about 1024 steps instead of trying every combination.
     0 runs it before the search. Attempts that want at most one device are never checked:
     their search is one scan.
+    `pairwise_distinct_attribute` (default False, as Kubernetes 1.36): False remembers one
+    value per request for a distinctAttribute constraint, as upstream does, so a request of
+    three or more devices may repeat a value; True makes the values truly pairwise distinct
+    (spec 6.10; see allocator/constraints.py and docs/conformance.md).
     """
 
     timeout: float | None = DEFAULT_TIMEOUT_SECONDS
@@ -64,6 +68,7 @@ class AllocatorOptions:
     share_ids: Callable[[], str] = _default_share_id
     prune_unsatisfiable: bool = True
     prune_after_steps: int = 1024
+    pairwise_distinct_attribute: bool = False
 
     def __post_init__(self) -> None:
         if self.prune_after_steps < 0:

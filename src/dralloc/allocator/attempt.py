@@ -217,6 +217,7 @@ class Attempt:
                     distinct=distinct,
                     requests=constraint.requests,
                     list_types=self.features.list_type_attributes,
+                    pairwise=self.options.pairwise_distinct_attribute,
                 )
             )
         for alternatives in requests:
@@ -539,7 +540,7 @@ class Attempt:
                     for name, amount in consumed.items():
                         tally[name] = tally.get(name, 0) + amount
         for checker in constraints:
-            checker.hold(entry)
+            checker.hold(entry, request.request_name)
         if not entry.multi:
             key = entry.key
             self.chosen_count[key] = self.chosen_count.get(key, 0) + 1
@@ -555,7 +556,7 @@ class Attempt:
         entry = pick.entry
         key = entry.key
         for checker in pick.constraints:
-            checker.remove()
+            checker.remove(pick.request.request_name)
         if pick.charged_counters:
             self._uncharge(entry, pick.pool)
         if entry.multi:

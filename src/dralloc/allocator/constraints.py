@@ -3,10 +3,16 @@
 Pure computation, no I/O. A checker is offered each device chosen for an applicable request:
 `accepts` says whether the device may join the devices held so far, `hold` records it and
 `remove` undoes the last one (the search backtracks in LIFO order). The search asks every
-applicable checker before it holds a device in any, so a refusal needs no rollback. The
-answer depends only on the devices currently held, so backtracking is exact: this deliberately
-avoids upstream's quirks 4 and 5 (distinctness is truly pairwise, and a list intersection is
-restored on backtrack).
+applicable checker before it holds a device in any, so a refusal needs no rollback.
+
+distinctAttribute has two memories (spec 6.10 and 10, quirk 4). Kubernetes 1.36's, the
+default, keeps one value per request (the base request's name; a subrequest counts as its
+request): a second device of the same request replaces the first one's value, and removing a
+device forgets its request's value, so with three or more devices in one request a value may
+repeat. `pairwise=True` (`AllocatorOptions.pairwise_distinct_attribute`) remembers every
+held device, so the devices' values are truly pairwise distinct. matchAttribute's answer
+depends only on the devices currently held, so its backtracking is exact (a list
+intersection is recomputed, avoiding quirk 5).
 """
 
 from __future__ import annotations
@@ -24,7 +30,16 @@ def _as_set(value: AttributeValue) -> tuple[str, frozenset[object]]:
 class ConstraintChecker:
     """One claim constraint. `requests` empty means every request of the claim."""
 
-    __slots__ = ("attribute", "distinct", "held", "index", "list_types", "requests")
+    __slots__ = (
+        "attribute",
+        "by_request",
+        "distinct",
+        "held",
+        "index",
+        "list_types",
+        "pairwise",
+        "requests",
+    )
 
     def __init__(
         self,
@@ -34,6 +49,7 @@ class ConstraintChecker:
         distinct: bool,
         requests: list[str],
         list_types: bool,
+        pairwise: bool = True,
     ) -> None:
         self.index = index
         self.attribute = attribute
@@ -41,6 +57,9 @@ class ConstraintChecker:
         self.requests = frozenset(requests)
         self.list_types = list_types
         self.held: list[AttributeValue] = []
+        # Upstream's distinctAttribute memory: the last value held per base request name.
+        self.pairwise = pairwise or not distinct
+        self.by_request: dict[str, AttributeValue] = {}
 
     @property
     def kind_name(self) -> str:
@@ -56,10 +75,11 @@ class ConstraintChecker:
             return False
         if not self.held:
             return True
+        others = self.held if self.pairwise else self.by_request.values()
         if self.list_types:
             kind, values = _as_set(value)
             if self.distinct:
-                for other in self.held:
+                for other in others:
                     other_kind, other_values = _as_set(other)
                     if other_kind == kind and values & other_values:
                         return False
@@ -74,7 +94,7 @@ class ConstraintChecker:
                     return False
             return True
         if self.distinct:
-            return value not in self.held
+            return value not in others
         return value == self.held[0]
 
     def group_keys(self, entry: DeviceEntry) -> tuple[object, ...]:
@@ -91,14 +111,20 @@ class ConstraintChecker:
         kind, values = _as_set(value)
         return tuple((kind, element) for element in values)
 
-    def hold(self, entry: DeviceEntry) -> None:
-        """Record a device that `accepts` said yes to."""
+    def hold(self, entry: DeviceEntry, request: str) -> None:
+        """Record a device that `accepts` said yes to, chosen for base request `request`."""
         value = entry.attribute(self.attribute)
         assert value is not None
         self.held.append(value)
+        if not self.pairwise:
+            self.by_request[request] = value
 
-    def remove(self) -> None:
+    def remove(self, request: str) -> None:
+        """Undo the last `hold`, of a device chosen for base request `request`."""
         self.held.pop()
+        if not self.pairwise:
+            self.by_request.pop(request, None)
 
     def reset(self) -> None:
         self.held.clear()
+        self.by_request.clear()

@@ -317,6 +317,8 @@ def _usable_now(attempt: Attempt, state: _State, request: PreparedRequest) -> Us
     if charges and state.most_by_counters(usable.entries) < needed:
         return None
     for checker, by_key in zip(request.constraints, groups, strict=True):
+        if not checker.pairwise:
+            continue  # upstream's per-request memory bounds nothing a check here could use
         most = len(by_key) if checker.distinct else max((g[0] for g in by_key.values()), default=0)
         if most < needed:
             return None
