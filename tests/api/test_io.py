@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -828,3 +829,35 @@ def test_generated_slices_and_claims_survive_dump_and_load(
     assert [o.obj for o in first] == expected
     again = _load(dump(list_document(kube_dict(o.obj) for o in first), output))
     assert [o.obj for o in again] == expected
+
+
+def _taint_times(raw_taints: list[dict[str, Any]], now: datetime) -> list[str | None]:
+    raw = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": "s"},
+        "spec": {
+            "driver": "gpu.example.com",
+            "pool": {"name": "p", "generation": 0, "resourceSliceCount": 1},
+            "nodeName": "node-1",
+            "devices": [{"name": "gpu-0", "taints": raw_taints}],
+        },
+    }
+    loaded, problems = decode_object(raw, "s.yaml", 1, now=now)
+    assert loaded is not None and not problems
+    assert isinstance(loaded.obj, ResourceSlice)
+    return [taint.time_added for taint in loaded.obj.spec.devices[0].taints]
+
+
+def test_a_taint_without_time_added_gets_the_creation_time_as_the_api_server_stamps_it() -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    taints = [
+        {"key": "a", "effect": "NoSchedule"},
+        {"key": "b", "effect": "NoSchedule", "timeAdded": None},
+        {"key": "c", "effect": "NoSchedule", "timeAdded": "2025-06-01T10:00:00.9+02:00"},
+    ]
+    assert _taint_times(taints, now) == [
+        "2026-01-02T03:04:05Z",
+        "2026-01-02T03:04:05Z",
+        "2025-06-01T08:00:00Z",
+    ]

@@ -711,7 +711,7 @@ POLICIES = {
     ),
     "valid values must contain the default": bad(
         policy(default="15", validValues=["10", "20"]),
-        f"{BW}.default",
+        f"{BW}.validValues",
         "default value is not valid according to the requestPolicy",
     ),
     "a stepped range is valid": ok(
@@ -730,30 +730,27 @@ POLICIES = {
         f"{BW}.validRange.min",
         "min is larger than capacity value: 100",
     ),
-    "a range min may not be negative": bad(
-        policy(default="0", validRange={"min": "-1"}),
-        f"{BW}.validRange.min",
-        "must be greater than or equal to 0",
+    "a range min may be negative, as upstream has no rule against it": ok(
+        policy(default="0", validRange={"min": "-1"})
     ),
-    "the default may not be below the range": bad(
+    "the default may not be below the range (reported at min)": bad(
         policy(default="5", validRange={"min": "10"}),
-        f"{BW}.default",
+        f"{BW}.validRange.min",
         "default is less than min: 10",
     ),
     "a range max may not be below its min": bad(
         policy(default="10", validRange={"min": "10", "max": "5"}),
         f"{BW}.validRange.max",
-        "max is less than min: 10",
-        f"{BW}.default",
+        'Invalid value: "10": min is larger than max: 5',
     ),
     "a range max may not exceed the capacity": bad(
         policy(default="10", validRange={"min": "10", "max": "200"}),
         f"{BW}.validRange.max",
         "max is larger than capacity value: 100",
     ),
-    "the default may not be above the range": bad(
+    "the default may not be above the range (reported at max)": bad(
         policy(default="50", validRange={"min": "10", "max": "40"}),
-        f"{BW}.default",
+        f"{BW}.validRange.max",
         "default is more than max: 40",
     ),
     "a range step must be positive": bad(
@@ -766,15 +763,21 @@ POLICIES = {
         f"{BW}.validRange.step",
         "one step 110 is larger than capacity value: 100",
     ),
-    "the default must be min plus whole steps": bad(
+    "the default must be min plus whole steps (reported at step)": bad(
         policy(default="15", validRange={"min": "10", "step": "10"}),
-        f"{BW}.default",
+        f"{BW}.validRange.step",
         "value is not a multiple of a given step (10) from (10)",
     ),
-    "the max must be min plus whole steps": bad(
+    "the max must be min plus whole steps (reported at step)": bad(
         policy(default="10", validRange={"min": "10", "max": "95", "step": "10"}),
-        f"{BW}.validRange.max",
+        f"{BW}.validRange.step",
         "value is not a multiple of a given step (10) from (10)",
+    ),
+    "a negative step divides like Go's remainder (everything is a multiple of -1)": ok(
+        policy(default="20", validRange={"min": "10", "max": "30", "step": "-1"})
+    ),
+    "steps compare whole numbers, fractions rounded up, as upstream's Value() does": ok(
+        policy(default="1800m", validRange={"min": "500m", "max": "2500m", "step": "1"})
     ),
     "steps are checked exactly for fractional quantities": ok(
         policy(default="1500m", validRange={"min": "500m", "max": "2500m", "step": "500m"})
@@ -864,6 +867,19 @@ DEVICE_FIELDS = {
         tainted({"key": "k", "effect": "Evict"}),
         "spec.devices[0].taints[0].effect",
         'Unsupported value: "Evict": supported values: "NoExecute", "NoSchedule", "None"',
+    ),
+    "a taint's timeAdded may be any RFC 3339 time": ok(
+        tainted({**TAINT, "timeAdded": "2025-06-01T10:00:00.5+02:00"})
+    ),
+    "a taint's timeAdded must be an RFC 3339 time": bad(
+        tainted({**TAINT, "timeAdded": "2025-06-01 10:00"}),
+        "spec.devices[0].taints[0].timeAdded",
+        'Invalid value: "2025-06-01 10:00": must be an RFC 3339 time',
+    ),
+    "a taint's timeAdded must name a real day": bad(
+        tainted({**TAINT, "timeAdded": "2025-02-30T00:00:00Z"}),
+        "spec.devices[0].taints[0].timeAdded",
+        "must be an RFC 3339 time",
     ),
     "binding conditions with failure conditions are valid": ok(
         binding(["attached", "example.com/ready"], ["failed"])

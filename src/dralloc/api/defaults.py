@@ -4,6 +4,8 @@ the pod resource arithmetic that defaulting and the scheduler share.
 Pure computation, no I/O; `apply_defaults` mutates the decoded object in place, everything else
 only reads. Only what upstream defaults:
 
+* slices: a device taint without `timeAdded` gets the creation time the caller passes (the API
+  server stamps the time of the request); a given one is normalised to UTC whole seconds.
 * claims and templates: an empty allocationMode becomes ExactCount, an ExactCount count of 0
   (or unset) becomes 1, an empty toleration operator becomes Equal. Nothing else (adminAccess
   stays unset).
@@ -27,6 +29,7 @@ file and for one built in code.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, TypeAlias
 
 from dralloc.api.core import Container, Pod
@@ -39,7 +42,9 @@ from dralloc.api.resource import (
     ResourceClaim,
     ResourceClaimSpec,
     ResourceClaimTemplate,
+    ResourceSlice,
 )
+from dralloc.api.validation.times import format_time, parse_time
 
 
 def default_tolerations(tolerations: list[DeviceToleration]) -> None:
@@ -232,10 +237,25 @@ def _default_pod(pod: Pod) -> None:
     spec.overhead = dict(overhead(pod))
 
 
-def apply_defaults(obj: Any) -> None:
-    """Default `obj` in place (claims, templates and pods; other kinds have nothing to default).
+def _stamp_taints(slice_: ResourceSlice, now: datetime | None) -> None:
+    """Device taints get the time they were added: a given `timeAdded` is written back as
+    kube-apiserver stores it (UTC, whole seconds), a missing one becomes `now`, as the
+    ResourceSlice strategy sets it on create. Without `now` a missing one stays unset."""
+    for device in slice_.spec.devices:
+        for taint in device.taints:
+            given = parse_time(taint.time_added) if taint.time_added is not None else None
+            if given is not None:
+                taint.time_added = format_time(given)
+            elif taint.time_added is None and now is not None:
+                taint.time_added = format_time(now)
+
+
+def apply_defaults(obj: Any, *, now: datetime | None = None) -> None:
+    """Default `obj` in place (claims, templates, pods, and the taint times of slices; other
+    kinds have nothing to default).
 
     Namespaced objects without a namespace land in `default`, as `kubectl apply` puts them.
+    `now` is the time the object is taken to be created at, for fields the API server stamps.
     """
     if isinstance(obj, ResourceClaim | ResourceClaimTemplate | Pod) and not obj.metadata.namespace:
         obj.metadata.namespace = "default"
@@ -245,3 +265,5 @@ def apply_defaults(obj: Any) -> None:
         _default_claim_spec(obj.spec.spec)
     elif isinstance(obj, Pod):
         _default_pod(obj)
+    elif isinstance(obj, ResourceSlice):
+        _stamp_taints(obj, now)

@@ -36,6 +36,7 @@ import types
 import typing
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -387,10 +388,13 @@ def decode_object(
     *,
     validation: FieldValidation = FieldValidation.strict,
     notes: ReadNotes | None = None,
+    now: datetime | None = None,
 ) -> tuple[LoadedObject | None, list[Problem]]:
     """Decode and validate one document. Returns the object (None if unusable or set aside)
     and problems. Objects dralloc has no use for go to `notes.set_aside`; unknown fields under
-    `FieldValidation.warn` go to `notes.warnings`."""
+    `FieldValidation.warn` go to `notes.warnings`. `now` is the creation time stamped where
+    the API server stamps one (a device taint's `timeAdded`); by default the time of reading,
+    as the server uses the time of the request."""
     where = f"document {document}"
     if not isinstance(raw, dict):
         return None, [Problem(file, where, "", f"expected an object, got {type(raw).__name__}")]
@@ -456,7 +460,7 @@ def decode_object(
         if isinstance(obj, WORKLOAD_TYPES):
             apply_workload_defaults(obj)
         else:
-            apply_defaults(obj)
+            apply_defaults(obj, now=now or datetime.now(UTC))
     return loaded, problems
 
 

@@ -43,6 +43,7 @@ from dralloc.api.validation.base import (
     _key,
     _Validator,
 )
+from dralloc.api.validation.times import RFC3339_LAYOUT, parse_time
 
 # ------------------------------------------------------------------------------ ResourceSlice
 
@@ -253,7 +254,10 @@ def _capacity(v: _Validator, path: str, capacity: DeviceCapacity, device: Device
 def _request_policy(
     v: _Validator, path: str, value: Quantity, policy: CapacityRequestPolicy
 ) -> None:
-    """spec/dra-v1.md section 2.3, CapacityRequestPolicy."""
+    """spec/dra-v1.md section 2.3, CapacityRequestPolicy, checked in upstream's order and with
+    its field paths (pkg/apis/resource/validation `validateRequestPolicy`): without a default
+    neither the options nor the range are looked at, and a range problem involving the default
+    or max is reported at the bound it breaks (`validRange.min`, `.max` or `.step`)."""
     valid_values = policy.valid_values or []
     if valid_values and policy.valid_range is not None:
         v.forbidden(
@@ -265,79 +269,82 @@ def _request_policy(
     if valid_values:
         if policy.default is None:
             v.required(f"{path}.default", "required when validValues is defined")
-        _valid_values(v, path, value, policy.default, valid_values)
+        else:
+            _valid_values(v, f"{path}.validValues", value, policy.default, valid_values)
     elif policy.valid_range is not None:
         if policy.default is None:
             v.required(f"{path}.default", "required when validRange is defined")
-        _valid_range(v, path, value, policy.default, policy.valid_range)
+        else:
+            _valid_range(v, f"{path}.validRange", value, policy.default, policy.valid_range)
 
 
 def _valid_values(
-    v: _Validator, path: str, value: Quantity, default: Quantity | None, options: list[Quantity]
+    v: _Validator, path: str, value: Quantity, default: Quantity, options: list[Quantity]
 ) -> None:
-    options_path = f"{path}.validValues"
-    if not v.fits(options_path, options, VALID_VALUES_MAX):
-        return
     for i in range(1, len(options)):
         if options[i - 1] > options[i]:
-            v.invalid(_idx(options_path, i), options[i], "values must be sorted in ascending order")
-    for i, option in enumerate(options):
-        if option > value:
-            v.invalid(
-                _idx(options_path, i), option, f"option is larger than capacity value: {value}"
-            )
-    v.unique(options_path, options)
-    if default is not None and default not in options:
-        v.invalid(
-            f"{path}.default",
-            default,
-            "default value is not valid according to the requestPolicy: must be one of validValues",
-        )
+            v.invalid(_idx(path, i), options[i], "values must be sorted in ascending order")
+    if v.fits(path, options, VALID_VALUES_MAX):
+        for i, option in enumerate(options):
+            if option > value:
+                v.invalid(_idx(path, i), option, f"option is larger than capacity value: {value}")
+        # Upstream keys options by their whole-number value (`Value()`, rounded up).
+        v.unique(path, [str(option.ceil_int()) for option in options])
+    if len(options) > VALID_VALUES_MAX or default not in options:
+        v.invalid(path, default, "default value is not valid according to the requestPolicy")
 
 
 def _valid_range(
     v: _Validator,
     path: str,
     value: Quantity,
-    default: Quantity | None,
+    default: Quantity,
     valid_range: CapacityRequestPolicyRange,
 ) -> None:
-    range_path = f"{path}.validRange"
     low, high, step = valid_range.min, valid_range.max, valid_range.step
     if low is None:
-        v.required(f"{range_path}.min", "required when validRange is defined")
+        v.required(f"{path}.min", "required when validRange is defined")
         return
-    if low.sign() < 0:
-        v.invalid(f"{range_path}.min", low, "must be greater than or equal to 0")
     if low > value:
-        v.invalid(f"{range_path}.min", low, f"min is larger than capacity value: {value}")
-    if default is not None and default < low:
-        v.invalid(f"{path}.default", default, f"default is less than min: {low}")
+        v.invalid(f"{path}.min", low, f"min is larger than capacity value: {value}")
+    if default < low:
+        v.invalid(f"{path}.min", default, f"default is less than min: {low}")
     if high is not None:
-        if high < low:
-            v.invalid(f"{range_path}.max", high, f"max is less than min: {low}")
+        if low > high:
+            v.invalid(f"{path}.max", low, f"min is larger than max: {high}")
         if high > value:
-            v.invalid(f"{range_path}.max", high, f"max is larger than capacity value: {value}")
-        if default is not None and default > high:
-            v.invalid(f"{path}.default", default, f"default is more than max: {high}")
+            v.invalid(f"{path}.max", high, f"max is larger than capacity value: {value}")
+        if default > high:
+            v.invalid(f"{path}.max", default, f"default is more than max: {high}")
     if step is None:
-        return
-    if step.sign() <= 0:
-        v.invalid(f"{range_path}.step", step, "must be greater than zero")
         return
     one_step = low + step
     if one_step > value:
         v.invalid(
-            f"{range_path}.step",
-            step,
-            f"one step {one_step} is larger than capacity value: {value}",
+            f"{path}.step", step, f"one step {one_step} is larger than capacity value: {value}"
         )
-    # Exact arithmetic on nano-units: default and max must be min + n*step.
-    for where, amount in ((f"{path}.default", default), (f"{range_path}.max", high)):
-        if amount is not None and (amount.nano - low.nano) % step.nano:
+    # Upstream compares whole numbers (`Value()`, rounded up): (amount - min) % step.
+    step_units = step.ceil_int()
+    if step_units == 0:
+        # kube-apiserver v1.36.3 divides by zero here and answers nothing (the handler
+        # panics); refusing the step is the closest sensible answer.
+        v.invalid(f"{path}.step", step, "must be greater than zero")
+        return
+    amounts = [default] if high is None else [default, high]
+    for amount in amounts:
+        if _go_remainder(amount.ceil_int() - low.ceil_int(), step_units):
             v.invalid(
-                where, amount, f"value is not a multiple of a given step ({step}) from ({low})"
+                f"{path}.step",
+                amount,
+                f"value is not a multiple of a given step ({step}) from ({low})",
             )
+
+
+def _go_remainder(dividend: int, divisor: int) -> int:
+    """Go's `%` (truncated division: the sign follows the dividend); only zero-ness matters
+    here, which Python's `%` shares, but the name keeps the intent."""
+    remainder = abs(dividend) % abs(divisor)
+    return -remainder if dividend < 0 else remainder
 
 
 def _counter_consumptions(
@@ -399,6 +406,10 @@ def _taint(v: _Validator, path: str, taint: DeviceTaint) -> None:
         v.required(f"{path}.effect", "one of " + ", ".join(_fmt(e) for e in TAINT_EFFECTS))
     elif taint.effect not in TAINT_EFFECTS:
         v.not_supported(f"{path}.effect", taint.effect, TAINT_EFFECTS)
+    if taint.time_added is not None and parse_time(taint.time_added) is None:
+        # kube-apiserver refuses the object while decoding it (a 400 naming no field).
+        detail = f"must be an RFC 3339 time ({RFC3339_LAYOUT})"
+        v.invalid(f"{path}.timeAdded", taint.time_added, detail)
 
 
 def _binding_conditions(
