@@ -83,7 +83,9 @@ def test_capacity_names_follow_the_attribute_grouping(evaluate: Evaluate) -> Non
     assert evaluate('device.capacity["other.io"].slots.asInteger() == 4', device)
 
 
-def test_allow_multiple_allocations_is_absent_without_the_gate() -> None:
+def test_allow_multiple_allocations_is_present_without_the_gate() -> None:
+    # As upstream's DeviceMatches always sets it (false unless the device says true).
     features = Features().with_gates(DRAConsumableCapacity=False)
     device = CelDevice.build(DRIVER, make_device(allow_multiple_allocations=True), features)
-    assert device.context().variables["device"].keys() == {"driver", "attributes", "capacity"}
+    variable = device.context().variables["device"]
+    assert variable.keys() == {"driver", "attributes", "capacity", "allowMultipleAllocations"}

@@ -7,7 +7,11 @@ upstream's `DeviceMatches`:
 - attribute values: int, bool, string as themselves; `version` as a tagged Semver (a bad
   version string is an error); list kinds, only with DRAListTypeAttributes, as lists;
 - capacities: the capacity's `value` as a tagged Quantity;
-- `allowMultipleAllocations` only with DRAConsumableCapacity.
+- `allowMultipleAllocations`: the device's field (false when unset), read by upstream's
+  incubating and experimental allocators; its stable allocator, chosen when no gate beyond
+  AdminAccess, PrioritizedList, PartitionableDevices and DeviceTaints is on, leaves it out of
+  the CEL input, so it reads false there (structured/allocator.go picks the implementation;
+  `SupportedFeatures` of each). The field is always declared: see `environment.py`.
 
 Conversion of *all* attributes happens up front, so an attribute with no recognised value
 poisons the device: every evaluation on it fails with "attribute <name>: unsupported
@@ -74,8 +78,9 @@ class CelDevice:
             "attributes": attributes,
             "capacity": capacity,
         }
-        if features.consumable_capacity:
-            variable["allowMultipleAllocations"] = bool(device.allow_multiple_allocations)
+        variable["allowMultipleAllocations"] = _reads_allow_multiple_allocations(
+            features
+        ) and bool(device.allow_multiple_allocations)
         return cls(driver, variable, None)
 
     def context(self) -> Any:
@@ -89,6 +94,16 @@ class CelDevice:
             self._context = context
             self._variable = None
         return context
+
+
+def _reads_allow_multiple_allocations(features: Features) -> bool:
+    """Whether upstream's allocator for these gates passes the device's field to CEL: its
+    incubating and experimental implementations do, the stable one does not."""
+    return (
+        features.consumable_capacity
+        or features.device_binding_and_status
+        or features.list_type_attributes
+    )
 
 
 def _split_name(name: str, driver: str) -> tuple[str, str]:

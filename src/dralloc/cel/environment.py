@@ -7,9 +7,12 @@ one environment per `Features`). Compiling an expression:
 2. checks it like cel-go's checker would, from the source facts of `source.analyze`: every
    call must be declared in `library.DECLARATIONS` in that call form and arity (and its gate
    on), every root identifier must be `device`, a comprehension variable or a type name, and
-   `device.<field>` must be `driver`, `attributes`, `capacity` or, with DRAConsumableCapacity,
-   `allowMultipleAllocations` ("undefined field 'allowMultipleAllocations'" otherwise);
+   `device.<field>` must be `driver`, `attributes`, `capacity` or `allowMultipleAllocations`
+   (declared whatever the gates say, as upstream's StoredExpressions environment does);
    `Program.references()` of the compiled program is cross-checked against the same lists;
+   the result type must be bool or unknown (`checker.py`): a literal, `device.driver`,
+   arithmetic on literals or a function with a fixed non-bool result is refused with
+   cel-go's "must evaluate to bool or the unknown type, not int";
 3. rewrites it (`cel.bind`, empty-map defaults for unknown domains, and constant folding of
    `quantity("40Gi")`-style calls on literals; see `source.py`) and compiles the result,
    which is what runs.
@@ -23,9 +26,11 @@ Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
 - No cost tracking. Compile refuses comprehensions nested more than
   `MAX_COMPREHENSION_DEPTH` deep and `lists.range(n)` fails beyond the cost limit, but an
   expression can still be slow (e.g. two nested loops over a long literal list).
-- No static type checking: a non-bool result (`device.driver`) is a runtime error, not a
-  compile error; wrong argument *types* to a function are runtime errors ("no such
-  overload"); `1 == 1u` is true, `[1, "a"]` is accepted.
+- Partial static type checking: the result type is inferred only where it is certain
+  (`checker.py`), so a non-bool result the inference cannot see (an attribute value,
+  `cel.bind(x, 1, x)`) is a runtime error, as it is upstream for attribute values; wrong
+  argument *types* to a function are runtime errors ("no such overload"); `1 == 1u` is true,
+  `[1, "a"]` is accepted.
 - `exists()`/`all()` do not absorb an element's error when another element decides the
   result (cel-go's `[0, 1].exists(x, 1/x == 1)` is true; here it is an error). `&&`, `||`
   and `?:` do absorb, as in cel-go.
@@ -53,6 +58,7 @@ from collections import OrderedDict
 from typing import Any, Final
 
 from dralloc.cel.binding import cel
+from dralloc.cel.checker import infer_result_type
 from dralloc.cel.device import CelDevice
 from dralloc.cel.errors import CelCompileError, CelRuntimeError
 from dralloc.cel.library import DECLARATIONS, GATE_LIST_TYPE_ATTRIBUTES, fold_constant_call
@@ -86,6 +92,12 @@ _TYPE_NAMES: Final = frozenset(
     {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
 )
 _PARSE_PREFIX: Final = "Failed to parse expression "
+# Functions whose every overload returns one type, for the result-type check.
+_RESULT_TYPES: Final = {
+    name: declaration.result
+    for name, declaration in DECLARATIONS.items()
+    if declaration.result is not None
+}
 
 
 class CompiledSelector:
@@ -136,11 +148,12 @@ class CelEnvironment:
         self._cache_size = cache_size
         # Compiled selectors, or the problems of expressions that do not compile.
         self._cache: OrderedDict[str, CompiledSelector | tuple[str, ...]] = OrderedDict()
-        self._device_fields = (
-            _DEVICE_FIELDS | {_ALLOW_MULTIPLE_ALLOCATIONS}
-            if features.consumable_capacity
-            else _DEVICE_FIELDS
-        )
+        # Declared whatever DRAConsumableCapacity says: upstream's allocator compiles in the
+        # StoredExpressions environment, which ignores the feature-gated switch between the
+        # 1.31 and 1.34 device types (k8s.io/apiserver cel/environment: "The
+        # StoredExpressions environment ignores this function"), so the 1.34 type with the
+        # field is the one in force.
+        self._device_fields = _DEVICE_FIELDS | {_ALLOW_MULTIPLE_ALLOCATIONS}
 
     @property
     def features(self) -> Features:
@@ -211,6 +224,10 @@ class CelEnvironment:
                 f"comprehensions nested {facts.max_comprehension_depth} deep exceed the "
                 f"limit of {MAX_COMPREHENSION_DEPTH} (estimated cost too high)"
             )
+        if not problems:
+            result = infer_result_type(tokens, _RESULT_TYPES, facts.bound)
+            if result is not None and result != "bool":
+                problems.append(f"must evaluate to bool or the unknown type, not {result}")
         if problems:
             return _unique(problems), None
         try:

@@ -43,16 +43,21 @@ class Declaration:
 
     `member`: True for `x.f(...)` only, False for `f(...)` only, None for both. `arities`: the
     accepted argument counts *including* the receiver of a member call; None means the
-    library checks. `gate`: a feature gate that must be on.
+    library checks. `gate`: a feature gate that must be on. `result`: the type every overload
+    returns, as cel-go names it (`bool`, `int`, `kubernetes.Quantity`), for the checker's
+    result-type inference (`checker.py`); None when it depends on the arguments.
     """
 
     member: bool | None
     arities: frozenset[int] | None
     gate: str | None = None
+    result: str | None = None
 
 
-def _decl(member: bool | None, *arities: int, gate: str | None = None) -> Declaration:
-    return Declaration(member, frozenset(arities) if arities else None, gate)
+def _decl(
+    member: bool | None, *arities: int, gate: str | None = None, result: str | None = None
+) -> Declaration:
+    return Declaration(member, frozenset(arities) if arities else None, gate, result)
 
 
 _MEMBER = True
@@ -63,35 +68,35 @@ _BOTH = None
 # k8s has them: URLs, IP/CIDR, `format`, `sortBy`, two-variable comprehensions, and the
 # `.?`/`[?` optional syntax (the parser rejects it).
 _NATIVE: Final[dict[str, Declaration]] = {
-    "has": _decl(_GLOBAL, 1),
-    "all": _decl(_MEMBER, 3, 4),
-    "exists": _decl(_MEMBER, 3, 4),
-    "exists_one": _decl(_MEMBER, 3, 4),
+    "has": _decl(_GLOBAL, 1, result="bool"),
+    "all": _decl(_MEMBER, 3, 4, result="bool"),
+    "exists": _decl(_MEMBER, 3, 4, result="bool"),
+    "exists_one": _decl(_MEMBER, 3, 4, result="bool"),
     "map": _decl(_MEMBER, 3, 4, 5),
     "filter": _decl(_MEMBER, 3, 4),
     "cel.bind": _decl(_GLOBAL, 3),
-    "size": _decl(_BOTH, 1),
-    "contains": _decl(_MEMBER, 2),
-    "startsWith": _decl(_MEMBER, 2),
-    "endsWith": _decl(_MEMBER, 2),
-    "int": _decl(_GLOBAL, 1),
-    "uint": _decl(_GLOBAL, 1),
-    "double": _decl(_GLOBAL, 1),
-    "string": _decl(_GLOBAL, 1),
-    "bytes": _decl(_GLOBAL, 1),
+    "size": _decl(_BOTH, 1, result="int"),
+    "contains": _decl(_MEMBER, 2, result="bool"),
+    "startsWith": _decl(_MEMBER, 2, result="bool"),
+    "endsWith": _decl(_MEMBER, 2, result="bool"),
+    "int": _decl(_GLOBAL, 1, result="int"),
+    "uint": _decl(_GLOBAL, 1, result="uint"),
+    "double": _decl(_GLOBAL, 1, result="double"),
+    "string": _decl(_GLOBAL, 1, result="string"),
+    "bytes": _decl(_GLOBAL, 1, result="bytes"),
     "dyn": _decl(_GLOBAL, 1),
     "type": _decl(_GLOBAL, 1),
-    "timestamp": _decl(_GLOBAL, 1),
-    "duration": _decl(_GLOBAL, 1),
+    "timestamp": _decl(_GLOBAL, 1, result="google.protobuf.Timestamp"),
+    "duration": _decl(_GLOBAL, 1, result="google.protobuf.Duration"),
     "optional.of": _decl(_GLOBAL, 1),
     "optional.ofNonZeroValue": _decl(_GLOBAL, 1),
     "optional.none": _decl(_GLOBAL, 0),
-    "hasValue": _decl(_MEMBER, 1),
+    "hasValue": _decl(_MEMBER, 1, result="bool"),
     "value": _decl(_MEMBER, 1),
     "orValue": _decl(_MEMBER, 2),
     "or": _decl(_MEMBER, 2),
     **{
-        getter: _decl(_MEMBER, 1, 2)
+        getter: _decl(_MEMBER, 1, 2, result="int")
         for getter in (
             "getFullYear",
             "getMonth",
@@ -153,62 +158,65 @@ _NEVER_RAISING: Final[dict[str, Callable[..., Any]]] = {
 # Implemented here: (implementation, declaration).
 _PYTHON: Final[dict[str, tuple[Callable[..., Any], Declaration]]] = {
     # quantity library
-    "quantity": (quantity_lib.quantity, _decl(_GLOBAL, 1)),
-    "isQuantity": (quantity_lib.is_quantity_string, _decl(_GLOBAL, 1)),
+    "quantity": (quantity_lib.quantity, _decl(_GLOBAL, 1, result="kubernetes.Quantity")),
+    "isQuantity": (quantity_lib.is_quantity_string, _decl(_GLOBAL, 1, result="bool")),
     # Upstream declares `sign` as a global overload; both forms are accepted here.
-    "sign": (quantity_lib.sign, _decl(_BOTH, 1)),
-    "isInteger": (quantity_lib.is_integer, _decl(_MEMBER, 1)),
-    "asInteger": (quantity_lib.as_integer, _decl(_MEMBER, 1)),
-    "asApproximateFloat": (quantity_lib.as_approximate_float, _decl(_MEMBER, 1)),
-    "add": (quantity_lib.add, _decl(_MEMBER, 2)),
-    "sub": (quantity_lib.sub, _decl(_MEMBER, 2)),
+    "sign": (quantity_lib.sign, _decl(_BOTH, 1, result="int")),
+    "isInteger": (quantity_lib.is_integer, _decl(_MEMBER, 1, result="bool")),
+    "asInteger": (quantity_lib.as_integer, _decl(_MEMBER, 1, result="int")),
+    "asApproximateFloat": (quantity_lib.as_approximate_float, _decl(_MEMBER, 1, result="double")),
+    "add": (quantity_lib.add, _decl(_MEMBER, 2, result="kubernetes.Quantity")),
+    "sub": (quantity_lib.sub, _decl(_MEMBER, 2, result="kubernetes.Quantity")),
     # quantity and semver
-    "compareTo": (_compare_to, _decl(_MEMBER, 2)),
-    "isGreaterThan": (_is_greater_than, _decl(_MEMBER, 2)),
-    "isLessThan": (_is_less_than, _decl(_MEMBER, 2)),
+    "compareTo": (_compare_to, _decl(_MEMBER, 2, result="int")),
+    "isGreaterThan": (_is_greater_than, _decl(_MEMBER, 2, result="bool")),
+    "isLessThan": (_is_less_than, _decl(_MEMBER, 2, result="bool")),
     # semver library v1
-    "semver": (semver_lib.semver_value, _decl(_GLOBAL, 1, 2)),
-    "isSemver": (semver_lib.is_semver_string, _decl(_GLOBAL, 1, 2)),
-    "major": (semver_lib.major, _decl(_MEMBER, 1)),
-    "minor": (semver_lib.minor, _decl(_MEMBER, 1)),
-    "patch": (semver_lib.patch, _decl(_MEMBER, 1)),
+    "semver": (semver_lib.semver_value, _decl(_GLOBAL, 1, 2, result="kubernetes.Semver")),
+    "isSemver": (semver_lib.is_semver_string, _decl(_GLOBAL, 1, 2, result="bool")),
+    "major": (semver_lib.major, _decl(_MEMBER, 1, result="int")),
+    "minor": (semver_lib.minor, _decl(_MEMBER, 1, result="int")),
+    "patch": (semver_lib.patch, _decl(_MEMBER, 1, result="int")),
     # strings extension
-    "charAt": (ext_lib.char_at, _decl(_MEMBER, 2)),
-    "indexOf": (ext_lib.index_of, _decl(_MEMBER, 2, 3)),
-    "lastIndexOf": (ext_lib.last_index_of, _decl(_MEMBER, 2, 3)),
-    "lowerAscii": (ext_lib.lower_ascii, _decl(_MEMBER, 1)),
-    "upperAscii": (ext_lib.upper_ascii, _decl(_MEMBER, 1)),
-    "replace": (ext_lib.replace, _decl(_MEMBER, 3, 4)),
-    "split": (ext_lib.split, _decl(_MEMBER, 2, 3)),
-    "substring": (ext_lib.substring, _decl(_MEMBER, 2, 3)),
-    "trim": (ext_lib.trim, _decl(_MEMBER, 1)),
-    "join": (ext_lib.join, _decl(_MEMBER, 1, 2)),
+    "charAt": (ext_lib.char_at, _decl(_MEMBER, 2, result="string")),
+    "indexOf": (ext_lib.index_of, _decl(_MEMBER, 2, 3, result="int")),
+    "lastIndexOf": (ext_lib.last_index_of, _decl(_MEMBER, 2, 3, result="int")),
+    "lowerAscii": (ext_lib.lower_ascii, _decl(_MEMBER, 1, result="string")),
+    "upperAscii": (ext_lib.upper_ascii, _decl(_MEMBER, 1, result="string")),
+    "replace": (ext_lib.replace, _decl(_MEMBER, 3, 4, result="string")),
+    "split": (ext_lib.split, _decl(_MEMBER, 2, 3, result="list(string)")),
+    "substring": (ext_lib.substring, _decl(_MEMBER, 2, 3, result="string")),
+    "trim": (ext_lib.trim, _decl(_MEMBER, 1, result="string")),
+    "join": (ext_lib.join, _decl(_MEMBER, 1, 2, result="string")),
     "reverse": (ext_lib.reverse, _decl(_MEMBER, 1)),
-    "strings.quote": (ext_lib.quote, _decl(_GLOBAL, 1)),
+    "strings.quote": (ext_lib.quote, _decl(_GLOBAL, 1, result="string")),
     # Kubernetes list library (+ includes, KEP-5491)
-    "isSorted": (ext_lib.is_sorted, _decl(_MEMBER, 1)),
+    "isSorted": (ext_lib.is_sorted, _decl(_MEMBER, 1, result="bool")),
     "sum": (ext_lib.sum_, _decl(_MEMBER, 1)),
     "min": (ext_lib.min_, _decl(_MEMBER, 1)),
     "max": (ext_lib.max_, _decl(_MEMBER, 1)),
-    "includes": (ext_lib.includes, _decl(_MEMBER, 2, gate=GATE_LIST_TYPE_ATTRIBUTES)),
+    "includes": (
+        ext_lib.includes,
+        _decl(_MEMBER, 2, gate=GATE_LIST_TYPE_ATTRIBUTES, result="bool"),
+    ),
     # cel-go lists extension
     "slice": (ext_lib.slice_, _decl(_MEMBER, 3)),
     "flatten": (ext_lib.flatten, _decl(_MEMBER, 1, 2)),
     "distinct": (ext_lib.distinct, _decl(_MEMBER, 1)),
     "sort": (ext_lib.sort, _decl(_MEMBER, 1)),
-    "lists.range": (ext_lib.lists_range, _decl(_GLOBAL, 1)),
+    "lists.range": (ext_lib.lists_range, _decl(_GLOBAL, 1, result="list(int)")),
     # sets extension
-    "sets.contains": (ext_lib.sets_contains, _decl(_GLOBAL, 2)),
-    "sets.equivalent": (ext_lib.sets_equivalent, _decl(_GLOBAL, 2)),
-    "sets.intersects": (ext_lib.sets_intersects, _decl(_GLOBAL, 2)),
+    "sets.contains": (ext_lib.sets_contains, _decl(_GLOBAL, 2, result="bool")),
+    "sets.equivalent": (ext_lib.sets_equivalent, _decl(_GLOBAL, 2, result="bool")),
+    "sets.intersects": (ext_lib.sets_intersects, _decl(_GLOBAL, 2, result="bool")),
     # `s.matches(re)` is native; the library lacks the global form `matches(s, re)`, and a
     # Python function of that name is only consulted for it.
-    "matches": (ext_lib.matches, _decl(_BOTH, 2)),
+    "matches": (ext_lib.matches, _decl(_BOTH, 2, result="bool")),
     # regex library
-    "find": (ext_lib.find, _decl(_MEMBER, 2)),
-    "findAll": (ext_lib.find_all, _decl(_MEMBER, 2, 3)),
+    "find": (ext_lib.find, _decl(_MEMBER, 2, result="string")),
+    "findAll": (ext_lib.find_all, _decl(_MEMBER, 2, 3, result="list(string)")),
     # cel-go `bool()` conversion, missing from the Rust library
-    "bool": (ext_lib.bool_, _decl(_GLOBAL, 1)),
+    "bool": (ext_lib.bool_, _decl(_GLOBAL, 1, result="bool")),
 }
 
 

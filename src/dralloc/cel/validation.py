@@ -2,11 +2,14 @@
 
 The api layer cannot compile CEL (it sits below this one), so API validation of selectors lives
 here: every expression must compile in the DRA environment with every feature gate on, as the
-API server validates new expressions. Returns problems as (field path, message).
+API server validates new expressions, and its result type must be bool (or unknown). Returns
+problems as (field path, message), worded as kube-apiserver's field errors. Callers run it
+after `dralloc.api.io` has decoded an object (the CLI in `cli/inputs.py`).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from dralloc.api.resource import (
@@ -32,11 +35,23 @@ def _check_list(
     for i, selector in enumerate(selectors):
         if selector.cel is None or not selector.cel.expression:
             continue  # API validation reports missing expressions
-        for message in env.check(selector.cel.expression):
-            # One line per problem: the library's caret drawing is left out; the first line
-            # already gives the line and column.
-            problems.append((f"{path}[{i}].cel.expression", message.splitlines()[0]))
+        expression = selector.cel.expression
+        for message in env.check(expression):
+            problems.append((f"{path}[{i}].cel.expression", _field_error(expression, message)))
     return problems
+
+
+def _field_error(expression: str, message: str) -> str:
+    """A compile problem worded as kube-apiserver words it for the field:
+    `Invalid value: "<expression>": compilation failed: ...`, or `...: must evaluate to bool
+    ...` for a result of the wrong type. One line: the library's caret drawing is left out
+    (its first line already gives line and column) and the expression is quoted JSON-style."""
+    if message.startswith("Too long:"):
+        return message
+    first = message.splitlines()[0]
+    if not first.startswith("must evaluate to "):
+        first = f"compilation failed: {first}"
+    return f"Invalid value: {json.dumps(expression, ensure_ascii=False)}: {first}"
 
 
 def _claim_spec(env: CelEnvironment, spec: ResourceClaimSpec, path: str) -> list[tuple[str, str]]:

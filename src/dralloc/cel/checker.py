@@ -1,0 +1,308 @@
+"""Static result types of selector expressions: enough of cel-go's type checker to refuse, at
+compile time, an expression whose result can never be a bool.
+
+Upstream (k8s.io/dynamic-resource-allocation cel/compile.go, `CompileCELExpression`) type
+checks every selector and refuses one whose checked output type is not `bool`, the unknown
+type `any` (an attribute value), or, with DRAListTypeAttributes, `dyn`:
+"must evaluate to bool or the unknown type, not int". The Rust library has no checker, so
+this module infers the result type from the tokens of `source.tokenize` with a small
+precedence-climbing parser over CEL's grammar.
+
+The inference only ever answers with a type it is sure of. Anything it does not model (an
+attribute value, a comprehension variable, an overloaded function whose result depends on its
+argument types, mixed operand types, a construct the parser does not know) is `None`,
+"unknown", and an unknown result is accepted: a selector upstream accepts is never refused
+here. Type names are spelled as cel-go prints them (`int`, `list(string)`,
+`map(string, int)`, `kubernetes.Quantity`).
+
+Pure computation on tokens; no I/O, no library calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dralloc.cel.source import COMPREHENSION_MACROS, NAMESPACES, Token, TokenKind
+
+__all__ = ["DEVICE_TYPE", "infer_result_type"]
+
+CelType = str | None
+"""A CEL type name as cel-go prints it, or None when not known statically."""
+
+DEVICE_TYPE = "kubernetes.DRADevice"
+QUANTITY = "kubernetes.Quantity"
+_ATTRIBUTES = "map(string, map(string, any))"
+_DEVICE_FIELDS: Mapping[str, str] = {
+    "driver": "string",
+    "allowMultipleAllocations": "bool",
+    "attributes": _ATTRIBUTES,
+    "capacity": f"map(string, map(string, {QUANTITY}))",
+}
+_NUMERIC = frozenset({"int", "uint", "double"})
+_RELATIONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
+
+
+class _GiveUp(Exception):
+    """The parser met something it does not model: the result type is unknown."""
+
+
+def infer_result_type(
+    tokens: list[Token], results: Mapping[str, str], bound: frozenset[str] | set[str]
+) -> CelType:
+    """The static type of the whole expression, or None when it cannot be known for sure.
+
+    `results` maps function names (qualified for namespaced globals: `sets.contains`) to the
+    result type every overload of that function has; `bound` holds the names comprehension
+    macros and `cel.bind` introduce, whose types are unknown (as is anything using them).
+    """
+    parser = _Parser(tokens, results, bound)
+    try:
+        result = parser.expression()
+    except (_GiveUp, IndexError):
+        return None
+    return result if parser.at_end() else None
+
+
+def _element(list_type: CelType) -> CelType:
+    if list_type is not None and list_type.startswith("list(") and list_type.endswith(")"):
+        inner = list_type[5:-1]
+        return None if inner in ("dyn", "any") else inner
+    return None
+
+
+def _map_value(map_type: CelType) -> CelType:
+    """The value type of a `map(K, V)` type name (V may itself be a map)."""
+    if map_type is None or not (map_type.startswith("map(") and map_type.endswith(")")):
+        return None
+    depth = 0
+    inner = map_type[4:-1]
+    for index, char in enumerate(inner):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            value = inner[index + 1 :].strip()
+            return None if value in ("dyn", "any") else value
+    return None
+
+
+def _join(types: list[CelType]) -> CelType:
+    """One type for the items of a literal list or map: their common type, else `dyn`."""
+    if types and all(t is not None and t == types[0] for t in types):
+        return types[0]
+    return "dyn"
+
+
+class _Parser:
+    def __init__(
+        self, tokens: list[Token], results: Mapping[str, str], bound: frozenset[str] | set[str]
+    ) -> None:
+        self.tokens = tokens
+        self.pos = 0
+        self.results = results
+        self.bound = bound
+
+    # --------------------------------------------------------------------------- tokens
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.tokens)
+
+    def peek(self, offset: int = 0) -> str:
+        index = self.pos + offset
+        return self.tokens[index].text if index < len(self.tokens) else ""
+
+    def take(self) -> Token:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def expect(self, text: str) -> None:
+        if self.peek() != text:
+            raise _GiveUp(text)
+        self.pos += 1
+
+    # ---------------------------------------------------------------------------- grammar
+
+    def expression(self) -> CelType:
+        condition = self.logical("||")
+        if self.peek() != "?":
+            return condition
+        self.pos += 1
+        when_true = self.logical("||")
+        self.expect(":")
+        when_false = self.expression()
+        return when_true if when_true == when_false else None
+
+    def logical(self, operator: str) -> CelType:
+        operand = self.logical("&&") if operator == "||" else self.relation()
+        while self.peek() == operator:
+            self.pos += 1
+            if operator == "||":
+                self.logical("&&")
+            else:
+                self.relation()
+            operand = "bool"
+        return operand
+
+    def relation(self) -> CelType:
+        operand = self.addition()
+        while self.peek() in _RELATIONS:
+            self.pos += 1
+            self.addition()
+            operand = "bool"
+        return operand
+
+    def addition(self) -> CelType:
+        operand = self.multiplication()
+        while self.peek() in ("+", "-"):
+            operator = self.take().text
+            right = self.multiplication()
+            operand = self._arithmetic(operator, operand, right)
+        return operand
+
+    def multiplication(self) -> CelType:
+        operand = self.unary()
+        while self.peek() in ("*", "/", "%"):
+            operator = self.take().text
+            right = self.unary()
+            operand = self._arithmetic(operator, operand, right)
+        return operand
+
+    @staticmethod
+    def _arithmetic(operator: str, left: CelType, right: CelType) -> CelType:
+        if left is None or left != right:
+            return None
+        if left in _NUMERIC and not (operator == "%" and left == "double"):
+            return left
+        if operator == "+" and (left in ("string", "bytes") or left.startswith("list(")):
+            return left
+        return None
+
+    def unary(self) -> CelType:
+        if self.peek() == "!":
+            self.pos += 1
+            self.unary()
+            return "bool"
+        if self.peek() == "-":
+            self.pos += 1
+            operand = self.unary()
+            return operand if operand in ("int", "double") else None
+        return self.member()
+
+    def member(self) -> CelType:
+        value, name = self.primary()
+        while True:
+            if self.peek() == ".":
+                self.pos += 1
+                token = self.take()
+                if token.kind is not TokenKind.IDENT:
+                    raise _GiveUp(token.text)  # `.?field` and other forms not modelled
+                if self.peek() == "(":
+                    qualified = f"{name}.{token.text}" if name in NAMESPACES else None
+                    if (qualified is not None and qualified in self.results) or name == "cel":
+                        value = self.call(qualified or token.text, receiver=None)
+                    else:
+                        value = self.call(token.text, receiver=value)
+                else:
+                    value = self.select(value, name, token.text)
+                name = None
+            elif self.peek() == "[":
+                self.pos += 1
+                self.expression()
+                self.expect("]")
+                value = self.index(value)
+                name = None
+            else:
+                return value
+
+    def select(self, value: CelType, name: str | None, field: str) -> CelType:
+        if name == "device" and "device" not in self.bound:
+            if field not in _DEVICE_FIELDS:
+                raise _GiveUp(field)
+            return _DEVICE_FIELDS[field]
+        return _map_value(value)
+
+    @staticmethod
+    def index(value: CelType) -> CelType:
+        if value is not None and value.startswith("list("):
+            return _element(value)
+        return _map_value(value)
+
+    def arguments(self) -> list[CelType]:
+        self.expect("(")
+        types: list[CelType] = []
+        while self.peek() != ")":
+            types.append(self.expression())
+            if self.peek() == ",":
+                self.pos += 1
+            elif self.peek() != ")":
+                raise _GiveUp(self.peek())
+        self.pos += 1
+        return types
+
+    def call(self, name: str, receiver: CelType) -> CelType:
+        arguments = self.arguments()
+        if name == "cel.bind":
+            return arguments[2] if len(arguments) == 3 else None
+        if name in COMPREHENSION_MACROS and name in ("map", "filter"):
+            if name == "filter":
+                return receiver if receiver is not None and receiver.startswith("list(") else None
+            body = arguments[-1] if arguments else None
+            return f"list({body})" if body is not None else "list(dyn)"
+        return self.results.get(name)
+
+    def primary(self) -> tuple[CelType, str | None]:
+        """The type of a primary expression and, for a bare identifier, its name."""
+        token = self.take()
+        text = token.text
+        if token.kind is TokenKind.NUMBER:
+            if text[-1] in "uU":
+                return "uint", None
+            if not text.lower().startswith("0x") and ("." in text or "e" in text.lower()):
+                return "double", None
+            return "int", None
+        if token.kind is TokenKind.STRING:
+            return ("bytes" if text[:2].lower() in ("b'", 'b"', "br", "rb") else "string"), None
+        if token.kind is TokenKind.IDENT:
+            if text in ("true", "false"):
+                return "bool", None
+            if text == "null":
+                return "null_type", None
+            if self.peek() == "(":
+                return self.call(text, receiver=None), None
+            if text in self.bound or text.startswith("`"):
+                return None, text
+            if text == "device":
+                return DEVICE_TYPE, text
+            if text in NAMESPACES:
+                return None, text
+            return None, text  # a type name (`int`) or a name the checks already refused
+        if text == "(":
+            inner = self.expression()
+            self.expect(")")
+            return inner, None
+        if text == "[":
+            items: list[CelType] = []
+            while self.peek() != "]":
+                items.append(self.expression())
+                if self.peek() == ",":
+                    self.pos += 1
+                elif self.peek() != "]":
+                    raise _GiveUp(self.peek())
+            self.pos += 1
+            return f"list({_join(items)})", None
+        if text == "{":
+            keys: list[CelType] = []
+            values: list[CelType] = []
+            while self.peek() != "}":
+                keys.append(self.expression())
+                self.expect(":")
+                values.append(self.expression())
+                if self.peek() == ",":
+                    self.pos += 1
+                elif self.peek() != "}":
+                    raise _GiveUp(self.peek())
+            self.pos += 1
+            return f"map({_join(keys)}, {_join(values)})", None
+        raise _GiveUp(text)
