@@ -431,7 +431,7 @@ def test_a_configured_profile_changes_the_placement_and_warns_about_missing_plug
             - schedulerName: default-scheduler
               plugins:
                 multiPoint:
-                  enabled: [{name: InterPodAffinity}]
+                  enabled: [{name: VolumeBinding}]
               pluginConfig:
               - name: NodeResourcesFit
                 args:
@@ -447,7 +447,7 @@ def test_a_configured_profile_changes_the_placement_and_warns_about_missing_plug
     assert result.exit_code == 0
     assert result.stderr.splitlines() == [
         f"warning: {config}: profiles[0].plugins.multiPoint.enabled[0].name: plugin "
-        "InterPodAffinity is not implemented by dralloc; ignored",
+        "VolumeBinding is not implemented by dralloc; ignored",
         "scheduled 3 of 3 pending pods",
     ]
     # MostAllocated packs "two" next to "one"; the spread profile puts "three" on the emptier node.

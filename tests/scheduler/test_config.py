@@ -114,11 +114,11 @@ def test_upstream_plugins_dralloc_lacks_are_dropped_and_enabling_one_warns(tmp_p
             queueSort:
               enabled: [{name: PrioritySort}]
             multiPoint:
-              enabled: [{name: InterPodAffinity}, {name: BestFit, weight: 2}]
-              disabled: [{name: PodTopologySpread}]
+              enabled: [{name: VolumeBinding}, {name: BestFit, weight: 2}]
+              disabled: [{name: VolumeZone}]
           pluginConfig:
-          - name: InterPodAffinity
-            args: {hardPodAffinityWeight: 1}
+          - name: VolumeBinding
+            args: {bindTimeoutSeconds: 600}
         """,
     )
     (profile,) = config.profiles
@@ -127,7 +127,7 @@ def test_upstream_plugins_dralloc_lacks_are_dropped_and_enabling_one_warns(tmp_p
     )
     assert profile.plugin_config == ()
     assert config.warnings == (
-        "profiles[0].plugins.multiPoint.enabled[0].name: plugin InterPodAffinity is not "
+        "profiles[0].plugins.multiPoint.enabled[0].name: plugin VolumeBinding is not "
         "implemented by dralloc; ignored",
     )
 

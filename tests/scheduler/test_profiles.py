@@ -161,7 +161,10 @@ def test_the_default_profile_runs_upstreams_plugins_in_order_with_their_weights(
     assert profile.name == "default-scheduler"
     assert _names(list(profile.pre_filter)) == [
         "NodeAffinity",
+        "NodePorts",
         "NodeResourcesFit",
+        "PodTopologySpread",
+        "InterPodAffinity",
         "DynamicResources",
     ]
     assert _names(list(profile.filter)) == [
@@ -169,20 +172,28 @@ def test_the_default_profile_runs_upstreams_plugins_in_order_with_their_weights(
         "NodeName",
         "TaintToleration",
         "NodeAffinity",
+        "NodePorts",
         "NodeResourcesFit",
+        "PodTopologySpread",
+        "InterPodAffinity",
         "DynamicResources",
     ]
     assert _names(list(profile.pre_score)) == [
         "TaintToleration",
         "NodeAffinity",
         "NodeResourcesFit",
+        "PodTopologySpread",
+        "InterPodAffinity",
         "NodeResourcesBalancedAllocation",
     ]
     assert [(p.name, weight) for p, weight in profile.score] == [
         ("TaintToleration", 3),
         ("NodeAffinity", 2),
         ("NodeResourcesFit", 1),
+        ("PodTopologySpread", 2),
+        ("InterPodAffinity", 2),
         ("NodeResourcesBalancedAllocation", 1),
+        ("ImageLocality", 1),
     ]
     assert _names(list(profile.reserve)) == ["DynamicResources"]
     assert _names(list(profile.pre_bind)) == ["DynamicResources"]
@@ -350,6 +361,9 @@ def test_a_score_entry_moves_its_plugin_first_with_its_weight() -> None:
         ("TaintToleration", 3),
         ("NodeAffinity", 2),
         ("NodeResourcesFit", 1),
+        ("PodTopologySpread", 2),
+        ("InterPodAffinity", 2),
+        ("ImageLocality", 1),
     ]
 
 

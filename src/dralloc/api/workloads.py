@@ -20,7 +20,12 @@ from typing import Any, Final, TypeAlias
 import msgspec
 
 from dralloc.api.core import PodSpec
-from dralloc.api.meta import Base, LabelSelector, ObjectMeta
+from dralloc.api.meta import Base, ObjectMeta
+
+# metav1.LabelSelector lives in `api.meta` (core/v1 pod affinity reads it too); re-exported
+# here, where the workload kinds have always offered it.
+from dralloc.api.meta import LabelSelector as LabelSelector
+from dralloc.api.meta import LabelSelectorRequirement as LabelSelectorRequirement
 
 # ------------------------------------------------------------------------ shared (meta, core)
 

@@ -15,7 +15,7 @@ Plugin names are checked against the names dralloc implements (`known_plugins`) 
 kube-scheduler's in-tree names (`UPSTREAM_PLUGINS`):
 
 * a name in neither is an error naming file and field (a typo must not pass silently);
-* an upstream plugin dralloc lacks (`NodePorts`, `DefaultPreemption`, ...) is dropped: disabling
+* an upstream plugin dralloc lacks (`VolumeBinding`, `NodeVolumeLimits`, ...) is dropped: disabling
   it changes nothing, and enabling it is reported in `warnings`, so a configuration dumped from
   a real cluster (`kube-scheduler --write-config-to`) still loads;
 * `PrioritySort` is the order of dralloc's queue, so it is accepted at `queueSort` and

@@ -70,6 +70,8 @@ from dralloc.scheduler.plugins import (
     Binder,
     Eviction,
     Evictor,
+    NamespaceLabels,
+    OwnerSelectors,
     Plugin,
     PluginFactory,
     Registry,
@@ -95,18 +97,25 @@ from dralloc.scheduler.plugins.gpushare import (
 from dralloc.scheduler.plugins.helper import ArgsReader, check_no_args
 from dralloc.scheduler.plugins.noderesources import NodeResourcesFit, NodeResourcesFitArgs
 
-# kube-scheduler's default multiPoint list (spec 4.1), restricted to the plugins dralloc has,
-# in upstream's order. DynamicResources' weight 2 is 1.35+ (unverified upstream); it matters
-# only once the plugin scores.
+# kube-scheduler's default multiPoint list (spec 4.1; `getDefaultPlugins` in
+# pkg/scheduler/apis/config/v1/default_plugins.go, 1.36), restricted to the plugins dralloc
+# has, in upstream's order: the volume plugins (VolumeRestrictions, NodeVolumeLimits,
+# VolumeBinding, VolumeZone) would sit between NodeResourcesFit and PodTopologySpread.
+# DynamicResources goes before DefaultPreemption, as the DynamicResourceAllocation gate puts
+# it; its weight 2 is 1.35+ (unverified upstream) and matters only once the plugin scores.
 DEFAULT_PLUGINS: tuple[PluginRef, ...] = (
     PluginRef("NodeUnschedulable"),
     PluginRef("NodeName"),
     PluginRef("TaintToleration", 3),
     PluginRef("NodeAffinity", 2),
+    PluginRef("NodePorts"),
     PluginRef("NodeResourcesFit", 1),
+    PluginRef("PodTopologySpread", 2),
+    PluginRef("InterPodAffinity", 2),
     PluginRef(DYNAMIC_RESOURCES, 2),
     PluginRef(DEFAULT_PREEMPTION),
     PluginRef("NodeResourcesBalancedAllocation", 1),
+    PluginRef("ImageLocality", 1),
     PluginRef("DefaultBinder"),
 )
 
@@ -364,18 +373,26 @@ def scheduler_registry(
     gpu_share_view: GpuShareView | None = None,
     typical_pods: Sequence[tuple[TaskType, float]] | None = None,
     device_speedups: DeviceSpeedups = NO_DEVICE_SPEEDUPS,
+    owners: OwnerSelectors | None = None,
+    namespace_labels: NamespaceLabels | None = None,
 ) -> Registry:
     """Every plugin dralloc can put in a profile over `cache`: the in-tree registry,
     `DynamicResources` (through `allocator`, with `device_speedups`), the GPU-sharing score
     plugins and `GpuCapacityFilter` over `gpu_share_view` (default: a new view of `cache`;
     `Random` draws from `rng`, else from `random.Random(0)`; FGD without args targets
     `typical_pods`). `DefaultPreemption` evicts through `evictor`, else
-    `evict_from_cache(cache)`, and draws its dry run's offset from `rng` (0 without)."""
+    `evict_from_cache(cache)`, and draws its dry run's offset from `rng` (0 without).
+    The pod-to-pod plugins read every node of `cache.snapshot()`; PodTopologySpread's default
+    constraints spread the pods whose owners `owners` knows (none without), InterPodAffinity
+    reads namespace labels from `namespace_labels` (default: `kubernetes.io/metadata.name`
+    only)."""
     registry = in_tree_registry(
         binder=binder,
         nodes=cache.snapshot,
         evictor=evictor if evictor is not None else evict_from_cache(cache),
         rng=rng,
+        owners=owners,
+        namespace_labels=namespace_labels,
     )
     device_classes = (
         ExtendedResourceIndex(cache.classes) if features.enabled("DRAExtendedResource") else None
@@ -651,8 +668,9 @@ def default_profile(
     evictor: Evictor | None = None,
 ) -> Profile:
     """kube-scheduler's `default-scheduler` profile with the plugins dralloc has (spec 4.1):
-    NodeUnschedulable, NodeName, TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1),
-    DynamicResources, DefaultPreemption, NodeResourcesBalancedAllocation (1), DefaultBinder.
+    NodeUnschedulable, NodeName, TaintToleration (3), NodeAffinity (2), NodePorts,
+    NodeResourcesFit (1), PodTopologySpread (2), InterPodAffinity (2), DynamicResources (2),
+    DefaultPreemption, NodeResourcesBalancedAllocation (1), ImageLocality (1), DefaultBinder.
     DefaultPreemption evicts through `evictor` (default: from the cache at once)."""
     registry = scheduler_registry(cache, allocator, features, rng, binder, evictor)
     return build_profile(ProfileConfig(), registry)

@@ -218,7 +218,12 @@ class Framework:
         }
         # Called for every node visited: the bound methods and names looked up once.
         self._filters = [(plugin.name, plugin.filter) for plugin in profile.filter]
-        self._filters_node_local = all(is_node_local(plugin) for plugin in profile.filter)
+        # Filter plugins that are not node-local: remembered verdicts hold only in the cycles
+        # where all of them SKIPped at PreFilter (a pod without spread constraints or
+        # inter-pod affinity, and no existing pod's anti-affinity against it).
+        self._non_local_filters = frozenset(
+            plugin.name for plugin in profile.filter if not is_node_local(plugin)
+        )
         self._node_local_scores = {
             id(plugin) for plugin, _ in profile.score if is_node_local(plugin)
         }
@@ -272,8 +277,11 @@ class Framework:
         skipped: set[str],
     ) -> ShapeVerdicts | None:
         """The remembered verdicts for this pod's shape, when they give exactly the plain
-        evaluation: every Filter plugin node-local, every node a candidate."""
-        if self.pod_signature is None or not self._filters_node_local or candidates is not nodes:
+        evaluation: every Filter plugin that runs this cycle node-local, every node a
+        candidate."""
+        if self.pod_signature is None or candidates is not nodes:
+            return None
+        if not self._non_local_filters <= skipped:
             return None
         if not self.profile.score:
             return None

@@ -13,7 +13,12 @@ problem, for example
 
 Plugins that act on the cluster take what they act through as arguments: `binder` for
 DefaultBinder; `nodes` (the cycle's nodes) and `evictor` (deletes preemption victims) for
-DefaultPreemption, whose dry run also draws its start offset from `rng` when given.
+DefaultPreemption, whose dry run also draws its start offset from `rng` when given. The
+pod-to-pod plugins read every node through `nodes` too (PodTopologySpread and
+InterPodAffinity at PreScore, ImageLocality for how widely an image is spread); without it
+they read the nodes their extension point is given. PodTopologySpread's default constraints
+apply to pods whose owners `owners` knows (none without it), and InterPodAffinity reads
+namespace labels through `namespace_labels` (default: only `kubernetes.io/metadata.name`).
 
 Tests and simulator runs may build their own registries holding only what they compare.
 """
@@ -34,8 +39,12 @@ from dralloc.scheduler.plugins.defaultpreemption import (
     NodeLister,
 )
 from dralloc.scheduler.plugins.helper import check_no_args
+from dralloc.scheduler.plugins.helper.listers import NamespaceLabels
+from dralloc.scheduler.plugins.imagelocality import ImageLocality
+from dralloc.scheduler.plugins.interpodaffinity import InterPodAffinity, InterPodAffinityArgs
 from dralloc.scheduler.plugins.nodeaffinity import NodeAffinity, NodeAffinityArgs
 from dralloc.scheduler.plugins.nodename import NodeName
+from dralloc.scheduler.plugins.nodeports import NodePorts
 from dralloc.scheduler.plugins.noderesources import (
     NodeResourcesBalancedAllocation,
     NodeResourcesBalancedAllocationArgs,
@@ -43,6 +52,11 @@ from dralloc.scheduler.plugins.noderesources import (
     NodeResourcesFitArgs,
 )
 from dralloc.scheduler.plugins.nodeunschedulable import NodeUnschedulable
+from dralloc.scheduler.plugins.podtopologyspread import (
+    OwnerSelectors,
+    PodTopologySpread,
+    PodTopologySpreadArgs,
+)
 from dralloc.scheduler.plugins.tainttoleration import TaintToleration
 
 
@@ -98,6 +112,47 @@ def _balanced_allocation(args: Mapping[str, object] | None, *, path: str = "") -
     return NodeResourcesBalancedAllocation(NodeResourcesBalancedAllocationArgs.from_dict(args))
 
 
+def _node_ports(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+    check_no_args(args, path or f"{NodePorts.name}.args")
+    return NodePorts()
+
+
+def _image_locality_factory(nodes: NodeLister | None) -> PluginFactory:
+    def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+        check_no_args(args, path or f"{ImageLocality.name}.args")
+        return ImageLocality(nodes)
+
+    return build
+
+
+def _pod_topology_spread_factory(
+    nodes: NodeLister | None, owners: OwnerSelectors | None
+) -> PluginFactory:
+    def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+        parsed = (
+            PodTopologySpreadArgs.from_dict(args, path)
+            if path
+            else PodTopologySpreadArgs.from_dict(args)
+        )
+        return PodTopologySpread(parsed, nodes, owners)
+
+    return build
+
+
+def _inter_pod_affinity_factory(
+    nodes: NodeLister | None, namespace_labels: NamespaceLabels | None
+) -> PluginFactory:
+    def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+        parsed = (
+            InterPodAffinityArgs.from_dict(args, path)
+            if path
+            else InterPodAffinityArgs.from_dict(args)
+        )
+        return InterPodAffinity(parsed, nodes, namespace_labels)
+
+    return build
+
+
 def _default_binder_factory(binder: Binder | None) -> PluginFactory:
     def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
         check_no_args(args, path or f"{DefaultBinder.name}.args")
@@ -129,18 +184,25 @@ def in_tree_registry(
     nodes: NodeLister | None = None,
     evictor: Evictor | None = None,
     rng: random.Random | None = None,
+    owners: OwnerSelectors | None = None,
+    namespace_labels: NamespaceLabels | None = None,
 ) -> Registry:
     """A new registry of the in-tree plugins. `binder` records bindings for DefaultBinder;
     `nodes` and `evictor` serve DefaultPreemption (and `rng` its dry run's offset). Building
     either plugin without what it needs is an InternalError (a wiring bug); its args are
-    checked first."""
+    checked first. `nodes`, `owners` and `namespace_labels` serve the pod-to-pod plugins
+    (see the module docstring)."""
     return {
         NodeUnschedulable.name: _node_unschedulable,
         NodeName.name: _node_name,
         TaintToleration.name: _taint_toleration,
         NodeAffinity.name: _node_affinity,
+        NodePorts.name: _node_ports,
         NodeResourcesFit.name: _node_resources_fit,
+        PodTopologySpread.name: _pod_topology_spread_factory(nodes, owners),
+        InterPodAffinity.name: _inter_pod_affinity_factory(nodes, namespace_labels),
         NodeResourcesBalancedAllocation.name: _balanced_allocation,
+        ImageLocality.name: _image_locality_factory(nodes),
         DefaultPreemption.name: _default_preemption_factory(nodes, evictor, rng),
         DefaultBinder.name: _default_binder_factory(binder),
     }
@@ -153,17 +215,25 @@ __all__ = [
     "DefaultPreemptionArgs",
     "Eviction",
     "Evictor",
+    "ImageLocality",
+    "InterPodAffinity",
+    "InterPodAffinityArgs",
+    "NamespaceLabels",
     "NodeAffinity",
     "NodeAffinityArgs",
     "NodeLister",
     "NodeName",
+    "NodePorts",
     "NodeResourcesBalancedAllocation",
     "NodeResourcesBalancedAllocationArgs",
     "NodeResourcesFit",
     "NodeResourcesFitArgs",
     "NodeUnschedulable",
+    "OwnerSelectors",
     "Plugin",
     "PluginFactory",
+    "PodTopologySpread",
+    "PodTopologySpreadArgs",
     "Registry",
     "TaintToleration",
     "in_tree_registry",

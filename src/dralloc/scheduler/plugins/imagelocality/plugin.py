@@ -1,0 +1,127 @@
+"""`ImageLocality` (Score; spec/scheduler.md section 4.9).
+
+For each container and init container image of the pod (its name normalised: a name without a
+tag gets `:latest`) that the node reports in `status.images`, add the image's size scaled by
+its spread, `size * nodes_with_image / all_nodes`, so that an image every node holds counts
+fully and one a single node holds counts little (no push to pile pods onto the node that
+happens to have it). The sum is clamped to [23 MB, 1000 MB x containers] and mapped linearly
+onto 0..100:
+
+    score = 100 * (clamp(sum) - 23 MB) // (1000 MB * containers - 23 MB)
+
+No NormalizeScore. A node without images scores 0 at once.
+
+Which nodes hold an image is counted over every node of the snapshot (`NodeLister`), once per
+node list: the cache hands out a new list whenever a node is added, replaced or removed, and
+node images change only then. An image's size is what the first node in name order holding it
+reports (upstream takes the first node its cache saw). Without a lister the scored node is
+taken as the whole cluster. Not counted: the images of ImageVolume sources (1.36), since
+dralloc's pod spec carries no volumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dralloc.api.core import Pod
+from dralloc.scheduler.framework import SUCCESS, CycleState, NodeInfo, PodInfo, Status
+from dralloc.scheduler.plugins.helper.listers import NodeLister
+
+NAME = "ImageLocality"
+MB = 1024 * 1024
+# Upstream's thresholds: below 23 MB an image is cheap to pull anyway; the maximum grows with
+# the number of containers.
+MIN_THRESHOLD = 23 * MB
+MAX_CONTAINER_THRESHOLD = 1000 * MB
+MAX_NODE_SCORE = 100
+
+
+def normalized_image_name(name: str) -> str:
+    """`name` with `:latest` added when it has no tag (no `:` after the last `/`), as the
+    kubelet reports images; a digest (`@sha256:...`) counts as tagged.
+
+    >>> normalized_image_name("nginx"), normalized_image_name("registry:5000/app")
+    ('nginx:latest', 'registry:5000/app:latest')
+    """
+    if name.rfind(":") <= name.rfind("/"):
+        return f"{name}:latest"
+    return name
+
+
+def pod_images(pod: Pod) -> tuple[str, ...]:
+    """The normalised images of the pod's init containers, then its containers."""
+    spec = pod.spec
+    return tuple(normalized_image_name(c.image) for c in (*spec.init_containers, *spec.containers))
+
+
+def calculate_priority(total: int, containers: int) -> int:
+    """The clamped, linearly mapped score of a sum of scaled image sizes."""
+    top = MAX_CONTAINER_THRESHOLD * containers
+    clamped = min(max(total, MIN_THRESHOLD), top)
+    return MAX_NODE_SCORE * (clamped - MIN_THRESHOLD) // (top - MIN_THRESHOLD)
+
+
+@dataclass(frozen=True)
+class _Spread:
+    """Per image name: (size, how many nodes hold it), over `total` nodes."""
+
+    total: int
+    images: dict[str, tuple[int, int]]
+
+
+def _spread_of(nodes: Sequence[NodeInfo]) -> _Spread:
+    images: dict[str, tuple[int, int]] = {}
+    for node in nodes:
+        for name, size in node.image_sizes.items():
+            have = images.get(name)
+            images[name] = (size, 1) if have is None else (have[0], have[1] + 1)
+    return _Spread(len(nodes), images)
+
+
+class ImageLocality:
+    """Scores nodes by the pod's images they already hold.
+
+    >>> from dralloc.api.core import Container, Pod, PodSpec
+    >>> plugin = ImageLocality()
+    >>> pod = PodInfo.of(Pod(spec=PodSpec(containers=[Container(image="nginx")])))
+    >>> from dralloc.api.core import Node
+    >>> plugin.score(CycleState(), pod, NodeInfo.of(Node()))[0]
+    0
+    """
+
+    name = NAME
+    # The score reads the pod, this node's images and the image spread over the node list,
+    # which changes only with the list (a node added, replaced or removed), and remembered
+    # verdicts start afresh on a new list. So it is node-local in the framework's sense.
+    node_local = True
+
+    def __init__(self, nodes: NodeLister | None = None) -> None:
+        self._nodes = nodes
+        # The spread of the last node list seen, keyed on that list's identity (one entry).
+        self._spread: tuple[Sequence[NodeInfo], _Spread] | None = None
+
+    def _current_spread(self, node: NodeInfo) -> _Spread:
+        if self._nodes is None:
+            return _spread_of((node,))
+        nodes = self._nodes()
+        remembered = self._spread
+        if remembered is not None and remembered[0] is nodes:
+            return remembered[1]
+        spread = _spread_of(nodes)
+        self._spread = (nodes, spread)
+        return spread
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
+        sizes = node.image_sizes
+        spec = pod.pod.spec
+        containers = len(spec.init_containers) + len(spec.containers)
+        if not sizes or not containers:
+            return 0, SUCCESS
+        spread = self._current_spread(node)
+        total = 0
+        for image in pod_images(pod.pod):
+            if image in sizes:
+                size, holders = spread.images.get(image, (sizes[image], 1))
+                total += int(size * (holders / max(spread.total, 1)))
+        return calculate_priority(total, containers), SUCCESS
