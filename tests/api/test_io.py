@@ -861,3 +861,46 @@ def test_a_taint_without_time_added_gets_the_creation_time_as_the_api_server_sta
         "2026-01-02T03:04:05Z",
         "2025-06-01T08:00:00Z",
     ]
+
+
+def _decoded(kind: str, spec: dict[str, Any]) -> tuple[Any, list[str]]:
+    raw = {"apiVersion": "resource.k8s.io/v1", "kind": kind, "metadata": {"name": "x"}}
+    loaded, problems = decode_object({**raw, "spec": spec}, "x.yaml", 1)
+    return (loaded.obj if loaded else None), [f"{p.field}: {p.message}" for p in problems]
+
+
+def test_a_null_list_item_is_an_empty_object_so_validation_names_its_required_field() -> None:
+    _, problems = _decoded("DeviceClass", {"selectors": [None]})
+    assert len(problems) == 1
+    assert problems[0].startswith("spec.selectors[0].cel: Required value")
+
+
+def test_a_null_map_value_or_a_missing_quantity_is_zero_as_go_decodes_it() -> None:
+    pool = {"name": "p", "generation": 0, "resourceSliceCount": 1}
+    counters = {"memory": None, "cores": {}, "slots": {"value": None}}
+    obj, problems = _decoded(
+        "ResourceSlice",
+        {
+            "driver": "gpu.example.com",
+            "pool": pool,
+            "nodeName": "node-1",
+            "sharedCounters": [{"name": "cs", "counters": counters}],
+        },
+    )
+    assert problems == []
+    assert kube_dict(obj)["spec"]["sharedCounters"][0]["counters"] == {
+        "memory": {"value": "0"},
+        "cores": {"value": "0"},
+        "slots": {"value": "0"},
+    }
+
+
+def test_a_null_attribute_is_an_attribute_without_a_value() -> None:
+    pool = {"name": "p", "generation": 0, "resourceSliceCount": 1}
+    device = {"name": "gpu-0", "attributes": {"model": None}}
+    _, problems = _decoded(
+        "ResourceSlice",
+        {"driver": "gpu.example.com", "pool": pool, "nodeName": "node-1", "devices": [device]},
+    )
+    assert len(problems) == 1
+    assert problems[0].startswith("spec.devices[0].attributes[model]: exactly one value")

@@ -316,13 +316,75 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
+def _zero(hint: Any) -> Any:
+    """The wire form of Go's zero value for a field of type `hint` (None for a pointer)."""
+    hint = _unwrap_optional(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return None
+    origin = typing.get_origin(hint) or hint
+    if isinstance(origin, type) and issubclass(origin, msgspec.Struct):
+        return _zero_filled({}, origin)
+    return {
+        str: "",
+        int: 0,
+        float: 0.0,
+        bool: False,
+        Quantity: "0",
+        list: [],
+        dict: {},
+    }.get(origin)
+
+
+def _zero_filled(value: Any, hint: Any) -> Any:
+    """`value` decoded the way Go's encoding/json fills a typed struct: a `field: null` is the
+    field left out, a null list item or map value is its type's zero value (an empty object,
+    "", 0, a zero quantity), and a field left out of a struct is its zero value, so "required"
+    is for validation to say, naming the field (`spec.selectors[0].cel: Required value`)."""
+    optional = _unwrap_optional(hint) is not hint
+    hint = _unwrap_optional(hint)
+    if value is None:
+        return None if optional else _zero(hint)
+    origin = typing.get_origin(hint) or hint
+    args = typing.get_args(hint)
+    if isinstance(origin, type) and issubclass(origin, msgspec.Struct) and isinstance(value, dict):
+        hints = typing.get_type_hints(origin)
+        out = {}
+        wire_fields = {f.encode_name: f for f in msgspec.structs.fields(origin)}
+        for key, item in value.items():
+            info = wire_fields.get(key)
+            if info is None:
+                out[key] = item  # unknown: strict field validation reports it
+            elif item is not None:
+                out[key] = _zero_filled(item, hints[info.name])
+        for key, info in wire_fields.items():
+            if info.required and key not in out:
+                out[key] = _zero(hints[info.name])
+        return out
+    if origin is list and isinstance(value, list) and args:
+        return [_zero_filled(item, args[0]) for item in value]
+    if origin is dict and isinstance(value, dict) and len(args) == 2:
+        return {key: _zero_filled(item, args[1]) for key, item in value.items()}
+    return value
+
+
+# Kinds decoded with Go's zero values for nulls and missing fields; other kinds have fields
+# dralloc's model requires that their validation (not modelled here) would name instead.
+_ZERO_FILLED_KINDS = (DeviceClass, ResourceSlice, ResourceClaim, ResourceClaimTemplate)
+
+
 def _convert(raw: dict[str, Any], cls: type[Any]) -> Any:
     """Decode as the API server does: `field: null` (an empty `spec:` in YAML) is the field
-    left out. Nulls are dropped only when decoding trips on one, so large dumps without them
-    pay nothing."""
+    left out, and for resource.k8s.io kinds null items and missing fields are zero values
+    (`_zero_filled`). Only a document the plain decoding trips on is rewritten, so large dumps
+    without nulls pay nothing."""
     try:
         return msgspec.convert(raw, cls, dec_hook=_dec_hook, str_keys=True)
     except msgspec.ValidationError as err:
+        if issubclass(cls, _ZERO_FILLED_KINDS):
+            filled = _without_nulls(raw)
+            if raw.get("spec") is not None:
+                filled["spec"] = _zero_filled(raw["spec"], typing.get_type_hints(cls)["spec"])
+            return msgspec.convert(filled, cls, dec_hook=_dec_hook, str_keys=True)
         if "got `null`" not in str(err):
             raise
         return msgspec.convert(_without_nulls(raw), cls, dec_hook=_dec_hook, str_keys=True)
