@@ -30,6 +30,31 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+# Examples whose stated outcome upstream's own code contradicts; upstream is the judge, and the
+# outcome it gives replaces the stated one (docs/conformance.md says why for each).
+UPSTREAM_OUTCOMES: dict[str, dict[str, Any]] = {
+    # DRA-171 expects "undefined field 'allowMultipleAllocations'" with DRAConsumableCapacity
+    # off. Upstream's allocator compiles selectors in the StoredExpressions environment, which
+    # declares the field whatever the gate says, and its incubating implementation (picked by
+    # the binding gates this example turns on) reads the device's `true`.
+    "DRA-171": {
+        "claims": {
+            "claim-0": {
+                "results": [
+                    {
+                        "request": "req-0",
+                        "driver": "driver-a",
+                        "pool": "pool-1",
+                        "device": "device-1",
+                    }
+                ],
+                "nodeSelector": {"local": "node-1"},
+            }
+        }
+    },
+}
+
+
 def _header(path: Path) -> tuple[list[str], dict[str, Any]]:
     lines = path.read_text().splitlines()
     command: list[str] = []
@@ -45,7 +70,7 @@ def _header(path: Path) -> tuple[list[str], dict[str, Any]]:
         elif in_expected:
             expected.append(line[2:] if line.startswith("# ") else line[1:])
     spec = yaml.safe_load("\n".join(expected))
-    return command, spec["expect"]
+    return command, UPSTREAM_OUTCOMES.get(path.stem, spec["expect"])
 
 
 def _quantity(value: Any) -> Any:
