@@ -87,14 +87,12 @@ def _invalid_score(plugin: str, value: int) -> SchedulingError:
 
 
 def default_normalize(scores: dict[str, int], *, reverse: bool) -> None:
-    """Upstream's `DefaultNormalizeScore`: scale by the maximum to 0..100, optionally reversed."""
-    top = max(scores.values(), default=0)
-    for name, value in scores.items():
-        if top == 0:
-            scores[name] = MAX_NODE_SCORE if reverse else 0
-            continue
-        scaled = MAX_NODE_SCORE * value // top
-        scores[name] = MAX_NODE_SCORE - scaled if reverse else scaled
+    """Upstream's `DefaultNormalizeScore`: scale by the maximum to 0..100, optionally reversed
+    (`default_normalize_array` on the mapping's values, in place)."""
+    values = np.fromiter(scores.values(), dtype=np.int64, count=len(scores))
+    scores.update(
+        zip(scores, default_normalize_array(values, reverse=reverse).tolist(), strict=True)
+    )
 
 
 @dataclass
@@ -182,6 +180,25 @@ class ScheduleResult:
     scores: Mapping[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class _ScoredNodes:
+    """The nodes a cycle scores: `nodes[at]` for each position of `window`, in scan order.
+    `verdicts` holds the pod shape's remembered raw scores when the cycle has them."""
+
+    nodes: Sequence[NodeInfo]
+    window: Positions
+    verdicts: ShapeVerdicts | None = None
+    _listed: list[NodeInfo] | None = None
+
+    def listed(self) -> list[NodeInfo]:
+        """The scored nodes as a list, built only when a plugin reads them (a thousand-node
+        list per pod is most of a simulated cycle otherwise)."""
+        if self._listed is None:
+            nodes = self.nodes
+            self._listed = [nodes[at] for at in self.window.tolist()]
+        return self._listed
+
+
 class Framework:
     """Runs one profile. `rng` breaks ties between equally scored nodes (None: name order)."""
 
@@ -266,8 +283,14 @@ class Framework:
         evaluated = len(feasible) + len(diagnosis.node_statuses)
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, evaluated, 1)
-        scores = self._prioritize(state, pod, feasible)
-        return ScheduleResult(self._select_host(scores), evaluated, len(feasible), scores)
+        scored = _ScoredNodes(feasible, np.arange(len(feasible), dtype=np.intp))
+        totals = self._prioritize(state, pod, scored)
+        return ScheduleResult(
+            self._select_host(scored, totals),
+            evaluated,
+            len(feasible),
+            NodeScores(feasible, scored.window, totals),
+        )
 
     def _shape_verdicts(
         self,
@@ -328,15 +351,9 @@ class Framework:
             raise FitError(pod, count, diagnosis)
         if window.size == 1:
             return ScheduleResult(nodes[int(window[0])].name, visited, 1)
-        totals = self._prioritize_window(state, pod, verdicts, window)
-        tied = window[totals == totals.max()]
-        ranks = self._ranks(nodes)
-        if tied.size == 1:
-            host = nodes[int(tied[0])].name
-        elif ranks is not None:
-            host = nodes[int(tied[np.argmin(ranks[tied])])].name
-        else:
-            host = self._break_tie([nodes[at].name for at in tied.tolist()])
+        scored = _ScoredNodes(nodes, window, verdicts)
+        totals = self._prioritize(state, pod, scored)
+        host = self._select_host(scored, totals)
         return ScheduleResult(host, visited, int(window.size), NodeScores(nodes, window, totals))
 
     def _refresh(
@@ -526,34 +543,44 @@ class Framework:
                 )
         return skipped
 
-    def _prioritize(
-        self, state: CycleState, pod: PodInfo, feasible: Sequence[NodeInfo]
-    ) -> dict[str, int]:
-        if not self.profile.score:
-            return {node.name: 1 for node in feasible}
-        skipped = self._run_pre_score(state, pod, feasible)
-        # One score plugin (a simulation's policy): its scores are the totals.
-        single = len(self.profile.score) == 1 and self.profile.score[0][0].name not in skipped
-        totals: dict[str, int] = {} if single else {node.name: 0 for node in feasible}
+    def _prioritize(self, state: CycleState, pod: PodInfo, scored: _ScoredNodes) -> Scores:
+        """PreScore, Score, NormalizeScore and the weighted sum over the scored nodes (more
+        than one): totals in `scored.window` order. The one prioritising algorithm, whatever
+        was remembered: a node-local plugin's raw scores come from the shape's verdicts when
+        there are any, and are computed otherwise."""
+        skipped = (
+            self._run_pre_score(state, pod, scored.listed()) if self.profile.pre_score else set()
+        )
+        totals: Scores = np.zeros(scored.window.size, dtype=np.int64)
         for plugin, weight in self.profile.score:
             if plugin.name in skipped:
                 continue
-            if (bulk := self._bulk.get(id(plugin))) is not None:
-                scores = bulk.score_nodes(state, pod, feasible)
+            if scored.verdicts is not None and id(plugin) in self._node_local_scores:
+                values = self._remembered_scores(plugin, state, pod, scored.verdicts, scored.window)
             else:
-                scores = {node.name: self._score_one(plugin, state, pod, node) for node in feasible}
+                listed = scored.listed()
+                bulk = self._bulk.get(id(plugin))
+                if bulk is not None:
+                    by_name = bulk.score_nodes(state, pod, listed)
+                    raw = [by_name[node.name] for node in listed]
+                else:
+                    raw = [self._score_one(plugin, state, pod, node) for node in listed]
+                values = np.array(raw, dtype=np.int64)
             normalizer = self._normalizers.get(id(plugin))
             if normalizer is not None:
-                self._normalize(normalizer, plugin.name, state, pod, scores)
-            if scores and (min(scores.values()) < 0 or max(scores.values()) > MAX_NODE_SCORE):
-                value = next(v for v in scores.values() if not 0 <= v <= MAX_NODE_SCORE)
-                raise _invalid_score(plugin.name, value)
+                by_array = self._array_normalizers.get(id(plugin))
+                if by_array is not None:
+                    values = by_array.normalize_array(state, pod, values)
+                else:
+                    names = [node.name for node in scored.listed()]
+                    scores = dict(zip(names, values.tolist(), strict=True))
+                    self._normalize(normalizer, plugin.name, state, pod, scores)
+                    values = np.fromiter(scores.values(), dtype=np.int64, count=len(scores))
+            if values.min() < 0 or values.max() > MAX_NODE_SCORE:
+                outside = (values < 0) | (values > MAX_NODE_SCORE)
+                raise _invalid_score(plugin.name, int(values[np.argmax(outside)]))
             factor = weight or 1
-            if single:
-                totals = scores if factor == 1 else {n: factor * v for n, v in scores.items()}
-                continue
-            for name, value in scores.items():
-                totals[name] += factor * value
+            totals += values if factor == 1 else factor * values
         return totals
 
     @staticmethod
@@ -569,53 +596,6 @@ class Framework:
             raise SchedulingError(
                 Status.error(f'running Normalize plugin "{name}": {status.message}')
             )
-
-    def _prioritize_window(
-        self, state: CycleState, pod: PodInfo, verdicts: ShapeVerdicts, window: Positions
-    ) -> Scores:
-        """`_prioritize` over the nodes at `window` (more than one), as an array of totals in
-        window order: node-local raw scores come from the verdicts, the rest are computed."""
-        nodes = verdicts.nodes
-        # The window's nodes as a list only when a plugin reads them (a thousand-node list
-        # per pod is most of a simulated cycle otherwise).
-        listed: list[NodeInfo] | None = None
-        if self.profile.pre_score:
-            listed = [nodes[at] for at in window.tolist()]
-            skipped = self._run_pre_score(state, pod, listed)
-        else:
-            skipped = set()
-        totals: Scores = np.zeros(window.size, dtype=np.int64)
-        for plugin, weight in self.profile.score:
-            if plugin.name in skipped:
-                continue
-            if id(plugin) in self._node_local_scores:
-                values = self._remembered_scores(plugin, state, pod, verdicts, window)
-            else:
-                feasible = listed = listed or [nodes[at] for at in window.tolist()]
-                bulk = self._bulk.get(id(plugin))
-                if bulk is not None:
-                    scored = bulk.score_nodes(state, pod, feasible)
-                    raw = [scored[node.name] for node in feasible]
-                else:
-                    raw = [self._score_one(plugin, state, pod, node) for node in feasible]
-                values = np.array(raw, dtype=np.int64)
-            normalizer = self._normalizers.get(id(plugin))
-            if normalizer is not None:
-                by_array = self._array_normalizers.get(id(plugin))
-                if by_array is not None:
-                    values = by_array.normalize_array(state, pod, values)
-                else:
-                    listed = listed or [nodes[at] for at in window.tolist()]
-                    names = (node.name for node in listed)
-                    scores = dict(zip(names, values.tolist(), strict=True))
-                    self._normalize(normalizer, plugin.name, state, pod, scores)
-                    values = np.array(list(scores.values()), dtype=np.int64)
-            if values.min() < 0 or values.max() > MAX_NODE_SCORE:
-                outside = (values < 0) | (values > MAX_NODE_SCORE)
-                raise _invalid_score(plugin.name, int(values[np.argmax(outside)]))
-            factor = weight or 1
-            totals += values if factor == 1 else factor * values
-        return totals
 
     def _remembered_scores(
         self,
@@ -656,12 +636,16 @@ class Framework:
             )
         return value
 
-    def _select_host(self, scores: Mapping[str, int]) -> str:
-        best = max(scores.values())
-        tied = [name for name, value in scores.items() if value == best]
-        if len(tied) == 1:
-            return tied[0]
-        return self._break_tie(tied)
+    def _select_host(self, scored: _ScoredNodes, totals: Scores) -> str:
+        """The best-scored node; ties go to the fixed ranking, else to `_break_tie`."""
+        nodes = scored.nodes
+        tied = scored.window[totals == totals.max()]
+        if tied.size == 1:
+            return nodes[int(tied[0])].name
+        ranks = self._ranks(nodes)
+        if ranks is not None:
+            return nodes[int(tied[np.argmin(ranks[tied])])].name
+        return self._break_tie([nodes[at].name for at in tied.tolist()])
 
     def _ranks(self, nodes: Sequence[NodeInfo]) -> Scores | None:
         """`node_rank` as an array over `nodes` (kept for the last node list): unranked nodes
@@ -681,13 +665,8 @@ class Framework:
         return array
 
     def _break_tie(self, tied: list[str]) -> str:
-        """One of several equally scored nodes (see the class docstring)."""
-        if self.node_rank is not None:
-            rank = self.node_rank
-            try:
-                return min(tied, key=rank.__getitem__)
-            except KeyError:  # a node the ranking does not know: after every ranked one
-                return min(tied, key=lambda name: (rank.get(name, len(rank)), name))
+        """One of several equally scored nodes, without a fixed ranking: a seeded draw among
+        them in name order, or the first in name order."""
         tied.sort()
         if self.rng is None:
             return tied[0]

@@ -185,19 +185,16 @@ def normalize_scores(scores: Sequence[int]) -> list[int]:
     `(s − lowest) × 100 // (highest − lowest)`, or 0 for every node when all scores are equal.
     This is not kube-scheduler's `DefaultNormalizeScore` (which scales by the maximum only); it is
     the helper the artifact's BestFit plugin uses. It keeps the order of the scores.
+    (`normalize_score_array` on a list: one algorithm.)
     """
-    if not scores:
-        return []
-    lowest, highest = min(scores), max(scores)
-    spread = highest - lowest
-    if spread == 0:
-        return [0] * len(scores)
-    # Both operands are non-negative here, where Go's truncation and Python's floor agree.
-    return [(s - lowest) * MAX_NODE_SCORE // spread for s in scores]
+    array = np.fromiter(scores, dtype=np.int64, count=len(scores))
+    normalized: list[int] = normalize_score_array(array).tolist()
+    return normalized
 
 
 def normalize_score_array(scores: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """`normalize_scores` over an array."""
+    """`normalize_scores` over an array. Both operands of the division are non-negative,
+    where Go's truncation and floor division agree."""
     if not scores.size:
         return scores
     lowest = int(scores.min())
