@@ -194,7 +194,7 @@ def test_a_pod_that_fits_nowhere_gets_the_fit_error_and_exit_1(tmp_path: Path) -
     assert result.exit_code == 1
     # 6 cpus exceed either node's allocatable: no eviction could help.
     message = (
-        "0/2 nodes are available: 2 Insufficient cpu. "
+        "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, "
         "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
     )
     assert result.stderr.splitlines() == [
@@ -231,7 +231,7 @@ def test_a_generated_claim_of_a_pending_pod_is_still_listed(tmp_path: Path) -> N
     assert [i["kind"] for i in out] == ["Pod"] * 3 + ["ResourceClaim"] * 3
     assert [i["spec"].get("nodeName") for i in out[:3]] == ["node-b", "node-b", None]
     assert out[2]["status"]["conditions"][0]["message"] == (
-        "0/2 nodes are available: 2 cannot allocate all claims. "
+        "0/2 nodes are available: 2 cannot allocate all claims. still not schedulable, "
         "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
     )
     assert "allocation" not in out[5].get("status", {})
@@ -587,7 +587,7 @@ def test_a_pod_no_preemption_can_help_stays_pending_and_exits_1(tmp_path: Path) 
     result = schedule("-f", path)
     assert result.exit_code == 1
     message = (
-        "0/2 nodes are available: 2 Insufficient cpu. "
+        "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, "
         "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
     )
     assert result.stderr.splitlines() == [
@@ -630,7 +630,8 @@ def test_a_profile_without_default_preemption_evicts_nothing(tmp_path: Path) -> 
     result = schedule("-f", path, "--config", config)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "pod default/urgent: 0/2 nodes are available: 2 Insufficient cpu.",
+        "pod default/urgent: 0/2 nodes are available: 2 Insufficient cpu. "
+        "no new claims to deallocate",
         "scheduled 0 of 1 pending pods",
     ]
     assert placements(result) == {"urgent": None}

@@ -12,7 +12,7 @@ from dralloc.api.meta import ObjectMeta
 from dralloc.devices import driver_device_classes
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
-from dralloc.scheduler.framework import CycleState, Framework, PodInfo, Profile
+from dralloc.scheduler.framework import Code, CycleState, Framework, PodInfo, Profile
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
 from dralloc.scheduler.plugins.gpushare import GpuShareView, Random
 from dralloc.scheduler.scheduler import Scheduler
@@ -62,6 +62,30 @@ def test_pods_land_where_their_claims_can_be_allocated_and_claims_record_it() ->
     assert [r.name for r in claim.status.reserved_for] == ["b"]
     assert outcomes[3].message == "0/2 nodes are available: 2 cannot allocate all claims."
     assert outcomes[3].unschedulable_plugins == {"DynamicResources"}
+
+
+def test_post_filter_adds_upstreams_reason_for_a_pod_with_or_without_claims() -> None:
+    # kube-scheduler 1.36 joins DynamicResources' PostFilter reason into every FitError
+    # message before preemption's (seen in tests/k8s/test_scheduler_differential.py).
+    scheduler = _scheduler(P100_NODE)
+    plugin = scheduler.framework.profile.pre_filter[0]
+    assert isinstance(plugin, DynamicResources)
+    scheduler.framework.profile.post_filter.append(plugin)
+    gpus = scheduler.schedule_one(_submit(scheduler, "three-gpus", 3, 1000))
+    assert gpus.message == (
+        "0/1 nodes are available: 1 cannot allocate all claims. still not schedulable"
+    )
+    missing = Pod(metadata=ObjectMeta(name="m", namespace="default"))
+    missing.spec.resource_claims.append(PodResourceClaim(name="gpu", resource_claim_name="nope"))
+    assert scheduler.schedule_one(missing).message == (
+        '0/1 nodes are available: resourceclaim "nope" not found. no new claims to deallocate'
+    )
+    cpu_only = PodInfo.of(_submit(scheduler, "cpu-only", 0, 0))
+    state = CycleState()
+    _, skipped = plugin.pre_filter(state, cpu_only, scheduler.cache.snapshot())
+    assert skipped.code == Code.SKIP
+    _, status = plugin.post_filter(state, cpu_only, {})
+    assert (status.code, status.message) == (Code.UNSCHEDULABLE, "no new claims to deallocate")
 
 
 def test_a_pod_without_claims_skips_the_plugin_and_fits_anywhere() -> None:

@@ -321,8 +321,8 @@ def test_not_enough_devices_is_kube_schedulers_message() -> None:
     # schedulable" (DynamicResources) and "Preemption is not helpful" (its Filter status is
     # UnschedulableAndUnresolvable there; dralloc lets preemption try, KEP-5690).
     assert outcome.message == (
-        "0/1 nodes are available: 1 cannot allocate all claims. preemption: 0/1 nodes are "
-        "available: 1 No preemption victims found for incoming pod."
+        "0/1 nodes are available: 1 cannot allocate all claims. still not schedulable, "
+        "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
     )
     assert outcome.unschedulable_plugins == {"DynamicResources"}
     assert [k for k in w.cache.claims] == []  # nothing written
@@ -341,8 +341,8 @@ def test_with_the_gate_off_node_resources_fit_rejects_the_node() -> None:
     outcome = w.schedule("p")
     assert outcome.node is None
     assert outcome.message == (
-        "0/1 nodes are available: 1 Insufficient example.com/gpu. preemption: 0/1 nodes are "
-        "available: 1 Preemption is not helpful for scheduling."
+        "0/1 nodes are available: 1 Insufficient example.com/gpu. no new claims to deallocate, "
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
     )
     assert outcome.unschedulable_plugins == {"NodeResourcesFit"}
 

@@ -193,14 +193,15 @@ def cpu_mem(resources: Resources) -> tuple[int, int]:
                 level_requests={"cpu": "2"},
             ),
             (2000, 1 * Gi),
-            # Scoring still lets the second container count 200Mi of memory.
-            (2000, 1 * Gi + 200 * Mi),
+            # Scoring reads the containers alone (1.36's scorer has no pod-level switch), and
+            # the second container counts 200Mi of memory.
+            (1000, 1 * Gi + 200 * Mi),
             id="a-pod-level-request-replaces-the-containers-sum",
         ),
         pytest.param(
             make_pod([ctr(), ctr()], level_limits={"cpu": "4", "memory": "2Gi"}),
             (4000, 2 * Gi),
-            (4000, 2 * Gi),
+            (200, 400 * Mi),
             id="pod-level-limits-alone-become-pod-level-requests",
         ),
         pytest.param(
@@ -212,7 +213,7 @@ def cpu_mem(resources: Resources) -> tuple[int, int]:
         pytest.param(
             make_pod([ctr({"cpu": "1"})], level_requests={"cpu": "2"}, overhead={"cpu": "100m"}),
             (2100, 0),
-            (2100, 200 * Mi),
+            (1100, 200 * Mi),
             id="overhead-is-added-to-pod-level-requests",
         ),
         pytest.param(
@@ -222,7 +223,7 @@ def cpu_mem(resources: Resources) -> tuple[int, int]:
                 level_requests={"cpu": "2"},
             ),
             (2000, 1 * Gi),
-            (2000, 1 * Gi),
+            (8000, 1 * Gi),
             id="a-pod-level-request-replaces-the-init-maximum-too",
         ),
         pytest.param(
@@ -293,11 +294,12 @@ def test_pod_level_requests_of_unsupported_resources_are_ignored() -> None:
 
 
 def test_scoring_and_node_accounting_differ_for_partial_requests_under_pod_level_memory() -> None:
-    # Upstream's scorer lets the container without cpu count 100m; its NodeInfo accounting
-    # counts only the real 50m, because some container names cpu.
+    # Upstream's scorer lets the container without cpu count 100m and reads no pod-level
+    # request (each container's memory counts 200Mi); its NodeInfo accounting counts only the
+    # real 50m, because some container names cpu, and the pod-level 1Gi.
     pod = make_pod([ctr({"cpu": "50m"}), ctr()], level_requests={"memory": "1Gi"})
     info = PodInfo.of(pod)
-    assert cpu_mem(info.scoring_requests) == (150, 1 * Gi)
+    assert cpu_mem(info.scoring_requests) == (150, 400 * Mi)
     assert cpu_mem(info.non_zero_requests) == (50, 1 * Gi)
     assert cpu_mem(info.requests) == (50, 1 * Gi)
 
@@ -306,7 +308,20 @@ def test_node_accounting_under_pod_level_requests_defaults_what_nothing_names() 
     pod = make_pod([ctr(), ctr()], level_requests={"cpu": "1"})
     info = PodInfo.of(pod)
     assert cpu_mem(info.non_zero_requests) == (1000, 400 * Mi)
-    assert cpu_mem(info.scoring_requests) == (1000, 400 * Mi)
+    assert cpu_mem(info.scoring_requests) == (200, 400 * Mi)
+
+
+def test_least_allocated_scores_a_pod_level_pod_by_its_containers_as_kube_scheduler_does() -> None:
+    # Seen in tests/k8s/test_scheduler_differential.py (resource-fit-containers): 1.36's
+    # NodeResourcesFit scorer is built without PodLevelResources, so a pod asking 1.9 CPUs and
+    # 3Gi at pod level over two containers that ask nothing scores as 200m and 400Mi, while
+    # it is filtered, balanced and accounted on its node with 1.9 CPUs and 3Gi.
+    pod = make_pod([ctr(), ctr()], level_requests={"cpu": "1900m", "memory": "3Gi"})
+    info = PodInfo.of(pod)
+    assert cpu_mem(info.scoring_requests) == (200, 400 * Mi)
+    assert cpu_mem(pod_requests(pod, non_zero=True)) == (200, 400 * Mi)
+    assert cpu_mem(info.requests) == (1900, 3 * Gi)
+    assert cpu_mem(info.non_zero_requests) == (1900, 3 * Gi)
 
 
 def test_a_pod_on_a_node_adds_its_node_accounting_values() -> None:
@@ -516,8 +531,8 @@ def test_the_default_profile_rejects_a_limits_only_pod_that_would_overfill_the_n
     # The loaded pods were defaulted as the API server stores them.
     assert pods["running"].spec.containers[0].resources.requests == _q({"cpu": "3"})
     rejected = (
-        "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: "
-        "1 No preemption victims found for incoming pod."
+        "0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, "
+        "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
     )
     outcome = scheduler.schedule_one(pods["limits-only"])
     assert not outcome.is_scheduled

@@ -202,6 +202,7 @@ def test_only_lower_priority_pods_are_victims_and_equal_priority_ones_stay() -> 
     assert blocked.node is None
     assert blocked.message == (
         "0/1 nodes are available: 1 Insufficient cpu. "
+        "no new claims to deallocate, "
         "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
     )
     assert w.victims() == [["low"]]
@@ -248,7 +249,7 @@ def test_a_node_where_the_pod_fails_even_without_its_victims_is_no_candidate() -
     assert outcome.node is None
     assert outcome.message == (
         "0/1 nodes are available: 1 Insufficient cpu. "
-        "preemption: 0/1 nodes are available: 1 Insufficient cpu."
+        "no new claims to deallocate, preemption: 0/1 nodes are available: 1 Insufficient cpu."
     )
     assert w.evictions == []
     assert w.on("node-a") == ["low", "peer"]
@@ -263,7 +264,7 @@ def test_unresolvable_nodes_are_not_helped_and_nothing_is_evicted() -> None:
     )
     outcome = w.place("huge")
     assert outcome.message == (
-        "0/2 nodes are available: 2 Insufficient cpu. "
+        "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, "
         "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
     )
     assert outcome.unschedulable_plugins == {"NodeResourcesFit"}
@@ -382,7 +383,7 @@ def test_a_pod_with_preemption_policy_never_does_not_preempt() -> None:
     )
     outcome = w.place("polite")
     assert outcome.message == (
-        "0/1 nodes are available: 1 Insufficient cpu. "
+        "0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, "
         "preemption: not eligible due to preemptionPolicy=Never."
     )
     assert w.evictions == []
@@ -466,7 +467,7 @@ def test_a_claim_shared_with_a_pod_that_stays_frees_nothing() -> None:
     assert outcome.node is None
     assert outcome.message == (
         "0/1 nodes are available: 1 cannot allocate all claims. "
-        "preemption: 0/1 nodes are available: 1 cannot allocate all claims."
+        "still not schedulable, preemption: 0/1 nodes are available: 1 cannot allocate all claims."
     )
     assert w.evictions == []
 
@@ -523,7 +524,7 @@ def test_the_candidate_budget_is_a_share_of_the_potential_nodes_with_a_floor(
 def test_args_default_to_upstreams_and_are_read_from_plugin_config() -> None:
     assert DefaultPreemptionArgs.from_dict(None) == DefaultPreemptionArgs(10, 100)
     w = world(node_yaml("node-a"), args={"minCandidateNodesAbsolute": 3})
-    (plugin,) = w.framework.profile.post_filter
+    (plugin,) = [p for p in w.framework.profile.post_filter if p.name == NAME]
     assert isinstance(plugin, DefaultPreemption)
     assert plugin.args == DefaultPreemptionArgs(10, 3)
 
@@ -572,7 +573,10 @@ def test_bad_args_in_a_profile_carry_the_config_path() -> None:
 
 def test_the_default_profile_runs_default_preemption_after_dynamic_resources() -> None:
     w = world(node_yaml("node-a"))
-    assert [p.name for p in w.framework.profile.post_filter] == ["DefaultPreemption"]
+    assert [p.name for p in w.framework.profile.post_filter] == [
+        "DynamicResources",
+        "DefaultPreemption",
+    ]
     registry = scheduler_registry(SchedulerCache(FEATURES), Allocator(FEATURES), FEATURES)
     assert isinstance(registry[NAME](None), DefaultPreemption)
 

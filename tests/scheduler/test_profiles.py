@@ -198,7 +198,7 @@ def test_the_default_profile_runs_upstreams_plugins_in_order_with_their_weights(
     assert _names(list(profile.reserve)) == ["DynamicResources"]
     assert _names(list(profile.pre_bind)) == ["DynamicResources"]
     assert _names(list(profile.bind)) == ["DefaultBinder"]
-    assert _names(list(profile.post_filter)) == ["DefaultPreemption"]
+    assert _names(list(profile.post_filter)) == ["DynamicResources", "DefaultPreemption"]
     assert profile.permit == []
     assert profile.percentage_of_nodes_to_score is None
 
@@ -234,7 +234,7 @@ def test_a_toleration_opens_the_tainted_node_and_a_node_selector_pins_it() -> No
     assert w.schedule("tolerant").node == "node-c"
     assert w.schedule("intolerant").message == (
         "0/3 nodes are available: 1 node(s) had untolerated taint(s), "
-        "2 node(s) didn't match Pod's node affinity/selector. "
+        "2 node(s) didn't match Pod's node affinity/selector. no new claims to deallocate, "
         "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
     )
 
@@ -283,7 +283,8 @@ def test_the_fit_error_tallies_each_nodes_first_rejecting_plugin() -> None:
     w = world(NODES, gpu_pod, tolerant, pod_yaml("second", extra=GPU_TOLERATION))
     assert w.schedule("train").message == (
         "0/3 nodes are available: 1 Insufficient cpu, 1 cannot allocate all claims, "
-        "1 node(s) had untolerated taint(s). preemption: 0/3 nodes are available: "
+        "1 node(s) had untolerated taint(s). still not schedulable, "
+        "preemption: 0/3 nodes are available: "
         "1 No preemption victims found for incoming pod, "
         "2 Preemption is not helpful for scheduling."
     )
@@ -298,6 +299,7 @@ def test_a_claim_that_is_not_created_yet_fails_at_pre_filter() -> None:
     outcome = w.scheduler.schedule_one(w.pods["train"])  # no controller ran
     assert outcome.message == (
         '0/3 nodes are available: pod "default/train": ResourceClaim not created yet. '
+        "no new claims to deallocate, "
         "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
     )
     assert outcome.unschedulable_plugins == {"DynamicResources"}

@@ -220,10 +220,13 @@ def pod_requests(pod: Pod, *, non_zero: bool = False) -> Resources:
 
     `non_zero` is what NodeResourcesFit's scoring strategies count for the pod: every
     container, init containers included, without any cpu or memory entry counts 100m /
-    200Mi (an explicit 0 stays 0); a pod-level request still replaces the result.
+    200Mi (an explicit 0 stays 0), and pod-level requests are not read at all: 1.36 builds
+    those strategies' scorer without its PodLevelResources switch (noderesources/fit.go,
+    `nodeResourceStrategyTypeMap`), while BalancedAllocation's has it.
     """
-    defaults = NON_ZERO_DEFAULTS if non_zero else None
-    return Resources.of(_request_quantities(pod, pod_level_requests(pod), defaults))
+    if non_zero:
+        return Resources.of(_request_quantities(pod, {}, NON_ZERO_DEFAULTS))
+    return Resources.of(_request_quantities(pod, pod_level_requests(pod)))
 
 
 @dataclass
@@ -231,10 +234,11 @@ class PodInfo:
     """A pod and its requests, computed once.
 
     The two non-zero variants differ as upstream's do: its scorer always lets a container
-    without a cpu or memory request count 100m / 200Mi, while its node accounting does so,
-    for a pod with pod-level requests, only for a resource nothing in the pod names. So a pod
-    with `spec.resources.requests.memory` whose containers request cpu only in part scores
-    with 100m for each container without cpu, but weighs on its node with the real cpu sum.
+    without a cpu or memory request count 100m / 200Mi and never reads pod-level requests,
+    while its node accounting honours pod-level requests and substitutes 100m / 200Mi only
+    for a resource nothing in the pod names. So a pod with `spec.resources.requests` of 2
+    CPUs over containers that name none scores as 100m per container, but weighs on its
+    node with the 2 CPUs.
     """
 
     pod: Pod
@@ -257,7 +261,8 @@ class PodInfo:
         pod_level = pod_level_requests(pod)
         raw = _request_quantities(pod, pod_level)
         requests = Resources.of(raw)
-        scoring = Resources.of(_request_quantities(pod, pod_level, NON_ZERO_DEFAULTS))
+        # Pod-level requests are not read here (see `pod_requests`).
+        scoring = Resources.of(_request_quantities(pod, {}, NON_ZERO_DEFAULTS))
         ports = host_ports(pod)
         with_affinity = has_pod_affinity(pod)
         if not has_pod_level_requests(pod_level):

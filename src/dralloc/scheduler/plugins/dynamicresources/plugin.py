@@ -52,15 +52,19 @@
   node is a preemption candidate at all, "cannot allocate all claims" is Unschedulable, not
   UnschedulableAndUnresolvable as in 1.36.
 
-Not yet: Score over firstAvailable alternatives (1.35+), PostFilter (deallocating an unavailable
-claim, deleting a stale extended-resource claim, and upstream's `still not schedulable` it
-reports otherwise), binding conditions.
+* PostFilter runs before DefaultPreemption and adds its reason to the FitError message, as
+  upstream's does: `no new claims to deallocate` for a pod without claims (or whose PreFilter
+  stopped before reading them), `still not schedulable` otherwise.
+
+Not yet: Score over firstAvailable alternatives (1.35+), PostFilter's actions (deallocating an
+allocated claim no node can use, deleting a stale extended-resource claim, with their own
+reasons), binding conditions.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Protocol
 
 import msgspec
@@ -109,6 +113,8 @@ NAME = "DynamicResources"
 _STATE_KEY = f"PreFilter{NAME}"
 NOT_AVAILABLE = "resourceclaim not available on the node"
 CANNOT_ALLOCATE = "cannot allocate all claims"
+NO_CLAIMS_TO_DEALLOCATE = "no new claims to deallocate"
+STILL_NOT_SCHEDULABLE = "still not schedulable"
 
 
 class DeviceOrderPolicy(Protocol):
@@ -259,6 +265,17 @@ class DynamicResources:
         if not repeatable and not isinstance(outcome, Status):
             return SUCCESS
         return self._use(claims, node, outcome)
+
+    def post_filter(
+        self, state: CycleState, pod: PodInfo, statuses: Mapping[str, Status]
+    ) -> tuple[str | None, Status]:
+        """Never makes room; its reason joins the FitError message before preemption's
+        (upstream's RunPostFilterPlugins collects the reasons of every Unschedulable
+        PostFilter plugin)."""
+        claims = state.get(_STATE_KEY, PodClaims)
+        if claims is None or not (claims.allocated or claims.pending or claims.extended):
+            return None, Status.unschedulable(NO_CLAIMS_TO_DEALLOCATE)
+        return None, Status.unschedulable(STILL_NOT_SCHEDULABLE)
 
     def device_usage(self, node: NodeInfo) -> Hashable:
         """How the node's devices are held, device by device, in the allocator's terms."""
