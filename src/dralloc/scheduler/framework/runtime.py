@@ -736,11 +736,12 @@ class Framework:
     # ------------------------------------------------------------- after the algorithm
 
     def reserve(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
-        """Reserve plugins in order; on a failure every plugin's Unreserve runs, in reverse."""
+        """Reserve plugins in order, stopping at the first failure. The caller then runs
+        `unreserve` once (every plugin's Unreserve, in reverse), as upstream's scheduling
+        cycle does after RunReservePluginsReserve fails."""
         for plugin in self.profile.reserve:
             status = plugin.reserve(state, pod, node_name)
             if not status.is_success:
-                self.unreserve(state, pod, node_name)
                 return status.stamped(plugin.name)
         return SUCCESS
 
