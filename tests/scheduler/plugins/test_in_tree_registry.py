@@ -41,6 +41,10 @@ def _bind(pod_info: PodInfo, node_name: str) -> None:
         ("NodeAffinity", {"PreFilter", "Filter", "PreScore", "Score", "NormalizeScore"}),
         ("NodeResourcesFit", {"PreFilter", "Filter", "PreScore", "Score"}),
         ("NodeResourcesBalancedAllocation", {"PreScore", "Score"}),
+        ("NodePorts", {"PreFilter", "Filter"}),
+        ("PodTopologySpread", {"PreFilter", "Filter", "PreScore", "Score", "NormalizeScore"}),
+        ("InterPodAffinity", {"PreFilter", "Filter", "PreScore", "Score", "NormalizeScore"}),
+        ("ImageLocality", {"Score"}),
         ("DefaultBinder", {"Bind"}),
     ],
 )
@@ -72,6 +76,8 @@ def test_factories_read_wire_args() -> None:
         ("TaintToleration", {"x": 1}, "P.x: unknown field"),
         ("NodeName", {"x": 1}, "P.x: unknown field"),
         ("NodeUnschedulable", {"x": 1}, "P.x: unknown field"),
+        ("NodePorts", {"x": 1}, "P.x: unknown field"),
+        ("ImageLocality", {"x": 1}, "P.x: unknown field"),
         ("DefaultBinder", {"x": 1}, "P.x: unknown field"),
     ],
 )
