@@ -8,9 +8,11 @@ containers' `restartPolicy`, which makes one a sidecar whose requests add up; `o
 pod-level `resources`; node name, selector and affinity, tolerations, its claims' entries), its
 namespace (where its claims live) and its claims (spec, and status: an allocation pins a claim
 to a node, reservations count against a limit). The whole spec is encoded, so every one of
-those fields, and any added later, tells pods apart. No in-tree plugin reads a pod's name,
-labels or priority at Filter or Score. A claim not created yet (the ResourceClaim controller has
-not run) is a distinct state.
+those fields, and any added later, tells pods apart. No node-local in-tree plugin reads a pod's
+name, labels or priority at Filter or Score; PodTopologySpread and InterPodAffinity read labels
+but are not node-local, and the framework uses remembered verdicts only in cycles where both
+skipped at PreFilter. A claim not created yet (the ResourceClaim controller has not run) is a
+distinct state.
 
 Extended resources backed by DRA (KEP-5004): whether a DeviceClass serves `nvidia.com/gpu` and
 how many devices each container asks for are read from the spec, so a pod asking for one

@@ -176,7 +176,9 @@ class PodTopologySpread:
         return PreFilterState(constraints, counts, paths)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
-        pre = state.read(_PRE_FILTER_KEY, PreFilterState)
+        pre = state.get(_PRE_FILTER_KEY, PreFilterState)
+        if pre is None:  # PreFilter not enabled: upstream's error
+            return Status.error(f"reading {_PRE_FILTER_KEY!r} from cycleState: not found")
         labels = node.node.metadata.labels
         pod_labels = pod.pod.metadata.labels
         for i, c in enumerate(pre.constraints):
@@ -203,8 +205,8 @@ class PodTopologySpread:
     def _update_with_pod(
         state: CycleState, pod: PodInfo, changed: PodInfo, node: NodeInfo, delta: int
     ) -> None:
-        pre = state.read(_PRE_FILTER_KEY, PreFilterState)
-        if changed.pod.metadata.namespace != pod.pod.metadata.namespace:
+        pre = state.get(_PRE_FILTER_KEY, PreFilterState)
+        if pre is None or changed.pod.metadata.namespace != pod.pod.metadata.namespace:
             return
         labels = node.node.metadata.labels
         if not has_all_keys(labels, pre.constraints):
@@ -272,7 +274,9 @@ class PodTopologySpread:
         return SUCCESS
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
-        pre = state.read(_PRE_SCORE_KEY, PreScoreState)
+        pre = state.get(_PRE_SCORE_KEY, PreScoreState)
+        if pre is None:  # PreScore not enabled: upstream's error
+            return 0, Status.error(f"reading {_PRE_SCORE_KEY!r} from cycleState: not found")
         if node.name in pre.ignored:
             return 0, SUCCESS
         labels = node.node.metadata.labels
