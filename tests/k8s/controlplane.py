@@ -496,22 +496,23 @@ class KubeScheduler:
         return result
 
     def is_ready(self) -> bool:
-        return _answers_readyz(self.port)
+        return _answers_health(self.port)
 
     def stop(self) -> None:
         self.process.stop()
 
 
-def _answers_readyz(port: int) -> bool:
-    """Whether a component's own HTTPS endpoint answers `/readyz` with 200. `/readyz` is always
-    allowed without credentials; the certificate is the component's own, self-signed, so it is
-    not checked (loopback only)."""
+def _answers_health(port: int, path: str = "/readyz") -> bool:
+    """Whether a component's own HTTPS endpoint answers `path` with 200 (kube-scheduler has
+    `/readyz`, kube-controller-manager only `/healthz`; both allow it without credentials).
+    The certificate is the component's own, self-signed, so it is not checked (loopback
+    only)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=2)
     try:
-        connection.request("GET", "/readyz")
+        connection.request("GET", path)
         response = connection.getresponse()
         response.read()
     finally:
@@ -572,7 +573,7 @@ class KubeControllerManager:
         return result
 
     def is_ready(self) -> bool:
-        return _answers_readyz(self.port)
+        return _answers_health(self.port, "/healthz")
 
     def stop(self) -> None:
         self.process.stop()
