@@ -26,6 +26,9 @@ defaulted objects then go to both sides:
 
 Both sides time every call on its own, warm (compiled selectors cached), and report the median
 and p99 per call; a figure is the median over the rounds, with the spread of the round medians.
+Go's ns/op (the mean, garbage collection included) is kept in the JSON as `mean_us`. Besides,
+dra-oracle (when built) and dralloc's allocator each allocate every case once: the `same`
+column says whether they chose the same devices, and the exit code is 1 if not.
 A ratio is a dralloc median over upstream's Allocate median: below 1 means dralloc is faster.
 Go runs with `-cpu 1` (GOMAXPROCS=1) by default, so both sides use one core, Go's garbage
 collector included; `--go-cpu 2` lets the collector use a second one.
@@ -61,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import allocator as dralloc_bench  # benchmarks/allocator.py, beside this file
 from dralloc.allocator import Allocator, AllocatorOptions, Inventory, allocated_state
 from dralloc.api.core import Node
-from dralloc.api.io import clone, kube_dict
+from dralloc.api.io import clone, kube_dict, to_builtins
 from dralloc.api.resource import DeviceClass, ResourceClaim, ResourceSlice
 from dralloc.features import Features
 from dralloc.testing import Cluster
@@ -344,6 +347,52 @@ def run_dralloc_new_claims(inputs: Inputs, repeat: int, runs: int) -> dict[str, 
     }
 
 
+def oracle_binary() -> Path:
+    """dra-oracle as tools/build.sh builds it (the rule tests/oracle uses)."""
+    home = os.environ.get("DRALLOC_K8S_HOME")
+    base = Path(home) if home else Path.home() / ".cache" / "dralloc" / "k8s-v1.36.3"
+    return base / "bin" / "dra-oracle"
+
+
+def devices_of(results: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    return [
+        (r["request"], r["driver"], r["pool"], r["device"])
+        for result in results
+        for r in result["devices"]["results"]
+    ]
+
+
+def same_devices(cases_file: Path, inputs: dict[str, Inputs]) -> dict[str, bool | None]:
+    """Whether dra-oracle (upstream's allocator, one call per case) and dralloc's allocator
+    pick the same devices for each case; None for every case without a built dra-oracle. A
+    speed comparison means little if the two do different work."""
+    binary = oracle_binary()
+    if not os.access(binary, os.X_OK):
+        return dict.fromkeys(inputs)
+    with cases_file.open() as stdin:
+        done = subprocess.run(
+            [str(binary)], stdin=stdin, capture_output=True, text=True, timeout=300, check=False
+        )
+    answers = {a["id"]: a for a in map(json.loads, done.stdout.splitlines())}
+    found: dict[str, bool | None] = {}
+    for name, case in inputs.items():
+        features = Features()
+        allocator = Allocator(features, options=AllocatorOptions(timeout=None))
+        mine = allocator.allocate(
+            case.node,
+            [case.claim],
+            Inventory(case.slices, features),
+            {c.metadata.name: c for c in case.classes},
+            allocated_state(case.allocated, features),
+        )
+        answer = answers.get(name, {})
+        theirs = (
+            devices_of(answer.get("results", [])) if answer.get("status") == "allocated" else None
+        )
+        found[name] = (devices_of(to_builtins(mine)) if mine is not None else None) == theirs
+    return found
+
+
 # -------------------------------------------------------------------------------- report
 
 
@@ -378,6 +427,7 @@ def rows(
     go_runs: list[GoRun],
     chosen: dict[str, str],
     dralloc_new_claims: dict[str, dict[str, Any]] | None = None,
+    agree: dict[str, bool | None] | None = None,
 ) -> list[dict[str, Any]]:
     out = []
     for name in names:
@@ -393,6 +443,7 @@ def rows(
                     go_runs, "BenchmarkNewAllocatorAllocate", name
                 ),
                 "upstream_allocator": chosen.get(name, ""),
+                "same_devices": (agree or {}).get(name),
                 "ratio": _ratio(dralloc[name], allocate),
                 "ratio_new_claim": _ratio(new_claim, allocate),
             }
@@ -408,10 +459,14 @@ def _x(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.2f}"
 
 
+def _same(agree: bool | None) -> str:
+    return "n/a" if agree is None else "yes" if agree else "NO"
+
+
 def table(found: list[dict[str, Any]]) -> str:
     head = (
         f"{'case':29} {'dralloc':>8} {'(p99)':>8} {'new claim':>9}  {'upstream':>8} "
-        f"{'(p99)':>8}  {'ratio':>5} {'new claim':>9}  {'upstream New+Allocate':>21}"
+        f"{'(p99)':>8}  {'ratio':>5} {'new claim':>9}  {'upstream New+Allocate':>21}  same"
     )
     lines = [head, "-" * len(head)]
     for row in found:
@@ -419,11 +474,13 @@ def table(found: list[dict[str, Any]]) -> str:
             f"{row['case']:29} {_us(row['dralloc']):>8} {_us(row['dralloc'], 'p99_us'):>8} "
             f"{_us(row['dralloc_new_claim']):>9}  {_us(row['upstream_allocate']):>8} "
             f"{_us(row['upstream_allocate'], 'p99_us'):>8}  {_x(row['ratio']):>5} "
-            f"{_x(row['ratio_new_claim']):>9}  {_us(row['upstream_new_allocator_allocate']):>21}"
+            f"{_x(row['ratio_new_claim']):>9}  {_us(row['upstream_new_allocator_allocate']):>21}  "
+            f"{_same(row['same_devices'])}"
         )
     lines.append(
         "microseconds per claim, median over rounds of the per-call median; upstream = "
-        "Allocate on a built allocator; ratio = dralloc / upstream (< 1: dralloc faster)"
+        "Allocate on a built allocator; ratio = dralloc / upstream (< 1: dralloc faster); "
+        "same: both chose the same devices (dra-oracle)"
     )
     return "\n".join(lines)
 
@@ -461,10 +518,11 @@ def main(argv: list[str] | None = None) -> int:
         # One side after the other, never both at once.
         go_output = run_upstream(cases_file, repeat, runs, args.go_cpu, args.timeout)
         (where / "go-bench.txt").write_text(go_output)
+        agree = same_devices(cases_file, inputs)
     dralloc = {name: run_dralloc(inputs[name], repeat, runs) for name in names}
     new_claims = {name: run_dralloc_new_claims(inputs[name], repeat, runs) for name in names}
     go_runs, chosen = parse_go_bench(go_output)
-    found = rows(names, dralloc, go_runs, chosen, new_claims)
+    found = rows(names, dralloc, go_runs, chosen, new_claims, agree)
     if args.json:
         for row in found:
             print(json.dumps(row), flush=True)
@@ -481,11 +539,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp = args.out.with_name(args.out.name + ".tmp")
         tmp.write_text(json.dumps(document, indent=2) + "\n")
         tmp.replace(args.out)
+    differ = [row["case"] for row in found if row["same_devices"] is False]
+    if differ:
+        print(f"upstream_allocator: other devices chosen in {', '.join(differ)}", file=sys.stderr)
     missing = [row["case"] for row in found if row["upstream_allocate"] is None]
     if missing:
         print(f"upstream_allocator: no Go figures for {', '.join(missing)}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if missing or differ else 0
 
 
 if __name__ == "__main__":

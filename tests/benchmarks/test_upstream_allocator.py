@@ -85,6 +85,7 @@ def test_ratios_are_dralloc_over_upstream_allocate() -> None:
         "0.50",
         "2.00",
         "n/a",
+        "n/a",
     ]
 
 
@@ -118,4 +119,5 @@ def test_smallest_run_prints_both_latencies_and_their_ratio(
     assert row["dralloc"]["median_us"] > 0
     assert row["ratio"] > 0
     assert row["dralloc_new_claim"]["median_us"] > 0
+    assert row["same_devices"] is True  # dra-oracle chose the same device
     assert json.loads(out.read_text())["cases"] == [row]
