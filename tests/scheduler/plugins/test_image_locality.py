@@ -111,3 +111,21 @@ def test_scores_stay_in_range_and_a_node_holding_more_never_scores_less(
     _, scores = score_all(_plugin(everything), labelled_pod("p", images=images), everything)
     assert all(0 <= value <= 100 for value in scores.values())
     assert scores["z"] >= scores["n0"]
+
+
+def test_a_node_replaced_in_the_same_list_with_other_images_is_noticed_through_the_journal() -> (
+    None
+):
+    journal: list[str] = []
+    nodes = [labelled_node("a", images=[(["x:latest"], 900 * MB)]), labelled_node("b")]
+    for node in nodes:
+        node.journal = journal
+    plugin = _plugin(nodes)
+    pod = labelled_pod("p", images=["x"])
+    _, before = score_all(plugin, pod, nodes)
+    replaced = labelled_node("b", images=[(["x:latest"], 900 * MB)])
+    replaced.journal = journal
+    nodes[1] = replaced
+    journal.append("b")
+    _, after = score_all(plugin, pod, nodes)
+    assert before["a"] < after["a"] == after["b"]

@@ -29,6 +29,7 @@ from dralloc.scheduler.plugins.interpodaffinity import (
     InterPodAffinity,
     InterPodAffinityArgs,
 )
+from dralloc.scheduler.plugins.interpodaffinity.index import AffinityNodeIndex
 
 NO_AFFINITY = Status.unresolvable(REASON_AFFINITY)
 ANTI = Status.unschedulable(REASON_ANTI_AFFINITY)
@@ -331,3 +332,36 @@ def test_filter_never_admits_a_node_sharing_a_domain_with_a_pod_that_repels(
                 ):
                     repelled = True
         assert (statuses[node.name] == SUCCESS) is not repelled
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3),
+            st.sampled_from(["plain", "affinity", "anti", "remove"]),
+        ),
+        max_size=25,
+    )
+)
+def test_the_affinity_node_index_follows_the_journal_as_a_full_scan_would(
+    steps: list[tuple[int, str]],
+) -> None:
+    journal: list[str] = []
+    nodes = [labelled_node(f"n{i}") for i in range(4)]
+    for node in nodes:
+        node.journal = journal
+    index = AffinityNodeIndex()
+    for count, (at, action) in enumerate(steps):
+        node = nodes[at]
+        if action == "remove":
+            if node.pods:
+                node.remove_pod(node.pods[0].key)
+        elif action == "plain":
+            node.add_pod(labelled_pod(f"p{count}", DB))
+        elif action == "affinity":
+            node.add_pod(labelled_pod(f"p{count}", DB, affinity=requires(ZONE, WEB)))
+        else:
+            node.add_pod(labelled_pod(f"p{count}", DB, anti_affinity=requires(HOSTNAME, WEB)))
+        with_affinity, with_anti = index.refresh(nodes)
+        assert with_affinity == [n for n in nodes if n.pods_with_affinity]
+        assert with_anti == [n for n in nodes if n.pods_with_required_anti_affinity]

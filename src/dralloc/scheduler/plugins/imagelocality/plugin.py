@@ -11,17 +11,17 @@ onto 0..100:
 
 No NormalizeScore. A node without images scores 0 at once.
 
-Which nodes hold an image is counted over every node of the snapshot (`NodeLister`), once per
-node list: the cache hands out a new list whenever a node is added, replaced or removed, and
-node images change only then. An image's size is what the first node in name order holding it
-reports (upstream takes the first node its cache saw). Without a lister the scored node is
-taken as the whole cluster. Not counted: the images of ImageVolume sources (1.36), since
-dralloc's pod spec carries no volumes.
+Which nodes hold an image is counted over every node of the snapshot (`NodeLister`) and
+remembered (`_SpreadMemo`) until the node list changes or a node whose images differ shows
+up in the nodes' change journal. An image's size is what the first node in name order
+holding it reports (upstream takes the first node its cache saw). Without a lister the
+scored node is taken as the whole cluster. Not counted: the images of ImageVolume sources
+(1.36), since dralloc's pod spec carries no volumes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dralloc.api.core import Pod
@@ -79,6 +79,47 @@ def _spread_of(nodes: Sequence[NodeInfo]) -> _Spread:
     return _Spread(len(nodes), images)
 
 
+class _SpreadMemo:
+    """The image spread of one node list. Contract: owned by one ImageLocality plugin; valid
+    while the list object is the same, and, when its nodes share a change journal, while no
+    node named in the journal since reports other images than it did (without a journal it
+    is recomputed on every read). Holds one list's worth of image maps."""
+
+    __slots__ = ("_at", "_journal", "_nodes", "_position", "_sizes", "_spread")
+
+    def __init__(self) -> None:
+        self._nodes: Sequence[NodeInfo] | None = None
+        self._journal: list[str] | None = None
+        self._position = 0
+        self._at: dict[str, int] = {}
+        self._sizes: list[Mapping[str, int]] = []
+        self._spread = _Spread(0, {})
+
+    def _is_current(self, nodes: Sequence[NodeInfo]) -> bool:
+        journal = self._journal
+        if nodes is not self._nodes or journal is None or len(nodes) != len(self._sizes):
+            return False
+        changed = journal[self._position :]
+        self._position = len(journal)
+        for name in dict.fromkeys(changed):
+            at = self._at.get(name)
+            if at is not None and nodes[at].image_sizes != self._sizes[at]:
+                return False
+        return True
+
+    def spread(self, nodes: Sequence[NodeInfo]) -> _Spread:
+        if self._is_current(nodes):
+            return self._spread
+        self._nodes = nodes
+        self._at = {node.name: at for at, node in enumerate(nodes)}
+        self._sizes = [node.image_sizes for node in nodes]
+        journals = {id(node.journal) for node in nodes}
+        self._journal = nodes[0].journal if nodes and len(journals) == 1 else None
+        self._position = len(self._journal) if self._journal is not None else 0
+        self._spread = _spread_of(nodes)
+        return self._spread
+
+
 class ImageLocality:
     """Scores nodes by the pod's images they already hold.
 
@@ -91,26 +132,22 @@ class ImageLocality:
     """
 
     name = NAME
-    # The score reads the pod, this node's images and the image spread over the node list,
-    # which changes only with the list (a node added, replaced or removed), and remembered
-    # verdicts start afresh on a new list. So it is node-local in the framework's sense.
+    # The score reads the pod, this node's images and the image spread over all nodes. The
+    # spread changes only when a node's reported images do, which in dralloc means a node
+    # added, replaced or removed: the cache then hands out a new node list and remembered
+    # verdicts start afresh. So the plugin declares itself node-local; a cache that changed
+    # a node's images in place, keeping its list, would leave other nodes' remembered
+    # scores behind until their generations move.
     node_local = True
 
     def __init__(self, nodes: NodeLister | None = None) -> None:
         self._nodes = nodes
-        # The spread of the last node list seen, keyed on that list's identity (one entry).
-        self._spread: tuple[Sequence[NodeInfo], _Spread] | None = None
+        self._memo = _SpreadMemo()
 
     def _current_spread(self, node: NodeInfo) -> _Spread:
         if self._nodes is None:
             return _spread_of((node,))
-        nodes = self._nodes()
-        remembered = self._spread
-        if remembered is not None and remembered[0] is nodes:
-            return remembered[1]
-        spread = _spread_of(nodes)
-        self._spread = (nodes, spread)
-        return spread
+        return self._memo.spread(self._nodes())
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
         sizes = node.image_sizes

@@ -24,7 +24,7 @@ class AffinityNodeIndex:
     ([], [])
     """
 
-    __slots__ = ("_anti", "_at", "_journal", "_nodes", "_position", "_with_affinity")
+    __slots__ = ("_anti", "_at", "_journal", "_lists", "_nodes", "_position", "_with_affinity")
 
     def __init__(self) -> None:
         self._nodes: Sequence[NodeInfo] | None = None
@@ -33,22 +33,27 @@ class AffinityNodeIndex:
         self._at: dict[str, int] = {}
         self._with_affinity: dict[int, NodeInfo] = {}
         self._anti: dict[int, NodeInfo] = {}
+        # What `refresh` last returned, until a membership changes.
+        self._lists: tuple[list[NodeInfo], list[NodeInfo]] | None = None
 
     def _note(self, at: int, node: NodeInfo) -> None:
         if node.pods_with_affinity:
             self._with_affinity[at] = node
-        else:
-            self._with_affinity.pop(at, None)
+            self._lists = None
+        elif self._with_affinity.pop(at, None) is not None:
+            self._lists = None
         if node.pods_with_required_anti_affinity:
             self._anti[at] = node
-        else:
-            self._anti.pop(at, None)
+            self._lists = None
+        elif self._anti.pop(at, None) is not None:
+            self._lists = None
 
     def _rebuild(self, nodes: Sequence[NodeInfo]) -> None:
         self._nodes = nodes
         self._at = {node.name: at for at, node in enumerate(nodes)}
         self._with_affinity = {}
         self._anti = {}
+        self._lists = None
         for at, node in enumerate(nodes):
             if node.pods_with_affinity:
                 self._note(at, node)
@@ -59,18 +64,21 @@ class AffinityNodeIndex:
 
     def refresh(self, nodes: Sequence[NodeInfo]) -> tuple[list[NodeInfo], list[NodeInfo]]:
         """(nodes with pods with affinity, nodes with pods with required anti-affinity) of
-        `nodes`, as they are now."""
+        `nodes`, as they are now. The lists are shared between calls: do not change them."""
         journal = self._journal
         if nodes is not self._nodes or journal is None:
             self._rebuild(nodes)
-        else:
+        elif len(journal) != self._position:
             changed = journal[self._position :]
             self._position = len(journal)
             for name in dict.fromkeys(changed):
                 at = self._at.get(name)
                 if at is not None:
                     self._note(at, nodes[at])
-        return (
-            [self._with_affinity[at] for at in sorted(self._with_affinity)],
-            [self._anti[at] for at in sorted(self._anti)],
-        )
+        lists = self._lists
+        if lists is None:
+            lists = self._lists = (
+                [self._with_affinity[at] for at in sorted(self._with_affinity)],
+                [self._anti[at] for at in sorted(self._anti)],
+            )
+        return lists
