@@ -70,6 +70,18 @@ def _element(list_type: CelType) -> CelType:
     return None
 
 
+def _is_list(type_name: CelType) -> bool:
+    return type_name is not None and type_name.startswith("list(")
+
+
+def _map_key(map_type: CelType) -> CelType:
+    """The key type of a `map(K, V)` type name (keys are never maps or lists)."""
+    if map_type is None or not (map_type.startswith("map(") and map_type.endswith(")")):
+        return None
+    key = map_type[4:].split(",", 1)[0].strip()
+    return None if key in ("dyn", "any") else key
+
+
 def _map_value(map_type: CelType) -> CelType:
     """The value type of a `map(K, V)` type name (V may itself be a map)."""
     if map_type is None or not (map_type.startswith("map(") and map_type.endswith(")")):
@@ -102,6 +114,8 @@ class _Parser:
         self.pos = 0
         self.results = results
         self.bound = bound
+        # Variables of the enclosing comprehensions and `cel.bind`s, innermost last.
+        self.scopes: list[dict[str, CelType]] = []
 
     # --------------------------------------------------------------------------- tokens
 
@@ -200,8 +214,12 @@ class _Parser:
                     raise _GiveUp(token.text)  # `.?field` and other forms not modelled
                 if self.peek() == "(":
                     qualified = f"{name}.{token.text}" if name in NAMESPACES else None
-                    if (qualified is not None and qualified in self.results) or name == "cel":
-                        value = self.call(qualified or token.text, receiver=None)
+                    if qualified == "cel.bind":
+                        value = self.bind()
+                    elif token.text in COMPREHENSION_MACROS:
+                        value = self.comprehension(token.text, receiver=value)
+                    elif qualified is not None and qualified in self.results:
+                        value = self.call(qualified, receiver=None)
                     else:
                         value = self.call(token.text, receiver=value)
                 else:
@@ -225,7 +243,7 @@ class _Parser:
 
     @staticmethod
     def index(value: CelType) -> CelType:
-        if value is not None and value.startswith("list("):
+        if _is_list(value):
             return _element(value)
         return _map_value(value)
 
@@ -242,15 +260,46 @@ class _Parser:
         return types
 
     def call(self, name: str, receiver: CelType) -> CelType:
-        arguments = self.arguments()
-        if name == "cel.bind":
-            return arguments[2] if len(arguments) == 3 else None
-        if name in COMPREHENSION_MACROS and name in ("map", "filter"):
-            if name == "filter":
-                return receiver if receiver is not None and receiver.startswith("list(") else None
-            body = arguments[-1] if arguments else None
-            return f"list({body})" if body is not None else "list(dyn)"
+        self.arguments()
         return self.results.get(name)
+
+    def variable(self) -> str:
+        """The variable a macro or `cel.bind` introduces (its first argument) and its comma."""
+        self.expect("(")
+        token = self.take()
+        if token.kind is not TokenKind.IDENT:
+            raise _GiveUp(token.text)
+        self.expect(",")
+        return token.text
+
+    def bind(self) -> CelType:
+        """`cel.bind(name, init, body)`: the body's type, with `name` of the init's type."""
+        name = self.variable()
+        init = self.expression()
+        self.expect(",")
+        self.scopes.append({name: init})
+        body = self.expression()
+        self.scopes.pop()
+        self.expect(")")
+        return body
+
+    def comprehension(self, macro: str, receiver: CelType) -> CelType:
+        """`all`, `exists`, `exists_one` are bool; `map` a list of its last argument's type,
+        `filter` a list of the range's elements (a map ranges over its keys)."""
+        name = self.variable()
+        element = _element(receiver) if _is_list(receiver) else _map_key(receiver)
+        self.scopes.append({name: element})
+        arguments = [self.expression()]
+        while self.peek() == ",":
+            self.pos += 1
+            arguments.append(self.expression())
+        self.scopes.pop()
+        self.expect(")")
+        if macro == "map":
+            return f"list({arguments[-1] or 'dyn'})"
+        if macro == "filter":
+            return f"list({element or 'dyn'})"
+        return "bool"
 
     def primary(self) -> tuple[CelType, str | None]:
         """The type of a primary expression and, for a bare identifier, its name."""
@@ -271,6 +320,9 @@ class _Parser:
                 return "null_type", None
             if self.peek() == "(":
                 return self.call(text, receiver=None), None
+            for scope in reversed(self.scopes):
+                if text in scope:
+                    return scope[text], None
             if text in self.bound or text.startswith("`"):
                 return None, text
             if text == "device":

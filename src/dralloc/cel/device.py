@@ -78,9 +78,9 @@ class CelDevice:
             "attributes": attributes,
             "capacity": capacity,
         }
-        variable["allowMultipleAllocations"] = _reads_allow_multiple_allocations(
-            features
-        ) and bool(device.allow_multiple_allocations)
+        variable["allowMultipleAllocations"] = _reads_allow_multiple_allocations(features) and bool(
+            device.allow_multiple_allocations
+        )
         return cls(driver, variable, None)
 
     def context(self) -> Any:

@@ -5,8 +5,10 @@ one environment per `Features`). Compiling an expression:
 
 1. parses the original text with the library, so syntax errors name the user's own columns;
 2. checks it like cel-go's checker would, from the source facts of `source.analyze`: every
-   call must be declared in `library.DECLARATIONS` in that call form and arity (and its gate
-   on), every root identifier must be `device`, a comprehension variable or a type name, and
+   call must be declared in `library.DECLARATIONS` in that call form and arity (gated ones
+   too: upstream's allocator compiles in the StoredExpressions environment, which declares
+   everything whatever the gates say), every root identifier must be `device`, a
+   comprehension variable or a type name, and
    `device.<field>` must be `driver`, `attributes`, `capacity` or `allowMultipleAllocations`
    (declared whatever the gates say, as upstream's StoredExpressions environment does);
    `Program.references()` of the compiled program is cross-checked against the same lists;
@@ -61,7 +63,7 @@ from dralloc.cel.binding import cel
 from dralloc.cel.checker import infer_result_type
 from dralloc.cel.device import CelDevice
 from dralloc.cel.errors import CelCompileError, CelRuntimeError
-from dralloc.cel.library import DECLARATIONS, GATE_LIST_TYPE_ATTRIBUTES, fold_constant_call
+from dralloc.cel.library import DECLARATIONS, RESULT_TYPES, fold_constant_call
 from dralloc.cel.source import NAMESPACES, RewriteError, analyze, rewrite, tokenize
 from dralloc.cel.values import cel_type_name, runtime_message
 from dralloc.features import Features
@@ -92,12 +94,6 @@ _TYPE_NAMES: Final = frozenset(
     {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
 )
 _PARSE_PREFIX: Final = "Failed to parse expression "
-# Functions whose every overload returns one type, for the result-type check.
-_RESULT_TYPES: Final = {
-    name: declaration.result
-    for name, declaration in DECLARATIONS.items()
-    if declaration.result is not None
-}
 
 
 class CompiledSelector:
@@ -225,7 +221,7 @@ class CelEnvironment:
                 f"limit of {MAX_COMPREHENSION_DEPTH} (estimated cost too high)"
             )
         if not problems:
-            result = infer_result_type(tokens, _RESULT_TYPES, facts.bound)
+            result = infer_result_type(tokens, RESULT_TYPES, facts.bound)
             if result is not None and result != "bool":
                 problems.append(f"must evaluate to bool or the unknown type, not {result}")
         if problems:
@@ -246,10 +242,10 @@ class CelEnvironment:
 
     def _check_call(self, name: str, member: bool, arg_count: int) -> str | None:
         declaration = DECLARATIONS.get(name)
-        if declaration is None or (
-            declaration.gate == GATE_LIST_TYPE_ATTRIBUTES
-            and not self._features.list_type_attributes
-        ):
+        # A gated function (`includes`) is declared whatever its gate says, as in upstream's
+        # StoredExpressions environment (see `__init__`); only its gate's new-expression
+        # environment, which API validation would use, leaves it out.
+        if declaration is None:
             return f"undeclared reference to '{name}'"
         if declaration.member is not None and declaration.member != member:
             form = "a receiver" if declaration.member else "no receiver"

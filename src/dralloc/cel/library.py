@@ -5,8 +5,8 @@ Owns:
 
 - `DECLARATIONS`: every function and macro an expression may call, native to the library or
   implemented here, with its call form (member `x.f()`, global `f(x)` or both), the argument
-  counts it accepts and the feature gate it needs. The environment's checker rejects any call
-  not declared here at compile time, the way cel-go's type checker would.
+  counts it accepts and the feature gate that introduced it. The environment's checker
+  rejects any call not declared here at compile time, the way cel-go's type checker would.
 - `FUNCTIONS`: the Python implementations, keyed as the library looks them up, each wrapped
   so that it never raises (see `values.error_value`): an exception raised into the library
   would be printed to fd 2 by the library.
@@ -30,6 +30,7 @@ __all__ = [
     "DECLARATIONS",
     "FUNCTIONS",
     "GATE_LIST_TYPE_ATTRIBUTES",
+    "RESULT_TYPES",
     "Declaration",
     "fold_constant_call",
 ]
@@ -43,9 +44,11 @@ class Declaration:
 
     `member`: True for `x.f(...)` only, False for `f(...)` only, None for both. `arities`: the
     accepted argument counts *including* the receiver of a member call; None means the
-    library checks. `gate`: a feature gate that must be on. `result`: the type every overload
-    returns, as cel-go names it (`bool`, `int`, `kubernetes.Quantity`), for the checker's
-    result-type inference (`checker.py`); None when it depends on the arguments.
+    library checks. `gate`: the feature gate that introduced it (new expressions need it on;
+    stored ones, which the allocator compiles, may call it whatever the gate). `result`: the
+    type every overload returns, as cel-go names it (`bool`, `int`, `kubernetes.Quantity`),
+    for the checker's result-type inference (`checker.py`); None when it depends on the
+    arguments.
     """
 
     member: bool | None
@@ -240,6 +243,11 @@ def _never_raising(name: str, function: Callable[..., Any]) -> Callable[..., Any
 DECLARATIONS: Final[Mapping[str, Declaration]] = MappingProxyType(
     {**_NATIVE, **{name: decl for name, (_, decl) in _PYTHON.items()}}
 )
+
+RESULT_TYPES: Final[Mapping[str, str]] = MappingProxyType(
+    {name: decl.result for name, decl in DECLARATIONS.items() if decl.result is not None}
+)
+"""Functions whose every overload returns one type, by name, for `checker.py`."""
 
 FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = MappingProxyType(
     {

@@ -1,0 +1,77 @@
+"""dralloc.cel.checker: the result type of an expression, known only where it is certain."""
+
+from __future__ import annotations
+
+import pytest
+
+from dralloc.cel.checker import infer_result_type
+from dralloc.cel.library import RESULT_TYPES
+from dralloc.cel.source import analyze, tokenize
+
+
+def _type(expression: str) -> str | None:
+    tokens = tokenize(expression)
+    return infer_result_type(tokens, RESULT_TYPES, analyze(tokens).bound)
+
+
+@pytest.mark.parametrize(
+    ("expression", "type_name"),
+    [
+        ("true", "bool"),
+        ("0x1F", "int"),
+        ("-1", "int"),
+        ("1e3", "double"),
+        ("2u", "uint"),
+        ('r"a\\b"', "string"),
+        ('b"x"', "bytes"),
+        ("null", "null_type"),
+        ("[]", "list(dyn)"),
+        ('[1, "a"]', "list(dyn)"),
+        ("[[1]]", "list(list(int))"),
+        ('{"a": [1]}', "map(string, list(int))"),
+        ("device", "kubernetes.DRADevice"),
+        ("device.driver", "string"),
+        ("device.allowMultipleAllocations", "bool"),
+        ('device.capacity["d"]["m"]', "kubernetes.Quantity"),
+        ('device.capacity["d"].m.add(1)', "kubernetes.Quantity"),
+        ('semver("1.0.0")', "kubernetes.Semver"),
+        ('"a" + "b"', "string"),
+        ("[1] + [2]", "list(int)"),
+        ("7 % 2", "int"),
+        ("(1)", "int"),
+        ("!1", "bool"),
+        ("1 < 2 || 3", "bool"),
+        ("x in [1]", "bool"),
+        ('"abc".split("b")[0]', "string"),
+        ('{"a": 1}["a"]', "int"),
+        ("lists.range(3).map(i, i * 2)", "list(int)"),
+        ('sets.contains(["a"], ["a"])', "bool"),
+        ('strings.quote("a")', "string"),
+        ('timestamp("2025-01-01T00:00:00Z").getHours()', "int"),
+    ],
+)
+def test_a_certain_type_is_named_as_cel_go_names_it(expression: str, type_name: str) -> None:
+    assert _type(expression) == type_name
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'device.attributes["d"].model',  # an attribute value: the unknown type
+        'device.attributes["d"]["model"]',
+        "dyn(1)",
+        "1 + 1.5",  # mixed operands: upstream refuses with "no matching overload"
+        "1.5 % 2.5",
+        "true ? 1 : 'a'",
+        "[1, 2].max()",  # result depends on the element type
+        '"ab".reverse()',
+        "int",  # a type value
+        "type(1)",
+        "optional.of(1)",
+        "a.?b",  # not modelled by the parser
+        "Msg{a: 1}",
+        "1 +",
+    ],
+)
+def test_anything_uncertain_is_unknown_so_never_refused(expression: str) -> None:
+    assert _type(expression) is None
