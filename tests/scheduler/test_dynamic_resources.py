@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import msgspec
 
 from dralloc.allocator import Allocator
 from dralloc.api.core import Pod, PodResourceClaim
 from dralloc.api.meta import ObjectMeta
+from dralloc.cli.inputs import read_cluster
+from dralloc.cli.schedule import run_schedule
 from dralloc.devices import driver_device_classes
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
+from dralloc.scheduler.config import SchedulerConfiguration
 from dralloc.scheduler.framework import Code, CycleState, Framework, PodInfo, Profile
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
 from dralloc.scheduler.plugins.gpushare import GpuShareView, Random
@@ -234,3 +238,78 @@ def test_random_scores_every_node_at_once_as_it_scores_each() -> None:
         each = {node.name: plugin.score(state, info, node)[0] for node in nodes}
         assert plugin.score_nodes(state, info, nodes) == each
         assert sorted(each.values()) == [0, 100]
+
+
+_PRIORITIZED = """\
+apiVersion: resource.k8s.io/v1
+kind: DeviceClass
+metadata: {name: gpu}
+spec:
+  selectors: [{cel: {expression: 'device.driver == "gpu.example.com"'}}]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: roomy}
+status: {allocatable: {cpu: "8", memory: 16Gi, pods: "110"}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: small}
+status: {allocatable: {cpu: "4", memory: 8Gi, pods: "110"}}
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceSlice
+metadata: {name: roomy}
+spec:
+  driver: gpu.example.com
+  nodeName: roomy
+  pool: {name: roomy, generation: 1, resourceSliceCount: 1}
+  devices:
+  - {name: small-0, attributes: {size: {string: small}}}
+  - {name: small-1, attributes: {size: {string: small}}}
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceSlice
+metadata: {name: small}
+spec:
+  driver: gpu.example.com
+  nodeName: small
+  pool: {name: small, generation: 1, resourceSliceCount: 1}
+  devices:
+  - {name: big-0, attributes: {size: {string: big}}}
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: big-or-two-small, namespace: default}
+spec:
+  devices:
+    requests:
+    - name: gpu
+      firstAvailable:
+      - name: big
+        deviceClassName: gpu
+        selectors: [{cel: {expression: 'device.attributes["gpu.example.com"].size == "big"'}}]
+      - name: small
+        deviceClassName: gpu
+        count: 2
+        selectors: [{cel: {expression: 'device.attributes["gpu.example.com"].size == "small"'}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: default}
+spec:
+  resourceClaims: [{name: gpu, resourceClaimName: big-or-two-small}]
+  containers: [{name: c, image: pause, resources: {requests: {cpu: "1"}}}]
+"""
+
+
+def test_score_prefers_the_node_serving_an_earlier_first_available_alternative(
+    tmp_path: Path,
+) -> None:
+    # Seen in tests/k8s/test_scheduler_differential.py (dra-prioritized-list): the roomier
+    # node wins the resource scores, but DynamicResources' Score (weight 2) gives the node
+    # serving alternative 0 (8 points, 100 after normalising) over alternative 1 (7, 87).
+    path = tmp_path / "cluster.yaml"
+    path.write_text(_PRIORITIZED)
+    run = run_schedule(read_cluster([str(path)]), SchedulerConfiguration(), FEATURES)
+    assert [o.node for o in run.outcomes] == ["small"]

@@ -192,6 +192,7 @@ def test_the_default_profile_runs_upstreams_plugins_in_order_with_their_weights(
         ("NodeResourcesFit", 1),
         ("PodTopologySpread", 2),
         ("InterPodAffinity", 2),
+        ("DynamicResources", 2),
         ("NodeResourcesBalancedAllocation", 1),
         ("ImageLocality", 1),
     ]
@@ -365,6 +366,7 @@ def test_a_score_entry_moves_its_plugin_first_with_its_weight() -> None:
         ("NodeResourcesFit", 1),
         ("PodTopologySpread", 2),
         ("InterPodAffinity", 2),
+        ("DynamicResources", 2),
         ("ImageLocality", 1),
     ]
 

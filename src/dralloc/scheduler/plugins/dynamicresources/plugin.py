@@ -52,11 +52,17 @@
   node is a preemption candidate at all, "cannot allocate all claims" is Unschedulable, not
   UnschedulableAndUnresolvable as in 1.36.
 
+* Score (upstream's since 1.34, with DRAPrioritizedList): on a node where Filter allocated
+  the pod's claims, every `firstAvailable` request scores 8 - i for the alternative i it got
+  there (8 being the most alternatives a request may list), summed over the claims and scaled
+  to 0..100 by the best node; so the node serving earlier alternatives wins, other things
+  equal. A node whose allocation Filter did not keep (a verdict shared across alike nodes)
+  scores 0, as upstream's does for a node without a stored allocation.
 * PostFilter runs before DefaultPreemption and adds its reason to the FitError message, as
   upstream's does: `no new claims to deallocate` for a pod without claims (or whose PreFilter
   stopped before reading them), `still not schedulable` otherwise.
 
-Not yet: Score over firstAvailable alternatives (1.35+), PostFilter's actions (deallocating an
+Not yet: PostFilter's actions (deallocating an
 allocated claim no node can use, deleting a stale extended-resource claim, with their own
 reasons), binding conditions.
 """
@@ -68,6 +74,8 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Protocol
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from dralloc.allocator import (
     AllocatedState,
@@ -82,6 +90,7 @@ from dralloc.allocator import (
 from dralloc.allocator.nodeselection import selector_matches
 from dralloc.api.core import Pod, PodExtendedResourceClaimStatus
 from dralloc.api.resource import AllocationResult, ResourceClaim, ResourceClaimStatus
+from dralloc.api.validation.base import FIRST_AVAILABLE_MAX
 from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
 from dralloc.scheduler.framework import (
     SUCCESS,
@@ -92,6 +101,8 @@ from dralloc.scheduler.framework import (
     PodInfo,
     PreFilterResult,
     Status,
+    default_normalize,
+    default_normalize_array,
 )
 from dralloc.scheduler.framework.generations import NodeMemo
 from dralloc.scheduler.framework.interface import DeviceClassResolver
@@ -141,6 +152,18 @@ def _class_problem(claim: ResourceClaim, classes: set[str]) -> str | None:
                     f"{sub.device_class_name} does not exist"
                 )
     return None
+
+
+def _alternatives_score(claim: ResourceClaim, allocation: AllocationResult) -> int:
+    """Upstream's `computeScore` for one claim: FIRST_AVAILABLE_MAX - i for each request whose
+    alternative i the allocation used."""
+    used = {result.request for result in allocation.devices.results if "/" in result.request}
+    score = 0
+    for request in claim.spec.devices.requests:
+        for index, alternative in enumerate(request.first_available or ()):
+            if f"{request.name}/{alternative.name}" in used:
+                score += FIRST_AVAILABLE_MAX - index
+    return score
 
 
 class DynamicResources:
@@ -265,6 +288,30 @@ class DynamicResources:
         if not repeatable and not isinstance(outcome, Status):
             return SUCCESS
         return self._use(claims, node, outcome)
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
+        claims = state.get(_STATE_KEY, PodClaims)
+        if claims is None or not self.cache.features.enabled("DRAPrioritizedList"):
+            return 0, SUCCESS
+        results = claims.results.get(node.name)
+        if results is None:
+            return 0, SUCCESS
+        allocations = [
+            (claim, claim.status.allocation)
+            for claim in claims.allocated
+            if claim.status.allocation is not None
+        ]
+        allocations += list(zip(claims.pending, results, strict=False))
+        return sum(_alternatives_score(c, a) for c, a in allocations), SUCCESS
+
+    def normalize_scores(self, state: CycleState, pod: PodInfo, scores: dict[str, int]) -> Status:
+        default_normalize(scores, reverse=False)
+        return SUCCESS
+
+    def normalize_array(
+        self, state: CycleState, pod: PodInfo, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        return default_normalize_array(scores, reverse=False)
 
     def post_filter(
         self, state: CycleState, pod: PodInfo, statuses: Mapping[str, Status]
