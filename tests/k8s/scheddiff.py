@@ -183,7 +183,7 @@ Devices = tuple[tuple[str, str, str], ...]  # (driver, pool, device), sorted
 class PodResult:
     node: str | None
     message: str | None = None  # the PodScheduled=False message, for a pod left pending
-    nominated: str | None = None  # where preemption made room for it
+    nominated: str | None = None  # for a pod left pending: where preemption made room
 
 
 @dataclass
@@ -277,7 +277,6 @@ class ClusterRun:
     client: ApiClient
     scenario: Scenario
     created: list[Obj] = field(default_factory=list)
-    nominated: dict[str, str] = field(default_factory=dict)
 
     def run(self) -> Observed:
         for namespace in [*self.scenario.namespaces, BARRIER_NAMESPACE]:
@@ -360,8 +359,6 @@ class ClusterRun:
             for event in self._events(path, name, current):
                 last = event
                 nominated = (last.get("status") or {}).get("nominatedNodeName")
-                if nominated:
-                    self.nominated[f"{namespace}/{name}"] = nominated
                 if last["spec"].get("nodeName"):
                     return last
                 if _unschedulable_message(last) is not None and not nominated:
@@ -397,10 +394,11 @@ class ClusterRun:
             current = self.client.get(_path(pod) + "/" + pod["metadata"]["name"]).body
             key = _key(pod)
             node = current["spec"].get("nodeName")
+            # A bound pod's nominated node says nothing more: 1.36 also nominates a pod whose
+            # PreBind has work to do (its claims), and preemption's victims show as deleted.
+            nominated = None if node else (current.get("status") or {}).get("nominatedNodeName")
             observed.pods[key] = PodResult(
-                node,
-                None if node else _unschedulable_message(current),
-                self.nominated.get(key),
+                node, None if node else _unschedulable_message(current), nominated
             )
             if node:
                 _record_claims(observed, current, claims)
@@ -458,9 +456,6 @@ class DrallocRun:
     observed: Observed
 
 
-_PREEMPTED = re.compile(r"^Preempted by pod (?P<pod>\S+) on node (?P<node>\S+)$")
-
-
 def run_dralloc(scenario: Scenario, *, seed: int | None = None) -> DrallocRun:
     """Runs `dralloc schedule -f <scenario> -o json` in-process, as a user would run it."""
     with tempfile.TemporaryDirectory(prefix="scheduler-differential-") as directory:
@@ -514,19 +509,16 @@ def observed_from_output(scenario: Scenario, items: Sequence[Obj]) -> Observed:
     observed = Observed()
     claims = {_key(i): i for i in items if i["kind"] == "ResourceClaim"}
     pods = {_key(i): i for i in items if i["kind"] == "Pod"}
-    nominated: dict[str, str] = {}
     for item in pods.values():
-        match = _PREEMPTED.match((item.get("status") or {}).get("message") or "")
-        if (item.get("status") or {}).get("reason") == "Preempted" and match:
+        if (item.get("status") or {}).get("reason") == "Preempted":
             observed.deleted.add(_key(item))
-            nominated[match.group("pod")] = match.group("node")
     for pod in scenario.pods:
         key = _key(pod)
         out = pods[key]
         node = out["spec"].get("nodeName")
-        nominated_here = nominated.get(key) or (out.get("status") or {}).get("nominatedNodeName")
+        nominated = None if node else (out.get("status") or {}).get("nominatedNodeName")
         observed.pods[key] = PodResult(
-            node, None if node else _unschedulable_message(out), nominated_here
+            node, None if node else _unschedulable_message(out), nominated
         )
         if node:
             _record_claims(observed, out, claims)

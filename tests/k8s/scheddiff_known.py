@@ -8,7 +8,14 @@ plugin is absent: it becomes a real check the moment the plugin lands.
 
 Known classes:
 
-(none yet)
+`dra-cannot-allocate-left-to-preemption`
+    When the allocator finds no devices for a pod's claims on a node, kube-scheduler 1.36's
+    DynamicResources Filter answers "cannot allocate all claims" as UnschedulableAndUnresolvable
+    (dynamicresources.go, `statusUnschedulable`), so DefaultPreemption counts the node under
+    "Preemption is not helpful for scheduling". dralloc answers Unschedulable on purpose, so
+    that preemption may free devices held by lower-priority pods (KEP-5690, beyond 1.36), and
+    its message counts the node under "No preemption victims found for incoming pod". Issue 11
+    point 4 asks for upstream's answer by default and dralloc's as a named option.
 """
 
 from __future__ import annotations
@@ -27,7 +34,14 @@ class KnownDisagreement:
     diagnosis: str  # one line: what upstream does, what dralloc does, and where
 
 
-KNOWN: dict[str, KnownDisagreement] = {known.name: known for known in ()}
+_CLASSES = (
+    KnownDisagreement(
+        "dra-cannot-allocate-left-to-preemption",
+        "1.36 says 'cannot allocate all claims' is UnschedulableAndUnresolvable (preemption not "
+        "helpful); dralloc lets preemption try (KEP-5690) and says no victims found",
+    ),
+)
+KNOWN: dict[str, KnownDisagreement] = {known.name: known for known in _CLASSES}
 
 
 def default_profile_plugins() -> frozenset[str]:
