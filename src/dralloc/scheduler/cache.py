@@ -1,8 +1,9 @@
 """The scheduler's long-lived view of the cluster: nodes with their pods, the claims, and the
 devices those claims hold.
 
-The cache is the one owner of this state; a cycle reads `snapshot()` and plugins change the
-cache only at Reserve/Unreserve/PreBind/Bind, through the methods here. It plays the role of
+The cache is the one owner of this state; a cycle reads `snapshot()` (copies of the nodes the
+cache cannot change under it, `snapshot.py`) and plugins change the cache only at
+Reserve/Unreserve/PreBind/Bind, through the methods here. It plays the role of
 kube-scheduler's cache plus its informers' view of ResourceClaims: pods are "assumed" when a
 cycle picks a node and stay until removed, and a claim's allocation is kept both on the claim
 object and in one incrementally updated `AllocatedState`, which the allocator reads.
@@ -29,6 +30,7 @@ from dralloc.api.resource import (
 )
 from dralloc.features import Features
 from dralloc.scheduler.framework import NodeInfo, PodInfo
+from dralloc.scheduler.snapshot import NodeSnapshot
 
 
 def claim_key(claim: ResourceClaim) -> str:
@@ -72,7 +74,8 @@ class SchedulerCache:
         # Names of nodes in the order they changed (`NodeInfo.journal`).
         self.journal: list[str] = []
         self._retired: dict[str, int] = {}  # removed node -> its last generation
-        self._sorted: list[NodeInfo] | None = None
+        self._snapshot = NodeSnapshot()
+        self._membership = 0  # moves whenever a node is added, replaced or removed
         self.pods: dict[str, tuple[PodInfo, str]] = {}  # pod key -> (info, node name)
         self.claims: dict[str, ResourceClaim] = {}
         self.allocated = AllocatedState()
@@ -92,20 +95,20 @@ class SchedulerCache:
         last = old.generation if old is not None else self._retired.pop(info.name, -1)
         info.generation = last + 1
         self.nodes[info.name] = info
-        self._sorted = None
+        self._membership += 1
         return info
 
     def remove_node(self, name: str) -> None:
         old = self.nodes.pop(name, None)
         if old is not None:
             self._retired[name] = old.generation
-        self._sorted = None
+        self._membership += 1
 
     def snapshot(self) -> list[NodeInfo]:
-        """The nodes in name order, for one cycle (read-only by convention)."""
-        if self._sorted is None:
-            self._sorted = [self.nodes[name] for name in sorted(self.nodes)]
-        return self._sorted
+        """The nodes in name order as they are now, for one cycle: copies that later changes
+        to the cache do not reach (only nodes changed since the previous call are copied
+        again; see `snapshot.py`). Change the cache through its methods, never a copy."""
+        return self._snapshot.update(self.nodes, self.journal, self._membership)
 
     # -------------------------------------------------------------------------- pods
 

@@ -306,7 +306,8 @@ class NodeInfo:
 
     Nodes kept by one scheduler cache share its `journal`: every change appends the node's
     name, so a reader that remembers a position finds what changed since without looking at
-    every node. A copy has no journal (its changes are nobody's business).
+    every node. A what-if copy has no journal (its changes are nobody's business); a
+    snapshot's copies share the snapshot's journal (`scheduler/snapshot.py`).
     """
 
     node: Node
@@ -376,7 +377,10 @@ class NodeInfo:
                 return info
         return None
 
-    def copy(self) -> NodeInfo:
+    def copy(self, *, scratch: bool = True) -> NodeInfo:
+        """A copy that later changes to either side do not reach. `scratch` (the default)
+        marks a what-if copy, whose generations may come to repeat the real node's with
+        other contents; a snapshot's copy (`scratch=False`) is the node at its generation."""
         copied = NodeInfo(
             self.node,
             self.allocatable,
@@ -388,7 +392,7 @@ class NodeInfo:
             pods_with_required_anti_affinity=list(self.pods_with_required_anti_affinity),
             used_ports=self.used_ports.copy() if len(self.used_ports) else HostPortInfo(),
         )
-        copied.scratch = True
+        copied.scratch = scratch
         return copied
 
 
