@@ -35,6 +35,22 @@ def test_benchmark_lines_give_throughput_and_runtime_per_workload() -> None:
     assert empty["runtime_seconds"] > 0
 
 
+def test_a_workload_below_upstreams_threshold_still_gives_its_average() -> None:
+    # Such a workload fails, so Go prints no benchmark line for it.
+    text = (DATA / "scheduler_perf_dra_below_threshold.txt").read_text()
+    assert runner.parse_bench_lines(text) == {}
+    assert runner.parse_threshold_failures(text) == {
+        "SchedulingWithResourceClaimTemplate/5000pods_500nodes": {
+            "Average": 16.069518,
+            "threshold": 40.0,
+        },
+        "SteadyStateClusterResourceClaimTemplate/empty_500nodes": {
+            "Average": 21.326129,
+            "threshold": 64.0,
+        },
+    }
+
+
 def test_data_items_give_the_unrounded_throughput() -> None:
     document = json.loads((DATA / "scheduler_perf_dra_data_items.json").read_text())
     found = runner.parse_data_items(document)
@@ -48,9 +64,11 @@ def test_data_items_override_the_rounded_benchmark_line(tmp_path: Path) -> None:
         (DATA / "scheduler_perf_dra_data_items.json").read_text()
     )
     stdout = (DATA / "scheduler_perf_dra.txt").read_text()
+    stdout += (DATA / "scheduler_perf_dra_below_threshold.txt").read_text()
     found = runner.upstream_figures(tmp_path, stdout)
     assert found[EMPTY_100]["Average"] == pytest.approx(24.400557039379677)
     assert found[EMPTY_100]["runtime_seconds"] > 0
+    assert found["SchedulingWithResourceClaimTemplate/5000pods_500nodes"]["Average"] == 16.069518
 
 
 def test_bench_pattern_is_anchored_at_every_level() -> None:
