@@ -485,10 +485,11 @@ class _TieRecorder(random.Random):
         return seq[0]
 
 
-def dralloc_ties(scenario: Scenario) -> list[list[str]]:
-    """The sets of equally scored best nodes `dralloc schedule` met while scheduling the
-    scenario (upstream would pick among each at random). `dralloc schedule --seed N` draws
-    ties from `random.Random(N)`; here that generator records them instead."""
+def run_dralloc_recording_ties(scenario: Scenario) -> tuple[DrallocRun, list[list[str]]]:
+    """`run_dralloc`, and the sets of equally scored best nodes it met on the way (upstream
+    would pick among each at random). `dralloc schedule --seed N` draws ties from
+    `random.Random(N)`; here that generator records them and takes the first node, as name
+    order would."""
     recorders: list[_TieRecorder] = []
 
     class _Random:
@@ -500,8 +501,12 @@ def dralloc_ties(scenario: Scenario) -> list[list[str]]:
             return random.Random(seed)
 
     with mock.patch.object(schedule_command_module, "random", _Random()):
-        run_dralloc(scenario, seed=0)
-    return [tie for recorder in recorders for tie in recorder.ties]
+        run = run_dralloc(scenario, seed=0)
+    return run, [tie for recorder in recorders for tie in recorder.ties]
+
+
+def dralloc_ties(scenario: Scenario) -> list[list[str]]:
+    return run_dralloc_recording_ties(scenario)[1]
 
 
 def observed_from_output(scenario: Scenario, items: Sequence[Obj]) -> Observed:

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 import pytest
 from apiclient import ApiClient
 from controlplane import ApiServer, KubeControllerManager, KubeScheduler
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scheddiff import (
     Scenario,
     differences,
@@ -29,11 +31,14 @@ from scheddiff import (
     run_dralloc,
     run_on_cluster,
 )
+from scheddiff_cases import CaseNames, generated_scenarios, load_corpus, stepwise_differences
 from scheddiff_known import marks, missing_plugins
 
 pytestmark = pytest.mark.k8s("kube-scheduler", "kube-controller-manager")
 
 SCENARIOS = load_scenarios()
+CORPUS_SCENARIOS = load_corpus()
+GENERATED_EXAMPLES = 24
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +70,39 @@ def test_dralloc_schedules_the_scenario_as_kube_scheduler_does(
     found = differences(upstream, local)
     assert not found, f"{scenario.name}: dralloc differs from kube-scheduler:\n" + "\n".join(found)
     assert local.as_data() == upstream.as_data()
+
+
+# ------------------------------------------------------------------------ generated family
+
+
+@pytest.fixture(scope="module")
+def case_names() -> CaseNames:
+    return CaseNames()
+
+
+def _check_stepwise(cluster: ApiClient, scenario: Scenario) -> None:
+    upstream = run_on_cluster(cluster, scenario)
+    found = stepwise_differences(scenario, upstream)
+    assert not found, f"{scenario.name}: dralloc differs from kube-scheduler:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("scenario", [pytest.param(s, id=s.name) for s in CORPUS_SCENARIOS])
+def test_the_generated_corpus_is_scheduled_as_kube_scheduler_does(
+    cluster: ApiClient, scenario: Scenario
+) -> None:
+    _check_stepwise(cluster, scenario)
+
+
+@settings(
+    max_examples=GENERATED_EXAMPLES,
+    deadline=None,
+    derandomize=True,  # the same cases on every run: CI is repeatable
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_generated_clusters_are_scheduled_as_kube_scheduler_does(
+    cluster: ApiClient, case_names: CaseNames, data: st.DataObject
+) -> None:
+    scenario = data.draw(generated_scenarios(case_names))
+    _check_stepwise(cluster, scenario)

@@ -1,0 +1,156 @@
+"""The generated family of the scheduler differential: random small clusters and pods, and a
+comparison that tolerates ties.
+
+A case is a few nodes (CPU and memory sizes, zone and tier labels, a NoSchedule or
+PreferNoSchedule taint now and then) and a few pods (CPU and memory requests, sometimes a
+nodeSelector, a toleration or a preferred node affinity), all of priority 0, so that both
+queues take them in file order. Scores may tie, and kube-scheduler breaks ties at random, so
+the comparison goes pod by pod (`stepwise_differences`): for each pod, dralloc schedules it
+alone on the cluster as kube-scheduler left it (the earlier pods running where upstream put
+them) and must choose upstream's node, or have met it among equally scored best nodes; a pod
+upstream left pending must get the same message.
+
+The seed corpus (tests/data/scheduler_differential/generated/*.yaml, scenarios in the
+hand-written format) holds cases worth keeping, shrunk failures among them; they are compared
+the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+from scheddiff import SCENARIOS, Obj, Observed, Scenario, load_scenario, make_scenario
+from scheddiff import run_dralloc_recording_ties as _run_recording_ties
+
+CORPUS = SCENARIOS / "generated"
+
+_CPUS = ("2", "3", "4", "6", "8", "12", "16")
+_MEMORY = ("4Gi", "8Gi", "16Gi", "32Gi")
+_POD_CPUS = ("100m", "250m", "500m", "1", "1500m", "2", "3", "5")
+_POD_MEMORY = ("128Mi", "256Mi", "512Mi", "1Gi", "2Gi", "6Gi")
+_ZONES = ("a", "b", "c")
+_TIERS = ("gold", "silver")
+_DEDICATED = ("gpu", "db")
+
+
+@dataclass
+class CaseNames:
+    """Hands out unique scenario names within one cluster (nodes are named after them)."""
+
+    prefix: str = "gen"
+    issued: Iterator[int] = field(default_factory=lambda: iter(range(1, 1_000_000)))
+
+    def next(self) -> str:
+        return f"{self.prefix}-{next(self.issued)}"
+
+
+def _node(name: str, draw: st.DrawFn) -> Obj:
+    capacity = {
+        "cpu": draw(st.sampled_from(_CPUS)),
+        "memory": draw(st.sampled_from(_MEMORY)),
+        "pods": "110",
+    }
+    labels = {
+        "kubernetes.io/hostname": name,
+        "topology.kubernetes.io/zone": draw(st.sampled_from(_ZONES)),
+        "tier": draw(st.sampled_from(_TIERS)),
+    }
+    node: Obj = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "status": {"capacity": capacity, "allocatable": dict(capacity)},
+    }
+    taint = draw(st.sampled_from((None, None, None, "NoSchedule", "PreferNoSchedule")))
+    if taint is not None:
+        value = draw(st.sampled_from(_DEDICATED))
+        node["spec"] = {"taints": [{"key": "dedicated", "value": value, "effect": taint}]}
+    return node
+
+
+def _pod(name: str, draw: st.DrawFn) -> Obj:
+    requests = {
+        "cpu": draw(st.sampled_from(_POD_CPUS)),
+        "memory": draw(st.sampled_from(_POD_MEMORY)),
+    }
+    spec: dict[str, Any] = {
+        "containers": [{"name": "c", "image": "pause", "resources": {"requests": requests}}]
+    }
+    if draw(st.integers(0, 3)) == 0:
+        key, values = draw(
+            st.sampled_from(
+                (("topology.kubernetes.io/zone", _ZONES), ("tier", _TIERS)),
+            )
+        )
+        spec["nodeSelector"] = {key: draw(st.sampled_from(values))}
+    if draw(st.integers(0, 2)) == 0:
+        spec["tolerations"] = [
+            {
+                "key": "dedicated",
+                "operator": "Equal",
+                "value": draw(st.sampled_from(_DEDICATED)),
+            }
+        ]
+    if draw(st.integers(0, 3)) == 0:
+        spec["affinity"] = {
+            "nodeAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": draw(st.integers(1, 100)),
+                        "preference": {
+                            "matchExpressions": [
+                                {
+                                    "key": "tier",
+                                    "operator": "In",
+                                    "values": [draw(st.sampled_from(_TIERS))],
+                                }
+                            ]
+                        },
+                    }
+                ]
+            }
+        }
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+@st.composite
+def generated_scenarios(draw: st.DrawFn, names: CaseNames) -> Scenario:
+    name = names.next()
+    nodes = [_node(f"{name}-n{i}", draw) for i in range(draw(st.integers(2, 4)))]
+    pods = [_pod(f"p{i}", draw) for i in range(draw(st.integers(2, 5)))]
+    return make_scenario(name, nodes, pods, description="generated")
+
+
+def load_corpus(folder: Path = CORPUS) -> list[Scenario]:
+    return [load_scenario(path) for path in sorted(folder.glob("*.yaml"))]
+
+
+def stepwise_differences(scenario: Scenario, upstream: Observed) -> list[str]:
+    """Each pending pod through dralloc alone, the earlier ones running where kube-scheduler
+    bound them: dralloc must choose upstream's node or have tied it with its own choice, and
+    give the same message to a pod upstream left pending."""
+    found = []
+    placed: list[Obj] = []
+    for pod in scenario.pods:
+        key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        theirs = upstream.pods[key]
+        alone = make_scenario(scenario.name, [*scenario.objects, *placed], [pod])
+        run, ties = _run_recording_ties(alone)
+        ours = run.observed.pods[key]
+        if theirs.node is not None:
+            bound = {**pod, "spec": {**pod["spec"], "nodeName": theirs.node}}
+            placed.append(bound)
+        if theirs.node == ours.node and theirs.message == ours.message:
+            continue
+        tied = any(theirs.node in tie and ours.node in tie for tie in ties)
+        if theirs.node is not None and ours.node is not None and tied:
+            continue
+        found.append(
+            f"pod {key}: kube-scheduler {theirs.node or theirs.message!r}, "
+            f"dralloc {ours.node or ours.message!r} (ties dralloc met: {ties})"
+        )
+    return found
