@@ -60,7 +60,9 @@ import typer
 from dralloc.allocator import AllocatorOptions
 from dralloc.api.core import Pod, PriorityClass
 from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_builtins
+from dralloc.api.meta import LabelSelector
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
+from dralloc.api.workloads import ReplicaSet, StatefulSet
 from dralloc.cli.inputs import ClusterInput, read_cluster
 from dralloc.cli.options import (
     RecursiveOption,
@@ -96,6 +98,7 @@ from dralloc.scheduler.plugins.defaultpreemption import (
     REASON_PREEMPTION_BY_SCHEDULER,
     Eviction,
 )
+from dralloc.scheduler.plugins.podtopologyspread import WorkloadSelectors
 from dralloc.scheduler.profiles import plugin_names
 from dralloc.scheduler.scheduler import ScheduleOutcome
 
@@ -144,6 +147,22 @@ def _share_ids(rng: random.Random) -> Callable[[], str]:
     return lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+def _owner_selectors(
+    objects: Sequence[LoadedObject], expansion: ControllerPods
+) -> WorkloadSelectors:
+    """The selectors PodTopologySpread's default constraints spread a pod by: those of the
+    ReplicaSets and StatefulSets in the input or made by the workload controllers (dralloc
+    reads no Services or ReplicationControllers), by namespace, kind and name."""
+    made = expansion.expansion
+    found: dict[tuple[str, str, str], LabelSelector] = {}
+    for obj in (*(o.obj for o in objects), *made.replica_sets, *made.stateful_sets):
+        if isinstance(obj, ReplicaSet | StatefulSet) and obj.spec.selector is not None:
+            kind = "ReplicaSet" if isinstance(obj, ReplicaSet) else "StatefulSet"
+            key = (obj.metadata.namespace or "default", kind, obj.metadata.name)
+            found[key] = obj.spec.selector
+    return WorkloadSelectors(found)
+
+
 def plan_schedule(
     cluster: ClusterInput,
     config: SchedulerConfiguration,
@@ -172,6 +191,7 @@ def plan_schedule(
             claim_objects[claim_key(loaded.obj)] = loaded.obj
     evictions: list[Eviction] = []
     problems: list[Problem] = []
+    owners = _owner_selectors(objects, expansion)
     # Pods alike to every plugin (one template, same requests) reuse node verdicts: only
     # nodes changed since such a pod was last scheduled are filtered and scored again.
     built = build_scheduler(
@@ -186,6 +206,7 @@ def plan_schedule(
             allocator_options=options,
             rng=tie_rng,
             on_evict=evictions.append,
+            owners=owners,
         ),
         collect_problems=problems,
     )

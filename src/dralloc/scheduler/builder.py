@@ -29,7 +29,13 @@ from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration
 from dralloc.scheduler.framework import Framework, NodeInfo, PodInfo, PodSignature, Profile
 from dralloc.scheduler.gpushare import TaskType
-from dralloc.scheduler.plugins import Binder, Eviction, Registry
+from dralloc.scheduler.plugins import (
+    Binder,
+    Eviction,
+    NamespaceLabels,
+    OwnerSelectors,
+    Registry,
+)
 from dralloc.scheduler.plugins.gpushare import GpuShareView
 from dralloc.scheduler.profiles import (
     DeviceSpeedups,
@@ -65,6 +71,10 @@ class SchedulerInputs:
     builds, from a profile, the key under which nodes every plugin treats alike share
     verdicts; `device_speedups` is what DynamicResources may share across nodes.
     GPU sharing: `typical_pods` is FGD's target workload when its profile gives no args.
+    Pod-to-pod plugins: `owners` says which ReplicaSet or StatefulSet selector a pod belongs
+    to (PodTopologySpread's default constraints apply only then); `namespace_labels` gives
+    the labels of Namespaces (InterPodAffinity's namespaceSelector). Both default to none
+    known.
     """
 
     features: Features
@@ -84,6 +94,8 @@ class SchedulerInputs:
     node_key: NodeKeyFactory | None = None
     device_speedups: DeviceSpeedups = field(default_factory=DeviceSpeedups)
     typical_pods: Sequence[tuple[TaskType, float]] | None = None
+    owners: OwnerSelectors | None = None
+    namespace_labels: NamespaceLabels | None = None
 
 
 @dataclass
@@ -160,6 +172,8 @@ def build_scheduler(
         gpu_share_view=view,
         typical_pods=inputs.typical_pods,
         device_speedups=inputs.device_speedups,
+        owners=inputs.owners,
+        namespace_labels=inputs.namespace_labels,
     )
     problems: list[Problem] = []
     try:
