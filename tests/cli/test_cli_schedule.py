@@ -217,6 +217,33 @@ def test_a_pod_that_fits_nowhere_gets_the_fit_error_and_exit_1(tmp_path: Path) -
     assert small["spec"]["nodeName"] == "node-a"
 
 
+def test_a_pod_with_scheduling_gates_is_never_tried_and_says_so(tmp_path: Path) -> None:
+    # Seen in tests/k8s/test_scheduler_differential.py (scheduling-gates): kube-scheduler's
+    # SchedulingGates PreEnqueue holds the pod back, and the API server has given it the
+    # SchedulingGated condition at creation.
+    gated = pod("gated", extra="schedulingGates: [{name: example.com/quota}, {name: b}]")
+    path = write(tmp_path, CLUSTER, gated, pod("free"))
+    result = schedule("-f", path)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "pod default/gated: waiting for scheduling gates: [example.com/quota b]",
+        "scheduled 1 of 2 pending pods",
+    ]
+    held, free = items(result)
+    assert "nodeName" not in held["spec"]
+    assert held["status"] == {
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "SchedulingGated",
+                "message": "Scheduling is blocked due to non-empty scheduling gates",
+            }
+        ],
+    }
+    assert free["spec"]["nodeName"] == "node-a"
+
+
 def test_a_generated_claim_of_a_pending_pod_is_still_listed(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -114,6 +114,10 @@ class PodResourceClaim(Base):
     resource_claim_template_name: str | None = None
 
 
+class PodSchedulingGate(Base):
+    name: str
+
+
 class NodeAffinity(Base):
     required_during_scheduling_ignored_during_execution: NodeSelector | None = None
     preferred_during_scheduling_ignored_during_execution: list[Any] = msgspec.field(
@@ -191,6 +195,8 @@ class PodSpec(Base):
     containers: list[Container] = msgspec.field(default_factory=list)
     init_containers: list[Container] = msgspec.field(default_factory=list)
     resource_claims: list[PodResourceClaim] = msgspec.field(default_factory=list)
+    # While any is left, the pod is never tried (SchedulingGates' PreEnqueue).
+    scheduling_gates: list[PodSchedulingGate] = msgspec.field(default_factory=list)
     # What running the pod costs beyond its containers (set from the RuntimeClass at
     # admission); added to the pod's requests.
     overhead: dict[str, Quantity] = msgspec.field(default_factory=dict)

@@ -110,6 +110,8 @@ ALLOCATOR_TIMEOUT_SECONDS = 10.0  # DynamicResources' filterTimeout default
 POD_SCHEDULED = "PodScheduled"
 REASON_UNSCHEDULABLE = "Unschedulable"
 REASON_SCHEDULER_ERROR = "SchedulerError"
+REASON_SCHEDULING_GATED = "SchedulingGated"
+SCHEDULING_GATED_MESSAGE = "Scheduling is blocked due to non-empty scheduling gates"
 PHASE_FAILED = "Failed"
 REASON_PREEMPTED = "Preempted"
 _TERMINAL_PHASES = ("Succeeded", "Failed")
@@ -308,6 +310,17 @@ def _pod_output(
     ]
     if outcome.node is not None:
         spec["nodeName"] = outcome.node
+    elif entry.pod.spec.scheduling_gates:
+        # What the API server writes on a pod created with scheduling gates (pod strategy,
+        # `applySchedulingGatedCondition`); kube-scheduler never tries it.
+        conditions.append(
+            {
+                "type": POD_SCHEDULED,
+                "status": "False",
+                "reason": REASON_SCHEDULING_GATED,
+                "message": SCHEDULING_GATED_MESSAGE,
+            }
+        )
     elif entry.gated is None:  # a pod PreEnqueue holds back is never tried: no condition
         reason = (
             REASON_SCHEDULER_ERROR if outcome.status.code == Code.ERROR else REASON_UNSCHEDULABLE

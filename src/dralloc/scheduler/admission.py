@@ -146,9 +146,14 @@ def profile_problems(loaded: LoadedObject, pod: Pod, profiles: Collection[str]) 
 
 
 def pre_enqueue_message(pod: Pod, claims: Mapping[str, ResourceClaim]) -> str | None:
-    """Why DynamicResources' PreEnqueue keeps a pending pod waiting (spec/dra-v1.md 7.1), or
-    None: a claim it names that does not exist (the claim lister's NotFound), or a template's
-    claim the ResourceClaim controller has not created."""
+    """Why a PreEnqueue plugin keeps a pending pod waiting, or None. SchedulingGates first,
+    as in upstream's default profile: gates left on the pod (upstream's message, Go's `%v`
+    of the names). Then DynamicResources (spec/dra-v1.md 7.1): a claim the pod names that
+    does not exist (the claim lister's NotFound), or a template's claim the ResourceClaim
+    controller has not created."""
+    if pod.spec.scheduling_gates:
+        names = " ".join(gate.name for gate in pod.spec.scheduling_gates)
+        return f"waiting for scheduling gates: [{names}]"
     namespace = pod.metadata.namespace
     generated = {s.name: s.resource_claim_name for s in pod.status.resource_claim_statuses}
     for entry in pod.spec.resource_claims:
