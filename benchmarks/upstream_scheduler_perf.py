@@ -30,16 +30,19 @@ does); `--quick`: 2000pods_200nodes, empty_100nodes, half_100nodes, full_100node
 shapes on 200 or 100 nodes, unlabelled upstream); `--smoke`: `fast` (upstream: 1 DRA node and 1
 plain node, 10 pods, too short for a throughput sample) beside dralloc's 5000pods_500nodes case
 on 2 nodes, to check the plumbing in seconds. Upstream's steady-state workloads run for 10 s;
-dralloc schedules `--pods` pods in steady state.
+dralloc schedules `--pods` pods in steady state. Every pod of these workloads is alike, so
+dralloc's remembered verdicts (the pod signature of `dralloc schedule`) re-run plugins only on
+the node that changed since the last pod; `--no-remember-verdicts` runs every plugin on every
+node visited, as kube-scheduler does.
 
 Run: `python benchmarks/upstream_scheduler_perf.py [--quick | --smoke] [--queueing-hints]
-[--workload NAME ...] [--runs N] [--pods N] [--timeout S] [--json] [--out FILE] [--keep DIR]
-[--skip-upstream]`. `--runs` repeats both sides (upstream's workloads all run in one process
-per round; dralloc reports its median); `--json` prints one object per workload per line;
-`--out` writes the run (rows, machine, commands) as one JSON document; `--keep` keeps upstream's
-stdout, DataItems JSON and progress files. The whole run is bounded by `--timeout` seconds per
-upstream round (the test binary is killed with its etcd after that) and never runs the two
-sides at the same time.
+[--workload NAME ...] [--runs N] [--pods N] [--no-remember-verdicts] [--timeout S] [--json]
+[--out FILE] [--keep DIR] [--skip-upstream]`. `--runs` repeats both sides (upstream's
+workloads all run in one process per round; dralloc reports its median); `--json` prints one
+object per workload per line; `--out` writes the run (rows, machine, commands) as one JSON
+document; `--keep` keeps upstream's stdout, DataItems JSON and progress files. The whole run
+is bounded by `--timeout` seconds per upstream round (the test binary is killed with its etcd
+after that) and never runs the two sides at the same time.
 """
 
 from __future__ import annotations
@@ -279,12 +282,20 @@ def upstream_figures(out: Path, stdout: str) -> dict[str, dict[str, float]]:
 # ---------------------------------------------------------------------------- dralloc side
 
 
-def run_dralloc(workload: Workload, runs: int, steady_pods: int, seed: int) -> dict[str, Any]:
+def run_dralloc(
+    workload: Workload, runs: int, steady_pods: int, seed: int, remember_verdicts: bool = True
+) -> dict[str, Any]:
     results = [
-        dralloc_perf.run(workload.dralloc_case, workload.nodes, steady_pods, seed + i)
+        dralloc_perf.run(
+            workload.dralloc_case,
+            workload.nodes,
+            steady_pods,
+            seed + i,
+            remember_verdicts=remember_verdicts,
+        )
         for i in range(runs)
     ]
-    row = dralloc_perf.figures(results, workload.upstream, True, None)
+    row = dralloc_perf.figures(results, workload.upstream, remember_verdicts, None)
     cpu = sorted(r.pods / r.cpu_seconds for r in results if r.cpu_seconds > 0)
     row["pods_per_cpu_second"] = round(statistics.median(cpu), 1) if cpu else None
     return row
@@ -391,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=1800, help="seconds per upstream round (then killed)"
     )
     parser.add_argument("--skip-upstream", action="store_true", help="dralloc's side only")
+    parser.add_argument(
+        "--no-remember-verdicts",
+        dest="remember_verdicts",
+        action="store_false",
+        help="dralloc without the pod signature: every plugin on every node visited",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per workload")
     parser.add_argument("--out", type=Path, help="write the run as one JSON document")
     parser.add_argument("--keep", type=Path, help="keep upstream's output files here")
@@ -423,7 +440,9 @@ def main(argv: list[str] | None = None) -> int:
             upstream_rounds.append(upstream_figures(out, stdout))
     # Right after, never at the same time.
     for workload in workloads:
-        dralloc[workload.name] = run_dralloc(workload, args.runs, steady_pods, args.seed)
+        dralloc[workload.name] = run_dralloc(
+            workload, args.runs, steady_pods, args.seed, args.remember_verdicts
+        )
     rows = combine(workloads, upstream_rounds, dralloc)
     if args.json:
         for row in rows:
