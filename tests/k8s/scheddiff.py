@@ -281,10 +281,15 @@ class ClusterRun:
     def run(self) -> Observed:
         for namespace in [*self.scenario.namespaces, BARRIER_NAMESPACE]:
             self._ensure_namespace(namespace)
+        held: list[tuple[Obj, Obj]] = []
         for obj in self.scenario.objects:
             if obj["kind"] == "Namespace":
                 continue
-            self._create(obj)
+            created = self._create(obj)
+            if obj["kind"] == "ResourceClaim" and obj.get("status"):
+                held.append((created, obj["status"]))
+        for claim, status in held:
+            self._write_claim_status(claim, status)
         self._wait_for_nodes(len(self.scenario.node_names))
         for pod in self.scenario.pods:
             self._schedule(pod)
@@ -311,12 +316,20 @@ class ClusterRun:
             # The node's status as a kubelet reports it: capacity, allocatable, images.
             name = created["metadata"]["name"]
             self.client.patch_status(f"/api/v1/nodes/{name}", {"status": status}).raise_for_status()
-        elif status and obj["kind"] == "ResourceClaim":
-            # A claim allocated beforehand (a running pod's): written as a scheduler would.
-            created["status"] = status
-            path = f"{_path(obj)}/{created['metadata']['name']}/status"
-            self.client.request("PUT", path, created).raise_for_status()
         return created
+
+    def _write_claim_status(self, claim: Obj, status: Obj) -> None:
+        """A claim allocated beforehand (a running pod's), written as a scheduler would once
+        the pods exist: `reservedFor` entries get the real uids of the pods they name (the
+        API server gives every pod a uid of its own)."""
+        uids = {_key(o): o["metadata"]["uid"] for o in self.created if o.get("kind") == "Pod"}
+        status = copy.deepcopy(status)
+        namespace = claim["metadata"]["namespace"]
+        for consumer in status.get("reservedFor") or []:
+            consumer["uid"] = uids[f"{namespace}/{consumer['name']}"]
+        claim["status"] = status
+        path = f"{_path(claim)}/{claim['metadata']['name']}/status"
+        self.client.request("PUT", path, claim).raise_for_status()
 
     def _wait_for_nodes(self, count: int) -> None:
         """Waits until kube-scheduler's cache holds exactly this scenario's nodes: a probe

@@ -2,7 +2,9 @@
 the plugins of upstream's default profile dralloc does not have yet.
 
 A scenario names its class in `known:`; the differential test then expects the comparison to
-fail (a strict xfail), so the day dralloc changes, the mark must go. A scenario that needs a
+fail with differences the class explains, and only those (a strict xfail raising
+`KnownDisagreementFound`): a difference the class does not explain fails the test, and so
+does the day dralloc agrees, so that the mark goes. A scenario that needs a
 plugin dralloc's default profile lacks names it in `requires:` and is a strict xfail while the
 plugin is absent: it becomes a real check the moment the plugin lands.
 
@@ -16,10 +18,18 @@ Known classes:
     that preemption may free devices held by lower-priority pods (KEP-5690, beyond 1.36), and
     its message counts the node under "No preemption victims found for incoming pod". Issue 11
     point 4 asks for upstream's answer by default and dralloc's as a named option.
+
+`dra-preemption-frees-devices`
+    The same departure seen from the other side: a high-priority pod needs a device a
+    lower-priority running pod holds. 1.36's preemption never considers devices, and the
+    node, rejected as UnschedulableAndUnresolvable, is no candidate: the pod stays pending.
+    dralloc's DynamicResources treats the victims' node-local claims as freed in preemption's
+    what-if, so it evicts the holder and binds the pod with the device.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -27,18 +37,56 @@ from scheddiff import Scenario
 
 from dralloc.scheduler.profiles import DEFAULT_PLUGINS
 
+CANNOT_ALLOCATE_LEFT_TO_PREEMPTION = "dra-cannot-allocate-left-to-preemption"
+PREEMPTION_FREES_DEVICES = "dra-preemption-frees-devices"
+
+
+class KnownDisagreementFound(AssertionError):
+    """Every difference a scenario showed is one its known class explains."""
+
 
 @dataclass(frozen=True)
 class KnownDisagreement:
     name: str
     diagnosis: str  # one line: what upstream does, what dralloc does, and where
+    # Each line of `scheddiff.differences` this class explains matches one of these.
+    explained: tuple[re.Pattern[str], ...]
+
+    def explains(self, line: str) -> bool:
+        return any(pattern.fullmatch(line) for pattern in self.explained)
 
 
+_NOT_HELPFUL_VS_NO_VICTIMS = re.compile(
+    r"pod \S+ message: kube-scheduler '.*cannot allocate all claims\..*"
+    r"Preemption is not helpful for scheduling\.', "
+    r"dralloc '.*cannot allocate all claims\..*No preemption victims found for incoming pod\.'"
+)
 _CLASSES = (
     KnownDisagreement(
-        "dra-cannot-allocate-left-to-preemption",
+        CANNOT_ALLOCATE_LEFT_TO_PREEMPTION,
         "1.36 says 'cannot allocate all claims' is UnschedulableAndUnresolvable (preemption not "
         "helpful); dralloc lets preemption try (KEP-5690) and says no victims found",
+        (_NOT_HELPFUL_VS_NO_VICTIMS,),
+    ),
+)
+_PENDING_UPSTREAM_BOUND_HERE = re.compile(r"pod \S+ node: kube-scheduler None, dralloc '\S+'")
+_CANNOT_ALLOCATE_HERE_NONE = re.compile(
+    r"pod \S+ message: kube-scheduler '.*cannot allocate all claims\..*"
+    r"Preemption is not helpful for scheduling\.', dralloc None"
+)
+_PREEMPTED_BY_DRALLOC = re.compile(r"pod \S+ was preempted by dralloc only")
+_CLAIM_ALLOCATED_HERE = re.compile(r"claim \S+: kube-scheduler None, dralloc \{.*\}")
+_CLASSES += (
+    KnownDisagreement(
+        PREEMPTION_FREES_DEVICES,
+        "1.36 never preempts to free devices (no fit for claims is unresolvable); dralloc "
+        "evicts lower-priority pods holding node-local devices and binds (KEP-5690)",
+        (
+            _PENDING_UPSTREAM_BOUND_HERE,
+            _CANNOT_ALLOCATE_HERE_NONE,
+            _PREEMPTED_BY_DRALLOC,
+            _CLAIM_ALLOCATED_HERE,
+        ),
     ),
 )
 KNOWN: dict[str, KnownDisagreement] = {known.name: known for known in _CLASSES}
@@ -66,5 +114,24 @@ def marks(scenario: Scenario) -> list[pytest.MarkDecorator]:
         )
     if scenario.known is not None:
         known = KNOWN[scenario.known]
-        out.append(pytest.mark.xfail(strict=True, reason=f"{known.name}: {known.diagnosis}"))
+        out.append(
+            pytest.mark.xfail(
+                strict=True,
+                raises=KnownDisagreementFound,
+                reason=f"{known.name}: {known.diagnosis}",
+            )
+        )
     return out
+
+
+def check_differences(scenario: Scenario, found: list[str]) -> None:
+    """Passes when nothing differs; raises KnownDisagreementFound when the scenario's known
+    class explains every difference, and AssertionError otherwise."""
+    known = KNOWN[scenario.known] if scenario.known is not None else None
+    unexplained = [line for line in found if known is None or not known.explains(line)]
+    assert not unexplained, f"{scenario.name}: dralloc differs from kube-scheduler:\n" + (
+        "\n".join(unexplained)
+    )
+    if found:
+        assert known is not None
+        raise KnownDisagreementFound(f"{known.name}:\n" + "\n".join(found))

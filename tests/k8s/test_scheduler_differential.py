@@ -32,7 +32,7 @@ from scheddiff import (
     run_on_cluster,
 )
 from scheddiff_cases import CaseNames, generated_scenarios, load_corpus, stepwise_differences
-from scheddiff_known import marks, missing_plugins
+from scheddiff_known import check_differences, marks, missing_plugins
 
 pytestmark = pytest.mark.k8s("kube-scheduler", "kube-controller-manager")
 
@@ -67,8 +67,7 @@ def test_dralloc_schedules_the_scenario_as_kube_scheduler_does(
         _has_no_ties(scenario)
     upstream = run_on_cluster(cluster, scenario)
     local = run_dralloc(scenario).observed
-    found = differences(upstream, local)
-    assert not found, f"{scenario.name}: dralloc differs from kube-scheduler:\n" + "\n".join(found)
+    check_differences(scenario, differences(upstream, local))
     assert local.as_data() == upstream.as_data()
 
 
