@@ -181,21 +181,23 @@ def test_devices_changing_hands_give_their_node_a_new_generation() -> None:
     assert cache.nodes["t4-node"].generation == before["t4-node"]
 
 
-def test_a_gpu_state_read_between_assume_and_reserve_is_not_kept_stale() -> None:
+def test_reserve_chooses_devices_on_the_node_the_cycle_read() -> None:
+    # Reserve runs after the pod was assumed on the cache's node; it allocates on the
+    # snapshot's copy, where the pod's CPU is not counted yet, as Filter would have.
     scheduler = _scheduler(P100_NODE)
     cache = scheduler.cache
     view = GpuShareView(cache)
-    pod = _submit(scheduler, "a", 1, 500)
-    info = PodInfo.of(pod)
-    node = cache.nodes["p100-node"]
+    info = PodInfo.of(_submit(scheduler, "a", 1, 500))
+    (read,) = cache.snapshot()
     cache.assume_pod(info, "p100-node")
-    assumed = view.node_state(node)  # as a device order at Reserve reads it
-    assert assumed.gpu_left == (1000,)
-    assert view.state_before(node, info).cpu_left == assumed.cpu_left + 1000
+    live = cache.nodes["p100-node"]
+    assert cache.snapshot_node("p100-node") is read
+    assert view.node_state(read).cpu_left == view.node_state(live).cpu_left + 1000
     state = CycleState()
-    scheduler.framework.profile.pre_filter[0].pre_filter(state, info, [node])
+    scheduler.framework.profile.pre_filter[0].pre_filter(state, info, [read])
     assert scheduler.framework.reserve(state, info, "p100-node").is_success
-    assert view.node_state(node).gpu_left == (500,)
+    assert view.node_state(live).gpu_left == (500,)
+    assert view.node_state(cache.snapshot()[0]).gpu_left == (500,)
 
 
 def test_a_what_if_copy_of_a_node_is_never_remembered_as_the_node() -> None:

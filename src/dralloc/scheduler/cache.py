@@ -110,6 +110,12 @@ class SchedulerCache:
         again; see `snapshot.py`). Change the cache through its methods, never a copy."""
         return self._snapshot.update(self.nodes, self.journal, self._membership)
 
+    def snapshot_node(self, name: str) -> NodeInfo | None:
+        """Node `name` as the running cycle's snapshot holds it: for Reserve and later, where
+        the cache's own node already counts the assumed pod (kube-scheduler's plugins read
+        the node from the snapshot lister the same way)."""
+        return self._snapshot.get(name)
+
     # -------------------------------------------------------------------------- pods
 
     def assume_pod(self, info: PodInfo, node_name: str) -> None:

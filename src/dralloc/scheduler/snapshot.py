@@ -63,6 +63,11 @@ class NodeSnapshot:
         self._read = len(changes)
         return self.nodes
 
+    def get(self, name: str) -> NodeInfo | None:
+        """Node `name` as the last update copied it (what the running cycle read), or None."""
+        at = self._index.get(name)
+        return None if at is None else self.nodes[at]
+
     def _rebuild(self, live: Mapping[str, NodeInfo]) -> None:
         previous = self._copies
         copies: dict[str, NodeInfo] = {}

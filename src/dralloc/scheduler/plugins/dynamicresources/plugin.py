@@ -25,6 +25,12 @@
   within a node of a class they differ only in names and values nothing reads, as one
   machine's GPUs of one model do), the usage is taken as a multiset: which device holds what
   cannot change whether the claims fit.
+* Which devices a pod gets is decided on one state, whatever was remembered: the allocator's
+  answer for the node as the cycle's snapshot holds it (`SchedulerCache.snapshot_node`), with
+  the device policy's order for that state. Filter's allocation is that answer; where Filter
+  kept none (a verdict remembered by the framework or shared across alike nodes, or a random
+  device order drawn only for the node chosen), Reserve computes it on the same snapshot
+  node, where the assumed pod is not counted yet.
 * Reserve writes the chosen node's allocations into the cache at once ("in flight" upstream),
   so later pods see the devices as used; Unreserve takes them back.
 * PreBind adds the pod to each claim's `reservedFor`.
@@ -480,7 +486,9 @@ class DynamicResources:
         claims = state.get(_STATE_KEY, PodClaims)
         if claims is None or (not claims.pending and claims.extended is None):
             return SUCCESS
-        node = self.cache.nodes.get(node_name)
+        # The node as this cycle's Filter saw it, not the cache's (which already counts the
+        # assumed pod): whichever moment allocates, the devices are chosen on the same state.
+        node = self.cache.snapshot_node(node_name)
         if node is None:
             return Status.error(f"no allocation was computed for node {node_name}")
         for_node = claims.pending_for(pod, node)
@@ -491,9 +499,9 @@ class DynamicResources:
             return SUCCESS
         results = claims.results.get(node_name)
         if results is None:
-            # The framework reused a remembered Filter verdict for this node: allocate now.
-            # The pod is already assumed (the node's generation moved on) but its devices are
-            # not taken yet, so the outcome must not be remembered under the new generation.
+            # The framework reused a remembered Filter verdict for this node (or the device
+            # order is drawn only for the node chosen): allocate now, on the snapshot's node,
+            # which is the state Filter would have allocated on.
             status = self._use(claims, node, self._allocate(pending, pod, node))
             if not status.is_success:
                 return status

@@ -89,7 +89,7 @@ class _Policy:
         request = self.view.gpu_request(pod)
         if not _is_sharing(request):
             return None
-        before = self.view.state_before(node, pod)
+        before = self.view.node_state(node)
         ranks = [
             float(left) if left >= request.gpu_milli else float(MILLI + 1)
             for left in before.gpu_left
@@ -121,7 +121,7 @@ class FGD(_Policy):
         request = self.view.gpu_request(pod)
         if not _is_sharing(request):
             return None
-        before = self.view.state_before(node, pod)
+        before = self.view.node_state(node)
         if not self._fits(before, request):
             return None
         (chosen,) = best_fgd_gpu(before, request, self.meter).gpus
@@ -224,7 +224,7 @@ class Random(_Policy):
         request = self.view.gpu_request(pod)
         if not _is_sharing(request):
             return None
-        before = self.view.state_before(node, pod)
+        before = self.view.node_state(node)
         fitting = [g for g, left in enumerate(before.gpu_left) if left >= request.gpu_milli]
         if not fitting:
             return None

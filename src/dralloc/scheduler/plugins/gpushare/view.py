@@ -90,17 +90,6 @@ class GpuShareView:
         cpu_left = max(0, node.allocatable.milli_cpu - node.requested.milli_cpu)
         return NodeState(self.products.get(node.name, ""), cpu_left, tuple(left))
 
-    def state_before(self, node: NodeInfo, pod: PodInfo) -> NodeState:
-        """The node as the pod found it. `DynamicResources` may choose devices at Reserve,
-        when the pod is already assumed on the node: its own CPU is then not counted (its
-        devices are not taken yet), so the GPU it gets is the one Filter time would choose."""
-        state = self.node_state(node)
-        if not any(info.key == pod.key for info in node.pods):
-            return state
-        requested = node.requested.milli_cpu - pod.requests.milli_cpu
-        cpu_left = max(0, node.allocatable.milli_cpu - requested)
-        return NodeState(state.model, cpu_left, state.gpu_left)
-
     def gpu_keys(self, node_name: str) -> list[DeviceKey]:
         return [gpu.key for gpu in self.gpus.get(node_name, ())]
 
