@@ -233,7 +233,11 @@ def test_a_control_character_in_yaml_is_reported_in_one_line_naming_the_line(
     assert line.startswith(f"{path}: line 3")
 
 
-def test_a_negative_capacity_request_is_invalid_input(tmp_path: Path) -> None:
+def test_a_negative_capacity_request_is_accepted_as_kube_apiserver_accepts_it(
+    tmp_path: Path,
+) -> None:
+    # kube-apiserver 1.36 does not check capacity request amounts (the API differential
+    # in tests/k8s shows it accepting "-1"), so reading the claim reports nothing about it.
     claim_file = tmp_path / "neg.yaml"
     claim_file.write_text(
         "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\n"
@@ -245,7 +249,5 @@ def test_a_negative_capacity_request_is_invalid_input(tmp_path: Path) -> None:
     result = invoke("allocate", "-f", str(claim_file), "--node", "n")
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"{claim_file}: ResourceClaim default/neg: "
-        "spec.devices.requests[0].exactly.capacity.requests[cores]: "
-        'Invalid value: "-5": must be greater than or equal to 0'
+        "--node: node 'n' is not in the input (the input defines no nodes)"
     )
