@@ -69,6 +69,8 @@ _KINDS: dict[str, tuple[str, bool]] = {
         True,
     ),
     "ResourceClaim": ("/apis/resource.k8s.io/v1/namespaces/{ns}/resourceclaims", True),
+    # Read by PodTopologySpread's default constraints (no controller runs here).
+    "ReplicaSet": ("/apis/apps/v1/namespaces/{ns}/replicasets", True),
     "Pod": ("/api/v1/namespaces/{ns}/pods", True),
 }
 _ORDER = {kind: rank for rank, kind in enumerate(_KINDS)}
@@ -309,6 +311,20 @@ class ClusterRun:
 
     def _create(self, obj: Obj) -> Obj:
         body = {k: v for k, v in obj.items() if k != "status"}
+        owners = body["metadata"].get("ownerReferences")
+        if owners:
+            # The API server gives every object a uid of its own: an owner reference names
+            # its owner's real one.
+            body = copy.deepcopy(body)
+            namespace = body["metadata"].get("namespace")
+            for owner in body["metadata"]["ownerReferences"]:
+                owner["uid"] = next(
+                    o["metadata"]["uid"]
+                    for o in self.created
+                    if o.get("kind") == owner["kind"]
+                    and o["metadata"]["name"] == owner["name"]
+                    and o["metadata"].get("namespace") == namespace
+                )
         created: Obj = self.client.create(_path(obj), body).raise_for_status().body
         self.created.append(created)
         status = obj.get("status")
