@@ -2,13 +2,15 @@
 comparison that tolerates ties.
 
 A case is a few nodes (CPU and memory sizes, zone and tier labels, a NoSchedule or
-PreferNoSchedule taint now and then) and a few pods (CPU and memory requests, sometimes a
-nodeSelector, a toleration or a preferred node affinity), all of priority 0, so that both
-queues take them in file order. Scores may tie, and kube-scheduler breaks ties at random, so
-the comparison goes pod by pod (`stepwise_differences`): for each pod, dralloc schedules it
-alone on the cluster as kube-scheduler left it (the earlier pods running where upstream put
-them) and must choose upstream's node, or have met it among equally scored best nodes; a pod
-upstream left pending must get the same message.
+PreferNoSchedule taint now and then) and a few pods of two apps (CPU and memory requests,
+sometimes a nodeSelector, a toleration, a preferred node affinity, a zone spread constraint,
+a hostname anti-affinity to their own app, a preferred zone affinity to the other app, a host
+port), all of priority 0, so that both queues take them in file order. Scores may tie, and
+kube-scheduler breaks ties at random, so the comparison goes pod by pod
+(`stepwise_differences`): for each pod, dralloc schedules it alone on the cluster as
+kube-scheduler left it (the earlier pods running where upstream put them) and must choose
+upstream's node, or have met it among equally scored best nodes; a pod upstream left pending
+must get the same message.
 
 The seed corpus (tests/data/scheduler_differential/generated/*.yaml, scenarios in the
 hand-written format) holds cases worth keeping, shrunk failures among them; they are compared
@@ -35,6 +37,7 @@ _POD_MEMORY = ("128Mi", "256Mi", "512Mi", "1Gi", "2Gi", "6Gi")
 _ZONES = ("a", "b", "c")
 _TIERS = ("gold", "silver")
 _DEDICATED = ("gpu", "db")
+_APPS = ("web", "batch")
 
 
 @dataclass
@@ -114,14 +117,56 @@ def _pod(name: str, draw: st.DrawFn) -> Obj:
                 ]
             }
         }
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+    app = draw(st.sampled_from(_APPS))
+    _pod_to_pod(spec, app, draw)
+    metadata = {"name": name, "labels": {"app": app}}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def _pod_to_pod(spec: dict[str, Any], app: str, draw: st.DrawFn) -> None:
+    """Now and then: a zone spread constraint over the pod's app, a hostname anti-affinity
+    against it, a preferred zone affinity to the other app, a host port."""
+    selector = {"matchLabels": {"app": app}}
+    if draw(st.integers(0, 3)) == 0:
+        spec["topologySpreadConstraints"] = [
+            {
+                "maxSkew": draw(st.integers(1, 2)),
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": draw(st.sampled_from(("DoNotSchedule", "ScheduleAnyway"))),
+                "labelSelector": selector,
+            }
+        ]
+    affinity = spec.setdefault("affinity", {})
+    if draw(st.integers(0, 4)) == 0:
+        affinity["podAntiAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}
+            ]
+        }
+    if draw(st.integers(0, 4)) == 0:
+        other = {"matchLabels": {"app": _APPS[1 - _APPS.index(app)]}}
+        affinity["podAffinity"] = {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": draw(st.integers(1, 100)),
+                    "podAffinityTerm": {
+                        "labelSelector": other,
+                        "topologyKey": "topology.kubernetes.io/zone",
+                    },
+                }
+            ]
+        }
+    if not affinity:
+        del spec["affinity"]
+    if draw(st.integers(0, 5)) == 0:
+        spec["containers"][0]["ports"] = [{"containerPort": 8080, "hostPort": 8080}]
 
 
 @st.composite
 def generated_scenarios(draw: st.DrawFn, names: CaseNames) -> Scenario:
     name = names.next()
     nodes = [_node(f"{name}-n{i}", draw) for i in range(draw(st.integers(2, 4)))]
-    pods = [_pod(f"p{i}", draw) for i in range(draw(st.integers(2, 5)))]
+    pods = [_pod(f"p{i}", draw) for i in range(draw(st.integers(2, 6)))]
     return make_scenario(name, nodes, pods, description="generated")
 
 

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.k8s("kube-scheduler", "kube-controller-manager")
 
 SCENARIOS = load_scenarios()
 CORPUS_SCENARIOS = load_corpus()
-GENERATED_EXAMPLES = 24
+GENERATED_EXAMPLES = 20
 
 
 @pytest.fixture(scope="module")
