@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from dralloc.cel.checker import infer_result_type
+from dralloc.cel.checker import NoMatchingOverload, infer_result_type
 from dralloc.cel.library import RESULT_TYPES
 from dralloc.cel.source import analyze, tokenize
 
@@ -47,6 +49,10 @@ def _type(expression: str) -> str | None:
         ("lists.range(3).map(i, i * 2)", "list(int)"),
         ('sets.contains(["a"], ["a"])', "bool"),
         ('strings.quote("a")', "string"),
+        ("dyn(1)", "dyn"),
+        ("[1, 2].max()", "int"),
+        ("int", "type(int)"),
+        ("cel.bind(x, 1, x)", "int"),
         ('timestamp("2025-01-01T00:00:00Z").getHours()', "int"),
     ],
 )
@@ -59,13 +65,11 @@ def test_a_certain_type_is_named_as_cel_go_names_it(expression: str, type_name: 
     [
         'device.attributes["d"].model',  # an attribute value: the unknown type
         'device.attributes["d"]["model"]',
-        "dyn(1)",
-        "1 + 1.5",  # mixed operands: upstream refuses with "no matching overload"
-        "1.5 % 2.5",
-        "true ? 1 : 'a'",
-        "[1, 2].max()",  # result depends on the element type
-        '"ab".reverse()',
-        "int",  # a type value
+        'device.attributes["d"].model + 1',
+        "dyn(1) + 1",
+        "true ? 1 : null",
+        "[1, 2.5].max()",  # a list of mixed elements: dyn
+        '"ab".reverse()',  # a string or a list, by the receiver
         "type(1)",
         "optional.of(1)",
         "a.?b",  # not modelled by the parser
@@ -75,3 +79,27 @@ def test_a_certain_type_is_named_as_cel_go_names_it(expression: str, type_name: 
 )
 def test_anything_uncertain_is_unknown_so_never_refused(expression: str) -> None:
     assert _type(expression) is None
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("1 + 1.5", "found no matching overload for '_+_' applied to '(int, double)'"),
+        ("1.5 % 2.5", "found no matching overload for '_%_' applied to '(double, double)'"),
+        ('"a" - "b"', "found no matching overload for '_-_' applied to '(string, string)'"),
+        ("[1].map(x, x * 2u)", "found no matching overload for '_*_' applied to '(int, uint)'"),
+        (
+            "true ? 1 : 'a'",
+            "found no matching overload for '_?_:_' applied to '(bool, int, string)'",
+        ),
+        (
+            "1 ? true : false",
+            "found no matching overload for '_?_:_' applied to '(int, bool, bool)'",
+        ),
+    ],
+)
+def test_an_operator_without_an_overload_for_its_scalar_operands_is_refused(
+    expression: str, message: str
+) -> None:
+    with pytest.raises(NoMatchingOverload, match=re.escape(message)):
+        _type(expression)

@@ -169,9 +169,9 @@ def test_a_result_of_unknown_type_compiles_and_a_non_bool_value_fails_at_run_tim
         '[device.attributes["x"].y].map(v, v)[0]',
         "dyn(1)",
         '[1, 2].exists(x, x > 1) ? device.attributes["x"].y : false',
-        "1 + 2.0",
+        "dyn(1) + 1 == 2",
     ):
-        assert not [p for p in env.check(expression) if "must evaluate" in p], expression
+        assert env.check(expression) == [], expression
     device = make_device(attributes={"model": "H100"})
     with pytest.raises(CelRuntimeError, match=r"^expression must evaluate to bool, got string$"):
         evaluate(f'device.attributes["{DRIVER}"].model', device)
@@ -189,7 +189,7 @@ def test_runtime_errors_use_cel_go_words(evaluate: Evaluate) -> None:
     with pytest.raises(CelRuntimeError, match=r"^integer overflow$"):
         evaluate("9223372036854775807 + 1 == 0")
     with pytest.raises(CelRuntimeError, match=r"^no such overload$"):
-        evaluate('"a" + 1 == "a1"')
+        evaluate('dyn("a") + 1 == "a1"')
     with pytest.raises(CelRuntimeError, match=r"^int: string parse error: invalid digit"):
         evaluate('int("x") == 1')
 

@@ -20,11 +20,12 @@ Pure computation on tokens; no I/O, no library calls.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 
 from dralloc.cel.source import COMPREHENSION_MACROS, NAMESPACES, Token, TokenKind
 
-__all__ = ["DEVICE_TYPE", "infer_result_type"]
+__all__ = ["DEVICE_TYPE", "NoMatchingOverload", "infer_result_type"]
 
 CelType = str | None
 """A CEL type name as cel-go prints it, or None when not known statically."""
@@ -46,6 +47,26 @@ class _GiveUp(Exception):
     """The parser met something it does not model: the result type is unknown."""
 
 
+class NoMatchingOverload(Exception):
+    """An operator applied to operand types it has no overload for, as cel-go's checker says
+    it: "found no matching overload for '_+_' applied to '(int, double)'"."""
+
+    def __init__(self, operator: str, operand_types: tuple[str, ...]) -> None:
+        super().__init__(
+            f"found no matching overload for '{operator}' applied to '({', '.join(operand_types)})'"
+        )
+
+
+# Scalar types whose operator overloads are modelled exactly (cel-go's standard library):
+# arithmetic needs two operands of one type (no implicit numeric conversion), `%` only on
+# integers, `+` also on strings and bytes; the conditional needs a bool and two branches of one
+# type. Other types (null, lists, maps, timestamps, objects) are never reported.
+_SCALARS = frozenset({"bool", "int", "uint", "double", "string", "bytes"})
+_OPERATOR_NAMES = {"+": "_+_", "-": "_-_", "*": "_*_", "/": "_/_", "%": "_%_"}
+# Identifiers that name a type: as values they are of type `type(<name>)`.
+_TYPE_VALUES = frozenset({"bool", "int", "uint", "double", "string", "bytes", "null_type"})
+
+
 def infer_result_type(
     tokens: list[Token], results: Mapping[str, str], bound: frozenset[str] | set[str]
 ) -> CelType:
@@ -53,7 +74,8 @@ def infer_result_type(
 
     `results` maps function names (qualified for namespaced globals: `sets.contains`) to the
     result type every overload of that function has; `bound` holds the names comprehension
-    macros and `cel.bind` introduce, whose types are unknown (as is anything using them).
+    macros and `cel.bind` introduce (typed where their scope is followed, else unknown).
+    Raises NoMatchingOverload for an operator applied to scalar types it has no overload for.
     """
     parser = _Parser(tokens, results, bound)
     try:
@@ -146,6 +168,9 @@ class _Parser:
         when_true = self.logical("||")
         self.expect(":")
         when_false = self.expression()
+        types = (condition, when_true, when_false)
+        if all(t in _SCALARS for t in types) and (condition != "bool" or when_true != when_false):
+            raise NoMatchingOverload("_?_:_", typing.cast(tuple[str, ...], types))
         return when_true if when_true == when_false else None
 
     def logical(self, operator: str) -> CelType:
@@ -185,12 +210,14 @@ class _Parser:
 
     @staticmethod
     def _arithmetic(operator: str, left: CelType, right: CelType) -> CelType:
-        if left is None or left != right:
+        if left is None or right is None:
             return None
-        if left in _NUMERIC and not (operator == "%" and left == "double"):
+        if left == right and left in _NUMERIC and not (operator == "%" and left == "double"):
             return left
-        if operator == "+" and (left in ("string", "bytes") or left.startswith("list(")):
+        if left == right and operator == "+" and (left in ("string", "bytes") or _is_list(left)):
             return left
+        if left in _SCALARS and right in _SCALARS:
+            raise NoMatchingOverload(_OPERATOR_NAMES[operator], (left, right))
         return None
 
     def unary(self) -> CelType:
@@ -261,6 +288,8 @@ class _Parser:
 
     def call(self, name: str, receiver: CelType) -> CelType:
         self.arguments()
+        if name in ("max", "min", "sum") and _is_list(receiver):
+            return _element(receiver)  # the lists library: a list's own element type
         return self.results.get(name)
 
     def variable(self) -> str:
@@ -329,7 +358,9 @@ class _Parser:
                 return DEVICE_TYPE, text
             if text in NAMESPACES:
                 return None, text
-            return None, text  # a type name (`int`) or a name the checks already refused
+            if text in _TYPE_VALUES:
+                return f"type({text})", None
+            return None, text  # a name the checks already refused
         if text == "(":
             inner = self.expression()
             self.expect(")")

@@ -5,16 +5,16 @@ one environment per `Features`). Compiling an expression:
 
 1. parses the original text with the library, so syntax errors name the user's own columns;
 2. checks it like cel-go's checker would, from the source facts of `source.analyze`: every
-   call must be declared in `library.DECLARATIONS` in that call form and arity (gated ones
-   too: upstream's allocator compiles in the StoredExpressions environment, which declares
-   everything whatever the gates say), every root identifier must be `device`, a
-   comprehension variable or a type name, and
-   `device.<field>` must be `driver`, `attributes`, `capacity` or `allowMultipleAllocations`
-   (declared whatever the gates say, as upstream's StoredExpressions environment does);
+   call must be declared in `library.DECLARATIONS` in that call form and arity, every root
+   identifier must be `device`, a comprehension variable or a type name, and
+   `device.<field>` must be `driver`, `attributes`, `capacity` or `allowMultipleAllocations`;
+   gated declarations exist whatever their gates in the stored-expression environment the
+   allocator uses, and need them in the new-expression one (`CelEnvironment(stored=False)`);
    `Program.references()` of the compiled program is cross-checked against the same lists;
-   the result type must be bool or unknown (`checker.py`): a literal, `device.driver`,
-   arithmetic on literals or a function with a fixed non-bool result is refused with
-   cel-go's "must evaluate to bool or the unknown type, not int";
+   operators need operand types they have overloads for, and the result type must be bool
+   or unknown (`checker.py`): a literal, `device.driver`, arithmetic on literals or a
+   function with a fixed non-bool result is refused with cel-go's "must evaluate to bool or
+   the unknown type, not int", `dyn` too unless DRAListTypeAttributes is on;
 3. rewrites it (`cel.bind`, empty-map defaults for unknown domains, and constant folding of
    `quantity("40Gi")`-style calls on literals; see `source.py`) and compiles the result,
    which is what runs.
@@ -60,11 +60,11 @@ from collections import OrderedDict
 from typing import Any, Final
 
 from dralloc.cel.binding import cel
-from dralloc.cel.checker import infer_result_type
+from dralloc.cel.checker import NoMatchingOverload, infer_result_type
 from dralloc.cel.device import CelDevice
 from dralloc.cel.errors import CelCompileError, CelRuntimeError
 from dralloc.cel.library import DECLARATIONS, RESULT_TYPES, fold_constant_call
-from dralloc.cel.source import NAMESPACES, RewriteError, analyze, rewrite, tokenize
+from dralloc.cel.source import NAMESPACES, RewriteError, Token, analyze, rewrite, tokenize
 from dralloc.cel.values import cel_type_name, runtime_message
 from dralloc.features import Features
 
@@ -137,19 +137,28 @@ class CelEnvironment:
     ["undefined field 'model'"]
     """
 
-    def __init__(self, features: Features, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self, features: Features, cache_size: int = DEFAULT_CACHE_SIZE, *, stored: bool = True
+    ) -> None:
+        """`stored`: compile as upstream's StoredExpressions environment, which the allocator
+        uses and which declares everything whatever the gates say (k8s.io/apiserver
+        cel/environment: "The StoredExpressions environment ignores this function"), so
+        `device.allowMultipleAllocations` and `includes` exist with their gates off. With
+        False, as the NewExpressions environment kube-apiserver validates created objects
+        in: a gated declaration needs its gate (DRAConsumableCapacity for the field,
+        DRAListTypeAttributes for `includes`)."""
         if cache_size < 1:
             raise ValueError(f"cache_size must be >= 1, got {cache_size}")
         self._features = features
         self._cache_size = cache_size
+        self._stored = stored
         # Compiled selectors, or the problems of expressions that do not compile.
         self._cache: OrderedDict[str, CompiledSelector | tuple[str, ...]] = OrderedDict()
-        # Declared whatever DRAConsumableCapacity says: upstream's allocator compiles in the
-        # StoredExpressions environment, which ignores the feature-gated switch between the
-        # 1.31 and 1.34 device types (k8s.io/apiserver cel/environment: "The
-        # StoredExpressions environment ignores this function"), so the 1.34 type with the
-        # field is the one in force.
-        self._device_fields = _DEVICE_FIELDS | {_ALLOW_MULTIPLE_ALLOCATIONS}
+        self._device_fields = (
+            _DEVICE_FIELDS | {_ALLOW_MULTIPLE_ALLOCATIONS}
+            if stored or features.consumable_capacity
+            else _DEVICE_FIELDS
+        )
 
     @property
     def features(self) -> Features:
@@ -221,9 +230,9 @@ class CelEnvironment:
                 f"limit of {MAX_COMPREHENSION_DEPTH} (estimated cost too high)"
             )
         if not problems:
-            result = infer_result_type(tokens, RESULT_TYPES, facts.bound)
-            if result is not None and result != "bool":
-                problems.append(f"must evaluate to bool or the unknown type, not {result}")
+            problem = self._check_result_type(tokens, facts.bound)
+            if problem is not None:
+                problems.append(problem)
         if problems:
             return _unique(problems), None
         try:
@@ -240,12 +249,28 @@ class CelEnvironment:
             return problems, None
         return [], program
 
+    def _check_result_type(self, tokens: list[Token], bound: set[str]) -> str | None:
+        """cel-go's checks of types (`checker.py`): operators need matching operand types,
+        and the result must be bool, or unknown: an attribute value (`any`) or, with
+        DRAListTypeAttributes, `dyn` (k8s.io/dynamic-resource-allocation cel/compile.go)."""
+        try:
+            result = infer_result_type(tokens, RESULT_TYPES, bound)
+        except NoMatchingOverload as exc:
+            return str(exc)
+        if result is None or result == "bool":
+            return None
+        if result == "dyn" and self._features.list_type_attributes:
+            return None
+        return f"must evaluate to bool or the unknown type, not {result}"
+
     def _check_call(self, name: str, member: bool, arg_count: int) -> str | None:
         declaration = DECLARATIONS.get(name)
-        # A gated function (`includes`) is declared whatever its gate says, as in upstream's
-        # StoredExpressions environment (see `__init__`); only its gate's new-expression
-        # environment, which API validation would use, leaves it out.
-        if declaration is None:
+        # A gated function (`includes`) needs its gate only for new expressions (`__init__`).
+        if declaration is None or (
+            not self._stored
+            and declaration.gate is not None
+            and not self._features.enabled(declaration.gate)
+        ):
             return f"undeclared reference to '{name}'"
         if declaration.member is not None and declaration.member != member:
             form = "a receiver" if declaration.member else "no receiver"

@@ -87,7 +87,7 @@ _NATIVE: Final[dict[str, Declaration]] = {
     "double": _decl(_GLOBAL, 1, result="double"),
     "string": _decl(_GLOBAL, 1, result="string"),
     "bytes": _decl(_GLOBAL, 1, result="bytes"),
-    "dyn": _decl(_GLOBAL, 1),
+    "dyn": _decl(_GLOBAL, 1, result="dyn"),
     "type": _decl(_GLOBAL, 1),
     "timestamp": _decl(_GLOBAL, 1, result="google.protobuf.Timestamp"),
     "duration": _decl(_GLOBAL, 1, result="google.protobuf.Duration"),

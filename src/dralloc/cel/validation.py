@@ -1,10 +1,12 @@
 """Admission-time checks of CEL selectors in DeviceClasses, ResourceClaims and templates.
 
 The api layer cannot compile CEL (it sits below this one), so API validation of selectors lives
-here: every expression must compile in the DRA environment with every feature gate on, as the
-API server validates new expressions, and its result type must be bool (or unknown). Returns
-problems as (field path, message), worded as kube-apiserver's field errors. Callers run it
-after `dralloc.api.io` has decoded an object (the CLI in `cli/inputs.py`).
+here: every expression must compile and type check in the DRA environment, and its result type
+must be bool (or unknown). By default that is the new-expression environment at Kubernetes
+1.36's default gates, as a kube-apiserver at its defaults validates created objects; callers
+may pass another (the CLI, `cli/inputs.py`, checks with every gate on). Returns problems as
+(field path, message), worded as kube-apiserver's field errors. Callers run it after
+`dralloc.api.io` has decoded an object.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def _claim_spec(env: CelEnvironment, spec: ResourceClaimSpec, path: str) -> list
 
 def selector_problems(obj: Any, env: CelEnvironment | None = None) -> list[tuple[str, str]]:
     """Every selector of `obj` that does not compile, as (field path, message)."""
-    env = env or CelEnvironment(all_gates_on())
+    env = env or CelEnvironment(Features(), stored=False)
     if isinstance(obj, DeviceClass):
         return _check_list(env, obj.spec.selectors, "spec.selectors")
     if isinstance(obj, ResourceClaim):
