@@ -83,7 +83,8 @@ class ScenarioError(ValueError):
 @dataclass(frozen=True)
 class Scenario:
     """One scenario. `requires` names the plugins of dralloc's default profile it needs (while
-    one is missing the comparison is a strict xfail); `known` names a known disagreement."""
+    one is missing the comparison is a strict xfail); `known` names a known disagreement;
+    `dralloc_args` are options for `dralloc schedule`."""
 
     name: str
     description: str
@@ -91,6 +92,8 @@ class Scenario:
     pods: tuple[Obj, ...]
     requires: tuple[str, ...] = ()
     known: str | None = None
+    # Options `dralloc schedule` runs with (a departure from upstream it offers, say).
+    dralloc_args: tuple[str, ...] = ()
 
     @property
     def namespaces(self) -> list[str]:
@@ -127,6 +130,7 @@ def make_scenario(
     description: str = "",
     requires: Sequence[str] = (),
     known: str | None = None,
+    dralloc_args: Sequence[str] = (),
 ) -> Scenario:
     """A scenario with its defaults filled in: objects without a namespace go to one named
     after the scenario, running pods get `terminationGracePeriodSeconds: 0`, and objects are
@@ -157,7 +161,15 @@ def make_scenario(
             f"{name}: pending pods must come in non-increasing priority (dralloc's queue order "
             f"is priority first), got {priorities}"
         )
-    return Scenario(name, description, tuple(objects), tuple(pods), tuple(requires), known)
+    return Scenario(
+        name,
+        description,
+        tuple(objects),
+        tuple(pods),
+        tuple(requires),
+        known,
+        tuple(dralloc_args),
+    )
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -169,6 +181,7 @@ def load_scenario(path: Path) -> Scenario:
         description=data.get("description", ""),
         requires=data.get("requires") or (),
         known=data.get("known"),
+        dralloc_args=data.get("dralloc_args") or (),
     )
 
 
@@ -490,7 +503,7 @@ def run_dralloc(scenario: Scenario, *, seed: int | None = None) -> DrallocRun:
     with tempfile.TemporaryDirectory(prefix="scheduler-differential-") as directory:
         path = Path(directory) / f"{scenario.name}.yaml"
         path.write_text(yaml.safe_dump_all(scenario.documents(), sort_keys=False))
-        args = ["schedule", "-f", str(path), "-o", "json"]
+        args = ["schedule", "-f", str(path), "-o", "json", *scenario.dralloc_args]
         if seed is not None:
             args += ["--seed", str(seed)]
         result = CliRunner().invoke(app, args)
@@ -536,6 +549,12 @@ def run_dralloc_recording_ties(scenario: Scenario) -> tuple[DrallocRun, list[lis
 
 def dralloc_ties(scenario: Scenario) -> list[list[str]]:
     return run_dralloc_recording_ties(scenario)[1]
+
+
+def accepts_options(options: Sequence[str]) -> bool:
+    """Whether `dralloc schedule` has every option named (`--flag` or `--flag=value`)."""
+    result = CliRunner().invoke(app, ["schedule", "--help"], terminal_width=200)
+    return all(option.split("=", 1)[0] in result.stdout for option in options)
 
 
 def observed_from_output(scenario: Scenario, items: Sequence[Obj]) -> Observed:
