@@ -17,14 +17,18 @@ Known classes:
     "Preemption is not helpful for scheduling". dralloc answers Unschedulable on purpose, so
     that preemption may free devices held by lower-priority pods (KEP-5690, beyond 1.36), and
     its message counts the node under "No preemption victims found for incoming pod". Issue 11
-    point 4 asks for upstream's answer by default and dralloc's as a named option.
+    point 4 asks for upstream's answer by default and dralloc's as a named option
+    (`--preemption-frees-devices`): once `SchedulerInputs` has `preemption_frees_devices`,
+    this class applies only to scenarios that pass the option.
 
 `dra-preemption-frees-devices`
     The same departure seen from the other side: a high-priority pod needs a device a
     lower-priority running pod holds. 1.36's preemption never considers devices, and the
     node, rejected as UnschedulableAndUnresolvable, is no candidate: the pod stays pending.
     dralloc's DynamicResources treats the victims' node-local claims as freed in preemption's
-    what-if, so it evicts the holder and binds the pod with the device.
+    what-if, so it evicts the holder and binds the pod with the device. Applies as the class
+    above does: by default until the option exists, then with `--preemption-frees-devices`
+    (scenario dra-preemption-option).
 
 `namespace-labels-not-read`
     InterPodAffinity's `namespaceSelector` matches namespaces by their labels. The loader
