@@ -315,9 +315,10 @@ class ClusterRun:
         for obj in self.scenario.objects:
             if obj["kind"] == "Namespace" and obj["metadata"]["name"] == name:
                 labels = obj["metadata"].get("labels") or {}
-        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        metadata: Obj = {"name": name}
         if labels:
-            body["metadata"]["labels"] = labels
+            metadata["labels"] = labels
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
         response = self.client.create("/api/v1/namespaces", body)
         if response.status != 409:  # namespaces outlive scenarios: one may be there already
             response.raise_for_status()
@@ -522,7 +523,7 @@ class _TieRecorder(random.Random):
         super().__init__(seed)
         self.ties: list[list[str]] = []
 
-    def choice(self, seq: Sequence[Any]) -> Any:
+    def choice(self, seq: Any) -> Any:
         self.ties.append(list(seq))
         return seq[0]
 

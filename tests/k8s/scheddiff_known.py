@@ -92,7 +92,7 @@ _NOT_HELPFUL_VS_NO_VICTIMS = re.compile(
     r"Preemption is not helpful for scheduling\.', "
     r"dralloc '.*cannot allocate all claims\..*No preemption victims found for incoming pod\.'"
 )
-_CLASSES = (
+_CLASSES: tuple[KnownDisagreement, ...] = (
     KnownDisagreement(
         CANNOT_ALLOCATE_LEFT_TO_PREEMPTION,
         "1.36 says 'cannot allocate all claims' is UnschedulableAndUnresolvable (preemption not "
