@@ -199,3 +199,124 @@ def stepwise_differences(scenario: Scenario, upstream: Observed) -> list[str]:
             f"dralloc {ours.node or ours.message!r} (ties dralloc met: {ties})"
         )
     return found
+
+
+# ------------------------------------------------------------------------------ DRA family
+
+_DRIVER = "gen.example.com"
+_MODELS = ("a", "b")
+
+
+def _slice(node: str, devices: int, draw: st.DrawFn) -> Obj:
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": f"{node}-devices"},
+        "spec": {
+            "driver": _DRIVER,
+            "nodeName": node,
+            "pool": {"name": node, "generation": 1, "resourceSliceCount": 1},
+            "devices": [
+                {
+                    "name": f"dev-{i}",
+                    "attributes": {"model": {"string": draw(st.sampled_from(_MODELS))}},
+                }
+                for i in range(devices)
+            ],
+        },
+    }
+
+
+def _model_selector(model: str) -> list[Obj]:
+    return [{"cel": {"expression": f'device.attributes["{_DRIVER}"].model == "{model}"'}}]
+
+
+def _template(name: str, class_name: str, draw: st.DrawFn) -> Obj:
+    count = draw(st.integers(1, 2))
+    if draw(st.booleans()):
+        first, second = draw(st.permutations(_MODELS))
+        request: Obj = {
+            "name": "dev",
+            "firstAvailable": [
+                {
+                    "name": f"m{first}",
+                    "deviceClassName": class_name,
+                    "count": count,
+                    "selectors": _model_selector(first),
+                },
+                {
+                    "name": f"m{second}",
+                    "deviceClassName": class_name,
+                    "selectors": _model_selector(second),
+                },
+            ],
+        }
+    else:
+        exactly: Obj = {"deviceClassName": class_name, "count": count}
+        if draw(st.booleans()):
+            exactly["selectors"] = _model_selector(draw(st.sampled_from(_MODELS)))
+        request = {"name": "dev", "exactly": exactly}
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaimTemplate",
+        "metadata": {"name": name},
+        "spec": {"spec": {"devices": {"requests": [request]}}},
+    }
+
+
+@st.composite
+def generated_dra_scenarios(draw: st.DrawFn, names: CaseNames) -> Scenario:
+    """Nodes of distinct sizes with a few devices of two models each, claim templates asking
+    for one or two devices (a model, or a model preferred over another), and pods using them:
+    whole-run comparisons, devices included."""
+    name = names.next()
+    class_name = f"{name}-dev"
+    objects: list[Obj] = [
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "DeviceClass",
+            "metadata": {"name": class_name},
+            "spec": {"selectors": [{"cel": {"expression": f'device.driver == "{_DRIVER}"'}}]},
+        }
+    ]
+    sizes = draw(st.lists(st.sampled_from(_CPUS), min_size=2, max_size=3, unique=True))
+    for i, cpu in enumerate(sizes):
+        node = f"{name}-n{i}"
+        capacity = {"cpu": cpu, "memory": "16Gi", "pods": "110"}
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": node, "labels": {"kubernetes.io/hostname": node}},
+                "status": {"capacity": capacity, "allocatable": dict(capacity)},
+            }
+        )
+        objects.append(_slice(node, draw(st.integers(0, 3)), draw))
+    templates = [_template(f"t{i}", class_name, draw) for i in range(draw(st.integers(1, 2)))]
+    objects += templates
+    pods = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"p{i}"},
+            "spec": {
+                "resourceClaims": [
+                    {
+                        "name": "dev",
+                        "resourceClaimTemplateName": draw(
+                            st.sampled_from([t["metadata"]["name"] for t in templates])
+                        ),
+                    }
+                ],
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "pause",
+                        "resources": {"requests": {"cpu": draw(st.sampled_from(_POD_CPUS))}},
+                    }
+                ],
+            },
+        }
+        for i in range(draw(st.integers(1, 4)))
+    ]
+    return make_scenario(name, objects, pods, description="generated, DRA")
