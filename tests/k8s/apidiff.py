@@ -27,7 +27,7 @@ from apiclient import ApiClient
 
 from dralloc.api.io import KINDS, FieldValidation, _convert, decode_object, kube_dict
 from dralloc.api.validation.times import format_time, parse_time
-from dralloc.cel import CelEnvironment, all_gates_on, selector_problems
+from dralloc.cel import selector_problems
 from dralloc.errors import Problem
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "apiserver"
@@ -124,19 +124,18 @@ def server_verdict(admin: ApiClient, obj: dict[str, Any], namespace: str) -> Ver
     raise AssertionError(f"unexpected answer {response.status}: {response.text}")
 
 
-_CEL = CelEnvironment(all_gates_on())
-
-
 def dralloc_verdict(obj: dict[str, Any]) -> Verdict:
     """dralloc's loader as `dralloc allocate` runs it (`cli/inputs.py`): strict field
-    validation and defaults, then the selectors compiled and type checked."""
+    validation and defaults, then the selectors compiled and type checked; the selectors in
+    the new-expression environment at 1.36's default gates, as the server under test has
+    them (the CLI checks with every gate on, so it also takes `includes` and `dyn`)."""
     loaded, problems = decode_object(
         copy.deepcopy(obj), "case.yaml", 0, validation=FieldValidation.strict
     )
     if loaded is not None:
         problems += [
             Problem(loaded.file, loaded.ref, path, message)
-            for path, message in selector_problems(loaded.obj, _CEL)
+            for path, message in selector_problems(loaded.obj)
         ]
     if loaded is None or problems:
         return Verdict(
@@ -350,6 +349,54 @@ STRINGS = (
     "abc",
     "true",
 )
+# Selector expressions for every `cel.expression`: results of each static type, and forms
+# whose type only the checker's inference can tell (bound variables, macros, functions).
+CEL_EXPRESSIONS = (
+    "device.driver",
+    "device.allowMultipleAllocations",
+    "device.attributes",
+    'device.attributes["example.com"]',
+    'device.attributes["example.com"].model',
+    'device.capacity["example.com"].memory',
+    'device.capacity["example.com"].memory.compareTo(quantity("1Gi"))',
+    'device.capacity["example.com"].memory.isGreaterThan(quantity("1Gi"))',
+    "device.model",
+    "cel.bind(x, 1, x)",
+    "cel.bind(x, 1, x > 0)",
+    'cel.bind(a, device.attributes["example.com"], a.model == "x")',
+    'cel.bind(a, device.attributes["example.com"], a)',
+    "[1, 2].map(x, x)",
+    "[1, 2].map(x, x > 1)",
+    "[1, 2].filter(x, x > 1)",
+    "[1, 2].exists(x, x > 1)",
+    "[1, 2].all(x, x > 1) || false",
+    'device.attributes["example.com"].exists(k, k == "model")',
+    "1 + 1.5",
+    "dyn(1)",
+    "dyn(true)",
+    "true ? 1 : 2",
+    'true ? 1 : "a"',
+    '"abc".size()',
+    "size(device.attributes)",
+    "[1, 2].max()",
+    "[1, 2].max() == 2",
+    "lists.range(3)",
+    '"a,b".split(",")',
+    '"abc".matches("a.*")',
+    "has(device.attributes.example)",
+    'semver("1.0.0").major()',
+    'semver("1.0.0").isLessThan(semver("2.0.0"))',
+    'timestamp("2025-01-01T00:00:00Z").getHours()',
+    'sets.contains(["a"], ["a"])',
+    "[1].includes(1)",
+    "null",
+    "{}",
+    "[]",
+    "1u",
+    'b"x"',
+    "int",
+    "type(1) == int",
+)
 WRONG_TYPES = (None, True, 1, "s", [], {}, 1.5)
 LIST_LENGTHS = (0, 2, 9, 17, 33, 65, 129, 257)
 
@@ -396,6 +443,8 @@ def mutations(seed: dict[str, Any]) -> list[Mutation]:
                 for s in STRINGS
                 if s != value and not _panics_the_server(path, s)
             ]
+            if path[-2:] == ("cel", "expression"):
+                out += [Mutation(path, "set", e) for e in CEL_EXPRESSIONS if e != value]
         elif isinstance(value, dict):
             out.append(Mutation(path, "add-key", ("bogus", 1)))
             out.append(Mutation(path, "add-key", ("example.com/Bad Key", {"string": "x"})))
