@@ -43,7 +43,7 @@ from scheddiff_cases import (
     load_corpus,
     stepwise_differences,
 )
-from scheddiff_known import check_differences, marks, missing_plugins
+from scheddiff_known import check_differences, marks, missing_plugins, unexplained
 
 pytestmark = pytest.mark.k8s("kube-scheduler", "kube-controller-manager")
 
@@ -138,4 +138,7 @@ def test_generated_dra_clusters_are_scheduled_as_kube_scheduler_does(
     local, ties = run_dralloc_recording_ties(scenario)
     assume(not ties)
     upstream = run_on_cluster(cluster, scenario)
-    check_differences(scenario, differences(upstream, local.observed))
+    # A pod no node has devices for is expected to differ in its preemption message while
+    # dralloc leaves such nodes to preemption (dra-cannot-allocate-left-to-preemption).
+    found = unexplained(scenario, differences(upstream, local.observed))
+    assert not found, f"{scenario.name}: dralloc differs from kube-scheduler:\n" + "\n".join(found)
