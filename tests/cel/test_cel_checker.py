@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dralloc.cel.checker import NoMatchingOverload, infer_result_type
+from dralloc.cel.checker import CelTypeError, NoMatchingOverload, infer_result_type
 from dralloc.cel.library import RESULT_TYPES
 from dralloc.cel.source import analyze, tokenize
 
@@ -28,7 +28,6 @@ def _type(expression: str) -> str | None:
         ('b"x"', "bytes"),
         ("null", "null_type"),
         ("[]", "list(dyn)"),
-        ('[1, "a"]', "list(dyn)"),
         ("[[1]]", "list(list(int))"),
         ('{"a": [1]}', "map(string, list(int))"),
         ("device", "kubernetes.DRADevice"),
@@ -41,8 +40,11 @@ def _type(expression: str) -> str | None:
         ("[1] + [2]", "list(int)"),
         ("7 % 2", "int"),
         ("(1)", "int"),
-        ("!1", "bool"),
-        ("1 < 2 || 3", "bool"),
+        ("!true", "bool"),
+        ("1 < 2.5 || false", "bool"),
+        ('device.attributes["d"].model + 1', "int"),
+        ("dyn(1) + 1", "int"),
+        ('[dyn(1), "a"]', "list(dyn)"),
         ("x in [1]", "bool"),
         ('"abc".split("b")[0]', "string"),
         ('{"a": 1}["a"]', "int"),
@@ -65,10 +67,10 @@ def test_a_certain_type_is_named_as_cel_go_names_it(expression: str, type_name: 
     [
         'device.attributes["d"].model',  # an attribute value: the unknown type
         'device.attributes["d"]["model"]',
-        'device.attributes["d"].model + 1',
-        "dyn(1) + 1",
-        "true ? 1 : null",
-        "[1, 2.5].max()",  # a list of mixed elements: dyn
+        'device.attributes["d"].model + device.attributes["d"].size',
+        "dyn(1) + dyn(1)",
+        "true ? 1 : [1]",
+        "[dyn(1), 2.5].max()",  # a list of mixed elements: dyn
         '"ab".reverse()',  # a string or a list, by the receiver
         "type(1)",
         "optional.of(1)",
@@ -96,10 +98,32 @@ def test_anything_uncertain_is_unknown_so_never_refused(expression: str) -> None
             "1 ? true : false",
             "found no matching overload for '_?_:_' applied to '(int, bool, bool)'",
         ),
+        ("true ? 1 : null", "applied to '(bool, int, null)'"),
+        ("!1", "found no matching overload for '!_' applied to '(int)'"),
+        ("-1u", "found no matching overload for '-_' applied to '(uint)'"),
+        ("1 == 1.0", "found no matching overload for '_==_' applied to '(int, double)'"),
+        ('"a" < 1', "found no matching overload for '_<_' applied to '(string, int)'"),
+        ('quantity("1") < quantity("2")', "'(kubernetes.Quantity, kubernetes.Quantity)'"),
+        ('[1] + ["a"]', "applied to '(list(int), list(string))'"),
     ],
 )
 def test_an_operator_without_an_overload_for_its_scalar_operands_is_refused(
     expression: str, message: str
 ) -> None:
     with pytest.raises(NoMatchingOverload, match=re.escape(message)):
+        _type(expression)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("1 && true", "expected type 'bool' but found 'int'"),
+        ('true || "a"', "expected type 'bool' but found 'string'"),
+        ('[1, "a"]', "expected type 'int' but found 'string'"),
+        ("[1, 2.5].max()", "expected type 'int' but found 'double'"),
+        ('{"a": 1, "b": "c"}', "expected type 'int' but found 'string'"),
+    ],
+)
+def test_other_type_errors_are_refused_in_cel_go_words(expression: str, message: str) -> None:
+    with pytest.raises(CelTypeError, match=re.escape(message)):
         _type(expression)

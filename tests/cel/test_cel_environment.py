@@ -189,7 +189,7 @@ def test_runtime_errors_use_cel_go_words(evaluate: Evaluate) -> None:
     with pytest.raises(CelRuntimeError, match=r"^integer overflow$"):
         evaluate("9223372036854775807 + 1 == 0")
     with pytest.raises(CelRuntimeError, match=r"^no such overload$"):
-        evaluate('dyn("a") + 1 == "a1"')
+        evaluate('dyn("a") + dyn(1) == "a1"')
     with pytest.raises(CelRuntimeError, match=r"^int: string parse error: invalid digit"):
         evaluate('int("x") == 1')
 

@@ -20,12 +20,11 @@ Pure computation on tokens; no I/O, no library calls.
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Mapping
 
 from dralloc.cel.source import COMPREHENSION_MACROS, NAMESPACES, Token, TokenKind
 
-__all__ = ["DEVICE_TYPE", "NoMatchingOverload", "infer_result_type"]
+__all__ = ["DEVICE_TYPE", "CelTypeError", "NoMatchingOverload", "infer_result_type"]
 
 CelType = str | None
 """A CEL type name as cel-go prints it, or None when not known statically."""
@@ -47,7 +46,13 @@ class _GiveUp(Exception):
     """The parser met something it does not model: the result type is unknown."""
 
 
-class NoMatchingOverload(Exception):
+class CelTypeError(Exception):
+    """A type error cel-go's checker reports at compile time, in its words (for example
+    "expected type 'bool' but found 'int'" for `1 && true`, or for the second item of
+    `[1, 2.5]`: the Kubernetes environment wants literal lists and maps of one type)."""
+
+
+class NoMatchingOverload(CelTypeError):
     """An operator applied to operand types it has no overload for, as cel-go's checker says
     it: "found no matching overload for '_+_' applied to '(int, double)'"."""
 
@@ -59,10 +64,26 @@ class NoMatchingOverload(Exception):
 
 # Scalar types whose operator overloads are modelled exactly (cel-go's standard library):
 # arithmetic needs two operands of one type (no implicit numeric conversion), `%` only on
-# integers, `+` also on strings and bytes; the conditional needs a bool and two branches of one
-# type. Other types (null, lists, maps, timestamps, objects) are never reported.
+# integers, `+` also on strings and bytes; `==` and `!=` need one type, `<` and friends one
+# type or two numbers; `!`, `&&`, `||` and a condition need bools, `-x` an int or a double;
+# the two branches of a conditional need one type (null included). Only types known for sure
+# are ever reported; other types (lists, maps, timestamps, objects) almost never.
 _SCALARS = frozenset({"bool", "int", "uint", "double", "string", "bytes"})
-_OPERATOR_NAMES = {"+": "_+_", "-": "_-_", "*": "_*_", "/": "_/_", "%": "_%_"}
+_OPERATOR_NAMES = {
+    "+": "_+_",
+    "-": "_-_",
+    "*": "_*_",
+    "/": "_/_",
+    "%": "_%_",
+    "==": "_==_",
+    "!=": "_!=_",
+    "<": "_<_",
+    "<=": "_<=_",
+    ">": "_>_",
+    ">=": "_>=_",
+}
+# Types with no ordering (`quantity("1") < quantity("2")` has no overload: use compareTo).
+_UNORDERED = frozenset({"kubernetes.Quantity", "kubernetes.Semver"})
 # Identifiers that name a type: as values they are of type `type(<name>)`.
 _TYPE_VALUES = frozenset({"bool", "int", "uint", "double", "string", "bytes", "null_type"})
 
@@ -75,7 +96,7 @@ def infer_result_type(
     `results` maps function names (qualified for namespaced globals: `sets.contains`) to the
     result type every overload of that function has; `bound` holds the names comprehension
     macros and `cel.bind` introduce (typed where their scope is followed, else unknown).
-    Raises NoMatchingOverload for an operator applied to scalar types it has no overload for.
+    Raises CelTypeError (NoMatchingOverload for operators) for a type error it is sure of.
     """
     parser = _Parser(tokens, results, bound)
     try:
@@ -119,6 +140,32 @@ def _map_value(map_type: CelType) -> CelType:
             value = inner[index + 1 :].strip()
             return None if value in ("dyn", "any") else value
     return None
+
+
+def _shown(type_name: str) -> str:
+    """A type as cel-go prints it in an overload error (`null`, not `null_type`)."""
+    return "null" if type_name == "null_type" else type_name
+
+
+def _compare(operator: str, left: CelType, right: CelType) -> None:
+    """Raise NoMatchingOverload for a comparison cel-go has no overload for."""
+    if left is None or right is None:
+        return
+    equality = operator in ("==", "!=")
+    numbers = left in _NUMERIC and right in _NUMERIC
+    scalars_differ = left in _SCALARS and right in _SCALARS and left != right
+    known = _UNORDERED | _SCALARS
+    unordered = (left in _UNORDERED or right in _UNORDERED) and left in known and right in known
+    if (scalars_differ and (equality or not numbers)) or (unordered and not equality):
+        raise NoMatchingOverload(_OPERATOR_NAMES[operator], (left, right))
+
+
+def _same_as_first(items: list[CelType]) -> None:
+    """Kubernetes' environment wants the items of a literal list (or the keys, or the values,
+    of a literal map) to be of one type: cel-go reports the first item that is not."""
+    first, last = items[0], items[-1]
+    if first in _SCALARS and last in _SCALARS and first != last:
+        raise CelTypeError(f"expected type '{first}' but found '{last}'")
 
 
 def _join(types: list[CelType]) -> CelType:
@@ -168,27 +215,35 @@ class _Parser:
         when_true = self.logical("||")
         self.expect(":")
         when_false = self.expression()
-        types = (condition, when_true, when_false)
-        if all(t in _SCALARS for t in types) and (condition != "bool" or when_true != when_false):
-            raise NoMatchingOverload("_?_:_", typing.cast(tuple[str, ...], types))
+        branches = _SCALARS | {"null_type"}
+        if (
+            condition in _SCALARS
+            and when_true in branches
+            and when_false in branches
+            and (condition != "bool" or when_true != when_false)
+        ):
+            shown = tuple(_shown(t) for t in (condition, when_true, when_false))
+            raise NoMatchingOverload("_?_:_", shown)
         return when_true if when_true == when_false else None
 
     def logical(self, operator: str) -> CelType:
         operand = self.logical("&&") if operator == "||" else self.relation()
         while self.peek() == operator:
             self.pos += 1
-            if operator == "||":
-                self.logical("&&")
-            else:
-                self.relation()
+            right = self.logical("&&") if operator == "||" else self.relation()
+            for side in (operand, right):
+                if side in _SCALARS and side != "bool":
+                    raise CelTypeError(f"expected type 'bool' but found '{side}'")
             operand = "bool"
         return operand
 
     def relation(self) -> CelType:
         operand = self.addition()
         while self.peek() in _RELATIONS:
-            self.pos += 1
-            self.addition()
+            operator = self.take().text
+            right = self.addition()
+            if operator != "in":
+                _compare(operator, operand, right)
             operand = "bool"
         return operand
 
@@ -210,7 +265,15 @@ class _Parser:
 
     @staticmethod
     def _arithmetic(operator: str, left: CelType, right: CelType) -> CelType:
+        left, right = (None if t == "dyn" else t for t in (left, right))
         if left is None or right is None:
+            # With one operand of unknown type (an attribute), the other one's type picks the
+            # only overload that can apply: `x + 1` is an int, `x + "a"` a string.
+            known = right if left is None else left
+            if known in _NUMERIC and (operator != "%" or known != "double"):
+                return known
+            if operator == "+" and known in ("string", "bytes"):
+                return known
             return None
         if left == right and left in _NUMERIC and not (operator == "%" and left == "double"):
             return left
@@ -218,16 +281,24 @@ class _Parser:
             return left
         if left in _SCALARS and right in _SCALARS:
             raise NoMatchingOverload(_OPERATOR_NAMES[operator], (left, right))
+        if operator == "+" and _is_list(left) and _is_list(right):
+            items = (_element(left), _element(right))
+            if items[0] in _SCALARS and items[1] in _SCALARS:  # differing, as left != right
+                raise NoMatchingOverload("_+_", (left, right))
         return None
 
     def unary(self) -> CelType:
         if self.peek() == "!":
             self.pos += 1
-            self.unary()
+            operand = self.unary()
+            if operand in _SCALARS and operand != "bool":
+                raise NoMatchingOverload("!_", (operand,))
             return "bool"
         if self.peek() == "-":
             self.pos += 1
             operand = self.unary()
+            if operand in _SCALARS and operand not in ("int", "double"):
+                raise NoMatchingOverload("-_", (operand,))
             return operand if operand in ("int", "double") else None
         return self.member()
 
@@ -369,6 +440,7 @@ class _Parser:
             items: list[CelType] = []
             while self.peek() != "]":
                 items.append(self.expression())
+                _same_as_first(items)
                 if self.peek() == ",":
                     self.pos += 1
                 elif self.peek() != "]":
@@ -380,8 +452,10 @@ class _Parser:
             values: list[CelType] = []
             while self.peek() != "}":
                 keys.append(self.expression())
+                _same_as_first(keys)
                 self.expect(":")
                 values.append(self.expression())
+                _same_as_first(values)
                 if self.peek() == ",":
                     self.pos += 1
                 elif self.peek() != "}":

@@ -28,11 +28,11 @@ Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
 - No cost tracking. Compile refuses comprehensions nested more than
   `MAX_COMPREHENSION_DEPTH` deep and `lists.range(n)` fails beyond the cost limit, but an
   expression can still be slow (e.g. two nested loops over a long literal list).
-- Partial static type checking: the result type is inferred only where it is certain
-  (`checker.py`), so a non-bool result the inference cannot see (an attribute value,
-  `cel.bind(x, 1, x)`) is a runtime error, as it is upstream for attribute values; wrong
-  argument *types* to a function are runtime errors ("no such overload"); `1 == 1u` is true,
-  `[1, "a"]` is accepted.
+- Partial static type checking: types are inferred only where they are certain
+  (`checker.py`), so a non-bool result the inference cannot see is a runtime error (as it
+  is upstream for attribute values), and so is an operator on values whose types it cannot
+  see (`dyn(1) == dyn("a")`); wrong argument *types* to a function are runtime errors ("no
+  such overload"); no cost estimate (upstream refuses `type(1) == int` as too costly).
 - `exists()`/`all()` do not absorb an element's error when another element decides the
   result (cel-go's `[0, 1].exists(x, 1/x == 1)` is true; here it is an error). `&&`, `||`
   and `?:` do absorb, as in cel-go.
@@ -60,7 +60,7 @@ from collections import OrderedDict
 from typing import Any, Final
 
 from dralloc.cel.binding import cel
-from dralloc.cel.checker import NoMatchingOverload, infer_result_type
+from dralloc.cel.checker import CelTypeError, infer_result_type
 from dralloc.cel.device import CelDevice
 from dralloc.cel.errors import CelCompileError, CelRuntimeError
 from dralloc.cel.library import DECLARATIONS, RESULT_TYPES, fold_constant_call
@@ -255,7 +255,7 @@ class CelEnvironment:
         DRAListTypeAttributes, `dyn` (k8s.io/dynamic-resource-allocation cel/compile.go)."""
         try:
             result = infer_result_type(tokens, RESULT_TYPES, bound)
-        except NoMatchingOverload as exc:
+        except CelTypeError as exc:
             return str(exc)
         if result is None or result == "bool":
             return None
