@@ -4,7 +4,7 @@ image is spread (spec 4.9)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from podkit import labelled_node, labelled_pod, score_all
 
@@ -88,6 +88,7 @@ def test_the_spread_follows_a_new_node_list() -> None:
 IMAGES = st.sampled_from(["a:latest", "b:latest", "c:v1", "d:latest"])
 
 
+@settings(deadline=None)  # wall-clock limits flake on a shared machine
 @given(
     st.lists(
         st.dictionaries(IMAGES, st.integers(min_value=0, max_value=4000 * MB), max_size=4),

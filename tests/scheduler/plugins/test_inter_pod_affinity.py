@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from podkit import (
     HOSTNAME,
@@ -308,6 +308,7 @@ def _domain(node: NodeInfo, key: str) -> str:
     return node.node.metadata.labels[key]
 
 
+@settings(deadline=None)  # wall-clock limits flake on a shared machine
 @given(_cluster(), APPS, st.one_of(st.none(), st.tuples(KEYS, APPS)))
 def test_filter_never_admits_a_node_sharing_a_domain_with_a_pod_that_repels(
     nodes: list[NodeInfo], app: str, anti: tuple[str, str] | None
@@ -334,6 +335,7 @@ def test_filter_never_admits_a_node_sharing_a_domain_with_a_pod_that_repels(
         assert (statuses[node.name] == SUCCESS) is not repelled
 
 
+@settings(deadline=None)  # wall-clock limits flake on a shared machine
 @given(
     st.lists(
         st.tuples(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from podkit import filter_all, labelled_node, labelled_pod
 
@@ -110,6 +110,7 @@ def _clash(a: ContainerPort, b: ContainerPort) -> bool:
     )
 
 
+@settings(deadline=None)  # wall-clock limits flake on a shared machine
 @given(st.lists(PORTS, max_size=4), st.lists(PORTS, min_size=1, max_size=3))
 def test_filter_admits_a_pod_exactly_when_no_wanted_port_clashes_with_a_used_one(
     used: list[ContainerPort], wanted: list[ContainerPort]
@@ -120,6 +121,7 @@ def test_filter_admits_a_pod_exactly_when_no_wanted_port_clashes_with_a_used_one
     assert statuses["n"] == (TAKEN if clash else SUCCESS)
 
 
+@settings(deadline=None)  # wall-clock limits flake on a shared machine
 @given(st.lists(PORTS, max_size=6))
 def test_ports_added_then_removed_leave_nothing_in_use(ports: list[ContainerPort]) -> None:
     info = HostPortInfo()
