@@ -172,6 +172,8 @@ def run_upstream(workloads: list[Workload], out: Path, timeout: float) -> tuple[
     env["PATH"] = f"{binary.parent}{os.pathsep}{env.get('PATH', '')}"  # its etcd
     env["ARTIFACTS"] = str(out)  # per-workload logs go to files there, not to stderr
     command = upstream_command(binary, workloads, out, timeout)
+    for stale in out.glob(f"{BENCHMARK}_benchmark_dra_*.json"):  # a kept directory reused
+        stale.unlink()
     started = time.perf_counter()
     with (out / "upstream.txt").open("w") as stdout, (out / "upstream.err").open("w") as stderr:
         process = subprocess.Popen(
