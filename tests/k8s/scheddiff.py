@@ -209,6 +209,10 @@ class Observed:
     pods: dict[str, PodResult] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     claims: dict[str, dict[str, Devices]] = field(default_factory=dict)
+    # Pods upstream left pending in their turn and bound later, when a retry (an event such
+    # as another pod's binding) found them room: pod -> node. `dralloc schedule` tries each
+    # pod once, so a scenario must not depend on this.
+    late: dict[str, str] = field(default_factory=dict)
 
     def as_data(self) -> Obj:
         """A plain, ordered form for assertion messages and equality."""
@@ -292,6 +296,7 @@ class ClusterRun:
     client: ApiClient
     scenario: Scenario
     created: list[Obj] = field(default_factory=list)
+    settled: dict[str, Obj] = field(default_factory=dict)  # pod -> as its turn ended
 
     def run(self) -> Observed:
         for namespace in [*self.scenario.namespaces, BARRIER_NAMESPACE]:
@@ -422,7 +427,8 @@ class ClusterRun:
 
     def _schedule(self, pod: Obj) -> None:
         self._create(pod)
-        self._settle(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        metadata = pod["metadata"]
+        self.settled[_key(pod)] = self._settle(metadata["namespace"], metadata["name"])
 
     def _observe(self) -> Observed:
         observed = Observed()
@@ -434,14 +440,18 @@ class ClusterRun:
             for claim in listed.body["items"]:
                 claims[_key(claim)] = claim
         for pod in self.scenario.pods:
-            current = self.client.get(_path(pod) + "/" + pod["metadata"]["name"]).body
+            # Each pod as its turn ended: what dralloc, trying each pod once, is compared with.
             key = _key(pod)
-            node = current["spec"].get("nodeName")
+            settled = self.settled[key]
+            node = settled["spec"].get("nodeName")
+            current = self.client.get(_path(pod) + "/" + pod["metadata"]["name"]).body
+            if node is None and current["spec"].get("nodeName"):
+                observed.late[key] = current["spec"]["nodeName"]
             # A bound pod's nominated node says nothing more: 1.36 also nominates a pod whose
             # PreBind has work to do (its claims), and preemption's victims show as deleted.
-            nominated = None if node else (current.get("status") or {}).get("nominatedNodeName")
+            nominated = None if node else (settled.get("status") or {}).get("nominatedNodeName")
             observed.pods[key] = PodResult(
-                node, None if node else _unschedulable_message(current), nominated
+                node, None if node else _unschedulable_message(settled), nominated
             )
             if node:
                 _record_claims(observed, current, claims)
@@ -590,6 +600,8 @@ def differences(upstream: Observed, local: Observed) -> list[str]:
             a, b = getattr(theirs, attribute, None), getattr(ours, attribute, None)
             if a != b:
                 lines.append(f"pod {key} {attribute}: kube-scheduler {a!r}, dralloc {b!r}")
+    for key, node in sorted(upstream.late.items()):
+        lines.append(f"pod {key} was bound to {node} by a later retry in kube-scheduler only")
     for key in sorted(upstream.deleted ^ local.deleted):
         who = "kube-scheduler" if key in upstream.deleted else "dralloc"
         lines.append(f"pod {key} was preempted by {who} only")

@@ -183,7 +183,11 @@ def stepwise_differences(scenario: Scenario, upstream: Observed) -> list[str]:
     """Each pending pod through dralloc alone, the earlier ones running where kube-scheduler
     bound them: dralloc must choose upstream's node or have tied it with its own choice, and
     give the same message to a pod upstream left pending."""
-    found = []
+    # A pod upstream bound late changed the cluster under the pods after it.
+    found = [
+        f"pod {key} was bound to {node} by a later retry in kube-scheduler only"
+        for key, node in sorted(upstream.late.items())
+    ]
     placed: list[Obj] = []
     for pod in scenario.pods:
         key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"

@@ -51,12 +51,18 @@ def _save(scenario: Scenario, found: list[str]) -> Path:
 
 
 def _compare(client: ApiClient, scenario: Scenario, *, whole_run: bool) -> list[str]:
+    """The differences, or none for a case that cannot be compared: dralloc met a tie (whole
+    runs), or kube-scheduler bound a pod on a retry after its turn."""
     if whole_run:
         local, ties = run_dralloc_recording_ties(scenario)
         if ties:
-            return []  # upstream's random choice cannot be compared with
-        return unexplained(scenario, differences(run_on_cluster(client, scenario), local.observed))
-    return stepwise_differences(scenario, run_on_cluster(client, scenario))
+            return []
+        upstream = run_on_cluster(client, scenario)
+        if upstream.late:
+            return []
+        return unexplained(scenario, differences(upstream, local.observed))
+    upstream = run_on_cluster(client, scenario)
+    return [] if upstream.late else stepwise_differences(scenario, upstream)
 
 
 def _run_family(

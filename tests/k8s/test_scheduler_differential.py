@@ -118,7 +118,12 @@ def test_generated_clusters_are_scheduled_as_kube_scheduler_does(
     cluster: ApiClient, case_names: CaseNames, data: st.DataObject
 ) -> None:
     scenario = data.draw(generated_scenarios(case_names))
-    _check_stepwise(cluster, scenario)
+    upstream = run_on_cluster(cluster, scenario)
+    # A pod kube-scheduler bound on a retry, after its turn, makes the case one a single
+    # offline pass cannot be compared with.
+    assume(not upstream.late)
+    found = stepwise_differences(scenario, upstream)
+    assert not found, f"{scenario.name}: dralloc differs from kube-scheduler:\n" + "\n".join(found)
 
 
 @settings(
@@ -138,6 +143,7 @@ def test_generated_dra_clusters_are_scheduled_as_kube_scheduler_does(
     local, ties = run_dralloc_recording_ties(scenario)
     assume(not ties)
     upstream = run_on_cluster(cluster, scenario)
+    assume(not upstream.late)
     # A pod no node has devices for is expected to differ in its preemption message while
     # dralloc leaves such nodes to preemption (dra-cannot-allocate-left-to-preemption).
     found = unexplained(scenario, differences(upstream, local.observed))
