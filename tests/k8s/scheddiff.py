@@ -1,27 +1,34 @@
 """The scheduler differential: one scenario through the real kube-scheduler and through
 `dralloc schedule`, and what each decided, in one comparable shape.
 
-A scenario (tests/data/scheduler_differential/*.yaml, or one the generated family builds) is
-Kubernetes objects: `objects` (Namespaces, PriorityClasses, DeviceClasses, Nodes with their
-status, ResourceSlices, ResourceClaims, ResourceClaimTemplates, and running pods, which carry
-`spec.nodeName`) and `pods`, the pending pods in the order they are created.
+A scenario (tests/data/scheduler_differential/*.yaml, or one the generated families build) is
+Kubernetes objects: `objects` (Namespaces, PriorityClasses, RuntimeClasses, DeviceClasses,
+Nodes with their status, ResourceSlices, ResourceClaims, ResourceClaimTemplates, ReplicaSets,
+and running pods, which carry `spec.nodeName`) and `pods`, the pending pods in the order they
+are created; optionally `requires` (plugins), `known` (a known disagreement) and
+`dralloc_args` (options of `dralloc schedule`).
 
-On the cluster (`run_on_cluster`) the objects are created, then each pending pod alone, and the
-next one only once kube-scheduler has bound this one or marked it unschedulable, so that
-upstream's queue holds one pod at a time and the order is the file's. `dralloc schedule` orders
-its queue by priority, then input order, so a scenario's pending pods must come in
-non-increasing priority (the loader checks): the two orders are then the same. Preemption
-victims are running pods; with no kubelet to finish a graceful deletion they are given
-`terminationGracePeriodSeconds: 0` (unless the file says otherwise), so a victim is gone once
-kube-scheduler deletes it.
+On the cluster (`run_on_cluster`) the objects are created (what names another object's uid,
+an owner reference or a claim's `reservedFor`, gets the real one), then each pending pod
+alone, and the next one only once kube-scheduler has bound this one or marked it
+unschedulable, so that upstream's queue holds one pod at a time and the order is the file's.
+Before the first pod, a probe pod that fits nowhere must be told "0/<nodes of the scenario>
+nodes are available": kube-scheduler then sees exactly this scenario's nodes. `dralloc
+schedule` orders its queue by priority, then input order, so a scenario's pending pods must
+come in non-increasing priority (the loader checks): the two orders are then the same.
+Preemption victims are running pods; with no kubelet to finish a graceful deletion they are
+given `terminationGracePeriodSeconds: 0` (unless the file says otherwise), so a victim is gone
+once kube-scheduler deletes it.
 
-Both sides end as an `Observed`: per pending pod the node, the PodScheduled=False message and
-the node preemption nominated; the running pods preemption deleted; and per pod claim (also
-the claim made for extended resources backed by DRA) the devices of each request.
+Both sides end as an `Observed`: per pending pod, as its turn ended, the node, the
+PodScheduled=False message and the node preemption nominated (kube-scheduler retries pending
+pods on later events and may rewrite the message or bind them; `dralloc schedule` tries each
+pod once, so a later binding is recorded apart, in `late`); the running pods preemption
+deleted; and per pod claim (also the claim made for extended resources backed by DRA) the
+devices of each request.
 
 This module owns nothing long-lived: `ClusterRun.cleanup` deletes what a run created, except
-namespaces, which never finish deleting without a namespace controller.
-"""
+namespaces, which never finish deleting without a namespace controller."""
 
 from __future__ import annotations
 
