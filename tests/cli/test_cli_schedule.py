@@ -259,7 +259,7 @@ def test_a_generated_claim_of_a_pending_pod_is_still_listed(tmp_path: Path) -> N
     assert [i["spec"].get("nodeName") for i in out[:3]] == ["node-b", "node-b", None]
     assert out[2]["status"]["conditions"][0]["message"] == (
         "0/2 nodes are available: 2 cannot allocate all claims. still not schedulable, "
-        "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+        "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
     )
     assert "allocation" not in out[5].get("status", {})
 
@@ -585,7 +585,13 @@ status:
         "low-train", extra="nodeName: node-b\nresourceClaims: [{name: g, resourceClaimName: held}]"
     )
     urgent = pod("urgent-train", extra=f"priorityClassName: high\n{GPU_TEMPLATE_CLAIM}")
-    result = schedule("-f", write(tmp_path, CLUSTER, held, running, urgent))
+    path = write(tmp_path, CLUSTER, held, running, urgent)
+    # Kubernetes 1.36 never preempts for devices: the urgent pod waits.
+    plain = schedule("-f", path)
+    assert plain.exit_code == 1
+    assert "Preemption is not helpful for scheduling" in plain.stderr
+    assert "preempted" not in plain.stderr
+    result = schedule("-f", path, "--preemption-frees-devices")
     assert result.exit_code == 0
     placed, victim, freed, generated = items(result)
     assert placed["spec"]["nodeName"] == "node-b"

@@ -116,7 +116,9 @@ class World:
         return self.cache.claims[f"default/{recorded.resource_claim_name}"]
 
 
-def world(*documents: str, gates: str = "", signature: bool = False) -> World:
+def world(
+    *documents: str, gates: str = "", signature: bool = False, frees_devices: bool = False
+) -> World:
     objects, problems = load_text("---\n".join(documents), "<test>")
     assert problems == []
     found = [o.obj for o in objects]
@@ -133,7 +135,9 @@ def world(*documents: str, gates: str = "", signature: bool = False) -> World:
     def bind(info: PodInfo, node: str) -> None:
         bound[info.key] = node
 
-    profile = default_profile(cache, Allocator(features), features, None, bind)
+    profile = default_profile(
+        cache, Allocator(features), features, None, bind, preemption_frees_devices=frees_devices
+    )
     framework = Framework(profile, pod_signature=pod_signature(cache) if signature else None)
     pods = {o.metadata.name: o for o in found if isinstance(o, Pod)}
     return World(cache, Scheduler(cache, framework), pods, bound)
@@ -322,7 +326,7 @@ def test_not_enough_devices_is_kube_schedulers_message() -> None:
     # UnschedulableAndUnresolvable there; dralloc lets preemption try, KEP-5690).
     assert outcome.message == (
         "0/1 nodes are available: 1 cannot allocate all claims. still not schedulable, "
-        "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
     )
     assert outcome.unschedulable_plugins == {"DynamicResources"}
     assert [k for k in w.cache.claims] == []  # nothing written
@@ -676,7 +680,13 @@ def test_the_devices_allocated_are_the_sum_of_the_containers_requests() -> None:
 def test_preemption_frees_the_devices_of_a_victims_extended_resource_claim() -> None:
     low = "priority: 0\n" + one_container("{requests: {example.com/gpu: 2}}")
     high = "priority: 100\n" + one_container("{requests: {example.com/gpu: 2}}")
-    w = world(GPU_CLASS, dra_node("gpu-node", 2), gpu_pod("low", low), gpu_pod("high", high))
+    w = world(
+        GPU_CLASS,
+        dra_node("gpu-node", 2),
+        gpu_pod("low", low),
+        gpu_pod("high", high),
+        frees_devices=True,
+    )
     first = w.schedule("low")
     assert first.node == "gpu-node"
     victim_claim = w.claim_of(first).metadata.name

@@ -146,7 +146,12 @@ class World:
         return [[v.pod.metadata.name for v in e.victims] for e in self.evictions]
 
 
-def world(*documents: str, args: dict[str, object] | None = None, seed: int | None = None) -> World:
+def world(
+    *documents: str,
+    args: dict[str, object] | None = None,
+    seed: int | None = None,
+    frees_devices: bool = False,
+) -> World:
     objects, problems = load_text("---\n".join(documents), "<test>")
     assert problems == []
     found = [o.obj for o in objects]
@@ -166,7 +171,13 @@ def world(*documents: str, args: dict[str, object] | None = None, seed: int | No
 
     rng = random.Random(seed) if seed is not None else None
     registry = scheduler_registry(
-        cache, Allocator(FEATURES), FEATURES, rng, lambda info, node: None, evict
+        cache,
+        Allocator(FEATURES),
+        FEATURES,
+        rng,
+        lambda info, node: None,
+        evict,
+        preemption_frees_devices=frees_devices,
     )
     config = (
         (PluginArgs(NAME, args, "profiles[0].pluginConfig[0].args"),) if args is not None else ()
@@ -412,6 +423,27 @@ def test_a_pod_waits_while_its_nominated_node_still_holds_a_preempted_pod() -> N
 # -------------------------------------------------------------------------- DRA claims
 
 
+def test_kubernetes_1_36_never_preempts_for_devices() -> None:
+    # DynamicResources' "cannot allocate all claims" is UnschedulableAndUnresolvable in 1.36:
+    # no node is a candidate, and nothing is evicted (KEP-5690's freeing is an option).
+    w = world(
+        GPU_CLASS,
+        node_yaml("node-a", cpu=8, gpus=1),
+        claim_yaml("low-gpu"),
+        claim_yaml("high-gpu"),
+        pod_yaml("low", priority=1, claims=["low-gpu"]),
+        pod_yaml("high", priority=9, claims=["high-gpu"]),
+    )
+    assert w.place("low").node == "node-a"
+    outcome = w.attempt("high")
+    assert (outcome.node, outcome.nominated_node) == (None, None)
+    assert outcome.message == (
+        "0/1 nodes are available: 1 cannot allocate all claims. still not schedulable, "
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    )
+    assert w.evictions == []
+
+
 def test_a_high_priority_gpu_pod_preempts_a_low_priority_gpu_pod_and_gets_its_gpu() -> None:
     w = world(
         GPU_CLASS,
@@ -420,6 +452,7 @@ def test_a_high_priority_gpu_pod_preempts_a_low_priority_gpu_pod_and_gets_its_gp
         claim_yaml("high-gpu"),
         pod_yaml("low", priority=1, claims=["low-gpu"]),
         pod_yaml("high", priority=9, claims=["high-gpu"]),
+        frees_devices=True,
     )
     assert w.place("low").node == "node-a"
     first = w.attempt("high")
@@ -445,6 +478,7 @@ def test_only_as_many_gpu_pods_as_needed_are_preempted() -> None:
         pod_yaml("a", priority=2, claims=["a-gpu"]),
         pod_yaml("b", priority=1, claims=["b-gpu"]),
         pod_yaml("one", priority=9, claims=["one-gpu"]),
+        frees_devices=True,
     )
     assert [w.place(n).node for n in ("a", "b")] == ["node-a", "node-a"]
     assert w.place("one").node == "node-a"
@@ -461,6 +495,7 @@ def test_a_claim_shared_with_a_pod_that_stays_frees_nothing() -> None:
         pod_yaml("low", priority=1, claims=["shared"]),
         pod_yaml("peer", priority=9, claims=["shared"]),
         pod_yaml("high", priority=9, claims=["high-gpu"]),
+        frees_devices=True,
     )
     assert [w.place(n).node for n in ("low", "peer")] == ["node-a", "node-a"]
     outcome = w.place("high")
@@ -482,6 +517,7 @@ def test_claims_of_pods_on_other_nodes_are_never_freed() -> None:
         pod_yaml("low", priority=1, claims=["low-gpu"]),
         pod_yaml("filler", priority=1),
         pod_yaml("high", priority=9, claims=["high-gpu"]),
+        frees_devices=True,
     )
     assert w.place("low").node == "node-a"
     assert w.place("high").node == "node-a"

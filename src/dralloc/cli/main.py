@@ -880,6 +880,14 @@ def schedule_command(
     recursive: RecursiveOption = False,
     validate: ValidateOption = Validate.strict,
     verbose: VerboseOption = False,
+    preemption_frees_devices: Annotated[
+        bool,
+        typer.Option(
+            "--preemption-frees-devices",
+            help="Let preemption free the devices of lower-priority pods' node-local claims "
+            "(KEP-5690, beyond Kubernetes 1.36, which never preempts for devices).",
+        ),
+    ] = False,
 ) -> None:
     """Schedule the pending pods offline, one at a time in queue order (priority, then input
     order), and print them with spec.nodeName or a PodScheduled=False condition, followed by
@@ -904,6 +912,7 @@ def schedule_command(
         recursive=recursive,
         validate=validate,
         verbose=verbose,
+        preemption_frees_devices=preemption_frees_devices,
     )
 
 

@@ -165,14 +165,23 @@ def _owner_selectors(
     return WorkloadSelectors(found)
 
 
+PREEMPTION_FREES_DEVICES_HELP = (
+    "Let preemption free the devices of lower-priority pods' node-local claims (KEP-5690, "
+    "beyond Kubernetes 1.36, which never preempts for devices)."
+)
+
+
 def plan_schedule(
     cluster: ClusterInput,
     config: SchedulerConfiguration,
     features: Features,
     seed: int | None,
+    *,
+    preemption_frees_devices: bool = False,
 ) -> tuple[SchedulePlan, dict[str, Framework]]:
     """Run the controllers over the input, build the scheduler (`build_scheduler`), admit and
-    check every pod; InputError with every problem at once."""
+    check every pod; InputError with every problem at once. `preemption_frees_devices`:
+    SchedulerInputs' KEP-5690 option (off, as Kubernetes 1.36)."""
     base = seed if seed is not None else 0
     tie_rng = random.Random(seed) if seed is not None else None
     options = AllocatorOptions(
@@ -209,6 +218,7 @@ def plan_schedule(
             rng=tie_rng,
             on_evict=evictions.append,
             owners=owners,
+            preemption_frees_devices=preemption_frees_devices,
         ),
         collect_problems=problems,
     )
@@ -444,9 +454,13 @@ def run_schedule(
     config: SchedulerConfiguration,
     features: Features,
     seed: int | None = None,
+    *,
+    preemption_frees_devices: bool = False,
 ) -> ScheduleRun:
     """Schedule the pending pods of `cluster`. Raises InputError for invalid input."""
-    plan, frameworks = plan_schedule(cluster, config, features, seed)
+    plan, frameworks = plan_schedule(
+        cluster, config, features, seed, preemption_frees_devices=preemption_frees_devices
+    )
     queue = queue_order(plan)
     outcomes, nominated = schedule_queue(plan, frameworks, queue)
     preempted = {v.key: e for e in plan.evictions for v in e.victims}
@@ -544,6 +558,13 @@ def schedule_command(
     recursive: RecursiveOption = False,
     validate: ValidateOption = Validate.strict,
     verbose: VerboseOption = False,
+    preemption_frees_devices: Annotated[
+        bool,
+        typer.Option(
+            "--preemption-frees-devices",
+            help=PREEMPTION_FREES_DEVICES_HELP,
+        ),
+    ] = False,
 ) -> None:
     """Schedule the pending pods offline, one at a time in queue order (priority, then input
     order), and print them with spec.nodeName or a PodScheduled=False condition, followed by
@@ -570,7 +591,13 @@ def schedule_command(
         configuration = load_config(config, plugin_names()) if config else SchedulerConfiguration()
         for warning in configuration.warnings:
             _err(f"warning: {config}: {warning}")
-        run = run_schedule(cluster, configuration, features, seed)
+        run = run_schedule(
+            cluster,
+            configuration,
+            features,
+            seed,
+            preemption_frees_devices=preemption_frees_devices,
+        )
     except InputError as err:
         _fail(EXIT_INPUT, str(err))
     sys.stdout.write(dump(run.document, output.value))

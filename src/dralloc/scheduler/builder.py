@@ -71,6 +71,8 @@ class SchedulerInputs:
     builds, from a profile, the key under which nodes every plugin treats alike share
     verdicts; `device_speedups` is what DynamicResources may share across nodes.
     GPU sharing: `typical_pods` is FGD's target workload when its profile gives no args.
+    Preemption: `preemption_frees_devices` lets it free the devices of victims' node-local
+    claims (KEP-5690, beyond Kubernetes 1.36; off, as 1.36).
     Pod-to-pod plugins: `owners` says which ReplicaSet or StatefulSet selector a pod belongs
     to (PodTopologySpread's default constraints apply only then); `namespace_labels` gives
     the labels of Namespaces (InterPodAffinity's namespaceSelector). Both default to none
@@ -96,6 +98,7 @@ class SchedulerInputs:
     typical_pods: Sequence[tuple[TaskType, float]] | None = None
     owners: OwnerSelectors | None = None
     namespace_labels: NamespaceLabels | None = None
+    preemption_frees_devices: bool = False
 
 
 @dataclass
@@ -174,6 +177,7 @@ def build_scheduler(
         device_speedups=inputs.device_speedups,
         owners=inputs.owners,
         namespace_labels=inputs.namespace_labels,
+        preemption_frees_devices=inputs.preemption_frees_devices,
     )
     problems: list[Problem] = []
     try:

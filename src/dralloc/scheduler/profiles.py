@@ -228,9 +228,12 @@ def _dynamic_resources_factory(
     features: Features,
     device_classes: DeviceClassResolver | None = None,
     speedups: DeviceSpeedups = NO_DEVICE_SPEEDUPS,
+    *,
+    preemption_frees_devices: bool = False,
 ) -> PluginFactory:
     """DynamicResourcesArgs: `filterTimeout` (default: the allocator's own timeout, 10 s in the
-    CLI; 0 means no limit) and `bindingTimeout` (checked, then unused: dralloc binds at once)."""
+    CLI; 0 means no limit) and `bindingTimeout` (checked, then unused: dralloc binds at once).
+    `preemption_frees_devices` is dralloc's KEP-5690 option (off: as 1.36)."""
 
     def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
         where = path or "DynamicResourcesArgs"
@@ -257,6 +260,7 @@ def _dynamic_resources_factory(
             node_class=speedups.node_class,
             interchangeable_devices=speedups.interchangeable_devices,
             extended_resources=device_classes,
+            frees_devices_for_preemption=preemption_frees_devices,
         )
 
     return build
@@ -375,6 +379,7 @@ def scheduler_registry(
     device_speedups: DeviceSpeedups = NO_DEVICE_SPEEDUPS,
     owners: OwnerSelectors | None = None,
     namespace_labels: NamespaceLabels | None = None,
+    preemption_frees_devices: bool = False,
 ) -> Registry:
     """Every plugin dralloc can put in a profile over `cache`: the in-tree registry,
     `DynamicResources` (through `allocator`, with `device_speedups`), the GPU-sharing score
@@ -385,7 +390,8 @@ def scheduler_registry(
     The pod-to-pod plugins read every node of `cache.snapshot()`; PodTopologySpread's default
     constraints spread the pods whose owners `owners` knows (none without), InterPodAffinity
     reads namespace labels from `namespace_labels` (default: `kubernetes.io/metadata.name`
-    only)."""
+    only). `preemption_frees_devices`: DynamicResources lets preemption free the devices of
+    victims' node-local claims (KEP-5690, beyond 1.36; off by default, as 1.36)."""
     registry = in_tree_registry(
         binder=binder,
         nodes=cache.snapshot,
@@ -399,7 +405,12 @@ def scheduler_registry(
     )
     registry[NodeResourcesFit.name] = _node_resources_fit_factory(device_classes)
     registry[DYNAMIC_RESOURCES] = _dynamic_resources_factory(
-        cache, allocator, features, device_classes, device_speedups
+        cache,
+        allocator,
+        features,
+        device_classes,
+        device_speedups,
+        preemption_frees_devices=preemption_frees_devices,
     )
     registry.update(_gpu_sharing_factories(cache, gpu_share_view, rng, typical_pods))
     return registry
@@ -666,11 +677,22 @@ def default_profile(
     rng: random.Random | None,
     binder: Binder | None,
     evictor: Evictor | None = None,
+    *,
+    preemption_frees_devices: bool = False,
 ) -> Profile:
     """kube-scheduler's `default-scheduler` profile with the plugins dralloc has (spec 4.1):
     NodeUnschedulable, NodeName, TaintToleration (3), NodeAffinity (2), NodePorts,
     NodeResourcesFit (1), PodTopologySpread (2), InterPodAffinity (2), DynamicResources (2),
     DefaultPreemption, NodeResourcesBalancedAllocation (1), ImageLocality (1), DefaultBinder.
-    DefaultPreemption evicts through `evictor` (default: from the cache at once)."""
-    registry = scheduler_registry(cache, allocator, features, rng, binder, evictor)
+    DefaultPreemption evicts through `evictor` (default: from the cache at once);
+    `preemption_frees_devices` as `scheduler_registry`'s."""
+    registry = scheduler_registry(
+        cache,
+        allocator,
+        features,
+        rng,
+        binder,
+        evictor,
+        preemption_frees_devices=preemption_frees_devices,
+    )
     return build_profile(ProfileConfig(), registry)

@@ -50,13 +50,16 @@
   puts the pod back as it was. A node where a device plugin serves every extended resource
   gets no claim at all (upstream would allocate the empty in-memory claim there too when the
   pod also has claims of its own, and then fail in Reserve).
-* Preemption (KEP-5690, beyond 1.36: spec/scheduler.md 5.7): `remove_pod` / `add_pod` (the
-  PreFilterExtensions) track which pods a what-if took off a node. Filter then treats as free
-  the claims held only by those pods (every `reservedFor` entry removed or terminating) whose
-  devices are local to the node (their pools' slices name it), except the pod's own claims,
-  and allocates against what that leaves, bypassing the remembered outcomes. So that such a
-  node is a preemption candidate at all, "cannot allocate all claims" is Unschedulable, not
-  UnschedulableAndUnresolvable as in 1.36.
+* Preemption: as in 1.36, "cannot allocate all claims" is UnschedulableAndUnresolvable, so
+  no node is a preemption candidate for want of devices, and what-if pod removals change
+  nothing here. With `frees_devices_for_preemption` (KEP-5690, beyond 1.36: spec/scheduler.md
+  5.7; `SchedulerInputs.preemption_frees_devices`, `dralloc schedule
+  --preemption-frees-devices`), the failure is Unschedulable instead, and `remove_pod` /
+  `add_pod` (the PreFilterExtensions) track which pods a what-if took off a node. Filter then
+  treats as free the claims held only by those pods (every `reservedFor` entry removed or
+  terminating) whose devices are local to the node (their pools' slices name it), except the
+  pod's own claims, and allocates against what that leaves, bypassing the remembered
+  outcomes.
 
 * Score (upstream's since 1.34, with DRAPrioritizedList): on a node where Filter allocated
   the pod's claims, every `firstAvailable` request scores 8 - i for the alternative i it got
@@ -186,9 +189,12 @@ class DynamicResources:
         interchangeable_devices: bool = False,
         extended_resources: DeviceClassResolver | None = None,
         claim_names: random.Random | None = None,
+        *,
+        frees_devices_for_preemption: bool = False,
     ) -> None:
         self.cache = cache
         self.allocator = allocator
+        self.frees_devices_for_preemption = frees_devices_for_preemption
         # Which class serves an extended resource (KEP-5004); None with the gate off.
         if extended_resources is None and cache.features.enabled("DRAExtendedResource"):
             extended_resources = ExtendedResourceIndex(cache.classes)
@@ -386,8 +392,10 @@ class DynamicResources:
         except AllocationError as err:
             return Status.error(str(err))
         if results is None:
-            # Unschedulable, so that preemption may free devices held by lower-priority pods.
-            return Status.unschedulable(CANNOT_ALLOCATE)
+            if self.frees_devices_for_preemption:
+                # So that preemption may free devices held by lower-priority pods.
+                return Status.unschedulable(CANNOT_ALLOCATE)
+            return Status.unresolvable(CANNOT_ALLOCATE)
         return results
 
     def _use(self, claims: PodClaims, node: NodeInfo, outcome: _Outcome) -> Status:
@@ -399,6 +407,8 @@ class DynamicResources:
     # ------------------------------------------------------ preemption's what-if
 
     def add_pod(self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo) -> Status:
+        if not self.frees_devices_for_preemption:
+            return SUCCESS  # 1.36 has no PreFilterExtensions here
         claims = state.read(_STATE_KEY, PodClaims)
         claims.what_if = True
         claims.removed.pop(added.key, None)
@@ -407,6 +417,8 @@ class DynamicResources:
     def remove_pod(
         self, state: CycleState, pod: PodInfo, removed: PodInfo, node: NodeInfo
     ) -> Status:
+        if not self.frees_devices_for_preemption:
+            return SUCCESS
         claims = state.read(_STATE_KEY, PodClaims)
         claims.what_if = True
         claims.removed[removed.key] = _held_claim_keys(removed)
