@@ -52,11 +52,11 @@ def verdicts(cluster: Cluster, gates: str = "", *, pairwise: bool = False) -> tu
     )
     attempt = Attempt(
         allocator,
-        cluster.node("node-1"),
-        cluster.pending,
-        Inventory(cluster.slices, features, cluster.taint_rules),
-        cluster.classes,
-        allocated_state(cluster.allocated, features),
+        node=cluster.node("node-1"),
+        claims=cluster.pending,
+        inventory=Inventory(cluster.slices, features, cluster.taint_rules),
+        classes=cluster.classes,
+        allocated=allocated_state(cluster.allocated, features),
     )
     attempt.prepare()
     return check_before_search(attempt), check_with_state(attempt)

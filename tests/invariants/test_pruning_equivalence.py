@@ -104,11 +104,11 @@ class Run:
         """What the checks say on their own (None: preparation fails with an error)."""
         attempt = Attempt(
             self.allocator,
-            self.cluster.node(self.case.node),
-            self.cluster.pending,
-            self.inventory,
-            self.cluster.classes,
-            self.state,
+            node=self.cluster.node(self.case.node),
+            claims=self.cluster.pending,
+            inventory=self.inventory,
+            classes=self.cluster.classes,
+            allocated=self.state,
         )
         try:
             attempt.prepare()

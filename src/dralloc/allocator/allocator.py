@@ -1,9 +1,9 @@
 """The DRA structured allocator's entry point: `Allocator` (spec/dra-v1.md section 6).
 
 An `Allocator` is long-lived: it owns the CEL environment, its options and a cache of prepared
-claims. Each `allocate` call runs one `Attempt` (attempt.py: preparation 6.4, the search 6.5
-and device checks 6.6-6.10), whose results are built by results.py (6.12); pruning.py proves
-"no fit" early where it can.
+claims. Each `allocate` call runs one `Attempt` (attempt.py), which ties together
+preparation.py (6.4), eligibility.py (device checks 6.6-6.10) and search.py (6.5); results.py
+builds its results (6.12), and pruning.py proves "no fit" early where it can.
 """
 
 from __future__ import annotations
@@ -155,5 +155,13 @@ class Allocator:
         allocated: AllocatedState,
         device_order: DeviceOrder | None = None,
     ) -> list[AllocationResult] | None:
-        search = Attempt(self, node, claims, inventory, classes, allocated, device_order)
-        return search.run()
+        attempt = Attempt(
+            self,
+            node=node,
+            claims=claims,
+            inventory=inventory,
+            classes=classes,
+            allocated=allocated,
+            device_order=device_order,
+        )
+        return attempt.run()

@@ -84,6 +84,7 @@ def consumption(
 def first_shortfall(
     capacity: Mapping[str, CapacityPolicy],
     amounts: Mapping[str, int],
+    *,
     committed: Mapping[str, int] | None,
     in_flight: Mapping[str, int] | None,
 ) -> tuple[str, int] | None:

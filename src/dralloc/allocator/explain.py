@@ -1,9 +1,10 @@
 """Why a claim does or does not fit on a node: a verdict for every request and device.
 
-Pure computation, no I/O. Reuses the allocator's own checks (`Attempt`), so an explanation
-can never disagree with what `allocate` does: each device is offered to each request alone
-(against what other claims hold), and then the whole claim is allocated for real to tell
-"every device fits alone, but no combination satisfies the constraints" from a fit.
+Pure computation, no I/O. Reuses the allocator's own checks (an `Attempt`'s `Eligibility`),
+so an explanation can never disagree with what `allocate` does: each device is offered to
+each request alone (against what other claims hold), and then the whole claim is allocated
+for real to tell "every device fits alone, but no combination satisfies the constraints"
+from a fit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from dralloc.allocator.allocator import Allocator
 from dralloc.allocator.attempt import Attempt
+from dralloc.allocator.eligibility import Eligibility
 from dralloc.allocator.errors import AllocationError, NodeFailure
 from dralloc.allocator.inventory import DeviceEntry, Inventory, Pool, PoolState
 from dralloc.allocator.prepared import PreparedRequest, Reason
@@ -105,26 +107,26 @@ class ClaimExplanation:
 
 
 def _verdict(
-    search: Attempt, entry: DeviceEntry, pool: Pool, request: PreparedRequest
+    eligibility: Eligibility, entry: DeviceEntry, pool: Pool, request: PreparedRequest
 ) -> DeviceVerdict:
     name = str(entry.key)
     try:
-        reason = search.selectable_reason(entry, request)
+        reason = eligibility.selectable_reason(entry, request)
     except AllocationError as err:
         return DeviceVerdict(name, SELECTOR_ERROR, str(err))
     if reason is not None:
         return DeviceVerdict(name, reason.value)
-    if search.in_use(entry, request):
-        owners = search.allocated.owners.get(entry.key, [])
+    if eligibility.in_use(entry, request):
+        owners = eligibility.allocated.owners.get(entry.key, [])
         return DeviceVerdict(name, Reason.IN_USE.value, f"by {', '.join(owners)}" if owners else "")
-    if search.features.consumable_capacity:
-        problem = search.capacity_problem(entry, request)
+    if eligibility.features.consumable_capacity:
+        problem = eligibility.capacity_problem(entry, request)
         if problem is not None:
             return DeviceVerdict(name, problem[0].value, problem[1])
-    outcome = search.try_allocate(entry, pool, request, must=False)
+    outcome = eligibility.try_allocate(entry, pool, request, must=False)
     if outcome is not None:
         return DeviceVerdict(name, outcome[0].value, outcome[1])
-    search.undo(request.claim_index)
+    eligibility.undo(request.claim_index)
     return DeviceVerdict(name, FITS)
 
 
@@ -139,24 +141,31 @@ def explain(
     """Explain how `claim` fares on `node` given what other claims hold."""
     ref = f"{claim.metadata.namespace}/{claim.metadata.name}"
     result = ClaimExplanation(claim=ref, node=node.metadata.name, fits=False)
-    search = Attempt(allocator, node, [claim], inventory, classes, allocated)
-    search.details = True
-    for pool in search.pools:
+    attempt = Attempt(
+        allocator,
+        node=node,
+        claims=[claim],
+        inventory=inventory,
+        classes=classes,
+        allocated=allocated,
+        details=True,
+    )
+    for pool in attempt.pools:
         result.pools.append(PoolExplanation(str(pool.key), pool.state.value, pool.invalid_reason))
     try:
-        search.prepare()
+        attempt.prepare()
     except AllocationError as err:
         result.error = str(err)
         result.message = f"allocation fails with an error: {err}"
         return result
-    for alternatives in search.prepared[0].requests:
+    for alternatives in attempt.prepared[0].requests:
         for request in alternatives:
             explanation = RequestExplanation(
                 name=request.result_name,
                 device_class=request.class_name,
                 needed="all" if request.all_mode else request.needed,
             )
-            for pool in search.pools:
+            for pool in attempt.pools:
                 devices: Sequence[DeviceEntry] = pool.devices
                 if not pool.is_usable:
                     verdict = (
@@ -167,7 +176,7 @@ def explain(
                     )
                     continue
                 for entry in devices:
-                    explanation.devices.append(_verdict(search, entry, pool, request))
+                    explanation.devices.append(_verdict(attempt.eligibility, entry, pool, request))
                 explanation.devices.extend(
                     DeviceVerdict(str(entry.key), Reason.WRONG_NODE.value)
                     for entry in pool.wrong_node_devices
@@ -200,7 +209,7 @@ def explain(
     short = [r for r in result.requests if isinstance(r.needed, int) and r.fitting < r.needed]
     if short and len(short) == len(result.requests):
         result.message = "cannot be allocated: not enough matching devices"
-    elif short and not any(len(alts) > 1 for alts in search.prepared[0].requests):
+    elif short and not any(len(alts) > 1 for alts in attempt.prepared[0].requests):
         names = ", ".join(r.name for r in short)
         result.message = f"cannot be allocated: not enough matching devices for {names}"
     else:

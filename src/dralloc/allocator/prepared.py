@@ -43,7 +43,7 @@ TOO_MANY = TooMany()
 SearchOutcome = bool | TooMany
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Selector:
     """A CEL selector and where it comes from: DeviceClass `class_name`, or the claim itself
     when None. Errors name it `class c: selector #i` or `claim ns/n: selector #i`; the claim

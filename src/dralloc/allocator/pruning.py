@@ -46,7 +46,7 @@ have reached given the time.
 When. `check_before_search` runs before the search from the node's selectable lists alone
 (cached on the node view): counts, the 32-result limit and Hall's condition. The full check
 (usable devices, counter budgets, constraints) walks every candidate, which costs more than a
-search that succeeds at once; `Attempt` runs it after `AllocatorOptions.prune_after_steps`
+search that succeeds at once; the `Search` runs it after `AllocatorOptions.prune_after_steps`
 steps of the search (0: before it), so quick answers never pay for it. Attempts that want at
 most one device skip both: their search is a single scan of the candidates.
 """
@@ -178,7 +178,7 @@ def _summary(attempt: Attempt, request: PreparedRequest) -> tuple[int, int, int,
     if found is None:
         dedicated = count = shared = 0
         failed = False
-        for entry, pool in attempt.selectable_candidates(request):
+        for entry, pool in attempt.eligibility.selectable_candidates(request):
             if pool is None:
                 failed = True  # the selector raised on this device
             elif entry.multi:
@@ -227,7 +227,9 @@ def _records(attempt: Attempt, request: PreparedRequest) -> Records:
     key = (request.selector_key, *((c.attribute, c.list_types) for c in checkers))
     found = view.pruning_records.get(key)
     if found is None:
-        found = _build_records(attempt, attempt.selectable_candidates(request), checkers)
+        found = _build_records(
+            attempt, attempt.eligibility.selectable_candidates(request), checkers
+        )
         view.pruning_records[key] = found
     assert isinstance(found, Records)
     return found
@@ -275,7 +277,7 @@ def _usable_now(attempt: Attempt, state: _State, request: PreparedRequest) -> Us
     in_use = state.allocated.devices
     admin = request.admin
     # Whether a device needs more than the in-use test: capacity, counters or taints.
-    capacity = attempt.consumable
+    capacity = attempt.eligibility.consumable
     requests_capacity = bool(request.capacity_requests)
     charges = False
     for record in records.items:
@@ -331,6 +333,7 @@ class _State:
 
     def __init__(self, attempt: Attempt) -> None:
         self.attempt = attempt
+        self.eligibility = attempt.eligibility
         self.allocated: AllocatedState = attempt.allocated
         # In-flight capacity on a shared device only grows if no request asks for a negative
         # amount (the devices' own amounts are checked per device).
@@ -343,24 +346,24 @@ class _State:
         )
 
     def available(self, pool: Pool) -> dict[str, dict[str, int]] | None:
-        return self.attempt.available(pool)
+        return self.eligibility.available(pool)
 
     def can_ever_take(self, entry: DeviceEntry, pool: Pool, request: PreparedRequest) -> bool:
         """False if the search refuses `entry` for `request` whatever else it has picked:
-        the checks of `Attempt.in_use`, `capacity_problem` and `try_allocate` that do not
-        depend on in-flight picks (constraints aside: `_usable_now` reads their keys)."""
-        attempt = self.attempt
+        the checks of `Eligibility.in_use`, `capacity_problem` and `try_allocate` that do
+        not depend on in-flight picks (constraints aside: `_usable_now` reads their keys)."""
+        eligibility = self.eligibility
         key = entry.key
         if (entry.multi or not request.admin) and key in self.allocated.devices:
             return False
         if (
-            attempt.consumable
+            eligibility.consumable
             and (not entry.multi or (self.capacity_grows and entry.non_negative))
-            and attempt.capacity_problem(entry, request, committed_only=True) is not None
+            and eligibility.capacity_problem(entry, request, committed_only=True) is not None
         ):
             return False
         if entry.consumes:
-            if not attempt.partitionable:
+            if not eligibility.partitionable:
                 return False
             # A shared device with a committed share is never charged again (6.6 d3).
             if not (entry.multi and self.allocated.has_allocation(key)):
@@ -373,7 +376,7 @@ class _State:
                             return False
         return not (
             entry.taints
-            and attempt.device_taints
+            and eligibility.device_taints
             and untolerated_taint(entry.taints, request.tolerations) is not None
         )
 

@@ -38,7 +38,7 @@ def build_result(attempt: Attempt, claim_index: int) -> AllocationResult:
     prepared = attempt.prepared[claim_index]
     results: list[DeviceRequestAllocationResult] = []
     chosen: dict[str, PreparedRequest] = {}
-    for pick in attempt.picks[claim_index]:
+    for pick in attempt.eligibility.picks[claim_index]:
         request = pick.request
         chosen[request.request_name] = request
         device = pick.entry.device
@@ -119,7 +119,7 @@ def _build_config(
 def _build_node_selector(attempt: Attempt, claim_index: int) -> NodeSelector | None:
     terms: list[NodeSelectorTerm] = []
     binds = attempt.features.device_binding_and_status
-    for pick in attempt.picks[claim_index]:
+    for pick in attempt.eligibility.picks[claim_index]:
         spec = pick.entry.slice.spec
         device = pick.entry.device
         if spec.node_name or (binds and device.binds_to_node):
