@@ -217,6 +217,30 @@ def test_a_pod_that_fits_nowhere_gets_the_fit_error_and_exit_1(tmp_path: Path) -
     assert small["spec"]["nodeName"] == "node-a"
 
 
+def test_a_namespace_selector_reads_the_labels_of_the_input_namespaces(tmp_path: Path) -> None:
+    # Seen in tests/k8s/test_scheduler_differential.py (inter-pod-affinity-namespace-labels):
+    # the Namespace is set aside as before, but kube-scheduler reads its labels.
+    namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: blue, labels: {team: blue}}\n"
+    store = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: store, namespace: blue, labels: {app: db}}\n"
+        "spec:\n  nodeName: node-b\n  containers: [{name: c}]\n"
+    )
+    near = pod(
+        "near",
+        extra="""
+        affinity:
+          podAffinity:
+            requiredDuringSchedulingIgnoredDuringExecution:
+            - labelSelector: {matchLabels: {app: db}}
+              namespaceSelector: {matchLabels: {team: blue}}
+              topologyKey: zone
+        """,
+    )
+    result = schedule("-f", write(tmp_path, CLUSTER, namespace, store, near))
+    assert result.exit_code == 0, result.stderr
+    assert placements(result) == {"near": "node-b"}
+
+
 def test_a_pod_with_scheduling_gates_is_never_tried_and_says_so(tmp_path: Path) -> None:
     # Seen in tests/k8s/test_scheduler_differential.py (scheduling-gates): kube-scheduler's
     # SchedulingGates PreEnqueue holds the pod back, and the API server has given it the

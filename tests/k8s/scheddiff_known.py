@@ -29,14 +29,6 @@ Known classes:
     what-if, so it evicts the holder and binds the pod with the device. Applies as the class
     above does: by default until the option exists, then with `--preemption-frees-devices`
     (scenario dra-preemption-option).
-
-`namespace-labels-not-read`
-    InterPodAffinity's `namespaceSelector` matches namespaces by their labels. The loader
-    sets Namespace objects aside (api/io.py reads no Namespace kind), so `dralloc schedule`
-    builds its scheduler without `namespace_labels` and every namespace carries only
-    `kubernetes.io/metadata.name`; kube-scheduler reads the Namespace's own labels. The fix:
-    read Namespaces in the loader and pass `default_namespace_labels(known)` from
-    cli/schedule.py (SchedulerInputs already carries it).
 """
 
 from __future__ import annotations
@@ -54,7 +46,6 @@ from dralloc.scheduler.profiles import DEFAULT_PLUGINS
 
 CANNOT_ALLOCATE_LEFT_TO_PREEMPTION = "dra-cannot-allocate-left-to-preemption"
 PREEMPTION_FREES_DEVICES = "dra-preemption-frees-devices"
-NAMESPACE_LABELS_NOT_READ = "namespace-labels-not-read"
 
 
 class KnownDisagreementFound(AssertionError):
@@ -123,19 +114,6 @@ _CLASSES += (
             _CLAIM_ALLOCATED_HERE,
         ),
         applies=_frees_devices,
-    ),
-)
-_AFFINITY_UNMET_HERE = re.compile(
-    r"pod \S+ message: kube-scheduler None, dralloc \"0/\d+ nodes are available: "
-    r"\d+ node\(s\) didn't match pod affinity rules\..*\""
-)
-_BOUND_UPSTREAM_PENDING_HERE = re.compile(r"pod \S+ node: kube-scheduler '\S+', dralloc None")
-_CLASSES += (
-    KnownDisagreement(
-        NAMESPACE_LABELS_NOT_READ,
-        "dralloc schedule sets Namespace objects aside, so a namespaceSelector sees only "
-        "kubernetes.io/metadata.name; kube-scheduler reads the namespace's labels",
-        (_AFFINITY_UNMET_HERE, _BOUND_UPSTREAM_PENDING_HERE),
     ),
 )
 KNOWN: dict[str, KnownDisagreement] = {known.name: known for known in _CLASSES}

@@ -117,11 +117,13 @@ class SetAside:
 
 @dataclass
 class ReadNotes:
-    """What reading found besides objects and errors: kinds set aside, and warnings (unknown
-    fields under `FieldValidation.warn`)."""
+    """What reading found besides objects and errors: kinds set aside, warnings (unknown
+    fields under `FieldValidation.warn`), and the labels of the Namespaces set aside (the one
+    thing of theirs scheduling reads: InterPodAffinity's `namespaceSelector`)."""
 
     set_aside: list[SetAside] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 # libyaml's parser when PyYAML has it (about 10x faster on large dumps), else pure Python.
@@ -480,6 +482,11 @@ def decode_object(
             namespace = str(metadata.get("namespace") or "")
             name = f"{namespace}/{name}" if namespace and name else name
             notes.set_aside.append(SetAside(file, document, api_version, kind, name))
+            if kind == "Namespace" and api_version == "v1" and name:
+                labels = metadata.get("labels")
+                notes.namespace_labels[name] = (
+                    {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+                )
         return None, []
     cls, versions = entry
     if api_version not in versions:

@@ -25,6 +25,8 @@ class ClusterInput(ObjectSet):
     objects: list[LoadedObject] = field(default_factory=list)
     set_aside: list[SetAside] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    # The labels of the Namespaces read (set aside otherwise), by name.
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def read_cluster(
@@ -35,7 +37,12 @@ def read_cluster(
 ) -> ClusterInput:
     notes = ReadNotes()
     objects, problems = read_files(paths, recursive=recursive, validation=validation, notes=notes)
-    cluster = ClusterInput(objects=objects, set_aside=notes.set_aside, warnings=notes.warnings)
+    cluster = ClusterInput(
+        objects=objects,
+        set_aside=notes.set_aside,
+        warnings=notes.warnings,
+        namespace_labels=notes.namespace_labels,
+    )
     seen: dict[tuple[str, str, str], LoadedObject] = {}
     env = CelEnvironment(all_gates_on())
     for loaded in objects:

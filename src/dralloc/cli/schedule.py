@@ -98,6 +98,7 @@ from dralloc.scheduler.plugins.defaultpreemption import (
     REASON_PREEMPTION_BY_SCHEDULER,
     Eviction,
 )
+from dralloc.scheduler.plugins.helper.listers import default_namespace_labels
 from dralloc.scheduler.plugins.podtopologyspread import WorkloadSelectors
 from dralloc.scheduler.profiles import plugin_names
 from dralloc.scheduler.scheduler import ScheduleOutcome
@@ -218,6 +219,9 @@ def plan_schedule(
             rng=tie_rng,
             on_evict=evictions.append,
             owners=owners,
+            # InterPodAffinity's namespaceSelector reads the labels of the input's Namespaces
+            # (any other namespace carries only kubernetes.io/metadata.name).
+            namespace_labels=default_namespace_labels(cluster.namespace_labels),
             preemption_frees_devices=preemption_frees_devices,
         ),
         collect_problems=problems,
