@@ -1,12 +1,13 @@
 """Device eligibility of the DRA structured allocator (spec/dra-v1.md sections 6.6-6.10).
 
 Owns the question "can this device serve this request now?" for one attempt, and the
-in-flight state the answer depends on: the picks made so far and what they charge. Checks run
-in upstream's order: use (6.6a, with admin access, 6.7), the class and request selectors
-(6.6b), then, when the device is taken (`try_allocate`, steps d1-d7), counters (6.8), taints,
-constraints (6.10) and consumable capacity (6.9). A refusal is a `Reason` with a detail that
-is filled in only for explanations (`details`). `undo` takes the latest pick of a claim back
-exactly, so the search can backtrack.
+in-flight state the answer depends on: the picks made so far and what they charge. The search
+asks in upstream's order: use (6.6a; admin access, 6.7), the class and request selectors
+(6.6b), consumable capacity (6.9), then `try_allocate` (steps d1-d7) charges counters (6.8)
+and checks taints and constraints (6.10) as it records the pick; for an `All` request it
+re-checks use and capacity itself. A refusal is a `Reason` with a detail that is filled in
+only for explanations (`details`). `undo` takes the latest pick of a claim back exactly, so
+the search can backtrack.
 
 Design notes:
 * Selector outcomes are memoised on the `DeviceEntry` (a pure function of the device), and

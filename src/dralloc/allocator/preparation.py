@@ -11,9 +11,9 @@ upstream's messages.
 
 Design notes:
 * A prepared claim without `All` requests does not depend on the node, so the `Allocator`
-  keeps it (see `Allocator.cached_preparation`); an `All` request fixes its devices here,
-  from the node's candidates (through `Eligibility`, against committed state only), so its
-  claim is prepared again on every node.
+  keeps it (see `Allocator.cached_preparation`); an `All` request fixes its devices here (the
+  node's selectable candidates, less those that cannot give it its capacity given committed
+  shares), so its claim is prepared again on every node.
 * `PreparedRequest.selector_key` names the selector set (and whether binding conditions are
   honoured): the node view caches selectable candidates under it.
 * Nothing here reads or changes the in-flight picks.

@@ -14,9 +14,9 @@ Design notes:
   re-tried and a request never gets the same device twice.
 * A claim gives at most 32 results: a path that would exceed it answers `TOO_MANY`, which
   moves to the next subrequest but does not propagate to earlier claims.
-* Every candidate tried is a step. After `AllocatorOptions.prune_after_steps` steps the full
-  check of pruning.py runs once, and every 64 steps the clock is read against the deadline
-  (`AllocationGaveUp` once it has passed).
+* Every candidate tried is a step. Where the checks of pruning.py apply, the full check runs
+  once at step `AllocatorOptions.prune_after_steps`; every 64 steps the clock is read against
+  the deadline (`AllocationGaveUp` once it has passed).
 """
 
 from __future__ import annotations
