@@ -28,11 +28,6 @@ from hypothesis import strategies as st
 from scheddiff import SCENARIOS, Obj, Observed, Scenario, load_scenario, make_scenario
 from scheddiff import run_dralloc_recording_ties as _run_recording_ties
 
-# The DRA family's pods may find no devices anywhere; what preemption then says differs while
-# dralloc leaves such nodes to preemption (a known class; the name only, to keep this module
-# free of pytest).
-CANNOT_ALLOCATE_LEFT_TO_PREEMPTION = "dra-cannot-allocate-left-to-preemption"
-
 CORPUS = SCENARIOS / "generated"
 
 _CPUS = ("2", "3", "4", "6", "8", "12", "16")
@@ -328,10 +323,4 @@ def generated_dra_scenarios(draw: st.DrawFn, names: CaseNames) -> Scenario:
         }
         for i in range(draw(st.integers(1, 4)))
     ]
-    return make_scenario(
-        name,
-        objects,
-        pods,
-        description="generated, DRA",
-        known=CANNOT_ALLOCATE_LEFT_TO_PREEMPTION,
-    )
+    return make_scenario(name, objects, pods, description="generated, DRA")

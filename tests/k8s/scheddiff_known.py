@@ -16,24 +16,22 @@ Known classes:
     (dynamicresources.go, `statusUnschedulable`), so DefaultPreemption counts the node under
     "Preemption is not helpful for scheduling". dralloc answers Unschedulable on purpose, so
     that preemption may free devices held by lower-priority pods (KEP-5690, beyond 1.36), and
-    its message counts the node under "No preemption victims found for incoming pod". Issue 11
-    point 4 asks for upstream's answer by default and dralloc's as a named option
-    (`--preemption-frees-devices`): once `SchedulerInputs` has `preemption_frees_devices`,
-    this class applies only to scenarios that pass the option.
+    its message counts the node under "No preemption victims found for incoming pod". Since
+    upstream's answer became dralloc's default (issue 11 point 4), this applies only with the
+    option `--preemption-frees-devices`.
 
 `dra-preemption-frees-devices`
     The same departure seen from the other side: a high-priority pod needs a device a
     lower-priority running pod holds. 1.36's preemption never considers devices, and the
     node, rejected as UnschedulableAndUnresolvable, is no candidate: the pod stays pending.
     dralloc's DynamicResources treats the victims' node-local claims as freed in preemption's
-    what-if, so it evicts the holder and binds the pod with the device. Applies as the class
-    above does: by default until the option exists, then with `--preemption-frees-devices`
-    (scenario dra-preemption-option).
+    what-if, so it evicts the holder and binds the pod with the device. Applies only with
+    `--preemption-frees-devices` (scenario dra-preemption-option; dra-preemption checks the
+    default, which agrees).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +39,6 @@ from dataclasses import dataclass
 import pytest
 from scheddiff import Scenario
 
-from dralloc.scheduler.builder import SchedulerInputs
 from dralloc.scheduler.profiles import DEFAULT_PLUGINS
 
 CANNOT_ALLOCATE_LEFT_TO_PREEMPTION = "dra-cannot-allocate-left-to-preemption"
@@ -70,12 +67,9 @@ PREEMPTION_FREES_DEVICES_OPTION = "--preemption-frees-devices"
 
 
 def _frees_devices(scenario: Scenario) -> bool:
-    """Whether dralloc's preemption frees devices in this scenario: when asked to, or unasked
-    until `SchedulerInputs` offers `preemption_frees_devices` (off by default, as 1.36;
-    issue 11 point 4)."""
-    if PREEMPTION_FREES_DEVICES_OPTION in scenario.dralloc_args:
-        return True
-    return "preemption_frees_devices" not in {f.name for f in dataclasses.fields(SchedulerInputs)}
+    """Whether dralloc's preemption frees devices in this scenario: only when asked to (off
+    by default, as in 1.36)."""
+    return PREEMPTION_FREES_DEVICES_OPTION in scenario.dralloc_args
 
 
 # The same FitError up to preemption's part, where dralloc counts some node (one that failed

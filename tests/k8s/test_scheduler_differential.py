@@ -43,7 +43,7 @@ from scheddiff_cases import (
     load_corpus,
     stepwise_differences,
 )
-from scheddiff_known import check_differences, marks, missing_plugins, unexplained
+from scheddiff_known import check_differences, marks, missing_plugins
 
 pytestmark = pytest.mark.k8s("kube-scheduler", "kube-controller-manager")
 
@@ -144,7 +144,5 @@ def test_generated_dra_clusters_are_scheduled_as_kube_scheduler_does(
     assume(not ties)
     upstream = run_on_cluster(cluster, scenario)
     assume(not upstream.late)
-    # A pod no node has devices for is expected to differ in its preemption message while
-    # dralloc leaves such nodes to preemption (dra-cannot-allocate-left-to-preemption).
-    found = unexplained(scenario, differences(upstream, local.observed))
+    found = differences(upstream, local.observed)
     assert not found, f"{scenario.name}: dralloc differs from kube-scheduler:\n" + "\n".join(found)
