@@ -20,28 +20,24 @@ Design:
   ticks that can move a pod are put on the heap: a backoff flush at the first whole second
   after a pod's backoff ends, and (when enabled) a leftover flush at the first 30 s tick after
   a pod has waited 5 minutes.
-- **Cluster events and hints (1.8).** A completion raises `Pod/Delete` and a node joining
-  `Node/Add`; the queue asks the hint about each pod in the unschedulable pool. The pod must
-  pass every filter on one node and only that node changed, so the simulator answers for the
-  three rejecting plugins at once, with their necessary checks on that node: CPU and memory
-  as NodeResourcesFit counts them, and `num_gpu` GPUs of an allowed model with the pod's share
-  free (GpuCapacityFilter). It also books what it lets through: the queue asks in the order it
-  would pop the pods (equal priority, as every trace pod has: oldest timestamp first; a pod
-  still backing off pops after the others, which the booking ignores), so a pod is let through
-  only if the node still has room after the pods asked before it. A pod held back only by
-  those is asked again once they have been tried, so no pod that could run is left waiting;
-  what the hints save is kube-scheduler's thundering herd, where every waiting pod is retried
-  and all but the first few fail. Upstream's hints are coarser (any deleted pod requeues every pod
-  NodeResourcesFit rejected), so a pod that could not have used the room is tried and goes
-  behind newer pods there, and keeps its place here.
-- **Retries that cannot succeed are not run.** Placing pods only takes capacity; capacity
-  comes back only through the events above. When a pod is popped and no node that gained
-  capacity since its last rejection now passes its necessary checks, a cycle would reject it
-  again: it goes back to the queue with the same rejecting plugins without one. The queue
-  sees what it would have seen (an attempt, a new timestamp, a longer backoff); only the work
-  is saved (`ReplayOptions.skip_hopeless_retries`, on; a test checks it changes nothing).
+- **Cluster events and hints (1.8).** A completion raises `Pod/Delete` (with the pod that
+  left) and a node joining `Node/Add` (with the node); the queue asks each pod in the
+  unschedulable pool the queueing hints its rejecting plugins declared
+  (`SchedulingQueue.on_event`), exactly as kube-scheduler's queue does, so a completion
+  requeues every pod NodeResourcesFit or GpuCapacityFilter rejected, and a pod that could not
+  use the room is tried and goes behind newer pods (upstream's thundering herd). The engine
+  has no model of its own of what fits where.
+- **Retries that cannot succeed are not run** (`ReplayOptions.skip_hopeless_retries`, on):
+  placing pods only takes capacity, and capacity comes back only through the events above.
+  When a requeued pod is popped and none of the nodes that gained capacity since its last
+  rejection passes the profile's own PreFilter and Filter plugins now, a cycle would reject
+  it again: it goes back with its rejecting plugins, and the queue sees an attempt, a new
+  timestamp and a longer backoff, as after a cycle. Pods of one shape share one answer per
+  node generation. Placements are those of a run without the shortcut; the rejecting
+  plugins are those of the previous cycle (a full cycle may name others, which only changes
+  which later events requeue the pod); a test compares the two.
 - **The leftover flush** (every 30 s, each pod waiting over 5 minutes is retried) is off by
-  default. With the hints above it can never place a pod, only send it behind newer pods, and
+  default: with the hints above it can never place a pod, only send it behind newer pods, and
   in a jammed cluster it costs a queue round trip per waiting pod every 5.5 minutes of
   virtual time, which dominates a month-long replay. `flush_leftover=True` runs it.
 - **End.** The run ends after the last arrival, completion or node event (and the

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from dralloc.scheduler.cache import SchedulerCache
-from dralloc.scheduler.framework import PodInfo, Resources
+from dralloc.scheduler.framework import CycleState, PodInfo, Resources, is_node_local
 from dralloc.scheduler.gpushare import MILLI
 from dralloc.scheduler.queue import (
     DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION,
     ClusterEvent,
     QueuedPodInfo,
-    QueueingHint,
-    QueueingHintFn,
     QueueName,
 )
 from dralloc.sim.experiment import POLICIES, build_simulation, workload_in_products
@@ -117,51 +115,6 @@ class _Running:
     milli: int
 
 
-@dataclass(slots=True)
-class _Room:
-    """What a node has free as the necessary checks see it: CPU and memory as NodeResourcesFit
-    counts them, and per GPU the milli-GPU left (GpuCapacityFilter's view), of one model.
-    `book` takes a pod's share as the policies would (whole GPUs: the lowest-index free ones;
-    a share: best fit), for a hint that answers several pods about one change."""
-
-    cpu: int
-    memory: int
-    model: str
-    gpu_left: list[int]
-    bookings: int = 0
-
-    def fits(self, waiting: _Waiting) -> bool:
-        need = waiting.requests
-        if need.milli_cpu > self.cpu or need.memory > self.memory:
-            return False
-        pod = waiting.timed.pod
-        if pod.num_gpu == 0:
-            return True
-        if waiting.products and self.model not in waiting.products:
-            return False
-        return sum(1 for left in self.gpu_left if left >= pod.gpu_milli) >= pod.num_gpu
-
-    def copy(self) -> _Room:
-        return _Room(self.cpu, self.memory, self.model, list(self.gpu_left), self.bookings)
-
-    def book(self, waiting: _Waiting) -> None:
-        self.bookings += 1
-        self.cpu -= waiting.requests.milli_cpu
-        self.memory -= waiting.requests.memory
-        pod = waiting.timed.pod
-        left = self.gpu_left
-        if pod.num_gpu == 0:
-            return
-        if pod.gpu_milli >= MILLI:
-            whole = [g for g, free in enumerate(left) if free >= MILLI][: pod.num_gpu]
-            for g in whole:
-                left[g] = 0
-            return
-        fitting = [g for g, free in enumerate(left) if free >= pod.gpu_milli]
-        best = min(fitting, key=lambda g: (left[g], g))
-        left[best] -= pod.gpu_milli
-
-
 class _Replay:
     def __init__(
         self,
@@ -188,9 +141,9 @@ class _Replay:
             sim.shapes,
         )
         self.clock = _VirtualClock()
-        # The profile's queue; events are judged by this engine's own hint (`_hint`), which
-        # knows what the waiting pods ahead have already been let through for.
+        # The profile's queue: each event is judged by the hints its plugins declared.
         self.queue = sim.queue(self.clock)
+        self.framework = sim.scheduler.framework
 
         self.node_model = {n.name: n.model or "" for n in trace.nodes}
         self.node_gpus = {n.name: n.gpus for n in trace.nodes}
@@ -222,11 +175,13 @@ class _Replay:
         )
         self.attempts = 0
         self.retries_skipped = 0
-        # Nodes that gained capacity (a pod completed, the node joined), in event order, with
-        # the event raised; positions whose hint held pods back for pods ahead of them.
+        # Nodes that gained capacity (a pod completed, the node joined), in event order.
         self.freed: list[str] = []
-        self.freed_events: list[ClusterEvent] = []
-        self.deferred: dict[int, dict[bytes, list[_Waiting]]] = {}  # position -> shape -> pods
+        # (pod shape, node) -> (node generation, whether it passed Filter): `_may_fit`'s
+        # answers, bounded by shapes x nodes.
+        self.fits_memo: dict[tuple[bytes, str], tuple[int, bool]] = {}
+        # Answers hold per node generation only while every Filter plugin is node-local.
+        self.remember_fits = all(is_node_local(p) for p in self.framework.profile.filter)
 
         self.last_time = 0.0
         self.last_change = 0.0  # time of the last arrival, completion or node event
@@ -258,7 +213,6 @@ class _Replay:
                     self.last_change = now
                 self._apply(kind, payload)
             self._drain()
-            self._ask_again()
             if self.interval == 0:
                 self.samples.append(self._sample(now))
             if self.observer is not None:
@@ -313,9 +267,10 @@ class _Replay:
             self._arrive(payload)
         elif kind is _Kind.COMPLETION:
             assert isinstance(payload, str)
+            running = self.running.get(payload)
             node = self._finish(payload, PodState.COMPLETED)
-            if node is not None:
-                self._cluster_event(POD_DELETE, node)
+            if node is not None and running is not None:
+                self._cluster_event(POD_DELETE, node, old=PodInfo.of(running.objects.pod))
         elif kind is _Kind.NODE:
             assert isinstance(payload, NodeEvent)
             self._node_event(payload)
@@ -351,7 +306,11 @@ class _Replay:
         queue = self.queue
         while (info := queue.pop()) is not None:
             waiting = self.waiting[info.key]
-            if waiting.rejectors and self.skip_hopeless and not self._may_fit(waiting):
+            if (
+                waiting.rejectors
+                and self.skip_hopeless
+                and not self._may_fit(waiting, info.pod_info)
+            ):
                 self.retries_skipped += 1
                 self._requeue(info, waiting.rejectors)
                 continue
@@ -368,12 +327,47 @@ class _Replay:
             waiting.error_at = None if waiting.rejectors else self.clock.time
             self._requeue(info, waiting.rejectors)
 
-    def _may_fit(self, waiting: _Waiting) -> bool:
-        """Whether a node that gained capacity since the pod's last rejection would now pass
-        its necessary checks; if none does, a cycle would reject it again."""
-        recent = self.freed[waiting.checked :]
+    def _may_fit(self, waiting: _Waiting, pod: PodInfo) -> bool:
+        """Whether a node that gained capacity since the pod's last rejection now passes the
+        profile's PreFilter and Filter plugins. Placing pods only takes capacity, so every
+        other node still rejects the pod: if none of these passes, a cycle would reject it
+        again. Pods of one shape (alike to every plugin) get one answer per node generation."""
+        recent = [n for n in dict.fromkeys(self.freed[waiting.checked :]) if n in self.cache.nodes]
         waiting.checked = len(self.freed)
-        return any(self._can_fit(waiting, node) for node in dict.fromkeys(recent))
+        if not recent:
+            return False
+        memo = self.fits_memo
+        shape = waiting.shape
+        state: CycleState | None = None
+        allowed: set[str] = set()
+        skipped: set[str] = set()
+        for name in recent:
+            generation = self.cache.nodes[name].generation
+            known = memo.get((shape, name)) if self.remember_fits else None
+            if known is not None and known[0] == generation:
+                if known[1]:
+                    return True
+                continue
+            if state is None:
+                self.cache.snapshot()  # bring the snapshot to the cache's state
+                state = CycleState()
+                candidates, _, rejected = self.framework.pre_filter(
+                    state, pod, self.cache.snapshot()
+                )
+                if rejected is not None:
+                    return True  # the cycle says why, in its own words
+                allowed = {node.name for node in candidates}
+                skipped = set(state.skip_filter_plugins)
+            node = self.cache.snapshot_node(name)
+            fits = (
+                node is not None
+                and name in allowed
+                and self.framework.run_filters(state, pod, node, skipped).is_success
+            )
+            memo[(shape, name)] = (generation, fits)
+            if fits:
+                return True
+        return False
 
     def _requeue(self, info: QueuedPodInfo, rejectors: frozenset[str]) -> None:
         where = self.queue.add_unschedulable_if_not_present(info, unschedulable_plugins=rejectors)
@@ -424,106 +418,18 @@ class _Replay:
 
     # ------------------------------------------------------------------- cluster events
 
-    def _cluster_event(self, event: ClusterEvent, node: str) -> None:
-        position = len(self.freed)
+    def _cluster_event(
+        self,
+        event: ClusterEvent,
+        node: str,
+        *,
+        old: object | None = None,
+        new: object | None = None,
+    ) -> None:
+        """`event` happened on `node`: the queue asks the hints the rejecting plugins declared
+        (`SchedulingQueue.on_event`), as kube-scheduler's does."""
         self.freed.append(node)
-        self.freed_events.append(event)
-        self.queue.move_all_to_active_or_backoff(event, self._hint(node, position))
-
-    def _ask_again(self) -> None:
-        """Re-raise the changes whose hint held pods back for pods ahead of them, once those
-        have been tried, until no pod is held back: the room they were denied may be left.
-        A change is raised again only if its node now has room for one of the held-back
-        shapes (in a jam the pods ahead took it all, and asking every waiting pod again
-        would find nothing)."""
-        while self.deferred:
-            deferred = sorted(self.deferred.items())
-            self.deferred.clear()
-            raised = False
-            for position, held in deferred:
-                node = self.freed[position]
-                room = self._room(node)
-                if room is None or not any(room.fits(pods[0]) for pods in held.values()):
-                    # The change can no longer help them: it counts as checked.
-                    for pods in held.values():
-                        for waiting in pods:
-                            if waiting.checked == position:
-                                waiting.checked = position + 1
-                    continue
-                event = self.freed_events[position]
-                self.queue.move_all_to_active_or_backoff(event, self._hint(node, position))
-                raised = True
-            if raised:
-                self._drain()
-
-    def _hint(self, node_name: str, position: int) -> QueueingHintFn:
-        """The queueing hint for `freed[position]`, a change on `node_name` (see the module
-        docstring). The queue asks about the pods of unschedulablePods in the order they
-        entered it, which is the order it would pop them (equal priority: by timestamp), so
-        the room left for a pod is what the pods asked before it have not booked."""
-        answers: dict[str, QueueingHint] = {}
-        free = self._room(node_name)
-        room = None if free is None else free.copy()
-        # Pods of one shape get one answer while nothing is booked in between (a jam asks
-        # thousands of alike pods about one freed GPU): (bookings, answer, held back).
-        by_shape: dict[bytes, tuple[int, QueueingHint, bool]] = {}
-        held: dict[bytes, list[_Waiting]] = {}  # pods held back, by shape
-        queue, skip = QueueingHint.QUEUE, QueueingHint.QUEUE_SKIP
-
-        def hint(plugin: str, event: ClusterEvent, pod: PodInfo) -> QueueingHint:
-            key = pod.key
-            answer = answers.get(key)
-            if answer is not None:
-                return answer
-            waiting = self.waiting.get(key)
-            if waiting is None or not waiting.rejectors:
-                answer = queue  # not a pod this engine saw rejected
-            elif waiting.checked > position:
-                answer = skip  # tried since this change
-            elif room is None or free is None:
-                answer = skip  # the node is gone again
-                if waiting.checked == position:
-                    waiting.checked = position + 1
-            else:
-                shape = waiting.shape
-                known = by_shape.get(shape)
-                if known is not None and known[0] == room.bookings:
-                    _, answer, held_back = known
-                elif room.fits(waiting):
-                    room.book(waiting)
-                    answer, held_back = queue, False
-                else:
-                    # Held back if only what the pods asked before it booked stands in its
-                    # way: it is asked again once they have been tried.
-                    answer, held_back = skip, free.fits(waiting)
-                    by_shape[shape] = (room.bookings, answer, held_back)
-                if held_back:
-                    if not held:
-                        self.deferred[position] = held
-                    held.setdefault(shape, []).append(waiting)
-                elif answer is skip and waiting.checked == position:
-                    waiting.checked = position + 1
-            answers[key] = answer
-            return answer
-
-        return hint
-
-    def _room(self, node_name: str) -> _Room | None:
-        node = self.cache.nodes.get(node_name)
-        if node is None:
-            return None
-        have, used = node.allocatable, node.requested
-        state = self.view.node_state(node)
-        return _Room(
-            have.milli_cpu - used.milli_cpu,
-            have.memory - used.memory,
-            state.model,
-            list(state.gpu_left),
-        )
-
-    def _can_fit(self, waiting: _Waiting, node_name: str) -> bool:
-        room = self._room(node_name)
-        return room is not None and room.fits(waiting)
+        self.queue.on_event(event, old, new)
 
     def _node_event(self, event: NodeEvent) -> None:
         name = event.node
@@ -533,9 +439,9 @@ class _Replay:
             self.cache.remove_node(name)
             self.capacity -= self.node_gpus[name] * MILLI
             return
-        self.cache.add_node(self.node_objects[name])
+        added = self.cache.add_node(self.node_objects[name])
         self.capacity += self.node_gpus[name] * MILLI
-        self._cluster_event(NODE_ADD, name)
+        self._cluster_event(NODE_ADD, name, new=added)
 
     # ------------------------------------------------------------------------- result
 
