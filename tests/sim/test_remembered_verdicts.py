@@ -1,15 +1,25 @@
 """Remembered verdicts (per pod shape, per node key) and DynamicResources' verdicts shared by
 alike nodes are only a speed-up: on any cluster and workload, every placement, every
-"why pending" message and every final GPU state equal a run that evaluates everything."""
+"why pending" message and every final GPU state equal a run that evaluates everything, with
+every switch of `SimulationSpeedups` off on its own as with all of them off.
+
+CI runs 200 examples of the first property; `DRALLOC_EQUIVALENCE_EXAMPLES=5000` soaks it."""
 
 from __future__ import annotations
 
+import os
 import random
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dralloc.sim.experiment import build_simulation, run_fgd, workload_in_products
+from dralloc.sim.experiment import (
+    SimulationSpeedups,
+    build_simulation,
+    run_fgd,
+    workload_in_products,
+)
 from dralloc.sim.fgd import node_order
 from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
 from dralloc.sim.openb_objects import openb_models, pod_objects
@@ -17,6 +27,17 @@ from dralloc.sim.openb_objects import openb_models, pod_objects
 MODELS = openb_models()
 # Random too: its draws do not depend on what is remembered.
 POLICIES_COMPARED = ["fgd", "bestfit", "dotprod", "packing", "clustering", "random"]
+EXAMPLES = int(os.environ.get("DRALLOC_EQUIVALENCE_EXAMPLES", "200"))
+# Each switch off on its own (the others on), and every switch off.
+SWITCHES_OFF = st.sampled_from(
+    [
+        SimulationSpeedups.none(),
+        *(
+            replace(SimulationSpeedups(), **{name: False})
+            for name in ("pod_verdicts", "alike_nodes", "node_classes", "interchangeable_devices")
+        ),
+    ]
+)
 
 node_types = st.sampled_from(
     [
@@ -49,22 +70,24 @@ def _trace(
     return OpenbTrace("test:random", nodes, tuple(pods), "nodes.csv", "pods.csv", packaged=False)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(
     st.lists(node_types, min_size=2, max_size=6),
-    st.lists(pod_shapes, min_size=4, max_size=30),
+    st.lists(pod_shapes, min_size=4, max_size=24),
     st.sampled_from(POLICIES_COMPARED),
     st.integers(0, 2**16),
+    SWITCHES_OFF,
 )
 def test_a_run_with_remembered_verdicts_equals_a_full_evaluation(
     types: list[tuple[str, int, int]],
     shapes: list[tuple[int, tuple[int, int], frozenset[str]]],
     policy: str,
     seed: int,
+    switches: SimulationSpeedups,
 ) -> None:
     trace = _trace(types, shapes)
     fast = run_fgd(trace, policy, seed)
-    slow = run_fgd(trace, policy, seed, remember_verdicts=False)
+    slow = run_fgd(trace, policy, seed, speedups=switches)
     assert fast.log.used_milli == slow.log.used_milli
     assert fast.log.fragment_milli == slow.log.fragment_milli
     assert fast.final_nodes == slow.final_nodes

@@ -112,6 +112,30 @@ class Simulation:
         return SchedulingQueue.for_profile(clock, self.scheduler.framework.profile)
 
 
+@dataclass(frozen=True)
+class SimulationSpeedups:
+    """What a simulation lets the scheduler remember, each switch on its own (none changes
+    a placement, a message or a GPU chosen: tests/sim/test_remembered_verdicts.py):
+
+    - `pod_verdicts`: the framework reuses a node's Filter status and node-local scores for
+      pods of one shape while the node is unchanged (the pod signature);
+    - `alike_nodes`: with `pod_verdicts`, nodes every plugin treats alike (shape, pods, use)
+      share those verdicts (the node key);
+    - `node_classes`: DynamicResources shares its verdict across equally used nodes of one
+      GPU model and count;
+    - `interchangeable_devices`: DynamicResources takes a node's GPU usage as a multiset.
+    """
+
+    pod_verdicts: bool = True
+    alike_nodes: bool = True
+    node_classes: bool = True
+    interchangeable_devices: bool = True
+
+    @classmethod
+    def none(cls) -> SimulationSpeedups:
+        return cls(False, False, False, False)
+
+
 def build_simulation(
     nodes: Sequence[OpenbNode],
     workload: Sequence[tuple[TaskType, float]],
@@ -121,6 +145,7 @@ def build_simulation(
     models: OpenbModels,
     *,
     remember_verdicts: bool = True,
+    speedups: SimulationSpeedups | None = None,
 ) -> Simulation:
     """The cache, the policy's profile and the scheduler of one run (the FGD experiment's and
     the replay's), built by `build_scheduler` with `gpu_sharing_profile` of the policy's
@@ -130,7 +155,12 @@ def build_simulation(
     `rng` is the run's: the Random policy draws from it (one node per pod at PreScore, one GPU
     per sharing pod at Reserve) and seeds the shareIDs' generator, so a run consumes it in the
     same order whoever builds the run and whatever is remembered.
+
+    `speedups` says what may be remembered (default: everything); `remember_verdicts=False`
+    is `SimulationSpeedups.none()`.
     """
+    if speedups is None:
+        speedups = SimulationSpeedups() if remember_verdicts else SimulationSpeedups.none()
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
     features = Features()
@@ -185,13 +215,13 @@ def build_simulation(
             allocator_options=options,
             rng=rng,
             node_rank=rank,
-            remember_verdicts=remember_verdicts,
+            remember_verdicts=speedups.pod_verdicts,
             signature=signature,
-            node_key=node_key,
+            node_key=node_key if speedups.alike_nodes else None,
             device_speedups=DeviceSpeedups(
-                node_class=(lambda info: alike[info.name]) if remember_verdicts else None,
+                node_class=(lambda info: alike[info.name]) if speedups.node_classes else None,
                 # One machine's GPUs are of one model; selectors read the product name only.
-                interchangeable_devices=True,
+                interchangeable_devices=speedups.interchangeable_devices,
             ),
             typical_pods=workload,
         )
@@ -207,6 +237,7 @@ def run_fgd(
     models: OpenbModels | None = None,
     progress: Callable[[int, int], None] | None = None,
     remember_verdicts: bool = True,
+    speedups: SimulationSpeedups | None = None,
 ) -> RunResult:
     """One (workload, policy, seed) run; `progress(done, total)` is called now and then.
 
@@ -224,7 +255,14 @@ def run_fgd(
     rank = node_order([node.name for node in trace.nodes], rng)
 
     sim = build_simulation(
-        trace.nodes, workload, policy, rng, rank, models, remember_verdicts=remember_verdicts
+        trace.nodes,
+        workload,
+        policy,
+        rng,
+        rank,
+        models,
+        remember_verdicts=remember_verdicts,
+        speedups=speedups,
     )
     cache, view, scheduler, shapes = sim.cache, sim.view, sim.scheduler, sim.shapes
     meter = FragmentationMeter(workload)
