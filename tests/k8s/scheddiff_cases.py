@@ -163,10 +163,12 @@ def _pod_to_pod(spec: dict[str, Any], app: str, draw: st.DrawFn) -> None:
 
 
 @st.composite
-def generated_scenarios(draw: st.DrawFn, names: CaseNames) -> Scenario:
+def generated_scenarios(
+    draw: st.DrawFn, names: CaseNames, max_nodes: int = 4, max_pods: int = 6
+) -> Scenario:
     name = names.next()
-    nodes = [_node(f"{name}-n{i}", draw) for i in range(draw(st.integers(2, 4)))]
-    pods = [_pod(f"p{i}", draw) for i in range(draw(st.integers(2, 6)))]
+    nodes = [_node(f"{name}-n{i}", draw) for i in range(draw(st.integers(2, max_nodes)))]
+    pods = [_pod(f"p{i}", draw) for i in range(draw(st.integers(2, max_pods)))]
     return make_scenario(name, nodes, pods, description="generated")
 
 

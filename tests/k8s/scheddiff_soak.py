@@ -1,6 +1,6 @@
 """A long run of the scheduler differential's generated families, outside CI.
 
-    .venv/bin/python tests/k8s/scheddiff_soak.py --examples 500 [--dra 200] [--seed N]
+    .venv/bin/python tests/k8s/scheddiff_soak.py --examples 500 [--dra 200] [--seed N] [--big]
 
 Starts its own etcd, kube-apiserver, kube-scheduler and kube-controller-manager (binaries from
 tools/build.sh) on 127.0.0.1, draws cases from `scheddiff_cases` (random, unlike CI's fixed
@@ -13,6 +13,7 @@ disagreement and a summary; exits 1 when any was found. Stops every process it s
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import sys
 import tempfile
@@ -101,12 +102,15 @@ def _run_family(
     return None
 
 
-def soak(client: ApiClient, examples: int, dra: int, run_seed: int | None) -> list[Path]:
+def soak(
+    client: ApiClient, examples: int, dra: int, run_seed: int | None, big: bool = False
+) -> list[Path]:
     names = CaseNames(prefix=f"soak{int(time.time()) % 100000}")
+    plain = functools.partial(generated_scenarios, max_nodes=8, max_pods=10) if big else None
     saved = [
         _run_family(client, family, count, whole_run, names, run_seed)
         for family, count, whole_run in (
-            (generated_scenarios, examples, False),
+            (plain or generated_scenarios, examples, False),
             (generated_dra_scenarios, dra, True),
         )
         if count
@@ -119,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=200, help="cases of the plain family")
     parser.add_argument("--dra", type=int, default=100, help="cases of the DRA family")
     parser.add_argument("--seed", type=int, default=None, help="repeat a run")
+    parser.add_argument(
+        "--big", action="store_true", help="up to 8 nodes and 10 pods a case (CI: 4 and 6)"
+    )
     args = parser.parse_args(argv)
     directory = Path(tempfile.mkdtemp(prefix="dralloc-scheddiff-soak-"))
     started = time.monotonic()
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         processes.append(apiserver)
         processes.append(KubeScheduler.start(apiserver, directory / "kube-scheduler"))
         processes.append(KubeControllerManager.start(apiserver, directory / "kcm"))
-        saved = soak(apiserver.admin, args.examples, args.dra, args.seed)
+        saved = soak(apiserver.admin, args.examples, args.dra, args.seed, args.big)
     finally:
         for process in reversed(processes):
             process.stop()
