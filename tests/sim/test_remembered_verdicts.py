@@ -34,7 +34,13 @@ SWITCHES_OFF = st.sampled_from(
         SimulationSpeedups.none(),
         *(
             replace(SimulationSpeedups(), **{name: False})
-            for name in ("pod_verdicts", "alike_nodes", "node_classes", "interchangeable_devices")
+            for name in (
+                "pod_verdicts",
+                "alike_nodes",
+                "node_classes",
+                "interchangeable_devices",
+                "dra_outcomes",
+            )
         ),
     ]
 )

@@ -213,10 +213,14 @@ class DeviceSpeedups:
     - `interchangeable_devices`: a node's devices are interchangeable for every claim (one
       model per machine, selectors read the product name only).
 
-    Neither changes an outcome; both are off by default."""
+    - `remember_outcomes` (on by default): Filter outcomes are kept per (node, node
+      generation, claim specs) and reused for pods of the same claims (False recomputes).
+
+    None changes an outcome; the first two are off by default."""
 
     node_class: Callable[[NodeInfo], Hashable] | None = None
     interchangeable_devices: bool = False
+    remember_outcomes: bool = True
 
 
 NO_DEVICE_SPEEDUPS = DeviceSpeedups()
@@ -261,6 +265,7 @@ def _dynamic_resources_factory(
             interchangeable_devices=speedups.interchangeable_devices,
             extended_resources=device_classes,
             frees_devices_for_preemption=preemption_frees_devices,
+            remember_outcomes=speedups.remember_outcomes,
         )
 
     return build

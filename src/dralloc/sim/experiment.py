@@ -123,17 +123,19 @@ class SimulationSpeedups:
       share those verdicts (the node key);
     - `node_classes`: DynamicResources shares its verdict across equally used nodes of one
       GPU model and count;
-    - `interchangeable_devices`: DynamicResources takes a node's GPU usage as a multiset.
+    - `interchangeable_devices`: DynamicResources takes a node's GPU usage as a multiset;
+    - `dra_outcomes`: DynamicResources keeps its Filter outcome per node generation.
     """
 
     pod_verdicts: bool = True
     alike_nodes: bool = True
     node_classes: bool = True
     interchangeable_devices: bool = True
+    dra_outcomes: bool = True
 
     @classmethod
     def none(cls) -> SimulationSpeedups:
-        return cls(False, False, False, False)
+        return cls(False, False, False, False, False)
 
 
 def build_simulation(
@@ -222,6 +224,7 @@ def build_simulation(
                 node_class=(lambda info: alike[info.name]) if speedups.node_classes else None,
                 # One machine's GPUs are of one model; selectors read the product name only.
                 interchangeable_devices=speedups.interchangeable_devices,
+                remember_outcomes=speedups.dra_outcomes,
             ),
             typical_pods=workload,
         )

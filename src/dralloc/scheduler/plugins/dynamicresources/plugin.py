@@ -191,10 +191,13 @@ class DynamicResources:
         claim_names: random.Random | None = None,
         *,
         frees_devices_for_preemption: bool = False,
+        remember_outcomes: bool = True,
     ) -> None:
         self.cache = cache
         self.allocator = allocator
         self.frees_devices_for_preemption = frees_devices_for_preemption
+        # Filter outcomes kept per (node, generation, claim specs); False recomputes them.
+        self.remember_outcomes = remember_outcomes
         # Which class serves an extended resource (KEP-5004); None with the gate off.
         if extended_resources is None and cache.features.enabled("DRAExtendedResource"):
             extended_resources = ExtendedResourceIndex(cache.classes)
@@ -272,7 +275,7 @@ class DynamicResources:
         # Whether an allocation can be reused depends on the device order being repeatable;
         # whether one exists does not (the search is complete), so verdicts always can be.
         repeatable = order is None or order.deterministic_order
-        remember = not node.scratch
+        remember = self.remember_outcomes and not node.scratch
         memo_key = (node.name, signature)
         if remember:
             memo = self._outcomes.get(memo_key)
