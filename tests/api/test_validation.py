@@ -1411,6 +1411,23 @@ def test_claim_status_rules_report_the_offending_field(case: Case) -> None:
 
 # -------------------------------------------------------------- templates, nodes and pods
 
+NODE_AFFINITY = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+
+
+def _field_term(operator: str, values: list[str]) -> dict[str, Any]:
+    return {"key": "metadata.name", "operator": operator, "values": values}
+
+
+def _with_node_affinity(raw: dict[str, Any], terms: list[dict[str, Any]]) -> dict[str, Any]:
+    """`raw` (a pod) requiring its node to match `terms` (as kube-apiserver validates them)."""
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}
+    affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = {
+        "nodeSelectorTerms": terms
+    }
+    raw["spec"]["affinity"] = affinity
+    return raw
+
+
 OTHER = {
     "a template with labels and annotations is valid": ok(
         template({"labels": {"app": "a"}, "annotations": {"example.com/note": "x"}})
@@ -1491,6 +1508,19 @@ OTHER = {
         pod([{"name": "gpu", "resourceClaimName": "a"}], [{"name": "gpu"}, {"name": "gpu"}]),
         "spec.containers[0].resources.claims[1]",
         'Duplicate value: "gpu"',
+    ),
+    "a pod's node affinity on metadata.name takes one value": bad(
+        _with_node_affinity(pod([]), [{"matchFields": [_field_term("In", ["node-a", "node-b"])]}]),
+        f"{NODE_AFFINITY}.nodeSelectorTerms[0].matchFields[0].values",
+        "must be only one value when `operator` is 'In' or 'NotIn' for node field selector",
+    ),
+    "a pod's node affinity needs a term": bad(
+        _with_node_affinity(pod([]), []),
+        f"{NODE_AFFINITY}.nodeSelectorTerms",
+        "must have at least one node selector term",
+    ),
+    "a pod's node affinity on one node name is fine": ok(
+        _with_node_affinity(pod([]), [{"matchFields": [_field_term("In", ["node-a"])]}])
     ),
 }
 

@@ -465,6 +465,19 @@ def _pod(v: _Validator, pod: Pod) -> None:
         if by_template is not None:
             v.dns_subdomain(f"{item}.resourceClaimTemplateName", by_template)
     v.unique(claims_path, [c.name for c in claims])
+    affinity = pod.spec.affinity
+    node_affinity = affinity.node_affinity if affinity is not None else None
+    required = (
+        node_affinity.required_during_scheduling_ignored_during_execution
+        if node_affinity is not None
+        else None
+    )
+    if required is not None:
+        v.node_selector(
+            "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+            required,
+            one_term=False,
+        )
     names = {c.name for c in claims}
     for field, containers in (
         ("containers", pod.spec.containers),
