@@ -20,7 +20,7 @@ import time
 
 from dralloc.sim.experiment import POLICIES, run_fgd
 from dralloc.sim.fgd import bucket
-from dralloc.sim.openb import OpenbTrace, resolve_trace
+from dralloc.sim.traces.openb import OpenbTrace, resolve_trace
 
 
 def run(workload: str, policy: str, seed: int, trace_dir: str | None = None) -> dict[str, object]:

@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import fgd_run as bench
-from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
 
 TRACE = OpenbTrace(
     "test:bench",

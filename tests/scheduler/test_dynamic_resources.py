@@ -20,8 +20,8 @@ from dralloc.scheduler.framework import Code, CycleState, Framework, PodInfo, Pr
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
 from dralloc.scheduler.plugins.gpushare import GpuShareView, Random
 from dralloc.scheduler.scheduler import Scheduler
-from dralloc.sim.openb import OpenbNode, OpenbPod
 from dralloc.sim.openb_objects import cluster_objects, openb_models, pod_objects
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod
 
 FEATURES = Features()
 MODELS = openb_models()

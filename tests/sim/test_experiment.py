@@ -6,7 +6,7 @@ import pytest
 
 from dralloc.scheduler.gpushare import MILLI
 from dralloc.sim.experiment import POLICIES, run_fgd
-from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
 
 NODES = (
     OpenbNode("n-0", 32000, 131072, 2, "T4"),

@@ -14,7 +14,6 @@ from dralloc.api.validation import validate
 from dralloc.devices import SliceBuilder, driver_device_classes
 from dralloc.errors import InputError
 from dralloc.features import Features
-from dralloc.sim.openb import OpenbNode, OpenbPod, resolve_trace
 from dralloc.sim.openb_objects import (
     GPU_CLASS,
     MODEL_LABEL,
@@ -23,6 +22,7 @@ from dralloc.sim.openb_objects import (
     openb_models,
     pod_objects,
 )
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod, resolve_trace
 
 MODELS = openb_models()
 FEATURES = Features()

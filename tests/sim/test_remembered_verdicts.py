@@ -21,8 +21,8 @@ from dralloc.sim.experiment import (
     workload_in_products,
 )
 from dralloc.sim.fgd import node_order
-from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
 from dralloc.sim.openb_objects import openb_models, pod_objects
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
 
 MODELS = openb_models()
 # Random too: its draws do not depend on what is remembered.

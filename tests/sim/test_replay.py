@@ -14,7 +14,6 @@ from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import PodInfo
 from dralloc.sim.experiment import POLICIES
-from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
 from dralloc.sim.openb_objects import cluster_objects, openb_models, pod_objects
 from dralloc.sim.replay import (
     PodState,
@@ -24,7 +23,8 @@ from dralloc.sim.replay import (
     percentile,
     replay,
 )
-from dralloc.sim.timeline import NodeAction, NodeEvent, ReplayTrace, TimedPod, from_openb
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
+from dralloc.sim.traces.timeline import NodeAction, NodeEvent, ReplayTrace, TimedPod, from_openb
 
 MODELS = openb_models()
 T4 = OpenbNode("t4-0", 16000, 65536, 1, "T4")

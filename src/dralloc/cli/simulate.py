@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from dralloc.sim.campaign import RunSpec
-    from dralloc.sim.timeline import NodeEvent
+    from dralloc.sim.traces.timeline import NodeEvent
 
 EXIT_OK = 0
 EXIT_INPUT = 2
@@ -153,7 +153,7 @@ def simulate_command(
     from pathlib import Path
 
     from dralloc.sim.campaign import RunSpec
-    from dralloc.sim.openb import DEFAULT_WORKLOAD, expand_workloads
+    from dralloc.sim.traces.openb import DEFAULT_WORKLOAD, expand_workloads
 
     if mode not in MODES:
         raise _fail(f"--mode {mode}: expected fgd or replay")
@@ -235,8 +235,8 @@ def _fgd(
 
     from dralloc.cli.tables import Column, TextTable
     from dralloc.sim.campaign import RunCurves, run_campaign, summarize, write_csvs
-    from dralloc.sim.openb import resolve_trace
     from dralloc.sim.report import REPORT_FILE, write_report
+    from dralloc.sim.traces.openb import resolve_trace
 
     if price is not None:
         raise _fail("--price: prices apply to --mode replay only")
@@ -305,10 +305,10 @@ def _replay(
         summarize_replays,
         write_replay_csvs,
     )
-    from dralloc.sim.node_events import load_node_events, with_node_events
     from dralloc.sim.prices import DEFAULT_PRICES, missing_prices, parse_prices
     from dralloc.sim.replay import resolve_replay_trace
     from dralloc.sim.report import REPORT_FILE, write_replay_report
+    from dralloc.sim.traces.node_events import load_node_events, with_node_events
 
     prices = dict(DEFAULT_PRICES)
     if price is not None:
@@ -386,7 +386,7 @@ def _replay(
 
 
 def _count_events(events: tuple[NodeEvent, ...]) -> str:
-    from dralloc.sim.timeline import NodeAction
+    from dralloc.sim.traces.timeline import NodeAction
 
     adds = sum(1 for event in events if event.action is NodeAction.ADD)
     removes = len(events) - adds

@@ -31,11 +31,11 @@ from typing import Protocol, TypeVar
 
 from dralloc.sim.experiment import NodeUsage, run_fgd
 from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
-from dralloc.sim.node_events import with_node_events
-from dralloc.sim.openb import resolve_trace
 from dralloc.sim.prices import gpu_cost
 from dralloc.sim.replay import ReplaySummary, Sample, replay, resolve_replay_trace
-from dralloc.sim.timeline import NodeEvent
+from dralloc.sim.traces.node_events import with_node_events
+from dralloc.sim.traces.openb import resolve_trace
+from dralloc.sim.traces.timeline import NodeEvent
 
 ALLOCATION_FILE = "allocation.csv"
 FRAGMENTATION_FILE = "fragmentation.csv"

@@ -35,8 +35,8 @@ from dralloc.scheduler.profiles import DeviceSpeedups, gpu_sharing_profile
 from dralloc.scheduler.queue import Clock, SchedulingQueue
 from dralloc.scheduler.scheduler import Scheduler
 from dralloc.sim.fgd import RunLog, node_order, tune
-from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
 from dralloc.sim.openb_objects import OpenbModels, cluster_objects, openb_models, pod_objects
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
 
 # The simulator's policy names (the FGD paper's) and the GPU-sharing plugin each one is: the
 # only place they meet. A new policy is a plugin in `scheduler/plugins/gpushare/`, its entry in

@@ -59,7 +59,7 @@ from dralloc.api.resource import (
 from dralloc.devices.catalog import Catalog, GpuModel, load_catalog
 from dralloc.devices.slices import Sharing, SliceBuilder
 from dralloc.errors import InputError, Problem
-from dralloc.sim.openb import OpenbNode, OpenbPod
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod
 
 MODEL_LABEL = "alibabacloud.com/gpu-card-model"
 COUNT_LABEL = "alibabacloud.com/gpu-count"

@@ -71,7 +71,7 @@ from dralloc.sim.replay.results import (
     Sample,
     percentile,
 )
-from dralloc.sim.replay.traces import REPLAY_TRACES, resolve_replay_trace
+from dralloc.sim.traces.resolve import REPLAY_TRACES, resolve_replay_trace
 
 __all__ = [
     "LEFTOVER_FLUSH_PERIOD",

@@ -34,7 +34,7 @@ from dralloc.sim.replay.results import (
     ReplayResult,
     Sample,
 )
-from dralloc.sim.timeline import NodeAction, NodeEvent, ReplayTrace, TimedPod
+from dralloc.sim.traces.timeline import NodeAction, NodeEvent, ReplayTrace, TimedPod
 
 __all__ = ["LEFTOVER_FLUSH_PERIOD", "replay"]
 

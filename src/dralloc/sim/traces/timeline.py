@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dralloc.errors import InputError, Problem
-from dralloc.sim.openb import OpenbNode, OpenbPod, OpenbTrace
 from dralloc.sim.openb_objects import OpenbModels, openb_models
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
 
 __all__ = ["NodeAction", "NodeEvent", "ReplayTrace", "TimedPod", "from_openb"]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from dralloc.errors import InputError
-from dralloc.sim.node_events import load_node_events, parse_node_events, with_node_events
-from dralloc.sim.openb import OpenbNode, OpenbPod
 from dralloc.sim.openb_objects import openb_models
 from dralloc.sim.replay import PodState, replay
-from dralloc.sim.timeline import NodeAction, NodeEvent, ReplayTrace, TimedPod
+from dralloc.sim.traces.node_events import load_node_events, parse_node_events, with_node_events
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod
+from dralloc.sim.traces.timeline import NodeAction, NodeEvent, ReplayTrace, TimedPod
 
 HEADER = "time,action,node\n"
 T4 = (OpenbNode("t4-0", 16000, 65536, 1, "T4"), OpenbNode("t4-1", 16000, 65536, 1, "T4"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dralloc.errors import InputError, Problem
-from dralloc.sim.openb import (
+from dralloc.sim.traces.openb import (
     ALL_VARIANTS,
     DEFAULT_WORKLOAD,
     NODE_LIST_FILE,
@@ -38,7 +38,7 @@ from dralloc.sim.openb import (
     resolve_trace,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 TRACE_DIR = SHARED / "traces" / "openb"
 needs_trace = pytest.mark.skipif(
     not TRACE_DIR.is_dir(),

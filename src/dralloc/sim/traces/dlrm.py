@@ -56,10 +56,10 @@ from typing import Final
 
 from dralloc.devices.catalog import load_catalog
 from dralloc.errors import DrallocError, InputError, Problem
-from dralloc.sim.openb import OpenbNode, OpenbPod
 from dralloc.sim.openb_objects import OpenbModels
 from dralloc.sim.options import parse_options, split_workload
-from dralloc.sim.timeline import ReplayTrace, TimedPod
+from dralloc.sim.traces.openb import OpenbNode, OpenbPod
+from dralloc.sim.traces.timeline import ReplayTrace, TimedPod
 
 __all__ = [
     "COLUMNS",

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from dralloc.errors import InputError
-from dralloc.sim.dlrm import (
+from dralloc.sim.replay import PodState, replay
+from dralloc.sim.traces.dlrm import (
     COLUMNS,
     FILE_NAME,
     FOLDER_NAME,
@@ -24,9 +25,8 @@ from dralloc.sim.dlrm import (
     replay_trace,
     resolve_dlrm,
 )
-from dralloc.sim.replay import PodState, replay
 
-SHARED_TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
+SHARED_TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "traces"
 needs_trace = pytest.mark.skipif(
     not (SHARED_TRACES / FOLDER_NAME / FILE_NAME).is_file(),
     reason=f"the DLRM trace is not at {SHARED_TRACES / FOLDER_NAME} (this clone has no ../shared)",

@@ -49,8 +49,8 @@ from pathlib import Path
 from typing import Final
 
 from dralloc.errors import InputError, Problem
-from dralloc.sim.openb import CsvRows
-from dralloc.sim.timeline import NodeAction, NodeEvent, ReplayTrace
+from dralloc.sim.traces.openb import CsvRows
+from dralloc.sim.traces.timeline import NodeAction, NodeEvent, ReplayTrace
 
 __all__ = ["COLUMNS", "load_node_events", "parse_node_events", "with_node_events"]
 

@@ -11,7 +11,7 @@ import pytest
 
 from dralloc.errors import InputError
 from dralloc.sim.replay import replay
-from dralloc.sim.synthetic import SyntheticWorkload, generate
+from dralloc.sim.traces.synthetic import SyntheticWorkload, generate
 
 
 def test_the_same_options_give_the_same_trace_and_another_seed_another() -> None:

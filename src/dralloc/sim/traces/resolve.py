@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 
 from dralloc.errors import InputError, Problem
-from dralloc.sim import dlrm, synthetic
-from dralloc.sim.openb import PREFIX, resolve_trace
 from dralloc.sim.options import split_workload
-from dralloc.sim.timeline import ReplayTrace, from_openb
+from dralloc.sim.traces import dlrm, synthetic
+from dralloc.sim.traces.openb import PREFIX, resolve_trace
+from dralloc.sim.traces.timeline import ReplayTrace, from_openb
 
 __all__ = ["REPLAY_TRACES", "resolve_replay_trace"]
 
