@@ -20,16 +20,16 @@ import time
 
 from dralloc.sim.experiment import POLICIES, run_fgd
 from dralloc.sim.fgd import bucket
-from dralloc.sim.traces.openb import OpenbTrace, resolve_trace
+from dralloc.sim.traces import ArrivalTrace, resolve_arrival_trace
 
 
 def run(workload: str, policy: str, seed: int, trace_dir: str | None = None) -> dict[str, object]:
     started = time.perf_counter()
-    return measure(resolve_trace(workload, trace_dir), policy, seed, started)
+    return measure(resolve_arrival_trace(workload, trace_dir), policy, seed, started)
 
 
 def measure(
-    trace: OpenbTrace, policy: str, seed: int, started: float | None = None
+    trace: ArrivalTrace, policy: str, seed: int, started: float | None = None
 ) -> dict[str, object]:
     started = time.perf_counter() if started is None else started
     result = run_fgd(trace, policy, seed)

@@ -18,6 +18,8 @@ PACKAGES = [
     "dralloc.scheduler.plugins.dynamicresources",
     "dralloc.scheduler.plugins.gpushare",
     "dralloc.sim.fgd",
+    "dralloc.sim.traces",
+    "dralloc.sim.replay",
     "dralloc.controllers",
     "dralloc.controllers.workloads",
 ]

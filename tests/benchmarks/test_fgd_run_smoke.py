@@ -8,15 +8,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import fgd_run as bench
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
+from dralloc.sim.traces import ArrivalTrace, TraceNode, TracePod
+from dralloc.sim.traces.openb import openb_models
 
-TRACE = OpenbTrace(
+TRACE = ArrivalTrace(
     "test:bench",
-    (OpenbNode("n-0", 32000, 131072, 2, "T4"), OpenbNode("n-1", 16000, 65536, 1, "P100")),
-    tuple(OpenbPod(f"p-{i}", 2000, 1024, 1, 500) for i in range(6)),
-    "nodes.csv",
-    "pods.csv",
-    packaged=False,
+    (TraceNode("n-0", 32000, 131072, 2, "T4"), TraceNode("n-1", 16000, 65536, 1, "P100")),
+    tuple(TracePod(f"p-{i}", 2000, 1024, 1, 500) for i in range(6)),
+    openb_models(),
 )
 
 

@@ -20,14 +20,15 @@ from dralloc.scheduler.framework import Code, CycleState, Framework, PodInfo, Pr
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
 from dralloc.scheduler.plugins.gpushare import GpuShareView, Random
 from dralloc.scheduler.scheduler import Scheduler
-from dralloc.sim.openb_objects import cluster_objects, openb_models, pod_objects
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod
+from dralloc.sim.openb_objects import cluster_objects, pod_objects
+from dralloc.sim.traces import TraceNode, TracePod
+from dralloc.sim.traces.openb import openb_models
 
 FEATURES = Features()
 MODELS = openb_models()
 
 
-def _scheduler(*nodes: OpenbNode) -> Scheduler:
+def _scheduler(*nodes: TraceNode) -> Scheduler:
     objects = cluster_objects(nodes, MODELS)
     cache = SchedulerCache(
         FEATURES,
@@ -42,7 +43,7 @@ def _scheduler(*nodes: OpenbNode) -> Scheduler:
 
 def _submit(scheduler: Scheduler, name: str, num_gpu: int, gpu_milli: int) -> Pod:
     made = pod_objects(
-        OpenbPod(name=name, cpu_milli=1000, memory_mib=1024, num_gpu=num_gpu, gpu_milli=gpu_milli),
+        TracePod(name=name, cpu_milli=1000, memory_mib=1024, num_gpu=num_gpu, gpu_milli=gpu_milli),
         MODELS,
     )
     if made.claim is not None:
@@ -50,8 +51,8 @@ def _submit(scheduler: Scheduler, name: str, num_gpu: int, gpu_milli: int) -> Po
     return made.pod
 
 
-T4_NODE = OpenbNode(name="t4-node", cpu_milli=96000, memory_mib=393216, gpus=2, model="T4")
-P100_NODE = OpenbNode(name="p100-node", cpu_milli=64000, memory_mib=262144, gpus=1, model="P100")
+T4_NODE = TraceNode(name="t4-node", cpu_milli=96000, memory_mib=393216, gpus=2, model="T4")
+P100_NODE = TraceNode(name="p100-node", cpu_milli=64000, memory_mib=262144, gpus=1, model="P100")
 
 
 def test_pods_land_where_their_claims_can_be_allocated_and_claims_record_it() -> None:

@@ -6,19 +6,22 @@ import pytest
 
 from dralloc.scheduler.gpushare import MILLI
 from dralloc.sim.experiment import POLICIES, run_fgd
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
+from dralloc.sim.traces import ArrivalTrace, TraceNode, TracePod
+from dralloc.sim.traces.openb import openb_models
+
+MODELS = openb_models()
 
 NODES = (
-    OpenbNode("n-0", 32000, 131072, 2, "T4"),
-    OpenbNode("n-1", 64000, 262144, 8, "G2"),
-    OpenbNode("n-2", 16000, 65536, 1, "P100"),
+    TraceNode("n-0", 32000, 131072, 2, "T4"),
+    TraceNode("n-1", 64000, 262144, 8, "G2"),
+    TraceNode("n-2", 16000, 65536, 1, "P100"),
 )
 SHAPES = [(4000, 1, 500), (8000, 1, 1000), (2000, 0, 0), (16000, 2, 1000), (1000, 1, 250)]
 PODS = tuple(
-    OpenbPod(f"p-{i:03d}", cpu, 4096, gpus, milli)
+    TracePod(f"p-{i:03d}", cpu, 4096, gpus, milli)
     for i, (cpu, gpus, milli) in enumerate(SHAPES * 4)
 )
-TRACE = OpenbTrace("test:small", NODES, PODS, "nodes.csv", "pods.csv", packaged=False)
+TRACE = ArrivalTrace("test:small", NODES, PODS, MODELS)
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -56,13 +59,11 @@ def test_remembered_node_verdicts_change_nothing_but_speed(policy: str) -> None:
     assert fast.final_nodes == slow.final_nodes
 
 
-TWO_SINGLE_GPU_NODES = OpenbTrace(
+TWO_SINGLE_GPU_NODES = ArrivalTrace(
     "test:two",
-    (OpenbNode("a", 64000, 262144, 1, "T4"), OpenbNode("b", 64000, 262144, 1, "T4")),
-    tuple(OpenbPod(f"s-{i}", 1000, 1024, 1, 600) for i in range(4)),
-    "nodes.csv",
-    "pods.csv",
-    packaged=False,
+    (TraceNode("a", 64000, 262144, 1, "T4"), TraceNode("b", 64000, 262144, 1, "T4")),
+    tuple(TracePod(f"s-{i}", 1000, 1024, 1, 600) for i in range(4)),
+    MODELS,
 )
 
 

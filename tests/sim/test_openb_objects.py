@@ -19,18 +19,18 @@ from dralloc.sim.openb_objects import (
     MODEL_LABEL,
     cluster_objects,
     node_objects,
-    openb_models,
     pod_objects,
 )
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod, resolve_trace
+from dralloc.sim.traces import TraceNode, TracePod, resolve_arrival_trace
+from dralloc.sim.traces.openb import openb_models, resolve_trace
 
 MODELS = openb_models()
 FEATURES = Features()
 CLASSES: dict[str, DeviceClass] = {c.metadata.name: c for c in driver_device_classes()}
 
 
-def _pod(name: str, num_gpu: int, gpu_milli: int, spec: frozenset[str] = frozenset()) -> OpenbPod:
-    return OpenbPod(
+def _pod(name: str, num_gpu: int, gpu_milli: int, spec: frozenset[str] = frozenset()) -> TracePod:
+    return TracePod(
         name=name,
         cpu_milli=4000,
         memory_mib=8192,
@@ -49,7 +49,7 @@ def test_every_trace_model_code_maps_to_a_gpu_model() -> None:
 
 
 def test_the_packaged_cluster_publishes_6212_fractional_gpus_that_validate() -> None:
-    objects = cluster_objects(resolve_trace("openb:default").nodes, MODELS)
+    objects = cluster_objects(resolve_arrival_trace("openb:default").nodes, MODELS)
     devices = [d for o in objects for s in o.slices for d in s.spec.devices]
     assert len(objects) == 1213 and len(devices) == 6212
     assert all(d.allow_multiple_allocations for d in devices)
@@ -60,7 +60,7 @@ def test_the_packaged_cluster_publishes_6212_fractional_gpus_that_validate() -> 
     assert models["G2"] == 549 and models["A10"] == 2
 
 
-def _allocate(node: OpenbNode, pods: list[OpenbPod]) -> list[list[tuple[str, str]]]:
+def _allocate(node: TraceNode, pods: list[TracePod]) -> list[list[tuple[str, str]]]:
     """Allocate each pod's claim in turn on `node`, committing it; [] for a pod that fails."""
     objects = node_objects(node, MODELS, SliceBuilder())
     inventory = Inventory(objects.slices, FEATURES)
@@ -88,19 +88,19 @@ def _allocate(node: OpenbNode, pods: list[OpenbPod]) -> list[list[tuple[str, str
 
 
 def test_sharing_pods_share_a_gpu_until_its_percent_is_used_then_move_on() -> None:
-    node = OpenbNode(name="n", cpu_milli=96000, memory_mib=393216, gpus=2, model="T4")
+    node = TraceNode(name="n", cpu_milli=96000, memory_mib=393216, gpus=2, model="T4")
     placed = _allocate(node, [_pod("a", 1, 500), _pod("b", 1, 470), _pod("c", 1, 50)])
     assert placed == [[("gpu-0", "50")], [("gpu-0", "47")], [("gpu-1", "5")]]
 
 
 def test_a_whole_gpu_pod_needs_an_untouched_gpu() -> None:
-    node = OpenbNode(name="n", cpu_milli=96000, memory_mib=393216, gpus=2, model="T4")
+    node = TraceNode(name="n", cpu_milli=96000, memory_mib=393216, gpus=2, model="T4")
     placed = _allocate(node, [_pod("a", 1, 100), _pod("b", 2, 1000), _pod("c", 1, 1000)])
     assert placed == [[("gpu-0", "10")], [], [("gpu-1", "100")]]
 
 
 def test_gpu_spec_restricts_the_model() -> None:
-    node = OpenbNode(name="n", cpu_milli=96000, memory_mib=393216, gpus=1, model="T4")
+    node = TraceNode(name="n", cpu_milli=96000, memory_mib=393216, gpus=1, model="T4")
     placed = _allocate(node, [_pod("a", 1, 1000, frozenset({"P100", "V100M16"}))])
     assert placed == [[]]
     placed = _allocate(node, [_pod("a", 1, 1000, frozenset({"T4", "G2"}))])

@@ -21,8 +21,9 @@ from dralloc.sim.experiment import (
     workload_in_products,
 )
 from dralloc.sim.fgd import node_order
-from dralloc.sim.openb_objects import openb_models, pod_objects
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
+from dralloc.sim.openb_objects import pod_objects
+from dralloc.sim.traces import ArrivalTrace, TraceNode, TracePod
+from dralloc.sim.traces.openb import openb_models
 
 MODELS = openb_models()
 # Random too: its draws do not depend on what is remembered.
@@ -63,17 +64,17 @@ pod_shapes = st.tuples(
 
 def _trace(
     types: list[tuple[str, int, int]], shapes: list[tuple[int, tuple[int, int], frozenset[str]]]
-) -> OpenbTrace:
+) -> ArrivalTrace:
     nodes = tuple(
-        OpenbNode(f"n-{i:02d}", cpu, 4 * cpu, gpus, model)
+        TraceNode(f"n-{i:02d}", cpu, 4 * cpu, gpus, model)
         for i, (model, gpus, cpu) in enumerate(types)
     )
     pods = [
-        OpenbPod(f"p-{i:03d}", cpu, 1024, gpus, milli, gpu_spec=spec)
+        TracePod(f"p-{i:03d}", cpu, 1024, gpus, milli, gpu_spec=spec)
         for i, (cpu, (gpus, milli), spec) in enumerate(shapes)
     ]
-    pods.append(OpenbPod("p-gpu", 1000, 1024, 1, 500))  # a GPU workload to tune to
-    return OpenbTrace("test:random", nodes, tuple(pods), "nodes.csv", "pods.csv", packaged=False)
+    pods.append(TracePod("p-gpu", 1000, 1024, 1, 500))  # a GPU workload to tune to
+    return ArrivalTrace("test:random", nodes, tuple(pods), MODELS)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)

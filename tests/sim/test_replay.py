@@ -14,7 +14,7 @@ from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import PodInfo
 from dralloc.sim.experiment import POLICIES
-from dralloc.sim.openb_objects import cluster_objects, openb_models, pod_objects
+from dralloc.sim.openb_objects import cluster_objects, pod_objects
 from dralloc.sim.replay import (
     PodState,
     ReplayOptions,
@@ -23,22 +23,29 @@ from dralloc.sim.replay import (
     percentile,
     replay,
 )
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
-from dralloc.sim.traces.timeline import NodeAction, NodeEvent, ReplayTrace, TimedPod, from_openb
+from dralloc.sim.traces import (
+    NodeAction,
+    NodeEvent,
+    ReplayTrace,
+    TimedPod,
+    TraceNode,
+    TracePod,
+)
+from dralloc.sim.traces.openb import openb_models
 
 MODELS = openb_models()
-T4 = OpenbNode("t4-0", 16000, 65536, 1, "T4")
+T4 = TraceNode("t4-0", 16000, 65536, 1, "T4")
 HOUR = 3600.0
 NANO = 1_000_000_000
 
 
-def gpu_pod(name: str, milli: int = 1000, gpus: int = 1, cpu: int = 1000) -> OpenbPod:
-    return OpenbPod(name, cpu, 1024, gpus, milli)
+def gpu_pod(name: str, milli: int = 1000, gpus: int = 1, cpu: int = 1000) -> TracePod:
+    return TracePod(name, cpu, 1024, gpus, milli)
 
 
 def trace(
-    pods: list[tuple[OpenbPod, float, float | None]],
-    nodes: tuple[OpenbNode, ...] = (T4,),
+    pods: list[tuple[TracePod, float, float | None]],
+    nodes: tuple[TraceNode, ...] = (T4,),
     events: tuple[NodeEvent, ...] = (),
 ) -> ReplayTrace:
     timed = tuple(TimedPod(pod, arrival, duration) for pod, arrival, duration in pods)
@@ -118,7 +125,7 @@ def test_a_completion_requeues_every_pod_the_plugins_hints_say_may_fit() -> None
 def test_pods_behind_in_the_queue_take_the_room_the_pods_ahead_did_not_need() -> None:
     # At 100, w and v end on one 2-GPU node and every waiting pod is requeued; p1, p2 and p3
     # are tried in queue order, and p3 (500 milli) fits on the GPU p1 (500) did not take.
-    node = OpenbNode("t4x2", 64000, 262144, 2, "T4")
+    node = TraceNode("t4x2", 64000, 262144, 2, "T4")
     shares = [("x", 300, 0, None), ("w", 300, 0, 100), ("v", 400, 0, 100), ("u", 600, 0, None)]
     shares += [("p1", 500, 10, 50), ("p2", 700, 11, 50), ("p3", 500, 12, 50)]
     pods = [(gpu_pod(name, milli=m), a, d) for name, m, a, d in shares]
@@ -150,7 +157,7 @@ def test_with_no_node_a_pod_backs_off_in_virtual_time_until_a_node_joins() -> No
 
 
 def test_a_joining_node_wakes_a_rejected_pod_at_once() -> None:
-    second = OpenbNode("t4-1", 16000, 65536, 1, "T4")
+    second = TraceNode("t4-1", 16000, 65536, 1, "T4")
     events = (NodeEvent(40, NodeAction.ADD, "t4-1"),)
     pods = [(gpu_pod("a"), 0, 100), (gpu_pod("b"), 10, 10)]
     result = replay(trace(pods, nodes=(T4, second), events=events), "fgd", seed=1)
@@ -201,40 +208,6 @@ def test_percentiles_interpolate_between_ranks() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 95) == pytest.approx(4.8)
 
 
-def test_openb_pods_arrive_at_creation_and_run_until_deletion() -> None:
-    openb = OpenbTrace(
-        "openb:test",
-        (T4,),
-        (
-            OpenbPod("p-0", 1000, 1024, 1, 1000, creation_time=5, deletion_time=25),
-            OpenbPod("p-1", 1000, 1024, 1, 1000, creation_time=10, deletion_time=40),
-        ),
-        "nodes.csv",
-        "pods.csv",
-        packaged=False,
-    )
-    replayed = from_openb(openb)
-    assert [(t.arrival, t.duration) for t in replayed.pods] == [(5, 20), (10, 30)]
-    result = replay(replayed, "fgd", seed=42)
-    assert outcome(result, "p-1") == (25, 55, PodState.COMPLETED)
-
-
-def test_an_openb_file_without_times_cannot_be_replayed() -> None:
-    openb = OpenbTrace(
-        "openb:multigpu20",
-        (T4,),
-        (OpenbPod("p-0", 1000, 1024, 2, 1000, line=2),),
-        "nodes.csv",
-        "openb_pod_list_multigpu20.csv",
-        packaged=False,
-    )
-    with pytest.raises(InputError) as caught:
-        from_openb(openb)
-    assert str(caught.value).startswith(
-        "openb_pod_list_multigpu20.csv: line 2: creation_time: openb:multigpu20 has no"
-    )
-
-
 def test_a_trace_built_in_code_is_checked_before_the_run() -> None:
     bad = trace(
         [(gpu_pod("a", milli=333), 0, 1), (gpu_pod("a"), -1, -2)],
@@ -276,9 +249,9 @@ def test_a_readded_node_gets_a_generation_past_the_one_it_left_with() -> None:
 # Properties
 
 NODES = (
-    OpenbNode("n-0", 16000, 65536, 1, "T4"),
-    OpenbNode("n-1", 32000, 131072, 2, "T4"),
-    OpenbNode("n-2", 32000, 131072, 4, "P100"),
+    TraceNode("n-0", 16000, 65536, 1, "T4"),
+    TraceNode("n-1", 32000, 131072, 2, "T4"),
+    TraceNode("n-2", 32000, 131072, 4, "P100"),
 )
 SHAPES = st.sampled_from(
     [(0, 0), (1, 250), (1, 500), (1, 750), (1, 1000), (2, 1000), (4, 1000), (8, 1000)]
@@ -299,7 +272,7 @@ def traces(draw: st.DrawFn, finite: bool = False, churn: bool = False) -> Replay
             if finite
             else st.one_of(st.none(), st.integers(0, 200).map(float))
         )
-        pod = OpenbPod(f"p-{index}", cpu, 4096, gpus, milli, spec if gpus else frozenset())
+        pod = TracePod(f"p-{index}", cpu, 4096, gpus, milli, spec if gpus else frozenset())
         pods.append(TimedPod(pod, arrival, duration))
     events: list[NodeEvent] = []
     if churn:
@@ -348,7 +321,7 @@ def test_no_capacity_is_exceeded_and_every_pod_is_accounted_for(
     assert last is None or last.allocated_milli == running
 
 
-def _fits_an_empty_node(pod: OpenbPod) -> bool:
+def _fits_an_empty_node(pod: TracePod) -> bool:
     return any(
         pod.cpu_milli <= node.cpu_milli
         and pod.num_gpu <= node.gpus

@@ -6,7 +6,7 @@ summary table, CSV files and report.html.
 * `--mode replay`: time-based replay of `openb:<variant>`, `dlrm[:key=value,...]` or
   `synthetic[:key=value,...]`; replay.csv, timeseries.csv, costs at `--price` (USD per
   GPU-hour per model, over illustrative defaults). `--node-events FILE` adds nodes joining
-  and leaving to every run: a CSV `time,action,node` (`sim.node_events` has the format),
+  and leaving to every run: a CSV `time,action,node` (`sim.traces.node_events` has the format),
   `time` in seconds on the trace's own clock, the one its pods' arrivals use (openb and
   dlrm: their `creation_time`; synthetic: 0 is the start of the generated trace).
 
@@ -306,8 +306,8 @@ def _replay(
         write_replay_csvs,
     )
     from dralloc.sim.prices import DEFAULT_PRICES, missing_prices, parse_prices
-    from dralloc.sim.replay import resolve_replay_trace
     from dralloc.sim.report import REPORT_FILE, write_replay_report
+    from dralloc.sim.traces import resolve_replay_trace
     from dralloc.sim.traces.node_events import load_node_events, with_node_events
 
     prices = dict(DEFAULT_PRICES)

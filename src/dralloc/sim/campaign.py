@@ -8,7 +8,7 @@ ratio and the fragmentation amount, both in percent of GPU capacity, for x = 0..
 `workload,policy,seed,total_gpus,0,1,...,130` (an empty cell where a run has no value at x).
 
 Replay mode: `run_replay_campaign` runs each with `replay.replay` (the spec's node events,
-`sim.node_events`, added to the trace) and keeps a `ReplayRun`: the summary figures,
+`traces.node_events`, added to the trace) and keeps a `ReplayRun`: the summary figures,
 GPU-hours per model, the time series and the waiting times. `write_replay_csvs` writes
 `replay.csv` (one row per run: pod counts, evicted ones included, waiting mean/p50/p95/p99
 in seconds, makespan, mean utilization, GPU-hours and cost in total and per GPU model) and
@@ -32,10 +32,13 @@ from typing import Protocol, TypeVar
 from dralloc.sim.experiment import NodeUsage, run_fgd
 from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
 from dralloc.sim.prices import gpu_cost
-from dralloc.sim.replay import ReplaySummary, Sample, replay, resolve_replay_trace
-from dralloc.sim.traces.node_events import with_node_events
-from dralloc.sim.traces.openb import resolve_trace
-from dralloc.sim.traces.timeline import NodeEvent
+from dralloc.sim.replay import ReplaySummary, Sample, replay
+from dralloc.sim.traces import (
+    NodeEvent,
+    resolve_arrival_trace,
+    resolve_replay_trace,
+    with_node_events,
+)
 
 ALLOCATION_FILE = "allocation.csv"
 FRAGMENTATION_FILE = "fragmentation.csv"
@@ -71,7 +74,7 @@ def run_one(spec: RunSpec) -> RunCurves:
     """One run, reduced to its curves (what crosses the process boundary)."""
     if spec.node_events:
         raise ValueError("node events apply to replays only (run_replay_one)")
-    trace = resolve_trace(spec.workload, spec.trace_dir)
+    trace = resolve_arrival_trace(spec.workload, spec.trace_dir)
     result = run_fgd(trace, spec.policy, spec.seed)
     points = [bucket(result.log, result.total_gpus * 1000).get(x) for x in ARRIVAL_AXIS]
     return RunCurves(

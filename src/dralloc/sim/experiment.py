@@ -1,11 +1,12 @@
 """One run of the FGD experiment (spec/fgd.md section 2) through dralloc's own scheduler.
 
 The run is the paper's arrival-only experiment, driven through the same objects and code as
-everything else: the openb nodes become Nodes and ResourceSlices (`openb_objects`), every pod
-a Pod with a ResourceClaim, and each pod goes through `Scheduler.schedule_one` with a profile
-of `NodeResourcesFit` (CPU and memory), `DynamicResources` (the DRA allocator, which picks the
-GPU in the order the policy prefers) and one GPU-sharing score plugin. A pod that fits nowhere
-is dropped; nothing departs.
+everything else: the trace's nodes (an `ArrivalTrace` of `TraceNode`s and `TracePod`s, which
+`traces.openb.arrival_trace` converts the openb lists to) become Nodes and ResourceSlices
+(`openb_objects`), every pod a Pod with a ResourceClaim, and each pod goes through
+`Scheduler.schedule_one` with a profile of `NodeResourcesFit` (CPU and memory),
+`DynamicResources` (the DRA allocator, which picks the GPU in the order the policy prefers)
+and one GPU-sharing score plugin. A pod that fits nowhere is dropped; nothing departs.
 
 Per run (seeded, `random.Random(seed)` only):
 1. the typical workload M from the original pod list (spec models mapped to product names);
@@ -35,8 +36,8 @@ from dralloc.scheduler.profiles import DeviceSpeedups, gpu_sharing_profile
 from dralloc.scheduler.queue import Clock, SchedulingQueue
 from dralloc.scheduler.scheduler import Scheduler
 from dralloc.sim.fgd import RunLog, node_order, tune
-from dralloc.sim.openb_objects import OpenbModels, cluster_objects, openb_models, pod_objects
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
+from dralloc.sim.openb_objects import cluster_objects, pod_objects
+from dralloc.sim.traces.model import ArrivalTrace, GpuModels, TraceNode, TracePod
 
 # The simulator's policy names (the FGD paper's) and the GPU-sharing plugin each one is: the
 # only place they meet. A new policy is a plugin in `scheduler/plugins/gpushare/`, its entry in
@@ -83,7 +84,7 @@ def _share_id_source(rng: random.Random) -> Callable[[], str]:
 
 
 def workload_in_products(
-    pods: Sequence[OpenbPod], models: OpenbModels
+    pods: Sequence[TracePod], models: GpuModels
 ) -> list[tuple[TaskType, float]]:
     """M of `pods` with each task's allowed models as GPU product names, as `NodeState.model`
     is."""
@@ -139,12 +140,12 @@ class SimulationSpeedups:
 
 
 def build_simulation(
-    nodes: Sequence[OpenbNode],
+    nodes: Sequence[TraceNode],
     workload: Sequence[tuple[TaskType, float]],
     policy: str,
     rng: random.Random,
     rank: Mapping[str, int],
-    models: OpenbModels,
+    models: GpuModels,
     *,
     remember_verdicts: bool = True,
     speedups: SimulationSpeedups | None = None,
@@ -233,11 +234,11 @@ def build_simulation(
 
 
 def run_fgd(
-    trace: OpenbTrace,
+    trace: ArrivalTrace,
     policy: str,
     seed: int,
     *,
-    models: OpenbModels | None = None,
+    models: GpuModels | None = None,
     progress: Callable[[int, int], None] | None = None,
     remember_verdicts: bool = True,
     speedups: SimulationSpeedups | None = None,
@@ -250,7 +251,7 @@ def run_fgd(
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
-    models = models if models is not None else openb_models()
+    models = models if models is not None else trace.models
     rng = random.Random(seed)
     capacity = sum(node.gpus for node in trace.nodes) * MILLI
     workload = workload_in_products(trace.pods, models)

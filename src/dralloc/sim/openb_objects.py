@@ -1,14 +1,18 @@
-"""The openb trace in DRA terms: the Nodes, ResourceSlices, Pods and ResourceClaims a real
-cluster running it would hold.
+"""A trace in DRA terms: the Nodes, ResourceSlices, Pods and ResourceClaims a real cluster
+running it would hold.
 
-The simulator has no second model of GPUs: a trace node becomes the objects the scheduler and
-the allocator read everywhere else, and a trace pod becomes a Pod with a ResourceClaim.
+The simulator has no second model of GPUs: a trace node (`TraceNode`, whatever trace it came
+from) becomes the objects the scheduler and the allocator read everywhere else, and a trace
+pod (`TracePod`) becomes a Pod with a ResourceClaim. This module reads only the request model
+of `sim.traces.model`, never a loader's records. The layout of labels and devices is the openb
+cluster's (its Node manifests), hence the name; every trace is dressed the same way.
 
-* **Models.** `data/openb/models.yaml` maps the trace's model codes to catalog names. T4,
-  P100, V100M16, V100M32 and A10 are catalog models; G2 and G3 are undisclosed Alibaba codes,
-  described in `data/openb/catalog/gpus.yaml` (catalog format, `verified: false`).
+* **Models.** `GpuModels` maps a trace's model codes to catalog models: openb's come from
+  `data/openb/models.yaml` (`traces.openb.openb_models`, the default here): T4, P100, V100M16,
+  V100M32 and A10 are catalog models; G2 and G3 are undisclosed Alibaba codes, described in
+  `data/openb/catalog/gpus.yaml` (catalog format, `verified: false`).
 * **Nodes.** A Node with the trace's CPU and memory as allocatable (`pods: 1001`, as the
-  trace's Node manifests say), labels `alibabacloud.com/gpu-card-model` and
+  openb trace's Node manifests say), labels `alibabacloud.com/gpu-card-model` and
   `alibabacloud.com/gpu-count`; its GPUs are published by `devices.SliceBuilder` with
   fractional sharing: every GPU allows multiple allocations and has the consumable
   capacities `cores` (percent of the GPU) and `memory`.
@@ -26,11 +30,8 @@ the allocator read everywhere else, and a trace pod becomes a Pod with a Resourc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
-
-import yaml
 
 from dralloc.api.core import (
     Container,
@@ -56,10 +57,11 @@ from dralloc.api.resource import (
     ResourceClaimSpec,
     ResourceSlice,
 )
-from dralloc.devices.catalog import Catalog, GpuModel, load_catalog
+from dralloc.devices.catalog import GpuModel
 from dralloc.devices.slices import Sharing, SliceBuilder
 from dralloc.errors import InputError, Problem
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod
+from dralloc.sim.traces.model import GpuModels, TraceNode, TracePod
+from dralloc.sim.traces.openb import openb_models
 
 MODEL_LABEL = "alibabacloud.com/gpu-card-model"
 COUNT_LABEL = "alibabacloud.com/gpu-count"
@@ -70,31 +72,6 @@ _MEBIBYTE = 1 << 20
 _FRACTIONAL = Sharing("fractional")
 
 
-@dataclass(frozen=True)
-class OpenbModels:
-    """Trace model code -> GpuModel, from the packaged data."""
-
-    by_code: Mapping[str, GpuModel]
-
-    def model(self, code: str) -> GpuModel:
-        try:
-            return self.by_code[code]
-        except KeyError:
-            known = ", ".join(sorted(self.by_code))
-            raise KeyError(f"unknown openb GPU model {code!r} (known: {known})") from None
-
-
-def openb_models(catalog: Catalog | None = None) -> OpenbModels:
-    """The trace's model codes resolved against `catalog` (default: the packaged one) plus the
-    trace-only models shipped beside the trace."""
-    data = resources.files("dralloc.sim") / "data" / "openb"
-    main = catalog if catalog is not None else load_catalog()
-    extra = load_catalog(data / "catalog")
-    merged = Catalog(gpus=(*main.gpus, *extra.gpus), tpus=main.tpus)
-    mapping = yaml.safe_load((data / "models.yaml").read_text(encoding="utf-8"))
-    return OpenbModels({str(code): merged.gpu(str(name)) for code, name in mapping.items()})
-
-
 @dataclass
 class OpenbNodeObjects:
     node: Node
@@ -102,7 +79,7 @@ class OpenbNodeObjects:
     model: GpuModel | None
 
 
-def node_objects(node: OpenbNode, models: OpenbModels, builder: SliceBuilder) -> OpenbNodeObjects:
+def node_objects(node: TraceNode, models: GpuModels, builder: SliceBuilder) -> OpenbNodeObjects:
     """The Node and the GPU driver's ResourceSlices of one trace node."""
     allocatable = {
         "cpu": Quantity.parse(f"{node.cpu_milli}m"),
@@ -129,7 +106,7 @@ def node_objects(node: OpenbNode, models: OpenbModels, builder: SliceBuilder) ->
 
 
 def cluster_objects(
-    nodes: Iterable[OpenbNode], models: OpenbModels | None = None
+    nodes: Iterable[TraceNode], models: GpuModels | None = None
 ) -> list[OpenbNodeObjects]:
     """Every trace node's objects, sharing one SliceBuilder."""
     resolved = models if models is not None else openb_models()
@@ -143,7 +120,7 @@ class OpenbPodObjects:
     claim: ResourceClaim | None
 
 
-def _spec_selector(pod: OpenbPod, models: OpenbModels) -> list[DeviceSelector]:
+def _spec_selector(pod: TracePod, models: GpuModels) -> list[DeviceSelector]:
     if not pod.gpu_spec:
         return []
     products = sorted({models.model(code).product_name for code in pod.gpu_spec})
@@ -152,7 +129,7 @@ def _spec_selector(pod: OpenbPod, models: OpenbModels) -> list[DeviceSelector]:
     return [DeviceSelector(cel=CELDeviceSelector(expression))]
 
 
-def _sharing_memory(pod: OpenbPod, models: OpenbModels) -> Quantity:
+def _sharing_memory(pod: TracePod, models: GpuModels) -> Quantity:
     """The pod's fraction of the smallest GPU it may land on, rounded down to whole MiB."""
     codes = pod.gpu_spec or frozenset(models.by_code)
     smallest = min(models.model(code).memory.as_integer() for code in codes)
@@ -160,7 +137,7 @@ def _sharing_memory(pod: OpenbPod, models: OpenbModels) -> Quantity:
     return Quantity.parse(f"{mebibytes}Mi")
 
 
-def pod_objects(pod: OpenbPod, models: OpenbModels, file: str = "") -> OpenbPodObjects:
+def pod_objects(pod: TracePod, models: GpuModels, file: str = "") -> OpenbPodObjects:
     """The Pod and, for a GPU pod, its ResourceClaim. InputError for a `gpu_milli` that is not
     a whole percentage (no openb file has one)."""
     name = pod.name

@@ -24,7 +24,11 @@ from dralloc.sim.traces.dlrm import (
     parse_instances,
     replay_trace,
     resolve_dlrm,
+    timed_pod,
+    trace_pod,
 )
+from dralloc.sim.traces.model import TracePod
+from dralloc.sim.traces.timeline import TimedPod
 
 SHARED_TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "traces"
 needs_trace = pytest.mark.skipif(
@@ -65,11 +69,29 @@ SMALL = csv_text(
 def test_rows_become_instances_in_milli_cores_mib_and_seconds() -> None:
     instances = parse_instances(SMALL, "dlrm.csv")
     assert instances[1] == DlrmInstance(
-        "i1", Role.HN, "app_0", 12000, 122880, 1, 50.0, 50.0, None, line=3
-    )
+        "i1", Role.HN, "app_0", 12000, 122880, 1, 50.0, 50.0, None,
+        cpu_limit=12.0, memory_limit=120.0, gpu_limit=1, rdma_request=25.0, rdma_limit=25.0,
+        disk_request=85.0, disk_limit=100.0, max_instance_per_node=None, line=3,
+    )  # fmt: skip
     assert instances[0].creation_time is None and instances[0].deletion_time == 100
     assert instances[3].role is Role.CN and instances[3].gpus == 0
     assert [i.line for i in instances] == [2, 3, 4, 5]
+
+
+def test_an_instance_converts_to_whole_gpus_of_any_model_on_its_own_clock() -> None:
+    i0, i1, _, c0 = parse_instances(SMALL, "dlrm.csv")
+    assert trace_pod(i1) == TracePod("i1", 12000, 122880, 1, 1000)
+    assert trace_pod(i1).line == 3 and trace_pod(i1).gpu_spec == frozenset()
+    assert trace_pod(c0) == TracePod("c0", 64000, 327680, 0, 0)
+    # No creation time: it arrives at 0 and runs until its deletion.
+    assert timed_pod(i0) == TimedPod(TracePod("i0", 8000, 40960, 1, 1000), 0.0, 100.0)
+    # No deletion time: it never ends.
+    assert (timed_pod(i1).arrival, timed_pod(i1).duration) == (50.0, None)
+
+
+def test_the_per_node_limit_is_kept_on_the_record() -> None:
+    (instance,) = parse_instances(csv_text(row("i", limit="3")), "f.csv")
+    assert instance.max_instance_per_node == 3
 
 
 def test_half_a_gib_is_a_whole_number_of_mib() -> None:

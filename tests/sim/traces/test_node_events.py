@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from dralloc.errors import InputError
-from dralloc.sim.openb_objects import openb_models
 from dralloc.sim.replay import PodState, replay
+from dralloc.sim.traces import NodeAction, NodeEvent, ReplayTrace, TimedPod, TraceNode, TracePod
 from dralloc.sim.traces.node_events import load_node_events, parse_node_events, with_node_events
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod
-from dralloc.sim.traces.timeline import NodeAction, NodeEvent, ReplayTrace, TimedPod
+from dralloc.sim.traces.openb import openb_models
 
 HEADER = "time,action,node\n"
-T4 = (OpenbNode("t4-0", 16000, 65536, 1, "T4"), OpenbNode("t4-1", 16000, 65536, 1, "T4"))
+T4 = (TraceNode("t4-0", 16000, 65536, 1, "T4"), TraceNode("t4-1", 16000, 65536, 1, "T4"))
 
 
 def problems(text: str) -> list[str]:
@@ -27,7 +26,7 @@ def problems(text: str) -> list[str]:
 
 def cluster(*pods: tuple[str, float, float]) -> ReplayTrace:
     timed = tuple(
-        TimedPod(OpenbPod(name, 1000, 1024, 1, 1000), arrival, duration)
+        TimedPod(TracePod(name, 1000, 1024, 1, 1000), arrival, duration)
         for name, arrival, duration in pods
     )
     return ReplayTrace("test", T4, timed, openb_models(), source="pods.csv")

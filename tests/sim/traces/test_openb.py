@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dralloc.errors import InputError, Problem
+from dralloc.sim.traces.model import TraceNode, TracePod
 from dralloc.sim.traces.openb import (
     ALL_VARIANTS,
     DEFAULT_WORKLOAD,
@@ -28,6 +29,7 @@ from dralloc.sim.traces.openb import (
     OpenbTrace,
     PodPhase,
     Qos,
+    arrival_trace,
     check_specs,
     expand_workloads,
     load_nodes,
@@ -35,7 +37,10 @@ from dralloc.sim.traces.openb import (
     parse_nodes,
     parse_pods,
     pod_list_file,
+    replay_trace,
     resolve_trace,
+    trace_node,
+    trace_pod,
 )
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
@@ -93,11 +98,12 @@ def test_the_packaged_default_workload_has_8152_pods_on_1213_nodes_with_6212_gpu
 
 def test_the_default_workload_has_the_readme_mix_of_pods(default: OpenbTrace) -> None:
     pods = default.pods
-    assert sum(p.is_cpu_only for p in pods) == 1088
-    assert sum(p.is_sharing for p in pods) == 3078
+    requests = [trace_pod(p) for p in pods]
+    assert sum(p.is_cpu_only for p in requests) == 1088
+    assert sum(p.is_sharing for p in requests) == 3078
     assert sum(p.num_gpu == 1 and p.gpu_milli == 1000 for p in pods) == 3911
-    assert Counter(p.num_gpu for p in pods if p.is_multi_gpu) == {2: 16, 4: 15, 8: 44}
-    assert sum(p.gpu_milli_total for p in pods) == 6_086_800  # 6,086.8 GPUs
+    assert Counter(p.num_gpu for p in requests if p.is_multi_gpu) == {2: 16, 4: 15, 8: 44}
+    assert sum(p.gpu_milli_total for p in requests) == 6_086_800  # 6,086.8 GPUs
     assert sum(p.cpu_milli for p in pods) // 1000 == 85436
     assert not any(p.gpu_spec for p in pods)
     qos = {Qos.LS: 4647, Qos.BE: 3398, Qos.BURSTABLE: 100, Qos.GUARANTEED: 7}
@@ -204,15 +210,16 @@ def test_the_readme_table_covers_every_variant() -> None:
 def test_every_variant_loads_with_the_readme_counts(variant: str) -> None:
     trace = resolve_trace("openb:" + variant, TRACE_DIR)
     pods = trace.pods
-    multi = Counter(p.num_gpu for p in pods if p.is_multi_gpu)
+    requests = [trace_pod(p) for p in pods]
+    multi = Counter(p.num_gpu for p in requests if p.is_multi_gpu)
     counts = (
         len(pods),
-        sum(p.is_cpu_only for p in pods),
-        sum(p.is_sharing for p in pods),
+        sum(p.is_cpu_only for p in requests),
+        sum(p.is_sharing for p in requests),
         sum(p.num_gpu == 1 and p.gpu_milli == 1000 for p in pods),
         (multi[2], multi[4], multi[8]),
         sum(bool(p.gpu_spec) for p in pods),
-        round(sum(p.gpu_milli_total for p in pods) / 1000, 1),
+        round(sum(p.gpu_milli_total for p in requests) / 1000, 1),
         round(sum(p.cpu_milli for p in pods) / 1000),
     )
     assert counts == README_TABLE[variant]
@@ -262,7 +269,9 @@ def test_a_five_column_multigpu_file_loads_with_any_model_and_no_qos_phase_or_ti
     assert (pod.gpu_spec, pod.qos, pod.phase, pod.creation_time, pod.line) == (
         frozenset(), None, None, None, 2,
     )  # fmt: skip
-    assert pod.can_use_model("T4") and pod.is_multi_gpu and pod.gpu_milli_total == 8000
+    request = trace_pod(pod)
+    assert request.can_use_model("T4") and request.is_multi_gpu
+    assert request.gpu_milli_total == 8000
 
 
 def test_gpu_spec_is_a_set_and_empty_means_any_model() -> None:
@@ -273,9 +282,10 @@ def test_gpu_spec_is_a_set_and_empty_means_any_model() -> None:
     )
     a, b = parse_pods(text, "pods.csv")
     assert a.gpu_spec == frozenset({"V100M16", "V100M32"})
-    assert a.can_use_model("V100M32") and not a.can_use_model("T4")
-    assert not a.can_use_model(None)  # a CPU-only node has no model
-    assert b.gpu_spec == frozenset() and b.can_use_model("T4") and b.is_sharing
+    request_a, request_b = trace_pod(a), trace_pod(b)
+    assert request_a.can_use_model("V100M32") and not request_a.can_use_model("T4")
+    assert not request_a.can_use_model(None)  # a CPU-only node has no model
+    assert b.gpu_spec == frozenset() and request_b.can_use_model("T4") and request_b.is_sharing
     assert (b.memory_mib, b.phase, b.scheduled_time) == (0, PodPhase.PENDING, None)
 
 
@@ -513,3 +523,67 @@ def test_openb_paper_names_the_papers_seventeen_workloads_once_each() -> None:
     assert expanded == list(WORKLOADS)
     assert len(expanded) == 17
     assert expand_workloads(["openb:gpushare40"]) == ["openb:gpushare40"]
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion to the request model
+
+
+def test_rows_convert_to_the_request_model_keeping_requests_and_line() -> None:
+    text = f"{FULL_HEADER}\n{GOOD_ROW}\nq-1,8000,0,2,1000,T4|P100,BE,Pending,3,9,\n"
+    p0, q1 = parse_pods(text, "pods.csv")
+    assert trace_pod(p0) == TracePod("p-0", 6000, 12288, 1, 460)
+    assert trace_pod(q1) == TracePod("q-1", 8000, 0, 2, 1000, frozenset({"T4", "P100"}))
+    assert (trace_pod(p0).line, trace_pod(q1).line) == (2, 3)
+    (node,) = parse_nodes(f"{NODE_HEADER}\nn-0,8000,1024,2,T4\n", "nodes.csv")
+    assert trace_node(node) == TraceNode("n-0", 8000, 1024, 2, "T4")
+    assert trace_node(node).line == 2
+
+
+def test_the_default_workload_converts_pod_for_pod_for_the_fgd_experiment(
+    default: OpenbTrace,
+) -> None:
+    arrivals = arrival_trace(default)
+    assert (arrivals.workload, arrivals.source) == ("openb:default", default.pod_file)
+    assert arrivals.pods == tuple(trace_pod(p) for p in default.pods)
+    assert arrivals.nodes == tuple(trace_node(n) for n in default.nodes)
+    assert arrivals.total_gpus == 6212
+    assert arrivals.models.model("G2").name == "openb-g2"
+
+
+def test_openb_pods_arrive_at_creation_and_run_until_deletion() -> None:
+    openb = OpenbTrace(
+        "openb:test",
+        (OpenbNode("t4-0", 16000, 65536, 1, "T4"),),
+        (
+            OpenbPod("p-0", 1000, 1024, 1, 1000, creation_time=5, deletion_time=25),
+            OpenbPod("p-1", 1000, 1024, 1, 1000, creation_time=10, deletion_time=40),
+        ),
+        "nodes.csv",
+        "pods.csv",
+        packaged=False,
+    )
+    replayed = replay_trace(openb)
+    assert [(t.pod.name, t.arrival, t.duration) for t in replayed.pods] == [
+        ("p-0", 5, 20),
+        ("p-1", 10, 30),
+    ]
+    assert replayed.pods[0].pod == TracePod("p-0", 1000, 1024, 1, 1000)
+    assert replayed.nodes == (TraceNode("t4-0", 16000, 65536, 1, "T4"),)
+    assert replayed.source == "pods.csv"
+
+
+def test_an_openb_file_without_times_cannot_be_replayed() -> None:
+    openb = OpenbTrace(
+        "openb:multigpu20",
+        (OpenbNode("t4-0", 16000, 65536, 1, "T4"),),
+        (OpenbPod("p-0", 1000, 1024, 2, 1000, line=2),),
+        "nodes.csv",
+        "openb_pod_list_multigpu20.csv",
+        packaged=False,
+    )
+    with pytest.raises(InputError) as caught:
+        replay_trace(openb)
+    assert str(caught.value).startswith(
+        "openb_pod_list_multigpu20.csv: line 2: creation_time: openb:multigpu20 has no"
+    )

@@ -11,7 +11,16 @@ import pytest
 
 from dralloc.errors import InputError
 from dralloc.sim.replay import replay
-from dralloc.sim.traces.synthetic import SyntheticWorkload, generate
+from dralloc.sim.traces.model import TracePod
+from dralloc.sim.traces.synthetic import (
+    PodKind,
+    SyntheticPod,
+    SyntheticWorkload,
+    draw_pods,
+    generate,
+    timed_pod,
+    trace_pod,
+)
 
 
 def test_the_same_options_give_the_same_trace_and_another_seed_another() -> None:
@@ -78,6 +87,27 @@ def test_models_take_turns_and_spec_binds_gpu_pods_to_one_of_them() -> None:
     assert specs == {frozenset({"a100-80gb"}), frozenset({"l4"})}
     assert all(not t.pod.gpu_spec for t in trace.pods if not t.pod.num_gpu)
     assert trace.models.model("l4").product_name.startswith("NVIDIA L4")
+
+
+def test_drawn_pods_convert_to_the_request_model_as_drawn() -> None:
+    bound = SyntheticPod("syn-00001", PodKind.SHARING, 61.25, 3600.0, 1, 500, 4000, 32768, "l4")
+    assert trace_pod(bound) == TracePod("syn-00001", 4000, 32768, 1, 500, frozenset({"l4"}))
+    free = SyntheticPod("syn-00002", PodKind.CPU_ONLY, 70.0, 5.5, 0, 0, 8000, 65536, None)
+    assert trace_pod(free).gpu_spec == frozenset() and trace_pod(free).is_cpu_only
+    assert (timed_pod(bound).arrival, timed_pod(bound).duration) == (61.25, 3600.0)
+
+
+def test_the_trace_is_the_drawn_pods_converted() -> None:
+    options = SyntheticWorkload(pods=100, spec=0.5, models="a100-80gb|l4", seed=9)
+    drawn = draw_pods(options, [250, 500, 750], [2, 4, 8], ["a100-80gb", "l4"])
+    trace = generate("synthetic:pods=100,spec=0.5,models=a100-80gb|l4,seed=9")
+    assert trace.pods == tuple(timed_pod(pod) for pod in drawn)
+    kinds = Counter(pod.kind for pod in drawn)
+    assert set(kinds) <= set(PodKind) and kinds[PodKind.WHOLE] > 0
+    assert all(
+        (pod.model is None) == (not t.pod.gpu_spec)
+        for pod, t in zip(drawn, trace.pods, strict=True)
+    )
 
 
 def test_a_synthetic_trace_replays_deterministically() -> None:

@@ -27,7 +27,7 @@ Rules this package keeps:
   `random.Random` the caller passes in. The only caches are owned, bounded dicts inside a
   `FragmentationMeter`.
 - Pods are read through the `PodRequest` Protocol (`cpu_milli`, `num_gpu`, `gpu_milli`,
-  `gpu_spec`), so any record with those attributes works (the openb loader's `OpenbPod`,
+  `gpu_spec`), so any record with those attributes works (the simulator's `TracePod`,
   `TaskType`, a test's dataclass); this package imports no loader.
 - Units are integers: milli-cores and milli-GPU (1000 = one GPU). Scores are integers in 0..100,
   truncated exactly where the artifact (Go, `int64(x)`) truncates; integer divisions use Go's

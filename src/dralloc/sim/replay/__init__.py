@@ -56,7 +56,7 @@ time-weighted allocated / capacity.
 
 Example::
 
-    trace = from_openb(resolve_trace("openb:default"))
+    trace = resolve_replay_trace("openb:default")  # dralloc.sim.traces
     result = replay(trace, "fgd", seed=42)
     result.summary().wait_p95, result.gpu_hours["G2"]
 """
@@ -71,11 +71,9 @@ from dralloc.sim.replay.results import (
     Sample,
     percentile,
 )
-from dralloc.sim.traces.resolve import REPLAY_TRACES, resolve_replay_trace
 
 __all__ = [
     "LEFTOVER_FLUSH_PERIOD",
-    "REPLAY_TRACES",
     "PodOutcome",
     "PodState",
     "ReplayOptions",
@@ -84,5 +82,4 @@ __all__ = [
     "Sample",
     "percentile",
     "replay",
-    "resolve_replay_trace",
 ]

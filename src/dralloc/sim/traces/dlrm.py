@@ -33,8 +33,11 @@ Design:
   exactly `hn_nodes` / `cn_nodes` when given. At `scale=1` nothing waits unless placement
   strands capacity, since the trace never asked for more at once; `scale<1` shows contention.
   An instance no empty node of its pool could hold is an error naming its line.
+- **Records and conversion.** `parse_instances` gives `DlrmInstance`s, every column kept;
+  `trace_pod` and `timed_pod` turn one into the request model (whole GPUs of any model) on
+  the replay's clock, and `replay_trace` adds the derived cluster as `TraceNode`s.
 - **Not modelled:** RDMA and disk requests, limits, and `max_instance_per_node` (a per-app
-  density limit that no plugin of the replay profile enforces).
+  density limit that no plugin of the replay profile enforces). They stay on the record.
 
 Example::
 
@@ -56,9 +59,8 @@ from typing import Final
 
 from dralloc.devices.catalog import load_catalog
 from dralloc.errors import DrallocError, InputError, Problem
-from dralloc.sim.openb_objects import OpenbModels
 from dralloc.sim.options import parse_options, split_workload
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod
+from dralloc.sim.traces.model import GpuModels, TraceNode, TracePod
 from dralloc.sim.traces.timeline import ReplayTrace, TimedPod
 
 __all__ = [
@@ -73,6 +75,8 @@ __all__ = [
     "parse_instances",
     "replay_trace",
     "resolve_dlrm",
+    "timed_pod",
+    "trace_pod",
 ]
 
 NAME: Final = "dlrm"
@@ -109,8 +113,17 @@ class Role(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DlrmInstance:
-    """One row: requests in milli-cores, MiB and GPUs; times in seconds (None: outside the
-    window). `line` is provenance, not part of equality."""
+    """One row of the trace, every column kept.
+
+    The requests the replay uses are converted once: `cpu_milli` (milli-cores), `memory_mib`
+    (MiB) and `gpus` (whole GPUs). Times are seconds (None: outside the window). What the
+    replay does not model stays in the trace's own units: `cpu_limit` (vCPU), `memory_limit`,
+    `disk_request` and `disk_limit` (GiB), `gpu_limit` (GPUs), `rdma_request` and `rdma_limit`
+    (percent of one RDMA NIC), and `max_instance_per_node` (None: no limit, the file's -1).
+    `line` is provenance, not part of equality.
+
+        DlrmInstance("i1", Role.HN, "app_0", 12000, 122880, 1, 50.0, 50.0, None)
+    """
 
     name: str
     role: Role
@@ -121,6 +134,14 @@ class DlrmInstance:
     creation_time: float | None
     scheduled_time: float | None
     deletion_time: float | None
+    cpu_limit: float = 0.0
+    memory_limit: float = 0.0
+    gpu_limit: int = 0
+    rdma_request: float = 0.0
+    rdma_limit: float = 0.0
+    disk_request: float = 0.0
+    disk_limit: float = 0.0
+    max_instance_per_node: int | None = None
     line: int = field(default=0, compare=False)
 
 
@@ -252,11 +273,18 @@ def parse_instances(text: str, file: str) -> tuple[DlrmInstance, ...]:
         role = Role.__members__.get(cells["role"])
         if role is None:
             reader.problem(line, "role", f"unknown value {cells['role']!r}, expected CN or HN")
-        # Read only to be checked: limits, RDMA and disk are not modelled.
-        for column in ("cpu_limit", "memory_limit", "rdma_request", "rdma_limit"):
-            reader.number(line, column, cells[column])
-        for column in ("disk_request", "disk_limit"):
-            reader.number(line, column, cells[column])
+        # Kept on the record, not modelled by the replay: limits, RDMA and disk.
+        cpu_limit, memory_limit, rdma_request, rdma_limit, disk_request, disk_limit = (
+            reader.number(line, column, cells[column]) or 0.0
+            for column in (
+                "cpu_limit",
+                "memory_limit",
+                "rdma_request",
+                "rdma_limit",
+                "disk_request",
+                "disk_limit",
+            )
+        )
         limit = cells["max_instance_per_node"]
         if limit != "-1" and not (limit.isdigit() and int(limit) > 0):
             reader.problem(
@@ -267,7 +295,7 @@ def parse_instances(text: str, file: str) -> tuple[DlrmInstance, ...]:
         cpu_milli = reader.whole(line, "cpu_request", cpu, _MILLI, "milli-cores")
         memory_mib = reader.whole(line, "memory_request", memory, _MIB_PER_GIB, "MiB")
         gpus = _gpu_count(reader, line, cells["gpu_request"], "gpu_request")
-        _gpu_count(reader, line, cells["gpu_limit"], "gpu_limit")
+        gpu_limit = _gpu_count(reader, line, cells["gpu_limit"], "gpu_limit")
         if role is Role.CN and gpus:
             reader.problem(line, "gpu_request", f"must be 0 on a CN instance, got {gpus}")
         elif role is Role.HN and gpus == 0 and cells["gpu_request"].isdigit():
@@ -293,7 +321,15 @@ def parse_instances(text: str, file: str) -> tuple[DlrmInstance, ...]:
                 created,
                 scheduled,
                 deleted,
-                line,
+                cpu_limit=cpu_limit,
+                memory_limit=memory_limit,
+                gpu_limit=gpu_limit,
+                rdma_request=rdma_request,
+                rdma_limit=rdma_limit,
+                disk_request=disk_request,
+                disk_limit=disk_limit,
+                max_instance_per_node=None if limit == "-1" else int(limit),
+                line=line,
             )
         )
     if reader.problems:
@@ -363,19 +399,8 @@ def replay_trace(
     roles = cluster.replayed_roles
     replayed = [i for i in instances if i.role in roles]
     left_out = len(instances) - len(replayed)
-    pods = tuple(
-        TimedPod(
-            OpenbPod(
-                i.name, i.cpu_milli, i.memory_mib, i.gpus, _MILLI if i.gpus else 0, line=i.line
-            ),
-            i.creation_time if i.creation_time is not None else 0.0,
-            None
-            if i.deletion_time is None
-            else i.deletion_time - (i.creation_time if i.creation_time is not None else 0.0),
-        )
-        for i in replayed
-    )
-    nodes: list[OpenbNode] = []
+    pods = tuple(timed_pod(i) for i in replayed)
+    nodes: list[TraceNode] = []
     notes = [f"{len(replayed):,} of {len(instances):,} instances replayed (roles={cluster.roles})"]
     if left_out:
         notes.append(f"{left_out:,} instances of other roles not replayed (roles=all adds them)")
@@ -397,7 +422,7 @@ def replay_trace(
         prefix = f"dlrm-{role.value.lower()}"
         for index in range(count):
             model = cluster.model if hn else None
-            nodes.append(OpenbNode(f"{prefix}-{index:04d}", cpu_milli, memory_mib, gpus, model))
+            nodes.append(TraceNode(f"{prefix}-{index:04d}", cpu_milli, memory_mib, gpus, model))
         shape = f"{gpus} x {cluster.model}, " if hn else ""
         notes.append(
             f"{count:,} {role.value} nodes ({shape}{cpu_milli // _MILLI} vCPU, "
@@ -405,8 +430,30 @@ def replay_trace(
         )
     if problems:
         raise InputError(problems)
-    models = OpenbModels({cluster.model: gpu_model})
+    models = GpuModels({cluster.model: gpu_model})
     return ReplayTrace(workload, tuple(nodes), pods, models, source=file, notes=tuple(notes))
+
+
+def trace_pod(instance: DlrmInstance) -> TracePod:
+    """An instance's request: whole GPUs of any model (the trace names none); role, app and
+    times stay on the record."""
+    gpu_milli = _MILLI if instance.gpus else 0
+    return TracePod(
+        instance.name,
+        instance.cpu_milli,
+        instance.memory_mib,
+        instance.gpus,
+        gpu_milli,
+        line=instance.line,
+    )
+
+
+def timed_pod(instance: DlrmInstance) -> TimedPod:
+    """An instance on the replay's clock: it arrives at `creation_time` (0 when it existed
+    before the window) and runs until `deletion_time` (None: it outlives the window)."""
+    arrival = instance.creation_time if instance.creation_time is not None else 0.0
+    duration = None if instance.deletion_time is None else instance.deletion_time - arrival
+    return TimedPod(trace_pod(instance), arrival, duration)
 
 
 def _unplaceable(

@@ -2,7 +2,9 @@
 --node-events FILE`.
 
 This module owns reading that file into `NodeEvent`s and attaching them to a `ReplayTrace`;
-the replay (`sim.replay`) applies them. Pure parsing; reading the file is the only I/O.
+the replay (`sim.replay`) applies them. A row becomes the timeline's `NodeEvent` directly: it
+holds a time, an action and a node, nothing more to keep. Pure parsing; reading the file is
+the only I/O.
 
 The file::
 
@@ -48,8 +50,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from dralloc.errors import InputError, Problem
-from dralloc.sim.traces.openb import CsvRows
+from dralloc.errors import InputError
+from dralloc.sim.traces.rows import CsvRows, read_text
 from dralloc.sim.traces.timeline import NodeAction, NodeEvent, ReplayTrace
 
 __all__ = ["COLUMNS", "load_node_events", "parse_node_events", "with_node_events"]
@@ -61,16 +63,7 @@ _ACTIONS: Final = {action.value.lower(): action for action in NodeAction}
 
 def load_node_events(path: str | os.PathLike[str]) -> tuple[NodeEvent, ...]:
     """Read and parse a node-event file. InputError if it cannot be read or is malformed."""
-    file = str(path)
-    try:
-        # utf-8-sig: a byte-order mark (a CSV saved by a spreadsheet) is not part of the header.
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError([Problem(file, "", "", f"cannot read: {exc.strerror}")]) from exc
-    except UnicodeDecodeError as exc:
-        message = f"not UTF-8 text (byte {exc.start})"
-        raise InputError([Problem(file, "", "", message)]) from exc
-    return parse_node_events(text, file)
+    return parse_node_events(read_text(Path(path)), str(path))
 
 
 def parse_node_events(text: str, file: str) -> tuple[NodeEvent, ...]:

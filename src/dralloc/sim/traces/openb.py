@@ -1,9 +1,10 @@
 """Loaders for the openb trace: Alibaba's GPU-sharing cluster (cluster-trace-gpu-v2023).
 
-This module owns reading the trace's CSV files into typed, frozen records, and naming the
-workloads the simulator offers (`openb:default`, `openb:gpushare40`, ...). It is pure parsing:
-no DRA objects (the simulator maps `OpenbNode` to a Node and its ResourceSlices, and `OpenbPod`
-to a Pod and its ResourceClaims), no scheduling, and no state beyond what a call returns.
+This module owns reading the trace's CSV files into typed, frozen records, naming the
+workloads the simulator offers (`openb:default`, `openb:gpushare40`, ...), the trace's GPU
+model codes (`openb_models`), and converting its records to the request model (`model`). It is
+pure parsing: no DRA objects (`sim.openb_objects` makes those from the request model), no
+scheduling, and no state beyond what a call returns.
 
 Design:
 
@@ -25,6 +26,9 @@ Design:
   silently). A file that breaks one of these is not the openb trace, so it is an error, not
   something to guess at. Counts of GPUs other than 0/1/2/4/8 are accepted: nothing in the
   model depends on them.
+- **Conversion happens here, once.** `trace_node` and `trace_pod` turn a row into a
+  `TraceNode` or `TracePod`; QoS, phase and times stay on the row. `arrival_trace` gives what
+  the FGD experiment places, `replay_trace` the pod list on its own clock for a replay.
 - **Checks across files** (a `gpu_spec` naming a model no node has) are separate:
   `check_specs()` returns the problems, and `resolve_trace()` raises them.
 - **Packaged data.** The GPU node list and the default pod list ship inside the package
@@ -36,28 +40,31 @@ Example::
 
     trace = resolve_trace("openb:default")
     len(trace.nodes), len(trace.pods)  # (1213, 8152)
-    sum(p.gpu_milli_total for p in trace.pods)  # 6086800 milli-GPU
+    sum(p.num_gpu * p.gpu_milli for p in trace.pods)  # 6086800 milli-GPU
+    arrival_trace(trace).pods[0]  # TracePod(name='openb-pod-0000', ...)
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Final, TypeVar
 
+import yaml
+
+from dralloc.devices.catalog import Catalog, load_catalog
 from dralloc.errors import InputError, Problem
+from dralloc.sim.traces.model import GPU_MILLI, ArrivalTrace, GpuModels, TraceNode, TracePod
+from dralloc.sim.traces.rows import CsvRows, read_text
+from dralloc.sim.traces.timeline import ReplayTrace, TimedPod
 
 __all__ = [
     "ALL_VARIANTS",
     "DEFAULT_WORKLOAD",
-    "GPU_MILLI",
     "NODE_COLUMNS",
     "NODE_LIST_FILE",
     "PACKAGED_VARIANTS",
@@ -71,18 +78,20 @@ __all__ = [
     "OpenbTrace",
     "PodPhase",
     "Qos",
+    "arrival_trace",
     "check_specs",
     "expand_workloads",
     "load_nodes",
     "load_pods",
+    "openb_models",
     "parse_nodes",
     "parse_pods",
     "pod_list_file",
+    "replay_trace",
     "resolve_trace",
+    "trace_node",
+    "trace_pod",
 ]
-
-GPU_MILLI: Final = 1000
-"""Milli-GPU in one whole GPU: a `gpu_milli` of 1000 asks for all of each GPU."""
 
 NODE_COLUMNS: Final = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
 POD_COLUMNS: Final = (
@@ -140,7 +149,6 @@ PACKAGED_VARIANTS: Final = ("default",)
 """Pod lists shipped inside the package; every other variant needs a trace directory."""
 
 _DATA_PACKAGE: Final = "dralloc.sim"
-_INT_RE: Final = re.compile(r"-?[0-9]+")
 _E = TypeVar("_E", bound=StrEnum)
 _ANY_MODEL: Final[frozenset[str]] = frozenset()
 
@@ -215,29 +223,6 @@ class OpenbPod:
     scheduled_time: int | None = None
     line: int = field(default=0, compare=False)
 
-    @property
-    def gpu_milli_total(self) -> int:
-        """The pod's whole GPU request in milli-GPU: `num_gpu * gpu_milli`."""
-        return self.num_gpu * self.gpu_milli
-
-    @property
-    def is_cpu_only(self) -> bool:
-        return self.num_gpu == 0
-
-    @property
-    def is_sharing(self) -> bool:
-        """A GPU-sharing pod: a fraction of one GPU."""
-        return self.num_gpu == 1 and self.gpu_milli < GPU_MILLI
-
-    @property
-    def is_multi_gpu(self) -> bool:
-        """Several whole GPUs on one node."""
-        return self.num_gpu > 1
-
-    def can_use_model(self, model: str | None) -> bool:
-        """Whether `gpu_spec` allows a GPU of `model` (an empty spec allows any)."""
-        return not self.gpu_spec or model in self.gpu_spec
-
 
 @dataclass(frozen=True)
 class OpenbTrace:
@@ -266,97 +251,6 @@ def pod_list_file(variant: str) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Parsing
-
-
-class CsvRows:
-    """Reads one CSV text and collects the problems found, each at its file and line (the
-    trace loaders' shared reader; `header_problems` says what is wrong with a header)."""
-
-    def __init__(self, text: str, file: str) -> None:
-        self.file = file
-        self.text = text
-        self.problems: list[Problem] = []
-
-    def problem(self, line: int, column: str, message: str) -> None:
-        self.problems.append(Problem(self.file, f"line {line}", column, message))
-
-    def read(self, schemas: Sequence[tuple[str, ...]]) -> Iterator[tuple[int, tuple[str, ...]]]:
-        """Yield `(line, row)` for every data row whose header is one of `schemas`.
-
-        `line` is where the row starts (a quoted field may span lines). Blank lines and rows
-        with the wrong number of fields are reported here and not yielded.
-        """
-        reader = csv.reader(io.StringIO(self.text, newline=""), strict=True)
-        expected = " or ".join(",".join(s) for s in schemas)
-        end = 0  # last line read so far
-        header: tuple[str, ...] | None = None
-        try:
-            for raw in reader:
-                line, end = end + 1, reader.line_num
-                row = tuple(raw)
-                if header is None:
-                    if row not in schemas:
-                        self.header_problems(row, schemas, expected)
-                        return
-                    header = row
-                elif not row:
-                    self.problem(line, "", "blank line: every line after the header is a row")
-                elif len(row) < len(header):
-                    self.problem(
-                        line,
-                        header[len(row)],
-                        f"missing: the row ends after {len(row)} of {len(header)} fields",
-                    )
-                elif len(row) > len(header):
-                    self.problem(
-                        line, "", f"the row has {len(row)} fields, the header {len(header)}"
-                    )
-                else:
-                    yield line, row
-        except csv.Error as exc:
-            self.problem(end + 1, "", f"not valid CSV: {exc}")
-        if header is None and not self.problems:
-            self.problem(1, "", f"the file is empty, expected the header {expected}")
-
-    def header_problems(
-        self, row: tuple[str, ...], schemas: Sequence[tuple[str, ...]], expected: str
-    ) -> None:
-        """Report a header that is none of `schemas` (on line 1)."""
-        column, message = _header_mismatch(row, schemas)
-        self.problem(1, column, f"{message}; the header must be {expected}")
-
-    def integer(self, line: int, column: str, value: str, *, minimum: int = 0) -> int | None:
-        """`value` as an integer ≥ `minimum`, or None after reporting why it is not."""
-        if value.isascii() and value.isdigit():  # the fast path: every cell of the real trace
-            number = int(value)
-            if number >= minimum:
-                return number
-        if not _INT_RE.fullmatch(value):
-            what = "empty" if not value else f"not a whole number: {value!r}"
-            self.problem(line, column, f"{what}, expected a whole number ≥ {minimum}")
-            return None
-        number = int(value)
-        if number < minimum:
-            self.problem(line, column, f"must be ≥ {minimum}, got {number}")
-            return None
-        return number
-
-    def raise_problems(self) -> None:
-        if self.problems:
-            raise InputError(self.problems)
-
-
-def _header_mismatch(row: tuple[str, ...], schemas: Sequence[tuple[str, ...]]) -> tuple[str, str]:
-    """The first column where `row` departs from the schema it is closest to, and what is wrong."""
-    schema = next((s for s in schemas if len(s) == len(row)), schemas[0])
-    if not row:
-        return schema[0], "header line is empty"
-    for got, want in zip(row, schema, strict=False):
-        if got != want:
-            return want, f"header has {got!r} where {want!r} belongs"
-    if len(row) < len(schema):
-        return schema[len(row)], "header ends early"
-    return "", f"header has extra columns {','.join(row[len(schema) :])!r}"
 
 
 def parse_nodes(text: str, file: str) -> tuple[OpenbNode, ...]:
@@ -529,23 +423,12 @@ def check_specs(
 
 def load_nodes(path: str | os.PathLike[str]) -> tuple[OpenbNode, ...]:
     """Read and parse a node list file. Raises `InputError` if it cannot be read or is malformed."""
-    return parse_nodes(_read(Path(path)), str(path))
+    return parse_nodes(read_text(Path(path)), str(path))
 
 
 def load_pods(path: str | os.PathLike[str]) -> tuple[OpenbPod, ...]:
     """Read and parse a pod list file. Raises `InputError` if it cannot be read or is malformed."""
-    return parse_pods(_read(Path(path)), str(path))
-
-
-def _read(path: Path) -> str:
-    try:
-        # utf-8-sig: a byte-order mark (a CSV saved by a spreadsheet) is not part of the header.
-        return path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError([Problem(str(path), "", "", f"cannot read: {exc.strerror}")]) from exc
-    except UnicodeDecodeError as exc:
-        message = f"not UTF-8 text (byte {exc.start})"
-        raise InputError([Problem(str(path), "", "", message)]) from exc
+    return parse_pods(read_text(Path(path)), str(path))
 
 
 def resolve_trace(workload: str, trace_dir: str | os.PathLike[str] | None = None) -> OpenbTrace:
@@ -592,3 +475,70 @@ def resolve_trace(workload: str, trace_dir: str | os.PathLike[str] | None = None
     if problems:
         raise InputError(problems)
     return OpenbTrace(workload, nodes, pods, node_file, pod_file, trace_dir is None)
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion to the request model
+
+
+def openb_models(catalog: Catalog | None = None) -> GpuModels:
+    """The trace's model codes resolved against `catalog` (default: the packaged one) plus the
+    trace-only models shipped beside the trace (`data/openb/models.yaml` and `catalog/`)."""
+    data = resources.files(_DATA_PACKAGE) / "data" / "openb"
+    main = catalog if catalog is not None else load_catalog()
+    extra = load_catalog(data / "catalog")
+    merged = Catalog(gpus=(*main.gpus, *extra.gpus), tpus=main.tpus)
+    mapping = yaml.safe_load((data / "models.yaml").read_text(encoding="utf-8"))
+    return GpuModels({str(code): merged.gpu(str(name)) for code, name in mapping.items()})
+
+
+def trace_node(node: OpenbNode) -> TraceNode:
+    """A node-list row as the simulator's node: the same shape, model code kept."""
+    return TraceNode(node.name, node.cpu_milli, node.memory_mib, node.gpus, node.model, node.line)
+
+
+def trace_pod(pod: OpenbPod) -> TracePod:
+    """A pod-list row's request; QoS, phase and times stay on the row."""
+    return TracePod(
+        pod.name, pod.cpu_milli, pod.memory_mib, pod.num_gpu, pod.gpu_milli, pod.gpu_spec, pod.line
+    )
+
+
+def arrival_trace(trace: OpenbTrace, models: GpuModels | None = None) -> ArrivalTrace:
+    """The nodes and pods of `trace` for the FGD experiment, in file order; `models` defaults to
+    `openb_models()`."""
+    return ArrivalTrace(
+        trace.workload,
+        tuple(trace_node(node) for node in trace.nodes),
+        tuple(trace_pod(pod) for pod in trace.pods),
+        models if models is not None else openb_models(),
+        source=trace.pod_file,
+    )
+
+
+def replay_trace(trace: OpenbTrace, models: GpuModels | None = None) -> ReplayTrace:
+    """The openb pod list on its own clock: a pod arrives at `creation_time` and runs for
+    `deletion_time - creation_time`.
+
+    The duration is the pod's whole lifetime in the trace, as the trace gives no other: a pod
+    the real cluster kept waiting (or never scheduled: phase Pending) runs that long in the
+    replay once started. Pods still alive when the trace was cut carry the cut time as their
+    deletion (README section 2), so their duration is a lower bound. The `multigpu*` files have
+    no time columns and cannot be replayed: InputError naming the file.
+    """
+    resolved = models if models is not None else openb_models()
+    timed: list[TimedPod] = []
+    for pod in trace.pods:
+        if pod.creation_time is None or pod.deletion_time is None:
+            problem = Problem(
+                trace.pod_file,
+                f"line {pod.line}",
+                "creation_time",
+                f"{trace.workload} has no creation_time/deletion_time columns: a replay "
+                "needs them (the multigpu* files are for --mode fgd only)",
+            )
+            raise InputError([problem])  # one line says it for the whole file
+        duration = float(pod.deletion_time - pod.creation_time)
+        timed.append(TimedPod(trace_pod(pod), float(pod.creation_time), duration))
+    nodes = tuple(trace_node(node) for node in trace.nodes)
+    return ReplayTrace(trace.workload, nodes, tuple(timed), resolved, source=trace.pod_file)

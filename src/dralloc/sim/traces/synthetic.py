@@ -21,6 +21,10 @@ The model (every option, with its default, is a field of `SyntheticWorkload`):
 - **The cluster** has `nodes` nodes of `gpus` GPUs each, `node_cpu` vCPU and `node_memory`
   GiB; the GPU models of `models` (catalog names, `|`-separated) take turns node by node.
 
+Records: the generator draws `SyntheticPod`s (`draw_pods`), each keeping its kind and the
+model it was bound to; `trace_pod` and `timed_pod` convert them to the request model. The
+cluster is not drawn, so its nodes are `TraceNode`s from the start.
+
 Options that make no sense (a weight below 0, a share that is not a whole percentage, a pod
 larger than a node) are refused with an InputError naming the option.
 
@@ -35,16 +39,25 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 from dralloc.devices.catalog import GpuModel, load_catalog
 from dralloc.errors import DrallocError, InputError, Problem
-from dralloc.sim.openb_objects import OpenbModels
 from dralloc.sim.options import parse_options, split_workload
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod
+from dralloc.sim.traces.model import GpuModels, TraceNode, TracePod
 from dralloc.sim.traces.timeline import ReplayTrace, TimedPod
 
-__all__ = ["NAME", "SyntheticWorkload", "generate"]
+__all__ = [
+    "NAME",
+    "PodKind",
+    "SyntheticPod",
+    "SyntheticWorkload",
+    "draw_pods",
+    "generate",
+    "timed_pod",
+    "trace_pod",
+]
 
 NAME: Final = "synthetic"
 _MILLI: Final = 1000
@@ -158,6 +171,89 @@ def _check(
     return shares, sizes, models, problems
 
 
+class PodKind(StrEnum):
+    """The four kinds of pod the generator draws between, by the options' weights."""
+
+    CPU_ONLY = "cpu_only"
+    SHARING = "sharing"
+    WHOLE = "whole"
+    MULTI = "multi"
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticPod:
+    """One pod as the generator drew it: its `kind`, `arrival` and `duration` (seconds, rounded
+    to milliseconds), `num_gpu` GPUs at `gpu_milli` each, the host resources that follow from
+    them (`cpu_milli`, `memory_mib`) and the one GPU `model` it is bound to (None: any).
+
+        SyntheticPod("syn-00000", PodKind.SHARING, 61.2, 3600.0, 1, 500, 4000, 32768, None)
+    """
+
+    name: str
+    kind: PodKind
+    arrival: float
+    duration: float
+    num_gpu: int
+    gpu_milli: int
+    cpu_milli: int
+    memory_mib: int
+    model: str | None
+
+
+def trace_pod(pod: SyntheticPod) -> TracePod:
+    """A drawn pod's request; a bound model becomes a one-model `gpu_spec`."""
+    spec = frozenset({pod.model}) if pod.model is not None else frozenset()
+    return TracePod(pod.name, pod.cpu_milli, pod.memory_mib, pod.num_gpu, pod.gpu_milli, spec)
+
+
+def timed_pod(pod: SyntheticPod) -> TimedPod:
+    """A drawn pod on the replay's clock, as drawn."""
+    return TimedPod(trace_pod(pod), pod.arrival, pod.duration)
+
+
+def draw_pods(
+    o: SyntheticWorkload, shares: list[int], sizes: list[int], models: list[str]
+) -> list[SyntheticPod]:
+    """The pods of options `o`, drawn from `random.Random(o.seed)` in one fixed order per pod
+    (gap, duration, kind, share or size, binding), so a seed gives one trace everywhere."""
+    rng = random.Random(o.seed)
+    kinds = tuple(PodKind)
+    weights = [max(0.0, getattr(o, k.value)) for k in kinds]
+    pods: list[SyntheticPod] = []
+    clock = 0.0
+    for index in range(o.pods):
+        clock += rng.expovariate(o.rate)
+        duration = rng.lognormvariate(math.log(o.median), o.sigma)
+        kind = rng.choices(kinds, weights)[0]
+        num_gpu, gpu_milli = {
+            PodKind.CPU_ONLY: (0, 0),
+            PodKind.SHARING: (1, rng.choice(shares) if shares else _MILLI),
+            PodKind.WHOLE: (1, _MILLI),
+            PodKind.MULTI: (rng.choice(sizes) if sizes else 2, _MILLI),
+        }[kind]
+        # A GPU's worth of host resources per GPU used; a CPU-only pod takes one GPU's worth.
+        fraction = num_gpu * gpu_milli if num_gpu else _MILLI
+        cpu_milli = max(_MILLI, o.cpu_per_gpu * fraction)
+        memory_mib = max(_MIB_PER_GIB, o.memory_per_gpu * _MIB_PER_GIB * fraction // _MILLI)
+        model = None
+        if num_gpu and o.spec > 0 and rng.random() < o.spec:
+            model = rng.choice(models)
+        pods.append(
+            SyntheticPod(
+                f"syn-{index:05d}",
+                kind,
+                round(clock, 3),
+                round(duration, 3),
+                num_gpu,
+                gpu_milli,
+                cpu_milli,
+                memory_mib,
+                model,
+            )
+        )
+    return pods
+
+
 def _generate(
     workload: str,
     o: SyntheticWorkload,
@@ -165,33 +261,11 @@ def _generate(
     sizes: list[int],
     models: list[GpuModel],
 ) -> ReplayTrace:
-    rng = random.Random(o.seed)
-    kinds = ("cpu_only", "sharing", "whole", "multi")
-    weights = [max(0.0, getattr(o, k)) for k in kinds]
     names = [m.name for m in models]
-    pods: list[TimedPod] = []
-    clock = 0.0
-    for index in range(o.pods):
-        clock += rng.expovariate(o.rate)
-        duration = rng.lognormvariate(math.log(o.median), o.sigma)
-        kind = rng.choices(kinds, weights)[0]
-        num_gpu, gpu_milli = {
-            "cpu_only": (0, 0),
-            "sharing": (1, rng.choice(shares) if shares else _MILLI),
-            "whole": (1, _MILLI),
-            "multi": (rng.choice(sizes) if sizes else 2, _MILLI),
-        }[kind]
-        # A GPU's worth of host resources per GPU used; a CPU-only pod takes one GPU's worth.
-        fraction = num_gpu * gpu_milli if num_gpu else _MILLI
-        cpu_milli = max(_MILLI, o.cpu_per_gpu * fraction)
-        memory_mib = max(_MIB_PER_GIB, o.memory_per_gpu * _MIB_PER_GIB * fraction // _MILLI)
-        spec: frozenset[str] = frozenset()
-        if num_gpu and o.spec > 0 and rng.random() < o.spec:
-            spec = frozenset({rng.choice(names)})
-        pod = OpenbPod(f"syn-{index:05d}", cpu_milli, memory_mib, num_gpu, gpu_milli, spec)
-        pods.append(TimedPod(pod, round(clock, 3), round(duration, 3)))
+    pods = tuple(timed_pod(pod) for pod in draw_pods(o, shares, sizes, names))
+    # The cluster is not drawn: `nodes` alike nodes, the models taking turns.
     nodes = tuple(
-        OpenbNode(
+        TraceNode(
             f"syn-node-{index:03d}",
             o.node_cpu * _MILLI,
             o.node_memory * _MIB_PER_GIB,
@@ -207,7 +281,7 @@ def _generate(
     return ReplayTrace(
         workload,
         nodes,
-        tuple(pods),
-        OpenbModels({m.name: m for m in models}),
+        pods,
+        GpuModels({m.name: m for m in models}),
         notes=notes,
     )

@@ -1,25 +1,26 @@
 """The shape of a time-based trace: what the replay (`sim.replay`) consumes and every time-based
-loader (openb, the DLRM trace, the synthetic generator) produces.
+loader (`openb.replay_trace`, `dlrm.replay_trace`, `synthetic.generate`) produces.
 
 Design:
 
-- **One request model.** A pod's request is an `OpenbPod` (CPU, memory, GPU count, milli-GPU
-  per GPU, allowed models) whatever trace it came from, so `openb_objects` turns every trace
-  into the same Nodes, ResourceSlices, Pods and ResourceClaims, and the same policies score it.
-  Nodes are `OpenbNode`s; `ReplayTrace.models` resolves their model codes to catalog models.
+- **The request model.** A `TimedPod` holds a `TracePod` and a `ReplayTrace` holds
+  `TraceNode`s (`model`), whatever trace they came from: each loader converts its own records,
+  so `openb_objects` turns every trace into the same Nodes, ResourceSlices, Pods and
+  ResourceClaims, and the same policies score it. `ReplayTrace.models` resolves the model codes
+  to catalog models.
 - **Times are normalised here, once.** A `TimedPod` has an `arrival` (seconds from the trace's
   start) and a `duration`: how long it runs once started (`None`: it never ends within the
   trace). Loaders decide what a missing or censored time means and say so in their docstring;
   the replay does not reinterpret anything.
 - **Node events.** `NodeEvent`s switch nodes of `nodes` on and off over time, on the pods'
   clock. A node whose first event is an `Add` is absent until then; every other node is
-  present from the start. No loader makes them; `sim.node_events` reads them from a file
+  present from the start. No loader makes them; `traces.node_events` reads them from a file
   (`--node-events`), and each event keeps its file and line for the problems `check` reports.
 - Pure values and pure functions: no I/O, no clock, no state.
 
 Example::
 
-    trace = from_openb(resolve_trace("openb:default"))
+    trace = openb.replay_trace(openb.resolve_trace("openb:default"))
     trace.pods[0].arrival, trace.pods[0].duration  # (0.0, 12537496.0)
 """
 
@@ -30,10 +31,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dralloc.errors import InputError, Problem
-from dralloc.sim.openb_objects import OpenbModels, openb_models
-from dralloc.sim.traces.openb import OpenbNode, OpenbPod, OpenbTrace
+from dralloc.sim.traces.model import GpuModels, TraceNode, TracePod
 
-__all__ = ["NodeAction", "NodeEvent", "ReplayTrace", "TimedPod", "from_openb"]
+__all__ = ["NodeAction", "NodeEvent", "ReplayTrace", "TimedPod"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +42,10 @@ class TimedPod:
 
     `arrival` and `duration` are seconds; `duration` None means it runs until the replay ends.
 
-        TimedPod(OpenbPod("p-0", 4000, 8192, 1, 500), arrival=10.0, duration=3600.0)
+        TimedPod(TracePod("p-0", 4000, 8192, 1, 500), arrival=10.0, duration=3600.0)
     """
 
-    pod: OpenbPod
+    pod: TracePod
     arrival: float
     duration: float | None
 
@@ -59,7 +59,7 @@ class NodeAction(StrEnum):
 class NodeEvent:
     """At `time` (seconds), node `node` (a name in `ReplayTrace.nodes`) joins or leaves.
 
-    `file` and `line` say where the event was read (`sim.node_events`), so a problem with it
+    `file` and `line` say where the event was read (`traces.node_events`), so a problem with it
     is reported there; they are provenance, not part of equality. Empty for events built in
     code.
 
@@ -83,9 +83,9 @@ class ReplayTrace:
     """
 
     workload: str
-    nodes: tuple[OpenbNode, ...]
+    nodes: tuple[TraceNode, ...]
     pods: tuple[TimedPod, ...]
-    models: OpenbModels
+    models: GpuModels
     node_events: tuple[NodeEvent, ...] = ()
     source: str = ""
     notes: tuple[str, ...] = ()
@@ -188,35 +188,3 @@ class ReplayTrace:
 def _seconds(time: float) -> str:
     """A time as written: 7200, 1.5 (never 7200.0 or 1.29e+07)."""
     return str(int(time)) if float(time).is_integer() else str(time)
-
-
-def from_openb(trace: OpenbTrace, models: OpenbModels | None = None) -> ReplayTrace:
-    """The openb pod list on its own clock: a pod arrives at `creation_time` and runs for
-    `deletion_time - creation_time`.
-
-    The duration is the pod's whole lifetime in the trace, as the trace gives no other: a pod
-    the real cluster kept waiting (or never scheduled: phase Pending) runs that long in the
-    replay once started. Pods still alive when the trace was cut carry the cut time as their
-    deletion (README section 2), so their duration is a lower bound. The `multigpu*` files have
-    no time columns and cannot be replayed: InputError naming the file.
-    """
-    resolved = models if models is not None else openb_models()
-    timed: list[TimedPod] = []
-    problems: list[Problem] = []
-    for pod in trace.pods:
-        if pod.creation_time is None or pod.deletion_time is None:
-            problems.append(
-                Problem(
-                    trace.pod_file,
-                    f"line {pod.line}",
-                    "creation_time",
-                    f"{trace.workload} has no creation_time/deletion_time columns: a replay "
-                    "needs them (the multigpu* files are for --mode fgd only)",
-                )
-            )
-            break  # one line says it for the whole file
-        duration = float(pod.deletion_time - pod.creation_time)
-        timed.append(TimedPod(pod, float(pod.creation_time), duration))
-    if problems:
-        raise InputError(problems)
-    return ReplayTrace(trace.workload, trace.nodes, tuple(timed), resolved, source=trace.pod_file)
