@@ -14,7 +14,6 @@ PACKAGES = [
     "dralloc.testing",
     "dralloc.scheduler.framework",
     "dralloc.scheduler.queue",
-    "dralloc.scheduler.gpushare",
     "dralloc.scheduler.plugins.dynamicresources",
     "dralloc.scheduler.plugins.gpushare",
     "dralloc.sim.fgd",

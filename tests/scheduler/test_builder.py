@@ -9,7 +9,7 @@ from dralloc.errors import InputError, Problem
 from dralloc.features import Features
 from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.config import PluginRef, PluginSet, ProfileConfig, SchedulerConfiguration
-from dralloc.scheduler.gpushare import TaskType
+from dralloc.scheduler.plugins.gpushare import TaskType
 from dralloc.scheduler.profiles import GPU_SHARING_PLUGINS, gpu_sharing_profile
 from dralloc.sim.experiment import POLICIES, POLICY_PLUGINS
 

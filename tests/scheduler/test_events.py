@@ -25,7 +25,7 @@ from dralloc.scheduler.framework import (
     QueueingHint,
     Status,
 )
-from dralloc.scheduler.gpushare import TaskType
+from dralloc.scheduler.plugins.gpushare import TaskType
 from dralloc.scheduler.profiles import GPU_SHARING_PLUGINS, gpu_sharing_profile
 from dralloc.scheduler.queue import QueueName, SchedulingQueue
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dralloc.scheduler.framework import default_normalize, default_normalize_array
-from dralloc.scheduler.gpushare.scores import normalize_score_array, normalize_scores
+from dralloc.scheduler.plugins.gpushare.scores import normalize_score_array, normalize_scores
 
 RAW = st.lists(st.integers(0, 10**9), max_size=60)
 

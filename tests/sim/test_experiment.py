@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dralloc.scheduler.gpushare import MILLI
+from dralloc.scheduler.plugins.gpushare import MILLI
 from dralloc.sim.experiment import POLICIES, run_fgd
 from dralloc.sim.traces import ArrivalTrace, TraceNode, TracePod
 from dralloc.sim.traces.openb import openb_models

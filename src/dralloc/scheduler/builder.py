@@ -28,7 +28,6 @@ from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration
 from dralloc.scheduler.framework import Framework, NodeInfo, PodInfo, PodSignature, Profile
-from dralloc.scheduler.gpushare import TaskType
 from dralloc.scheduler.plugins import (
     Binder,
     Eviction,
@@ -36,7 +35,7 @@ from dralloc.scheduler.plugins import (
     OwnerSelectors,
     Registry,
 )
-from dralloc.scheduler.plugins.gpushare import GpuShareView
+from dralloc.scheduler.plugins.gpushare import GpuShareView, TaskType
 from dralloc.scheduler.profiles import (
     DeviceSpeedups,
     build_profiles,

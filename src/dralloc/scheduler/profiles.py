@@ -65,7 +65,6 @@ from dralloc.scheduler.framework import (
     ScorePlugin,
 )
 from dralloc.scheduler.framework.interface import DeviceClassResolver
-from dralloc.scheduler.gpushare import MILLI, TaskType
 from dralloc.scheduler.plugins import (
     Binder,
     Eviction,
@@ -86,6 +85,7 @@ from dralloc.scheduler.plugins.dynamicresources import (
 )
 from dralloc.scheduler.plugins.gpushare import (
     FGD,
+    MILLI,
     BestFit,
     DotProduct,
     GpuCapacityFilter,
@@ -93,6 +93,7 @@ from dralloc.scheduler.plugins.gpushare import (
     GpuPacking,
     GpuShareView,
     Random,
+    TaskType,
 )
 from dralloc.scheduler.plugins.helper import ArgsReader, check_no_args
 from dralloc.scheduler.plugins.noderesources import NodeResourcesFit, NodeResourcesFitArgs

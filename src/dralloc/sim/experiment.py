@@ -29,9 +29,15 @@ from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.config import SchedulerConfiguration
 from dralloc.scheduler.framework import NodeInfo, PodInfo, Profile
-from dralloc.scheduler.gpushare import MILLI, FragmentationMeter, TaskType, typical_workload
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
-from dralloc.scheduler.plugins.gpushare import GpuClustering, GpuShareView
+from dralloc.scheduler.plugins.gpushare import (
+    MILLI,
+    FragmentationMeter,
+    GpuClustering,
+    GpuShareView,
+    TaskType,
+    typical_workload,
+)
 from dralloc.scheduler.profiles import DeviceSpeedups, gpu_sharing_profile
 from dralloc.scheduler.queue import Clock, SchedulingQueue
 from dralloc.scheduler.scheduler import Scheduler

@@ -17,7 +17,7 @@ artifact computes (`../shared/spec/fgd.md` is the authority; section numbers bel
 - workload tuning and the tie-break ranking (§2 steps 4-6), in `tuning`: `tune`, `node_order`;
 - metric bookkeeping (§5), in `metrics`: `RunLog`, `bucket`, `aggregate`.
 
-The workload, measure and scores live in `dralloc.scheduler.gpushare` (the scheduler's
+The workload, measure and scores live in `dralloc.scheduler.plugins.gpushare` (the scheduler's
 GPU-sharing plugins use them; `sim` sits above `scheduler`); tuning and metrics live here.
 Import from `dralloc.sim.fgd`, which re-exports every public name.
 
@@ -45,8 +45,39 @@ multi-GPU tasks in `workload`; CPU-only tasks in `measure`; the arrival axis's r
 
 from __future__ import annotations
 
-from dralloc.scheduler import gpushare
-from dralloc.scheduler.gpushare import *  # noqa: F403 - the policy math, re-exported whole
+from dralloc.scheduler.plugins.gpushare import (
+    MAX_CPU_MILLI,
+    MAX_GPU_MILLI,
+    MILLI,
+    FgdChoice,
+    FragmentationMeter,
+    FragmentCase,
+    NamedPodRequest,
+    NodeState,
+    PodRequest,
+    TaskType,
+    best_fgd_gpu,
+    best_fit_gpu,
+    bestfit_score,
+    can_host,
+    classify,
+    cluster_fragment,
+    dotprod_score,
+    fgd_score,
+    fragmentation_amount,
+    fragmentation_rate,
+    gpu_clustering_score,
+    gpu_packing_score,
+    gpu_tag,
+    lowest_free_gpus,
+    node_fragment,
+    normalize_score_array,
+    normalize_scores,
+    random_fit_gpu,
+    random_scores,
+    task_fragment,
+    typical_workload,
+)
 from dralloc.sim.fgd.metrics import (
     ARRIVAL_AXIS,
     Aggregate,
@@ -62,17 +93,47 @@ from dralloc.sim.fgd.metrics import (
 from dralloc.sim.fgd.tuning import node_order, tune
 
 __all__ = [
-    *gpushare.__all__,
     "ARRIVAL_AXIS",
+    "MAX_CPU_MILLI",
+    "MAX_GPU_MILLI",
+    "MILLI",
     "Aggregate",
     "Band",
     "CurvePoint",
+    "FgdChoice",
+    "FragmentCase",
+    "FragmentationMeter",
     "MeanSd",
     "Metric",
+    "NamedPodRequest",
+    "NodeState",
+    "PodRequest",
     "RunLog",
+    "TaskType",
     "aggregate",
     "arrival_x",
+    "best_fgd_gpu",
+    "best_fit_gpu",
+    "bestfit_score",
     "bucket",
+    "can_host",
+    "classify",
+    "cluster_fragment",
+    "dotprod_score",
+    "fgd_score",
+    "fragmentation_amount",
+    "fragmentation_rate",
+    "gpu_clustering_score",
+    "gpu_packing_score",
+    "gpu_tag",
+    "lowest_free_gpus",
+    "node_fragment",
     "node_order",
+    "normalize_score_array",
+    "normalize_scores",
+    "random_fit_gpu",
+    "random_scores",
+    "task_fragment",
     "tune",
+    "typical_workload",
 ]

@@ -18,7 +18,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import NamedTuple
 
-from dralloc.scheduler.gpushare.measure import fragmentation_rate
+from dralloc.scheduler.plugins.gpushare.measure import fragmentation_rate
 
 __all__ = [
     "ARRIVAL_AXIS",

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 
-from dralloc.scheduler.gpushare.workload import NamedPodRequest, PodRequest
+from dralloc.scheduler.plugins.gpushare.workload import NamedPodRequest, PodRequest
 
 __all__ = ["node_order", "tune"]
 

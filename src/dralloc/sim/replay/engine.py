@@ -17,7 +17,7 @@ from enum import IntEnum
 
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import CycleState, PodInfo, Resources, is_node_local
-from dralloc.scheduler.gpushare import MILLI
+from dralloc.scheduler.plugins.gpushare import MILLI
 from dralloc.scheduler.queue import (
     DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION,
     ClusterEvent,

@@ -32,14 +32,10 @@ from dralloc.scheduler.framework import (
     Status,
 )
 from dralloc.scheduler.framework.generations import NodeMemo
-from dralloc.scheduler.gpushare import (
-    MILLI,
-    FragmentationMeter,
-    NodeState,
-    TaskType,
+from dralloc.scheduler.plugins.gpushare.measure import FragmentationMeter, NodeState, can_host
+from dralloc.scheduler.plugins.gpushare.scores import (
     best_fgd_gpu,
     bestfit_score,
-    can_host,
     dotprod_score,
     gpu_clustering_score,
     gpu_packing_score,
@@ -48,6 +44,7 @@ from dralloc.scheduler.gpushare import (
     normalize_scores,
 )
 from dralloc.scheduler.plugins.gpushare.view import GpuRequest, GpuShareView
+from dralloc.scheduler.plugins.gpushare.workload import MILLI, TaskType
 from dralloc.scheduler.plugins.helper import ASSIGNED_POD_DELETE, node_events
 
 

@@ -20,7 +20,8 @@ from dralloc.allocator import DeviceKey
 from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
 from dralloc.scheduler.framework import NodeInfo, PodInfo
 from dralloc.scheduler.framework.generations import NodeMemo
-from dralloc.scheduler.gpushare import MILLI, NodeState
+from dralloc.scheduler.plugins.gpushare.measure import NodeState
+from dralloc.scheduler.plugins.gpushare.workload import MILLI
 
 GPU_DRIVER = "gpu.nvidia.com"
 CORES = "cores"

@@ -3,7 +3,7 @@
 `PodRequest` is the Protocol the whole package reads pods through (`NamedPodRequest` adds the
 name `tune` needs); `TaskType` is one pod shape and `typical_workload` keeps the most common
 shapes. `MILLI` is the unit every module shares. Pure computation, as all of
-`dralloc.scheduler.gpushare`.
+`dralloc.scheduler.plugins.gpushare`.
 
 Decisions where the spec leaves room (`../shared/spec/fgd.md`):
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
-from dralloc.scheduler.gpushare.workload import MILLI, PodRequest, TaskType
+from dralloc.scheduler.plugins.gpushare.workload import MILLI, PodRequest, TaskType
 
 __all__ = [
     "FgdChoice",

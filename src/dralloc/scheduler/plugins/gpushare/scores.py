@@ -18,8 +18,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from dralloc.scheduler.gpushare.measure import FgdChoice, FragmentationMeter, NodeState, can_host
-from dralloc.scheduler.gpushare.workload import MILLI, PodRequest
+from dralloc.scheduler.plugins.gpushare.measure import (
+    FgdChoice,
+    FragmentationMeter,
+    NodeState,
+    can_host,
+)
+from dralloc.scheduler.plugins.gpushare.workload import MILLI, PodRequest
 
 __all__ = [
     "MAX_CPU_MILLI",
