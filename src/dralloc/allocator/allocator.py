@@ -155,13 +155,4 @@ class Allocator:
         allocated: AllocatedState,
         device_order: DeviceOrder | None = None,
     ) -> list[AllocationResult] | None:
-        attempt = Attempt(
-            self,
-            node=node,
-            claims=claims,
-            inventory=inventory,
-            classes=classes,
-            allocated=allocated,
-            device_order=device_order,
-        )
-        return attempt.run()
+        return Attempt(self, node, claims, inventory, classes, allocated, device_order).run()

@@ -1,10 +1,11 @@
 """The search of the DRA structured allocator (spec/dra-v1.md section 6.5).
 
-Owns the depth-first search with full backtracking over the prepared claims of one attempt:
+Owns the depth-first search with full backtracking over the prepared claims of an attempt:
 claims in order, requests in order, and for a firstAvailable request its subrequests in order
-until one succeeds. It asks `Eligibility` whether a device can be taken, which records the
-pick, and undoes picks when a later request fails. It never reads the API objects or the
-committed state directly.
+until one succeeds. It asks the attempt's `Eligibility` whether a device can be taken, which
+records the pick, and undoes picks when a later request fails. Its per-attempt state (steps
+taken, the step of the full check, the deadline, candidates in preferred order) lives on the
+`Attempt`; it never reads the API objects or the committed state itself.
 
 Design notes:
 * Candidates are the devices of complete, valid pools in search order (pools by driver and
@@ -17,6 +18,9 @@ Design notes:
 * Every candidate tried is a step. Where the checks of pruning.py apply, the full check runs
   once at step `AllocatorOptions.prune_after_steps`; every 64 steps the clock is read against
   the deadline (`AllocationGaveUp` once it has passed).
+* Functions over the attempt rather than an object of their own: an `allocate` call of a
+  one-device claim takes a few microseconds, and one more object per call is a measurable
+  share of it.
 """
 
 from __future__ import annotations
@@ -37,142 +41,128 @@ if TYPE_CHECKING:
     from dralloc.allocator.attempt import Attempt
 
 
-class Search:
-    """The search of one attempt, run once after preparation: `run()` says whether an
-    allocation exists, and leaves its picks in `Eligibility.picks` when one does."""
-
-    def __init__(self, attempt: Attempt) -> None:
-        self.attempt = attempt
-        self.eligibility = attempt.eligibility
-        self.prepared = attempt.prepared
-        self.options = attempt.options
-        self.device_order = attempt.device_order
-        self.deadline = attempt.deadline
-        self.consumable = attempt.eligibility.consumable
-        self.steps = 0
-        # The search step at which the full unsatisfiability check runs (-1: never).
-        self.prune_at = -1
-        self._ordered: dict[object, list[tuple[DeviceEntry, Pool]]] = {}
-
-    def run(self) -> bool:
-        """Whether an allocation exists: the checks of pruning.py where they are switched
-        on, then the depth-first search. The checks answer only where the search would
-        answer "no" without an error."""
-        options = self.options
-        # With at most one device to find, the search is one scan of the candidates, which
-        # no check could shorten.
-        prepared = self.prepared
-        if options.prune_unsatisfiable and (
-            len(prepared) > 1 or (prepared and prepared[0].most_devices > 1)
-        ):
-            if check_before_search(self.attempt):
-                return False
-            if options.prune_after_steps == 0:
-                if check_with_state(self.attempt):
-                    return False
-            else:
-                self.prune_at = options.prune_after_steps
-        try:
-            return self._solve_request(claim_index=0, request_index=0) is True
-        except Unsatisfiable:
+def search(attempt: Attempt) -> bool:
+    """Whether an allocation exists for the prepared claims of `attempt` (its picks are then
+    in `attempt.eligibility.picks`): the checks of pruning.py where they are switched on,
+    then the depth-first search. The checks answer only where the search would answer "no"
+    without an error."""
+    options = attempt.options
+    # With at most one device to find, the search is one scan of the candidates, which
+    # no check could shorten.
+    prepared = attempt.prepared
+    if options.prune_unsatisfiable and (
+        len(prepared) > 1 or (prepared and prepared[0].most_devices > 1)
+    ):
+        if check_before_search(attempt):
             return False
-
-    def _tick(self) -> None:
-        self.steps += 1
-        if self.steps == self.prune_at and check_with_state(self.attempt):
-            raise Unsatisfiable
-        if (
-            self.deadline is not None
-            and not self.steps & 63
-            and self.options.clock() > self.deadline
-        ):
-            raise AllocationGaveUp("timed out trying to allocate devices")
-
-    def _solve_request(self, *, claim_index: int, request_index: int) -> SearchOutcome:
-        if claim_index == len(self.prepared):
-            return True
-        prepared = self.prepared[claim_index]
-        if request_index == len(prepared.requests):
-            outcome = self._solve_request(claim_index=claim_index + 1, request_index=0)
-            # The 32-result limit is per claim: it does not propagate to earlier claims.
-            return False if outcome is TOO_MANY else outcome
-        alternatives = prepared.requests[request_index]
-        if not alternatives[0].has_subrequests:
-            return self._solve_devices(
-                alternatives[0], request_index=request_index, done=0, start=0
-            )
-        every_too_many = True
-        for alternative in alternatives:
-            outcome = self._solve_devices(alternative, request_index=request_index, done=0, start=0)
-            if outcome is True:
-                return True
-            if outcome is not TOO_MANY:
-                every_too_many = False
-        return TOO_MANY if every_too_many else False
-
-    def _solve_devices(
-        self, request: PreparedRequest, *, request_index: int, done: int, start: int
-    ) -> SearchOutcome:
-        """Pick devices `done + 1...` of `request` from its candidates at `start` on, then
-        go on with the next request."""
-        if request.all_mode and request.needed == 0:
-            return False
-        if done == request.needed:
-            return self._solve_request(
-                claim_index=request.claim_index, request_index=request_index + 1
-            )
-        claim_index = request.claim_index
-        eligibility = self.eligibility
-        if len(eligibility.picks[claim_index]) + request.needed - done > MAX_RESULTS_PER_CLAIM:
-            return TOO_MANY
-        if request.all_mode:
-            self._tick()
-            entry, pool = request.all_devices[done]
-            if eligibility.try_allocate(entry, pool, request, must=True) is not None:
+        if options.prune_after_steps == 0:
+            if check_with_state(attempt):
                 return False
-            outcome = self._solve_devices(
-                request, request_index=request_index, done=done + 1, start=0
-            )
-            if outcome is True:
-                return True
-            eligibility.undo(claim_index)
-            return outcome
-        candidates = eligibility.selectable_candidates(request)
-        if self.device_order is not None:
-            candidates = self._in_preferred_order(request, candidates)
-        consumable = self.consumable
-        for position in range(start, len(candidates)):
-            # Every candidate tried is a step, so a long scan is bounded by the deadline too.
-            self._tick()
-            entry, pool = candidates[position]
-            if eligibility.in_use(entry, request):
-                continue
-            if pool is None:
-                eligibility.selectable_reason(entry, request)  # raises the selector's error
-            if consumable and eligibility.capacity_problem(entry, request) is not None:
-                continue
-            if eligibility.try_allocate(entry, pool, request, must=False) is not None:
-                continue
-            outcome = self._solve_devices(
-                request, request_index=request_index, done=done + 1, start=position + 1
-            )
-            if outcome is True:
-                return True
-            eligibility.undo(claim_index)
-            if outcome is TOO_MANY:
-                return TOO_MANY
+        else:
+            attempt.prune_at = options.prune_after_steps
+    try:
+        return _solve_request(attempt, 0, 0) is True
+    except Unsatisfiable:
         return False
 
-    def _in_preferred_order(
-        self, request: PreparedRequest, candidates: list[tuple[DeviceEntry, Pool]]
-    ) -> list[tuple[DeviceEntry, Pool]]:
-        """The candidates sorted by the caller's preference (stable: ties keep candidate
-        order), once per attempt and selector set: the state a preference reads does not
-        change during one attempt."""
-        ordered = self._ordered.get(request.selector_key)
-        if ordered is None:
-            order = self.device_order
-            assert order is not None
-            ordered = sorted(candidates, key=lambda item: order(item[0].key))
-            self._ordered[request.selector_key] = ordered
-        return ordered
+
+def _tick(attempt: Attempt) -> None:
+    attempt.steps += 1
+    if attempt.steps == attempt.prune_at and check_with_state(attempt):
+        raise Unsatisfiable
+    if (
+        attempt.deadline is not None
+        and not attempt.steps & 63
+        and attempt.options.clock() > attempt.deadline
+    ):
+        raise AllocationGaveUp("timed out trying to allocate devices")
+
+
+# The two recursive functions below take their indices positionally, against the habit of
+# keyword-only ints: they are called once per pick, and keyword arguments cost about 5% of a
+# one-device `allocate` call on Python 3.11 (benchmarks/allocator.py). Their only callers are
+# in this module.
+
+
+def _solve_request(attempt: Attempt, claim_index: int, request_index: int) -> SearchOutcome:
+    if claim_index == len(attempt.prepared):
+        return True
+    prepared = attempt.prepared[claim_index]
+    if request_index == len(prepared.requests):
+        outcome = _solve_request(attempt, claim_index + 1, 0)
+        # The 32-result limit is per claim: it does not propagate to earlier claims.
+        return False if outcome is TOO_MANY else outcome
+    alternatives = prepared.requests[request_index]
+    if not alternatives[0].has_subrequests:
+        return _solve_devices(attempt, alternatives[0], request_index, 0, 0)
+    every_too_many = True
+    for alternative in alternatives:
+        outcome = _solve_devices(attempt, alternative, request_index, 0, 0)
+        if outcome is True:
+            return True
+        if outcome is not TOO_MANY:
+            every_too_many = False
+    return TOO_MANY if every_too_many else False
+
+
+def _solve_devices(
+    attempt: Attempt, request: PreparedRequest, request_index: int, done: int, start: int
+) -> SearchOutcome:
+    """Pick devices `done + 1...` of `request` from its candidates at `start` on, then go on
+    with the next request."""
+    if request.all_mode and request.needed == 0:
+        return False
+    if done == request.needed:
+        return _solve_request(attempt, request.claim_index, request_index + 1)
+    claim_index = request.claim_index
+    eligibility = attempt.eligibility
+    if len(eligibility.picks[claim_index]) + request.needed - done > MAX_RESULTS_PER_CLAIM:
+        return TOO_MANY
+    if request.all_mode:
+        _tick(attempt)
+        entry, pool = request.all_devices[done]
+        if eligibility.try_allocate(entry, pool, request, must=True) is not None:
+            return False
+        outcome = _solve_devices(attempt, request, request_index, done + 1, 0)
+        if outcome is True:
+            return True
+        eligibility.undo(claim_index)
+        return outcome
+    candidates = eligibility.selectable_candidates(request)
+    if attempt.device_order is not None:
+        candidates = _in_preferred_order(attempt, request, candidates)
+    consumable = eligibility.consumable
+    for position in range(start, len(candidates)):
+        # Every candidate tried is a step, so a long scan is bounded by the deadline too.
+        _tick(attempt)
+        entry, pool = candidates[position]
+        if eligibility.in_use(entry, request):
+            continue
+        if pool is None:
+            eligibility.selectable_reason(entry, request)  # raises the selector's error
+        if consumable and eligibility.capacity_problem(entry, request) is not None:
+            continue
+        if eligibility.try_allocate(entry, pool, request, must=False) is not None:
+            continue
+        outcome = _solve_devices(attempt, request, request_index, done + 1, position + 1)
+        if outcome is True:
+            return True
+        eligibility.undo(claim_index)
+        if outcome is TOO_MANY:
+            return TOO_MANY
+    return False
+
+
+def _in_preferred_order(
+    attempt: Attempt, request: PreparedRequest, candidates: list[tuple[DeviceEntry, Pool]]
+) -> list[tuple[DeviceEntry, Pool]]:
+    """The candidates sorted by the caller's preference (stable: ties keep candidate order),
+    once per attempt and selector set: the state a preference reads does not change during
+    one attempt."""
+    ordered = attempt.ordered.get(request.selector_key)
+    if ordered is None:
+        order = attempt.device_order
+        assert order is not None
+        ordered = sorted(candidates, key=lambda item: order(item[0].key))
+        attempt.ordered[request.selector_key] = ordered
+    return ordered
