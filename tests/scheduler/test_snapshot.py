@@ -13,6 +13,7 @@ from dralloc.api.quantity import Quantity
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import NodeInfo, PodInfo
+from dralloc.scheduler.framework.journal import ChangeJournal
 
 
 def node(name: str) -> Node:
@@ -49,7 +50,8 @@ def test_a_cycle_reads_copies_the_cache_cannot_change() -> None:
     assert second[0] is not a_copy
     assert [p.key for p in second[0].pods] == ["default/p"]
     assert second[0].requested.get("cpu") == 1000
-    assert second[0].journal == ["a"]  # the snapshot's journal names the node copied again
+    journal = second[0].journal
+    assert journal is not None and journal.since(0) == ["a"]  # names the node copied again
     assert not second[0].scratch  # a node at its generation, not a what-if copy
 
 
@@ -118,3 +120,35 @@ def test_every_snapshot_equals_the_cache_and_never_moves_afterwards(
         assert state(current) == state([cache.nodes[n] for n in sorted(cache.nodes)])
     for nodes, seen in taken:
         assert state(nodes) == seen
+
+
+def test_the_change_journal_keeps_a_bounded_tail_and_says_when_a_reader_fell_behind() -> None:
+    journal = ChangeJournal(limit=4)
+    for name in "abcde":
+        journal.append(name)
+    assert len(journal) == 5  # positions count every name ever appended
+    assert journal.since(3) == ["d", "e"]
+    assert journal.since(0) is None  # "a" and "b" were dropped: look at every node
+    assert journal.since(5) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(OPERATIONS, st.integers(2, 6))
+def test_a_small_journal_keeps_every_snapshot_equal_to_the_cache(
+    operations: list[tuple[str, int]], limit: int
+) -> None:
+    cache = SchedulerCache(Features(), nodes=[node("n-0"), node("n-1")])
+    cache.journal = ChangeJournal(limit=limit)
+    for info in cache.nodes.values():
+        info.journal = cache.journal
+    live_pods: list[str] = []
+    for step, (kind, which) in enumerate(operations):
+        name = f"n-{which}"
+        if kind == "assume" and name in cache.nodes:
+            info = pod(f"p-{step}")
+            cache.assume_pod(info, name)
+            live_pods.append(info.key)
+        elif kind == "forget" and live_pods:
+            cache.forget_pod(live_pods.pop(which % len(live_pods)))
+        current = cache.snapshot()
+        assert state(current) == state([cache.nodes[n] for n in sorted(cache.nodes)])

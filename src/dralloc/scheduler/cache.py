@@ -30,6 +30,7 @@ from dralloc.api.resource import (
 )
 from dralloc.features import Features
 from dralloc.scheduler.framework import NodeInfo, PodInfo
+from dralloc.scheduler.framework.journal import ChangeJournal
 from dralloc.scheduler.snapshot import NodeSnapshot
 
 
@@ -72,7 +73,7 @@ class SchedulerCache:
         self.classes: dict[str, DeviceClass] = {c.metadata.name: c for c in classes}
         self.nodes: dict[str, NodeInfo] = {}
         # Names of nodes in the order they changed (`NodeInfo.journal`).
-        self.journal: list[str] = []
+        self.journal = ChangeJournal()
         self._retired: dict[str, int] = {}  # removed node -> its last generation
         self._snapshot = NodeSnapshot()
         self._membership = 0  # moves whenever a node is added, replaced or removed

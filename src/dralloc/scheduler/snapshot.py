@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dralloc.scheduler.framework import NodeInfo
+from dralloc.scheduler.framework.journal import ChangeJournal
 
 
 class NodeSnapshot:
@@ -34,25 +35,28 @@ class NodeSnapshot:
     def __init__(self) -> None:
         self.nodes: list[NodeInfo] = []
         # Names of the nodes copied again, in order: the journal the copies share.
-        self.journal: list[str] = []
+        self.journal = ChangeJournal()
         self._copies: dict[str, NodeInfo] = {}
         self._index: dict[str, int] = {}
         self._membership = -1
         self._read = 0
 
     def update(
-        self, live: Mapping[str, NodeInfo], changes: list[str], membership: int
+        self, live: Mapping[str, NodeInfo], changes: ChangeJournal, membership: int
     ) -> list[NodeInfo]:
         """Bring the snapshot to the cache's state: `live` are the cache's nodes, `changes`
         its journal and `membership` a count that moves whenever a node is added or removed.
         Returns the nodes in name order."""
+        since = changes.since(self._read)
+        if since is None:  # fallen behind what the cache's journal keeps: check every node
+            since = list(self._index)
         if membership != self._membership:
             self._rebuild(live)
             self._membership = membership
         else:
             index = self._index
             nodes = self.nodes
-            for name in dict.fromkeys(changes[self._read :]):
+            for name in dict.fromkeys(since):
                 at = index.get(name)
                 if at is None:
                     continue

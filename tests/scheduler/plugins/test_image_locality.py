@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from podkit import labelled_node, labelled_pod, score_all
 
 from dralloc.scheduler.framework import NodeInfo
+from dralloc.scheduler.framework.journal import ChangeJournal
 from dralloc.scheduler.plugins.imagelocality import (
     MAX_CONTAINER_THRESHOLD,
     MIN_THRESHOLD,
@@ -117,7 +118,7 @@ def test_scores_stay_in_range_and_a_node_holding_more_never_scores_less(
 def test_a_node_replaced_in_the_same_list_with_other_images_is_noticed_through_the_journal() -> (
     None
 ):
-    journal: list[str] = []
+    journal = ChangeJournal()
     nodes = [labelled_node("a", images=[(["x:latest"], 900 * MB)]), labelled_node("b")]
     for node in nodes:
         node.journal = journal

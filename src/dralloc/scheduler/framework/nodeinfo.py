@@ -27,6 +27,7 @@ from dralloc.api.defaults import (
     pod_level_requests,
 )
 from dralloc.api.quantity import Format, Quantity
+from dralloc.scheduler.framework.journal import ChangeJournal
 from dralloc.scheduler.framework.podaffinity import (
     PodAffinityInfo,
     has_pod_affinity,
@@ -318,7 +319,7 @@ class NodeInfo:
     generation: int = 0
     # The node's name, read in every loop over nodes: a plain attribute, not a property.
     name: str = field(init=False)
-    journal: list[str] | None = field(default=None, repr=False, compare=False)
+    journal: ChangeJournal | None = field(default=None, repr=False, compare=False)
     # A what-if copy (preemption's dry run): its generation numbers may repeat the real
     # node's with other contents, so caches keyed on (name, generation) must not keep it.
     scratch: bool = field(default=False, repr=False, compare=False)

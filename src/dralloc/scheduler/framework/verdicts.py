@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from dralloc.scheduler.framework.journal import ChangeJournal
 from dralloc.scheduler.framework.nodeinfo import NodeInfo
 from dralloc.scheduler.framework.status import SUCCESS, Code, Status
 
@@ -61,7 +62,7 @@ class ShapeVerdicts:
     nodes: Sequence[NodeInfo]
     seen: dict[str, int] = field(default_factory=dict)  # node -> generation evaluated
     index: dict[str, int] = field(default_factory=dict)  # node -> position in `nodes`
-    journal: list[str] | None = None
+    journal: ChangeJournal | None = None
     position: int | None = None  # in `journal`, after the last change looked at
     unsettled: set[str] = field(default_factory=set)  # to filter again whatever the journal
     feasible: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
@@ -92,8 +93,12 @@ class ShapeVerdicts:
                 self.position = len(journal)
             self.unsettled.clear()
             return [node for node in self.nodes if seen(node.name) != node.generation]
-        changed = dict.fromkeys(journal[self.position :])
+        since = journal.since(self.position)
         self.position = len(journal)
+        if since is None:  # fallen behind what the journal keeps: look at every node
+            self.unsettled.clear()
+            return [node for node in self.nodes if seen(node.name) != node.generation]
+        changed = dict.fromkeys(since)
         if self.unsettled:
             changed.update(dict.fromkeys(self.unsettled))
             self.unsettled.clear()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from dralloc.api.core import Pod
 from dralloc.scheduler.framework import SUCCESS, CycleState, NodeInfo, PodInfo, Status
+from dralloc.scheduler.framework.journal import ChangeJournal
 from dralloc.scheduler.plugins.helper.listers import NodeLister
 
 NAME = "ImageLocality"
@@ -89,7 +90,7 @@ class _SpreadMemo:
 
     def __init__(self) -> None:
         self._nodes: Sequence[NodeInfo] | None = None
-        self._journal: list[str] | None = None
+        self._journal: ChangeJournal | None = None
         self._position = 0
         self._at: dict[str, int] = {}
         self._sizes: list[Mapping[str, int]] = []
@@ -99,8 +100,10 @@ class _SpreadMemo:
         journal = self._journal
         if nodes is not self._nodes or journal is None or len(nodes) != len(self._sizes):
             return False
-        changed = journal[self._position :]
+        changed = journal.since(self._position)
         self._position = len(journal)
+        if changed is None:  # fallen behind what the journal keeps
+            return False
         for name in dict.fromkeys(changed):
             at = self._at.get(name)
             if at is not None and nodes[at].image_sizes != self._sizes[at]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dralloc.scheduler.framework import NodeInfo
+from dralloc.scheduler.framework.journal import ChangeJournal
 
 
 class AffinityNodeIndex:
@@ -28,7 +29,7 @@ class AffinityNodeIndex:
 
     def __init__(self) -> None:
         self._nodes: Sequence[NodeInfo] | None = None
-        self._journal: list[str] | None = None
+        self._journal: ChangeJournal | None = None
         self._position = 0
         self._at: dict[str, int] = {}
         self._with_affinity: dict[int, NodeInfo] = {}
@@ -69,8 +70,11 @@ class AffinityNodeIndex:
         if nodes is not self._nodes or journal is None:
             self._rebuild(nodes)
         elif len(journal) != self._position:
-            changed = journal[self._position :]
+            changed = journal.since(self._position)
             self._position = len(journal)
+            if changed is None:  # fallen behind what the journal keeps
+                self._rebuild(nodes)
+                changed = []
             for name in dict.fromkeys(changed):
                 at = self._at.get(name)
                 if at is not None:
