@@ -306,7 +306,9 @@ class DynamicResources:
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
         claims = state.get(_STATE_KEY, PodClaims)
-        if claims is None or not self.cache.features.enabled("DRAPrioritizedList"):
+        if claims is None or not claims.has_alternatives():
+            return 0, SUCCESS  # no alternative to score: every node scores 0
+        if not self.cache.features.enabled("DRAPrioritizedList"):
             return 0, SUCCESS
         results = claims.results.get(node.name)
         if results is None:

@@ -119,6 +119,18 @@ class PodClaims:
     # Freed claim keys -> the allocated state without them. Shared by the clones of one
     # cycle on purpose: the cache does not change during a dry run.
     freed_states: dict[frozenset[str], AllocatedState] = field(default_factory=dict)
+    # Whether a claim has a request with `firstAvailable` (Score reads nothing else); None
+    # until Score first asks.
+    alternatives: bool | None = None
+
+    def has_alternatives(self) -> bool:
+        if self.alternatives is None:
+            self.alternatives = any(
+                request.first_available
+                for claim in (*self.allocated, *self.pending)
+                for request in claim.spec.devices.requests
+            )
+        return self.alternatives
 
     def clone(self) -> PodClaims:
         return replace(self, results=dict(self.results), removed=dict(self.removed))
