@@ -1,5 +1,5 @@
-"""Differential checking of resource.k8s.io/v1 validation and defaulting: dralloc's loader
-against a real kube-apiserver answering `?dryRun=All&fieldValidation=Strict`.
+"""Differential checking of resource.k8s.io/v1 (and Pod) validation and defaulting: dralloc's
+loader against a real kube-apiserver answering `?dryRun=All&fieldValidation=Strict`.
 
 Pure helpers for tests/k8s/test_api_validation_differential.py: the verdict of each side, the
 comparison, and the single-step mutations of valid seed objects. Nothing here starts a process.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import http.client
 import json
+import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,7 +40,9 @@ COLLECTIONS = {
     "ResourceSlice": ("resourceslices", False),
     "ResourceClaim": ("resourceclaims", True),
     "ResourceClaimTemplate": ("resourceclaimtemplates", True),
+    "Pod": ("pods", True),
 }
+API_VERSIONS = {"Pod": "v1"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def load_seeds() -> list[dict[str, Any]]:
 
 def collection_path(kind: str, namespace: str) -> str:
     plural, namespaced = COLLECTIONS[kind]
-    base = "/apis/resource.k8s.io/v1"
+    base = "/api/v1" if API_VERSIONS.get(kind) == "v1" else "/apis/resource.k8s.io/v1"
     return f"{base}/namespaces/{namespace}/{plural}" if namespaced else f"{base}/{plural}"
 
 
@@ -121,6 +124,9 @@ def server_verdict(admin: ApiClient, obj: dict[str, Any], namespace: str) -> Ver
             paths = frozenset(_go_struct_path(path) for path in typed)
             return Verdict(False, paths, messages=(message,), located=DECODING)
         return Verdict(False, frozenset(), messages=(message,), located=UNLOCATED)
+    if response.status == 403:
+        # An admission plugin's refusal (Priority, RuntimeClass): it names no field.
+        return Verdict(False, frozenset(), messages=(message,), located=UNLOCATED)
     raise AssertionError(f"unexpected answer {response.status}: {response.text}")
 
 
@@ -150,7 +156,8 @@ def project_spec(kind: str, spec: Any) -> Any:
     """The server's `spec` as dralloc's model holds it (fields dralloc does not model are
     dropped), decoded without dralloc's defaulting."""
     cls = KINDS[kind][0]
-    raw = {"apiVersion": "resource.k8s.io/v1", "kind": kind, "metadata": {"name": "p"}}
+    api_version = API_VERSIONS.get(kind, "resource.k8s.io/v1")
+    raw = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "p"}}
     obj = _convert({**raw, "spec": spec}, cls)
     return kube_dict(obj).get("spec")
 
@@ -242,6 +249,11 @@ def disagreement(
             f"both reject, the server naming {sorted(server.fields)}, "
             f"dralloc {sorted(local.fields)}"
         )
+    if kind == "Pod":
+        # dralloc reads pods as written; the server's answer is the pod after admission
+        # (DefaultTolerationSeconds adds tolerations, Priority sets `priority`), not a
+        # defaulting dralloc mirrors. For pods only accepting and rejecting are compared.
+        return None
     # Both accept: the server's defaulted spec, seen through dralloc's model, against dralloc's.
     diff = _modelled_diff(project_spec(kind, server.spec), local.spec)
     return "defaulting differs: " + "; ".join(diff) if diff else None
@@ -432,6 +444,21 @@ CEL_EXPRESSIONS = (
     "2.0 / 1",
     '"a" + b"b"',
 )
+# Node-selector operators and toleration operators and effects, right and wrong.
+POD_OPERATORS_AND_EFFECTS = (
+    "In",
+    "NotIn",
+    "Exists",
+    "DoesNotExist",
+    "Gt",
+    "Lt",
+    "Equal",
+    "NoSchedule",
+    "PreferNoSchedule",
+    "NoExecute",
+    "exists",
+    "Bogus",
+)
 WRONG_TYPES = (None, True, 1, "s", [], {}, 1.5)
 LIST_LENGTHS = (0, 2, 9, 17, 33, 65, 129, 257)
 
@@ -454,9 +481,86 @@ def _panics_the_server(path: tuple[str | int, ...], value: Any) -> bool:
     return path[-2:] == ("validRange", "step") and value in ("0", 0)
 
 
+# The pod fields dralloc reads and validates (`validation.claims._pod`): mutations of a Pod
+# stay under these, since the server validates every other field of a pod and dralloc, which
+# never reads them, does not. A `*` matches any list index.
+POD_FIELDS_READ = (
+    ("spec", "resourceClaims"),
+    ("spec", "containers", "*", "resources"),
+    ("spec", "initContainers", "*", "resources"),
+    ("spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"),
+    ("spec", "tolerations"),
+    ("spec", "nodeSelector"),
+    ("spec", "schedulingGates"),
+    ("spec", "overhead"),
+    ("spec", "priority"),
+)
+# At most this many mutations of each pod (a fixed sample), so the module's time stays
+# that of the resource.k8s.io seeds plus a few hundred requests.
+POD_MUTATIONS = 300
+# Values for the quantities of `resources.requests`/`limits` and `overhead`.
+QUANTITIES = (
+    "0",
+    "1",
+    "-1",
+    "1.5",
+    "0.001",
+    "0.0001",
+    "1m",
+    "1Mi",
+    "1M",
+    "1e3",
+    "1E3",
+    "1Ki",
+    "1ki",
+    "1KiB",
+    "1.5Gi",
+    "+1",
+    "1 ",
+    " 1",
+    ".5",
+    "5.",
+    "1e",
+    "9223372036854775807",
+    "9223372036854775808",
+    "1e308",
+    "1e-3",
+    "0x10",
+    "1Ei",
+    "8Ei",
+)
+
+
+def _is_read_by_dralloc(path: tuple[str | int, ...]) -> bool:
+    for prefix in POD_FIELDS_READ:
+        if len(path) >= len(prefix) and all(
+            (want == "*" and isinstance(got, int)) or want == got
+            for want, got in zip(prefix, path, strict=False)
+        ):
+            return True
+    return False
+
+
+def _is_quantity(path: tuple[str | int, ...]) -> bool:
+    return len(path) >= 2 and path[-2] in ("requests", "limits", "overhead")
+
+
 def mutations(seed: dict[str, Any]) -> list[Mutation]:
     """Every single-step mutation of `seed`: deletions, wrong types, boundary strings and
-    integers, unknown keys, duplicated and lengthened lists. apiVersion and kind stay."""
+    integers, unknown keys, duplicated and lengthened lists. apiVersion and kind stay. A
+    Pod's mutations keep to the fields dralloc reads, `POD_MUTATIONS` of them at most."""
+    everything = _mutations(seed)
+    if seed["kind"] != "Pod":
+        return everything
+    named = {m.describe(): m for m in everything if _is_read_by_dralloc(m.path)}
+    read = list(named.values())  # a quantity may also be one of the boundary strings
+    if len(read) <= POD_MUTATIONS:
+        return read
+    chosen = set(random.Random(seed_id(seed)).sample(range(len(read)), POD_MUTATIONS))
+    return [m for i, m in enumerate(read) if i in chosen]
+
+
+def _mutations(seed: dict[str, Any]) -> list[Mutation]:
     out: list[Mutation] = []
     for path, value in _nodes(seed):
         if not path or path[0] in ("apiVersion", "kind") or path == ("metadata",):
@@ -480,9 +584,18 @@ def mutations(seed: dict[str, Any]) -> list[Mutation]:
             ]
             if path[-2:] == ("cel", "expression"):
                 out += [Mutation(path, "set", e) for e in CEL_EXPRESSIONS if e != value]
+            if seed["kind"] == "Pod" and _is_quantity(path):
+                out += [Mutation(path, "set", q) for q in QUANTITIES if q != value]
+            if seed["kind"] == "Pod" and path[-1] in ("operator", "effect"):
+                out += [Mutation(path, "set", w) for w in POD_OPERATORS_AND_EFFECTS if w != value]
         elif isinstance(value, dict):
             out.append(Mutation(path, "add-key", ("bogus", 1)))
             out.append(Mutation(path, "add-key", ("example.com/Bad Key", {"string": "x"})))
+            if seed["kind"] == "Pod" and path[-1] in ("requests", "limits", "overhead"):
+                out += [
+                    Mutation(path, "add-key", (name, "1"))
+                    for name in ("nvidia.com/gpu", "hugepages-2Mi", "bogus", "example.com/Bad")
+                ]
         elif isinstance(value, list) and value:
             out.append(Mutation(path, "duplicate-item"))
             out += [Mutation(path, "repeat-items", n) for n in LIST_LENGTHS if n != len(value)]

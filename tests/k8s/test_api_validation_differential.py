@@ -1,12 +1,15 @@
-"""dralloc's loader judges resource.k8s.io/v1 objects as Kubernetes 1.36's kube-apiserver does.
+"""dralloc's loader judges resource.k8s.io/v1 objects and Pods as Kubernetes 1.36's
+kube-apiserver does.
 
 Each object goes to the real server with `?dryRun=All&fieldValidation=Strict` (nothing is
 stored) and through `dralloc.api.io.decode_object` with strict field validation. Both must
 accept or both reject, naming the same fields; when both accept, dralloc's defaulted spec must
-equal the server's answer for every field dralloc models.
+equal the server's answer for every field dralloc models (for a Pod, which admission changes and
+dralloc reads as written, only accepting and rejecting are compared).
 
 The objects are the valid seeds of tests/data/apiserver/seeds.yaml, each changed in one place
-in every way `apidiff.mutations` knows (all of them are tried), and pairs of such changes drawn
+in every way `apidiff.mutations` knows (all of them are tried; a Pod's only in the fields
+dralloc reads, a fixed sample of a few hundred), and pairs of such changes drawn
 by hypothesis. Disagreements found so far are recorded (seed, mutation and both answers) in
 tests/data/apiserver/disagreements.yaml: a recorded one is expected until dralloc is fixed, and a
 recorded one that no longer disagrees fails the sweep, so that the file stays true. Run the
@@ -59,6 +62,27 @@ def dry_run_namespace(apiserver: ApiServer) -> str:
     apiserver.admin.create(
         "/api/v1/namespaces",
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}},
+    ).raise_for_status()
+    # What the pod seeds name: admission rejects a pod whose PriorityClass or RuntimeClass
+    # does not exist, and a pod's overhead must be its RuntimeClass's.
+    apiserver.admin.create(
+        "/apis/scheduling.k8s.io/v1/priorityclasses",
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "differential-high"},
+            "value": 1000,
+        },
+    ).raise_for_status()
+    apiserver.admin.create(
+        "/apis/node.k8s.io/v1/runtimeclasses",
+        {
+            "apiVersion": "node.k8s.io/v1",
+            "kind": "RuntimeClass",
+            "metadata": {"name": "differential-kata"},
+            "handler": "kata",
+            "overhead": {"podFixed": {"cpu": "250m", "memory": "120Mi"}},
+        },
     ).raise_for_status()
     return name
 
