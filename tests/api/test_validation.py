@@ -196,6 +196,15 @@ def ok(raw: dict[str, Any]) -> Case:
     return Case(raw)
 
 
+def _pod_spec(resources: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    """A pod with one container (with `resources`) and the given spec fields."""
+    raw = pod([])
+    raw["spec"].update(spec)
+    if resources is not None:
+        raw["spec"]["containers"][0]["resources"] = resources
+    return raw
+
+
 def bad(raw: dict[str, Any], path: str, message: str, *others: str) -> Case:
     return Case(raw, path, message, others)
 
@@ -1496,13 +1505,69 @@ OTHER = {
     ),
     "container claims must name a pod claim": bad(
         pod([{"name": "gpu", "resourceClaimName": "a"}], [{"name": "tpu"}]),
-        "spec.containers[0].resources.claims[0].name",
+        "spec.containers[0].resources.claims[0]",
         'Not found: "tpu": must be one of the names in pod.spec.resourceClaims: gpu',
     ),
     "init container claims must name a pod claim": bad(
         pod([], init_claims=[{"name": "gpu"}]),
-        "spec.initContainers[0].resources.claims[0].name",
+        "spec.initContainers[0].resources.claims[0]",
         "pod.spec.resourceClaims which is empty",
+    ),
+    "a toleration's operator is Equal or Exists": bad(
+        _pod_spec(tolerations=[{"key": "k", "operator": "Bogus"}]),
+        "spec.tolerations[0].operator",
+        'Unsupported value: "Bogus": supported values: "Equal", "Exists"',
+    ),
+    "tolerationSeconds needs the NoExecute effect": bad(
+        _pod_spec(tolerations=[{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5}]),
+        "spec.tolerations[0].effect",
+        "effect must be 'NoExecute' when `tolerationSeconds` is set",
+    ),
+    "an Exists toleration has no value": bad(
+        _pod_spec(tolerations=[{"key": "k", "operator": "Exists", "value": "v"}]),
+        "spec.tolerations[0].operator",
+        "value must be empty when `operator` is 'Exists'",
+    ),
+    "a request may not be negative": bad(
+        _pod_spec(resources={"requests": {"cpu": "-1"}}),
+        "spec.containers[0].resources.requests[cpu]",
+        "must be greater than or equal to 0",
+    ),
+    "a request is within its limit": bad(
+        _pod_spec(resources={"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}),
+        "spec.containers[0].resources.requests",
+        "must be less than or equal to cpu limit of 1",
+    ),
+    "an extended resource needs a limit equal to its request": bad(
+        _pod_spec(resources={"requests": {"example.com/fpga": "1"}}),
+        "spec.containers[0].resources.limits",
+        "Limit must be set for non overcommitable resources",
+    ),
+    "an extended resource is counted in whole units": bad(
+        _pod_spec(
+            resources={
+                "requests": {"example.com/fpga": "500m"},
+                "limits": {"example.com/fpga": "500m"},
+            }
+        ),
+        "spec.containers[0].resources.requests[example.com/fpga]",
+        "must be an integer",
+        "spec.containers[0].resources.limits[example.com/fpga]",
+    ),
+    "a resource name is standard or fully qualified": bad(
+        _pod_spec(resources={"requests": {"bogus": "1"}}),
+        "spec.containers[0].resources.requests[bogus]",
+        "must be a standard resource for containers",
+    ),
+    "a scheduling gate is a qualified name": bad(
+        _pod_spec(schedulingGates=[{"name": "a."}]),
+        "spec.schedulingGates[0]",
+        "name part must consist of",
+    ),
+    "a node selector holds labels": bad(
+        _pod_spec(nodeSelector={"pool": "a/b"}),
+        "spec.nodeSelector",
+        "a valid label must be an empty string",
     ),
     "container claims may not repeat": bad(
         pod([{"name": "gpu", "resourceClaimName": "a"}], [{"name": "gpu"}, {"name": "gpu"}]),

@@ -9,8 +9,9 @@ from typing import Any
 
 import msgspec
 
-from dralloc.api.core import Container, Pod
+from dralloc.api.core import Container, Pod, ResourceRequirements, Toleration
 from dralloc.api.meta import ObjectMeta
+from dralloc.api.quantity import NANO_PER_UNIT, Quantity
 from dralloc.api.resource import (
     ALLOCATION_MODE_ALL,
     ALLOCATION_MODE_EXACT_COUNT,
@@ -485,6 +486,124 @@ def _pod(v: _Validator, pod: Pod) -> None:
     ):
         for i, container in enumerate(containers):
             _container_claims(v, f"spec.{field}[{i}].resources.claims", container, names)
+            _container_resources(v, f"spec.{field}[{i}].resources", container.resources)
+    for key, value in pod.spec.node_selector.items():
+        # Upstream's ValidateLabels names the map itself, not the key.
+        v.label_name("spec.nodeSelector", key)
+        v.label_value("spec.nodeSelector", value)
+    for i, toleration in enumerate(pod.spec.tolerations):
+        _pod_toleration(v, f"spec.tolerations[{i}]", toleration)
+    seen_gates: set[str] = set()
+    for i, gate in enumerate(pod.spec.scheduling_gates):
+        item = f"spec.schedulingGates[{i}]"
+        v.label_name(item, gate.name)
+        if gate.name in seen_gates:
+            v.duplicate(item, gate.name)
+        seen_gates.add(gate.name)
+
+
+_POD_TOLERATION_OPERATORS = ("Equal", "Exists")
+_POD_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _pod_toleration(v: _Validator, path: str, toleration: Toleration) -> None:
+    """core/v1 ValidateTolerations at 1.36's default gates (no `Lt`/`Gt` operators)."""
+    key, operator, value, effect = (
+        toleration.key,
+        toleration.operator,
+        toleration.value,
+        toleration.effect,
+    )
+    if key:
+        v.label_name(f"{path}.key", key)
+    if not key and operator != "Exists":
+        v.invalid(
+            f"{path}.operator",
+            operator,
+            'operator must be Exists when `key` is empty, which means "match all values and '
+            'all keys"',
+        )
+    if toleration.toleration_seconds is not None and effect != "NoExecute":
+        v.invalid(
+            f"{path}.effect", effect, "effect must be 'NoExecute' when `tolerationSeconds` is set"
+        )
+    if operator in ("Equal", ""):
+        # The server names `operator` for a bad value.
+        v.label_value(f"{path}.operator", value)
+    elif operator == "Exists":
+        if value:
+            v.invalid(f"{path}.operator", value, "value must be empty when `operator` is 'Exists'")
+    elif operator in ("Lt", "Gt"):
+        v.not_supported(f"{path}.operator", operator, (*_POD_TOLERATION_OPERATORS, "Lt", "Gt"))
+    else:
+        v.not_supported(f"{path}.operator", operator, _POD_TOLERATION_OPERATORS)
+    if effect and effect not in _POD_TAINT_EFFECTS:
+        v.not_supported(f"{path}.effect", effect, _POD_TAINT_EFFECTS)
+
+
+_STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+
+
+def _is_native_resource(name: str) -> bool:
+    return "/" not in name or name.split("/", 1)[0].endswith("kubernetes.io")
+
+
+def _is_extended_resource(name: str) -> bool:
+    return not _is_native_resource(name) and not name.startswith("requests.")
+
+
+def _can_overcommit(name: str) -> bool:
+    return _is_native_resource(name) and not name.startswith("hugepages-")
+
+
+def _is_huge_page_multiple(name: str, quantity: Quantity) -> bool:
+    """Whether `quantity` is a whole number of pages of the size `hugepages-<size>` names."""
+    try:
+        size = Quantity.parse(name.removeprefix("hugepages-")).ceil_int()
+    except ValueError:
+        return False
+    return size > 0 and quantity.ceil_int() % size == 0
+
+
+def _container_resources(v: _Validator, path: str, resources: ResourceRequirements) -> None:
+    """core/v1 ValidateContainerResourceRequirements: resource names, non-negative quantities
+    (whole numbers for extended resources), and each request within its limit (equal to it
+    where a resource cannot be overcommitted, which then needs a limit)."""
+    for field, quantities in (("limits", resources.limits), ("requests", resources.requests)):
+        for name, quantity in quantities.items():
+            item = f"{path}.{field}[{name}]"
+            is_standard = name in _STANDARD_CONTAINER_RESOURCES or name.startswith("hugepages-")
+            if not is_standard and not _is_extended_resource(name):
+                v.invalid(item, name, "must be a standard resource for containers")
+            if "/" not in name and not is_standard:
+                v.invalid(item, name, "must be a standard resource type or fully qualified")
+            elif "/" in name:
+                v.label_name(item, name)
+            if quantity.sign() < 0:
+                v.invalid(item, str(quantity), "must be greater than or equal to 0")
+            if _is_extended_resource(name) and quantity.nano % NANO_PER_UNIT:
+                v.invalid(item, str(quantity), "must be an integer")
+            if name.startswith("hugepages-") and not _is_huge_page_multiple(name, quantity):
+                v.invalid(
+                    item, str(quantity), f"{quantity} is not positive integer multiple of {name}"
+                )
+    for name, quantity in resources.requests.items():
+        limit: Quantity | None = resources.limits.get(name)
+        if limit is not None:
+            if quantity.cmp(limit) != 0 and not _can_overcommit(name):
+                v.invalid(
+                    f"{path}.requests",
+                    str(quantity),
+                    f"must be equal to {name} limit of {limit}",
+                )
+            elif quantity.cmp(limit) > 0:
+                v.invalid(
+                    f"{path}.requests",
+                    str(quantity),
+                    f"must be less than or equal to {name} limit of {limit}",
+                )
+        elif not _can_overcommit(name):
+            v.required(f"{path}.limits", "Limit must be set for non overcommitable resources")
 
 
 def _container_claims(v: _Validator, path: str, container: Container, names: set[str]) -> None:
@@ -493,7 +612,7 @@ def _container_claims(v: _Validator, path: str, container: Container, names: set
     for i, ref in enumerate(container.resources.claims):
         item = _idx(path, i)
         if not ref.name:
-            v.required(f"{item}.name")
+            v.required(item)  # the server names the item, as for a name not found
             continue
         key = (ref.name, ref.request)
         if key in seen:
@@ -502,7 +621,7 @@ def _container_claims(v: _Validator, path: str, container: Container, names: set
         if ref.name not in names:
             known = ": " + ", ".join(sorted(names)) if names else " which is empty"
             v.add(
-                f"{item}.name",
+                item,
                 f"Not found: {_fmt(ref.name)}: must be one of the names in "
                 f"pod.spec.resourceClaims{known}",
             )
