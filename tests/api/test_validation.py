@@ -1559,6 +1559,20 @@ OTHER = {
         "spec.containers[0].resources.requests[bogus]",
         "must be a standard resource for containers",
     ),
+    "a limit without a request is also the request": bad(
+        _pod_spec(resources={"limits": {"bogus": "1"}}),
+        "spec.containers[0].resources.limits[bogus]",
+        "must be a standard resource for containers",
+        "spec.containers[0].resources.requests[bogus]",
+    ),
+    "huge pages come in whole pages": bad(
+        _pod_spec(
+            resources={"requests": {"hugepages-2Mi": "1Mi"}, "limits": {"hugepages-2Mi": "1Mi"}}
+        ),
+        "spec.containers[0].resources.requests[hugepages-2Mi]",
+        "is not positive integer multiple of hugepages-2Mi",
+        "spec.containers[0].resources.limits[hugepages-2Mi]",
+    ),
     "a scheduling gate is a qualified name": bad(
         _pod_spec(schedulingGates=[{"name": "a."}]),
         "spec.schedulingGates[0]",

@@ -568,8 +568,10 @@ def _is_huge_page_multiple(name: str, quantity: Quantity) -> bool:
 def _container_resources(v: _Validator, path: str, resources: ResourceRequirements) -> None:
     """core/v1 ValidateContainerResourceRequirements: resource names, non-negative quantities
     (whole numbers for extended resources), and each request within its limit (equal to it
-    where a resource cannot be overcommitted, which then needs a limit)."""
-    for field, quantities in (("limits", resources.limits), ("requests", resources.requests)):
+    where a resource cannot be overcommitted, which then needs a limit). A limit without a
+    request is also the request, as the server defaults it before validating."""
+    requests = {**resources.limits, **resources.requests}
+    for field, quantities in (("limits", resources.limits), ("requests", requests)):
         for name, quantity in quantities.items():
             item = f"{path}.{field}[{name}]"
             is_standard = name in _STANDARD_CONTAINER_RESOURCES or name.startswith("hugepages-")
@@ -587,7 +589,7 @@ def _container_resources(v: _Validator, path: str, resources: ResourceRequiremen
                 v.invalid(
                     item, str(quantity), f"{quantity} is not positive integer multiple of {name}"
                 )
-    for name, quantity in resources.requests.items():
+    for name, quantity in requests.items():
         limit: Quantity | None = resources.limits.get(name)
         if limit is not None:
             if quantity.cmp(limit) != 0 and not _can_overcommit(name):
