@@ -166,7 +166,7 @@ def test_a_pod_asking_two_gpus_gets_a_claim_with_two_devices_and_the_status_mapp
     w = world(
         GPU_CLASS,
         dra_node("gpu-node", 4),
-        gpu_pod("train", one_container("{requests: {cpu: '1', example.com/gpu: 2}}")),
+        gpu_pod("train", one_container("{limits: {cpu: '1', example.com/gpu: 2}}")),
     )
     outcome = w.schedule("train")
     assert outcome.node == "gpu-node"
@@ -211,9 +211,9 @@ def test_two_containers_get_one_request_each_in_container_order() -> None:
     spec = """\
     containers:
     - name: a
-      resources: {requests: {example.com/gpu: 1}}
+      resources: {limits: {example.com/gpu: 1}}
     - name: b
-      resources: {requests: {cpu: '1', example.com/gpu: 2, memory: 1Gi}}
+      resources: {limits: {cpu: '1', example.com/gpu: 2, memory: 1Gi}}
     """
     w = world(GPU_CLASS, dra_node("gpu-node", 4), gpu_pod("p", spec))
     outcome = w.schedule("p")
@@ -238,10 +238,10 @@ def test_an_init_container_reuses_the_app_containers_devices() -> None:
     spec = """\
     initContainers:
     - name: setup
-      resources: {requests: {example.com/gpu: 3}}
+      resources: {limits: {example.com/gpu: 3}}
     containers:
     - name: main
-      resources: {requests: {example.com/gpu: 2}}
+      resources: {limits: {example.com/gpu: 2}}
     """
     w = world(GPU_CLASS, dra_node("gpu-node", 4), gpu_pod("p", spec))
     outcome = w.schedule("p")
@@ -265,10 +265,10 @@ def test_an_init_container_covered_by_the_app_container_asks_for_nothing_more() 
     spec = """\
     initContainers:
     - name: setup
-      resources: {requests: {example.com/gpu: 1}}
+      resources: {limits: {example.com/gpu: 1}}
     containers:
     - name: main
-      resources: {requests: {example.com/gpu: 2}}
+      resources: {limits: {example.com/gpu: 2}}
     """
     w = world(GPU_CLASS, dra_node("gpu-node", 2), gpu_pod("p", spec))
     outcome = w.schedule("p")
@@ -277,7 +277,7 @@ def test_an_init_container_covered_by_the_app_container_asks_for_nothing_more() 
 
 def test_the_implicit_name_of_a_class_asks_for_its_devices() -> None:
     plain_class = GPU_CLASS.replace("  extendedResourceName: example.com/gpu\n", "")
-    resources = "{requests: {deviceclass.resource.kubernetes.io/gpu.example.com: 1}}"
+    resources = "{limits: {deviceclass.resource.kubernetes.io/gpu.example.com: 1}}"
     w = world(plain_class, dra_node("gpu-node", 1), gpu_pod("p", one_container(resources)))
     outcome = w.schedule("p")
     assert outcome.node == "gpu-node"
@@ -292,7 +292,7 @@ def test_the_implicit_name_of_a_class_asks_for_its_devices() -> None:
 
 
 def test_pods_share_the_nodes_devices_until_none_is_left() -> None:
-    pod = one_container("{requests: {example.com/gpu: 1}}")
+    pod = one_container("{limits: {example.com/gpu: 1}}")
     w = world(
         GPU_CLASS,
         dra_node("gpu-node", 2),
@@ -317,7 +317,7 @@ def test_not_enough_devices_is_kube_schedulers_message() -> None:
     w = world(
         GPU_CLASS,
         dra_node("gpu-node", 2),
-        gpu_pod("big", one_container("{requests: {example.com/gpu: 4}}")),
+        gpu_pod("big", one_container("{limits: {example.com/gpu: 4}}")),
     )
     outcome = w.schedule("big")
     assert outcome.node is None
@@ -339,7 +339,7 @@ def test_with_the_gate_off_node_resources_fit_rejects_the_node() -> None:
     w = world(
         GPU_CLASS,
         dra_node("gpu-node", 4),
-        gpu_pod("p", one_container("{requests: {example.com/gpu: 1}}")),
+        gpu_pod("p", one_container("{limits: {example.com/gpu: 1}}")),
         gates="DRAExtendedResource=false",
     )
     outcome = w.schedule("p")
@@ -368,14 +368,14 @@ def test_a_device_plugin_node_that_is_full_says_insufficient() -> None:
     w = world(
         GPU_CLASS,
         device_plugin_node("dp-node", 1),
-        gpu_pod("p", one_container("{requests: {example.com/gpu: 2}}")),
+        gpu_pod("p", one_container("{limits: {example.com/gpu: 2}}")),
     )
     outcome = w.schedule("p")
     assert outcome.message.startswith("0/1 nodes are available: 1 Insufficient example.com/gpu.")
 
 
 def test_a_mixed_cluster_serves_each_node_its_own_way() -> None:
-    pod = one_container("{requests: {example.com/gpu: 2}}")
+    pod = one_container("{limits: {example.com/gpu: 2}}")
     w = world(
         GPU_CLASS,
         device_plugin_node("a-dp-node", 2),
@@ -426,7 +426,7 @@ def test_a_pods_own_claim_is_allocated_alone_where_a_device_plugin_serves_the_gp
     resourceClaims: [{name: nic, resourceClaimName: nic}]
     containers:
     - name: cuda
-      resources: {requests: {example.com/gpu: 1}, claims: [{name: nic}]}
+      resources: {limits: {example.com/gpu: 1}, claims: [{name: nic}]}
     """
     w = world(GPU_CLASS, device_plugin_node("dp-node", 1), textwrap.dedent(nic), gpu_pod("p", spec))
     outcome = w.schedule("p")
@@ -437,7 +437,7 @@ def test_a_pods_own_claim_is_allocated_alone_where_a_device_plugin_serves_the_gp
 
 
 def test_a_resource_no_class_maps_and_no_node_publishes_is_insufficient() -> None:
-    resources = "{requests: {example.com/gpu: 1, example.com/fpga: 1}}"
+    resources = "{limits: {example.com/gpu: 1, example.com/fpga: 1}}"
     w = world(GPU_CLASS, dra_node("gpu-node", 1), gpu_pod("p", one_container(resources)))
     outcome = w.schedule("p")
     assert outcome.message.startswith("0/1 nodes are available: 1 Insufficient example.com/fpga.")
@@ -461,7 +461,7 @@ def test_a_claim_written_by_an_earlier_attempt_rejects_every_node() -> None:
     w = world(
         GPU_CLASS,
         dra_node("gpu-node", 1),
-        gpu_pod("p", one_container("{requests: {example.com/gpu: 1}}")),
+        gpu_pod("p", one_container("{limits: {example.com/gpu: 1}}")),
         textwrap.dedent(leftover),
     )
     outcome = w.schedule("p")
@@ -475,7 +475,7 @@ def test_a_failed_binding_deletes_the_claim_and_restores_the_pod() -> None:
     w = world(
         GPU_CLASS,
         dra_node("gpu-node", 1),
-        gpu_pod("p", one_container("{requests: {example.com/gpu: 1}}")),
+        gpu_pod("p", one_container("{limits: {example.com/gpu: 1}}")),
     )
 
     class FailingBinder:
@@ -493,7 +493,7 @@ def test_a_failed_binding_deletes_the_claim_and_restores_the_pod() -> None:
 
 
 def test_a_claim_left_over_for_a_pod_tells_its_signature_apart() -> None:
-    gpu = one_container("{requests: {example.com/gpu: 1}}")
+    gpu = one_container("{limits: {example.com/gpu: 1}}")
     w = world(
         GPU_CLASS,
         dra_node("gpu-node", 1),
@@ -667,7 +667,7 @@ def test_the_devices_allocated_are_the_sum_of_the_containers_requests() -> None:
     for trial in range(10):
         counts = [rng.randint(1, 2) for _ in range(rng.randint(1, 3))]
         spec = "containers:\n" + "".join(
-            f"- name: c{i}\n  resources: {{requests: {{example.com/gpu: {n}}}}}\n"
+            f"- name: c{i}\n  resources: {{limits: {{example.com/gpu: {n}}}}}\n"
             for i, n in enumerate(counts)
         )
         w = world(GPU_CLASS, dra_node("gpu-node", 8), gpu_pod(f"p{trial}", spec))
@@ -678,8 +678,8 @@ def test_the_devices_allocated_are_the_sum_of_the_containers_requests() -> None:
 
 
 def test_preemption_frees_the_devices_of_a_victims_extended_resource_claim() -> None:
-    low = "priority: 0\n" + one_container("{requests: {example.com/gpu: 2}}")
-    high = "priority: 100\n" + one_container("{requests: {example.com/gpu: 2}}")
+    low = "priority: 0\n" + one_container("{limits: {example.com/gpu: 2}}")
+    high = "priority: 100\n" + one_container("{limits: {example.com/gpu: 2}}")
     w = world(
         GPU_CLASS,
         dra_node("gpu-node", 2),

@@ -575,8 +575,13 @@ def _container_resources(v: _Validator, path: str, resources: ResourceRequiremen
         for name, quantity in quantities.items():
             item = f"{path}.{field}[{name}]"
             is_standard = name in _STANDARD_CONTAINER_RESOURCES or name.startswith("hugepages-")
-            if not is_standard and not _is_extended_resource(name):
+            # Upstream's validateContainerResourceName: an unqualified name must be a
+            # container resource; a qualified one in a kubernetes.io domain passes (such as
+            # DRA's deviceclass.resource.kubernetes.io/<class>), any other must be extended.
+            if "/" not in name and not is_standard:
                 v.invalid(item, name, "must be a standard resource for containers")
+            elif "/" in name and not _is_native_resource(name) and not _is_extended_resource(name):
+                v.invalid(item, name, "doesn't follow extended resource name standard")
             if "/" not in name and not is_standard:
                 v.invalid(item, name, "must be a standard resource type or fully qualified")
             elif "/" in name:
