@@ -233,9 +233,10 @@ def disagreement(
 ) -> str | None:
     """None when dralloc answers as the server does, else what differs (in one line).
 
-    With `some_field`, two rejections agree when they name at least one field in common: with
-    several faults in one object, each side may stop at a different stage (the server's
-    decoding, dralloc's typed conversion) before reaching the others."""
+    With `some_field`, two rejections agree when they name at least one field in common, or
+    when the server stopped at decoding: with several faults in one object, each side may
+    stop at a different stage (the server's decoding, dralloc's typed conversion) before
+    reaching the others."""
 
     def said(verdict: Verdict) -> str:
         return "accepts" if verdict.accepted else f"rejects {sorted(verdict.fields)}"
@@ -244,6 +245,10 @@ def disagreement(
         return f"the server {said(server)}, dralloc {said(local)}"
     if not server.accepted:
         if _fields_match(server, local, some=some_field):
+            return None
+        if some_field and server.located == DECODING:
+            # Go's decoder stops at the first value of the wrong JSON type and names only it;
+            # with a second fault elsewhere, dralloc may well meet that one first.
             return None
         return (
             f"both reject, the server naming {sorted(server.fields)}, "
