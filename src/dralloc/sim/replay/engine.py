@@ -349,8 +349,8 @@ class _Replay:
                     return True
                 continue
             if state is None:
-                self.cache.snapshot()  # bring the snapshot to the cache's state
                 state = CycleState()
+                # snapshot() brings the copies snapshot_node reads below up to date too.
                 candidates, _, rejected = self.framework.pre_filter(
                     state, pod, self.cache.snapshot()
                 )
