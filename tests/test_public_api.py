@@ -21,6 +21,7 @@ PACKAGES = [
     "dralloc.sim.replay",
     "dralloc.controllers",
     "dralloc.controllers.workloads",
+    "dralloc.kube",
 ]
 
 

@@ -727,3 +727,13 @@ def dump(document: Any, output: str) -> str:
             width=1 << 16,
         )
     )
+
+
+def from_server(raw: dict[str, Any], cls: type[_T]) -> _T:
+    """An object as an API server sent it: validated and defaulted there already, so decoded
+    without the checks user input gets (fields dralloc does not model are dropped), then
+    given dralloc's derived defaults (a pod's effective requests) as a file's objects are."""
+    obj: _T = _convert(raw, cls)
+    if not isinstance(obj, WORKLOAD_TYPES):
+        apply_defaults(obj)
+    return obj
