@@ -28,6 +28,7 @@ import typer
 
 from dralloc.cli.commands import CONTEXT_SETTINGS, DrallocGroup, epilog
 from dralloc.cli.mig import mig_app
+from dralloc.cli.nodes import nodes_app
 from dralloc.cli.options import (
     RecursiveOption,
     Validate,
@@ -935,6 +936,7 @@ node_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(node_app, name="node")
+app.add_typer(nodes_app, name="nodes")
 
 
 class DiscoverMig(StrEnum):
