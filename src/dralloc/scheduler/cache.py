@@ -99,6 +99,15 @@ class SchedulerCache:
         self._membership += 1
         return info
 
+    def update_node(self, node: Node) -> NodeInfo:
+        """The Node object changed (labels, taints, allocatable, conditions): its pods stay."""
+        old = self.nodes.get(node.metadata.name)
+        info = self.add_node(node)
+        if old is not None:
+            for pod in old.pods:
+                info.add_pod(pod)
+        return info
+
     def remove_node(self, name: str) -> None:
         old = self.nodes.pop(name, None)
         if old is not None:
@@ -116,6 +125,28 @@ class SchedulerCache:
         the cache's own node already counts the assumed pod (kube-scheduler's plugins read
         the node from the snapshot lister the same way)."""
         return self._snapshot.get(name)
+
+    # ----------------------------------------------------------------- devices, classes
+
+    def replace_slices(
+        self, slices: Sequence[ResourceSlice], taint_rules: Sequence[DeviceTaintRule] = ()
+    ) -> None:
+        """The published devices changed (a live cluster's slices come and go): index them
+        anew. Every node changes generation, since what any of them sees may have moved."""
+        self.inventory = Inventory(slices, self.features, taint_rules)
+        self._all_nodes_changed()
+
+    def set_class(self, device_class: DeviceClass) -> None:
+        self.classes[device_class.metadata.name] = device_class
+        self._all_nodes_changed()
+
+    def remove_class(self, name: str) -> None:
+        if self.classes.pop(name, None) is not None:
+            self._all_nodes_changed()
+
+    def _all_nodes_changed(self) -> None:
+        for node in self.nodes.values():
+            node.mark_changed()
 
     # -------------------------------------------------------------------------- pods
 

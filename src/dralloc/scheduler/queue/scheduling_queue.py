@@ -145,10 +145,15 @@ class SchedulingQueue:
 
     @classmethod
     def for_profile(
-        cls, clock: Clock, profile: Profile, *, pop_from_backoff_q: bool = True
+        cls,
+        clock: Clock,
+        profile: Profile,
+        *,
+        pop_from_backoff_q: bool = True,
+        pre_enqueue: Sequence[PreEnqueuePlugin] = (),
     ) -> SchedulingQueue:
         """The queue of `profile`: its rejecting plugins' `events_to_register` decide what
-        each event requeues."""
+        each event requeues; `pre_enqueue` may keep pods out of activeQ."""
         events: dict[str, Sequence[ClusterEventWithHint]] = {}
         rejectors: list[PreFilterPlugin | FilterPlugin | ReservePlugin | PermitPlugin] = [
             *profile.pre_filter,
@@ -159,7 +164,9 @@ class SchedulingQueue:
         for plugin in rejectors:
             if plugin.name not in events and isinstance(plugin, EnqueueExtensions):
                 events[plugin.name] = plugin.events_to_register()
-        return cls(clock, events=events, pop_from_backoff_q=pop_from_backoff_q)
+        return cls(
+            clock, events=events, pop_from_backoff_q=pop_from_backoff_q, pre_enqueue=pre_enqueue
+        )
 
     # -- the scheduling loop's side ---------------------------------------------------------
 

@@ -54,9 +54,16 @@ class GpuShareView:
 
     def __init__(self, cache: SchedulerCache) -> None:
         self.cache = cache
-        self.gpus: dict[str, list[GpuDevice]] = {}
-        self.products: dict[str, str] = {}
-        for entry in cache.inventory.slices:
+        self._states: NodeMemo[NodeState] = NodeMemo()
+        self._index()
+
+    def _index(self) -> None:
+        """Index the GPUs the cache's inventory publishes, per node (again whenever a live
+        cluster's slices change and the cache replaces its inventory)."""
+        self._indexed = self.cache.inventory
+        self._gpus: dict[str, list[GpuDevice]] = {}
+        self._products: dict[str, str] = {}
+        for entry in self._indexed.slices:
             spec = entry.slice.spec
             if spec.driver != GPU_DRIVER or not spec.node_name:
                 continue
@@ -67,13 +74,26 @@ class GpuShareView:
                 capacity = device.capacity.get(CORES)
                 cores = capacity.value.as_integer() if capacity is not None else None
                 key = DeviceKey(spec.driver, spec.pool.name, device.name)
-                self.gpus.setdefault(spec.node_name, []).append(GpuDevice(key, cores))
+                self._gpus.setdefault(spec.node_name, []).append(GpuDevice(key, cores))
                 product = device.attributes.get("productName")
                 if product is not None and product.string:
-                    self.products.setdefault(spec.node_name, product.string)
-        for devices in self.gpus.values():
+                    self._products.setdefault(spec.node_name, product.string)
+        for devices in self._gpus.values():
             devices.sort(key=lambda d: _natural(d.key.device))
-        self._states: NodeMemo[NodeState] = NodeMemo()
+
+    @property
+    def gpus(self) -> dict[str, list[GpuDevice]]:
+        """Each node's GPUs in name order."""
+        if self._indexed is not self.cache.inventory:
+            self._index()
+        return self._gpus
+
+    @property
+    def products(self) -> dict[str, str]:
+        """Each node's GPU product name."""
+        if self._indexed is not self.cache.inventory:
+            self._index()
+        return self._products
 
     def node_state(self, node: NodeInfo) -> NodeState:
         """The node's GPUs' free shares and its free CPU, remembered per node generation."""
