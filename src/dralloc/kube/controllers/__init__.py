@@ -1,0 +1,58 @@
+"""Controllers for clusters without kube-controller-manager (`dralloc scheduler
+--controllers scheduler,resourceclaim,gc,job`; spec/cluster-mode.md section 5).
+
+* `resourceclaim`: kube-controller-manager's ResourceClaim controller on the wire: claims
+  from templates, reservations of pods that are gone dropped, claims deallocated and their
+  finalizer removed, unused generated claims deleted;
+* `gc`: claims and pods whose owning Pods (and Jobs, with `job`) are gone are deleted;
+* `job`: a minimal batch/v1 Job controller.
+
+Each controller registers handlers on a `SharedInformers` when built and works a
+deduplicating `WorkQueue` in `run()`. `build_controllers` makes them from names;
+`check_no_controller_manager` refuses to start beside a live kube-controller-manager.
+
+    informers = SharedInformers(client)
+    controllers = build_controllers(["resourceclaim", "gc"], client, informers, rng=rng)
+    await check_no_controller_manager(client, [c.name for c in controllers])
+    await informers.start()
+    tasks = [asyncio.create_task(c.run()) for c in controllers]
+"""
+
+from dralloc.kube.controllers.base import (
+    CONTROLLER_MANAGER_LEASE,
+    Controller,
+    ControllerConflict,
+    check_no_controller_manager,
+)
+from dralloc.kube.controllers.gc import JOB_OWNERS, POD_OWNERS, GarbageCollector, OwnerKind
+from dralloc.kube.controllers.job import JobController, JobPlan, plan_job
+from dralloc.kube.controllers.registry import CONTROLLER_NAMES, build_controllers
+from dralloc.kube.controllers.resourceclaim import (
+    DELETE_PROTECTION_FINALIZER,
+    FIELD_MANAGER,
+    ResourceClaimController,
+    claim_from_template,
+)
+from dralloc.kube.controllers.workqueue import WorkQueue, failure_delay
+
+__all__ = [
+    "CONTROLLER_MANAGER_LEASE",
+    "CONTROLLER_NAMES",
+    "DELETE_PROTECTION_FINALIZER",
+    "FIELD_MANAGER",
+    "JOB_OWNERS",
+    "POD_OWNERS",
+    "Controller",
+    "ControllerConflict",
+    "GarbageCollector",
+    "JobController",
+    "JobPlan",
+    "OwnerKind",
+    "ResourceClaimController",
+    "WorkQueue",
+    "build_controllers",
+    "check_no_controller_manager",
+    "claim_from_template",
+    "failure_delay",
+    "plan_job",
+]

@@ -1,0 +1,54 @@
+"""Which controllers `--controllers` may name, and building them in one place.
+
+`scheduler` is not built here (the CLI runs it); every other name is a controller of this
+package. Unknown names are an InputError naming the valid ones.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+
+from dralloc.errors import InputError, Problem
+from dralloc.kube.client import KubeClient
+from dralloc.kube.controllers.base import Controller
+from dralloc.kube.controllers.gc import JOB_OWNERS, POD_OWNERS, GarbageCollector
+from dralloc.kube.controllers.job import JobController
+from dralloc.kube.controllers.resourceclaim import ResourceClaimController
+from dralloc.kube.shared_informers import SharedInformers
+
+SCHEDULER = "scheduler"
+CONTROLLER_NAMES = ("resourceclaim", "gc", "job")
+
+
+def build_controllers(
+    names: Iterable[str],
+    client: KubeClient,
+    informers: SharedInformers,
+    *,
+    rng: random.Random,
+) -> list[Controller]:
+    """The controllers `names` asks for, in a fixed order, their informer handlers registered
+    (call before `informers.start()`). `scheduler` is accepted and skipped. `rng` is for
+    controllers that draw random numbers (none does yet: names come from the server)."""
+    del rng  # accepted so callers need not change when a controller needs randomness
+    wanted = [n.strip() for n in names if n.strip()]
+    unknown = sorted({n for n in wanted if n != SCHEDULER and n not in CONTROLLER_NAMES})
+    if unknown:
+        valid = ", ".join((SCHEDULER, *CONTROLLER_NAMES))
+        raise InputError(
+            [
+                Problem("--controllers", "", "", f"unknown controller {n!r} (valid: {valid})")
+                for n in unknown
+            ]
+        )
+    chosen = set(wanted)
+    built: list[Controller] = []
+    if "resourceclaim" in chosen:
+        built.append(ResourceClaimController(client, informers))
+    if "job" in chosen:
+        built.append(JobController(client, informers))
+    if "gc" in chosen:
+        owners = (POD_OWNERS, JOB_OWNERS) if "job" in chosen else (POD_OWNERS,)
+        built.append(GarbageCollector(client, informers, owner_kinds=owners))
+    return built
