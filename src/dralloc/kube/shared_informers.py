@@ -65,7 +65,7 @@ class SharedInformers:
         if not pending:
             return
         waits = [asyncio.create_task(i.synced.wait()) for i in pending]
-        done, not_done = await asyncio.wait(waits, timeout=timeout)
+        _, not_done = await asyncio.wait(waits, timeout=timeout)
         for task in not_done:
             task.cancel()
         late = [i.resource.plural for i in pending if not i.synced.is_set()]

@@ -1,0 +1,509 @@
+"""dralloc as a live scheduler: the scheduling loop over a real cluster (spec/cluster-mode.md
+sections 1-5; spec/scheduler.md sections 1, 2 and 8).
+
+    live = LiveScheduler(client, informers, LiveOptions(features, config=config))
+    await informers.start(); await informers.wait_synced(60)
+    live.start_leading()
+    await live.run()            # until cancelled; then `await live.shutdown()`
+
+The scheduler is `dralloc.scheduler`'s, built once by `build_scheduler` (the same wiring as
+`dralloc schedule`, the simulator and the benchmarks): the cache, a framework per profile and
+a scheduling queue per profile. What is live here:
+
+- `ClusterMirror` (mirror.py) applies informer events to the cache and the queues, which the
+  plugins' declared queueing hints judge;
+- the scheduling cycle runs in the event loop, one pod at a time, on the cache's snapshot, and
+  writes nothing: Reserve allocates devices in memory, and the claims it allocated go *in
+  flight* in the claim assume cache (assume.py);
+- the binding cycle runs as its own task per pod, as kube-scheduler's goroutine does: PreBind
+  writes each claim's finalizer and status, Bind posts pods/binding (binding.py); a failure
+  undoes Reserve in memory and on the wire, and the pod goes back to the queue with backoff;
+- failed attempts get PodScheduled=False and a FailedScheduling event; bound pods a Scheduled
+  event; preemption deletes its victims (DisruptionTarget first) and nominates the node.
+
+Only the leader pops pods (`start_leading` / `stop_leading`); a standby keeps its caches warm.
+Everything runs in one event loop, so the cache, queues and mirror need no locks: a binding
+task touches them only between its awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dralloc.api.io import to_builtins
+from dralloc.features import Features
+from dralloc.kube.assume import ClaimAssumeCache
+from dralloc.kube.binding import BindingFailed, BindingPlan, ClaimBinder, ClaimWrite
+from dralloc.kube.client import (
+    DEVICE_CLASSES,
+    NODES,
+    PODS,
+    RESOURCE_CLAIMS,
+    RESOURCE_SLICES,
+    STRATEGIC_MERGE_PATCH,
+    ApiStatusError,
+    ApiUnavailable,
+    KubeClient,
+    KubeDict,
+)
+from dralloc.kube.events import EventRecorder
+from dralloc.kube.mirror import ClusterMirror
+from dralloc.kube.ownership import Ownership
+from dralloc.kube.shared_informers import SharedInformers
+from dralloc.scheduler.admission import pre_enqueue_message
+from dralloc.scheduler.builder import BuiltScheduler, SchedulerInputs, build_scheduler
+from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
+from dralloc.scheduler.config import SchedulerConfiguration
+from dralloc.scheduler.framework import (
+    CycleState,
+    FitError,
+    Framework,
+    PodInfo,
+    SchedulingError,
+    Status,
+)
+from dralloc.scheduler.plugins import Eviction
+from dralloc.scheduler.profiles import DeviceSpeedups
+from dralloc.scheduler.queue import PreEnqueuePlugin, QueuedPodInfo, SchedulingQueue
+
+log = logging.getLogger(__name__)
+
+NOT_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"
+
+
+class MonotonicClock:
+    """The queue's clock in a live scheduler: seconds of the monotonic clock."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+
+class SchedulingGates:
+    """PreEnqueue: a pod with scheduling gates waits (spec/scheduler.md 1.10)."""
+
+    name = "SchedulingGates"
+
+    def pre_enqueue(self, pod: PodInfo) -> Status:
+        gates = pod.pod.spec.scheduling_gates
+        if not gates:
+            return Status()
+        names = " ".join(gate.name for gate in gates)
+        return Status.unresolvable(f"waiting for scheduling gates: [{names}]")
+
+
+class ClaimsExist:
+    """DynamicResources' PreEnqueue: the pod's claims must exist (spec/dra-v1.md 7.1)."""
+
+    name = "DynamicResources"
+
+    def __init__(self, cache: SchedulerCache) -> None:
+        self.cache = cache
+
+    def pre_enqueue(self, pod: PodInfo) -> Status:
+        if pod.pod.spec.scheduling_gates:
+            return Status()
+        message = pre_enqueue_message(pod.pod, self.cache.claims)
+        return Status() if message is None else Status.unresolvable(message)
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What a live scheduler is built from (the command's flags)."""
+
+    features: Features
+    config: SchedulerConfiguration = field(default_factory=SchedulerConfiguration)
+    ownership: Ownership = field(default_factory=Ownership)
+    preemption_frees_devices: bool = False
+    # Shutdown waits this long for binding cycles in flight.
+    shutdown_grace_seconds: float = 30.0
+    rng_seed: int | None = None
+
+
+@dataclass
+class _Binding:
+    queued: QueuedPodInfo
+    framework: Framework
+    state: CycleState
+    plan: BindingPlan
+    started: float
+
+
+class LiveScheduler:
+    """The scheduling loop and the binding cycles of one dralloc scheduler process."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        informers: SharedInformers,
+        options: LiveOptions,
+        *,
+        recorder: EventRecorder | None = None,
+        before_pre_bind: Callable[[BindingPlan], Awaitable[None]] | None = None,
+        on_outcome: Callable[[str, str, float], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.options = options
+        self.clock = MonotonicClock()
+        self.rng = random.Random(options.rng_seed)
+        self._evictions: list[Eviction] = []
+        self.built: BuiltScheduler = build_scheduler(
+            SchedulerInputs(
+                options.features,
+                config=options.config,
+                rng=self.rng,
+                on_evict=self._evictions.append,
+                # Verdicts remembered across pods assume a node's answers change only with
+                # its generation; in a live cluster shared pools and classes come and go.
+                remember_verdicts=False,
+                device_speedups=DeviceSpeedups(remember_outcomes=True),
+                preemption_frees_devices=options.preemption_frees_devices,
+            )
+        )
+        self.cache = self.built.cache
+        names = list(self.built.frameworks)
+        self.recorder = recorder or EventRecorder(client, names[0] if names else "dralloc")
+        pre_enqueue: list[PreEnqueuePlugin] = [SchedulingGates(), ClaimsExist(self.cache)]
+        self.queues: dict[str, SchedulingQueue] = {
+            name: SchedulingQueue.for_profile(
+                self.clock, framework.profile, pre_enqueue=pre_enqueue
+            )
+            for name, framework in self.built.frameworks.items()
+        }
+        self.assume = ClaimAssumeCache()
+        self._wake = asyncio.Event()
+        self.mirror = ClusterMirror(
+            self.cache,
+            self.queues,
+            self.assume,
+            options.ownership,
+            on_change=self._wake.set,
+            on_foreign_allocation=self._foreign_allocation,
+        )
+        self.binder = ClaimBinder(
+            client,
+            self.assume,
+            binding_conditions=options.features.enabled("DRADeviceBindingConditions"),
+            rng=self.rng,
+            before_pre_bind=before_pre_bind,
+        )
+        self.informers = informers
+        informers.informer(NODES).add_handler(self.mirror.nodes)
+        informers.informer(RESOURCE_SLICES).add_handler(self.mirror.resource_slices)
+        informers.informer(DEVICE_CLASSES).add_handler(self.mirror.device_classes)
+        informers.informer(RESOURCE_CLAIMS).add_handler(self.mirror.resource_claims)
+        self.pods = informers.informer(PODS, field_selector=NOT_TERMINAL)
+        self.pods.add_handler(self.mirror.pods)
+        self._leading = asyncio.Event()
+        self._stopping = False
+        self._bindings: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._next_queue = 0
+        self.on_outcome = on_outcome
+        self.foreign_allocations = 0
+        self.scheduled = 0
+        self.attempts = 0
+
+    # ------------------------------------------------------------------ leadership
+
+    def start_leading(self) -> None:
+        self._leading.set()
+        self._wake.set()
+
+    def stop_leading(self) -> None:
+        """Stop popping pods and cancel the binding cycles in flight (leadership lost)."""
+        self._leading.clear()
+        for task in list(self._bindings.values()):
+            task.cancel()
+
+    @property
+    def is_leading(self) -> bool:
+        return self._leading.is_set()
+
+    # ------------------------------------------------------------------------ loop
+
+    async def run(self) -> None:
+        """Schedule pods while leading, until cancelled or `shutdown`."""
+        while not self._stopping:
+            if not self._leading.is_set():
+                await self._leading.wait()
+                continue
+            self.mirror.refresh()
+            for queue in self.queues.values():
+                queue.flush()
+            popped = self._pop()
+            if popped is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+                continue
+            name, queued = popped
+            self._schedule_one(name, queued)
+            await asyncio.sleep(0)
+
+    def _pop(self) -> tuple[str, QueuedPodInfo] | None:
+        names = list(self.queues)
+        for offset in range(len(names)):
+            name = names[(self._next_queue + offset) % len(names)]
+            queued = self.queues[name].pop()
+            if queued is not None:
+                self._next_queue = (self._next_queue + offset + 1) % len(names)
+                return name, queued
+        return None
+
+    async def shutdown(self) -> None:
+        """Stop popping, let binding cycles finish (bounded), drain events."""
+        self._stopping = True
+        self._leading.clear()
+        self._wake.set()
+        grace = self.options.shutdown_grace_seconds
+        if self._bindings:
+            await asyncio.wait(set(self._bindings.values()), timeout=grace)
+        for task in list(self._bindings.values()):
+            task.cancel()
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=min(grace, 5.0))
+        await self.recorder.drain(5.0)
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ----------------------------------------------------------- the scheduling cycle
+
+    def _raw_pod(self, key: str) -> KubeDict | None:
+        return self.pods.get(key)
+
+    def _schedule_one(self, profile: str, queued: QueuedPodInfo) -> None:
+        queue = self.queues[profile]
+        info = queued.pod_info
+        key = info.key
+        raw = self._raw_pod(key)
+        if raw is None or not self.mirror.is_ours_pending(raw) or key in self.mirror.binding:
+            queue.done(queued.uid)  # deleted, bound or terminal meanwhile
+            return
+        self.attempts += 1
+        started = time.monotonic()
+        for _, claim_key in pod_claim_keys(info.pod):
+            holder = self.assume.in_flight_for(claim_key) if claim_key else None
+            if holder is not None and holder != queued.uid:
+                message = f"resource claim {claim_key} is in the process of being allocated"
+                self._failed(
+                    profile,
+                    queued,
+                    raw,
+                    Status.unschedulable(message),
+                    message,
+                    frozenset({"DynamicResources"}),
+                    None,
+                    started,
+                )
+                return
+        framework = self.built.frameworks[profile]
+        state = CycleState()
+        try:
+            result = framework.schedule(state, info, self.cache.snapshot())
+        except FitError as err:
+            nominated = err.diagnosis.nominated_node_name
+            self._actuate_evictions()
+            self._failed(
+                profile,
+                queued,
+                raw,
+                Status.unschedulable(err.message),
+                err.message,
+                frozenset(err.diagnosis.unschedulable_plugins),
+                nominated,
+                started,
+            )
+            return
+        except SchedulingError as err:
+            self._failed(
+                profile, queued, raw, err.status, err.status.message, frozenset(), None, started
+            )
+            return
+        node = result.node
+        before = {
+            claim_key: self.cache.claims.get(claim_key)
+            for _, claim_key in pod_claim_keys(info.pod)
+            if claim_key is not None
+        }
+        self.cache.assume_pod(info, node)
+        self.mirror.binding.add(key)
+        for step in (framework.reserve, framework.permit):
+            status = step(state, info, node)
+            if not status.is_success:
+                framework.unreserve(state, info, node)
+                self.cache.forget_pod(key)
+                self.mirror.binding.discard(key)
+                message = status.message
+                if status.is_rejected:
+                    message = f"0/1 nodes are available: 1 {status.message}."
+                plugins = frozenset({status.plugin}) if status.plugin else frozenset()
+                self._failed(profile, queued, raw, status, message, plugins, None, started)
+                return
+        claims: list[ClaimWrite] = []
+        seen: set[str] = set()
+        for claim_key, old in before.items():
+            if claim_key in seen:
+                continue
+            seen.add(claim_key)
+            now = self.cache.claims.get(claim_key)
+            allocation = now.status.allocation if now is not None else None
+            if allocation is not None and (old is None or old.status.allocation is None):
+                self.assume.reserve(claim_key, queued.uid)
+                claims.append(ClaimWrite(claim_key, to_builtins(allocation)))
+            else:
+                claims.append(ClaimWrite(claim_key))
+        plan = BindingPlan(raw, node, claims)
+        binding = _Binding(queued, framework, state, plan, started)
+        task = asyncio.get_running_loop().create_task(self._binding_cycle(profile, binding))
+        self._bindings[key] = task
+        task.add_done_callback(lambda _: self._bindings.pop(key, None))
+
+    def _failed(
+        self,
+        profile: str,
+        queued: QueuedPodInfo,
+        raw: KubeDict,
+        status: Status,
+        message: str,
+        plugins: frozenset[str],
+        nominated: str | None,
+        started: float,
+    ) -> None:
+        queue = self.queues[profile]
+        is_error = not status.is_rejected
+        if is_error:
+            queue.add_unschedulable_if_not_present(queued)
+        else:
+            queue.add_unschedulable_if_not_present(queued, unschedulable_plugins=plugins)
+        reason = "SchedulerError" if is_error else "Unschedulable"
+        self._spawn(
+            self.binder.mark_unschedulable(
+                raw, reason=reason, message=message, nominated_node=nominated
+            )
+        )
+        self.recorder.failed_scheduling(raw, message)
+        self._outcome("error" if is_error else "unschedulable", profile, started)
+
+    def _outcome(self, result: str, profile: str, started: float) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(result, profile, time.monotonic() - started)
+
+    # -------------------------------------------------------------- preemption
+
+    def _actuate_evictions(self) -> None:
+        evictions, self._evictions[:] = list(self._evictions), []
+        for eviction in evictions:
+            for victim in eviction.victims:
+                self.mirror.evicted.add(victim.key)
+                self._spawn(self._evict(eviction, victim))
+
+    async def _evict(self, eviction: Eviction, victim: PodInfo) -> None:
+        pod = victim.pod
+        namespace = pod.metadata.namespace or "default"
+        name = pod.metadata.name
+        condition = {
+            "status": {
+                "conditions": [
+                    {
+                        "type": "DisruptionTarget",
+                        "status": "True",
+                        "reason": "PreemptionByScheduler",
+                        "message": eviction.message,
+                    }
+                ]
+            }
+        }
+        try:
+            await self.client.patch(
+                PODS.item(namespace, name, "status"), condition, STRATEGIC_MERGE_PATCH
+            )
+            await self.client.delete(
+                PODS.item(namespace, name),
+                {
+                    "apiVersion": "v1",
+                    "kind": "DeleteOptions",
+                    "preconditions": {"uid": pod.metadata.uid},
+                },
+            )
+            raw = self.pods.get(f"{namespace}/{name}") or {"metadata": to_builtins(pod.metadata)}
+            self.recorder.preempted(raw, eviction.preemptor.pod.metadata.uid, eviction.node_name)
+        except (ApiStatusError, ApiUnavailable) as err:
+            log.warning("preemption of %s/%s: %s", namespace, name, err)
+
+    # -------------------------------------------------------------- the binding cycle
+
+    async def _binding_cycle(self, profile: str, binding: _Binding) -> None:
+        queued, plan = binding.queued, binding.plan
+        key = queued.pod_info.key
+        queue = self.queues[profile]
+        try:
+            await self.binder.pre_bind(plan)
+            await self.binder.bind(plan)
+        except BindingFailed as err:
+            await self._undo(binding)
+            if err.forget:
+                queue.done(queued.uid)
+            else:
+                queue.add_unschedulable_if_not_present(queued)
+                raw = self.pods.get(key) or plan.pod
+                self._spawn(
+                    self.binder.mark_unschedulable(
+                        raw, reason="SchedulerError", message=err.message
+                    )
+                )
+                self.recorder.failed_scheduling(raw, err.message)
+            log.info("binding %s to %s failed: %s", key, plan.node, err.message)
+            self._outcome("error", profile, binding.started)
+            return
+        except asyncio.CancelledError:
+            # Leadership lost or shutdown: nothing more is written; memory is put back.
+            self._release_claims(plan)
+            self.cache.forget_pod(key)
+            self.mirror.binding.discard(key)
+            queue.done(queued.uid)
+            raise
+        self._release_claims(plan)
+        self.mirror.binding.discard(key)
+        queue.done(queued.uid)
+        self.scheduled += 1
+        self.recorder.scheduled(plan.pod, plan.node)
+        self._outcome("scheduled", profile, binding.started)
+        self._wake.set()
+
+    async def _undo(self, binding: _Binding) -> None:
+        plan = binding.plan
+        key = binding.queued.pod_info.key
+        binding.framework.unreserve(binding.state, binding.queued.pod_info, plan.node)
+        await self.binder.unreserve(plan)
+        self.cache.forget_pod(key)
+        self._release_claims(plan)
+        self.mirror.binding.discard(key)
+
+    def _release_claims(self, plan: BindingPlan) -> None:
+        for claim in plan.claims:
+            self.mirror.apply_claim(claim.key, self.assume.release(claim.key))
+
+    # ----------------------------------------------------------------- ownership
+
+    def _foreign_allocation(self, claim: KubeDict, holders: list[str]) -> None:
+        self.foreign_allocations += 1
+        self.recorder.foreign_allocation(claim, ", ".join(holders))
+
+
+def pending_summary(queues: Mapping[str, SchedulingQueue]) -> dict[str, int]:
+    """Pods per queue name across profiles (for metrics and logs)."""
+    counts: dict[str, int] = {}
+    for queue in queues.values():
+        for pending in queue.pending_pods():
+            counts[str(pending.queue)] = counts.get(str(pending.queue), 0) + 1
+    return counts

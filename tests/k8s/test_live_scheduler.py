@@ -1,0 +1,131 @@
+"""dralloc's live scheduler against a real kube-apiserver (spec/cluster-mode.md section 8.7):
+claims written in upstream's order and shape, pods bound, conditions and events, races."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from controlplane import ApiServer
+from livekit import (
+    claim,
+    create_node,
+    device_class,
+    eventually,
+    gpu_slice,
+    live_scheduler,
+    pod,
+    unique,
+)
+
+from dralloc.kube.client import KubeClient
+
+pytestmark = pytest.mark.k8s
+
+Obj = dict[str, Any]
+
+
+def _condition(pod_obj: Obj, kind: str) -> Obj | None:
+    for condition in (pod_obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return condition
+    return None
+
+
+async def _fleet(client: KubeClient, nodes: int, devices: int, label: str) -> tuple[str, list[str]]:
+    """Nodes labelled `owner=<label>` with `devices` GPUs each, and a class for them."""
+    driver = f"{label}.example.com"
+    names = [unique(f"{label}-n{i}") for i in range(nodes)]
+    for name in names:
+        await create_node(client, name, {"owner": label})
+        await client.create(
+            "/apis/resource.k8s.io/v1/resourceslices", gpu_slice(name, devices, driver)
+        )
+    class_name = unique(f"{label}-class")
+    await client.create("/apis/resource.k8s.io/v1/deviceclasses", device_class(class_name, driver))
+    return class_name, names
+
+
+def test_a_pod_with_a_claim_is_bound_and_its_claim_allocated_and_reserved_as_upstream_writes_it(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        class_name, nodes = await _fleet(admin, 1, 2, "one")
+        claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+        await admin.create(claims, claim(namespace, "c1", class_name))
+        async with live_scheduler(apiserver.admin_kubeconfig, owned="owner=one") as live:
+            await admin.create(
+                f"/api/v1/namespaces/{namespace}/pods", pod(namespace, "p1", claim_name="c1")
+            )
+
+            async def bound() -> Obj | None:
+                got = await admin.get(f"/api/v1/namespaces/{namespace}/pods/p1")
+                return got if got["spec"].get("nodeName") else None
+
+            placed = await eventually(bound, what="pod bound")
+            assert placed["spec"]["nodeName"] == nodes[0]
+            assert (_condition(placed, "PodScheduled") or {}).get("status") == "True"
+            written = await admin.get(f"{claims}/c1")
+            assert written["metadata"]["finalizers"] == ["resource.kubernetes.io/delete-protection"]
+            assert written["status"]["reservedFor"] == [
+                {"resource": "pods", "name": "p1", "uid": placed["metadata"]["uid"]}
+            ]
+            results = written["status"]["allocation"]["devices"]["results"]
+            assert [(r["driver"], r["pool"], r["request"]) for r in results] == [
+                ("one.example.com", nodes[0], "gpu")
+            ]
+            # Round trip (8.7 test 8): what dralloc computed is what the server holds.
+            assert live.cache.claims[f"{namespace}/c1"].status.allocation is not None
+            node_selector = written["status"]["allocation"]["nodeSelector"]
+            assert node_selector["nodeSelectorTerms"][0]["matchFields"][0]["values"] == [nodes[0]]
+
+            async def scheduled_event() -> list[Obj]:
+                found = await admin.list(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")
+                return [e for e in found["items"] if e["reason"] == "Scheduled"]
+
+            events = await eventually(scheduled_event, what="Scheduled event")
+            assert events[0]["note"] == f"Successfully assigned {namespace}/p1 to {nodes[0]}"
+            assert events[0]["reportingController"] == "dralloc"
+        await admin.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_two_pods_racing_for_the_last_device_one_is_bound_the_other_says_why(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        class_name, _ = await _fleet(admin, 1, 1, "race")
+        claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+        for name in ("a", "b"):
+            await admin.create(claims, claim(namespace, name, class_name))
+        async with live_scheduler(apiserver.admin_kubeconfig, owned="owner=race"):
+            for name in ("a", "b"):
+                await admin.create(
+                    f"/api/v1/namespaces/{namespace}/pods", pod(namespace, name, claim_name=name)
+                )
+
+            async def settled() -> list[Obj] | None:
+                pods = [await admin.get(f"/api/v1/namespaces/{namespace}/pods/{n}") for n in "ab"]
+                done = [
+                    p for p in pods if p["spec"].get("nodeName") or _condition(p, "PodScheduled")
+                ]
+                return pods if len(done) == 2 else None
+
+            pods = await eventually(settled, what="both pods decided")
+            bound = [p for p in pods if p["spec"].get("nodeName")]
+            waiting = [p for p in pods if not p["spec"].get("nodeName")]
+            assert len(bound) == 1 and len(waiting) == 1
+            condition = _condition(waiting[0], "PodScheduled")
+            assert condition is not None
+            assert condition["status"] == "False" and condition["reason"] == "Unschedulable"
+            assert condition["message"].startswith("0/1 nodes are available")
+            written = [await admin.get(f"{claims}/{n}") for n in "ab"]
+            allocated = [c for c in written if (c.get("status") or {}).get("allocation")]
+            assert len(allocated) == 1
+        await admin.aclose()
+
+    asyncio.run(scenario())
