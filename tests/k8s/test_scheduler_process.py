@@ -1,0 +1,141 @@
+"""`dralloc scheduler` as a process against a real kube-apiserver, as an operator runs it:
+the claim controller beside it, kubectl to look, metrics and health to scrape, SIGTERM to stop
+(spec/cluster-mode.md sections 2 and 8.7 test 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from controlplane import ApiServer, Kubectl, free_port
+from livekit import create_node, device_class, eventually, gpu_slice, pod, unique
+
+from dralloc.kube.client import KubeClient
+
+pytestmark = pytest.mark.k8s
+
+Obj = dict[str, Any]
+DRALLOC = Path(sys.executable).with_name("dralloc")
+
+
+class DrallocProcess:
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.log = log
+        self.handle = log.open("wb")
+        self.process = subprocess.Popen(
+            [str(DRALLOC), "scheduler", *args], stdout=self.handle, stderr=subprocess.STDOUT
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self.handle.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def run_dralloc(tmp_path: Path) -> Iterator[Any]:
+    started: list[DrallocProcess] = []
+
+    def start(*args: str) -> DrallocProcess:
+        process = DrallocProcess(list(args), tmp_path / f"dralloc-{len(started)}.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.process.poll() is None:
+            process.process.kill()
+            process.process.wait(10)
+
+
+def test_the_scheduler_process_binds_a_template_claim_pod_as_kube_scheduler_would(
+    apiserver: ApiServer, namespace: str, kubectl: Kubectl, run_dralloc: Any
+) -> None:
+    label = unique("proc")
+    port = free_port()
+    process = run_dralloc(
+        "--kubeconfig",
+        str(apiserver.admin_kubeconfig),
+        "--owned-nodes",
+        f"owner={label}",
+        "--controllers",
+        "scheduler,resourceclaim,gc",
+        "--no-leader-elect",
+        "--metrics-bind-address",
+        f"127.0.0.1:{port}",
+    )
+
+    async def scenario() -> tuple[Obj, Obj]:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        driver = f"{label}.example.com"
+        node_name = unique("proc-node")
+        await create_node(admin, node_name, {"owner": label})
+        await admin.create(
+            "/apis/resource.k8s.io/v1/resourceslices", gpu_slice(node_name, 2, driver)
+        )
+        class_name = unique("proc-class")
+        await admin.create(
+            "/apis/resource.k8s.io/v1/deviceclasses", device_class(class_name, driver)
+        )
+        template = {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaimTemplate",
+            "metadata": {"name": "gpu", "namespace": namespace},
+            "spec": {
+                "spec": {
+                    "devices": {
+                        "requests": [{"name": "gpu", "exactly": {"deviceClassName": class_name}}]
+                    }
+                }
+            },
+        }
+        await admin.create(
+            f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaimtemplates", template
+        )
+        await admin.create(
+            f"/api/v1/namespaces/{namespace}/pods", pod(namespace, "trainer", template="gpu")
+        )
+
+        async def bound() -> Obj | None:
+            got = await admin.get(f"/api/v1/namespaces/{namespace}/pods/trainer")
+            return got if got["spec"].get("nodeName") else None
+
+        placed = await eventually(bound, timeout=60, what="pod bound by dralloc scheduler")
+        name = placed["status"]["resourceClaimStatuses"][0]["resourceClaimName"]
+        claim_obj = await admin.get(
+            f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims/{name}"
+        )
+        await admin.aclose()
+        return placed, claim_obj
+
+    try:
+        placed, claim_obj = asyncio.run(scenario())
+    except BaseException:
+        process.stop()
+        print(process.output())
+        raise
+    assert claim_obj["metadata"]["name"].startswith("trainer-gpu-")
+    assert claim_obj["metadata"]["annotations"]["resource.kubernetes.io/pod-claim-name"] == "gpu"
+    assert claim_obj["metadata"]["finalizers"] == ["resource.kubernetes.io/delete-protection"]
+    assert claim_obj["status"]["reservedFor"][0]["uid"] == placed["metadata"]["uid"]
+    shown = kubectl("get", "resourceclaims", "-n", namespace, "--no-headers")
+    assert "allocated,reserved" in shown.stdout
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert 'scheduler_schedule_attempts_total{profile="dralloc",result="scheduled"} 1.0' in metrics
+    assert "dralloc_devices" in metrics
+    for path in ("/healthz", "/readyz"):
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).status == 200
+    assert process.stop() == 0, process.output()
