@@ -211,10 +211,10 @@ class Informer:
         listed_rv = resource_version_of(answer)
         self.relists += 1
         self.backoff.reset()
-        self.replace([self._typed(item) for item in items], listed_rv)
+        self._replace([self._typed(item) for item in items], listed_rv)
         self.synced.set()
 
-    def replace(self, items: Sequence[KubeDict], resource_version: str) -> None:
+    def _replace(self, items: Sequence[KubeDict], resource_version: str) -> None:
         """Makes the store hold exactly `items` (a list's answer, read at `resource_version`)
         and tells the handlers the difference: adds and updates (resourceVersion changed) in
         list order, then deletes of what the list lacks, with the last object known."""
@@ -253,10 +253,10 @@ class Informer:
         # aclosing: an ERROR event leaves the loop early; the connection must not linger.
         async with contextlib.aclosing(stream):
             async for event in stream:
-                self.apply(event)
+                self._apply(event)
                 self.backoff.reset()
 
-    def apply(self, event: KubeDict) -> None:
+    def _apply(self, event: KubeDict) -> None:
         """One watch event: the store changes and the handlers hear of it; a bookmark only
         moves `resource_version`. An ERROR event raises (_Expired for a 410)."""
         kind = event.get("type")
