@@ -365,3 +365,25 @@ def test_waiting_for_a_sync_that_never_comes_times_out_naming_the_resource() -> 
             await informer.wait_synced(0.01)
 
     asyncio.run(scenario())
+
+
+def test_a_failed_relist_backs_off_and_lists_again_instead_of_watching_from_the_old_version() -> (
+    None
+):
+    fake = FakeClient(
+        [
+            _list("10", _pod("a", "1")),
+            ApiUnavailable("connection refused"),
+            ApiStatusError("GET", "/api/v1/pods", 503, "ServiceUnavailable", "starting"),
+            _list("40", _pod("a", "1")),
+        ],
+        [[_expired()]],
+    )
+    sleeps = Sleeps()
+    recorder = Recorder()
+    informer = _run(fake, recorder, sleep=sleeps)
+    assert [call.get("resourceVersion") for call in fake.list_calls] == ["0", None, None, None]
+    assert len(sleeps.delays) == 2
+    assert informer.relists == 2
+    assert recorder.seen == [("add", "ns/a", "1")]  # nothing changed: nothing more to hear
+    assert [call["resourceVersion"] for call, _ in fake.watch_calls] == ["10", "40"]
