@@ -19,6 +19,7 @@ from livekit import (
     unique,
 )
 
+from dralloc.kube.binding import BindingPlan
 from dralloc.kube.client import KubeClient
 
 pytestmark = pytest.mark.k8s
@@ -126,6 +127,123 @@ def test_two_pods_racing_for_the_last_device_one_is_bound_the_other_says_why(
             written = [await admin.get(f"{claims}/{n}") for n in "ab"]
             allocated = [c for c in written if (c.get("status") or {}).get("allocation")]
             assert len(allocated) == 1
+        await admin.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_conflict_between_reserve_and_prebind_is_retried_after_a_fresh_read(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """8.7 test 3: the claim's labels change between Reserve and PreBind; the status PUT
+    made from the cached claim gets a 409, and the retry (after a GET) succeeds."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        class_name, nodes = await _fleet(admin, 1, 1, "conflict")
+        claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+        await admin.create(claims, claim(namespace, "c", class_name))
+        injected: list[str] = []
+
+        async def relabel(plan: BindingPlan) -> None:
+            current = await admin.get(f"{claims}/c")
+            current["metadata"].setdefault("labels", {})["touched"] = "yes"
+            updated = await admin.update(f"{claims}/c", current)
+            injected.append(updated["metadata"]["resourceVersion"])
+
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned="owner=conflict", before_pre_bind=relabel
+        ) as live:
+            await admin.create(
+                f"/api/v1/namespaces/{namespace}/pods", pod(namespace, "p", claim_name="c")
+            )
+
+            async def bound() -> Obj | None:
+                got = await admin.get(f"/api/v1/namespaces/{namespace}/pods/p")
+                return got if got["spec"].get("nodeName") else None
+
+            placed = await eventually(bound, what="pod bound after a conflict")
+            assert placed["spec"]["nodeName"] == nodes[0]
+            assert len(injected) == 1  # bound at the first attempt: the retry was PreBind's own
+            written = await admin.get(f"{claims}/c")
+            assert written["metadata"]["labels"] == {"touched": "yes"}
+            assert [r["name"] for r in written["status"]["reservedFor"]] == ["p"]
+            assert live.scheduled == 1
+            assert live.binder.conflicts == 1
+        await admin.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_claim_allocated_elsewhere_first_leaves_no_reservation_and_the_next_attempt_decides(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """8.7 test 4: another writer allocates the claim between Reserve and PreBind."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        class_name, nodes = await _fleet(admin, 1, 2, "elsewhere")
+        claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+        await admin.create(claims, claim(namespace, "c", class_name))
+        raced: list[bool] = []
+
+        async def allocate_first(plan: BindingPlan) -> None:
+            if raced:
+                return
+            raced.append(True)
+            current = await admin.get(f"{claims}/c")
+            current["status"] = {
+                "allocation": {
+                    "devices": {
+                        "results": [
+                            {
+                                "request": "gpu",
+                                "driver": "elsewhere.example.com",
+                                "pool": nodes[0],
+                                "device": "gpu-1",
+                            }
+                        ]
+                    },
+                    "nodeSelector": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchFields": [
+                                    {"key": "metadata.name", "operator": "In", "values": [nodes[0]]}
+                                ]
+                            }
+                        ]
+                    },
+                }
+            }
+            await admin.update(f"{claims}/c/status", current)
+
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned="owner=elsewhere", before_pre_bind=allocate_first
+        ):
+            await admin.create(
+                f"/api/v1/namespaces/{namespace}/pods", pod(namespace, "p", claim_name="c")
+            )
+
+            async def failed_event() -> list[Obj]:
+                found = await admin.list(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")
+                return [e for e in found["items"] if "allocated elsewhere" in e["note"]]
+
+            events = await eventually(failed_event, what="the allocated-elsewhere failure")
+            assert events[0]["reason"] == "FailedScheduling"
+
+            async def bound() -> Obj | None:
+                got = await admin.get(f"/api/v1/namespaces/{namespace}/pods/p")
+                return got if got["spec"].get("nodeName") else None
+
+            placed = await eventually(
+                bound, what="the next attempt binds on the other's allocation"
+            )
+            written = await admin.get(f"{claims}/c")
+            results = written["status"]["allocation"]["devices"]["results"]
+            assert [r["device"] for r in results] == ["gpu-1"]  # the other writer's choice
+            assert [r["uid"] for r in written["status"]["reservedFor"]] == [
+                placed["metadata"]["uid"]
+            ]
         await admin.aclose()
 
     asyncio.run(scenario())

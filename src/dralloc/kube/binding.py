@@ -112,6 +112,7 @@ class ClaimBinder:
         self.rng = rng if rng is not None else random.Random()
         # A test's hook between Reserve and PreBind (spec 8.7, the injected conflict).
         self.before_pre_bind = before_pre_bind
+        self.conflicts = 0  # 409s answered by a fresh read and another attempt
 
     # ------------------------------------------------------------------------ PreBind
 
@@ -145,6 +146,7 @@ class ClaimBinder:
                 done = await self._write_claim_once(plan, claim, current)
             except ApiStatusError as err:
                 if err.is_conflict:
+                    self.conflicts += 1
                     await asyncio.sleep(CONFLICT_DELAY_SECONDS * (1 + 0.1 * self.rng.random()))
                     continue
                 if err.is_not_found:
