@@ -56,12 +56,18 @@ class Published:
 
     def count(self) -> str:
         return (
-            f"{len(self.nodes)} Nodes, {len(self.slices)} ResourceSlices, "
-            f"{len(self.classes)} DeviceClasses"
+            f"{_counted(len(self.nodes), 'Node')}, "
+            f"{_counted(len(self.slices), 'ResourceSlice')}, "
+            f"{_counted(len(self.classes), 'DeviceClass')}"
         )
 
     def existing_count(self) -> str:
-        return ", ".join(f"{len(names)} {kind}s" for kind, names in self.existing.items())
+        return ", ".join(_counted(len(names), kind) for kind, names in self.existing.items())
+
+
+def _counted(count: int, kind: str) -> str:
+    plural = kind + ("es" if kind.endswith("s") else "s")
+    return f"{count} {kind if count == 1 else plural}"
 
 
 class SimulatedFleet:
