@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -239,21 +240,27 @@ def test_a_leader_whose_lease_is_taken_stops_leading_at_once(
     _run(apiserver, scenario)
 
 
+@pytest.mark.parametrize("failure", ["refused", "hanging"])
 def test_a_leader_that_cannot_renew_within_the_deadline_gives_up(
-    apiserver: ApiServer, namespace: str
+    apiserver: ApiServer, namespace: str, failure: str
 ) -> None:
     async def scenario(client: KubeClient) -> None:
         cut_off = False
+        never = asyncio.Event()
 
         async def maybe_unreachable() -> None:
-            if cut_off:
+            if cut_off and failure == "refused":
                 raise ApiUnavailable("PUT lease: connection refused")
+            if cut_off:
+                await never.wait()  # a request the server never answers
 
         elector = LeaderElector(
             _Interposed(client, maybe_unreachable), _config(namespace, "lock", "a")
         )
         stopped: list[float] = []
-        task = asyncio.create_task(elector.run(lambda: None, lambda: stopped.append(1.0)))
+        task = asyncio.create_task(
+            elector.run(lambda: None, lambda: stopped.append(time.monotonic()))
+        )
         await _until(lambda: elector.is_leader, "a leads")
         cut_off = True
         cut_at = time.monotonic()
@@ -262,7 +269,26 @@ def test_a_leader_that_cannot_renew_within_the_deadline_gives_up(
         assert "within 1.5 s" in str(task.exception())
         assert stopped and not elector.is_leader
         # The last renewal came at most one retry period before the cut.
-        assert time.monotonic() - cut_at >= 1.5 - 0.3
+        assert stopped[0] - cut_at >= 1.5 - 0.3
+
+    _run(apiserver, scenario)
+
+
+def test_a_lease_renewed_by_a_cancelled_request_is_still_released(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    async def scenario(client: KubeClient) -> None:
+        a = _Participant(client, _config(namespace, "lock", "a"))
+        await _until(lambda: a.elector.is_leader, "a leads")
+        await a.abandon()
+        # A renewal that reached the server although its task was cancelled: same holder,
+        # newer resourceVersion than the one the elector kept.
+        lease = await _lease(client, namespace, "lock")
+        lease["spec"]["renewTime"] = micro_time(datetime.now(UTC))
+        await client.update(LEASES.item(namespace, "lock"), lease)
+        assert await a.elector.release()
+        spec = (await _lease(client, namespace, "lock"))["spec"]
+        assert (spec["holderIdentity"], spec["leaseDurationSeconds"]) == ("", 1)
 
     _run(apiserver, scenario)
 
@@ -299,8 +325,6 @@ def test_timings_that_let_two_leaders_overlap_are_refused() -> None:
 
 
 def test_micro_time_is_utc_with_six_fraction_digits() -> None:
-    from datetime import UTC, datetime, timedelta, timezone
-
     moment = datetime(2026, 12, 7, 4, 4, 5, 123456, tzinfo=timezone(timedelta(hours=1)))
     assert micro_time(moment) == "2026-12-07T03:04:05.123456Z"
     assert micro_time(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00.000000Z"

@@ -208,7 +208,14 @@ class LeaderElector:
         config = self.config
         while True:
             await self.sleep(config.retry_period)
-            if await self.try_acquire_or_renew():
+            # An attempt may not outlast the deadline: a leader stuck in a hanging request
+            # must still stop before others may consider its Lease expired.
+            remaining = self._last_renewed + config.renew_deadline - self.clock()
+            try:
+                renewed = await asyncio.wait_for(self.try_acquire_or_renew(), max(0.0, remaining))
+            except TimeoutError:
+                renewed = False
+            if renewed:
                 continue
             if not self._is_leader:
                 raise LeadershipLost(
@@ -321,20 +328,42 @@ class LeaderElector:
         if not self._is_leader or self._lease is None:
             return False
         self._is_leader = False
-        lease = copy.deepcopy(self._lease)
+        lease = self._lease
+        # Two tries: a renewal cancelled in flight may have reached the server, leaving the
+        # Lease we hold one resourceVersion behind.
+        for attempt in range(2):
+            try:
+                written = await self.client.update(self._item, self._released(lease))
+                self._observe(written)
+                return True
+            except ApiStatusError as err:
+                if not err.is_conflict or attempt > 0:
+                    self._release_failed(err)
+                    return False
+            except ApiUnavailable as err:
+                self._release_failed(err)
+                return False
+            try:
+                lease = await self.client.get(self._item)
+            except (ApiStatusError, ApiUnavailable) as err:
+                self._release_failed(err)
+                return False
+            self._observe(lease)
+            if self.observed_leader != self.identity:
+                return False  # another instance holds it now: nothing to release
+        return False
+
+    def _released(self, lease: KubeDict) -> KubeDict:
+        released = copy.deepcopy(lease)
         stamp = micro_time(self.now())
-        lease["spec"].update(
+        released["spec"].update(
             {"holderIdentity": "", "leaseDurationSeconds": 1, "acquireTime": stamp}
         )
-        lease["spec"]["renewTime"] = stamp
-        try:
-            written = await self.client.update(self._item, lease)
-        except (ApiStatusError, ApiUnavailable) as err:
-            log.warning("%s: could not release Lease %s: %s", self.identity, self.config.lease, err)
-            return False
-        self._observe(written)
-        self._lease = written
-        return True
+        released["spec"]["renewTime"] = stamp
+        return released
+
+    def _release_failed(self, err: Exception) -> None:
+        log.warning("%s: could not release Lease %s: %s", self.identity, self.config.lease, err)
 
     @property
     def _item(self) -> str:
