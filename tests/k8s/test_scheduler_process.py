@@ -59,6 +59,7 @@ def run_dralloc(tmp_path: Path) -> Iterator[Any]:
         if process.process.poll() is None:
             process.process.kill()
             process.process.wait(10)
+        process.handle.close()
 
 
 def test_the_scheduler_process_binds_a_template_claim_pod_as_kube_scheduler_would(
@@ -139,3 +140,67 @@ def test_the_scheduler_process_binds_a_template_claim_pod_as_kube_scheduler_woul
     for path in ("/healthz", "/readyz"):
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).status == 200
     assert process.stop() == 0, process.output()
+
+
+def _metric(port: int, line_prefix: str) -> float:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    except OSError:
+        return -1.0
+    for line in text.decode().splitlines():
+        if line.startswith(line_prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_only_the_lease_holder_binds_and_a_standby_takes_over_when_the_leader_dies(
+    apiserver: ApiServer, namespace: str, run_dralloc: Any
+) -> None:
+    """8.7 test 5: two processes, one Lease; SIGKILL the leader, the standby binds within
+    leaseDuration + 2 retry periods (15 + 2 + 2 s; the deadline here is generous)."""
+    label = unique("lead")
+    lease = f"kube-system/{unique('dralloc')}"
+    ports = [free_port(), free_port()]
+    processes = [
+        run_dralloc(
+            "--kubeconfig",
+            str(apiserver.admin_kubeconfig),
+            "--owned-nodes",
+            f"owner={label}",
+            "--lease",
+            lease,
+            "--metrics-bind-address",
+            f"127.0.0.1:{port}",
+        )
+        for port in ports
+    ]
+    scheduled = 'scheduler_schedule_attempts_total{profile="dralloc",result="scheduled"}'
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        node_name = unique("lead-node")
+        await create_node(admin, node_name, {"owner": label})
+
+        async def bound(name: str) -> Obj | None:
+            got = await admin.get(f"/api/v1/namespaces/{namespace}/pods/{name}")
+            return got if got["spec"].get("nodeName") else None
+
+        await admin.create(f"/api/v1/namespaces/{namespace}/pods", pod(namespace, "first"))
+        await eventually(lambda: bound("first"), timeout=60, what="first pod bound")
+        counts = [_metric(port, scheduled) for port in ports]
+        assert sorted(counts) == [0.0, 1.0], counts
+        leader = counts.index(1.0)
+        processes[leader].process.kill()
+        processes[leader].process.wait(10)
+        await admin.create(f"/api/v1/namespaces/{namespace}/pods", pod(namespace, "second"))
+        await eventually(lambda: bound("second"), timeout=45, what="the standby binds")
+        assert _metric(ports[1 - leader], scheduled) == 1.0
+        await admin.aclose()
+
+    try:
+        asyncio.run(scenario())
+    except BaseException:
+        for process in processes:
+            process.stop(signal.SIGKILL, timeout=10)
+            print(process.output())
+        raise
