@@ -330,7 +330,7 @@ def test_the_command_simulates_for_a_bounded_time_and_deletes_only_what_it_creat
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         lines = done.stderr.splitlines()
-        assert lines[0].startswith("publishing 2 Nodes, 2 ResourceSlices and 9 DeviceClasses to")
+        assert lines[0].startswith("publishing 2 Nodes, 2 ResourceSlices, 9 DeviceClasses to")
         assert lines[1:] == [
             "created 2 Nodes, 2 ResourceSlices, 8 DeviceClasses",
             "already there, used as they are and left on exit: 1 DeviceClass",

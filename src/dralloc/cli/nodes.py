@@ -185,7 +185,7 @@ def nodes_simulate(
         )
     except ClusterSpecError as err:
         where = "--nodes" if cluster_file is None else cluster_file if not nodes else "node groups"
-        if name_prefix and "name" in str(err):
+        if name_prefix and "must be a DNS label" in str(err):
             where = f"{where} with --name-prefix {name_prefix}"
         _fail(EXIT_INPUT, f"{where}: {err}")
     try:
@@ -263,10 +263,7 @@ async def _simulate(client: KubeClient, fleet: SimulatedFleet, for_seconds: floa
     code = EXIT_OK
     objects = fleet.objects
     try:
-        _err(
-            f"publishing {len(objects.nodes)} Nodes, {len(objects.slices)} ResourceSlices and "
-            f"{len(objects.classes)} DeviceClasses to {client.server}"
-        )
+        _err(f"publishing {objects.count()} to {client.server}")
         starting = asyncio.create_task(fleet.start())
         await asyncio.wait({starting, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         if not starting.done():
@@ -293,13 +290,15 @@ async def _simulate(client: KubeClient, fleet: SimulatedFleet, for_seconds: floa
         await client.aclose()
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
-    _err(
-        f"pods started {counts.started}, completed {counts.completed}, deleted {counts.deleted}; "
-        f"device status writes {counts.device_status_writes}"
-    )
+    if counts.started or counts.deleted or counts.device_status_writes or code == EXIT_OK:
+        _err(
+            f"pods started {counts.started}, completed {counts.completed}, "
+            f"deleted {counts.deleted}; device status writes {counts.device_status_writes}"
+        )
+    published = fleet.published
     if fleet.keep:
-        _err(f"kept {fleet.published.count()} (--keep)")
-    else:
+        _err(f"kept {published.count()} (--keep)")
+    elif published.nodes or published.slices or published.classes:
         _err(f"deleted {fleet.withdrawn.count()}")
     return code
 

@@ -34,7 +34,7 @@ from dralloc.kube.client import (
     Resource,
 )
 from dralloc.kube.nodesim.kubelet import HEARTBEAT_SECONDS, SimulatedKubelet, WallClock
-from dralloc.kube.nodesim.objects import FleetObjects, plan_fleet
+from dralloc.kube.nodesim.objects import FleetObjects, count_objects, counted, plan_fleet
 from dralloc.kube.nodesim.status import node_address
 from dralloc.kube.shared_informers import SharedInformers
 
@@ -55,19 +55,10 @@ class Published:
     existing: dict[str, list[str]] = field(default_factory=dict)  # kind -> names
 
     def count(self) -> str:
-        return (
-            f"{_counted(len(self.nodes), 'Node')}, "
-            f"{_counted(len(self.slices), 'ResourceSlice')}, "
-            f"{_counted(len(self.classes), 'DeviceClass')}"
-        )
+        return count_objects(len(self.nodes), len(self.slices), len(self.classes))
 
     def existing_count(self) -> str:
-        return ", ".join(_counted(len(names), kind) for kind, names in self.existing.items())
-
-
-def _counted(count: int, kind: str) -> str:
-    plural = kind + ("es" if kind.endswith("s") else "s")
-    return f"{count} {kind if count == 1 else plural}"
+        return ", ".join(counted(len(names), kind) for kind, names in self.existing.items())
 
 
 class SimulatedFleet:

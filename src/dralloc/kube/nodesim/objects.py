@@ -93,6 +93,23 @@ class FleetObjects:
     def node_names(self) -> list[str]:
         return [str(node["metadata"]["name"]) for node in self.nodes]
 
+    def count(self) -> str:
+        """`16 Nodes, 144 ResourceSlices, 9 DeviceClasses`."""
+        return count_objects(len(self.nodes), len(self.slices), len(self.classes))
+
+
+def counted(count: int, kind: str) -> str:
+    """`1 Node`, `2 Nodes`, `2 DeviceClasses`."""
+    plural = kind + ("es" if kind.endswith("s") else "s")
+    return f"{count} {kind if count == 1 else plural}"
+
+
+def count_objects(nodes: int, slices: int, classes: int) -> str:
+    return (
+        f"{counted(nodes, 'Node')}, {counted(slices, 'ResourceSlice')}, "
+        f"{counted(classes, 'DeviceClass')}"
+    )
+
 
 def prefixed_groups(groups: Iterable[NodeGroup], name_prefix: str) -> list[NodeGroup]:
     """The groups with `name_prefix` put before each group's node-name prefix."""
