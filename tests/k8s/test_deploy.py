@@ -4,6 +4,7 @@ the scheduler makes (asked with access reviews, not real writes) and no other.""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import yaml
 from apiclient import ApiClient
 from controlplane import ApiServer, Kubectl
 
+from dralloc.kube import ApiStatusError, KubeClient
+from dralloc.kube.client import DEVICE_CLASSES, NODES, RESOURCE_CLAIMS, RESOURCE_SLICES
 from dralloc.scheduler.config import parse_config
 from dralloc.scheduler.profiles import plugin_names
 
@@ -301,3 +304,137 @@ def test_the_shipped_bindings_authorize_the_service_account(
     assert _allowed(admin, FORBIDDEN_CALLS, **account) == []
     kubectl("apply", "-f", str(DEPLOY / "extras" / "controllers-binding.yaml"))
     assert _denied(admin, CONTROLLER_CALLS, **account) == []
+
+
+# ------------------------------------------------------------------ the node simulator role
+
+SIMULATOR_RULES = "dralloc-node-simulator"
+DRIVER = "gpu.example.com"
+
+
+def _as_user(apiserver: ApiServer, user: str) -> KubeClient:
+    # Impersonation by the admin: the harness has certificates for two users only.
+    client = KubeClient.connect(apiserver.admin_kubeconfig)
+    client.http.headers["Impersonate-User"] = user
+    return client
+
+
+def _bind_role_to(apiserver: ApiServer, role: str, user: str) -> None:
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": f"{role}-{user}"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    apiserver.admin.create(
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding
+    ).raise_for_status()
+
+
+def _allocated_claim(apiserver: ApiServer, namespace: str, pool: str) -> dict[str, Any]:
+    """A claim allocated (by the admin, as a scheduler would) one device of `pool`."""
+    path = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+    claim = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaim",
+        "metadata": {"name": f"claim-{pool}", "namespace": namespace},
+        "spec": {
+            "devices": {"requests": [{"name": "gpu", "exactly": {"deviceClassName": "sim-gpu"}}]}
+        },
+    }
+    created = apiserver.admin.create(path, claim).raise_for_status().body
+    created["status"] = {
+        "allocation": {
+            "devices": {
+                "results": [{"request": "gpu", "driver": DRIVER, "pool": pool, "device": "gpu-0"}]
+            }
+        }
+    }
+    return dict(
+        apiserver.admin.request("PUT", f"{path}/{created['metadata']['name']}/status", created)
+        .raise_for_status()
+        .body
+    )
+
+
+def _with_device_status(claim: dict[str, Any], pool: str) -> dict[str, Any]:
+    condition = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Simulated",
+        "message": "",
+        "lastTransitionTime": "2026-12-07T00:00:00Z",
+    }
+    updated = dict(claim)
+    updated["status"] = {
+        **claim["status"],
+        "devices": [{"driver": DRIVER, "pool": pool, "device": "gpu-0", "conditions": [condition]}],
+    }
+    return updated
+
+
+def test_the_node_simulator_role_lets_a_non_admin_publish_nodes_and_write_device_status(
+    apiserver: ApiServer, kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl("apply", "-f", str(DEPLOY / "extras" / "node-simulator-role.yaml"))
+    # The same role without `resourceclaims/driver`, to show that rule is what lets it write
+    # device status.
+    role = _manifests()[("ClusterRole", SIMULATOR_RULES)]
+    without_driver = {
+        **role,
+        "metadata": {"name": "simulator-without-driver"},
+        "rules": [r for r in role["rules"] if "resourceclaims/driver" not in r["resources"]],
+    }
+    apiserver.admin.create(
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles", without_driver
+    ).raise_for_status()
+    _bind_role_to(apiserver, SIMULATOR_RULES, "simulator")
+    _bind_role_to(apiserver, "simulator-without-driver", "half-simulator")
+
+    async def scenario() -> None:
+        simulator = _as_user(apiserver, "simulator")
+        half = _as_user(apiserver, "half-simulator")
+        try:
+            node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "sim-node-1"}}
+            await simulator.create(NODES.collection(), node)
+            ready = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+            await simulator.patch(NODES.item(None, "sim-node-1", "status"), ready)
+            device_class = {
+                "apiVersion": "resource.k8s.io/v1",
+                "kind": "DeviceClass",
+                "metadata": {"name": "sim-gpu"},
+                "spec": {"selectors": [{"cel": {"expression": f'device.driver == "{DRIVER}"'}}]},
+            }
+            await simulator.create(DEVICE_CLASSES.collection(), device_class)
+            resource_slice = {
+                "apiVersion": "resource.k8s.io/v1",
+                "kind": "ResourceSlice",
+                "metadata": {"name": "sim-node-1-gpus"},
+                "spec": {
+                    "driver": DRIVER,
+                    "nodeName": "sim-node-1",
+                    "pool": {"name": "sim-node-1", "generation": 1, "resourceSliceCount": 1},
+                    "devices": [{"name": "gpu-0"}],
+                },
+            }
+            await simulator.create(RESOURCE_SLICES.collection(), resource_slice)
+
+            claim = _allocated_claim(apiserver, namespace, "sim-node-1")
+            status = RESOURCE_CLAIMS.item(namespace, claim["metadata"]["name"], "status")
+            with pytest.raises(ApiStatusError) as refused:
+                await half.update(status, _with_device_status(claim, "sim-node-1"))
+            # The status strategy refuses it as a field error (422), naming the missing verb.
+            assert refused.value.code == 422
+            assert 'arbitrary-node:update resource "resourceclaims/driver"' in str(refused.value)
+            written = await simulator.update(status, _with_device_status(claim, "sim-node-1"))
+            assert written["status"]["devices"][0]["conditions"][0]["type"] == "Ready"
+
+            await simulator.delete(RESOURCE_SLICES.item(None, "sim-node-1-gpus"))
+            await simulator.delete(NODES.item(None, "sim-node-1"))
+            await simulator.delete(DEVICE_CLASSES.item(None, "sim-gpu"))
+        finally:
+            await simulator.aclose()
+            await half.aclose()
+
+    asyncio.run(scenario())
