@@ -247,3 +247,54 @@ def test_a_claim_allocated_elsewhere_first_leaves_no_reservation_and_the_next_at
         await admin.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_scheduler_killed_between_the_claim_write_and_the_bind_leaves_nothing_behind(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """8.7 test 7: the claim says allocated and reserved for the pod, the pod is not bound,
+    and the scheduler is gone without cleaning up; the next one binds the pod on that
+    allocation, with one reservation."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        class_name, nodes = await _fleet(admin, 2, 1, "restart")
+        claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+        await admin.create(claims, claim(namespace, "c", class_name))
+        frozen = asyncio.Event()
+
+        async with live_scheduler(apiserver.admin_kubeconfig, owned="owner=restart") as first:
+
+            async def never_bind(plan: BindingPlan) -> None:
+                frozen.set()
+                await asyncio.Event().wait()  # the process dies here
+
+            first.binder.bind = never_bind  # type: ignore[method-assign]
+            await admin.create(
+                f"/api/v1/namespaces/{namespace}/pods", pod(namespace, "p", claim_name="c")
+            )
+            await asyncio.wait_for(frozen.wait(), 30)
+            first.stop_leading()  # cancels the binding cycle: no Unreserve reaches the server
+        written = await admin.get(f"{claims}/c")
+        chosen = written["status"]["allocation"]["devices"]["results"][0]["pool"]
+        assert [r["name"] for r in written["status"]["reservedFor"]] == ["p"]
+        assert not (await admin.get(f"/api/v1/namespaces/{namespace}/pods/p"))["spec"].get(
+            "nodeName"
+        )
+
+        async with live_scheduler(apiserver.admin_kubeconfig, owned="owner=restart"):
+
+            async def bound() -> Obj | None:
+                got = await admin.get(f"/api/v1/namespaces/{namespace}/pods/p")
+                return got if got["spec"].get("nodeName") else None
+
+            placed = await eventually(bound, what="the restarted scheduler binds the pod")
+            assert placed["spec"]["nodeName"] == chosen
+            written = await admin.get(f"{claims}/c")
+            assert [r["uid"] for r in written["status"]["reservedFor"]] == [
+                placed["metadata"]["uid"]
+            ]
+        assert nodes
+        await admin.aclose()
+
+    asyncio.run(scenario())

@@ -204,3 +204,105 @@ def test_only_the_lease_holder_binds_and_a_standby_takes_over_when_the_leader_di
             process.stop(signal.SIGKILL, timeout=10)
             print(process.output())
         raise
+
+
+BURST_PODS = 500
+
+
+def test_sigkill_during_a_burst_of_pods_then_restart_binds_every_pod_once_with_no_device_shared(
+    apiserver: ApiServer, namespace: str, run_dralloc: Any
+) -> None:
+    """Issue 13 point 6: 500 pods with template claims arrive; dralloc is SIGKILLed while it
+    binds them and started again; in the end every pod is bound exactly once, no device is
+    in two claims and no claim is reserved for a pod that does not hold it."""
+    label = unique("burst")
+    args = (
+        "--kubeconfig",
+        str(apiserver.admin_kubeconfig),
+        "--owned-nodes",
+        f"owner={label}",
+        "--controllers",
+        "scheduler,resourceclaim,gc",
+        "--no-leader-elect",
+        "--metrics-bind-address",
+        "127.0.0.1:0",
+    )
+    first = run_dralloc(*args)
+    pods_path = f"/api/v1/namespaces/{namespace}/pods"
+    claims_path = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+
+    async def bound_pods(admin: KubeClient) -> list[Obj]:
+        found = await admin.list(pods_path)
+        return [p for p in found["items"] if p["spec"].get("nodeName")]
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig, qps=0)
+        driver = f"{label}.example.com"
+        for index in range(BURST_PODS // 10):
+            name = f"{label}-n{index:02d}"
+            await create_node(admin, name, {"owner": label})
+            await admin.create(
+                "/apis/resource.k8s.io/v1/resourceslices", gpu_slice(name, 10, driver)
+            )
+        class_name = unique("burst-class")
+        await admin.create(
+            "/apis/resource.k8s.io/v1/deviceclasses", device_class(class_name, driver)
+        )
+        template = {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaimTemplate",
+            "metadata": {"name": "gpu", "namespace": namespace},
+            "spec": {
+                "spec": {
+                    "devices": {
+                        "requests": [{"name": "gpu", "exactly": {"deviceClassName": class_name}}]
+                    }
+                }
+            },
+        }
+        await admin.create(
+            f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaimtemplates", template
+        )
+        for start in range(0, BURST_PODS, 50):
+            await asyncio.gather(
+                *(
+                    admin.create(pods_path, pod(namespace, f"w-{i:03d}", template="gpu"))
+                    for i in range(start, min(start + 50, BURST_PODS))
+                )
+            )
+
+        async def some_bound() -> bool:
+            return len(await bound_pods(admin)) >= 50
+
+        await eventually(some_bound, timeout=120, what="50 pods bound before the kill")
+        first.process.kill()
+        first.process.wait(10)
+        second = run_dralloc(*args)
+
+        async def all_bound() -> bool:
+            return len(await bound_pods(admin)) == BURST_PODS
+
+        try:
+            await eventually(all_bound, timeout=300, what="every pod bound after the restart")
+        except AssertionError:
+            print(second.output()[-5000:])
+            raise
+        pods = {p["metadata"]["uid"]: p for p in (await admin.list(pods_path))["items"]}
+        claims = (await admin.list(claims_path))["items"]
+        assert len(claims) == BURST_PODS
+        holders: dict[tuple[str, str, str], str] = {}
+        for claim_obj in claims:
+            status = claim_obj["status"]
+            reserved = status["reservedFor"]
+            assert len(reserved) == 1, claim_obj["metadata"]["name"]
+            holder = pods[reserved[0]["uid"]]
+            assert claim_obj["metadata"]["ownerReferences"][0]["uid"] == reserved[0]["uid"]
+            for result in status["allocation"]["devices"]["results"]:
+                device = (result["driver"], result["pool"], result["device"])
+                assert device not in holders, f"{device} in two claims"
+                holders[device] = holder["metadata"]["name"]
+                assert result["pool"] == holder["spec"]["nodeName"]
+        assert len(holders) == BURST_PODS
+        await admin.aclose()
+
+    asyncio.run(scenario())
