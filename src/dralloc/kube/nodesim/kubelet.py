@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 30.0
 # A write that failed for a reason other than the object being gone is tried again after this.
 RETRY_SECONDS = 1.0
+RETRY_CAP_SECONDS = 60.0
 CONFLICT_RETRIES = 5
 SYNC_TIMEOUT_SECONDS = 60.0
 
@@ -148,8 +149,9 @@ class SimulatedKubelet:
         await kubelet.stop()
 
     `nodes` maps each node name to its InternalIP; `pools` holds the (driver, pool) pairs
-    whose devices it reports on. With `informers`, it adds its handlers to those (started by
-    the caller, before or after this start()); without, it runs informers of its own.
+    whose devices it reports on. With `informers`, it adds its handlers to those, started by
+    the caller before or after this start() (start() waits for their first lists only when
+    they run already); without, it runs informers of its own.
     """
 
     def __init__(
@@ -189,6 +191,7 @@ class SimulatedKubelet:
         self._written: set[str] = set()
         self._deleting: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._failures: dict[tuple[str, str], int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.pods: Informer | None = None
         self.claims: Informer | None = None
@@ -211,9 +214,10 @@ class SimulatedKubelet:
             for i in range(self.workers)
         ]
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="kubelet heartbeats"))
-        await self.pods.wait_synced(SYNC_TIMEOUT_SECONDS)
-        if self.claims is not None:
-            await self.claims.wait_synced(SYNC_TIMEOUT_SECONDS)
+        if self.informers.is_running:
+            await self.pods.wait_synced(SYNC_TIMEOUT_SECONDS)
+            if self.claims is not None:
+                await self.claims.wait_synced(SYNC_TIMEOUT_SECONDS)
 
     async def run(self) -> None:
         """Until cancelled, or until a worker fails for a reason that is a bug."""
@@ -296,11 +300,24 @@ class SimulatedKubelet:
                 else:
                     await self._sync_claim(key)
             except (ApiStatusError, ApiUnavailable) as err:
-                self.counts.failed_writes += 1
-                self.warn(f"{kind} {key}: {err}; trying again in {RETRY_SECONDS:g} s")
-                self._later(item, RETRY_SECONDS)
+                self._retry(item, str(err))
+            except Exception as err:  # a bug, or an object unlike any the server sends
+                logger.exception("%s %s", kind, key)
+                self._retry(item, f"internal error, please report: {err!r}")
+            else:
+                self._failures.pop(item, None)
             finally:
                 self._queue.done(item)
+
+    def _retry(self, item: tuple[str, str], why: str) -> None:
+        """Look at the item again later: RETRY_SECONDS doubling up to RETRY_CAP_SECONDS, so a
+        write the server keeps refusing (403, 422) is not sent many times a second."""
+        failures = self._failures.get(item, 0)
+        self._failures[item] = failures + 1
+        delay = min(RETRY_CAP_SECONDS, RETRY_SECONDS * 2**failures)
+        self.counts.failed_writes += 1
+        self.warn(f"{item[0]} {item[1]}: {why}; trying again in {delay:g} s")
+        self._later(item, delay)
 
     def _later(self, item: tuple[str, str], delay: float) -> None:
         timer_key = f"{item[0]}:{item[1]}"
