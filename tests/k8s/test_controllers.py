@@ -643,3 +643,32 @@ def test_the_controllers_refuse_to_run_beside_a_live_kube_controller_manager(
                 await client.delete(LEASES.item("kube-system", "kube-controller-manager"))
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("policy", ["Orphan", "Foreground"])
+def test_a_job_deleted_with_a_garbage_collector_finalizer_is_finished_by_gc(
+    apiserver: ApiServer, namespace: str, policy: str
+) -> None:
+    async def scenario() -> None:
+        async with running_controllers(apiserver.admin_kubeconfig, ["job", "gc"]) as client:
+            await client.create(JOBS.collection(namespace), job(namespace, "batch", parallelism=2))
+
+            async def two() -> list[Obj] | None:
+                pods = await job_pods(client, namespace, "batch")
+                return pods if len(pods) == 2 else None
+
+            await eventually(two, what="the Job's pods")
+            await client.delete(JOBS.item(namespace, "batch"), {"propagationPolicy": policy})
+
+            async def job_gone() -> bool:
+                return await get_or_none(client, JOBS.item(namespace, "batch")) is None
+
+            await eventually(job_gone, what=f"Job deleted with {policy} gone")
+            left = await job_pods(client, namespace, "batch")
+            if policy == "Orphan":
+                assert len(left) == 2
+                assert all(not p["metadata"].get("ownerReferences") for p in left)
+            else:
+                assert left == []
+
+    asyncio.run(scenario())

@@ -8,8 +8,14 @@ each owner's absence is confirmed with a GET (the informers may lag), and the DE
 `propagationPolicy: Background` and a UID precondition, as upstream's attemptToDeleteItem
 sends them, so a dependent recreated under the same name is never hit.
 
+An owner deleted with a finalizer of the garbage collector is finished as upstream finishes
+it: `orphan` (a Job deleted through the API with no propagation policy) has the owner
+reference removed from every dependent with a strategic merge patch, then the finalizer
+removed; `foregroundDeletion` has every dependent deleted and the finalizer removed once none
+with `blockOwnerDeletion` is left.
+
 Dependents with an owner reference of another kind are left alone (upstream would look that
-owner up too); foreground deletion and the orphan finalizer are not handled.
+owner up too).
 
 Owns its queue and its index of dependents by owner UID; the informers own the objects.
 """
@@ -36,6 +42,8 @@ from dralloc.kube.controllers.base import (
     ReverseIndex,
     SyncError,
     is_being_deleted,
+    metadata,
+    name_of,
     namespace_of,
     owner_references,
     run_worker,
@@ -49,6 +57,9 @@ from dralloc.kube.shared_informers import SharedInformers
 log = logging.getLogger(__name__)
 
 NAME = "gc"
+ORPHAN_FINALIZER = "orphan"
+FOREGROUND_FINALIZER = "foregroundDeletion"
+OWNER_KEY_PREFIX = "owner:"
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,8 @@ class GarbageCollector:
         }
         self.queue = WorkQueue("garbage_collector")
         self.by_owner = ReverseIndex()
+        # Owner UID -> its queue key, for owners waiting on their dependents.
+        self.owner_keys: dict[str, str] = {}
         for plural, informer in self.dependents.items():
             informer.add_handler(
                 FuncHandler(
@@ -123,14 +136,23 @@ class GarbageCollector:
                     partial(self._dependent_deleted, plural),
                 )
             )
-        for informer in self.owners.values():
-            informer.add_handler(FuncHandler(_ignore, _ignore_update, self._owner_deleted))
+        for resource, informer in self.owners.items():
+            informer.add_handler(
+                FuncHandler(
+                    partial(self._owner_changed, resource),
+                    partial(self._owner_updated, resource),
+                    self._owner_deleted,
+                )
+            )
 
     async def run(self) -> None:
         await wait_for_informers([*self.owners.values(), *self.dependents.values()])
         for plural, informer in self.dependents.items():
             for obj in list(informer.store.values()):
                 self._dependent_changed(plural, obj)
+        for resource, informer in self.owners.items():
+            for obj in list(informer.store.values()):
+                self._owner_changed(resource, obj)
         try:
             await run_worker(self.queue, self.sync, log)
         finally:
@@ -148,8 +170,27 @@ class GarbageCollector:
 
     def _dependent_deleted(self, plural: str, obj: KubeDict) -> None:
         self.by_owner.remove(f"{plural}:{object_key(obj)}")
+        for ref in owner_references(obj):
+            owner_key = self.owner_keys.get(str(ref.get("uid", "")))
+            if owner_key is not None:
+                self.queue.add(owner_key)
+
+    def _owner_changed(self, resource: Resource, owner: KubeDict) -> None:
+        finalizers = metadata(owner).get("finalizers") or []
+        key = f"{OWNER_KEY_PREFIX}{resource.plural}:{object_key(owner)}"
+        if is_being_deleted(owner) and (
+            ORPHAN_FINALIZER in finalizers or FOREGROUND_FINALIZER in finalizers
+        ):
+            self.owner_keys[uid_of(owner)] = key
+            self.queue.add(key)
+        else:
+            self.owner_keys.pop(uid_of(owner), None)
+
+    def _owner_updated(self, resource: Resource, _: KubeDict, owner: KubeDict) -> None:
+        self._owner_changed(resource, owner)
 
     def _owner_deleted(self, owner: KubeDict) -> None:
+        self.owner_keys.pop(uid_of(owner), None)
         for key in self.by_owner.members(uid_of(owner)):
             self.queue.add(key)
 
@@ -158,6 +199,9 @@ class GarbageCollector:
         return found is not None and uid_of(found) == ref.get("uid")
 
     async def sync(self, key: str) -> None:
+        if key.startswith(OWNER_KEY_PREFIX):
+            await self.sync_owner(key.removeprefix(OWNER_KEY_PREFIX))
+            return
         plural, _, object_name = key.partition(":")
         informer = self.dependents.get(plural)
         if informer is None:
@@ -171,7 +215,73 @@ class GarbageCollector:
         for ref in owner_references(dependent):
             if await self._owner_exists_live(namespace_of(dependent), ref):
                 return
-        namespace, _, name = object_name.partition("/")
+        # A 404 or 409 (gone already, or replaced by an object with another UID) is ignored.
+        await self._delete(informer.resource, dependent)
+        log.info("garbage collector: deleted %s %s, its owners are gone", plural, object_name)
+
+    async def sync_owner(self, key: str) -> None:
+        """Finish an owner being deleted with the `orphan` or `foregroundDeletion` finalizer."""
+        plural, _, object_name = key.partition(":")
+        resource = next((r for r in self.owners if r.plural == plural), None)
+        if resource is None:
+            raise SyncError(f"unexpected owner key {key!r}")
+        owner = self.owners[resource].get(object_name)
+        if owner is None or not is_being_deleted(owner):
+            return
+        finalizers = list(metadata(owner).get("finalizers") or [])
+        uid = uid_of(owner)
+        dependents: list[tuple[str, KubeDict]] = []
+        for dependent_key in self.by_owner.members(uid):
+            dependent_plural, _, dependent_name = dependent_key.partition(":")
+            dependent = self.dependents[dependent_plural].get(dependent_name)
+            if dependent is not None:
+                dependents.append((dependent_plural, dependent))
+        if FOREGROUND_FINALIZER in finalizers:
+            for dependent_plural, dependent in dependents:
+                if not is_being_deleted(dependent):
+                    await self._delete(self.dependents[dependent_plural].resource, dependent)
+            blocking = [
+                d
+                for _, d in dependents
+                if any(
+                    r.get("uid") == uid and r.get("blockOwnerDeletion") is True
+                    for r in owner_references(d)
+                )
+            ]
+            if blocking:
+                return  # their deletion events bring the owner back
+            finalizers.remove(FOREGROUND_FINALIZER)
+        elif ORPHAN_FINALIZER in finalizers:
+            for dependent_plural, dependent in dependents:
+                patch = {
+                    "metadata": {
+                        "uid": uid_of(dependent),
+                        "ownerReferences": [{"$patch": "delete", "uid": uid}],
+                    }
+                }
+                try:
+                    await self.client.patch(
+                        self.dependents[dependent_plural].resource.item(
+                            namespace_of(dependent), name_of(dependent)
+                        ),
+                        patch,
+                    )
+                except ApiStatusError as err:
+                    if not (err.is_not_found or err.is_conflict):
+                        raise
+            finalizers.remove(ORPHAN_FINALIZER)
+        else:
+            return
+        updated = dict(owner)
+        updated["metadata"] = {**metadata(owner), "finalizers": finalizers}
+        try:
+            await self.client.update(resource.item(namespace_of(owner), name_of(owner)), updated)
+        except ApiStatusError as err:
+            if not err.is_not_found:
+                raise
+        log.info("garbage collector: finished deleting %s %s", plural, object_name)
+
+    async def _delete(self, resource: Resource, dependent: KubeDict) -> None:
         body = {
             "apiVersion": "v1",
             "kind": "DeleteOptions",
@@ -179,13 +289,12 @@ class GarbageCollector:
             "preconditions": {"uid": uid_of(dependent)},
         }
         try:
-            await self.client.delete(informer.resource.item(namespace, name), body)
+            await self.client.delete(
+                resource.item(namespace_of(dependent), name_of(dependent)), body
+            )
         except ApiStatusError as err:
-            # Gone already, or replaced by an object with another UID: nothing to collect.
-            if err.is_not_found or err.is_conflict:
-                return
-            raise
-        log.info("garbage collector: deleted %s %s, its owners are gone", plural, object_name)
+            if not (err.is_not_found or err.is_conflict):
+                raise
 
     async def _owner_exists_live(self, namespace: str, ref: dict[str, Any]) -> bool:
         kind = next(k for k in self.owner_kinds if k.matches(ref))
@@ -196,11 +305,3 @@ class GarbageCollector:
                 return False
             raise
         return uid_of(found) == ref.get("uid")
-
-
-def _ignore(_: KubeDict) -> None:
-    return None
-
-
-def _ignore_update(_: KubeDict, __: KubeDict) -> None:
-    return None
