@@ -462,7 +462,9 @@ class LiveScheduler:
                     )
                 )
                 self.recorder.failed_scheduling(raw, err.message)
-            log.info("binding %s to %s failed: %s", key, plan.node, err.message)
+            # A missing permission is the operator's to fix: say it loudly.
+            level = logging.ERROR if err.forbidden else logging.INFO
+            log.log(level, "binding %s to %s failed: %s", key, plan.node, err.message)
             self._outcome("error", profile, binding.started)
             return
         except asyncio.CancelledError:
