@@ -298,3 +298,61 @@ def test_a_scheduler_killed_between_the_claim_write_and_the_bind_leaves_nothing_
         await admin.aclose()
 
     asyncio.run(scenario())
+
+
+def test_bad_input_on_the_wire_ends_as_a_condition_and_the_scheduler_goes_on(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """A claim the API server accepts but no device can serve (a selector that errors at
+    run time), and a slice deleted while pods are being placed: the pods at fault get
+    PodScheduled=False naming the problem, and the other pods are still bound."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        class_name, nodes = await _fleet(admin, 1, 2, "badwire")
+        claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+        broken = claim(namespace, "broken", class_name)
+        broken["spec"]["devices"]["requests"][0]["exactly"]["selectors"] = [
+            {"cel": {"expression": 'device.attributes["badwire.example.com"].missing == 1'}}
+        ]
+        await admin.create(claims, broken)
+        await admin.create(claims, claim(namespace, "fine", class_name))
+        pods = f"/api/v1/namespaces/{namespace}/pods"
+        async with live_scheduler(apiserver.admin_kubeconfig, owned="owner=badwire") as live:
+            await admin.create(pods, pod(namespace, "broken", claim_name="broken"))
+            await admin.create(pods, pod(namespace, "fine", claim_name="fine"))
+
+            async def decided() -> Obj | None:
+                got = await admin.get(f"{pods}/broken")
+                return got if _condition(got, "PodScheduled") else None
+
+            refused = await eventually(decided, what="the broken pod's condition")
+            condition = _condition(refused, "PodScheduled")
+            assert condition is not None and condition["status"] == "False"
+            assert "missing" in condition["message"], condition
+            await eventually(
+                lambda: _bound_pod(admin, pods, "fine"), what="the good pod bound despite it"
+            )
+            # The node's devices go away: what waits for them is told so, nothing crashes.
+            await admin.delete(
+                f"/apis/resource.k8s.io/v1/resourceslices/{nodes[0]}-badwire.example.com"
+            )
+            await admin.create(claims, claim(namespace, "late", class_name))
+            await admin.create(pods, pod(namespace, "late", claim_name="late"))
+
+            async def late_refused() -> Obj | None:
+                got = await admin.get(f"{pods}/late")
+                return got if _condition(got, "PodScheduled") else None
+
+            late = await eventually(late_refused, what="the late pod's condition")
+            message = (_condition(late, "PodScheduled") or {})["message"]
+            assert message.startswith("0/1 nodes are available"), message
+            assert live.scheduled == 1
+        await admin.aclose()
+
+    asyncio.run(scenario())
+
+
+async def _bound_pod(admin: KubeClient, pods: str, name: str) -> Obj | None:
+    got = await admin.get(f"{pods}/{name}")
+    return got if got["spec"].get("nodeName") else None
