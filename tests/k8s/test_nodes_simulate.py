@@ -376,3 +376,63 @@ def test_the_command_stops_on_sigterm_and_cleans_up(apiserver: ApiServer) -> Non
             process.wait()
         if process.stderr is not None:
             process.stderr.close()
+
+
+def test_a_kept_fleet_is_taken_over_by_the_next_run_which_leaves_it_in_place(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    prefix = _prefix()
+    node = f"{prefix}l4-00"
+
+    async def scenario() -> None:
+        client = KubeClient.connect(apiserver.admin_kubeconfig)
+        try:
+            async with SimulatedFleet(client, ["1xl4"], name_prefix=prefix, keep=True) as first:
+                assert first.published.nodes == [node]
+            assert await _exists(client, NODES.item(None, node))
+            pod = _pod(namespace, "later", {SIMULATED_DURATION_ANNOTATION: "1"})
+            await client.create(PODS.collection(namespace), pod)
+            await _bind(client, pod, node)
+            async with SimulatedFleet(client, ["1xl4"], name_prefix=prefix) as second:
+                assert second.published.nodes == []
+                assert second.published.existing["Node"] == [node]
+                runner = asyncio.create_task(second.run())
+
+                async def succeeded() -> bool:
+                    got = await client.get(PODS.item(namespace, "later"))
+                    return bool(got.get("status", {}).get("phase") == "Succeeded")
+
+                await _eventually(succeeded, "later Succeeded on the kept node")
+                runner.cancel()
+            assert await _exists(client, NODES.item(None, node))
+            assert await _exists(client, RESOURCE_SLICES.item(None, f"{node}-gpu.nvidia.com"))
+            # The classes were the first run's: the second found them and left them too.
+            for name in first.published.classes:
+                await client.delete(DEVICE_CLASSES.item(None, name))
+            for name in first.published.slices:
+                await client.delete(RESOURCE_SLICES.item(None, name))
+            await client.delete(NODES.item(None, node))
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_the_command_without_rights_to_create_nodes_says_so_in_one_line_and_exits_3(
+    apiserver: ApiServer,
+) -> None:
+    done = subprocess.run(
+        [
+            str(DRALLOC), "nodes", "simulate",
+            "--kubeconfig", str(apiserver.dralloc_kubeconfig),
+            "--nodes", "1xl4", "--name-prefix", _prefix(), "--for", "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[1].startswith("error: the API server refused a write: POST ")
+    assert "403 Forbidden" in lines[1]
