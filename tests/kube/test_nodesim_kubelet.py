@@ -239,3 +239,24 @@ def test_a_claim_allocated_with_binding_conditions_on_its_pools_gets_device_stat
         await kubelet.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_host_network_pod_gets_its_nodes_address_and_a_stopped_kubelet_queues_nothing() -> None:
+    client = RecordingClient()
+
+    async def scenario() -> None:
+        kubelet, informers = _kubelet(client)
+        await kubelet.start()
+        pods = informers.informer(PODS)
+        host = _pod("host", "sim-00")
+        host["spec"]["hostNetwork"] = True
+        pods.emit("ADDED", host)
+        await _until(lambda: kubelet.counts.started == 1, "host started")
+        assert client.calls[-1][2]["status"]["podIP"] == "10.64.0.1"
+        await kubelet.stop()
+        writes = len(client.calls)
+        pods.emit("ADDED", _pod("late", "sim-00"))
+        await asyncio.sleep(0)
+        assert len(client.calls) == writes
+
+    asyncio.run(scenario())

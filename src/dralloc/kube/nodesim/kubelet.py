@@ -121,18 +121,19 @@ class _Enqueue:
         self.kind = kind
         self.queue = queue
         self.wanted = wanted
+        # Informers cannot drop a handler; a stopped kubelet's handler turns itself off so
+        # that a shared informer, still running, does not fill a queue nobody reads.
+        self.active = True
 
     def on_add(self, obj: KubeDict) -> None:
-        if self.wanted(obj):
+        if self.active and self.wanted(obj):
             self.queue.add((self.kind, object_key(obj)))
 
     def on_update(self, old: KubeDict, new: KubeDict) -> None:
-        if self.wanted(new):
-            self.queue.add((self.kind, object_key(new)))
+        self.on_add(new)
 
     def on_delete(self, obj: KubeDict) -> None:
-        if self.wanted(obj):
-            self.queue.add((self.kind, object_key(obj)))
+        self.on_add(obj)
 
 
 def _uid(obj: KubeDict) -> str:
@@ -193,6 +194,7 @@ class SimulatedKubelet:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._failures: dict[tuple[str, str], int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._handlers: list[_Enqueue] = []
         self.pods: Informer | None = None
         self.claims: Informer | None = None
 
@@ -226,6 +228,8 @@ class SimulatedKubelet:
         await asyncio.gather(*self._tasks)
 
     async def stop(self) -> None:
+        for handler in self._handlers:
+            handler.active = False
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -239,6 +243,7 @@ class SimulatedKubelet:
     def _subscribe(self, informer: Informer, kind: str, wanted: Callable[[KubeDict], bool]) -> None:
         handler = _Enqueue(kind, self._queue, wanted)
         informer.add_handler(handler)
+        self._handlers.append(handler)
         # A shared informer may have listed already: what it holds is news to this kubelet.
         for obj in list(informer.store.values()):
             handler.on_add(obj)
@@ -390,7 +395,10 @@ class SimulatedKubelet:
         uid = _uid(pod)
         node = pod["spec"]["nodeName"]
         now = self.clock.now()
-        address = self._addresses.allocate(uid)
+        if pod["spec"].get("hostNetwork"):
+            address = self.nodes[node]  # the kubelet reports the node's address
+        else:
+            address = self._addresses.allocate(uid)
         patch = pod_running_patch(pod, address, self.nodes[node], now)
         try:
             await self.client.patch(self._pod_path(pod, "status"), patch)
