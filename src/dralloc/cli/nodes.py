@@ -22,19 +22,12 @@ EXIT_OK = 0
 EXIT_INPUT = 2
 EXIT_FAILED = 3
 
-nodes_app = typer.Typer(
-    help="Simulated GPU nodes in a real cluster: Nodes, their ResourceSlices and a kubelet "
-    "that runs nothing.",
-    short_help="Simulated GPU nodes in a real cluster.",
-    no_args_is_help=True,
-)
-
 SIMULATE_EPILOG = epilog(
     [
-        "dralloc nodes simulate --kubeconfig kind.kubeconfig --nodes 16xdgx-h100:mig=dynamic",
-        "dralloc nodes simulate --nodes 4xtpu-v6e-2x4 --nodes 2xl4:gpus=2,sharing=mps",
-        "dralloc nodes simulate -f cluster.yaml --label dralloc.dev/owner=dralloc "
-        "--taint dralloc.dev/owner=dralloc:NoSchedule",
+        "dralloc nodes simulate --nodes 16xdgx-h100:mig=dynamic",
+        "dralloc nodes simulate --kubeconfig kind.yaml --nodes 4xtpu-v6e-2x4",
+        "dralloc nodes simulate -f cluster.yaml --label dralloc.dev/owner=dralloc",
+        "dralloc nodes simulate --nodes 2xl4:sharing=mps --taint gpu=yes:NoSchedule",
         "dralloc nodes simulate --nodes 2xdgx-a100 --for 600 --keep",
     ],
     {
@@ -42,6 +35,14 @@ SIMULATE_EPILOG = epilog(
         EXIT_INPUT: "invalid node groups, cluster file, labels, taints, gates or kubeconfig",
         EXIT_FAILED: "the API server could not be reached, or refused a write",
     },
+)
+
+nodes_app = typer.Typer(
+    help="Simulated GPU nodes in a real cluster: Nodes, their ResourceSlices and a kubelet "
+    "that runs nothing.",
+    short_help="Simulated GPU nodes in a real cluster.",
+    epilog=SIMULATE_EPILOG,
+    no_args_is_help=True,
 )
 
 
