@@ -356,3 +356,64 @@ def test_bad_input_on_the_wire_ends_as_a_condition_and_the_scheduler_goes_on(
 async def _bound_pod(admin: KubeClient, pods: str, name: str) -> Obj | None:
     got = await admin.get(f"{pods}/{name}")
     return got if got["spec"].get("nodeName") else None
+
+
+def test_preemption_marks_and_deletes_the_victim_then_binds_the_preemptor(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """A high-priority pod that fits nowhere preempts a low-priority one (spec 4.5): the victim
+    gets DisruptionTarget=True (PreemptionByScheduler) and is deleted, the preemptor is
+    nominated, then bound once the victim is gone."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        label = unique("preempt")
+        node_name = unique("preempt-node")
+        await create_node(admin, node_name, {"owner": label})
+        classes = "/apis/scheduling.k8s.io/v1/priorityclasses"
+        low, high = unique("low"), unique("high")
+        for name, value in ((low, 10), (high, 1000)):
+            await admin.create(
+                classes,
+                {
+                    "apiVersion": "scheduling.k8s.io/v1",
+                    "kind": "PriorityClass",
+                    "metadata": {"name": name},
+                    "value": value,
+                },
+            )
+        pods = f"/api/v1/namespaces/{namespace}/pods"
+
+        def big(name: str, priority_class: str) -> Obj:
+            body = pod(namespace, name)
+            body["spec"]["priorityClassName"] = priority_class
+            body["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "6"
+            return body
+
+        async with live_scheduler(apiserver.admin_kubeconfig, owned=f"owner={label}"):
+            await admin.create(pods, big("victim", low))
+            await eventually(lambda: _bound_pod(admin, pods, "victim"), what="victim bound")
+            await admin.create(pods, big("preemptor", high))
+
+            async def marked() -> Obj | None:
+                got = await admin.get(f"{pods}/victim")
+                return got if got["metadata"].get("deletionTimestamp") else None
+
+            victim = await eventually(marked, what="the victim marked and deleted")
+            target = _condition(victim, "DisruptionTarget")
+            assert target is not None and target["reason"] == "PreemptionByScheduler"
+
+            async def nominated() -> str | None:
+                got = await admin.get(f"{pods}/preemptor")
+                return got["status"].get("nominatedNodeName")
+
+            assert await eventually(nominated, what="the preemptor nominated") == node_name
+            # No kubelet here: finish the victim's graceful deletion as one would.
+            await admin.delete(f"{pods}/victim", {"gracePeriodSeconds": 0})
+            placed = await eventually(
+                lambda: _bound_pod(admin, pods, "preemptor"), what="the preemptor bound"
+            )
+            assert placed["spec"]["nodeName"] == node_name
+        await admin.aclose()
+
+    asyncio.run(scenario())

@@ -404,7 +404,7 @@ class LiveScheduler:
         evictions, self._evictions[:] = list(self._evictions), []
         for eviction in evictions:
             for victim in eviction.victims:
-                self.mirror.evicted.add(victim.key)
+                self.mirror.evicted[victim.key] = victim
                 self._spawn(self._evict(eviction, victim))
 
     async def _evict(self, eviction: Eviction, victim: PodInfo) -> None:

@@ -84,6 +84,19 @@ def pod_update_action(old: Pod, new: Pod) -> str:
     return "|".join(actions) or "Update"
 
 
+def _scheduling_view(raw: KubeDict) -> tuple[object, object, object]:
+    """What of a pending pod scheduling reads: its spec, labels and annotations, and the
+    claims recorded for it. A change elsewhere (a condition dralloc wrote, the resource
+    version) is not an update worth a retry (upstream's isPodUpdated strips status)."""
+    meta = raw.get("metadata") or {}
+    status = raw.get("status") or {}
+    return (
+        raw.get("spec"),
+        (meta.get("labels"), meta.get("annotations"), meta.get("deletionTimestamp")),
+        (status.get("resourceClaimStatuses"), status.get("extendedResourceClaimStatus")),
+    )
+
+
 def is_terminal(raw: KubeDict) -> bool:
     return (raw.get("status") or {}).get("phase") in TERMINAL_PHASES
 
@@ -139,7 +152,7 @@ class ClusterMirror:
         self._warned_foreign: set[str] = set()
         # Preemption victims being deleted: out of the cache already; updates do not bring
         # them back.
-        self.evicted: set[str] = set()
+        self.evicted: dict[str, PodInfo] = {}
         # Nodes seen that dralloc does not own: their pods are not its business.
         self.foreign_nodes: set[str] = set()
         self.nodes = _Handler(self._node_added, self._node_updated, self._node_deleted)
@@ -359,6 +372,8 @@ class ClusterMirror:
         self.pending[key] = (pod.metadata.uid, profile)
         if known is None or old_raw is None:
             queue.add(pod)
+        elif _scheduling_view(old_raw) == _scheduling_view(raw):
+            return
         else:
             old = from_server(old_raw, Pod)
             queue.update(pod, ClusterEvent(POD, pod_update_action(old, pod)))
@@ -377,7 +392,9 @@ class ClusterMirror:
     def _pod_deleted(self, raw: KubeDict) -> None:
         key = object_key(raw)
         self.scheduler_names.pop(key, None)
-        self.evicted.discard(key)
+        victim = self.evicted.pop(key, None)
+        if victim is not None:  # preempted: the cache let it go already; now it is gone
+            self._event(POD_DELETE, victim, None)
         self._unqueue(key, raw)
         if key not in self.binding:
             self._pod_left(key)
