@@ -28,6 +28,8 @@ from dralloc.kube.client import (
 )
 from dralloc.kube.controllers import (
     DELETE_PROTECTION_FINALIZER,
+    DEPLOYMENTS,
+    REPLICA_SETS,
     ControllerConflict,
     build_controllers,
     check_no_controller_manager,
@@ -669,6 +671,109 @@ def test_a_job_deleted_with_a_garbage_collector_finalizer_is_finished_by_gc(
                 assert len(left) == 2
                 assert all(not p["metadata"].get("ownerReferences") for p in left)
             else:
-                assert left == []
+
+                async def pods_gone() -> bool:
+                    return not await job_pods(client, namespace, "batch")
+
+                await eventually(pods_gone, what="the Job's pods deleted")
+
+    asyncio.run(scenario())
+
+
+def deployment(namespace: str, name: str, replicas: int, version: str) -> Obj:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "annotations": {"team": "ml"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}, "annotations": {"version": version}},
+                "spec": {
+                    "schedulerName": "nobody",
+                    "containers": [{"name": "main", "image": "registry.example/web:1"}],
+                },
+            },
+        },
+    }
+
+
+def test_a_deployment_makes_a_replica_set_whose_pods_follow_template_changes(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    names = ["deployment", "replicaset", "gc"]
+
+    async def scenario() -> None:
+        async with running_controllers(apiserver.admin_kubeconfig, names) as client:
+            created = await client.create(
+                DEPLOYMENTS.collection(namespace), deployment(namespace, "web", 2, "v1")
+            )
+
+            async def replica_sets() -> list[Obj]:
+                listed = await client.list(REPLICA_SETS.collection(namespace))
+                return sorted(listed["items"], key=lambda rs: rs["metadata"]["name"])
+
+            async def pods_of(rs: Obj) -> list[Obj]:
+                listed = await client.list(PODS.collection(namespace))
+                return [
+                    p
+                    for p in listed["items"]
+                    if any(
+                        r["uid"] == rs["metadata"]["uid"]
+                        for r in p["metadata"].get("ownerReferences", [])
+                    )
+                ]
+
+            async def one_rs_with_pods(count: int) -> Obj | None:
+                found = [rs for rs in await replica_sets() if rs["spec"]["replicas"] > 0]
+                if len(found) != 1 or len(await pods_of(found[0])) != count:
+                    return None
+                return found[0]
+
+            first = await eventually(lambda: one_rs_with_pods(2), what="a ReplicaSet, 2 pods")
+            meta = first["metadata"]
+            hash_ = meta["labels"]["pod-template-hash"]
+            assert meta["name"] == f"web-{hash_}" and len(hash_) == 10
+            assert meta["annotations"]["deployment.kubernetes.io/revision"] == "1"
+            assert meta["annotations"]["team"] == "ml"
+            assert meta["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
+            assert first["spec"]["selector"]["matchLabels"] == {
+                "app": "web",
+                "pod-template-hash": hash_,
+            }
+            pod = (await pods_of(first))[0]
+            assert pod["metadata"]["generateName"] == f"web-{hash_}-"
+            assert pod["metadata"]["labels"] == {"app": "web", "pod-template-hash": hash_}
+
+            async def status_replicas() -> bool:
+                found = await client.get(DEPLOYMENTS.item(namespace, "web"))
+                return bool(found.get("status", {}).get("replicas") == 2)
+
+            await eventually(status_replicas, what="Deployment status replicas=2")
+
+            changed = await client.get(DEPLOYMENTS.item(namespace, "web"))
+            changed["spec"]["template"]["metadata"]["annotations"]["version"] = "v2"
+            await client.update(DEPLOYMENTS.item(namespace, "web"), changed)
+
+            async def rolled() -> Obj | None:
+                current = await one_rs_with_pods(2)
+                if current is None or current["metadata"]["name"] == meta["name"]:
+                    return None
+                return current if not await pods_of(first) else None
+
+            second = await eventually(rolled, what="the new template's ReplicaSet")
+            assert second["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+            assert len(await replica_sets()) == 2
+
+            await client.delete(
+                DEPLOYMENTS.item(namespace, "web"), {"propagationPolicy": "Background"}
+            )
+
+            async def all_gone() -> bool:
+                listed = await client.list(PODS.collection(namespace))
+                return not await replica_sets() and not listed["items"]
+
+            await eventually(all_gone, what="ReplicaSets and pods collected")
 
     asyncio.run(scenario())

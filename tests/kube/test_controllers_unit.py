@@ -20,11 +20,14 @@ from dralloc.kube.controllers import (
     check_no_controller_manager,
     claim_from_template,
     failure_delay,
+    plan_deployment,
     plan_job,
+    plan_replica_set,
 )
 from dralloc.kube.controllers.base import RecentUids, ReverseIndex
 from dralloc.kube.controllers.gc import JOB_OWNERS, is_orphan
-from dralloc.kube.controllers.job import Expectations, format_indexes, parse_indexes
+from dralloc.kube.controllers.job import format_indexes, parse_indexes
+from dralloc.kube.controllers.owned import Expectations, PodsPlan
 from dralloc.kube.controllers.resourceclaim import (
     ClaimNotCreated,
     UnsupportedPodClaim,
@@ -456,3 +459,153 @@ def test_a_recently_renewed_controller_manager_lease_refuses_the_controllers(
 def test_another_lease_error_is_not_swallowed() -> None:
     with pytest.raises(ApiStatusError):
         asyncio.run(check_no_controller_manager(LeaseClient(code=500), ["gc"], now=lambda: NOW))  # type: ignore[arg-type]
+
+
+# ReplicaSets and Deployments.
+
+
+def replica_set(name: str = "web-abc", replicas: int = 2, **meta: Any) -> Obj:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": name,
+            "namespace": "ml",
+            "uid": f"uid-{name}",
+            "generation": 3,
+            **meta,
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": []}},
+        },
+        "status": {"replicas": 0},
+    }
+
+
+def rs_pod(name: str, owner: str = "web-abc", ready: bool = False, **meta: Any) -> Obj:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ml",
+            "uid": f"uid-{name}",
+            "labels": {"app": "web"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": owner,
+                    "uid": f"uid-{owner}",
+                    "controller": True,
+                }
+            ],
+            **meta,
+        },
+        "spec": {},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]},
+    }
+
+
+def test_a_replica_set_creates_its_missing_pods_and_counts_the_ready_ones() -> None:
+    plan = plan_replica_set(
+        replica_set(replicas=3), [rs_pod("a", ready=True), rs_pod("other", owner="x")], NOW
+    )
+    assert len(plan.create) == 2
+    assert plan.create[0]["metadata"]["generateName"] == "web-abc-"
+    assert plan.create[0]["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+    assert plan.status == {
+        "replicas": 1,
+        "fullyLabeledReplicas": 1,
+        "readyReplicas": 1,
+        "availableReplicas": 1,
+        "observedGeneration": 3,
+    }
+
+
+def test_a_scaled_down_replica_set_deletes_not_ready_pods_first() -> None:
+    pods = [rs_pod("ready", ready=True), rs_pod("waiting")]
+    plan = plan_replica_set(replica_set(replicas=1), pods, NOW)
+    assert [p["metadata"]["name"] for p in plan.delete] == ["waiting"]
+
+
+def deployment(version: str = "v1", **status: Any) -> Obj:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "web",
+            "namespace": "ml",
+            "uid": "uid-web",
+            "generation": 2,
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "team": "ml"},
+        },
+        "spec": {
+            "replicas": 4,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}, "annotations": {"v": version}},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+        "status": status,
+    }
+
+
+def test_a_new_deployment_creates_its_replica_set_named_by_the_template_hash() -> None:
+    plan = plan_deployment(deployment(), [])
+    assert plan.create is not None and plan.scale == ()
+    meta = plan.create["metadata"]
+    hash_ = meta["labels"]["pod-template-hash"]
+    assert meta["name"] == f"web-{hash_}"
+    assert meta["annotations"] == {
+        "team": "ml",
+        "deployment.kubernetes.io/revision": "1",
+        "deployment.kubernetes.io/desired-replicas": "4",
+        "deployment.kubernetes.io/max-replicas": "5",
+    }
+    assert plan.create["spec"]["selector"]["matchLabels"] == {
+        "app": "web",
+        "pod-template-hash": hash_,
+    }
+    assert plan.create["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] == hash_
+    # Another collision count, another name.
+    bumped = plan_deployment(deployment(collisionCount=1), [])
+    assert bumped.create is not None and bumped.create["metadata"]["name"] != meta["name"]
+
+
+def test_a_changed_template_gets_a_new_replica_set_and_the_old_one_goes_to_zero() -> None:
+    first = plan_deployment(deployment("v1"), []).create
+    assert first is not None
+    old = {
+        **first,
+        "metadata": {
+            **first["metadata"],
+            "uid": "uid-old",
+            "creationTimestamp": "2026-12-07T03:00:00Z",
+        },
+        "status": {"replicas": 4, "readyReplicas": 4, "availableReplicas": 4},
+    }
+    again = plan_deployment(deployment("v1"), [old])
+    assert again.create is None and again.scale == ()
+    assert again.status == {
+        "replicas": 4,
+        "updatedReplicas": 4,
+        "readyReplicas": 4,
+        "availableReplicas": 4,
+        "observedGeneration": 2,
+    }
+    rolled = plan_deployment(deployment("v2"), [old])
+    assert rolled.create is not None
+    assert rolled.create["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    assert [(rs["metadata"]["uid"], n) for rs, n in rolled.scale] == [("uid-old", 0)]
+    paused = deployment("v2")
+    paused["spec"]["paused"] = True
+    assert plan_deployment(paused, [old]).create is None
+
+
+def test_a_job_being_deleted_never_replaces_its_pods() -> None:
+    deleting = job(parallelism=2)
+    deleting["metadata"]["deletionTimestamp"] = "2026-12-07T04:00:00Z"
+    assert plan_job(deleting, [], NOW) == PodsPlan()

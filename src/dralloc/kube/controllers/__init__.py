@@ -4,8 +4,10 @@
 * `resourceclaim`: kube-controller-manager's ResourceClaim controller on the wire: claims
   from templates, reservations of pods that are gone dropped, claims deallocated and their
   finalizer removed, unused generated claims deleted;
-* `gc`: claims and pods whose owning Pods (and Jobs, with `job`) are gone are deleted;
-* `job`: a minimal batch/v1 Job controller.
+* `gc`: claims and pods (and ReplicaSets) whose owners are gone are deleted, owners deleted
+  with the orphan or foreground finalizer are finished;
+* `job`, `replicaset`, `deployment`: minimal batch/v1 Job, apps/v1 ReplicaSet and Deployment
+  controllers (pods from templates, counts in the status; no rollout steps).
 
 Each controller registers handlers on a `SharedInformers` when built and works a
 deduplicating `WorkQueue` in `run()`. `build_controllers` makes them from names;
@@ -24,9 +26,21 @@ from dralloc.kube.controllers.base import (
     ControllerConflict,
     check_no_controller_manager,
 )
+from dralloc.kube.controllers.deployment import (
+    DEPLOYMENTS,
+    DeploymentController,
+    DeploymentPlan,
+    plan_deployment,
+)
 from dralloc.kube.controllers.gc import JOB_OWNERS, POD_OWNERS, GarbageCollector, OwnerKind
 from dralloc.kube.controllers.job import JobController, JobPlan, plan_job
+from dralloc.kube.controllers.owned import PodOwnerController, PodsPlan
 from dralloc.kube.controllers.registry import CONTROLLER_NAMES, build_controllers
+from dralloc.kube.controllers.replicaset import (
+    REPLICA_SETS,
+    ReplicaSetController,
+    plan_replica_set,
+)
 from dralloc.kube.controllers.resourceclaim import (
     DELETE_PROTECTION_FINALIZER,
     FIELD_MANAGER,
@@ -39,20 +53,29 @@ __all__ = [
     "CONTROLLER_MANAGER_LEASE",
     "CONTROLLER_NAMES",
     "DELETE_PROTECTION_FINALIZER",
+    "DEPLOYMENTS",
     "FIELD_MANAGER",
     "JOB_OWNERS",
     "POD_OWNERS",
+    "REPLICA_SETS",
     "Controller",
     "ControllerConflict",
+    "DeploymentController",
+    "DeploymentPlan",
     "GarbageCollector",
     "JobController",
     "JobPlan",
     "OwnerKind",
+    "PodOwnerController",
+    "PodsPlan",
+    "ReplicaSetController",
     "ResourceClaimController",
     "WorkQueue",
     "build_controllers",
     "check_no_controller_manager",
     "claim_from_template",
     "failure_delay",
+    "plan_deployment",
     "plan_job",
+    "plan_replica_set",
 ]

@@ -3,7 +3,8 @@ garbage collector, for the owners and dependents cluster mode creates.
 
 A dependent (a ResourceClaim or a Pod) is deleted once every owner reference it has points to
 an owner that no longer exists: no object of that kind and name, or one with another UID.
-Owners are Pods, plus Jobs when the `job` controller runs (`owner_kinds`). Before deleting,
+Owners are Pods, plus Jobs, ReplicaSets and Deployments when their controllers run
+(`owner_kinds`; ReplicaSets are then dependents too). Before deleting,
 each owner's absence is confirmed with a GET (the informers may lag), and the DELETE carries
 `propagationPolicy: Background` and a UID precondition, as upstream's attemptToDeleteItem
 sends them, so a dependent recreated under the same name is never hit.
@@ -50,6 +51,8 @@ from dralloc.kube.controllers.base import (
     uid_of,
     wait_for_informers,
 )
+from dralloc.kube.controllers.deployment import DEPLOYMENTS
+from dralloc.kube.controllers.replicaset import REPLICA_SETS
 from dralloc.kube.controllers.workqueue import WorkQueue
 from dralloc.kube.informer import Informer, object_key
 from dralloc.kube.shared_informers import SharedInformers
@@ -77,6 +80,10 @@ class OwnerKind:
 
 POD_OWNERS = OwnerKind(PODS)
 JOB_OWNERS = OwnerKind(JOBS)
+REPLICA_SET_OWNERS = OwnerKind(REPLICA_SETS)
+DEPLOYMENT_OWNERS = OwnerKind(DEPLOYMENTS)
+# What is collected when its owners are gone: pods and claims always.
+DEFAULT_DEPENDENTS = (PODS, RESOURCE_CLAIMS)
 
 
 def is_orphan(
@@ -114,6 +121,7 @@ class GarbageCollector:
         informers: SharedInformers,
         *,
         owner_kinds: Sequence[OwnerKind] = (POD_OWNERS,),
+        dependents: Sequence[Resource] = DEFAULT_DEPENDENTS,
     ) -> None:
         self.client = client
         self.owner_kinds = tuple(owner_kinds)
@@ -121,8 +129,7 @@ class GarbageCollector:
             kind.resource: informers.informer(kind.resource) for kind in self.owner_kinds
         }
         self.dependents: dict[str, Informer] = {
-            "pods": informers.informer(PODS),
-            "resourceclaims": informers.informer(RESOURCE_CLAIMS),
+            resource.plural: informers.informer(resource) for resource in dependents
         }
         self.queue = WorkQueue("garbage_collector")
         self.by_owner = ReverseIndex()

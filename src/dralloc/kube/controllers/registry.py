@@ -12,13 +12,22 @@ from collections.abc import Iterable
 from dralloc.errors import InputError, Problem
 from dralloc.kube.client import KubeClient
 from dralloc.kube.controllers.base import Controller
-from dralloc.kube.controllers.gc import JOB_OWNERS, POD_OWNERS, GarbageCollector
+from dralloc.kube.controllers.deployment import DeploymentController
+from dralloc.kube.controllers.gc import (
+    DEFAULT_DEPENDENTS,
+    DEPLOYMENT_OWNERS,
+    JOB_OWNERS,
+    POD_OWNERS,
+    REPLICA_SET_OWNERS,
+    GarbageCollector,
+)
 from dralloc.kube.controllers.job import JobController
+from dralloc.kube.controllers.replicaset import REPLICA_SETS, ReplicaSetController
 from dralloc.kube.controllers.resourceclaim import ResourceClaimController
 from dralloc.kube.shared_informers import SharedInformers
 
 SCHEDULER = "scheduler"
-CONTROLLER_NAMES = ("resourceclaim", "gc", "job")
+CONTROLLER_NAMES = ("resourceclaim", "gc", "job", "replicaset", "deployment")
 
 
 def build_controllers(
@@ -48,7 +57,21 @@ def build_controllers(
         built.append(ResourceClaimController(client, informers))
     if "job" in chosen:
         built.append(JobController(client, informers))
+    if "replicaset" in chosen:
+        built.append(ReplicaSetController(client, informers))
+    if "deployment" in chosen:
+        built.append(DeploymentController(client, informers))
     if "gc" in chosen:
-        owners = (POD_OWNERS, JOB_OWNERS) if "job" in chosen else (POD_OWNERS,)
-        built.append(GarbageCollector(client, informers, owner_kinds=owners))
+        # Owners of the kinds a chosen controller creates; without it they are not
+        # created here, and kube-controller-manager's own collector is not running either.
+        owners = [POD_OWNERS]
+        dependents = list(DEFAULT_DEPENDENTS)
+        if "job" in chosen:
+            owners.append(JOB_OWNERS)
+        if "replicaset" in chosen or "deployment" in chosen:
+            owners.append(REPLICA_SET_OWNERS)
+        if "deployment" in chosen:
+            owners.append(DEPLOYMENT_OWNERS)
+            dependents.append(REPLICA_SETS)
+        built.append(GarbageCollector(client, informers, owner_kinds=owners, dependents=dependents))
     return built
