@@ -274,9 +274,19 @@ class SimulatedKubelet:
         self._ready_since[name] = now
 
     async def _heartbeats(self) -> None:
+        # Spread over the period, one node at a time: 500 nodes every 30 s are a steady
+        # 17 requests a second, not a burst that holds up pod starts behind the rate limit.
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.heartbeat_seconds)
-            await asyncio.gather(*(self._heartbeat(name) for name in list(self._ready_since)))
+            names = list(self._ready_since)
+            gap = self.heartbeat_seconds / max(1, len(names))
+            began = loop.time()
+            if not names:
+                await asyncio.sleep(self.heartbeat_seconds)
+            for index, name in enumerate(names):
+                await asyncio.sleep(max(0.0, began + (index + 1) * gap - loop.time()))
+                if name in self._ready_since:
+                    await self._heartbeat(name)
 
     async def _heartbeat(self, name: str) -> None:
         patch = node_heartbeat_patch(self.clock.now(), self._ready_since[name])
