@@ -155,6 +155,11 @@ def nodes_simulate(
     conditions get them set True in the claim's status. On SIGTERM, Ctrl-C or the end of
     --for, what was created is deleted (DeviceClasses that existed before are left), unless
     --keep. Pods on the nodes are left as they are.
+
+    An identity other than a cluster admin needs to create and delete Nodes, ResourceSlices
+    and DeviceClasses, patch nodes/status and pods/status, watch and delete pods, watch
+    claims and update resourceclaims/status, with resourceclaims/driver's
+    arbitrary-node:update verb for device conditions.
     """
     import asyncio
     from pathlib import Path

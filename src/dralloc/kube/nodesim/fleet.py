@@ -10,6 +10,15 @@ Nodes of an earlier run with `--keep` (whose pods the kubelet takes over).
 
 Pods bound to the fleet's nodes are not deleted on stop: without kube-controller-manager's
 pod garbage collector they stay, bound to a Node that no longer exists.
+
+What the identity needs, beyond an admin's convenience:
+* nodes: create, delete; nodes/status: patch;
+* resourceslices, deviceclasses (resource.k8s.io): create, delete;
+* pods: list, watch, delete; pods/status: patch;
+* resourceclaims: get, list, watch; resourceclaims/status: update; and, for writing the
+  conditions of devices on nodes other than the writer's own, `resourceclaims/driver` with
+  the verbs `arbitrary-node:update` and `arbitrary-node:patch` (spec/cluster-mode.md
+  section 6).
 """
 
 from __future__ import annotations
