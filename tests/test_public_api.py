@@ -22,6 +22,8 @@ PACKAGES = [
     "dralloc.controllers",
     "dralloc.controllers.workloads",
     "dralloc.kube",
+    "dralloc.kube.nodesim",
+    "dralloc.kube.controllers",
 ]
 
 

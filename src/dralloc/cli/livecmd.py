@@ -11,11 +11,12 @@ import typer
 
 from dralloc.cli.commands import epilog
 
-SCHEDULER_SHORT_HELP = "Run as a live scheduler for the pods that name it in a real cluster."
+SCHEDULER_SHORT_HELP = "Schedule the pods that name it in a live cluster."
 SCHEDULER_EPILOG = epilog(
     [
-        "dralloc scheduler --kubeconfig ~/.kube/config --owned-nodes dralloc.dev/owner=dralloc",
-        "dralloc scheduler --config sched.yaml --controllers scheduler,resourceclaim,gc",
+        "dralloc scheduler --owned-nodes dralloc.dev/owner=dralloc",
+        "dralloc scheduler --config sched.yaml --kubeconfig admin.conf",
+        "dralloc scheduler --controllers scheduler,resourceclaim,gc",
     ],
     {
         0: "stopped by SIGTERM or SIGINT (or --for elapsed) after a clean shutdown",
