@@ -456,7 +456,16 @@ def _explain_failure(
     ),
 )
 def explain_command(
-    files: FilesOption,
+    files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-f",
+            "--filename",
+            metavar="FILE",
+            help="YAML or JSON file with Nodes, DeviceClasses, ResourceSlices and ResourceClaims "
+            "(repeatable; '-' reads stdin); with --kubeconfig, objects over the cluster's.",
+        ),
+    ] = None,
     claim: Annotated[
         str | None,
         typer.Option(
@@ -498,6 +507,23 @@ def explain_command(
     recursive: RecursiveOption = False,
     validate: ValidateOption = Validate.strict,
     verbose: VerboseOption = False,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(
+            "--kubeconfig",
+            metavar="FILE",
+            help="Explain against a live cluster: its objects, read from the API server this "
+            "kubeconfig names (read only), with the -f files' objects over them.",
+        ),
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            metavar="NAME",
+            help="With --kubeconfig: the kubeconfig context to use (default: its current one).",
+        ),
+    ] = None,
 ) -> None:
     """Why a claim or a pod does or does not fit, node by node and device by device.
 
@@ -511,6 +537,10 @@ def explain_command(
     For a pod (--pod), met where dralloc schedule would meet it: kube-scheduler's summary,
     every Filter plugin that rejects each node, and each claim of the pod (by name, from a
     template, or for extended resources) on every node. -o json gives everything as data.
+
+    With --kubeconfig the objects are a live cluster's, as its API server holds them now:
+    "why is my pod pending", answered from the cluster (bound pods run on their nodes,
+    holding their devices). Nothing is written to the cluster.
     """
     import json
 
@@ -523,8 +553,30 @@ def explain_command(
 
     if claim is None and pod is None:
         _fail(EXIT_INPUT, "give --claim NAME or --pod NAME (or both: a pod's claim)")
+    if kubeconfig is None and context is not None:
+        _fail(EXIT_INPUT, "--context needs --kubeconfig (a live cluster to read)")
+    if kubeconfig is None and not files:
+        _fail(EXIT_INPUT, "give the objects with -f FILE (or a live cluster with --kubeconfig)")
     features = _features(feature_gates)
-    cluster = _read(files, recursive=recursive, validate=validate, verbose=verbose)
+    if kubeconfig is None:
+        cluster = _read(files or [], recursive=recursive, validate=validate, verbose=verbose)
+    else:
+        from dralloc.cli.inputs import read_live_cluster
+        from dralloc.kube.readcluster import ClusterUnreadable
+
+        try:
+            cluster = read_live_cluster(
+                kubeconfig,
+                context,
+                files or [],
+                recursive=recursive,
+                validation=field_validation(validate),
+            )
+        except InputError as err:
+            _fail(EXIT_INPUT, str(err))
+        except ClusterUnreadable as err:
+            _fail(EXIT_FAILED, f"error: {err}")
+        report_reading(cluster, verbose=verbose)
     _check_node(cluster, node)
     view = ExplainView.summary
     if output is ExplainOutput.wide:
@@ -848,7 +900,7 @@ class ScheduleOutput(StrEnum):
 )
 def schedule_command(
     files: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "-f",
             "--filename",
@@ -857,7 +909,7 @@ def schedule_command(
             "ResourceSlices, ResourceClaims and ResourceClaimTemplates, or a folder of them "
             "(repeatable; '-' reads stdin). Other kinds are read and set aside.",
         ),
-    ],
+    ] = None,
     config: Annotated[
         str | None,
         typer.Option(
@@ -890,6 +942,32 @@ def schedule_command(
             "(KEP-5690, beyond Kubernetes 1.36, which never preempts for devices).",
         ),
     ] = False,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(
+            "--kubeconfig",
+            metavar="FILE",
+            help="What-if against a live cluster: its objects, read from the API server this "
+            "kubeconfig names, with the files' objects over them (replacing the cluster's of "
+            "the same name); only the files' pending pods are scheduled. Nothing is written.",
+        ),
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            metavar="NAME",
+            help="With --kubeconfig: the kubeconfig context to use (default: its current one).",
+        ),
+    ] = None,
+    include_pending: Annotated[
+        bool,
+        typer.Option(
+            "--include-pending",
+            help="With --kubeconfig: try the cluster's pending pods too, with the files' pods "
+            "in queue order (otherwise they stay pending, not tried).",
+        ),
+    ] = False,
 ) -> None:
     """Schedule the pending pods offline, one at a time in queue order (priority, then input
     order), and print them with spec.nodeName or a PodScheduled=False condition, followed by
@@ -900,13 +978,17 @@ def schedule_command(
     once and the pod is retried. Pods with spec.nodeName are running there; the others are
     pending. Ties go to the first node in name order, or are drawn from --seed, so the same
     input gives the same output.
+
+    With --kubeconfig, "where would these go if applied now": the live cluster as its API
+    server holds it, with the files' objects over it; the cluster's pending pods stay pending
+    unless --include-pending. Nothing is written to the cluster.
     """
     # `cli.schedule` imports the scheduler (and numpy): imported when the command runs. Its
     # `schedule_command` declares the same options; this one only passes them on.
     from dralloc.cli import schedule
 
     schedule.schedule_command(
-        files=files,
+        files=files or [],
         config=config,
         feature_gates=feature_gates,
         seed=seed,
@@ -915,6 +997,9 @@ def schedule_command(
         validate=validate,
         verbose=verbose,
         preemption_frees_devices=preemption_frees_devices,
+        kubeconfig=kubeconfig,
+        context=context,
+        include_pending=include_pending,
     )
 
 

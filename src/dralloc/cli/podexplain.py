@@ -32,6 +32,7 @@ from dralloc.cli.inputs import ClusterInput
 from dralloc.cli.schedule import plan_schedule
 from dralloc.errors import InputError, Problem
 from dralloc.features import Features
+from dralloc.scheduler.admission import profile_problems
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration
 from dralloc.scheduler.explain import PodExplanation, explain_pod
@@ -108,6 +109,16 @@ def explain_pod_in_input(
         hint = f" (pods: {', '.join(known[:10])})" if known else " (the input has no pods)"
         raise InputError([Problem("", "", "--pod", f"no pod {pod_ref!r} in the input{hint}")])
     plan, frameworks = plan_schedule(cluster, config, features, seed)
+    if key in plan.other_schedulers:
+        # A live cluster's pod that names no profile: the question is about this pod, so
+        # it is the input error it is offline, not a pod left to another scheduler.
+        loaded = next(
+            o
+            for o in cluster.objects
+            if isinstance(o.obj, Pod) and f"{o.obj.metadata.namespace}/{o.obj.metadata.name}" == key
+        )
+        assert isinstance(loaded.obj, Pod)
+        raise InputError(profile_problems(loaded, loaded.obj, frameworks))
     running = plan.running.get(key)
     if running is not None and isinstance(running.obj, Pod):
         return PodReport(key, running_on=running.obj.spec.node_name)

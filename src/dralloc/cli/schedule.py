@@ -63,7 +63,7 @@ from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_buil
 from dralloc.api.meta import LabelSelector
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
 from dralloc.api.workloads import ReplicaSet, StatefulSet
-from dralloc.cli.inputs import ClusterInput, read_cluster
+from dralloc.cli.inputs import ClusterInput, read_cluster, read_live_cluster
 from dralloc.cli.options import (
     RecursiveOption,
     Validate,
@@ -85,7 +85,7 @@ from dralloc.scheduler.admission import (
 )
 from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.cache import claim_key, pod_claim_keys
-from dralloc.scheduler.config import SchedulerConfiguration, load_config
+from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration, load_config
 from dralloc.scheduler.framework import Code, Framework
 from dralloc.scheduler.offline import (
     PendingPod,
@@ -140,6 +140,9 @@ class SchedulePlan(offline.SchedulePlan):
     """The checked input, ready to schedule, and what the workload controllers made."""
 
     workloads: ControllerPods | None = None
+    # With --kubeconfig: the cluster's pending pods whose scheduler no profile of the
+    # configuration names (another scheduler's pods): pod key -> its spec.schedulerName.
+    other_schedulers: dict[str, str] = field(default_factory=dict)
 
 
 def _pod_key(pod: Pod) -> str:
@@ -245,6 +248,14 @@ def plan_schedule(
             continue  # holds nothing any more
         if not is_running and pod.metadata.deletion_timestamp is not None:
             continue  # kube-scheduler skips a pending pod that is being deleted
+        # A live cluster's pending pod of another scheduler is not ours to try.
+        is_foreign = cluster.is_from_cluster(loaded) and profile_problems(
+            loaded, pod, built.profiles
+        )
+        if not is_running and is_foreign:
+            name = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
+            plan.other_schedulers[_pod_key(pod)] = name
+            continue
         pod, admission = admit_pod(loaded, pod, classes)
         problems.extend(admission)
         if is_running:
@@ -508,6 +519,13 @@ def run_schedule(
                 for w in pods
             ]
         notes = [str(note) for note in plan.workloads.expansion.notes]
+    if plan.other_schedulers:
+        count = len(plan.other_schedulers)
+        names = ", ".join(sorted(set(plan.other_schedulers.values())))
+        notes.append(
+            f"{count} pending pod{'s' if count > 1 else ''} of the cluster not tried: they "
+            f"name schedulers no profile of the configuration is ({names})"
+        )
     return ScheduleRun(
         ordered,
         list_document(items),
@@ -529,6 +547,47 @@ FilesOption = Annotated[
         "(repeatable; '-' reads stdin). Other kinds are read and set aside.",
     ),
 ]
+KUBECONFIG_HELP = (
+    "Read a live cluster's objects from the API server this kubeconfig names, the files' "
+    "objects over them (replacing the cluster's of the same name), and schedule the files' "
+    "pending pods; nothing is written to the cluster."
+)
+CONTEXT_HELP = "With --kubeconfig: the kubeconfig context to use (default: its current one)."
+INCLUDE_PENDING_HELP = (
+    "With --kubeconfig: try the cluster's pending pods too, with the files' pods in queue "
+    "order (otherwise they stay pending, not tried)."
+)
+
+
+def _read_live(
+    kubeconfig: str,
+    context: str | None,
+    files: Sequence[str],
+    recursive: bool,
+    validate: Validate,
+    include_pending: bool,
+) -> ClusterInput:
+    """The live cluster with the files' objects; without `include_pending` the cluster's
+    pending pods are left out (stderr says how many). A server that cannot be read is one
+    line and exit 3; InputError passes to the caller."""
+    from dralloc.kube.readcluster import ClusterUnreadable
+
+    try:
+        cluster = read_live_cluster(
+            kubeconfig, context, files, recursive=recursive, validation=field_validation(validate)
+        )
+    except ClusterUnreadable as err:
+        _fail(EXIT_FAILED, f"error: {err}")
+    waiting = cluster.cluster_pending_pods()
+    if waiting and not include_pending:
+        what = (
+            "1 pending pod of the cluster stays"
+            if len(waiting) == 1
+            else (f"{len(waiting)} pending pods of the cluster stay")
+        )
+        _err(f"note: {what} pending, not tried (--include-pending tries them too, in queue order)")
+        cluster = cluster.without(waiting)
+    return cluster
 
 
 def schedule_command(
@@ -569,6 +628,11 @@ def schedule_command(
             help=PREEMPTION_FREES_DEVICES_HELP,
         ),
     ] = False,
+    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help=KUBECONFIG_HELP)] = None,
+    context: Annotated[str | None, typer.Option("--context", help=CONTEXT_HELP)] = None,
+    include_pending: Annotated[
+        bool, typer.Option("--include-pending", help=INCLUDE_PENDING_HELP)
+    ] = False,
 ) -> None:
     """Schedule the pending pods offline, one at a time in queue order (priority, then input
     order), and print them with spec.nodeName or a PodScheduled=False condition, followed by
@@ -589,8 +653,18 @@ def schedule_command(
             f"warning: feature gate {gate} is GA and locked on in Kubernetes 1.36; "
             "switching it off emulates an older release"
         )
+    if kubeconfig is None:
+        if context is not None or include_pending:
+            flag = "--context" if context is not None else "--include-pending"
+            _fail(EXIT_INPUT, f"{flag} needs --kubeconfig (a live cluster to read)")
+        if not files:
+            _fail(EXIT_INPUT, "give the objects with -f FILE (or a live cluster with --kubeconfig)")
     try:
-        cluster = read_cluster(files, recursive=recursive, validation=field_validation(validate))
+        if kubeconfig is None:
+            validation = field_validation(validate)
+            cluster = read_cluster(files, recursive=recursive, validation=validation)
+        else:
+            cluster = _read_live(kubeconfig, context, files, recursive, validate, include_pending)
         report_reading(cluster, verbose=verbose)
         configuration = load_config(config, plugin_names()) if config else SchedulerConfiguration()
         for warning in configuration.warnings:
