@@ -1,7 +1,8 @@
 """The README's walk-through, as a user runs it: `dralloc nodes simulate` publishes a GPU node
 with DynamicMIG, `dralloc scheduler` runs beside it with its claim controller, an example's
-manifests go in with `kubectl apply` (their pods naming `schedulerName: dralloc`), and
-`kubectl get pods,resourceclaims` shows them running on their allocated MIG devices."""
+manifests go in with `kubectl apply` (examples/cluster-mode.yaml: pods naming
+`schedulerName: dralloc`, claims from templates), and `kubectl get pods,resourceclaims` shows
+them running on their allocated MIG devices."""
 
 from __future__ import annotations
 
@@ -12,22 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from controlplane import ApiServer, Kubectl
 from livekit import unique
 
 pytestmark = pytest.mark.k8s
 
 DRALLOC = Path(sys.executable).with_name("dralloc")
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mig-dynamic" / "claims.yaml"
-
-
-def _with_scheduler_name(source: Path, target: Path) -> None:
-    documents = list(yaml.safe_load_all(source.read_text()))
-    for document in documents:
-        if document and document.get("kind") == "Pod":
-            document["spec"]["schedulerName"] = "dralloc"
-    target.write_text(yaml.safe_dump_all(documents))
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster-mode.yaml"
 
 
 def test_simulated_mig_node_scheduler_and_kubectl_apply_of_an_example(
@@ -71,9 +63,7 @@ def test_simulated_mig_node_scheduler_and_kubectl_apply_of_an_example(
         stderr=subprocess.STDOUT,
     )
     try:
-        manifest = tmp_path / "claims.yaml"
-        _with_scheduler_name(EXAMPLE, manifest)
-        kubectl("apply", "-n", namespace, "-f", str(manifest))
+        kubectl("apply", "-n", namespace, "-f", str(EXAMPLE))
         deadline = time.monotonic() + 90
         shown = ""
         while time.monotonic() < deadline:
