@@ -126,7 +126,8 @@ async def claims_outcome(client: KubeClient, namespace: str) -> dict[str, Any]:
         )
         outcome[pod_name] = {
             "claims": described,
-            "statusOrder": [s["name"] for s in pod["status"]["resourceClaimStatuses"]],
+            # As a set: kube-controller-manager applies them in Go's random map order.
+            "statusNames": sorted(s["name"] for s in pod["status"]["resourceClaimStatuses"]),
             "managers": status_managers,
         }
     return outcome

@@ -28,7 +28,7 @@ from dralloc.kube.controllers.base import RecentUids, ReverseIndex
 from dralloc.kube.controllers.gc import JOB_OWNERS, is_orphan
 from dralloc.kube.controllers.job import format_indexes, parse_indexes
 from dralloc.kube.controllers.owned import Expectations, PodsPlan
-from dralloc.kube.controllers.resourceclaim import (
+from dralloc.kube.controllers.podclaims import (
     ClaimNotCreated,
     UnsupportedPodClaim,
     is_pod_done,

@@ -35,6 +35,7 @@ from dralloc.kube.controllers.deployment import (
 from dralloc.kube.controllers.gc import JOB_OWNERS, POD_OWNERS, GarbageCollector, OwnerKind
 from dralloc.kube.controllers.job import JobController, JobPlan, plan_job
 from dralloc.kube.controllers.owned import PodOwnerController, PodsPlan
+from dralloc.kube.controllers.podclaims import claim_from_template
 from dralloc.kube.controllers.registry import CONTROLLER_NAMES, build_controllers
 from dralloc.kube.controllers.replicaset import (
     REPLICA_SETS,
@@ -45,7 +46,6 @@ from dralloc.kube.controllers.resourceclaim import (
     DELETE_PROTECTION_FINALIZER,
     FIELD_MANAGER,
     ResourceClaimController,
-    claim_from_template,
 )
 from dralloc.kube.controllers.workqueue import WorkQueue, failure_delay
 

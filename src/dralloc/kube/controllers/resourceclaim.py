@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dralloc.controllers.resourceclaim import POD_CLAIM_NAME_ANNOTATION, generate_name_prefix
+from dralloc.controllers.resourceclaim import POD_CLAIM_NAME_ANNOTATION
 from dralloc.kube.client import (
     APPLY_PATCH,
     PODS,
@@ -45,15 +45,32 @@ from dralloc.kube.controllers.base import (
     ReverseIndex,
     SyncError,
     is_being_deleted,
-    is_pod_terminal,
     metadata,
     name_of,
     namespace_of,
     node_name_of,
-    owner_references,
     run_worker,
     uid_of,
     wait_for_informers,
+)
+from dralloc.kube.controllers.podclaims import (
+    ClaimNotCreated,
+    UnsupportedPodClaim,
+    claim_from_template,
+    claim_names_of_pod,
+    copy_claim,
+    is_allocated,
+    is_for_pod,
+    is_pod_done,
+    is_reserved_for_pod,
+    owning_pod,
+    pod_claim_name,
+    pod_claims,
+    pod_needs_claims,
+    pod_owner_uids,
+    reserved_for,
+    resource_claim_statuses_apply,
+    templates_of_pod,
 )
 from dralloc.kube.controllers.workqueue import WorkQueue
 from dralloc.kube.informer import object_key
@@ -68,162 +85,6 @@ POD_KEY_PREFIX = "pod:"
 CLAIM_KEY_PREFIX = "claim:"
 # Upstream's deleted-objects LRU size (maxUIDCacheEntries).
 DELETED_PODS_REMEMBERED = 500
-
-
-class ClaimNotCreated(Exception):
-    """A pod claim from a template has no entry in `status.resourceClaimStatuses` yet
-    (resourceclaim.ErrClaimNotFound)."""
-
-
-class UnsupportedPodClaim(Exception):
-    """A pod claim names neither a claim nor a template (resourceclaim.ErrAPIUnsupported)."""
-
-
-def pod_claim_name(pod: KubeDict, pod_claim: dict[str, Any]) -> tuple[str | None, bool]:
-    """The claim a pod claim refers to and whether its owner must be checked
-    (k8s.io/dynamic-resource-allocation/resourceclaim.Name). None means the controller
-    decided earlier that no claim is needed. Raises ClaimNotCreated or UnsupportedPodClaim.
-
-    >>> pod_claim_name({"spec": {}}, {"name": "gpu", "resourceClaimName": "shared"})
-    ('shared', False)
-    """
-    if pod_claim.get("resourceClaimName") is not None:
-        return str(pod_claim["resourceClaimName"]), False
-    if pod_claim.get("resourceClaimTemplateName") is not None:
-        for status in (pod.get("status") or {}).get("resourceClaimStatuses") or []:
-            if status.get("name") == pod_claim.get("name"):
-                name = status.get("resourceClaimName")
-                return (str(name) if name is not None else None), True
-        raise ClaimNotCreated(
-            f'pod "{namespace_of(pod)}/{name_of(pod)}": resource claim not created yet'
-        )
-    raise UnsupportedPodClaim(
-        f'pod "{namespace_of(pod)}/{name_of(pod)}", spec.resourceClaim '
-        f'"{pod_claim.get("name")}": unsupported PodResourceClaim source'
-    )
-
-
-def pod_claims(pod: KubeDict) -> list[dict[str, Any]]:
-    claims = (pod.get("spec") or {}).get("resourceClaims")
-    return [c for c in claims if isinstance(c, dict)] if isinstance(claims, list) else []
-
-
-def is_pod_done(pod: KubeDict) -> bool:
-    """None of its containers runs or ever will: terminal, or deleted before it was
-    scheduled (upstream's isPodDone)."""
-    return is_pod_terminal(pod) or (is_being_deleted(pod) and not node_name_of(pod))
-
-
-def pod_needs_claims(pod: KubeDict, deleted: bool) -> bool:
-    """Whether the pod may still use its claims (upstream's podNeedsClaims)."""
-    return not (deleted or is_pod_done(pod))
-
-
-def is_for_pod(pod: KubeDict, claim: KubeDict) -> bool:
-    """The claim is in the pod's namespace and controlled by it (resourceclaim.IsForPod:
-    metav1.IsControlledBy compares the UID)."""
-    if namespace_of(claim) != namespace_of(pod):
-        return False
-    return any(
-        ref.get("controller") is True and ref.get("uid") == uid_of(pod)
-        for ref in owner_references(claim)
-    )
-
-
-def is_reserved_for_pod(pod: KubeDict, claim: KubeDict) -> bool:
-    return any(entry.get("uid") == uid_of(pod) for entry in reserved_for(claim))
-
-
-def reserved_for(claim: KubeDict) -> list[dict[str, Any]]:
-    entries = (claim.get("status") or {}).get("reservedFor")
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-
-
-def is_allocated(claim: KubeDict) -> bool:
-    return bool((claim.get("status") or {}).get("allocation"))
-
-
-def owning_pod(claim: KubeDict) -> tuple[str, str]:
-    """Name and UID of the pod controlling a generated claim, or empty strings."""
-    for ref in owner_references(claim):
-        if (
-            ref.get("controller") is True
-            and ref.get("apiVersion") == "v1"
-            and ref.get("kind") == "Pod"
-        ):
-            return str(ref.get("name", "")), str(ref.get("uid", ""))
-    return "", ""
-
-
-def claim_from_template(pod: KubeDict, pod_claim: str, template: KubeDict) -> KubeDict:
-    """The ResourceClaim the controller POSTs for one pod claim: `generateName`
-    `<pod>-<claim>-` (cut as upstream cuts it), a controller owner reference to the pod (no
-    blockOwnerDeletion: kcm 1.36 sets only `controller`), the template's labels and
-    annotations plus the pod-claim-name annotation, and the template's claim spec as sent."""
-    template_spec = template.get("spec") or {}
-    template_meta = template_spec.get("metadata") or {}
-    annotations = dict(template_meta.get("annotations") or {})
-    annotations[POD_CLAIM_NAME_ANNOTATION] = pod_claim
-    meta: dict[str, Any] = {
-        "generateName": generate_name_prefix(name_of(pod), pod_claim),
-        "namespace": namespace_of(pod),
-        "ownerReferences": [
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "name": name_of(pod),
-                "uid": uid_of(pod),
-                "controller": True,
-            }
-        ],
-        "annotations": annotations,
-    }
-    labels = template_meta.get("labels")
-    if labels:
-        meta["labels"] = dict(labels)
-    return {
-        "apiVersion": RESOURCE_CLAIMS.api_version,
-        "kind": RESOURCE_CLAIMS.kind,
-        "metadata": meta,
-        "spec": template_spec.get("spec") or {},
-    }
-
-
-def resource_claim_statuses_apply(pod: KubeDict, claims: dict[str, str]) -> KubeDict:
-    """The server-side apply body recording `claims` (pod claim -> claim name) in the pod's
-    `status.resourceClaimStatuses`, in the order of the pod's spec."""
-    order = {c.get("name"): i for i, c in enumerate(pod_claims(pod))}
-    entries = [
-        {"name": pod_claim, "resourceClaimName": claim}
-        for pod_claim, claim in sorted(claims.items(), key=lambda kv: order.get(kv[0], 0))
-    ]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name_of(pod), "namespace": namespace_of(pod)},
-        "status": {"resourceClaimStatuses": entries},
-    }
-
-
-def claim_names_of_pod(pod: KubeDict) -> list[str]:
-    """`ns/claim` for each claim the pod refers to by now (upstream's podResourceClaimIndex)."""
-    names = []
-    for pod_claim in pod_claims(pod):
-        try:
-            name, _ = pod_claim_name(pod, pod_claim)
-        except (ClaimNotCreated, UnsupportedPodClaim):
-            continue
-        if name is not None:
-            names.append(f"{namespace_of(pod)}/{name}")
-    return names
-
-
-def templates_of_pod(pod: KubeDict) -> list[str]:
-    return [
-        f"{namespace_of(pod)}/{c['resourceClaimTemplateName']}"
-        for c in pod_claims(pod)
-        if c.get("resourceClaimTemplateName") is not None
-    ]
 
 
 class ResourceClaimController:
@@ -340,7 +201,7 @@ class ResourceClaimController:
         if deleted:
             self.claims_by_owner.remove(key)
         else:
-            self.claims_by_owner.set(key, _pod_owner_uids(claim))
+            self.claims_by_owner.set(key, pod_owner_uids(claim))
             # At start-up every claim is checked for stale reservations; on an update a pod
             # may have been added that is already gone.
             self.queue.add(CLAIM_KEY_PREFIX + key)
@@ -453,7 +314,7 @@ class ResourceClaimController:
         candidates += [
             c
             for c in self.created.values()
-            if uid_of(pod) in _pod_owner_uids(c) and self.claims.get(object_key(c)) is None
+            if uid_of(pod) in pod_owner_uids(c) and self.claims.get(object_key(c)) is None
         ]
         for claim in candidates:
             if claim is None:
@@ -464,7 +325,7 @@ class ResourceClaimController:
         return None
 
     async def _reserve(self, pod: KubeDict, claim: KubeDict) -> None:
-        updated = _copy_claim(claim)
+        updated = copy_claim(claim)
         status = updated.setdefault("status", {})
         status["reservedFor"] = [
             *reserved_for(claim),
@@ -485,7 +346,7 @@ class ResourceClaimController:
         finalizers = list(metadata(claim).get("finalizers") or [])
         protected = DELETE_PROTECTION_FINALIZER in finalizers
         if len(remaining) < len(reservations):
-            updated = _copy_claim(claim)
+            updated = copy_claim(claim)
             status = updated.setdefault("status", {})
             status["reservedFor"] = remaining
             if not remaining and protected:
@@ -512,7 +373,7 @@ class ResourceClaimController:
             current = claim
             if is_allocated(claim):
                 # Allocated, unused, then deleted: deallocate before letting it go.
-                updated = _copy_claim(claim)
+                updated = copy_claim(claim)
                 updated.setdefault("status", {}).pop("allocation", None)
                 current = await self.client.update(
                     RESOURCE_CLAIMS.item(namespace, name, "status"), updated
@@ -546,7 +407,7 @@ class ResourceClaimController:
         return not is_pod_done(pod)
 
     async def _drop_finalizer(self, claim: KubeDict) -> None:
-        updated = _copy_claim(claim)
+        updated = copy_claim(claim)
         meta = updated["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         finalizers.remove(DELETE_PROTECTION_FINALIZER)
@@ -570,25 +431,6 @@ class ResourceClaimController:
                 if not err.is_not_found:
                     raise
             log.info("deleted unused generated claim %s/%s", namespace, name_of(claim))
-
-
-def _pod_owner_uids(claim: KubeDict) -> list[str]:
-    """UIDs of pods controlling the claim (upstream's claimPodOwnerIndex)."""
-    return [
-        str(ref.get("uid", ""))
-        for ref in owner_references(claim)
-        if ref.get("controller") is True
-        and ref.get("apiVersion") == "v1"
-        and ref.get("kind") == "Pod"
-    ]
-
-
-def _copy_claim(claim: KubeDict) -> KubeDict:
-    """A copy deep enough to edit metadata and status without touching the informer's."""
-    copied = dict(claim)
-    copied["metadata"] = dict(metadata(claim))
-    copied["status"] = dict(claim.get("status") or {})
-    return copied
 
 
 def _ignore(_: KubeDict) -> None:
