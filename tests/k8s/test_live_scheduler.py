@@ -417,3 +417,57 @@ def test_preemption_marks_and_deletes_the_victim_then_binds_the_preemptor(
         await admin.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_pod_asking_for_an_extended_resource_gets_a_claim_made_for_it_as_upstream_does(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """KEP-5004 (spec 4.1): `example.com/gpu: 1` in a container's limits, served by a
+    DeviceClass's extendedResourceName: the scheduler creates the pod's special claim (owned
+    by the pod, annotated), allocates and reserves it, records it in the pod's status and
+    binds the pod."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        label = unique("ext")
+        driver = f"{label}.example.com"
+        node_name = unique("ext-node")
+        await create_node(admin, node_name, {"owner": label})
+        await admin.create(
+            "/apis/resource.k8s.io/v1/resourceslices", gpu_slice(node_name, 2, driver)
+        )
+        resource = f"{label}.example.com/gpu"
+        gpu_class = device_class(unique("ext-class"), driver)
+        gpu_class["spec"]["extendedResourceName"] = resource
+        await admin.create("/apis/resource.k8s.io/v1/deviceclasses", gpu_class)
+        pods = f"/api/v1/namespaces/{namespace}/pods"
+        async with live_scheduler(apiserver.admin_kubeconfig, owned=f"owner={label}"):
+            body = pod(namespace, "plain-gpu")
+            body["spec"]["containers"][0]["resources"]["limits"] = {resource: "1"}
+            await admin.create(pods, body)
+            placed = await eventually(lambda: _bound_pod(admin, pods, "plain-gpu"), what="bound")
+        recorded = placed["status"]["extendedResourceClaimStatus"]
+        name = recorded["resourceClaimName"]
+        assert name.startswith("plain-gpu-extended-resources-")
+        # Requests are numbered over the container's sorted resource names (cpu is 0).
+        assert recorded["requestMappings"] == [
+            {"containerName": "c", "resourceName": resource, "requestName": "container-0-request-1"}
+        ]
+        made = await admin.get(
+            f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims/{name}"
+        )
+        assert made["metadata"]["annotations"] == {
+            "resource.kubernetes.io/extended-resource-claim": "true"
+        }
+        owner = made["metadata"]["ownerReferences"][0]
+        assert (owner["kind"], owner["uid"], owner["controller"]) == (
+            "Pod",
+            placed["metadata"]["uid"],
+            True,
+        )
+        assert made["metadata"]["finalizers"] == ["resource.kubernetes.io/delete-protection"]
+        assert [r["uid"] for r in made["status"]["reservedFor"]] == [placed["metadata"]["uid"]]
+        assert len(made["status"]["allocation"]["devices"]["results"]) == 1
+        await admin.aclose()
+
+    asyncio.run(scenario())

@@ -46,6 +46,10 @@ class ClaimWrite:
     key: str
     allocation: dict[str, Any] | None = None
     written: bool = False  # the pod is in the server's reservedFor now
+    # The claim of DRA-backed extended resources (KEP-5004), made in memory at Reserve: it is
+    # created first (spec 4.1), under the name Reserve gave it.
+    create: dict[str, Any] | None = None
+    created: bool = False
 
     @property
     def namespace(self) -> str:
@@ -61,6 +65,8 @@ class BindingPlan:
     pod: KubeDict  # as the informer last had it
     node: str
     claims: list[ClaimWrite] = field(default_factory=list)
+    # `status.extendedResourceClaimStatus` to record once the claims are written.
+    extended_status: dict[str, Any] | None = None
 
     @property
     def namespace(self) -> str:
@@ -120,7 +126,38 @@ class ClaimBinder:
         if self.before_pre_bind is not None:
             await self.before_pre_bind(plan)
         for claim in plan.claims:
+            if claim.create is not None:
+                await self._create_claim(claim)
             await self._write_claim(plan, claim)
+        if plan.extended_status is not None:
+            body = {"status": {"extendedResourceClaimStatus": plan.extended_status}}
+            try:
+                await self.client.patch(
+                    PODS.item(plan.namespace, plan.name, "status"), body, STRATEGIC_MERGE_PATCH
+                )
+            except ApiStatusError as err:
+                if err.is_forbidden:
+                    raise _forbidden(err, "record the extended-resource claim") from err
+                raise BindingFailed(
+                    f"record the extended-resource claim: {err.message}", forget=err.is_not_found
+                ) from err
+            except ApiUnavailable as err:
+                raise BindingFailed(f"record the extended-resource claim: {err}") from err
+
+    async def _create_claim(self, claim: ClaimWrite) -> None:
+        assert claim.create is not None
+        try:
+            created = await self.client.create(
+                RESOURCE_CLAIMS.collection(claim.namespace), claim.create
+            )
+        except ApiStatusError as err:
+            if err.is_forbidden:
+                raise _forbidden(err, f"create claim {claim.key}") from err
+            raise BindingFailed(f"create claim {claim.key}: {err.message}") from err
+        except ApiUnavailable as err:
+            raise BindingFailed(f"create claim {claim.key}: {err}") from err
+        claim.created = True
+        self.assume.assume(claim.key, created)
 
     async def _write_claim(self, plan: BindingPlan, claim: ClaimWrite) -> None:
         path = RESOURCE_CLAIMS.item(claim.namespace, claim.name)
@@ -240,8 +277,19 @@ class ClaimBinder:
     # ---------------------------------------------------------------------- Unreserve
 
     async def unreserve(self, plan: BindingPlan) -> None:
-        """Take the pod out of the reservedFor lists it was written into."""
+        """Take the pod out of the reservedFor lists it was written into; delete the
+        extended-resource claim this cycle created (the next attempt makes its own)."""
         for claim in plan.claims:
+            if claim.created:
+                uid = ((self.assume.latest.get(claim.key) or {}).get("metadata") or {}).get("uid")
+                body = {"preconditions": {"uid": uid}} if uid else None
+                try:
+                    await self.client.delete(
+                        RESOURCE_CLAIMS.item(claim.namespace, claim.name), body
+                    )
+                except (ApiStatusError, ApiUnavailable) as err:
+                    log.warning("delete the extended-resource claim %s: %s", claim.key, err)
+                continue
             latest = self.assume.latest.get(claim.key)
             reserved = ((latest or {}).get("status") or {}).get("reservedFor") or []
             if not claim.written and not any(r.get("uid") == plan.uid for r in reserved):

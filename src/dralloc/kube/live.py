@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
@@ -37,7 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dralloc.api.io import to_builtins
+from dralloc.api.io import kube_dict, to_builtins
 from dralloc.features import Features
 from dralloc.kube.assume import ClaimAssumeCache
 from dralloc.kube.binding import BindingFailed, BindingPlan, ClaimBinder, ClaimWrite
@@ -335,6 +336,7 @@ class LiveScheduler:
             for _, claim_key in pod_claim_keys(info.pod)
             if claim_key is not None
         }
+        claims_before = len(self.cache.claims)
         self.cache.assume_pod(info, node)
         self.mirror.binding.add(key)
         for step in (framework.reserve, framework.permit):
@@ -350,6 +352,24 @@ class LiveScheduler:
                 self._failed(profile, queued, raw, status, message, plugins, None, started)
                 return
         claims: list[ClaimWrite] = []
+        # The extended-resource claim Reserve made in memory (KEP-5004): the newest keys.
+        made = list(
+            itertools.islice(reversed(self.cache.claims), len(self.cache.claims) - claims_before)
+        )
+        for claim_key in reversed(made):
+            made_claim = self.cache.claims[claim_key]
+            body = kube_dict(made_claim)
+            body.pop("status", None)
+            body["metadata"].pop("finalizers", None)
+            self.assume.reserve(claim_key, queued.uid)
+            allocation = made_claim.status.allocation
+            claims.append(
+                ClaimWrite(
+                    claim_key,
+                    to_builtins(allocation) if allocation is not None else None,
+                    create=body,
+                )
+            )
         seen: set[str] = set()
         for claim_key, old in before.items():
             if claim_key in seen:
@@ -363,6 +383,13 @@ class LiveScheduler:
             else:
                 claims.append(ClaimWrite(claim_key))
         plan = BindingPlan(raw, node, claims)
+        if made:
+            # DynamicResources' PreBind, in memory: the pod's status names the claim now.
+            for pre_bind in framework.profile.pre_bind:
+                pre_bind.pre_bind(state, info, node)
+            recorded = info.pod.status.extended_resource_claim_status
+            if recorded is not None:
+                plan.extended_status = to_builtins(recorded)
         binding = _Binding(queued, framework, state, plan, started)
         task = asyncio.get_running_loop().create_task(self._binding_cycle(profile, binding))
         self._bindings[key] = task
