@@ -34,6 +34,8 @@ async def live_scheduler(
     owned: str = "",
     before_pre_bind: Callable[[BindingPlan], Awaitable[None]] | None = None,
     leading: bool = True,
+    binding_poll_seconds: float = 5.0,
+    binding_timeout_seconds: float = 600.0,
 ) -> AsyncIterator[LiveScheduler]:
     client = KubeClient.connect(kubeconfig)
     informers = SharedInformers(client)
@@ -45,6 +47,8 @@ async def live_scheduler(
             config=dralloc_config(),
             ownership=Ownership(parse_label_selector(owned)),
             shutdown_grace_seconds=5,
+            binding_poll_seconds=binding_poll_seconds,
+            binding_timeout_seconds=binding_timeout_seconds,
         ),
         before_pre_bind=before_pre_bind,
     )

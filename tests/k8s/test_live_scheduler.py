@@ -471,3 +471,94 @@ def test_a_pod_asking_for_an_extended_resource_gets_a_claim_made_for_it_as_upstr
         await admin.aclose()
 
     asyncio.run(scenario())
+
+
+def test_binding_waits_for_the_drivers_binding_conditions_and_fails_on_a_failure_condition(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """dra-v1.md 7.6 step 3: a device with bindingConditions: the pod gets a
+    BindingConditionsPending event and is bound only once the driver reports the condition
+    True; a failure condition True fails the attempt with upstream's message."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        label = unique("bc")
+        driver = f"{label}.example.com"
+        node_name = unique("bc-node")
+        await create_node(admin, node_name, {"owner": label})
+        published = gpu_slice(node_name, 2, driver)
+        for device in published["spec"]["devices"]:
+            device["bindingConditions"] = ["Attached"]
+            device["bindingFailureConditions"] = ["AttachFailed"]
+            device["bindsToNode"] = True
+        await admin.create("/apis/resource.k8s.io/v1/resourceslices", published)
+        class_name = unique("bc-class")
+        await admin.create(
+            "/apis/resource.k8s.io/v1/deviceclasses", device_class(class_name, driver)
+        )
+        claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+        pods = f"/api/v1/namespaces/{namespace}/pods"
+        for name in ("ready", "broken"):
+            await admin.create(claims, claim(namespace, name, class_name))
+
+        async def report(name: str, condition: str) -> bool:
+            current = await admin.get(f"{claims}/{name}")
+            allocation = (current.get("status") or {}).get("allocation")
+            if not allocation:
+                return False
+            result = allocation["devices"]["results"][0]
+            current["status"]["devices"] = [
+                {
+                    "driver": result["driver"],
+                    "pool": result["pool"],
+                    "device": result["device"],
+                    "conditions": [
+                        {
+                            "type": condition,
+                            "status": "True",
+                            "reason": "Test",
+                            "message": f"{condition} by the test",
+                            "lastTransitionTime": "2026-12-07T00:00:00Z",
+                        }
+                    ],
+                }
+            ]
+            await admin.update(f"{claims}/{name}/status", current)
+            return True
+
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned=f"owner={label}", binding_poll_seconds=0.2
+        ):
+            await admin.create(pods, pod(namespace, "ready", claim_name="ready"))
+
+            async def pending_event() -> list[Obj]:
+                found = await admin.list(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")
+                return [e for e in found["items"] if e["reason"] == "BindingConditionsPending"]
+
+            events = await eventually(pending_event, what="BindingConditionsPending")
+            assert (
+                events[0]["note"]
+                == f"waiting for binding conditions for device on node {node_name}"
+            )
+            assert await _bound_pod(admin, pods, "ready") is None
+            await eventually(lambda: report("ready", "Attached"), what="condition written")
+            await eventually(lambda: _bound_pod(admin, pods, "ready"), what="bound once attached")
+
+            await admin.create(pods, pod(namespace, "broken", claim_name="broken"))
+            await eventually(lambda: report("broken", "AttachFailed"), what="failure written")
+
+            async def failed() -> list[Obj]:
+                found = await admin.list(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")
+                return [
+                    e
+                    for e in found["items"]
+                    if e["reason"] == "FailedScheduling" and "binding failed" in e["note"]
+                ]
+
+            refused = await eventually(failed, what="the failure condition ends the attempt")
+            assert refused[0]["note"].startswith(
+                "claim broken binding failed: reason=Test, message=AttachFailed by the test"
+            ), refused[0]["note"]
+        await admin.aclose()
+
+    asyncio.run(scenario())

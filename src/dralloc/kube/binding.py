@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,9 @@ from dralloc.kube.client import (
 log = logging.getLogger(__name__)
 
 DELETE_PROTECTION_FINALIZER = "resource.kubernetes.io/delete-protection"
+# dra-v1.md 7.6: binding conditions are polled every 5 s for at most bindingTimeout.
+BINDING_CONDITIONS_POLL_SECONDS = 5.0
+BINDING_TIMEOUT_SECONDS = 600.0
 CONFLICT_ATTEMPTS = 5
 CONFLICT_DELAY_SECONDS = 0.01
 
@@ -92,6 +96,18 @@ class BindingFailed(Exception):
         self.forbidden = forbidden
 
 
+def _device_status(devices: list[dict[str, Any]], result: dict[str, Any]) -> dict[str, Any] | None:
+    for entry in devices:
+        if (
+            entry.get("driver") == result.get("driver")
+            and entry.get("pool") == result.get("pool")
+            and entry.get("device") == result.get("device")
+            and entry.get("shareID") == result.get("shareID")
+        ):
+            return entry
+    return None
+
+
 def _forbidden(err: ApiStatusError, what: str) -> BindingFailed:
     return BindingFailed(
         f"{what}: forbidden: {err.message} (the scheduler's role lacks a permission: "
@@ -111,6 +127,9 @@ class ClaimBinder:
         binding_conditions: bool = True,
         rng: random.Random | None = None,
         before_pre_bind: Callable[[BindingPlan], Awaitable[None]] | None = None,
+        on_binding_conditions_pending: Callable[[BindingPlan], None] | None = None,
+        binding_timeout: float = BINDING_TIMEOUT_SECONDS,
+        poll_interval: float = BINDING_CONDITIONS_POLL_SECONDS,
     ) -> None:
         self.client = client
         self.assume = assume
@@ -119,6 +138,9 @@ class ClaimBinder:
         # A test's hook between Reserve and PreBind (spec 8.7, the injected conflict).
         self.before_pre_bind = before_pre_bind
         self.conflicts = 0  # 409s answered by a fresh read and another attempt
+        self.on_binding_conditions_pending = on_binding_conditions_pending
+        self.binding_timeout = binding_timeout
+        self.poll_interval = poll_interval
 
     # ------------------------------------------------------------------------ PreBind
 
@@ -129,6 +151,7 @@ class ClaimBinder:
             if claim.create is not None:
                 await self._create_claim(claim)
             await self._write_claim(plan, claim)
+        await self._wait_for_binding_conditions(plan)
         if plan.extended_status is not None:
             body = {"status": {"extendedResourceClaimStatus": plan.extended_status}}
             try:
@@ -143,6 +166,55 @@ class ClaimBinder:
                 ) from err
             except ApiUnavailable as err:
                 raise BindingFailed(f"record the extended-resource claim: {err}") from err
+
+    async def _wait_for_binding_conditions(self, plan: BindingPlan) -> None:
+        """dra-v1.md 7.6 step 3: devices with binding conditions must report them True in
+        the claim's `status.devices` (their driver writes them) before the pod is bound; a
+        failure condition ends the attempt at once, and so does the timeout."""
+        waiting: dict[str, list[dict[str, Any]]] = {}
+        for claim in plan.claims:
+            allocation = claim.allocation
+            if allocation is None:
+                latest = self.assume.latest.get(claim.key) or {}
+                allocation = (latest.get("status") or {}).get("allocation") or {}
+            results = (allocation.get("devices") or {}).get("results") or []
+            conditioned = [r for r in results if r.get("bindingConditions")]
+            if conditioned:
+                waiting[claim.key] = conditioned
+        if not waiting:
+            return
+        if self.on_binding_conditions_pending is not None:
+            self.on_binding_conditions_pending(plan)
+        deadline = time.monotonic() + self.binding_timeout
+        while True:
+            pending = False
+            for key, results in waiting.items():
+                namespace, name = key.split("/", 1)
+                try:
+                    current = await self.client.get(RESOURCE_CLAIMS.item(namespace, name))
+                except (ApiStatusError, ApiUnavailable) as err:
+                    raise BindingFailed(f"claim {key}: {err}") from err
+                devices = (current.get("status") or {}).get("devices") or []
+                for result in results:
+                    found = _device_status(devices, result)
+                    conditions = {c.get("type"): c for c in (found or {}).get("conditions") or []}
+                    for failure in result.get("bindingFailureConditions") or []:
+                        failed = conditions.get(failure)
+                        if failed is not None and failed.get("status") == "True":
+                            raise BindingFailed(
+                                f"claim {name} binding failed: reason={failed.get('reason', '')}, "
+                                f"message={failed.get('message', '')}"
+                            )
+                    if any(
+                        (conditions.get(c) or {}).get("status") != "True"
+                        for c in result.get("bindingConditions") or []
+                    ):
+                        pending = True
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                raise BindingFailed("device binding timeout")
+            await asyncio.sleep(self.poll_interval)
 
     async def _create_claim(self, claim: ClaimWrite) -> None:
         assert claim.create is not None

@@ -124,6 +124,9 @@ class LiveOptions:
     preemption_frees_devices: bool = False
     # Shutdown waits this long for binding cycles in flight.
     shutdown_grace_seconds: float = 30.0
+    # DynamicResources' bindingTimeout and the poll of binding conditions (dra-v1.md 7.6).
+    binding_timeout_seconds: float = 600.0
+    binding_poll_seconds: float = 5.0
     rng_seed: int | None = None
 
 
@@ -193,6 +196,11 @@ class LiveScheduler:
             binding_conditions=options.features.enabled("DRADeviceBindingConditions"),
             rng=self.rng,
             before_pre_bind=before_pre_bind,
+            on_binding_conditions_pending=lambda plan: self.recorder.binding_conditions_pending(
+                plan.pod, plan.node
+            ),
+            binding_timeout=options.binding_timeout_seconds,
+            poll_interval=options.binding_poll_seconds,
         )
         self.informers = informers
         informers.informer(NODES).add_handler(self.mirror.nodes)
