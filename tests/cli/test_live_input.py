@@ -153,3 +153,52 @@ def test_files_replace_the_clusters_objects_and_bound_pods_without_a_node_are_le
     without = cluster.without(cluster.cluster_pending_pods())
     assert [o.ref for o in without.objects] == ["Node n1", "Pod team/same"]
     assert list(without.nodes) == ["n1"]
+
+
+def test_a_pending_pod_being_deleted_is_not_explained_but_named(tmp_path: Path) -> None:
+    from cli_kit import invoke
+
+    path = tmp_path / "pod.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\n"
+        "metadata: {name: leaving, namespace: team, deletionTimestamp: '2026-01-01T00:00:00Z'}\n"
+        "spec: {containers: [{name: c, image: pause}]}\n"
+    )
+
+    result = invoke("explain", "-f", str(path), "--pod", "team/leaving")
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "--pod: pod team/leaving is finished or being deleted: no scheduler considers it"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["explain", "--pod", "p"],
+            "give the objects with -f FILE (or a live cluster with --kubeconfig)",
+        ),
+        (
+            ["explain", "-f", "x.yaml", "--pod", "p", "--context", "c"],
+            "--context needs --kubeconfig (a live cluster to read)",
+        ),
+        (["schedule"], "give the objects with -f FILE (or a live cluster with --kubeconfig)"),
+        (
+            ["schedule", "-f", "x.yaml", "--include-pending"],
+            "--include-pending needs --kubeconfig (a live cluster to read)",
+        ),
+        (
+            ["schedule", "--kubeconfig", "missing.kubeconfig"],
+            "missing.kubeconfig: no such file",
+        ),
+    ],
+)
+def test_live_options_misused_are_one_line_and_exit_2(args: list[str], line: str) -> None:
+    from cli_kit import invoke
+
+    result = invoke(*args)
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [line]

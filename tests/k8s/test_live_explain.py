@@ -303,3 +303,56 @@ def test_a_kubeconfig_that_does_not_exist_is_one_line_and_exit_2(tmp_path: Path)
 
     assert run.returncode == 2
     assert run.stderr.splitlines() == [f"{missing}: no such file"]
+
+
+def test_pods_of_another_scheduler_are_left_to_it_and_config_names_the_profile(
+    apiserver: ApiServer, namespace: str, tmp_path: Path
+) -> None:
+    s = _suffix()
+    driver = f"gpu-{s}.example.com"
+    _gpu_node(apiserver, f"ours-{s}", 1, driver)
+    _create(apiserver, "/apis/resource.k8s.io/v1/deviceclasses", device_class(f"gpu-{s}", driver))
+    _claim(apiserver, namespace, "ours-gpu", f"gpu-{s}")
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    _create(apiserver, pods, pod(namespace, "ours", claim_name="ours-gpu", scheduler="dralloc"))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "apiVersion: kubescheduler.config.k8s.io/v1\n"
+        "kind: KubeSchedulerConfiguration\n"
+        "profiles:\n"
+        "- schedulerName: dralloc\n"
+    )
+    kubeconfig = str(apiserver.admin_kubeconfig)
+    try:
+        default = _dralloc("explain", "--kubeconfig", kubeconfig, "--pod", f"{namespace}/ours")
+        configured = _dralloc(
+            "explain",
+            "--kubeconfig",
+            kubeconfig,
+            "--config",
+            str(config),
+            "--pod",
+            f"{namespace}/ours",
+        )
+        included = _dralloc(
+            "schedule", "--kubeconfig", kubeconfig, "--include-pending", "-o", "json"
+        )
+    finally:
+        apiserver.admin.delete(f"{pods}/ours").raise_for_status()
+
+    assert default.returncode == 2
+    assert default.stderr.splitlines() == [
+        f"cluster:{apiserver.url}: Pod {namespace}/ours: spec.schedulerName: no profile "
+        "'dralloc' in the configuration (profiles: default-scheduler)"
+    ]
+    assert configured.returncode == 0, configured.stderr
+    assert configured.stdout.startswith(
+        f"pod {namespace}/ours: fits; kube-scheduler picks node ours-{s}"
+    )
+    assert ("Pod", f"{namespace}/ours") not in _items(included.stdout)
+    assert re.search(
+        r"^note: \d+ pending pods? of the cluster not tried: they name schedulers no profile "
+        r"of the configuration is \(dralloc\)$",
+        included.stderr,
+        re.M,
+    ), included.stderr

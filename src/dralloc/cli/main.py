@@ -445,6 +445,7 @@ def _explain_failure(
             "dralloc explain -f cluster.yaml --claim team-a/train-0 --node gpu-node-1",
             "dralloc explain -f cluster.yaml --claim train-0 --all",
             "dralloc explain -f cluster.yaml -f job.yaml --pod team-a/train-0-x7k2p",
+            "dralloc explain --kubeconfig ~/.kube/config --pod team-a/train-0-x7k2p",
             "dralloc explain -f cluster.yaml --claim train-0 -o json | jq '.[].message'",
         ],
         {
@@ -889,6 +890,7 @@ class ScheduleOutput(StrEnum):
         [
             "dralloc schedule -f cluster.yaml -f pods.yaml",
             "dralloc schedule -f cluster.yaml -f pods.yaml --config sched.yaml --seed 7",
+            "dralloc schedule --kubeconfig ~/.kube/config -f pods.yaml",
         ],
         {
             EXIT_OK: "every pending pod was placed",

@@ -14,8 +14,14 @@ pending pod ahead of it in the queue (priority, then input order) scheduled firs
 4. what kube-scheduler would do now: the node it picks, or its FitError message, preemption
    included.
 
+With `--kubeconfig` the input is a live cluster's objects (`cli.inputs.read_live_cluster`):
+the same steps answer "why is my pod pending" from what the API server holds now; the
+cluster's pending pods of schedulers the configuration has no profile for are left out, unless
+the pod asked about is one (then its profile is the input error it is offline).
+
 Exit codes: 0 the pod fits on some node (or runs already), 1 it does not, 2 invalid input
-(`--pod` naming no pod of the input included), 3 a plugin failed.
+(`--pod` naming no pod of the input, or one finished or being deleted, included), 3 a plugin
+failed.
 """
 
 from __future__ import annotations
@@ -123,7 +129,20 @@ def explain_pod_in_input(
     if running is not None and isinstance(running.obj, Pod):
         return PodReport(key, running_on=running.obj.spec.node_name)
     queue = queue_order(plan)
-    position = next(i for i, entry in enumerate(queue) if _key(entry) == key)
+    position = next((i for i, entry in enumerate(queue) if _key(entry) == key), None)
+    if position is None:
+        # Neither running nor queued: finished (Succeeded, Failed) or pending and being
+        # deleted, which kube-scheduler skips.
+        raise InputError(
+            [
+                Problem(
+                    "",
+                    "",
+                    "--pod",
+                    f"pod {key} is finished or being deleted: no scheduler considers it",
+                )
+            ]
+        )
     target = queue[position]
     schedule_queue(plan, frameworks, queue[:position])
     if target.gated is not None:

@@ -40,6 +40,14 @@ drawn from `--seed`, and so does where preemption's dry run starts (so which of 
 nodes is preempted on); generated claim names and shareIDs come from rngs seeded by `--seed`
 (0 without it), so the same input gives the same output.
 
+With `--kubeconfig FILE` (and `--context`), "where would these go if applied now": the input
+is a live cluster's objects as its API server holds them (`dralloc.kube.readcluster`), with the
+files' objects over them (a file's object replaces the cluster's of the same kind and name).
+The cluster's bound pods run on their nodes holding their claims; its pending pods stay
+pending, not tried (stderr says how many), unless `--include-pending`, which tries them with
+the files' pods in queue order (pods naming a scheduler the configuration has no profile for
+are left to it). Nothing is written to the cluster.
+
 Register with `app.command("schedule")(schedule_command)`. This module must not import
 `cli.main` (main imports it).
 """
