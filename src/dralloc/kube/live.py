@@ -55,6 +55,7 @@ from dralloc.kube.client import (
     KubeDict,
 )
 from dralloc.kube.events import EventRecorder
+from dralloc.kube.metrics import AttemptResult, SchedulerMetrics
 from dralloc.kube.mirror import ClusterMirror
 from dralloc.kube.ownership import Ownership
 from dralloc.kube.shared_informers import SharedInformers
@@ -137,6 +138,7 @@ class _Binding:
     state: CycleState
     plan: BindingPlan
     started: float
+    bound_from: float = field(default_factory=time.monotonic)
 
 
 class LiveScheduler:
@@ -151,6 +153,7 @@ class LiveScheduler:
         recorder: EventRecorder | None = None,
         before_pre_bind: Callable[[BindingPlan], Awaitable[None]] | None = None,
         on_outcome: Callable[[str, str, float], None] | None = None,
+        metrics: SchedulerMetrics | None = None,
     ) -> None:
         self.client = client
         self.options = options
@@ -215,6 +218,7 @@ class LiveScheduler:
         self._background: set[asyncio.Task[Any]] = set()
         self._next_queue = 0
         self.on_outcome = on_outcome
+        self.metrics = metrics
         self.foreign_allocations = 0
         self.scheduled = 0
         self.attempts = 0
@@ -430,14 +434,19 @@ class LiveScheduler:
         self._outcome("error" if is_error else "unschedulable", profile, started)
 
     def _outcome(self, result: str, profile: str, started: float) -> None:
+        seconds = time.monotonic() - started
         if self.on_outcome is not None:
-            self.on_outcome(result, profile, time.monotonic() - started)
+            self.on_outcome(result, profile, seconds)
+        if self.metrics is not None:
+            self.metrics.observe_attempt(AttemptResult(result), profile, seconds)
 
     # -------------------------------------------------------------- preemption
 
     def _actuate_evictions(self) -> None:
         evictions, self._evictions[:] = list(self._evictions), []
         for eviction in evictions:
+            if self.metrics is not None:
+                self.metrics.observe_preemption(len(eviction.victims))
             for victim in eviction.victims:
                 self.mirror.evicted[victim.key] = victim
                 self._spawn(self._evict(eviction, victim))
@@ -500,6 +509,9 @@ class LiveScheduler:
             # A missing permission is the operator's to fix: say it loudly.
             level = logging.ERROR if err.forbidden else logging.INFO
             log.log(level, "binding %s to %s failed: %s", key, plan.node, err.message)
+            if self.metrics is not None:
+                seconds = self.clock.now() - binding.bound_from
+                self.metrics.observe_binding(AttemptResult.ERROR, seconds)
             self._outcome("error", profile, binding.started)
             return
         except asyncio.CancelledError:
@@ -513,6 +525,11 @@ class LiveScheduler:
         self.mirror.binding.discard(key)
         queue.done(queued.uid)
         self.scheduled += 1
+        if self.metrics is not None:
+            now = self.clock.now()
+            first = queued.initial_attempt_timestamp or queued.timestamp
+            self.metrics.observe_pod_scheduled(queued.attempts, now - first)
+            self.metrics.observe_binding(AttemptResult.SCHEDULED, now - binding.bound_from)
         self.recorder.scheduled(plan.pod, plan.node)
         self._outcome("scheduled", profile, binding.started)
         self._wake.set()
@@ -534,13 +551,18 @@ class LiveScheduler:
 
     def _foreign_allocation(self, claim: KubeDict, holders: list[str]) -> None:
         self.foreign_allocations += 1
+        if self.metrics is not None:
+            self.metrics.count_foreign_allocation()
         self.recorder.foreign_allocation(claim, ", ".join(holders))
 
 
-def pending_summary(queues: Mapping[str, SchedulingQueue]) -> dict[str, int]:
-    """Pods per queue name across profiles (for metrics and logs)."""
-    counts: dict[str, int] = {}
-    for queue in queues.values():
+def unschedulable_by_plugin(queues: Mapping[str, SchedulingQueue]) -> dict[tuple[str, str], int]:
+    """(plugin, profile) -> pods waiting in unschedulablePods that the plugin rejected."""
+    counts: dict[tuple[str, str], int] = {}
+    for profile, queue in queues.items():
         for pending in queue.pending_pods():
-            counts[str(pending.queue)] = counts.get(str(pending.queue), 0) + 1
+            if str(pending.queue) != "unschedulablePods":
+                continue
+            for plugin in pending.info.unschedulable_plugins:
+                counts[plugin, profile] = counts.get((plugin, profile), 0) + 1
     return counts

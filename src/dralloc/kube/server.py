@@ -40,8 +40,8 @@ from dralloc.kube.leader import (
     LeaseForbidden,
     default_identity,
 )
-from dralloc.kube.live import LiveOptions, LiveScheduler
-from dralloc.kube.metrics import AttemptResult, QueueName, SchedulerMetrics, accelerator_report
+from dralloc.kube.live import LiveOptions, LiveScheduler, unschedulable_by_plugin
+from dralloc.kube.metrics import QueueName, SchedulerMetrics, accelerator_report
 from dralloc.kube.shared_informers import SharedInformers
 
 log = logging.getLogger(__name__)
@@ -89,9 +89,7 @@ class _Process:
         self.live: LiveScheduler | None = None
         self.metrics = SchedulerMetrics()
         if "scheduler" in names:
-            self.live = LiveScheduler(
-                client, self.informers, options.live, on_outcome=self._observe
-            )
+            self.live = LiveScheduler(client, self.informers, options.live, metrics=self.metrics)
             live = self.live
             self.metrics.set_accelerator_source(lambda: accelerator_report(live.cache))
         self.controllers: list[Controller] = build_controllers(
@@ -99,9 +97,6 @@ class _Process:
         )
         self._controller_tasks: list[asyncio.Task[None]] = []
         self.leading = False
-
-    def _observe(self, result: str, profile: str, seconds: float) -> None:
-        self.metrics.observe_attempt(AttemptResult(result), profile, seconds)
 
     def start_leading(self) -> None:
         log.info("leading: scheduling and controllers start")
@@ -130,6 +125,7 @@ class _Process:
                         if where is not None:
                             counts[where] += 1
                 self.metrics.set_pending_pods(counts)
+                self.metrics.set_unschedulable_pods(unschedulable_by_plugin(self.live.queues))
             await asyncio.sleep(1.0)
 
     def is_ready(self) -> bool:
