@@ -44,6 +44,7 @@ from dralloc.kube.assume import ClaimAssumeCache
 from dralloc.kube.binding import BindingFailed, BindingPlan, ClaimBinder, ClaimWrite
 from dralloc.kube.client import (
     DEVICE_CLASSES,
+    NAMESPACES,
     NODES,
     PODS,
     RESOURCE_CLAIMS,
@@ -85,6 +86,23 @@ class MonotonicClock:
 
     def now(self) -> float:
         return time.monotonic()
+
+
+class _NamespaceLabels:
+    """Keeps each Namespace's labels."""
+
+    def __init__(self, labels: dict[str, dict[str, str]]) -> None:
+        self.labels = labels
+
+    def on_add(self, obj: KubeDict) -> None:
+        meta = obj.get("metadata") or {}
+        self.labels[str(meta.get("name", ""))] = dict(meta.get("labels") or {})
+
+    def on_update(self, old: KubeDict, new: KubeDict) -> None:
+        self.on_add(new)
+
+    def on_delete(self, obj: KubeDict) -> None:
+        self.labels.pop(str((obj.get("metadata") or {}).get("name", "")), None)
 
 
 class SchedulingGates:
@@ -160,6 +178,8 @@ class LiveScheduler:
         self.clock = MonotonicClock()
         self.rng = random.Random(options.rng_seed)
         self._evictions: list[Eviction] = []
+        # Namespace -> labels, for namespaceSelector (InterPodAffinity); the informer fills it.
+        self.namespace_labels: dict[str, dict[str, str]] = {}
         self.built: BuiltScheduler = build_scheduler(
             SchedulerInputs(
                 options.features,
@@ -171,6 +191,7 @@ class LiveScheduler:
                 remember_verdicts=False,
                 device_speedups=DeviceSpeedups(remember_outcomes=True),
                 preemption_frees_devices=options.preemption_frees_devices,
+                namespace_labels=lambda name: self.namespace_labels.get(name, {}),
             )
         )
         self.cache = self.built.cache
@@ -210,6 +231,7 @@ class LiveScheduler:
         informers.informer(RESOURCE_SLICES).add_handler(self.mirror.resource_slices)
         informers.informer(DEVICE_CLASSES).add_handler(self.mirror.device_classes)
         informers.informer(RESOURCE_CLAIMS).add_handler(self.mirror.resource_claims)
+        informers.informer(NAMESPACES).add_handler(_NamespaceLabels(self.namespace_labels))
         self.pods = informers.informer(PODS, field_selector=NOT_TERMINAL)
         self.pods.add_handler(self.mirror.pods)
         self._leading = asyncio.Event()
