@@ -546,6 +546,10 @@ class LiveScheduler:
         self._release_claims(plan)
         self.mirror.binding.discard(key)
         queue.done(queued.uid)
+        current = self.pods.get(key)
+        if current is None or current["metadata"].get("uid") != plan.uid:
+            # Deleted while it was being bound: the mirror left it to this cycle.
+            self.mirror.forget_pod(key)
         self.scheduled += 1
         if self.metrics is not None:
             now = self.clock.now()

@@ -399,6 +399,10 @@ class ClusterMirror:
         if key not in self.binding:
             self._pod_left(key)
 
+    def forget_pod(self, key: str) -> None:
+        """A pod the binding cycle held is gone: take it off its node."""
+        self._pod_left(key)
+
     def _pod_left(self, key: str) -> None:
         for waiting in self._waiting_for_node.values():
             waiting.pop(key, None)
