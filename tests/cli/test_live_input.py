@@ -31,9 +31,10 @@ class FakeClient:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.server = SERVER + "/"
         self.fail: Exception | None = None
+        self.served_resources: dict[str, set[str]] = {}
 
     async def served(self, group_version: str) -> set[str]:
-        return set()
+        return self.served_resources.get(group_version, set())
 
     async def list(self, path: str, **params: Any) -> KubeDict:
         self.requests.append((path, params))
@@ -84,6 +85,31 @@ def test_pods_come_in_creation_order_across_pages_each_named_by_the_cluster() ->
     pod_lists = [params for path, params in client.requests if path == "/api/v1/pods"]
     assert [p.get("continue") for p in pod_lists] == [None, "2"]
     assert {p["fieldSelector"] for p in pod_lists} == {readcluster.NOT_FINISHED}
+
+
+def test_an_object_dralloc_cannot_read_is_left_out_with_a_warning_and_taint_rules_when_served() -> (
+    None
+):
+    rule = {
+        "metadata": {"name": "maintenance"},
+        "spec": {
+            "deviceSelector": {"driver": "gpu.example.com"},
+            "taint": {"key": "maintenance", "effect": "NoSchedule"},
+        },
+    }
+    client = FakeClient(
+        {
+            "/api/v1/nodes": [{"metadata": {"name": "odd"}, "spec": {"taints": "not a list"}}],
+            "/apis/resource.k8s.io/v1beta2/devicetaintrules": [rule],
+        }
+    )
+    client.served_resources["resource.k8s.io/v1beta2"] = {"devicetaintrules"}
+
+    read = _read(client)
+
+    assert [o.ref for o in read.objects] == ["DeviceTaintRule maintenance"]
+    [warning] = read.warnings
+    assert str(warning).startswith(f"{SOURCE}: Node odd: left out, dralloc cannot read it: ")
 
 
 def test_a_refused_list_names_the_server_and_the_resource() -> None:

@@ -148,8 +148,7 @@ def read_live_cluster(
         namespace_labels={**read.namespace_labels, **notes.namespace_labels},
         cluster_source=read.source,
     )
-    for warning in read.warnings:
-        cluster.warnings.append(Problem(read.source, "", "", warning))
+    cluster.warnings.extend(read.warnings)
     for loaded in _usable_bound_pods(live, cluster.warnings):
         cluster.objects.append(loaded)
         cluster.add(loaded)

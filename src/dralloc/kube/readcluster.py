@@ -42,6 +42,7 @@ from dralloc.api.resource import (
     ResourceClaimTemplate,
     ResourceSlice,
 )
+from dralloc.errors import Problem
 from dralloc.kube.client import (
     DEVICE_CLASSES,
     DEVICE_TAINT_RULES,
@@ -89,15 +90,11 @@ class ClusterRead:
     server: str
     objects: list[LoadedObject] = field(default_factory=list)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # objects left out, and why
 
     @property
     def source(self) -> str:
-        return source_name(self.server)
-
-
-def source_name(server: str) -> str:
-    return f"cluster:{server.rstrip('/')}"
+        return f"cluster:{self.server}"
 
 
 def read_cluster_once(kubeconfig: Path | None, context: str | None = None) -> ClusterRead:
@@ -120,8 +117,9 @@ async def read_cluster(client: KubeClient) -> ClusterRead:
     read = ClusterRead(server)
     kinds = list(_KINDS)
     try:
+        # A beta API, off unless the cluster enables it (DRADeviceTaints).
         if "devicetaintrules" in await client.served(DEVICE_TAINT_RULES.group_version):
-            kinds.insert(4, (DEVICE_TAINT_RULES, DeviceTaintRule))
+            kinds.append((DEVICE_TAINT_RULES, DeviceTaintRule))
         for namespace in await _list_all(client, NAMESPACES):
             labels = (namespace.get("metadata") or {}).get("labels") or {}
             name = str((namespace.get("metadata") or {}).get("name") or "")
@@ -194,9 +192,8 @@ def _loaded(
         name = "/".join(
             str(part) for part in (metadata.get("namespace"), metadata.get("name")) if part
         )
-        read.warnings.append(
-            f"{read.source}: {resource.kind} {name}: left out, dralloc cannot read it: {err}"
-        )
+        message = f"left out, dralloc cannot read it: {err}"
+        read.warnings.append(Problem(read.source, f"{resource.kind} {name}", "", message))
         return None
     return LoadedObject(read.source, len(read.objects) + 1, raw, obj)
 
