@@ -356,3 +356,41 @@ def test_pods_of_another_scheduler_are_left_to_it_and_config_names_the_profile(
         included.stderr,
         re.M,
     ), included.stderr
+
+
+def test_context_picks_the_kubeconfig_context_and_an_unknown_one_is_exit_2(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    kubeconfig = str(apiserver.admin_kubeconfig)
+    current = re.search(r"^current-context:\s*(\S+)", apiserver.admin_kubeconfig.read_text(), re.M)
+    assert current is not None
+    _create(
+        apiserver,
+        f"/api/v1/namespaces/{namespace}/pods",
+        pod(namespace, "plain", scheduler="default-scheduler"),
+    )
+
+    chosen = _dralloc(
+        "explain",
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        current.group(1),
+        "--pod",
+        f"{namespace}/plain",
+    )
+    unknown = _dralloc(
+        "explain",
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "nowhere",
+        "--pod",
+        f"{namespace}/plain",
+    )
+
+    assert chosen.returncode in (0, 1), chosen.stderr
+    assert chosen.stdout.startswith(f"pod {namespace}/plain: ")
+    assert unknown.returncode == 2
+    [line] = unknown.stderr.splitlines()
+    assert line.startswith(f"{kubeconfig}: "), line
