@@ -8,7 +8,9 @@
 - `live.py` is the scheduling loop; `server.py` the `dralloc scheduler` process with
   `leader.py` (Lease election), `metrics.py` and `health.py`;
 - `controllers/` are the controllers for clusters without kube-controller-manager;
-- `nodesim/` simulates GPU nodes (`dralloc nodes simulate`).
+- `nodesim/` simulates GPU nodes (`dralloc nodes simulate`);
+- `readcluster.py` reads a live cluster once, as files would be read, for `explain` and
+  `schedule --kubeconfig` (what-if: nothing is written).
 
 The scheduling itself is `dralloc.scheduler`'s, unchanged: this package only feeds it the
 cluster and carries its decisions to the server (spec/cluster-mode.md, sections 1-7).
