@@ -18,6 +18,7 @@ import pytest
 from controlplane import ApiServer
 
 from dralloc.kube.client import (
+    EVENTS,
     JOBS,
     LEASES,
     PODS,
@@ -339,6 +340,16 @@ def test_a_claim_whose_template_appears_later_is_created_then(
                 PODS.collection(namespace),
                 pod_with_template_claims(namespace, "early", {"gpu": "late-template"}),
             )
+
+            async def warned() -> Obj | None:
+                listed = await client.list(EVENTS.collection(namespace))
+                found = [e for e in listed["items"] if e["reason"] == "FailedResourceClaimCreation"]
+                return found[0] if found else None
+
+            event = await eventually(warned, what="a FailedResourceClaimCreation event")
+            assert event["type"] == "Warning" and event["regarding"]["name"] == "early"
+            assert event["reportingController"] == "resource_claim"
+            assert event["note"].startswith('PodResourceClaim gpu: resource claim template "late')
             await client.create(
                 RESOURCE_CLAIM_TEMPLATES.collection(namespace),
                 template(namespace, "late-template"),

@@ -24,9 +24,12 @@ from dralloc.kube.controllers.gc import (
 from dralloc.kube.controllers.job import JobController
 from dralloc.kube.controllers.replicaset import REPLICA_SETS, ReplicaSetController
 from dralloc.kube.controllers.resourceclaim import ResourceClaimController
+from dralloc.kube.events import EventRecorder
 from dralloc.kube.shared_informers import SharedInformers
 
 SCHEDULER = "scheduler"
+# The event source kube-controller-manager's ResourceClaim controller reports as.
+RESOURCE_CLAIM_EVENT_SOURCE = "resource_claim"
 CONTROLLER_NAMES = ("resourceclaim", "gc", "job", "replicaset", "deployment")
 
 
@@ -54,7 +57,8 @@ def build_controllers(
     chosen = set(wanted)
     built: list[Controller] = []
     if "resourceclaim" in chosen:
-        built.append(ResourceClaimController(client, informers))
+        events = EventRecorder(client, RESOURCE_CLAIM_EVENT_SOURCE)
+        built.append(ResourceClaimController(client, informers, events=events))
     if "job" in chosen:
         built.append(JobController(client, informers))
     if "replicaset" in chosen:

@@ -18,8 +18,12 @@ Two kinds of work items, as upstream (`pkg/controller/resourceclaim`):
 Every write is a whole-object PUT carrying the resourceVersion read, so a concurrent change
 makes it fail with 409 and the key is retried from the informers' newer copy.
 
+A pod claim that cannot be made (a missing template) gets a Warning event
+`FailedResourceClaimCreation` on the pod at each attempt, as upstream records it (through
+events.k8s.io/v1 here, upstream's legacy recorder writes core/v1 Events).
+
 Differences from upstream, on purpose: no PodGroup claims (DRAWorkloadResourceClaims), no
-extended-resource claim cleanup, no Events on the pod, no metrics.
+extended-resource claim cleanup, no metrics.
 
 Owns its queue and indexes; the informers own the objects.
 """
@@ -73,6 +77,7 @@ from dralloc.kube.controllers.podclaims import (
     templates_of_pod,
 )
 from dralloc.kube.controllers.workqueue import WorkQueue
+from dralloc.kube.events import WARNING, EventRecorder
 from dralloc.kube.informer import object_key
 from dralloc.kube.shared_informers import SharedInformers
 
@@ -96,8 +101,17 @@ class ResourceClaimController:
 
     name = NAME
 
-    def __init__(self, client: KubeClient, informers: SharedInformers) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        informers: SharedInformers,
+        *,
+        events: EventRecorder | None = None,
+    ) -> None:
         self.client = client
+        # Warnings on pods whose claims cannot be made, as upstream's `resource_claim`
+        # event source writes them.
+        self.events = events
         self.pods = informers.informer(PODS)
         self.claims = informers.informer(RESOURCE_CLAIMS)
         self.templates = informers.informer(RESOURCE_CLAIM_TEMPLATES)
@@ -227,6 +241,14 @@ class ResourceClaimController:
             try:
                 await self._handle_claim(pod, pod_claim, created)
             except (ApiStatusError, SyncError) as err:
+                if self.events is not None:
+                    self.events.record(
+                        pod,
+                        type_=WARNING,
+                        reason="FailedResourceClaimCreation",
+                        action="CreateResourceClaim",
+                        note=f"PodResourceClaim {pod_claim.get('name')}: {err}",
+                    )
                 raise SyncError(
                     f"pod {namespace}/{name}, PodResourceClaim {pod_claim.get('name')}: {err}"
                 ) from err
