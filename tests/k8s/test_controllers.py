@@ -788,3 +788,42 @@ def test_a_deployment_makes_a_replica_set_whose_pods_follow_template_changes(
             await eventually(all_gone, what="ReplicaSets and pods collected")
 
     asyncio.run(scenario())
+
+
+def test_an_allocated_claim_of_a_pod_bound_without_a_scheduler_is_reserved_for_it(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    async def scenario() -> None:
+        async with running_controllers(apiserver.admin_kubeconfig, ["resourceclaim"]) as client:
+            await client.create(RESOURCE_CLAIM_TEMPLATES.collection(namespace), template(namespace))
+            body = pod_with_template_claims(namespace, "direct", {"gpu": "gpu-template"})
+            body["spec"]["nodeName"] = "node-a"
+            pod = await client.create(PODS.collection(namespace), body)
+            claim = await generated_claim(client, namespace, "direct")
+            claim["status"] = {
+                "allocation": {
+                    "devices": {
+                        "results": [
+                            {
+                                "request": "gpu",
+                                "driver": "gpu.example.com",
+                                "pool": "node-a",
+                                "device": "gpu-0",
+                            }
+                        ]
+                    }
+                }
+            }
+            path = RESOURCE_CLAIMS.item(namespace, claim["metadata"]["name"])
+            await client.update(f"{path}/status", claim)
+
+            async def reserved() -> list[Obj] | None:
+                found = await client.get(path)
+                return (found.get("status") or {}).get("reservedFor")
+
+            entries = await eventually(reserved, what="reservation for the bound pod")
+            assert entries == [
+                {"resource": "pods", "name": "direct", "uid": pod["metadata"]["uid"]}
+            ]
+
+    asyncio.run(scenario())

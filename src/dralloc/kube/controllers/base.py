@@ -120,7 +120,10 @@ async def run_worker(
             # One bad object never stops the others: log and retry later, as upstream's
             # HandleError does; a bug is logged with its traceback.
             failures = queue.failures(key) + 1
-            if isinstance(err, (ApiStatusError, SyncError)):
+            if isinstance(err, ApiStatusError) and err.is_conflict:
+                # Someone wrote the object first: normal, retried from the newer copy.
+                logger.info("%s: %s: %s, retrying", queue.name, key, err.reason or err.code)
+            elif isinstance(err, (ApiStatusError, SyncError)):
                 logger.warning("%s: %s failed (attempt %d): %s", queue.name, key, failures, err)
             else:
                 logger.exception("%s: %s failed (attempt %d)", queue.name, key, failures)
