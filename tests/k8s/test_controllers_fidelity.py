@@ -212,3 +212,44 @@ def test_a_finished_pods_claim_is_deleted_as_kube_controller_manager_deletes_it(
             return await terminal_pod_outcome(c, await new_namespace(c))
 
     assert asyncio.run(ours()) == asyncio.run(upstream()) == ["gpu"]
+
+
+async def bound_pod_outcome(client: KubeClient, namespace: str) -> list[Obj]:
+    """A pod bound by hand (no scheduler) whose claim gets allocated: its reservation."""
+    await client.create(RESOURCE_CLAIM_TEMPLATES.collection(namespace), template(namespace))
+    body = pod_with_template_claims(namespace, "direct", {"gpu": "gpu-template"})
+    body["spec"]["nodeName"] = "node-a"
+    await client.create(PODS.collection(namespace), body)
+
+    async def recorded() -> str | None:
+        return claim_status_of(await client.get(PODS.item(namespace, "direct"))).get("gpu")
+
+    claim_name = await eventually(recorded, timeout=60, what="claim of the bound pod")
+    path = RESOURCE_CLAIMS.item(namespace, claim_name)
+    claim = await client.get(path)
+    result = {"request": "gpu", "driver": "gpu.example.com", "pool": "node-a", "device": "gpu-0"}
+    claim["status"] = {"allocation": {"devices": {"results": [result]}}}
+    await client.update(f"{path}/status", claim)
+
+    async def reserved() -> list[Obj] | None:
+        return ((await client.get(path)).get("status") or {}).get("reservedFor")
+
+    entries: list[Obj] = await eventually(reserved, timeout=60, what="reservation")
+    return [{**e, "uid": "<uid>"} for e in entries]
+
+
+def test_a_bound_pods_allocated_claim_is_reserved_as_kube_controller_manager_reserves_it(
+    apiserver: ApiServer, upstream_controllers: KubeControllerManager, dralloc_cluster: ApiServer
+) -> None:
+    async def upstream() -> list[Obj]:
+        async with admin_client(apiserver.admin_kubeconfig) as client:
+            return await bound_pod_outcome(client, await new_namespace(client))
+
+    async def ours() -> list[Obj]:
+        async with running_controllers(dralloc_cluster.admin_kubeconfig, ["resourceclaim"]) as c:
+            return await bound_pod_outcome(c, await new_namespace(c))
+
+    expected = asyncio.run(upstream())
+    assert (
+        asyncio.run(ours()) == expected == [{"resource": "pods", "name": "direct", "uid": "<uid>"}]
+    )
