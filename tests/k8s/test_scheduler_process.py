@@ -176,7 +176,16 @@ def test_only_the_lease_holder_binds_and_a_standby_takes_over_when_the_leader_di
     ]
     scheduled = 'scheduler_schedule_attempts_total{profile="dralloc",result="scheduled"}'
 
+    async def ready(port: int) -> bool:
+        try:
+            answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2)
+        except OSError:
+            return False
+        return bool(answer.status == 200)
+
     async def scenario() -> None:
+        for port in ports:  # both up, informers synced, before any pod arrives
+            await eventually(lambda port=port: ready(port), timeout=60, what="dralloc ready")
         admin = KubeClient.connect(apiserver.admin_kubeconfig)
         node_name = unique("lead-node")
         await create_node(admin, node_name, {"owner": label})

@@ -205,6 +205,10 @@ class KubeClient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        # TLS connections finish closing over a few more turns of the event loop; a loop
+        # closed at once (asyncio.run returning) would leave their transports unclosed.
+        for _ in range(3):
+            await asyncio.sleep(0.01)
 
     async def request(
         self,
