@@ -235,6 +235,12 @@ def test_sigkill_during_a_burst_of_pods_then_restart_binds_every_pod_once_with_n
         "--no-leader-elect",
         "--metrics-bind-address",
         "127.0.0.1:0",
+        # As scheduler_perf raises kube-scheduler's: at 50 requests/s (six a pod with the
+        # claim controller) this would test the client's rate limiter.
+        "--qps",
+        "1000",
+        "--burst",
+        "2000",
     )
     first = run_dralloc(*args)
     pods_path = f"/api/v1/namespaces/{namespace}/pods"
