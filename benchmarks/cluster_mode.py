@@ -78,6 +78,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -753,8 +754,13 @@ async def delete_pods_and_claims(
     ends its deletion. Waited for until nothing is left."""
     names = list(namespaces)
     for namespace in names:
-        await client.request("DELETE", PODS.collection(namespace), body={"gracePeriodSeconds": 0})
-        await client.request("DELETE", RESOURCE_CLAIMS.collection(namespace))
+        # The server goes on deleting when a request times out; the wait below checks.
+        with contextlib.suppress(ApiUnavailable):
+            await client.request(
+                "DELETE", PODS.collection(namespace), body={"gracePeriodSeconds": 0}
+            )
+        with contextlib.suppress(ApiUnavailable):
+            await client.request("DELETE", RESOURCE_CLAIMS.collection(namespace))
 
     async def gone() -> bool:
         for namespace in names:
@@ -769,8 +775,14 @@ async def delete_pods_and_claims(
 
 async def delete_labelled(client: KubeClient, side: str) -> None:
     selector = {"labelSelector": f"{SIDE_LABEL}={side}"}
-    await client.request("DELETE", RESOURCE_SLICES.collection(), params=selector)
-    await client.request("DELETE", NODES.collection(), params=selector)
+    for resource in (RESOURCE_SLICES, NODES):
+        with contextlib.suppress(ApiUnavailable):
+            await client.request("DELETE", resource.collection(), params=selector)
+
+    async def gone() -> bool:
+        return not await count_items(client, NODES.collection(), **selector)
+
+    await eventually(gone, 300, f"nodes labelled {side} deleted", poll=1.0)
 
 
 async def create_pods(
@@ -1110,9 +1122,18 @@ class Run:
     skip_soak: bool = False
     profile: bool = False
     results: list[PartResult] = field(default_factory=list)
+    failure: str = ""
     profile_text: dict[str, str] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)
     startup_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def record(run: Run, result: PartResult) -> None:
+    """Keeps a part's result and prints its benchmark line at once, so a later part that
+    fails loses nothing."""
+    run.results.append(result)
+    print(f"scheduler: {result.scheduler}", flush=True)
+    print(result.bench_line(), flush=True)
 
 
 def progress(message: str) -> None:
@@ -1120,7 +1141,8 @@ def progress(message: str) -> None:
 
 
 async def run_parts(run: Run, apiserver: ApiServer) -> None:
-    client = KubeClient.connect(apiserver.admin_kubeconfig, qps=0)
+    # Deleting thousands of pods in one request outlasts the usual 30 s.
+    client = KubeClient.connect(apiserver.admin_kubeconfig, qps=0, timeout=600)
     try:
         if not run.skip_upstream:
             progress(f"kube-scheduler on {run.sizes.workload}")
@@ -1138,7 +1160,7 @@ async def run_parts(run: Run, apiserver: ApiServer) -> None:
                     cpu_of=lambda: cpu_seconds(scheduler.pid),
                 )
                 result.scheduler = "kube-scheduler"
-                run.results.append(result)
+                record(run, result)
             finally:
                 scheduler.stop()
             progress("deleting kube-scheduler's pods, claims and nodes")
@@ -1167,7 +1189,7 @@ async def run_parts(run: Run, apiserver: ApiServer) -> None:
             scheduled = dralloc.scheduled()
             if scheduled is not None and int(scheduled) != run.sizes.pods:
                 result.problems.append(f"dralloc counted {scheduled:.0f} scheduled")
-            run.results.append(result)
+            record(run, result)
         finally:
             dralloc.stop()
         if dralloc.profiler is not None:
@@ -1202,8 +1224,7 @@ async def fgd_run(run: Run, apiserver: ApiServer, client: KubeClient) -> None:
     dralloc = start_dralloc(apiserver, run.workdir / "dralloc-fgd", f"{SIDE_LABEL}=fgd", config)
     run.commands["dralloc-fgd"] = dralloc.process.argv if dralloc.process else []
     try:
-        result = await fgd_part(client, sizes, dralloc.pid, run.timeout)
-        run.results.append(result)
+        record(run, await fgd_part(client, sizes, dralloc.pid, run.timeout))
     finally:
         dralloc.stop()
     progress("deleting the FGD part's pods, claims and fleet")
@@ -1232,7 +1253,7 @@ async def soak_run(run: Run, apiserver: ApiServer, client: KubeClient) -> None:
     dralloc = start_dralloc(apiserver, run.workdir / "dralloc-soak", f"{SIDE_LABEL}=soak")
     run.commands["dralloc-soak"] = dralloc.process.argv if dralloc.process else []
     try:
-        run.results.append(await soak_part(client, sizes, dralloc, run.timeout))
+        record(run, await soak_part(client, sizes, dralloc, run.timeout))
     finally:
         dralloc.stop()
         kubelet.cancel()
@@ -1399,11 +1420,14 @@ def main(argv: list[str] | None = None) -> int:
             skip_soak=args.skip_soak,
             profile=args.profile,
         )
-        run_benchmark(run)
+        try:
+            run_benchmark(run)
+        except Exception as err:  # reported with what was measured before it
+            traceback.print_exc()
+            run.failure = f"{type(err).__name__}: {err}"
     procs = os.cpu_count() or 1
-    for result in run.results:
-        print(f"scheduler: {result.scheduler}")
-        print(result.bench_line())
+    if run.failure:
+        print(f"cluster_mode: stopped early: {run.failure}", file=sys.stderr)
     for result in run.results:
         for problem in result.problems:
             print(f"cluster_mode: {result.part}: {problem}", file=sys.stderr)
@@ -1423,11 +1447,14 @@ def main(argv: list[str] | None = None) -> int:
             "commands": run.commands,
             "startup_seconds": run.startup_seconds,
             "rows": [row(result) for result in run.results],
+            "failure": run.failure,
             "profile": run.profile_text,
         }
         tmp = args.out.with_name(args.out.name + ".tmp")
         tmp.write_text(json.dumps(document, indent=2) + "\n")
         tmp.replace(args.out)
+    if run.failure:
+        return 3
     return 1 if any(result.problems for result in run.results) else 0
 
 
