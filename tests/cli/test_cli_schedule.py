@@ -149,7 +149,6 @@ def test_every_pending_pod_placed_exits_0_with_pods_then_generated_claims(tmp_pa
             "kind": "Pod",
             "name": "train",
             "controller": True,
-            "blockOwnerDeletion": True,
         }
     ]
     assert claim["status"]["allocation"]["devices"]["results"] == [

@@ -123,7 +123,6 @@ def test_a_template_entry_gets_a_claim_owned_by_the_pod_with_the_templates_metad
             name="train-0",
             uid="1111",
             controller=True,
-            block_owner_deletion=True,
         )
     ]
     assert gpu.spec == _template().spec.spec

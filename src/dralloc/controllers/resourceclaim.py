@@ -8,9 +8,9 @@ by the pod and annotated with the entry's name) or creates one:
 * `metadata.generateName` is `<pod>-<pod claim>-`; past 57 characters both parts are cut in
   proportion to their lengths and joined by one `-` (no trailing `-`, as upstream); the API
   server then appends 5 random characters (`generated_name`);
-* an owner reference to the pod (`controller: true`, `blockOwnerDeletion: true`), the
-  annotation `resource.kubernetes.io/pod-claim-name: <pod claim>`, the template's labels and
-  annotations, and a copy of the template's claim spec.
+* an owner reference to the pod (`controller: true` only, as kube-controller-manager 1.36
+  writes it), the annotation `resource.kubernetes.io/pod-claim-name: <pod claim>`, the
+  template's labels and annotations, and a copy of the template's claim spec.
 
 It then records every template entry's claim in `pod.status.resourceClaimStatuses`. Pods that
 are terminal or being deleted get nothing. The controller talks only to a `ClaimClient`; it
@@ -314,7 +314,6 @@ class ResourceClaimController:
             name=pod.metadata.name,
             uid=pod.metadata.uid,
             controller=True,
-            block_owner_deletion=True,
         )
         metadata = ObjectMeta(
             generate_name=generate_name_prefix(pod.metadata.name, pod_claim),
