@@ -116,6 +116,13 @@ def scheduler_command(
     log_level: Annotated[
         str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")
     ] = "info",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            metavar="FORMAT",
+            help="text, or json: one object per line with the pod, claim and node as fields.",
+        ),
+    ] = "text",
 ) -> None:
     """Schedule, in a real cluster, the pods whose spec.schedulerName names one of this
     scheduler's profiles: the same framework, DRA allocator and GPU policies as `dralloc
@@ -137,11 +144,12 @@ def scheduler_command(
     if not isinstance(level, int):
         sys.stderr.write(f"--log-level: unknown level {log_level!r}\n")
         raise typer.Exit(2)
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if log_format not in ("text", "json"):
+        sys.stderr.write(f"--log-format: expected text or json, got {log_format!r}\n")
+        raise typer.Exit(2)
+    from dralloc.kube.logs import configure
+
+    configure(level, log_format)
     try:
         features = parse_gates(feature_gates)
     except FeatureGateError as err:

@@ -447,6 +447,7 @@ class LiveScheduler:
         else:
             queue.add_unschedulable_if_not_present(queued, unschedulable_plugins=plugins)
         reason = "SchedulerError" if is_error else "Unschedulable"
+        log.debug(message, extra={"pod": queued.pod_info.key, "reason": reason})
         self._spawn(
             self.binder.mark_unschedulable(
                 raw, reason=reason, message=message, nominated_node=nominated
@@ -504,7 +505,7 @@ class LiveScheduler:
             raw = self.pods.get(f"{namespace}/{name}") or {"metadata": to_builtins(pod.metadata)}
             self.recorder.preempted(raw, eviction.preemptor.pod.metadata.uid, eviction.node_name)
         except (ApiStatusError, ApiUnavailable) as err:
-            log.warning("preemption of %s/%s: %s", namespace, name, err)
+            log.warning("preemption failed: %s", err, extra={"pod": f"{namespace}/{name}"})
 
     # -------------------------------------------------------------- the binding cycle
 
@@ -530,7 +531,12 @@ class LiveScheduler:
                 self.recorder.failed_scheduling(raw, err.message)
             # A missing permission is the operator's to fix: say it loudly.
             level = logging.ERROR if err.forbidden else logging.INFO
-            log.log(level, "binding %s to %s failed: %s", key, plan.node, err.message)
+            log.log(
+                level,
+                "binding failed: %s",
+                err.message,
+                extra={"pod": key, "node": plan.node},
+            )
             if self.metrics is not None:
                 seconds = self.clock.now() - binding.bound_from
                 self.metrics.observe_binding(AttemptResult.ERROR, seconds)
@@ -551,6 +557,7 @@ class LiveScheduler:
             # Deleted while it was being bound: the mirror left it to this cycle.
             self.mirror.forget_pod(key)
         self.scheduled += 1
+        log.debug("bound", extra={"pod": key, "node": plan.node})
         if self.metrics is not None:
             now = self.clock.now()
             first = queued.initial_attempt_timestamp or queued.timestamp
