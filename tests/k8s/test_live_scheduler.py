@@ -562,3 +562,53 @@ def test_binding_waits_for_the_drivers_binding_conditions_and_fails_on_a_failure
         await admin.aclose()
 
     asyncio.run(scenario())
+
+
+def test_postfilter_deallocates_a_claim_allocated_where_its_pod_cannot_go_then_binds_it(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """dra-v1.md 7.4: the pod's claim is allocated (unreserved) on a node the pod may not
+    use; PostFilter clears the allocation, and the next attempt allocates where it can."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        class_name, nodes = await _fleet(admin, 2, 1, "dealloc")
+        claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+        created = await admin.create(claims, claim(namespace, "c", class_name))
+        created["status"] = {
+            "allocation": {
+                "devices": {
+                    "results": [
+                        {
+                            "request": "gpu",
+                            "driver": "dealloc.example.com",
+                            "pool": nodes[0],
+                            "device": "gpu-0",
+                        }
+                    ]
+                },
+                "nodeSelector": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchFields": [
+                                {"key": "metadata.name", "operator": "In", "values": [nodes[0]]}
+                            ]
+                        }
+                    ]
+                },
+            }
+        }
+        await admin.update(f"{claims}/c/status", created)
+        pods = f"/api/v1/namespaces/{namespace}/pods"
+        async with live_scheduler(apiserver.admin_kubeconfig, owned="owner=dealloc"):
+            body = pod(
+                namespace, "p", claim_name="c", node_selector={"kubernetes.io/hostname": nodes[1]}
+            )
+            await admin.create(pods, body)
+            placed = await eventually(lambda: _bound_pod(admin, pods, "p"), what="bound on B")
+            assert placed["spec"]["nodeName"] == nodes[1]
+            written = await admin.get(f"{claims}/c")
+            assert written["status"]["allocation"]["devices"]["results"][0]["pool"] == nodes[1]
+        await admin.aclose()
+
+    asyncio.run(scenario())

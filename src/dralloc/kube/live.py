@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dralloc.api.io import kube_dict, to_builtins
+from dralloc.api.resource import ResourceClaim
 from dralloc.features import Features
 from dralloc.kube.assume import ClaimAssumeCache
 from dralloc.kube.binding import BindingFailed, BindingPlan, ClaimBinder, ClaimWrite
@@ -192,6 +193,7 @@ class LiveScheduler:
                 device_speedups=DeviceSpeedups(remember_outcomes=True),
                 preemption_frees_devices=options.preemption_frees_devices,
                 namespace_labels=lambda name: self.namespace_labels.get(name, {}),
+                claim_deallocator=self._deallocate,
             )
         )
         self.cache = self.built.cache
@@ -579,6 +581,31 @@ class LiveScheduler:
     def _release_claims(self, plan: BindingPlan) -> None:
         for claim in plan.claims:
             self.mirror.apply_claim(claim.key, self.assume.release(claim.key))
+
+    # ------------------------------------------------------ PostFilter's deallocation
+
+    def _deallocate(self, claim: ResourceClaim) -> None:
+        """DynamicResources' PostFilter (dra-v1.md 7.4): clear the claim's allocation,
+        reservations and device status in one status update. The cache changes when the
+        informer brings the result, and that event requeues the pod."""
+        key = f"{claim.metadata.namespace}/{claim.metadata.name}"
+        raw = self.assume.latest.get(key)
+        if raw is not None:
+            self._spawn(self._write_deallocation(key, raw))
+
+    async def _write_deallocation(self, key: str, raw: KubeDict) -> None:
+        namespace, name = key.split("/", 1)
+        status = {
+            k: v
+            for k, v in (raw.get("status") or {}).items()
+            if k not in ("allocation", "reservedFor", "devices")
+        }
+        try:
+            await self.client.update(
+                RESOURCE_CLAIMS.item(namespace, name, "status"), {**raw, "status": status}
+            )
+        except (ApiStatusError, ApiUnavailable) as err:
+            log.info("deallocation not written: %s", err, extra={"claim": key})
 
     # ----------------------------------------------------------------- ownership
 

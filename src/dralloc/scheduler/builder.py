@@ -98,6 +98,9 @@ class SchedulerInputs:
     owners: OwnerSelectors | None = None
     namespace_labels: NamespaceLabels | None = None
     preemption_frees_devices: bool = False
+    # DynamicResources' PostFilter clears an unavailable claim's allocation through this (a
+    # live cluster's API server); None: it only reports, as offline runs have no server.
+    claim_deallocator: Callable[[ResourceClaim], None] | None = None
 
 
 @dataclass
@@ -177,6 +180,7 @@ def build_scheduler(
         owners=inputs.owners,
         namespace_labels=inputs.namespace_labels,
         preemption_frees_devices=inputs.preemption_frees_devices,
+        claim_deallocator=inputs.claim_deallocator,
     )
     problems: list[Problem] = []
     try:

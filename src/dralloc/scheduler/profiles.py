@@ -38,6 +38,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from dralloc.allocator import Allocator
+from dralloc.api.resource import ResourceClaim
 from dralloc.errors import InputError, Problem
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
@@ -235,6 +236,7 @@ def _dynamic_resources_factory(
     speedups: DeviceSpeedups = NO_DEVICE_SPEEDUPS,
     *,
     preemption_frees_devices: bool = False,
+    claim_deallocator: Callable[[ResourceClaim], None] | None = None,
 ) -> PluginFactory:
     """DynamicResourcesArgs: `filterTimeout` (default: the allocator's own timeout, 10 s in the
     CLI; 0 means no limit) and `bindingTimeout` (checked, then unused: dralloc binds at once).
@@ -267,6 +269,7 @@ def _dynamic_resources_factory(
             extended_resources=device_classes,
             frees_devices_for_preemption=preemption_frees_devices,
             remember_outcomes=speedups.remember_outcomes,
+            deallocate=claim_deallocator,
         )
 
     return build
@@ -386,6 +389,7 @@ def scheduler_registry(
     owners: OwnerSelectors | None = None,
     namespace_labels: NamespaceLabels | None = None,
     preemption_frees_devices: bool = False,
+    claim_deallocator: Callable[[ResourceClaim], None] | None = None,
 ) -> Registry:
     """Every plugin dralloc can put in a profile over `cache`: the in-tree registry,
     `DynamicResources` (through `allocator`, with `device_speedups`), the GPU-sharing score
@@ -397,7 +401,8 @@ def scheduler_registry(
     constraints spread the pods whose owners `owners` knows (none without), InterPodAffinity
     reads namespace labels from `namespace_labels` (default: `kubernetes.io/metadata.name`
     only). `preemption_frees_devices`: DynamicResources lets preemption free the devices of
-    victims' node-local claims (KEP-5690, beyond 1.36; off by default, as 1.36)."""
+    victims' node-local claims (KEP-5690, beyond 1.36; off by default, as 1.36).
+    `claim_deallocator` is DynamicResources' PostFilter write (a live cluster's)."""
     registry = in_tree_registry(
         binder=binder,
         nodes=cache.snapshot,
@@ -417,6 +422,7 @@ def scheduler_registry(
         device_classes,
         device_speedups,
         preemption_frees_devices=preemption_frees_devices,
+        claim_deallocator=claim_deallocator,
     )
     registry.update(_gpu_sharing_factories(cache, gpu_share_view, rng, typical_pods))
     return registry

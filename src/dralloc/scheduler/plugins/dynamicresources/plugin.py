@@ -135,6 +135,7 @@ NOT_AVAILABLE = "resourceclaim not available on the node"
 CANNOT_ALLOCATE = "cannot allocate all claims"
 NO_CLAIMS_TO_DEALLOCATE = "no new claims to deallocate"
 STILL_NOT_SCHEDULABLE = "still not schedulable"
+DEALLOCATED = "deallocation of ResourceClaim completed"
 
 
 class DeviceOrderPolicy(Protocol):
@@ -192,8 +193,12 @@ class DynamicResources:
         *,
         frees_devices_for_preemption: bool = False,
         remember_outcomes: bool = True,
+        deallocate: Callable[[ResourceClaim], None] | None = None,
     ) -> None:
         self.cache = cache
+        # PostFilter's write (dra-v1.md 7.4): clear an unavailable claim's allocation on the
+        # API server. None (offline): PostFilter only reports.
+        self.deallocate = deallocate
         self.allocator = allocator
         self.frees_devices_for_preemption = frees_devices_for_preemption
         # Filter outcomes kept per (node, generation, claim specs); False recomputes them.
@@ -268,6 +273,7 @@ class DynamicResources:
             allocation = claim.status.allocation
             selector = allocation.node_selector if allocation is not None else None
             if selector is not None and not selector_matches(selector, node.node):
+                claims.unavailable.add(claim_key(claim))
                 return Status.unresolvable(NOT_AVAILABLE)
         if not pending:
             return SUCCESS
@@ -339,6 +345,16 @@ class DynamicResources:
         claims = state.get(_STATE_KEY, PodClaims)
         if claims is None or not (claims.allocated or claims.pending or claims.extended):
             return None, Status.unschedulable(NO_CLAIMS_TO_DEALLOCATE)
+        if self.deallocate is not None:
+            # Upstream picks one at random (map order); the first by key is as good a pick.
+            for key in sorted(claims.unavailable):
+                claim = self.cache.claims.get(key)
+                if claim is None or claim.status.allocation is None:
+                    continue
+                reserved = claim.status.reserved_for
+                if not reserved or (len(reserved) == 1 and reserved[0].uid == pod.pod.metadata.uid):
+                    self.deallocate(claim)
+                    return None, Status.unschedulable(DEALLOCATED)
         return None, Status.unschedulable(STILL_NOT_SCHEDULABLE)
 
     def device_usage(self, node: NodeInfo) -> Hashable:
@@ -442,6 +458,7 @@ class DynamicResources:
             allocation = claim.status.allocation
             selector = allocation.node_selector if allocation is not None else None
             if selector is not None and not selector_matches(selector, node.node):
+                claims.unavailable.add(claim_key(claim))
                 return Status.unresolvable(NOT_AVAILABLE)
         if not pending:
             return SUCCESS

@@ -122,6 +122,9 @@ class PodClaims:
     # Whether a claim has a request with `firstAvailable` (Score reads nothing else); None
     # until Score first asks.
     alternatives: bool | None = None
+    # Keys of allocated claims some node's Filter found unavailable there (PostFilter may
+    # deallocate one).
+    unavailable: set[str] = field(default_factory=set)
 
     def has_alternatives(self) -> bool:
         if self.alternatives is None:
