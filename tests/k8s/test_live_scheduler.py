@@ -612,3 +612,41 @@ def test_postfilter_deallocates_a_claim_allocated_where_its_pod_cannot_go_then_b
         await admin.aclose()
 
     asyncio.run(scenario())
+
+
+def test_an_internal_error_for_one_pod_is_reported_on_it_and_the_loop_goes_on(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """A bug met while scheduling one pod (here: a plugin that raises for it) becomes that
+    pod's SchedulerError condition; the scheduler does not stop, and other pods are bound."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        label = unique("bug")
+        await create_node(admin, unique("bug-node"), {"owner": label})
+        pods = f"/api/v1/namespaces/{namespace}/pods"
+        async with live_scheduler(apiserver.admin_kubeconfig, owned=f"owner={label}") as live:
+            framework = live.built.frameworks["dralloc"]
+            plain = framework.schedule
+
+            def flaky(state: Any, info: Any, nodes: Any) -> Any:
+                if info.pod.metadata.name == "cursed":
+                    raise KeyError("a bug")
+                return plain(state, info, nodes)
+
+            framework.schedule = flaky  # type: ignore[method-assign]
+            await admin.create(pods, pod(namespace, "cursed"))
+            await admin.create(pods, pod(namespace, "fine"))
+
+            async def reported() -> Obj | None:
+                got = await admin.get(f"{pods}/cursed")
+                return got if _condition(got, "PodScheduled") else None
+
+            cursed = await eventually(reported, what="the internal error on the pod")
+            condition = _condition(cursed, "PodScheduled") or {}
+            assert condition["reason"] == "SchedulerError"
+            assert condition["message"].startswith("internal error in dralloc, please report")
+            await eventually(lambda: _bound_pod(admin, pods, "fine"), what="the other bound")
+        await admin.aclose()
+
+    asyncio.run(scenario())

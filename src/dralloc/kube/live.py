@@ -281,8 +281,31 @@ class LiveScheduler:
                     await asyncio.wait_for(self._wake.wait(), timeout=0.5)
                 continue
             name, queued = popped
-            self._schedule_one(name, queued)
+            try:
+                self._schedule_one(name, queued)
+            except Exception as err:  # a bug met by one pod must not stop the others
+                self._internal_error(name, queued, err)
             await asyncio.sleep(0)
+
+    def _internal_error(self, profile: str, queued: QueuedPodInfo, err: Exception) -> None:
+        """The cycle raised: an internal error. The pod is put back with backoff and told
+        why, its Reserve undone; the loop goes on with the next pod."""
+        key = queued.pod_info.key
+        log.exception("internal error scheduling a pod", extra={"pod": key})
+        if key in self.mirror.binding and key not in self._bindings:
+            self.cache.forget_pod(key)
+            self.mirror.binding.discard(key)
+        message = f"internal error in dralloc, please report: {type(err).__name__}: {err}"
+        raw = self.pods.get(key)
+        try:
+            self.queues[profile].add_unschedulable_if_not_present(queued)
+        except Exception:  # already queued again: nothing more to do
+            log.exception("requeue after an internal error", extra={"pod": key})
+        if raw is not None:
+            self._spawn(
+                self.binder.mark_unschedulable(raw, reason="SchedulerError", message=message)
+            )
+            self.recorder.failed_scheduling(raw, message)
 
     def _pop(self) -> tuple[str, QueuedPodInfo] | None:
         names = list(self.queues)
