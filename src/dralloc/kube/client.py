@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from lightkube.config.client_adapter import AsyncClient as _lightkube_async_client
 from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ConfigError
@@ -43,6 +42,8 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 
 KubeDict = dict[str, Any]
+# Connections to the API server at most, all kept alive between requests.
+MAX_CONNECTIONS = 64
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,17 @@ class KubeClient:
         single = config.get(context)
         assert single is not None  # load_kubeconfig checked it
         params = ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False)
-        http = _lightkube_async_client(single, params)
+        settings = params.httpx_params(single)
+        # Binding cycles run side by side: keep as many connections alive as may be open,
+        # or every request past the 20th kept would pay a new TLS handshake.
+        settings["transport"] = httpx2.AsyncHTTPTransport(
+            verify=settings.pop("verify"),
+            trust_env=False,
+            limits=httpx2.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+            ),
+        )
+        http = httpx2.AsyncClient(**settings)
         http.headers["User-Agent"] = "dralloc"
         return cls(http, qps=qps, burst=burst)
 

@@ -36,7 +36,7 @@ from dralloc.kube.assume import ClaimAssumeCache
 from dralloc.kube.client import KubeDict
 from dralloc.kube.informer import object_key
 from dralloc.kube.ownership import Ownership
-from dralloc.scheduler.cache import SchedulerCache
+from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
 from dralloc.scheduler.framework import ClusterEvent, PodInfo
 from dralloc.scheduler.framework.events import (
     DEVICE_CLASS,
@@ -143,6 +143,8 @@ class ClusterMirror:
         self._slices_dirty = True
         # Pending pods queued, by key: (uid, profile).
         self.pending: dict[str, tuple[str, str]] = {}
+        # Pending pods whose template claims the ResourceClaim controller has not made yet.
+        self.awaiting_claims: dict[str, KubeDict] = {}
         # Pods this process is binding: their cache entry is the binding cycle's.
         self.binding: set[str] = set()
         # Pods bound to owned nodes the cache does not have yet (the pod arrived first).
@@ -363,6 +365,15 @@ class ClusterMirror:
 
     def _queue_pod(self, key: str, old_raw: KubeDict | None, raw: KubeDict) -> None:
         pod = from_server(raw, Pod)
+        if any(claim_key is None for _, claim_key in pod_claim_keys(pod)):
+            # A template's claim not made yet: upstream's queue holds such a pod gated, and
+            # only its own update (the claim recorded) can free it, since every claim event
+            # is QueueSkip for it. Held here instead, so the queue does not weigh every pod
+            # of a burst against every claim event.
+            self._unqueue(key, raw)
+            self.awaiting_claims[key] = raw
+            return
+        self.awaiting_claims.pop(key, None)
         profile = pod.spec.scheduler_name or "default-scheduler"
         queue = self.queues[profile]
         known = self.pending.get(key)
@@ -380,6 +391,7 @@ class ClusterMirror:
         self.on_change()
 
     def _unqueue(self, key: str, raw: KubeDict) -> None:
+        self.awaiting_claims.pop(key, None)
         known = self.pending.pop(key, None)
         if known is None:
             return

@@ -124,6 +124,8 @@ class _Process:
                         where = _METRIC_QUEUES.get(str(pending.queue))
                         if where is not None:
                             counts[where] += 1
+                # Pods held for their template's claim are gated, as upstream counts them.
+                counts[QueueName.GATED] += len(self.live.mirror.awaiting_claims)
                 self.metrics.set_pending_pods(counts)
                 self.metrics.set_unschedulable_pods(unschedulable_by_plugin(self.live.queues))
             await asyncio.sleep(1.0)

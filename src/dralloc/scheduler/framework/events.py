@@ -10,7 +10,7 @@ moves a rejected pod back to activeQ. Pure values, no state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, IntFlag
 
 from dralloc.scheduler.framework.nodeinfo import PodInfo
@@ -95,6 +95,18 @@ class ClusterEvent:
 
     resource: str
     action: str
+    # The action's bits, worked out once: every queued pod is matched against every event.
+    _mask: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        mask = 0
+        for name in self.action.split("|"):
+            found = _ACTION_NAMES.get(name)
+            if found is None:
+                mask = int(ActionType.ALL)
+                break
+            mask |= int(found)
+        object.__setattr__(self, "_mask", mask)
 
     @property
     def is_wildcard(self) -> bool:
@@ -104,20 +116,14 @@ class ClusterEvent:
     def action_type(self) -> ActionType:
         """The action's bits; a name outside upstream's (a wildcard event's label, such as
         `UnschedulableTimeout`) counts as every action."""
-        mask = ActionType(0)
-        for name in self.action.split("|"):
-            found = _ACTION_NAMES.get(name)
-            if found is None:
-                return ActionType.ALL
-            mask |= found
-        return mask
+        return ActionType(self._mask)
 
     def matches(self, incoming: ClusterEvent) -> bool:
         """Upstream's `MatchClusterEvents`: this registration covers `incoming` when the
         resources are equal (or either is `*`) and the action masks intersect."""
         if self.resource not in (incoming.resource, WILDCARD) and not incoming.is_wildcard:
             return False
-        return bool(self.action_type & incoming.action_type)
+        return bool(self._mask & incoming._mask)
 
     def __str__(self) -> str:
         return self.action if self.is_wildcard else f"{self.resource}/{self.action}"

@@ -14,6 +14,8 @@ Pure functions of their arguments.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dralloc.api.resource import ResourceClaim
 from dralloc.scheduler.cache import pod_claim_keys
 from dralloc.scheduler.framework import (
@@ -21,6 +23,7 @@ from dralloc.scheduler.framework import (
     ClusterEventWithHint,
     PodInfo,
     QueueingHint,
+    QueueingHintFunction,
     queue_always,
 )
 from dralloc.scheduler.framework.events import (
@@ -36,25 +39,34 @@ def _key(claim: ResourceClaim) -> str:
     return f"{claim.metadata.namespace}/{claim.metadata.name}"
 
 
-def is_schedulable_after_claim_change(
-    pod: PodInfo, old: object | None, new: object | None
-) -> QueueingHint:
-    """QUEUE for a change to one of the pod's claims (or a claim named as a template's claim
-    would be), and for another claim whose allocation went away (deleted or deallocated:
-    its devices are free); QUEUE_SKIP otherwise."""
-    claim = new if isinstance(new, ResourceClaim) else old
-    if not isinstance(claim, ResourceClaim):
-        return QueueingHint.QUEUE_SKIP
-    keys = {key for _, key in pod_claim_keys(pod.pod) if key is not None}
-    if _key(claim) in keys:
-        return QueueingHint.QUEUE
-    if any(key is None for _, key in pod_claim_keys(pod.pod)) and (
-        claim.metadata.namespace == pod.pod.metadata.namespace
-    ):
-        return QueueingHint.QUEUE  # maybe the template's claim, not recorded in the pod yet
-    had = isinstance(old, ResourceClaim) and old.status.allocation is not None
-    has = isinstance(new, ResourceClaim) and new.status.allocation is not None
-    return QueueingHint.QUEUE if had and not has else QueueingHint.QUEUE_SKIP
+def claim_change_hint(claims: Mapping[str, ResourceClaim]) -> QueueingHintFunction:
+    """Upstream's isSchedulableAfterClaimChange over the claims the scheduler knows (`claims`,
+    its lister): QUEUE_SKIP while the pod's claims are not all there (a template's claim not
+    recorded in the pod yet, or not seen yet: the pod's own update, or that claim's add,
+    requeues it); QUEUE when some claim lost its allocation (devices freed), when one of the
+    pod's claims was created, or when its status changed; QUEUE_SKIP otherwise (another
+    pod's claim, a finalizer added)."""
+
+    def hint(pod: PodInfo, old: object | None, new: object | None) -> QueueingHint:
+        modified = new if isinstance(new, ResourceClaim) else old
+        if not isinstance(modified, ResourceClaim):
+            return QueueingHint.QUEUE_SKIP
+        uses = False
+        for _, key in pod_claim_keys(pod.pod):
+            if key is None or key not in claims:
+                return QueueingHint.QUEUE_SKIP
+            uses = uses or key == _key(modified)
+        had = isinstance(old, ResourceClaim) and old.status.allocation is not None
+        has = isinstance(new, ResourceClaim) and new.status.allocation is not None
+        if had and not has:
+            return QueueingHint.QUEUE
+        if not uses:
+            return QueueingHint.QUEUE_SKIP
+        if not isinstance(old, ResourceClaim) or not isinstance(new, ResourceClaim):
+            return QueueingHint.QUEUE
+        return QueueingHint.QUEUE_SKIP if old.status == new.status else QueueingHint.QUEUE
+
+    return hint
 
 
 def is_schedulable_after_pod_delete(
@@ -69,10 +81,17 @@ def is_schedulable_after_pod_delete(
     return QueueingHint.QUEUE_SKIP
 
 
-EVENTS: tuple[ClusterEventWithHint, ...] = (
-    ClusterEventWithHint(
-        ClusterEvent(RESOURCE_CLAIM, "Add|Update|Delete"), is_schedulable_after_claim_change
-    ),
+def events(claims: Mapping[str, ResourceClaim]) -> tuple[ClusterEventWithHint, ...]:
+    """What DynamicResources registers, its claim hint reading `claims`."""
+    return (
+        ClusterEventWithHint(
+            ClusterEvent(RESOURCE_CLAIM, "Add|Update|Delete"), claim_change_hint(claims)
+        ),
+        *_OTHER_EVENTS,
+    )
+
+
+_OTHER_EVENTS: tuple[ClusterEventWithHint, ...] = (
     ClusterEventWithHint(ClusterEvent(RESOURCE_SLICE, "Add|Update"), queue_always),
     ClusterEventWithHint(ClusterEvent(DEVICE_CLASS, "Add|Update"), queue_always),
     ClusterEventWithHint(ClusterEvent(POD, "UpdatePodGeneratedResourceClaim"), queue_always),

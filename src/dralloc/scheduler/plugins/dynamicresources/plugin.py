@@ -120,7 +120,7 @@ from dralloc.scheduler.plugins.dynamicresources.extended import (
     ExtendedResourceIndex,
     generated_name,
 )
-from dralloc.scheduler.plugins.dynamicresources.hints import EVENTS
+from dralloc.scheduler.plugins.dynamicresources.hints import events
 from dralloc.scheduler.plugins.dynamicresources.state import (
     ExtendedResources,
     NodeClaim,
@@ -199,6 +199,7 @@ class DynamicResources:
         # PostFilter's write (dra-v1.md 7.4): clear an unavailable claim's allocation on the
         # API server. None (offline): PostFilter only reports.
         self.deallocate = deallocate
+        self._events = events(cache.claims)
         self.allocator = allocator
         self.frees_devices_for_preemption = frees_devices_for_preemption
         # Filter outcomes kept per (node, generation, claim specs); False recomputes them.
@@ -227,7 +228,7 @@ class DynamicResources:
 
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
         """What may make a pod this plugin rejected schedulable (`hints.py`)."""
-        return EVENTS
+        return self._events
 
     def pre_filter(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
