@@ -80,6 +80,9 @@ from dralloc.scheduler.queue import PreEnqueuePlugin, QueuedPodInfo, SchedulingQ
 log = logging.getLogger(__name__)
 
 NOT_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"
+# The periods of kube-scheduler's flushBackoffQCompleted and flushUnschedulablePodsLeftover.
+BACKOFF_FLUSH_SECONDS = 1.0
+LEFTOVER_FLUSH_SECONDS = 30.0
 
 
 class MonotonicClock:
@@ -241,6 +244,8 @@ class LiveScheduler:
         self._bindings: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._next_queue = 0
+        self._next_backoff_flush = 0.0
+        self._next_leftover_flush = 0.0
         self.on_outcome = on_outcome
         self.metrics = metrics
         self.foreign_allocations = 0
@@ -272,8 +277,7 @@ class LiveScheduler:
                 await self._leading.wait()
                 continue
             self.mirror.refresh()
-            for queue in self.queues.values():
-                queue.flush()
+            self._flush_queues()
             popped = self._pop()
             if popped is None:
                 self._wake.clear()
@@ -306,6 +310,19 @@ class LiveScheduler:
                 self.binder.mark_unschedulable(raw, reason="SchedulerError", message=message)
             )
             self.recorder.failed_scheduling(raw, message)
+
+    def _flush_queues(self) -> None:
+        """kube-scheduler's background loops, on its periods: backoffQ every second,
+        unschedulablePods' leftovers every 30 s (each pass walks its whole queue)."""
+        now = self.clock.now()
+        if now >= self._next_backoff_flush:
+            self._next_backoff_flush = now + BACKOFF_FLUSH_SECONDS
+            for queue in self.queues.values():
+                queue.flush_backoff_q_completed(now)
+        if now >= self._next_leftover_flush:
+            self._next_leftover_flush = now + LEFTOVER_FLUSH_SECONDS
+            for queue in self.queues.values():
+                queue.flush_unschedulable_pods_leftover(now)
 
     def _pop(self) -> tuple[str, QueuedPodInfo] | None:
         names = list(self.queues)
