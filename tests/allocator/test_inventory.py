@@ -72,3 +72,29 @@ def test_outcomes_follow_each_device_s_own_attributes() -> None:
 
     assert picked(on("node-1")) == [("req", "gpu-0")]
     assert on("node-2") is None
+
+
+def test_a_long_lived_inventory_keeps_one_view_per_node_however_often_the_node_changes() -> None:
+    """A live cluster replaces its Node objects on every update: the inventory's views must
+    not grow with them (each holds the node's pools and candidates)."""
+    from dralloc.api.core import Node
+    from dralloc.api.meta import ObjectMeta
+    from dralloc.api.resource import Device, ResourcePool, ResourceSlice, ResourceSliceSpec
+    from dralloc.features import Features
+
+    slices = [
+        ResourceSlice(
+            metadata=ObjectMeta(name="n1-gpu"),
+            spec=ResourceSliceSpec(
+                driver="gpu.example.com",
+                pool=ResourcePool(name="n1", resource_slice_count=1),
+                node_name="n1",
+                devices=[Device(name="gpu-0")],
+            ),
+        )
+    ]
+    inventory = Inventory(slices, Features())
+    for version in range(50):
+        node = Node(metadata=ObjectMeta(name="n1", resource_version=str(version)))
+        assert [d.device.name for d, _ in inventory.view(node).candidates] == ["gpu-0"]
+    assert len(inventory._views) == 1

@@ -461,7 +461,7 @@ class Inventory:
                 self._node_local[spec.node_name].append(entry)
             else:
                 self._shared.append(entry)
-        self._views: dict[tuple[str, int], NodeView] = {}
+        self._views: dict[str, NodeView] = {}
         # (pool, ids of the slices a node sees, ids of the others) -> the pool's counter sets,
         # for splits whose counter checks found nothing wrong. Bounded by the ways nodes
         # split pools (usually two per pool: its own node, and every other node).
@@ -501,16 +501,18 @@ class Inventory:
         return bool(self._shared)
 
     def view(self, node: Node) -> NodeView:
-        """What `node` sees. Cached per Node object for the life of this inventory (a new
-        Node object, e.g. after a label change, is gathered anew)."""
-        cache_key = (node.metadata.name, id(node))
-        view = self._views.get(cache_key)
+        """What `node` sees. Cached per node name for the Node object last asked about (a
+        new Node object, e.g. after a label change or a live node's status update, is
+        gathered anew and replaces the old one: a long-lived inventory keeps one view per
+        node, however often its nodes change)."""
+        name = node.metadata.name
+        view = self._views.get(name)
         if view is not None and view.node is node:
             return view
         pools = self._gather(node)
         candidates = [(entry, pool) for pool in pools if pool.is_usable for entry in pool.devices]
         view = NodeView(pools, candidates, node=node)
-        self._views[cache_key] = view
+        self._views[name] = view
         return view
 
     def _gather(self, node: Node) -> list[Pool]:

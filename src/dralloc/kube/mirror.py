@@ -70,6 +70,19 @@ def node_update_action(old: Node, new: Node) -> str:
     return "|".join(actions)
 
 
+def _same_for_scheduling(old: Node, new: Node) -> bool:
+    """Whether two versions of a node differ only where no plugin reads (conditions and
+    their heartbeats, addresses, node info)."""
+    return (
+        old.metadata.labels == new.metadata.labels
+        and old.metadata.annotations == new.metadata.annotations
+        and old.spec == new.spec
+        and old.status.allocatable == new.status.allocatable
+        and old.status.capacity == new.status.capacity
+        and old.status.images == new.status.images
+    )
+
+
 def pod_update_action(old: Pod, new: Pod) -> str:
     """Upstream's kinds of update to an unscheduled pod that queueing hints tell apart."""
     actions = []
@@ -196,6 +209,8 @@ class ClusterMirror:
             self.foreign_nodes.add(name)
             return
         action = node_update_action(known.node, node)
+        if not action and _same_for_scheduling(known.node, node):
+            return  # a kubelet heartbeat: nothing the scheduler reads changed
         info = self.cache.update_node(node)
         if action:
             old_info = type(info).of(known.node)
