@@ -132,8 +132,8 @@ def scheduler_command(
     import asyncio
     import logging
 
+    from dralloc.cli.options import feature_gates as parse_feature_gates
     from dralloc.errors import DrallocError, InputError, Problem
-    from dralloc.features import FeatureGateError, parse_gates
     from dralloc.kube.live import LiveOptions
     from dralloc.kube.ownership import Ownership, parse_label_selector
     from dralloc.kube.server import ServerOptions, parse_controllers, serve
@@ -150,11 +150,7 @@ def scheduler_command(
     from dralloc.kube.logs import configure
 
     configure(level, log_format)
-    try:
-        features = parse_gates(feature_gates)
-    except FeatureGateError as err:
-        sys.stderr.write(f"--feature-gates: {err}\n")
-        raise typer.Exit(2) from err
+    features = parse_feature_gates(feature_gates)
     if "/" not in lease:
         raise InputError([Problem("--lease", "", "", f"expected NAMESPACE/NAME, got {lease!r}")])
     lease_namespace, lease_name = lease.split("/", 1)

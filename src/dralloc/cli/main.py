@@ -38,6 +38,9 @@ from dralloc.cli.options import (
     field_validation,
     report_reading,
 )
+from dralloc.cli.options import (
+    feature_gates as parse_feature_gates,
+)
 from dralloc.cli.simulate import SIMULATE_EPILOG, SIMULATE_SHORT_HELP, simulate_command
 from dralloc.errors import DrallocError, InputError
 
@@ -187,21 +190,6 @@ def _fail(code: int, message: str) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _features(gates: str) -> Features:
-    from dralloc.features import FeatureGateError, parse_gates
-
-    try:
-        features = parse_gates(gates)
-    except FeatureGateError as err:
-        _fail(EXIT_INPUT, f"--feature-gates: {err}")
-    for gate in features.emulated_off():
-        _err(
-            f"warning: feature gate {gate} is GA and locked on in Kubernetes 1.36; "
-            "switching it off emulates an older release"
-        )
-    return features
-
-
 def _read(
     files: list[str],
     *,
@@ -325,7 +313,7 @@ def allocate(
     )
     from dralloc.devices.nvidia_config import DRIVER as GPU_DRIVER
 
-    features = _features(feature_gates)
+    features = parse_feature_gates(feature_gates)
     cluster = _read(files, recursive=recursive, validate=validate, verbose=verbose)
     _check_node(cluster, node)
     inventory = Inventory(cluster.slices, features, cluster.taint_rules)
@@ -558,7 +546,7 @@ def explain_command(
         _fail(EXIT_INPUT, "--context needs --kubeconfig (a live cluster to read)")
     if kubeconfig is None and not files:
         _fail(EXIT_INPUT, "give the objects with -f FILE (or a live cluster with --kubeconfig)")
-    features = _features(feature_gates)
+    features = parse_feature_gates(feature_gates)
     if kubeconfig is None:
         cluster = _read(files or [], recursive=recursive, validate=validate, verbose=verbose)
     else:

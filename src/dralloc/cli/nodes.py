@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from dralloc.cli.commands import epilog
+from dralloc.cli.options import feature_gates as parse_feature_gates
 
 if TYPE_CHECKING:
     import asyncio
 
     from dralloc.devices.cluster import NodeGroup
-    from dralloc.features import Features
     from dralloc.kube.client import KubeClient
     from dralloc.kube.nodesim import SimulatedFleet
 
@@ -184,7 +184,7 @@ def nodes_simulate(
             taints.append(parse_taint(text))
         except ValueError as err:
             _fail(EXIT_INPUT, f"--taint {err}")
-    features = _features(feature_gates)
+    features = parse_feature_gates(feature_gates)
     try:
         objects = plan_fleet(
             groups, load_catalog(), name_prefix=name_prefix, labels=labels, taints=taints
@@ -237,21 +237,6 @@ def _groups(nodes: list[str] | None, cluster_file: str | None) -> list[NodeGroup
         except ClusterSpecError as err:
             _fail(EXIT_INPUT, f"--nodes: {err}")
     return groups
-
-
-def _features(gates: str) -> Features:
-    from dralloc.features import FeatureGateError, parse_gates
-
-    try:
-        features = parse_gates(gates)
-    except FeatureGateError as err:
-        _fail(EXIT_INPUT, f"--feature-gates: {err}")
-    for gate in features.emulated_off():
-        _err(
-            f"warning: feature gate {gate} is GA and locked on in Kubernetes 1.36; "
-            "switching it off emulates an older release"
-        )
-    return features
 
 
 async def _simulate(client: KubeClient, fleet: SimulatedFleet, for_seconds: float | None) -> int:

@@ -20,12 +20,14 @@ import typer
 if TYPE_CHECKING:
     from dralloc.api.io import FieldValidation
     from dralloc.cli.inputs import ClusterInput
+    from dralloc.features import Features
 
 __all__ = [
     "RecursiveOption",
     "Validate",
     "ValidateOption",
     "VerboseOption",
+    "feature_gates",
     "field_validation",
     "report_reading",
 ]
@@ -81,3 +83,21 @@ def report_reading(cluster: ClusterInput, *, verbose: bool) -> None:
         counts = Counter(f"{item.kind} ({item.api_version})" for item in cluster.set_aside)
         listed = ", ".join(f"{count} {kind}" for kind, count in counts.items())
         sys.stderr.write(f"set aside, dralloc has no use for them: {listed}\n")
+
+
+def feature_gates(gates: str) -> Features:
+    """`--feature-gates` parsed as every command takes it: a bad pair exits 2 naming the flag;
+    switching off a gate that 1.36 locks on warns that it emulates an older release."""
+    from dralloc.features import FeatureGateError, parse_gates
+
+    try:
+        features = parse_gates(gates)
+    except FeatureGateError as err:
+        sys.stderr.write(f"--feature-gates: {err}\n")
+        raise typer.Exit(2) from err
+    for gate in features.emulated_off():
+        sys.stderr.write(
+            f"warning: feature gate {gate} is GA and locked on in Kubernetes 1.36; "
+            "switching it off emulates an older release\n"
+        )
+    return features

@@ -80,10 +80,13 @@ from dralloc.cli.options import (
     field_validation,
     report_reading,
 )
+from dralloc.cli.options import (
+    feature_gates as parse_feature_gates,
+)
 from dralloc.controllers import InMemoryClaimClient, ResourceClaimController
 from dralloc.controllers.manifests import ControllerPods, expand_controllers
 from dralloc.errors import InputError, Problem
-from dralloc.features import FeatureGateError, Features, parse_gates
+from dralloc.features import Features
 from dralloc.scheduler import offline
 from dralloc.scheduler.admission import (
     admit_pod,
@@ -652,15 +655,7 @@ def schedule_command(
 
     Exit codes: 0 all were placed; 1 some stay pending; 2 invalid input; 3 a plugin failed.
     """
-    try:
-        features = parse_gates(feature_gates)
-    except FeatureGateError as err:
-        _fail(EXIT_INPUT, f"--feature-gates: {err}")
-    for gate in features.emulated_off():
-        _err(
-            f"warning: feature gate {gate} is GA and locked on in Kubernetes 1.36; "
-            "switching it off emulates an older release"
-        )
+    features = parse_feature_gates(feature_gates)
     if kubeconfig is None:
         if context is not None or include_pending:
             flag = "--context" if context is not None else "--include-pending"
