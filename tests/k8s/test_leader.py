@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from controlplane import ApiServer
 
+from dralloc.api.validation.times import format_micro_time as micro_time
 from dralloc.errors import InputError
 from dralloc.kube import KubeClient
 from dralloc.kube.client import LEASES, ApiUnavailable, KubeDict
@@ -23,7 +24,6 @@ from dralloc.kube.leader import (
     LeadershipLost,
     LeaseForbidden,
     default_identity,
-    micro_time,
 )
 
 pytestmark = pytest.mark.k8s

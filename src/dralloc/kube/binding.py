@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from dralloc.api.validation.times import format_time
 from dralloc.kube.assume import ClaimAssumeCache
 from dralloc.kube.client import (
     PODS,
@@ -36,10 +37,6 @@ BINDING_CONDITIONS_POLL_SECONDS = 5.0
 BINDING_TIMEOUT_SECONDS = 600.0
 CONFLICT_ATTEMPTS = 5
 CONFLICT_DELAY_SECONDS = 0.01
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -311,7 +308,7 @@ class ClaimBinder:
                 reserved = list(status.get("reservedFor") or [])
             allocation = dict(claim.allocation)
             if self.binding_conditions and "allocationTimestamp" not in allocation:
-                allocation["allocationTimestamp"] = rfc3339(datetime.now(UTC))
+                allocation["allocationTimestamp"] = format_time(datetime.now(UTC))
             status["allocation"] = allocation
         elif not status.get("allocation"):
             raise BindingFailed(f"claim {claim.key} lost its allocation in the meantime")
@@ -416,7 +413,7 @@ class ClaimBinder:
                         "status": "False",
                         "reason": reason,
                         "message": message,
-                        "lastTransitionTime": rfc3339(datetime.now(UTC)),
+                        "lastTransitionTime": format_time(datetime.now(UTC)),
                     }
                 ]
             }

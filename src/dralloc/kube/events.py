@@ -14,6 +14,7 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
+from dralloc.api.validation.times import format_micro_time
 from dralloc.kube.client import EVENTS, ApiStatusError, ApiUnavailable, KubeClient, KubeDict
 
 log = logging.getLogger(__name__)
@@ -21,11 +22,6 @@ log = logging.getLogger(__name__)
 NOTE_LIMIT = 1024
 NORMAL = "Normal"
 WARNING = "Warning"
-
-
-def micro_time(moment: datetime) -> str:
-    """metav1.MicroTime on the wire: RFC 3339 with microseconds, UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _truncated(note: str) -> str:
@@ -72,7 +68,7 @@ class EventRecorder:
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
             "metadata": {"name": f"{meta.get('name', 'object')}.{nanos:x}", "namespace": namespace},
-            "eventTime": micro_time(moment),
+            "eventTime": format_micro_time(moment),
             "reportingController": self.reporting_controller,
             "reportingInstance": self.reporting_instance,
             "action": action,

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
+from dralloc.api.validation.times import format_micro_time
 from dralloc.errors import InputError, Problem
 from dralloc.kube.client import LEASES, ApiStatusError, ApiUnavailable, KubeClient, KubeDict
 
@@ -105,11 +106,6 @@ class LeaderElectionConfig:
 def default_identity() -> str:
     """`<hostname>_<uuid4>`: unique per process even for two processes on one host."""
     return f"{socket.gethostname()}_{uuid.uuid4()}"
-
-
-def micro_time(moment: datetime) -> str:
-    """A metav1.MicroTime on the wire: UTC, microseconds, `Z` (2026-12-07T03:04:05.123456Z)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _utc_now() -> datetime:
@@ -251,7 +247,7 @@ class LeaderElector:
         the Lease changed under us (409) or vanished (404): then take the slow path."""
         assert self._lease is not None
         lease = copy.deepcopy(self._lease)
-        lease["spec"]["renewTime"] = micro_time(self.now())
+        lease["spec"]["renewTime"] = format_micro_time(self.now())
         lease["spec"]["holderIdentity"] = self.identity
         lease["spec"]["leaseDurationSeconds"] = self.config.lease_duration_seconds
         try:
@@ -279,7 +275,7 @@ class LeaderElector:
         if holder and not held_by_us and self.clock() < expires:
             self._lose_if_leading()
             return False
-        stamp = micro_time(self.now())
+        stamp = format_micro_time(self.now())
         lease = copy.deepcopy(current)
         new_spec = lease.setdefault("spec", {})
         new_spec["holderIdentity"] = self.identity
@@ -299,7 +295,7 @@ class LeaderElector:
         return True
 
     async def _try_create(self) -> bool:
-        stamp = micro_time(self.now())
+        stamp = format_micro_time(self.now())
         lease: KubeDict = {
             "apiVersion": LEASES.api_version,
             "kind": LEASES.kind,
@@ -355,7 +351,7 @@ class LeaderElector:
 
     def _released(self, lease: KubeDict) -> KubeDict:
         released = copy.deepcopy(lease)
-        stamp = micro_time(self.now())
+        stamp = format_micro_time(self.now())
         released["spec"].update(
             {"holderIdentity": "", "leaseDurationSeconds": 1, "acquireTime": stamp}
         )

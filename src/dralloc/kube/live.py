@@ -211,6 +211,7 @@ class LiveScheduler:
         }
         self.assume = ClaimAssumeCache()
         self._wake = asyncio.Event()
+        self.pods = informers.informer(PODS, field_selector=NOT_TERMINAL)
         self.mirror = ClusterMirror(
             self.cache,
             self.queues,
@@ -218,6 +219,7 @@ class LiveScheduler:
             options.ownership,
             on_change=self._wake.set,
             on_foreign_allocation=self._foreign_allocation,
+            pod_store=self.pods.store,
         )
         self.binder = ClaimBinder(
             client,
@@ -237,7 +239,6 @@ class LiveScheduler:
         informers.informer(DEVICE_CLASSES).add_handler(self.mirror.device_classes)
         informers.informer(RESOURCE_CLAIMS).add_handler(self.mirror.resource_claims)
         informers.informer(NAMESPACES).add_handler(_NamespaceLabels(self.namespace_labels))
-        self.pods = informers.informer(PODS, field_selector=NOT_TERMINAL)
         self.pods.add_handler(self.mirror.pods)
         self._leading = asyncio.Event()
         self._stopping = False

@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dralloc.allocator import PoolKey
 from dralloc.api.core import Node, Pod
 from dralloc.api.io import from_server
 from dralloc.api.resource import DeviceClass, ResourceClaim, ResourceSlice
@@ -145,6 +146,7 @@ class ClusterMirror:
         *,
         on_change: Callable[[], None] = lambda: None,
         on_foreign_allocation: Callable[[KubeDict, list[str]], None] | None = None,
+        pod_store: Mapping[str, KubeDict] | None = None,
     ) -> None:
         self.cache = cache
         self.queues = queues
@@ -152,6 +154,8 @@ class ClusterMirror:
         self.ownership = ownership
         self.on_change = on_change
         self.on_foreign_allocation = on_foreign_allocation
+        # The pods informer's store: whose pods hold a claim (foreign-allocation checks).
+        self.pod_store: Mapping[str, KubeDict] = pod_store if pod_store is not None else {}
         self.slices: dict[str, ResourceSlice] = {}
         self._slices_dirty = True
         # Pending pods queued, by key: (uid, profile).
@@ -162,8 +166,6 @@ class ClusterMirror:
         self.binding: set[str] = set()
         # Pods bound to owned nodes the cache does not have yet (the pod arrived first).
         self._waiting_for_node: dict[str, dict[str, PodInfo]] = {}
-        # Raw pods known, for foreign-allocation checks: key -> schedulerName.
-        self.scheduler_names: dict[str, str] = {}
         self._warned_foreign: set[str] = set()
         # Preemption victims being deleted: out of the cache already; updates do not bring
         # them back.
@@ -315,24 +317,21 @@ class ClusterMirror:
         uid = claim.metadata.uid
         if uid in self._warned_foreign:
             return
-        owned_pools = any(
-            r.pool in self.cache.nodes
-            or any(
-                s.spec.node_name in self.cache.nodes
-                for s in self.slices.values()
-                if s.spec.driver == r.driver and s.spec.pool.name == r.pool
-            )
-            for r in allocation.devices.results
-        )
-        if not owned_pools:
+        # The inventory holds only the pools dralloc may allocate from (`refresh`).
+        inventory = self.cache.inventory
+        if not any(
+            inventory.pool_slices(PoolKey(r.driver, r.pool)) for r in allocation.devices.results
+        ):
             return
         namespace = claim.metadata.namespace
-        foreign = [
-            f"{namespace}/{r.name}"
-            for r in claim.status.reserved_for
-            if r.resource == "pods"
-            and self.scheduler_names.get(f"{namespace}/{r.name}") not in (None, *self.queues)
-        ]
+        foreign = []
+        for consumer in claim.status.reserved_for:
+            holder = self.pod_store.get(f"{namespace}/{consumer.name}")
+            if consumer.resource != "pods" or holder is None:
+                continue
+            scheduler = (holder.get("spec") or {}).get("schedulerName", "default-scheduler")
+            if scheduler not in self.queues:
+                foreign.append(f"{namespace}/{consumer.name}")
         if foreign:
             self._warned_foreign.add(uid)
             self.on_foreign_allocation(raw, foreign)
@@ -354,7 +353,6 @@ class ClusterMirror:
     def _pod_updated(self, old_raw: KubeDict | None, raw: KubeDict) -> None:
         key = object_key(raw)
         spec: dict[str, Any] = raw.get("spec") or {}
-        self.scheduler_names[key] = str(spec.get("schedulerName", "default-scheduler"))
         if self.is_ours_pending(raw):
             self._queue_pod(key, old_raw, raw)
             return
@@ -418,7 +416,6 @@ class ClusterMirror:
 
     def _pod_deleted(self, raw: KubeDict) -> None:
         key = object_key(raw)
-        self.scheduler_names.pop(key, None)
         victim = self.evicted.pop(key, None)
         if victim is not None:  # preempted: the cache let it go already; now it is gone
             self._event(POD_DELETE, victim, None)

@@ -59,3 +59,9 @@ def parse_time(text: str) -> datetime | None:
 def format_time(instant: datetime) -> str:
     """`instant` as kube-apiserver writes a `metav1.Time`: UTC, whole seconds."""
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_micro_time(instant: datetime) -> str:
+    """`instant` as a `metav1.MicroTime` (an Event's eventTime, a Lease's renewTime): UTC,
+    microseconds."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -93,11 +93,6 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def format_time(moment: datetime) -> str:
-    """A metav1.Time: RFC 3339 in UTC, whole seconds."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 async def wait_for_informers(informers: Iterable[Informer]) -> None:
     """client-go's WaitForCacheSync: return once every informer has listed once."""
     for informer in informers:

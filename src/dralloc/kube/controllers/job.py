@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from dralloc.api.validation.times import format_time
 from dralloc.controllers.workloads.job import (
     COMPLETION_INDEX_KEY,
     JOB_CONTROLLER_NAME,
@@ -45,7 +46,6 @@ from dralloc.controllers.workloads.job import (
 )
 from dralloc.kube.client import JOBS, KubeClient, KubeDict
 from dralloc.kube.controllers.base import (
-    format_time,
     is_being_deleted,
     is_pod_active,
     is_pod_terminal,

@@ -17,6 +17,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
+from dralloc.api.validation.times import format_time
 from dralloc.kube.client import KubeDict
 
 SIMULATED_DURATION_ANNOTATION = "dralloc.io/simulated-duration"
@@ -44,7 +45,7 @@ _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m":
 
 def timestamp(now: float) -> str:
     """RFC 3339 in seconds, as metav1.Time is written."""
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(datetime.fromtimestamp(now, UTC))
 
 
 def parse_timestamp(text: str) -> float | None:
