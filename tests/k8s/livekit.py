@@ -185,3 +185,18 @@ def pod(
 async def create_node(client: KubeClient, name: str, labels: dict[str, str] | None = None) -> None:
     await client.create("/api/v1/nodes", node(name, labels))
     await client.patch(f"/api/v1/nodes/{name}/status", NODE_STATUS)
+
+
+async def create_claim_template(
+    client: KubeClient, namespace: str, class_name: str, name: str = "gpu"
+) -> None:
+    """A ResourceClaimTemplate of one device of `class_name` (request "gpu")."""
+    template = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaimTemplate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"spec": claim(namespace, name, class_name)["spec"]},
+    }
+    await client.create(
+        f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaimtemplates", template
+    )

@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 from controlplane import ApiServer, KubeControllerManager
-from livekit import create_node, device_class, eventually, gpu_slice, live_scheduler, pod, unique
+from livekit import (
+    create_claim_template,
+    create_node,
+    device_class,
+    eventually,
+    gpu_slice,
+    live_scheduler,
+    pod,
+    unique,
+)
 
 from dralloc.kube.client import KubeClient
 
@@ -35,21 +44,7 @@ def test_with_the_real_claim_controller_a_template_pod_is_bound_on_its_generated
         await admin.create(
             "/apis/resource.k8s.io/v1/deviceclasses", device_class(class_name, driver)
         )
-        template = {
-            "apiVersion": "resource.k8s.io/v1",
-            "kind": "ResourceClaimTemplate",
-            "metadata": {"name": "gpu", "namespace": namespace},
-            "spec": {
-                "spec": {
-                    "devices": {
-                        "requests": [{"name": "gpu", "exactly": {"deviceClassName": class_name}}]
-                    }
-                }
-            },
-        }
-        await admin.create(
-            f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaimtemplates", template
-        )
+        await create_claim_template(admin, namespace, class_name)
         pods = f"/api/v1/namespaces/{namespace}/pods"
         async with live_scheduler(apiserver.admin_kubeconfig, owned=f"owner={label}"):
             await admin.create(pods, pod(namespace, "worker", template="gpu"))

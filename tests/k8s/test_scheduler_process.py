@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 from controlplane import ApiServer, Kubectl, free_port
-from livekit import create_node, device_class, eventually, gpu_slice, pod, unique
+from livekit import (
+    create_claim_template,
+    create_node,
+    device_class,
+    eventually,
+    gpu_slice,
+    pod,
+    unique,
+)
 
 from dralloc.kube.client import KubeClient
 
@@ -91,21 +99,7 @@ def test_the_scheduler_process_binds_a_template_claim_pod_as_kube_scheduler_woul
         await admin.create(
             "/apis/resource.k8s.io/v1/deviceclasses", device_class(class_name, driver)
         )
-        template = {
-            "apiVersion": "resource.k8s.io/v1",
-            "kind": "ResourceClaimTemplate",
-            "metadata": {"name": "gpu", "namespace": namespace},
-            "spec": {
-                "spec": {
-                    "devices": {
-                        "requests": [{"name": "gpu", "exactly": {"deviceClassName": class_name}}]
-                    }
-                }
-            },
-        }
-        await admin.create(
-            f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaimtemplates", template
-        )
+        await create_claim_template(admin, namespace, class_name)
         await admin.create(
             f"/api/v1/namespaces/{namespace}/pods", pod(namespace, "trainer", template="gpu")
         )
@@ -263,21 +257,7 @@ def test_sigkill_during_a_burst_of_pods_then_restart_binds_every_pod_once_with_n
         await admin.create(
             "/apis/resource.k8s.io/v1/deviceclasses", device_class(class_name, driver)
         )
-        template = {
-            "apiVersion": "resource.k8s.io/v1",
-            "kind": "ResourceClaimTemplate",
-            "metadata": {"name": "gpu", "namespace": namespace},
-            "spec": {
-                "spec": {
-                    "devices": {
-                        "requests": [{"name": "gpu", "exactly": {"deviceClassName": class_name}}]
-                    }
-                }
-            },
-        }
-        await admin.create(
-            f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaimtemplates", template
-        )
+        await create_claim_template(admin, namespace, class_name)
         for start in range(0, BURST_PODS, 50):
             await asyncio.gather(
                 *(
