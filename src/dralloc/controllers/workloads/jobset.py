@@ -87,7 +87,8 @@ def subdomain_of(jobset: JobSet) -> str:
     return network.subdomain if network is not None and network.subdomain else jobset.metadata.name
 
 
-def _dns_hostnames(jobset: JobSet) -> bool:
+def is_dns_hostnames_enabled(jobset: JobSet) -> bool:
+    """`spec.network.enableDNSHostnames` (true once defaulted)."""
     network = jobset.spec.network
     return network is not None and bool(network.enable_dns_hostnames)
 
@@ -101,10 +102,10 @@ def _global_index(jobset: JobSet, replicated_job: str, index: int) -> str:
     return ""
 
 
-def _label_and_annotate(
-    meta: ObjectMeta, jobset: JobSet, rjob: ReplicatedJob, index: int
-) -> ObjectMeta:
-    """`meta` with the JobSet's labels and annotations (`labelAndAnnotateObject`)."""
+def jobset_values(jobset: JobSet, rjob: ReplicatedJob, index: int) -> dict[str, str]:
+    """The labels (also written as annotations) a JobSet gives Job `index` of `rjob` and its
+    pod template (`labelAndAnnotateObject`, the keys dralloc models). `jobset` must be
+    defaulted (`apply_workload_defaults`)."""
     js = jobset.metadata
     name = job_name(js.name, rjob.name, index)
     values = {
@@ -123,13 +124,28 @@ def _label_and_annotate(
             f"{js.name}-{coordinator.replicated_job}-{coordinator.job_index}-"
             f"{coordinator.pod_index}.{subdomain_of(jobset)}"
         )
-    labels = {**meta.labels, **values}
-    annotations = {**meta.annotations, **values}
-    for source in (js.annotations, rjob.template.metadata.annotations):
+    return values
+
+
+def exclusive_annotations(jobset: JobSet, rjob: ReplicatedJob) -> dict[str, str]:
+    """The exclusive-placement annotations Job and pods take from the JobSet, then from the
+    ReplicatedJob template (which wins)."""
+    found: dict[str, str] = {}
+    for source in (jobset.metadata.annotations, rjob.template.metadata.annotations):
         if EXCLUSIVE_KEY in source:
-            annotations[EXCLUSIVE_KEY] = source[EXCLUSIVE_KEY]
+            found[EXCLUSIVE_KEY] = source[EXCLUSIVE_KEY]
             if NODE_SELECTOR_STRATEGY_KEY in source:
-                annotations[NODE_SELECTOR_STRATEGY_KEY] = source[NODE_SELECTOR_STRATEGY_KEY]
+                found[NODE_SELECTOR_STRATEGY_KEY] = source[NODE_SELECTOR_STRATEGY_KEY]
+    return found
+
+
+def _label_and_annotate(
+    meta: ObjectMeta, jobset: JobSet, rjob: ReplicatedJob, index: int
+) -> ObjectMeta:
+    """`meta` with the JobSet's labels and annotations (`labelAndAnnotateObject`)."""
+    values = jobset_values(jobset, rjob, index)
+    labels = {**meta.labels, **values}
+    annotations = {**meta.annotations, **values, **exclusive_annotations(jobset, rjob)}
     return msgspec.structs.replace(meta, labels=labels, annotations=annotations)
 
 
@@ -183,7 +199,7 @@ def sync_jobset(
         return
     if spec.suspend:
         state.note(ref, "suspended: its Jobs are created suspended")
-    subdomain = subdomain_of(jobset) if _dns_hostnames(jobset) else ""
+    subdomain = subdomain_of(jobset) if is_dns_hostnames_enabled(jobset) else ""
     in_order = (
         spec.startup_policy is not None and spec.startup_policy.startup_policy_order == "InOrder"
     )

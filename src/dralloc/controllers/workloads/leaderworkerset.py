@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -91,6 +92,45 @@ def _unique_per_replica(lws: LeaderWorkerSet) -> bool:
     return network is not None and network.subdomain_policy == UNIQUE_PER_REPLICA
 
 
+def leader_selector(lws_name: str) -> dict[str, str]:
+    """The leader StatefulSet's selector: the set's name and `worker-index: 0`."""
+    return {SET_NAME_LABEL: lws_name, WORKER_INDEX_LABEL: "0"}
+
+
+def leader_set_meta(lws: LeaderWorkerSet, revision: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The leader StatefulSet's own labels and annotations."""
+    labels = {SET_NAME_LABEL: lws.metadata.name, REVISION_LABEL: revision}
+    return labels, {REPLICAS_ANNOTATION: str(lws.spec.replicas)}
+
+
+def _subgroup_annotations(lws: LeaderWorkerSet, *, leader: bool) -> dict[str, str]:
+    meta = lws.metadata
+    subgroups = lws.spec.leader_worker_template.sub_group_policy
+    found: dict[str, str] = {}
+    if subgroups is not None and subgroups.sub_group_size is not None:
+        if leader:
+            found[SUBGROUP_POLICY_TYPE_ANNOTATION] = subgroups.type or "LeaderWorker"
+        found[SUBGROUP_SIZE_ANNOTATION] = str(subgroups.sub_group_size)
+        if meta.annotations.get(SUBGROUP_EXCLUSIVE_ANNOTATION):
+            found[SUBGROUP_EXCLUSIVE_ANNOTATION] = meta.annotations[SUBGROUP_EXCLUSIVE_ANNOTATION]
+    return found
+
+
+def leader_template_meta(
+    lws: LeaderWorkerSet, revision: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The labels and annotations the leaders' pod template gets on top of its own."""
+    meta = lws.metadata
+    labels = {WORKER_INDEX_LABEL: "0", SET_NAME_LABEL: meta.name, REVISION_LABEL: revision}
+    annotations = {SIZE_ANNOTATION: str(lws.spec.leader_worker_template.size)}
+    if meta.annotations.get(EXCLUSIVE_ANNOTATION):
+        annotations[EXCLUSIVE_ANNOTATION] = meta.annotations[EXCLUSIVE_ANNOTATION]
+    annotations.update(_subgroup_annotations(lws, leader=True))
+    if _unique_per_replica(lws):
+        annotations[SUBDOMAIN_POLICY_ANNOTATION] = UNIQUE_PER_REPLICA
+    return labels, annotations
+
+
 def leader_stateful_set(lws: LeaderWorkerSet, revision: str, uid: str = "") -> StatefulSet:
     """The StatefulSet of the leaders (`constructLeaderStatefulSetApplyConfiguration`).
     `lws` must be defaulted (`apply_workload_defaults`)."""
@@ -98,37 +138,22 @@ def leader_stateful_set(lws: LeaderWorkerSet, revision: str, uid: str = "") -> S
     group = lws.spec.leader_worker_template
     source = group.leader_template if group.leader_template is not None else group.worker_template
     template = copy.deepcopy(source)
-    template.metadata.labels.update(
-        {WORKER_INDEX_LABEL: "0", SET_NAME_LABEL: meta.name, REVISION_LABEL: revision}
-    )
-    annotations = template.metadata.annotations
-    annotations[SIZE_ANNOTATION] = str(group.size)
-    if meta.annotations.get(EXCLUSIVE_ANNOTATION):
-        annotations[EXCLUSIVE_ANNOTATION] = meta.annotations[EXCLUSIVE_ANNOTATION]
-    subgroups = group.sub_group_policy
-    if subgroups is not None and subgroups.sub_group_size is not None:
-        annotations[SUBGROUP_POLICY_TYPE_ANNOTATION] = subgroups.type or "LeaderWorker"
-        annotations[SUBGROUP_SIZE_ANNOTATION] = str(subgroups.sub_group_size)
-        if meta.annotations.get(SUBGROUP_EXCLUSIVE_ANNOTATION):
-            annotations[SUBGROUP_EXCLUSIVE_ANNOTATION] = meta.annotations[
-                SUBGROUP_EXCLUSIVE_ANNOTATION
-            ]
-    if _unique_per_replica(lws):
-        annotations[SUBDOMAIN_POLICY_ANNOTATION] = UNIQUE_PER_REPLICA
+    labels, annotations = leader_template_meta(lws, revision)
+    template.metadata.labels.update(labels)
+    template.metadata.annotations.update(annotations)
+    set_labels, set_annotations = leader_set_meta(lws, revision)
     return StatefulSet(
         metadata=ObjectMeta(
             name=meta.name,
             namespace=meta.namespace,
             uid=uid,
-            labels={SET_NAME_LABEL: meta.name, REVISION_LABEL: revision},
-            annotations={REPLICAS_ANNOTATION: str(lws.spec.replicas)},
+            labels=set_labels,
+            annotations=set_annotations,
             owner_references=[controller_ref(LWS_API_VERSION, KIND, meta)],
         ),
         spec=StatefulSetSpec(
             replicas=lws.spec.replicas,
-            selector=LabelSelector(
-                match_labels={SET_NAME_LABEL: meta.name, WORKER_INDEX_LABEL: "0"}
-            ),
+            selector=LabelSelector(match_labels=leader_selector(meta.name)),
             template=template,
             service_name=meta.name,
             pod_management_policy="Parallel",
@@ -136,63 +161,80 @@ def leader_stateful_set(lws: LeaderWorkerSet, revision: str, uid: str = "") -> S
     )
 
 
+def worker_selector(
+    lws_name: str, leader_name: str, leader_namespace: str, leader_labels: dict[str, str]
+) -> dict[str, str]:
+    """A worker StatefulSet's selector: the group's index and key (read from the leader's
+    labels, or derived the same way for a leader that lacks the webhook's labels)."""
+    return {
+        GROUP_INDEX_LABEL: leader_labels.get(GROUP_INDEX_LABEL, leader_name.rpartition("-")[2]),
+        SET_NAME_LABEL: lws_name,
+        GROUP_KEY_LABEL: leader_labels.get(
+            GROUP_KEY_LABEL, sha1_key(leader_namespace, leader_name)
+        ),
+    }
+
+
+def worker_template_meta(
+    lws: LeaderWorkerSet, leader_name: str, selector: dict[str, str], revision: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The labels and annotations a group's worker pod template gets on top of its own."""
+    meta = lws.metadata
+    labels = {**selector, REVISION_LABEL: revision}
+    annotations = {
+        SIZE_ANNOTATION: str(lws.spec.leader_worker_template.size),
+        LEADER_NAME_ANNOTATION: leader_name,
+    }
+    if meta.annotations.get(EXCLUSIVE_ANNOTATION):
+        annotations[EXCLUSIVE_ANNOTATION] = meta.annotations[EXCLUSIVE_ANNOTATION]
+    annotations.update(_subgroup_annotations(lws, leader=False))
+    return labels, annotations
+
+
+def worker_service_name(lws: LeaderWorkerSet, leader_name: str) -> str:
+    """The worker StatefulSet's `serviceName`: the leader's name with `UniquePerReplica`."""
+    return leader_name if _unique_per_replica(lws) else lws.metadata.name
+
+
 def worker_stateful_set(
     lws: LeaderWorkerSet, leader: Pod, revision: str, uid: str = ""
 ) -> StatefulSet:
     """The StatefulSet of one group's workers, named and owned by its leader pod
     (`constructWorkerStatefulSetApplyConfiguration`)."""
-    meta = lws.metadata
     group = lws.spec.leader_worker_template
     leader_meta = leader.metadata
-    # A leader from the input may lack the webhook's labels: they are derived the same way.
-    selector = {
-        GROUP_INDEX_LABEL: leader_meta.labels.get(
-            GROUP_INDEX_LABEL, leader_meta.name.rpartition("-")[2]
-        ),
-        SET_NAME_LABEL: meta.name,
-        GROUP_KEY_LABEL: leader_meta.labels.get(
-            GROUP_KEY_LABEL, sha1_key(leader_meta.namespace, leader_meta.name)
-        ),
-    }
-    labels = {**selector, REVISION_LABEL: revision}
+    selector = worker_selector(
+        lws.metadata.name, leader_meta.name, leader_meta.namespace, leader_meta.labels
+    )
+    labels, annotations = worker_template_meta(lws, leader_meta.name, selector, revision)
     template: PodTemplateSpec = copy.deepcopy(group.worker_template)
     template.metadata.labels.update(labels)
-    annotations = template.metadata.annotations
-    annotations[SIZE_ANNOTATION] = str(group.size)
-    annotations[LEADER_NAME_ANNOTATION] = leader.metadata.name
-    if meta.annotations.get(EXCLUSIVE_ANNOTATION):
-        annotations[EXCLUSIVE_ANNOTATION] = meta.annotations[EXCLUSIVE_ANNOTATION]
-    subgroups = group.sub_group_policy
-    if subgroups is not None and subgroups.sub_group_size is not None:
-        annotations[SUBGROUP_SIZE_ANNOTATION] = str(subgroups.sub_group_size)
-        if meta.annotations.get(SUBGROUP_EXCLUSIVE_ANNOTATION):
-            annotations[SUBGROUP_EXCLUSIVE_ANNOTATION] = meta.annotations[
-                SUBGROUP_EXCLUSIVE_ANNOTATION
-            ]
-    service = leader.metadata.name if _unique_per_replica(lws) else meta.name
+    template.metadata.annotations.update(annotations)
     return StatefulSet(
         metadata=ObjectMeta(
-            name=leader.metadata.name,
-            namespace=leader.metadata.namespace,
+            name=leader_meta.name,
+            namespace=leader_meta.namespace,
             uid=uid,
-            labels=labels,
-            owner_references=[controller_ref("v1", "Pod", leader.metadata)],
+            labels=dict(labels),
+            owner_references=[controller_ref("v1", "Pod", leader_meta)],
         ),
         spec=StatefulSetSpec(
             replicas=group.size - 1,
             selector=LabelSelector(match_labels=selector),
             template=template,
-            service_name=service,
+            service_name=worker_service_name(lws, leader_meta.name),
             pod_management_policy="Parallel",
             ordinals=StatefulSetOrdinals(start=1),
         ),
     )
 
 
-def _exclusive_affinity(pod: Pod, key_label: str, key: str, topology: str) -> Pod:
-    """The pod with the webhook's exclusive-placement terms (`SetExclusiveAffinities`): the
-    group's pods together in one `topology` domain, and no other group's pods there. Written
-    in wire form, as `Affinity` keeps pod affinities unmodelled."""
+def exclusive_affinity(
+    pod_affinity: Any, pod_anti_affinity: Any, key_label: str, key: str, topology: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Wire-form `podAffinity` and `podAntiAffinity` with the webhook's exclusive-placement
+    terms (`SetExclusiveAffinities`): the group's pods together in one `topology` domain, and
+    no other group's pods there. A term on `topology` already there is kept as it is."""
 
     def terms(existing: Any, term: dict[str, Any]) -> dict[str, Any]:
         found = dict(existing) if isinstance(existing, dict) else {}
@@ -202,7 +244,6 @@ def _exclusive_affinity(pod: Pod, key_label: str, key: str, topology: str) -> Po
         found["requiredDuringSchedulingIgnoredDuringExecution"] = [*required, term]
         return found
 
-    affinity = pod.spec.affinity or Affinity()
     together = {
         "labelSelector": {
             "matchExpressions": [{"key": key_label, "operator": "In", "values": [key]}]
@@ -218,11 +259,17 @@ def _exclusive_affinity(pod: Pod, key_label: str, key: str, topology: str) -> Po
         },
         "topologyKey": topology,
     }
-    affinity = msgspec.structs.replace(
-        affinity,
-        pod_affinity=terms(affinity.pod_affinity, together),
-        pod_anti_affinity=terms(affinity.pod_anti_affinity, alone),
+    return terms(pod_affinity, together), terms(pod_anti_affinity, alone)
+
+
+def _exclusive_affinity(pod: Pod, key_label: str, key: str, topology: str) -> Pod:
+    """The pod with `exclusive_affinity`'s terms (written in wire form, as `Affinity` keeps
+    pod affinities unmodelled)."""
+    affinity = pod.spec.affinity or Affinity()
+    together, alone = exclusive_affinity(
+        affinity.pod_affinity, affinity.pod_anti_affinity, key_label, key, topology
     )
+    affinity = msgspec.structs.replace(affinity, pod_affinity=together, pod_anti_affinity=alone)
     return msgspec.structs.replace(pod, spec=msgspec.structs.replace(pod.spec, affinity=affinity))
 
 
@@ -232,46 +279,70 @@ def _subgroup_index(size: int, subgroup_size: int, worker: int) -> int:
     return worker // subgroup_size
 
 
+@dataclass(frozen=True)
+class WebhookDefaults:
+    """What the LeaderWorkerSet pod webhook (`PodWebhook.Default`) does to one new pod:
+    `labels` to set (over the pod's own), whether the group's subdomain becomes the leader's
+    name (`UniquePerReplica`), and exclusive-placement terms to add as
+    `(key label, key, topology key)` for `exclusive_affinity`."""
+
+    labels: dict[str, str]
+    unique_subdomain: bool = False
+    exclusive: tuple[tuple[str, str, str], ...] = ()
+
+
+def webhook_defaults(
+    name: str, namespace: str, labels: dict[str, str], annotations: dict[str, str]
+) -> WebhookDefaults:
+    """The webhook's changes to a new pod `namespace/name` with `labels` and `annotations`
+    (from its StatefulSet's template and the StatefulSet controller). Pure."""
+    parent, _, ordinal_text = name.rpartition("-")
+    ordinal = int(ordinal_text)
+    subgroup_size = annotations.get(SUBGROUP_SIZE_ANNOTATION, "")
+    found = dict(labels)
+    unique = False
+    exclusive: list[tuple[str, str, str]] = []
+    if found.get(WORKER_INDEX_LABEL) == "0":
+        found.setdefault(GROUP_INDEX_LABEL, str(ordinal))
+        unique = annotations.get(SUBDOMAIN_POLICY_ANNOTATION) == UNIQUE_PER_REPLICA
+        key = found.setdefault(GROUP_KEY_LABEL, sha1_key(namespace, name))
+        if EXCLUSIVE_ANNOTATION in annotations:
+            exclusive.append((GROUP_KEY_LABEL, key, annotations[EXCLUSIVE_ANNOTATION]))
+        if subgroup_size and not found.get(SUBGROUP_INDEX_LABEL):
+            found[SUBGROUP_INDEX_LABEL] = "0"
+            sub_key = sha1_key(name, "0")
+            found[SUBGROUP_KEY_LABEL] = sub_key
+            if SUBGROUP_EXCLUSIVE_ANNOTATION in annotations:
+                topology = annotations[SUBGROUP_EXCLUSIVE_ANNOTATION]
+                exclusive.append((SUBGROUP_KEY_LABEL, sub_key, topology))
+    else:
+        found[WORKER_INDEX_LABEL] = str(ordinal)
+        if subgroup_size.isdigit() and not found.get(SUBGROUP_INDEX_LABEL):
+            size = int(annotations.get(SIZE_ANNOTATION, "1"))
+            index = str(_subgroup_index(size, int(subgroup_size), ordinal))
+            found[SUBGROUP_INDEX_LABEL] = index
+            sub_key = sha1_key(annotations.get(LEADER_NAME_ANNOTATION, parent), index)
+            found[SUBGROUP_KEY_LABEL] = sub_key
+            if SUBGROUP_EXCLUSIVE_ANNOTATION in annotations:
+                topology = annotations[SUBGROUP_EXCLUSIVE_ANNOTATION]
+                exclusive.append((SUBGROUP_KEY_LABEL, sub_key, topology))
+    return WebhookDefaults(found, unique, tuple(exclusive))
+
+
 def _admit(draft: WorkloadPod) -> WorkloadPod:
     """The LeaderWorkerSet pod webhook (`PodWebhook.Default`) on one new pod."""
     pod = draft.pod
     meta = pod.metadata
-    parent, _, ordinal_text = meta.name.rpartition("-")
-    ordinal = int(ordinal_text)
-    subdomain = draft.subdomain
-    subgroup_size = meta.annotations.get(SUBGROUP_SIZE_ANNOTATION, "")
-    if meta.labels.get(WORKER_INDEX_LABEL) == "0":
-        meta.labels.setdefault(GROUP_INDEX_LABEL, str(ordinal))
-        if meta.annotations.get(SUBDOMAIN_POLICY_ANNOTATION) == UNIQUE_PER_REPLICA:
-            subdomain = meta.name
-        key = meta.labels.setdefault(GROUP_KEY_LABEL, sha1_key(meta.namespace, meta.name))
-        if EXCLUSIVE_ANNOTATION in meta.annotations:
-            pod = _exclusive_affinity(
-                pod, GROUP_KEY_LABEL, key, meta.annotations[EXCLUSIVE_ANNOTATION]
-            )
-        if subgroup_size and not meta.labels.get(SUBGROUP_INDEX_LABEL):
-            meta.labels[SUBGROUP_INDEX_LABEL] = "0"
-            sub_key = sha1_key(meta.name, "0")
-            meta.labels[SUBGROUP_KEY_LABEL] = sub_key
-            if SUBGROUP_EXCLUSIVE_ANNOTATION in meta.annotations:
-                topology = meta.annotations[SUBGROUP_EXCLUSIVE_ANNOTATION]
-                pod = _exclusive_affinity(pod, SUBGROUP_KEY_LABEL, sub_key, topology)
-    else:
-        meta.labels[WORKER_INDEX_LABEL] = str(ordinal)
-        if subgroup_size.isdigit() and not meta.labels.get(SUBGROUP_INDEX_LABEL):
-            size = int(meta.annotations.get(SIZE_ANNOTATION, "1"))
-            index = str(_subgroup_index(size, int(subgroup_size), ordinal))
-            meta.labels[SUBGROUP_INDEX_LABEL] = index
-            sub_key = sha1_key(meta.annotations.get(LEADER_NAME_ANNOTATION, parent), index)
-            meta.labels[SUBGROUP_KEY_LABEL] = sub_key
-            if SUBGROUP_EXCLUSIVE_ANNOTATION in meta.annotations:
-                topology = meta.annotations[SUBGROUP_EXCLUSIVE_ANNOTATION]
-                pod = _exclusive_affinity(pod, SUBGROUP_KEY_LABEL, sub_key, topology)
+    defaults = webhook_defaults(meta.name, meta.namespace, meta.labels, meta.annotations)
+    meta.labels.clear()
+    meta.labels.update(defaults.labels)
+    for key_label, key, topology in defaults.exclusive:
+        pod = _exclusive_affinity(pod, key_label, key, topology)
     return WorkloadPod(
         pod,
         draft.owners,
         hostname=draft.hostname,
-        subdomain=subdomain,
+        subdomain=meta.name if defaults.unique_subdomain else draft.subdomain,
         after=draft.after,
     )
 

@@ -58,6 +58,29 @@ def ordinal_of(set_name: str, pod_name: str) -> int | None:
     return int(ordinal)
 
 
+def pod_name(set_name: str, ordinal: int) -> str:
+    """`<sts>-<ordinal>` (upstream's `getPodName`).
+
+    >>> pod_name("web", 2)
+    'web-2'
+    """
+    return f"{set_name}-{ordinal}"
+
+
+def identity_labels(set_name: str, ordinal: int, revision: str) -> dict[str, str]:
+    """The labels a StatefulSet pod gets beside its template's (`initIdentity` and
+    `newVersionedStatefulSetPod`): its name, its ordinal and its revision's name.
+
+    >>> identity_labels("web", 0, "web-5d4f8")["apps.kubernetes.io/pod-index"]
+    '0'
+    """
+    return {
+        POD_NAME_LABEL: pod_name(set_name, ordinal),
+        POD_INDEX_LABEL: str(ordinal),
+        REVISION_LABEL: revision,
+    }
+
+
 def sync_stateful_set(
     sts: StatefulSet,
     state: ExpansionState,
@@ -107,7 +130,7 @@ def sync_stateful_set(
     created: list[WorkloadPod] = []
     previous = ""
     for ordinal in range(start, end):
-        name = f"{meta.name}-{ordinal}"
+        name = pod_name(meta.name, ordinal)
         waits = (*after, previous) if ordered and previous else after
         previous = name
         if ordinal in kept:
@@ -119,9 +142,7 @@ def sync_stateful_set(
             continue
         pod = pod_from_template(spec.template, meta.namespace, controller)
         pod.metadata.name = name
-        pod.metadata.labels[POD_NAME_LABEL] = name
-        pod.metadata.labels[POD_INDEX_LABEL] = str(ordinal)
-        pod.metadata.labels[REVISION_LABEL] = revision
+        pod.metadata.labels.update(identity_labels(meta.name, ordinal, revision))
         draft = WorkloadPod(pod, chain, hostname=name, subdomain=spec.service_name, after=waits)
         if admission is not None:
             draft = admission(draft)

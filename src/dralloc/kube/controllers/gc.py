@@ -3,11 +3,12 @@ garbage collector, for the owners and dependents cluster mode creates.
 
 A dependent (a ResourceClaim or a Pod) is deleted once every owner reference it has points to
 an owner that no longer exists: no object of that kind and name, or one with another UID.
-Owners are Pods, plus Jobs, ReplicaSets and Deployments when their controllers run
-(`owner_kinds`; ReplicaSets are then dependents too). Before deleting,
-each owner's absence is confirmed with a GET (the informers may lag), and the DELETE carries
-`propagationPolicy: Background` and a UID precondition, as upstream's attemptToDeleteItem
-sends them, so a dependent recreated under the same name is never hit.
+Owners are Pods, plus Jobs, ReplicaSets, Deployments, StatefulSets, JobSets and
+LeaderWorkerSets when their controllers run (`owner_kinds`); what those controllers create
+(ReplicaSets, ControllerRevisions, Jobs, StatefulSets, Services) are then dependents too.
+Before deleting, each owner's absence is confirmed with a GET (the informers may lag), and
+the DELETE carries `propagationPolicy: Background` and a UID precondition, as upstream's
+attemptToDeleteItem sends them, so a dependent recreated under the same name is never hit.
 
 An owner deleted with a finalizer of the garbage collector is finished as upstream finishes
 it: `orphan` (a Job deleted through the API with no propagation policy) has the owner
@@ -52,7 +53,10 @@ from dralloc.kube.controllers.base import (
     wait_for_informers,
 )
 from dralloc.kube.controllers.deployment import DEPLOYMENTS
+from dralloc.kube.controllers.jobset import JOBSETS
+from dralloc.kube.controllers.leaderworkerset import LEADER_WORKER_SETS
 from dralloc.kube.controllers.replicaset import REPLICA_SETS
+from dralloc.kube.controllers.statefulset import STATEFUL_SETS
 from dralloc.kube.controllers.workqueue import WorkQueue
 from dralloc.kube.informer import Informer, object_key
 from dralloc.kube.shared_informers import SharedInformers
@@ -82,6 +86,9 @@ POD_OWNERS = OwnerKind(PODS)
 JOB_OWNERS = OwnerKind(JOBS)
 REPLICA_SET_OWNERS = OwnerKind(REPLICA_SETS)
 DEPLOYMENT_OWNERS = OwnerKind(DEPLOYMENTS)
+STATEFUL_SET_OWNERS = OwnerKind(STATEFUL_SETS)
+JOBSET_OWNERS = OwnerKind(JOBSETS)
+LEADER_WORKER_SET_OWNERS = OwnerKind(LEADER_WORKER_SETS)
 # What is collected when its owners are gone: pods and claims always.
 DEFAULT_DEPENDENTS = (PODS, RESOURCE_CLAIMS)
 

@@ -10,27 +10,49 @@ import random
 from collections.abc import Iterable
 
 from dralloc.errors import InputError, Problem
-from dralloc.kube.client import KubeClient
+from dralloc.kube.client import JOBS, KubeClient
 from dralloc.kube.controllers.base import Controller
 from dralloc.kube.controllers.deployment import DeploymentController
 from dralloc.kube.controllers.gc import (
     DEFAULT_DEPENDENTS,
     DEPLOYMENT_OWNERS,
     JOB_OWNERS,
+    JOBSET_OWNERS,
+    LEADER_WORKER_SET_OWNERS,
     POD_OWNERS,
     REPLICA_SET_OWNERS,
+    STATEFUL_SET_OWNERS,
     GarbageCollector,
 )
 from dralloc.kube.controllers.job import JobController
+from dralloc.kube.controllers.jobset import SERVICES, JobSetController
+from dralloc.kube.controllers.leaderworkerset import (
+    LeaderWorkerSetController,
+    lws_pod_admission,
+)
 from dralloc.kube.controllers.replicaset import REPLICA_SETS, ReplicaSetController
 from dralloc.kube.controllers.resourceclaim import ResourceClaimController
+from dralloc.kube.controllers.statefulset import (
+    CONTROLLER_REVISIONS,
+    STATEFUL_SETS,
+    StatefulSetController,
+)
 from dralloc.kube.events import EventRecorder
 from dralloc.kube.shared_informers import SharedInformers
 
 SCHEDULER = "scheduler"
 # The event source kube-controller-manager's ResourceClaim controller reports as.
 RESOURCE_CLAIM_EVENT_SOURCE = "resource_claim"
-CONTROLLER_NAMES = ("resourceclaim", "gc", "job", "replicaset", "deployment")
+CONTROLLER_NAMES = (
+    "resourceclaim",
+    "gc",
+    "job",
+    "replicaset",
+    "deployment",
+    "statefulset",
+    "jobset",
+    "leaderworkerset",
+)
 
 
 def build_controllers(
@@ -55,6 +77,19 @@ def build_controllers(
             ]
         )
     chosen = set(wanted)
+    if "leaderworkerset" in chosen and "statefulset" not in chosen:
+        # The LeaderWorkerSet pod webhook runs inside dralloc's StatefulSet controller.
+        raise InputError(
+            [
+                Problem(
+                    "--controllers",
+                    "",
+                    "",
+                    "leaderworkerset needs statefulset (its pods are made, and given the "
+                    "LeaderWorkerSet webhook's labels, by dralloc's StatefulSet controller)",
+                )
+            ]
+        )
     built: list[Controller] = []
     if "resourceclaim" in chosen:
         events = EventRecorder(client, RESOURCE_CLAIM_EVENT_SOURCE)
@@ -65,6 +100,13 @@ def build_controllers(
         built.append(ReplicaSetController(client, informers))
     if "deployment" in chosen:
         built.append(DeploymentController(client, informers))
+    if "statefulset" in chosen:
+        admission = lws_pod_admission if "leaderworkerset" in chosen else None
+        built.append(StatefulSetController(client, informers, admission=admission))
+    if "jobset" in chosen:
+        built.append(JobSetController(client, informers))
+    if "leaderworkerset" in chosen:
+        built.append(LeaderWorkerSetController(client, informers))
     if "gc" in chosen:
         # Owners of the kinds a chosen controller creates; without it they are not
         # created here, and kube-controller-manager's own collector is not running either.
@@ -77,5 +119,17 @@ def build_controllers(
         if "deployment" in chosen:
             owners.append(DEPLOYMENT_OWNERS)
             dependents.append(REPLICA_SETS)
+        if "statefulset" in chosen:
+            owners.append(STATEFUL_SET_OWNERS)
+            dependents.append(CONTROLLER_REVISIONS)
+        if "jobset" in chosen:
+            owners.append(JOBSET_OWNERS)
+            dependents.append(JOBS)
+        if "leaderworkerset" in chosen:
+            # Worker StatefulSets are owned by their leader pods (pods are owners already).
+            owners.append(LEADER_WORKER_SET_OWNERS)
+            dependents.append(STATEFUL_SETS)
+        if "jobset" in chosen or "leaderworkerset" in chosen:
+            dependents.append(SERVICES)
         built.append(GarbageCollector(client, informers, owner_kinds=owners, dependents=dependents))
     return built
