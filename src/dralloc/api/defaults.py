@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 from dralloc.api.core import Container, Pod
+from dralloc.api.policy import PodDisruptionBudget
 from dralloc.api.quantity import Quantity
 from dralloc.api.resource import (
     ALLOCATION_MODE_EXACT_COUNT,
@@ -257,7 +258,8 @@ def apply_defaults(obj: Any, *, now: datetime | None = None) -> None:
     Namespaced objects without a namespace land in `default`, as `kubectl apply` puts them.
     `now` is the time the object is taken to be created at, for fields the API server stamps.
     """
-    if isinstance(obj, ResourceClaim | ResourceClaimTemplate | Pod) and not obj.metadata.namespace:
+    namespaced = ResourceClaim | ResourceClaimTemplate | Pod | PodDisruptionBudget
+    if isinstance(obj, namespaced) and not obj.metadata.namespace:
         obj.metadata.namespace = "default"
     if isinstance(obj, ResourceClaim):
         _default_claim_spec(obj.spec)

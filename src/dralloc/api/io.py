@@ -47,6 +47,7 @@ import yaml
 from dralloc.api.core import Node, Pod, PriorityClass
 from dralloc.api.defaults import apply_defaults
 from dralloc.api.meta import object_ref
+from dralloc.api.policy import POLICY_API_VERSION, PodDisruptionBudget
 from dralloc.api.quantity import Quantity, parse_quantity
 from dralloc.api.resource import (
     DeviceClass,
@@ -69,6 +70,7 @@ KubeObject: TypeAlias = (
     | ResourceSlice
     | ResourceClaim
     | ResourceClaimTemplate
+    | PodDisruptionBudget
     | Workload
 )
 
@@ -85,6 +87,7 @@ KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "ResourceClaim": (ResourceClaim, RESOURCE_VERSIONS),
     "ResourceClaimTemplate": (ResourceClaimTemplate, RESOURCE_VERSIONS),
     "DeviceTaintRule": (DeviceTaintRule, ("resource.k8s.io/v1beta2", "resource.k8s.io/v1alpha3")),
+    "PodDisruptionBudget": (PodDisruptionBudget, (POLICY_API_VERSION,)),
     **WORKLOAD_KINDS,
 }
 

@@ -1,8 +1,8 @@
 """A set of loaded objects, sorted by what the allocator does with them.
 
 Pure data, no I/O: Nodes by name, DeviceClasses by name, ResourceSlices, DeviceTaintRules,
-claims that hold an allocation (in use) and claims that do not (to allocate, kept with their
-raw documents so output preserves every field).
+PodDisruptionBudgets, claims that hold an allocation (in use) and claims that do not (to
+allocate, kept with their raw documents so output preserves every field).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from dralloc.api.core import Node
 from dralloc.api.io import LoadedObject
 from dralloc.api.meta import ObjectMeta
+from dralloc.api.policy import PodDisruptionBudget
 from dralloc.api.resource import DeviceClass, DeviceTaintRule, ResourceClaim, ResourceSlice
 
 
@@ -22,6 +23,7 @@ class ObjectSet:
     classes: dict[str, DeviceClass] = field(default_factory=dict)
     slices: list[ResourceSlice] = field(default_factory=list)
     taint_rules: list[DeviceTaintRule] = field(default_factory=list)
+    disruption_budgets: list[PodDisruptionBudget] = field(default_factory=list)
     allocated_claims: list[ResourceClaim] = field(default_factory=list)
     pending: list[LoadedObject] = field(default_factory=list)
 
@@ -35,6 +37,8 @@ class ObjectSet:
             self.slices.append(obj)
         elif isinstance(obj, DeviceTaintRule):
             self.taint_rules.append(obj)
+        elif isinstance(obj, PodDisruptionBudget):
+            self.disruption_budgets.append(obj)
         elif isinstance(obj, ResourceClaim):
             if obj.status.allocation is not None:
                 self.allocated_claims.append(obj)

@@ -21,8 +21,10 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dralloc.allocator import Allocator, AllocatorOptions
-from dralloc.api.core import Node
+from dralloc.api.core import Node, Pod
+from dralloc.api.policy import PodDisruptionBudget
 from dralloc.api.resource import DeviceClass, DeviceTaintRule, ResourceClaim, ResourceSlice
+from dralloc.api.workloads import Workload
 from dralloc.errors import InputError, Problem
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
@@ -30,10 +32,20 @@ from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfigurat
 from dralloc.scheduler.framework import Framework, NodeInfo, PodInfo, PodSignature, Profile
 from dralloc.scheduler.plugins import (
     Binder,
+    DefaultPreemption,
+    DefaultPreemptionArgs,
     Eviction,
+    Evictor,
     NamespaceLabels,
     OwnerSelectors,
+    Plugin,
+    PluginFactory,
     Registry,
+)
+from dralloc.scheduler.plugins.defaultpreemption import (
+    ControllerScales,
+    DisruptionBudgetLister,
+    with_status,
 )
 from dralloc.scheduler.plugins.gpushare import GpuShareView, TaskType
 from dralloc.scheduler.profiles import (
@@ -71,7 +83,11 @@ class SchedulerInputs:
     verdicts; `device_speedups` is what DynamicResources may share across nodes.
     GPU sharing: `typical_pods` is FGD's target workload when its profile gives no args.
     Preemption: `preemption_frees_devices` lets it free the devices of victims' node-local
-    claims (KEP-5690, beyond Kubernetes 1.36; off, as 1.36).
+    claims (KEP-5690, beyond Kubernetes 1.36; off, as 1.36). `disruption_budgets` are the
+    PodDisruptionBudgets it respects (they go into the cache, where a live cluster's mirror
+    keeps them); a budget without a status gets the disruption controller's over the
+    cache's pods and the scale of `workloads` (the Deployments, ReplicaSets, StatefulSets
+    and Jobs of the input and those their controllers made).
     Pod-to-pod plugins: `owners` says which ReplicaSet or StatefulSet selector a pod belongs
     to (PodTopologySpread's default constraints apply only then); `namespace_labels` gives
     the labels of Namespaces (InterPodAffinity's namespaceSelector). Both default to none
@@ -98,6 +114,8 @@ class SchedulerInputs:
     owners: OwnerSelectors | None = None
     namespace_labels: NamespaceLabels | None = None
     preemption_frees_devices: bool = False
+    disruption_budgets: Sequence[PodDisruptionBudget] = ()
+    workloads: Sequence[Workload] = ()
     # DynamicResources' PostFilter clears an unavailable claim's allocation through this (a
     # live cluster's API server); None: it only reports, as offline runs have no server.
     claim_deallocator: Callable[[ResourceClaim], None] | None = None
@@ -139,6 +157,32 @@ class BuiltScheduler:
         return SchedulingQueue.for_profile(clock, self.framework(scheduler_name).profile)
 
 
+def _budget_lister(cache: SchedulerCache, workloads: Sequence[Workload]) -> DisruptionBudgetLister:
+    """The cache's PodDisruptionBudgets, each with a status (computed where none was given)."""
+    scales = ControllerScales.of(workloads)
+
+    def pods() -> list[Pod]:
+        return [info.pod for info, _ in cache.pods.values()]
+
+    return lambda: with_status(cache.disruption_budgets.values(), pods, scales)
+
+
+def _default_preemption(
+    cache: SchedulerCache,
+    evictor: Evictor,
+    rng: random.Random | None,
+    budgets: DisruptionBudgetLister,
+) -> PluginFactory:
+    """DefaultPreemption over the cache's nodes and PodDisruptionBudgets (the in-tree
+    registry's factory knows no budgets)."""
+
+    def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+        parsed = DefaultPreemptionArgs.from_dict(args, path or f"{DefaultPreemption.name}Args")
+        return DefaultPreemption(parsed, cache.snapshot, evictor, rng, budgets)
+
+    return build
+
+
 def build_scheduler(
     inputs: SchedulerInputs, *, collect_problems: list[Problem] | None = None
 ) -> BuiltScheduler:
@@ -156,6 +200,7 @@ def build_scheduler(
         classes=inputs.classes,
         taint_rules=inputs.taint_rules,
         claims=inputs.claims,
+        disruption_budgets=inputs.disruption_budgets,
     )
     allocator = Allocator(features, options=inputs.allocator_options)
     evict_now = evict_from_cache(cache)
@@ -181,6 +226,9 @@ def build_scheduler(
         namespace_labels=inputs.namespace_labels,
         preemption_frees_devices=inputs.preemption_frees_devices,
         claim_deallocator=inputs.claim_deallocator,
+    )
+    registry[DefaultPreemption.name] = _default_preemption(
+        cache, evict, inputs.rng, _budget_lister(cache, inputs.workloads)
     )
     problems: list[Problem] = []
     try:

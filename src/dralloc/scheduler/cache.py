@@ -1,5 +1,5 @@
-"""The scheduler's long-lived view of the cluster: nodes with their pods, the claims, and the
-devices those claims hold.
+"""The scheduler's long-lived view of the cluster: nodes with their pods, the claims, the
+devices those claims hold, and the PodDisruptionBudgets preemption reads.
 
 The cache is the one owner of this state; a cycle reads `snapshot()` (copies of the nodes the
 cache cannot change under it, `snapshot.py`) and plugins change the cache only at
@@ -8,7 +8,9 @@ kube-scheduler's cache plus its informers' view of ResourceClaims: pods are "ass
 cycle picks a node and stay until removed, and a claim's allocation is kept both on the claim
 object and in one incrementally updated `AllocatedState`, which the allocator reads.
 
-Claims are keyed `namespace/name`. Claim objects are replaced, never mutated in place, because
+Claims and PodDisruptionBudgets are keyed `namespace/name`. A budget is kept as given (a live
+cluster's with the status the API server holds); no scheduling state depends on it, so setting
+one changes no node's generation. Claim objects are replaced, never mutated in place, because
 the allocator caches preparation per claim object.
 """
 
@@ -20,6 +22,7 @@ import msgspec
 
 from dralloc.allocator import AllocatedState, Inventory, PoolKey
 from dralloc.api.core import Node, Pod
+from dralloc.api.policy import PodDisruptionBudget
 from dralloc.api.resource import (
     AllocationResult,
     DeviceClass,
@@ -67,6 +70,7 @@ class SchedulerCache:
         classes: Iterable[DeviceClass] = (),
         taint_rules: Sequence[DeviceTaintRule] = (),
         claims: Iterable[ResourceClaim] = (),
+        disruption_budgets: Iterable[PodDisruptionBudget] = (),
     ) -> None:
         self.features = features
         self.inventory = Inventory(slices, features, taint_rules)
@@ -80,6 +84,9 @@ class SchedulerCache:
         self.pods: dict[str, tuple[PodInfo, str]] = {}  # pod key -> (info, node name)
         self.claims: dict[str, ResourceClaim] = {}
         self.allocated = AllocatedState()
+        self.disruption_budgets: dict[str, PodDisruptionBudget] = {}
+        for budget in disruption_budgets:
+            self.set_disruption_budget(budget)
         for node in nodes:
             self.add_node(node)
         for claim in claims:
@@ -262,3 +269,13 @@ class SchedulerCache:
 
     def claim_objects(self) -> Mapping[str, ResourceClaim]:
         return self.claims
+
+    # ----------------------------------------------------------- disruption budgets
+
+    def set_disruption_budget(self, budget: PodDisruptionBudget) -> None:
+        """Add or replace a PodDisruptionBudget (namespace "default" when it names none)."""
+        meta = budget.metadata
+        self.disruption_budgets[f"{meta.namespace or 'default'}/{meta.name}"] = budget
+
+    def remove_disruption_budget(self, key: str) -> None:
+        self.disruption_budgets.pop(key, None)

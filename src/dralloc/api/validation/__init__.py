@@ -1,9 +1,10 @@
-"""API validation of resource.k8s.io/v1 and core/v1 objects (spec/dra-v1.md section 4).
+"""API validation of resource.k8s.io/v1, core/v1 and policy/v1 objects (spec/dra-v1.md
+section 4).
 
 `validate(obj)` returns every problem of one decoded object as (field path, message). The rules
-live in `base` (names, formats, the shared validator, DeviceClass), `slices` (ResourceSlice)
-and `claims` (ResourceClaim, ResourceClaimTemplate, Pod); `base`'s docstring lists where dralloc
-deliberately differs from upstream's validation code.
+live in `base` (names, formats, the shared validator, DeviceClass), `slices` (ResourceSlice),
+`claims` (ResourceClaim, ResourceClaimTemplate, Pod) and `policy` (PodDisruptionBudget);
+`base`'s docstring lists where dralloc deliberately differs from upstream's validation code.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dralloc.api.core import Node, Pod
+from dralloc.api.policy import PodDisruptionBudget
 from dralloc.api.resource import (
     DeviceClass,
     DeviceTaintRule,
@@ -25,6 +27,7 @@ from dralloc.api.validation.base import (
     is_extended_resource_name,
 )
 from dralloc.api.validation.claims import _claim_spec, _claim_status, _claim_template, _pod
+from dralloc.api.validation.policy import pod_disruption_budget
 from dralloc.api.validation.slices import _resource_slice, _taint
 
 __all__ = ["is_extended_resource_name", "validate"]
@@ -56,4 +59,6 @@ def validate(obj: Any) -> list[Problem]:
         _taint(v, "spec.taint", obj.spec.taint)
     elif isinstance(obj, Pod):
         _pod(v, obj)
+    elif isinstance(obj, PodDisruptionBudget):
+        pod_disruption_budget(v, obj)
     return v.problems

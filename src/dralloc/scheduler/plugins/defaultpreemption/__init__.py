@@ -1,10 +1,19 @@
 """The `DefaultPreemption` plugin: kube-scheduler's priority preemption (PostFilter)."""
 
 from dralloc.scheduler.plugins.defaultpreemption.args import DefaultPreemptionArgs
+from dralloc.scheduler.plugins.defaultpreemption.budgets import (
+    DisruptionBudgetLister,
+    split_by_budget_violation,
+)
 from dralloc.scheduler.plugins.defaultpreemption.candidates import (
     Candidate,
     num_candidates,
     pick_one_node_for_preemption,
+)
+from dralloc.scheduler.plugins.defaultpreemption.disruption import (
+    ControllerScales,
+    computed_status,
+    with_status,
 )
 from dralloc.scheduler.plugins.defaultpreemption.plugin import (
     NAME,
@@ -37,15 +46,20 @@ __all__ = [
     "NO_VICTIMS",
     "REASON_PREEMPTION_BY_SCHEDULER",
     "Candidate",
+    "ControllerScales",
     "DefaultPreemption",
     "DefaultPreemptionArgs",
+    "DisruptionBudgetLister",
     "Eviction",
     "Evictor",
     "NodeLister",
     "Victims",
     "can_preempt",
+    "computed_status",
     "disruption_message",
     "num_candidates",
     "pick_one_node_for_preemption",
     "select_victims_on_node",
+    "split_by_budget_violation",
+    "with_status",
 ]

@@ -18,9 +18,16 @@ No candidate: Unschedulable with a FitError message over the dry run
 (`preemption: 0/N nodes are available: ...`) and the nominated node cleared. Every message is
 prefixed `preemption: `, as upstream.
 
-Not modelled: PodDisruptionBudgets (no victim violates one), extenders, nominated pods of
-other preemptors (dralloc keeps no nominator, so none are filtered with, and none have their
-nomination cleared), async preemption (victims go at once).
+PodDisruptionBudgets: the dry run lists them once per call (`budgets`, upstream's
+getPodDisruptionBudgets from the PDB lister; none without one) and every node's victim
+selection reprieves the pods a budget protects first (`victims.py`); candidates that violate no
+budget come first, and the choice prefers the fewest violations (`candidates.py`). Their
+`status` is used as the API server holds it; budgets given without one (offline manifests) get
+the status the disruption controller would compute (`disruption.py`, wired by the builder).
+
+Not modelled: extenders, nominated pods of other preemptors (dralloc keeps no nominator, so
+none are filtered with, and none have their nomination cleared), async preemption (victims go
+at once).
 
 What-if node copies get generations no real node ever has (negative, unique per copy): plugins
 remember per-node results by (node, generation), and a copy must not pass for the node in any
@@ -47,6 +54,10 @@ from dralloc.scheduler.framework import (
     Status,
 )
 from dralloc.scheduler.plugins.defaultpreemption.args import DefaultPreemptionArgs, checked
+from dralloc.scheduler.plugins.defaultpreemption.budgets import (
+    DisruptionBudgetLister,
+    no_budgets,
+)
 from dralloc.scheduler.plugins.defaultpreemption.candidates import (
     Candidate,
     num_candidates,
@@ -102,7 +113,7 @@ DrallocError fails the preemption with an ERROR status."""
 
 class DefaultPreemption:
     """The PostFilter plugin. Needs the framework (`set_handle`), the cycle's nodes and an
-    evictor.
+    evictor; `budgets` lists the cluster's PodDisruptionBudgets (default: none).
 
     >>> from dralloc.api.core import Pod
     >>> from dralloc.scheduler.framework import Framework, Profile
@@ -120,11 +131,13 @@ class DefaultPreemption:
         nodes: NodeLister,
         evictor: Evictor,
         rng: random.Random | None = None,
+        budgets: DisruptionBudgetLister = no_budgets,
     ) -> None:
         self.args = checked(args)
         self.nodes = nodes
         self.evictor = evictor
         self.rng = rng
+        self.budgets = budgets
         self._handle: Handle | None = None
         self._generations = itertools.count(_WHAT_IF_GENERATIONS, _WHAT_IF_STRIDE)
 
@@ -199,6 +212,7 @@ class DefaultPreemption:
         errors: list[str] = []
         if not potential:
             return [], failures, errors
+        budgets = self.budgets()
         wanted = num_candidates(self.args, len(potential))
         offset = self.rng.randrange(len(potential)) if self.rng is not None else 0
         respecting: list[Candidate] = []
@@ -210,8 +224,13 @@ class DefaultPreemption:
                 failures[node.name] = Status.unresolvable(NO_VICTIMS)
                 continue
             found, status = select_victims_on_node(
-                handle, state.clone(), pod, self._what_if_copy(node), victims
+                handle, state.clone(), pod, self._what_if_copy(node), victims, budgets
             )
+            if found is not None and not found.pods:
+                # Filters that reject the pod on the node as it is yet accept it with every
+                # victim back: upstream reports it as an error.
+                found = None
+                status = Status.error(f'expected at least one victim pod on node "{node.name}"')
             if found is None:
                 if status.code == Code.ERROR:
                     errors.append(status.message)
