@@ -8,7 +8,16 @@ turned into the scheduling queues' cluster events (spec/cluster-mode.md sections
 - ResourceSlices: kept typed, and given to the cache as one inventory (`refresh()`, once per
   scheduling cycle when something changed): node-local slices of owned nodes, shared pools
   only with `allow_shared_pools`.
+- DeviceTaintRules (only with the DRADeviceTaintRules gate, off by default in 1.36, as
+  kube-scheduler's slice tracker watches them only then): kept typed and given to the cache
+  with the slices, whose inventory adds their taints to the devices they select. Upstream's
+  tracker turns a rule's change into an update of each ResourceSlice whose devices' taints it
+  changes, and that is the event DynamicResources registers for (ResourceSlice Add|Update;
+  it registers nothing for DeviceTaintRule): so does the mirror.
 - DeviceClasses: straight into the cache.
+- PodDisruptionBudgets: into the cache as the API server holds them, status included (what
+  kube-scheduler's PDB lister gives preemption). They are no cluster event: no plugin
+  registers for them upstream.
 - ResourceClaims: every claim, whoever allocated it, so every allocated device counts as used;
   through the claim assume cache (`assume.py`), which holds back events about claims a
   binding cycle is writing and events older than a version dralloc wrote.
@@ -32,11 +41,13 @@ from typing import Any
 from dralloc.allocator import PoolKey
 from dralloc.api.core import Node, Pod
 from dralloc.api.io import from_server
-from dralloc.api.resource import DeviceClass, ResourceClaim, ResourceSlice
+from dralloc.api.policy import PodDisruptionBudget
+from dralloc.api.resource import DeviceClass, DeviceTaintRule, ResourceClaim, ResourceSlice
 from dralloc.kube.assume import ClaimAssumeCache
-from dralloc.kube.client import KubeDict
+from dralloc.kube.client import DEVICE_TAINT_RULES, POD_DISRUPTION_BUDGETS, KubeDict
 from dralloc.kube.informer import object_key
 from dralloc.kube.ownership import Ownership
+from dralloc.kube.shared_informers import SharedInformers
 from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
 from dralloc.scheduler.framework import ClusterEvent, PodInfo
 from dralloc.scheduler.framework.events import (
@@ -157,6 +168,7 @@ class ClusterMirror:
         # The pods informer's store: whose pods hold a claim (foreign-allocation checks).
         self.pod_store: Mapping[str, KubeDict] = pod_store if pod_store is not None else {}
         self.slices: dict[str, ResourceSlice] = {}
+        self.taint_rules: dict[str, DeviceTaintRule] = {}
         self._slices_dirty = True
         # Pending pods queued, by key: (uid, profile).
         self.pending: dict[str, tuple[str, str]] = {}
@@ -177,6 +189,19 @@ class ClusterMirror:
         self.device_classes = _Handler(self._class_set, self._class_updated, self._class_deleted)
         self.resource_claims = _Handler(self._claim_set, self._claim_updated, self._claim_deleted)
         self.pods = _Handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.device_taint_rules = _Handler(
+            self._taint_rule_set, self._taint_rule_updated, self._taint_rule_deleted
+        )
+        self.pod_disruption_budgets = _Handler(
+            self._budget_set, self._budget_updated, self._budget_deleted
+        )
+
+    def watch_budgets_and_taint_rules(self, informers: SharedInformers) -> None:
+        """Register the handlers of PodDisruptionBudgets and, with the DRADeviceTaintRules
+        gate, DeviceTaintRules (before `informers.start()`, or they start at once)."""
+        informers.informer(POD_DISRUPTION_BUDGETS).add_handler(self.pod_disruption_budgets)
+        if self.cache.features.enabled("DRADeviceTaintRules"):
+            informers.informer(DEVICE_TAINT_RULES).add_handler(self.device_taint_rules)
 
     def _event(self, event: ClusterEvent, old: object | None, new: object | None) -> None:
         for queue in self.queues.values():
@@ -257,8 +282,48 @@ class ClusterMirror:
         usable = [
             s for _, s in sorted(self.slices.items()) if self.ownership.may_use(s, self.cache.nodes)
         ]
-        self.cache.replace_slices(usable)
+        self.cache.replace_slices(usable, [r for _, r in sorted(self.taint_rules.items())])
         return True
+
+    # ------------------------------------------------------------------ taint rules
+
+    def _taint_rule_set(self, raw: KubeDict) -> None:
+        self._taint_rule_changed(raw, from_server(raw, DeviceTaintRule))
+
+    def _taint_rule_updated(self, old_raw: KubeDict, raw: KubeDict) -> None:
+        self._taint_rule_set(raw)
+
+    def _taint_rule_deleted(self, raw: KubeDict) -> None:
+        self._taint_rule_changed(raw, None)
+
+    def _taint_rule_changed(self, raw: KubeDict, rule: DeviceTaintRule | None) -> None:
+        key = object_key(raw)
+        old = self.taint_rules.pop(key, None)
+        if rule is not None:
+            self.taint_rules[key] = rule
+        if old is not None and rule is not None and old.spec == rule.spec:
+            return  # metadata only: no device's taints change
+        self._slices_dirty = True
+        rules = [r for r in (old, rule) if r is not None]
+        for _, typed in sorted(self.slices.items()):
+            spec = typed.spec
+            if any(
+                r.selects(spec.driver, spec.pool.name, d.name) for r in rules for d in spec.devices
+            ):
+                # The slice as patched by the rules changed: upstream's tracker says so with
+                # a ResourceSlice update.
+                self._event(ClusterEvent(RESOURCE_SLICE, "Update"), typed, typed)
+
+    # ------------------------------------------------------------ disruption budgets
+
+    def _budget_set(self, raw: KubeDict) -> None:
+        self.cache.set_disruption_budget(from_server(raw, PodDisruptionBudget))
+
+    def _budget_updated(self, old_raw: KubeDict, raw: KubeDict) -> None:
+        self._budget_set(raw)
+
+    def _budget_deleted(self, raw: KubeDict) -> None:
+        self.cache.remove_disruption_budget(object_key(raw))
 
     # ---------------------------------------------------------------------- classes
 
