@@ -6,6 +6,7 @@
 #   scheduler_perf_dra.test   upstream scheduler_perf's DRA benchmarks  tools/k8s
 #   etcd                                                              tools/etcd
 #   dra-oracle   (only if tools/draoracle/go.mod exists)              tools/draoracle
+#   crds/*.yaml  the JobSet and LeaderWorkerSet CRDs (`go mod download`) tools/crds/modules.txt
 #
 # Usage: tools/build.sh            build what is missing or stale, check versions, write the stamp
 #        tools/build.sh --verify   build nothing; fail unless every binary matches the stamp, the
@@ -16,7 +17,8 @@
 # is written under a temporary name and renamed, so an interrupted build leaves nothing
 # half-written. A component that fails to build is reported and the others are still built; the
 # script then exits 1. Go's module and build caches stay at Go's defaults, so later runs on the
-# same machine reuse them. Nothing built goes into the repository.
+# same machine reuse them. Nothing built goes into the repository. A CRD is fetched again when
+# its pinned module, hash or path changed, or its copy is not the one the stamp recorded.
 set -euo pipefail
 
 tools=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +26,7 @@ verify=0
 case "${1:-}" in
     "") ;;
     --verify) verify=1 ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "tools/build.sh: unknown argument $1 (expected --verify)" >&2; exit 2 ;;
 esac
 
@@ -57,6 +59,31 @@ has_oracle=0
 [ -f "$tools/draoracle/go.mod" ] && has_oracle=1
 
 sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# The pinned CRDs: "module version h1-hash path" per line of tools/crds/modules.txt.
+crd_pins() { grep -v '^#' "$tools/crds/modules.txt" | grep -v '^[[:space:]]*$' || true; }
+crds="$home/crds"
+
+# Fetches one pinned module with `go mod download` (into Go's module cache), checks its go.sum
+# hash, and copies the CRD into "$crds" under a temporary name, then renames it.
+fetch_crd() {
+    local module=$1 version=$2 sum=$3 path=$4 info dir got file
+    file=$(basename "$path")
+    info=$(cd "$home" && go mod download -json "$module@$version") || return 1
+    dir=$(echo "$info" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    got=$(echo "$info" | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p')
+    if [ "$got" != "$sum" ]; then
+        echo "$module@$version: go.sum hash $got, tools/crds/modules.txt pins $sum" >&2
+        return 1
+    fi
+    [ -f "$dir/$path" ] || { echo "$module@$version has no $path" >&2; return 1; }
+    rm -f "$crds/.$file.tmp"
+    cp "$dir/$path" "$crds/.$file.tmp" && chmod 0644 "$crds/.$file.tmp" &&
+        mv -f "$crds/.$file.tmp" "$crds/$file"
+}
+
+# The key a CRD was fetched for: its pin line, so a new version, hash or path makes it stale.
+crd_key() { printf '%s\n' "$*" | sha256sum | cut -d' ' -f1; }
 
 # What a module's binaries are built from: its go.mod and go.sum, plus its own Go sources when
 # they are ours (dra-oracle). Upstream sources are fixed by go.sum.
@@ -197,6 +224,17 @@ write_stamp() {
                 "${seconds[$c]}"
         done
         echo
+        echo "  },"
+        echo "  \"crds\": {"
+        n=0
+        for f in "${!crd_keys[@]}"; do
+            [ -f "$crds/$f" ] || continue
+            [ "$n" = 0 ] || echo ","
+            n=$((n + 1))
+            printf '    "%s": {"key": "%s", "sha256": "%s", "version": "%s"}' \
+                "$f" "${crd_keys[$f]}" "$(sha256 "$crds/$f")" "${crd_versions[$f]}"
+        done
+        echo
         echo "  }"
         echo "}"
     } >"$tmp"
@@ -234,11 +272,25 @@ if [ "$verify" = 1 ]; then
         fi
         check_version "$c" "$bin/$c" >/dev/null || problems=$((problems + 1))
     done
+    while read -r module version sum path; do
+        file=$(basename "$path")
+        if [ ! -f "$crds/$file" ]; then
+            echo "$file: missing from $crds" >&2; problems=$((problems + 1)); continue
+        fi
+        if [ "$(stamped "$file" key)" != "$(crd_key "$module" "$version" "$sum" "$path")" ]; then
+            echo "$file: stale (tools/crds/modules.txt pins another module, hash or path)" >&2
+            problems=$((problems + 1))
+        fi
+        if [ "$(stamped "$file" sha256)" != "$(sha256 "$crds/$file")" ]; then
+            echo "$file: not the copy the stamp recorded" >&2
+            problems=$((problems + 1))
+        fi
+    done < <(crd_pins)
     if [ "$problems" != 0 ]; then
         echo "tools/build.sh --verify: $problems problem(s) in $home" >&2
         exit 1
     fi
-    echo "tools/build.sh --verify: $home matches the stamp ($k8s_version, etcd ${etcd_version#v})"
+    echo "tools/build.sh --verify: $home matches the stamp ($k8s_version, etcd ${etcd_version#v}, $(crd_pins | wc -l) CRDs)"
     exit 0
 fi
 
@@ -264,6 +316,25 @@ for c in "${components[@]}"; do
         failed+=("$c")
     fi
 done
+mkdir -p "$crds"
+declare -A crd_keys crd_versions
+while read -r module version sum path; do
+    file=$(basename "$path")
+    crd_keys[$file]=$(crd_key "$module" "$version" "$sum" "$path")
+    crd_versions[$file]="$module@$version"
+    if [ -f "$crds/$file" ] && [ "$(stamped "$file" key)" = "${crd_keys[$file]}" ] &&
+        [ "$(stamped "$file" sha256)" = "$(sha256 "$crds/$file")" ]; then
+        echo "$file: up to date ($module@$version)"
+        continue
+    fi
+    if fetch_crd "$module" "$version" "$sum" "$path"; then
+        echo "$file: copied from $module@$version"
+    else
+        echo "$file: FAILED to fetch from $module@$version" >&2
+        rm -f "$crds/$file" "$crds/.$file.tmp"
+        failed+=("$file")
+    fi
+done < <(crd_pins)
 # `-mod=mod` may have added go.sum lines a test-only import needed: stamp what was built from.
 for c in "${components[@]}"; do
     keys[$c]=$(key_of "$c")
@@ -274,4 +345,4 @@ if [ "${#failed[@]}" != 0 ]; then
     echo "tools/build.sh: failed to build: ${failed[*]} (the others are in $bin)" >&2
     exit 1
 fi
-echo "tools/build.sh: all in $bin ($k8s_version, etcd ${etcd_version#v}; stamp: $stamp)"
+echo "tools/build.sh: all in $bin, CRDs in $crds ($k8s_version, etcd ${etcd_version#v}; stamp: $stamp)"
