@@ -1,0 +1,98 @@
+"""Batch queueing with Kueue's semantics and objects (`kueue.x-k8s.io/v1beta2`), quota counted
+in DRA terms. Pure and offline: every function takes its state; nothing is global.
+
+Modules, lowest first:
+
+* `objects`: ResourceFlavor, ClusterQueue, Cohort, LocalQueue, Workload, WorkloadPriorityClass
+  (v1beta1 and the v1alpha1 Cohort are converted); `validation`: Kueue's webhook rules;
+  `reader`: raw documents (as `dralloc.api.io` sets them aside) -> validated objects.
+* `quota`: the cohort tree's arithmetic per (flavor, resource): subtree quota, usage,
+  available, potentially available, borrowing level.
+* `dra` and `requests`: what a Workload's pod sets charge: pod requests, DeviceClass mappings
+  (device, counter and capacity modes) and dralloc's extension keys
+  (`devices.dralloc.io/<class>`, `<driver>/counter.<name>`, `<driver>/capacity.<name>`).
+* `flavors`: flavor assignment (Fit / Preempt / NoFit, borrowing, fungibility, partial
+  admission).
+* `state`: the long-lived cache (`QueueState`) and its per-cycle `Snapshot`; `queues`: the
+  per-ClusterQueue heaps (`QueueManager`); `fairsharing`: DRS and the tournament;
+  `preemption`: classical preemption (`ClassicalPreemptor`).
+* `cycle`: one admission cycle (`schedule`); `status`: the conditions written;
+  `explain`: why a Workload waits.
+
+Typical use (the simulator or a live controller owns `state` and `manager`):
+
+    inputs = read_queue_files(["kueue.yaml"])
+    state = QueueState.build(inputs); check(state)
+    manager = QueueManager(state); manager.add_all(inputs.workloads.values())
+    result = schedule(state, manager, now)          # repeat while it admits
+    print(explain(state, manager, "team-a/job-1"))
+"""
+
+from dralloc.queueing.cycle import (
+    CycleResult,
+    NeverPreempt,
+    Preemptor,
+    QueueConfig,
+    Target,
+    nominate,
+    schedule,
+)
+from dralloc.queueing.dra import DeviceClassMapping, DraQuotaConfig, MappingSource
+from dralloc.queueing.explain import Explanation, explain
+from dralloc.queueing.fairsharing import DRS, dominant_resource_share
+from dralloc.queueing.flavors import Assignment, Mode, Shortfall, assign_flavors
+from dralloc.queueing.objects import (
+    ClusterQueue,
+    Cohort,
+    LocalQueue,
+    ResourceFlavor,
+    Workload,
+    WorkloadPriorityClass,
+)
+from dralloc.queueing.queues import QueueManager
+from dralloc.queueing.quota import FlavorResource, Quota, QuotaNode
+from dralloc.queueing.reader import QueueInput, decode_document, decode_documents, read_queue_files
+from dralloc.queueing.requests import workload_requests
+from dralloc.queueing.state import QueueState, Reservation, Snapshot, check
+from dralloc.queueing.status import PendingReason
+
+__all__ = [
+    "DRS",
+    "Assignment",
+    "ClusterQueue",
+    "Cohort",
+    "CycleResult",
+    "DeviceClassMapping",
+    "DraQuotaConfig",
+    "Explanation",
+    "FlavorResource",
+    "LocalQueue",
+    "MappingSource",
+    "Mode",
+    "NeverPreempt",
+    "PendingReason",
+    "Preemptor",
+    "QueueConfig",
+    "QueueInput",
+    "QueueManager",
+    "QueueState",
+    "Quota",
+    "QuotaNode",
+    "Reservation",
+    "ResourceFlavor",
+    "Shortfall",
+    "Snapshot",
+    "Target",
+    "Workload",
+    "WorkloadPriorityClass",
+    "assign_flavors",
+    "check",
+    "decode_document",
+    "decode_documents",
+    "dominant_resource_share",
+    "explain",
+    "nominate",
+    "read_queue_files",
+    "schedule",
+    "workload_requests",
+]

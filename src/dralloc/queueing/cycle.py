@@ -1,0 +1,395 @@
+"""The admission cycle (spec/queueing.md 2.1-2.3, 2.7, 4.2): heads, nomination on a snapshot,
+ordering, and admission.
+
+Owns: `schedule`, one cycle of Kueue's scheduler loop, and `nominate`, which evaluates one
+Workload against its ClusterQueue on a snapshot (also what `explain` uses). A cycle:
+
+1. pops one head per ClusterQueue (`QueueManager.heads`);
+2. takes a snapshot of the quota trees (`QueueState.snapshot`);
+3. nominates each head: rejected before flavor assignment when its ClusterQueue is inactive
+   (`Suspended`), its namespace is not selected or its requests cannot be counted
+   (`Misconfigured`); else flavors are assigned, with partial admission when the full size
+   is neither Fit nor Preempt with targets;
+4. orders the nominated heads: classically (lower borrowing level, higher priority, earlier
+   timestamp, then dralloc's last key `namespace/name`), or by the fair-sharing tournament;
+5. processes them in order, charging each admitted or preempting entry's usage to the
+   snapshot so later entries see it: NoFit waits; Preempt without targets reserves capacity
+   (unless `reclaimWithinCohort: Any`); an entry whose targets overlap another's, or that no
+   longer fits, is skipped; Preempt issues preemptions and waits; Fit reserves quota at once
+   (`QueueState.reserve`) and writes `status.admission` and QuotaReserved / Admitted.
+6. requeues the rest (StrictFIFO / BestEffortFIFO) and writes QuotaReserved=False with the
+   reason and Kueue's message.
+
+Nothing is admitted half: a Workload's usage for all its pod sets is charged in one step,
+after one fit check over every FR, or not at all.
+
+State: reads and writes the `QueueState` and `QueueManager` passed in (their owner runs the
+cycle); writes the status of the Workloads it decides on; time comes in as `now`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from dralloc.queueing.fairsharing import Contender, tournament_order
+from dralloc.queueing.flavors import (
+    Assignment,
+    Mode,
+    NoPreemption,
+    PreemptionOracle,
+    assign_flavors,
+    partial_counts,
+)
+from dralloc.queueing.objects import Admission, PreemptionPolicy
+from dralloc.queueing.queues import QueuedWorkload, QueueManager, RequeueReason
+from dralloc.queueing.quota import FlavorResource, fits_in_quota
+from dralloc.queueing.state import ClusterQueueState, QueueState, Reservation, Snapshot
+from dralloc.queueing.status import PendingReason, set_pending, set_quota_reserved
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """Kueue's global settings that change admission.
+
+    `fair_sharing`: the presence of `fairSharing` in Kueue's configuration (tournament order,
+    fair-sharing preemption). `partial_admission`: gate PartialAdmission (beta, on).
+    `legacy_pending_reasons`: write `Pending` as Kueue v0.17 does, instead of v0.19's reasons.
+    """
+
+    fair_sharing: bool = False
+    partial_admission: bool = True
+    legacy_pending_reasons: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """A Workload to preempt so that a preemptor fits, and the `Preempted` reason."""
+
+    key: str
+    reason: str
+
+
+class Preemptor(Protocol):
+    """Finds preemption targets on a snapshot (spec section 3). `oracle` classifies a
+    flavor during assignment; `targets` returns victims for a Preempt assignment. Both must
+    leave the snapshot as they found it."""
+
+    def oracle(self, snapshot: Snapshot, entry: QueuedWorkload) -> PreemptionOracle: ...
+
+    def targets(
+        self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
+    ) -> list[Target]: ...
+
+
+class NeverPreempt:
+    """No preemption: flavors needing it are NoCandidates, and there are never targets."""
+
+    def oracle(self, snapshot: Snapshot, entry: QueuedWorkload) -> PreemptionOracle:
+        return NoPreemption(snapshot.cluster_queue_nodes())
+
+    def targets(
+        self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
+    ) -> list[Target]:
+        return []
+
+
+class EntryStatus(StrEnum):
+    not_nominated = ""
+    skipped = "skipped"
+    assumed = "assumed"
+
+
+@dataclass
+class Entry:
+    """One head in one cycle: its assignment, targets and outcome."""
+
+    queued: QueuedWorkload
+    cq: ClusterQueueState | None
+    assignment: Assignment | None = None
+    targets: list[Target] = field(default_factory=list)
+    status: EntryStatus = EntryStatus.not_nominated
+    reason: PendingReason = PendingReason.pending_evaluation
+    message: str = ""
+    nominated: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.queued.key
+
+    def usage(self) -> dict[FlavorResource, int]:
+        return dict(self.assignment.usage) if self.assignment is not None else {}
+
+
+@dataclass
+class CycleResult:
+    """What one cycle decided: admitted keys in order, preemptions to issue
+    (victim, preemptor, reason), and the pending entries with their reasons."""
+
+    admitted: list[str] = field(default_factory=list)
+    preemptions: list[tuple[str, str, str]] = field(default_factory=list)
+    pending: dict[str, Entry] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+
+
+def pending_reason(assignment: Assignment) -> PendingReason:
+    """The tiered reason of a failed assignment (spec 8.4): per pod set, the least severe
+    blocker among the flavors tried; across pod sets, the most severe."""
+    worst = PendingReason.waiting_for_quota
+    rank = {
+        PendingReason.no_matching_flavor: 3,
+        PendingReason.exceeds_max_quota: 2,
+        PendingReason.waiting_for_quota: 1,
+    }
+    for ps in assignment.pod_sets:
+        if ps.mode() is Mode.fit:
+            continue
+        if not ps.attempts:
+            this = PendingReason.exceeds_max_quota  # a resource no resource group covers
+        elif all(not a.matched for a in ps.attempts):
+            this = PendingReason.no_matching_flavor
+        else:
+            matched = [a for a in ps.attempts if a.matched]
+            if any(not any(s.exceeds_max for s in a.shortfalls) for a in matched):
+                this = PendingReason.waiting_for_quota
+            else:
+                this = PendingReason.exceeds_max_quota
+        if rank[this] > rank[worst]:
+            worst = this
+    return worst
+
+
+def nominate(
+    state: QueueState,
+    snapshot: Snapshot,
+    queued: QueuedWorkload,
+    preemptor: Preemptor,
+    config: QueueConfig,
+) -> Entry:
+    """Evaluate one Workload against its ClusterQueue on `snapshot` (left unchanged)."""
+    cq = state.cluster_queues.get(queued.cluster_queue)
+    entry = Entry(queued, cq)
+    if cq is None:
+        entry.reason = PendingReason.misconfigured
+        entry.message = f"ClusterQueue {queued.cluster_queue} not found"
+        return entry
+    if not cq.active:
+        entry.reason = PendingReason.suspended
+        entry.message = f"ClusterQueue {cq.name} is inactive: {cq.inactive_message}"
+        return entry
+    namespace = queued.workload.metadata.namespace
+    if not state.namespace_matches(cq, namespace):
+        entry.reason = PendingReason.misconfigured
+        entry.message = "Workload namespace doesn't match ClusterQueue selector"
+        queued.requeue_reason = RequeueReason.namespace_mismatch
+        return entry
+    if queued.requests.errors:
+        entry.reason = PendingReason.misconfigured
+        entry.message = "resources validation failed: " + "; ".join(queued.requests.errors)
+        return entry
+    entry.nominated = True
+    node = snapshot.node(cq.name)
+    oracle = preemptor.oracle(snapshot, queued)
+    pods = [ps.template.spec for ps in queued.workload.spec.pod_sets]
+    requests = queued.requests.pod_sets
+
+    def assign(counts: Sequence[int] | None) -> Assignment:
+        return assign_flavors(
+            cq.view,
+            node,
+            snapshot.flavors,
+            pods,
+            requests,
+            oracle,
+            counts=counts,
+            last_tried=queued.last_tried,
+            fair_sharing=config.fair_sharing,
+        )
+
+    full = assign(None)
+    entry.assignment = full
+    mode = full.mode()
+    if mode is Mode.preempt:
+        entry.targets = preemptor.targets(snapshot, queued, full)
+    good_as_is = mode is Mode.fit or (mode is Mode.preempt and bool(entry.targets))
+    if (
+        not good_as_is
+        and config.partial_admission
+        and any(ps.min_count is not None for ps in requests)
+    ):
+        found: dict[str, tuple[Assignment, list[Target]]] = {}
+
+        def is_good(counts: Sequence[int]) -> bool:
+            trial = assign(counts)
+            if trial.mode() is Mode.fit:
+                found["best"] = (trial, [])
+                return True
+            if trial.mode() is Mode.preempt:
+                targets = preemptor.targets(snapshot, queued, trial)
+                if targets:
+                    found["best"] = (trial, targets)
+                    return True
+            return False
+
+        if partial_counts(requests, is_good) is not None:
+            entry.assignment, entry.targets = found["best"]
+    assignment = entry.assignment
+    assert assignment is not None
+    queued.last_tried = assignment.last_tried
+    entry.message = assignment.message()
+    if assignment.mode() is Mode.no_fit or (
+        assignment.mode() is Mode.preempt and not entry.targets
+    ):
+        entry.reason = pending_reason(assignment)
+    elif assignment.mode() is Mode.preempt:
+        entry.reason = PendingReason.waiting_for_preempted_workloads
+    return entry
+
+
+def _classical_order(entries: list[Entry]) -> list[Entry]:
+    def key(e: Entry) -> tuple[int, int, str, str]:
+        borrows = e.assignment.borrowing if e.assignment is not None else 0
+        return (borrows, -e.queued.priority, e.queued.timestamp, e.key)
+
+    return sorted(entries, key=key)
+
+
+def _reserve_for_preemption(entry: Entry, snapshot: Snapshot) -> dict[FlavorResource, int]:
+    """Kueue's `quotaResourcesToReserve` for Preempt without candidates: the request capped
+    at nominal + borrowingLimit - usage when borrowing, else at nominal - usage."""
+    assert entry.assignment is not None and entry.cq is not None
+    node = snapshot.node(entry.cq.name)
+    out: dict[FlavorResource, int] = {}
+    for fr, amount in entry.assignment.usage.items():
+        quota = node.quotas.get(fr)
+        nominal = quota.nominal if quota is not None else 0
+        used = node.usage.get(fr, 0)
+        if entry.assignment.borrowing > 0:
+            if quota is None or quota.borrowing_limit is None:
+                out[fr] = amount
+            else:
+                out[fr] = min(amount, nominal + quota.borrowing_limit - used)
+        else:
+            out[fr] = max(0, min(amount, nominal - used))
+    return out
+
+
+def _fits(
+    snapshot: Snapshot, entry: Entry, claimed: Mapping[str, Target], targets: Sequence[Target]
+) -> bool:
+    assert entry.cq is not None
+    gone = {t.key for t in targets} | set(claimed)
+    removed = [snapshot.reservations[k] for k in sorted(gone) if k in snapshot.reservations]
+    for victim in removed:
+        snapshot.remove_usage(victim.cluster_queue, victim.usage)
+    try:
+        return fits_in_quota(snapshot.node(entry.cq.name), entry.usage())
+    finally:
+        for victim in removed:
+            snapshot.add_usage(victim.cluster_queue, victim.usage)
+
+
+def schedule(
+    state: QueueState,
+    manager: QueueManager,
+    now: datetime,
+    *,
+    config: QueueConfig | None = None,
+    preemptor: Preemptor | None = None,
+    reserved_at: float = 0.0,
+) -> CycleResult:
+    """Run one admission cycle. Returns what was admitted, what to preempt, and why the
+    others wait; the admitted Workloads hold quota in `state` when this returns."""
+    config = config or QueueConfig()
+    preemptor = preemptor or NeverPreempt()
+    result = CycleResult()
+    heads = manager.heads()
+    if not heads:
+        return result
+    snapshot = state.snapshot()
+    entries = [nominate(state, snapshot, head, preemptor, config) for head in heads]
+    nominated = [e for e in entries if e.nominated]
+    claimed: dict[str, Target] = {}
+
+    def process(entry: Entry) -> None:
+        assert entry.assignment is not None and entry.cq is not None
+        result.order.append(entry.key)
+        mode = entry.assignment.mode()
+        if mode is Mode.no_fit:
+            return
+        if mode is Mode.preempt and not entry.targets:
+            if entry.cq.obj.spec.preemption.reclaim_within_cohort != PreemptionPolicy.any:
+                snapshot.add_usage(entry.cq.name, _reserve_for_preemption(entry, snapshot))
+            return
+        if any(t.key in claimed for t in entry.targets):
+            entry.status = EntryStatus.skipped
+            entry.reason = PendingReason.waiting_for_quota
+            entry.message = "Workload has overlapping preemption targets with another workload"
+            entry.queued.last_tried = None
+            return
+        if not _fits(snapshot, entry, claimed, entry.targets):
+            entry.status = EntryStatus.skipped
+            entry.reason = PendingReason.waiting_for_quota
+            entry.message = "Workload no longer fits after processing another workload"
+            entry.queued.last_tried = None
+            return
+        for target in entry.targets:
+            claimed[target.key] = target
+        snapshot.add_usage(entry.cq.name, entry.usage())
+        if mode is Mode.preempt:
+            entry.queued.last_tried = None
+            entry.message += f". Pending the preemption of {len(entry.targets)} workload(s)"
+            entry.queued.requeue_reason = RequeueReason.pending_preemption
+            result.preemptions += [(t.key, entry.key, t.reason) for t in entry.targets]
+            return
+        entry.status = EntryStatus.assumed
+        admission = Admission(
+            cluster_queue=entry.cq.name, pod_set_assignments=entry.assignment.to_api()
+        )
+        state.reserve(
+            Reservation(entry.key, entry.cq.name, entry.usage(), entry.queued.priority, reserved_at)
+        )
+        set_quota_reserved(entry.queued.workload, admission, now)
+        manager.admitted(entry.queued)
+        result.admitted.append(entry.key)
+
+    if config.fair_sharing:
+        by_key = {e.key: e for e in nominated}
+        contenders = [
+            Contender(
+                e.key,
+                snapshot.node(e.queued.cluster_queue),
+                e.usage(),
+                e.queued.priority,
+                e.queued.timestamp,
+            )
+            for e in nominated
+        ]
+        tournament_order(contenders, lambda c: process(by_key[c.key]))
+    else:
+        for entry in _classical_order(nominated):
+            process(entry)
+
+    for entry in entries:
+        if entry.status is EntryStatus.assumed:
+            continue
+        queued = entry.queued
+        if entry.status is EntryStatus.skipped and queued.requeue_reason is RequeueReason.generic:
+            queued.requeue_reason = RequeueReason.failed_after_nomination
+        manager.requeue(
+            queued, preempting=queued.requeue_reason is RequeueReason.pending_preemption
+        )
+        set_pending(
+            queued.workload,
+            entry.reason,
+            entry.message,
+            now,
+            queued.requests.pod_sets,
+            legacy=config.legacy_pending_reasons,
+        )
+        queued.requeue_reason = RequeueReason.generic
+        result.pending[entry.key] = entry
+    return result

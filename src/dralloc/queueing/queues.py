@@ -1,0 +1,257 @@
+"""Pending Workloads per ClusterQueue: the heaps, the inadmissible sets, and heads
+(spec/queueing.md 2.1 and 2.2).
+
+Owns: `QueueManager`, which alone mutates the queues. `add` places a Workload through its
+LocalQueue; `heads` pops one Workload per active ClusterQueue; `requeue` puts a head back as
+its queue's strategy says; `on_quota_released` is the requeue event that brings inadmissible
+Workloads of a cohort tree back. Pure computation, no I/O.
+
+Heap order, first key wins: the sticky preemptor; higher effective priority; earlier
+queue-order timestamp (`creationTimestamp`); then dralloc's deterministic last key, the
+Workload's `namespace/name` (Kueue uses the UID).
+
+Requeue after a failed attempt:
+
+* StrictFIFO: back into the heap for every reason except `NamespaceMismatch`, so the head keeps
+  blocking the Workloads behind it (a higher priority one can still overtake it);
+* BestEffortFIFO: back into the heap only for `FailedAfterNomination`, `PendingPreemption`,
+  `PreemptionFailed`, or when its last assignment has flavors left to try; otherwise into the
+  inadmissible set until a requeue event touches its cohort tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from dralloc.api.core import PriorityClass
+from dralloc.queueing.objects import (
+    GROUP,
+    QueueingStrategy,
+    Workload,
+    WorkloadPriorityClass,
+)
+from dralloc.queueing.requests import WorkloadRequests, workload_requests
+from dralloc.queueing.state import QueueState
+
+
+class RequeueReason(StrEnum):
+    generic = ""
+    failed_after_nomination = "FailedAfterNomination"
+    namespace_mismatch = "NamespaceMismatch"
+    pending_preemption = "PendingPreemption"
+    preemption_failed = "PreemptionFailed"
+
+
+_BACK_TO_HEAP = frozenset(
+    {
+        RequeueReason.failed_after_nomination,
+        RequeueReason.pending_preemption,
+        RequeueReason.preemption_failed,
+    }
+)
+
+
+def effective_priority(
+    workload: Workload,
+    workload_classes: dict[str, WorkloadPriorityClass],
+    pod_classes: dict[str, PriorityClass],
+) -> int:
+    """`spec.priority`, else the referenced class's value, else the default PriorityClass's
+    (globalDefault, lowest value if several), else 0."""
+    if workload.spec.priority is not None:
+        return workload.spec.priority
+    ref = workload.spec.priority_class_ref
+    if ref is not None:
+        if ref.group == GROUP:
+            wpc = workload_classes.get(ref.name)
+            if wpc is not None:
+                return wpc.value
+        else:
+            pc = pod_classes.get(ref.name)
+            if pc is not None:
+                return pc.value
+    defaults = [pc.value for pc in pod_classes.values() if pc.global_default]
+    return min(defaults) if defaults else 0
+
+
+@dataclass
+class QueuedWorkload:
+    """A pending Workload as the queues hold it."""
+
+    key: str
+    workload: Workload
+    local_queue: str
+    cluster_queue: str
+    priority: int
+    timestamp: str
+    requests: WorkloadRequests
+    last_tried: list[dict[str, int]] | None = None
+    requeue_reason: RequeueReason = RequeueReason.generic
+
+    def sort_key(self) -> tuple[int, str, str]:
+        return (-self.priority, self.timestamp, self.key)
+
+    def has_flavors_left(self) -> bool:
+        return self.last_tried is not None and any(
+            index != -1 for per_resource in self.last_tried for index in per_resource.values()
+        )
+
+
+@dataclass
+class ClusterQueueQueue:
+    """One ClusterQueue's pending Workloads."""
+
+    active: dict[str, QueuedWorkload] = field(default_factory=dict)
+    inadmissible: dict[str, QueuedWorkload] = field(default_factory=dict)
+    sticky_preemptor: str | None = None
+
+    def ordered(self) -> list[QueuedWorkload]:
+        def key(q: QueuedWorkload) -> tuple[bool, int, str, str]:
+            return (q.key != self.sticky_preemptor, *q.sort_key())
+
+        return sorted(self.active.values(), key=key)
+
+    def pending(self) -> list[QueuedWorkload]:
+        return self.ordered() + sorted(self.inadmissible.values(), key=QueuedWorkload.sort_key)
+
+
+@dataclass
+class Unqueued:
+    """A Workload that reached no ClusterQueue, and why."""
+
+    workload: Workload
+    reason: str
+    message: str
+
+
+class QueueManager:
+    """The queues of every ClusterQueue, over a `QueueState`.
+
+    >>> from dralloc.queueing.reader import QueueInput
+    >>> QueueManager(QueueState.build(QueueInput())).heads()
+    []
+    """
+
+    def __init__(self, state: QueueState) -> None:
+        self.state = state
+        self.queues: dict[str, ClusterQueueQueue] = {
+            name: ClusterQueueQueue() for name in state.cluster_queues
+        }
+        self.unqueued: dict[str, Unqueued] = {}
+        self.workloads: dict[str, QueuedWorkload] = {}
+
+    def add(self, workload: Workload) -> QueuedWorkload | None:
+        """Queue a pending Workload through its LocalQueue; None (and an `unqueued` note)
+        when its LocalQueue or ClusterQueue does not exist or it is inactive."""
+        meta = workload.metadata
+        key = f"{meta.namespace}/{meta.name}"
+        self.remove(key)
+        inp = self.state.input
+        lq = inp.local_queues.get(f"{meta.namespace}/{workload.spec.queue_name}")
+        if not workload.spec.active:
+            self.unqueued[key] = Unqueued(workload, "Deactivated", "The workload is deactivated")
+            return None
+        if lq is None:
+            message = f"LocalQueue {workload.spec.queue_name} doesn't exist"
+            self.unqueued[key] = Unqueued(workload, "Misconfigured", message)
+            return None
+        cq = lq.spec.cluster_queue
+        if cq not in self.queues:
+            message = f"ClusterQueue {cq} doesn't exist"
+            self.unqueued[key] = Unqueued(workload, "Misconfigured", message)
+            return None
+        if lq.spec.stop_policy != "None":
+            self.unqueued[key] = Unqueued(
+                workload, "OnHold", f"LocalQueue {lq.metadata.name} is stopped"
+            )
+            return None
+        priority = effective_priority(workload, inp.workload_priority_classes, inp.priority_classes)
+        entry = QueuedWorkload(
+            key=key,
+            workload=workload,
+            local_queue=f"{meta.namespace}/{lq.metadata.name}",
+            cluster_queue=cq,
+            priority=priority,
+            timestamp=meta.creation_timestamp or "",
+            requests=workload_requests(workload, self.state.inventory, self.state.dra_config),
+        )
+        self.queues[cq].active[key] = entry
+        self.workloads[key] = entry
+        return entry
+
+    def add_all(self, workloads: Iterable[Workload]) -> None:
+        for workload in workloads:
+            if not workload.has_quota_reservation():
+                self.add(workload)
+
+    def remove(self, key: str) -> None:
+        self.unqueued.pop(key, None)
+        entry = self.workloads.pop(key, None)
+        if entry is not None:
+            queue = self.queues[entry.cluster_queue]
+            queue.active.pop(key, None)
+            queue.inadmissible.pop(key, None)
+            if queue.sticky_preemptor == key:
+                queue.sticky_preemptor = None
+
+    def heads(self) -> list[QueuedWorkload]:
+        """Pop the head of every ClusterQueue that has one (inactive ones included: their
+        heads are nominated and told why they wait), in ClusterQueue name order."""
+        out: list[QueuedWorkload] = []
+        for name in sorted(self.queues):
+            ordered = self.queues[name].ordered()
+            if ordered:
+                head = ordered[0]
+                del self.queues[name].active[head.key]
+                out.append(head)
+        return out
+
+    def admitted(self, entry: QueuedWorkload) -> None:
+        """The head reserved quota: it leaves the queues."""
+        queue = self.queues[entry.cluster_queue]
+        if queue.sticky_preemptor == entry.key:
+            queue.sticky_preemptor = None
+        self.workloads.pop(entry.key, None)
+
+    def requeue(self, entry: QueuedWorkload, *, preempting: bool = False) -> None:
+        queue = self.queues[entry.cluster_queue]
+        strategy = self.state.cluster_queues[entry.cluster_queue].strategy
+        if preempting and strategy is QueueingStrategy.best_effort_fifo:
+            queue.sticky_preemptor = entry.key
+        elif queue.sticky_preemptor == entry.key:
+            queue.sticky_preemptor = None
+        if strategy is QueueingStrategy.strict_fifo:
+            back = entry.requeue_reason is not RequeueReason.namespace_mismatch
+        else:
+            back = entry.requeue_reason in _BACK_TO_HEAP or entry.has_flavors_left()
+        if back:
+            queue.active[entry.key] = entry
+        else:
+            queue.inadmissible[entry.key] = entry
+
+    def on_quota_released(self, cluster_queue: str) -> None:
+        """A requeue event (a Workload finished, was deleted or released quota; a queue or
+        flavor changed): inadmissible Workloads of the whole cohort tree go back to their
+        heaps."""
+        cq = self.state.cluster_queues.get(cluster_queue)
+        if cq is None:
+            return
+        root = cq.node.root()
+        for name, queue in self.queues.items():
+            other = self.state.cluster_queues[name]
+            if other.node.root() is root:
+                queue.active.update(queue.inadmissible)
+                queue.inadmissible.clear()
+
+    def pending(self, cluster_queue: str) -> list[QueuedWorkload]:
+        return self.queues[cluster_queue].pending()
+
+    def position(self, key: str) -> int | None:
+        """0-based place of a pending Workload in its ClusterQueue (heap, then inadmissible)."""
+        entry = self.workloads.get(key)
+        if entry is None:
+            return None
+        keys = [q.key for q in self.queues[entry.cluster_queue].pending()]
+        return keys.index(key) if key in keys else None

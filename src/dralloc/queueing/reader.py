@@ -1,0 +1,201 @@
+"""Reading Kueue documents: from the raw documents `dralloc.api.io` sets aside to typed,
+validated objects, gathered with the Kubernetes objects queueing needs.
+
+Owns: `decode_document` (one raw `kueue.x-k8s.io` document -> object + problems), the
+`QueueInput` bundle (Kueue objects plus PriorityClasses, DeviceClasses, ResourceSlices and
+ResourceClaimTemplates, Namespaces' labels) and `read_queue_files` (files -> bundle, raising
+one `InputError` with every problem: file, object, field). No other I/O than reading the
+files named; nothing is kept between calls.
+
+Why a second parse: `ReadNotes.set_aside` records that a custom resource was read (file,
+document index, kind, name) but not its body; `read_queue_files` parses the files that held
+Kueue documents once more and picks those documents by index. A `raw` field on `SetAside`
+would make that second parse unnecessary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from dralloc.api import io as api_io
+from dralloc.api.core import PriorityClass
+from dralloc.api.io import LoadedObject, ReadNotes
+from dralloc.api.meta import object_ref
+from dralloc.api.quantity import Quantity, parse_quantity
+from dralloc.api.resource import DeviceClass, ResourceClaimTemplate, ResourceSlice
+from dralloc.errors import InputError, Problem
+from dralloc.queueing.objects import (
+    GROUP,
+    KINDS,
+    ClusterQueue,
+    Cohort,
+    LocalQueue,
+    QueueObject,
+    ResourceFlavor,
+    Workload,
+    WorkloadPriorityClass,
+    convert_to_v1beta2,
+    served_versions,
+)
+from dralloc.queueing.validation import validate
+
+
+def _dec_hook(kind: type, value: Any) -> Any:
+    if kind is Quantity:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError(f"quantity must be a string or a number, got {type(value).__name__}")
+        return parse_quantity(value)
+    raise NotImplementedError(f"cannot decode {kind}")
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def is_queue_document(raw: Any) -> bool:
+    """A document of Kueue's API group whose kind dralloc reads."""
+    if not isinstance(raw, dict):
+        return False
+    api_version = raw.get("apiVersion")
+    return (
+        isinstance(api_version, str)
+        and api_version.rpartition("/")[0] == GROUP
+        and raw.get("kind") in KINDS
+    )
+
+
+def decode_document(
+    raw: dict[str, Any], file: str, document: int
+) -> tuple[QueueObject | None, list[Problem]]:
+    """One `kueue.x-k8s.io` document, converted to v1beta2, decoded and validated as
+    Kueue's webhooks would. Returns (None, problems) when it cannot be decoded."""
+    kind = str(raw.get("kind", ""))
+    api_version = str(raw.get("apiVersion", ""))
+    metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    assert isinstance(metadata, dict)
+    name = str(metadata.get("name") or f"(document {document})")
+    namespace = str(metadata.get("namespace") or "")
+    label = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+    if api_version not in served_versions(kind):
+        return None, [
+            Problem(
+                file,
+                label,
+                "apiVersion",
+                f"unsupported apiVersion {api_version!r} for {kind} (expected one of: "
+                f"{', '.join(served_versions(kind))})",
+            )
+        ]
+    cls = KINDS[kind]
+    converted = _without_nulls(convert_to_v1beta2(raw))
+    try:
+        obj: QueueObject = msgspec.convert(converted, cls, dec_hook=_dec_hook, str_keys=True)
+    except msgspec.ValidationError as err:
+        text = str(err)
+        message, _, path = text.partition(" - at `$")
+        return None, [Problem(file, label, path.rstrip("`").lstrip("."), message)]
+    ref = object_ref(kind, obj.metadata)
+    return obj, [Problem(file, ref, path, message) for path, message in validate(obj)]
+
+
+@dataclass
+class QueueInput:
+    """Everything admission reads, by name. LocalQueues and Workloads are keyed
+    `namespace/name`, ResourceClaimTemplates `(namespace, name)`; `files` remembers where each
+    Kueue object came from, for later cross-object errors."""
+
+    flavors: dict[str, ResourceFlavor] = field(default_factory=dict)
+    cluster_queues: dict[str, ClusterQueue] = field(default_factory=dict)
+    cohorts: dict[str, Cohort] = field(default_factory=dict)
+    local_queues: dict[str, LocalQueue] = field(default_factory=dict)
+    workloads: dict[str, Workload] = field(default_factory=dict)
+    workload_priority_classes: dict[str, WorkloadPriorityClass] = field(default_factory=dict)
+    priority_classes: dict[str, PriorityClass] = field(default_factory=dict)
+    device_classes: dict[str, DeviceClass] = field(default_factory=dict)
+    slices: list[ResourceSlice] = field(default_factory=list)
+    claim_templates: dict[tuple[str, str], ResourceClaimTemplate] = field(default_factory=dict)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def add(self, obj: QueueObject, file: str = "") -> None:
+        meta = obj.metadata
+        self.files[object_ref(obj.kind, meta)] = file
+        if isinstance(obj, ResourceFlavor):
+            self.flavors[meta.name] = obj
+        elif isinstance(obj, ClusterQueue):
+            self.cluster_queues[meta.name] = obj
+        elif isinstance(obj, Cohort):
+            self.cohorts[meta.name] = obj
+        elif isinstance(obj, LocalQueue):
+            self.local_queues[f"{meta.namespace}/{meta.name}"] = obj
+        elif isinstance(obj, Workload):
+            self.workloads[f"{meta.namespace}/{meta.name}"] = obj
+        elif isinstance(obj, WorkloadPriorityClass):
+            self.workload_priority_classes[meta.name] = obj
+
+    def add_kube(self, loaded: LoadedObject) -> None:
+        obj = loaded.obj
+        if isinstance(obj, PriorityClass):
+            self.priority_classes[obj.metadata.name] = obj
+        elif isinstance(obj, DeviceClass):
+            self.device_classes[obj.metadata.name] = obj
+        elif isinstance(obj, ResourceSlice):
+            self.slices.append(obj)
+        elif isinstance(obj, ResourceClaimTemplate):
+            key = (obj.metadata.namespace or "default", obj.metadata.name)
+            self.claim_templates[key] = obj
+
+    def file_of(self, kind: str, name: str) -> str:
+        return self.files.get(f"{kind} {name}", "")
+
+
+def decode_documents(
+    documents: Iterable[tuple[str, int, dict[str, Any]]], into: QueueInput | None = None
+) -> tuple[QueueInput, list[Problem]]:
+    """Decode `(file, document index, raw)` Kueue documents into a `QueueInput`."""
+    bundle = into if into is not None else QueueInput()
+    problems: list[Problem] = []
+    for file, index, raw in documents:
+        obj, found = decode_document(raw, file, index)
+        problems += found
+        if obj is not None and not found:
+            bundle.add(obj, file)
+    return bundle, problems
+
+
+def _set_aside_documents(notes: ReadNotes) -> list[tuple[str, int, dict[str, Any]]]:
+    wanted: dict[str, set[int]] = {}
+    for item in notes.set_aside:
+        if item.api_version.rpartition("/")[0] == GROUP and item.kind in KINDS:
+            wanted.setdefault(item.file, set()).add(item.document)
+    out: list[tuple[str, int, dict[str, Any]]] = []
+    for file, indexes in wanted.items():
+        text = api_io.sys_stdin_text() if file == api_io.STDIN_NAME else Path(file).read_text()
+        # The same flattening (List wrappers) the first read used, so indexes agree.
+        docs, _ = api_io._documents(text, file)
+        out += [(file, i, docs[i - 1]) for i in sorted(indexes) if 0 < i <= len(docs)]
+    return out
+
+
+def read_queue_files(paths: Sequence[str], *, recursive: bool = False) -> QueueInput:
+    """Every object of the files (a directory: its manifests) that admission reads; raise
+    one `InputError` listing every problem, Kubernetes' and Kueue's alike."""
+    notes = ReadNotes()
+    loaded, problems = api_io.read_files(paths, recursive=recursive, notes=notes)
+    bundle = QueueInput(namespace_labels=dict(notes.namespace_labels))
+    for item in loaded:
+        bundle.add_kube(item)
+    _, found = decode_documents(_set_aside_documents(notes), bundle)
+    problems += found
+    if problems:
+        raise InputError(problems)
+    return bundle
