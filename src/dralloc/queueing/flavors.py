@@ -348,11 +348,9 @@ def check_flavor(
         return f"flavor {flavor_name} not found"
     taint = untolerated_taint(pod, flavor)
     if taint is not None:
-        shown = (
-            f"{taint.key}={taint.value}:{taint.effect}"
-            if taint.value
-            else f"{taint.key}:{taint.effect}"
-        )
+        # Kueue prints the corev1.Taint struct with Go's %v: {key value effect <nil>}.
+        added = taint.time_added or "<nil>"
+        shown = f"{{{taint.key} {taint.value} {taint.effect} {added}}}"
         return f"untolerated taint {shown} in flavor {flavor_name}"
     if not flavor_matches_selector(pod, flavor, keys):
         return f"flavor {flavor_name} doesn't match node affinity"
