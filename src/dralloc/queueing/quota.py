@@ -55,10 +55,13 @@ def amount_of(resource: str, quantity: Quantity) -> int:
 
 def quantity_of(resource: str, amount: int) -> Quantity:
     """Kueue's `ResourceQuantity`, the inverse of `amount_of`, in the format Kueue prints:
-    cpu as milli-units, memory and hugepages in binary units, the rest decimal."""
+    cpu as milli-units, memory and hugepages in binary units, the rest decimal (dralloc's
+    counter and capacity keys in binary units too)."""
     if resource == CPU:
         return Quantity.from_nano(amount * 1_000_000, Format.DecimalSI)
-    if resource in _BINARY or resource.startswith("hugepages-"):
+    # dralloc's counter and capacity keys (dralloc.queueing.dra) are mostly bytes: binary too.
+    binary_key = "/counter." in resource or "/capacity." in resource
+    if resource in _BINARY or resource.startswith("hugepages-") or binary_key:
         return Quantity.from_int(amount, Format.BinarySI)
     return Quantity.from_int(amount, Format.DecimalSI)
 
