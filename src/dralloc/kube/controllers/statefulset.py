@@ -116,9 +116,10 @@ def revision_name(sts: KubeDict) -> str:
         raise SyncError(
             f"StatefulSet {object_key(sts)}: spec.template: cannot be read: {err}"
         ) from err
+    # Upstream hashes with the collision count always, 0 when the status has none yet.
     collisions = (sts.get("status") or {}).get("collisionCount")
     return stateful_set_revision_name(
-        name_of(sts), template, collisions if isinstance(collisions, int) else None
+        name_of(sts), template, collisions if isinstance(collisions, int) else 0
     )
 
 
