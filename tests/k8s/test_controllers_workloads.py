@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +24,8 @@ from controlplane import ApiServer, is_k8s_required, k8s_home
 from test_controllers import eventually, get_or_none, running_controllers
 
 from dralloc.api.io import from_server
-from dralloc.api.workloads import WORKLOAD_KINDS
 from dralloc.api.validation.times import format_time
+from dralloc.api.workloads import WORKLOAD_KINDS
 from dralloc.controllers.workloads import expand_workloads
 from dralloc.kube.client import JOBS, PODS, KubeClient
 from dralloc.kube.controllers.jobset import JOBSETS, SERVICES
@@ -70,7 +69,7 @@ def crds(apiserver: ApiServer) -> Iterator[None]:
         pytest.skip(message)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for file in CRD_FILES:
-        crd = yaml.load((directory / file).read_text(), Loader=loader)  # noqa: S506 (safe loader)
+        crd = yaml.load((directory / file).read_text(), Loader=loader)
         apiserver.admin.create(CRDS, crd).raise_for_status()
     for group_version in ("jobset.x-k8s.io/v1alpha2", "leaderworkerset.x-k8s.io/v1"):
         for _ in range(300):
