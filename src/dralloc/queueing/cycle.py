@@ -44,11 +44,17 @@ from dralloc.queueing.flavors import (
     assign_flavors,
     partial_counts,
 )
-from dralloc.queueing.objects import Admission, PreemptionPolicy
+from dralloc.queueing.objects import Admission, PreemptionPolicy, Workload
 from dralloc.queueing.queues import QueuedWorkload, QueueManager, RequeueReason
 from dralloc.queueing.quota import FlavorResource, fits_in_quota
 from dralloc.queueing.state import ClusterQueueState, QueueState, Reservation, Snapshot
-from dralloc.queueing.status import PendingReason, set_pending, set_quota_reserved
+from dralloc.queueing.status import (
+    PendingReason,
+    preemption_message,
+    set_pending,
+    set_preempted,
+    set_quota_reserved,
+)
 
 
 @dataclass(frozen=True)
@@ -350,7 +356,14 @@ def schedule(
             cluster_queue=entry.cq.name, pod_set_assignments=entry.assignment.to_api()
         )
         state.reserve(
-            Reservation(entry.key, entry.cq.name, entry.usage(), entry.queued.priority, reserved_at)
+            Reservation(
+                entry.key,
+                entry.cq.name,
+                entry.usage(),
+                entry.queued.priority,
+                reserved_at,
+                entry.queued.timestamp,
+            )
         )
         set_quota_reserved(entry.queued.workload, admission, now)
         manager.admitted(entry.queued)
@@ -393,3 +406,39 @@ def schedule(
         queued.requeue_reason = RequeueReason.generic
         result.pending[entry.key] = entry
     return result
+
+
+def cohort_path(state: QueueState, cluster_queue: str) -> str:
+    """`/root/.../cq`, as Kueue names a queue in preemption messages."""
+    cq = state.cluster_queues.get(cluster_queue)
+    if cq is None:
+        return ""
+    names = [cluster_queue, *(a.name for a in cq.node.ancestors())]
+    return "/" + "/".join(reversed(names))
+
+
+def evict(
+    state: QueueState,
+    manager: QueueManager,
+    victim: Workload,
+    preemptor_key: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Carry out one preemption from `CycleResult.preemptions`: mark the victim Evicted and
+    Preempted, release its quota, queue it again (with its original creation time, so its
+    place in line), and requeue the inadmissible Workloads of its cohort tree. A live
+    controller releases quota only once the victim's pods have terminated; offline that
+    happens at once."""
+    key = f"{victim.metadata.namespace}/{victim.metadata.name}"
+    released = state.release(key)
+    preemptor = manager.workloads.get(preemptor_key)
+    preemptor_path = cohort_path(state, preemptor.cluster_queue) if preemptor else ""
+    victim_path = cohort_path(state, released.cluster_queue) if released else ""
+    message = preemption_message(
+        preemptor.workload if preemptor else Workload(), reason, preemptor_path, victim_path
+    )
+    set_preempted(victim, reason, message, now)
+    manager.add(victim)
+    if released is not None:
+        manager.on_quota_released(released.cluster_queue)

@@ -33,7 +33,7 @@ from dralloc.queueing.objects import (
     WorkloadPriorityClass,
 )
 from dralloc.queueing.requests import WorkloadRequests, workload_requests
-from dralloc.queueing.state import QueueState
+from dralloc.queueing.state import QueueState, Reservation, usage_from_admission
 
 
 class RequeueReason(StrEnum):
@@ -182,9 +182,28 @@ class QueueManager:
         return entry
 
     def add_all(self, workloads: Iterable[Workload]) -> None:
+        """Queue the pending Workloads; charge those already holding quota (read back from
+        their `status.admission`) to their ClusterQueue."""
+        inp = self.state.input
         for workload in workloads:
-            if not workload.has_quota_reservation():
+            admission = workload.status.admission
+            if not workload.has_quota_reservation() or admission is None:
                 self.add(workload)
+                continue
+            meta = workload.metadata
+            evicted = workload.condition("Evicted")
+            self.state.reserve(
+                Reservation(
+                    f"{meta.namespace}/{meta.name}",
+                    admission.cluster_queue,
+                    usage_from_admission(workload),
+                    effective_priority(
+                        workload, inp.workload_priority_classes, inp.priority_classes
+                    ),
+                    timestamp=meta.creation_timestamp or "",
+                    evicted=evicted is not None and evicted.status == "True",
+                )
+            )
 
     def remove(self, key: str) -> None:
         self.unqueued.pop(key, None)

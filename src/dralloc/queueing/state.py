@@ -131,8 +131,11 @@ class Reservation:
     cluster_queue: str
     usage: Mapping[FlavorResource, int]
     priority: int
-    # Ordering data preemption needs: when quota was reserved (a cycle number or a time).
+    # Ordering data preemption needs: when quota was reserved (a cycle number or a time),
+    # the Workload's queue-order timestamp, and whether it is already being evicted.
     reserved_at: float = 0.0
+    timestamp: str = ""
+    evicted: bool = False
 
 
 @dataclass

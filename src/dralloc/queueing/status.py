@@ -147,3 +147,53 @@ def set_pending(
         )
         for ps in requests
     ]
+
+
+PREEMPTION_REASONS = {
+    "InClusterQueue": "prioritization in the ClusterQueue",
+    "InCohortReclamation": "reclamation within the cohort",
+    "InCohortFairSharing": "Fair Sharing within the cohort",
+    "InCohortReclaimWhileBorrowing": "reclamation within the cohort while borrowing",
+}
+
+
+def preemption_message(preemptor: Workload, reason: str, preemptor_path: str, path: str) -> str:
+    """Kueue's message on a preempted Workload's Evicted and Preempted conditions."""
+    uid = preemptor.metadata.uid or "UNKNOWN"
+    job_uid = preemptor.metadata.labels.get("kueue.x-k8s.io/job-uid") or "UNKNOWN"
+    return (
+        f"Preempted to accommodate a workload (UID: {uid}, JobUID: {job_uid}) due to "
+        f"{PREEMPTION_REASONS.get(reason, 'UNKNOWN')}; "
+        f"preemptor path: {preemptor_path or 'UNKNOWN'}; preemptee path: {path or 'UNKNOWN'}"
+    )
+
+
+def set_preempted(workload: Workload, reason: str, message: str, now: datetime) -> None:
+    """Evicted=True (reason Preempted) and Preempted=True (the variant's reason), then, as
+    once the victim's pods are gone, its reservation cleared and Requeued=True."""
+    stamp = format_time(now)
+    generation = workload.metadata.generation or None
+    for type_, why in (("Evicted", "Preempted"), ("Preempted", reason)):
+        _set(
+            workload,
+            Condition(
+                type=type_,
+                status="True",
+                reason=why,
+                message=_truncate(message),
+                last_transition_time=stamp,
+                observed_generation=generation,
+            ),
+        )
+    set_pending(workload, PendingReason.pending_evaluation, "The workload was preempted", now)
+    _set(
+        workload,
+        Condition(
+            type="Requeued",
+            status="True",
+            reason="Preempted",
+            message=_truncate(message),
+            last_transition_time=stamp,
+            observed_generation=generation,
+        ),
+    )
