@@ -24,8 +24,14 @@ Typical use (the simulator or a live controller owns `state` and `manager`):
     inputs = read_queue_files(["kueue.yaml"])
     state = QueueState.build(inputs); check(state)
     manager = QueueManager(state); manager.add_all(inputs.workloads.values())
-    result = schedule(state, manager, now)          # repeat while it admits
-    print(explain(state, manager, "team-a/job-1"))
+    result = schedule(state, manager, now, preemptor=ClassicalPreemptor())
+    for victim, preemptor, reason in result.preemptions:
+        evict(state, manager, inputs.workloads[victim], preemptor, reason, now)
+    print(explain(state, manager, "team-a/job-1"))   # why it waits, with shortfalls
+    statuses = queue_statuses(state, manager)        # ClusterQueue status, Kueue's shape
+
+The owner runs `schedule` again after every event (an admission, an eviction, a Workload
+added or finished: `state.release(key)` then `manager.on_quota_released(cq)`).
 """
 
 from dralloc.queueing.cycle import (
@@ -34,6 +40,7 @@ from dralloc.queueing.cycle import (
     Preemptor,
     QueueConfig,
     Target,
+    evict,
     nominate,
     schedule,
 )
@@ -49,7 +56,8 @@ from dralloc.queueing.objects import (
     Workload,
     WorkloadPriorityClass,
 )
-from dralloc.queueing.queues import QueueManager
+from dralloc.queueing.preemption import ClassicalPreemptor
+from dralloc.queueing.queues import QueueManager, queue_statuses
 from dralloc.queueing.quota import FlavorResource, Quota, QuotaNode
 from dralloc.queueing.reader import QueueInput, decode_document, decode_documents, read_queue_files
 from dralloc.queueing.requests import workload_requests
@@ -59,6 +67,7 @@ from dralloc.queueing.status import PendingReason
 __all__ = [
     "DRS",
     "Assignment",
+    "ClassicalPreemptor",
     "ClusterQueue",
     "Cohort",
     "CycleResult",
@@ -90,8 +99,10 @@ __all__ = [
     "decode_document",
     "decode_documents",
     "dominant_resource_share",
+    "evict",
     "explain",
     "nominate",
+    "queue_statuses",
     "read_queue_files",
     "schedule",
     "workload_requests",

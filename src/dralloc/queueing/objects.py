@@ -65,6 +65,17 @@ class StopPolicy(StrEnum):
     hold_and_drain = "HoldAndDrain"
 
 
+class Condition(Base):
+    """metav1.Condition, as Kueue writes it on Workloads."""
+
+    type: str = ""
+    status: str = ""
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str | None = None
+    observed_generation: int | None = None
+
+
 # ------------------------------------------------------------------------- ResourceFlavor
 
 
@@ -156,6 +167,33 @@ class ClusterQueueSpec(Base):
     admission_scope: AdmissionScope | None = None
 
 
+class ResourceUsage(Base):
+    name: str = ""
+    total: Quantity = msgspec.field(default_factory=lambda: Quantity(0))
+    borrowed: Quantity = msgspec.field(default_factory=lambda: Quantity(0))
+
+
+class FlavorUsage(Base):
+    name: str = ""
+    resources: list[ResourceUsage] = msgspec.field(default_factory=list)
+
+
+class FairSharingStatus(Base):
+    weighted_share: int = 0
+
+
+class QueueStatus(Base):
+    """`status` of a ClusterQueue or LocalQueue, as Kueue's controllers write it."""
+
+    conditions: list[Condition] = msgspec.field(default_factory=list)
+    flavors_reservation: list[FlavorUsage] = msgspec.field(default_factory=list)
+    flavors_usage: list[FlavorUsage] = msgspec.field(default_factory=list)
+    pending_workloads: int = 0
+    reserving_workloads: int = 0
+    admitted_workloads: int = 0
+    fair_sharing: FairSharingStatus | None = None
+
+
 class ClusterQueue(Base):
     """Quota per (flavor, resource), a queueing strategy and preemption policies.
 
@@ -168,6 +206,7 @@ class ClusterQueue(Base):
     kind: str = "ClusterQueue"
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: ClusterQueueSpec = msgspec.field(default_factory=ClusterQueueSpec)
+    status: QueueStatus = msgspec.field(default_factory=QueueStatus)
 
 
 # ---------------------------------------------------------------------------------- Cohort
@@ -204,6 +243,7 @@ class LocalQueue(Base):
     kind: str = "LocalQueue"
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: LocalQueueSpec = msgspec.field(default_factory=LocalQueueSpec)
+    status: QueueStatus = msgspec.field(default_factory=QueueStatus)
 
 
 # ------------------------------------------------------------------ WorkloadPriorityClass
@@ -243,17 +283,6 @@ class WorkloadSpec(Base):
     priority: int | None = None
     active: bool = True
     maximum_execution_time_seconds: int | None = None
-
-
-class Condition(Base):
-    """metav1.Condition, as Kueue writes it on Workloads."""
-
-    type: str = ""
-    status: str = ""
-    reason: str = ""
-    message: str = ""
-    last_transition_time: str | None = None
-    observed_generation: int | None = None
 
 
 class PodSetAssignment(Base):

@@ -25,13 +25,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import msgspec
+
 from dralloc.api.core import PriorityClass
+from dralloc.queueing.fairsharing import dominant_resource_share
 from dralloc.queueing.objects import (
     GROUP,
+    Condition,
+    FairSharingStatus,
+    FlavorUsage,
     QueueingStrategy,
+    QueueStatus,
+    ResourceUsage,
     Workload,
     WorkloadPriorityClass,
 )
+from dralloc.queueing.quota import FlavorResource, quantity_of
 from dralloc.queueing.requests import WorkloadRequests, workload_requests
 from dralloc.queueing.state import QueueState, Reservation, usage_from_admission
 
@@ -274,3 +283,49 @@ class QueueManager:
             return None
         keys = [q.key for q in self.queues[entry.cluster_queue].pending()]
         return keys.index(key) if key in keys else None
+
+
+def queue_statuses(state: QueueState, manager: QueueManager) -> dict[str, QueueStatus]:
+    """Every ClusterQueue's `status` as Kueue's controller writes it: reservation and usage
+    per flavor and resource (with the part borrowed), Workload counts, the weighted share,
+    and the `Active` condition. Admission checks are not modelled, so reserved = admitted."""
+    out: dict[str, QueueStatus] = {}
+    counts: dict[str, int] = {}
+    for res in state.reservations.values():
+        counts[res.cluster_queue] = counts.get(res.cluster_queue, 0) + 1
+    for cq in state.iter_cluster_queues():
+        node = cq.node
+        flavors: list[FlavorUsage] = []
+        for group in cq.obj.spec.resource_groups:
+            for fq in group.flavors:
+                resources = []
+                for quota in fq.resources:
+                    fr = FlavorResource(fq.name, quota.name)
+                    used = node.usage.get(fr, 0)
+                    nominal = node.quotas[fr].nominal if fr in node.quotas else 0
+                    resources.append(
+                        ResourceUsage(
+                            name=quota.name,
+                            total=quantity_of(quota.name, used),
+                            borrowed=quantity_of(quota.name, max(0, used - nominal)),
+                        )
+                    )
+                flavors.append(FlavorUsage(name=fq.name, resources=resources))
+        share = dominant_resource_share(node)
+        active = Condition(
+            type="Active",
+            status="False" if cq.inactive_reason else "True",
+            reason=cq.inactive_reason or "Ready",
+            message=cq.inactive_message or "Can admit new workloads",
+        )
+        queue = manager.queues.get(cq.name)
+        out[cq.name] = QueueStatus(
+            conditions=[active],
+            flavors_reservation=flavors,
+            flavors_usage=[msgspec.structs.replace(f) for f in flavors],
+            pending_workloads=len(queue.pending()) if queue else 0,
+            reserving_workloads=counts.get(cq.name, 0),
+            admitted_workloads=counts.get(cq.name, 0),
+            fair_sharing=FairSharingStatus(weighted_share=share.weighted_share()),
+        )
+    return out

@@ -7,10 +7,10 @@ ResourceClaimTemplates, Namespaces' labels) and `read_queue_files` (files -> bun
 one `InputError` with every problem: file, object, field). No other I/O than reading the
 files named; nothing is kept between calls.
 
-Why a second parse: `ReadNotes.set_aside` records that a custom resource was read (file,
-document index, kind, name) but not its body; `read_queue_files` parses the files that held
-Kueue documents once more and picks those documents by index. A `raw` field on `SetAside`
-would make that second parse unnecessary.
+Why a second parse of a file's text: `ReadNotes.set_aside` records that a custom resource was
+read (file, document index, kind, name) but not its body; `read_queue_files` parses the text
+of a file that held Kueue documents once more (the file is read once) and picks those
+documents by index. A `raw` field on `SetAside` would make that second parse unnecessary.
 """
 
 from __future__ import annotations
@@ -172,30 +172,45 @@ def decode_documents(
     return bundle, problems
 
 
-def _set_aside_documents(notes: ReadNotes) -> list[tuple[str, int, dict[str, Any]]]:
-    wanted: dict[str, set[int]] = {}
-    for item in notes.set_aside:
-        if item.api_version.rpartition("/")[0] == GROUP and item.kind in KINDS:
-            wanted.setdefault(item.file, set()).add(item.document)
-    out: list[tuple[str, int, dict[str, Any]]] = []
-    for file, indexes in wanted.items():
-        text = api_io.sys_stdin_text() if file == api_io.STDIN_NAME else Path(file).read_text()
-        # The same flattening (List wrappers) the first read used, so indexes agree.
-        docs, _ = api_io._documents(text, file)
-        out += [(file, i, docs[i - 1]) for i in sorted(indexes) if 0 < i <= len(docs)]
-    return out
-
-
 def read_queue_files(paths: Sequence[str], *, recursive: bool = False) -> QueueInput:
-    """Every object of the files (a directory: its manifests) that admission reads; raise
-    one `InputError` listing every problem, Kubernetes' and Kueue's alike."""
+    """Every object of the files (a directory: its manifests; `-`: stdin) that admission
+    reads; raise one `InputError` listing every problem, Kubernetes' and Kueue's alike.
+
+    Each file is read once: `dralloc.api.io` decodes the Kubernetes kinds and records the
+    custom resources it sets aside; the Kueue documents among those are decoded here from
+    the same parsed text (the same flattening of List wrappers, so document indexes agree).
+    """
     notes = ReadNotes()
-    loaded, problems = api_io.read_files(paths, recursive=recursive, notes=notes)
-    bundle = QueueInput(namespace_labels=dict(notes.namespace_labels))
-    for item in loaded:
-        bundle.add_kube(item)
-    _, found = decode_documents(_set_aside_documents(notes), bundle)
-    problems += found
+    bundle = QueueInput()
+    problems: list[Problem] = []
+    for path in api_io.expand_paths(paths, recursive=recursive):
+        name = api_io.STDIN_NAME if path == "-" else path
+        try:
+            text = (
+                api_io.sys_stdin_text() if path == "-" else Path(path).read_text(encoding="utf-8")
+            )
+        except OSError as err:
+            problems.append(Problem(name, "", "", f"cannot read file: {err.strerror or err}"))
+            continue
+        except UnicodeDecodeError:
+            problems.append(Problem(name, "", "", "file is not UTF-8 text"))
+            continue
+        before = len(notes.set_aside)
+        loaded, found = api_io.load_text(text, name, notes=notes)
+        problems += found
+        for item in loaded:
+            bundle.add_kube(item)
+        wanted = {
+            item.document
+            for item in notes.set_aside[before:]
+            if item.api_version.rpartition("/")[0] == GROUP and item.kind in KINDS
+        }
+        if wanted:
+            docs, _ = api_io._documents(text, name)
+            chosen = [(name, i, docs[i - 1]) for i in sorted(wanted) if 0 < i <= len(docs)]
+            _, found = decode_documents(chosen, bundle)
+            problems += found
+    bundle.namespace_labels.update(notes.namespace_labels)
     if problems:
         raise InputError(problems)
     return bundle
