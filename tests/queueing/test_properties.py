@@ -10,7 +10,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dralloc.queueing import QueueConfig, QueueManager, QueueState, schedule
+from dralloc.queueing import (
+    ClassicalPreemptor,
+    QueueConfig,
+    QueueManager,
+    QueueState,
+    evict,
+    schedule,
+)
 from dralloc.queueing.quota import FlavorResource, local_quota
 from dralloc.queueing.reader import decode_documents
 
@@ -66,6 +73,10 @@ def scenarios(draw: st.DrawFn) -> tuple[list[dict[str, Any]], bool, str]:
                 "spec": {
                     "namespaceSelector": {},
                     "cohortName": "org",
+                    "preemption": {
+                        "withinClusterQueue": draw(st.sampled_from(["Never", "LowerPriority"])),
+                        "reclaimWithinCohort": draw(st.sampled_from(["Never", "Any"])),
+                    },
                     "queueingStrategy": strategy,
                     "flavorFungibility": {
                         "whenCanBorrow": draw(st.sampled_from(["MayStopSearch", "TryNextFlavor"])),
@@ -122,7 +133,9 @@ def scenarios(draw: st.DrawFn) -> tuple[list[dict[str, Any]], bool, str]:
     return docs, draw(st.booleans()), strategy
 
 
-def run(docs: list[dict[str, Any]], fair: bool) -> tuple[QueueState, QueueManager, list[list[str]]]:
+def run(
+    docs: list[dict[str, Any]], fair: bool, preempt: bool = False
+) -> tuple[QueueState, QueueManager, list[list[str]]]:
     inputs, problems = decode_documents(("p.yaml", i, d) for i, d in enumerate(docs, 1))
     assert problems == []
     state = QueueState.build(inputs)
@@ -131,10 +144,15 @@ def run(docs: list[dict[str, Any]], fair: bool) -> tuple[QueueState, QueueManage
     cycles: list[list[str]] = []
     idle = 0
     config = QueueConfig(fair_sharing=fair)
-    for _ in range(60):
-        admitted = schedule(state, manager, NOW, config=config).admitted
+    preemptor = ClassicalPreemptor() if preempt else None
+    for n in range(60):
+        result = schedule(state, manager, NOW, config=config, preemptor=preemptor, reserved_at=n)
+        admitted = result.admitted
+        for victim, by, reason in result.preemptions:
+            if victim in state.reservations:
+                evict(state, manager, inputs.workloads[victim], by, reason, NOW)
         cycles.append(admitted)
-        if admitted:
+        if admitted or result.preemptions:
             idle = 0
             continue
         idle += 1
@@ -229,3 +247,21 @@ def test_strict_fifo_never_admits_a_later_workload_before_a_blocked_head(
             for waiting in entries.values():
                 ahead = (-waiting.priority, waiting.timestamp, waiting.key) < (-prio, stamp, key)
                 assert not ahead, f"{key} admitted while {waiting.key} still waits ahead of it"
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios())
+def test_with_preemption_limits_hold_and_every_reservation_is_whole(
+    case: tuple[Any, bool, str],
+) -> None:
+    docs, fair, _ = case
+    state, _, _ = run(docs, fair, preempt=True)
+    check_quota(state)
+    for key, res in state.reservations.items():
+        wl = state.input.workloads[key]
+        assert wl.status.admission is not None
+        assert len(wl.status.admission.pod_set_assignments) == len(wl.spec.pod_sets)
+        assert sum(res.usage.values()) == sum(
+            p.count * int(str(p.template.spec.containers[0].resources.requests["cpu"])) * 1000
+            for p in wl.spec.pod_sets
+        )
