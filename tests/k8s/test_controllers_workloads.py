@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -636,5 +637,86 @@ def test_a_leader_worker_set_makes_its_stateful_sets_and_labelled_pods(
                 return not left and service is None and not await pods_of(client, namespace)
 
             await eventually(collected, what="StatefulSets, pods and Service collected")
+
+    asyncio.run(scenario())
+
+
+# RBAC
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def test_the_workload_controllers_role_is_enough_for_statefulset_jobset_and_lws(
+    apiserver: ApiServer, namespace: str, crds: None
+) -> None:
+    """The `dralloc` user, bound to deploy/extras/workload-controllers-role.yaml only, runs
+    the controllers through a JobSet's and an LWS's life: nothing refused."""
+    role = yaml.safe_load((DEPLOY / "extras" / "workload-controllers-role.yaml").read_text())
+    name = role["metadata"]["name"]
+    if apiserver.admin.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}").status == 404:
+        apiserver.admin.create(
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles", role
+        ).raise_for_status()
+        apiserver.admin.create(
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": name},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": name,
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dralloc"}
+                ],
+            },
+        ).raise_for_status()
+
+    async def scenario() -> None:
+        names = ["statefulset", "jobset", "leaderworkerset", "job", "gc"]
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        try:
+            async with running_controllers(apiserver.dralloc_kubeconfig, names):
+                await admin.create(JOBSETS.collection(namespace), jobset(namespace, "js"))
+                await admin.create(
+                    LEADER_WORKER_SETS.collection(namespace),
+                    leader_worker_set(namespace, "lws", 1, 2),
+                )
+
+                async def all_pods() -> dict[str, Obj] | None:
+                    pods = await pods_of(admin, namespace)
+                    return pods if len(pods) == 7 else None
+
+                pods = await eventually(all_pods, what="5 JobSet pods and 2 LWS pods")
+                for pod in pods.values():
+                    await set_running_and_ready(admin, pod)
+
+                async def statuses() -> bool:
+                    js = await admin.get(JOBSETS.item(namespace, "js"))
+                    lws = await admin.get(LEADER_WORKER_SETS.item(namespace, "lws"))
+                    return (
+                        bool(js.get("status"))
+                        and (lws.get("status") or {}).get("readyReplicas") == 1
+                    )
+
+                await eventually(statuses, what="JobSet and LWS status written")
+                for path in (
+                    JOBSETS.item(namespace, "js"),
+                    LEADER_WORKER_SETS.item(namespace, "lws"),
+                ):
+                    await admin.delete(path, {"propagationPolicy": "Background"})
+
+                async def collected() -> bool:
+                    left = (await admin.list(STATEFUL_SETS.collection(namespace)))["items"]
+                    jobs = (await admin.list(JOBS.collection(namespace)))["items"]
+                    services = (await admin.list(SERVICES.collection(namespace)))["items"]
+                    pods = await pods_of(admin, namespace)
+                    return not (left or jobs or services or pods)
+
+                await eventually(collected, what="everything collected")
+        finally:
+            await admin.aclose()
 
     asyncio.run(scenario())
