@@ -92,7 +92,7 @@ def _load(
 def test_kinds_dralloc_has_no_use_for_are_set_aside_and_the_claim_is_read() -> None:
     refs, problems, notes = _load(SIDE_OBJECTS + "---\n" + CLAIM)
     assert problems == []
-    assert refs == ["ResourceClaim ml/two-gpus"]
+    assert refs == ["PodDisruptionBudget ml/trainer", "ResourceClaim ml/two-gpus"]
     assert [a.kind for a in notes.set_aside] == [
         "Namespace",
         "ServiceAccount",
@@ -101,7 +101,6 @@ def test_kinds_dralloc_has_no_use_for_are_set_aside_and_the_claim_is_read() -> N
         "Service",
         "Role",
         "RoleBinding",
-        "PodDisruptionBudget",
         "ServiceMonitor",
     ]
     assert str(notes.set_aside[0]) == "in.yaml: Namespace ml (v1)"

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from cli_kit import invoke, stderr_lines
 
@@ -90,11 +89,6 @@ def test_without_a_budget_the_tie_goes_to_the_first_node(tmp_path: Path) -> None
     assert _victims(result.stdout) == {"web-0": "node-a"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/schedule.py does not yet pass the input's PodDisruptionBudgets and workloads "
-    "to SchedulerInputs(disruption_budgets=, workloads=)",
-)
 def test_a_budget_without_a_status_keeps_its_only_healthy_pod_and_the_other_goes(
     tmp_path: Path,
 ) -> None:
@@ -106,11 +100,6 @@ def test_a_budget_without_a_status_keeps_its_only_healthy_pod_and_the_other_goes
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/schedule.py does not yet pass the input's PodDisruptionBudgets to "
-    "SchedulerInputs(disruption_budgets=)",
-)
 def test_a_budget_whose_status_allows_a_disruption_is_read_as_given(tmp_path: Path) -> None:
     with_status = BUDGET + (
         "status: {disruptionsAllowed: 0, currentHealthy: 1, desiredHealthy: 1, expectedPods: 1}\n"

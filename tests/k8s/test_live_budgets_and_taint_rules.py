@@ -62,7 +62,6 @@ async def running_scheduler(kubeconfig: Path, owned: str) -> AsyncIterator[LiveS
             shutdown_grace_seconds=5,
         ),
     )
-    live.mirror.watch_budgets_and_taint_rules(informers)
     await informers.start()
     await informers.wait_synced(30)
     live.start_leading()

@@ -70,7 +70,7 @@ from dralloc.api.core import Pod, PriorityClass
 from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_builtins
 from dralloc.api.meta import LabelSelector
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
-from dralloc.api.workloads import ReplicaSet, StatefulSet
+from dralloc.api.workloads import Deployment, Job, ReplicaSet, StatefulSet
 from dralloc.cli.inputs import ClusterInput, read_cluster, read_live_cluster
 from dralloc.cli.options import (
     RecursiveOption,
@@ -237,6 +237,14 @@ def plan_schedule(
             # (any other namespace carries only kubernetes.io/metadata.name).
             namespace_labels=default_namespace_labels(cluster.namespace_labels),
             preemption_frees_devices=preemption_frees_devices,
+            disruption_budgets=cluster.disruption_budgets,
+            # The scale of the budgets' controllers: the input's and those its controllers made.
+            workloads=[
+                o.obj
+                for o in objects
+                if isinstance(o.obj, Deployment | ReplicaSet | StatefulSet | Job)
+            ]
+            + [*expansion.expansion.replica_sets, *expansion.expansion.stateful_sets],
         ),
         collect_problems=problems,
     )

@@ -240,6 +240,7 @@ class LiveScheduler:
         informers.informer(RESOURCE_CLAIMS).add_handler(self.mirror.resource_claims)
         informers.informer(NAMESPACES).add_handler(_NamespaceLabels(self.namespace_labels))
         self.pods.add_handler(self.mirror.pods)
+        self.mirror.watch_budgets_and_taint_rules(informers)
         self._leading = asyncio.Event()
         self._stopping = False
         self._bindings: dict[str, asyncio.Task[None]] = {}

@@ -10,7 +10,8 @@ from), so the offline machinery runs on them unchanged:
     for loaded in read.objects: ...  # Nodes, Pods, ResourceSlices, claims, ...
 
 What is read: Nodes, Pods not finished (phase neither Succeeded nor Failed), ResourceSlices,
-DeviceClasses, ResourceClaims, ResourceClaimTemplates, PriorityClasses, the labels of the
+DeviceClasses, ResourceClaims, ResourceClaimTemplates, PriorityClasses, PodDisruptionBudgets
+(with the status the disruption controller wrote; preemption reads it), the labels of the
 Namespaces (InterPodAffinity's namespaceSelector reads them), and DeviceTaintRules where the
 server serves resource.k8s.io/v1beta2. Pods come in creation order, the order in which the
 scheduling queue met them; a pod with `spec.nodeName` is bound and runs there, one without is
@@ -35,6 +36,7 @@ import msgspec
 
 from dralloc.api.core import Node, Pod, PriorityClass
 from dralloc.api.io import KubeObject, LoadedObject, from_server
+from dralloc.api.policy import PodDisruptionBudget
 from dralloc.api.resource import (
     DeviceClass,
     DeviceTaintRule,
@@ -48,6 +50,7 @@ from dralloc.kube.client import (
     DEVICE_TAINT_RULES,
     NAMESPACES,
     NODES,
+    POD_DISRUPTION_BUDGETS,
     PODS,
     PRIORITY_CLASSES,
     RESOURCE_CLAIM_TEMPLATES,
@@ -74,6 +77,7 @@ _KINDS: tuple[tuple[Resource, type[Any]], ...] = (
     (RESOURCE_SLICES, ResourceSlice),
     (RESOURCE_CLAIM_TEMPLATES, ResourceClaimTemplate),
     (RESOURCE_CLAIMS, ResourceClaim),
+    (POD_DISRUPTION_BUDGETS, PodDisruptionBudget),
     (PODS, Pod),
 )
 
