@@ -15,7 +15,8 @@ Modules, lowest first:
   admission).
 * `state`: the long-lived cache (`QueueState`) and its per-cycle `Snapshot`; `queues`: the
   per-ClusterQueue heaps (`QueueManager`); `fairsharing`: DRS and the tournament;
-  `preemption`: classical preemption (`ClassicalPreemptor`).
+  `preemption`: classical preemption (`ClassicalPreemptor`); `fairpreemption`: fair-sharing
+  preemption (`FairSharingPreemptor`, with `QueueConfig(fair_sharing=True)`).
 * `cycle`: one admission cycle (`schedule`); `status`: the conditions written;
   `explain`: why a Workload waits.
 
@@ -46,6 +47,7 @@ from dralloc.queueing.cycle import (
 )
 from dralloc.queueing.dra import DeviceClassMapping, DraQuotaConfig, MappingSource
 from dralloc.queueing.explain import Explanation, explain
+from dralloc.queueing.fairpreemption import FairSharingPreemptor
 from dralloc.queueing.fairsharing import DRS, dominant_resource_share
 from dralloc.queueing.flavors import Assignment, Mode, Shortfall, assign_flavors
 from dralloc.queueing.objects import (
@@ -74,6 +76,7 @@ __all__ = [
     "DeviceClassMapping",
     "DraQuotaConfig",
     "Explanation",
+    "FairSharingPreemptor",
     "FlavorResource",
     "LocalQueue",
     "MappingSource",

@@ -266,6 +266,8 @@ class QueueView:
     fungibility: FlavorFungibility
     nominal: Mapping[FlavorResource, int]
     can_preempt_while_borrowing: bool
+    # reclaimWithinCohort != Never: with fair sharing, preemption may help while borrowing.
+    reclaims_within_cohort: bool = False
 
     def group_of(self, resource: str) -> GroupView | None:
         return next((g for g in self.groups if resource in g.covered), None)
@@ -391,7 +393,10 @@ def fits_resource_quota(
         f"{format_amount(r, val - avail)} more needed"
     )
     shortfall = Shortfall(fr, val, avail, maximum)
-    if val <= queue.nominal.get(fr, 0) or may_reclaim or queue.can_preempt_while_borrowing:
+    while_borrowing = queue.can_preempt_while_borrowing or (
+        fair_sharing and queue.reclaims_within_cohort
+    )
+    if val <= queue.nominal.get(fr, 0) or may_reclaim or while_borrowing:
         possibility, borrow_after = oracle.simulate(queue.name, fr, val)
         return PreemptionMode(int(possibility)), borrow_after, reason, shortfall
     return PreemptionMode.no_fit, borrow, reason, shortfall

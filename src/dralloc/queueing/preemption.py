@@ -79,7 +79,7 @@ class Preemptee:
 
 
 @dataclass(frozen=True)
-class _Context:
+class PreemptionContext:
     snapshot: Snapshot
     cq: str
     node: QuotaNode
@@ -124,7 +124,7 @@ def _fits_in_quota(
     return fits, remaining
 
 
-def _variant(ctx: _Context, res: Reservation, advantage: bool) -> Variant:
+def _variant(ctx: PreemptionContext, res: Reservation, advantage: bool) -> Variant:
     if not _uses(res, ctx.frs):
         return Variant.never
     same = res.cluster_queue == ctx.cq
@@ -144,7 +144,9 @@ def _variant(ctx: _Context, res: Reservation, advantage: bool) -> Variant:
     return Variant.reclaim_while_borrowing
 
 
-def _in_cq(ctx: _Context, cq: str, lca: QuotaNode | None, advantage: bool) -> list[Preemptee]:
+def _in_cq(
+    ctx: PreemptionContext, cq: str, lca: QuotaNode | None, advantage: bool
+) -> list[Preemptee]:
     out = []
     for res in ctx.snapshot.reservations.values():
         if res.cluster_queue != cq:
@@ -156,7 +158,7 @@ def _in_cq(ctx: _Context, cq: str, lca: QuotaNode | None, advantage: bool) -> li
 
 
 def _collect_subtree(
-    ctx: _Context,
+    ctx: PreemptionContext,
     current: QuotaNode,
     subtree_root: QuotaNode,
     skip: QuotaNode | None,
@@ -174,12 +176,12 @@ def _collect_subtree(
             into += _in_cq(ctx, child.name, subtree_root, advantage)
 
 
-def _order_key(ctx: _Context, p: Preemptee) -> tuple[bool, bool, int, float, str]:
+def _order_key(ctx: PreemptionContext, p: Preemptee) -> tuple[bool, bool, int, float, str]:
     res = p.reservation
     return (not res.evicted, res.cluster_queue == ctx.cq, res.priority, -res.reserved_at, res.key)
 
 
-def candidates(ctx: _Context) -> tuple[list[Preemptee], bool, bool]:
+def candidates(ctx: PreemptionContext) -> tuple[list[Preemptee], bool, bool]:
     """(ordered candidates, none from other queues, none for hierarchical reclaim)."""
     same: list[Preemptee] = []
     if ctx.policy.within_cluster_queue != PreemptionPolicy.never:
@@ -201,7 +203,7 @@ def candidates(ctx: _Context) -> tuple[list[Preemptee], bool, bool]:
     return evicted + rest, not hierarchy and not priority, not hierarchy
 
 
-def _valid(ctx: _Context, p: Preemptee, allow_borrowing: bool) -> bool:
+def _valid(ctx: PreemptionContext, p: Preemptee, allow_borrowing: bool) -> bool:
     res = p.reservation
     if res.cluster_queue == ctx.cq:
         return True
@@ -218,7 +220,7 @@ def _valid(ctx: _Context, p: Preemptee, allow_borrowing: bool) -> bool:
     return True
 
 
-def _workload_fits(ctx: _Context, allow_borrowing: bool) -> bool:
+def preemptor_fits(ctx: PreemptionContext, allow_borrowing: bool) -> bool:
     for fr, value in ctx.requests.items():
         if not allow_borrowing and is_borrowing_with(ctx.node, fr, value):
             return False
@@ -235,14 +237,14 @@ def _add(snapshot: Snapshot, res: Reservation) -> None:
     snapshot.add_usage(res.cluster_queue, res.usage)
 
 
-def _under_nominal(ctx: _Context) -> bool:
+def _under_nominal(ctx: PreemptionContext) -> bool:
     return all(
         ctx.node.usage.get(fr, 0) < (ctx.node.quotas[fr].nominal if fr in ctx.node.quotas else 0)
         for fr in ctx.frs
     )
 
 
-def select_targets(ctx: _Context) -> list[Preemptee]:
+def select_targets(ctx: PreemptionContext) -> list[Preemptee]:
     """Kueue's `classicalPreemptions`: the greedy runs and the reverse fill-back."""
     ordered, none_other, none_hierarchical = candidates(ctx)
     borrow = ctx.policy.borrow_within_cohort
@@ -261,10 +263,10 @@ def select_targets(ctx: _Context) -> list[Preemptee]:
                 continue
             _remove(snapshot, p.reservation)
             targets.append(p)
-            if _workload_fits(ctx, allow_borrowing):
+            if preemptor_fits(ctx, allow_borrowing):
                 for i in range(len(targets) - 2, -1, -1):
                     _add(snapshot, targets[i].reservation)
-                    if _workload_fits(ctx, allow_borrowing):
+                    if preemptor_fits(ctx, allow_borrowing):
                         targets[i] = targets[-1]
                         targets.pop()
                     else:
@@ -277,14 +279,14 @@ def select_targets(ctx: _Context) -> list[Preemptee]:
     return []
 
 
-def _context(
+def preemption_context(
     snapshot: Snapshot,
     entry: QueuedWorkload,
     frs: frozenset[FlavorResource],
     requests: Mapping[FlavorResource, int],
-) -> _Context:
+) -> PreemptionContext:
     cq = snapshot.cluster_queues[entry.cluster_queue]
-    return _Context(
+    return PreemptionContext(
         snapshot,
         entry.cluster_queue,
         snapshot.node(entry.cluster_queue),
@@ -301,7 +303,7 @@ class _Oracle:
         self._snapshot, self._entry = snapshot, entry
 
     def simulate(self, cq: str, fr: FlavorResource, amount: int) -> tuple[Possibility, int]:
-        ctx = _context(self._snapshot, self._entry, frozenset({fr}), {fr: amount})
+        ctx = preemption_context(self._snapshot, self._entry, frozenset({fr}), {fr: amount})
         found = select_targets(ctx)
         node = self._snapshot.node(cq)
         if not found:
@@ -340,5 +342,7 @@ class ClassicalPreemptor:
     def targets(
         self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
     ) -> list[Target]:
-        ctx = _context(snapshot, entry, needing_preemption(assignment), dict(assignment.usage))
+        ctx = preemption_context(
+            snapshot, entry, needing_preemption(assignment), dict(assignment.usage)
+        )
         return [Target(p.reservation.key, p.variant.reason) for p in select_targets(ctx)]
