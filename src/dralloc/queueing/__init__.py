@@ -14,7 +14,8 @@ Modules, lowest first:
 * `flavors`: flavor assignment (Fit / Preempt / NoFit, borrowing, fungibility, partial
   admission).
 * `state`: the long-lived cache (`QueueState`) and its per-cycle `Snapshot`; `queues`: the
-  per-ClusterQueue heaps (`QueueManager`); `fairsharing`: DRS and the tournament;
+  per-ClusterQueue heaps (`QueueManager`); `fairsharing`: DRS and the tournament; `afs`:
+  Admission Fair Sharing (LocalQueue usage ordering inside a ClusterQueue);
   `preemption`: classical preemption (`ClassicalPreemptor`); `fairpreemption`: fair-sharing
   preemption (`FairSharingPreemptor`, with `QueueConfig(fair_sharing=True)`).
 * `cycle`: one admission cycle (`schedule`); `status`: the conditions written;
@@ -35,6 +36,7 @@ The owner runs `schedule` again after every event (an admission, an eviction, a 
 added or finished: `state.release(key)` then `manager.on_quota_released(cq)`).
 """
 
+from dralloc.queueing.afs import AdmissionFairSharing, AdmissionFairSharingConfig
 from dralloc.queueing.cycle import (
     CycleResult,
     NeverPreempt,
@@ -68,6 +70,8 @@ from dralloc.queueing.status import PendingReason
 
 __all__ = [
     "DRS",
+    "AdmissionFairSharing",
+    "AdmissionFairSharingConfig",
     "Assignment",
     "ClassicalPreemptor",
     "ClusterQueue",

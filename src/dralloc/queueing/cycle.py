@@ -363,8 +363,15 @@ def schedule(
                 entry.queued.priority,
                 reserved_at,
                 entry.queued.timestamp,
+                local_queue=entry.queued.local_queue,
             )
         )
+        if manager.afs is not None and manager.uses_afs(entry.cq.name):
+            request: dict[str, int] = {}
+            for fr, amount in entry.usage().items():
+                request[fr.resource] = request.get(fr.resource, 0) + amount
+            lq = entry.queued.local_queue
+            manager.afs.on_admitted(lq, request, manager.admitted_usage(lq), now.timestamp())
         set_quota_reserved(entry.queued.workload, admission, now)
         manager.admitted(entry.queued)
         result.admitted.append(entry.key)

@@ -21,13 +21,14 @@ Requeue after a failed attempt:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 import msgspec
 
 from dralloc.api.core import PriorityClass
+from dralloc.queueing.afs import AdmissionFairSharing
 from dralloc.queueing.fairsharing import dominant_resource_share
 from dralloc.queueing.objects import (
     GROUP,
@@ -116,14 +117,22 @@ class ClusterQueueQueue:
     inadmissible: dict[str, QueuedWorkload] = field(default_factory=dict)
     sticky_preemptor: str | None = None
 
-    def ordered(self) -> list[QueuedWorkload]:
-        def key(q: QueuedWorkload) -> tuple[bool, int, str, str]:
-            return (q.key != self.sticky_preemptor, *q.sort_key())
+    def ordered(
+        self, score: Callable[[QueuedWorkload], float] | None = None
+    ) -> list[QueuedWorkload]:
+        """The heap in order; `score` is Admission Fair Sharing's LocalQueue usage, when the
+        queue uses it (lower first, after the sticky preemptor, before priority)."""
+
+        def key(q: QueuedWorkload) -> tuple[bool, float, int, str, str]:
+            usage = score(q) if score is not None else 0.0
+            return (q.key != self.sticky_preemptor, usage, *q.sort_key())
 
         return sorted(self.active.values(), key=key)
 
-    def pending(self) -> list[QueuedWorkload]:
-        return self.ordered() + sorted(self.inadmissible.values(), key=QueuedWorkload.sort_key)
+    def pending(
+        self, score: Callable[[QueuedWorkload], float] | None = None
+    ) -> list[QueuedWorkload]:
+        return self.ordered(score) + sorted(self.inadmissible.values(), key=QueuedWorkload.sort_key)
 
 
 @dataclass
@@ -143,8 +152,9 @@ class QueueManager:
     []
     """
 
-    def __init__(self, state: QueueState) -> None:
+    def __init__(self, state: QueueState, afs: AdmissionFairSharing | None = None) -> None:
         self.state = state
+        self.afs = afs
         self.queues: dict[str, ClusterQueueQueue] = {
             name: ClusterQueueQueue() for name in state.cluster_queues
         }
@@ -211,6 +221,7 @@ class QueueManager:
                     ),
                     timestamp=meta.creation_timestamp or "",
                     evicted=evicted is not None and evicted.status == "True",
+                    local_queue=f"{meta.namespace}/{workload.spec.queue_name}",
                 )
             )
 
@@ -229,7 +240,7 @@ class QueueManager:
         heads are nominated and told why they wait), in ClusterQueue name order."""
         out: list[QueuedWorkload] = []
         for name in sorted(self.queues):
-            ordered = self.queues[name].ordered()
+            ordered = self.queues[name].ordered(self.afs_score(name))
             if ordered:
                 head = ordered[0]
                 del self.queues[name].active[head.key]
@@ -274,14 +285,56 @@ class QueueManager:
                 queue.inadmissible.clear()
 
     def pending(self, cluster_queue: str) -> list[QueuedWorkload]:
-        return self.queues[cluster_queue].pending()
+        return self.queues[cluster_queue].pending(self.afs_score(cluster_queue))
+
+    # ------------------------------------------------------------ Admission Fair Sharing
+
+    def uses_afs(self, cluster_queue: str) -> bool:
+        cq = self.state.cluster_queues.get(cluster_queue)
+        scope = cq.obj.spec.admission_scope if cq is not None else None
+        return (
+            self.afs is not None
+            and scope is not None
+            and scope.admission_mode == "UsageBasedAdmissionFairSharing"
+        )
+
+    def _lq_weight(self, local_queue: str) -> float:
+        lq = self.state.input.local_queues.get(local_queue)
+        fair = lq.spec.fair_sharing if lq is not None else None
+        if fair is None or fair.weight is None:
+            return 1.0
+        return fair.weight.as_approximate_float()
+
+    def afs_score(self, cluster_queue: str) -> Callable[[QueuedWorkload], float] | None:
+        afs = self.afs
+        if afs is None or not self.uses_afs(cluster_queue):
+            return None
+        return lambda q: afs.score(q.local_queue, self._lq_weight(q.local_queue))
+
+    def admitted_usage(self, local_queue: str) -> dict[str, int]:
+        """A LocalQueue's admitted usage per resource (all flavors summed)."""
+        out: dict[str, int] = {}
+        for res in self.state.reservations.values():
+            if res.local_queue == local_queue:
+                for fr, amount in res.usage.items():
+                    out[fr.resource] = out.get(fr.resource, 0) + amount
+        return out
+
+    def sample_afs(self, now: float) -> None:
+        """A sampling tick (every `usage_sampling_interval_seconds`): every LocalQueue of a
+        ClusterQueue using Admission Fair Sharing updates its consumption."""
+        if self.afs is None:
+            return
+        for key, lq in sorted(self.state.input.local_queues.items()):
+            if self.uses_afs(lq.spec.cluster_queue):
+                self.afs.sample(key, self.admitted_usage(key), now)
 
     def position(self, key: str) -> int | None:
         """0-based place of a pending Workload in its ClusterQueue (heap, then inadmissible)."""
         entry = self.workloads.get(key)
         if entry is None:
             return None
-        keys = [q.key for q in self.queues[entry.cluster_queue].pending()]
+        keys = [q.key for q in self.pending(entry.cluster_queue)]
         return keys.index(key) if key in keys else None
 
 

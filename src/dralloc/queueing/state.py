@@ -136,6 +136,7 @@ class Reservation:
     reserved_at: float = 0.0
     timestamp: str = ""
     evicted: bool = False
+    local_queue: str = ""
 
 
 @dataclass
