@@ -350,3 +350,41 @@ def test_explain_gives_numeric_shortfalls_per_flavor_and_the_queue_position(tmp_
         "nvidia.com/gpu in flavor spot: 7 requested, 4 available, 3 more needed "
         "(most the queue can reach: 4)"
     ) in text
+
+
+class NoNodeFor:
+    """A placement check refusing Workloads by name, as a node-level fit would."""
+
+    def __init__(self, *keys: str) -> None:
+        self.keys = set(keys)
+        self.asked: list[str] = []
+
+    def check(self, snapshot: object, entry: object, assignment: object) -> str | None:
+        key = entry.key  # type: ignore[attr-defined]
+        self.asked.append(key)
+        return "no node has 8 free GPUs (largest: 4 on node-1)" if key in self.keys else None
+
+
+def test_a_placement_check_keeps_an_unplaceable_workload_from_holding_quota(
+    tmp_path: Path,
+) -> None:
+    text = docs(
+        flavor("default-flavor"),
+        simple_cq("cq", cpu="8"),
+        local_queue("lq", "cq"),
+        workload("gang", "lq", cpu="8", created="2026-01-01T10:00:00Z"),
+        workload("small", "lq", cpu="1", created="2026-01-01T10:01:00Z"),
+    )
+    inputs = load(tmp_path, text)
+    state, manager = setup(inputs)
+    check = NoNodeFor("team-a/gang")
+    first = schedule(state, manager, NOW, placement=check)
+    assert first.admitted == []
+    entry = first.pending["team-a/gang"]
+    assert (entry.reason, entry.message) == (
+        "PlacementInfeasible",
+        "placement infeasible: no node has 8 free GPUs (largest: 4 on node-1)",
+    )
+    assert state.reservations == {}
+    # BestEffortFIFO moves on: the small one is admitted next cycle.
+    assert schedule(state, manager, NOW, placement=check).admitted == ["team-a/small"]

@@ -40,6 +40,7 @@ from dralloc.queueing.afs import AdmissionFairSharing, AdmissionFairSharingConfi
 from dralloc.queueing.cycle import (
     CycleResult,
     NeverPreempt,
+    PlacementCheck,
     Preemptor,
     QueueConfig,
     Target,
@@ -87,6 +88,7 @@ __all__ = [
     "Mode",
     "NeverPreempt",
     "PendingReason",
+    "PlacementCheck",
     "Preemptor",
     "QueueConfig",
     "QueueInput",

@@ -16,7 +16,9 @@ Workload against its ClusterQueue on a snapshot (also what `explain` uses). A cy
    snapshot so later entries see it: NoFit waits; Preempt without targets reserves capacity
    (unless `reclaimWithinCohort: Any`); an entry whose targets overlap another's, or that no
    longer fits, is skipped; Preempt issues preemptions and waits; Fit reserves quota at once
-   (`QueueState.reserve`) and writes `status.admission` and QuotaReserved / Admitted.
+   (`QueueState.reserve`) and writes `status.admission` and QuotaReserved / Admitted; with a
+   `PlacementCheck` (dralloc's addition, spec 8.1) a Fit entry whose pods cannot be placed
+   on nodes waits instead (`PlacementInfeasible`).
 6. requeues the rest (StrictFIFO / BestEffortFIFO) and writes QuotaReserved=False with the
    reason and Kueue's message.
 
@@ -89,6 +91,19 @@ class Preemptor(Protocol):
     def targets(
         self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
     ) -> list[Target]: ...
+
+
+class PlacementCheck(Protocol):
+    """dralloc's answer to Kueue's admitted-but-unschedulable problem (spec 8.1, kueue#4329):
+    a per-node feasibility check of a Fit assignment (DRA devices, counters and capacity
+    included), run in the same snapshot transaction as the quota check, just before
+    admission. Returns None when every pod of every pod set can be placed, else a message;
+    the Workload then waits with reason `PlacementInfeasible` (BestEffortFIFO moves on).
+    Must not change the snapshot; called once per admission attempt."""
+
+    def check(
+        self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
+    ) -> str | None: ...
 
 
 class NeverPreempt:
@@ -306,6 +321,7 @@ def schedule(
     config: QueueConfig | None = None,
     preemptor: Preemptor | None = None,
     reserved_at: float = 0.0,
+    placement: PlacementCheck | None = None,
 ) -> CycleResult:
     """Run one admission cycle. Returns what was admitted, what to preempt, and why the
     others wait; the admitted Workloads hold quota in `state` when this returns."""
@@ -342,6 +358,12 @@ def schedule(
             entry.message = "Workload no longer fits after processing another workload"
             entry.queued.last_tried = None
             return
+        if mode is Mode.fit and placement is not None:
+            why = placement.check(snapshot, entry.queued, entry.assignment)
+            if why is not None:
+                entry.reason = PendingReason.placement_infeasible
+                entry.message = f"placement infeasible: {why}"
+                return
         for target in entry.targets:
             claimed[target.key] = target
         snapshot.add_usage(entry.cq.name, entry.usage())

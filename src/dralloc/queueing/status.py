@@ -36,6 +36,8 @@ class PendingReason(StrEnum):
     exceeds_max_quota = "ExceedsMaxQuota"
     waiting_for_quota = "WaitingForQuota"
     waiting_for_preempted_workloads = "WaitingForPreemptedWorkloads"
+    # dralloc's own: quota fits but no node placement does (spec 8.1, `PlacementCheck`).
+    placement_infeasible = "PlacementInfeasible"
     pending_evaluation = "PendingEvaluation"
     legacy_pending = "Pending"
 
