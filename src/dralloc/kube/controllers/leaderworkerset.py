@@ -34,7 +34,8 @@ the group is not recreated), exclusive placement's wait for the leader's node an
 selector on the workers, the per-replica Services of `subdomainPolicy: UniquePerReplica`,
 the `LWS_*` environment variables the webhook adds, `volumeClaimTemplates`, Events.
 
-Owns its queue; the informers own the objects.
+Owns its queue and its index of leader pods by LeaderWorkerSet; the informers own the
+objects.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ from dralloc.controllers.workloads.leaderworkerset import (
 from dralloc.kube.client import PODS, ApiStatusError, KubeClient, KubeDict, Resource
 from dralloc.kube.controllers.base import (
     FuncHandler,
+    ReverseIndex,
     SyncError,
     controller_of,
     is_being_deleted,
@@ -309,8 +311,9 @@ def plan_leader_worker_set(
     has_service: bool,
     now: datetime,
 ) -> LeaderWorkerSetPlan:
-    """One sync of a LeaderWorkerSet. `stateful_sets` are the namespace's StatefulSets by
-    name; `leaders` its leader pods (label `worker-index: 0`)."""
+    """One sync of a LeaderWorkerSet. `stateful_sets` are its leader StatefulSet and its
+    leaders' worker StatefulSets (those that exist) by name; `leaders` its leader pods (label
+    `worker-index: 0`)."""
     if is_being_deleted(raw):
         return LeaderWorkerSetPlan()
     lws = decode_leader_worker_set(raw)
@@ -404,6 +407,13 @@ class LeaderWorkerSetController:
         self.pods = informers.informer(PODS)
         self.services = informers.informer(SERVICES)
         self.queue = WorkQueue("leaderworkerset")
+        # Leader pods (labelled `worker-index: 0` and with a group index) by their set's key.
+        self.leaders = ReverseIndex()
+        self.pods.add_handler(
+            FuncHandler(
+                self._index_leader, lambda _, pod: self._index_leader(pod), self._drop_leader
+            )
+        )
         self.sets.add_handler(
             FuncHandler(self._enqueue, lambda _, obj: self._enqueue(obj), _ignore)
         )
@@ -418,6 +428,8 @@ class LeaderWorkerSetController:
 
     async def run(self) -> None:
         await wait_for_informers((self.sets, self.stateful_sets, self.pods, self.services))
+        for pod in list(self.pods.store.values()):
+            self._index_leader(pod)
         for obj in list(self.sets.store.values()):
             self._enqueue(obj)
         try:
@@ -427,6 +439,19 @@ class LeaderWorkerSetController:
 
     def _enqueue(self, obj: KubeDict) -> None:
         self.queue.add(object_key(obj))
+
+    def _index_leader(self, pod: KubeDict) -> None:
+        labels = metadata(pod).get("labels") or {}
+        is_leader = (
+            labels.get(SET_NAME_LABEL)
+            and labels.get(WORKER_INDEX_LABEL) == "0"
+            and GROUP_INDEX_LABEL in labels
+        )
+        key = f"{namespace_of(pod)}/{labels.get(SET_NAME_LABEL)}"
+        self.leaders.set(object_key(pod), [key] if is_leader else [])
+
+    def _drop_leader(self, pod: KubeDict) -> None:
+        self.leaders.remove(object_key(pod))
 
     def _member_changed(self, obj: KubeDict) -> None:
         # Leader and worker StatefulSets, their pods and the Service all carry the set's name.
@@ -442,17 +467,13 @@ class LeaderWorkerSetController:
         if raw is None:
             return
         namespace = namespace_of(raw)
+        leaders = [p for k in self.leaders.members(key) if (p := self.pods.get(k)) is not None]
+        # The leader StatefulSet and one worker StatefulSet per leader, named like it.
         stateful_sets = {
-            name_of(s): s for s in self.stateful_sets.store.values() if namespace_of(s) == namespace
+            name: found
+            for name in (name_of(raw), *(name_of(p) for p in leaders))
+            if (found := self.stateful_sets.get(f"{namespace}/{name}")) is not None
         }
-        leaders = [
-            p
-            for p in self.pods.store.values()
-            if namespace_of(p) == namespace
-            and (metadata(p).get("labels") or {}).get(SET_NAME_LABEL) == name_of(raw)
-            and (metadata(p).get("labels") or {}).get(WORKER_INDEX_LABEL) == "0"
-            and GROUP_INDEX_LABEL in (metadata(p).get("labels") or {})
-        ]
         has_service = self.services.get(key) is not None
         plan = plan_leader_worker_set(raw, stateful_sets, leaders, has_service, self.now())
         if plan.service is not None:
