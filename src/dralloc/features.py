@@ -29,6 +29,15 @@ DEFAULT_GATES: Mapping[str, bool] = MappingProxyType(
         "DRAListTypeAttributes": False,
         "DRANodeAllocatableResources": False,
         "DRAWorkloadResourceClaims": False,
+        # Workload-aware scheduling (spec/scheduler.md section 6), all alpha and off in 1.36:
+        # the scheduling.k8s.io/v1alpha2 Workload and PodGroup API and pod.spec.schedulingGroup
+        # (GenericWorkload), the GangScheduling plugin and the pod-group cycle (GangScheduling,
+        # which needs GenericWorkload), and the features built on them.
+        "GenericWorkload": False,
+        "GangScheduling": False,
+        "WorkloadAwarePreemption": False,
+        "TopologyAwareWorkloadScheduling": False,
+        "WorkloadWithJob": False,
     }
 )
 
@@ -87,6 +96,12 @@ class Features:
     @property
     def list_type_attributes(self) -> bool:
         return self.gates["DRAListTypeAttributes"]
+
+    @property
+    def gang_scheduling(self) -> bool:
+        # Upstream declares GangScheduling dependent on GenericWorkload: without the API there
+        # is no PodGroup to gang by.
+        return self.gates["GangScheduling"] and self.gates["GenericWorkload"]
 
     def emulated_off(self) -> list[str]:
         """Gates that are locked on in 1.36 but switched off here."""

@@ -17,6 +17,11 @@ Field validation follows kubectl's `--validate` (strict by default since Kuberne
 unknown field of a kind dralloc reads is an error under `strict`, a warning under `warn`
 (`ReadNotes.warnings`), and unchecked under `ignore` (`dralloc.api.schema` knows the fields).
 
+Three API groups define a kind named PodGroup (Kubernetes' scheduling.k8s.io/v1alpha2,
+Volcano's scheduling.volcano.sh/v1beta1, KAI's scheduling.run.ai/v2alpha2): `GROUPED_KINDS`
+of `dralloc.api.scheduling` is looked up by group and kind before `KINDS`. Their unknown fields
+are found from dralloc's structs (the shipped API schema has no v1alpha2 types).
+
 Paths: a directory reads its `.json`, `.yaml` and `.yml` files in name order, and with
 `recursive` its subdirectories too, as `kubectl apply -f DIR [-R]` does.
 
@@ -56,6 +61,15 @@ from dralloc.api.resource import (
     ResourceClaimTemplate,
     ResourceSlice,
 )
+from dralloc.api.scheduling import (
+    GROUPED_KINDS,
+    KaiPodGroup,
+    PodGroup,
+    SchedulingWorkload,
+    VolcanoPodGroup,
+    scheduling_problems,
+    unknown_field_problems,
+)
 from dralloc.api.schema import closest, load_schema
 from dralloc.api.schema import field_problems as schema_problems
 from dralloc.api.validation import validate
@@ -72,6 +86,10 @@ KubeObject: TypeAlias = (
     | ResourceClaimTemplate
     | PodDisruptionBudget
     | Workload
+    | SchedulingWorkload
+    | PodGroup
+    | VolcanoPodGroup
+    | KaiPodGroup
 )
 
 RESOURCE_GROUP = "resource.k8s.io"
@@ -93,6 +111,7 @@ KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
 
 
 WORKLOAD_TYPES = tuple(cls for cls, _ in WORKLOAD_KINDS.values())
+GANG_TYPES = tuple(cls for cls, _ in GROUPED_KINDS.values())
 MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")
 
 
@@ -473,7 +492,8 @@ def decode_object(
     kind: str = raw["kind"]
     api_version: str = raw["apiVersion"]
     label = _label(kind, metadata, where)
-    entry = KINDS.get(kind)
+    # Kinds several groups define (PodGroup: Kubernetes', Volcano's, KAI's) go by group first.
+    entry = GROUPED_KINDS.get((_group(api_version), kind)) or KINDS.get(kind)
     if entry is not None and _group(api_version) not in {_group(v) for v in entry[1]}:
         entry = None  # a custom resource of another group that has the same kind name
     if entry is None:
@@ -503,6 +523,8 @@ def decode_object(
             )
         ]
     unknown_fields, out_of_range = schema_problems(raw, api_version, kind)
+    if cls in GANG_TYPES:
+        unknown_fields = unknown_field_problems(raw, cls)
     # The decoder refuses a number its field cannot hold whatever the validation mode.
     field_problems = [Problem(file, label, path, message) for path, message in out_of_range]
     if validation is not FieldValidation.ignore:
@@ -525,11 +547,12 @@ def decode_object(
     if api_version in CONVERTED_VERSIONS and kind != "DeviceTaintRule":
         obj.api_version = "resource.k8s.io/v1"
     loaded = LoadedObject(file, document, raw, obj)
-    problems = field_problems + [
-        Problem(file, loaded.ref, path, msg) for path, msg in validate(obj)
-    ]
+    checked = scheduling_problems(obj) if isinstance(obj, GANG_TYPES) else validate(obj)
+    problems = field_problems + [Problem(file, loaded.ref, path, msg) for path, msg in checked]
     if not problems:
-        if isinstance(obj, WORKLOAD_TYPES):
+        if isinstance(obj, GANG_TYPES):
+            pass  # nothing defaulted: the API server defaults none of their fields dralloc reads
+        elif isinstance(obj, WORKLOAD_TYPES):
             apply_workload_defaults(obj)
         else:
             apply_defaults(obj, now=now or datetime.now(UTC))
@@ -571,7 +594,8 @@ def _documents(text: str, file: str) -> tuple[list[Any], list[Problem]]:
     for doc in docs:
         if isinstance(doc, dict) and isinstance(doc.get("kind"), str):
             kind = doc["kind"]
-            if kind == "List" or (kind.endswith("List") and kind[:-4] in KINDS):
+            listed = kind[:-4] in KINDS or any(k == kind[:-4] for _, k in GROUPED_KINDS)
+            if kind == "List" or (kind.endswith("List") and listed):
                 items = doc.get("items") or []
                 item_kind = kind[:-4] if kind != "List" else None
                 for item in items:
@@ -737,6 +761,6 @@ def from_server(raw: dict[str, Any], cls: type[_T]) -> _T:
     without the checks user input gets (fields dralloc does not model are dropped), then
     given dralloc's derived defaults (a pod's effective requests) as a file's objects are."""
     obj: _T = _convert(raw, cls)
-    if not isinstance(obj, WORKLOAD_TYPES):
+    if not isinstance(obj, WORKLOAD_TYPES + GANG_TYPES):
         apply_defaults(obj)
     return obj

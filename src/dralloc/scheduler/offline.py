@@ -6,6 +6,14 @@ The order is PrioritySort's (priority, then input order): nothing arrives or lea
 the loop runs except what preemption evicts, and a pod preemption made room for is retried at
 once (upstream requeues it when its victims' deletions arrive; here they are gone already).
 The cache owns the cluster; this module only drives it.
+
+Gangs (`plan.gangs`, filled by `attach_gangs` from the input's PodGroups and the pods that
+join them): when the queue reaches a gang's first pending member, the whole gang goes through
+one pod-group cycle (`dralloc.scheduler.gangs.place_gang`), as kube-scheduler 1.36 queues one
+entity per PodGroup. Its PreEnqueue comes first: a pod naming a PodGroup that is not there,
+or a gang with fewer pods than its minCount, waits with upstream's message; a member whose
+claim is missing gates the whole gang. Members already running count towards the quorum.
+The outcome of each gang is kept in `plan.gang_placements` (its PodGroupScheduled condition).
 """
 
 from __future__ import annotations
@@ -16,9 +24,20 @@ from dataclasses import dataclass, field
 from dralloc.api.core import Pod
 from dralloc.api.io import LoadedObject
 from dralloc.api.resource import ResourceClaim
+from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME
 from dralloc.scheduler.framework import Framework, PodInfo, Status
+from dralloc.scheduler.gangs import (
+    CollectedGangs,
+    Gang,
+    GangIndex,
+    GangKey,
+    GangPlacement,
+    collect_gangs,
+    place_gang,
+    scheduler_name_problem,
+)
 from dralloc.scheduler.plugins import Eviction
 from dralloc.scheduler.scheduler import ScheduleOutcome, Scheduler
 
@@ -51,6 +70,19 @@ class SchedulePlan:
     baseline: dict[str, ResourceClaim] = field(default_factory=dict)
     evictions: list[Eviction] = field(default_factory=list)  # in the order they happened
     warnings: list[str] = field(default_factory=list)  # what the controllers could not do
+    # Which pods form gangs, and each gang's last cycle (see the module docstring).
+    gangs: GangIndex = field(default_factory=GangIndex)
+    gang_placements: dict[GangKey, GangPlacement] = field(default_factory=dict)
+
+
+def attach_gangs(
+    plan: SchedulePlan, objects: Iterable[LoadedObject], features: Features
+) -> CollectedGangs:
+    """Find the input's gangs (`collect_gangs`) and give them to the plan; the caller reports
+    the warnings and problems."""
+    found = collect_gangs(objects, features)
+    plan.gangs = found.index
+    return found
 
 
 def place_running_pods(cache: SchedulerCache, running: Iterable[Pod]) -> None:
@@ -74,7 +106,14 @@ def schedule_queue(
     preemption nominated, by input index."""
     outcomes: dict[int, ScheduleOutcome] = {}
     nominated: dict[int, str] = {}
+    gangs = plan.gangs
     for entry in queue:
+        if entry.index in outcomes:
+            continue  # a gang member, tried with its gang
+        gang = gangs.gang_of(_key(entry.pod)) if gangs.member_of else None
+        if gang is not None:
+            outcomes.update(_schedule_gang(plan, frameworks, gang, queue))
+            continue
         if entry.gated is not None:
             status = Status.unresolvable(entry.gated)
             outcomes[entry.index] = ScheduleOutcome(
@@ -91,3 +130,71 @@ def schedule_queue(
             outcome = scheduler.schedule_one(entry.pod)
         outcomes[entry.index] = outcome
     return outcomes, nominated
+
+
+def _key(pod: Pod) -> str:
+    return f"{pod.metadata.namespace or 'default'}/{pod.metadata.name}"
+
+
+def _schedule_gang(
+    plan: SchedulePlan,
+    frameworks: Mapping[str, Framework],
+    gang: Gang,
+    queue: Sequence[PendingPod],
+) -> dict[int, ScheduleOutcome]:
+    """One pod-group cycle for `gang`'s members in `queue`: their outcomes by input index."""
+    gangs = plan.gangs
+    members = [e for e in queue if gangs.member_of.get(_key(e.pod)) == gang.key]
+    running = sum(1 for key in gangs.members(gang.key) if key in plan.running)
+    outcomes: dict[int, ScheduleOutcome] = {}
+
+    def reject(entry: PendingPod, status: Status) -> None:
+        outcomes[entry.index] = ScheduleOutcome(
+            PodInfo.of(entry.pod), None, status, message=status.message
+        )
+
+    gating = gangs.pre_enqueue(_key(members[0].pod), known_pods=len(members) + running)
+    gated = [e for e in members if e.gated is not None]
+    if gating is None and gated:
+        first = gated[0]
+        gating = f"{first.gated} (pod {_key(first.pod)} of {gang.ref})"
+    if gating is not None:
+        for entry in members:
+            reject(entry, Status.unresolvable(entry.gated or gating).stamped("GangScheduling"))
+        return outcomes
+    pods = [e.pod for e in members]
+    mixed = scheduler_name_problem(pods, DEFAULT_SCHEDULER_NAME)
+    if mixed is not None:
+        for entry in members:
+            reject(entry, Status.error(mixed))
+        return outcomes
+    framework = frameworks[pods[0].spec.scheduler_name or DEFAULT_SCHEDULER_NAME]
+    placement = place_gang(plan.cache, framework, gang, pods, already_placed=running, bind=True)
+    plan.gang_placements[gang.key] = placement
+    by_key = {_key(e.pod): e for e in members}
+    for member in placement.members:
+        entry = by_key[member.key]
+        if placement.bound and member.node is not None:
+            outcomes[entry.index] = ScheduleOutcome(
+                member.pod,
+                member.node,
+                member.status,
+                evaluated_nodes=member.evaluated_nodes,
+                feasible_nodes=member.feasible_nodes,
+            )
+            continue
+        message = placement.pod_message(member)
+        if member.node is not None:
+            status = Status.unschedulable(message).stamped("GangScheduling")
+            plugins = frozenset({"GangScheduling"})
+        else:
+            status, plugins = member.status, member.unschedulable_plugins
+        outcomes[entry.index] = ScheduleOutcome(
+            member.pod,
+            None,
+            status,
+            message,
+            evaluated_nodes=member.evaluated_nodes,
+            unschedulable_plugins=plugins,
+        )
+    return outcomes

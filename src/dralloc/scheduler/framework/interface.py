@@ -48,6 +48,9 @@ class CycleState:
         # Plugins whose PreFilter returned SKIP this cycle (upstream's SkipFilterPlugins):
         # what-if filtering skips their Filter and PreFilterExtensions too.
         self.skip_filter_plugins: frozenset[str] = frozenset()
+        # Upstream's SetSkipAllPostFilterPlugins: a pod-group cycle places its pods without
+        # preemption, so a gang that does not fit never evicts anyone.
+        self.skip_post_filter = False
 
     def clone(self) -> CycleState:
         """A copy for what-if work: `StateData` values are cloned, other values (which no
@@ -58,6 +61,7 @@ class CycleState:
             for key, value in self._data.items()
         }
         copy.skip_filter_plugins = self.skip_filter_plugins
+        copy.skip_post_filter = self.skip_post_filter
         return copy
 
     def write(self, key: str, value: object) -> None:

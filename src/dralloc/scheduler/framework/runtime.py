@@ -511,6 +511,8 @@ class Framework:
         return feasible
 
     def _run_post_filter(self, state: CycleState, pod: PodInfo, diagnosis: Diagnosis) -> None:
+        if state.skip_post_filter:
+            return
         messages = []
         for plugin in self.profile.post_filter:
             nominated, status = plugin.post_filter(state, pod, diagnosis.node_statuses)

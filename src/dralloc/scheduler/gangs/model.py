@@ -1,0 +1,224 @@
+"""Which pods form a gang, and what it takes: one `Gang` per PodGroup of any source, and the
+`GangIndex` that maps pods to their gang (the mapping table is in `dralloc.api.scheduling`).
+
+Pure computation over objects already read and validated, no I/O. `collect_gangs` follows
+the feature gates as Kubernetes 1.36 does: with `GenericWorkload` off, the API server serves no
+scheduling.k8s.io/v1alpha2 objects and drops `pod.spec.schedulingGroup`, so Kubernetes'
+PodGroups and Workloads are set aside with a warning; with `GangScheduling` off (or
+`GenericWorkload` off) no group is ganged, whatever its source, and the pods are scheduled one
+by one, as the default 1.36 scheduler would. Volcano's and KAI's groups become gangs under the
+same gate, so one switch says whether dralloc gangs at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from dralloc.api.core import Pod
+from dralloc.api.io import LoadedObject
+from dralloc.api.scheduling import (
+    KAI_GROUP_ANNOTATION,
+    VOLCANO_GROUP_ANNOTATIONS,
+    KaiPodGroup,
+    PodGroup,
+    SchedulingWorkload,
+    VolcanoPodGroup,
+    gated_field_problems,
+)
+from dralloc.errors import Problem
+from dralloc.features import Features
+
+# Upstream's GangScheduling PreEnqueue messages (both UnschedulableAndUnresolvable).
+WAITING_FOR_POD_GROUP = "waiting for pods's pod group {name!r} to appear in scheduling queue"
+WAITING_FOR_MIN_COUNT = "waiting for minCount pods from a gang to appear in scheduling queue"
+# Upstream's GangScheduling Permit message below quorum.
+WAITING_FOR_QUORUM = "waiting for minCount pods from a gang to be scheduled"
+
+
+class GangSource(StrEnum):
+    """Where a gang was declared."""
+
+    POD_GROUP = "scheduling.k8s.io/v1alpha2"
+    VOLCANO = "scheduling.volcano.sh/v1beta1"
+    KAI = "scheduling.run.ai/v2alpha2"
+
+
+@dataclass(frozen=True, order=True)
+class GangKey:
+    """A gang's identity; `str()` is `namespace/name`."""
+
+    namespace: str
+    name: str
+    source: GangSource = GangSource.POD_GROUP
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Gang:
+    """One gang. `min_count` None: a basic-policy group (scheduled together, no quorum).
+    `declared` False: the pods name a PodGroup that does not exist (they wait for it)."""
+
+    key: GangKey
+    min_count: int | None
+    declared: bool = True
+    queue: str = ""  # Volcano's spec.queue / KAI's queue label: for the queueing layer
+
+    @property
+    def is_gang(self) -> bool:
+        return self.min_count is not None
+
+    @property
+    def ref(self) -> str:
+        return f"PodGroup {self.key}"
+
+
+@dataclass
+class GangIndex:
+    """The gangs of one input and which pod (by `namespace/name`) belongs to which."""
+
+    gangs: dict[GangKey, Gang] = field(default_factory=dict)
+    member_of: dict[str, GangKey] = field(default_factory=dict)
+
+    def gang_of(self, pod_key: str) -> Gang | None:
+        key = self.member_of.get(pod_key)
+        return self.gangs.get(key) if key is not None else None
+
+    def members(self, key: GangKey) -> list[str]:
+        """The pod keys of the gang, in the order they were read."""
+        return [pod for pod, gang in self.member_of.items() if gang == key]
+
+    def pre_enqueue(self, pod_key: str, known_pods: int | None = None) -> str | None:
+        """Upstream's GangScheduling PreEnqueue: why the pod may not enter the queue yet
+        (None: it may). `known_pods` is how many members the scheduler knows (default:
+        every member read)."""
+        gang = self.gang_of(pod_key)
+        if gang is None:
+            return None
+        if not gang.declared:
+            return WAITING_FOR_POD_GROUP.format(name=gang.key.name).replace("'", '"')
+        if gang.min_count is None:
+            return None
+        known = known_pods if known_pods is not None else len(self.members(gang.key))
+        if known < gang.min_count:
+            return WAITING_FOR_MIN_COUNT
+        return None
+
+
+@dataclass
+class CollectedGangs:
+    """`collect_gangs`' answer: the index, warnings (objects set aside by a gate) and
+    problems (gated fields set)."""
+
+    index: GangIndex
+    warnings: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _annotation(raw: Mapping[str, Any], names: Iterable[str]) -> str | None:
+    meta = raw.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict):
+        return None
+    for name in names:
+        value = annotations.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def scheduling_group_name(raw_pod: Mapping[str, Any]) -> str | None:
+    """`spec.schedulingGroup.podGroupName` of a pod's document (the typed Pod does not model
+    it yet)."""
+    spec = raw_pod.get("spec")
+    group = spec.get("schedulingGroup") if isinstance(spec, dict) else None
+    name = group.get("podGroupName") if isinstance(group, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _pod_key(pod: Pod) -> str:
+    return f"{pod.metadata.namespace or 'default'}/{pod.metadata.name}"
+
+
+def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> CollectedGangs:
+    """The gangs of the input's objects (PodGroups of the three sources, pods that join
+    them), following the gates (module docstring). Terminal and bound pods count as members
+    too: a started gang's bound pods count towards its quorum."""
+    found = CollectedGangs(GangIndex())
+    objects = list(objects)
+    api_on = features.enabled("GenericWorkload")
+    ganging = features.gang_scheduling
+    declared: dict[GangKey, Gang] = {}
+    kai_groups: set[tuple[str, str]] = set()
+    for loaded in objects:
+        obj = loaded.obj
+        namespace = getattr(obj.metadata, "namespace", "") or "default"
+        gang_key: GangKey
+        if isinstance(obj, PodGroup | SchedulingWorkload):
+            if not api_on:
+                found.warnings.append(
+                    f"{loaded.file}: {loaded.ref}: set aside: scheduling.k8s.io/v1alpha2 is "
+                    "served only with feature gate GenericWorkload"
+                )
+                continue
+            found.problems.extend(
+                Problem(loaded.file, loaded.ref, path, message)
+                for path, message in gated_field_problems(obj, features)
+            )
+            if isinstance(obj, PodGroup):
+                gang_key = GangKey(namespace, obj.metadata.name)
+                gang = obj.spec.scheduling_policy.gang
+                declared[gang_key] = Gang(gang_key, gang.min_count if gang is not None else None)
+        elif isinstance(obj, VolcanoPodGroup):
+            gang_key = GangKey(namespace, obj.metadata.name, GangSource.VOLCANO)
+            declared[gang_key] = Gang(gang_key, obj.spec.min_member, queue=obj.spec.queue)
+        elif isinstance(obj, KaiPodGroup):
+            gang_key = GangKey(namespace, obj.metadata.name, GangSource.KAI)
+            declared[gang_key] = Gang(gang_key, obj.spec.min_member, queue=obj.spec.queue)
+            kai_groups.add((namespace, obj.metadata.name))
+    if not ganging:
+        if declared or any(isinstance(o.obj, Pod) and _joins(o.raw) for o in objects):
+            found.warnings.append(
+                "gangs are not scheduled together: feature gate GangScheduling is off (it needs "
+                "GenericWorkload too); their pods are scheduled one by one"
+            )
+        return found
+    index = found.index
+    kai_members: dict[GangKey, int] = {}
+    for loaded in objects:
+        pod = loaded.obj
+        if not isinstance(pod, Pod):
+            continue
+        namespace = pod.metadata.namespace or "default"
+        key: GangKey | None = None
+        name = scheduling_group_name(loaded.raw)
+        if name is not None:
+            key = GangKey(namespace, name)
+        elif (volcano := _annotation(loaded.raw, VOLCANO_GROUP_ANNOTATIONS)) is not None:
+            key = GangKey(namespace, volcano, GangSource.VOLCANO)
+        elif (kai := _annotation(loaded.raw, (KAI_GROUP_ANNOTATION,))) is not None:
+            key = GangKey(namespace, kai, GangSource.KAI)
+            if (namespace, kai) not in kai_groups:
+                kai_members[key] = kai_members.get(key, 0) + 1
+        if key is None:
+            continue
+        index.member_of[_pod_key(pod)] = key
+        if key not in declared and key.source is not GangSource.KAI:
+            # The pods wait for their PodGroup (Kubernetes' and Volcano's alike).
+            declared[key] = Gang(key, None, declared=False)
+    # KAI pods without a KAI PodGroup object: the annotated set is the gang, all of it.
+    for key, count in kai_members.items():
+        declared[key] = Gang(key, count)
+    index.gangs = declared
+    return found
+
+
+def _joins(raw: Mapping[str, Any]) -> bool:
+    return (
+        scheduling_group_name(raw) is not None
+        or _annotation(raw, (*VOLCANO_GROUP_ANNOTATIONS, KAI_GROUP_ANNOTATION)) is not None
+    )
