@@ -397,6 +397,7 @@ def test_leaderworkerset_needs_statefulset_and_gc_collects_what_they_make() -> N
         assert isinstance(gc, GarbageCollector)
         assert {k.resource.kind for k in gc.owner_kinds} == {
             "Pod",
+            "Job",
             "StatefulSet",
             "JobSet",
             "LeaderWorkerSet",

@@ -112,7 +112,8 @@ def build_controllers(
         # created here, and kube-controller-manager's own collector is not running either.
         owners = [POD_OWNERS]
         dependents = list(DEFAULT_DEPENDENTS)
-        if "job" in chosen:
+        if "job" in chosen or "jobset" in chosen:
+            # The JobSet controller deletes Jobs in the foreground: the collector finishes them.
             owners.append(JOB_OWNERS)
         if "replicaset" in chosen or "deployment" in chosen:
             owners.append(REPLICA_SET_OWNERS)

@@ -206,6 +206,8 @@ def plan_stateful_set(
 ) -> PodsPlan:
     """One sync of a StatefulSet over the pods it controls (see the module docstring).
     `admission` mutates every new pod body (the LeaderWorkerSet pod webhook)."""
+    if is_being_deleted(sts):
+        return PodsPlan()  # its pods go with it (the garbage collector's business)
     owned = [p for p in pods if is_controlled_by(p, sts)]
     members: dict[int, KubeDict] = {}
     for pod in owned:
@@ -218,8 +220,7 @@ def plan_stateful_set(
     monotonic = spec.get("podManagementPolicy", ORDERED_READY) == ORDERED_READY
     create: list[KubeDict] = []
     delete: list[KubeDict] = []
-    if not is_being_deleted(sts):
-        _plan_pods(sts, members, wanted, update_revision, monotonic, create, delete)
+    _plan_pods(sts, members, wanted, update_revision, monotonic, create, delete)
     if admission is not None:
         create = [admission(sts, body) for body in create]
     status = _status(sts, list(members.values()), update_revision, now)
@@ -341,23 +342,20 @@ class StatefulSetController(PodOwnerController):
 
     async def sync(self, key: str) -> None:
         sts = self.owners.get(key)
-        if sts is not None and not is_being_deleted(sts):
-            if (sts.get("spec") or {}).get("volumeClaimTemplates") and uid_of(
-                sts
-            ) not in self._warned:
-                self._warned.add(uid_of(sts))
+        if sts is None:
+            live = {uid_of(s) for s in self.owners.store.values()}
+            self._warned &= live
+        elif not is_being_deleted(sts):
+            uid = uid_of(sts)
+            if (sts.get("spec") or {}).get("volumeClaimTemplates") and uid not in self._warned:
+                self._warned.add(uid)
                 log.warning(
                     "StatefulSet %s: spec.volumeClaimTemplates: not modelled, no "
                     "PersistentVolumeClaims are made for its pods",
                     key,
                 )
             await self._ensure_revision(sts)
-        elif sts is None:
-            self._warned = {u for u in self._warned if u in self._live_uids()}
         await super().sync(key)
-
-    def _live_uids(self) -> set[str]:
-        return {uid_of(s) for s in self.owners.store.values()}
 
     async def _ensure_revision(self, sts: KubeDict) -> None:
         name = revision_name(sts)
