@@ -36,6 +36,7 @@ from dralloc.scheduler.plugins import (
     DefaultPreemptionArgs,
     Eviction,
     Evictor,
+    GangLister,
     NamespaceLabels,
     OwnerSelectors,
     Plugin,
@@ -51,6 +52,7 @@ from dralloc.scheduler.plugins.gpushare import GpuShareView, TaskType
 from dralloc.scheduler.profiles import (
     DeviceSpeedups,
     build_profiles,
+    default_plugins,
     evict_from_cache,
     scheduler_registry,
 )
@@ -116,6 +118,9 @@ class SchedulerInputs:
     preemption_frees_devices: bool = False
     disruption_budgets: Sequence[PodDisruptionBudget] = ()
     workloads: Sequence[Workload] = ()
+    # Which pods form gangs (GangScheduling's PreEnqueue and Permit; `collect_gangs` finds
+    # them in an input). None: no pod is in a gang.
+    gangs: GangLister | None = None
     # DynamicResources' PostFilter clears an unavailable claim's allocation through this (a
     # live cluster's API server); None: it only reports, as offline runs have no server.
     claim_deallocator: Callable[[ResourceClaim], None] | None = None
@@ -226,13 +231,14 @@ def build_scheduler(
         namespace_labels=inputs.namespace_labels,
         preemption_frees_devices=inputs.preemption_frees_devices,
         claim_deallocator=inputs.claim_deallocator,
+        gangs=inputs.gangs,
     )
     registry[DefaultPreemption.name] = _default_preemption(
         cache, evict, inputs.rng, _budget_lister(cache, inputs.workloads)
     )
     problems: list[Problem] = []
     try:
-        profiles = build_profiles(inputs.config, registry)
+        profiles = build_profiles(inputs.config, registry, defaults=default_plugins(features))
     except InputError as err:
         if collect_problems is None:
             raise

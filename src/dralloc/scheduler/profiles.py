@@ -70,6 +70,7 @@ from dralloc.scheduler.plugins import (
     Binder,
     Eviction,
     Evictor,
+    GangLister,
     NamespaceLabels,
     OwnerSelectors,
     Plugin,
@@ -120,6 +121,19 @@ DEFAULT_PLUGINS: tuple[PluginRef, ...] = (
     PluginRef("ImageLocality", 1),
     PluginRef("DefaultBinder"),
 )
+
+
+def default_plugins(features: Features) -> tuple[PluginRef, ...]:
+    """`DEFAULT_PLUGINS` with what upstream's gates add at the end: GangScheduling
+    (GangScheduling, which needs GenericWorkload) and PodGroupPodsCount, weight 1
+    (TopologyAwareWorkloadScheduling; its TopologyPlacementGenerator is not in dralloc)."""
+    extra: list[PluginRef] = []
+    if features.gang_scheduling:
+        extra.append(PluginRef("GangScheduling"))
+        if features.enabled("TopologyAwareWorkloadScheduling"):
+            extra.append(PluginRef("PodGroupPodsCount", 1))
+    return DEFAULT_PLUGINS + tuple(extra)
+
 
 GPU_SHARING_TYPES = (FGD, BestFit, DotProduct, GpuPacking, GpuClustering, Random)
 GPU_SHARING_PLUGINS = tuple(kind.name for kind in GPU_SHARING_TYPES)
@@ -390,6 +404,7 @@ def scheduler_registry(
     namespace_labels: NamespaceLabels | None = None,
     preemption_frees_devices: bool = False,
     claim_deallocator: Callable[[ResourceClaim], None] | None = None,
+    gangs: GangLister | None = None,
 ) -> Registry:
     """Every plugin dralloc can put in a profile over `cache`: the in-tree registry,
     `DynamicResources` (through `allocator`, with `device_speedups`), the GPU-sharing score
@@ -402,7 +417,8 @@ def scheduler_registry(
     reads namespace labels from `namespace_labels` (default: `kubernetes.io/metadata.name`
     only). `preemption_frees_devices`: DynamicResources lets preemption free the devices of
     victims' node-local claims (KEP-5690, beyond 1.36; off by default, as 1.36).
-    `claim_deallocator` is DynamicResources' PostFilter write (a live cluster's)."""
+    `claim_deallocator` is DynamicResources' PostFilter write (a live cluster's). `gangs`
+    says which pods form gangs (GangScheduling; none without it)."""
     registry = in_tree_registry(
         binder=binder,
         nodes=cache.snapshot,
@@ -410,6 +426,7 @@ def scheduler_registry(
         rng=rng,
         owners=owners,
         namespace_labels=namespace_labels,
+        gangs=gangs,
     )
     device_classes = (
         ExtendedResourceIndex(cache.classes) if features.enabled("DRAExtendedResource") else None
@@ -463,9 +480,15 @@ def merge_plugin_set(defaults: PluginSet, custom: PluginSet) -> PluginSet:
 class _Builder:
     """Builds one profile, collecting every problem."""
 
-    def __init__(self, config: ProfileConfig, registry: Registry) -> None:
+    def __init__(
+        self,
+        config: ProfileConfig,
+        registry: Registry,
+        defaults: tuple[PluginRef, ...] = DEFAULT_PLUGINS,
+    ) -> None:
         self.config = config
         self.registry = registry
+        self.defaults = defaults
         self.problems: list[Problem] = []
         self.plugins: dict[str, Plugin] = {}
 
@@ -477,7 +500,7 @@ class _Builder:
     def merged(self) -> dict[str, PluginSet]:
         sets = dict(self.config.plugins)
         out = {key: merge_plugin_set(PluginSet(), value) for key, value in sets.items()}
-        default_multi = PluginSet(DEFAULT_PLUGINS)
+        default_multi = PluginSet(self.defaults)
         out[MULTI_POINT] = merge_plugin_set(default_multi, sets.get(MULTI_POINT, PluginSet()))
         return out
 
@@ -656,16 +679,27 @@ def gpu_sharing_profile(
 
 
 def build_profile(
-    config: ProfileConfig, registry: Registry, *, percentage_of_nodes_to_score: int | None = None
+    config: ProfileConfig,
+    registry: Registry,
+    *,
+    percentage_of_nodes_to_score: int | None = None,
+    defaults: tuple[PluginRef, ...] = DEFAULT_PLUGINS,
 ) -> Profile:
     """The `Profile` of one configured profile over `registry`'s plugins (new instances).
     `percentage_of_nodes_to_score` is the configuration's global value, used when the profile
-    sets none. Raises InputError naming file and config path for every problem."""
-    return _Builder(config, registry).build(percentage_of_nodes_to_score)
+    sets none; `defaults` the default multiPoint list (`default_plugins(features)`). Raises
+    InputError naming file and config path for every problem."""
+    return _Builder(config, registry, defaults).build(percentage_of_nodes_to_score)
 
 
-def build_profiles(config: SchedulerConfiguration, registry: Registry) -> dict[str, Profile]:
-    """Every profile of a configuration, by schedulerName; all problems in one InputError."""
+def build_profiles(
+    config: SchedulerConfiguration,
+    registry: Registry,
+    *,
+    defaults: tuple[PluginRef, ...] = DEFAULT_PLUGINS,
+) -> dict[str, Profile]:
+    """Every profile of a configuration, by schedulerName; all problems in one InputError.
+    `defaults` as `build_profile`'s."""
     profiles: dict[str, Profile] = {}
     problems: list[Problem] = []
     for profile_config in config.profiles:
@@ -674,6 +708,7 @@ def build_profiles(config: SchedulerConfiguration, registry: Registry) -> dict[s
                 profile_config,
                 registry,
                 percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
+                defaults=defaults,
             )
         except InputError as err:
             problems.extend(err.problems)
@@ -707,4 +742,4 @@ def default_profile(
         evictor,
         preemption_frees_devices=preemption_frees_devices,
     )
-    return build_profile(ProfileConfig(), registry)
+    return build_profile(ProfileConfig(), registry, defaults=default_plugins(features))

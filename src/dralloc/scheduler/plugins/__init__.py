@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from dralloc.errors import InternalError
+from dralloc.scheduler.gangs import GangIndex
 from dralloc.scheduler.plugins.defaultbinder import Binder, DefaultBinder
 from dralloc.scheduler.plugins.defaultpreemption import (
     DefaultPreemption,
@@ -38,6 +39,7 @@ from dralloc.scheduler.plugins.defaultpreemption import (
     Evictor,
     NodeLister,
 )
+from dralloc.scheduler.plugins.gangscheduling import GangLister, GangScheduling
 from dralloc.scheduler.plugins.helper import check_no_args
 from dralloc.scheduler.plugins.helper.listers import NamespaceLabels
 from dralloc.scheduler.plugins.imagelocality import ImageLocality
@@ -52,6 +54,7 @@ from dralloc.scheduler.plugins.noderesources import (
     NodeResourcesFitArgs,
 )
 from dralloc.scheduler.plugins.nodeunschedulable import NodeUnschedulable
+from dralloc.scheduler.plugins.podgrouppodscount import PodGroupPodsCount
 from dralloc.scheduler.plugins.podtopologyspread import (
     OwnerSelectors,
     PodTopologySpread,
@@ -153,6 +156,20 @@ def _inter_pod_affinity_factory(
     return build
 
 
+def _gang_scheduling_factory(gangs: GangLister | None) -> PluginFactory:
+    def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+        check_no_args(args, path or f"{GangScheduling.name}.args")
+        # Without a lister no pod belongs to a gang: every pod passes.
+        return GangScheduling(gangs if gangs is not None else GangIndex())
+
+    return build
+
+
+def _pod_group_pods_count(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
+    check_no_args(args, path or f"{PodGroupPodsCount.name}.args")
+    return PodGroupPodsCount()
+
+
 def _default_binder_factory(binder: Binder | None) -> PluginFactory:
     def build(args: Mapping[str, object] | None, *, path: str = "") -> Plugin:
         check_no_args(args, path or f"{DefaultBinder.name}.args")
@@ -186,12 +203,13 @@ def in_tree_registry(
     rng: random.Random | None = None,
     owners: OwnerSelectors | None = None,
     namespace_labels: NamespaceLabels | None = None,
+    gangs: GangLister | None = None,
 ) -> Registry:
     """A new registry of the in-tree plugins. `binder` records bindings for DefaultBinder;
     `nodes` and `evictor` serve DefaultPreemption (and `rng` its dry run's offset). Building
     either plugin without what it needs is an InternalError (a wiring bug); its args are
     checked first. `nodes`, `owners` and `namespace_labels` serve the pod-to-pod plugins
-    (see the module docstring)."""
+    (see the module docstring); `gangs` serves GangScheduling."""
     return {
         NodeUnschedulable.name: _node_unschedulable,
         NodeName.name: _node_name,
@@ -205,6 +223,8 @@ def in_tree_registry(
         ImageLocality.name: _image_locality_factory(nodes),
         DefaultPreemption.name: _default_preemption_factory(nodes, evictor, rng),
         DefaultBinder.name: _default_binder_factory(binder),
+        GangScheduling.name: _gang_scheduling_factory(gangs),
+        PodGroupPodsCount.name: _pod_group_pods_count,
     }
 
 
@@ -215,6 +235,8 @@ __all__ = [
     "DefaultPreemptionArgs",
     "Eviction",
     "Evictor",
+    "GangLister",
+    "GangScheduling",
     "ImageLocality",
     "InterPodAffinity",
     "InterPodAffinityArgs",
@@ -232,6 +254,7 @@ __all__ = [
     "OwnerSelectors",
     "Plugin",
     "PluginFactory",
+    "PodGroupPodsCount",
     "PodTopologySpread",
     "PodTopologySpreadArgs",
     "Registry",
