@@ -13,6 +13,10 @@ under the first Filter plugin that rejected it, and only for the nodes the cycle
 
 Pure computation over a snapshot; nothing is assumed, reserved or remembered: the cycle state
 is thrown away, and plugins see the nodes exactly as a cycle would.
+
+A pod of a gang is placed with its gang or not at all, so "why pending" is the gang's answer:
+`explain_gang` runs the pod-group cycle as a what-if (`place_gang` without binding, the cache
+unchanged after) and says how many of minCount fit and which member blocks.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dralloc.api.core import Pod
+from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import Code, CycleState, Framework, NodeInfo, PodInfo, Status
+from dralloc.scheduler.gangs import Gang, GangPlacement, place_gang
 
-__all__ = ["NodeExplanation", "PodExplanation", "explain_pod"]
+__all__ = ["GangExplanation", "NodeExplanation", "PodExplanation", "explain_gang", "explain_pod"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +108,53 @@ def explain_pod(framework: Framework, pod: PodInfo, nodes: Sequence[NodeInfo]) -
             rejections.append(status.stamped(plugin.name))
         out.append(NodeExplanation(node.name, tuple(rejections)))
     return PodExplanation(pod.key, tuple(out))
+
+
+@dataclass(frozen=True)
+class GangExplanation:
+    """A gang member's situation: the gang's what-if placement, seen from `pod`."""
+
+    pod: str
+    placement: GangPlacement
+
+    @property
+    def gang(self) -> Gang:
+        return self.placement.gang
+
+    @property
+    def node(self) -> str | None:
+        """Where the pod would go if its gang were admitted now."""
+        return self.placement.placed.get(self.pod)
+
+    def message(self) -> str:
+        """One line: the gang, its count against minCount, and the member that blocks."""
+        gang = self.gang
+        placed = len(self.placement.placed) + self.placement.already_placed
+        total = len(self.placement.members) + self.placement.already_placed
+        quorum = f"minCount {gang.min_count}" if gang.min_count is not None else "no minCount"
+        head = f"pod {self.pod} is in gang {gang.ref} ({quorum}): {placed} of {total} pods fit"
+        if self.placement.status.code == Code.ERROR:
+            return f"{head}; {self.placement.status.message}"
+        if self.placement.is_admitted:
+            where = f"; this pod would go to {self.node}" if self.node else ""
+            return f"{head}, the gang can be placed now{where}"
+        blocking = self.placement.blocking
+        if blocking is None:
+            return f"{head}; {self.placement.status.message}"
+        who = "this pod" if blocking.key == self.pod else f"pod {blocking.key}"
+        return f"{head}; {who} blocks: {blocking.message}"
+
+
+def explain_gang(
+    cache: SchedulerCache,
+    framework: Framework,
+    gang: Gang,
+    pods: Sequence[Pod],
+    pod_key: str,
+    *,
+    already_placed: int = 0,
+) -> GangExplanation:
+    """The gang's pod-group cycle as a what-if, from member `pod_key`'s side; the cache is
+    unchanged after."""
+    placement = place_gang(cache, framework, gang, pods, already_placed=already_placed)
+    return GangExplanation(pod_key, placement)

@@ -27,6 +27,7 @@ from dralloc.api.resource import ResourceClaim
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME
+from dralloc.scheduler.explain import GangExplanation, explain_gang
 from dralloc.scheduler.framework import Framework, PodInfo, Status
 from dralloc.scheduler.gangs import (
     CollectedGangs,
@@ -112,7 +113,7 @@ def schedule_queue(
             continue  # a gang member, tried with its gang
         gang = gangs.gang_of(_key(entry.pod)) if gangs.member_of else None
         if gang is not None:
-            outcomes.update(_schedule_gang(plan, frameworks, gang, queue))
+            outcomes.update(_schedule_gang(plan, frameworks, gang))
             continue
         if entry.gated is not None:
             status = Status.unresolvable(entry.gated)
@@ -136,16 +137,53 @@ def _key(pod: Pod) -> str:
     return f"{pod.metadata.namespace or 'default'}/{pod.metadata.name}"
 
 
-def _schedule_gang(
-    plan: SchedulePlan,
-    frameworks: Mapping[str, Framework],
-    gang: Gang,
-    queue: Sequence[PendingPod],
-) -> dict[int, ScheduleOutcome]:
-    """One pod-group cycle for `gang`'s members in `queue`: their outcomes by input index."""
+def _gang_members(plan: SchedulePlan, gang: Gang) -> tuple[list[PendingPod], int]:
+    """The gang's pending members in queue order, and how many of its pods run already."""
     gangs = plan.gangs
-    members = [e for e in queue if gangs.member_of.get(_key(e.pod)) == gang.key]
+    members = [e for e in queue_order(plan) if gangs.member_of.get(_key(e.pod)) == gang.key]
     running = sum(1 for key in gangs.members(gang.key) if key in plan.running)
+    return members, running
+
+
+def _gang_gating(
+    plan: SchedulePlan, gang: Gang, members: Sequence[PendingPod], running: int
+) -> str | None:
+    """Why the gang's entity may not enter the queue: GangScheduling's PreEnqueue, then any
+    member gated by DynamicResources' (which gates the whole entity)."""
+    if not members:
+        return None
+    gating = plan.gangs.pre_enqueue(_key(members[0].pod), known_pods=len(members) + running)
+    gated = [e for e in members if e.gated is not None]
+    if gating is None and gated:
+        first = gated[0]
+        gating = f"{first.gated} (pod {_key(first.pod)} of {gang.ref})"
+    return gating
+
+
+def explain_gang_member(
+    plan: SchedulePlan, frameworks: Mapping[str, Framework], pod_key: str
+) -> GangExplanation | str | None:
+    """For `dralloc explain --pod`: None when the pod is in no gang; the PreEnqueue message
+    when its gang waits to enter the queue; else the gang's what-if cycle on the plan's
+    cache as it is now (the cache unchanged after), naming the member that blocks."""
+    gang = plan.gangs.gang_of(pod_key)
+    if gang is None:
+        return None
+    members, running = _gang_members(plan, gang)
+    gating = _gang_gating(plan, gang, members, running)
+    if gating is not None:
+        return gating
+    pods = [e.pod for e in members]
+    framework = frameworks[pods[0].spec.scheduler_name or DEFAULT_SCHEDULER_NAME]
+    return explain_gang(plan.cache, framework, gang, pods, pod_key, already_placed=running)
+
+
+def _schedule_gang(
+    plan: SchedulePlan, frameworks: Mapping[str, Framework], gang: Gang
+) -> dict[int, ScheduleOutcome]:
+    """One pod-group cycle for all of `gang`'s pending members (queued as one entity, so
+    those past the end of `queue` too): their outcomes by input index."""
+    members, running = _gang_members(plan, gang)
     outcomes: dict[int, ScheduleOutcome] = {}
 
     def reject(entry: PendingPod, status: Status) -> None:
@@ -153,11 +191,7 @@ def _schedule_gang(
             PodInfo.of(entry.pod), None, status, message=status.message
         )
 
-    gating = gangs.pre_enqueue(_key(members[0].pod), known_pods=len(members) + running)
-    gated = [e for e in members if e.gated is not None]
-    if gating is None and gated:
-        first = gated[0]
-        gating = f"{first.gated} (pod {_key(first.pod)} of {gang.ref})"
+    gating = _gang_gating(plan, gang, members, running)
     if gating is not None:
         for entry in members:
             reject(entry, Status.unresolvable(entry.gated or gating).stamped("GangScheduling"))
