@@ -297,6 +297,16 @@ def test_an_ordered_ready_stateful_set_comes_up_in_order_and_scales_down_highest
             await eventually(scaled_down, what="scaled down to web-0")
             assert events.deleted == ["web-1", "web-2", "web-1"]
 
+            # A pod deleted by someone else is made again.
+            gone_uid = (await pods_of(client, namespace))["web-0"]["metadata"]["uid"]
+            await client.delete(PODS.item(namespace, "web-0"))
+
+            async def recreated() -> bool:
+                pod = (await pods_of(client, namespace)).get("web-0")
+                return pod is not None and pod["metadata"]["uid"] != gone_uid
+
+            await eventually(recreated, what="web-0 made again after its deletion")
+
             # The StatefulSet goes: the collector takes its pod and its revision.
             await client.delete(
                 STATEFUL_SETS.item(namespace, "web"), {"propagationPolicy": "Background"}
