@@ -145,8 +145,8 @@ def scheduler_name_problem(pods: Sequence[Pod], default: str) -> str | None:
     if len(names) > 1:
         return (
             "all pods in a single pod group should have the same .spec.schedulerName set, "
-            f"got: {names[0]!r} and {names[1]!r}"
-        ).replace("'", '"')
+            f'got: "{names[0]}" and "{names[1]}"'
+        )
     return None
 
 

@@ -32,7 +32,7 @@ from dralloc.errors import Problem
 from dralloc.features import Features
 
 # Upstream's GangScheduling PreEnqueue messages (both UnschedulableAndUnresolvable).
-WAITING_FOR_POD_GROUP = "waiting for pods's pod group {name!r} to appear in scheduling queue"
+WAITING_FOR_POD_GROUP = 'waiting for pods\'s pod group "{name}" to appear in scheduling queue'
 WAITING_FOR_MIN_COUNT = "waiting for minCount pods from a gang to appear in scheduling queue"
 # Upstream's GangScheduling Permit message below quorum.
 WAITING_FOR_QUORUM = "waiting for minCount pods from a gang to be scheduled"
@@ -100,7 +100,7 @@ class GangIndex:
         if gang is None:
             return None
         if not gang.declared:
-            return WAITING_FOR_POD_GROUP.format(name=gang.key.name).replace("'", '"')
+            return WAITING_FOR_POD_GROUP.format(name=gang.key.name)
         if gang.min_count is None:
             return None
         known = known_pods if known_pods is not None else len(self.members(gang.key))
