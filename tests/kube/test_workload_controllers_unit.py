@@ -304,7 +304,7 @@ def lws(replicas: int = 2, size: int = 3, **spec: Any) -> Obj:
 
 def test_an_lws_makes_its_leader_stateful_set_and_service_then_workers_per_leader() -> None:
     owner = lws()
-    plan = plan_leader_worker_set(owner, {}, [], has_service=False, now=NOW)
+    plan = plan_leader_worker_set(owner, {}, [], services=(), now=NOW)
     (leaders,) = plan.create
     assert leaders["metadata"]["name"] == "llm"
     assert leaders["spec"]["replicas"] == 2
@@ -312,10 +312,10 @@ def test_an_lws_makes_its_leader_stateful_set_and_service_then_workers_per_leade
         "matchLabels": {LWS + "name": "llm", LWS + "worker-index": "0"}
     }
     assert leaders["spec"]["template"]["metadata"]["annotations"] == {LWS + "size": "3"}
-    assert plan.service is not None
+    assert [s["metadata"]["name"] for s in plan.services] == ["llm"]
     leaders["metadata"]["uid"] = "leaders-uid"
     leader = pod("llm-1", leaders, **{LWS + "group-index": "1", LWS + "worker-index": "0"})
-    plan = plan_leader_worker_set(owner, {"llm": leaders}, [leader], True, NOW)
+    plan = plan_leader_worker_set(owner, {"llm": leaders}, [leader], {"llm"}, NOW)
     (workers,) = plan.create
     assert workers["metadata"]["name"] == "llm-1"
     assert workers["metadata"]["ownerReferences"][0]["uid"] == "llm-1-uid"
@@ -326,13 +326,13 @@ def test_an_lws_makes_its_leader_stateful_set_and_service_then_workers_per_leade
 
 def test_leader_ready_startup_waits_for_the_leader_before_its_workers() -> None:
     owner = lws(startupPolicy="LeaderReady")
-    leaders = plan_leader_worker_set(owner, {}, [], True, NOW).create[0]
+    leaders = plan_leader_worker_set(owner, {}, [], {"llm"}, NOW).create[0]
     leaders["metadata"]["uid"] = "leaders-uid"
     labels = {LWS + "group-index": "0", LWS + "worker-index": "0"}
     waiting = pod("llm-0", leaders, "Pending", ready=False, **labels)
-    assert plan_leader_worker_set(owner, {"llm": leaders}, [waiting], True, NOW).create == ()
+    assert plan_leader_worker_set(owner, {"llm": leaders}, [waiting], {"llm"}, NOW).create == ()
     ready = pod("llm-0", leaders, **labels)
-    assert names(plan_leader_worker_set(owner, {"llm": leaders}, [ready], True, NOW).create) == [
+    assert names(plan_leader_worker_set(owner, {"llm": leaders}, [ready], {"llm"}, NOW).create) == [
         "llm-0"
     ]
 
@@ -360,16 +360,18 @@ def test_the_pod_webhook_labels_leaders_and_workers() -> None:
 
 def test_the_lws_is_available_once_every_group_is_ready() -> None:
     owner = lws(replicas=1, size=2)
-    leaders = plan_leader_worker_set(owner, {}, [], True, NOW).create[0]
+    leaders = plan_leader_worker_set(owner, {}, [], {"llm"}, NOW).create[0]
     leaders["metadata"]["uid"] = "leaders-uid"
     leaders["status"] = {"replicas": 1}
     leader = pod("llm-0", leaders, **{LWS + "group-index": "0", LWS + "worker-index": "0"})
-    workers = plan_leader_worker_set(owner, {"llm": leaders}, [leader], True, NOW).create[0]
+    workers = plan_leader_worker_set(owner, {"llm": leaders}, [leader], {"llm"}, NOW).create[0]
     sets = {"llm": leaders, "llm-0": workers}
-    status = plan_leader_worker_set(owner, sets, [leader], True, NOW).status
+    status = plan_leader_worker_set(owner, sets, [leader], {"llm"}, NOW).status
     assert status is not None and [c["type"] for c in status["conditions"]] == ["Progressing"]
     workers["status"] = {"replicas": 1, "currentRevision": "r", "updateRevision": "r"}
-    status = plan_leader_worker_set({**owner, "status": status}, sets, [leader], True, NOW).status
+    status = plan_leader_worker_set(
+        {**owner, "status": status}, sets, [leader], {"llm"}, NOW
+    ).status
     assert status is not None and status["readyReplicas"] == 1
     assert [(c["type"], c["status"]) for c in status["conditions"]] == [
         ("Progressing", "False"),
@@ -412,3 +414,42 @@ def test_leaderworkerset_needs_statefulset_and_gc_collects_what_they_make() -> N
         }
 
     asyncio.run(scenario())
+
+
+def test_unique_per_replica_gives_each_group_a_service_owned_by_its_leader() -> None:
+    owner = lws(networkConfig={"subdomainPolicy": "UniquePerReplica"})
+    first = plan_leader_worker_set(owner, {}, [], (), NOW)
+    assert first.services == ()
+    leaders = first.create[0]
+    leaders["metadata"]["uid"] = "leaders-uid"
+    leader = pod("llm-1", leaders, **{LWS + "group-index": "1", LWS + "worker-index": "0"})
+    plan = plan_leader_worker_set(owner, {"llm": leaders}, [leader], (), NOW)
+    (service,) = plan.services
+    assert service["metadata"]["name"] == "llm-1"
+    assert service["metadata"]["ownerReferences"][0]["uid"] == "llm-1-uid"
+    assert service["spec"]["selector"] == {LWS + "name": "llm", LWS + "group-index": "1"}
+    assert plan.create[0]["spec"]["serviceName"] == "llm-1"
+    assert plan_leader_worker_set(owner, {"llm": leaders}, [leader], {"llm-1"}, NOW).services == ()
+
+
+def test_exclusive_placement_makes_workers_once_the_leaders_topology_is_known() -> None:
+    owner = lws()
+    owner["metadata"]["annotations"] = {LWS + "exclusive-topology": "rack"}
+    leaders = plan_leader_worker_set(owner, {}, [], {"llm"}, NOW).create[0]
+    leaders["metadata"]["uid"] = "leaders-uid"
+    leader = pod("llm-0", leaders, **{LWS + "group-index": "0", LWS + "worker-index": "0"})
+    sets = {"llm": leaders}
+    assert plan_leader_worker_set(owner, sets, [leader], {"llm"}, NOW).create == ()
+    plan = plan_leader_worker_set(owner, sets, [leader], {"llm"}, NOW, {"llm-0": "rack-7"})
+    (workers,) = plan.create
+    assert workers["spec"]["template"]["spec"]["nodeSelector"] == {"rack": "rack-7"}
+    # The pod webhook keeps other groups out of the leader's domain.
+    meta = {
+        **leader["metadata"],
+        "labels": {**leader["metadata"]["labels"], LWS + "name": "llm"},
+        "annotations": {LWS + "exclusive-topology": "rack"},
+    }
+    affinity = lws_pod_admission({}, {"metadata": meta, "spec": {}})["spec"]["affinity"]
+    for kind in ("podAffinity", "podAntiAffinity"):
+        (term,) = affinity[kind]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["topologyKey"] == "rack"

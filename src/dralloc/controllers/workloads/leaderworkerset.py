@@ -87,7 +87,8 @@ def revision_key(lws: LeaderWorkerSet) -> str:
     return revision_hash(canonical_json(lws.spec.leader_worker_template))
 
 
-def _unique_per_replica(lws: LeaderWorkerSet) -> bool:
+def is_unique_per_replica(lws: LeaderWorkerSet) -> bool:
+    """`networkConfig.subdomainPolicy: UniquePerReplica`: one subdomain per group."""
     network = lws.spec.network_config
     return network is not None and network.subdomain_policy == UNIQUE_PER_REPLICA
 
@@ -126,7 +127,7 @@ def leader_template_meta(
     if meta.annotations.get(EXCLUSIVE_ANNOTATION):
         annotations[EXCLUSIVE_ANNOTATION] = meta.annotations[EXCLUSIVE_ANNOTATION]
     annotations.update(_subgroup_annotations(lws, leader=True))
-    if _unique_per_replica(lws):
+    if is_unique_per_replica(lws):
         annotations[SUBDOMAIN_POLICY_ANNOTATION] = UNIQUE_PER_REPLICA
     return labels, annotations
 
@@ -193,7 +194,7 @@ def worker_template_meta(
 
 def worker_service_name(lws: LeaderWorkerSet, leader_name: str) -> str:
     """The worker StatefulSet's `serviceName`: the leader's name with `UniquePerReplica`."""
-    return leader_name if _unique_per_replica(lws) else lws.metadata.name
+    return leader_name if is_unique_per_replica(lws) else lws.metadata.name
 
 
 def worker_stateful_set(

@@ -18,7 +18,12 @@ every new pod in place of the project's pod webhook.
   ordinals from 1, `worker_selector`, `worker_template_meta`, `worker_service_name`; none
   when `size` is 1;
 * the headless Service `<lws>` (`subdomainPolicy: Shared`): `clusterIP: None`, selector
-  `leaderworkerset.sigs.k8s.io/name`, `publishNotReadyAddresses: true`;
+  `leaderworkerset.sigs.k8s.io/name`, `publishNotReadyAddresses: true`; with
+  `UniquePerReplica`, one per group instead, named like and owned by its leader pod, selecting
+  the group's index too;
+* with exclusive placement (`leaderworkerset.sigs.k8s.io/exclusive-topology: <key>` on the
+  set), a group's workers are made once its leader is scheduled, with a node selector on the
+  leader's node's value of `<key>` (the pod webhook's affinities keep other groups away);
 * status `replicas` (the leader StatefulSet's), `readyReplicas` (groups whose leader is
   Running and Ready and whose worker StatefulSet has all its replicas at one revision),
   `updatedReplicas` (groups of the current revision), `hpaPodSelector`, and the condition
@@ -30,9 +35,8 @@ ControllerRevision of the LeaderWorkerSet is written.
 
 Not modelled: rolling updates (`rolloutStrategy`: partition, maxUnavailable, maxSurge),
 `restartPolicy: RecreateGroupOnPodRestart` (a failed worker is made again by its StatefulSet,
-the group is not recreated), exclusive placement's wait for the leader's node and its node
-selector on the workers, the per-replica Services of `subdomainPolicy: UniquePerReplica`,
-the `LWS_*` environment variables the webhook adds, `volumeClaimTemplates`, Events.
+the group is not recreated), the `LWS_*` environment variables the webhook adds,
+`volumeClaimTemplates`, subgroup exclusive placement's node selectors, Events.
 
 Owns its queue and its index of leader pods by LeaderWorkerSet; the informers own the
 objects.
@@ -42,7 +46,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,11 +57,13 @@ from dralloc.api.io import from_server
 from dralloc.api.validation.times import format_time
 from dralloc.api.workloads import LWS_API_VERSION, LeaderWorkerSet, apply_workload_defaults
 from dralloc.controllers.workloads.leaderworkerset import (
+    EXCLUSIVE_ANNOTATION,
     GROUP_INDEX_LABEL,
     REVISION_LABEL,
     SET_NAME_LABEL,
     WORKER_INDEX_LABEL,
     exclusive_affinity,
+    is_unique_per_replica,
     leader_selector,
     leader_set_meta,
     leader_template_meta,
@@ -67,7 +73,7 @@ from dralloc.controllers.workloads.leaderworkerset import (
     worker_service_name,
     worker_template_meta,
 )
-from dralloc.kube.client import PODS, ApiStatusError, KubeClient, KubeDict, Resource
+from dralloc.kube.client import NODES, PODS, ApiStatusError, KubeClient, KubeDict, Resource
 from dralloc.kube.controllers.base import (
     FuncHandler,
     ReverseIndex,
@@ -113,11 +119,11 @@ _EXCLUSIVE = frozenset(
 @dataclass(frozen=True)
 class LeaderWorkerSetPlan:
     """One sync: StatefulSets to create, StatefulSets to update (whole new objects), the
-    Service to create, and the whole new status (None when unchanged)."""
+    headless Services to create, and the whole new status (None when unchanged)."""
 
     create: tuple[KubeDict, ...] = ()
     update: tuple[KubeDict, ...] = ()
-    service: KubeDict | None = None
+    services: tuple[KubeDict, ...] = ()
     status: KubeDict | None = None
 
 
@@ -219,23 +225,30 @@ def worker_stateful_set(
     }
 
 
-def headless_service(raw: KubeDict) -> KubeDict:
-    """The Service `<lws>` (`CreateHeadlessServiceIfNotExists`, subdomain policy Shared)."""
+def headless_service(
+    raw: KubeDict, owner: KubeDict | None = None, group_index: str | None = None
+) -> KubeDict:
+    """A headless Service (`CreateHeadlessServiceIfNotExists`): `<lws>` for the whole set,
+    owned by it (subdomain policy `Shared`), or with `UniquePerReplica` one per group, named
+    like and owned by its leader pod `owner`, selecting the group's pods."""
     name = name_of(raw)
+    selector = {SET_NAME_LABEL: name}
+    ref = _controller_ref(LWS_API_VERSION, LEADER_WORKER_SETS.kind, raw)
+    service_name = name
+    if owner is not None:
+        selector[GROUP_INDEX_LABEL] = group_index or ""
+        ref = _controller_ref("v1", "Pod", owner)
+        service_name = name_of(owner)
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            "name": name,
+            "name": service_name,
             "namespace": namespace_of(raw),
             "labels": {SET_NAME_LABEL: name},
-            "ownerReferences": [_controller_ref(LWS_API_VERSION, LEADER_WORKER_SETS.kind, raw)],
+            "ownerReferences": [ref],
         },
-        "spec": {
-            "clusterIP": "None",
-            "selector": {SET_NAME_LABEL: name},
-            "publishNotReadyAddresses": True,
-        },
+        "spec": {"clusterIP": "None", "selector": selector, "publishNotReadyAddresses": True},
     }
 
 
@@ -308,12 +321,16 @@ def plan_leader_worker_set(
     raw: KubeDict,
     stateful_sets: dict[str, KubeDict],
     leaders: Sequence[KubeDict],
-    has_service: bool,
+    services: Collection[str],
     now: datetime,
+    topology: Mapping[str, str] | None = None,
 ) -> LeaderWorkerSetPlan:
     """One sync of a LeaderWorkerSet. `stateful_sets` are its leader StatefulSet and its
     leaders' worker StatefulSets (those that exist) by name; `leaders` its leader pods (label
-    `worker-index: 0`)."""
+    `worker-index: 0`); `services` the names of the namespace's Services among the ones it
+    would make. With exclusive placement, `topology` holds the value of the topology label
+    on each scheduled leader's node, by leader name: a group's workers are made only once
+    their leader's is known, with a node selector on it."""
     if is_being_deleted(raw):
         return LeaderWorkerSetPlan()
     lws = decode_leader_worker_set(raw)
@@ -346,13 +363,31 @@ def plan_leader_worker_set(
     owned_leaders = [
         p for p in leaders if leader_set is not None and is_controlled_by(p, leader_set)
     ]
+    exclusive = lws.metadata.annotations.get(EXCLUSIVE_ANNOTATION, "")
+    unique = is_unique_per_replica(lws)
+    new_services: list[KubeDict] = []
+    if not unique and name_of(raw) not in services:
+        new_services.append(headless_service(raw))
     ready = updated = 0
     for leader in owned_leaders:
+        group_index = (metadata(leader).get("labels") or {}).get(GROUP_INDEX_LABEL)
+        if unique and name_of(leader) not in services:
+            new_services.append(headless_service(raw, leader, group_index))
         workers = stateful_sets.get(name_of(leader)) if size > 1 else None
         leader_ready = is_running_and_ready(leader)
         startable = lws.spec.startup_policy != "LeaderReady" or leader_ready
-        if size > 1 and workers is None and not is_being_deleted(leader) and startable:
-            create.append(worker_stateful_set(raw, lws, leader, revision))
+        placed = not exclusive or name_of(leader) in (topology or {})
+        if size > 1 and workers is None and not is_being_deleted(leader) and startable and placed:
+            body = worker_stateful_set(raw, lws, leader, revision)
+            if exclusive:
+                # The group follows its leader into one topology domain (upstream's
+                # setNodeSelectorForWorkerPods).
+                pod_spec = body["spec"]["template"]["spec"]
+                pod_spec["nodeSelector"] = {
+                    **(pod_spec.get("nodeSelector") or {}),
+                    exclusive: (topology or {})[name_of(leader)],
+                }
+            create.append(body)
         if workers is not None and not is_controlled_by(workers, leader):
             workers = None
         if (size == 1 or _is_workers_ready(workers)) and leader_ready:
@@ -378,9 +413,8 @@ def plan_leader_worker_set(
         conditions, AVAILABLE if ready >= lws.spec.replicas else PROGRESSING, format_time(now)
     )
     status["conditions"] = conditions
-    service = None if has_service else headless_service(raw)
     return LeaderWorkerSetPlan(
-        tuple(create), tuple(update), service, status if status != old else None
+        tuple(create), tuple(update), tuple(new_services), status if status != old else None
     )
 
 
@@ -474,10 +508,15 @@ class LeaderWorkerSetController:
             for name in (name_of(raw), *(name_of(p) for p in leaders))
             if (found := self.stateful_sets.get(f"{namespace}/{name}")) is not None
         }
-        has_service = self.services.get(key) is not None
-        plan = plan_leader_worker_set(raw, stateful_sets, leaders, has_service, self.now())
-        if plan.service is not None:
-            await self._create(SERVICES, namespace, plan.service)
+        services = {
+            name
+            for name in (name_of(raw), *(name_of(p) for p in leaders))
+            if self.services.get(f"{namespace}/{name}") is not None
+        }
+        topology = await self._topology(raw, leaders, stateful_sets)
+        plan = plan_leader_worker_set(raw, stateful_sets, leaders, services, self.now(), topology)
+        for service in plan.services:
+            await self._create(SERVICES, namespace, service)
         for body in plan.create:
             await self._create(STATEFUL_SETS, namespace, body)
         for body in plan.update:
@@ -488,6 +527,29 @@ class LeaderWorkerSetController:
             await self.client.update(
                 LEADER_WORKER_SETS.item(namespace, name_of(raw), "status"), updated
             )
+
+    async def _topology(
+        self, raw: KubeDict, leaders: Sequence[KubeDict], stateful_sets: dict[str, KubeDict]
+    ) -> dict[str, str]:
+        """With exclusive placement, the topology label's value on the node of each
+        scheduled leader that has no worker StatefulSet yet (upstream's
+        topologyValueFromPod): a GET of the node, only when the workers are to be made."""
+        key = (metadata(raw).get("annotations") or {}).get(EXCLUSIVE_ANNOTATION)
+        if not key:
+            return {}
+        found: dict[str, str] = {}
+        for leader in leaders:
+            node = (leader.get("spec") or {}).get("nodeName")
+            if not node or name_of(leader) in stateful_sets:
+                continue
+            labels = metadata(await self.client.get(NODES.item(None, node))).get("labels") or {}
+            if key not in labels:
+                raise SyncError(
+                    f"LeaderWorkerSet {object_key(raw)}: node {node} of leader "
+                    f"{name_of(leader)} has no label {key} (the exclusive topology)"
+                )
+            found[name_of(leader)] = str(labels[key])
+        return found
 
     async def _create(self, resource: Resource, namespace: str, body: KubeDict) -> None:
         try:
