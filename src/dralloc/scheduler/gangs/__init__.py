@@ -11,6 +11,7 @@ from dralloc.scheduler.gangs.cycle import (
     place_gang,
     scheduler_name_problem,
 )
+from dralloc.scheduler.gangs.entity import pop_gang, schedule_gang_entity
 from dralloc.scheduler.gangs.model import (
     WAITING_FOR_MIN_COUNT,
     WAITING_FOR_POD_GROUP,
@@ -41,6 +42,8 @@ __all__ = [
     "collect_gangs",
     "cycle_order",
     "place_gang",
+    "pop_gang",
+    "schedule_gang_entity",
     "scheduler_name_problem",
     "scheduling_group_name",
 ]

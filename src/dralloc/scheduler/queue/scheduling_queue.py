@@ -188,6 +188,21 @@ class SchedulingQueue:
             info = self._backoff.pop()
         if info is None:
             return None
+        return self._start_flight(info)
+
+    def pop_specific(self, pod: Pod) -> QueuedPodInfo | None:
+        """Upstream's PopSpecificPod (1.36's pod-group cycle takes a popped member's siblings
+        with it): activate the pod as an event would (PreEnqueue runs; a gated pod stays
+        gated), then take it out of activeQ, in flight. None when it is not in activeQ after
+        that (gated, in flight already, or unknown)."""
+        self.activate([pod])
+        uid = queue_uid(pod)
+        info = self._active.remove(uid)
+        if info is None:
+            return None
+        return self._start_flight(info)
+
+    def _start_flight(self, info: QueuedPodInfo) -> QueuedPodInfo:
         info.attempts += 1
         self.scheduling_cycle += 1
         info.unschedulable_plugins.clear()
