@@ -40,18 +40,9 @@ Obj = dict[str, Any]
 CRD_FILES = ("jobset.x-k8s.io_jobsets.yaml", "leaderworkerset.x-k8s.io_leaderworkersets.yaml")
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
-# Labels whose values are UIDs (the offline expansion draws its own), and labels the live
-# controllers write that the offline JobSet module does not (yet) model: JobSet v0.11's
-# `jobset-uid`, `group-name`, `group-replicas`, `job-group-index`.
+# Labels whose values are UIDs (the offline expansion draws its own).
 UID_LABELS = frozenset(
     {"batch.kubernetes.io/controller-uid", "controller-uid", "jobset.sigs.k8s.io/jobset-uid"}
-)
-LIVE_ONLY_LABELS = frozenset(
-    {
-        "jobset.sigs.k8s.io/group-name",
-        "jobset.sigs.k8s.io/group-replicas",
-        "jobset.sigs.k8s.io/job-group-index",
-    }
 )
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
@@ -156,7 +147,7 @@ def pod_identity(pod_name: str, labels: dict[str, str]) -> str:
 
 
 def comparable(labels: dict[str, str], *, ignore: frozenset[str] = frozenset()) -> dict[str, str]:
-    return {k: v for k, v in labels.items() if k not in UID_LABELS | LIVE_ONLY_LABELS | ignore}
+    return {k: v for k, v in labels.items() if k not in UID_LABELS | ignore}
 
 
 def assert_agrees_with_offline(
@@ -164,7 +155,7 @@ def assert_agrees_with_offline(
 ) -> None:
     """The live pods are the ones `expand_workloads` makes of the same objects as the API
     server stored them: the same names (or Job and index), the same labels but for UIDs,
-    the keys in LIVE_ONLY_LABELS and `ignore`."""
+    and the keys in `ignore`."""
     workloads = [from_server(obj, WORKLOAD_KINDS[obj["kind"]][0]) for obj in stored]
     expansion = expand_workloads(workloads, random.Random(0))
     assert not expansion.problems, expansion.problems

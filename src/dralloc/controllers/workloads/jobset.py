@@ -57,6 +57,11 @@ REPLICATED_JOB_REPLICAS_KEY = "jobset.sigs.k8s.io/replicatedjob-replicas"
 GLOBAL_REPLICAS_KEY = "jobset.sigs.k8s.io/global-replicas"
 JOB_INDEX_KEY = "jobset.sigs.k8s.io/job-index"
 JOB_GLOBAL_INDEX_KEY = "jobset.sigs.k8s.io/job-global-index"
+# JobSet v0.11's group keys (replicated jobs grouped by `groupName`, "default" when unset).
+JOBSET_UID_KEY = "jobset.sigs.k8s.io/jobset-uid"
+GROUP_NAME_KEY = "jobset.sigs.k8s.io/group-name"
+GROUP_REPLICAS_KEY = "jobset.sigs.k8s.io/group-replicas"
+JOB_GROUP_INDEX_KEY = "jobset.sigs.k8s.io/job-group-index"
 JOB_KEY = "jobset.sigs.k8s.io/job-key"
 RESTARTS_KEY = "jobset.sigs.k8s.io/restart-attempt"
 COORDINATOR_KEY = "jobset.sigs.k8s.io/coordinator"
@@ -117,6 +122,7 @@ def jobset_values(jobset: JobSet, rjob: ReplicatedJob, index: int) -> dict[str, 
         JOB_INDEX_KEY: str(index),
         JOB_KEY: job_key(js.namespace, name),
         JOB_GLOBAL_INDEX_KEY: _global_index(jobset, rjob.name, index),
+        **_group_values(jobset, rjob, index),
     }
     coordinator = jobset.spec.coordinator
     if coordinator is not None:
@@ -125,6 +131,26 @@ def jobset_values(jobset: JobSet, rjob: ReplicatedJob, index: int) -> dict[str, 
             f"{coordinator.pod_index}.{subdomain_of(jobset)}"
         )
     return values
+
+
+def _group_values(jobset: JobSet, rjob: ReplicatedJob, index: int) -> dict[str, str]:
+    """The group keys: the Job's index among the Jobs of its group, the group's size, and
+    the JobSet's UID."""
+    group = rjob.group_name
+    before = 0
+    for other in jobset.spec.replicated_jobs:
+        if other.group_name != group:
+            continue
+        if other.name == rjob.name:
+            break
+        before += other.replicas
+    total = sum(r.replicas for r in jobset.spec.replicated_jobs if r.group_name == group)
+    return {
+        JOBSET_UID_KEY: jobset.metadata.uid,
+        GROUP_NAME_KEY: group,
+        GROUP_REPLICAS_KEY: str(total),
+        JOB_GROUP_INDEX_KEY: str(before + index),
+    }
 
 
 def exclusive_annotations(jobset: JobSet, rjob: ReplicatedJob) -> dict[str, str]:

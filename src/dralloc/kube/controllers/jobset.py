@@ -9,8 +9,8 @@ kube-controller-manager's).
   template's labels, annotations and spec, a controller reference to the JobSet, and on the
   Job and its pod template the labels and annotations of the offline controller
   (`jobset_values`: jobset-name, replicatedjob-name, replicatedjob-replicas, global-replicas,
-  job-index, job-global-index, job-key, restart-attempt, coordinator; `exclusive_annotations`)
-  plus `jobset.sigs.k8s.io/jobset-uid`, `group-name`, `group-replicas` and `job-group-index`;
+  job-index, job-global-index, job-key, restart-attempt, coordinator, jobset-uid, group-name,
+  group-replicas, job-group-index; `exclusive_annotations`);
   the pods' `subdomain` with DNS hostnames, the exclusive nodeSelector strategy's selector and
   toleration, `suspend` from the JobSet;
 * with `network.enableDNSHostnames` (default true) the headless Service named like the
@@ -50,7 +50,7 @@ import msgspec
 
 from dralloc.api.io import from_server
 from dralloc.api.validation.times import format_time
-from dralloc.api.workloads import JOBSET_API_VERSION, JobSet, ReplicatedJob, apply_workload_defaults
+from dralloc.api.workloads import JOBSET_API_VERSION, JobSet, apply_workload_defaults
 from dralloc.controllers.workloads.jobset import (
     EXCLUSIVE_KEY,
     JOBSET_CONTROLLER_NAME,
@@ -90,10 +90,6 @@ log = logging.getLogger(__name__)
 NAME = "jobset"
 JOBSETS = Resource(JOBSET_API_VERSION, "jobsets", "JobSet")
 SERVICES = Resource("v1", "services", "Service")
-JOBSET_UID_KEY = "jobset.sigs.k8s.io/jobset-uid"
-GROUP_NAME_KEY = "jobset.sigs.k8s.io/group-name"
-GROUP_REPLICAS_KEY = "jobset.sigs.k8s.io/group-replicas"
-JOB_GROUP_INDEX_KEY = "jobset.sigs.k8s.io/job-group-index"
 COMPLETED = "Completed"
 FAILED = "Failed"
 FAILED_JOBS_REASON = "FailedJobs"
@@ -136,26 +132,6 @@ def _controller_ref(raw: KubeDict) -> dict[str, Any]:
     }
 
 
-def group_values(jobset: JobSet, rjob: ReplicatedJob, index: int, uid: str) -> dict[str, str]:
-    """The keys v0.11 adds beside the offline controller's (`groupJobIndex`,
-    `groupReplicas`, the JobSet's UID)."""
-    group = rjob.group_name
-    before = 0
-    for other in jobset.spec.replicated_jobs:
-        if other.group_name != group:
-            continue
-        if other.name == rjob.name:
-            break
-        before += other.replicas
-    total = sum(r.replicas for r in jobset.spec.replicated_jobs if r.group_name == group)
-    return {
-        JOBSET_UID_KEY: uid,
-        GROUP_NAME_KEY: group,
-        GROUP_REPLICAS_KEY: str(total),
-        JOB_GROUP_INDEX_KEY: str(before + index),
-    }
-
-
 def _labelled(meta: dict[str, Any], values: dict[str, str], extra: dict[str, str]) -> None:
     meta["labels"] = {**(meta.get("labels") or {}), **values}
     meta["annotations"] = {**(meta.get("annotations") or {}), **values, **extra}
@@ -167,10 +143,7 @@ def new_job(raw: KubeDict, jobset: JobSet, rjob_index: int, index: int) -> KubeD
     rjob = jobset.spec.replicated_jobs[rjob_index]
     raw_rjob = ((raw.get("spec") or {}).get("replicatedJobs") or [])[rjob_index]
     template = copy.deepcopy(raw_rjob.get("template") or {})
-    values = {
-        **jobset_values(jobset, rjob, index),
-        **group_values(jobset, rjob, index, uid_of(raw)),
-    }
+    values = jobset_values(jobset, rjob, index)
     extra = exclusive_annotations(jobset, rjob)
     template_meta = template.get("metadata") or {}
     meta: dict[str, Any] = {
