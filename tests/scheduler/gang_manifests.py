@@ -69,6 +69,7 @@ def pod(
     claim: str | None = None,
     group: str | None = None,
     annotations: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
     priority: int | None = None,
     scheduler: str | None = None,
     node_name: str | None = None,
@@ -77,6 +78,9 @@ def pod(
     if annotations:
         items = ", ".join(f"{k}: {v}" for k, v in annotations.items())
         meta = f"\n  annotations: {{{items}}}"
+    if labels:
+        items = ", ".join(f"{k}: {v}" for k, v in labels.items())
+        meta += f"\n  labels: {{{items}}}"
     spec = ""
     if group is not None:
         spec += f"\n  schedulingGroup: {{podGroupName: {group}}}"

@@ -333,14 +333,21 @@ def test_volcano_and_kai_pods_gang_by_their_annotations(tmp_path: Path) -> None:
         for i in range(3)
     ]
     kai = [
-        pod(f"k-{i}", template_name="eight", annotations={"pod-group-name": "kj"}) for i in range(2)
+        pod(
+            f"k-{i}",
+            template_name="eight",
+            annotations={"pod-group-name": "kj"},
+            labels={"kai.scheduler/queue": "team-a"},
+        )
+        for i in range(2)
     ]
     cluster = read(tmp_path, *_cluster(tmp_path, 3, 8), volcano_group("vj", 3), *volcano, *kai)
     plan, outcomes, _ = schedule(cluster)
     assert all(outcomes[f"v-{i}"].node for i in range(3))
     # KAI without a PodGroup object: the annotated set is the gang, and no node is left.
     assert [outcomes[f"k-{i}"].node for i in range(2)] == [None, None]
-    assert plan.gang_placements[GangKey("default", "kj", GangSource.KAI)].gang.min_count == 2
+    kai_gang = plan.gang_placements[GangKey("default", "kj", GangSource.KAI)].gang
+    assert (kai_gang.min_count, kai_gang.queue) == (2, "team-a")
 
 
 # ------------------------------------------------------------------ what-if and explain

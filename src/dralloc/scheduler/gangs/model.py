@@ -21,6 +21,7 @@ from dralloc.api.core import Pod
 from dralloc.api.io import LoadedObject
 from dralloc.api.scheduling import (
     KAI_GROUP_ANNOTATION,
+    KAI_QUEUE_LABEL,
     VOLCANO_GROUP_ANNOTATIONS,
     KaiPodGroup,
     PodGroup,
@@ -189,6 +190,7 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
         return found
     index = found.index
     kai_members: dict[GangKey, int] = {}
+    kai_queues: dict[GangKey, str] = {}
     for loaded in objects:
         pod = loaded.obj
         if not isinstance(pod, Pod):
@@ -204,6 +206,7 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
             key = GangKey(namespace, kai, GangSource.KAI)
             if (namespace, kai) not in kai_groups:
                 kai_members[key] = kai_members.get(key, 0) + 1
+                kai_queues.setdefault(key, pod.metadata.labels.get(KAI_QUEUE_LABEL, ""))
         if key is None:
             continue
         index.member_of[_pod_key(pod)] = key
@@ -212,7 +215,7 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
             declared[key] = Gang(key, None, declared=False)
     # KAI pods without a KAI PodGroup object: the annotated set is the gang, all of it.
     for key, count in kai_members.items():
-        declared[key] = Gang(key, count)
+        declared[key] = Gang(key, count, queue=kai_queues.get(key, ""))
     index.gangs = declared
     return found
 
