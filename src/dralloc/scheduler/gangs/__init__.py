@@ -1,5 +1,22 @@
-"""Gang scheduling: which pods form a gang (`model`) and the pod-group cycle that places a
-gang all or nothing (`cycle`). See `dralloc.api.scheduling` for the objects users write."""
+"""Gang scheduling: which pods form a gang (`model`), the pod-group cycle that places a gang
+all or nothing (`cycle`), and a gang as one scheduling-queue entity (`entity`). See
+`dralloc.api.scheduling` for the objects users write and how each source maps to a `Gang`.
+
+"Can all pods of this gang be placed now?" (the question an admission layer such as a
+Kueue-style queue asks before admitting a workload) is `place_gang` without binding:
+
+    gang = Gang(GangKey("team-a", "train"), min_count=4)
+    placement = place_gang(built.cache, built.framework(), gang, pods)
+    placement.is_admitted      # minCount of them fit, together, on the cache as it is now
+    placement.placed           # pod key -> node, the placement found
+    placement.message          # otherwise why: "pod group is unschedulable: 3 of minCount 4
+                               # pods of PodGroup team-a/train fit; pod team-a/train-3: 0/12
+                               # nodes are available: ..."
+    placement.blocking         # the first member that fits nowhere, with its FitError text
+
+The cache is unchanged afterwards (every assumed pod and claim allocation is undone), so the
+question can be asked for several workloads in a row; `bind=True` commits instead.
+`already_placed` counts members bound before (a started gang)."""
 
 from dralloc.scheduler.gangs.cycle import (
     GANG_CYCLE_KEY,
