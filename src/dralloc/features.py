@@ -47,6 +47,19 @@ DEFAULT_GATES: Mapping[str, bool] = MappingProxyType(
 LOCKED_ON = frozenset({"DynamicResourceAllocation", "DRAPrioritizedList", "DRAAdminAccess"})
 
 
+# Upstream's feature dependencies (kube_features.go) for the gates dralloc's workload support
+# reads: enabling one while a gate it depends on is off is refused at start-up.
+DEPENDENCIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "GangScheduling": ("GenericWorkload",),
+        "WorkloadAwarePreemption": ("GangScheduling",),
+        "TopologyAwareWorkloadScheduling": ("GenericWorkload",),
+        "WorkloadWithJob": ("GenericWorkload",),
+        "DRAWorkloadResourceClaims": ("DynamicResourceAllocation", "GenericWorkload"),
+    }
+)
+
+
 class FeatureGateError(ValueError):
     """A `--feature-gates` value names an unknown gate or is malformed."""
 
@@ -133,4 +146,11 @@ def parse_gates(text: str, base: Features | None = None) -> Features:
                 f"feature gate {name}: value must be true or false, got {value!r}"
             )
         merged[name] = lowered == "true"
+    problems = [
+        f"{gate} is enabled, but depends on features that are disabled: [{' '.join(off)}]"
+        for gate, needs in DEPENDENCIES.items()
+        if merged[gate] and (off := [need for need in needs if not merged[need]])
+    ]
+    if problems:
+        raise FeatureGateError("; ".join(problems))
     return Features(MappingProxyType(merged))

@@ -23,7 +23,7 @@ from gang_manifests import (
 from dralloc.api.io import read_files
 from dralloc.api.resource import ResourceClaim
 from dralloc.errors import InputError
-from dralloc.features import Features, parse_gates
+from dralloc.features import FeatureGateError, Features, parse_gates
 from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.explain import GangExplanation
 from dralloc.scheduler.framework import Code, CycleState, PodInfo
@@ -453,7 +453,15 @@ def test_the_default_profile_has_gang_scheduling_only_with_its_gates() -> None:
 
     assert permit_plugins(GANGS_ON) == ["GangScheduling"]
     assert permit_plugins(Features()) == []
-    assert permit_plugins(parse_gates("GangScheduling=true")) == []
+    assert permit_plugins(Features().with_gates(GangScheduling=True)) == []
+
+
+def test_gang_scheduling_without_generic_workload_is_refused_as_upstream_refuses_it() -> None:
+    with pytest.raises(FeatureGateError) as err:
+        parse_gates("GangScheduling=true")
+    assert str(err.value) == (
+        "GangScheduling is enabled, but depends on features that are disabled: [GenericWorkload]"
+    )
 
 
 def test_a_bad_gang_input_never_raises_a_traceback(tmp_path: Path) -> None:
