@@ -652,8 +652,49 @@ def test_the_controllers_refuse_to_run_beside_a_live_kube_controller_manager(
                 assert "cp-1_1234" in message and "resourceclaim, gc" in message
                 later = now + timedelta(seconds=30)
                 await check_no_controller_manager(client, ["gc"], now=lambda: later)
+                # kube-controller-manager runs no JobSet or LeaderWorkerSet controller.
+                await check_no_controller_manager(
+                    client, ["jobset", "leaderworkerset"], now=lambda: now
+                )
             finally:
                 await client.delete(LEASES.item("kube-system", "kube-controller-manager"))
+
+    asyncio.run(scenario())
+
+
+def test_the_jobset_controller_refuses_to_run_beside_the_jobset_operator(
+    apiserver: ApiServer,
+) -> None:
+    """The operator's leader-election Lease, in the namespace it was installed in."""
+
+    async def scenario() -> None:
+        async with admin_client(apiserver.admin_kubeconfig) as client:
+            await check_no_controller_manager(client, ["jobset"])  # no Lease: fine
+            now = datetime(2026, 12, 7, 4, 0, 0, tzinfo=UTC)
+            await client.create("/api/v1/namespaces", {"metadata": {"name": "jobset-system"}})
+            lease = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": "6d4f6a47.jobset.x-k8s.io", "namespace": "jobset-system"},
+                "spec": {
+                    "holderIdentity": "jobset-controller-manager-abc_1",
+                    "leaseDurationSeconds": 15,
+                    "renewTime": "2026-12-07T03:59:58.000000Z",
+                },
+            }
+            await client.create(LEASES.collection("jobset-system"), lease)
+            try:
+                with pytest.raises(ControllerConflict) as refused:
+                    await check_no_controller_manager(client, ["job", "jobset"], now=lambda: now)
+                message = str(refused.value)
+                assert message.startswith("the JobSet controller is running")
+                assert "jobset-system/6d4f6a47.jobset.x-k8s.io" in message
+                assert "controllers jobset must not" in message
+                await check_no_controller_manager(
+                    client, ["job", "leaderworkerset"], now=lambda: now
+                )
+            finally:
+                await client.delete(LEASES.item("jobset-system", "6d4f6a47.jobset.x-k8s.io"))
 
     asyncio.run(scenario())
 

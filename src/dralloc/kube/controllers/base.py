@@ -22,6 +22,16 @@ log = logging.getLogger(__name__)
 
 # kube-controller-manager's leader-election Lease (its default --leader-elect-resource-name).
 CONTROLLER_MANAGER_LEASE = ("kube-system", "kube-controller-manager")
+# dralloc's controllers that kube-controller-manager also runs.
+CONTROLLER_MANAGER_CONTROLLERS = frozenset(
+    {"resourceclaim", "gc", "job", "replicaset", "deployment", "statefulset"}
+)
+# The others' upstream operators and their default leader-election Lease names
+# (controller-runtime, in the namespace the operator runs in).
+OPERATOR_LEASES = {
+    "jobset": ("the JobSet controller", "6d4f6a47.jobset.x-k8s.io"),
+    "leaderworkerset": ("the LeaderWorkerSet controller", "b8b2488c.x-k8s.io"),
+}
 _TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
@@ -46,26 +56,61 @@ async def check_no_controller_manager(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     lease: tuple[str, str] = CONTROLLER_MANAGER_LEASE,
 ) -> None:
-    """Raise ControllerConflict when kube-controller-manager's Lease exists and was renewed
-    within its duration. A Lease that is absent, expired or unreadable (403: the
-    `dralloc-scheduler` role reads only its own Lease) is no evidence, and passes."""
-    namespace, name = lease
+    """Raise ControllerConflict when the component that owns one of `controllers` upstream
+    runs: kube-controller-manager (its Lease `lease` renewed within its duration) for the
+    controllers it has, the JobSet or LeaderWorkerSet operator (their leader-election Lease,
+    in whatever namespace they were installed) for theirs. A Lease that is absent, expired or
+    unreadable (403: the `dralloc-scheduler` role reads only its own Lease) is no evidence,
+    and passes."""
+    ours = [c for c in controllers if c in CONTROLLER_MANAGER_CONTROLLERS]
+    if ours:
+        namespace, name = lease
+        found = await _read_leases(client, ours, LEASES.item(namespace, name), name)
+        for held in found:
+            _refuse_if_held(held, "kube-controller-manager", ours, now, f"{namespace}/{name}")
+    for controller in controllers:
+        operator = OPERATOR_LEASES.get(controller)
+        if operator is None:
+            continue
+        component, name = operator
+        selector = f"metadata.name={name}"
+        path = LEASES.collection(None)
+        for held in await _read_leases(client, [controller], path, name, selector):
+            where = f"{(held.get('metadata') or {}).get('namespace')}/{name}"
+            _refuse_if_held(held, component, [controller], now, where)
+
+
+async def _read_leases(
+    client: KubeClient, controllers: Sequence[str], path: str, name: str, selector: str = ""
+) -> list[KubeDict]:
+    """The Lease at `path`, or the Leases its list finds with field `selector`."""
     try:
-        found = await client.get(LEASES.item(namespace, name))
+        found = await (client.list(path, fieldSelector=selector) if selector else client.get(path))
     except ApiStatusError as err:
         if err.is_not_found:
-            return
+            return []
         if err.is_forbidden:
             log.warning(
-                "cannot read Lease %s/%s to check for kube-controller-manager (%s); "
+                "cannot read Lease %s to check for the component that runs %s upstream (%s); "
                 "make sure it does not run beside --controllers %s",
-                namespace,
                 name,
+                ",".join(controllers),
                 err.message,
                 ",".join(controllers),
             )
-            return
+            return []
         raise
+    items = found.get("items")
+    return list(items) if isinstance(items, list) else [found]
+
+
+def _refuse_if_held(
+    found: KubeDict,
+    component: str,
+    controllers: Sequence[str],
+    now: Callable[[], datetime],
+    where: str,
+) -> None:
     spec = found.get("spec") or {}
     renewed = parse_time(spec.get("renewTime") or spec.get("acquireTime"))
     duration = spec.get("leaseDurationSeconds")
@@ -76,8 +121,8 @@ async def check_no_controller_manager(
         return
     holder = spec.get("holderIdentity") or "unknown"
     raise ControllerConflict(
-        f"kube-controller-manager is running (Lease {namespace}/{name} held by {holder}, "
-        f"renewed {age:.0f} s ago, duration {duration} s): dralloc's controllers "
+        f"{component} is running (Lease {where} held by "
+        f"{holder}, renewed {age:.0f} s ago, duration {duration} s): dralloc's controllers "
         f"{', '.join(controllers)} must not run beside it; drop them from --controllers"
     )
 
