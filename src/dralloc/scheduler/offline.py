@@ -194,7 +194,10 @@ def _schedule_gang(
     gating = _gang_gating(plan, gang, members, running)
     if gating is not None:
         for entry in members:
-            reject(entry, Status.unresolvable(entry.gated or gating).stamped("GangScheduling"))
+            if entry.gated is not None:  # DynamicResources' own PreEnqueue message
+                reject(entry, Status.unresolvable(entry.gated))
+            else:
+                reject(entry, Status.unresolvable(gating).stamped("GangScheduling"))
         return outcomes
     pods = [e.pod for e in members]
     mixed = scheduler_name_problem(pods, DEFAULT_SCHEDULER_NAME)
