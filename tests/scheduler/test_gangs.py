@@ -475,3 +475,40 @@ def test_a_bad_gang_input_never_raises_a_traceback(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         read_cluster([str(path)])
     assert "spec.schedulingPolicy.gang.minCount" in str(err.value)
+
+
+def test_explain_gives_the_pre_enqueue_message_of_a_gang_that_waits_for_pods(
+    tmp_path: Path,
+) -> None:
+    cluster = read(
+        tmp_path,
+        *_cluster(tmp_path, 1, 8),
+        pod_group("g", 3),
+        pod("a", template_name="one", group="g"),
+    )
+    from dralloc.cli.schedule import plan_schedule
+    from dralloc.scheduler.config import SchedulerConfiguration
+    from dralloc.scheduler.offline import attach_gangs
+
+    plan, frameworks = plan_schedule(cluster, SchedulerConfiguration(), GANGS_ON, 0)
+    attach_gangs(plan, cluster.objects, GANGS_ON)
+    assert explain_gang_member(plan, frameworks, "default/a") == WAITING_FOR_MIN_COUNT
+
+
+def test_an_admitted_gang_explains_where_the_pod_would_go(tmp_path: Path) -> None:
+    members = [pod(f"w-{i}", template_name="eight", group="g") for i in range(2)]
+    cluster = read(tmp_path, *_cluster(tmp_path, 2, 8), pod_group("g", 2), *members)
+    from dralloc.cli.schedule import plan_schedule
+    from dralloc.scheduler.config import SchedulerConfiguration
+    from dralloc.scheduler.offline import attach_gangs
+
+    plan, frameworks = plan_schedule(cluster, SchedulerConfiguration(), GANGS_ON, 0)
+    attach_gangs(plan, cluster.objects, GANGS_ON)
+    answer = explain_gang_member(plan, frameworks, "default/w-1")
+    assert isinstance(answer, GangExplanation)
+    assert answer.message() == (
+        "pod default/w-1 is in gang PodGroup default/g (minCount 2): 2 of 2 pods fit, the gang "
+        f"can be placed now; this pod would go to {answer.node}"
+    )
+    assert answer.node in ("node-0", "node-1")
+    assert not plan.cache.pods
