@@ -26,7 +26,7 @@ from dralloc.errors import InputError
 from dralloc.features import FeatureGateError, Features, parse_gates
 from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.explain import GangExplanation
-from dralloc.scheduler.framework import Code, CycleState, PodInfo
+from dralloc.scheduler.framework import Code, CycleState, PodInfo, Status
 from dralloc.scheduler.gangs import (
     GANG_CYCLE_KEY,
     WAITING_FOR_MIN_COUNT,
@@ -512,3 +512,44 @@ def test_an_admitted_gang_explains_where_the_pod_would_go(tmp_path: Path) -> Non
     )
     assert answer.node in ("node-0", "node-1")
     assert not plan.cache.pods
+
+
+class _FailOn:
+    """A Filter plugin that errors for one pod, and a Bind plugin that records bindings."""
+
+    name = "FailOn"
+
+    def __init__(self, pod_name: str) -> None:
+        self.pod_name = pod_name
+        self.bound: list[str] = []
+
+    def filter(self, state: CycleState, pod: PodInfo, node: object) -> Status:
+        if pod.pod.metadata.name == self.pod_name:
+            return Status.error("disk on fire")
+        return Status()
+
+    def bind(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        self.bound.append(pod.pod.metadata.name)
+        return Status()
+
+
+def test_an_error_on_one_member_fails_the_whole_group_and_binds_nothing(tmp_path: Path) -> None:
+    from dralloc.cli.schedule import plan_schedule
+    from dralloc.scheduler.config import SchedulerConfiguration
+    from dralloc.scheduler.framework import Framework, Profile
+
+    members = [pod(f"w-{i}", group="g") for i in range(3)]
+    cluster = read(tmp_path, *_cluster(tmp_path, 3, 8), pod_group("g", 2), *members)
+    plan, _ = plan_schedule(cluster, SchedulerConfiguration(), GANGS_ON, 0)
+    plugin = _FailOn("w-1")
+    framework = Framework(Profile(filter=[plugin], bind=[plugin]))
+    gang = Gang(GangKey("default", "g"), 2)
+    placement = place_gang(plan.cache, framework, gang, [e.pod for e in plan.pending], bind=True)
+    assert placement.status.code == Code.ERROR
+    assert placement.message == (  # upstream wraps the member's error
+        'failed to schedule other pod from a pod group: running "FailOn" filter plugin: '
+        "disk on fire"
+    )
+    assert placement.condition()["reason"] == "SchedulerError"
+    assert plugin.bound == [] and not plan.cache.pods
+    assert [m.key for m in placement.members] == ["default/w-0", "default/w-1"]  # stopped
