@@ -140,7 +140,9 @@ def _key(pod: Pod) -> str:
 def _gang_members(plan: SchedulePlan, gang: Gang) -> tuple[list[PendingPod], int]:
     """The gang's pending members in queue order, and how many of its pods run already."""
     gangs = plan.gangs
-    members = [e for e in queue_order(plan) if gangs.member_of.get(_key(e.pod)) == gang.key]
+    keys = set(gangs.members(gang.key))
+    pending = [e for e in plan.pending if _key(e.pod) in keys]
+    members = sorted(pending, key=lambda p: (-(p.pod.spec.priority or 0), p.index))
     running = sum(1 for key in gangs.members(gang.key) if key in plan.running)
     return members, running
 

@@ -89,9 +89,19 @@ class GangIndex:
         key = self.member_of.get(pod_key)
         return self.gangs.get(key) if key is not None else None
 
+    # gang -> member keys, built on first use and rebuilt when `member_of` changes size (it
+    # is only ever added to); one scan serves every gang of a large input.
+    _by_gang: dict[GangKey, list[str]] = field(default_factory=dict, repr=False, compare=False)
+    _indexed: int = field(default=-1, repr=False, compare=False)
+
     def members(self, key: GangKey) -> list[str]:
         """The pod keys of the gang, in the order they were read."""
-        return [pod for pod, gang in self.member_of.items() if gang == key]
+        if self._indexed != len(self.member_of):
+            self._by_gang = {}
+            for pod, gang in self.member_of.items():
+                self._by_gang.setdefault(gang, []).append(pod)
+            self._indexed = len(self.member_of)
+        return list(self._by_gang.get(key, ()))
 
     def pre_enqueue(self, pod_key: str, known_pods: int | None = None) -> str | None:
         """Upstream's GangScheduling PreEnqueue: why the pod may not enter the queue yet
