@@ -1,7 +1,7 @@
 """Accelerators as data and as the objects their DRA drivers publish.
 
 The GPU and TPU model catalog and MIG placement geometry; ResourceSlices shaped as NVIDIA's and
-Google's drivers publish them (whole GPUs, static and dynamic MIG, TPU hosts) and dralloc's
+Google's drivers publish them (whole GPUs, static and dynamic MIG, TPU slices' nodes) and dralloc's
 sharing modes; the DeviceClasses; NVIDIA opaque configs and the isolation each allocation gets;
 the MIG layout planner; NVML discovery; fleets from compact descriptions.
 
@@ -31,7 +31,7 @@ from dralloc.devices.slices import (
     mig_device_name,
     synthetic_gpus,
 )
-from dralloc.devices.tpu import tpu_node_slices
+from dralloc.devices.tpu import TpuSliceLayout, tpu_node_slices, tpu_slice_layout
 
 __all__ = [
     "Catalog",
@@ -47,6 +47,7 @@ __all__ = [
     "Sharing",
     "SliceBuilder",
     "TpuModel",
+    "TpuSliceLayout",
     "TpuTopology",
     "allocation_isolation",
     "claim_isolation",
@@ -62,4 +63,5 @@ __all__ = [
     "sharing_device_classes",
     "synthetic_gpus",
     "tpu_node_slices",
+    "tpu_slice_layout",
 ]

@@ -124,15 +124,66 @@ class GpuModel(msgspec.Struct, **_STRUCT_OPTIONS):
 
 
 class TpuTopology(msgspec.Struct, **_STRUCT_OPTIONS):
-    """A TPU slice shape: `shape` such as "2x4" or "4x4x8", its chips and its hosts."""
+    """A TPU slice shape: `shape` such as "2x4" or "4x4x8", its chips and its hosts.
+
+    `hosts` counts physical TPU hosts, as Cloud TPU's tables do; `nodes` counts the TPU VMs
+    GKE makes of the slice, one Kubernetes Node (and one pod of the slice's gang) each. They
+    differ where GKE splits a host into two VMs: multi-host v5e and v6e slices run on 4-chip
+    machine types (`ct6e-standard-4t`), so a 4x8 slice has 4 hosts but 8 nodes. Omitted,
+    `nodes` equals `hosts`.
+    """
 
     shape: str
     chips: int
     hosts: int
+    nodes: int | None = None
 
     @property
     def dimensions(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.shape.split("x"))
+
+    @property
+    def node_count(self) -> int:
+        """Kubernetes Nodes (TPU VMs) of one slice of this shape."""
+        return self.hosts if self.nodes is None else self.nodes
+
+    @property
+    def chips_per_node(self) -> int:
+        return self.chips // self.node_count
+
+    @property
+    def chips_per_host_bounds(self) -> tuple[int, int, int]:
+        """The chips of one node as a box (x, y, z), as the TPU driver tells libtpu
+        (`TPU_CHIPS_PER_HOST_BOUNDS`): 1 chip 1x1x1, 2 chips 1x2x1, 4 chips 2x2x1, 8 chips
+        2x4x1. ValueError for any other count."""
+        bounds = {1: (1, 1, 1), 2: (1, 2, 1), 4: (2, 2, 1), 8: (2, 4, 1)}
+        try:
+            return bounds[self.chips_per_node]
+        except KeyError:
+            raise ValueError(
+                f"{self.shape}: {self.chips_per_node} chips per node is not a TPU host box"
+            ) from None
+
+    @property
+    def bounds(self) -> tuple[int, int, int]:
+        """The slice's chip box (x, y, z); a 2D shape has z = 1, as the driver reads it."""
+        dims = self.dimensions
+        x, y, z = (*dims, 1) if len(dims) == 2 else dims
+        return x, y, z
+
+    @property
+    def host_bounds(self) -> tuple[int, int, int]:
+        """The slice's nodes as a box of host boxes (`TPU_HOST_BOUNDS`): the shape's bounds
+        divided by `chips_per_host_bounds`. ValueError when a dimension does not divide."""
+        per_host = self.chips_per_host_bounds
+        out = []
+        for size, step in zip(self.bounds, per_host, strict=True):
+            if size % step:
+                raise ValueError(
+                    f"{self.shape}: host box {'x'.join(map(str, per_host))} does not tile it"
+                )
+            out.append(size // step)
+        return out[0], out[1], out[2]
 
 
 class TpuModel(msgspec.Struct, **_STRUCT_OPTIONS):
@@ -399,26 +450,36 @@ def _check_tpu(model: TpuModel) -> list[tuple[str, str]]:
         out.append(("hbmPerChip", f"must be positive, got {model.hbm_per_chip}"))
     if not model.chips_per_host or any(c <= 0 for c in model.chips_per_host):
         out.append(("chipsPerHost", "must list positive chip counts"))
+    if len(model.machine_types) != len(model.chips_per_host):
+        out.append(("machineTypes", "must name one machine type per chipsPerHost value"))
     for i, topology in enumerate(model.topologies):
         at = f"topologies[{i}]"
         if not _SHAPE.match(topology.shape):
             out.append((f"{at}.shape", f"expected dimensions such as 2x4, got {topology.shape!r}"))
             continue
         chips = math.prod(topology.dimensions)
+        before = len(out)
         if topology.chips != chips:
             out.append(
                 (f"{at}.chips", f"shape {topology.shape} has {chips} chips, not {topology.chips}")
             )
-        if topology.hosts <= 0 or topology.chips % topology.hosts != 0:
-            out.append(
-                (f"{at}.hosts", f"{topology.chips} chips do not split over {topology.hosts}")
-            )
-        elif topology.chips // topology.hosts not in model.chips_per_host:
-            per_host = topology.chips // topology.hosts
-            message = (
-                f"{per_host} chips per host is not one of chipsPerHost {list(model.chips_per_host)}"
-            )
-            out.append((f"{at}.hosts", message))
+        for name, count in (("hosts", topology.hosts), ("nodes", topology.node_count)):
+            if count <= 0 or topology.chips % count != 0:
+                out.append((f"{at}.{name}", f"{topology.chips} chips do not split over {count}"))
+            elif topology.chips // count not in model.chips_per_host:
+                per_host = topology.chips // count
+                known = list(model.chips_per_host)
+                message = f"{per_host} chips per {name[:-1]} is not one of chipsPerHost {known}"
+                out.append((f"{at}.{name}", message))
+        if len(out) == before:  # the host boxes only make sense for consistent counts
+            try:
+                boxes = math.prod(topology.host_bounds)
+            except ValueError as err:
+                out.append((f"{at}.nodes", str(err)))
+            else:
+                if boxes != topology.node_count:
+                    message = f"{boxes} host boxes tile {topology.shape}, not {topology.node_count}"
+                    out.append((f"{at}.nodes", message))
         if topology.chips > model.max_chips:
             out.append((f"{at}.chips", f"{topology.chips} exceeds maxChips {model.max_chips}"))
     return out

@@ -10,11 +10,15 @@ as `<count>x<shape>[:option=value,...]` or as entries of a cluster file (`Cluste
     (`layout=3g.40gb/2x1g.10gb`, `layout=all-1g.10gb`, `layout=all-balanced`);
   - `sharing=exclusive|time-slicing|mps|fractional`, with `replicas=N` (time-slicing) and
     `clients=N` (MPS clients per GPU); see `dralloc.devices.slices.Sharing`.
-* TPU shapes: `tpu-<gen>-<topology>` (`tpu-v6e-2x4`): `count` hosts, each publishing its share
-  of the slice's chips.
+* TPU shapes: `tpu-<gen>-<topology>` (`tpu-v6e-2x4`, `tpu-v6e-4x8`, `tpu-v5p-2x2x2`): `count`
+  whole slices. A single-host shape is one node per slice; a multi-host shape is
+  `TpuTopology.node_count` nodes per slice (`2xtpu-v6e-4x8` is two slices of 8 nodes of 4
+  chips), each slice its own GKE node pool (see `dralloc.devices.tpu`).
 
 Node names are `<shape>-<index>` (zero-padded), or `<name>-<index>` with the `name` option,
-which two groups of one shape need to keep names unique.
+which two groups of one shape need to keep names unique. The nodes of multi-host TPU slice
+`<index>` are `<shape>-<index>-<worker>`, in the node pool `<shape>-<index>`; single-host TPU
+nodes share the node pool `<shape>`.
 
 Large fleets: `iter_cluster` yields one node at a time, and `GroupJsonTemplate` renders a
 group's nodes as JSON by stamping one encoded prototype node with each node's name and GPU
@@ -50,7 +54,7 @@ from dralloc.devices.slices import (
     mig_uuid,
     synthetic_gpus,
 )
-from dralloc.devices.tpu import tpu_node_slices
+from dralloc.devices.tpu import TpuSliceLayout, tpu_node_slices, tpu_slice_layout
 from dralloc.errors import InputError, NotFoundError, Problem
 
 # Short names users write for DGX-style GPU models.
@@ -100,7 +104,8 @@ class _GpuShape:
 class _ResolvedGroup:
     group: NodeGroup
     width: int
-    gpu: _GpuShape | None = None  # None: a TPU group
+    gpu: _GpuShape | None = None
+    tpu: TpuSliceLayout | None = None  # exactly one of gpu and tpu is set
 
     @property
     def prefix(self) -> str:
@@ -108,6 +113,20 @@ class _ResolvedGroup:
 
     def node_name(self, index: int) -> str:
         return f"{self.prefix}-{index:0{self.width}d}"
+
+    def tpu_nodes(self) -> Iterator[tuple[str, str]]:
+        """(node name, node pool) of every node of a TPU group, slice by slice."""
+        layout = self.tpu
+        assert layout is not None
+        if not layout.is_multi_host:
+            for index in range(self.group.count):
+                yield self.node_name(index), self.prefix
+            return
+        worker_width = len(str(layout.nodes - 1))
+        for index in range(self.group.count):
+            pool = self.node_name(index)
+            for worker in range(layout.nodes):
+                yield f"{pool}-{worker:0{worker_width}d}", pool
 
 
 def parse_group(text: str) -> NodeGroup:
@@ -311,10 +330,9 @@ def _resolve(groups: list[NodeGroup], catalog: Catalog) -> list[_ResolvedGroup]:
         if group.shape.startswith("tpu-"):
             if set(group.options) - {"name"}:
                 raise ClusterSpecError(f"{group.shape}: TPU shapes take no options but name")
-            _tpu_node("check", group.shape, catalog)  # a bad shape fails before any output
-            resolved.append(_ResolvedGroup(group, width))
+            resolved.append(_ResolvedGroup(group, width, tpu=_tpu_layout(group.shape, catalog)))
         else:
-            resolved.append(_ResolvedGroup(group, width, _gpu_shape(group, catalog)))
+            resolved.append(_ResolvedGroup(group, width, gpu=_gpu_shape(group, catalog)))
     return resolved
 
 
@@ -327,25 +345,22 @@ def _gpu_node(
     return node, slices
 
 
-def _tpu_node(name: str, shape: str, catalog: Catalog) -> tuple[Node, list[ResourceSlice]]:
+def _tpu_layout(shape: str, catalog: Catalog) -> TpuSliceLayout:
     parts = shape.split("-")
     if len(parts) != 3:
         raise ClusterSpecError(f"{shape}: expected tpu-<generation>-<topology>")
     _, gen, topology = parts
     try:
-        model = catalog.tpu(f"tpu-{gen}")
-        tpu_shape = model.topology(topology)
-        slices = tpu_node_slices(name, model, topology)
-    except NotFoundError as err:
+        return tpu_slice_layout(catalog.tpu(f"tpu-{gen}"), topology)
+    except NotFoundError as err:  # the message lists the known generations or shapes
         raise ClusterSpecError(f"{shape}: {err}") from err
     except ValueError as err:
         raise ClusterSpecError(f"{shape}: {err}") from err
-    labels = {
-        "cloud.google.com/gke-tpu-accelerator": model.accelerator_type,
-        "cloud.google.com/gke-tpu-topology": tpu_shape.shape,
-        "cloud.google.com/gke-accelerator-count": str(tpu_shape.chips // tpu_shape.hosts),
-    }
-    return _node(name, labels, cpu="180", memory="720Gi"), slices
+
+
+def _tpu_node(name: str, layout: TpuSliceLayout, pool: str) -> tuple[Node, list[ResourceSlice]]:
+    slices = tpu_node_slices(name, layout.model, layout.shape)
+    return _node(name, layout.node_labels(pool), cpu="180", memory="720Gi"), slices
 
 
 def iter_cluster(
@@ -355,12 +370,13 @@ def iter_cluster(
     resolved = _resolve(groups, catalog)
     builder = SliceBuilder()
     for item in resolved:
+        if item.tpu is not None:
+            for name, pool in item.tpu_nodes():
+                yield _tpu_node(name, item.tpu, pool)
+            continue
+        assert item.gpu is not None
         for index in range(item.group.count):
-            name = item.node_name(index)
-            if item.gpu is None:
-                yield _tpu_node(name, item.group.shape, catalog)
-            else:
-                yield _gpu_node(name, item.gpu, builder)
+            yield _gpu_node(item.node_name(index), item.gpu, builder)
 
 
 def generate_cluster(groups: list[NodeGroup], catalog: Catalog) -> GeneratedCluster:
@@ -430,14 +446,14 @@ def iter_cluster_json(
         yield fmt(encode_json(device_class))
     builder = SliceBuilder()
     for item in resolved:
-        names = (item.node_name(i) for i in range(item.group.count))
-        if item.gpu is None:
-            for name in names:
-                node, slices = _tpu_node(name, item.group.shape, catalog)
+        if item.tpu is not None:
+            for name, pool in item.tpu_nodes():
+                node, slices = _tpu_node(name, item.tpu, pool)
                 yield fmt(encode_json(node))
                 for tpu_slice in slices:
                     yield fmt(encode_json(tpu_slice))
             continue
+        assert item.gpu is not None
         template = GroupJsonTemplate(item.gpu, builder, indent)
-        for name in names:
+        for name in (item.node_name(i) for i in range(item.group.count)):
             yield from template.render(name)
