@@ -707,6 +707,7 @@ CLUSTER_GENERATE_EPILOG = epilog(
         "dralloc cluster generate --nodes 16xdgx-h100:mig=dynamic --out fleet.yaml",
         "dralloc cluster generate --nodes 2xl4:gpus=2,sharing=mps",
         "dralloc cluster generate --nodes 4xtpu-v6e-2x4 -o json",
+        "dralloc cluster generate --nodes 2xtpu-v6e-4x8 --nodes 1xtpu-v5p-2x2x2",
         "dralloc cluster generate -f fleet.yaml -o json --out fleet.json",
     ],
     {
@@ -736,9 +737,13 @@ def cluster_generate(
             metavar="GROUP",
             help="A node group COUNTxSHAPE[:option=value,...] (repeatable): dgx-h100, "
             "dgx-a100, dgx-h200, dgx-b200, a catalog GPU model with gpus=N (e.g. 4xl4:gpus=2), "
-            "or tpu-<gen>-<topology> (e.g. 4xtpu-v6e-4x4). GPU options: mig=none|static|dynamic, "
-            "layout=PROFILES (static MIG, e.g. all-1g.10gb or 3g.40gb/2x1g.10gb), "
-            "sharing=exclusive|time-slicing|mps|fractional, replicas=N, clients=N.",
+            "or tpu-<gen>-<topology> (v5e and v6e 2D shapes such as 2x4 or 4x8, v4 and v5p 3D "
+            "shapes such as 2x2x2). For TPUs COUNT is whole slices: a multi-host slice is one "
+            "Node per TPU VM in a node pool of its own, so 2xtpu-v6e-4x8 is 2 slices of 8 "
+            "Nodes with 4 chips each (16 Nodes) and 1xtpu-v5p-2x2x2 is 2 Nodes. GPU options: "
+            "mig=none|static|dynamic, layout=PROFILES (static MIG, e.g. all-1g.10gb or "
+            "3g.40gb/2x1g.10gb), sharing=exclusive|time-slicing|mps|fractional, replicas=N, "
+            "clients=N.",
         ),
     ] = None,
     cluster_file: Annotated[
