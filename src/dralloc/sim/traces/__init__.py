@@ -18,6 +18,13 @@ Design:
   `trace_node`) turns its record into the model; `openb.arrival_trace`, `openb.replay_trace`,
   `dlrm.replay_trace` and `synthetic.generate` build the traces. Nothing downstream reads a
   loader's records.
+- **Batch jobs** (`jobs`): a job trace is a `JobTrace` of `BatchJob`s (arrival, duration,
+  `workers` pods of `gpus_per_worker` GPUs that start together, a tenant, a priority) and the
+  `Tenant`s they belong to, each with a nominal GPU quota. `itp` reads Microsoft ITP's
+  ElasticFlow trace, `helios` Helios' per-VC GPU quotas (tenants), `synthetic_jobs` draws a
+  seeded trace; `job_resolve.resolve_job_trace` takes `itp-elasticflow[:...]`,
+  `dlrm-jobs[:...]` and `synthetic-jobs[:...]`. `sim.batch_objects` makes the Kubernetes
+  objects (Kueue queues, Indexed Jobs, PodGroups) from them.
 - **Names users give** resolve in `resolve`: `resolve_arrival_trace` (`openb:<variant>`) and
   `resolve_replay_trace` (`openb:<variant>`, `dlrm[:...]`, `synthetic[:...]`).
 
@@ -27,6 +34,8 @@ Example::
     trace.pods[0].pod  # TracePod(name='syn-00000', ...)
 """
 
+from dralloc.sim.traces.job_resolve import JOB_TRACES, resolve_job_trace
+from dralloc.sim.traces.jobs import BatchJob, JobTrace, Tenant
 from dralloc.sim.traces.model import GPU_MILLI, ArrivalTrace, GpuModels, TraceNode, TracePod
 from dralloc.sim.traces.node_events import load_node_events, with_node_events
 from dralloc.sim.traces.resolve import (
@@ -38,17 +47,22 @@ from dralloc.sim.traces.timeline import NodeAction, NodeEvent, ReplayTrace, Time
 
 __all__ = [
     "GPU_MILLI",
+    "JOB_TRACES",
     "REPLAY_TRACES",
     "ArrivalTrace",
+    "BatchJob",
     "GpuModels",
+    "JobTrace",
     "NodeAction",
     "NodeEvent",
     "ReplayTrace",
+    "Tenant",
     "TimedPod",
     "TraceNode",
     "TracePod",
     "load_node_events",
     "resolve_arrival_trace",
+    "resolve_job_trace",
     "resolve_replay_trace",
     "with_node_events",
 ]
