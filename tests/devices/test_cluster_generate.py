@@ -29,11 +29,13 @@ def test_dgx_nodes_get_eight_gpus_and_tpu_hosts_their_share_of_chips() -> None:
         [parse_group("2xdgx-h100:mig=dynamic"), parse_group("2xtpu-v6e-4x4")], load_catalog()
     )
     names = [n.metadata.name for n in cluster.nodes]
-    assert names == ["dgx-h100-00", "dgx-h100-01", "tpu-v6e-4x4-00", "tpu-v6e-4x4-01"]
+    # 2xtpu-v6e-4x4: two slices, each a node pool of four 4-chip VMs
+    tpu_names = [f"tpu-v6e-4x4-{s:02d}-{w}" for s in range(2) for w in range(4)]
+    assert names == ["dgx-h100-00", "dgx-h100-01", *tpu_names]
     gpu_slices = [s for s in cluster.slices if s.spec.node_name == "dgx-h100-00"]
     assert len(gpu_slices) == 9  # counters-only slice plus one per GPU
-    (tpu_slice,) = [s for s in cluster.slices if s.spec.node_name == "tpu-v6e-4x4-00"]
-    assert len(tpu_slice.spec.devices) == 8  # 16 chips over 2 hosts
+    (tpu_slice,) = [s for s in cluster.slices if s.spec.node_name == "tpu-v6e-4x4-00-0"]
+    assert len(tpu_slice.spec.devices) == 4  # 16 chips over 4 VMs
     assert cluster.nodes[0].metadata.labels["nvidia.com/gpu.count"] == "8"
 
 

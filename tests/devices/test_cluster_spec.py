@@ -473,9 +473,9 @@ def test_out_writes_a_json_list_with_every_object(tmp_path: Path) -> None:
     for item in document["items"]:
         kinds[item["kind"]] = kinds.get(item["kind"], 0) + 1
     # dgx-h100 dynamic: a counters slice + 8; a100 static: 1; l4: 1; h100 dynamic x2: 1 + 2;
-    # tpu-v6e-4x4: 2 hosts, 1 each; t4: 1.
-    nodes = 2 + 2 + 3 + 1 + 2 + 11
-    slices = 2 * 9 + 2 * 1 + 3 * 1 + 1 * 3 + 2 * 1 + 11 * 1
+    # 2xtpu-v6e-4x4: 2 slices of 4 nodes, 1 each; t4: 1.
+    nodes = 2 + 2 + 3 + 1 + 8 + 11
+    slices = 2 * 9 + 2 * 1 + 3 * 1 + 1 * 3 + 8 * 1 + 11 * 1
     assert kinds == {"DeviceClass": CLASS_COUNT, "Node": nodes, "ResourceSlice": slices}
     assert result.stderr.splitlines() == [
         f"generated {nodes} nodes, {slices} ResourceSlices, {CLASS_COUNT} DeviceClasses"
