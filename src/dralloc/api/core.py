@@ -118,6 +118,13 @@ class PodSchedulingGate(Base):
     name: str
 
 
+class PodSchedulingGroup(Base):
+    """`spec.schedulingGroup` (gate GenericWorkload): the PodGroup the pod belongs to. A
+    union with one member today, so `pod_group_name` is required by validation."""
+
+    pod_group_name: str | None = None
+
+
 class NodeAffinity(Base):
     required_during_scheduling_ignored_during_execution: NodeSelector | None = None
     preferred_during_scheduling_ignored_during_execution: list[Any] = msgspec.field(
@@ -203,6 +210,9 @@ class PodSpec(Base):
     # Pod-level requests and limits (KEP-2837, gate PodLevelResources, beta and on in 1.36):
     # cpu, memory and hugepages-* only. A pod-level request replaces the containers' sum.
     resources: ResourceRequirements | None = None
+    # The scheduling group (a scheduling.k8s.io/v1alpha2 PodGroup) the pod is a member of;
+    # immutable. The API server drops it while GenericWorkload is off.
+    scheduling_group: PodSchedulingGroup | None = None
 
 
 class PodResourceClaimStatus(Base):

@@ -12,10 +12,9 @@ same gate, so one switch says whether dralloc gangs at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from dralloc.api.core import Pod
 from dralloc.api.io import LoadedObject
@@ -130,25 +129,19 @@ class CollectedGangs:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _annotation(raw: Mapping[str, Any], names: Iterable[str]) -> str | None:
-    meta = raw.get("metadata")
-    annotations = meta.get("annotations") if isinstance(meta, dict) else None
-    if not isinstance(annotations, dict):
-        return None
+def _annotation(pod: Pod, names: Iterable[str]) -> str | None:
+    annotations = pod.metadata.annotations
     for name in names:
         value = annotations.get(name)
-        if isinstance(value, str) and value:
+        if value:
             return value
     return None
 
 
-def scheduling_group_name(raw_pod: Mapping[str, Any]) -> str | None:
-    """`spec.schedulingGroup.podGroupName` of a pod's document (the typed Pod does not model
-    it yet)."""
-    spec = raw_pod.get("spec")
-    group = spec.get("schedulingGroup") if isinstance(spec, dict) else None
-    name = group.get("podGroupName") if isinstance(group, dict) else None
-    return name if isinstance(name, str) and name else None
+def scheduling_group_name(pod: Pod) -> str | None:
+    """`spec.schedulingGroup.podGroupName` of a pod (None: it joins no PodGroup)."""
+    group = pod.spec.scheduling_group
+    return group.pod_group_name or None if group is not None else None
 
 
 def _pod_key(pod: Pod) -> str:
@@ -192,7 +185,7 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
             declared[gang_key] = Gang(gang_key, obj.spec.min_member, queue=obj.spec.queue)
             kai_groups.add((namespace, obj.metadata.name))
     if not ganging:
-        if declared or any(isinstance(o.obj, Pod) and _joins(o.raw) for o in objects):
+        if declared or any(isinstance(o.obj, Pod) and _joins(o.obj) for o in objects):
             found.warnings.append(
                 "gangs are not scheduled together: feature gate GangScheduling is off (it needs "
                 "GenericWorkload too); their pods are scheduled one by one"
@@ -207,12 +200,12 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
             continue
         namespace = pod.metadata.namespace or "default"
         key: GangKey | None = None
-        name = scheduling_group_name(loaded.raw)
+        name = scheduling_group_name(pod)
         if name is not None:
             key = GangKey(namespace, name)
-        elif (volcano := _annotation(loaded.raw, VOLCANO_GROUP_ANNOTATIONS)) is not None:
+        elif (volcano := _annotation(pod, VOLCANO_GROUP_ANNOTATIONS)) is not None:
             key = GangKey(namespace, volcano, GangSource.VOLCANO)
-        elif (kai := _annotation(loaded.raw, (KAI_GROUP_ANNOTATION,))) is not None:
+        elif (kai := _annotation(pod, (KAI_GROUP_ANNOTATION,))) is not None:
             key = GangKey(namespace, kai, GangSource.KAI)
             if (namespace, kai) not in kai_groups:
                 kai_members[key] = kai_members.get(key, 0) + 1
@@ -230,8 +223,8 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
     return found
 
 
-def _joins(raw: Mapping[str, Any]) -> bool:
+def _joins(pod: Pod) -> bool:
     return (
-        scheduling_group_name(raw) is not None
-        or _annotation(raw, (*VOLCANO_GROUP_ANNOTATIONS, KAI_GROUP_ANNOTATION)) is not None
+        scheduling_group_name(pod) is not None
+        or _annotation(pod, (*VOLCANO_GROUP_ANNOTATIONS, KAI_GROUP_ANNOTATION)) is not None
     )
