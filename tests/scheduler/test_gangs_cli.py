@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -40,11 +39,6 @@ def _run(*args: str) -> tuple[int, dict[str, str | None], str]:
     return result.exit_code, nodes, result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/schedule.py does not yet hand the input's gangs to the plan "
-    "(offline.attach_gangs and SchedulerInputs.gangs)",
-)
 def test_schedule_places_whole_gangs_and_binds_nothing_of_the_one_that_does_not_fit() -> None:
     code, nodes, stderr = _run("--feature-gates", GATES)
     assert code == 1  # some pods stay pending
@@ -59,3 +53,81 @@ def test_without_the_gates_the_same_manifest_schedules_pod_by_pod() -> None:
     code, nodes, _ = _run()
     assert code == 1
     assert sum(1 for i in range(2) if nodes[f"vc-job-{i}"]) == 1
+
+
+def test_each_pod_group_is_output_with_the_condition_its_cycle_left() -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "schedule",
+            "-f",
+            str(DATA / "cluster.yaml"),
+            "-f",
+            str(DATA / "workloads.yaml"),
+            "-o",
+            "yaml",
+            "--feature-gates",
+            GATES,
+        ],
+    )
+    document = yaml.safe_load(result.stdout)
+    groups = [i for i in document["items"] if i["kind"] == "PodGroup"]
+    # Only Kubernetes' PodGroups: Volcano's status is its own controller's to write.
+    assert [g["apiVersion"] for g in groups] == ["scheduling.k8s.io/v1alpha2"]
+    assert groups[0]["metadata"]["name"] == "llm-train-workers"
+    assert groups[0]["status"]["conditions"] == [
+        {"type": "PodGroupScheduled", "status": "True", "reason": "Scheduled"}
+    ]
+
+
+def test_a_volcano_and_a_kubernetes_pod_group_may_share_a_name(tmp_path: Path) -> None:
+    text = (DATA / "workloads.yaml").read_text()
+    twin = (
+        "---\napiVersion: scheduling.volcano.sh/v1beta1\nkind: PodGroup\n"
+        "metadata: {name: llm-train-workers, namespace: default}\nspec: {minMember: 1}\n"
+    )
+    (tmp_path / "w.yaml").write_text(text + twin)
+    result = CliRunner().invoke(
+        app,
+        [
+            "schedule",
+            "-f",
+            str(DATA / "cluster.yaml"),
+            "-f",
+            str(tmp_path / "w.yaml"),
+            "--feature-gates",
+            GATES,
+        ],
+    )
+    assert "duplicate" not in result.stderr, result.stderr
+    assert result.exit_code in (0, 1), result.stderr
+
+
+def test_explain_names_the_gang_and_the_member_that_blocks_it() -> None:
+    def explain(pod: str) -> tuple[int, str]:
+        result = CliRunner().invoke(
+            app,
+            [
+                "explain",
+                "-f",
+                str(DATA / "cluster.yaml"),
+                "-f",
+                str(DATA / "workloads.yaml"),
+                "--feature-gates",
+                GATES,
+                "--pod",
+                f"default/{pod}",
+            ],
+        )
+        return result.exit_code, result.stdout
+
+    code, out = explain("vc-job-0")
+    assert code == 1
+    assert out.splitlines()[0] == (
+        "pod default/vc-job-0 is in gang PodGroup default/vc-job (minCount 2): 1 of 2 pods "
+        "fit; pod default/vc-job-1 blocks: 0/5 nodes are available: 5 cannot allocate all "
+        "claims."
+    )
+    code, out = explain("llm-train-2")
+    assert code == 0
+    assert "4 of 4 pods fit, the gang can be placed now; this pod would go to" in out

@@ -84,9 +84,12 @@ def read_cluster(
     return cluster
 
 
-def _identity(loaded: LoadedObject) -> tuple[str, str, str]:
+def _identity(loaded: LoadedObject) -> tuple[str, str, str, str]:
+    """What makes two objects the same: API group, kind, namespace and name (Kubernetes',
+    Volcano's and KAI's PodGroups are different kinds that share a name)."""
     meta = loaded.obj.metadata
-    return (loaded.kind, meta.namespace, meta.name)
+    group = str(loaded.raw.get("apiVersion", "")).rpartition("/")[0]
+    return (group, loaded.kind, meta.namespace, meta.name)
 
 
 def _check_and_add(
@@ -94,11 +97,11 @@ def _check_and_add(
 ) -> None:
     """Check the files' objects (duplicates, CEL selectors, opaque configs) and add them to
     `cluster`; one InputError with every problem."""
-    seen: dict[tuple[str, str, str], LoadedObject] = {}
+    seen: dict[tuple[str, str, str, str], LoadedObject] = {}
     env = CelEnvironment(all_gates_on())
     for loaded in objects:
         meta = loaded.obj.metadata
-        identity = (loaded.kind, meta.namespace, meta.name)
+        identity = _identity(loaded)
         if meta.name and identity in seen:
             first = seen[identity]
             problems.append(

@@ -27,7 +27,7 @@ failed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +41,15 @@ from dralloc.features import Features
 from dralloc.scheduler.admission import profile_problems
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration
-from dralloc.scheduler.explain import PodExplanation, explain_pod
-from dralloc.scheduler.framework import Code, NodeInfo, PodInfo
-from dralloc.scheduler.offline import PendingPod, queue_order, schedule_queue
+from dralloc.scheduler.explain import GangExplanation, PodExplanation, explain_pod
+from dralloc.scheduler.framework import Code, Framework, NodeInfo, PodInfo
+from dralloc.scheduler.offline import (
+    PendingPod,
+    SchedulePlan,
+    explain_gang_member,
+    queue_order,
+    schedule_queue,
+)
 from dralloc.scheduler.scheduler import Scheduler
 
 __all__ = ["ClaimReport", "PodReport", "explain_pod_in_input", "pod_report_json"]
@@ -76,6 +82,7 @@ class PodReport:
     message: str = ""
     error: bool = False
     notes: list[str] = field(default_factory=list)
+    gang: str | None = None  # the PodGroup the pod belongs to, when it is in a gang
 
     @property
     def exit_code(self) -> int:
@@ -144,9 +151,20 @@ def explain_pod_in_input(
             ]
         )
     target = queue[position]
+    gang = plan.gangs.gang_of(key)
+    if gang is not None:
+        # The gang is queued as one entity: the queue runs up to its first member only.
+        siblings = set(plan.gangs.members(gang.key))
+        position = next(i for i, entry in enumerate(queue) if _key(entry) in siblings)
     schedule_queue(plan, frameworks, queue[:position])
     if target.gated is not None:
         return PodReport(key, gated=target.gated, message=target.gated)
+    if gang is not None:
+        found = explain_gang_member(plan, frameworks, key)
+        if isinstance(found, str):
+            return PodReport(key, gated=found, message=found, gang=gang.ref)
+        if found is not None:
+            return _gang_member_report(plan, frameworks, target, found, node, features)
     framework = frameworks[target.pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME]
     nodes = plan.cache.snapshot()
     if node is not None:
@@ -162,6 +180,34 @@ def explain_pod_in_input(
         scheduled_to=outcome.node,
         message=outcome.message,
         error=outcome.status.code == Code.ERROR,
+    )
+
+
+def _gang_member_report(
+    plan: SchedulePlan,
+    frameworks: Mapping[str, Framework],
+    target: PendingPod,
+    found: GangExplanation,
+    node: str | None,
+    features: Features,
+) -> PodReport:
+    """A gang member: the gang's what-if cycle decides; the node table is the pod's own
+    Filter verdicts on the cache as it is before the gang's cycle."""
+    framework = frameworks[target.pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME]
+    nodes = plan.cache.snapshot()
+    if node is not None:
+        nodes = [n for n in nodes if n.name == node]
+    explanation = explain_pod(framework, PodInfo.of(target.pod), nodes)
+    claims = _claim_reports(plan.cache, target, nodes, features)
+    admitted = found.placement.is_admitted
+    return PodReport(
+        _key(target),
+        explanation=explanation,
+        claims=claims,
+        scheduled_to=found.node if admitted else None,
+        message=found.message(),
+        error=found.placement.status.code == Code.ERROR,
+        gang=found.gang.ref,
     )
 
 
@@ -235,6 +281,8 @@ def pod_report_json(report: PodReport) -> dict[str, Any]:
     if report.running_on:
         out["runningOn"] = report.running_on
         return out
+    if report.gang:
+        out["gang"] = {"podGroup": report.gang, "message": report.message}
     if report.gated:
         out["gated"] = report.gated
         return out
@@ -274,13 +322,18 @@ def pod_report_lines(report: PodReport, *, all_nodes: bool = True) -> list[str]:
     if report.running_on:
         return [f"pod {report.pod}: running on node {report.running_on}"]
     if report.gated:
-        return [
-            f"pod {report.pod}: pending, never tried: {report.gated}",
-            "  (DynamicResources' PreEnqueue keeps the pod out of the scheduling queue until "
-            "its claims exist)",
-        ]
+        why = (
+            f"GangScheduling's PreEnqueue keeps the pods of {report.gang} out of the "
+            "scheduling queue until the PodGroup and minCount of its pods exist"
+            if report.gang
+            else "DynamicResources' PreEnqueue keeps the pod out of the scheduling queue "
+            "until its claims exist"
+        )
+        return [f"pod {report.pod}: pending, never tried: {report.gated}", f"  ({why})"]
     lines = []
-    if report.scheduled_to:
+    if report.gang:
+        lines.append(report.message)
+    elif report.scheduled_to:
         lines.append(f"pod {report.pod}: fits; kube-scheduler picks node {report.scheduled_to}")
     else:
         lines.append(f"pod {report.pod}: pending: {report.message}")

@@ -70,6 +70,7 @@ from dralloc.api.core import Pod, PriorityClass
 from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_builtins
 from dralloc.api.meta import LabelSelector
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
+from dralloc.api.scheduling import PodGroup
 from dralloc.api.workloads import Deployment, Job, ReplicaSet, StatefulSet
 from dralloc.cli.inputs import ClusterInput, read_cluster, read_live_cluster
 from dralloc.cli.options import (
@@ -98,6 +99,7 @@ from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.cache import claim_key, pod_claim_keys
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration, load_config
 from dralloc.scheduler.framework import Code, Framework
+from dralloc.scheduler.gangs import GangSource, collect_gangs
 from dralloc.scheduler.offline import (
     PendingPod,
     place_running_pods,
@@ -217,6 +219,9 @@ def plan_schedule(
             claim_objects[claim_key(loaded.obj)] = loaded.obj
     evictions: list[Eviction] = []
     problems: list[Problem] = []
+    # PodGroups (Kubernetes', Volcano's, KAI's) and the pods that join them, as the gates say.
+    gangs = collect_gangs(objects, features)
+    problems.extend(gangs.problems)
     owners = _owner_selectors(objects, expansion)
     # Pods alike to every plugin (one template, same requests) reuse node verdicts: only
     # nodes changed since such a pod was last scheduled are filtered and scored again.
@@ -245,6 +250,7 @@ def plan_schedule(
                 if isinstance(o.obj, Deployment | ReplicaSet | StatefulSet | Job)
             ]
             + [*expansion.expansion.replica_sets, *expansion.expansion.stateful_sets],
+            gangs=gangs.index,
         ),
         collect_problems=problems,
     )
@@ -256,6 +262,8 @@ def plan_schedule(
     plan = SchedulePlan(
         cache, [], raw_claims, claim_objects, evictions=evictions, workloads=expansion
     )
+    plan.gangs = gangs.index
+    plan.warnings.extend(gangs.warnings)
     problems.extend(expansion.problems)
     running: list[Pod] = []
     for index, loaded in enumerate(objects):
@@ -483,6 +491,34 @@ class ScheduleRun:
         return lines
 
 
+def _pod_group_outputs(plan: SchedulePlan, objects: Sequence[LoadedObject]) -> list[Any]:
+    """Each scheduling.k8s.io PodGroup whose gang had a cycle, with the PodGroupScheduled
+    condition the scheduler writes (Volcano's and KAI's PodGroups keep their own status,
+    written by their controllers, not by a scheduler: they are not output)."""
+    by_key = {
+        (o.obj.metadata.namespace or "default", o.obj.metadata.name): o
+        for o in objects
+        if isinstance(o.obj, PodGroup)
+    }
+    out = []
+    for key, placement in plan.gang_placements.items():
+        if key.source is not GangSource.POD_GROUP:
+            continue
+        loaded = by_key.get((key.namespace, key.name))
+        if loaded is None:
+            continue
+        raw = copy.deepcopy(loaded.raw)
+        status = raw.setdefault("status", {})
+        conditions = [
+            c
+            for c in status.get("conditions") or []
+            if c.get("type") != placement.condition()["type"]
+        ]
+        status["conditions"] = [*conditions, placement.condition()]
+        out.append(raw)
+    return out
+
+
 def run_schedule(
     cluster: ClusterInput,
     config: SchedulerConfiguration,
@@ -517,6 +553,7 @@ def run_schedule(
             if key in plan.cache.claims and key not in changed:
                 changed.append(key)
     items += [_claim_output(key, plan) for key in changed]
+    items += _pod_group_outputs(plan, cluster.objects)
     if any(o.status.code == Code.ERROR for o in ordered):
         code = EXIT_FAILED
     elif any(not o.is_scheduled for o in ordered):
