@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dralloc.allocator import AllocatorOptions
 from dralloc.devices import driver_device_classes
 from dralloc.features import Features
 from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.cache import SchedulerCache
-from dralloc.scheduler.config import SchedulerConfiguration
+from dralloc.scheduler.config import PluginRef, PluginSet, SchedulerConfiguration
 from dralloc.scheduler.framework import NodeInfo, PodInfo, Profile
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
+from dralloc.scheduler.plugins.gangscheduling import GangLister, GangScheduling
 from dralloc.scheduler.plugins.gpushare import (
     MILLI,
     FragmentationMeter,
@@ -39,7 +40,7 @@ from dralloc.scheduler.plugins.gpushare import (
     typical_workload,
 )
 from dralloc.scheduler.profiles import DeviceSpeedups, gpu_sharing_profile
-from dralloc.scheduler.queue import Clock, SchedulingQueue
+from dralloc.scheduler.queue import Clock, PreEnqueuePlugin, SchedulingQueue
 from dralloc.scheduler.scheduler import Scheduler
 from dralloc.sim.fgd import RunLog, node_order, tune
 from dralloc.sim.openb_objects import cluster_objects, pod_objects
@@ -114,9 +115,12 @@ class Simulation:
     scheduler: Scheduler
     shapes: dict[str, bytes]
 
-    def queue(self, clock: Clock) -> SchedulingQueue:
-        """The scheduling queue of the run's profile (its plugins' events and hints)."""
-        return SchedulingQueue.for_profile(clock, self.scheduler.framework.profile)
+    def queue(self, clock: Clock, pre_enqueue: Sequence[PreEnqueuePlugin] = ()) -> SchedulingQueue:
+        """The scheduling queue of the run's profile (its plugins' events and hints), with
+        `pre_enqueue` (GangScheduling's when the run has gangs) keeping pods out of activeQ."""
+        return SchedulingQueue.for_profile(
+            clock, self.scheduler.framework.profile, pre_enqueue=pre_enqueue
+        )
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,8 @@ def build_simulation(
     *,
     remember_verdicts: bool = True,
     speedups: SimulationSpeedups | None = None,
+    features: Features | None = None,
+    gangs: GangLister | None = None,
 ) -> Simulation:
     """The cache, the policy's profile and the scheduler of one run (the FGD experiment's and
     the replay's), built by `build_scheduler` with `gpu_sharing_profile` of the policy's
@@ -166,13 +172,15 @@ def build_simulation(
     same order whoever builds the run and whatever is remembered.
 
     `speedups` says what may be remembered (default: everything); `remember_verdicts=False`
-    is `SimulationSpeedups.none()`.
+    is `SimulationSpeedups.none()`. `features` are the gates (default: Kubernetes 1.36's);
+    with GangScheduling on and `gangs` given, the profile's Permit runs `GangScheduling`
+    (so its events requeue a gang's members) and the replay drives pod-group cycles.
     """
     if speedups is None:
         speedups = SimulationSpeedups() if remember_verdicts else SimulationSpeedups.none()
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
-    features = Features()
+    features = features if features is not None else Features()
     objects = cluster_objects(nodes, models)
     # ShareIDs from their own generator, seeded once from the run's: how many allocator calls
     # a run makes (what is remembered) must not move the Random policy's draws.
@@ -212,15 +220,18 @@ def build_simulation(
         return key
 
     plugin_name = POLICY_PLUGINS[policy]
+    profile = gpu_sharing_profile(plugin_name, scheduler_name=f"fgd-{policy}")
+    ganging = gangs is not None and features.gang_scheduling
+    if ganging:
+        permit = PluginSet((PluginRef(GangScheduling.name),))
+        profile = replace(profile, plugins={**profile.plugins, "permit": permit})
     built = build_scheduler(
         SchedulerInputs(
             features,
             nodes=[o.node for o in objects],
             slices=[s for o in objects for s in o.slices],
             classes=driver_device_classes(),
-            config=SchedulerConfiguration(
-                profiles=(gpu_sharing_profile(plugin_name, scheduler_name=f"fgd-{policy}"),)
-            ),
+            config=SchedulerConfiguration(profiles=(profile,)),
             allocator_options=options,
             rng=rng,
             node_rank=rank,
@@ -234,6 +245,7 @@ def build_simulation(
                 remember_outcomes=speedups.dra_outcomes,
             ),
             typical_pods=workload,
+            gangs=gangs if ganging else None,
         )
     )
     return Simulation(built.cache, built.gpu_share_view, built.scheduler(), shapes)

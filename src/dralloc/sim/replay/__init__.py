@@ -59,12 +59,22 @@ Example::
     trace = resolve_replay_trace("openb:default")  # dralloc.sim.traces
     result = replay(trace, "fgd", seed=42)
     result.summary().wait_p95, result.gpu_hours["G2"]
+
+Gangs (`ReplayGangs`: PodGroups and which pods join them, with the gates GenericWorkload and
+GangScheduling on): GangScheduling's PreEnqueue keeps a gang's pods out of activeQ until its
+PodGroup exists and `minCount` members have arrived; popping one member takes its queued
+siblings with it (`pop_gang`) and one pod-group cycle (`schedule_gang_entity`) starts them
+all or none, counting members already running toward the quorum. The hopeless-retry shortcut
+is not taken for gang members. A member arriving requeues its siblings that GangScheduling
+held back (upstream's hint for Pod/Add: same group only). Pods in no gang run exactly as
+without `gangs`.
 """
 
 from dralloc.sim.replay.engine import LEFTOVER_FLUSH_PERIOD, replay
 from dralloc.sim.replay.results import (
     PodOutcome,
     PodState,
+    ReplayGangs,
     ReplayOptions,
     ReplayResult,
     ReplaySummary,
@@ -76,6 +86,7 @@ __all__ = [
     "LEFTOVER_FLUSH_PERIOD",
     "PodOutcome",
     "PodState",
+    "ReplayGangs",
     "ReplayOptions",
     "ReplayResult",
     "ReplaySummary",

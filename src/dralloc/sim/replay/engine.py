@@ -15,21 +15,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
+import msgspec
+
+from dralloc.api.core import PodSchedulingGroup
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import CycleState, PodInfo, Resources, is_node_local
+from dralloc.scheduler.gangs import Gang, GangIndex, GangKey, pop_gang, schedule_gang_entity
+from dralloc.scheduler.plugins.gangscheduling import GangScheduling
 from dralloc.scheduler.plugins.gpushare import MILLI
 from dralloc.scheduler.queue import (
     DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION,
     ClusterEvent,
     QueuedPodInfo,
+    QueueingHint,
     QueueName,
 )
 from dralloc.sim.experiment import POLICIES, build_simulation, workload_in_products
 from dralloc.sim.fgd import node_order
-from dralloc.sim.openb_objects import OpenbPodObjects, pod_objects
+from dralloc.sim.openb_objects import NAMESPACE, OpenbPodObjects, pod_objects
 from dralloc.sim.replay.results import (
     PodOutcome,
     PodState,
+    ReplayGangs,
     ReplayOptions,
     ReplayResult,
     Sample,
@@ -43,6 +50,7 @@ LEFTOVER_FLUSH_PERIOD = 30.0
 DEFAULT_SAMPLES = 1000
 POD_DELETE = ClusterEvent("Pod", "Delete")
 NODE_ADD = ClusterEvent("Node", "Add")
+POD_ADD = ClusterEvent("Pod", "Add")
 _SECONDS_PER_HOUR = 3600.0
 
 
@@ -53,18 +61,20 @@ def replay(
     options: ReplayOptions | None = None,
     *,
     observer: Callable[[float, SchedulerCache], None] | None = None,
+    gangs: ReplayGangs | None = None,
 ) -> ReplayResult:
     """Replay `trace` with `policy` (one of `POLICIES`); `seed` draws the node ranking that
     breaks score ties (and the Random policy's choices), as in the FGD experiment.
 
     `observer(time, cache)` is called after every batch of events once the queue is drained;
-    it must not change anything (tests use it to check invariants). InputError for a trace
-    that `ReplayTrace.check` refuses; ValueError for an unknown policy.
+    it must not change anything (tests use it to check invariants). `gangs` says which pods
+    form gangs (placed all or nothing with the gates on, `ReplayGangs`). InputError for a
+    trace that `ReplayTrace.check` refuses; ValueError for an unknown policy.
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
     trace.check()
-    return _Replay(trace, policy, seed, options or ReplayOptions(), observer).run()
+    return _Replay(trace, policy, seed, options or ReplayOptions(), observer, gangs).run()
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,6 +125,44 @@ class _Running:
     milli: int
 
 
+class _ArrivedGangs:
+    """The replay's `GangLister`: the gangs of `ReplayGangs`, where the members the scheduler
+    knows (GangScheduling's PreEnqueue quorum) are those arrived so far."""
+
+    def __init__(self, index: GangIndex) -> None:
+        self.index = index
+        self.arrived: dict[GangKey, int] = {}
+
+    def gang_of(self, pod_key: str) -> Gang | None:
+        return self.index.gang_of(pod_key)
+
+    def pre_enqueue(self, pod_key: str, known_pods: int | None = None) -> str | None:
+        gang = self.index.gang_of(pod_key)
+        if gang is not None and known_pods is None:
+            known_pods = self.arrived.get(gang.key, 0)
+        return self.index.pre_enqueue(pod_key, known_pods)
+
+
+def _gang_index(trace: ReplayTrace, gangs: ReplayGangs | None) -> GangIndex | None:
+    """The gangs of the run, None when nothing is ganged (no group, or a gate off)."""
+    if gangs is None or not gangs.features.gang_scheduling:
+        return None
+    index = GangIndex()
+    for group in gangs.pod_groups:
+        key = GangKey(group.metadata.namespace or "default", group.metadata.name)
+        policy = group.spec.scheduling_policy.gang
+        index.gangs[key] = Gang(key, policy.min_count if policy is not None else None)
+    for timed in trace.pods:
+        name = gangs.members.get(timed.pod.name)
+        if name is None:
+            continue
+        key = GangKey(NAMESPACE, name)
+        index.member_of[f"{NAMESPACE}/{timed.pod.name}"] = key
+        # A member naming no PodGroup waits for it, as the API server's pods would.
+        index.gangs.setdefault(key, Gang(key, None, declared=False))
+    return index if index.member_of else None
+
+
 class _Replay:
     def __init__(
         self,
@@ -123,6 +171,7 @@ class _Replay:
         seed: int,
         options: ReplayOptions,
         observer: Callable[[float, SchedulerCache], None] | None,
+        gangs: ReplayGangs | None = None,
     ) -> None:
         self.trace = trace
         self.policy = policy
@@ -133,7 +182,19 @@ class _Replay:
         rng = random.Random(seed)
         rank = node_order([node.name for node in trace.nodes], rng)
         workload = workload_in_products([t.pod for t in trace.pods], models)
-        sim = build_simulation(trace.nodes, workload, policy, rng, rank, models)
+        gang_index = _gang_index(trace, gangs)
+        self.gangs = _ArrivedGangs(gang_index) if gang_index is not None else None
+        self.group_of = dict(gangs.members) if gang_index is not None and gangs else {}
+        sim = build_simulation(
+            trace.nodes,
+            workload,
+            policy,
+            rng,
+            rank,
+            models,
+            features=gangs.features if gangs is not None else None,
+            gangs=self.gangs,
+        )
         self.cache, self.view, self.scheduler, self.shapes = (
             sim.cache,
             sim.view,
@@ -142,7 +203,9 @@ class _Replay:
         )
         self.clock = _VirtualClock()
         # The profile's queue: each event is judged by the hints its plugins declared.
-        self.queue = sim.queue(self.clock)
+        self.queue = sim.queue(
+            self.clock, (GangScheduling(self.gangs),) if self.gangs is not None else ()
+        )
         self.framework = sim.scheduler.framework
 
         self.node_model = {n.name: n.model or "" for n in trace.nodes}
@@ -286,6 +349,12 @@ class _Replay:
     def _arrive(self, index: int) -> None:
         timed = self.trace.pods[index]
         objects = pod_objects(timed.pod, self.trace.models, self.trace.source)
+        group = self.group_of.get(timed.pod.name)
+        if group is not None:
+            spec = msgspec.structs.replace(
+                objects.pod.spec, scheduling_group=PodSchedulingGroup(pod_group_name=group)
+            )
+            objects.pod = msgspec.structs.replace(objects.pod, spec=spec)
         if objects.claim is not None:
             self.cache.set_claim(objects.claim)
         pod = timed.pod
@@ -300,12 +369,21 @@ class _Replay:
         self.waiting[key] = _Waiting(index, timed, objects, requests, products, shape)
         self.shapes[key] = shape
         self.states[index] = PodState.PENDING
+        gang = self.gangs.gang_of(key) if self.gangs is not None else None
+        if gang is not None and self.gangs is not None:
+            self.gangs.arrived[gang.key] = self.gangs.arrived.get(gang.key, 0) + 1
         self.queue.add(objects.pod)
+        if gang is not None:
+            self._sibling_added(gang)
 
     def _drain(self) -> None:
         queue = self.queue
         while (info := queue.pop()) is not None:
             waiting = self.waiting[info.key]
+            gang = self.gangs.gang_of(info.key) if self.gangs is not None else None
+            if gang is not None:
+                self._schedule_gang(info, gang)
+                continue
             if (
                 waiting.rejectors
                 and self.skip_hopeless
@@ -326,6 +404,45 @@ class _Replay:
             waiting.checked = len(self.freed)
             waiting.error_at = None if waiting.rejectors else self.clock.time
             self._requeue(info, waiting.rejectors)
+
+    def _schedule_gang(self, first: QueuedPodInfo, gang: Gang) -> None:
+        """One pod-group cycle: `first` takes its queued siblings with it (`pop_gang`), all
+        of them bind if the quorum is met (counting members running already), else none
+        does and each goes back to the queue with its rejectors. The hopeless-retry
+        shortcut is not taken: whether a member fits depends on its siblings."""
+        assert self.gangs is not None
+        keys = self.gangs.index.members(gang.key)
+        siblings = [self.waiting[k].objects.pod for k in keys if k in self.waiting]
+        members = pop_gang(self.queue, first, siblings)
+        running = sum(1 for k in keys if k in self.running)
+        self.attempts += len(members)
+        placement = schedule_gang_entity(
+            self.queue, self.cache, self.framework, gang, members, already_placed=running
+        )
+        by_key = {info.key: info for info in members}
+        for member in placement.members:
+            waiting = self.waiting[member.key]
+            if placement.bound and member.node is not None:
+                self._start(member.key, waiting, member.node)
+                continue
+            info = by_key[member.key]
+            waiting.rejectors = info.rejector_plugins
+            waiting.checked = len(self.freed)
+            waiting.error_at = None if waiting.rejectors else self.clock.time
+            self._schedule_flush(info, self.queue.where(info.uid))
+
+    def _sibling_added(self, gang: Gang) -> None:
+        """A member arrived: its siblings gated or rejected by GangScheduling may go now
+        (upstream's hint for Pod/Add: same group only)."""
+        assert self.gangs is not None
+        keys = set(self.gangs.index.members(gang.key))
+
+        def hint(plugin: str, event: ClusterEvent, pod: PodInfo) -> QueueingHint:
+            if plugin == GangScheduling.name and pod.key in keys:
+                return QueueingHint.QUEUE
+            return QueueingHint.QUEUE_SKIP
+
+        self.queue.move_all_to_active_or_backoff(POD_ADD, hint)
 
     def _may_fit(self, waiting: _Waiting, pod: PodInfo) -> bool:
         """Whether a node that gained capacity since the pod's last rejection now passes the
@@ -371,6 +488,10 @@ class _Replay:
 
     def _requeue(self, info: QueuedPodInfo, rejectors: frozenset[str]) -> None:
         where = self.queue.add_unschedulable_if_not_present(info, unschedulable_plugins=rejectors)
+        self._schedule_flush(info, where)
+
+    def _schedule_flush(self, info: QueuedPodInfo, where: QueueName | None) -> None:
+        """Put on the heap the background-loop tick that will move a requeued pod."""
         if where is QueueName.UNSCHEDULABLE and self.options.flush_leftover:
             # The loop ticks every 30 s and takes pods that waited strictly longer than 5 min.
             stale = info.timestamp + DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION

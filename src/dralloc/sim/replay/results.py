@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from dralloc.api.scheduling import PodGroup
+from dralloc.features import Features
 
 __all__ = [
     "PodOutcome",
     "PodState",
+    "ReplayGangs",
     "ReplayOptions",
     "ReplayResult",
     "ReplaySummary",
@@ -38,6 +42,23 @@ class ReplayOptions:
     horizon: float | None = None
     flush_leftover: bool = False
     skip_hopeless_retries: bool = True
+
+
+@dataclass(frozen=True)
+class ReplayGangs:
+    """Which of a trace's pods form gangs: the scheduling.k8s.io/v1alpha2 `pod_groups`, and
+    `members`, trace pod name -> the PodGroup its Pod names in `spec.schedulingGroup` (the
+    pods live in the replay's namespace, so should the groups). `features` are the gates: as
+    in Kubernetes 1.36, only with GenericWorkload and GangScheduling on are the members
+    placed all or nothing by pod-group cycles; otherwise they are scheduled one by one.
+
+    ReplayGangs((group,), {"worker-0": "train", "worker-1": "train"},
+                parse_gates("GenericWorkload=true,GangScheduling=true"))
+    """
+
+    pod_groups: tuple[PodGroup, ...] = ()
+    members: Mapping[str, str] = field(default_factory=dict)
+    features: Features = field(default_factory=Features)
 
 
 class PodState(StrEnum):
