@@ -6,7 +6,7 @@
 #   scheduler_perf_dra.test   upstream scheduler_perf's DRA benchmarks  tools/k8s
 #   etcd                                                              tools/etcd
 #   dra-oracle   (only if tools/draoracle/go.mod exists)              tools/draoracle
-#   crds/*.yaml  the JobSet and LeaderWorkerSet CRDs (`go mod download`) tools/crds/modules.txt
+#   crds/*.yaml  the JobSet, LeaderWorkerSet and Kueue CRDs (`go mod download`) tools/crds/modules.txt
 #
 # Usage: tools/build.sh            build what is missing or stale, check versions, write the stamp
 #        tools/build.sh --verify   build nothing; fail unless every binary matches the stamp, the

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -21,7 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from controlplane import ApiServer, is_k8s_required, k8s_home
+from controlplane import ApiServer
+from crdkit import install_crds
 from test_controllers import eventually, get_or_none, running_controllers
 
 from dralloc.api.io import from_server
@@ -38,7 +38,6 @@ pytestmark = pytest.mark.k8s
 
 Obj = dict[str, Any]
 CRD_FILES = ("jobset.x-k8s.io_jobsets.yaml", "leaderworkerset.x-k8s.io_leaderworkersets.yaml")
-CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 # Labels whose values are UIDs (the offline expansion draws its own).
 UID_LABELS = frozenset(
@@ -52,24 +51,7 @@ REVISION_HASH = "controller-revision-hash"
 @pytest.fixture(scope="module")
 def crds(apiserver: ApiServer) -> Iterator[None]:
     """The JobSet and LeaderWorkerSet CRDs installed and served (skipped without them)."""
-    directory = k8s_home() / "crds"
-    missing = [f for f in CRD_FILES if not (directory / f).is_file()]
-    if missing:
-        message = f"{', '.join(missing)} not in {directory}: run tools/build.sh"
-        if is_k8s_required():
-            pytest.fail(f"{message} (DRALLOC_REQUIRE_K8S=1)", pytrace=False)
-        pytest.skip(message)
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    for file in CRD_FILES:
-        crd = yaml.load((directory / file).read_text(), Loader=loader)
-        apiserver.admin.create(CRDS, crd).raise_for_status()
-    for group_version in ("jobset.x-k8s.io/v1alpha2", "leaderworkerset.x-k8s.io/v1"):
-        for _ in range(300):
-            if apiserver.admin.get(f"/apis/{group_version}").status == 200:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"{group_version} not served 30 s after its CRD was created")
+    install_crds(apiserver, CRD_FILES, ("jobset.x-k8s.io/v1alpha2", "leaderworkerset.x-k8s.io/v1"))
     yield
 
 
