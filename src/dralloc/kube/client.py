@@ -94,6 +94,11 @@ LEASES = Resource("coordination.k8s.io/v1", "leases", "Lease")
 POD_DISRUPTION_BUDGETS = Resource("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget")
 PRIORITY_CLASSES = Resource("scheduling.k8s.io/v1", "priorityclasses", "PriorityClass", False)
 JOBS = Resource("batch/v1", "jobs", "Job")
+# Gangs: Kubernetes' PodGroup (gate GenericWorkload, runtime-config scheduling.k8s.io/v1alpha2),
+# and Volcano's and KAI's PodGroup custom resources when their CRDs are installed.
+POD_GROUPS = Resource("scheduling.k8s.io/v1alpha2", "podgroups", "PodGroup")
+VOLCANO_POD_GROUPS = Resource("scheduling.volcano.sh/v1beta1", "podgroups", "PodGroup")
+KAI_POD_GROUPS = Resource("scheduling.run.ai/v2alpha2", "podgroups", "PodGroup")
 
 
 class ApiStatusError(Exception):

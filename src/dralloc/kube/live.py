@@ -19,7 +19,13 @@ a scheduling queue per profile. What is live here:
   writes each claim's finalizer and status, Bind posts pods/binding (binding.py); a failure
   undoes Reserve in memory and on the wire, and the pod goes back to the queue with backoff;
 - failed attempts get PodScheduled=False and a FailedScheduling event; bound pods a Scheduled
-  event; preemption deletes its victims (DisruptionTarget first) and nominates the node.
+  event; preemption deletes its victims (DisruptionTarget first) and nominates the node;
+- with the gates GenericWorkload and GangScheduling on, the PodGroups served are watched
+  (gangs.py) and a gang member popped takes its queued siblings with it (`pop_gang`): one
+  pod-group cycle (`schedule_gang_entity`) places them all on the cache, and only at the
+  quorum does each placed member get its own binding cycle, as above; below it every
+  placement is undone and nothing is written but the pods' PodScheduled=False and the
+  PodGroup's PodGroupScheduled condition (status subresource, upstream's patch).
 
 Only the leader pops pods (`start_leading` / `stop_leading`); a standby keeps its caches warm.
 Everything runs in one event loop, so the cache, queues and mirror need no locks: a binding
@@ -38,7 +44,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dralloc.api.io import kube_dict, to_builtins
+from dralloc.api.core import Pod
+from dralloc.api.io import from_server, kube_dict, to_builtins
 from dralloc.api.resource import ResourceClaim
 from dralloc.features import Features
 from dralloc.kube.assume import ClaimAssumeCache
@@ -47,6 +54,7 @@ from dralloc.kube.client import (
     DEVICE_CLASSES,
     NAMESPACES,
     NODES,
+    POD_GROUPS,
     PODS,
     RESOURCE_CLAIMS,
     RESOURCE_SLICES,
@@ -57,6 +65,7 @@ from dralloc.kube.client import (
     KubeDict,
 )
 from dralloc.kube.events import EventRecorder
+from dralloc.kube.gangs import LiveGangs, pod_group_condition
 from dralloc.kube.metrics import AttemptResult, SchedulerMetrics
 from dralloc.kube.mirror import ClusterMirror
 from dralloc.kube.ownership import Ownership
@@ -73,7 +82,15 @@ from dralloc.scheduler.framework import (
     SchedulingError,
     Status,
 )
+from dralloc.scheduler.gangs import (
+    Gang,
+    GangKey,
+    pop_gang,
+    schedule_gang_entity,
+    scheduler_name_problem,
+)
 from dralloc.scheduler.plugins import Eviction
+from dralloc.scheduler.plugins.gangscheduling import GangScheduling
 from dralloc.scheduler.profiles import DeviceSpeedups
 from dralloc.scheduler.queue import PreEnqueuePlugin, QueuedPodInfo, SchedulingQueue
 
@@ -184,6 +201,11 @@ class LiveScheduler:
         self._evictions: list[Eviction] = []
         # Namespace -> labels, for namespaceSelector (InterPodAffinity); the informer fills it.
         self.namespace_labels: dict[str, dict[str, str]] = {}
+        self._wake = asyncio.Event()
+        # Gangs only with both gates, as kube-scheduler 1.36; their queues are set below.
+        self.gangs: LiveGangs | None = (
+            LiveGangs({}, on_change=self._wake.set) if options.features.gang_scheduling else None
+        )
         self.built: BuiltScheduler = build_scheduler(
             SchedulerInputs(
                 options.features,
@@ -197,20 +219,24 @@ class LiveScheduler:
                 preemption_frees_devices=options.preemption_frees_devices,
                 namespace_labels=lambda name: self.namespace_labels.get(name, {}),
                 claim_deallocator=self._deallocate,
+                gangs=self.gangs,
             )
         )
         self.cache = self.built.cache
         names = list(self.built.frameworks)
         self.recorder = recorder or EventRecorder(client, names[0] if names else "dralloc")
         pre_enqueue: list[PreEnqueuePlugin] = [SchedulingGates(), ClaimsExist(self.cache)]
+        if self.gangs is not None:
+            pre_enqueue.append(GangScheduling(self.gangs))
         self.queues: dict[str, SchedulingQueue] = {
             name: SchedulingQueue.for_profile(
                 self.clock, framework.profile, pre_enqueue=pre_enqueue
             )
             for name, framework in self.built.frameworks.items()
         }
+        if self.gangs is not None:
+            self.gangs.queues = self.queues
         self.assume = ClaimAssumeCache()
-        self._wake = asyncio.Event()
         self.pods = informers.informer(PODS, field_selector=NOT_TERMINAL)
         self.mirror = ClusterMirror(
             self.cache,
@@ -239,6 +265,9 @@ class LiveScheduler:
         informers.informer(DEVICE_CLASSES).add_handler(self.mirror.device_classes)
         informers.informer(RESOURCE_CLAIMS).add_handler(self.mirror.resource_claims)
         informers.informer(NAMESPACES).add_handler(_NamespaceLabels(self.namespace_labels))
+        if self.gangs is not None:
+            # Membership first: the mirror's queue.add runs PreEnqueue, which counts members.
+            self.pods.add_handler(self.gangs.pods)
         self.pods.add_handler(self.mirror.pods)
         self.mirror.watch_budgets_and_taint_rules(informers)
         self._leading = asyncio.Event()
@@ -272,8 +301,26 @@ class LiveScheduler:
 
     # ------------------------------------------------------------------------ loop
 
+    async def watch_gangs(self) -> None:
+        """Watch the PodGroups the server serves (with the gates on; `run` calls it): the
+        informers start at once when the others run already."""
+        if self.gangs is None:
+            return
+        try:
+            watched = await self.gangs.watch(self.client, self.informers)
+        except (ApiStatusError, ApiUnavailable) as err:
+            log.error("PodGroups not watched, gangs wait: %s", err)
+            return
+        if POD_GROUPS not in watched:
+            log.warning(
+                "scheduling.k8s.io/v1alpha2 podgroups are not served (the API server needs "
+                "GenericWorkload and --runtime-config=scheduling.k8s.io/v1alpha2=true): pods "
+                "naming a PodGroup wait for it"
+            )
+
     async def run(self) -> None:
         """Schedule pods while leading, until cancelled or `shutdown`."""
+        await self.watch_gangs()
         while not self._stopping:
             if not self._leading.is_set():
                 await self._leading.wait()
@@ -370,6 +417,10 @@ class LiveScheduler:
             return
         self.attempts += 1
         started = time.monotonic()
+        gang = self.gangs.gang_of(key) if self.gangs is not None else None
+        if gang is not None:
+            self._schedule_gang(profile, queued, gang, started)
+            return
         for _, claim_key in pod_claim_keys(info.pod):
             holder = self.assume.in_flight_for(claim_key) if claim_key else None
             if holder is not None and holder != queued.uid:
@@ -468,10 +519,129 @@ class LiveScheduler:
             recorded = info.pod.status.extended_resource_claim_status
             if recorded is not None:
                 plan.extended_status = to_builtins(recorded)
-        binding = _Binding(queued, framework, state, plan, started)
+        self._start_binding(profile, _Binding(queued, framework, state, plan, started))
+
+    def _start_binding(self, profile: str, binding: _Binding) -> None:
+        key = binding.queued.pod_info.key
         task = asyncio.get_running_loop().create_task(self._binding_cycle(profile, binding))
         self._bindings[key] = task
         task.add_done_callback(lambda _: self._bindings.pop(key, None))
+
+    # ------------------------------------------------------------ the pod-group cycle
+
+    def _schedule_gang(
+        self, profile: str, first: QueuedPodInfo, gang: Gang, started: float
+    ) -> None:
+        """One pod-group cycle for `first` and its queued siblings (module docstring).
+        Members bound or being bound count toward the quorum (a started gang)."""
+        assert self.gangs is not None
+        queue = self.queues[profile]
+        siblings: list[Pod] = []
+        already = 0
+        schedulers: list[Pod] = []
+        for key in self.gangs.members(gang.key):
+            raw = self.pods.get(key)
+            if raw is None:
+                continue
+            pod = from_server(raw, Pod)
+            schedulers.append(pod)
+            if key in self.mirror.binding or pod.spec.node_name:
+                already += 1
+            elif key != first.pod_info.key and self.mirror.is_ours_pending(raw):
+                siblings.append(pod)
+        members: list[QueuedPodInfo] = []
+        raws: dict[str, KubeDict] = {}
+        for info in pop_gang(queue, first, siblings):
+            raw = self._raw_pod(info.key)
+            if raw is None or not self.mirror.is_ours_pending(raw):
+                queue.done(info.uid)  # deleted or bound meanwhile
+                continue
+            members.append(info)
+            raws[info.key] = raw
+        mixed = scheduler_name_problem(schedulers, "default-scheduler")
+        if mixed is not None:
+            for info in members:
+                raw = raws[info.key]
+                self._failed(
+                    profile, info, raw, Status.error(mixed), mixed, frozenset(), None, started
+                )
+            return
+        framework = self.built.frameworks[profile]
+        before: dict[str, ResourceClaim | None] = {}
+        for info in members:
+            for _, claim_key in pod_claim_keys(info.pod):
+                if claim_key is not None:
+                    before.setdefault(claim_key, self.cache.claims.get(claim_key))
+        placement = schedule_gang_entity(
+            queue, self.cache, framework, gang, members, already_placed=already
+        )
+        by_key = {info.key: info for info in members}
+        allocated: set[str] = set()
+        for member in placement.members:
+            info, raw = by_key[member.key], raws[member.key]
+            if placement.bound and member.node is not None and member.state is not None:
+                self.mirror.binding.add(member.key)
+                claims = self._claim_writes(info, before, allocated)
+                plan = BindingPlan(raw, member.node, claims)
+                self._start_binding(profile, _Binding(info, framework, member.state, plan, started))
+                continue
+            group_error = not (placement.status.is_success or placement.status.is_rejected)
+            is_error = group_error or (member.node is None and not member.status.is_rejected)
+            self._tell_failed(profile, info, raw, is_error, placement.pod_message(member), started)
+        self._write_group_condition(gang.key, placement.condition())
+
+    def _claim_writes(
+        self, info: QueuedPodInfo, before: Mapping[str, ResourceClaim | None], allocated: set[str]
+    ) -> list[ClaimWrite]:
+        """What the member's binding cycle writes of its claims: the allocation of a claim
+        the cycle allocated (by its first member only, when members share it), else
+        `reservedFor` only."""
+        claims: list[ClaimWrite] = []
+        seen: set[str] = set()
+        for _, claim_key in pod_claim_keys(info.pod):
+            if claim_key is None or claim_key in seen:
+                continue
+            seen.add(claim_key)
+            now = self.cache.claims.get(claim_key)
+            old = before.get(claim_key)
+            allocation = now.status.allocation if now is not None else None
+            fresh = allocation is not None and (old is None or old.status.allocation is None)
+            if fresh and claim_key not in allocated and allocation is not None:
+                allocated.add(claim_key)
+                self.assume.reserve(claim_key, info.uid)
+                claims.append(ClaimWrite(claim_key, to_builtins(allocation)))
+            else:
+                claims.append(ClaimWrite(claim_key))
+        return claims
+
+    def _write_group_condition(self, key: GangKey, condition: Mapping[str, str]) -> None:
+        """PodGroupScheduled on a Kubernetes PodGroup, as upstream's updatePodGroupCondition."""
+        assert self.gangs is not None
+        group = self.gangs.groups.get(key)
+        if group is None:
+            return
+        patch = pod_group_condition(group, condition)
+        if patch is None:
+            return
+        # What the informer will bring back, so the next cycle does not write it again.
+        status = dict(group.get("status") or {})
+        kept = [c for c in status.get("conditions") or [] if c.get("type") != condition["type"]]
+        status["conditions"] = [*kept, *patch["status"]["conditions"]]
+        self.gangs.groups[key] = {**group, "status": status}
+        self._spawn(self._patch_group_status(key, patch))
+
+    async def _patch_group_status(self, key: GangKey, patch: KubeDict) -> None:
+        try:
+            await self.client.patch(
+                POD_GROUPS.item(key.namespace, key.name, "status"), patch, STRATEGIC_MERGE_PATCH
+            )
+        except (ApiStatusError, ApiUnavailable) as err:
+            level = (
+                logging.ERROR
+                if isinstance(err, ApiStatusError) and err.is_forbidden
+                else logging.INFO
+            )
+            log.log(level, "PodGroup status not written: %s", err, extra={"podgroup": str(key)})
 
     def _failed(
         self,
@@ -490,6 +660,20 @@ class LiveScheduler:
             queue.add_unschedulable_if_not_present(queued)
         else:
             queue.add_unschedulable_if_not_present(queued, unschedulable_plugins=plugins)
+        self._tell_failed(profile, queued, raw, is_error, message, started, nominated)
+
+    def _tell_failed(
+        self,
+        profile: str,
+        queued: QueuedPodInfo,
+        raw: KubeDict,
+        is_error: bool,
+        message: str,
+        started: float,
+        nominated: str | None = None,
+    ) -> None:
+        """A failed attempt said: PodScheduled=False, FailedScheduling, the attempt's metric
+        (the pod is back in its queue already)."""
         reason = "SchedulerError" if is_error else "Unschedulable"
         log.debug(message, extra={"pod": queued.pod_info.key, "reason": reason})
         self._spawn(

@@ -30,7 +30,7 @@ same call; plugins see an ordinary cycle plus the `GangCycle` value under `GANG_
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dralloc.api.core import Pod
 from dralloc.api.scheduling import (
@@ -76,6 +76,9 @@ class MemberResult:
     unschedulable_plugins: frozenset[str] = frozenset()
     evaluated_nodes: int = 0
     feasible_nodes: int = 0
+    # The member's cycle state, for a caller that binds on its own (the live scheduler's
+    # binding cycle undoes Reserve with it); None when the member was not placed.
+    state: CycleState | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -218,6 +221,7 @@ def place_gang(
                 node,
                 evaluated_nodes=result.evaluated_nodes,
                 feasible_nodes=result.feasible_nodes,
+                state=state,
             )
         )
     count = already_placed + len(placed)

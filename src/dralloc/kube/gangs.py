@@ -1,0 +1,297 @@
+"""Gangs in a live cluster: which pods form a gang, kept current from the informers, and the
+PodGroup status the scheduler writes (spec/scheduler.md section 6, spec/cluster-mode.md).
+
+`LiveGangs` is the live scheduler's `GangLister` (GangScheduling's PreEnqueue and Permit ask
+it) and the handler of three informers:
+
+- PodGroups: Kubernetes' `scheduling.k8s.io/v1alpha2` (served only with the GenericWorkload
+  gate and its runtime-config), Volcano's and KAI's (when their CRDs are installed; which are
+  served is asked once, `LiveGangs.watch`). A PodGroup added is the cluster event
+  GangScheduling registered for, so the pods it held at PreEnqueue ("waiting for pods's pod
+  group ... to appear") are tried again.
+- Pods: a pod joins by `spec.schedulingGroup.podGroupName`, Volcano's or KAI's annotation,
+  as `dralloc.api.scheduling` maps them. Every pod the informer holds (pending or bound, not
+  terminal) counts as a known member toward `minCount` at PreEnqueue, as upstream counts the
+  group's pods in its cache. A member added requeues its siblings GangScheduling held back,
+  only those (upstream's hint for Pod/Add checks the group).
+
+`pod_group_condition` is upstream's updatePodGroupCondition: after a pod-group cycle the
+PodGroupScheduled condition goes to the PodGroup's status subresource as a strategic merge
+patch (conditions merge on `type`), not when nothing changed, and never from True back to
+False (a later cycle for extra pods of a scheduled group does not regress it). Volcano's and
+KAI's groups have their own status, which their controllers own: dralloc writes none.
+
+Owns the membership tables; the queues are the scheduler's (only the one event loop touches
+either).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from dralloc.api.core import Pod
+from dralloc.api.io import from_server
+from dralloc.api.scheduling import (
+    KAI_GROUP_ANNOTATION,
+    KAI_QUEUE_LABEL,
+    VOLCANO_GROUP_ANNOTATIONS,
+    KaiPodGroup,
+    PodGroup,
+    VolcanoPodGroup,
+)
+from dralloc.api.validation.times import format_time
+from dralloc.kube.client import (
+    KAI_POD_GROUPS,
+    POD_GROUPS,
+    VOLCANO_POD_GROUPS,
+    KubeClient,
+    KubeDict,
+    Resource,
+)
+from dralloc.kube.informer import object_key
+from dralloc.kube.shared_informers import SharedInformers
+from dralloc.scheduler.framework import ClusterEvent, PodInfo
+from dralloc.scheduler.framework.events import POD
+from dralloc.scheduler.gangs import (
+    WAITING_FOR_MIN_COUNT,
+    WAITING_FOR_POD_GROUP,
+    Gang,
+    GangKey,
+    GangSource,
+    scheduling_group_name,
+)
+from dralloc.scheduler.plugins.gangscheduling import NAME as GANG_SCHEDULING
+from dralloc.scheduler.plugins.gangscheduling.plugin import POD_GROUP
+from dralloc.scheduler.queue import QueueingHint, SchedulingQueue
+
+log = logging.getLogger(__name__)
+
+POD_GROUP_ADD = ClusterEvent(POD_GROUP, "Add")
+POD_ADD = ClusterEvent(POD, "Add")
+SOURCES: tuple[tuple[Resource, GangSource], ...] = (
+    (POD_GROUPS, GangSource.POD_GROUP),
+    (VOLCANO_POD_GROUPS, GangSource.VOLCANO),
+    (KAI_POD_GROUPS, GangSource.KAI),
+)
+
+
+def gang_of_pod(pod: Pod) -> GangKey | None:
+    """The gang a pod names, of any source (None: it joins none)."""
+    namespace = pod.metadata.namespace or "default"
+    name = scheduling_group_name(pod)
+    if name is not None:
+        return GangKey(namespace, name)
+    annotations = pod.metadata.annotations
+    for annotation in VOLCANO_GROUP_ANNOTATIONS:
+        if annotations.get(annotation):
+            return GangKey(namespace, annotations[annotation], GangSource.VOLCANO)
+    if annotations.get(KAI_GROUP_ANNOTATION):
+        return GangKey(namespace, annotations[KAI_GROUP_ANNOTATION], GangSource.KAI)
+    return None
+
+
+def gang_of_group(raw: KubeDict, source: GangSource) -> Gang:
+    """The gang one PodGroup object declares."""
+    meta = raw.get("metadata") or {}
+    key = GangKey(str(meta.get("namespace") or "default"), str(meta.get("name", "")), source)
+    if source is GangSource.POD_GROUP:
+        group = from_server(raw, PodGroup)
+        policy = group.spec.scheduling_policy.gang
+        return Gang(key, policy.min_count if policy is not None else None)
+    typed: VolcanoPodGroup | KaiPodGroup = (
+        from_server(raw, VolcanoPodGroup)
+        if source is GangSource.VOLCANO
+        else from_server(raw, KaiPodGroup)
+    )
+    return Gang(key, typed.spec.min_member, queue=typed.spec.queue)
+
+
+class _Handler:
+    def __init__(
+        self,
+        set_: Callable[[KubeDict], None],
+        delete: Callable[[KubeDict], None],
+    ) -> None:
+        self._set, self._delete = set_, delete
+
+    def on_add(self, obj: KubeDict) -> None:
+        self._set(obj)
+
+    def on_update(self, old: KubeDict, new: KubeDict) -> None:
+        self._set(new)
+
+    def on_delete(self, obj: KubeDict) -> None:
+        self._delete(obj)
+
+
+class LiveGangs:
+    """The gangs of a live cluster (module docstring)."""
+
+    def __init__(
+        self, queues: Mapping[str, SchedulingQueue], on_change: Callable[[], None] = lambda: None
+    ) -> None:
+        self.queues = queues
+        self.on_change = on_change
+        self.gangs: dict[GangKey, Gang] = {}
+        # Kubernetes' PodGroups as the informer last had them (their status is written).
+        self.groups: dict[GangKey, KubeDict] = {}
+        self.member_of: dict[str, GangKey] = {}
+        self._members: dict[GangKey, dict[str, None]] = {}
+        # KAI pods without a KAI PodGroup: the annotated pods are the gang, with their queue.
+        self._kai_queues: dict[GangKey, str] = {}
+        self.pods = _Handler(self._pod_set, self._pod_deleted)
+        self.watched: list[Resource] = []
+
+    async def watch(self, client: KubeClient, informers: SharedInformers) -> list[Resource]:
+        """Watch the PodGroups of every source the server serves (asked once); returns the
+        resources watched."""
+        for resource, source in SOURCES:
+            if resource in self.watched:
+                continue
+            if resource.plural not in await client.served(resource.group_version):
+                continue
+            informers.informer(resource).add_handler(self._group_handler(source))
+            self.watched.append(resource)
+        return list(self.watched)
+
+    def _group_handler(self, source: GangSource) -> _Handler:
+        return _Handler(
+            lambda raw: self._group_set(raw, source), lambda raw: self._group_deleted(raw, source)
+        )
+
+    # ------------------------------------------------------------------ GangLister
+
+    def gang_of(self, pod_key: str) -> Gang | None:
+        key = self.member_of.get(pod_key)
+        if key is None:
+            return None
+        gang = self.gangs.get(key)
+        if gang is not None:
+            return gang
+        if key.source is GangSource.KAI:
+            count = len(self._members.get(key, ()))
+            return Gang(key, count, queue=self._kai_queues.get(key, ""))
+        return Gang(key, None, declared=False)
+
+    def pre_enqueue(self, pod_key: str, known_pods: int | None = None) -> str | None:
+        gang = self.gang_of(pod_key)
+        if gang is None:
+            return None
+        if not gang.declared:
+            return WAITING_FOR_POD_GROUP.format(name=gang.key.name)
+        if gang.min_count is None:
+            return None
+        known = known_pods if known_pods is not None else len(self._members.get(gang.key, ()))
+        return WAITING_FOR_MIN_COUNT if known < gang.min_count else None
+
+    def members(self, key: GangKey) -> list[str]:
+        """The pod keys of the gang the informer holds, in the order they were seen."""
+        return list(self._members.get(key, ()))
+
+    # --------------------------------------------------------------------- events
+
+    def _group_set(self, raw: KubeDict, source: GangSource) -> None:
+        try:
+            gang = gang_of_group(raw, source)
+        except Exception as err:  # a malformed custom resource must not stop the informer
+            log.warning("PodGroup %s not read: %s", object_key(raw), err)
+            return
+        new = gang.key not in self.gangs
+        self.gangs[gang.key] = gang
+        if source is GangSource.POD_GROUP:
+            self.groups[gang.key] = raw
+        if new:
+            for queue in self.queues.values():
+                queue.on_event(POD_GROUP_ADD, None, gang)
+            self.on_change()
+
+    def _group_deleted(self, raw: KubeDict, source: GangSource) -> None:
+        meta = raw.get("metadata") or {}
+        key = GangKey(str(meta.get("namespace") or "default"), str(meta.get("name", "")), source)
+        self.gangs.pop(key, None)
+        self.groups.pop(key, None)
+
+    def _pod_set(self, raw: KubeDict) -> None:
+        pod_key = object_key(raw)
+        try:
+            key = gang_of_pod(from_server(raw, Pod))
+        except Exception as err:  # the mirror reports pods it cannot read
+            log.debug("pod %s not read for gangs: %s", pod_key, err)
+            return
+        old = self.member_of.get(pod_key)
+        if old == key:
+            return
+        if old is not None:
+            self._leave(pod_key, old)
+        if key is None:
+            return
+        self.member_of[pod_key] = key
+        self._members.setdefault(key, {})[pod_key] = None
+        if key.source is GangSource.KAI:
+            labels = (raw.get("metadata") or {}).get("labels") or {}
+            self._kai_queues.setdefault(key, str(labels.get(KAI_QUEUE_LABEL, "")))
+        self._sibling_added(key)
+
+    def _pod_deleted(self, raw: KubeDict) -> None:
+        pod_key = object_key(raw)
+        key = self.member_of.get(pod_key)
+        if key is not None:
+            self._leave(pod_key, key)
+
+    def _leave(self, pod_key: str, key: GangKey) -> None:
+        self.member_of.pop(pod_key, None)
+        members = self._members.get(key)
+        if members is not None:
+            members.pop(pod_key, None)
+            if not members:
+                del self._members[key]
+                self._kai_queues.pop(key, None)
+
+    def _sibling_added(self, key: GangKey) -> None:
+        siblings = set(self._members.get(key, ()))
+
+        def hint(plugin: str, event: ClusterEvent, pod: PodInfo) -> QueueingHint:
+            if plugin == GANG_SCHEDULING and pod.key in siblings:
+                return QueueingHint.QUEUE
+            return QueueingHint.QUEUE_SKIP
+
+        for queue in self.queues.values():
+            queue.move_all_to_active_or_backoff(POD_ADD, hint)
+        self.on_change()
+
+
+def pod_group_condition(
+    group: KubeDict, condition: Mapping[str, str], now: datetime | None = None
+) -> dict[str, Any] | None:
+    """The strategic-merge patch of the PodGroup's status that sets `condition` (the
+    PodGroupScheduled condition of `GangPlacement.condition()`), or None when nothing is to
+    be written: the condition is there already, or it is True and this one is not."""
+    meta = group.get("metadata") or {}
+    existing = next(
+        (
+            c
+            for c in (group.get("status") or {}).get("conditions") or []
+            if c.get("type") == condition["type"]
+        ),
+        None,
+    )
+    if existing is not None and existing.get("status") == "True" and condition["status"] != "True":
+        return None
+    wanted: dict[str, Any] = {
+        "type": condition["type"],
+        "status": condition["status"],
+        "reason": condition["reason"],
+        "message": condition.get("message", ""),
+        "observedGeneration": int(meta.get("generation") or 0),
+    }
+    if existing is not None and all(existing.get(k, "") == v for k, v in wanted.items()):
+        return None
+    # The transition time moves only when the status does (apimeta.SetStatusCondition).
+    if existing is not None and existing.get("status") == wanted["status"]:
+        wanted["lastTransitionTime"] = existing.get("lastTransitionTime")
+    else:
+        wanted["lastTransitionTime"] = format_time(now or datetime.now(UTC))
+    return {"status": {"conditions": [wanted]}}
