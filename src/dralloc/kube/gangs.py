@@ -153,11 +153,12 @@ class LiveGangs:
                 continue
             if resource.plural not in await client.served(resource.group_version):
                 continue
-            informers.informer(resource).add_handler(self._group_handler(source))
+            informers.informer(resource).add_handler(self.handler_for(source))
             self.watched.append(resource)
         return list(self.watched)
 
-    def _group_handler(self, source: GangSource) -> _Handler:
+    def handler_for(self, source: GangSource) -> _Handler:
+        """The informer handler of one source's PodGroups."""
         return _Handler(
             lambda raw: self._group_set(raw, source), lambda raw: self._group_deleted(raw, source)
         )
