@@ -219,3 +219,46 @@ def test_of_two_gangs_competing_for_one_fleet_exactly_one_is_bound_whole(
         await admin.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_gang_asking_for_an_extended_resource_gets_one_claim_made_per_member(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """KEP-5004 in a pod-group cycle: each member's special claim is created, allocated and
+    reserved by its binding cycle, and recorded in its status, as for a single pod."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        label = unique("gext")
+        driver = f"{label}.example.com"
+        for _ in range(2):
+            await add_node(admin, label)
+        resource = f"{label}.example.com/gpu"
+        gpu_class = device_class(unique("gext-class"), driver)
+        gpu_class["spec"]["extendedResourceName"] = resource
+        await admin.create("/apis/resource.k8s.io/v1/deviceclasses", gpu_class)
+        pods = f"/api/v1/namespaces/{namespace}/pods"
+        names = ["x-0", "x-1"]
+        async with gang_scheduler(apiserver.admin_kubeconfig, f"owner={label}"):
+            await admin.create(POD_GROUPS.collection(namespace), pod_group(namespace, "x", 2))
+            for name in names:
+                body = pod(namespace, name)
+                body["spec"]["containers"][0]["resources"]["limits"] = {resource: str(GPUS)}
+                body["spec"]["schedulingGroup"] = {"podGroupName": "x"}
+                await admin.create(pods, body)
+
+            async def all_bound() -> bool:
+                return len(await bound(admin, namespace, names)) == 2
+
+            await eventually(all_bound, what="the gang bound")
+        for name in names:
+            placed = await admin.get(f"{pods}/{name}")
+            claim_name = placed["status"]["extendedResourceClaimStatus"]["resourceClaimName"]
+            made = await admin.get(
+                f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims/{claim_name}"
+            )
+            assert [r["uid"] for r in made["status"]["reservedFor"]] == [placed["metadata"]["uid"]]
+            assert len(made["status"]["allocation"]["devices"]["results"]) == GPUS
+        await admin.aclose()
+
+    asyncio.run(scenario())

@@ -583,6 +583,7 @@ class LiveScheduler:
                 self.mirror.binding.add(member.key)
                 claims = self._claim_writes(info, before, allocated)
                 plan = BindingPlan(raw, member.node, claims)
+                self._extended_claim(info, member.pod, plan)
                 self._start_binding(profile, _Binding(info, framework, member.state, plan, started))
                 continue
             group_error = not (placement.status.is_success or placement.status.is_rejected)
@@ -613,6 +614,28 @@ class LiveScheduler:
             else:
                 claims.append(ClaimWrite(claim_key))
         return claims
+
+    def _extended_claim(self, queued: QueuedPodInfo, placed: PodInfo, plan: BindingPlan) -> None:
+        """The extended-resource claim (KEP-5004) Reserve made in memory for a gang member:
+        the cycle's in-memory PreBind recorded it in the pod's status, which the binding
+        cycle writes after creating the claim (as for a single pod)."""
+        recorded = placed.pod.status.extended_resource_claim_status
+        if recorded is None:
+            return
+        claim_key = f"{placed.pod.metadata.namespace or 'default'}/{recorded.resource_claim_name}"
+        made = self.cache.claims.get(claim_key)
+        if made is None:
+            return
+        body = kube_dict(made)
+        body.pop("status", None)
+        body["metadata"].pop("finalizers", None)
+        self.assume.reserve(claim_key, queued.uid)
+        allocation = made.status.allocation
+        write = ClaimWrite(
+            claim_key, to_builtins(allocation) if allocation is not None else None, create=body
+        )
+        plan.claims.insert(0, write)
+        plan.extended_status = to_builtins(recorded)
 
     def _write_group_condition(self, key: GangKey, condition: Mapping[str, str]) -> None:
         """PodGroupScheduled on a Kubernetes PodGroup, as upstream's updatePodGroupCondition."""
