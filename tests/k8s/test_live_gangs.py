@@ -1,19 +1,22 @@
 """Gangs in dralloc's live scheduler against a real kube-apiserver serving
 scheduling.k8s.io/v1alpha2 (GenericWorkload and GangScheduling on, as the scheduler runs):
 a PodGroup's pods are bound all together or not at all, the PodGroup says why through its
-status subresource, and of two gangs competing for one fleet exactly one is bound whole."""
+status subresource, and of two gangs competing for one fleet exactly one is bound whole.
+The upstream kube-scheduler, with the same gates, does the same with the same sequence."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ApiServerOptions
-from controlplane import ApiServer
+from controlplane import ApiServer, KubeScheduler
 from livekit import (
     claim,
     create_node,
@@ -44,6 +47,19 @@ def apiserver_options() -> ApiServerOptions:
     return ApiServerOptions(
         feature_gates=GATES, runtime_config={"scheduling.k8s.io/v1alpha2": True}
     )
+
+
+@pytest.fixture(scope="module")
+def upstream_scheduler(apiserver: ApiServer) -> Iterator[KubeScheduler]:
+    """kube-scheduler 1.36 with the gates the apiserver has (it places default-scheduler
+    pods only)."""
+    directory = Path(tempfile.mkdtemp(prefix="dralloc-kube-scheduler-"))
+    scheduler = KubeScheduler.start(apiserver, directory, feature_gates=GATES)
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @asynccontextmanager
@@ -102,7 +118,13 @@ async def fleet(client: KubeClient, nodes: int, label: str) -> str:
 
 
 async def create_gang(
-    client: KubeClient, namespace: str, group: str, size: int, min_count: int, class_name: str
+    client: KubeClient,
+    namespace: str,
+    group: str,
+    size: int,
+    min_count: int,
+    class_name: str,
+    scheduler: str = "dralloc",
 ) -> list[str]:
     """A PodGroup and `size` pods of it, each with its own claim of 8 GPUs."""
     await client.create(POD_GROUPS.collection(namespace), pod_group(namespace, group, min_count))
@@ -111,7 +133,7 @@ async def create_gang(
     for i in range(size):
         name = f"{group}-{i}"
         await client.create(claims, claim(namespace, name, class_name, count=GPUS))
-        body = pod(namespace, name, claim_name=name)
+        body = pod(namespace, name, claim_name=name, scheduler=scheduler)
         body["spec"]["schedulingGroup"] = {"podGroupName": group}
         await client.create(f"/api/v1/namespaces/{namespace}/pods", body)
         names.append(name)
@@ -259,6 +281,43 @@ def test_a_gang_asking_for_an_extended_resource_gets_one_claim_made_per_member(
             )
             assert [r["uid"] for r in made["status"]["reservedFor"]] == [placed["metadata"]["uid"]]
             assert len(made["status"]["allocation"]["devices"]["results"]) == GPUS
+        await admin.aclose()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.k8s("kube-scheduler")
+def test_kube_scheduler_with_the_same_gates_does_the_same_with_the_same_sequence(
+    apiserver: ApiServer, upstream_scheduler: KubeScheduler, namespace: str
+) -> None:
+    """The first scenario with default-scheduler pods: upstream binds none of the gang on
+    three nodes, says PodGroupScheduled=False Unschedulable, and binds all four once the
+    fourth node joins (its DeviceClass reaches only this fleet's devices)."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        label = unique("up")
+        class_name = await fleet(admin, 3, label)
+        names = await create_gang(
+            admin, namespace, "up", 4, 4, class_name, scheduler="default-scheduler"
+        )
+
+        async def unschedulable() -> Obj | None:
+            group = await admin.get(POD_GROUPS.item(namespace, "up"))
+            found = condition(group, "PodGroupScheduled")
+            return found if found and found["status"] == "False" else None
+
+        said = await eventually(unschedulable, timeout=60, what="upstream's condition")
+        assert said["reason"] == "Unschedulable"
+        assert said["message"].startswith("pod group is unschedulable")
+        assert await bound(admin, namespace, names) == []
+        await add_node(admin, label)
+
+        async def all_bound() -> bool:
+            return len(await bound(admin, namespace, names)) == 4
+
+        # Upstream retries the gang on the node's events, within its backoff.
+        await eventually(all_bound, timeout=60, what="upstream bound the gang")
         await admin.aclose()
 
     asyncio.run(scenario())
