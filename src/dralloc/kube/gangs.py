@@ -93,6 +93,17 @@ def gang_of_pod(pod: Pod) -> GangKey | None:
     return None
 
 
+_JOIN_ANNOTATIONS = (*VOLCANO_GROUP_ANNOTATIONS, KAI_GROUP_ANNOTATION)
+
+
+def _may_join(raw: KubeDict) -> bool:
+    """Whether a pod's document names a group at all (then `gang_of_pod` says which)."""
+    if (raw.get("spec") or {}).get("schedulingGroup"):
+        return True
+    annotations = (raw.get("metadata") or {}).get("annotations") or {}
+    return any(annotations.get(name) for name in _JOIN_ANNOTATIONS)
+
+
 def gang_of_group(raw: KubeDict, source: GangSource) -> Gang:
     """The gang one PodGroup object declares."""
     meta = raw.get("metadata") or {}
@@ -217,11 +228,14 @@ class LiveGangs:
 
     def _pod_set(self, raw: KubeDict) -> None:
         pod_key = object_key(raw)
-        try:
-            key = gang_of_pod(from_server(raw, Pod))
-        except Exception as err:  # the mirror reports pods it cannot read
-            log.debug("pod %s not read for gangs: %s", pod_key, err)
-            return
+        key: GangKey | None = None
+        # Decoding every pod event twice (the mirror does too) costs; most pods join no gang.
+        if _may_join(raw):
+            try:
+                key = gang_of_pod(from_server(raw, Pod))
+            except Exception as err:  # the mirror reports pods it cannot read
+                log.debug("pod %s not read for gangs: %s", pod_key, err)
+                return
         old = self.member_of.get(pod_key)
         if old == key:
             return
