@@ -321,3 +321,40 @@ def test_kube_scheduler_with_the_same_gates_does_the_same_with_the_same_sequence
         await admin.aclose()
 
     asyncio.run(scenario())
+
+
+def test_pods_naming_a_podgroup_not_made_yet_wait_for_it(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        label = unique("later")
+        class_name = await fleet(admin, 2, label)
+        claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+        names = ["l-0", "l-1"]
+        async with gang_scheduler(apiserver.admin_kubeconfig, f"owner={label}") as live:
+            for name in names:
+                await admin.create(claims, claim(namespace, name, class_name, count=GPUS))
+                body = pod(namespace, name, claim_name=name)
+                body["spec"]["schedulingGroup"] = {"podGroupName": "later"}
+                await admin.create(f"/api/v1/namespaces/{namespace}/pods", body)
+
+            async def gated() -> bool:
+                pending = {p.info.key: p for q in live.queues.values() for p in q.pending_pods()}
+                return all(
+                    f"{namespace}/{n}" in pending
+                    and pending[f"{namespace}/{n}"].info.gating_plugin == "GangScheduling"
+                    for n in names
+                )
+
+            await eventually(gated, what="the pods held at PreEnqueue")
+            assert await bound(admin, namespace, names) == []
+            await admin.create(POD_GROUPS.collection(namespace), pod_group(namespace, "later", 2))
+
+            async def all_bound() -> bool:
+                return len(await bound(admin, namespace, names)) == 2
+
+            await eventually(all_bound, what="the gang bound once its PodGroup exists")
+        await admin.aclose()
+
+    asyncio.run(scenario())
