@@ -7,6 +7,7 @@ The upstream kube-scheduler, with the same gates, does the same with the same se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -29,7 +30,7 @@ from livekit import (
 )
 
 from dralloc.features import parse_gates
-from dralloc.kube.client import POD_GROUPS, KubeClient
+from dralloc.kube.client import POD_GROUPS, ApiStatusError, KubeClient
 from dralloc.kube.live import LiveOptions, LiveScheduler
 from dralloc.kube.ownership import Ownership, parse_label_selector
 from dralloc.kube.shared_informers import SharedInformers
@@ -355,6 +356,86 @@ def test_pods_naming_a_podgroup_not_made_yet_wait_for_it(
                 return len(await bound(admin, namespace, names)) == 2
 
             await eventually(all_bound, what="the gang bound once its PodGroup exists")
+        await admin.aclose()
+
+    asyncio.run(scenario())
+
+
+VOLCANO_CRD: Obj = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "podgroups.scheduling.volcano.sh"},
+    "spec": {
+        "group": "scheduling.volcano.sh",
+        "names": {"kind": "PodGroup", "plural": "podgroups", "singular": "podgroup"},
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1beta1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+                "subresources": {"status": {}},
+            }
+        ],
+    },
+}
+
+
+def test_a_volcano_podgroup_is_a_gang_when_its_crd_is_served(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        with contextlib.suppress(ApiStatusError):  # made already on this apiserver
+            await admin.create(crds, VOLCANO_CRD)
+
+        async def served() -> bool:
+            return "podgroups" in await admin.served("scheduling.volcano.sh/v1beta1")
+
+        await eventually(served, what="Volcano's PodGroups served")
+        label = unique("vc")
+        class_name = await fleet(admin, 1, label)
+        group = {
+            "apiVersion": "scheduling.volcano.sh/v1beta1",
+            "kind": "PodGroup",
+            "metadata": {"name": "job", "namespace": namespace},
+            "spec": {"minMember": 2, "queue": "default"},
+        }
+        await admin.create(
+            f"/apis/scheduling.volcano.sh/v1beta1/namespaces/{namespace}/podgroups", group
+        )
+        claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+        names = ["v-0", "v-1"]
+        async with gang_scheduler(apiserver.admin_kubeconfig, f"owner={label}"):
+            for name in names:
+                await admin.create(claims, claim(namespace, name, class_name, count=GPUS))
+                body = pod(namespace, name, claim_name=name)
+                body["metadata"]["annotations"] = {"scheduling.k8s.io/group-name": "job"}
+                await admin.create(f"/api/v1/namespaces/{namespace}/pods", body)
+
+            async def told() -> bool:
+                for name in names:
+                    got = await admin.get(f"/api/v1/namespaces/{namespace}/pods/{name}")
+                    if (condition(got, "PodScheduled") or {}).get("status") != "False":
+                        return False
+                return True
+
+            # One node of 8 GPUs holds one of the two: neither is bound.
+            await eventually(told, what="both members told why")
+            assert await bound(admin, namespace, names) == []
+            await add_node(admin, label)
+
+            async def all_bound() -> bool:
+                return len(await bound(admin, namespace, names)) == 2
+
+            await eventually(all_bound, what="the Volcano gang bound")
         await admin.aclose()
 
     asyncio.run(scenario())
