@@ -1578,6 +1578,16 @@ OTHER = {
         "spec.schedulingGates[0]",
         "name part must consist of",
     ),
+    "a scheduling group names its pod group": bad(
+        _pod_spec(schedulingGroup={}),
+        "spec.schedulingGroup.podGroupName",
+        "Invalid value: null: must specify one of: `podGroupName`",
+    ),
+    "a scheduling group's pod group name is a subdomain": bad(
+        _pod_spec(schedulingGroup={"podGroupName": "Train_Workers"}),
+        "spec.schedulingGroup.podGroupName",
+        "a lowercase RFC 1123 subdomain",
+    ),
     "a node selector holds labels": bad(
         _pod_spec(nodeSelector={"pool": "a/b"}),
         "spec.nodeSelector",

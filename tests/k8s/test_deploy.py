@@ -50,6 +50,11 @@ SPEC_6 = [
     ),
     ("policy", ["poddisruptionbudgets"], ["get", "list", "watch"], []),
     ("scheduling.k8s.io", ["podgroups"], ["get", "list", "watch"], []),
+    # Beyond the table: the PodGroupScheduled condition (kube-scheduler 1.36's own role grants
+    # podgroups/status patch and update) and Volcano's and KAI's PodGroups.
+    ("scheduling.k8s.io", ["podgroups/status"], ["patch", "update"], []),
+    ("scheduling.volcano.sh", ["podgroups"], ["get", "list", "watch"], []),
+    ("scheduling.run.ai", ["podgroups"], ["get", "list", "watch"], []),
 ]
 # "For the resourceclaim controller add:"
 SPEC_6_CONTROLLERS = [
@@ -233,6 +238,9 @@ SCHEDULER_CALLS = [
     ("watch", "resource.k8s.io", "devicetaintrules", "", ""),
     ("list", "policy", "poddisruptionbudgets", "", ""),
     ("watch", "scheduling.k8s.io", "podgroups", "", ""),
+    ("patch", "scheduling.k8s.io", "podgroups/status", "team-a", "train"),
+    ("list", "scheduling.volcano.sh", "podgroups", "", ""),
+    ("watch", "scheduling.run.ai", "podgroups", "", ""),
 ]
 # Calls the scheduler never makes, and must not be able to make.
 FORBIDDEN_CALLS = [

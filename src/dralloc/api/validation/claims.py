@@ -493,6 +493,14 @@ def _pod(v: _Validator, pod: Pod) -> None:
         v.label_value("spec.nodeSelector", value)
     for i, toleration in enumerate(pod.spec.tolerations):
         _pod_toleration(v, f"spec.tolerations[{i}]", toleration)
+    group = pod.spec.scheduling_group
+    if group is not None:
+        if group.pod_group_name is None:
+            v.invalid(
+                "spec.schedulingGroup.podGroupName", None, "must specify one of: `podGroupName`"
+            )
+        else:
+            v.dns_subdomain("spec.schedulingGroup.podGroupName", group.pod_group_name)
     seen_gates: set[str] = set()
     for i, gate in enumerate(pod.spec.scheduling_gates):
         item = f"spec.schedulingGates[{i}]"
