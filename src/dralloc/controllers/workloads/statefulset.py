@@ -107,9 +107,7 @@ def sync_stateful_set(
     start = spec.ordinals.start if spec.ordinals is not None else 0
     end = start + spec.replicas
     # Upstream hashes the collision count even when the status has none yet (as 0).
-    revision = stateful_set_revision_name(
-        meta.name, spec.template, sts.status.collision_count or 0
-    )
+    revision = stateful_set_revision_name(meta.name, spec.template, sts.status.collision_count or 0)
     controller = controller_ref(APPS_API_VERSION, KIND, meta)
     claimed = state.claim_pods(
         chain,
