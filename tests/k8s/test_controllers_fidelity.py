@@ -194,10 +194,25 @@ def test_a_released_claim_goes_through_the_same_steps_as_with_kube_controller_ma
         name = claim["metadata"]["name"]
         return [("<claim>", *state[1:]) if state[0] == name else state for state in states]
 
-    expected = asyncio.run(run(apiserver, None))
-    got = asyncio.run(run(dralloc_cluster, ["resourceclaim", "gc"]))
+    expected = _settled(asyncio.run(run(apiserver, None)))
+    got = _settled(asyncio.run(run(dralloc_cluster, ["resourceclaim", "gc"])))
     assert got == expected
     assert expected[-1] == ("<claim>", "deleted")
+
+
+def _settled(states: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The history without a finalizer-less state just before the deletion. Two controllers
+    race there, upstream as here: the claim controller drops the finalizer of the deallocated
+    claim, and the garbage collector deletes the claim whose pod is gone. Finalizer first
+    shows the claim without it, then deleted; deletion first makes dropping the finalizer the
+    deletion itself. Under load kube-controller-manager takes either path."""
+    out: list[tuple[Any, ...]] = []
+    for index, state in enumerate(states):
+        following = states[index + 1] if index + 1 < len(states) else None
+        if state[1:] == ((), False, False) and following == (state[0], "deleted"):
+            continue
+        out.append(state)
+    return out
 
 
 def test_a_finished_pods_claim_is_deleted_as_kube_controller_manager_deletes_it(
