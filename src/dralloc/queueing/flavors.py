@@ -45,8 +45,8 @@ from dralloc.queueing.objects import (
 from dralloc.queueing.quota import (
     FlavorResource,
     QuotaNode,
-    available,
     borrowing_level,
+    cq_available,
     format_amount,
     potential_available,
     quantity_of,
@@ -374,7 +374,7 @@ def fits_resource_quota(
 ) -> tuple[PreemptionMode, int, str | None, Shortfall | None]:
     """(mode, borrowing level, reason, shortfall) for `request` more of `fr`, on top of
     `assumed` already taken by earlier pod sets of the same Workload."""
-    avail = available(node, fr)
+    avail = cq_available(node, fr)
     maximum = potential_available(node, fr)
     val = assumed + request
     r = fr.resource
@@ -447,8 +447,9 @@ def _find_flavor(
             this = GranularMode(pmode, borrow)
             if is_preferred(mode, this, queue.fungibility):
                 mode = this
-            if mode.preemption is PreemptionMode.no_fit:
-                break
+            # Kueue stops at the first NoFit resource, visiting them in Go map order, so
+            # which reasons it reports varies between runs; dralloc checks every resource
+            # and reports them all (a superset of any of Kueue's messages).
             choice[resource] = FlavorChoice(name, pmode.mode(), borrow)
         attempt.mode = mode
         attempts.append(attempt)
@@ -496,17 +497,19 @@ def assign_flavors(
         tried_here: dict[str, int] = {}
         progress = last_tried[i] if last_tried is not None and i < len(last_tried) else {}
         failed = False
+        visited: list[GroupView] = []
         for resource, amount in sorted(totals.items()):
-            if resource in psa.flavors:
-                continue  # its group's flavor was chosen with an earlier resource
             group = queue.group_of(resource)
+            if group is not None and any(group is g for g in visited):
+                continue  # its group was decided with an earlier resource
+            if group is not None:
+                visited.append(group)
             if group is None:
                 if amount == 0:
                     continue
                 psa.reasons.append(f"resource {resource} unavailable in ClusterQueue")
-                psa.flavors = {}
                 failed = True
-                break
+                continue
             start = progress.get(resource, -1) + 1
             if start >= len(group.flavors):
                 start = 0
@@ -523,13 +526,15 @@ def assign_flavors(
                 fair_sharing,
             )
             psa.attempts += attempts
-            if chosen is None or not chosen:
-                psa.reasons += reasons
-                psa.flavors = {}
-                failed = True
-                break
-            psa.flavors.update(chosen)
             psa.reasons += reasons
+            if chosen is None or not chosen:
+                # As Kueue, the pod set fails; unlike Kueue (which stops at the first failing
+                # group, in map order), the other groups are still checked, for the message.
+                failed = True
+                continue
+            psa.flavors.update(chosen)
+        if failed:
+            psa.flavors = {}
         for resource, choice in psa.flavors.items():
             assignment.borrowing = max(assignment.borrowing, choice.borrow)
             fr = FlavorResource(choice.flavor, resource)

@@ -43,8 +43,8 @@ from dralloc.queueing.quota import (
     FlavorResource,
     NodeKind,
     QuotaNode,
-    available,
     borrowing_level,
+    cq_available,
     is_borrowing_with,
     local_available,
 )
@@ -224,7 +224,7 @@ def preemptor_fits(ctx: PreemptionContext, allow_borrowing: bool) -> bool:
     for fr, value in ctx.requests.items():
         if not allow_borrowing and is_borrowing_with(ctx.node, fr, value):
             return False
-        if value > available(ctx.node, fr):
+        if value > cq_available(ctx.node, fr):
             return False
     return True
 

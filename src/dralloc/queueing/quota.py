@@ -224,9 +224,15 @@ def recompute(root: QuotaNode) -> None:
             root.usage[fr] = root.usage.get(fr, 0) + max(0, used - local_quota(child, fr))
 
 
+def cq_available(node: QuotaNode, fr: FlavorResource) -> int:
+    """Kueue's `ClusterQueueSnapshot.Available`: `available`, never below 0 (a queue in debt
+    after quota was lowered has nothing available, not a negative amount)."""
+    return max(0, available(node, fr))
+
+
 def fits_in_quota(node: QuotaNode, usage: dict[FlavorResource, int]) -> bool:
     """Every FR of `usage` is within what the ClusterQueue may take now (`cq.Fits`)."""
-    return all(amount <= available(node, fr) for fr, amount in usage.items())
+    return all(amount <= cq_available(node, fr) for fr, amount in usage.items())
 
 
 def is_borrowing_with(node: QuotaNode, fr: FlavorResource, amount: int) -> bool:
