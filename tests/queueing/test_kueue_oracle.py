@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,14 @@ import pytest
 from kueue_oracle import KueueOracle, build, is_required
 
 from dralloc.api.core import PodSpec
-from dralloc.queueing import QueueState, assign_flavors
+from dralloc.queueing import (
+    ClassicalPreemptor,
+    QueueConfig,
+    QueueManager,
+    QueueState,
+    assign_flavors,
+    nominate,
+)
 from dralloc.queueing.flavors import NoPreemption
 from dralloc.queueing.quota import FlavorResource, cq_available, potential_available
 from dralloc.queueing.reader import decode_documents
@@ -282,3 +290,221 @@ def test_quota_arithmetic_and_flavor_assignment_agree_with_kueue(kueue: KueueOra
         n, sc, ours, theirs = disagreements[0]
         diff = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
         pytest.fail(f"{len(disagreements)}/{CASES} cases disagree; first (case {n}): {diff}\n{sc}")
+
+
+def preemption_scenario(rng: random.Random) -> dict[str, Any]:
+    flavor_names = ["default", "spot"][: rng.randint(1, 2)]
+    flavors = [
+        {"apiVersion": V, "kind": "ResourceFlavor", "metadata": {"name": f}, "spec": {}}
+        for f in flavor_names
+    ]
+    cohorts = [{"apiVersion": V, "kind": "Cohort", "metadata": {"name": "root"}, "spec": {}}]
+    if rng.random() < 0.5:
+        cohorts.append(
+            {
+                "apiVersion": V,
+                "kind": "Cohort",
+                "metadata": {"name": "left"},
+                "spec": {"parentName": "root"},
+            }
+        )
+    cqs = []
+    for i in range(rng.randint(2, 4)):
+        cohort = rng.choice([c["metadata"]["name"] for c in cohorts])
+        reclaim = rng.choice(["Never", "LowerPriority", "Any"])
+        preemption: dict[str, Any] = {
+            "withinClusterQueue": rng.choice(
+                ["Never", "LowerPriority", "LowerOrNewerEqualPriority"]
+            ),
+            "reclaimWithinCohort": reclaim,
+        }
+        if reclaim != "Never" and rng.random() < 0.4:
+            borrow: dict[str, Any] = {"policy": "LowerPriority"}
+            if rng.random() < 0.5:
+                borrow["maxPriorityThreshold"] = rng.randint(0, 2)
+            preemption["borrowWithinCohort"] = borrow
+        resources = []
+        for f in flavor_names:
+            q: dict[str, Any] = {"name": "cpu", "nominalQuota": str(rng.randint(0, 6))}
+            if rng.random() < 0.3:
+                q["borrowingLimit"] = str(rng.randint(0, 4))
+            resources.append({"name": f, "resources": [q]})
+        cqs.append(
+            {
+                "apiVersion": V,
+                "kind": "ClusterQueue",
+                "metadata": {"name": f"cq-{i}"},
+                "spec": {
+                    "namespaceSelector": {},
+                    "cohortName": cohort,
+                    "preemption": preemption,
+                    "resourceGroups": [{"coveredResources": ["cpu"], "flavors": resources}],
+                },
+            }
+        )
+    base = 1_767_000_000
+    admitted = []
+    for j in range(rng.randint(1, 8)):
+        cq = rng.choice(cqs)["metadata"]["name"]
+        count, cpu = rng.randint(1, 2), rng.randint(1, 3)
+        flavor = rng.choice(flavor_names)
+        reserved = datetime.fromtimestamp(base + rng.randint(0, 50) * 60, UTC)
+        admitted.append(
+            {
+                "apiVersion": V,
+                "kind": "Workload",
+                "metadata": {
+                    "name": f"a-{j}",
+                    "namespace": f"ns-{cq}",
+                    "uid": f"ns-{cq}/a-{j}",
+                    "creationTimestamp": f"2026-01-01T0{j}:00:00Z",
+                },
+                "spec": {
+                    "queueName": "lq",
+                    "priority": rng.randint(0, 3),
+                    "podSets": [
+                        {
+                            "name": "main",
+                            "count": count,
+                            "template": {
+                                "spec": {
+                                    "containers": [
+                                        {"name": "c", "resources": {"requests": {"cpu": str(cpu)}}}
+                                    ]
+                                }
+                            },
+                        }
+                    ],
+                },
+                "status": {
+                    "admission": {
+                        "clusterQueue": cq,
+                        "podSetAssignments": [
+                            {
+                                "name": "main",
+                                "flavors": {"cpu": flavor},
+                                "resourceUsage": {"cpu": str(cpu * count)},
+                                "count": count,
+                            }
+                        ],
+                    },
+                    "conditions": [
+                        {
+                            "type": "QuotaReserved",
+                            "status": "True",
+                            "reason": "QuotaReserved",
+                            "message": "",
+                            "lastTransitionTime": reserved.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        },
+                        {
+                            "type": "Admitted",
+                            "status": "True",
+                            "reason": "Admitted",
+                            "message": "",
+                            "lastTransitionTime": reserved.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        },
+                    ],
+                },
+            }
+        )
+    target = rng.choice(cqs)["metadata"]["name"]
+    wl = {
+        "apiVersion": V,
+        "kind": "Workload",
+        "metadata": {
+            "name": "w",
+            "namespace": "ns",
+            "uid": "ns/w",
+            "creationTimestamp": "2026-01-01T05:30:00Z",
+        },
+        "spec": {
+            "queueName": "lq",
+            "priority": rng.randint(0, 3),
+            "podSets": [
+                {
+                    "name": "main",
+                    "count": rng.randint(1, 3),
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "c",
+                                    "resources": {"requests": {"cpu": str(rng.randint(1, 3))}},
+                                }
+                            ]
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    return {
+        "flavors": flavors,
+        "cohorts": cohorts,
+        "clusterQueues": cqs,
+        "usage": {},
+        "target": target,
+        "workload": wl,
+        "admitted": admitted,
+        "now": datetime.fromtimestamp(base + 3600 * 5, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def dralloc_preemption(sc: dict[str, Any]) -> dict[str, Any]:
+    lqs = [
+        {
+            "apiVersion": V,
+            "kind": "LocalQueue",
+            "metadata": {"name": "lq", "namespace": ns},
+            "spec": {"clusterQueue": cq},
+        }
+        for ns, cq in [("ns", sc["target"])]
+        + [(f"ns-{c['metadata']['name']}", c["metadata"]["name"]) for c in sc["clusterQueues"]]
+    ]
+    docs = [
+        *sc["flavors"],
+        *sc["cohorts"],
+        *sc["clusterQueues"],
+        *lqs,
+        *sc["admitted"],
+        sc["workload"],
+    ]
+    inputs, problems = decode_documents(("s", i, d) for i, d in enumerate(docs, 1))
+    assert problems == [], problems
+    state = QueueState.build(inputs)
+    manager = QueueManager(state)
+    manager.add_all(inputs.workloads.values())
+    entry = nominate(
+        state, state.snapshot(), manager.workloads["ns/w"], ClassicalPreemptor(), QueueConfig()
+    )
+    assert entry.assignment is not None
+    return {
+        "mode": {0: "NoFit", 1: "Preempt", 2: "Fit"}[int(entry.assignment.mode())],
+        "borrowing": entry.assignment.borrowing,
+        "targets": sorted(
+            ({"workload": t.key, "reason": t.reason} for t in entry.targets),
+            key=lambda t: t["workload"],
+        ),
+    }
+
+
+def test_classical_preemption_agrees_with_kueue(kueue: KueueOracle) -> None:
+    rng = random.Random(7)
+    disagreements = []
+    for n in range(CASES):
+        sc = preemption_scenario(rng)
+        theirs = kueue.ask(sc)
+        assert "error" not in theirs, theirs
+        ours = dralloc_preemption(sc)
+        theirs = {
+            "mode": theirs["mode"],
+            "borrowing": theirs["borrowing"],
+            "targets": theirs.get("targets") or [],
+        }
+        if ours != theirs:
+            disagreements.append((n, sc, ours, theirs))
+    if disagreements:
+        n, sc, ours, theirs = disagreements[0]
+        pytest.fail(
+            f"{len(disagreements)}/{CASES} cases disagree; first (case {n}): ours {ours}, Kueue {theirs}\n{sc}"
+        )

@@ -320,13 +320,16 @@ def schedule(
     *,
     config: QueueConfig | None = None,
     preemptor: Preemptor | None = None,
-    reserved_at: float = 0.0,
+    reserved_at: float | None = None,
     placement: PlacementCheck | None = None,
 ) -> CycleResult:
     """Run one admission cycle. Returns what was admitted, what to preempt, and why the
     others wait; the admitted Workloads hold quota in `state` when this returns."""
     config = config or QueueConfig()
     preemptor = preemptor or NeverPreempt()
+    # When admitted Workloads reserved quota orders preemption candidates (most recent first):
+    # seconds since the epoch, as for Workloads read back with their QuotaReserved time.
+    reserved = now.timestamp() if reserved_at is None else reserved_at
     result = CycleResult()
     heads = manager.heads()
     if not heads:
@@ -383,7 +386,7 @@ def schedule(
                 entry.cq.name,
                 entry.usage(),
                 entry.queued.priority,
-                reserved_at,
+                reserved,
                 entry.queued.timestamp,
                 local_queue=entry.queued.local_queue,
             )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 import msgspec
@@ -44,6 +45,17 @@ from dralloc.queueing.objects import (
 from dralloc.queueing.quota import FlavorResource, quantity_of
 from dralloc.queueing.requests import WorkloadRequests, workload_requests
 from dralloc.queueing.state import QueueState, Reservation, usage_from_admission
+
+
+def _epoch(stamp: str | None) -> float:
+    """An RFC 3339 time as seconds since the epoch (0 when absent or unreadable): when an
+    admitted Workload reserved quota, which preemption orders candidates by."""
+    if not stamp:
+        return 0.0
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return 0.0
 
 
 class RequeueReason(StrEnum):
@@ -211,6 +223,7 @@ class QueueManager:
                 continue
             meta = workload.metadata
             evicted = workload.condition("Evicted")
+            reserved = workload.condition("QuotaReserved")
             self.state.reserve(
                 Reservation(
                     f"{meta.namespace}/{meta.name}",
@@ -219,6 +232,7 @@ class QueueManager:
                     effective_priority(
                         workload, inp.workload_priority_classes, inp.priority_classes
                     ),
+                    reserved_at=_epoch(reserved.last_transition_time if reserved else None),
                     timestamp=meta.creation_timestamp or "",
                     evicted=evicted is not None and evicted.status == "True",
                     local_queue=f"{meta.namespace}/{workload.spec.queue_name}",

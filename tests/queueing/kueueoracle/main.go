@@ -15,13 +15,18 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	kueue "sigs.k8s.io/kueue/apis/kueue/v1beta2"
 	schdcache "sigs.k8s.io/kueue/pkg/cache/scheduler"
 	"sigs.k8s.io/kueue/pkg/resources"
 	"sigs.k8s.io/kueue/pkg/scheduler/flavorassigner"
+	"sigs.k8s.io/kueue/pkg/scheduler/preemption"
 	"sigs.k8s.io/kueue/pkg/scheduler/preemption/classical"
 	preemptioncommon "sigs.k8s.io/kueue/pkg/scheduler/preemption/common"
+	"sigs.k8s.io/kueue/pkg/scheduler/preemption/expectations"
 	utiltesting "sigs.k8s.io/kueue/pkg/util/testing"
 	"sigs.k8s.io/kueue/pkg/workload"
 )
@@ -39,6 +44,10 @@ type scenario struct {
 	Usage         map[string][]usageEntry `json:"usage"`
 	Target        string                  `json:"target"`
 	Workload      kueue.Workload          `json:"workload"`
+	// With admitted Workloads, preemption is real: Kueue's classical preemptor is the
+	// flavor assigner's oracle, and its targets are returned.
+	Admitted []kueue.Workload `json:"admitted"`
+	Now      metav1.Time      `json:"now"`
 }
 
 type podSetOut struct {
@@ -55,7 +64,13 @@ type output struct {
 	Usage     map[string]int64 `json:"usage"`
 	Available map[string]int64 `json:"available"`
 	Potential map[string]int64 `json:"potential"`
+	Targets   []targetOut      `json:"targets"`
 	Error     string           `json:"error,omitempty"`
+}
+
+type targetOut struct {
+	Workload string `json:"workload"`
+	Reason   string `json:"reason"`
 }
 
 // noCandidates answers every simulation with NoCandidates, as dralloc's NoPreemption does.
@@ -86,6 +101,11 @@ func run(sc scenario) output {
 			return output{Error: err.Error()}
 		}
 	}
+	for i := range sc.Admitted {
+		if !cache.AddOrUpdateWorkload(log, &sc.Admitted[i]) {
+			return output{Error: "could not add admitted workload " + sc.Admitted[i].Name}
+		}
+	}
 	snapshot, err := cache.Snapshot(ctx)
 	if err != nil {
 		return output{Error: err.Error()}
@@ -111,8 +131,19 @@ func run(sc scenario) output {
 		return output{Error: "no target cq"}
 	}
 	info := workload.NewInfo(&sc.Workload)
-	assigner := flavorassigner.New(info, cq, flavors, false, noCandidates{}, nil)
-	a := assigner.Assign(log, nil)
+	info.ClusterQueue = kueue.ClusterQueueReference(sc.Target)
+	var a flavorassigner.Assignment
+	var targets []*preemption.Target
+	if len(sc.Admitted) > 0 {
+		clk := clocktesting.NewFakeClock(sc.Now.Time)
+		preemptor := preemption.New(utiltesting.NewFakeClient(), workload.Ordering{}, record.NewFakeRecorder(100), nil, false, clk, nil, expectations.New(), nil)
+		a = flavorassigner.New(info, cq, flavors, false, preemption.NewOracle(preemptor, snapshot), nil).Assign(log, nil)
+		if a.RepresentativeMode() == flavorassigner.Preempt {
+			targets = preemptor.GetTargets(log, *info, a, snapshot)
+		}
+	} else {
+		a = flavorassigner.New(info, cq, flavors, false, noCandidates{}, nil).Assign(log, nil)
+	}
 	out := output{
 		Mode:      a.RepresentativeMode().String(),
 		Borrowing: a.Borrowing,
@@ -128,6 +159,10 @@ func run(sc scenario) output {
 		}
 		out.PodSets = append(out.PodSets, p)
 	}
+	for _, t := range targets {
+		out.Targets = append(out.Targets, targetOut{Workload: t.WorkloadInfo.Obj.Namespace + "/" + t.WorkloadInfo.Obj.Name, Reason: t.Reason})
+	}
+	sort.Slice(out.Targets, func(i, j int) bool { return out.Targets[i].Workload < out.Targets[j].Workload })
 	for fr, v := range a.Usage.Quota {
 		out.Usage[string(fr.Flavor)+"/"+string(fr.Resource)] = v
 	}
