@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
