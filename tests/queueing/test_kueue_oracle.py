@@ -506,5 +506,6 @@ def test_classical_preemption_agrees_with_kueue(kueue: KueueOracle) -> None:
     if disagreements:
         n, sc, ours, theirs = disagreements[0]
         pytest.fail(
-            f"{len(disagreements)}/{CASES} cases disagree; first (case {n}): ours {ours}, Kueue {theirs}\n{sc}"
+            f"{len(disagreements)}/{CASES} cases disagree; first (case {n}): "
+            f"ours {ours}, Kueue {theirs}\n{sc}"
         )
