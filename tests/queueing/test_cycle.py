@@ -388,3 +388,19 @@ def test_a_placement_check_keeps_an_unplaceable_workload_from_holding_quota(
     assert state.reservations == {}
     # BestEffortFIFO moves on: the small one is admitted next cycle.
     assert schedule(state, manager, NOW, placement=check).admitted == ["team-a/small"]
+
+
+def test_explain_a_workload_that_fits_but_waits_behind_a_strict_fifo_head(tmp_path: Path) -> None:
+    from dralloc.queueing import explain
+
+    _, state, manager = fifo_inputs(tmp_path, "StrictFIFO")
+    schedule(state, manager, NOW)
+    why = explain(state, manager, "team-a/small")
+    assert why.admissible_now
+    assert why.position == 1
+    assert str(why) == (
+        "Workload team-a/small in ClusterQueue cq (position 2): fits the quota now; "
+        "1 Workload(s) ahead of it in ClusterQueue cq (StrictFIFO)"
+    )
+    blocked = explain(state, manager, "team-a/big")
+    assert (blocked.reason, blocked.position) == ("ExceedsMaxQuota", 0)

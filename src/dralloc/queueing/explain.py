@@ -53,7 +53,7 @@ class Explanation:
         if self.position is not None:
             head += f" (position {self.position + 1})"
         if self.admissible_now:
-            return f"{head}: fits now"
+            return f"{head}: {self.message}"
         lines = [f"{head}: {self.reason}: {self.message}"]
         for ps in self.pod_sets:
             if ps.mode is Mode.fit:
@@ -110,14 +110,15 @@ def explain(
             for ps in entry.assignment.pod_sets
         )
         shortfalls = tuple(entry.assignment.shortfalls())
-        if entry.assignment.mode() is Mode.fit:
-            reason = ""
-    return Explanation(
-        key,
-        queued.cluster_queue,
-        reason,
-        entry.message,
-        manager.position(key),
-        pod_sets,
-        shortfalls,
-    )
+    position = manager.position(key)
+    message = entry.message
+    if entry.assignment is not None and entry.assignment.mode() is Mode.fit:
+        reason = ""
+        strategy = state.cluster_queues[queued.cluster_queue].strategy
+        message = "fits the quota now"
+        if position:
+            message += (
+                f"; {position} Workload(s) ahead of it in ClusterQueue {queued.cluster_queue}"
+                f" ({strategy})"
+            )
+    return Explanation(key, queued.cluster_queue, reason, message, position, pod_sets, shortfalls)
