@@ -127,20 +127,20 @@ class ResourceGroup(Base):
 
 
 class FlavorFungibility(Base):
-    when_can_borrow: str = FungibilityPolicy.may_stop_search
-    when_can_preempt: str = FungibilityPolicy.try_next_flavor
+    when_can_borrow: str = FungibilityPolicy.may_stop_search.value
+    when_can_preempt: str = FungibilityPolicy.try_next_flavor.value
     preference: str | None = None
 
 
 class BorrowWithinCohort(Base):
-    policy: str = PreemptionPolicy.never
+    policy: str = PreemptionPolicy.never.value
     max_priority_threshold: int | None = None
 
 
 class ClusterQueuePreemption(Base):
-    reclaim_within_cohort: str = PreemptionPolicy.never
+    reclaim_within_cohort: str = PreemptionPolicy.never.value
     borrow_within_cohort: BorrowWithinCohort | None = None
-    within_cluster_queue: str = PreemptionPolicy.never
+    within_cluster_queue: str = PreemptionPolicy.never.value
 
 
 class FairSharing(Base):
@@ -156,13 +156,13 @@ class AdmissionScope(Base):
 class ClusterQueueSpec(Base):
     resource_groups: list[ResourceGroup] = msgspec.field(default_factory=list)
     cohort_name: str = ""
-    queueing_strategy: str = QueueingStrategy.best_effort_fifo
+    queueing_strategy: str = QueueingStrategy.best_effort_fifo.value
     # None matches no namespace, {} every namespace (Kueue's semantics, not Kubernetes').
     namespace_selector: LabelSelector | None = None
     flavor_fungibility: FlavorFungibility = msgspec.field(default_factory=FlavorFungibility)
     preemption: ClusterQueuePreemption = msgspec.field(default_factory=ClusterQueuePreemption)
     admission_checks_strategy: dict[str, Any] | None = None
-    stop_policy: str = StopPolicy.none
+    stop_policy: str = StopPolicy.none.value
     fair_sharing: FairSharing | None = None
     admission_scope: AdmissionScope | None = None
 
@@ -232,7 +232,7 @@ class Cohort(Base):
 
 class LocalQueueSpec(Base):
     cluster_queue: str = ""
-    stop_policy: str = StopPolicy.none
+    stop_policy: str = StopPolicy.none.value
     fair_sharing: FairSharing | None = None
 
 
