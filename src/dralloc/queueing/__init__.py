@@ -18,6 +18,7 @@ Modules, lowest first:
   Admission Fair Sharing (LocalQueue usage ordering inside a ClusterQueue);
   `preemption`: classical preemption (`ClassicalPreemptor`); `fairpreemption`: fair-sharing
   preemption (`FairSharingPreemptor`, with `QueueConfig(fair_sharing=True)`).
+* `jobs`: the Workload Kueue's Job and JobSet integrations create (`workload_for_job`).
 * `cycle`: one admission cycle (`schedule`); `status`: the conditions written;
   `explain`: why a Workload waits.
 
@@ -53,6 +54,7 @@ from dralloc.queueing.explain import Explanation, explain
 from dralloc.queueing.fairpreemption import FairSharingPreemptor
 from dralloc.queueing.fairsharing import DRS, dominant_resource_share
 from dralloc.queueing.flavors import Assignment, Mode, Shortfall, assign_flavors
+from dralloc.queueing.jobs import workload_for_job, workload_for_jobset
 from dralloc.queueing.objects import (
     ClusterQueue,
     Cohort,
@@ -114,5 +116,7 @@ __all__ = [
     "queue_statuses",
     "read_queue_files",
     "schedule",
+    "workload_for_job",
+    "workload_for_jobset",
     "workload_requests",
 ]
