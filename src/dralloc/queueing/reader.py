@@ -28,7 +28,9 @@ from dralloc.api.io import LoadedObject, ReadNotes
 from dralloc.api.meta import object_ref
 from dralloc.api.quantity import Quantity, parse_quantity
 from dralloc.api.resource import DeviceClass, ResourceClaimTemplate, ResourceSlice
+from dralloc.api.workloads import Job, JobSet
 from dralloc.errors import InputError, Problem
+from dralloc.queueing.jobs import QUEUE_NAME_LABEL, workload_for_job, workload_for_jobset
 from dralloc.queueing.objects import (
     GROUP,
     KINDS,
@@ -125,6 +127,9 @@ class QueueInput:
     claim_templates: dict[tuple[str, str], ResourceClaimTemplate] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    # batch/v1 Jobs and JobSets asking for a LocalQueue (`kueue.x-k8s.io/queue-name`): the
+    # caller turns them into Workloads (`dralloc.queueing.jobs`).
+    jobs: list[Job | JobSet] = field(default_factory=list)
 
     def add(self, obj: QueueObject, file: str = "") -> None:
         meta = obj.metadata
@@ -153,6 +158,24 @@ class QueueInput:
         elif isinstance(obj, ResourceClaimTemplate):
             key = (obj.metadata.namespace or "default", obj.metadata.name)
             self.claim_templates[key] = obj
+        elif isinstance(obj, Job | JobSet) and obj.metadata.labels.get(QUEUE_NAME_LABEL):
+            self.jobs.append(obj)
+
+    def add_job_workloads(self) -> list[Workload]:
+        """Create the Workload of every Job and JobSet that names a LocalQueue (as Kueue's
+        integrations do) unless one with that name is already in the input; returns them."""
+        made = []
+        for job in self.jobs:
+            wpcs, pcs = self.workload_priority_classes, self.priority_classes
+            if isinstance(job, Job):
+                wl = workload_for_job(job, wpcs, pcs)
+            else:
+                wl = workload_for_jobset(job, wpcs, pcs)
+            key = f"{wl.metadata.namespace}/{wl.metadata.name}"
+            if key not in self.workloads:
+                self.workloads[key] = wl
+                made.append(wl)
+        return made
 
     def file_of(self, kind: str, name: str) -> str:
         return self.files.get(f"{kind} {name}", "")
