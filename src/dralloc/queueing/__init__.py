@@ -24,8 +24,9 @@ Modules, lowest first:
 
 Typical use (the simulator or a live controller owns `state` and `manager`):
 
-    inputs = read_queue_files(["kueue.yaml"])
-    state = QueueState.build(inputs); check(state)
+    inputs = read_queue_files(["kueue/"])            # InputError naming file/object/field
+    inputs.add_job_workloads()                       # Kueue's Job / JobSet integration
+    state = QueueState.build(inputs); check(state)   # cohort cycles are an InputError
     manager = QueueManager(state); manager.add_all(inputs.workloads.values())
     result = schedule(state, manager, now, preemptor=ClassicalPreemptor())
     for victim, preemptor, reason in result.preemptions:
