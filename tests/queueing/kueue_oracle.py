@@ -48,7 +48,7 @@ def build() -> Path | None:
         "GOFLAGS": "-mod=mod -buildvcs=false",
         "CGO_ENABLED": "0",
     }
-    tmp = target.with_suffix(".tmp")
+    tmp = target.with_suffix(f".tmp{os.getpid()}")  # xdist workers may build at once
     subprocess.run(
         [go, "build", "-trimpath", "-o", str(tmp), "."],
         cwd=SOURCE,
