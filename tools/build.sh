@@ -6,13 +6,14 @@
 #   scheduler_perf_dra.test   upstream scheduler_perf's DRA benchmarks  tools/k8s
 #   etcd                                                              tools/etcd
 #   dra-oracle   (only if tools/draoracle/go.mod exists)              tools/draoracle
+#   kueue-oracle Kueue v0.17.0's cache and flavor assigner, ours over it tools/kueueoracle
 #   crds/*.yaml  the JobSet, LeaderWorkerSet and Kueue CRDs (`go mod download`) tools/crds/modules.txt
 #
 # Usage: tools/build.sh            build what is missing or stale, check versions, write the stamp
 #        tools/build.sh --verify   build nothing; fail unless every binary matches the stamp, the
 #                                  stamp matches the pinned modules and every version is right
 #
-# A binary is stale when its module's go.mod or go.sum (and, for dra-oracle, its sources), the Go
+# A binary is stale when its module's go.mod or go.sum (and, for the oracles, their sources), the Go
 # version or the build flags differ from what the stamp recorded when it was built. Each binary
 # is written under a temporary name and renamed, so an interrupted build leaves nothing
 # half-written. A component that fails to build is reported and the others are still built; the
@@ -86,7 +87,7 @@ fetch_crd() {
 crd_key() { printf '%s\n' "$*" | sha256sum | cut -d' ' -f1; }
 
 # What a module's binaries are built from: its go.mod and go.sum, plus its own Go sources when
-# they are ours (dra-oracle). Upstream sources are fixed by go.sum.
+# they are ours (the oracles). Upstream sources are fixed by go.sum.
 inputs_of() {
     local dir="$tools/$1" own_sources=$2
     {
@@ -101,11 +102,13 @@ inputs_of() {
 
 components=(kube-apiserver kube-scheduler kube-controller-manager kubectl scheduler_perf_dra.test etcd)
 [ "$has_oracle" = 1 ] && components+=(dra-oracle)
+components+=(kueue-oracle)
 
 module_of() {
     case "$1" in
         etcd) echo etcd ;;
         dra-oracle) echo draoracle ;;
+        kueue-oracle) echo kueueoracle ;;
         *) echo k8s ;;
     esac
 }
@@ -113,7 +116,7 @@ module_of() {
 flags_of() {
     case "$1" in
         etcd) echo "$etcd_flags" ;;
-        dra-oracle) echo "$oracle_flags" ;;
+        dra-oracle | kueue-oracle) echo "$oracle_flags" ;;
         scheduler_perf_dra.test) echo "$perf_flags" ;;
         *) echo "$k8s_flags" ;;
     esac
@@ -123,7 +126,7 @@ flags_of() {
 key_of() {
     local c=$1 module own=0
     module=$(module_of "$c")
-    [ "$c" = dra-oracle ] && own=1
+    case "$c" in dra-oracle | kueue-oracle) own=1 ;; esac
     printf '%s\n%s\n%s\n' "$(inputs_of "$module" "$own")" "$(flags_of "$c")" "$c" |
         sha256sum | cut -d' ' -f1
 }
@@ -159,7 +162,7 @@ check_version() {
                 { echo "$c -test.list printed: $out" >&2; return 1; }
             out="lists BenchmarkPerfScheduling"
             ;;
-        dra-oracle)
+        dra-oracle | kueue-oracle)
             [ -x "$path" ] || { echo "$c is not executable" >&2; return 1; }
             out="built"
             ;;
@@ -175,6 +178,8 @@ build_one() {
             (cd "$tools/etcd" && go build $etcd_flags -o "$tmp" go.etcd.io/etcd/server/v3) ;;
         dra-oracle)
             (cd "$tools/draoracle" && go build $oracle_flags -o "$tmp" .) ;;
+        kueue-oracle)
+            (cd "$tools/kueueoracle" && go build $oracle_flags -o "$tmp" .) ;;
         scheduler_perf_dra.test)
             (cd "$tools/k8s" &&
                 go test -c -o "$tmp" k8s.io/kubernetes/test/integration/scheduler_perf/dra) ;;
@@ -212,7 +217,8 @@ write_stamp() {
         echo "  \"go_sum_sha256\": {"
         go_sum_line k8s/go.sum; echo ","
         go_sum_line etcd/go.sum; echo ","
-        go_sum_line draoracle/go.sum; echo
+        go_sum_line draoracle/go.sum; echo ","
+        go_sum_line kueueoracle/go.sum; echo
         echo "  },"
         echo "  \"binaries\": {"
         for c in "${components[@]}"; do
@@ -249,7 +255,7 @@ done
 if [ "$verify" = 1 ]; then
     problems=0
     [ -f "$stamp" ] || { echo "tools/build.sh --verify: no stamp at $stamp: run tools/build.sh" >&2; exit 1; }
-    for rel in k8s/go.sum etcd/go.sum draoracle/go.sum; do
+    for rel in k8s/go.sum etcd/go.sum draoracle/go.sum kueueoracle/go.sum; do
         want=$(grep -F "\"tools/$rel\":" "$stamp" | sed -n 's/.*: "\([0-9a-f]*\)".*/\1/p' || true)
         have=""
         [ -f "$tools/$rel" ] && have=$(sha256 "$tools/$rel")

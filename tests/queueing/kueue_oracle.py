@@ -1,22 +1,20 @@
-"""Kueue v0.17.0's own cache and flavor assigner as an oracle (tests/queueing/kueueoracle).
+"""Kueue v0.17.0's own cache and flavor assigner as an oracle (`kueue-oracle`, built from
+tools/kueueoracle by tools/build.sh into `$DRALLOC_K8S_HOME/bin`).
 
-Owns building the oracle (`go build`, into dralloc's k8s cache directory, rebuilt when its
-sources change) and the conversation with it: one process, one JSON scenario per line in, one
-JSON answer per line out. Without Go the tests using it skip; with DRALLOC_REQUIRE_K8S=1 they
-fail instead, as the other upstream-oracle tests do.
+Owns finding the binary and the conversation with it: one process, one JSON scenario per line
+in, one JSON answer per line out. Without the binary the tests using it skip with "run
+tools/build.sh"; with DRALLOC_REQUIRE_K8S=1 they fail instead, as the other upstream-oracle
+tests do.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-SOURCE = Path(__file__).resolve().parent / "kueueoracle"
 K8S_HOME_ENV = "DRALLOC_K8S_HOME"
 REQUIRE_ENV = "DRALLOC_REQUIRE_K8S"
 
@@ -26,38 +24,10 @@ def _home() -> Path:
     return Path(configured) if configured else Path.home() / ".cache" / "dralloc" / "k8s-v1.36.3"
 
 
-def _fingerprint() -> str:
-    digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum", "main.go"):
-        digest.update((SOURCE / name).read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def build() -> Path | None:
-    """The oracle binary, built if needed; None when Go is not installed."""
-    target = _home() / "bin" / f"kueue-oracle-{_fingerprint()}"
-    if os.access(target, os.X_OK):
-        return target
-    go = shutil.which("go")
-    if go is None:
-        return None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "GOTOOLCHAIN": "local",
-        "GOFLAGS": "-mod=mod -buildvcs=false",
-        "CGO_ENABLED": "0",
-    }
-    tmp = target.with_suffix(f".tmp{os.getpid()}")  # xdist workers may build at once
-    subprocess.run(
-        [go, "build", "-trimpath", "-o", str(tmp), "."],
-        cwd=SOURCE,
-        env=env,
-        check=True,
-        timeout=900,
-    )
-    tmp.rename(target)
-    return target
+def binary() -> Path | None:
+    """The built oracle, or None when tools/build.sh has not built it."""
+    path = _home() / "bin" / "kueue-oracle"
+    return path if os.access(path, os.X_OK) else None
 
 
 def is_required() -> bool:

@@ -1,5 +1,5 @@
 """dralloc.queueing against Kueue v0.17.0 itself: random cohort trees, quotas, usage and
-workloads go to both Kueue's cache + flavor assigner (tests/queueing/kueueoracle) and
+workloads go to both Kueue's cache + flavor assigner (tools/kueueoracle) and
 dralloc's; available and potentially available quota per flavor-resource, the assignment mode,
 the borrowing level, every pod set's flavors, the usage and the condition message must agree.
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from kueue_oracle import KueueOracle, build, is_required
+from kueue_oracle import KueueOracle, binary, is_required
 
 from dralloc.api.core import PodSpec
 from dralloc.queueing import (
@@ -38,12 +38,13 @@ CASES = 400
 
 @pytest.fixture(scope="module")
 def kueue() -> Iterator[KueueOracle]:
-    binary = build()
-    if binary is None:
+    built = binary()
+    if built is None:
+        message = "kueue-oracle is not built: run tools/build.sh"
         if is_required():
-            pytest.fail("go is not installed and DRALLOC_REQUIRE_K8S=1", pytrace=False)
-        pytest.skip("go is not installed: the Kueue oracle cannot be built")
-    oracle = KueueOracle(binary)
+            pytest.fail(f"{message} (DRALLOC_REQUIRE_K8S=1)", pytrace=False)
+        pytest.skip(message)
+    oracle = KueueOracle(built)
     yield oracle
     oracle.close()
 

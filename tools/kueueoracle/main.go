@@ -1,5 +1,5 @@
-// Kueue v0.17.0 as an oracle for dralloc.queueing: tests/queueing/test_kueue_oracle.py builds
-// this program and sends it scenarios.
+// Kueue v0.17.0 as an oracle for dralloc.queueing: tools/build.sh builds this program as
+// kueue-oracle and tests/queueing/test_kueue_oracle.py sends it scenarios.
 
 // A differential oracle: reads scenarios (JSON lines) and prints what Kueue v0.17's cache and
 // flavor assigner decide, one JSON line per scenario.
