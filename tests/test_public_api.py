@@ -24,6 +24,8 @@ PACKAGES = [
     "dralloc.kube",
     "dralloc.kube.nodesim",
     "dralloc.kube.controllers",
+    "dralloc.queueing",
+    "dralloc.scheduler.gangs",
 ]
 
 

@@ -132,6 +132,8 @@ class SetAside:
     api_version: str
     kind: str
     name: str
+    # The document as read, for a reader of custom resources (dralloc.queueing's Kueue kinds).
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.file}: {self.kind} {self.name}".rstrip() + f" ({self.api_version})"
@@ -504,7 +506,7 @@ def decode_object(
             name = str(metadata.get("name") or "")
             namespace = str(metadata.get("namespace") or "")
             name = f"{namespace}/{name}" if namespace and name else name
-            notes.set_aside.append(SetAside(file, document, api_version, kind, name))
+            notes.set_aside.append(SetAside(file, document, api_version, kind, name, raw))
             if kind == "Namespace" and api_version == "v1" and name:
                 labels = metadata.get("labels")
                 notes.namespace_labels[name] = (

@@ -199,9 +199,8 @@ def read_queue_files(paths: Sequence[str], *, recursive: bool = False) -> QueueI
     """Every object of the files (a directory: its manifests; `-`: stdin) that admission
     reads; raise one `InputError` listing every problem, Kubernetes' and Kueue's alike.
 
-    Each file is read once: `dralloc.api.io` decodes the Kubernetes kinds and records the
-    custom resources it sets aside; the Kueue documents among those are decoded here from
-    the same parsed text (the same flattening of List wrappers, so document indexes agree).
+    Each file is read once: `dralloc.api.io` decodes the Kubernetes kinds and sets the custom
+    resources aside with their documents; the Kueue documents among those are decoded here.
     """
     notes = ReadNotes()
     bundle = QueueInput()
@@ -223,14 +222,12 @@ def read_queue_files(paths: Sequence[str], *, recursive: bool = False) -> QueueI
         problems += found
         for item in loaded:
             bundle.add_kube(item)
-        wanted = {
-            item.document
+        chosen = [
+            (name, item.document, item.raw)
             for item in notes.set_aside[before:]
             if item.api_version.rpartition("/")[0] == GROUP and item.kind in KINDS
-        }
-        if wanted:
-            docs, _ = api_io._documents(text, name)
-            chosen = [(name, i, docs[i - 1]) for i in sorted(wanted) if 0 < i <= len(docs)]
+        ]
+        if chosen:
             _, found = decode_documents(chosen, bundle)
             problems += found
     bundle.namespace_labels.update(notes.namespace_labels)
