@@ -3,8 +3,9 @@ summary table, CSV files and report.html.
 
 * `--mode fgd` (default): the FGD experiment (arrival-only) on openb workloads;
   allocation.csv, fragmentation.csv.
-* `--mode replay`: time-based replay of `openb:<variant>`, `dlrm[:key=value,...]` or
-  `synthetic[:key=value,...]`; replay.csv, timeseries.csv, costs at `--price` (USD per
+* `--mode replay`: time-based replay of `openb:<variant>`, `dlrm[:key=value,...]`,
+  `synthetic[:key=value,...]` or a batch-job trace (`itp-elasticflow`, `dlrm-jobs`,
+  `synthetic-jobs`: `dralloc.sim.job_replay`, gangs placed all or nothing); replay.csv, timeseries.csv, costs at `--price` (USD per
   GPU-hour per model, over illustrative defaults). `--node-events FILE` adds nodes joining
   and leaving to every run: a CSV `time,action,node` (`sim.traces.node_events` has the format),
   `time` in seconds on the trace's own clock, the one its pods' arrivals use (openb and
@@ -89,8 +90,11 @@ def simulate_command(
             metavar="TRACE",
             help="Workload (repeatable): openb:default (packaged), openb:gpushare40 (needs "
             "--trace-dir), openb:paper (the paper's 17 workloads, needs --trace-dir); for "
-            "--mode replay also dlrm[:key=value,...] (needs --trace-dir) and "
-            "synthetic[:key=value,...]. Default: openb:default.",
+            "--mode replay also dlrm[:key=value,...] (needs --trace-dir), "
+            "synthetic[:key=value,...] and the batch-job traces itp-elasticflow, dlrm-jobs "
+            "(need --trace-dir) and synthetic-jobs, whose multi-worker jobs are gangs placed "
+            "all or nothing (keys nodes, node_gpus, node_model, gangs=on|off beside the "
+            "trace's own). Default: openb:default.",
         ),
     ] = None,
     policy: Annotated[
@@ -305,9 +309,9 @@ def _replay(
         summarize_replays,
         write_replay_csvs,
     )
+    from dralloc.sim.job_replay import resolve_replay
     from dralloc.sim.prices import DEFAULT_PRICES, missing_prices, parse_prices
     from dralloc.sim.report import REPORT_FILE, write_replay_report
-    from dralloc.sim.traces import resolve_replay_trace
     from dralloc.sim.traces.node_events import load_node_events, with_node_events
 
     prices = dict(DEFAULT_PRICES)
@@ -329,7 +333,7 @@ def _replay(
     for workload in workloads:
         try:
             # Checked against each workload's nodes: an unknown name is reported at its line.
-            replayed = with_node_events(resolve_replay_trace(workload, trace_dir), events)
+            replayed = with_node_events(resolve_replay(workload, trace_dir)[0], events)
             replayed.check()
         except InputError as err:
             raise _fail(str(err)) from err

@@ -31,12 +31,12 @@ from typing import Protocol, TypeVar
 
 from dralloc.sim.experiment import NodeUsage, run_fgd
 from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
+from dralloc.sim.job_replay import resolve_replay
 from dralloc.sim.prices import gpu_cost
 from dralloc.sim.replay import ReplaySummary, Sample, replay
 from dralloc.sim.traces import (
     NodeEvent,
     resolve_arrival_trace,
-    resolve_replay_trace,
     with_node_events,
 )
 
@@ -224,9 +224,9 @@ class ReplayRun:
 
 
 def run_replay_one(spec: RunSpec) -> ReplayRun:
-    trace = resolve_replay_trace(spec.workload, spec.trace_dir)
+    trace, gangs = resolve_replay(spec.workload, spec.trace_dir)
     trace = with_node_events(trace, spec.node_events)
-    result = replay(trace, spec.policy, spec.seed)
+    result = replay(trace, spec.policy, spec.seed, gangs=gangs)
     return ReplayRun(
         spec=spec,
         summary=result.summary(),
