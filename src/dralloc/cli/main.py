@@ -998,6 +998,100 @@ def schedule_command(
     )
 
 
+class QueueOutput(StrEnum):
+    table = "table"
+    yaml = "yaml"
+    json = "json"
+
+
+@app.command(
+    "queue",
+    short_help="Admit Kueue workloads offline, knowing placement, then schedule their pods.",
+    epilog=epilog(
+        [
+            "dralloc queue -f examples/queueing/",
+            "dralloc queue -f cluster.yaml -f kueue/ -f jobs.yaml --no-placement",
+            "dralloc queue -f examples/queueing/ -o yaml --explain team-a/pretrain",
+        ],
+        {
+            EXIT_OK: "every Workload admitted and every pod placed",
+            EXIT_NO: "some Workload pending (the table says why) or some pod unschedulable",
+            EXIT_INPUT: "invalid input (file, object, field)",
+            EXIT_FAILED: "a plugin failed (an allocator error or timeout)",
+        },
+    ),
+)
+def queue_command(
+    files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-f",
+            "--filename",
+            metavar="FILE",
+            help="YAML or JSON file, or a folder: Nodes, ResourceSlices, DeviceClasses, "
+            "Kueue's objects (kueue.x-k8s.io), Jobs and JobSets naming a LocalQueue "
+            "(kueue.x-k8s.io/queue-name) and their ResourceClaimTemplates (repeatable).",
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="A KubeSchedulerConfiguration for the placement check and the scheduling.",
+        ),
+    ] = None,
+    feature_gates: GatesOption = "",
+    seed: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Break ties between equally scored nodes from this seed."),
+    ] = None,
+    placement: Annotated[
+        bool,
+        typer.Option(
+            "--placement/--no-placement",
+            help="Admit a Workload only if the scheduler can place all its pods now "
+            "(default); --no-placement is Kueue's quota-only admission.",
+        ),
+    ] = True,
+    output: Annotated[
+        QueueOutput, typer.Option("-o", "--output", help="Output format.")
+    ] = QueueOutput.table,
+    explain_workload: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            metavar="NS/NAME",
+            help="Say on stderr why this Workload (or the Workload of this Job) waits.",
+        ),
+    ] = None,
+    recursive: RecursiveOption = False,
+    validate: ValidateOption = Validate.strict,
+) -> None:
+    """Run Kueue's admission cycles over the input's queues and Jobs until nothing changes,
+    then schedule the admitted Jobs' pods as kube-scheduler would, and print one table per
+    ClusterQueue: usage against quota, admitted Workloads with their pods, and every pending
+    Workload with its reason (quota, placement: which pod and why).
+
+    With --placement (the default) a Workload is admitted only if the same framework and DRA
+    allocator can place all its pods now, so nothing is admitted and then stuck
+    unschedulable; --no-placement admits on quota alone, as Kueue does.
+    """
+    from dralloc.cli import queue
+
+    queue.queue_command(
+        files or [],
+        config=config,
+        feature_gates=feature_gates,
+        seed=seed,
+        placement=placement,
+        output=queue.QueueOutputFormat(output.value),
+        explain_key=explain_workload,
+        recursive=recursive,
+        validate=validate,
+    )
+
+
 app.command("simulate", short_help=SIMULATE_SHORT_HELP, epilog=SIMULATE_EPILOG)(simulate_command)
 app.command("scheduler", short_help=SCHEDULER_SHORT_HELP, epilog=SCHEDULER_EPILOG)(
     scheduler_command
