@@ -352,7 +352,11 @@ def _pods(run: QueueRun, key: str) -> str:
 
 def queue_document(run: QueueRun) -> dict[str, Any]:
     """The Workloads with Kueue's status, then what `dralloc schedule` prints."""
-    items: list[Any] = [to_builtins(w) for w in run.inputs.workloads.values()]
+    items: list[Any] = [
+        # The wire form omits defaults, apiVersion and kind among them.
+        {"apiVersion": w.api_version, "kind": w.kind, **to_builtins(w)}
+        for w in run.inputs.workloads.values()
+    ]
     items += list(run.scheduled.document.get("items") or [])
     return list_document(items)
 
