@@ -5,11 +5,12 @@ summary table, CSV files and report.html.
   allocation.csv, fragmentation.csv.
 * `--mode replay`: time-based replay of `openb:<variant>`, `dlrm[:key=value,...]`,
   `synthetic[:key=value,...]` or a batch-job trace (`itp-elasticflow`, `dlrm-jobs`,
-  `synthetic-jobs`: `dralloc.sim.job_replay`, gangs placed all or nothing); replay.csv, timeseries.csv, costs at `--price` (USD per
-  GPU-hour per model, over illustrative defaults). `--node-events FILE` adds nodes joining
-  and leaving to every run: a CSV `time,action,node` (`sim.traces.node_events` has the format),
-  `time` in seconds on the trace's own clock, the one its pods' arrivals use (openb and
-  dlrm: their `creation_time`; synthetic: 0 is the start of the generated trace).
+  `synthetic-jobs`: `dralloc.sim.job_replay`, gangs placed all or nothing); replay.csv,
+  timeseries.csv, costs at `--price` (USD per GPU-hour per model, over illustrative defaults).
+  `--node-events FILE` adds nodes joining and leaving to every run: a CSV `time,action,node`
+  (`sim.traces.node_events` has the format), `time` in seconds on the trace's own clock, the
+  one its pods' arrivals use (openb and dlrm: their `creation_time`; synthetic: 0 is the
+  start of the generated trace).
 
 Every input problem (options, traces, prices, node events, an output directory that cannot
 be made) is reported before the first run, one line each on stderr, exit 2.
