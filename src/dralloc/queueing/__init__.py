@@ -19,6 +19,11 @@ Modules, lowest first:
   `preemption`: classical preemption (`ClassicalPreemptor`); `fairpreemption`: fair-sharing
   preemption (`FairSharingPreemptor`, with `QueueConfig(fair_sharing=True)`).
 * `jobs`: the Workload Kueue's Job and JobSet integrations create (`workload_for_job`).
+* `topology`: Kueue's Topology, the pod-set topology request from pod-template annotations,
+  the compact `topologyAssignment`; `tas`: Topology-Aware Scheduling's placement of one pod
+  set over a flavor's domains (`TASFlavorSnapshot`, DRA devices counted per domain);
+  `tasplacement`: the `PlacementCheck` that runs TAS at admission (`TopologyPlacement`) and
+  the nodeSelectors the pods get (`pod_set_node_selectors`).
 * `cycle`: one admission cycle (`schedule`); `status`: the conditions written;
   `explain`: why a Workload waits.
 
@@ -71,6 +76,17 @@ from dralloc.queueing.reader import QueueInput, decode_document, decode_document
 from dralloc.queueing.requests import workload_requests
 from dralloc.queueing.state import QueueState, Reservation, Snapshot, check
 from dralloc.queueing.status import PendingReason
+from dralloc.queueing.tas import TASFlavorSnapshot, TASPodSetRequest, TASResult
+from dralloc.queueing.tasplacement import TopologyPlacement, pod_set_node_selectors
+from dralloc.queueing.topology import (
+    DomainAssignment,
+    Topology,
+    TopologyRequest,
+    decode_assignment,
+    encode_assignment,
+    pod_node_selectors,
+    topology_request_from_annotations,
+)
 
 __all__ = [
     "DRS",
@@ -82,6 +98,7 @@ __all__ = [
     "Cohort",
     "CycleResult",
     "DeviceClassMapping",
+    "DomainAssignment",
     "DraQuotaConfig",
     "Explanation",
     "FairSharingPreemptor",
@@ -103,20 +120,31 @@ __all__ = [
     "ResourceFlavor",
     "Shortfall",
     "Snapshot",
+    "TASFlavorSnapshot",
+    "TASPodSetRequest",
+    "TASResult",
     "Target",
+    "Topology",
+    "TopologyPlacement",
+    "TopologyRequest",
     "Workload",
     "WorkloadPriorityClass",
     "assign_flavors",
     "check",
+    "decode_assignment",
     "decode_document",
     "decode_documents",
     "dominant_resource_share",
+    "encode_assignment",
     "evict",
     "explain",
     "nominate",
+    "pod_node_selectors",
+    "pod_set_node_selectors",
     "queue_statuses",
     "read_queue_files",
     "schedule",
+    "topology_request_from_annotations",
     "workload_for_job",
     "workload_for_jobset",
     "workload_requests",

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from dralloc.api.core import PodSpec
 from dralloc.queueing.dra import is_extension_key
@@ -195,6 +195,8 @@ class PodSetAssignment:
     reasons: list[str] = field(default_factory=list)
     error: str | None = None
     attempts: list[FlavorAttempt] = field(default_factory=list)
+    # Set by a topology-aware PlacementCheck (`dralloc.queueing.tasplacement`), v1beta2 form.
+    topology_assignment: dict[str, Any] | None = None
 
     def mode(self) -> Mode:
         if self.error is not None:
@@ -214,6 +216,7 @@ class PodSetAssignment:
             flavors={r: c.flavor for r, c in sorted(self.flavors.items())},
             resource_usage={r: quantity_of(r, self.requests[r]) for r in sorted(self.flavors)},
             count=self.count,
+            topology_assignment=self.topology_assignment,
         )
 
 

@@ -15,7 +15,12 @@ As Kueue's integrations do:
   set per replicated job, named after it, of replicas x min(parallelism, completions) pods;
 * priority: the label `kueue.x-k8s.io/priority-class` names a WorkloadPriorityClass; else the
   pod template's `priorityClassName` a PriorityClass; `spec.priority` is that class's value
-  (resolved by the caller's classes, 0 when unknown).
+  (resolved by the caller's classes, 0 when unknown);
+* TAS: a pod template's `kueue.x-k8s.io/podset-*-topology` annotations become the pod set's
+  `topologyRequest` (`dralloc.queueing.topology`), with the pod index label
+  (`batch.kubernetes.io/job-completion-index`) and, for a JobSet, the sub-group index label
+  `jobset.sigs.k8s.io/job-index` and the replicated job's replicas; `job_topology_problems`
+  is the integrations' webhook check of those annotations.
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ from dralloc.queueing.objects import (
     Workload,
     WorkloadPriorityClass,
     WorkloadSpec,
+)
+from dralloc.queueing.topology import (
+    JOB_COMPLETION_INDEX_LABEL,
+    JOBSET_JOB_INDEX_LABEL,
+    topology_request_from_annotations,
+    validate_topology_annotations,
 )
 
 QUEUE_NAME_LABEL: Final = "kueue.x-k8s.io/queue-name"
@@ -126,8 +137,15 @@ def workload_for_job(
     raw = meta.annotations.get(MIN_PARALLELISM_ANNOTATION)
     if raw is not None and raw.strip().lstrip("-").isdigit():
         min_count = int(raw)
+    template = job.spec.template
     pod_set = PodSet(
-        name="main", template=job.spec.template, count=_pods_count(job.spec), min_count=min_count
+        name="main",
+        template=template,
+        count=_pods_count(job.spec),
+        min_count=min_count,
+        topology_request=topology_request_from_annotations(
+            template.metadata.annotations, pod_index_label=JOB_COMPLETION_INDEX_LABEL
+        ),
     )
     ref, priority = _priority(meta, job.spec.template, workload_classes or {}, pod_classes or {})
     return _workload("Job", job.api_version, meta, [pod_set], ref, priority)
@@ -145,9 +163,36 @@ def workload_for_jobset(
             name=rj.name,
             template=rj.template.spec.template,
             count=rj.replicas * _pods_count(rj.template.spec),
+            topology_request=topology_request_from_annotations(
+                rj.template.spec.template.metadata.annotations,
+                pod_index_label=JOB_COMPLETION_INDEX_LABEL,
+                sub_group_index_label=JOBSET_JOB_INDEX_LABEL,
+                sub_group_count=rj.replicas,
+            ),
         )
         for rj in jobset.spec.replicated_jobs
     ]
     first = jobset.spec.replicated_jobs[0].template.spec.template if pod_sets else PodTemplateSpec()
     ref, priority = _priority(meta, first, workload_classes or {}, pod_classes or {})
     return _workload("JobSet", jobset.api_version, meta, pod_sets, ref, priority)
+
+
+def job_topology_problems(job: Job | JobSet) -> list[tuple[str, str]]:
+    """What Kueue's job webhook refuses in the pod templates' TAS annotations, as
+    (field path, message) pairs; an empty list when they are valid or absent."""
+    found: list[tuple[str, str]] = []
+    if isinstance(job, Job):
+        templates = [("spec.template.metadata", job.spec.template, _pods_count(job.spec))]
+    else:
+        templates = [
+            (
+                f"spec.replicatedJobs[{i}].template.spec.template.metadata",
+                rj.template.spec.template,
+                rj.replicas * _pods_count(rj.template.spec),
+            )
+            for i, rj in enumerate(job.spec.replicated_jobs)
+        ]
+    for path, template, count in templates:
+        for sub, message in validate_topology_annotations(template.metadata.annotations, count):
+            found.append((f"{path}.{sub}", message))
+    return found

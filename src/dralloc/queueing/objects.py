@@ -12,7 +12,7 @@ here: `cohort` -> `cohortName`, a plain `admissionChecks` list -> `admissionChec
 the fungibility values `Borrow` / `Preempt` -> `MayStopSearch`, a Cohort's `parent` ->
 `parentName`, a Workload's `priorityClassName` + `priorityClassSource` -> `priorityClassRef`.
 
-Fields dralloc does not model (TAS requests, admission-check details, status counters) are
+Fields dralloc does not model (admission-check details, status counters) are
 ignored on decoding, so a team's manifests load unchanged; a Workload's `status` keeps the
 parts the queue writes back (`admission`, `conditions`, `resourceRequests`).
 
@@ -31,6 +31,7 @@ from dralloc.api.core import Taint, Toleration
 from dralloc.api.meta import Base, LabelSelector, ObjectMeta
 from dralloc.api.quantity import Quantity
 from dralloc.api.workloads import PodTemplateSpec
+from dralloc.queueing.topology import Topology
 
 GROUP: Final = "kueue.x-k8s.io"
 API_VERSION: Final = "kueue.x-k8s.io/v1beta2"
@@ -290,6 +291,8 @@ class PodSetAssignment(Base):
     flavors: dict[str, str] = msgspec.field(default_factory=dict)
     resource_usage: dict[str, Quantity] = msgspec.field(default_factory=dict)
     count: int | None = None
+    # Kueue v1beta2's compact form (`dralloc.queueing.topology.encode_assignment`).
+    topology_assignment: dict[str, Any] | None = None
 
 
 class Admission(Base):
@@ -335,7 +338,15 @@ class Workload(Base):
         return found is not None and found.status == "True"
 
 
-QueueObject = ResourceFlavor | ClusterQueue | Cohort | LocalQueue | Workload | WorkloadPriorityClass
+QueueObject = (
+    ResourceFlavor
+    | ClusterQueue
+    | Cohort
+    | LocalQueue
+    | Workload
+    | WorkloadPriorityClass
+    | Topology
+)
 
 KINDS: Final[dict[str, type[QueueObject]]] = {
     "ResourceFlavor": ResourceFlavor,
@@ -344,10 +355,11 @@ KINDS: Final[dict[str, type[QueueObject]]] = {
     "LocalQueue": LocalQueue,
     "Workload": Workload,
     "WorkloadPriorityClass": WorkloadPriorityClass,
+    "Topology": Topology,
 }
 
-# v1alpha1 serves only Cohort (and Topology, which dralloc does not read yet).
-ALPHA_KINDS: Final = frozenset({"Cohort"})
+# v1alpha1 serves only Cohort and Topology.
+ALPHA_KINDS: Final = frozenset({"Cohort", "Topology"})
 
 
 def served_versions(kind: str) -> tuple[str, ...]:

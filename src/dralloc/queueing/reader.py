@@ -23,14 +23,20 @@ from typing import Any
 import msgspec
 
 from dralloc.api import io as api_io
-from dralloc.api.core import PriorityClass
+from dralloc.api.core import Node, Pod, PriorityClass
 from dralloc.api.io import LoadedObject, ReadNotes
 from dralloc.api.meta import object_ref
 from dralloc.api.quantity import Quantity, parse_quantity
 from dralloc.api.resource import DeviceClass, ResourceClaimTemplate, ResourceSlice
 from dralloc.api.workloads import Job, JobSet
 from dralloc.errors import InputError, Problem
-from dralloc.queueing.jobs import QUEUE_NAME_LABEL, workload_for_job, workload_for_jobset
+from dralloc.queueing.jobs import (
+    QUEUE_NAME_LABEL,
+    job_topology_problems,
+    queue_name_of,
+    workload_for_job,
+    workload_for_jobset,
+)
 from dralloc.queueing.objects import (
     GROUP,
     KINDS,
@@ -44,6 +50,7 @@ from dralloc.queueing.objects import (
     convert_to_v1beta2,
     served_versions,
 )
+from dralloc.queueing.topology import Topology
 from dralloc.queueing.validation import validate
 
 
@@ -130,6 +137,10 @@ class QueueInput:
     # batch/v1 Jobs and JobSets asking for a LocalQueue (`kueue.x-k8s.io/queue-name`): the
     # caller turns them into Workloads (`dralloc.queueing.jobs`).
     jobs: list[Job | JobSet] = field(default_factory=list)
+    # Kueue Topologies (TAS); Nodes and the pods bound to them are the capacity TAS reads.
+    topologies: dict[str, Topology] = field(default_factory=dict)
+    nodes: list[Node] = field(default_factory=list)
+    pods: list[Pod] = field(default_factory=list)
 
     def add(self, obj: QueueObject, file: str = "") -> None:
         meta = obj.metadata
@@ -146,6 +157,8 @@ class QueueInput:
             self.workloads[f"{meta.namespace}/{meta.name}"] = obj
         elif isinstance(obj, WorkloadPriorityClass):
             self.workload_priority_classes[meta.name] = obj
+        elif isinstance(obj, Topology):
+            self.topologies[meta.name] = obj
 
     def add_kube(self, loaded: LoadedObject) -> None:
         obj = loaded.obj
@@ -160,6 +173,10 @@ class QueueInput:
             self.claim_templates[key] = obj
         elif isinstance(obj, Job | JobSet) and obj.metadata.labels.get(QUEUE_NAME_LABEL):
             self.jobs.append(obj)
+        elif isinstance(obj, Node):
+            self.nodes.append(obj)
+        elif isinstance(obj, Pod):
+            self.pods.append(obj)
 
     def add_job_workloads(self) -> list[Workload]:
         """Create the Workload of every Job and JobSet that names a LocalQueue (as Kueue's
@@ -222,6 +239,12 @@ def read_queue_files(paths: Sequence[str], *, recursive: bool = False) -> QueueI
         problems += found
         for item in loaded:
             bundle.add_kube(item)
+            if isinstance(item.obj, Job | JobSet) and queue_name_of(item.obj.metadata):
+                ref = object_ref(item.obj.kind, item.obj.metadata)
+                problems += [
+                    Problem(name, ref, path, message)
+                    for path, message in job_topology_problems(item.obj)
+                ]
         chosen = [
             (name, item.document, item.raw)
             for item in notes.set_aside[before:]

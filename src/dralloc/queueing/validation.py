@@ -19,7 +19,7 @@ Pure computation, no I/O.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 from dralloc.api.quantity import Quantity
 from dralloc.queueing.objects import (
@@ -38,6 +38,7 @@ from dralloc.queueing.objects import (
     Workload,
     WorkloadPriorityClass,
 )
+from dralloc.queueing.topology import Topology, validate_topology
 
 _DNS_SUBDOMAIN: Final = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -280,6 +281,27 @@ def _local_queue(lq: LocalQueue) -> Found:
     return found
 
 
+def _topology_request(path: str, raw: dict[str, Any] | None, count: int) -> Found:
+    """Kueue's CRD rules on `podSets[].topologyRequest`."""
+    found: Found = []
+    if not raw:
+        return found
+    modes = [k for k in ("required", "preferred") if raw.get(k) is not None]
+    if raw.get("unconstrained"):
+        modes.append("unconstrained")
+    if len(modes) > 1:
+        found.append((path, f"must set at most one of required, preferred, unconstrained: {modes}"))
+    level = raw.get("podSetSliceRequiredTopology")
+    size = raw.get("podSetSliceSize")
+    if (level is None) != (size is None):
+        found.append((path, "podSetSliceRequiredTopology and podSetSliceSize must be set together"))
+    if size is not None and (not isinstance(size, int) or not 1 <= size <= max(count, 1)):
+        found.append(
+            (f"{path}.podSetSliceSize", f"Invalid value: {size!r}: must be 1 to count ({count})")
+        )
+    return found
+
+
 def _workload(wl: Workload) -> Found:
     found: Found = []
     spec = wl.spec
@@ -309,6 +331,7 @@ def _workload(wl: Workload) -> Found:
                         f"or equal to count ({ps.count})",
                     )
                 )
+        found += _topology_request(f"{path}.topologyRequest", ps.topology_request, ps.count)
         pod_spec = ps.template.spec
         for j, container in enumerate((*pod_spec.init_containers, *pod_spec.containers)):
             for name, value in container.resources.requests.items():
@@ -375,6 +398,8 @@ def validate(obj: QueueObject) -> Found:
                 taint.effect,
                 ("NoSchedule", "PreferNoSchedule", "NoExecute"),
             )
+    elif isinstance(obj, Topology):
+        found += validate_topology(obj)
     elif isinstance(obj, WorkloadPriorityClass) and not -(2**31) <= obj.value < 2**31:
         found.append(("value", f"Invalid value: {obj.value}: must fit an int32"))
     return found

@@ -1,0 +1,198 @@
+"""Topology-Aware Scheduling in the admission cycle (spec/queueing.md 6.4, 6.5): a
+`PlacementCheck` that gives each admitted pod set its `topologyAssignment`.
+
+Owns: `TopologyPlacement`, which keeps one `TASFlavorSnapshot` per TAS flavor (a
+ResourceFlavor with `spec.topologyName`) for the life of the owner's queue state, and
+`pod_set_node_selectors`, the nodeSelector each pod of an admitted Workload gets.
+
+For a Fit assignment, per pod set (as Kueue's `WorkloadsTopologyRequests` and
+`checkPodSetAndFlavorMatchForTAS`):
+
+* TAS applies when the pod set asks for it (`topologyRequest`) or implicitly when every
+  flavor of its ClusterQueue is a TAS flavor (then unconstrained at the lowest level);
+* it needs exactly one TAS flavor among the pod set's flavors ("no TAS flavor assigned",
+  "more than one TAS flavor assigned: a, b"); a TAS flavor given to a pod set that does not
+  ask for TAS is refused ("Flavor %q supports only TopologyAwareScheduling");
+* the pod set is placed with `TASFlavorSnapshot.find_assignment`, earlier pod sets of the
+  Workload counted as assumed usage; a failure answers
+  `couldn't assign flavors to pod set <name>: <Kueue's TAS message>`.
+
+On success the assignments are written into the `Assignment`'s pod sets (so the cycle's
+`status.admission.podSetAssignments[].topologyAssignment` carries them) and charged to the
+snapshots at once, as `cli/queueplacement.SchedulerPlacement` binds pods: later heads of the
+same cycle see the usage. `forget(key)` returns it when the Workload is evicted or finishes.
+
+Departure from Kueue: a Fit whose placement fails is a `PlacementInfeasible` wait (the
+cycle's PlacementCheck contract), not Kueue's switch to Preempt on fragmented capacity and
+`TopologyPlacementFailed`; preemption does not search TAS victims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dralloc.api.resource import ResourceClaim
+from dralloc.queueing.dra import DraInventory
+from dralloc.queueing.flavors import Assignment
+from dralloc.queueing.objects import ClusterQueue, ResourceFlavor, Workload
+from dralloc.queueing.queues import QueuedWorkload
+from dralloc.queueing.reader import QueueInput
+from dralloc.queueing.state import Snapshot
+from dralloc.queueing.tas import TASFlavorSnapshot, TASPodSetRequest
+from dralloc.queueing.topology import (
+    DomainAssignment,
+    TopologyRequest,
+    encode_assignment,
+    pod_node_selectors,
+)
+
+
+@dataclass
+class _Charged:
+    flavor: str
+    domains: tuple[DomainAssignment, ...]
+    per_pod: dict[str, int]
+
+
+@dataclass
+class TopologyPlacement:
+    """The PlacementCheck for TAS flavors; build it with `from_input`.
+
+    `snapshots` maps a TAS flavor's name to its domains; `missing` maps a TAS flavor to the
+    Topology it names that is absent (its pod sets are refused with that message)."""
+
+    flavors: Mapping[str, ResourceFlavor]
+    cluster_queues: Mapping[str, ClusterQueue]
+    snapshots: dict[str, TASFlavorSnapshot] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    charged: dict[str, list[_Charged]] = field(default_factory=dict)
+
+    @classmethod
+    def from_input(
+        cls, inputs: QueueInput, claims: Iterable[ResourceClaim] = ()
+    ) -> TopologyPlacement:
+        """Snapshots of every TAS flavor from the input's Nodes, bound pods, DeviceClasses
+        and ResourceSlices (`claims`: the allocated ResourceClaims, whose devices are used)."""
+        inventory = DraInventory(classes=dict(inputs.device_classes), slices=inputs.slices)
+        claim_list = list(claims)
+        out = cls(inputs.flavors, inputs.cluster_queues)
+        for name, flavor in sorted(inputs.flavors.items()):
+            topology_name = flavor.spec.topology_name
+            if not topology_name:
+                continue
+            topology = inputs.topologies.get(topology_name)
+            if topology is None:
+                out.missing[name] = f'topology "{topology_name}" not found'
+                continue
+            out.snapshots[name] = TASFlavorSnapshot.build(
+                topology_name, topology, flavor, inputs.nodes, inputs.pods, claim_list, inventory
+            )
+        return out
+
+    def _is_tas_flavor(self, name: str) -> bool:
+        flavor = self.flavors.get(name)
+        return flavor is not None and bool(flavor.spec.topology_name)
+
+    def _is_tas_only(self, cq_name: str) -> bool:
+        cq = self.cluster_queues.get(cq_name)
+        if cq is None:
+            return False
+        names = [f.name for g in cq.spec.resource_groups for f in g.flavors]
+        return bool(names) and all(self._is_tas_flavor(n) for n in names)
+
+    def check(
+        self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
+    ) -> str | None:
+        workload = entry.workload
+        tas_only = self._is_tas_only(entry.cluster_queue)
+        planned: list[tuple[int, _Charged, dict[str, Any]]] = []
+        assumed: dict[str, dict[tuple[str, ...], dict[str, int]]] = {}
+        for i, psa in enumerate(assignment.pod_sets):
+            pod_set = workload.spec.pod_sets[i]
+            request = TopologyRequest.from_dict(pod_set.topology_request)
+            explicit = request is not None and request.is_explicit()
+            tas_flavors = sorted(
+                {c.flavor for c in psa.flavors.values() if self._is_tas_flavor(c.flavor)}
+            )
+            if not explicit and not tas_only:
+                if tas_flavors:
+                    return (
+                        f"couldn't assign flavors to pod set {psa.name}: "
+                        f'Flavor "{tas_flavors[0]}" supports only TopologyAwareScheduling'
+                    )
+                continue
+            why = self._no_single_flavor(tas_flavors)
+            if why is None and tas_flavors[0] in self.missing:
+                why = self.missing[tas_flavors[0]]
+            if why is not None:
+                return f"couldn't assign flavors to pod set {psa.name}: {why}"
+            flavor = tas_flavors[0]
+            snap = self.snapshots[flavor]
+            per_pod = dict(entry.requests.pod_sets[i].per_pod)
+            spec = pod_set.template.spec
+            result = snap.find_assignment(
+                TASPodSetRequest(
+                    psa.name,
+                    psa.count,
+                    per_pod,
+                    request,
+                    implied=not explicit,
+                    node_selector=spec.node_selector,
+                    tolerations=spec.tolerations,
+                ),
+                assumed=assumed.get(flavor, {}),
+            )
+            if result.failure is not None:
+                return f"couldn't assign flavors to pod set {psa.name}: {result.failure}"
+            charge = _Charged(flavor, result.domains, per_pod)
+            planned.append((i, charge, encode_assignment(result.levels, result.domains)))
+            self._assume(snap, assumed.setdefault(flavor, {}), charge)
+        for i, charge, encoded in planned:
+            assignment.pod_sets[i].topology_assignment = encoded
+            self.snapshots[charge.flavor].add_usage(charge.domains, charge.per_pod)
+        if planned:
+            self.charged[entry.key] = [c for _, c, _ in planned]
+        return None
+
+    @staticmethod
+    def _no_single_flavor(tas_flavors: list[str]) -> str | None:
+        if not tas_flavors:
+            return "no TAS flavor assigned"
+        if len(tas_flavors) > 1:
+            return f"more than one TAS flavor assigned: {', '.join(tas_flavors)}"
+        return None
+
+    @staticmethod
+    def _assume(
+        snap: TASFlavorSnapshot,
+        assumed: dict[tuple[str, ...], dict[str, int]],
+        charge: _Charged,
+    ) -> None:
+        for domain in charge.domains:
+            values = snap.full_values(domain.values)
+            if values is None:
+                continue
+            usage = assumed.setdefault(values, {})
+            for res, value in {**charge.per_pod, "pods": 1}.items():
+                usage[res] = usage.get(res, 0) + value * domain.count
+
+    def forget(self, key: str) -> None:
+        """Return an evicted or finished Workload's TAS usage (idempotent)."""
+        for charge in self.charged.pop(key, []):
+            self.snapshots[charge.flavor].remove_usage(charge.domains, charge.per_pod)
+
+
+def pod_set_node_selectors(workload: Workload) -> dict[str, list[dict[str, str]]]:
+    """Per pod set of an admitted Workload, the nodeSelector of each pod (in pod order)
+    that Kueue's TopologyUngater gives it; pod sets without a topology assignment are left
+    out. Merge into the pod's own nodeSelector (with the flavor's nodeLabels)."""
+    admission = workload.status.admission
+    if admission is None:
+        return {}
+    return {
+        psa.name: pod_node_selectors(psa.topology_assignment)
+        for psa in admission.pod_set_assignments
+        if psa.topology_assignment
+    }
