@@ -31,6 +31,8 @@ CONTROLLER_MANAGER_CONTROLLERS = frozenset(
 OPERATOR_LEASES = {
     "jobset": ("the JobSet controller", "6d4f6a47.jobset.x-k8s.io"),
     "leaderworkerset": ("the LeaderWorkerSet controller", "b8b2488c.x-k8s.io"),
+    # Kueue's controller manager (kueue-system by default).
+    "queue": ("Kueue", "c1f6bfd2.kueue.x-k8s.io"),
 }
 _TERMINAL_PHASES = ("Succeeded", "Failed")
 

@@ -30,6 +30,7 @@ from dralloc.kube.controllers.leaderworkerset import (
     LeaderWorkerSetController,
     lws_pod_admission,
 )
+from dralloc.kube.controllers.queue import WORKLOADS, QueueController
 from dralloc.kube.controllers.replicaset import REPLICA_SETS, ReplicaSetController
 from dralloc.kube.controllers.resourceclaim import ResourceClaimController
 from dralloc.kube.controllers.statefulset import (
@@ -52,6 +53,7 @@ CONTROLLER_NAMES = (
     "statefulset",
     "jobset",
     "leaderworkerset",
+    "queue",
 )
 
 
@@ -107,6 +109,8 @@ def build_controllers(
         built.append(JobSetController(client, informers))
     if "leaderworkerset" in chosen:
         built.append(LeaderWorkerSetController(client, informers))
+    if "queue" in chosen:
+        built.append(QueueController(client, informers))
     if "gc" in chosen:
         # Owners of the kinds a chosen controller creates; without it they are not
         # created here, and kube-controller-manager's own collector is not running either.
@@ -132,5 +136,9 @@ def build_controllers(
             dependents.append(STATEFUL_SETS)
         if "jobset" in chosen or "leaderworkerset" in chosen:
             dependents.append(SERVICES)
+        if "queue" in chosen:
+            # Workloads are owned by their Jobs and JobSets.
+            owners += [o for o in (JOB_OWNERS, JOBSET_OWNERS) if o not in owners]
+            dependents.append(WORKLOADS)
         built.append(GarbageCollector(client, informers, owner_kinds=owners, dependents=dependents))
     return built

@@ -1,0 +1,492 @@
+"""A queue controller (`--controllers queue`): what Kueue's controller manager does for
+batch/v1 Jobs and JobSets (`kueue.x-k8s.io/v1beta2`, Kueue v0.17 semantics), on the wire.
+The decisions are `dralloc.queueing`'s; this module reads the cluster and writes them.
+
+One key, one pass (`QueueController.sync`), run after any change to the objects it watches
+(ResourceFlavors, ClusterQueues, Cohorts, LocalQueues, WorkloadPriorityClasses, Workloads,
+Jobs, JobSets, PriorityClasses, Namespaces, DeviceClasses, ResourceClaimTemplates):
+
+1. every Job and JobSet labelled `kueue.x-k8s.io/queue-name` gets its Workload, as Kueue's
+   integration makes it (`workload_for_job` / `workload_for_jobset`: the same name, a
+   controller owner reference to the job, the job-uid label);
+2. the queueing state is built from the informers' stores: quota held by a Workload comes from
+   its `status.admission` (`QueueManager.add_all`), so the state after a restart is the state
+   before it and nothing is admitted twice; a Workload whose job finished gets `Finished=True`
+   and holds no quota; one whose job is gone is left to the garbage collector;
+3. admission cycles (`dralloc.queueing.schedule`, classical preemption) run until one changes
+   nothing; a preemption evicts its victim at once (`evict`: Evicted and Preempted, the
+   reservation cleared, requeued);
+4. what changed is written: Workload status (PUT on `/status` with the resourceVersion read,
+   so a concurrent writer makes the pass fail with a conflict and run again from the newer
+   copy), then the jobs: an admitted Workload's job is started as Kueue starts it (`suspend:
+   false`, the flavors' `nodeLabels` as nodeSelector and their tolerations in the pod
+   template, a partially admitted Job's `parallelism`); every other queued job is kept
+   suspended (its pods are then deleted by the Job controller); last, each ClusterQueue's
+   status (`queue_statuses`: usage, pending and admitted counts, Active).
+
+Kueue's webhook suspends a queued Job before it is stored; no webhook runs here, so a Job
+created unsuspended is suspended by the first pass that sees it, and its Job controller may
+have created pods in between (they are deleted when the suspension lands).
+
+Departures, stated: quota of an evicted Workload is released when the eviction is written,
+not when its pods have terminated; a stopped job's pod template is not restored (a Workload
+readmitted to another flavor gets both flavors' selectors merged); admission is quota only
+(no placement check against the live scheduler's cache: `dralloc queue` offline has one);
+ResourceSlices are not read (DRA quota in counter mode sees no counters); no
+waitForPodsReady, admission checks or topology-aware scheduling.
+
+Owns its queue; the informers own the objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from dralloc.api.core import PriorityClass
+from dralloc.api.io import from_server, to_builtins
+from dralloc.api.resource import DeviceClass, ResourceClaimTemplate
+from dralloc.api.validation.times import format_time
+from dralloc.api.workloads import Job, JobSet
+from dralloc.errors import InputError
+from dralloc.kube.client import (
+    DEVICE_CLASSES,
+    JOBS,
+    NAMESPACES,
+    PRIORITY_CLASSES,
+    RESOURCE_CLAIM_TEMPLATES,
+    ApiStatusError,
+    KubeClient,
+    KubeDict,
+    Resource,
+)
+from dralloc.kube.controllers.base import (
+    FuncHandler,
+    metadata,
+    name_of,
+    namespace_of,
+    run_worker,
+    uid_of,
+    wait_for_informers,
+)
+from dralloc.kube.controllers.jobset import JOBSETS
+from dralloc.kube.controllers.workqueue import WorkQueue
+from dralloc.kube.informer import Informer
+from dralloc.kube.shared_informers import SharedInformers
+from dralloc.queueing import (
+    ClassicalPreemptor,
+    QueueConfig,
+    QueueInput,
+    QueueManager,
+    QueueState,
+    Workload,
+    check,
+    decode_document,
+    evict,
+    queue_statuses,
+    schedule,
+    workload_for_job,
+    workload_for_jobset,
+)
+from dralloc.queueing.jobs import QUEUE_NAME_LABEL
+from dralloc.queueing.objects import Condition
+
+log = logging.getLogger(__name__)
+
+NAME = "queue"
+KUEUE_API_VERSION = "kueue.x-k8s.io/v1beta2"
+RESOURCE_FLAVORS = Resource(KUEUE_API_VERSION, "resourceflavors", "ResourceFlavor", False)
+CLUSTER_QUEUES = Resource(KUEUE_API_VERSION, "clusterqueues", "ClusterQueue", False)
+COHORTS = Resource(KUEUE_API_VERSION, "cohorts", "Cohort", False)
+LOCAL_QUEUES = Resource(KUEUE_API_VERSION, "localqueues", "LocalQueue")
+WORKLOAD_PRIORITY_CLASSES = Resource(
+    KUEUE_API_VERSION, "workloadpriorityclasses", "WorkloadPriorityClass", False
+)
+WORKLOADS = Resource(KUEUE_API_VERSION, "workloads", "Workload")
+KUEUE_RESOURCES = (
+    RESOURCE_FLAVORS,
+    CLUSTER_QUEUES,
+    COHORTS,
+    LOCAL_QUEUES,
+    WORKLOAD_PRIORITY_CLASSES,
+    WORKLOADS,
+)
+# Kueue's controller manager's leader-election Lease (config: leaderElection.resourceName),
+# in the namespace it runs in (kueue-system by default).
+KUEUE_LEASE = "c1f6bfd2.kueue.x-k8s.io"
+CYCLE = "cycle"
+FINISHED = "Finished"
+
+
+def is_job_finished(job: KubeDict) -> tuple[bool, bool]:
+    """(finished, succeeded) of a Job (Complete / Failed) or JobSet (Completed / Failed)."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if not isinstance(condition, dict) or condition.get("status") != "True":
+            continue
+        kind = condition.get("type")
+        if kind in ("Complete", "Completed"):
+            return True, True
+        if kind == "Failed":
+            return True, False
+    return False, False
+
+
+def is_suspended(job: KubeDict) -> bool:
+    return bool((job.get("spec") or {}).get("suspend"))
+
+
+def start_patch(job: KubeDict, workload: Workload, flavors: dict[str, Any]) -> KubeDict:
+    """The merge patch that starts `job` as Kueue's integration does once `workload` is
+    admitted: `suspend: false`, each pod set's flavors' nodeLabels and tolerations injected
+    into its pod template, a partially admitted Job's `parallelism` set."""
+    admission = workload.status.admission
+    assignments = {a.name: a for a in admission.pod_set_assignments} if admission else {}
+    spec = job.get("spec") or {}
+
+    def template_patch(name: str, template: KubeDict) -> KubeDict:
+        psa = assignments.get(name)
+        selector: dict[str, str] = {}
+        tolerations: list[Any] = []
+        for flavor_name in dict.fromkeys(psa.flavors.values() if psa else ()):
+            flavor = flavors.get(flavor_name)
+            if flavor is None:
+                continue
+            selector.update(flavor.spec.node_labels)
+            tolerations += [to_builtins(t) for t in flavor.spec.tolerations]
+        pod_spec = template.get("spec") or {}
+        present = list(pod_spec.get("tolerations") or [])
+        patch: KubeDict = {}
+        if selector:
+            patch["nodeSelector"] = selector
+        added = [t for t in tolerations if t not in present]
+        if added:
+            patch["tolerations"] = present + added
+        return {"spec": patch} if patch else {}
+
+    out: KubeDict = {"suspend": False}
+    if job.get("kind") == "JobSet":
+        replicated = [copy.deepcopy(r) for r in spec.get("replicatedJobs") or []]
+        changed = False
+        for rj in replicated:
+            job_spec = (rj.get("template") or {}).get("spec") or {}
+            patch = template_patch(str(rj.get("name", "")), job_spec.get("template") or {})
+            if patch:
+                changed = True
+                pod_spec = job_spec.setdefault("template", {}).setdefault("spec", {})
+                pod_spec.update(patch["spec"])
+        if changed:
+            # A list is replaced whole by a merge patch: send it all.
+            out["replicatedJobs"] = replicated
+        return {"spec": out}
+    patch = template_patch("main", spec.get("template") or {})
+    if patch:
+        out["template"] = patch
+    psa = assignments.get("main")
+    full = workload.spec.pod_sets[0].count if workload.spec.pod_sets else None
+    if psa is not None and psa.count is not None and full is not None and psa.count < full:
+        out["parallelism"] = psa.count
+    return {"spec": out}
+
+
+class QueueController:
+    """Kueue's admission for queued Jobs and JobSets, live (module docstring).
+
+    >>> controller = QueueController(client, informers)   # doctest: +SKIP
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        client: KubeClient,
+        informers: SharedInformers,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        config: QueueConfig | None = None,
+    ) -> None:
+        self.client = client
+        self.now = now
+        self.config = config or QueueConfig()
+        self.queue = WorkQueue(NAME)
+        handler = FuncHandler(
+            lambda _: self.queue.add(CYCLE),
+            lambda _old, _new: self.queue.add(CYCLE),
+            lambda _: self.queue.add(CYCLE),
+        )
+        self.kueue = {r.plural: informers.informer(r) for r in KUEUE_RESOURCES}
+        self.jobs = informers.informer(JOBS)
+        # JobSets only where their CRD is served (Kueue enables an integration the same
+        # way): `run` adds the informer.
+        self.jobsets: Informer | None = None
+        self._shared = informers
+        self._handler = handler
+        self.priority_classes = informers.informer(PRIORITY_CLASSES)
+        self.namespaces = informers.informer(NAMESPACES)
+        self.device_classes = informers.informer(DEVICE_CLASSES)
+        self.claim_templates = informers.informer(RESOURCE_CLAIM_TEMPLATES)
+        self.informers = [
+            *self.kueue.values(),
+            self.jobs,
+            self.priority_classes,
+            self.namespaces,
+            self.device_classes,
+            self.claim_templates,
+        ]
+        for informer in self.informers:
+            informer.add_handler(handler)
+        # Bad objects already reported, so a pass repeated every event does not log them again.
+        self._reported: set[str] = set()
+        self.cycles = 0
+
+    async def run(self) -> None:
+        group_version = JOBSETS.group_version
+        if JOBSETS.plural in await self.client.served(group_version):
+            self.jobsets = self._shared.informer(JOBSETS)
+            self.jobsets.add_handler(self._handler)
+            self.informers.append(self.jobsets)
+        await wait_for_informers(self.informers)
+        self.queue.add(CYCLE)
+        await run_worker(self.queue, self.sync, log)
+
+    # ---------------------------------------------------------------------- reading
+
+    def _input(self) -> QueueInput:
+        inp = QueueInput()
+        for informer in self.kueue.values():
+            if informer.resource is WORKLOADS:
+                continue
+            for raw in informer.store.values():
+                obj = self._decode(raw)
+                if obj is not None:
+                    inp.add(obj)
+        for raw in self.priority_classes.store.values():
+            pc = from_server(raw, PriorityClass)
+            inp.priority_classes[pc.metadata.name] = pc
+        for raw in self.device_classes.store.values():
+            dc = from_server(raw, DeviceClass)
+            inp.device_classes[dc.metadata.name] = dc
+        for raw in self.claim_templates.store.values():
+            rct = from_server(raw, ResourceClaimTemplate)
+            inp.claim_templates[(rct.metadata.namespace or "default", rct.metadata.name)] = rct
+        for raw in self.namespaces.store.values():
+            inp.namespace_labels[name_of(raw)] = dict(metadata(raw).get("labels") or {})
+        return inp
+
+    def _decode(self, raw: KubeDict) -> Any:
+        label = f"{raw.get('kind')} {namespace_of(raw)}/{name_of(raw)}".replace(" /", " ")
+        obj, problems = decode_document(raw, label, 0)
+        if problems:
+            if f"{label}@{metadata(raw).get('resourceVersion')}" not in self._reported:
+                self._reported.add(f"{label}@{metadata(raw).get('resourceVersion')}")
+                for problem in problems:
+                    log.warning("queue: ignoring %s", problem)
+            return None
+        return obj
+
+    def _queued_jobs(self) -> dict[str, KubeDict]:
+        """Queued Jobs and JobSets by uid."""
+        out: dict[str, KubeDict] = {}
+        for informer, kind in ((self.jobs, "Job"), (self.jobsets, "JobSet")):
+            if informer is None:
+                continue
+            for raw in informer.store.values():
+                if (metadata(raw).get("labels") or {}).get(QUEUE_NAME_LABEL):
+                    out[uid_of(raw)] = {**raw, "kind": kind}
+        return out
+
+    # ---------------------------------------------------------------------- the pass
+
+    async def sync(self, key: str) -> None:
+        """One pass (module docstring). Raises on a failed write: the worker retries."""
+        del key
+        now = self.now().replace(microsecond=0)
+        inp = self._input()
+        jobs = self._queued_jobs()
+        raws: dict[str, KubeDict] = {}
+        for raw in self.kueue[WORKLOADS.plural].store.values():
+            workload = self._decode(raw)
+            if isinstance(workload, Workload):
+                wl_key = f"{namespace_of(raw)}/{name_of(raw)}"
+                inp.workloads[wl_key] = workload
+                raws[wl_key] = raw
+        job_of: dict[str, KubeDict] = {}
+        for uid, queued_job in jobs.items():
+            made = self._workload_for(queued_job, inp)
+            wl_key = f"{made.metadata.namespace}/{made.metadata.name}"
+            if wl_key not in inp.workloads:
+                body = {"apiVersion": KUEUE_API_VERSION, "kind": "Workload", **to_builtins(made)}
+                body["metadata"].pop("creationTimestamp", None)
+                created = await self.client.create(
+                    WORKLOADS.collection(namespace_of(queued_job)), body
+                )
+                decoded = self._decode(created)
+                if not isinstance(decoded, Workload):
+                    continue
+                inp.workloads[wl_key] = decoded
+                raws[wl_key] = created
+            job_of[wl_key] = jobs[uid]
+        active: dict[str, Workload] = {}
+        for wl_key, workload in inp.workloads.items():
+            job = job_of.get(wl_key)
+            finished = workload.condition(FINISHED)
+            if finished is not None and finished.status == "True":
+                continue
+            if job is None:
+                # Its job is gone (the garbage collector deletes the Workload) or it was made
+                # by hand for no job: Kueue admits the latter too.
+                if any(r.kind in ("Job", "JobSet") for r in workload.metadata.owner_references):
+                    continue
+            elif is_job_finished(job)[0]:
+                await self._finish(raws[wl_key], workload, job, now)
+                continue
+            active[wl_key] = workload
+        inp.workloads = active
+        before = {k: to_builtins(w.status) for k, w in active.items()}
+        reserved_before = {k for k, w in active.items() if w.has_quota_reservation()}
+        try:
+            state = QueueState.build(inp)
+            check(state)
+        except InputError as err:
+            log.warning("queue: not admitting: %s", err)
+            return
+        manager = QueueManager(state)
+        manager.add_all(active.values())
+        self._cycles(state, manager, active, now)
+        for wl_key, workload in active.items():
+            status = to_builtins(workload.status)
+            if status != before[wl_key]:
+                body = copy.deepcopy(raws[wl_key])
+                body["status"] = status
+                path = WORKLOADS.item(namespace_of(body), name_of(body), "status")
+                raws[wl_key] = await self.client.update(path, body)
+        for wl_key, job in job_of.items():
+            workload = active.get(wl_key)
+            if workload is None:
+                continue
+            admitted = workload.has_quota_reservation()
+            if admitted and is_suspended(job):
+                patch = start_patch(job, workload, dict(inp.flavors))
+                await self._patch_job(job, patch)
+            elif not is_suspended(job) and not (admitted and wl_key in reserved_before):
+                # Not admitted, or running since before its admission (created unsuspended,
+                # the webhook's work not done): stopped, and started by the next pass.
+                await self._stop_job(job)
+        await self._write_queue_statuses(state, manager)
+
+    def _workload_for(self, job: KubeDict, inp: QueueInput) -> Workload:
+        wpcs, pcs = inp.workload_priority_classes, inp.priority_classes
+        if job["kind"] == "JobSet":
+            return workload_for_jobset(from_server(job, JobSet), wpcs, pcs)
+        return workload_for_job(from_server(job, Job), wpcs, pcs)
+
+    def _cycles(
+        self,
+        state: QueueState,
+        manager: QueueManager,
+        workloads: dict[str, Workload],
+        now: datetime,
+    ) -> None:
+        preemptor = ClassicalPreemptor()
+        previous: dict[str, tuple[str, str]] | None = None
+        # Each cycle admits, preempts or parks a head; the bound keeps StrictFIFO's blocked
+        # head (popped again every cycle) from looping, as in `dralloc queue`.
+        for _ in range(4 * len(workloads) + 8):
+            self.cycles += 1
+            result = schedule(state, manager, now, config=self.config, preemptor=preemptor)
+            for victim, by, reason in result.preemptions:
+                if victim in workloads:
+                    evict(state, manager, workloads[victim], by, reason, now)
+            waiting = {k: (str(e.reason), e.message) for k, e in result.pending.items()}
+            if not result.order or (
+                not result.admitted and not result.preemptions and waiting == previous
+            ):
+                return
+            previous = waiting
+
+    async def _finish(
+        self, raw: KubeDict, workload: Workload, job: KubeDict, now: datetime
+    ) -> None:
+        """Finished=True on the Workload of a finished job (Kueue's reasons); its quota is
+        released because finished Workloads are left out of the state."""
+        _, succeeded = is_job_finished(job)
+        stamp = format_time(now)
+        condition = Condition(
+            type=FINISHED,
+            status="True",
+            reason="Succeeded" if succeeded else "Failed",
+            message="Job finished successfully" if succeeded else "Job failed",
+            last_transition_time=stamp,
+            observed_generation=workload.metadata.generation or None,
+        )
+        conditions = [c for c in workload.status.conditions if c.type != FINISHED]
+        status = msgspec.structs.replace(workload.status, conditions=[*conditions, condition])
+        body = copy.deepcopy(raw)
+        body["status"] = to_builtins(status)
+        await self.client.update(WORKLOADS.item(namespace_of(raw), name_of(raw), "status"), body)
+
+    async def _patch_job(self, job: KubeDict, patch: KubeDict) -> None:
+        resource = JOBSETS if job.get("kind") == "JobSet" else JOBS
+        body = {**patch, "metadata": {"resourceVersion": metadata(job).get("resourceVersion")}}
+        await self.client.patch(
+            resource.item(namespace_of(job), name_of(job)),
+            body,
+            content_type="application/merge-patch+json",
+        )
+
+    async def _stop_job(self, job: KubeDict) -> None:
+        """Suspend `job`; a Job's `status.startTime` is cleared as Kueue clears it, so its
+        pod template may take another flavor's selectors when it is started again (the API
+        server allows that only for a suspended Job that has not started)."""
+        await self._patch_job(job, {"spec": {"suspend": True}})
+        if job.get("kind") == "Job" and (job.get("status") or {}).get("startTime"):
+            await self.client.patch(
+                JOBS.item(namespace_of(job), name_of(job), "status"),
+                {"status": {"startTime": None}},
+                content_type="application/merge-patch+json",
+            )
+
+    async def _write_queue_statuses(self, state: QueueState, manager: QueueManager) -> None:
+        statuses = queue_statuses(state, manager)
+        for name, status in statuses.items():
+            raw = self.kueue[CLUSTER_QUEUES.plural].get(name)
+            if raw is None:
+                continue
+            wanted = to_builtins(status)
+            if self.config.fair_sharing:
+                # A required field, omitted by the encoder when 0.
+                wanted.setdefault("fairSharing", {}).setdefault("weightedShare", 0)
+            else:
+                # Kueue reports the share only when fair sharing is enabled.
+                wanted.pop("fairSharing", None)
+            current = raw.get("status") or {}
+            if _without_times(current) == _without_times(wanted):
+                continue
+            for condition in wanted.get("conditions") or []:
+                old = next(
+                    (c for c in current.get("conditions") or [] if c["type"] == condition["type"]),
+                    None,
+                )
+                if old is not None and old.get("status") == condition.get("status"):
+                    condition["lastTransitionTime"] = old.get("lastTransitionTime")
+                else:
+                    condition["lastTransitionTime"] = format_time(self.now())
+            body = copy.deepcopy(raw)
+            body["status"] = wanted
+            try:
+                await self.client.update(CLUSTER_QUEUES.item(None, name, "status"), body)
+            except ApiStatusError as err:
+                if not err.is_not_found:
+                    raise
+
+
+def _without_times(status: Any) -> Any:
+    if isinstance(status, dict):
+        return {k: _without_times(v) for k, v in status.items() if k != "lastTransitionTime"}
+    if isinstance(status, list):
+        return [_without_times(v) for v in status]
+    return status

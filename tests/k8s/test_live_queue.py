@@ -1,0 +1,454 @@
+"""dralloc's queue controller (`--controllers queue`) against a real kube-apiserver with
+Kueue's CRDs: Workloads made for queued Jobs, admission within quota and by borrowing in a
+cohort, a Job waiting with Kueue's reason, preemption of a lower-priority Workload, a
+finished Job releasing its quota, ClusterQueue status, a restart admitting nothing twice,
+and the refusal to run beside Kueue."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from controlplane import ApiServer
+from crdkit import KUEUE_CRD_FILES, install_crds
+from test_controllers import admin_client, eventually
+
+from dralloc.kube.client import JOBS, LEASES, KubeClient
+from dralloc.kube.controllers import ControllerConflict, build_controllers
+from dralloc.kube.controllers.base import check_no_controller_manager
+from dralloc.kube.controllers.queue import (
+    CLUSTER_QUEUES,
+    COHORTS,
+    LOCAL_QUEUES,
+    RESOURCE_FLAVORS,
+    WORKLOAD_PRIORITY_CLASSES,
+    WORKLOADS,
+)
+from dralloc.kube.shared_informers import SharedInformers
+
+pytestmark = pytest.mark.k8s
+
+Obj = dict[str, Any]
+KUEUE = "kueue.x-k8s.io/v1beta2"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kueue_crds(apiserver: ApiServer) -> Iterator[None]:
+    install_crds(apiserver, KUEUE_CRD_FILES, (KUEUE,))
+    yield
+
+
+@asynccontextmanager
+async def queue_controller(kubeconfig: Path) -> AsyncIterator[KubeClient]:
+    """dralloc's queue controller running in this event loop; yields an admin client."""
+    client = KubeClient.connect(kubeconfig)
+    informers = SharedInformers(client, random.Random(7))
+    controllers = build_controllers(["queue"], client, informers, rng=random.Random(7))
+    await informers.start()
+    await informers.wait_synced(30)
+    tasks = [asyncio.create_task(c.run(), name=c.name) for c in controllers]
+    try:
+        yield client
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await informers.stop()
+        await client.aclose()
+
+
+def kueue(kind: str, name: str, spec: Obj, namespace: str | None = None) -> Obj:
+    meta: Obj = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": KUEUE, "kind": kind, "metadata": meta, "spec": spec}
+
+
+def cluster_queue(name: str, flavor: str, cpu: str, *, cohort: str = "", **spec: Any) -> Obj:
+    body: Obj = {
+        "namespaceSelector": {},
+        "resourceGroups": [
+            {
+                "coveredResources": ["cpu"],
+                "flavors": [{"name": flavor, "resources": [{"name": "cpu", "nominalQuota": cpu}]}],
+            }
+        ],
+        **spec,
+    }
+    if cohort:
+        body["cohortName"] = cohort
+    return kueue("ClusterQueue", name, body)
+
+
+def queued_job(
+    namespace: str,
+    name: str,
+    queue: str,
+    *,
+    pods: int = 2,
+    cpu: str = "1",
+    suspend: bool = True,
+    priority_class: str = "",
+) -> Obj:
+    labels = {"kueue.x-k8s.io/queue-name": queue}
+    if priority_class:
+        labels["kueue.x-k8s.io/priority-class"] = priority_class
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "parallelism": pods,
+            "completions": pods,
+            "suspend": suspend,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {"name": "c", "image": "busybox", "resources": {"requests": {"cpu": cpu}}}
+                    ],
+                }
+            },
+        },
+    }
+
+
+async def create_namespace(client: KubeClient) -> str:
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    await client.create("/api/v1/namespaces", {"metadata": {"name": name}})
+    return name
+
+
+async def workload_of(client: KubeClient, namespace: str, job: str) -> Obj | None:
+    found = await client.list(WORKLOADS.collection(namespace))
+    for item in found.get("items") or []:
+        refs = item["metadata"].get("ownerReferences") or []
+        if any(r["kind"] == "Job" and r["name"] == job for r in refs):
+            return item  # type: ignore[no-any-return]
+    return None
+
+
+def condition(obj: Obj | None, kind: str) -> Obj | None:
+    for found in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if found["type"] == kind:
+            return found  # type: ignore[no-any-return]
+    return None
+
+
+def is_true(obj: Obj | None, kind: str) -> bool:
+    found = condition(obj, kind)
+    return found is not None and found["status"] == "True"
+
+
+async def admitted(client: KubeClient, namespace: str, job: str) -> Obj | None:
+    wl = await workload_of(client, namespace, job)
+    return wl if is_true(wl, "QuotaReserved") and is_true(wl, "Admitted") else None
+
+
+async def pending(client: KubeClient, namespace: str, job: str) -> Obj | None:
+    wl = await workload_of(client, namespace, job)
+    found = condition(wl, "QuotaReserved")
+    return wl if found is not None and found["status"] == "False" else None
+
+
+async def get_job(client: KubeClient, namespace: str, name: str) -> Obj:
+    return await client.get(JOBS.item(namespace, name))
+
+
+async def mark_complete(client: KubeClient, namespace: str, name: str) -> None:
+    """The status a Job controller writes when every pod succeeded."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    job = await get_job(client, namespace, name)
+    succeeded = job["spec"]["completions"]
+    conditions = [
+        {"type": kind, "status": "True", "reason": "CompletionsReached", "message": "done"}
+        | {"lastTransitionTime": stamp, "lastProbeTime": stamp}
+        for kind in ("SuccessCriteriaMet", "Complete")
+    ]
+    status = {
+        "startTime": job["status"].get("startTime") or stamp,
+        "completionTime": stamp,
+        "succeeded": succeeded,
+        "ready": 0,
+        "terminating": 0,
+        "conditions": conditions,
+    }
+    await client.patch(
+        JOBS.item(namespace, name, "status"),
+        {"status": status},
+        content_type="application/merge-patch+json",
+    )
+
+
+def cq_status(cq: Obj) -> tuple[int, int, dict[str, str]]:
+    """(pending, reserving, flavor/resource -> total) of a ClusterQueue's status."""
+    status = cq.get("status") or {}
+    totals = {
+        f"{f['name']}/{r['name']}": str(r.get("total"))
+        for f in status.get("flavorsUsage") or []
+        for r in f.get("resources") or []
+    }
+    return status.get("pendingWorkloads", 0), status.get("reservingWorkloads", 0), totals
+
+
+def test_jobs_are_admitted_within_quota_then_by_borrowing_and_a_third_waits_until_one_finishes(
+    apiserver: ApiServer,
+) -> None:
+    s = uuid.uuid4().hex[:6]
+    flavor, cohort, cq_a, cq_b = f"pool-{s}", f"co-{s}", f"a-{s}", f"b-{s}"
+
+    async def scenario() -> None:
+        async with admin_client(apiserver.admin_kubeconfig) as admin:
+            ns_a, ns_b = await create_namespace(admin), await create_namespace(admin)
+            toleration = {"key": "pool", "operator": "Equal", "value": s, "effect": "NoSchedule"}
+            await admin.create(
+                RESOURCE_FLAVORS.collection(),
+                kueue(
+                    "ResourceFlavor",
+                    flavor,
+                    {"nodeLabels": {"pool": s}, "tolerations": [toleration]},
+                ),
+            )
+            await admin.create(COHORTS.collection(), kueue("Cohort", cohort, {}))
+            await admin.create(
+                CLUSTER_QUEUES.collection(), cluster_queue(cq_a, flavor, "2", cohort=cohort)
+            )
+            await admin.create(
+                CLUSTER_QUEUES.collection(), cluster_queue(cq_b, flavor, "2", cohort=cohort)
+            )
+            await admin.create(
+                LOCAL_QUEUES.collection(ns_a),
+                kueue("LocalQueue", "lq", {"clusterQueue": cq_a}, ns_a),
+            )
+            await admin.create(
+                LOCAL_QUEUES.collection(ns_b),
+                kueue("LocalQueue", "lq", {"clusterQueue": cq_b}, ns_b),
+            )
+            async with queue_controller(apiserver.admin_kubeconfig) as client:
+                first = await client.create(JOBS.collection(ns_a), queued_job(ns_a, "first", "lq"))
+                wl = await eventually(
+                    lambda: admitted(client, ns_a, "first"), what="first admitted"
+                )
+                assert wl["metadata"]["ownerReferences"] == [
+                    {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "name": "first",
+                        "uid": first["metadata"]["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ]
+                assert (
+                    wl["metadata"]["labels"]["kueue.x-k8s.io/job-uid"] == first["metadata"]["uid"]
+                )
+                assert wl["metadata"]["name"].startswith("job-first-")
+                assert wl["spec"]["queueName"] == "lq"
+                admission = wl["status"]["admission"]
+                assert admission["clusterQueue"] == cq_a
+                assert admission["podSetAssignments"][0]["flavors"] == {"cpu": flavor}
+                assert admission["podSetAssignments"][0]["count"] == 2
+                assert (
+                    condition(wl, "QuotaReserved")["message"]
+                    == f"Quota reserved in ClusterQueue {cq_a}"
+                )  # type: ignore[index]
+
+                async def started(name: str, ns: str = ns_a) -> Obj | None:
+                    job = await get_job(client, ns, name)
+                    return job if job["spec"].get("suspend") is False else None
+
+                job = await eventually(lambda: started("first"), what="first started")
+                pod_spec = job["spec"]["template"]["spec"]
+                assert pod_spec["nodeSelector"] == {"pool": s}
+                assert pod_spec["tolerations"] == [toleration]
+
+                # Beyond a's nominal quota: borrowed from b through the cohort.
+                await client.create(JOBS.collection(ns_a), queued_job(ns_a, "second", "lq"))
+                await eventually(lambda: admitted(client, ns_a, "second"), what="second admitted")
+                await eventually(lambda: started("second"), what="second started")
+
+                async def a_status() -> tuple[int, int, dict[str, str]] | None:
+                    found = cq_status(await client.get(CLUSTER_QUEUES.item(None, cq_a)))
+                    return found if found[1] == 2 else None
+
+                pend, reserving, totals = await eventually(a_status, what="a's status")
+                assert (pend, reserving, totals) == (0, 2, {f"{flavor}/cpu": "4"})
+                cq = await client.get(CLUSTER_QUEUES.item(None, cq_a))
+                usage = cq["status"]["flavorsUsage"][0]["resources"][0]
+                assert usage["borrowed"] == "2"
+
+                # b's quota is lent out and b may not reclaim it: the Job waits, suspended
+                # although it was created running (as Kueue's webhook would have made it).
+                await client.create(
+                    JOBS.collection(ns_b), queued_job(ns_b, "third", "lq", suspend=False)
+                )
+                wl = await eventually(lambda: pending(client, ns_b, "third"), what="third pending")
+                reason = condition(wl, "QuotaReserved")
+                assert reason is not None
+                assert reason["reason"] == "WaitingForQuota"
+                assert "insufficient unused quota for cpu in flavor" in reason["message"]
+                assert wl["status"].get("admission") is None
+
+                async def suspended(ns: str, name: str) -> bool:
+                    return bool((await get_job(client, ns, name))["spec"].get("suspend"))
+
+                await eventually(lambda: suspended(ns_b, "third"), what="third suspended")
+
+                async def b_pending() -> bool:
+                    return cq_status(await client.get(CLUSTER_QUEUES.item(None, cq_b)))[0] == 1
+
+                await eventually(b_pending, what="b counts one pending Workload")
+
+                # The first Job finishes: its Workload is Finished and its quota released,
+                # so a stops borrowing and the third fits in b.
+                await mark_complete(client, ns_a, "first")
+
+                async def finished() -> Obj | None:
+                    found = await workload_of(client, ns_a, "first")
+                    return found if is_true(found, "Finished") else None
+
+                wl = await eventually(finished, what="first's Workload finished")
+                assert condition(wl, "Finished")["reason"] == "Succeeded"  # type: ignore[index]
+                await eventually(lambda: admitted(client, ns_b, "third"), what="third admitted")
+                await eventually(lambda: started("third", ns_b), what="third started")
+
+    asyncio.run(scenario())
+
+
+def test_a_higher_priority_job_preempts_a_lower_one_whose_job_is_suspended_and_requeued(
+    apiserver: ApiServer,
+) -> None:
+    s = uuid.uuid4().hex[:6]
+    flavor, cq = f"pool-{s}", f"p-{s}"
+
+    async def scenario() -> None:
+        async with admin_client(apiserver.admin_kubeconfig) as admin:
+            ns = await create_namespace(admin)
+            await admin.create(RESOURCE_FLAVORS.collection(), kueue("ResourceFlavor", flavor, {}))
+            for name, value in ((f"low-{s}", 10), (f"high-{s}", 100)):
+                await admin.create(
+                    WORKLOAD_PRIORITY_CLASSES.collection(),
+                    {
+                        "apiVersion": KUEUE,
+                        "kind": "WorkloadPriorityClass",
+                        "metadata": {"name": name},
+                        "value": value,
+                    },
+                )
+            await admin.create(
+                CLUSTER_QUEUES.collection(),
+                cluster_queue(cq, flavor, "2", preemption={"withinClusterQueue": "LowerPriority"}),
+            )
+            await admin.create(
+                LOCAL_QUEUES.collection(ns), kueue("LocalQueue", "lq", {"clusterQueue": cq}, ns)
+            )
+            async with queue_controller(apiserver.admin_kubeconfig) as client:
+                await client.create(
+                    JOBS.collection(ns), queued_job(ns, "low", "lq", priority_class=f"low-{s}")
+                )
+                await eventually(lambda: admitted(client, ns, "low"), what="low admitted")
+
+                async def running(name: str) -> bool:
+                    return (await get_job(client, ns, name))["spec"].get("suspend") is False
+
+                await eventually(lambda: running("low"), what="low started")
+                await client.create(
+                    JOBS.collection(ns), queued_job(ns, "high", "lq", priority_class=f"high-{s}")
+                )
+                await eventually(lambda: admitted(client, ns, "high"), what="high admitted")
+                await eventually(lambda: running("high"), what="high started")
+                victim = await workload_of(client, ns, "low")
+                evicted = condition(victim, "Evicted")
+                preempted = condition(victim, "Preempted")
+                assert evicted is not None and evicted["status"] == "True"
+                assert evicted["reason"] == "Preempted"
+                assert preempted is not None and preempted["reason"] == "InClusterQueue"
+                assert "Preempted to accommodate a workload" in preempted["message"]
+                assert not is_true(victim, "QuotaReserved")
+                assert (victim or {}).get("status", {}).get("admission") is None
+                job = await get_job(client, ns, "low")
+                assert job["spec"]["suspend"] is True
+                # Requeued: it waits behind the higher-priority Workload.
+                assert await eventually(lambda: pending(client, ns, "low"), what="low pending")
+
+                async def counts() -> tuple[int, int] | None:
+                    pend, reserving, _ = cq_status(await client.get(CLUSTER_QUEUES.item(None, cq)))
+                    return (pend, reserving) if (pend, reserving) == (1, 1) else None
+
+                await eventually(counts, what="one pending, one reserving")
+
+    asyncio.run(scenario())
+
+
+def test_a_restarted_controller_rebuilds_its_quota_from_workloads_and_admits_nothing_twice(
+    apiserver: ApiServer,
+) -> None:
+    s = uuid.uuid4().hex[:6]
+    flavor, cq = f"pool-{s}", f"r-{s}"
+
+    async def scenario() -> None:
+        async with admin_client(apiserver.admin_kubeconfig) as admin:
+            ns = await create_namespace(admin)
+            await admin.create(RESOURCE_FLAVORS.collection(), kueue("ResourceFlavor", flavor, {}))
+            await admin.create(CLUSTER_QUEUES.collection(), cluster_queue(cq, flavor, "2"))
+            await admin.create(
+                LOCAL_QUEUES.collection(ns), kueue("LocalQueue", "lq", {"clusterQueue": cq}, ns)
+            )
+            async with queue_controller(apiserver.admin_kubeconfig) as client:
+                await client.create(JOBS.collection(ns), queued_job(ns, "kept", "lq"))
+                before = await eventually(lambda: admitted(client, ns, "kept"), what="admitted")
+            # Stopped: a Job made meanwhile waits for the next controller, which must see
+            # the quota held by the first from its Workload's status.admission.
+            await admin.create(JOBS.collection(ns), queued_job(ns, "later", "lq"))
+            async with queue_controller(apiserver.admin_kubeconfig) as client:
+                wl = await eventually(lambda: pending(client, ns, "later"), what="later waits")
+                assert condition(wl, "QuotaReserved")["reason"] == "WaitingForQuota"  # type: ignore[index]
+                after = await workload_of(client, ns, "kept")
+                assert after is not None
+                assert after["status"]["admission"] == before["status"]["admission"]
+                assert condition(after, "QuotaReserved") == condition(before, "QuotaReserved")
+                job = await get_job(client, ns, "later")
+                assert job["spec"]["suspend"] is True
+
+                async def reserving() -> tuple[int, int, dict[str, str]] | None:
+                    found = cq_status(await client.get(CLUSTER_QUEUES.item(None, cq)))
+                    return found if found[0] == 1 else None
+
+                assert await eventually(reserving, what="status") == (1, 1, {f"{flavor}/cpu": "2"})
+
+    asyncio.run(scenario())
+
+
+def test_the_queue_controller_refuses_to_run_beside_kueue(apiserver: ApiServer) -> None:
+    async def scenario() -> None:
+        async with admin_client(apiserver.admin_kubeconfig) as client:
+            await check_no_controller_manager(client, ["queue"])  # no Lease: fine
+            await client.create("/api/v1/namespaces", {"metadata": {"name": "kueue-system"}})
+            now = datetime.now(UTC)
+            lease = {
+                "metadata": {"name": "c1f6bfd2.kueue.x-k8s.io", "namespace": "kueue-system"},
+                "spec": {
+                    "holderIdentity": "kueue-controller-manager-abc_1",
+                    "leaseDurationSeconds": 15,
+                    "renewTime": now.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+                },
+            }
+            await client.create(LEASES.collection("kueue-system"), lease)
+            try:
+                with pytest.raises(ControllerConflict) as caught:
+                    await check_no_controller_manager(client, ["job", "queue"], now=lambda: now)
+                message = str(caught.value)
+                assert message.startswith("Kueue is running")
+                assert "kueue-system/c1f6bfd2.kueue.x-k8s.io" in message
+                assert "controllers queue must not" in message
+            finally:
+                await client.delete(LEASES.item("kueue-system", "c1f6bfd2.kueue.x-k8s.io"))
+
+    asyncio.run(scenario())
