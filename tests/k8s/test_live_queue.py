@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from controlplane import ApiServer
 from crdkit import KUEUE_CRD_FILES, install_crds
 from test_controllers import admin_client, eventually
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.k8s
 
 Obj = dict[str, Any]
 KUEUE = "kueue.x-k8s.io/v1beta2"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -450,5 +452,71 @@ def test_the_queue_controller_refuses_to_run_beside_kueue(apiserver: ApiServer) 
                 assert "controllers queue must not" in message
             finally:
                 await client.delete(LEASES.item("kueue-system", "c1f6bfd2.kueue.x-k8s.io"))
+
+    asyncio.run(scenario())
+
+
+def test_the_queue_controller_role_is_enough_to_admit_start_and_report(
+    apiserver: ApiServer,
+) -> None:
+    """The `dralloc` user, bound to deploy/extras/queue-controller-role.yaml only, runs the
+    queue controller: Workload made, admitted, Job started, ClusterQueue status written, and
+    Kueue's Lease looked for; nothing refused."""
+    role = yaml.safe_load((DEPLOY / "extras" / "queue-controller-role.yaml").read_text())
+    name = role["metadata"]["name"]
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    apiserver.admin.create(f"{rbac}/clusterroles", role).raise_for_status()
+    apiserver.admin.create(
+        f"{rbac}/clusterrolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dralloc"}
+            ],
+        },
+    ).raise_for_status()
+    s = uuid.uuid4().hex[:6]
+    flavor, cq = f"pool-{s}", f"rbac-{s}"
+
+    async def scenario() -> None:
+        async with admin_client(apiserver.admin_kubeconfig) as admin:
+            ns = await create_namespace(admin)
+            await admin.create(
+                RESOURCE_FLAVORS.collection(),
+                kueue("ResourceFlavor", flavor, {"nodeLabels": {"pool": s}}),
+            )
+            await admin.create(CLUSTER_QUEUES.collection(), cluster_queue(cq, flavor, "2"))
+            await admin.create(
+                LOCAL_QUEUES.collection(ns), kueue("LocalQueue", "lq", {"clusterQueue": cq}, ns)
+            )
+            async with queue_controller(apiserver.dralloc_kubeconfig) as client:
+                await client.list(
+                    LEASES.collection(None), fieldSelector="metadata.name=c1f6bfd2.kueue.x-k8s.io"
+                )
+                await admin.create(JOBS.collection(ns), queued_job(ns, "one", "lq", suspend=False))
+                await admin.create(JOBS.collection(ns), queued_job(ns, "two", "lq"))
+                await eventually(lambda: admitted(admin, ns, "one"), what="one admitted")
+                await eventually(lambda: pending(admin, ns, "two"), what="two pending")
+
+                async def started() -> bool:
+                    job = await get_job(admin, ns, "one")
+                    return job["spec"]["suspend"] is False and job["spec"]["template"]["spec"].get(
+                        "nodeSelector"
+                    ) == {"pool": s}
+
+                await eventually(started, what="one started on its flavor")
+
+                async def reported() -> bool:
+                    found = cq_status(await admin.get(CLUSTER_QUEUES.item(None, cq)))
+                    return found == (1, 1, {f"{flavor}/cpu": "2"})
+
+                await eventually(reported, what="ClusterQueue status")
 
     asyncio.run(scenario())

@@ -95,9 +95,10 @@ def scheduler_command(
         typer.Option(
             metavar="NAMES",
             help="Comma-separated: scheduler, resourceclaim, gc, job, replicaset, deployment, "
-            "statefulset, jobset, leaderworkerset (needs statefulset). The controllers are for "
-            "clusters without kube-controller-manager (jobset and leaderworkerset: without "
-            "those projects' controllers).",
+            "statefulset, jobset, leaderworkerset (needs statefulset), queue (Kueue's admission "
+            "for Jobs and JobSets). The controllers are for clusters without "
+            "kube-controller-manager (jobset, leaderworkerset and queue: without those "
+            "projects' controllers).",
         ),
     ] = "scheduler",
     qps: Annotated[float, typer.Option(help="Requests per second to the API server.")] = 50.0,
