@@ -50,6 +50,11 @@ _DNS_SUBDOMAIN: Final = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
 MAX_LEVELS: Final = 16
+# What Go's strconv.ParseBool accepts (Kueue parses the unconstrained annotation with it).
+_GO_BOOLS: Final = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
 
 
 class TopologyLevel(Base):
@@ -164,7 +169,7 @@ def validate_topology_annotations(
         if key in annotations and not is_label_key(annotations[key]):
             found.append((f"{base}[{key}]", f"{annotations[key]!r} is not a valid label key"))
     value = annotations.get(UNCONSTRAINED_ANNOTATION)
-    if value is not None and value.lower() not in {"true", "false", "1", "0", "t", "f"}:
+    if value is not None and value not in _GO_BOOLS:
         found.append((f"{base}[{UNCONSTRAINED_ANNOTATION}]", "must be a boolean value"))
     size = annotations.get(SLICE_SIZE_ANNOTATION)
     if size is not None:
@@ -211,7 +216,7 @@ def topology_request_from_annotations(
     if PREFERRED_ANNOTATION in annotations:
         out["preferred"] = annotations[PREFERRED_ANNOTATION]
     if UNCONSTRAINED_ANNOTATION in annotations:
-        out["unconstrained"] = annotations[UNCONSTRAINED_ANNOTATION].lower() in {"true", "1", "t"}
+        out["unconstrained"] = _GO_BOOLS.get(annotations[UNCONSTRAINED_ANNOTATION], False)
     if SLICE_REQUIRED_ANNOTATION in annotations:
         out["podSetSliceRequiredTopology"] = annotations[SLICE_REQUIRED_ANNOTATION]
     if SLICE_SIZE_ANNOTATION in annotations:
