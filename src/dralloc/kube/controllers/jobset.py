@@ -28,9 +28,13 @@ kube-controller-manager's).
 The JobSet webhook does not run in a cluster of dralloc's, so what it defaults is applied to
 the Jobs made (`completionMode: Indexed`, `restartPolicy: OnFailure`, DNS hostnames on).
 
+* active Jobs follow the JobSet's `suspend`; a resumed Job gets its ReplicatedJob's pod
+  template labels, annotations, nodeSelector, tolerations and scheduling gates merged in (so
+  what Kueue injects into a queued JobSet reaches its pods) and its `startTime` cleared first.
+
 Not modelled: failure policy `rules` (every failure takes the default `RestartJobSet`
-action), `startupPolicy: InOrder` and `dependsOn` (every Job is created at once), suspending
-and resuming existing Jobs, `ttlSecondsAfterFinished`, `volumeClaimPolicies`, in-place
+action), `startupPolicy: InOrder` and `dependsOn` (every Job is created at once),
+`ttlSecondsAfterFinished`, `volumeClaimPolicies`, in-place
 restarts, the coordinator's and exclusive placement's pod webhook, Events.
 
 Owns its queue and its index of Jobs by JobSet; the informers own the objects.
@@ -66,7 +70,7 @@ from dralloc.controllers.workloads.jobset import (
     jobset_values,
     subdomain_of,
 )
-from dralloc.kube.client import JOBS, ApiStatusError, KubeClient, KubeDict, Resource
+from dralloc.kube.client import JOBS, MERGE_PATCH, ApiStatusError, KubeClient, KubeDict, Resource
 from dralloc.kube.controllers.base import (
     FuncHandler,
     ReverseIndex,
@@ -109,6 +113,8 @@ class JobSetPlan:
     delete: tuple[KubeDict, ...] = ()
     service: KubeDict | None = None
     status: KubeDict | None = None
+    # (Job, merge patch): Jobs suspended with their JobSet, or resumed with it.
+    update: tuple[tuple[KubeDict, KubeDict], ...] = ()
 
 
 def decode_jobset(raw: KubeDict) -> JobSet:
@@ -281,6 +287,53 @@ def _set_condition(
     status["conditions"] = conditions
 
 
+def resume_patch(raw: KubeDict, job: KubeDict) -> KubeDict:
+    """The merge patch that resumes a Job of an unsuspended JobSet (`resumeJob`): its
+    ReplicatedJob's pod template labels, annotations, nodeSelector, tolerations and
+    scheduling gates merged into the Job's (what Kueue injected into the JobSet reaches the
+    pods), and `suspend: false`."""
+    rjob_name = (metadata(job).get("labels") or {}).get(REPLICATED_JOB_NAME_KEY)
+    rjobs = (raw.get("spec") or {}).get("replicatedJobs") or []
+    rjob: dict[str, Any] = next((r for r in rjobs if r.get("name") == rjob_name), {})
+    wanted = ((rjob.get("template") or {}).get("spec") or {}).get("template") or {}
+    have = ((job.get("spec") or {}).get("template")) or {}
+    template: dict[str, Any] = {}
+    for key in ("labels", "annotations"):
+        extra = (wanted.get("metadata") or {}).get(key) or {}
+        if extra:
+            template.setdefault("metadata", {})[key] = extra
+    pod: dict[str, Any] = {}
+    selector = (wanted.get("spec") or {}).get("nodeSelector") or {}
+    if selector:
+        pod["nodeSelector"] = selector
+    for key in ("tolerations", "schedulingGates"):
+        present = list((have.get("spec") or {}).get(key) or [])
+        added = [t for t in (wanted.get("spec") or {}).get(key) or [] if t not in present]
+        if added:
+            pod[key] = present + added
+    if pod:
+        template["spec"] = pod
+    spec: dict[str, Any] = {"suspend": False}
+    if template:
+        spec["template"] = template
+    return {"spec": spec}
+
+
+def _suspension_updates(
+    raw: KubeDict, jobset: JobSet, live: Sequence[KubeDict]
+) -> list[tuple[KubeDict, KubeDict]]:
+    """Active Jobs follow their JobSet's `suspend` (`suspendJobs` / `resumeJobsIfNecessary`)."""
+    suspend = bool(jobset.spec.suspend)
+    out: list[tuple[KubeDict, KubeDict]] = []
+    for job in live:
+        suspended = bool((job.get("spec") or {}).get("suspend"))
+        if suspend and not suspended:
+            out.append((job, {"spec": {"suspend": True}}))
+        elif not suspend and suspended:
+            out.append((job, resume_patch(raw, job)))
+    return out
+
+
 def plan_jobset(
     raw: KubeDict, jobs: Sequence[KubeDict], has_service: bool, now: datetime
 ) -> JobSetPlan:
@@ -308,8 +361,10 @@ def plan_jobset(
         create: Sequence[KubeDict] = (),
         delete: Sequence[KubeDict] = (),
         service: KubeDict | None = None,
+        update: Sequence[tuple[KubeDict, KubeDict]] = (),
     ) -> JobSetPlan:
-        return JobSetPlan(tuple(create), tuple(delete), service, status if status != old else None)
+        changed = status if status != old else None
+        return JobSetPlan(tuple(create), tuple(delete), service, changed, tuple(update))
 
     live = [j for j in active if not is_being_deleted(j)]
     if _has_condition(raw, COMPLETED) or _has_condition(raw, FAILED):
@@ -357,7 +412,7 @@ def plan_jobset(
         for index in range(rjob.replicas)
         if job_name(name_of(raw), rjob.name, index) not in taken
     ]
-    return done(create, stale, service)
+    return done(create, stale, service, _suspension_updates(raw, jobset, live))
 
 
 def _fail(status: dict[str, Any], reason: str, message: str, first: KubeDict, stamp: str) -> None:
@@ -471,6 +526,19 @@ class JobSetController:
             except ApiStatusError as err:
                 if not (err.is_not_found or err.is_conflict):
                     raise
+        for job, patch in plan.update:
+            if (job.get("status") or {}).get("startTime") and not patch["spec"]["suspend"]:
+                # The API server lets a suspended Job's template change only if it never
+                # started: the JobSet controller clears startTime first, as upstream does.
+                await self.client.patch(
+                    JOBS.item(namespace, name_of(job), "status"),
+                    {"status": {"startTime": None}},
+                    content_type=MERGE_PATCH,
+                )
+            patch = {**patch, "metadata": {"resourceVersion": metadata(job).get("resourceVersion")}}
+            await self.client.patch(
+                JOBS.item(namespace, name_of(job)), patch, content_type=MERGE_PATCH
+            )
         if plan.service is not None:
             await self._create(SERVICES, namespace, plan.service)
         for job in plan.create:
