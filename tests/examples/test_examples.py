@@ -91,6 +91,8 @@ COMMANDS: dict[str, list[str]] = {
     ],
 }
 FOLDERS = sorted(COMMANDS)
+# Folders whose walk-through a command's own tests run, not the sharing-strategy harness here.
+TESTED_ELSEWHERE = {"queueing": "tests/cli/test_cli_queue.py"}
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -236,7 +238,10 @@ def shared_line(claim: str, request: str, device: str, mechanism: str, enforced:
 
 def test_every_example_folder_is_tested() -> None:
     folders = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
-    assert folders == FOLDERS
+    assert folders == sorted([*FOLDERS, *TESTED_ELSEWHERE])
+    root = EXAMPLES.parent
+    for folder, test in TESTED_ELSEWHERE.items():
+        assert f"examples/{folder}" in (root / test).read_text(encoding="utf-8"), test
 
 
 @pytest.mark.parametrize("folder", FOLDERS)

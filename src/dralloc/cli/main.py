@@ -1006,7 +1006,7 @@ class QueueOutput(StrEnum):
 
 @app.command(
     "queue",
-    short_help="Admit Kueue workloads offline, knowing placement, then schedule their pods.",
+    short_help="Admit Kueue workloads offline, then schedule their pods.",
     epilog=epilog(
         [
             "dralloc queue -f examples/queueing/",
