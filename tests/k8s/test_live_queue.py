@@ -520,3 +520,38 @@ def test_the_queue_controller_role_is_enough_to_admit_start_and_report(
                 await eventually(reported, what="ClusterQueue status")
 
     asyncio.run(scenario())
+
+
+def test_a_job_too_big_for_the_quota_is_admitted_partially_with_its_parallelism_set(
+    apiserver: ApiServer,
+) -> None:
+    s = uuid.uuid4().hex[:6]
+    flavor, cq = f"pool-{s}", f"partial-{s}"
+
+    async def scenario() -> None:
+        async with admin_client(apiserver.admin_kubeconfig) as admin:
+            ns = await create_namespace(admin)
+            await admin.create(RESOURCE_FLAVORS.collection(), kueue("ResourceFlavor", flavor, {}))
+            await admin.create(CLUSTER_QUEUES.collection(), cluster_queue(cq, flavor, "3"))
+            await admin.create(
+                LOCAL_QUEUES.collection(ns), kueue("LocalQueue", "lq", {"clusterQueue": cq}, ns)
+            )
+            async with queue_controller(apiserver.admin_kubeconfig) as client:
+                body = queued_job(ns, "wide", "lq", pods=5)
+                body["metadata"]["annotations"] = {"kueue.x-k8s.io/job-min-parallelism": "2"}
+                await client.create(JOBS.collection(ns), body)
+                wl = await eventually(lambda: admitted(client, ns, "wide"), what="admitted")
+                assert wl["spec"]["podSets"][0]["count"] == 5
+                assert wl["spec"]["podSets"][0]["minCount"] == 2
+                assignment = wl["status"]["admission"]["podSetAssignments"][0]
+                assert assignment["count"] == 3
+                assert assignment["resourceUsage"] == {"cpu": "3"}
+
+                async def started() -> Obj | None:
+                    job = await get_job(client, ns, "wide")
+                    return job if job["spec"].get("suspend") is False else None
+
+                job = await eventually(started, what="started")
+                assert job["spec"]["parallelism"] == 3
+
+    asyncio.run(scenario())
