@@ -488,3 +488,17 @@ def test_compact_encoding_shares_prefixes_and_suffixes_and_round_trips(
     assert encoded["slices"][0]["valuesPerLevel"] == [expected_level]
     assert encoded["slices"][0]["podCounts"] == {"individual": [1, 2]}
     assert decode_assignment(encoded) == (["kubernetes.io/hostname"], domains)
+
+
+def test_a_cluster_queue_with_a_tas_flavor_whose_topology_is_missing_is_inactive(
+    tmp_path: Path,
+) -> None:
+    text = GPU_QUEUES.replace("  topologyName: dc\n", "  topologyName: datacenter\n")
+    inputs = load(tmp_path, text)
+    cq = QueueState.build(inputs).cluster_queues["gpu"]
+    assert (cq.inactive_reason, cq.inactive_message) == (
+        "TopologyNotFound",
+        'Can\'t admit new workloads: there is no Topology "datacenter" for TAS flavor "h100"',
+    )
+    placement = TopologyPlacement.from_input(inputs)
+    assert placement.missing == {"h100": 'topology "datacenter" not found'}

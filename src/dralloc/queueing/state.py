@@ -14,7 +14,9 @@ object, field) and as an inactive ClusterQueue, never as a traceback:
 * a missing ResourceFlavor: the ClusterQueue is inactive (`FlavorNotFound`), as in Kueue;
 * admission checks: dralloc reads no AdmissionCheck objects, so a ClusterQueue naming some is
   inactive (`AdmissionCheckNotFound`);
-* `stopPolicy` other than `None`: inactive (`Stopped`).
+* `stopPolicy` other than `None`: inactive (`Stopped`);
+* a TAS flavor (`spec.topologyName`) whose Topology is not in the input: inactive
+  (`TopologyNotFound`, Kueue's message `there is no Topology "t" for TAS flavor "f"`).
 
 `check(state)` turns the problems into one `InputError`, for commands reading files.
 Pure computation, no I/O.
@@ -59,6 +61,7 @@ REASON_FLAVOR_NOT_FOUND: Final = "FlavorNotFound"
 REASON_STOPPED: Final = "Stopped"
 REASON_CHECK_NOT_FOUND: Final = "AdmissionCheckNotFound"
 REASON_COHORT_CYCLE: Final = "CohortHasCycle"
+REASON_TOPOLOGY_NOT_FOUND: Final = "TopologyNotFound"
 
 
 def _weight(fair: FairSharing | None) -> float:
@@ -290,6 +293,13 @@ class QueueState:
             {f.name for g in spec.resource_groups for f in g.flavors} - set(self.flavors)
         )
         checks = (spec.admission_checks_strategy or {}).get("admissionChecks") or []
+        missing_topologies = [
+            (f, topology)
+            for f in sorted({f.name for g in spec.resource_groups for f in g.flavors})
+            if f in self.flavors
+            and (topology := self.flavors[f].spec.topology_name)
+            and topology not in self.input.topologies
+        ]
         if spec.cohort_name and self._in_cycle(spec.cohort_name):
             entry.inactive_reason = REASON_COHORT_CYCLE
             entry.inactive_message = (
@@ -303,6 +313,11 @@ class QueueState:
             entry.inactive_message = (
                 "Can't admit new workloads: references missing ResourceFlavor(s): "
                 + ",".join(missing)
+            )
+        elif missing_topologies:
+            entry.inactive_reason = REASON_TOPOLOGY_NOT_FOUND
+            entry.inactive_message = "Can't admit new workloads: " + ", ".join(
+                f'there is no Topology "{t}" for TAS flavor "{f}"' for f, t in missing_topologies
             )
         elif checks:
             names = ",".join(sorted(str(c.get("name", "")) for c in checks if isinstance(c, dict)))
