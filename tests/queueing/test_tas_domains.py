@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dralloc.api.core import Node, NodeSpec, Pod, Taint, Toleration
+from dralloc.api.core import (
+    Node,
+    NodeSelector,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    NodeSpec,
+    Pod,
+    Taint,
+    Toleration,
+)
 from dralloc.api.io import decode_object
 from dralloc.api.meta import ObjectMeta
 from dralloc.api.quantity import Quantity
@@ -396,3 +405,21 @@ def test_a_placement_found_is_charged_and_never_overcommits_a_host(count: int) -
         placed += 1
     assert placed == min(count, 10)
     assert all(v >= 0 for free in s.free_capacity().values() for v in free.values())
+
+
+def test_required_node_affinity_excludes_hosts_and_is_counted_in_the_message() -> None:
+    affinity = NodeSelector(
+        node_selector_terms=[
+            NodeSelectorTerm(
+                match_expressions=[NodeSelectorRequirement(key="zone", operator="In", values=["b"])]
+            )
+        ]
+    )
+    nodes = [node("b", "r", "x1", 4, zone="a"), node("b", "r", "x2", 1, zone="b")]
+    assert place(snap(nodes), 1, TopologyRequest(required=RACK), required_affinity=affinity) == [
+        (("x2",), 1)
+    ]
+    assert place(snap(nodes), 2, TopologyRequest(required=RACK), required_affinity=affinity) == (
+        'topology "default" allows to fit only 1 out of 2 pod(s). Total nodes: 2; excluded: '
+        "affinity: 1"
+    )

@@ -19,7 +19,8 @@ The algorithm (Kueue's `findTopologyAssignment`, single-layer slices, no leader 
 
 1. per leaf, `state` = how many pods (per-pod requests plus one `pods`) fit; leaves whose
    taints the pod set (plus the flavor's tolerations) does not tolerate, or, when the lowest
-   level is `kubernetes.io/hostname`, whose labels miss the pod set's nodeSelector, count 0
+   level is `kubernetes.io/hostname`, whose labels miss the pod set's nodeSelector or
+   required node affinity, count 0
    and are reported in the message's exclusion statistics; at the slice level,
    `sliceState = state // sliceSize`; a parent sums its children;
 2. at the requested level (required / preferred; the highest level for a slice-only request;
@@ -33,7 +34,7 @@ The algorithm (Kueue's `findTopologyAssignment`, single-layer slices, no leader 
 4. the result lists leaf domains sorted by their values; with hostname lowest only the
    hostname level is kept (Kueue's encoding).
 
-Not modelled: required node affinity in the leaf filter (only nodeSelector), leader/worker
+Not modelled: leader/worker
 pod-set groups, multi-layer slice constraints, BalancedPlacement (alpha), node hot swap.
 Pure computation over the objects passed in.
 """
@@ -44,10 +45,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from dralloc.api.core import Node, Pod, Toleration
+from dralloc.api.core import Node, NodeSelector, Pod, Toleration
 from dralloc.api.resource import ResourceClaim
 from dralloc.queueing.dra import DraInventory, _matches, device_count_key
-from dralloc.queueing.flavormatch import _tolerates
+from dralloc.queueing.flavormatch import _requirement_matches, _tolerates
 from dralloc.queueing.objects import ResourceFlavor
 from dralloc.queueing.quota import amount_of
 from dralloc.queueing.requests import PODS, pod_requests
@@ -87,6 +88,8 @@ class TASPodSetRequest:
     implied: bool = False
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: Sequence[Toleration] = ()
+    # The pod template's requiredDuringSchedulingIgnoredDuringExecution node affinity.
+    required_affinity: NodeSelector | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class TASResult:
 class _Stats:
     total: int = 0
     node_selector: int = 0
+    affinity: int = 0
     taints: dict[str, int] = field(default_factory=dict)
     resources: dict[str, int] = field(default_factory=dict)
 
@@ -109,6 +113,8 @@ class _Stats:
         out: list[str] = []
         if self.node_selector:
             out.append(f"nodeSelector: {self.node_selector}")
+        if self.affinity:
+            out.append(f"affinity: {self.affinity}")
         out += [f'taint "{t}": {n}' for t, n in self.taints.items()]
         out += [f'resource "{r}": {n}' for r, n in self.resources.items()]
         return ", ".join(sorted(out))
@@ -125,6 +131,26 @@ def _count_in(requests: Mapping[str, int], free: Mapping[str, int]) -> tuple[int
         if best is None or fits < best:
             best, limiting = fits, name
     return (best if best is not None else 0), limiting
+
+
+def _affinity_matches(required: NodeSelector | None, node: Node) -> bool:
+    """Required node affinity: any term whose expressions (labels) and fields
+    (`metadata.name`) all match; no terms means no constraint here."""
+    if required is None or not required.node_selector_terms:
+        return True
+    labels = node.metadata.labels
+    fields = {"metadata.name": node.metadata.name}
+    return any(
+        (term.match_expressions or term.match_fields)
+        and all(
+            _requirement_matches(e.operator, e.key, e.values, labels)
+            for e in term.match_expressions
+        )
+        and all(
+            _requirement_matches(e.operator, e.key, e.values, fields) for e in term.match_fields
+        )
+        for term in required.node_selector_terms
+    )
 
 
 def _is_schedulable(node: Node) -> bool:
@@ -431,6 +457,9 @@ class TASFlavorSnapshot:
                 labels = node.metadata.labels
                 if any(labels.get(k) != v for k, v in request.node_selector.items()):
                     stats.node_selector += 1
+                    continue
+                if not _affinity_matches(request.required_affinity, node):
+                    stats.affinity += 1
                     continue
             free = dict(leaf.free)
             if not simulate_empty:

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dralloc.api.core import NodeSelector, PodSpec
 from dralloc.api.resource import ResourceClaim
 from dralloc.queueing.dra import DraInventory
 from dralloc.queueing.flavors import Assignment
@@ -141,6 +142,7 @@ class TopologyPlacement:
                     implied=not explicit,
                     node_selector=spec.node_selector,
                     tolerations=spec.tolerations,
+                    required_affinity=_required_affinity(pod_set.template.spec),
                 ),
                 assumed=assumed.get(flavor, {}),
             )
@@ -182,6 +184,11 @@ class TopologyPlacement:
         """Return an evicted or finished Workload's TAS usage (idempotent)."""
         for charge in self.charged.pop(key, []):
             self.snapshots[charge.flavor].remove_usage(charge.domains, charge.per_pod)
+
+
+def _required_affinity(spec: PodSpec) -> NodeSelector | None:
+    affinity = spec.affinity.node_affinity if spec.affinity else None
+    return affinity.required_during_scheduling_ignored_during_execution if affinity else None
 
 
 def pod_set_node_selectors(workload: Workload) -> dict[str, list[dict[str, str]]]:
