@@ -452,6 +452,35 @@ def test_the_queue_controller_refuses_to_run_beside_kueue(apiserver: ApiServer) 
                 assert "controllers queue must not" in message
             finally:
                 await client.delete(LEASES.item("kueue-system", "c1f6bfd2.kueue.x-k8s.io"))
+            await check_no_controller_manager(client, ["queue"], now=lambda: now)
+            # Kueue without leader election: its Deployment, once a replica is ready.
+            deployments = "/apis/apps/v1/namespaces/kueue-system/deployments"
+            labels = {"control-plane": "controller-manager"}
+            await client.create(
+                deployments,
+                {
+                    "metadata": {"name": "kueue-controller-manager"},
+                    "spec": {
+                        "selector": {"matchLabels": labels},
+                        "template": {
+                            "metadata": {"labels": labels},
+                            "spec": {"containers": [{"name": "manager", "image": "kueue:v0.17.0"}]},
+                        },
+                    },
+                },
+            )
+            await check_no_controller_manager(client, ["queue"])  # not ready: no evidence
+            await client.patch(
+                f"{deployments}/kueue-controller-manager/status",
+                {"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}},
+                content_type="application/merge-patch+json",
+            )
+            with pytest.raises(ControllerConflict) as caught:
+                await check_no_controller_manager(client, ["queue"])
+            assert "Deployment kueue-system/kueue-controller-manager has 1 ready" in str(
+                caught.value
+            )
+            await check_no_controller_manager(client, ["job"])  # only queue is refused
 
     asyncio.run(scenario())
 

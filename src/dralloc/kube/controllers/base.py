@@ -34,6 +34,9 @@ OPERATOR_LEASES = {
     # Kueue's controller manager (kueue-system by default).
     "queue": ("Kueue", "c1f6bfd2.kueue.x-k8s.io"),
 }
+# Kueue's manager Deployment as its release manifests install it, for a Kueue run without
+# leader election (its Lease is then never written).
+KUEUE_DEPLOYMENT = ("kueue-system", "kueue-controller-manager")
 _TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
@@ -80,6 +83,28 @@ async def check_no_controller_manager(
         for held in await _read_leases(client, [controller], path, name, selector):
             where = f"{(held.get('metadata') or {}).get('namespace')}/{name}"
             _refuse_if_held(held, component, [controller], now, where)
+    if "queue" in controllers:
+        await _refuse_if_kueue_deployed(client)
+
+
+async def _refuse_if_kueue_deployed(client: KubeClient) -> None:
+    """Kueue's Deployment with a ready replica is evidence too; absent or unreadable (403)
+    is not."""
+    namespace, name = KUEUE_DEPLOYMENT
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+    try:
+        found = await client.get(path)
+    except ApiStatusError as err:
+        if err.is_not_found or err.is_forbidden:
+            return
+        raise
+    ready = (found.get("status") or {}).get("readyReplicas") or 0
+    if isinstance(ready, int) and ready > 0:
+        raise ControllerConflict(
+            f"Kueue is running (Deployment {namespace}/{name} has {ready} ready "
+            "replica(s)): dralloc's controllers queue must not run beside it; drop them "
+            "from --controllers"
+        )
 
 
 async def _read_leases(
