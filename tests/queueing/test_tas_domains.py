@@ -423,3 +423,44 @@ def test_required_node_affinity_excludes_hosts_and_is_counted_in_the_message() -
         'topology "default" allows to fit only 1 out of 2 pod(s). Total nodes: 2; excluded: '
         "affinity: 1"
     )
+
+
+def test_slices_prefer_more_free_slice_capacity_then_the_tightest_host() -> None:
+    # One rack of hosts with 6, 5, 4 and 2 slots; 12 pods in slices of 2 on a host: the
+    # 5-slot host would waste one, so Kueue takes 6 + 4 + 2.
+    hosts = [node("b1", "r1", h, cpu) for h, cpu in (("x3", 6), ("x5", 5), ("x1", 4), ("x6", 2))]
+    assert place(snap(hosts), 12, sliced(BLOCK, HOSTNAME_LABEL, 2)) == [
+        (("x1",), 4),
+        (("x3",), 6),
+        (("x6",), 2),
+    ]
+
+
+def test_preferred_block_with_host_slices_spans_unbalanced_blocks() -> None:
+    hosts = [
+        node("b1", "r1", "x3", 3),
+        node("b1", "r1", "x5", 3),
+        node("b1", "r1", "x1", 3),
+        node("b2", "r1", "x6", 6),
+    ]
+    request = TopologyRequest(preferred=BLOCK, slice_required_topology=HOSTNAME_LABEL, slice_size=3)
+    assert place(snap(hosts), 12, request) == [(("x1",), 3), (("x3",), 3), (("x6",), 6)]
+
+
+def test_rack_slices_inside_one_block_are_listed_in_level_order() -> None:
+    hosts = [
+        node("b1", "r1", "x3", 1),
+        node("b1", "r1", "x5", 1),
+        node("b1", "r2", "x1", 1),
+        node("b1", "r2", "x6", 1),
+        node("b1", "r2", "x2", 1),
+        node("b2", "r1", "x4", 1),
+        node("b2", "r1", "x7", 1),
+    ]
+    # Sorted by block, rack, host (Kueue's buildAssignment), not by host name alone.
+    assert place(snap(hosts), 4, sliced(BLOCK, RACK, 2)) == [
+        (("x3",), 1),
+        (("x5",), 1),
+        (("x1",), 1),
+        (("x2",), 1),
+    ]
