@@ -7,6 +7,7 @@
 #   etcd                                                              tools/etcd
 #   dra-oracle   (only if tools/draoracle/go.mod exists)              tools/draoracle
 #   kueue-oracle Kueue v0.17.0's cache and flavor assigner, ours over it tools/kueueoracle
+#   kueue        Kueue's manager (sigs.k8s.io/kueue/cmd/kueue)          tools/kueue
 #   crds/*.yaml  the JobSet, LeaderWorkerSet and Kueue CRDs (`go mod download`) tools/crds/modules.txt
 #
 # Usage: tools/build.sh            build what is missing or stale, check versions, write the stamp
@@ -27,7 +28,7 @@ verify=0
 case "${1:-}" in
     "") ;;
     --verify) verify=1 ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "tools/build.sh: unknown argument $1 (expected --verify)" >&2; exit 2 ;;
 esac
 
@@ -39,6 +40,7 @@ export GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
 
 k8s_version=$(cd "$tools/k8s" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
 etcd_version=$(cd "$tools/etcd" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+kueue_version=$(cd "$tools/kueue" && go list -m -f '{{.Version}}' sigs.k8s.io/kueue)
 home=${DRALLOC_K8S_HOME:-$HOME/.cache/dralloc/k8s-$k8s_version}
 bin="$home/bin"
 stamp="$home/stamp.json"
@@ -55,6 +57,8 @@ k8s_flags="-trimpath -tags=notest,grpcnotrace -ldflags=-s -w $version_ldflags"
 perf_flags=""
 etcd_flags="-trimpath"
 oracle_flags="-trimpath"
+# Kueue's Makefile stamps its version the same way; the manager logs it when it starts.
+kueue_flags="-trimpath -ldflags=-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$kueue_version"
 
 has_oracle=0
 [ -f "$tools/draoracle/go.mod" ] && has_oracle=1
@@ -102,13 +106,14 @@ inputs_of() {
 
 components=(kube-apiserver kube-scheduler kube-controller-manager kubectl scheduler_perf_dra.test etcd)
 [ "$has_oracle" = 1 ] && components+=(dra-oracle)
-components+=(kueue-oracle)
+components+=(kueue-oracle kueue)
 
 module_of() {
     case "$1" in
         etcd) echo etcd ;;
         dra-oracle) echo draoracle ;;
         kueue-oracle) echo kueueoracle ;;
+        kueue) echo kueue ;;
         *) echo k8s ;;
     esac
 }
@@ -118,6 +123,7 @@ flags_of() {
         etcd) echo "$etcd_flags" ;;
         dra-oracle | kueue-oracle) echo "$oracle_flags" ;;
         scheduler_perf_dra.test) echo "$perf_flags" ;;
+        kueue) echo "$kueue_flags" ;;
         *) echo "$k8s_flags" ;;
     esac
 }
@@ -166,6 +172,13 @@ check_version() {
             [ -x "$path" ] || { echo "$c is not executable" >&2; return 1; }
             out="built"
             ;;
+        kueue)
+            # The manager has no --version flag: read the module versions Go recorded in it.
+            out=$(go version -m "$path" 2>&1 | awk '($1 == "mod" || $1 == "dep") && $2 == "sigs.k8s.io/kueue" {print $3}')
+            [ "$out" = "$kueue_version" ] ||
+                { echo "kueue was built from sigs.k8s.io/kueue ${out:-(unknown)}, not $kueue_version" >&2; return 1; }
+            out="sigs.k8s.io/kueue $out"
+            ;;
     esac
     echo "$out"
 }
@@ -180,6 +193,10 @@ build_one() {
             (cd "$tools/draoracle" && go build $oracle_flags -o "$tmp" .) ;;
         kueue-oracle)
             (cd "$tools/kueueoracle" && go build $oracle_flags -o "$tmp" .) ;;
+        kueue)
+            (cd "$tools/kueue" && go build -trimpath \
+                -ldflags="-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$kueue_version" \
+                -o "$tmp" sigs.k8s.io/kueue/cmd/kueue) ;;
         scheduler_perf_dra.test)
             (cd "$tools/k8s" &&
                 go test -c -o "$tmp" k8s.io/kubernetes/test/integration/scheduler_perf/dra) ;;
@@ -206,19 +223,22 @@ write_stamp() {
         echo "{"
         echo "  \"kubernetes\": \"$k8s_version\","
         echo "  \"etcd\": \"${etcd_version#v}\","
+        echo "  \"kueue\": \"$kueue_version\","
         echo "  \"go\": \"$(echo "$go_version" | json_escape)\","
         echo "  \"env\": \"GOTOOLCHAIN=$GOTOOLCHAIN GOFLAGS=$GOFLAGS CGO_ENABLED=$CGO_ENABLED\","
         echo "  \"flags\": {"
         echo "    \"k8s\": \"$(echo "$k8s_flags" | json_escape)\","
         echo "    \"scheduler_perf_dra.test\": \"$perf_flags\","
         echo "    \"etcd\": \"$etcd_flags\","
-        echo "    \"dra-oracle\": \"$oracle_flags\""
+        echo "    \"dra-oracle\": \"$oracle_flags\","
+        echo "    \"kueue\": \"$(echo "$kueue_flags" | json_escape)\""
         echo "  },"
         echo "  \"go_sum_sha256\": {"
         go_sum_line k8s/go.sum; echo ","
         go_sum_line etcd/go.sum; echo ","
         go_sum_line draoracle/go.sum; echo ","
-        go_sum_line kueueoracle/go.sum; echo
+        go_sum_line kueueoracle/go.sum; echo ","
+        go_sum_line kueue/go.sum; echo
         echo "  },"
         echo "  \"binaries\": {"
         for c in "${components[@]}"; do
@@ -255,7 +275,7 @@ done
 if [ "$verify" = 1 ]; then
     problems=0
     [ -f "$stamp" ] || { echo "tools/build.sh --verify: no stamp at $stamp: run tools/build.sh" >&2; exit 1; }
-    for rel in k8s/go.sum etcd/go.sum draoracle/go.sum kueueoracle/go.sum; do
+    for rel in k8s/go.sum etcd/go.sum draoracle/go.sum kueueoracle/go.sum kueue/go.sum; do
         want=$(grep -F "\"tools/$rel\":" "$stamp" | sed -n 's/.*: "\([0-9a-f]*\)".*/\1/p' || true)
         have=""
         [ -f "$tools/$rel" ] && have=$(sha256 "$tools/$rel")
