@@ -120,6 +120,8 @@ KUEUE_RESOURCES = (
 # in the namespace it runs in (kueue-system by default).
 KUEUE_LEASE = "c1f6bfd2.kueue.x-k8s.io"
 CYCLE = "cycle"
+# Bad objects remembered so each version is logged once; forgotten all at once past this.
+REPORTED_LIMIT = 1000
 FINISHED = "Finished"
 
 
@@ -281,8 +283,11 @@ class QueueController:
         label = f"{raw.get('kind')} {namespace_of(raw)}/{name_of(raw)}".replace(" /", " ")
         obj, problems = decode_document(raw, label, 0)
         if problems:
-            if f"{label}@{metadata(raw).get('resourceVersion')}" not in self._reported:
-                self._reported.add(f"{label}@{metadata(raw).get('resourceVersion')}")
+            seen = f"{label}@{metadata(raw).get('resourceVersion')}"
+            if seen not in self._reported:
+                if len(self._reported) >= REPORTED_LIMIT:
+                    self._reported.clear()
+                self._reported.add(seen)
                 for problem in problems:
                     log.warning("queue: ignoring %s", problem)
             return None
