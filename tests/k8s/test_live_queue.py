@@ -21,7 +21,7 @@ from controlplane import ApiServer
 from crdkit import KUEUE_CRD_FILES, install_crds
 from test_controllers import admin_client, eventually
 
-from dralloc.kube.client import JOBS, LEASES, KubeClient
+from dralloc.kube.client import JOBS, LEASES, ApiStatusError, KubeClient
 from dralloc.kube.controllers import ControllerConflict, build_controllers
 from dralloc.kube.controllers.base import check_no_controller_manager
 from dralloc.kube.controllers.queue import (
@@ -31,6 +31,7 @@ from dralloc.kube.controllers.queue import (
     RESOURCE_FLAVORS,
     WORKLOAD_PRIORITY_CLASSES,
     WORKLOADS,
+    QueueController,
 )
 from dralloc.kube.shared_informers import SharedInformers
 
@@ -582,5 +583,57 @@ def test_a_job_too_big_for_the_quota_is_admitted_partially_with_its_parallelism_
 
                 job = await eventually(started, what="started")
                 assert job["spec"]["parallelism"] == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_write_from_a_stale_copy_is_refused_and_the_retry_from_the_new_one_admits_once(
+    apiserver: ApiServer,
+) -> None:
+    """The controller writes with the resourceVersion it read: a Job changed behind its back
+    makes the pass fail with a conflict (the worker retries it), and the next pass, from the
+    newer copy, starts the Job under the admission already written: nothing admitted twice."""
+    s = uuid.uuid4().hex[:6]
+    flavor, cq = f"pool-{s}", f"c-{s}"
+
+    async def scenario() -> None:
+        async with admin_client(apiserver.admin_kubeconfig) as admin:
+            ns = await create_namespace(admin)
+            await admin.create(RESOURCE_FLAVORS.collection(), kueue("ResourceFlavor", flavor, {}))
+            await admin.create(CLUSTER_QUEUES.collection(), cluster_queue(cq, flavor, "2"))
+            await admin.create(
+                LOCAL_QUEUES.collection(ns), kueue("LocalQueue", "lq", {"clusterQueue": cq}, ns)
+            )
+            await admin.create(JOBS.collection(ns), queued_job(ns, "job", "lq", suspend=True))
+            client = KubeClient.connect(apiserver.admin_kubeconfig)
+            informers = SharedInformers(client, random.Random(1))
+            controller = QueueController(client, informers)
+            await informers.start()
+            await informers.wait_synced(30)
+            await informers.stop()  # the stores keep what they listed: now stale
+            await admin.patch(
+                JOBS.item(ns, "job"),
+                {"metadata": {"annotations": {"changed": "behind its back"}}},
+                content_type="application/merge-patch+json",
+            )
+            try:
+                with pytest.raises(ApiStatusError) as caught:
+                    await controller.sync("cycle")
+                assert caught.value.is_conflict
+            finally:
+                await client.aclose()
+            first = await admitted(admin, ns, "job")
+            assert first is not None  # the Workload was made and admitted before the conflict
+            assert (await get_job(admin, ns, "job"))["spec"]["suspend"] is True
+            async with queue_controller(apiserver.admin_kubeconfig) as client:
+
+                async def started() -> bool:
+                    return (await get_job(client, ns, "job"))["spec"].get("suspend") is False
+
+                await eventually(started, what="started by the retry")
+                items = (await client.list(WORKLOADS.collection(ns)))["items"]
+                assert len(items) == 1
+                assert items[0]["status"]["admission"] == first["status"]["admission"]
+                assert condition(items[0], "QuotaReserved") == condition(first, "QuotaReserved")
 
     asyncio.run(scenario())
