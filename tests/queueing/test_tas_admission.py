@@ -502,3 +502,17 @@ def test_a_cluster_queue_with_a_tas_flavor_whose_topology_is_missing_is_inactive
     )
     placement = TopologyPlacement.from_input(inputs)
     assert placement.missing == {"h100": 'topology "datacenter" not found'}
+
+
+def test_a_job_without_tas_annotations_still_records_its_pod_index_label(tmp_path: Path) -> None:
+    # Kueue's Job integration (gate TopologyAwareScheduling on) always writes the index label.
+    text = GPU_QUEUES.replace(
+        "    annotations:\n        kueue.x-k8s.io/podset-required-topology: "
+        "cloud.provider.com/topology-rack\n",
+        "    annotations: {}\n",
+    )
+    inputs = load(tmp_path, text)
+    (workload,) = inputs.add_job_workloads()
+    assert workload.spec.pod_sets[0].topology_request == {
+        "podIndexLabel": "batch.kubernetes.io/job-completion-index"
+    }

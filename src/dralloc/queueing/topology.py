@@ -208,8 +208,9 @@ def topology_request_from_annotations(
     sub_group_index_label: str | None = None,
     sub_group_count: int | None = None,
 ) -> dict[str, Any] | None:
-    """The `topologyRequest` (wire form) Kueue's integration writes for a pod template, or
-    None when it carries no TAS annotation. Call `validate_topology_annotations` first."""
+    """The `topologyRequest` (wire form) Kueue's integration writes for a pod template: the
+    annotations' request plus the index labels; None when there is neither. Call
+    `validate_topology_annotations` first."""
     out: dict[str, Any] = {}
     if REQUIRED_ANNOTATION in annotations:
         out["required"] = annotations[REQUIRED_ANNOTATION]
@@ -221,9 +222,10 @@ def topology_request_from_annotations(
         out["podSetSliceRequiredTopology"] = annotations[SLICE_REQUIRED_ANNOTATION]
     if SLICE_SIZE_ANNOTATION in annotations:
         out["podSetSliceSize"] = int(annotations[SLICE_SIZE_ANNOTATION])
-    if not out:
+    # Kueue's integrations (gate TopologyAwareScheduling, on by default) record how pods are
+    # indexed even without a TAS annotation, for the ungater's rank order.
+    if not out and pod_index_label is None and sub_group_index_label is None:
         return None
-    # Kueue's integrations always record how pods are indexed, for the ungater's rank order.
     if pod_index_label is not None:
         out["podIndexLabel"] = pod_index_label
     if sub_group_index_label is not None:
