@@ -49,11 +49,13 @@ def kueue_crds(apiserver: ApiServer) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def queue_controller(kubeconfig: Path) -> AsyncIterator[KubeClient]:
-    """dralloc's queue controller running in this event loop; yields an admin client."""
+async def queue_controller(
+    kubeconfig: Path, names: tuple[str, ...] = ("queue",)
+) -> AsyncIterator[KubeClient]:
+    """dralloc's queue controller (and `names`) running in this event loop; yields a client."""
     client = KubeClient.connect(kubeconfig)
     informers = SharedInformers(client, random.Random(7))
-    controllers = build_controllers(["queue"], client, informers, rng=random.Random(7))
+    controllers = build_controllers(names, client, informers, rng=random.Random(7))
     await informers.start()
     await informers.wait_synced(30)
     tasks = [asyncio.create_task(c.run(), name=c.name) for c in controllers]
@@ -352,7 +354,7 @@ def test_a_higher_priority_job_preempts_a_lower_one_whose_job_is_suspended_and_r
             await admin.create(
                 LOCAL_QUEUES.collection(ns), kueue("LocalQueue", "lq", {"clusterQueue": cq}, ns)
             )
-            async with queue_controller(apiserver.admin_kubeconfig) as client:
+            async with queue_controller(apiserver.admin_kubeconfig, ("queue", "job")) as client:
                 await client.create(
                     JOBS.collection(ns), queued_job(ns, "low", "lq", priority_class=f"low-{s}")
                 )
@@ -362,6 +364,16 @@ def test_a_higher_priority_job_preempts_a_lower_one_whose_job_is_suspended_and_r
                     return (await get_job(client, ns, name))["spec"].get("suspend") is False
 
                 await eventually(lambda: running("low"), what="low started")
+
+                async def pods_of(name: str, count: int) -> bool:
+                    found = await client.list(
+                        f"/api/v1/namespaces/{ns}/pods",
+                        labelSelector=f"batch.kubernetes.io/job-name={name}",
+                    )
+                    live = [p for p in found["items"] if not p["metadata"].get("deletionTimestamp")]
+                    return len(live) == count
+
+                await eventually(lambda: pods_of("low", 2), what="low's two pods")
                 await client.create(
                     JOBS.collection(ns), queued_job(ns, "high", "lq", priority_class=f"high-{s}")
                 )
@@ -378,6 +390,9 @@ def test_a_higher_priority_job_preempts_a_lower_one_whose_job_is_suspended_and_r
                 assert (victim or {}).get("status", {}).get("admission") is None
                 job = await get_job(client, ns, "low")
                 assert job["spec"]["suspend"] is True
+                # The Job controller deletes the victim's pods; the preemptor's are made.
+                await eventually(lambda: pods_of("low", 0), what="low's pods deleted")
+                await eventually(lambda: pods_of("high", 2), what="high's two pods")
                 # Requeued: it waits behind the higher-priority Workload.
                 assert await eventually(lambda: pending(client, ns, "low"), what="low pending")
 
