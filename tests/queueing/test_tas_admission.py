@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from queueing_helpers import NOW, load
 
-from dralloc.api.core import Node
+from dralloc.api.core import Node, Pod, PodSchedulingGate
+from dralloc.api.meta import ObjectMeta
 from dralloc.api.resource import (
     AllocationResult,
     DeviceAllocationResult,
@@ -31,7 +32,7 @@ from dralloc.queueing import (
     pod_set_node_selectors,
     schedule,
 )
-from dralloc.queueing.topology import DomainAssignment
+from dralloc.queueing.topology import DomainAssignment, TopologyRequest, ungate_pods
 
 TPU_QUEUES = """
 apiVersion: kueue.x-k8s.io/v1beta2
@@ -516,3 +517,54 @@ def test_a_job_without_tas_annotations_still_records_its_pod_index_label(tmp_pat
     assert workload.spec.pod_sets[0].topology_request == {
         "podIndexLabel": "batch.kubernetes.io/job-completion-index"
     }
+
+
+def gated_pod(name: str, labels: dict[str, str], gated: bool = True) -> Pod:
+    pod = Pod(metadata=ObjectMeta(name=name, namespace="team-a", labels=labels))
+    if gated:
+        pod.spec.scheduling_gates = [PodSchedulingGate(name="kueue.x-k8s.io/topology")]
+    return pod
+
+
+def test_the_ungater_places_jobset_pods_by_rank_job_index_then_completion_index() -> None:
+    assignment = encode_assignment(
+        ["kubernetes.io/hostname"],
+        [DomainAssignment(("h1",), 2), DomainAssignment(("h2",), 2)],
+    )
+    request = TopologyRequest(
+        pod_index_label="batch.kubernetes.io/job-completion-index",
+        sub_group_index_label="jobset.sigs.k8s.io/job-index",
+        sub_group_count=2,
+    )
+    pods = [
+        gated_pod(
+            f"p{job}-{index}",
+            {
+                "batch.kubernetes.io/job-completion-index": str(index),
+                "jobset.sigs.k8s.io/job-index": str(job),
+            },
+        )
+        for job in (1, 0)
+        for index in (1, 0)
+    ]
+    placed = {
+        p.metadata.name: s["kubernetes.io/hostname"]
+        for p, s in ungate_pods(assignment, request, 4, pods)
+    }
+    # rank = job index x 2 + completion index: ranks 0, 1 on h1 and 2, 3 on h2.
+    assert placed == {"p0-0": "h1", "p0-1": "h1", "p1-0": "h2", "p1-1": "h2"}
+
+
+def test_the_ungater_falls_back_to_greedy_and_counts_pods_already_placed() -> None:
+    assignment = encode_assignment(
+        ["kubernetes.io/hostname"],
+        [DomainAssignment(("h1",), 2), DomainAssignment(("h2",), 1)],
+    )
+    running = gated_pod("running", {}, gated=False)
+    running.spec.node_selector = {"kubernetes.io/hostname": "h1"}
+    pods = [running, gated_pod("a", {}), gated_pod("b", {})]
+    placed = [(p.metadata.name, s) for p, s in ungate_pods(assignment, None, 3, pods)]
+    assert placed == [
+        ("a", {"kubernetes.io/hostname": "h1"}),
+        ("b", {"kubernetes.io/hostname": "h2"}),
+    ]

@@ -86,6 +86,7 @@ from dralloc.queueing.topology import (
     encode_assignment,
     pod_node_selectors,
     topology_request_from_annotations,
+    ungate_pods,
 )
 
 __all__ = [
@@ -145,6 +146,7 @@ __all__ = [
     "read_queue_files",
     "schedule",
     "topology_request_from_annotations",
+    "ungate_pods",
     "workload_for_job",
     "workload_for_jobset",
     "workload_requests",

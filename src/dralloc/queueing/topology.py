@@ -17,8 +17,9 @@ Owns:
 * `DomainAssignment` / `encode_assignment` / `decode_assignment`: the internal
   (levels, [values, count]) form and Kueue v1beta2's single compact slice (shared prefix and
   suffix per level, `universal` when every value or count is equal);
-* `pod_node_selectors`: the nodeSelector each pod of a pod set gets from its assignment, as
-  Kueue's TopologyUngater merges the domain's level labels (greedy order, no rank labels).
+* `pod_node_selectors`: the nodeSelector of each slot of a pod set's assignment, in rank
+  order; `ungate_pods`: Kueue's TopologyUngater, which gives each gated pod its domain's
+  level labels, by rank (index labels) or greedily.
 
 Pure data and computation, no I/O.
 """
@@ -32,6 +33,7 @@ from typing import Any, Final
 
 import msgspec
 
+from dralloc.api.core import Pod
 from dralloc.api.meta import Base, ObjectMeta
 
 REQUIRED_ANNOTATION: Final = "kueue.x-k8s.io/podset-required-topology"
@@ -327,4 +329,73 @@ def pod_node_selectors(raw: Mapping[str, Any] | None) -> list[dict[str, str]]:
     for domain in domains:
         selector = dict(zip(levels, domain.values, strict=True))
         out += [dict(selector) for _ in range(domain.count)]
+    return out
+
+
+def _label_index(pod: Pod, label: str, bound: int) -> int | None:
+    raw = pod.metadata.labels.get(label)
+    if raw is None or not raw.isdigit() or int(raw) >= bound:
+        return None
+    return int(raw)
+
+
+def _ranks(pods: Sequence[Pod], request: TopologyRequest | None, count: int) -> list[int] | None:
+    """Kueue's rank of each pod (`readRanksForLabels`), or None when ranks cannot be used:
+    no index label, an index out of range, or two pods with one rank."""
+    if request is None or request.pod_index_label is None:
+        return None
+    single_job = count
+    groups = request.sub_group_count or 0
+    if request.sub_group_index_label is not None and groups > 0:
+        single_job = count // groups
+    ranks: list[int] = []
+    for pod in pods:
+        index = _label_index(pod, request.pod_index_label, count)
+        if index is None:
+            return None
+        rank = index
+        if request.sub_group_index_label is not None:
+            job = _label_index(pod, request.sub_group_index_label, groups)
+            if job is None or index >= single_job:
+                return None
+            rank = index + job * single_job
+        if rank >= count or rank in ranks:
+            return None
+        ranks.append(rank)
+    return ranks
+
+
+def ungate_pods(
+    assignment: Mapping[str, Any],
+    request: TopologyRequest | None,
+    count: int,
+    pods: Sequence[Pod],
+) -> list[tuple[Pod, dict[str, str]]]:
+    """Kueue's TopologyUngater for one pod set: each gated pod (scheduling gate
+    `kueue.x-k8s.io/topology`) with the nodeSelector of its domain. By rank when every pod
+    carries the request's index labels (a Job's completion index, plus a JobSet's job
+    index), so pod i lands in the i-th assigned slot; else greedily, in the order given, into
+    the domains' slots not yet taken by ungated pods."""
+    levels, domains = decode_assignment(assignment)
+    per_rank = pod_node_selectors(assignment)
+    gated = [p for p in pods if any(g.name == TOPOLOGY_GATE for g in p.spec.scheduling_gates)]
+    gated_ids = {id(p) for p in gated}
+    ranks = _ranks(pods, request, count)
+    if ranks is not None:
+        return [
+            (pod, dict(per_rank[rank]))
+            for pod, rank in zip(pods, ranks, strict=True)
+            if id(pod) in gated_ids and rank < len(per_rank)
+        ]
+    taken: dict[tuple[str, ...], int] = {}
+    for pod in pods:
+        if id(pod) not in gated_ids:
+            values = tuple(pod.spec.node_selector.get(level, "") for level in levels)
+            taken[values] = taken.get(values, 0) + 1
+    out: list[tuple[Pod, dict[str, str]]] = []
+    queue = list(gated)
+    for domain in domains:
+        free = max(domain.count - taken.get(domain.values, 0), 0)
+        for _ in range(min(free, len(queue))):
+            out.append((queue.pop(0), dict(zip(levels, domain.values, strict=True))))
     return out
