@@ -568,3 +568,27 @@ def test_the_ungater_falls_back_to_greedy_and_counts_pods_already_placed() -> No
         ("a", {"kubernetes.io/hostname": "h1"}),
         ("b", {"kubernetes.io/hostname": "h2"}),
     ]
+
+
+def test_a_tas_request_on_a_plain_flavor_or_for_a_missing_level_waits_with_kueues_message(
+    tmp_path: Path,
+) -> None:
+    plain = racked(
+        with_cluster(load(tmp_path, GPU_QUEUES.replace("  topologyName: dc\n", "")), "4xdgx-h100")
+    )
+    plain, _, admitted, waiting = run(plain)
+    assert admitted == []
+    assert waiting[workload_of(plain, "train")] == (
+        "placement infeasible: couldn't assign flavors to pod set main: "
+        'Flavor "h100" does not support TopologyAwareScheduling'
+    )
+    text = GPU_QUEUES.replace(
+        "podset-required-topology: cloud.provider.com/topology-rack",
+        "podset-required-topology: cloud.provider.com/topology-zone",
+    )
+    missing = racked(with_cluster(load(tmp_path, text, "zone.yaml"), "4xdgx-h100"))
+    missing, _, admitted, waiting = run(missing)
+    assert waiting[workload_of(missing, "train")] == (
+        "placement infeasible: couldn't assign flavors to pod set main: "
+        'Flavor "h100" does not contain the requested level'
+    )

@@ -33,14 +33,16 @@ Typical use (the simulator or a live controller owns `state` and `manager`):
     inputs.add_job_workloads()                       # Kueue's Job / JobSet integration
     state = QueueState.build(inputs); check(state)   # cohort cycles are an InputError
     manager = QueueManager(state); manager.add_all(inputs.workloads.values())
-    result = schedule(state, manager, now, preemptor=ClassicalPreemptor())
+    placement = TopologyPlacement.from_input(inputs, claims)  # TAS flavors, if any
+    result = schedule(state, manager, now, preemptor=ClassicalPreemptor(), placement=placement)
     for victim, preemptor, reason in result.preemptions:
         evict(state, manager, inputs.workloads[victim], preemptor, reason, now)
     print(explain(state, manager, "team-a/job-1"))   # why it waits, with shortfalls
     statuses = queue_statuses(state, manager)        # ClusterQueue status, Kueue's shape
 
 The owner runs `schedule` again after every event (an admission, an eviction, a Workload
-added or finished: `state.release(key)` then `manager.on_quota_released(cq)`).
+added or finished: `state.release(key)`, `placement.forget(key)`, then
+`manager.on_quota_released(cq)`); admitted pods get their domains from `ungate_pods`.
 """
 
 from dralloc.queueing.afs import AdmissionFairSharing, AdmissionFairSharingConfig

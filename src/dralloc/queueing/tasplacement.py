@@ -11,8 +11,11 @@ For a Fit assignment, per pod set (as Kueue's `WorkloadsTopologyRequests` and
 * TAS applies when the pod set asks for it (`topologyRequest`) or implicitly when every
   flavor of its ClusterQueue is a TAS flavor (then unconstrained at the lowest level);
 * it needs exactly one TAS flavor among the pod set's flavors ("no TAS flavor assigned",
-  "more than one TAS flavor assigned: a, b"); a TAS flavor given to a pod set that does not
-  ask for TAS is refused ("Flavor %q supports only TopologyAwareScheduling");
+  "more than one TAS flavor assigned: a, b"), no plain flavor for an explicit request
+  ("Flavor %q does not support TopologyAwareScheduling"), and the requested levels in the
+  flavor's Topology ("Flavor %q does not contain the requested level"); a TAS flavor given
+  to a pod set that does not ask for TAS is refused ("Flavor %q supports only
+  TopologyAwareScheduling");
 * the pod set is placed with `TASFlavorSnapshot.find_assignment`, earlier pod sets of the
   Workload counted as assumed usage; a failure answers
   `couldn't assign flavors to pod set <name>: <Kueue's TAS message>`.
@@ -124,9 +127,18 @@ class TopologyPlacement:
                         f'Flavor "{tas_flavors[0]}" supports only TopologyAwareScheduling'
                     )
                 continue
+            plain = sorted(
+                {c.flavor for c in psa.flavors.values() if not self._is_tas_flavor(c.flavor)}
+            )
             why = self._no_single_flavor(tas_flavors)
-            if why is None and tas_flavors[0] in self.missing:
+            if explicit and plain:
+                # Kueue's checkPodSetAndFlavorMatchForTAS, for a flavor covering requested
+                # resources (every flavor in the assignment does).
+                why = f'Flavor "{plain[0]}" does not support TopologyAwareScheduling'
+            elif why is None and tas_flavors[0] in self.missing:
                 why = self.missing[tas_flavors[0]]
+            elif why is None and explicit and not self.snapshots[tas_flavors[0]].has_level(request):
+                why = f'Flavor "{tas_flavors[0]}" does not contain the requested level'
             if why is not None:
                 return f"couldn't assign flavors to pod set {psa.name}: {why}"
             flavor = tas_flavors[0]
