@@ -46,8 +46,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from dralloc.api.core import Node, NodeSelector, Pod, Toleration
-from dralloc.api.resource import ResourceClaim
-from dralloc.queueing.dra import DraInventory, _matches, device_count_key
+from dralloc.api.resource import Device, ResourceClaim
+from dralloc.cel import CelCompileError, CelDevice, CelRuntimeError
+from dralloc.queueing.dra import DEVICES_PREFIX, DraInventory, device_count_key
 from dralloc.queueing.flavormatch import _requirement_matches, _tolerates
 from dralloc.queueing.objects import ResourceFlavor
 from dralloc.queueing.quota import amount_of
@@ -157,29 +158,46 @@ def _is_schedulable(node: Node) -> bool:
     return not node.spec.unschedulable
 
 
-def _class_devices(
-    inventory: DraInventory,
-) -> dict[tuple[str, str, str], tuple[str, list[str]]]:
-    """(driver, pool, device) -> (node, classes it counts for), for node-local devices."""
-    out: dict[tuple[str, str, str], tuple[str, list[str]]] = {}
-    for slice_ in inventory.slices:
-        node = slice_.spec.node_name
-        if not node:
-            continue
-        for device in slice_.spec.devices:
-            classes = [
-                name
-                for name, cls in sorted(inventory.classes.items())
-                if _matches(
-                    inventory,
-                    slice_.spec.driver,
-                    device,
-                    [s.cel.expression for s in cls.spec.selectors if s.cel],
-                )
-            ]
-            key = (slice_.spec.driver, slice_.spec.pool.name, device.name)
-            out[key] = (node, classes)
-    return out
+@dataclass
+class _NodeDevices:
+    """The node-local devices of the snapshot's nodes, counted per DeviceClass on demand.
+
+    A cache owned by one `TASFlavorSnapshot`: `counted` holds the classes already added to
+    the leaves' free capacity; each device's CEL value is built once, on first use. Nothing
+    invalidates it: a snapshot is rebuilt when the cluster's objects change."""
+
+    inventory: DraInventory
+    # (driver, pool, device) -> (leaf, device); allocated: the claims' allocated devices.
+    devices: dict[tuple[str, str, str], tuple[_Domain, str, Device]] = field(default_factory=dict)
+    allocated: set[tuple[str, str, str]] = field(default_factory=set)
+    counted: set[str] = field(default_factory=set)
+    _cel: dict[tuple[str, str, str], CelDevice] = field(default_factory=dict)
+
+    def count(self, class_name: str) -> None:
+        """Add `devices.dralloc.io/<class>` capacity to every leaf (once per class)."""
+        if class_name in self.counted:
+            return
+        self.counted.add(class_name)
+        cls = self.inventory.classes.get(class_name)
+        if cls is None:
+            return
+        env = self.inventory.env()
+        try:
+            selectors = [env.compile(s.cel.expression) for s in cls.spec.selectors if s.cel]
+        except CelCompileError:
+            return
+        key = device_count_key(class_name)
+        for ref, (leaf, driver, device) in self.devices.items():
+            cel = self._cel.get(ref)
+            if cel is None:
+                cel = self._cel[ref] = CelDevice.build(driver, device, self.inventory.features)
+            try:
+                if not all(selector.evaluate(cel) for selector in selectors):
+                    continue
+            except CelRuntimeError:
+                continue
+            used = 1 if ref in self.allocated else 0
+            leaf.free[key] = leaf.free.get(key, 0) + 1 - used
 
 
 class TASFlavorSnapshot:
@@ -209,6 +227,7 @@ class TASFlavorSnapshot:
         self.tolerations = tuple(tolerations)
         self.leaves: dict[Values, _Domain] = {}
         self.per_level: list[dict[Values, _Domain]] = [{} for _ in levels]
+        self._devices: _NodeDevices | None = None
         # Assignments with hostname lowest name only the host: index leaves by it.
         self._by_last: dict[str, _Domain] = {}
 
@@ -254,24 +273,19 @@ class TASFlavorSnapshot:
                 owner.free[res] = owner.free.get(res, 0) - amount_of(res, value)
             owner.free[PODS] = owner.free.get(PODS, 0) - 1
         if inventory is not None:
-            devices = _class_devices(inventory)
-            for node_name, classes in devices.values():
-                holder = by_node.get(node_name)
+            devices = _NodeDevices(inventory)
+            for slice_ in inventory.slices:
+                holder = by_node.get(slice_.spec.node_name or "")
                 if holder is None:
                     continue
-                for class_name in classes:
-                    key = device_count_key(class_name)
-                    holder.free[key] = holder.free.get(key, 0) + 1
+                for device in slice_.spec.devices:
+                    ref = (slice_.spec.driver, slice_.spec.pool.name, device.name)
+                    devices.devices[ref] = (holder, slice_.spec.driver, device)
             for claim in claims:
                 allocation = claim.status.allocation
                 for result in allocation.devices.results if allocation else ():
-                    found = devices.get((result.driver, result.pool, result.device))
-                    user = by_node.get(found[0]) if found else None
-                    if user is None or found is None:
-                        continue
-                    for class_name in found[1]:
-                        key = device_count_key(class_name)
-                        user.free[key] = user.free.get(key, 0) - 1
+                    devices.allocated.add((result.driver, result.pool, result.device))
+            snap._devices = devices
         return snap
 
     def _add_leaf(self, values: Values) -> _Domain:
@@ -306,9 +320,15 @@ class TASFlavorSnapshot:
     def remove_usage(self, domains: Iterable[DomainAssignment], per_pod: Mapping[str, int]) -> None:
         self._update_usage(domains, per_pod, -1)
 
+    def _count_devices(self, resources: Iterable[str]) -> None:
+        for res in resources:
+            if self._devices is not None and res.startswith(DEVICES_PREFIX):
+                self._devices.count(res.removeprefix(DEVICES_PREFIX))
+
     def _update_usage(
         self, domains: Iterable[DomainAssignment], per_pod: Mapping[str, int], sign: int
     ) -> None:
+        self._count_devices(per_pod)
         for domain in domains:
             leaf = self._leaf_for(domain.values)
             if leaf is None:
@@ -327,7 +347,8 @@ class TASFlavorSnapshot:
         return self._by_last.get(values[-1]) if len(values) == 1 else None
 
     def free_capacity(self) -> dict[Values, dict[str, int]]:
-        """Per leaf: allocatable less non-TAS pods less TAS usage (properties read this)."""
+        """Per leaf: allocatable less non-TAS pods less TAS usage (properties read this);
+        device keys appear once a request has named their DeviceClass."""
         return {
             v: {r: leaf.free.get(r, 0) - leaf.tas_usage.get(r, 0) for r in leaf.free}
             for v, leaf in self.leaves.items()
@@ -364,6 +385,7 @@ class TASFlavorSnapshot:
         """Place one pod set. `simulate_empty` ignores TAS usage (Kueue's fragmentation
         check: would it fit if every TAS Workload were preempted); `assumed` is usage taken
         by the Workload's earlier pod sets in this pass, per leaf."""
+        self._count_devices(request.per_pod)
         tr = request.request
         slice_size = 1
         if tr is not None and tr.slice_required_topology is not None:
