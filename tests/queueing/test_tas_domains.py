@@ -84,7 +84,7 @@ def bound_pod(host: str, cpu: str, *, phase: str = "Running", tas: bool = False)
     pod = loaded.obj
     assert isinstance(pod, Pod)
     if tas:
-        pod.metadata.labels["kueue.x-k8s.io/tas"] = "true"
+        pod.metadata.annotations["kueue.x-k8s.io/podset-unconstrained-topology"] = "true"
     return pod
 
 

@@ -8,12 +8,13 @@ and `find_assignment`, which places one pod set and returns its domains or Kueue
 
 Capacity of a leaf (a node, or the nodes sharing the lowest level's value) is what Kueue
 counts: `status.allocatable` of schedulable nodes that carry every level label and the
-flavor's `nodeLabels`, minus the requests of the non-TAS pods bound there (pods without the
-`kueue.x-k8s.io/tas` label, not Succeeded or Failed), minus the TAS usage of admitted
-Workloads. **dralloc extension:** each node also has `devices.dralloc.io/<class>` capacity,
-the devices its ResourceSlices publish that match the DeviceClass's selectors, less the ones
-allocated in ResourceClaims, so a pod set charging these keys (`dralloc.queueing.dra`) is
-placed where its GPUs or TPU chips are free, not only its cpu. Kueue's TAS does not model DRA.
+flavor's `nodeLabels`, minus the requests of the non-TAS pods bound there (pods without a
+`kueue.x-k8s.io/podset-*-topology` annotation, not Succeeded or Failed), minus the TAS usage
+of admitted Workloads. **dralloc extension:** each node also has `devices.dralloc.io/<class>`
+capacity, the devices its ResourceSlices publish that match the DeviceClass's selectors, less
+the ones allocated in ResourceClaims, so a pod set charging these keys
+(`dralloc.queueing.dra`) is placed where its GPUs or TPU chips are free, not only its cpu.
+Kueue's TAS does not model DRA.
 
 The algorithm (Kueue's `findTopologyAssignment`, single-layer slices, no leader pod set):
 
@@ -55,12 +56,17 @@ from dralloc.queueing.quota import amount_of
 from dralloc.queueing.requests import PODS, pod_requests
 from dralloc.queueing.topology import (
     HOSTNAME_LABEL,
+    PREFERRED_ANNOTATION,
+    REQUIRED_ANNOTATION,
+    UNCONSTRAINED_ANNOTATION,
     DomainAssignment,
     Topology,
     TopologyRequest,
 )
 
-TAS_LABEL: Final = "kueue.x-k8s.io/tas"
+# A pod is a TAS pod (its usage comes from its Workload's assignment) when it carries one of
+# these annotations; Kueue adds the unconstrained one for implicit TAS (`utiltas.IsTAS`).
+TAS_POD_ANNOTATIONS: Final = (REQUIRED_ANNOTATION, PREFERRED_ANNOTATION, UNCONSTRAINED_ANNOTATION)
 
 Values = tuple[str, ...]
 
@@ -265,7 +271,7 @@ class TASFlavorSnapshot:
             by_node[node.metadata.name] = leaf
         for pod in pods:
             owner = by_node.get(pod.spec.node_name)
-            if owner is None or pod.metadata.labels.get(TAS_LABEL) == "true":
+            if owner is None or any(a in pod.metadata.annotations for a in TAS_POD_ANNOTATIONS):
                 continue
             if pod.status.phase in ("Succeeded", "Failed"):
                 continue
