@@ -270,6 +270,28 @@ def test_jobs_are_admitted_within_quota_then_by_borrowing_and_a_third_waits_unti
                     return job if job["spec"].get("suspend") is False else None
 
                 job = await eventually(lambda: started("first"), what="first started")
+
+                async def events(ns: str, name: str) -> dict[str, str] | None:
+                    found = await client.list(f"/apis/events.k8s.io/v1/namespaces/{ns}/events")
+                    by_reason = {
+                        e["reason"]: e["note"]
+                        for e in found["items"]
+                        if e["regarding"]["name"] == name
+                    }
+                    return by_reason if len(by_reason) >= 2 else None
+
+                said = await eventually(lambda: events(ns_a, "first"), what="the Job's events")
+                assert said == {
+                    "CreatedWorkload": f"Created Workload: {ns_a}/{wl['metadata']['name']}",
+                    "Started": f"Admitted by clusterQueue {cq_a}",
+                }
+                said = await eventually(
+                    lambda: events(ns_a, wl["metadata"]["name"]), what="the Workload's events"
+                )
+                assert said == {
+                    "QuotaReserved": f"Quota reserved in ClusterQueue {cq_a}",
+                    "Admitted": "The workload is admitted",
+                }
                 pod_spec = job["spec"]["template"]["spec"]
                 assert pod_spec["nodeSelector"] == {"pool": s}
                 assert pod_spec["tolerations"] == [toleration]

@@ -22,7 +22,9 @@ Jobs, JobSets, PriorityClasses, Namespaces, DeviceClasses, ResourceClaimTemplate
    false`, the flavors' `nodeLabels` as nodeSelector and their tolerations in the pod
    template, a partially admitted Job's `parallelism`); every other queued job is kept
    suspended (its pods are then deleted by the Job controller); last, each ClusterQueue's
-   status (`queue_statuses`: usage, pending and admitted counts, Active).
+   status (`queue_statuses`: usage, pending and admitted counts, Active). Events as Kueue's:
+   CreatedWorkload, Started and Stopped on the job; QuotaReserved, Admitted, Preempted and
+   Pending (the reason's message, when it changes) on the Workload.
 
 Kueue's webhook suspends a queued Job before it is stored; no webhook runs here, so a Job
 created unsuspended is suspended by the first pass that sees it, and its Job controller may
@@ -76,6 +78,7 @@ from dralloc.kube.controllers.base import (
 )
 from dralloc.kube.controllers.jobset import JOBSETS
 from dralloc.kube.controllers.workqueue import WorkQueue
+from dralloc.kube.events import EventRecorder
 from dralloc.kube.informer import Informer
 from dralloc.kube.shared_informers import SharedInformers
 from dralloc.queueing import (
@@ -120,6 +123,8 @@ KUEUE_RESOURCES = (
 # in the namespace it runs in (kueue-system by default).
 KUEUE_LEASE = "c1f6bfd2.kueue.x-k8s.io"
 CYCLE = "cycle"
+# The events' reporting controller.
+EVENT_SOURCE = "dralloc-queue"
 # Bad objects remembered so each version is logged once; forgotten all at once past this.
 REPORTED_LIMIT = 1000
 FINISHED = "Finished"
@@ -210,10 +215,12 @@ class QueueController:
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         config: QueueConfig | None = None,
+        events: EventRecorder | None = None,
     ) -> None:
         self.client = client
         self.now = now
         self.config = config or QueueConfig()
+        self.events = events or EventRecorder(client, EVENT_SOURCE)
         self.queue = WorkQueue(NAME)
         handler = FuncHandler(
             lambda _: self.queue.add(CYCLE),
@@ -329,6 +336,7 @@ class QueueController:
                 created = await self.client.create(
                     WORKLOADS.collection(namespace_of(queued_job)), body
                 )
+                self._event(queued_job, "CreatedWorkload", f"Created Workload: {wl_key}")
                 decoded = self._decode(created)
                 if not isinstance(decoded, Workload):
                     continue
@@ -369,6 +377,7 @@ class QueueController:
                 body["status"] = status
                 path = WORKLOADS.item(namespace_of(body), name_of(body), "status")
                 raws[wl_key] = await self.client.update(path, body)
+                self._status_events(raws[wl_key], before[wl_key], status)
         for wl_key, job in job_of.items():
             workload = active.get(wl_key)
             if workload is None:
@@ -377,11 +386,43 @@ class QueueController:
             if admitted and is_suspended(job):
                 patch = start_patch(job, workload, dict(inp.flavors))
                 await self._patch_job(job, patch)
+                admission = workload.status.admission
+                cq = admission.cluster_queue if admission else ""
+                self._event(job, "Started", f"Admitted by clusterQueue {cq}")
             elif not is_suspended(job) and not (admitted and wl_key in reserved_before):
                 # Not admitted, or running since before its admission (created unsuspended,
                 # the webhook's work not done): stopped, and started by the next pass.
                 await self._stop_job(job)
+                note = "Not admitted by cluster queue" if not admitted else "Suspended by Kueue"
+                self._event(job, "Stopped", note)
         await self._write_queue_statuses(state, manager)
+
+    def _event(self, regarding: KubeDict, reason: str, note: str) -> None:
+        self.events.record(regarding, type_="Normal", reason=reason, action=reason, note=note)
+
+    def _status_events(self, raw: KubeDict, old: Any, new: Any) -> None:
+        """Kueue's Workload events for what changed: QuotaReserved and Admitted, Preempted,
+        and Pending with the reason's message."""
+
+        def conditions(status: Any) -> dict[str, Any]:
+            found = status.get("conditions") or [] if isinstance(status, dict) else []
+            return {c.get("type"): c for c in found}
+
+        before, after = conditions(old), conditions(new)
+        raw = {**raw, "apiVersion": KUEUE_API_VERSION, "kind": "Workload"}
+        for kind in ("QuotaReserved", "Admitted", "Preempted"):
+            now, then = after.get(kind), before.get(kind)
+            if (
+                now is not None
+                and now.get("status") == "True"
+                and (then is None or then.get("status") != "True")
+            ):
+                self._event(raw, kind, str(now.get("message", "")))
+        reserved = after.get("QuotaReserved")
+        if reserved is not None and reserved.get("status") == "False":
+            then = before.get("QuotaReserved")
+            if then is None or then.get("message") != reserved.get("message"):
+                self._event(raw, "Pending", str(reserved.get("message", "")))
 
     def _workload_for(self, job: KubeDict, inp: QueueInput) -> Workload:
         wpcs, pcs = inp.workload_priority_classes, inp.priority_classes
