@@ -464,3 +464,12 @@ def test_rack_slices_inside_one_block_are_listed_in_level_order() -> None:
         (("x1",), 1),
         (("x2",), 1),
     ]
+
+
+def test_each_running_non_tas_pod_takes_one_pods_slot() -> None:
+    host = node("b", "r", "x3", 0, pods=10)
+    pods = [bound_pod("x3", "0"), bound_pod("x3", "0")]
+    pods[1].metadata.name = "second"
+    assert place(snap([host], pods), 9, TopologyRequest(required=HOSTNAME_LABEL), cpu=0) == (
+        'topology "default" allows to fit only 8 out of 9 pod(s)'
+    )
