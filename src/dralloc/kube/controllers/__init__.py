@@ -12,7 +12,11 @@
   (no volume claims, no rolling updates);
 * `jobset`, `leaderworkerset`: the JobSet (jobset.x-k8s.io/v1alpha2) and LeaderWorkerSet
   (leaderworkerset.x-k8s.io/v1) controllers over their CRDs: child Jobs, headless Services,
-  leader and worker StatefulSets, the LWS pod webhook's labels, status and conditions.
+  leader and worker StatefulSets, the LWS pod webhook's labels, status and conditions;
+* `queue`: Kueue's admission (kueue.x-k8s.io/v1beta2) for Jobs and JobSets labelled
+  `kueue.x-k8s.io/queue-name`: Workloads, admission cycles of `dralloc.queueing`, jobs
+  started on their flavors or kept suspended, preemption, ClusterQueue status
+  (`controllers.queue`; refused beside a running Kueue).
 
 Each controller registers handlers on a `SharedInformers` when built and works a
 deduplicating `WorkQueue` in `run()`. `build_controllers` makes them from names;
