@@ -32,6 +32,9 @@ from dralloc.queueing import (
     pod_set_node_selectors,
     schedule,
 )
+from dralloc.queueing.flavors import Assignment
+from dralloc.queueing.queues import QueuedWorkload
+from dralloc.queueing.state import Snapshot
 from dralloc.queueing.topology import DomainAssignment, TopologyRequest, ungate_pods
 
 TPU_QUEUES = """
@@ -591,4 +594,28 @@ def test_a_tas_request_on_a_plain_flavor_or_for_a_missing_level_waits_with_kueue
     assert waiting[workload_of(missing, "train")] == (
         "placement infeasible: couldn't assign flavors to pod set main: "
         'Flavor "h100" does not contain the requested level'
+    )
+
+
+class Refuse:
+    """A second placement check that refuses everything (the scheduler finds no node)."""
+
+    def check(self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment) -> str:
+        return "no node fits"
+
+
+def test_a_chained_check_that_refuses_returns_the_tas_usage(tmp_path: Path) -> None:
+    inputs = racked(with_cluster(load(tmp_path, GPU_QUEUES), "4xdgx-h100"))
+    inputs.add_job_workloads()
+    state = QueueState.build(inputs)
+    manager = QueueManager(state)
+    manager.add_all(inputs.workloads.values())
+    tas = TopologyPlacement.from_input(inputs)
+    result = schedule(state, manager, NOW, placement=tas.then(Refuse()))
+    assert result.admitted == []
+    assert [e.message for e in result.pending.values()] == ["placement infeasible: no node fits"]
+    assert tas.charged == {}
+    assert all(
+        free["devices.dralloc.io/gpu.nvidia.com"] == 8 and free["cpu"] > 0
+        for free in tas.snapshots["h100"].free_capacity().values()
     )

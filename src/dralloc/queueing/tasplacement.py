@@ -38,6 +38,7 @@ from typing import Any
 
 from dralloc.api.core import NodeSelector, PodSpec
 from dralloc.api.resource import ResourceClaim
+from dralloc.queueing.cycle import PlacementCheck
 from dralloc.queueing.dra import DraInventory
 from dralloc.queueing.flavors import Assignment
 from dralloc.queueing.objects import ClusterQueue, ResourceFlavor, Workload
@@ -192,10 +193,34 @@ class TopologyPlacement:
             for res, value in {**charge.per_pod, "pods": 1}.items():
                 usage[res] = usage.get(res, 0) + value * domain.count
 
+    def then(self, other: PlacementCheck) -> PlacementCheck:
+        """A check running TAS first and `other` (e.g. the scheduler-backed check of
+        `dralloc queue`) on success; when `other` refuses, the TAS usage is returned."""
+        return _Chained(self, other)
+
     def forget(self, key: str) -> None:
         """Return an evicted or finished Workload's TAS usage (idempotent)."""
         for charge in self.charged.pop(key, []):
             self.snapshots[charge.flavor].remove_usage(charge.domains, charge.per_pod)
+
+
+@dataclass
+class _Chained:
+    first: TopologyPlacement
+    second: PlacementCheck
+
+    def check(
+        self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
+    ) -> str | None:
+        why = self.first.check(snapshot, entry, assignment)
+        if why is not None:
+            return why
+        why = self.second.check(snapshot, entry, assignment)
+        if why is not None:
+            self.first.forget(entry.key)
+            for pod_set in assignment.pod_sets:
+                pod_set.topology_assignment = None
+        return why
 
 
 def _required_affinity(spec: PodSpec) -> NodeSelector | None:
