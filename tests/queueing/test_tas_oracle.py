@@ -1,0 +1,124 @@
+"""dralloc's TAS domain search against Kueue v0.17.0's own `TASFlavorSnapshot`, over random
+clusters and requests (required, preferred, unconstrained, implied, slices; with and without a
+hostname level): the same domains and counts, or the same failure message.
+
+The oracle is a Go program outside this package (a TAS mode for tools/kueueoracle): it builds
+Kueue's scheduler cache from the nodes (fake client with Kueue's TAS indexes, `SyncNode`), a
+Topology, a TAS ResourceFlavor and a ClusterQueue, takes `Snapshot(ctx)` and calls
+`ClusterQueue("cq").TASFlavors["tas"].FindTopologyAssignmentsForFlavor`. Protocol: one JSON
+case per line, `{levels, nodes: [{name, labels, cpu, pods}], podSets: [{name, count, cpu
+(milli), topologyRequest, implied}]}`, answered by one line `{<pod set>: {failure, levels,
+domains: [{values, count}]}}`. The test runs when `DRALLOC_TAS_ORACLE` names the binary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+from typing import Any
+
+import pytest
+from test_tas_domains import BLOCK, RACK, THREE, node, snap
+
+from dralloc.queueing.tas import TASPodSetRequest
+from dralloc.queueing.topology import TopologyRequest
+
+ORACLE = os.environ.get("DRALLOC_TAS_ORACLE", "")
+
+pytestmark = pytest.mark.skipif(
+    not (ORACLE and os.access(ORACLE, os.X_OK)), reason="DRALLOC_TAS_ORACLE not set"
+)
+
+
+def random_case(rng: random.Random, levels: tuple[str, ...]) -> dict[str, Any]:
+    nodes = [
+        {"name": f"x{b}{r}{h}", "block": f"b{b}", "rack": f"r{b}{r}", "cpu": rng.randint(0, 6)}
+        for b in range(rng.randint(1, 3))
+        for r in range(rng.randint(1, 3))
+        for h in range(rng.randint(1, 4))
+    ]
+    count = rng.randint(1, 24)
+    level = rng.choice(levels)
+    size = rng.choice([d for d in range(1, count + 1) if count % d == 0])
+    slice_level = rng.choice(levels[levels.index(level) :])
+    kind = rng.choice(["required", "preferred", "unconstrained", "slices", "slice-only", "implied"])
+    request: dict[str, Any] | None = {
+        "required": {"required": level},
+        "preferred": {"preferred": level},
+        "unconstrained": {"unconstrained": True},
+        "slices": {
+            rng.choice(["required", "preferred"]): level,
+            "podSetSliceRequiredTopology": slice_level,
+            "podSetSliceSize": size,
+        },
+        "slice-only": {"podSetSliceRequiredTopology": slice_level, "podSetSliceSize": size},
+        "implied": None,
+    }[kind]
+    return {
+        "levels": list(levels),
+        "nodes": nodes,
+        "count": count,
+        "cpu": rng.choice([500, 1000, 2000]),
+        "request": request,
+    }
+
+
+def ours(case: dict[str, Any]) -> dict[str, Any]:
+    levels = tuple(case["levels"])
+    nodes = [node(n["block"], n["rack"], n["name"], n["cpu"]) for n in case["nodes"]]
+    request = TopologyRequest.from_dict(case["request"])
+    result = snap(nodes, levels=levels).find_assignment(
+        TASPodSetRequest(
+            "main", case["count"], {"cpu": case["cpu"]}, request, implied=request is None
+        )
+    )
+    if result.failure is not None:
+        return {"failure": result.failure}
+    domains = [{"values": list(d.values), "count": d.count} for d in result.domains]
+    return {"failure": "", "levels": list(result.levels), "domains": domains}
+
+
+def wire(case: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "levels": case["levels"],
+        "nodes": [
+            {
+                "name": n["name"],
+                "labels": {BLOCK: n["block"], RACK: n["rack"], "kubernetes.io/hostname": n["name"]},
+                "cpu": str(n["cpu"]),
+                "pods": "110",
+            }
+            for n in case["nodes"]
+        ],
+        "podSets": [
+            {
+                "name": "main",
+                "count": case["count"],
+                "cpu": case["cpu"],
+                "topologyRequest": case["request"],
+                "implied": case["request"] is None,
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("levels", [THREE, (BLOCK, RACK)], ids=["with-hostname", "racks-only"])
+def test_tas_placements_agree_with_kueue_v0_17(levels: tuple[str, ...]) -> None:
+    rng = random.Random(42)
+    cases = [random_case(rng, levels) for _ in range(300)]
+    answer = subprocess.run(
+        [ORACLE],
+        input="".join(json.dumps(wire(c)) + "\n" for c in cases),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for case, line in zip(cases, answer.stdout.splitlines(), strict=True):
+        theirs = json.loads(line)["main"]
+        if theirs["failure"]:
+            theirs = {"failure": theirs["failure"]}
+        else:
+            theirs["domains"] = theirs["domains"] or []
+        assert ours(case) == theirs, case
