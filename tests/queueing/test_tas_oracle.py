@@ -7,8 +7,10 @@ Kueue's scheduler cache from the nodes (fake client with Kueue's TAS indexes, `S
 Topology, a TAS ResourceFlavor and a ClusterQueue, takes `Snapshot(ctx)` and calls
 `ClusterQueue("cq").TASFlavors["tas"].FindTopologyAssignmentsForFlavor`. Protocol: one JSON
 case per line, `{levels, nodes: [{name, labels, cpu, pods}], podSets: [{name, count, cpu
-(milli), topologyRequest, implied}]}`, answered by one line `{<pod set>: {failure, levels,
-domains: [{values, count}]}}`. The test runs when `DRALLOC_TAS_ORACLE` names the binary.
+(milli), topologyRequest, implied}], together}`, answered by one line `{<pod set>: {failure,
+levels, domains: [{values, count}]}}`; `together` places the pod sets in one call (assumed
+usage between them, stopping at the first failure), else each on its own. The tests run
+when `DRALLOC_TAS_ORACLE` names the binary.
 """
 
 from __future__ import annotations
@@ -122,3 +124,69 @@ def test_tas_placements_agree_with_kueue_v0_17(levels: tuple[str, ...]) -> None:
         else:
             theirs["domains"] = theirs["domains"] or []
         assert ours(case) == theirs, case
+
+
+def test_pod_sets_placed_together_agree_with_kueue_assumed_usage() -> None:
+    # Several pod sets of one Workload in one call (`"together": true`): each later pod set
+    # sees the earlier ones' usage, and the first failure ends the Workload's placement.
+    rng = random.Random(7)
+    cases: list[dict[str, Any]] = []
+    expected: list[dict[str, Any]] = []
+    for _ in range(300):
+        case = random_case(rng, THREE)
+        pod_sets = [
+            {
+                "name": f"ps{i}",
+                "count": rng.randint(1, 10),
+                "cpu": rng.choice([500, 1000, 2000]),
+                "topologyRequest": rng.choice(
+                    [
+                        {"required": rng.choice(THREE)},
+                        {"preferred": rng.choice(THREE)},
+                        {"unconstrained": True},
+                    ]
+                ),
+                "implied": False,
+            }
+            for i in range(rng.randint(2, 3))
+        ]
+        cases.append({**wire(case), "podSets": pod_sets, "together": True})
+        nodes = [node(n["block"], n["rack"], n["name"], n["cpu"]) for n in case["nodes"]]
+        s = snap(nodes)
+        assumed: dict[tuple[str, ...], dict[str, int]] = {}
+        out: dict[str, Any] = {}
+        for ps in pod_sets:
+            result = s.find_assignment(
+                TASPodSetRequest(
+                    ps["name"],
+                    ps["count"],
+                    {"cpu": ps["cpu"]},
+                    TopologyRequest.from_dict(ps["topologyRequest"]),
+                ),
+                assumed=assumed,
+            )
+            if result.failure is not None:
+                out[ps["name"]] = {"failure": result.failure}
+                break
+            domains = [{"values": list(d.values), "count": d.count} for d in result.domains]
+            out[ps["name"]] = {"failure": "", "levels": list(result.levels), "domains": domains}
+            for d in result.domains:
+                usage = assumed.setdefault(s.full_values(d.values) or d.values, {})
+                usage["cpu"] = usage.get("cpu", 0) + ps["cpu"] * d.count
+                usage["pods"] = usage.get("pods", 0) + d.count
+        expected.append(out)
+    answer = subprocess.run(
+        [ORACLE],
+        input="".join(json.dumps(c) + "\n" for c in cases),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for case, ours_out, line in zip(cases, expected, answer.stdout.splitlines(), strict=True):
+        theirs = {
+            name: {"failure": v["failure"]}
+            if v["failure"]
+            else {"failure": "", "levels": v["levels"], "domains": v["domains"] or []}
+            for name, v in json.loads(line).items()
+        }
+        assert ours_out == theirs, case
