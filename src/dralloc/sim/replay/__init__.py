@@ -68,12 +68,22 @@ all or none, counting members already running toward the quorum. The hopeless-re
 is not taken for gang members. A member arriving requeues its siblings that GangScheduling
 held back (upstream's hint for Pod/Add: same group only). Pods in no gang run exactly as
 without `gangs`.
+
+Queues (`admission`, a `ReplayAdmission`: Kueue's admission in `dralloc.sim.queue_replay`):
+the pods it holds wait for their job's admission instead of entering the scheduling queue on
+arrival. After the events of each instant and before the drain, the admission releases the
+admitted jobs' pods into the queue, or (placement-aware admission) places a job's pods at once
+with `place_gang` on the cache and binds them, and evicts preempted jobs' pods (running ones
+stop with their GPU time counted; a completion already on the heap for an earlier run of a
+pod is ignored). An evicted pod is pending again and may run again when re-admitted.
 """
 
 from dralloc.sim.replay.engine import LEFTOVER_FLUSH_PERIOD, replay
 from dralloc.sim.replay.results import (
+    AdmissionCluster,
     PodOutcome,
     PodState,
+    ReplayAdmission,
     ReplayGangs,
     ReplayOptions,
     ReplayResult,
@@ -84,8 +94,10 @@ from dralloc.sim.replay.results import (
 
 __all__ = [
     "LEFTOVER_FLUSH_PERIOD",
+    "AdmissionCluster",
     "PodOutcome",
     "PodState",
+    "ReplayAdmission",
     "ReplayGangs",
     "ReplayOptions",
     "ReplayResult",

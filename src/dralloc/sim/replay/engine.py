@@ -11,7 +11,7 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -20,7 +20,14 @@ import msgspec
 from dralloc.api.core import PodSchedulingGroup
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import CycleState, PodInfo, Resources, is_node_local
-from dralloc.scheduler.gangs import Gang, GangIndex, GangKey, pop_gang, schedule_gang_entity
+from dralloc.scheduler.gangs import (
+    Gang,
+    GangIndex,
+    GangKey,
+    place_gang,
+    pop_gang,
+    schedule_gang_entity,
+)
 from dralloc.scheduler.plugins.gangscheduling import GangScheduling
 from dralloc.scheduler.plugins.gpushare import MILLI
 from dralloc.scheduler.queue import (
@@ -36,6 +43,7 @@ from dralloc.sim.openb_objects import NAMESPACE, OpenbPodObjects, pod_objects
 from dralloc.sim.replay.results import (
     PodOutcome,
     PodState,
+    ReplayAdmission,
     ReplayGangs,
     ReplayOptions,
     ReplayResult,
@@ -62,19 +70,23 @@ def replay(
     *,
     observer: Callable[[float, SchedulerCache], None] | None = None,
     gangs: ReplayGangs | None = None,
+    admission: ReplayAdmission | None = None,
 ) -> ReplayResult:
     """Replay `trace` with `policy` (one of `POLICIES`); `seed` draws the node ranking that
     breaks score ties (and the Random policy's choices), as in the FGD experiment.
 
     `observer(time, cache)` is called after every batch of events once the queue is drained;
     it must not change anything (tests use it to check invariants). `gangs` says which pods
-    form gangs (placed all or nothing with the gates on, `ReplayGangs`). InputError for a
+    form gangs (placed all or nothing with the gates on, `ReplayGangs`); `admission` holds
+    pods until their job is admitted (queues, `ReplayAdmission`). InputError for a
     trace that `ReplayTrace.check` refuses; ValueError for an unknown policy.
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
     trace.check()
-    return _Replay(trace, policy, seed, options or ReplayOptions(), observer, gangs).run()
+    return _Replay(
+        trace, policy, seed, options or ReplayOptions(), observer, gangs, admission
+    ).run()
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,6 +135,7 @@ class _Running:
     model: str
     start: float
     milli: int
+    run: int = 0  # which run of the pod (an evicted pod may run again): its completion's tag
 
 
 class _ArrivedGangs:
@@ -172,8 +185,11 @@ class _Replay:
         options: ReplayOptions,
         observer: Callable[[float, SchedulerCache], None] | None,
         gangs: ReplayGangs | None = None,
+        admission: ReplayAdmission | None = None,
     ) -> None:
         self.trace = trace
+        self.admission = admission
+        self.runs = itertools.count(1)
         self.policy = policy
         self.seed = seed
         self.options = options
@@ -275,7 +291,11 @@ class _Replay:
                 if kind in _REAL:
                     self.last_change = now
                 self._apply(kind, payload)
+            if self.admission is not None:
+                self.admission.admit(now, self)
             self._drain()
+            if self.admission is not None:
+                self.admission.drained(now)
             if self.interval == 0:
                 self.samples.append(self._sample(now))
             if self.observer is not None:
@@ -327,11 +347,18 @@ class _Replay:
             self.real_events -= 1
         if kind is _Kind.ARRIVAL:
             assert isinstance(payload, int)
-            self._arrive(payload)
+            if self.admission is not None and self.admission.holds(payload):
+                self.states[payload] = PodState.PENDING
+                self.admission.arrived(payload, self.clock.time)
+            else:
+                self._arrive(payload)
         elif kind is _Kind.COMPLETION:
-            assert isinstance(payload, str)
-            running = self.running.get(payload)
-            node = self._finish(payload, PodState.COMPLETED)
+            assert isinstance(payload, tuple)
+            key, run = payload
+            running = self.running.get(key)
+            if running is None or running.run != run:
+                return  # an earlier run of an evicted pod
+            node = self._finish(key, PodState.COMPLETED)
             if node is not None and running is not None:
                 self._cluster_event(POD_DELETE, node, old=PodInfo.of(running.objects.pod))
         elif kind is _Kind.NODE:
@@ -347,6 +374,15 @@ class _Replay:
     # ---------------------------------------------------------------------- pods
 
     def _arrive(self, index: int) -> None:
+        key = self._enter(index)
+        objects = self.waiting[key].objects
+        gang = self.gangs.gang_of(key) if self.gangs is not None else None
+        self.queue.add(objects.pod)
+        if gang is not None:
+            self._sibling_added(gang)
+
+    def _enter(self, index: int) -> str:
+        """The pod's objects made, its claim in the cache, and its waiting record; its key."""
         timed = self.trace.pods[index]
         objects = pod_objects(timed.pod, self.trace.models, self.trace.source)
         group = self.group_of.get(timed.pod.name)
@@ -372,9 +408,7 @@ class _Replay:
         gang = self.gangs.gang_of(key) if self.gangs is not None else None
         if gang is not None and self.gangs is not None:
             self.gangs.arrived[gang.key] = self.gangs.arrived.get(gang.key, 0) + 1
-        self.queue.add(objects.pod)
-        if gang is not None:
-            self._sibling_added(gang)
+        return key
 
     def _drain(self) -> None:
         queue = self.queue
@@ -508,8 +542,9 @@ class _Replay:
         now = self.clock.time
         pod = waiting.timed.pod
         milli = pod.num_gpu * pod.gpu_milli
+        run = next(self.runs)
         self.running[key] = _Running(
-            waiting.index, waiting.objects, node, self.node_model[node], now, milli
+            waiting.index, waiting.objects, node, self.node_model[node], now, milli, run
         )
         self.on_node[node].add(key)
         self.allocated += milli
@@ -517,7 +552,9 @@ class _Replay:
         self.placed_on[waiting.index] = node
         self.states[waiting.index] = PodState.RUNNING
         if waiting.timed.duration is not None:
-            self._push(now + waiting.timed.duration, _Kind.COMPLETION, key)
+            self._push(now + waiting.timed.duration, _Kind.COMPLETION, (key, run))
+        if self.admission is not None:
+            self.admission.started(waiting.index, now)
 
     def _finish(self, key: str, state: PodState) -> str | None:
         """Take a running pod off its node; the node's name, None if it was not running (its
@@ -535,7 +572,57 @@ class _Replay:
             self.gpu_milli_seconds[run.model] += run.milli * (now - run.start)
         self.ends[run.index] = now
         self.states[run.index] = state
+        if self.admission is not None:
+            self.admission.stopped(run.index, now)
         return run.node
+
+    # ------------------------------------------------- the admission's cluster (queues)
+
+    def release(self, indices: Sequence[int]) -> None:
+        for index in indices:
+            self._arrive(index)
+
+    def place(self, group: str, indices: Sequence[int]) -> str | None:
+        keys = [self._enter(index) for index in indices]
+        pods = [self.waiting[key].objects.pod for key in keys]
+        gang = Gang(GangKey(NAMESPACE, group), min_count=len(pods))
+        self.attempts += len(pods)
+        placement = place_gang(self.cache, self.framework, gang, pods, bind=True)
+        if placement.bound:
+            for key, node in placement.placed.items():
+                self._start(key, self.waiting[key], node)
+            return None
+        for key in keys:
+            self._leave(key)
+        blocking = placement.blocking
+        return f"pod {blocking.key}: {blocking.message}" if blocking else placement.message
+
+    def evict(self, indices: Sequence[int]) -> None:
+        for index in indices:
+            key = f"{NAMESPACE}/{self.trace.pods[index].pod.name}"
+            run = self.running.get(key)
+            if run is not None:
+                node = self._finish(key, PodState.EVICTED)
+                if node is not None:
+                    self._cluster_event(POD_DELETE, node, old=PodInfo.of(run.objects.pod))
+                self._forget_arrival(key)
+            elif key in self.waiting:
+                self.queue.delete(self.waiting[key].objects.pod)
+                self._leave(key)
+            self.states[index] = PodState.PENDING
+
+    def _leave(self, key: str) -> None:
+        """A waiting pod leaves without running: its record, shape and claim go."""
+        waiting = self.waiting.pop(key)
+        self.shapes.pop(key, None)
+        if waiting.objects.claim is not None:
+            self.cache.remove_claim(_claim_key(waiting.objects))
+        self._forget_arrival(key)
+
+    def _forget_arrival(self, key: str) -> None:
+        gang = self.gangs.gang_of(key) if self.gangs is not None else None
+        if gang is not None and self.gangs is not None:
+            self.gangs.arrived[gang.key] = max(0, self.gangs.arrived.get(gang.key, 0) - 1)
 
     # ------------------------------------------------------------------- cluster events
 

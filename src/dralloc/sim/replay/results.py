@@ -8,13 +8,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from dralloc.api.scheduling import PodGroup
 from dralloc.features import Features
 
 __all__ = [
+    "AdmissionCluster",
     "PodOutcome",
     "PodState",
+    "ReplayAdmission",
     "ReplayGangs",
     "ReplayOptions",
     "ReplayResult",
@@ -59,6 +62,45 @@ class ReplayGangs:
     pod_groups: tuple[PodGroup, ...] = ()
     members: Mapping[str, str] = field(default_factory=dict)
     features: Features = field(default_factory=Features)
+
+
+class AdmissionCluster(Protocol):
+    """What the replay's engine offers a `ReplayAdmission` while it admits (the engine owns the
+    pods, the cache and the scheduling queue; an admission only asks). Indices are the trace's
+    pod indices."""
+
+    def release(self, indices: Sequence[int]) -> None:
+        """The pods enter the scheduling queue now (the scheduler places them, gangs all or
+        nothing)."""
+
+    def place(self, group: str, indices: Sequence[int]) -> str | None:
+        """Place the pods now, all or nothing, with the profile's framework on the cache
+        (`place_gang` as one group named `group`); on success they are bound and running and
+        None is returned, else the cache is unchanged and the answer says why."""
+
+    def evict(self, indices: Sequence[int]) -> None:
+        """Take the pods off the cluster (running) or out of the scheduling queue (waiting):
+        they are pending again, their GPU time up to now counted."""
+
+
+class ReplayAdmission(Protocol):
+    """Admission in front of the scheduler (`dralloc.sim.queue_replay`): the pods it `holds`
+    do not enter the scheduling queue on arrival; the engine tells it of arrivals, starts and
+    stops, and after the events of each instant (before the queue is drained) calls `admit`,
+    which releases, places or evicts pods through the `AdmissionCluster`. `drained` follows
+    the drain. No method may change the engine's state except through the cluster."""
+
+    def holds(self, index: int) -> bool: ...
+
+    def arrived(self, index: int, now: float) -> None: ...
+
+    def admit(self, now: float, cluster: AdmissionCluster) -> None: ...
+
+    def started(self, index: int, now: float) -> None: ...
+
+    def stopped(self, index: int, now: float) -> None: ...
+
+    def drained(self, now: float) -> None: ...
 
 
 class PodState(StrEnum):

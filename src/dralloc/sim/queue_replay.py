@@ -1,0 +1,476 @@
+"""Job traces replayed with Kueue queues in front of the scheduler, on the replay's virtual
+clock: which queueing policy serves tenants how fast, how fairly, and whether admitted jobs
+then sit unschedulable (kueue#4329).
+
+Owns `KueueAdmission` (the replay engine's `ReplayAdmission`), the queue policies
+(`QUEUE_POLICIES`) and the per-queue figures (`QueueStats`, Jain's index). It drives
+`dralloc.queueing` through its public API and never changes it.
+
+The objects are `sim.batch_objects`' (not written twice): per tenant a Namespace, a
+ClusterQueue (nominal quota = the tenant's GPUs in `nvidia.com/gpu`, the DeviceClass
+`gpu.nvidia.com` mapped to it as Kueue's `deviceClassMappings` do, and the CPU and memory
+those GPUs' workers ask for) in one cohort (`tenants`: borrowing allowed, no limit), a
+LocalQueue and ResourceClaimTemplates; per job an Indexed Job, suspended, which Kueue's Job
+integration turns into a Workload with one pod set of `count = workers` (no `minCount`: the
+traces' jobs are gangs that need every worker, so no partial admission). Each ClusterQueue
+gets the policy's `queueingStrategy` and `preemption: {reclaimWithinCohort: Any,
+withinClusterQueue: LowerPriority}`, so a tenant takes back its nominal quota from borrowers.
+A Workload's creation time is the job's arrival (queue order).
+
+On the virtual clock (`replay(..., admission=KueueAdmission(...))`):
+
+- a job's first pod arriving adds its Workload to the `QueueManager` (its pods are held);
+- after the events of each instant, admission cycles (`dralloc.queueing.schedule`) run until
+  one admits and preempts nothing (a cycle admits at most one head per ClusterQueue);
+  preemptions are carried out with `evict` (quota released, the Workload requeued with its
+  place in line) and the victim's pods are evicted from the cluster; they run again from the
+  start when re-admitted;
+- an admitted job's pods enter the scheduler's queue (the same profile, gangs all or nothing)
+  or, with placement-aware admission, the `PlacementCheck` places them at once with
+  `place_gang` on the replay's cache (the idea of `cli/queueplacement.SchedulerPlacement`,
+  on the replay's own pods) and only a job that can be placed now is admitted;
+- when every pod of an admitted job has completed, its quota is released
+  (`state.release`, `manager.on_quota_released`).
+
+Figures, per job: waiting = arrival -> every pod running (the first time); `stuck`: admitted
+but not all its pods running once the scheduler's queue was drained at the admission instant
+(admitted, then unschedulable). Jain's index: over windows (`JAIN_WINDOWS` equal slices of the
+run), each tenant's GPU-seconds served in the window divided by its entitlement there,
+min(its quota share of the capacity, its demand: GPU-seconds its jobs would use if each started
+on arrival); tenants with no entitlement in a window are left out; the figure is the mean over
+windows with any tenant in, (sum x)^2 / (n sum x^2), 1 when every tenant gets the same share
+of what it is entitled to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dralloc.api.io import ReadNotes, decode_object
+from dralloc.errors import InputError, Problem
+from dralloc.queueing import (
+    Assignment,
+    ClassicalPreemptor,
+    DeviceClassMapping,
+    DraQuotaConfig,
+    FairSharingPreemptor,
+    QueueConfig,
+    QueueInput,
+    QueueManager,
+    QueueState,
+    Snapshot,
+    check,
+    decode_documents,
+    evict,
+    schedule,
+)
+from dralloc.queueing.queues import QueuedWorkload
+from dralloc.sim.batch_objects import BatchObjectOptions, batch_objects, tenant_names
+from dralloc.sim.replay import AdmissionCluster, percentile
+from dralloc.sim.traces.jobs import JobTrace
+
+__all__ = [
+    "JAIN_WINDOWS",
+    "NO_QUEUES",
+    "QUEUE_POLICIES",
+    "JobRecord",
+    "KueueAdmission",
+    "QueuePolicy",
+    "QueueStats",
+    "jain_index",
+    "parse_queue_policies",
+    "queue_policy",
+]
+
+NO_QUEUES = "none"
+COHORT = "tenants"
+JAIN_WINDOWS = 20
+PLACEMENT_SUFFIX = "+placement"
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+_GROUP = "kueue.x-k8s.io"
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    """One way of queueing: the ClusterQueues' `strategy`, Kueue's fair sharing (tournament
+    order and `FairSharingPreemptor`), and placement-aware admission."""
+
+    name: str
+    strategy: str = "BestEffortFIFO"
+    fair_sharing: bool = False
+    placement: bool = False
+
+
+QUEUE_POLICIES: Mapping[str, QueuePolicy] = {
+    "strictfifo": QueuePolicy("strictfifo", "StrictFIFO"),
+    "besteffortfifo": QueuePolicy("besteffortfifo", "BestEffortFIFO"),
+    "fair": QueuePolicy("fair", "BestEffortFIFO", fair_sharing=True),
+}
+
+
+def queue_policy(name: str) -> QueuePolicy | None:
+    """`strictfifo`, `besteffortfifo`, `fair`, each optionally `+placement`; None for
+    `none` (no queues). ValueError for anything else."""
+    if name == NO_QUEUES:
+        return None
+    base, placement = name, False
+    if name.endswith(PLACEMENT_SUFFIX):
+        base, placement = name[: -len(PLACEMENT_SUFFIX)], True
+    policy = QUEUE_POLICIES.get(base)
+    if policy is None:
+        known = ", ".join([NO_QUEUES, *QUEUE_POLICIES])
+        raise ValueError(f"unknown queue policy {name!r} (known: {known}, each +placement)")
+    return dataclasses.replace(policy, name=name, placement=placement)
+
+
+def parse_queue_policies(text: str) -> list[str]:
+    """A comma-separated list of queue policy names, checked; ValueError naming a bad one."""
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise ValueError("no queue policy given")
+    for name in names:
+        queue_policy(name)
+    return list(dict.fromkeys(names))
+
+
+@dataclass
+class JobRecord:
+    """One job's life in the queues (times in seconds on the trace's clock)."""
+
+    key: str  # the Workload's namespace/name
+    cluster_queue: str
+    indices: tuple[int, ...]
+    gpus: int
+    arrival: float
+    duration: float | None
+    arrived: int = 0
+    admitted_at: float | None = None
+    running_at: float | None = None  # every pod running, the first time
+    finished_at: float | None = None
+    admitted: bool = False  # holds quota now
+    running: int = 0
+    completed: int = 0
+    evictions: int = 0
+    stuck: bool = False
+    admitted_now: bool = False  # admitted in the current instant
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One ClusterQueue's figures in one run: jobs, how many were admitted, finished, still
+    pending at the end; waiting (arrival -> all pods running) mean, median and p95 in
+    seconds; GPU-hours served; evictions (preemptions); jobs admitted but stuck."""
+
+    queue: str
+    nominal_gpus: int
+    jobs: int
+    admitted: int
+    finished: int
+    pending: int
+    wait_mean: float | None
+    wait_p50: float | None
+    wait_p95: float | None
+    gpu_hours: float
+    evictions: int
+    stuck: int
+    waits: tuple[float, ...] = ()
+
+
+def jain_index(values: Sequence[float]) -> float | None:
+    """(sum x)^2 / (n sum x^2); None for no values, 1 for all zero."""
+    if not values:
+        return None
+    square = sum(v * v for v in values)
+    return 1.0 if square == 0 else sum(values) ** 2 / (len(values) * square)
+
+
+@dataclass
+class _Placement:
+    """The `PlacementCheck`: a Fit assignment is admitted only if the engine can place every
+    pod of the job now (`AdmissionCluster.place`, bound on success)."""
+
+    admission: KueueAdmission
+    cluster: AdmissionCluster | None = None
+
+    def check(
+        self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
+    ) -> str | None:
+        assert self.cluster is not None
+        job = self.admission.jobs[entry.key]
+        return self.cluster.place(entry.key.partition("/")[2], job.indices)
+
+
+@dataclass
+class KueueAdmission:
+    """Kueue's admission in front of the replay (module docstring). `trace` is the job trace
+    `pod_names` came from (`job_replay`: `<job>-<i>` in job order).
+
+        admission = KueueAdmission(trace, queue_policy("besteffortfifo"))
+        result = replay(replayed, "fgd", 1, gangs=gangs, admission=admission)
+        admission.queue_stats(result.end_time)
+    """
+
+    trace: JobTrace
+    policy: QueuePolicy
+    jobs: dict[str, JobRecord] = field(default_factory=dict)
+    log: list[tuple[float, str, str, str, int]] = field(default_factory=list)
+    preemptions: int = 0
+    cycles: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.trace.tenants:
+            raise InputError(
+                [
+                    Problem(
+                        "", f"--trace {self.trace.workload}", "queues", "the trace has no tenants"
+                    )
+                ]
+            )
+        options = BatchObjectOptions(cohort=COHORT)
+        inp = _queue_input(batch_objects(self.trace, options), self.policy)
+        made = inp.add_job_workloads()
+        # Kueue names a Job's Workload `job-<name>-<hash>`; the owner reference says whose.
+        workload_of = {
+            (w.metadata.namespace, ref.name): f"{w.metadata.namespace}/{w.metadata.name}"
+            for w in made
+            for ref in w.metadata.owner_references[:1]
+        }
+        mapping = DeviceClassMapping(options.quota_resource, (options.device_class,))
+        self.state = QueueState.build(inp, dra_config=DraQuotaConfig(mappings=(mapping,)))
+        check(self.state)
+        self.manager = QueueManager(self.state)
+        self.workloads = inp.workloads
+        self.nominal = {t.name: t.gpu_quota for t in self.trace.tenants}
+        names = tenant_names(self.trace.tenants)
+        self.queue_of = {ns: tenant for tenant, ns in names.items()}
+        self.owner: list[str] = []
+        for job in self.trace.jobs:
+            key = workload_of[(names[job.tenant], job.name)]
+            start = len(self.owner)
+            self.owner += [key] * job.workers
+            self.jobs[key] = JobRecord(
+                key,
+                names[job.tenant],
+                tuple(range(start, len(self.owner))),
+                job.workers * job.gpus_per_worker,
+                job.arrival,
+                job.duration,
+            )
+            stamp = _EPOCH + timedelta(seconds=job.arrival)
+            self.workloads[key].metadata.creation_timestamp = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.config = QueueConfig(fair_sharing=self.policy.fair_sharing)
+        self.preemptor = (
+            FairSharingPreemptor() if self.policy.fair_sharing else ClassicalPreemptor()
+        )
+        self.placement = _Placement(self) if self.policy.placement else None
+        self.evicting: set[str] = set()
+        self.served: dict[str, list[tuple[float, float, int]]] = {}
+        self.started_at: dict[int, float] = {}
+        self.gpus_of: list[int] = []
+        for job in self.trace.jobs:
+            self.gpus_of += [job.gpus_per_worker] * job.workers
+
+    # ------------------------------------------------------------------ ReplayAdmission
+
+    def holds(self, index: int) -> bool:
+        return index < len(self.owner)
+
+    def arrived(self, index: int, now: float) -> None:
+        job = self.jobs[self.owner[index]]
+        job.arrived += 1
+        if job.arrived == 1:
+            self.manager.add(self.workloads[job.key])
+
+    def admit(self, now: float, cluster: AdmissionCluster) -> None:
+        if self.placement is not None:
+            self.placement.cluster = cluster
+        when = _EPOCH + timedelta(seconds=now)
+        # Every cycle that admits or preempts may let another one do more; one that does
+        # neither changes nothing, so the next would decide the same. A Workload preempted
+        # twice in one instant is a loop (victims re-admitted while the preemptor still cannot
+        # be placed): the instant ends there, and the next event decides again.
+        preempted: set[str] = set()
+        while True:
+            self.cycles += 1
+            result = schedule(
+                self.state,
+                self.manager,
+                when,
+                config=self.config,
+                preemptor=self.preemptor,
+                reserved_at=now,
+                placement=self.placement,
+            )
+            for key in result.admitted:
+                job = self.jobs[key]
+                job.admitted = True
+                job.admitted_now = True
+                if job.admitted_at is None:
+                    job.admitted_at = now
+                self.log.append((now, "admit", key, job.cluster_queue, job.gpus))
+                if self.placement is None:
+                    cluster.release(job.indices)
+            for victim, by, reason in result.preemptions:
+                job = self.jobs[victim]
+                if not job.admitted:
+                    continue
+                self.preemptions += 1
+                job.evictions += 1
+                evict(self.state, self.manager, self.workloads[victim], by, reason, when)
+                job.admitted = False
+                job.admitted_now = False
+                self.log.append((now, "evict", victim, job.cluster_queue, job.gpus))
+                self.evicting.add(victim)
+                cluster.evict(job.indices)
+                self.evicting.discard(victim)
+                job.running = 0
+                job.completed = 0
+            if not result.admitted and not result.preemptions:
+                return
+            again = {victim for victim, _, _ in result.preemptions}
+            if again & preempted:
+                return
+            preempted |= again
+
+    def started(self, index: int, now: float) -> None:
+        job = self.jobs.get(self.owner[index]) if index < len(self.owner) else None
+        self.started_at[index] = now
+        if job is None:
+            return
+        job.running += 1
+        if job.running == len(job.indices) and job.running_at is None:
+            job.running_at = now
+
+    def stopped(self, index: int, now: float) -> None:
+        start = self.started_at.pop(index, None)
+        if index >= len(self.owner):
+            return
+        job = self.jobs[self.owner[index]]
+        if start is not None:
+            self.served.setdefault(job.cluster_queue, []).append((start, now, self.gpus_of[index]))
+        if job.key in self.evicting:
+            return
+        job.running -= 1
+        job.completed += 1
+        if job.completed == len(job.indices) and job.admitted:
+            job.admitted = False
+            job.finished_at = now
+            released = self.state.release(job.key)
+            self.log.append((now, "release", job.key, job.cluster_queue, job.gpus))
+            self.manager.remove(job.key)
+            if released is not None:
+                self.manager.on_quota_released(released.cluster_queue)
+
+    def drained(self, now: float) -> None:
+        for job in self.jobs.values():
+            if job.admitted_now:
+                job.admitted_now = False
+                if job.running < len(job.indices):
+                    job.stuck = True
+
+    # ------------------------------------------------------------------------ figures
+
+    def queue_stats(self, end: float) -> list[QueueStats]:
+        """Per ClusterQueue (tenant namespace order), at the end of the run `end`."""
+        served = self._served_until(end)
+        out = []
+        for queue in sorted({j.cluster_queue for j in self.jobs.values()} | set(self.queue_of)):
+            jobs = [j for j in self.jobs.values() if j.cluster_queue == queue]
+            waits = sorted(j.running_at - j.arrival for j in jobs if j.running_at is not None)
+            out.append(
+                QueueStats(
+                    queue=queue,
+                    nominal_gpus=self.nominal.get(self.queue_of.get(queue, ""), 0),
+                    jobs=len(jobs),
+                    admitted=sum(1 for j in jobs if j.admitted_at is not None),
+                    finished=sum(1 for j in jobs if j.finished_at is not None),
+                    pending=sum(
+                        1 for j in jobs if j.arrived and not j.admitted and j.finished_at is None
+                    ),
+                    wait_mean=statistics.fmean(waits) if waits else None,
+                    wait_p50=percentile(waits, 50) if waits else None,
+                    wait_p95=percentile(waits, 95) if waits else None,
+                    gpu_hours=sum((b - a) * g for a, b, g in served.get(queue, [])) / 3600,
+                    evictions=sum(j.evictions for j in jobs),
+                    stuck=sum(1 for j in jobs if j.stuck),
+                    waits=tuple(waits),
+                )
+            )
+        return out
+
+    def _served_until(self, end: float) -> dict[str, list[tuple[float, float, int]]]:
+        served = {q: list(v) for q, v in self.served.items()}
+        for index, start in self.started_at.items():
+            job = self.jobs[self.owner[index]]
+            served.setdefault(job.cluster_queue, []).append((start, end, self.gpus_of[index]))
+        return served
+
+    def jain(self, start: float, end: float, capacity_gpus: int) -> float | None:
+        """Jain's index over tenants (module docstring), from `start` to `end`."""
+        if end <= start or not self.nominal:
+            return None
+        served = self._served_until(end)
+        demand: dict[str, list[tuple[float, float, int]]] = {}
+        for job in self.jobs.values():
+            stop = end if job.duration is None else job.arrival + job.duration
+            demand.setdefault(job.cluster_queue, []).append((job.arrival, stop, job.gpus))
+        total_quota = sum(self.nominal.values())
+        width = (end - start) / JAIN_WINDOWS
+        names = tenant_names(self.trace.tenants)
+        indices = []
+        for w in range(JAIN_WINDOWS):
+            low, high = start + w * width, start + (w + 1) * width
+            shares = []
+            for tenant, quota in self.nominal.items():
+                queue = names[tenant]
+                share = quota / total_quota * capacity_gpus * width
+                wanted = _overlap(demand.get(queue, []), low, high)
+                entitled = min(share, wanted)
+                if entitled <= 0:
+                    continue
+                shares.append(_overlap(served.get(queue, []), low, high) / entitled)
+            index = jain_index(shares)
+            if index is not None:
+                indices.append(index)
+        return statistics.fmean(indices) if indices else None
+
+
+def _overlap(intervals: Sequence[tuple[float, float, int]], low: float, high: float) -> float:
+    return sum(max(0.0, min(b, high) - max(a, low)) * g for a, b, g in intervals)
+
+
+def _queue_input(documents: Sequence[dict[str, Any]], policy: QueuePolicy) -> QueueInput:
+    """`batch_objects`' documents as admission reads them, the ClusterQueues given the
+    policy's strategy and preemption."""
+    inp = QueueInput()
+    notes = ReadNotes()
+    problems: list[Problem] = []
+    kueue: list[tuple[str, int, dict[str, Any]]] = []
+    for index, raw in enumerate(documents):
+        if raw["apiVersion"].rpartition("/")[0] == _GROUP:
+            if raw["kind"] == "ClusterQueue":
+                raw = {**raw, "spec": {**raw["spec"], **_cluster_queue_fields(policy)}}
+            kueue.append(("trace", index, raw))
+            continue
+        loaded, found = decode_object(raw, "trace", index, notes=notes)
+        problems += found
+        if loaded is not None:
+            inp.add_kube(loaded)
+    _, found = decode_documents(kueue, inp)
+    problems += found
+    inp.namespace_labels.update(notes.namespace_labels)
+    if problems:
+        raise InputError(problems)
+    return inp
+
+
+def _cluster_queue_fields(policy: QueuePolicy) -> dict[str, Any]:
+    return {
+        "queueingStrategy": policy.strategy,
+        "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"},
+    }
