@@ -65,6 +65,9 @@ async def queue_controller(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for controller in controllers:
+            if isinstance(controller, QueueController):
+                await controller.events.drain(5)
         await informers.stop()
         await client.aclose()
 
@@ -658,6 +661,7 @@ def test_a_write_from_a_stale_copy_is_refused_and_the_retry_from_the_new_one_adm
                     await controller.sync("cycle")
                 assert caught.value.is_conflict
             finally:
+                await controller.events.drain(5)
                 await client.aclose()
             first = await admitted(admin, ns, "job")
             assert first is not None  # the Workload was made and admitted before the conflict

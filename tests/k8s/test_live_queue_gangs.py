@@ -25,6 +25,7 @@ from dralloc.kube.controllers.queue import (
     LOCAL_QUEUES,
     RESOURCE_FLAVORS,
     WORKLOADS,
+    QueueController,
 )
 from dralloc.kube.shared_informers import SharedInformers
 
@@ -62,6 +63,9 @@ async def controllers(kubeconfig: Path, names: list[str]) -> AsyncIterator[None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for controller in built:
+            if isinstance(controller, QueueController):
+                await controller.events.drain(5)
         await informers.stop()
         await client.aclose()
 

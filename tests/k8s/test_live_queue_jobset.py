@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from controlplane import ApiServer
 from crdkit import KUEUE_CRD_FILES, install_crds
-from test_controllers import eventually, running_controllers
+from test_controllers import eventually
+from test_live_queue import queue_controller
 
 from dralloc.kube.client import JOBS
 from dralloc.kube.controllers.jobset import JOBSETS
@@ -87,7 +88,7 @@ def test_a_queued_jobset_is_admitted_whole_and_started_with_its_jobs_and_another
     flavor, cq = f"{namespace}-f", f"{namespace}-cq"
 
     async def scenario() -> None:
-        async with running_controllers(apiserver.admin_kubeconfig, ["queue", "jobset"]) as client:
+        async with queue_controller(apiserver.admin_kubeconfig, ("queue", "jobset")) as client:
             await client.create(
                 RESOURCE_FLAVORS.collection(),
                 {
