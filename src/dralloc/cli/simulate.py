@@ -11,6 +11,15 @@ summary table, CSV files and report.html.
   (`sim.traces.node_events` has the format), `time` in seconds on the trace's own clock, the
   one its pods' arrivals use (openb and dlrm: their `creation_time`; synthetic: 0 is the
   start of the generated trace).
+  `--queues POLICIES` (job traces with tenants: `synthetic-jobs`, `itp-elasticflow`,
+  `dlrm-jobs`) puts Kueue queues in front of the scheduler (`dralloc.sim.queue_replay`): a
+  ClusterQueue per tenant in one cohort, a Workload per job, admission cycles on the virtual
+  clock. Each queue policy is one run per scheduler policy and seed: `none` (no queues, every
+  pod straight to the scheduler, the baseline), `strictfifo`, `besteffortfifo`, `fair`
+  (BestEffortFIFO with fair sharing), each of the last three with `+placement`
+  (placement-aware admission). Adds queues.csv (per run x ClusterQueue: jobs, waits,
+  GPU-hours, cost, evictions, jobs admitted but stuck) and columns to replay.csv (job wait
+  p50/p95, Jain's index over tenants, stuck jobs, preemptions).
 
 Every input problem (options, traces, prices, node events, an output directory that cannot
 be made) is reported before the first run, one line each on stderr, exit 2.
@@ -75,6 +84,8 @@ SIMULATE_EPILOG = epilog(
         "dralloc simulate --jobs 2",
         "dralloc simulate --mode replay --trace synthetic --policy fgd,bestfit",
         "dralloc simulate --mode replay --trace dlrm --trace-dir ../traces --jobs 2",
+        "dralloc simulate --mode replay --trace synthetic-jobs:jobs=500 --policy fgd "
+        "--queues none,strictfifo,besteffortfifo,fair,besteffortfifo+placement --seeds 1",
     ],
     {
         EXIT_OK: "every run finished and the files are written",
@@ -146,6 +157,17 @@ def simulate_command(
             "removed evicts its pods.",
         ),
     ] = None,
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            "--queues",
+            metavar="POLICIES",
+            help="--mode replay of a job trace with tenants: Kueue queues in front of the "
+            "scheduler, one run per comma-separated queue policy: none (no queues, the "
+            "baseline), strictfifo, besteffortfifo, fair (fair sharing), each but none "
+            "optionally +placement (placement-aware admission). Writes queues.csv.",
+        ),
+    ] = None,
 ) -> None:
     """Run trace-driven simulations through dralloc's scheduler and DRA allocator: every
     policy x seed on each workload.
@@ -176,10 +198,21 @@ def simulate_command(
         raise _fail("--jobs: must be at least 1")
     workloads = expand_workloads(trace or [DEFAULT_WORKLOAD])
     directory = Path(out)
+    queue_list = [""]
+    if queues is not None:
+        from dralloc.sim.queue_replay import parse_queue_policies
+
+        if mode != "replay":
+            raise _fail("--queues: queues apply to --mode replay only")
+        try:
+            queue_list = parse_queue_policies(queues)
+        except ValueError as err:
+            raise _fail(f"--queues: {err}") from err
     specs = [
-        RunSpec(workload, name, seed, trace_dir)
+        RunSpec(workload, name, seed, trace_dir, queues=queue)
         for workload in workloads
         for name in policies
+        for queue in queue_list
         for seed in seed_list
     ]
     if mode == "replay":
@@ -220,7 +253,8 @@ def _progress(console: Console) -> Progress:
 
 
 def _describe(spec: RunSpec) -> str:
-    return f"{spec.workload} {spec.policy} seed {spec.seed}"
+    queues = f" queues {spec.queues}" if spec.queues else ""
+    return f"{spec.workload} {spec.policy}{queues} seed {spec.seed}"
 
 
 def _write_failed(directory: Path, err: OSError) -> typer.Exit:
@@ -310,7 +344,7 @@ def _replay(
         summarize_replays,
         write_replay_csvs,
     )
-    from dralloc.sim.job_replay import resolve_replay
+    from dralloc.sim.job_replay import resolve_job_replay
     from dralloc.sim.prices import DEFAULT_PRICES, missing_prices, parse_prices
     from dralloc.sim.report import REPORT_FILE, write_replay_report
     from dralloc.sim.traces.node_events import load_node_events, with_node_events
@@ -334,7 +368,8 @@ def _replay(
     for workload in workloads:
         try:
             # Checked against each workload's nodes: an unknown name is reported at its line.
-            replayed = with_node_events(resolve_replay(workload, trace_dir)[0], events)
+            replayed, _, job_trace = resolve_job_replay(workload, trace_dir)
+            replayed = with_node_events(replayed, events)
             replayed.check()
         except InputError as err:
             raise _fail(str(err)) from err
@@ -347,6 +382,11 @@ def _replay(
                 f"add {','.join(f'{m}=USD' for m in missing)} (USD per GPU-hour)"
             )
         notes[workload] = replayed.notes
+        if any(spec.queues for spec in specs) and (job_trace is None or not job_trace.tenants):
+            raise _fail(
+                f"--queues: --trace {workload} has no tenants to make queues of (a job "
+                "trace with tenants is needed: synthetic-jobs, itp-elasticflow, dlrm-jobs)"
+            )
     _check_out(directory)
     for workload, lines in notes.items():
         for line in lines:
@@ -369,7 +409,18 @@ def _replay(
     for workload in dict.fromkeys(row.workload for row in rows):
         group = [row for row in rows if row.workload == workload]
         seeds = group[0].runs
-        headers = ("policy", "wait p50", "wait p95", "util %", "GPU-h", "USD", "pending")
+        queued = any(row.queues for row in group)
+        headers = (
+            "policy",
+            *(("queues",) if queued else ()),
+            "wait p50",
+            "wait p95",
+            "util %",
+            "GPU-h",
+            "USD",
+            "pending",
+            *(("Jain", "stuck") if queued else ()),
+        )
         table = TextTable(
             [Column(h, "left" if h == "policy" else "right") for h in headers],
             title=workload,
@@ -378,12 +429,18 @@ def _replay(
         for row in group:
             table.add_row(
                 row.policy,
+                *((row.queues,) if queued else ()),
                 "-" if row.wait_p50 is None else _compact(row.wait_p50),
                 "-" if row.wait_p95 is None else _compact(row.wait_p95),
                 f"{100 * row.mean_utilization:.1f}",
                 _compact(row.gpu_hours),
                 _compact(row.cost),
                 f"{row.pending:g}",
+                *(
+                    ("-" if row.jain is None else f"{row.jain:.3f}", f"{row.stuck:g}")
+                    if queued
+                    else ()
+                ),
             )
         table.print(highlight=True)
     for path in paths:

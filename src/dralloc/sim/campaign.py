@@ -27,13 +27,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from dralloc.sim.experiment import NodeUsage, run_fgd
 from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
-from dralloc.sim.job_replay import resolve_replay
+from dralloc.sim.job_replay import resolve_job_replay
 from dralloc.sim.prices import gpu_cost
-from dralloc.sim.replay import ReplaySummary, Sample, replay
+from dralloc.sim.queue_replay import KueueAdmission, QueueStats, queue_policy
+from dralloc.sim.replay import ReplaySummary, Sample, percentile, replay
 from dralloc.sim.traces import (
     NodeEvent,
     resolve_arrival_trace,
@@ -44,6 +45,7 @@ ALLOCATION_FILE = "allocation.csv"
 FRAGMENTATION_FILE = "fragmentation.csv"
 REPLAY_FILE = "replay.csv"
 TIMESERIES_FILE = "timeseries.csv"
+QUEUES_FILE = "queues.csv"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class RunSpec:
     seed: int
     trace_dir: str | None = None
     node_events: tuple[NodeEvent, ...] = ()
+    queues: str = ""  # replay of a job trace: a queue policy (`queue_replay`); "": none asked
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,17 @@ class ReplayRun:
     waiting: tuple[float, ...]
     attempts: int
     notes: tuple[str, ...] = ()
+    # With `spec.queues`: per ClusterQueue figures, Jain's index over tenants, jobs admitted
+    # but stuck unschedulable, preemptions (`dralloc.sim.queue_replay`).
+    queues: tuple[QueueStats, ...] = ()
+    jain: float | None = None
+    stuck: int = 0
+    preemptions: int = 0
+
+    @property
+    def job_waits(self) -> list[float]:
+        """Every job's waiting time (arrival -> all pods running), all queues together."""
+        return sorted(w for q in self.queues for w in q.waits)
 
     def cost(self, prices: Mapping[str, float]) -> dict[str, float]:
         """USD per GPU model at `prices` (KeyError for a model without one)."""
@@ -224,9 +238,23 @@ class ReplayRun:
 
 
 def run_replay_one(spec: RunSpec) -> ReplayRun:
-    trace, gangs = resolve_replay(spec.workload, spec.trace_dir)
+    trace, gangs, jobs = resolve_job_replay(spec.workload, spec.trace_dir)
     trace = with_node_events(trace, spec.node_events)
-    result = replay(trace, spec.policy, spec.seed, gangs=gangs)
+    admission: KueueAdmission | None = None
+    if spec.queues:
+        if jobs is None:
+            raise ValueError(f"{spec.workload}: queues need a job trace")
+        admission = KueueAdmission(jobs, queue_policy(spec.queues))
+    result = replay(trace, spec.policy, spec.seed, gangs=gangs, admission=admission)
+    figures: dict[str, Any] = {}
+    if admission is not None:
+        stats = admission.queue_stats(result.end_time)
+        figures = {
+            "queues": tuple(stats),
+            "jain": admission.jain(result.start_time, result.end_time, trace.total_gpus),
+            "stuck": sum(q.stuck for q in stats),
+            "preemptions": admission.preemptions,
+        }
     return ReplayRun(
         spec=spec,
         summary=result.summary(),
@@ -237,6 +265,7 @@ def run_replay_one(spec: RunSpec) -> ReplayRun:
         waiting=tuple(result.waiting_times()),
         attempts=result.attempts,
         notes=trace.notes,
+        **figures,
     )
 
 
@@ -256,13 +285,20 @@ def _number(value: float | None, digits: int = 1) -> str:
 
 def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list[list[str]]:
     models = sorted({model for run in runs for model in run.gpu_hours})
+    queued = any(run.spec.queues for run in runs)
     header = [
-        *("workload", "policy", "seed", "total_gpus", "pods", "started", "completed"),
+        *("workload", "policy", *(("queues",) if queued else ()), "seed", "total_gpus"),
+        *("pods", "started", "completed"),
         *("running", "pending", "evicted", "not_arrived"),
         *("wait_mean_s", "wait_p50_s", "wait_p95_s", "wait_p99_s", "makespan_s"),
         *("mean_utilization_pct", "gpu_hours", "cost_usd"),
         *(f"gpu_hours[{m}]" for m in models),
         *(f"cost_usd[{m}]" for m in models),
+        *(
+            ("job_wait_p50_s", "job_wait_p95_s", "jain_index", "stuck_jobs", "preemptions")
+            if queued
+            else ()
+        ),
     ]
     rows = [header]
     for run in runs:
@@ -270,7 +306,9 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
         cost = run.cost(prices)
         rows.append(
             [
-                *(run.spec.workload, run.spec.policy, str(run.spec.seed), str(run.total_gpus)),
+                *(run.spec.workload, run.spec.policy),
+                *((run.spec.queues,) if queued else ()),
+                *(str(run.spec.seed), str(run.total_gpus)),
                 *(str(n) for n in (s.pods, s.started, s.completed, s.running, s.pending)),
                 *(str(s.evicted), str(s.not_arrived)),
                 *(_number(v) for v in (s.wait_mean, s.wait_p50, s.wait_p95, s.wait_p99)),
@@ -280,9 +318,43 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
                 _number(sum(cost.values()), 2),
                 *(_number(run.gpu_hours.get(m), 3) for m in models),
                 *(_number(cost.get(m), 2) for m in models),
+                *(_queue_columns(run) if queued else ()),
             ]
         )
     return rows
+
+
+def _queue_columns(run: ReplayRun) -> list[str]:
+    waits = run.job_waits
+    return [
+        _number(percentile(waits, 50) if waits else None),
+        _number(percentile(waits, 95) if waits else None),
+        _number(run.jain, 4),
+        str(run.stuck),
+        str(run.preemptions),
+    ]
+
+
+def _queues_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> Iterable[list[str]]:
+    yield [
+        *("workload", "policy", "queues", "seed", "queue", "nominal_gpus", "jobs", "admitted"),
+        *("finished", "pending", "wait_mean_s", "wait_p50_s", "wait_p95_s", "gpu_hours"),
+        *("cost_usd", "evictions", "stuck"),
+    ]
+    for run in runs:
+        total = run.summary.gpu_hours
+        cost = sum(run.cost(prices).values())
+        for q in run.queues:
+            yield [
+                *(run.spec.workload, run.spec.policy, run.spec.queues, str(run.spec.seed)),
+                *(q.queue, str(q.nominal_gpus), str(q.jobs), str(q.admitted), str(q.finished)),
+                str(q.pending),
+                *(_number(v) for v in (q.wait_mean, q.wait_p50, q.wait_p95)),
+                _number(q.gpu_hours, 3),
+                # The run's cost shared by GPU-hours served (one price per run's model mix).
+                _number(cost * q.gpu_hours / total if total else 0.0, 2),
+                *(str(q.evictions), str(q.stuck)),
+            ]
 
 
 def _timeseries_rows(runs: Sequence[ReplayRun]) -> Iterable[list[str]]:
@@ -312,7 +384,12 @@ def write_replay_csvs(
     timeseries = directory / TIMESERIES_FILE
     _write_csv(summary, _replay_rows(runs, prices))
     _write_csv(timeseries, _timeseries_rows(runs))
-    return [summary, timeseries]
+    paths = [summary, timeseries]
+    if any(run.spec.queues for run in runs):
+        queues = directory / QUEUES_FILE
+        _write_csv(queues, _queues_rows(runs, prices))
+        paths.append(queues)
+    return paths
 
 
 @dataclass(frozen=True)
@@ -329,6 +406,9 @@ class ReplayPolicySummary:
     gpu_hours: float
     cost: float
     pending: float
+    queues: str = ""
+    jain: float | None = None
+    stuck: float = 0.0
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -339,9 +419,9 @@ def _median(values: Sequence[float | None]) -> float | None:
 def summarize_replays(
     runs: Sequence[ReplayRun], prices: Mapping[str, float]
 ) -> list[ReplayPolicySummary]:
-    groups: dict[tuple[str, str], list[ReplayRun]] = {}
+    groups: dict[tuple[str, str, str], list[ReplayRun]] = {}
     for run in runs:
-        groups.setdefault((run.spec.workload, run.spec.policy), []).append(run)
+        groups.setdefault((run.spec.workload, run.spec.policy, run.spec.queues), []).append(run)
     return [
         ReplayPolicySummary(
             workload=workload,
@@ -353,6 +433,9 @@ def summarize_replays(
             gpu_hours=statistics.median(r.summary.gpu_hours for r in group),
             cost=statistics.median(sum(r.cost(prices).values()) for r in group),
             pending=statistics.median(r.summary.pending for r in group),
+            queues=queues,
+            jain=_median([r.jain for r in group]),
+            stuck=statistics.median(r.stuck for r in group),
         )
-        for (workload, policy), group in groups.items()
+        for (workload, policy, queues), group in groups.items()
     ]

@@ -57,7 +57,13 @@ from dralloc.sim.traces import (
 from dralloc.sim.traces.jobs import JobTrace, peak_gpus
 from dralloc.sim.traces.model import GpuModels
 
-__all__ = ["GANG_GATES", "JobReplayOptions", "job_replay", "resolve_replay"]
+__all__ = [
+    "GANG_GATES",
+    "JobReplayOptions",
+    "job_replay",
+    "resolve_job_replay",
+    "resolve_replay",
+]
 
 GANG_GATES = "GenericWorkload=true,GangScheduling=true"
 # The replay's pods live in one namespace (see `dralloc.sim.openb_objects`); so do the groups.
@@ -174,9 +180,18 @@ def resolve_replay(
 ) -> tuple[ReplayTrace, ReplayGangs | None]:
     """The replay trace `workload` names and its gangs (None for a pod trace). InputError for
     an unknown name or bad options, naming `--trace <workload>` and the key."""
+    replayed, gangs, _ = resolve_job_replay(workload, trace_dir)
+    return replayed, gangs
+
+
+def resolve_job_replay(
+    workload: str, trace_dir: str | os.PathLike[str] | None = None
+) -> tuple[ReplayTrace, ReplayGangs | None, JobTrace | None]:
+    """`resolve_replay`, plus the job trace the replay was made from (None for a pod trace):
+    what queues (`dralloc.sim.queue_replay`) are built from."""
     name, text = split_workload(workload)
     if name not in {entry.partition("[")[0] for entry in JOB_TRACES}:
-        return resolve_replay_trace(workload, trace_dir), None
+        return resolve_replay_trace(workload, trace_dir), None, None
     parts = [p.strip() for p in text.split(",") if p.strip()]
     ours = [p for p in parts if p.partition("=")[0].strip() in _REPLAY_KEYS]
     theirs = [p for p in parts if p not in ours]
@@ -190,8 +205,9 @@ def resolve_replay(
     if problems:
         raise InputError(problems)
     trace = resolve_job_trace(f"{name}:{','.join(theirs)}" if theirs else name, trace_dir)
+    trace = dataclasses.replace(trace, workload=workload)
     replayed, gangs = job_replay(
-        dataclasses.replace(trace, workload=workload),
+        trace,
         JobReplayOptions(
             gangs=keys.gangs == "on",
             nodes=keys.nodes or None,
@@ -199,4 +215,4 @@ def resolve_replay(
             model=keys.node_model,
         ),
     )
-    return replayed, gangs
+    return replayed, gangs, trace

@@ -72,7 +72,7 @@ from dralloc.queueing import (
 from dralloc.queueing.queues import QueuedWorkload
 from dralloc.sim.batch_objects import BatchObjectOptions, batch_objects, tenant_names
 from dralloc.sim.replay import AdmissionCluster, percentile
-from dralloc.sim.traces.jobs import JobTrace
+from dralloc.sim.traces.jobs import BatchJob, JobTrace
 
 __all__ = [
     "JAIN_WINDOWS",
@@ -164,7 +164,8 @@ class JobRecord:
 class QueueStats:
     """One ClusterQueue's figures in one run: jobs, how many were admitted, finished, still
     pending at the end; waiting (arrival -> all pods running) mean, median and p95 in
-    seconds; GPU-hours served; evictions (preemptions); jobs admitted but stuck."""
+    seconds; GPU-hours served; evictions (preemptions); jobs admitted but stuck. `pending`:
+    arrived, not finished and not every pod running at the end."""
 
     queue: str
     nominal_gpus: int
@@ -216,7 +217,7 @@ class KueueAdmission:
     """
 
     trace: JobTrace
-    policy: QueuePolicy
+    policy: QueuePolicy | None  # None: no queues, every pod straight to the scheduler
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     log: list[tuple[float, str, str, str, int]] = field(default_factory=list)
     preemptions: int = 0
@@ -232,6 +233,21 @@ class KueueAdmission:
                 ]
             )
         options = BatchObjectOptions(cohort=COHORT)
+        names = tenant_names(self.trace.tenants)
+        self.nominal = {t.name: t.gpu_quota for t in self.trace.tenants}
+        self.queue_of = {ns: tenant for tenant, ns in names.items()}
+        self.served: dict[str, list[tuple[float, float, int]]] = {}
+        self.started_at: dict[int, float] = {}
+        self.gpus_of: list[int] = []
+        self.owner: list[str] = []
+        self.evicting: set[str] = set()
+        for job in self.trace.jobs:
+            self.gpus_of += [job.gpus_per_worker] * job.workers
+        if self.policy is None:
+            # No queues: only the figures, each job known by its namespace/name.
+            for job in self.trace.jobs:
+                self._record(f"{names[job.tenant]}/{job.name}", names[job.tenant], job)
+            return
         inp = _queue_input(batch_objects(self.trace, options), self.policy)
         made = inp.add_job_workloads()
         # Kueue names a Job's Workload `job-<name>-<hash>`; the owner reference says whose.
@@ -245,22 +261,9 @@ class KueueAdmission:
         check(self.state)
         self.manager = QueueManager(self.state)
         self.workloads = inp.workloads
-        self.nominal = {t.name: t.gpu_quota for t in self.trace.tenants}
-        names = tenant_names(self.trace.tenants)
-        self.queue_of = {ns: tenant for tenant, ns in names.items()}
-        self.owner: list[str] = []
         for job in self.trace.jobs:
             key = workload_of[(names[job.tenant], job.name)]
-            start = len(self.owner)
-            self.owner += [key] * job.workers
-            self.jobs[key] = JobRecord(
-                key,
-                names[job.tenant],
-                tuple(range(start, len(self.owner))),
-                job.workers * job.gpus_per_worker,
-                job.arrival,
-                job.duration,
-            )
+            self._record(key, names[job.tenant], job)
             stamp = _EPOCH + timedelta(seconds=job.arrival)
             self.workloads[key].metadata.creation_timestamp = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
         self.config = QueueConfig(fair_sharing=self.policy.fair_sharing)
@@ -268,17 +271,23 @@ class KueueAdmission:
             FairSharingPreemptor() if self.policy.fair_sharing else ClassicalPreemptor()
         )
         self.placement = _Placement(self) if self.policy.placement else None
-        self.evicting: set[str] = set()
-        self.served: dict[str, list[tuple[float, float, int]]] = {}
-        self.started_at: dict[int, float] = {}
-        self.gpus_of: list[int] = []
-        for job in self.trace.jobs:
-            self.gpus_of += [job.gpus_per_worker] * job.workers
+
+    def _record(self, key: str, queue: str, job: BatchJob) -> None:
+        start = len(self.owner)
+        self.owner += [key] * job.workers
+        self.jobs[key] = JobRecord(
+            key,
+            queue,
+            tuple(range(start, len(self.owner))),
+            job.workers * job.gpus_per_worker,
+            job.arrival,
+            job.duration,
+        )
 
     # ------------------------------------------------------------------ ReplayAdmission
 
     def holds(self, index: int) -> bool:
-        return index < len(self.owner)
+        return self.policy is not None and index < len(self.owner)
 
     def arrived(self, index: int, now: float) -> None:
         job = self.jobs[self.owner[index]]
@@ -287,6 +296,8 @@ class KueueAdmission:
             self.manager.add(self.workloads[job.key])
 
     def admit(self, now: float, cluster: AdmissionCluster) -> None:
+        if self.policy is None:
+            return
         if self.placement is not None:
             self.placement.cluster = cluster
         when = _EPOCH + timedelta(seconds=now)
@@ -343,6 +354,9 @@ class KueueAdmission:
         if job is None:
             return
         job.running += 1
+        if self.policy is None:
+            job.arrived = len(job.indices)
+            job.admitted_at = job.arrival
         if job.running == len(job.indices) and job.running_at is None:
             job.running_at = now
 
@@ -357,6 +371,8 @@ class KueueAdmission:
             return
         job.running -= 1
         job.completed += 1
+        if self.policy is None and job.completed == len(job.indices):
+            job.finished_at = now
         if job.completed == len(job.indices) and job.admitted:
             job.admitted = False
             job.finished_at = now
@@ -390,7 +406,9 @@ class KueueAdmission:
                     admitted=sum(1 for j in jobs if j.admitted_at is not None),
                     finished=sum(1 for j in jobs if j.finished_at is not None),
                     pending=sum(
-                        1 for j in jobs if j.arrived and not j.admitted and j.finished_at is None
+                        1
+                        for j in jobs
+                        if j.arrival <= end and j.finished_at is None and j.running < len(j.indices)
                     ),
                     wait_mean=statistics.fmean(waits) if waits else None,
                     wait_p50=percentile(waits, 50) if waits else None,
