@@ -21,7 +21,8 @@ Modules, lowest first:
 * `jobs`: the Workload Kueue's Job and JobSet integrations create (`workload_for_job`).
 * `topology`: Kueue's Topology, the pod-set topology request from pod-template annotations,
   the compact `topologyAssignment`; `tas`: Topology-Aware Scheduling's placement of one pod
-  set over a flavor's domains (`TASFlavorSnapshot`, DRA devices counted per domain);
+  set over a flavor's domains (`TASFlavorSnapshot`, DRA devices counted per domain), with
+  `tasnodes` for what one leaf holds;
   `tasplacement`: the `PlacementCheck` that runs TAS at admission (`TopologyPlacement`) and
   the nodeSelectors the pods get (`pod_set_node_selectors`).
 * `cycle`: one admission cycle (`schedule`); `status`: the conditions written;

@@ -47,13 +47,19 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from dralloc.api.core import Node, NodeSelector, Pod, Toleration
-from dralloc.api.resource import Device, ResourceClaim
-from dralloc.cel import CelCompileError, CelDevice, CelRuntimeError
-from dralloc.queueing.dra import DEVICES_PREFIX, DraInventory, device_count_key
-from dralloc.queueing.flavormatch import _requirement_matches, _tolerates
+from dralloc.api.resource import ResourceClaim
+from dralloc.queueing.dra import DEVICES_PREFIX, DraInventory
+from dralloc.queueing.flavormatch import _tolerates
 from dralloc.queueing.objects import ResourceFlavor
 from dralloc.queueing.quota import amount_of
 from dralloc.queueing.requests import PODS, pod_requests
+from dralloc.queueing.tasnodes import (
+    ExclusionStats,
+    NodeDevices,
+    affinity_matches,
+    count_in,
+    is_schedulable,
+)
 from dralloc.queueing.topology import (
     HOSTNAME_LABEL,
     PREFERRED_ANNOTATION,
@@ -108,104 +114,6 @@ class TASResult:
     failure: str | None = None
 
 
-@dataclass
-class _Stats:
-    total: int = 0
-    node_selector: int = 0
-    affinity: int = 0
-    taints: dict[str, int] = field(default_factory=dict)
-    resources: dict[str, int] = field(default_factory=dict)
-
-    def reasons(self) -> str:
-        out: list[str] = []
-        if self.node_selector:
-            out.append(f"nodeSelector: {self.node_selector}")
-        if self.affinity:
-            out.append(f"affinity: {self.affinity}")
-        out += [f'taint "{t}": {n}' for t, n in self.taints.items()]
-        out += [f'resource "{r}": {n}' for r, n in self.resources.items()]
-        return ", ".join(sorted(out))
-
-
-def _count_in(requests: Mapping[str, int], free: Mapping[str, int]) -> tuple[int, str]:
-    """How many times `requests` fit in `free`, and the resource that limits it."""
-    best: int | None = None
-    limiting = ""
-    for name, value in sorted(requests.items()):
-        if value <= 0:
-            continue
-        fits = max(0, free.get(name, 0)) // value
-        if best is None or fits < best:
-            best, limiting = fits, name
-    return (best if best is not None else 0), limiting
-
-
-def _affinity_matches(required: NodeSelector | None, node: Node) -> bool:
-    """Required node affinity: any term whose expressions (labels) and fields
-    (`metadata.name`) all match; no terms means no constraint here."""
-    if required is None or not required.node_selector_terms:
-        return True
-    labels = node.metadata.labels
-    fields = {"metadata.name": node.metadata.name}
-    return any(
-        (term.match_expressions or term.match_fields)
-        and all(
-            _requirement_matches(e.operator, e.key, e.values, labels)
-            for e in term.match_expressions
-        )
-        and all(
-            _requirement_matches(e.operator, e.key, e.values, fields) for e in term.match_fields
-        )
-        for term in required.node_selector_terms
-    )
-
-
-def _is_schedulable(node: Node) -> bool:
-    return not node.spec.unschedulable
-
-
-@dataclass
-class _NodeDevices:
-    """The node-local devices of the snapshot's nodes, counted per DeviceClass on demand.
-
-    A cache owned by one `TASFlavorSnapshot`: `counted` holds the classes already added to
-    the leaves' free capacity; each device's CEL value is built once, on first use. Nothing
-    invalidates it: a snapshot is rebuilt when the cluster's objects change."""
-
-    inventory: DraInventory
-    # (driver, pool, device) -> (leaf, device); allocated: the claims' allocated devices.
-    devices: dict[tuple[str, str, str], tuple[_Domain, str, Device]] = field(default_factory=dict)
-    allocated: set[tuple[str, str, str]] = field(default_factory=set)
-    counted: set[str] = field(default_factory=set)
-    _cel: dict[tuple[str, str, str], CelDevice] = field(default_factory=dict)
-
-    def count(self, class_name: str) -> None:
-        """Add `devices.dralloc.io/<class>` capacity to every leaf (once per class)."""
-        if class_name in self.counted:
-            return
-        self.counted.add(class_name)
-        cls = self.inventory.classes.get(class_name)
-        if cls is None:
-            return
-        env = self.inventory.env()
-        try:
-            selectors = [env.compile(s.cel.expression) for s in cls.spec.selectors if s.cel]
-        except CelCompileError:
-            return
-        key = device_count_key(class_name)
-        for ref, (leaf, driver, device) in self.devices.items():
-            cel = self._cel.get(ref)
-            if cel is None:
-                cel = self._cel[ref] = CelDevice.build(driver, device, self.inventory.features)
-            try:
-                if not all(selector.evaluate(cel) for selector in selectors):
-                    continue
-            except CelRuntimeError:
-                continue
-            used = 1 if ref in self.allocated else 0
-            leaf.free[key] = leaf.free.get(key, 0) + 1 - used
-
-
 class TASFlavorSnapshot:
     """One TAS flavor's domains and free capacity for one admission cycle.
 
@@ -233,7 +141,7 @@ class TASFlavorSnapshot:
         self.tolerations = tuple(tolerations)
         self.leaves: dict[Values, _Domain] = {}
         self.per_level: list[dict[Values, _Domain]] = [{} for _ in levels]
-        self._devices: _NodeDevices | None = None
+        self._devices: NodeDevices | None = None
         # Assignments with hostname lowest name only the host: index leaves by it.
         self._by_last: dict[str, _Domain] = {}
 
@@ -258,7 +166,7 @@ class TASFlavorSnapshot:
         by_node: dict[str, _Domain] = {}
         for node in nodes:
             labels = node.metadata.labels
-            if not _is_schedulable(node):
+            if not is_schedulable(node):
                 continue
             if any(labels.get(k) != v for k, v in flavor.spec.node_labels.items()):
                 continue
@@ -279,14 +187,14 @@ class TASFlavorSnapshot:
                 owner.free[res] = owner.free.get(res, 0) - amount_of(res, value)
             owner.free[PODS] = owner.free.get(PODS, 0) - 1
         if inventory is not None:
-            devices = _NodeDevices(inventory)
+            devices = NodeDevices(inventory)
             for slice_ in inventory.slices:
                 holder = by_node.get(slice_.spec.node_name or "")
                 if holder is None:
                     continue
                 for device in slice_.spec.devices:
                     ref = (slice_.spec.driver, slice_.spec.pool.name, device.name)
-                    devices.devices[ref] = (holder, slice_.spec.driver, device)
+                    devices.devices[ref] = (holder.free, slice_.spec.driver, device)
             for claim in claims:
                 allocation = claim.status.allocation
                 for result in allocation.devices.results if allocation else ():
@@ -454,10 +362,10 @@ class TASFlavorSnapshot:
         slice_idx: int,
         simulate_empty: bool,
         assumed: Mapping[Values, Mapping[str, int]],
-    ) -> _Stats:
+    ) -> ExclusionStats:
         per_pod = {**request.per_pod, PODS: request.per_pod.get(PODS, 0) + 1}
         tolerations = [*request.tolerations, *self.tolerations]
-        stats = _Stats()
+        stats = ExclusionStats()
         for level in self.per_level:
             for d in level.values():
                 d.state = d.slice_state = 0
@@ -486,7 +394,7 @@ class TASFlavorSnapshot:
                 if any(labels.get(k) != v for k, v in request.node_selector.items()):
                     stats.node_selector += 1
                     continue
-                if not _affinity_matches(request.required_affinity, node):
+                if not affinity_matches(request.required_affinity, node):
                     stats.affinity += 1
                     continue
             free = dict(leaf.free)
@@ -495,7 +403,7 @@ class TASFlavorSnapshot:
                     free[res] = free.get(res, 0) - value
             for res, value in assumed.get(values, {}).items():
                 free[res] = free.get(res, 0) - value
-            leaf.state, limiting = _count_in(per_pod, free)
+            leaf.state, limiting = count_in(per_pod, free)
             if leaf.state == 0 and limiting:
                 stats.resources[limiting] = stats.resources.get(limiting, 0) + 1
         for root in self.per_level[0].values():
@@ -529,7 +437,7 @@ class TASFlavorSnapshot:
                 best, best_state = d, state
         return best
 
-    def _not_fit(self, fit: int, total: int, slice_size: int, stats: _Stats) -> str:
+    def _not_fit(self, fit: int, total: int, slice_size: int, stats: ExclusionStats) -> str:
         unit = "pod" if slice_size == 1 else "slice"
         name = self.topology_name
         if fit == 0:
@@ -548,7 +456,7 @@ class TASFlavorSnapshot:
         count: int,
         slice_size: int,
         unconstrained: bool,
-        stats: _Stats,
+        stats: ExclusionStats,
     ) -> tuple[int, list[_Domain]] | str:
         domains = self._sorted(self.per_level[level_idx].values(), unconstrained)
         if not domains:
