@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from dralloc.cli.inputs import read_cluster
 from dralloc.cli.main import app
 from dralloc.cli.queue import QueueRun, read_queue_input, run_queue
-from dralloc.cli.queueplacement import SchedulerPlacement
 from dralloc.cli.schedule import plan_schedule
+from dralloc.controllers.queueplacement import SchedulerPlacement
 from dralloc.features import Features
 from dralloc.queueing import FlavorResource
 from dralloc.queueing.objects import Admission, PodSetAssignment

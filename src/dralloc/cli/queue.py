@@ -15,8 +15,8 @@ LocalQueue (`kueue.x-k8s.io/queue-name`), with their ResourceClaimTemplates. The
    job suspended, as Kueue's webhook does;
 3. runs admission cycles (`dralloc.queueing.schedule`, classical preemption) until one
    changes nothing. With `--placement` (the default) a Workload whose quota fits is admitted
-   only if the scheduler can place all its pods now (`cli.queueplacement`), on the cluster
-   with the pods of the Workloads admitted before it; otherwise it waits with reason
+   only if the scheduler can place all its pods now (`controllers.queueplacement`), on the
+   cluster with the pods of the Workloads admitted before it; otherwise it waits with reason
    `PlacementInfeasible`, naming the pod and the FitError, and BestEffortFIFO moves on to
    the next. `--no-placement` is Kueue: quota only;
 4. starts the admitted jobs as Kueue does (unsuspended, the flavors' `nodeLabels` and
@@ -50,8 +50,8 @@ from dralloc.api.workloads import Job, JobSet
 from dralloc.cli.inputs import ClusterInput, read_cluster
 from dralloc.cli.options import Validate, field_validation, report_reading
 from dralloc.cli.options import feature_gates as parse_feature_gates
-from dralloc.cli.queueplacement import SchedulerPlacement, started_job, suspended_job
 from dralloc.cli.schedule import ScheduleRun, plan_schedule, run_schedule
+from dralloc.controllers.queueplacement import SchedulerPlacement, started_job, suspended_job
 from dralloc.errors import InputError, Problem
 from dralloc.features import Features
 from dralloc.queueing import (

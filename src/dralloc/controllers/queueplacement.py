@@ -20,8 +20,10 @@ removes them again when a Workload is evicted. On failure the cache is as before
 undoes its assumptions; the claims made for the trial are removed) and the answer names the
 first member that fits nowhere with its FitError text.
 
-Lives in `cli/` because it needs the workload controllers and the ResourceClaim controller,
-which sit above `dralloc.queueing` in the layers.
+Lives in `controllers/` because it needs the workload controllers and the ResourceClaim
+controller, which sit above `dralloc.queueing` and `dralloc.scheduler` in the layers; so
+`dralloc queue` (cli), the job-trace replay (sim) and the live queue controller (kube) share
+it. Pure computation over the cache it is given: no I/O.
 """
 
 from __future__ import annotations
