@@ -22,7 +22,10 @@ In replay mode (`write_replay_report`):
 * pods pending over time per policy (median over seeds);
 * the waiting time CDF per policy, every started pod of every seed;
 * cost per policy at the given prices (median over seeds, whiskers to the cheapest and
-  dearest seed).
+  dearest seed);
+* with queues (`--queues`, each run labelled `policy / queue policy`): per ClusterQueue a box
+  of its jobs' waits per policy, and Jain's index over tenants beside the jobs admitted but
+  stuck unschedulable (medians over seeds).
 """
 
 from __future__ import annotations
@@ -334,15 +337,82 @@ _HOUR = 3600.0
 _CDF_POINTS = 2000  # per policy: enough for a smooth curve, small enough for the page
 
 
+def _label(run: ReplayRun) -> str:
+    """The run's policy, with its queue policy when queues were asked for."""
+    return f"{run.spec.policy} / {run.spec.queues}" if run.spec.queues else run.spec.policy
+
+
 def _replay_policies(runs: Sequence[ReplayRun]) -> list[str]:
-    return list(dict.fromkeys(r.spec.policy for r in runs))
+    return list(dict.fromkeys(_label(r) for r in runs))
+
+
+def _queue_waits(runs: Sequence[ReplayRun], workload: str) -> go.Figure:
+    """Per queue, a box of its jobs' waits (arrival -> all pods running) per policy."""
+    figure = go.Figure()
+    for index, label in enumerate(_replay_policies(runs)):
+        queues: list[str] = []
+        waits: list[float] = []
+        for run in (r for r in runs if _label(r) == label):
+            for stats in run.queues:
+                queues += [stats.queue] * len(stats.waits)
+                waits += [w / _HOUR for w in stats.waits]
+        figure.add_trace(
+            go.Box(
+                x=queues,
+                y=waits,
+                name=label,
+                marker_color=_PALETTE[index % len(_PALETTE)],
+                boxpoints=False,
+            )
+        )
+    figure.update_layout(
+        title=f"{workload}: job waiting time per queue (arrival to every pod running)",
+        xaxis_title="ClusterQueue (tenant)",
+        yaxis_title="waiting time (hours)",
+        boxmode="group",
+        template="plotly_white",
+    )
+    return figure
+
+
+def _queue_bars(runs: Sequence[ReplayRun], workload: str) -> go.Figure:
+    """Jain's index over tenants and the jobs admitted but stuck, per policy (median over
+    seeds)."""
+    labels = _replay_policies(runs)
+    jain = []
+    stuck = []
+    for label in labels:
+        group = [r for r in runs if _label(r) == label]
+        values = [r.jain for r in group if r.jain is not None]
+        jain.append(statistics.median(values) if values else None)
+        stuck.append(statistics.median(r.stuck for r in group))
+    figure = go.Figure(
+        [
+            go.Bar(x=labels, y=jain, name="Jain's index (0..1)", marker_color=_PALETTE[0]),
+            go.Bar(
+                x=labels,
+                y=stuck,
+                name="jobs admitted but stuck",
+                marker_color=_PALETTE[3],
+                yaxis="y2",
+            ),
+        ]
+    )
+    figure.update_layout(
+        title=f"{workload}: fairness over tenants and admitted-but-unschedulable jobs",
+        yaxis={"title": "Jain's index", "range": [0, 1]},
+        yaxis2={"title": "stuck jobs", "overlaying": "y", "side": "right"},
+        barmode="group",
+        template="plotly_white",
+    )
+    return figure
 
 
 def _over_time(runs: Sequence[ReplayRun], workload: str, pending: bool) -> go.Figure:
     figure = go.Figure()
     for index, policy in enumerate(_replay_policies(runs)):
         by_time: dict[float, list[float]] = {}
-        for run in (r for r in runs if r.spec.policy == policy):
+        for run in (r for r in runs if _label(r) == policy):
             for sample in run.samples:
                 value = sample.pending if pending else 100 * sample.utilization
                 by_time.setdefault(sample.time, []).append(value)
@@ -369,7 +439,7 @@ def _over_time(runs: Sequence[ReplayRun], workload: str, pending: bool) -> go.Fi
 def _waiting_cdf(runs: Sequence[ReplayRun], workload: str) -> go.Figure:
     figure = go.Figure()
     for index, policy in enumerate(_replay_policies(runs)):
-        waits = sorted(w for r in runs if r.spec.policy == policy for w in r.waiting)
+        waits = sorted(w for r in runs if _label(r) == policy for w in r.waiting)
         if not waits:
             continue
         step = max(1, len(waits) // _CDF_POINTS)
@@ -398,7 +468,7 @@ def _cost_figure(
     policies = _replay_policies(runs)
     medians, lows, highs = [], [], []
     for policy in policies:
-        costs = [sum(r.cost(prices).values()) for r in runs if r.spec.policy == policy]
+        costs = [sum(r.cost(prices).values()) for r in runs if _label(r) == policy]
         median = statistics.median(costs)
         medians.append(median)
         lows.append(median - min(costs))
@@ -436,6 +506,8 @@ def write_replay_report(path: Path, runs: Sequence[ReplayRun], prices: Mapping[s
             _waiting_cdf(group, workload),
             _cost_figure(group, workload, prices),
         ]
+        if any(r.queues for r in group):
+            figures += [_queue_waits(group, workload), _queue_bars(group, workload)]
         for figure in figures:
             parts.append(figure.to_html(include_plotlyjs=first, full_html=False))
             first = False
