@@ -241,6 +241,7 @@ class KueueAdmission:
         self.gpus_of: list[int] = []
         self.owner: list[str] = []
         self.evicting: set[str] = set()
+        self.just_admitted: list[JobRecord] = []  # in the current instant
         for job in self.trace.jobs:
             self.gpus_of += [job.gpus_per_worker] * job.workers
         if self.policy is None:
@@ -321,6 +322,7 @@ class KueueAdmission:
                 job = self.jobs[key]
                 job.admitted = True
                 job.admitted_now = True
+                self.just_admitted.append(job)
                 if job.admitted_at is None:
                     job.admitted_at = now
                 self.log.append((now, "admit", key, job.cluster_queue, job.gpus))
@@ -383,7 +385,8 @@ class KueueAdmission:
                 self.manager.on_quota_released(released.cluster_queue)
 
     def drained(self, now: float) -> None:
-        for job in self.jobs.values():
+        admitted, self.just_admitted = self.just_admitted, []
+        for job in admitted:
             if job.admitted_now:
                 job.admitted_now = False
                 if job.running < len(job.indices):
