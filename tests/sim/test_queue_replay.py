@@ -195,3 +195,12 @@ def test_quota_is_never_exceeded_no_gang_runs_in_part_and_every_job_is_accounted
     # Nothing outlives the trace: every job fits the quota, so every job finishes.
     assert all(job.finished_at is not None for job in admission.jobs.values())
     assert result.summary().pending == 0
+
+
+def test_best_effort_fifo_admits_past_a_blocked_head_arriving_at_the_same_instant() -> None:
+    # j1 (8) and j2 (2) arrive together behind j0 (4): one cycle parks j1, the next admits j2.
+    jobs = [_job("j0", 0, 4), _job("j1", 1, 8), _job("j2", 1, 2)]
+    _, admission = _run(_trace(jobs, [Tenant("a", 8)]), "besteffortfifo")
+    assert _waits(admission) == {"j0": 0.0, "j1": 100.0, "j2": 0.0}
+    _, admission = _run(_trace(jobs, [Tenant("a", 8)]), "strictfifo")
+    assert _waits(admission) == {"j0": 0.0, "j1": 99.0, "j2": 199.0}

@@ -302,12 +302,19 @@ class KueueAdmission:
         if self.placement is not None:
             self.placement.cluster = cluster
         when = _EPOCH + timedelta(seconds=now)
-        # Every cycle that admits or preempts may let another one do more; one that does
-        # neither changes nothing, so the next would decide the same. A Workload preempted
+        # Every cycle that admits or preempts may let another one do more. One that does
+        # neither may still have parked its heads (BestEffortFIFO), so the next pops others;
+        # when a quiet cycle leaves every head where the one before left it (StrictFIFO's
+        # blocked head) or pops none, the next would decide the same. A Workload preempted
         # twice in one instant is a loop (victims re-admitted while the preemptor still cannot
         # be placed): the instant ends there, and the next event decides again.
         preempted: set[str] = set()
-        while True:
+        previous: dict[str, str] | None = None
+        # A bound against a cycle of decisions (as `dralloc queue` has): each cycle admits,
+        # preempts or parks a head.
+        budget = 4 * len(self.manager.workloads) + 8
+        while budget > 0:
+            budget -= 1
             self.cycles += 1
             result = schedule(
                 self.state,
@@ -344,7 +351,12 @@ class KueueAdmission:
                 job.running = 0
                 job.completed = 0
             if not result.admitted and not result.preemptions:
-                return
+                waiting = {k: f"{e.reason}: {e.message}" for k, e in result.pending.items()}
+                if not result.order or waiting == previous:
+                    return
+                previous = waiting
+                continue
+            previous = None
             again = {victim for victim, _, _ in result.preemptions}
             if again & preempted:
                 return
