@@ -210,6 +210,7 @@ class Scenario:
     cluster_queues: dict[str, dict[str, Any]]
     jobs: tuple[Job, ...]
     priorities: dict[str, int] = field(default_factory=dict)
+    cohorts: dict[str, dict[str, Any]] = field(default_factory=dict)  # Cohort specs
 
 
 def cq(
@@ -310,6 +311,30 @@ HAND_WRITTEN = (
             "b": cq(("default", 4), cohort="c", reclaim="Any"),
         },
         (Job("a1", "a", 3), Job("a2", "a", 3), Job("b1", "b", 4, wave=1)),
+    ),
+    # A hierarchy of Cohorts: the root holds quota of its own, which a (under left) and b
+    # (directly under the root) borrow; left lends nothing beyond what a has.
+    Scenario(
+        "hierarchy",
+        ("default",),
+        {
+            "a": cq(("default", 1), cohort="left"),
+            "b": cq(("default", 1), cohort="root"),
+        },
+        (Job("a1", "a", 3), Job("b1", "b", 2), Job("a2", "a", 1), Job("a3", "a", 1)),
+        cohorts={
+            "root": {
+                "resourceGroups": [
+                    {
+                        "coveredResources": ["cpu"],
+                        "flavors": [
+                            {"name": "default", "resources": [{"name": "cpu", "nominalQuota": "4"}]}
+                        ],
+                    }
+                ]
+            },
+            "left": {"parentName": "root"},
+        },
     ),
     # StrictFIFO: the head that does not fit blocks the small Job behind it.
     Scenario(
@@ -420,6 +445,24 @@ def queue_objects(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
                     "kind": "WorkloadPriorityClass",
                     "metadata": {"name": _global(scenario, name)},
                     "value": value,
+                },
+            )
+        )
+    for name, spec in scenario.cohorts.items():
+        spec = yaml.safe_load(yaml.safe_dump(spec))
+        if "parentName" in spec:
+            spec["parentName"] = _global(scenario, spec["parentName"])
+        for group in spec.get("resourceGroups", []):
+            for flavor in group["flavors"]:
+                flavor["name"] = _global(scenario, flavor["name"])
+        out.append(
+            (
+                f"{KUEUE}/cohorts",
+                {
+                    "apiVersion": "kueue.x-k8s.io/v1beta2",
+                    "kind": "Cohort",
+                    "metadata": {"name": _global(scenario, name)},
+                    "spec": spec,
                 },
             )
         )
@@ -755,6 +798,7 @@ def run_in_kueue(apiserver: ApiServer, kueue: KueueManager, scenarios: list[Scen
         ("resourceflavors", "ResourceFlavor"),
         ("workloadpriorityclasses", "WorkloadPriorityClass"),
         ("clusterqueues", "ClusterQueue"),
+        ("cohorts", "Cohort"),
     ):
         for obj in _items(apiserver, f"{KUEUE}/{kind}"):
             owner = next(
@@ -814,6 +858,7 @@ EXPECTED: dict[str, tuple[dict[str, str], set[str]]] = {
     "fungibility": ({"j1": "spot", "j2": "ondemand", "j3": "ondemand", "j4": "spot"}, set()),
     "priority": ({"high": "default", "mid": "default"}, {"low"}),
     "reclaim": ({"b1": "default"}, {"a1", "a2"}),
+    "hierarchy": ({"a1": "default", "b1": "default", "a2": "default"}, set()),
     "strict": ({"a1": "default", "b1": "default", "b3": "default"}, set()),
 }
 
