@@ -23,7 +23,13 @@ live run a batch too:
   also builds the Workloads from the Jobs (`add_job_workloads`) and must find that every one
   is already there under the same name, as Kueue's Job integration named it.
 
-Once every Workload has been seen by Kueue and nothing changed for a while, the test reads
+Jobs of a later wave (`Job.wave == 1`) arrive one per scenario at a time, each after Kueue
+settled on the previous ones, to preempt what it admitted; dralloc adds them one at a time
+too, and moves its clock a second per cycle, since Kueue orders preemption candidates of one
+priority newest-admitted first. The random scenarios give every Job its own priority: two of
+one priority admitted within the same second would leave Kueue's choice of victim to UIDs.
+
+Once Kueue has counted every Workload and nothing changed for a while, the test reads
 which Workloads hold quota (QuotaReserved) and are Admitted, their flavors per pod set, and
 which were preempted (`status.schedulingStats.evictions` with reason Preempted); dralloc then
 admits the same objects (schedule with ClassicalPreemptor, evict, until stable) and the two
