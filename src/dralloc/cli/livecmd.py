@@ -101,6 +101,14 @@ def scheduler_command(
             "projects' controllers).",
         ),
     ] = "scheduler",
+    queue_placement: Annotated[
+        bool,
+        typer.Option(
+            help="With --controllers queue: admit a Workload only if this scheduler's profiles "
+            "could place all its pods now (else it waits, reason PlacementInfeasible); "
+            "--no-queue-placement admits on quota alone, as Kueue.",
+        ),
+    ] = True,
     qps: Annotated[float, typer.Option(help="Requests per second to the API server.")] = 50.0,
     burst: Annotated[int, typer.Option(help="Burst of requests to the API server.")] = 100,
     preemption_frees_devices: Annotated[
@@ -181,6 +189,7 @@ def scheduler_command(
         lease_name=lease_name,
         metrics_address=metrics_bind_address,
         run_for_seconds=run_for,
+        queue_placement=queue_placement,
     )
     try:
         code = asyncio.run(serve(options))

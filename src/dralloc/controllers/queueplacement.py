@@ -166,6 +166,10 @@ class SchedulerPlacement:
     templates: Sequence[ResourceClaimTemplate]
     priority_classes: Mapping[str, PriorityClass]
     seed: int = 0
+    # True: pods whose schedulerName has no profile here are not checked (the Workload is
+    # admitted on quota), as the live queue controller does, where another scheduler places
+    # them; False: such a Workload waits, as offline, where nothing else would place them.
+    skip_other_schedulers: bool = False
     placed: dict[str, PlacedWorkload] = field(default_factory=dict)
     # The last answer per Workload key, for `--explain` and the tables.
     answers: dict[str, str] = field(default_factory=dict)
@@ -239,17 +243,22 @@ class SchedulerPlacement:
             self.answers.pop(entry.key, None)
         return answer
 
-    def place(self, workload: Workload) -> str | None:
+    def place(self, workload: Workload, *, running: int = 0) -> str | None:
         """Place (and on success bind in the cache) the pods of `workload`, whose
-        `status.admission` says the counts and flavors; None, or why not."""
+        `status.admission` says the counts and flavors; None, or why not. `running`: how
+        many of its pods are bound already (and in the cache): only the others are placed."""
         key = f"{workload.metadata.namespace}/{workload.metadata.name}"
-        pods, claims = self._with_claims(key, self.pods_of(workload))
+        pods, claims = self._with_claims(key, self.pods_of(workload)[running:])
         if not pods:
             self.placed[key] = PlacedWorkload([], {}, claims)
             return None
         names = {pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME for pod in pods}
         name = sorted(names)[0]
         framework = self.frameworks.get(name)
+        if framework is None and self.skip_other_schedulers and len(names) == 1:
+            self._drop_claims(claims)
+            self.placed[key] = PlacedWorkload([], {}, [])
+            return None
         if framework is None or len(names) > 1:
             self._drop_claims(claims)
             return f"no scheduler profile {name!r} for the pods of {key}"

@@ -32,6 +32,7 @@ from dralloc.kube.controllers import (
     build_controllers,
     check_no_controller_manager,
 )
+from dralloc.kube.controllers.queuecluster import LivePlacement
 from dralloc.kube.health import DEFAULT_ADDRESS, HealthServer
 from dralloc.kube.leader import (
     LeaderElectionConfig,
@@ -76,6 +77,9 @@ class ServerOptions:
     sync_timeout_seconds: float = 60.0
     # Stop after this many seconds (a bounded run, for demos and tests); None: until signalled.
     run_for_seconds: float | None = None
+    # The queue controller admits a Workload only if the scheduler's profiles could place its
+    # pods now (`--no-queue-placement`: quota only, as Kueue).
+    queue_placement: bool = True
     identity: str = field(default_factory=default_identity)
 
 
@@ -92,8 +96,14 @@ class _Process:
             self.live = LiveScheduler(client, self.informers, options.live, metrics=self.metrics)
             live = self.live
             self.metrics.set_accelerator_source(lambda: accelerator_report(live.cache))
+        live_options = options.live
+        placement = (
+            LivePlacement(live_options.features, live_options.config, live_options.ownership)
+            if options.queue_placement
+            else None
+        )
         self.controllers: list[Controller] = build_controllers(
-            names, client, self.informers, rng=self.rng
+            names, client, self.informers, rng=self.rng, queue_placement=placement
         )
         self._controller_tasks: list[asyncio.Task[None]] = []
         self.leading = False

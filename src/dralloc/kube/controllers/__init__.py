@@ -16,7 +16,8 @@
 * `queue`: Kueue's admission (kueue.x-k8s.io/v1beta2) for Jobs and JobSets labelled
   `kueue.x-k8s.io/queue-name`: Workloads, admission cycles of `dralloc.queueing`, jobs
   started on their flavors or kept suspended, preemption, ClusterQueue status
-  (`controllers.queue`; refused beside a running Kueue).
+  (`controllers.queue`; refused beside a running Kueue); with `queue_placement`, only what
+  the scheduler could place now is admitted (`controllers.queuecluster`).
 
 Each controller registers handlers on a `SharedInformers` when built and works a
 deduplicating `WorkQueue` in `run()`. `build_controllers` makes them from names;

@@ -30,12 +30,23 @@ Kueue's webhook suspends a queued Job before it is stored; no webhook runs here,
 created unsuspended is suspended by the first pass that sees it, and its Job controller may
 have created pods in between (they are deleted when the suspension lands).
 
+Admission that knows placement (dralloc's addition, spec/queueing.md 8.1, kueue#4329): with
+`placement=LivePlacement(...)` (what `dralloc scheduler --controllers queue` passes unless
+`--no-queue-placement`), a Workload whose quota fits is admitted only if dralloc's scheduler
+could place all its pods now, on the cluster as the live scheduler sees it (Nodes,
+ResourceSlices, DeviceClasses, allocated claims and bound pods from the same informers, plus
+room kept for Workloads admitted earlier whose pods are not bound yet: `queuecluster.py`);
+otherwise it keeps `QuotaReserved=False` with reason `PlacementInfeasible` and the pod and
+FitError that failed, its job stays suspended, and BestEffortFIFO moves on to the next head.
+Pods whose schedulerName no profile serves are not checked (another scheduler places them).
+The controller then also watches Nodes, ResourceSlices, ResourceClaims and pods, so a pass
+runs when room frees up. Without it (`placement=None`) admission is Kueue's: quota only.
+
 Departures, stated: quota of an evicted Workload is released when the eviction is written,
 not when its pods have terminated; a stopped job's pod template is not restored (a Workload
-readmitted to another flavor gets both flavors' selectors merged); admission is quota only
-(no placement check against the live scheduler's cache: `dralloc queue` offline has one);
-ResourceSlices are not read (DRA quota in counter mode sees no counters); no
-waitForPodsReady, admission checks or topology-aware scheduling.
+readmitted to another flavor gets both flavors' selectors merged); ResourceSlices are not
+read for quota (DRA quota in counter mode sees no counters); no waitForPodsReady, admission
+checks or topology-aware scheduling.
 
 Owns its queue; the informers own the objects.
 """
@@ -77,6 +88,7 @@ from dralloc.kube.controllers.base import (
     wait_for_informers,
 )
 from dralloc.kube.controllers.jobset import JOBSETS
+from dralloc.kube.controllers.queuecluster import ClusterView, LivePlacement, PassPlacement
 from dralloc.kube.controllers.workqueue import WorkQueue
 from dralloc.kube.events import EventRecorder
 from dralloc.kube.informer import Informer
@@ -204,6 +216,8 @@ class QueueController:
     """Kueue's admission for queued Jobs and JobSets, live (module docstring).
 
     >>> controller = QueueController(client, informers)   # doctest: +SKIP
+    >>> placing = QueueController(client, informers, placement=LivePlacement(features, config))
+    ... # doctest: +SKIP
     """
 
     name = NAME
@@ -216,6 +230,7 @@ class QueueController:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         config: QueueConfig | None = None,
         events: EventRecorder | None = None,
+        placement: LivePlacement | None = None,
     ) -> None:
         self.client = client
         self.now = now
@@ -246,6 +261,11 @@ class QueueController:
             self.device_classes,
             self.claim_templates,
         ]
+        # Placement: the cluster's devices and pods too, so freed room starts a pass.
+        self.cluster: ClusterView | None = None
+        if placement is not None:
+            self.cluster = ClusterView(informers, placement)
+            self.informers += [i for i in self.cluster.informers if i not in self.informers]
         for informer in self.informers:
             informer.add_handler(handler)
         # Bad objects already reported, so a pass repeated every event does not log them again.
@@ -369,7 +389,16 @@ class QueueController:
             return
         manager = QueueManager(state)
         manager.add_all(active.values())
-        self._cycles(state, manager, active, now)
+        placement: PassPlacement | None = None
+        if self.cluster is not None:
+            placement = self.cluster.placement(
+                inp.flavors,
+                job_of,
+                list(inp.claim_templates.values()),
+                inp.priority_classes,
+                {k: w for k, w in active.items() if w.has_quota_reservation()},
+            )
+        self._cycles(state, manager, active, now, placement)
         for wl_key, workload in active.items():
             status = to_builtins(workload.status)
             if status != before[wl_key]:
@@ -436,6 +465,7 @@ class QueueController:
         manager: QueueManager,
         workloads: dict[str, Workload],
         now: datetime,
+        placement: PassPlacement | None = None,
     ) -> None:
         preemptor = ClassicalPreemptor()
         previous: dict[str, tuple[str, str]] | None = None
@@ -443,10 +473,14 @@ class QueueController:
         # head (popped again every cycle) from looping, as in `dralloc queue`.
         for _ in range(4 * len(workloads) + 8):
             self.cycles += 1
-            result = schedule(state, manager, now, config=self.config, preemptor=preemptor)
+            result = schedule(
+                state, manager, now, config=self.config, preemptor=preemptor, placement=placement
+            )
             for victim, by, reason in result.preemptions:
                 if victim in workloads:
                     evict(state, manager, workloads[victim], by, reason, now)
+                    if placement is not None:
+                        placement.forget(victim)
             waiting = {k: (str(e.reason), e.message) for k, e in result.pending.items()}
             if not result.order or (
                 not result.admitted and not result.preemptions and waiting == previous

@@ -31,6 +31,7 @@ from dralloc.kube.controllers.leaderworkerset import (
     lws_pod_admission,
 )
 from dralloc.kube.controllers.queue import WORKLOADS, QueueController
+from dralloc.kube.controllers.queuecluster import LivePlacement
 from dralloc.kube.controllers.replicaset import REPLICA_SETS, ReplicaSetController
 from dralloc.kube.controllers.resourceclaim import ResourceClaimController
 from dralloc.kube.controllers.statefulset import (
@@ -63,10 +64,13 @@ def build_controllers(
     informers: SharedInformers,
     *,
     rng: random.Random,
+    queue_placement: LivePlacement | None = None,
 ) -> list[Controller]:
     """The controllers `names` asks for, in a fixed order, their informer handlers registered
     (call before `informers.start()`). `scheduler` is accepted and skipped. `rng` is for
-    controllers that draw random numbers (none does yet: names come from the server)."""
+    controllers that draw random numbers (none does yet: names come from the server).
+    `queue_placement`: the queue controller admits only what the scheduler could place
+    (None: quota only, as Kueue)."""
     del rng  # accepted so callers need not change when a controller needs randomness
     wanted = [n.strip() for n in names if n.strip()]
     unknown = sorted({n for n in wanted if n != SCHEDULER and n not in CONTROLLER_NAMES})
@@ -110,7 +114,7 @@ def build_controllers(
     if "leaderworkerset" in chosen:
         built.append(LeaderWorkerSetController(client, informers))
     if "queue" in chosen:
-        built.append(QueueController(client, informers))
+        built.append(QueueController(client, informers, placement=queue_placement))
     if "gc" in chosen:
         # Owners of the kinds a chosen controller creates; without it they are not
         # created here, and kube-controller-manager's own collector is not running either.
