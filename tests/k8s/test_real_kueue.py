@@ -175,6 +175,19 @@ class KueueManager:
 def kueue(apiserver: ApiServer) -> Iterator[KueueManager]:
     if shutil.which("unshare") is None:
         pytest.skip("unshare (util-linux) is needed to give Kueue its metrics certificate")
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        # A container runtime's seccomp profile may forbid user namespaces: an environment
+        # limit, not a dralloc failure, so it skips even where the binaries are required.
+        pytest.skip(
+            "this machine forbids user and mount namespaces (unshare: "
+            f"{probe.stderr.strip()}), which give Kueue its fixed metrics-certificate path"
+        )
     install_crds(apiserver, ALL_KUEUE_CRDS, ("kueue.x-k8s.io/v1beta2",))
     # Kueue's manager reads discovery once when it starts: every kind must be served by then.
     plurals = {f.removeprefix("kueue.x-k8s.io_").removesuffix(".yaml") for f in ALL_KUEUE_CRDS}
