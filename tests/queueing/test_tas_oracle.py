@@ -2,36 +2,43 @@
 clusters and requests (required, preferred, unconstrained, implied, slices; with and without a
 hostname level): the same domains and counts, or the same failure message.
 
-The oracle is a Go program outside this package (a TAS mode for tools/kueueoracle): it builds
+The oracle is `kueue-oracle tas` (tools/kueueoracle/tas.go, built by tools/build.sh): it builds
 Kueue's scheduler cache from the nodes (fake client with Kueue's TAS indexes, `SyncNode`), a
 Topology, a TAS ResourceFlavor and a ClusterQueue, takes `Snapshot(ctx)` and calls
 `ClusterQueue("cq").TASFlavors["tas"].FindTopologyAssignmentsForFlavor`. Protocol: one JSON
 case per line, `{levels, nodes: [{name, labels, cpu, pods}], podSets: [{name, count, cpu
 (milli), topologyRequest, implied}], together}`, answered by one line `{<pod set>: {failure,
 levels, domains: [{values, count}]}}`; `together` places the pod sets in one call (assumed
-usage between them, stopping at the first failure), else each on its own. The tests run
-when `DRALLOC_TAS_ORACLE` names the binary.
+usage between them, stopping at the first failure), else each on its own. Marked `k8s` like
+the other upstream-oracle tests: skipped without the built oracle, required in CI.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 from typing import Any
 
 import pytest
+from kueue_oracle import binary, is_required
 from test_tas_domains import BLOCK, RACK, THREE, node, snap
 
 from dralloc.queueing.tas import TASPodSetRequest
 from dralloc.queueing.topology import TopologyRequest
 
-ORACLE = os.environ.get("DRALLOC_TAS_ORACLE", "")
+pytestmark = pytest.mark.k8s
 
-pytestmark = pytest.mark.skipif(
-    not (ORACLE and os.access(ORACLE, os.X_OK)), reason="DRALLOC_TAS_ORACLE not set"
-)
+
+@pytest.fixture(scope="module")
+def oracle() -> list[str]:
+    built = binary()
+    if built is None:
+        message = "kueue-oracle is not built: run tools/build.sh"
+        if is_required():
+            pytest.fail(f"{message} (DRALLOC_REQUIRE_K8S=1)", pytrace=False)
+        pytest.skip(message)
+    return [str(built), "tas"]
 
 
 def random_case(rng: random.Random, levels: tuple[str, ...]) -> dict[str, Any]:
@@ -107,11 +114,11 @@ def wire(case: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("levels", [THREE, (BLOCK, RACK)], ids=["with-hostname", "racks-only"])
-def test_tas_placements_agree_with_kueue_v0_17(levels: tuple[str, ...]) -> None:
+def test_tas_placements_agree_with_kueue_v0_17(oracle: list[str], levels: tuple[str, ...]) -> None:
     rng = random.Random(42)
     cases = [random_case(rng, levels) for _ in range(300)]
     answer = subprocess.run(
-        [ORACLE],
+        oracle,
         input="".join(json.dumps(wire(c)) + "\n" for c in cases),
         capture_output=True,
         text=True,
@@ -126,7 +133,7 @@ def test_tas_placements_agree_with_kueue_v0_17(levels: tuple[str, ...]) -> None:
         assert ours(case) == theirs, case
 
 
-def test_pod_sets_placed_together_agree_with_kueue_assumed_usage() -> None:
+def test_pod_sets_placed_together_agree_with_kueue_assumed_usage(oracle: list[str]) -> None:
     # Several pod sets of one Workload in one call (`"together": true`): each later pod set
     # sees the earlier ones' usage, and the first failure ends the Workload's placement.
     rng = random.Random(7)
@@ -176,7 +183,7 @@ def test_pod_sets_placed_together_agree_with_kueue_assumed_usage() -> None:
                 usage["pods"] = usage.get("pods", 0) + d.count
         expected.append(out)
     answer = subprocess.run(
-        [ORACLE],
+        oracle,
         input="".join(json.dumps(c) + "\n" for c in cases),
         capture_output=True,
         text=True,

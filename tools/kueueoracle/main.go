@@ -185,6 +185,10 @@ func run(sc scenario) output {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "tas" {
+		tasMain()
+		return
+	}
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<26)
 	w := bufio.NewWriter(os.Stdout)
