@@ -340,3 +340,54 @@ def test_without_placement_the_job_is_admitted_on_quota_and_its_pods_stay_pendin
         await admin.aclose()
 
     asyncio.run(scenario())
+
+
+def test_room_is_kept_for_workloads_admitted_in_earlier_passes_whose_pods_are_not_bound_yet(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    """Three 3-GPU Jobs admitted one pass after another fill the 3 free GPUs of each node
+    although no pod of theirs exists (no Job controller here): a fourth waits."""
+
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        label = unique("qr")
+        async with live_scheduler(apiserver.admin_kubeconfig, owned=f"owner={label}"):
+            class_name = await fragmented_fleet(admin, namespace, label)
+        templates = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaimtemplates"
+        await admin.create(templates, template(namespace, "gpus-3", class_name, 3))
+        await queues(admin, namespace, label, class_name)
+        client = KubeClient.connect(apiserver.admin_kubeconfig)
+        informers = SharedInformers(client, random.Random(5))
+        (controller,) = build_controllers(
+            ["queue"], client, informers, rng=random.Random(5), queue_placement=placement_for(label)
+        )
+        await informers.start()
+        await informers.wait_synced(30)
+        task = asyncio.create_task(controller.run())
+        try:
+            for name in ("a", "b", "c", "d"):
+                await admin.create(
+                    JOBS.collection(namespace), queued_job(namespace, name, 1, "gpus-3")
+                )
+
+                async def decided(job: str = name) -> Obj | None:
+                    workload = await workload_of(admin, namespace, job)
+                    found = condition(workload or {}, "QuotaReserved")
+                    return found if found and found.get("reason") != "Pending" else None
+
+                said = await eventually(decided, what=f"Job {name}'s Workload decided")
+                if name == "d":
+                    assert said["reason"] == "PlacementInfeasible", said
+                else:
+                    assert said["status"] == "True", said
+            assert await job_pods(admin, namespace, "a") == []
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert isinstance(controller, QueueController)
+            await controller.events.drain(5)
+            await informers.stop()
+            await client.aclose()
+            await admin.aclose()
+
+    asyncio.run(scenario())
