@@ -4,7 +4,8 @@ but every node already runs a pod holding 5 of its 8 GPUs, so 9 GPUs are free an
 has 8. With placement the Job waits (QuotaReserved=False, PlacementInfeasible, the pod and
 the FitError named), stays suspended, and a 2-GPU Job queued behind it is admitted and bound
 (BestEffortFIFO); with placement off (Kueue's quota-only admission) the big Job is admitted,
-started, and its pods stay pending."""
+started, and its pods stay pending. Room is kept across passes for Workloads admitted whose
+pods are not bound yet, so the free GPUs are never promised twice."""
 
 from __future__ import annotations
 
