@@ -19,7 +19,9 @@ from dralloc.kube.server import ServerOptions, _Process
 from dralloc.scheduler.config import ProfileConfig, SchedulerConfiguration
 
 
-def queue_controller(queue_placement: bool) -> QueueController:
+def queue_controller(
+    queue_placement: bool | None, controllers: tuple[str, ...] = ("scheduler", "queue")
+) -> QueueController:
     async def build() -> QueueController:
         client = KubeClient(httpx2.AsyncClient(base_url="https://127.0.0.1:1"))
         live = LiveOptions(
@@ -27,7 +29,7 @@ def queue_controller(queue_placement: bool) -> QueueController:
             config=SchedulerConfiguration(profiles=(ProfileConfig(scheduler_name="gpu"),)),
             ownership=Ownership(parse_label_selector("dralloc.dev/owner=dralloc")),
         )
-        options = ServerOptions(live, controllers=("queue",), queue_placement=queue_placement)
+        options = ServerOptions(live, controllers=controllers, queue_placement=queue_placement)
         process = _Process(options, client)
         await client.aclose()
         (controller,) = process.controllers
@@ -38,7 +40,7 @@ def queue_controller(queue_placement: bool) -> QueueController:
 
 
 def test_the_queue_controller_checks_placement_with_the_schedulers_profiles_by_default() -> None:
-    controller = queue_controller(True)
+    controller = queue_controller(None)
     assert controller.cluster is not None
     options = controller.cluster.options
     assert [p.scheduler_name for p in options.config.profiles] == ["gpu"]
@@ -53,6 +55,12 @@ def test_no_queue_placement_leaves_admission_on_quota_alone() -> None:
     assert controller.cluster is None
     watched = {i.resource for i in controller.informers}
     assert not {NODES, RESOURCE_SLICES, RESOURCE_CLAIMS, PODS} & watched
+
+
+def test_without_the_scheduler_in_the_process_placement_is_on_only_when_asked() -> None:
+    # Such a process may run under the queue controller's role alone, which reads no nodes.
+    assert queue_controller(None, ("queue",)).cluster is None
+    assert queue_controller(True, ("queue",)).cluster is not None
 
 
 def test_the_scheduler_help_names_the_switch() -> None:

@@ -102,13 +102,16 @@ def scheduler_command(
         ),
     ] = "scheduler",
     queue_placement: Annotated[
-        bool,
+        bool | None,
         typer.Option(
+            "--queue-placement/--no-queue-placement",
             help="With --controllers queue: admit a Workload only if this scheduler's profiles "
             "could place all its pods now (else it waits, reason PlacementInfeasible); "
-            "--no-queue-placement admits on quota alone, as Kueue.",
+            "--no-queue-placement admits on quota alone, as Kueue. Default: on when "
+            "scheduler runs in this process too (it reads Nodes, ResourceSlices, claims, pods).",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     qps: Annotated[float, typer.Option(help="Requests per second to the API server.")] = 50.0,
     burst: Annotated[int, typer.Option(help="Burst of requests to the API server.")] = 100,
     preemption_frees_devices: Annotated[

@@ -78,8 +78,9 @@ class ServerOptions:
     # Stop after this many seconds (a bounded run, for demos and tests); None: until signalled.
     run_for_seconds: float | None = None
     # The queue controller admits a Workload only if the scheduler's profiles could place its
-    # pods now (`--no-queue-placement`: quota only, as Kueue).
-    queue_placement: bool = True
+    # pods now (False: quota only, as Kueue). None: when the scheduler runs in this process,
+    # whose informers (and role) already read the Nodes, ResourceSlices, claims and pods.
+    queue_placement: bool | None = None
     identity: str = field(default_factory=default_identity)
 
 
@@ -97,9 +98,12 @@ class _Process:
             live = self.live
             self.metrics.set_accelerator_source(lambda: accelerator_report(live.cache))
         live_options = options.live
+        wanted = options.queue_placement
+        if wanted is None:
+            wanted = "scheduler" in names
         placement = (
             LivePlacement(live_options.features, live_options.config, live_options.ownership)
-            if options.queue_placement
+            if wanted
             else None
         )
         self.controllers: list[Controller] = build_controllers(

@@ -31,9 +31,11 @@ created unsuspended is suspended by the first pass that sees it, and its Job con
 have created pods in between (they are deleted when the suspension lands).
 
 Admission that knows placement (dralloc's addition, spec/queueing.md 8.1, kueue#4329): with
-`placement=LivePlacement(...)` (what `dralloc scheduler --controllers queue` passes unless
-`--no-queue-placement`), a Workload whose quota fits is admitted only if dralloc's scheduler
-could place all its pods now, on the cluster as the live scheduler sees it (Nodes,
+`placement=LivePlacement(...)` (what `dralloc scheduler --controllers scheduler,...,queue`
+passes unless `--no-queue-placement`; with `queue` but no `scheduler`, only with
+`--queue-placement`, as that process may lack the right to read the cluster), a Workload
+whose quota fits is admitted only if dralloc's scheduler could place all its pods now, on
+the cluster as the live scheduler sees it (Nodes,
 ResourceSlices, DeviceClasses, allocated claims and bound pods from the same informers, plus
 room kept for Workloads admitted earlier whose pods are not bound yet: `queuecluster.py`);
 otherwise it keeps `QuotaReserved=False` with reason `PlacementInfeasible` and the pod and
