@@ -204,3 +204,15 @@ def test_best_effort_fifo_admits_past_a_blocked_head_arriving_at_the_same_instan
     assert _waits(admission) == {"j0": 0.0, "j1": 100.0, "j2": 0.0}
     _, admission = _run(_trace(jobs, [Tenant("a", 8)]), "strictfifo")
     assert _waits(admission) == {"j0": 0.0, "j1": 99.0, "j2": 199.0}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(job_traces(), st.sampled_from(POLICY_NAMES))
+def test_skipping_quiet_instants_changes_nothing(trace: JobTrace, queues: str) -> None:
+    replayed, gangs = job_replay(trace)
+    outcomes = []
+    for skip in (True, False):
+        admission = KueueAdmission(trace, queue_policy(queues), skip_quiet_instants=skip)
+        result = replay(replayed, "bestfit", 1, gangs=gangs, admission=admission)
+        outcomes.append((result.pods, list(admission.jobs.values()), admission.log))
+    assert outcomes[0] == outcomes[1]
