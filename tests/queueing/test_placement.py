@@ -1,4 +1,4 @@
-"""The scheduler-backed placement check (`dralloc.cli.queueplacement`) and admission that
+"""The scheduler-backed placement check (`dralloc.controllers.queueplacement`) and admission that
 knows placement (spec/queueing.md 8.1): a what-if that leaves the cluster cache as it was,
 pods bound in the cache once admitted, and the property that, with placement on, no admitted
 Workload is left with an unschedulable pod and no quota is exceeded."""

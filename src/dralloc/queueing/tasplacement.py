@@ -22,7 +22,7 @@ For a Fit assignment, per pod set (as Kueue's `WorkloadsTopologyRequests` and
 
 On success the assignments are written into the `Assignment`'s pod sets (so the cycle's
 `status.admission.podSetAssignments[].topologyAssignment` carries them) and charged to the
-snapshots at once, as `cli/queueplacement.SchedulerPlacement` binds pods: later heads of the
+snapshots at once, as `controllers/queueplacement.SchedulerPlacement` binds pods: later heads of the
 same cycle see the usage. `forget(key)` returns it when the Workload is evicted or finishes.
 
 Departure from Kueue: a Fit whose placement fails is a `PlacementInfeasible` wait (the
