@@ -18,7 +18,12 @@ LocalQueue (`kueue.x-k8s.io/queue-name`), with their ResourceClaimTemplates. The
    only if the scheduler can place all its pods now (`controllers.queueplacement`), on the
    cluster with the pods of the Workloads admitted before it; otherwise it waits with reason
    `PlacementInfeasible`, naming the pod and the FitError, and BestEffortFIFO moves on to
-   the next. `--no-placement` is Kueue: quota only;
+   the next. `--no-placement` is Kueue: quota only. Where a ResourceFlavor names a Topology
+   (Kueue's topology-aware scheduling), each pod set is first given topology domains
+   (`queueing.tasplacement`, with or without `--placement`), written as Kueue's
+   `topologyAssignment`; a Workload no domain can hold waits with Kueue's TAS message. The
+   per-pod node selectors Kueue's TopologyUngater would add are not given to the pods of
+   step 4 (they are scheduled with the flavor's node labels only);
 4. starts the admitted jobs as Kueue does (unsuspended, the flavors' `nodeLabels` and
    `tolerations` injected, a partially admitted Job's `parallelism` set) and schedules the
    pods with the same controllers and scheduler as `dralloc schedule`;
@@ -45,7 +50,7 @@ from typing import Any, NoReturn
 import typer
 
 from dralloc.api.io import LoadedObject, dump, list_document, to_builtins
-from dralloc.api.resource import ResourceClaimTemplate
+from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
 from dralloc.api.workloads import Job, JobSet
 from dralloc.cli.inputs import ClusterInput, read_cluster
 from dralloc.cli.options import Validate, field_validation, report_reading
@@ -56,6 +61,7 @@ from dralloc.errors import InputError, Problem
 from dralloc.features import Features
 from dralloc.queueing import (
     ClassicalPreemptor,
+    PlacementCheck,
     QueueInput,
     QueueManager,
     QueueState,
@@ -71,6 +77,7 @@ from dralloc.queueing import (
 from dralloc.queueing.jobs import QUEUE_NAME_LABEL
 from dralloc.queueing.objects import GROUP, KINDS
 from dralloc.queueing.quota import FlavorResource
+from dralloc.queueing.tasplacement import TopologyPlacement
 from dralloc.scheduler.config import SchedulerConfiguration, load_config
 from dralloc.scheduler.profiles import plugin_names
 
@@ -216,6 +223,17 @@ def run_queue(
             inputs.priority_classes,
             seed or 0,
         )
+    topology: TopologyPlacement | None = None
+    if any(flavor.spec.topology_name for flavor in inputs.flavors.values()):
+        allocated = [
+            o.obj
+            for o in cluster.objects
+            if isinstance(o.obj, ResourceClaim) and o.obj.status.allocation is not None
+        ]
+        topology = TopologyPlacement.from_input(inputs, allocated)
+    check_placement: PlacementCheck | None = checker
+    if topology is not None:
+        check_placement = topology.then(checker) if checker is not None else topology
     admitted: list[str] = []
     preemptor = ClassicalPreemptor()
     previous: dict[str, tuple[str, str]] | None = None
@@ -224,7 +242,7 @@ def run_queue(
     # (popped again every cycle) from looping.
     while cycles < 4 * len(inputs.workloads) + 8:
         cycles += 1
-        result = schedule(state, manager, now, preemptor=preemptor, placement=checker)
+        result = schedule(state, manager, now, preemptor=preemptor, placement=check_placement)
         admitted += result.admitted
         for victim, by, reason in result.preemptions:
             if victim in inputs.workloads:
@@ -233,6 +251,8 @@ def run_queue(
                     admitted.remove(victim)
                 if checker is not None:
                     checker.forget(victim)
+                if topology is not None:
+                    topology.forget(victim)
         waiting = {k: (str(e.reason), e.message) for k, e in result.pending.items()}
         if not result.order or (
             not result.admitted and not result.preemptions and waiting == previous
