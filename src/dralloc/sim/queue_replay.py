@@ -27,8 +27,9 @@ On the virtual clock (`replay(..., admission=KueueAdmission(...))`):
   start when re-admitted;
 - an admitted job's pods enter the scheduler's queue (the same profile, gangs all or nothing)
   or, with placement-aware admission, the `PlacementCheck` places them at once with
-  `place_gang` on the replay's cache (the idea of `cli/queueplacement.SchedulerPlacement`,
-  on the replay's own pods) and only a job that can be placed now is admitted;
+  `place_gang` on the replay's cache and only a job that can be placed now is admitted (the
+  idea of `controllers/queueplacement.SchedulerPlacement`, whose pods come from Jobs; here
+  they are the replay's own pods, which the engine makes and binds);
 - when every pod of an admitted job has completed, its quota is released
   (`state.release`, `manager.on_quota_released`).
 
