@@ -134,11 +134,17 @@ def scenarios(draw: st.DrawFn) -> tuple[list[dict[str, Any]], bool, str]:
 
 
 def run(
-    docs: list[dict[str, Any]], fair: bool, preempt: bool = False, *, quick_heads: bool = True
+    docs: list[dict[str, Any]],
+    fair: bool,
+    preempt: bool = False,
+    *,
+    quick_heads: bool = True,
+    index_reservations: bool = True,
 ) -> tuple[QueueState, QueueManager, list[list[str]]]:
     inputs, problems = decode_documents(("p.yaml", i, d) for i, d in enumerate(docs, 1))
     assert problems == []
     state = QueueState.build(inputs)
+    state.index_reservations = index_reservations
     manager = QueueManager(state, quick_heads=quick_heads)
     manager.add_all(inputs.workloads.values())
     cycles: list[list[str]] = []

@@ -1,7 +1,8 @@
 """`QueueManager(quick_heads=True)` (one pass for each queue's head, requeue by walking the
-released queue's cohort tree) admits, preempts and leaves pending exactly what the plain path
-(sort every queue, find every ClusterQueue's root) does, over the random cohorts of
-test_queueing_properties and over a two-level cohort tree."""
+released queue's cohort tree) and `QueueState(index_reservations=True)` (preemption reads a
+ClusterQueue's reservations from an index) admit, preempt and leave pending exactly what the
+plain paths (sort every queue, find every ClusterQueue's root, scan every reservation) do,
+over the random cohorts of test_queueing_properties and over a two-level cohort tree."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from dralloc.queueing.reader import decode_documents
 
 
 def outcome(docs: list[dict[str, Any]], fair: bool, preempt: bool, quick: bool) -> Any:
-    state, manager, cycles = run(docs, fair, preempt, quick_heads=quick)
+    # `quick` turns both queueing speed-ups on or off: quick heads and the snapshot's
+    # reservations indexed by ClusterQueue.
+    state, manager, cycles = run(docs, fair, preempt, quick_heads=quick, index_reservations=quick)
     pending = {name: [q.key for q in manager.pending(name)] for name in sorted(manager.queues)}
     return cycles, sorted(state.reservations), pending
 

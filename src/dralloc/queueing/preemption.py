@@ -148,9 +148,7 @@ def _in_cq(
     ctx: PreemptionContext, cq: str, lca: QuotaNode | None, advantage: bool
 ) -> list[Preemptee]:
     out = []
-    for res in ctx.snapshot.reservations.values():
-        if res.cluster_queue != cq:
-            continue
+    for res in ctx.snapshot.reservations_of(cq):
         variant = _variant(ctx, res, advantage)
         if variant is not Variant.never:
             out.append(Preemptee(res, lca, variant))
