@@ -84,8 +84,7 @@ SIMULATE_EPILOG = epilog(
         "dralloc simulate --jobs 2",
         "dralloc simulate --mode replay --trace synthetic --policy fgd,bestfit",
         "dralloc simulate --mode replay --trace dlrm --trace-dir ../traces --jobs 2",
-        "dralloc simulate --mode replay --trace synthetic-jobs:jobs=500 --policy fgd "
-        "--queues none,strictfifo,besteffortfifo,fair,besteffortfifo+placement --seeds 1",
+        "dralloc simulate --mode replay --trace synthetic-jobs --queues none,fair",
     ],
     {
         EXIT_OK: "every run finished and the files are written",
