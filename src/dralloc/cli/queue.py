@@ -21,12 +21,16 @@ LocalQueue (`kueue.x-k8s.io/queue-name`), with their ResourceClaimTemplates. The
    the next. `--no-placement` is Kueue: quota only. Where a ResourceFlavor names a Topology
    (Kueue's topology-aware scheduling), each pod set is first given topology domains
    (`queueing.tasplacement`, with or without `--placement`), written as Kueue's
-   `topologyAssignment`; a Workload no domain can hold waits with Kueue's TAS message. The
-   per-pod node selectors Kueue's TopologyUngater would add are not given to the pods of
-   step 4 (they are scheduled with the flavor's node labels only);
+   `topologyAssignment`; a Workload no domain can hold waits with Kueue's TAS message;
 4. starts the admitted jobs as Kueue does (unsuspended, the flavors' `nodeLabels` and
-   `tolerations` injected, a partially admitted Job's `parallelism` set) and schedules the
-   pods with the same controllers and scheduler as `dralloc schedule`;
+   `tolerations` injected, the `kueue.x-k8s.io/podset` label and `kueue.x-k8s.io/workload`
+   annotation added, a partially admitted Job's `parallelism` set) and schedules the pods
+   with the same controllers and scheduler as `dralloc schedule`. The pods of a pod set with
+   a topology assignment are made gated (`kueue.x-k8s.io/topology`) and released as Kueue's
+   TopologyUngater releases them: each gets the nodeSelector of its domain's level values,
+   by rank for indexed Jobs and JobSets (completion index, then job index), so the scheduler
+   places it inside its domain (`controllers.queueplacement.released_objects`); the
+   scheduler-backed check of step 3 places the same ungated pods;
 5. prints one table per ClusterQueue (usage against quota, admitted Workloads with their
    pods, pending ones with the reason), or with `-o yaml|json` a `kind: List` of the
    Workloads (Kueue's `status.admission` and conditions) followed by what `dralloc schedule`
@@ -56,7 +60,12 @@ from dralloc.cli.inputs import ClusterInput, read_cluster
 from dralloc.cli.options import Validate, field_validation, report_reading
 from dralloc.cli.options import feature_gates as parse_feature_gates
 from dralloc.cli.schedule import ScheduleRun, plan_schedule, run_schedule
-from dralloc.controllers.queueplacement import SchedulerPlacement, started_job, suspended_job
+from dralloc.controllers.queueplacement import (
+    SchedulerPlacement,
+    released_objects,
+    started_job,
+    suspended_job,
+)
 from dralloc.errors import InputError, Problem
 from dralloc.features import Features
 from dralloc.queueing import (
@@ -180,6 +189,13 @@ class QueueRun:
         return str(answer.reason), answer.message
 
 
+def _has_topology_assignment(workload: Workload) -> bool:
+    admission = workload.status.admission
+    return admission is not None and any(
+        psa.topology_assignment is not None for psa in admission.pod_set_assignments
+    )
+
+
 def _cluster_of(cluster: ClusterInput, objects: Sequence[LoadedObject]) -> ClusterInput:
     out = ClusterInput(
         set_aside=cluster.set_aside,
@@ -259,9 +275,17 @@ def run_queue(
         ):
             break
         previous = waiting
-    started = [
-        started_job(jobs[k], inputs.workloads[k], inputs.flavors) for k in admitted if k in jobs
-    ]
+    started: list[LoadedObject] = []
+    for k in admitted:
+        if k not in jobs:
+            continue
+        workload = inputs.workloads[k]
+        if _has_topology_assignment(workload):
+            # Kueue starts the job with its pods gated; the TopologyUngater then gives each
+            # pod its domain: the pods are made here, ungated, and scheduled as given.
+            started += released_objects(jobs[k], workload, inputs.flavors, seed or 0)
+        else:
+            started.append(started_job(jobs[k], workload, inputs.flavors))
     held = [suspended_job(jobs[k]) for k in jobs if k not in admitted]
     scheduled = run_schedule(
         _cluster_of(cluster, [*others, *started, *held]), config, features, seed

@@ -32,9 +32,10 @@ import copy
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from dralloc.api.core import Pod, PriorityClass, Toleration
-from dralloc.api.io import LoadedObject
+from dralloc.api.core import Pod, PodSchedulingGate, PriorityClass, Toleration
+from dralloc.api.io import LoadedObject, kube_dict
 from dralloc.api.meta import ObjectMeta
 from dralloc.api.resource import ResourceClaimTemplate
 from dralloc.api.workloads import Job, JobSet, PodTemplateSpec
@@ -43,6 +44,14 @@ from dralloc.controllers.manifests import expand_controllers
 from dralloc.queueing import Assignment, ResourceFlavor, Snapshot, Workload
 from dralloc.queueing.objects import Admission
 from dralloc.queueing.queues import QueuedWorkload
+from dralloc.queueing.topology import (
+    PODSET_LABEL,
+    TOPOLOGY_GATE,
+    UNCONSTRAINED_ANNOTATION,
+    WORKLOAD_ANNOTATION,
+    TopologyRequest,
+    ungate_pods,
+)
 from dralloc.scheduler.admission import admit_pod
 from dralloc.scheduler.cache import SchedulerCache, claim_key
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME
@@ -65,54 +74,96 @@ def flavor_pod_fields(
     return selector, tolerations
 
 
-def _injected(
-    template: PodTemplateSpec, selector: Mapping[str, str], tolerations: Sequence[Toleration]
-) -> PodTemplateSpec:
-    template = copy.deepcopy(template)
-    template.spec.node_selector = {**template.spec.node_selector, **selector}
-    template.spec.tolerations = [
-        *template.spec.tolerations,
-        *(t for t in tolerations if t not in template.spec.tolerations),
-    ]
-    return template
+@dataclass
+class PodSetInfo:
+    """What Kueue's integration injects into one pod set's template when it starts the job
+    (`podset.FromAssignment` and `getPodSetsInfoFromStatus`): the flavors' nodeLabels and
+    tolerations, the `kueue.x-k8s.io/podset` label and `kueue.x-k8s.io/workload` annotation
+    (gate TopologyAwareScheduling, on by default), and for a pod set with a topology
+    assignment the `kueue.x-k8s.io/topology` scheduling gate (plus the unconstrained
+    annotation for implicit TAS), which the TopologyUngater (`ungate`) lifts per pod."""
 
+    node_selector: dict[str, str]
+    tolerations: list[Toleration]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    gates: list[str]
 
-def _raw_template(
-    raw: dict[str, object], selector: Mapping[str, str], tolerations: list[object]
-) -> None:
-    spec = raw.setdefault("spec", {})
-    assert isinstance(spec, dict)
-    if selector:
-        spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **selector}
-    if tolerations:
-        spec["tolerations"] = [*(spec.get("tolerations") or []), *tolerations]
+    @classmethod
+    def of(cls, workload: Workload, name: str, flavors: Mapping[str, ResourceFlavor]) -> PodSetInfo:
+        admission = workload.status.admission
+        found = admission.pod_set_assignments if admission else []
+        psa = next((a for a in found if a.name == name), None)
+        selector, tolerations = flavor_pod_fields(
+            flavors, list(psa.flavors.values()) if psa else []
+        )
+        info = cls(selector, tolerations, {PODSET_LABEL: name}, {}, [])
+        info.annotations[WORKLOAD_ANNOTATION] = workload.metadata.name
+        if psa is not None and psa.topology_assignment is not None:
+            pod_set = next((p for p in workload.spec.pod_sets if p.name == name), None)
+            request = TopologyRequest.from_dict(pod_set.topology_request if pod_set else None)
+            if request is None or not (
+                request.required or request.preferred or request.unconstrained
+            ):
+                info.annotations[UNCONSTRAINED_ANNOTATION] = "true"
+            info.gates.append(TOPOLOGY_GATE)
+        return info
+
+    def apply(self, template: PodTemplateSpec) -> PodTemplateSpec:
+        """A copy of `template` with this pod set's fields merged in."""
+        template = copy.deepcopy(template)
+        meta, spec = template.metadata, template.spec
+        meta.labels = {**meta.labels, **self.labels}
+        meta.annotations = {**meta.annotations, **self.annotations}
+        spec.node_selector = {**spec.node_selector, **self.node_selector}
+        spec.tolerations = [
+            *spec.tolerations,
+            *(t for t in self.tolerations if t not in spec.tolerations),
+        ]
+        present = {g.name for g in spec.scheduling_gates}
+        spec.scheduling_gates = [
+            *spec.scheduling_gates,
+            *(PodSchedulingGate(g) for g in self.gates if g not in present),
+        ]
+        return template
+
+    def apply_raw(self, raw: dict[str, Any]) -> None:
+        """The same merge on a wire-form pod template, in place."""
+        from dralloc.api.io import to_builtins
+
+        meta = raw.setdefault("metadata", {})
+        meta["labels"] = {**(meta.get("labels") or {}), **self.labels}
+        meta["annotations"] = {**(meta.get("annotations") or {}), **self.annotations}
+        spec = raw.setdefault("spec", {})
+        if self.node_selector:
+            spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **self.node_selector}
+        present = list(spec.get("tolerations") or [])
+        added = [t for t in (to_builtins(t) for t in self.tolerations) if t not in present]
+        if added:
+            spec["tolerations"] = present + added
+        gates = list(spec.get("schedulingGates") or [])
+        names = {g.get("name") for g in gates if isinstance(g, dict)}
+        gates += [{"name": g} for g in self.gates if g not in names]
+        if gates:
+            spec["schedulingGates"] = gates
 
 
 def started_job(
     loaded: LoadedObject, workload: Workload, flavors: Mapping[str, ResourceFlavor]
 ) -> LoadedObject:
     """The job as Kueue's integration starts it once `workload` is admitted (module
-    docstring), raw document and typed object alike."""
-    from dralloc.api.io import to_builtins
-
+    docstring, `PodSetInfo`), raw document and typed object alike."""
     admission = workload.status.admission
     assignments = {a.name: a for a in admission.pod_set_assignments} if admission else {}
     raw = copy.deepcopy(loaded.raw)
     obj = copy.deepcopy(loaded.obj)
     raw_spec = raw.setdefault("spec", {})
     raw_spec["suspend"] = False
-
-    def fields(name: str) -> tuple[dict[str, str], list[Toleration]]:
-        psa = assignments.get(name)
-        return flavor_pod_fields(flavors, list(psa.flavors.values()) if psa else [])
-
     if isinstance(obj, Job):
-        selector, tolerations = fields("main")
+        info = PodSetInfo.of(workload, "main", flavors)
         obj.spec.suspend = False
-        obj.spec.template = _injected(obj.spec.template, selector, tolerations)
-        _raw_template(
-            raw_spec.setdefault("template", {}), selector, [to_builtins(t) for t in tolerations]
-        )
+        obj.spec.template = info.apply(obj.spec.template)
+        info.apply_raw(raw_spec.setdefault("template", {}))
         psa = assignments.get("main")
         count = psa.count if psa is not None else None
         full = workload.spec.pod_sets[0].count if workload.spec.pod_sets else None
@@ -123,16 +174,95 @@ def started_job(
         obj.spec.suspend = False
         raw_jobs = raw_spec.get("replicatedJobs") or []
         for index, rj in enumerate(obj.spec.replicated_jobs):
-            selector, tolerations = fields(rj.name)
-            rj.template.spec.template = _injected(rj.template.spec.template, selector, tolerations)
+            info = PodSetInfo.of(workload, rj.name, flavors)
+            rj.template.spec.template = info.apply(rj.template.spec.template)
             if index < len(raw_jobs):
                 job_spec = raw_jobs[index].setdefault("template", {}).setdefault("spec", {})
-                _raw_template(
-                    job_spec.setdefault("template", {}),
-                    selector,
-                    [to_builtins(t) for t in tolerations],
-                )
+                info.apply_raw(job_spec.setdefault("template", {}))
     return LoadedObject(loaded.file, loaded.document, raw, obj)
+
+
+def ungate(workload: Workload, pods: Sequence[Pod]) -> list[Pod]:
+    """Kueue's TopologyUngater for the pods of admitted `workload`: per pod set with a
+    topology assignment, its pods (label `kueue.x-k8s.io/podset`, annotation
+    `kueue.x-k8s.io/workload`, not finished) are matched to the assignment's slots, by rank
+    for indexed Jobs and JobSets or greedily (`topology.ungate_pods`), and each gated one
+    loses the `kueue.x-k8s.io/topology` gate and gets its domain's level labels merged into
+    its nodeSelector. Returns the pods changed, as copies; the others are not touched.
+    Not modelled: LeaderWorkerSet leader/worker groups and the pod index offset annotation."""
+    admission = workload.status.admission
+    if admission is None:
+        return []
+    requests = {
+        p.name: TopologyRequest.from_dict(p.topology_request) for p in workload.spec.pod_sets
+    }
+    counts = {p.name: p.count for p in workload.spec.pod_sets}
+    out: list[Pod] = []
+    for psa in admission.pod_set_assignments:
+        if psa.topology_assignment is None:
+            continue
+        members = [
+            p
+            for p in pods
+            if p.metadata.labels.get(PODSET_LABEL) == psa.name
+            and p.metadata.annotations.get(WORKLOAD_ANNOTATION) == workload.metadata.name
+            and p.status.phase not in ("Succeeded", "Failed")
+        ]
+        count = psa.count if psa.count is not None else counts.get(psa.name, len(members))
+        for pod, selector in ungate_pods(
+            psa.topology_assignment, requests.get(psa.name), count, members
+        ):
+            changed = copy.deepcopy(pod)
+            changed.spec.scheduling_gates = [
+                g for g in changed.spec.scheduling_gates if g.name != TOPOLOGY_GATE
+            ]
+            changed.spec.node_selector = {**changed.spec.node_selector, **selector}
+            out.append(changed)
+    return out
+
+
+def released_objects(
+    loaded: LoadedObject,
+    workload: Workload,
+    flavors: Mapping[str, ResourceFlavor],
+    seed: int,
+) -> list[LoadedObject]:
+    """The admitted `workload`'s job started, the Jobs its JobSet makes, and the pods they
+    make, with the TopologyUngater's nodeSelectors: what `dralloc queue` schedules for a
+    Workload admitted by TAS. The Jobs and pods carry the owner references and
+    controller-uid labels that make the workload controllers count them as the job's own."""
+    started = started_job(loaded, workload, flavors)
+    made = expand_controllers([started], seed)
+    pods = [c.obj for c in made.created if isinstance(c.obj, Pod)]
+    ungated = {id(p): u for p, u in _ungated_by_identity(workload, pods)}
+    out = [started]
+    out += [
+        LoadedObject(loaded.file, loaded.document, kube_dict(job), job)
+        for job in made.expansion.jobs
+        if job.metadata.owner_references
+    ]
+    for created in made.created:
+        pod = created.obj
+        if not isinstance(pod, Pod) or id(pod) not in ungated:
+            out.append(created)
+            continue
+        changed = ungated[id(pod)]
+        raw = copy.deepcopy(created.raw)
+        spec = raw.setdefault("spec", {})
+        spec["nodeSelector"] = dict(changed.spec.node_selector)
+        gates = [g for g in spec.get("schedulingGates") or [] if g.get("name") != TOPOLOGY_GATE]
+        if gates:
+            spec["schedulingGates"] = gates
+        else:
+            spec.pop("schedulingGates", None)
+        out.append(LoadedObject(created.file, created.document, raw, changed))
+    return out
+
+
+def _ungated_by_identity(workload: Workload, pods: Sequence[Pod]) -> list[tuple[Pod, Pod]]:
+    """(the pod given, its ungated copy) for each pod `ungate` changes."""
+    by_key = {(p.metadata.namespace, p.metadata.name): p for p in pods}
+    return [(by_key[(u.metadata.namespace, u.metadata.name)], u) for u in ungate(workload, pods)]
 
 
 def suspended_job(loaded: LoadedObject) -> LoadedObject:
@@ -175,7 +305,9 @@ class SchedulerPlacement:
     answers: dict[str, str] = field(default_factory=dict)
 
     def pods_of(self, workload: Workload) -> list[Pod]:
-        """The pods the admitted `workload` releases, before their claims exist."""
+        """The pods the admitted `workload` releases, before their claims exist; a pod set
+        with a topology assignment has its pods ungated (`ungate`), so each is checked in
+        its domain."""
         key = f"{workload.metadata.namespace}/{workload.metadata.name}"
         loaded = self.jobs.get(key)
         if loaded is not None:
@@ -186,8 +318,10 @@ class SchedulerPlacement:
                 assert isinstance(created.obj, Pod)
                 pod, _ = admit_pod(created, created.obj, self.priority_classes)
                 pods.append(pod)
-            return pods
-        return self._template_pods(workload)
+        else:
+            pods = self._template_pods(workload)
+        ungated = {(p.metadata.namespace, p.metadata.name): p for p in ungate(workload, pods)}
+        return [ungated.get((p.metadata.namespace, p.metadata.name), p) for p in pods]
 
     def _template_pods(self, workload: Workload) -> list[Pod]:
         admission = workload.status.admission
@@ -196,9 +330,7 @@ class SchedulerPlacement:
         for ps in workload.spec.pod_sets:
             psa = counts.get(ps.name)
             count = psa.count if psa is not None and psa.count is not None else ps.count
-            names = list(psa.flavors.values()) if psa is not None else []
-            selector, tolerations = flavor_pod_fields(self.flavors, names)
-            template = _injected(ps.template, selector, tolerations)
+            template = PodSetInfo.of(workload, ps.name, self.flavors).apply(ps.template)
             for index in range(count):
                 meta = copy.deepcopy(template.metadata)
                 pods.append(

@@ -42,6 +42,10 @@ UNCONSTRAINED_ANNOTATION: Final = "kueue.x-k8s.io/podset-unconstrained-topology"
 SLICE_REQUIRED_ANNOTATION: Final = "kueue.x-k8s.io/podset-slice-required-topology"
 SLICE_SIZE_ANNOTATION: Final = "kueue.x-k8s.io/podset-slice-size"
 TOPOLOGY_GATE: Final = "kueue.x-k8s.io/topology"
+# What Kueue puts on an admitted job's pod templates (`getPodSetsInfoFromStatus`): the pod
+# set's name as a label, the Workload's name as an annotation; the ungater lists pods by both.
+PODSET_LABEL: Final = "kueue.x-k8s.io/podset"
+WORKLOAD_ANNOTATION: Final = "kueue.x-k8s.io/workload"
 HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
 # Job and JobSet pods carry their completion index here (Kueue's podIndexLabel for both).
 JOB_COMPLETION_INDEX_LABEL: Final = "batch.kubernetes.io/job-completion-index"
@@ -339,9 +343,16 @@ def _label_index(pod: Pod, label: str, bound: int) -> int | None:
     return int(raw)
 
 
-def _ranks(pods: Sequence[Pod], request: TopologyRequest | None, count: int) -> list[int] | None:
-    """Kueue's rank of each pod (`readRanksForLabels`), or None when ranks cannot be used:
-    no index label, an index out of range, or two pods with one rank."""
+def _ranks(
+    pods: Sequence[Pod],
+    request: TopologyRequest | None,
+    count: int,
+    levels: Sequence[str],
+    per_rank: Sequence[Mapping[str, str]],
+) -> list[int] | None:
+    """Kueue's rank of each pod (`readRanksIfAvailable`), or None when ranks cannot be used:
+    no index label, an index out of range, two pods with one rank, or a pod ungated before
+    whose nodeSelector is not its rank's domain."""
     if request is None or request.pod_index_label is None:
         return None
     single_job = count
@@ -362,7 +373,18 @@ def _ranks(pods: Sequence[Pod], request: TopologyRequest | None, count: int) -> 
         if rank >= count or rank in ranks:
             return None
         ranks.append(rank)
+    for pod, rank in zip(pods, ranks, strict=True):
+        if is_topology_gated(pod) or rank >= len(per_rank):
+            continue
+        actual = [pod.spec.node_selector.get(level, "") for level in levels]
+        if actual != [per_rank[rank][level] for level in levels]:
+            return None
     return ranks
+
+
+def is_topology_gated(pod: Pod) -> bool:
+    """Whether the pod still waits for the TopologyUngater (gate `kueue.x-k8s.io/topology`)."""
+    return any(g.name == TOPOLOGY_GATE for g in pod.spec.scheduling_gates)
 
 
 def ungate_pods(
@@ -378,9 +400,9 @@ def ungate_pods(
     the domains' slots not yet taken by ungated pods."""
     levels, domains = decode_assignment(assignment)
     per_rank = pod_node_selectors(assignment)
-    gated = [p for p in pods if any(g.name == TOPOLOGY_GATE for g in p.spec.scheduling_gates)]
+    gated = [p for p in pods if is_topology_gated(p)]
     gated_ids = {id(p) for p in gated}
-    ranks = _ranks(pods, request, count)
+    ranks = _ranks(pods, request, count, levels, per_rank)
     if ranks is not None:
         return [
             (pod, dict(per_rank[rank]))

@@ -1,0 +1,273 @@
+"""`dralloc queue` gives each pod of a TAS-admitted Job its domain, as Kueue's TopologyUngater
+does: the job starts with its pods gated (`kueue.x-k8s.io/topology`), each pod is ungated with
+the nodeSelector of its slot of the `topologyAssignment` (by completion index for an Indexed
+Job), and the scheduler places it inside that domain. The Topology, ResourceFlavor,
+ClusterQueue and Jobs are Kueue's own TAS examples (site/static/examples/tas/), unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dralloc.cli.main import app
+from dralloc.queueing import decode_assignment, pod_node_selectors
+
+# Kueue's sample-queues.yaml (the Topology is served as v1alpha1 there), plus its LocalQueue.
+SAMPLE_QUEUES = """\
+apiVersion: kueue.x-k8s.io/v1alpha1
+kind: Topology
+metadata:
+  name: "default"
+spec:
+  levels:
+  - nodeLabel: "cloud.provider.com/topology-block"
+  - nodeLabel: "cloud.provider.com/topology-rack"
+  - nodeLabel: "kubernetes.io/hostname"
+---
+kind: ResourceFlavor
+apiVersion: kueue.x-k8s.io/v1beta1
+metadata:
+  name: "tas-flavor"
+spec:
+  nodeLabels:
+    cloud.provider.com/node-group: "tas-node-group"
+  topologyName: "default"
+---
+apiVersion: kueue.x-k8s.io/v1beta1
+kind: ClusterQueue
+metadata:
+  name: "tas-cluster-queue"
+spec:
+  namespaceSelector: {} # match all.
+  resourceGroups:
+  - coveredResources: ["cpu", "memory"]
+    flavors:
+    - name: "tas-flavor"
+      resources:
+      - name: "cpu"
+        nominalQuota: 100
+      - name: "memory"
+        nominalQuota: 100Gi
+---
+apiVersion: kueue.x-k8s.io/v1beta1
+kind: LocalQueue
+metadata:
+  namespace: "default"
+  name: "tas-user-queue"
+spec:
+  clusterQueue: "tas-cluster-queue"
+"""
+
+
+def sample_job(mode: str, level: str, pods: int, name: str) -> str:
+    """Kueue's sample-job-required.yaml / sample-job-preferred.yaml, with a fixed name."""
+    return f"""\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+  labels:
+    kueue.x-k8s.io/queue-name: tas-user-queue
+spec:
+  parallelism: {pods}
+  completions: {pods}
+  completionMode: Indexed
+  template:
+    metadata:
+      annotations:
+        kueue.x-k8s.io/podset-{mode}-topology: "{level}"
+    spec:
+      containers:
+      - name: dummy-job
+        image: registry.k8s.io/e2e-test-images/agnhost:2.53
+        args: ["pause"]
+        resources:
+          requests:
+            cpu: "1"
+            memory: "200Mi"
+      restartPolicy: Never
+"""
+
+
+def nodes(blocks: int, racks: int, hosts: int, cpu: int = 4) -> str:
+    """`blocks` x `racks` x `hosts` nodes labelled as Kueue's TAS kind cluster labels them."""
+    docs = []
+    for b in range(blocks):
+        for r in range(racks):
+            for h in range(hosts):
+                name = f"b{b}-r{r}-h{h}"
+                docs.append(
+                    f"""\
+apiVersion: v1
+kind: Node
+metadata:
+  name: {name}
+  labels:
+    kubernetes.io/hostname: {name}
+    cloud.provider.com/node-group: tas-node-group
+    cloud.provider.com/topology-block: b{b}
+    cloud.provider.com/topology-rack: b{b}-r{r}
+status:
+  allocatable: {{cpu: "{cpu}", memory: 16Gi, pods: "110"}}
+  capacity: {{cpu: "{cpu}", memory: 16Gi, pods: "110"}}
+"""
+                )
+    return "---\n".join(docs)
+
+
+def queue(tmp_path: Path, *documents: str, extra: tuple[str, ...] = ()) -> tuple[int, Any, str]:
+    path = tmp_path / "input.yaml"
+    path.write_text("---\n".join(documents), encoding="utf-8")
+    result = CliRunner().invoke(app, ["queue", "-f", str(path), "-o", "yaml", *extra])
+    (document,) = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return result.exit_code, document["items"], result.stderr
+
+
+def workload_of(items: list[dict[str, Any]], job: str) -> dict[str, Any]:
+    (found,) = [
+        i
+        for i in items
+        if i["kind"] == "Workload" and i["metadata"]["name"].startswith(f"job-{job}-")
+    ]
+    return found
+
+
+def pods_of(items: list[dict[str, Any]], job: str) -> list[dict[str, Any]]:
+    return [
+        i
+        for i in items
+        if i["kind"] == "Pod" and i["metadata"]["labels"].get("batch.kubernetes.io/job-name") == job
+    ]
+
+
+def node_labels(name: str) -> dict[str, str]:
+    block, rack, _ = name.split("-")
+    return {
+        "cloud.provider.com/topology-block": block,
+        "cloud.provider.com/topology-rack": f"{block}-{rack}",
+    }
+
+
+def assert_pods_follow_their_ranks(items: list[dict[str, Any]], job: str) -> list[str]:
+    """Each pod is ungated with its completion index's slot and bound inside it; returns
+    the nodes used."""
+    workload = workload_of(items, job)
+    (psa,) = workload["status"]["admission"]["podSetAssignments"]
+    slots = pod_node_selectors(psa["topologyAssignment"])
+    pods = pods_of(items, job)
+    assert len(pods) == len(slots)
+    used = []
+    for pod in pods:
+        index = int(pod["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"])
+        selector = pod["spec"]["nodeSelector"]
+        assert {k: selector[k] for k in slots[index]} == slots[index]
+        assert selector["cloud.provider.com/node-group"] == "tas-node-group"
+        assert "schedulingGates" not in pod["spec"]
+        assert pod["metadata"]["labels"]["kueue.x-k8s.io/podset"] == "main"
+        assert (
+            pod["metadata"]["annotations"]["kueue.x-k8s.io/workload"]
+            == (workload["metadata"]["name"])
+        )
+        node = pod["spec"]["nodeName"]
+        assert all(node_labels(node).get(k, node) == v for k, v in slots[index].items())
+        used.append(node)
+    return used
+
+
+@pytest.mark.parametrize("placement", ["--placement", "--no-placement"])
+def test_a_required_rack_job_runs_every_pod_on_the_hosts_its_rank_was_given(
+    tmp_path: Path, placement: str
+) -> None:
+    # 2 blocks x 2 racks x 3 hosts of 4 cpu: 10 one-cpu pods fit only inside one rack (12).
+    code, items, stderr = queue(
+        tmp_path,
+        nodes(2, 2, 3),
+        SAMPLE_QUEUES,
+        sample_job("required", "cloud.provider.com/topology-rack", 10, "tas-sample-required"),
+        extra=(placement,),
+    )
+    assert code == 0, stderr
+    used = assert_pods_follow_their_ranks(items, "tas-sample-required")
+    assert len({node_labels(n)["cloud.provider.com/topology-rack"] for n in used}) == 1
+    levels, domains = decode_assignment(
+        workload_of(items, "tas-sample-required")["status"]["admission"]["podSetAssignments"][0][
+            "topologyAssignment"
+        ]
+    )
+    assert levels == ["kubernetes.io/hostname"]
+    # BestFit fills the rack's hosts, 4 + 4 + 2; the nodes used are exactly those.
+    assert sorted(d.count for d in domains) == [2, 4, 4]
+    assert sorted(used) == sorted(v for d in domains for v in d.values * d.count)
+
+
+def test_a_preferred_block_job_too_big_for_a_block_spans_two_and_lands_as_assigned(
+    tmp_path: Path,
+) -> None:
+    # Kueue's sample-job-preferred: 40 pods; a block holds 24, the cluster 48.
+    code, items, stderr = queue(
+        tmp_path,
+        nodes(2, 2, 3),
+        SAMPLE_QUEUES,
+        sample_job("preferred", "cloud.provider.com/topology-block", 40, "tas-sample-preferred"),
+    )
+    assert code == 0, stderr
+    used = assert_pods_follow_their_ranks(items, "tas-sample-preferred")
+    per_node = {n: used.count(n) for n in used}
+    assert len({node_labels(n)["cloud.provider.com/topology-block"] for n in used}) == 2
+    assert max(per_node.values()) <= 4
+
+
+def test_a_topology_without_hostname_gives_pods_block_and_rack_selectors(tmp_path: Path) -> None:
+    queues = SAMPLE_QUEUES.replace('  - nodeLabel: "kubernetes.io/hostname"\n', "")
+    code, items, stderr = queue(
+        tmp_path,
+        nodes(2, 2, 3),
+        queues,
+        sample_job("required", "cloud.provider.com/topology-block", 20, "rack-levels"),
+    )
+    assert code == 0, stderr
+    used = assert_pods_follow_their_ranks(items, "rack-levels")
+    selectors = {tuple(sorted(p["spec"]["nodeSelector"])) for p in pods_of(items, "rack-levels")}
+    assert selectors == {
+        (
+            "cloud.provider.com/node-group",
+            "cloud.provider.com/topology-block",
+            "cloud.provider.com/topology-rack",
+        )
+    }
+    assert len({node_labels(n)["cloud.provider.com/topology-block"] for n in used}) == 1
+
+
+def test_a_second_job_goes_to_the_rack_left_and_never_onto_the_first_ones_hosts(
+    tmp_path: Path,
+) -> None:
+    code, items, stderr = queue(
+        tmp_path,
+        nodes(1, 2, 3),
+        SAMPLE_QUEUES,
+        sample_job("required", "cloud.provider.com/topology-rack", 10, "first"),
+        sample_job("required", "cloud.provider.com/topology-rack", 12, "second"),
+    )
+    assert code == 0, stderr
+    first = set(assert_pods_follow_their_ranks(items, "first"))
+    second = set(assert_pods_follow_their_ranks(items, "second"))
+    racks = {node_labels(n)["cloud.provider.com/topology-rack"] for n in first | second}
+    assert len(racks) == 2 and not first & second
+
+
+def test_kueues_sample_job_with_generate_name_loads_unchanged_and_lands_in_one_rack(
+    tmp_path: Path,
+) -> None:
+    job = sample_job("required", "cloud.provider.com/topology-rack", 10, "x").replace(
+        "  name: x\n", "  generateName: tas-sample-required\n"
+    )
+    code, items, stderr = queue(tmp_path, nodes(2, 2, 3), SAMPLE_QUEUES, job)
+    assert code == 0, stderr
+    pods = [i for i in items if i["kind"] == "Pod"]
+    assert len(pods) == 10
+    racks = {node_labels(p["spec"]["nodeName"])["cloud.provider.com/topology-rack"] for p in pods}
+    assert len(racks) == 1
