@@ -740,7 +740,9 @@ def cluster_generate(
             "or tpu-<gen>-<topology> (v5e and v6e 2D shapes such as 2x4 or 4x8, v4 and v5p 3D "
             "shapes such as 2x2x2). For TPUs COUNT is whole slices: a multi-host slice is one "
             "Node per TPU VM in a node pool of its own, so 2xtpu-v6e-4x8 is 2 slices of 8 "
-            "Nodes with 4 chips each (16 Nodes) and 1xtpu-v5p-2x2x2 is 2 Nodes. GPU options: "
+            "Nodes with 4 chips each (16 Nodes) and 1xtpu-v5p-2x2x2 is 2 Nodes. gb200-nvl72: "
+            "COUNT racks of 18 Nodes with 4 GB200 GPUs, one NVLink clique each "
+            "(nvidia.com/gpu.clique; option clique=N). GPU options: "
             "mig=none|static|dynamic, layout=PROFILES (static MIG, e.g. all-1g.10gb or "
             "3g.40gb/2x1g.10gb), sharing=exclusive|time-slicing|mps|fractional, replicas=N, "
             "clients=N.",

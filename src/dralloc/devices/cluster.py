@@ -14,11 +14,17 @@ as `<count>x<shape>[:option=value,...]` or as entries of a cluster file (`Cluste
   whole slices. A single-host shape is one node per slice; a multi-host shape is
   `TpuTopology.node_count` nodes per slice (`2xtpu-v6e-4x8` is two slices of 8 nodes of 4
   chips), each slice its own GKE node pool (see `dralloc.devices.tpu`).
+* Multi-node NVLink shapes: `gb200-nvl72`, `count` racks of 18 nodes with 4 GB200 GPUs each,
+  one NVLink domain (clique) per rack. Each node carries GFD's `nvidia.com/gpu.clique` label
+  (`<cluster UUID>.<clique ID>`, one value per rack) and publishes the GPU driver's slice and
+  the compute-domain driver's (`channel-0`, `daemon-0`); the ComputeDomain DeviceClasses are
+  added. Option `clique=N` sets the clique ID (see `dralloc.devices.nvlink`).
 
 Node names are `<shape>-<index>` (zero-padded), or `<name>-<index>` with the `name` option,
 which two groups of one shape need to keep names unique. The nodes of multi-host TPU slice
 `<index>` are `<shape>-<index>-<worker>`, in the node pool `<shape>-<index>`; single-host TPU
-nodes share the node pool `<shape>`.
+nodes share the node pool `<shape>`. The nodes of NVLink rack `<index>` are
+`<shape>-<index>-<tray>`.
 
 Large fleets: `iter_cluster` yields one node at a time, and `GroupJsonTemplate` renders a
 group's nodes as JSON by stamping one encoded prototype node with each node's name and GPU
@@ -43,6 +49,14 @@ from dralloc.api.resource import DeviceClass, ResourceSlice
 from dralloc.devices.catalog import Catalog, GpuModel, MigProfile
 from dralloc.devices.classes import driver_device_classes
 from dralloc.devices.migplan import parse_profiles
+from dralloc.devices.nvlink import (
+    DEFAULT_CLIQUE_ID,
+    NVL72_GPUS_PER_NODE,
+    NVL72_NODES_PER_RACK,
+    NvlRack,
+    compute_domain_device_classes,
+    compute_domain_node_slice,
+)
 from dralloc.devices.slices import (
     MPS_CLIENTS_PER_GPU,
     SHARING_STRATEGIES,
@@ -66,6 +80,9 @@ GPU_ALIASES = {
 }
 DGX_GPUS = 8
 GPU_OPTIONS = ("name", "gpus", "mig", "layout", "sharing", "replicas", "clients")
+NVL_OPTIONS = ("name", "clique")
+# Multi-node NVLink shapes: GPU model, nodes per rack, GPUs per node.
+NVL_SHAPES = {"gb200-nvl72": ("gb200", NVL72_NODES_PER_RACK, NVL72_GPUS_PER_NODE)}
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _GROUP = re.compile(r"^(?P<count>[1-9][0-9]*)x(?P<shape>[a-z0-9][-a-z0-9.]*)(?::(?P<opts>.*))?$")
 _PROTOTYPE = "proto-node-0"
@@ -101,11 +118,19 @@ class _GpuShape:
 
 
 @dataclass(frozen=True)
+class _NvlShape:
+    gpu: _GpuShape
+    nodes_per_rack: int
+    clique_id: int
+
+
+@dataclass(frozen=True)
 class _ResolvedGroup:
     group: NodeGroup
     width: int
     gpu: _GpuShape | None = None
-    tpu: TpuSliceLayout | None = None  # exactly one of gpu and tpu is set
+    tpu: TpuSliceLayout | None = None
+    nvl: _NvlShape | None = None  # exactly one of gpu, tpu and nvl is set
 
     @property
     def prefix(self) -> str:
@@ -127,6 +152,22 @@ class _ResolvedGroup:
             pool = self.node_name(index)
             for worker in range(layout.nodes):
                 yield f"{pool}-{worker:0{worker_width}d}", pool
+
+    def nvl_nodes(self) -> Iterator[tuple[str, NvlRack]]:
+        """(node name, rack) of every node of an NVLink group, rack by rack."""
+        shape = self.nvl
+        assert shape is not None
+        width = max(2, len(str(shape.nodes_per_rack - 1)))
+        for index in range(self.group.count):
+            rack = NvlRack(
+                self.prefix,
+                index,
+                nodes=shape.nodes_per_rack,
+                gpus_per_node=shape.gpu.gpus,
+                clique_id=shape.clique_id,
+            )
+            for tray in range(shape.nodes_per_rack):
+                yield f"{self.node_name(index)}-{tray:0{width}d}", rack
 
 
 def parse_group(text: str) -> NodeGroup:
@@ -159,6 +200,7 @@ class _GroupEntry(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw
     sharing: str | None = None
     replicas: int | None = None
     clients: int | None = None
+    clique: int | None = None
 
 
 class ClusterFile(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
@@ -209,7 +251,16 @@ def parse_cluster_file(text: str, file: str) -> list[NodeGroup]:
             raise fail(f"nodeGroups[{index}].count", "must be at least 1")
         options = {
             name: ",".join(value) if isinstance(value, list) else str(value)
-            for name in ("name", "gpus", "mig", "layout", "sharing", "replicas", "clients")
+            for name in (
+                "name",
+                "gpus",
+                "mig",
+                "layout",
+                "sharing",
+                "replicas",
+                "clients",
+                "clique",
+            )
             if (value := getattr(entry, name)) is not None
         }
         groups.append(NodeGroup(entry.count, entry.shape, options))
@@ -331,6 +382,8 @@ def _resolve(groups: list[NodeGroup], catalog: Catalog) -> list[_ResolvedGroup]:
             if set(group.options) - {"name"}:
                 raise ClusterSpecError(f"{group.shape}: TPU shapes take no options but name")
             resolved.append(_ResolvedGroup(group, width, tpu=_tpu_layout(group.shape, catalog)))
+        elif group.shape in NVL_SHAPES:
+            resolved.append(_ResolvedGroup(group, width, nvl=_nvl_shape(group, catalog)))
         else:
             resolved.append(_ResolvedGroup(group, width, gpu=_gpu_shape(group, catalog)))
     return resolved
@@ -343,6 +396,41 @@ def _gpu_node(
     gpus = synthetic_gpus(name, shape.model, shape.gpus, mig_layout=shape.layout)
     slices = builder.node_slices(name, shape.model, gpus, mig=shape.mig, sharing=shape.sharing)
     return node, slices
+
+
+def _nvl_shape(group: NodeGroup, catalog: Catalog) -> _NvlShape:
+    unknown = set(group.options) - set(NVL_OPTIONS)
+    if unknown:
+        raise ClusterSpecError(
+            f"{group.shape}: unknown option(s) {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(NVL_OPTIONS)})"
+        )
+    clique = group.options.get("clique", str(DEFAULT_CLIQUE_ID))
+    if not clique.isdigit():
+        raise ClusterSpecError(
+            f"{group.shape}: clique must be a non-negative integer, got {clique!r}"
+        )
+    model, nodes, gpus = NVL_SHAPES[group.shape]
+    gpu = _gpu_shape(NodeGroup(1, model, {"gpus": str(gpus)}), catalog)
+    return _NvlShape(gpu, nodes, int(clique))
+
+
+def _nvl_node(
+    name: str, shape: _NvlShape, rack: NvlRack, builder: SliceBuilder
+) -> tuple[Node, list[ResourceSlice]]:
+    # A GB200 compute tray: two Grace CPUs (72 Arm cores each) and about 960 GB of LPDDR5X.
+    labels = {**shape.gpu.labels, **rack.labels(), "kubernetes.io/arch": "arm64"}
+    node = _node(name, labels, cpu="144", memory="880Gi")
+    gpu = shape.gpu
+    slices = builder.node_slices(name, gpu.model, gpu.gpus, mig="none", sharing=gpu.sharing)
+    return node, [*slices, compute_domain_node_slice(name)]
+
+
+def _device_classes(resolved: list[_ResolvedGroup]) -> list[DeviceClass]:
+    classes = driver_device_classes()
+    if any(item.nvl is not None for item in resolved):
+        classes.extend(compute_domain_device_classes())
+    return classes
 
 
 def _tpu_layout(shape: str, catalog: Catalog) -> TpuSliceLayout:
@@ -363,6 +451,18 @@ def _tpu_node(name: str, layout: TpuSliceLayout, pool: str) -> tuple[Node, list[
     return _node(name, layout.node_labels(pool), cpu="180", memory="720Gi"), slices
 
 
+def _rack_nodes(
+    item: _ResolvedGroup, builder: SliceBuilder
+) -> Iterator[tuple[Node, list[ResourceSlice]]]:
+    """The nodes of a TPU or NVLink group, with their slices."""
+    if item.tpu is not None:
+        for name, pool in item.tpu_nodes():
+            yield _tpu_node(name, item.tpu, pool)
+    elif item.nvl is not None:
+        for name, rack in item.nvl_nodes():
+            yield _nvl_node(name, item.nvl, rack, builder)
+
+
 def iter_cluster(
     groups: list[NodeGroup], catalog: Catalog
 ) -> Iterator[tuple[Node, list[ResourceSlice]]]:
@@ -370,18 +470,16 @@ def iter_cluster(
     resolved = _resolve(groups, catalog)
     builder = SliceBuilder()
     for item in resolved:
-        if item.tpu is not None:
-            for name, pool in item.tpu_nodes():
-                yield _tpu_node(name, item.tpu, pool)
+        if item.gpu is None:
+            yield from _rack_nodes(item, builder)
             continue
-        assert item.gpu is not None
         for index in range(item.group.count):
             yield _gpu_node(item.node_name(index), item.gpu, builder)
 
 
 def generate_cluster(groups: list[NodeGroup], catalog: Catalog) -> GeneratedCluster:
     """Build every group's nodes and slices, plus the drivers' DeviceClasses."""
-    cluster = GeneratedCluster(classes=driver_device_classes())
+    cluster = GeneratedCluster(classes=_device_classes(_resolve(groups, catalog)))
     for node, slices in iter_cluster(groups, catalog):
         cluster.nodes.append(node)
         cluster.slices.extend(slices)
@@ -442,16 +540,16 @@ def iter_cluster_json(
     def fmt(document: bytes) -> bytes:
         return msgspec.json.format(document, indent=indent) if indent is not None else document
 
-    for device_class in driver_device_classes():
+    for device_class in _device_classes(resolved):
         yield fmt(encode_json(device_class))
     builder = SliceBuilder()
     for item in resolved:
-        if item.tpu is not None:
-            for name, pool in item.tpu_nodes():
-                node, slices = _tpu_node(name, item.tpu, pool)
+        if item.gpu is None:
+            built = _rack_nodes(item, builder)
+            for node, slices in built:
                 yield fmt(encode_json(node))
-                for tpu_slice in slices:
-                    yield fmt(encode_json(tpu_slice))
+                for each in slices:
+                    yield fmt(encode_json(each))
             continue
         assert item.gpu is not None
         template = GroupJsonTemplate(item.gpu, builder, indent)
