@@ -41,6 +41,14 @@ from dralloc.scheduler.gangs.model import (
     collect_gangs,
     scheduling_group_name,
 )
+from dralloc.scheduler.gangs.preemption import (
+    GangPreemption,
+    is_gang_preemption_enabled,
+    place_gang_preempting,
+    preempt_for_gang,
+    preemption_units,
+    preemptor_priority,
+)
 
 __all__ = [
     "GANG_CYCLE_KEY",
@@ -54,12 +62,18 @@ __all__ = [
     "GangIndex",
     "GangKey",
     "GangPlacement",
+    "GangPreemption",
     "GangSource",
     "MemberResult",
     "collect_gangs",
     "cycle_order",
+    "is_gang_preemption_enabled",
     "place_gang",
+    "place_gang_preempting",
     "pop_gang",
+    "preempt_for_gang",
+    "preemption_units",
+    "preemptor_priority",
     "schedule_gang_entity",
     "scheduler_name_problem",
     "scheduling_group_name",

@@ -67,6 +67,16 @@ class Gang:
     min_count: int | None
     declared: bool = True
     queue: str = ""  # Volcano's spec.queue / KAI's queue label: for the queueing layer
+    # What workload-aware preemption reads (`preemption.py`). Kubernetes' PodGroup:
+    # `spec.priority` (None: upstream's PodGroupPriority reads it as 0), `spec.disruptionMode`
+    # ("" is upstream's default, Pod) and whether `spec.schedulingConstraints.topology` is set
+    # (upstream does not preempt for such a group).
+    priority: int | None = None
+    disruption_mode: str = ""
+    has_topology_constraints: bool = False
+    # Volcano's `spec.minResources` as (resource, quantity) pairs in the order written
+    # (None: a best-effort group, always enqueued; `volcano.py`).
+    min_resources: tuple[tuple[str, str], ...] | None = None
 
     @property
     def is_gang(self) -> bool:
@@ -176,10 +186,26 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
             if isinstance(obj, PodGroup):
                 gang_key = GangKey(namespace, obj.metadata.name)
                 gang = obj.spec.scheduling_policy.gang
-                declared[gang_key] = Gang(gang_key, gang.min_count if gang is not None else None)
+                constraints = obj.spec.scheduling_constraints
+                declared[gang_key] = Gang(
+                    gang_key,
+                    gang.min_count if gang is not None else None,
+                    priority=obj.spec.priority,
+                    disruption_mode=obj.spec.disruption_mode or "",
+                    has_topology_constraints=bool(constraints and constraints.topology),
+                )
         elif isinstance(obj, VolcanoPodGroup):
             gang_key = GangKey(namespace, obj.metadata.name, GangSource.VOLCANO)
-            declared[gang_key] = Gang(gang_key, obj.spec.min_member, queue=obj.spec.queue)
+            declared[gang_key] = Gang(
+                gang_key,
+                obj.spec.min_member,
+                queue=obj.spec.queue,
+                min_resources=(
+                    tuple((str(k), str(v)) for k, v in obj.spec.min_resources.items())
+                    if obj.spec.min_resources is not None
+                    else None
+                ),
+            )
         elif isinstance(obj, KaiPodGroup):
             gang_key = GangKey(namespace, obj.metadata.name, GangSource.KAI)
             declared[gang_key] = Gang(gang_key, obj.spec.min_member, queue=obj.spec.queue)

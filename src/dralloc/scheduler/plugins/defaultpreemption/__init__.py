@@ -1,4 +1,5 @@
-"""The `DefaultPreemption` plugin: kube-scheduler's priority preemption (PostFilter)."""
+"""The `DefaultPreemption` plugin: kube-scheduler's priority preemption (PostFilter), and
+workload-aware preemption's victim search for a whole pod group (`groups.py`)."""
 
 from dralloc.scheduler.plugins.defaultpreemption.args import DefaultPreemptionArgs
 from dralloc.scheduler.plugins.defaultpreemption.budgets import (
@@ -14,6 +15,12 @@ from dralloc.scheduler.plugins.defaultpreemption.disruption import (
     ControllerScales,
     computed_status,
     with_status,
+)
+from dralloc.scheduler.plugins.defaultpreemption.groups import (
+    NO_GROUP_VICTIMS,
+    GroupVictims,
+    VictimUnit,
+    select_victims_on_domain,
 )
 from dralloc.scheduler.plugins.defaultpreemption.plugin import (
     NAME,
@@ -43,6 +50,7 @@ __all__ = [
     "NOT_ELIGIBLE_NEVER",
     "NOT_ELIGIBLE_TERMINATING",
     "NOT_HELPFUL",
+    "NO_GROUP_VICTIMS",
     "NO_VICTIMS",
     "REASON_PREEMPTION_BY_SCHEDULER",
     "Candidate",
@@ -52,13 +60,16 @@ __all__ = [
     "DisruptionBudgetLister",
     "Eviction",
     "Evictor",
+    "GroupVictims",
     "NodeLister",
+    "VictimUnit",
     "Victims",
     "can_preempt",
     "computed_status",
     "disruption_message",
     "num_candidates",
     "pick_one_node_for_preemption",
+    "select_victims_on_domain",
     "select_victims_on_node",
     "split_by_budget_violation",
     "with_status",

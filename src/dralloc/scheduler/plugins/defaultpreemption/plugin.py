@@ -63,6 +63,11 @@ from dralloc.scheduler.plugins.defaultpreemption.candidates import (
     num_candidates,
     pick_one_node_for_preemption,
 )
+from dralloc.scheduler.plugins.defaultpreemption.groups import (
+    GroupVictims,
+    VictimUnit,
+    select_victims_on_domain,
+)
 from dralloc.scheduler.plugins.defaultpreemption.pods import (
     PREEMPT_NEVER,
     is_terminating_by_preemption,
@@ -170,6 +175,44 @@ class DefaultPreemption:
         except DrallocError as err:
             return None, Status.error(f"{PREFIX}evicting victims on node {best.node_name}: {err}")
         return best.node_name, SUCCESS
+
+    # ------------------------------------------------------- a pod group as preemptor
+
+    def select_group_victims(
+        self,
+        preemptor: Sequence[PodInfo],
+        priority: int,
+        units: Sequence[VictimUnit],
+        remove: Callable[[VictimUnit], None],
+        add: Callable[[VictimUnit], None],
+        fits: Callable[[], Status],
+    ) -> tuple[GroupVictims | None, Status]:
+        """Workload-aware preemption's victim search for the pods of one group
+        (`groups.py`; upstream's PodGroupPostFilter, before actuation): Unschedulable
+        `not eligible due to preemptionPolicy=Never.` when any member says Never, else
+        `select_victims_on_domain` with this plugin's PodDisruptionBudgets. Messages carry
+        no "preemption: " prefix (upstream appends the group's status as is)."""
+        if any(preemption_policy(p.pod) == PREEMPT_NEVER for p in preemptor):
+            return None, Status.unschedulable(NOT_ELIGIBLE_NEVER)
+        return select_victims_on_domain(priority, units, self.budgets(), remove, add, fits)
+
+    def evict_group_victims(
+        self, preemptor: PodInfo, victims: GroupVictims, node_of: Mapping[str, str]
+    ) -> Status:
+        """Carry out a group preemption: one `Eviction` per node, in node-name order, its
+        victims most important first; `node_of` maps each victim's key to its node."""
+        by_node: dict[str, list[PodInfo]] = {}
+        for pod in victims.pods:
+            by_node.setdefault(node_of[pod.key], []).append(pod)
+        profile = self._handle.profile_name if self._handle is not None else ""
+        message = f"{profile}: preempting to accommodate a higher priority podgroup"
+        for node_name in sorted(by_node):
+            eviction = Eviction(preemptor, node_name, tuple(by_node[node_name]), message)
+            try:
+                self.evictor(eviction)
+            except DrallocError as err:
+                return Status.error(f"{PREFIX}evicting victims on node {node_name}: {err}")
+        return SUCCESS
 
     # ------------------------------------------------------------------------ steps
 

@@ -28,12 +28,11 @@ from dralloc.scheduler.framework import (
     queue_always,
 )
 from dralloc.scheduler.framework.status import SUCCESS, Code
-from dralloc.scheduler.gangs import (
-    GANG_CYCLE_KEY,
-    WAITING_FOR_QUORUM,
-    Gang,
-    GangCycle,
-)
+
+# The submodules, not the package: `gangs.preemption` uses DefaultPreemption, and sibling
+# plugins stay independent.
+from dralloc.scheduler.gangs.cycle import GANG_CYCLE_KEY, GangCycle
+from dralloc.scheduler.gangs.model import WAITING_FOR_QUORUM, Gang
 
 NAME = "GangScheduling"
 POD_GROUP = "scheduling.k8s.io/PodGroup"
