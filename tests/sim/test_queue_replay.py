@@ -208,6 +208,21 @@ def test_best_effort_fifo_admits_past_a_blocked_head_arriving_at_the_same_instan
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(job_traces(), st.sampled_from(POLICY_NAMES))
+def test_sharing_nominations_changes_nothing(trace: JobTrace, queues: str) -> None:
+    replayed, gangs = job_replay(trace)
+    outcomes = []
+    for share in (True, False):
+        admission = KueueAdmission(trace, queue_policy(queues), share_nominations=share)
+        result = replay(replayed, "bestfit", 1, gangs=gangs, admission=admission)
+        statuses = {k: repr(w.status) for k, w in admission.workloads.items()}
+        outcomes.append(
+            (result.pods, list(admission.jobs.values()), admission.log, admission.cycles, statuses)
+        )
+    assert outcomes[0] == outcomes[1]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(job_traces(), st.sampled_from(POLICY_NAMES))
 def test_skipping_quiet_instants_changes_nothing(trace: JobTrace, queues: str) -> None:
     replayed, gangs = job_replay(trace)
     outcomes = []

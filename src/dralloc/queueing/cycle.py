@@ -25,13 +25,26 @@ Workload against its ClusterQueue on a snapshot (also what `explain` uses). A cy
 Nothing is admitted half: a Workload's usage for all its pod sets is charged in one step,
 after one fit check over every FR, or not at all.
 
+Speed-up (changes no outcome; `schedule(..., nominations=None)` is the plain path, and
+tests/queueing/test_quick_heads.py checks both agree): `Nominations` remembers step 3's
+answer per equivalence class, keyed on the `QueueState.generation` it was computed at (every
+`reserve` and `release` moves it; nomination runs on a fresh snapshot, before step 5 charges
+anything) and on everything nomination reads of a head: its ClusterQueue, `shape()`,
+priority, what the preemptor reads of it (`Preemptor.equivalence`), `last_tried`, and the
+config. A head of the same class at the same generation gets the stored answer (assignment,
+targets, reason, message, and the same writes on the head) instead of a new flavor
+assignment and preemption search. This is what makes cycles cheap when many same-shaped
+Workloads come back from the inadmissible sets after quota is released: Kueue's
+SchedulingEquivalenceHashing (gate, beta, off in v0.17) skips them instead, which changes
+outcomes; this evaluates each one, as the plain path does, only faster.
+
 State: reads and writes the `QueueState` and `QueueManager` passed in (their owner runs the
 cycle); writes the status of the Workloads it decides on; time comes in as `now`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -84,9 +97,13 @@ class Target:
 class Preemptor(Protocol):
     """Finds preemption targets on a snapshot (spec section 3). `oracle` classifies a
     flavor during assignment; `targets` returns victims for a Preempt assignment. Both must
-    leave the snapshot as they found it."""
+    leave the snapshot as they found it. `equivalence` names what both read of a head
+    beyond its ClusterQueue, shape and priority (for `Nominations`): two heads with equal
+    answers must get equal oracles and targets on one snapshot."""
 
     def oracle(self, snapshot: Snapshot, entry: QueuedWorkload) -> PreemptionOracle: ...
+
+    def equivalence(self, cq: ClusterQueueState, entry: QueuedWorkload) -> Hashable: ...
 
     def targets(
         self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
@@ -111,6 +128,9 @@ class NeverPreempt:
 
     def oracle(self, snapshot: Snapshot, entry: QueuedWorkload) -> PreemptionOracle:
         return NoPreemption(snapshot.cluster_queue_nodes())
+
+    def equivalence(self, cq: ClusterQueueState, entry: QueuedWorkload) -> Hashable:
+        return None
 
     def targets(
         self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
@@ -181,6 +201,95 @@ def pending_reason(assignment: Assignment) -> PendingReason:
         if rank[this] > rank[worst]:
             worst = this
     return worst
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A nomination as `Nominations` keeps it: the entry's fields and what it wrote on the
+    head (`last_tried` when nominated, the NamespaceMismatch requeue reason)."""
+
+    nominated: bool
+    assignment: Assignment | None
+    targets: tuple[Target, ...]
+    reason: PendingReason
+    message: str
+    last_tried: list[dict[str, int]] | None
+    requeue_reason: RequeueReason
+
+    def entry(self, queued: QueuedWorkload, cq: ClusterQueueState | None) -> Entry:
+        if self.nominated:
+            queued.last_tried = self.last_tried
+        if self.requeue_reason is not RequeueReason.generic:
+            queued.requeue_reason = self.requeue_reason
+        return Entry(
+            queued,
+            cq,
+            self.assignment,
+            list(self.targets),
+            reason=self.reason,
+            message=self.message,
+            nominated=self.nominated,
+        )
+
+
+class Nominations:
+    """Nomination answers shared by equivalent heads while the state's generation holds (the
+    module docstring's speed-up). Owned by whoever runs the cycles and passed to every
+    `schedule`; it holds one generation's answers at a time (bounded by the ClusterQueues x
+    shapes x flavor progress seen in it) and drops them when the generation moves. An
+    Assignment it hands out is shared, so nothing may change one after nomination.
+
+        nominations = Nominations()
+        schedule(state, manager, now, preemptor=ClassicalPreemptor(), nominations=nominations)
+    """
+
+    def __init__(self) -> None:
+        self.generation = -1
+        self.answers: dict[Hashable, _Answer] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def nominate(
+        self,
+        state: QueueState,
+        snapshot: Snapshot,
+        queued: QueuedWorkload,
+        preemptor: Preemptor,
+        config: QueueConfig,
+    ) -> Entry:
+        """`nominate`, answered from memory when an equivalent head was nominated at this
+        generation. `snapshot` must be the generation's, uncharged."""
+        if state.generation != self.generation:
+            self.generation = state.generation
+            self.answers.clear()
+        cq = state.cluster_queues.get(queued.cluster_queue)
+        tried = queued.last_tried
+        key = (
+            queued.cluster_queue,
+            queued.shape(),
+            queued.priority,
+            None if cq is None else preemptor.equivalence(cq, queued),
+            None if tried is None else tuple(tuple(sorted(t.items())) for t in tried),
+            config,
+            preemptor,
+        )
+        found = self.answers.get(key)
+        if found is not None:
+            self.hits += 1
+            return found.entry(queued, cq)
+        self.misses += 1
+        before = queued.requeue_reason
+        entry = nominate(state, snapshot, queued, preemptor, config)
+        self.answers[key] = _Answer(
+            entry.nominated,
+            entry.assignment,
+            tuple(entry.targets),
+            entry.reason,
+            entry.message,
+            queued.last_tried,
+            queued.requeue_reason if queued.requeue_reason is not before else RequeueReason.generic,
+        )
+        return entry
 
 
 def nominate(
@@ -322,9 +431,12 @@ def schedule(
     preemptor: Preemptor | None = None,
     reserved_at: float | None = None,
     placement: PlacementCheck | None = None,
+    nominations: Nominations | None = None,
 ) -> CycleResult:
     """Run one admission cycle. Returns what was admitted, what to preempt, and why the
-    others wait; the admitted Workloads hold quota in `state` when this returns."""
+    others wait; the admitted Workloads hold quota in `state` when this returns.
+    `nominations`: share answers between equivalent heads (a speed-up; None: each head is
+    evaluated afresh)."""
     config = config or QueueConfig()
     preemptor = preemptor or NeverPreempt()
     # When admitted Workloads reserved quota orders preemption candidates (most recent first):
@@ -335,7 +447,8 @@ def schedule(
     if not heads:
         return result
     snapshot = state.snapshot()
-    entries = [nominate(state, snapshot, head, preemptor, config) for head in heads]
+    evaluate = nominate if nominations is None else nominations.nominate
+    entries = [evaluate(state, snapshot, head, preemptor, config) for head in heads]
     nominated = [e for e in entries if e.nominated]
     claimed: dict[str, Target] = {}
 

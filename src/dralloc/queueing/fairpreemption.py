@@ -26,7 +26,7 @@ Then, as classically, targets are put back in reverse while the preemptor still 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -43,6 +43,7 @@ from dralloc.queueing.preemption import (
     preemption_context,
     preemptor_fits,
     satisfies_policy,
+    timestamp_read,
 )
 from dralloc.queueing.queues import QueuedWorkload
 from dralloc.queueing.quota import (
@@ -53,7 +54,7 @@ from dralloc.queueing.quota import (
     borrowing_level,
     remove_usages,
 )
-from dralloc.queueing.state import Reservation, Snapshot
+from dralloc.queueing.state import ClusterQueueState, Reservation, Snapshot
 
 IN_COHORT_FAIR_SHARING = "InCohortFairSharing"
 NEGATIVE = DRS(1.0, -1.0)
@@ -322,6 +323,9 @@ class FairSharingPreemptor:
 
     def oracle(self, snapshot: Snapshot, entry: QueuedWorkload) -> PreemptionOracle:
         return _FairOracle(snapshot, entry, self.strategies)
+
+    def equivalence(self, cq: ClusterQueueState, entry: QueuedWorkload) -> Hashable:
+        return (self.strategies, timestamp_read(cq, entry))
 
     def targets(
         self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment

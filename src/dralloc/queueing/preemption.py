@@ -31,7 +31,7 @@ this preemptor still selects classically; the 5-minute timestamp buffer
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -48,7 +48,7 @@ from dralloc.queueing.quota import (
     is_borrowing_with,
     local_available,
 )
-from dralloc.queueing.state import Reservation, Snapshot
+from dralloc.queueing.state import ClusterQueueState, Reservation, Snapshot
 
 IN_CLUSTER_QUEUE = "InClusterQueue"
 IN_COHORT_RECLAMATION = "InCohortReclamation"
@@ -277,6 +277,17 @@ def select_targets(ctx: PreemptionContext) -> list[Preemptee]:
     return []
 
 
+def timestamp_read(cq: ClusterQueueState, entry: QueuedWorkload) -> str | None:
+    """The preemptor's queue-order timestamp where candidate selection reads it (a
+    `LowerOrNewerEqualPriority` policy compares it), else None: what preemption reads of a
+    head beyond its ClusterQueue, requests and priority."""
+    policy = cq.obj.spec.preemption
+    newer = PreemptionPolicy.lower_or_newer_equal_priority
+    if newer in (policy.within_cluster_queue, policy.reclaim_within_cohort):
+        return entry.timestamp
+    return None
+
+
 def preemption_context(
     snapshot: Snapshot,
     entry: QueuedWorkload,
@@ -336,6 +347,9 @@ class ClassicalPreemptor:
 
     def oracle(self, snapshot: Snapshot, entry: QueuedWorkload) -> PreemptionOracle:
         return _Oracle(snapshot, entry)
+
+    def equivalence(self, cq: ClusterQueueState, entry: QueuedWorkload) -> Hashable:
+        return timestamp_read(cq, entry)
 
     def targets(
         self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment

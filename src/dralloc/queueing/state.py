@@ -202,6 +202,10 @@ class QueueState:
     reservations: dict[str, Reservation] = field(default_factory=dict)
     # Snapshot.reservations_of's index (a speed-up; False is the plain scan).
     index_reservations: bool = True
+    # Bumped by every `reserve` and `release`: a cycle's snapshot is a function of the
+    # state at one generation, so answers computed on it (`cycle.Nominations`) hold until
+    # the generation moves. Whoever changes queues or flavors builds a new state.
+    generation: int = 0
     problems: list[Problem] = field(default_factory=list)
     inventory: DraInventory = field(default_factory=DraInventory)
     dra_config: DraQuotaConfig = field(default_factory=DraQuotaConfig)
@@ -360,6 +364,7 @@ class QueueState:
         found at start-up). Idempotent per key: a second call replaces the first."""
         if reservation.key in self.reservations:
             self.release(reservation.key)
+        self.generation += 1
         self.reservations[reservation.key] = reservation
         cq = self.cluster_queues.get(reservation.cluster_queue)
         if cq is not None:
@@ -369,6 +374,7 @@ class QueueState:
         """Give back a Workload's quota (finished, deleted or evicted)."""
         found = self.reservations.pop(key, None)
         if found is not None:
+            self.generation += 1
             cq = self.cluster_queues.get(found.cluster_queue)
             if cq is not None:
                 remove_usages(cq.node, dict(found.usage))

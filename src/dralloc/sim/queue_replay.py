@@ -36,7 +36,8 @@ On the virtual clock (`replay(..., admission=KueueAdmission(...))`):
 An instant at which nothing admission reads has changed since admission last ended quiet (no
 Workload arrived, no pod stopped, and, for placement-aware admission, no pod started) would
 decide nothing: its cycles are skipped (`skip_quiet_instants`, on; a test compares runs with
-it off).
+it off). Same-shaped jobs of a tenant share one nomination while no quota moved
+(`share_nominations`, on: `dralloc.queueing.Nominations`; a test compares runs with it off).
 
 Figures, per job: waiting = arrival -> every pod running (the first time); `stuck`: admitted
 but not all its pods running once the scheduler's queue was drained at the admission instant
@@ -75,6 +76,7 @@ from dralloc.queueing import (
     evict,
     schedule,
 )
+from dralloc.queueing.cycle import Nominations
 from dralloc.queueing.queues import QueuedWorkload
 from dralloc.sim.batch_objects import BatchObjectOptions, batch_objects, tenant_names
 from dralloc.sim.replay import AdmissionCluster, percentile
@@ -231,6 +233,9 @@ class KueueAdmission:
     # Skip the admission at an instant when nothing admission reads changed since it last
     # ended quiet (a speed-up; off only to check that it changes nothing).
     skip_quiet_instants: bool = True
+    # Equivalent heads share one nomination per quota generation (`queueing.Nominations`;
+    # a speed-up, off only to check that it changes nothing).
+    share_nominations: bool = True
 
     def __post_init__(self) -> None:
         if not self.trace.tenants:
@@ -286,6 +291,7 @@ class KueueAdmission:
             FairSharingPreemptor() if self.policy.fair_sharing else ClassicalPreemptor()
         )
         self.placement = _Placement(self) if self.policy.placement else None
+        self.nominations = Nominations() if self.share_nominations else None
 
     def _record(self, key: str, queue: str, job: BatchJob) -> None:
         start = len(self.owner)
@@ -339,6 +345,7 @@ class KueueAdmission:
                 preemptor=self.preemptor,
                 reserved_at=now,
                 placement=self.placement,
+                nominations=self.nominations,
             )
             for key in result.admitted:
                 job = self.jobs[key]
