@@ -1094,6 +1094,122 @@ def queue_command(
     )
 
 
+class ConsolidateOutput(StrEnum):
+    table = "table"
+    yaml = "yaml"
+    json = "json"
+
+
+class ConsolidateGoal(StrEnum):
+    gpus = "gpus"
+    hosts = "hosts"
+
+
+@app.command(
+    "consolidate",
+    short_help="Plan moves of preemptible pods that reopen whole GPUs or hosts.",
+    epilog=epilog(
+        [
+            "dralloc consolidate -f cluster.yaml -f running.yaml",
+            "dralloc consolidate -f cluster/ --goal hosts --count 1",
+            "dralloc consolidate -f cluster/ --priority-below 1000 -o yaml",
+        ],
+        {
+            EXIT_OK: "at least one GPU or host reopened",
+            EXIT_NO: "none could be reopened (stderr says why, unit by unit)",
+            EXIT_INPUT: "invalid input (file, object, field)",
+        },
+    ),
+)
+def consolidate_command(
+    files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-f",
+            "--filename",
+            metavar="FILE",
+            help="YAML or JSON file, or a folder: what dralloc schedule reads, with bound "
+            "pods (spec.nodeName) and their allocated ResourceClaims (repeatable).",
+        ),
+    ] = None,
+    goal: Annotated[
+        ConsolidateGoal,
+        typer.Option("--goal", help="Reopen whole GPUs or whole hosts."),
+    ] = ConsolidateGoal.gpus,
+    priority_below: Annotated[
+        int,
+        typer.Option(
+            "--priority-below",
+            metavar="N",
+            help="Pods with a priority below N may move (100: KAI Scheduler's line "
+            "between preemptible and non-preemptible classes).",
+        ),
+    ] = 100,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count", metavar="N", min=1, help="Reopen at most N units (default: all that can be)."
+        ),
+    ] = None,
+    max_moves: Annotated[
+        int | None,
+        typer.Option("--max-moves", metavar="N", min=0, help="Move at most N pods."),
+    ] = None,
+    include_bare_pods: Annotated[
+        bool,
+        typer.Option(
+            "--include-bare-pods",
+            help="Move pods no controller owns too (nothing would recreate them).",
+        ),
+    ] = False,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="A KubeSchedulerConfiguration whose profiles place the moved pods.",
+        ),
+    ] = None,
+    feature_gates: GatesOption = "",
+    seed: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Break ties between equally scored nodes from this seed."),
+    ] = None,
+    output: Annotated[
+        ConsolidateOutput, typer.Option("-o", "--output", help="Output format.")
+    ] = ConsolidateOutput.table,
+    recursive: RecursiveOption = False,
+    validate: ValidateOption = Validate.strict,
+) -> None:
+    """Move preemptible pods so that whole GPUs (or hosts) are free again, moving as few
+    as it can: units are reopened cheapest first, and only when every pod on one finds a
+    place elsewhere, placed by the same scheduler and DRA allocator as dralloc schedule.
+
+    A pod is preemptible when its priority is below --priority-below, a controller owns
+    it, it shares no claim, it is not annotated karpenter.sh/do-not-disrupt=true or
+    cluster-autoscaler.kubernetes.io/safe-to-evict=false, and its PodDisruptionBudgets
+    allow it. Prints the moves and the whole GPUs and hosts free before and after; -o yaml
+    prints the moved pods and their claims as they would be.
+    """
+    from dralloc.cli import consolidate
+    from dralloc.controllers.consolidation import Goal
+
+    consolidate.consolidate_command(
+        files or [],
+        goal=Goal(goal.value),
+        priority_below=priority_below,
+        count=count,
+        max_moves=max_moves,
+        include_bare_pods=include_bare_pods,
+        config=config,
+        feature_gates=feature_gates,
+        seed=seed,
+        output=consolidate.ConsolidateOutputFormat(output.value),
+        recursive=recursive,
+        validate=validate,
+    )
+
+
 app.command("simulate", short_help=SIMULATE_SHORT_HELP, epilog=SIMULATE_EPILOG)(simulate_command)
 app.command("scheduler", short_help=SCHEDULER_SHORT_HELP, epilog=SCHEDULER_EPILOG)(
     scheduler_command
