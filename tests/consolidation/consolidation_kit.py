@@ -168,7 +168,7 @@ def check_invariants(plan: SchedulePlan, running_before: set[str]) -> None:
             held[(result.driver, result.pool, result.device)] += 1
     assert [device for device, n in held.items() if n > 1] == []
     for key, (info, node) in cache.pods.items():
-        assert info.pod.spec.node_name in ("", node) or info.pod.spec.node_name == node
+        assert info.pod.spec.node_name == node
         for _, claim_key in pod_claim_keys(info.pod):
             assert claim_key is not None
             claim = cache.claims[claim_key]

@@ -476,7 +476,15 @@ class _Planner:
                 return f"pod {info.key} fits nowhere else: {outcome.message}"
             placed.append((info, node, outcome.pod, outcome.node))
         for info, node, new, new_node in placed:
-            moved = self.cache.pods[new.key][0].pod
+            # The pod as its controller made it again and the scheduler bound it: the input's
+            # preemption policy, spec.nodeName set (binding writes nothing to the cache).
+            cached = self.cache.pods[new.key][0].pod
+            spec = msgspec.structs.replace(
+                cached.spec, node_name=new_node, preemption_policy=info.pod.spec.preemption_policy
+            )
+            moved = msgspec.structs.replace(cached, spec=spec)
+            self.cache.forget_pod(new.key)
+            self.cache.assume_pod(PodInfo.of(moved), new_node)
             self.result.moves.append(
                 Move(info.key, node, before[info.key], new_node, _devices_of(self.cache, moved))
             )
