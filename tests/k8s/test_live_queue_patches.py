@@ -23,6 +23,11 @@ from dralloc.queueing.objects import (
 
 Obj = dict[str, Any]
 TOLERATION = {"key": "pool", "operator": "Exists", "effect": "NoSchedule"}
+# What Kueue's getPodSetsInfoFromStatus puts on every admitted pod template.
+KUEUE_METADATA = {
+    "labels": {"kueue.x-k8s.io/podset": "main"},
+    "annotations": {"kueue.x-k8s.io/workload": "w"},
+}
 
 
 def flavors() -> dict[str, ResourceFlavor]:
@@ -71,10 +76,11 @@ def test_a_partially_admitted_job_starts_on_its_flavor_with_its_parallelism_set(
             "suspend": False,
             "parallelism": 2,
             "template": {
+                "metadata": KUEUE_METADATA,
                 "spec": {
                     "nodeSelector": {"gpu": "a100"},
                     "tolerations": [{"operator": "Exists"}, TOLERATION],
-                }
+                },
             },
         }
     }
@@ -87,7 +93,10 @@ def test_a_fully_admitted_job_keeps_its_parallelism_and_its_tolerations_once() -
     }
     patch = start_patch(job, admitted([("main", 4)], [4]), dict(flavors()))
     assert patch == {
-        "spec": {"suspend": False, "template": {"spec": {"nodeSelector": {"gpu": "a100"}}}}
+        "spec": {
+            "suspend": False,
+            "template": {"metadata": KUEUE_METADATA, "spec": {"nodeSelector": {"gpu": "a100"}}},
+        }
     }
 
 
@@ -103,7 +112,12 @@ def test_a_jobset_starts_with_every_replicated_job_on_its_flavor() -> None:
     replicated = patch["spec"]["replicatedJobs"]
     assert patch["spec"]["suspend"] is False
     for found in replicated:
-        pod = found["template"]["spec"]["template"]["spec"]
+        template = found["template"]["spec"]["template"]
+        assert template["metadata"] == {
+            "labels": {"kueue.x-k8s.io/podset": found["name"]},
+            "annotations": {"kueue.x-k8s.io/workload": "w"},
+        }
+        pod = template["spec"]
         assert pod == {
             "containers": [],
             "nodeSelector": {"gpu": "a100"},
@@ -114,6 +128,44 @@ def test_a_jobset_starts_with_every_replicated_job_on_its_flavor() -> None:
         "nodeSelector"
         not in jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
     )
+
+
+def test_a_job_admitted_with_topology_domains_starts_gated_for_the_topology_ungater() -> None:
+    job: Obj = {
+        "kind": "Job",
+        "spec": {
+            "suspend": True,
+            "template": {
+                "metadata": {"labels": {"app": "x"}},
+                "spec": {"schedulingGates": [{"name": "example.com/other"}]},
+            },
+        },
+    }
+    workload = admitted([("main", 2)], [2])
+    assert workload.status.admission is not None
+    workload.status.admission.pod_set_assignments[0].topology_assignment = {
+        "levels": ["kubernetes.io/hostname"],
+        "slices": [
+            {
+                "domainCount": 1,
+                "valuesPerLevel": [{"universal": "node-1"}],
+                "podCounts": {"universal": 2},
+            }
+        ],
+    }
+    template = start_patch(job, workload, dict(flavors()))["spec"]["template"]
+    # The pod set asks for no topology itself (implicit TAS): Kueue marks it unconstrained.
+    assert template["metadata"] == {
+        "labels": {"kueue.x-k8s.io/podset": "main"},
+        "annotations": {
+            "kueue.x-k8s.io/workload": "w",
+            "kueue.x-k8s.io/podset-unconstrained-topology": "true",
+        },
+    }
+    assert template["spec"]["schedulingGates"] == [
+        {"name": "example.com/other"},
+        {"name": "kueue.x-k8s.io/topology"},
+    ]
 
 
 def test_a_resumed_jobset_job_takes_its_replicated_jobs_selectors_and_tolerations() -> None:

@@ -247,6 +247,7 @@ def run_queue(
             if isinstance(o.obj, ResourceClaim) and o.obj.status.allocation is not None
         ]
         topology = TopologyPlacement.from_input(inputs, allocated)
+        topology.add_admitted(state, inputs.workloads.values())
     check_placement: PlacementCheck | None = checker
     if topology is not None:
         check_placement = topology.then(checker) if checker is not None else topology

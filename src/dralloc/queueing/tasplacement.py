@@ -24,6 +24,8 @@ On success the assignments are written into the `Assignment`'s pod sets (so the 
 `status.admission.podSetAssignments[].topologyAssignment` carries them) and charged to the
 snapshots at once, as `controllers/queueplacement.SchedulerPlacement` binds pods: later heads of the
 same cycle see the usage. `forget(key)` returns it when the Workload is evicted or finishes.
+Workloads admitted before the snapshot was built are charged with `add_admitted` (their
+`topologyAssignment` read back), so a rebuilt snapshot (a live pass, a restart) sees them.
 
 Departure from Kueue: a Fit whose placement fails is a `PlacementInfeasible` wait (the
 cycle's PlacementCheck contract), not Kueue's switch to Preempt on fragmented capacity and
@@ -44,11 +46,13 @@ from dralloc.queueing.flavors import Assignment
 from dralloc.queueing.objects import ClusterQueue, ResourceFlavor, Workload
 from dralloc.queueing.queues import QueuedWorkload
 from dralloc.queueing.reader import QueueInput
-from dralloc.queueing.state import Snapshot
+from dralloc.queueing.requests import workload_requests
+from dralloc.queueing.state import QueueState, Snapshot
 from dralloc.queueing.tas import TASFlavorSnapshot, TASPodSetRequest
 from dralloc.queueing.topology import (
     DomainAssignment,
     TopologyRequest,
+    decode_assignment,
     encode_assignment,
     pod_node_selectors,
 )
@@ -95,6 +99,29 @@ class TopologyPlacement:
                 topology_name, topology, flavor, inputs.nodes, inputs.pods, claim_list, inventory
             )
         return out
+
+    def add_admitted(self, state: QueueState, workloads: Iterable[Workload]) -> None:
+        """Charge the topology assignments of Workloads already holding quota (read back
+        from their `status.admission`, as Kueue's TAS cache does after a restart): per pod
+        set, its TAS flavor's leaves get the per-pod requests times the domain's count."""
+        for workload in workloads:
+            admission = workload.status.admission
+            if admission is None or not workload.has_quota_reservation():
+                continue
+            requests = workload_requests(workload, state.inventory, state.dra_config)
+            per_pod = {r.name: r.per_pod for r in requests.pod_sets}
+            charges = []
+            for psa in admission.pod_set_assignments:
+                flavors = [f for f in psa.flavors.values() if f in self.snapshots]
+                if psa.topology_assignment is None or not flavors:
+                    continue
+                _, domains = decode_assignment(psa.topology_assignment)
+                charge = _Charged(flavors[0], tuple(domains), dict(per_pod.get(psa.name, {})))
+                self.snapshots[charge.flavor].add_usage(charge.domains, charge.per_pod)
+                charges.append(charge)
+            if charges:
+                meta = workload.metadata
+                self.charged[f"{meta.namespace}/{meta.name}"] = charges
 
     def _is_tas_flavor(self, name: str) -> bool:
         flavor = self.flavors.get(name)

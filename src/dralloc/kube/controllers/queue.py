@@ -47,8 +47,21 @@ runs when room frees up. Without it (`placement=None`) admission is Kueue's: quo
 Departures, stated: quota of an evicted Workload is released when the eviction is written,
 not when its pods have terminated; a stopped job's pod template is not restored (a Workload
 readmitted to another flavor gets both flavors' selectors merged); ResourceSlices are not
-read for quota (DRA quota in counter mode sees no counters); no waitForPodsReady, admission
-checks or topology-aware scheduling.
+read for quota (DRA quota in counter mode sees no counters); no waitForPodsReady or admission
+checks.
+
+Topology-aware scheduling (Kueue's TAS), where the cluster serves Topologies
+(`queuetopology.TopologyView`): a ResourceFlavor naming a Topology makes each pod set that
+asks for TAS (or every pod set of a ClusterQueue whose flavors all do) placed in topology
+domains before the placement check (`queueing.tasplacement`, on the Nodes, bound pods and
+allocated claims the informers hold, less the domains of Workloads already admitted), and
+the domains are written as `status.admission.podSetAssignments[].topologyAssignment`
+(v1beta2 compact form). The job is started with the `kueue.x-k8s.io/topology` scheduling
+gate, the `kueue.x-k8s.io/podset` label and the `kueue.x-k8s.io/workload` annotation on its
+pod templates (`start_patch`), and every pass ends as Kueue's TopologyUngater: each gated
+pod of an admitted Workload is patched to lose the gate and gain its domain's level labels
+as nodeSelector, by rank for indexed Jobs and JobSets. With the placement check on, the
+check places the same ungated pods, each in its domain.
 
 Owns its queue; the informers own the objects.
 """
@@ -68,11 +81,13 @@ from dralloc.api.io import from_server, to_builtins
 from dralloc.api.resource import DeviceClass, ResourceClaimTemplate
 from dralloc.api.validation.times import format_time
 from dralloc.api.workloads import Job, JobSet
+from dralloc.controllers.queueplacement import PodSetInfo
 from dralloc.errors import InputError
 from dralloc.kube.client import (
     DEVICE_CLASSES,
     JOBS,
     NAMESPACES,
+    PODS,
     PRIORITY_CLASSES,
     RESOURCE_CLAIM_TEMPLATES,
     ApiStatusError,
@@ -91,16 +106,19 @@ from dralloc.kube.controllers.base import (
 )
 from dralloc.kube.controllers.jobset import JOBSETS
 from dralloc.kube.controllers.queuecluster import ClusterView, LivePlacement, PassPlacement
+from dralloc.kube.controllers.queuetopology import TOPOLOGIES, TopologyView
 from dralloc.kube.controllers.workqueue import WorkQueue
 from dralloc.kube.events import EventRecorder
 from dralloc.kube.informer import Informer
 from dralloc.kube.shared_informers import SharedInformers
 from dralloc.queueing import (
     ClassicalPreemptor,
+    PlacementCheck,
     QueueConfig,
     QueueInput,
     QueueManager,
     QueueState,
+    TopologyPlacement,
     Workload,
     check,
     decode_document,
@@ -163,31 +181,32 @@ def is_suspended(job: KubeDict) -> bool:
 
 def start_patch(job: KubeDict, workload: Workload, flavors: dict[str, Any]) -> KubeDict:
     """The merge patch that starts `job` as Kueue's integration does once `workload` is
-    admitted: `suspend: false`, each pod set's flavors' nodeLabels and tolerations injected
-    into its pod template, a partially admitted Job's `parallelism` set."""
+    admitted: `suspend: false`, each pod set's template given what `PodSetInfo` says (the
+    flavors' nodeLabels and tolerations, the podset label and workload annotation, and the
+    topology scheduling gate for a pod set with a topology assignment), a partially admitted
+    Job's `parallelism` set."""
     admission = workload.status.admission
     assignments = {a.name: a for a in admission.pod_set_assignments} if admission else {}
     spec = job.get("spec") or {}
 
     def template_patch(name: str, template: KubeDict) -> KubeDict:
-        psa = assignments.get(name)
-        selector: dict[str, str] = {}
-        tolerations: list[Any] = []
-        for flavor_name in dict.fromkeys(psa.flavors.values() if psa else ()):
-            flavor = flavors.get(flavor_name)
-            if flavor is None:
-                continue
-            selector.update(flavor.spec.node_labels)
-            tolerations += [to_builtins(t) for t in flavor.spec.tolerations]
-        pod_spec = template.get("spec") or {}
-        present = list(pod_spec.get("tolerations") or [])
+        merged = copy.deepcopy(template)
+        PodSetInfo.of(workload, name, flavors).apply_raw(merged)
         patch: KubeDict = {}
-        if selector:
-            patch["nodeSelector"] = selector
-        added = [t for t in tolerations if t not in present]
-        if added:
-            patch["tolerations"] = present + added
-        return {"spec": patch} if patch else {}
+        for part, keys in (
+            ("metadata", ("labels", "annotations")),
+            ("spec", ("nodeSelector", "tolerations", "schedulingGates")),
+        ):
+            before, after = template.get(part) or {}, merged.get(part) or {}
+            for key in keys:
+                if after.get(key) != before.get(key):
+                    # A merge patch merges maps key by key and replaces lists whole.
+                    added = after[key]
+                    if isinstance(added, dict):
+                        old = before.get(key) or {}
+                        added = {k: v for k, v in added.items() if old.get(k) != v}
+                    patch.setdefault(part, {})[key] = added
+        return patch
 
     out: KubeDict = {"suspend": False}
     if job.get("kind") == "JobSet":
@@ -195,11 +214,13 @@ def start_patch(job: KubeDict, workload: Workload, flavors: dict[str, Any]) -> K
         changed = False
         for rj in replicated:
             job_spec = (rj.get("template") or {}).get("spec") or {}
-            patch = template_patch(str(rj.get("name", "")), job_spec.get("template") or {})
+            template = job_spec.get("template") or {}
+            patch = template_patch(str(rj.get("name", "")), template)
             if patch:
                 changed = True
-                pod_spec = job_spec.setdefault("template", {}).setdefault("spec", {})
-                pod_spec.update(patch["spec"])
+                PodSetInfo.of(workload, str(rj.get("name", "")), flavors).apply_raw(
+                    rj.setdefault("template", {}).setdefault("spec", {}).setdefault("template", {})
+                )
         if changed:
             # A list is replaced whole by a merge patch: send it all.
             out["replicatedJobs"] = replicated
@@ -270,6 +291,8 @@ class QueueController:
             self.informers += [i for i in self.cluster.informers if i not in self.informers]
         for informer in self.informers:
             informer.add_handler(handler)
+        # Topology-aware scheduling where Topologies are served: `run` builds it.
+        self.topology: TopologyView | None = None
         # Bad objects already reported, so a pass repeated every event does not log them again.
         self._reported: set[str] = set()
         self.cycles = 0
@@ -280,9 +303,30 @@ class QueueController:
             self.jobsets = self._shared.informer(JOBSETS)
             self.jobsets.add_handler(self._handler)
             self.informers.append(self.jobsets)
+        if await self._may_read_topologies():
+            self.topology = TopologyView(self._shared)
+            for informer in self.topology.informers:
+                if informer not in self.informers:
+                    informer.add_handler(self._handler)
+                    self.informers.append(informer)
         await wait_for_informers(self.informers)
         self.queue.add(CYCLE)
         await run_worker(self.queue, self.sync, log)
+
+    async def _may_read_topologies(self) -> bool:
+        """Whether Topologies are served and this process may list them; a role without
+        them (written before topology-aware scheduling was live) runs without TAS, and a
+        ClusterQueue whose flavor names a Topology stays inactive, as without the CRD."""
+        if TOPOLOGIES.plural not in await self.client.served(TOPOLOGIES.group_version):
+            return False
+        try:
+            await self.client.list(TOPOLOGIES.collection(), limit=1)
+        except ApiStatusError as err:
+            if err.is_forbidden:
+                log.warning("queue: topology-aware scheduling off: %s", err)
+                return False
+            raise
+        return True
 
     # ---------------------------------------------------------------------- reading
 
@@ -306,6 +350,9 @@ class QueueController:
             inp.claim_templates[(rct.metadata.namespace or "default", rct.metadata.name)] = rct
         for raw in self.namespaces.store.values():
             inp.namespace_labels[name_of(raw)] = dict(metadata(raw).get("labels") or {})
+        if self.topology is not None:
+            for topology in self.topology.topologies(self._decode):
+                inp.add(topology)
         return inp
 
     def _decode(self, raw: KubeDict) -> Any:
@@ -400,7 +447,12 @@ class QueueController:
                 inp.priority_classes,
                 {k: w for k, w in active.items() if w.has_quota_reservation()},
             )
-        self._cycles(state, manager, active, now, placement)
+        tas = (
+            self.topology.placement(inp, state, active.values())
+            if self.topology is not None
+            else None
+        )
+        self._cycles(state, manager, active, now, placement, tas)
         for wl_key, workload in active.items():
             status = to_builtins(workload.status)
             if status != before[wl_key]:
@@ -426,7 +478,26 @@ class QueueController:
                 await self._stop_job(job)
                 note = "Not admitted by cluster queue" if not admitted else "Suspended by Kueue"
                 self._event(job, "Stopped", note)
+        if self.topology is not None:
+            await self._ungate(active)
         await self._write_queue_statuses(state, manager)
+
+    async def _ungate(self, workloads: dict[str, Workload]) -> None:
+        """Kueue's TopologyUngater (`TopologyView.ungate_patches`); a pod changed or gone
+        since the store saw it is left to the next pass."""
+        assert self.topology is not None
+        for raw, patch in self.topology.ungate_patches(workloads):
+            try:
+                await self.client.patch(
+                    PODS.item(namespace_of(raw), name_of(raw)),
+                    patch,
+                    content_type="application/merge-patch+json",
+                )
+            except ApiStatusError as err:
+                if err.is_not_found or err.is_conflict:
+                    continue
+                raise
+            self.topology.expect(raw)
 
     def _event(self, regarding: KubeDict, reason: str, note: str) -> None:
         self.events.record(regarding, type_="Normal", reason=reason, action=reason, note=note)
@@ -468,21 +539,29 @@ class QueueController:
         workloads: dict[str, Workload],
         now: datetime,
         placement: PassPlacement | None = None,
+        tas: TopologyPlacement | None = None,
     ) -> None:
+        """Admission cycles; `tas` (topology domains first) and `placement` (the scheduler's
+        check, given the domains) together decide a Fit."""
         preemptor = ClassicalPreemptor()
+        decide: PlacementCheck | None = placement
+        if tas is not None:
+            decide = tas.then(placement) if placement is not None else tas
         previous: dict[str, tuple[str, str]] | None = None
         # Each cycle admits, preempts or parks a head; the bound keeps StrictFIFO's blocked
         # head (popped again every cycle) from looping, as in `dralloc queue`.
         for _ in range(4 * len(workloads) + 8):
             self.cycles += 1
             result = schedule(
-                state, manager, now, config=self.config, preemptor=preemptor, placement=placement
+                state, manager, now, config=self.config, preemptor=preemptor, placement=decide
             )
             for victim, by, reason in result.preemptions:
                 if victim in workloads:
                     evict(state, manager, workloads[victim], by, reason, now)
                     if placement is not None:
                         placement.forget(victim)
+                    if tas is not None:
+                        tas.forget(victim)
             waiting = {k: (str(e.reason), e.message) for k, e in result.pending.items()}
             if not result.order or (
                 not result.admitted and not result.preemptions and waiting == previous
