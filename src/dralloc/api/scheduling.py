@@ -15,8 +15,10 @@ How each source becomes one gang (`dralloc.scheduler.gangs` builds them):
   `spec.minMember` of the KAI PodGroup of that name, else every pod carrying the annotation.
 
 A Workload is a static template the scheduler does not read (KEP-5832): it is validated and
-kept, and a PodGroup's `podGroupTemplateRef` may name it. Volcano's `minResources` and `queue`
-and KAI's queue label are read and kept for the queueing layer; they do not change placement.
+kept, and a PodGroup's `podGroupTemplateRef` may name it. Volcano's `queue` and KAI's queue
+label are read and kept for the queueing layer. Volcano's `minResources` (quantities, checked
+here) decides whether the group may be scheduled at all: Volcano's enqueue step,
+`dralloc.scheduler.gangs.volcano`.
 
 Validation (`scheduling_problems`) follows the declarative rules on upstream's v1alpha2 types
 (`+k8s:required`, `+k8s:maxItems`, unions, formats). The fields whose gate is off are
@@ -38,6 +40,7 @@ from typing import Any, Final
 import msgspec
 
 from dralloc.api.meta import Base, ObjectMeta
+from dralloc.api.quantity import parse_quantity
 from dralloc.api.validation.base import _idx, _Validator
 from dralloc.features import Features
 
@@ -333,6 +336,16 @@ def _min_member(v: _Validator, group: VolcanoPodGroup | KaiPodGroup) -> None:
     v.metadata(group.metadata, namespaced=True)
     if group.spec.min_member < 0:
         v.invalid("spec.minMember", group.spec.min_member, "must be greater than or equal to 0")
+    if isinstance(group, VolcanoPodGroup) and group.spec.min_resources is not None:
+        for name, value in group.spec.min_resources.items():
+            path = f"spec.minResources[{name}]"
+            try:
+                amount = parse_quantity(value)
+            except (TypeError, ValueError):
+                v.invalid(path, value, "must be a quantity such as 8, 500m or 32Gi")
+                continue
+            if amount.sign() < 0:
+                v.invalid(path, value, "must be greater than or equal to 0")
 
 
 def scheduling_problems(obj: GangObject) -> list[tuple[str, str]]:

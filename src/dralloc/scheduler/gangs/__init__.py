@@ -49,6 +49,7 @@ from dralloc.scheduler.gangs.preemption import (
     preemption_units,
     preemptor_priority,
 )
+from dralloc.scheduler.gangs.volcano import VolcanoEnqueue, enqueue_volcano
 
 __all__ = [
     "GANG_CYCLE_KEY",
@@ -65,8 +66,10 @@ __all__ = [
     "GangPreemption",
     "GangSource",
     "MemberResult",
+    "VolcanoEnqueue",
     "collect_gangs",
     "cycle_order",
+    "enqueue_volcano",
     "is_gang_preemption_enabled",
     "place_gang",
     "place_gang_preempting",

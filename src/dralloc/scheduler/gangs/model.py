@@ -77,6 +77,8 @@ class Gang:
     # Volcano's `spec.minResources` as (resource, quantity) pairs in the order written
     # (None: a best-effort group, always enqueued; `volcano.py`).
     min_resources: tuple[tuple[str, str], ...] | None = None
+    # Volcano's `status.phase` as read (Pending, Inqueue, Running, ...; "" when unset).
+    phase: str = ""
 
     @property
     def is_gang(self) -> bool:
@@ -93,6 +95,10 @@ class GangIndex:
 
     gangs: dict[GangKey, Gang] = field(default_factory=dict)
     member_of: dict[str, GangKey] = field(default_factory=dict)
+    # The highest `spec.priority` among each gang's pods (Volcano orders Pending groups by it).
+    pod_priorities: dict[GangKey, int] = field(default_factory=dict)
+    # Gangs Volcano's enqueue step keeps Pending, with why (`volcano.enqueue_volcano`).
+    enqueue_blocked: dict[GangKey, str] = field(default_factory=dict)
 
     def gang_of(self, pod_key: str) -> Gang | None:
         key = self.member_of.get(pod_key)
@@ -121,6 +127,9 @@ class GangIndex:
             return None
         if not gang.declared:
             return WAITING_FOR_POD_GROUP.format(name=gang.key.name)
+        blocked = self.enqueue_blocked.get(gang.key)
+        if blocked is not None:
+            return blocked
         if gang.min_count is None:
             return None
         known = known_pods if known_pods is not None else len(self.members(gang.key))
@@ -205,6 +214,7 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
                     if obj.spec.min_resources is not None
                     else None
                 ),
+                phase=str((obj.status or {}).get("phase") or ""),
             )
         elif isinstance(obj, KaiPodGroup):
             gang_key = GangKey(namespace, obj.metadata.name, GangSource.KAI)
@@ -239,6 +249,8 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
         if key is None:
             continue
         index.member_of[_pod_key(pod)] = key
+        priority = pod.spec.priority or 0
+        index.pod_priorities[key] = max(index.pod_priorities.get(key, priority), priority)
         if key not in declared and key.source is not GangSource.KAI:
             # The pods wait for their PodGroup (Kubernetes' and Volcano's alike).
             declared[key] = Gang(key, None, declared=False)
