@@ -82,7 +82,10 @@ class SchedulerInputs:
     Speed-ups (none changes an outcome): `remember_verdicts` gives each framework the in-tree
     pod signature (`scheduler/signature.py`) unless `signature` replaces it; `node_key`
     builds, from a profile, the key under which nodes every plugin treats alike share
-    verdicts; `device_speedups` is what DynamicResources may share across nodes.
+    verdicts; `device_speedups` is what DynamicResources may share across nodes;
+    `index_node_labels` keeps an index of node labels with the cache's snapshot, from which
+    NodeAffinity tells the framework the only nodes its Filter may pass (so a pod pinned to a
+    node pool is filtered on that pool's nodes; the others are reported as a full scan would).
     GPU sharing: `typical_pods` is FGD's target workload when its profile gives no args.
     Preemption: `preemption_frees_devices` lets it free the devices of victims' node-local
     claims (KEP-5690, beyond Kubernetes 1.36; off, as 1.36). `disruption_budgets` are the
@@ -112,6 +115,7 @@ class SchedulerInputs:
     signature: PodSignature | None = None
     node_key: NodeKeyFactory | None = None
     device_speedups: DeviceSpeedups = field(default_factory=DeviceSpeedups)
+    index_node_labels: bool = True
     typical_pods: Sequence[tuple[TaskType, float]] | None = None
     owners: OwnerSelectors | None = None
     namespace_labels: NamespaceLabels | None = None
@@ -206,6 +210,7 @@ def build_scheduler(
         taint_rules=inputs.taint_rules,
         claims=inputs.claims,
         disruption_budgets=inputs.disruption_budgets,
+        index_node_labels=inputs.index_node_labels,
     )
     allocator = Allocator(features, options=inputs.allocator_options)
     evict_now = evict_from_cache(cache)

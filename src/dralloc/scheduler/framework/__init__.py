@@ -27,12 +27,15 @@ from dralloc.scheduler.framework.interface import (
     PreFilterPlugin,
     PreFilterResult,
     PreScorePlugin,
+    QuietFilter,
     ReservePlugin,
     ScoreNormalizer,
     ScorePlugin,
     StateData,
     is_node_local,
+    is_quiet_filter,
 )
+from dralloc.scheduler.framework.labelindex import IndexedNodes, NodeLabelIndex
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo, Resources, pod_requests
 from dralloc.scheduler.framework.runtime import (
     Diagnosis,
@@ -64,7 +67,9 @@ __all__ = [
     "Framework",
     "Handle",
     "HandleReceiver",
+    "IndexedNodes",
     "NodeInfo",
+    "NodeLabelIndex",
     "NodeLocal",
     "PermitPlugin",
     "PodInfo",
@@ -78,6 +83,7 @@ __all__ = [
     "Profile",
     "QueueingHint",
     "QueueingHintFunction",
+    "QuietFilter",
     "ReservePlugin",
     "Resources",
     "ScheduleResult",
@@ -89,6 +95,7 @@ __all__ = [
     "default_normalize",
     "default_normalize_array",
     "is_node_local",
+    "is_quiet_filter",
     "num_feasible_nodes_to_find",
     "pod_requests",
     "queue_always",

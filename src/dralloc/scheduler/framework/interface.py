@@ -81,9 +81,18 @@ class CycleState:
 
 @dataclass(frozen=True)
 class PreFilterResult:
-    """Nodes a PreFilter plugin already knows are the only candidates (None: all nodes)."""
+    """Nodes a PreFilter plugin already knows are the only candidates (None: all nodes).
+
+    `filter_candidates` is dralloc's extension, and unlike `node_names` nothing about it
+    shows: the plugin says its own Filter rejects every node not named there (None: it may
+    pass any), without ERROR and without writing anything. When every Filter plugin that
+    runs before it is a `QuietFilter`, the framework runs Filter only on those nodes, and
+    gives the others, when a diagnosis reads them, the status the whole Filter chain gives
+    them (the plain scan's); the nodes visited, chosen and reported are the plain scan's.
+    """
 
     node_names: frozenset[str] | None = None
+    filter_candidates: frozenset[str] | None = None
 
 
 @runtime_checkable
@@ -165,6 +174,24 @@ class NodeLocal(Protocol):
 def is_node_local(plugin: object) -> bool:
     """Whether `plugin` declares itself node-local (`NodeLocal`)."""
     return isinstance(plugin, NodeLocal) and plugin.node_local
+
+
+@runtime_checkable
+class QuietFilter(Protocol):
+    """A Filter plugin that declares `quiet_filter = True`: its Filter never returns ERROR
+    and writes nothing (not the cycle state, not the cache, not itself), so leaving it
+    uncalled on a node that a later Filter plugin rejects anyway changes nothing but when
+    that node's status is computed. The framework relies on it to skip, until a diagnosis
+    reads them, the nodes a later plugin's `PreFilterResult.filter_candidates` leaves out.
+    A class attribute, fixed for the plugin's life; `False` (or not implementing this
+    Protocol) keeps every node's Filter call."""
+
+    quiet_filter: bool
+
+
+def is_quiet_filter(plugin: object) -> bool:
+    """Whether `plugin` declares its Filter quiet (`QuietFilter`)."""
+    return isinstance(plugin, QuietFilter) and plugin.quiet_filter
 
 
 class PodSignature(Protocol):

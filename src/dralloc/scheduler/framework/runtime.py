@@ -13,6 +13,14 @@ node copy through `run_filters_with_state` and keeps PreFilter state in step thr
 nominated node in the `Diagnosis` of the `FitError`; the cycle still ends unschedulable
 (section 2.10).
 
+A PreFilter plugin may also say which nodes alone its Filter can pass
+(`PreFilterResult.filter_candidates`, dralloc's extension; NodeAffinity does from the
+snapshot's label index). When every Filter plugin before it is quiet (`QuietFilter`: never
+ERROR, writes nothing), Filter runs only on those nodes and the others count as rejected
+without being called: the walk from the start index visits, finds and scores the same nodes
+as the plain scan, and when a diagnosis is read (no node fit) the skipped nodes get the
+status the Filter chain gives them then, in the plain scan's order. Nothing shows but time.
+
 The framework owns one piece of state across cycles, the filter start index, as upstream does.
 Ties between equally scored nodes go to a fixed node ranking when one is given (the FGD
 experiment's), else to a seeded `random.Random` when one is given, else to the first node in
@@ -22,6 +30,7 @@ name order (deterministic for scripts).
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +56,9 @@ from dralloc.scheduler.framework.interface import (
     ScoreNormalizer,
     ScorePlugin,
     is_node_local,
+    is_quiet_filter,
 )
+from dralloc.scheduler.framework.labelindex import IndexedNodes
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from dralloc.scheduler.framework.status import SUCCESS, Code, Status
 from dralloc.scheduler.framework.verdicts import NodeScores, Positions, Scores, ShapeVerdicts
@@ -241,6 +252,17 @@ class Framework:
         self._non_local_filters = frozenset(
             plugin.name for plugin in profile.filter if not is_node_local(plugin)
         )
+        # For each Filter plugin, by name: the plugins before it that are not quiet. A
+        # plugin's `filter_candidates` is used only when all of those SKIPped at PreFilter,
+        # and it is quiet itself.
+        self._loud_before: dict[str, frozenset[str]] = {}
+        loud: set[str] = set()
+        for plugin in profile.filter:
+            self._loud_before[plugin.name] = frozenset(
+                loud | (set() if is_quiet_filter(plugin) else {plugin.name})
+            )
+            if not is_quiet_filter(plugin):
+                loud.add(plugin.name)
         self._node_local_scores = {
             id(plugin) for plugin, _ in profile.score if is_node_local(plugin)
         }
@@ -268,19 +290,24 @@ class Framework:
             raise FitError(pod, 0, diagnosis)
         diagnosis = Diagnosis()
         try:
-            candidates, skipped = self._run_pre_filter(state, pod, nodes, diagnosis)
+            candidates, skipped, hint = self._run_pre_filter(state, pod, nodes, diagnosis)
         except FitError:
             self._run_post_filter(state, pod, diagnosis)  # upstream runs it for any FitError
             raise
         state.skip_filter_plugins = frozenset(skipped)
         verdicts = self._shape_verdicts(pod, nodes, candidates, skipped)
         if verdicts is not None:
-            return self._schedule_remembered(state, pod, verdicts, skipped, diagnosis)
-        feasible = self._find_feasible(state, pod, nodes, candidates, skipped, diagnosis)
+            return self._schedule_remembered(state, pod, verdicts, skipped, diagnosis, hint)
+        if hint is not None and isinstance(nodes, IndexedNodes) and candidates is nodes:
+            feasible, evaluated = self._find_feasible_among(
+                state, pod, nodes, hint, skipped, diagnosis
+            )
+        else:
+            feasible = self._find_feasible(state, pod, nodes, candidates, skipped, diagnosis)
+            evaluated = len(feasible) + len(diagnosis.node_statuses)
         if not feasible:
             self._run_post_filter(state, pod, diagnosis)
             raise FitError(pod, len(nodes), diagnosis)
-        evaluated = len(feasible) + len(diagnosis.node_statuses)
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, evaluated, 1)
         scored = _ScoredNodes(feasible, np.arange(len(feasible), dtype=np.intp))
@@ -314,7 +341,11 @@ class Framework:
         key = (signature, frozenset(skipped))
         verdicts = self._shapes.get(key)
         if verdicts is None or verdicts.nodes is not nodes:
-            verdicts = ShapeVerdicts(nodes)
+            if isinstance(nodes, IndexedNodes):
+                # The list's own positions and journal: nothing per node to build per shape.
+                verdicts = ShapeVerdicts(nodes, index=nodes.positions, journal=nodes.journal)
+            else:
+                verdicts = ShapeVerdicts(nodes)
             self._shapes[key] = verdicts
         return verdicts
 
@@ -325,15 +356,24 @@ class Framework:
         verdicts: ShapeVerdicts,
         skipped: set[str],
         diagnosis: Diagnosis,
+        hint: frozenset[str] | None,
     ) -> ScheduleResult:
         """The cycle from remembered verdicts: the same nodes visited, the same scores and the
-        same choice as the plain evaluation, at the cost of the changed nodes."""
-        errors = self._refresh(verdicts, state, pod, skipped)
+        same choice as the plain evaluation, at the cost of the changed nodes (of those in
+        `hint`, when there is one: the others' verdicts are deferred until a diagnosis
+        reads them)."""
+        errors = self._refresh(verdicts, state, pod, skipped, hint)
         nodes = verdicts.nodes
         count = len(nodes)
         wanted = num_feasible_nodes_to_find(self.profile.percentage_of_nodes_to_score, count)
         start = self.next_start_node_index % count
         window, visited = verdicts.window(wanted, start)
+        if window.size == 0 and verdicts.deferred:
+            # No node fits: the diagnosis reads every node's status, so the deferred nodes
+            # are filtered now (they reject; the window stays empty).
+            verdicts.undefer()
+            errors.update(self._refresh(verdicts, state, pod, skipped, None))
+            window, visited = verdicts.window(wanted, start)
         if errors:
             # The plain scan fails at the first erroring node it reaches, and never sees
             # those beyond where it stops.
@@ -357,18 +397,30 @@ class Framework:
         return ScheduleResult(host, visited, int(window.size), NodeScores(nodes, window, totals))
 
     def _refresh(
-        self, verdicts: ShapeVerdicts, state: CycleState, pod: PodInfo, skipped: set[str]
+        self,
+        verdicts: ShapeVerdicts,
+        state: CycleState,
+        pod: PodInfo,
+        skipped: set[str],
+        hint: frozenset[str] | None,
     ) -> dict[int, SchedulingError]:
-        """Filter only the nodes changed since this shape's last cycle. A node whose Filter
-        plugins fail with ERROR keeps no verdict (it is filtered again next cycle); its error,
-        by node position, is returned for the caller to raise if the scan reaches the node."""
+        """Filter only the nodes changed since this shape's last cycle (with a `hint`, only
+        those in it; the others' verdicts are deferred). A node whose Filter plugins fail
+        with ERROR keeps no verdict (it is filtered again next cycle); its error, by node
+        position, is returned for the caller to raise if the scan reaches the node."""
         errors: dict[int, SchedulingError] = {}
         node_key = self.node_key
         alike = verdicts.alike
         keys = self._node_keys
         run_filters = self.run_filters
         outcomes: list[tuple[NodeInfo, Status, Hashable | None]] = []
-        for node in verdicts.stale():
+        stale = verdicts.stale()
+        if hint is not None:
+            outside = [node for node in stale if node.name not in hint]
+            if outside:
+                verdicts.defer(outside)
+                stale = [node for node in stale if node.name in hint]
+        for node in stale:
             key = None
             status = None
             if node_key is not None:
@@ -392,11 +444,15 @@ class Framework:
         pod: PodInfo,
         nodes: Sequence[NodeInfo],
         diagnosis: Diagnosis,
-    ) -> tuple[Sequence[NodeInfo], set[str]]:
+    ) -> tuple[Sequence[NodeInfo], set[str], frozenset[str] | None]:
+        """PreFilter plugins in order: the candidate nodes, the plugins that SKIPped, and the
+        only nodes Filter may pass (None: any) from the plugins' `filter_candidates` that
+        the framework may use (see the module docstring)."""
         skipped: set[str] = set()
         allowed: frozenset[str] | None = None
         narrowing: list[str] = []
         rejection: Status | None = None
+        hints: list[tuple[str, frozenset[str]]] = []
         for plugin in self.profile.pre_filter:
             result, status = plugin.pre_filter(state, pod, nodes)
             status = status.stamped(plugin.name)
@@ -417,12 +473,14 @@ class Framework:
             if result is not None and result.node_names is not None:
                 narrowing.append(plugin.name)
                 allowed = result.node_names if allowed is None else allowed & result.node_names
+            if result is not None and result.filter_candidates is not None:
+                hints.append((plugin.name, result.filter_candidates))
         if rejection is not None:
             diagnosis.pre_filter_message = rejection.message
             diagnosis.absent = rejection
             raise FitError(pod, len(nodes), diagnosis)
         if allowed is None:
-            return nodes, skipped
+            return nodes, skipped, self._usable_hint(hints, skipped)
         names = " ".join(narrowing)
         message = (
             f"node(s) didn't satisfy plugin {names}"
@@ -435,7 +493,22 @@ class Framework:
         diagnosis.absent = Status.unresolvable(
             f"node(s) didn't satisfy plugin(s) [{' '.join(narrowing)}]"
         )
-        return [node for node in nodes if node.name in allowed], skipped
+        return [node for node in nodes if node.name in allowed], skipped, None
+
+    def _usable_hint(
+        self, hints: list[tuple[str, frozenset[str]]], skipped: set[str]
+    ) -> frozenset[str] | None:
+        """The nodes every usable hint allows (None: no usable hint). A plugin's hint is
+        usable when the plugin runs at Filter, is quiet, and every Filter plugin before it
+        that runs this cycle is quiet: skipping those on a node it rejects changes nothing."""
+        found: frozenset[str] | None = None
+        loud_before = self._loud_before
+        for name, names in hints:
+            loud = loud_before.get(name)
+            if loud is None or not loud <= skipped:
+                continue
+            found = names if found is None else found & names
+        return found
 
     def pre_filter(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
@@ -446,7 +519,7 @@ class Framework:
         Filter plugins."""
         diagnosis = Diagnosis()
         try:
-            candidates, skipped = self._run_pre_filter(state, pod, nodes, diagnosis)
+            candidates, skipped, _ = self._run_pre_filter(state, pod, nodes, diagnosis)
         except FitError as err:
             return [], diagnosis, err
         state.skip_filter_plugins = frozenset(skipped)
@@ -509,6 +582,55 @@ class Framework:
                     diagnosis.unschedulable_plugins.add(status.plugin)
         self.next_start_node_index = (start + len(feasible) + failed) % len(all_nodes)
         return feasible
+
+    def _find_feasible_among(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        nodes: IndexedNodes,
+        hint: frozenset[str],
+        skipped: set[str],
+        diagnosis: Diagnosis,
+    ) -> tuple[list[NodeInfo], int]:
+        """`_find_feasible` over every node when only the nodes in `hint` may pass Filter:
+        the same walk from the start index, filtering only those; the feasible nodes found
+        and how many nodes the walk visited. When none fits, the diagnosis gets every node's
+        status in walking order, the nodes outside `hint` filtered then (they reject)."""
+        count = len(nodes)
+        wanted = num_feasible_nodes_to_find(self.profile.percentage_of_nodes_to_score, count)
+        if not self.profile.score:
+            wanted = 1
+        start = self.next_start_node_index % count
+        positions = nodes.positions
+        inside = sorted(at for name in hint if (at := positions.get(name)) is not None)
+        split = bisect_left(inside, start)
+        run_filters = self.run_filters
+        success = Code.SUCCESS
+        feasible: list[NodeInfo] = []
+        rejected: dict[int, Status] = {}
+        last: int | None = None
+        for at in [*inside[split:], *inside[:split]]:
+            node = nodes[at]
+            status = run_filters(state, pod, node, skipped)
+            if status is SUCCESS or status.code == success:
+                feasible.append(node)
+                if len(feasible) >= wanted:
+                    last = at
+                    break
+            else:
+                rejected[at] = status
+        visited = count if last is None else (last - start) % count + 1
+        self.next_start_node_index = (start + visited) % count
+        if not feasible:
+            statuses = diagnosis.node_statuses
+            for at in [*range(start, count), *range(start)]:
+                node = nodes[at]
+                found = rejected.get(at)
+                status = found if found is not None else run_filters(state, pod, node, skipped)
+                statuses[node.name] = status
+                if status.plugin:
+                    diagnosis.unschedulable_plugins.add(status.plugin)
+        return feasible, visited
 
     def _run_post_filter(self, state: CycleState, pod: PodInfo, diagnosis: Diagnosis) -> None:
         if state.skip_post_filter:

@@ -27,6 +27,13 @@ scores without running a plugin.
 
 It applies where no PreFilter plugin narrows the nodes; the result is then exactly the plain
 evaluation's. A different node list (a node added or removed) starts the record afresh.
+
+When the cycle knows the only nodes Filter may pass (a PreFilter plugin's
+`filter_candidates`, which the framework uses only where it is exact), the changed nodes
+outside them are *deferred*: not feasible, with their generation recorded, but no status.
+A pod that fits nowhere needs every status for its diagnosis, so the framework then
+`undefer`s them and filters them like any changed node; until then a shape pinned to a
+64-node pool costs 64 nodes' Filter calls however large the fleet.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ class ShapeVerdicts:
     journal: ChangeJournal | None = None
     position: int | None = None  # in `journal`, after the last change looked at
     unsettled: set[str] = field(default_factory=set)  # to filter again whatever the journal
+    deferred: set[str] = field(default_factory=set)  # rejected, status not computed yet
     feasible: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     failed: dict[str, Status] = field(default_factory=dict)
     # How many failed nodes hold each distinct status (by value: few distinct ones), from
@@ -77,11 +85,14 @@ class ShapeVerdicts:
     alike_scores: dict[str, dict[Hashable, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.index = {node.name: i for i, node in enumerate(self.nodes)}
+        # Given positions and journal (a node list that knows them) are read, never changed.
+        if not self.index:
+            self.index = {node.name: i for i, node in enumerate(self.nodes)}
         self.feasible = np.zeros(len(self.nodes), dtype=np.bool_)
-        journals = {id(node.journal): node.journal for node in self.nodes}
-        if len(journals) == 1:
-            self.journal = next(iter(journals.values()))
+        if self.journal is None:
+            journals = {id(node.journal): node.journal for node in self.nodes}
+            if len(journals) == 1:
+                self.journal = next(iter(journals.values()))
 
     def stale(self) -> list[NodeInfo]:
         """Nodes changed (or never evaluated) since this shape was last scheduled, in the
@@ -123,9 +134,12 @@ class ShapeVerdicts:
         success = Code.SUCCESS
         fits: list[int] = []
         fails: list[int] = []
+        deferred = self.deferred
         for node, status, key in outcomes:
             name = node.name
             seen[name] = node.generation
+            if deferred:
+                deferred.discard(name)
             if key is not None:
                 keys[name] = key
             old = failed.pop(name, None)
@@ -150,6 +164,35 @@ class ShapeVerdicts:
             for raw in self.scores.values():
                 raw.valid[changed] = False
 
+    def defer(self, nodes: Sequence[NodeInfo]) -> None:
+        """These nodes reject at their current generation; their statuses are computed only
+        if `undefer` asks for them."""
+        seen = self.seen
+        index = self.index
+        failed = self.failed
+        keys = self.keys
+        positions: list[int] = []
+        for node in nodes:
+            name = node.name
+            seen[name] = node.generation
+            if failed:
+                self._drop_failure(name)
+            if keys:
+                keys.pop(name, None)
+            positions.append(index[name])
+        self.deferred.update(node.name for node in nodes)
+        self.feasible[positions] = False
+        for raw in self.scores.values():
+            raw.valid[positions] = False
+
+    def undefer(self) -> None:
+        """The deferred nodes become changed nodes: the next `stale` returns them."""
+        seen = self.seen
+        for name in self.deferred:
+            seen.pop(name, None)
+        self.unsettled |= self.deferred
+        self.deferred = set()
+
     def _drop_failure(self, name: str) -> None:
         old = self.failed.pop(name, None)
         if old is not None:
@@ -166,6 +209,7 @@ class ShapeVerdicts:
         at = self.index[name]
         self.seen.pop(name, None)
         self.keys.pop(name, None)
+        self.deferred.discard(name)
         self._drop_failure(name)
         for raw in self.scores.values():
             raw.valid[at] = False

@@ -6,6 +6,12 @@
   term pins `metadata.name` with `In`, it returns a PreFilterResult with the union of the
   pinned names (each term's pins intersected); a union that comes out empty is
   UnschedulableAndUnresolvable `pod affinity terms conflict`.
+* Otherwise, when the node list carries a label index (the snapshot's,
+  `framework/labelindex.py`), PreFilter tells the framework the only nodes Filter may pass
+  (`PreFilterResult.filter_candidates`, dralloc's extension, see `candidates.py`): the nodes
+  that carry what the nodeSelector and each term's `In`, `Exists`, `Gt`, `Lt` and
+  `metadata.name In` requirements ask for. Nothing else changes: upstream has no such
+  narrowing, and the framework reports every other node with the status Filter gives it.
 * Filter: `node(s) didn't match scheduler-enforced node affinity` for addedAffinity, else
   `node(s) didn't match Pod's node affinity/selector`, both UnschedulableAndUnresolvable.
 * Score: the summed weights of the matching preferred terms (the pod's and addedAffinity's),
@@ -28,6 +34,7 @@ from dralloc.scheduler.framework import (
     SUCCESS,
     ClusterEventWithHint,
     CycleState,
+    IndexedNodes,
     NodeInfo,
     PodInfo,
     PreFilterResult,
@@ -47,6 +54,7 @@ from dralloc.scheduler.plugins.helper.nodeselector import (
     required_node_affinity,
 )
 from dralloc.scheduler.plugins.nodeaffinity.args import NodeAffinityArgs, checked
+from dralloc.scheduler.plugins.nodeaffinity.candidates import filter_candidates
 
 NAME = "NodeAffinity"
 REASON_POD = "node(s) didn't match Pod's node affinity/selector"
@@ -91,6 +99,8 @@ class NodeAffinity:
     name = NAME
     # Filter and Score read only the pod and this node (the framework may remember them).
     node_local = True
+    # Filter never errs and writes nothing (the framework may skip it where it must reject).
+    quiet_filter = True
 
     def __init__(self, args: NodeAffinityArgs | None = None) -> None:
         self.args = checked(args or NodeAffinityArgs())
@@ -117,24 +127,30 @@ class NodeAffinity:
         )
         if required is None and self._added_required is None and not spec.node_selector:
             return None, Status.skip()
-        state.write(_PRE_FILTER_KEY, required_node_affinity(pod.pod))
-        if required is None or not required.node_selector_terms:
-            return None, SUCCESS
-        names: set[str] = set()
-        for term in required.node_selector_terms:
-            pinned: set[str] | None = None
-            for req in term.match_fields:
-                if req.key == OBJECT_NAME_FIELD and req.operator == IN:
-                    # Requirements of one term are ANDed: intersect.
-                    values = set(req.values)
-                    pinned = values if pinned is None else pinned & values
-            if pinned is None:
-                # A term without a name pin admits every node, and terms are ORed.
-                return None, SUCCESS
-            names |= pinned
-        if not names:
-            return None, Status.unresolvable(REASON_CONFLICT)
-        return PreFilterResult(frozenset(names)), SUCCESS
+        compiled = required_node_affinity(pod.pod)
+        state.write(_PRE_FILTER_KEY, compiled)
+        if required is not None and required.node_selector_terms:
+            names: set[str] = set()
+            for term in required.node_selector_terms:
+                pinned: set[str] | None = None
+                for req in term.match_fields:
+                    if req.key == OBJECT_NAME_FIELD and req.operator == IN:
+                        # Requirements of one term are ANDed: intersect.
+                        values = set(req.values)
+                        pinned = values if pinned is None else pinned & values
+                if pinned is None:
+                    # A term without a name pin admits every node, and terms are ORed.
+                    break
+                names |= pinned
+            else:
+                if not names:
+                    return None, Status.unresolvable(REASON_CONFLICT)
+                return PreFilterResult(frozenset(names)), SUCCESS
+        if isinstance(nodes, IndexedNodes) and nodes.labels is not None:
+            found = filter_candidates(nodes.labels, nodes.positions, compiled, self._added_required)
+            if found is not None:
+                return PreFilterResult(filter_candidates=found), SUCCESS
+        return None, SUCCESS
 
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
         """A node added or relabelled that now matches the pod's required affinity and the
