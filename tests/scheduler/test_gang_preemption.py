@@ -32,9 +32,12 @@ from dralloc.scheduler.gangs import (
     GangPreemption,
     collect_gangs,
     place_gang_preempting,
+    pop_gang,
     preemption_units,
+    schedule_gang_entity,
 )
 from dralloc.scheduler.gangs.preemption import NOT_REGISTERED, TOPOLOGY_UNSUPPORTED
+from dralloc.scheduler.plugins import GangScheduling
 from dralloc.scheduler.plugins.defaultpreemption import NO_GROUP_VICTIMS, Eviction
 from dralloc.scheduler.profiles import (
     build_profile,
@@ -42,6 +45,7 @@ from dralloc.scheduler.profiles import (
     evict_from_cache,
     scheduler_registry,
 )
+from dralloc.scheduler.queue import SchedulingQueue
 
 WAP = parse_gates("GenericWorkload=true,GangScheduling=true,WorkloadAwarePreemption=true")
 NO_WAP = parse_gates("GenericWorkload=true,GangScheduling=true")
@@ -751,3 +755,50 @@ def test_gang_keys_used_in_the_tests_are_kubernetes_pod_groups() -> None:
     assert gang.key == GangKey("default", "train") and [p.metadata.name for p in pods] == [
         "train-0"
     ]
+
+
+class _Clock:
+    def now(self) -> float:
+        return 100.0
+
+
+def test_the_queue_entity_preempts_and_binds_when_given_the_gangs() -> None:
+    w = world(
+        node_yaml("node-a"),
+        node_yaml("node-b"),
+        pod_yaml("low-a", cpu=4, priority=1, node="node-a"),
+        pod_yaml("low-b", cpu=4, priority=1, node="node-b"),
+        pod_group_yaml("train", 2, priority=100),
+        *train(2),
+    )
+    queue = SchedulingQueue.for_profile(
+        _Clock(), w.framework.profile, pre_enqueue=[GangScheduling(w.gangs)]
+    )
+    gang, pods = w.pending("train")
+    for p in pods:
+        queue.add(p)
+    first = queue.pop()
+    assert first is not None
+    entity = pop_gang(queue, first, pods)
+    placement = schedule_gang_entity(queue, w.cache, w.framework, gang, entity, gangs=w.gangs)
+    assert placement.bound and len(placement.placed) == 2
+    assert w.victims() == ["low-a", "low-b"]
+    assert all(queue.where(i.uid) is None for i in entity)  # done: they left the queue
+
+
+def test_the_queue_entity_does_not_preempt_without_the_gangs() -> None:
+    w = world(
+        node_yaml("node-a"),
+        pod_yaml("low-a", cpu=4, priority=1, node="node-a"),
+        pod_group_yaml("train", 1, priority=100),
+        *train(1),
+    )
+    queue = SchedulingQueue.for_profile(
+        _Clock(), w.framework.profile, pre_enqueue=[GangScheduling(w.gangs)]
+    )
+    gang, pods = w.pending("train")
+    queue.add(pods[0])
+    first = queue.pop()
+    assert first is not None
+    placement = schedule_gang_entity(queue, w.cache, w.framework, gang, [first])
+    assert not placement.is_admitted and w.evictions == []

@@ -1,6 +1,8 @@
 """Gang scheduling: which pods form a gang (`model`), the pod-group cycle that places a gang
-all or nothing (`cycle`), and a gang as one scheduling-queue entity (`entity`). See
-`dralloc.api.scheduling` for the objects users write and how each source maps to a `Gang`.
+all or nothing (`cycle`), a gang as one scheduling-queue entity (`entity`), gang preemption
+(`preemption`: workload-aware preemption, gate WorkloadAwarePreemption) and Volcano's enqueue
+step for PodGroups with minResources (`volcano`). See `dralloc.api.scheduling` for the
+objects users write and how each source maps to a `Gang`.
 
 "Can all pods of this gang be placed now?" (the question an admission layer such as a
 Kueue-style queue asks before admitting a workload) is `place_gang` without binding:
@@ -18,6 +20,23 @@ The cache is unchanged afterwards (every assumed pod and claim allocation is und
 question can be asked for several workloads in a row; `bind=True` commits instead.
 `already_placed` counts members bound before (a started gang)."""
 
+from dralloc.scheduler.gangs.model import (
+    WAITING_FOR_MIN_COUNT,
+    WAITING_FOR_POD_GROUP,
+    WAITING_FOR_QUORUM,
+    CollectedGangs,
+    Gang,
+    GangIndex,
+    GangKey,
+    GangSource,
+    collect_gangs,
+    gang_from_object,
+    scheduling_group_name,
+)
+
+# isort: split
+# The model first: `dralloc.scheduler.plugins` imports GangIndex from this package, and
+# `preemption` (imported by `entity`) imports the plugins.
 from dralloc.scheduler.gangs.cycle import (
     GANG_CYCLE_KEY,
     POD_GROUP_UNSCHEDULABLE,
@@ -29,19 +48,8 @@ from dralloc.scheduler.gangs.cycle import (
     scheduler_name_problem,
 )
 from dralloc.scheduler.gangs.entity import pop_gang, schedule_gang_entity
-from dralloc.scheduler.gangs.model import (
-    WAITING_FOR_MIN_COUNT,
-    WAITING_FOR_POD_GROUP,
-    WAITING_FOR_QUORUM,
-    CollectedGangs,
-    Gang,
-    GangIndex,
-    GangKey,
-    GangSource,
-    collect_gangs,
-    scheduling_group_name,
-)
 from dralloc.scheduler.gangs.preemption import (
+    GangMembership,
     GangPreemption,
     is_gang_preemption_enabled,
     place_gang_preempting,
@@ -62,6 +70,7 @@ __all__ = [
     "GangCycle",
     "GangIndex",
     "GangKey",
+    "GangMembership",
     "GangPlacement",
     "GangPreemption",
     "GangSource",
@@ -70,6 +79,7 @@ __all__ = [
     "collect_gangs",
     "cycle_order",
     "enqueue_volcano",
+    "gang_from_object",
     "is_gang_preemption_enabled",
     "place_gang",
     "place_gang_preempting",

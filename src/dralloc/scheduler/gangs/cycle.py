@@ -9,9 +9,14 @@ them all if the quorum is met, or undo every placement if not.
 `place_gang` is the one entry point. For each pod, in a fixed order (higher priority first,
 then the order given, upstream's priority-then-first-attempt), it runs the profile's Filter
 and Score on `cache.snapshot()`, assumes the pod on the chosen node, and runs Reserve and
-Permit, exactly as a single pod's cycle does, except that PostFilter does not run (a gang
-cycle never preempts, as upstream's delayed preemption never actuates for a group that does
-not fit) and a Permit `Wait` (GangScheduling's "quorum not met yet") counts as placed. A pod
+Permit, exactly as a single pod's cycle does, except that PostFilter does not run and a
+Permit `Wait` (GangScheduling's "quorum not met yet") counts as placed. Skipping PostFilter
+is upstream's behaviour with WorkloadAwarePreemption on (a member's DefaultPreemption answers
+"not eligible due to workload aware preemption enabled", and one preemption for the whole
+group runs after the cycle: `preemption.py`). With the gate off, upstream 1.36 runs each
+member's PostFilter and evicts its victims at once, even when the group then misses its
+quorum; dralloc does not (a named departure: a gang cycle never evicts for a group that
+does not fit). A pod
 that fits nowhere is left out and the next one is tried: a gang of 8 with minCount 6 binds
 if any 6 fit. A plugin ERROR ends the cycle.
 

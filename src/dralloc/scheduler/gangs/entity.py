@@ -24,6 +24,7 @@ from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import Framework
 from dralloc.scheduler.gangs.cycle import GangPlacement, place_gang
 from dralloc.scheduler.gangs.model import Gang
+from dralloc.scheduler.gangs.preemption import GangMembership, place_gang_preempting
 from dralloc.scheduler.queue import QueuedPodInfo, SchedulingQueue
 
 GANG_SCHEDULING = "GangScheduling"
@@ -53,18 +54,33 @@ def schedule_gang_entity(
     members: list[QueuedPodInfo],
     *,
     already_placed: int = 0,
+    gangs: GangMembership | None = None,
+    frees_devices: bool = False,
 ) -> GangPlacement:
     """One pod-group cycle for the popped `members`, binding at quorum; every member leaves
-    flight: bound ones through `done`, the others back to the queue with their rejectors."""
+    flight: bound ones through `done`, the others back to the queue with their rejectors.
+
+    With `gangs` (which pod is in which gang), a gang that does not fit may preempt when the
+    cache's features enable workload-aware preemption (`place_gang_preempting`): the cycle
+    then tries once more, which succeeds where the evictor took the victims off the cache
+    at once (the replay); a live scheduler's members go back to the queue, and the victims'
+    deletions requeue them."""
     by_key = {info.key: info for info in members}
-    placement = place_gang(
-        cache,
-        framework,
-        gang,
-        [info.pod for info in members],
-        already_placed=already_placed,
-        bind=True,
-    )
+    pods = [info.pod for info in members]
+    if gangs is None:
+        placement = place_gang(
+            cache, framework, gang, pods, already_placed=already_placed, bind=True
+        )
+    else:
+        placement, _ = place_gang_preempting(
+            cache,
+            framework,
+            gang,
+            pods,
+            gangs=gangs,
+            already_placed=already_placed,
+            frees_devices=frees_devices,
+        )
     for member in placement.members:
         info = by_key[member.key]
         if placement.bound and member.node is not None:

@@ -163,6 +163,35 @@ def scheduling_group_name(pod: Pod) -> str | None:
     return group.pod_group_name or None if group is not None else None
 
 
+def gang_from_object(obj: PodGroup | VolcanoPodGroup | KaiPodGroup) -> Gang:
+    """The gang one PodGroup object of any source declares, with everything dralloc reads of
+    it (the live scheduler's informers build theirs with it too)."""
+    namespace = obj.metadata.namespace or "default"
+    if isinstance(obj, PodGroup):
+        policy = obj.spec.scheduling_policy.gang
+        constraints = obj.spec.scheduling_constraints
+        return Gang(
+            GangKey(namespace, obj.metadata.name),
+            policy.min_count if policy is not None else None,
+            priority=obj.spec.priority,
+            disruption_mode=obj.spec.disruption_mode or "",
+            has_topology_constraints=bool(constraints and constraints.topology),
+        )
+    if isinstance(obj, KaiPodGroup):
+        key = GangKey(namespace, obj.metadata.name, GangSource.KAI)
+        return Gang(key, obj.spec.min_member, queue=obj.spec.queue)
+    minimum = obj.spec.min_resources
+    return Gang(
+        GangKey(namespace, obj.metadata.name, GangSource.VOLCANO),
+        obj.spec.min_member,
+        queue=obj.spec.queue,
+        min_resources=(
+            tuple((str(k), str(v)) for k, v in minimum.items()) if minimum is not None else None
+        ),
+        phase=str((obj.status or {}).get("phase") or ""),
+    )
+
+
 def _pod_key(pod: Pod) -> str:
     return f"{pod.metadata.namespace or 'default'}/{pod.metadata.name}"
 
@@ -179,8 +208,6 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
     kai_groups: set[tuple[str, str]] = set()
     for loaded in objects:
         obj = loaded.obj
-        namespace = getattr(obj.metadata, "namespace", "") or "default"
-        gang_key: GangKey
         if isinstance(obj, PodGroup | SchedulingWorkload):
             if not api_on:
                 found.warnings.append(
@@ -193,33 +220,13 @@ def collect_gangs(objects: Iterable[LoadedObject], features: Features) -> Collec
                 for path, message in gated_field_problems(obj, features)
             )
             if isinstance(obj, PodGroup):
-                gang_key = GangKey(namespace, obj.metadata.name)
-                gang = obj.spec.scheduling_policy.gang
-                constraints = obj.spec.scheduling_constraints
-                declared[gang_key] = Gang(
-                    gang_key,
-                    gang.min_count if gang is not None else None,
-                    priority=obj.spec.priority,
-                    disruption_mode=obj.spec.disruption_mode or "",
-                    has_topology_constraints=bool(constraints and constraints.topology),
-                )
-        elif isinstance(obj, VolcanoPodGroup):
-            gang_key = GangKey(namespace, obj.metadata.name, GangSource.VOLCANO)
-            declared[gang_key] = Gang(
-                gang_key,
-                obj.spec.min_member,
-                queue=obj.spec.queue,
-                min_resources=(
-                    tuple((str(k), str(v)) for k, v in obj.spec.min_resources.items())
-                    if obj.spec.min_resources is not None
-                    else None
-                ),
-                phase=str((obj.status or {}).get("phase") or ""),
-            )
-        elif isinstance(obj, KaiPodGroup):
-            gang_key = GangKey(namespace, obj.metadata.name, GangSource.KAI)
-            declared[gang_key] = Gang(gang_key, obj.spec.min_member, queue=obj.spec.queue)
-            kai_groups.add((namespace, obj.metadata.name))
+                gang = gang_from_object(obj)
+                declared[gang.key] = gang
+        elif isinstance(obj, VolcanoPodGroup | KaiPodGroup):
+            gang = gang_from_object(obj)
+            declared[gang.key] = gang
+            if isinstance(obj, KaiPodGroup):
+                kai_groups.add((gang.key.namespace, gang.key.name))
     if not ganging:
         if declared or any(isinstance(o.obj, Pod) and _joins(o.obj) for o in objects):
             found.warnings.append(

@@ -54,6 +54,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import msgspec
 
@@ -64,7 +65,7 @@ from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
 from dralloc.scheduler.framework import SUCCESS, Framework, PodInfo, Status
 from dralloc.scheduler.framework.status import Code
 from dralloc.scheduler.gangs.cycle import GangPlacement, cycle_order, place_gang
-from dralloc.scheduler.gangs.model import Gang, GangIndex, GangKey, GangSource
+from dralloc.scheduler.gangs.model import Gang, GangKey, GangSource
 from dralloc.scheduler.plugins.defaultpreemption import (
     DefaultPreemption,
     GroupVictims,
@@ -110,13 +111,20 @@ def preemptor_priority(gang: Gang, pods: Sequence[Pod]) -> int:
     return min((pod.spec.priority or 0 for pod in pods), default=0)
 
 
+class GangMembership(Protocol):
+    """Which gang a pod belongs to (`GangIndex`, the live scheduler's and the replay's
+    listers all answer it)."""
+
+    def gang_of(self, pod_key: str) -> Gang | None: ...
+
+
 def preemption_units(
-    cache: SchedulerCache, gangs: GangIndex, exclude: GangKey | None = None
+    cache: SchedulerCache, gangs: GangMembership, exclude: GangKey | None = None
 ) -> list[VictimUnit]:
     """Every pod on the cache's nodes as a victim unit (module docstring), the pods of gang
     `exclude` left out. In the order the cache holds the pods."""
     units: list[VictimUnit] = []
-    grouped: dict[GangKey, list[PodInfo]] = {}
+    grouped: dict[GangKey, tuple[Gang, list[PodInfo]]] = {}
     for info, _node in cache.pods.values():
         gang = gangs.gang_of(info.key)
         if gang is not None and gang.key == exclude:
@@ -125,10 +133,9 @@ def preemption_units(
             units.append(VictimUnit(info.key, (info,), info.priority))
             continue
         if gang.key not in grouped:
-            grouped[gang.key] = []
-        grouped[gang.key].append(info)
-    for key, members in grouped.items():
-        gang = gangs.gangs[key]
+            grouped[gang.key] = (gang, [])
+        grouped[gang.key][1].append(info)
+    for key, (gang, members) in grouped.items():
         if gang.key.source is GangSource.POD_GROUP:
             priority = gang.priority if gang.priority is not None else 0
             units.append(VictimUnit(f"PodGroup {key}", tuple(members), priority, is_group=True))
@@ -238,7 +245,7 @@ def preempt_for_gang(
     gang: Gang,
     pods: Sequence[Pod],
     *,
-    gangs: GangIndex,
+    gangs: GangMembership,
     already_placed: int = 0,
     frees_devices: bool = False,
 ) -> GangPreemption:
@@ -284,8 +291,8 @@ def place_gang_preempting(
     gang: Gang,
     pods: Sequence[Pod],
     *,
-    gangs: GangIndex,
-    features: Features,
+    gangs: GangMembership,
+    features: Features | None = None,
     already_placed: int = 0,
     bind: bool = True,
     frees_devices: bool = False,
@@ -294,11 +301,11 @@ def place_gang_preempting(
     `preempt_for_gang` then `place_gang` again (for an evictor that removes the victims from
     the cache at once, as offline runs have). The preemption is None when it did not run.
     A failed preemption's reason is appended to the placement's message, as upstream
-    appends it to the group's status."""
+    appends it to the group's status. `features` default to the cache's."""
     placement = place_gang(cache, framework, gang, pods, already_placed=already_placed, bind=bind)
     if placement.is_admitted or placement.status.code != Code.UNSCHEDULABLE:
         return placement, None
-    if not is_gang_preemption_enabled(features):
+    if not is_gang_preemption_enabled(features if features is not None else cache.features):
         return placement, None
     preemption = preempt_for_gang(
         cache,
