@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from dralloc.api.io import kube_dict, list_document
+from dralloc.api.resource import ResourceSlice
 from dralloc.cli.inputs import read_cluster
 from dralloc.cli.schedule import SchedulePlan, plan_schedule
 from dralloc.controllers.consolidation import HOLD_NAMESPACE
@@ -153,20 +154,39 @@ def load_plan(paths: list[str]) -> tuple[SchedulePlan, dict[str, Framework], Any
     return plan, frameworks, cluster
 
 
-def check_invariants(plan: SchedulePlan, running_before: set[str]) -> None:
-    """Every pod still runs, each claim allocated on its pod's node and reserved by it; no
-    device is held by two claims; no what-if claim is left."""
+def check_invariants(
+    plan: SchedulePlan, running_before: set[str], slices: Sequence[ResourceSlice] = ()
+) -> None:
+    """Every pod still runs, each claim allocated on its pod's node and reserved by it; a
+    device is held by one claim, or shared within its capacity (`slices` give it); no
+    what-if claim is left."""
     cache = plan.cache
     assert set(cache.pods) == running_before
     assert not [k for k in cache.claims if k.startswith(f"{HOLD_NAMESPACE}/")]
-    held: Counter[tuple[str, str, str]] = Counter()
+    capacity = {
+        (s.spec.driver, s.spec.pool.name, d.name): {n: c.value for n, c in d.capacity.items()}
+        for s in slices
+        for d in s.spec.devices
+    }
+    dedicated: Counter[tuple[str, str, str]] = Counter()
+    consumed: dict[tuple[str, str, str], Counter[str]] = {}
     for claim in cache.claims.values():
         allocation = claim.status.allocation
         if allocation is None:
             continue
         for result in allocation.devices.results:
-            held[(result.driver, result.pool, result.device)] += 1
-    assert [device for device, n in held.items() if n > 1] == []
+            device = (result.driver, result.pool, result.device)
+            if result.share_id:
+                tally = consumed.setdefault(device, Counter())
+                for name, amount in result.consumed_capacity.items():
+                    tally[name] += amount.nano
+            else:
+                dedicated[device] += 1
+    assert [device for device, n in dedicated.items() if n > 1] == []
+    assert [device for device in dedicated if device in consumed] == []
+    for device, tally in consumed.items():
+        for name, nano in tally.items():
+            assert nano <= capacity[device][name].nano, f"{device} {name} over capacity"
     for key, (info, node) in cache.pods.items():
         assert info.pod.spec.node_name == node
         for _, claim_key in pod_claim_keys(info.pod):

@@ -114,6 +114,10 @@ class GpuUnit:
     name: str
     # Not part of equality: a unit is its node and name (devices are not hashable).
     devices: tuple[tuple[DeviceRef, Device], ...] = field(compare=False)
+    # The devices a what-if claim takes to keep the unit free: all of them, but for a
+    # counter set only devices whose consumption fits its counters together (the whole GPU
+    # of dynamic MIG); over-consumed counters would make the allocator refuse the whole pool.
+    hold: tuple[tuple[DeviceRef, Device], ...] = field(compare=False, default=())
 
     def __str__(self) -> str:
         return f"{self.node}/{self.name}"
@@ -171,6 +175,11 @@ def _string(device: Device, name: str) -> str | None:
 def gpu_units(slices: Sequence[ResourceSlice]) -> list[GpuUnit]:
     """The GPUs the node-local slices publish (see the module docstring), by node and name."""
     groups: dict[tuple[str, str], list[tuple[DeviceRef, Device]]] = {}
+    totals: dict[tuple[str, str, str], dict[str, int]] = {}
+    for each in slices:
+        for counter_set in each.spec.shared_counters:
+            where = (each.spec.driver, each.spec.pool.name, counter_set.name)
+            totals[where] = {n: c.value.nano for n, c in counter_set.counters.items()}
     for each in slices:
         node = each.spec.node_name
         if not node:
@@ -191,8 +200,37 @@ def gpu_units(slices: Sequence[ResourceSlice]) -> list[GpuUnit]:
         else:
             whole = [r.device for r, d in devices if _string(d, "uuid") == key]
             name = whole[0] if whole else min(r.device for r, _ in devices).split("-mig-")[0]
-        units.append(GpuUnit(node, name, tuple(devices)))
+        hold = tuple(devices)
+        if key.endswith(_COUNTER_SET_SUFFIX):
+            ref = devices[0][0]
+            hold = _fitting(devices, key, totals.get((ref.driver, ref.pool, key), {}))
+        units.append(GpuUnit(node, name, tuple(devices), hold))
     return sorted(units, key=lambda u: (u.node, u.name))
+
+
+def _fitting(
+    devices: Sequence[tuple[DeviceRef, Device]], counter_set: str, total: Mapping[str, int]
+) -> tuple[tuple[DeviceRef, Device], ...]:
+    """Devices of `counter_set`, largest consumption first, that fit its counters together."""
+
+    def consumption(device: Device) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for each in device.consumes_counters:
+            if each.counter_set == counter_set:
+                for name, counter in each.counters.items():
+                    found[name] = found.get(name, 0) + counter.value.nano
+        return found
+
+    used: dict[str, int] = {}
+    chosen = []
+    ranked = sorted(devices, key=lambda d: (-sum(consumption(d[1]).values()), d[0].device))
+    for ref, device in ranked:
+        wanted = consumption(device)
+        if all(used.get(n, 0) + v <= total.get(n, 0) for n, v in wanted.items()):
+            chosen.append((ref, device))
+            for name, value in wanted.items():
+                used[name] = used.get(name, 0) + value
+    return tuple(chosen)
 
 
 @dataclass
@@ -378,7 +416,7 @@ class _Planner:
     def hold(self, unit: GpuUnit) -> None:
         if unit in self.holds:
             return
-        claim = _hold_claim(self._next_hold, unit.devices)
+        claim = _hold_claim(self._next_hold, unit.hold or unit.devices)
         self._next_hold += 1
         self.cache.set_claim(claim)
         self.holds[unit] = f"{HOLD_NAMESPACE}/{claim.metadata.name}"
