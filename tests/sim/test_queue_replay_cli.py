@@ -30,12 +30,17 @@ def test_queues_option_writes_a_run_per_queue_policy_and_queues_csv(tmp_path: Pa
     assert {(r["queues"], r["queue"]) for r in per_queue} == {
         (q, t) for q in queues.split(",") for t in ("team-a", "team-b")
     }
-    for queue in ("none", "strictfifo", "fair+placement"):
-        jobs = sum(int(r["jobs"]) for r in per_queue if r["queues"] == queue)
-        assert jobs == 40
+    for queue, row in zip(("none", "strictfifo", "fair+placement"), rows, strict=True):
+        mine = [r for r in per_queue if r["queues"] == queue]
+        assert sum(int(r["jobs"]) for r in mine) == 40
+        # The queues' parts of the run's utilization add up to it.
+        parts = sum(float(r["utilization_pct"]) for r in mine)
+        assert parts == pytest.approx(float(row["mean_utilization_pct"]), abs=0.01)
+        assert 0 <= float(row["mean_fragmentation_pct"]) <= 100
     report = (out / "report.html").read_text()
     assert "job waiting time per queue" in report and "Jain" in report
-    assert "fair+placement" in result.stdout
+    assert "fragmented GPU over time" in report
+    assert "fair+placement" in result.stdout and "frag %" in result.stdout
 
 
 @pytest.mark.parametrize(

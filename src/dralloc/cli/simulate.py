@@ -19,7 +19,7 @@ summary table, CSV files and report.html.
   (BestEffortFIFO with fair sharing), each of the last three with `+placement`
   (placement-aware admission). Adds queues.csv (per run x ClusterQueue: jobs, waits,
   GPU-hours, cost, evictions, jobs admitted but stuck) and columns to replay.csv (job wait
-  p50/p95, Jain's index over tenants, stuck jobs, preemptions).
+  p50/p95, Jain's index over tenants, stuck jobs, preemptions, mean fragmented GPU %).
 
 Every input problem (options, traces, prices, node events, an output directory that cannot
 be made) is reported before the first run, one line each on stderr, exit 2.
@@ -418,7 +418,7 @@ def _replay(
             "GPU-h",
             "USD",
             "pending",
-            *(("Jain", "stuck") if queued else ()),
+            *(("Jain", "stuck", "frag %") if queued else ()),
         )
         table = TextTable(
             [Column(h, "left" if h == "policy" else "right") for h in headers],
@@ -436,7 +436,11 @@ def _replay(
                 _compact(row.cost),
                 f"{row.pending:g}",
                 *(
-                    ("-" if row.jain is None else f"{row.jain:.3f}", f"{row.stuck:g}")
+                    (
+                        "-" if row.jain is None else f"{row.jain:.3f}",
+                        f"{row.stuck:g}",
+                        f"{100 * row.mean_fragmentation:.1f}",
+                    )
                     if queued
                     else ()
                 ),

@@ -14,7 +14,10 @@ GPU-hours per model, the time series and the waiting times. `write_replay_csvs` 
 in seconds, makespan, mean utilization, GPU-hours and cost in total and per GPU model) and
 `timeseries.csv` (one row per run and sample: allocated and total GPUs, so nodes joining and
 leaving show in `capacity_gpus`, utilization, pending and running pods). Costs come from
-`prices` (USD per GPU-hour, `sim.prices`).
+`prices` (USD per GPU-hour, `sim.prices`). Runs with queues add to replay.csv the job
+figures and the mean fragmented GPU share (FGD's F(M), time-weighted, `mean_fragmentation_pct`),
+and write `queues.csv` (one row per run and ClusterQueue, with the queue's part of the run's
+mean utilization, `utilization_pct`).
 
 Every file is written through a temporary file renamed into place.
 """
@@ -295,7 +298,10 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
         *(f"gpu_hours[{m}]" for m in models),
         *(f"cost_usd[{m}]" for m in models),
         *(
-            ("job_wait_p50_s", "job_wait_p95_s", "jain_index", "stuck_jobs", "preemptions")
+            (
+                *("job_wait_p50_s", "job_wait_p95_s", "jain_index", "stuck_jobs"),
+                *("preemptions", "mean_fragmentation_pct"),
+            )
             if queued
             else ()
         ),
@@ -332,6 +338,7 @@ def _queue_columns(run: ReplayRun) -> list[str]:
         _number(run.jain, 4),
         str(run.stuck),
         str(run.preemptions),
+        _number(100 * run.summary.mean_fragmentation, 3),
     ]
 
 
@@ -339,11 +346,14 @@ def _queues_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> Iter
     yield [
         *("workload", "policy", "queues", "seed", "queue", "nominal_gpus", "jobs", "admitted"),
         *("finished", "pending", "wait_mean_s", "wait_p50_s", "wait_p95_s", "gpu_hours"),
-        *("cost_usd", "evictions", "stuck"),
+        *("cost_usd", "evictions", "stuck", "utilization_pct"),
     ]
     for run in runs:
         total = run.summary.gpu_hours
         cost = sum(run.cost(prices).values())
+        # The run's mean utilization shared by GPU-hours served: the queue's part of the
+        # cluster's allocated share of capacity (the rows of a run add up to it).
+        utilization = 100 * run.summary.mean_utilization
         for q in run.queues:
             yield [
                 *(run.spec.workload, run.spec.policy, run.spec.queues, str(run.spec.seed)),
@@ -354,6 +364,7 @@ def _queues_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> Iter
                 # The run's cost shared by GPU-hours served (one price per run's model mix).
                 _number(cost * q.gpu_hours / total if total else 0.0, 2),
                 *(str(q.evictions), str(q.stuck)),
+                _number(utilization * q.gpu_hours / total if total else 0.0, 3),
             ]
 
 
@@ -409,6 +420,7 @@ class ReplayPolicySummary:
     queues: str = ""
     jain: float | None = None
     stuck: float = 0.0
+    mean_fragmentation: float = 0.0
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -436,6 +448,7 @@ def summarize_replays(
             queues=queues,
             jain=_median([r.jain for r in group]),
             stuck=statistics.median(r.stuck for r in group),
+            mean_fragmentation=statistics.median(r.summary.mean_fragmentation for r in group),
         )
         for (workload, policy, queues), group in groups.items()
     ]

@@ -24,8 +24,9 @@ In replay mode (`write_replay_report`):
 * cost per policy at the given prices (median over seeds, whiskers to the cheapest and
   dearest seed);
 * with queues (`--queues`, each run labelled `policy / queue policy`): per ClusterQueue a box
-  of its jobs' waits per policy, and Jain's index over tenants beside the jobs admitted but
-  stuck unschedulable (medians over seeds).
+  of its jobs' waits per policy, Jain's index over tenants beside the jobs admitted but
+  stuck unschedulable (medians over seeds), and the fragmented GPU share over time (FGD's
+  F(M) against the trace's typical pods, median over seeds).
 """
 
 from __future__ import annotations
@@ -408,6 +409,34 @@ def _queue_bars(runs: Sequence[ReplayRun], workload: str) -> go.Figure:
     return figure
 
 
+def _fragmentation_over_time(runs: Sequence[ReplayRun], workload: str) -> go.Figure:
+    """Fragmented GPU (FGD's F(M) against the trace's typical pods) in % of capacity over
+    time, median over seeds, one line per policy."""
+    figure = go.Figure()
+    for index, policy in enumerate(_replay_policies(runs)):
+        by_time: dict[float, list[float]] = {}
+        for run in (r for r in runs if _label(r) == policy):
+            for sample in run.samples:
+                by_time.setdefault(sample.time, []).append(100 * sample.fragmentation)
+        times = sorted(by_time)
+        figure.add_trace(
+            go.Scatter(
+                x=[t / _HOUR for t in times],
+                y=[statistics.median(by_time[t]) for t in times],
+                mode="lines",
+                name=policy,
+                line={"color": _PALETTE[index % len(_PALETTE)], "shape": "hv"},
+            )
+        )
+    figure.update_layout(
+        title=f"{workload}: fragmented GPU over time (FGD's measure, median over seeds)",
+        xaxis_title="time (hours from the start of the trace)",
+        yaxis_title="GPUs fragmented (% of capacity)",
+        template="plotly_white",
+    )
+    return figure
+
+
 def _over_time(runs: Sequence[ReplayRun], workload: str, pending: bool) -> go.Figure:
     figure = go.Figure()
     for index, policy in enumerate(_replay_policies(runs)):
@@ -507,7 +536,11 @@ def write_replay_report(path: Path, runs: Sequence[ReplayRun], prices: Mapping[s
             _cost_figure(group, workload, prices),
         ]
         if any(r.queues for r in group):
-            figures += [_queue_waits(group, workload), _queue_bars(group, workload)]
+            figures += [
+                _queue_waits(group, workload),
+                _queue_bars(group, workload),
+                _fragmentation_over_time(group, workload),
+            ]
         for figure in figures:
             parts.append(figure.to_html(include_plotlyjs=first, full_html=False))
             first = False

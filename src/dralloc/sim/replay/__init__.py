@@ -50,9 +50,11 @@ Design:
   is not in the cache, so the scheduler never considers it.
 
 Measures: per pod, waiting time (start - arrival); over time (every `sample_interval`
-seconds), allocated milli-GPU, capacity, pending and running pods; GPU-hours per GPU model
-(allocated GPUs x run time, fractions counted as fractions); mean utilization, the
-time-weighted allocated / capacity.
+seconds), allocated milli-GPU, capacity, pending and running pods, and fragmented milli-GPU
+(the FGD paper's F(M) against the trace's typical pods, as the FGD experiment measures it);
+GPU-hours per GPU model (allocated GPUs x run time, fractions counted as fractions); mean
+utilization and mean fragmentation, the time-weighted allocated / capacity and fragmented /
+capacity.
 
 Example::
 

@@ -29,7 +29,7 @@ from dralloc.scheduler.gangs import (
     schedule_gang_entity,
 )
 from dralloc.scheduler.plugins.gangscheduling import GangScheduling
-from dralloc.scheduler.plugins.gpushare import MILLI
+from dralloc.scheduler.plugins.gpushare import MILLI, FragmentationMeter
 from dralloc.scheduler.queue import (
     DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION,
     ClusterEvent,
@@ -232,6 +232,13 @@ class _Replay:
             self.cache.remove_node(name)
         self.capacity = sum(self.node_gpus[name] for name in self.cache.nodes) * MILLI
         self.allocated = 0
+        # FGD's fragmentation F(M) against the trace's typical pods, per node in the cluster,
+        # kept up to date as pods start and stop and nodes come and go.
+        self.meter = FragmentationMeter(workload)
+        self.fragment: dict[str, float] = {}
+        self.fragmented = 0.0
+        for name in sorted(self.cache.nodes):
+            self._refresh_fragment(name)
 
         self.heap: list[tuple[float, int, _Kind, object]] = []
         self.sequence = itertools.count()
@@ -267,6 +274,7 @@ class _Replay:
         self.skip_hopeless = options.skip_hopeless_retries
         self.allocated_area = 0.0
         self.capacity_area = 0.0
+        self.fragment_area = 0.0
         self.samples: list[Sample] = []
         interval = options.sample_interval
         if interval is None:
@@ -333,6 +341,7 @@ class _Replay:
         if elapsed > 0:
             self.allocated_area += self.allocated * elapsed
             self.capacity_area += self.capacity * elapsed
+            self.fragment_area += self.fragmented * elapsed
             self.last_time = now
         if self.interval > 0:
             while (at := self.next_sample * self.interval) < now:
@@ -340,7 +349,21 @@ class _Replay:
                 self.next_sample += 1
 
     def _sample(self, at: float) -> Sample:
-        return Sample(at, self.allocated, self.capacity, len(self.waiting), len(self.running))
+        return Sample(
+            at,
+            self.allocated,
+            self.capacity,
+            len(self.waiting),
+            len(self.running),
+            self.fragmented,
+        )
+
+    def _refresh_fragment(self, node: str) -> None:
+        """Recompute F_n(M) of `node` (0 when it is not in the cluster) into the total."""
+        info = self.cache.nodes.get(node)
+        new = self.meter.node_fragment(self.view.node_state(info)) if info is not None else 0.0
+        self.fragmented += new - self.fragment.get(node, 0.0)
+        self.fragment[node] = new
 
     def _apply(self, kind: _Kind, payload: object) -> None:
         if kind in _REAL:
@@ -548,6 +571,7 @@ class _Replay:
         )
         self.on_node[node].add(key)
         self.allocated += milli
+        self._refresh_fragment(node)
         self.starts[waiting.index] = now
         self.placed_on[waiting.index] = node
         self.states[waiting.index] = PodState.RUNNING
@@ -568,6 +592,7 @@ class _Replay:
             self.cache.remove_claim(_claim_key(run.objects))
         self.on_node[run.node].discard(key)
         self.allocated -= run.milli
+        self._refresh_fragment(run.node)
         if run.model:
             self.gpu_milli_seconds[run.model] += run.milli * (now - run.start)
         self.ends[run.index] = now
@@ -646,9 +671,11 @@ class _Replay:
                 self._finish(key, PodState.EVICTED)
             self.cache.remove_node(name)
             self.capacity -= self.node_gpus[name] * MILLI
+            self._refresh_fragment(name)
             return
         added = self.cache.add_node(self.node_objects[name])
         self.capacity += self.node_gpus[name] * MILLI
+        self._refresh_fragment(name)
         self._cluster_event(NODE_ADD, name, new=added)
 
     # ------------------------------------------------------------------------- result
@@ -690,6 +717,9 @@ class _Replay:
             ),
             attempts=self.attempts,
             retries_skipped=self.retries_skipped,
+            mean_fragmentation=(
+                self.fragment_area / self.capacity_area if self.capacity_area else 0.0
+            ),
         )
 
 

@@ -135,13 +135,21 @@ class PodOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """The cluster at `time` (seconds): allocated and total milli-GPU, pods waiting and running."""
+    """The cluster at `time` (seconds): allocated and total milli-GPU, pods waiting and
+    running, and the fragmented milli-GPU (FGD's F(M) summed over the nodes in the cluster,
+    against the trace's typical pods: idle GPU those pods could not use)."""
 
     time: float
     allocated_milli: int
     capacity_milli: int
     pending: int
     running: int
+    fragmented_milli: float = 0.0
+
+    @property
+    def fragmentation(self) -> float:
+        """Fragmented share of the GPU capacity, 0..1 (0 with no capacity)."""
+        return self.fragmented_milli / self.capacity_milli if self.capacity_milli else 0.0
 
     @property
     def utilization(self) -> float:
@@ -169,6 +177,7 @@ class ReplaySummary:
     makespan: float
     mean_utilization: float
     gpu_hours: float
+    mean_fragmentation: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -177,7 +186,9 @@ class ReplayResult:
 
     `gpu_hours` maps every GPU model code of the trace's nodes to the GPU-hours allocated on
     it. `attempts` counts the scheduling cycles run, `retries_skipped` the retries answered
-    without one (see the module docstring).
+    without one (see the module docstring). `mean_utilization` and `mean_fragmentation` are
+    time-weighted shares of the capacity, 0..1: allocated GPU, and fragmented GPU (FGD's
+    F(M), `Sample.fragmented_milli`).
     """
 
     workload: str
@@ -191,6 +202,7 @@ class ReplayResult:
     mean_utilization: float
     attempts: int
     retries_skipped: int
+    mean_fragmentation: float = 0.0
 
     def waiting_times(self) -> list[float]:
         return [w for p in self.pods if (w := p.waiting) is not None]
@@ -215,6 +227,7 @@ class ReplayResult:
             makespan=self.end_time - self.start_time,
             mean_utilization=self.mean_utilization,
             gpu_hours=sum(self.gpu_hours.values()),
+            mean_fragmentation=self.mean_fragmentation,
         )
 
 
