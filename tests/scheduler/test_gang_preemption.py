@@ -802,3 +802,44 @@ def test_the_queue_entity_does_not_preempt_without_the_gangs() -> None:
     assert first is not None
     placement = schedule_gang_entity(queue, w.cache, w.framework, gang, [first])
     assert not placement.is_admitted and w.evictions == []
+
+
+def test_a_volcano_gang_preempts_with_its_pods_lowest_priority() -> None:
+    w = world(
+        node_yaml("node-a"),
+        node_yaml("node-b"),
+        pod_yaml("low", cpu=4, priority=1, node="node-a"),
+        pod_yaml("mid", cpu=4, priority=5, node="node-b"),
+        volcano_yaml("vj", 2),
+        pod_yaml("vj-0", cpu=4, priority=9, volcano="vj"),
+        pod_yaml("vj-1", cpu=4, priority=5, volcano="vj"),
+    )
+    placement, preemption = w.place("vj")
+    # Counted at 5 (its lowest member), the gang may not evict "mid" (5): nothing is evicted.
+    assert not placement.is_admitted
+    assert preemption is not None and not preemption.is_preempted
+    assert w.evictions == []
+
+
+def test_a_kai_gang_pushed_below_its_min_member_leaves_whole() -> None:
+    kai = (
+        "apiVersion: scheduling.run.ai/v2alpha2\nkind: PodGroup\n"
+        "metadata: {name: kj, namespace: default}\nspec: {minMember: 2, queue: team-a}\n"
+    )
+    running = [
+        pod_yaml(f"kj-{i}", cpu=4, priority=1, node=f"node-{i}").replace(
+            "namespace: default}", "namespace: default, annotations: {pod-group-name: kj}}"
+        )
+        for i in range(2)
+    ]
+    w = world(
+        node_yaml("node-0"),
+        node_yaml("node-1"),
+        kai,
+        *running,
+        pod_group_yaml("train", 1, priority=100),
+        *train(1),
+    )
+    placement, _ = w.place("train")
+    assert placement.is_admitted
+    assert w.victims() == ["kj-0", "kj-1"]
