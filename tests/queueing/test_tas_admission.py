@@ -210,7 +210,9 @@ def test_a_second_multislice_jobset_waits_when_only_one_pool_is_left(tmp_path: P
     assert waiting[second] == (
         "placement infeasible: couldn't assign flavors to pod set slice: "
         'topology "tpu-pools" allows to fit only 1 out of 2 slice(s). '
-        'Total nodes: 24; excluded: resource "devices.dralloc.io/tpu.google.com": 16'
+        'Total nodes: 24; excluded: resource "devices.dralloc.io/tpu.google.com": 16; '
+        "fragmented: the empty topology would hold it (Kueue then looks for Workloads to "
+        "preempt for its domains; dralloc waits for domains to free up)"
     )
     placement.forget(first)
     assert placement.charged == {}

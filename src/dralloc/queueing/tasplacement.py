@@ -27,9 +27,16 @@ same cycle see the usage. `forget(key)` returns it when the Workload is evicted 
 Workloads admitted before the snapshot was built are charged with `add_admitted` (their
 `topologyAssignment` read back), so a rebuilt snapshot (a live pass, a restart) sees them.
 
-Departure from Kueue: a Fit whose placement fails is a `PlacementInfeasible` wait (the
-cycle's PlacementCheck contract), not Kueue's switch to Preempt on fragmented capacity and
-`TopologyPlacementFailed`; preemption does not search TAS victims.
+Capacity that exists but that no domain holds (Kueue v0.17, `flavorassigner` and
+`preemption.workloadFits`): when the pod sets get no domains, Kueue retries on the empty
+topology (`WithSimulateEmpty`); if they would fit there the Fit becomes Preempt and
+classical preemption searches victims whose quota *and* domains, removed together, let the
+Workload fit; otherwise it is NoFit. Here `fits_if_empty` and `fits_without(victims)` are
+those two topology answers, but the cycle does not call them yet (the switch to Preempt and
+the victim search live in `queueing.cycle` and `queueing.preemption`): a Fit whose placement
+fails waits as `PlacementInfeasible` (the cycle's PlacementCheck contract) with Kueue's
+message, and when the empty topology would hold it the message says so (`fragmented`
+records those Workloads).
 """
 
 from __future__ import annotations
@@ -57,6 +64,21 @@ from dralloc.queueing.topology import (
     pod_node_selectors,
 )
 
+# Appended to Kueue's message when the topology is fragmented (see the module docstring).
+_FRAGMENTED = (
+    "; fragmented: the empty topology would hold it (Kueue then looks for Workloads to "
+    "preempt for its domains; dralloc waits for domains to free up)"
+)
+
+
+@dataclass
+class _Failure:
+    """Why a Workload's pod sets got no domains; `fragmented`: whether they would on the
+    empty topology (None: not asked yet; False: the failure is not about capacity)."""
+
+    message: str
+    fragmented: bool | None = None
+
 
 @dataclass
 class _Charged:
@@ -77,6 +99,8 @@ class TopologyPlacement:
     snapshots: dict[str, TASFlavorSnapshot] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     charged: dict[str, list[_Charged]] = field(default_factory=dict)
+    # Workloads whose last check failed only for fragmented capacity, with Kueue's message.
+    fragmented: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_input(
@@ -137,6 +161,48 @@ class TopologyPlacement:
     def check(
         self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
     ) -> str | None:
+        planned = self._plan(entry, assignment)
+        if isinstance(planned, _Failure):
+            if planned.fragmented is None:
+                planned.fragmented = self.fits_if_empty(entry, assignment)
+            if planned.fragmented:
+                self.fragmented[entry.key] = planned.message
+            return planned.message + (_FRAGMENTED if planned.fragmented else "")
+        self.fragmented.pop(entry.key, None)
+        for i, charge, encoded in planned:
+            assignment.pod_sets[i].topology_assignment = encoded
+            self.snapshots[charge.flavor].add_usage(charge.domains, charge.per_pod)
+        if planned:
+            self.charged[entry.key] = [c for _, c, _ in planned]
+        return None
+
+    def fits_if_empty(self, entry: QueuedWorkload, assignment: Assignment) -> bool:
+        """Kueue's `WithSimulateEmpty` check after a TAS failure: would every pod set find
+        domains if no admitted Workload used the topology (then Kueue's flavor assigner turns
+        the Fit into Preempt; otherwise it is NoFit)."""
+        return not isinstance(self._plan(entry, assignment, simulate_empty=True), _Failure)
+
+    def fits_without(
+        self, entry: QueuedWorkload, assignment: Assignment, victims: Iterable[str]
+    ) -> bool:
+        """Whether every pod set finds domains once the admitted Workloads `victims` (keys)
+        give their domains back: the topology half of Kueue's `workloadFits` during
+        preemption (`Snapshot.SimulateWorkloadRemoval`). Changes nothing."""
+        removed = [c for key in victims for c in self.charged.get(key, [])]
+        for charge in removed:
+            self.snapshots[charge.flavor].remove_usage(charge.domains, charge.per_pod)
+        try:
+            return not isinstance(self._plan(entry, assignment), _Failure)
+        finally:
+            for charge in removed:
+                self.snapshots[charge.flavor].add_usage(charge.domains, charge.per_pod)
+
+    def _plan(
+        self, entry: QueuedWorkload, assignment: Assignment, *, simulate_empty: bool = False
+    ) -> list[tuple[int, _Charged, dict[str, Any]]] | _Failure:
+        """Each TAS pod set's domains (earlier pod sets assumed), or why not; commits
+        nothing. A failure that is not about domains (flavors, levels) is never
+        fragmentation."""
         workload = entry.workload
         tas_only = self._is_tas_only(entry.cluster_queue)
         planned: list[tuple[int, _Charged, dict[str, Any]]] = []
@@ -150,9 +216,10 @@ class TopologyPlacement:
             )
             if not explicit and not tas_only:
                 if tas_flavors:
-                    return (
+                    return _Failure(
                         f"couldn't assign flavors to pod set {psa.name}: "
-                        f'Flavor "{tas_flavors[0]}" supports only TopologyAwareScheduling'
+                        f'Flavor "{tas_flavors[0]}" supports only TopologyAwareScheduling',
+                        False,
                     )
                 continue
             plain = sorted(
@@ -168,7 +235,7 @@ class TopologyPlacement:
             elif why is None and explicit and not self.snapshots[tas_flavors[0]].has_level(request):
                 why = f'Flavor "{tas_flavors[0]}" does not contain the requested level'
             if why is not None:
-                return f"couldn't assign flavors to pod set {psa.name}: {why}"
+                return _Failure(f"couldn't assign flavors to pod set {psa.name}: {why}", False)
             flavor = tas_flavors[0]
             snap = self.snapshots[flavor]
             per_pod = dict(entry.requests.pod_sets[i].per_pod)
@@ -184,19 +251,15 @@ class TopologyPlacement:
                     tolerations=spec.tolerations,
                     required_affinity=_required_affinity(pod_set.template.spec),
                 ),
+                simulate_empty=simulate_empty,
                 assumed=assumed.get(flavor, {}),
             )
             if result.failure is not None:
-                return f"couldn't assign flavors to pod set {psa.name}: {result.failure}"
+                return _Failure(f"couldn't assign flavors to pod set {psa.name}: {result.failure}")
             charge = _Charged(flavor, result.domains, per_pod)
             planned.append((i, charge, encode_assignment(result.levels, result.domains)))
             self._assume(snap, assumed.setdefault(flavor, {}), charge)
-        for i, charge, encoded in planned:
-            assignment.pod_sets[i].topology_assignment = encoded
-            self.snapshots[charge.flavor].add_usage(charge.domains, charge.per_pod)
-        if planned:
-            self.charged[entry.key] = [c for _, c, _ in planned]
-        return None
+        return planned
 
     @staticmethod
     def _no_single_flavor(tas_flavors: list[str]) -> str | None:
