@@ -187,6 +187,24 @@ def check_invariants(
     for device, tally in consumed.items():
         for name, nano in tally.items():
             assert nano <= capacity[device][name].nano, f"{device} {name} over capacity"
+    counters: dict[tuple[str, str, str], Counter[str]] = {}
+    limits: dict[tuple[str, str, str], dict[str, int]] = {}
+    published = {
+        (s.spec.driver, s.spec.pool.name, d.name): d for s in slices for d in s.spec.devices
+    }
+    for each in slices:
+        for counter_set in each.spec.shared_counters:
+            where = (each.spec.driver, each.spec.pool.name, counter_set.name)
+            limits[where] = {n: c.value.nano for n, c in counter_set.counters.items()}
+    for device in {*dedicated, *consumed}:
+        for consumption in published[device].consumes_counters:
+            where = (device[0], device[1], consumption.counter_set)
+            tally = counters.setdefault(where, Counter())
+            for name, counter in consumption.counters.items():
+                tally[name] += counter.value.nano
+    for where, tally in counters.items():
+        for name, nano in tally.items():
+            assert nano <= limits[where][name], f"counter {where} {name} exceeded"
     for key, (info, node) in cache.pods.items():
         assert info.pod.spec.node_name == node
         for _, claim_key in pod_claim_keys(info.pod):

@@ -50,7 +50,7 @@ def test_a_fragmented_mig_cluster_gets_whole_gpus_back(tmp_path: Path) -> None:
     assert result.free_gpus_after == 3  # all four pods end on one GPU
     assert len(result.reopened) == 3
     assert len(result.moves) == 3
-    check_invariants(plan, before)
+    check_invariants(plan, before, cluster.slices)
     (used,) = {(m.to_node, m.to_devices[0].device.split("-mig-")[0]) for m in result.moves}
     assert all(m.to_node == used[0] for m in result.moves)
 
@@ -75,7 +75,7 @@ def test_a_pod_that_may_not_move_pins_its_gpu(tmp_path: Path) -> None:
     }
     assert "priority 1000" in result.skipped["a100-80gb-00/gpu-0"][1]
     assert "no controller" in result.skipped["a100-80gb-00/gpu-1"][1]
-    check_invariants(plan, before)
+    check_invariants(plan, before, cluster.slices)
 
 
 def test_the_host_goal_empties_the_cheapest_host_onto_free_gpus_of_used_hosts(
@@ -98,7 +98,7 @@ def test_the_host_goal_empties_the_cheapest_host_onto_free_gpus_of_used_hosts(
     assert (move.pod, move.from_node) == ("default/b0", "l4-01")
     assert move.to_node in ("l4-00", "l4-02")
     assert (result.free_hosts_before, result.free_hosts_after) == (0, 1)
-    check_invariants(plan, before)
+    check_invariants(plan, before, cluster.slices)
 
 
 def test_a_unit_whose_pods_fit_nowhere_else_is_left_as_it_was(tmp_path: Path) -> None:
@@ -139,3 +139,20 @@ def test_a_disruption_budget_stops_a_move(tmp_path: Path) -> None:
     assert result.moves == []
     reasons = {r for r, _ in result.skipped.values()}
     assert reasons == {Reason.DISRUPTION_BUDGET}
+
+
+def test_count_and_max_moves_bound_the_plan(tmp_path: Path) -> None:
+    pods = [
+        mig("p0", "a100-80gb-00", 0, 0),
+        mig("p1", "a100-80gb-00", 1, 0),
+        mig("p2", "a100-80gb-01", 0, 0),
+        mig("p3", "a100-80gb-01", 1, 0),
+    ]
+    paths = write_input(tmp_path, [MIG_NODES], pods)
+    plan, frameworks, cluster = load_plan(paths)
+    one = consolidate(plan.cache, frameworks, cluster.slices, ConsolidationOptions(count=1))
+    assert (len(one.reopened), len(one.moves)) == (1, 1)
+    plan, frameworks, cluster = load_plan(paths)
+    capped = consolidate(plan.cache, frameworks, cluster.slices, ConsolidationOptions(max_moves=2))
+    assert len(capped.moves) == 2
+    assert Reason.MAX_MOVES in {r for r, _ in capped.skipped.values()}

@@ -1,6 +1,7 @@
-"""Property: on any fragmented cluster, after the plan every pod still runs, no device is held
-twice, each claim is on its pod's node and reserved by it, only preemptible pods moved, the
-others kept their devices, and each reopened unit adds exactly one free GPU or host."""
+"""Property: on any fragmented cluster (whole GPUs, static or dynamic MIG), after the plan every
+pod still runs, no device is held twice, no counter is exceeded, each claim is on its pod's
+node and reserved by it, only preemptible pods moved, the others kept their devices, and each
+reopened unit adds exactly one free GPU or host."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ MIG_SLOTS = 7
 
 @st.composite
 def fragmented(draw: st.DrawFn) -> tuple[list[str], list[Running], Goal]:
-    use_mig = draw(st.booleans())
+    mode = draw(st.sampled_from(["whole", "static", "dynamic"]))
+    use_mig = mode != "whole"
     nodes = draw(st.integers(min_value=2, max_value=3))
     gpus = 2 if use_mig else 4
     if use_mig:
-        group, prefix = f"{nodes}xa100-80gb:gpus=2,mig=static,layout=all-1g.10gb", "a100-80gb"
+        layout = ",layout=all-1g.10gb" if mode == "static" else ""
+        group, prefix = f"{nodes}xa100-80gb:gpus=2,mig={mode}{layout}", "a100-80gb"
         places = [(n, g, s) for n in range(nodes) for g in range(gpus) for s in range(MIG_SLOTS)]
     else:
         group, prefix = f"{nodes}xl4:gpus={gpus}", "l4"
@@ -63,7 +66,7 @@ def test_a_plan_keeps_every_invariant(case: tuple[list[str], list[Running], Goal
     running = set(plan.cache.pods)
     before = _devices(plan)
     result = consolidate(plan.cache, frameworks, cluster.slices, ConsolidationOptions(goal=goal))
-    check_invariants(plan, running)
+    check_invariants(plan, running, cluster.slices)
     after = _devices(plan)
     movable = {f"default/{p.name}" for p in pods if p.priority_class == "batch" and p.owned}
     moved = {m.pod for m in result.moves}
