@@ -843,3 +843,11 @@ def test_a_kai_gang_pushed_below_its_min_member_leaves_whole() -> None:
     placement, _ = w.place("train")
     assert placement.is_admitted
     assert w.victims() == ["kj-0", "kj-1"]
+
+
+def test_a_gang_frees_devices_exactly_when_the_profile_does() -> None:
+    for frees in (False, True):
+        w = _gpu_world(frees_devices=frees)
+        gang, pods = w.pending("train")
+        placement, _ = place_gang_preempting(w.cache, w.framework, gang, pods, gangs=w.gangs)
+        assert placement.is_admitted is frees

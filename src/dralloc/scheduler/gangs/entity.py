@@ -55,7 +55,7 @@ def schedule_gang_entity(
     *,
     already_placed: int = 0,
     gangs: GangMembership | None = None,
-    frees_devices: bool = False,
+    frees_devices: bool | None = None,
 ) -> GangPlacement:
     """One pod-group cycle for the popped `members`, binding at quorum; every member leaves
     flight: bound ones through `done`, the others back to the queue with their rejectors.

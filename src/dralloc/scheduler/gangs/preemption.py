@@ -41,7 +41,8 @@ members may leave one by one, and when the quorum leaves, all go.
 
 Devices. As in 1.36, taking a victim off frees its CPU, memory and pod slot, not the devices
 of its ResourceClaims (spec/scheduler.md section 5.7). With `frees_devices` (dralloc's
-KEP-5690 option, `preemption_frees_devices`), a claim every one of whose `reservedFor` pods is
+KEP-5690 option, `preemption_frees_devices`; by default whatever the profile's
+DynamicResources was built with), a claim every one of whose `reservedFor` pods is
 off counts as deallocated in the what-if, wherever its devices are (the domain is the whole
 cluster, not one node).
 
@@ -72,6 +73,7 @@ from dralloc.scheduler.plugins.defaultpreemption import (
     VictimUnit,
 )
 from dralloc.scheduler.plugins.defaultpreemption.pods import importance
+from dralloc.scheduler.plugins.dynamicresources import DynamicResources
 
 WORKLOAD_AWARE_PREEMPTION = "WorkloadAwarePreemption"
 DISRUPTION_MODE_POD_GROUP = "PodGroup"
@@ -153,6 +155,15 @@ def _moves_together(gang: Gang) -> bool:
     if gang.key.source is GangSource.POD_GROUP:
         return gang.disruption_mode == DISRUPTION_MODE_POD_GROUP
     return gang.is_gang
+
+
+def profile_frees_devices(framework: Framework) -> bool:
+    """Whether the profile's DynamicResources frees victims' devices in preemption's what-if
+    (`preemption_frees_devices`): a gang preempts under the same rule as a single pod."""
+    return any(
+        isinstance(p, DynamicResources) and p.frees_devices_for_preemption
+        for p in framework.profile.filter
+    )
 
 
 def _post_filter(framework: Framework) -> DefaultPreemption | None:
@@ -247,11 +258,11 @@ def preempt_for_gang(
     *,
     gangs: GangMembership,
     already_placed: int = 0,
-    frees_devices: bool = False,
+    frees_devices: bool | None = None,
 ) -> GangPreemption:
     """Steps 2-4 of the module docstring for a gang whose pod-group cycle failed as
     Unschedulable: choose the victims on a what-if of the cache and evict them. The gang
-    itself is not placed here."""
+    itself is not placed here. `frees_devices` defaults to the profile's."""
     if gang.has_topology_constraints:
         return GangPreemption(gang, Status.unschedulable(TOPOLOGY_UNSUPPORTED))
     plugin = _post_filter(framework)
@@ -262,6 +273,8 @@ def preempt_for_gang(
         return GangPreemption(gang, Status.unschedulable("no pending pods to preempt for"))
     units = preemption_units(cache, gangs, exclude=gang.key)
     node_of = {key: node for key, (_info, node) in cache.pods.items()}
+    if frees_devices is None:
+        frees_devices = profile_frees_devices(framework)
 
     def fits() -> Status:
         placement = place_gang(cache, framework, gang, pods, already_placed=already_placed)
@@ -295,13 +308,14 @@ def place_gang_preempting(
     features: Features | None = None,
     already_placed: int = 0,
     bind: bool = True,
-    frees_devices: bool = False,
+    frees_devices: bool | None = None,
 ) -> tuple[GangPlacement, GangPreemption | None]:
     """`place_gang`, and when it fails as Unschedulable with workload-aware preemption on,
     `preempt_for_gang` then `place_gang` again (for an evictor that removes the victims from
     the cache at once, as offline runs have). The preemption is None when it did not run.
     A failed preemption's reason is appended to the placement's message, as upstream
-    appends it to the group's status. `features` default to the cache's."""
+    appends it to the group's status. `features` default to the cache's, `frees_devices`
+    to the profile's (`profile_frees_devices`)."""
     placement = place_gang(cache, framework, gang, pods, already_placed=already_placed, bind=bind)
     if placement.is_admitted or placement.status.code != Code.UNSCHEDULABLE:
         return placement, None
