@@ -310,3 +310,60 @@ def test_kueue_tas_on_the_clique_label_places_each_job_inside_one_rack(tmp_path:
     assert sorted(by_job) == ["alpha", "bravo"]
     assert all(len(cliques) == 1 for cliques in by_job.values())
     assert by_job["alpha"] != by_job["bravo"]
+
+
+CHANNEL_TEMPLATE = """\
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaimTemplate
+metadata: {name: imex-channel, namespace: default}
+spec:
+  spec:
+    devices:
+      requests:
+      - name: channel
+        exactly: {deviceClassName: compute-domain-default-channel.nvidia.com}
+"""
+
+
+def test_a_compute_domain_channel_claim_takes_each_nodes_channel_0(tmp_path: Path) -> None:
+    # 19 pods of 2 GPUs would fit on 10 trays by GPUs alone; each also needs its node's one
+    # advertised IMEX channel (channel-0), so one pod per tray: 18 run, one waits.
+    pods = []
+    for index in range(19):
+        pod = worker(f"cd-{index:02d}", "cd", {})
+        pod["spec"]["resourceClaims"].append(
+            {"name": "channel", "resourceClaimTemplateName": "imex-channel"}
+        )
+        pod["spec"]["containers"][0]["resources"]["claims"].append({"name": "channel"})
+        pods.append(pod)
+    runner = CliRunner()
+    cluster = tmp_path / "cluster.yaml"
+    made = runner.invoke(
+        app, ["cluster", "generate", "--nodes", "1xgb200-nvl72", "--out", str(cluster)]
+    )
+    assert made.exit_code == 0, made.output
+    workload = tmp_path / "pods.yaml"
+    workload.write_text(
+        GPU_TEMPLATE.replace("count: 4", "count: 2")
+        + "---\n"
+        + CHANNEL_TEMPLATE
+        + "---\n"
+        + yaml.safe_dump_all(pods),
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["schedule", "-f", str(cluster), "-f", str(workload)])
+    assert result.exit_code == 1
+    items = yaml.safe_load(result.stdout)["items"]
+    nodes = [i["spec"].get("nodeName") for i in items if i["kind"] == "Pod"]
+    bound = [n for n in nodes if n]
+    assert len(bound) == len(set(bound)) == 18
+    channels = [
+        r
+        for i in items
+        if i["kind"] == "ResourceClaim" and "allocation" in i.get("status", {})
+        for r in i["status"]["allocation"]["devices"]["results"]
+        if r["driver"] == COMPUTE_DOMAIN_DRIVER
+    ]
+    assert sorted((r["pool"], r["device"]) for r in channels) == sorted(
+        (n, "channel-0") for n in bound
+    )
