@@ -368,7 +368,7 @@ class Framework:
         wanted = num_feasible_nodes_to_find(self.profile.percentage_of_nodes_to_score, count)
         start = self.next_start_node_index % count
         window, visited = verdicts.window(wanted, start)
-        if window.size == 0 and verdicts.deferred:
+        if window.size == 0 and verdicts.has_deferred():
             # No node fits: the diagnosis reads every node's status, so the deferred nodes
             # are filtered now (they reject; the window stays empty).
             verdicts.undefer()
@@ -414,7 +414,9 @@ class Framework:
         keys = self._node_keys
         run_filters = self.run_filters
         outcomes: list[tuple[NodeInfo, Status, Hashable | None]] = []
-        stale = verdicts.stale()
+        if hint is None and verdicts.deferred_unseen:
+            verdicts.undefer()  # no hint this cycle: every node's verdict is needed
+        stale = verdicts.stale(hint)
         if hint is not None:
             outside = [node for node in stale if node.name not in hint]
             if outside:

@@ -73,6 +73,9 @@ class ShapeVerdicts:
     position: int | None = None  # in `journal`, after the last change looked at
     unsettled: set[str] = field(default_factory=set)  # to filter again whatever the journal
     deferred: set[str] = field(default_factory=set)  # rejected, status not computed yet
+    # Every node never recorded is deferred too (the first cycle had a hint: those outside
+    # it were left at their generation then, which the journal says when it moves).
+    deferred_unseen: bool = False
     feasible: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     failed: dict[str, Status] = field(default_factory=dict)
     # How many failed nodes hold each distinct status (by value: few distinct ones), from
@@ -94,11 +97,20 @@ class ShapeVerdicts:
             if len(journals) == 1:
                 self.journal = next(iter(journals.values()))
 
-    def stale(self) -> list[NodeInfo]:
+    def stale(self, hint: frozenset[str] | None = None) -> list[NodeInfo]:
         """Nodes changed (or never evaluated) since this shape was last scheduled, in the
-        order they first changed (or the node order)."""
+        order they first changed (or the node order). With `hint` (the only nodes Filter
+        may pass) on the first look, the nodes outside it are deferred without being
+        listed: the first look costs the hint's nodes, not the node list's."""
         seen = self.seen.get
         journal = self.journal
+        if hint is not None and journal is not None and self.position is None and not self.seen:
+            self.position = len(journal)
+            self.unsettled.clear()
+            self.deferred_unseen = True
+            index = self.index
+            nodes = self.nodes
+            return [nodes[at] for at in sorted(index[name] for name in hint if name in index)]
         if journal is None or self.position is None:
             if journal is not None:
                 self.position = len(journal)
@@ -185,6 +197,9 @@ class ShapeVerdicts:
         for raw in self.scores.values():
             raw.valid[positions] = False
 
+    def has_deferred(self) -> bool:
+        return self.deferred_unseen or bool(self.deferred)
+
     def undefer(self) -> None:
         """The deferred nodes become changed nodes: the next `stale` returns them."""
         seen = self.seen
@@ -192,6 +207,10 @@ class ShapeVerdicts:
             seen.pop(name, None)
         self.unsettled |= self.deferred
         self.deferred = set()
+        if self.deferred_unseen:
+            # Look at every node again: those never recorded are among the changed ones.
+            self.deferred_unseen = False
+            self.position = None
 
     def _drop_failure(self, name: str) -> None:
         old = self.failed.pop(name, None)

@@ -77,9 +77,16 @@ def _term_candidates(unions: list[_Union]) -> set[str] | None:
     smallest, rest = unions[0], unions[1:]
     found: set[str] = set()
     for names in smallest:
-        for name in names:
-            if all(any(name in other for other in union) for union in rest):
-                found.add(name)
+        found.update(names)
+    # One set per union is the common case (nodeSelector pairs, `In` with one value): set
+    # intersection walks the smaller side, which `found` is.
+    for union in rest:
+        if not found:
+            break
+        if len(union) == 1:
+            found.intersection_update(union[0])
+        else:
+            found = {name for name in found if any(name in names for names in union)}
     return found
 
 
