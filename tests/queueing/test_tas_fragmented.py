@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from queueing_helpers import NOW
 from test_tas_pods import SAMPLE_QUEUES, nodes, queue, sample_job, workload_of
 
@@ -15,6 +16,7 @@ from dralloc.queueing import (
     QueueManager,
     QueueState,
     TopologyPlacement,
+    decode_assignment,
     read_queue_files,
     schedule,
 )
@@ -136,3 +138,32 @@ def test_the_pending_message_keeps_kueues_text_and_says_when_the_topology_is_fra
         '"default" allows to fit only 1 out of 5 pod(s). Total nodes: 4; excluded: '
         'resource "cpu": 2'
     )
+
+
+def test_a_workload_admitted_before_keeps_its_domains_when_the_topology_is_rebuilt(
+    tmp_path: Path,
+) -> None:
+    """A Workload read back admitted (a restart, a live pass) is charged from its
+    `topologyAssignment`: the next Job asking for a rack gets the other one."""
+    first_run = tmp_path / "first"
+    first_run.mkdir()
+    code, items, _ = queue(
+        first_run, nodes(1, 2, 2, cpu=2), SAMPLE_QUEUES, sample_job("required", RACK, 4, "a")
+    )
+    assert code == 0
+    admitted = workload_of(items, "a")
+    (psa,) = admitted["status"]["admission"]["podSetAssignments"]
+    taken = {d.values[0] for d in decode_assignment(psa["topologyAssignment"])[1]}
+    # Its job is gone from the input: only its Workload holds the rack now.
+    code, items, _ = queue(
+        tmp_path,
+        nodes(1, 2, 2, cpu=2),
+        SAMPLE_QUEUES,
+        yaml.safe_dump(admitted),
+        sample_job("required", RACK, 4, "b"),
+        extra=("--no-placement",),
+    )
+    assert code == 0
+    (psa,) = workload_of(items, "b")["status"]["admission"]["podSetAssignments"]
+    hosts = {d.values[0] for d in decode_assignment(psa["topologyAssignment"])[1]}
+    assert len(hosts) == 2 and not hosts & taken

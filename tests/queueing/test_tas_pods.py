@@ -11,10 +11,14 @@ from typing import Any
 
 import pytest
 import yaml
+from test_tas_admission import TPU_QUEUES, multislice
 from typer.testing import CliRunner
 
+from dralloc.api.core import Pod, PodSchedulingGate
+from dralloc.api.meta import ObjectMeta
 from dralloc.cli.main import app
-from dralloc.queueing import decode_assignment, pod_node_selectors
+from dralloc.queueing import decode_assignment, encode_assignment, pod_node_selectors
+from dralloc.queueing.topology import DomainAssignment, TopologyRequest, ungate_pods
 
 # Kueue's sample-queues.yaml (the Topology is served as v1alpha1 there), plus its LocalQueue.
 SAMPLE_QUEUES = """\
@@ -91,6 +95,9 @@ spec:
             memory: "200Mi"
       restartPolicy: Never
 """
+
+
+INDEX = "batch.kubernetes.io/job-completion-index"
 
 
 def nodes(blocks: int, racks: int, hosts: int, cpu: int = 4) -> str:
@@ -271,3 +278,66 @@ def test_kueues_sample_job_with_generate_name_loads_unchanged_and_lands_in_one_r
     assert len(pods) == 10
     racks = {node_labels(p["spec"]["nodeName"])["cloud.provider.com/topology-rack"] for p in pods}
     assert len(racks) == 1
+
+
+def test_an_ungated_pod_off_its_ranks_domain_makes_the_ungater_fall_back_to_greedy() -> None:
+    """Kueue's readRanksIfAvailable: ranks are used only if every pod already ungated sits
+    in its rank's domain; here rank 0 was ungated onto h2, so the gated pods fill what is
+    left in assignment order (h1 twice) instead of their ranks (h1, h2)."""
+    assignment = encode_assignment(
+        ["kubernetes.io/hostname"], [DomainAssignment(("h1",), 2), DomainAssignment(("h2",), 1)]
+    )
+    request = TopologyRequest(pod_index_label=INDEX)
+    moved = indexed_pod("p0", 0, gated=False)
+    moved.spec.node_selector = {"kubernetes.io/hostname": "h2"}
+    pods = [moved, indexed_pod("p1", 1), indexed_pod("p2", 2)]
+    placed = [(p.metadata.name, s) for p, s in ungate_pods(assignment, request, 3, pods)]
+    assert placed == [
+        ("p1", {"kubernetes.io/hostname": "h1"}),
+        ("p2", {"kubernetes.io/hostname": "h1"}),
+    ]
+    # In its rank's domain, the same pod leaves ranks in force: p2 (rank 2) goes to h2.
+    moved.spec.node_selector = {"kubernetes.io/hostname": "h1"}
+    placed = [(p.metadata.name, s) for p, s in ungate_pods(assignment, request, 3, pods)]
+    assert placed == [
+        ("p1", {"kubernetes.io/hostname": "h1"}),
+        ("p2", {"kubernetes.io/hostname": "h2"}),
+    ]
+
+
+def indexed_pod(name: str, index: int, gated: bool = True) -> Pod:
+    pod = Pod(metadata=ObjectMeta(name=name, labels={INDEX: str(index)}))
+    if gated:
+        pod.spec.scheduling_gates = [PodSchedulingGate(name="kueue.x-k8s.io/topology")]
+    return pod
+
+
+def test_multislice_jobset_pods_land_by_job_index_then_completion_index(tmp_path: Path) -> None:
+    """A TPU multi-slice JobSet (2 slices of 8 hosts): pod (job j, index i) has rank 8j + i
+    and lands on that slot's host; each slice's pods share one node pool."""
+    cluster = tmp_path / "cluster.yaml"
+    made = CliRunner().invoke(
+        app, ["cluster", "generate", "--nodes", "3xtpu-v6e-4x8", "--out", str(cluster)]
+    )
+    assert made.exit_code == 0, made.output
+    code, items, stderr = queue(
+        tmp_path,
+        cluster.read_text(encoding="utf-8"),
+        TPU_QUEUES,
+        multislice("llama", 2, "2026-01-01T10:00:00Z"),
+    )
+    assert code == 0, stderr
+    (workload,) = [i for i in items if i["kind"] == "Workload"]
+    (psa,) = workload["status"]["admission"]["podSetAssignments"]
+    slots = pod_node_selectors(psa["topologyAssignment"])
+    pods = [i for i in items if i["kind"] == "Pod"]
+    assert len(pods) == len(slots) == 16
+    pools: dict[str, set[str]] = {}
+    for pod in pods:
+        labels = pod["metadata"]["labels"]
+        rank = 8 * int(labels["jobset.sigs.k8s.io/job-index"]) + int(labels[INDEX])
+        assert pod["spec"]["nodeName"] == slots[rank]["kubernetes.io/hostname"]
+        pool = pod["spec"]["nodeName"].rsplit("-", 1)[0]
+        pools.setdefault(labels["jobset.sigs.k8s.io/job-index"], set()).add(pool)
+    assert [len(p) for p in pools.values()] == [1, 1]
+    assert pools["0"] != pools["1"]
