@@ -156,3 +156,16 @@ def test_count_and_max_moves_bound_the_plan(tmp_path: Path) -> None:
     capped = consolidate(plan.cache, frameworks, cluster.slices, ConsolidationOptions(max_moves=2))
     assert len(capped.moves) == 2
     assert Reason.MAX_MOVES in {r for r, _ in capped.skipped.values()}
+
+
+def test_pods_the_caller_keeps_do_not_move(tmp_path: Path) -> None:
+    pods = [mig("p0", "a100-80gb-00", 0, 0), mig("p1", "a100-80gb-00", 1, 0)]
+    paths = write_input(tmp_path, ["1xa100-80gb:gpus=2,mig=static,layout=all-1g.10gb"], pods)
+    plan, frameworks, cluster = load_plan(paths)
+    keep = {"default/p0": "is in gang default/train", "default/p1": "is in gang default/train"}
+    result = consolidate(plan.cache, frameworks, cluster.slices, keep=keep)
+    assert result.moves == []
+    assert result.skipped["a100-80gb-00/gpu-0"] == (
+        Reason.KEPT,
+        "pod default/p0 is in gang default/train",
+    )

@@ -188,7 +188,13 @@ def consolidate_command(
         max_moves=max_moves,
         include_bare_pods=include_bare_pods,
     )
-    result = consolidate(cache, frameworks, cluster.slices, options, budgets)
+    # A gang is placed as one pod group: its members are not moved one by one.
+    keep = {
+        key: f"is in gang {gang.ref}"
+        for key in cache.pods
+        if (gang := plan.gangs.gang_of(key)) is not None
+    }
+    result = consolidate(cache, frameworks, cluster.slices, options, budgets, keep)
     if output == ConsolidateOutputFormat.table:
         _print_table(result)
         sys.stdout.write("".join(f"{line}\n" for line in _summary(result)))

@@ -23,7 +23,9 @@ descheduler expect a "preemptible" pod to be):
 * every allocated claim it uses is reserved by it alone (moving one user of a shared claim
   frees nothing) and no unreserved allocated claim holds devices of the unit;
 * the PodDisruptionBudgets that select it allow one more disruption
-  (`status.disruptionsAllowed`, counted down as the plan moves pods).
+  (`status.disruptionsAllowed`, counted down as the plan moves pods);
+* the caller does not keep it (`keep`: pod key -> why, e.g. the members of a gang, which
+  must be placed as one pod group, never one by one).
 
 Plan. Greedy, cheapest first: every unit (GPU or host, by `goal`) that is in use and whose
 users may all move is a candidate, ranked by how many pods must move, then how many devices
@@ -41,8 +43,9 @@ moved pods change what is in use; a moved pod is not moved twice. The plan stops
 Invariants come from the scheduler itself: a device is never handed out twice, counters and
 constraints hold, every moved pod is placed (a candidate is all or nothing).
 
-Not done: gangs move only as their members' candidates allow (a gang's pods are moved one
-by one, never as a pod group); DRA-backed extended resources (KEP-5004) are not re-placed.
+Not done: gangs never move (a pod-group move is not planned); the claims DRA-backed extended
+resources make (KEP-5004) are not re-placed; a host counts as free by its GPUs alone (pods
+without devices may stay on it).
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class Reason(StrEnum):
     """Why a unit cannot be reopened (the first reason met)."""
 
     NOT_PREEMPTIBLE = "NotPreemptible"
+    KEPT = "Kept"
     SHARED_CLAIM = "SharedClaim"
     UNRESERVED_CLAIM = "UnreservedClaim"
     DISRUPTION_BUDGET = "DisruptionBudget"
@@ -396,7 +400,9 @@ class _Planner:
         units: Sequence[GpuUnit],
         options: ConsolidationOptions,
         budgets: Sequence[PodDisruptionBudget],
+        keep: Mapping[str, str],
     ) -> None:
+        self.keep = keep
         self.cache = cache
         self.frameworks = frameworks
         self.units = units
@@ -461,6 +467,8 @@ class _Planner:
         for key in pods:
             if key in self.moved:
                 return Reason.ALREADY_MOVED, f"pod {key} was moved already"
+            if key in self.keep:
+                return Reason.KEPT, f"pod {key} {self.keep[key]}"
             entry = self.cache.pods.get(key)
             if entry is None:
                 return Reason.NOT_PREEMPTIBLE, f"pod {key} holds devices but is not running"
@@ -576,15 +584,18 @@ def consolidate(
     slices: Sequence[ResourceSlice],
     options: ConsolidationOptions | None = None,
     budgets: Sequence[PodDisruptionBudget] = (),
+    keep: Mapping[str, str] | None = None,
 ) -> ConsolidationResult:
     """Plan and apply moves on `cache` (its running pods bound, their claims allocated) that
     reopen whole GPUs or hosts (module docstring). `frameworks` by schedulerName place the
     moved pods; `slices` are the cluster's ResourceSlices; `budgets` are the
-    PodDisruptionBudgets with their status. On return the cache holds the state after the
+    PodDisruptionBudgets with their status; `keep` names pods that must not move, with why
+    (pod key -> reason, printed after the pod's name). On return the cache holds the state after the
     moves, and no what-if claim.
 
     >>> result = consolidate(cache, frameworks, slices)  # doctest: +SKIP
     >>> [(m.pod, m.from_node, m.to_node) for m in result.moves]  # doctest: +SKIP
     """
     units = gpu_units(slices)
-    return _Planner(cache, frameworks, units, options or ConsolidationOptions(), budgets).run()
+    chosen = options or ConsolidationOptions()
+    return _Planner(cache, frameworks, units, chosen, budgets, keep or {}).run()
