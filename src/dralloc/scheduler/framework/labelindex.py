@@ -42,14 +42,18 @@ class NodeLabelIndex:
     ['pool-b']
     """
 
-    __slots__ = ("_by_key", "_by_value")
+    __slots__ = ("_by_key", "_by_value", "version")
 
     def __init__(self) -> None:
         self._by_value: dict[str, dict[str, set[str]]] = {}
         self._by_key: dict[str, set[str]] = {}
+        # Moves on every change: an answer remembered with (index, version) holds while the
+        # version is unchanged.
+        self.version = 0
 
     def add(self, name: str, labels: Mapping[str, str]) -> None:
         """Index node `name` with `labels` (it must not be indexed already)."""
+        self.version += 1
         by_value = self._by_value
         by_key = self._by_key
         for key, value in labels.items():
@@ -67,6 +71,7 @@ class NodeLabelIndex:
 
     def remove(self, name: str, labels: Mapping[str, str]) -> None:
         """Drop node `name`, indexed with `labels`; empty entries go with it."""
+        self.version += 1
         by_value = self._by_value
         by_key = self._by_key
         for key, value in labels.items():

@@ -26,16 +26,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from dralloc.api.core import Pod
+from dralloc.api.core import NodeSelector, Pod
 from dralloc.scheduler.framework import (
     SUCCESS,
     ClusterEventWithHint,
     CycleState,
     IndexedNodes,
     NodeInfo,
+    NodeLabelIndex,
     PodInfo,
     PreFilterResult,
     Status,
@@ -63,6 +65,9 @@ REASON_CONFLICT = "pod affinity terms conflict"
 _PRE_FILTER_KEY = f"PreFilter{NAME}"
 _PRE_SCORE_KEY = f"PreScore{NAME}"
 _POD_PREFERRED_PATH = "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution"
+# Filter candidates remembered per (index, its version, pod's required placement); cleared
+# past this many entries.
+_REMEMBERED_CANDIDATES = 256
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,10 @@ class NodeAffinity:
             preferred = added.preferred_during_scheduling_ignored_during_execution
             if preferred:
                 self._added_preferred = compile_preferred(preferred, "addedAffinity")[0]
+        # Pods of one shape ask the same: their candidates are computed once per index
+        # version (a broad selector's set is as large as the fleet). Owned and bounded here.
+        self._encoder = msgspec.json.Encoder()
+        self._candidates: dict[tuple[NodeLabelIndex, int, bytes], frozenset[str] | None] = {}
 
     def pre_filter(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
@@ -147,10 +156,30 @@ class NodeAffinity:
                     return None, Status.unresolvable(REASON_CONFLICT)
                 return PreFilterResult(frozenset(names)), SUCCESS
         if isinstance(nodes, IndexedNodes) and nodes.labels is not None:
-            found = filter_candidates(nodes.labels, nodes.positions, compiled, self._added_required)
+            found = self._filter_candidates(nodes, spec.node_selector, required, compiled)
             if found is not None:
                 return PreFilterResult(filter_candidates=found), SUCCESS
         return None, SUCCESS
+
+    def _filter_candidates(
+        self,
+        nodes: IndexedNodes,
+        node_selector: dict[str, str],
+        required: NodeSelector | None,
+        compiled: RequiredNodeAffinity,
+    ) -> frozenset[str] | None:
+        labels = nodes.labels
+        assert labels is not None
+        encode = self._encoder.encode
+        key = (labels, labels.version, encode(node_selector) + b"\0" + encode(required))
+        remembered = self._candidates
+        if key in remembered:
+            return remembered[key]
+        found = filter_candidates(labels, nodes.positions, compiled, self._added_required)
+        if len(remembered) >= _REMEMBERED_CANDIDATES:
+            remembered.clear()
+        remembered[key] = found
+        return found
 
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
         """A node added or relabelled that now matches the pod's required affinity and the
