@@ -27,6 +27,7 @@ from livekit import create_node, dralloc_config, eventually, live_scheduler, uni
 from dralloc.features import Features
 from dralloc.kube.client import JOBS, KubeClient
 from dralloc.kube.controllers import build_controllers
+from dralloc.kube.controllers.jobset import JOBSETS
 from dralloc.kube.controllers.queue import (
     CLUSTER_QUEUES,
     LOCAL_QUEUES,
@@ -52,7 +53,11 @@ INDEX = "batch.kubernetes.io/job-completion-index"
 
 @pytest.fixture(scope="module", autouse=True)
 def kueue_crds(apiserver: ApiServer) -> Iterator[None]:
-    install_crds(apiserver, KUEUE_CRD_FILES, (KUEUE,))
+    install_crds(
+        apiserver,
+        (*KUEUE_CRD_FILES, "jobset.x-k8s.io_jobsets.yaml"),
+        (KUEUE, "jobset.x-k8s.io/v1alpha2"),
+    )
     # The group is served once its first CRD is; the controller turns TAS on only if
     # Topologies are among its resources when it starts.
     for _ in range(300):
@@ -66,11 +71,13 @@ def kueue_crds(apiserver: ApiServer) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def controllers(kubeconfig: Path, placement: LivePlacement | None) -> AsyncIterator[None]:
+async def controllers(
+    kubeconfig: Path, placement: LivePlacement | None, names: tuple[str, ...] = ("queue", "job")
+) -> AsyncIterator[None]:
     client = KubeClient.connect(kubeconfig)
     informers = SharedInformers(client, random.Random(7))
     built = build_controllers(
-        ["queue", "job"], client, informers, rng=random.Random(7), queue_placement=placement
+        list(names), client, informers, rng=random.Random(7), queue_placement=placement
     )
     await informers.start()
     await informers.wait_synced(30)
@@ -317,6 +324,96 @@ def test_jobs_asking_for_a_rack_get_one_each_and_their_pods_land_on_their_ranks_
             ), said
             job = await admin.get(JOBS.item(namespace, "third"))
             assert job["spec"]["suspend"] is True
+        await admin.aclose()
+
+    asyncio.run(scenario())
+
+
+def tas_jobset(namespace: str, name: str) -> Obj:
+    """A JobSet of 2 Jobs x 2 pods of 3 cpu that must share a rack (the pod template's
+    annotation, as Kueue's JobSet integration reads it)."""
+    return {
+        "apiVersion": "jobset.x-k8s.io/v1alpha2",
+        "kind": "JobSet",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"kueue.x-k8s.io/queue-name": "tas-user-queue"},
+        },
+        "spec": {
+            "suspend": True,
+            "replicatedJobs": [
+                {
+                    "name": "workers",
+                    "replicas": 2,
+                    "template": {
+                        "spec": {
+                            "parallelism": 2,
+                            "completions": 2,
+                            "template": {
+                                "metadata": {
+                                    "annotations": {"kueue.x-k8s.io/podset-required-topology": RACK}
+                                },
+                                "spec": {
+                                    "schedulerName": "dralloc",
+                                    "restartPolicy": "Never",
+                                    "containers": [
+                                        {
+                                            "name": "main",
+                                            "image": "registry.k8s.io/pause:3.10",
+                                            "resources": {"requests": {"cpu": "3"}},
+                                        }
+                                    ],
+                                },
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_a_jobset_asking_for_a_rack_lands_by_job_index_then_completion_index(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        label = unique("tjs")
+        rack_of = await racks(admin, label)
+        await tas_queues(admin, namespace, label)
+        async with (
+            live_scheduler(apiserver.admin_kubeconfig, owned=f"owner={label}"),
+            controllers(apiserver.admin_kubeconfig, None, ("queue", "jobset", "job")),
+        ):
+            await admin.create(JOBSETS.collection(namespace), tas_jobset(namespace, "train"))
+
+            async def bound() -> list[Obj] | None:
+                found = await admin.list(f"/api/v1/namespaces/{namespace}/pods")
+                pods = [
+                    p
+                    for p in found["items"]
+                    if (p["metadata"].get("labels") or {}).get("jobset.sigs.k8s.io/jobset-name")
+                    == "train"
+                ]
+                done = len(pods) == 4 and all(p["spec"].get("nodeName") for p in pods)
+                return pods if done else None
+
+            pods = await eventually(bound, timeout=60, what="the JobSet's 4 pods bound")
+            (workload,) = [
+                w
+                for w in (await admin.list(WORKLOADS.collection(namespace)))["items"]
+                if any(o.get("kind") == "JobSet" for o in w["metadata"]["ownerReferences"])
+            ]
+            (psa,) = workload["status"]["admission"]["podSetAssignments"]
+            slots = pod_node_selectors(psa["topologyAssignment"])
+            for pod in pods:
+                labels = pod["metadata"]["labels"]
+                rank = 2 * int(labels["jobset.sigs.k8s.io/job-index"]) + int(labels[INDEX])
+                assert pod["spec"]["nodeName"] == slots[rank][HOSTNAME], (rank, slots)
+                assert labels["kueue.x-k8s.io/podset"] == "workers"
+                assert "schedulingGates" not in pod["spec"]
+            assert len({rack_of[p["spec"]["nodeName"]] for p in pods}) == 1
         await admin.aclose()
 
     asyncio.run(scenario())
