@@ -50,6 +50,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from dralloc.api.validation.times import format_time
 from dralloc.queueing.fairsharing import Contender, tournament_order
 from dralloc.queueing.flavors import (
     Assignment,
@@ -59,7 +60,7 @@ from dralloc.queueing.flavors import (
     assign_flavors,
     partial_counts,
 )
-from dralloc.queueing.objects import Admission, PreemptionPolicy, Workload
+from dralloc.queueing.objects import Admission, Condition, PreemptionPolicy, Workload
 from dralloc.queueing.queues import QueuedWorkload, QueueManager, RequeueReason
 from dralloc.queueing.quota import FlavorResource, fits_in_quota
 from dralloc.queueing.state import ClusterQueueState, QueueState, Reservation, Snapshot
@@ -584,6 +585,74 @@ def evict(
         preemptor.workload if preemptor else Workload(), reason, preemptor_path, victim_path
     )
     set_preempted(victim, reason, message, now)
+    manager.add(victim)
+    if released is not None:
+        manager.on_quota_released(released.cluster_queue)
+
+
+NODE_FAILURES = "NodeFailures"
+"""Kueue's `WorkloadEvictedDueToNodeFailures`: the Evicted and Requeued reason when the nodes
+an admitted Workload's pods ran on failed."""
+
+
+def _put_condition(workload: Workload, condition: Condition) -> None:
+    # metav1's SetStatusCondition, as status.py applies it: the transition time changes only
+    # with the status.
+    conditions = workload.status.conditions
+    for i, existing in enumerate(conditions):
+        if existing.type == condition.type:
+            if existing.status == condition.status:
+                condition.last_transition_time = existing.last_transition_time
+            conditions[i] = condition
+            return
+    conditions.append(condition)
+
+
+def evict_for_node_failure(
+    state: QueueState,
+    manager: QueueManager,
+    victim: Workload,
+    nodes: Sequence[str],
+    now: datetime,
+) -> None:
+    """Evict an admitted Workload whose pods ran on `nodes`, which left the cluster, as
+    Kueue does when no replacement is found for failed nodes (`WorkloadEvictedDueToNodeFailures`,
+    the TAS node controller and scheduler's eviction): Evicted=True with reason NodeFailures;
+    then, as the job controller sees the Job stopped, its reservation cleared
+    (QuotaReserved=False, reason Pending), Requeued=True with the same reason (Kueue sets it for
+    Preempted and NodeFailures only); its quota released, the Workload queued again with its
+    original creation time (its place in line), and the inadmissible Workloads of its cohort
+    tree requeued. Offline the pods are gone at once, so this is one step."""
+    key = f"{victim.metadata.namespace}/{victim.metadata.name}"
+    released = state.release(key)
+    message = "Workload was evicted as there was no replacement for unhealthy node(s): " + ",".join(
+        nodes
+    )
+    stamp = format_time(now)
+    generation = victim.metadata.generation or None
+    _put_condition(
+        victim,
+        Condition(
+            type="Evicted",
+            status="True",
+            reason=NODE_FAILURES,
+            message=message,
+            last_transition_time=stamp,
+            observed_generation=generation,
+        ),
+    )
+    set_pending(victim, PendingReason.legacy_pending, message, now)
+    _put_condition(
+        victim,
+        Condition(
+            type="Requeued",
+            status="True",
+            reason=NODE_FAILURES,
+            message=message,
+            last_transition_time=stamp,
+            observed_generation=generation,
+        ),
+    )
     manager.add(victim)
     if released is not None:
         manager.on_quota_released(released.cluster_queue)

@@ -31,7 +31,11 @@ On the virtual clock (`replay(..., admission=KueueAdmission(...))`):
   idea of `controllers/queueplacement.SchedulerPlacement`, whose pods come from Jobs; here
   they are the replay's own pods, which the engine makes and binds);
 - when every pod of an admitted job has completed, its quota is released
-  (`state.release`, `manager.on_quota_released`).
+  (`state.release`, `manager.on_quota_released`);
+- when a node leaves (the replay's node events), each admitted job with a pod there is
+  evicted as Kueue evicts a Workload whose nodes failed (Evicted and Requeued, reason
+  NodeFailures; quota released; queued again in its place): all its pods stop and run again
+  from the start once it is admitted again (`JobRecord.node_evictions`).
 
 An instant at which nothing admission reads has changed since admission last ended quiet (no
 Workload arrived, no pod stopped, and, for placement-aware admission, no pod started) would
@@ -76,7 +80,7 @@ from dralloc.queueing import (
     evict,
     schedule,
 )
-from dralloc.queueing.cycle import Nominations
+from dralloc.queueing.cycle import Nominations, evict_for_node_failure
 from dralloc.queueing.queues import QueuedWorkload
 from dralloc.sim.batch_objects import BatchObjectOptions, batch_objects, tenant_names
 from dralloc.sim.replay import AdmissionCluster, percentile
@@ -163,7 +167,8 @@ class JobRecord:
     admitted: bool = False  # holds quota now
     running: int = 0
     completed: int = 0
-    evictions: int = 0
+    evictions: int = 0  # preempted
+    node_evictions: int = 0  # evicted because a node it ran on left
     stuck: bool = False
     admitted_now: bool = False  # admitted in the current instant
 
@@ -384,6 +389,33 @@ class KueueAdmission:
             if again & preempted:
                 return
             preempted |= again
+
+    def node_removed(
+        self, node: str, indices: Sequence[int], now: float, cluster: AdmissionCluster
+    ) -> None:
+        """Every admitted job with a pod on `node` is evicted as Kueue evicts a Workload
+        whose node failed (`evict_for_node_failure`: Evicted and Requeued with reason
+        NodeFailures, quota released, queued again in its place): all its pods stop, and
+        run again from the start once it is admitted again."""
+        if self.policy is None:
+            return
+        keys = sorted({self.owner[i] for i in indices if i < len(self.owner)})
+        when = _EPOCH + timedelta(seconds=now)
+        for key in keys:
+            job = self.jobs[key]
+            if not job.admitted:
+                continue
+            evict_for_node_failure(self.state, self.manager, self.workloads[key], [node], when)
+            job.admitted = False
+            job.admitted_now = False
+            job.node_evictions += 1
+            self.log.append((now, "evict", key, job.cluster_queue, job.gpus))
+            self.evicting.add(key)
+            cluster.evict(job.indices)
+            self.evicting.discard(key)
+            job.running = 0
+            job.completed = 0
+            self.changed = True
 
     def started(self, index: int, now: float) -> None:
         job = self.jobs.get(self.owner[index]) if index < len(self.owner) else None

@@ -45,7 +45,9 @@ Design:
   still queued then are pending; pods running (including those
   without a duration, which never end) are running, and their GPU time counts up to the end.
 - **Nodes leaving.** A node that leaves takes its pods with it: they are counted as evicted,
-  with their GPU time up to then, and not restarted (no controller recreates them). Every node
+  with their GPU time up to then, and not restarted (no controller recreates them). With
+  queues, the admission hears first (`ReplayAdmission.node_removed`): Kueue evicts the
+  admitted jobs that ran there, and their pods wait to run again from the start. Every node
   of the trace publishes its ResourceSlices from the start; a node outside the cluster simply
   is not in the cache, so the scheduler never considers it.
 

@@ -667,6 +667,9 @@ class _Replay:
     def _node_event(self, event: NodeEvent) -> None:
         name = event.node
         if event.action is NodeAction.REMOVE:
+            if self.admission is not None:
+                indices = sorted(self.running[key].index for key in self.on_node[name])
+                self.admission.node_removed(name, indices, self.clock.time, self)
             for key in sorted(self.on_node[name]):
                 self._finish(key, PodState.EVICTED)
             self.cache.remove_node(name)

@@ -88,9 +88,16 @@ class ReplayAdmission(Protocol):
     do not enter the scheduling queue on arrival; the engine tells it of arrivals, starts and
     stops, and after the events of each instant (before the queue is drained) calls `admit`,
     which releases, places or evicts pods through the `AdmissionCluster`. `drained` follows
-    the drain. No method may change the engine's state except through the cluster."""
+    the drain. `node_removed` comes first when a node leaves, with the pods running there:
+    the admission may evict their jobs through the cluster (pods it leaves running there are
+    then evicted by the engine). No method may change the engine's state except through the
+    cluster."""
 
     def holds(self, index: int) -> bool: ...
+
+    def node_removed(
+        self, node: str, indices: Sequence[int], now: float, cluster: AdmissionCluster
+    ) -> None: ...
 
     def arrived(self, index: int, now: float) -> None: ...
 
