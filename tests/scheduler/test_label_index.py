@@ -652,3 +652,27 @@ def test_the_default_profile_keeps_every_filter_call() -> None:
     outcome = run.scheduler.schedule_one(pod)
     assert outcome.node is not None
     assert run.framework.filter_calls == 30
+
+
+@pytest.mark.parametrize("remember", [True, False])
+def test_a_node_relabelled_into_the_pool_is_a_candidate_for_the_next_pod(remember: bool) -> None:
+    """Pods of one shape before and after a node joins their pool: the remembered
+    candidates follow the index's version, and both runs place the same pods alike."""
+    nodes = [labelled(f"n-{i:02d}", {POOL: f"pool-{i % 2}"}, cpu="1") for i in range(12)]
+    runs = {
+        index: build_run(nodes, [], index=index, remember=remember, percentage=None, added=None)
+        for index in (True, False)
+    }
+    seen: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    for round_ in range(2):
+        for index, run in runs.items():
+            pods = [
+                (job_pod(f"p-{round_}-{i}", {POOL: "pool-0"}, None, claim=False), False)
+                for i in range(8)
+            ]
+            seen[index] += schedule_all(run, pods)
+            if round_ == 0:
+                run.cache.update_node(labelled("n-01", {POOL: "pool-0"}, cpu="1"))
+    assert seen[True] == seen[False]
+    placed = {n for _, n in runs[True].cache.pods.values()}
+    assert "n-01" in placed  # the relabelled node took a pod of the shape
