@@ -168,6 +168,29 @@ def test_a_job_admitted_with_topology_domains_starts_gated_for_the_topology_unga
     ]
 
 
+def test_a_job_readmitted_without_topology_domains_loses_the_topology_gate() -> None:
+    job: Obj = {
+        "kind": "Job",
+        "spec": {
+            "suspend": True,
+            "template": {
+                "spec": {
+                    "schedulingGates": [
+                        {"name": "example.com/other"},
+                        {"name": "kueue.x-k8s.io/topology"},
+                    ]
+                }
+            },
+        },
+    }
+    template = start_patch(job, admitted([("main", 2)], [2]), dict(flavors()))["spec"]["template"]
+    assert template["spec"]["schedulingGates"] == [{"name": "example.com/other"}]
+    job["spec"]["template"]["spec"]["schedulingGates"] = [{"name": "kueue.x-k8s.io/topology"}]
+    template = start_patch(job, admitted([("main", 2)], [2]), dict(flavors()))["spec"]["template"]
+    # A merge patch's null removes the field.
+    assert template["spec"]["schedulingGates"] is None
+
+
 def test_a_resumed_jobset_job_takes_its_replicated_jobs_selectors_and_tolerations() -> None:
     jobset: Obj = {
         "spec": {

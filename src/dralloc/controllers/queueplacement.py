@@ -5,11 +5,15 @@ its pods can place all of them now (kueue#4329: admitted, then stuck unschedulab
 Owns: `SchedulerPlacement`, which for one Fit assignment
 
 1. makes the pods Kueue's admission would release: the Workload's Job or JobSet as Kueue
-   starts it (`started_job`: unsuspended, the assigned flavors' `nodeLabels` merged into the
-   pod templates' `nodeSelector` and their `tolerations` appended, a partially admitted Job's
-   `parallelism` set to the admitted count), expanded by the same workload controllers
-   `dralloc schedule` runs; a Workload given without its job gets pods from its pod set
-   templates;
+   starts it (`started_job`, what `PodSetInfo` injects: the assigned flavors' `nodeLabels`
+   merged into the pod templates' `nodeSelector` and their `tolerations` appended, the
+   `kueue.x-k8s.io/podset` label and `kueue.x-k8s.io/workload` annotation, the
+   `kueue.x-k8s.io/topology` scheduling gate for a pod set with a topology assignment, a
+   partially admitted Job's `parallelism` set to the admitted count), expanded by the same
+   workload controllers `dralloc schedule` runs; a Workload given without its job gets pods
+   from its pod set templates. Gated pods are released as Kueue's TopologyUngater releases
+   them (`ungate`: the gate removed, the nodeSelector of the pod's domain added, by rank for
+   indexed Jobs and JobSets), so each pod is checked inside its domain;
 2. creates their claims from ResourceClaimTemplates as the ResourceClaim controller would;
 3. asks `place_gang` (minCount: every pod of the admitted counts) on the cluster cache, where
    the pods of the Workloads admitted before are bound.
@@ -19,6 +23,9 @@ the check; nothing after the check can undo it), so the next check sees them; `f
 removes them again when a Workload is evicted. On failure the cache is as before (place_gang
 undoes its assumptions; the claims made for the trial are removed) and the answer names the
 first member that fits nowhere with its FitError text.
+
+`released_objects` gives `dralloc queue` the same started job, the Jobs its JobSet makes and
+the ungated pods, to schedule for a Workload admitted with topology domains.
 
 Lives in `controllers/` because it needs the workload controllers and the ResourceClaim
 controller, which sit above `dralloc.queueing` and `dralloc.scheduler` in the layers; so
@@ -120,9 +127,12 @@ class PodSetInfo:
             *spec.tolerations,
             *(t for t in self.tolerations if t not in spec.tolerations),
         ]
-        present = {g.name for g in spec.scheduling_gates}
+        # A template started before with a topology gate, now admitted without topology
+        # domains, loses it (Kueue restores the template when it stops a job).
+        kept = [g for g in spec.scheduling_gates if g.name in self.gates or g.name != TOPOLOGY_GATE]
+        present = {g.name for g in kept}
         spec.scheduling_gates = [
-            *spec.scheduling_gates,
+            *kept,
             *(PodSchedulingGate(g) for g in self.gates if g not in present),
         ]
         return template
@@ -141,11 +151,19 @@ class PodSetInfo:
         added = [t for t in (to_builtins(t) for t in self.tolerations) if t not in present]
         if added:
             spec["tolerations"] = present + added
-        gates = list(spec.get("schedulingGates") or [])
+        gates = [
+            g
+            for g in spec.get("schedulingGates") or []
+            if not isinstance(g, dict)
+            or g.get("name") in self.gates
+            or g.get("name") != TOPOLOGY_GATE
+        ]
         names = {g.get("name") for g in gates if isinstance(g, dict)}
         gates += [{"name": g} for g in self.gates if g not in names]
         if gates:
             spec["schedulingGates"] = gates
+        elif "schedulingGates" in spec:
+            spec["schedulingGates"] = None
 
 
 def started_job(

@@ -19,7 +19,10 @@ Owns:
   suffix per level, `universal` when every value or count is equal);
 * `pod_node_selectors`: the nodeSelector of each slot of a pod set's assignment, in rank
   order; `ungate_pods`: Kueue's TopologyUngater, which gives each gated pod its domain's
-  level labels, by rank (index labels) or greedily.
+  level labels, by rank (index labels, used only when every pod has a distinct in-range
+  rank and every pod ungated before sits in its rank's domain) or else greedily;
+* `PODSET_LABEL`, `WORKLOAD_ANNOTATION`: how Kueue marks an admitted job's pods, which the
+  ungater lists.
 
 Pure data and computation, no I/O.
 """
