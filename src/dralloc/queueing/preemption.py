@@ -105,7 +105,7 @@ def satisfies_policy(
 
 
 def _uses(reservation: Reservation, frs: frozenset[FlavorResource]) -> bool:
-    return any(amount > 0 and fr in frs for fr, amount in reservation.usage.items())
+    return not reservation.used.isdisjoint(frs)
 
 
 def _within_nominal(node: QuotaNode, frs: frozenset[FlavorResource]) -> bool:
@@ -147,11 +147,21 @@ def _variant(ctx: PreemptionContext, res: Reservation, advantage: bool) -> Varia
 def _in_cq(
     ctx: PreemptionContext, cq: str, lca: QuotaNode | None, advantage: bool
 ) -> list[Preemptee]:
+    # `_variant` for each reservation of `cq`, with what is the same for all of them (the
+    # policy, whether it is the preemptor's queue) decided once: the cohort's reservations
+    # are scanned for every head that needs preemption.
+    frs = ctx.frs
+    same = cq == ctx.cq
+    policy = ctx.policy.within_cluster_queue if same else ctx.policy.reclaim_within_cohort
+    if policy == PreemptionPolicy.never:
+        return []
     out = []
     for res in ctx.snapshot.reservations_of(cq):
-        variant = _variant(ctx, res, advantage)
-        if variant is not Variant.never:
-            out.append(Preemptee(res, lca, variant))
+        if res.used.isdisjoint(frs):
+            continue
+        if not satisfies_policy(policy, ctx.priority, ctx.timestamp, res):
+            continue
+        out.append(Preemptee(res, lca, _variant(ctx, res, advantage)))
     return out
 
 

@@ -140,6 +140,12 @@ class Reservation:
     timestamp: str = ""
     evicted: bool = False
     local_queue: str = ""
+    # The FRs it uses (amount > 0), computed once: preemption asks for every candidate.
+    used: frozenset[FlavorResource] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        used = frozenset(fr for fr, amount in self.usage.items() if amount > 0)
+        object.__setattr__(self, "used", used)
 
 
 @dataclass
