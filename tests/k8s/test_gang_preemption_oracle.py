@@ -21,6 +21,7 @@ from livekit import create_node, eventually, unique
 
 from dralloc.api.core import Node, Pod
 from dralloc.api.io import LoadedObject, from_server
+from dralloc.api.policy import PodDisruptionBudget as Budgets
 from dralloc.api.scheduling import PodGroup
 from dralloc.features import parse_gates
 from dralloc.kube.client import POD_GROUPS, KubeClient
@@ -105,7 +106,8 @@ def dralloc_answer(objects: list[Obj], gang_name: str) -> tuple[list[str], dict[
     (priorities resolved from their PriorityClasses)."""
     loaded: list[LoadedObject] = []
     for i, raw in enumerate(objects):
-        cls = {"Node": Node, "Pod": Pod, "PodGroup": PodGroup}.get(raw["kind"])
+        kinds = {"Node": Node, "Pod": Pod, "PodGroup": PodGroup, "PodDisruptionBudget": Budgets}
+        cls = kinds.get(raw["kind"])
         if cls is not None:
             loaded.append(LoadedObject("<apiserver>", i, raw, from_server(raw, cls)))
     found = [o.obj for o in loaded]
@@ -115,6 +117,7 @@ def dralloc_answer(objects: list[Obj], gang_name: str) -> tuple[list[str], dict[
         SchedulerInputs(
             FEATURES,
             nodes=[o for o in found if isinstance(o, Node)],
+            disruption_budgets=[o for o in found if isinstance(o, Budgets)],
             gangs=gangs,
             on_evict=evictions.append,
         )
@@ -154,6 +157,14 @@ async def upstream_answer(
             await create_node(client, obj["metadata"]["name"], {"owner": labels["owner"]})
             admitted.append(await client.get(f"/api/v1/nodes/{obj['metadata']['name']}"))
     for obj in objects:
+        if obj["kind"] == "PodDisruptionBudget":
+            path = f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets"
+            created = await client.create(path, obj)
+            created["status"] = obj["status"]
+            created["status"]["observedGeneration"] = created["metadata"]["generation"]
+            name = obj["metadata"]["name"]
+            admitted.append(await client.update(f"{path}/{name}/status", created))
+    for obj in objects:
         if obj["kind"] == "Pod" and obj["spec"].get("nodeName"):
             admitted.append(await client.create(pods_path, obj))
     for obj in objects:
@@ -182,6 +193,22 @@ async def upstream_answer(
     return admitted, sorted(victims), nodes
 
 
+def budget(namespace: str, spec: Budget) -> Obj:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": spec.app, "namespace": namespace},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": spec.app}}},
+        "status": {
+            "disruptionsAllowed": spec.allowed,
+            "currentHealthy": 1,
+            "desiredHealthy": 1,
+            "expectedPods": 1,
+            "observedGeneration": 1,
+        },
+    }
+
+
 def priority_class(name: str, value: int) -> Obj:
     return {
         "apiVersion": "scheduling.k8s.io/v1",
@@ -189,6 +216,15 @@ def priority_class(name: str, value: int) -> Obj:
         "metadata": {"name": name},
         "value": value,
     }
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A PodDisruptionBudget over `app=<app>` with `allowed` disruptions; its status is
+    written by the test (no disruption controller runs)."""
+
+    app: str
+    allowed: int
 
 
 @dataclass(frozen=True)
@@ -204,6 +240,7 @@ class Scenario:
     size: int
     victims: tuple[str, ...]
     lands: tuple[str, ...]
+    budget: Budget | None = None
 
 
 SCENARIOS = {
@@ -229,6 +266,17 @@ SCENARIOS = {
         1,
         ("old-0", "old-1"),
         ("a|b",),
+    ),
+    # A pod a PodDisruptionBudget protects is reprieved first: the other one goes.
+    "a-budget-protected-pod-stays": Scenario(
+        "ab",
+        # web is listed first: without the budget it would be reprieved first and stay.
+        (("web", "b", "8", 1, ""), ("db", "a", "8", 1, "app=db")),
+        (),
+        1,
+        ("web",),
+        ("b",),
+        Budget("db", 0),
     ),
     # At equal priority a PodGroup is more important than a single pod: the single one goes.
     "a-group-outranks-a-single-pod": Scenario(
@@ -259,9 +307,14 @@ def scenario_objects(
         objects.append(pod_group(group, namespace, members, classes[priority], mode))
     for name, node, cpu, priority, group in scenario.running:
         extra: Obj = {"nodeName": names[node]}
-        if group:
-            extra["schedulingGroup"] = {"podGroupName": group}
-        objects.append(pod(name, namespace, cpu, classes[priority], **extra))
+        body = pod(name, namespace, cpu, classes[priority], **extra)
+        if group.startswith("app="):
+            body["metadata"]["labels"] = {"app": group.removeprefix("app=")}
+        elif group:
+            body["spec"]["schedulingGroup"] = {"podGroupName": group}
+        objects.append(body)
+    if scenario.budget is not None:
+        objects.append(budget(namespace, scenario.budget))
     objects.append(pod_group("train", namespace, scenario.size, classes[100]))
     select = {"nodeSelector": {"owner": label}, "schedulingGroup": {"podGroupName": "train"}}
     gang = [f"train-{i}" for i in range(scenario.size)]
