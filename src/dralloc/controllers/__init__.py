@@ -8,6 +8,10 @@ over plain collections for offline runs, and a store or cluster adapter can impl
 `workloads` holds the controllers that create pods: Deployment, ReplicaSet, StatefulSet and
 Job (kube-controller-manager), JobSet and LeaderWorkerSet (their projects' controllers);
 `expand_workloads` turns workloads into the pods they become.
+
+`queueplacement` (placement-aware admission) and `consolidation` (moves of preemptible pods that
+reopen whole GPUs or hosts) use the scheduler; they are imported by their module path so that
+importing this package stays light.
 """
 
 from dralloc.controllers.resourceclaim import (
