@@ -341,3 +341,27 @@ def test_multislice_jobset_pods_land_by_job_index_then_completion_index(tmp_path
         pools.setdefault(labels["jobset.sigs.k8s.io/job-index"], set()).add(pool)
     assert [len(p) for p in pools.values()] == [1, 1]
     assert pools["0"] != pools["1"]
+
+
+def test_the_table_lists_each_tas_workloads_domains_beside_the_nodes_its_pods_got(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "input.yaml"
+    path.write_text(
+        "---\n".join(
+            [
+                nodes(1, 2, 2, cpu=2),
+                SAMPLE_QUEUES,
+                sample_job("required", "cloud.provider.com/topology-rack", 3, "a"),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["queue", "-f", str(path)])
+    assert result.exit_code == 0, result.stderr
+    (placed,) = [line for line in result.stdout.splitlines() if "placed on" in line]
+    (domains,) = [line for line in result.stdout.splitlines() if " domains " in line]
+    assert placed.endswith("3/3 placed on b0-r0-h0,b0-r0-h1")
+    assert domains.endswith(
+        "pod set main domains (kubernetes.io/hostname): b0-r0-h0 x2, b0-r0-h1 x1"
+    )

@@ -32,9 +32,10 @@ LocalQueue (`kueue.x-k8s.io/queue-name`), with their ResourceClaimTemplates. The
    places it inside its domain (`controllers.queueplacement.released_objects`); the
    scheduler-backed check of step 3 places the same ungated pods;
 5. prints one table per ClusterQueue (usage against quota, admitted Workloads with their
-   pods, pending ones with the reason), or with `-o yaml|json` a `kind: List` of the
-   Workloads (Kueue's `status.admission` and conditions) followed by what `dralloc schedule`
-   prints for the pods.
+   pods and, for pod sets placed by topology, their domains with pod counts, pending ones
+   with the reason), or with `-o yaml|json` a `kind: List` of the Workloads (Kueue's
+   `status.admission` and conditions) followed by what `dralloc schedule` prints for the
+   pods.
 
 Exit codes: 0 every Workload admitted and every pod placed; 1 some Workload pending or some
 admitted pod unschedulable; 2 invalid input; 3 a plugin failed.
@@ -76,6 +77,7 @@ from dralloc.queueing import (
     QueueState,
     Workload,
     check,
+    decode_assignment,
     decode_documents,
     evict,
     explain,
@@ -358,6 +360,8 @@ def queue_tables(run: QueueRun) -> str:
             for key in admitted:
                 table.append((key, _flavors(run.inputs.workloads[key]), _pods(run, key)))
             lines += _rows(table)
+            for key in admitted:
+                lines += _domains(run.inputs.workloads[key], key)
         for key in pending:
             reason, message = run.reason(key)
             lines.append(f"  pending {key}: {reason}: {message}")
@@ -383,6 +387,19 @@ def _flavors(workload: Workload) -> str:
         return "-"
     names = dict.fromkeys(f for psa in admission.pod_set_assignments for f in psa.flavors.values())
     return ",".join(names) or "-"
+
+
+def _domains(workload: Workload, key: str) -> list[str]:
+    """One line per pod set with a topology assignment: its domains and pod counts."""
+    admission = workload.status.admission
+    out = []
+    for psa in admission.pod_set_assignments if admission else []:
+        if psa.topology_assignment is None:
+            continue
+        levels, domains = decode_assignment(psa.topology_assignment)
+        shown = ", ".join(f"{'/'.join(d.values)} x{d.count}" for d in domains)
+        out.append(f"  {key} pod set {psa.name} domains ({', '.join(levels)}): {shown}")
+    return out
 
 
 def _pods(run: QueueRun, key: str) -> str:
