@@ -395,8 +395,9 @@ def test_pods_a_disruption_budget_protects_are_reprieved_first() -> None:
     w = world(
         node_yaml("node-a"),
         node_yaml("node-b"),
-        pod_yaml("guarded", cpu=4, priority=1, node="node-a", labels="app: db"),
+        # "free" comes first: without the budget it would be reprieved first and stay.
         pod_yaml("free", cpu=4, priority=1, node="node-b"),
+        pod_yaml("guarded", cpu=4, priority=1, node="node-a", labels="app: db"),
         budget_yaml("db", "app: db", 0),
         pod_group_yaml("train", 1, priority=10),
         *train(1),
