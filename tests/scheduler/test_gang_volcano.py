@@ -291,3 +291,21 @@ def test_min_resources_that_are_not_quantities_are_named_with_their_path() -> No
             'Invalid value: "-1": must be greater than or equal to 0',
         ),
     ]
+
+
+def test_a_running_group_holds_what_its_running_pods_do_not_cover_yet(tmp_path: Path) -> None:
+    # "run" asks minResources 16 GPUs for 2 workers, and its quorum runs with 8 + 4 GPUs:
+    # it holds the 4 not covered yet. Used 12, idle 19.2 - 12 = 7.2, held 4: 4 more fit, 8 not.
+    running = volcano_group("run", 2, 8, phase="Running")
+    first = worker("run", 0, 8, node="n1")
+    second = worker("run", 1, 4, node="n2")
+    enqueued, _ = run(
+        tmp_path, gpu_node("n1"), gpu_node("n2"), running, first, second, *job("small", 1, 3)
+    )
+    assert enqueued[key("run")].phase == "Running"
+    assert enqueued[key("small")].phase == "Inqueue"
+    enqueued, _ = run(
+        tmp_path, gpu_node("n1"), gpu_node("n2"), running, first, second, *job("big", 1, 4)
+    )
+    assert enqueued[key("big")].phase == "Pending"
+    assert "held by Inqueue groups 4)" in enqueued[key("big")].message

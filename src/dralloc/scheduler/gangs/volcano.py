@@ -7,8 +7,8 @@ scheduling session), restated:
 
 * idle = every node's allocatable x the overcommit factor (1.2 by default) - what the pods on
   the nodes request;
-* held = the minResources of the groups already Inqueue, plus, for a Running group, the part
-  of its minResources its running pods do not cover yet;
+* held = the minResources of the groups already Inqueue, plus, for a Running group whose
+  quorum runs, the part of its minResources its running pods do not cover;
 * the Pending groups are taken in job order (here: the highest priority among their pods,
   then the order they were read). A group without minResources is best-effort and always
   enqueued. Otherwise it is enqueued when, for every resource its minResources names,
@@ -167,8 +167,11 @@ def enqueue_volcano(
                 hold(wanted)
             results.append(VolcanoEnqueue(gang.key, PHASE_INQUEUE))
         elif gang.phase == PHASE_RUNNING:
-            if wanted is not None:
-                hold(_uncovered(wanted, _running_requests(index, cache, gang.key)))
+            running = [k for k in index.members(gang.key) if k in cache.pods]
+            # Volcano counts a Running group only while its quorum runs (a finished driver
+            # must not hold its group's share again).
+            if wanted is not None and len(running) >= (gang.min_count or 0):
+                hold(_uncovered(wanted, _running_requests(cache, running)))
             results.append(VolcanoEnqueue(gang.key, PHASE_RUNNING))
         else:
             pending.append(gang)
@@ -202,12 +205,10 @@ def enqueue_volcano(
     return results
 
 
-def _running_requests(index: GangIndex, cache: SchedulerCache, key: GangKey) -> Resources:
+def _running_requests(cache: SchedulerCache, pod_keys: list[str]) -> Resources:
     out = Resources()
-    for pod_key in index.members(key):
-        entry = cache.pods.get(pod_key)
-        if entry is not None:
-            out.add(entry[0].requests)
+    for pod_key in pod_keys:
+        out.add(cache.pods[pod_key][0].requests)
     return out
 
 
