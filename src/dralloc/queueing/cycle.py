@@ -44,7 +44,7 @@ cycle); writes the status of the Workloads it decides on; time comes in as `now`
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -65,6 +65,7 @@ from dralloc.queueing.queues import QueuedWorkload, QueueManager, RequeueReason
 from dralloc.queueing.quota import FlavorResource, fits_in_quota
 from dralloc.queueing.state import ClusterQueueState, QueueState, Reservation, Snapshot
 from dralloc.queueing.status import (
+    QUOTA_RESERVED,
     PendingReason,
     preemption_message,
     set_pending,
@@ -253,13 +254,14 @@ class Nominations:
     def nominate(
         self,
         state: QueueState,
-        snapshot: Snapshot,
+        snapshot: Callable[[], Snapshot],
         queued: QueuedWorkload,
         preemptor: Preemptor,
         config: QueueConfig,
     ) -> Entry:
         """`nominate`, answered from memory when an equivalent head was nominated at this
-        generation. `snapshot` must be the generation's, uncharged."""
+        generation. `snapshot` gives the generation's snapshot, uncharged (taken only when
+        the answer is not known)."""
         if state.generation != self.generation:
             self.generation = state.generation
             self.answers.clear()
@@ -280,7 +282,7 @@ class Nominations:
             return found.entry(queued, cq)
         self.misses += 1
         before = queued.requeue_reason
-        entry = nominate(state, snapshot, queued, preemptor, config)
+        entry = nominate(state, snapshot(), queued, preemptor, config)
         self.answers[key] = _Answer(
             entry.nominated,
             entry.assignment,
@@ -447,9 +449,20 @@ def schedule(
     heads = manager.heads()
     if not heads:
         return result
-    snapshot = state.snapshot()
-    evaluate = nominate if nominations is None else nominations.nominate
-    entries = [evaluate(state, snapshot, head, preemptor, config) for head in heads]
+    taken: list[Snapshot] = []
+
+    def take_snapshot() -> Snapshot:
+        # Taken when first needed: a cycle whose heads are all answered from memory and
+        # wait (NoFit, or Preempt without targets) never reads it. The state does not change
+        # before processing, so a late snapshot is the one an early one would have been.
+        if not taken:
+            taken.append(state.snapshot())
+        return taken[0]
+
+    if nominations is None:
+        entries = [nominate(state, take_snapshot(), h, preemptor, config) for h in heads]
+    else:
+        entries = [nominations.nominate(state, take_snapshot, h, preemptor, config) for h in heads]
     nominated = [e for e in entries if e.nominated]
     claimed: dict[str, Target] = {}
 
@@ -461,8 +474,10 @@ def schedule(
             return
         if mode is Mode.preempt and not entry.targets:
             if entry.cq.obj.spec.preemption.reclaim_within_cohort != PreemptionPolicy.any:
+                snapshot = take_snapshot()
                 snapshot.add_usage(entry.cq.name, _reserve_for_preemption(entry, snapshot))
             return
+        snapshot = take_snapshot()
         if any(t.key in claimed for t in entry.targets):
             entry.status = EntryStatus.skipped
             entry.reason = PendingReason.waiting_for_quota
@@ -520,7 +535,7 @@ def schedule(
         contenders = [
             Contender(
                 e.key,
-                snapshot.node(e.queued.cluster_queue),
+                take_snapshot().node(e.queued.cluster_queue),
                 e.usage(),
                 e.queued.priority,
                 e.queued.timestamp,
@@ -541,17 +556,39 @@ def schedule(
         manager.requeue(
             queued, preempting=queued.requeue_reason is RequeueReason.pending_preemption
         )
-        set_pending(
-            queued.workload,
-            entry.reason,
-            entry.message,
-            now,
-            queued.requests.pod_sets,
-            legacy=config.legacy_pending_reasons,
-        )
+        _write_pending(queued, entry, now, config.legacy_pending_reasons, nominations is not None)
         queued.requeue_reason = RequeueReason.generic
         result.pending[entry.key] = entry
     return result
+
+
+def _write_pending(
+    queued: QueuedWorkload, entry: Entry, now: datetime, legacy: bool, skip_unchanged: bool
+) -> None:
+    """`set_pending` on a head that waits. With `skip_unchanged` (part of the `Nominations`
+    speed-up) a write that would change nothing is skipped: this entry wrote the same
+    reason and message last time, and its QuotaReserved condition and resourceRequests are
+    still the objects written then (nothing else touched them) on an unadmitted Workload of
+    the same generation. set_pending keeps the transition time while the status stays
+    False and recomputes the same requests, so the status would come out equal."""
+    workload = queued.workload
+    what = (entry.reason, entry.message, legacy, workload.metadata.generation)
+    last = queued.pending_written
+    if (
+        skip_unchanged
+        and last is not None
+        and last[0] == what
+        and workload.status.admission is None
+        and workload.status.resource_requests is last[2]
+        and workload.condition(QUOTA_RESERVED) is last[1]
+    ):
+        return
+    set_pending(workload, entry.reason, entry.message, now, queued.requests.pod_sets, legacy=legacy)
+    queued.pending_written = (
+        what,
+        workload.condition(QUOTA_RESERVED),
+        workload.status.resource_requests,
+    )
 
 
 def cohort_path(state: QueueState, cluster_queue: str) -> str:

@@ -127,6 +127,11 @@ class QueuedWorkload:
     last_tried: list[dict[str, int]] | None = None
     requeue_reason: RequeueReason = RequeueReason.generic
     _shape: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    # What the admission cycle last wrote as this entry's pending status, and the objects it
+    # wrote (`cycle._write_pending`): a write that would change nothing is skipped.
+    pending_written: tuple[object, object, object] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def sort_key(self) -> tuple[int, str, str]:
         return (-self.priority, self.timestamp, self.key)
