@@ -62,9 +62,9 @@ def schedule_gang_entity(
 
     With `gangs` (which pod is in which gang), a gang that does not fit may preempt when the
     cache's features enable workload-aware preemption (`place_gang_preempting`): the cycle
-    then tries once more, which succeeds where the evictor took the victims off the cache
-    at once (the replay); a live scheduler's members go back to the queue, and the victims'
-    deletions requeue them."""
+    then tries once more on the cache the evictor left (dralloc's evictors take the victims
+    off it at once). A caller whose evictor only records evictions must carry them out after
+    this returns (the live scheduler's `_actuate_evictions`)."""
     by_key = {info.key: info for info in members}
     pods = [info.pod for info in members]
     if gangs is None:

@@ -21,10 +21,12 @@ Steps (upstream's runWorkloadAwarePreemption and PodGroupEvaluator):
    `select_group_victims` (plugins/defaultpreemption/groups.py) takes units off and puts
    them back, asking `place_gang` (a what-if: nothing bound) whether the gang fits each time.
 4. The cache is restored exactly (every pod back on its node, every claim object back), then
-   the victims are evicted through DefaultPreemption's evictor, one Eviction per node. The
-   gang is not placed in the same cycle: a live scheduler waits for the deletions; offline
-   (`place_gang_preempting`), the evictor removed them already and the gang is placed at
-   once, as `dralloc schedule` retries a pod its preemption made room for.
+   the victims are evicted through DefaultPreemption's evictor, one Eviction per node.
+   `place_gang_preempting` then runs the cycle once more: dralloc's evictors take the victims
+   off the cache as they evict (offline, in the replay and live alike, where the API
+   deletions follow), so the gang is placed at once, as `dralloc schedule` retries a pod its
+   preemption made room for. Upstream instead sends the group back to the queue, gated until
+   its preemption's API calls are done, and places it on a later cycle.
 
 Priorities. A Kubernetes PodGroup preempts, and is preempted, with its `spec.priority`
 (upstream's PodGroupPriority: unset is 0, whatever its pods say). A Volcano or KAI gang has
