@@ -159,7 +159,9 @@ def node_labels(name: str) -> dict[str, str]:
     }
 
 
-def assert_pods_follow_their_ranks(items: list[dict[str, Any]], job: str) -> list[str]:
+def assert_pods_follow_their_ranks(
+    items: list[dict[str, Any]], job: str, group: str = "tas-node-group"
+) -> list[str]:
     """Each pod is ungated with its completion index's slot and bound inside it; returns
     the nodes used."""
     workload = workload_of(items, job)
@@ -172,7 +174,7 @@ def assert_pods_follow_their_ranks(items: list[dict[str, Any]], job: str) -> lis
         index = int(pod["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"])
         selector = pod["spec"]["nodeSelector"]
         assert {k: selector[k] for k in slots[index]} == slots[index]
-        assert selector["cloud.provider.com/node-group"] == "tas-node-group"
+        assert selector["cloud.provider.com/node-group"] == group
         assert "schedulingGates" not in pod["spec"]
         assert pod["metadata"]["labels"]["kueue.x-k8s.io/podset"] == "main"
         assert (
@@ -364,4 +366,86 @@ def test_the_table_lists_each_tas_workloads_domains_beside_the_nodes_its_pods_go
     assert placed.endswith("3/3 placed on b0-r0-h0,b0-r0-h1")
     assert domains.endswith(
         "pod set main domains (kubernetes.io/hostname): b0-r0-h0 x2, b0-r0-h1 x1"
+    )
+
+
+# Kueue's sample-gpu-queues.yaml (v1beta1 objects, the flavor tolerating GPU nodes' taint).
+GPU_SAMPLE_QUEUES = """\
+apiVersion: kueue.x-k8s.io/v1beta1
+kind: Topology
+metadata:
+  name: "default"
+spec:
+  levels:
+  - nodeLabel: "cloud.provider.com/topology-block"
+  - nodeLabel: "cloud.provider.com/topology-rack"
+  - nodeLabel: "kubernetes.io/hostname"
+---
+kind: ResourceFlavor
+apiVersion: kueue.x-k8s.io/v1beta1
+metadata:
+  name: "tas-flavor"
+spec:
+  nodeLabels:
+    cloud.provider.com/node-group: "tas-group"
+  topologyName: "default"
+  tolerations:
+  - key: "nvidia.com/gpu"
+    operator: "Exists"
+    effect: "NoSchedule"
+---
+apiVersion: kueue.x-k8s.io/v1beta1
+kind: ClusterQueue
+metadata:
+  name: "tas-cluster-queue"
+spec:
+  namespaceSelector: {}
+  resourceGroups:
+  - coveredResources: ["cpu", "memory", "nvidia.com/gpu"]
+    flavors:
+    - name: "tas-flavor"
+      resources:
+      - name: "cpu"
+        nominalQuota: 100
+      - name: "memory"
+        nominalQuota: 100Gi
+      - name: "nvidia.com/gpu"
+        nominalQuota: 16
+---
+apiVersion: kueue.x-k8s.io/v1beta1
+kind: LocalQueue
+metadata:
+  namespace: "default"
+  name: "tas-user-queue"
+spec:
+  clusterQueue: "tas-cluster-queue"
+"""
+
+
+def test_kueues_gpu_sample_queues_place_an_unconstrained_job_on_tainted_gpu_nodes(
+    tmp_path: Path,
+) -> None:
+    tainted = (
+        nodes(1, 2, 2)
+        .replace("tas-node-group", "tas-group")
+        .replace(
+            "metadata:\n  name:",
+            "spec:\n  taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]\n"
+            "metadata:\n  name:",
+        )
+    )
+    code, items, stderr = queue(
+        tmp_path,
+        tainted,
+        GPU_SAMPLE_QUEUES,
+        sample_job("unconstrained", "true", 6, "tas-sample-unconstrained"),
+    )
+    assert code == 0, stderr
+    used = assert_pods_follow_their_ranks(items, "tas-sample-unconstrained", "tas-group")
+    assert len(used) == 6
+    pods = pods_of(items, "tas-sample-unconstrained")
+    assert all(
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+        in p["spec"]["tolerations"]
+        for p in pods
     )
