@@ -62,7 +62,8 @@ spec:
 
 def node_yaml(name: str, cpu: int = 4, gpus: int = 0) -> str:
     text = (
-        f"apiVersion: v1\nkind: Node\nmetadata: {{name: {name}}}\n"
+        f"apiVersion: v1\nkind: Node\nmetadata: {{name: {name}, "
+        f"labels: {{kubernetes.io/hostname: {name}}}}}\n"
         f'status: {{allocatable: {{cpu: "{cpu}", memory: 8Gi, pods: "110"}}}}\n'
     )
     if gpus:
@@ -574,18 +575,52 @@ def test_a_volcano_gang_pushed_below_its_min_member_leaves_whole() -> None:
     assert w.victims() == ["vc-0", "vc-1", "vc-2"]
 
 
-def test_volcano_units_are_the_quorum_and_the_surplus_that_follows_it() -> None:
+def test_volcano_members_are_units_of_their_own_at_the_gangs_priority() -> None:
     w = world(
         node_yaml("node-a"),
         node_yaml("node-b"),
         node_yaml("node-c"),
         *_running_volcano(["node-a", "node-b", "node-c"], 2),
+        pod_yaml("vc-3", cpu=1, priority=4, node="node-a", volcano="vc"),
     )
-    units = preemption_units(w.cache, w.gangs)
-    core = next(u for u in units if u.is_group)
-    assert core.name == "PodGroup default/vc" and len(core.pods) == 2
-    surplus = [u for u in units if not u.is_group]
-    assert len(surplus) == 1 and surplus[0].follows is core
+    units = [u for u in preemption_units(w.cache, w.gangs) if u.gang]
+    assert sorted(u.name for u in units) == [f"default/vc-{i}" for i in range(4)]
+    assert {(u.priority, u.quorum, u.gang, len(u.pods)) for u in units} == {(4, 2, "default/vc", 1)}
+
+
+def test_a_volcano_gang_loses_only_the_member_the_gang_needs_when_its_quorum_stays() -> None:
+    # minMember 2 of 3: the preemptor needs node-a, where vc-0 runs; vc-1 and vc-2 stay.
+    w = world(
+        node_yaml("node-a"),
+        node_yaml("node-b"),
+        node_yaml("node-c"),
+        *_running_volcano(["node-a", "node-b", "node-c"], 2),
+        pod_group_yaml("train", 1, priority=100),
+        pod_yaml(
+            "train-0",
+            cpu=4,
+            group="train",
+            extra="nodeSelector: {kubernetes.io/hostname: node-a}",
+        ),
+    )
+    placement, _ = w.place("train")
+    assert placement.placed == {"default/train-0": "node-a"}
+    assert w.victims() == ["vc-0"]
+
+
+def test_a_gang_is_reprieved_before_a_plain_pod_of_its_priority() -> None:
+    w = world(
+        node_yaml("node-a"),
+        node_yaml("node-b"),
+        node_yaml("node-c"),
+        pod_yaml("plain", cpu=4, priority=1, node="node-c"),
+        *_running_volcano(["node-a", "node-b"], 2),
+        pod_group_yaml("train", 1, priority=100),
+        *train(1),
+    )
+    placement, _ = w.place("train")
+    assert placement.placed == {"default/train-0": "node-c"}
+    assert w.victims() == ["plain"]
 
 
 # -------------------------------------------------------------------------- devices

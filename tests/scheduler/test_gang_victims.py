@@ -127,30 +127,45 @@ def test_a_unit_a_budget_protects_is_reprieved_before_the_others() -> None:
     assert status.is_success and names == ["q"]
 
 
-def test_a_follower_leaves_with_its_leader_even_when_it_alone_would_have_stayed() -> None:
-    core = group("vc", 1, 2)
-    surplus = VictimUnit("default/vc-2", (_pod("vc-2", 1),), 1, follows=core)
-    names, status, room = run([core, surplus], need=2)
-    assert status.is_success
-    assert names == ["vc", "vc-2"]
+def member(name: str, priority: int, quorum: int, **labels: str) -> VictimUnit:
+    info = _pod(name, priority, labels=labels)
+    return VictimUnit(f"default/{name}", (info,), priority, gang="default/vc", quorum=quorum)
+
+
+def test_a_gang_member_beyond_the_quorum_leaves_alone() -> None:
+    names, status, room = run([member(f"vc-{i}", 1, 2) for i in range(3)], need=1)
+    assert status.is_success and names == ["vc-2"]
+    assert room.used == 2
+
+
+def test_a_gang_pushed_below_its_quorum_leaves_whole() -> None:
+    names, status, room = run([member(f"vc-{i}", 1, 2) for i in range(3)], need=2)
+    assert status.is_success and sorted(names or ()) == ["vc-0", "vc-1", "vc-2"]
     assert room.used == 0
 
 
-def test_a_follower_reprieved_first_for_its_budget_still_leaves_with_its_leader() -> None:
-    # The budget makes the follower's turn come before its leader's: it is put back, then
-    # its quorum leaves, and it is taken off again.
-    core = group("vc", 1, 2)
-    member = _pod("vc-2", 1, labels={"app": "db"})
-    surplus = VictimUnit("default/vc-2", (member,), 1, follows=core)
-    names, status, room = run([core, surplus], need=2, budgets=[budget({"app": "db"}, 0)])
-    assert status.is_success
-    assert names == ["vc", "vc-2"]
-    assert room.used == 0
+def test_a_gang_already_below_its_quorum_and_untouched_stays() -> None:
+    units = [member("vc-0", 1, 3), single("s", 1)]
+    names, status, _ = run(units, need=1)
+    assert status.is_success and names == ["s"]
+
+
+def test_a_budget_protected_member_still_leaves_with_its_gang() -> None:
+    units = [member("vc-0", 1, 2, app="db"), member("vc-1", 1, 2), member("vc-2", 1, 2)]
+    names, status, _ = run(units, need=2, budgets=[budget({"app": "db"}, 0)])
+    assert status.is_success and sorted(names or ()) == ["vc-0", "vc-1", "vc-2"]
 
 
 def test_units_are_ordered_as_upstreams_more_important_victim() -> None:
     older = single("old", 1)
     older.pods[0].pod.status.start_time = "2026-01-01T00:00:00+00:00"
-    units = [single("young", 1), group("small", 1, 2), group("big", 1, 3), older, single("hi", 2)]
+    units = [
+        single("young", 1),
+        group("small", 1, 2),
+        member("gm", 1, 2),
+        group("big", 1, 3),
+        older,
+        single("hi", 2),
+    ]
     ordered = [u.name.split("/")[-1] for u in sorted(units, key=importance)]
-    assert ordered == ["hi", "big", "small", "old", "young"]
+    assert ordered == ["hi", "big", "small", "gm", "old", "young"]

@@ -37,9 +37,10 @@ lower priority. A pod outside any gang counts its own.
 Victim units. A pod of a Kubernetes PodGroup with `disruptionMode: PodGroup` leaves with
 all the group's running pods (upstream); with `Pod` (the default) it leaves alone, as
 upstream does, even below the group's minCount. A Volcano or KAI gang is never left partial
-(their schedulers' rule): its `minCount` most important running members form one unit, the
-quorum, and each member beyond it is a unit of its own that follows the quorum: surplus
-members may leave one by one, and when the quorum leaves, all go.
+(their schedulers' rule): each running member is a unit of its own at the gang's priority
+(the highest of its members'), reprieved before plain pods of that priority, and when the
+reprieve would leave fewer than `minCount` of them running, the rest leave too: members
+beyond the quorum may leave one by one, a gang pushed below it leaves whole.
 
 Devices. As in 1.36, taking a victim off frees its CPU, memory and pod slot, not the devices
 of its ResourceClaims (spec/scheduler.md section 5.7). With `frees_devices` (dralloc's
@@ -74,7 +75,6 @@ from dralloc.scheduler.plugins.defaultpreemption import (
     GroupVictims,
     VictimUnit,
 )
-from dralloc.scheduler.plugins.defaultpreemption.pods import importance
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
 
 WORKLOAD_AWARE_PREEMPTION = "WorkloadAwarePreemption"
@@ -144,19 +144,18 @@ def preemption_units(
             priority = gang.priority if gang.priority is not None else 0
             units.append(VictimUnit(f"PodGroup {key}", tuple(members), priority, is_group=True))
             continue
-        members.sort(key=importance)
-        quorum = max(gang.min_count or 0, 1)
         priority = max(m.priority for m in members)
-        core = VictimUnit(f"PodGroup {key}", tuple(members[:quorum]), priority, is_group=True)
-        units.append(core)
-        units.extend(VictimUnit(m.key, (m,), m.priority, follows=core) for m in members[quorum:])
+        quorum = gang.min_count or 0
+        units.extend(
+            VictimUnit(m.key, (m,), priority, gang=str(key), quorum=quorum) for m in members
+        )
     return units
 
 
 def _moves_together(gang: Gang) -> bool:
     if gang.key.source is GangSource.POD_GROUP:
         return gang.disruption_mode == DISRUPTION_MODE_POD_GROUP
-    return gang.is_gang
+    return bool(gang.min_count)
 
 
 def profile_frees_devices(framework: Framework) -> bool:

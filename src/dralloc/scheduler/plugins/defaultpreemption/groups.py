@@ -19,17 +19,18 @@ The steps, as upstream's:
    first, then the others: put the unit back, keep it if the group still fits, else take it
    off again and make it a victim. Each violating victim counts one violation.
 
-dralloc adds one rule for units that depend on another (`VictimUnit.follows`): a Volcano or
-KAI gang's members beyond its quorum may leave one by one, but when the quorum itself is a
-victim they all leave with it, reprieved or not (a gang is never left running below its
-minCount). The group is checked once more on the final state, so nothing is evicted unless
-the whole group then fits.
+dralloc adds one rule, for the members of a Volcano or KAI gang (`VictimUnit.gang`, with the
+gang's `quorum`, its minCount): each member is a unit of its own, ranked between group units
+and plain pods of the same priority (so the gang is reprieved before a plain pod is), and
+when the reprieve leaves a gang running below its quorum, its remaining members leave too (a
+gang is never left partial). The group is checked once more on the final state, so nothing
+is evicted unless the whole group then fits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dralloc.api.policy import PodDisruptionBudget
 from dralloc.scheduler.framework import SUCCESS, PodInfo, Status
@@ -42,14 +43,16 @@ NO_GROUP_VICTIMS = "No preemption victims found for incoming preemptor"
 @dataclass(frozen=True, eq=False)
 class VictimUnit:
     """Pods evicted together (one, for a plain pod), with the priority preemption compares.
-    `name` labels the unit in messages (`namespace/name` of the pod or PodGroup); `follows`
-    is the unit whose eviction takes this one along (see the module docstring)."""
+    `name` labels the unit in messages (`namespace/name` of the pod or PodGroup). A member of
+    a gang that must not run partial names it in `gang`, with the gang's `quorum`; every
+    running member of that gang is then a unit of the same priority (module docstring)."""
 
     name: str
     pods: tuple[PodInfo, ...]
     priority: int
     is_group: bool = False
-    follows: VictimUnit | None = field(default=None, repr=False)
+    gang: str = ""
+    quorum: int = 0
 
     @property
     def earliest_start(self) -> float:
@@ -57,9 +60,11 @@ class VictimUnit:
 
 
 def importance(unit: VictimUnit) -> tuple[int, int, int, float]:
-    """Sort key, most important first (upstream's moreImportantVictim)."""
+    """Sort key, most important first (upstream's moreImportantVictim; a gang member ranks
+    between a group and a plain pod)."""
     size = -len(unit.pods) if unit.is_group else 0
-    return -unit.priority, 0 if unit.is_group else 1, size, unit.earliest_start
+    rank = 0 if unit.is_group else 1 if unit.gang else 2
+    return -unit.priority, rank, size, unit.earliest_start
 
 
 @dataclass(frozen=True)
@@ -108,31 +113,30 @@ def select_victims_on_domain(
         return None, status
     violating, others = split_units_by_budget(potential, budgets)
     evicted: list[VictimUnit] = []
-    on: set[int] = set()  # ids of the units put back
     violations = 0
+    violating_ids = {id(u) for u in violating}
     for group in (violating, others):
         for unit in group:
-            leader = unit.follows
-            if leader is not None and any(v is leader for v in evicted):
-                evicted.append(unit)  # its quorum leaves: it goes too, not reprieved
-                violations += group is violating
-                continue
             add(unit)
             if fits().is_success:
-                on.add(id(unit))
-                continue
+                continue  # reprieved
             remove(unit)
             evicted.append(unit)
             violations += group is violating
-    # A follower reprieved before its leader became a victim (the budgets' order) leaves too.
-    violating_ids = {id(u) for u in violating}
+    # A gang the reprieve left below its quorum leaves whole.
+    gone = {id(u) for u in evicted}
+    members: dict[str, list[VictimUnit]] = {}
     for unit in potential:
-        leader = unit.follows
-        if id(unit) in on and leader is not None and any(v is leader for v in evicted):
-            remove(unit)
-            on.discard(id(unit))
-            evicted.append(unit)
-            violations += id(unit) in violating_ids
+        if unit.gang:
+            members.setdefault(unit.gang, []).append(unit)
+    for gang_units in members.values():
+        kept = [u for u in gang_units if id(u) not in gone]
+        if kept and len(kept) < gang_units[0].quorum and len(kept) < len(gang_units):
+            for unit in kept:
+                remove(unit)
+                evicted.append(unit)
+                gone.add(id(unit))
+                violations += id(unit) in violating_ids
     if not evicted:
         # Fits with every unit back: upstream's "expected at least one victim".
         return None, Status.error("expected at least one victim for the pod group")
