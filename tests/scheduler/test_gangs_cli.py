@@ -131,3 +131,29 @@ def test_explain_names_the_gang_and_the_member_that_blocks_it() -> None:
     code, out = explain("llm-train-2")
     assert code == 0
     assert "4 of 4 pods fit, the gang can be placed now; this pod would go to" in out
+
+
+def test_a_gang_preempts_the_fewest_lower_priority_pods_with_workload_aware_preemption() -> None:
+    manifest = DATA / "preemption.yaml"
+    gates = GATES + ",WorkloadAwarePreemption=true"
+    result = CliRunner().invoke(
+        app, ["schedule", "-f", str(manifest), "-o", "yaml", "--feature-gates", gates]
+    )
+    assert result.exit_code == 0, result.stderr
+    items = yaml.safe_load(result.stdout)["items"]
+    pods = {i["metadata"]["name"]: i for i in items if i["kind"] == "Pod"}
+    assert pods["train-0"]["spec"]["nodeName"] == pods["train-1"]["spec"]["nodeName"] == "n2"
+    assert pods["batch-2"]["status"]["reason"] == "Preempted"
+    assert "batch-1" not in pods  # untouched: not part of the output
+    table = CliRunner().invoke(app, ["schedule", "-f", str(manifest), "--feature-gates", gates])
+    assert "pod default/batch-2: preempted by default/train-0 on node n2" in table.stderr
+    assert "preempted 1 pod" in table.stderr
+
+
+def test_pod_group_priority_needs_the_workload_aware_preemption_gate() -> None:
+    # As the apiserver: spec.priority is a field of the gate.
+    result = CliRunner().invoke(
+        app, ["schedule", "-f", str(DATA / "preemption.yaml"), "--feature-gates", GATES]
+    )
+    assert result.exit_code == 2
+    assert "PodGroup default/train: spec.priority: Forbidden" in result.stderr

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +62,7 @@ from dralloc.scheduler.gangs import (
     Gang,
     GangKey,
     GangSource,
+    gang_from_object,
     scheduling_group_name,
 )
 from dralloc.scheduler.plugins.gangscheduling import NAME as GANG_SCHEDULING
@@ -108,16 +110,14 @@ def gang_of_group(raw: KubeDict, source: GangSource) -> Gang:
     """The gang one PodGroup object declares."""
     meta = raw.get("metadata") or {}
     key = GangKey(str(meta.get("namespace") or "default"), str(meta.get("name", "")), source)
+    typed: PodGroup | VolcanoPodGroup | KaiPodGroup
     if source is GangSource.POD_GROUP:
-        group = from_server(raw, PodGroup)
-        policy = group.spec.scheduling_policy.gang
-        return Gang(key, policy.min_count if policy is not None else None)
-    typed: VolcanoPodGroup | KaiPodGroup = (
-        from_server(raw, VolcanoPodGroup)
-        if source is GangSource.VOLCANO
-        else from_server(raw, KaiPodGroup)
-    )
-    return Gang(key, typed.spec.min_member, queue=typed.spec.queue)
+        typed = from_server(raw, PodGroup)
+    elif source is GangSource.VOLCANO:
+        typed = from_server(raw, VolcanoPodGroup)
+    else:
+        typed = from_server(raw, KaiPodGroup)
+    return replace(gang_from_object(typed), key=key)
 
 
 class _Handler:

@@ -573,8 +573,16 @@ class LiveScheduler:
                 if claim_key is not None:
                     before.setdefault(claim_key, self.cache.claims.get(claim_key))
         placement = schedule_gang_entity(
-            queue, self.cache, framework, gang, members, already_placed=already
+            queue,
+            self.cache,
+            framework,
+            gang,
+            members,
+            already_placed=already,
+            gangs=self.gangs,
         )
+        # A gang that preempted: delete its victims (the cache forgot them already).
+        self._actuate_evictions()
         by_key = {info.key: info for info in members}
         allocated: set[str] = set()
         for member in placement.members:

@@ -36,7 +36,8 @@ from dralloc.scheduler.gangs import (
     GangKey,
     GangPlacement,
     collect_gangs,
-    place_gang,
+    enqueue_volcano,
+    place_gang_preempting,
     scheduler_name_problem,
 )
 from dralloc.scheduler.plugins import Eviction
@@ -83,6 +84,7 @@ def attach_gangs(
     the warnings and problems."""
     found = collect_gangs(objects, features)
     plan.gangs = found.index
+    enqueue_volcano(plan.gangs, plan.cache)
     return found
 
 
@@ -208,7 +210,9 @@ def _schedule_gang(
             reject(entry, Status.error(mixed))
         return outcomes
     framework = frameworks[pods[0].spec.scheduler_name or DEFAULT_SCHEDULER_NAME]
-    placement = place_gang(plan.cache, framework, gang, pods, already_placed=running, bind=True)
+    placement, _ = place_gang_preempting(
+        plan.cache, framework, gang, pods, gangs=plan.gangs, already_placed=running
+    )
     plan.gang_placements[gang.key] = placement
     by_key = {_key(e.pod): e for e in members}
     for member in placement.members:
