@@ -76,7 +76,7 @@ def find_candidates(ctx: PreemptionContext) -> list[Reservation]:
     out: list[Reservation] = []
     policy = ctx.policy
     for res in ctx.snapshot.reservations.values():
-        if not any(amount > 0 and fr in ctx.frs for fr, amount in res.usage.items()):
+        if res.used.isdisjoint(ctx.frs):
             continue
         if res.cluster_queue == ctx.cq:
             rule = policy.within_cluster_queue
@@ -237,10 +237,17 @@ def _first(
         target_node = ctx.snapshot.node(cq)
         mine, theirs = _almost_lcas(ctx, target_node)
         preemptor_new, target_old = dominant_resource_share(mine), dominant_resource_share(theirs)
+        # Candidates of equal usage leave equal shares behind, and the snapshot does not
+        # change until one is taken (which ends the loop): one share per usage.
+        shares: dict[frozenset[tuple[FlavorResource, int]], DRS] = {}
         while ordering.has_workload(cq):
             res = ordering.pop(cq)
-            with _without(ctx, res):
-                target_new = dominant_resource_share(theirs)
+            usage = frozenset(res.usage.items())
+            target_new = shares.get(usage)
+            if target_new is None:
+                with _without(ctx, res):
+                    target_new = dominant_resource_share(theirs)
+                shares[usage] = target_new
             if _holds(strategy, preemptor_new, target_old, target_new):
                 ctx.snapshot.remove_usage(res.cluster_queue, res.usage)
                 targets.append(Target(res.key, IN_COHORT_FAIR_SHARING))
