@@ -35,6 +35,7 @@ DEFAULT_PRICES: Mapping[str, float] = MappingProxyType(
         "h100-80gb-sxm": 11.00,
         "h200-141gb": 12.00,
         "b200": 15.00,
+        "gb200": 16.00,
         "openb-g2": 1.00,  # placeholder: model undisclosed
         "openb-g3": 1.50,  # placeholder: model undisclosed
     }
