@@ -146,6 +146,12 @@ def test_a_group_whose_min_resources_do_not_fit_stays_pending_and_is_not_schedul
         "Inqueue groups 0)"
     )
     assert (result.phase, result.message) == ("Pending", message)
+    # Volcano's gang-plugin message, the enqueue step's reason as its origin.
+    said = (
+        "2/2 tasks in gang unschedulable: pod group is not ready, 2 Pending, 2 minAvailable; "
+        "Pending: 2 Unschedulable. Origin reason is: "
+        + message.removeprefix("PodGroup default/train-7c9d2f: ")
+    )
     assert result.status() == {
         "phase": "Pending",
         "conditions": [
@@ -153,7 +159,7 @@ def test_a_group_whose_min_resources_do_not_fit_stays_pending_and_is_not_schedul
                 "type": CONDITION_UNSCHEDULABLE,
                 "status": "True",
                 "reason": REASON_NOT_ENOUGH_RESOURCES,
-                "message": message,
+                "message": said,
             }
         ],
     }

@@ -72,12 +72,32 @@ def test_each_pod_group_is_output_with_the_condition_its_cycle_left() -> None:
     )
     document = yaml.safe_load(result.stdout)
     groups = [i for i in document["items"] if i["kind"] == "PodGroup"]
-    # Only Kubernetes' PodGroups: Volcano's status is its own controller's to write.
-    assert [g["apiVersion"] for g in groups] == ["scheduling.k8s.io/v1alpha2"]
+    # Kubernetes' PodGroup with its PodGroupScheduled condition, Volcano's with the status
+    # Volcano's scheduler writes (KAI's status is KAI's to write: not output).
+    assert [g["apiVersion"] for g in groups] == [
+        "scheduling.k8s.io/v1alpha2",
+        "scheduling.volcano.sh/v1beta1",
+    ]
     assert groups[0]["metadata"]["name"] == "llm-train-workers"
     assert groups[0]["status"]["conditions"] == [
         {"type": "PodGroupScheduled", "status": "True", "reason": "Scheduled"}
     ]
+    # No minResources: enqueued at once (Inqueue); the cycle then failed, and says why.
+    assert groups[1]["metadata"]["name"] == "vc-job"
+    assert groups[1]["status"] == {
+        "phase": "Inqueue",
+        "conditions": [
+            {
+                "type": "Unschedulable",
+                "status": "True",
+                "reason": "NotEnoughResources",
+                "message": "2/2 tasks in gang unschedulable: pod group is not ready, 2 Pending, "
+                "2 minAvailable; Pending: 2 Unschedulable. Origin reason is: pod group is "
+                "unschedulable: 1 of minCount 2 pods of PodGroup default/vc-job fit; pod "
+                "default/vc-job-1: 0/5 nodes are available: 5 cannot allocate all claims.",
+            }
+        ],
+    }
 
 
 def test_a_volcano_and_a_kubernetes_pod_group_may_share_a_name(tmp_path: Path) -> None:

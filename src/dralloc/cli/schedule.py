@@ -70,7 +70,7 @@ from dralloc.api.core import Pod, PriorityClass
 from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_builtins
 from dralloc.api.meta import LabelSelector
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
-from dralloc.api.scheduling import PodGroup
+from dralloc.api.scheduling import PodGroup, VolcanoPodGroup
 from dralloc.api.workloads import Deployment, Job, ReplicaSet, StatefulSet
 from dralloc.cli.inputs import ClusterInput, read_cluster, read_live_cluster
 from dralloc.cli.options import (
@@ -99,12 +99,16 @@ from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.cache import claim_key, pod_claim_keys
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration, load_config
 from dralloc.scheduler.framework import Code, Framework
-from dralloc.scheduler.gangs import GangSource, collect_gangs
+from dralloc.scheduler.gangs import GangKey, GangSource, collect_gangs
+from dralloc.scheduler.gangs.model import admit_pod_group
+from dralloc.scheduler.gangs.volcano import with_condition
 from dralloc.scheduler.offline import (
     PendingPod,
+    enqueue_volcano_gangs,
     place_running_pods,
     queue_order,
     schedule_queue,
+    volcano_statuses,
 )
 from dralloc.scheduler.plugins.defaultpreemption import (
     DISRUPTION_TARGET,
@@ -219,6 +223,13 @@ def plan_schedule(
             claim_objects[claim_key(loaded.obj)] = loaded.obj
     evictions: list[Eviction] = []
     problems: list[Problem] = []
+    # PodGroups as the API server's Priority admission leaves them (spec.priority resolved).
+    admitted: list[LoadedObject] = []
+    for loaded in objects:
+        loaded, found = admit_pod_group(loaded, classes, features)
+        admitted.append(loaded)
+        problems.extend(found)
+    objects = admitted
     # PodGroups (Kubernetes', Volcano's, KAI's) and the pods that join them, as the gates say.
     gangs = collect_gangs(objects, features)
     problems.extend(gangs.problems)
@@ -493,8 +504,10 @@ class ScheduleRun:
 
 def _pod_group_outputs(plan: SchedulePlan, objects: Sequence[LoadedObject]) -> list[Any]:
     """Each scheduling.k8s.io PodGroup whose gang had a cycle, with the PodGroupScheduled
-    condition the scheduler writes (Volcano's and KAI's PodGroups keep their own status,
-    written by their controllers, not by a scheduler: they are not output)."""
+    condition the scheduler writes, then each Volcano PodGroup whose status Volcano's
+    scheduler would change (`offline.volcano_statuses`: its phase, and its Unschedulable or
+    Scheduled condition replacing the one of that type). KAI's PodGroups keep their own
+    status, written by KAI's scheduler and controllers: they are not output."""
     by_key = {
         (o.obj.metadata.namespace or "default", o.obj.metadata.name): o
         for o in objects
@@ -516,6 +529,23 @@ def _pod_group_outputs(plan: SchedulePlan, objects: Sequence[LoadedObject]) -> l
         ]
         status["conditions"] = [*conditions, placement.condition()]
         out.append(raw)
+    volcano = {
+        (o.obj.metadata.namespace or "default", o.obj.metadata.name): o
+        for o in objects
+        if isinstance(o.obj, VolcanoPodGroup)
+    }
+    statuses = volcano_statuses(plan)
+    for vkey, vloaded in volcano.items():
+        found = statuses.get(GangKey(*vkey, GangSource.VOLCANO))
+        if found is None:
+            continue
+        phase, condition = found
+        raw = copy.deepcopy(vloaded.raw)
+        before = raw.get("status") or {}
+        after = with_condition({**before, "phase": phase}, condition)
+        if after != before:
+            raw["status"] = after
+            out.append(raw)
     return out
 
 
@@ -531,6 +561,8 @@ def run_schedule(
     plan, frameworks = plan_schedule(
         cluster, config, features, seed, preemption_frees_devices=preemption_frees_devices
     )
+    # One Volcano session's enqueue step, before the queue (the running pods are placed).
+    enqueue_volcano_gangs(plan)
     queue = queue_order(plan)
     outcomes, nominated = schedule_queue(plan, frameworks, queue)
     preempted = {v.key: e for e in plan.evictions for v in e.victims}

@@ -14,6 +14,12 @@ entity per PodGroup. Its PreEnqueue comes first: a pod naming a PodGroup that is
 or a gang with fewer pods than its minCount, waits with upstream's message; a member whose
 claim is missing gates the whole gang. Members already running count towards the quorum.
 The outcome of each gang is kept in `plan.gang_placements` (its PodGroupScheduled condition).
+
+Volcano's enqueue step (`dralloc.scheduler.gangs.volcano`) runs once, after the running pods
+are placed and before the queue, as at the start of one Volcano session: `enqueue_volcano_gangs`
+gates the Pending groups whose minResources do not fit and keeps each group's outcome in
+`plan.volcano`; `volcano_statuses` is the status Volcano would write for each group once the
+queue has run (phase and condition after the enqueue step and the pod-group cycle).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from dralloc.scheduler.gangs import (
     place_gang_preempting,
     scheduler_name_problem,
 )
+from dralloc.scheduler.gangs.volcano import VolcanoEnqueue, group_status, task_statuses
 from dralloc.scheduler.plugins import Eviction
 from dralloc.scheduler.scheduler import ScheduleOutcome, Scheduler
 
@@ -75,17 +82,45 @@ class SchedulePlan:
     # Which pods form gangs, and each gang's last cycle (see the module docstring).
     gangs: GangIndex = field(default_factory=GangIndex)
     gang_placements: dict[GangKey, GangPlacement] = field(default_factory=dict)
+    # Volcano's enqueue step's outcome for each Volcano group (`enqueue_volcano_gangs`).
+    volcano: dict[GangKey, VolcanoEnqueue] = field(default_factory=dict)
 
 
 def attach_gangs(
     plan: SchedulePlan, objects: Iterable[LoadedObject], features: Features
 ) -> CollectedGangs:
-    """Find the input's gangs (`collect_gangs`) and give them to the plan; the caller reports
-    the warnings and problems."""
+    """Find the input's gangs (`collect_gangs`) and give them to the plan, then run Volcano's
+    enqueue step (`enqueue_volcano_gangs`); the caller reports the warnings and problems."""
     found = collect_gangs(objects, features)
     plan.gangs = found.index
-    enqueue_volcano(plan.gangs, plan.cache)
+    enqueue_volcano_gangs(plan)
     return found
+
+
+def enqueue_volcano_gangs(plan: SchedulePlan) -> None:
+    """Volcano's enqueue step over the plan's gangs and cache as they are (the running pods
+    placed): Pending groups that do not fit are gated; the outcomes go to `plan.volcano`."""
+    plan.volcano = {r.key: r for r in enqueue_volcano(plan.gangs, plan.cache)}
+
+
+def volcano_statuses(plan: SchedulePlan) -> dict[GangKey, tuple[str, dict[str, str]]]:
+    """The phase and the condition Volcano's scheduler would write for each Volcano group
+    once the queue has run (`dralloc.scheduler.gangs.volcano`, "when its session closes"): a
+    group the enqueue step left Pending says why; an enqueued one is Running with Scheduled
+    at its quorum, else keeps its phase and says why its cycle failed."""
+    out: dict[GangKey, tuple[str, dict[str, str]]] = {}
+    for key, enqueued in plan.volcano.items():
+        gang = plan.gangs.gangs.get(key)
+        if gang is None:
+            continue
+        tasks = task_statuses(plan.gangs, plan.cache, key)
+        if not enqueued.is_enqueued:
+            out[key] = group_status(enqueued.phase, gang.min_count or 0, tasks, enqueued.reason)
+            continue
+        placement = plan.gang_placements.get(key)
+        origin = placement.message if placement is not None and not placement.bound else ""
+        out[key] = group_status(enqueued.phase, gang.min_count or 0, tasks, origin)
+    return out
 
 
 def place_running_pods(cache: SchedulerCache, running: Iterable[Pod]) -> None:

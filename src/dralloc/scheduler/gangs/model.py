@@ -8,15 +8,21 @@ PodGroups and Workloads are set aside with a warning; with `GangScheduling` off 
 `GenericWorkload` off) no group is ganged, whatever its source, and the pods are scheduled one
 by one, as the default 1.36 scheduler would. Volcano's and KAI's groups become gangs under the
 same gate, so one switch says whether dralloc gangs at all.
+
+`admit_pod_group` is the API server's Priority admission for a PodGroup being created (1.36,
+only with WorkloadAwarePreemption): `spec.priority` from `spec.priorityClassName`, the global
+default class when none is named, else 0; offline inputs go through it as pods do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from dralloc.api.core import Pod
+import msgspec
+
+from dralloc.api.core import Pod, PriorityClass
 from dralloc.api.io import LoadedObject
 from dralloc.api.scheduling import (
     KAI_GROUP_ANNOTATION,
@@ -30,6 +36,7 @@ from dralloc.api.scheduling import (
 )
 from dralloc.errors import Problem
 from dralloc.features import Features
+from dralloc.scheduler.admission import SYSTEM_PRIORITY_CLASSES
 
 # Upstream's GangScheduling PreEnqueue messages (both UnschedulableAndUnresolvable).
 WAITING_FOR_POD_GROUP = 'waiting for pods\'s pod group "{name}" to appear in scheduling queue'
@@ -273,3 +280,42 @@ def _joins(pod: Pod) -> bool:
         scheduling_group_name(pod) is not None
         or _annotation(pod, (*VOLCANO_GROUP_ANNOTATIONS, KAI_GROUP_ANNOTATION)) is not None
     )
+
+
+def admit_pod_group(
+    loaded: LoadedObject, classes: Mapping[str, PriorityClass], features: Features
+) -> tuple[LoadedObject, list[Problem]]:
+    """What upstream's Priority admission plugin does to a PodGroup it creates (1.36, gate
+    WorkloadAwarePreemption; otherwise nothing): `spec.priorityClassName` resolved to
+    `spec.priority` (no name: the global default class, the lowest-valued one when several
+    are, and its name; else 0). A class that does not exist is refused there: here a problem
+    naming the field. As for pods (`admission.pod_priority`), a `spec.priority` already set is
+    kept: an object read back from a server carries both."""
+    group = loaded.obj
+    if not isinstance(group, PodGroup) or not features.enabled("WorkloadAwarePreemption"):
+        return loaded, []
+    spec = group.spec
+    if spec.priority is not None:
+        return loaded, []
+    name = spec.priority_class_name
+    value: int | None
+    if name:
+        found = classes.get(name)
+        value = found.value if found is not None else SYSTEM_PRIORITY_CLASSES.get(name)
+        if value is None:
+            problem = Problem(
+                loaded.file,
+                loaded.ref,
+                "spec.priorityClassName",
+                f"no PriorityClass with name {name} was found",
+            )
+            return loaded, [problem]
+    else:
+        defaults = sorted((c for c in classes.values() if c.global_default), key=lambda c: c.value)
+        name = defaults[0].metadata.name if defaults else ""
+        value = defaults[0].value if defaults else 0
+    admitted = msgspec.structs.replace(
+        group,
+        spec=msgspec.structs.replace(spec, priority=value, priority_class_name=name),
+    )
+    return replace(loaded, obj=admitted), []
