@@ -18,6 +18,15 @@ Requeue after a failed attempt:
   `PreemptionFailed`, or when its last assignment has flavors left to try; otherwise into the
   inadmissible set until a requeue event touches its cohort tree.
 
+Kueue's gate SchedulingEquivalenceHashing (beta, off by default in v0.17;
+`QueueManager(state, equivalence_hashing=True)`), BestEffortFIFO only: a Workload that goes
+into the inadmissible set takes with it every Workload of its queue's heap with the same
+scheduling hash (`scheduling_hash`: priority and pod sets, without the namespace), and the hash
+is remembered as not fitting, so a Workload of that hash added later goes straight to the
+inadmissible set; a requeue event of the queue forgets the hashes. This changes outcomes (the
+equivalent Workloads are not tried at the state they would have been tried at): it is Kueue's
+behaviour with the gate on, not a dralloc speed-up.
+
 Speed-up (changes no outcome; `QueueManager(state, quick_heads=False)` is the plain path, and
 tests/queueing/test_quick_heads.py checks both agree): with `quick_heads`, `heads` takes each
 queue's first Workload from a binary heap kept beside the active set (as Kueue's
@@ -127,6 +136,7 @@ class QueuedWorkload:
     last_tried: list[dict[str, int]] | None = None
     requeue_reason: RequeueReason = RequeueReason.generic
     _shape: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _hash: bytes | None = field(default=None, init=False, repr=False, compare=False)
     # What the admission cycle last wrote as this entry's pending status, and the objects it
     # wrote (`cycle._write_pending`): a write that would change nothing is skipped.
     pending_written: tuple[object, object, object] | None = field(
@@ -135,6 +145,24 @@ class QueuedWorkload:
 
     def sort_key(self) -> tuple[int, str, str]:
         return (-self.priority, self.timestamp, self.key)
+
+    def scheduling_hash(self) -> bytes:
+        """Kueue's scheduling equivalence class (`computeSchedulingHash`): effective priority
+        and, per pod set, its name, count, `minCount` and pod spec shape; here the shape is
+        what nomination reads of the pod sets (`shape()` without the namespace, which Kueue's
+        hash leaves out too). Computed once, as `shape()`."""
+        if self._hash is not None:
+            return self._hash
+        specs = [
+            (p.template.spec.node_selector, p.template.spec.affinity, p.template.spec.tolerations)
+            for p in self.workload.spec.pod_sets
+        ]
+        sets = [
+            (p.name, p.count, p.min_count, sorted(p.per_pod.items()))
+            for p in self.requests.pod_sets
+        ]
+        self._hash = repr((self.priority, sets, self.requests.errors, specs)).encode()
+        return self._hash
 
     def shape(self) -> bytes:
         """Everything nomination reads of this Workload besides its ClusterQueue, priority,
@@ -176,6 +204,9 @@ class ClusterQueueQueue:
     active: dict[str, QueuedWorkload] = field(default_factory=dict)
     inadmissible: dict[str, QueuedWorkload] = field(default_factory=dict)
     sticky_preemptor: str | None = None
+    # SchedulingEquivalenceHashing: the hashes of Workloads that went inadmissible since the
+    # last requeue event.
+    no_fit_hashes: set[bytes] = field(default_factory=set)
     # The lazy heap over `active` (module docstring); `activate` is the only way in.
     _heap: list[tuple[tuple[int, str, str], int, QueuedWorkload]] = field(
         default_factory=list, repr=False, compare=False
@@ -257,10 +288,12 @@ class QueueManager:
         afs: AdmissionFairSharing | None = None,
         *,
         quick_heads: bool = True,
+        equivalence_hashing: bool = False,
     ) -> None:
         self.state = state
         self.afs = afs
         self.quick_heads = quick_heads
+        self.equivalence_hashing = equivalence_hashing
         self.queues: dict[str, ClusterQueueQueue] = {
             name: ClusterQueueQueue() for name in state.cluster_queues
         }
@@ -302,8 +335,18 @@ class QueueManager:
             timestamp=meta.creation_timestamp or "",
             requests=workload_requests(workload, self.state.inventory, self.state.dra_config),
         )
-        self.queues[cq].activate(entry)
+        queue = self.queues[cq]
         self.workloads[key] = entry
+        # Kueue's PushOrUpdate: under SchedulingEquivalenceHashing a BestEffortFIFO Workload
+        # whose hash is known not to fit waits with the inadmissible ones.
+        if (
+            self.equivalence_hashing
+            and self.state.cluster_queues[cq].strategy is QueueingStrategy.best_effort_fifo
+            and entry.scheduling_hash() in queue.no_fit_hashes
+        ):
+            queue.inadmissible[key] = entry
+        else:
+            queue.activate(entry)
         return entry
 
     def add_all(self, workloads: Iterable[Workload]) -> None:
@@ -379,8 +422,15 @@ class QueueManager:
             back = entry.requeue_reason in _BACK_TO_HEAP or entry.has_flavors_left()
         if back:
             queue.activate(entry)
-        else:
-            queue.inadmissible[entry.key] = entry
+            return
+        queue.inadmissible[entry.key] = entry
+        if self.equivalence_hashing and strategy is QueueingStrategy.best_effort_fifo:
+            # Kueue's handleInadmissibleHash: the heap's Workloads of the same hash follow.
+            found = entry.scheduling_hash()
+            queue.no_fit_hashes.add(found)
+            for other in [q for q in queue.active.values() if q.scheduling_hash() == found]:
+                del queue.active[other.key]
+                queue.inadmissible[other.key] = other
 
     def on_quota_released(self, cluster_queue: str) -> None:
         """A requeue event (a Workload finished, was deleted or released quota; a queue or
@@ -401,6 +451,7 @@ class QueueManager:
 
     @staticmethod
     def _requeue_inadmissible(queue: ClusterQueueQueue) -> None:
+        queue.no_fit_hashes.clear()
         for entry in queue.inadmissible.values():
             queue.activate(entry)
         queue.inadmissible.clear()

@@ -241,6 +241,10 @@ class KueueAdmission:
     # Equivalent heads share one nomination per quota generation (`queueing.Nominations`;
     # a speed-up, off only to check that it changes nothing).
     share_nominations: bool = True
+    # Kueue's gate SchedulingEquivalenceHashing (off, Kueue v0.17's default): BestEffortFIFO
+    # parks a job's equivalents with it (`QueueManager(equivalence_hashing=...)`). Changes
+    # outcomes, as the gate does in Kueue.
+    equivalence_hashing: bool = False
 
     def __post_init__(self) -> None:
         if not self.trace.tenants:
@@ -284,7 +288,7 @@ class KueueAdmission:
         mapping = DeviceClassMapping(options.quota_resource, (options.device_class,))
         self.state = QueueState.build(inp, dra_config=DraQuotaConfig(mappings=(mapping,)))
         check(self.state)
-        self.manager = QueueManager(self.state)
+        self.manager = QueueManager(self.state, equivalence_hashing=self.equivalence_hashing)
         self.workloads = inp.workloads
         for job in self.trace.jobs:
             key = workload_of[(names[job.tenant], job.name)]
