@@ -13,15 +13,20 @@ Jobs, JobSets, PriorityClasses, Namespaces, DeviceClasses, ResourceClaimTemplate
    its `status.admission` (`QueueManager.add_all`), so the state after a restart is the state
    before it and nothing is admitted twice; a Workload whose job finished gets `Finished=True`
    and holds no quota; one whose job is gone is left to the garbage collector;
-3. admission cycles (`dralloc.queueing.schedule`, classical preemption) run until one changes
-   nothing; a preemption evicts its victim at once (`evict`: Evicted and Preempted, the
-   reservation cleared, requeued);
+3. Workloads with Evicted=True are handled as Kueue's job reconciler does (`queuestop`): the
+   job stopped and its pod templates restored, and the quota released (Requeued,
+   QuotaReserved=False, admission cleared) only once the job has no active pods; then
+   admission cycles (`dralloc.queueing.schedule`, classical preemption) run until one changes
+   nothing; a preemption marks its victim Evicted and Preempted and leaves its quota held
+   (`queuestop.mark_preempted`), so the preemptor waits ("Pending the preemption of N
+   workload(s)") until a later pass has seen the victim's pods deleted;
 4. what changed is written: Workload status (PUT on `/status` with the resourceVersion read,
    so a concurrent writer makes the pass fail with a conflict and run again from the newer
    copy), then the jobs: an admitted Workload's job is started as Kueue starts it (`suspend:
    false`, the flavors' `nodeLabels` as nodeSelector and their tolerations in the pod
    template, a partially admitted Job's `parallelism`); every other queued job is kept
-   suspended (its pods are then deleted by the Job controller); last, each ClusterQueue's
+   suspended, a running one stopped as Kueue stops it (`queuestop.stop_steps`, its pod
+   templates restored; its pods are then deleted by the Job controller); last, each ClusterQueue's
    status (`queue_statuses`: usage, pending and admitted counts, Active). Events as Kueue's:
    CreatedWorkload, Started and Stopped on the job; QuotaReserved, Admitted, Preempted and
    Pending (the reason's message, when it changes) on the Workload.
@@ -44,11 +49,9 @@ Pods whose schedulerName no profile serves are not checked (another scheduler pl
 The controller then also watches Nodes, ResourceSlices, ResourceClaims and pods, so a pass
 runs when room frees up. Without it (`placement=None`) admission is Kueue's: quota only.
 
-Departures, stated: quota of an evicted Workload is released when the eviction is written,
-not when its pods have terminated; a stopped job's pod template is not restored (a Workload
-readmitted to another flavor gets both flavors' selectors merged); ResourceSlices are not
-read for quota (DRA quota in counter mode sees no counters); no waitForPodsReady or admission
-checks.
+Departures, stated: an evicted Workload made by hand (no job) has its quota released at once;
+ResourceSlices are not read for quota (DRA quota in counter mode sees no counters); no
+waitForPodsReady or admission checks.
 
 Topology-aware scheduling (Kueue's TAS), where the cluster serves Topologies
 (`queuetopology.TopologyView`): a ResourceFlavor naming a Topology makes each pod set that
@@ -106,6 +109,14 @@ from dralloc.kube.controllers.base import (
 )
 from dralloc.kube.controllers.jobset import JOBSETS
 from dralloc.kube.controllers.queuecluster import ClusterView, LivePlacement, PassPlacement
+from dralloc.kube.controllers.queuestop import (
+    is_evicted,
+    is_job_active,
+    is_job_suspended,
+    mark_preempted,
+    release_evicted,
+    stop_steps,
+)
 from dralloc.kube.controllers.queuetopology import TOPOLOGIES, TopologyView
 from dralloc.kube.controllers.workqueue import WorkQueue
 from dralloc.kube.events import EventRecorder
@@ -122,7 +133,6 @@ from dralloc.queueing import (
     Workload,
     check,
     decode_document,
-    evict,
     queue_statuses,
     schedule,
     workload_for_job,
@@ -173,10 +183,6 @@ def is_job_finished(job: KubeDict) -> tuple[bool, bool]:
         if kind == "Failed":
             return True, False
     return False, False
-
-
-def is_suspended(job: KubeDict) -> bool:
-    return bool((job.get("spec") or {}).get("suspend"))
 
 
 def start_patch(job: KubeDict, workload: Workload, flavors: dict[str, Any]) -> KubeDict:
@@ -296,6 +302,10 @@ class QueueController:
         # Bad objects already reported, so a pass repeated every event does not log them again.
         self._reported: set[str] = set()
         self.cycles = 0
+        # Passes started and finished (tests wait on them; a pass that started after an
+        # object reached the store has read it once `passes_done` reaches its number).
+        self.passes = 0
+        self.passes_done = 0
 
     async def run(self) -> None:
         group_version = JOBSETS.group_version
@@ -385,6 +395,13 @@ class QueueController:
     async def sync(self, key: str) -> None:
         """One pass (module docstring). Raises on a failed write: the worker retries."""
         del key
+        self.passes += 1
+        try:
+            await self._pass()
+        finally:
+            self.passes_done += 1
+
+    async def _pass(self) -> None:
         now = self.now().replace(microsecond=0)
         inp = self._input()
         jobs = self._queued_jobs()
@@ -429,6 +446,7 @@ class QueueController:
             active[wl_key] = workload
         inp.workloads = active
         before = {k: to_builtins(w.status) for k, w in active.items()}
+        await self._handle_evictions(active, job_of, raws, now)
         reserved_before = {k for k, w in active.items() if w.has_quota_reservation()}
         try:
             state = QueueState.build(inp)
@@ -463,24 +481,46 @@ class QueueController:
                 self._status_events(raws[wl_key], before[wl_key], status)
         for wl_key, job in job_of.items():
             workload = active.get(wl_key)
-            if workload is None:
+            if workload is None or is_evicted(workload):
+                # An evicted Workload's job is stopped by `_handle_evictions`, never started.
                 continue
             admitted = workload.has_quota_reservation()
-            if admitted and is_suspended(job):
+            if admitted and is_job_suspended(job):
                 patch = start_patch(job, workload, dict(inp.flavors))
                 await self._patch_job(job, patch)
                 admission = workload.status.admission
                 cq = admission.cluster_queue if admission else ""
                 self._event(job, "Started", f"Admitted by clusterQueue {cq}")
-            elif not is_suspended(job) and not (admitted and wl_key in reserved_before):
+            elif not is_job_suspended(job) and not (admitted and wl_key in reserved_before):
                 # Not admitted, or running since before its admission (created unsuspended,
                 # the webhook's work not done): stopped, and started by the next pass.
-                await self._stop_job(job)
                 note = "Not admitted by cluster queue" if not admitted else "Suspended by Kueue"
-                self._event(job, "Stopped", note)
+                await self._stop_job(job, raws[wl_key], note)
         if self.topology is not None:
             await self._ungate(active)
         await self._write_queue_statuses(state, manager)
+
+    async def _handle_evictions(
+        self,
+        workloads: dict[str, Workload],
+        job_of: dict[str, KubeDict],
+        raws: dict[str, KubeDict],
+        now: datetime,
+    ) -> None:
+        """Kueue's job reconciler for Workloads with Evicted=True (`queuestop`, steps 2 and
+        3): the job stopped and restored, and the reservation cleared once the job has no
+        active pods, before this pass's admission cycles see the quota. The Workload's
+        status is written with the pass's other changes."""
+        for wl_key, workload in workloads.items():
+            if not is_evicted(workload):
+                continue
+            job = job_of.get(wl_key)
+            if job is not None:
+                job = await self._stop_job(job, raws[wl_key], _evicted_message(workload))
+                job_of[wl_key] = job
+            # A Workload made by hand has no job to wait for (no Kueue integration owns it).
+            if workload.has_quota_reservation() and (job is None or not is_job_active(job)):
+                release_evicted(workload, now)
 
     async def _ungate(self, workloads: dict[str, Workload]) -> None:
         """Kueue's TopologyUngater (`TopologyView.ungate_patches`); a pod changed or gone
@@ -555,17 +595,14 @@ class QueueController:
             result = schedule(
                 state, manager, now, config=self.config, preemptor=preemptor, placement=decide
             )
+            issued = 0
             for victim, by, reason in result.preemptions:
                 if victim in workloads:
-                    evict(state, manager, workloads[victim], by, reason, now)
-                    if placement is not None:
-                        placement.forget(victim)
-                    if tas is not None:
-                        tas.forget(victim)
+                    # Evicted, quota kept until its job has no active pods (`queuestop`).
+                    by_entry = manager.workloads.get(by)
+                    issued += mark_preempted(state, workloads[victim], by_entry, reason, now)
             waiting = {k: (str(e.reason), e.message) for k, e in result.pending.items()}
-            if not result.order or (
-                not result.admitted and not result.preemptions and waiting == previous
-            ):
+            if not result.order or (not result.admitted and not issued and waiting == previous):
                 return
             previous = waiting
 
@@ -590,26 +627,38 @@ class QueueController:
         body["status"] = to_builtins(status)
         await self.client.update(WORKLOADS.item(namespace_of(raw), name_of(raw), "status"), body)
 
-    async def _patch_job(self, job: KubeDict, patch: KubeDict) -> None:
+    async def _patch_job(
+        self, job: KubeDict, patch: KubeDict, subresource: str | None = None
+    ) -> KubeDict:
+        """A merge patch on `job` at the resourceVersion read (a concurrent writer makes it
+        fail with a conflict); the job as the server returns it."""
         resource = JOBSETS if job.get("kind") == "JobSet" else JOBS
-        body = {**patch, "metadata": {"resourceVersion": metadata(job).get("resourceVersion")}}
-        await self.client.patch(
-            resource.item(namespace_of(job), name_of(job)),
-            body,
-            content_type="application/merge-patch+json",
+        meta = {
+            **(patch.get("metadata") or {}),
+            "resourceVersion": metadata(job).get("resourceVersion"),
+        }
+        path = (
+            resource.item(namespace_of(job), name_of(job), subresource)
+            if subresource
+            else resource.item(namespace_of(job), name_of(job))
         )
+        updated = await self.client.patch(
+            path, {**patch, "metadata": meta}, content_type="application/merge-patch+json"
+        )
+        return {**updated, "kind": job.get("kind")}
 
-    async def _stop_job(self, job: KubeDict) -> None:
-        """Suspend `job`; a Job's `status.startTime` is cleared as Kueue clears it, so its
-        pod template may take another flavor's selectors when it is started again (the API
-        server allows that only for a suspended Job that has not started)."""
-        await self._patch_job(job, {"spec": {"suspend": True}})
-        if job.get("kind") == "Job" and (job.get("status") or {}).get("startTime"):
-            await self.client.patch(
-                JOBS.item(namespace_of(job), name_of(job), "status"),
-                {"status": {"startTime": None}},
-                content_type="application/merge-patch+json",
-            )
+    async def _stop_job(self, job: KubeDict, workload_raw: KubeDict, note: str) -> KubeDict:
+        """Stop `job` as Kueue does (`queuestop.stop_steps`: suspended, a Job's
+        `status.startTime` cleared so the API server lets its template change, the pod
+        templates restored from the Workload); a Stopped event when it was running. The job
+        as last written."""
+        steps = stop_steps(job, workload_raw)
+        running = not is_job_suspended(job)
+        for subresource, patch in steps:
+            job = await self._patch_job(job, patch, "status" if subresource == "status" else None)
+        if running and steps:
+            self._event(job, "Stopped", note)
+        return job
 
     async def _write_queue_statuses(self, state: QueueState, manager: QueueManager) -> None:
         statuses = queue_statuses(state, manager)
@@ -651,3 +700,8 @@ def _without_times(status: Any) -> Any:
     if isinstance(status, list):
         return [_without_times(v) for v in status]
     return status
+
+
+def _evicted_message(workload: Workload) -> str:
+    found = workload.condition("Evicted")
+    return found.message if found is not None else ""
