@@ -76,6 +76,7 @@ from dralloc.scheduler.framework import (
     Profile,
     ScheduleResult,
     Status,
+    is_quiet_filter,
 )
 from dralloc.scheduler.plugins.helper.nodeselector import compile_selector, required_node_affinity
 from dralloc.scheduler.plugins.nodeaffinity import NodeAffinity, NodeAffinityArgs
@@ -643,15 +644,30 @@ def test_a_walk_that_stops_early_visits_as_the_plain_scan(remember: bool) -> Non
     assert seen[True][1] < seen[False][1]
 
 
-def test_the_default_profile_keeps_every_filter_call() -> None:
-    """NodeUnschedulable, NodeName and TaintToleration run before NodeAffinity and do not
-    declare themselves quiet: their Filter runs on every node, as without the index."""
+def test_the_default_profile_filters_the_pool_alone_once_its_first_filters_are_quiet() -> None:
+    """NodeUnschedulable, NodeName and TaintToleration run before NodeAffinity: the pool
+    alone is filtered when all three declare themselves quiet, every node otherwise; the
+    outcome is the plain scan's either way."""
     nodes = [labelled(f"n-{i:03d}", {POOL: f"pool-{i % 3}"}) for i in range(30)]
     pod = job_pod("solo", {POOL: "pool-0"}, None, claim=False)
-    run = build_run(nodes, [], index=True, remember=True, percentage=None, added=None, quiet=False)
-    outcome = run.scheduler.schedule_one(pod)
-    assert outcome.node is not None
-    assert run.framework.filter_calls == 30
+    seen = {}
+    for index in (True, False):
+        run = build_run(
+            nodes, [], index=index, remember=True, percentage=None, added=None, quiet=False
+        )
+        seen[index] = (observe(run, run.scheduler.schedule_one(pod)), run.framework)
+    assert seen[True][0] == seen[False][0]
+    framework = seen[True][1]
+    before = [p for p in framework.profile.filter[:4]]
+    assert [p.name for p in before] == [
+        "NodeUnschedulable",
+        "NodeName",
+        "TaintToleration",
+        "NodeAffinity",
+    ]
+    quiet = all(is_quiet_filter(p) for p in before)
+    assert framework.filter_calls == (10 if quiet else 30)
+    assert seen[False][1].filter_calls == 30
 
 
 @pytest.mark.parametrize("remember", [True, False])
