@@ -26,6 +26,9 @@ class NodeName:
     name = NAME
     # Filter and Score read only the pod and this node (the framework may remember them).
     node_local = True
+    # Filter never errs and writes nothing: the framework may skip it on nodes a later
+    # plugin's PreFilter candidates exclude, and still report them exactly.
+    quiet_filter = True
 
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
         """The node the pod names being added (upstream: Node/Add)."""

@@ -76,6 +76,9 @@ class TaintToleration:
     name = NAME
     # Filter and Score read only the pod and this node (the framework may remember them).
     node_local = True
+    # Filter never errs and writes nothing: the framework may skip it on nodes a later
+    # plugin's PreFilter candidates exclude, and still report them exactly.
+    quiet_filter = True
 
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
         """A node added or its taints changed, when the pod now tolerates them (upstream:
