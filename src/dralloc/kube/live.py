@@ -25,7 +25,11 @@ a scheduling queue per profile. What is live here:
   pod-group cycle (`schedule_gang_entity`) places them all on the cache, and only at the
   quorum does each placed member get its own binding cycle, as above; below it every
   placement is undone and nothing is written but the pods' PodScheduled=False and the
-  PodGroup's PodGroupScheduled condition (status subresource, upstream's patch).
+  PodGroup's PodGroupScheduled condition (status subresource, upstream's patch);
+- Volcano's groups: its enqueue step runs as Volcano runs a session (at once when a Volcano
+  group or member arrives, else every `VOLCANO_SESSION_SECONDS`) and holds back the pods of
+  a group whose minResources do not fit; each step and each pod-group cycle writes the
+  group's status as Volcano's scheduler does (gangs.py: phase, Unschedulable/Scheduled).
 
 Only the leader pops pods (`start_leading` / `stop_leading`); a standby keeps its caches warm.
 Everything runs in one event loop, so the cache, queues and mirror need no locks: a binding
@@ -52,6 +56,7 @@ from dralloc.kube.assume import ClaimAssumeCache
 from dralloc.kube.binding import BindingFailed, BindingPlan, ClaimBinder, ClaimWrite
 from dralloc.kube.client import (
     DEVICE_CLASSES,
+    MERGE_PATCH,
     NAMESPACES,
     NODES,
     POD_GROUPS,
@@ -59,6 +64,7 @@ from dralloc.kube.client import (
     RESOURCE_CLAIMS,
     RESOURCE_SLICES,
     STRATEGIC_MERGE_PATCH,
+    VOLCANO_POD_GROUPS,
     ApiStatusError,
     ApiUnavailable,
     KubeClient,
@@ -85,10 +91,13 @@ from dralloc.scheduler.framework import (
 from dralloc.scheduler.gangs import (
     Gang,
     GangKey,
+    GangPlacement,
+    GangSource,
     pop_gang,
     schedule_gang_entity,
     scheduler_name_problem,
 )
+from dralloc.scheduler.gangs.volcano import group_status, task_statuses
 from dralloc.scheduler.plugins import Eviction
 from dralloc.scheduler.plugins.gangscheduling import GangScheduling
 from dralloc.scheduler.profiles import DeviceSpeedups
@@ -100,6 +109,8 @@ NOT_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"
 # The periods of kube-scheduler's flushBackoffQCompleted and flushUnschedulablePodsLeftover.
 BACKOFF_FLUSH_SECONDS = 1.0
 LEFTOVER_FLUSH_SECONDS = 30.0
+# Volcano's default schedule period: how often its enqueue step runs without a new group.
+VOLCANO_SESSION_SECONDS = 1.0
 
 
 class MonotonicClock:
@@ -277,6 +288,7 @@ class LiveScheduler:
         self._next_queue = 0
         self._next_backoff_flush = 0.0
         self._next_leftover_flush = 0.0
+        self._next_volcano_session = 0.0
         self.on_outcome = on_outcome
         self.metrics = metrics
         self.foreign_allocations = 0
@@ -326,6 +338,7 @@ class LiveScheduler:
                 await self._leading.wait()
                 continue
             self.mirror.refresh()
+            self._volcano_session()
             self._flush_queues()
             popped = self._pop()
             if popped is None:
@@ -359,6 +372,55 @@ class LiveScheduler:
                 self.binder.mark_unschedulable(raw, reason="SchedulerError", message=message)
             )
             self.recorder.failed_scheduling(raw, message)
+
+    def _volcano_session(self) -> None:
+        """Volcano's enqueue step when due (module docstring), and the status writes of the
+        groups it enqueues or leaves Pending."""
+        gangs = self.gangs
+        if gangs is None or not gangs.has_volcano:
+            return
+        now = self.clock.now()
+        if not gangs.enqueue_due and now < self._next_volcano_session:
+            return
+        self._next_volcano_session = now + VOLCANO_SESSION_SECONDS
+        for result in gangs.enqueue(self.cache):
+            if result.is_enqueued:
+                patch = gangs.volcano_status(result.key, result.phase)
+            else:
+                status = result.status()
+                patch = gangs.volcano_status(result.key, status["phase"], status["conditions"][0])
+            if patch is not None:
+                self._spawn(self._patch_volcano_status(result.key, patch))
+
+    def _write_volcano_status(self, gang: Gang, placement: GangPlacement) -> None:
+        """After a Volcano group's cycle: the phase and condition Volcano's session close
+        writes (gangs.py)."""
+        gangs = self.gangs
+        assert gangs is not None
+        if not gangs.is_ours(gang.key):
+            return
+        current = gangs.gang_of_key(gang.key) or gang
+        tasks = task_statuses(gangs.members(gang.key), self.cache)
+        origin = "" if placement.bound else placement.message
+        phase, condition = group_status(current.phase, gang.min_count or 0, tasks, origin)
+        patch = gangs.volcano_status(gang.key, phase, condition)
+        if patch is not None:
+            self._spawn(self._patch_volcano_status(gang.key, patch))
+
+    async def _patch_volcano_status(self, key: GangKey, patch: KubeDict) -> None:
+        assert self.gangs is not None
+        subresource = "status" if self.gangs.volcano_status_subresource else ""
+        try:
+            await self.client.patch(
+                VOLCANO_POD_GROUPS.item(key.namespace, key.name, subresource), patch, MERGE_PATCH
+            )
+        except (ApiStatusError, ApiUnavailable) as err:
+            level = (
+                logging.ERROR
+                if isinstance(err, ApiStatusError) and err.is_forbidden
+                else logging.INFO
+            )
+            log.log(level, "PodGroup status not written: %s", err, extra={"podgroup": str(key)})
 
     def _flush_queues(self) -> None:
         """kube-scheduler's background loops, on its periods: backoffQ every second,
@@ -597,7 +659,10 @@ class LiveScheduler:
             group_error = not (placement.status.is_success or placement.status.is_rejected)
             is_error = group_error or (member.node is None and not member.status.is_rejected)
             self._tell_failed(profile, info, raw, is_error, placement.pod_message(member), started)
-        self._write_group_condition(gang.key, placement.condition())
+        if gang.key.source is GangSource.VOLCANO:
+            self._write_volcano_status(gang, placement)
+        else:
+            self._write_group_condition(gang.key, placement.condition())
 
     def _claim_writes(
         self, info: QueuedPodInfo, before: Mapping[str, ResourceClaim | None], allocated: set[str]

@@ -113,7 +113,7 @@ def volcano_statuses(plan: SchedulePlan) -> dict[GangKey, tuple[str, dict[str, s
         gang = plan.gangs.gangs.get(key)
         if gang is None:
             continue
-        tasks = task_statuses(plan.gangs, plan.cache, key)
+        tasks = task_statuses(plan.gangs.members(key), plan.cache)
         if not enqueued.is_enqueued:
             out[key] = group_status(enqueued.phase, gang.min_count or 0, tasks, enqueued.reason)
             continue

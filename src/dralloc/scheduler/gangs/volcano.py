@@ -46,7 +46,7 @@ Pure computation over the cache; the index is the only thing written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -163,11 +163,11 @@ def with_condition(status: Mapping[str, Any], condition: Mapping[str, str]) -> d
     return {**status, "conditions": [*conditions, dict(condition)]}
 
 
-def task_statuses(index: GangIndex, cache: SchedulerCache, key: GangKey) -> tuple[str, ...]:
-    """Each member's Volcano task status: Pending when not on a node, else Running or
-    Succeeded by the pod's phase, else Bound."""
+def task_statuses(members: Iterable[str], cache: SchedulerCache) -> tuple[str, ...]:
+    """Each member's Volcano task status, members by pod key: Pending when not on a node,
+    else Running or Succeeded by the pod's phase, else Bound."""
     out = []
-    for pod_key in index.members(key):
+    for pod_key in members:
         placed = cache.pods.get(pod_key)
         if placed is None:
             out.append(TASK_PENDING)
@@ -248,7 +248,7 @@ def enqueue_volcano(
     def counted(gang: Gang) -> dict[str, Any]:
         return {
             "min_member": gang.min_count or 0,
-            "tasks": task_statuses(index, cache, gang.key),
+            "tasks": task_statuses(index.members(gang.key), cache),
         }
 
     def hold(amounts: Resources) -> None:
