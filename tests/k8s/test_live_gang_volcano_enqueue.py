@@ -266,3 +266,66 @@ def test_a_group_whose_min_resources_do_not_fit_waits_pending_until_capacity_fre
         await admin.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_node_joining_lets_the_step_enqueue_a_group_that_did_not_fit(
+    apiserver: ApiServer, namespace: str
+) -> None:
+    async def scenario() -> None:
+        admin = KubeClient.connect(apiserver.admin_kubeconfig)
+        with contextlib.suppress(ApiStatusError):
+            await admin.create(CRDS, VOLCANO_CRD)
+
+        async def served() -> bool:
+            return "podgroups" in await admin.served("scheduling.volcano.sh/v1beta1")
+
+        await eventually(served, what="Volcano's PodGroups served")
+        # Only the nodes dralloc owns are its cluster: 2 x 8 cpu x 1.2 = 19.2 < 24.
+        label = unique("vcn")
+        for _ in range(2):
+            await create_node(admin, unique(f"{label}-n"), {"owner": label})
+        pods = f"/api/v1/namespaces/{namespace}/pods"
+        await admin.create(
+            VOLCANO_POD_GROUPS.collection(namespace),
+            {
+                "apiVersion": "scheduling.volcano.sh/v1beta1",
+                "kind": "PodGroup",
+                "metadata": {"name": "wide", "namespace": namespace},
+                "spec": {"minMember": 3, "minResources": {"cpu": "24"}},
+            },
+        )
+        names = [f"wide-{i}" for i in range(3)]
+        path = VOLCANO_POD_GROUPS.item(namespace, "wide")
+        async with live_scheduler(apiserver.admin_kubeconfig, f"owner={label}"):
+            for name in names:
+                await admin.create(pods, cpu_pod(namespace, name, "8", group="wide"))
+
+            async def pending() -> Obj | None:
+                group = await admin.get(path)
+                said = condition(group, "Unschedulable")
+                return said if said and group["status"].get("phase") == "Pending" else None
+
+            said = await eventually(pending, what="the PodGroup written Pending")
+            assert "minResources cpu 24 > idle 19.2 (allocatable 16" in said["message"]
+            await create_node(admin, unique(f"{label}-n"), {"owner": label})  # 28.8 >= 24
+
+            async def bound() -> list[str]:
+                listed = await admin.list(pods)
+                return sorted(
+                    p["metadata"]["name"]
+                    for p in listed["items"]
+                    if p["metadata"]["name"] in names and p["spec"].get("nodeName")
+                )
+
+            async def all_bound() -> bool:
+                return await bound() == names
+
+            await eventually(all_bound, what="the gang bound once a node joined")
+
+            async def running() -> bool:
+                return (await admin.get(path))["status"].get("phase") == "Running"
+
+            await eventually(running, what="the PodGroup written Running")
+        await admin.aclose()
+
+    asyncio.run(scenario())
