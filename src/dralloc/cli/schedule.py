@@ -15,10 +15,19 @@ run, in order:
    controller create pending pods' claims from templates (names from a seeded rng);
 3. schedules pending pods one at a time in queue order (PrioritySort: priority, then input
    order) with the default profile or `--config`'s profile named by `spec.schedulerName`;
+   gangs go through one pod-group cycle each, after Volcano's enqueue step has held back the
+   Volcano PodGroups whose `minResources` do not fit (`dralloc.scheduler.offline`);
 4. prints a `kind: List`: every pending pod, in input order, with `spec.nodeName` or a
    `PodScheduled=False` condition (reason `Unschedulable` and kube-scheduler's
    "0/N nodes are available: ..." message), then the running pods preemption evicted, then
-   the claims allocated, generated, or changed by an eviction.
+   the claims allocated, generated, or changed by an eviction, then the Kubernetes PodGroups
+   that had a cycle (their PodGroupScheduled condition) and the Volcano PodGroups whose
+   status Volcano's scheduler would change (phase Pending/Inqueue/Running, condition
+   Unschedulable or Scheduled).
+
+PodGroups are admitted as the 1.36 API server does with WorkloadAwarePreemption: a
+`spec.priorityClassName` (or the global default class) gives `spec.priority`, which gang
+preemption reads; a class that does not exist is an input error.
 
 Preemption (DefaultPreemption, in the default profile): when no node fits a pod, lower-priority
 pods on one node may be evicted for it. The victims go at once, as if deleted and gone: off
