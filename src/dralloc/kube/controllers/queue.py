@@ -306,6 +306,8 @@ class QueueController:
         # object reached the store has read it once `passes_done` reaches its number).
         self.passes = 0
         self.passes_done = 0
+        self.rebuilds = 0
+        self.incremental = True
 
     async def run(self) -> None:
         group_version = JOBSETS.group_version
@@ -403,6 +405,7 @@ class QueueController:
 
     async def _pass(self) -> None:
         now = self.now().replace(microsecond=0)
+        self.rebuilds += 1
         inp = self._input()
         jobs = self._queued_jobs()
         raws: dict[str, KubeDict] = {}
@@ -515,11 +518,13 @@ class QueueController:
             if not is_evicted(workload):
                 continue
             job = job_of.get(wl_key)
+            stopped = True
             if job is not None:
-                job = await self._stop_job(job, raws[wl_key], _evicted_message(workload))
+                job, stopped = await self._stop_job(job, raws[wl_key], _evicted_message(workload))
                 job_of[wl_key] = job
             # A Workload made by hand has no job to wait for (no Kueue integration owns it).
-            if workload.has_quota_reservation() and (job is None or not is_job_active(job)):
+            inactive = job is None or (stopped and not is_job_active(job))
+            if workload.has_quota_reservation() and inactive:
                 release_evicted(workload, now)
 
     async def _ungate(self, workloads: dict[str, Workload]) -> None:
@@ -647,18 +652,40 @@ class QueueController:
         )
         return {**updated, "kind": job.get("kind")}
 
-    async def _stop_job(self, job: KubeDict, workload_raw: KubeDict, note: str) -> KubeDict:
+    async def _stop_job(
+        self, job: KubeDict, workload_raw: KubeDict, note: str
+    ) -> tuple[KubeDict, bool]:
         """Stop `job` as Kueue does (`queuestop.stop_steps`: suspended, a Job's
         `status.startTime` cleared so the API server lets its template change, the pod
         templates restored from the Workload); a Stopped event when it was running. The job
-        as last written."""
+        as last written, and whether every step was done."""
         steps = stop_steps(job, workload_raw)
-        running = not is_job_suspended(job)
+        running = not (job.get("spec") or {}).get("suspend")
+        stopped = True
         for subresource, patch in steps:
-            job = await self._patch_job(job, patch, "status" if subresource == "status" else None)
+            try:
+                job = await self._patch_job(
+                    job, patch, "status" if subresource == "status" else None
+                )
+            except ApiStatusError as err:
+                # Kubernetes 1.36 lets a started Job's template change only once it has no
+                # active pods (MutableSchedulingDirectivesForSuspendedJobs): until the Job
+                # controller has deleted them the restore is refused, and Kueue retries it.
+                # The stopping annotation stays, so the job counts as not yet suspended and
+                # its quota stays held; the Job's next status change starts a pass.
+                if err.code != 422 or subresource != "spec":
+                    raise
+                log.info(
+                    "queue: job %s/%s not restored yet: %s",
+                    namespace_of(job),
+                    name_of(job),
+                    err.message,
+                )
+                stopped = False
+                break
         if running and steps:
             self._event(job, "Stopped", note)
-        return job
+        return job, stopped
 
     async def _write_queue_statuses(self, state: QueueState, manager: QueueManager) -> None:
         statuses = queue_statuses(state, manager)
