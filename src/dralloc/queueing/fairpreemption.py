@@ -72,30 +72,41 @@ def _order_key(ctx: PreemptionContext, res: Reservation) -> tuple[bool, bool, in
     return (not res.evicted, res.cluster_queue == ctx.cq, res.priority, -res.reserved_at, res.key)
 
 
+def _rule(ctx: PreemptionContext, cq: str) -> str | None:
+    """The policy that lets the preemptor take reservations of `cq`, None if none does:
+    `withinClusterQueue` in its own queue; `reclaimWithinCohort` in another queue of its
+    cohort tree that borrows one of the contested FRs."""
+    policy = ctx.policy
+    if cq == ctx.cq:
+        rule = policy.within_cluster_queue
+    else:
+        if ctx.node.parent is None or policy.reclaim_within_cohort == PreemptionPolicy.never:
+            return None
+        node = ctx.snapshot.node(cq)
+        if node.root() is not ctx.node.root() or node.parent is None:
+            return None
+        borrowing = any(
+            node.usage.get(fr, 0) > (node.quotas[fr].nominal if fr in node.quotas else 0)
+            for fr in ctx.frs
+        )
+        if not borrowing:
+            return None
+        rule = policy.reclaim_within_cohort
+    return None if rule == PreemptionPolicy.never else rule
+
+
 def find_candidates(ctx: PreemptionContext) -> list[Reservation]:
     out: list[Reservation] = []
-    policy = ctx.policy
+    # What depends only on a reservation's queue is decided once per queue.
+    rules: dict[str, str | None] = {}
     for res in ctx.snapshot.reservations.values():
         if res.used.isdisjoint(ctx.frs):
             continue
-        if res.cluster_queue == ctx.cq:
-            rule = policy.within_cluster_queue
-        else:
-            if ctx.node.parent is None or policy.reclaim_within_cohort == PreemptionPolicy.never:
-                continue
-            node = ctx.snapshot.node(res.cluster_queue)
-            if node.root() is not ctx.node.root() or node.parent is None:
-                continue
-            borrowing = any(
-                node.usage.get(fr, 0) > (node.quotas[fr].nominal if fr in node.quotas else 0)
-                for fr in ctx.frs
-            )
-            if not borrowing:
-                continue
-            rule = policy.reclaim_within_cohort
-        if rule != PreemptionPolicy.never and satisfies_policy(
-            rule, ctx.priority, ctx.timestamp, res
-        ):
+        cq = res.cluster_queue
+        if cq not in rules:
+            rules[cq] = _rule(ctx, cq)
+        rule = rules[cq]
+        if rule is not None and satisfies_policy(rule, ctx.priority, ctx.timestamp, res):
             out.append(res)
     return sorted(out, key=lambda r: _order_key(ctx, r))
 

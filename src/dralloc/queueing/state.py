@@ -166,6 +166,10 @@ class Snapshot:
     _by_cq: dict[str, list[Reservation]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # `node(cq)` answers, remembered: preemption asks for the same queues many times.
+    _cq_nodes: dict[str, QuotaNode] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def reservations_of(self, cq: str) -> list[Reservation]:
         """The reservations charged to ClusterQueue `cq`, in the snapshot's order."""
@@ -179,7 +183,10 @@ class Snapshot:
         return self._by_cq.get(cq, [])
 
     def node(self, cq: str) -> QuotaNode:
-        return self.nodes[f"{NodeKind.cluster_queue}/{cq}"]
+        found = self._cq_nodes.get(cq)
+        if found is None:
+            found = self._cq_nodes[cq] = self.nodes[f"{NodeKind.cluster_queue}/{cq}"]
+        return found
 
     def cluster_queue_nodes(self) -> dict[str, QuotaNode]:
         prefix = f"{NodeKind.cluster_queue}/"
