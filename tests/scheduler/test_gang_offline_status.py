@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from gang_manifests import GANGS_ON, read
 from test_gang_volcano import gpu_node, job, worker
+from typer.testing import CliRunner
 
+from dralloc.cli.main import app
 from dralloc.cli.schedule import plan_schedule, run_schedule
 from dralloc.errors import InputError
 from dralloc.features import parse_gates
@@ -221,3 +223,26 @@ def test_the_status_as_read_keeps_its_other_conditions_and_an_unchanged_group_is
     status = volcano_groups(tmp_path, gpu_node("n1"), stale, running)["done-7c9d2f"]
     assert status["phase"] == "Running"
     assert [c["type"] for c in status["conditions"]] == ["Unschedulable", "Scheduled"]
+
+
+def test_explain_says_why_the_enqueue_step_holds_a_volcano_group_back(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.yaml"
+    documents = [gpu_node("n1"), gpu_node("n2"), worker("busy", 0, 8, node="n1")]
+    path.write_text("---\n".join([*documents, *job("train", 2, 8)]))
+    result = CliRunner().invoke(
+        app,
+        [
+            "explain",
+            "-f",
+            str(path),
+            "--feature-gates",
+            "GenericWorkload=true,GangScheduling=true",
+            "--pod",
+            "default/train-worker-0",
+        ],
+    )
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert (
+        "PodGroup default/train-7c9d2f: resource in cluster is overused: minResources "
+        "nvidia.com/gpu 16 > idle 11.2" in result.stdout
+    )

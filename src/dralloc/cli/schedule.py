@@ -326,6 +326,9 @@ def plan_schedule(
         raise InputError(problems)
     place_running_pods(cache, running)
     plan.baseline = dict(cache.claims)
+    # One Volcano session's enqueue step, before any queue (the running pods are placed):
+    # `schedule`, `explain --pod` and `queue` all see the groups it holds back.
+    enqueue_volcano_gangs(plan)
     return plan, built.frameworks
 
 
@@ -570,8 +573,6 @@ def run_schedule(
     plan, frameworks = plan_schedule(
         cluster, config, features, seed, preemption_frees_devices=preemption_frees_devices
     )
-    # One Volcano session's enqueue step, before the queue (the running pods are placed).
-    enqueue_volcano_gangs(plan)
     queue = queue_order(plan)
     outcomes, nominated = schedule_queue(plan, frameworks, queue)
     preempted = {v.key: e for e in plan.evictions for v in e.victims}
