@@ -208,21 +208,26 @@ def test_a_group_whose_min_resources_do_not_fit_waits_pending_until_capacity_fre
             for name in names:
                 await admin.create(pods, cpu_pod(namespace, name, "4", group="train"))
 
-            async def pending() -> Obj | None:
-                group = await admin.get(group_path)
-                found = condition(group, "Unschedulable")
-                return group if found and group["status"].get("phase") == "Pending" else None
-
-            group = await eventually(pending, what="the PodGroup written Pending")
-            said = condition(group, "Unschedulable")
-            assert said is not None
-            assert (said["status"], said["reason"]) == ("True", "NotEnoughResources")
-            assert said["message"] == (
+            expected = (
                 "2/2 tasks in gang unschedulable: pod group is not ready, 2 Pending, "
                 "2 minAvailable; Pending: 2 Unschedulable. Origin reason is: resource in "
                 "cluster is overused: minResources cpu 16 > idle 13.2 (allocatable 16 x "
                 "overcommit 1.2 - used 6 - held by Inqueue groups 0)"
             )
+
+            async def pending() -> Obj | None:
+                # A step may run between the two pods' arrivals: wait for the one that
+                # counts both.
+                group = await admin.get(group_path)
+                found = condition(group, "Unschedulable")
+                if found is None or group["status"].get("phase") != "Pending":
+                    return None
+                return group if found.get("message") == expected else None
+
+            group = await eventually(pending, what="the PodGroup written Pending")
+            said = condition(group, "Unschedulable")
+            assert said is not None
+            assert (said["status"], said["reason"]) == ("True", "NotEnoughResources")
             assert said["lastTransitionTime"]
             # The pods wait at PreEnqueue: nothing bound, each held with the step's message.
             queued = {p.info.key: p for q in live.queues.values() for p in q.pending_pods()}
