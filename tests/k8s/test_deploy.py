@@ -55,6 +55,8 @@ SPEC_6 = [
     ("scheduling.k8s.io", ["podgroups/status"], ["patch", "update"], []),
     ("scheduling.volcano.sh", ["podgroups"], ["get", "list", "watch"], []),
     ("scheduling.run.ai", ["podgroups"], ["get", "list", "watch"], []),
+    # Volcano's enqueue step writes the PodGroup's phase as Volcano's scheduler does.
+    ("scheduling.volcano.sh", ["podgroups", "podgroups/status"], ["patch"], []),
 ]
 # "For the resourceclaim controller add:"
 SPEC_6_CONTROLLERS = [
