@@ -155,6 +155,11 @@ def _in_cq(
     policy = ctx.policy.within_cluster_queue if same else ctx.policy.reclaim_within_cohort
     if policy == PreemptionPolicy.never:
         return []
+    if (
+        policy == PreemptionPolicy.lower_priority
+        and ctx.snapshot.least_priority(cq) >= ctx.priority
+    ):
+        return []  # every reservation there is at the preemptor's priority or above
     out = []
     for res in ctx.snapshot.reservations_of(cq):
         if res.used.isdisjoint(frs):

@@ -24,6 +24,7 @@ Pure computation, no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -166,6 +167,9 @@ class Snapshot:
     _by_cq: dict[str, list[Reservation]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _least: dict[str, int | float] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     # `node(cq)` answers, remembered: preemption asks for the same queues many times.
     _cq_nodes: dict[str, QuotaNode] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -181,6 +185,16 @@ class Snapshot:
                 index.setdefault(res.cluster_queue, []).append(res)
             self._by_cq = index
         return self._by_cq.get(cq, [])
+
+    def least_priority(self, cq: str) -> int | float:
+        """The lowest priority among `cq`'s reservations (infinity when it has none),
+        remembered per snapshot: the reservations never change during a cycle."""
+        found = self._least.get(cq)
+        if found is None:
+            found = self._least[cq] = min(
+                (r.priority for r in self.reservations_of(cq)), default=math.inf
+            )
+        return found
 
     def node(self, cq: str) -> QuotaNode:
         found = self._cq_nodes.get(cq)
