@@ -22,6 +22,14 @@ as the plain scan, and when a diagnosis is read (no node fit) the skipped nodes 
 status the Filter chain gives them then, in the plain scan's order. Nothing shows but time.
 
 The framework owns one piece of state across cycles, the filter start index, as upstream does.
+A what-if loop that re-runs whole cycles on a cache it changes and restores (gang preemption
+asks "does the gang fit now?" once per victim unit) may remember verdicts for its own extent
+only: `with framework.remembering(signature): ...` gives a framework built without a pod
+signature a fresh verdict memory that is dropped on exit. Same framework, same rng, start
+index and plugin handles; the cycles visit, score and choose exactly as without it. It is
+sound where the caller holds the world still for the block's extent (no informer event can
+land inside a synchronous call), so every change the block sees is one the cache makes
+through its methods, which move node generations.
 Ties between equally scored nodes go to a fixed node ranking when one is given (the FGD
 experiment's), else to a seeded `random.Random` when one is given, else to the first node in
 name order (deterministic for scripts).
@@ -32,7 +40,8 @@ from __future__ import annotations
 import random
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -274,6 +283,24 @@ class Framework:
         self._rank_array: tuple[Sequence[NodeInfo], Scores] | None = None
         self.next_start_node_index = 0
         self._hand_over_handle()
+
+    @contextmanager
+    def remembering(self, signature: PodSignature | None) -> Iterator[None]:
+        """Remember node verdicts under `signature` for the block's extent only (module
+        docstring), then forget them. Nothing changes when `signature` is None (the caller's
+        off switch) or the framework remembers already (its own memory then serves). Not
+        reentrant with a different signature: an inner block joins the outer one."""
+        if signature is None or self.pod_signature is not None:
+            yield
+            return
+        outside = self._shapes
+        self.pod_signature = signature
+        self._shapes = {}
+        try:
+            yield
+        finally:
+            self.pod_signature = None
+            self._shapes = outside
 
     # ------------------------------------------------------------------ the algorithm
 
