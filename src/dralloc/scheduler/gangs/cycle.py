@@ -176,11 +176,28 @@ def place_gang(
 ) -> GangPlacement:
     """Place `pods` (the gang's pending members) all or nothing; see the module docstring.
     With `bind=False` the cache is unchanged on return, whatever the outcome."""
+    members = [PodInfo.of(pod) for pod in cycle_order(pods)]
+    return place_gang_members(
+        cache, framework, gang, members, already_placed=already_placed, bind=bind
+    )
+
+
+def place_gang_members(
+    cache: SchedulerCache,
+    framework: Framework,
+    gang: Gang,
+    members: Sequence[PodInfo],
+    *,
+    already_placed: int = 0,
+    bind: bool = False,
+) -> GangPlacement:
+    """`place_gang` for members already in `cycle_order` with their PodInfo computed, for a
+    what-if loop that re-runs the same gang's cycle many times (a PodInfo is the pod's
+    requests computed once; plugins only read it)."""
     results: list[MemberResult] = []
     placed: list[tuple[PodInfo, CycleState, str]] = []
     error: Status | None = None
-    for pod in cycle_order(pods):
-        info = PodInfo.of(pod)
+    for info in members:
         state = CycleState()
         state.skip_post_filter = True
         state.write(GANG_CYCLE_KEY, GangCycle(gang, already_placed + len(placed) + 1))

@@ -79,7 +79,12 @@ from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
 from dralloc.scheduler.framework import SUCCESS, Framework, PodInfo, Status
 from dralloc.scheduler.framework.status import Code
-from dralloc.scheduler.gangs.cycle import GangPlacement, cycle_order, place_gang
+from dralloc.scheduler.gangs.cycle import (
+    GangPlacement,
+    cycle_order,
+    place_gang,
+    place_gang_members,
+)
 from dralloc.scheduler.gangs.model import Gang, GangKey, GangSource
 from dralloc.scheduler.plugins.defaultpreemption import (
     DefaultPreemption,
@@ -292,7 +297,9 @@ def preempt_for_gang(
         frees_devices = profile_frees_devices(framework)
 
     def fits() -> Status:
-        placement = place_gang(cache, framework, gang, pods, already_placed=already_placed)
+        placement = place_gang_members(
+            cache, framework, gang, members, already_placed=already_placed
+        )
         return placement.status
 
     found: GroupVictims | None
