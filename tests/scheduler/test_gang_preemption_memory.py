@@ -184,6 +184,10 @@ def test_the_memory_is_off_with_no_signature_and_joins_a_framework_that_remember
     framework = w.framework
     with framework.remembering(None):
         assert framework.pod_signature is None
+    framework.remember_what_ifs = False  # the framework's own switch (SchedulerInputs')
+    with framework.remembering(pod_signature(w.cache)):
+        assert framework.pod_signature is None
+    framework.remember_what_ifs = True
     own = pod_signature(w.cache)
     framework.pod_signature = own
     with framework.remembering(pod_signature(w.cache)):

@@ -86,6 +86,9 @@ class SchedulerInputs:
     `index_node_labels` keeps an index of node labels with the cache's snapshot, from which
     NodeAffinity tells the framework the only nodes its Filter may pass (so a pod pinned to a
     node pool is filtered on that pool's nodes; the others are reported as a full scan would).
+    `remember_what_ifs` lets a what-if loop that re-runs cycles on a cache it restores (gang
+    preemption) remember verdicts for its own extent (`Framework.remembering`), also where
+    `remember_verdicts` is off (the live scheduler).
     GPU sharing: `typical_pods` is FGD's target workload when its profile gives no args.
     Preemption: `preemption_frees_devices` lets it free the devices of victims' node-local
     claims (KEP-5690, beyond Kubernetes 1.36; off, as 1.36). `disruption_budgets` are the
@@ -116,6 +119,7 @@ class SchedulerInputs:
     node_key: NodeKeyFactory | None = None
     device_speedups: DeviceSpeedups = field(default_factory=DeviceSpeedups)
     index_node_labels: bool = True
+    remember_what_ifs: bool = True
     typical_pods: Sequence[tuple[TaskType, float]] | None = None
     owners: OwnerSelectors | None = None
     namespace_labels: NamespaceLabels | None = None
@@ -266,6 +270,7 @@ def build_scheduler(
                 if inputs.node_key is not None and inputs.remember_verdicts
                 else None
             ),
+            remember_what_ifs=inputs.remember_what_ifs,
         )
         for name, profile in profiles.items()
     }

@@ -229,9 +229,13 @@ class Framework:
         node_rank: Mapping[str, int] | None = None,
         pod_signature: PodSignature | None = None,
         node_key: Callable[[NodeInfo], Hashable] | None = None,
+        remember_what_ifs: bool = True,
     ) -> None:
         self.profile = profile
         self.rng = rng
+        # Whether `remembering` gives a what-if loop its scoped verdict memory (the off
+        # switch of that speed-up; outcomes are the same either way).
+        self.remember_what_ifs = remember_what_ifs
         # Node verdicts remembered across cycles (`verdicts.py`): with `pod_signature` (equal
         # signatures mean pods every plugin treats alike), each node's Filter status and each
         # node-local score plugin's raw score are reused while the node's generation is
@@ -288,9 +292,9 @@ class Framework:
     def remembering(self, signature: PodSignature | None) -> Iterator[None]:
         """Remember node verdicts under `signature` for the block's extent only (module
         docstring), then forget them. Nothing changes when `signature` is None (the caller's
-        off switch) or the framework remembers already (its own memory then serves). Not
-        reentrant with a different signature: an inner block joins the outer one."""
-        if signature is None or self.pod_signature is not None:
+        off switch), `remember_what_ifs` is off (the framework's), or the framework remembers
+        already (its own memory then serves). An inner block joins the outer one."""
+        if signature is None or not self.remember_what_ifs or self.pod_signature is not None:
             yield
             return
         outside = self._shapes

@@ -58,7 +58,7 @@ with the same rng, start index and choices as a full scan. A framework without v
 memory of its own (the live scheduler's, which must not remember across informer events)
 gets one for the what-if alone: nothing outside the cache's own methods changes while it
 runs (one synchronous call), and those move node generations. `remember_verdicts=False`
-turns it off.
+(or a framework built with `remember_what_ifs=False`) turns it off.
 
 Owns nothing: the cache is mutated only inside `preempt_for_gang`, and restored before it
 returns (a restored pod goes back to the end of its node's list).
