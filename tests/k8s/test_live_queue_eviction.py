@@ -56,16 +56,16 @@ def kueue_crds(apiserver: ApiServer) -> Iterator[None]:
 
 @asynccontextmanager
 async def running(
-    kubeconfig: Path, names: tuple[str, ...], *, incremental: bool | None = None
+    kubeconfig: Path, names: tuple[str, ...], *, write_concurrency: int | None = None
 ) -> AsyncIterator[tuple[KubeClient, QueueController]]:
     """The controllers `names` running in this event loop; a client and the queue controller
-    (`incremental` set on it when given)."""
+    (`write_concurrency` set on it when given)."""
     client = KubeClient.connect(kubeconfig)
     informers = SharedInformers(client, random.Random(7))
     controllers = build_controllers(names, client, informers, rng=random.Random(7))
     queue = next(c for c in controllers if isinstance(c, QueueController))
-    if incremental is not None:
-        queue.incremental = incremental
+    if write_concurrency is not None:
+        queue.write_concurrency = write_concurrency
     await informers.start()
     await informers.wait_synced(30)
     tasks = [asyncio.create_task(c.run(), name=c.name) for c in controllers]
