@@ -2,10 +2,12 @@
 `preempt_for_gang`): a framework built without verdict memory (the live scheduler's)
 remembers verdicts only for one preemption's what-if, and the preemption evicts, places,
 reports and draws exactly as without it: same victims, placement, statuses, messages, cache,
-rng state and start index after. The memory is gone when the block ends, however it ends."""
+rng state and start index after. The memory is gone when the block ends, however it ends.
+CI runs 80 examples of each property; `DRALLOC_EQUIVALENCE_EXAMPLES=2000` soaks them."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 
@@ -27,6 +29,8 @@ from test_gang_preemption import (
 from dralloc.scheduler.framework import CycleState, FitError, NodeInfo, PodInfo, Status
 from dralloc.scheduler.gangs import place_gang_preempting
 from dralloc.scheduler.signature import pod_signature
+
+EXAMPLES = int(os.environ.get("DRALLOC_EQUIVALENCE_EXAMPLES", "80"))
 
 
 def outcome(w: World, *, remember: bool) -> tuple[object, ...]:
@@ -72,7 +76,7 @@ def twins(docs: Sequence[str], frees_devices: bool, seed: int, start: int) -> li
     return found
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(clusters(), st.booleans(), st.integers(0, 2**16), st.integers(0, 7))
 def test_a_gang_preempts_exactly_alike_with_and_without_the_scoped_memory(
     drawn: tuple[list[str], int], frees_devices: bool, seed: int, start: int
@@ -121,7 +125,7 @@ def cpu_clusters(draw: st.DrawFn) -> list[str]:
     return docs
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cpu_clusters(), st.integers(0, 2**16), st.integers(0, 15))
 def test_many_reprieves_draw_and_choose_alike_with_and_without_the_scoped_memory(
     docs: list[str], seed: int, start: int
