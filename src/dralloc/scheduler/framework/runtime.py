@@ -22,6 +22,10 @@ as the plain scan, and when a diagnosis is read (no node fit) the skipped nodes 
 status the Filter chain gives them then, in the plain scan's order. Nothing shows but time.
 
 The framework owns one piece of state across cycles, the filter start index, as upstream does.
+Ties between equally scored nodes go to a fixed node ranking when one is given (the FGD
+experiment's), else to a seeded `random.Random` when one is given, else to the first node in
+name order (deterministic for scripts).
+
 A what-if loop that re-runs whole cycles on a cache it changes and restores (gang preemption
 asks "does the gang fit now?" once per victim unit) may remember verdicts for its own extent
 only: `with framework.remembering(signature): ...` gives a framework built without a pod
@@ -30,9 +34,6 @@ index and plugin handles; the cycles visit, score and choose exactly as without 
 sound where the caller holds the world still for the block's extent (no informer event can
 land inside a synchronous call), so every change the block sees is one the cache makes
 through its methods, which move node generations.
-Ties between equally scored nodes go to a fixed node ranking when one is given (the FGD
-experiment's), else to a seeded `random.Random` when one is given, else to the first node in
-name order (deterministic for scripts).
 """
 
 from __future__ import annotations
