@@ -1,8 +1,9 @@
 """`dralloc queue` gives each pod of a TAS-admitted Job its domain, as Kueue's TopologyUngater
 does: the job starts with its pods gated (`kueue.x-k8s.io/topology`), each pod is ungated with
 the nodeSelector of its slot of the `topologyAssignment` (by completion index for an Indexed
-Job), and the scheduler places it inside that domain. The Topology, ResourceFlavor,
-ClusterQueue and Jobs are Kueue's own TAS examples (site/static/examples/tas/), unchanged."""
+Job), and the scheduler places it inside that domain. The Topology, ResourceFlavors,
+ClusterQueues and Jobs are our own, in the shapes of Kueue's TAS examples (apiVersions, quoting,
+annotations as users write them)."""
 
 from __future__ import annotations
 
@@ -20,62 +21,68 @@ from dralloc.cli.main import app
 from dralloc.queueing import decode_assignment, encode_assignment, pod_node_selectors
 from dralloc.queueing.topology import DomainAssignment, TopologyRequest, ungate_pods
 
-# Kueue's sample-queues.yaml (the Topology is served as v1alpha1 there), plus its LocalQueue.
-SAMPLE_QUEUES = """\
+# The shape of Kueue's TAS sample queues (a v1alpha1 Topology beside v1beta1 flavor, queue and
+# LocalQueue, quoted strings as there), with our own names and quotas.
+BLOCK = "topology.example.net/block"
+RACK = "topology.example.net/rack"
+POOL = "pool.example.net/name"
+
+RACK_QUEUES = f"""\
 apiVersion: kueue.x-k8s.io/v1alpha1
 kind: Topology
 metadata:
-  name: "default"
+  name: "datacenter"
 spec:
   levels:
-  - nodeLabel: "cloud.provider.com/topology-block"
-  - nodeLabel: "cloud.provider.com/topology-rack"
+  - nodeLabel: "{BLOCK}"
+  - nodeLabel: "{RACK}"
   - nodeLabel: "kubernetes.io/hostname"
 ---
 kind: ResourceFlavor
 apiVersion: kueue.x-k8s.io/v1beta1
 metadata:
-  name: "tas-flavor"
+  name: "rack-aware"
 spec:
   nodeLabels:
-    cloud.provider.com/node-group: "tas-node-group"
-  topologyName: "default"
+    {POOL}: "trainers"
+  topologyName: "datacenter"
 ---
 apiVersion: kueue.x-k8s.io/v1beta1
 kind: ClusterQueue
 metadata:
-  name: "tas-cluster-queue"
+  name: "research"
 spec:
-  namespaceSelector: {} # match all.
+  namespaceSelector: {{}} # every namespace
   resourceGroups:
   - coveredResources: ["cpu", "memory"]
     flavors:
-    - name: "tas-flavor"
+    - name: "rack-aware"
       resources:
       - name: "cpu"
-        nominalQuota: 100
+        nominalQuota: 120
       - name: "memory"
-        nominalQuota: 100Gi
+        nominalQuota: 240Gi
 ---
 apiVersion: kueue.x-k8s.io/v1beta1
 kind: LocalQueue
 metadata:
   namespace: "default"
-  name: "tas-user-queue"
+  name: "research-jobs"
 spec:
-  clusterQueue: "tas-cluster-queue"
+  clusterQueue: "research"
 """
 
 
-def sample_job(mode: str, level: str, pods: int, name: str) -> str:
-    """Kueue's sample-job-required.yaml / sample-job-preferred.yaml, with a fixed name."""
+def rack_job(mode: str, level: str, pods: int, name: str) -> str:
+    """An Indexed Job asking its pod set for a topology level (`required`, `preferred` or
+    `unconstrained`), in the shape of Kueue's TAS sample jobs."""
     return f"""\
 apiVersion: batch/v1
 kind: Job
 metadata:
   name: {name}
   labels:
-    kueue.x-k8s.io/queue-name: tas-user-queue
+    kueue.x-k8s.io/queue-name: research-jobs
 spec:
   parallelism: {pods}
   completions: {pods}
@@ -86,13 +93,13 @@ spec:
         kueue.x-k8s.io/podset-{mode}-topology: "{level}"
     spec:
       containers:
-      - name: dummy-job
-        image: registry.k8s.io/e2e-test-images/agnhost:2.53
-        args: ["pause"]
+      - name: shard
+        image: registry.k8s.io/busybox:1.36
+        command: ["sh", "-c", "sleep 30"]
         resources:
           requests:
             cpu: "1"
-            memory: "200Mi"
+            memory: "300Mi"
       restartPolicy: Never
 """
 
@@ -101,7 +108,7 @@ INDEX = "batch.kubernetes.io/job-completion-index"
 
 
 def nodes(blocks: int, racks: int, hosts: int, cpu: int = 4) -> str:
-    """`blocks` x `racks` x `hosts` nodes labelled as Kueue's TAS kind cluster labels them."""
+    """`blocks` x `racks` x `hosts` nodes labelled with their block, rack and pool."""
     docs = []
     for b in range(blocks):
         for r in range(racks):
@@ -115,9 +122,9 @@ metadata:
   name: {name}
   labels:
     kubernetes.io/hostname: {name}
-    cloud.provider.com/node-group: tas-node-group
-    cloud.provider.com/topology-block: b{b}
-    cloud.provider.com/topology-rack: b{b}-r{r}
+    {POOL}: trainers
+    {BLOCK}: b{b}
+    {RACK}: b{b}-r{r}
 status:
   allocatable: {{cpu: "{cpu}", memory: 16Gi, pods: "110"}}
   capacity: {{cpu: "{cpu}", memory: 16Gi, pods: "110"}}
@@ -154,13 +161,13 @@ def pods_of(items: list[dict[str, Any]], job: str) -> list[dict[str, Any]]:
 def node_labels(name: str) -> dict[str, str]:
     block, rack, _ = name.split("-")
     return {
-        "cloud.provider.com/topology-block": block,
-        "cloud.provider.com/topology-rack": f"{block}-{rack}",
+        BLOCK: block,
+        RACK: f"{block}-{rack}",
     }
 
 
 def assert_pods_follow_their_ranks(
-    items: list[dict[str, Any]], job: str, group: str = "tas-node-group"
+    items: list[dict[str, Any]], job: str, group: str = "trainers"
 ) -> list[str]:
     """Each pod is ungated with its completion index's slot and bound inside it; returns
     the nodes used."""
@@ -174,7 +181,7 @@ def assert_pods_follow_their_ranks(
         index = int(pod["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"])
         selector = pod["spec"]["nodeSelector"]
         assert {k: selector[k] for k in slots[index]} == slots[index]
-        assert selector["cloud.provider.com/node-group"] == group
+        assert selector[POOL] == group
         assert "schedulingGates" not in pod["spec"]
         assert pod["metadata"]["labels"]["kueue.x-k8s.io/podset"] == "main"
         assert (
@@ -195,15 +202,15 @@ def test_a_required_rack_job_runs_every_pod_on_the_hosts_its_rank_was_given(
     code, items, stderr = queue(
         tmp_path,
         nodes(2, 2, 3),
-        SAMPLE_QUEUES,
-        sample_job("required", "cloud.provider.com/topology-rack", 10, "tas-sample-required"),
+        RACK_QUEUES,
+        rack_job("required", RACK, 10, "rack-required"),
         extra=(placement,),
     )
     assert code == 0, stderr
-    used = assert_pods_follow_their_ranks(items, "tas-sample-required")
-    assert len({node_labels(n)["cloud.provider.com/topology-rack"] for n in used}) == 1
+    used = assert_pods_follow_their_ranks(items, "rack-required")
+    assert len({node_labels(n)[RACK] for n in used}) == 1
     levels, domains = decode_assignment(
-        workload_of(items, "tas-sample-required")["status"]["admission"]["podSetAssignments"][0][
+        workload_of(items, "rack-required")["status"]["admission"]["podSetAssignments"][0][
             "topologyAssignment"
         ]
     )
@@ -216,39 +223,39 @@ def test_a_required_rack_job_runs_every_pod_on_the_hosts_its_rank_was_given(
 def test_a_preferred_block_job_too_big_for_a_block_spans_two_and_lands_as_assigned(
     tmp_path: Path,
 ) -> None:
-    # Kueue's sample-job-preferred: 40 pods; a block holds 24, the cluster 48.
+    # A preferred-block job of 40 pods; a block holds 24, the cluster 48.
     code, items, stderr = queue(
         tmp_path,
         nodes(2, 2, 3),
-        SAMPLE_QUEUES,
-        sample_job("preferred", "cloud.provider.com/topology-block", 40, "tas-sample-preferred"),
+        RACK_QUEUES,
+        rack_job("preferred", BLOCK, 40, "block-preferred"),
     )
     assert code == 0, stderr
-    used = assert_pods_follow_their_ranks(items, "tas-sample-preferred")
+    used = assert_pods_follow_their_ranks(items, "block-preferred")
     per_node = {n: used.count(n) for n in used}
-    assert len({node_labels(n)["cloud.provider.com/topology-block"] for n in used}) == 2
+    assert len({node_labels(n)[BLOCK] for n in used}) == 2
     assert max(per_node.values()) <= 4
 
 
 def test_a_topology_without_hostname_gives_pods_block_and_rack_selectors(tmp_path: Path) -> None:
-    queues = SAMPLE_QUEUES.replace('  - nodeLabel: "kubernetes.io/hostname"\n', "")
+    queues = RACK_QUEUES.replace('  - nodeLabel: "kubernetes.io/hostname"\n', "")
     code, items, stderr = queue(
         tmp_path,
         nodes(2, 2, 3),
         queues,
-        sample_job("required", "cloud.provider.com/topology-block", 20, "rack-levels"),
+        rack_job("required", BLOCK, 20, "rack-levels"),
     )
     assert code == 0, stderr
     used = assert_pods_follow_their_ranks(items, "rack-levels")
     selectors = {tuple(sorted(p["spec"]["nodeSelector"])) for p in pods_of(items, "rack-levels")}
     assert selectors == {
         (
-            "cloud.provider.com/node-group",
-            "cloud.provider.com/topology-block",
-            "cloud.provider.com/topology-rack",
+            POOL,
+            BLOCK,
+            RACK,
         )
     }
-    assert len({node_labels(n)["cloud.provider.com/topology-block"] for n in used}) == 1
+    assert len({node_labels(n)[BLOCK] for n in used}) == 1
 
 
 def test_a_second_job_goes_to_the_rack_left_and_never_onto_the_first_ones_hosts(
@@ -257,28 +264,28 @@ def test_a_second_job_goes_to_the_rack_left_and_never_onto_the_first_ones_hosts(
     code, items, stderr = queue(
         tmp_path,
         nodes(1, 2, 3),
-        SAMPLE_QUEUES,
-        sample_job("required", "cloud.provider.com/topology-rack", 10, "first"),
-        sample_job("required", "cloud.provider.com/topology-rack", 12, "second"),
+        RACK_QUEUES,
+        rack_job("required", RACK, 10, "first"),
+        rack_job("required", RACK, 12, "second"),
     )
     assert code == 0, stderr
     first = set(assert_pods_follow_their_ranks(items, "first"))
     second = set(assert_pods_follow_their_ranks(items, "second"))
-    racks = {node_labels(n)["cloud.provider.com/topology-rack"] for n in first | second}
+    racks = {node_labels(n)[RACK] for n in first | second}
     assert len(racks) == 2 and not first & second
 
 
-def test_kueues_sample_job_with_generate_name_loads_unchanged_and_lands_in_one_rack(
+def test_a_job_with_generate_name_loads_unchanged_and_lands_in_one_rack(
     tmp_path: Path,
 ) -> None:
-    job = sample_job("required", "cloud.provider.com/topology-rack", 10, "x").replace(
-        "  name: x\n", "  generateName: tas-sample-required\n"
+    job = rack_job("required", RACK, 10, "x").replace(
+        "  name: x\n", "  generateName: rack-required-\n"
     )
-    code, items, stderr = queue(tmp_path, nodes(2, 2, 3), SAMPLE_QUEUES, job)
+    code, items, stderr = queue(tmp_path, nodes(2, 2, 3), RACK_QUEUES, job)
     assert code == 0, stderr
     pods = [i for i in items if i["kind"] == "Pod"]
     assert len(pods) == 10
-    racks = {node_labels(p["spec"]["nodeName"])["cloud.provider.com/topology-rack"] for p in pods}
+    racks = {node_labels(p["spec"]["nodeName"])[RACK] for p in pods}
     assert len(racks) == 1
 
 
@@ -353,8 +360,8 @@ def test_the_table_lists_each_tas_workloads_domains_beside_the_nodes_its_pods_go
         "---\n".join(
             [
                 nodes(1, 2, 2, cpu=2),
-                SAMPLE_QUEUES,
-                sample_job("required", "cloud.provider.com/topology-rack", 3, "a"),
+                RACK_QUEUES,
+                rack_job("required", RACK, 3, "a"),
             ]
         ),
         encoding="utf-8",
@@ -369,26 +376,27 @@ def test_the_table_lists_each_tas_workloads_domains_beside_the_nodes_its_pods_go
     )
 
 
-# Kueue's sample-gpu-queues.yaml (v1beta1 objects, the flavor tolerating GPU nodes' taint).
-GPU_SAMPLE_QUEUES = """\
+# The shape of Kueue's GPU TAS sample queues: every object v1beta1, the flavor tolerating the
+# GPU nodes' taint, with our own names and quotas.
+GPU_QUEUES = f"""\
 apiVersion: kueue.x-k8s.io/v1beta1
 kind: Topology
 metadata:
-  name: "default"
+  name: "gpu-fabric"
 spec:
   levels:
-  - nodeLabel: "cloud.provider.com/topology-block"
-  - nodeLabel: "cloud.provider.com/topology-rack"
+  - nodeLabel: "{BLOCK}"
+  - nodeLabel: "{RACK}"
   - nodeLabel: "kubernetes.io/hostname"
 ---
 kind: ResourceFlavor
 apiVersion: kueue.x-k8s.io/v1beta1
 metadata:
-  name: "tas-flavor"
+  name: "gpu-racks"
 spec:
   nodeLabels:
-    cloud.provider.com/node-group: "tas-group"
-  topologyName: "default"
+    {POOL}: "gpu-trainers"
+  topologyName: "gpu-fabric"
   tolerations:
   - key: "nvidia.com/gpu"
     operator: "Exists"
@@ -397,37 +405,37 @@ spec:
 apiVersion: kueue.x-k8s.io/v1beta1
 kind: ClusterQueue
 metadata:
-  name: "tas-cluster-queue"
+  name: "research"
 spec:
-  namespaceSelector: {}
+  namespaceSelector: {{}}
   resourceGroups:
   - coveredResources: ["cpu", "memory", "nvidia.com/gpu"]
     flavors:
-    - name: "tas-flavor"
+    - name: "gpu-racks"
       resources:
       - name: "cpu"
-        nominalQuota: 100
+        nominalQuota: 64
       - name: "memory"
-        nominalQuota: 100Gi
+        nominalQuota: 256Gi
       - name: "nvidia.com/gpu"
-        nominalQuota: 16
+        nominalQuota: 24
 ---
 apiVersion: kueue.x-k8s.io/v1beta1
 kind: LocalQueue
 metadata:
   namespace: "default"
-  name: "tas-user-queue"
+  name: "research-jobs"
 spec:
-  clusterQueue: "tas-cluster-queue"
+  clusterQueue: "research"
 """
 
 
-def test_kueues_gpu_sample_queues_place_an_unconstrained_job_on_tainted_gpu_nodes(
+def test_gpu_queues_place_an_unconstrained_job_on_tainted_gpu_nodes(
     tmp_path: Path,
 ) -> None:
     tainted = (
         nodes(1, 2, 2)
-        .replace("tas-node-group", "tas-group")
+        .replace(": trainers", ": gpu-trainers")
         .replace(
             "metadata:\n  name:",
             "spec:\n  taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]\n"
@@ -437,13 +445,13 @@ def test_kueues_gpu_sample_queues_place_an_unconstrained_job_on_tainted_gpu_node
     code, items, stderr = queue(
         tmp_path,
         tainted,
-        GPU_SAMPLE_QUEUES,
-        sample_job("unconstrained", "true", 6, "tas-sample-unconstrained"),
+        GPU_QUEUES,
+        rack_job("unconstrained", "true", 6, "gpu-unconstrained"),
     )
     assert code == 0, stderr
-    used = assert_pods_follow_their_ranks(items, "tas-sample-unconstrained", "tas-group")
+    used = assert_pods_follow_their_ranks(items, "gpu-unconstrained", "gpu-trainers")
     assert len(used) == 6
-    pods = pods_of(items, "tas-sample-unconstrained")
+    pods = pods_of(items, "gpu-unconstrained")
     assert all(
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
         in p["spec"]["tolerations"]
