@@ -23,15 +23,18 @@ from dralloc.queueing.topology import DomainAssignment, TopologyRequest, ungate_
 
 # The shape of Kueue's TAS sample queues (a v1alpha1 Topology beside v1beta1 flavor, queue and
 # LocalQueue, quoted strings as there), with our own names and quotas.
-BLOCK = "topology.example.net/block"
-RACK = "topology.example.net/rack"
+# test_tas_fragmented.py builds on these fixtures and names the rack label and the flavor
+# itself (and the topology's name in a message), so those keep the values it spells.
+BLOCK = "cloud.provider.com/topology-block"
+RACK = "cloud.provider.com/topology-rack"
 POOL = "pool.example.net/name"
+FLAVOR = "tas-flavor"
 
 RACK_QUEUES = f"""\
 apiVersion: kueue.x-k8s.io/v1alpha1
 kind: Topology
 metadata:
-  name: "datacenter"
+  name: "default"
 spec:
   levels:
   - nodeLabel: "{BLOCK}"
@@ -41,11 +44,11 @@ spec:
 kind: ResourceFlavor
 apiVersion: kueue.x-k8s.io/v1beta1
 metadata:
-  name: "rack-aware"
+  name: "{FLAVOR}"
 spec:
   nodeLabels:
     {POOL}: "trainers"
-  topologyName: "datacenter"
+  topologyName: "default"
 ---
 apiVersion: kueue.x-k8s.io/v1beta1
 kind: ClusterQueue
@@ -56,7 +59,7 @@ spec:
   resourceGroups:
   - coveredResources: ["cpu", "memory"]
     flavors:
-    - name: "rack-aware"
+    - name: "{FLAVOR}"
       resources:
       - name: "cpu"
         nominalQuota: 120
@@ -102,6 +105,11 @@ spec:
             memory: "300Mi"
       restartPolicy: Never
 """
+
+
+# The names test_tas_fragmented.py imports.
+SAMPLE_QUEUES = RACK_QUEUES
+sample_job = rack_job
 
 
 INDEX = "batch.kubernetes.io/job-completion-index"
@@ -248,13 +256,7 @@ def test_a_topology_without_hostname_gives_pods_block_and_rack_selectors(tmp_pat
     assert code == 0, stderr
     used = assert_pods_follow_their_ranks(items, "rack-levels")
     selectors = {tuple(sorted(p["spec"]["nodeSelector"])) for p in pods_of(items, "rack-levels")}
-    assert selectors == {
-        (
-            POOL,
-            BLOCK,
-            RACK,
-        )
-    }
+    assert selectors == {tuple(sorted((POOL, BLOCK, RACK)))}
     assert len({node_labels(n)[BLOCK] for n in used}) == 1
 
 
