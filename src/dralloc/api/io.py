@@ -22,6 +22,11 @@ Volcano's scheduling.volcano.sh/v1beta1, KAI's scheduling.run.ai/v2alpha2): `GRO
 of `dralloc.api.scheduling` is looked up by group and kind before `KINDS`. Their unknown fields
 are found from dralloc's structs (the shipped API schema has no v1alpha2 types).
 
+Names: an object with `generateName` and no `name` (what `kubectl create -f` accepts, and
+Kueue's and Volcano's examples use) gets a name as the API server makes one, the prefix cut to
+58 characters plus 5 characters of its alphabet; here they are drawn from a hash of the
+document and its index, not at random, so the same input always gives the same names.
+
 Paths: a directory reads its `.json`, `.yaml` and `.yml` files in name order, and with
 `recursive` its subdirectories too, as `kubectl apply -f DIR [-R]` does.
 
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import os
 import re
@@ -507,6 +513,9 @@ def decode_object(
             namespace = str(metadata.get("namespace") or "")
             name = f"{namespace}/{name}" if namespace and name else name
             notes.set_aside.append(SetAside(file, document, api_version, kind, name, raw))
+            unexpanded = UNEXPANDED_WORKLOADS.get((_group(api_version), kind))
+            if unexpanded is not None:
+                notes.warnings.append(Problem(file, label, "", f"set aside: {unexpanded}"))
             if kind == "Namespace" and api_version == "v1" and name:
                 labels = metadata.get("labels")
                 notes.namespace_labels[name] = (
@@ -552,6 +561,8 @@ def decode_object(
     checked = scheduling_problems(obj) if isinstance(obj, GANG_TYPES) else validate(obj)
     problems = field_problems + [Problem(file, loaded.ref, path, msg) for path, msg in checked]
     if not problems:
+        if not obj.metadata.name and obj.metadata.generate_name:
+            loaded = LoadedObject(file, document, _named(raw, obj, document), obj)
         if isinstance(obj, GANG_TYPES):
             pass  # nothing defaulted: the API server defaults none of their fields dralloc reads
         elif isinstance(obj, WORKLOAD_TYPES):
@@ -559,6 +570,52 @@ def decode_object(
         else:
             apply_defaults(obj, now=now or datetime.now(UTC))
     return loaded, problems
+
+
+# The API server's generateName rule (apiserver/pkg/storage/names): base cut to 58, 5 random
+# characters from an alphabet without vowels and look-alikes.
+_GENERATED_BASE_LENGTH = 58
+_GENERATED_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def _named(raw: dict[str, Any], obj: KubeObject, document: int) -> dict[str, Any]:
+    """Give `obj` (and a copy of `raw`) the name the API server would generate, drawn from
+    the document's content and index so that reading the same file twice names alike."""
+    prefix = obj.metadata.generate_name
+    digest = hashlib.sha256(
+        json.dumps([document, raw], sort_keys=True, default=str).encode()
+    ).digest()
+    suffix = "".join(_GENERATED_ALPHABET[b % len(_GENERATED_ALPHABET)] for b in digest[:5])
+    name = prefix[:_GENERATED_BASE_LENGTH] + suffix
+    obj.metadata.name = name
+    return {**raw, "metadata": {**raw.get("metadata", {}), "name": name}}
+
+
+# Workload kinds of other projects whose controllers dralloc does not run: their pods never
+# appear, so being set aside is said on stderr every time (not only with -v), with what to give
+# instead. A dump holding their pods and groups too schedules those as usual.
+UNEXPANDED_WORKLOADS: dict[tuple[str, str], str] = {
+    ("batch.volcano.sh", "Job"): (
+        "dralloc does not run Volcano's job controller, so no pods or PodGroup are made from "
+        "this Job; give its pods (annotated scheduling.k8s.io/group-name) and its "
+        "scheduling.volcano.sh/v1beta1 PodGroup, or a batch/v1 Job or JobSet"
+    ),
+    **{
+        (group, kind): (
+            f"dralloc does not run the {kind} controller, so no pods are made from it; give "
+            "its pods, or a batch/v1 Job or JobSet"
+        )
+        for group, kinds in (
+            (
+                "kubeflow.org",
+                ("PyTorchJob", "MPIJob", "TFJob", "XGBoostJob", "PaddleJob", "JAXJob"),
+            ),
+            ("trainer.kubeflow.org", ("TrainJob",)),
+            ("ray.io", ("RayJob", "RayCluster")),
+        )
+        for kind in kinds
+    },
+}
 
 
 def _yaml_error(err: yaml.YAMLError, text: str) -> tuple[str, str, str]:

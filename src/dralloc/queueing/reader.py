@@ -28,7 +28,7 @@ from dralloc.api.io import LoadedObject, ReadNotes
 from dralloc.api.meta import object_ref
 from dralloc.api.quantity import Quantity, parse_quantity
 from dralloc.api.resource import DeviceClass, ResourceClaimTemplate, ResourceSlice
-from dralloc.api.workloads import Job, JobSet
+from dralloc.api.workloads import Deployment, Job, JobSet, LeaderWorkerSet, StatefulSet
 from dralloc.errors import InputError, Problem
 from dralloc.queueing.jobs import (
     QUEUE_NAME_LABEL,
@@ -116,6 +116,25 @@ def decode_document(
     return obj, [Problem(file, ref, path, message) for path, message in validate(obj)]
 
 
+# Kinds Kueue can queue (its LeaderWorkerSet, Deployment and StatefulSet integrations) that
+# dralloc's admission does not model: left unmanaged they would be scheduled at once, as if no
+# queue had been named, so a queue label on them is refused rather than ignored.
+UNQUEUED_KINDS = (LeaderWorkerSet, Deployment, StatefulSet)
+
+
+def unqueued_problem(file: str, obj: LeaderWorkerSet | Deployment | StatefulSet) -> Problem:
+    """The input error for a queue label on a kind `dralloc queue` does not queue."""
+    ref = object_ref(obj.kind, obj.metadata)
+    where = "labels" if QUEUE_NAME_LABEL in obj.metadata.labels else "annotations"
+    return Problem(
+        file,
+        ref,
+        f"metadata.{where}[{QUEUE_NAME_LABEL}]",
+        f"dralloc queue admits Jobs and JobSets only; Kueue's {obj.kind} integration is not "
+        f"modelled (remove the label to schedule its pods without a queue, with dralloc schedule)",
+    )
+
+
 @dataclass
 class QueueInput:
     """Everything admission reads, by name. LocalQueues and Workloads are keyed
@@ -141,6 +160,9 @@ class QueueInput:
     topologies: dict[str, Topology] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
     pods: list[Pod] = field(default_factory=list)
+    # What `add_kube` refused (a queue label on a kind admission does not queue); reported,
+    # and emptied, by the next `decode_documents` into this bundle.
+    refused: list[Problem] = field(default_factory=list)
 
     def add(self, obj: QueueObject, file: str = "") -> None:
         meta = obj.metadata
@@ -173,6 +195,8 @@ class QueueInput:
             self.claim_templates[key] = obj
         elif isinstance(obj, Job | JobSet) and obj.metadata.labels.get(QUEUE_NAME_LABEL):
             self.jobs.append(obj)
+        elif isinstance(obj, UNQUEUED_KINDS) and queue_name_of(obj.metadata):
+            self.refused.append(unqueued_problem(loaded.file, obj))
         elif isinstance(obj, Node):
             self.nodes.append(obj)
         elif isinstance(obj, Pod):
@@ -203,7 +227,7 @@ def decode_documents(
 ) -> tuple[QueueInput, list[Problem]]:
     """Decode `(file, document index, raw)` Kueue documents into a `QueueInput`."""
     bundle = into if into is not None else QueueInput()
-    problems: list[Problem] = []
+    problems, bundle.refused = bundle.refused, []
     for file, index, raw in documents:
         obj, found = decode_document(raw, file, index)
         problems += found
@@ -250,9 +274,8 @@ def read_queue_files(paths: Sequence[str], *, recursive: bool = False) -> QueueI
             for item in notes.set_aside[before:]
             if item.api_version.rpartition("/")[0] == GROUP and item.kind in KINDS
         ]
-        if chosen:
-            _, found = decode_documents(chosen, bundle)
-            problems += found
+        _, found = decode_documents(chosen, bundle)
+        problems += found
     bundle.namespace_labels.update(notes.namespace_labels)
     if problems:
         raise InputError(problems)

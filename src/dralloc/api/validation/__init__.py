@@ -5,6 +5,8 @@ section 4).
 live in `base` (names, formats, the shared validator, DeviceClass), `slices` (ResourceSlice),
 `claims` (ResourceClaim, ResourceClaimTemplate, Pod) and `policy` (PodDisruptionBudget);
 `base`'s docstring lists where dralloc deliberately differs from upstream's validation code.
+Workload controllers' objects (apps/v1, batch/v1, JobSet, LeaderWorkerSet) get their
+metadata checked (a name or a valid generateName, namespace, labels), as every API object does.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dralloc.api.validation.base import (
 from dralloc.api.validation.claims import _claim_spec, _claim_status, _claim_template, _pod
 from dralloc.api.validation.policy import pod_disruption_budget
 from dralloc.api.validation.slices import _resource_slice, _taint
+from dralloc.api.workloads import WORKLOAD_KINDS
 
 __all__ = ["is_extended_resource_name", "validate"]
 
@@ -61,4 +64,6 @@ def validate(obj: Any) -> list[Problem]:
         _pod(v, obj)
     elif isinstance(obj, PodDisruptionBudget):
         pod_disruption_budget(v, obj)
+    elif any(isinstance(obj, cls) for cls, _ in WORKLOAD_KINDS.values()):
+        v.metadata(obj.metadata, namespaced=True)
     return v.problems
