@@ -17,6 +17,7 @@ SCHEDULER_EPILOG = epilog(
         "dralloc scheduler --owned-nodes dralloc.dev/owner=dralloc",
         "dralloc scheduler --config sched.yaml --kubeconfig admin.conf",
         "dralloc scheduler --controllers scheduler,resourceclaim,gc",
+        "dralloc scheduler --controllers scheduler,job,queue --queue-config kueue-config.yaml",
     ],
     {
         0: "stopped by SIGTERM or SIGINT (or --for elapsed) after a clean shutdown",
@@ -112,6 +113,17 @@ def scheduler_command(
             show_default=False,
         ),
     ] = None,
+    queue_config: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="With --controllers queue: a Kueue Configuration (config.kueue.x-k8s.io/"
+            "v1beta2 or v1beta1) whose waitForPodsReady stanza (timeout, blockAdmission, "
+            "requeuingStrategy, recoveryTimeout) the queue controller follows, as Kueue; "
+            "other fields are ignored. Default: no waitForPodsReady, as Kueue.",
+            show_default=False,
+        ),
+    ] = None,
     qps: Annotated[float, typer.Option(help="Requests per second to the API server.")] = 50.0,
     burst: Annotated[int, typer.Option(help="Burst of requests to the API server.")] = 100,
     preemption_frees_devices: Annotated[
@@ -175,6 +187,18 @@ def scheduler_command(
     )
     for warning in configuration.warnings:
         sys.stderr.write(f"warning: {config}: {warning}\n")
+    # Read before anything starts, so a bad file exits 2 naming its field.
+    queue_extra: dict[str, object] = {}
+    if queue_config is not None:
+        from dralloc.kube.controllers.queueready import load_wait_for_pods_ready
+
+        try:
+            wait_for_pods_ready = load_wait_for_pods_ready(queue_config)
+        except InputError as err:
+            sys.stderr.write(f"{err}\n")
+            raise typer.Exit(2) from None
+        if wait_for_pods_ready is not None:
+            queue_extra["queue_wait_for_pods_ready"] = wait_for_pods_ready
     options = ServerOptions(
         live=LiveOptions(
             features,
@@ -193,6 +217,7 @@ def scheduler_command(
         metrics_address=metrics_bind_address,
         run_for_seconds=run_for,
         queue_placement=queue_placement,
+        **queue_extra,  # type: ignore[arg-type]
     )
     try:
         code = asyncio.run(serve(options))

@@ -57,7 +57,14 @@ runs when room frees up. Without it (`placement=None`) admission is Kueue's: quo
 
 Departures, stated: an evicted Workload made by hand (no job) has its quota released at once;
 ResourceSlices are not read for quota (DRA quota in counter mode sees no counters); no
-waitForPodsReady or admission checks.
+admission checks.
+
+Kueue's waitForPodsReady, when configured (`wait_for_pods_ready`, read by `dralloc scheduler
+--queue-config` from a Kueue Configuration file): each pass also sets the PodsReady
+condition from the job's status, evicts an admitted Workload not ready in time (reason
+PodsReadyTimeout) with `status.requeueState` backoff, deactivates it past
+`backoffLimitCount`, and with blockAdmission admits nothing while a Workload holding quota
+is not ready (`queueready`); a pass is queued for the next deadline.
 
 Topology-aware scheduling (Kueue's TAS), where the cluster serves Topologies
 (`queuetopology.TopologyView`): a ResourceFlavor naming a Topology makes each pod set that
@@ -80,8 +87,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -117,6 +125,22 @@ from dralloc.kube.controllers.base import (
 )
 from dralloc.kube.controllers.jobset import JOBSETS
 from dralloc.kube.controllers.queuecluster import ClusterView, LivePlacement, PassPlacement
+from dralloc.kube.controllers.queueready import (
+    DEACTIVATION_TARGET,
+    QUOTA_RESERVED,
+    WAITING_MESSAGE,
+    WAITING_REASON,
+    WaitForPodsReady,
+    blocks_admission,
+    deactivate,
+    evict_for_timeout,
+    finish_backoff,
+    in_backoff,
+    not_ready_deadline,
+    pods_ready_condition,
+    put_condition,
+    requeue_at,
+)
 from dralloc.kube.controllers.queuestop import (
     is_evicted,
     is_job_active,
@@ -272,8 +296,16 @@ class QueueController:
         events: EventRecorder | None = None,
         placement: LivePlacement | None = None,
         write_concurrency: int = WRITE_CONCURRENCY,
+        wait_for_pods_ready: WaitForPodsReady | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.client = client
+        # Kueue's waitForPodsReady (`queueready`); None: off, as in Kueue by default.
+        self.wait_for_pods_ready = wait_for_pods_ready
+        # Only the requeue backoff's jitter draws from it.
+        self.rng = rng or random.Random()
+        # Instants a pass is already queued for (timeouts, backoffs), pruned each pass.
+        self._wakes: set[datetime] = set()
         self.now = now
         self.config = config or QueueConfig()
         self.events = events or EventRecorder(client, EVENT_SOURCE)
@@ -465,7 +497,14 @@ class QueueController:
                 continue
             active[wl_key] = workload
         inp.workloads = active
-        before = {k: to_builtins(w.status) for k, w in active.items()}
+        # status.requeueState, which `Workload` does not hold: kept beside it and written
+        # back with the status.
+        requeue: dict[str, KubeDict | None] = {
+            k: (raws[k].get("status") or {}).get("requeueState") for k in active
+        }
+        before = {k: _with_requeue(to_builtins(w.status), requeue[k]) for k, w in active.items()}
+        if self.wait_for_pods_ready is not None:
+            await self._pods_ready(active, job_of, raws, requeue, now)
         await self._handle_evictions(active, job_of, raws, now)
         reserved_before = {k for k, w in active.items() if w.has_quota_reservation()}
         try:
@@ -475,7 +514,12 @@ class QueueController:
             log.warning("queue: not admitting: %s", err)
             return
         manager = QueueManager(state)
-        manager.add_all(active.values())
+        # A Workload in its requeue backoff is not queued (Kueue keeps it inadmissible).
+        manager.add_all(
+            w
+            for k, w in active.items()
+            if w.has_quota_reservation() or not in_backoff(requeue.get(k), now)
+        )
         placement: PassPlacement | None = None
         if self.cluster is not None:
             placement = self.cluster.placement(
@@ -499,7 +543,7 @@ class QueueController:
             raws[wl_key] = await self.client.update(path, body)
             self._status_events(raws[wl_key], before[wl_key], status)
 
-        statuses = {k: to_builtins(w.status) for k, w in active.items()}
+        statuses = {k: _with_requeue(to_builtins(w.status), requeue[k]) for k, w in active.items()}
         await self._write_all(
             partial(write_status, k, status)
             for k, status in statuses.items()
@@ -529,6 +573,8 @@ class QueueController:
         if self.topology is not None:
             await self._ungate(active)
         await self._write_queue_statuses(state, manager)
+        if self.wait_for_pods_ready is not None:
+            self._wake_for(active, requeue, now)
 
     async def _write_all(self, writes: Iterable[Callable[[], Awaitable[None]]]) -> None:
         """Run one step's independent writes (each its own object), `write_concurrency` at a
@@ -640,9 +686,13 @@ class QueueController:
         if tas is not None:
             decide = tas.then(placement) if placement is not None else tas
         previous: dict[str, tuple[str, str]] | None = None
+        blocking = self.wait_for_pods_ready is not None and self.wait_for_pods_ready.block_admission
         # Each cycle admits, preempts or parks a head; the bound keeps StrictFIFO's blocked
         # head (popped again every cycle) from looping, as in `dralloc queue`.
         for _ in range(4 * len(workloads) + 8):
+            if blocking and blocks_admission(workloads):
+                self._blocked_cycle(state, manager, workloads, now, decide)
+                return
             self.cycles += 1
             result = schedule(
                 state, manager, now, config=self.config, preemptor=preemptor, placement=decide
@@ -657,6 +707,105 @@ class QueueController:
             if not result.order or (not result.admitted and not issued and waiting == previous):
                 return
             previous = waiting
+
+    def _blocked_cycle(
+        self,
+        state: QueueState,
+        manager: QueueManager,
+        workloads: dict[str, Workload],
+        now: datetime,
+        decide: PlacementCheck | None,
+    ) -> None:
+        """blockAdmission (`queueready`, point 6): Kueue's scheduler stops before admitting
+        the first head that fits and waits; here the cycle runs with a check that refuses
+        every fit, and only the first refused head keeps a changed status: QuotaReserved=False,
+        reason Waiting. No preemption is issued while blocked."""
+        saved = {k: copy.deepcopy(w.status) for k, w in workloads.items()}
+        refused: list[str] = []
+        self.cycles += 1
+        schedule(
+            state,
+            manager,
+            now,
+            config=self.config,
+            preemptor=ClassicalPreemptor(),
+            placement=_Refuse(decide, refused),
+        )
+        for k, w in workloads.items():
+            w.status = saved[k]
+        if refused and refused[0] in workloads:
+            waiting = workloads[refused[0]]
+            put_condition(
+                waiting,
+                Condition(
+                    type=QUOTA_RESERVED,
+                    status="False",
+                    reason=WAITING_REASON,
+                    message=WAITING_MESSAGE,
+                    last_transition_time=format_time(now),
+                    observed_generation=waiting.metadata.generation or None,
+                ),
+            )
+
+    async def _pods_ready(
+        self,
+        workloads: dict[str, Workload],
+        job_of: dict[str, KubeDict],
+        raws: dict[str, KubeDict],
+        requeue: dict[str, KubeDict | None],
+        now: datetime,
+    ) -> None:
+        """Kueue's waitForPodsReady steps (`queueready`, points 1, 2, 4 and 5) on this
+        pass's Workloads: deactivation, backoff, the PodsReady condition, timeouts. Status
+        changes are written with the pass's others; `spec.active: false` is written here."""
+        config = self.wait_for_pods_ready
+        assert config is not None
+        for wl_key, workload in workloads.items():
+            target = workload.condition(DEACTIVATION_TARGET)
+            if workload.spec.active and target is not None and target.status == "True":
+                body = copy.deepcopy(raws[wl_key])
+                body.setdefault("spec", {})["active"] = False
+                path = WORKLOADS.item(namespace_of(body), name_of(body))
+                raws[wl_key] = await self.client.update(path, body)
+                workload.spec.active = False
+            if not workload.spec.active:
+                deactivate(workload, now)
+                requeue[wl_key] = None
+                continue
+            requeue[wl_key] = finish_backoff(workload, requeue.get(wl_key), now)
+            job = job_of.get(wl_key)
+            if job is not None:
+                put_condition(workload, pods_ready_condition(workload, job, now))
+            deadline = not_ready_deadline(workload, config)
+            if deadline is not None and deadline[1] <= now:
+                requeue[wl_key] = evict_for_timeout(
+                    workload, requeue.get(wl_key), config, now, self.rng
+                )
+
+    def _wake_for(
+        self, workloads: dict[str, Workload], requeue: dict[str, KubeDict | None], now: datetime
+    ) -> None:
+        """Queue a pass for the next timeout or backoff end (Kueue's RequeueAfter): no
+        object changes then, so no event would start one."""
+        config = self.wait_for_pods_ready
+        assert config is not None
+        self._wakes = {t for t in self._wakes if t > now}
+        instants: list[datetime] = []
+        for wl_key, workload in workloads.items():
+            deadline = not_ready_deadline(workload, config)
+            if deadline is not None:
+                instants.append(deadline[1])
+            at = requeue_at(requeue.get(wl_key))
+            if at is not None:
+                instants.append(at)
+        for instant in instants:
+            # Whole seconds on the wire: a pass at the instant itself may read it as not
+            # yet passed, so wake a second later.
+            wake = instant + timedelta(seconds=1)
+            if wake <= now or wake in self._wakes:
+                continue
+            self._wakes.add(wake)
+            self.queue.add_after(CYCLE, (wake - self.now()).total_seconds())
 
     async def _finish(
         self, raw: KubeDict, workload: Workload, job: KubeDict, now: datetime
@@ -766,6 +915,30 @@ class QueueController:
             except ApiStatusError as err:
                 if not err.is_not_found:
                     raise
+
+
+class _Refuse:
+    """A placement check that refuses every fit, noting the heads in the order refused
+    (`QueueController._blocked_cycle`); the inner check runs first so a head that could not
+    be placed anyway is not the one said to wait."""
+
+    def __init__(self, inner: PlacementCheck | None, refused: list[str]) -> None:
+        self.inner = inner
+        self.refused = refused
+
+    def check(self, snapshot: Any, entry: Any, assignment: Any) -> str | None:
+        if self.inner is not None:
+            why = self.inner.check(snapshot, entry, assignment)
+            if why is not None:
+                return why
+        self.refused.append(entry.key)
+        return WAITING_MESSAGE
+
+
+def _with_requeue(status: Any, requeue: KubeDict | None) -> Any:
+    if requeue:
+        return {**status, "requeueState": requeue}
+    return status
 
 
 def _without_times(status: Any) -> Any:

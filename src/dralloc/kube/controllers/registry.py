@@ -32,6 +32,7 @@ from dralloc.kube.controllers.leaderworkerset import (
 )
 from dralloc.kube.controllers.queue import WORKLOADS, QueueController
 from dralloc.kube.controllers.queuecluster import LivePlacement
+from dralloc.kube.controllers.queueready import WaitForPodsReady
 from dralloc.kube.controllers.replicaset import REPLICA_SETS, ReplicaSetController
 from dralloc.kube.controllers.resourceclaim import ResourceClaimController
 from dralloc.kube.controllers.statefulset import (
@@ -65,13 +66,14 @@ def build_controllers(
     *,
     rng: random.Random,
     queue_placement: LivePlacement | None = None,
+    queue_wait_for_pods_ready: WaitForPodsReady | None = None,
 ) -> list[Controller]:
     """The controllers `names` asks for, in a fixed order, their informer handlers registered
     (call before `informers.start()`). `scheduler` is accepted and skipped. `rng` is for
     controllers that draw random numbers (none does yet: names come from the server).
     `queue_placement`: the queue controller admits only what the scheduler could place
-    (None: quota only, as Kueue)."""
-    del rng  # accepted so callers need not change when a controller needs randomness
+    (None: quota only, as Kueue). `queue_wait_for_pods_ready`: Kueue's waitForPodsReady for
+    the queue controller (None: off, Kueue's default); its requeue jitter draws from `rng`."""
     wanted = [n.strip() for n in names if n.strip()]
     unknown = sorted({n for n in wanted if n != SCHEDULER and n not in CONTROLLER_NAMES})
     if unknown:
@@ -114,7 +116,16 @@ def build_controllers(
     if "leaderworkerset" in chosen:
         built.append(LeaderWorkerSetController(client, informers))
     if "queue" in chosen:
-        built.append(QueueController(client, informers, placement=queue_placement))
+        built.append(
+            QueueController(
+                client,
+                informers,
+                placement=queue_placement,
+                wait_for_pods_ready=queue_wait_for_pods_ready,
+                # Drawn only when used, so other draws from `rng` stay as they were.
+                rng=random.Random(rng.random()) if queue_wait_for_pods_ready else None,
+            )
+        )
     if "gc" in chosen:
         # Owners of the kinds a chosen controller creates; without it they are not
         # created here, and kube-controller-manager's own collector is not running either.
