@@ -17,7 +17,7 @@ SCHEDULER_EPILOG = epilog(
         "dralloc scheduler --owned-nodes dralloc.dev/owner=dralloc",
         "dralloc scheduler --config sched.yaml --kubeconfig admin.conf",
         "dralloc scheduler --controllers scheduler,resourceclaim,gc",
-        "dralloc scheduler --controllers scheduler,job,queue --queue-config kueue-config.yaml",
+        "dralloc scheduler --controllers job,queue --queue-config kueue.yaml",
     ],
     {
         0: "stopped by SIGTERM or SIGINT (or --for elapsed) after a clean shutdown",
