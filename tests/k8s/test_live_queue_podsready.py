@@ -180,6 +180,25 @@ def test_a_job_never_ready_is_evicted_requeued_with_backoff_then_deactivated(
                 assert found is not None and found["status"] == "False"
                 assert found["reason"] == "DeactivatedDueToRequeuingLimitExceeded"
                 assert (await get_job(client, ns, "slow"))["spec"]["suspend"] is True
+                name = wl["metadata"]["name"]
+
+                async def events() -> dict[str, str] | None:
+                    found = await client.list(f"/apis/events.k8s.io/v1/namespaces/{ns}/events")
+                    by_reason = {
+                        e["reason"]: e["note"]
+                        for e in found["items"]
+                        if e["regarding"]["name"] == name and e["reason"].startswith("Evicted")
+                    }
+                    return by_reason if len(by_reason) == 2 else None
+
+                said = await eventually(events, what="the eviction events")
+                assert said == {
+                    "EvictedDueToPodsReadyTimeout": f"Exceeded the PodsReady timeout {ns}/{name}",
+                    "EvictedDueToDeactivatedDueToRequeuingLimitExceeded": (
+                        "The workload is deactivated due to exceeding the maximum number of "
+                        "re-queuing retries"
+                    ),
+                }
 
     asyncio.run(scenario())
 

@@ -126,7 +126,9 @@ from dralloc.kube.controllers.base import (
 from dralloc.kube.controllers.jobset import JOBSETS
 from dralloc.kube.controllers.queuecluster import ClusterView, LivePlacement, PassPlacement
 from dralloc.kube.controllers.queueready import (
+    DEACTIVATED,
     DEACTIVATION_TARGET,
+    PODS_READY_TIMEOUT,
     QUOTA_RESERVED,
     WAITING_MESSAGE,
     WAITING_REASON,
@@ -642,7 +644,8 @@ class QueueController:
 
     def _status_events(self, raw: KubeDict, old: Any, new: Any) -> None:
         """Kueue's Workload events for what changed: QuotaReserved and Admitted, Preempted,
-        and Pending with the reason's message."""
+        EvictedDueToPodsReadyTimeout and EvictedDueToDeactivated..., and Pending with the
+        reason's message."""
 
         def conditions(status: Any) -> dict[str, Any]:
             found = status.get("conditions") or [] if isinstance(status, dict) else []
@@ -658,6 +661,16 @@ class QueueController:
                 and (then is None or then.get("status") != "True")
             ):
                 self._event(raw, kind, str(now.get("message", "")))
+        evicted, then = after.get("Evicted"), before.get("Evicted")
+        reason = str((evicted or {}).get("reason", ""))
+        # workload.Evict's event (EvictedDueTo<reason>); preemption has its own above.
+        if (
+            evicted is not None
+            and evicted.get("status") == "True"
+            and (then is None or then.get("status") != "True")
+            and (reason == PODS_READY_TIMEOUT or reason.startswith(DEACTIVATED))
+        ):
+            self._event(raw, f"EvictedDueTo{reason}", str(evicted.get("message", "")))
         reserved = after.get("QuotaReserved")
         if reserved is not None and reserved.get("status") == "False":
             then = before.get("QuotaReserved")
