@@ -508,6 +508,17 @@ def decode_object(
         problem = _unknown_kind(kind, api_version, file, label)
         if problem is not None:
             return None, [problem]
+        # Custom resources read by another part of dralloc (Kueue's kinds, decoded by
+        # dralloc.queueing) still get kubectl's field validation here, where the mode is known.
+        custom_unknown, custom_range = schema_problems(raw, api_version, kind)
+        refused = [Problem(file, label, path, message) for path, message in custom_range]
+        custom = [Problem(file, label, path, message) for path, message in custom_unknown]
+        if validation is FieldValidation.strict:
+            refused += custom
+        elif validation is FieldValidation.warn and notes is not None:
+            notes.warnings.extend(custom)
+        if refused:
+            return None, refused
         if notes is not None:
             name = str(metadata.get("name") or "")
             namespace = str(metadata.get("namespace") or "")

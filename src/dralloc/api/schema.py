@@ -11,9 +11,9 @@ Owns:
   (k8s.io/api at the version in `data/apischema.json`) by `tools/apischema`: for each type, the
   JSON name of every field and whether it holds a struct, a list or map of structs, or a value
   with no field names of its own (scalars, quantities, times, opaque `parameters`);
-* the schema of the custom resources dralloc reads (JobSet, LeaderWorkerSet), written here from
-  their published API references over the same building blocks, open (unknown fields allowed)
-  wherever this module does not list every field;
+* the schema of the custom resources dralloc reads (JobSet, LeaderWorkerSet, and Kueue's
+  v1beta1 and v1beta2 kinds), written here from their published API references over the same
+  building blocks, open (unknown fields allowed) wherever this module does not list every field;
 * the list of every built-in kind per group/version, so that a kind of a Kubernetes API group
   that does not exist (`apps/v1 Deploymnet`) is an error while a custom resource dralloc has no
   use for (`monitoring.coreos.com/v1 ServiceMonitor`) is simply set aside.
@@ -102,6 +102,124 @@ _CUSTOM_KINDS = {
 }
 
 
+def _kueue_types(version: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Kueue's kinds at `version` (v1beta1 or v1beta2), from its API reference (kueue v0.17):
+    every spec field listed, so a misspelled one is found; `status` is open. The two versions
+    differ where Kueue renamed fields (`cohort` -> `cohortName`, a Workload's priority class)."""
+    t = f"kueue/{version}."
+    beta1 = version == "v1beta1"
+
+    def kind(spec: str) -> dict[str, str]:
+        return {"apiVersion": "", "kind": "", "metadata": _META, "spec": t + spec}
+
+    quota_groups = f"[]{t}ResourceGroup"
+    types: dict[str, dict[str, str]] = {
+        t + "ClusterQueue": {**kind("ClusterQueueSpec"), "status": ""},
+        t + "ClusterQueueSpec": {
+            **dict.fromkeys(
+                ["queueingStrategy", "stopPolicy", "cohort" if beta1 else "cohortName"], ""
+            ),
+            **({"admissionChecks": ""} if beta1 else {}),
+            "resourceGroups": quota_groups,
+            "namespaceSelector": "meta/v1.LabelSelector",
+            "flavorFungibility": t + "FlavorFungibility",
+            "preemption": t + "ClusterQueuePreemption",
+            "admissionChecksStrategy": t + "AdmissionChecksStrategy",
+            "admissionScope": t + "AdmissionScope",
+            "fairSharing": t + "FairSharing",
+        },
+        t + "ResourceGroup": {"coveredResources": "", "flavors": f"[]{t}FlavorQuotas"},
+        t + "FlavorQuotas": {"name": "", "resources": f"[]{t}ResourceQuota"},
+        t + "ResourceQuota": dict.fromkeys(
+            ["name", "nominalQuota", "borrowingLimit", "lendingLimit"], ""
+        ),
+        t + "FlavorFungibility": dict.fromkeys(
+            ["whenCanBorrow", "whenCanPreempt", "preference"], ""
+        ),
+        t + "ClusterQueuePreemption": {
+            "reclaimWithinCohort": "",
+            "withinClusterQueue": "",
+            "borrowWithinCohort": t + "BorrowWithinCohort",
+        },
+        t + "BorrowWithinCohort": {"policy": "", "maxPriorityThreshold": ""},
+        t + "AdmissionChecksStrategy": {"admissionChecks": f"[]{t}AdmissionCheckStrategyRule"},
+        t + "AdmissionCheckStrategyRule": {"name": "", "onFlavors": ""},
+        t + "AdmissionScope": {"admissionMode": ""},
+        t + "FairSharing": {"weight": ""},
+        t + "Cohort": {**kind("CohortSpec"), "status": ""},
+        t + "CohortSpec": {
+            "parentName": "",
+            "resourceGroups": quota_groups,
+            "fairSharing": t + "FairSharing",
+        },
+        t + "LocalQueue": {**kind("LocalQueueSpec"), "status": ""},
+        t + "LocalQueueSpec": {
+            "clusterQueue": "",
+            "stopPolicy": "",
+            "fairSharing": t + "FairSharing",
+        },
+        t + "ResourceFlavor": kind("ResourceFlavorSpec"),
+        t + "ResourceFlavorSpec": {
+            "nodeLabels": "",
+            "nodeTaints": "[]core/v1.Taint",
+            "tolerations": "[]core/v1.Toleration",
+            "topologyName": "",
+        },
+        t + "Topology": kind("TopologySpec"),
+        t + "TopologySpec": {"levels": f"[]{t}TopologyLevel"},
+        t + "TopologyLevel": {"nodeLabel": ""},
+        t + "WorkloadPriorityClass": dict.fromkeys(
+            ["apiVersion", "kind", "value", "description"], ""
+        )
+        | {"metadata": _META},
+        t + "Workload": {**kind("WorkloadSpec"), "status": ""},
+        t + "WorkloadSpec": {
+            **dict.fromkeys(["active", "maximumExecutionTimeSeconds", "priority", "queueName"], ""),
+            **(
+                dict.fromkeys(["priorityClassName", "priorityClassSource"], "")
+                if beta1
+                else {"priorityClassRef": "", "preemptionGates": ""}
+            ),
+            "podSets": f"[]{t}PodSet",
+        },
+        t + "PodSet": {
+            "name": "",
+            "count": "",
+            "minCount": "",
+            "template": _CORE_TEMPLATE,
+            "topologyRequest": t + "PodSetTopologyRequest",
+        },
+        t + "PodSetTopologyRequest": dict.fromkeys(
+            [
+                "required",
+                "preferred",
+                "unconstrained",
+                "podIndexLabel",
+                "subGroupIndexLabel",
+                "subGroupCount",
+                "podSetGroupName",
+                "podSetSliceRequiredTopology",
+                "podSetSliceSize",
+                *([] if beta1 else ["podsetSliceRequiredTopologyConstraints"]),
+            ],
+            "",
+        ),
+    }
+    kinds = {
+        f"kueue.x-k8s.io/{version}/{name}": t + name
+        for name in (
+            "ClusterQueue",
+            "Cohort",
+            "LocalQueue",
+            "ResourceFlavor",
+            "Topology",
+            "WorkloadPriorityClass",
+            "Workload",
+        )
+    }
+    return types, kinds
+
+
 @dataclass(frozen=True)
 class ApiSchema:
     """The generated schema plus dralloc's custom resources. Read-only after loading."""
@@ -129,10 +247,15 @@ def load_schema() -> ApiSchema:
     text = resources.files("dralloc.api").joinpath("data", SCHEMA_FILE).read_text("utf-8")
     raw = json.loads(text)
     types: dict[str, Mapping[str, str]] = {**raw["types"], **_CUSTOM_TYPES}
+    all_kinds: dict[str, str] = {**raw["kinds"], **_CUSTOM_KINDS}
+    for version in ("v1beta1", "v1beta2"):
+        kueue_types, kueue_kinds = _kueue_types(version)
+        types.update(kueue_types)
+        all_kinds.update(kueue_kinds)
     return ApiSchema(
         version=raw["version"],
         builtin={gv: frozenset(kinds) for gv, kinds in raw["builtin"].items()},
-        kinds={**raw["kinds"], **_CUSTOM_KINDS},
+        kinds=all_kinds,
         types=types,
         known={name: frozenset(f for f in fields if f != OPEN) for name, fields in types.items()},
     )
