@@ -14,7 +14,8 @@ what must happen, derived from the projects' semantics, not from running dralloc
 - `placed` / `pending`: how many pods end bound / not bound;
 - `admitted` / `pending_workloads`: Kueue Workloads admitted / not;
 - `admitted_jobs`: the jobs whose Workloads are admitted, when that is the point;
-- `flavors`: `namespace/job` -> the ResourceFlavor its pod set is admitted on.
+- `flavors`: `namespace/job` -> the ResourceFlavor its pod set is admitted on;
+- `same_node`: jobs whose pods must all land on one node.
 
 The cluster is `dralloc cluster generate --nodes 2xh100-80gb-sxm:gpus=4`: two nodes of 112
 CPUs and 1Ti with four H100s each (8 GPUs, DRA devices behind the extended resource
@@ -114,6 +115,13 @@ def test_each_batch_manifest_gets_the_outcome_its_project_documents(
         ]
         (assignment,) = workload["status"]["admission"]["podSetAssignments"]
         assert set(assignment["flavors"].values()) == {flavor}
+    for job in expected.get("same_node", []):
+        nodes = {
+            p["spec"]["nodeName"]
+            for p in placed
+            if p["metadata"]["labels"].get("batch.kubernetes.io/job-name") == job
+        }
+        assert len(nodes) == 1, nodes
 
 
 def test_the_batch_corpus_covers_each_projects_kinds() -> None:
