@@ -15,7 +15,7 @@ what must happen, derived from the projects' semantics, not from running dralloc
 - `admitted` / `pending_workloads`: Kueue Workloads admitted / not;
 - `admitted_jobs`: the jobs whose Workloads are admitted, when that is the point;
 - `flavors`: `namespace/job` -> the ResourceFlavor its pod set is admitted on;
-- `same_node`: jobs whose pods must all land on one node.
+- `same_node`: jobs admitted with a topology assignment of one host, where all their pods land.
 
 The cluster is `dralloc cluster generate --nodes 2xh100-80gb-sxm:gpus=4`: two nodes of 112
 CPUs and 1Ti with four H100s each (8 GPUs, DRA devices behind the extended resource
@@ -33,6 +33,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from dralloc.cli.main import app
+from dralloc.queueing import decode_assignment
 
 HERE = Path(__file__).parent / "batch"
 CASES = sorted(HERE.glob("*.yaml"))
@@ -121,7 +122,11 @@ def test_each_batch_manifest_gets_the_outcome_its_project_documents(
             for p in placed
             if p["metadata"]["labels"].get("batch.kubernetes.io/job-name") == job
         }
-        assert len(nodes) == 1, nodes
+        (workload,) = [w for w in workloads if job_of(w) == job]
+        (assignment,) = workload["status"]["admission"]["podSetAssignments"]
+        levels, domains = decode_assignment(assignment["topologyAssignment"])
+        assert levels == ["kubernetes.io/hostname"] and len(domains) == 1
+        assert nodes == {domains[0].values[0]}
 
 
 def test_the_batch_corpus_covers_each_projects_kinds() -> None:
