@@ -116,13 +116,23 @@ def decode_document(
     return obj, [Problem(file, ref, path, message) for path, message in validate(obj)]
 
 
-# Kinds Kueue can queue (its LeaderWorkerSet, Deployment and StatefulSet integrations) that
-# dralloc's admission does not model: left unmanaged they would be scheduled at once, as if no
-# queue had been named, so a queue label on them is refused rather than ignored.
+# Kinds Kueue can queue (its LeaderWorkerSet, Deployment, StatefulSet and plain Pod
+# integrations) that dralloc's admission does not model: left unmanaged they would be
+# scheduled at once, as if no queue had been named, so a queue label on them is refused rather
+# than ignored. A Pod counts only when it is pending and no controller owns it: pods already
+# bound, or made by a Job, are what a dump of a Kueue-managed cluster holds.
 UNQUEUED_KINDS = (LeaderWorkerSet, Deployment, StatefulSet)
 
 
-def unqueued_problem(file: str, obj: LeaderWorkerSet | Deployment | StatefulSet) -> Problem:
+def is_unqueued(obj: object) -> bool:
+    """Whether `obj` asks for a LocalQueue through an integration admission does not model."""
+    if isinstance(obj, Pod):
+        owned = any(ref.controller for ref in obj.metadata.owner_references)
+        return bool(queue_name_of(obj.metadata)) and not owned and not obj.spec.node_name
+    return isinstance(obj, UNQUEUED_KINDS) and bool(queue_name_of(obj.metadata))
+
+
+def unqueued_problem(file: str, obj: LeaderWorkerSet | Deployment | StatefulSet | Pod) -> Problem:
     """The input error for a queue label on a kind `dralloc queue` does not queue."""
     ref = object_ref(obj.kind, obj.metadata)
     where = "labels" if QUEUE_NAME_LABEL in obj.metadata.labels else "annotations"
@@ -131,7 +141,7 @@ def unqueued_problem(file: str, obj: LeaderWorkerSet | Deployment | StatefulSet)
         ref,
         f"metadata.{where}[{QUEUE_NAME_LABEL}]",
         f"dralloc queue admits Jobs and JobSets only; Kueue's {obj.kind} integration is not "
-        f"modelled (remove the label to schedule its pods without a queue, with dralloc schedule)",
+        f"modelled (remove the label to schedule it without a queue, with dralloc schedule)",
     )
 
 
@@ -195,8 +205,10 @@ class QueueInput:
             self.claim_templates[key] = obj
         elif isinstance(obj, Job | JobSet) and obj.metadata.labels.get(QUEUE_NAME_LABEL):
             self.jobs.append(obj)
-        elif isinstance(obj, UNQUEUED_KINDS) and queue_name_of(obj.metadata):
+        elif isinstance(obj, (*UNQUEUED_KINDS, Pod)) and is_unqueued(obj):
             self.refused.append(unqueued_problem(loaded.file, obj))
+            if isinstance(obj, Pod):
+                self.pods.append(obj)
         elif isinstance(obj, Node):
             self.nodes.append(obj)
         elif isinstance(obj, Pod):
