@@ -44,3 +44,19 @@ def test_v1beta1s_cohort_in_a_v1beta2_queue_is_an_unknown_field_naming_cohort_na
 def test_warn_and_ignore_let_the_queue_through() -> None:
     assert problems("v1beta2", "cohort", FieldValidation.warn) == ([], ["spec.cohort"])
     assert problems("v1beta2", "cohort", FieldValidation.ignore) == ([], [])
+
+
+def test_a_kueue_typed_list_is_read_item_by_item_as_kubectl_reads_any_list() -> None:
+    notes = ReadNotes()
+    text = """\
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ClusterQueueList
+items:
+- metadata: {name: a}
+  spec: {cohortName: org}
+- metadata: {name: b}
+  spec: {cohort: org}
+"""
+    _, found = load_text(text, "q.yaml", notes=notes)
+    assert [f"{p.obj} {p.field}" for p in found] == ["ClusterQueue b spec.cohort"]
+    assert [(s.kind, s.name) for s in notes.set_aside] == [("ClusterQueue", "a")]

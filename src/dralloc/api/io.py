@@ -664,7 +664,13 @@ def _documents(text: str, file: str) -> tuple[list[Any], list[Problem]]:
     for doc in docs:
         if isinstance(doc, dict) and isinstance(doc.get("kind"), str):
             kind = doc["kind"]
-            listed = kind[:-4] in KINDS or any(k == kind[:-4] for _, k in GROUPED_KINDS)
+            # As kubectl's decoding: any `...List` with an `items` list is a list (Kueue's
+            # ClusterQueueList, Volcano's PodGroupList, ...), not only those of kinds read here.
+            listed = (
+                isinstance(doc.get("items"), list)
+                or kind[:-4] in KINDS
+                or any(k == kind[:-4] for _, k in GROUPED_KINDS)
+            )
             if kind == "List" or (kind.endswith("List") and listed):
                 items = doc.get("items") or []
                 item_kind = kind[:-4] if kind != "List" else None
