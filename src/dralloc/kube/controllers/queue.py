@@ -89,7 +89,7 @@ import copy
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -127,21 +127,9 @@ from dralloc.kube.controllers.jobset import JOBSETS
 from dralloc.kube.controllers.queuecluster import ClusterView, LivePlacement, PassPlacement
 from dralloc.kube.controllers.queueready import (
     DEACTIVATED,
-    DEACTIVATION_TARGET,
     PODS_READY_TIMEOUT,
-    QUOTA_RESERVED,
-    WAITING_MESSAGE,
-    WAITING_REASON,
     WaitForPodsReady,
-    blocks_admission,
-    deactivate,
-    evict_for_timeout,
-    finish_backoff,
     in_backoff,
-    not_ready_deadline,
-    pods_ready_condition,
-    put_condition,
-    requeue_at,
 )
 from dralloc.kube.controllers.queuestop import (
     is_evicted,
@@ -152,6 +140,7 @@ from dralloc.kube.controllers.queuestop import (
     stop_steps,
 )
 from dralloc.kube.controllers.queuetopology import TOPOLOGIES, TopologyView
+from dralloc.kube.controllers.queuewaiting import PodsReadyWaiting, blocked_cycle, with_requeue
 from dralloc.kube.controllers.workqueue import WorkQueue
 from dralloc.kube.events import EventRecorder
 from dralloc.kube.informer import Informer
@@ -302,16 +291,22 @@ class QueueController:
         rng: random.Random | None = None,
     ) -> None:
         self.client = client
-        # Kueue's waitForPodsReady (`queueready`); None: off, as in Kueue by default.
+        # Kueue's waitForPodsReady (`queuewaiting`); None: off, as in Kueue by default.
         self.wait_for_pods_ready = wait_for_pods_ready
-        # Only the requeue backoff's jitter draws from it.
-        self.rng = rng or random.Random()
-        # Instants a pass is already queued for (timeouts, backoffs), pruned each pass.
-        self._wakes: set[datetime] = set()
+        self.queue = WorkQueue(NAME)
+        self.waiting: PodsReadyWaiting | None = None
+        if wait_for_pods_ready is not None:
+            self.waiting = PodsReadyWaiting(
+                client,
+                WORKLOADS,
+                wait_for_pods_ready,
+                rng or random.Random(),
+                lambda delay: self.queue.add_after(CYCLE, delay),
+                now,
+            )
         self.now = now
         self.config = config or QueueConfig()
         self.events = events or EventRecorder(client, EVENT_SOURCE)
-        self.queue = WorkQueue(NAME)
         handler = FuncHandler(
             lambda _: self.queue.add(CYCLE),
             lambda _old, _new: self.queue.add(CYCLE),
@@ -504,9 +499,9 @@ class QueueController:
         requeue: dict[str, KubeDict | None] = {
             k: (raws[k].get("status") or {}).get("requeueState") for k in active
         }
-        before = {k: _with_requeue(to_builtins(w.status), requeue[k]) for k, w in active.items()}
-        if self.wait_for_pods_ready is not None:
-            await self._pods_ready(active, job_of, raws, requeue, now)
+        before = {k: with_requeue(to_builtins(w.status), requeue[k]) for k, w in active.items()}
+        if self.waiting is not None:
+            await self.waiting.step(active, job_of, raws, requeue, now)
         await self._handle_evictions(active, job_of, raws, now)
         reserved_before = {k for k, w in active.items() if w.has_quota_reservation()}
         try:
@@ -545,7 +540,7 @@ class QueueController:
             raws[wl_key] = await self.client.update(path, body)
             self._status_events(raws[wl_key], before[wl_key], status)
 
-        statuses = {k: _with_requeue(to_builtins(w.status), requeue[k]) for k, w in active.items()}
+        statuses = {k: with_requeue(to_builtins(w.status), requeue[k]) for k, w in active.items()}
         await self._write_all(
             partial(write_status, k, status)
             for k, status in statuses.items()
@@ -575,8 +570,8 @@ class QueueController:
         if self.topology is not None:
             await self._ungate(active)
         await self._write_queue_statuses(state, manager)
-        if self.wait_for_pods_ready is not None:
-            self._wake_for(active, requeue, now)
+        if self.waiting is not None:
+            self.waiting.wake_for(active, requeue, now)
 
     async def _write_all(self, writes: Iterable[Callable[[], Awaitable[None]]]) -> None:
         """Run one step's independent writes (each its own object), `write_concurrency` at a
@@ -699,14 +694,14 @@ class QueueController:
         if tas is not None:
             decide = tas.then(placement) if placement is not None else tas
         previous: dict[str, tuple[str, str]] | None = None
-        blocking = self.wait_for_pods_ready is not None and self.wait_for_pods_ready.block_admission
+        waiting = self.waiting
         # Each cycle admits, preempts or parks a head; the bound keeps StrictFIFO's blocked
         # head (popped again every cycle) from looping, as in `dralloc queue`.
         for _ in range(4 * len(workloads) + 8):
-            if blocking and blocks_admission(workloads):
-                self._blocked_cycle(state, manager, workloads, now, decide)
-                return
             self.cycles += 1
+            if waiting is not None and waiting.blocks(workloads):
+                blocked_cycle(state, manager, workloads, now, self.config, decide)
+                return
             result = schedule(
                 state, manager, now, config=self.config, preemptor=preemptor, placement=decide
             )
@@ -716,109 +711,10 @@ class QueueController:
                     # Evicted, quota kept until its job has no active pods (`queuestop`).
                     by_entry = manager.workloads.get(by)
                     issued += mark_preempted(state, workloads[victim], by_entry, reason, now)
-            waiting = {k: (str(e.reason), e.message) for k, e in result.pending.items()}
-            if not result.order or (not result.admitted and not issued and waiting == previous):
+            reasons = {k: (str(e.reason), e.message) for k, e in result.pending.items()}
+            if not result.order or (not result.admitted and not issued and reasons == previous):
                 return
-            previous = waiting
-
-    def _blocked_cycle(
-        self,
-        state: QueueState,
-        manager: QueueManager,
-        workloads: dict[str, Workload],
-        now: datetime,
-        decide: PlacementCheck | None,
-    ) -> None:
-        """blockAdmission (`queueready`, point 6): Kueue's scheduler stops before admitting
-        the first head that fits and waits; here the cycle runs with a check that refuses
-        every fit, and only the first refused head keeps a changed status: QuotaReserved=False,
-        reason Waiting. No preemption is issued while blocked."""
-        saved = {k: copy.deepcopy(w.status) for k, w in workloads.items()}
-        refused: list[str] = []
-        self.cycles += 1
-        schedule(
-            state,
-            manager,
-            now,
-            config=self.config,
-            preemptor=ClassicalPreemptor(),
-            placement=_Refuse(decide, refused),
-        )
-        for k, w in workloads.items():
-            w.status = saved[k]
-        if refused and refused[0] in workloads:
-            waiting = workloads[refused[0]]
-            put_condition(
-                waiting,
-                Condition(
-                    type=QUOTA_RESERVED,
-                    status="False",
-                    reason=WAITING_REASON,
-                    message=WAITING_MESSAGE,
-                    last_transition_time=format_time(now),
-                    observed_generation=waiting.metadata.generation or None,
-                ),
-            )
-
-    async def _pods_ready(
-        self,
-        workloads: dict[str, Workload],
-        job_of: dict[str, KubeDict],
-        raws: dict[str, KubeDict],
-        requeue: dict[str, KubeDict | None],
-        now: datetime,
-    ) -> None:
-        """Kueue's waitForPodsReady steps (`queueready`, points 1, 2, 4 and 5) on this
-        pass's Workloads: deactivation, backoff, the PodsReady condition, timeouts. Status
-        changes are written with the pass's others; `spec.active: false` is written here."""
-        config = self.wait_for_pods_ready
-        assert config is not None
-        for wl_key, workload in workloads.items():
-            target = workload.condition(DEACTIVATION_TARGET)
-            if workload.spec.active and target is not None and target.status == "True":
-                body = copy.deepcopy(raws[wl_key])
-                body.setdefault("spec", {})["active"] = False
-                path = WORKLOADS.item(namespace_of(body), name_of(body))
-                raws[wl_key] = await self.client.update(path, body)
-                workload.spec.active = False
-            if not workload.spec.active:
-                deactivate(workload, now)
-                requeue[wl_key] = None
-                continue
-            requeue[wl_key] = finish_backoff(workload, requeue.get(wl_key), now)
-            job = job_of.get(wl_key)
-            if job is not None:
-                put_condition(workload, pods_ready_condition(workload, job, now))
-            deadline = not_ready_deadline(workload, config)
-            if deadline is not None and deadline[1] <= now:
-                requeue[wl_key] = evict_for_timeout(
-                    workload, requeue.get(wl_key), config, now, self.rng
-                )
-
-    def _wake_for(
-        self, workloads: dict[str, Workload], requeue: dict[str, KubeDict | None], now: datetime
-    ) -> None:
-        """Queue a pass for the next timeout or backoff end (Kueue's RequeueAfter): no
-        object changes then, so no event would start one."""
-        config = self.wait_for_pods_ready
-        assert config is not None
-        self._wakes = {t for t in self._wakes if t > now}
-        instants: list[datetime] = []
-        for wl_key, workload in workloads.items():
-            deadline = not_ready_deadline(workload, config)
-            if deadline is not None:
-                instants.append(deadline[1])
-            at = requeue_at(requeue.get(wl_key))
-            if at is not None:
-                instants.append(at)
-        for instant in instants:
-            # Whole seconds on the wire: a pass at the instant itself may read it as not
-            # yet passed, so wake a second later.
-            wake = instant + timedelta(seconds=1)
-            if wake <= now or wake in self._wakes:
-                continue
-            self._wakes.add(wake)
-            self.queue.add_after(CYCLE, (wake - self.now()).total_seconds())
+            previous = reasons
 
     async def _finish(
         self, raw: KubeDict, workload: Workload, job: KubeDict, now: datetime
@@ -928,30 +824,6 @@ class QueueController:
             except ApiStatusError as err:
                 if not err.is_not_found:
                     raise
-
-
-class _Refuse:
-    """A placement check that refuses every fit, noting the heads in the order refused
-    (`QueueController._blocked_cycle`); the inner check runs first so a head that could not
-    be placed anyway is not the one said to wait."""
-
-    def __init__(self, inner: PlacementCheck | None, refused: list[str]) -> None:
-        self.inner = inner
-        self.refused = refused
-
-    def check(self, snapshot: Any, entry: Any, assignment: Any) -> str | None:
-        if self.inner is not None:
-            why = self.inner.check(snapshot, entry, assignment)
-            if why is not None:
-                return why
-        self.refused.append(entry.key)
-        return WAITING_MESSAGE
-
-
-def _with_requeue(status: Any, requeue: KubeDict | None) -> Any:
-    if requeue:
-        return {**status, "requeueState": requeue}
-    return status
 
 
 def _without_times(status: Any) -> Any:
