@@ -2,8 +2,9 @@
 kube-apiserver with Kueue's CRDs, timeouts of seconds: a Job whose pods never become ready
 is evicted (PodsReadyTimeout), requeued after Kueue's backoff (`requeueState` count and
 `requeueAt` = eviction + base * 2^(count-1)), readmitted, and deactivated once the retry
-limit is reached; with blockAdmission a second Job waits ("Waiting") until the first one's
-pods are ready. No Job controller runs: the test writes the Job status one would."""
+limit is reached; a restarted controller keeps the backoff and count it wrote; with
+blockAdmission a second Job waits ("Waiting") until the first one's pods are ready. No Job
+controller runs: the test writes the Job status one would."""
 
 from __future__ import annotations
 
@@ -254,5 +255,38 @@ def test_block_admission_holds_the_next_job_until_the_admitted_ones_pods_are_rea
                 assert (found["status"], found["reason"]) == ("True", "Started")
                 assert found["message"] == "All pods reached readiness and the workload is running"
                 assert stamp(wl_b, "QuotaReserved") >= stamp(wl_a, "PodsReady")
+
+    asyncio.run(scenario())
+
+
+def test_a_restarted_controller_keeps_the_backoff_and_the_count_it_wrote(
+    apiserver: ApiServer,
+) -> None:
+    config = WaitForPodsReady(timeout=1, backoff_base_seconds=4, backoff_max_seconds=60)
+
+    async def count_is(client: KubeClient, ns: str, count: int) -> Obj | None:
+        wl = await workload_of(client, ns, "slow")
+        state = ((wl or {}).get("status") or {}).get("requeueState") or {}
+        return wl if state.get("count") == count else None
+
+    async def scenario() -> None:
+        async with admin_client(apiserver.admin_kubeconfig) as admin:
+            ns = await setup(admin, "4")
+            async with running(apiserver.admin_kubeconfig, config) as client:
+                await client.create(JOBS.collection(ns), queued_job(ns, "slow", "lq"))
+                wl = await eventually(lambda: count_is(client, ns, 1), what="first eviction")
+            at = datetime.fromisoformat(wl["status"]["requeueState"]["requeueAt"])
+            assert at - stamp(wl, "Evicted") == timedelta(seconds=4)
+            # A new controller reads requeueState back: no admission before requeueAt, and
+            # the next eviction counts on from 1.
+            async with running(apiserver.admin_kubeconfig, config) as client:
+                again = await eventually(
+                    lambda: readmitted_after(client, ns, datetime.min.replace(tzinfo=at.tzinfo)),
+                    what="readmission",
+                )
+                assert stamp(again, "QuotaReserved") >= at
+                wl = await eventually(lambda: count_is(client, ns, 2), what="second eviction")
+                at2 = datetime.fromisoformat(wl["status"]["requeueState"]["requeueAt"])
+                assert at2 - stamp(wl, "Evicted") == timedelta(seconds=8)
 
     asyncio.run(scenario())
