@@ -197,3 +197,75 @@ def test_the_backoff_finishes_only_at_requeue_at() -> None:
     requeued = workload.condition("Requeued")
     assert requeued is not None
     assert (requeued.status, requeued.reason) == ("True", "BackoffFinished")
+
+
+QUEUES = """
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ResourceFlavor
+metadata: {name: default}
+---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ClusterQueue
+metadata: {name: cq}
+spec:
+  namespaceSelector: {}
+  resourceGroups:
+  - coveredResources: [cpu]
+    flavors:
+    - name: default
+      resources: [{name: cpu, nominalQuota: "1"}]
+---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: LocalQueue
+metadata: {name: lq, namespace: ns}
+spec: {clusterQueue: cq}
+"""
+
+
+def pending(name: str, created: str) -> str:
+    return f"""---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: Workload
+metadata: {{name: {name}, namespace: ns, creationTimestamp: "{created}"}}
+spec:
+  queueName: lq
+  podSets:
+  - name: main
+    count: 1
+    template:
+      spec:
+        containers:
+        - name: c
+          image: busybox
+          resources: {{requests: {{cpu: "1"}}}}
+"""
+
+
+@pytest.mark.parametrize(("timestamp", "head"), [("Eviction", "ns/b"), ("Creation", "ns/a")])
+def test_a_timed_out_workload_queues_by_its_eviction_time_under_the_eviction_strategy(
+    tmp_path: Any, timestamp: str, head: str
+) -> None:
+    from dralloc.kube.controllers.queuewaiting import PodsReadyWaiting
+    from dralloc.queueing import QueueManager, QueueState, read_queue_files
+
+    path = tmp_path / "kueue.yaml"
+    path.write_text(
+        QUEUES + pending("a", "2026-12-07T10:00:00Z") + pending("b", "2026-12-07T10:05:00Z")
+    )
+    inputs = read_queue_files([str(path)])
+    a = inputs.workloads["ns/a"]
+    a.status.conditions.append(
+        Condition(
+            type="Evicted",
+            status="True",
+            reason="PodsReadyTimeout",
+            last_transition_time="2026-12-07T10:10:00Z",
+        )
+    )
+    config = WaitForPodsReady(timeout=1, timestamp=timestamp)
+    waiting = PodsReadyWaiting(None, None, config, random.Random(1), lambda _: None, datetime.now)  # type: ignore[arg-type]
+    manager = QueueManager(QueueState.build(inputs))
+    with waiting.queue_order(inputs.workloads.values()):
+        manager.add_all(inputs.workloads.values())
+    assert [h.key for h in manager.heads()] == [head]
+    assert a.metadata.creation_timestamp == "2026-12-07T10:00:00Z"

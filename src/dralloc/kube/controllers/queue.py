@@ -89,6 +89,7 @@ import copy
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -512,11 +513,12 @@ class QueueController:
             return
         manager = QueueManager(state)
         # A Workload in its requeue backoff is not queued (Kueue keeps it inadmissible).
-        manager.add_all(
-            w
-            for k, w in active.items()
-            if w.has_quota_reservation() or not in_backoff(requeue.get(k), now)
-        )
+        with self.waiting.queue_order(active.values()) if self.waiting else nullcontext():
+            manager.add_all(
+                w
+                for k, w in active.items()
+                if w.has_quota_reservation() or not in_backoff(requeue.get(k), now)
+            )
         placement: PassPlacement | None = None
         if self.cluster is not None:
             placement = self.cluster.placement(

@@ -38,9 +38,12 @@ What Kueue does, and where this module does it (the controller calls these once 
    Waiting, "waiting for all admitted workloads to be in PodsReady condition"
    (`WAITING_REASON`, `WAITING_MESSAGE`), and is admitted by the first pass after they are.
 
-Departure, stated: `requeuingStrategy.timestamp: Eviction` (Kueue's default) orders a
-requeued Workload by its eviction time in the queue; the queue here orders by creation time
-for both values.
+`requeuingStrategy.timestamp: Eviction` (Kueue's default) orders a Workload evicted by
+PodsReadyTimeout by its eviction's time in its queue (`queuewaiting.PodsReadyWaiting.
+queue_order`), `Creation` by its creation.
+
+Departure, stated: a Workload in its backoff is left out of the queue, so a ClusterQueue's
+`pendingWorkloads` does not count it (Kueue counts it among the inadmissible ones).
 
 Pure computation on Workloads and wire-form jobs; the controller does the writes. Time
 comes in as `now`, randomness from the `random.Random` passed in.

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,8 @@ from dralloc.kube.client import KubeClient, KubeDict, Resource
 from dralloc.kube.controllers.base import name_of, namespace_of
 from dralloc.kube.controllers.queueready import (
     DEACTIVATION_TARGET,
+    EVICTED,
+    PODS_READY_TIMEOUT,
     QUOTA_RESERVED,
     WAITING_MESSAGE,
     WAITING_REASON,
@@ -76,6 +79,32 @@ class PodsReadyWaiting:
         self.now = now
         # Instants a pass is already queued for (timeouts, backoffs), pruned each pass.
         self._wakes: set[datetime] = set()
+
+    @contextmanager
+    def queue_order(self, workloads: Iterable[Workload]) -> Iterator[None]:
+        """Kueue's `requeuingStrategy.timestamp: Eviction` (its default): a Workload evicted
+        by PodsReadyTimeout is ordered in its queue by the eviction's time, not its
+        creation. The queue reads `metadata.creationTimestamp` when it queues a Workload,
+        so inside this block those Workloads show the eviction time there; it is put back
+        on exit (it is never written: the controller writes status only)."""
+        swapped: list[tuple[Workload, str | None]] = []
+        if self.config.timestamp == "Eviction":
+            for workload in workloads:
+                evicted = workload.condition(EVICTED)
+                if (
+                    evicted is not None
+                    and evicted.status == "True"
+                    and evicted.reason == PODS_READY_TIMEOUT
+                    and evicted.last_transition_time
+                    and not workload.has_quota_reservation()
+                ):
+                    swapped.append((workload, workload.metadata.creation_timestamp))
+                    workload.metadata.creation_timestamp = evicted.last_transition_time
+        try:
+            yield
+        finally:
+            for workload, stamp in swapped:
+                workload.metadata.creation_timestamp = stamp
 
     def blocks(self, workloads: dict[str, Workload]) -> bool:
         """blockAdmission is on and a Workload holding quota is not PodsReady."""
