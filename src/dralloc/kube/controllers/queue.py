@@ -64,7 +64,8 @@ Kueue's waitForPodsReady, when configured (`wait_for_pods_ready`, read by `drall
 condition from the job's status, evicts an admitted Workload not ready in time (reason
 PodsReadyTimeout) with `status.requeueState` backoff, deactivates it past
 `backoffLimitCount`, and with blockAdmission admits nothing while a Workload holding quota
-is not ready (`queueready`); a pass is queued for the next deadline.
+is not ready (`queueready` decides, `queuewaiting` writes); a pass is queued for the next
+deadline.
 
 Topology-aware scheduling (Kueue's TAS), where the cluster serves Topologies
 (`queuetopology.TopologyView`): a ResourceFlavor naming a Topology makes each pod set that
