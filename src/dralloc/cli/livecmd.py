@@ -188,7 +188,7 @@ def scheduler_command(
     for warning in configuration.warnings:
         sys.stderr.write(f"warning: {config}: {warning}\n")
     # Read before anything starts, so a bad file exits 2 naming its field.
-    queue_extra: dict[str, object] = {}
+    wait_for_pods_ready = None
     if queue_config is not None:
         from dralloc.kube.controllers.queueready import load_wait_for_pods_ready
 
@@ -197,8 +197,6 @@ def scheduler_command(
         except InputError as err:
             sys.stderr.write(f"{err}\n")
             raise typer.Exit(2) from None
-        if wait_for_pods_ready is not None:
-            queue_extra["queue_wait_for_pods_ready"] = wait_for_pods_ready
     options = ServerOptions(
         live=LiveOptions(
             features,
@@ -217,7 +215,7 @@ def scheduler_command(
         metrics_address=metrics_bind_address,
         run_for_seconds=run_for,
         queue_placement=queue_placement,
-        **queue_extra,  # type: ignore[arg-type]
+        queue_wait_for_pods_ready=wait_for_pods_ready,
     )
     try:
         code = asyncio.run(serve(options))

@@ -33,6 +33,7 @@ from dralloc.kube.controllers import (
     check_no_controller_manager,
 )
 from dralloc.kube.controllers.queuecluster import LivePlacement
+from dralloc.kube.controllers.queueready import WaitForPodsReady
 from dralloc.kube.health import DEFAULT_ADDRESS, HealthServer
 from dralloc.kube.leader import (
     LeaderElectionConfig,
@@ -81,6 +82,8 @@ class ServerOptions:
     # pods now (False: quota only, as Kueue). None: when the scheduler runs in this process,
     # whose informers (and role) already read the Nodes, ResourceSlices, claims and pods.
     queue_placement: bool | None = None
+    # Kueue's waitForPodsReady for the queue controller (`--queue-config`); None: off.
+    queue_wait_for_pods_ready: WaitForPodsReady | None = None
     identity: str = field(default_factory=default_identity)
 
 
@@ -107,7 +110,12 @@ class _Process:
             else None
         )
         self.controllers: list[Controller] = build_controllers(
-            names, client, self.informers, rng=self.rng, queue_placement=placement
+            names,
+            client,
+            self.informers,
+            rng=self.rng,
+            queue_placement=placement,
+            queue_wait_for_pods_ready=options.queue_wait_for_pods_ready,
         )
         self._controller_tasks: list[asyncio.Task[None]] = []
         self.leading = False
