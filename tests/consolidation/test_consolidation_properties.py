@@ -57,7 +57,7 @@ def _devices(plan: object) -> dict[str, tuple[str, ...]]:
     return out
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fragmented())
 def test_a_plan_keeps_every_invariant(case: tuple[list[str], list[Running], Goal]) -> None:
     groups, pods, goal = case

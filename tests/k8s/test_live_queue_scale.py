@@ -1,7 +1,7 @@
 """dralloc's queue controller admitting many Jobs at once against a real kube-apiserver: N
 Jobs spread over M ClusterQueues (enough quota for all), created together, are all admitted;
 the controller's passes, admission cycles and the time to the last admission are printed
-(`-s`). `DRALLOC_QUEUE_SCALE=200x10` sets N and M (default 40x4, so the suite stays quick),
+(`-s`). `DRALLOC_QUEUE_SCALE=200x10` sets N and M (default 12x3, so the suite stays quick),
 `DRALLOC_QUEUE_SCALE_RUNS` how often both runs repeat;
 `DRALLOC_QUEUE_PROFILE=1` prints the busiest functions of the test's process. Run with
 one write at a time (the plain path) and with concurrent writes: the same admissions."""
@@ -43,7 +43,7 @@ def kueue_crds(apiserver: ApiServer) -> None:
 
 
 def scale() -> tuple[int, int]:
-    jobs, queues = os.environ.get("DRALLOC_QUEUE_SCALE", "40x4").split("x")
+    jobs, queues = os.environ.get("DRALLOC_QUEUE_SCALE", "12x3").split("x")
     return int(jobs), int(queues)
 
 

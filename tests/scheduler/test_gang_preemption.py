@@ -749,7 +749,7 @@ def _gang_priority(w: World, pod_key: str) -> int:
     return victim.priority
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(clusters())
 def test_after_gang_preemption_devices_are_single_owned_gangs_whole_and_victims_lower(
     drawn: tuple[list[str], int],

@@ -3,7 +3,7 @@
 remembers verdicts only for one preemption's what-if, and the preemption evicts, places,
 reports and draws exactly as without it: same victims, placement, statuses, messages, cache,
 rng state and start index after. The memory is gone when the block ends, however it ends.
-CI runs 80 examples of each property; `DRALLOC_EQUIVALENCE_EXAMPLES=2000` soaks them."""
+CI runs 40 examples of each property; `DRALLOC_EQUIVALENCE_EXAMPLES=2000` soaks them."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from dralloc.scheduler.framework import CycleState, FitError, NodeInfo, PodInfo,
 from dralloc.scheduler.gangs import place_gang_preempting
 from dralloc.scheduler.signature import pod_signature
 
-EXAMPLES = int(os.environ.get("DRALLOC_EQUIVALENCE_EXAMPLES", "80"))
+EXAMPLES = int(os.environ.get("DRALLOC_EQUIVALENCE_EXAMPLES", "40"))
 
 
 def outcome(w: World, *, remember: bool) -> tuple[object, ...]:

@@ -86,7 +86,7 @@ from dralloc.scheduler.plugins.nodeunschedulable.plugin import NodeUnschedulable
 from dralloc.scheduler.plugins.tainttoleration.plugin import TaintToleration
 from dralloc.scheduler.scheduler import ScheduleOutcome, Scheduler
 
-EXAMPLES = int(os.environ.get("DRALLOC_EQUIVALENCE_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("DRALLOC_EQUIVALENCE_EXAMPLES", "60"))
 DRIVER = "tpu.example.com"
 DEVICE_CLASS = "example-tpu"
 POOL = "cloud.google.com/gke-nodepool"
