@@ -36,6 +36,7 @@ async def live_scheduler(
     leading: bool = True,
     binding_poll_seconds: float = 5.0,
     binding_timeout_seconds: float = 600.0,
+    features: Features | None = None,
 ) -> AsyncIterator[LiveScheduler]:
     client = KubeClient.connect(kubeconfig)
     informers = SharedInformers(client)
@@ -43,7 +44,7 @@ async def live_scheduler(
         client,
         informers,
         LiveOptions(
-            Features(),
+            features if features is not None else Features(),
             config=dralloc_config(),
             ownership=Ownership(parse_label_selector(owned)),
             shutdown_grace_seconds=5,

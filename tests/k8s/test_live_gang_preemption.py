@@ -4,21 +4,15 @@ through the API, goes back to the queue, and is bound once their deletions arriv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ApiServerOptions
 from controlplane import ApiServer
-from livekit import create_node, dralloc_config, eventually, unique
+from livekit import create_node, eventually, live_scheduler, unique
 
 from dralloc.features import parse_gates
 from dralloc.kube.client import POD_GROUPS, KubeClient
-from dralloc.kube.live import LiveOptions, LiveScheduler
-from dralloc.kube.ownership import Ownership, parse_label_selector
-from dralloc.kube.shared_informers import SharedInformers
 
 pytestmark = pytest.mark.k8s
 Obj = dict[str, Any]
@@ -31,34 +25,6 @@ def apiserver_options() -> ApiServerOptions:
     return ApiServerOptions(
         feature_gates=GATES, runtime_config={"scheduling.k8s.io/v1alpha2": True}
     )
-
-
-@asynccontextmanager
-async def live(kubeconfig: Path, owned: str) -> AsyncIterator[LiveScheduler]:
-    client = KubeClient.connect(kubeconfig)
-    informers = SharedInformers(client)
-    scheduler = LiveScheduler(
-        client,
-        informers,
-        LiveOptions(
-            FEATURES,
-            config=dralloc_config(),
-            ownership=Ownership(parse_label_selector(owned)),
-            shutdown_grace_seconds=5,
-        ),
-    )
-    await informers.start()
-    await informers.wait_synced(30)
-    scheduler.start_leading()
-    task = asyncio.create_task(scheduler.run())
-    try:
-        yield scheduler
-    finally:
-        await scheduler.shutdown()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await informers.stop()
-        await client.aclose()
 
 
 def pod(name: str, ns: str, cls: str, **spec: Any) -> Obj:
@@ -105,7 +71,9 @@ def test_a_gang_preempts_live_and_is_bound_after_the_deletions(
         path = f"/api/v1/namespaces/{namespace}/pods"
         for i, n in enumerate(nodes):
             await admin.create(path, pod(f"low-{i}", namespace, low, nodeName=n))
-        async with live(apiserver.admin_kubeconfig, f"owner={label}"):
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned=f"owner={label}", features=FEATURES
+        ):
             await admin.create(
                 POD_GROUPS.collection(namespace),
                 {

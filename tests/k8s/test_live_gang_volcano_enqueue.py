@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ApiServerOptions
 from controlplane import ApiServer
-from livekit import create_node, dralloc_config, eventually, pod, unique
+from livekit import create_node, eventually, live_scheduler, pod, unique
 
 from dralloc.features import parse_gates
 from dralloc.kube.client import VOLCANO_POD_GROUPS, ApiStatusError, KubeClient
-from dralloc.kube.live import LiveOptions, LiveScheduler
-from dralloc.kube.ownership import Ownership, parse_label_selector
-from dralloc.kube.shared_informers import SharedInformers
 
 pytestmark = pytest.mark.k8s
 
@@ -127,34 +121,6 @@ def apiserver_options() -> ApiServerOptions:
     )
 
 
-@asynccontextmanager
-async def live_scheduler(kubeconfig: Path, owned: str) -> AsyncIterator[LiveScheduler]:
-    client = KubeClient.connect(kubeconfig)
-    informers = SharedInformers(client)
-    live = LiveScheduler(
-        client,
-        informers,
-        LiveOptions(
-            FEATURES,
-            config=dralloc_config(),
-            ownership=Ownership(parse_label_selector(owned)),
-            shutdown_grace_seconds=5,
-        ),
-    )
-    await informers.start()
-    await informers.wait_synced(30)
-    live.start_leading()
-    task = asyncio.create_task(live.run())
-    try:
-        yield live
-    finally:
-        await live.shutdown()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await informers.stop()
-        await client.aclose()
-
-
 def cpu_pod(namespace: str, name: str, cpu: str, *, group: str = "", node: str = "") -> Obj:
     body = pod(namespace, name)
     body["spec"]["containers"][0]["resources"]["requests"] = {"cpu": cpu}
@@ -204,7 +170,9 @@ def test_a_group_whose_min_resources_do_not_fit_waits_pending_until_capacity_fre
         )
         names = ["train-0", "train-1"]
         group_path = VOLCANO_POD_GROUPS.item(namespace, "train")
-        async with live_scheduler(apiserver.admin_kubeconfig, f"owner={label}") as live:
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned=f"owner={label}", features=FEATURES
+        ) as live:
             for name in names:
                 await admin.create(pods, cpu_pod(namespace, name, "4", group="train"))
 
@@ -301,7 +269,9 @@ def test_a_node_joining_lets_the_step_enqueue_a_group_that_did_not_fit(
         )
         names = [f"wide-{i}" for i in range(3)]
         path = VOLCANO_POD_GROUPS.item(namespace, "wide")
-        async with live_scheduler(apiserver.admin_kubeconfig, f"owner={label}"):
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned=f"owner={label}", features=FEATURES
+        ):
             for name in names:
                 await admin.create(pods, cpu_pod(namespace, name, "8", group="wide"))
 

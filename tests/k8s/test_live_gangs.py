@@ -10,8 +10,7 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,15 @@ from livekit import (
     claim,
     create_node,
     device_class,
-    dralloc_config,
     eventually,
     gpu_slice,
+    live_scheduler,
     pod,
     unique,
 )
 
 from dralloc.features import parse_gates
 from dralloc.kube.client import POD_GROUPS, ApiStatusError, KubeClient
-from dralloc.kube.live import LiveOptions, LiveScheduler
-from dralloc.kube.ownership import Ownership, parse_label_selector
-from dralloc.kube.shared_informers import SharedInformers
 
 pytestmark = pytest.mark.k8s
 
@@ -61,34 +57,6 @@ def upstream_scheduler(apiserver: ApiServer) -> Iterator[KubeScheduler]:
     finally:
         scheduler.stop()
         shutil.rmtree(directory, ignore_errors=True)
-
-
-@asynccontextmanager
-async def gang_scheduler(kubeconfig: Path, owned: str) -> AsyncIterator[LiveScheduler]:
-    client = KubeClient.connect(kubeconfig)
-    informers = SharedInformers(client)
-    live = LiveScheduler(
-        client,
-        informers,
-        LiveOptions(
-            FEATURES,
-            config=dralloc_config(),
-            ownership=Ownership(parse_label_selector(owned)),
-            shutdown_grace_seconds=5,
-        ),
-    )
-    await informers.start()
-    await informers.wait_synced(30)
-    live.start_leading()
-    task = asyncio.create_task(live.run())
-    try:
-        yield live
-    finally:
-        await live.shutdown()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await informers.stop()
-        await client.aclose()
 
 
 def pod_group(namespace: str, name: str, min_count: int) -> Obj:
@@ -161,7 +129,9 @@ def test_a_gang_that_fits_only_in_part_binds_no_pod_until_a_node_joins_then_all(
         admin = KubeClient.connect(apiserver.admin_kubeconfig)
         label = unique("gang")
         class_name = await fleet(admin, 3, label)
-        async with gang_scheduler(apiserver.admin_kubeconfig, f"owner={label}") as live:
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned=f"owner={label}", features=FEATURES
+        ) as live:
             names = await create_gang(admin, namespace, "train", 4, 4, class_name)
 
             async def unschedulable() -> Obj | None:
@@ -212,7 +182,9 @@ def test_of_two_gangs_competing_for_one_fleet_exactly_one_is_bound_whole(
         admin = KubeClient.connect(apiserver.admin_kubeconfig)
         label = unique("race")
         class_name = await fleet(admin, 3, label)
-        async with gang_scheduler(apiserver.admin_kubeconfig, f"owner={label}"):
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned=f"owner={label}", features=FEATURES
+        ):
             first = await create_gang(admin, namespace, "a", 3, 3, class_name)
             second = await create_gang(admin, namespace, "b", 3, 3, class_name)
 
@@ -262,7 +234,9 @@ def test_a_gang_asking_for_an_extended_resource_gets_one_claim_made_per_member(
         await admin.create("/apis/resource.k8s.io/v1/deviceclasses", gpu_class)
         pods = f"/api/v1/namespaces/{namespace}/pods"
         names = ["x-0", "x-1"]
-        async with gang_scheduler(apiserver.admin_kubeconfig, f"owner={label}"):
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned=f"owner={label}", features=FEATURES
+        ):
             await admin.create(POD_GROUPS.collection(namespace), pod_group(namespace, "x", 2))
             for name in names:
                 body = pod(namespace, name)
@@ -333,7 +307,9 @@ def test_pods_naming_a_podgroup_not_made_yet_wait_for_it(
         class_name = await fleet(admin, 2, label)
         claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
         names = ["l-0", "l-1"]
-        async with gang_scheduler(apiserver.admin_kubeconfig, f"owner={label}") as live:
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned=f"owner={label}", features=FEATURES
+        ) as live:
             for name in names:
                 await admin.create(claims, claim(namespace, name, class_name, count=GPUS))
                 body = pod(namespace, name, claim_name=name)
@@ -413,7 +389,9 @@ def test_a_volcano_podgroup_is_a_gang_when_its_crd_is_served(
         )
         claims = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
         names = ["v-0", "v-1"]
-        async with gang_scheduler(apiserver.admin_kubeconfig, f"owner={label}"):
+        async with live_scheduler(
+            apiserver.admin_kubeconfig, owned=f"owner={label}", features=FEATURES
+        ):
             for name in names:
                 await admin.create(claims, claim(namespace, name, class_name, count=GPUS))
                 body = pod(namespace, name, claim_name=name)

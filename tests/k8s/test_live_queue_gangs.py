@@ -16,7 +16,8 @@ import pytest
 from conftest import ApiServerOptions
 from controlplane import ApiServer
 from crdkit import KUEUE_CRD_FILES, install_crds
-from test_live_gangs import GATES, add_node, bound, condition, fleet, gang_scheduler, pod_group
+from livekit import live_scheduler
+from test_live_gangs import FEATURES, GATES, add_node, bound, condition, fleet, pod_group
 
 from dralloc.kube.client import JOBS, POD_GROUPS, KubeClient
 from dralloc.kube.controllers import build_controllers
@@ -192,7 +193,7 @@ def test_an_admitted_gang_job_is_placed_all_or_nothing_by_the_dralloc_scheduler(
         names = ["queue", "job", "resourceclaim"]
         async with (
             controllers(apiserver.admin_kubeconfig, names),
-            gang_scheduler(apiserver.admin_kubeconfig, f"owner={label}"),
+            live_scheduler(apiserver.admin_kubeconfig, owned=f"owner={label}", features=FEATURES),
         ):
             await admin.create(POD_GROUPS.collection(namespace), pod_group(namespace, "train", 4))
             await admin.create(JOBS.collection(namespace), gang_job(namespace, "train", "train", 4))
