@@ -18,6 +18,11 @@ Owns: `SchedulerPlacement`, which for one Fit assignment
 3. asks `place_gang` (minCount: every pod of the admitted counts) on the cluster cache, where
    the pods of the Workloads admitted before are bound.
 
+It is also a `PreemptionPlacement` (`queueing.cycle`): `placeable_without(victims)` takes
+the victims' pods and claims out of the cache, asks `place_gang` without binding, and puts
+everything back, so the preemptor names only victims whose removal lets all its pods be
+placed (spec 8.2, kueue#5243); `what_ifs=False` turns that off.
+
 On success the pods are bound in the cache at once (the cycle admits a Fit entry that passed
 the check; nothing after the check can undo it), so the next check sees them; `forget`
 removes them again when a Workload is evicted. On failure the cache is as before (place_gang
@@ -37,14 +42,15 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from dralloc.api.core import Pod, PodSchedulingGate, PriorityClass, Toleration
 from dralloc.api.io import LoadedObject, kube_dict
 from dralloc.api.meta import ObjectMeta
-from dralloc.api.resource import ResourceClaimTemplate
+from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
 from dralloc.api.workloads import Job, JobSet, PodTemplateSpec
 from dralloc.controllers import InMemoryClaimClient, ResourceClaimController
 from dralloc.controllers.manifests import expand_controllers
@@ -60,9 +66,9 @@ from dralloc.queueing.topology import (
     ungate_pods,
 )
 from dralloc.scheduler.admission import admit_pod
-from dralloc.scheduler.cache import SchedulerCache, claim_key
+from dralloc.scheduler.cache import SchedulerCache, claim_key, pod_claim_keys
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME
-from dralloc.scheduler.framework import Framework
+from dralloc.scheduler.framework import Framework, PodInfo
 from dralloc.scheduler.gangs import Gang, GangKey, GangSource, place_gang
 
 
@@ -319,6 +325,10 @@ class SchedulerPlacement:
     # them; False: such a Workload waits, as offline, where nothing else would place them.
     skip_other_schedulers: bool = False
     placed: dict[str, PlacedWorkload] = field(default_factory=dict)
+    # Answer the preemptor's what-ifs (`placeable_without`); False: every victim set is
+    # placeable as far as this check says, so victims are chosen by quota only (the switch
+    # the cycle's `placement_preemption` also gives).
+    what_ifs: bool = True
     # The last answer per Workload key, for `--explain` and the tables.
     answers: dict[str, str] = field(default_factory=dict)
 
@@ -393,21 +403,24 @@ class SchedulerPlacement:
             self.answers.pop(entry.key, None)
         return answer
 
-    def place(self, workload: Workload, *, running: int = 0) -> str | None:
+    def place(self, workload: Workload, *, running: int = 0, bind: bool = True) -> str | None:
         """Place (and on success bind in the cache) the pods of `workload`, whose
         `status.admission` says the counts and flavors; None, or why not. `running`: how
-        many of its pods are bound already (and in the cache): only the others are placed."""
+        many of its pods are bound already (and in the cache): only the others are placed.
+        `bind=False`: only ask (the cache and `placed` are left as they were)."""
         key = f"{workload.metadata.namespace}/{workload.metadata.name}"
         pods, claims = self._with_claims(key, self.pods_of(workload)[running:])
         if not pods:
-            self.placed[key] = PlacedWorkload([], {}, claims)
+            if bind:
+                self.placed[key] = PlacedWorkload([], {}, claims)
             return None
         names = {pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME for pod in pods}
         name = sorted(names)[0]
         framework = self.frameworks.get(name)
         if framework is None and self.skip_other_schedulers and len(names) == 1:
             self._drop_claims(claims)
-            self.placed[key] = PlacedWorkload([], {}, [])
+            if bind:
+                self.placed[key] = PlacedWorkload([], {}, [])
             return None
         if framework is None or len(names) > 1:
             self._drop_claims(claims)
@@ -427,9 +440,67 @@ class SchedulerPlacement:
             if blocking is not None:
                 return f"pod {blocking.key}: {blocking.message}"
             return placement.message
+        if not bind:
+            self._drop_claims(claims)
+            return None
         bound = place_gang(self.cache, framework, gang, pods, bind=True)
         self.placed[key] = PlacedWorkload(pods, bound.placed, claims)
         return None
+
+    def placeable_without(
+        self,
+        snapshot: Snapshot,
+        entry: QueuedWorkload,
+        assignment: Assignment,
+        victims: Sequence[str],
+    ) -> str | None:
+        """`PreemptionPlacement`: could every pod of `assignment` be placed if the admitted
+        Workloads `victims` were gone? A what-if on the cache: the victims' pods and claims
+        are taken out, the pods placed without binding, and everything put back as it was
+        (the claim objects themselves, so allocations and reservations are restored)."""
+        if not self.what_ifs:
+            return None
+        workload = copy.deepcopy(entry.workload)
+        workload.status.admission = _admission(entry, assignment)
+        with self._without(victims):
+            return self.place(workload, bind=False)
+
+    def fragmented_pod_sets(self, entry: QueuedWorkload) -> Sequence[str]:
+        """`PreemptionPlacement`: never (a refusal here is not Kueue's TAS fragmentation)."""
+        return ()
+
+    @contextmanager
+    def _without(self, victims: Sequence[str]) -> Iterator[None]:
+        gone = [self.placed[k] for k in dict.fromkeys(victims) if k in self.placed]
+        cache = self.cache
+        pods: list[tuple[PodInfo, str]] = []
+        claims: dict[str, ResourceClaim] = {}
+        for placed in gone:
+            for key in placed.claims:
+                if key in cache.claims:
+                    claims.setdefault(key, cache.claims[key])
+            for pod in placed.pods:
+                key = f"{pod.metadata.namespace}/{pod.metadata.name}"
+                cached = cache.pods.get(key)
+                if cached is None:
+                    continue
+                for _, claim_name in pod_claim_keys(cached[0].pod):
+                    if claim_name is not None and claim_name in cache.claims:
+                        claims.setdefault(claim_name, cache.claims[claim_name])
+                pods.append(cached)
+        try:
+            for info, _ in pods:
+                cache.remove_pod(info.pod)
+            for placed in gone:
+                for key in placed.claims:
+                    cache.remove_claim(key)
+            yield
+        finally:
+            for key, claim in claims.items():
+                if cache.claims.get(key) is not claim:
+                    cache.set_claim(claim)
+            for info, node in pods:
+                cache.assume_pod(info, node)
 
     def _drop_claims(self, claims: Sequence[str]) -> None:
         for claim in claims:

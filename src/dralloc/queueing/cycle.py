@@ -18,12 +18,29 @@ Workload against its ClusterQueue on a snapshot (also what `explain` uses). A cy
    longer fits, is skipped; Preempt issues preemptions and waits; Fit reserves quota at once
    (`QueueState.reserve`) and writes `status.admission` and QuotaReserved / Admitted; with a
    `PlacementCheck` (dralloc's addition, spec 8.1) a Fit entry whose pods cannot be placed
-   on nodes waits instead (`PlacementInfeasible`).
+   on nodes waits instead (`PlacementInfeasible`), or, when the check says the failure is a
+   fragmented topology (`PreemptionPlacement.fragmented_pod_sets`, Kueue's TAS switch from
+   Fit to Preempt), preempts Workloads whose removal opens a domain that holds it.
 6. requeues the rest (StrictFIFO / BestEffortFIFO) and writes QuotaReserved=False with the
    reason and Kueue's message.
 
 Nothing is admitted half: a Workload's usage for all its pod sets is charged in one step,
 after one fit check over every FR, or not at all.
+
+Preemption that knows placement (spec 8.2, kueue#5243; dralloc's addition beyond Kueue's TAS
+case): when the `PlacementCheck` is also a `PreemptionPlacement` (it can answer "could the
+pods be placed with these Workloads gone?" without changing anything), the preemptor accepts
+a victim set only if the preemptor's pods can be placed with the victims' pods removed: the
+fit test of both selection algorithms becomes "fits in quota *and* placeable without the
+victims" (a `PlacementTrial`), so victims whose freed GPUs would be scattered are not
+evicted; the search goes on through the candidates in Kueue's order, and names no victims
+when no set lets the preemptor in, whose pending message then says why
+(`PlacementInfeasible`). Processing checks again that the targets still make room (an entry
+processed before may have been placed where they would). The flavor assigner's preemption
+oracle stays quota-only, as Kueue's. Off switch: `schedule(..., placement_preemption=False)`
+(victims by quota only, as before); with no placement, or one that cannot answer what-ifs,
+nothing changes. Answers that asked the placement are not shared by `Nominations` (the
+placement may change while the quota generation holds).
 
 Speed-up (changes no outcome; `schedule(..., nominations=None)` is the plain path, and
 tests/queueing/test_quick_heads.py checks both agree): `Nominations` remembers step 3's
@@ -44,11 +61,13 @@ cycle); writes the status of the Workloads it decides on; time comes in as `now`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+import copy
+import dataclasses
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dralloc.api.validation.times import format_time
 from dralloc.queueing.fairsharing import Contender, tournament_order
@@ -98,17 +117,22 @@ class Target:
 
 class Preemptor(Protocol):
     """Finds preemption targets on a snapshot (spec section 3). `oracle` classifies a
-    flavor during assignment; `targets` returns victims for a Preempt assignment. Both must
-    leave the snapshot as they found it. `equivalence` names what both read of a head
-    beyond its ClusterQueue, shape and priority (for `Nominations`): two heads with equal
-    answers must get equal oracles and targets on one snapshot."""
+    flavor during assignment; `targets` returns victims for a Preempt assignment, and with a
+    `trial` only a set the trial accepts (`PlacementTrial.fits` at every fit test), else
+    none. Both must leave the snapshot as they found it. `equivalence` names what both read
+    of a head beyond its ClusterQueue, shape and priority (for `Nominations`): two heads with
+    equal answers must get equal oracles and targets on one snapshot."""
 
     def oracle(self, snapshot: Snapshot, entry: QueuedWorkload) -> PreemptionOracle: ...
 
     def equivalence(self, cq: ClusterQueueState, entry: QueuedWorkload) -> Hashable: ...
 
     def targets(
-        self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
+        self,
+        snapshot: Snapshot,
+        entry: QueuedWorkload,
+        assignment: Assignment,
+        trial: PlacementTrial | None = None,
     ) -> list[Target]: ...
 
 
@@ -125,6 +149,61 @@ class PlacementCheck(Protocol):
     ) -> str | None: ...
 
 
+@runtime_checkable
+class PreemptionPlacement(PlacementCheck, Protocol):
+    """A `PlacementCheck` that also answers the preemptor's what-if questions (module
+    docstring; spec 8.2).
+
+    `placeable_without`: None when every pod of `assignment` could be placed if the admitted
+    Workloads `victims` (keys) were gone, else why not. Must leave everything as it found it
+    (a what-if: remove and put back, or work on a copy); called many times per search.
+
+    `fragmented_pod_sets`: after `check` refused `entry`, the pod sets for which the refusal
+    is only fragmentation (capacity exists in quota and on the empty topology, but no
+    domain holds them now): Kueue's flavor assigner then turns those pod sets to Preempt. Empty
+    when preemption cannot help or the check does not know."""
+
+    def placeable_without(
+        self,
+        snapshot: Snapshot,
+        entry: QueuedWorkload,
+        assignment: Assignment,
+        victims: Sequence[str],
+    ) -> str | None: ...
+
+    def fragmented_pod_sets(self, entry: QueuedWorkload) -> Sequence[str]: ...
+
+
+@dataclass
+class PlacementTrial:
+    """The placement half of a preemptor's fit test for one assignment: `fits(victims)` asks
+    the `PreemptionPlacement` and remembers how often it was asked and the last refusal,
+    which the pending message quotes when no victim set lets the preemptor in."""
+
+    placement: PreemptionPlacement
+    snapshot: Snapshot
+    entry: QueuedWorkload
+    assignment: Assignment
+    asked: int = 0
+    refusal: str | None = None
+
+    def fits(self, victims: Sequence[str]) -> bool:
+        self.asked += 1
+        why = self.placement.placeable_without(self.snapshot, self.entry, self.assignment, victims)
+        if why is not None:
+            self.refusal = why
+        return why is None
+
+
+def _trial(
+    placement: PreemptionPlacement | None,
+    snapshot: Snapshot,
+    entry: QueuedWorkload,
+    assignment: Assignment,
+) -> PlacementTrial | None:
+    return None if placement is None else PlacementTrial(placement, snapshot, entry, assignment)
+
+
 class NeverPreempt:
     """No preemption: flavors needing it are NoCandidates, and there are never targets."""
 
@@ -135,7 +214,11 @@ class NeverPreempt:
         return None
 
     def targets(
-        self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
+        self,
+        snapshot: Snapshot,
+        entry: QueuedWorkload,
+        assignment: Assignment,
+        trial: PlacementTrial | None = None,
     ) -> list[Target]:
         return []
 
@@ -158,6 +241,9 @@ class Entry:
     reason: PendingReason = PendingReason.pending_evaluation
     message: str = ""
     nominated: bool = False
+    # The placement was asked during nomination (`PlacementTrial`): the answer may change
+    # without the quota generation moving, so `Nominations` does not share it.
+    asked_placement: bool = False
 
     @property
     def key(self) -> str:
@@ -258,10 +344,11 @@ class Nominations:
         queued: QueuedWorkload,
         preemptor: Preemptor,
         config: QueueConfig,
+        placement: PreemptionPlacement | None = None,
     ) -> Entry:
         """`nominate`, answered from memory when an equivalent head was nominated at this
         generation. `snapshot` gives the generation's snapshot, uncharged (taken only when
-        the answer is not known)."""
+        the answer is not known). An answer that asked `placement` is not kept."""
         if state.generation != self.generation:
             self.generation = state.generation
             self.answers.clear()
@@ -282,7 +369,9 @@ class Nominations:
             return found.entry(queued, cq)
         self.misses += 1
         before = queued.requeue_reason
-        entry = nominate(state, snapshot(), queued, preemptor, config)
+        entry = nominate(state, snapshot(), queued, preemptor, config, placement)
+        if entry.asked_placement:
+            return entry
         self.answers[key] = _Answer(
             entry.nominated,
             entry.assignment,
@@ -301,8 +390,10 @@ def nominate(
     queued: QueuedWorkload,
     preemptor: Preemptor,
     config: QueueConfig,
+    placement: PreemptionPlacement | None = None,
 ) -> Entry:
-    """Evaluate one Workload against its ClusterQueue on `snapshot` (left unchanged)."""
+    """Evaluate one Workload against its ClusterQueue on `snapshot` (left unchanged). With
+    `placement`, preemption targets must let the pods be placed (module docstring)."""
     cq = state.cluster_queues.get(queued.cluster_queue)
     entry = Entry(queued, cq)
     if cq is None:
@@ -342,11 +433,19 @@ def nominate(
             fair_sharing=config.fair_sharing,
         )
 
+    trials: list[PlacementTrial] = []
+
+    def targets_for(assignment: Assignment) -> list[Target]:
+        trial = _trial(placement, snapshot, queued, assignment)
+        if trial is not None:
+            trials.append(trial)
+        return preemptor.targets(snapshot, queued, assignment, trial)
+
     full = assign(None)
     entry.assignment = full
     mode = full.mode()
     if mode is Mode.preempt:
-        entry.targets = preemptor.targets(snapshot, queued, full)
+        entry.targets = targets_for(full)
     good_as_is = mode is Mode.fit or (mode is Mode.preempt and bool(entry.targets))
     if (
         not good_as_is
@@ -361,7 +460,7 @@ def nominate(
                 found["best"] = (trial, [])
                 return True
             if trial.mode() is Mode.preempt:
-                targets = preemptor.targets(snapshot, queued, trial)
+                targets = targets_for(trial)
                 if targets:
                     found["best"] = (trial, targets)
                     return True
@@ -373,13 +472,38 @@ def nominate(
     assert assignment is not None
     queued.last_tried = assignment.last_tried
     entry.message = assignment.message()
-    if assignment.mode() is Mode.no_fit or (
+    entry.asked_placement = any(t.asked for t in trials)
+    refused = next(
+        (t.refusal for t in trials if t.assignment is assignment and t.refusal is not None), None
+    )
+    if assignment.mode() is Mode.preempt and not entry.targets and refused is not None:
+        # Quota alone would have named victims (the placement is asked only once the quota
+        # fits), but no set of them lets the pods be placed.
+        entry.reason = PendingReason.placement_infeasible
+        entry.message += f"; preempting would not make room for its pods: {refused}"
+    elif assignment.mode() is Mode.no_fit or (
         assignment.mode() is Mode.preempt and not entry.targets
     ):
         entry.reason = pending_reason(assignment)
     elif assignment.mode() is Mode.preempt:
         entry.reason = PendingReason.waiting_for_preempted_workloads
     return entry
+
+
+def _as_preempt(assignment: Assignment, pod_sets: Collection[str]) -> Assignment:
+    """A copy of a Fit `assignment` whose pod sets named in `pod_sets` need preemption on
+    every flavor (Kueue's `updateMode(Preempt)`), so their flavor-resources are contested."""
+    out = copy.copy(assignment)
+    out.pod_sets = []
+    for ps in assignment.pod_sets:
+        if ps.name in pod_sets:
+            ps = copy.copy(ps)
+            ps.flavors = {
+                r: dataclasses.replace(c, mode=Mode.preempt) for r, c in ps.flavors.items()
+            }
+            ps.reasons = [*ps.reasons, "topology is fragmented"]
+        out.pod_sets.append(ps)
+    return out
 
 
 def _classical_order(entries: list[Entry]) -> list[Entry]:
@@ -435,13 +559,18 @@ def schedule(
     reserved_at: float | None = None,
     placement: PlacementCheck | None = None,
     nominations: Nominations | None = None,
+    placement_preemption: bool = True,
 ) -> CycleResult:
     """Run one admission cycle. Returns what was admitted, what to preempt, and why the
     others wait; the admitted Workloads hold quota in `state` when this returns.
     `nominations`: share answers between equivalent heads (a speed-up; None: each head is
-    evaluated afresh)."""
+    evaluated afresh). `placement_preemption`: when `placement` is a `PreemptionPlacement`,
+    victims must let the preemptor be placed (module docstring); False: by quota only."""
     config = config or QueueConfig()
     preemptor = preemptor or NeverPreempt()
+    what_if = (
+        placement if placement_preemption and isinstance(placement, PreemptionPlacement) else None
+    )
     # When admitted Workloads reserved quota orders preemption candidates (most recent first):
     # seconds since the epoch, as for Workloads read back with their QuotaReserved time.
     reserved = now.timestamp() if reserved_at is None else reserved_at
@@ -460,11 +589,34 @@ def schedule(
         return taken[0]
 
     if nominations is None:
-        entries = [nominate(state, take_snapshot(), h, preemptor, config) for h in heads]
+        entries = [nominate(state, take_snapshot(), h, preemptor, config, what_if) for h in heads]
     else:
-        entries = [nominations.nominate(state, take_snapshot, h, preemptor, config) for h in heads]
+        entries = [
+            nominations.nominate(state, take_snapshot, h, preemptor, config, what_if) for h in heads
+        ]
     nominated = [e for e in entries if e.nominated]
     claimed: dict[str, Target] = {}
+
+    def preempt_for_fragments(entry: Entry, what_if: PreemptionPlacement, why: str) -> str | None:
+        """A Fit whose placement failed for fragmentation turns Preempt (Kueue's flavor
+        assigner on a TAS failure that the empty topology would hold): victims whose removal
+        opens room, as the preemptor chooses them. None when some were found (the entry now
+        preempts), else `why`, saying so when candidates were tried."""
+        assert entry.assignment is not None
+        names = set(what_if.fragmented_pod_sets(entry.queued))
+        if not names:
+            return why
+        preempting = _as_preempt(entry.assignment, names)
+        trial = PlacementTrial(what_if, take_snapshot(), entry.queued, preempting)
+        targets = preemptor.targets(take_snapshot(), entry.queued, preempting, trial)
+        if targets and not any(t.key in claimed for t in targets):
+            entry.assignment, entry.targets = preempting, targets
+            entry.reason = PendingReason.waiting_for_preempted_workloads
+            entry.message = preempting.message()
+            return None
+        if trial.refusal is not None:
+            why += f"; preempting would not make room for its pods: {trial.refusal}"
+        return why
 
     def process(entry: Entry) -> None:
         assert entry.assignment is not None and entry.cq is not None
@@ -490,12 +642,28 @@ def schedule(
             entry.message = "Workload no longer fits after processing another workload"
             entry.queued.last_tried = None
             return
+        if mode is Mode.preempt and what_if is not None:
+            # An entry processed before may have been placed where the victims' pods are.
+            why = what_if.placeable_without(
+                snapshot, entry.queued, entry.assignment, [t.key for t in entry.targets]
+            )
+            if why is not None:
+                entry.status = EntryStatus.skipped
+                entry.reason = PendingReason.placement_infeasible
+                entry.message = (
+                    f"Workload no longer placeable after processing another workload: {why}"
+                )
+                entry.queued.last_tried = None
+                return
         if mode is Mode.fit and placement is not None:
             why = placement.check(snapshot, entry.queued, entry.assignment)
+            if why is not None and what_if is not None:
+                why = preempt_for_fragments(entry, what_if, why)
             if why is not None:
                 entry.reason = PendingReason.placement_infeasible
                 entry.message = f"placement infeasible: {why}"
                 return
+            mode = entry.assignment.mode()
         for target in entry.targets:
             claimed[target.key] = target
         snapshot.add_usage(entry.cq.name, entry.usage())

@@ -22,6 +22,10 @@ share and the target's at the children of their lowest common ancestor:
   target's share before.
 
 Then, as classically, targets are put back in reverse while the preemptor still fits.
+
+With a `PlacementTrial` (placement-aware admission, `queueing.cycle`'s module docstring),
+every fit test, in both strategies and the fill-back, also asks that the preemptor's pods be
+placeable without the targets' pods; the shares and the order are Kueue's, unchanged.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from dralloc.queueing.cycle import Target
+from dralloc.queueing.cycle import PlacementTrial, Target
 from dralloc.queueing.fairsharing import DRS, compare_drs, dominant_resource_share
 from dralloc.queueing.flavors import Assignment, Possibility, PreemptionOracle
 from dralloc.queueing.objects import PreemptionPolicy
@@ -209,13 +213,16 @@ def _holds(strategy: Strategy, preemptor_new: DRS, target_old: DRS, target_new: 
     return compare_drs(preemptor_new, target_old) < 0
 
 
-def _fits(ctx: PreemptionContext) -> bool:
-    """The preemptor fits, its own usage (simulated for the shares) taken out again."""
+def _fits(ctx: PreemptionContext, trial: PlacementTrial | None, targets: Sequence[Target]) -> bool:
+    """The preemptor fits, its own usage (simulated for the shares) taken out again, and
+    with a `trial` its pods can be placed without the targets' (asked once the quota fits)."""
     remove_usages(ctx.node, dict(ctx.requests))
     try:
-        return preemptor_fits(ctx, True)
+        if not preemptor_fits(ctx, True):
+            return False
     finally:
         add_usages(ctx.node, dict(ctx.requests))
+    return trial is None or trial.fits([t.key for t in targets])
 
 
 def _within_nominal(ctx: PreemptionContext) -> bool:
@@ -226,7 +233,11 @@ def _within_nominal(ctx: PreemptionContext) -> bool:
 
 
 def _first(
-    ctx: PreemptionContext, ordering: _Ordering, strategy: Strategy, targets: list[Target]
+    ctx: PreemptionContext,
+    ordering: _Ordering,
+    strategy: Strategy,
+    targets: list[Target],
+    trial: PlacementTrial | None,
 ) -> tuple[bool, list[Reservation]]:
     retry: list[Reservation] = []
     within_nominal = _within_nominal(ctx)
@@ -235,14 +246,14 @@ def _first(
             res = ordering.pop(cq)
             ctx.snapshot.remove_usage(res.cluster_queue, res.usage)
             targets.append(Target(res.key, IN_CLUSTER_QUEUE))
-            if _fits(ctx):
+            if _fits(ctx, trial, targets):
                 return True, []
             continue
         if within_nominal:
             res = ordering.pop(cq)
             ctx.snapshot.remove_usage(res.cluster_queue, res.usage)
             targets.append(Target(res.key, IN_COHORT_RECLAMATION))
-            if _fits(ctx):
+            if _fits(ctx, trial, targets):
                 return True, []
             continue
         target_node = ctx.snapshot.node(cq)
@@ -262,14 +273,19 @@ def _first(
             if _holds(strategy, preemptor_new, target_old, target_new):
                 ctx.snapshot.remove_usage(res.cluster_queue, res.usage)
                 targets.append(Target(res.key, IN_COHORT_FAIR_SHARING))
-                if _fits(ctx):
+                if _fits(ctx, trial, targets):
                     return True, []
                 break  # shares changed: choose the target queue again
             retry.append(res)
     return False, retry
 
 
-def _second(ctx: PreemptionContext, retry: Sequence[Reservation], targets: list[Target]) -> bool:
+def _second(
+    ctx: PreemptionContext,
+    retry: Sequence[Reservation],
+    targets: list[Target],
+    trial: PlacementTrial | None,
+) -> bool:
     by_cq: dict[str, list[Reservation]] = {}
     for res in retry:
         by_cq.setdefault(res.cluster_queue, []).append(res)
@@ -285,15 +301,19 @@ def _second(ctx: PreemptionContext, retry: Sequence[Reservation], targets: list[
             res = ordering.pop(cq)
             ctx.snapshot.remove_usage(res.cluster_queue, res.usage)
             targets.append(Target(res.key, IN_COHORT_FAIR_SHARING))
-            if _fits(ctx):
+            if _fits(ctx, trial, targets):
                 return True
         ordering.pruned_cqs.add(cq)
     return False
 
 
 def select_fair_targets(
-    ctx: PreemptionContext, strategies: Sequence[Strategy] = DEFAULT_STRATEGIES
+    ctx: PreemptionContext,
+    strategies: Sequence[Strategy] = DEFAULT_STRATEGIES,
+    trial: PlacementTrial | None = None,
 ) -> list[Target]:
+    """Kueue's fair-sharing preemption (module docstring); with a `trial`, every fit test
+    also asks that the preemptor be placeable without the targets."""
     candidates = find_candidates(ctx)
     if not candidates:
         return []
@@ -304,9 +324,9 @@ def select_fair_targets(
     targets: list[Target] = []
     add_usages(ctx.node, dict(ctx.requests))
     try:
-        fits, retry = _first(ctx, _Ordering(ctx, by_cq), strategies[0], targets)
+        fits, retry = _first(ctx, _Ordering(ctx, by_cq), strategies[0], targets, trial)
         if not fits and len(strategies) > 1:
-            fits = _second(ctx, retry, targets)
+            fits = _second(ctx, retry, targets, trial)
     finally:
         remove_usages(ctx.node, dict(ctx.requests))
     if not fits:
@@ -317,7 +337,9 @@ def select_fair_targets(
     for i in range(len(targets) - 2, -1, -1):
         res = reservations[targets[i].key]
         ctx.snapshot.add_usage(res.cluster_queue, res.usage)
-        if preemptor_fits(ctx, True):
+        if preemptor_fits(ctx, True) and (
+            trial is None or trial.fits([t.key for j, t in enumerate(targets) if j != i])
+        ):
             targets[i] = targets[-1]
             targets.pop()
         else:
@@ -346,12 +368,16 @@ class FairSharingPreemptor:
         return (self.strategies, timestamp_read(cq, entry))
 
     def targets(
-        self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
+        self,
+        snapshot: Snapshot,
+        entry: QueuedWorkload,
+        assignment: Assignment,
+        trial: PlacementTrial | None = None,
     ) -> list[Target]:
         ctx = preemption_context(
             snapshot, entry, needing_preemption(assignment), dict(assignment.usage)
         )
-        return select_fair_targets(ctx, self.strategies)
+        return select_fair_targets(ctx, self.strategies, trial)
 
 
 class _FairOracle:

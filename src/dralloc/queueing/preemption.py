@@ -24,6 +24,12 @@ hierarchical, other-queue, same-queue. One or two greedy runs (`allowBorrowing` 
 chosen as Kueue does) remove candidates until the preemptor fits, then put back, in reverse,
 every target it still fits without. The result is nearly minimal, not minimum-cost.
 
+With a `PlacementTrial` (placement-aware admission, `queueing.cycle`'s module docstring) "fits"
+also means the preemptor's pods can be placed with the targets' pods gone, at both tests: the
+greedy run goes on taking candidates until both hold, and a target is put back only if both
+still hold without it. The what-if is asked only once the quota fits. Without a trial the
+search is Kueue's, unchanged (the oracle tests).
+
 Not modelled: fair-sharing preemption strategies (3.3) - with `QueueConfig(fair_sharing=True)`
 this preemptor still selects classically; the 5-minute timestamp buffer
 (gate SchedulerTimestampPreemptionBuffer); Admission Fair Sharing's LocalQueue usage key.
@@ -35,7 +41,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
-from dralloc.queueing.cycle import Target
+from dralloc.queueing.cycle import PlacementTrial, Target
 from dralloc.queueing.flavors import Assignment, Mode, Possibility, PreemptionOracle
 from dralloc.queueing.objects import ClusterQueuePreemption, PreemptionPolicy
 from dralloc.queueing.queues import QueuedWorkload
@@ -257,8 +263,16 @@ def _under_nominal(ctx: PreemptionContext) -> bool:
     )
 
 
-def select_targets(ctx: PreemptionContext) -> list[Preemptee]:
-    """Kueue's `classicalPreemptions`: the greedy runs and the reverse fill-back."""
+def select_targets(ctx: PreemptionContext, trial: PlacementTrial | None = None) -> list[Preemptee]:
+    """Kueue's `classicalPreemptions`: the greedy runs and the reverse fill-back. With a
+    `trial`, both fit tests also ask that the preemptor be placeable without the targets
+    (Kueue's `workloadFits` with TAS, generalised to any `PreemptionPlacement`)."""
+
+    def fits(allow_borrowing: bool, targets: list[Preemptee]) -> bool:
+        if not preemptor_fits(ctx, allow_borrowing):
+            return False
+        return trial is None or trial.fits([t.reservation.key for t in targets])
+
     ordered, none_other, none_hierarchical = candidates(ctx)
     borrow = ctx.policy.borrow_within_cohort
     forbidden = borrow is None or borrow.policy == PreemptionPolicy.never
@@ -276,10 +290,10 @@ def select_targets(ctx: PreemptionContext) -> list[Preemptee]:
                 continue
             _remove(snapshot, p.reservation)
             targets.append(p)
-            if preemptor_fits(ctx, allow_borrowing):
+            if fits(allow_borrowing, targets):
                 for i in range(len(targets) - 2, -1, -1):
                     _add(snapshot, targets[i].reservation)
-                    if preemptor_fits(ctx, allow_borrowing):
+                    if fits(allow_borrowing, targets[:i] + targets[i + 1 :]):
                         targets[i] = targets[-1]
                         targets.pop()
                     else:
@@ -367,9 +381,13 @@ class ClassicalPreemptor:
         return timestamp_read(cq, entry)
 
     def targets(
-        self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
+        self,
+        snapshot: Snapshot,
+        entry: QueuedWorkload,
+        assignment: Assignment,
+        trial: PlacementTrial | None = None,
     ) -> list[Target]:
         ctx = preemption_context(
             snapshot, entry, needing_preemption(assignment), dict(assignment.usage)
         )
-        return [Target(p.reservation.key, p.variant.reason) for p in select_targets(ctx)]
+        return [Target(p.reservation.key, p.variant.reason) for p in select_targets(ctx, trial)]

@@ -32,22 +32,29 @@ Capacity that exists but that no domain holds (Kueue v0.17, `flavorassigner` and
 topology (`WithSimulateEmpty`); if they would fit there the Fit becomes Preempt and
 classical preemption searches victims whose quota *and* domains, removed together, let the
 Workload fit; otherwise it is NoFit. Here `fits_if_empty` and `fits_without(victims)` are
-those two topology answers, but the cycle does not call them yet (the switch to Preempt and
-the victim search live in `queueing.cycle` and `queueing.preemption`): a Fit whose placement
-fails waits as `PlacementInfeasible` (the cycle's PlacementCheck contract) with Kueue's
-message, and when the empty topology would hold it the message says so (`fragmented`
-records those Workloads).
+those two topology answers, and `TopologyPlacement` is a `PreemptionPlacement`: a refused
+Workload the empty topology would hold names its TAS pod sets in `fragmented_pod_sets`, the
+cycle turns them to Preempt and the preemptor takes victims only while `placeable_without`
+(the victims' domains given back) refuses, so nothing is evicted that does not open a
+domain. With no such victims the Workload waits as `PlacementInfeasible` with Kueue's
+message, which says the topology is fragmented. Departure from Kueue: the switch happens
+when the entry is processed (the TAS check is the cycle's PlacementCheck, run after
+ordering) rather than at flavor assignment, so Kueue's ordering of such an entry as Preempt
+(and its reserving quota when no victims are found) is not reproduced; a Preempt-by-quota
+Workload's domains are not recomputed on the empty topology (no NoFit for a Workload that
+needs preemption and fits no empty domain: its victim search finds nothing instead).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import copy
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dralloc.api.core import NodeSelector, PodSpec
 from dralloc.api.resource import ResourceClaim
-from dralloc.queueing.cycle import PlacementCheck
+from dralloc.queueing.cycle import PlacementCheck, PreemptionPlacement
 from dralloc.queueing.dra import DraInventory
 from dralloc.queueing.flavors import Assignment
 from dralloc.queueing.objects import ClusterQueue, ResourceFlavor, Workload
@@ -99,8 +106,10 @@ class TopologyPlacement:
     snapshots: dict[str, TASFlavorSnapshot] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     charged: dict[str, list[_Charged]] = field(default_factory=dict)
-    # Workloads whose last check failed only for fragmented capacity, with Kueue's message.
+    # Workloads whose last check failed only for fragmented capacity, with Kueue's message,
+    # and their TAS pod sets (`fragmented_pod_sets`).
     fragmented: dict[str, str] = field(default_factory=dict)
+    fragmented_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_input(
@@ -167,8 +176,13 @@ class TopologyPlacement:
                 planned.fragmented = self.fits_if_empty(entry, assignment)
             if planned.fragmented:
                 self.fragmented[entry.key] = planned.message
+                self.fragmented_sets[entry.key] = self._tas_pod_sets(entry, assignment)
+            else:
+                self.fragmented.pop(entry.key, None)
+                self.fragmented_sets.pop(entry.key, None)
             return planned.message + (_FRAGMENTED if planned.fragmented else "")
         self.fragmented.pop(entry.key, None)
+        self.fragmented_sets.pop(entry.key, None)
         for i, charge, encoded in planned:
             assignment.pod_sets[i].topology_assignment = encoded
             self.snapshots[charge.flavor].add_usage(charge.domains, charge.per_pod)
@@ -188,11 +202,32 @@ class TopologyPlacement:
         """Whether every pod set finds domains once the admitted Workloads `victims` (keys)
         give their domains back: the topology half of Kueue's `workloadFits` during
         preemption (`Snapshot.SimulateWorkloadRemoval`). Changes nothing."""
-        removed = [c for key in victims for c in self.charged.get(key, [])]
+        return not isinstance(self._plan_without(entry, assignment, victims), _Failure)
+
+    def placeable_without(
+        self,
+        snapshot: Snapshot,
+        entry: QueuedWorkload,
+        assignment: Assignment,
+        victims: Sequence[str],
+    ) -> str | None:
+        """`PreemptionPlacement`: `fits_without`, with Kueue's message when it does not."""
+        planned = self._plan_without(entry, assignment, victims)
+        return planned.message if isinstance(planned, _Failure) else None
+
+    def fragmented_pod_sets(self, entry: QueuedWorkload) -> Sequence[str]:
+        """`PreemptionPlacement`: after a refused `check`, the TAS pod sets of a Workload the
+        empty topology would hold (Kueue then turns them to Preempt); else none."""
+        return self.fragmented_sets.get(entry.key, ())
+
+    def _plan_without(
+        self, entry: QueuedWorkload, assignment: Assignment, victims: Iterable[str]
+    ) -> list[tuple[int, _Charged, dict[str, Any]]] | _Failure:
+        removed = [c for key in dict.fromkeys(victims) for c in self.charged.get(key, [])]
         for charge in removed:
             self.snapshots[charge.flavor].remove_usage(charge.domains, charge.per_pod)
         try:
-            return not isinstance(self._plan(entry, assignment), _Failure)
+            return self._plan(entry, assignment)
         finally:
             for charge in removed:
                 self.snapshots[charge.flavor].add_usage(charge.domains, charge.per_pod)
@@ -261,6 +296,16 @@ class TopologyPlacement:
             self._assume(snap, assumed.setdefault(flavor, {}), charge)
         return planned
 
+    def _tas_pod_sets(self, entry: QueuedWorkload, assignment: Assignment) -> tuple[str, ...]:
+        """The pod sets placed by topology (explicit requests, or all under implicit TAS)."""
+        tas_only = self._is_tas_only(entry.cluster_queue)
+        out = []
+        for i, psa in enumerate(assignment.pod_sets):
+            request = TopologyRequest.from_dict(entry.workload.spec.pod_sets[i].topology_request)
+            if tas_only or (request is not None and request.is_explicit()):
+                out.append(psa.name)
+        return tuple(out)
+
     @staticmethod
     def _no_single_flavor(tas_flavors: list[str]) -> str | None:
         if not tas_flavors:
@@ -296,8 +341,35 @@ class TopologyPlacement:
 
 @dataclass
 class _Chained:
+    """TAS, then another check given the domains. A `PreemptionPlacement` whichever the
+    second is: its what-if asks the second too when the second can answer one (with the
+    domains TAS would give once the victims are gone), else it is the topology's alone."""
+
     first: TopologyPlacement
     second: PlacementCheck
+
+    def placeable_without(
+        self,
+        snapshot: Snapshot,
+        entry: QueuedWorkload,
+        assignment: Assignment,
+        victims: Sequence[str],
+    ) -> str | None:
+        planned = self.first._plan_without(entry, assignment, victims)
+        if isinstance(planned, _Failure):
+            return planned.message
+        if not isinstance(self.second, PreemptionPlacement):
+            return None
+        trial = copy.copy(assignment)
+        trial.pod_sets = [copy.copy(ps) for ps in assignment.pod_sets]
+        for i, _, encoded in planned:
+            trial.pod_sets[i].topology_assignment = encoded
+        # The second check must see the domains the victims' pods leave: theirs are taken
+        # out with them in its own what-if.
+        return self.second.placeable_without(snapshot, entry, trial, victims)
+
+    def fragmented_pod_sets(self, entry: QueuedWorkload) -> Sequence[str]:
+        return self.first.fragmented_pod_sets(entry)
 
     def check(
         self, snapshot: Snapshot, entry: QueuedWorkload, assignment: Assignment
