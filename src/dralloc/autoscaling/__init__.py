@@ -1,0 +1,150 @@
+"""Node autoscaling on the virtual clock: the foundation (spec/autoscaling.md §1-3).
+
+What a replay needs to grow and shrink its fleet, without the scaler loops themselves:
+
+* `reader` / `config`: the `kind: Autoscaling` file (apiVersion `dralloc.io/v1alpha1`) read into
+  typed, validated values, every problem reported at once with file, object and field path;
+* `delays`: provisioning delay distributions (`fixed:`, `uniform:`, `lognormal:`,
+  `empirical:`) and the per-node random source seeded from (run seed, node name);
+* `lifecycle`: a node's phases from request to gone on the virtual clock, its cluster events
+  and its bill;
+* `templates`: device-aware node templates built by `cluster generate`'s slice builder, copied
+  with cluster-autoscaler's sanitizing rule, and the readiness test for upcoming nodes;
+* `utilization`: node utilization exactly as cluster-autoscaler computes it (DRA pools with and
+  without shared counters), dralloc's `device` variant, and the scale-down threshold.
+
+Imports `dralloc.api`, `dralloc.devices` and `dralloc.errors` only; never `dralloc.sim`,
+`dralloc.kube` or `dralloc.cli`, which wire it in.
+"""
+
+from dralloc.autoscaling.config import (
+    API_VERSION,
+    KIND,
+    AutoscalingConfig,
+    Availability,
+    BillingStart,
+    Buffer,
+    CapacityType,
+    ConsolidationPolicy,
+    Disruption,
+    DisruptionBudget,
+    DisruptionReason,
+    Forecaster,
+    Interruption,
+    Mode,
+    NodeGroup,
+    NodeGroupOptions,
+    NodePool,
+    Options,
+    PackOrder,
+    Predictor,
+    Provisioning,
+    Shape,
+    TemplateSource,
+    UtilizationMode,
+)
+from dralloc.autoscaling.delays import (
+    DelayDistribution,
+    EmpiricalDelay,
+    FixedDelay,
+    LognormalDelay,
+    UniformDelay,
+    node_random,
+    parse_delay,
+)
+from dralloc.autoscaling.lifecycle import (
+    Billing,
+    ClusterChange,
+    NodeLifecycle,
+    NodePhase,
+    Transition,
+    billed_seconds,
+)
+from dralloc.autoscaling.reader import (
+    load_autoscaling,
+    parse_autoscaling,
+    parse_autoscaling_text,
+    parse_duration,
+)
+from dralloc.autoscaling.templates import (
+    NodeCopy,
+    NodeShape,
+    NodeTemplate,
+    TemplateError,
+    build_template,
+    complete_pools,
+    is_upcoming,
+    sanitize,
+)
+from dralloc.autoscaling.utilization import (
+    PodUsage,
+    UtilizationError,
+    UtilizationInfo,
+    device_utilization,
+    dynamic_resource_utilization,
+    is_underutilized,
+    node_utilization,
+    pool_utilization,
+    scale_down_threshold,
+)
+
+__all__ = [
+    "API_VERSION",
+    "KIND",
+    "AutoscalingConfig",
+    "Availability",
+    "Billing",
+    "BillingStart",
+    "Buffer",
+    "CapacityType",
+    "ClusterChange",
+    "ConsolidationPolicy",
+    "DelayDistribution",
+    "Disruption",
+    "DisruptionBudget",
+    "DisruptionReason",
+    "EmpiricalDelay",
+    "FixedDelay",
+    "Forecaster",
+    "Interruption",
+    "LognormalDelay",
+    "Mode",
+    "NodeCopy",
+    "NodeGroup",
+    "NodeGroupOptions",
+    "NodeLifecycle",
+    "NodePhase",
+    "NodePool",
+    "NodeShape",
+    "NodeTemplate",
+    "Options",
+    "PackOrder",
+    "PodUsage",
+    "Predictor",
+    "Provisioning",
+    "Shape",
+    "TemplateError",
+    "TemplateSource",
+    "Transition",
+    "UniformDelay",
+    "UtilizationError",
+    "UtilizationInfo",
+    "UtilizationMode",
+    "billed_seconds",
+    "build_template",
+    "complete_pools",
+    "device_utilization",
+    "dynamic_resource_utilization",
+    "is_underutilized",
+    "is_upcoming",
+    "load_autoscaling",
+    "node_random",
+    "node_utilization",
+    "parse_autoscaling",
+    "parse_autoscaling_text",
+    "parse_delay",
+    "parse_duration",
+    "pool_utilization",
+    "sanitize",
+    "scale_down_threshold",
+]
