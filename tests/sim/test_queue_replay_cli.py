@@ -49,7 +49,17 @@ def test_queues_option_writes_a_run_per_queue_policy_and_queues_csv(tmp_path: Pa
         (
             ["--queues", "fifo"],
             "--queues: unknown queue policy 'fifo' (known: none, strictfifo, "
-            "besteffortfifo, fair, each +placement)",
+            "besteffortfifo, fair; each may add +placement and +tas, e.g. fair+placement+tas)",
+        ),
+        (
+            ["--queues", "fair+tas+tas"],
+            "--queues: unknown queue policy 'fair+tas+tas' (known: none, strictfifo, "
+            "besteffortfifo, fair; each may add +placement and +tas, e.g. fair+placement+tas)",
+        ),
+        (
+            ["--queues", "none+tas"],
+            "--queues: unknown queue policy 'none+tas' (known: none, strictfifo, "
+            "besteffortfifo, fair; each may add +placement and +tas, e.g. fair+placement+tas)",
         ),
         (["--queues", ""], "--queues: no queue policy given"),
         (

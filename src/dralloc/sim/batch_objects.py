@@ -38,6 +38,21 @@ What each record becomes (`BatchObjectOptions` holds every choice, with its defa
   what keeps 1.36's Job controller from creating a Workload and PodGroup of its own
   (`WorkloadWithJob` only does so for templates without `schedulingGroup`).
 
+**With a topology** (`BatchObjectOptions.topology`, a `TopologyLayout`; Kueue's
+Topology-Aware Scheduling): a `kueue.x-k8s.io/v1beta2` `Topology` (`topology.name`, levels
+`cloud.provider.com/topology-block`, `cloud.provider.com/topology-rack`,
+`kubernetes.io/hostname`, the label keys Kueue's own TAS samples use), the ResourceFlavor names
+it in `spec.topologyName`, and each gang's pod template carries the pod-set annotation users
+write: `kueue.x-k8s.io/podset-preferred-topology: <rack key>` (place the gang in one rack if
+one has room, else the fewest racks of one block, else anywhere), or with `request:
+required` `kueue.x-k8s.io/podset-required-topology: <rack key>` for a gang that fits in one
+empty rack (`TopologyLayout.fits_rack`; a larger gang keeps the preferred annotation, as it
+could never be admitted otherwise). The nodes' labels are `TopologyLayout.node_labels`: the
+nodes in name order, `rack_hosts` consecutive hosts per rack, `block_racks` consecutive racks
+per block (`block-0`, `rack-0`, ...); `dralloc cluster generate` or the replay gives its
+nodes these labels. Single-pod jobs get no annotation: with every flavor a TAS flavor Kueue
+places them implicitly (unconstrained, one host).
+
 Kueue counts DRA claims only through `resources.deviceClassMappings` in its Configuration;
 `kueue_configuration` gives the part that maps `device_class` to `quota_resource` (device-count
 mode: one GPU charges 1), which `dralloc.queueing` reads as a `DeviceClassMapping` too.
@@ -69,11 +84,16 @@ __all__ = [
     "ANNOTATION_DURATION",
     "ANNOTATION_SOURCE",
     "ANNOTATION_TRACE_ID",
+    "BLOCK_LABEL",
+    "HOSTNAME_LABEL",
     "KUEUE_API_VERSION",
     "PRIORITY_CLASS_LABEL",
     "QUEUE_NAME_LABEL",
+    "RACK_LABEL",
+    "TOPOLOGY_REQUESTS",
     "BatchObjectOptions",
     "TenantNames",
+    "TopologyLayout",
     "batch_objects",
     "claim_template_name",
     "job_objects",
@@ -82,6 +102,7 @@ __all__ = [
     "shared_objects",
     "tenant_names",
     "tenant_objects",
+    "topology_object",
     "write_manifests",
 ]
 
@@ -96,9 +117,81 @@ ANNOTATION_DURATION: Final = "sim.dralloc.io/duration-seconds"
 ANNOTATION_TRACE_ID: Final = "sim.dralloc.io/trace-id"
 ANNOTATION_SOURCE: Final = "sim.dralloc.io/source"
 POD_GROUP_TEMPLATE: Final = "workers"
+BLOCK_LABEL: Final = "cloud.provider.com/topology-block"
+RACK_LABEL: Final = "cloud.provider.com/topology-rack"
+HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
+PREFERRED_TOPOLOGY: Final = "kueue.x-k8s.io/podset-preferred-topology"
+REQUIRED_TOPOLOGY: Final = "kueue.x-k8s.io/podset-required-topology"
+TOPOLOGY_REQUESTS: Final = ("preferred", "required")
 CLAIM_NAME: Final = "gpus"
 _DNS_LABEL: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _MAX_LABEL: Final = 63
+
+
+@dataclass(frozen=True)
+class TopologyLayout:
+    """Where each node sits in a block / rack / host topology, and what the gangs ask of it
+    (module docstring). `rack_hosts`: hosts per rack (default 4: with 8-GPU hosts a rack
+    holds 32 GPUs, a 4-node gang); `block_racks`: racks per block (default 4); `node_gpus`:
+    GPUs per host, to tell which gangs fit one rack; `request`: `preferred` (default) or
+    `required` (module docstring); `name`: the Topology's. Deterministic: the node order
+    alone decides the layout.
+
+    >>> layout = TopologyLayout(rack_hosts=2, block_racks=2)
+    >>> layout.node_labels(["n0", "n1", "n2", "n3", "n4"])["n4"][RACK_LABEL]
+    'rack-2'
+    """
+
+    rack_hosts: int = 4
+    block_racks: int = 4
+    node_gpus: int = 8
+    request: str = "preferred"
+    name: str = "default"
+
+    def __post_init__(self) -> None:
+        problems = [
+            Problem("", "topology", key, f"must be at least 1, got {value}")
+            for key, value in (
+                ("rack_hosts", self.rack_hosts),
+                ("block_racks", self.block_racks),
+                ("node_gpus", self.node_gpus),
+            )
+            if value < 1
+        ]
+        if self.request not in TOPOLOGY_REQUESTS:
+            message = f"expected one of {', '.join(TOPOLOGY_REQUESTS)}, got {self.request!r}"
+            problems.append(Problem("", "topology", "request", message))
+        if problems:
+            raise InputError(problems)
+
+    def rack_of(self, index: int) -> int:
+        """The rack of the `index`-th node (in name order)."""
+        return index // self.rack_hosts
+
+    def node_labels(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each node's block, rack and hostname labels; nodes taken in name order."""
+        out = {}
+        for index, name in enumerate(sorted(names)):
+            rack = self.rack_of(index)
+            out[name] = {
+                BLOCK_LABEL: f"block-{rack // self.block_racks}",
+                RACK_LABEL: f"rack-{rack}",
+                HOSTNAME_LABEL: name,
+            }
+        return out
+
+    def fits_rack(self, job: BatchJob) -> bool:
+        """Whether the job's workers fit in one empty rack (whole workers per host)."""
+        per_host = self.node_gpus // job.gpus_per_worker if job.gpus_per_worker else job.workers
+        return job.workers <= per_host * self.rack_hosts
+
+    def annotations(self, job: BatchJob) -> dict[str, str]:
+        """The pod-set topology annotation of a gang's pod template (none for one pod)."""
+        if not job.is_gang:
+            return {}
+        if self.request == "required" and self.fits_rack(job):
+            return {REQUIRED_TOPOLOGY: RACK_LABEL}
+        return {PREFERRED_TOPOLOGY: RACK_LABEL}
 
 
 @dataclass(frozen=True)
@@ -113,6 +206,7 @@ class BatchObjectOptions:
     (empty: no request, and the ClusterQueue then covers only GPUs). `image`: the workers'
     image (its `sleep` stands in for the training). `scheduler_name`: the pods'
     `schedulerName` (empty: the default scheduler; `dralloc` to run them with dralloc).
+    `topology`: a block / rack / host topology for Kueue's TAS (None: none).
     """
 
     device_class: str = "gpu.nvidia.com"
@@ -125,6 +219,7 @@ class BatchObjectOptions:
     memory_per_gpu: str = "64Gi"
     image: str = "busybox:1.37"
     scheduler_name: str = ""
+    topology: TopologyLayout | None = None
 
 
 TenantNames = dict[str, str]
@@ -181,15 +276,19 @@ def _resources(options: BatchObjectOptions) -> list[str]:
 
 
 def shared_objects(trace: JobTrace, options: BatchObjectOptions) -> list[dict[str, Any]]:
-    """The ResourceFlavor and the WorkloadPriorityClasses (none when every priority is 0)."""
-    documents: list[dict[str, Any]] = [
-        {
-            "apiVersion": KUEUE_API_VERSION,
-            "kind": "ResourceFlavor",
-            "metadata": {"name": options.flavor},
-            "spec": {},
-        }
-    ]
+    """The Topology (with `options.topology`), the ResourceFlavor and the
+    WorkloadPriorityClasses (none when every priority is 0)."""
+    flavor: dict[str, Any] = {
+        "apiVersion": KUEUE_API_VERSION,
+        "kind": "ResourceFlavor",
+        "metadata": {"name": options.flavor},
+        "spec": {},
+    }
+    documents: list[dict[str, Any]] = []
+    if options.topology is not None:
+        documents.append(topology_object(options.topology))
+        flavor["spec"]["topologyName"] = options.topology.name
+    documents.append(flavor)
     priorities = sorted({job.priority for job in trace.jobs})
     if priorities != [0] and priorities:
         documents.extend(
@@ -203,6 +302,22 @@ def shared_objects(trace: JobTrace, options: BatchObjectOptions) -> list[dict[st
             for value in priorities
         )
     return documents
+
+
+def topology_object(layout: TopologyLayout) -> dict[str, Any]:
+    """The Kueue `Topology`: levels block, rack, hostname (highest first)."""
+    return {
+        "apiVersion": KUEUE_API_VERSION,
+        "kind": "Topology",
+        "metadata": {"name": layout.name},
+        "spec": {
+            "levels": [
+                {"nodeLabel": BLOCK_LABEL},
+                {"nodeLabel": RACK_LABEL},
+                {"nodeLabel": HOSTNAME_LABEL},
+            ]
+        },
+    }
 
 
 def tenant_objects(
@@ -323,6 +438,9 @@ def job_objects(
         annotations[ANNOTATION_TRACE_ID] = job.trace_id
     if job.source:
         annotations[ANNOTATION_SOURCE] = job.source
+    template: dict[str, Any] = {"spec": pod_spec}
+    if options.topology is not None and (topology := options.topology.annotations(job)):
+        template = {"metadata": {"annotations": topology}, "spec": pod_spec}
     documents: list[dict[str, Any]] = []
     if job.is_gang:
         policy = {"gang": {"minCount": job.workers}}
@@ -367,7 +485,7 @@ def job_objects(
                 "completionMode": "Indexed",
                 "backoffLimit": 0,
                 "suspend": True,
-                "template": {"spec": pod_spec},
+                "template": template,
             },
         }
     )

@@ -22,8 +22,16 @@ asks `cpu_per_gpu` cores and `memory_per_gpu` GiB per GPU, and a node has room f
 
 `resolve_replay` is what `dralloc simulate --mode replay --trace` calls: a job trace's name
 takes the replay's keys beside its own (`itp-elasticflow:cluster=10,nodes=40,gangs=off`:
-`nodes`, `node_gpus`, `node_model`, `gangs` = on|off); any other name is a pod trace
-(`resolve_replay_trace`) with no gangs.
+`nodes`, `node_gpus`, `node_model`, `gangs` = on|off, and the topology's `rack_hosts`,
+`block_racks`, `topology` = preferred|required, `sim.batch_objects.TopologyLayout`); any other
+name is a pod trace (`resolve_replay_trace`) with no gangs. `job_replay_options` reads those
+keys back from a job trace's name (queues with topology build their view of the cluster
+from it).
+
+The nodes sit in racks and blocks (`JobReplayOptions.topology`, default racks of 4 hosts,
+blocks of 4 racks, in node name order): Kueue's Topology-Aware Scheduling
+(`dralloc simulate --queues ...+tas`) places each gang in them, and every queued replay
+counts the racks a gang's pods ran in.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dralloc.api.meta import ObjectMeta
 from dralloc.api.scheduling import (
@@ -43,6 +51,7 @@ from dralloc.api.scheduling import (
 from dralloc.devices.catalog import load_catalog
 from dralloc.errors import InputError, NotFoundError, Problem
 from dralloc.features import Features, parse_gates
+from dralloc.sim.batch_objects import TOPOLOGY_REQUESTS, TopologyLayout
 from dralloc.sim.options import parse_options, split_workload
 from dralloc.sim.replay import ReplayGangs
 from dralloc.sim.traces import (
@@ -61,6 +70,7 @@ __all__ = [
     "GANG_GATES",
     "JobReplayOptions",
     "job_replay",
+    "job_replay_options",
     "resolve_job_replay",
     "resolve_replay",
 ]
@@ -74,7 +84,8 @@ _MIB_PER_GIB = 1024
 
 @dataclass(frozen=True)
 class JobReplayOptions:
-    """The cluster a job trace is replayed on, and whether gangs are placed as gangs."""
+    """The cluster a job trace is replayed on, whether gangs are placed as gangs, and where
+    the nodes sit (`topology`: racks and blocks; its `node_gpus` is set to this one's)."""
 
     gangs: bool = True
     nodes: int | None = None  # None: enough for the tenants' quota (or the peak demand)
@@ -82,6 +93,12 @@ class JobReplayOptions:
     model: str = "a100-80gb"
     cpu_per_gpu: int = 8
     memory_per_gpu: int = 64  # GiB
+    topology: TopologyLayout = field(default_factory=TopologyLayout)
+
+    def __post_init__(self) -> None:
+        if self.topology.node_gpus != self.node_gpus:
+            topology = dataclasses.replace(self.topology, node_gpus=self.node_gpus)
+            object.__setattr__(self, "topology", topology)
 
 
 def job_replay(
@@ -170,6 +187,9 @@ class _ReplayKeys:
     node_gpus: int = 8
     node_model: str = "a100-80gb"
     gangs: str = "on"
+    rack_hosts: int = TopologyLayout.rack_hosts
+    block_racks: int = TopologyLayout.block_racks
+    topology: str = TopologyLayout.request
 
 
 _REPLAY_KEYS = frozenset(f.name for f in dataclasses.fields(_ReplayKeys))
@@ -193,26 +213,47 @@ def resolve_job_replay(
     if name not in {entry.partition("[")[0] for entry in JOB_TRACES}:
         return resolve_replay_trace(workload, trace_dir), None, None
     parts = [p.strip() for p in text.split(",") if p.strip()]
-    ours = [p for p in parts if p.partition("=")[0].strip() in _REPLAY_KEYS]
-    theirs = [p for p in parts if p not in ours]
-    keys = parse_options(workload, ",".join(ours), _ReplayKeys())
-    problems = []
-    if keys.gangs not in ("on", "off"):
-        problems.append(Problem("", f"--trace {workload}", "gangs", "expected on or off"))
-    if keys.nodes < 0 or keys.node_gpus < 1:
-        key = "nodes" if keys.nodes < 0 else "node_gpus"
-        problems.append(Problem("", f"--trace {workload}", key, "must be a positive number"))
-    if problems:
-        raise InputError(problems)
+    theirs = [p for p in parts if p.partition("=")[0].strip() not in _REPLAY_KEYS]
+    options = job_replay_options(workload)
     trace = resolve_job_trace(f"{name}:{','.join(theirs)}" if theirs else name, trace_dir)
     trace = dataclasses.replace(trace, workload=workload)
-    replayed, gangs = job_replay(
-        trace,
-        JobReplayOptions(
-            gangs=keys.gangs == "on",
-            nodes=keys.nodes or None,
-            node_gpus=keys.node_gpus,
-            model=keys.node_model,
-        ),
-    )
+    replayed, gangs = job_replay(trace, options)
     return replayed, gangs, trace
+
+
+def job_replay_options(workload: str) -> JobReplayOptions:
+    """The replay's keys of a job trace's `--trace` text (others are the trace's own and
+    ignored here); defaults for a name without them. InputError naming `--trace <workload>`
+    and the key for a bad value."""
+    _, text = split_workload(workload)
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    ours = [p for p in parts if p.partition("=")[0].strip() in _REPLAY_KEYS]
+    keys = parse_options(workload, ",".join(ours), _ReplayKeys())
+    where = f"--trace {workload}"
+    problems = []
+    if keys.gangs not in ("on", "off"):
+        problems.append(Problem("", where, "gangs", "expected on or off"))
+    if keys.topology not in TOPOLOGY_REQUESTS:
+        problems.append(
+            Problem("", where, "topology", f"expected {' or '.join(TOPOLOGY_REQUESTS)}")
+        )
+    for key in ("node_gpus", "rack_hosts", "block_racks"):
+        if getattr(keys, key) < 1:
+            problems.append(Problem("", where, key, "must be a positive number"))
+    if keys.nodes < 0:
+        problems.append(Problem("", where, "nodes", "must be a positive number"))
+    if problems:
+        raise InputError(problems)
+    layout = TopologyLayout(
+        rack_hosts=keys.rack_hosts,
+        block_racks=keys.block_racks,
+        node_gpus=keys.node_gpus,
+        request=keys.topology,
+    )
+    return JobReplayOptions(
+        gangs=keys.gangs == "on",
+        nodes=keys.nodes or None,
+        node_gpus=keys.node_gpus,
+        model=keys.node_model,
+        topology=layout,
+    )

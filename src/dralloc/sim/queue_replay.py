@@ -60,9 +60,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from dralloc.api.io import ReadNotes, decode_object
+from dralloc.devices import SliceBuilder, driver_device_classes
 from dralloc.errors import InputError, Problem
 from dralloc.queueing import (
     Assignment,
@@ -75,15 +76,28 @@ from dralloc.queueing import (
     QueueManager,
     QueueState,
     Snapshot,
+    Workload,
     check,
     decode_documents,
     evict,
     schedule,
 )
-from dralloc.queueing.cycle import Nominations, evict_for_node_failure
+from dralloc.queueing.cycle import Nominations, PlacementCheck, evict_for_node_failure
+from dralloc.queueing.dra import DEVICES_PREFIX
 from dralloc.queueing.queues import QueuedWorkload
-from dralloc.sim.batch_objects import BatchObjectOptions, batch_objects, tenant_names
+from dralloc.queueing.tasplacement import TopologyPlacement, pod_set_node_selectors
+from dralloc.queueing.topology import pod_node_selectors
+from dralloc.sim.batch_objects import (
+    RACK_LABEL,
+    BatchObjectOptions,
+    TopologyLayout,
+    batch_objects,
+    tenant_names,
+)
+from dralloc.sim.job_replay import job_replay, job_replay_options
+from dralloc.sim.openb_objects import cluster_objects
 from dralloc.sim.replay import AdmissionCluster, percentile
+from dralloc.sim.traces import ReplayTrace
 from dralloc.sim.traces.jobs import BatchJob, JobTrace
 
 __all__ = [
@@ -94,6 +108,7 @@ __all__ = [
     "KueueAdmission",
     "QueuePolicy",
     "QueueStats",
+    "TopologyCluster",
     "jain_index",
     "parse_queue_policies",
     "queue_policy",
@@ -103,6 +118,7 @@ NO_QUEUES = "none"
 COHORT = "tenants"
 JAIN_WINDOWS = 20
 PLACEMENT_SUFFIX = "+placement"
+TAS_SUFFIX = "+tas"
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _GROUP = "kueue.x-k8s.io"
 
@@ -110,12 +126,14 @@ _GROUP = "kueue.x-k8s.io"
 @dataclass(frozen=True)
 class QueuePolicy:
     """One way of queueing: the ClusterQueues' `strategy`, Kueue's fair sharing (tournament
-    order and `FairSharingPreemptor`), and placement-aware admission."""
+    order and `FairSharingPreemptor`), placement-aware admission, and Kueue's
+    Topology-Aware Scheduling (`topology`: module docstring)."""
 
     name: str
     strategy: str = "BestEffortFIFO"
     fair_sharing: bool = False
     placement: bool = False
+    topology: bool = False
 
 
 QUEUE_POLICIES: Mapping[str, QueuePolicy] = {
@@ -126,18 +144,34 @@ QUEUE_POLICIES: Mapping[str, QueuePolicy] = {
 
 
 def queue_policy(name: str) -> QueuePolicy | None:
-    """`strictfifo`, `besteffortfifo`, `fair`, each optionally `+placement`; None for
-    `none` (no queues). ValueError for anything else."""
+    """`strictfifo`, `besteffortfifo`, `fair`, each optionally with `+placement` and
+    `+tas` (in either order, each once); None for `none` (no queues). ValueError for
+    anything else."""
     if name == NO_QUEUES:
         return None
-    base, placement = name, False
-    if name.endswith(PLACEMENT_SUFFIX):
-        base, placement = name[: -len(PLACEMENT_SUFFIX)], True
+    base, *suffixes = name.split("+")
+    options = [f"+{s}" for s in suffixes]
     policy = QUEUE_POLICIES.get(base)
-    if policy is None:
+    if (
+        policy is None
+        or len(set(options)) < len(options)
+        or not set(options)
+        <= {
+            PLACEMENT_SUFFIX,
+            TAS_SUFFIX,
+        }
+    ):
         known = ", ".join([NO_QUEUES, *QUEUE_POLICIES])
-        raise ValueError(f"unknown queue policy {name!r} (known: {known}, each +placement)")
-    return dataclasses.replace(policy, name=name, placement=placement)
+        raise ValueError(
+            f"unknown queue policy {name!r} (known: {known}; each may add "
+            f"{PLACEMENT_SUFFIX} and {TAS_SUFFIX}, e.g. fair{PLACEMENT_SUFFIX}{TAS_SUFFIX})"
+        )
+    return dataclasses.replace(
+        policy,
+        name=name,
+        placement=PLACEMENT_SUFFIX in options,
+        topology=TAS_SUFFIX in options,
+    )
 
 
 def parse_queue_policies(text: str) -> list[str]:
@@ -193,6 +227,10 @@ class QueueStats:
     evictions: int
     stuck: int
     waits: tuple[float, ...] = ()
+    # Jobs of more than one pod that started, and those whose pods ran in more than one
+    # rack (where each pod last ran; `TopologyLayout` racks): zero without node placements.
+    gangs_started: int = 0
+    cross_rack_jobs: int = 0
 
 
 def jain_index(values: Sequence[float]) -> float | None:
@@ -203,10 +241,49 @@ def jain_index(values: Sequence[float]) -> float | None:
     return 1.0 if square == 0 else sum(values) ** 2 / (len(values) * square)
 
 
+@runtime_checkable
+class TopologyCluster(AdmissionCluster, Protocol):
+    """The replay engine's cluster as Topology-Aware Scheduling needs it: pods released into
+    the scheduling queue, or placed at once, each with the nodeSelector of its topology
+    domain added (Kueue's TopologyUngater; one mapping per pod, in `indices` order), so the
+    scheduler places them only there."""
+
+    def release_onto(
+        self, indices: Sequence[int], node_selectors: Sequence[Mapping[str, str]]
+    ) -> None: ...
+
+    def place_onto(
+        self, group: str, indices: Sequence[int], node_selectors: Sequence[Mapping[str, str]]
+    ) -> str | None: ...
+
+
+def _topology_cluster(cluster: AdmissionCluster) -> TopologyCluster:
+    if not isinstance(cluster, TopologyCluster):
+        raise InputError(
+            [
+                Problem(
+                    "",
+                    "--queues",
+                    TAS_SUFFIX,
+                    "this replay engine cannot give pods their topology domain "
+                    "(AdmissionCluster without release_onto / place_onto)",
+                )
+            ]
+        )
+    return cluster
+
+
+def _selectors(assignment: Assignment) -> list[dict[str, str]]:
+    """The nodeSelector of each pod of the (single) pod set, from its topology assignment."""
+    raw = assignment.pod_sets[0].topology_assignment if assignment.pod_sets else None
+    return pod_node_selectors(raw) if raw else []
+
+
 @dataclass
 class _Placement:
     """The `PlacementCheck`: a Fit assignment is admitted only if the engine can place every
-    pod of the job now (`AdmissionCluster.place`, bound on success)."""
+    pod of the job now (`AdmissionCluster.place`, bound on success), each in its topology
+    domain when TAS gave it one."""
 
     admission: KueueAdmission
     cluster: AdmissionCluster | None = None
@@ -216,7 +293,11 @@ class _Placement:
     ) -> str | None:
         assert self.cluster is not None
         job = self.admission.jobs[entry.key]
-        return self.cluster.place(entry.key.partition("/")[2], job.indices)
+        group = entry.key.partition("/")[2]
+        selectors = _selectors(assignment)
+        if selectors:
+            return _topology_cluster(self.cluster).place_onto(group, job.indices, selectors)
+        return self.cluster.place(group, job.indices)
 
 
 @dataclass
@@ -231,6 +312,11 @@ class KueueAdmission:
 
     trace: JobTrace
     policy: QueuePolicy | None  # None: no queues, every pod straight to the scheduler
+    # The replay's cluster (`job_replay(trace, ...)[0]`) and its topology layout; None: made
+    # from the trace's own `--trace` keys (`job_replay_options`). Racks are counted with or
+    # without `+tas`; the nodes feed TAS with it.
+    replayed: ReplayTrace | None = None
+    layout: TopologyLayout | None = None
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     log: list[tuple[float, str, str, str, int]] = field(default_factory=list)
     preemptions: int = 0
@@ -255,7 +341,23 @@ class KueueAdmission:
                     )
                 ]
             )
-        options = BatchObjectOptions(cohort=COHORT)
+        if self.replayed is None or self.layout is None:
+            replay_options = job_replay_options(self.trace.workload)
+            if self.replayed is None:
+                self.replayed = job_replay(self.trace, replay_options)[0]
+            if self.layout is None:
+                self.layout = replay_options.topology
+        node_labels = self.layout.node_labels([n.name for n in self.replayed.nodes])
+        self.rack_of = {name: labels[RACK_LABEL] for name, labels in node_labels.items()}
+        topology = self.policy is not None and self.policy.topology
+        options = BatchObjectOptions(cohort=COHORT, topology=self.layout if topology else None)
+        if topology:
+            # TAS counts a domain's GPUs from its ResourceSlices under dralloc's device key
+            # (`dralloc.queueing.tas`); the nodes have no `nvidia.com/gpu` for a mapped quota
+            # to be placed against, so the quota is in that key too (one device = one GPU).
+            options = dataclasses.replace(
+                options, quota_resource=DEVICES_PREFIX + options.device_class
+            )
         names = tenant_names(self.trace.tenants)
         self.nominal = {t.name: t.gpu_quota for t in self.trace.tenants}
         self.queue_of = {ns: tenant for tenant, ns in names.items()}
@@ -269,7 +371,9 @@ class KueueAdmission:
         # Workload arrived, a pod stopped (quota released, the cache freed), or (placement-
         # aware admission reads the cache) a pod started.
         self.changed = True
-        self.placement: _Placement | None = None
+        self.placement: PlacementCheck | None = None
+        self.scheduler_check: _Placement | None = None
+        self.topology: TopologyPlacement | None = None
         for job in self.trace.jobs:
             self.gpus_of += [job.gpus_per_worker] * job.workers
         if self.policy is None:
@@ -278,6 +382,8 @@ class KueueAdmission:
                 self._record(f"{names[job.tenant]}/{job.name}", names[job.tenant], job)
             return
         inp = _queue_input(batch_objects(self.trace, options), self.policy)
+        if topology:
+            self._add_nodes(inp, node_labels)
         made = inp.add_job_workloads()
         # Kueue names a Job's Workload `job-<name>-<hash>`; the owner reference says whose.
         workload_of = {
@@ -285,8 +391,12 @@ class KueueAdmission:
             for w in made
             for ref in w.metadata.owner_references[:1]
         }
-        mapping = DeviceClassMapping(options.quota_resource, (options.device_class,))
-        self.state = QueueState.build(inp, dra_config=DraQuotaConfig(mappings=(mapping,)))
+        mappings = (
+            ()
+            if topology
+            else (DeviceClassMapping(options.quota_resource, (options.device_class,)),)
+        )
+        self.state = QueueState.build(inp, dra_config=DraQuotaConfig(mappings=mappings))
         check(self.state)
         self.manager = QueueManager(self.state, equivalence_hashing=self.equivalence_hashing)
         self.workloads = inp.workloads
@@ -299,8 +409,35 @@ class KueueAdmission:
         self.preemptor = (
             FairSharingPreemptor() if self.policy.fair_sharing else ClassicalPreemptor()
         )
-        self.placement = _Placement(self) if self.policy.placement else None
+        self.inputs = inp
+        if self.policy.placement:
+            self.scheduler_check = _Placement(self)
+        if topology:
+            self.topology = TopologyPlacement.from_input(inp)
+        self.placement = _chain(self.topology, self.scheduler_check)
         self.nominations = Nominations() if self.share_nominations else None
+
+    def _add_nodes(self, inp: QueueInput, labels: Mapping[str, Mapping[str, str]]) -> None:
+        """The replay's Nodes (`openb_objects.cluster_objects`, as the engine's cache holds
+        them) with their topology labels, their GPUs' ResourceSlices and the DeviceClasses:
+        the capacity TAS places pod sets in. The engine publishes each GPU as a shareable
+        device (the FGD experiment's fractional GPUs, consumable `cores`); the jobs ask for
+        whole GPUs, so here each is one whole device, which TAS counts per domain (it has no
+        per-domain count of consumable capacity)."""
+        assert self.replayed is not None
+        builder = SliceBuilder()
+        for trace_node, made in zip(
+            self.replayed.nodes,
+            cluster_objects(self.replayed.nodes, self.replayed.models),
+            strict=True,
+        ):
+            node = made.node
+            node.metadata.labels = {**node.metadata.labels, **labels[node.metadata.name]}
+            inp.nodes.append(node)
+            if made.model is not None:
+                inp.slices += builder.node_slices(node.metadata.name, made.model, trace_node.gpus)
+        for device_class in driver_device_classes():
+            inp.device_classes.setdefault(device_class.metadata.name, device_class)
 
     def _record(self, key: str, queue: str, job: BatchJob) -> None:
         start = len(self.owner)
@@ -329,8 +466,8 @@ class KueueAdmission:
     def admit(self, now: float, cluster: AdmissionCluster) -> None:
         if self.policy is None or (self.skip_quiet_instants and not self.changed):
             return
-        if self.placement is not None:
-            self.placement.cluster = cluster
+        if self.scheduler_check is not None:
+            self.scheduler_check.cluster = cluster
         when = _EPOCH + timedelta(seconds=now)
         # Every cycle that admits or preempts may let another one do more. One that does
         # neither may still have parked its heads (BestEffortFIFO), so the next pops others;
@@ -364,8 +501,8 @@ class KueueAdmission:
                 if job.admitted_at is None:
                     job.admitted_at = now
                 self.log.append((now, "admit", key, job.cluster_queue, job.gpus))
-                if self.placement is None:
-                    cluster.release(job.indices)
+                if self.scheduler_check is None:
+                    self._release(key, job, cluster)
             for victim, by, reason in result.preemptions:
                 job = self.jobs[victim]
                 if not job.admitted:
@@ -373,6 +510,7 @@ class KueueAdmission:
                 self.preemptions += 1
                 job.evictions += 1
                 evict(self.state, self.manager, self.workloads[victim], by, reason, when)
+                self._forget_domains(victim)
                 job.admitted = False
                 job.admitted_now = False
                 self.log.append((now, "evict", victim, job.cluster_queue, job.gpus))
@@ -410,6 +548,7 @@ class KueueAdmission:
             if not job.admitted:
                 continue
             evict_for_node_failure(self.state, self.manager, self.workloads[key], [node], when)
+            self._forget_domains(key)
             job.admitted = False
             job.admitted_now = False
             job.node_evictions += 1
@@ -420,6 +559,31 @@ class KueueAdmission:
             job.running = 0
             job.completed = 0
             self.changed = True
+        if self.topology is not None:
+            self._without_node(node)
+
+    def _release(self, key: str, job: JobRecord, cluster: AdmissionCluster) -> None:
+        """An admitted job's pods into the scheduling queue; with TAS each gets its domain's
+        nodeSelector (Kueue's TopologyUngater: pod `i` of the Indexed Job takes slot `i`)."""
+        selectors = pod_set_selectors(self.workloads[key])
+        if selectors:
+            _topology_cluster(cluster).release_onto(job.indices, selectors)
+        else:
+            cluster.release(job.indices)
+
+    def _forget_domains(self, key: str) -> None:
+        if self.topology is not None:
+            self.topology.forget(key)
+
+    def _without_node(self, node: str) -> None:
+        """A node left: TAS's domains are built again without it (Kueue's TAS cache drops a
+        deleted Node), the admitted Workloads' assignments charged back."""
+        assert self.topology is not None
+        self.inputs.nodes = [n for n in self.inputs.nodes if n.metadata.name != node]
+        self.topology = TopologyPlacement.from_input(self.inputs)
+        admitted = [self.workloads[k] for k, j in self.jobs.items() if j.admitted]
+        self.topology.add_admitted(self.state, admitted)
+        self.placement = _chain(self.topology, self.scheduler_check)
 
     def started(self, index: int, now: float) -> None:
         job = self.jobs.get(self.owner[index]) if index < len(self.owner) else None
@@ -453,6 +617,7 @@ class KueueAdmission:
             job.admitted = False
             job.finished_at = now
             released = self.state.release(job.key)
+            self._forget_domains(job.key)
             self.log.append((now, "release", job.key, job.cluster_queue, job.gpus))
             self.manager.remove(job.key)
             if released is not None:
@@ -468,9 +633,12 @@ class KueueAdmission:
 
     # ------------------------------------------------------------------------ figures
 
-    def queue_stats(self, end: float) -> list[QueueStats]:
-        """Per ClusterQueue (tenant namespace order), at the end of the run `end`."""
+    def queue_stats(self, end: float, placed_on: Sequence[str | None] = ()) -> list[QueueStats]:
+        """Per ClusterQueue (tenant namespace order), at the end of the run `end`;
+        `placed_on`: where each trace pod last ran (`ReplayResult.pods[i].node`), for the
+        racks a job's pods spanned (none given: no rack figures)."""
         served = self._served_until(end)
+        racks = self.racks_spanned(placed_on)
         out = []
         for queue in sorted({j.cluster_queue for j in self.jobs.values()} | set(self.queue_of)):
             jobs = [j for j in self.jobs.values() if j.cluster_queue == queue]
@@ -494,8 +662,22 @@ class KueueAdmission:
                     evictions=sum(j.evictions for j in jobs),
                     stuck=sum(1 for j in jobs if j.stuck),
                     waits=tuple(waits),
+                    gangs_started=sum(1 for j in jobs if racks.get(j.key, 0) >= 1),
+                    cross_rack_jobs=sum(1 for j in jobs if racks.get(j.key, 0) > 1),
                 )
             )
+        return out
+
+    def racks_spanned(self, placed_on: Sequence[str | None]) -> dict[str, int]:
+        """Per job of more than one pod that ran: how many racks its pods (where each last
+        ran, `placed_on` by trace pod index) were in."""
+        out = {}
+        for key, job in self.jobs.items():
+            if len(job.indices) < 2 or not placed_on:
+                continue
+            racks = {self.rack_of.get(n, n) for i in job.indices if (n := placed_on[i])}
+            if racks:
+                out[key] = len(racks)
         return out
 
     def _served_until(self, end: float) -> dict[str, list[tuple[float, float, int]]]:
@@ -533,6 +715,22 @@ class KueueAdmission:
             if index is not None:
                 indices.append(index)
         return statistics.fmean(indices) if indices else None
+
+
+def pod_set_selectors(workload: Workload) -> list[dict[str, str]]:
+    """The nodeSelector of each pod of an admitted Workload's (single) pod set, in rank
+    order, from its topology assignment; empty without one."""
+    found = pod_set_node_selectors(workload)
+    return next(iter(found.values()), [])
+
+
+def _chain(
+    topology: TopologyPlacement | None, scheduler: _Placement | None
+) -> PlacementCheck | None:
+    """TAS first (it gives the domains), then the scheduler-backed check in them."""
+    if topology is None:
+        return scheduler
+    return topology if scheduler is None else topology.then(scheduler)
 
 
 def _overlap(intervals: Sequence[tuple[float, float, int]], low: float, high: float) -> float:
