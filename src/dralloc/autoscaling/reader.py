@@ -906,7 +906,7 @@ def parse_autoscaling(
     read_shapes = _listed(
         reader, top.get("shapes"), "shapes", lambda r, p: _shape(reader, r, p, catalog)
     )
-    reader.unique([(s.name, s.path) for s in read_shapes if s is not None], "shape")
+    reader.unique([(s.name, f"{s.path}.name") for s in read_shapes if s is not None], "shape")
     for shape in read_shapes:
         if shape is not None:
             shapes.setdefault(shape.name, shape)
