@@ -18,11 +18,12 @@ SCHEDULER_EPILOG = epilog(
         "dralloc scheduler --config sched.yaml --kubeconfig admin.conf",
         "dralloc scheduler --controllers scheduler,resourceclaim,gc",
         "dralloc scheduler --controllers job,queue --queue-config kueue.yaml",
+        "dralloc scheduler --dashboard 127.0.0.1:8080",
     ],
     {
         0: "stopped by SIGTERM or SIGINT (or --for elapsed) after a clean shutdown",
         1: "leadership lost: a supervisor restarts the process",
-        2: "invalid flags, configuration or kubeconfig",
+        2: "invalid flags, configuration or kubeconfig (a --dashboard address not usable)",
         3: "the API server could not be used (unreachable, informers never synced)",
     },
 )
@@ -133,6 +134,27 @@ def scheduler_command(
             help="Let preemption free victims' node-local devices (KEP-5690, beyond 1.36).",
         ),
     ] = False,
+    dashboard: Annotated[
+        str | None,
+        typer.Option(
+            "--dashboard",
+            metavar="HOST:PORT",
+            help="Serve the live dashboard there (read-only; from the scheduler's caches, "
+            "never the API server per request). Off loopback --dashboard-token-file (or "
+            "$DRALLOC_DASHBOARD_TOKEN) is required. Default: no dashboard.",
+            show_default=False,
+        ),
+    ] = None,
+    dashboard_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--dashboard-token-file",
+            metavar="FILE",
+            help="A file holding the bearer token the dashboard's /api/ endpoints want "
+            "(default: $DRALLOC_DASHBOARD_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
     run_for: Annotated[
         float | None,
         typer.Option(
@@ -197,6 +219,20 @@ def scheduler_command(
         except InputError as err:
             sys.stderr.write(f"{err}\n")
             raise typer.Exit(2) from None
+    companions = []
+    server = None
+    if dashboard is not None:
+        from dralloc.cli.dashboard import explain_live_pod, price_book, read_token
+        from dralloc.dashboard import DashboardServer, DashboardSettings, LiveDashboard
+
+        token = read_token(dashboard_token_file, "--dashboard-token-file")
+        # Bound now, so a bad address or a port in use exits 2 before anything starts.
+        server = DashboardServer.bind(DashboardSettings(dashboard, token))
+        companions.append(LiveDashboard(server, explain_live_pod, prices=price_book(None)))
+    elif dashboard_token_file is not None:
+        raise InputError(
+            [Problem("--dashboard-token-file", "", "", "needs --dashboard (HOST:PORT)")]
+        )
     options = ServerOptions(
         live=LiveOptions(
             features,
@@ -216,6 +252,7 @@ def scheduler_command(
         run_for_seconds=run_for,
         queue_placement=queue_placement,
         queue_wait_for_pods_ready=wait_for_pods_ready,
+        companions=tuple(companions),
     )
     try:
         code = asyncio.run(serve(options))
@@ -223,4 +260,7 @@ def scheduler_command(
         raise
     except KeyboardInterrupt:
         code = 0
+    finally:
+        if server is not None:
+            server.stop()
     raise typer.Exit(code)

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from dralloc.cli.commands import CONTEXT_SETTINGS, DrallocGroup, epilog
+from dralloc.cli.dashboard import DASHBOARD_EPILOG, DASHBOARD_SHORT_HELP, dashboard_command
 from dralloc.cli.livecmd import SCHEDULER_EPILOG, SCHEDULER_SHORT_HELP, scheduler_command
 from dralloc.cli.mig import mig_app
 from dralloc.cli.nodes import nodes_app
@@ -1213,6 +1214,9 @@ def consolidate_command(
 app.command("simulate", short_help=SIMULATE_SHORT_HELP, epilog=SIMULATE_EPILOG)(simulate_command)
 app.command("scheduler", short_help=SCHEDULER_SHORT_HELP, epilog=SCHEDULER_EPILOG)(
     scheduler_command
+)
+app.command("dashboard", short_help=DASHBOARD_SHORT_HELP, epilog=DASHBOARD_EPILOG)(
+    dashboard_command
 )
 
 NODE_DISCOVER_EPILOG = epilog(

@@ -11,6 +11,11 @@ part in leader election (or lead at once without it). Only the leader pops pods 
 controllers; a standby keeps its caches warm. SIGTERM or SIGINT: stop popping, let binding
 cycles finish (bounded), release the Lease, exit 0. Leadership lost: stop writing at once and
 exit 1, for a supervisor to restart the process.
+
+Companions (`ServerOptions.companions`, the dashboard of `--dashboard`) run beside the
+scheduler in the same event loop once the informers have synced, reading its cache between
+cycles; they never write to the API server, and one that fails is logged and left stopped:
+the scheduler goes on and the exit code stays the scheduler's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from dralloc.kube.client import KubeClient
 from dralloc.kube.controllers import (
@@ -57,6 +63,30 @@ _METRIC_QUEUES = {
     "gated": QueueName.GATED,
 }
 
+
+class Companion(Protocol):
+    """A read-only service run beside the scheduler in its process and event loop.
+
+    `run` is started once the informers have synced, with the live scheduler (None when
+    `--controllers` has no scheduler) and the shared informers; it runs until cancelled at
+    shutdown. It may read their state between its awaits (everything here runs in one event
+    loop) and must change none of it, nor write to the API server. An exception it raises is
+    logged; nothing else stops."""
+
+    async def run(self, live: LiveScheduler | None, informers: SharedInformers) -> None: ...
+
+
+async def _run_companion(
+    companion: Companion, live: LiveScheduler | None, informers: SharedInformers
+) -> None:
+    try:
+        await companion.run(live, informers)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("%s stopped; the scheduler goes on", type(companion).__name__)
+
+
 EXIT_OK = 0
 EXIT_LOST = 1
 EXIT_INPUT = 2
@@ -85,6 +115,8 @@ class ServerOptions:
     # Kueue's waitForPodsReady for the queue controller (`--queue-config`); None: off.
     queue_wait_for_pods_ready: WaitForPodsReady | None = None
     identity: str = field(default_factory=default_identity)
+    # Read-only services run beside the scheduler (the dashboard); see `Companion`.
+    companions: tuple[Companion, ...] = ()
 
 
 class _Process:
@@ -174,6 +206,7 @@ async def serve(options: ServerOptions, *, stop: asyncio.Event | None = None) ->
         ready=process.is_ready,
     )
     tasks: list[asyncio.Task[object]] = []
+    companion_tasks: list[asyncio.Task[None]] = []
     elector: LeaderElector | None = None
     code = EXIT_OK
     try:
@@ -185,6 +218,13 @@ async def serve(options: ServerOptions, *, stop: asyncio.Event | None = None) ->
         started = time.monotonic()
         await process.informers.wait_synced(options.sync_timeout_seconds)
         log.info("informers synced in %.2f s", time.monotonic() - started)
+        for companion in options.companions:
+            companion_tasks.append(
+                asyncio.create_task(
+                    _run_companion(companion, process.live, process.informers),
+                    name=f"companion {type(companion).__name__}",
+                )
+            )
         if process.live is not None:
             tasks.append(asyncio.create_task(process.live.run(), name="scheduling loop"))
         tasks.append(asyncio.create_task(process.report_queues(), name="queue metrics"))
@@ -238,9 +278,11 @@ async def serve(options: ServerOptions, *, stop: asyncio.Event | None = None) ->
             await process.live.shutdown()
         elif process.live is not None:
             process.live.stop_leading()
-        for task in [*tasks, *process._controller_tasks]:
+        for task in [*tasks, *process._controller_tasks, *companion_tasks]:
             task.cancel()
-        await asyncio.gather(*tasks, *process._controller_tasks, return_exceptions=True)
+        await asyncio.gather(
+            *tasks, *process._controller_tasks, *companion_tasks, return_exceptions=True
+        )
         if elector is not None and elector.is_leader and code != EXIT_LOST:
             with contextlib.suppress(Exception):
                 await elector.release()
@@ -254,4 +296,4 @@ def parse_controllers(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
-__all__: Sequence[str] = ["ServerOptions", "parse_controllers", "serve"]
+__all__: Sequence[str] = ["Companion", "ServerOptions", "parse_controllers", "serve"]

@@ -1,0 +1,327 @@
+"""`dralloc dashboard -f FILES`: the dashboard over objects read from files, and the wiring of
+`dralloc scheduler --dashboard`. Light at import (typer only): the bodies import the rest.
+
+Offline, the input is read as `dralloc schedule -f` reads it and scheduled the same way (the
+claim controller's claims, running pods on their nodes, the pending ones in queue order); the
+dashboard shows the state that leaves: where every claim's devices are, and the pods still
+pending with `dralloc schedule`'s message. Clicking a pending pod asks `/api/explain`, which
+answers with `dralloc explain --pod NS/NAME -o json`'s document for the same input
+(`explain_pod_in_input`), computed once per pod and remembered (the input never changes).
+
+Live, `explain_live_pod` gives the same document from the live scheduler's cache: every
+Filter plugin of the pod's profile on every node (`scheduler.explain.explain_pod`), each of
+its unallocated claims explained by the allocator on each node, and what a scheduling
+cycle would do now as the message, computed in the scheduler's event loop, so it reads the
+cache between two cycles and writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from dralloc.cli.commands import epilog
+from dralloc.cli.options import RecursiveOption, Validate, ValidateOption, VerboseOption
+
+if TYPE_CHECKING:
+    from dralloc.api.core import Pod
+    from dralloc.cli.inputs import ClusterInput
+    from dralloc.dashboard import PriceBook, Published
+    from dralloc.dashboard.server import Explainer
+    from dralloc.features import Features
+    from dralloc.kube.live import LiveScheduler
+    from dralloc.scheduler.config import SchedulerConfiguration
+
+TOKEN_ENV = "DRALLOC_DASHBOARD_TOKEN"
+
+DASHBOARD_SHORT_HELP = "Serve a web view of a cluster's accelerators from files."
+DASHBOARD_EPILOG = epilog(
+    [
+        "dralloc dashboard -f cluster.yaml",
+        "dralloc dashboard -f fleet.yaml -f pods.yaml --address 127.0.0.1:9090",
+        "dralloc dashboard -f dump/ -R --address 0.0.0.0:8080 --token-file token.txt",
+    ],
+    {
+        0: "stopped by SIGINT or SIGTERM (or --for elapsed)",
+        2: "invalid input, an address that cannot be used, or no token off loopback",
+    },
+)
+
+
+def read_token(path: Path | None, flag: str) -> str | None:
+    """The bearer token: the file's first line, else $DRALLOC_DASHBOARD_TOKEN, else None."""
+    from dralloc.errors import InputError, Problem
+
+    if path is not None:
+        try:
+            text = path.read_text().strip()
+        except OSError as err:
+            raise InputError(
+                [Problem(flag, "", "", f"cannot read {path}: {err.strerror or err}")]
+            ) from None
+        if not text:
+            raise InputError([Problem(flag, "", "", f"{path} is empty")])
+        return text.splitlines()[0].strip()
+    return os.environ.get(TOKEN_ENV, "").strip() or None
+
+
+def price_book(prices: str | None) -> PriceBook:
+    from dralloc.dashboard import PriceBook
+    from dralloc.devices.catalog import load_catalog
+    from dralloc.errors import InputError, Problem
+    from dralloc.sim.prices import DEFAULT_PRICES, parse_prices
+
+    table = dict(DEFAULT_PRICES)
+    if prices:
+        try:
+            table.update(parse_prices(prices))
+        except ValueError as err:
+            raise InputError([Problem("--price", "", "", str(err))]) from None
+    return PriceBook(load_catalog(), table)
+
+
+def offline_dashboard(
+    cluster: ClusterInput,
+    config: SchedulerConfiguration,
+    features: Features,
+    *,
+    seed: int | None = None,
+    prices: PriceBook | None = None,
+    source: str = "",
+    now: float | None = None,
+    published: Published | None = None,
+) -> tuple[Published, Explainer]:
+    """Schedule `cluster` as `dralloc schedule` does and publish the state that leaves (to
+    `published`, else a new one); the explainer answers for the pods left pending.
+    InputError for invalid input."""
+    import datetime
+    import threading
+    import time
+
+    from dralloc.cli.podexplain import explain_pod_in_input, pod_report_json
+    from dralloc.cli.schedule import plan_schedule
+    from dralloc.dashboard import PendingPodView, Published, Sample, build_fleet
+    from dralloc.scheduler.offline import queue_order, schedule_queue
+
+    plan, frameworks = plan_schedule(cluster, config, features, seed)
+    queue = queue_order(plan)
+    outcomes, _ = schedule_queue(plan, frameworks, queue)
+    pending = [
+        PendingPodView(
+            outcome.pod.key,
+            outcome.message,
+            "gated" if entry.gated is not None else "unschedulable",
+            entry.pod.spec.scheduler_name or "",
+        )
+        for entry in queue
+        if not (outcome := outcomes[entry.index]).is_scheduled
+    ]
+    cluster_queues = [o.raw for o in cluster.objects if o.kind == "ClusterQueue"]
+    cluster_queues += [s.raw for s in cluster.set_aside if s.kind == "ClusterQueue"]
+    moment = time.time() if now is None else now
+    stamp = datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    document = build_fleet(
+        plan.cache,
+        pending=pending,
+        cluster_queues=cluster_queues,
+        prices=prices,
+        generated_at=stamp,
+        source=source or "offline",
+    )
+    published = published if published is not None else Published()
+    published.publish(document, Sample.of(moment, document))
+    waiting = {p.pod for p in pending}
+    answers: dict[str, dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def explain(pod: str) -> dict[str, Any] | None:
+        if pod not in waiting:
+            return None
+        with lock:  # one explanation at a time; each is computed once
+            if pod not in answers:
+                report = explain_pod_in_input(cluster, config, features, pod, seed=seed)
+                answers[pod] = pod_report_json(report)
+            return answers[pod]
+
+    return published, explain
+
+
+def explain_live_pod(live: LiveScheduler, pod: Pod) -> dict[str, Any]:
+    """`dralloc explain --pod -o json`'s document for a pod the live scheduler has queued,
+    from its cache (see the module docstring). Runs in the scheduler's event loop."""
+    from dralloc.allocator import Allocator, explain
+    from dralloc.cli.podexplain import ClaimReport, PodReport, pod_report_json
+    from dralloc.scheduler.cache import pod_claim_keys
+    from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME
+    from dralloc.scheduler.explain import explain_pod
+    from dralloc.scheduler.framework import PodInfo
+
+    key = f"{pod.metadata.namespace or 'default'}/{pod.metadata.name}"
+    frameworks = live.built.frameworks
+    framework = frameworks.get(pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME)
+    if framework is None:
+        return {"pod": key, "message": "no profile of this scheduler schedules the pod"}
+    cache = live.cache
+    nodes = cache.snapshot()
+    explanation = explain_pod(framework, PodInfo.of(pod), nodes)
+    allocator = Allocator(live.options.features)
+    sources = {
+        entry.name: (
+            "resourceClaimName"
+            if entry.resource_claim_name is not None
+            else f"template {entry.resource_claim_template_name}"
+        )
+        for entry in pod.spec.resource_claims
+    }
+    claims = []
+    for pod_claim, claim_key in pod_claim_keys(pod):
+        source = sources.get(pod_claim, "")
+        claim = cache.claims.get(claim_key) if claim_key is not None else None
+        if claim is None:
+            claims.append(ClaimReport(pod_claim, None, source))
+        elif claim.status.allocation is not None:
+            claims.append(ClaimReport(pod_claim, claim_key, source, allocated=True))
+        else:
+            explanations = tuple(
+                explain(allocator, n.node, claim, cache.inventory, cache.classes, cache.allocated)
+                for n in nodes
+            )
+            claims.append(ClaimReport(pod_claim, claim_key, source, explanations=explanations))
+    feasible = explanation.feasible
+    message = explanation.message()
+    report = PodReport(
+        key,
+        explanation=explanation,
+        claims=tuple(claims),
+        message="" if feasible else message,
+        scheduled_to=None,
+    )
+    document = pod_report_json(report)
+    if feasible:
+        document["message"] = (
+            f"{message}: the next scheduling cycle should place it "
+            f"({len(feasible)} node{'s' if len(feasible) != 1 else ''} fit)"
+        )
+    return document
+
+
+def dashboard_command(
+    files: Annotated[
+        list[str],
+        typer.Option(
+            "-f",
+            "--filename",
+            metavar="FILE",
+            help="YAML or JSON file with the cluster's objects, as `dralloc schedule -f` reads "
+            "them (Nodes, ResourceSlices, DeviceClasses, ResourceClaims, Pods, Kueue "
+            "ClusterQueues...), or a folder of them (repeatable; '-' reads stdin).",
+        ),
+    ],
+    address: Annotated[
+        str,
+        typer.Option(
+            "--address",
+            metavar="HOST:PORT",
+            help="Where to serve the dashboard (port 0: any free port). Off loopback a "
+            "bearer token is required.",
+        ),
+    ] = "127.0.0.1:8080",
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            metavar="FILE",
+            help=f"A file holding the bearer token the /api/ endpoints want (default: "
+            f"${TOKEN_ENV}); required off loopback.",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", metavar="FILE", help="A KubeSchedulerConfiguration, as for schedule."
+        ),
+    ] = None,
+    feature_gates: Annotated[
+        str,
+        typer.Option("--feature-gates", metavar="GATES", help="Gate=true|false pairs."),
+    ] = "",
+    seed: Annotated[
+        int | None, typer.Option(metavar="N", help="Tie-break seed, as for schedule.")
+    ] = None,
+    price: Annotated[
+        str | None,
+        typer.Option(
+            "--price",
+            metavar="MODEL=USD,...",
+            help="USD per GPU-hour by catalog name (h100-80gb-sxm=9.5), over the simulator's "
+            "illustrative defaults.",
+        ),
+    ] = None,
+    recursive: RecursiveOption = False,
+    validate: ValidateOption = Validate.strict,
+    verbose: VerboseOption = False,
+    run_for: Annotated[
+        float | None,
+        typer.Option(
+            "--for", metavar="SECONDS", help="Stop after this long (default: until signalled)."
+        ),
+    ] = None,
+) -> None:
+    """Serve a small read-only web app over the objects of FILES: the fleet as nodes x
+    accelerators (MIG instances on their memory slices, shares of time-sliced and MPS GPUs,
+    taints), each device's claim and pods, the pods left pending with why (click one),
+    Kueue ClusterQueues' usage against their quotas, utilization, fragmentation and cost.
+    """
+    import signal
+    import threading
+
+    from dralloc.cli.inputs import read_cluster
+    from dralloc.cli.options import feature_gates as parse_feature_gates
+    from dralloc.cli.options import field_validation, report_reading
+    from dralloc.dashboard import DashboardServer, DashboardSettings
+    from dralloc.scheduler.config import SchedulerConfiguration, load_config
+    from dralloc.scheduler.profiles import plugin_names
+
+    features = parse_feature_gates(feature_gates)
+    if not files:
+        sys.stderr.write("give the objects with -f FILE\n")
+        raise typer.Exit(2)
+    settings = DashboardSettings(
+        address, read_token(token_file, "--token-file"), "--address", "--token-file"
+    )
+    # Bind first: a bad address or a port in use exits 2 before the input is scheduled.
+    server = DashboardServer.bind(settings)
+    try:
+        cluster = read_cluster(files, recursive=recursive, validation=field_validation(validate))
+        report_reading(cluster, verbose=verbose)
+        configuration = load_config(config, plugin_names()) if config else SchedulerConfiguration()
+        published, explainer = offline_dashboard(
+            cluster,
+            configuration,
+            features,
+            seed=seed,
+            prices=price_book(price),
+            source="offline: " + ", ".join(files),
+            published=server.published,
+        )
+        _, document = published.latest()
+        assert document is not None
+        server.set_explainer(explainer)
+        server.start()
+        summary = document["summary"]
+        sys.stderr.write(
+            f"dashboard on {server.url}/ ({summary['nodes']} nodes, {summary['gpus']} GPUs, "
+            f"{summary['pendingPods']} pods pending); Ctrl-C stops\n"
+        )
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait(run_for)
+    finally:
+        server.stop()
+    raise typer.Exit(0)

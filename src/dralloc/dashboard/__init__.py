@@ -1,0 +1,32 @@
+"""dralloc's dashboard: a small, read-only web app over a scheduler's accelerators.
+
+* `fleet.py`: the document (nodes x accelerators, MIG slices, shares, taints, claims and
+  pods, pending pods, Kueue ClusterQueues, utilization, fragmentation, cost), pure;
+* `state.py`: the newest document and the history, handed from one writer to the HTTP threads;
+* `server.py`: the HTTP server (stdlib, threads): the app, JSON endpoints, server-sent events,
+  loopback by default and a bearer token elsewhere, GET and HEAD only;
+* `live.py`: the companion a live `dralloc scheduler --dashboard` runs in its event loop;
+* `static/`: the app itself, hand-written HTML, CSS and JavaScript (no build step, no CDN).
+
+The offline dashboard (`dralloc dashboard -f FILES`) and the explanations (`dralloc explain
+--pod`'s) are wired in `cli/`, which owns reading input files and explaining pods.
+"""
+
+from dralloc.dashboard.fleet import SCHEMA, PendingPodView, PriceBook, build_fleet
+from dralloc.dashboard.live import LiveDashboard, LiveExplainer
+from dralloc.dashboard.server import DashboardServer, DashboardSettings, Explainer
+from dralloc.dashboard.state import Published, Sample
+
+__all__ = [
+    "SCHEMA",
+    "DashboardServer",
+    "DashboardSettings",
+    "Explainer",
+    "LiveDashboard",
+    "LiveExplainer",
+    "PendingPodView",
+    "PriceBook",
+    "Published",
+    "Sample",
+    "build_fleet",
+]

@@ -1,0 +1,161 @@
+"""The dashboard's document over a small scheduled fleet: every node a row, each physical GPU
+a cell drawn as its driver publishes it (static MIG instances on their memory slices, dynamic
+MIG's allocated instance, a time-sliced GPU's shares), taints, claims and pods, the pod left
+pending, the ClusterQueue, and the numbers (utilization, cost)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dralloc.dashboard import SCHEMA, Published, Sample
+from dralloc.dashboard.fleet import cluster_queue_json
+from dralloc.dashboard.server import Explainer
+
+
+def _gpu(fleet: dict[str, Any], gpu_id: str) -> dict[str, Any]:
+    return next(g for n in fleet["nodes"] for g in n["gpus"] if g["id"] == gpu_id)
+
+
+def test_every_node_is_a_row_with_its_gpus_in_order(fleet: dict[str, Any]) -> None:
+    assert fleet["schema"] == SCHEMA and fleet["generatedAt"] == "2027-01-15T08:00:00Z"
+    rows = {n["name"]: [g["id"] for g in n["gpus"]] for n in fleet["nodes"]}
+    assert rows == {
+        "dyn-00": ["dyn-00/gpu-0-counter-set"],
+        "l4-00": ["l4-00/gpu-0", "l4-00/gpu-1"],
+        "mig-00": ["mig-00/gpu-0"],
+    }
+
+
+def test_static_mig_instances_sit_on_their_memory_slices(fleet: dict[str, Any]) -> None:
+    gpu = _gpu(fleet, "mig-00/gpu-0")
+    assert (gpu["mode"], gpu["slices"], gpu["used"]) == ("mig-static", 8, 0.0)
+    drawn = [(d["profile"], d["slices"], d["allocated"]) for d in gpu["devices"]]
+    assert drawn == [
+        ("3g.40gb", [0, 4], False),
+        ("1g.10gb", [4, 1], False),
+        ("1g.10gb", [5, 1], False),
+    ]
+
+
+def test_dynamic_mig_draws_only_the_allocated_instance_with_its_pod(fleet: dict[str, Any]) -> None:
+    gpu = _gpu(fleet, "dyn-00/gpu-0-counter-set")
+    assert (gpu["mode"], gpu["slices"], gpu["used"]) == ("mig-dynamic", 8, 0.5)
+    [instance] = gpu["devices"]
+    assert (instance["profile"], instance["slices"]) == ("3g.40gb", [0, 4])
+    [claim] = instance["claims"]
+    assert claim["claim"].startswith("default/finetune-mig-")
+    assert claim["pods"] == ["default/finetune"] and claim["request"] == "mig"
+
+
+def test_a_time_sliced_gpu_shows_each_claims_share(fleet: dict[str, Any]) -> None:
+    gpu = _gpu(fleet, "l4-00/gpu-0")
+    assert (gpu["mode"], gpu["sharing"], gpu["shareDimension"]) == (
+        "shared",
+        "time-slicing",
+        "replicas",
+    )
+    [device] = gpu["devices"]
+    shares = sorted((c["pods"][0], c["share"]) for c in device["claims"])
+    assert shares == [("default/infer-0", 0.25), ("default/infer-1", 0.25)]
+    assert gpu["used"] == 0.5
+
+
+def test_node_and_device_taints_are_marked(fleet: dict[str, Any]) -> None:
+    node = next(n for n in fleet["nodes"] if n["name"] == "mig-00")
+    assert node["taints"] == [
+        {"key": "dralloc.dev/maintenance", "value": "true", "effect": "NoSchedule"}
+    ]
+    tainted = _gpu(fleet, "l4-00/gpu-1")
+    assert tainted["taints"] == [
+        {"key": "gpu.nvidia.com/xid", "value": "79", "effect": "NoSchedule"}
+    ]
+    assert tainted["used"] == 0.0
+
+
+def test_summary_counts_gpus_use_and_cost_at_catalog_prices(fleet: dict[str, Any]) -> None:
+    summary = fleet["summary"]
+    assert (summary["nodes"], summary["gpus"], summary["pendingPods"]) == (3, 4, 1)
+    assert summary["usedGpus"] == 1.0 and summary["utilization"] == 0.25
+    # Two H100 SXM at 11.00 and two L4 at 0.70 USD per GPU-hour (sim/prices.py defaults);
+    # half of one H100 and half of one L4 in use.
+    assert summary["costPerHour"] == pytest.approx(23.4)
+    assert summary["usedCostPerHour"] == pytest.approx(5.85)
+    assert summary["idleCostPerHour"] == pytest.approx(17.55)
+    assert summary["unpricedModels"] == []
+
+
+def test_the_pod_left_pending_carries_the_schedulers_message(fleet: dict[str, Any]) -> None:
+    [pending] = fleet["pending"]
+    assert pending["pod"] == "default/trainer" and pending["queue"] == "unschedulable"
+    assert pending["message"].startswith(
+        "0/3 nodes are available: 1 node(s) had untolerated taint(s), 2 cannot allocate all claims."
+    )
+
+
+def test_the_explanation_is_explains_document_and_only_for_pending_pods(
+    offline: tuple[Published, Explainer],
+) -> None:
+    _, explain = offline
+    answer = explain("default/trainer")
+    assert answer is not None
+    assert answer["pod"] == "default/trainer"
+    assert answer["summary"] == (
+        "0/3 nodes are available: 1 node(s) had untolerated taint(s), 2 cannot allocate all claims."
+    )
+    verdicts = {n["node"]: n["fits"] for n in answer["nodes"]}
+    assert verdicts == {"dyn-00": False, "l4-00": False, "mig-00": False}
+    [claim] = answer["claims"]
+    assert claim["podClaim"] == "gpus" and claim["allocated"] is False
+    assert explain("default/trainer") is answer  # computed once
+    assert explain("default/finetune") is None  # running, not pending
+    assert explain("default/nobody") is None
+
+
+def test_a_cluster_queue_shows_usage_against_nominal_quota(fleet: dict[str, Any]) -> None:
+    [queue] = fleet["queues"]
+    assert queue["name"] == "team-a"
+    assert (queue["admittedWorkloads"], queue["pendingWorkloads"]) == (3, 1)
+    [flavor] = queue["flavors"]
+    assert flavor["flavor"] == "h100"
+    [resource] = flavor["resources"]
+    assert resource == {
+        "name": "nvidia.com/gpu",
+        "nominal": "8",
+        "used": "6",
+        "borrowed": "0",
+        "nominalValue": 8.0,
+        "usedValue": 6.0,
+    }
+
+
+def test_a_cluster_queue_without_status_uses_nothing() -> None:
+    queue = cluster_queue_json(
+        {
+            "metadata": {"name": "q"},
+            "spec": {
+                "cohortName": "all",
+                "resourceGroups": [
+                    {
+                        "flavors": [
+                            {"name": "f", "resources": [{"name": "cpu", "nominalQuota": "500m"}]}
+                        ]
+                    }
+                ],
+            },
+        }
+    )
+    assert queue["cohort"] == "all"
+    assert queue["flavors"][0]["resources"][0]["nominalValue"] == 0.5
+    assert queue["flavors"][0]["resources"][0]["usedValue"] == 0.0
+
+
+def test_the_history_keeps_a_bounded_number_of_samples(fleet: dict[str, Any]) -> None:
+    published = Published(history_limit=3)
+    for second in range(5):
+        published.publish(fleet, Sample.of(float(second), fleet))
+    samples = published.history()
+    assert [s.time for s in samples] == [2.0, 3.0, 4.0]
+    assert samples[-1].to_json()["utilization"] == 0.25
+    assert published.latest()[0] == 5

@@ -1,0 +1,177 @@
+"""The dashboard's HTTP server: the app's files, the JSON endpoints, server-sent events,
+read-only (405), the bearer token off loopback, a failing explanation answered 500 while the
+server goes on, and bad flags exit 2 naming the flag."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dralloc.dashboard import DashboardServer, DashboardSettings, Published
+from dralloc.errors import InputError
+
+DATA = Path(__file__).parent / "data"
+RUN = [sys.executable, "-c", "from dralloc.cli.main import run; run()"]
+
+
+def _explain(pod: str) -> dict[str, Any] | None:
+    if pod == "ns/boom":
+        raise RuntimeError("explainer broke")
+    return {"pod": pod} if pod == "ns/waiting" else None
+
+
+@pytest.fixture
+def server(fleet: dict[str, Any]) -> Iterator[DashboardServer]:
+    published = Published()
+    published.publish(fleet)
+    started = DashboardServer.bind(DashboardSettings("127.0.0.1:0"), published, _explain)
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def _request(
+    server: DashboardServer, method: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_the_app_is_served_from_the_package_without_any_cdn(server: DashboardServer) -> None:
+    status, headers, body = _request(server, "GET", "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    page = body.decode()
+    assert '<script src="/static/app.js">' in page and 'href="/static/app.css"' in page
+    assert "http://" not in page and "https://" not in page
+    for path, kind in (("/static/app.js", "text/javascript"), ("/static/app.css", "text/css")):
+        status, headers, body = _request(server, "GET", path)
+        assert status == 200 and headers["Content-Type"].startswith(kind) and body
+        assert b"https://" not in body
+
+
+def test_fleet_and_history_are_json(server: DashboardServer, fleet: dict[str, Any]) -> None:
+    status, headers, body = _request(server, "GET", "/api/fleet")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    document = json.loads(body)
+    assert document["version"] == 1 and document["nodes"] == fleet["nodes"]
+    status, _, body = _request(server, "GET", "/api/history")
+    assert status == 200 and json.loads(body)["samples"] == []
+    status, _, body = _request(server, "HEAD", "/api/fleet")
+    assert status == 200 and body == b""
+
+
+def test_nothing_can_be_changed(server: DashboardServer) -> None:
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        for path in ("/", "/api/fleet", "/api/explain?pod=ns/waiting"):
+            status, headers, _ = _request(server, method, path)
+            assert (status, headers["Allow"]) == (405, "GET, HEAD"), (method, path)
+
+
+def test_explain_answers_for_pending_pods_and_survives_a_failure(server: DashboardServer) -> None:
+    assert _request(server, "GET", "/api/explain?pod=ns/waiting")[0] == 200
+    status, _, body = _request(server, "GET", "/api/explain?pod=ns/running")
+    assert (status, json.loads(body)) == (404, {"error": "pod ns/running is not pending"})
+    assert _request(server, "GET", "/api/explain")[0] == 400
+    assert _request(server, "GET", "/api/explain?pod=ns/boom")[0] == 500
+    assert _request(server, "GET", "/api/fleet")[0] == 200
+    assert _request(server, "GET", "/api/nothing")[0] == 404
+
+
+def test_no_document_yet_is_503() -> None:
+    server = DashboardServer.bind(DashboardSettings("127.0.0.1:0"))
+    server.start()
+    try:
+        assert _request(server, "GET", "/api/fleet")[0] == 503
+    finally:
+        server.stop()
+
+
+def _read_event(stream: Any) -> dict[str, Any]:
+    lines = []
+    while True:
+        line = stream.readline().decode()
+        if line == "\n":
+            break
+        lines.append(line.rstrip("\n"))
+    assert lines[0] == "event: fleet"
+    return dict(json.loads(lines[1].removeprefix("data: ")))
+
+
+def test_events_stream_the_document_on_connect_and_on_every_publish(
+    server: DashboardServer, fleet: dict[str, Any]
+) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("GET", "/api/events")
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
+        assert _read_event(response)["version"] == 1
+        server.published.publish({**fleet, "source": "changed"})
+        event = _read_event(response)
+        assert (event["version"], event["source"]) == (2, "changed")
+    finally:
+        connection.close()
+
+
+def test_a_token_guards_the_data_but_not_the_apps_files(fleet: dict[str, Any]) -> None:
+    published = Published()
+    published.publish(fleet)
+    server = DashboardServer.bind(DashboardSettings("127.0.0.1:0", "s3cret"), published)
+    server.start()
+    try:
+        assert _request(server, "GET", "/")[0] == 200
+        status, headers, _ = _request(server, "GET", "/api/fleet")
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+        wrong = {"Authorization": "Bearer nope"}
+        assert _request(server, "GET", "/api/fleet", wrong)[0] == 401
+        right = {"Authorization": "Bearer s3cret"}
+        assert _request(server, "GET", "/api/fleet", right)[0] == 200
+        assert _request(server, "GET", "/api/fleet?access_token=s3cret")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_off_loopback_a_token_is_required_before_anything_listens() -> None:
+    with pytest.raises(InputError) as caught:
+        DashboardServer.bind(DashboardSettings("0.0.0.0:0"))
+    assert str(caught.value) == (
+        "--dashboard-token-file: --dashboard 0.0.0.0:0 is not a loopback address: a bearer "
+        "token is required (a file holding it, or DRALLOC_DASHBOARD_TOKEN)"
+    )
+
+
+def _dralloc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RUN, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_bad_addresses_exit_2_naming_the_flag() -> None:
+    done = _dralloc("dashboard", "-f", str(DATA), "--address", "localhost")
+    assert (done.returncode, done.stderr) == (
+        2,
+        "--address: want host:port (port 0-65535), got 'localhost'\n",
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _dralloc("scheduler", "--dashboard", f"127.0.0.1:{port}")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"--dashboard: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
