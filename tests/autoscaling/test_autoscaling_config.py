@@ -285,3 +285,14 @@ def test_never_is_infinite_only_where_allowed() -> None:
     config = parse_autoscaling_text(GOOD, "fleet.yaml", catalog=load_catalog())
     assert config.node_pools[0].expire_after is None
     assert not math.isinf(config.options.scale_down_unneeded_time)
+
+
+def test_the_config_builds_one_template_per_shape() -> None:
+    catalog = load_catalog()
+    config = parse_autoscaling_text(GOOD, "fleet.yaml", catalog=catalog)
+    templates = config.templates(catalog)
+    assert list(templates) == ["h100-mig", "a100"]
+    h100 = templates["h100-mig"]
+    assert h100.node.metadata.labels["pool"] == "h100"
+    assert str(h100.node.status.allocatable["cpu"]) == "200"
+    assert len(h100.slices[0].spec.devices) == 56

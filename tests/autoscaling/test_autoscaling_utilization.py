@@ -241,3 +241,17 @@ def test_the_threshold_is_strict_and_per_group() -> None:
         scale_down_threshold(Options(scale_down_gpu_utilization_threshold=0.3), gpu_label=True)
         == 0.3
     )
+
+
+def test_a_gpu_labelled_dra_node_reads_as_unused_as_upstream_does() -> None:
+    # The provider's GPU config wins over DRA: the node lists no nvidia.com/gpu, so CA
+    # rates it 0 whatever its claims hold, and it is always a scale-down candidate.
+    template = _template("dyn", "dgx-h100", {"mig": "dynamic"})
+    pool = template.slices[0].spec.pool.name
+    busy = [_claim(pool, *(f"gpu-{i}" for i in range(8)))]
+    assert node_utilization(template.node, [], template.slices, busy).utilization == 1.0
+    labelled = node_utilization(
+        template.node, [], template.slices, busy, gpu_resource="nvidia.com/gpu"
+    )
+    assert labelled.utilization == 0.0
+    assert is_underutilized(labelled.utilization, scale_down_threshold(Options(), gpu_label=True))

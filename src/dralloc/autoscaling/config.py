@@ -17,7 +17,8 @@ from enum import StrEnum
 
 from dralloc.api.quantity import Quantity
 from dralloc.autoscaling.delays import DelayDistribution, FixedDelay
-from dralloc.autoscaling.templates import NodeShape
+from dralloc.autoscaling.templates import NodeShape, NodeTemplate, build_template
+from dralloc.devices.catalog import Catalog
 
 API_VERSION = "dralloc.io/v1alpha1"
 KIND = "Autoscaling"
@@ -350,3 +351,8 @@ class AutoscalingConfig:
 
     def shape_of(self, group: NodeGroup) -> Shape:
         return self.shapes[group.shape]
+
+    def templates(self, catalog: Catalog) -> dict[str, NodeTemplate]:
+        """One node template per shape, by shape name (built once; the reader has already
+        built each, so this raises nothing for a config it returned)."""
+        return {name: build_template(shape.node, catalog) for name, shape in self.shapes.items()}

@@ -24,6 +24,11 @@ behaviour reproduced is CA's `utilization.Calculate` and its DRA part
 3. Else max(cpu, memory) requests / allocatable, DaemonSet and mirror pods optionally left out
    of the requests and subtracted from allocatable, pods terminating for too long ignored.
 
+Upstream consequence, reproduced: a node the provider gives a GPU config is judged by path 1
+even when its GPUs are DRA devices, so a DRA node carrying the provider's GPU label (a shape
+with `gpuLabel: true`; pass `gpu_resource`) has utilization 0, never lists the extended
+resource, and is always below the threshold; only the drain simulation keeps it.
+
 A node is a scale-down candidate when its utilization is *below* the threshold
 (`scaleDownGpuUtilizationThreshold` for shapes with a GPU label, else
 `scaleDownUtilizationThreshold`; both 0.5 by default, a group may override them). CA tests
