@@ -19,6 +19,7 @@ from dralloc.autoscaling import (
     NodeLifecycle,
     NodePhase,
     Provisioning,
+    StartupFailure,
     UniformDelay,
     billed_seconds,
     node_random,
@@ -206,3 +207,16 @@ def test_empirical_files_list_seconds(tmp_path: Path) -> None:
     (tmp_path / "empty.txt").write_text("# nothing\n")
     assert "no values" in str(parse_delay("empirical:empty.txt", tmp_path))
     assert "cannot read" in str(parse_delay("empirical:missing.txt", tmp_path))
+
+
+def test_a_node_whose_devices_never_come_in_time_fails_at_the_startup_limit() -> None:
+    on_time = NodeLifecycle.request("n", "h", 0.0, DEFAULTS, seed=1)
+    assert on_time.startup_deadline(900.0, 900.0) is None
+    late_devices = Provisioning(devices=FixedDelay(1000.0))  # Ready, slices late (§12)
+    slow = NodeLifecycle.request("n", "h", 0.0, late_devices, seed=1)
+    assert slow.startup_deadline(900.0, 900.0) == (120.0 + 900.0, StartupFailure.NOT_READY)
+    never_registers = Provisioning(launch=FixedDelay(1200.0))
+    stuck = NodeLifecycle.request("n", "h", 0.0, never_registers, seed=1)
+    assert stuck.startup_deadline(900.0, 900.0) == (900.0, StartupFailure.NOT_REGISTERED)
+    failed = NodeLifecycle.request("n", "h", 0.0, DEFAULTS, seed=1, launch_failure=1.0)
+    assert failed.startup_deadline(900.0, 900.0) is None

@@ -227,3 +227,11 @@ def test_only_the_newest_generation_counts_toward_completeness(
     # Generation 2 has begun (one slice of nine): the pool is incomplete again.
     assert complete_pools([*copy.slices, *newer]) == {}
     assert is_upcoming(dynamic_template, [*copy.slices, *newer])
+
+
+def test_upcoming_nodes_are_copies_suffixed_as_ca_names_them(mig_template: NodeTemplate) -> None:
+    first, second = mig_template.upcoming(0), mig_template.upcoming(1)
+    assert first.name == "template-node-for-h100-mig-0-upcoming-0"
+    assert {s.spec.pool.name for s in first.slices}.isdisjoint(
+        {s.spec.pool.name for s in second.slices}
+    )

@@ -57,6 +57,7 @@ from dralloc.autoscaling.lifecycle import (
     ClusterChange,
     NodeLifecycle,
     NodePhase,
+    StartupFailure,
     Transition,
     billed_seconds,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "Predictor",
     "Provisioning",
     "Shape",
+    "StartupFailure",
     "TemplateError",
     "TemplateSource",
     "Transition",

@@ -46,6 +46,13 @@ RESOURCE_SLICE = "resource.k8s.io/ResourceSlice"
 MAX_DRAIN_SECONDS = 600.0
 
 
+class StartupFailure(StrEnum):
+    """Why CA gives up on a node that never became usable (§4.1, §12)."""
+
+    NOT_REGISTERED = "NotRegisteredInTime"  # no Node object by request + maxNodeProvisionTime
+    NOT_READY = "NotReadyInTime"  # registered, devices not published by + maxNodeStartupTime
+
+
 class NodePhase(StrEnum):
     REQUESTED = "Requested"
     LAUNCH_FAILED = "LaunchFailed"
@@ -217,6 +224,23 @@ class NodeLifecycle:
         self.gone_at = at + drain + self.terminate_delay
         self._phases = [*kept, (at, NodePhase.DELETING), (self.gone_at, NodePhase.GONE)]
         return self.gone_at
+
+    def startup_deadline(
+        self, max_node_provision_time: float, max_node_startup_time: float
+    ) -> tuple[float, StartupFailure] | None:
+        """When the autoscaler will give up on this node if nothing else happens, and why;
+        None when it registers and publishes its devices in time (or its launch failed: that
+        is reported by `LaunchFailed`). A node is usable for DRA pods only once its devices
+        are published (§3.2), so "ready" here means DevicesPublished."""
+        if self.launch_failed:
+            return None
+        provision_limit = self.requested_at + max_node_provision_time
+        if self.registered_at > provision_limit:
+            return provision_limit, StartupFailure.NOT_REGISTERED
+        startup_limit = self.registered_at + max_node_startup_time
+        if self.devices_published_at > startup_limit:
+            return startup_limit, StartupFailure.NOT_READY
+        return None
 
     def transitions(self) -> list[Transition]:
         """Every phase the node enters (or will enter, if nothing else happens), in time order."""

@@ -108,6 +108,11 @@ class NodeTemplate:
             pools[each.spec.driver].add(each.spec.pool.name)
         return {driver: len(names) for driver, names in sorted(pools.items())}
 
+    def upcoming(self, index: int) -> NodeCopy:
+        """The planning copy CA puts in its snapshot for an upcoming node: suffix
+        `upcoming-<index>`, the index counting upcoming nodes across all groups."""
+        return self.instantiate(f"upcoming-{index}")
+
     def instantiate(self, suffix: str, node_name: str | None = None) -> NodeCopy:
         """A fresh copy with CA's sanitizing rule (see the module docstring).
 
