@@ -37,6 +37,23 @@ On the virtual clock (`replay(..., admission=KueueAdmission(...))`):
   NodeFailures; quota released; queued again in its place): all its pods stop and run again
   from the start once it is admitted again (`JobRecord.node_evictions`).
 
+**Topology (`+tas`, Kueue's Topology-Aware Scheduling).** The replay's nodes sit in racks and
+blocks (`sim.batch_objects.TopologyLayout`, from the job trace's `rack_hosts`,
+`block_racks` and `topology` keys: racks of 4 hosts, blocks of 4 racks by default), and every
+run counts the racks each gang's pods ran in (`racks_spanned`, `QueueStats.cross_rack_jobs`),
+so runs with and without TAS compare. With `+tas` the objects gain a Topology (levels block,
+rack, hostname), the flavor names it, and each gang's pod template asks for one rack
+(`kueue.x-k8s.io/podset-preferred-topology`, or `-required-` for a gang that fits one rack
+with `topology=required`); single pods are placed implicitly (every flavor is a TAS flavor).
+`dralloc.queueing.TopologyPlacement` sees the replay's Nodes with those labels and their GPUs
+as devices (quota is then in `devices.dralloc.io/gpu.nvidia.com`, which TAS counts per
+domain), gives each admitted Workload its `topologyAssignment`, and takes it back when the
+job finishes or is evicted; a node leaving rebuilds its domains. The admitted pods go to the
+scheduler with their domain's nodeSelector (Kueue's TopologyUngater, by completion index)
+through the engine's `TopologyCluster` methods, so they run only there; with `+placement`
+TAS decides first and the scheduler-backed check places the pods inside their domains. Kueue
+would preempt for domains when the topology is fragmented; here such a Workload waits.
+
 An instant at which nothing admission reads has changed since admission last ended quiet (no
 Workload arrived, no pod stopped, and, for placement-aware admission, no pod started) would
 decide nothing: its cycles are skipped (`skip_quiet_instants`, on; a test compares runs with
@@ -382,8 +399,6 @@ class KueueAdmission:
                 self._record(f"{names[job.tenant]}/{job.name}", names[job.tenant], job)
             return
         inp = _queue_input(batch_objects(self.trace, options), self.policy)
-        if topology:
-            self._add_nodes(inp, node_labels)
         made = inp.add_job_workloads()
         # Kueue names a Job's Workload `job-<name>-<hash>`; the owner reference says whose.
         workload_of = {
@@ -409,15 +424,17 @@ class KueueAdmission:
         self.preemptor = (
             FairSharingPreemptor() if self.policy.fair_sharing else ClassicalPreemptor()
         )
-        self.inputs = inp
         if self.policy.placement:
             self.scheduler_check = _Placement(self)
+        # Only TAS reads the nodes and their devices; quota is charged without them (each
+        # Workload's charges would otherwise evaluate the DeviceClass over every device).
+        self.inputs = self._with_nodes(inp, node_labels) if topology else inp
         if topology:
-            self.topology = TopologyPlacement.from_input(inp)
+            self.topology = TopologyPlacement.from_input(self.inputs)
         self.placement = _chain(self.topology, self.scheduler_check)
         self.nominations = Nominations() if self.share_nominations else None
 
-    def _add_nodes(self, inp: QueueInput, labels: Mapping[str, Mapping[str, str]]) -> None:
+    def _with_nodes(self, inp: QueueInput, labels: Mapping[str, Mapping[str, str]]) -> QueueInput:
         """The replay's Nodes (`openb_objects.cluster_objects`, as the engine's cache holds
         them) with their topology labels, their GPUs' ResourceSlices and the DeviceClasses:
         the capacity TAS places pod sets in. The engine publishes each GPU as a shareable
@@ -426,18 +443,23 @@ class KueueAdmission:
         per-domain count of consumable capacity)."""
         assert self.replayed is not None
         builder = SliceBuilder()
+        nodes, slices = list(inp.nodes), list(inp.slices)
+        # A node that joins later is not in the cluster at the start; the admission hears
+        # of no join, so TAS never counts it (conservative: it never sends pods there).
+        later = self.replayed.nodes_added_later()
+        present = [n for n in self.replayed.nodes if n.name not in later]
         for trace_node, made in zip(
-            self.replayed.nodes,
-            cluster_objects(self.replayed.nodes, self.replayed.models),
-            strict=True,
+            present, cluster_objects(present, self.replayed.models), strict=True
         ):
             node = made.node
             node.metadata.labels = {**node.metadata.labels, **labels[node.metadata.name]}
-            inp.nodes.append(node)
+            nodes.append(node)
             if made.model is not None:
-                inp.slices += builder.node_slices(node.metadata.name, made.model, trace_node.gpus)
-        for device_class in driver_device_classes():
-            inp.device_classes.setdefault(device_class.metadata.name, device_class)
+                slices += builder.node_slices(node.metadata.name, made.model, trace_node.gpus)
+        classes = {c.metadata.name: c for c in driver_device_classes()}
+        return dataclasses.replace(
+            inp, nodes=nodes, slices=slices, device_classes={**classes, **inp.device_classes}
+        )
 
     def _record(self, key: str, queue: str, job: BatchJob) -> None:
         start = len(self.owner)
