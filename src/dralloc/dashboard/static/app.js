@@ -97,11 +97,21 @@
     if (gpu.slices) {
       bar.style.gridTemplateColumns = "repeat(" + gpu.slices + ", 1fr)";
       let alt = false;
+      const covered = new Set();
       for (const device of gpu.devices) {
         if (!device.slices) continue;
         const [first, count] = device.slices;
+        for (let i = first; i < first + count; i++) covered.add(i);
         bar.append(segment(device, "grid-column: " + (first + 1) + " / span " + count, alt));
         alt = device.allocated ? !alt : alt;
+      }
+      // Dynamic MIG: a slice no instance holds is free to carve; static MIG: no instance there.
+      for (let i = 0; i < gpu.slices; i++) {
+        if (covered.has(i)) continue;
+        const dynamic = gpu.mode === "mig-dynamic";
+        bar.append(el("div", { class: dynamic ? "seg slot" : "seg empty",
+          title: "memory slice " + i + (dynamic ? ": free" : ": no MIG instance"),
+          style: "grid-column: " + (i + 1) + " / span 1" }));
       }
     } else if (gpu.mode === "shared") {
       const shares = [];
