@@ -240,9 +240,11 @@ mode: cluster-autoscaler
 shapes:
 - {name: rack, shape: gb200-nvl72, price: {onDemand: 1}}
 - {name: mig, shape: dgx-h100, mig: static, layout: 7g.80gb/1g.10gb, price: {onDemand: 1}}
+- {name: lab, shape: dgx-h100, labels: {"team a": x}, price: {onDemand: 1}}
 nodeGroups: [{name: g, shape: rack, max: 1}]
 """
     messages = dict(_problems(text, tmp_path))
+    assert messages["shapes[2].labels"].startswith('Invalid value: "team a"')
     assert "18 nodes per unit" in messages["shapes[0].shape"]
     assert "does not fit" in messages["shapes[1].shape"] or "layout" in messages["shapes[1].shape"]
 

@@ -33,6 +33,7 @@ import yaml
 
 from dralloc.api.core import Taint
 from dralloc.api.quantity import Quantity, parse_quantity
+from dralloc.api.validation import validate
 from dralloc.autoscaling.config import (
     API_VERSION,
     DEFAULT_DELAYS,
@@ -398,10 +399,7 @@ def _shape(reader: _Reader, raw: object, path: str, catalog: Catalog) -> Shape |
         taints=tuple(taints),
     )
     if name and device_shape:
-        try:
-            build_template(node, catalog)
-        except TemplateError as err:
-            reader.report(f"{path}.shape", str(err))
+        _check_template(reader, node, path, catalog)
     prices: dict[CapacityType, float] = {}
     for key, value in reader.mapping(
         fields.get("price"), f"{path}.price", tuple(PRICE_KEYS)
@@ -475,6 +473,26 @@ def _shape(reader: _Reader, raw: object, path: str, catalog: Catalog) -> Shape |
         ),
         path=path,
     )
+
+
+def _check_template(reader: _Reader, node: NodeShape, path: str, catalog: Catalog) -> None:
+    """Build the shape's template and hold its objects to the API server's rules, so a label
+    the API would refuse is caught here, at `labels`."""
+    try:
+        template = build_template(node, catalog)
+    except TemplateError as err:
+        reader.report(f"{path}.shape", str(err))
+        return
+    for field, message in validate(template.node):
+        if field.startswith("metadata.labels"):
+            reader.report(f"{path}.labels", message)
+        else:
+            reader.report(path, f"template node {template.name}: {field}: {message}")
+    for each in template.slices:
+        for field, message in validate(each):
+            reader.report(
+                f"{path}.shape", f"template slice {each.metadata.name}: {field}: {message}"
+            )
 
 
 def _offering_problem(shape: Shape | None, capacity_type: CapacityType) -> str | None:
