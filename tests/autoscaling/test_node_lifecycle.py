@@ -220,3 +220,23 @@ def test_a_node_whose_devices_never_come_in_time_fails_at_the_startup_limit() ->
     assert stuck.startup_deadline(900.0, 900.0) == (900.0, StartupFailure.NOT_REGISTERED)
     failed = NodeLifecycle.request("n", "h", 0.0, DEFAULTS, seed=1, launch_failure=1.0)
     assert failed.startup_deadline(900.0, 900.0) is None
+
+
+def test_spot_interruptions_are_exponential_from_launch_and_change_no_other_draw() -> None:
+    plain = NodeLifecycle.request("s-0", "h", 0.0, LOGNORMAL, seed=5)
+    spot = NodeLifecycle.request("s-0", "h", 0.0, LOGNORMAL, seed=5, interruption_rate_per_hour=2.0)
+    assert plain.interruption_notice_at is None
+    assert _times(spot) == _times(plain)
+    assert spot.interruption_notice_at is not None
+    assert spot.interruption_notice_at > spot.launched_at
+    gaps = [
+        node.interruption_notice_at - node.launched_at
+        for node in (
+            NodeLifecycle.request(
+                f"s-{i}", "h", 0.0, DEFAULTS, seed=5, interruption_rate_per_hour=2.0
+            )
+            for i in range(400)
+        )
+        if node.interruption_notice_at is not None
+    ]
+    assert statistics.mean(gaps) == pytest.approx(1800.0, rel=0.15)  # 1 / (2 per hour)

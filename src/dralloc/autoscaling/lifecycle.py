@@ -9,9 +9,10 @@ pushes them on its own event heap. No dependency on `dralloc.sim`.
         --devices--> DevicesPublished ... Deleting --drain + terminate--> Gone
 
 Every draw is made at request time, in a fixed order (launch failure, then the launch,
-register, ready, devices and terminate delays), from the node's own `random.Random` seeded from
-(run seed, node name) (`delays.node_random`). A node's timings therefore depend only on the
-seed, its name and its shape's distributions, never on other nodes or on when it is deleted.
+register, ready, devices and terminate delays, then the spot interruption time), from the
+node's own `random.Random` seeded from (run seed, node name) (`delays.node_random`). A node's
+timings therefore depend only on the seed, its name and its shape's distributions, never on
+other nodes or on when it is deleted.
 
 A failed launch (probability `launch_failure`) ends at request + launch delay with
 `LaunchFailed`: the node never launches, is never billed, and the autoscaler's own rules
@@ -149,6 +150,8 @@ class NodeLifecycle:
     ready_at: float
     devices_published_at: float
     terminate_delay: float
+    # Spot only: when the provider's interruption notice arrives (None: never).
+    interruption_notice_at: float | None = None
     deleting_at: float | None = None
     gone_at: float | None = None
     _phases: list[tuple[float, NodePhase]] = field(default_factory=list, repr=False)
@@ -163,10 +166,14 @@ class NodeLifecycle:
         *,
         seed: int,
         launch_failure: float = 0.0,
+        interruption_rate_per_hour: float = 0.0,
         rng: random.Random | None = None,
     ) -> NodeLifecycle:
         """A node requested at `requested_at`, its whole timeline drawn now (see module doc).
-        `rng` overrides the (seed, name) source, for tests only."""
+
+        `interruption_rate_per_hour` > 0 (spot capacity) draws, last, the exponential time
+        from launch to the provider's interruption notice (§6); the owner deletes the node at
+        notice + `noticeSeconds`. `rng` overrides the (seed, name) source, for tests only."""
         rng = rng or node_random(seed, name)
         failed = rng.random() < launch_failure
         launch = delays.launch.sample(rng)
@@ -174,7 +181,12 @@ class NodeLifecycle:
         ready = delays.ready.sample(rng)
         devices = delays.devices.sample(rng)
         terminate = delays.terminate.sample(rng)
+        # Drawn even without a hazard, so turning interruption on changes no other draw.
+        hazard_draw = 1.0 - rng.random()  # in (0, 1]
         launched = requested_at + launch
+        notice = None
+        if interruption_rate_per_hour > 0 and not failed:
+            notice = launched - math.log(hazard_draw) * 3600.0 / interruption_rate_per_hour
         node = cls(
             name=name,
             shape=shape,
@@ -185,6 +197,7 @@ class NodeLifecycle:
             ready_at=launched + register + ready,
             devices_published_at=launched + register + ready + devices,
             terminate_delay=terminate,
+            interruption_notice_at=notice,
         )
         node._phases = node._planned()
         return node
