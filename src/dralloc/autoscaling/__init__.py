@@ -10,6 +10,7 @@ What a replay needs to grow and shrink its fleet, without the scaler loops thems
   and its bill;
 * `templates`: device-aware node templates built by `cluster generate`'s slice builder, copied
   with cluster-autoscaler's sanitizing rule, and the readiness test for upcoming nodes;
+* `fleet`: the nodes one run requested, named, seeded and billed;
 * `utilization`: node utilization exactly as cluster-autoscaler computes it (DRA pools with and
   without shared counters), dralloc's `device` variant, and the scale-down threshold.
 
@@ -52,6 +53,7 @@ from dralloc.autoscaling.delays import (
     node_random,
     parse_delay,
 )
+from dralloc.autoscaling.fleet import Fleet, FleetNode
 from dralloc.autoscaling.lifecycle import (
     Billing,
     ClusterChange,
@@ -72,6 +74,7 @@ from dralloc.autoscaling.templates import (
     NodeShape,
     NodeTemplate,
     TemplateError,
+    accelerator_key,
     build_template,
     complete_pools,
     is_upcoming,
@@ -106,6 +109,8 @@ __all__ = [
     "DisruptionReason",
     "EmpiricalDelay",
     "FixedDelay",
+    "Fleet",
+    "FleetNode",
     "Forecaster",
     "Interruption",
     "LognormalDelay",
@@ -132,6 +137,7 @@ __all__ = [
     "UtilizationError",
     "UtilizationInfo",
     "UtilizationMode",
+    "accelerator_key",
     "billed_seconds",
     "build_template",
     "complete_pools",

@@ -40,7 +40,7 @@ import msgspec
 from dralloc.api.core import Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Taint
 from dralloc.api.meta import ObjectMeta
 from dralloc.api.quantity import Quantity
-from dralloc.api.resource import ResourceClaim, ResourceSlice
+from dralloc.api.resource import Device, ResourceClaim, ResourceSlice
 from dralloc.devices.catalog import Catalog
 from dralloc.devices.cluster import ClusterSpecError, NodeGroup, iter_cluster
 
@@ -113,6 +113,16 @@ class NodeTemplate:
         `upcoming-<index>`, the index counting upcoming nodes across all groups."""
         return self.instantiate(f"upcoming-{index}")
 
+    def accelerator_count(self) -> int:
+        """Physical accelerators on a node of this shape (see `accelerator_key`)."""
+        return len(
+            {
+                accelerator_key(s.spec.driver, s.spec.pool.name, d)
+                for s in self.slices
+                for d in s.spec.devices
+            }
+        )
+
     def instantiate(self, suffix: str, node_name: str | None = None) -> NodeCopy:
         """A fresh copy with CA's sanitizing rule (see the module docstring).
 
@@ -128,6 +138,16 @@ class NodeTemplate:
         metadata = msgspec.structs.replace(copy.node.metadata, labels=labels)
         node = msgspec.structs.replace(copy.node, metadata=metadata)
         return NodeCopy(node, copy.slices, copy.claims)
+
+
+def accelerator_key(driver: str, pool: str, device: Device) -> str:
+    """The physical accelerator a published device is (part of): its `parentUUID` (MIG
+    devices), else its `uuid` (whole GPUs), else the device itself (`driver/pool/device`)."""
+    for name in ("parentUUID", "uuid"):
+        attribute = device.attributes.get(name)
+        if attribute is not None and attribute.string:
+            return attribute.string
+    return f"{driver}/{pool}/{device.name}"
 
 
 def _single_node_selector(node_name: str) -> NodeSelector:

@@ -51,6 +51,7 @@ from dralloc.api.core import Node
 from dralloc.api.quantity import Quantity
 from dralloc.api.resource import Device, ResourceClaim, ResourceSlice
 from dralloc.autoscaling.config import NodeGroupOptions, Options
+from dralloc.autoscaling.templates import accelerator_key
 from dralloc.devices.catalog import Catalog
 
 
@@ -280,7 +281,7 @@ def device_utilization(
     for each in local_slices:
         for device in each.spec.devices:
             devices[(each.spec.driver, each.spec.pool.name, device.name)] = device
-            accelerators.add(_accelerator(each.spec.driver, each.spec.pool.name, device))
+            accelerators.add(accelerator_key(each.spec.driver, each.spec.pool.name, device))
     if not accelerators:
         return 0.0
     used: dict[str, float] = defaultdict(float)
@@ -297,16 +298,8 @@ def device_utilization(
             fraction = _gpu_fraction(taken, catalog)
             if result.consumed_capacity:
                 fraction *= _shared_fraction(taken, result.consumed_capacity)
-            used[_accelerator(result.driver, result.pool, taken)] += fraction
+            used[accelerator_key(result.driver, result.pool, taken)] += fraction
     return sum(min(value, 1.0) for value in used.values()) / len(accelerators)
-
-
-def _accelerator(driver: str, pool: str, device: Device) -> str:
-    return (
-        _attribute(device, "parentUUID")
-        or _attribute(device, "uuid")
-        or f"{driver}/{pool}/{device.name}"
-    )
 
 
 def _gpu_fraction(device: Device, catalog: Catalog) -> float:

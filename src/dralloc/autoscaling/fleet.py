@@ -1,0 +1,146 @@
+"""The autoscaled nodes of one run: their names, life cycles and bills (spec §1, §6, §11).
+
+Owns the nodes a run's autoscaler requested: it names them (`<group>-<index>`, four digits, an
+index never reused within a run, so every name, and hence every seeded draw, is stable), makes
+each `NodeLifecycle` with its shape's delays, launch-failure probability and, for spot capacity,
+its interruption hazard, and totals what they cost and how many node- and accelerator-hours they
+provided. It decides nothing (when to scale is the scaler's job, §4-5) and schedules nothing
+(the replay owns the event heap and pushes `NodeLifecycle.transitions()` on it). One `Fleet` per
+run; only its owner calls `request`, `start` and `NodeLifecycle.delete`.
+
+`start` gives every node group its `min` nodes, already running at time 0 (a static fleet, or a
+cluster-autoscaler group's floor): they are requested at 0 with zero provisioning delays (their
+terminate delay is the shape's).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dralloc.autoscaling.config import (
+    AutoscalingConfig,
+    CapacityType,
+    NodeGroup,
+    Provisioning,
+)
+from dralloc.autoscaling.delays import FixedDelay
+from dralloc.autoscaling.lifecycle import Billing, NodeLifecycle
+
+
+@dataclass(frozen=True)
+class FleetNode:
+    """One node of the fleet with what it was bought as."""
+
+    lifecycle: NodeLifecycle
+    group: str
+    capacity_type: CapacityType
+    billing: Billing
+
+    @property
+    def name(self) -> str:
+        return self.lifecycle.name
+
+
+@dataclass
+class Fleet:
+    """The nodes of one run (see the module docstring).
+
+    fleet = Fleet(config, seed=42)
+    fleet.start()                                  # every group's min nodes, running at 0
+    node = fleet.request("h100-od", at=600.0)      # h100-od-0000, ready ~7 min later
+    fleet.cost_by_capacity_type(until=86400.0)     # {CapacityType.ON_DEMAND: 1234.5}
+    """
+
+    config: AutoscalingConfig
+    seed: int
+    _nodes: list[FleetNode] = field(default_factory=list)
+    _next_index: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def group(self, name: str) -> NodeGroup:
+        for group in self.config.node_groups:
+            if group.name == name:
+                return group
+        raise KeyError(f"no node group {name!r}")
+
+    def _new(
+        self, group: NodeGroup, at: float, delays: Provisioning, launch_failure: float
+    ) -> NodeLifecycle:
+        shape = self.config.shapes[group.shape]
+        index = self._next_index[group.name]
+        self._next_index[group.name] = index + 1
+        price = shape.price(group.capacity_type)
+        if price is None:  # the reader refuses such offerings; a hand-built config may not
+            raise ValueError(f"shape {shape.name} has no {group.capacity_type} price")
+        hazard = (
+            shape.interruption.rate_per_hour if group.capacity_type is CapacityType.SPOT else 0.0
+        )
+        lifecycle = NodeLifecycle.request(
+            f"{group.name}-{index:04d}",
+            shape.name,
+            at,
+            delays,
+            seed=self.seed,
+            launch_failure=launch_failure,
+            interruption_rate_per_hour=hazard,
+        )
+        options = self.config.options
+        billing = Billing(price, options.billing_start, options.minimum_billed_seconds)
+        self._nodes.append(FleetNode(lifecycle, group.name, group.capacity_type, billing))
+        return lifecycle
+
+    def request(self, group_name: str, at: float) -> NodeLifecycle:
+        """A new node of `group_name` requested at `at`, with the shape's delays."""
+        group = self.group(group_name)
+        shape = self.config.shapes[group.shape]
+        return self._new(group, at, shape.provisioning, shape.availability.launch_failure)
+
+    def start(self) -> list[NodeLifecycle]:
+        """Every group's `min` nodes, running from time 0 (call once, before any request)."""
+        started: list[NodeLifecycle] = []
+        for group in self.config.node_groups:
+            terminate = self.config.shapes[group.shape].provisioning.terminate
+            instant = Provisioning(
+                launch=FixedDelay(0.0),
+                register=FixedDelay(0.0),
+                ready=FixedDelay(0.0),
+                devices=FixedDelay(0.0),
+                terminate=terminate,
+            )
+            # Start-up nodes never fail to launch: they exist when the run begins.
+            started.extend(self._new(group, 0.0, instant, 0.0) for _ in range(group.min_size))
+        return started
+
+    def nodes(self, group: str | None = None) -> list[FleetNode]:
+        """The fleet's nodes in request order (of one group when `group` is given)."""
+        return [n for n in self._nodes if group is None or n.group == group]
+
+    def count(self, group: str, at: float) -> int:
+        """Nodes of `group` that count toward its size at `at`: requested, not failed, not gone
+        (CA counts upcoming nodes as part of the target size)."""
+        return sum(
+            1
+            for n in self.nodes(group)
+            if n.lifecycle.requested_at <= at
+            and not (n.lifecycle.launch_failed and n.lifecycle.launched_at <= at)
+            and (n.lifecycle.gone_at is None or n.lifecycle.gone_at > at)
+        )
+
+    def cost_by_capacity_type(self, until: float) -> dict[CapacityType, float]:
+        """USD billed per capacity type up to `until` (the run's end)."""
+        totals: dict[CapacityType, float] = defaultdict(float)
+        for node in self._nodes:
+            totals[node.capacity_type] += node.lifecycle.cost(node.billing, until)
+        return dict(totals)
+
+    def node_seconds_by_shape(self, until: float) -> Mapping[str, float]:
+        """Seconds each shape's nodes existed from launch to gone (or `until`), unrounded:
+        multiply by a shape's accelerators per node for provisioned GPU-hours (§11)."""
+        totals: dict[str, float] = defaultdict(float)
+        launched = Billing(0.0, minimum_seconds=0.0)
+        for node in self._nodes:
+            window = node.lifecycle.billing_window(launched, until)
+            if window is not None:
+                totals[node.lifecycle.shape] += window[1] - window[0]
+        return dict(totals)
