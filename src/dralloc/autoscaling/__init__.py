@@ -53,6 +53,7 @@ from dralloc.autoscaling.delays import (
     node_random,
     parse_delay,
 )
+from dralloc.autoscaling.fields import parse_duration
 from dralloc.autoscaling.fleet import Fleet, FleetNode
 from dralloc.autoscaling.lifecycle import (
     Billing,
@@ -63,12 +64,7 @@ from dralloc.autoscaling.lifecycle import (
     Transition,
     billed_seconds,
 )
-from dralloc.autoscaling.reader import (
-    load_autoscaling,
-    parse_autoscaling,
-    parse_autoscaling_text,
-    parse_duration,
-)
+from dralloc.autoscaling.reader import load_autoscaling, parse_autoscaling, parse_autoscaling_text
 from dralloc.autoscaling.templates import (
     NodeCopy,
     NodeShape,

@@ -1,0 +1,411 @@
+"""Reading the sections of a `kind: Autoscaling` file besides shapes and node groups: the global
+`options` (cluster-autoscaler's flags and Karpenter's settings in upstream spelling, dralloc's
+own), and what later work acts on: karpenter's `nodePools` (with disruption budgets),
+CapacityBuffers (`buffers`) and the `predictor`; plus the offering rule shared with
+`nodeGroups` (a shape x capacity type must have a price).
+
+Each reader takes the `FieldReader` collecting the file's problems and returns a typed value
+(spec/autoscaling.md §4.6, §5, §8, §9), reporting every problem at its field path. No I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from dralloc.autoscaling.config import (
+    EXPANDERS,
+    PRICE_KEYS,
+    BillingStart,
+    Buffer,
+    CapacityType,
+    ConsolidationPolicy,
+    Disruption,
+    DisruptionBudget,
+    DisruptionReason,
+    Forecaster,
+    NodePool,
+    ObjectRef,
+    Options,
+    PackOrder,
+    Predictor,
+    ScalableRef,
+    Shape,
+    UtilizationMode,
+)
+from dralloc.autoscaling.fields import FieldReader, show
+
+_BUDGET_NODES = re.compile(r"^(\d+)%?$")
+
+_DURATION_OPTIONS = (
+    "scanInterval",
+    "maxNodeProvisionTime",
+    "maxNodeStartupTime",
+    "scaleDownUnneededTime",
+    "scaleDownUnreadyTime",
+    "scaleDownDelayAfterAdd",
+    "scaleDownDelayAfterDelete",
+    "scaleDownDelayAfterFailure",
+    "unremovableNodeRecheckTimeout",
+    "initialNodeGroupBackoffDuration",
+    "maxNodeGroupBackoffDuration",
+    "nodeGroupBackoffResetTimeout",
+    "newPodScaleUpDelay",
+    "batchIdleDuration",
+    "batchMaxDuration",
+    "gpuPodDelay",
+    "minimumBilledSeconds",
+)
+_BOOL_OPTIONS = (
+    "balanceSimilarNodeGroups",
+    "scaleDownEnabled",
+    "enableProvisioningRequests",
+    "ignoreDaemonsetsUtilization",
+    "ignoreMirrorPodsUtilization",
+    "spotToSpotConsolidation",
+)
+_INT_OPTIONS = {  # name -> smallest allowed value
+    "expendablePodsPriorityCutoff": None,
+    "maxNodesPerScaleUp": 1,
+    "maxNodesTotal": 0,
+    "maxScaleDownParallelism": 1,
+    "maxDrainParallelism": 1,
+    "maxGracefulTerminationSec": 0,
+}
+FRACTION_OPTIONS = ("scaleDownUtilizationThreshold", "scaleDownGpuUtilizationThreshold")
+_OPTION_FIELDS = (
+    *_DURATION_OPTIONS,
+    *_BOOL_OPTIONS,
+    *_INT_OPTIONS,
+    *FRACTION_OPTIONS,
+    "coresTotal",
+    "memoryTotal",
+    "expander",
+    "expanderPriorities",
+    "packOrder",
+    "utilization",
+    "billingStart",
+)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
+def offering_problem(shape: Shape | None, capacity_type: CapacityType) -> str | None:
+    if shape is None or capacity_type in shape.prices:
+        return None
+    key = next(k for k, v in PRICE_KEYS.items() if v == capacity_type)
+    return f"shape {shape.name} has no {capacity_type} price (set {shape.path}.price.{key})"
+
+
+def read_budget(reader: FieldReader, raw: object, path: str) -> DisruptionBudget:
+    fields = reader.mapping(raw, path, ("nodes", "schedule", "duration", "reasons"))
+    nodes = fields.get("nodes", "10%")
+    if isinstance(nodes, int) and not isinstance(nodes, bool):
+        nodes = str(nodes)
+    match = _BUDGET_NODES.match(nodes) if isinstance(nodes, str) else None
+    if match is None or (nodes.endswith("%") and int(match.group(1)) > 100):
+        reader.report(
+            f"{path}.nodes", f"must be a count or a percentage (0%..100%), got {show(nodes)}"
+        )
+        nodes = "10%"
+    schedule = reader.cron(fields.get("schedule"), f"{path}.schedule")
+    duration = (
+        None
+        if fields.get("duration") is None
+        else reader.duration(fields.get("duration"), f"{path}.duration", 0.0)
+    )
+    if (fields.get("schedule") is None) != (fields.get("duration") is None):
+        reader.report(path, "schedule and duration must be set together")
+    reasons = []
+    for index, reason in enumerate(reader.items(fields.get("reasons"), f"{path}.reasons")):
+        reasons.append(
+            reader.choice(
+                reason, f"{path}.reasons[{index}]", DisruptionReason, DisruptionReason.EMPTY
+            )
+        )
+    return DisruptionBudget(str(nodes), schedule, duration, tuple(reasons))
+
+
+def read_node_pool(
+    reader: FieldReader, raw: object, path: str, shapes: Mapping[str, Shape]
+) -> NodePool:
+    fields = reader.mapping(
+        raw,
+        path,
+        ("name", "shapes", "capacityTypes", "limits", "weight", "disruption", "expireAfter"),
+    )
+    name = reader.name(fields.get("name"), f"{path}.name")
+    candidates: list[str] = []
+    raw_shapes = reader.items(fields.get("shapes"), f"{path}.shapes")
+    if not raw_shapes:
+        reader.report(f"{path}.shapes", "must list at least one shape")
+    for index, item in enumerate(raw_shapes):
+        where = f"{path}.shapes[{index}]"
+        if not isinstance(item, str) or item not in shapes:
+            reader.report(
+                where, f"unknown shape {show(item)} (shapes: {', '.join(shapes) or 'none'})"
+            )
+        elif item in candidates:
+            reader.report(where, f"shape {item} is listed twice")
+        else:
+            candidates.append(item)
+    types: list[CapacityType] = []
+    raw_types = reader.items(fields.get("capacityTypes"), f"{path}.capacityTypes") or ["on-demand"]
+    for index, item in enumerate(raw_types):
+        where = f"{path}.capacityTypes[{index}]"
+        capacity_type = reader.choice(item, where, CapacityType, None)
+        if capacity_type is None:
+            continue
+        types.append(capacity_type)
+        for shape in candidates:
+            problem = offering_problem(shapes.get(shape), capacity_type)
+            if problem is not None:
+                reader.report(where, problem)
+    limits = reader.resource_list(fields.get("limits"), f"{path}.limits")
+    weight = reader.integer(fields.get("weight"), f"{path}.weight", 0)
+    if weight > 100:
+        reader.report(f"{path}.weight", f"must be in [0, 100], got {weight}")
+    where = f"{path}.disruption"
+    raw_disruption = reader.mapping(
+        fields.get("disruption"), where, ("consolidationPolicy", "consolidateAfter", "budgets")
+    )
+    after = reader.duration(
+        raw_disruption.get("consolidateAfter"), f"{where}.consolidateAfter", 0.0, never=True
+    )
+    budgets = tuple(
+        read_budget(reader, item, f"{where}.budgets[{index}]")
+        for index, item in enumerate(
+            reader.items(raw_disruption.get("budgets"), f"{where}.budgets")
+        )
+    )
+    disruption = Disruption(
+        consolidation_policy=reader.choice(
+            raw_disruption.get("consolidationPolicy"),
+            f"{where}.consolidationPolicy",
+            ConsolidationPolicy,
+            ConsolidationPolicy.WHEN_EMPTY_OR_UNDERUTILIZED,
+        ),
+        consolidate_after=None if math.isinf(after) else after,
+        budgets=budgets if "budgets" in raw_disruption else (DisruptionBudget(),),
+    )
+    expire = reader.duration(
+        fields.get("expireAfter"), f"{path}.expireAfter", 720 * 3600.0, never=True
+    )
+    return NodePool(
+        name,
+        tuple(candidates),
+        tuple(types),
+        limits,
+        weight,
+        disruption,
+        None if math.isinf(expire) else expire,
+        path,
+    )
+
+
+def read_buffer(reader: FieldReader, raw: object, path: str) -> Buffer:
+    fields = reader.mapping(
+        raw,
+        path,
+        (
+            "name",
+            "provisioningStrategy",
+            "podTemplateRef",
+            "scalableRef",
+            "replicas",
+            "percentage",
+            "limits",
+            "schedule",
+            "duration",
+        ),
+    )
+    name = reader.name(fields.get("name"), f"{path}.name")
+    template = reader.mapping(fields.get("podTemplateRef"), f"{path}.podTemplateRef", ("name",))
+    target = reader.mapping(
+        fields.get("scalableRef"), f"{path}.scalableRef", ("apiGroup", "kind", "name")
+    )
+    template_ref = None
+    if "podTemplateRef" in fields:
+        template_ref = ObjectRef(reader.name(template.get("name"), f"{path}.podTemplateRef.name"))
+    scalable_ref = None
+    if "scalableRef" in fields:
+        api_group = target.get("apiGroup", "")
+        if not isinstance(api_group, str):
+            reader.report(
+                f"{path}.scalableRef.apiGroup", f"must be a string, got {show(api_group)}"
+            )
+            api_group = ""
+        scalable_ref = ScalableRef(
+            api_group,
+            reader.string(target.get("kind"), f"{path}.scalableRef.kind") or "",
+            reader.name(target.get("name"), f"{path}.scalableRef.name"),
+        )
+        if target.get("kind") is None:
+            reader.report(f"{path}.scalableRef.kind", "required")
+    if (template_ref is None) == (scalable_ref is None):
+        reader.report(path, "exactly one of podTemplateRef and scalableRef must be set")
+    replicas = fields.get("replicas")
+    percentage = fields.get("percentage")
+    if percentage is not None and scalable_ref is None:
+        reader.report(f"{path}.percentage", "only allowed with scalableRef")
+    if (fields.get("schedule") is None) != (fields.get("duration") is None):
+        reader.report(path, "schedule and duration must be set together")
+    return Buffer(
+        name=name,
+        provisioning_strategy=reader.string(
+            fields.get("provisioningStrategy"),
+            f"{path}.provisioningStrategy",
+            "buffer.x-k8s.io/active-capacity",
+        )
+        or "buffer.x-k8s.io/active-capacity",
+        pod_template_ref=template_ref,
+        scalable_ref=scalable_ref,
+        replicas=None if replicas is None else reader.integer(replicas, f"{path}.replicas", 0),
+        percentage=None
+        if percentage is None
+        else reader.integer(percentage, f"{path}.percentage", 0),
+        limits=reader.resource_list(fields.get("limits"), f"{path}.limits"),
+        schedule=reader.cron(fields.get("schedule"), f"{path}.schedule"),
+        duration=None
+        if fields.get("duration") is None
+        else reader.duration(fields.get("duration"), f"{path}.duration", 0.0),
+        path=path,
+    )
+
+
+def read_predictor(reader: FieldReader, raw: object, shapes: Mapping[str, Shape]) -> Predictor:
+    fields = reader.mapping(
+        raw,
+        "predictor",
+        (
+            "forecaster",
+            "q",
+            "step",
+            "period",
+            "refit",
+            "minHistory",
+            "window",
+            "margin",
+            "maxWarmNodes",
+            "maxWarmGpuHoursPerDay",
+            "forecastOnly",
+        ),
+    )
+    warm: dict[str, int] = {}
+    for shape, count in reader.mapping(
+        fields.get("maxWarmNodes"), "predictor.maxWarmNodes", None
+    ).items():
+        if shape not in shapes:
+            reader.report(f"predictor.maxWarmNodes.{shape}", f"unknown shape {show(shape)}")
+        warm[shape] = reader.integer(count, f"predictor.maxWarmNodes.{shape}", 0)
+    quantile = reader.number(fields.get("q"), "predictor.q", 0.9, high=1.0)
+    if quantile in (0.0, 1.0):
+        reader.report("predictor.q", f"must be strictly between 0 and 1, got {quantile:g}")
+    step = reader.duration(fields.get("step"), "predictor.step", 300.0)
+    period = reader.duration(fields.get("period"), "predictor.period", 86400.0)
+    if step <= 0:
+        reader.report("predictor.step", "must be > 0")
+    elif period % step:
+        reader.report("predictor.period", f"must be a whole number of steps ({step:g} s)")
+    hours = fields.get("maxWarmGpuHoursPerDay")
+    return Predictor(
+        forecaster=reader.choice(
+            fields.get("forecaster"), "predictor.forecaster", Forecaster, Forecaster.NONE
+        ),
+        quantile=quantile,
+        step=step,
+        period=period,
+        refit=reader.duration(fields.get("refit"), "predictor.refit", 86400.0),
+        min_history_periods=reader.integer(fields.get("minHistory"), "predictor.minHistory", 2, 1),
+        window=reader.duration(fields.get("window"), "predictor.window", 3600.0),
+        margin=reader.number(fields.get("margin"), "predictor.margin", 0.0),
+        max_warm_nodes=warm,
+        max_warm_gpu_hours_per_day=None
+        if hours is None
+        else reader.number(hours, "predictor.maxWarmGpuHoursPerDay", 0.0),
+        forecast_only=reader.boolean(fields.get("forecastOnly"), "predictor.forecastOnly", False),
+    )
+
+
+def read_options(reader: FieldReader, raw: object) -> Options:
+    fields = reader.mapping(raw, "options", _OPTION_FIELDS)
+    defaults = Options()
+    values: dict[str, Any] = {}
+    for key in _DURATION_OPTIONS:
+        if key in fields:
+            values[_snake(key)] = reader.duration(fields[key], f"options.{key}", 0.0)
+    for key in _BOOL_OPTIONS:
+        if key in fields:
+            values[_snake(key)] = reader.boolean(fields[key], f"options.{key}", False)
+    for key, minimum in _INT_OPTIONS.items():
+        if key in fields:
+            values[_snake(key)] = reader.integer(
+                fields[key], f"options.{key}", getattr(defaults, _snake(key)), minimum
+            )
+    for key in FRACTION_OPTIONS:
+        if key in fields:
+            values[_snake(key)] = reader.number(fields[key], f"options.{key}", 0.5, high=1.0)
+    for key in ("coresTotal", "memoryTotal"):
+        value = fields.get(key)
+        if value is None:
+            continue
+        parts = value.split(":") if isinstance(value, str) else []
+        if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[0]) > int(parts[1]):
+            reader.report(
+                f"options.{key}", f"must be MIN:MAX with integers MIN <= MAX, got {show(value)}"
+            )
+        else:
+            values[_snake(key)] = (int(parts[0]), int(parts[1]))
+    if "expander" in fields:
+        chain = fields["expander"]
+        names = chain.split(",") if isinstance(chain, str) else []
+        unknown = [n for n in names if n not in EXPANDERS]
+        if not names or unknown:
+            reader.report(
+                "options.expander",
+                f"must be a comma-separated chain of {', '.join(EXPANDERS)}, got {show(chain)}",
+            )
+        else:
+            values["expander"] = tuple(names)
+    priorities: dict[int, tuple[str, ...]] = {}
+    for key, patterns in reader.mapping(
+        fields.get("expanderPriorities"), "options.expanderPriorities", None
+    ).items():
+        where = f"options.expanderPriorities.{key}"
+        if not key.lstrip("-").isdigit():
+            reader.report(where, "priority must be an integer")
+            continue
+        listed = reader.items(patterns, where)
+        good = []
+        for index, pattern in enumerate(listed):
+            try:
+                re.compile(pattern) if isinstance(pattern, str) else None
+            except re.error as err:
+                reader.report(f"{where}[{index}]", f"invalid regular expression: {err}")
+                continue
+            if not isinstance(pattern, str):
+                reader.report(
+                    f"{where}[{index}]", f"must be a regular expression, got {show(pattern)}"
+                )
+                continue
+            good.append(pattern)
+        priorities[int(key)] = tuple(good)
+    if priorities:
+        values["expander_priorities"] = priorities
+    chain_names = values.get("expander", defaults.expander)
+    if "priority" in chain_names and not priorities:
+        reader.report("options.expanderPriorities", "required by the priority expander")
+    values["pack_order"] = reader.choice(
+        fields.get("packOrder"), "options.packOrder", PackOrder, PackOrder.CA
+    )
+    values["utilization"] = reader.choice(
+        fields.get("utilization"), "options.utilization", UtilizationMode, UtilizationMode.CA
+    )
+    values["billing_start"] = reader.choice(
+        fields.get("billingStart"), "options.billingStart", BillingStart, BillingStart.LAUNCHED
+    )
+    return Options(**values)
