@@ -29,6 +29,7 @@ from dralloc.autoscaling import (
     complete_pools,
     is_upcoming,
     sanitize,
+    undone_dra_driver,
 )
 from dralloc.devices import load_catalog
 from dralloc.devices.cluster import NodeGroup, generate_cluster
@@ -235,3 +236,14 @@ def test_upcoming_nodes_are_copies_suffixed_as_ca_names_them(mig_template: NodeT
     assert {s.spec.pool.name for s in first.slices}.isdisjoint(
         {s.spec.pool.name for s in second.slices}
     )
+
+
+def test_karpenter_initializes_once_each_requested_driver_has_one_complete_pool(
+    dynamic_template: NodeTemplate,
+) -> None:
+    copy = dynamic_template.instantiate("k")
+    drivers = ["gpu.nvidia.com", "compute-domain.nvidia.com"]
+    assert undone_dra_driver(drivers, copy.slices[:8]) == "compute-domain.nvidia.com"
+    assert undone_dra_driver(["gpu.nvidia.com"], copy.slices[:8]) == "gpu.nvidia.com"
+    assert undone_dra_driver(["gpu.nvidia.com"], copy.slices) is None
+    assert undone_dra_driver([], []) is None

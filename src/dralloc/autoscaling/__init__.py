@@ -75,6 +75,7 @@ from dralloc.autoscaling.templates import (
     complete_pools,
     is_upcoming,
     sanitize,
+    undone_dra_driver,
 )
 from dralloc.autoscaling.utilization import (
     PodUsage,
@@ -151,4 +152,5 @@ __all__ = [
     "pool_utilization",
     "sanitize",
     "scale_down_threshold",
+    "undone_dra_driver",
 ]

@@ -1,7 +1,8 @@
 """Device-aware node templates: what a new node of a shape will look like (spec/autoscaling.md §3).
 
 Owns building one template per shape, copying it for a new (planned or real) node with
-cluster-autoscaler's sanitizing rule, and the readiness test of §3.2. Pure computation, no I/O;
+cluster-autoscaler's sanitizing rule, and the readiness tests of §3.2 (CA's `is_upcoming`,
+Karpenter's `undone_dra_driver`). Pure computation, no I/O;
 never mutates a template or the objects it shares with its copies.
 
 Building: the template's Node and ResourceSlices come from the same code `dralloc cluster
@@ -318,3 +319,12 @@ def is_upcoming(template: NodeTemplate, published: Iterable[ResourceSlice]) -> b
     compared)."""
     have = complete_pools(published)
     return any(have.get(driver, 0) < want for driver, want in template.pools_per_driver().items())
+
+
+def undone_dra_driver(drivers: Iterable[str], published: Iterable[ResourceSlice]) -> str | None:
+    """Karpenter's initialization gate: the first of the NodeClaim's requested DRA drivers
+    (`karpenter.sh/requested-dra-drivers`) without at least one complete pool among the node's
+    slices, or None when every one has published one (the NodeClaim may turn `Initialized`;
+    otherwise it stays Unknown with reason `DRADriverPoolsNotPublished`)."""
+    have = complete_pools(published)
+    return next((driver for driver in sorted(drivers) if not have.get(driver)), None)
