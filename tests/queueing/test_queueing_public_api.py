@@ -16,5 +16,9 @@ def test_the_entry_points_the_simulator_and_a_live_controller_build_on_are_expor
         "explain",
         "queue_statuses",
         "ClassicalPreemptor",
+        "Nominations",
+        "evict_for_node_failure",
+        "NODE_FAILURES",
+        "PreemptionPlacement",
     ):
         assert name in queueing.__all__

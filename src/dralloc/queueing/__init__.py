@@ -25,8 +25,10 @@ Modules, lowest first:
   `tasnodes` for what one leaf holds;
   `tasplacement`: the `PlacementCheck` that runs TAS at admission (`TopologyPlacement`) and
   the nodeSelectors the pods get (`pod_set_node_selectors`).
-* `cycle`: one admission cycle (`schedule`); `status`: the conditions written;
-  `explain`: why a Workload waits.
+* `cycle`: one admission cycle (`schedule`, `Nominations` to share answers between
+  equivalent heads, `PreemptionPlacement` for victims that let the preemptor be placed),
+  evictions (`evict`, `evict_for_node_failure` with reason `NODE_FAILURES`); `status`: the
+  conditions written; `explain`: why a Workload waits.
 
 Typical use (the simulator or a live controller owns `state` and `manager`):
 
@@ -48,13 +50,18 @@ added or finished: `state.release(key)`, `placement.forget(key)`, then
 
 from dralloc.queueing.afs import AdmissionFairSharing, AdmissionFairSharingConfig
 from dralloc.queueing.cycle import (
+    NODE_FAILURES,
     CycleResult,
     NeverPreempt,
+    Nominations,
     PlacementCheck,
+    PlacementTrial,
+    PreemptionPlacement,
     Preemptor,
     QueueConfig,
     Target,
     evict,
+    evict_for_node_failure,
     nominate,
     schedule,
 )
@@ -94,6 +101,7 @@ from dralloc.queueing.topology import (
 
 __all__ = [
     "DRS",
+    "NODE_FAILURES",
     "AdmissionFairSharing",
     "AdmissionFairSharingConfig",
     "Assignment",
@@ -111,8 +119,11 @@ __all__ = [
     "MappingSource",
     "Mode",
     "NeverPreempt",
+    "Nominations",
     "PendingReason",
     "PlacementCheck",
+    "PlacementTrial",
+    "PreemptionPlacement",
     "Preemptor",
     "QueueConfig",
     "QueueInput",
@@ -141,6 +152,7 @@ __all__ = [
     "dominant_resource_share",
     "encode_assignment",
     "evict",
+    "evict_for_node_failure",
     "explain",
     "nominate",
     "pod_node_selectors",

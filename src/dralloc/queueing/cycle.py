@@ -91,6 +91,7 @@ from dralloc.queueing.status import (
     set_preempted,
     set_quota_reserved,
 )
+from dralloc.queueing.status import _set as set_condition  # metav1's SetStatusCondition
 
 
 @dataclass(frozen=True)
@@ -800,19 +801,6 @@ NODE_FAILURES = "NodeFailures"
 an admitted Workload's pods ran on failed."""
 
 
-def _put_condition(workload: Workload, condition: Condition) -> None:
-    # metav1's SetStatusCondition, as status.py applies it: the transition time changes only
-    # with the status.
-    conditions = workload.status.conditions
-    for i, existing in enumerate(conditions):
-        if existing.type == condition.type:
-            if existing.status == condition.status:
-                condition.last_transition_time = existing.last_transition_time
-            conditions[i] = condition
-            return
-    conditions.append(condition)
-
-
 def evict_for_node_failure(
     state: QueueState,
     manager: QueueManager,
@@ -835,7 +823,7 @@ def evict_for_node_failure(
     )
     stamp = format_time(now)
     generation = victim.metadata.generation or None
-    _put_condition(
+    set_condition(
         victim,
         Condition(
             type="Evicted",
@@ -847,7 +835,7 @@ def evict_for_node_failure(
         ),
     )
     set_pending(victim, PendingReason.legacy_pending, message, now)
-    _put_condition(
+    set_condition(
         victim,
         Condition(
             type="Requeued",
