@@ -12,8 +12,9 @@ controller runs in the same process, its ClusterQueue informer's store.
 
 Every `interval` seconds it builds a fingerprint of what the document depends on (the
 cache's change journal position, its inventory, the claims, the pending pods and their
-messages, the ClusterQueues' resourceVersions) and builds and publishes a new document only
-when that changed; a history sample is taken every `sample_every` seconds whatever happens.
+messages, the ClusterQueues' resourceVersions) and builds and publishes a new document, with
+a history sample, when that changed or `sample_every` seconds passed since the last one (so
+the history has a point at least that often, and at most one per `interval`).
 An explanation is computed on demand: the HTTP thread hands the question to the event loop
 (`run_coroutine_threadsafe`) and waits at most `EXPLAIN_TIMEOUT_SECONDS`.
 
@@ -94,11 +95,9 @@ class LiveDashboard:
                     due = now >= next_sample
                     if current != fingerprint or due:
                         document = self.document(now)
-                        sample = Sample.of(now, document) if due else None
-                        self.server.published.publish(document, sample)
+                        self.server.published.publish(document, Sample.of(now, document))
                         fingerprint = current
-                        if due:
-                            next_sample = now + self.sample_every
+                        next_sample = now + self.sample_every
                 except Exception:
                     log.exception("the dashboard could not sample the scheduler")
                 await asyncio.sleep(self.interval)

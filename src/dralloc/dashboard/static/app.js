@@ -255,7 +255,7 @@
     if (r.gang) parts.push(el("p", { text: "gang " + r.gang.podGroup + ": " + r.gang.message }));
     if (r.summary) parts.push(el("p", { class: "summary", text: r.summary }));
     if (r.scheduledTo) parts.push(el("p", { text: "it fits now: the scheduler would pick " + r.scheduledTo }));
-    else if (r.message) parts.push(el("p", { class: "message", text: r.message }));
+    else if (r.message && r.message !== r.summary) parts.push(el("p", { class: "message", text: r.message }));
     if (r.nodes && r.nodes.length) {
       const table = el("table", {}, el("tr", {}, el("th", { text: "node" }), el("th", { text: "verdict" }),
         el("th", { text: "why not" })));
