@@ -198,6 +198,42 @@ predictor: {q: 1, forecaster: prophet}
     assert messages["shapes[1].sparkle"] == "unknown field"
     assert messages["shapes[2].name"] == 'duplicate shape "a100" (first at shapes[1].name)'
     assert messages["buffers[0]"] == "exactly one of podTemplateRef and scalableRef must be set"
+    assert messages["nodeGroups[2].capacityType"] == (
+        "shape a100 has no reserved price (set shapes[1].price.reserved)"
+    )
+
+
+def test_reserved_and_block_offerings_need_their_counts_and_windows(tmp_path: Path) -> None:
+    text = """\
+apiVersion: dralloc.io/v1alpha1
+kind: Autoscaling
+mode: cluster-autoscaler
+shapes:
+- {name: a, shape: dgx-a100, price: {reserved: 20, block: 25}}
+- name: b
+  shape: dgx-a100
+  price: {reserved: 20, block: 25}
+  availability: {reserved: 4, block: {start: 2h, end: 26h}}
+- {name: c, shape: dgx-a100, price: {block: 1}, availability: {block: {start: 2h, end: 1h}}}
+nodeGroups:
+- {name: a-reserved, shape: a, max: 4, capacityType: reserved}
+- {name: a-block, shape: a, max: 4, capacityType: block}
+- {name: b-reserved, shape: b, max: 4, capacityType: reserved}
+- {name: b-block, shape: b, max: 4, capacityType: block}
+"""
+    messages = dict(_problems(text, tmp_path))
+    assert messages == {
+        "nodeGroups[0].capacityType": (
+            "shape a holds no reserved nodes (set shapes[0].availability.reserved)"
+        ),
+        "nodeGroups[1].capacityType": (
+            "shape a has no capacity block (set shapes[0].availability.block)"
+        ),
+        "shapes[2].availability.block.end": "must be after start",
+    }
+    good = text.replace("- {name: a-", "# - {name: a-").replace("end: 1h", "end: 3h")
+    config = parse_autoscaling_text(good, "fleet.yaml", catalog=load_catalog())
+    assert config.shapes["b"].availability.block == (7200.0, 93600.0)
 
 
 def test_the_problem_line_names_file_object_and_field(tmp_path: Path) -> None:

@@ -136,12 +136,15 @@ class Provisioning:
 class Availability:
     """Stock-outs (§6): `launch_failure` probability per launch (0), `capacity` maximum
     concurrent nodes of the shape (None: unlimited), `capacity_trace` a `time,offering,capacity`
-    file (read by later work), `reserved` how many nodes reserved capacity holds (0)."""
+    file (read by later work), `reserved` how many nodes reserved capacity holds (0), `block`
+    the [start, end) window in run seconds of a capacity block (dralloc spelling
+    `block: {start: 2h, end: 26h}`; None: no block)."""
 
     launch_failure: float = 0.0
     capacity: int | None = None
     capacity_trace: str | None = None
     reserved: int = 0
+    block: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -157,9 +157,20 @@ def _shape(reader: FieldReader, raw: object, path: str, catalog: Catalog) -> Sha
     supply = reader.mapping(
         fields.get("availability"),
         f"{path}.availability",
-        ("launchFailure", "capacity", "capacityTrace", "reserved"),
+        ("launchFailure", "capacity", "capacityTrace", "reserved", "block"),
     )
     capacity = supply.get("capacity")
+    window = reader.mapping(supply.get("block"), f"{path}.availability.block", ("start", "end"))
+    block = None
+    if "block" in supply:
+        start = reader.duration(window.get("start"), f"{path}.availability.block.start", 0.0)
+        end = reader.duration(window.get("end"), f"{path}.availability.block.end", 0.0)
+        if "end" not in window:
+            reader.report(f"{path}.availability.block.end", "required")
+        elif end <= start:
+            reader.report(f"{path}.availability.block.end", "must be after start")
+        else:
+            block = (start, end)
     availability = Availability(
         launch_failure=reader.number(
             supply.get("launchFailure"), f"{path}.availability.launchFailure", 0.0, high=1.0
@@ -171,6 +182,7 @@ def _shape(reader: FieldReader, raw: object, path: str, catalog: Catalog) -> Sha
             supply.get("capacityTrace"), f"{path}.availability.capacityTrace"
         ),
         reserved=reader.integer(supply.get("reserved"), f"{path}.availability.reserved", 0),
+        block=block,
     )
     hazard = reader.mapping(
         fields.get("interruption"),

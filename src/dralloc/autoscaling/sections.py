@@ -95,10 +95,20 @@ def _snake(name: str) -> str:
 
 
 def offering_problem(shape: Shape | None, capacity_type: CapacityType) -> str | None:
-    if shape is None or capacity_type in shape.prices:
+    """Why `shape` cannot be bought as `capacity_type`, or None: every offering needs a price;
+    reserved capacity needs a count of reserved nodes and a capacity block its window."""
+    if shape is None:
         return None
-    key = next(k for k, v in PRICE_KEYS.items() if v == capacity_type)
-    return f"shape {shape.name} has no {capacity_type} price (set {shape.path}.price.{key})"
+    if capacity_type not in shape.prices:
+        key = next(k for k, v in PRICE_KEYS.items() if v == capacity_type)
+        return f"shape {shape.name} has no {capacity_type} price (set {shape.path}.price.{key})"
+    if capacity_type is CapacityType.RESERVED and shape.availability.reserved < 1:
+        return (
+            f"shape {shape.name} holds no reserved nodes (set {shape.path}.availability.reserved)"
+        )
+    if capacity_type is CapacityType.BLOCK and shape.availability.block is None:
+        return f"shape {shape.name} has no capacity block (set {shape.path}.availability.block)"
+    return None
 
 
 def read_budget(reader: FieldReader, raw: object, path: str) -> DisruptionBudget:
