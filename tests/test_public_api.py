@@ -22,6 +22,7 @@ PACKAGES = [
     "dralloc.controllers",
     "dralloc.controllers.workloads",
     "dralloc.kube",
+    "dralloc.autoscaling",
     "dralloc.kube.nodesim",
     "dralloc.kube.controllers",
     "dralloc.queueing",
