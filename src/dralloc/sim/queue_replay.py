@@ -610,7 +610,7 @@ class KueueAdmission:
     def started(self, index: int, now: float) -> None:
         job = self.jobs.get(self.owner[index]) if index < len(self.owner) else None
         self.started_at[index] = now
-        if self.placement is not None:
+        if self.scheduler_check is not None:
             self.changed = True
         if job is None:
             return
