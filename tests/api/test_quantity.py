@@ -22,6 +22,7 @@ from dralloc.api.quantity import (
     Format,
     Quantity,
     _parse_cached,
+    decode_quantity,
     parse_quantity,
 )
 
@@ -898,6 +899,45 @@ def test_parse_quantity_rejects_bools_and_other_types(value: object) -> None:
 def test_parse_quantity_rejects_non_finite_floats(value: float) -> None:
     with pytest.raises(ValueError, match="cannot be"):
         parse_quantity(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expect"),
+    [
+        (" 1", "1"),
+        ("1 ", "1"),
+        ("\t2Gi\n", "2Gi"),
+        ("\u00a0100m\u3000", "100m"),
+        (None, "0"),
+        (4, "4"),
+        (1.5, "1500m"),
+    ],
+)
+def test_built_in_objects_quantities_decode_as_the_api_servers_json_decoding(
+    value: object, expect: str
+) -> None:
+    # Quantity.UnmarshalJSON: null is zero, surrounding whitespace trimmed (strings.TrimSpace).
+    assert str(decode_quantity(value)) == expect
+
+
+@pytest.mark.parametrize("text", ["1 Gi", "", "  ", "\x1c1", "1\x1f"])
+def test_decoding_still_refuses_inner_whitespace_and_what_go_does_not_call_space(
+    text: str,
+) -> None:
+    # U+001C..U+001F are spaces to Python's str.strip but not to Go's unicode.IsSpace.
+    with pytest.raises(ValueError, match="invalid quantity"):
+        decode_quantity(text)
+
+
+@pytest.mark.parametrize("value", [True, [1], {"a": 1}, b"1"])
+def test_decoding_refuses_bools_and_other_types(value: object) -> None:
+    with pytest.raises(TypeError, match="quantity must be a string or a number"):
+        decode_quantity(value)
+
+
+def test_parsing_as_kueues_schema_checks_still_refuses_surrounding_whitespace() -> None:
+    with pytest.raises(ValueError, match="whitespace"):
+        parse_quantity(" 1")
 
 
 # ------------------------------------------------------------------- immutability, caching

@@ -59,7 +59,7 @@ from dralloc.api.core import Node, Pod, PriorityClass
 from dralloc.api.defaults import apply_defaults
 from dralloc.api.meta import object_ref
 from dralloc.api.policy import POLICY_API_VERSION, PodDisruptionBudget
-from dralloc.api.quantity import Quantity, parse_quantity
+from dralloc.api.quantity import Quantity, decode_quantity
 from dralloc.api.resource import (
     DeviceClass,
     DeviceTaintRule,
@@ -204,9 +204,8 @@ class LoadedObject:
 
 def _dec_hook(kind: type, value: Any) -> Any:
     if kind is Quantity:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ValueError(f"quantity must be a string or a number, got {type(value).__name__}")
-        return parse_quantity(value)
+        # As kube-apiserver decodes a built-in object: null is zero, surrounding spaces trimmed.
+        return decode_quantity(value)
     raise NotImplementedError(f"cannot decode {kind}")
 
 
@@ -399,14 +398,16 @@ def _zero_filled(value: Any, hint: Any) -> Any:
     return value
 
 
-# Kinds decoded with Go's zero values for nulls and missing fields; other kinds have fields
-# dralloc's model requires that their validation (not modelled here) would name instead.
-_ZERO_FILLED_KINDS = (DeviceClass, ResourceSlice, ResourceClaim, ResourceClaimTemplate)
+# Kinds decoded with Go's zero values for nulls and missing fields, so that validation names
+# a missing required key itself (`...matchExpressions[0].operator`), as the server does; other
+# kinds have fields dralloc's model requires that their validation (not modelled here) would
+# name instead.
+_ZERO_FILLED_KINDS = (DeviceClass, ResourceSlice, ResourceClaim, ResourceClaimTemplate, Pod)
 
 
 def _convert(raw: dict[str, Any], cls: type[Any]) -> Any:
     """Decode as the API server does: `field: null` (an empty `spec:` in YAML) is the field
-    left out, and for resource.k8s.io kinds null items and missing fields are zero values
+    left out, and for resource.k8s.io kinds and Pods null items and missing fields are zero values
     (`_zero_filled`). Only a document the plain decoding trips on is rewritten, so large dumps
     without nulls pay nothing."""
     try:

@@ -59,6 +59,7 @@ __all__ = [
     "NANO_PER_UNIT",
     "Format",
     "Quantity",
+    "decode_quantity",
     "parse_quantity",
 ]
 
@@ -107,6 +108,13 @@ _QUANTITY_RE: Final = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?([eEinumkKMGTP]
 _EXPONENT_RE: Final = re.compile(r"[eE]([+-]?[0-9]+)")
 
 _PARSE_CACHE_SIZE: Final = 4096
+
+# What Go's unicode.IsSpace calls space (and so strings.TrimSpace trims): Unicode's
+# White_Space property. Python's str.isspace also counts U+001C..U+001F, which Go does not.
+_GO_SPACE: Final = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 @final
@@ -331,6 +339,10 @@ def _new(nano: int, fmt: Format) -> Quantity:
     return quantity
 
 
+# Upstream's zero Quantity (what `null` decodes to), immutable like every Quantity.
+_ZERO: Final = _new(0, Format.DecimalSI)
+
+
 def parse_quantity(value: str | int | float | Quantity) -> Quantity:
     """A quantity from a decoded YAML/JSON scalar.
 
@@ -351,6 +363,23 @@ def parse_quantity(value: str | int | float | Quantity) -> Quantity:
     if isinstance(value, float):
         return _from_float(value)
     raise TypeError(f"a quantity must be a str, int or float, not {type(value).__name__}")
+
+
+def decode_quantity(value: object) -> Quantity:
+    """A quantity field of a built-in object (a Pod's requests, a device's capacity) as
+    kube-apiserver's JSON decoding reads it (upstream's `Quantity.UnmarshalJSON`): `null` is a
+    zero quantity, and whitespace around the text ("1 ", " 2Gi") is trimmed before parsing,
+    as Go's `strings.TrimSpace` trims it; whitespace inside ("1 Gi") is still refused. Other
+    scalars as `parse_quantity`. Kueue's custom resources are checked against their schema's
+    quantity pattern instead, which allows no whitespace at all: use `parse_quantity` there.
+    """
+    if value is None:
+        return _ZERO
+    if isinstance(value, str):
+        return Quantity.parse(value.strip(_GO_SPACE))
+    if isinstance(value, bool) or not isinstance(value, int | float | Quantity):
+        raise TypeError(f"quantity must be a string or a number, got {type(value).__name__}")
+    return parse_quantity(value)
 
 
 # ------------------------------------------------------------------------------ internals
