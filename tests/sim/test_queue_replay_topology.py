@@ -14,6 +14,7 @@ from dralloc.errors import InputError
 from dralloc.sim.batch_objects import (
     BLOCK_LABEL,
     HOSTNAME_LABEL,
+    NODE_GROUP_LABEL,
     RACK_LABEL,
     BatchObjectOptions,
     TopologyLayout,
@@ -92,7 +93,12 @@ def _key(admission: KueueAdmission, job: str) -> str:
 
 def test_layout_puts_consecutive_hosts_in_racks_and_racks_in_blocks() -> None:
     labels = LAYOUT.node_labels([f"n{i}" for i in range(5)])
-    assert labels["n0"] == {BLOCK_LABEL: "block-0", RACK_LABEL: "rack-0", HOSTNAME_LABEL: "n0"}
+    assert labels["n0"] == {
+        NODE_GROUP_LABEL: "tas-node-group",
+        BLOCK_LABEL: "block-0",
+        RACK_LABEL: "rack-0",
+        HOSTNAME_LABEL: "n0",
+    }
     assert [labels[f"n{i}"][RACK_LABEL] for i in range(5)] == [
         "rack-0",
         "rack-0",
@@ -116,7 +122,10 @@ def test_topology_objects_are_kueues_and_gangs_carry_the_rack_annotation() -> No
         HOSTNAME_LABEL,
     ]
     flavor = next(d for d in documents if d["kind"] == "ResourceFlavor")
-    assert flavor["spec"] == {"topologyName": "default"}
+    assert flavor["spec"] == {
+        "nodeLabels": {NODE_GROUP_LABEL: "tas-node-group"},
+        "topologyName": "default",
+    }
     annotations = {
         d["metadata"]["name"]: d["spec"]["template"].get("metadata", {}).get("annotations")
         for d in documents

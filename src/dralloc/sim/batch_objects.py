@@ -42,7 +42,9 @@ What each record becomes (`BatchObjectOptions` holds every choice, with its defa
 Topology-Aware Scheduling): a `kueue.x-k8s.io/v1beta2` `Topology` (`topology.name`, levels
 `cloud.provider.com/topology-block`, `cloud.provider.com/topology-rack`,
 `kubernetes.io/hostname`, the label keys Kueue's own TAS samples use), the ResourceFlavor names
-it in `spec.topologyName`, and each gang's pod template carries the pod-set annotation users
+it in `spec.topologyName` with `nodeLabels: {cloud.provider.com/node-group: tas-node-group}`
+(Kueue's CRD wants a TAS flavor to select nodes; every node of the layout has that label),
+and each gang's pod template carries the pod-set annotation users
 write: `kueue.x-k8s.io/podset-preferred-topology: <rack key>` (place the gang in one rack if
 one has room, else the fewest racks of one block, else anywhere), or with `request:
 required` `kueue.x-k8s.io/podset-required-topology: <rack key>` for a gang that fits in one
@@ -87,6 +89,7 @@ __all__ = [
     "BLOCK_LABEL",
     "HOSTNAME_LABEL",
     "KUEUE_API_VERSION",
+    "NODE_GROUP_LABEL",
     "PRIORITY_CLASS_LABEL",
     "QUEUE_NAME_LABEL",
     "RACK_LABEL",
@@ -120,6 +123,8 @@ POD_GROUP_TEMPLATE: Final = "workers"
 BLOCK_LABEL: Final = "cloud.provider.com/topology-block"
 RACK_LABEL: Final = "cloud.provider.com/topology-rack"
 HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
+NODE_GROUP_LABEL: Final = "cloud.provider.com/node-group"
+NODE_GROUP: Final = "tas-node-group"
 PREFERRED_TOPOLOGY: Final = "kueue.x-k8s.io/podset-preferred-topology"
 REQUIRED_TOPOLOGY: Final = "kueue.x-k8s.io/podset-required-topology"
 TOPOLOGY_REQUESTS: Final = ("preferred", "required")
@@ -169,11 +174,13 @@ class TopologyLayout:
         return index // self.rack_hosts
 
     def node_labels(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
-        """Each node's block, rack and hostname labels; nodes taken in name order."""
+        """Each node's node-group (the TAS flavor's `nodeLabels`), block, rack and hostname
+        labels; nodes taken in name order."""
         out = {}
         for index, name in enumerate(sorted(names)):
             rack = self.rack_of(index)
             out[name] = {
+                NODE_GROUP_LABEL: NODE_GROUP,
                 BLOCK_LABEL: f"block-{rack // self.block_racks}",
                 RACK_LABEL: f"rack-{rack}",
                 HOSTNAME_LABEL: name,
@@ -287,7 +294,12 @@ def shared_objects(trace: JobTrace, options: BatchObjectOptions) -> list[dict[st
     documents: list[dict[str, Any]] = []
     if options.topology is not None:
         documents.append(topology_object(options.topology))
-        flavor["spec"]["topologyName"] = options.topology.name
+        # Kueue's CRD requires a TAS flavor to select nodes ("at least one nodeLabel is
+        # required when topology is set"); every node of the layout carries it.
+        flavor["spec"] = {
+            "nodeLabels": {NODE_GROUP_LABEL: NODE_GROUP},
+            "topologyName": options.topology.name,
+        }
     documents.append(flavor)
     priorities = sorted({job.priority for job in trace.jobs})
     if priorities != [0] and priorities:
