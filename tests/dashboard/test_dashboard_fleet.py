@@ -5,13 +5,21 @@ pending, the ClusterQueue, and the numbers (utilization, cost)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dralloc.dashboard import SCHEMA, Published, Sample
+from dralloc.cli.inputs import read_cluster
+from dralloc.cli.schedule import plan_schedule
+from dralloc.dashboard import SCHEMA, FleetBuilder, Published, Sample, build_fleet
 from dralloc.dashboard.fleet import cluster_queue_json
 from dralloc.dashboard.server import Explainer
+from dralloc.features import Features
+from dralloc.scheduler.config import SchedulerConfiguration
+from dralloc.scheduler.offline import queue_order, schedule_queue
+
+DATA = Path(__file__).parent / "data"
 
 
 def _gpu(fleet: dict[str, Any], gpu_id: str) -> dict[str, Any]:
@@ -159,3 +167,23 @@ def test_the_history_keeps_a_bounded_number_of_samples(fleet: dict[str, Any]) ->
     assert [s.time for s in samples] == [2.0, 3.0, 4.0]
     assert samples[-1].to_json()["utilization"] == 0.25
     assert published.latest()[0] == 5
+
+
+def test_remembered_device_facts_give_the_plain_document_as_the_cache_changes() -> None:
+    plan, frameworks = plan_schedule(
+        read_cluster([str(DATA)]), SchedulerConfiguration(), Features(), None
+    )
+    cache = plan.cache
+    remembering = FleetBuilder()
+    assert remembering.build(cache) == build_fleet(cache)  # before scheduling
+    schedule_queue(plan, frameworks, queue_order(plan))
+    assert remembering.build(cache) == build_fleet(cache)  # claims allocated
+    first = remembering.build(cache)
+    finetune = next(k for k in cache.claims if k.startswith("default/finetune-"))
+    cache.allocate_claim(finetune, None)
+    after = remembering.build(cache)
+    assert after == build_fleet(cache) and after != first  # an allocation undone
+    kept = [e.slice for e in cache.inventory.slices if e.slice.spec.pool.name != "l4-00"]
+    cache.replace_slices(kept)
+    assert remembering.build(cache) == build_fleet(cache)  # a node's slices gone
+    assert len(remembering._facts) == len(kept)  # and forgotten

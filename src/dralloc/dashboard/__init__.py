@@ -12,7 +12,7 @@ The offline dashboard (`dralloc dashboard -f FILES`) and the explanations (`dral
 --pod`'s) are wired in `cli/`, which owns reading input files and explaining pods.
 """
 
-from dralloc.dashboard.fleet import SCHEMA, PendingPodView, PriceBook, build_fleet
+from dralloc.dashboard.fleet import SCHEMA, FleetBuilder, PendingPodView, PriceBook, build_fleet
 from dralloc.dashboard.live import LiveDashboard, LiveExplainer
 from dralloc.dashboard.server import DashboardServer, DashboardSettings, Explainer
 from dralloc.dashboard.state import Published, Sample
@@ -22,6 +22,7 @@ __all__ = [
     "DashboardServer",
     "DashboardSettings",
     "Explainer",
+    "FleetBuilder",
     "LiveDashboard",
     "LiveExplainer",
     "PendingPodView",

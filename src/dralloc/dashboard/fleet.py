@@ -27,19 +27,35 @@ The document's schema is `SCHEMA` (docs/dashboard.md lists every field).
 from __future__ import annotations
 
 import re
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from dralloc.api.core import Node
 from dralloc.api.quantity import Quantity
-from dralloc.api.resource import Device, DeviceRequestAllocationResult, ResourceClaim
+from dralloc.api.resource import (
+    Device,
+    DeviceRequestAllocationResult,
+    ResourceClaim,
+    ResourceSlice,
+)
 from dralloc.devices.catalog import Catalog
 from dralloc.errors import NotFoundError
-from dralloc.kube.metrics import accelerator_report, device_model
+from dralloc.kube.metrics import (
+    AcceleratorReport,
+    DeviceRow,
+    DeviceState,
+    claim_device_count,
+    device_model,
+)
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.sim.prices import DEFAULT_PRICES
+
+if TYPE_CHECKING:
+    from dralloc.allocator.inventory import SliceEntry
 
 SCHEMA = "dralloc.dev/dashboard/v1"
 
@@ -69,14 +85,63 @@ class _Holder:
     share: float | None = None
 
 
+class _Role(Enum):
+    """Where a device goes in the fleet (see the module docstring)."""
+
+    OTHER = "other"  # not a GPU: a device of its own
+    WHOLE = "whole"  # a GPU, allocated whole
+    SHARED = "shared"  # a GPU allocated in shares (allowMultipleAllocations)
+    STATIC_MIG = "mig-static"  # an instance that exists
+    DYNAMIC_GPU = "dynamic-gpu"  # the whole GPU of a partitionable device
+    DYNAMIC_MIG = "dynamic-mig"  # an instance a partitionable device may carve
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What a device's publication says, whoever holds it: computed once per published
+    device (`FleetBuilder` remembers them per ResourceSlice object)."""
+
+    name: str
+    node: str  # the device's own nodeName ("" when its slice names the node)
+    role: _Role
+    gpu: str  # the physical GPU's id ("" for OTHER)
+    model: str
+    profile: str
+    memory: float
+    slices: tuple[int, int] | None  # (first, count) of the memory slices it sits on
+    slice_count: int  # memory slices of its GPU it tells of
+    sharing: str
+    dimension: str  # the capacity a share is read from (SHARED)
+    dimension_capacity: float
+    taints: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
+class _SliceFacts:
+    """A slice's devices' facts, `index` by name, and `shown`: the positions of the devices
+    drawn even when nobody holds them (all but dynamic MIG's possible instances, of which
+    only the first of each GPU is kept, so that the GPU shows even with none carved)."""
+
+    facts: tuple[_Facts, ...]
+    index: Mapping[str, int]
+    shown: frozenset[int]
+
+    @classmethod
+    def of(cls, entry: SliceEntry) -> _SliceFacts:
+        facts = tuple(_facts(entry, d) for d in entry.slice.spec.devices)
+        shown: set[int] = set()
+        gpus: set[str] = set()
+        for i, f in enumerate(facts):
+            if f.role is not _Role.DYNAMIC_MIG or f.taints or f.gpu not in gpus:
+                shown.add(i)
+                gpus.add(f.gpu)
+        return cls(facts, {f.name: i for i, f in enumerate(facts)}, frozenset(shown))
+
+
 @dataclass
 class _Drawn:
-    device: str
-    profile: str = ""
-    slices: tuple[int, int] | None = None  # (first, count)
-    memory: float = 0.0
+    facts: _Facts
     holders: list[_Holder] = field(default_factory=list)
-    taints: list[JSON] = field(default_factory=list)
 
 
 @dataclass
@@ -89,7 +154,7 @@ class _Gpu:
     slices: int = 0
     share_dimension: str = ""
     drawn: list[_Drawn] = field(default_factory=list)
-    taints: list[JSON] = field(default_factory=list)
+    taints: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _quantity(value: Any) -> float:
@@ -116,23 +181,81 @@ def _span(slices: Sequence[int]) -> tuple[int, int] | None:
     return (slices[0], slices[-1] - slices[0] + 1) if slices else None
 
 
-def _taints(device: Device) -> list[JSON]:
-    return [{"key": t.key, "value": t.value, "effect": t.effect} for t in device.taints]
-
-
-def _holders(
-    cache: SchedulerCache,
-) -> dict[tuple[str, str, str], list[tuple[ResourceClaim, DeviceRequestAllocationResult]]]:
-    """(driver, pool, device) -> the claims allocated it, with their results."""
-    out: dict[tuple[str, str, str], list[tuple[ResourceClaim, DeviceRequestAllocationResult]]] = (
-        defaultdict(list)
+def _facts(entry: SliceEntry, device: Device) -> _Facts:
+    spec = entry.slice.spec
+    driver, pool = spec.driver, spec.pool.name
+    kind = _attribute(device, "type")
+    memory = _quantity(device.capacity["memory"].value) if "memory" in device.capacity else 0.0
+    taints = [(t.key, t.value, t.effect) for t in device.taints]
+    taints += [
+        (r.spec.taint.key, r.spec.taint.value, r.spec.taint.effect)
+        for r in entry.rules
+        if r.selects(driver, pool, device.name)
+    ]
+    common: dict[str, Any] = {
+        "name": device.name,
+        "node": device.node_name or "",
+        "model": device_model(device),
+        "profile": _attribute(device, "profile"),
+        "memory": memory,
+        "sharing": "",
+        "dimension": "",
+        "dimension_capacity": 0.0,
+        "taints": tuple(taints),
+    }
+    if not (driver.endswith(GPU_DRIVER_SUFFIXES) and kind in ("gpu", "mig")):
+        return _Facts(role=_Role.OTHER, gpu="", slices=None, slice_count=0, **common)
+    if device.consumes_counters:
+        slices = _slices_of(n for c in device.consumes_counters for n in c.counters)
+        role = _Role.DYNAMIC_GPU if kind == "gpu" else _Role.DYNAMIC_MIG
+        return _Facts(
+            role=role,
+            gpu=f"{pool}/{device.consumes_counters[0].counter_set}",
+            slices=_span(slices),
+            slice_count=(slices[-1] + 1) if slices else 0,
+            **common,
+        )
+    parent = _attribute(device, "parentUUID")
+    if kind == "mig" and parent:
+        # Named as the driver names the parent GPU ("gpu-0" of "gpu-0-mig-..."), else by UUID.
+        prefix = device.name.split("-mig-", 1)[0] if "-mig-" in device.name else parent
+        slices = _slices_of(device.capacity)
+        return _Facts(
+            role=_Role.STATIC_MIG,
+            gpu=f"{pool}/{prefix}",
+            slices=_span(slices),
+            # A MIG-capable GPU has 8 memory slices; an instance names those it sits on.
+            slice_count=max(8, slices[-1] + 1) if slices else 0,
+            **common,
+        )
+    shared = bool(device.allow_multiple_allocations)
+    dimension = _share_dimension(device) if shared else ""
+    common["sharing"] = _attribute(device, "sharing")
+    common["dimension"] = dimension
+    if dimension:
+        common["dimension_capacity"] = _quantity(device.capacity[dimension].value)
+    return _Facts(
+        role=_Role.SHARED if shared else _Role.WHOLE,
+        gpu=f"{pool}/{device.name}",
+        slices=None,
+        slice_count=0,
+        **common,
     )
+
+
+_Held = dict[str, list[tuple[ResourceClaim, DeviceRequestAllocationResult]]]
+
+
+def _holders(cache: SchedulerCache) -> dict[tuple[str, str], _Held]:
+    """(driver, pool) -> device -> the claims allocated it, with their results."""
+    out: dict[tuple[str, str], _Held] = {}
     for claim in cache.claims.values():
         allocation = claim.status.allocation
         if allocation is None:
             continue
         for result in allocation.devices.results:
-            out[(result.driver, result.pool, result.device)].append((claim, result))
+            pool = out.setdefault((result.driver, result.pool), {})
+            pool.setdefault(result.device, []).append((claim, result))
     return out
 
 
@@ -179,6 +302,143 @@ class PriceBook:
         return self.prices.get(name)
 
 
+class FleetBuilder:
+    """Builds fleet documents, remembering each published device's facts (`_Facts`: its
+    role, GPU, slices, model, taints) so that a live dashboard rebuilding the document on
+    every change does not read every device's attributes again.
+
+    What is remembered is keyed on the ResourceSlice object (and the DeviceTaintRules its
+    inventory applies): the scheduler cache replaces, never mutates, a slice that changes, so
+    an entry is valid exactly as long as its slice object is in the inventory; entries of
+    slices no longer there are dropped at every build, so memory follows the fleet.
+    `remember=False` recomputes every device's facts every time (the plain path; the tests
+    check both give the same document). One builder serves one caller at a time.
+
+    >>> builder = FleetBuilder()
+    >>> document = builder.build(cache, pending=pending, prices=prices)
+    """
+
+    def __init__(self, *, remember: bool = True) -> None:
+        self.remember = remember
+        self._facts: dict[int, tuple[ResourceSlice, tuple[int, ...], _SliceFacts]] = {}
+
+    def _slice_facts(self, entry: SliceEntry) -> _SliceFacts:
+        if not self.remember:
+            return _SliceFacts.of(entry)
+        rules = tuple(id(r) for r in entry.rules)
+        found = self._facts.get(id(entry.slice))
+        if found is not None and found[0] is entry.slice and found[1] == rules:
+            return found[2]
+        facts = _SliceFacts.of(entry)
+        self._facts[id(entry.slice)] = (entry.slice, rules, facts)
+        return facts
+
+    def build(
+        self,
+        cache: SchedulerCache,
+        *,
+        pending: Sequence[PendingPodView] = (),
+        cluster_queues: Sequence[Mapping[str, Any]] = (),
+        prices: PriceBook | None = None,
+        generated_at: str = "",
+        source: str = "",
+    ) -> JSON:
+        """The document for the cache as it is now (see the module docstring)."""
+        prices = prices if prices is not None else PriceBook(None)
+        holders = _holders(cache)
+        names = sorted(cache.nodes)
+        gpus_by_node: dict[str, dict[str, _Gpu]] = {n: {} for n in names}
+        others: dict[str, list[_Drawn]] = {n: [] for n in names}
+        # Free devices per (node, driver), for the fragmentation /metrics reports.
+        free: dict[tuple[str, str], int] = defaultdict(int)
+        newest: dict[tuple[str, str], int] = {}
+        slices = cache.inventory.slices
+        for entry in slices:
+            spec = entry.slice.spec
+            key = (spec.driver, spec.pool.name)
+            newest[key] = max(newest.get(key, spec.pool.generation), spec.pool.generation)
+        seen: set[int] = set()
+        nothing: _Held = {}
+        for entry in slices:
+            spec = entry.slice.spec
+            seen.add(id(entry.slice))
+            driver, pool = spec.driver, spec.pool.name
+            if spec.pool.generation != newest[(driver, pool)]:
+                continue
+            known = self._slice_facts(entry)
+            held = holders.get((driver, pool), nothing)
+            taken = sorted(i for name in held if (i := known.index.get(name)) is not None)
+            if spec.node_name:
+                node = spec.node_name
+                free[(node, driver)] += len(known.facts) - len(taken)
+                if node not in gpus_by_node:
+                    continue
+                # Devices in publication order: those always drawn and those held.
+                for i in sorted(known.shown.union(taken)):
+                    facts = known.facts[i]
+                    _place(gpus_by_node[node], others[node], facts, held.get(facts.name, ()))
+                continue
+            for facts in known.facts:  # a pool whose devices each name their node
+                node = facts.node
+                here = held.get(facts.name, ())
+                if not here and node:
+                    free[(node, driver)] += 1
+                if node in gpus_by_node:
+                    _place(gpus_by_node[node], others[node], facts, here)
+        if self.remember:
+            for gone in set(self._facts) - seen:
+                del self._facts[gone]
+        rows = []
+        total_gpus = 0
+        used_gpus = 0.0
+        cost_total = 0.0
+        cost_used = 0.0
+        unpriced: set[str] = set()
+        for name in names:
+            info = cache.nodes[name]
+            row = _node_json(info.node)
+            gpus = []
+            for gpu in sorted(gpus_by_node[name].values(), key=lambda g: _natural(g.key)):
+                document = _gpu_json(gpu)
+                price = prices.price(gpu.model)
+                document["pricePerHour"] = price
+                gpus.append(document)
+                total_gpus += 1
+                used_gpus += document["used"]
+                if price is None:
+                    unpriced.add(gpu.model or "unknown")
+                else:
+                    cost_total += price
+                    cost_used += price * document["used"]
+            row["gpus"] = gpus
+            row["otherDevices"] = [_drawn_json(d) for d in others[name]]
+            row["pods"] = sorted(p.key for p in info.pods)
+            rows.append(row)
+        return {
+            "schema": SCHEMA,
+            "generatedAt": generated_at,
+            "source": source,
+            "summary": {
+                "nodes": len(rows),
+                "gpus": total_gpus,
+                "usedGpus": round(used_gpus, 4),
+                "utilization": round(used_gpus / total_gpus, 4) if total_gpus else 0.0,
+                "fragmentation": round(_fragmentation(cache, free), 4),
+                "pendingPods": len(pending),
+                "costPerHour": round(cost_total, 4),
+                "usedCostPerHour": round(cost_used, 4),
+                "idleCostPerHour": round(cost_total - cost_used, 4),
+                "unpricedModels": sorted(unpriced),
+            },
+            "nodes": rows,
+            "pending": [
+                {"pod": p.pod, "message": p.message, "queue": p.queue, "profile": p.profile}
+                for p in sorted(pending, key=lambda p: p.pod)
+            ],
+            "queues": [cluster_queue_json(q) for q in cluster_queues],
+        }
+
+
 def build_fleet(
     cache: SchedulerCache,
     *,
@@ -187,92 +447,35 @@ def build_fleet(
     prices: PriceBook | None = None,
     generated_at: str = "",
     source: str = "",
-    nodes: Iterable[str] | None = None,
 ) -> JSON:
-    """The document for the cache as it is now (see the module docstring). `nodes` limits
-    the rows to those names (default: every node of the cache)."""
-    prices = prices if prices is not None else PriceBook(None)
-    holders = _holders(cache)
-    names = sorted(cache.nodes) if nodes is None else sorted(nodes)
-    gpus_by_node: dict[str, dict[str, _Gpu]] = {n: {} for n in names}
-    others: dict[str, list[_Drawn]] = {n: [] for n in names}
-    newest: dict[tuple[str, str], int] = {}
-    for entry in cache.inventory.slices:
-        spec = entry.slice.spec
-        key = (spec.driver, spec.pool.name)
-        newest[key] = max(newest.get(key, spec.pool.generation), spec.pool.generation)
-    for entry in cache.inventory.slices:
-        spec = entry.slice.spec
-        if spec.pool.generation != newest[(spec.driver, spec.pool.name)]:
-            continue
-        for device_entry in entry.devices:
-            device = device_entry.device
-            node = spec.node_name or device.node_name or ""
-            if node not in gpus_by_node:
-                continue
-            held = holders.get((spec.driver, spec.pool.name, device.name), [])
-            _place(
-                gpus_by_node[node],
-                others[node],
-                spec.driver,
-                spec.pool.name,
-                device,
-                held,
-            )
-    rows = []
-    total_gpus = 0
-    used_gpus = 0.0
-    cost_total = 0.0
-    cost_used = 0.0
-    unpriced: set[str] = set()
-    for name in names:
-        info = cache.nodes.get(name)
-        row = (
-            _node_json(info.node)
-            if info is not None
-            else {"name": name, "unschedulable": False, "taints": [], "labels": {}}
+    """The document for the cache as it is now, computed from scratch (`FleetBuilder`
+    remembers devices' facts between builds)."""
+    return FleetBuilder(remember=False).build(
+        cache,
+        pending=pending,
+        cluster_queues=cluster_queues,
+        prices=prices,
+        generated_at=generated_at,
+        source=source,
+    )
+
+
+def _fragmentation(cache: SchedulerCache, free: Mapping[tuple[str, str], int]) -> float:
+    """`AcceleratorReport.fragmented_gpu_share`, the number /metrics exports, from the free
+    devices counted per (node, driver) and the typical pending claim's size."""
+    sizes = [
+        n
+        for n in (
+            claim_device_count(c) for c in cache.claims.values() if c.status.allocation is None
         )
-        gpus = []
-        for gpu in sorted(gpus_by_node[name].values(), key=lambda g: _natural(g.key)):
-            document = _gpu_json(gpu)
-            price = prices.price(gpu.model)
-            document["pricePerHour"] = price
-            gpus.append(document)
-            total_gpus += 1
-            used_gpus += document["used"]
-            if price is None:
-                unpriced.add(gpu.model or "unknown")
-            else:
-                cost_total += price
-                cost_used += price * document["used"]
-        row["gpus"] = gpus
-        row["otherDevices"] = [_drawn_json(d) for d in others[name]]
-        row["pods"] = sorted(p.key for p in (info.pods if info is not None else []))
-        rows.append(row)
-    report = accelerator_report(cache)
-    return {
-        "schema": SCHEMA,
-        "generatedAt": generated_at,
-        "source": source,
-        "summary": {
-            "nodes": len(rows),
-            "gpus": total_gpus,
-            "usedGpus": round(used_gpus, 4),
-            "utilization": round(used_gpus / total_gpus, 4) if total_gpus else 0.0,
-            "fragmentation": round(report.fragmented_gpu_share, 4),
-            "pendingPods": len(pending),
-            "costPerHour": round(cost_total, 4),
-            "usedCostPerHour": round(cost_used, 4),
-            "idleCostPerHour": round(cost_total - cost_used, 4),
-            "unpricedModels": sorted(unpriced),
-        },
-        "nodes": rows,
-        "pending": [
-            {"pod": p.pod, "message": p.message, "queue": p.queue, "profile": p.profile}
-            for p in sorted(pending, key=lambda p: p.pod)
-        ],
-        "queues": [cluster_queue_json(q) for q in cluster_queues],
-    }
+        if n > 0
+    ]
+    rows = tuple(
+        DeviceRow(driver, "", node, "", DeviceState.FREE, count)
+        for (node, driver), count in free.items()
+    )
+    demand = statistics.median_low(sizes) if sizes else None
+    return AcceleratorReport(devices=rows, typical_demand=demand).fragmented_gpu_share
 
 
 def _natural(text: str) -> list[Any]:
@@ -282,27 +485,23 @@ def _natural(text: str) -> list[Any]:
 def _place(
     gpus: dict[str, _Gpu],
     others: list[_Drawn],
-    driver: str,
-    pool: str,
-    device: Device,
+    facts: _Facts,
     held: Sequence[tuple[ResourceClaim, DeviceRequestAllocationResult]],
 ) -> None:
-    kind = _attribute(device, "type")
-    model = device_model(device)
-    is_gpu = driver.endswith(GPU_DRIVER_SUFFIXES) and kind in ("gpu", "mig")
-    drawn = _Drawn(
-        device.name,
-        profile=_attribute(device, "profile"),
-        memory=_quantity(device.capacity["memory"].value) if "memory" in device.capacity else 0.0,
-        taints=_taints(device),
-    )
-    dimension = _share_dimension(device) if device.allow_multiple_allocations else ""
+    role = facts.role
+    if role is _Role.DYNAMIC_MIG and not held and not facts.taints:
+        # A possibility among many that overlap: drawn only when carved (or tainted).
+        gpu = gpus.get(facts.gpu)
+        if gpu is None:
+            gpu = gpus[facts.gpu] = _Gpu(facts.gpu, facts.model, "mig-dynamic")
+        gpu.slices = max(gpu.slices, facts.slice_count)
+        return
+    drawn = _Drawn(facts)
     for claim, result in held:
         share = None
-        if dimension:
-            capacity = _quantity(device.capacity[dimension].value)
-            consumed = result.consumed_capacity.get(dimension)
-            share = (_quantity(consumed) / capacity) if consumed is not None and capacity else None
+        if facts.dimension and facts.dimension_capacity:
+            consumed = result.consumed_capacity.get(facts.dimension)
+            share = _quantity(consumed) / facts.dimension_capacity if consumed is not None else None
         drawn.holders.append(
             _Holder(
                 f"{claim.metadata.namespace}/{claim.metadata.name}",
@@ -311,57 +510,53 @@ def _place(
                 share,
             )
         )
-    if not is_gpu:
+    if role is _Role.OTHER:
         others.append(drawn)
         return
-    if device.consumes_counters:
-        counter_set = device.consumes_counters[0].counter_set
-        key = f"{pool}/{counter_set}"
-        gpu = gpus.setdefault(key, _Gpu(key, model, "mig-dynamic"))
-        slices = _slices_of(n for c in device.consumes_counters for n in c.counters)
-        gpu.slices = max(gpu.slices, (slices[-1] + 1) if slices else 0)
-        if kind == "gpu":
-            gpu.memory = max(gpu.memory, drawn.memory)
-            gpu.taints.extend(drawn.taints)
-            # The whole GPU drawn only when taken: then it covers every slice.
-            if drawn.holders:
-                drawn.slices = _span(slices)
-                gpu.drawn.append(drawn)
-            return
-        drawn.slices = _span(slices)
-        if drawn.holders or drawn.taints:
+    mode = {
+        _Role.WHOLE: "whole",
+        _Role.SHARED: "shared",
+        _Role.STATIC_MIG: "mig-static",
+        _Role.DYNAMIC_GPU: "mig-dynamic",
+        _Role.DYNAMIC_MIG: "mig-dynamic",
+    }[role]
+    gpu = gpus.get(facts.gpu)
+    if gpu is None:
+        gpu = gpus[facts.gpu] = _Gpu(facts.gpu, facts.model, mode, sharing=facts.sharing)
+    gpu.slices = max(gpu.slices, facts.slice_count)
+    if role is _Role.DYNAMIC_GPU:
+        gpu.memory = max(gpu.memory, facts.memory)
+        gpu.taints.extend(facts.taints)
+        # The whole GPU drawn only when taken: then it covers every slice.
+        if drawn.holders:
             gpu.drawn.append(drawn)
         return
-    parent = _attribute(device, "parentUUID")
-    if kind == "mig" and parent:
-        # Named as the driver names the parent GPU ("gpu-0" of "gpu-0-mig-..."), else by UUID.
-        prefix = device.name.split("-mig-", 1)[0] if "-mig-" in device.name else parent
-        key = f"{pool}/{prefix}"
-        gpu = gpus.setdefault(key, _Gpu(key, model, "mig-static"))
-        slices = _slices_of(device.capacity)
-        drawn.slices = _span(slices)
-        gpu.slices = max(gpu.slices, 8 if slices else 0, (slices[-1] + 1) if slices else 0)
+    if role is _Role.DYNAMIC_MIG:
         gpu.drawn.append(drawn)
-        gpu.memory += drawn.memory
         return
-    sharing = _attribute(device, "sharing")
-    mode = "shared" if device.allow_multiple_allocations else "whole"
-    key = f"{pool}/{device.name}"
-    gpu = gpus.setdefault(key, _Gpu(key, model, mode, sharing=sharing))
-    gpu.memory = drawn.memory
-    gpu.share_dimension = dimension
-    gpu.taints.extend(drawn.taints)
+    if role is _Role.STATIC_MIG:
+        gpu.memory += facts.memory
+        gpu.drawn.append(drawn)
+        return
+    gpu.memory = facts.memory
+    gpu.share_dimension = facts.dimension
+    gpu.taints.extend(facts.taints)
     gpu.drawn.append(drawn)
 
 
+def _taint_json(taint: tuple[str, str, str]) -> JSON:
+    return {"key": taint[0], "value": taint[1], "effect": taint[2]}
+
+
 def _drawn_json(drawn: _Drawn) -> JSON:
+    facts = drawn.facts
     return {
-        "device": drawn.device,
-        "profile": drawn.profile or None,
-        "slices": list(drawn.slices) if drawn.slices is not None else None,
-        "memory": drawn.memory,
+        "device": facts.name,
+        "profile": facts.profile or None,
+        "slices": list(facts.slices) if facts.slices is not None else None,
+        "memory": facts.memory,
         "allocated": bool(drawn.holders),
-        "taints": drawn.taints,
+        "taints": [_taint_json(t) for t in facts.taints],
         "claims": [
             {"claim": h.claim, "pods": h.pods, "request": h.request, "share": h.share}
             for h in drawn.holders
@@ -375,8 +570,9 @@ def _gpu_json(gpu: _Gpu) -> JSON:
     elif gpu.slices:
         taken: set[int] = set()
         for d in gpu.drawn:
-            if d.holders and d.slices is not None:
-                taken.update(range(d.slices[0], d.slices[0] + d.slices[1]))
+            span = d.facts.slices
+            if d.holders and span is not None:
+                taken.update(range(span[0], span[0] + span[1]))
         used = len(taken) / gpu.slices
     else:
         used = 1.0 if any(d.holders for d in gpu.drawn) else 0.0
@@ -389,7 +585,7 @@ def _gpu_json(gpu: _Gpu) -> JSON:
         "memory": gpu.memory,
         "slices": gpu.slices,
         "used": round(min(used, 1.0), 4),
-        "taints": gpu.taints,
+        "taints": [_taint_json(t) for t in gpu.taints],
         "devices": [_drawn_json(d) for d in gpu.drawn],
     }
 
