@@ -16,9 +16,10 @@ default). With less than `min_history_periods` periods of data every forecaster 
 forecasts are clamped to >= 0. A period longer than the data therefore also gives `none`.
 
 `rolling_forecasts` makes the forecasts of many origins of one series (the test half of §10's
-split, or a replay's samples so far) with Holt-Winters refitted every `refit_steps` on the data
-before the refit instant only, and the states filtered through each origin with the parameters
-of the latest refit: the same numbers `forecast_at` gives origin by origin, in one pass.
+split, or a replay's samples so far) with Holt-Winters fitted once there is enough history and
+refitted every `refit` samples, each time on the data before the refit instant only, and the
+states filtered through each origin with the parameters of the latest fit: the same numbers
+`forecast_at` gives origin by origin, in one pass.
 
 Pure computation over numpy arrays: no clock, no I/O.
 """
@@ -163,10 +164,20 @@ def holt_winters(history: Floats, settings: ForecastSettings, fit: HoltWintersFi
     return _clamped(point, point + fit.band(settings.quantile))
 
 
-def refit_length(samples: int, refit: int) -> int:
-    """How many samples the latest refit before an origin with `samples` samples saw: refits
-    happen at whole multiples of `refit` samples (daily by default)."""
-    return (samples // refit) * refit
+def refit_length(samples: int, settings: ForecastSettings) -> int | None:
+    """How many samples the latest Holt-Winters fit before an origin with `samples` samples
+    saw, or None before the first fit: the first fit comes as soon as there is enough history
+    (`min_history`, at least two periods), the next ones at whole multiples of `refit` samples
+    (daily by default).
+
+    >>> s = ForecastSettings(Forecaster.HOLT_WINTERS, period=2, horizon=1, refit=6)
+    >>> [refit_length(n, s) for n in (3, 4, 5, 6, 11, 12)]
+    [None, 4, 4, 6, 6, 12]
+    """
+    first = max(settings.min_history, 2 * settings.period)
+    if samples < first:
+        return None
+    return max(first, (samples // settings.refit) * settings.refit)
 
 
 def forecast_at(history: Sequence[float] | Floats, settings: ForecastSettings) -> Forecast | None:
@@ -190,15 +201,12 @@ def forecast_at(history: Sequence[float] | Floats, settings: ForecastSettings) -
         )
     if settings.forecaster is Forecaster.EWMA_PEAK:
         return ewma_peak(y, settings.window, settings.margin)
-    fitted = _holt_winters_fit(y, settings)
-    return None if fitted is None else holt_winters(y, settings, fitted)
-
-
-def _holt_winters_fit(y: Floats, settings: ForecastSettings) -> HoltWintersFit | None:
-    length = refit_length(y.size, settings.refit)
-    if length < max(settings.min_history, 2 * settings.period):
+    length = refit_length(y.size, settings)
+    if length is None:
         return None
-    return fit_holt_winters(y[:length], settings.period, settings.horizon)
+    return holt_winters(
+        y, settings, fit_holt_winters(y[:length], settings.period, settings.horizon)
+    )
 
 
 def rolling_forecasts(
@@ -216,11 +224,10 @@ def rolling_forecasts(
     answers: list[Forecast | None] = [None] * len(origins)
     by_fit: dict[int, list[int]] = {}
     for position, origin in enumerate(origins):
-        if origin + 1 >= settings.min_history:
-            by_fit.setdefault(refit_length(origin + 1, settings.refit), []).append(position)
+        length = refit_length(origin + 1, settings)
+        if length is not None and origin + 1 >= settings.min_history:
+            by_fit.setdefault(length, []).append(position)
     for length, positions in sorted(by_fit.items()):
-        if length < max(settings.min_history, 2 * settings.period):
-            continue
         fit = fit_holt_winters(y[:length], settings.period, settings.horizon)
         last = max(origins[p] for p in positions)
         states = run_states(y[: last + 1], settings.period, settings.horizon, fit.params)
