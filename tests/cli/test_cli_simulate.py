@@ -51,9 +51,12 @@ def test_simulate_writes_a_row_per_run_and_prints_a_summary(tmp_path: Path) -> N
     allocation = list(csv.reader((out / "allocation.csv").read_text().splitlines()))
     assert float(allocation[1][4 + 50]) == pytest.approx(50, abs=5)  # nothing fails early
     report = (out / "report.html").read_text()
-    assert "<script src=" not in report  # self-contained: plotly.js embedded once
-    assert report.count("plotly.js v") == 1 or report.count("Plotly.newPlot") >= 4
+    # One plotly.js beside the report, not inside it: the report opens offline, small.
+    assert "<script src='plotly.min.js'></script>" in report and "plotly.js v" not in report
+    assert "plotly.js v" in (out / "plotly.min.js").read_text()[:2000]
+    assert report.count("Plotly.newPlot") == 5
     assert "openb:default: unallocated GPU" in report and "every node's GPU use" in report
+    assert "<meta name='viewport' content='width=device-width, initial-scale=1'>" in report
 
 
 def test_parallel_jobs_give_the_same_rows(tmp_path: Path) -> None:
@@ -108,6 +111,11 @@ REPLAY_HEADER = (
     "not_arrived,wait_mean_s,wait_p50_s,wait_p95_s,wait_p99_s,makespan_s,"
     "mean_utilization_pct,gpu_hours,cost_usd"
 )
+CAPACITY_HEADER = (
+    "provisioned_gpu_hours,fragmented_gpu_hours,idle_gpu_hours,completed_gpu_hours,"
+    "capacity_cost_usd,used_cost_usd,fragmented_cost_usd,idle_cost_usd,"
+    "usd_per_completed_gpu_hour"
+)
 SMALL_SYNTHETIC = "synthetic:pods=40,nodes=2,rate=0.05,median=600"
 
 
@@ -126,7 +134,9 @@ def test_replay_writes_a_row_per_run_a_timeseries_and_the_replay_plots(tmp_path:
     assert "bestfit" in result.stdout and "wait p95" in result.stdout
     assert f"{SMALL_SYNTHETIC}: 40 pods (seed 1), 2 nodes x 8 GPUs (a100-80gb)" in result.stderr
     rows = list(csv.reader((out / "replay.csv").read_text().splitlines()))
-    assert ",".join(rows[0]) == (REPLAY_HEADER + ",gpu_hours[a100-80gb],cost_usd[a100-80gb]")
+    assert ",".join(rows[0]) == (
+        REPLAY_HEADER + ",gpu_hours[a100-80gb],cost_usd[a100-80gb]," + CAPACITY_HEADER
+    )
     assert [r[:5] for r in rows[1:]] == [
         [SMALL_SYNTHETIC, "fgd", "1", "16", "40"],
         [SMALL_SYNTHETIC, "fgd", "2", "16", "40"],
@@ -139,6 +149,17 @@ def test_replay_writes_a_row_per_run_a_timeseries_and_the_replay_plots(tmp_path:
         assert hours > 0
         assert float(row[column["cost_usd"]]) == pytest.approx(2 * hours, abs=0.01)
         assert row[column["pending"]] == "0"
+        # Capacity is charged whole: used + fragmented + idle, 16 GPUs over the makespan.
+        provisioned = float(row[column["provisioned_gpu_hours"]])
+        assert provisioned == pytest.approx(16 * float(row[column["makespan_s"]]) / 3600, 0.01)
+        parts = [float(row[column[f"{p}_cost_usd"]]) for p in ("used", "fragmented", "idle")]
+        assert sum(parts) == pytest.approx(float(row[column["capacity_cost_usd"]]), abs=0.02)
+        assert float(row[column["capacity_cost_usd"]]) == pytest.approx(2 * provisioned, 0.01)
+        assert parts[0] == pytest.approx(2 * hours, abs=0.01)
+        completed = float(row[column["completed_gpu_hours"]])
+        assert float(row[column["usd_per_completed_gpu_hour"]]) == pytest.approx(
+            2 * provisioned / completed, 0.01
+        )
     series = list(csv.reader((out / "timeseries.csv").read_text().splitlines()))
     assert series[0] == [
         *("workload", "policy", "seed", "time_s", "allocated_gpus", "capacity_gpus"),
@@ -147,10 +168,15 @@ def test_replay_writes_a_row_per_run_a_timeseries_and_the_replay_plots(tmp_path:
     assert {r[1] for r in series[1:]} == {"fgd", "bestfit"}
     assert all(float(r[4]) <= float(r[5]) == 16 for r in series[1:])
     report = (out / "report.html").read_text()
-    assert "<script src=" not in report and report.count("plotly.js v") == 1
+    assert "<script src='plotly.min.js'></script>" in report and (out / "plotly.min.js").exists()
     for title in ("GPU utilization", "pods pending over time", "waiting time CDF", "cost of"):
         assert f"{SMALL_SYNTHETIC}: {title}" in report
     assert "a100-80gb 2.00" in report
+    # The answer opens the page: a sentence naming a policy, then the summary table.
+    answer = report[report.index("<section class='answer'>") :]
+    assert answer.index("completes its work at $") < answer.index("<table class='summary'>")
+    assert "USD per completed GPU-h" in answer and "fragmented %" in answer
+    assert "USD/done GPU-h" in result.stdout and "capacity USD" in result.stdout
 
 
 def test_replay_of_an_openb_pod_list_runs_at_its_times(tmp_path: Path) -> None:
@@ -213,7 +239,7 @@ def test_replay_jobs_in_parallel_give_the_same_rows(tmp_path: Path) -> None:
         ),
         (["--mode", "replay", "--price", "T4"], "--price: 'T4' is not MODEL=USD"),
         (["--mode", "replay", "--price", "T4=-1"], "--price: 'T4=-1': a price must be"),
-        (["--price", "T4=1"], "--price: prices apply to --mode replay only"),
+        (["--price", "T4=x,G9=1"], "--price: 'T4=x': 'x' is not a number of USD"),
         (
             ["--trace", "synthetic"],
             "--trace synthetic: --mode fgd runs openb workloads only (openb:<variant>)",
@@ -261,7 +287,7 @@ def test_an_output_path_that_is_a_file_is_refused_before_any_run(tmp_path: Path)
         ["simulate", "--mode", "replay", "--trace", SMALL_SYNTHETIC, "--out", str(blocker)],
     )
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"--out {blocker}: cannot make the directory: File exists"
+    assert result.stderr.strip() == f"--out {blocker}: exists and is not a folder"
     assert blocker.read_text() == "not a directory"
 
 
@@ -294,7 +320,7 @@ def test_the_report_opens_with_a_summary_and_compares_workloads(tmp_path: Path) 
             if r["policy"] == policy and r["workload"] == "openb:default"
         ]
         median = statistics.median(idle)
-        cell = f"<td>{policy}</td><td>3</td><td>{median:.1f}</td>"
+        cell = f"</span>{policy}</td><td>3</td><td>{median:.1f}</td>"
         assert cell in report
         assert f"<td>{median * 10 / 100:,.0f}</td>" in report  # GPUs left idle of 10
-    assert "leaves" in report and "GPUs fewer idle than" in report
+    assert "leaves the fewest GPUs unallocated at 100% arrived on" in report

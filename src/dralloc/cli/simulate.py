@@ -21,14 +21,30 @@ summary table, CSV files and report.html.
   GPU-hours, cost, evictions, jobs admitted but stuck) and columns to replay.csv (job wait
   p50/p95, Jain's index over tenants, stuck jobs, preemptions, mean fragmented GPU %).
 
-Every input problem (options, traces, prices, node events, an output directory that cannot
-be made) is reported before the first run, one line each on stderr, exit 2.
+Both modes price capacity (`--price` over illustrative defaults, `sim.prices`; the cost model
+is `sim.costs`) and write report.html with plotly.min.js beside it (`--format pdf|png` adds
+report.pdf or report.png, printed by the machine's Chromium, `sim.export`).
+
+Every input problem (options, traces, prices, node events, an --out folder that holds files
+dralloc did not write, a missing Chromium for --format pdf|png) is reported before the first
+run, one line each on stderr, exit 2.
+
+Progress goes to stderr: on a terminal a bar naming the runs in progress and the ETA; anywhere
+else (CI, a Kubernetes Job) one line per finished run with its time and the ETA
+(`sim.progress`). Ctrl-C or SIGTERM stops every worker process (`sim.runner`) and leaves --out
+as it was: the files are written into a staging folder and swapped in whole at the end
+(`sim.outdir`), exit 130 or 143.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -40,13 +56,19 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from rich.console import Console
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     from dralloc.sim.campaign import RunSpec
+    from dralloc.sim.progress import CampaignClock
+    from dralloc.sim.provenance import Provenance, TraceSource
+    from dralloc.sim.runner import RunProgress
     from dralloc.sim.traces.timeline import NodeEvent
 
 EXIT_OK = 0
 EXIT_INPUT = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports Ctrl-C
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
+FORMATS = ("html", "pdf", "png")
 DEFAULT_SEEDS = "42-44"  # 3 seeds, about 3 minutes with --jobs 2; the paper ran 42-51
 MODES = ("fgd", "replay")
 # The simulator's policies (`dralloc.sim.experiment.POLICIES`), spelled out here so that the
@@ -85,12 +107,53 @@ SIMULATE_EPILOG = epilog(
         "dralloc simulate --mode replay --trace synthetic --policy fgd,bestfit",
         "dralloc simulate --mode replay --trace dlrm --trace-dir ../traces --jobs 2",
         "dralloc simulate --mode replay --trace synthetic-jobs --queues none,fair",
+        "dralloc simulate --policy fgd,bestfit --seeds 42 --format pdf --out for-the-manager",
     ],
     {
         EXIT_OK: "every run finished and the files are written",
-        EXIT_INPUT: "invalid input (options, traces, prices, --out), found before any run",
+        EXIT_INPUT: "invalid input (options, traces, prices, --out, a missing Chromium for "
+        "--format pdf|png), found before any run",
+        EXIT_INTERRUPTED: "stopped by Ctrl-C: workers stopped, --out left as it was",
+        EXIT_TERMINATED: "stopped by SIGTERM: workers stopped, --out left as it was",
     },
 )
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container's cpuset or
+    `taskset` narrows), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Stopped(Exception):
+    """A signal asked the campaign to stop (SIGTERM; Ctrl-C is KeyboardInterrupt)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises `Stopped` in the main thread while the campaign runs, so the same
+    clean-up as Ctrl-C's runs (workers stopped, staging folder removed)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        del frame
+        raise Stopped(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def simulate_command(
@@ -124,10 +187,33 @@ def simulate_command(
             "at the trace's times).",
         ),
     ] = "fgd",
-    jobs: Annotated[int, typer.Option(metavar="N", help="Runs in parallel (processes).")] = 1,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Runs in parallel (worker processes). Default: the usable cores "
+            f"(os.sched_getaffinity, {usable_cores()} here).",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
-        str, typer.Option(metavar="DIR", help="Directory for the CSV files and report.")
+        str,
+        typer.Option(
+            metavar="DIR",
+            help="Folder for the CSV files and the report, written whole at the end: an "
+            "earlier run's files there are replaced, a folder holding other files is refused.",
+        ),
     ] = "simulation",
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="html (report.html and plotly.min.js, opens offline), pdf or png (also "
+            "report.pdf or report.png, printed by the machine's Chromium: /usr/bin/chromium "
+            "or $DRALLOC_CHROMIUM; needs the playwright package, dralloc[export]).",
+        ),
+    ] = "html",
     trace_dir: Annotated[
         str | None,
         typer.Option(
@@ -139,8 +225,9 @@ def simulate_command(
         str | None,
         typer.Option(
             metavar="MODEL=USD,...",
-            help="--mode replay: USD per GPU-hour, MODEL=USD,... (a trace's model code or a "
-            "catalog name), over illustrative defaults.",
+            help="USD per GPU-hour, MODEL=USD,... (a trace's model code or a catalog name), "
+            "over illustrative defaults: every provisioned GPU-hour is charged (replay: used, "
+            "fragmented, idle; fgd: the GPUs unallocated at 100% arrived, per hour).",
         ),
     ] = None,
     node_events: Annotated[
@@ -172,9 +259,10 @@ def simulate_command(
     policy x seed on each workload.
 
     --mode fgd writes allocation.csv and fragmentation.csv, --mode replay writes replay.csv
-    and timeseries.csv; both write report.html (self-contained, opens offline) and print a
-    summary table: drawn on a terminal, plain columns in a pipe. Every input problem is
-    reported before the first run.
+    and timeseries.csv; both write report.html with plotly.min.js beside it (opens offline)
+    and print a summary table: drawn on a terminal, plain columns in a pipe. Every input
+    problem is reported before the first run. Progress goes to stderr: a bar on a terminal,
+    a line per finished run with the ETA elsewhere.
     """
     from pathlib import Path
 
@@ -193,8 +281,12 @@ def simulate_command(
         seed_list = parse_seeds(seeds)
     except ValueError as err:
         raise _fail(f"--seeds: {err}") from err
+    if jobs is None:
+        jobs = usable_cores()
     if jobs < 1:
         raise _fail("--jobs: must be at least 1")
+    if output_format not in FORMATS:
+        raise _fail(f"--format {output_format}: expected html, pdf or png")
     workloads = expand_workloads(trace or [DEFAULT_WORKLOAD])
     directory = Path(out)
     queue_list = [""]
@@ -214,50 +306,183 @@ def simulate_command(
         for queue in queue_list
         for seed in seed_list
     ]
+    output = _Output(directory, output_format, seed_list)
     if mode == "replay":
-        _replay(specs, workloads, trace_dir, price, node_events, directory, jobs)
+        _replay(specs, workloads, trace_dir, price, node_events, output, jobs)
     else:
-        _fgd(specs, workloads, trace_dir, price, node_events, directory, jobs)
+        _fgd(specs, workloads, trace_dir, price, node_events, output, jobs)
     raise typer.Exit(EXIT_OK)
 
 
-def _check_out(directory: Path) -> None:
-    """Make the output directory now, so a long campaign never ends unable to write."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise _fail(f"--out {directory}: cannot make the directory: {err.strerror}") from err
-    if not directory.is_dir():
-        raise _fail(f"--out {directory}: not a directory")
+class _Output:
+    """Where and how the files go: the --out folder (written whole), the format, and the
+    provenance gathered while the inputs are checked."""
+
+    def __init__(self, directory: Path, output_format: str, seeds: Sequence[int]) -> None:
+        from dralloc.sim.outdir import OutputFolder
+
+        self.directory = directory
+        self.folder = OutputFolder(directory)
+        self.format = output_format
+        self.seeds = tuple(seeds)
+        self.traces: list[TraceSource] = []
+        self.chromium = ""
+
+    def check(self) -> None:
+        """Every problem with the output before the first run (exit 2)."""
+        try:
+            self.folder.check()
+            if self.format != "html":
+                from dralloc.sim.export import find_chromium
+
+                self.chromium = find_chromium()
+        except InputError as err:
+            raise _fail(str(err)) from err
+
+    def add_trace(self, workload: str, files: Sequence[str]) -> None:
+        from dralloc.sim.provenance import trace_source
+
+        self.traces.append(trace_source(workload, files))
+
+    def write(self, writers: Sequence[Callable[[Path], list[Path]]]) -> list[Path]:
+        """Every writer into a staging folder, the export, then the swap; the final paths."""
+        from dralloc.sim.export import export
+        from dralloc.sim.pages import REPORT_FILE
+
+        try:
+            with self.folder.staging() as staging:
+                names = [path.name for writer in writers for path in writer(staging)]
+                if self.format != "html":
+                    report = staging / REPORT_FILE
+                    target = staging / f"report.{self.format}"
+                    names.append(export(report, target, self.format, self.chromium).name)
+                self.folder.commit(staging)
+        except InputError as err:
+            raise _fail(str(err)) from err
+        except OSError as err:
+            raise _write_failed(self.directory, err) from err
+        return [self.directory / name for name in names]
+
+    def provenance(self) -> Provenance:
+        from dralloc.sim.provenance import Provenance
+
+        return Provenance.now(["dralloc", *sys.argv[1:]], self.traces, self.seeds)
 
 
-def _progress(console: Console) -> Progress:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+def _trace_files(workload: str, trace_dir: str | None, source: str) -> list[str]:
+    """The files a workload is read from, for the provenance: openb's node and pod lists, or
+    the loader's source (a path, or a name inside --trace-dir)."""
+    from pathlib import Path
 
-    return Progress(
+    from dralloc.sim.traces.openb import PREFIX, resolve_trace
+
+    if workload.startswith(PREFIX):
+        trace = resolve_trace(workload, trace_dir)
+        return [trace.node_file, trace.pod_file]
+    files = [source] if source else []
+    if source and trace_dir is not None:
+        files.append(str(Path(trace_dir) / source))
+    return files
+
+
+class _BarProgress:
+    """The terminal's bar: done/total, the ETA and the runs in progress now."""
+
+    def __init__(self, progress: Progress, task: TaskID, clock: CampaignClock) -> None:
+        self.progress = progress
+        self.task = task
+        self.clock = clock
+        self.now = ""
+
+    def running(self, specs: Sequence[RunSpec]) -> None:
+        from dralloc.sim.progress import describe
+
+        self.now = ", ".join(describe(spec) for spec in specs)
+        self._show()
+
+    def finished(self, spec: RunSpec, seconds: float) -> None:
+        del spec, seconds
+        self.clock.finish()
+        self.progress.update(self.task, advance=1)
+        self._show()
+
+    def _show(self) -> None:
+        running = f" · running {self.now}" if self.now else ""
+        self.progress.update(self.task, description=f"{self.clock.eta_text()}{running}")
+
+
+@contextmanager
+def _campaign_progress(console: Console, total: int) -> Iterator[RunProgress[RunSpec]]:
+    """A bar on a terminal, a line per finished run anywhere else."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from dralloc.sim.progress import CampaignClock, LineProgress
+
+    clock = CampaignClock(total)
+    if not console.is_terminal:
+        yield LineProgress(clock, sys.stderr)
+        return
+    with Progress(
         TextColumn("[bold]simulate"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
-        TimeElapsedColumn(),
         console=console,
         transient=False,
+    ) as progress:
+        yield _BarProgress(progress, progress.add_task("", total=total), clock)
+
+
+def _interrupted(console: Console, total: int, done: int, signum: int) -> typer.Exit:
+    name = signal.Signals(signum).name
+    console.print(
+        f"stopped by {name} after {done} of {total} runs: every worker stopped, nothing "
+        "written (--out left as it was)",
+        highlight=False,
+        soft_wrap=True,
     )
+    return typer.Exit(128 + signum)
 
 
-def _describe(spec: RunSpec) -> str:
-    queues = f" queues {spec.queues}" if spec.queues else ""
-    return f"{spec.workload} {spec.policy}{queues} seed {spec.seed}"
+@contextmanager
+def _stoppable(console: Console, total: int, done: Callable[[], int]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM end the command with 130 or 143 and a line saying so."""
+    with _stop_on_sigterm():
+        try:
+            yield
+        except KeyboardInterrupt:
+            raise _interrupted(console, total, done(), signal.SIGINT) from None
+        except Stopped as stop:
+            raise _interrupted(console, total, done(), stop.signum) from None
 
 
 def _write_failed(directory: Path, err: OSError) -> typer.Exit:
     return _fail(f"--out {directory}: cannot write: {err.strerror or err}")
+
+
+def _prices(price: str | None) -> dict[str, float]:
+    from dralloc.sim.prices import DEFAULT_PRICES, parse_prices
+
+    prices = dict(DEFAULT_PRICES)
+    if price is not None:
+        try:
+            prices.update(parse_prices(price))
+        except ValueError as err:
+            raise _fail(f"--price: {err}") from err
+    return prices
+
+
+def _check_prices(
+    workload: str, codes: set[str], catalog: dict[str, str], prices: dict[str, float]
+) -> None:
+    from dralloc.sim.prices import missing_prices
+
+    missing = missing_prices(codes, catalog, prices)
+    if missing:
+        raise _fail(
+            f"--price: no price for GPU model {', '.join(missing)} of {workload}: "
+            f"add {','.join(f'{m}=USD' for m in missing)} (USD per GPU-hour)"
+        )
 
 
 def _fgd(
@@ -266,20 +491,21 @@ def _fgd(
     trace_dir: str | None,
     price: str | None,
     node_events: str | None,
-    directory: Path,
+    output: _Output,
     jobs: int,
 ) -> None:
     from rich.console import Console
 
     from dralloc.cli.tables import Column, TextTable
     from dralloc.sim.campaign import RunCurves, run_campaign, summarize, write_csvs
-    from dralloc.sim.report import REPORT_FILE, write_report
+    from dralloc.sim.pages import REPORT_FILE
+    from dralloc.sim.report import write_report
     from dralloc.sim.traces.openb import resolve_trace
+    from dralloc.sim.traces.resolve import resolve_arrival_trace
 
-    if price is not None:
-        raise _fail("--price: prices apply to --mode replay only")
     if node_events is not None:
         raise _fail("--node-events: node events apply to --mode replay only")
+    prices = _prices(price)
     for workload in workloads:
         if not workload.startswith("openb:"):
             raise _fail(
@@ -288,28 +514,45 @@ def _fgd(
             )
         try:
             resolve_trace(workload, trace_dir)  # every input problem before the first run
+            arrival = resolve_arrival_trace(workload, trace_dir)
         except InputError as err:
             raise _fail(str(err)) from err
-    _check_out(directory)
+        codes = {node.model for node in arrival.nodes if node.model and node.gpus}
+        catalog = {code: model.name for code, model in arrival.models.by_code.items()}
+        _check_prices(workload, codes, catalog, prices)
+        output.add_trace(workload, _trace_files(workload, trace_dir, arrival.source))
+    output.check()
     console = Console(stderr=True)
-    with _progress(console) as progress:
-        task = progress.add_task("runs", total=len(specs))
-
-        def done(run: RunCurves) -> None:
-            progress.update(task, advance=1, description=_describe(run.spec))
-
-        runs = run_campaign(specs, jobs=jobs, on_done=done)
-    try:
-        paths = write_csvs(directory, runs)
-        paths.append(write_report(directory / REPORT_FILE, runs))
-    except OSError as err:
-        raise _write_failed(directory, err) from err
-    headers = ("workload", "policy", "runs", "unallocated GPU %", "fragmentation %", "placed")
+    runs: list[RunCurves] = []
+    done = [0]
+    with (
+        _stoppable(console, len(specs), lambda: done[0]),
+        _campaign_progress(console, len(specs)) as progress,
+    ):
+        runs = run_campaign(specs, jobs=jobs, progress=_Counted(progress, done))
+        provenance = output.provenance()
+        paths = output.write(
+            [
+                lambda staging: write_csvs(staging, runs),
+                lambda staging: write_report(
+                    staging / REPORT_FILE, runs, prices=prices, provenance=provenance
+                ),
+            ]
+        )
+    headers = (
+        "workload",
+        "policy",
+        "runs",
+        "unallocated GPU %",
+        "fragmentation %",
+        "placed",
+        "stranded USD/h",
+    )
     table = TextTable(
         [Column(h, "left" if h in ("workload", "policy") else "right") for h in headers],
         title="At 100% of GPU capacity arrived (median over seeds)",
     )
-    for row in summarize(runs):
+    for row in summarize(runs, prices):
         table.add_row(
             row.workload,
             row.policy,
@@ -317,10 +560,26 @@ def _fgd(
             "-" if row.unallocated_at_100 is None else f"{row.unallocated_at_100:.1f}",
             "-" if row.fragmentation_at_100 is None else f"{row.fragmentation_at_100:.1f}",
             f"{100 * row.scheduled_share:.1f}%",
+            "-" if row.stranded_usd_per_hour is None else f"{row.stranded_usd_per_hour:,.2f}",
         )
     table.print(highlight=True)
     for path in paths:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+class _Counted:
+    """A `RunProgress` that also counts finished runs (for the line an interruption prints)."""
+
+    def __init__(self, inner: RunProgress[RunSpec], done: list[int]) -> None:
+        self.inner = inner
+        self.done = done
+
+    def running(self, specs: Sequence[RunSpec]) -> None:
+        self.inner.running(specs)
+
+    def finished(self, spec: RunSpec, seconds: float) -> None:
+        self.done[0] += 1
+        self.inner.finished(spec, seconds)
 
 
 def _replay(
@@ -329,7 +588,7 @@ def _replay(
     trace_dir: str | None,
     price: str | None,
     node_events: str | None,
-    directory: Path,
+    output: _Output,
     jobs: int,
 ) -> None:
     import dataclasses
@@ -344,16 +603,11 @@ def _replay(
         write_replay_csvs,
     )
     from dralloc.sim.job_replay import resolve_job_replay
-    from dralloc.sim.prices import DEFAULT_PRICES, missing_prices, parse_prices
-    from dralloc.sim.report import REPORT_FILE, write_replay_report
+    from dralloc.sim.pages import REPORT_FILE
+    from dralloc.sim.replay_report import write_replay_report
     from dralloc.sim.traces.node_events import load_node_events, with_node_events
 
-    prices = dict(DEFAULT_PRICES)
-    if price is not None:
-        try:
-            prices.update(parse_prices(price))
-        except ValueError as err:
-            raise _fail(f"--price: {err}") from err
+    prices = _prices(price)
     events: tuple[NodeEvent, ...] = ()
     if node_events is not None:
         try:
@@ -370,40 +624,42 @@ def _replay(
             replayed, _, job_trace = resolve_job_replay(workload, trace_dir)
             replayed = with_node_events(replayed, events)
             replayed.check()
+            output.add_trace(workload, _trace_files(workload, trace_dir, replayed.source))
         except InputError as err:
             raise _fail(str(err)) from err
         codes = {node.model for node in replayed.nodes if node.model}
         catalog = {code: model.name for code, model in replayed.models.by_code.items()}
-        missing = missing_prices(codes, catalog, prices)
-        if missing:
-            raise _fail(
-                f"--price: no price for GPU model {', '.join(missing)} of {workload}: "
-                f"add {','.join(f'{m}=USD' for m in missing)} (USD per GPU-hour)"
-            )
+        _check_prices(workload, codes, catalog, prices)
         notes[workload] = replayed.notes
         if any(spec.queues for spec in specs) and (job_trace is None or not job_trace.tenants):
             raise _fail(
                 f"--queues: --trace {workload} has no tenants to make queues of (a job "
                 "trace with tenants is needed: synthetic-jobs, itp-elasticflow, dlrm-jobs)"
             )
-    _check_out(directory)
+    if node_events is not None:
+        output.add_trace(f"--node-events {node_events}", [node_events])
+    output.check()
     for workload, lines in notes.items():
         for line in lines:
             console.print(f"{workload}: {line}", highlight=False, soft_wrap=True)
     if node_events is not None:
         console.print(f"{node_events}: {_count_events(events)}", highlight=False, soft_wrap=True)
-    with _progress(console) as progress:
-        task = progress.add_task("runs", total=len(specs))
-
-        def done(run: ReplayRun) -> None:
-            progress.update(task, advance=1, description=_describe(run.spec))
-
-        runs = run_replay_campaign(specs, jobs=jobs, on_done=done)
-    try:
-        paths = write_replay_csvs(directory, runs, prices)
-        paths.append(write_replay_report(directory / REPORT_FILE, runs, prices))
-    except OSError as err:
-        raise _write_failed(directory, err) from err
+    runs: list[ReplayRun] = []
+    done = [0]
+    with (
+        _stoppable(console, len(specs), lambda: done[0]),
+        _campaign_progress(console, len(specs)) as progress,
+    ):
+        runs = run_replay_campaign(specs, jobs=jobs, progress=_Counted(progress, done))
+        provenance = output.provenance()
+        paths = output.write(
+            [
+                lambda staging: write_replay_csvs(staging, runs, prices),
+                lambda staging: write_replay_report(
+                    staging / REPORT_FILE, runs, prices, provenance=provenance
+                ),
+            ]
+        )
     rows = summarize_replays(runs, prices)
     for workload in dict.fromkeys(row.workload for row in rows):
         group = [row for row in rows if row.workload == workload]
@@ -416,16 +672,19 @@ def _replay(
             "wait p95",
             "util %",
             "GPU-h",
-            "USD",
+            "capacity USD",
+            "USD/done GPU-h",
             "pending",
             *(("Jain", "stuck", "frag %") if queued else ()),
         )
         table = TextTable(
             [Column(h, "left" if h == "policy" else "right") for h in headers],
             title=workload,
-            caption=f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds",
+            caption=f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds; "
+            "capacity USD charges every provisioned GPU-hour",
         )
         for row in group:
+            rate = row.capacity.per_completed_gpu_hour
             table.add_row(
                 row.policy,
                 *((row.queues,) if queued else ()),
@@ -433,7 +692,8 @@ def _replay(
                 "-" if row.wait_p95 is None else _compact(row.wait_p95),
                 f"{100 * row.mean_utilization:.1f}",
                 _compact(row.gpu_hours),
-                _compact(row.cost),
+                _compact(row.capacity.provisioned),
+                "-" if rate is None else f"{rate:,.2f}",
                 f"{row.pending:g}",
                 *(
                     (
@@ -447,7 +707,7 @@ def _replay(
             )
         table.print(highlight=True)
     for path in paths:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 def _count_events(events: tuple[NodeEvent, ...]) -> str:

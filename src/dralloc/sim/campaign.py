@@ -1,9 +1,11 @@
 """A campaign: workloads x policies x seeds, in either mode, and its CSV outputs.
 
 FGD mode: `run_campaign` runs every (workload, policy, seed) with `experiment.run_fgd`, in
-worker processes when `jobs > 1` (each run is independent and seeded), and turns each run's
+worker processes when `jobs > 1` (each run is independent and seeded; `sim.runner` runs them,
+tells a `RunProgress` and stops every worker when interrupted), and turns each run's
 log into two curves bucketed by arrived workload (spec/fgd.md section 5): the GPU allocation
-ratio and the fragmentation amount, both in percent of GPU capacity, for x = 0..130.
+ratio and the fragmentation amount, both in percent of GPU capacity, for x = 0..130, and keeps
+per GPU model the GPUs unallocated at x = 100 (the cost of stranded capacity, `sim.costs`).
 `write_csvs` writes `allocation.csv` and `fragmentation.csv` with the columns
 `workload,policy,seed,total_gpus,0,1,...,130` (an empty cell where a run has no value at x).
 
@@ -11,7 +13,9 @@ Replay mode: `run_replay_campaign` runs each with `replay.replay` (the spec's no
 `traces.node_events`, added to the trace) and keeps a `ReplayRun`: the summary figures,
 GPU-hours per model, the time series and the waiting times. `write_replay_csvs` writes
 `replay.csv` (one row per run: pod counts, evicted ones included, waiting mean/p50/p95/p99
-in seconds, makespan, mean utilization, GPU-hours and cost in total and per GPU model) and
+in seconds, makespan, mean utilization, GPU-hours and cost in total and per GPU model, and
+the cost of capacity, `sim.costs`: GPU-hours provisioned, fragmented, idle and completed, their
+USD and the USD per completed GPU-hour) and
 `timeseries.csv` (one row per run and sample: allocated and total GPUs, so nodes joining and
 leaving show in `capacity_gpus`, utilization, pending and running pods). Costs come from
 `prices` (USD per GPU-hour, `sim.prices`). Runs with queues add to replay.csv the job
@@ -27,17 +31,18 @@ from __future__ import annotations
 import csv
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
+from dralloc.sim.costs import CapacityCost, CapacityHours, capacity_cost, stranded_cost_per_hour
 from dralloc.sim.experiment import NodeUsage, run_fgd
 from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
 from dralloc.sim.job_replay import resolve_job_replay
 from dralloc.sim.prices import gpu_cost
 from dralloc.sim.queue_replay import KueueAdmission, QueueStats, queue_policy
 from dralloc.sim.replay import ReplaySummary, Sample, percentile, replay
+from dralloc.sim.runner import RunProgress, run_all
 from dralloc.sim.traces import (
     NodeEvent,
     resolve_arrival_trace,
@@ -74,6 +79,9 @@ class RunCurves:
     allocation: tuple[float | None, ...]  # per x in ARRIVAL_AXIS, percent
     fragmentation: tuple[float | None, ...]
     final_nodes: tuple[NodeUsage, ...] = ()
+    # GPU model code -> GPUs unallocated at 100% arrived; code -> catalog name (for prices).
+    unallocated_at_100: Mapping[str, float] = field(default_factory=dict)
+    catalog: Mapping[str, str] = field(default_factory=dict)
 
 
 def run_one(spec: RunSpec) -> RunCurves:
@@ -91,51 +99,19 @@ def run_one(spec: RunSpec) -> RunCurves:
         allocation=tuple(None if p is None else p.alloc_ratio for p in points),
         fragmentation=tuple(None if p is None else p.frag_amount for p in points),
         final_nodes=result.final_nodes,
+        unallocated_at_100=dict(result.unallocated_at_100),
+        catalog={code: model.name for code, model in trace.models.by_code.items()},
     )
-
-
-class _Run(Protocol):
-    @property
-    def spec(self) -> RunSpec: ...
-
-
-_R = TypeVar("_R", bound=_Run)
-
-
-def _run_all(
-    specs: Sequence[RunSpec],
-    run: Callable[[RunSpec], _R],
-    jobs: int,
-    on_done: Callable[[_R], None] | None,
-) -> list[_R]:
-    """Every run, in `specs` order; `on_done` is called as each finishes."""
-    if jobs <= 1:
-        done = []
-        for spec in specs:
-            result = run(spec)
-            if on_done is not None:
-                on_done(result)
-            done.append(result)
-        return done
-    results: dict[RunSpec, _R] = {}
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run, spec) for spec in specs]
-        for future in as_completed(futures):
-            result = future.result()
-            results[result.spec] = result
-            if on_done is not None:
-                on_done(result)
-    return [results[spec] for spec in specs]
 
 
 def run_campaign(
     specs: Sequence[RunSpec],
     *,
     jobs: int = 1,
-    on_done: Callable[[RunCurves], None] | None = None,
+    progress: RunProgress[RunSpec] | None = None,
 ) -> list[RunCurves]:
-    """Every FGD run, in `specs` order; `on_done` is called as each finishes."""
-    return _run_all(specs, run_one, jobs, on_done)
+    """Every FGD run, in `specs` order (`sim.runner.run_all`)."""
+    return run_all(specs, run_one, jobs=jobs, progress=progress)
 
 
 def _rows(
@@ -179,10 +155,15 @@ class PolicySummary:
     unallocated_at_100: float | None  # median over seeds, percent of GPU capacity
     fragmentation_at_100: float | None
     scheduled_share: float  # median share of arrivals placed
+    # USD per hour of the GPUs unallocated at x = 100% (median over seeds), with prices.
+    stranded_usd_per_hour: float | None = None
 
 
-def summarize(runs: Sequence[RunCurves]) -> list[PolicySummary]:
-    """Per (workload, policy), medians over seeds at arrived workload x = 100%."""
+def summarize(
+    runs: Sequence[RunCurves], prices: Mapping[str, float] | None = None
+) -> list[PolicySummary]:
+    """Per (workload, policy), medians over seeds at arrived workload x = 100%; with
+    `prices`, the hourly cost of the stranded capacity (KeyError for an unpriced model)."""
     index = ARRIVAL_AXIS.index(100)
     groups: dict[tuple[str, str], list[RunCurves]] = {}
     for run in runs:
@@ -199,9 +180,21 @@ def summarize(runs: Sequence[RunCurves]) -> list[PolicySummary]:
                 unallocated_at_100=100 - statistics.median(allocated) if allocated else None,
                 fragmentation_at_100=statistics.median(fragment) if fragment else None,
                 scheduled_share=statistics.median(r.scheduled / r.pods for r in group),
+                stranded_usd_per_hour=_stranded(group, prices),
             )
         )
     return summary
+
+
+def _stranded(group: Sequence[RunCurves], prices: Mapping[str, float] | None) -> float | None:
+    if prices is None:
+        return None
+    costs = [
+        stranded_cost_per_hour(r.unallocated_at_100, r.catalog, prices)
+        for r in group
+        if r.unallocated_at_100
+    ]
+    return statistics.median(costs) if costs else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,6 +222,11 @@ class ReplayRun:
     jain: float | None = None
     stuck: int = 0
     preemptions: int = 0
+    # The cost of capacity (`sim.costs`): per GPU model code, GPU-hours provisioned and
+    # fragmented over the run (`ReplayResult`), and the GPU-hours of the pods that completed.
+    capacity_gpu_hours: Mapping[str, float] = field(default_factory=dict)
+    fragmented_gpu_hours: Mapping[str, float] = field(default_factory=dict)
+    completed_gpu_hours: float = 0.0
 
     @property
     def job_waits(self) -> list[float]:
@@ -238,6 +236,22 @@ class ReplayRun:
     def cost(self, prices: Mapping[str, float]) -> dict[str, float]:
         """USD per GPU model at `prices` (KeyError for a model without one)."""
         return gpu_cost(self.gpu_hours, self.catalog, prices)
+
+    def capacity_hours(self) -> dict[str, CapacityHours]:
+        """Per GPU model code: provisioned, used and fragmented GPU-hours."""
+        models = sorted({*self.capacity_gpu_hours, *self.gpu_hours})
+        return {
+            m: CapacityHours(
+                self.capacity_gpu_hours.get(m, 0.0),
+                self.gpu_hours.get(m, 0.0),
+                self.fragmented_gpu_hours.get(m, 0.0),
+            )
+            for m in models
+        }
+
+    def capacity_cost(self, prices: Mapping[str, float]) -> CapacityCost:
+        """The capacity's USD at `prices`, split (KeyError for a model without a price)."""
+        return capacity_cost(self.capacity_hours(), self.catalog, prices, self.completed_gpu_hours)
 
 
 def run_replay_one(spec: RunSpec) -> ReplayRun:
@@ -268,6 +282,9 @@ def run_replay_one(spec: RunSpec) -> ReplayRun:
         waiting=tuple(result.waiting_times()),
         attempts=result.attempts,
         notes=trace.notes,
+        capacity_gpu_hours=dict(result.capacity_gpu_hours),
+        fragmented_gpu_hours=dict(result.fragmented_gpu_hours),
+        completed_gpu_hours=result.completed_gpu_hours(),
         **figures,
     )
 
@@ -276,10 +293,10 @@ def run_replay_campaign(
     specs: Sequence[RunSpec],
     *,
     jobs: int = 1,
-    on_done: Callable[[ReplayRun], None] | None = None,
+    progress: RunProgress[RunSpec] | None = None,
 ) -> list[ReplayRun]:
-    """Every replay, in `specs` order; `on_done` is called as each finishes."""
-    return _run_all(specs, run_replay_one, jobs, on_done)
+    """Every replay, in `specs` order (`sim.runner.run_all`)."""
+    return run_all(specs, run_replay_one, jobs=jobs, progress=progress)
 
 
 def _number(value: float | None, digits: int = 1) -> str:
@@ -297,6 +314,9 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
         *("mean_utilization_pct", "gpu_hours", "cost_usd"),
         *(f"gpu_hours[{m}]" for m in models),
         *(f"cost_usd[{m}]" for m in models),
+        *("provisioned_gpu_hours", "fragmented_gpu_hours", "idle_gpu_hours"),
+        *("completed_gpu_hours", "capacity_cost_usd", "used_cost_usd"),
+        *("fragmented_cost_usd", "idle_cost_usd", "usd_per_completed_gpu_hour"),
         *(
             (
                 *("job_wait_p50_s", "job_wait_p95_s", "jain_index", "stuck_jobs"),
@@ -310,6 +330,8 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
     for run in runs:
         s = run.summary
         cost = run.cost(prices)
+        hours = run.capacity_hours().values()
+        capacity = run.capacity_cost(prices)
         rows.append(
             [
                 *(run.spec.workload, run.spec.policy),
@@ -324,6 +346,13 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
                 _number(sum(cost.values()), 2),
                 *(_number(run.gpu_hours.get(m), 3) for m in models),
                 *(_number(cost.get(m), 2) for m in models),
+                _number(sum(h.provisioned for h in hours), 3),
+                _number(sum(h.fragmented for h in hours), 3),
+                _number(sum(h.idle for h in hours), 3),
+                _number(run.completed_gpu_hours, 3),
+                *(_number(v, 2) for v in (capacity.provisioned, capacity.used)),
+                *(_number(v, 2) for v in (capacity.fragmented, capacity.idle)),
+                _number(capacity.per_completed_gpu_hour, 4),
                 *(_queue_columns(run) if queued else ()),
             ]
         )
@@ -421,6 +450,15 @@ class ReplayPolicySummary:
     jain: float | None = None
     stuck: float = 0.0
     mean_fragmentation: float = 0.0
+    # The cost of capacity: each part the median over seeds (GPU-hours summed over models).
+    capacity: CapacityCost = field(default_factory=lambda: CapacityCost(0.0, 0.0, 0.0, 0.0))
+    hours: CapacityHours = field(default_factory=lambda: CapacityHours(0.0, 0.0, 0.0))
+    makespan: float = 0.0  # seconds, median
+
+    @property
+    def label(self) -> str:
+        """The policy, with its queue policy when queues were asked for (`fgd / fair`)."""
+        return f"{self.policy} / {self.queues}" if self.queues else self.policy
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -449,6 +487,34 @@ def summarize_replays(
             jain=_median([r.jain for r in group]),
             stuck=statistics.median(r.stuck for r in group),
             mean_fragmentation=statistics.median(r.summary.mean_fragmentation for r in group),
+            capacity=_median_cost([r.capacity_cost(prices) for r in group]),
+            hours=_median_hours([r.capacity_hours() for r in group]),
+            makespan=statistics.median(r.summary.makespan for r in group),
         )
         for (workload, policy, queues), group in groups.items()
     ]
+
+
+def _median_cost(costs: Sequence[CapacityCost]) -> CapacityCost:
+    return CapacityCost(
+        statistics.median(c.used for c in costs),
+        statistics.median(c.fragmented for c in costs),
+        statistics.median(c.idle for c in costs),
+        statistics.median(c.completed_gpu_hours for c in costs),
+    )
+
+
+def _median_hours(runs: Sequence[Mapping[str, CapacityHours]]) -> CapacityHours:
+    totals = [
+        CapacityHours(
+            sum(h.provisioned for h in run.values()),
+            sum(h.used for h in run.values()),
+            sum(h.fragmented for h in run.values()),
+        )
+        for run in runs
+    ]
+    return CapacityHours(
+        statistics.median(h.provisioned for h in totals),
+        statistics.median(h.used for h in totals),
+        statistics.median(h.fragmented for h in totals),
+    )

@@ -13,14 +13,17 @@ Per run (seeded, `random.Random(seed)` only):
 2. the pods shuffled and tuned to 130% of GPU capacity;
 3. the fixed random node ranking that breaks score ties;
 4. after every pod: used and arrived milli-GPU and the cluster fragmentation, kept
-   incrementally (only the node a pod lands on changes).
+   incrementally (only the node a pod lands on changes);
+5. per GPU model, the GPUs left unallocated when the arrived workload is 100% of capacity,
+   bucketed as the curves are (spec/fgd.md section 5: the mean over the events whose rounded
+   x is 100, else those at 99 and 101), for the cost of the stranded capacity.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from dralloc.allocator import AllocatorOptions
 from dralloc.devices import driver_device_classes
@@ -42,7 +45,7 @@ from dralloc.scheduler.plugins.gpushare import (
 from dralloc.scheduler.profiles import DeviceSpeedups, gpu_sharing_profile
 from dralloc.scheduler.queue import Clock, PreEnqueuePlugin, SchedulingQueue
 from dralloc.scheduler.scheduler import Scheduler
-from dralloc.sim.fgd import RunLog, node_order, tune
+from dralloc.sim.fgd import RunLog, arrival_x, node_order, tune
 from dralloc.sim.openb_objects import cluster_objects, pod_objects
 from dralloc.sim.traces.model import ArrivalTrace, GpuModels, TraceNode, TracePod
 
@@ -81,6 +84,8 @@ class RunResult:
     scheduled: int
     log: RunLog
     final_nodes: tuple[NodeUsage, ...] = ()
+    # GPU model code -> GPUs unallocated at 100% arrived (see the module docstring, step 5).
+    unallocated_at_100: Mapping[str, float] = field(default_factory=dict)
 
 
 def _share_id_source(rng: random.Random) -> Callable[[], str]:
@@ -294,6 +299,15 @@ def run_fgd(
     total_fragment = sum(fragment.values())
     log = RunLog()
     used = arrived = scheduled = 0
+    node_model = {node.name: node.model or "" for node in trace.nodes}
+    model_capacity: dict[str, int] = {}
+    for trace_node in trace.nodes:
+        if trace_node.gpus and trace_node.model:
+            code = trace_node.model
+            model_capacity[code] = model_capacity.get(code, 0) + trace_node.gpus * MILLI
+    model_used = dict.fromkeys(model_capacity, 0)
+    # x -> (events, per model the sum of milli-GPU used), for x = 99, 100, 101 only.
+    near_full: dict[int, tuple[int, dict[str, int]]] = {}
     for index, pod in enumerate(arrivals):
         made = pod_objects(pod, models)
         if made.claim is not None:
@@ -308,6 +322,8 @@ def run_fgd(
         if outcome.node is not None:
             scheduled += 1
             used += pod.num_gpu * pod.gpu_milli
+            if model := node_model.get(outcome.node):
+                model_used[model] += pod.num_gpu * pod.gpu_milli
             landed: NodeInfo = cache.nodes[outcome.node]
             new = meter.node_fragment(view.node_state(landed))
             total_fragment += new - fragment[outcome.node]
@@ -315,6 +331,11 @@ def run_fgd(
         elif made.claim is not None:
             cache.remove_claim(f"{made.claim.metadata.namespace}/{made.claim.metadata.name}")
         log.record(used_milli=used, arrived_milli=arrived, fragment_milli=total_fragment)
+        if 99 <= (x := arrival_x(arrived, capacity)) <= 101:
+            events, sums = near_full.setdefault(x, (0, dict.fromkeys(model_capacity, 0)))
+            for model, milli in model_used.items():
+                sums[model] += milli
+            near_full[x] = (events + 1, sums)
         if progress is not None and index % 256 == 0:
             progress(index, len(arrivals))
     if progress is not None:
@@ -341,4 +362,23 @@ def run_fgd(
         scheduled=scheduled,
         log=log,
         final_nodes=tuple(final),
+        unallocated_at_100=_unallocated_at_full(near_full, model_capacity),
     )
+
+
+def _unallocated_at_full(
+    near_full: Mapping[int, tuple[int, Mapping[str, int]]], model_capacity: Mapping[str, int]
+) -> dict[str, float]:
+    """GPUs unallocated per model at x = 100, bucketed as `fgd.bucket` buckets the curves."""
+    groups = (
+        [near_full[100]]
+        if 100 in near_full
+        else [near_full[x] for x in (99, 101) if x in near_full]
+    )
+    events = sum(count for count, _ in groups)
+    if not events:
+        return {}
+    return {
+        model: (capacity - sum(sums[model] for _, sums in groups) / events) / MILLI
+        for model, capacity in model_capacity.items()
+    }

@@ -5,11 +5,16 @@ catalog name, e.g. `a10`, in the DLRM and synthetic traces), then by that model'
 name (`catalog`: code -> catalog name, from the trace's models), so `t4=0.40` prices openb's
 `T4` too.
 
-**The default prices are illustrative.** They are round figures in the range of public
-cloud on-demand list prices for one GPU in 2024, not quotes: providers differ, regions differ,
-prices change, and committed-use or spot prices are far lower. `openb-g2` and `openb-g3`
-(Alibaba's undisclosed G2 and G3) have placeholder prices. Pass your own with
-`--price MODEL=USD,...`. Pure values and functions; no I/O.
+**The default prices are illustrative.** They are USD per GPU-hour, on demand, for one GPU
+without its host: where Google Cloud publishes a per-GPU price (us-central1, 2024) they are
+that price rounded to the cent (T4 0.35, P100 1.46, V100 2.48, A100 40GB 2.93, A100 80GB
+3.93); the others are round figures in the range of the public clouds' on-demand list prices
+for that GPU in 2024 (L4, A10, H100, H200, B200, GB200). They are not quotes: providers
+differ, regions differ, prices change, a GPU's host (CPU, memory, network) is not included,
+and committed-use or spot prices are far lower. `openb-g2` and `openb-g3` (Alibaba's
+undisclosed G2 and G3) have placeholder prices. Pass your own with `--price MODEL=USD,...`
+(a trace's model code or a catalog name); `dralloc.sim.costs` turns prices into the cost of
+capacity. Pure values and functions; no I/O.
 """
 
 from __future__ import annotations

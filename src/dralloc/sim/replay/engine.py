@@ -232,6 +232,18 @@ class _Replay:
             self.cache.remove_node(name)
         self.capacity = sum(self.node_gpus[name] for name in self.cache.nodes) * MILLI
         self.allocated = 0
+        # Per GPU model, for the cost of capacity (`ReplayResult.capacity_gpu_hours`): milli-GPU
+        # in the cluster and fragmented now, and their integrals over the charged window, which
+        # opens at the first arrival (a trace's clock may start long before it).
+        codes = sorted({m for m in self.node_model.values() if m})
+        self.model_capacity = dict.fromkeys(codes, 0)
+        for name in self.cache.nodes:
+            if self.node_model[name]:
+                self.model_capacity[self.node_model[name]] += self.node_gpus[name] * MILLI
+        self.model_fragment = dict.fromkeys(codes, 0.0)
+        self.model_capacity_area = dict.fromkeys(codes, 0.0)
+        self.model_fragment_area = dict.fromkeys(codes, 0.0)
+        self.charge_from = min((t.arrival for t in trace.pods), default=0.0)
         # FGD's fragmentation F(M) against the trace's typical pods, per node in the cluster,
         # kept up to date as pods start and stop and nodes come and go.
         self.meter = FragmentationMeter(workload)
@@ -342,6 +354,11 @@ class _Replay:
             self.allocated_area += self.allocated * elapsed
             self.capacity_area += self.capacity * elapsed
             self.fragment_area += self.fragmented * elapsed
+            charged = now - max(self.last_time, self.charge_from)
+            if charged > 0:
+                for model, milli in self.model_capacity.items():
+                    self.model_capacity_area[model] += milli * charged
+                    self.model_fragment_area[model] += self.model_fragment[model] * charged
             self.last_time = now
         if self.interval > 0:
             while (at := self.next_sample * self.interval) < now:
@@ -362,8 +379,11 @@ class _Replay:
         """Recompute F_n(M) of `node` (0 when it is not in the cluster) into the total."""
         info = self.cache.nodes.get(node)
         new = self.meter.node_fragment(self.view.node_state(info)) if info is not None else 0.0
-        self.fragmented += new - self.fragment.get(node, 0.0)
+        change = new - self.fragment.get(node, 0.0)
+        self.fragmented += change
         self.fragment[node] = new
+        if model := self.node_model[node]:
+            self.model_fragment[model] += change
 
     def _apply(self, kind: _Kind, payload: object) -> None:
         if kind in _REAL:
@@ -674,10 +694,14 @@ class _Replay:
                 self._finish(key, PodState.EVICTED)
             self.cache.remove_node(name)
             self.capacity -= self.node_gpus[name] * MILLI
+            if model := self.node_model[name]:
+                self.model_capacity[model] -= self.node_gpus[name] * MILLI
             self._refresh_fragment(name)
             return
         added = self.cache.add_node(self.node_objects[name])
         self.capacity += self.node_gpus[name] * MILLI
+        if model := self.node_model[name]:
+            self.model_capacity[model] += self.node_gpus[name] * MILLI
         self._refresh_fragment(name)
         self._cluster_event(NODE_ADD, name, new=added)
 
@@ -723,6 +747,14 @@ class _Replay:
             mean_fragmentation=(
                 self.fragment_area / self.capacity_area if self.capacity_area else 0.0
             ),
+            capacity_gpu_hours={
+                model: area / MILLI / _SECONDS_PER_HOUR
+                for model, area in self.model_capacity_area.items()
+            },
+            fragmented_gpu_hours={
+                model: area / MILLI / _SECONDS_PER_HOUR
+                for model, area in self.model_fragment_area.items()
+            },
         )
 
 

@@ -196,6 +196,12 @@ class ReplayResult:
     without one (see the module docstring). `mean_utilization` and `mean_fragmentation` are
     time-weighted shares of the capacity, 0..1: allocated GPU, and fragmented GPU (FGD's
     F(M), `Sample.fragmented_milli`).
+
+    For the cost of capacity (`dralloc.sim.costs`), per GPU model code over the charged window
+    (from the first arrival to the end of the run): `capacity_gpu_hours`, the GPU-hours
+    provisioned (nodes in the cluster x time), and `fragmented_gpu_hours`, the part of them
+    free but fragmented (FGD's F(M) against the trace's typical pods). `gpu_hours` is the part
+    used; the rest is idle.
     """
 
     workload: str
@@ -210,9 +216,21 @@ class ReplayResult:
     attempts: int
     retries_skipped: int
     mean_fragmentation: float = 0.0
+    capacity_gpu_hours: Mapping[str, float] = field(default_factory=dict)
+    fragmented_gpu_hours: Mapping[str, float] = field(default_factory=dict)
 
     def waiting_times(self) -> list[float]:
         return [w for p in self.pods if (w := p.waiting) is not None]
+
+    def completed_gpu_hours(self) -> float:
+        """The GPU-hours of the pods that ran to completion (the work done; a pod evicted or
+        still running at the end counts nothing here)."""
+        milli_seconds = sum(
+            p.gpu_milli * (p.end - p.start)
+            for p in self.pods
+            if p.state is PodState.COMPLETED and p.start is not None and p.end is not None
+        )
+        return milli_seconds / 1000 / 3600
 
     def summary(self) -> ReplaySummary:
         counts = dict.fromkeys(PodState, 0)

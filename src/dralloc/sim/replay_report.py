@@ -1,0 +1,431 @@
+"""`report.html` of a replay: the answer first (what a completed GPU-hour of work costs under
+each policy, which is cheapest and by how much), then the evidence, then the provenance.
+
+The answer, per workload: one sentence naming the policy with the lowest USD per completed
+GPU-hour (the capacity's cost, `sim.costs`, divided by the GPU-hours of the pods that ran to
+completion), what it saves over the next for the same work, and where its capacity's money
+went (used, fragmented, idle); then the table per policy (medians over seeds): USD per
+completed GPU-hour, the saving of the best over it, the capacity's USD split, the GPUs
+fragmented on average, the work completed, waits and pods still pending.
+
+The evidence, per workload:
+
+* the capacity's cost per policy, stacked: used, fragmented, idle (median over seeds);
+* GPU utilization over time per policy (median over seeds at each sample time), the axis
+  zoomed to the values;
+* pods pending over time per policy (median over seeds);
+* the waiting time CDF per policy, every started pod of every seed, both axes scaled to where
+  the curves are (the share that never waited is where each curve starts);
+* with queues (`--queues`, each run labelled `policy / queue policy`): per ClusterQueue a box
+  of its jobs' waits per policy, Jain's index over tenants beside the jobs admitted but stuck
+  unschedulable (medians over seeds), and the fragmented GPU share over time (FGD's F(M)
+  against the trace's typical pods, median over seeds).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+from dralloc.sim.campaign import ReplayPolicySummary, ReplayRun, summarize_replays
+from dralloc.sim.costs import saving
+from dralloc.sim.pages import (
+    figure_html,
+    money,
+    padded_range,
+    section_html,
+    swatch,
+    table_html,
+    write_page,
+    write_plotly_js,
+)
+from dralloc.sim.prices import price_of
+from dralloc.sim.provenance import Provenance
+from dralloc.sim.styles import policy_style
+
+__all__ = ["write_replay_report"]
+
+_HOUR = 3600.0
+_CDF_POINTS = 2000  # per policy: enough for a smooth curve, small enough for the page
+# Where the money went, in one colour each (these are parts of a bar, not policies).
+_PART_COLORS = {"used": "#0072B2", "fragmented": "#D55E00", "idle": "#BBBBBB"}
+
+
+def _label(run: ReplayRun) -> str:
+    """The run's policy, with its queue policy when queues were asked for."""
+    return f"{run.spec.policy} / {run.spec.queues}" if run.spec.queues else run.spec.policy
+
+
+def _labels(runs: Sequence[ReplayRun]) -> list[str]:
+    return list(dict.fromkeys(_label(r) for r in runs))
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value >= 2 * _HOUR:
+        return f"{value / _HOUR:,.1f} h"
+    if value >= 120:
+        return f"{value / 60:,.0f} min"
+    return f"{value:,.0f} s"
+
+
+# --------------------------------------------------------------------------------- answer
+
+
+def _ranked(rows: Sequence[ReplayPolicySummary]) -> list[ReplayPolicySummary]:
+    """Cheapest per completed GPU-hour first; policies that completed nothing last."""
+    return sorted(
+        rows,
+        key=lambda r: (
+            r.capacity.per_completed_gpu_hour is None,
+            r.capacity.per_completed_gpu_hour or 0.0,
+            r.label,
+        ),
+    )
+
+
+def _sentence(workload: str, rows: Sequence[ReplayPolicySummary]) -> str:
+    ranked = _ranked(rows)
+    best = ranked[0]
+    rate = best.capacity.per_completed_gpu_hour
+    if rate is None:
+        return (
+            f"<p class='headline'>On {html.escape(workload)} no pod ran to completion, so "
+            "no policy's work can be priced.</p>"
+        )
+    total = best.capacity.provisioned
+    split = (
+        f"of its {money(total)} of GPU capacity, "
+        f"{100 * best.capacity.used / total:.0f}% was used, "
+        f"{100 * best.capacity.fragmented / total:.0f}% fragmented and "
+        f"{100 * best.capacity.idle / total:.0f}% idle"
+        if total > 0
+        else "it had no capacity"
+    )
+    opening = (
+        f"On {html.escape(workload)}, <b>{html.escape(best.label)}</b> completes its work at "
+        f"{money(rate)} per GPU-hour"
+    )
+    if len(ranked) == 1:
+        return f"<p class='headline'>{opening}; {split}.</p>"
+    other = ranked[1]
+    saved = saving(best.capacity, other.capacity)
+    other_rate = other.capacity.per_completed_gpu_hour
+    if saved is None or other_rate is None or saved < 0.005 * max(total, 1.0):
+        waits = (
+            f" The difference is in the waits: p95 {_seconds(best.wait_p95)} against "
+            f"{_seconds(other.wait_p95)} for {html.escape(other.label)}."
+            if best.wait_p95 != other.wait_p95
+            else ""
+        )
+        fragments = other.capacity.fragmented - best.capacity.fragmented
+        stranded = (
+            f" {html.escape(best.label)} leaves {money(abs(fragments))} "
+            f"{'less' if fragments > 0 else 'more'} of it fragmented than "
+            f"{html.escape(other.label)}."
+            if abs(fragments) >= 1
+            else ""
+        )
+        return (
+            f"<p class='headline'>{opening}, as {html.escape(other.label)} does "
+            f"(within 0.5%): the policies cost the same here; {split}.{stranded}{waits}</p>"
+        )
+    return (
+        f"<p class='headline'>{opening}, <b>{money(saved)} less</b> for the same work than "
+        f"the next best, {html.escape(other.label)} ({money(other_rate)} per GPU-hour); "
+        f"{split}.</p>"
+    )
+
+
+def _table(rows: Sequence[ReplayPolicySummary]) -> str:
+    ranked = _ranked(rows)
+    best = ranked[0]
+    headers = [
+        "policy",
+        "USD per completed GPU-h",
+        "best saves",
+        "capacity USD",
+        "used %",
+        "fragmented %",
+        "idle %",
+        "GPUs fragmented",
+        "completed GPU-h",
+        "wait p50",
+        "wait p95",
+        "pending at end",
+    ]
+    cells = []
+    for row in rows:
+        cost = row.capacity
+        total = cost.provisioned or 1.0
+        rate = cost.per_completed_gpu_hour
+        saved = saving(best.capacity, cost) if row is not best else None
+        window = row.makespan / _HOUR
+        cells.append(
+            [
+                swatch(row.label),
+                money(rate) if rate is not None else "",
+                money(saved) if saved is not None else ("" if row is not best else "best"),
+                money(cost.provisioned),
+                f"{100 * cost.used / total:.1f}",
+                f"{100 * cost.fragmented / total:.1f}",
+                f"{100 * cost.idle / total:.1f}",
+                f"{row.hours.fragmented / window:,.1f}" if window > 0 else "",
+                f"{cost.completed_gpu_hours:,.0f}",
+                _seconds(row.wait_p50),
+                _seconds(row.wait_p95),
+                f"{row.pending:g}",
+            ]
+        )
+    index = next(i for i, row in enumerate(rows) if row is best)
+    return table_html(headers, cells, best=index) + (
+        "<p class='note'>Medians over seeds. Every provisioned GPU-hour is charged at its "
+        "model's price, from the first arrival to the end of the run, and split into used, "
+        "fragmented (free, but FGD's measure says the trace's typical pods could not use it) "
+        "and idle; USD per completed GPU-h divides that cost by the GPU-hours of the pods that "
+        "ran to completion; the best saves (its rate's difference) × its completed GPU-hours. "
+        "GPUs fragmented is the mean over the run.</p>"
+    )
+
+
+# ------------------------------------------------------------------------------- evidence
+
+
+def _cost_figure(rows: Sequence[ReplayPolicySummary]) -> go.Figure:
+    labels = [row.label for row in rows]
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=labels,
+                y=[getattr(row.capacity, part) for row in rows],
+                name=part,
+                marker_color=color,
+            )
+            for part, color in _PART_COLORS.items()
+        ]
+    )
+    figure.update_layout(barmode="stack")
+    figure.update_yaxes(title="USD (median over seeds)")
+    return figure
+
+
+def _over_time(runs: Sequence[ReplayRun], what: str) -> go.Figure:
+    figure = go.Figure()
+    shown: list[float] = []
+    for label in _labels(runs):
+        by_time: dict[float, list[float]] = {}
+        for run in (r for r in runs if _label(r) == label):
+            for sample in run.samples:
+                value = {
+                    "pending": float(sample.pending),
+                    "utilization": 100 * sample.utilization,
+                    "fragmentation": 100 * sample.fragmentation,
+                }[what]
+                by_time.setdefault(sample.time, []).append(value)
+        times = sorted(by_time)
+        medians = [statistics.median(by_time[t]) for t in times]
+        shown += medians
+        figure.add_trace(
+            go.Scatter(
+                x=[t / _HOUR for t in times],
+                y=medians,
+                mode="lines",
+                name=label,
+                line={**policy_style(label).line(2), "shape": "hv"},
+            )
+        )
+    figure.update_xaxes(title="time (hours from the start of the trace)")
+    titles = {
+        "pending": "pods pending",
+        "utilization": "GPUs allocated (% of capacity)",
+        "fragmentation": "GPUs fragmented (% of capacity)",
+    }
+    figure.update_yaxes(title=titles[what])
+    if what == "utilization" and shown:
+        figure.update_yaxes(range=padded_range(shown, floor=0))
+    return figure
+
+
+def _waiting_cdf(runs: Sequence[ReplayRun]) -> go.Figure:
+    figure = go.Figure()
+    longest = 1.0
+    starts: list[float] = []
+    for label in _labels(runs):
+        waits = sorted(w for r in runs if _label(r) == label for w in r.waiting)
+        if not waits:
+            continue
+        longest = max(longest, waits[-1])
+        step = max(1, len(waits) // _CDF_POINTS)
+        picks = [*range(0, len(waits), step), len(waits) - 1]
+        ys = [100 * (i + 1) / len(waits) for i in picks]
+        # Where the curve starts: the share that waited under a second.
+        starts.append(100 * sum(1 for w in waits if w < 1.0) / len(waits))
+        figure.add_trace(
+            go.Scatter(
+                x=[max(waits[i], 1.0) for i in picks],
+                y=ys,
+                mode="lines",
+                name=label,
+                line={**policy_style(label).line(2), "shape": "hv"},
+            )
+        )
+    figure.update_xaxes(
+        title="waiting time (s, log; under 1 s shown at 1 s)",
+        type="log",
+        range=[0, _log10(longest * 1.3)],
+    )
+    low = min(starts, default=0.0)
+    figure.update_yaxes(title="pods started within (%)", range=[max(0.0, low - 3), 100.5])
+    return figure
+
+
+def _log10(value: float) -> float:
+    return math.log10(max(value, 1.0))
+
+
+def _queue_waits(runs: Sequence[ReplayRun]) -> go.Figure:
+    """Per queue, a box of its jobs' waits (arrival -> all pods running) per policy."""
+    figure = go.Figure()
+    for label in _labels(runs):
+        queues: list[str] = []
+        waits: list[float] = []
+        for run in (r for r in runs if _label(r) == label):
+            for stats in run.queues:
+                queues += [stats.queue] * len(stats.waits)
+                waits += [w / _HOUR for w in stats.waits]
+        figure.add_trace(
+            go.Box(
+                x=queues,
+                y=waits,
+                name=label,
+                marker_color=policy_style(label).color,
+                boxpoints=False,
+            )
+        )
+    figure.update_layout(boxmode="group")
+    figure.update_xaxes(title="ClusterQueue (tenant)")
+    figure.update_yaxes(title="waiting time (hours)")
+    return figure
+
+
+def _queue_bars(runs: Sequence[ReplayRun]) -> go.Figure:
+    """Jain's index over tenants and the jobs admitted but stuck, per policy (median over
+    seeds)."""
+    labels = _labels(runs)
+    jain = []
+    stuck = []
+    for label in labels:
+        group = [r for r in runs if _label(r) == label]
+        values = [r.jain for r in group if r.jain is not None]
+        jain.append(statistics.median(values) if values else None)
+        stuck.append(statistics.median(r.stuck for r in group))
+    figure = go.Figure(
+        [
+            go.Bar(x=labels, y=jain, name="Jain's index (0..1)", marker_color="#0072B2"),
+            go.Bar(
+                x=labels,
+                y=stuck,
+                name="jobs admitted but stuck",
+                marker_color="#D55E00",
+                yaxis="y2",
+            ),
+        ]
+    )
+    figure.update_layout(
+        yaxis={"title": "Jain's index", "range": [0, 1]},
+        yaxis2={"title": "stuck jobs", "overlaying": "y", "side": "right"},
+        barmode="group",
+    )
+    return figure
+
+
+def write_replay_report(
+    path: Path,
+    runs: Sequence[ReplayRun],
+    prices: Mapping[str, float],
+    *,
+    provenance: Provenance | None = None,
+) -> list[Path]:
+    """Write the replay report to `path` and `plotly.min.js` beside it (each through a
+    temporary file renamed into place); the paths written."""
+    summaries = summarize_replays(runs, prices)
+    workloads = list(dict.fromkeys(r.spec.workload for r in runs))
+    answer: list[str] = []
+    parts: list[str] = []
+    for workload in workloads:
+        group = [r for r in runs if r.spec.workload == workload]
+        rows = [s for s in summaries if s.workload == workload]
+        answer.append(_sentence(workload, rows) + _table(rows))
+        section: list[str] = []
+        notes = group[0].notes
+        if notes:
+            items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+            section.append(f"<ul class='note'>{items}</ul>")
+        section += [
+            figure_html(
+                _cost_figure(rows),
+                f"{workload}: cost of the GPU capacity, used, fragmented and idle",
+                height=360,
+            ),
+            figure_html(
+                _over_time(group, "utilization"),
+                f"{workload}: GPU utilization over time (median over seeds)",
+            ),
+            figure_html(
+                _over_time(group, "pending"),
+                f"{workload}: pods pending over time (median over seeds)",
+            ),
+            figure_html(
+                _waiting_cdf(group),
+                f"{workload}: waiting time CDF (every started pod, every seed)",
+                note="The y axis starts near the share of pods that waited under a second.",
+            ),
+        ]
+        if any(r.queues for r in group):
+            section += [
+                figure_html(
+                    _queue_waits(group),
+                    f"{workload}: job waiting time per queue (arrival to every pod running)",
+                ),
+                figure_html(
+                    _queue_bars(group),
+                    f"{workload}: fairness over tenants (Jain's index) and "
+                    "admitted-but-unschedulable jobs",
+                ),
+                figure_html(
+                    _over_time(group, "fragmentation"),
+                    f"{workload}: fragmented GPU over time (FGD's measure, median over seeds)",
+                ),
+            ]
+        parts.append(section_html(f"Evidence: {workload}", section))
+    used = sorted({m for r in runs for m in r.capacity_gpu_hours or r.gpu_hours})
+    priced = ", ".join(f"{m} {p:.2f}" for m in used if (p := _price(runs, m, prices)) is not None)
+    seeds = sorted({r.spec.seed for r in runs})
+    scope = (
+        f"<p class='note'>{len(runs)} runs: policies {html.escape(', '.join(_labels(runs)))}; "
+        f"seeds {html.escape(', '.join(map(str, seeds)))}. Pods arrive and leave at the "
+        "trace's times, and every pod goes through dralloc's scheduling queue, scheduler and "
+        f"DRA allocator. Prices (USD per GPU-hour): {html.escape(priced)}; the defaults are "
+        "illustrative, not quotes (sim.prices).</p>"
+    )
+    report = write_page(
+        path,
+        "dralloc simulation: time-based replay",
+        "".join(answer) + scope,
+        parts,
+        provenance.html() if provenance is not None else "",
+    )
+    return [report, write_plotly_js(path.parent)]
+
+
+def _price(runs: Sequence[ReplayRun], model: str, prices: Mapping[str, float]) -> float | None:
+    for run in runs:
+        if model in run.capacity_gpu_hours or model in run.gpu_hours:
+            return price_of(model, run.catalog, prices)
+    return None
