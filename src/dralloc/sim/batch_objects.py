@@ -51,8 +51,8 @@ required` `kueue.x-k8s.io/podset-required-topology: <rack key>` for a gang that 
 empty rack (`TopologyLayout.fits_rack`; a larger gang keeps the preferred annotation, as it
 could never be admitted otherwise). The nodes' labels are `TopologyLayout.node_labels`: the
 nodes in name order, `rack_hosts` consecutive hosts per rack, `block_racks` consecutive racks
-per block (`block-0`, `rack-0`, ...); `dralloc cluster generate` or the replay gives its
-nodes these labels. Single-pod jobs get no annotation: with every flavor a TAS flavor Kueue
+per block (`block-0`, `rack-0`, ...), plus the flavor's node group; the queued replay gives
+its nodes these labels, and a real cluster's nodes need them (`kubectl label`). Single-pod jobs get no annotation: with every flavor a TAS flavor Kueue
 places them implicitly (unconstrained, one host).
 
 Kueue counts DRA claims only through `resources.deviceClassMappings` in its Configuration;
