@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,18 @@ def test_a_dashboard_without_a_running_scheduler_answers_nothing() -> None:
         server.stop()
 
 
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """`dralloc scheduler` sends the process's logs to stderr (kube/logs.py): restored after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -58,6 +71,7 @@ def test_a_dashboard_without_a_running_scheduler_answers_nothing() -> None:
         ),
     ],
 )
+@pytest.mark.usefixtures("root_logging")
 def test_scheduler_dashboard_flags_are_checked_first(
     args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -174,4 +175,22 @@ def test_bad_addresses_exit_2_naming_the_flag() -> None:
     assert done.returncode == 2
     assert done.stderr == (
         f"--dashboard: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+
+
+def test_the_offline_command_serves_until_its_time_is_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from dralloc.cli.main import app
+
+    monkeypatch.delenv("DRALLOC_DASHBOARD_TOKEN", raising=False)
+    args = ["dashboard", "-f", str(DATA), "--address", "127.0.0.1:0", "--for", "0.1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(
+        r"dashboard on http://127\.0\.0\.1:\d+/ \(3 nodes, 4 GPUs, 1 pod pending\); "
+        r"Ctrl-C stops\n",
+        result.stderr,
     )

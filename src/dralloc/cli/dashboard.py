@@ -52,6 +52,10 @@ DASHBOARD_EPILOG = epilog(
 )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def read_token(path: Path | None, flag: str) -> str | None:
     """The bearer token: the file's first line, else $DRALLOC_DASHBOARD_TOKEN, else None."""
     from dralloc.errors import InputError, Problem
@@ -315,8 +319,9 @@ def dashboard_command(
         server.start()
         summary = document["summary"]
         sys.stderr.write(
-            f"dashboard on {server.url}/ ({summary['nodes']} nodes, {summary['gpus']} GPUs, "
-            f"{summary['pendingPods']} pods pending); Ctrl-C stops\n"
+            f"dashboard on {server.url}/ ({_count(summary['nodes'], 'node')}, "
+            f"{_count(summary['gpus'], 'GPU')}, {_count(summary['pendingPods'], 'pod')} "
+            "pending); Ctrl-C stops\n"
         )
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -196,6 +196,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Httpd
     protocol_version = "HTTP/1.1"
     server_version = "dralloc-dashboard"
+    # A connection idle this long is dropped (an event stream writes every KEEPALIVE_SECONDS).
+    timeout = 60
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
