@@ -14,10 +14,24 @@ What a replay needs to grow and shrink its fleet, without the scaler loops thems
 * `utilization`: node utilization exactly as cluster-autoscaler computes it (DRA pools with and
   without shared counters), dralloc's `device` variant, and the scale-down threshold.
 
-Imports `dralloc.api`, `dralloc.devices` and `dralloc.errors` only; never `dralloc.sim`,
+The cluster-autoscaler mode (§4, §6) built on it:
+
+* `clusterautoscaler`: `ClusterAutoscaler`, the loop (`run_once` every `scanInterval`) that
+  grows and shrinks a `Fleet` from the cluster's objects and the unschedulable pods;
+* `planning`: `ClusterState` (the objects the scheduler takes) and `PlanningSnapshot`, the
+  private what-if cluster built with the real scheduler framework and DRA allocator;
+* `estimator`, `expanders`, `drain`, `scaledown`, `backoff`: bin packing on template copies,
+  the expander chain, drainability and removal, unneeded timers and deletions, per-group
+  exponential backoff;
+* `decisions`, `status`: the typed decision records and the status ConfigMap summary.
+
+Imports `dralloc.api`, `dralloc.devices`, `dralloc.errors`, and for the scaler's what-ifs
+`dralloc.scheduler` and `dralloc.queueing`'s request arithmetic; never `dralloc.sim`,
 `dralloc.kube` or `dralloc.cli`, which wire it in.
 """
 
+from dralloc.autoscaling.backoff import NodeGroupBackoff
+from dralloc.autoscaling.clusterautoscaler import ClusterAutoscaler, FleetView, UnschedulablePod
 from dralloc.autoscaling.config import (
     API_VERSION,
     KIND,
@@ -44,6 +58,20 @@ from dralloc.autoscaling.config import (
     TemplateSource,
     UtilizationMode,
 )
+from dralloc.autoscaling.decisions import (
+    BlockingPodReason,
+    Decision,
+    FailedScaleUpReason,
+    LoopResult,
+    NoScaleUp,
+    NoScaleUpReason,
+    ScaleDown,
+    ScaleUp,
+    ScaleUpFailure,
+    SpotInterruption,
+    Unremovable,
+    UnremovableReason,
+)
 from dralloc.autoscaling.delays import (
     DelayDistribution,
     EmpiricalDelay,
@@ -53,6 +81,8 @@ from dralloc.autoscaling.delays import (
     node_random,
     parse_delay,
 )
+from dralloc.autoscaling.estimator import Estimate, estimate, pack_order
+from dralloc.autoscaling.expanders import Option, choose
 from dralloc.autoscaling.fields import parse_duration
 from dralloc.autoscaling.fleet import Fleet, FleetNode
 from dralloc.autoscaling.lifecycle import (
@@ -64,6 +94,7 @@ from dralloc.autoscaling.lifecycle import (
     Transition,
     billed_seconds,
 )
+from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot
 from dralloc.autoscaling.reader import load_autoscaling, parse_autoscaling, parse_autoscaling_text
 from dralloc.autoscaling.templates import (
     NodeCopy,
@@ -96,55 +127,78 @@ __all__ = [
     "Availability",
     "Billing",
     "BillingStart",
+    "BlockingPodReason",
     "Buffer",
     "CapacityType",
+    "ClusterAutoscaler",
     "ClusterChange",
+    "ClusterState",
     "ConsolidationPolicy",
+    "Decision",
     "DelayDistribution",
     "Disruption",
     "DisruptionBudget",
     "DisruptionReason",
     "EmpiricalDelay",
+    "Estimate",
+    "FailedScaleUpReason",
     "FixedDelay",
     "Fleet",
     "FleetNode",
+    "FleetView",
     "Forecaster",
     "Interruption",
     "LognormalDelay",
+    "LoopResult",
     "Mode",
+    "NoScaleUp",
+    "NoScaleUpReason",
     "NodeCopy",
     "NodeGroup",
+    "NodeGroupBackoff",
     "NodeGroupOptions",
     "NodeLifecycle",
     "NodePhase",
     "NodePool",
     "NodeShape",
     "NodeTemplate",
+    "Option",
     "Options",
     "PackOrder",
+    "PlanningSnapshot",
     "PodUsage",
     "Predictor",
     "Provisioning",
+    "ScaleDown",
+    "ScaleUp",
+    "ScaleUpFailure",
     "Shape",
+    "SpotInterruption",
     "StartupFailure",
     "TemplateError",
     "TemplateSource",
     "Transition",
     "UniformDelay",
+    "Unremovable",
+    "UnremovableReason",
+    "UnschedulablePod",
     "UtilizationError",
     "UtilizationInfo",
     "UtilizationMode",
     "accelerator_key",
     "billed_seconds",
     "build_template",
+    "choose",
     "complete_pools",
     "device_utilization",
     "dynamic_resource_utilization",
+    "estimate",
     "is_underutilized",
     "is_upcoming",
     "load_autoscaling",
     "node_random",
     "node_utilization",
+    "pack_order",
     "parse_autoscaling",
     "parse_autoscaling_text",
     "parse_delay",
