@@ -502,3 +502,87 @@ def test_status_summary_reads_like_the_status_configmap(catalog: Catalog) -> Non
     assert groups["l4x4-od"]["health"]["cloudProviderTarget"] == 1
     assert groups["l4x4-od"]["health"]["nodeCounts"]["unregistered"] == 1
     assert groups["l4x8-od"]["scaleUp"]["status"] == "NoActivity"
+
+
+def test_a_ready_node_without_its_slices_is_upcoming_then_times_out(catalog: Catalog) -> None:
+    late = (
+        "- name: l4x4-late\n  shape: l4\n  gpus: 4\n  price: {onDemand: 4.0}\n"
+        '  provisioning: {launch: "fixed:60", register: "fixed:30", ready: "fixed:30", '
+        'devices: "fixed:1200"}\n'
+    )
+    groups = "- {name: late, shape: l4x4-late, max: 2}\n"
+    world = World(autoscaler(load(config_text(groups, extra_shape=late), catalog), catalog))
+    world.claims["default/c"] = gpu_claim("c", count=4)
+    pending = [(gpu_pod("p", "c"), 50.0)]
+    assert [len(d.nodes) for d in world.run(100.0, pending) if isinstance(d, ScaleUp)] == [1]
+    node = world.ca.fleet.nodes()[0]
+    # Ready at 220 s: the Node exists, its slices do not. It counts as upcoming (§3.2).
+    template = world.ca.templates["l4x4-late"]
+    state = world.cluster_at(300.0)
+    bare = template.instantiate(node.name, node_name=node.name).node
+    state = ClusterState(nodes=[bare], classes=state.classes, claims=state.claims, pods=state.pods)
+    result = world.ca.run_once(300.0, state, [UnschedulablePod(*pending[0])])
+    assert result.decisions == [] and result.pending_pods == ()
+    # Registered at 190 s, devices never by 190 + maxNodeStartupTime (15 min): given up.
+    failed = world.run(1090.0, pending)
+    failures = [d for d in failed if isinstance(d, ScaleUpFailure)]
+    assert [(f.reason, f.nodes) for f in failures] == [(FailedScaleUpReason.TIMEOUT, (node.name,))]
+    assert "NotReadyInTime" in failures[0].message
+    assert node.lifecycle.deleting_at == 1090.0
+
+
+def test_pdbs_expendable_and_provisioning_request_pods(catalog: Catalog) -> None:
+    from dralloc.api.policy import PodDisruptionBudget
+
+    world = World(autoscaler(load(config_text(GROUPS), catalog), catalog))
+    world.ca.fleet.request("l4x4-od", 0.0)
+    world.ca.fleet.request("l4x4-od", 0.0)
+    world.claims["default/a"] = gpu_claim("a", count=1)
+    world.bind(200.0, [gpu_pod("a", "a")])
+    budget = obj(
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "trainer", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "trainer"}}, "minAvailable": 1},
+        }
+    )
+    assert isinstance(budget, PodDisruptionBudget)
+    labelled = [
+        msgspec.structs.replace(
+            p, metadata=msgspec.structs.replace(p.metadata, labels={"app": "trainer"})
+        )
+        for p in world.running
+    ]
+    base = world.cluster_at(200.0)
+    state = ClusterState(
+        nodes=base.nodes,
+        slices=base.slices,
+        classes=base.classes,
+        claims=base.claims,
+        pods=labelled,
+        disruption_budgets=[budget],
+    )
+    result = world.ca.run_once(200.0, state, [])
+    blocked = [u for u in result.unremovable if u.reason is UnremovableReason.BLOCKED_BY_POD]
+    assert [(u.blocking_pod, u.blocking_reason) for u in blocked] == [
+        ("default/a", BlockingPodReason.NOT_ENOUGH_PDB)
+    ]
+    # Pods below the expendable cutoff, or consuming a ProvisioningRequest, trigger nothing.
+    world.claims["default/c"] = gpu_claim("c", count=4)
+    low = gpu_pod("low", "c")
+    low = msgspec.structs.replace(low, spec=msgspec.structs.replace(low.spec, priority=-20))
+    booked = gpu_pod("booked", "c")
+    booked = msgspec.structs.replace(
+        booked,
+        metadata=msgspec.structs.replace(
+            booked.metadata,
+            annotations={"autoscaling.x-k8s.io/consume-provisioning-request": "req"},
+        ),
+    )
+    later = world.ca.run_once(
+        300.0,
+        world.cluster_at(300.0),
+        [UnschedulablePod(low, 50.0), UnschedulablePod(booked, 50.0)],
+    )
+    assert later.pending_pods == () and not later.of_type(ScaleUp)
