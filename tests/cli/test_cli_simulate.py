@@ -176,7 +176,7 @@ def test_replay_writes_a_row_per_run_a_timeseries_and_the_replay_plots(tmp_path:
     answer = report[report.index("<section class='answer'>") :]
     assert answer.index("completes its work at $") < answer.index("<table class='summary'>")
     assert "USD per completed GPU-h" in answer and "fragmented %" in answer
-    assert "USD/done GPU-h" in result.stdout and "capacity USD" in result.stdout
+    assert "USD/GPU-h" in result.stdout and "per GPU-hour of completed work" in result.stdout
 
 
 def test_replay_of_an_openb_pod_list_runs_at_its_times(tmp_path: Path) -> None:

@@ -386,51 +386,59 @@ def _trace_files(workload: str, trace_dir: str | None, source: str) -> list[str]
 
 
 class _BarProgress:
-    """The terminal's bar: done/total, the ETA and the runs in progress now."""
+    """The terminal's bar: done/total, the ETA and the runs in progress now (without the
+    workload's name when there is one workload, so the line fits)."""
 
-    def __init__(self, progress: Progress, task: TaskID, clock: CampaignClock) -> None:
+    def __init__(
+        self, progress: Progress, task: TaskID, clock: CampaignClock, one_workload: bool
+    ) -> None:
         self.progress = progress
         self.task = task
         self.clock = clock
-        self.now = ""
+        self.one_workload = one_workload
 
     def running(self, specs: Sequence[RunSpec]) -> None:
         from dralloc.sim.progress import describe
 
-        self.now = ", ".join(describe(spec) for spec in specs)
-        self._show()
+        names = [describe(spec) for spec in specs]
+        if self.one_workload:
+            names = [
+                name.removeprefix(f"{spec.workload} ")
+                for name, spec in zip(names, specs, strict=True)
+            ]
+        self.progress.update(self.task, now=f"running {', '.join(names)}" if names else "")
 
     def finished(self, spec: RunSpec, seconds: float) -> None:
         del spec, seconds
         self.clock.finish()
-        self.progress.update(self.task, advance=1)
-        self._show()
-
-    def _show(self) -> None:
-        running = f" · running {self.now}" if self.now else ""
-        self.progress.update(self.task, description=f"{self.clock.eta_text()}{running}")
+        self.progress.update(self.task, advance=1, eta=self.clock.eta_text())
 
 
 @contextmanager
-def _campaign_progress(console: Console, total: int) -> Iterator[RunProgress[RunSpec]]:
+def _campaign_progress(
+    console: Console, specs: Sequence[RunSpec]
+) -> Iterator[RunProgress[RunSpec]]:
     """A bar on a terminal, a line per finished run anywhere else."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from dralloc.sim.progress import CampaignClock, LineProgress
 
-    clock = CampaignClock(total)
+    clock = CampaignClock(len(specs))
     if not console.is_terminal:
         yield LineProgress(clock, sys.stderr)
         return
     with Progress(
         TextColumn("[bold]simulate"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.fields[eta]}"),
+        TextColumn("{task.fields[now]}"),
         console=console,
         transient=False,
     ) as progress:
-        yield _BarProgress(progress, progress.add_task("", total=total), clock)
+        task = progress.add_task("", total=len(specs), eta=clock.eta_text(), now="")
+        one = len({spec.workload for spec in specs}) == 1
+        yield _BarProgress(progress, task, clock, one)
 
 
 def _interrupted(console: Console, total: int, done: int, signum: int) -> typer.Exit:
@@ -527,7 +535,7 @@ def _fgd(
     done = [0]
     with (
         _stoppable(console, len(specs), lambda: done[0]),
-        _campaign_progress(console, len(specs)) as progress,
+        _campaign_progress(console, specs) as progress,
     ):
         runs = run_campaign(specs, jobs=jobs, progress=_Counted(progress, done))
         provenance = output.provenance()
@@ -648,7 +656,7 @@ def _replay(
     done = [0]
     with (
         _stoppable(console, len(specs), lambda: done[0]),
-        _campaign_progress(console, len(specs)) as progress,
+        _campaign_progress(console, specs) as progress,
     ):
         runs = run_replay_campaign(specs, jobs=jobs, progress=_Counted(progress, done))
         provenance = output.provenance()
@@ -672,16 +680,16 @@ def _replay(
             "wait p95",
             "util %",
             "GPU-h",
-            "capacity USD",
-            "USD/done GPU-h",
+            "USD",
+            "USD/GPU-h",
             "pending",
             *(("Jain", "stuck", "frag %") if queued else ()),
         )
         table = TextTable(
             [Column(h, "left" if h == "policy" else "right") for h in headers],
             title=workload,
-            caption=f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds; "
-            "capacity USD charges every provisioned GPU-hour",
+            caption=f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds; USD: "
+            "every provisioned GPU-hour; USD/GPU-h: per GPU-hour of completed work",
         )
         for row in group:
             rate = row.capacity.per_completed_gpu_hour

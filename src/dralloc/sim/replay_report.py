@@ -125,10 +125,11 @@ def _sentence(workload: str, rows: Sequence[ReplayPolicySummary]) -> str:
             else ""
         )
         fragments = other.capacity.fragmented - best.capacity.fragmented
+        gpus = _fragmented_gpus(other) - _fragmented_gpus(best)
         stranded = (
             f" {html.escape(best.label)} leaves {money(abs(fragments))} "
             f"{'less' if fragments > 0 else 'more'} of it fragmented than "
-            f"{html.escape(other.label)}."
+            f"{html.escape(other.label)} ({abs(gpus):,.1f} GPUs on average)."
             if abs(fragments) >= 1
             else ""
         )
@@ -136,11 +137,23 @@ def _sentence(workload: str, rows: Sequence[ReplayPolicySummary]) -> str:
             f"<p class='headline'>{opening}, as {html.escape(other.label)} does "
             f"(within 0.5%): the policies cost the same here; {split}.{stranded}{waits}</p>"
         )
+    gpus = _fragmented_gpus(other) - _fragmented_gpus(best)
+    fewer = (
+        f", with {abs(gpus):,.1f} GPUs {'fewer' if gpus > 0 else 'more'} fragmented on average"
+        if abs(gpus) >= 0.05
+        else ""
+    )
     return (
         f"<p class='headline'>{opening}, <b>{money(saved)} less</b> for the same work than "
-        f"the next best, {html.escape(other.label)} ({money(other_rate)} per GPU-hour); "
+        f"the next best, {html.escape(other.label)} ({money(other_rate)} per GPU-hour){fewer}; "
         f"{split}.</p>"
     )
+
+
+def _fragmented_gpus(row: ReplayPolicySummary) -> float:
+    """GPUs fragmented on average over the charged window."""
+    window = row.makespan / _HOUR
+    return row.hours.fragmented / window if window > 0 else 0.0
 
 
 def _table(rows: Sequence[ReplayPolicySummary]) -> str:
@@ -166,7 +179,6 @@ def _table(rows: Sequence[ReplayPolicySummary]) -> str:
         total = cost.provisioned or 1.0
         rate = cost.per_completed_gpu_hour
         saved = saving(best.capacity, cost) if row is not best else None
-        window = row.makespan / _HOUR
         cells.append(
             [
                 swatch(row.label),
@@ -176,7 +188,7 @@ def _table(rows: Sequence[ReplayPolicySummary]) -> str:
                 f"{100 * cost.used / total:.1f}",
                 f"{100 * cost.fragmented / total:.1f}",
                 f"{100 * cost.idle / total:.1f}",
-                f"{row.hours.fragmented / window:,.1f}" if window > 0 else "",
+                f"{_fragmented_gpus(row):,.1f}",
                 f"{cost.completed_gpu_hours:,.0f}",
                 _seconds(row.wait_p50),
                 _seconds(row.wait_p95),
