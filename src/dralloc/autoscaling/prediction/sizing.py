@@ -7,7 +7,9 @@ configuration, later), called at most once per distinct configuration.
   target (a bigger static fleet never waits longer, which bisection relies on); then a grid of
   shape mixes between those single-shape fleets (weights in steps of 1/`resolution`, each shape
   at ⌈λ·w·n_shape⌉ nodes, with the smallest λ in steps of 1/`resolution` up to 2 that meets
-  the target found by bisection), within a budget of runs (50 by default, §9.6).
+  the target found by bisection), then a descent from the cheapest fleet found to cheaper
+  neighbours (one node fewer, or one node traded for another shape's) that still meet the
+  target; all within a budget of runs (50 by default, §9.6).
 * autoscaled modes: `sweep` any list of configurations (group `max`, the predictor's q).
 
 The chosen point is the cheapest evaluated configuration meeting the target (ties: the shorter
@@ -169,7 +171,36 @@ def size_static(
                 return runs.run(fleet(counts))
 
             smallest_meeting(scaled, 1, 2 * resolution, wait_p95)
+    _descend(runs, shapes, max_nodes, wait_p95)
     return result_of(runs, wait_p95)
+
+
+def _descend(
+    runs: Runs[FleetCounts], shapes: list[str], max_nodes: Mapping[str, int], wait_p95: float
+) -> None:
+    """From the cheapest fleet meeting the target, move to a cheaper neighbour that still meets
+    it (one node fewer, or one node of a shape traded for one of another) until none is; the
+    grid is coarse, this finishes the last nodes. Stops with the budget."""
+    best = choose(tuple(Sized(c, e) for c, e in runs.done.items()), wait_p95)
+    while best is not None:
+        counts = dict(best.config)
+        neighbours = [{**counts, s: counts[s] - 1} for s in shapes if counts[s] > 0]
+        neighbours += [
+            {**counts, s: counts[s] - 1, t: counts[t] + 1}
+            for s in shapes
+            for t in shapes
+            if s != t and counts[s] > 0 and counts[t] < max_nodes[t]
+        ]
+        better = None
+        for neighbour in neighbours:
+            config = tuple((shape, neighbour[shape]) for shape in shapes)
+            outcome = runs.run(config)
+            if outcome is None:
+                return
+            if outcome.wait_p95 <= wait_p95 and outcome.cost < best.evaluation.cost:
+                better = Sized(config, outcome)
+                break
+        best = better
 
 
 def _simplex(dimensions: int, resolution: int) -> list[tuple[float, ...]]:
