@@ -412,7 +412,7 @@ def test_a_stock_out_grants_what_the_capacity_allows(catalog: Catalog) -> None:
     assert [len(d.nodes) for d in decisions if isinstance(d, ScaleUp)] == [1]
     failures = [d for d in decisions if isinstance(d, ScaleUpFailure)]
     assert [(f.reason, f.backoff_until) for f in failures] == [
-        (FailedScaleUpReason.OUT_OF_RESOURCES, 400.0)
+        (FailedScaleUpReason.STOCKOUT, 400.0)
     ]
 
 

@@ -36,7 +36,7 @@ One loop (`run_once`), CA 1.36's `StaticAutoscaler.RunOnce` in order:
    `balanceSimilarNodeGroups` spreads it over groups of the same shape and capacity type,
    smallest first; `zeroOrMaxNodeScaling` groups jump from 0 to max. The shape's `capacity`
    (§6 stock-out) caps what the provider hands out: the rest fails at once
-   (`OutOfResources`) and backs the group off. A scale-up skips scale-down this loop.
+   (`stockout`) and backs the group off. A scale-up skips scale-down this loop.
 6. Scale-down (`scale_down`): unneeded nodes found, timers kept, deletions done unless in
    cooldown (`scaleDownDelayAfterAdd/Delete/Failure`).
 
@@ -62,7 +62,7 @@ from dralloc.autoscaling.decisions import (
     ScaleUpFailure,
     SpotInterruption,
 )
-from dralloc.autoscaling.estimator import Estimate, estimate, pack_order
+from dralloc.autoscaling.estimator import Estimate, container_requests, estimate, pack_order
 from dralloc.autoscaling.expanders import Option, build_chain, choose
 from dralloc.autoscaling.fleet import Fleet, FleetNode
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, pod_key, unbound
@@ -72,7 +72,6 @@ from dralloc.autoscaling.templates import NodeTemplate, is_upcoming
 from dralloc.autoscaling.utilization import device_utilization
 from dralloc.devices.catalog import Catalog
 from dralloc.features import Features
-from dralloc.queueing.requests import pod_requests
 from dralloc.scheduler.cache import pod_claim_keys
 from dralloc.scheduler.config import SchedulerConfiguration
 
@@ -422,18 +421,16 @@ class ClusterAutoscaler:
         self, group: NodeGroup, template: NodeTemplate, fork: PlanningSnapshot, found: Estimate
     ) -> Option:
         shape = self.config.shapes[group.shape]
-        allocatable = template.node.status.allocatable
-        cpu = allocatable.get("cpu")
-        memory = allocatable.get("memory")
+        capacity = template.node.status.capacity  # upstream's waste reads capacity
+        cpu = capacity.get("cpu")
+        memory = capacity.get("memory")
         cpu_total = (cpu.nano / 1e9 if cpu is not None else 0.0) * found.node_count
         memory_total = (memory.nano / 1e9 if memory is not None else 0.0) * found.node_count
         cpu_used = memory_used = 0.0
         for pod in found.pods:
-            requests = pod_requests(pod)
-            if "cpu" in requests:
-                cpu_used += requests["cpu"].nano / 1e9
-            if "memory" in requests:
-                memory_used += requests["memory"].nano / 1e9
+            cores, memory_bytes = container_requests(pod)
+            cpu_used += cores
+            memory_used += memory_bytes
         wasted_accelerators = None
         if template.accelerator_count():
             used = [
@@ -527,7 +524,7 @@ class ClusterAutoscaler:
             self._fail(
                 now,
                 group.name,
-                FailedScaleUpReason.OUT_OF_RESOURCES,
+                FailedScaleUpReason.STOCKOUT,
                 (),
                 f"{count - granted} of {count} {group.capacity_type} {group.shape} node(s) "
                 f"refused: out of capacity ({capacity} at most)",

@@ -36,9 +36,10 @@ class NoScaleUpReason(StrEnum):
 
 
 class FailedScaleUpReason(StrEnum):
-    """`failed_scale_ups_total{reason}`, plus the instance error class of a stock-out."""
+    """`failed_scale_ups_total{reason}` (metrics.go: `cloudProviderError`, `timeout`, and in
+    some releases `stockout`)."""
 
-    OUT_OF_RESOURCES = "OutOfResources"  # the provider has no capacity (stock-out), immediate
+    STOCKOUT = "stockout"  # the provider has no capacity, detected at once
     CLOUD_PROVIDER_ERROR = "cloudProviderError"  # the launch failed
     TIMEOUT = "timeout"  # not registered / not ready by the deadline
 

@@ -16,7 +16,8 @@ Upstream walks pods in equivalence groups and stops a group at its first failure
 pod is its own group, which changes nothing but speed.
 
 Pod order (CA's `DecreasingPodOrderer`): descending cpu/allocatable + memory/allocatable of
-the template node. `packOrder: device` (dralloc) adds the fraction of the template's
+the template node, over the containers' requests (stable for equal scores; upstream's
+`sort.Slice` is not). `packOrder: device` (dralloc) adds the fraction of the template's
 accelerators the pod's claims ask for, so GPU pods pack first even when they ask for little
 CPU. The pod's device count is read from its claims' requests (`exactCount`, `All` as every
 accelerator, the first `firstAvailable` alternative): an estimate for ordering only.
@@ -33,7 +34,6 @@ from dralloc.autoscaling.config import PackOrder
 from dralloc.autoscaling.planning import PlanningSnapshot, pod_key
 from dralloc.autoscaling.templates import NodeTemplate
 from dralloc.scheduler.cache import pod_claim_keys
-from dralloc.scheduler.framework import PodInfo
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,19 @@ def requested_devices(pod: Pod, claims: Mapping[str, ResourceClaim], accelerator
     return total
 
 
+def container_requests(pod: Pod) -> tuple[float, float]:
+    """(cores, bytes) the pod's containers request: what CA's orderer and least-waste
+    expander add up (init containers, pod-level requests and overhead are not read)."""
+    cpu = memory = 0
+    for container in pod.spec.containers:
+        requests = container.resources.requests
+        if "cpu" in requests:
+            cpu += requests["cpu"].nano
+        if "memory" in requests:
+            memory += requests["memory"].nano
+    return cpu / 1e9, memory / 1e9
+
+
 def pack_order(
     pods: Sequence[Pod],
     template: NodeTemplate,
@@ -81,9 +94,9 @@ def pack_order(
     accelerators = template.accelerator_count()
 
     def score(pod: Pod) -> float:
-        requests = PodInfo.of(pod).requests
-        value = (requests.milli_cpu / cpu_total if cpu_total else 0.0) + (
-            requests.memory / memory_total if memory_total else 0.0
+        cpu_used, memory_used = container_requests(pod)
+        value = (cpu_used * 1000 / cpu_total if cpu_total else 0.0) + (
+            memory_used / memory_total if memory_total else 0.0
         )
         if order is PackOrder.DEVICE and accelerators:
             value += requested_devices(pod, claims, accelerators) / accelerators
