@@ -6,6 +6,7 @@ import pytest
 
 from dralloc.scheduler.plugins.gpushare import MILLI
 from dralloc.sim.experiment import POLICIES, run_fgd
+from dralloc.sim.fgd import bucket
 from dralloc.sim.traces import ArrivalTrace, TraceNode, TracePod
 from dralloc.sim.traces.openb import openb_models
 
@@ -75,3 +76,17 @@ def test_a_gpu_is_never_booked_beyond_its_capacity_when_verdicts_are_remembered(
     result = run_fgd(TWO_SINGLE_GPU_NODES, policy, seed=11)
     assert result.scheduled == 2
     assert result.log.used_milli[-1] == 1200
+
+
+@pytest.mark.parametrize("policy", ["fgd", "bestfit"])
+def test_the_gpus_unallocated_at_100_percent_are_split_by_model_as_the_curve_buckets_them(
+    policy: str,
+) -> None:
+    result = run_fgd(TRACE, policy, seed=3)
+    point = bucket(result.log, 11 * MILLI)[100]
+    assert point is not None
+    unallocated = result.unallocated_at_100
+    assert set(unallocated) == {"T4", "G2", "P100"}
+    assert all(0 <= unallocated[m] <= gpus for m, gpus in (("T4", 2), ("G2", 8), ("P100", 1)))
+    # The models' shares add up to the curve's unallocated GPU at x = 100.
+    assert sum(unallocated.values()) == pytest.approx(11 * (100 - point.alloc_ratio) / 100)
