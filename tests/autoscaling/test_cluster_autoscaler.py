@@ -586,3 +586,92 @@ def test_pdbs_expendable_and_provisioning_request_pods(catalog: Catalog) -> None
         [UnschedulablePod(low, 50.0), UnschedulablePod(booked, 50.0)],
     )
     assert later.pending_pods == () and not later.of_type(ScaleUp)
+
+
+def test_expanders_keep_their_best_and_random_settles_ties() -> None:
+    import random
+
+    from dralloc.autoscaling.config import NodeGroup as Group
+    from dralloc.autoscaling.expanders import Option, build_chain, choose
+
+    def option(name: str, nodes: int, pods: int, waste: float, gpus: float | None) -> Option:
+        group = Group(name, "s", 0, 10)
+        return Option(group, nodes, tuple(Pod() for _ in range(pods)), 1.0, waste, 0.0, gpus)
+
+    small = option("small-gpu", 2, 2, 0.5, 0.0)
+    big = option("big-gpu", 1, 2, 0.2, 0.5)
+    cpu = option("cpu-only", 1, 1, 0.1, None)
+    rng = random.Random(0)
+
+    def pick(chain: str, priorities: dict[int, tuple[str, ...]] | None = None) -> str:
+        found = choose([small, big, cpu], build_chain(chain.split(","), priorities or {}), rng)
+        assert found is not None
+        return found.group.name
+
+    assert pick("least-waste") == "cpu-only"  # 0.1 + 0 accelerators counted as none
+    assert pick("device-waste") == "small-gpu"
+    assert pick("most-pods,least-nodes") == "big-gpu"
+    assert pick("least-nodes,least-waste") == "cpu-only"
+    assert pick("priority", {5: ("gpu$",), 1: ("only",)}) in {"small-gpu", "big-gpu"}
+    assert pick("priority,least-waste", {5: ("gpu$",)}) == "small-gpu"  # 0.5 + 0 < 0.2 + 0.5
+    assert pick("priority,least-nodes", {5: ("^nothing",)}) in {"big-gpu", "cpu-only"}
+
+
+def test_a_mig_node_whose_instance_fits_elsewhere_is_drained(catalog: Catalog) -> None:
+    world = World(autoscaler(load(config_text(GROUPS), catalog), catalog))
+    world.ca.fleet.request("mig-od", 0.0)
+    world.ca.fleet.request("mig-od", 0.0)
+    world.claims["default/a"] = gpu_claim("a", device_class="mig.nvidia.com")
+    world.claims["default/b"] = gpu_claim("b", device_class="mig.nvidia.com")
+    world.bind(200.0, [gpu_pod("a", "a"), gpu_pod("b", "b")])
+    nodes = {p.metadata.name: p.spec.node_name for p in world.running}
+    first = world.ca.run_once(200.0, world.cluster_at(200.0), [])
+    # Both hold one 1g.10gb instance of 56: each is underutilized, but only one can go
+    # (its pod then takes the room the other would need).
+    assert len(first.unneeded) == 1
+    (leaving,) = first.unneeded
+    staying = next(n for n in nodes.values() if n != leaving)
+    assert sorted((u.node, u.reason) for u in first.unremovable) == sorted(
+        [
+            (staying, UnremovableReason.NO_PLACE_TO_MOVE_PODS),
+            (leaving, UnremovableReason.NOT_UNNEEDED_LONG_ENOUGH),
+        ]
+    )
+    downs = world.ca.run_once(800.0, world.cluster_at(800.0), []).of_type(ScaleDown)
+    moved = next(p for p, n in nodes.items() if n == leaving)
+    assert [(d.node, dict(d.destinations)) for d in downs] == [
+        (leaving, {f"default/{moved}": staying})
+    ]
+    assert downs[0].utilization == pytest.approx(1 / 56)
+
+
+def test_zero_or_max_groups_jump_to_max(catalog: Catalog) -> None:
+    groups = "- {name: l4x4-od, shape: l4x4, max: 3, zeroOrMaxNodeScaling: true}\n"
+    world = World(autoscaler(load(config_text(groups), catalog), catalog))
+    world.claims["default/c"] = gpu_claim("c", count=4)
+    ups = [d for d in world.run(100.0, [(gpu_pod("p", "c"), 50.0)]) if isinstance(d, ScaleUp)]
+    assert [(u.group, len(u.nodes), u.estimated) for u in ups] == [("l4x4-od", 3, 1)]
+
+
+def test_a_run_of_loops_replays_identically_with_its_seed(catalog: Catalog) -> None:
+    random_delays = (
+        "- name: l4x4-rand\n  shape: l4\n  gpus: 4\n  price: {onDemand: 4.0}\n"
+        '  provisioning: {launch: "lognormal:90,0.5", devices: "uniform:30-300"}\n'
+        "  availability: {launchFailure: 0.3}\n"
+    )
+    groups = "- {name: a, shape: l4x4-rand, max: 4}\n- {name: b, shape: l4x4-rand, max: 4}\n"
+    config = load(config_text(groups, extra_shape=random_delays), catalog)
+
+    def run(seed: int) -> list[str]:
+        world = World(autoscaler(config, catalog, seed=seed))
+        pods = []
+        for index in range(3):
+            world.claims[f"default/c{index}"] = gpu_claim(f"c{index}", count=4)
+            pods.append((gpu_pod(f"p{index}", f"c{index}"), 0.0))
+        out = []
+        for now in range(10, 400, 30):
+            out.extend(str(d) for d in world.run(float(now), pods))
+        return out
+
+    assert run(3) == run(3)
+    assert any(run(seed) != run(3) for seed in (4, 5))
