@@ -27,6 +27,7 @@ from dralloc.autoscaling.prediction import (
     DemandRecord,
     Forecast,
     ForecastSettings,
+    ForecastStream,
     HoltWintersParams,
     actuation,
     demand_series,
@@ -47,6 +48,7 @@ from dralloc.autoscaling.prediction import (
     settings_for,
     signal,
     sizing,
+    stream,
     warmpools,
 )
 from dralloc.autoscaling.prediction.holtwinters import ALPHAS, BETAS, GAMMAS, PHIS
@@ -57,7 +59,7 @@ MIG = DemandClass("H100", "3g.40gb", "1")
 
 @pytest.mark.parametrize(
     "module",
-    [signal, forecasters, holtwinters, scores, actuation, warmpools, oracle, sizing],
+    [signal, forecasters, holtwinters, stream, scores, actuation, warmpools, oracle, sizing],
     ids=lambda m: m.__name__.rsplit(".", 1)[-1],
 )
 def test_the_examples_in_the_prediction_docstrings_hold(module: object) -> None:
@@ -281,3 +283,34 @@ def test_rolling_holt_winters_refits_only_at_refit_instants_on_the_past() -> Non
     assert fit8.params != fit16.params
     assert fourteen == forecasters.holt_winters(np.array(y[:15]), s, fit8)
     assert fifteen == forecasters.holt_winters(np.array(y[:16]), s, fit16)
+
+
+@pytest.mark.parametrize("forecaster", list(Forecaster))
+@settings(max_examples=6, deadline=None)
+@given(series=st.lists(st.integers(0, 30).map(float), min_size=1, max_size=26))
+def test_the_streamed_forecasts_equal_the_plain_ones_at_every_sample(
+    forecaster: Forecaster, series: list[float]
+) -> None:
+    s = ForecastSettings(forecaster, period=3, horizon=2, window=2, margin=0.5, refit=5)
+    fast, plain = ForecastStream(s), ForecastStream(s, incremental=False)
+    for n, value in enumerate(series, start=1):
+        fast.append(value)
+        plain.append(value)
+        assert fast.forecast() == plain.forecast() == forecast_at(series[:n], s), f"sample {n}"
+    assert len(fast) == len(series)
+    assert fast.history.tolist() == series
+
+
+def test_a_streamed_holt_winters_refits_only_when_a_refit_instant_passes() -> None:
+    s = ForecastSettings(Forecaster.HOLT_WINTERS, period=4, horizon=1, refit=8)
+    rng = random.Random(2)
+    fast = ForecastStream(s)
+    fits = []
+    for i in range(90):  # longer than the buffer's first 64 samples
+        fast.append(10 + 3 * (i % 4) + rng.random())
+        fits.append(fast._fit)
+        if i % 9 == 0:
+            assert fast.forecast() == forecast_at(fast.history, s)
+    changes = [n for n in range(1, 90) if fits[n] is not fits[n - 1]]
+    # First fit once two periods (8 samples) exist, then one per 8 samples.
+    assert changes == list(range(7, 90, 8))

@@ -7,6 +7,8 @@ Pure, typed functions the replay drives; no clock, no simulator types, no I/O:
 * `forecasters` / `holtwinters`: `none`, `seasonal-naive`, `seasonal-quantile`, `holt-winters`
   (additive, damped, fitted by SSE, refitted on the past only) and `ewma-peak`, each reading
   samples up to its origin only (§9.2);
+* `stream`: the same forecasts as a replay samples, one sample at a time, with the Holt-Winters
+  fit and states cached (`incremental=False` turns the cache off);
 * `actuation`: the managed `predictor-<class>` CapacityBuffer sizes, adding capacity only, with
   the warm-node and GPU-hour guards and `forecastOnly` (§9.3);
 * `warmpools`: what a running or stopped warm node skips and costs (§9.4);
@@ -38,6 +40,7 @@ from dralloc.autoscaling.prediction.forecasters import (
     settings_for,
 )
 from dralloc.autoscaling.prediction.holtwinters import (
+    HoltWintersFilter,
     HoltWintersFit,
     HoltWintersParams,
     fit_holt_winters,
@@ -82,6 +85,7 @@ from dralloc.autoscaling.prediction.sizing import (
     smallest_meeting,
     sweep,
 )
+from dralloc.autoscaling.prediction.stream import ForecastStream
 from dralloc.autoscaling.prediction.warmpools import WarmPool, WarmState, refills
 
 __all__ = [
@@ -96,7 +100,9 @@ __all__ = [
     "Forecast",
     "ForecastScores",
     "ForecastSettings",
+    "ForecastStream",
     "Guards",
+    "HoltWintersFilter",
     "HoltWintersFit",
     "HoltWintersParams",
     "NodeSpan",

@@ -106,7 +106,8 @@ class Forecast:
     upper: float
 
 
-def _clamped(point: float, upper: float) -> Forecast:
+def clamped(point: float, upper: float) -> Forecast:
+    """A forecast clamped to >= 0 (demand is never negative)."""
     return Forecast(max(0.0, point), max(0.0, upper))
 
 
@@ -130,7 +131,7 @@ def seasonal_naive(history: Floats, horizon: int, period: int) -> Forecast:
     """
     (index,) = same_slot_indices(history.size - 1, horizon, period, 1)
     value = float(history[index])
-    return _clamped(value, value)
+    return clamped(value, value)
 
 
 def seasonal_quantile(
@@ -143,7 +144,7 @@ def seasonal_quantile(
     Forecast(point=3.0, upper=4.0)
     """
     values = history[same_slot_indices(history.size - 1, horizon, period, seasons)]
-    return _clamped(float(np.quantile(values, 0.5)), float(np.quantile(values, quantile)))
+    return clamped(float(np.quantile(values, 0.5)), float(np.quantile(values, quantile)))
 
 
 def ewma_peak(history: Floats, window: int, margin: float) -> Forecast:
@@ -153,7 +154,7 @@ def ewma_peak(history: Floats, window: int, margin: float) -> Forecast:
     Forecast(point=4.5, upper=4.5)
     """
     value = float(np.max(history[-window:])) * (1.0 + margin)
-    return _clamped(value, value)
+    return clamped(value, value)
 
 
 def holt_winters(history: Floats, settings: ForecastSettings, fit: HoltWintersFit) -> Forecast:
@@ -161,7 +162,7 @@ def holt_winters(history: Floats, settings: ForecastSettings, fit: HoltWintersFi
     filtered through the whole of `history`."""
     states = run_states(history, settings.period, settings.horizon, fit.params)
     point = float(forecasts_from(states, settings.horizon, fit.params.phi)[-1])
-    return _clamped(point, point + fit.band(settings.quantile))
+    return clamped(point, point + fit.band(settings.quantile))
 
 
 def refit_length(samples: int, settings: ForecastSettings) -> int | None:
@@ -235,5 +236,5 @@ def rolling_forecasts(
         band = fit.band(settings.quantile)
         for position in positions:
             point = float(points[origins[position]])
-            answers[position] = _clamped(point, point + band)
+            answers[position] = clamped(point, point + band)
     return answers

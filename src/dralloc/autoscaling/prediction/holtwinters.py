@@ -104,31 +104,61 @@ def damped_sum(phi: float | Floats, horizon: int) -> float | Floats:
     return total
 
 
+class HoltWintersFilter:
+    """The recursions run one observation at a time with fixed parameters, started from the
+    first two periods of `start`. Owned by one caller; `update` mutates it. `run_states` and
+    `ForecastStream` both go through it, so the two give bit-identical states."""
+
+    def __init__(self, start: Floats, period: int, horizon: int, params: HoltWintersParams) -> None:
+        level, trend, season = initial_states(start, period)
+        self.level = level
+        self.trend = trend
+        self.season = season.copy()
+        self.period = period
+        self.horizon = horizon
+        self.params = params
+        self.seen = 0
+        self.damped_sum = float(damped_sum(params.phi, horizon))
+
+    def update(self, y: float) -> float:
+        """Take observation y_t and return ŷ_{t|t-1}, the one-step forecast made before it."""
+        a, b, g, phi = self.params.alpha, self.params.beta, self.params.gamma, self.params.phi
+        slot = self.seen % self.period
+        level, season = self.level, self.season
+        damped = phi * self.trend
+        one_step = float(level + damped + season[slot])
+        new_level = a * (y - season[slot]) + (1 - a) * (level + damped)
+        season[slot] = g * (y - level - damped) + (1 - g) * season[slot]
+        self.trend = float(b * (new_level - level) + (1 - b) * damped)
+        self.level = float(new_level)
+        self.seen += 1
+        return one_step
+
+    def season_ahead(self) -> float:
+        """s_{t+h-m(k+1)} for the latest t: the seasonal state a forecast for t+h reads."""
+        return float(self.season[(self.seen - 1 + self.horizon) % self.period])
+
+    def forecast(self) -> float:
+        """ŷ_{t+h|t} for the latest observation t."""
+        return float(self.level + self.damped_sum * self.trend + self.season_ahead())
+
+
 def run_states(
     history: Floats, period: int, horizon: int, params: HoltWintersParams
 ) -> HoltWintersStates:
     """The recursions over `history` with fixed parameters: states after every observation.
     State t depends on y_0..y_t only."""
-    level, trend, season = initial_states(history, period)
-    season = season.copy()
+    recursion = HoltWintersFilter(history, period, horizon, params)
     n = history.size
     levels = np.empty(n)
     trends = np.empty(n)
     ahead = np.empty(n)
     one_step = np.empty(n)
-    a, b, g, phi = params.alpha, params.beta, params.gamma, params.phi
     for t in range(n):
-        y = float(history[t])
-        slot = t % period
-        damped = phi * trend
-        one_step[t] = level + damped + season[slot]
-        new_level = a * (y - season[slot]) + (1 - a) * (level + damped)
-        season[slot] = g * (y - level - damped) + (1 - g) * season[slot]
-        trend = b * (new_level - level) + (1 - b) * damped
-        level = new_level
-        levels[t] = level
-        trends[t] = trend
-        ahead[t] = season[(t + horizon) % period]
+        one_step[t] = recursion.update(float(history[t]))
+        levels[t] = recursion.level
+        trends[t] = recursion.trend
+        ahead[t] = recursion.season_ahead()
     return HoltWintersStates(levels, trends, ahead, one_step)
 
 
