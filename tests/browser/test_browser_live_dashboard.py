@@ -37,6 +37,8 @@ from livekit import NODE_STATUS, pod
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
+pytestmark = pytest.mark.k8s  # selected and deselected with the other control-plane tests
+
 DRALLOC = Path(sys.executable).with_name("dralloc")
 OWNER = "dashboard"
 NAMESPACE = "default"
