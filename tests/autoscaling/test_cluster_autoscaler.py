@@ -675,3 +675,17 @@ def test_a_run_of_loops_replays_identically_with_its_seed(catalog: Catalog) -> N
 
     assert run(3) == run(3)
     assert any(run(seed) != run(3) for seed in (4, 5))
+
+
+def test_cluster_core_limits_cap_the_scale_up(catalog: Catalog) -> None:
+    groups = "- {name: l4x4-od, shape: l4x4, max: 5}\n"
+    # An l4x4 node has 112 cores: 250 cores allow two of them.
+    world = World(autoscaler(load(config_text(groups, '{coresTotal: "0:250"}'), catalog), catalog))
+    for index in range(3):
+        world.claims[f"default/c{index}"] = gpu_claim(f"c{index}", count=4)
+    pods = [(gpu_pod(f"p{i}", f"c{i}"), 50.0) for i in range(3)]
+    decisions = world.run(100.0, pods)
+    assert [len(d.nodes) for d in decisions if isinstance(d, ScaleUp)] == [2]
+    assert [dict(d.reasons) for d in decisions if isinstance(d, NoScaleUp)] == [
+        {"l4x4-od": NoScaleUpReason.RESOURCE_LIMIT}
+    ]

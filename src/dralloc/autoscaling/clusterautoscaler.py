@@ -32,7 +32,8 @@ One loop (`run_once`), CA 1.36's `StaticAutoscaler.RunOnce` in order:
    applies it to claim-only GPU pods too.
 5. Scale-up: per node group (config order) not at max, not backed off, with a template, an
    estimate (`estimator.py`) on a fork of the snapshot, capped by the group's max,
-   `maxNodesTotal` and `maxNodesPerScaleUp`; the expander chain (`expanders.py`) picks one;
+   `maxNodesTotal`, `maxNodesPerScaleUp` and the maxima of `coresTotal` / `memoryTotal`
+   (GiB, over the nodes' capacity); the expander chain (`expanders.py`) picks one;
    `balanceSimilarNodeGroups` spreads it over groups of the same shape and capacity type,
    smallest first; `zeroOrMaxNodeScaling` groups jump from 0 to max. The shape's `capacity`
    (§6 stock-out) caps what the provider hands out: the rest fails at once
@@ -336,6 +337,33 @@ class ClusterAutoscaler:
         static = sum(1 for n in state.nodes if n.metadata.name not in fleet_names)
         return static + len(view.ready) + len(view.upcoming)
 
+    def _resource_room(
+        self, state: ClusterState, view: FleetView, template: NodeTemplate
+    ) -> int | None:
+        """How many nodes of `template` fit under `coresTotal` / `memoryTotal`'s maxima
+        (None: no limit). Cluster totals are the nodes' capacity, upcoming ones by their
+        template's (CA's `ResourceLimiter`)."""
+        options = self.config.options
+        limits: list[tuple[int, str]] = []  # (maximum in nano-units, resource)
+        if options.cores_total is not None:
+            limits.append((options.cores_total[1] * 10**9, "cpu"))
+        if options.memory_total is not None:
+            limits.append((options.memory_total[1] * 2**30 * 10**9, "memory"))
+        if not limits:
+            return None
+        leaving = {n.name for n in (*view.upcoming, *view.leaving)}
+        nodes = [n for n in state.nodes if n.metadata.name not in leaving]
+        nodes += [self.templates[n.lifecycle.shape].node for n in view.upcoming]
+        room: int | None = None
+        for maximum, resource in limits:
+            used = sum(q.nano for n in nodes if (q := n.status.capacity.get(resource)) is not None)
+            per_node = template.node.status.capacity.get(resource)
+            if per_node is None or per_node.nano <= 0:
+                continue
+            fits = max(0, (maximum - used) // per_node.nano)
+            room = fits if room is None else min(room, fits)
+        return room
+
     def _scale_up(
         self,
         now: float,
@@ -367,6 +395,14 @@ class ClusterAutoscaler:
                 limit = options.max_nodes_total - total
                 capped = NoScaleUpReason.MAX_NODES_TOTAL
             template = self.templates[group.shape]
+            room = self._resource_room(state, view, template)
+            if room is not None and room < limit:
+                limit = room
+                capped = NoScaleUpReason.RESOURCE_LIMIT
+            if limit <= 0:
+                for key in reasons:
+                    reasons[key][group.name] = capped
+                continue
             ordered = pack_order(pods, template, options.pack_order, claims)
             fork = snapshot.fork()
             found = estimate(fork, template, ordered, limit)
