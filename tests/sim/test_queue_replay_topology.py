@@ -232,3 +232,21 @@ def test_racks_spanned_and_cross_rack_jobs_count_where_pods_ran() -> None:
 
 def test_recording_cluster_is_a_topology_cluster() -> None:
     assert isinstance(RecordingCluster(), TopologyCluster)
+
+
+def test_a_node_leaving_takes_its_domain_away_and_the_job_is_placed_elsewhere() -> None:
+    jobs = [BatchJob("g", 0, 100, 2, 8, tenant="a")]
+    required = TopologyLayout(rack_hosts=2, block_racks=2, request="required")
+    admission, cluster = _admit(_trace(jobs), "besteffortfifo+tas", required, nodes=4)
+    key = _key(admission, "g")
+    indices = admission.jobs[key].indices
+    for index in indices:
+        admission.started(index, 0.0)
+    gone = cluster.released[indices[0]][HOSTNAME_LABEL]
+    admission.node_removed(gone, indices, 10.0, cluster)
+    assert cluster.evicted == list(indices)
+    assert admission.jobs[key].node_evictions == 1
+    admission.admit(10.0, cluster)
+    assert admission.jobs[key].admitted
+    hosts = {cluster.released[i][HOSTNAME_LABEL] for i in indices}
+    assert gone not in hosts and len(_racks(admission, cluster, key)) == 1
