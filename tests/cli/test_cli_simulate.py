@@ -175,7 +175,7 @@ def test_replay_writes_a_row_per_run_a_timeseries_and_the_replay_plots(tmp_path:
     # The answer opens the page: a sentence naming a policy, then the summary table.
     answer = report[report.index("<section class='answer'>") :]
     assert answer.index("completes its work at $") < answer.index("<table class='summary'>")
-    assert "USD per completed GPU-h" in answer and "fragmented %" in answer
+    assert "USD per completed GPU-h" in answer and "used / fragmented / idle %" in answer
     assert "USD/GPU-h" in result.stdout and "per GPU-hour of completed work" in result.stdout
 
 
