@@ -15,7 +15,9 @@ Pure, typed functions the replay drives; no clock, no simulator types, no I/O:
 * `oracle`: the fleet of a scaler that knows every arrival, the upper bound (§9.5);
 * `sizing`: bisection and mix grid for the cheapest static fleet meeting a p95 wait target,
   sweeps for autoscaled modes, and the cost-versus-wait Pareto frontier (§9.6);
-* `scores`: the time split, rolling-origin evaluation, MAE, MASE, pinball loss and coverage (§10).
+* `scores`: the time split, rolling-origin evaluation, MAE, MASE, pinball loss and coverage (§10);
+* `baselines`: deltas to `none`, cost per saved waiting-GPU-hour, the static-buffer comparison a
+  predictor must win, and day-block bootstrap intervals (§10).
 """
 
 from dralloc.autoscaling.prediction.actuation import (
@@ -27,6 +29,14 @@ from dralloc.autoscaling.prediction.actuation import (
     buffer_gpu_hours,
     buffer_targets,
     wanted_chunks,
+)
+from dralloc.autoscaling.prediction.baselines import (
+    Delta,
+    RunOutcome,
+    day_bootstrap,
+    delta,
+    predictor_wins,
+    static_buffer_at,
 )
 from dralloc.autoscaling.prediction.forecasters import (
     Forecast,
@@ -93,6 +103,7 @@ __all__ = [
     "BufferTarget",
     "CapReason",
     "ClassState",
+    "Delta",
     "DemandClass",
     "DemandRecord",
     "Evaluation",
@@ -107,6 +118,7 @@ __all__ = [
     "HoltWintersParams",
     "NodeSpan",
     "Representative",
+    "RunOutcome",
     "Sized",
     "SizingResult",
     "TimeSplit",
@@ -116,6 +128,8 @@ __all__ = [
     "buffer_targets",
     "choose",
     "coverage",
+    "day_bootstrap",
+    "delta",
     "demand_series",
     "evaluate",
     "ewma_peak",
@@ -133,6 +147,7 @@ __all__ = [
     "oracle_fleet",
     "pareto_frontier",
     "pinball",
+    "predictor_wins",
     "refills",
     "rolling_forecasts",
     "run_states",
@@ -143,6 +158,7 @@ __all__ = [
     "share_of_oracle",
     "size_static",
     "smallest_meeting",
+    "static_buffer_at",
     "sweep",
     "time_split",
     "wanted_chunks",
