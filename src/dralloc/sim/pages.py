@@ -69,7 +69,8 @@ footer.provenance{margin-top:2.5em;font-size:.85em;color:#444}
 footer dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0}
 footer dt{font-weight:600}footer dd{margin:0;min-width:0}footer ul{margin:0;padding-left:1.1em}
 code{font-size:.95em;word-break:break-all}
-@media (max-width:900px){table.summary{font-size:.78em}table.summary td,table.summary th{padding:2px 4px}}
+@media (max-width:900px){table.summary{font-size:.78em}
+ table.summary td,table.summary th{padding:2px 4px}}
 @media (max-width:600px){body{padding:8px}h1{font-size:1.25em}.chart{min-height:300px}}
 @media print{body{max-width:none}.answer{break-inside:avoid}}
 """
