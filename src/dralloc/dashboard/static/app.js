@@ -357,13 +357,22 @@
   }
 
   // -- wiring -------------------------------------------------------------------------
+  // A big fleet's rows are redrawn only when they changed (most events change a few numbers).
+  const drawn = { nodes: null, pending: null, queues: null };
+  function changed(key, value) {
+    const text = JSON.stringify(value);
+    if (drawn[key] === text) return false;
+    drawn[key] = text;
+    return true;
+  }
+
   function render(fleet) {
     state.fleet = fleet;
     document.body.dataset.version = fleet.version;
     renderSummary(fleet);
-    renderFleet(fleet);
-    renderPending(fleet);
-    renderQueues(fleet);
+    if (changed("nodes", fleet.nodes)) renderFleet(fleet);
+    if (changed("pending", fleet.pending)) renderPending(fleet);
+    if (changed("queues", fleet.queues)) renderQueues(fleet);
     refreshHistory();
   }
 
