@@ -20,9 +20,10 @@ The cluster-autoscaler mode (§4, §6) built on it:
   grows and shrinks a `Fleet` from the cluster's objects and the unschedulable pods;
 * `planning`: `ClusterState` (the objects the scheduler takes) and `PlanningSnapshot`, the
   private what-if cluster built with the real scheduler framework and DRA allocator;
-* `estimator`, `expanders`, `drain`, `scaledown`, `backoff`: bin packing on template copies,
-  the expander chain, drainability and removal, unneeded timers and deletions, per-group
-  exponential backoff;
+* `scaleup`, `estimator`, `expanders`: estimates on template copies, limits, the expander
+  chain and the provider's answer;
+* `scaledown`, `drain`, `backoff`: unneeded timers and deletions, drainability and removal
+  what-ifs, per-group exponential backoff;
 * `decisions`, `status`: the typed decision records and the status ConfigMap summary.
 
 Imports `dralloc.api`, `dralloc.devices`, `dralloc.errors`, and for the scaler's what-ifs
