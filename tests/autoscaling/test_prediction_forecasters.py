@@ -287,11 +287,22 @@ def test_rolling_holt_winters_refits_only_at_refit_instants_on_the_past() -> Non
 
 @pytest.mark.parametrize("forecaster", list(Forecaster))
 @settings(max_examples=6, deadline=None)
-@given(series=st.lists(st.integers(0, 30).map(float), min_size=1, max_size=26))
+@given(
+    series=st.lists(st.integers(0, 30).map(float), min_size=1, max_size=26),
+    fit_window=st.sampled_from([None, 2, 3]),
+)
 def test_the_streamed_forecasts_equal_the_plain_ones_at_every_sample(
-    forecaster: Forecaster, series: list[float]
+    forecaster: Forecaster, series: list[float], fit_window: int | None
 ) -> None:
-    s = ForecastSettings(forecaster, period=3, horizon=2, window=2, margin=0.5, refit=5)
+    s = ForecastSettings(
+        forecaster,
+        period=3,
+        horizon=2,
+        window=2,
+        margin=0.5,
+        refit=5,
+        fit_window_periods=fit_window,
+    )
     fast, plain = ForecastStream(s), ForecastStream(s, incremental=False)
     for n, value in enumerate(series, start=1):
         fast.append(value)
@@ -314,3 +325,19 @@ def test_a_streamed_holt_winters_refits_only_when_a_refit_instant_passes() -> No
     changes = [n for n in range(1, 90) if fits[n] is not fits[n - 1]]
     # First fit once two periods (8 samples) exist, then one per 8 samples.
     assert changes == list(range(7, 90, 8))
+
+
+def test_a_fit_window_fits_on_the_last_whole_periods_before_the_refit_instant() -> None:
+    rng = random.Random(8)
+    y = np.array([5 + 2 * (i % 4) + 0.1 * i + rng.random() for i in range(30)])
+    s = ForecastSettings(
+        Forecaster.HOLT_WINTERS, period=4, horizon=1, refit=6, fit_window_periods=3
+    )
+    # 29 samples: the latest refit after 24; the last 3 periods start at 12, a whole period.
+    fit = forecasters.fit_on(y, 24, s)
+    assert fit == fit_holt_winters(y[12:24], 4, 1)
+    assert forecast_at(y[:29], s) == forecasters.holt_winters(y[:29], s, fit)
+    # 27 samples before the refit instant would start at 15: moved back to 12.
+    assert forecasters.fit_on(y, 27, s) == fit_holt_winters(y[12:27], 4, 1)
+    with pytest.raises(ValueError, match="fit_window_periods"):
+        ForecastSettings(Forecaster.HOLT_WINTERS, period=4, horizon=1, fit_window_periods=1)

@@ -60,11 +60,16 @@ class ForecastSettings:
     window: int = 12  # W, ewma-peak, samples
     margin: float = 0.0  # ewma-peak
     refit: int = 288  # holt-winters, samples between refits
+    # holt-winters: fit on the last this many periods before a refit instant (None: all of
+    # them); bounds a refit's cost on long traces. The states still filter the whole history.
+    fit_window_periods: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("period", "horizon", "min_history_periods", "seasons", "window", "refit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.fit_window_periods is not None and self.fit_window_periods < 2:
+            raise ValueError(f"fit_window_periods must be >= 2, got {self.fit_window_periods}")
         if not 0.0 < self.quantile < 1.0:
             raise ValueError(f"quantile must be strictly between 0 and 1, got {self.quantile:g}")
 
@@ -205,9 +210,18 @@ def forecast_at(history: Sequence[float] | Floats, settings: ForecastSettings) -
     length = refit_length(y.size, settings)
     if length is None:
         return None
-    return holt_winters(
-        y, settings, fit_holt_winters(y[:length], settings.period, settings.horizon)
-    )
+    return holt_winters(y, settings, fit_on(y, length, settings))
+
+
+def fit_on(y: Floats, length: int, settings: ForecastSettings) -> HoltWintersFit:
+    """The Holt-Winters fit of a refit instant after `length` samples: on all of them, or on
+    the last `fit_window_periods` periods, starting on a whole period so seasonal slots keep
+    their place."""
+    start = 0
+    if settings.fit_window_periods is not None:
+        start = max(0, length - settings.fit_window_periods * settings.period)
+        start -= start % settings.period
+    return fit_holt_winters(y[start:length], settings.period, settings.horizon)
 
 
 def rolling_forecasts(
@@ -229,7 +243,7 @@ def rolling_forecasts(
         if length is not None and origin + 1 >= settings.min_history:
             by_fit.setdefault(length, []).append(position)
     for length, positions in sorted(by_fit.items()):
-        fit = fit_holt_winters(y[:length], settings.period, settings.horizon)
+        fit = fit_on(y, length, settings)
         last = max(origins[p] for p in positions)
         states = run_states(y[: last + 1], settings.period, settings.horizon, fit.params)
         points = forecasts_from(states, settings.horizon, fit.params.phi)

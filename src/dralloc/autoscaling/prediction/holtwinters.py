@@ -28,7 +28,7 @@ y_{t+h} - ŷ_{t+h|t} over the fitting window, added to the point forecast.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -62,7 +62,7 @@ class HoltWintersFit:
     period: int
     horizon: int
     sse: float
-    residuals: Floats
+    residuals: Floats = field(compare=False)  # equal fits: equal parameters, data and SSE
 
     def band(self, quantile: float) -> float:
         """The empirical q-quantile of the in-sample h-step errors (0 with none)."""

@@ -26,14 +26,11 @@ from dralloc.autoscaling.prediction.forecasters import (
     Forecast,
     ForecastSettings,
     clamped,
+    fit_on,
     forecast_at,
     refit_length,
 )
-from dralloc.autoscaling.prediction.holtwinters import (
-    HoltWintersFilter,
-    HoltWintersFit,
-    fit_holt_winters,
-)
+from dralloc.autoscaling.prediction.holtwinters import HoltWintersFilter, HoltWintersFit
 
 
 class ForecastStream:
@@ -83,9 +80,7 @@ class ForecastStream:
             return
         if length != self._fit_length or self._filter is None:
             history = self._buffer[: self._count]
-            self._fit = fit_holt_winters(
-                history[:length], self.settings.period, self.settings.horizon
-            )
+            self._fit = fit_on(history, length, self.settings)
             self._fit_length = length
             self._filter = HoltWintersFilter(
                 history, self.settings.period, self.settings.horizon, self._fit.params
