@@ -49,6 +49,8 @@ EXPLAIN_TIMEOUT_SECONDS = 20.0
 # After a build that took t seconds the sampler waits at least this many t, so the dashboard
 # takes at most about a tenth of the event loop whatever the fleet's size.
 LOOP_SHARE_FACTOR = 9.0
+# A pod the mirror holds back until its template's claims exist (mirror.py).
+AWAITING_CLAIMS = "waiting for the claims of its templates to be created"
 
 JSON = dict[str, Any]
 # (the live scheduler, the pending pod) -> `dralloc explain --pod -o json`'s document.
@@ -133,7 +135,7 @@ class LiveDashboard:
                     )
                 )
         for key in sorted(live.mirror.awaiting_claims):
-            out.append(PendingPodView(key, "waiting for its claims to be created", "gated"))
+            out.append(PendingPodView(key, AWAITING_CLAIMS, "gated"))
         return out
 
     def _cluster_queues(self) -> list[dict[str, Any]]:
@@ -193,10 +195,17 @@ class LiveDashboard:
         live = self._live
         if live is None:
             return None
+        if pod in live.mirror.awaiting_claims:
+            return {"pod": pod, "gated": AWAITING_CLAIMS}
         for queue in live.queues.values():
             for pending in queue.pending_pods():
-                if pending.info.key == pod:
-                    return self.explain(live, pending.info.pod)
+                if pending.info.key != pod:
+                    continue
+                gate = pending.info.gating_status
+                if pending.info.is_gated and gate is not None:
+                    # PreEnqueue holds it: never tried, as `dralloc explain --pod` says.
+                    return {"pod": pod, "gated": gate.message}
+                return self.explain(live, pending.info.pod)
         return None
 
 
