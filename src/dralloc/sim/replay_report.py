@@ -79,12 +79,14 @@ def _seconds(value: float | None) -> str:
 
 
 def _ranked(rows: Sequence[ReplayPolicySummary]) -> list[ReplayPolicySummary]:
-    """Cheapest per completed GPU-hour first; policies that completed nothing last."""
+    """Cheapest per completed GPU-hour (to the tenth of a cent) first, then the least
+    fragmented; policies that completed nothing last."""
     return sorted(
         rows,
         key=lambda r: (
             r.capacity.per_completed_gpu_hour is None,
-            r.capacity.per_completed_gpu_hour or 0.0,
+            round(r.capacity.per_completed_gpu_hour or 0.0, 3),
+            r.capacity.fragmented,
             r.label,
         ),
     )

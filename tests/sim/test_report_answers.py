@@ -1,0 +1,66 @@
+"""The reports' answers and zoom: the sentence names the cheapest policy and the money it
+saves (or says the policies tie), headline axes follow the data, and the FGD curves start a
+little before the first policy leaves the ideal line."""
+
+from __future__ import annotations
+
+from dralloc.sim.campaign import ReplayPolicySummary, RunCurves, RunSpec
+from dralloc.sim.costs import CapacityCost, CapacityHours
+from dralloc.sim.fgd import ARRIVAL_AXIS
+from dralloc.sim.pages import padded_range
+from dralloc.sim.replay_report import _sentence
+from dralloc.sim.report import zoom_start
+
+
+def summary(policy: str, cost: CapacityCost, fragmented_hours: float) -> ReplayPolicySummary:
+    return ReplayPolicySummary(
+        workload="w",
+        policy=policy,
+        runs=1,
+        wait_p50=0.0,
+        wait_p95=60.0,
+        mean_utilization=0.5,
+        gpu_hours=cost.completed_gpu_hours,
+        cost=0.0,
+        pending=0,
+        capacity=cost,
+        hours=CapacityHours(100.0, 50.0, fragmented_hours),
+        makespan=10 * 3600.0,
+    )
+
+
+def test_the_answer_names_the_cheapest_policy_and_its_saving_for_the_same_work() -> None:
+    cheap = summary("fgd", CapacityCost(50, 10, 40, completed_gpu_hours=50), 10)  # $2/GPU-h
+    dear = summary("bestfit", CapacityCost(40, 20, 40, completed_gpu_hours=40), 20)  # $2.50
+    sentence = _sentence("w", [dear, cheap])
+    assert sentence == (
+        "<p class='headline'>On w, <b>fgd</b> completes its work at $2.00 per GPU-hour, "
+        "<b>$25.00 less</b> for the same work than the next best, bestfit ($2.50 per "
+        "GPU-hour), with 1.0 GPUs fewer fragmented on average; of its $100 of GPU capacity, "
+        "50% was used, 10% fragmented and 40% idle.</p>"
+    )
+
+
+def test_equal_costs_are_called_a_tie_and_the_fragments_and_waits_told() -> None:
+    one = summary("fgd", CapacityCost(50, 10, 40, completed_gpu_hours=50), 10)
+    other = summary("bestfit", CapacityCost(50, 15, 35, completed_gpu_hours=50), 15)
+    sentence = _sentence("w", [other, one])
+    assert "the policies cost the same here" in sentence
+    assert "fgd leaves $5.00 less of it fragmented than bestfit (0.5 GPUs on average)" in sentence
+
+
+def test_headline_axes_hug_the_values() -> None:
+    assert padded_range([4.6, 7.4], floor=0) == [4.6 - 0.5, 7.4 + 0.5]
+    low, high = padded_range([10.0, 60.0])
+    assert (low, high) == (10.0 - 4.0, 60.0 + 4.0)
+
+
+def curves(policy: str, departs_at: int) -> RunCurves:
+    # Allocation follows the ideal (everything placed) up to `departs_at`, then stays put.
+    allocation = tuple(float(min(x, departs_at)) for x in ARRIVAL_AXIS)
+    return RunCurves(RunSpec("w", policy, 1), 100, 10, 9, allocation, (0.0,) * len(allocation))
+
+
+def test_the_curves_start_ten_points_before_the_first_policy_leaves_the_ideal() -> None:
+    assert zoom_start([curves("fgd", 96), curves("bestfit", 92)]) == 80  # 93 - 10, down to 5s
+    assert zoom_start([curves("fgd", 200)]) == 0  # never leaves: the whole axis
