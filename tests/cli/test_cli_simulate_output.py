@@ -46,6 +46,8 @@ def test_an_fgd_run_replaces_an_earlier_replays_files_and_says_where_it_came_fro
     first = CliRunner().invoke(app, [*replay, "--seeds", "1", "--jobs", "1", "--out", str(out)])
     assert first.exit_code == 0, first.stderr
     assert (out / "replay.csv").exists()
+    fgd_line = '"line":{"color":"#D55E00","dash":"solid"'  # fgd's, in every chart and report
+    assert fgd_line in (out / "report.html").read_text()
     directory = _openb(tmp_path)
     args = ["simulate", "--trace-dir", str(directory), "--policy", "fgd,bestfit", "--jobs", "1"]
     result = CliRunner().invoke(app, [*args, "--seeds", "1,2", "--out", str(out)])
@@ -76,6 +78,8 @@ def test_an_fgd_run_replaces_an_earlier_replays_files_and_says_where_it_came_fro
     answer = report[report.index("<section class='answer'>") : report.index("<footer")]
     assert answer.index("class='headline'") < answer.index("<table") < answer.index("<h3>")
     assert "stranded USD/hour" in answer and "stranded USD/h" in result.stdout
+    assert report.count(fgd_line) == 2  # both curve charts
+    assert report.count('"line":{"color":"#0072B2","dash":"dash"') == 2  # bestfit's
 
 
 def test_a_folder_holding_other_files_is_refused_before_any_run(tmp_path: Path) -> None:
