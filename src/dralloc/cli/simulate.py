@@ -66,8 +66,6 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_INPUT = 2
-EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports Ctrl-C
-EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 FORMATS = ("html", "pdf", "png")
 DEFAULT_SEEDS = "42-44"  # 3 seeds, about 3 minutes with --jobs 2; the paper ran 42-51
 MODES = ("fgd", "replay")
@@ -107,14 +105,11 @@ SIMULATE_EPILOG = epilog(
         "dralloc simulate --mode replay --trace synthetic --policy fgd,bestfit",
         "dralloc simulate --mode replay --trace dlrm --trace-dir ../traces --jobs 2",
         "dralloc simulate --mode replay --trace synthetic-jobs --queues none,fair",
-        "dralloc simulate --policy fgd,bestfit --seeds 42 --format pdf --out for-the-manager",
+        "dralloc simulate --policy fgd,bestfit --seeds 42 --format pdf --out fgd-pdf",
     ],
     {
         EXIT_OK: "every run finished and the files are written",
-        EXIT_INPUT: "invalid input (options, traces, prices, --out, a missing Chromium for "
-        "--format pdf|png), found before any run",
-        EXIT_INTERRUPTED: "stopped by Ctrl-C: workers stopped, --out left as it was",
-        EXIT_TERMINATED: "stopped by SIGTERM: workers stopped, --out left as it was",
+        EXIT_INPUT: "invalid input (options, traces, prices, --out, no Chromium)",
     },
 )
 
@@ -262,7 +257,8 @@ def simulate_command(
     and timeseries.csv; both write report.html with plotly.min.js beside it (opens offline)
     and print a summary table: drawn on a terminal, plain columns in a pipe. Every input
     problem is reported before the first run. Progress goes to stderr: a bar on a terminal,
-    a line per finished run with the ETA elsewhere.
+    a line per finished run with the ETA elsewhere. Ctrl-C or SIGTERM stops every worker
+    and leaves --out as it was (exit 130 or 143, as a shell reports the signal).
     """
     from pathlib import Path
 
@@ -449,7 +445,7 @@ def _interrupted(console: Console, total: int, done: int, signum: int) -> typer.
         highlight=False,
         soft_wrap=True,
     )
-    return typer.Exit(128 + signum)
+    return typer.Exit(128 + signum)  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
 
 
 @contextmanager
