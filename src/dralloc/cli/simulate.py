@@ -676,19 +676,16 @@ def _replay(
             "wait p95",
             "util %",
             "GPU-h",
-            "USD",
-            "USD/GPU-h",
+            "USD",  # the capacity's: every provisioned GPU-hour (sim.costs)
             "pending",
             *(("Jain", "stuck", "frag %") if queued else ()),
         )
         table = TextTable(
             [Column(h, "left" if h == "policy" else "right") for h in headers],
             title=workload,
-            caption=f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds; USD: "
-            "every provisioned GPU-hour; USD/GPU-h: per GPU-hour of completed work",
+            caption=f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds",
         )
         for row in group:
-            rate = row.capacity.per_completed_gpu_hour
             table.add_row(
                 row.policy,
                 *((row.queues,) if queued else ()),
@@ -697,7 +694,6 @@ def _replay(
                 f"{100 * row.mean_utilization:.1f}",
                 _compact(row.gpu_hours),
                 _compact(row.capacity.provisioned),
-                "-" if rate is None else f"{rate:,.2f}",
                 f"{row.pending:g}",
                 *(
                     (
