@@ -1,7 +1,10 @@
-"""The dashboard's small fleet (data/), scheduled offline once per session."""
+"""The dashboard's small fleet (data/), scheduled offline once per session; `root_logging`
+for tests that run `dralloc scheduler`, which sends the process's logs to stderr."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +39,15 @@ def fleet(offline: tuple[Published, Explainer]) -> dict[str, Any]:
     _, document = offline[0].latest()
     assert document is not None
     return document
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """`dralloc scheduler` sends the process's logs to stderr (kube/logs.py): restored after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +40,6 @@ def test_a_dashboard_without_a_running_scheduler_answers_nothing() -> None:
         assert dashboard.document(0.0)["source"].startswith("live: no scheduler")
     finally:
         server.stop()
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    """`dralloc scheduler` sends the process's logs to stderr (kube/logs.py): restored after."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 @pytest.mark.parametrize(
