@@ -26,12 +26,27 @@ The cluster-autoscaler mode (§4, §6) built on it:
   what-ifs, per-group exponential backoff;
 * `decisions`, `status`: the typed decision records and the status ConfigMap summary.
 
+ProvisioningRequests and CapacityBuffers (§7, §8):
+
+* `provisioningrequest`, `capacitybuffer`: the two kinds as typed values, their conditions,
+  chunk counts, and the Kueue admission-check mapping (`kueue_check_state`);
+* `objects`: their manifests (with PodTemplates and ResourceClaimTemplates) read and validated;
+* `provisioning`: check-capacity, best-effort-atomic, booking and expiry in the loop;
+* `virtualpods`: the planned pods both place in the snapshot, with in-memory claims.
+
 Imports `dralloc.api`, `dralloc.devices`, `dralloc.errors`, and for the scaler's what-ifs
 `dralloc.scheduler` and `dralloc.queueing`'s request arithmetic; never `dralloc.sim`,
 `dralloc.kube` or `dralloc.cli`, which wire it in.
 """
 
 from dralloc.autoscaling.backoff import NodeGroupBackoff
+from dralloc.autoscaling.capacitybuffer import (
+    BufferStatus,
+    CapacityBuffer,
+    ScalableTarget,
+    buffer_pods,
+    buffer_status,
+)
 from dralloc.autoscaling.clusterautoscaler import ClusterAutoscaler, FleetView, UnschedulablePod
 from dralloc.autoscaling.config import (
     API_VERSION,
@@ -66,6 +81,7 @@ from dralloc.autoscaling.decisions import (
     LoopResult,
     NoScaleUp,
     NoScaleUpReason,
+    ProvisioningRequestUpdate,
     ScaleDown,
     ScaleUp,
     ScaleUpFailure,
@@ -95,7 +111,27 @@ from dralloc.autoscaling.lifecycle import (
     Transition,
     billed_seconds,
 )
+from dralloc.autoscaling.objects import (
+    AutoscalingObjects,
+    load_autoscaling_objects,
+    parse_autoscaling_objects,
+    parse_autoscaling_objects_text,
+)
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot
+from dralloc.autoscaling.provisioningrequest import (
+    CheckState,
+    CheckUpdate,
+    Condition,
+    ConditionReason,
+    ConditionType,
+    NodeSelectorFromDetail,
+    PodSet,
+    PodSetUpdate,
+    ProvisioningClass,
+    ProvisioningRequest,
+    RetryStrategy,
+    kueue_check_state,
+)
 from dralloc.autoscaling.reader import load_autoscaling, parse_autoscaling, parse_autoscaling_text
 from dralloc.autoscaling.templates import (
     NodeCopy,
@@ -120,20 +156,29 @@ from dralloc.autoscaling.utilization import (
     pool_utilization,
     scale_down_threshold,
 )
+from dralloc.autoscaling.virtualpods import VirtualPod, materialize, place_virtual
 
 __all__ = [
     "API_VERSION",
     "KIND",
     "AutoscalingConfig",
+    "AutoscalingObjects",
     "Availability",
     "Billing",
     "BillingStart",
     "BlockingPodReason",
     "Buffer",
+    "BufferStatus",
+    "CapacityBuffer",
     "CapacityType",
+    "CheckState",
+    "CheckUpdate",
     "ClusterAutoscaler",
     "ClusterChange",
     "ClusterState",
+    "Condition",
+    "ConditionReason",
+    "ConditionType",
     "ConsolidationPolicy",
     "Decision",
     "DelayDistribution",
@@ -161,15 +206,23 @@ __all__ = [
     "NodeLifecycle",
     "NodePhase",
     "NodePool",
+    "NodeSelectorFromDetail",
     "NodeShape",
     "NodeTemplate",
     "Option",
     "Options",
     "PackOrder",
     "PlanningSnapshot",
+    "PodSet",
+    "PodSetUpdate",
     "PodUsage",
     "Predictor",
     "Provisioning",
+    "ProvisioningClass",
+    "ProvisioningRequest",
+    "ProvisioningRequestUpdate",
+    "RetryStrategy",
+    "ScalableTarget",
     "ScaleDown",
     "ScaleUp",
     "ScaleUpFailure",
@@ -186,8 +239,11 @@ __all__ = [
     "UtilizationError",
     "UtilizationInfo",
     "UtilizationMode",
+    "VirtualPod",
     "accelerator_key",
     "billed_seconds",
+    "buffer_pods",
+    "buffer_status",
     "build_template",
     "choose",
     "complete_pools",
@@ -196,14 +252,20 @@ __all__ = [
     "estimate",
     "is_underutilized",
     "is_upcoming",
+    "kueue_check_state",
     "load_autoscaling",
+    "load_autoscaling_objects",
+    "materialize",
     "node_random",
     "node_utilization",
     "pack_order",
     "parse_autoscaling",
+    "parse_autoscaling_objects",
+    "parse_autoscaling_objects_text",
     "parse_autoscaling_text",
     "parse_delay",
     "parse_duration",
+    "place_virtual",
     "pool_utilization",
     "sanitize",
     "scale_down_threshold",

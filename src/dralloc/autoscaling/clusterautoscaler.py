@@ -41,12 +41,16 @@ Capacity types are carried on every record (the group's `capacityType`).
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from dralloc.api.core import Pod
-from dralloc.api.resource import ResourceSlice
+from dralloc.api.resource import ResourceClaimTemplate, ResourceSlice
+from dralloc.autoscaling import provisioning
 from dralloc.autoscaling.backoff import NodeGroupBackoff
 from dralloc.autoscaling.config import AutoscalingConfig, NodeGroup
 from dralloc.autoscaling.decisions import (
@@ -57,10 +61,13 @@ from dralloc.autoscaling.decisions import (
 )
 from dralloc.autoscaling.fleet import Fleet, FleetNode
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, pod_key, unbound
+from dralloc.autoscaling.provisioning import ProvisioningRequestState
+from dralloc.autoscaling.provisioningrequest import ProvisioningRequest
 from dralloc.autoscaling.scaledown import ScaleDownState, scale_down
 from dralloc.autoscaling.scaleup import scale_up
 from dralloc.autoscaling.status import status_of
 from dralloc.autoscaling.templates import NodeTemplate, is_upcoming
+from dralloc.autoscaling.virtualpods import VirtualPod, place_virtual
 from dralloc.devices.catalog import Catalog
 from dralloc.features import Features
 from dralloc.scheduler.config import SchedulerConfiguration
@@ -122,6 +129,10 @@ class ClusterAutoscaler:
     _handled: set[str] = field(default_factory=set)  # failed or interrupted nodes seen
     _scale_up_groups: set[str] = field(default_factory=set)  # groups with a scale-up going
     _ever_existed: set[str] = field(default_factory=set)  # groups that had a ready node
+    provisioning_request_state: ProvisioningRequestState = field(
+        default_factory=ProvisioningRequestState
+    )
+    _regular_turn: bool = True  # CA's wrapper orchestrator: whose turn to scale up
 
     def __post_init__(self) -> None:
         options = self.config.options
@@ -142,11 +153,26 @@ class ClusterAutoscaler:
         return self.last_run is None or now >= self.last_run + interval - 1e-9
 
     def run_once(
-        self, now: float, state: ClusterState, unschedulable: Sequence[UnschedulablePod]
+        self,
+        now: float,
+        state: ClusterState,
+        unschedulable: Sequence[UnschedulablePod],
+        *,
+        provisioning_requests: Sequence[ProvisioningRequest] = (),
+        buffer_pods: Sequence[VirtualPod] = (),
+        claim_templates: Mapping[str, ResourceClaimTemplate] | None = None,
     ) -> LoopResult:
-        """One loop at `now` (see the module docstring); returns its decisions."""
+        """One loop at `now` (see the module docstring); returns its decisions.
+
+        `provisioning_requests` (served with `enableProvisioningRequests`) come back with
+        their conditions updated in `LoopResult.provisioning_requests`; `buffer_pods` are
+        the CapacityBuffers' chunks (`capacitybuffer.buffer_pods`); `claim_templates`
+        (`namespace/name`) make the requests' pods' claims."""
         result = LoopResult(now)
         self.last_run = now
+        templates = claim_templates or {}
+        requests = list(provisioning_requests)
+        serve_requests = self.config.options.enable_provisioning_requests
         self._check_fleet(now, result)
         view = self.fleet_view(now, state)
         for node in view.ready:
@@ -158,20 +184,56 @@ class ClusterAutoscaler:
         self.backoff.remove_stale(now)
 
         snapshot = self.planning_snapshot(state, view)
+        held: list[VirtualPod] = []  # planned pods that hold room this loop (§7.2, §8)
+        if serve_requests and requests:
+            requests = provisioning.refresh(now, requests, state, result)
+            held += provisioning.book(snapshot, requests, state, templates)
         to_help = self._pods_to_help(now, snapshot, unschedulable)
+        # Real pods take room first; a buffer's chunks keep what is left, or ask for more.
+        buffer_left: list[VirtualPod] = []
+        for virtual in buffer_pods:
+            (held if place_virtual(snapshot, virtual) is not None else buffer_left).append(virtual)
+        for virtual in buffer_left:
+            for claim in virtual.claims:  # the estimate allocates them on template copies
+                snapshot.built.cache.set_claim(claim)
+        result.unplaced_buffer_pods = tuple(v.key for v in buffer_left)
         result.pending_pods = tuple(pod_key(p.pod) for p in to_help)
+        waiting = (
+            provisioning.waiting(requests, self.provisioning_request_state, now)
+            if serve_requests
+            else []
+        )
+        regular = [p.pod for p in to_help] + [v.pod for v in buffer_left]
         scaled_up = False
-        if to_help:
-            if self._all_new(now, to_help):
-                result.skipped = "unschedulable pods are very new, waiting one iteration"
-                self.last_result = result
-                return result
-            pods = [p.pod for p in to_help]
-            scaled_up = scale_up(self, now, state, snapshot, view, pods, result)
+        if to_help and not buffer_left and not waiting and self._all_new(now, to_help):
+            result.skipped = "unschedulable pods are very new, waiting one iteration"
+            result.provisioning_requests = tuple(requests)
+            self.last_result = result
+            return result
+        # CA's wrapper orchestrator: regular pods and ProvisioningRequests take turns.
+        if not waiting:
+            self._regular_turn = True
+        elif not regular:
+            self._regular_turn = False
+        if regular and self._regular_turn:
+            scaled_up = scale_up(self, now, state, snapshot, view, regular, result)
+        elif waiting:
+            outcome = provisioning.process_one(
+                self, now, state, snapshot, view, waiting[0], templates, result
+            )
+            requests = [outcome.request if r.key == outcome.request.key else r for r in requests]
+            snapshot = outcome.snapshot
+            held += outcome.placed
+            scaled_up = outcome.scaled_up
+        if regular or waiting:
+            self._regular_turn = not self._regular_turn
         if scaled_up:
             self.last_scale_up = now
         else:
-            scale_down(self, now, state, self.fleet_view(now, state), result)
+            scale_down(
+                self, now, _with_held(state, snapshot, held), self.fleet_view(now, state), result
+            )
+        result.provisioning_requests = tuple(requests)
         self.last_result = result
         return result
 
@@ -324,6 +386,33 @@ class ClusterAutoscaler:
         """What CA's status ConfigMap (`cluster-autoscaler-status`, 1.36's YAML form) would
         hold after the last loop."""
         return status_of(self, now)
+
+
+def _with_held(
+    state: ClusterState, snapshot: PlanningSnapshot, held: Sequence[VirtualPod]
+) -> ClusterState:
+    """`state` with the planned pods that hold room (booked requests, buffer chunks) bound
+    where the snapshot put them and their claims as allocated there, so scale-down keeps
+    their room: a node with such a pod is not empty, and its planned pods must fit elsewhere."""
+    if not held:
+        return state
+    cache = snapshot.built.cache
+    pods: list[Pod] = []
+    claims = []
+    for virtual in held:
+        entry = cache.pods.get(virtual.key)
+        if entry is None or not any(n.metadata.name == entry[1] for n in state.nodes):
+            continue  # on an upcoming node: nothing to keep yet
+        pods.append(
+            msgspec.structs.replace(
+                virtual.pod, spec=msgspec.structs.replace(virtual.pod.spec, node_name=entry[1])
+            )
+        )
+        for claim in virtual.claims:
+            key = f"{claim.metadata.namespace}/{claim.metadata.name}"
+            if key in cache.claims:
+                claims.append(cache.claims[key])
+    return dataclasses.replace(state, pods=[*state.pods, *pods], claims=[*state.claims, *claims])
 
 
 def _requests_gpu_resource(pod: Pod) -> bool:

@@ -16,11 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from dralloc.autoscaling.config import CapacityType
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from dralloc.autoscaling.provisioningrequest import (
+        ProvisioningRequest as ProvisioningRequestLike,
+    )
 
 
 class NoScaleUpReason(StrEnum):
@@ -173,7 +178,26 @@ class Unremovable:
     detail: str = ""
 
 
-Decision = ScaleUp | ScaleUpFailure | NoScaleUp | ScaleDown | SpotInterruption
+@dataclass(frozen=True)
+class ProvisioningRequestUpdate:
+    """ProvisioningRequest `request` (namespace/name) got condition `condition` = `status`
+    with `reason` at `time` (§7.2)."""
+
+    time: float
+    request: str
+    condition: str
+    status: bool
+    reason: str
+    message: str = ""
+
+    def __str__(self) -> str:
+        state = "True" if self.status else "False"
+        return f"provisioning request {self.request}: {self.condition}={state} ({self.reason})"
+
+
+Decision = (
+    ScaleUp | ScaleUpFailure | NoScaleUp | ScaleDown | SpotInterruption | ProvisioningRequestUpdate
+)
 
 
 @dataclass
@@ -187,6 +211,10 @@ class LoopResult:
     scale_down_in_cooldown: bool = False
     unneeded: Mapping[str, float] = field(default_factory=dict)  # node -> unneeded since
     unremovable: tuple[Unremovable, ...] = ()
+    # §7-8: the ProvisioningRequests as this loop left them (their conditions updated), and
+    # the CapacityBuffer chunks that found no room (pod keys), in the order given.
+    provisioning_requests: tuple[ProvisioningRequestLike, ...] = ()
+    unplaced_buffer_pods: tuple[str, ...] = ()
 
     def of_type(self, kind: type[T]) -> list[T]:
         return [d for d in self.decisions if isinstance(d, kind)]

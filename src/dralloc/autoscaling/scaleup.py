@@ -87,7 +87,12 @@ def scale_up(
     view: FleetView,
     pods: list[Pod],
     result: LoopResult,
+    *,
+    atomic: bool = False,
 ) -> bool:
+    """Scale up for `pods` (see the module docstring); True when nodes were requested.
+    `atomic` (best-effort-atomic ProvisioningRequests, §7.2): only a group whose estimate
+    holds every pod is an option, no balancing, and the provider grants every node or none."""
     options = ca.config.options
     reasons: dict[str, dict[str, NoScaleUpReason]] = {pod_key(p): {} for p in pods}
     total = _total_nodes(ca, state, view)
@@ -127,7 +132,7 @@ def scale_up(
         for key in reasons:
             if key not in helped:
                 reasons[key][group.name] = unhelped
-        if found.node_count == 0:
+        if found.node_count == 0 or (atomic and len(found.pods) < len(pods)):
             continue
         estimates[group.name] = found
         options_found.append(_option(ca, group, template, fork, found))
@@ -146,10 +151,11 @@ def scale_up(
             if name != chosen.group.name and key in {pod_key(p) for p in est.pods}:
                 by_group[name] = NoScaleUpReason.NOT_CHOSEN
     _no_scale_up_each(ca, now, {k: v for k, v in reasons.items() if k not in helped}, result)
-    plan = _balanced(ca, now, chosen, view)
+    plan = [(chosen.group, chosen.node_count)] if atomic else _balanced(ca, now, chosen, view)
     any_requested = False
     for group, count in plan:
-        requested = _request(ca, now, group, count, chosen, found, [g for g, _ in plan], result)
+        partners = [g for g, _ in plan]
+        requested = _request(ca, now, group, count, chosen, found, partners, result, atomic)
         any_requested = any_requested or requested
     return any_requested
 
@@ -244,9 +250,11 @@ def _request(
     found: Estimate,
     partners: list[NodeGroup],
     result: LoopResult,
+    atomic: bool = False,
 ) -> bool:
     """Ask the provider for `count` nodes of `group`; the shape's capacity may refuse
-    some (a stock-out: failed at once, group backed off)."""
+    some (a stock-out: failed at once, group backed off), or, `atomic`, all of them
+    unless every one can be had."""
     shape = ca.config.shapes[group.shape]
     granted = count
     capacity = shape.availability.capacity
@@ -261,6 +269,8 @@ def _request(
             and (n.lifecycle.gone_at is None or n.lifecycle.gone_at > now)
         )
         granted = max(0, min(count, capacity - live))
+        if atomic and granted < count:
+            granted = 0
     names = tuple(ca.fleet.request(group.name, now).name for _ in range(granted))
     if names:
         ca._scale_up_groups.add(group.name)

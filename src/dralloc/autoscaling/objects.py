@@ -1,0 +1,410 @@
+"""Reading ProvisioningRequests and CapacityBuffers as users write them (spec/autoscaling.md
+§7.1, §8), with the PodTemplates and ResourceClaimTemplates they name.
+
+Owns decoding and validating such manifests (YAML, several documents, `kind: List` allowed),
+beside `reader.py`'s `kind: Autoscaling` file; the only I/O is reading the file. Every problem
+is collected and raised as one `InputError`, each naming the file, the object
+(`ProvisioningRequest default/train`) and the field path, e.g.
+
+    requests.yaml: ProvisioningRequest default/train: spec.podSets[0].count: must be >= 1, got 0
+    requests.yaml: CapacityBuffer default/warm: spec.percentage: only allowed with scalableRef
+
+Rules are the CRDs' (kubernetes/autoscaler `apis/provisioningrequest/.../v1/types.go`,
+`apis/capacitybuffer/.../v1beta1/types.go`, read): `podSets` 1..32 with `count >= 1` and a
+`podTemplateRef.name`; `provisioningClassName` a DNS subdomain of at most 253 characters;
+at most 100 `parameters` of at most 255 characters; a buffer has exactly one of
+`podTemplateRef` and `scalableRef`, a `podTemplateRef` buffer `replicas` or `limits`,
+`replicas` and `percentage` >= 0; and dralloc's: `percentage` only with `scalableRef`, and a
+referenced PodTemplate must be among the objects read (or passed in). A PodTemplate's
+`template` is validated as the Pod it would make, by `dralloc.api`'s decoder, its problems
+re-pointed at `template.` paths. Decoding is strict: an unknown field is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dralloc.api.core import Pod
+from dralloc.api.io import decode_object
+from dralloc.api.resource import ResourceClaimTemplate
+from dralloc.api.workloads import PodTemplateSpec
+from dralloc.autoscaling import capacitybuffer, provisioningrequest
+from dralloc.autoscaling.capacitybuffer import CapacityBuffer, ScalableTarget
+from dralloc.autoscaling.fields import FieldReader, show
+from dralloc.autoscaling.provisioningrequest import (
+    Condition,
+    ConditionType,
+    PodSet,
+    ProvisioningRequest,
+)
+from dralloc.errors import InputError, Problem
+
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True)
+class AutoscalingObjects:
+    """What one or more manifests held. Templates are keyed `namespace/name`."""
+
+    provisioning_requests: tuple[ProvisioningRequest, ...] = ()
+    capacity_buffers: tuple[CapacityBuffer, ...] = ()
+    pod_templates: Mapping[str, PodTemplateSpec] = field(default_factory=dict)
+    claim_templates: Mapping[str, ResourceClaimTemplate] = field(default_factory=dict)
+
+
+def _subdomain(reader: FieldReader, raw: object, path: str) -> str:
+    if not isinstance(raw, str) or not raw:
+        reader.report(path, f"required: a DNS subdomain, got {show(raw)}")
+        return ""
+    if len(raw) > 253 or not _SUBDOMAIN.match(raw):
+        reader.report(path, f"must be a DNS subdomain of at most 253 characters, got {show(raw)}")
+        return ""
+    return raw
+
+
+def _identity(raw: dict[str, Any]) -> tuple[str, str, str]:
+    metadata = raw.get("metadata")
+    meta: dict[str, Any] = metadata if isinstance(metadata, dict) else {}
+    name = meta.get("name")
+    namespace = meta.get("namespace")
+    return (
+        str(raw.get("kind") or ""),
+        namespace if isinstance(namespace, str) and namespace else "default",
+        name if isinstance(name, str) else "",
+    )
+
+
+def _metadata(reader: FieldReader, raw: dict[str, Any]) -> None:
+    meta = reader.mapping(raw.get("metadata"), "metadata", None)
+    _subdomain(reader, meta.get("name"), "metadata.name")
+
+
+def _pod_template(
+    raw: dict[str, Any], file: str, index: int, problems: list[Problem]
+) -> tuple[str, PodTemplateSpec] | None:
+    kind, namespace, name = _identity(raw)
+    reader = FieldReader(file, f"{kind} {namespace}/{name}", None)
+    top = reader.mapping(raw, "", ("apiVersion", "kind", "metadata", "template"))
+    _metadata(reader, raw)
+    if top.get("apiVersion") != "v1":
+        reader.report("apiVersion", f'must be "v1", got {show(top.get("apiVersion"))}')
+    template = reader.mapping(top.get("template"), "template", ("metadata", "spec"))
+    if "template" not in top:
+        reader.report("template", "required")
+    pod_metadata: dict[str, Any] = {**(template.get("metadata") or {})}
+    pod_metadata.update(name=name or "x", namespace=namespace)
+    pod_raw = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": pod_metadata,
+        "spec": template.get("spec") or {"containers": []},
+    }
+    loaded, found = decode_object(pod_raw, file, index)
+    for problem in found:
+        where = f"template.{problem.field}" if problem.field else "template"
+        reader.report(where, problem.message)
+    problems.extend(reader.problems)
+    if reader.problems or loaded is None or not isinstance(loaded.obj, Pod):
+        return None
+    pod = loaded.obj
+    meta = template.get("metadata") or {}
+    return f"{namespace}/{name}", PodTemplateSpec(
+        metadata=type(pod.metadata)(
+            labels=dict(meta.get("labels") or {}),
+            annotations=dict(meta.get("annotations") or {}),
+        ),
+        spec=pod.spec,
+    )
+
+
+def _conditions(reader: FieldReader, raw: object) -> tuple[Condition, ...]:
+    status = reader.mapping(raw, "status", ("conditions", "provisioningClassDetails"))
+    out: list[Condition] = []
+    for index, item in enumerate(reader.items(status.get("conditions"), "status.conditions")):
+        path = f"status.conditions[{index}]"
+        fields = reader.mapping(
+            item,
+            path,
+            ("type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"),
+        )
+        kind = reader.choice(fields.get("type"), f"{path}.type", ConditionType, None)
+        value = fields.get("status")
+        if value not in ("True", "False", "Unknown"):
+            reader.report(f"{path}.status", f"must be True, False or Unknown, got {show(value)}")
+        if kind is not None:
+            out.append(
+                Condition(
+                    kind,
+                    value == "True",
+                    str(fields.get("reason") or ""),
+                    str(fields.get("message") or ""),
+                )
+            )
+    return tuple(out)
+
+
+def _provisioning_request(
+    raw: dict[str, Any], file: str, templates: Mapping[str, PodTemplateSpec]
+) -> tuple[ProvisioningRequest | None, list[Problem]]:
+    kind, namespace, name = _identity(raw)
+    reader = FieldReader(file, f"{kind} {namespace}/{name}", None)
+    top = reader.mapping(raw, "", ("apiVersion", "kind", "metadata", "spec", "status"))
+    _metadata(reader, raw)
+    if top.get("apiVersion") != provisioningrequest.API_VERSION:
+        reader.report(
+            "apiVersion",
+            f'must be "{provisioningrequest.API_VERSION}", got {show(top.get("apiVersion"))}',
+        )
+    if "spec" not in top:
+        reader.report("spec", "required")
+    spec = reader.mapping(
+        top.get("spec"), "spec", ("podSets", "provisioningClassName", "parameters")
+    )
+    class_name = _subdomain(reader, spec.get("provisioningClassName"), "spec.provisioningClassName")
+    raw_sets = reader.items(spec.get("podSets"), "spec.podSets")
+    if not raw_sets or len(raw_sets) > provisioningrequest.MAX_POD_SETS:
+        reader.report(
+            "spec.podSets",
+            f"must list 1 to {provisioningrequest.MAX_POD_SETS} pod sets, got {len(raw_sets)}",
+        )
+    pod_sets: list[PodSet] = []
+    for index, item in enumerate(raw_sets):
+        path = f"spec.podSets[{index}]"
+        fields = reader.mapping(item, path, ("podTemplateRef", "count"))
+        ref = reader.mapping(fields.get("podTemplateRef"), f"{path}.podTemplateRef", ("name",))
+        template_name = _subdomain(reader, ref.get("name"), f"{path}.podTemplateRef.name")
+        if "count" not in fields:
+            reader.report(f"{path}.count", "required")
+        count = reader.integer(fields.get("count"), f"{path}.count", 1, minimum=1)
+        if count > 2**31 - 1:
+            reader.report(f"{path}.count", f"must fit in int32, got {count}")
+        template = templates.get(f"{namespace}/{template_name}") if template_name else None
+        if template_name and template is None:
+            reader.report(
+                f"{path}.podTemplateRef.name",
+                f"PodTemplate {namespace}/{template_name} not found (a PodTemplate must be "
+                "in the request's namespace)",
+            )
+        if template is not None:
+            pod_sets.append(PodSet(template_name, template, count))
+    parameters: dict[str, str] = {}
+    raw_parameters = reader.mapping(spec.get("parameters"), "spec.parameters", None)
+    if len(raw_parameters) > provisioningrequest.MAX_PARAMETERS:
+        reader.report(
+            "spec.parameters",
+            f"at most {provisioningrequest.MAX_PARAMETERS} parameters, got {len(raw_parameters)}",
+        )
+    for key, value in raw_parameters.items():
+        if not isinstance(value, str) or len(value) > provisioningrequest.MAX_PARAMETER_LENGTH:
+            reader.report(
+                f"spec.parameters.{key}",
+                f"must be a string of at most {provisioningrequest.MAX_PARAMETER_LENGTH} "
+                f"characters, got {show(value)}",
+            )
+        else:
+            parameters[key] = value
+    conditions = _conditions(reader, top.get("status"))
+    status = top.get("status") if isinstance(top.get("status"), dict) else {}
+    details = status.get("provisioningClassDetails") if isinstance(status, dict) else None
+    if reader.problems:
+        return None, reader.problems
+    request = ProvisioningRequest(
+        namespace,
+        name,
+        class_name,
+        tuple(pod_sets),
+        parameters,
+        conditions=conditions,
+        class_details={str(k): str(v) for k, v in (details or {}).items()},
+    )
+    return request, []
+
+
+def _capacity_buffer(
+    raw: dict[str, Any], file: str, templates: Mapping[str, PodTemplateSpec]
+) -> tuple[CapacityBuffer | None, list[Problem]]:
+    kind, namespace, name = _identity(raw)
+    reader = FieldReader(file, f"{kind} {namespace}/{name}", None)
+    top = reader.mapping(raw, "", ("apiVersion", "kind", "metadata", "spec", "status"))
+    _metadata(reader, raw)
+    if top.get("apiVersion") != capacitybuffer.API_VERSION:
+        reader.report(
+            "apiVersion",
+            f'must be "{capacitybuffer.API_VERSION}", got {show(top.get("apiVersion"))}',
+        )
+    if "spec" not in top:
+        reader.report("spec", "required")
+    spec = reader.mapping(
+        top.get("spec"),
+        "spec",
+        (
+            "provisioningStrategy",
+            "podTemplateRef",
+            "scalableRef",
+            "replicas",
+            "percentage",
+            "limits",
+        ),
+    )
+    strategy = reader.string(
+        spec.get("provisioningStrategy"),
+        "spec.provisioningStrategy",
+        capacitybuffer.ACTIVE_CAPACITY,
+    )
+    template_name: str | None = None
+    template: PodTemplateSpec | None = None
+    if "podTemplateRef" in spec:
+        ref = reader.mapping(spec.get("podTemplateRef"), "spec.podTemplateRef", ("name",))
+        template_name = _subdomain(reader, ref.get("name"), "spec.podTemplateRef.name")
+        template = templates.get(f"{namespace}/{template_name}") if template_name else None
+        if template_name and template is None:
+            reader.report(
+                "spec.podTemplateRef.name", f"PodTemplate {namespace}/{template_name} not found"
+            )
+    target: ScalableTarget | None = None
+    if "scalableRef" in spec:
+        ref = reader.mapping(
+            spec.get("scalableRef"), "spec.scalableRef", ("apiGroup", "kind", "name")
+        )
+        api_group = ref.get("apiGroup", "")
+        if not isinstance(api_group, str):
+            reader.report("spec.scalableRef.apiGroup", f"must be a string, got {show(api_group)}")
+            api_group = ""
+        target_kind = reader.string(ref.get("kind"), "spec.scalableRef.kind")
+        target_name = reader.string(ref.get("name"), "spec.scalableRef.name")
+        for key, value in (("kind", target_kind), ("name", target_name)):
+            if value is None and ref.get(key) is None:
+                reader.report(f"spec.scalableRef.{key}", "required")
+        target = ScalableTarget(api_group, target_kind or "", target_name or "")
+    if "podTemplateRef" in spec and "scalableRef" in spec:
+        reader.report("spec", "You must define either PodTemplateRef or ScalableRef, but not both")
+    elif "podTemplateRef" not in spec and "scalableRef" not in spec:
+        reader.report("spec", "exactly one of podTemplateRef and scalableRef must be set")
+    replicas = spec.get("replicas")
+    percentage = spec.get("percentage")
+    if "podTemplateRef" in spec and replicas is None and "limits" not in spec:
+        reader.report("spec", "If podTemplateRef is set, replicas or limits must also be set")
+    if percentage is not None and "scalableRef" not in spec:
+        reader.report("spec.percentage", "only allowed with scalableRef")
+    buffer = CapacityBuffer(
+        namespace,
+        name,
+        strategy or capacitybuffer.ACTIVE_CAPACITY,
+        template_name,
+        template,
+        target,
+        None if replicas is None else reader.integer(replicas, "spec.replicas", 0),
+        None if percentage is None else reader.integer(percentage, "spec.percentage", 0),
+        reader.resource_list(spec.get("limits"), "spec.limits"),
+    )
+    return (None, reader.problems) if reader.problems else (buffer, [])
+
+
+def _flatten(documents: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind") == "List":
+            out.extend(document.get("items") or [])
+        else:
+            out.append(document)
+    return out
+
+
+def parse_autoscaling_objects(
+    documents: list[Any],
+    file: str,
+    *,
+    pod_templates: Mapping[str, PodTemplateSpec] | None = None,
+    claim_templates: Mapping[str, ResourceClaimTemplate] | None = None,
+) -> AutoscalingObjects:
+    """The ProvisioningRequests, CapacityBuffers, PodTemplates and ResourceClaimTemplates
+    of decoded documents; `pod_templates` / `claim_templates` (keyed `namespace/name`) are
+    ones read elsewhere that references may name. InputError lists every problem."""
+    problems: list[Problem] = []
+    templates: dict[str, PodTemplateSpec] = dict(pod_templates or {})
+    claims: dict[str, ResourceClaimTemplate] = dict(claim_templates or {})
+    items = _flatten(documents)
+    later: list[tuple[int, dict[str, Any]]] = []
+    for index, raw in enumerate(items):
+        where = f"document {index}"
+        if not isinstance(raw, dict):
+            problems.append(Problem(file, where, "", f"expected an object, got {show(raw)}"))
+            continue
+        kind = raw.get("kind")
+        if kind == "PodTemplate":
+            found = _pod_template(raw, file, index, problems)
+            if found is not None:
+                templates[found[0]] = found[1]
+        elif kind == "ResourceClaimTemplate":
+            loaded, found_problems = decode_object(raw, file, index)
+            problems.extend(found_problems)
+            if loaded is not None and isinstance(loaded.obj, ResourceClaimTemplate):
+                meta = loaded.obj.metadata
+                claims[f"{meta.namespace or 'default'}/{meta.name}"] = loaded.obj
+        elif kind in (provisioningrequest.KIND, capacitybuffer.KIND):
+            later.append((index, raw))
+        else:
+            problems.append(
+                Problem(
+                    file,
+                    where,
+                    "kind",
+                    f"expected ProvisioningRequest, CapacityBuffer, PodTemplate or "
+                    f"ResourceClaimTemplate, got {show(kind)}",
+                )
+            )
+    requests: list[ProvisioningRequest] = []
+    buffers: list[CapacityBuffer] = []
+    for _, raw in later:
+        if raw.get("kind") == provisioningrequest.KIND:
+            request, found_problems = _provisioning_request(raw, file, templates)
+            problems.extend(found_problems)
+            if request is not None:
+                requests.append(request)
+        else:
+            buffer, found_problems = _capacity_buffer(raw, file, templates)
+            problems.extend(found_problems)
+            if buffer is not None:
+                buffers.append(buffer)
+    if problems:
+        raise InputError(problems)
+    return AutoscalingObjects(tuple(requests), tuple(buffers), templates, claims)
+
+
+def parse_autoscaling_objects_text(
+    text: str,
+    file: str,
+    *,
+    pod_templates: Mapping[str, PodTemplateSpec] | None = None,
+    claim_templates: Mapping[str, ResourceClaimTemplate] | None = None,
+) -> AutoscalingObjects:
+    """`parse_autoscaling_objects` of YAML text; `file` names it in problems."""
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise InputError([Problem(file, "", "", f"{where}invalid YAML: {problem}")]) from None
+    return parse_autoscaling_objects(
+        documents, file, pod_templates=pod_templates, claim_templates=claim_templates
+    )
+
+
+def load_autoscaling_objects(path: str) -> AutoscalingObjects:
+    """Read ProvisioningRequests, CapacityBuffers and their templates from a YAML file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputError(
+            [Problem(path, "", "", f"cannot read file: {err.strerror or err}")]
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError([Problem(path, "", "", "file is not UTF-8 text")]) from None
+    return parse_autoscaling_objects_text(text, path)
