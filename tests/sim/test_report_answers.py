@@ -4,12 +4,13 @@ little before the first policy leaves the ideal line."""
 
 from __future__ import annotations
 
-from dralloc.sim.campaign import ReplayPolicySummary, RunCurves, RunSpec
+from dralloc.sim.campaign import RunCurves, RunSpec
 from dralloc.sim.costs import CapacityCost, CapacityHours
 from dralloc.sim.fgd import ARRIVAL_AXIS
 from dralloc.sim.pages import padded_range
 from dralloc.sim.replay_report import _sentence
 from dralloc.sim.report import zoom_start
+from dralloc.sim.summaries import ReplayPolicySummary
 
 
 def summary(policy: str, cost: CapacityCost, fragmented_hours: float) -> ReplayPolicySummary:

@@ -501,9 +501,10 @@ def _fgd(
     from rich.console import Console
 
     from dralloc.cli.tables import Column, TextTable
-    from dralloc.sim.campaign import RunCurves, run_campaign, summarize, write_csvs
+    from dralloc.sim.campaign import RunCurves, run_campaign, write_csvs
     from dralloc.sim.pages import REPORT_FILE
     from dralloc.sim.report import write_report
+    from dralloc.sim.summaries import summarize
     from dralloc.sim.traces.openb import resolve_trace
     from dralloc.sim.traces.resolve import resolve_arrival_trace
 
@@ -603,12 +604,12 @@ def _replay(
     from dralloc.sim.campaign import (
         ReplayRun,
         run_replay_campaign,
-        summarize_replays,
         write_replay_csvs,
     )
     from dralloc.sim.job_replay import resolve_job_replay
     from dralloc.sim.pages import REPORT_FILE
     from dralloc.sim.replay_report import write_replay_report
+    from dralloc.sim.summaries import summarize_replays
     from dralloc.sim.traces.node_events import load_node_events, with_node_events
 
     prices = _prices(price)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from dralloc.sim.campaign import ReplayPolicySummary, ReplayRun, summarize_replays
+from dralloc.sim.campaign import ReplayRun
 from dralloc.sim.costs import saving
 from dralloc.sim.pages import (
     figure_html,
@@ -47,6 +47,7 @@ from dralloc.sim.pages import (
 from dralloc.sim.prices import price_of
 from dralloc.sim.provenance import Provenance
 from dralloc.sim.styles import policy_style
+from dralloc.sim.summaries import ReplayPolicySummary, summarize_replays
 
 __all__ = ["write_replay_report"]
 
