@@ -9,8 +9,8 @@
 * `experiment` and `fgd`: the FGD paper's arrival-only experiment, one run at a time.
 * `replay`: time-based replay on a virtual clock through the real scheduling queue.
 * `campaign` (the runs and their CSV files; `summaries`, their medians over seeds), run by
-  `runner` (worker processes, a clean stop)
-  with `progress` (a line per run and the ETA); `outdir` writes --out whole.
+  `runner` (worker processes, a clean stop) with `progress` (a line per run and the ETA);
+  `outdir` writes --out whole.
 * `costs` (the cost of capacity at `prices`), and the reports built around the decision:
   `report` (FGD) and `replay_report`, on the page `pages` shares (one plotly.min.js beside
   them), with `styles` (a policy's colour and dash), `provenance` (the footer) and `export`
