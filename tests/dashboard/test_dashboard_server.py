@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -191,7 +192,9 @@ def test_the_offline_command_serves_until_its_time_is_up(
 ) -> None:
     monkeypatch.delenv("DRALLOC_DASHBOARD_TOKEN", raising=False)
     args = ["dashboard", "-f", str(DATA), "--address", "127.0.0.1:0", "--for", "0.1"]
+    before = signal.getsignal(signal.SIGTERM)
     result = CliRunner().invoke(app, args)
+    assert signal.getsignal(signal.SIGTERM) is before  # the process's handlers given back
     assert result.exit_code == 0, result.output
     assert re.fullmatch(
         r"dashboard on http://127\.0\.0\.1:\d+/ \(3 nodes, 4 GPUs, 1 pod pending\); "

@@ -324,9 +324,15 @@ def dashboard_command(
             "pending); Ctrl-C stops\n"
         )
         stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        stop.wait(run_for)
+        previous = {
+            sig: signal.signal(sig, lambda *_: stop.set())
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            stop.wait(run_for)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     finally:
         server.stop()
     raise typer.Exit(0)
