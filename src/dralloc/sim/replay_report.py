@@ -421,8 +421,9 @@ def write_replay_report(
     seeds = sorted({r.spec.seed for r in runs})
     scope = (
         f"<p class='note'>{len(runs)} runs: policies {html.escape(', '.join(_labels(runs)))}; "
-        f"seeds {html.escape(', '.join(map(str, seeds)))}. Pods arrive and leave at the "
-        "trace's times, and every pod goes through dralloc's scheduling queue, scheduler and "
+        f"seed{'s' * (len(seeds) != 1)} {html.escape(', '.join(map(str, seeds)))}. "
+        "Pods arrive and leave at the trace's times, and every pod goes through dralloc's "
+        "scheduling queue, scheduler and "
         f"DRA allocator. Prices (USD per GPU-hour): {html.escape(priced)}; the defaults are "
         "illustrative, not quotes (sim.prices).</p>"
     )

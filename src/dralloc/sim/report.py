@@ -491,8 +491,8 @@ def write_report(
     seeds = sorted({r.spec.seed for r in runs})
     scope = (
         f"<p class='note'>{len(runs)} runs: policies {html.escape(', '.join(_policies(runs)))}; "
-        f"seeds {html.escape(', '.join(map(str, seeds)))}. Every pod went through dralloc's "
-        "scheduler and DRA allocator.</p>"
+        f"seed{'s' * (len(seeds) != 1)} {html.escape(', '.join(map(str, seeds)))}. "
+        "Every pod went through dralloc's scheduler and DRA allocator.</p>"
     )
     report = write_page(
         path,
