@@ -23,6 +23,7 @@ PACKAGES = [
     "dralloc.controllers.workloads",
     "dralloc.kube",
     "dralloc.autoscaling",
+    "dralloc.dashboard",
     "dralloc.autoscaling.prediction",
     "dralloc.kube.nodesim",
     "dralloc.kube.controllers",
