@@ -73,11 +73,6 @@ def test_report_loads_without_errors_and_every_chart_draws(
     page.context.close()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the reports' narrow-screen layout is being redesigned (issue 15 point 2): today's "
-    "report scrolls sideways at 390 px",
-)
 @pytest.mark.parametrize("mode", MODES)
 def test_report_fits_a_phone_screen(
     browser: Browser, reports: dict[str, Path], artifacts: Path, mode: str
@@ -91,6 +86,12 @@ def test_report_fits_a_phone_screen(
     )
     probe.screenshot(artifacts, f"{mode}-report-phone")
     overflows = probe.has_horizontal_overflow()
+    # The answer comes first: the summary table starts within the first screen.
+    summary_top = page.evaluate(
+        "() => document.querySelector('table.summary')?.getBoundingClientRect().top ?? -1"
+    )
     page.context.close()
     assert probe.errors == []
     assert not overflows, "the page is wider than the 390 px screen"
+    assert 0 <= summary_top < PHONE[1], summary_top
+    assert (reports[mode].parent / "plotly.min.js").is_file(), "the shared script beside it"

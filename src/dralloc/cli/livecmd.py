@@ -23,7 +23,7 @@ SCHEDULER_EPILOG = epilog(
     {
         0: "stopped by SIGTERM or SIGINT (or --for elapsed) after a clean shutdown",
         1: "leadership lost: a supervisor restarts the process",
-        2: "invalid flags, configuration or kubeconfig (a --dashboard address not usable)",
+        2: "invalid flags, configuration, kubeconfig or --dashboard address",
         3: "the API server could not be used (unreachable, informers never synced)",
     },
 )
