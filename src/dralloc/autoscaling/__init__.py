@@ -34,6 +34,12 @@ ProvisioningRequests and CapacityBuffers (§7, §8):
 * `provisioning`: check-capacity, best-effort-atomic, booking and expiry in the loop;
 * `virtualpods`: the planned pods both place in the snapshot, with in-memory claims.
 
+The karpenter mode (§5):
+
+* `karpenter`: `Karpenter`, batching, NodeClaims whose candidate shapes narrow as pods join,
+  pool weights and limits, capacity-type preference, and upstream's DRA gaps counted;
+* `disruption`: expiry, emptiness, drift, multi- and single-node consolidation, budgets.
+
 Imports `dralloc.api`, `dralloc.devices`, `dralloc.errors`, and for the scaler's what-ifs
 `dralloc.scheduler` and `dralloc.queueing`'s request arithmetic; never `dralloc.sim`,
 `dralloc.kube` or `dralloc.cli`, which wire it in.
@@ -77,10 +83,13 @@ from dralloc.autoscaling.config import (
 from dralloc.autoscaling.decisions import (
     BlockingPodReason,
     Decision,
+    Disrupted,
     FailedScaleUpReason,
     LoopResult,
+    NodeClaimLaunch,
     NoScaleUp,
     NoScaleUpReason,
+    Offering,
     ProvisioningRequestUpdate,
     ScaleDown,
     ScaleUp,
@@ -102,6 +111,7 @@ from dralloc.autoscaling.estimator import Estimate, estimate, pack_order
 from dralloc.autoscaling.expanders import Option, choose
 from dralloc.autoscaling.fields import parse_duration
 from dralloc.autoscaling.fleet import Fleet, FleetNode
+from dralloc.autoscaling.karpenter import Karpenter, KarpenterResult, UpstreamGap
 from dralloc.autoscaling.lifecycle import (
     Billing,
     ClusterChange,
@@ -182,6 +192,7 @@ __all__ = [
     "ConsolidationPolicy",
     "Decision",
     "DelayDistribution",
+    "Disrupted",
     "Disruption",
     "DisruptionBudget",
     "DisruptionReason",
@@ -194,11 +205,14 @@ __all__ = [
     "FleetView",
     "Forecaster",
     "Interruption",
+    "Karpenter",
+    "KarpenterResult",
     "LognormalDelay",
     "LoopResult",
     "Mode",
     "NoScaleUp",
     "NoScaleUpReason",
+    "NodeClaimLaunch",
     "NodeCopy",
     "NodeGroup",
     "NodeGroupBackoff",
@@ -209,6 +223,7 @@ __all__ = [
     "NodeSelectorFromDetail",
     "NodeShape",
     "NodeTemplate",
+    "Offering",
     "Option",
     "Options",
     "PackOrder",
@@ -236,6 +251,7 @@ __all__ = [
     "Unremovable",
     "UnremovableReason",
     "UnschedulablePod",
+    "UpstreamGap",
     "UtilizationError",
     "UtilizationInfo",
     "UtilizationMode",

@@ -103,6 +103,34 @@ class FleetView:
         return sum(1 for n in (*self.ready, *self.upcoming) if n.group == group)
 
 
+def view_of(
+    fleet: Fleet, templates: Mapping[str, NodeTemplate], now: float, state: ClusterState
+) -> FleetView:
+    """Which of `fleet`'s nodes are ready (a Node with its template's complete pools, §3.2),
+    upcoming (requested, not failed, not yet ready) or leaving (deleting or failed) at `now`."""
+    present = {n.metadata.name for n in state.nodes}
+    slices: dict[str, list[ResourceSlice]] = {}
+    for each in state.slices:
+        if each.spec.node_name:
+            slices.setdefault(each.spec.node_name, []).append(each)
+    ready: list[FleetNode] = []
+    upcoming: list[FleetNode] = []
+    leaving: list[FleetNode] = []
+    for node in fleet.nodes():
+        life = node.lifecycle
+        if life.requested_at > now or (life.gone_at is not None and life.gone_at <= now):
+            continue
+        if life.launch_failed or life.deleting_at is not None or life.gone_at is not None:
+            leaving.append(node)
+            continue
+        template = templates[life.shape]
+        if node.name in present and not is_upcoming(template, slices.get(node.name, [])):
+            ready.append(node)
+        else:
+            upcoming.append(node)
+    return FleetView(tuple(ready), tuple(upcoming), tuple(leaving))
+
+
 @dataclass
 class ClusterAutoscaler:
     """cluster-autoscaler mode over one run's fleet (see the module docstring).
@@ -317,27 +345,7 @@ class ClusterAutoscaler:
 
     def fleet_view(self, now: float, state: ClusterState) -> FleetView:
         """Ready, upcoming and leaving fleet nodes at `now`, judged against `state`."""
-        present = {n.metadata.name for n in state.nodes}
-        slices: dict[str, list[ResourceSlice]] = {}
-        for each in state.slices:
-            if each.spec.node_name:
-                slices.setdefault(each.spec.node_name, []).append(each)
-        ready: list[FleetNode] = []
-        upcoming: list[FleetNode] = []
-        leaving: list[FleetNode] = []
-        for node in self.fleet.nodes():
-            life = node.lifecycle
-            if life.requested_at > now or (life.gone_at is not None and life.gone_at <= now):
-                continue
-            if life.launch_failed or life.deleting_at is not None or life.gone_at is not None:
-                leaving.append(node)
-                continue
-            template = self.templates[life.shape]
-            if node.name in present and not is_upcoming(template, slices.get(node.name, [])):
-                ready.append(node)
-            else:
-                upcoming.append(node)
-        return FleetView(tuple(ready), tuple(upcoming), tuple(leaving))
+        return view_of(self.fleet, self.templates, now, state)
 
     # -------------------------------------------------------------------- planning
 

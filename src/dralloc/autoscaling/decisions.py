@@ -195,6 +195,53 @@ class ProvisioningRequestUpdate:
         return f"provisioning request {self.request}: {self.condition}={state} ({self.reason})"
 
 
+# ------------------------------------------------------------------ karpenter mode (§5)
+
+
+@dataclass(frozen=True)
+class Offering:
+    shape: str
+    capacity_type: CapacityType
+    price: float
+
+
+@dataclass(frozen=True)
+class NodeClaimLaunch:
+    """NodeClaim `node` of `pool` launched as `offering` at `time` for `pods`; `candidates`
+    are the shapes still possible when it launched (the narrowing's outcome)."""
+
+    time: float
+    node: str
+    pool: str
+    offering: Offering
+    pods: tuple[str, ...]
+    candidates: tuple[str, ...]
+
+    def __str__(self) -> str:
+        o = self.offering
+        return (
+            f"launch {self.node} ({self.pool}): {o.shape} {o.capacity_type} "
+            f"${o.price:g}/h for {len(self.pods)} pod(s), candidates {', '.join(self.candidates)}"
+        )
+
+
+@dataclass(frozen=True)
+class Disrupted:
+    """A disruption command: `nodes` deleted by `method` for `reason`, with an optional
+    replacement; `savings` is USD per hour saved."""
+
+    time: float
+    method: str  # Emptiness, Drift, MultiNodeConsolidation, SingleNodeConsolidation, Expiration
+    reason: str  # Empty, Drifted, Underutilized, Expired
+    nodes: tuple[str, ...]
+    replacement: NodeClaimLaunch | None = None
+    savings: float = 0.0
+
+    def __str__(self) -> str:
+        replaced = f", replaced by {self.replacement.node}" if self.replacement else ""
+        return f"{self.method}: delete {', '.join(self.nodes)} ({self.reason}){replaced}"
+
+
 Decision = (
     ScaleUp | ScaleUpFailure | NoScaleUp | ScaleDown | SpotInterruption | ProvisioningRequestUpdate
 )

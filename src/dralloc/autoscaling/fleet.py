@@ -96,6 +96,16 @@ class Fleet:
         shape = self.config.shapes[group.shape]
         return self._new(group, at, shape.provisioning, shape.availability.launch_failure)
 
+    def request_offering(
+        self, pool: str, shape: str, capacity_type: CapacityType, at: float
+    ) -> NodeLifecycle:
+        """A new node of `shape` bought as `capacity_type` for karpenter NodePool `pool`,
+        named `<pool>-<index>` (Karpenter's NodeClaims are `<nodepool>-<random>`; here the
+        index keeps names, and hence draws, stable)."""
+        offering = NodeGroup(pool, shape, 0, 0, capacity_type)
+        spec = self.config.shapes[shape]
+        return self._new(offering, at, spec.provisioning, spec.availability.launch_failure)
+
     def start(self) -> list[NodeLifecycle]:
         """Every group's `min` nodes, running from time 0 (call once, before any request)."""
         started: list[NodeLifecycle] = []

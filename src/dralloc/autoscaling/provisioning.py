@@ -58,6 +58,7 @@ from dralloc.autoscaling.provisioningrequest import (
     ProvisioningRequest,
     consumed_request,
 )
+from dralloc.autoscaling.scaleup import scale_up
 from dralloc.autoscaling.virtualpods import VirtualPod, place_virtual
 
 if TYPE_CHECKING:
@@ -225,8 +226,6 @@ def process_one(
     result: LoopResult,
 ) -> Outcome:
     """Step 3 of the module docstring for one request."""
-    from dralloc.autoscaling.scaleup import scale_up
-
     memory = ca.provisioning_request_state
     request = _set(request, now, ConditionType.ACCEPTED, True, ConditionReason.ACCEPTED, result)
     pods = request.virtual_pods(claim_templates)

@@ -1,0 +1,366 @@
+"""Karpenter's disruption: expiry, emptiness, drift and consolidation under disruption budgets
+(spec/autoscaling.md §5.2).
+
+Owns nothing between loops (the `Karpenter` that calls `disrupt` keeps the pod events and the
+fleet); plans on private `PlanningSnapshot`s and acts through `NodeLifecycle.delete` and
+`Karpenter.launch`. Behaviour read in kubernetes-sigs/karpenter
+`pkg/controllers/disruption/` (controller.go's method order, emptiness.go, drift.go,
+multinodeconsolidation.go, singlenodeconsolidation.go, `pkg/apis/v1/nodepool.go`):
+
+* Expiry first and outside budgets: a node older than its pool's `expireAfter` (720 h) is
+  deleted at once, without waiting for a replacement (upstream's forceful expiration).
+* Then the first method that finds a command wins, in upstream's order:
+  1. **Emptiness** (any consolidation policy): consolidatable nodes with no pod but
+     DaemonSet, mirror or finished ones are deleted, as many as the `Empty` budget allows;
+  2. **Drift**: a node whose shape or capacity type its pool no longer offers (the pool's
+     config changed) is replaced: deleted, with a new NodeClaim for its pods if they fit
+     nowhere else (`Drifted` budget);
+  3. **Multi-node consolidation** (`WhenEmptyOrUnderutilized`, `Balanced`): candidates
+     sorted by savings per unit of disruption; a binary search finds the largest prefix (at
+     least two) whose pods fit on the other nodes plus at most one new NodeClaim cheaper than
+     the prefix together (`Underutilized` budget);
+  4. **Single-node consolidation**: the first candidate that can be deleted (its pods fit
+     elsewhere) or replaced by one cheaper NodeClaim.
+* A candidate is a ready node of a pool, not deleting, without `karpenter.sh/do-not-disrupt:
+  "true"` on it or on one of its pods, and consolidatable: `consolidateAfter` has passed since
+  its last pod event (`Never` never). A spot node is only deleted, never replaced, unless
+  `spotToSpotConsolidation` is on and at least 15 shapes are candidates.
+* `Balanced` approves a command iff (savings / pool cost) / (disruption / pool disruption)
+  >= 1/2, with pod cost clamp(1 + deletionCost/2^27 + priority/2^25, -10, 10) (negatives 0)
+  and node cost 1 + the sum of its pods' costs.
+* Budgets: per pool and reason, the least `nodes` (a count, or a percentage of the pool's
+  nodes rounded up) of the budgets that apply to the reason, minus the pool's nodes already
+  deleting. Budgets with a cron `schedule` are not evaluated yet: they are treated as
+  inactive (stated in the run's log by the caller).
+
+Simplifications, stated: a command acts at once (upstream re-validates it 15 s later and
+waits for the replacement to be initialized before draining); PodDisruptionBudgets are not
+consulted; a replacement comes from the first candidate's pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from dralloc.api.core import Pod
+from dralloc.autoscaling.clusterautoscaler import FleetView
+from dralloc.autoscaling.config import CapacityType, ConsolidationPolicy, DisruptionReason, NodePool
+from dralloc.autoscaling.decisions import Disrupted, NodeClaimLaunch, Offering
+from dralloc.autoscaling.drain import goes_with_node
+from dralloc.autoscaling.fleet import FleetNode
+from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, unbound
+from dralloc.scheduler.cache import pod_claim_keys
+
+if TYPE_CHECKING:
+    from dralloc.autoscaling.karpenter import Karpenter, KarpenterResult
+
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+SPOT_TO_SPOT_MIN_SHAPES = 15
+
+
+def pod_cost(pod: Pod) -> float:
+    """Balanced consolidation's disruption cost of one pod (see the module docstring)."""
+    try:
+        deletion = float(pod.metadata.annotations.get(DELETION_COST, "0"))
+    except ValueError:
+        deletion = 0.0
+    cost = 1 + deletion / 2**27 + (pod.spec.priority or 0) / 2**25
+    return max(0.0, min(10.0, cost))
+
+
+def node_cost(pods: Sequence[Pod]) -> float:
+    return 1 + sum(pod_cost(p) for p in pods)
+
+
+def _pods_by_node(state: ClusterState) -> dict[str, list[Pod]]:
+    out: dict[str, list[Pod]] = {}
+    for pod in state.pods:
+        if pod.spec.node_name:
+            out.setdefault(pod.spec.node_name, []).append(pod)
+    return out
+
+
+def allowed(k: Karpenter, pool: NodePool, reason: DisruptionReason, now: float) -> int:
+    """How many more of `pool`'s nodes may be disrupted for `reason` now."""
+    nodes = [
+        n
+        for n in k.fleet.nodes()
+        if n.group == pool.name
+        and not n.lifecycle.launch_failed
+        and (n.lifecycle.gone_at is None or n.lifecycle.gone_at > now)
+        and n.lifecycle.requested_at <= now
+    ]
+    deleting = sum(1 for n in nodes if n.lifecycle.deleting_at is not None)
+    limits = [
+        b.allowed(len(nodes))
+        for b in pool.disruption.budgets
+        if b.schedule is None and (not b.reasons or reason in b.reasons)
+    ]
+    if not limits:
+        return len(nodes)
+    return max(0, min(limits) - deleting)
+
+
+def disrupt(
+    k: Karpenter, now: float, state: ClusterState, view: FleetView, result: KarpenterResult
+) -> None:
+    """Expiry, then the first disruption method with a command (see the module docstring)."""
+    pods_on = _pods_by_node(state)
+    for node in (*view.ready, *view.upcoming):
+        pool = k.pool(node.group)
+        if pool.expire_after is not None and now >= node.lifecycle.requested_at + pool.expire_after:
+            node.lifecycle.delete(now)
+            result.disruptions.append(Disrupted(now, "Expiration", "Expired", (node.name,)))
+    if any(d.method == "Expiration" for d in result.disruptions):
+        view = FleetView(
+            tuple(n for n in view.ready if n.lifecycle.deleting_at is None),
+            tuple(n for n in view.upcoming if n.lifecycle.deleting_at is None),
+            view.leaving,
+        )
+    candidates = [n for n in view.ready if _is_candidate(k, n, pods_on, state, now)]
+    drifted = [n for n in view.ready if _is_drifted(k, n) and not _blocked(n, pods_on, state)]
+    for method in (_emptiness, _drift, _multi_node, _single_node):
+        pool_nodes = drifted if method is _drift else candidates
+        command = method(k, now, state, view, pool_nodes, pods_on)
+        if command is not None:
+            for name in command.nodes:
+                next(n for n in view.ready if n.name == name).lifecycle.delete(now)
+            result.disruptions.append(command)
+            return
+
+
+def _blocked(node: FleetNode, pods_on: dict[str, list[Pod]], state: ClusterState) -> bool:
+    obj = next((n for n in state.nodes if n.metadata.name == node.name), None)
+    if obj is not None and obj.metadata.annotations.get(DO_NOT_DISRUPT) == "true":
+        return True
+    return any(
+        p.metadata.annotations.get(DO_NOT_DISRUPT) == "true" for p in pods_on.get(node.name, [])
+    )
+
+
+def _is_candidate(
+    k: Karpenter, node: FleetNode, pods_on: dict[str, list[Pod]], state: ClusterState, now: float
+) -> bool:
+    pool = k.pool(node.group)
+    after = pool.disruption.consolidate_after
+    if after is None or node.lifecycle.deleting_at is not None:
+        return False
+    since = k.last_pod_event.get(node.name, now)
+    return now >= since + after and not _blocked(node, pods_on, state)
+
+
+def _is_drifted(k: Karpenter, node: FleetNode) -> bool:
+    pool = k.pool(node.group)
+    return node.lifecycle.shape not in pool.shapes or node.capacity_type not in pool.capacity_types
+
+
+def _movable(pods: Sequence[Pod]) -> list[Pod]:
+    return [p for p in pods if not goes_with_node(p)]
+
+
+def _emptiness(
+    k: Karpenter,
+    now: float,
+    state: ClusterState,
+    view: FleetView,
+    candidates: Sequence[FleetNode],
+    pods_on: dict[str, list[Pod]],
+) -> Disrupted | None:
+    chosen: list[str] = []
+    room: dict[str, int] = {}
+    for node in candidates:
+        if _movable(pods_on.get(node.name, [])):
+            continue
+        pool = k.pool(node.group)
+        if pool.name not in room:
+            room[pool.name] = allowed(k, pool, DisruptionReason.EMPTY, now)
+        if room[pool.name] > 0:
+            room[pool.name] -= 1
+            chosen.append(node.name)
+    if not chosen:
+        return None
+    saved = sum(n.billing.price_per_hour for n in candidates if n.name in chosen)
+    return Disrupted(now, "Emptiness", DisruptionReason.EMPTY, tuple(chosen), savings=saved)
+
+
+def _simulate(
+    k: Karpenter, now: float, state: ClusterState, view: FleetView, nodes: Sequence[FleetNode]
+) -> tuple[bool, list[str], list[Pod]] | None:
+    """Remove `nodes` in a what-if: (every pod fits elsewhere, shapes one new NodeClaim of
+    the first node's pool could take the rest on, the rest); None when even that fails."""
+    snapshot: PlanningSnapshot = k.planning_snapshot(state, view)
+    moved: list[Pod] = []
+    for node in nodes:
+        moved.extend(_movable(snapshot.remove_node(node.name)))
+    left = [unbound(p) for p in moved if snapshot.place(unbound(p)) is None]
+    if not left:
+        return True, [], []
+    pool = k.pool(nodes[0].group)
+    claims = {f"{c.metadata.namespace}/{c.metadata.name}": c for c in snapshot.claims()}
+    pod_claims = [
+        claims[key]
+        for p in left
+        for _, key in pod_claim_keys(p)
+        if key is not None and key in claims
+    ]
+    shapes: list[str] = []
+    for shape in dict.fromkeys(o.shape for o in k.offerings(pool, now)):
+        what_if = k._shape_snapshot(shape, pod_claims, 0)
+        if all(what_if.place(p) is not None for p in left):
+            shapes.append(shape)
+    return (False, shapes, left) if shapes else None
+
+
+def _command(
+    k: Karpenter,
+    now: float,
+    state: ClusterState,
+    view: FleetView,
+    nodes: Sequence[FleetNode],
+    pods_on: dict[str, list[Pod]],
+    method: str,
+    launch: bool,
+) -> Disrupted | None:
+    """The consolidation command for deleting `nodes`, if it saves money (and, for a
+    `Balanced` pool, passes the ratio test); with `launch`, its replacement is launched."""
+    simulated = _simulate(k, now, state, view, nodes)
+    if simulated is None:
+        return None
+    fits, shapes, left = simulated
+    price = sum(n.billing.price_per_hour for n in nodes)
+    pool = k.pool(nodes[0].group)
+    replacement: Offering | None = None
+    if not fits:
+        spot = any(n.capacity_type is CapacityType.SPOT for n in nodes)
+        offerings = [o for o in k.offerings(pool, now, shapes) if o.price < price]
+        if spot and (
+            not k.config.options.spot_to_spot_consolidation or len(shapes) < SPOT_TO_SPOT_MIN_SHAPES
+        ):
+            return None  # spot nodes are only deleted, never replaced
+        replacement = k.cheapest(offerings, pool)
+        if replacement is None:
+            return None
+    savings = price - (replacement.price if replacement is not None else 0.0)
+    if pool.disruption.consolidation_policy is ConsolidationPolicy.BALANCED and not _balanced(
+        k, pool, nodes, pods_on, savings, now
+    ):
+        return None
+    launched: NodeClaimLaunch | None = None
+    if replacement is not None and launch:
+        launched = k.launch(now, pool, [replacement.shape], left)
+    return Disrupted(
+        now,
+        method,
+        DisruptionReason.UNDERUTILIZED,
+        tuple(n.name for n in nodes),
+        launched,
+        savings,
+    )
+
+
+def _balanced(
+    k: Karpenter,
+    pool: NodePool,
+    nodes: Sequence[FleetNode],
+    pods_on: dict[str, list[Pod]],
+    savings: float,
+    now: float,
+) -> bool:
+    members = [n for n in k._live(now) if n.group == pool.name]
+    pool_cost = sum(n.billing.price_per_hour for n in members)
+    pool_disruption = sum(node_cost(_movable(pods_on.get(n.name, []))) for n in members)
+    disruption = sum(node_cost(_movable(pods_on.get(n.name, []))) for n in nodes)
+    if pool_cost <= 0 or pool_disruption <= 0 or disruption <= 0:
+        return savings > 0
+    return (savings / pool_cost) / (disruption / pool_disruption) >= 0.5
+
+
+def _underutilized(k: Karpenter, candidates: Sequence[FleetNode], now: float) -> list[FleetNode]:
+    """Candidates of consolidating pools, within each pool's `Underutilized` budget."""
+    room: dict[str, int] = {}
+    out: list[FleetNode] = []
+    for node in candidates:
+        pool = k.pool(node.group)
+        if pool.disruption.consolidation_policy is ConsolidationPolicy.WHEN_EMPTY:
+            continue
+        if pool.name not in room:
+            room[pool.name] = allowed(k, pool, DisruptionReason.UNDERUTILIZED, now)
+        if room[pool.name] > 0:
+            room[pool.name] -= 1
+            out.append(node)
+    return out
+
+
+def _sorted(candidates: Sequence[FleetNode], pods_on: dict[str, list[Pod]]) -> list[FleetNode]:
+    """Most savings per unit of disruption first (ties: name)."""
+    return sorted(
+        candidates,
+        key=lambda n: (
+            -n.billing.price_per_hour / node_cost(_movable(pods_on.get(n.name, []))),
+            n.name,
+        ),
+    )
+
+
+def _drift(
+    k: Karpenter,
+    now: float,
+    state: ClusterState,
+    view: FleetView,
+    drifted: Sequence[FleetNode],
+    pods_on: dict[str, list[Pod]],
+) -> Disrupted | None:
+    for node in drifted:
+        pool = k.pool(node.group)
+        if allowed(k, pool, DisruptionReason.DRIFTED, now) <= 0:
+            continue
+        simulated = _simulate(k, now, state, view, [node])
+        if simulated is None:
+            continue
+        fits, shapes, left = simulated
+        launched = None if fits else k.launch(now, pool, shapes, left)
+        if not fits and launched is None:
+            continue
+        return Disrupted(now, "Drift", DisruptionReason.DRIFTED, (node.name,), launched)
+    return None
+
+
+def _multi_node(
+    k: Karpenter,
+    now: float,
+    state: ClusterState,
+    view: FleetView,
+    candidates: Sequence[FleetNode],
+    pods_on: dict[str, list[Pod]],
+) -> Disrupted | None:
+    ordered = _sorted(_underutilized(k, candidates, now), pods_on)[:100]
+    if len(ordered) < 2:
+        return None
+    low, high = 2, len(ordered)
+    best: int | None = None
+    while low <= high:
+        middle = (low + high) // 2
+        if _command(k, now, state, view, ordered[:middle], pods_on, "", False) is not None:
+            best, low = middle, middle + 1
+        else:
+            high = middle - 1
+    if best is None:
+        return None
+    return _command(k, now, state, view, ordered[:best], pods_on, "MultiNodeConsolidation", True)
+
+
+def _single_node(
+    k: Karpenter,
+    now: float,
+    state: ClusterState,
+    view: FleetView,
+    candidates: Sequence[FleetNode],
+    pods_on: dict[str, list[Pod]],
+) -> Disrupted | None:
+    for node in _sorted(_underutilized(k, candidates, now), pods_on):
+        command = _command(k, now, state, view, [node], pods_on, "SingleNodeConsolidation", True)
+        if command is not None:
+            return command
+    return None

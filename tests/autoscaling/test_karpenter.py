@@ -1,0 +1,286 @@
+"""karpenter mode (spec §5): batching, NodeClaims whose candidate shapes narrow as pods join
+(a MIG claim narrows to the MIG shape), pool weights, limits and capacity-type preference;
+disruption by emptiness, drift, multi- and single-node consolidation under budgets, expiry;
+and the count of pods upstream Karpenter would not have provisioned for.
+
+Shapes are L4 nodes with 4 or 8 whole GPUs ($4 and $8 an hour on demand, the 4-GPU one $1.5
+spot) and a DGX H100 with static MIG (all-1g.10gb); clusters hold at most three nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+import pytest
+from test_cluster_autoscaler import FAST, World, gpu_claim, gpu_pod, load
+
+from dralloc.api.core import Pod
+from dralloc.autoscaling.clusterautoscaler import UnschedulablePod
+from dralloc.autoscaling.config import AutoscalingConfig, CapacityType
+from dralloc.autoscaling.fleet import Fleet
+from dralloc.autoscaling.karpenter import Karpenter, KarpenterResult, UpstreamGap
+from dralloc.autoscaling.planning import PlanningSnapshot
+from dralloc.devices import load_catalog
+from dralloc.devices.catalog import Catalog
+
+
+def karpenter_text(pools: str, options: str = "{}") -> str:
+    return f"""\
+apiVersion: dralloc.io/v1alpha1
+kind: Autoscaling
+mode: karpenter
+shapes:
+- name: l4x4
+  shape: l4
+  gpus: 4
+  price: {{onDemand: 4.0, spot: 1.5, reserved: 3.0}}
+  availability: {{reserved: 1}}
+  provisioning: {FAST}
+- name: l4x8
+  shape: l4
+  gpus: 8
+  price: {{onDemand: 8.0}}
+  provisioning: {FAST}
+- name: h100-mig
+  shape: dgx-h100
+  mig: static
+  layout: all-1g.10gb
+  price: {{onDemand: 98.32}}
+  provisioning: {FAST}
+nodePools:
+{pools}
+options: {options}
+"""
+
+
+ALL = "- {name: gpu, shapes: [l4x4, l4x8, h100-mig]}\n"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def karpenter(text: str, catalog: Catalog) -> tuple[Karpenter, World]:
+    config: AutoscalingConfig = load(text, catalog)
+    k = Karpenter(config, Fleet(config, seed=7), catalog, seed=7)
+    return k, World(k)  # type: ignore[arg-type]  # World reads only .fleet and .templates
+
+
+def run(
+    world: World, now: float, pending: Sequence[Pod] = (), since: float = 0.0
+) -> KarpenterResult:
+    k = world.ca
+    assert isinstance(k, Karpenter)
+    return k.run_once(now, world.cluster_at(now), [UnschedulablePod(p, since) for p in pending])
+
+
+def pods(
+    world: World, count: int, gpus: int = 4, device_class: str = "gpu.nvidia.com"
+) -> list[Pod]:
+    out = []
+    for index in range(count):
+        name = f"{device_class.split('.')[0]}{gpus}-{index}"
+        world.claims[f"default/{name}"] = gpu_claim(name, count=gpus, device_class=device_class)
+        out.append(gpu_pod(name, name))
+    return out
+
+
+def launched(result: KarpenterResult) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    return [
+        (x.offering.shape, x.offering.capacity_type, x.pool, x.candidates) for x in result.launches
+    ]
+
+
+def test_a_batch_waits_for_the_idle_window_and_is_capped_by_the_max(catalog: Catalog) -> None:
+    _, world = karpenter(karpenter_text(ALL), catalog)
+    batch = pods(world, 1)
+    assert run(world, 100.0, batch).batch_open
+    assert run(world, 100.5, batch).launches == []
+    assert launched(run(world, 101.0, batch)) == [("l4x4", "on-demand", "gpu", ("l4x4", "l4x8"))]
+    # Pods arriving every half second keep the window open until batchMaxDuration (10 s).
+    _, world = karpenter(karpenter_text(ALL), catalog)
+    stream = pods(world, 25)
+    for step in range(20):
+        result = run(world, 200.0 + step * 0.5, stream[: step + 1])
+        assert result.batch_open and not result.launches
+    assert len(run(world, 210.0, stream[:21]).launches) > 0
+
+
+def test_the_cheapest_shape_that_fits_the_whole_batch_is_launched(catalog: Catalog) -> None:
+    _, world = karpenter(karpenter_text(ALL), catalog)
+    batch = pods(world, 2)
+    run(world, 100.0, batch)
+    result = run(world, 101.0, batch)
+    # The second 4-GPU pod narrows the claim to the 8-GPU shape: one node, not two.
+    assert launched(result) == [("l4x8", "on-demand", "gpu", ("l4x8",))]
+    assert result.launches[0].pods == ("default/gpu4-0", "default/gpu4-1")
+    # In-flight capacity is used: the same pods need nothing more next batch.
+    assert run(world, 111.0, batch).launches == []
+
+
+def test_a_mig_claim_narrows_to_the_mig_shape(catalog: Catalog) -> None:
+    _, world = karpenter(karpenter_text(ALL), catalog)
+    batch = pods(world, 1, gpus=2, device_class="mig.nvidia.com") + pods(world, 1, gpus=1)
+    run(world, 100.0, batch)
+    result = run(world, 101.0, batch)
+    assert sorted(launched(result)) == [
+        ("h100-mig", "on-demand", "gpu", ("h100-mig",)),
+        ("l4x4", "on-demand", "gpu", ("l4x4", "l4x8")),
+    ]
+
+
+def test_limits_count_in_flight_nodes(catalog: Catalog) -> None:
+    pools = "- {name: gpu, shapes: [l4x4, l4x8], limits: {nodes: 1}}\n"
+    _, world = karpenter(karpenter_text(pools), catalog)
+    batch = pods(world, 3)
+    run(world, 100.0, batch)
+    result = run(world, 101.0, batch)
+    assert launched(result) == [("l4x8", "on-demand", "gpu", ("l4x8",))]
+    assert result.unprovisionable == ("default/gpu4-2",)
+    pools = "- {name: gpu, shapes: [l4x4, l4x8], limits: {nvidia.com/gpu: 4}}\n"
+    _, world = karpenter(karpenter_text(pools), catalog)
+    batch = pods(world, 2)
+    run(world, 100.0, batch)
+    result = run(world, 101.0, batch)
+    assert launched(result) == [("l4x4", "on-demand", "gpu", ("l4x4",))]
+    assert result.unprovisionable == ("default/gpu4-1",)
+
+
+def test_weights_order_pools_and_reserved_then_cheapest_capacity_is_taken(
+    catalog: Catalog,
+) -> None:
+    pools = "- {name: cheap, shapes: [l4x4]}\n- {name: preferred, shapes: [l4x8], weight: 50}\n"
+    _, world = karpenter(karpenter_text(pools), catalog)
+    batch = pods(world, 1)
+    run(world, 100.0, batch)
+    assert launched(run(world, 101.0, batch)) == [("l4x8", "on-demand", "preferred", ("l4x8",))]
+    pools = "- {name: gpu, shapes: [l4x4], capacityTypes: [on-demand, spot, reserved]}\n"
+    _, world = karpenter(karpenter_text(pools), catalog)
+    batch = pods(world, 2)
+    run(world, 100.0, batch)
+    result = run(world, 101.0, batch)
+    assert [(x.offering.capacity_type, x.offering.price) for x in result.launches] == [
+        (CapacityType.RESERVED, 3.0),  # the one reserved node first
+        (CapacityType.SPOT, 1.5),
+    ]
+
+
+def bind_on(world: World, now: float, placements: Sequence[tuple[Pod, str]]) -> None:
+    """Bind each pod on the node given, its claims allocated there (as the scheduler would)."""
+    snapshot = PlanningSnapshot.of(world.cluster_at(now), world.ca.features)
+    for pod, node in placements:
+        assert snapshot.place(pod, among=[node]) == node
+    world.running = [
+        msgspec.structs.replace(p, spec=msgspec.structs.replace(p.spec, node_name=n))
+        for p, n in placements
+    ]
+    world.claims.update(snapshot.built.cache.claims)
+
+
+def two_half_idle_nodes(catalog: Catalog, pools: str) -> tuple[Karpenter, World]:
+    """Two l4x8 nodes ($8 an hour each), one 1-GPU pod on each."""
+    k, world = karpenter(karpenter_text(pools), catalog)
+    first, second = pods(world, 2, gpus=1)
+    k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
+    k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
+    bind_on(world, 200.0, [(first, "gpu-0000"), (second, "gpu-0001")])
+    return k, world
+
+
+def test_two_underutilized_nodes_are_replaced_by_one_cheaper(catalog: Catalog) -> None:
+    pools = (
+        "- {name: gpu, shapes: [l4x4, l4x8, h100-mig], disruption: {budgets: [{nodes: 100%}]}}\n"
+    )
+    k, world = two_half_idle_nodes(catalog, pools)
+    result = run(world, 300.0)
+    (command,) = result.disruptions
+    assert (command.method, command.reason, command.nodes) == (
+        "MultiNodeConsolidation",
+        "Underutilized",
+        ("gpu-0000", "gpu-0001"),
+    )
+    assert command.replacement is not None
+    assert command.replacement.offering.shape == "l4x4"
+    assert command.savings == 16.0 - 4.0
+    assert all(n.lifecycle.deleting_at == 300.0 for n in k.fleet.nodes()[:2])
+    # Under the default budget (10% of two nodes: one), only one node may go: the
+    # single-node method deletes one whose pod fits on the other.
+    k, world = two_half_idle_nodes(catalog, ALL)
+    (command,) = run(world, 300.0).disruptions
+    assert (command.method, command.nodes, command.replacement) == (
+        "SingleNodeConsolidation",
+        ("gpu-0000",),
+        None,
+    )
+
+
+def test_single_node_consolidation_deletes_a_node_whose_pods_fit_elsewhere(
+    catalog: Catalog,
+) -> None:
+    pools = "- {name: gpu, shapes: [l4x8], disruption: {budgets: [{nodes: '1'}]}}\n"
+    k, world = karpenter(karpenter_text(pools), catalog)
+    (pod,) = pods(world, 1, gpus=1)
+    k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
+    k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
+    world.bind(200.0, [pod])
+    result = run(world, 300.0)
+    # The empty node goes first (Emptiness), one at a time under the budget.
+    assert [(d.method, len(d.nodes)) for d in result.disruptions] == [("Emptiness", 1)]
+    assert run(world, 310.0).disruptions == []  # still deleting: the budget is used
+    later = run(world, 400.0)  # gone: the other node's pod has nowhere to go, no cheaper shape
+    assert later.disruptions == []
+
+
+def test_budgets_cap_how_many_empty_nodes_go_at_once(catalog: Catalog) -> None:
+    pools = "- {name: gpu, shapes: [l4x4], disruption: {budgets: [{nodes: '2'}]}}\n"
+    k, world = karpenter(karpenter_text(pools), catalog)
+    for _ in range(3):
+        k.fleet.request_offering("gpu", "l4x4", CapacityType.ON_DEMAND, 0.0)
+    result = run(world, 300.0)
+    assert [(d.method, d.nodes) for d in result.disruptions] == [
+        ("Emptiness", ("gpu-0000", "gpu-0001"))
+    ]
+    assert run(world, 310.0).disruptions == []
+    assert [d.nodes for d in run(world, 400.0).disruptions] == [("gpu-0002",)]
+
+
+def test_when_empty_never_consolidates_and_consolidate_after_waits(catalog: Catalog) -> None:
+    pools = (
+        "- {name: gpu, shapes: [l4x8, l4x4], "
+        "disruption: {consolidationPolicy: WhenEmpty, consolidateAfter: 5m}}\n"
+    )
+    k, world = karpenter(karpenter_text(pools), catalog)
+    (pod,) = pods(world, 1, gpus=1)
+    k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
+    k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
+    world.bind(200.0, [pod])
+    assert run(world, 300.0).disruptions == []  # first pod events seen at 300: wait 5 min
+    result = run(world, 600.0)
+    assert [(d.method, len(d.nodes)) for d in result.disruptions] == [("Emptiness", 1)]
+    assert run(world, 1200.0).disruptions == []  # the busy l4x8 is never consolidated
+
+
+def test_drift_replaces_a_node_its_pool_no_longer_offers_and_expiry_is_forceful(
+    catalog: Catalog,
+) -> None:
+    k, world = karpenter(karpenter_text(ALL), catalog)
+    (pod,) = pods(world, 1, gpus=4)
+    k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
+    world.bind(200.0, [pod])
+    pools = "- {name: gpu, shapes: [l4x4], expireAfter: 1h}\n"
+    k.config = load(karpenter_text(pools), catalog)
+    result = run(world, 300.0)
+    (command,) = result.disruptions
+    assert (command.method, command.reason, command.nodes) == ("Drift", "Drifted", ("gpu-0000",))
+    assert command.replacement is not None and command.replacement.offering.shape == "l4x4"
+    expired = run(world, 3600.0 + 300.0)
+    assert [(d.method, d.nodes) for d in expired.disruptions][:1] == [("Expiration", ("gpu-0001",))]
+
+
+def test_pods_upstream_would_not_provision_for_are_counted(catalog: Catalog) -> None:
+    k, world = karpenter(karpenter_text(ALL), catalog)
+    batch = pods(world, 2) + pods(world, 1, gpus=1, device_class="mig.nvidia.com")
+    run(world, 100.0, batch)
+    run(world, 101.0, batch)
+    assert dict(k.upstream_unsupported_pods) == {UpstreamGap.DRA_REQUESTS_IGNORED: 3}
