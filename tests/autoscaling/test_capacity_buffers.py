@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import msgspec
 import pytest
 from test_cluster_autoscaler import World, autoscaler, config_text, gpu_claim, gpu_pod, load
 
 from dralloc.api.core import Pod
 from dralloc.api.quantity import parse_quantity
+from dralloc.api.resource import ResourceClaimConsumerReference
 from dralloc.autoscaling.capacitybuffer import (
     CapacityBuffer,
     ScalableTarget,
@@ -186,3 +188,38 @@ def test_limits_cap_chunks_to_what_the_quantities_allow() -> None:
         limits={"cpu": parse_quantity("9"), "memory": parse_quantity("64Gi")},
     )
     assert buffer_status(buffer).replicas == 2
+
+
+def test_a_chunk_past_the_reserved_for_limit_fails(catalog: Catalog) -> None:
+    shared = """\
+apiVersion: v1
+kind: PodTemplate
+metadata: {name: sharer, namespace: default}
+template:
+  spec:
+    containers: [{name: main, image: pause}]
+    resourceClaims: [{name: gpu, resourceClaimName: shared}]
+"""
+    objects = parse_autoscaling_objects_text(
+        shared + buffer_text("{podTemplateRef: {name: sharer}, replicas: 2}"), "buffers.yaml"
+    )
+    (buffer,) = objects.capacity_buffers
+    pods = buffer_pods(buffer, buffer_status(buffer).replicas, objects.claim_templates)
+    world = World(autoscaler(load(config_text(GROUP), catalog), catalog))
+    world.ca.fleet.request("l4x4-od", 0.0)
+    world.claims["default/shared"] = gpu_claim("shared", count=1)
+    world.bind(200.0, [gpu_pod("owner", "shared")])
+    claim = world.claims["default/shared"]
+    others = [
+        ResourceClaimConsumerReference(resource="pods", name=f"reader-{i}", uid=f"u{i}")
+        for i in range(254)
+    ]
+    world.claims["default/shared"] = msgspec.structs.replace(
+        claim,
+        status=msgspec.structs.replace(
+            claim.status, reserved_for=[*claim.status.reserved_for, *others]
+        ),
+    )
+    result = loop(world, 250.0, pods)
+    # 255 reservations: the first chunk takes the 256th, the second would be the 257th.
+    assert result.unplaced_buffer_pods == ("default/capacity-buffer-warm-1",)

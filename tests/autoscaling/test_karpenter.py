@@ -284,3 +284,49 @@ def test_pods_upstream_would_not_provision_for_are_counted(catalog: Catalog) -> 
     run(world, 100.0, batch)
     run(world, 101.0, batch)
     assert dict(k.upstream_unsupported_pods) == {UpstreamGap.DRA_REQUESTS_IGNORED: 3}
+
+
+def test_a_node_that_never_publishes_its_devices_times_out(catalog: Catalog) -> None:
+    k, world = karpenter(karpenter_text(ALL), catalog)
+    life = k.fleet.request_offering("gpu", "l4x4", CapacityType.ON_DEMAND, 0.0)
+    # Registered at 90 s; its devices would come at 180 s. Say they never do.
+    life.devices_published_at = float("inf")
+    life._phases = life._planned()
+    assert run(world, 900.0).registration_timeouts == ()
+    assert run(world, 90.0 + 900.0).registration_timeouts == (life.name,)
+    assert life.deleting_at == 990.0
+
+
+def test_buffer_chunks_are_provisioned_for_in_karpenter_mode(catalog: Catalog) -> None:
+    from dralloc.autoscaling.capacitybuffer import CapacityBuffer, buffer_pods
+    from dralloc.autoscaling.objects import parse_autoscaling_objects_text
+
+    template = """\
+apiVersion: v1
+kind: PodTemplate
+metadata: {name: chunk, namespace: default}
+template:
+  spec:
+    containers: [{name: main, image: pause}]
+    resourceClaims: [{name: gpu, resourceClaimTemplateName: eight}]
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaimTemplate
+metadata: {name: eight, namespace: default}
+spec:
+  spec:
+    devices:
+      requests: [{name: gpu, exactly: {deviceClassName: gpu.nvidia.com, count: 8}}]
+"""
+    objects = parse_autoscaling_objects_text(template, "buffers.yaml")
+    buffer = CapacityBuffer("default", "warm", template=objects.pod_templates["default/chunk"])
+    chunks = buffer_pods(buffer, 1, objects.claim_templates)
+    k, world = karpenter(karpenter_text(ALL), catalog)
+    now = world.cluster_at(100.0)
+    assert k.run_once(100.0, now, [], buffer_pods=chunks).batch_open
+    result = k.run_once(101.0, world.cluster_at(101.0), [], buffer_pods=chunks)
+    assert launched(result) == [("l4x8", "on-demand", "gpu", ("l4x8",))]
+    # Once up, the node holds the chunk: it is not empty, so emptiness leaves it alone.
+    for now_s in (300.0, 400.0):
+        assert k.run_once(now_s, world.cluster_at(now_s), [], buffer_pods=chunks).disruptions == []
+    assert k.run_once(500.0, world.cluster_at(500.0), []).disruptions[0].method == "Emptiness"

@@ -259,7 +259,7 @@ class ClusterAutoscaler:
             self.last_scale_up = now
         else:
             scale_down(
-                self, now, _with_held(state, snapshot, held), self.fleet_view(now, state), result
+                self, now, with_held(state, snapshot, held), self.fleet_view(now, state), result
             )
         result.provisioning_requests = tuple(requests)
         self.last_result = result
@@ -396,7 +396,7 @@ class ClusterAutoscaler:
         return status_of(self, now)
 
 
-def _with_held(
+def with_held(
     state: ClusterState, snapshot: PlanningSnapshot, held: Sequence[VirtualPod]
 ) -> ClusterState:
     """`state` with the planned pods that hold room (booked requests, buffer chunks) bound

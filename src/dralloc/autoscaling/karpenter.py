@@ -27,7 +27,9 @@ the pending pods). No I/O. Behaviour read in kubernetes-sigs/karpenter (`pkg/ope
 * Launch takes, among the candidates left, reserved capacity while the shape's reserved count
   lasts, else the cheapest offering (ties: the pool's shape order, then capacity-type order).
   A launch that fails marks that offering unavailable for 3 min **(unverified)**; its pods are
-  provisioned for again in a later batch.
+  provisioned for again in a later batch. A NodeClaim not registered within 15 min of its
+  request, or not initialized (its DRA drivers' pools published, §3.2) within 15 min of
+  registering, is deleted (`registration_timeouts`).
 * §5.3: upstream v1.14 skips pods with claims unless `IGNORE_DRA_REQUESTS=false`, and even then
   refuses `firstAvailable`, partitionable devices, consumable capacity and adminAccess. Each
   provisioned-for pod with claims is counted once under the first of those reasons it meets
@@ -44,7 +46,12 @@ from enum import StrEnum
 
 from dralloc.api.core import Pod
 from dralloc.api.resource import DeviceClass, ResourceClaim
-from dralloc.autoscaling.clusterautoscaler import FleetView, UnschedulablePod, view_of
+from dralloc.autoscaling.clusterautoscaler import (
+    FleetView,
+    UnschedulablePod,
+    view_of,
+    with_held,
+)
 from dralloc.autoscaling.config import AutoscalingConfig, CapacityType, NodePool
 from dralloc.autoscaling.decisions import Disrupted, NodeClaimLaunch, Offering
 from dralloc.autoscaling.disruption import disrupt
@@ -60,6 +67,7 @@ from dralloc.scheduler.config import SchedulerConfiguration
 
 UNAVAILABLE_SECONDS = 180.0  # a failed offering's cool-off (unverified)
 DISRUPTION_INTERVAL = 10.0  # the disruption controller's poll
+REGISTRATION_TTL = 15 * 60.0  # a NodeClaim not registered and initialized by then is deleted
 CAPACITY_TYPE_ORDER = (
     CapacityType.RESERVED,
     CapacityType.SPOT,
@@ -88,6 +96,7 @@ class KarpenterResult:
     batch_open: bool = False  # pods wait for the window to close
     unprovisionable: tuple[str, ...] = ()  # pods no NodePool can take
     failed_launches: tuple[str, ...] = ()
+    registration_timeouts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -143,10 +152,19 @@ class Karpenter:
     # --------------------------------------------------------------------------- loop
 
     def run_once(
-        self, now: float, state: ClusterState, unschedulable: Sequence[UnschedulablePod]
+        self,
+        now: float,
+        state: ClusterState,
+        unschedulable: Sequence[UnschedulablePod],
+        *,
+        buffer_pods: Sequence[VirtualPod] = (),
     ) -> KarpenterResult:
         """Failed launches noticed, pod events recorded, a closed batch provisioned for,
-        and, every 10 s, one disruption command (see the module docstring)."""
+        and, every 10 s, one disruption command (see the module docstring).
+
+        `buffer_pods` are CapacityBuffer chunks (Karpenter's `CapacityBuffer` feature, off
+        upstream by default): after the real pods, they take room that is left, are
+        provisioned for like pending pods, and keep their room from consolidation."""
         result = KarpenterResult(now)
         self._classes = state.classes
         self._notice_failures(now, result)
@@ -154,6 +172,14 @@ class Karpenter:
         self._record_pod_events(now, state, view)
         snapshot = self.planning_snapshot(state, view)
         pending = [p for p in unschedulable if snapshot.place(unbound(p.pod)) is None]
+        held: list[VirtualPod] = []
+        for virtual in buffer_pods:
+            if place_virtual(snapshot, virtual) is not None:
+                held.append(virtual)
+            else:
+                for claim in virtual.claims:
+                    snapshot.built.cache.set_claim(claim)
+                pending.append(UnschedulablePod(virtual.pod, now))
         new = [p for p in pending if pod_key(p.pod) not in self._seen]
         for each in new:
             self._seen.add(pod_key(each.pod))
@@ -176,22 +202,34 @@ class Karpenter:
         if self.last_disruption is None or now >= self.last_disruption + DISRUPTION_INTERVAL:
             self.last_disruption = now
             if not result.launches:
-                disrupt(self, now, state, view, result)
+                disrupt(self, now, with_held(state, snapshot, held), view, result)
         # Pods left waiting are new to the next batch once their NodeClaim is gone.
         self._seen &= {pod_key(p.pod) for p in pending}
         return result
 
     def _notice_failures(self, now: float, result: KarpenterResult) -> None:
         failed: list[str] = []
+        timed_out: list[str] = []
         for node in self.fleet.nodes():
             life = node.lifecycle
-            if node.name in self._handled or not life.launch_failed or life.launched_at > now:
+            if node.name in self._handled or life.requested_at > now:
                 continue
-            self._handled.add(node.name)
-            life.delete(now)
-            self._unavailable[(life.shape, node.capacity_type)] = now + UNAVAILABLE_SECONDS
-            failed.append(node.name)
+            if life.launch_failed:
+                if life.launched_at <= now:
+                    self._handled.add(node.name)
+                    life.delete(now)
+                    self._unavailable[(life.shape, node.capacity_type)] = now + UNAVAILABLE_SECONDS
+                    failed.append(node.name)
+                continue
+            # Registration (and initialization: devices published) within 15 min, else the
+            # NodeClaim is deleted; its pods are provisioned for again.
+            deadline = life.startup_deadline(REGISTRATION_TTL, REGISTRATION_TTL)
+            if life.deleting_at is None and deadline is not None and deadline[0] <= now:
+                self._handled.add(node.name)
+                life.delete(now)
+                timed_out.append(node.name)
         result.failed_launches = tuple(failed)
+        result.registration_timeouts = tuple(timed_out)
 
     def _record_pod_events(self, now: float, state: ClusterState, view: FleetView) -> None:
         by_node: dict[str, set[str]] = {}

@@ -11,7 +11,9 @@ shared claim it names. No I/O; never mutates a template.
 
 `place_virtual` puts such a pod in a `PlanningSnapshot` the caller owns: its claims enter the
 snapshot's cache first, the pod is placed with the real framework, and on failure the claims
-leave again, so a failed what-if leaves nothing behind.
+leave again, so a failed what-if leaves nothing behind. A pod whose shared claim already holds
+256 reservations (`status.reservedFor`'s limit, which the API server enforces and
+kube-scheduler does not check) fits nowhere: that chunk or booked pod fails (§12).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from dralloc.api.core import Pod, PodResourceClaimStatus, PodStatus
 from dralloc.api.io import clone
 from dralloc.api.meta import ObjectMeta
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
+from dralloc.api.validation.base import RESERVED_FOR_MAX
 from dralloc.api.workloads import PodTemplateSpec
 from dralloc.autoscaling.planning import PlanningSnapshot
+from dralloc.scheduler.cache import pod_claim_keys
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,10 @@ def place_virtual(
 ) -> str | None:
     """Place `virtual` in `snapshot` (see the module docstring); the node, or None."""
     cache = snapshot.built.cache
+    for _, key in pod_claim_keys(virtual.pod):
+        claim = cache.claims.get(key) if key is not None else None
+        if claim is not None and len(claim.status.reserved_for) >= RESERVED_FOR_MAX:
+            return None  # the API server would refuse a 257th reservation (§12)
     added = [
         c for c in virtual.claims if f"{c.metadata.namespace}/{c.metadata.name}" not in cache.claims
     ]
