@@ -330,3 +330,55 @@ spec:
     for now_s in (300.0, 400.0):
         assert k.run_once(now_s, world.cluster_at(now_s), [], buffer_pods=chunks).disruptions == []
     assert k.run_once(500.0, world.cluster_at(500.0), []).disruptions[0].method == "Emptiness"
+
+
+@pytest.mark.parametrize(
+    ("expression", "at", "expected"),
+    [
+        ("@daily", "2026-12-07T00:00", True),
+        ("@daily", "2026-12-07T00:01", False),
+        ("0 9 * * 1-5", "2026-12-07T09:00", True),  # a Monday
+        ("0 9 * * 1-5", "2026-12-06T09:00", False),  # a Sunday
+        ("0 9 * * 7", "2026-12-06T09:00", True),  # 7 is Sunday too
+        ("*/15 * * * *", "2026-12-07T10:45", True),
+        ("*/15 * * * *", "2026-12-07T10:46", False),
+        ("0 0 1 * 1", "2026-12-07T00:00", True),  # day OR weekday when both are set
+        ("0 0 1 * 1", "2026-12-08T00:00", False),
+    ],
+)
+def test_cron_schedules_match_as_standard_cron(expression: str, at: str, expected: bool) -> None:
+    from datetime import UTC, datetime
+
+    from dralloc.autoscaling.cron import matches
+
+    assert matches(expression, datetime.fromisoformat(at).replace(tzinfo=UTC)) is expected
+
+
+def test_a_scheduled_budget_blocks_disruption_only_inside_its_window(catalog: Catalog) -> None:
+    # No disruption at all from 00:00 for 10 minutes each day; outside it, no limit.
+    pools = (
+        "- {name: gpu, shapes: [l4x4], disruption: {budgets: "
+        "[{nodes: '0', schedule: '@daily', duration: 10m}]}}\n"
+    )
+    k, world = karpenter(karpenter_text(pools), catalog)
+    k.fleet.request_offering("gpu", "l4x4", CapacityType.ON_DEMAND, 0.0)
+    k.fleet.request_offering("gpu", "l4x4", CapacityType.ON_DEMAND, 0.0)
+    assert run(world, 300.0).disruptions == []  # 00:05 on day one: inside the window
+    assert [d.nodes for d in run(world, 660.0).disruptions] == [("gpu-0000", "gpu-0001")]
+
+
+def test_a_bad_budget_schedule_is_refused_at_its_path(catalog: Catalog) -> None:
+    from dralloc.errors import InputError
+
+    pools = (
+        "- {name: gpu, shapes: [l4x4], disruption: {budgets: "
+        "[{nodes: '0', schedule: '0 25 * * *', duration: 1h}, "
+        "{nodes: '1', schedule: 'x * * * *', duration: 1h}]}}\n"
+    )
+    with pytest.raises(InputError) as caught:
+        load(karpenter_text(pools), catalog)
+    assert [p.split(": ", 2)[2] for p in str(caught.value).splitlines()] == [
+        'nodePools[0].disruption.budgets[0].schedule: hour field "25" must stay within 0-23',
+        'nodePools[0].disruption.budgets[1].schedule: minute field "x" is not a number, '
+        "range, list or step",
+    ]

@@ -30,8 +30,8 @@ multinodeconsolidation.go, singlenodeconsolidation.go, `pkg/apis/v1/nodepool.go`
   and node cost 1 + the sum of its pods' costs.
 * Budgets: per pool and reason, the least `nodes` (a count, or a percentage of the pool's
   nodes rounded up) of the budgets that apply to the reason, minus the pool's nodes already
-  deleting. Budgets with a cron `schedule` are not evaluated yet: they are treated as
-  inactive (stated in the run's log by the caller).
+  deleting. A budget with a cron `schedule` applies only inside its window of `duration`
+  (`cron.py`, UTC, virtual time from `Karpenter.epoch`); no budget applying: no limit.
 
 Simplifications, stated: a command acts at once (upstream re-validates it 15 s later and
 waits for the replacement to be initialized before draining); PodDisruptionBudgets are not
@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 from dralloc.api.core import Pod
 from dralloc.autoscaling.clusterautoscaler import FleetView
 from dralloc.autoscaling.config import CapacityType, ConsolidationPolicy, DisruptionReason, NodePool
+from dralloc.autoscaling.cron import is_active
 from dralloc.autoscaling.decisions import Disrupted, NodeClaimLaunch, Offering
 from dralloc.autoscaling.drain import goes_with_node
 from dralloc.autoscaling.fleet import FleetNode
@@ -96,7 +97,8 @@ def allowed(k: Karpenter, pool: NodePool, reason: DisruptionReason, now: float) 
     limits = [
         b.allowed(len(nodes))
         for b in pool.disruption.budgets
-        if b.schedule is None and (not b.reasons or reason in b.reasons)
+        if (not b.reasons or reason in b.reasons)
+        and (b.schedule is None or is_active(b.schedule, b.duration or 0.0, now, k.epoch))
     ]
     if not limits:
         return len(nodes)

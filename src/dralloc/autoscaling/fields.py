@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dralloc.api.quantity import Quantity, parse_quantity
+from dralloc.autoscaling.cron import problem as cron_problem
 from dralloc.autoscaling.delays import DelayDistribution, FixedDelay, parse_delay
 from dralloc.errors import Problem
 
@@ -198,13 +199,12 @@ class FieldReader:
         text = self.string(raw, path)
         if text is None:
             return None
-        if text.startswith("@"):
-            if text not in _CRON_MACROS:
-                self.report(path, f"unknown cron macro {show(text)}")
-                return None
-            return text
-        if len(text.split()) != 5:
-            self.report(path, f"must be a cron schedule of 5 fields or a macro, got {show(text)}")
+        if text.startswith("@") and text not in _CRON_MACROS:
+            self.report(path, f"unknown cron macro {show(text)}")
+            return None
+        wrong = cron_problem(text)
+        if wrong is not None:
+            self.report(path, wrong)
             return None
         return text
 

@@ -42,6 +42,7 @@ import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from dralloc.api.core import Pod
@@ -53,6 +54,7 @@ from dralloc.autoscaling.clusterautoscaler import (
     with_held,
 )
 from dralloc.autoscaling.config import AutoscalingConfig, CapacityType, NodePool
+from dralloc.autoscaling.cron import EPOCH
 from dralloc.autoscaling.decisions import Disrupted, NodeClaimLaunch, Offering
 from dralloc.autoscaling.disruption import disrupt
 from dralloc.autoscaling.estimator import container_requests, requested_devices
@@ -128,6 +130,7 @@ class Karpenter:
     seed: int = 0
     features: Features = field(default_factory=Features)
     scheduler_config: SchedulerConfiguration | None = None
+    epoch: datetime = EPOCH  # the UTC time of virtual second 0, for budgets' cron schedules
     templates: dict[str, NodeTemplate] = field(init=False)
     rng: random.Random = field(init=False)
     upstream_unsupported_pods: Counter[UpstreamGap] = field(default_factory=Counter)
