@@ -19,10 +19,11 @@ Typical use (the allocator): one `CelEnvironment` per `Features`, one `CelDevice
 True
 """
 
+from dralloc.cel.cost import MAX_SELECTOR_COST
 from dralloc.cel.device import CelDevice
 from dralloc.cel.environment import (
-    MAX_COMPREHENSION_DEPTH,
     MAX_EXPRESSION_BYTES,
+    TOO_COSTLY,
     CelEnvironment,
     CompiledSelector,
 )
@@ -30,8 +31,9 @@ from dralloc.cel.errors import CelCompileError, CelRuntimeError
 from dralloc.cel.validation import all_gates_on, selector_problems
 
 __all__ = [
-    "MAX_COMPREHENSION_DEPTH",
     "MAX_EXPRESSION_BYTES",
+    "MAX_SELECTOR_COST",
+    "TOO_COSTLY",
     "CelCompileError",
     "CelDevice",
     "CelEnvironment",

@@ -25,14 +25,14 @@ library callbacks never raise (see `values.py`).
 
 Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
 
-- No cost tracking. Compile refuses comprehensions nested more than
-  `MAX_COMPREHENSION_DEPTH` deep and `lists.range(n)` fails beyond the cost limit, but an
-  expression can still be slow (e.g. two nested loops over a long literal list).
+- No runtime cost limit: the library counts no cost, so an expression upstream's allocator
+  would stop at 1,000,000 units runs to its end here (`lists.range(n)` alone fails beyond
+  that limit). API validation (`check`) applies the server's static estimate (`cost.py`).
 - Partial static type checking: types are inferred only where they are certain
   (`checker.py`), so a non-bool result the inference cannot see is a runtime error (as it
   is upstream for attribute values), and so is an operator on values whose types it cannot
   see (`dyn(1) == dyn("a")`); wrong argument *types* to a function are runtime errors ("no
-  such overload"); no cost estimate (upstream refuses `type(1) == int` as too costly).
+  such overload").
 - `exists()`/`all()` do not absorb an element's error when another element decides the
   result (cel-go's `[0, 1].exists(x, 1/x == 1)` is true; here it is an error). `&&`, `||`
   and `?:` do absorb, as in cel-go.
@@ -61,6 +61,7 @@ from typing import Any, Final
 
 from dralloc.cel.binding import cel
 from dralloc.cel.checker import CelTypeError, infer_result_type
+from dralloc.cel.cost import MAX_SELECTOR_COST, estimate_cost
 from dralloc.cel.device import CelDevice
 from dralloc.cel.errors import CelCompileError, CelRuntimeError
 from dralloc.cel.library import DECLARATIONS, RESULT_TYPES, fold_constant_call
@@ -70,8 +71,8 @@ from dralloc.features import Features
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",
-    "MAX_COMPREHENSION_DEPTH",
     "MAX_EXPRESSION_BYTES",
+    "TOO_COSTLY",
     "CelEnvironment",
     "CompiledSelector",
 ]
@@ -79,10 +80,8 @@ __all__ = [
 MAX_EXPRESSION_BYTES: Final = 10240
 """resource.k8s.io `CELSelectorExpressionMaxLength`, enforced by `check()` only (API validation)."""
 
-MAX_COMPREHENSION_DEPTH: Final = 3
-"""Deepest nesting of comprehension macros accepted. A stand-in for cel-go's cost limit,
-which this library cannot track: upstream's static estimate already rejects four nested loops
-over device maps (32 entries each), and real selectors nest at most two."""
+TOO_COSTLY: Final = "Forbidden: too complex, exceeds cost limit"
+"""kube-apiserver's field error for a selector whose estimated cost exceeds the limit."""
 
 DEFAULT_CACHE_SIZE: Final = 4096
 """Compiled programs kept per environment (least recently used are dropped)."""
@@ -184,7 +183,9 @@ class CelEnvironment:
         return cached
 
     def check(self, expression: str) -> list[str]:
-        """Every problem API validation would report for `expression`, or [] if none."""
+        """Every problem API validation would report for `expression`, or [] if none: too
+        long, does not compile, or costs more than the server's estimate allows
+        (`cost.py`; `compile` does not estimate, as upstream's allocator does not)."""
         problems: list[str] = []
         size = len(expression.encode("utf-8"))
         if size > MAX_EXPRESSION_BYTES:
@@ -193,6 +194,14 @@ class CelEnvironment:
             self.compile(expression)
         except CelCompileError as exc:
             problems.extend(exc.problems)
+            return problems
+        cost = estimate_cost(
+            tokenize(expression),
+            RESULT_TYPES,
+            list_type_attributes=self._features.list_type_attributes,
+        )
+        if cost > MAX_SELECTOR_COST:
+            problems.append(TOO_COSTLY)
         return problems
 
     # ------------------------------------------------------------------------- internals
@@ -224,11 +233,6 @@ class CelEnvironment:
             f"two-variable comprehension {name}() is not supported by this CEL engine"
             for name in facts.two_variable_comprehensions
         )
-        if facts.max_comprehension_depth > MAX_COMPREHENSION_DEPTH:
-            problems.append(
-                f"comprehensions nested {facts.max_comprehension_depth} deep exceed the "
-                f"limit of {MAX_COMPREHENSION_DEPTH} (estimated cost too high)"
-            )
         if not problems:
             problem = self._check_result_type(tokens, facts.bound)
             if problem is not None:

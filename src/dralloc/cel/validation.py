@@ -48,7 +48,7 @@ def _field_error(expression: str, message: str) -> str:
     `Invalid value: "<expression>": compilation failed: ...`, or `...: must evaluate to bool
     ...` for a result of the wrong type. One line: the library's caret drawing is left out
     (its first line already gives line and column) and the expression is quoted JSON-style."""
-    if message.startswith("Too long:"):
+    if message.startswith(("Too long:", "Forbidden:")):
         return message
     first = message.splitlines()[0]
     if not first.startswith("must evaluate to "):
