@@ -125,7 +125,7 @@ metadata: {name: x}
         "requests.yaml: ProvisioningRequest default/train: spec.podSets[0].count: "
         "must be >= 1, got 0",
         "requests.yaml: ProvisioningRequest default/train: spec.podSets[0].podTemplateRef.name: "
-        "PodTemplate default/missing not found (a PodTemplate must be in the request's namespace)",
+        "PodTemplate default/missing not found (a PodTemplate must be in the same namespace)",
         "requests.yaml: ProvisioningRequest default/train: spec.podSets[1].extra: unknown field",
         "requests.yaml: ProvisioningRequest default/train: spec.provisioningClassName: "
         'must be a DNS subdomain of at most 253 characters, got "Check_Capacity"',

@@ -149,8 +149,15 @@ def _conditions(reader: FieldReader, raw: object) -> tuple[Condition, ...]:
     return tuple(out)
 
 
+def _missing(namespace: str, name: str, invalid: set[str]) -> str:
+    key = f"{namespace}/{name}"
+    if key in invalid:
+        return f"PodTemplate {key} is invalid (see its own problems)"
+    return f"PodTemplate {key} not found (a PodTemplate must be in the same namespace)"
+
+
 def _provisioning_request(
-    raw: dict[str, Any], file: str, templates: Mapping[str, PodTemplateSpec]
+    raw: dict[str, Any], file: str, templates: Mapping[str, PodTemplateSpec], invalid: set[str]
 ) -> tuple[ProvisioningRequest | None, list[Problem]]:
     kind, namespace, name = _identity(raw)
     reader = FieldReader(file, f"{kind} {namespace}/{name}", None)
@@ -187,9 +194,7 @@ def _provisioning_request(
         template = templates.get(f"{namespace}/{template_name}") if template_name else None
         if template_name and template is None:
             reader.report(
-                f"{path}.podTemplateRef.name",
-                f"PodTemplate {namespace}/{template_name} not found (a PodTemplate must be "
-                "in the request's namespace)",
+                f"{path}.podTemplateRef.name", _missing(namespace, template_name, invalid)
             )
         if template is not None:
             pod_sets.append(PodSet(template_name, template, count))
@@ -227,7 +232,7 @@ def _provisioning_request(
 
 
 def _capacity_buffer(
-    raw: dict[str, Any], file: str, templates: Mapping[str, PodTemplateSpec]
+    raw: dict[str, Any], file: str, templates: Mapping[str, PodTemplateSpec], invalid: set[str]
 ) -> tuple[CapacityBuffer | None, list[Problem]]:
     kind, namespace, name = _identity(raw)
     reader = FieldReader(file, f"{kind} {namespace}/{name}", None)
@@ -264,9 +269,7 @@ def _capacity_buffer(
         template_name = _subdomain(reader, ref.get("name"), "spec.podTemplateRef.name")
         template = templates.get(f"{namespace}/{template_name}") if template_name else None
         if template_name and template is None:
-            reader.report(
-                "spec.podTemplateRef.name", f"PodTemplate {namespace}/{template_name} not found"
-            )
+            reader.report("spec.podTemplateRef.name", _missing(namespace, template_name, invalid))
     target: ScalableTarget | None = None
     if "scalableRef" in spec:
         ref = reader.mapping(
@@ -327,6 +330,7 @@ def parse_autoscaling_objects(
     of decoded documents; `pod_templates` / `claim_templates` (keyed `namespace/name`) are
     ones read elsewhere that references may name. InputError lists every problem."""
     problems: list[Problem] = []
+    invalid: set[str] = set()  # PodTemplates read but refused: references to them say so
     templates: dict[str, PodTemplateSpec] = dict(pod_templates or {})
     claims: dict[str, ResourceClaimTemplate] = dict(claim_templates or {})
     items = _flatten(documents)
@@ -341,6 +345,9 @@ def parse_autoscaling_objects(
             found = _pod_template(raw, file, index, problems)
             if found is not None:
                 templates[found[0]] = found[1]
+            else:
+                _, namespace, name = _identity(raw)
+                invalid.add(f"{namespace}/{name}")
         elif kind == "ResourceClaimTemplate":
             loaded, found_problems = decode_object(raw, file, index)
             problems.extend(found_problems)
@@ -363,12 +370,12 @@ def parse_autoscaling_objects(
     buffers: list[CapacityBuffer] = []
     for _, raw in later:
         if raw.get("kind") == provisioningrequest.KIND:
-            request, found_problems = _provisioning_request(raw, file, templates)
+            request, found_problems = _provisioning_request(raw, file, templates, invalid)
             problems.extend(found_problems)
             if request is not None:
                 requests.append(request)
         else:
-            buffer, found_problems = _capacity_buffer(raw, file, templates)
+            buffer, found_problems = _capacity_buffer(raw, file, templates, invalid)
             problems.extend(found_problems)
             if buffer is not None:
                 buffers.append(buffer)
