@@ -16,7 +16,15 @@ from test_cluster_autoscaler import World, autoscaler, config_text, gpu_claim, g
 
 from dralloc.api.core import Pod
 from dralloc.autoscaling.clusterautoscaler import UnschedulablePod
-from dralloc.autoscaling.decisions import LoopResult, NoScaleUp, ProvisioningRequestUpdate, ScaleUp
+from dralloc.autoscaling.config import CapacityType
+from dralloc.autoscaling.decisions import (
+    FailedScaleUpReason,
+    LoopResult,
+    NoScaleUp,
+    ProvisioningRequestUpdate,
+    ScaleUp,
+    ScaleUpFailure,
+)
 from dralloc.autoscaling.objects import AutoscalingObjects, parse_autoscaling_objects_text
 from dralloc.autoscaling.provisioningrequest import (
     CONSUME_ANNOTATION,
@@ -387,3 +395,32 @@ def test_kueue_ready_carries_the_pod_set_updates_and_retries_back_off() -> None:
         )
     ]
     assert [requeue_after(n, RetryStrategy()) for n in (1, 2, 3, 6)] == [60, 120, 240, 1800]
+
+
+def test_an_atomic_launch_fails_whole_and_unbilled(catalog: Catalog) -> None:
+    text = config_text(L4X4_UP_TO_2, ON).replace(
+        "  gpus: 4\n", "  gpus: 4\n  availability: {launchFailure: 0.5}\n", 1
+    )
+    for seed in range(20):  # find a seed where one of the two launches fails, not both
+        world = World(autoscaler(load(text, catalog), catalog, seed=seed))
+        read = objects(request_text("two", "best-effort-atomic-scale-up", 2))
+        result = loop(world, 100.0, read, list(read.provisioning_requests))
+        failed = [n.lifecycle.launch_failed for n in world.ca.fleet.nodes()]
+        if failed.count(True) == 1:
+            break
+    else:
+        pytest.fail("no seed with exactly one failed launch")
+    assert result.of_type(ScaleUp) == []
+    (failure,) = result.of_type(ScaleUpFailure)
+    assert (failure.group, failure.reason, len(failure.nodes)) == (
+        "l4x4-od",
+        FailedScaleUpReason.CLOUD_PROVIDER_ERROR,
+        2,
+    )
+    assert all(n.lifecycle.gone_at == 100.0 for n in world.ca.fleet.nodes())
+    assert world.ca.fleet.cost_by_capacity_type(until=3600.0).get(CapacityType.ON_DEMAND, 0.0) == 0
+    assert conditions(result.provisioning_requests[0])[-1] == (
+        "Provisioned",
+        False,
+        "CapacityIsNotFound",
+    )

@@ -11,7 +11,9 @@ capacity, upcoming nodes by their template's, as CA's `ResourceLimiter`); the ex
 same shape and capacity type, each new node to the smallest (CA's
 `BalanceScaleUpBetweenGroups`); a `zeroOrMaxNodeScaling` group jumps from 0 to max. The
 shape's `capacity` (§6) caps what the provider hands out: the rest fails at once
-(`stockout`) and backs the group off. Pods no option helps get a `NoScaleUp` record naming
+(`stockout`) and backs the group off. An atomic scale-up (best-effort-atomic
+ProvisioningRequests) is granted whole or not at all, and one node's launch failure fails
+every node of it. Pods no option helps get a `NoScaleUp` record naming
 each group's reason.
 
 Waste for `least-waste` is read as upstream's `expander/waste` does: the containers' cpu and
@@ -271,7 +273,23 @@ def _request(
         granted = max(0, min(count, capacity - live))
         if atomic and granted < count:
             granted = 0
-    names = tuple(ca.fleet.request(group.name, now).name for _ in range(granted))
+    requested = [ca.fleet.request(group.name, now) for _ in range(granted)]
+    names = tuple(life.name for life in requested)
+    if atomic and any(life.launch_failed for life in requested):
+        # An atomic increase is one provider call: one node failing fails them all, at once
+        # and unbilled (the launch failures are drawn at request time).
+        for life in requested:
+            life.delete(now)
+            ca._handled.add(life.name)
+        ca.record_failure(
+            now,
+            group.name,
+            FailedScaleUpReason.CLOUD_PROVIDER_ERROR,
+            names,
+            f"atomic increase of {group.name} by {count} failed: none of the nodes launched",
+            result,
+        )
+        return False
     if names:
         ca._scale_up_groups.add(group.name)
         result.decisions.append(
