@@ -15,6 +15,7 @@ import pytest
 from test_cluster_autoscaler import World, autoscaler, config_text, gpu_claim, gpu_pod, load
 
 from dralloc.api.core import Pod
+from dralloc.api.quantity import parse_quantity
 from dralloc.autoscaling.clusterautoscaler import UnschedulablePod
 from dralloc.autoscaling.config import CapacityType
 from dralloc.autoscaling.decisions import (
@@ -424,3 +425,30 @@ def test_an_atomic_launch_fails_whole_and_unbilled(catalog: Catalog) -> None:
         False,
         "CapacityIsNotFound",
     )
+
+
+def test_kueue_makes_requests_only_for_pod_sets_using_managed_resources() -> None:
+    from dralloc.autoscaling.provisioningrequest import request_parameters, required_pod_sets
+
+    template = objects().pod_templates["default/trainer"]
+    launcher = template.spec  # cpu only (its GPUs come from a claim)
+    container = template.spec.containers[0]
+    resources = msgspec.structs.replace(
+        container.resources, limits={"nvidia.com/gpu": parse_quantity("8")}
+    )
+    gpu_spec = msgspec.structs.replace(
+        template.spec, containers=[msgspec.structs.replace(container, resources=resources)]
+    )
+    pod_sets = [("launcher", launcher), ("workers", gpu_spec)]
+    assert required_pod_sets(pod_sets, []) == ["launcher", "workers"]
+    assert required_pod_sets(pod_sets, ["nvidia.com/gpu"]) == ["workers"]
+    # A claim-only pod set is unmanaged upstream; dralloc counts its mapped resources.
+    claim_only = [("workers", launcher)]
+    assert required_pod_sets(claim_only, ["nvidia.com/gpu"]) == []
+    assert required_pod_sets(claim_only, ["nvidia.com/gpu"], {"workers": ["nvidia.com/gpu"]}) == [
+        "workers"
+    ]
+    assert request_parameters(
+        {"noRetry": "false", "zone": "a"},
+        {"provreq.kueue.x-k8s.io/noRetry": "true", "other": "x"},
+    ) == {"noRetry": "true", "zone": "a"}

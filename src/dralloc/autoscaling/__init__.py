@@ -141,6 +141,8 @@ from dralloc.autoscaling.provisioningrequest import (
     ProvisioningRequest,
     RetryStrategy,
     kueue_check_state,
+    request_parameters,
+    required_pod_sets,
 )
 from dralloc.autoscaling.reader import load_autoscaling, parse_autoscaling, parse_autoscaling_text
 from dralloc.autoscaling.templates import (
@@ -283,6 +285,8 @@ __all__ = [
     "parse_duration",
     "place_virtual",
     "pool_utilization",
+    "request_parameters",
+    "required_pod_sets",
     "sanitize",
     "scale_down_threshold",
     "undone_dra_driver",

@@ -25,15 +25,19 @@ admission it changes nothing); `Provisioned` -> `Ready` with one pod-set update 
 (the consume and class annotations, and node selectors read from
 `status.provisioningClassDetails`); `Accepted` with a `Provisioned` condition -> `Pending` with
 its message; anything else -> `Pending`. The queueing code calls it; nothing here imports it.
+`required_pod_sets` (is a request needed, and for which pod sets) and `request_parameters`
+(the config's parameters plus the workload's `provreq.kueue.x-k8s.io/<Param>` annotations)
+are Kueue's request-making rules beside it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from dralloc.api.core import PodSpec
 from dralloc.api.resource import ResourceClaimTemplate
 from dralloc.api.workloads import PodTemplateSpec
 from dralloc.autoscaling.virtualpods import VirtualPod, materialize
@@ -313,6 +317,44 @@ def kueue_check_state(
     if request.is_true(ConditionType.ACCEPTED) and provisioned is not None:
         return CheckUpdate(CheckState.PENDING, provisioned.message)
     return CheckUpdate(CheckState.PENDING)
+
+
+PARAMETER_ANNOTATION_PREFIX = "provreq.kueue.x-k8s.io/"
+
+
+def request_parameters(
+    config_parameters: Mapping[str, str], workload_annotations: Mapping[str, str]
+) -> dict[str, str]:
+    """A request's `spec.parameters` as Kueue writes them: the ProvisioningRequestConfig's,
+    then every workload annotation `provreq.kueue.x-k8s.io/<Param>` as `<Param>` (winning)."""
+    parameters = dict(config_parameters)
+    for key, value in workload_annotations.items():
+        if key.startswith(PARAMETER_ANNOTATION_PREFIX):
+            parameters[key.removeprefix(PARAMETER_ANNOTATION_PREFIX)] = value
+    return parameters
+
+
+def required_pod_sets(
+    pod_sets: Sequence[tuple[str, PodSpec]],
+    managed_resources: Collection[str],
+    device_resources: Mapping[str, Collection[str]] | None = None,
+) -> list[str]:
+    """The pod sets a request is made for (Kueue's `requiredPodSets`): all of them when
+    `managedResources` is empty, else those whose containers or init containers request or
+    limit a managed resource. An empty answer: no request is needed, the check is Ready at
+    once. Upstream reads container resources only, so a claim-only pod set looks unmanaged;
+    (dralloc) `device_resources` gives, per pod set, the logical resources its claims map to
+    (the queue's `deviceClassMappings`), counted as requested too."""
+    wanted = set(managed_resources)
+    names: list[str] = []
+    for name, spec in pod_sets:
+        used: set[str] = set((device_resources or {}).get(name, ()))
+        for container in (*spec.init_containers, *spec.containers):
+            used.update(container.resources.requests)
+            used.update(container.resources.limits)
+        if not wanted or used & wanted:
+            names.append(name)
+    return names
 
 
 def request_name(workload: str, check: str, attempt: int) -> str:
