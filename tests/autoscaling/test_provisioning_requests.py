@@ -452,3 +452,21 @@ def test_kueue_makes_requests_only_for_pod_sets_using_managed_resources() -> Non
         {"noRetry": "false", "zone": "a"},
         {"provreq.kueue.x-k8s.io/noRetry": "true", "other": "x"},
     ) == {"noRetry": "true", "zone": "a"}
+
+
+def test_check_capacity_batch_processing_serves_several_requests_a_turn(catalog: Catalog) -> None:
+    options = "{enableProvisioningRequests: true, checkCapacityBatchProcessing: true}"
+    world = World(autoscaler(load(config_text(ONE_L4X8, options), catalog), catalog))
+    world.ca.fleet.start()
+    read = objects(*(request_text(f"r{i}", "check-capacity", 1) for i in range(3)))
+    result = loop(world, 100.0, read, list(read.provisioning_requests))
+    # Two 4-GPU pods fit the 8-GPU node: the third request sees the room the others booked.
+    assert [conditions(r)[-1] for r in result.provisioning_requests] == [
+        ("Provisioned", True, "CapacityIsFound"),
+        ("Provisioned", True, "CapacityIsFound"),
+        ("Provisioned", False, "CapacityIsNotFound"),
+    ]
+    # Without batch processing, one request a turn.
+    world = world_with(ONE_L4X8, catalog)
+    result = loop(world, 100.0, read, list(read.provisioning_requests))
+    assert [r.conditions != () for r in result.provisioning_requests] == [True, False, False]

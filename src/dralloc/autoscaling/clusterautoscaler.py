@@ -246,13 +246,14 @@ class ClusterAutoscaler:
         if regular and self._regular_turn:
             scaled_up = scale_up(self, now, state, snapshot, view, regular, result)
         elif waiting:
-            outcome = provisioning.process_one(
-                self, now, state, snapshot, view, waiting[0], templates, result
-            )
-            requests = [outcome.request if r.key == outcome.request.key else r for r in requests]
-            snapshot = outcome.snapshot
-            held += outcome.placed
-            scaled_up = outcome.scaled_up
+            for request in provisioning.turn(self.config.options, waiting):
+                outcome = provisioning.process_one(
+                    self, now, state, snapshot, view, request, templates, result
+                )
+                requests = [outcome.request if r.key == request.key else r for r in requests]
+                snapshot = outcome.snapshot
+                held += outcome.placed
+                scaled_up = scaled_up or outcome.scaled_up
         if regular or waiting:
             self._regular_turn = not self._regular_turn
         if scaled_up:

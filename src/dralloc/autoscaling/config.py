@@ -279,6 +279,10 @@ class Options:
     new_pod_scale_up_delay: float = 0.0
     max_graceful_termination_sec: int = 600
     enable_provisioning_requests: bool = False
+    # check-capacity requests served per provisioning turn when batch processing is on (§7.2);
+    # upstream's time box (10 s of wall time) never runs out on the virtual clock.
+    check_capacity_batch_processing: bool = False
+    check_capacity_provisioning_request_max_batch_size: int = 10
     ignore_daemonsets_utilization: bool = False
     ignore_mirror_pods_utilization: bool = False
     # Karpenter

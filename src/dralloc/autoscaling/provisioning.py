@@ -18,7 +18,9 @@ functions `ClusterAutoscaler.run_once` calls, in this order:
 3. `process_one`, on the loop's provisioning turn: cluster-autoscaler's wrapper orchestrator
    alternates between regular pods and ProvisioningRequests when both wait (read in
    core/scaleup/orchestrator/wrapper_orchestrator.go), and serves one request per turn: the
-   oldest not yet provisioned, whose retry time has come. It gets `Accepted=True`, then:
+   oldest not yet provisioned, whose retry time has come (with `checkCapacityBatchProcessing`,
+   up to `checkCapacityProvisioningRequestMaxBatchSize` (10) check-capacity requests, each
+   seeing the room the previous ones booked). It gets `Accepted=True`, then:
    * `check-capacity.autoscaling.x-k8s.io`: all its pods placed on a fork of the snapshot
      (stopping at the first that fits nowhere); all placed -> the fork becomes the loop's
      snapshot (booked), `Provisioned=True` `CapacityIsFound`; else `Provisioned=False`
@@ -45,6 +47,7 @@ from typing import TYPE_CHECKING
 
 from dralloc.api.core import Pod
 from dralloc.api.resource import ResourceClaimTemplate
+from dralloc.autoscaling.config import Options
 from dralloc.autoscaling.decisions import LoopResult, ProvisioningRequestUpdate
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot
 from dralloc.autoscaling.provisioningrequest import (
@@ -202,6 +205,20 @@ def waiting(
         and memory.is_due(r.key, now)
     ]
     return sorted(ready, key=lambda r: (r.created_at, r.key))
+
+
+def turn(options: Options, waiting: Sequence[ProvisioningRequest]) -> list[ProvisioningRequest]:
+    """The requests one provisioning turn serves: the first waiting one, or, with
+    `checkCapacityBatchProcessing` and a check-capacity request first, up to
+    `checkCapacityProvisioningRequestMaxBatchSize` check-capacity requests in order."""
+    first = waiting[0]
+    if (
+        not options.check_capacity_batch_processing
+        or first.provisioning_class is not ProvisioningClass.CHECK_CAPACITY
+    ):
+        return [first]
+    batch = [r for r in waiting if r.provisioning_class is ProvisioningClass.CHECK_CAPACITY]
+    return batch[: options.check_capacity_provisioning_request_max_batch_size]
 
 
 @dataclass

@@ -62,6 +62,7 @@ _BOOL_OPTIONS = (
     "balanceSimilarNodeGroups",
     "scaleDownEnabled",
     "enableProvisioningRequests",
+    "checkCapacityBatchProcessing",
     "ignoreDaemonsetsUtilization",
     "ignoreMirrorPodsUtilization",
     "spotToSpotConsolidation",
@@ -73,6 +74,7 @@ _INT_OPTIONS = {  # name -> smallest allowed value
     "maxScaleDownParallelism": 1,
     "maxDrainParallelism": 1,
     "maxGracefulTerminationSec": 0,
+    "checkCapacityProvisioningRequestMaxBatchSize": 1,
 }
 FRACTION_OPTIONS = ("scaleDownUtilizationThreshold", "scaleDownGpuUtilizationThreshold")
 _OPTION_FIELDS = (
