@@ -470,3 +470,14 @@ def test_check_capacity_batch_processing_serves_several_requests_a_turn(catalog:
     world = world_with(ONE_L4X8, catalog)
     result = loop(world, 100.0, read, list(read.provisioning_requests))
     assert [r.conditions != () for r in result.provisioning_requests] == [True, False, False]
+
+
+def test_a_finished_request_is_deleted_seven_days_after_it_ended(catalog: Catalog) -> None:
+    world = world_with(ONE_L4X8, catalog)
+    read = objects(request_text("done", "check-capacity", 1))
+    failed = read.provisioning_requests[0].with_condition(
+        Condition(ConditionType.FAILED, True, "CapacityIsNotFound", at=100.0)
+    )
+    week = 7 * 86400.0
+    assert loop(world, 100.0 + week, read, [failed]).provisioning_requests == (failed,)
+    assert loop(world, 101.0 + week, read, [failed]).provisioning_requests == ()

@@ -10,7 +10,8 @@ functions `ClusterAutoscaler.run_once` calls, in this order:
    upstream's `defaultReservationTime`); one not provisioned 7 days after creation gets
    `Failed=True` (`Expired`, `defaultExpirationTime`). (dralloc) a best-effort-atomic request
    past its `ValidUntilSeconds` parameter fails the same way; upstream documents the
-   parameter but does not act on it.
+   parameter but does not act on it. A request `Failed` or `BookingExpired` for 7 days is
+   deleted (left out of the loop's `provisioning_requests`).
 2. `book`: every booked request's pods not yet scheduled (its count minus the bound pods
    consuming it) are placed in the loop's snapshot before anything else, so neither other
    pods nor scale-down take the room (upstream's `ShouldCapacityBeBooked` + the booking
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
 
 RESERVATION_SECONDS = 10 * 60.0  # upstream defaultReservationTime
 EXPIRATION_SECONDS = 7 * 86400.0  # upstream defaultExpirationTime
+_TERMINAL = (ConditionType.FAILED, ConditionType.BOOKING_EXPIRED)
 RETRY_INITIAL_SECONDS = 60.0
 RETRY_MAX_SECONDS = 600.0
 
@@ -135,7 +137,15 @@ def refresh(
     bound = _consumers(state)
     out: list[ProvisioningRequest] = []
     for request in requests:
-        if request.provisioning_class is None or request.is_finished():
+        if request.provisioning_class is not None and request.is_finished():
+            ended = max(
+                (c.at for c in request.conditions if c.status and c.type in _TERMINAL),
+                default=now,
+            )
+            if ended + EXPIRATION_SECONDS >= now:
+                out.append(request)  # kept 7 days after it ended, then deleted
+            continue
+        if request.provisioning_class is None:
             out.append(request)
             continue
         provisioned = request.condition(ConditionType.PROVISIONED)
