@@ -89,7 +89,10 @@ _TYPE_VALUES = frozenset({"bool", "int", "uint", "double", "string", "bytes", "n
 
 
 def infer_result_type(
-    tokens: list[Token], results: Mapping[str, str], bound: frozenset[str] | set[str]
+    tokens: list[Token],
+    results: Mapping[str, str],
+    bound: frozenset[str] | set[str],
+    size_arguments: dict[int, CelType] | None = None,
 ) -> CelType:
     """The static type of the whole expression, or None when it cannot be known for sure.
 
@@ -97,8 +100,12 @@ def infer_result_type(
     result type every overload of that function has; `bound` holds the names comprehension
     macros and `cel.bind` introduce (typed where their scope is followed, else unknown).
     Raises CelTypeError (NoMatchingOverload for operators) for a type error it is sure of.
+    `size_arguments`, when given, receives the type of the argument (or receiver) of each
+    `size` call the walk reached, by the token index of the name `size`.
     """
     parser = _Parser(tokens, results, bound)
+    if size_arguments is not None:
+        parser.size_arguments = size_arguments
     try:
         result = parser.expression()
     except (_GiveUp, IndexError):
@@ -183,6 +190,7 @@ class _Parser:
         self.pos = 0
         self.results = results
         self.bound = bound
+        self.size_arguments: dict[int, CelType] = {}
         # Variables of the enclosing comprehensions and `cel.bind`s, innermost last.
         self.scopes: list[dict[str, CelType]] = []
 
@@ -358,7 +366,10 @@ class _Parser:
         return types
 
     def call(self, name: str, receiver: CelType) -> CelType:
-        self.arguments()
+        name_index = self.pos - 1
+        arguments = self.arguments()
+        if name == "size":
+            self.size_arguments[name_index] = receiver if arguments == [] else arguments[0]
         if name in ("max", "min", "sum") and _is_list(receiver):
             return _element(receiver)  # the lists library: a list's own element type
         return self.results.get(name)

@@ -33,10 +33,9 @@ Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
   is upstream for attribute values), and so is an operator on values whose types it cannot
   see (`dyn(1) == dyn("a")`); wrong argument *types* to a function are runtime errors ("no
   such overload").
-- `exists()`/`all()` do not absorb an element's error when another element decides the
-  result (cel-go's `[0, 1].exists(x, 1/x == 1)` is true; here it is an error). `&&`, `||`
-  and `?:` do absorb, as in cel-go.
-- `size()` of a string counts UTF-8 bytes, not code points.
+- `exists()`/`all()` absorb an element's error when another element decides the result,
+  as cel-go's (`[0, 1].exists(x, 1/x == 1)` is true), but only by a second, slower
+  evaluation run when the first one fails (`absorption.py`).
 - Not available (compile error): two-variable comprehensions, `transformList`/`transformMap`,
   `sortBy`, `format`, URL and IP/CIDR libraries, the `.?`/`[?` optional syntax, quantity
   `mul`/`div`/`divInt`.
@@ -59,12 +58,18 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Final
 
+from dralloc.cel.absorption import AbsorbingEvaluation
 from dralloc.cel.binding import cel
 from dralloc.cel.checker import CelTypeError, infer_result_type
 from dralloc.cel.cost import MAX_SELECTOR_COST, estimate_cost
 from dralloc.cel.device import CelDevice
 from dralloc.cel.errors import CelCompileError, CelRuntimeError
-from dralloc.cel.library import DECLARATIONS, RESULT_TYPES, fold_constant_call
+from dralloc.cel.library import (
+    DECLARATIONS,
+    RESULT_TYPES,
+    SIZE_IN_CODE_POINTS,
+    fold_constant_call,
+)
 from dralloc.cel.source import NAMESPACES, RewriteError, Token, analyze, rewrite, tokenize
 from dralloc.cel.values import cel_type_name, runtime_message
 from dralloc.features import Features
@@ -105,11 +110,16 @@ class CompiledSelector:
     True
     """
 
-    __slots__ = ("_program", "expression")
+    __slots__ = ("_absorbing", "_program", "expression")
 
-    def __init__(self, expression: str, program: Any) -> None:
+    def __init__(
+        self, expression: str, program: Any, absorbing: AbsorbingEvaluation | None = None
+    ) -> None:
         self.expression = expression
         self._program = program
+        # The second evaluation, with cel-go's absorption of errors in exists() and all(),
+        # run only when the program fails (`absorption.py`).
+        self._absorbing = absorbing
 
     def evaluate(self, device: CelDevice) -> bool:
         """True if the device matches. Raises CelRuntimeError for any evaluation error,
@@ -119,10 +129,20 @@ class CompiledSelector:
         try:
             result = self._program.execute(device.context())
         except Exception as exc:
-            raise CelRuntimeError(runtime_message(exc)) from None
+            if self._absorbing is None:
+                raise CelRuntimeError(runtime_message(exc)) from None
+            result = self._evaluate_absorbing(device, runtime_message(exc))
         if result is True or result is False:
             return bool(result)
         raise CelRuntimeError(f"expression must evaluate to bool, got {cel_type_name(result)}")
+
+    def _evaluate_absorbing(self, device: CelDevice, error: str) -> Any:
+        absorbing = self._absorbing
+        assert absorbing is not None
+        try:
+            return absorbing.evaluate(device.context())
+        except Exception:
+            raise CelRuntimeError(error) from None
 
     def __repr__(self) -> str:
         return f"CompiledSelector({self.expression!r})"
@@ -169,7 +189,9 @@ class CelEnvironment:
         if cached is None:
             problems, program = self._compile(expression)
             cached = (
-                CompiledSelector(expression, program) if program is not None else tuple(problems)
+                CompiledSelector(expression, program, AbsorbingEvaluation.of(program.source))
+                if program is not None
+                else tuple(problems)
             )
             self._cache[expression] = cached
             if len(self._cache) > self._cache_size:
@@ -233,14 +255,17 @@ class CelEnvironment:
             f"two-variable comprehension {name}() is not supported by this CEL engine"
             for name in facts.two_variable_comprehensions
         )
+        size_arguments: dict[int, str | None] = {}
         if not problems:
-            problem = self._check_result_type(tokens, facts.bound)
+            problem = self._check_result_type(tokens, facts.bound, size_arguments)
             if problem is not None:
                 problems.append(problem)
         if problems:
             return _unique(problems), None
         try:
-            rewritten = rewrite(expression, tokens, fold_constant_call)
+            rewritten = rewrite(
+                expression, tokens, fold_constant_call, _string_sizes(tokens, size_arguments)
+            )
         except RewriteError as exc:
             return [str(exc)], None
 
@@ -253,12 +278,14 @@ class CelEnvironment:
             return problems, None
         return [], program
 
-    def _check_result_type(self, tokens: list[Token], bound: set[str]) -> str | None:
+    def _check_result_type(
+        self, tokens: list[Token], bound: set[str], size_arguments: dict[int, str | None]
+    ) -> str | None:
         """cel-go's checks of types (`checker.py`): operators need matching operand types,
         and the result must be bool, or unknown: an attribute value (`any`) or, with
         DRAListTypeAttributes, `dyn` (k8s.io/dynamic-resource-allocation cel/compile.go)."""
         try:
-            result = infer_result_type(tokens, RESULT_TYPES, bound)
+            result = infer_result_type(tokens, RESULT_TYPES, bound, size_arguments)
         except CelTypeError as exc:
             return str(exc)
         if result is None or result == "bool":
@@ -286,7 +313,7 @@ class CelEnvironment:
 
     def _check_references(self, references: dict[str, list[str]], allowed: set[str]) -> list[str]:
         """Safety net behind the token-level checks: the library's own view of the names."""
-        bare = {name.rpartition(".")[2] for name in DECLARATIONS}
+        bare = {name.rpartition(".")[2] for name in DECLARATIONS} | {SIZE_IN_CODE_POINTS}
         problems = [
             f"undeclared reference to '{name}'"
             for name in references.get("variables", [])
@@ -298,6 +325,21 @@ class CelEnvironment:
             if name not in bare and not _is_operator(name)
         )
         return problems
+
+
+def _string_sizes(tokens: list[Token], size_arguments: dict[int, str | None]) -> dict[int, str]:
+    """The `size` calls to hand to `SIZE_IN_CODE_POINTS`, by token index: all but those whose
+    argument the checker knows to be a list, a map or bytes, which the library's own `size`
+    counts as cel-go does (and faster: no conversion to Python)."""
+    renamed: dict[int, str] = {}
+    for index, token in enumerate(tokens):
+        if token.text != "size" or index + 1 >= len(tokens) or tokens[index + 1].text != "(":
+            continue
+        argument = size_arguments.get(index)
+        if argument is not None and argument.startswith(("list(", "map(", "bytes")):
+            continue
+        renamed[index] = SIZE_IN_CODE_POINTS
+    return renamed
 
 
 def _is_operator(name: str) -> bool:

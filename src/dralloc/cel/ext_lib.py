@@ -36,6 +36,7 @@ __all__ = [
     "INCLUDES_MAX_ELEMENTS",
     "LISTS_RANGE_MAX",
     "cel_equal",
+    "size_in_code_points",
 ]
 
 INCLUDES_MAX_ELEMENTS = 48
@@ -112,6 +113,14 @@ def last_index_of(target: Any, item: Any, *offset: Any) -> int:
                 return i
         return -1
     return stdlib.last_index_of(_str(target), _str(item), *(_int(o) for o in offset))
+
+
+def size_in_code_points(value: Any) -> int:
+    """`size()` as cel-go counts: a string's code points (the library counts its UTF-8
+    bytes), bytes, list items and map entries as themselves."""
+    if isinstance(value, (str, bytes, list, dict)):
+        return len(value)
+    raise EvalError("no such overload")
 
 
 def lower_ascii(s: Any) -> str:

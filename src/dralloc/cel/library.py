@@ -31,6 +31,7 @@ __all__ = [
     "FUNCTIONS",
     "GATE_LIST_TYPE_ATTRIBUTES",
     "RESULT_TYPES",
+    "SIZE_IN_CODE_POINTS",
     "Declaration",
     "fold_constant_call",
 ]
@@ -249,10 +250,18 @@ RESULT_TYPES: Final[Mapping[str, str]] = MappingProxyType(
 )
 """Functions whose every overload returns one type, by name, for `checker.py`."""
 
+SIZE_IN_CODE_POINTS: Final = "dralloc_size"
+"""The internal function `size()` calls become when their argument may be a string (the
+library's own `size` counts a string's UTF-8 bytes): not declared, so no user expression can
+name it; `environment.py` rewrites to it."""
+
 FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = MappingProxyType(
     {
-        name: _NEVER_RAISING.get(name) or _never_raising(name, function)
-        for name, (function, _) in _PYTHON.items()
+        **{
+            name: _NEVER_RAISING.get(name) or _never_raising(name, function)
+            for name, (function, _) in _PYTHON.items()
+        },
+        SIZE_IN_CODE_POINTS: _never_raising("size", ext_lib.size_in_code_points),
     }
 )
 

@@ -24,7 +24,7 @@ Pure computation on strings; no I/O, no library calls.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -38,7 +38,9 @@ __all__ = [
     "Token",
     "TokenKind",
     "analyze",
+    "bracket_pairs",
     "rewrite",
+    "split_args",
     "tokenize",
 ]
 
@@ -123,7 +125,7 @@ def _string_end(source: str, pos: int, quote: str, raw: bool) -> int:
     return length
 
 
-def _bracket_pairs(tokens: list[Token]) -> list[int]:
+def bracket_pairs(tokens: list[Token]) -> list[int]:
     """For each token, the index of its partner bracket (-1 if none or unbalanced)."""
     pairs = [-1] * len(tokens)
     stack: list[int] = []
@@ -139,7 +141,7 @@ def _bracket_pairs(tokens: list[Token]) -> list[int]:
     return pairs
 
 
-def _split_args(tokens: list[Token], open_index: int, close_index: int) -> list[tuple[int, int]]:
+def split_args(tokens: list[Token], open_index: int, close_index: int) -> list[tuple[int, int]]:
     """Token ranges of the comma-separated arguments between two matching brackets."""
     if close_index == open_index + 1:
         return []
@@ -194,7 +196,7 @@ class SourceFacts:
 def analyze(tokens: list[Token]) -> SourceFacts:
     """Collect checker facts from the tokens of an *unrewritten* expression."""
     facts = SourceFacts()
-    pairs = _bracket_pairs(tokens)
+    pairs = bracket_pairs(tokens)
     open_comprehensions: list[int] = []  # close-paren indexes of enclosing comprehensions
     for index, token in enumerate(tokens):
         while open_comprehensions and index > open_comprehensions[-1]:
@@ -204,7 +206,7 @@ def analyze(tokens: list[Token]) -> SourceFacts:
         name = token.text
         if _is(tokens, index + 1, "("):
             close = pairs[index + 1]
-            arg_count = len(_split_args(tokens, index + 1, close)) if close >= 0 else 0
+            arg_count = len(split_args(tokens, index + 1, close)) if close >= 0 else 0
             member = _after_dot(tokens, index)
             if member and _is_namespace_prefix(tokens, index - 2):
                 facts.calls.append(Call(f"{tokens[index - 2].text}.{name}", False, arg_count))
@@ -268,7 +270,12 @@ class RewriteError(ValueError):
     """The source uses a construct the rewrite cannot express (e.g. a bad `cel.bind`)."""
 
 
-def rewrite(source: str, tokens: list[Token], fold: Folder | None = None) -> str:
+def rewrite(
+    source: str,
+    tokens: list[Token],
+    fold: Folder | None = None,
+    renamed: Mapping[int, str] | None = None,
+) -> str:
     """The expression text to hand to the library (see the module docstring).
 
     With `fold`, global calls whose arguments are all plain string or bool literals (such as
@@ -277,15 +284,22 @@ def rewrite(source: str, tokens: list[Token], fold: Folder | None = None) -> str
     """
     if not tokens:
         return source
-    return _Rewriter(source, tokens, fold).emit(0, len(tokens))
+    return _Rewriter(source, tokens, fold, renamed or {}).emit(0, len(tokens))
 
 
 class _Rewriter:
-    def __init__(self, source: str, tokens: list[Token], fold: Folder | None) -> None:
+    def __init__(
+        self,
+        source: str,
+        tokens: list[Token],
+        fold: Folder | None,
+        renamed: Mapping[int, str],
+    ) -> None:
         self.source = source
         self.tokens = tokens
-        self.pairs = _bracket_pairs(tokens)
+        self.pairs = bracket_pairs(tokens)
         self.fold = fold
+        self.renamed = renamed
 
     def emit(self, start: int, end: int) -> str:
         """Source text of tokens[start:end] (with the gaps between them), rewritten."""
@@ -302,7 +316,7 @@ class _Rewriter:
                 text, index = replaced
                 parts.append(text)
                 continue
-            parts.append(tokens[index].text)
+            parts.append(self.renamed.get(index, tokens[index].text))
             index += 1
         return "".join(parts)
 
@@ -323,7 +337,7 @@ class _Rewriter:
         close = self._close(index + 3, end)
         if close is None:
             return None
-        args = _split_args(tokens, index + 3, close)
+        args = split_args(tokens, index + 3, close)
         if len(args) != 3:
             raise RewriteError(f"cel.bind() takes 3 arguments, got {len(args)}")
         (name_start, name_end), (init_start, init_end), (body_start, body_end) = args
@@ -381,7 +395,7 @@ class _Rewriter:
         if close is None:
             return None
         literals: list[str | bool] = []
-        for arg_start, arg_end in _split_args(tokens, index + 1, close):
+        for arg_start, arg_end in split_args(tokens, index + 1, close):
             if arg_end - arg_start != 1:
                 return None
             value = _literal(tokens[arg_start])
