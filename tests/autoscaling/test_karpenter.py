@@ -382,3 +382,17 @@ def test_a_bad_budget_schedule_is_refused_at_its_path(catalog: Catalog) -> None:
         'nodePools[0].disruption.budgets[1].schedule: minute field "x" is not a number, '
         "range, list or step",
     ]
+
+
+def test_pods_left_over_are_provisioned_for_again_once_limits_allow(catalog: Catalog) -> None:
+    pools = "- {name: gpu, shapes: [l4x4], limits: {nodes: 1}}\n"
+    k, world = karpenter(karpenter_text(pools), catalog)
+    batch = pods(world, 2)
+    run(world, 100.0, batch)
+    first = run(world, 101.0, batch)
+    assert (len(first.launches), first.unprovisionable) == (1, ("default/gpu4-1",))
+    run(world, 111.0, batch)  # the left-over pod opens a new window...
+    assert run(world, 112.0, batch).unprovisionable == ("default/gpu4-1",)  # ...still no room
+    k.config = load(karpenter_text(pools.replace("nodes: 1", "nodes: 2")), catalog)
+    run(world, 121.0, batch)
+    assert [x.pods for x in run(world, 122.0, batch).launches] == [("default/gpu4-1",)]

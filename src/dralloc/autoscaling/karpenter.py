@@ -10,9 +10,9 @@ it drives `ClusterAutoscaler` (push the nodes' transitions, materialize Nodes an
 the pending pods). No I/O. Behaviour read in kubernetes-sigs/karpenter (`pkg/operator/options`,
 `pkg/controllers/provisioning`, `pkg/controllers/disruption`, `designs/dra-scheduling.md`):
 
-* Batching: a window opens at the first pending pod not seen before and closes once no new
-  pod came for `batchIdleDuration` (1 s) or `batchMaxDuration` (10 s) after it opened; only
-  then are pods provisioned for. (Upstream's window is wall-clock; here it is virtual.)
+* Batching: a window opens when pods are pending and closes once no new pod came for
+  `batchIdleDuration` (1 s), or `batchMaxDuration` (10 s) after it opened; only then are the
+  pending pods provisioned for. (Upstream's window is wall-clock; here it is virtual.)
 * Each pod, largest first (CPU, then memory, then accelerators asked), goes to an existing or
   in-flight node if it fits there (in-cluster devices first), else to a NodeClaim opened in
   this batch, else to a new NodeClaim. A NodeClaim holds a set of candidate shapes: a pod
@@ -186,9 +186,11 @@ class Karpenter:
         new = [p for p in pending if pod_key(p.pod) not in self._seen]
         for each in new:
             self._seen.add(pod_key(each.pod))
+        if pending and self.batch_opened_at is None:
+            # Pods still pending (none could be placed last time, or their node failed)
+            # open a window too, so they are provisioned for again once it closes.
+            self.batch_opened_at = self.batch_last_pod_at = now
         if new:
-            if self.batch_opened_at is None:
-                self.batch_opened_at = now
             self.batch_last_pod_at = now
         if self.batch_opened_at is not None:
             options = self.config.options
