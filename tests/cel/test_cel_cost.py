@@ -203,3 +203,12 @@ def test_the_table_is_what_upstream_prints(tmp_path: Path) -> None:
             assert cost != "ERR", line
             printed.add((gates == "1", int(cost), expression))
     assert printed == set(rows)
+
+
+def test_remembered_verdicts_equal_fresh_ones() -> None:
+    """`check` remembers cost verdicts per expression, bounded like the compile cache."""
+    expressions = ["type(1) == int", 'device.driver == "a"', "[1].all(x, x > 0)"] * 3
+    small = CelEnvironment(Features(), cache_size=1)
+    answers = [small.check(expression) for expression in expressions]
+    assert answers == [CelEnvironment(Features()).check(e) for e in expressions]
+    assert answers[0] == [TOO_COSTLY]

@@ -173,6 +173,7 @@ class CelEnvironment:
         self._stored = stored
         # Compiled selectors, or the problems of expressions that do not compile.
         self._cache: OrderedDict[str, CompiledSelector | tuple[str, ...]] = OrderedDict()
+        self._cost_verdicts: OrderedDict[str, bool] = OrderedDict()
         self._device_fields = (
             _DEVICE_FIELDS | {_ALLOW_MULTIPLE_ALLOCATIONS}
             if stored or features.consumable_capacity
@@ -217,14 +218,27 @@ class CelEnvironment:
         except CelCompileError as exc:
             problems.extend(exc.problems)
             return problems
-        cost = estimate_cost(
-            tokenize(expression),
-            RESULT_TYPES,
-            list_type_attributes=self._features.list_type_attributes,
-        )
-        if cost > MAX_SELECTOR_COST:
+        if self._is_too_costly(expression):
             problems.append(TOO_COSTLY)
         return problems
+
+    def _is_too_costly(self, expression: str) -> bool:
+        """The server's cost verdict for a compiled expression, remembered as compiled
+        programs are (a claim template's selectors repeat in every claim)."""
+        verdict = self._cost_verdicts.get(expression)
+        if verdict is None:
+            cost = estimate_cost(
+                tokenize(expression),
+                RESULT_TYPES,
+                list_type_attributes=self._features.list_type_attributes,
+            )
+            verdict = cost > MAX_SELECTOR_COST
+            self._cost_verdicts[expression] = verdict
+            if len(self._cost_verdicts) > self._cache_size:
+                self._cost_verdicts.popitem(last=False)
+        else:
+            self._cost_verdicts.move_to_end(expression)
+        return verdict
 
     # ------------------------------------------------------------------------- internals
 
