@@ -22,7 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dralloc.cel.source import COMPREHENSION_MACROS, NAMESPACES, Token, TokenKind
+from dralloc.cel.source import (
+    COMPREHENSION_MACROS,
+    NAMESPACES,
+    TWO_VARIABLE_ONLY,
+    Token,
+    TokenKind,
+)
 
 __all__ = ["DEVICE_TYPE", "CelTypeError", "NoMatchingOverload", "infer_result_type"]
 
@@ -396,7 +402,21 @@ class _Parser:
 
     def comprehension(self, macro: str, receiver: CelType) -> CelType:
         """`all`, `exists`, `exists_one` are bool; `map` a list of its last argument's type,
-        `filter` a list of the range's elements (a map ranges over its keys)."""
+        `filter` a list of the range's elements (a map ranges over its keys). The
+        two-variable forms bind an index or key and a value of types left unknown, and only
+        their quantifiers' result (bool) is known."""
+        if self._is_two_variable(macro):
+            self.pos += 1
+            first = self.take().text
+            self.expect(",")
+            second = self.take().text
+            self.scopes.append({first: None, second: None})
+            while self.peek() == ",":
+                self.pos += 1
+                self.expression()
+            self.scopes.pop()
+            self.expect(")")
+            return "bool" if macro in ("all", "exists", "exists_one", "existsOne") else None
         name = self.variable()
         element = _element(receiver) if _is_list(receiver) else _map_key(receiver)
         self.scopes.append({name: element})
@@ -411,6 +431,23 @@ class _Parser:
         if macro == "filter":
             return f"list({element or 'dyn'})"
         return "bool"
+
+    def _is_two_variable(self, macro: str) -> bool:
+        """Whether the call at `(` starts a two-variable form: always for `transformList` and
+        the like, for `all`, `exists` and `exists_one` when a name and a comma follow the
+        first variable's comma (their one-variable forms have a single body)."""
+        if macro in TWO_VARIABLE_ONLY:
+            return True
+        if macro in ("map", "filter"):
+            return False
+        tokens = self.tokens
+        at = self.pos
+        return (
+            at + 4 < len(tokens)
+            and tokens[at + 2].text == ","
+            and tokens[at + 3].kind is TokenKind.IDENT
+            and tokens[at + 4].text == ","
+        )
 
     def primary(self) -> tuple[CelType, str | None]:
         """The type of a primary expression and, for a bare identifier, its name."""

@@ -66,11 +66,20 @@ from dralloc.cel.device import CelDevice
 from dralloc.cel.errors import CelCompileError, CelRuntimeError
 from dralloc.cel.library import (
     DECLARATIONS,
+    INTERNAL_FUNCTIONS,
     RESULT_TYPES,
     SIZE_IN_CODE_POINTS,
     fold_constant_call,
 )
-from dralloc.cel.source import NAMESPACES, RewriteError, Token, analyze, rewrite, tokenize
+from dralloc.cel.source import (
+    ENTRY_VARIABLE,
+    NAMESPACES,
+    RewriteError,
+    Token,
+    analyze,
+    rewrite,
+    tokenize,
+)
 from dralloc.cel.values import cel_type_name, runtime_message
 from dralloc.features import Features
 
@@ -265,10 +274,7 @@ class CelEnvironment:
             for name in facts.device_fields
             if name not in self._device_fields
         )
-        problems.extend(
-            f"two-variable comprehension {name}() is not supported by this CEL engine"
-            for name in facts.two_variable_comprehensions
-        )
+        problems.extend(f"duplicate variable name: {name}" for name in facts.duplicate_variables)
         size_arguments: dict[int, str | None] = {}
         if not problems:
             problem = self._check_result_type(tokens, facts.bound, size_arguments)
@@ -287,7 +293,7 @@ class CelEnvironment:
             program = cel.compile(rewritten)
         except Exception as exc:
             return [_syntax_message(rewritten, exc)], None
-        problems = self._check_references(program.references(), allowed)
+        problems = self._check_references(program.references(), allowed | {ENTRY_VARIABLE})
         if problems:
             return problems, None
         return [], program
@@ -327,7 +333,7 @@ class CelEnvironment:
 
     def _check_references(self, references: dict[str, list[str]], allowed: set[str]) -> list[str]:
         """Safety net behind the token-level checks: the library's own view of the names."""
-        bare = {name.rpartition(".")[2] for name in DECLARATIONS} | {SIZE_IN_CODE_POINTS}
+        bare = {name.rpartition(".")[2] for name in DECLARATIONS} | INTERNAL_FUNCTIONS
         problems = [
             f"undeclared reference to '{name}'"
             for name in references.get("variables", [])

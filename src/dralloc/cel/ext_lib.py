@@ -36,6 +36,9 @@ __all__ = [
     "INCLUDES_MAX_ELEMENTS",
     "LISTS_RANGE_MAX",
     "cel_equal",
+    "entries",
+    "merge_maps",
+    "pairs_to_map",
     "size_in_code_points",
 ]
 
@@ -121,6 +124,35 @@ def size_in_code_points(value: Any) -> int:
     if isinstance(value, (str, bytes, list, dict)):
         return len(value)
     raise EvalError("no such overload")
+
+
+def entries(value: Any) -> list[list[Any]]:
+    """The [index, item] pairs of a list or the [key, value] pairs of a map, which the
+    two-variable comprehensions range over (`source.py`)."""
+    if isinstance(value, list):
+        return [[index, item] for index, item in enumerate(value)]
+    if isinstance(value, dict):
+        return [[key, item] for key, item in value.items()]
+    raise EvalError("no such overload")
+
+
+def pairs_to_map(pairs: Any) -> dict[Any, Any]:
+    """`transformMap`'s result: its first variable to the transform's value."""
+    return {key: value for key, value in pairs}
+
+
+def merge_maps(maps: Any) -> dict[Any, Any]:
+    """`transformMapEntry`'s result: the union of the maps its transform returns; a key
+    given twice is an error, in cel-go's words."""
+    merged: dict[Any, Any] = {}
+    for entry in maps:
+        if not isinstance(entry, dict):
+            raise EvalError("no such overload")
+        for key, value in entry.items():
+            if key in merged:
+                raise EvalError(f"insert failed: key {key} already exists")
+            merged[key] = value
+    return merged
 
 
 def lower_ascii(s: Any) -> str:

@@ -24,12 +24,14 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from dralloc.cel import ext_lib, quantity_lib, semver_lib
+from dralloc.cel.source import ENTRIES_FUNCTION, MERGE_MAPS_FUNCTION, PAIRS_TO_MAP_FUNCTION
 from dralloc.cel.values import QUANTITY_TAG, SEMVER_TAG, EvalError, cel_literal, error_value
 
 __all__ = [
     "DECLARATIONS",
     "FUNCTIONS",
     "GATE_LIST_TYPE_ATTRIBUTES",
+    "INTERNAL_FUNCTIONS",
     "RESULT_TYPES",
     "SIZE_IN_CODE_POINTS",
     "Declaration",
@@ -76,6 +78,12 @@ _NATIVE: Final[dict[str, Declaration]] = {
     "all": _decl(_MEMBER, 3, 4, result="bool"),
     "exists": _decl(_MEMBER, 3, 4, result="bool"),
     "exists_one": _decl(_MEMBER, 3, 4, result="bool"),
+    # cel-go's two-variable comprehensions (ext.TwoVarComprehensions), rewritten into the
+    # one-variable macros by `source.py`.
+    "existsOne": _decl(_MEMBER, 4, result="bool"),
+    "transformList": _decl(_MEMBER, 4, 5),
+    "transformMap": _decl(_MEMBER, 4, 5),
+    "transformMapEntry": _decl(_MEMBER, 4, 5),
     "map": _decl(_MEMBER, 3, 4, 5),
     "filter": _decl(_MEMBER, 3, 4),
     "cel.bind": _decl(_GLOBAL, 3),
@@ -255,6 +263,12 @@ SIZE_IN_CODE_POINTS: Final = "dralloc_size"
 library's own `size` counts a string's UTF-8 bytes): not declared, so no user expression can
 name it; `environment.py` rewrites to it."""
 
+INTERNAL_FUNCTIONS: Final = frozenset(
+    {SIZE_IN_CODE_POINTS, ENTRIES_FUNCTION, PAIRS_TO_MAP_FUNCTION, MERGE_MAPS_FUNCTION}
+)
+"""Functions only the rewrites call (`environment.py`, `source.py`): in `FUNCTIONS`, never
+in `DECLARATIONS`."""
+
 FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = MappingProxyType(
     {
         **{
@@ -262,6 +276,9 @@ FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = MappingProxyType(
             for name, (function, _) in _PYTHON.items()
         },
         SIZE_IN_CODE_POINTS: _never_raising("size", ext_lib.size_in_code_points),
+        ENTRIES_FUNCTION: _never_raising("entries", ext_lib.entries),
+        PAIRS_TO_MAP_FUNCTION: _never_raising("transformMap", ext_lib.pairs_to_map),
+        MERGE_MAPS_FUNCTION: _never_raising("transformMapEntry", ext_lib.merge_maps),
     }
 )
 

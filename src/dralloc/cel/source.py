@@ -30,7 +30,12 @@ from enum import Enum
 
 __all__ = [
     "COMPREHENSION_MACROS",
+    "ENTRIES_FUNCTION",
+    "ENTRY_VARIABLE",
+    "MERGE_MAPS_FUNCTION",
     "NAMESPACES",
+    "PAIRS_TO_MAP_FUNCTION",
+    "TWO_VARIABLE_ONLY",
     "Call",
     "Folder",
     "RewriteError",
@@ -60,8 +65,31 @@ class Token:
     end: int
 
 
-# Macros that bind a loop variable as their first argument (cel-spec "Macros").
-COMPREHENSION_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+# Macros that bind a loop variable as their first argument (cel-spec "Macros"), and cel-go's
+# two-variable forms (ext.TwoVarComprehensions, in Kubernetes' base environment from 1.32):
+# `all`, `exists`, `exists_one`/`existsOne` with three arguments, `transformList`,
+# `transformMap` and `transformMapEntry` with three or four.
+COMPREHENSION_MACROS = frozenset(
+    {
+        "all",
+        "exists",
+        "exists_one",
+        "existsOne",
+        "map",
+        "filter",
+        "transformList",
+        "transformMap",
+        "transformMapEntry",
+    }
+)
+TWO_VARIABLE_ONLY = frozenset({"existsOne", "transformList", "transformMap", "transformMapEntry"})
+
+# Internal functions the two-variable rewrite calls (implemented in `ext_lib`, never declared,
+# so no user expression can name them).
+ENTRIES_FUNCTION = "dralloc_entries"
+PAIRS_TO_MAP_FUNCTION = "dralloc_pairs_to_map"
+MERGE_MAPS_FUNCTION = "dralloc_merge_maps"
+ENTRY_VARIABLE = "__dralloc_entry"
 
 # Prefixes of namespaced global functions (`sets.contains(...)`, `cel.bind(...)`). The library
 # sees `sets` as a variable and `contains` as a function, so the checker must know them.
@@ -190,6 +218,8 @@ class SourceFacts:
     bound: set[str] = field(default_factory=set)
     device_fields: list[str] = field(default_factory=list)
     two_variable_comprehensions: list[str] = field(default_factory=list)
+    # Two-variable comprehensions naming one variable twice (cel-go refuses them).
+    duplicate_variables: list[str] = field(default_factory=list)
     max_comprehension_depth: int = 0
 
 
@@ -240,7 +270,7 @@ def _is_namespace_prefix(tokens: list[Token], index: int) -> bool:
     )
 
 
-_TWO_VARIABLE_FORMS = frozenset({"all", "exists", "exists_one"})
+_TWO_VARIABLE_FORMS = frozenset({"all", "exists", "exists_one", *TWO_VARIABLE_ONLY})
 
 
 def _note_comprehension(
@@ -250,11 +280,15 @@ def _note_comprehension(
     if first < close and tokens[first].kind is TokenKind.IDENT:
         facts.bound.add(tokens[first].text)
     # cel-go's two-variable forms: all(i, v, p), exists(i, v, p), exists_one(i, v, p).
-    if tokens[index].text in _TWO_VARIABLE_FORMS and arg_count == 3:
+    if tokens[index].text in _TWO_VARIABLE_FORMS and (
+        arg_count == 3 or (tokens[index].text in TWO_VARIABLE_ONLY and arg_count == 4)
+    ):
         facts.two_variable_comprehensions.append(tokens[index].text)
         second = index + 4
         if second < close and tokens[second].kind is TokenKind.IDENT:
             facts.bound.add(tokens[second].text)
+            if tokens[second].text == tokens[first].text:
+                facts.duplicate_variables.append(tokens[second].text)
 
 
 # -------------------------------------------------------------------------------- rewrite
@@ -310,7 +344,10 @@ class _Rewriter:
             if index > start:
                 parts.append(self.source[tokens[index - 1].end : tokens[index].start])
             replaced = (
-                self._bind(index, end) or self._device_map(index, end) or self._fold(index, end)
+                self._bind(index, end)
+                or self._two_variables(index, end)
+                or self._device_map(index, end)
+                or self._fold(index, end)
             )
             if replaced is not None:
                 text, index = replaced
@@ -346,6 +383,50 @@ class _Rewriter:
         init = self.emit(init_start, init_end)
         body = self.emit(body_start, body_end)
         return f"[{init}].map({tokens[name_start].text}, {body})[0]", close + 1
+
+    def _two_variables(self, index: int, end: int) -> tuple[str, int] | None:
+        """`r.all(i, v, p)` and the other two-variable forms, as one-variable macros over
+        `r.dralloc_entries()`: the [index, item] pairs of a list, the [key, value] pairs of
+        a map; each body sees `i` and `v` bound from the pair (cel-go ext/comprehensions.go:
+        `transformMap` builds a map from the first variable to the transform,
+        `transformMapEntry` merges the maps its transform returns, a key twice an error)."""
+        tokens = self.tokens
+        name = tokens[index].text
+        if not (
+            name in _TWO_VARIABLE_FORMS
+            and _after_dot(tokens, index)
+            and _is(tokens, index + 1, "(")
+        ):
+            return None
+        close = self._close(index + 1, end)
+        if close is None:
+            return None
+        args = split_args(tokens, index + 1, close)
+        variables = [tokens[a] for a, b in args[:2] if b - a == 1]
+        count = len(args)
+        if len(variables) != 2 or any(v.kind is not TokenKind.IDENT for v in variables):
+            return None
+        if not (count == 3 or (count == 4 and name in TWO_VARIABLE_ONLY)):
+            return None
+        first, second = (v.text for v in variables)
+        pair = ENTRY_VARIABLE
+        bodies = [
+            f"[{pair}[0]].map({first}, [{pair}[1]].map({second}, {self.emit(a, b)})[0])[0]"
+            for a, b in args[2:]
+        ]
+        entries = f"{ENTRIES_FUNCTION}()"
+        if name in ("all", "exists", "exists_one", "existsOne"):
+            macro = "exists_one" if name == "existsOne" else name
+            return f"{entries}.{macro}({ENTRY_VARIABLE}, {bodies[0]})", close + 1
+        if count == 4:
+            entries = f"{entries}.filter({ENTRY_VARIABLE}, {bodies[0]})"
+        transform = bodies[-1]
+        if name == "transformList":
+            return f"{entries}.map({ENTRY_VARIABLE}, {transform})", close + 1
+        if name == "transformMap":
+            pairs = f"{entries}.map({ENTRY_VARIABLE}, [{ENTRY_VARIABLE}[0], {transform}])"
+            return f"{pairs}.{PAIRS_TO_MAP_FUNCTION}()", close + 1
+        return f"{entries}.map({ENTRY_VARIABLE}, {transform}).{MERGE_MAPS_FUNCTION}()", close + 1
 
     def _device_map(self, index: int, end: int) -> tuple[str, int] | None:
         tokens = self.tokens
