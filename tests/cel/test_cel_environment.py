@@ -387,3 +387,31 @@ def test_one_device_serves_many_selectors() -> None:
 
 def test_device_without_attributes_evaluates(evaluate: Evaluate) -> None:
     assert evaluate("device.attributes.size() == 0 && device.capacity.size() == 0", Device())
+
+
+@pytest.mark.parametrize(
+    ("expression", "library"),
+    [
+        ('url("https://a.example").getHost() == "a.example"', "Kubernetes' URL library"),
+        ('isIP(device.attributes["x"].ip)', "Kubernetes' IP and CIDR libraries"),
+        ('cidr("10.0.0.0/8").containsIP("10.1.2.3")', "Kubernetes' IP and CIDR libraries"),
+        ('"%d GiB".format([1]) == "1 GiB"', "cel-go's strings.format"),
+    ],
+)
+def test_libraries_upstreams_environment_has_and_this_engine_lacks_are_named(
+    expression: str, library: str
+) -> None:
+    """Kubernetes 1.36's DRA environment has them (k8s.io/apiserver cel/environment base.go:
+    URLs from 1.0, IP and CIDR from 1.30, strings v2 with `format` from 1.29), so the error
+    says this engine lacks them rather than that they do not exist."""
+    problems = CelEnvironment(Features()).check(expression)
+    assert problems and all(library in p and "not supported" in p for p in problems)
+
+
+def test_the_optional_syntax_is_refused_by_name() -> None:
+    """`.?` and `[?` (cel-go's OptionalTypes, in Kubernetes' environment from 1.28) cannot be
+    parsed by the library: say which syntax, not "Syntax error"."""
+    env = CelEnvironment(Features())
+    for expression in ("device.attributes.?dom.hasValue()", 'device.attributes[?"d"].hasValue()'):
+        (problem,) = env.check(expression)
+        assert problem.startswith("optional field selection '.?' and optional index '[?'")

@@ -36,9 +36,10 @@ Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
 - `exists()`/`all()` absorb an element's error when another element decides the result,
   as cel-go's (`[0, 1].exists(x, 1/x == 1)` is true), but only by a second, slower
   evaluation run when the first one fails (`absorption.py`).
-- Not available (compile error): two-variable comprehensions, `transformList`/`transformMap`,
-  `sortBy`, `format`, URL and IP/CIDR libraries, the `.?`/`[?` optional syntax, quantity
-  `mul`/`div`/`divInt`.
+- Not available (a compile error names what is missing): `format`, `sortBy`, the URL and
+  IP/CIDR libraries and the `.?`/`[?` optional syntax (the library's parser rejects it),
+  all in Kubernetes 1.36's environment; quantity `mul`/`div`/`divInt`. Two-variable
+  comprehensions are rewritten into one-variable ones (`source.py`).
 - Scopes are not tracked: a name bound by any comprehension or `cel.bind` in the expression
   is accepted anywhere in it (a use outside its scope fails at run time as "undeclared
   reference" instead of at compile time). `device["driver"]` (index syntax on the device
@@ -69,6 +70,7 @@ from dralloc.cel.library import (
     INTERNAL_FUNCTIONS,
     RESULT_TYPES,
     SIZE_IN_CODE_POINTS,
+    UNSUPPORTED,
     fold_constant_call,
 )
 from dralloc.cel.source import (
@@ -253,12 +255,14 @@ class CelEnvironment:
 
     def _compile(self, expression: str) -> tuple[list[str], Any]:
         """(problems, program); the program is None exactly when there are problems."""
+        tokens = tokenize(expression)
+        if _has_optional_syntax(tokens):
+            return [_OPTIONAL_SYNTAX], None
         try:
             cel.compile(expression)
         except Exception as exc:
             return [_syntax_message(expression, exc)], None
 
-        tokens = tokenize(expression)
         facts = analyze(tokens)
         problems: list[str] = []
         for call in facts.calls:
@@ -316,6 +320,8 @@ class CelEnvironment:
 
     def _check_call(self, name: str, member: bool, arg_count: int) -> str | None:
         declaration = DECLARATIONS.get(name)
+        if declaration is None and name in UNSUPPORTED:
+            return f"function '{name}' ({UNSUPPORTED[name]}) is not supported by this CEL engine"
         # A gated function (`includes`) needs its gate only for new expressions (`__init__`).
         if declaration is None or (
             not self._stored
@@ -360,6 +366,19 @@ def _string_sizes(tokens: list[Token], size_arguments: dict[int, str | None]) ->
             continue
         renamed[index] = SIZE_IN_CODE_POINTS
     return renamed
+
+
+_OPTIONAL_SYNTAX: Final = (
+    "optional field selection '.?' and optional index '[?' (cel-go's optional types, in "
+    "Kubernetes' environment) are not supported by this CEL engine"
+)
+
+
+def _has_optional_syntax(tokens: list[Token]) -> bool:
+    return any(
+        token.text in (".", "[") and index + 1 < len(tokens) and tokens[index + 1].text == "?"
+        for index, token in enumerate(tokens)
+    )
 
 
 def _is_operator(name: str) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "INTERNAL_FUNCTIONS",
     "RESULT_TYPES",
     "SIZE_IN_CODE_POINTS",
+    "UNSUPPORTED",
     "Declaration",
     "fold_constant_call",
 ]
@@ -70,9 +71,9 @@ _MEMBER = True
 _GLOBAL = False
 _BOTH = None
 
-# Native to the Rust library (cel-spec standard definitions and macros). Not provided, though
-# k8s has them: URLs, IP/CIDR, `format`, `sortBy`, two-variable comprehensions, and the
-# `.?`/`[?` optional syntax (the parser rejects it).
+# Native to the Rust library (cel-spec standard definitions and macros; the two-variable
+# comprehensions are rewritten into them). Not provided, though k8s has them: `UNSUPPORTED`,
+# and the `.?`/`[?` optional syntax (the parser rejects it).
 _NATIVE: Final[dict[str, Declaration]] = {
     "has": _decl(_GLOBAL, 1, result="bool"),
     "all": _decl(_MEMBER, 3, 4, result="bool"),
@@ -230,6 +231,54 @@ _PYTHON: Final[dict[str, tuple[Callable[..., Any], Declaration]]] = {
     # cel-go `bool()` conversion, missing from the Rust library
     "bool": (ext_lib.bool_, _decl(_GLOBAL, 1, result="bool")),
 }
+
+
+# Functions of Kubernetes 1.36's DRA environment this engine lacks, by the library they
+# belong to (k8s.io/apiserver cel/environment base.go enables them for every selector): a
+# call says so rather than "undeclared reference".
+UNSUPPORTED: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        **dict.fromkeys(
+            [
+                "url",
+                "getScheme",
+                "getHost",
+                "getHostname",
+                "getPort",
+                "getEscapedPath",
+                "getQuery",
+                "isURL",
+            ],
+            "Kubernetes' URL library",
+        ),
+        **dict.fromkeys(
+            [
+                "ip",
+                "isIP",
+                "ip.isCanonical",
+                "isCanonical",
+                "family",
+                "isUnspecified",
+                "isLoopback",
+                "isLinkLocalMulticast",
+                "isLinkLocalUnicast",
+                "isGlobalUnicast",
+                "cidr",
+                "isCIDR",
+                "containsIP",
+                "containsCIDR",
+                "prefixLength",
+                "masked",
+            ],
+            "Kubernetes' IP and CIDR libraries",
+        ),
+        "format": "cel-go's strings.format",
+        "validate": "Kubernetes' format library",
+        "sortBy": "cel-go's lists extension",
+        "first": "cel-go's lists extension",
+        "last": "cel-go's lists extension",
+    }
+)
 
 
 def _never_raising(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
