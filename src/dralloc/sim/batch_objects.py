@@ -52,8 +52,9 @@ empty rack (`TopologyLayout.fits_rack`; a larger gang keeps the preferred annota
 could never be admitted otherwise). The nodes' labels are `TopologyLayout.node_labels`: the
 nodes in name order, `rack_hosts` consecutive hosts per rack, `block_racks` consecutive racks
 per block (`block-0`, `rack-0`, ...), plus the flavor's node group; the queued replay gives
-its nodes these labels, and a real cluster's nodes need them (`kubectl label`). Single-pod jobs get no annotation: with every flavor a TAS flavor Kueue
-places them implicitly (unconstrained, one host).
+its nodes these labels, and a real cluster's nodes need them (`kubectl label`). Single-pod
+jobs get no annotation: with every flavor a TAS flavor Kueue places them implicitly
+(unconstrained, one host).
 
 Kueue counts DRA claims only through `resources.deviceClassMappings` in its Configuration;
 `kueue_configuration` gives the part that maps `device_class` to `quota_resource` (device-count
