@@ -1,0 +1,233 @@
+"""The units, tables and declared sizes of the selector cost estimate (`cost.py`).
+
+cel-go's cost units (common/cost.go), the costs its checker and k8s.io/apiserver's library
+estimator give the functions the DRA environment declares, the cost of one step of each
+macro's expansion, the maxima resource.k8s.io declares for the `device` variable, and
+cel-go's saturating arithmetic. Pure data and computation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "ATTRIBUTE",
+    "CONSTANT_SIZE_EQUALITY",
+    "DEVICE_TYPES",
+    "DYNAMIC",
+    "INIT_COST",
+    "LIST_CREATE",
+    "LIST_TRAVERSALS",
+    "MAP_CREATE",
+    "PARSE_FUNCTIONS",
+    "QUANTITY",
+    "REGEX_LENGTH",
+    "RESULT_COST",
+    "SCALAR_TYPES",
+    "SELECT_AND_IDENT",
+    "SEMVER",
+    "STEP_COST",
+    "STRING_SIZED_RESULT",
+    "STRING_TRAVERSAL",
+    "UNIT_COST_FUNCTIONS",
+    "UNKNOWN_SIZE",
+    "Decl",
+    "add_costs",
+    "by_factor",
+    "declared_size",
+    "device_decl",
+    "is_list",
+    "is_map",
+    "list_item_type",
+    "map_parts",
+    "multiply_costs",
+]
+
+UNKNOWN_SIZE: Final = 2**64 - 1
+"""cel-go's unknown size and cost (math.MaxUint64)."""
+
+# cel-go common/cost.go.
+SELECT_AND_IDENT: Final = 1
+LIST_CREATE: Final = 10
+MAP_CREATE: Final = 30
+STRING_TRAVERSAL: Final = 0.1
+REGEX_LENGTH: Final = 0.25
+
+QUANTITY: Final = "kubernetes.Quantity"
+SEMVER: Final = "kubernetes.Semver"
+ATTRIBUTE: Final = "any"
+SCALAR_TYPES: Final = frozenset(
+    {"bool", "int", "uint", "double", "google.protobuf.Duration", "google.protobuf.Timestamp"}
+)
+DYNAMIC: Final = frozenset({"any", "dyn"})
+CONSTANT_SIZE_EQUALITY: Final = frozenset({QUANTITY, SEMVER})
+# The library functions upstream charges 1 whatever their arguments (cel-go's default for
+# the standard library, k8s.io/apiserver library/cost.go for the quantity and semver ones).
+UNIT_COST_FUNCTIONS: Final = frozenset(
+    [
+        "size",
+        "int",
+        "uint",
+        "double",
+        "string",
+        "bool",
+        "type",
+        "has",
+        "timestamp",
+        "duration",
+        "sign",
+        "asInteger",
+        "isInteger",
+        "asApproximateFloat",
+        "isGreaterThan",
+        "isLessThan",
+        "compareTo",
+        "add",
+        "sub",
+        "major",
+        "minor",
+        "patch",
+        "getFullYear",
+        "getMonth",
+        "getDate",
+        "getDayOfMonth",
+        "getDayOfWeek",
+        "getDayOfYear",
+        "getHours",
+        "getMinutes",
+        "getSeconds",
+        "getMilliseconds",
+    ]
+)
+STRING_SIZED_RESULT: Final = frozenset({"lowerAscii", "upperAscii", "trim", "substring"})
+PARSE_FUNCTIONS: Final = frozenset({"quantity", "isQuantity", "semver", "isSemver"})
+LIST_TRAVERSALS: Final = frozenset({"isSorted", "sum", "max", "min", "indexOf", "lastIndexOf"})
+# Per-iteration cost of cel-go's macro expansions (parser/macro.go) beside the user's own
+# expressions, and the cost of the accumulator's init and of the result.
+STEP_COST: Final = {"all": 3, "exists": 4, "exists_one": 2, "map": 12, "filter": 13}
+INIT_COST: Final = {
+    "all": 0,
+    "exists": 0,
+    "exists_one": 0,
+    "map": LIST_CREATE,
+    "filter": LIST_CREATE,
+}
+RESULT_COST: Final = {"all": 1, "exists": 1, "exists_one": 2, "map": 1, "filter": 1}
+
+
+# ------------------------------------------------------------------- the device's sizes
+
+
+@dataclass(frozen=True, slots=True)
+class Decl:
+    """One node of the `device` variable's declared type: its maximum size, its map's key
+    and value declarations, an object's fields."""
+
+    max_elements: int
+    key: Decl | None = None
+    value: Decl | None = None
+    fields: Mapping[str, Decl] | None = None
+
+
+def device_decl(list_type_attributes: bool) -> Decl:
+    """resource.k8s.io's limits as the DRA environment declares them (compile.go
+    `newCompiler`): with DRAListTypeAttributes an attribute value may be a list of up to 48
+    values, so its size is the larger of that and a value's 64 characters."""
+    domain = Decl(63)
+    ident = Decl(32)
+    attribute = Decl(max(64, 48) if list_type_attributes else 64)
+    inner_attributes = Decl(32, ident, attribute)
+    inner_capacity = Decl(32, ident, Decl(0))
+    return Decl(
+        0,
+        fields={
+            "driver": Decl(63),
+            "allowMultipleAllocations": Decl(1),
+            "attributes": Decl(32, domain, inner_attributes),
+            "capacity": Decl(32, domain, inner_capacity),
+        },
+    )
+
+
+def declared_size(device: Decl, attribute: Decl, path: tuple[str, ...]) -> int | None:
+    """The declared maximum size at `path` (`device`, then fields, `@keys`, `@values` and
+    `@items`), or None where the declarations say nothing: upstream's size estimator."""
+    if not path or path[0] != "device":
+        return None
+    node: Decl | None = device
+    for name in path[1:]:
+        if node is None:
+            return None
+        if name in ("@items", "@values"):
+            node = node.value
+        elif name == "@keys":
+            node = node.key
+        elif node.fields is not None and name in node.fields:
+            node = node.fields[name]
+        elif node.value is attribute:
+            node = attribute  # any attribute name of an inner attributes map
+        else:
+            return None
+    return None if node is None else node.max_elements
+
+
+# ------------------------------------------------------------------------- arithmetic
+
+
+def add_costs(*values: int) -> int:
+    return min(sum(values), UNKNOWN_SIZE)
+
+
+def multiply_costs(left: int, right: int) -> int:
+    return min(left * right, UNKNOWN_SIZE)
+
+
+def by_factor(value: int, factor: float) -> int:
+    """cel-go's `multiplyByCostFactor`: in float64, rounded up, saturating."""
+    product = float(value) * factor
+    if product >= 2.0**64:
+        return UNKNOWN_SIZE
+    return math.ceil(product)
+
+
+def list_item_type(type_name: str | None) -> str | None:
+    if type_name and type_name.startswith("list(") and type_name.endswith(")"):
+        return type_name[5:-1]
+    return "dyn" if type_name == "dyn" else None
+
+
+def map_parts(type_name: str | None) -> tuple[str | None, str | None]:
+    if type_name == "dyn":
+        return "dyn", "dyn"
+    if not (type_name and type_name.startswith("map(") and type_name.endswith(")")):
+        return None, None
+    inner = type_name[4:-1]
+    depth = 0
+    for index, char in enumerate(inner):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            key, value = inner[:index].strip(), inner[index + 1 :].strip()
+            return key, value
+    return None, None
+
+
+def is_map(type_name: str | None) -> bool:
+    return bool(type_name and type_name.startswith("map("))
+
+
+def is_list(type_name: str | None) -> bool:
+    return bool(type_name and type_name.startswith("list("))
+
+
+DEVICE_TYPES: Final[Mapping[str, str]] = {
+    "driver": "string",
+    "allowMultipleAllocations": "bool",
+    "attributes": f"map(string, map(string, {ATTRIBUTE}))",
+    "capacity": f"map(string, map(string, {QUANTITY}))",
+}
