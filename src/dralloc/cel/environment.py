@@ -15,13 +15,17 @@ one environment per `Features`). Compiling an expression:
    or unknown (`checker.py`): a literal, `device.driver`, arithmetic on literals or a
    function with a fixed non-bool result is refused with cel-go's "must evaluate to bool or
    the unknown type, not int", `dyn` too unless DRAListTypeAttributes is on;
-3. rewrites it (`cel.bind`, empty-map defaults for unknown domains, and constant folding of
-   `quantity("40Gi")`-style calls on literals; see `source.py`) and compiles the result,
-   which is what runs.
+3. rewrites it (`cel.bind`, two-variable comprehensions, empty-map defaults for unknown
+   domains, `size()` of what may be a string, and constant folding of `quantity("40Gi")`-
+   style calls on literals; see `source.py`) and compiles the result, which is what runs.
+
+`check` (API validation) also applies kube-apiserver's static cost estimate (`cost.py`);
+`compile` does not, as upstream's allocator does not.
 
 Evaluation runs the program against a `CelDevice`'s prebuilt context and turns every library
-exception into `CelRuntimeError` (messages in cel-go's words where known). Nothing is printed:
-library callbacks never raise (see `values.py`).
+exception into `CelRuntimeError` (messages in cel-go's words where known); a selector with
+`exists()` or `all()` whose evaluation fails is evaluated again with cel-go's absorption of
+errors (`absorption.py`). Nothing is printed: library callbacks never raise (see `values.py`).
 
 Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
 
