@@ -1,0 +1,63 @@
+"""Choosing the host among the scored nodes (spec/scheduler.md section 2.9): the best total
+wins; ties go to a fixed node ranking when one is given (the FGD experiment's random node
+order, spec/fgd.md 4.3), else to a seeded `random.Random` draw among the tied nodes in name
+order (upstream picks among them at random), else to the first in name order (deterministic
+for scripts)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from dralloc.scheduler.framework.nodeinfo import NodeInfo
+from dralloc.scheduler.framework.scoring import ScoredNodes
+from dralloc.scheduler.framework.verdicts import Scores
+
+
+class NodeRanking:
+    """A fixed ranking for ties, as an array over the last node list it was asked about
+    (kept while the list object is the same: the snapshot keeps its list across cycles)."""
+
+    def __init__(self, rank: Mapping[str, int]) -> None:
+        self.rank = rank
+        self._array: tuple[Sequence[NodeInfo], Scores] | None = None
+
+    def over(self, nodes: Sequence[NodeInfo]) -> Scores:
+        """Each node's rank: unranked nodes after every ranked one, in name order, as
+        `break_tie` orders them."""
+        if self._array is not None and self._array[0] is nodes:
+            return self._array[1]
+        rank = self.rank
+        unranked = sorted(node.name for node in nodes if node.name not in rank)
+        after = {name: len(rank) + i for i, name in enumerate(unranked)}
+        array = np.array(
+            [rank[node.name] if node.name in rank else after[node.name] for node in nodes],
+            dtype=np.int64,
+        )
+        self._array = (nodes, array)
+        return array
+
+
+def select_host(
+    scored: ScoredNodes, totals: Scores, ranking: NodeRanking | None, rng: random.Random | None
+) -> str:
+    """The best-scored node; ties go to `ranking`, else to `break_tie`."""
+    nodes = scored.nodes
+    tied = scored.window[totals == totals.max()]
+    if tied.size == 1:
+        return nodes[int(tied[0])].name
+    if ranking is not None:
+        ranks = ranking.over(nodes)
+        return nodes[int(tied[np.argmin(ranks[tied])])].name
+    return break_tie([nodes[at].name for at in tied.tolist()], rng)
+
+
+def break_tie(tied: list[str], rng: random.Random | None) -> str:
+    """One of several equally scored nodes, without a fixed ranking: a seeded draw among
+    them in name order, or the first in name order."""
+    tied.sort()
+    if rng is None:
+        return tied[0]
+    return rng.choice(tied)
