@@ -119,6 +119,9 @@ class Simulation:
     view: GpuShareView
     scheduler: Scheduler
     shapes: dict[str, bytes]
+    # A node joining later (an autoscaled one) tells what the speed-ups key it on: devices
+    # alike to nodes of its class, plugins' verdicts alike to nodes of its shape.
+    describe_node: Callable[[str, Hashable, Hashable], None] = lambda name, c, s: None
 
     def queue(self, clock: Clock, pre_enqueue: Sequence[PreEnqueuePlugin] = ()) -> SchedulingQueue:
         """The scheduling queue of the run's profile (its plugins' events and hints), with
@@ -193,8 +196,10 @@ def build_simulation(
     options = AllocatorOptions(timeout=None, share_ids=_share_id_source(share_rng))
     # Nodes of one model and GPU count publish alike devices; the workload's selectors read
     # only the product name, so the DRA verdict is shared by equally used nodes of a class.
-    alike = {node.name: (node.model, node.gpus) for node in nodes}
-    shape = {node.name: (node.model, node.gpus, node.cpu_milli, node.memory_mib) for node in nodes}
+    alike: dict[str, Hashable] = {node.name: (node.model, node.gpus) for node in nodes}
+    shape: dict[str, Hashable] = {
+        node.name: (node.model, node.gpus, node.cpu_milli, node.memory_mib) for node in nodes
+    }
     shapes: dict[str, bytes] = {}
 
     def signature(pod: PodInfo) -> bytes | None:
@@ -253,7 +258,12 @@ def build_simulation(
             gangs=gangs if ganging else None,
         )
     )
-    return Simulation(built.cache, built.gpu_share_view, built.scheduler(), shapes)
+
+    def describe_node(name: str, node_class: Hashable, node_shape: Hashable) -> None:
+        alike[name] = node_class
+        shape[name] = node_shape
+
+    return Simulation(built.cache, built.gpu_share_view, built.scheduler(), shapes, describe_node)
 
 
 def run_fgd(

@@ -7,6 +7,7 @@ scheduler cache and the queue own the rest and are changed only through their me
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
@@ -17,7 +18,10 @@ from enum import IntEnum
 
 import msgspec
 
-from dralloc.api.core import PodSchedulingGroup
+from dralloc.api.core import Node, Pod, PodSchedulingGroup
+from dralloc.api.resource import ResourceSlice
+from dralloc.autoscaling.clusterautoscaler import UnschedulablePod
+from dralloc.autoscaling.lifecycle import Transition
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import CycleState, PodInfo, Resources, is_node_local
 from dralloc.scheduler.gangs import (
@@ -40,6 +44,7 @@ from dralloc.scheduler.queue import (
 from dralloc.sim.experiment import POLICIES, build_simulation, workload_in_products
 from dralloc.sim.fgd import node_order
 from dralloc.sim.openb_objects import NAMESPACE, OpenbPodObjects, pod_objects
+from dralloc.sim.replay.autoscaled import FleetDriver, fleet_shapes
 from dralloc.sim.replay.results import (
     PodOutcome,
     PodState,
@@ -49,6 +54,7 @@ from dralloc.sim.replay.results import (
     ReplayResult,
     Sample,
 )
+from dralloc.sim.traces.model import TraceNode
 from dralloc.sim.traces.timeline import NodeAction, NodeEvent, ReplayTrace, TimedPod
 
 __all__ = ["LEFTOVER_FLUSH_PERIOD", "replay"]
@@ -59,6 +65,7 @@ DEFAULT_SAMPLES = 1000
 POD_DELETE = ClusterEvent("Pod", "Delete")
 NODE_ADD = ClusterEvent("Node", "Add")
 POD_ADD = ClusterEvent("Pod", "Add")
+SLICE_ADD = ClusterEvent("resource.k8s.io/ResourceSlice", "Add")
 _SECONDS_PER_HOUR = 3600.0
 
 
@@ -99,9 +106,11 @@ class _Kind(IntEnum):
     NODE = 2
     BACKOFF_FLUSH = 3
     LEFTOVER_FLUSH = 4
+    FLEET = 5  # an autoscaled node's phase (`replay.autoscaled`)
+    AUTOSCALE = 6  # a scan tick of the autoscaler
 
 
-_REAL = (_Kind.ARRIVAL, _Kind.COMPLETION, _Kind.NODE)
+_REAL = (_Kind.ARRIVAL, _Kind.COMPLETION, _Kind.NODE, _Kind.FLEET)
 
 
 class _VirtualClock:
@@ -194,6 +203,13 @@ class _Replay:
         self.seed = seed
         self.options = options
         self.observer = observer
+        autoscaling = options.autoscaling
+        self.fleet_shapes: dict[str, TraceNode] = {}
+        if autoscaling is not None:
+            self.fleet_shapes = fleet_shapes(autoscaling.config, autoscaling.catalog, trace.models)
+            if not autoscaling.keep_trace_nodes:
+                trace = dataclasses.replace(trace, nodes=(), node_events=())
+                self.trace = trace
         models = trace.models
         rng = random.Random(seed)
         rank = node_order([node.name for node in trace.nodes], rng)
@@ -223,6 +239,7 @@ class _Replay:
             self.clock, (GangScheduling(self.gangs),) if self.gangs is not None else ()
         )
         self.framework = sim.scheduler.framework
+        self.describe_node = sim.describe_node
 
         self.node_model = {n.name: n.model or "" for n in trace.nodes}
         self.node_gpus = {n.name: n.gpus for n in trace.nodes}
@@ -235,7 +252,8 @@ class _Replay:
         # Per GPU model, for the cost of capacity (`ReplayResult.capacity_gpu_hours`): milli-GPU
         # in the cluster and fragmented now, and their integrals over the charged window, which
         # opens at the first arrival (a trace's clock may start long before it).
-        codes = sorted({m for m in self.node_model.values() if m})
+        fleet_codes = {node.model for node in self.fleet_shapes.values() if node.model}
+        codes = sorted({m for m in self.node_model.values() if m} | fleet_codes)
         self.model_capacity = dict.fromkeys(codes, 0)
         for name in self.cache.nodes:
             if self.node_model[name]:
@@ -243,6 +261,10 @@ class _Replay:
         self.model_fragment = dict.fromkeys(codes, 0.0)
         self.model_capacity_area = dict.fromkeys(codes, 0.0)
         self.model_fragment_area = dict.fromkeys(codes, 0.0)
+        # Autoscaled nodes' part of the capacity: their provisioned hours come from the fleet
+        # (launch to gone), so the engine's own integral leaves them out.
+        self.fleet_capacity = dict.fromkeys(codes, 0)
+        self.fleet_capacity_area = dict.fromkeys(codes, 0.0)
         self.charge_from = min((t.arrival for t in trace.pods), default=0.0)
         # FGD's fragmentation F(M) against the trace's typical pods, per node in the cluster,
         # kept up to date as pods start and stop and nodes come and go.
@@ -268,9 +290,7 @@ class _Replay:
         self.ends: list[float | None] = [None] * count
         self.placed_on: list[str | None] = [None] * count
         self.states = [PodState.NOT_ARRIVED] * count
-        self.gpu_milli_seconds = dict.fromkeys(
-            sorted({m for m in self.node_model.values() if m}), 0.0
-        )
+        self.gpu_milli_seconds = dict.fromkeys(codes, 0.0)
         self.attempts = 0
         self.retries_skipped = 0
         # Nodes that gained capacity (a pod completed, the node joined), in event order.
@@ -294,26 +314,48 @@ class _Replay:
             interval = max(1.0, span / DEFAULT_SAMPLES)
         self.interval = interval
         self.next_sample = 0
+        self.fleet: FleetDriver | None = None
+        self.fleet_nodes: set[str] = set()
+        if autoscaling is not None:
+            self.fleet = FleetDriver(autoscaling, self.fleet_shapes, seed, self)
+            self.fleet.start()
 
     # ------------------------------------------------------------------------ the loop
 
     def run(self) -> ReplayResult:
         heap = self.heap
         horizon = self.options.horizon
-        while heap and (self.real_events > 0 or self._may_recover()):
+        fleet = self.fleet
+        while heap and (
+            self.real_events > 0
+            or self._may_recover()
+            or (fleet is not None and fleet.may_act(self.clock.time))
+        ):
             now = heap[0][0]
             if horizon is not None and now > horizon:
                 break
             self._advance(now)
             self.clock.time = now
+            ticks = False
             while heap and heap[0][0] == now:
                 _, _, kind, payload = heapq.heappop(heap)
                 if kind in _REAL:
                     self.last_change = now
+                    if fleet is not None:
+                        fleet.changed = True
+                if kind is _Kind.AUTOSCALE:
+                    self.flush_times.discard((kind, now))
+                    ticks = True
+                    continue
                 self._apply(kind, payload)
             if self.admission is not None:
                 self.admission.admit(now, self)
             self._drain()
+            if fleet is not None:
+                # The loop sees the cluster after the scheduler had its go at it.
+                if ticks:
+                    fleet.tick(now)
+                fleet.after_batch(now)
             if self.admission is not None:
                 self.admission.drained(now)
             if self.interval == 0:
@@ -358,6 +400,7 @@ class _Replay:
             if charged > 0:
                 for model, milli in self.model_capacity.items():
                     self.model_capacity_area[model] += milli * charged
+                    self.fleet_capacity_area[model] += self.fleet_capacity[model] * charged
                     self.model_fragment_area[model] += self.model_fragment[model] * charged
             self.last_time = now
         if self.interval > 0:
@@ -407,6 +450,9 @@ class _Replay:
         elif kind is _Kind.NODE:
             assert isinstance(payload, NodeEvent)
             self._node_event(payload)
+        elif kind is _Kind.FLEET:
+            assert isinstance(payload, Transition) and self.fleet is not None
+            self.fleet.apply(payload, self.clock.time)
         else:
             self.flush_times.discard((kind, self.clock.time))
             if kind is _Kind.BACKOFF_FLUSH:
@@ -684,19 +730,25 @@ class _Replay:
         self.freed.append(node)
         self.queue.on_event(event, old, new)
 
+    def _take_node_away(self, name: str) -> None:
+        """The node leaves the scheduler's cluster: its pods are evicted, its GPUs go."""
+        if self.admission is not None:
+            indices = sorted(self.running[key].index for key in self.on_node[name])
+            self.admission.node_removed(name, indices, self.clock.time, self)
+        for key in sorted(self.on_node[name]):
+            self._finish(key, PodState.EVICTED)
+        self.cache.remove_node(name)
+        self.capacity -= self.node_gpus[name] * MILLI
+        if model := self.node_model[name]:
+            self.model_capacity[model] -= self.node_gpus[name] * MILLI
+            if name in self.fleet_nodes:
+                self.fleet_capacity[model] -= self.node_gpus[name] * MILLI
+        self._refresh_fragment(name)
+
     def _node_event(self, event: NodeEvent) -> None:
         name = event.node
         if event.action is NodeAction.REMOVE:
-            if self.admission is not None:
-                indices = sorted(self.running[key].index for key in self.on_node[name])
-                self.admission.node_removed(name, indices, self.clock.time, self)
-            for key in sorted(self.on_node[name]):
-                self._finish(key, PodState.EVICTED)
-            self.cache.remove_node(name)
-            self.capacity -= self.node_gpus[name] * MILLI
-            if model := self.node_model[name]:
-                self.model_capacity[model] -= self.node_gpus[name] * MILLI
-            self._refresh_fragment(name)
+            self._take_node_away(name)
             return
         added = self.cache.add_node(self.node_objects[name])
         self.capacity += self.node_gpus[name] * MILLI
@@ -704,6 +756,83 @@ class _Replay:
             self.model_capacity[model] += self.node_gpus[name] * MILLI
         self._refresh_fragment(name)
         self._cluster_event(NODE_ADD, name, new=added)
+
+    # ---------------------------------------------------- the autoscaled fleet's cluster
+
+    def fleet_node_ready(self, node: Node, shape: TraceNode) -> None:
+        """An autoscaled node registered and is Ready: in the cache, with no devices yet."""
+        name = node.metadata.name
+        self.fleet_nodes.add(name)
+        self.node_model[name] = shape.model or ""
+        self.node_gpus[name] = 0  # counted once its devices are published
+        self.on_node[name] = set()
+        # Copies of one template publish alike devices: the speed-ups key them on the shape.
+        fleet_shape = ("fleet", shape.name)
+        self.describe_node(
+            name,
+            (fleet_shape, shape.gpus),
+            (fleet_shape, shape.gpus, shape.cpu_milli, shape.memory_mib),
+        )
+        added = self.cache.add_node(node)
+        self._refresh_fragment(name)
+        self._cluster_event(NODE_ADD, name, new=added)
+
+    def fleet_devices_published(self, name: str, slices: tuple[ResourceSlice, ...]) -> None:
+        """Its driver published its ResourceSlices: its GPUs count from now on."""
+        published = [entry.slice for entry in self.cache.inventory.slices]
+        self.cache.replace_slices([*published, *slices])
+        gpus = self.fleet_shape_gpus(name)
+        self.node_gpus[name] = gpus
+        self.capacity += gpus * MILLI
+        if model := self.node_model[name]:
+            self.model_capacity[model] += gpus * MILLI
+            self.fleet_capacity[model] += gpus * MILLI
+        self._refresh_fragment(name)
+        for each in slices:
+            self._cluster_event(SLICE_ADD, name, new=each)
+        # GpuCapacityFilter reads the GPUs from the slices but registers only Node/Add (and
+        # assigned Pod/Delete): to it, the node arrives with its devices.
+        self._cluster_event(NODE_ADD, name, new=self.cache.nodes[name])
+
+    def fleet_shape_gpus(self, name: str) -> int:
+        assert self.fleet is not None
+        node = next(n for n in self.fleet.fleet.nodes() if n.name == name)
+        return self.fleet_shapes[node.lifecycle.shape].gpus
+
+    def fleet_node_leaving(self, name: str) -> None:
+        """Deleting: its pods are evicted and it takes no more (see `replay.autoscaled`)."""
+        self._take_node_away(name)
+
+    def fleet_slices_gone(self, name: str) -> None:
+        kept = [e.slice for e in self.cache.inventory.slices if e.slice.spec.node_name != name]
+        self.cache.replace_slices(kept)
+
+    def unschedulable(self) -> list[UnschedulablePod]:
+        """The pods the scheduler failed to place, since their arrival (CA's
+        creationTimestamp). A cluster with no node at all fails a cycle with an error
+        (ErrNoNodesAvailable) rather than a rejection; a real one has system nodes, so
+        those pods count too."""
+        return [
+            UnschedulablePod(w.objects.pod, w.timed.arrival)
+            for w in self.waiting.values()
+            if w.rejectors or w.error_at is not None
+        ]
+
+    def bound_pods(self) -> list[Pod]:
+        """Every running pod with `spec.nodeName` set."""
+        return [
+            msgspec.structs.replace(
+                run.objects.pod,
+                spec=msgspec.structs.replace(run.objects.pod.spec, node_name=run.node),
+            )
+            for run in self.running.values()
+        ]
+
+    def push_transition(self, transition: Transition) -> None:
+        self._push(transition.time, _Kind.FLEET, transition)
+
+    def push_tick(self, time: float) -> None:
+        self._push_flush(max(time, self.clock.time), _Kind.AUTOSCALE)
 
     # ------------------------------------------------------------------------- result
 
@@ -727,6 +856,17 @@ class _Replay:
                 )
             )
         start = min((t.arrival for t in self.trace.pods), default=0.0)
+        capacity = {
+            model: area / MILLI / _SECONDS_PER_HOUR
+            for model, area in self.model_capacity_area.items()
+        }
+        summary = self.fleet.summary(end) if self.fleet is not None else None
+        if summary is not None:
+            for model in capacity:
+                trace_part = self.model_capacity_area[model] - self.fleet_capacity_area[model]
+                capacity[model] = trace_part / MILLI / _SECONDS_PER_HOUR + (
+                    summary.provisioned_gpu_hours.get(model, 0.0)
+                )
         return ReplayResult(
             workload=self.trace.workload,
             policy=self.policy,
@@ -747,14 +887,12 @@ class _Replay:
             mean_fragmentation=(
                 self.fragment_area / self.capacity_area if self.capacity_area else 0.0
             ),
-            capacity_gpu_hours={
-                model: area / MILLI / _SECONDS_PER_HOUR
-                for model, area in self.model_capacity_area.items()
-            },
+            capacity_gpu_hours=capacity,
             fragmented_gpu_hours={
                 model: area / MILLI / _SECONDS_PER_HOUR
                 for model, area in self.model_fragment_area.items()
             },
+            autoscaling=summary,
         )
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from dralloc.api.scheduling import PodGroup
 from dralloc.features import Features
+from dralloc.sim.replay.autoscaled import AutoscalingSummary, ReplayAutoscaling
 
 __all__ = [
     "AdmissionCluster",
@@ -38,13 +39,15 @@ class ReplayOptions:
     the module docstring); it changes the order pods are retried in, never whether one can be
     placed. `skip_hopeless_retries`:
     answer a retry that cannot succeed without a scheduling cycle (default on; off only to
-    check that this changes nothing).
+    check that this changes nothing). `autoscaling`: the cluster is an autoscaled fleet
+    (`replay.autoscaled`) instead of (or, with `keep_trace_nodes`, beside) the trace's nodes.
     """
 
     sample_interval: float | None = None
     horizon: float | None = None
     flush_leftover: bool = False
     skip_hopeless_retries: bool = True
+    autoscaling: ReplayAutoscaling | None = None
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,8 @@ class ReplayResult:
     (from the first arrival to the end of the run): `capacity_gpu_hours`, the GPU-hours
     provisioned (nodes in the cluster x time), and `fragmented_gpu_hours`, the part of them
     free but fragmented (FGD's F(M) against the trace's typical pods). `gpu_hours` is the part
-    used; the rest is idle.
+    used; the rest is idle. With an autoscaled fleet, its nodes are provisioned from launch
+    to gone (what is billed), and `autoscaling` says what the fleet did.
     """
 
     workload: str
@@ -218,6 +222,7 @@ class ReplayResult:
     mean_fragmentation: float = 0.0
     capacity_gpu_hours: Mapping[str, float] = field(default_factory=dict)
     fragmented_gpu_hours: Mapping[str, float] = field(default_factory=dict)
+    autoscaling: AutoscalingSummary | None = None
 
     def waiting_times(self) -> list[float]:
         return [w for p in self.pods if (w := p.waiting) is not None]

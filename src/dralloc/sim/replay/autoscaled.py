@@ -1,0 +1,410 @@
+"""An autoscaled fleet in the replay: `dralloc.autoscaling`'s nodes on the engine's clock
+(spec/autoscaling.md §1-4, §10-11).
+
+Owns the run's `Fleet` and, in `cluster-autoscaler` mode, its `ClusterAutoscaler`; the engine
+(`replay/engine.py`) owns the clock, the heap and the cluster, and calls back here:
+
+- **Nodes in phases.** Every node's `NodeLifecycle.transitions()` go on the engine's heap as
+  real events: at `Ready` the shape's template copy (`NodeTemplate.instantiate`) joins the
+  scheduler's cache without devices (`Node/Add`), at `DevicesPublished` its ResourceSlices are
+  published (`ResourceSlice/Add`) and its GPUs count as capacity, at `Deleting` its pods are
+  evicted (CA drains before deleting) and the Node leaves the scheduler's cache (CA's
+  `ToBeDeletedByClusterAutoscaler:NoSchedule` taint, in effect: the replay's profiles run no
+  TaintToleration filter, so a tainted node would still take pods), at `Gone` its slices go;
+  the node is billed until `Gone` (`Fleet`). A transition the node no longer has (a deletion
+  cancelled it) is ignored when it comes up. Evicted pods end `Evicted`, as pods of a node
+  leaving by `--node-events` do.
+- **The loop.** `run_once` runs on scan ticks (multiples of `scanInterval`) pushed after any
+  change and while the autoscaler has something pending (a decision just made, unneeded
+  nodes, a skipped loop, a scale-down cooldown, a backed-off group, a startup deadline). With
+  `remember_quiet_loops` a tick whose loop could not decide anything new (nothing changed
+  since a loop that decided nothing and had no timer running) is not run: the plain path runs
+  every tick (`tests/sim/test_autoscale_replay.py` checks both give one result).
+- **Pods.** The unschedulable pods are the waiting ones the scheduler rejected, `since` their
+  arrival; the cluster is the cache's Nodes, slices, claims and bound pods. The trace's pods
+  carry no owner, so CA's drain keeps nodes with running pods (`NotReplicated`): only empty
+  nodes are scaled down.
+- **Shapes.** A shape's GPUs must be fractional (`sharing: fractional`: the replay's pods claim
+  `gpu-fractional.dralloc.io`) and of one of the trace's GPU models; otherwise InputError
+  naming the shape.
+
+Modes `static` (every group's `min` nodes for the whole run) and `cluster-autoscaler`;
+`karpenter` and `oracle` are refused (not wired yet).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from dralloc.api.core import Node, Pod
+from dralloc.api.resource import ResourceSlice
+from dralloc.autoscaling import Fleet, NodePhase
+from dralloc.autoscaling.clusterautoscaler import ClusterAutoscaler, UnschedulablePod
+from dralloc.autoscaling.config import AutoscalingConfig, Mode
+from dralloc.autoscaling.decisions import (
+    LoopResult,
+    NoScaleUp,
+    NoScaleUpReason,
+    ScaleDown,
+    ScaleUp,
+    ScaleUpFailure,
+    SpotInterruption,
+)
+from dralloc.autoscaling.lifecycle import Transition
+from dralloc.autoscaling.planning import ClusterState
+from dralloc.autoscaling.templates import NodeTemplate
+from dralloc.devices.catalog import Catalog
+from dralloc.errors import InputError, Problem
+from dralloc.sim.traces.model import GpuModels, TraceNode
+
+if TYPE_CHECKING:
+    from dralloc.scheduler.cache import SchedulerCache
+
+__all__ = ["AutoscalingSummary", "FleetDriver", "ReplayAutoscaling", "fleet_shapes"]
+
+WIRED_MODES = (Mode.STATIC, Mode.CLUSTER_AUTOSCALER)
+_FLEET_EVENTS = (ScaleUp, ScaleDown, ScaleUpFailure, SpotInterruption)
+
+
+@dataclass(frozen=True)
+class ReplayAutoscaling:
+    """The autoscaled fleet of a replay: a `kind: Autoscaling` config (read with `catalog`).
+
+    `keep_trace_nodes`: the trace's own nodes stay as a static part of the cluster (default:
+    the fleet replaces them). `remember_quiet_loops`: skip loops that cannot decide anything
+    new (off only to check that this changes nothing)."""
+
+    config: AutoscalingConfig
+    catalog: Catalog
+    keep_trace_nodes: bool = False
+    remember_quiet_loops: bool = True
+
+
+@dataclass(frozen=True)
+class AutoscalingSummary:
+    """What the fleet did over one run (§11): nodes requested by scale-ups (start-up nodes
+    not counted), launched and removed, node-hours from launch to gone, USD billed per
+    capacity type, the decisions counted, the loops run and skipped, provisioned GPU-hours
+    per GPU model code (node seconds x accelerators), and the fleet size (nodes with their
+    devices published) after every change, as (time, nodes)."""
+
+    mode: str
+    nodes_requested: int
+    nodes_launched: int
+    nodes_removed: int
+    node_hours: float
+    billed_usd: Mapping[str, float]
+    scale_ups: int
+    scale_downs: int
+    failed_scale_ups: int
+    loops: int
+    loops_skipped: int
+    provisioned_gpu_hours: Mapping[str, float] = field(default_factory=dict)
+    fleet_size: tuple[tuple[float, int], ...] = ()
+
+    @property
+    def billed_total(self) -> float:
+        return sum(self.billed_usd.values())
+
+
+def fleet_shapes(
+    config: AutoscalingConfig, catalog: Catalog, models: GpuModels
+) -> dict[str, TraceNode]:
+    """Per shape, the trace-node description of its nodes (CPU, memory, GPUs, the trace's
+    model code); InputError naming every shape the replay's pods could not use."""
+    templates = config.templates(catalog)
+    by_product = {model.product_name: code for code, model in sorted(models.by_code.items())}
+    problems: list[Problem] = []
+    shapes: dict[str, TraceNode] = {}
+    for index, (name, template) in enumerate(templates.items()):
+        where = config.shapes[name].path or f"shapes[{index}]"
+        products, fractional = _gpus_of(template.slices)
+        if not products:
+            problems.append(Problem(config.file, where, "shape", "publishes no GPU"))
+            continue
+        if not fractional:
+            problems.append(
+                Problem(
+                    config.file,
+                    where,
+                    "sharing",
+                    "the replay's pods claim gpu-fractional.dralloc.io: set sharing: fractional",
+                )
+            )
+        code = by_product.get(sorted(products)[0])
+        if code is None:
+            known = ", ".join(sorted(by_product)) or "none"
+            problems.append(
+                Problem(
+                    config.file,
+                    where,
+                    "shape",
+                    f"GPU {sorted(products)[0]} is not one of the trace's models ({known})",
+                )
+            )
+            continue
+        allocatable = template.node.status.allocatable
+        cpu = allocatable.get("cpu")
+        memory = allocatable.get("memory")
+        shapes[name] = TraceNode(
+            name,
+            round(cpu.as_approximate_float() * 1000) if cpu is not None else 0,
+            memory.ceil_int() >> 20 if memory is not None else 0,
+            template.accelerator_count(),
+            code,
+        )
+    if config.mode not in WIRED_MODES:
+        problems.append(
+            Problem(
+                config.file,
+                config.name or "Autoscaling",
+                "mode",
+                f"{config.mode} is not wired into the replay yet (static, cluster-autoscaler)",
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    return shapes
+
+
+def _gpus_of(slices: tuple[ResourceSlice, ...]) -> tuple[set[str], bool]:
+    products: set[str] = set()
+    fractional = False
+    for each in slices:
+        for device in each.spec.devices:
+            kind = device.attributes.get("type")
+            if kind is None or kind.string != "gpu":
+                continue
+            product = device.attributes.get("productName")
+            if product is not None and product.string:
+                products.add(product.string)
+            fractional = fractional or "cores" in device.capacity
+    return products, fractional
+
+
+class FleetCluster(Protocol):
+    """What the driver asks of the engine (the engine owns the cache and the pods)."""
+
+    cache: SchedulerCache
+
+    def fleet_node_ready(self, node: Node, shape: TraceNode) -> None: ...
+    def fleet_devices_published(self, name: str, slices: tuple[ResourceSlice, ...]) -> None: ...
+    def fleet_node_leaving(self, name: str) -> None: ...
+    def fleet_slices_gone(self, name: str) -> None: ...
+    def unschedulable(self) -> list[UnschedulablePod]: ...
+    def bound_pods(self) -> list[Pod]: ...
+    def push_transition(self, transition: Transition) -> None: ...
+    def push_tick(self, time: float) -> None: ...
+
+
+class FleetDriver:
+    """One run's autoscaled fleet against one engine (see the module docstring)."""
+
+    def __init__(
+        self,
+        autoscaling: ReplayAutoscaling,
+        shapes: Mapping[str, TraceNode],
+        seed: int,
+        engine: FleetCluster,
+    ) -> None:
+        self.config = autoscaling.config
+        self.remember = autoscaling.remember_quiet_loops
+        self.engine = engine
+        self.shapes = shapes
+        self.fleet = Fleet(self.config, seed=seed)
+        self.autoscaler: ClusterAutoscaler | None = None
+        if self.config.mode is Mode.CLUSTER_AUTOSCALER:
+            self.autoscaler = ClusterAutoscaler(
+                self.config, self.fleet, autoscaling.catalog, seed=seed
+            )
+            self.templates: dict[str, NodeTemplate] = self.autoscaler.templates
+        else:
+            self.templates = self.config.templates(autoscaling.catalog)
+        self.interval = self.config.options.scan_interval
+        self.pushed: set[Transition] = set()
+        self.present: set[str] = set()  # fleet nodes in the cache (Ready or later)
+        self.published: set[str] = set()
+        self.changed = True  # since the last loop
+        self.last: LoopResult | None = None
+        self.loops = 0
+        self.skipped = 0
+        self.counts = {ScaleUp: 0, ScaleDown: 0, ScaleUpFailure: 0}
+        self.size_log: list[tuple[float, int]] = []
+        self.unschedulable_since: list[float] = []
+
+    # ------------------------------------------------------------------ start, events
+
+    def start(self) -> None:
+        """The groups' `min` nodes, and the first tick."""
+        self.fleet.start()
+        self._push_new()
+        if self.autoscaler is not None:
+            self.engine.push_tick(0.0)
+
+    def apply(self, transition: Transition, now: float) -> None:
+        """A node's phase comes up on the heap: change the cluster (module docstring)."""
+        self.changed = True
+        node = next(n for n in self.fleet.nodes() if n.name == transition.node)
+        if transition not in node.lifecycle.transitions():
+            return  # cancelled by a deletion
+        name = node.name
+        phase = transition.phase
+        template = self.templates[node.lifecycle.shape]
+        if phase is NodePhase.READY:
+            self.engine.fleet_node_ready(
+                template.instantiate(name, node_name=name).node, self.shapes[node.lifecycle.shape]
+            )
+            self.present.add(name)
+        elif phase is NodePhase.DEVICES_PUBLISHED and name in self.present:
+            self.engine.fleet_devices_published(
+                name, template.instantiate(name, node_name=name).slices
+            )
+            self.published.add(name)
+            self._log_size(now)
+        elif phase is NodePhase.DELETING and name in self.present:
+            self.engine.fleet_node_leaving(name)
+            self.present.discard(name)
+            self._log_size(now)
+        elif phase is NodePhase.GONE and name in self.published:
+            self.engine.fleet_slices_gone(name)
+            self.published.discard(name)
+        elif phase is NodePhase.GONE and name in self.present:
+            self.engine.fleet_node_leaving(name)  # gone with no deletion phase
+            self.present.discard(name)
+
+    def _log_size(self, now: float) -> None:
+        size = len(self.published & self.present)
+        if self.size_log and self.size_log[-1][0] == now:
+            self.size_log.pop()
+        self.size_log.append((now, size))
+
+    def _push_new(self) -> None:
+        for node in self.fleet.nodes():
+            for transition in node.lifecycle.transitions():
+                if transition not in self.pushed:
+                    self.pushed.add(transition)
+                    self.engine.push_transition(transition)
+            deadline = node.lifecycle.startup_deadline(
+                self.config.options.max_node_provision_time,
+                self.config.options.max_node_startup_time,
+            )
+            life = node.lifecycle
+            for timer in (
+                deadline[0] if deadline is not None else None,
+                life.interruption_notice_at if life.deleting_at is None else None,
+            ):
+                if timer is not None and self.autoscaler is not None:
+                    self.engine.push_tick(self._tick_at_or_after(timer))
+
+    def _tick_at_or_after(self, time: float) -> float:
+        return math.ceil(time / self.interval - 1e-9) * self.interval
+
+    # ------------------------------------------------------------------------ loop
+
+    def after_batch(self, now: float) -> None:
+        """A batch of events was applied and the queue drained: a change asks for a loop at
+        the next scan tick (this instant's, if `now` is one)."""
+        if self.autoscaler is not None and self.changed:
+            self.engine.push_tick(self._tick_at_or_after(now))
+
+    def tick(self, now: float) -> None:
+        """A scan tick: one `run_once` unless the loop is known to decide nothing."""
+        autoscaler = self.autoscaler
+        if autoscaler is None:
+            return
+        if self.remember and not self.changed and self._quiet(now):
+            self.skipped += 1
+            return
+        state = ClusterState(
+            nodes=[info.node for info in self.engine.cache.nodes.values()],
+            slices=[entry.slice for entry in self.engine.cache.inventory.slices],
+            classes=list(self.engine.cache.classes.values()),
+            claims=list(self.engine.cache.claims.values()),
+            pods=self.engine.bound_pods(),
+        )
+        unschedulable = self.engine.unschedulable()
+        result = autoscaler.run_once(now, state, unschedulable)
+        self.loops += 1
+        self.changed = False
+        self.last = result
+        self.unschedulable_since = [p.since for p in unschedulable]
+        for decision in result.decisions:
+            for kind in self.counts:
+                if isinstance(decision, kind):
+                    self.counts[kind] += 1
+        self._push_new()
+        if self.may_act(now) or not self.remember:
+            self.engine.push_tick(now + self.interval)
+
+    def _quiet(self, now: float) -> bool:
+        """The last loop decided nothing and left no timer running that is due by `now`."""
+        last = self.last
+        if last is None or self._pending(last):
+            return False
+        delay = self.config.options.new_pod_scale_up_delay
+        last_run = last.time
+        return not any(last_run < since + delay <= now for since in self.unschedulable_since)
+
+    def _pending(self, last: LoopResult) -> bool:
+        """Whether the last loop left something that a later loop may act on by itself."""
+        if last.skipped or last.unneeded or last.scale_down_in_cooldown:
+            return True
+        for decision in last.decisions:
+            if isinstance(decision, _FLEET_EVENTS):
+                return True
+            if isinstance(decision, NoScaleUp) and NoScaleUpReason.BACKED_OFF in (
+                decision.reasons.values()
+            ):
+                return True
+        return False
+
+    def may_act(self, now: float) -> bool:
+        """Whether the autoscaler may still change the fleet with no other event: keeps the
+        run going (and the ticks coming) past the trace's last event."""
+        if self.autoscaler is None:
+            return False
+        if self.last is None or self.changed:
+            return True
+        return self._pending(self.last)
+
+    # ---------------------------------------------------------------------- summary
+
+    def summary(self, end: float) -> AutoscalingSummary:
+        nodes = self.fleet.nodes()
+        started = sum(group.min_size for group in self.config.node_groups)
+        launched = sum(
+            1
+            for n in nodes
+            if not n.lifecycle.launch_failed
+            and n.lifecycle.launched_at <= end
+            and (n.lifecycle.gone_at is None or n.lifecycle.gone_at > n.lifecycle.launched_at)
+        )
+        seconds = self.fleet.node_seconds_by_shape(end)
+        gpu_hours: dict[str, float] = {}
+        for shape, value in seconds.items():
+            trace_node = self.shapes[shape]
+            if trace_node.model:
+                hours = value * trace_node.gpus / 3600.0
+                gpu_hours[trace_node.model] = gpu_hours.get(trace_node.model, 0.0) + hours
+        return AutoscalingSummary(
+            mode=str(self.config.mode),
+            nodes_requested=max(0, len(nodes) - started),
+            nodes_launched=launched,
+            nodes_removed=sum(
+                1 for n in nodes if n.lifecycle.gone_at is not None and n.lifecycle.gone_at <= end
+            ),
+            node_hours=sum(seconds.values()) / 3600.0,
+            billed_usd={
+                str(kind): usd for kind, usd in self.fleet.cost_by_capacity_type(end).items()
+            },
+            scale_ups=self.counts[ScaleUp],
+            scale_downs=self.counts[ScaleDown],
+            failed_scale_ups=self.counts[ScaleUpFailure],
+            loops=self.loops,
+            loops_skipped=self.skipped,
+            provisioned_gpu_hours=gpu_hours,
+            fleet_size=tuple(self.size_log),
+        )
