@@ -20,6 +20,11 @@ summary table, CSV files and report.html.
   (placement-aware admission). Adds queues.csv (per run x ClusterQueue: jobs, waits,
   GPU-hours, cost, evictions, jobs admitted but stuck) and columns to replay.csv (job wait
   p50/p95, Jain's index over tenants, stuck jobs, preemptions, mean fragmented GPU %).
+  `--autoscaling FILE` (a `kind: Autoscaling` file, `dralloc.autoscaling`; modes `static` and
+  `cluster-autoscaler`) replaces the trace's nodes with an autoscaled fleet
+  (`sim.replay.autoscaled`): nodes requested, provisioned with the shapes' delays, billed per
+  node-hour and removed on the virtual clock. Adds the fleet's columns to replay.csv and the
+  fleet's billed USD, scale-ups and scale-downs to the table.
 
 Both modes price capacity (`--price` over illustrative defaults, `sim.prices`; the cost model
 is `sim.costs`) and write report.html with plotly.min.js beside it (`--format pdf|png` adds
@@ -58,7 +63,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from dralloc.sim.campaign import RunSpec
+    from dralloc.sim.campaign import ReplayRun, RunSpec
     from dralloc.sim.progress import CampaignClock
     from dralloc.sim.provenance import Provenance, TraceSource
     from dralloc.sim.runner import RunProgress
@@ -238,6 +243,16 @@ def simulate_command(
             "removed evicts its pods.",
         ),
     ] = None,
+    autoscaling: Annotated[
+        str | None,
+        typer.Option(
+            "--autoscaling",
+            metavar="FILE",
+            help="--mode replay: replace the trace's nodes with an autoscaled fleet, a kind: "
+            "Autoscaling file (mode static or cluster-autoscaler; every shape with sharing: "
+            "fractional and a GPU model of the trace). Adds the fleet's columns to replay.csv.",
+        ),
+    ] = None,
     queues: Annotated[
         str | None,
         typer.Option(
@@ -260,6 +275,7 @@ def simulate_command(
     a line per finished run with the ETA elsewhere. Ctrl-C or SIGTERM stops every worker
     and leaves --out as it was (exit 130 or 143, as a shell reports the signal).
     """
+    import dataclasses
     from pathlib import Path
 
     from dralloc.sim.campaign import RunSpec
@@ -302,6 +318,10 @@ def simulate_command(
         for queue in queue_list
         for seed in seed_list
     ]
+    if autoscaling is not None:
+        if mode != "replay":
+            raise _fail("--autoscaling: an autoscaled fleet applies to --mode replay only")
+        specs = [dataclasses.replace(spec, autoscaling=autoscaling) for spec in specs]
     output = _Output(directory, output_format, seed_list)
     if mode == "replay":
         _replay(specs, workloads, trace_dir, price, node_events, output, jobs)
@@ -602,12 +622,13 @@ def _replay(
 
     from dralloc.cli.tables import Column, TextTable
     from dralloc.sim.campaign import (
-        ReplayRun,
+        replay_autoscaling,
         run_replay_campaign,
         write_replay_csvs,
     )
     from dralloc.sim.job_replay import resolve_job_replay
     from dralloc.sim.pages import REPORT_FILE
+    from dralloc.sim.replay.autoscaled import fleet_shapes
     from dralloc.sim.replay_report import write_replay_report
     from dralloc.sim.summaries import summarize_replays
     from dralloc.sim.traces.node_events import load_node_events, with_node_events
@@ -622,6 +643,11 @@ def _replay(
         # The events travel in each RunSpec, so worker processes replay what was checked here.
         specs = [dataclasses.replace(spec, node_events=events) for spec in specs]
     console = Console(stderr=True)
+    scaling_file = specs[0].autoscaling if specs else ""
+    try:
+        fleet = replay_autoscaling(scaling_file)
+    except InputError as err:
+        raise _fail(str(err)) from err
     notes: dict[str, tuple[str, ...]] = {}
     for workload in workloads:
         try:
@@ -630,9 +656,12 @@ def _replay(
             replayed = with_node_events(replayed, events)
             replayed.check()
             output.add_trace(workload, _trace_files(workload, trace_dir, replayed.source))
+            shapes = fleet_shapes(fleet.config, fleet.catalog, replayed.models) if fleet else {}
         except InputError as err:
             raise _fail(str(err)) from err
         codes = {node.model for node in replayed.nodes if node.model}
+        if fleet is not None:
+            codes = {node.model for node in shapes.values() if node.model}
         catalog = {code: model.name for code, model in replayed.models.by_code.items()}
         _check_prices(workload, codes, catalog, prices)
         notes[workload] = replayed.notes
@@ -643,6 +672,8 @@ def _replay(
             )
     if node_events is not None:
         output.add_trace(f"--node-events {node_events}", [node_events])
+    if scaling_file:
+        output.add_trace(f"--autoscaling {scaling_file}", [scaling_file])
     output.check()
     for workload, lines in notes.items():
         for line in lines:
@@ -670,6 +701,7 @@ def _replay(
         group = [row for row in rows if row.workload == workload]
         seeds = group[0].runs
         queued = any(row.queues for row in group)
+        scaled = any(r.autoscaling is not None for r in runs if r.spec.workload == workload)
         headers = (
             "policy",
             *(("queues",) if queued else ()),
@@ -680,6 +712,7 @@ def _replay(
             "USD",  # the capacity's: every provisioned GPU-hour (sim.costs)
             "pending",
             *(("Jain", "stuck", "frag %") if queued else ()),
+            *(("billed USD", "ups", "downs") if scaled else ()),
         )
         table = TextTable(
             [Column(h, "left" if h == "policy" else "right") for h in headers],
@@ -705,10 +738,32 @@ def _replay(
                     if queued
                     else ()
                 ),
+                *(_fleet_cells(runs, workload, row.policy, row.queues) if scaled else ()),
             )
         table.print(highlight=True)
     for path in paths:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+def _fleet_cells(runs: Sequence[ReplayRun], workload: str, policy: str, queues: str) -> list[str]:
+    """The fleet's billed USD, scale-ups and scale-downs: medians over the row's seeds."""
+    from statistics import median
+
+    fleets = [
+        run.autoscaling
+        for run in runs
+        if run.spec.workload == workload
+        and run.spec.policy == policy
+        and run.spec.queues == queues
+        and run.autoscaling is not None
+    ]
+    if not fleets:
+        return ["-", "-", "-"]
+    return [
+        _compact(median(f.billed_total for f in fleets)),
+        f"{median(f.scale_ups for f in fleets):g}",
+        f"{median(f.scale_downs for f in fleets):g}",
+    ]
 
 
 def _count_events(events: tuple[NodeEvent, ...]) -> str:

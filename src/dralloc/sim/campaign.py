@@ -21,7 +21,10 @@ leaving show in `capacity_gpus`, utilization, pending and running pods). Costs c
 `prices` (USD per GPU-hour, `sim.prices`). Runs with queues add to replay.csv the job
 figures and the mean fragmented GPU share (FGD's F(M), time-weighted, `mean_fragmentation_pct`),
 and write `queues.csv` (one row per run and ClusterQueue, with the queue's part of the run's
-mean utilization, `utilization_pct`).
+mean utilization, `utilization_pct`). Runs with an autoscaled fleet (`RunSpec.autoscaling`, a
+`kind: Autoscaling` file read again in the process that runs it) add the fleet's columns
+(`replay.autoscaled.AutoscalingSummary`): nodes requested, launched and removed, node-hours,
+USD billed (per node-hour, by capacity type), scale-ups, scale-downs, failed scale-ups, loops.
 
 The summaries over seeds are `sim.summaries`. Every file is written through a temporary file
 renamed into place.
@@ -41,7 +44,8 @@ from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
 from dralloc.sim.job_replay import resolve_job_replay
 from dralloc.sim.prices import gpu_cost
 from dralloc.sim.queue_replay import KueueAdmission, QueueStats, queue_policy
-from dralloc.sim.replay import ReplaySummary, Sample, percentile, replay
+from dralloc.sim.replay import ReplayOptions, ReplaySummary, Sample, percentile, replay
+from dralloc.sim.replay.autoscaled import AutoscalingSummary, ReplayAutoscaling
 from dralloc.sim.runner import RunProgress, run_all
 from dralloc.sim.traces import (
     NodeEvent,
@@ -68,6 +72,7 @@ class RunSpec:
     trace_dir: str | None = None
     node_events: tuple[NodeEvent, ...] = ()
     queues: str = ""  # replay of a job trace: a queue policy (`queue_replay`); "": none asked
+    autoscaling: str = ""  # replay: a `kind: Autoscaling` file; "": the trace's own nodes
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,7 @@ class ReplayRun:
     capacity_gpu_hours: Mapping[str, float] = field(default_factory=dict)
     fragmented_gpu_hours: Mapping[str, float] = field(default_factory=dict)
     completed_gpu_hours: float = 0.0
+    autoscaling: AutoscalingSummary | None = None
 
     @property
     def job_waits(self) -> list[float]:
@@ -212,7 +218,8 @@ def run_replay_one(spec: RunSpec) -> ReplayRun:
         if jobs is None:
             raise ValueError(f"{spec.workload}: queues need a job trace")
         admission = KueueAdmission(jobs, queue_policy(spec.queues))
-    result = replay(trace, spec.policy, spec.seed, gangs=gangs, admission=admission)
+    options = ReplayOptions(autoscaling=replay_autoscaling(spec.autoscaling))
+    result = replay(trace, spec.policy, spec.seed, options, gangs=gangs, admission=admission)
     figures: dict[str, Any] = {}
     if admission is not None:
         stats = admission.queue_stats(result.end_time)
@@ -235,8 +242,21 @@ def run_replay_one(spec: RunSpec) -> ReplayRun:
         capacity_gpu_hours=dict(result.capacity_gpu_hours),
         fragmented_gpu_hours=dict(result.fragmented_gpu_hours),
         completed_gpu_hours=result.completed_gpu_hours(),
+        autoscaling=result.autoscaling,
         **figures,
     )
+
+
+def replay_autoscaling(path: str) -> ReplayAutoscaling | None:
+    """The autoscaled fleet of `path` (a `kind: Autoscaling` file; "": none), read with the
+    packaged catalog; InputError naming the file and field."""
+    if not path:
+        return None
+    from dralloc.autoscaling import load_autoscaling
+    from dralloc.devices import load_catalog
+
+    catalog = load_catalog()
+    return ReplayAutoscaling(load_autoscaling(path, catalog=catalog), catalog)
 
 
 def run_replay_campaign(
@@ -256,6 +276,7 @@ def _number(value: float | None, digits: int = 1) -> str:
 def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list[list[str]]:
     models = sorted({model for run in runs for model in run.gpu_hours})
     queued = any(run.spec.queues for run in runs)
+    scaled = any(run.autoscaling is not None for run in runs)
     header = [
         *("workload", "policy", *(("queues",) if queued else ()), "seed", "total_gpus"),
         *("pods", "started", "completed"),
@@ -275,6 +296,7 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
             if queued
             else ()
         ),
+        *(AUTOSCALING_COLUMNS if scaled else ()),
     ]
     rows = [header]
     for run in runs:
@@ -304,9 +326,31 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
                 *(_number(v, 2) for v in (capacity.fragmented, capacity.idle)),
                 _number(capacity.per_completed_gpu_hour, 4),
                 *(_queue_columns(run) if queued else ()),
+                *(_autoscaling_columns(run.autoscaling) if scaled else ()),
             ]
         )
     return rows
+
+
+AUTOSCALING_COLUMNS = (
+    *("autoscaling_mode", "nodes_requested", "nodes_launched", "nodes_removed"),
+    *("node_hours", "billed_usd", "scale_ups", "scale_downs", "failed_scale_ups"),
+    "autoscaler_loops",
+)
+
+
+def _autoscaling_columns(summary: AutoscalingSummary | None) -> list[str]:
+    if summary is None:
+        return [""] * len(AUTOSCALING_COLUMNS)
+    return [
+        summary.mode,
+        *(str(n) for n in (summary.nodes_requested, summary.nodes_launched)),
+        str(summary.nodes_removed),
+        _number(summary.node_hours, 3),
+        _number(summary.billed_total, 2),
+        *(str(n) for n in (summary.scale_ups, summary.scale_downs, summary.failed_scale_ups)),
+        str(summary.loops),
+    ]
 
 
 def _queue_columns(run: ReplayRun) -> list[str]:

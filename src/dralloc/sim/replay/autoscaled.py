@@ -43,7 +43,7 @@ from dralloc.api.core import Node, Pod
 from dralloc.api.resource import ResourceSlice
 from dralloc.autoscaling import Fleet, NodePhase
 from dralloc.autoscaling.clusterautoscaler import ClusterAutoscaler, UnschedulablePod
-from dralloc.autoscaling.config import AutoscalingConfig, Mode
+from dralloc.autoscaling.config import KIND, AutoscalingConfig, Mode
 from dralloc.autoscaling.decisions import (
     LoopResult,
     NoScaleUp,
@@ -119,18 +119,19 @@ def fleet_shapes(
     by_product = {model.product_name: code for code, model in sorted(models.by_code.items())}
     problems: list[Problem] = []
     shapes: dict[str, TraceNode] = {}
+    obj = f"{KIND} {config.name}" if config.name else KIND
     for index, (name, template) in enumerate(templates.items()):
-        where = config.shapes[name].path or f"shapes[{index}]"
+        at = config.shapes[name].path or f"shapes[{index}]"
         products, fractional = _gpus_of(template.slices)
         if not products:
-            problems.append(Problem(config.file, where, "shape", "publishes no GPU"))
+            problems.append(Problem(config.file, obj, f"{at}.shape", "publishes no GPU"))
             continue
         if not fractional:
             problems.append(
                 Problem(
                     config.file,
-                    where,
-                    "sharing",
+                    obj,
+                    f"{at}.sharing",
                     "the replay's pods claim gpu-fractional.dralloc.io: set sharing: fractional",
                 )
             )
@@ -140,8 +141,8 @@ def fleet_shapes(
             problems.append(
                 Problem(
                     config.file,
-                    where,
-                    "shape",
+                    obj,
+                    f"{at}.shape",
                     f"GPU {sorted(products)[0]} is not one of the trace's models ({known})",
                 )
             )
@@ -160,7 +161,7 @@ def fleet_shapes(
         problems.append(
             Problem(
                 config.file,
-                config.name or "Autoscaling",
+                obj,
                 "mode",
                 f"{config.mode} is not wired into the replay yet (static, cluster-autoscaler)",
             )

@@ -1,0 +1,195 @@
+"""An autoscaled fleet in the replay (`dralloc.sim.replay.autoscaled`): pods pending at the
+start scale a group up and run once the new node's devices are published (not at Ready),
+idle nodes leave after scaleDownUnneededTime, the run is deterministic with its seed, static
+mode equals a fixed cluster of the same nodes, and skipping quiet loops changes nothing.
+
+Tiny traces: a few one-GPU pods, one group of L4 nodes with 2 fractional GPUs and fixed
+delays (launch 60 s, register 30 s, ready 30 s, devices 60 s: a node requested at t is Ready
+at t + 120 s and publishes its devices at t + 180 s)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dralloc.autoscaling import parse_autoscaling_text
+from dralloc.devices import load_catalog
+from dralloc.devices.catalog import Catalog
+from dralloc.errors import InputError
+from dralloc.scheduler.cache import SchedulerCache
+from dralloc.sim.replay import PodState, ReplayOptions, ReplayResult, replay
+from dralloc.sim.replay.autoscaled import ReplayAutoscaling
+from dralloc.sim.traces import ReplayTrace, TimedPod, TraceNode, TracePod
+from dralloc.sim.traces.model import GpuModels
+
+FAST = '{launch: "fixed:60", register: "fixed:30", ready: "fixed:30", devices: "fixed:60"}'
+SLOW_AND_RANDOM = (
+    '{launch: "uniform:30-90", register: "fixed:30", ready: "lognormal:30,0.5", '
+    'devices: "uniform:20-80"}'
+)
+
+
+def config_text(
+    mode: str = "cluster-autoscaler",
+    group: str = "{name: l4, shape: l4x2, max: 3}",
+    options: str = "{scaleDownUnneededTime: 300}",
+    provisioning: str = FAST,
+    sharing: str = "fractional",
+) -> str:
+    return f"""\
+apiVersion: dralloc.io/v1alpha1
+kind: Autoscaling
+mode: {mode}
+shapes:
+- name: l4x2
+  shape: l4
+  gpus: 2
+  sharing: {sharing}
+  price: {{onDemand: 2.0}}
+  provisioning: {provisioning}
+nodeGroups:
+- {group}
+options: {options}
+"""
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def models(catalog: Catalog) -> GpuModels:
+    return GpuModels({"L4": catalog.gpu("l4")})
+
+
+def trace(
+    catalog: Catalog,
+    pods: list[tuple[float, float | None]],
+    nodes: tuple[TraceNode, ...] = (),
+) -> ReplayTrace:
+    timed = tuple(
+        TimedPod(TracePod(f"p{index}", 1000, 1024, 1, 1000), arrival, duration)
+        for index, (arrival, duration) in enumerate(pods)
+    )
+    return ReplayTrace("tiny", nodes, timed, models(catalog), source="tiny.csv")
+
+
+def run(
+    catalog: Catalog, text: str, pods: list[tuple[float, float | None]], seed: int = 1, **kw: bool
+) -> ReplayResult:
+    config = parse_autoscaling_text(text, "autoscaling.yaml", catalog=catalog)
+    options = ReplayOptions(autoscaling=ReplayAutoscaling(config, catalog, **kw))
+    return replay(trace(catalog, pods), "fgd", seed, options)
+
+
+def starts(result: ReplayResult) -> list[tuple[float | None, float | None, PodState]]:
+    return [(p.start, p.end, p.state) for p in result.pods]
+
+
+def test_pending_pods_scale_up_and_run_once_the_node_publishes_its_devices(
+    catalog: Catalog,
+) -> None:
+    seen: list[tuple[float, int, int]] = []
+
+    def observe(time: float, cache: SchedulerCache) -> None:
+        seen.append((time, len(cache.nodes), len(cache.pods)))
+
+    config = parse_autoscaling_text(config_text(), "autoscaling.yaml", catalog=catalog)
+    options = ReplayOptions(autoscaling=ReplayAutoscaling(config, catalog))
+    result = replay(trace(catalog, [(0.0, 600.0)] * 3), "fgd", 1, options, observer=observe)
+    summary = result.autoscaling
+    assert summary is not None
+    # At 0 s the pods are too new (CA waits 2 s); the 10 s loop asks for 2 nodes (3 GPUs).
+    assert (summary.scale_ups, summary.nodes_requested, summary.nodes_launched) == (1, 2, 2)
+    # Requested at 10 s: Ready at 130 s (in the cluster, no devices), devices at 190 s.
+    assert (130.0, 2, 0) in seen
+    assert [p.start for p in result.pods] == [190.0, 190.0, 190.0]
+    assert summary.fleet_size[0] == (190.0, 2)
+    assert {p.state for p in result.pods} == {PodState.COMPLETED}
+
+
+def test_idle_nodes_leave_after_the_unneeded_time(catalog: Catalog) -> None:
+    result = run(catalog, config_text(), [(0.0, 600.0)] * 3)
+    summary = result.autoscaling
+    assert summary is not None
+    # The pods end at 790 s; the nodes are unneeded from the 790 s loop, deleted at 1090 s
+    # (300 s later) and gone after the default terminate delay.
+    assert summary.fleet_size == ((190.0, 2), (1090.0, 0))
+    assert (summary.scale_downs, summary.nodes_removed) == (2, 2)
+    assert result.end_time > 1090.0
+    # Billed from launch (70 s) to gone, per second, at 2 USD per node-hour.
+    gone = result.end_time
+    assert summary.billed_usd == {"on-demand": pytest.approx(2 * 2.0 * (gone - 70.0) / 3600)}
+    assert summary.node_hours == pytest.approx(2 * (gone - 70.0) / 3600)
+    assert result.capacity_gpu_hours["L4"] == pytest.approx(2 * summary.node_hours)
+
+
+def test_a_pod_arriving_later_reuses_the_node_before_it_leaves(catalog: Catalog) -> None:
+    # The second pod arrives while the first node is still up: no second scale-up.
+    result = run(catalog, config_text(), [(0.0, 300.0), (600.0, 100.0)])
+    summary = result.autoscaling
+    assert summary is not None
+    assert summary.scale_ups == 1
+    assert starts(result)[1] == (600.0, 700.0, PodState.COMPLETED)
+
+
+def test_the_run_is_deterministic_with_its_seed(catalog: Catalog) -> None:
+    text = config_text(provisioning=SLOW_AND_RANDOM)
+    pods: list[tuple[float, float | None]] = [(0.0, 400.0), (5.0, 300.0), (900.0, 200.0)]
+    first = run(catalog, text, pods, seed=3)
+    again = run(catalog, text, pods, seed=3)
+    other = run(catalog, text, pods, seed=4)
+    assert starts(first) == starts(again)
+    assert first.autoscaling == again.autoscaling
+    # Another seed draws other delays, so the pods start at other times.
+    assert starts(first) != starts(other)
+
+
+def test_static_mode_equals_a_fixed_cluster_of_the_same_nodes(catalog: Catalog) -> None:
+    text = config_text(mode="static", group="{name: l4, shape: l4x2, min: 2, max: 2}")
+    pods: list[tuple[float, float | None]] = [(0.0, 500.0)] * 3 + [(10.0, 100.0)] * 3
+    static = run(catalog, text, pods)
+    template = ReplayAutoscaling(
+        parse_autoscaling_text(text, "a.yaml", catalog=catalog), catalog
+    ).config.templates(catalog)["l4x2"]
+    allocatable = template.node.status.allocatable
+    cpu = round(allocatable["cpu"].as_approximate_float() * 1000)
+    memory = allocatable["memory"].ceil_int() >> 20
+    fixed_nodes = tuple(TraceNode(f"n{i}", cpu, memory, 2, "L4") for i in range(2))
+    fixed = replay(trace(catalog, pods, fixed_nodes), "fgd", 1)
+    assert starts(static) == starts(fixed)
+    # 4 GPUs: three long pods hold three, the short ones take the fourth in turn; nothing is
+    # requested or removed.
+    assert [start for start, _, _ in starts(static)] == [0.0, 0.0, 0.0, 10.0, 110.0, 210.0]
+    summary = static.autoscaling
+    assert summary is not None
+    assert (summary.scale_ups, summary.nodes_requested, summary.nodes_removed) == (0, 0, 0)
+    assert summary.fleet_size == ((0.0, 2),)
+
+
+def test_skipping_quiet_loops_changes_nothing(catalog: Catalog) -> None:
+    text = config_text(provisioning=SLOW_AND_RANDOM)
+    pods: list[tuple[float, float | None]] = [
+        (0.0, 400.0),
+        (5.0, 300.0),
+        (30.0, None),
+        (900.0, 200.0),
+        (905.0, 900.0),
+    ]
+    remembered = run(catalog, text, pods, seed=2)
+    plain = run(catalog, text, pods, seed=2, remember_quiet_loops=False)
+    assert starts(remembered) == starts(plain)
+    a, b = remembered.autoscaling, plain.autoscaling
+    assert a is not None and b is not None
+    assert (a.fleet_size, a.billed_usd, a.scale_ups, a.scale_downs) == (
+        b.fleet_size,
+        b.billed_usd,
+        b.scale_ups,
+        b.scale_downs,
+    )
+    assert a.loops + a.loops_skipped < b.loops  # fewer ticks, and some skipped
+
+
+def test_a_shape_the_pods_cannot_use_is_refused_naming_the_field(catalog: Catalog) -> None:
+    with pytest.raises(InputError) as error:
+        run(catalog, config_text(sharing="exclusive"), [(0.0, 10.0)])
+    assert "autoscaling.yaml: Autoscaling: shapes[0].sharing: " in str(error.value)
