@@ -12,8 +12,8 @@ Filter chain gives them then, in the plain scan's order. Nothing shows but time.
 
 The Filter chain on one node is the framework's own `run_filters` (a Handle method that
 preemption's dry run calls too), passed in, so whatever wraps it sees every node filtered.
-The start index belongs to the framework: the walks here take it and say where the next
-cycle starts.
+The start index belongs to the framework: the walks here take it and tell it where the
+next cycle starts.
 """
 
 from __future__ import annotations
