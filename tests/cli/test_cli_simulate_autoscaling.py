@@ -65,6 +65,7 @@ def test_the_fleet_scales_up_for_the_pending_pods_and_down_when_they_end(tmp_pat
     assert (row["scale_ups"], row["scale_downs"], row["nodes_removed"]) == ("1", "1", "1")
     assert float(row["billed_usd"]) > 0
     assert "billed USD" in result.stdout
+    assert "fleet size over time" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_bad_autoscaling_files_exit_2_naming_the_field(tmp_path: Path) -> None:

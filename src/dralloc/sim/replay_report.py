@@ -264,6 +264,33 @@ def _over_time(runs: Sequence[ReplayRun], what: str) -> go.Figure:
     return figure
 
 
+def _fleet_size(runs: Sequence[ReplayRun]) -> go.Figure:
+    """Nodes with their devices published over time, one line per autoscaled run."""
+    figure = go.Figure()
+    for run in runs:
+        fleet = run.autoscaling
+        if fleet is None:
+            continue
+        label = _label(run)
+        points = list(fleet.fleet_size)
+        if not points or points[0][0] > 0:
+            points.insert(0, (0.0, 0))
+        end = run.samples[-1].time if run.samples else points[-1][0]
+        points.append((max(end, points[-1][0]), points[-1][1]))
+        figure.add_trace(
+            go.Scatter(
+                x=[t / _HOUR for t, _ in points],
+                y=[n for _, n in points],
+                mode="lines",
+                name=f"{label} seed {run.spec.seed} ({fleet.mode})",
+                line={**policy_style(label).line(2), "shape": "hv"},
+            )
+        )
+    figure.update_xaxes(title="time (hours from the start of the trace)")
+    figure.update_yaxes(title="nodes with devices published", rangemode="tozero")
+    return figure
+
+
 def _waiting_cdf(runs: Sequence[ReplayRun]) -> go.Figure:
     figure = go.Figure()
     longest = 1.0
@@ -399,6 +426,13 @@ def write_replay_report(
                 note="The y axis starts near the share of pods that waited under a second.",
             ),
         ]
+        if any(r.autoscaling is not None for r in group):
+            section.append(
+                figure_html(
+                    _fleet_size(group),
+                    f"{workload}: fleet size over time (every autoscaled run)",
+                )
+            )
         if any(r.queues for r in group):
             section += [
                 figure_html(

@@ -80,8 +80,15 @@ admitted jobs' pods into the queue, or (placement-aware admission) places a job'
 with `place_gang` on the cache and binds them, and evicts preempted jobs' pods (running ones
 stop with their GPU time counted; a completion already on the heap for an earlier run of a
 pod is ignored). An evicted pod is pending again and may run again when re-admitted.
+
+An autoscaled fleet (`ReplayOptions.autoscaling`, a `ReplayAutoscaling`: `dralloc.autoscaling`'s
+`static` or `cluster-autoscaler` mode, `replay.autoscaled`) replaces the trace's nodes: each
+node joins at Ready, publishes its slices at DevicesPublished, is drained at Deleting and its
+slices go at Gone, all on the heap as real events; the autoscaler's loop runs on scan ticks,
+and `ReplayResult.autoscaling` (an `AutoscalingSummary`) says what the fleet did and cost.
 """
 
+from dralloc.sim.replay.autoscaled import AutoscalingSummary, ReplayAutoscaling
 from dralloc.sim.replay.engine import LEFTOVER_FLUSH_PERIOD, replay
 from dralloc.sim.replay.results import (
     AdmissionCluster,
@@ -99,9 +106,11 @@ from dralloc.sim.replay.results import (
 __all__ = [
     "LEFTOVER_FLUSH_PERIOD",
     "AdmissionCluster",
+    "AutoscalingSummary",
     "PodOutcome",
     "PodState",
     "ReplayAdmission",
+    "ReplayAutoscaling",
     "ReplayGangs",
     "ReplayOptions",
     "ReplayResult",
