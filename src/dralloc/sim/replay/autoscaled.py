@@ -53,6 +53,7 @@ from dralloc.autoscaling.decisions import (
     ScaleUpFailure,
     SpotInterruption,
 )
+from dralloc.autoscaling.fleet import FleetNode
 from dralloc.autoscaling.lifecycle import Transition
 from dralloc.autoscaling.planning import ClusterState
 from dralloc.autoscaling.templates import NodeTemplate
@@ -192,7 +193,9 @@ class FleetCluster(Protocol):
     cache: SchedulerCache
 
     def fleet_node_ready(self, node: Node, shape: TraceNode) -> None: ...
-    def fleet_devices_published(self, name: str, slices: tuple[ResourceSlice, ...]) -> None: ...
+    def fleet_devices_published(
+        self, name: str, slices: tuple[ResourceSlice, ...], gpus: int
+    ) -> None: ...
     def fleet_node_leaving(self, name: str) -> None: ...
     def fleet_slices_gone(self, name: str) -> None: ...
     def unschedulable(self) -> list[UnschedulablePod]: ...
@@ -226,6 +229,7 @@ class FleetDriver:
             self.templates = self.config.templates(autoscaling.catalog)
         self.interval = self.config.options.scan_interval
         self.pushed: set[Transition] = set()
+        self.by_name: dict[str, FleetNode] = {}
         self.present: set[str] = set()  # fleet nodes in the cache (Ready or later)
         self.published: set[str] = set()
         self.changed = True  # since the last loop
@@ -248,7 +252,7 @@ class FleetDriver:
     def apply(self, transition: Transition, now: float) -> None:
         """A node's phase comes up on the heap: change the cluster (module docstring)."""
         self.changed = True
-        node = next(n for n in self.fleet.nodes() if n.name == transition.node)
+        node = self.by_name[transition.node]
         if transition not in node.lifecycle.transitions():
             return  # cancelled by a deletion
         name = node.name
@@ -261,7 +265,9 @@ class FleetDriver:
             self.present.add(name)
         elif phase is NodePhase.DEVICES_PUBLISHED and name in self.present:
             self.engine.fleet_devices_published(
-                name, template.instantiate(name, node_name=name).slices
+                name,
+                template.instantiate(name, node_name=name).slices,
+                self.shapes[node.lifecycle.shape].gpus,
             )
             self.published.add(name)
             self._log_size(now)
@@ -284,6 +290,7 @@ class FleetDriver:
 
     def _push_new(self) -> None:
         for node in self.fleet.nodes():
+            self.by_name.setdefault(node.name, node)
             for transition in node.lifecycle.transitions():
                 if transition not in self.pushed:
                     self.pushed.add(transition)

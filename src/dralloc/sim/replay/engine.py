@@ -777,11 +777,12 @@ class _Replay:
         self._refresh_fragment(name)
         self._cluster_event(NODE_ADD, name, new=added)
 
-    def fleet_devices_published(self, name: str, slices: tuple[ResourceSlice, ...]) -> None:
-        """Its driver published its ResourceSlices: its GPUs count from now on."""
+    def fleet_devices_published(
+        self, name: str, slices: tuple[ResourceSlice, ...], gpus: int
+    ) -> None:
+        """Its driver published its ResourceSlices: its `gpus` count from now on."""
         published = [entry.slice for entry in self.cache.inventory.slices]
         self.cache.replace_slices([*published, *slices])
-        gpus = self.fleet_shape_gpus(name)
         self.node_gpus[name] = gpus
         self.capacity += gpus * MILLI
         if model := self.node_model[name]:
@@ -793,11 +794,6 @@ class _Replay:
         # GpuCapacityFilter reads the GPUs from the slices but registers only Node/Add (and
         # assigned Pod/Delete): to it, the node arrives with its devices.
         self._cluster_event(NODE_ADD, name, new=self.cache.nodes[name])
-
-    def fleet_shape_gpus(self, name: str) -> int:
-        assert self.fleet is not None
-        node = next(n for n in self.fleet.fleet.nodes() if n.name == name)
-        return self.fleet_shapes[node.lifecycle.shape].gpus
 
     def fleet_node_leaving(self, name: str) -> None:
         """Deleting: its pods are evicted and it takes no more (see `replay.autoscaled`)."""
