@@ -193,3 +193,31 @@ def test_a_shape_the_pods_cannot_use_is_refused_naming_the_field(catalog: Catalo
     with pytest.raises(InputError) as error:
         run(catalog, config_text(sharing="exclusive"), [(0.0, 10.0)])
     assert "autoscaling.yaml: Autoscaling: shapes[0].sharing: " in str(error.value)
+
+
+def test_a_spot_interruption_evicts_the_pods_at_the_deadline(catalog: Catalog) -> None:
+    text = config_text(
+        group="{name: l4, shape: l4x2, max: 1, capacityType: spot}",
+        options="{scaleDownEnabled: false}",
+    ).replace("price: {onDemand: 2.0}", "price: {spot: 0.8}\n  interruption: {ratePerHour: 6}")
+    result = run(catalog, text, [(0.0, 7200.0)], seed=5)
+    summary = result.autoscaling
+    assert summary is not None
+    (pod,) = result.pods
+    # Launched at 70 s, published at 190 s; the notice comes (mean 10 min) while the pod runs,
+    # and 120 s after it the node is deleted: the pod is evicted then, the node leaves.
+    assert pod.start == 190.0
+    assert pod.state is PodState.EVICTED and pod.end is not None and pod.end < 7200.0
+    assert summary.fleet_size[-1] == (pod.end, 0)
+    assert set(summary.billed_usd) == {"spot"}
+
+
+def test_the_trace_nodes_may_stay_beside_the_fleet(catalog: Catalog) -> None:
+    config = parse_autoscaling_text(config_text(), "autoscaling.yaml", catalog=catalog)
+    scaling = ReplayAutoscaling(config, catalog, keep_trace_nodes=True)
+    own = (TraceNode("own-0", 16000, 65536, 1, "L4"),)
+    result = replay(
+        trace(catalog, [(0.0, 600.0)] * 2, own), "fgd", 1, ReplayOptions(autoscaling=scaling)
+    )
+    # The trace's node takes the first pod at once; the second waits for a new node.
+    assert [(p.start, p.node) for p in result.pods] == [(0.0, "own-0"), (190.0, "l4-0000")]
