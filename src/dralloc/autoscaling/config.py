@@ -6,7 +6,9 @@ validation here; every value is already checked when a config exists. Times are 
 (floats), prices USD per node-hour, fractions in [0, 1].
 
 What later work fills in is typed but not acted on yet: `buffers` (§8), `predictor` (§9), the
-karpenter options and `nodePools` (§5). A field's comment names its unit, default and source.
+`warmPool` (§9.4, held as `dralloc.autoscaling.prediction.WarmPool`) and `sizing` (§9.6)
+sections, the karpenter options and `nodePools` (§5). A field's comment names its unit, default
+and source.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from dralloc.api.quantity import Quantity
 from dralloc.autoscaling.delays import DelayDistribution, FixedDelay
 from dralloc.autoscaling.templates import NodeShape, NodeTemplate, build_template
 from dralloc.devices.catalog import Catalog
+
+if TYPE_CHECKING:
+    # The prediction package reads this module's Predictor: a run-time import would be a cycle.
+    from dralloc.autoscaling.prediction.warmpools import WarmPool
 
 API_VERSION = "dralloc.io/v1alpha1"
 KIND = "Autoscaling"
@@ -340,6 +347,24 @@ class Predictor:
     max_warm_nodes: Mapping[str, int] = field(default_factory=dict)  # per shape
     max_warm_gpu_hours_per_day: float | None = None
     forecast_only: bool = False
+    seasons: int = 4  # K, seasonal-quantile: periods looked back at the same slot
+    fit_window_periods: int | None = None  # holt-winters: periods fitted on; None: all history
+
+
+class SizingObjective(StrEnum):
+    COST = "cost"
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """§9.6: the shapes whose node counts (static) or `max` and q (autoscaled modes) are
+    searched for the cheapest fleet whose p95 wait is at most `wait_p95` seconds, in at most
+    `budget` runs (the default is `prediction.sizing.DEFAULT_BUDGET`)."""
+
+    shapes: tuple[str, ...]
+    wait_p95: float
+    objective: SizingObjective = SizingObjective.COST
+    budget: int = 50
 
 
 @dataclass(frozen=True)
@@ -355,6 +380,8 @@ class AutoscalingConfig:
     options: Options = field(default_factory=Options)
     buffers: tuple[Buffer, ...] = ()
     predictor: Predictor = field(default_factory=Predictor)
+    warm_pool: WarmPool | None = None
+    sizing: Sizing | None = None
 
     def shape_of(self, group: NodeGroup) -> Shape:
         return self.shapes[group.shape]

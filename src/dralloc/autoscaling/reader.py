@@ -18,7 +18,8 @@ cannot be built (an unknown GPU, a MIG layout that does not fit) is caught here,
 Cross-field rules (§12): `max: 0`, `min > max`, a group or pool naming an unknown shape, an
 offering (shape x capacity type) without a price, `scalableRef` and `podTemplateRef` together,
 `percentage` without `scalableRef`, mode `cluster-autoscaler`/`static` without node groups and
-`karpenter` without node pools.
+`karpenter` without node pools, a warm pool of a shape the mode never scales up (§9.4), a
+`sizing` search over an unknown shape or without its `constraint.waitP95` (§9.6).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ from dralloc.autoscaling.sections import (
     read_node_pool,
     read_options,
     read_predictor,
+    read_sizing,
+    read_warm_pool,
 )
 from dralloc.autoscaling.templates import NodeShape, TemplateError, build_template
 from dralloc.devices.catalog import Catalog, load_catalog
@@ -350,6 +353,8 @@ def parse_autoscaling(
             "options",
             "buffers",
             "predictor",
+            "warmPool",
+            "sizing",
         ),
     )
     if top.get("apiVersion") != API_VERSION:
@@ -386,6 +391,8 @@ def parse_autoscaling(
     buffers = _listed(reader, top.get("buffers"), "buffers", lambda r, p: read_buffer(reader, r, p))
     reader.unique([(b.name, f"{b.path}.name") for b in buffers], "buffer")
     predictor = read_predictor(reader, top.get("predictor"), shapes)
+    warm_pool = read_warm_pool(reader, top.get("warmPool"), shapes, mode, groups, pools)
+    sizing = read_sizing(reader, top.get("sizing"), shapes)
     if reader.problems:
         raise InputError(reader.problems)
     return AutoscalingConfig(
@@ -398,6 +405,8 @@ def parse_autoscaling(
         options=options,
         buffers=tuple(buffers),
         predictor=predictor,
+        warm_pool=warm_pool,
+        sizing=sizing,
     )
 
 
