@@ -63,7 +63,7 @@ def test_the_fleet_scales_up_for_the_pending_pods_and_down_when_they_end(tmp_pat
         "1",
     )
     assert (row["scale_ups"], row["scale_downs"], row["nodes_removed"]) == ("1", "1", "1")
-    assert float(row["billed_usd"]) > 0
+    assert float(row["billed_usd"]) == float(row["billed_usd[on-demand]"]) > 0
     assert "billed USD" in result.stdout
     assert "fleet size over time" in (tmp_path / "out" / "report.html").read_text()
 

@@ -24,7 +24,8 @@ and write `queues.csv` (one row per run and ClusterQueue, with the queue's part 
 mean utilization, `utilization_pct`). Runs with an autoscaled fleet (`RunSpec.autoscaling`, a
 `kind: Autoscaling` file read again in the process that runs it) add the fleet's columns
 (`replay.autoscaled.AutoscalingSummary`): nodes requested, launched and removed, node-hours,
-USD billed (per node-hour, by capacity type), scale-ups, scale-downs, failed scale-ups, loops.
+USD billed at the shapes' node-hour prices (in total and per capacity type), scale-ups,
+scale-downs, failed scale-ups, loops.
 
 The summaries over seeds are `sim.summaries`. Every file is written through a temporary file
 renamed into place.
@@ -277,6 +278,9 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
     models = sorted({model for run in runs for model in run.gpu_hours})
     queued = any(run.spec.queues for run in runs)
     scaled = any(run.autoscaling is not None for run in runs)
+    capacity_types = sorted(
+        {t for run in runs if run.autoscaling for t in run.autoscaling.billed_usd}
+    )
     header = [
         *("workload", "policy", *(("queues",) if queued else ()), "seed", "total_gpus"),
         *("pods", "started", "completed"),
@@ -297,6 +301,7 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
             else ()
         ),
         *(AUTOSCALING_COLUMNS if scaled else ()),
+        *(f"billed_usd[{t}]" for t in capacity_types),
     ]
     rows = [header]
     for run in runs:
@@ -327,6 +332,10 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
                 _number(capacity.per_completed_gpu_hour, 4),
                 *(_queue_columns(run) if queued else ()),
                 *(_autoscaling_columns(run.autoscaling) if scaled else ()),
+                *(
+                    _number(run.autoscaling.billed_usd.get(t) if run.autoscaling else None, 2)
+                    for t in capacity_types
+                ),
             ]
         )
     return rows
