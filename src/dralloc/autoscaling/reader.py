@@ -49,15 +49,13 @@ from dralloc.autoscaling.config import (
     TemplateSource,
 )
 from dralloc.autoscaling.fields import FieldReader, show
+from dralloc.autoscaling.predictorsections import read_predictor, read_sizing, read_warm_pool
 from dralloc.autoscaling.sections import (
     FRACTION_OPTIONS,
     offering_problem,
     read_buffer,
     read_node_pool,
     read_options,
-    read_predictor,
-    read_sizing,
-    read_warm_pool,
 )
 from dralloc.autoscaling.templates import NodeShape, TemplateError, build_template
 from dralloc.devices.catalog import Catalog, load_catalog
