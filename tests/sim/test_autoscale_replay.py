@@ -221,3 +221,17 @@ def test_the_trace_nodes_may_stay_beside_the_fleet(catalog: Catalog) -> None:
     )
     # The trace's node takes the first pod at once; the second waits for a new node.
     assert [(p.start, p.node) for p in result.pods] == [(0.0, "own-0"), (190.0, "l4-0000")]
+
+
+def test_nodes_that_never_register_in_time_back_off_and_the_run_ends(catalog: Catalog) -> None:
+    text = config_text(provisioning='{launch: "fixed:1200"}', options="{maxNodeProvisionTime: 600}")
+    result = run(catalog, text, [(0.0, 100.0)])
+    summary = result.autoscaling
+    assert summary is not None
+    # Requested at 10 s, given up at 610 s (timeout), backed off 5 min: again at 910 s, given
+    # up at 1510 s, backed off 10 min: again at 2110 s, given up at 2710 s; the run ends
+    # there (CA would go on retrying), the pod never ran, nothing was billed.
+    assert (summary.scale_ups, summary.failed_scale_ups) == (3, 3)
+    assert result.end_time == 2710.0
+    assert [p.state for p in result.pods] == [PodState.PENDING]
+    assert summary.billed_total == 0.0

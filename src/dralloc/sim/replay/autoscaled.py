@@ -19,7 +19,9 @@ Owns the run's `Fleet` and, in `cluster-autoscaler` mode, its `ClusterAutoscaler
   nodes, a skipped loop, a scale-down cooldown, a backed-off group, a startup deadline). With
   `remember_quiet_loops` a tick whose loop could not decide anything new (nothing changed
   since a loop that decided nothing and had no timer running) is not run: the plain path runs
-  every tick (`tests/sim/test_autoscale_replay.py` checks both give one result).
+  every tick (`tests/sim/test_autoscale_replay.py` checks both give one result). Once the
+  trace has no event left, the run ends when the fleet is quiet, or after `GIVE_UP_AFTER`
+  failed scale-ups in a row (nodes that never come up: CA would retry forever).
 - **Pods.** The unschedulable pods are the waiting ones the scheduler rejected, `since` their
   arrival; the cluster is the cache's Nodes, slices, claims and bound pods. The trace's pods
   carry no owner, so CA's drain keeps nodes with running pods (`NotReplicated`): only empty
@@ -68,6 +70,9 @@ __all__ = ["AutoscalingSummary", "FleetDriver", "ReplayAutoscaling", "fleet_shap
 
 WIRED_MODES = (Mode.STATIC, Mode.CLUSTER_AUTOSCALER)
 _FLEET_EVENTS = (ScaleUp, ScaleDown, ScaleUpFailure, SpotInterruption)
+GIVE_UP_AFTER = 3
+"""Failed scale-ups in a row (no node publishing its devices in between) after which a run
+with nothing left of its trace ends: cluster-autoscaler itself would retry forever."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,7 @@ class FleetDriver:
         self.counts = {ScaleUp: 0, ScaleDown: 0, ScaleUpFailure: 0}
         self.size_log: list[tuple[float, int]] = []
         self.unschedulable_since: list[float] = []
+        self.failed_in_a_row = 0
 
     # ------------------------------------------------------------------ start, events
 
@@ -270,6 +276,7 @@ class FleetDriver:
                 self.shapes[node.lifecycle.shape].gpus,
             )
             self.published.add(name)
+            self.failed_in_a_row = 0
             self._log_size(now)
         elif phase is NodePhase.DELETING and name in self.present:
             self.engine.fleet_node_leaving(name)
@@ -288,23 +295,24 @@ class FleetDriver:
             self.size_log.pop()
         self.size_log.append((now, size))
 
-    def _push_new(self) -> None:
+    def _push_new(self, now: float = 0.0) -> None:
+        """Push every fleet node's phases not pushed yet, and a tick at each timer of the
+        autoscaler's still to come (a startup deadline, a spot notice)."""
+        options = self.config.options
         for node in self.fleet.nodes():
             self.by_name.setdefault(node.name, node)
-            for transition in node.lifecycle.transitions():
+            life = node.lifecycle
+            for transition in life.transitions():
                 if transition not in self.pushed:
                     self.pushed.add(transition)
                     self.engine.push_transition(transition)
-            deadline = node.lifecycle.startup_deadline(
-                self.config.options.max_node_provision_time,
-                self.config.options.max_node_startup_time,
+            if self.autoscaler is None or life.deleting_at is not None or life.gone_at is not None:
+                continue
+            deadline = life.startup_deadline(
+                options.max_node_provision_time, options.max_node_startup_time
             )
-            life = node.lifecycle
-            for timer in (
-                deadline[0] if deadline is not None else None,
-                life.interruption_notice_at if life.deleting_at is None else None,
-            ):
-                if timer is not None and self.autoscaler is not None:
+            for timer in (deadline[0] if deadline else None, life.interruption_notice_at):
+                if timer is not None and timer > now:
                     self.engine.push_tick(self._tick_at_or_after(timer))
 
     def _tick_at_or_after(self, time: float) -> float:
@@ -343,7 +351,9 @@ class FleetDriver:
             for kind in self.counts:
                 if isinstance(decision, kind):
                     self.counts[kind] += 1
-        self._push_new()
+            if isinstance(decision, ScaleUpFailure):
+                self.failed_in_a_row += 1
+        self._push_new(now)
         if self.may_act(now) or not self.remember:
             self.engine.push_tick(now + self.interval)
 
@@ -368,6 +378,12 @@ class FleetDriver:
             ):
                 return True
         return False
+
+    @property
+    def gave_up(self) -> bool:
+        """`GIVE_UP_AFTER` scale-ups failed in a row: only the trace's own events keep the
+        run going."""
+        return self.failed_in_a_row >= GIVE_UP_AFTER
 
     def may_act(self, now: float) -> bool:
         """Whether the autoscaler may still change the fleet with no other event: keeps the

@@ -316,6 +316,7 @@ class _Replay:
         self.next_sample = 0
         self.fleet: FleetDriver | None = None
         self.fleet_nodes: set[str] = set()
+        self.fleet_events = 0  # fleet transitions on the heap (part of `real_events`)
         if autoscaling is not None:
             self.fleet = FleetDriver(autoscaling, self.fleet_shapes, seed, self)
             self.fleet.start()
@@ -327,9 +328,13 @@ class _Replay:
         horizon = self.options.horizon
         fleet = self.fleet
         while heap and (
-            self.real_events > 0
+            self.real_events > self.fleet_events
             or self._may_recover()
-            or (fleet is not None and fleet.may_act(self.clock.time))
+            or (
+                fleet is not None
+                and not fleet.gave_up
+                and (self.fleet_events > 0 or fleet.may_act(self.clock.time))
+            )
         ):
             now = heap[0][0]
             if horizon is not None and now > horizon:
@@ -452,6 +457,7 @@ class _Replay:
             self._node_event(payload)
         elif kind is _Kind.FLEET:
             assert isinstance(payload, Transition) and self.fleet is not None
+            self.fleet_events -= 1
             self.fleet.apply(payload, self.clock.time)
         else:
             self.flush_times.discard((kind, self.clock.time))
@@ -825,6 +831,7 @@ class _Replay:
         ]
 
     def push_transition(self, transition: Transition) -> None:
+        self.fleet_events += 1
         self._push(transition.time, _Kind.FLEET, transition)
 
     def push_tick(self, time: float) -> None:
