@@ -58,6 +58,12 @@ import yaml
 from dralloc.api.core import Node, Pod, PriorityClass
 from dralloc.api.defaults import apply_defaults
 from dralloc.api.meta import object_ref
+from dralloc.api.podtemplate import (
+    POD_TEMPLATE_API_VERSION,
+    PodTemplate,
+    default_pod_template,
+    pod_template_problems,
+)
 from dralloc.api.policy import POLICY_API_VERSION, PodDisruptionBudget
 from dralloc.api.quantity import Quantity, decode_quantity
 from dralloc.api.resource import (
@@ -91,6 +97,7 @@ KubeObject: TypeAlias = (
     | ResourceClaim
     | ResourceClaimTemplate
     | PodDisruptionBudget
+    | PodTemplate
     | Workload
     | SchedulingWorkload
     | PodGroup
@@ -112,6 +119,8 @@ KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "ResourceClaimTemplate": (ResourceClaimTemplate, RESOURCE_VERSIONS),
     "DeviceTaintRule": (DeviceTaintRule, ("resource.k8s.io/v1beta2", "resource.k8s.io/v1alpha3")),
     "PodDisruptionBudget": (PodDisruptionBudget, (POLICY_API_VERSION,)),
+    # Read (not set aside) for the ProvisioningRequests and CapacityBuffers that name them.
+    "PodTemplate": (PodTemplate, (POD_TEMPLATE_API_VERSION,)),
     **WORKLOAD_KINDS,
 }
 
@@ -476,6 +485,28 @@ def _unknown_kind(kind: str, api_version: str, file: str, label: str) -> Problem
     )
 
 
+def _pod_template_field_problems(
+    raw: dict[str, Any],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """`schema_problems` of a v1 PodTemplate. The shipped schema has its parts but not the
+    kind: its metadata is checked as a Pod's, its template as a PodTemplateSpec."""
+    fields = ["apiVersion", "kind", "metadata", "template"]
+    unknown: list[tuple[str, str]] = []
+    for key in raw:
+        if key not in fields:
+            meant = closest(key, fields)
+            hint = f' (did you mean "{meant}"?)' if meant else ""
+            unknown.append((key, f"unknown field {json.dumps(key)}{hint}"))
+    meta_unknown, out_of_range = schema_problems({"metadata": raw.get("metadata")}, "v1", "Pod")
+    unknown += meta_unknown
+    template = raw.get("template")
+    if isinstance(template, dict):
+        template_unknown, template_range = schema_problems(template, "v1", "PodTemplateSpec")
+        unknown += [(f"template.{path}", message) for path, message in template_unknown]
+        out_of_range += [(f"template.{path}", message) for path, message in template_range]
+    return unknown, out_of_range
+
+
 def decode_object(
     raw: Any,
     file: str,
@@ -545,7 +576,10 @@ def decode_object(
                 f"{', '.join(versions)})",
             )
         ]
-    unknown_fields, out_of_range = schema_problems(raw, api_version, kind)
+    if cls is PodTemplate:
+        unknown_fields, out_of_range = _pod_template_field_problems(raw)
+    else:
+        unknown_fields, out_of_range = schema_problems(raw, api_version, kind)
     if cls in GANG_TYPES:
         unknown_fields = unknown_field_problems(raw, cls)
     # The decoder refuses a number its field cannot hold whatever the validation mode.
@@ -570,7 +604,12 @@ def decode_object(
     if api_version in CONVERTED_VERSIONS and kind != "DeviceTaintRule":
         obj.api_version = "resource.k8s.io/v1"
     loaded = LoadedObject(file, document, raw, obj)
-    checked = scheduling_problems(obj) if isinstance(obj, GANG_TYPES) else validate(obj)
+    if isinstance(obj, GANG_TYPES):
+        checked = scheduling_problems(obj)
+    elif isinstance(obj, PodTemplate):
+        checked = pod_template_problems(obj)
+    else:
+        checked = validate(obj)
     problems = field_problems + [Problem(file, loaded.ref, path, msg) for path, msg in checked]
     if not problems:
         if not obj.metadata.name and obj.metadata.generate_name:
@@ -579,6 +618,8 @@ def decode_object(
             pass  # nothing defaulted: the API server defaults none of their fields dralloc reads
         elif isinstance(obj, WORKLOAD_TYPES):
             apply_workload_defaults(obj)
+        elif isinstance(obj, PodTemplate):
+            default_pod_template(obj, now=now or datetime.now(UTC))
         else:
             apply_defaults(obj, now=now or datetime.now(UTC))
     return loaded, problems
