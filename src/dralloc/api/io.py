@@ -9,9 +9,11 @@ dralloc does not model survive a round trip.
 Which documents are read: the kinds in `KINDS` are decoded and validated; every other object
 with an apiVersion and a kind (Namespaces, ServiceAccounts, ConfigMaps, RBAC, Services, custom
 resources dralloc has no use for) is read and set aside, as `kubectl apply` would create it and
-the scheduler would never look at it (`ReadNotes.set_aside`). A kind that an API group of
-Kubernetes itself does not define (`apps/v1 Deploymnet`) is an error, naming the kind it
-probably meant; so is a document without apiVersion or kind.
+the scheduler would never look at it (`ReadNotes.set_aside`). PodTemplates are read (the
+ProvisioningRequests and CapacityBuffers of `dralloc.autoscaling` name them), their template
+checked and defaulted as the Pod it makes (`dralloc.api.podtemplate`). A kind that an API
+group of Kubernetes itself does not define (`apps/v1 Deploymnet`) is an error, naming the kind
+it probably meant; so is a document without apiVersion or kind.
 
 Field validation follows kubectl's `--validate` (strict by default since Kubernetes 1.27): an
 unknown field of a kind dralloc reads is an error under `strict`, a warning under `warn`
