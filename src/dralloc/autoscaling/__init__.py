@@ -77,6 +77,8 @@ from dralloc.autoscaling.config import (
     Predictor,
     Provisioning,
     Shape,
+    Sizing,
+    SizingObjective,
     TemplateSource,
     UtilizationMode,
 )
@@ -244,6 +246,8 @@ __all__ = [
     "ScaleUp",
     "ScaleUpFailure",
     "Shape",
+    "Sizing",
+    "SizingObjective",
     "SpotInterruption",
     "StartupFailure",
     "TemplateError",

@@ -100,6 +100,8 @@ def settings_for(
         window=steps(predictor.window),
         margin=predictor.margin,
         refit=steps(predictor.refit),
+        seasons=predictor.seasons,
+        fit_window_periods=predictor.fit_window_periods,
     )
 
 
