@@ -21,7 +21,8 @@ from dralloc.sim.batch_objects import (
     batch_objects,
 )
 from dralloc.sim.job_replay import JobReplayOptions, job_replay, job_replay_options
-from dralloc.sim.queue_replay import KueueAdmission, TopologyCluster, queue_policy
+from dralloc.sim.queue_replay import KueueAdmission, queue_policy
+from dralloc.sim.replay import AdmissionCluster
 from dralloc.sim.traces.jobs import BatchJob, JobTrace, Tenant
 
 LAYOUT = TopologyLayout(rack_hosts=2, block_racks=2)  # 8-GPU hosts: 16 GPUs a rack
@@ -230,8 +231,10 @@ def test_racks_spanned_and_cross_rack_jobs_count_where_pods_ran() -> None:
     assert (without.gangs_started, without.cross_rack_jobs) == (0, 0)
 
 
-def test_recording_cluster_is_a_topology_cluster() -> None:
-    assert isinstance(RecordingCluster(), TopologyCluster)
+def test_recording_cluster_has_every_method_of_the_admission_cluster() -> None:
+    wanted = {name for name in vars(AdmissionCluster) if not name.startswith("_")}
+    assert {"release_onto", "place_onto"} <= wanted
+    assert wanted <= {name for name in vars(RecordingCluster) if not name.startswith("_")}
 
 
 def test_a_node_leaving_takes_its_domain_away_and_the_job_is_placed_elsewhere() -> None:

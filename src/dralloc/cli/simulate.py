@@ -17,9 +17,14 @@ summary table, CSV files and report.html.
   clock. Each queue policy is one run per scheduler policy and seed: `none` (no queues, every
   pod straight to the scheduler, the baseline), `strictfifo`, `besteffortfifo`, `fair`
   (BestEffortFIFO with fair sharing), each of the last three with `+placement`
-  (placement-aware admission). Adds queues.csv (per run x ClusterQueue: jobs, waits,
-  GPU-hours, cost, evictions, jobs admitted but stuck) and columns to replay.csv (job wait
-  p50/p95, Jain's index over tenants, stuck jobs, preemptions, mean fragmented GPU %).
+  (placement-aware admission) and/or `+tas` (Kueue's topology-aware scheduling: each gang
+  asks for one rack of the replay's block/rack/host layout, from the trace's `rack_hosts`,
+  `block_racks` and `topology=preferred|required` keys; the admitted pods carry their
+  domain's nodeSelector and the scheduler's NodeAffinity keeps them there). Adds queues.csv
+  (per run x ClusterQueue: jobs, waits, GPU-hours, cost, evictions, jobs admitted but stuck,
+  gangs started and those that ran across racks) and columns to replay.csv (job wait
+  p50/p95, Jain's index over tenants, stuck jobs, preemptions, mean fragmented GPU %, gangs
+  started, cross-rack jobs).
   `--autoscaling FILE` (a `kind: Autoscaling` file, `dralloc.autoscaling`; modes `static` and
   `cluster-autoscaler`) replaces the trace's nodes with an autoscaled fleet
   (`sim.replay.autoscaled`): nodes requested, provisioned with the shapes' delays, billed per
@@ -110,6 +115,7 @@ SIMULATE_EPILOG = epilog(
         "dralloc simulate --mode replay --trace synthetic --policy fgd,bestfit",
         "dralloc simulate --mode replay --trace dlrm --trace-dir ../traces --jobs 2",
         "dralloc simulate --mode replay --trace synthetic-jobs --queues none,fair",
+        "dralloc simulate --mode replay --trace synthetic-jobs --queues fair,fair+tas",
         "dralloc simulate --policy fgd,bestfit --seeds 42 --format pdf --out fgd-pdf",
     ],
     {
@@ -261,7 +267,10 @@ def simulate_command(
             help="--mode replay of a job trace with tenants: Kueue queues in front of the "
             "scheduler, one run per comma-separated queue policy: none (no queues, the "
             "baseline), strictfifo, besteffortfifo, fair (fair sharing), each but none "
-            "optionally +placement (placement-aware admission). Writes queues.csv.",
+            "optionally with +placement (placement-aware admission) and/or +tas (Kueue's "
+            "topology-aware scheduling: each gang asks for one rack of the replay's "
+            "block/rack/host layout, set by the trace's rack_hosts, block_racks and "
+            "topology=preferred|required keys), e.g. fair+placement+tas. Writes queues.csv.",
         ),
     ] = None,
 ) -> None:

@@ -218,12 +218,12 @@ def run_replay_one(spec: RunSpec) -> ReplayRun:
     if spec.queues:
         if jobs is None:
             raise ValueError(f"{spec.workload}: queues need a job trace")
-        admission = KueueAdmission(jobs, queue_policy(spec.queues))
+        admission = KueueAdmission(jobs, queue_policy(spec.queues), replayed=trace)
     options = ReplayOptions(autoscaling=replay_autoscaling(spec.autoscaling))
     result = replay(trace, spec.policy, spec.seed, options, gangs=gangs, admission=admission)
     figures: dict[str, Any] = {}
     if admission is not None:
-        stats = admission.queue_stats(result.end_time)
+        stats = admission.queue_stats(result.end_time, [pod.node for pod in result.pods])
         figures = {
             "queues": tuple(stats),
             "jain": admission.jain(result.start_time, result.end_time, trace.total_gpus),
@@ -295,7 +295,7 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
         *(
             (
                 *("job_wait_p50_s", "job_wait_p95_s", "jain_index", "stuck_jobs"),
-                *("preemptions", "mean_fragmentation_pct"),
+                *("preemptions", "mean_fragmentation_pct", "gangs_started", "cross_rack_jobs"),
             )
             if queued
             else ()
@@ -371,6 +371,8 @@ def _queue_columns(run: ReplayRun) -> list[str]:
         str(run.stuck),
         str(run.preemptions),
         _number(100 * run.summary.mean_fragmentation, 3),
+        str(sum(q.gangs_started for q in run.queues)),
+        str(sum(q.cross_rack_jobs for q in run.queues)),
     ]
 
 
@@ -378,7 +380,8 @@ def _queues_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> Iter
     yield [
         *("workload", "policy", "queues", "seed", "queue", "nominal_gpus", "jobs", "admitted"),
         *("finished", "pending", "wait_mean_s", "wait_p50_s", "wait_p95_s", "gpu_hours"),
-        *("cost_usd", "evictions", "stuck", "utilization_pct"),
+        *("cost_usd", "evictions", "stuck", "utilization_pct", "gangs_started"),
+        "cross_rack_jobs",
     ]
     for run in runs:
         total = run.summary.gpu_hours
@@ -397,6 +400,7 @@ def _queues_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> Iter
                 _number(cost * q.gpu_hours / total if total else 0.0, 2),
                 *(str(q.evictions), str(q.stuck)),
                 _number(utilization * q.gpu_hours / total if total else 0.0, 3),
+                *(str(q.gangs_started), str(q.cross_rack_jobs)),
             ]
 
 

@@ -169,6 +169,7 @@ def build_simulation(
     speedups: SimulationSpeedups | None = None,
     features: Features | None = None,
     gangs: GangLister | None = None,
+    node_affinity: bool = False,
 ) -> Simulation:
     """The cache, the policy's profile and the scheduler of one run (the FGD experiment's and
     the replay's), built by `build_scheduler` with `gpu_sharing_profile` of the policy's
@@ -231,6 +232,14 @@ def build_simulation(
 
     plugin_name = POLICY_PLUGINS[policy]
     profile = gpu_sharing_profile(plugin_name, scheduler_name=f"fgd-{policy}")
+    if node_affinity:
+        # Pods given a nodeSelector (a topology domain from queued admission) are placed
+        # only there, as kube-scheduler's NodeAffinity does.
+        plugins = dict(profile.plugins)
+        for point in ("preFilter", "filter"):
+            refs = plugins[point].enabled
+            plugins[point] = PluginSet((PluginRef("NodeAffinity"), *refs))
+        profile = replace(profile, plugins=plugins)
     ganging = gangs is not None and features.gang_scheduling
     if ganging:
         permit = PluginSet((PluginRef(GangScheduling.name),))

@@ -50,9 +50,10 @@ as devices (quota is then in `devices.dralloc.io/gpu.nvidia.com`, which TAS coun
 domain), gives each admitted Workload its `topologyAssignment`, and takes it back when the
 job finishes or is evicted; a node leaving rebuilds its domains. The admitted pods go to the
 scheduler with their domain's nodeSelector (Kueue's TopologyUngater, by completion index)
-through the engine's `TopologyCluster` methods, so they run only there; with `+placement`
-TAS decides first and the scheduler-backed check places the pods inside their domains. Kueue
-would preempt for domains when the topology is fragmented; here such a Workload waits.
+through the engine's `AdmissionCluster.release_onto` / `place_onto`, so they run only
+there (the scheduler's NodeAffinity filters on it); with `+placement` TAS decides first and
+the scheduler-backed check places the pods inside their domains. Kueue would preempt for
+domains when the topology is fragmented; here such a Workload waits.
 
 An instant at which nothing admission reads has changed since admission last ended quiet (no
 Workload arrived, no pod stopped, and, for placement-aware admission, no pod started) would
@@ -77,7 +78,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from dralloc.api.io import ReadNotes, decode_object
 from dralloc.devices import SliceBuilder, driver_device_classes
@@ -125,7 +126,6 @@ __all__ = [
     "KueueAdmission",
     "QueuePolicy",
     "QueueStats",
-    "TopologyCluster",
     "jain_index",
     "parse_queue_policies",
     "queue_policy",
@@ -258,38 +258,6 @@ def jain_index(values: Sequence[float]) -> float | None:
     return 1.0 if square == 0 else sum(values) ** 2 / (len(values) * square)
 
 
-@runtime_checkable
-class TopologyCluster(AdmissionCluster, Protocol):
-    """The replay engine's cluster as Topology-Aware Scheduling needs it: pods released into
-    the scheduling queue, or placed at once, each with the nodeSelector of its topology
-    domain added (Kueue's TopologyUngater; one mapping per pod, in `indices` order), so the
-    scheduler places them only there."""
-
-    def release_onto(
-        self, indices: Sequence[int], node_selectors: Sequence[Mapping[str, str]]
-    ) -> None: ...
-
-    def place_onto(
-        self, group: str, indices: Sequence[int], node_selectors: Sequence[Mapping[str, str]]
-    ) -> str | None: ...
-
-
-def _topology_cluster(cluster: AdmissionCluster) -> TopologyCluster:
-    if not isinstance(cluster, TopologyCluster):
-        raise InputError(
-            [
-                Problem(
-                    "",
-                    "--queues",
-                    TAS_SUFFIX,
-                    "this replay engine cannot give pods their topology domain "
-                    "(AdmissionCluster without release_onto / place_onto)",
-                )
-            ]
-        )
-    return cluster
-
-
 def _selectors(assignment: Assignment) -> list[dict[str, str]]:
     """The nodeSelector of each pod of the (single) pod set, from its topology assignment."""
     raw = assignment.pod_sets[0].topology_assignment if assignment.pod_sets else None
@@ -313,7 +281,7 @@ class _Placement:
         group = entry.key.partition("/")[2]
         selectors = _selectors(assignment)
         if selectors:
-            return _topology_cluster(self.cluster).place_onto(group, job.indices, selectors)
+            return self.cluster.place_onto(group, job.indices, selectors)
         return self.cluster.place(group, job.indices)
 
 
@@ -589,7 +557,7 @@ class KueueAdmission:
         nodeSelector (Kueue's TopologyUngater: pod `i` of the Indexed Job takes slot `i`)."""
         selectors = pod_set_selectors(self.workloads[key])
         if selectors:
-            _topology_cluster(cluster).release_onto(job.indices, selectors)
+            cluster.release_onto(job.indices, selectors)
         else:
             cluster.release(job.indices)
 

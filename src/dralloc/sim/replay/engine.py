@@ -12,7 +12,7 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -226,6 +226,7 @@ class _Replay:
             models,
             features=gangs.features if gangs is not None else None,
             gangs=self.gangs,
+            node_affinity=admission is not None,
         )
         self.cache, self.view, self.scheduler, self.shapes = (
             sim.cache,
@@ -468,16 +469,17 @@ class _Replay:
 
     # ---------------------------------------------------------------------- pods
 
-    def _arrive(self, index: int) -> None:
-        key = self._enter(index)
+    def _arrive(self, index: int, node_selector: Mapping[str, str] | None = None) -> None:
+        key = self._enter(index, node_selector)
         objects = self.waiting[key].objects
         gang = self.gangs.gang_of(key) if self.gangs is not None else None
         self.queue.add(objects.pod)
         if gang is not None:
             self._sibling_added(gang)
 
-    def _enter(self, index: int) -> str:
-        """The pod's objects made, its claim in the cache, and its waiting record; its key."""
+    def _enter(self, index: int, node_selector: Mapping[str, str] | None = None) -> str:
+        """The pod's objects made, its claim in the cache, and its waiting record; its key.
+        `node_selector` is merged into the pod's (its topology domain, from the admission)."""
         timed = self.trace.pods[index]
         objects = pod_objects(timed.pod, self.trace.models, self.trace.source)
         group = self.group_of.get(timed.pod.name)
@@ -486,6 +488,10 @@ class _Replay:
                 objects.pod.spec, scheduling_group=PodSchedulingGroup(pod_group_name=group)
             )
             objects.pod = msgspec.structs.replace(objects.pod, spec=spec)
+        if node_selector:
+            selector = {**objects.pod.spec.node_selector, **node_selector}
+            spec = msgspec.structs.replace(objects.pod.spec, node_selector=selector)
+            objects.pod = msgspec.structs.replace(objects.pod, spec=spec)
         if objects.claim is not None:
             self.cache.set_claim(objects.claim)
         pod = timed.pod
@@ -493,12 +499,21 @@ class _Replay:
         # Pods of one shape are alike to every plugin (fresh pending claims), so the
         # framework may reuse node verdicts across them.
         shape = repr(
-            (pod.cpu_milli, pod.memory_mib, pod.num_gpu, pod.gpu_milli, sorted(pod.gpu_spec))
+            (
+                pod.cpu_milli,
+                pod.memory_mib,
+                pod.num_gpu,
+                pod.gpu_milli,
+                sorted(pod.gpu_spec),
+                sorted((node_selector or {}).items()),
+            )
         ).encode()
         requests = PodInfo.of(objects.pod).requests
         key = _key(objects)
         self.waiting[key] = _Waiting(index, timed, objects, requests, products, shape)
-        self.shapes[key] = shape
+        if not node_selector:
+            # A pinned pod's verdicts hold for its node only, never for alike nodes.
+            self.shapes[key] = shape
         self.states[index] = PodState.PENDING
         gang = self.gangs.gang_of(key) if self.gangs is not None else None
         if gang is not None and self.gangs is not None:
@@ -633,7 +648,7 @@ class _Replay:
 
     def _start(self, key: str, waiting: _Waiting, node: str) -> None:
         del self.waiting[key]
-        del self.shapes[key]
+        self.shapes.pop(key, None)
         now = self.clock.time
         pod = waiting.timed.pod
         milli = pod.num_gpu * pod.gpu_milli
@@ -679,8 +694,19 @@ class _Replay:
         for index in indices:
             self._arrive(index)
 
+    def release_onto(
+        self, indices: Sequence[int], node_selectors: Sequence[Mapping[str, str]]
+    ) -> None:
+        for index, selector in zip(indices, node_selectors, strict=True):
+            self._arrive(index, selector)
+
     def place(self, group: str, indices: Sequence[int]) -> str | None:
-        keys = [self._enter(index) for index in indices]
+        return self.place_onto(group, indices, [{}] * len(indices))
+
+    def place_onto(
+        self, group: str, indices: Sequence[int], node_selectors: Sequence[Mapping[str, str]]
+    ) -> str | None:
+        keys = [self._enter(i, s) for i, s in zip(indices, node_selectors, strict=True)]
         pods = [self.waiting[key].objects.pod for key in keys]
         gang = Gang(GangKey(NAMESPACE, group), min_count=len(pods))
         self.attempts += len(pods)

@@ -81,6 +81,17 @@ class AdmissionCluster(Protocol):
         (`place_gang` as one group named `group`); on success they are bound and running and
         None is returned, else the cache is unchanged and the answer says why."""
 
+    def release_onto(
+        self, indices: Sequence[int], node_selectors: Sequence[Mapping[str, str]]
+    ) -> None:
+        """`release`, each pod with `node_selectors[i]` merged into its nodeSelector (its
+        topology domain: Kueue's TopologyUngater), so it is placed only there."""
+
+    def place_onto(
+        self, group: str, indices: Sequence[int], node_selectors: Sequence[Mapping[str, str]]
+    ) -> str | None:
+        """`place`, each pod with `node_selectors[i]` merged into its nodeSelector."""
+
     def evict(self, indices: Sequence[int]) -> None:
         """Take the pods off the cluster (running) or out of the scheduling queue (waiting):
         they are pending again, their GPU time up to now counted."""
