@@ -19,9 +19,11 @@ USD and the USD per completed GPU-hour) and
 `timeseries.csv` (one row per run and sample: allocated and total GPUs, so nodes joining and
 leaving show in `capacity_gpus`, utilization, pending and running pods). Costs come from
 `prices` (USD per GPU-hour, `sim.prices`). Runs with queues add to replay.csv the job
-figures and the mean fragmented GPU share (FGD's F(M), time-weighted, `mean_fragmentation_pct`),
-and write `queues.csv` (one row per run and ClusterQueue, with the queue's part of the run's
-mean utilization, `utilization_pct`). Runs with an autoscaled fleet (`RunSpec.autoscaling`, a
+figures, the mean fragmented GPU share (FGD's F(M), time-weighted, `mean_fragmentation_pct`)
+and the gangs that started and those whose pods ran in more than one rack (`gangs_started`,
+`cross_rack_jobs`, with or without `+tas`), and write `queues.csv` (one row per run and
+ClusterQueue, with the queue's part of the run's mean utilization, `utilization_pct`, and its
+gang and rack counts). Runs with an autoscaled fleet (`RunSpec.autoscaling`, a
 `kind: Autoscaling` file read again in the process that runs it) add the fleet's columns
 (`replay.autoscaled.AutoscalingSummary`): nodes requested, launched and removed, node-hours,
 USD billed at the shapes' node-hour prices (in total and per capacity type), scale-ups,

@@ -184,6 +184,8 @@ def build_simulation(
     is `SimulationSpeedups.none()`. `features` are the gates (default: Kubernetes 1.36's);
     with GangScheduling on and `gangs` given, the profile's Permit runs `GangScheduling`
     (so its events requeue a gang's members) and the replay drives pod-group cycles.
+    `node_affinity` puts `NodeAffinity` first at PreFilter and Filter, for pods given a
+    nodeSelector (the queued replay's topology domains); off, the profile has none.
     """
     if speedups is None:
         speedups = SimulationSpeedups() if remember_verdicts else SimulationSpeedups.none()
