@@ -1,7 +1,7 @@
 """`dralloc simulate --mode replay --autoscaling FILE`: the trace's nodes give way to an
 autoscaled fleet, replay.csv gets the fleet's columns and the table its billed USD, scale-ups
-and scale-downs; a bad file, a shape the replay's pods cannot use, a mode not wired yet or
---mode fgd exit 2 naming the field, with nothing written."""
+and scale-downs; a bad file, a shape the replay's pods cannot use, a mode not wired yet,
+--mode fgd or queues with topology (`+tas`) exit 2 naming the field, with nothing written."""
 
 from __future__ import annotations
 
@@ -82,3 +82,12 @@ def test_bad_autoscaling_files_exit_2_naming_the_field(tmp_path: Path) -> None:
     fgd = invoke("simulate", "--autoscaling", scaling, "--out", str(tmp_path / "out"))
     assert fgd.exit_code == 2
     assert stderr_lines(fgd) == ["--autoscaling: an autoscaled fleet applies to --mode replay only"]
+
+
+def test_queues_with_topology_and_a_fleet_exit_2(tmp_path: Path) -> None:
+    scaling = write(tmp_path, "autoscaling.yaml", config())
+    args = ["--trace", "synthetic-jobs", "--queues", "fair,fair+tas", "--autoscaling", scaling]
+    result = invoke(*_replay(tmp_path, *args))
+    assert result.exit_code == 2
+    assert stderr_lines(result) == ["--queues: +tas cannot be combined with --autoscaling yet"]
+    assert not (tmp_path / "out").exists()

@@ -20,7 +20,8 @@ summary table, CSV files and report.html.
   (placement-aware admission) and/or `+tas` (Kueue's topology-aware scheduling: each gang
   asks for one rack of the replay's block/rack/host layout, from the trace's `rack_hosts`,
   `block_racks` and `topology=preferred|required` keys; the admitted pods carry their
-  domain's nodeSelector and the scheduler's NodeAffinity keeps them there). Adds queues.csv
+  domain's nodeSelector and the scheduler's NodeAffinity keeps them there; not with
+  `--autoscaling` yet). Adds queues.csv
   (per run x ClusterQueue: jobs, waits, GPU-hours, cost, evictions, jobs admitted but stuck,
   gangs started and those that ran across racks) and columns to replay.csv (job wait
   p50/p95, Jain's index over tenants, stuck jobs, preemptions, mean fragmented GPU %, gangs
@@ -330,6 +331,10 @@ def simulate_command(
     if autoscaling is not None:
         if mode != "replay":
             raise _fail("--autoscaling: an autoscaled fleet applies to --mode replay only")
+        if any("+tas" in queue for queue in queue_list):
+            # TAS's domains are the trace's nodes, labelled by rack at admission's start; the
+            # fleet's nodes come and go with no rack, so gangs would wait for domains forever.
+            raise _fail("--queues: +tas cannot be combined with --autoscaling yet")
         specs = [dataclasses.replace(spec, autoscaling=autoscaling) for spec in specs]
     output = _Output(directory, output_format, seed_list)
     if mode == "replay":
