@@ -55,6 +55,15 @@ class RecordingCluster:
         self.release_onto(indices, node_selectors)
         return None
 
+    def placeable_without(
+        self,
+        group: str,
+        indices: Sequence[int],
+        victims: Sequence[int],
+        node_selectors: Sequence[Mapping[str, str]] | None = None,
+    ) -> str | None:
+        return None  # room everywhere, as `place` has
+
     def evict(self, indices: Sequence[int]) -> None:
         self.evicted += indices
         for index in indices:

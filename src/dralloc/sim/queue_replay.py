@@ -29,7 +29,11 @@ On the virtual clock (`replay(..., admission=KueueAdmission(...))`):
   or, with placement-aware admission, the `PlacementCheck` places them at once with
   `place_gang` on the replay's cache and only a job that can be placed now is admitted (the
   idea of `controllers/queueplacement.SchedulerPlacement`, whose pods come from Jobs; here
-  they are the replay's own pods, which the engine makes and binds);
+  they are the replay's own pods, which the engine makes and binds); that check is also a
+  `queueing.PreemptionPlacement`, so a preemptor takes a victim set only if its pods could
+  be placed once the victims' are gone (`AdmissionCluster.placeable_without`, a what-if on
+  the engine's cache that puts everything back; in the TAS domains with `+tas`);
+  `placement_preemption=False` is Kueue's quota-only choice, for comparison;
 - when every pod of an admitted job has completed, its quota is released
   (`state.release`, `manager.on_quota_released`);
 - when a node leaves (the replay's node events), each admitted job with a pod there is
@@ -52,8 +56,10 @@ job finishes or is evicted; a node leaving rebuilds its domains. The admitted po
 scheduler with their domain's nodeSelector (Kueue's TopologyUngater, by completion index)
 through the engine's `AdmissionCluster.release_onto` / `place_onto`, so they run only
 there (the scheduler's NodeAffinity filters on it); with `+placement` TAS decides first and
-the scheduler-backed check places the pods inside their domains. Kueue would preempt for
-domains when the topology is fragmented; here such a Workload waits.
+the scheduler-backed check places the pods inside their domains. A Fit that TAS refuses
+only for fragmentation turns Preempt, as in Kueue (`PreemptionPlacement.fragmented_pod_sets`),
+and victims are taken only if the domains (and, with `+placement`, the scheduler in them)
+then hold the job.
 
 An instant at which nothing admission reads has changed since admission last ended quiet (no
 Workload arrived, no pod stopped, and, for placement-aware admission, no pod started) would
@@ -284,6 +290,27 @@ class _Placement:
             return self.cluster.place_onto(group, job.indices, selectors)
         return self.cluster.place(group, job.indices)
 
+    def placeable_without(
+        self,
+        snapshot: Snapshot,
+        entry: QueuedWorkload,
+        assignment: Assignment,
+        victims: Sequence[str],
+    ) -> str | None:
+        """`PreemptionPlacement`: could the job be placed, in the domains TAS would give it
+        (with `+tas` the chained check passes them in `assignment`), were the admitted jobs
+        `victims` gone? The engine's what-if, which changes nothing."""
+        assert self.cluster is not None
+        job = self.admission.jobs[entry.key]
+        gone = [i for key in victims for i in self.admission.jobs[key].indices]
+        selectors = _selectors(assignment) or None
+        group = entry.key.partition("/")[2]
+        return self.cluster.placeable_without(group, job.indices, gone, selectors)
+
+    def fragmented_pod_sets(self, entry: QueuedWorkload) -> Sequence[str]:
+        """`PreemptionPlacement`: never (a refused placement is not TAS fragmentation)."""
+        return ()
+
 
 @dataclass
 class KueueAdmission:
@@ -316,6 +343,10 @@ class KueueAdmission:
     # parks a job's equivalents with it (`QueueManager(equivalence_hashing=...)`). Changes
     # outcomes, as the gate does in Kueue.
     equivalence_hashing: bool = False
+    # Preemption that knows placement (`schedule(..., placement_preemption=...)`): with
+    # `+placement` or `+tas` a victim set is taken only if the preemptor could then be
+    # placed. Off: Kueue's quota-only choice (changes outcomes; for comparison).
+    placement_preemption: bool = True
 
     def __post_init__(self) -> None:
         if not self.trace.tenants:
@@ -482,6 +513,7 @@ class KueueAdmission:
                 reserved_at=now,
                 placement=self.placement,
                 nominations=self.nominations,
+                placement_preemption=self.placement_preemption,
             )
             for key in result.admitted:
                 job = self.jobs[key]

@@ -19,7 +19,7 @@ from enum import IntEnum
 import msgspec
 
 from dralloc.api.core import Node, Pod, PodSchedulingGroup
-from dralloc.api.resource import ResourceSlice
+from dralloc.api.resource import ResourceClaim, ResourceSlice
 from dralloc.autoscaling.clusterautoscaler import UnschedulablePod
 from dralloc.autoscaling.lifecycle import Transition
 from dralloc.scheduler.cache import SchedulerCache
@@ -717,6 +717,56 @@ class _Replay:
             return None
         for key in keys:
             self._leave(key)
+        blocking = placement.blocking
+        return f"pod {blocking.key}: {blocking.message}" if blocking else placement.message
+
+    def placeable_without(
+        self,
+        group: str,
+        indices: Sequence[int],
+        victims: Sequence[int],
+        node_selectors: Sequence[Mapping[str, str]] | None = None,
+    ) -> str | None:
+        # A what-if (`AdmissionCluster.placeable_without`): the saved PodInfos and claim
+        # objects themselves go back, so allocations and reservations are as they were.
+        cache = self.cache
+        gone: list[tuple[PodInfo, str]] = []
+        claims: dict[str, ResourceClaim] = {}
+        for index in dict.fromkeys(victims):
+            key = f"{NAMESPACE}/{self.trace.pods[index].pod.name}"
+            run = self.running.get(key)
+            cached = cache.pods.get(key)
+            if run is None or cached is None:
+                continue
+            if run.objects.claim is not None:
+                claim_key = _claim_key(run.objects)
+                if claim_key in cache.claims:
+                    claims[claim_key] = cache.claims[claim_key]
+            gone.append(cached)
+        selectors = node_selectors or [{}] * len(indices)
+        states = [self.states[index] for index in indices]
+        keys: list[str] = []
+        try:
+            for info, _ in gone:
+                cache.remove_pod(info.pod)
+            for claim_key in claims:
+                cache.remove_claim(claim_key)
+            for index, selector in zip(indices, selectors, strict=True):
+                keys.append(self._enter(index, selector))
+            pods = [self.waiting[key].objects.pod for key in keys]
+            gang = Gang(GangKey(NAMESPACE, group), min_count=len(pods))
+            placement = place_gang(cache, self.framework, gang, pods)
+        finally:
+            for key in keys:
+                self._leave(key)
+            for index, state in zip(indices, states, strict=True):
+                self.states[index] = state
+            for claim in claims.values():
+                cache.set_claim(claim)
+            for info, node in gone:
+                cache.assume_pod(info, node)
+        if placement.is_admitted:
+            return None
         blocking = placement.blocking
         return f"pod {blocking.key}: {blocking.message}" if blocking else placement.message
 

@@ -92,6 +92,19 @@ class AdmissionCluster(Protocol):
     ) -> str | None:
         """`place`, each pod with `node_selectors[i]` merged into its nodeSelector."""
 
+    def placeable_without(
+        self,
+        group: str,
+        indices: Sequence[int],
+        victims: Sequence[int],
+        node_selectors: Sequence[Mapping[str, str]] | None = None,
+    ) -> str | None:
+        """A what-if for preemption: None if the pods `indices` could be placed now, all or
+        nothing (each with `node_selectors[i]` merged in when given), were the running pods
+        `victims` gone, else why not. The victims' pods and claims leave the cache, the
+        pods are placed without binding, and everything is put back exactly (the same
+        PodInfos and claim objects): nothing changes."""
+
     def evict(self, indices: Sequence[int]) -> None:
         """Take the pods off the cluster (running) or out of the scheduling queue (waiting):
         they are pending again, their GPU time up to now counted."""
