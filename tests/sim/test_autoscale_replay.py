@@ -235,3 +235,17 @@ def test_nodes_that_never_register_in_time_back_off_and_the_run_ends(catalog: Ca
     assert result.end_time == 2710.0
     assert [p.state for p in result.pods] == [PodState.PENDING]
     assert summary.billed_total == 0.0
+
+
+def test_a_node_held_at_the_group_minimum_lets_the_run_end(catalog: Catalog) -> None:
+    # The group's one minimum node is unneeded once its pod ends, but it may never leave
+    # (NodeGroupMinSizeReached): nothing is left for a later loop to do, so the loops stop
+    # and the run ends (it once ticked every scan interval forever).
+    group = "{name: l4, shape: l4x2, min: 1, max: 3}"
+    result = run(catalog, config_text(group=group), [(0.0, 600.0)])
+    summary = result.autoscaling
+    assert summary is not None
+    assert summary.scale_downs == 0
+    assert result.end_time < 600.0 + 2 * 300.0
+    assert summary.loops < 60
+    assert {p.state for p in result.pods} == {PodState.COMPLETED}

@@ -54,6 +54,7 @@ from dralloc.autoscaling.decisions import (
     ScaleUp,
     ScaleUpFailure,
     SpotInterruption,
+    UnremovableReason,
 )
 from dralloc.autoscaling.fleet import FleetNode
 from dralloc.autoscaling.lifecycle import Transition
@@ -368,7 +369,16 @@ class FleetDriver:
 
     def _pending(self, last: LoopResult) -> bool:
         """Whether the last loop left something that a later loop may act on by itself."""
-        if last.skipped or last.unneeded or last.scale_down_in_cooldown:
+        if last.skipped or last.scale_down_in_cooldown:
+            return True
+        # An unneeded node keeps its timer running, unless all it waits for is its group
+        # shrinking below its minimum: then no later loop removes it by itself.
+        held = {
+            u.node
+            for u in last.unremovable
+            if u.reason is UnremovableReason.NODE_GROUP_MIN_SIZE_REACHED
+        }
+        if set(last.unneeded) - held:
             return True
         for decision in last.decisions:
             if isinstance(decision, _FLEET_EVENTS):
