@@ -42,7 +42,7 @@ from dralloc.cli.options import (
 from dralloc.cli.options import (
     feature_gates as parse_feature_gates,
 )
-from dralloc.cli.simulate import SIMULATE_EPILOG, SIMULATE_SHORT_HELP, simulate_command
+from dralloc.cli.simulate import SIMULATE_EPILOG, SIMULATE_SHORT_HELP, Stopped, simulate_command
 from dralloc.errors import DrallocError, InputError
 
 if TYPE_CHECKING:
@@ -1299,6 +1299,10 @@ def run() -> None:
     except DrallocError as err:
         _err(str(err))
         sys.exit(EXIT_INPUT)
+    except Stopped as stop:
+        # SIGTERM in the instant before or after the command's own clean-up took it over.
+        _err(f"stopped by {stop}")
+        sys.exit(128 + stop.signum)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as command-line tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)

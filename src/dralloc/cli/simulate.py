@@ -135,8 +135,12 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class Stopped(Exception):
-    """A signal asked the campaign to stop (SIGTERM; Ctrl-C is KeyboardInterrupt)."""
+class Stopped(BaseException):
+    """A signal asked the campaign to stop (SIGTERM; Ctrl-C is KeyboardInterrupt).
+
+    A BaseException, as KeyboardInterrupt is: raised from a signal handler at any point, it
+    must pass through library code's `except Exception` untouched to the clean-up above it.
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
