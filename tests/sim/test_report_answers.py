@@ -4,11 +4,13 @@ little before the first policy leaves the ideal line."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from dralloc.sim.campaign import RunCurves, RunSpec
 from dralloc.sim.costs import CapacityCost, CapacityHours
 from dralloc.sim.fgd import ARRIVAL_AXIS
 from dralloc.sim.pages import padded_range
-from dralloc.sim.replay_report import _sentence
+from dralloc.sim.replay_report import _sentence, _table
 from dralloc.sim.report import zoom_start
 from dralloc.sim.summaries import ReplayPolicySummary
 
@@ -48,6 +50,19 @@ def test_equal_costs_are_called_a_tie_and_the_fragments_and_waits_told() -> None
     sentence = _sentence("w", [other, one])
     assert "the policies cost the same here" in sentence
     assert "fgd leaves $5.00 less of it fragmented than bestfit (0.5 GPUs on average)" in sentence
+
+
+def test_a_tie_tells_both_wait_figures_in_one_unit_each() -> None:
+    one = summary("fgd", CapacityCost(50, 10, 40, completed_gpu_hours=50), 10)
+    other = summary("bestfit", CapacityCost(50, 10, 40, completed_gpu_hours=50), 10)
+    one = dataclasses.replace(one, wait_p50=217.6, wait_p95=3.7 * 3600)
+    other = dataclasses.replace(other, wait_p50=115.7, wait_p95=3.8 * 3600)
+    sentence = _sentence("w", [other, one])
+    # The median favours bestfit, the p95 fgd: both are told, each pair in one unit.
+    assert "p50 116 s against 218 s, p95 3.8 h against 3.7 h for fgd" in sentence
+    table = _table([other, one])
+    assert "218 s" in table and "116 s" in table and "4 min" not in table
+    assert "same cost" in table and "$0.00" not in table
 
 
 def test_headline_axes_hug_the_values() -> None:

@@ -66,14 +66,28 @@ def _labels(runs: Sequence[ReplayRun]) -> list[str]:
     return list(dict.fromkeys(_label(r) for r in runs))
 
 
-def _seconds(value: float | None) -> str:
+def _unit(value: float) -> tuple[float, str]:
+    """The unit a duration reads best in: hours from 2 h, minutes from 10 min, else seconds
+    (whole minutes would blur the waits of a short trace)."""
+    if value >= 2 * _HOUR:
+        return _HOUR, "h"
+    if value >= 600:
+        return 60.0, "min"
+    return 1.0, "s"
+
+
+def _seconds(value: float | None, unit: tuple[float, str] | None = None) -> str:
+    """A duration in its own unit, or in `unit` so that a column's figures compare at a
+    glance (218 s beside 116 s, not 4 min beside 116 s)."""
     if value is None:
         return ""
-    if value >= 2 * _HOUR:
-        return f"{value / _HOUR:,.1f} h"
-    if value >= 120:
-        return f"{value / 60:,.0f} min"
-    return f"{value:,.0f} s"
+    scale, name = unit or _unit(value)
+    digits = 1 if name == "h" else 0
+    return f"{value / scale:,.{digits}f} {name}"
+
+
+def _column_unit(values: Sequence[float | None]) -> tuple[float, str]:
+    return _unit(max((v for v in values if v is not None), default=0.0))
 
 
 # --------------------------------------------------------------------------------- answer
@@ -121,10 +135,13 @@ def _sentence(workload: str, rows: Sequence[ReplayPolicySummary]) -> str:
     saved = saving(best.capacity, other.capacity)
     other_rate = other.capacity.per_completed_gpu_hour
     if saved is None or other_rate is None or saved < 0.005 * max(total, 1.0):
+        p50 = _column_unit([best.wait_p50, other.wait_p50])
+        p95 = _column_unit([best.wait_p95, other.wait_p95])
         waits = (
-            f" The difference is in the waits: p95 {_seconds(best.wait_p95)} against "
-            f"{_seconds(other.wait_p95)} for {html.escape(other.label)}."
-            if best.wait_p95 != other.wait_p95
+            f" The difference is in the waits: p50 {_seconds(best.wait_p50, p50)} against "
+            f"{_seconds(other.wait_p50, p50)}, p95 {_seconds(best.wait_p95, p95)} against "
+            f"{_seconds(other.wait_p95, p95)} for {html.escape(other.label)}."
+            if (best.wait_p50, best.wait_p95) != (other.wait_p50, other.wait_p95)
             else ""
         )
         fragments = other.capacity.fragmented - best.capacity.fragmented
@@ -174,24 +191,32 @@ def _table(rows: Sequence[ReplayPolicySummary]) -> str:
         "wait p95",
         "pending at end",
     ]
+    p50 = _column_unit([row.wait_p50 for row in rows])
+    p95 = _column_unit([row.wait_p95 for row in rows])
     cells = []
     for row in rows:
         cost = row.capacity
         total = cost.provisioned or 1.0
         rate = cost.per_completed_gpu_hour
         saved = saving(best.capacity, cost) if row is not best else None
+        if saved is not None and saved < 0.005 * max(cost.provisioned, 1.0):
+            saves = "same cost"  # within 0.5 %: the sentence above says they tie
+        elif saved is not None:
+            saves = money(saved)
+        else:
+            saves = "" if row is not best else "best"
         cells.append(
             [
                 swatch(row.label),
                 money(rate) if rate is not None else "",
-                money(saved) if saved is not None else ("" if row is not best else "best"),
+                saves,
                 money(cost.provisioned),
                 f"{100 * cost.used / total:.1f} / {100 * cost.fragmented / total:.1f} / "
                 f"{100 * cost.idle / total:.1f}",
                 f"{_fragmented_gpus(row):,.1f}",
                 f"{cost.completed_gpu_hours:,.0f}",
-                _seconds(row.wait_p50),
-                _seconds(row.wait_p95),
+                _seconds(row.wait_p50, p50),
+                _seconds(row.wait_p95, p95),
                 f"{row.pending:g}",
             ]
         )
