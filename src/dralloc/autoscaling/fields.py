@@ -31,6 +31,12 @@ _CRON_MACROS = frozenset(
 
 
 def show(value: object) -> str:
+    """A value as the file wrote it: strings quoted, a missing or null value as "nothing"
+    (never Python's None), booleans as YAML's true/false."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
 

@@ -158,7 +158,7 @@ def job_replay(
         *trace.notes,
         f"{count:,} nodes x {o.node_gpus} {gpu_model.name} "
         f"({'as given' if o.nodes is not None else 'sized to ' + sized})",
-        f"{len(trace.jobs):,} jobs as {len(pods):,} pods; {len(groups):,} gangs {how}",
+        f"{len(trace.jobs):,} jobs as {len(pods):,} pods; {_count(len(groups), 'gang')} {how}",
     )
     replayed = ReplayTrace(
         trace.workload,
@@ -257,3 +257,8 @@ def job_replay_options(workload: str) -> JobReplayOptions:
         model=keys.node_model,
         topology=layout,
     )
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 gang`, `2 gangs`, `1,000 gangs`."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

@@ -252,7 +252,7 @@ def resolve_itp(workload: str, trace_dir: str | os.PathLike[str] | None) -> JobT
     rng = random.Random(options.seed)
     notes = [
         f"{len(jobs):,} jobs of {', '.join(cluster_file(c) for c in clusters)}"
-        f" ({sum(j.is_gang for j in jobs):,} multi-worker gangs: jobs over"
+        f" ({_count(sum(j.is_gang for j in jobs), 'multi-worker gang')}: jobs over"
         f" {options.node_gpus} GPUs are workers of {options.node_gpus})"
     ]
     if options.tenants == "clusters":
@@ -285,3 +285,8 @@ def _cluster_tenants(jobs: Sequence[BatchJob], node_gpus: int) -> tuple[Tenant, 
         Tenant(source, node_gpus * math.ceil(peak_gpus(group) / node_gpus), f"{source}.csv peak")
         for source, group in sorted(by_source.items())
     )
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 gang`, `2 gangs`, `1,000 gangs`."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

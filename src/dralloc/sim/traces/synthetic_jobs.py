@@ -150,7 +150,7 @@ def generate_jobs(workload: str) -> JobTrace:
     notes = (
         f"{len(jobs):,} synthetic jobs (seed {options.seed}), {len(tenants)} tenants"
         f" ({sum(t.gpu_quota for t in tenants):,} GPUs of quota),"
-        f" {sum(j.is_gang for j in jobs):,} multi-worker gangs",
+        f" {_count(sum(j.is_gang for j in jobs), 'multi-worker gang')}",
     )
     return JobTrace(workload, tuple(jobs), tenants, notes)
 
@@ -207,3 +207,8 @@ def draw_jobs(
             )
         )
     return jobs
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 gang`, `2 gangs`, `1,000 gangs`."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
