@@ -89,6 +89,17 @@ def test_the_fleet_draws_nodes_devices_and_numbers(
     detail = page.inner_text("#device-detail")
     assert "default/finetune" in detail and "gpu-0-mig-3g40gb" in detail
     assert page.locator("#history svg polyline").count() == 2
+    # One sample so far: said so, and drawn from the left edge of the chart.
+    assert page.text_content("#history svg text:last-of-type") == "1 sample"
+    first_x = page.get_attribute("#history svg polyline", "points") or ""
+    assert first_x.startswith("34.0,")
+    # The catalog's short name on every tile, the product name on hover.
+    titles = page.eval_on_selector_all(
+        "#fleet [data-gpu] .title .model", "els => els.map(e => e.textContent)"
+    )
+    assert sorted(set(titles)) == ["h100-80gb-sxm", "l4"]
+    assert page.get_attribute("[data-gpu='l4-00/gpu-0'] .title .model", "title") == "NVIDIA L4"
+    assert page.locator("#notes li").count() == 0
     assert probe.errors == []
     probe.screenshot(artifacts, "dashboard-offline-desktop")
     page.context.close()
@@ -113,6 +124,9 @@ def test_clicking_the_pending_pod_shows_why_it_waits(
     assert rows == ["dyn-00", "l4-00", "mig-00"]
     assert "TaintToleration" in page.inner_text("#explanation tr[data-node='mig-00']")
     assert "claim default/trainer-gpus-" in text and "template whole-h100x2" in text
+    # The summary once; the message only for what it adds (preemption did not help).
+    assert text.count("1 node(s) had untolerated taint(s)") == 1
+    assert page.inner_text("#explanation .message").startswith("still not schedulable, preemption:")
     assert probe.errors == []
     probe.screenshot(artifacts, "dashboard-offline-explained")
     page.context.close()

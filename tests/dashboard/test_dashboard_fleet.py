@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dralloc.cli.dashboard import offline_dashboard
 from dralloc.cli.inputs import read_cluster
 from dralloc.cli.schedule import plan_schedule
 from dralloc.dashboard import SCHEMA, FleetBuilder, Published, Sample, build_fleet
@@ -187,3 +188,24 @@ def test_remembered_device_facts_give_the_plain_document_as_the_cache_changes() 
     cache.replace_slices(kept)
     assert remembering.build(cache) == build_fleet(cache)  # a node's slices gone
     assert len(remembering._facts) == len(kept)  # and forgotten
+
+
+def test_each_gpu_carries_the_catalogs_short_name(fleet: dict[str, Any]) -> None:
+    names = {(g["model"], g["catalogName"]) for n in fleet["nodes"] for g in n["gpus"]}
+    assert names == {("NVIDIA H100 80GB HBM3", "h100-80gb-sxm"), ("NVIDIA L4", "l4")}
+    assert "notes" not in fleet  # no queued job in the input
+
+
+def test_queued_jobs_are_named_in_a_note_pointing_to_dralloc_queue() -> None:
+    examples = Path(__file__).parents[2] / "examples" / "queueing"
+    published, _ = offline_dashboard(
+        read_cluster([str(examples)]), SchedulerConfiguration(), Features(), now=1_800_000_000.0
+    )
+    _, document = published.latest()
+    assert document is not None
+    [note] = document["notes"]
+    assert note.startswith("4 jobs queued for Kueue (Job ")
+    assert note.endswith(
+        "not evaluated offline: the queues show their status as given and the jobs stay "
+        "suspended; `dralloc queue -f` admits them and places their pods"
+    )

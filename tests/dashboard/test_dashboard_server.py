@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from dralloc.cli.dashboard import price_book
 from dralloc.cli.main import app
 from dralloc.dashboard import DashboardServer, DashboardSettings, Published
 from dralloc.errors import InputError
@@ -29,7 +30,7 @@ RUN = [sys.executable, "-c", "from dralloc.cli.main import run; run()"]
 def _explain(pod: str) -> dict[str, Any] | None:
     if pod == "ns/boom":
         raise RuntimeError("explainer broke")
-    return {"pod": pod} if pod == "ns/waiting" else None
+    return {"pod": pod} if pod in ("ns/waiting", "default/waiting") else None
 
 
 @pytest.fixture
@@ -91,6 +92,11 @@ def test_explain_answers_for_pending_pods_and_survives_a_failure(server: Dashboa
     status, _, body = _request(server, "GET", "/api/explain?pod=ns/running")
     assert (status, json.loads(body)) == (404, {"error": "pod ns/running is not pending"})
     assert _request(server, "GET", "/api/explain")[0] == 400
+    # A name alone is in the default namespace, as kubectl takes it.
+    status, _, body = _request(server, "GET", "/api/explain?pod=waiting")
+    assert (status, json.loads(body)) == (200, {"pod": "default/waiting"})
+    status, _, body = _request(server, "GET", "/api/explain?pod=running")
+    assert (status, json.loads(body)) == (404, {"error": "pod default/running is not pending"})
     assert _request(server, "GET", "/api/explain?pod=ns/boom")[0] == 500
     assert _request(server, "GET", "/api/fleet")[0] == 200
     assert _request(server, "GET", "/api/nothing")[0] == 404
@@ -200,4 +206,35 @@ def test_the_offline_command_serves_until_its_time_is_up(
         r"dashboard on http://127\.0\.0\.1:\d+/ \(3 nodes, 4 GPUs, 1 pod pending\); "
         r"Ctrl-C stops\n",
         result.stderr,
+    )
+
+
+@pytest.mark.parametrize("seconds", ["-1", "0", "nan"])
+def test_a_duration_that_is_not_positive_exits_2_naming_the_flag(seconds: str) -> None:
+    result = CliRunner().invoke(app, ["dashboard", "-f", str(DATA), "--for", seconds])
+    assert isinstance(result.exception, InputError)
+    assert str(result.exception) == f"--for: {float(seconds):g} is not a number of seconds > 0"
+
+
+def test_a_price_for_an_unknown_model_exits_2_naming_the_flag() -> None:
+    args = ["dashboard", "-f", str(DATA), "--price", "h100-80gb-sxm=9,a100-80gb-mp=2"]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, InputError)
+    message = str(result.exception)
+    assert message.startswith("--price: unknown GPU model 'a100-80gb-mp'; known: a10, a100-40gb,")
+    # A product name, as devices publish it, is a known model too.
+    assert price_book("NVIDIA L4=0.5").price("NVIDIA L4") == 0.5
+
+
+def test_verbose_lists_what_is_really_set_aside(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DRALLOC_DASHBOARD_TOKEN", raising=False)
+    examples = Path(__file__).parents[2] / "examples" / "queueing"
+    args = ["dashboard", "-f", str(examples), "--address", "127.0.0.1:0", "--for", "0.01", "-v"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    first = result.stderr.splitlines()[0]
+    assert first == (
+        "set aside, the dashboard does not use them: 1 ResourceFlavor (kueue.x-k8s.io/v1beta2), "
+        "1 Cohort (kueue.x-k8s.io/v1beta2), 2 LocalQueue (kueue.x-k8s.io/v1beta2), "
+        "4 Job queued for Kueue, not evaluated (see dralloc queue)"
     )

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from dralloc.devices.catalog import load_catalog
-from dralloc.sim.prices import DEFAULT_PRICES, gpu_cost, missing_prices, parse_prices, price_of
+from dralloc.sim.prices import (
+    DEFAULT_PRICES,
+    check_price_models,
+    gpu_cost,
+    missing_prices,
+    parse_prices,
+    price_of,
+)
 
 OPENB = {"T4": "t4", "G2": "openb-g2"}
 
@@ -49,3 +56,10 @@ def test_cost_is_gpu_hours_times_the_price() -> None:
     assert cost == {"T4": 5.0, "G2": 6.0}
     with pytest.raises(KeyError):
         gpu_cost({"X9": 1.0}, OPENB, DEFAULT_PRICES)
+
+
+def test_a_price_for_an_unknown_model_names_it_and_the_known_ones() -> None:
+    check_price_models({"T4": 1.0, "a100-80gb": 2.0}, ["T4", "a100-80gb", "l4"])
+    with pytest.raises(ValueError) as caught:
+        check_price_models({"a100-80gb-mp": 2.0, "T4": 1.0, "h1OO": 3.0}, ["T4", "a100-80gb"])
+    assert str(caught.value) == ("unknown GPU models 'a100-80gb-mp', 'h1OO'; known: T4, a100-80gb")

@@ -4,7 +4,9 @@
 Offline, the input is read as `dralloc schedule -f` reads it and scheduled the same way (the
 claim controller's claims, running pods on their nodes, the pending ones in queue order); the
 dashboard shows the state that leaves: where every claim's devices are, and the pods still
-pending with `dralloc schedule`'s message. Clicking a pending pod asks `/api/explain`, which
+pending with `dralloc schedule`'s message. Kueue is not run: ClusterQueues show their
+`.status` as given, and Jobs and JobSets queued for Kueue stay suspended; the document's
+`notes` (shown on the page) and `-v` name them and point to `dralloc queue -f`. Clicking a pending pod asks `/api/explain`, which
 answers with `dralloc explain --pod NS/NAME -o json`'s document for the same input
 (`explain_pod_in_input`), computed once per pod and remembered (the input never changes).
 
@@ -77,15 +79,53 @@ def price_book(prices: str | None) -> PriceBook:
     from dralloc.dashboard import PriceBook
     from dralloc.devices.catalog import load_catalog
     from dralloc.errors import InputError, Problem
-    from dralloc.sim.prices import DEFAULT_PRICES, parse_prices
+    from dralloc.sim.prices import DEFAULT_PRICES, check_price_models, parse_prices
 
+    catalog = load_catalog()
     table = dict(DEFAULT_PRICES)
     if prices:
         try:
-            table.update(parse_prices(prices))
+            given = parse_prices(prices)
+            # A price is looked up by catalog name or by the product name a device publishes.
+            products = {g.product_name for g in catalog.gpus}
+            check_price_models(
+                {m: p for m, p in given.items() if m not in products},
+                {*DEFAULT_PRICES, *(g.name for g in catalog.gpus)},
+            )
+            table.update(given)
         except ValueError as err:
             raise InputError([Problem("--price", "", "", str(err))]) from None
-    return PriceBook(load_catalog(), table)
+    return PriceBook(catalog, table)
+
+
+def queued_jobs(cluster: ClusterInput) -> list[str]:
+    """`Kind namespace/name` of the input's Jobs and JobSets that name a Kueue LocalQueue."""
+    from dralloc.api.workloads import Job, JobSet
+    from dralloc.queueing.jobs import QUEUE_NAME_LABEL
+
+    return [
+        f"{o.kind} {o.obj.metadata.namespace or 'default'}/{o.obj.metadata.name}"
+        for o in cluster.objects
+        if isinstance(o.obj, Job | JobSet) and o.obj.metadata.labels.get(QUEUE_NAME_LABEL)
+    ]
+
+
+def report_set_aside(cluster: ClusterInput) -> None:
+    """-v: what the dashboard does not use. ClusterQueues are shown (their status), so they
+    are not set aside; queued Jobs and JobSets are (see `queued_jobs`)."""
+    from collections import Counter
+
+    counts = Counter(
+        f"{item.kind} ({item.api_version})"
+        for item in cluster.set_aside
+        if item.kind != "ClusterQueue"
+    )
+    for job in queued_jobs(cluster):
+        kind = job.partition(" ")[0]
+        counts[f"{kind} queued for Kueue, not evaluated (see dralloc queue)"] += 1
+    if counts:
+        listed = ", ".join(f"{count} {kind}" for kind, count in counts.items())
+        sys.stderr.write(f"set aside, the dashboard does not use them: {listed}\n")
 
 
 def offline_dashboard(
@@ -111,6 +151,7 @@ def offline_dashboard(
     from dralloc.dashboard import PendingPodView, Published, Sample, build_fleet
     from dralloc.scheduler.offline import queue_order, schedule_queue
 
+    queued = queued_jobs(cluster)
     plan, frameworks = plan_schedule(cluster, config, features, seed)
     queue = queue_order(plan)
     outcomes, _ = schedule_queue(plan, frameworks, queue)
@@ -136,6 +177,13 @@ def offline_dashboard(
         generated_at=stamp,
         source=source or "offline",
     )
+    if queued:
+        document["notes"] = [
+            f"{_count(len(queued), 'job')} queued for Kueue ({', '.join(queued[:3])}"
+            f"{', ...' if len(queued) > 3 else ''}) not evaluated offline: the queues show "
+            "their status as given and the jobs stay suspended; `dralloc queue -f` admits "
+            "them and places their pods"
+        ]
     published = published if published is not None else Published()
     published.publish(document, Sample.of(moment, document))
     waiting = {p.pod for p in pending}
@@ -288,6 +336,7 @@ def dashboard_command(
     from dralloc.cli.options import feature_gates as parse_feature_gates
     from dralloc.cli.options import field_validation, report_reading
     from dralloc.dashboard import DashboardServer, DashboardSettings
+    from dralloc.errors import InputError, Problem
     from dralloc.scheduler.config import SchedulerConfiguration, load_config
     from dralloc.scheduler.profiles import plugin_names
 
@@ -295,6 +344,9 @@ def dashboard_command(
     if not files:
         sys.stderr.write("give the objects with -f FILE\n")
         raise typer.Exit(2)
+    if run_for is not None and not run_for > 0:  # `not >` also refuses nan
+        raise InputError([Problem("--for", "", "", f"{run_for:g} is not a number of seconds > 0")])
+    prices = price_book(price)
     settings = DashboardSettings(
         address, read_token(token_file, "--token-file"), "--address", "--token-file"
     )
@@ -302,14 +354,16 @@ def dashboard_command(
     server = DashboardServer.bind(settings)
     try:
         cluster = read_cluster(files, recursive=recursive, validation=field_validation(validate))
-        report_reading(cluster, verbose=verbose)
+        report_reading(cluster, verbose=False)
+        if verbose:
+            report_set_aside(cluster)
         configuration = load_config(config, plugin_names()) if config else SchedulerConfiguration()
         published, explainer = offline_dashboard(
             cluster,
             configuration,
             features,
             seed=seed,
-            prices=price_book(price),
+            prices=prices,
             source="offline: " + ", ".join(files),
             published=server.published,
         )

@@ -293,13 +293,17 @@ class PriceBook:
     def price(self, product_name: str) -> float | None:
         if product_name in self.prices:
             return self.prices[product_name]
+        name = self.catalog_name(product_name)
+        return self.prices.get(name) if name is not None else None
+
+    def catalog_name(self, product_name: str) -> str | None:
+        """The catalog's short name of a product ("h100-80gb-sxm"), None if not in it."""
         if self.catalog is None or not product_name:
             return None
         try:
-            name = self.catalog.gpu_by_product_name(product_name).name
+            return self.catalog.gpu_by_product_name(product_name).name
         except NotFoundError:
             return None
-        return self.prices.get(name)
 
 
 class FleetBuilder:
@@ -402,6 +406,7 @@ class FleetBuilder:
                 document = _gpu_json(gpu)
                 price = prices.price(gpu.model)
                 document["pricePerHour"] = price
+                document["catalogName"] = prices.catalog_name(gpu.model)
                 gpus.append(document)
                 total_gpus += 1
                 used_gpus += document["used"]

@@ -13,7 +13,8 @@ anything):
 * `/api/fleet`: the newest fleet document (`fleet.SCHEMA`; 503 before the first one);
 * `/api/history`: `{"schema", "samples": [Sample...]}`, oldest first;
 * `/api/explain?pod=NAMESPACE/NAME`: why that pending pod waits (`dralloc explain --pod -o
-  json`'s document; 404 for a pod that is not pending);
+  json`'s document; a NAME without a namespace is in `default`, as kubectl takes it; 404
+  for a pod that is not pending);
 * `/api/events`: server-sent events, one `fleet` event with the whole document on connect
   and on every publish, a comment line every `KEEPALIVE_SECONDS` otherwise.
 
@@ -257,6 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if not pod:
                     self._json(HTTPStatus.BAD_REQUEST, {"error": "want ?pod=NAMESPACE/NAME"}, head)
                     return
+                if "/" not in pod:
+                    pod = f"default/{pod}"  # kubectl's default namespace
                 answer = self.server.explainer(pod)
                 if answer is None:
                     self._json(HTTPStatus.NOT_FOUND, {"error": f"pod {pod} is not pending"}, head)

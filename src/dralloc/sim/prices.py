@@ -23,7 +23,14 @@ import math
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_PRICES", "gpu_cost", "missing_prices", "parse_prices", "price_of"]
+__all__ = [
+    "DEFAULT_PRICES",
+    "check_price_models",
+    "gpu_cost",
+    "missing_prices",
+    "parse_prices",
+    "price_of",
+]
 
 DEFAULT_PRICES: Mapping[str, float] = MappingProxyType(
     {
@@ -67,6 +74,19 @@ def parse_prices(text: str) -> dict[str, float]:
     if not prices:
         raise ValueError("no prices given")
     return prices
+
+
+def check_price_models(prices: Mapping[str, float], known: Iterable[str]) -> None:
+    """ValueError naming the models of `prices` not in `known` (a typo would otherwise price
+    nothing, silently), and the known ones."""
+    names = set(known)
+    unknown = [model for model in prices if model not in names]
+    if unknown:
+        listed = ", ".join(repr(m) for m in unknown)
+        raise ValueError(
+            f"unknown GPU model{'s' if len(unknown) > 1 else ''} {listed}; "
+            f"known: {', '.join(sorted(names))}"
+        )
 
 
 def price_of(code: str, catalog: Mapping[str, str], prices: Mapping[str, float]) -> float | None:

@@ -37,9 +37,8 @@
   function pct(x) { return (100 * x).toFixed(1) + "%"; }
   function usd(x) { return "$" + Number(x).toFixed(2); }
   function gib(bytes) { return bytes ? (bytes / 2 ** 30).toFixed(0) + " GiB" : ""; }
-  function shortModel(model) {
-    return (model || "device").replace(/^NVIDIA /, "").replace(/ HBM3e?$/, "");
-  }
+  // The catalog's short name ("h100-80gb-sxm"), else the product name as published.
+  function shortModel(gpu) { return gpu.catalogName || gpu.model || "device"; }
 
   // -- summary ------------------------------------------------------------------------
   function renderSummary(fleet) {
@@ -48,7 +47,7 @@
       ["gpus", "GPUs", String(s.gpus)],
       ["used-gpus", "GPUs allocated", s.usedGpus.toFixed(2)],
       ["utilization", "utilization", pct(s.utilization)],
-      ["fragmentation", "fragmented (free, unusable by what waits)", pct(s.fragmentation)],
+      ["fragmentation", "stranded (free devices on a node with fewer free than the typical pending claim asks)", pct(s.fragmentation)],
       ["pending", "pods pending", String(s.pendingPods)],
       ["cost", "cost per hour (used + idle)", usd(s.costPerHour)],
       ["idle-cost", "idle per hour", usd(s.idleCostPerHour)],
@@ -60,6 +59,8 @@
     const source = document.getElementById("source");
     source.textContent = fleet.source + (fleet.generatedAt ? " · " + fleet.generatedAt : "") +
       (s.unpricedModels.length ? " · no price for " + s.unpricedModels.join(", ") : "");
+    document.getElementById("notes").replaceChildren(
+      ...(fleet.notes || []).map((note) => el("li", { class: "note", text: note })));
   }
 
   // -- fleet --------------------------------------------------------------------------
@@ -92,7 +93,7 @@
     const label = gpu.mode === "shared" ? (gpu.sharing || "shared") :
       gpu.mode.startsWith("mig") ? "MIG" : gib(gpu.memory);
     cell.append(el("div", { class: "title" },
-      el("span", { text: shortModel(gpu.model) }), el("span", { text: label })));
+      el("span", { class: "model", text: shortModel(gpu), title: gpu.model }), el("span", { text: label })));
     const bar = el("div", { class: "bar" });
     if (gpu.slices) {
       bar.style.gridTemplateColumns = "repeat(" + gpu.slices + ", 1fr)";
@@ -255,7 +256,11 @@
     if (r.gang) parts.push(el("p", { text: "gang " + r.gang.podGroup + ": " + r.gang.message }));
     if (r.summary) parts.push(el("p", { class: "summary", text: r.summary }));
     if (r.scheduledTo) parts.push(el("p", { text: "it fits now: the scheduler would pick " + r.scheduledTo }));
-    else if (r.message && r.message !== r.summary) parts.push(el("p", { class: "message", text: r.message }));
+    else if (r.message) {
+      // The scheduler's message starts with the summary already shown: only the rest is new.
+      const rest = r.summary && r.message.startsWith(r.summary) ? r.message.slice(r.summary.length).trim() : r.message;
+      if (rest) parts.push(el("p", { class: "message", text: rest }));
+    }
     if (r.nodes && r.nodes.length) {
       const table = el("table", {}, el("tr", {}, el("th", { text: "node" }), el("th", { text: "verdict" }),
         el("th", { text: "why not" })));
@@ -329,7 +334,7 @@
     if (samples.length) {
       const t0 = samples[0].time, t1 = samples[samples.length - 1].time;
       const span = Math.max(t1 - t0, 1);
-      const x = (t) => left + (samples.length === 1 ? 0.5 : (t - t0) / span) * (width - left - right);
+      const x = (t) => left + (samples.length === 1 ? 0 : (t - t0) / span) * (width - left - right);
       const y = (v) => top + (1 - Math.max(0, Math.min(1, v))) * (height - top - bottom);
       for (const [key, cls] of [["utilization", "util"], ["fragmentation", "frag"]]) {
         const points = samples.map((s) => x(s.time).toFixed(1) + "," + y(s[key]).toFixed(1));
@@ -337,7 +342,7 @@
         chart.append(svg("polyline", { class: cls, points: points.join(" ") }));
       }
       const span_label = svg("text", { x: left, y: height - 6 });
-      span_label.textContent = samples.length + " samples over " + Math.round(span) + " s";
+      span_label.textContent = samples.length === 1 ? "1 sample" : samples.length + " samples over " + Math.round(t1 - t0) + " s";
       chart.append(span_label);
     }
     const s = fleet.summary;
