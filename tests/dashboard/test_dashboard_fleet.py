@@ -196,16 +196,29 @@ def test_each_gpu_carries_the_catalogs_short_name(fleet: dict[str, Any]) -> None
     assert "notes" not in fleet  # no queued job in the input
 
 
-def test_queued_jobs_are_named_in_a_note_pointing_to_dralloc_queue() -> None:
+def test_queued_jobs_are_admitted_as_dralloc_queue_admits_them() -> None:
+    # `dralloc queue -f examples/queueing`: admitted 3 of 4 workloads, placed 7 of 7 pods;
+    # team-a uses 8 of 16 GPUs (pretrain pending), team-b 12 of 8 (4 borrowed).
     examples = Path(__file__).parents[2] / "examples" / "queueing"
     published, _ = offline_dashboard(
         read_cluster([str(examples)]), SchedulerConfiguration(), Features(), now=1_800_000_000.0
     )
     _, document = published.latest()
     assert document is not None
-    [note] = document["notes"]
-    assert note.startswith("4 jobs queued for Kueue (Job ")
-    assert note.endswith(
-        "not evaluated offline: the queues show their status as given and the jobs stay "
-        "suspended; `dralloc queue -f` admits them and places their pods"
+    queues = {q["name"]: q for q in document["queues"]}
+    assert (queues["team-a"]["admittedWorkloads"], queues["team-a"]["pendingWorkloads"]) == (1, 1)
+    assert (queues["team-b"]["admittedWorkloads"], queues["team-b"]["pendingWorkloads"]) == (2, 0)
+    gpus = {
+        name: next(r for r in q["flavors"][0]["resources"] if r["name"].startswith("devices."))
+        for name, q in queues.items()
+    }
+    assert (gpus["team-a"]["used"], gpus["team-a"]["nominal"], gpus["team-a"]["borrowed"]) == (
+        "8",
+        "16",
+        "0",
     )
+    assert (gpus["team-b"]["used"], gpus["team-b"]["borrowed"]) == ("12", "4")
+    assert document["notes"] == [
+        "queues: Kueue's admission as `dralloc queue -f` runs it (3 of 4 workloads admitted, "
+        "7 of 7 pods placed); the fleet shows the cluster without the queued jobs' pods"
+    ]

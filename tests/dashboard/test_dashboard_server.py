@@ -233,8 +233,8 @@ def test_verbose_lists_what_is_really_set_aside(monkeypatch: pytest.MonkeyPatch)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     first = result.stderr.splitlines()[0]
+    # The Kueue objects admit the Jobs (as `dralloc queue` does); the Jobs' pods are not drawn.
     assert first == (
-        "set aside, the dashboard does not use them: 1 ResourceFlavor (kueue.x-k8s.io/v1beta2), "
-        "1 Cohort (kueue.x-k8s.io/v1beta2), 2 LocalQueue (kueue.x-k8s.io/v1beta2), "
-        "4 Job queued for Kueue, not evaluated (see dralloc queue)"
+        "set aside, the dashboard does not use them: "
+        "4 Job queued for Kueue, its pods not drawn (see dralloc queue)"
     )

@@ -4,11 +4,13 @@
 Offline, the input is read as `dralloc schedule -f` reads it and scheduled the same way (the
 claim controller's claims, running pods on their nodes, the pending ones in queue order); the
 dashboard shows the state that leaves: where every claim's devices are, and the pods still
-pending with `dralloc schedule`'s message. Kueue is not run: ClusterQueues show their
-`.status` as given, and Jobs and JobSets queued for Kueue stay suspended; the document's
-`notes` (shown on the page) and `-v` name them and point to `dralloc queue -f`. Clicking a pending pod asks `/api/explain`, which
-answers with `dralloc explain --pod NS/NAME -o json`'s document for the same input
-(`explain_pod_in_input`), computed once per pod and remembered (the input never changes).
+pending with `dralloc schedule`'s message. ClusterQueues show their `.status` as given,
+unless the input holds Jobs or JobSets queued for Kueue: then they show what `dralloc queue
+-f` makes of them (`run_queue`: admitted and pending Workloads, usage against quota), and
+the document's `notes` (shown on the page) say that the fleet is drawn without those jobs'
+pods. Clicking a pending pod asks `/api/explain`, which answers with `dralloc explain --pod
+NS/NAME -o json`'s document for the same input (`explain_pod_in_input`), computed once per
+pod and remembered (the input never changes).
 
 Live, `explain_live_pod` gives the same document from the live scheduler's cache: every
 Filter plugin of the pod's profile on every node (`scheduler.explain.explain_pod`), each of
@@ -32,6 +34,7 @@ from dralloc.cli.options import RecursiveOption, Validate, ValidateOption, Verbo
 if TYPE_CHECKING:
     from dralloc.api.core import Pod
     from dralloc.cli.inputs import ClusterInput
+    from dralloc.cli.queue import QueueRun
     from dralloc.dashboard import PriceBook, Published
     from dralloc.dashboard.server import Explainer
     from dralloc.features import Features
@@ -110,22 +113,72 @@ def queued_jobs(cluster: ClusterInput) -> list[str]:
     ]
 
 
+def _cluster_queues(cluster: ClusterInput) -> list[dict[str, Any]]:
+    found = [o.raw for o in cluster.objects if o.kind == "ClusterQueue"]
+    return found + [s.raw for s in cluster.set_aside if s.kind == "ClusterQueue"]
+
+
 def report_set_aside(cluster: ClusterInput) -> None:
-    """-v: what the dashboard does not use. ClusterQueues are shown (their status), so they
-    are not set aside; queued Jobs and JobSets are (see `queued_jobs`)."""
+    """-v: what the dashboard does not use. ClusterQueues are shown; with queued Jobs the
+    Kueue objects admit them (`dralloc queue`'s run) but the jobs' pods are not drawn."""
     from collections import Counter
 
+    from dralloc.queueing.objects import GROUP, KINDS
+
+    queued = queued_jobs(cluster)
+    evaluated = bool(queued and _cluster_queues(cluster))
     counts = Counter(
         f"{item.kind} ({item.api_version})"
         for item in cluster.set_aside
         if item.kind != "ClusterQueue"
+        and not (evaluated and item.api_version.rpartition("/")[0] == GROUP and item.kind in KINDS)
     )
-    for job in queued_jobs(cluster):
+    for job in queued:
         kind = job.partition(" ")[0]
-        counts[f"{kind} queued for Kueue, not evaluated (see dralloc queue)"] += 1
+        counts[f"{kind} queued for Kueue, its pods not drawn (see dralloc queue)"] += 1
     if counts:
         listed = ", ".join(f"{count} {kind}" for kind, count in counts.items())
         sys.stderr.write(f"set aside, the dashboard does not use them: {listed}\n")
+
+
+def queue_statuses(run: QueueRun) -> dict[str, dict[str, Any]]:
+    """ClusterQueue name -> a Kueue-shaped `.status` (flavorsUsage with total and borrowed,
+    admitted, reserving and pending Workload counts) from a `dralloc queue` run."""
+    from dralloc.queueing.quota import FlavorResource, quantity_of
+
+    statuses: dict[str, dict[str, Any]] = {}
+    workloads: dict[str, list[str]] = {}
+    for key in run.inputs.workloads:
+        queued = run.manager.workloads.get(key)
+        reservation = run.state.reservations.get(key)
+        name = reservation.cluster_queue if reservation is not None else ""
+        workloads.setdefault(name or (queued.cluster_queue if queued else ""), []).append(key)
+    for cq in run.state.iter_cluster_queues():
+        flavors = []
+        for group in cq.obj.spec.resource_groups:
+            for fq in group.flavors:
+                resources = []
+                for quota in fq.resources:
+                    fr = FlavorResource(fq.name, quota.name)
+                    used = cq.node.usage.get(fr, 0)
+                    nominal = cq.node.quotas[fr].nominal if fr in cq.node.quotas else 0
+                    resources.append(
+                        {
+                            "name": quota.name,
+                            "total": str(quantity_of(quota.name, used)),
+                            "borrowed": str(quantity_of(quota.name, max(0, used - nominal))),
+                        }
+                    )
+                flavors.append({"name": fq.name, "resources": resources})
+        keys = workloads.get(cq.name, [])
+        admitted = sum(1 for k in keys if k in run.state.reservations)
+        statuses[cq.name] = {
+            "flavorsUsage": flavors,
+            "admittedWorkloads": admitted,
+            "reservingWorkloads": admitted,
+            "pendingWorkloads": len(keys) - admitted,
+        }
+    return statuses
 
 
 def offline_dashboard(
@@ -165,8 +218,33 @@ def offline_dashboard(
         for entry in queue
         if not (outcome := outcomes[entry.index]).is_scheduled
     ]
-    cluster_queues = [o.raw for o in cluster.objects if o.kind == "ClusterQueue"]
-    cluster_queues += [s.raw for s in cluster.set_aside if s.kind == "ClusterQueue"]
+    cluster_queues = _cluster_queues(cluster)
+    notes = []
+    if queued and cluster_queues:
+        # Kueue's admission as `dralloc queue -f` runs it; its pods are not drawn here.
+        from dralloc.cli.queue import run_queue
+
+        run = run_queue(cluster, config, features, seed)
+        statuses = queue_statuses(run)
+        cluster_queues = [
+            {**q, "status": statuses.get(str((q.get("metadata") or {}).get("name")), {})}
+            for q in cluster_queues
+        ]
+        pods = [p for v in run.pods.values() for p in v]
+        placed = sum(1 for _, node in pods if node)
+        admitted = len(run.inputs.workloads) - len(run.pending())
+        notes.append(
+            f"queues: Kueue's admission as `dralloc queue -f` runs it ({admitted} of "
+            f"{_count(len(run.inputs.workloads), 'workload')} admitted, {placed} of "
+            f"{_count(len(pods), 'pod')} placed); the fleet shows the cluster without the "
+            "queued jobs' pods"
+        )
+    elif queued:
+        notes.append(
+            f"{_count(len(queued), 'job')} queued for Kueue ({', '.join(queued[:3])}"
+            f"{', ...' if len(queued) > 3 else ''}) and no ClusterQueue: the jobs stay "
+            "suspended; `dralloc queue -f` admits them and places their pods"
+        )
     moment = time.time() if now is None else now
     stamp = datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     document = build_fleet(
@@ -177,13 +255,8 @@ def offline_dashboard(
         generated_at=stamp,
         source=source or "offline",
     )
-    if queued:
-        document["notes"] = [
-            f"{_count(len(queued), 'job')} queued for Kueue ({', '.join(queued[:3])}"
-            f"{', ...' if len(queued) > 3 else ''}) not evaluated offline: the queues show "
-            "their status as given and the jobs stay suspended; `dralloc queue -f` admits "
-            "them and places their pods"
-        ]
+    if notes:
+        document["notes"] = notes
     published = published if published is not None else Published()
     published.publish(document, Sample.of(moment, document))
     waiting = {p.pod for p in pending}
