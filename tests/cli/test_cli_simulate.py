@@ -243,6 +243,11 @@ def test_replay_jobs_in_parallel_give_the_same_rows(tmp_path: Path) -> None:
         (["--mode", "replay", "--price", "T4=-1"], "--price: 'T4=-1': a price must be"),
         (["--price", "T4=x,G9=1"], "--price: 'T4=x': 'x' is not a number of USD"),
         (
+            ["--mode", "replay", "--trace", "synthetic:pods=5,nodes=1", "--price", "h1OO=3"],
+            "--price: unknown GPU model 'h1OO'; known: ",
+        ),
+        (["--price", "T4=0.4,nonsense=1"], "--price: unknown GPU model 'nonsense'; known: "),
+        (
             ["--trace", "synthetic"],
             "--trace synthetic: --mode fgd runs openb workloads only (openb:<variant>)",
         ),

@@ -527,6 +527,19 @@ def _check_prices(
         )
 
 
+def _check_price_names(price: str | None, known: set[str]) -> None:
+    """A `--price` model that is neither a default price's name nor a model of the traces
+    (by code or catalog name) is a typo that would price nothing: refused, naming both."""
+    from dralloc.sim.prices import DEFAULT_PRICES, check_price_models, parse_prices
+
+    if price is None:
+        return
+    try:
+        check_price_models(parse_prices(price), {*DEFAULT_PRICES, *known})
+    except ValueError as err:
+        raise _fail(f"--price: {err}") from err
+
+
 def _fgd(
     specs: list[RunSpec],
     workloads: list[str],
@@ -549,6 +562,7 @@ def _fgd(
     if node_events is not None:
         raise _fail("--node-events: node events apply to --mode replay only")
     prices = _prices(price)
+    known: set[str] = set()
     for workload in workloads:
         if not workload.startswith("openb:"):
             raise _fail(
@@ -563,7 +577,9 @@ def _fgd(
         codes = {node.model for node in arrival.nodes if node.model and node.gpus}
         catalog = {code: model.name for code, model in arrival.models.by_code.items()}
         _check_prices(workload, codes, catalog, prices)
+        known |= codes | set(catalog.values())
         output.add_trace(workload, _trace_files(workload, trace_dir, arrival.source))
+    _check_price_names(price, known)
     output.check()
     console = Console(stderr=True)
     runs: list[RunCurves] = []
@@ -667,6 +683,7 @@ def _replay(
     except InputError as err:
         raise _fail(str(err)) from err
     notes: dict[str, tuple[str, ...]] = {}
+    known: set[str] = set()
     for workload in workloads:
         try:
             # Checked against each workload's nodes: an unknown name is reported at its line.
@@ -682,12 +699,14 @@ def _replay(
             codes = {node.model for node in shapes.values() if node.model}
         catalog = {code: model.name for code, model in replayed.models.by_code.items()}
         _check_prices(workload, codes, catalog, prices)
+        known |= codes | set(catalog.values())
         notes[workload] = replayed.notes
         if any(spec.queues for spec in specs) and (job_trace is None or not job_trace.tenants):
             raise _fail(
                 f"--queues: --trace {workload} has no tenants to make queues of (a job "
                 "trace with tenants is needed: synthetic-jobs, itp-elasticflow, dlrm-jobs)"
             )
+    _check_price_names(price, known)
     if node_events is not None:
         output.add_trace(f"--node-events {node_events}", [node_events])
     if scaling_file:
