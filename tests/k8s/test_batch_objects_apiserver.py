@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ApiServerOptions
 from controlplane import ApiServer, Kubectl
 from crdkit import KUEUE_CRD_FILES, install_crds
 
+from conftest import ApiServerOptions
 from dralloc.sim.batch_objects import BatchObjectOptions, batch_objects, write_manifests
 from dralloc.sim.traces.job_resolve import resolve_job_trace
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ApiServerOptions
 from controlplane import ApiServer, KubeScheduler
 from livekit import create_node, eventually, unique
 
+from conftest import ApiServerOptions
 from dralloc.api.core import Node, Pod
 from dralloc.api.io import LoadedObject, from_server
 from dralloc.api.policy import PodDisruptionBudget as Budgets

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ApiServerOptions
 from controlplane import ApiServer
 from livekit import (
     DRIVER,
@@ -30,6 +29,7 @@ from livekit import (
     unique,
 )
 
+from conftest import ApiServerOptions
 from dralloc.features import Features
 from dralloc.kube.client import KubeClient
 from dralloc.kube.live import LiveOptions, LiveScheduler

@@ -7,10 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import ApiServerOptions
 from controlplane import ApiServer
 from livekit import create_node, eventually, live_scheduler, unique
 
+from conftest import ApiServerOptions
 from dralloc.features import parse_gates
 from dralloc.kube.client import POD_GROUPS, KubeClient
 

@@ -13,10 +13,10 @@ import contextlib
 from typing import Any
 
 import pytest
-from conftest import ApiServerOptions
 from controlplane import ApiServer
 from livekit import create_node, eventually, live_scheduler, pod, unique
 
+from conftest import ApiServerOptions
 from dralloc.features import parse_gates
 from dralloc.kube.client import VOLCANO_POD_GROUPS, ApiStatusError, KubeClient
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ApiServerOptions
 from controlplane import ApiServer, KubeScheduler
 from livekit import (
     claim,
@@ -28,6 +27,7 @@ from livekit import (
     unique,
 )
 
+from conftest import ApiServerOptions
 from dralloc.features import parse_gates
 from dralloc.kube.client import POD_GROUPS, ApiStatusError, KubeClient
 

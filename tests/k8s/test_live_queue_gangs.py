@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ApiServerOptions
 from controlplane import ApiServer
 from crdkit import KUEUE_CRD_FILES, install_crds
 from livekit import live_scheduler
 from test_live_gangs import FEATURES, GATES, add_node, bound, condition, fleet, pod_group
 
+from conftest import ApiServerOptions
 from dralloc.kube.client import JOBS, POD_GROUPS, KubeClient
 from dralloc.kube.controllers import build_controllers
 from dralloc.kube.controllers.queue import (
