@@ -1508,6 +1508,21 @@ OTHER = {
         "spec.containers[0].resources.claims[0]",
         'Not found: "tpu": must be one of the names in pod.spec.resourceClaims: gpu',
     ),
+    "a container's unknown claim lists only the named pod claims, as the server": bad(
+        pod(
+            [{"name": "", "resourceClaimName": "a"}, {"name": "scratch", "resourceClaimName": "b"}],
+            [{"name": "tpu"}],
+        ),
+        "spec.containers[0].resources.claims[0]",
+        'Not found: "tpu": must be one of the names in pod.spec.resourceClaims: scratch',
+        "spec.resourceClaims[0].name",
+    ),
+    "only unnamed pod claims: the list is empty": bad(
+        pod([{"name": "", "resourceClaimName": "a"}], [{"name": "tpu"}]),
+        "spec.containers[0].resources.claims[0]",
+        'Not found: "tpu": must be one of the names in pod.spec.resourceClaims which is empty',
+        "spec.resourceClaims[0].name",
+    ),
     "init container claims must name a pod claim": bad(
         pod([], init_claims=[{"name": "gpu"}]),
         "spec.initContainers[0].resources.claims[0]",

@@ -479,7 +479,9 @@ def _pod(v: _Validator, pod: Pod) -> None:
             required,
             one_term=False,
         )
-    names = {c.name for c in claims}
+    # Upstream's gatherPodResourceClaimNames leaves out entries without a name (validated
+    # on their own): a container's message lists only the named ones.
+    names = {c.name for c in claims if c.name}
     for field, containers in (
         ("containers", pod.spec.containers),
         ("initContainers", pod.spec.init_containers),
