@@ -25,10 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from dralloc.api.core import Pod
 from dralloc.api.io import decode_object
@@ -36,13 +33,14 @@ from dralloc.api.resource import ResourceClaimTemplate
 from dralloc.api.workloads import PodTemplateSpec
 from dralloc.autoscaling import capacitybuffer, provisioningrequest
 from dralloc.autoscaling.capacitybuffer import CapacityBuffer, ScalableTarget
-from dralloc.autoscaling.fields import FieldReader, show
+from dralloc.autoscaling.fields import FieldReader
 from dralloc.autoscaling.provisioningrequest import (
     Condition,
     ConditionType,
     PodSet,
     ProvisioningRequest,
 )
+from dralloc.documents import read_text, show, yaml_documents
 from dralloc.errors import InputError, Problem
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -83,6 +81,22 @@ def _identity(raw: dict[str, Any]) -> tuple[str, str, str]:
 def _metadata(reader: FieldReader, raw: dict[str, Any]) -> None:
     meta = reader.mapping(raw.get("metadata"), "metadata", None)
     _subdomain(reader, meta.get("name"), "metadata.name")
+
+
+def _custom_resource(
+    raw: dict[str, Any], file: str, api_version: str
+) -> tuple[FieldReader, dict[str, Any], str, str]:
+    """A reader for one ProvisioningRequest or CapacityBuffer with its top-level fields, its
+    metadata, `apiVersion` and the required `spec` checked: (reader, top, namespace, name)."""
+    kind, namespace, name = _identity(raw)
+    reader = FieldReader(file, f"{kind} {namespace}/{name}", None)
+    top = reader.mapping(raw, "", ("apiVersion", "kind", "metadata", "spec", "status"))
+    _metadata(reader, raw)
+    if top.get("apiVersion") != api_version:
+        reader.report("apiVersion", f'must be "{api_version}", got {show(top.get("apiVersion"))}')
+    if "spec" not in top:
+        reader.report("spec", "required")
+    return reader, top, namespace, name
 
 
 def _pod_template(
@@ -159,17 +173,7 @@ def _missing(namespace: str, name: str, invalid: set[str]) -> str:
 def _provisioning_request(
     raw: dict[str, Any], file: str, templates: Mapping[str, PodTemplateSpec], invalid: set[str]
 ) -> tuple[ProvisioningRequest | None, list[Problem]]:
-    kind, namespace, name = _identity(raw)
-    reader = FieldReader(file, f"{kind} {namespace}/{name}", None)
-    top = reader.mapping(raw, "", ("apiVersion", "kind", "metadata", "spec", "status"))
-    _metadata(reader, raw)
-    if top.get("apiVersion") != provisioningrequest.API_VERSION:
-        reader.report(
-            "apiVersion",
-            f'must be "{provisioningrequest.API_VERSION}", got {show(top.get("apiVersion"))}',
-        )
-    if "spec" not in top:
-        reader.report("spec", "required")
+    reader, top, namespace, name = _custom_resource(raw, file, provisioningrequest.API_VERSION)
     spec = reader.mapping(
         top.get("spec"), "spec", ("podSets", "provisioningClassName", "parameters")
     )
@@ -234,17 +238,7 @@ def _provisioning_request(
 def _capacity_buffer(
     raw: dict[str, Any], file: str, templates: Mapping[str, PodTemplateSpec], invalid: set[str]
 ) -> tuple[CapacityBuffer | None, list[Problem]]:
-    kind, namespace, name = _identity(raw)
-    reader = FieldReader(file, f"{kind} {namespace}/{name}", None)
-    top = reader.mapping(raw, "", ("apiVersion", "kind", "metadata", "spec", "status"))
-    _metadata(reader, raw)
-    if top.get("apiVersion") != capacitybuffer.API_VERSION:
-        reader.report(
-            "apiVersion",
-            f'must be "{capacitybuffer.API_VERSION}", got {show(top.get("apiVersion"))}',
-        )
-    if "spec" not in top:
-        reader.report("spec", "required")
+    reader, top, namespace, name = _custom_resource(raw, file, capacitybuffer.API_VERSION)
     spec = reader.mapping(
         top.get("spec"),
         "spec",
@@ -392,13 +386,7 @@ def parse_autoscaling_objects_text(
     claim_templates: Mapping[str, ResourceClaimTemplate] | None = None,
 ) -> AutoscalingObjects:
     """`parse_autoscaling_objects` of YAML text; `file` names it in problems."""
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError([Problem(file, "", "", f"{where}invalid YAML: {problem}")]) from None
+    documents = yaml_documents(text, file)
     return parse_autoscaling_objects(
         documents, file, pod_templates=pod_templates, claim_templates=claim_templates
     )
@@ -406,12 +394,4 @@ def parse_autoscaling_objects_text(
 
 def load_autoscaling_objects(path: str) -> AutoscalingObjects:
     """Read ProvisioningRequests, CapacityBuffers and their templates from a YAML file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(
-            [Problem(path, "", "", f"cannot read file: {err.strerror or err}")]
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError([Problem(path, "", "", "file is not UTF-8 text")]) from None
-    return parse_autoscaling_objects_text(text, path)
+    return parse_autoscaling_objects_text(read_text(path), path)

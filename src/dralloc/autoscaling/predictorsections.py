@@ -22,9 +22,10 @@ from dralloc.autoscaling.config import (
     Sizing,
     SizingObjective,
 )
-from dralloc.autoscaling.fields import FieldReader, show
+from dralloc.autoscaling.fields import FieldReader
 from dralloc.autoscaling.prediction.sizing import DEFAULT_BUDGET
 from dralloc.autoscaling.prediction.warmpools import WarmPool, WarmState
+from dralloc.documents import show
 
 
 def read_predictor(reader: FieldReader, raw: object, shapes: Mapping[str, Shape]) -> Predictor:

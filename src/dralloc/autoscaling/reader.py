@@ -28,8 +28,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
-
 from dralloc.api.core import Taint
 from dralloc.api.validation import validate
 from dralloc.autoscaling.config import (
@@ -48,7 +46,7 @@ from dralloc.autoscaling.config import (
     Shape,
     TemplateSource,
 )
-from dralloc.autoscaling.fields import FieldReader, show
+from dralloc.autoscaling.fields import FieldReader
 from dralloc.autoscaling.predictorsections import read_predictor, read_sizing, read_warm_pool
 from dralloc.autoscaling.sections import (
     FRACTION_OPTIONS,
@@ -59,6 +57,7 @@ from dralloc.autoscaling.sections import (
 )
 from dralloc.autoscaling.templates import NodeShape, TemplateError, build_template
 from dralloc.devices.catalog import Catalog, load_catalog
+from dralloc.documents import read_text, show, yaml_documents
 from dralloc.errors import InputError, Problem
 
 _E = TypeVar("_E")
@@ -410,15 +409,7 @@ def parse_autoscaling(
 
 def load_autoscaling(path: str, *, catalog: Catalog | None = None) -> AutoscalingConfig:
     """Read and validate a `kind: Autoscaling` file (YAML or JSON, one document)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(
-            [Problem(path, "", "", f"cannot read file: {err.strerror or err}")]
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError([Problem(path, "", "", "file is not UTF-8 text")]) from None
-    return parse_autoscaling_text(text, path, catalog=catalog)
+    return parse_autoscaling_text(read_text(path), path, catalog=catalog)
 
 
 def parse_autoscaling_text(
@@ -426,13 +417,7 @@ def parse_autoscaling_text(
 ) -> AutoscalingConfig:
     """`parse_autoscaling` of YAML text; `file` names it in problems and is the base of
     relative `empirical:` paths."""
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError([Problem(file, KIND, "", f"{where}invalid YAML: {problem}")]) from None
+    documents = yaml_documents(text, file, KIND)
     if len(documents) != 1:
         raise InputError([Problem(file, KIND, "", f"expected one document, got {len(documents)}")])
     return parse_autoscaling(documents[0], file, base=Path(file).parent, catalog=catalog)

@@ -33,7 +33,8 @@ from dralloc.autoscaling.config import (
     Shape,
     UtilizationMode,
 )
-from dralloc.autoscaling.fields import FieldReader, show
+from dralloc.autoscaling.fields import FieldReader
+from dralloc.documents import show
 
 _BUDGET_NODES = re.compile(r"^(\d+)%?$")
 

@@ -30,11 +30,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import yaml
-
+from dralloc.documents import DocumentReader, read_text, show, yaml_documents
 from dralloc.errors import InputError, Problem
 
 API_VERSION = "kubescheduler.config.k8s.io/v1"
@@ -172,46 +169,19 @@ class SchedulerConfiguration:
         return None
 
 
-def _show(value: object) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value)
-
-
-class _Reader:
-    """Collects problems with file and object filled in."""
+class _Reader(DocumentReader):
+    """Collects problems with file and object filled in, and warnings about dropped plugins."""
 
     def __init__(self, file: str, known: Collection[str]) -> None:
-        self.file = file
+        super().__init__(file, _OBJECT)
         self.known = frozenset(known)
-        self.problems: list[Problem] = []
         self.warnings: list[str] = []
-
-    def report(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.file, _OBJECT, path, message))
-
-    def mapping(self, raw: object, path: str, known: Collection[str]) -> dict[str, Any]:
-        if raw is None:
-            return {}
-        if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
-            self.report(path, f"must be an object, got {_show(raw)}")
-            return {}
-        for key in raw:
-            if key not in known:
-                self.report(f"{path}.{key}" if path else key, "unknown field")
-        return {k: v for k, v in raw.items() if k in known}
-
-    def items(self, raw: object, path: str) -> list[Any]:
-        if raw is None:
-            return []
-        if not isinstance(raw, list):
-            self.report(path, f"must be a list, got {_show(raw)}")
-            return []
-        return raw
 
     def percentage(self, raw: object, path: str) -> int | None:
         if raw is None:
             return None
         if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= 100:
-            self.report(path, f"must be an integer in 0..100, got {_show(raw)}")
+            self.report(path, f"must be an integer in 0..100, got {show(raw)}")
             return None
         return raw
 
@@ -220,7 +190,7 @@ class _Reader:
     def plugin_name(self, raw: object, path: str, *, disabled: bool) -> str | None:
         """The name if dralloc should act on it; None when absent, wrong or dropped."""
         if not isinstance(raw, str) or not raw:
-            self.report(path, f"must be a non-empty string, got {_show(raw)}")
+            self.report(path, f"must be a non-empty string, got {show(raw)}")
             return None
         if raw == WILDCARD:
             if disabled:
@@ -234,7 +204,7 @@ class _Reader:
                 self.warnings.append(f"{path}: plugin {raw} is not implemented by dralloc; ignored")
             return None
         known = ", ".join(sorted(self.known))
-        self.report(path, f"unknown plugin {_show(raw)} (dralloc has: {known})")
+        self.report(path, f"unknown plugin {show(raw)} (dralloc has: {known})")
         return None
 
     def plugin_set(self, raw: object, path: str, point: str) -> PluginSet:
@@ -244,7 +214,7 @@ class _Reader:
             for i, item in enumerate(self.items(fields.get(key), f"{path}.{key}")):
                 where = f"{path}.{key}[{i}]"
                 if not isinstance(item, dict):
-                    self.report(where, f"must be an object, got {_show(item)}")
+                    self.report(where, f"must be an object, got {show(item)}")
                     continue
                 entry = self.mapping(item, where, ("name", "weight"))
                 name = self.plugin_name(
@@ -254,7 +224,7 @@ class _Reader:
                 if weight is None:
                     weight = 0
                 if not isinstance(weight, int) or isinstance(weight, bool) or weight < 0:
-                    self.report(f"{where}.weight", f"must be an integer >= 0, got {_show(weight)}")
+                    self.report(f"{where}.weight", f"must be an integer >= 0, got {show(weight)}")
                     weight = 0
                 if name is None:
                     continue
@@ -264,7 +234,7 @@ class _Reader:
                 if point == "queueSort" and key == "enabled" and name != QUEUE_SORT:
                     self.report(
                         f"{where}.name",
-                        f"dralloc's queue sorts by {QUEUE_SORT} only, got {_show(name)}",
+                        f"dralloc's queue sorts by {QUEUE_SORT} only, got {show(name)}",
                     )
                     continue
                 refs.append(PluginRef(name, weight, where))
@@ -291,7 +261,7 @@ class _Reader:
             entry = self.mapping(item, where, ("name", "args"))
             name = entry.get("name")
             if not isinstance(name, str) or not name:
-                self.report(f"{where}.name", f"must be a non-empty string, got {_show(name)}")
+                self.report(f"{where}.name", f"must be a non-empty string, got {show(name)}")
                 continue
             if name in seen:
                 self.report(f"{where}.name", f"repeated config for plugin {name}")
@@ -301,19 +271,19 @@ class _Reader:
                 if name not in UPSTREAM_PLUGINS:
                     known = ", ".join(sorted(self.known))
                     self.report(
-                        f"{where}.name", f"unknown plugin {_show(name)} (dralloc has: {known})"
+                        f"{where}.name", f"unknown plugin {show(name)} (dralloc has: {known})"
                     )
                 continue  # args of an upstream plugin dralloc lacks: nothing to configure
             args = entry.get("args")
             if args is not None and not isinstance(args, dict):
-                self.report(f"{where}.args", f"must be an object, got {_show(args)}")
+                self.report(f"{where}.args", f"must be an object, got {show(args)}")
                 continue
             args = dict(args) if args is not None else None
             if args is not None:
                 kind = args.pop("kind", None)
                 args.pop("apiVersion", None)
                 if kind is not None and kind != f"{name}Args":
-                    self.report(f"{where}.args.kind", f'must be "{name}Args", got {_show(kind)}')
+                    self.report(f"{where}.args.kind", f'must be "{name}Args", got {show(kind)}')
             out.append(PluginArgs(name, args, f"{where}.args"))
         return tuple(out)
 
@@ -325,7 +295,7 @@ class _Reader:
                 self.report(f"{path}.schedulerName", "required when there is more than one profile")
             name = DEFAULT_SCHEDULER_NAME
         elif not isinstance(name, str) or not name:
-            self.report(f"{path}.schedulerName", f"must be a non-empty string, got {_show(name)}")
+            self.report(f"{path}.schedulerName", f"must be a non-empty string, got {show(name)}")
             name = DEFAULT_SCHEDULER_NAME
         percentage = self.percentage(
             fields.get("percentageOfNodesToScore"), f"{path}.percentageOfNodesToScore"
@@ -350,9 +320,9 @@ def parse_config(raw: object, file: str, known_plugins: Collection[str]) -> Sche
     if raw is not None and not isinstance(raw, dict):
         raise InputError(reader.problems)
     if top.get("apiVersion") != API_VERSION:
-        reader.report("apiVersion", f'must be "{API_VERSION}", got {_show(top.get("apiVersion"))}')
+        reader.report("apiVersion", f'must be "{API_VERSION}", got {show(top.get("apiVersion"))}')
     if top.get("kind") != KIND:
-        reader.report("kind", f'must be "{KIND}", got {_show(top.get("kind"))}')
+        reader.report("kind", f'must be "{KIND}", got {show(top.get("kind"))}')
     if reader.items(top.get("extenders"), "extenders"):
         reader.report("extenders", "extenders are HTTP webhooks; dralloc cannot call them")
     percentage = reader.percentage(top.get("percentageOfNodesToScore"), "percentageOfNodesToScore")
@@ -365,7 +335,7 @@ def parse_config(raw: object, file: str, known_plugins: Collection[str]) -> Sche
         if earlier != profile.path:
             reader.report(
                 f"{profile.path}.schedulerName",
-                f"duplicate profile {_show(profile.scheduler_name)} (first in {earlier})",
+                f"duplicate profile {show(profile.scheduler_name)} (first in {earlier})",
             )
     if reader.problems:
         raise InputError(reader.problems)
@@ -376,21 +346,7 @@ def parse_config(raw: object, file: str, known_plugins: Collection[str]) -> Sche
 
 def load_config(path: str, known_plugins: Collection[str]) -> SchedulerConfiguration:
     """Read and parse a configuration file (YAML or JSON, one document)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(
-            [Problem(path, "", "", f"cannot read file: {err.strerror or err}")]
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError([Problem(path, "", "", "file is not UTF-8 text")]) from None
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError([Problem(path, where, "", f"invalid YAML: {problem}")]) from None
+    documents = yaml_documents(read_text(path), path)
     if len(documents) > 1:
         raise InputError([Problem(path, "", "", f"expected one document, got {len(documents)}")])
     return parse_config(documents[0] if documents else None, path, known_plugins)
