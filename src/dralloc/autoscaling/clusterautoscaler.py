@@ -131,6 +131,29 @@ def view_of(
     return FleetView(tuple(ready), tuple(upcoming), tuple(leaving))
 
 
+def planning_snapshot_of(
+    state: ClusterState,
+    view: FleetView,
+    templates: Mapping[str, NodeTemplate],
+    features: Features,
+    scheduler_config: SchedulerConfiguration | None,
+    seed: int,
+) -> PlanningSnapshot:
+    """A loop's what-if cluster, the same for both autoscalers: `state` without its upcoming
+    and leaving fleet nodes, plus one template copy per upcoming node (a node, or NodeClaim,
+    counts with its template's devices until it is ready, §3.2 and §5.1)."""
+    snapshot = PlanningSnapshot.of(
+        state,
+        features,
+        config=scheduler_config,
+        seed=seed,
+        exclude_nodes={n.name for n in (*view.upcoming, *view.leaving)},
+    )
+    for index, node in enumerate(view.upcoming):
+        snapshot.add_node(templates[node.lifecycle.shape].upcoming(index))
+    return snapshot
+
+
 @dataclass
 class ClusterAutoscaler:
     """cluster-autoscaler mode over one run's fleet (see the module docstring).
@@ -353,16 +376,9 @@ class ClusterAutoscaler:
     def planning_snapshot(self, state: ClusterState, view: FleetView) -> PlanningSnapshot:
         """The loop's what-if cluster: `state` without upcoming and leaving fleet nodes,
         plus one template copy per upcoming node."""
-        snapshot = PlanningSnapshot.of(
-            state,
-            self.features,
-            config=self.scheduler_config,
-            seed=self.seed,
-            exclude_nodes={n.name for n in (*view.upcoming, *view.leaving)},
+        return planning_snapshot_of(
+            state, view, self.templates, self.features, self.scheduler_config, self.seed
         )
-        for index, node in enumerate(view.upcoming):
-            snapshot.add_node(self.templates[node.lifecycle.shape].upcoming(index))
-        return snapshot
 
     def _pods_to_help(
         self, now: float, snapshot: PlanningSnapshot, unschedulable: Sequence[UnschedulablePod]

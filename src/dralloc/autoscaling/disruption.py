@@ -41,6 +41,7 @@ consulted; a replacement comes from the first candidate's pool.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dralloc.api.core import Pod
@@ -105,6 +106,33 @@ def allowed(k: Karpenter, pool: NodePool, reason: DisruptionReason, now: float) 
     return max(0, min(limits) - deleting)
 
 
+@dataclass(frozen=True)
+class _Round:
+    """What every disruption method of one loop reads: the autoscaler, the instant, the
+    cluster, the fleet's view of it and the pods on each node."""
+
+    k: Karpenter
+    now: float
+    state: ClusterState
+    view: FleetView
+    pods_on: dict[str, list[Pod]]
+
+    def within_budget(
+        self, nodes: Sequence[FleetNode], reason: DisruptionReason
+    ) -> list[FleetNode]:
+        """`nodes` in order, as many of each pool's as its `reason` budget allows now."""
+        room: dict[str, int] = {}
+        out: list[FleetNode] = []
+        for node in nodes:
+            pool = self.k.pool(node.group)
+            if pool.name not in room:
+                room[pool.name] = allowed(self.k, pool, reason, self.now)
+            if room[pool.name] > 0:
+                room[pool.name] -= 1
+                out.append(node)
+        return out
+
+
 def disrupt(
     k: Karpenter, now: float, state: ClusterState, view: FleetView, result: KarpenterResult
 ) -> None:
@@ -123,9 +151,10 @@ def disrupt(
         )
     candidates = [n for n in view.ready if _is_candidate(k, n, pods_on, state, now)]
     drifted = [n for n in view.ready if _is_drifted(k, n) and not _blocked(n, pods_on, state)]
+    round_ = _Round(k, now, state, view, pods_on)
     for method in (_emptiness, _drift, _multi_node, _single_node):
         pool_nodes = drifted if method is _drift else candidates
-        command = method(k, now, state, view, pool_nodes, pods_on)
+        command = method(round_, pool_nodes)
         if command is not None:
             for name in command.nodes:
                 next(n for n in view.ready if n.name == name).lifecycle.delete(now)
@@ -162,37 +191,21 @@ def _movable(pods: Sequence[Pod]) -> list[Pod]:
     return [p for p in pods if not goes_with_node(p)]
 
 
-def _emptiness(
-    k: Karpenter,
-    now: float,
-    state: ClusterState,
-    view: FleetView,
-    candidates: Sequence[FleetNode],
-    pods_on: dict[str, list[Pod]],
-) -> Disrupted | None:
-    chosen: list[str] = []
-    room: dict[str, int] = {}
-    for node in candidates:
-        if _movable(pods_on.get(node.name, [])):
-            continue
-        pool = k.pool(node.group)
-        if pool.name not in room:
-            room[pool.name] = allowed(k, pool, DisruptionReason.EMPTY, now)
-        if room[pool.name] > 0:
-            room[pool.name] -= 1
-            chosen.append(node.name)
+def _emptiness(r: _Round, candidates: Sequence[FleetNode]) -> Disrupted | None:
+    empty = [n for n in candidates if not _movable(r.pods_on.get(n.name, []))]
+    chosen = r.within_budget(empty, DisruptionReason.EMPTY)
     if not chosen:
         return None
-    saved = sum(n.billing.price_per_hour for n in candidates if n.name in chosen)
-    return Disrupted(now, "Emptiness", DisruptionReason.EMPTY, tuple(chosen), savings=saved)
+    saved = sum(n.billing.price_per_hour for n in chosen)
+    names = tuple(n.name for n in chosen)
+    return Disrupted(r.now, "Emptiness", DisruptionReason.EMPTY, names, savings=saved)
 
 
-def _simulate(
-    k: Karpenter, now: float, state: ClusterState, view: FleetView, nodes: Sequence[FleetNode]
-) -> tuple[bool, list[str], list[Pod]] | None:
+def _simulate(r: _Round, nodes: Sequence[FleetNode]) -> tuple[bool, list[str], list[Pod]] | None:
     """Remove `nodes` in a what-if: (every pod fits elsewhere, shapes one new NodeClaim of
     the first node's pool could take the rest on, the rest); None when even that fails."""
-    snapshot: PlanningSnapshot = k.planning_snapshot(state, view)
+    k = r.k
+    snapshot: PlanningSnapshot = k.planning_snapshot(r.state, r.view)
     moved: list[Pod] = []
     for node in nodes:
         moved.extend(_movable(snapshot.remove_node(node.name)))
@@ -208,28 +221,20 @@ def _simulate(
         if key is not None and key in claims
     ]
     shapes: list[str] = []
-    for shape in dict.fromkeys(o.shape for o in k.offerings(pool, now)):
+    for shape in dict.fromkeys(o.shape for o in k.offerings(pool, r.now)):
         what_if = k._shape_snapshot(shape, pod_claims, 0)
         if all(what_if.place(p) is not None for p in left):
             shapes.append(shape)
     return (False, shapes, left) if shapes else None
 
 
-def _command(
-    k: Karpenter,
-    now: float,
-    state: ClusterState,
-    view: FleetView,
-    nodes: Sequence[FleetNode],
-    pods_on: dict[str, list[Pod]],
-    method: str,
-    launch: bool,
-) -> Disrupted | None:
+def _command(r: _Round, nodes: Sequence[FleetNode], method: str, launch: bool) -> Disrupted | None:
     """The consolidation command for deleting `nodes`, if it saves money (and, for a
     `Balanced` pool, passes the ratio test); with `launch`, its replacement is launched."""
-    simulated = _simulate(k, now, state, view, nodes)
+    simulated = _simulate(r, nodes)
     if simulated is None:
         return None
+    k, now = r.k, r.now
     fits, shapes, left = simulated
     price = sum(n.billing.price_per_hour for n in nodes)
     pool = k.pool(nodes[0].group)
@@ -246,7 +251,7 @@ def _command(
             return None
     savings = price - (replacement.price if replacement is not None else 0.0)
     if pool.disruption.consolidation_policy is ConsolidationPolicy.BALANCED and not _balanced(
-        k, pool, nodes, pods_on, savings, now
+        k, pool, nodes, r.pods_on, savings, now
     ):
         return None
     launched: NodeClaimLaunch | None = None
@@ -279,20 +284,14 @@ def _balanced(
     return (savings / pool_cost) / (disruption / pool_disruption) >= 0.5
 
 
-def _underutilized(k: Karpenter, candidates: Sequence[FleetNode], now: float) -> list[FleetNode]:
+def _underutilized(r: _Round, candidates: Sequence[FleetNode]) -> list[FleetNode]:
     """Candidates of consolidating pools, within each pool's `Underutilized` budget."""
-    room: dict[str, int] = {}
-    out: list[FleetNode] = []
-    for node in candidates:
-        pool = k.pool(node.group)
-        if pool.disruption.consolidation_policy is ConsolidationPolicy.WHEN_EMPTY:
-            continue
-        if pool.name not in room:
-            room[pool.name] = allowed(k, pool, DisruptionReason.UNDERUTILIZED, now)
-        if room[pool.name] > 0:
-            room[pool.name] -= 1
-            out.append(node)
-    return out
+    consolidating = [
+        n
+        for n in candidates
+        if r.k.pool(n.group).disruption.consolidation_policy is not ConsolidationPolicy.WHEN_EMPTY
+    ]
+    return r.within_budget(consolidating, DisruptionReason.UNDERUTILIZED)
 
 
 def _sorted(candidates: Sequence[FleetNode], pods_on: dict[str, list[Pod]]) -> list[FleetNode]:
@@ -306,63 +305,42 @@ def _sorted(candidates: Sequence[FleetNode], pods_on: dict[str, list[Pod]]) -> l
     )
 
 
-def _drift(
-    k: Karpenter,
-    now: float,
-    state: ClusterState,
-    view: FleetView,
-    drifted: Sequence[FleetNode],
-    pods_on: dict[str, list[Pod]],
-) -> Disrupted | None:
+def _drift(r: _Round, drifted: Sequence[FleetNode]) -> Disrupted | None:
     for node in drifted:
-        pool = k.pool(node.group)
-        if allowed(k, pool, DisruptionReason.DRIFTED, now) <= 0:
+        pool = r.k.pool(node.group)
+        if allowed(r.k, pool, DisruptionReason.DRIFTED, r.now) <= 0:
             continue
-        simulated = _simulate(k, now, state, view, [node])
+        simulated = _simulate(r, [node])
         if simulated is None:
             continue
         fits, shapes, left = simulated
-        launched = None if fits else k.launch(now, pool, shapes, left)
+        launched = None if fits else r.k.launch(r.now, pool, shapes, left)
         if not fits and launched is None:
             continue
-        return Disrupted(now, "Drift", DisruptionReason.DRIFTED, (node.name,), launched)
+        return Disrupted(r.now, "Drift", DisruptionReason.DRIFTED, (node.name,), launched)
     return None
 
 
-def _multi_node(
-    k: Karpenter,
-    now: float,
-    state: ClusterState,
-    view: FleetView,
-    candidates: Sequence[FleetNode],
-    pods_on: dict[str, list[Pod]],
-) -> Disrupted | None:
-    ordered = _sorted(_underutilized(k, candidates, now), pods_on)[:100]
+def _multi_node(r: _Round, candidates: Sequence[FleetNode]) -> Disrupted | None:
+    ordered = _sorted(_underutilized(r, candidates), r.pods_on)[:100]
     if len(ordered) < 2:
         return None
     low, high = 2, len(ordered)
     best: int | None = None
     while low <= high:
         middle = (low + high) // 2
-        if _command(k, now, state, view, ordered[:middle], pods_on, "", False) is not None:
+        if _command(r, ordered[:middle], "", False) is not None:
             best, low = middle, middle + 1
         else:
             high = middle - 1
     if best is None:
         return None
-    return _command(k, now, state, view, ordered[:best], pods_on, "MultiNodeConsolidation", True)
+    return _command(r, ordered[:best], "MultiNodeConsolidation", True)
 
 
-def _single_node(
-    k: Karpenter,
-    now: float,
-    state: ClusterState,
-    view: FleetView,
-    candidates: Sequence[FleetNode],
-    pods_on: dict[str, list[Pod]],
-) -> Disrupted | None:
-    for node in _sorted(_underutilized(k, candidates, now), pods_on):
-        command = _command(k, now, state, view, [node], pods_on, "SingleNodeConsolidation", True)
+def _single_node(r: _Round, candidates: Sequence[FleetNode]) -> Disrupted | None:
+    for node in _sorted(_underutilized(r, candidates), r.pods_on):
+        command = _command(r, [node], "SingleNodeConsolidation", True)
         if command is not None:
             return command
     return None

@@ -50,6 +50,7 @@ from dralloc.api.resource import DeviceClass, ResourceClaim
 from dralloc.autoscaling.clusterautoscaler import (
     FleetView,
     UnschedulablePod,
+    planning_snapshot_of,
     view_of,
     with_held,
 )
@@ -249,16 +250,9 @@ class Karpenter:
     def planning_snapshot(self, state: ClusterState, view: FleetView) -> PlanningSnapshot:
         """`state` without upcoming and leaving nodes, plus a template copy per in-flight
         NodeClaim (its template devices, §5.1)."""
-        snapshot = PlanningSnapshot.of(
-            state,
-            self.features,
-            config=self.scheduler_config,
-            seed=self.seed,
-            exclude_nodes={n.name for n in (*view.upcoming, *view.leaving)},
+        return planning_snapshot_of(
+            state, view, self.templates, self.features, self.scheduler_config, self.seed
         )
-        for index, node in enumerate(view.upcoming):
-            snapshot.add_node(self.templates[node.lifecycle.shape].upcoming(index))
-        return snapshot
 
     # -------------------------------------------------------------------- offerings
 
