@@ -64,7 +64,11 @@ def test_the_fleet_scales_up_for_the_pending_pods_and_down_when_they_end(tmp_pat
     )
     assert (row["scale_ups"], row["scale_downs"], row["nodes_removed"]) == ("1", "1", "1")
     assert float(row["billed_usd"]) == float(row["billed_usd[on-demand]"]) > 0
-    assert "billed USD" in result.stdout
+    # Two costs, each saying what it charges: GPU prices for capacity, node prices for the bill.
+    header = next(line for line in result.stdout.splitlines() if line.startswith("policy"))
+    assert "capacity USD" in header and "billed USD" in header
+    assert "capacity USD: every provisioned GPU-hour at its GPU model's price" in result.stdout
+    assert "billed USD: the fleet's node-hours at its shapes' node prices" in result.stdout
     assert "fleet size over time" in (tmp_path / "out" / "report.html").read_text()
 
 

@@ -92,10 +92,19 @@ def test_simulate_summary_in_a_pipe_is_plain_columns(tmp_path: Path) -> None:
     assert not _has_box(result.stdout)
     lines = result.stdout.splitlines()
     assert lines[0] == SMALL_SYNTHETIC
-    assert lines[1] == "policy   wait p50  wait p95  util %  GPU-h  USD  pending"
+    # The capacity's cost says what it is, and beside it the price of a unit of finished work.
+    assert lines[1] == (
+        "policy   wait p50  wait p95  util %  GPU-h  capacity USD  USD/GPU-h  pending"
+    )
     assert [line.split()[0] for line in lines[2:4]] == ["fgd", "bestfit"]
-    assert all(len(line.split()) == 7 for line in lines[2:4])
-    assert lines[4] == "median over 1 seed; waits in seconds"
+    assert all(len(line.split()) == 8 for line in lines[2:4])
+    assert lines[4] == (
+        "median over 1 seed; waits in seconds; capacity USD: every provisioned GPU-hour at its "
+        "GPU model's price (--price); USD/GPU-h: capacity USD per GPU-hour of completed work"
+    )
+    for line in lines[2:4]:
+        usd, rate = (float(cell.replace(",", "")) for cell in line.split()[5:7])
+        assert 0 < rate < usd
     # Numbers are right-aligned under their headers.
     assert len({len(line) for line in lines[1:4]}) == 1
 

@@ -746,7 +746,8 @@ def _replay(
             "wait p95",
             "util %",
             "GPU-h",
-            "USD",  # the capacity's: every provisioned GPU-hour (sim.costs)
+            "capacity USD",
+            "USD/GPU-h",
             "pending",
             *(("Jain", "stuck", "frag %") if queued else ()),
             *(("billed USD", "ups", "downs") if scaled else ()),
@@ -754,7 +755,7 @@ def _replay(
         table = TextTable(
             [Column(h, "left" if h == "policy" else "right") for h in headers],
             title=workload,
-            caption=f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds",
+            caption=_replay_caption(seeds, scaled),
         )
         for row in group:
             table.add_row(
@@ -765,6 +766,7 @@ def _replay(
                 f"{100 * row.mean_utilization:.1f}",
                 _compact(row.gpu_hours),
                 _compact(row.capacity.provisioned),
+                "-" if (rate := row.capacity.per_completed_gpu_hour) is None else f"{rate:.2f}",
                 f"{row.pending:g}",
                 *(
                     (
@@ -780,6 +782,19 @@ def _replay(
         table.print(highlight=True)
     for path in paths:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+def _replay_caption(seeds: int, scaled: bool) -> str:
+    """What the replay table's figures are, the two costs above all: the capacity's (GPU
+    prices) and, with an autoscaled fleet, the bill (node prices)."""
+    caption = (
+        f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds; capacity USD: every "
+        "provisioned GPU-hour at its GPU model's price (--price); USD/GPU-h: capacity USD per "
+        "GPU-hour of completed work"
+    )
+    if scaled:
+        caption += "; billed USD: the fleet's node-hours at its shapes' node prices (--autoscaling)"
+    return caption
 
 
 def _fleet_cells(runs: Sequence[ReplayRun], workload: str, policy: str, queues: str) -> list[str]:
