@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dralloc.api.io import (
+    FieldValidation,
     LoadedObject,
+    ReadNotes,
     decode_object,
     dump,
     kube_dict,
@@ -414,6 +416,78 @@ def test_a_date_in_an_opaque_parameter_stays_a_string() -> None:
 
 
 # ------------------------------------------------------------- documents and List inputs
+
+
+TWO_PODS_WITHOUT_SEPARATOR = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  containers: [{name: c, image: i}]
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec:
+  containers: [{name: c, image: i}]
+"""
+
+
+def test_two_objects_concatenated_without_a_separator_are_refused_naming_each_repeated_key() -> (
+    None
+):
+    loaded, problems = load_text(TWO_PODS_WITHOUT_SEPARATOR, "pods.yaml")
+    assert loaded == []
+    hint = '; a "---" line missing between two objects?'
+    assert [str(p) for p in problems] == [
+        f'pods.yaml: line {line}, column 1: invalid YAML: key "{key}" already set in map '
+        f"(first set at line {first}{hint})"
+        for key, line, first in (("apiVersion", 6, 1), ("kind", 7, 2), ("metadata", 8, 3))
+    ] + [
+        'pods.yaml: line 9, column 1: invalid YAML: key "spec" already set in map '
+        f"(first set at line 4{hint})"
+    ]
+
+
+def test_a_key_repeated_inside_an_object_is_refused_with_its_line_and_no_separator_hint() -> None:
+    text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  labels:\n    app: x\n    app: y\n"
+    loaded, (problem,) = load_text(text, "pod.yaml")
+    assert loaded == []
+    assert str(problem) == (
+        'pod.yaml: line 7, column 5: invalid YAML: key "app" already set in map '
+        "(first set at line 6)"
+    )
+
+
+def test_a_repeated_key_warns_under_warn_is_unchecked_under_ignore_and_the_later_value_wins() -> (
+    None
+):
+    text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  name: b\n"
+    notes = ReadNotes()
+    (warned,) = load_text(text, "p.yaml", validation=FieldValidation.warn, notes=notes)[0]
+    assert warned.obj.metadata.name == "b"
+    assert [str(w) for w in notes.warnings] == [
+        'p.yaml: line 5, column 3: invalid YAML: key "name" already set in map '
+        "(first set at line 4)"
+    ]
+    ignoring = ReadNotes()
+    (kept,), problems = load_text(text, "p.yaml", validation=FieldValidation.ignore, notes=ignoring)
+    assert (kept.obj.metadata.name, problems, ignoring.warnings) == ("b", [], [])
+
+
+def test_a_key_set_again_over_a_yaml_merge_is_an_override_not_a_repetition() -> None:
+    text = textwrap.dedent(
+        """\
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: a
+          labels:
+            <<: {app: base, tier: web}
+            app: override
+        """
+    )
+    (loaded,) = _load(text)
+    assert loaded.obj.metadata.labels == {"app": "override", "tier": "web"}
 
 
 def test_multi_document_yaml_skips_empty_documents_and_numbers_the_rest() -> None:

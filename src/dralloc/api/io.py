@@ -18,6 +18,9 @@ it probably meant; so is a document without apiVersion or kind.
 Field validation follows kubectl's `--validate` (strict by default since Kubernetes 1.27): an
 unknown field of a kind dralloc reads is an error under `strict`, a warning under `warn`
 (`ReadNotes.warnings`), and unchecked under `ignore` (`dralloc.api.schema` knows the fields).
+A key written twice in one YAML mapping (two objects concatenated without `---`) is the API
+server's duplicate field: refused under `strict`, naming the line and the key, a warning under
+`warn`, and under `ignore` the later value wins.
 
 Three API groups define a kind named PodGroup (Kubernetes' scheduling.k8s.io/v1alpha2,
 Volcano's scheduling.volcano.sh/v1beta1, KAI's scheduling.run.ai/v2alpha2): `GROUPED_KINDS`
@@ -171,8 +174,73 @@ class ReadNotes:
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+@dataclass(frozen=True)
+class RepeatedKey:
+    """A key written twice in one YAML mapping: `line` and `column` of the second, `first_line`
+    of the first (1-based); `in_document_root` when the mapping is a whole document, as when
+    two objects were concatenated without a `---` line between them."""
+
+    key: str
+    line: int
+    column: int
+    first_line: int
+    in_document_root: bool
+
+    @property
+    def where(self) -> str:
+        return f"line {self.line}, column {self.column}"
+
+    @property
+    def message(self) -> str:
+        # go-yaml's strict decoding (the API server's, for YAML under fieldValidation=Strict)
+        # says `key "items" already set in map`; the first line and the hint are dralloc's.
+        hint = '; a "---" line missing between two objects?' if self.in_document_root else ""
+        return (
+            f"invalid YAML: key {json.dumps(self.key)} already set in map "
+            f"(first set at line {self.first_line}{hint})"
+        )
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _KubeLoader(_BaseLoader):  # type: ignore[misc]
-    """YAML as Kubernetes reads it: timestamps stay strings (metav1.Time is a string)."""
+    """YAML as Kubernetes reads it: timestamps stay strings (metav1.Time is a string). A key
+    written twice in one mapping is noted in `repeated_keys` (the later value wins, as Go's
+    non-strict decoding keeps it); the reader refuses or warns as field validation says."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.repeated_keys: list[RepeatedKey] = []
+        self._document_root: yaml.Node | None = None
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._document_root = node
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> Any:
+        # Before the constructor flattens merge keys (`<<`): a merged key that the mapping
+        # sets again is an override, not a repetition.
+        if isinstance(node, yaml.MappingNode):
+            first_lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                mark = key_node.start_mark
+                if key in first_lines:
+                    self.repeated_keys.append(
+                        RepeatedKey(
+                            str(key),
+                            mark.line + 1,
+                            mark.column + 1,
+                            first_lines[key],
+                            node is self._document_root,
+                        )
+                    )
+                else:
+                    first_lines[key] = mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 _KubeLoader.yaml_implicit_resolvers = {
@@ -686,7 +754,8 @@ def _yaml_error(err: yaml.YAMLError, text: str) -> tuple[str, str, str]:
     return where, "", f"invalid YAML: {problem}"
 
 
-def _parse(text: str) -> list[Any]:
+def _parse(text: str) -> tuple[list[Any], list[RepeatedKey]]:
+    """The non-empty documents of `text`, and the keys written twice in one mapping."""
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         # JSON (what `kubectl get -o json` writes): the C JSON parser is far faster.
@@ -695,15 +764,39 @@ def _parse(text: str) -> list[Any]:
         except ValueError:
             pass  # not one JSON document: let the YAML parser read (or reject) it
         else:
-            return parsed if isinstance(parsed, list) else [parsed]
-    return [d for d in yaml.load_all(text, Loader=_KubeLoader) if d is not None]
-
-
-def _documents(text: str, file: str) -> tuple[list[Any], list[Problem]]:
+            return (parsed if isinstance(parsed, list) else [parsed]), []
+    loader = _KubeLoader(text)
     try:
-        docs = _parse(text)
+        docs = []
+        while loader.check_data():
+            doc = loader.get_data()
+            if doc is not None:
+                docs.append(doc)
+        return docs, loader.repeated_keys
+    finally:
+        loader.dispose()
+
+
+def _documents(
+    text: str,
+    file: str,
+    validation: FieldValidation = FieldValidation.strict,
+    notes: ReadNotes | None = None,
+) -> tuple[list[Any], list[Problem]]:
+    """The file's objects, `kind: List` and `...List` items flattened. A key written twice in
+    one mapping is the API server's "duplicate field" under field validation: the file is
+    refused under `strict` (every repetition named by line and key), a warning under `warn`,
+    and unchecked under `ignore` (the later value wins)."""
+    try:
+        docs, repeated = _parse(text)
     except yaml.YAMLError as err:
         return [], [Problem(file, *_yaml_error(err, text))]
+    if repeated and validation is not FieldValidation.ignore:
+        found = [Problem(file, r.where, "", r.message) for r in repeated]
+        if validation is FieldValidation.strict:
+            return [], found
+        if notes is not None:
+            notes.warnings.extend(found)
     flat: list[Any] = []
     for doc in docs:
         if isinstance(doc, dict) and isinstance(doc.get("kind"), str):
@@ -735,7 +828,7 @@ def load_text(
     validation: FieldValidation = FieldValidation.strict,
     notes: ReadNotes | None = None,
 ) -> tuple[list[LoadedObject], list[Problem]]:
-    docs, problems = _documents(text, file)
+    docs, problems = _documents(text, file, validation, notes)
     loaded: list[LoadedObject] = []
     for index, raw in enumerate(docs, start=1):
         obj, found = decode_object(raw, file, index, validation=validation, notes=notes)
