@@ -8,7 +8,15 @@ from collections.abc import Sequence
 
 import msgspec
 import pytest
-from test_cluster_autoscaler import World, autoscaler, config_text, gpu_claim, gpu_pod, load
+from autoscalingkit import (
+    FOUR_GPUS_TEMPLATE,
+    World,
+    autoscaler,
+    config_text,
+    gpu_claim,
+    gpu_pod,
+    load,
+)
 
 from dralloc.api.core import Pod
 from dralloc.api.quantity import parse_quantity
@@ -27,7 +35,8 @@ from dralloc.devices import load_catalog
 from dralloc.devices.catalog import Catalog
 from dralloc.errors import InputError
 
-TEMPLATES = """\
+TEMPLATES = (
+    """\
 apiVersion: v1
 kind: PodTemplate
 metadata: {name: chunk, namespace: default}
@@ -38,15 +47,9 @@ template:
     resourceClaims:
     - {name: gpu, resourceClaimTemplateName: four-gpus}
 ---
-apiVersion: resource.k8s.io/v1
-kind: ResourceClaimTemplate
-metadata: {name: four-gpus, namespace: default}
-spec:
-  spec:
-    devices:
-      requests:
-      - {name: gpu, exactly: {deviceClassName: gpu.nvidia.com, count: 4}}
 """
+    + FOUR_GPUS_TEMPLATE
+)
 
 
 def buffer_text(spec: str, name: str = "warm") -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 import pytest
-from test_cluster_autoscaler import FAST, World, gpu_claim, gpu_pod, load
+from autoscalingkit import World, gpu_claim, gpu_pod, load, shapes_text
 
 from dralloc.api.core import Pod
 from dralloc.autoscaling.clusterautoscaler import UnschedulablePod
@@ -29,30 +29,15 @@ def karpenter_text(pools: str, options: str = "{}") -> str:
 apiVersion: dralloc.io/v1alpha1
 kind: Autoscaling
 mode: karpenter
-shapes:
-- name: l4x4
-  shape: l4
-  gpus: 4
-  price: {{onDemand: 4.0, spot: 1.5, reserved: 3.0}}
-  availability: {{reserved: 1}}
-  provisioning: {FAST}
-- name: l4x8
-  shape: l4
-  gpus: 8
-  price: {{onDemand: 8.0}}
-  provisioning: {FAST}
-- name: h100-mig
-  shape: dgx-h100
-  mig: static
-  layout: all-1g.10gb
-  price: {{onDemand: 98.32}}
-  provisioning: {FAST}
-nodePools:
+{SHAPES}nodePools:
 {pools}
 options: {options}
 """
 
 
+SHAPES = shapes_text(
+    "{onDemand: 4.0, spot: 1.5, reserved: 3.0}", l4x4_more="  availability: {reserved: 1}\n"
+)
 ALL = "- {name: gpu, shapes: [l4x4, l4x8, h100-mig]}\n"
 
 

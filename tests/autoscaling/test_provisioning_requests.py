@@ -12,7 +12,15 @@ from collections.abc import Sequence
 
 import msgspec
 import pytest
-from test_cluster_autoscaler import World, autoscaler, config_text, gpu_claim, gpu_pod, load
+from autoscalingkit import (
+    FOUR_GPUS_TEMPLATE,
+    World,
+    autoscaler,
+    config_text,
+    gpu_claim,
+    gpu_pod,
+    load,
+)
 
 from dralloc.api.core import Pod
 from dralloc.api.quantity import parse_quantity
@@ -46,7 +54,8 @@ ON = "{enableProvisioningRequests: true}"
 ONE_L4X8 = "- {name: l4x8-od, shape: l4x8, min: 1, max: 1}\n"
 L4X4_UP_TO_2 = "- {name: l4x4-od, shape: l4x4, max: 2}\n"
 
-TEMPLATES = """\
+TEMPLATES = (
+    """\
 apiVersion: v1
 kind: PodTemplate
 metadata: {name: trainer, namespace: default}
@@ -58,15 +67,9 @@ template:
     resourceClaims:
     - {name: gpu, resourceClaimTemplateName: four-gpus}
 ---
-apiVersion: resource.k8s.io/v1
-kind: ResourceClaimTemplate
-metadata: {name: four-gpus, namespace: default}
-spec:
-  spec:
-    devices:
-      requests:
-      - {name: gpu, exactly: {deviceClassName: gpu.nvidia.com, count: 4}}
 """
+    + FOUR_GPUS_TEMPLATE
+)
 
 
 def request_text(name: str, klass: str, count: int, parameters: str = "") -> str:

@@ -38,6 +38,15 @@ from dralloc.autoscaling.virtualpods import VirtualPod, materialize
 API_VERSION = "autoscaling.x-k8s.io/v1beta1"
 KIND = "CapacityBuffer"
 ACTIVE_CAPACITY = "buffer.x-k8s.io/active-capacity"
+# The CRD's `spec` fields; a `buffers[]` entry of the Autoscaling file takes them too.
+SPEC_FIELDS = (
+    "provisioningStrategy",
+    "podTemplateRef",
+    "scalableRef",
+    "replicas",
+    "percentage",
+    "limits",
+)
 
 
 @dataclass(frozen=True)

@@ -239,18 +239,7 @@ def _capacity_buffer(
     raw: dict[str, Any], file: str, templates: Mapping[str, PodTemplateSpec], invalid: set[str]
 ) -> tuple[CapacityBuffer | None, list[Problem]]:
     reader, top, namespace, name = _custom_resource(raw, file, capacitybuffer.API_VERSION)
-    spec = reader.mapping(
-        top.get("spec"),
-        "spec",
-        (
-            "provisioningStrategy",
-            "podTemplateRef",
-            "scalableRef",
-            "replicas",
-            "percentage",
-            "limits",
-        ),
-    )
+    spec = reader.mapping(top.get("spec"), "spec", capacitybuffer.SPEC_FIELDS)
     strategy = reader.string(
         spec.get("provisioningStrategy"),
         "spec.provisioningStrategy",

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from dralloc.autoscaling import capacitybuffer
 from dralloc.autoscaling.config import (
     EXPANDERS,
     PRICE_KEYS,
@@ -222,17 +223,7 @@ def read_buffer(reader: FieldReader, raw: object, path: str) -> Buffer:
     fields = reader.mapping(
         raw,
         path,
-        (
-            "name",
-            "provisioningStrategy",
-            "podTemplateRef",
-            "scalableRef",
-            "replicas",
-            "percentage",
-            "limits",
-            "schedule",
-            "duration",
-        ),
+        ("name", *capacitybuffer.SPEC_FIELDS, "schedule", "duration"),
     )
     name = reader.name(fields.get("name"), f"{path}.name")
     template = reader.mapping(fields.get("podTemplateRef"), f"{path}.podTemplateRef", ("name",))

@@ -44,12 +44,17 @@ fractional cores or memory); a GPU's total is capped at 1.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dralloc.api.core import Node
 from dralloc.api.quantity import Quantity
-from dralloc.api.resource import Device, ResourceClaim, ResourceSlice
+from dralloc.api.resource import (
+    Device,
+    DeviceRequestAllocationResult,
+    ResourceClaim,
+    ResourceSlice,
+)
 from dralloc.autoscaling.config import NodeGroupOptions, Options
 from dralloc.autoscaling.templates import accelerator_key
 from dralloc.devices.catalog import Catalog
@@ -133,17 +138,22 @@ def _current_generation(pool: str, slices: list[ResourceSlice]) -> list[Resource
 def _allocated_devices(claims: Iterable[ResourceClaim]) -> dict[tuple[str, str], set[str]]:
     """Devices reserved by the claims, per (driver, pool); adminAccess results left out."""
     out: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for result in _results(claims):
+        if not result.admin_access:
+            out[(result.driver, result.pool)].add(result.device)
+    return out
+
+
+def _results(claims: Iterable[ResourceClaim]) -> Iterator[DeviceRequestAllocationResult]:
+    """The allocation results of `claims`; UtilizationError for a claim not allocated (the
+    caller passes only the claims of pods placed on the node)."""
     for claim in claims:
         allocation = claim.status.allocation
         if allocation is None:
             raise UtilizationError(
                 f"claim {claim.metadata.namespace}/{claim.metadata.name} not allocated"
             )
-        for result in allocation.devices.results:
-            if result.admin_access:
-                continue
-            out[(result.driver, result.pool)].add(result.device)
-    return out
+        yield from allocation.devices.results
 
 
 def _distinct_counter_sets(devices: Iterable[Device]) -> int:
@@ -285,20 +295,14 @@ def device_utilization(
     if not accelerators:
         return 0.0
     used: dict[str, float] = defaultdict(float)
-    for claim in claims:
-        allocation = claim.status.allocation
-        if allocation is None:
-            raise UtilizationError(
-                f"claim {claim.metadata.namespace}/{claim.metadata.name} not allocated"
-            )
-        for result in allocation.devices.results:
-            taken = devices.get((result.driver, result.pool, result.device))
-            if taken is None or result.admin_access:
-                continue
-            fraction = _gpu_fraction(taken, catalog)
-            if result.consumed_capacity:
-                fraction *= _shared_fraction(taken, result.consumed_capacity)
-            used[accelerator_key(result.driver, result.pool, taken)] += fraction
+    for result in _results(claims):
+        taken = devices.get((result.driver, result.pool, result.device))
+        if taken is None or result.admin_access:
+            continue
+        fraction = _gpu_fraction(taken, catalog)
+        if result.consumed_capacity:
+            fraction *= _shared_fraction(taken, result.consumed_capacity)
+        used[accelerator_key(result.driver, result.pool, taken)] += fraction
     return sum(min(value, 1.0) for value in used.values()) / len(accelerators)
 
 
