@@ -80,3 +80,40 @@ def curves(policy: str, departs_at: int) -> RunCurves:
 def test_the_curves_start_ten_points_before_the_first_policy_leaves_the_ideal() -> None:
     assert zoom_start([curves("fgd", 96), curves("bestfit", 92)]) == 80  # 93 - 10, down to 5s
     assert zoom_start([curves("fgd", 200)]) == 0  # never leaves: the whole axis
+
+
+def test_a_queued_tie_tells_the_job_waits_and_the_work_preemption_threw_away() -> None:
+    # The shape of `--queues none,fair+placement` on synthetic-jobs: the same capacity and
+    # completed work, so the money is in the GPU time preempted pods spent for nothing.
+    none = summary("fgd", CapacityCost(50, 10, 40, completed_gpu_hours=50), 10)
+    fair = summary("fgd", CapacityCost(50, 10.2, 39.8, completed_gpu_hours=50), 10.2)
+    none = dataclasses.replace(none, queues="none", job_wait_p50=0.0, job_wait_p95=1840.2)
+    fair = dataclasses.replace(
+        fair,
+        queues="fair+placement",
+        job_wait_p50=0.0,
+        job_wait_p95=64.8,
+        preemptions=21,
+        unfinished_cost=241.5,
+        unfinished_gpu_hours=61.5,
+    )
+    sentence = _sentence("w", [none, fair])
+    assert "the policies cost the same here" in sentence
+    assert (
+        "The difference is in the job waits (arrival to every pod running): p50 0 s against "
+        "0 s, p95 31 min against 1 min for fgd / fair+placement." in sentence
+    )
+    assert (
+        "GPU time spent on work that did not complete (preempted, evicted or still running at "
+        "the end): fgd / none $0.00 (0 GPU-h, 0 preemptions), fgd / fair+placement $242 "
+        "(62 GPU-h, 21 preemptions)." in sentence
+    )
+    assert "fragmented than" not in sentence  # no difference worth a clause
+    table = _table([none, fair])
+    assert "job wait p95" in table and "unfinished work USD" in table and "$242" in table
+
+
+def test_a_few_dollars_of_fragmentation_are_not_called_a_difference() -> None:
+    one = summary("fgd", CapacityCost(5000, 100, 4900, completed_gpu_hours=5000), 100)
+    other = summary("bestfit", CapacityCost(5000, 109, 4891, completed_gpu_hours=5000), 100.1)
+    assert "fragmented than" not in _sentence("w", [other, one])

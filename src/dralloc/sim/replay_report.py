@@ -134,28 +134,23 @@ def _sentence(workload: str, rows: Sequence[ReplayPolicySummary]) -> str:
     other = ranked[1]
     saved = saving(best.capacity, other.capacity)
     other_rate = other.capacity.per_completed_gpu_hour
+    queued = bool(best.queues or other.queues)
+    unfinished = _unfinished_clause(best, other) if queued else ""
     if saved is None or other_rate is None or saved < 0.005 * max(total, 1.0):
-        p50 = _column_unit([best.wait_p50, other.wait_p50])
-        p95 = _column_unit([best.wait_p95, other.wait_p95])
-        waits = (
-            f" The difference is in the waits: p50 {_seconds(best.wait_p50, p50)} against "
-            f"{_seconds(other.wait_p50, p50)}, p95 {_seconds(best.wait_p95, p95)} against "
-            f"{_seconds(other.wait_p95, p95)} for {html.escape(other.label)}."
-            if (best.wait_p50, best.wait_p95) != (other.wait_p50, other.wait_p95)
-            else ""
-        )
         fragments = other.capacity.fragmented - best.capacity.fragmented
         gpus = _fragmented_gpus(other) - _fragmented_gpus(best)
+        # A few dollars or a hundredth of a GPU is noise beside the capacity's cost.
         stranded = (
             f" {html.escape(best.label)} leaves {money(abs(fragments))} "
             f"{'less' if fragments > 0 else 'more'} of it fragmented than "
             f"{html.escape(other.label)} ({abs(gpus):,.1f} GPUs on average)."
-            if abs(fragments) >= 1
+            if abs(fragments) >= 0.005 * max(total, 1.0) and abs(gpus) >= 0.05
             else ""
         )
         return (
             f"<p class='headline'>{opening}, as {html.escape(other.label)} does "
-            f"(within 0.5%): the policies cost the same here; {split}.{stranded}{waits}</p>"
+            f"(within 0.5%): the policies cost the same here; {split}.{stranded}"
+            f"{_waits_clause(best, other, queued)}{unfinished}</p>"
         )
     gpus = _fragmented_gpus(other) - _fragmented_gpus(best)
     fewer = (
@@ -166,7 +161,47 @@ def _sentence(workload: str, rows: Sequence[ReplayPolicySummary]) -> str:
     return (
         f"<p class='headline'>{opening}, <b>{money(saved)} less</b> for the same work than "
         f"the next best, {html.escape(other.label)} ({money(other_rate)} per GPU-hour){fewer}; "
-        f"{split}.</p>"
+        f"{split}.{unfinished}</p>"
+    )
+
+
+def _waits_clause(best: ReplayPolicySummary, other: ReplayPolicySummary, queued: bool) -> str:
+    """Where two policies that cost the same differ: their waits. With queues, the jobs'
+    (arrival to every pod running), which is what a queue policy changes; else the pods'."""
+    if queued:
+        pairs = ((best.job_wait_p50, other.job_wait_p50), (best.job_wait_p95, other.job_wait_p95))
+        what = "job waits (arrival to every pod running)"
+    else:
+        pairs = ((best.wait_p50, other.wait_p50), (best.wait_p95, other.wait_p95))
+        what = "waits"
+    if all(a == b for a, b in pairs):
+        return ""
+    (b50, o50), (b95, o95) = pairs
+    p50 = _column_unit([b50, o50])
+    p95 = _column_unit([b95, o95])
+    return (
+        f" The difference is in the {what}: p50 {_seconds(b50, p50)} against "
+        f"{_seconds(o50, p50)}, p95 {_seconds(b95, p95)} against "
+        f"{_seconds(o95, p95)} for {html.escape(other.label)}."
+    )
+
+
+def _unfinished_clause(best: ReplayPolicySummary, other: ReplayPolicySummary) -> str:
+    """With queues, what preemption cost: GPU time spent on work that did not complete."""
+    if max(best.preemptions, other.preemptions) == 0 and (
+        abs(best.unfinished_cost - other.unfinished_cost) < 1
+    ):
+        return ""
+    parts = []
+    for row in (best, other):
+        count = f"{row.preemptions:g} preemption{'s' * (row.preemptions != 1)}"
+        parts.append(
+            f"{html.escape(row.label)} {money(row.unfinished_cost)} "
+            f"({row.unfinished_gpu_hours:,.0f} GPU-h, {count})"
+        )
+    return (
+        f" GPU time spent on work that did not complete (preempted, evicted or still "
+        f"running at the end): {parts[0]}, {parts[1]}."
     )
 
 
@@ -179,6 +214,7 @@ def _fragmented_gpus(row: ReplayPolicySummary) -> float:
 def _table(rows: Sequence[ReplayPolicySummary]) -> str:
     ranked = _ranked(rows)
     best = ranked[0]
+    queued = any(row.queues for row in rows)
     headers = [
         "policy",
         "USD per completed GPU-h",
@@ -187,12 +223,16 @@ def _table(rows: Sequence[ReplayPolicySummary]) -> str:
         "used / fragmented / idle %",
         "GPUs fragmented",
         "completed GPU-h",
-        "wait p50",
-        "wait p95",
+        *(("job wait p50", "job wait p95") if queued else ("wait p50", "wait p95")),
+        *(("preemptions", "unfinished work USD") if queued else ()),
         "pending at end",
     ]
-    p50 = _column_unit([row.wait_p50 for row in rows])
-    p95 = _column_unit([row.wait_p95 for row in rows])
+
+    def waits(row: ReplayPolicySummary) -> tuple[float | None, float | None]:
+        return (row.job_wait_p50, row.job_wait_p95) if queued else (row.wait_p50, row.wait_p95)
+
+    p50 = _column_unit([waits(row)[0] for row in rows])
+    p95 = _column_unit([waits(row)[1] for row in rows])
     cells = []
     for row in rows:
         cost = row.capacity
@@ -215,19 +255,28 @@ def _table(rows: Sequence[ReplayPolicySummary]) -> str:
                 f"{100 * cost.idle / total:.1f}",
                 f"{_fragmented_gpus(row):,.1f}",
                 f"{cost.completed_gpu_hours:,.0f}",
-                _seconds(row.wait_p50, p50),
-                _seconds(row.wait_p95, p95),
+                _seconds(waits(row)[0], p50),
+                _seconds(waits(row)[1], p95),
+                *((f"{row.preemptions:g}", money(row.unfinished_cost)) if queued else ()),
                 f"{row.pending:g}",
             ]
         )
     index = next(i for i, row in enumerate(rows) if row is best)
+    queue_note = (
+        " Job waits run from a job's arrival to every pod of it running (the pods' own waits "
+        "are in replay.csv and the CDF below); unfinished work is the GPU time allocated to "
+        "pods that did not complete (preempted, evicted or running at the end), at the "
+        "price of a used GPU-hour."
+        if queued
+        else ""
+    )
     return table_html(headers, cells, best=index) + (
         "<p class='note'>Medians over seeds. Every provisioned GPU-hour is charged at its "
         "model's price, from the first arrival to the end of the run, and split into used, "
         "fragmented (free, but FGD's measure says the trace's typical pods could not use it) "
         "and idle; USD per completed GPU-h divides that cost by the GPU-hours of the pods that "
         "ran to completion; the best saves (its rate's difference) × its completed GPU-hours. "
-        "GPUs fragmented is the mean over the run.</p>"
+        f"GPUs fragmented is the mean over the run.{queue_note}</p>"
     )
 
 

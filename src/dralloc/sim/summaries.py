@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from dralloc.sim.campaign import ReplayRun, RunCurves
 from dralloc.sim.costs import CapacityCost, CapacityHours, stranded_cost_per_hour
 from dralloc.sim.fgd import ARRIVAL_AXIS
+from dralloc.sim.replay.results import percentile
 
 __all__ = ["PolicySummary", "ReplayPolicySummary", "summarize", "summarize_replays"]
 
@@ -93,6 +94,14 @@ class ReplayPolicySummary:
     capacity: CapacityCost = field(default_factory=lambda: CapacityCost(0.0, 0.0, 0.0, 0.0))
     hours: CapacityHours = field(default_factory=lambda: CapacityHours(0.0, 0.0, 0.0))
     makespan: float = 0.0  # seconds, median
+    # With queues: job waits (arrival -> every pod running) in seconds, preemptions, and
+    # the USD of allocated GPU time whose work did not complete (pods preempted, evicted
+    # or still running at the end): medians over seeds.
+    job_wait_p50: float | None = None
+    job_wait_p95: float | None = None
+    preemptions: float = 0.0
+    unfinished_cost: float = 0.0
+    unfinished_gpu_hours: float = 0.0
 
     @property
     def label(self) -> str:
@@ -129,9 +138,24 @@ def summarize_replays(
             capacity=_median_cost([r.capacity_cost(prices) for r in group]),
             hours=_median_hours([r.capacity_hours() for r in group]),
             makespan=statistics.median(r.summary.makespan for r in group),
+            job_wait_p50=_median([percentile(r.job_waits, 50) for r in group]),
+            job_wait_p95=_median([percentile(r.job_waits, 95) for r in group]),
+            preemptions=statistics.median(r.preemptions for r in group),
+            unfinished_cost=statistics.median(_unfinished(r, prices)[1] for r in group),
+            unfinished_gpu_hours=statistics.median(_unfinished(r, prices)[0] for r in group),
         )
         for (workload, policy, queues), group in groups.items()
     ]
+
+
+def _unfinished(run: ReplayRun, prices: Mapping[str, float]) -> tuple[float, float]:
+    """GPU-hours allocated to work that did not complete, and their USD at the run's mean
+    price of a used GPU-hour (completed work is not split by model)."""
+    used = sum(h.used for h in run.capacity_hours().values())
+    hours = max(0.0, used - run.completed_gpu_hours)
+    if used <= 0:
+        return hours, 0.0
+    return hours, hours * run.capacity_cost(prices).used / used
 
 
 def _median_cost(costs: Sequence[CapacityCost]) -> CapacityCost:
