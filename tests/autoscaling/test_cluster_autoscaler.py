@@ -190,10 +190,30 @@ def test_a_group_never_goes_below_its_min(catalog: Catalog) -> None:
     first = world.ca.run_once(1000.0, world.cluster_at(1000.0), [])
     later = world.ca.run_once(1700.0, world.cluster_at(1700.0), [])
     assert first.unneeded == {"l4x4-od-0000": 1000.0} == later.unneeded
+    assert first.unneeded_timers == {} == later.unneeded_timers
     assert [(u.node, u.reason) for u in later.unremovable] == [
         ("l4x4-od-0000", UnremovableReason.NODE_GROUP_MIN_SIZE_REACHED)
     ]
     assert world.ca.fleet.nodes()[0].lifecycle.deleting_at is None
+
+
+def test_a_node_held_at_its_group_min_is_unneeded_but_runs_no_timer(catalog: Catalog) -> None:
+    groups = "- {name: l4x4-od, shape: l4x4, min: 1, max: 3}\n"
+    world = World(autoscaler(load(config_text(groups), catalog), catalog))
+    world.ca.fleet.start()
+    world.ca.fleet.request("l4x4-od", 0.0)
+    first = world.ca.run_once(1000.0, world.cluster_at(1000.0), [])
+    # Two empty nodes above min 1: either may go when its timer ends.
+    assert first.unneeded == {"l4x4-od-0000": 1000.0, "l4x4-od-0001": 1000.0}
+    assert first.unneeded_timers == first.unneeded
+    later = world.ca.run_once(1700.0, world.cluster_at(1700.0), [])
+    assert [d.node for d in later.of_type(ScaleDown)] == ["l4x4-od-0000"]
+    # The other is still unneeded (as upstream reports it) but only a bigger group frees it.
+    assert later.unneeded == {"l4x4-od-0001": 1000.0}
+    assert later.unneeded_timers == {}
+    assert [(u.node, u.reason) for u in later.unremovable] == [
+        ("l4x4-od-0001", UnremovableReason.NODE_GROUP_MIN_SIZE_REACHED)
+    ]
 
 
 def test_no_scale_down_within_the_delay_after_a_scale_up(catalog: Catalog) -> None:

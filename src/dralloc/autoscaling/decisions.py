@@ -257,6 +257,11 @@ class LoopResult:
     skipped: str = ""  # why scale-up (and scale-down) were skipped this loop, if they were
     scale_down_in_cooldown: bool = False
     unneeded: Mapping[str, float] = field(default_factory=dict)  # node -> unneeded since
+    # The unneeded nodes whose timer may end in a deletion with nothing else changing: all
+    # but those of a group at its min size. Upstream lists those as unneeded too (the
+    # min-size check comes at deletion), but no later loop removes them by itself, so a
+    # replay need not run loops for them.
+    unneeded_timers: Mapping[str, float] = field(default_factory=dict)
     unremovable: tuple[Unremovable, ...] = ()
     # §7-8: the ProvisioningRequests as this loop left them (their conditions updated), and
     # the CapacityBuffer chunks that found no room (pod keys), in the order given.

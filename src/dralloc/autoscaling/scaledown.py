@@ -24,6 +24,10 @@ Per loop (CA 1.36's planner and actuator, behaviour reproduced):
   `maxScaleDownParallelism` at once, others one drain at a time (`maxDrainParallelism`,
   counting drains still running). A drained node is gone after its pods' grace period (30 s,
   the Kubernetes default, capped at `maxGracefulTerminationSec`) plus the terminate delay.
+* `LoopResult.unneeded` lists every unneeded node with its timer, as upstream's status does;
+  `LoopResult.unneeded_timers` only those whose timer may end in a deletion: a node of a
+  group at its min size waits for nothing time alone brings, so a caller deciding whether a
+  later loop can act by itself (the replay skipping quiet loops) reads that one.
 
 Upcoming nodes are not destinations for evicted pods here (they do not exist yet); upstream's
 scale-down snapshot holds only registered nodes too.
@@ -245,14 +249,14 @@ def scale_down(
     memory.candidates = {}
     for name, (candidate, _) in found.items():
         memory.candidates.setdefault(candidate.node.group, []).append(name)
-    result.unneeded = dict(memory.unneeded)
+    sizes = {g.name: view.size(g.name) for g in ca.config.node_groups}
     if memory.in_cooldown(ca, now):
         result.scale_down_in_cooldown = True
+        _report_unneeded(ca, memory, sizes, found, result)
         result.unremovable = tuple(unremovable)
         return
 
     # 4. deletions
-    sizes = {g.name: view.size(g.name) for g in ca.config.node_groups}
     empty_budget = options.max_scale_down_parallelism
     drain_budget = options.max_drain_parallelism - len(memory.draining)
     for name, (candidate, planned) in found.items():
@@ -296,5 +300,24 @@ def scale_down(
                 gone,
             )
         )
-    result.unneeded = dict(memory.unneeded)
+    _report_unneeded(ca, memory, sizes, found, result)
     result.unremovable = tuple(unremovable)
+
+
+def _report_unneeded(
+    ca: ClusterAutoscaler,
+    memory: ScaleDownState,
+    sizes: dict[str, int],
+    found: dict[str, tuple[_Candidate, dict[str, str]]],
+    result: LoopResult,
+) -> None:
+    """The unneeded nodes, and those of them whose timer may still end in a deletion: a
+    node of a group at its min size (`sizes` after this loop's deletions) waits for nothing
+    time alone brings."""
+    result.unneeded = dict(memory.unneeded)
+    groups = {name: ca.fleet.group(candidate.node.group) for name, (candidate, _) in found.items()}
+    result.unneeded_timers = {
+        name: since
+        for name, since in memory.unneeded.items()
+        if sizes[groups[name].name] > groups[name].min_size
+    }
