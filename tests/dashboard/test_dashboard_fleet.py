@@ -12,6 +12,7 @@ import pytest
 
 from dralloc.cli.dashboard import offline_dashboard
 from dralloc.cli.inputs import read_cluster
+from dralloc.cli.queue import run_queue
 from dralloc.cli.schedule import plan_schedule
 from dralloc.dashboard import SCHEMA, FleetBuilder, Published, Sample, build_fleet
 from dralloc.dashboard.fleet import cluster_queue_json
@@ -220,5 +221,23 @@ def test_queued_jobs_are_admitted_as_dralloc_queue_admits_them() -> None:
     assert (gpus["team-b"]["used"], gpus["team-b"]["borrowed"]) == ("12", "4")
     assert document["notes"] == [
         "queues: Kueue's admission as `dralloc queue -f` runs it (3 of 4 workloads admitted, "
-        "7 of 7 pods placed); the fleet shows the cluster without the queued jobs' pods"
+        "7 of 7 pods placed); the fleet shows the admitted jobs' pods where they were placed"
     ]
+    # The fleet draws the admitted jobs' pods where `dralloc queue` placed them, each GPU's
+    # claim reserved for its pod; the pending job's pods do not exist (its Job is suspended).
+    run = run_queue(read_cluster([str(examples)]), SchedulerConfiguration(), Features())
+    placed = {pod: node for pods in run.pods.values() for pod, node in pods}
+    assert len(placed) == 7 and all(placed.values())
+    drawn = {pod: n["name"] for n in document["nodes"] for pod in n["pods"]}
+    assert {pod: drawn.get(pod) for pod in placed} == placed
+    holders = {
+        pod
+        for n in document["nodes"]
+        for g in n["gpus"]
+        for d in g["devices"]
+        for c in d["claims"]
+        for pod in c["pods"]
+    }
+    assert set(placed) <= holders
+    assert document["summary"]["usedGpus"] == 20  # team-a's 8 and team-b's 12
+    assert document["pending"] == []

@@ -233,8 +233,19 @@ def test_verbose_lists_what_is_really_set_aside(monkeypatch: pytest.MonkeyPatch)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     first = result.stderr.splitlines()[0]
-    # The Kueue objects admit the Jobs (as `dralloc queue` does); the Jobs' pods are not drawn.
-    assert first == (
-        "set aside, the dashboard does not use them: "
-        "4 Job queued for Kueue, its pods not drawn (see dralloc queue)"
+    # The Kueue objects admit the Jobs (as `dralloc queue` does) and their pods are drawn:
+    # nothing is set aside.
+    assert not first.startswith("set aside"), first
+    # Without a ClusterQueue, nothing admits them: they stay suspended, and -v says so.
+    args = [
+        *args[:1],
+        "-f",
+        str(examples / "00-cluster.yaml"),
+        "-f",
+        str(examples / "20-jobs.yaml"),
+    ]
+    result = CliRunner().invoke(app, [*args, "--address", "127.0.0.1:0", "--for", "0.01", "-v"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0].endswith(
+        "4 Job queued for Kueue, suspended: no ClusterQueue (see dralloc queue)"
     )

@@ -7,10 +7,11 @@ dashboard shows the state that leaves: where every claim's devices are, and the 
 pending with `dralloc schedule`'s message. ClusterQueues show their `.status` as given,
 unless the input holds Jobs or JobSets queued for Kueue: then they show what `dralloc queue
 -f` makes of them (`run_queue`: admitted and pending Workloads, usage against quota), and
-the document's `notes` (shown on the page) say that the fleet is drawn without those jobs'
-pods. Clicking a pending pod asks `/api/explain`, which answers with `dralloc explain --pod
-NS/NAME -o json`'s document for the same input (`explain_pod_in_input`), computed once per
-pod and remembered (the input never changes).
+the fleet is what that run scheduled (`QueueRun.scheduled_input`: the admitted jobs started,
+their pods placed or pending, the other jobs suspended); the document's `notes` (shown on
+the page) say so. Clicking a pending pod asks `/api/explain`, which answers with `dralloc
+explain --pod NS/NAME -o json`'s document for the same input (`explain_pod_in_input`),
+computed once per pod and remembered (the input never changes).
 
 Live, `explain_live_pod` gives the same document from the live scheduler's cache: every
 Filter plugin of the pod's profile on every node (`scheduler.explain.explain_pod`), each of
@@ -120,13 +121,16 @@ def _cluster_queues(cluster: ClusterInput) -> list[dict[str, Any]]:
 
 def report_set_aside(cluster: ClusterInput) -> None:
     """-v: what the dashboard does not use. ClusterQueues are shown; with queued Jobs the
-    Kueue objects admit them (`dralloc queue`'s run) but the jobs' pods are not drawn."""
+    Kueue objects admit them (`dralloc queue`'s run) and the admitted jobs' pods are drawn;
+    without a ClusterQueue queued Jobs stay suspended."""
     from collections import Counter
 
     from dralloc.queueing.objects import GROUP, KINDS
 
     queued = queued_jobs(cluster)
     evaluated = bool(queued and _cluster_queues(cluster))
+    if evaluated:
+        queued = []  # admitted and drawn as `dralloc queue` starts them
     counts = Counter(
         f"{item.kind} ({item.api_version})"
         for item in cluster.set_aside
@@ -135,7 +139,7 @@ def report_set_aside(cluster: ClusterInput) -> None:
     )
     for job in queued:
         kind = job.partition(" ")[0]
-        counts[f"{kind} queued for Kueue, its pods not drawn (see dralloc queue)"] += 1
+        counts[f"{kind} queued for Kueue, suspended: no ClusterQueue (see dralloc queue)"] += 1
     if counts:
         listed = ", ".join(f"{count} {kind}" for kind, count in counts.items())
         sys.stderr.write(f"set aside, the dashboard does not use them: {listed}\n")
@@ -205,6 +209,17 @@ def offline_dashboard(
     from dralloc.scheduler.offline import queue_order, schedule_queue
 
     queued = queued_jobs(cluster)
+    cluster_queues = _cluster_queues(cluster)
+    notes = []
+    run: QueueRun | None = None
+    if queued and cluster_queues:
+        # Kueue's admission as `dralloc queue -f` runs it; the fleet is then what its step 4
+        # scheduled: the admitted jobs' pods placed, the others' jobs suspended.
+        from dralloc.cli.queue import run_queue
+
+        run = run_queue(cluster, config, features, seed)
+        if run.scheduled_input is not None:
+            cluster = run.scheduled_input
     plan, frameworks = plan_schedule(cluster, config, features, seed)
     queue = queue_order(plan)
     outcomes, _ = schedule_queue(plan, frameworks, queue)
@@ -218,13 +233,7 @@ def offline_dashboard(
         for entry in queue
         if not (outcome := outcomes[entry.index]).is_scheduled
     ]
-    cluster_queues = _cluster_queues(cluster)
-    notes = []
-    if queued and cluster_queues:
-        # Kueue's admission as `dralloc queue -f` runs it; its pods are not drawn here.
-        from dralloc.cli.queue import run_queue
-
-        run = run_queue(cluster, config, features, seed)
+    if run is not None:
         statuses = queue_statuses(run)
         cluster_queues = [
             {**q, "status": statuses.get(str((q.get("metadata") or {}).get("name")), {})}
@@ -236,8 +245,8 @@ def offline_dashboard(
         notes.append(
             f"queues: Kueue's admission as `dralloc queue -f` runs it ({admitted} of "
             f"{_count(len(run.inputs.workloads), 'workload')} admitted, {placed} of "
-            f"{_count(len(pods), 'pod')} placed); the fleet shows the cluster without the "
-            "queued jobs' pods"
+            f"{_count(len(pods), 'pod')} placed); the fleet shows the admitted jobs' pods "
+            "where they were placed"
         )
     elif queued:
         notes.append(

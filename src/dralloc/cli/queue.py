@@ -177,6 +177,10 @@ class QueueRun:
     exit_code: int = EXIT_OK
     # Workload key -> (pod key, node or None) of the pods its job made.
     pods: dict[str, list[tuple[str, str | None]]] = field(default_factory=dict)
+    # What step 4 scheduled: the input with the admitted jobs started (their pods released)
+    # and the others suspended; scheduling it again gives the same outcomes (the dashboard
+    # draws the admitted jobs' pods from it).
+    scheduled_input: ClusterInput | None = None
 
     def pending(self) -> list[str]:
         return [k for k in self.inputs.workloads if k not in self.state.reservations]
@@ -290,10 +294,19 @@ def run_queue(
         else:
             started.append(started_job(jobs[k], workload, inputs.flavors))
     held = [suspended_job(jobs[k]) for k in jobs if k not in admitted]
-    scheduled = run_schedule(
-        _cluster_of(cluster, [*others, *started, *held]), config, features, seed
+    scheduled_input = _cluster_of(cluster, [*others, *started, *held])
+    scheduled = run_schedule(scheduled_input, config, features, seed)
+    run = QueueRun(
+        state,
+        manager,
+        inputs,
+        jobs,
+        admitted,
+        scheduled,
+        checker,
+        cycles,
+        scheduled_input=scheduled_input,
     )
-    run = QueueRun(state, manager, inputs, jobs, admitted, scheduled, checker, cycles)
     placed = {o.pod.key: o.node for o in scheduled.outcomes}
     for key, loaded in jobs.items():
         owner = (
