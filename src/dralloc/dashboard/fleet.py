@@ -17,8 +17,14 @@ cell shows depends on how its driver publishes it:
 Each drawn device lists the claims that hold it and the pods those claims are reserved for.
 A GPU's `used` is the share of it allocated: 1 for an allocated whole GPU, the slices in use
 over all slices for MIG, the shares' sum for a shared GPU. Utilization is the fleet's used
-GPUs over its GPUs; fragmentation is `AcceleratorReport.fragmented_gpu_share`, the number the
-scheduler's `/metrics` exports. Cost charges every provisioned GPU-hour at its model's price
+GPUs over its GPUs. Fragmentation counts GPU capacity the same way, slices and shares
+included: the share of the free GPU capacity (a GPU's 1 - `used`) that sits on nodes where the
+typical pending claim (the median one by devices asked, `claim_device_count`) cannot be
+allocated now, as the allocator answers on each node with free capacity; 0 when nothing is
+free or nothing waits. Sixteen free 2g.20gb instances beside a claim for a 3g.40gb are all
+stranded; a free whole GPU on a dynamic-MIG node, which could carve one, is not. (`/metrics`'
+`dralloc_fragmented_gpu_share` counts whole devices per node and driver instead, cheaply
+enough for every scrape.) Cost charges every provisioned GPU-hour at its model's price
 (`sim.prices`, by the GPU's catalog name): used, and idle (the rest).
 
 The document's schema is `SCHEMA` (docs/dashboard.md lists every field).
@@ -27,13 +33,12 @@ The document's schema is `SCHEMA` (docs/dashboard.md lists every field).
 from __future__ import annotations
 
 import re
-import statistics
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from dralloc.allocator import AllocationError, Allocator
 from dralloc.api.core import Node
 from dralloc.api.quantity import Quantity
 from dralloc.api.resource import (
@@ -44,13 +49,7 @@ from dralloc.api.resource import (
 )
 from dralloc.devices.catalog import Catalog
 from dralloc.errors import NotFoundError
-from dralloc.kube.metrics import (
-    AcceleratorReport,
-    DeviceRow,
-    DeviceState,
-    claim_device_count,
-    device_model,
-)
+from dralloc.kube.metrics import claim_device_count, device_model
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.sim.prices import DEFAULT_PRICES
 
@@ -353,8 +352,6 @@ class FleetBuilder:
         names = sorted(cache.nodes)
         gpus_by_node: dict[str, dict[str, _Gpu]] = {n: {} for n in names}
         others: dict[str, list[_Drawn]] = {n: [] for n in names}
-        # Free devices per (node, driver), for the fragmentation /metrics reports.
-        free: dict[tuple[str, str], int] = defaultdict(int)
         newest: dict[tuple[str, str], int] = {}
         slices = cache.inventory.slices
         for entry in slices:
@@ -374,7 +371,6 @@ class FleetBuilder:
             taken = sorted(i for name in held if (i := known.index.get(name)) is not None)
             if spec.node_name:
                 node = spec.node_name
-                free[(node, driver)] += len(known.facts) - len(taken)
                 if node not in gpus_by_node:
                     continue
                 # Devices in publication order: those always drawn and those held.
@@ -385,8 +381,6 @@ class FleetBuilder:
             for facts in known.facts:  # a pool whose devices each name their node
                 node = facts.node
                 here = held.get(facts.name, ())
-                if not here and node:
-                    free[(node, driver)] += 1
                 if node in gpus_by_node:
                     _place(gpus_by_node[node], others[node], facts, here)
         if self.remember:
@@ -398,6 +392,7 @@ class FleetBuilder:
         cost_total = 0.0
         cost_used = 0.0
         unpriced: set[str] = set()
+        free: dict[str, float] = {}  # node -> free GPU capacity, in GPUs
         for name in names:
             info = cache.nodes[name]
             row = _node_json(info.node)
@@ -410,6 +405,7 @@ class FleetBuilder:
                 gpus.append(document)
                 total_gpus += 1
                 used_gpus += document["used"]
+                free[name] = free.get(name, 0.0) + 1.0 - document["used"]
                 if price is None:
                     unpriced.add(gpu.model or "unknown")
                 else:
@@ -428,7 +424,7 @@ class FleetBuilder:
                 "gpus": total_gpus,
                 "usedGpus": round(used_gpus, 4),
                 "utilization": round(used_gpus / total_gpus, 4) if total_gpus else 0.0,
-                "fragmentation": round(_fragmentation(cache, free), 4),
+                "fragmentation": round(stranded_gpu_share(cache, free), 4),
                 "pendingPods": len(pending),
                 "costPerHour": round(cost_total, 4),
                 "usedCostPerHour": round(cost_used, 4),
@@ -465,22 +461,43 @@ def build_fleet(
     )
 
 
-def _fragmentation(cache: SchedulerCache, free: Mapping[tuple[str, str], int]) -> float:
-    """`AcceleratorReport.fragmented_gpu_share`, the number /metrics exports, from the free
-    devices counted per (node, driver) and the typical pending claim's size."""
-    sizes = [
-        n
-        for n in (
-            claim_device_count(c) for c in cache.claims.values() if c.status.allocation is None
-        )
-        if n > 0
-    ]
-    rows = tuple(
-        DeviceRow(driver, "", node, "", DeviceState.FREE, count)
-        for (node, driver), count in free.items()
+def typical_pending_claim(cache: SchedulerCache) -> ResourceClaim | None:
+    """The median unallocated claim by the devices it asks for (the lower median, ties by
+    name); None when no claim with a known device count waits."""
+    sized = sorted(
+        (n, f"{c.metadata.namespace}/{c.metadata.name}", c)
+        for c in cache.claims.values()
+        if c.status.allocation is None and (n := claim_device_count(c)) > 0
     )
-    demand = statistics.median_low(sizes) if sizes else None
-    return AcceleratorReport(devices=rows, typical_demand=demand).fragmented_gpu_share
+    return sized[(len(sized) - 1) // 2][2] if sized else None
+
+
+def stranded_gpu_share(cache: SchedulerCache, free: Mapping[str, float]) -> float:
+    """The share of the free GPU capacity (`free`: node -> free GPUs, fractions of MIG slices
+    and shares included) on nodes where the typical pending claim cannot be allocated now
+    (the module docstring). One allocation attempt per node with free capacity."""
+    total = sum(v for v in free.values() if v > 0)
+    claim = typical_pending_claim(cache)
+    if claim is None or total <= 0:
+        return 0.0
+    allocator = Allocator(cache.features)
+    stranded = 0.0
+    for name, capacity in free.items():
+        info = cache.nodes.get(name)
+        if capacity <= 0 or info is None:
+            continue
+        try:
+            fits = (
+                allocator.allocate(
+                    info.node, [claim], cache.inventory, cache.classes, cache.allocated
+                )
+                is not None
+            )
+        except AllocationError:  # the claim cannot be allocated here at all
+            fits = False
+        if not fits:
+            stranded += capacity
+    return stranded / total
 
 
 def _natural(text: str) -> list[Any]:

@@ -47,7 +47,7 @@
       ["gpus", "GPUs", String(s.gpus)],
       ["used-gpus", "GPUs allocated", s.usedGpus.toFixed(2)],
       ["utilization", "utilization", pct(s.utilization)],
-      ["fragmentation", "stranded (free devices on a node with fewer free than the typical pending claim asks)", pct(s.fragmentation)],
+      ["fragmentation", "stranded (free GPU capacity, MIG slices and shares counted, on nodes where the typical pending claim cannot be allocated)", pct(s.fragmentation)],
       ["pending", "pods pending", String(s.pendingPods)],
       ["cost", "cost per hour (used + idle)", usd(s.costPerHour)],
       ["idle-cost", "idle per hour", usd(s.idleCostPerHour)],
