@@ -5,6 +5,7 @@ widths are kept as artifacts."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,3 +96,42 @@ def test_report_fits_a_phone_screen(
     assert not overflows, "the page is wider than the 390 px screen"
     assert 0 <= summary_top < PHONE[1], summary_top
     assert (reports[mode].parent / "plotly.min.js").is_file(), "the shared script beside it"
+
+
+A4 = (794, 1123)  # CSS px at 96 per inch, as `sim.export` lays the page out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_printed_report_keeps_each_chart_with_its_heading(
+    browser: Browser, reports: dict[str, Path], artifacts: Path, mode: str
+) -> None:
+    probe = open_page(browser, reports[mode].as_uri(), width=A4[0], height=A4[1])
+    page = probe.page
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.plotly-graph-div')]"
+        ".every(d => d.querySelector('svg.main-svg'))",
+        timeout=15000,
+    )
+    # Each chart's heading, chart and note are one block a page break does not split, and
+    # no heading may end a page.
+    blocks = page.evaluate(
+        """() => [...document.querySelectorAll('h3')].map(h => {
+            const block = h.closest('.figure');
+            return [
+                block ? getComputedStyle(block).breakInside : 'no block',
+                getComputedStyle(h).breakAfter,
+                block ? block.querySelectorAll('.plotly-graph-div').length : 0,
+            ];
+        })"""
+    )
+    charts = page.locator(".plotly-graph-div").count()
+    assert blocks and all(b == ["avoid", "avoid", 1] for b in blocks), blocks
+    assert len(blocks) == charts  # every chart sits in such a block
+    page.emulate_media(media="screen")  # as `sim.export` prints it
+    pdf = page.pdf(format="A4", print_background=True)
+    page.context.close()
+    (artifacts / f"{mode}-report.pdf").write_bytes(pdf)
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    # At least one chart per page and no blank pages: at most a page per chart, the answer's
+    # page and the provenance's.
+    assert 1 <= pages <= charts + 2, (pages, charts)

@@ -10,7 +10,9 @@ summary table's markup, the charts' common layout, and the provenance footer's p
 * **Narrow screens.** A viewport meta tag; the body never wider than the screen; tables scroll
   sideways inside their own box; charts take the page's width (`responsive`), put their legend
   under the plot and carry their titles in the page (a long plotly title is clipped on a phone).
-* **Print.** The same page, printed by `sim.export` for PDF and PNG; charts avoid page breaks.
+* **Print.** The same page, printed by `sim.export` for PDF and PNG: a chart, its heading and
+  its note are one block that a page break never splits (`break-inside: avoid`), and no
+  heading ends a page (`break-after: avoid`).
 
 Pure string building, except `write_page` and `write_plotly_js`, which write through a
 temporary file renamed into place.
@@ -64,6 +66,8 @@ table.summary tr.best td{font-weight:600}
  margin-right:.4em}
 .note{color:#555;font-size:.9em}
 .chart{width:100%;min-height:360px;break-inside:avoid;page-break-inside:avoid}
+.figure{break-inside:avoid;page-break-inside:avoid}
+h2,h3{break-after:avoid;page-break-after:avoid}
 .plotly-graph-div{max-width:100%}
 footer.provenance{margin-top:2.5em;font-size:.85em;color:#444}
 footer dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0}
@@ -129,7 +133,12 @@ def figure_html(figure: go.Figure, title: str, *, height: int = 420, note: str =
         config={"responsive": True, "displaylogo": False},
     )
     caption = f"<p class='note'>{note}</p>" if note else ""
-    return f"<h3>{html.escape(title, quote=False)}</h3><div class='chart'>{chart}</div>{caption}"
+    # One block, so that printing never leaves the heading at a page's foot and the chart
+    # on the next page.
+    return (
+        f"<div class='figure'><h3>{html.escape(title, quote=False)}</h3>"
+        f"<div class='chart'>{chart}</div>{caption}</div>"
+    )
 
 
 def table_html(
