@@ -90,12 +90,13 @@ class FilterPhase:
         narrowing: list[str] = []
         rejection: Status | None = None
         hints: list[tuple[str, frozenset[str]]] = []
+        skip = Code.SKIP
         for plugin in self.profile.pre_filter:
             result, status = plugin.pre_filter(state, pod, nodes)
-            status = status.stamped(plugin.name)
-            if status.code == Code.SKIP:
+            if status.code is skip:  # nothing reads a SKIP's plugin: no stamped copy
                 skipped.add(plugin.name)
                 continue
+            status = status.stamped(plugin.name)
             if status.is_rejected:
                 diagnosis.unschedulable_plugins.add(plugin.name)
                 if rejection is None or status.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:

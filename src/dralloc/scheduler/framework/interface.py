@@ -234,6 +234,25 @@ class ScorePlugin(Protocol):
 
 
 @runtime_checkable
+class UniformScorer(Protocol):
+    """A Score plugin that can tell, once per cycle, that it gives every node the same raw
+    score (dralloc's extension, for `FrameworkSpeedups.uniform_scores`): ImageLocality for
+    a pod whose images no node holds. The framework then calls no `score` of this plugin in
+    the cycle and puts the one value through the same normalising, range check and weight."""
+
+    name: str
+
+    def uniform_score(self, state: CycleState, pod: PodInfo) -> int | None:
+        """Called at most once per cycle, after PreScore (and only when this plugin's
+        PreScore, if it has one, did not SKIP), before any `score` of the cycle: the raw
+        score `score` would return for every node of the cycle's snapshot, or None when
+        they may differ or the plugin cannot tell cheaply (then `score` runs per node as
+        usual). Never a value where `score` would fail on some node. Must not change
+        anything but memos the plugin owns."""
+        ...
+
+
+@runtime_checkable
 class BulkScorer(Protocol):
     """A score plugin that scores all feasible nodes at once (dralloc's extension, not
     upstream's): the framework calls it instead of `score` per node. Raw scores, by node."""

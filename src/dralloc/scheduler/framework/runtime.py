@@ -25,7 +25,9 @@ only where they give exactly the plain evaluation (every Filter plugin that runs
 no PreFilter plugin narrowing the nodes), and then visits, scores and chooses as the plain
 evaluation does. Ties between equally scored nodes go to a fixed node ranking when one is
 given (the FGD experiment's), else to a seeded `random.Random` when one is given, else to the
-first node in name order (deterministic for scripts).
+first node in name order (deterministic for scripts). The framework's own shortcuts
+(`speedups.py`: uniform scores, ties drawn by position) are switched by `FrameworkSpeedups`;
+none changes what a cycle decides.
 
 A what-if loop that re-runs whole cycles on a cache it changes and restores (gang preemption
 asks "does the gang fit now?" once per victim unit) may remember verdicts for its own extent
@@ -74,7 +76,8 @@ from dralloc.scheduler.framework.scoring import (
     default_normalize,
     default_normalize_array,
 )
-from dralloc.scheduler.framework.selection import NodeRanking, select_host
+from dralloc.scheduler.framework.selection import NameOrder, NodeRanking, select_host
+from dralloc.scheduler.framework.speedups import FrameworkSpeedups
 from dralloc.scheduler.framework.status import SUCCESS, Code, Status
 from dralloc.scheduler.framework.verdicts import NodeScores, ShapeVerdicts
 
@@ -85,6 +88,7 @@ __all__ = [
     "Diagnosis",
     "FitError",
     "Framework",
+    "FrameworkSpeedups",
     "Profile",
     "ScheduleResult",
     "SchedulingError",
@@ -105,9 +109,12 @@ class Framework:
         pod_signature: PodSignature | None = None,
         node_key: Callable[[NodeInfo], Hashable] | None = None,
         remember_what_ifs: bool = True,
+        speedups: FrameworkSpeedups | None = None,
     ) -> None:
         self.profile = profile
         self.rng = rng
+        # The framework's own shortcuts (`speedups.py`; all on by default).
+        self.speedups = speedups if speedups is not None else FrameworkSpeedups()
         # Whether `remembering` gives a what-if loop its scoped verdict memory (the off
         # switch of that speed-up; outcomes are the same either way).
         self.remember_what_ifs = remember_what_ifs
@@ -122,13 +129,14 @@ class Framework:
         self._node_keys: NodeMemo[Hashable] = NodeMemo()
         self._memory = VerdictMemory()
         self._filtering = FilterPhase(profile)
-        self._scoring = Prioritizer(profile)
+        self._scoring = Prioritizer(profile, self.speedups)
         # Called for every node visited: the bound methods and names looked up once.
         self._filters = [(plugin.name, plugin.filter) for plugin in profile.filter]
         # A fixed ranking for ties (the FGD experiment's random node order, spec/fgd.md 4.3);
         # it takes precedence over `rng`.
         self.node_rank = node_rank
         self._ranking = NodeRanking(node_rank) if node_rank is not None else None
+        self._name_order = NameOrder() if self.speedups.ties_by_position else None
         self.next_start_node_index = 0
         self._hand_over_handle()
 
@@ -264,7 +272,7 @@ class Framework:
             return ScheduleResult(nodes[int(window[0])].name, visited, 1)
         scored = ScoredNodes(nodes, window, verdicts)
         totals = self._scoring.prioritize(state, pod, scored)
-        host = select_host(scored, totals, self._ranking, self.rng)
+        host = select_host(scored, totals, self._ranking, self.rng, self._name_order)
         return ScheduleResult(host, visited, int(window.size), NodeScores(nodes, window, totals))
 
     def _refresh(

@@ -10,12 +10,20 @@ and its result is read back in the same order.
 A node-local plugin's raw scores come from the pod shape's remembered verdicts when the cycle
 has them (`verdicts.py`), computed only for the nodes not remembered; the sum, the
 normalisation and the range check are the same either way, so remembering changes no score.
+With `FrameworkSpeedups.uniform_scores`, a plugin that declares one raw score for every node
+of the cycle (`UniformScorer`) is not called per node: its value fills the array the other
+path would have computed, and a value of 0 from a plugin without NormalizeScore adds nothing,
+so nothing is added.
+
+PreScore plugins get the scored nodes as a `Sequence` that builds its list only when a
+plugin reads past its length or one position (most PreScore plugins SKIP without looking).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -25,11 +33,13 @@ from dralloc.scheduler.framework.interface import (
     CycleState,
     ScoreNormalizer,
     ScorePlugin,
+    UniformScorer,
     is_node_local,
 )
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from dralloc.scheduler.framework.outcomes import SchedulingError
 from dralloc.scheduler.framework.profile import Profile
+from dralloc.scheduler.framework.speedups import FrameworkSpeedups
 from dralloc.scheduler.framework.status import Code, Status
 from dralloc.scheduler.framework.verdicts import Positions, Scores, ShapeVerdicts
 
@@ -82,11 +92,47 @@ class ScoredNodes:
         return self._listed
 
 
+class _ScoredSequence(Sequence[NodeInfo]):
+    """The scored nodes as PreScore plugins read them: the length and one position without
+    building the list; anything else (iterating, slicing) builds it once."""
+
+    __slots__ = ("_scored",)
+
+    def __init__(self, scored: ScoredNodes) -> None:
+        self._scored = scored
+
+    def __len__(self) -> int:
+        return int(self._scored.window.size)
+
+    @overload
+    def __getitem__(self, at: int) -> NodeInfo: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> Sequence[NodeInfo]: ...
+
+    def __getitem__(self, at: int | slice) -> NodeInfo | Sequence[NodeInfo]:
+        if isinstance(at, slice):
+            return self._scored.listed()[at]
+        scored = self._scored
+        return scored.nodes[int(scored.window[at])]
+
+    def __iter__(self) -> Iterator[NodeInfo]:
+        return iter(self._scored.listed())
+
+
 class Prioritizer:
     """One profile's PreScore and Score plugins, run over the nodes of one cycle."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, speedups: FrameworkSpeedups | None = None) -> None:
         self.profile = profile
+        # Score plugins that may declare one raw score for every node of a cycle (those
+        # are asked first when the switch is on).
+        uniform_scores = speedups is None or speedups.uniform_scores
+        self._uniform: dict[int, UniformScorer] = {
+            id(plugin): plugin
+            for plugin, _ in profile.score
+            if uniform_scores and isinstance(plugin, UniformScorer)
+        }
         # Score plugins that score every feasible node in one call (dralloc's own extension,
         # for scores that are not per node, such as Random's one drawn node).
         self._bulk: dict[int, BulkScorer] = {
@@ -123,13 +169,26 @@ class Prioritizer:
         was remembered: a node-local plugin's raw scores come from the shape's verdicts when
         there are any, and are computed otherwise."""
         skipped = (
-            self.run_pre_score(state, pod, scored.listed()) if self.profile.pre_score else set()
+            self.run_pre_score(state, pod, _ScoredSequence(scored))
+            if self.profile.pre_score
+            else set()
         )
         totals: Scores = np.zeros(scored.window.size, dtype=np.int64)
+        uniform = self._uniform
         for plugin, weight in self.profile.score:
             if plugin.name in skipped:
                 continue
-            if scored.verdicts is not None and id(plugin) in self._node_local_scores:
+            declares = uniform.get(id(plugin)) if uniform else None
+            same = declares.uniform_score(state, pod) if declares is not None else None
+            if same is not None:
+                if id(plugin) not in self._normalizers:
+                    if same < 0 or same > MAX_NODE_SCORE:
+                        raise _invalid_score(plugin.name, same)
+                    if same:
+                        totals += (weight or 1) * same
+                    continue
+                values = np.full(scored.window.size, same, dtype=np.int64)
+            elif scored.verdicts is not None and id(plugin) in self._node_local_scores:
                 values = self._remembered_scores(plugin, state, pod, scored.verdicts, scored.window)
             else:
                 listed = scored.listed()

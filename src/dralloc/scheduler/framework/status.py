@@ -49,7 +49,8 @@ class Status:
 
     @classmethod
     def skip(cls) -> Status:
-        return cls(Code.SKIP)
+        # One shared value: PreFilter and PreScore of most plugins SKIP for most pods.
+        return _SKIP
 
     @property
     def is_success(self) -> bool:
@@ -69,3 +70,4 @@ class Status:
 
 
 SUCCESS = Status()
+_SKIP = Status(Code.SKIP)

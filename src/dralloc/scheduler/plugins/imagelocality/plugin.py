@@ -9,7 +9,9 @@ onto 0..100:
 
     score = 100 * (clamp(sum) - 23 MB) // (1000 MB * containers - 23 MB)
 
-No NormalizeScore. A node without images scores 0 at once.
+No NormalizeScore. A node without images scores 0 at once, and when no node holds any of the
+pod's images every node does: `uniform_score` says so once per cycle (the framework's
+`UniformScorer`), so the plugin is not called per node.
 
 Which nodes hold an image is counted over every node of the snapshot (`NodeLister`) and
 remembered (`_SpreadMemo`) until the node list changes or a node whose images differ shows
@@ -151,6 +153,19 @@ class ImageLocality:
         if self._nodes is None:
             return _spread_of((node,))
         return self._memo.spread(self._nodes())
+
+    def uniform_score(self, state: CycleState, pod: PodInfo) -> int | None:
+        """0 when no node of the snapshot holds any of the pod's images (`score` then adds
+        nothing on any node), else None. Without a node lister it cannot tell: None."""
+        if self._nodes is None:
+            return None
+        spec = pod.pod.spec
+        if not spec.init_containers and not spec.containers:
+            return 0
+        held = self._memo.spread(self._nodes()).images
+        if held and any(image in held for image in pod_images(pod.pod)):
+            return None
+        return 0
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
         sizes = node.image_sizes
