@@ -1,5 +1,6 @@
-"""`dralloc dashboard -f FILES`: the dashboard over objects read from files, and the wiring of
-`dralloc scheduler --dashboard`. Light at import (typer only): the bodies import the rest.
+"""`dralloc dashboard -f FILES`: the dashboard over objects read from files (or, with
+`--replay TRACE`, over a simulation's final state), and the wiring of `dralloc scheduler
+--dashboard`. Light at import (typer only): the bodies import the rest.
 
 Offline, the input is read as `dralloc schedule -f` reads it and scheduled the same way (the
 claim controller's claims, running pods on their nodes, the pending ones in queue order); the
@@ -12,6 +13,10 @@ their pods placed or pending, the other jobs suspended); the document's `notes` 
 the page) say so. Clicking a pending pod asks `/api/explain`, which answers with `dralloc
 explain --pod NS/NAME -o json`'s document for the same input (`explain_pod_in_input`),
 computed once per pod and remembered (the input never changes).
+
+Over a simulation (`--replay TRACE`), `replay_dashboard` replays one run of `dralloc
+simulate --mode replay` in this process (`dashboard.replayed`) and publishes the cluster it
+leaves, with the replay's samples as the history.
 
 Live, `explain_live_pod` gives the same document from the live scheduler's cache: every
 Filter plugin of the pod's profile on every node (`scheduler.explain.explain_pod`), each of
@@ -44,12 +49,13 @@ if TYPE_CHECKING:
 
 TOKEN_ENV = "DRALLOC_DASHBOARD_TOKEN"
 
-DASHBOARD_SHORT_HELP = "Serve a web view of a cluster's accelerators from files."
+DASHBOARD_SHORT_HELP = "Serve a web view of a cluster's accelerators from files or a replay."
 DASHBOARD_EPILOG = epilog(
     [
         "dralloc dashboard -f cluster.yaml",
         "dralloc dashboard -f fleet.yaml -f pods.yaml --address 127.0.0.1:9090",
         "dralloc dashboard -f dump/ -R --address 0.0.0.0:8080 --token-file token.txt",
+        "dralloc dashboard --replay synthetic-jobs:jobs=300,seed=1 --queues fair --at 36000",
     ],
     {
         0: "stopped by SIGINT or SIGTERM (or --for elapsed)",
@@ -343,9 +349,59 @@ def explain_live_pod(live: LiveScheduler, pod: Pod) -> dict[str, Any]:
     return document
 
 
+def replay_dashboard(
+    workload: str,
+    policy: str,
+    seed: int,
+    queues: str,
+    trace_dir: str | None,
+    at: float | None,
+    prices: PriceBook,
+    published: Published,
+    now: float | None = None,
+) -> Explainer:
+    """Replay one run (`dashboard.replayed`) and publish the cluster it leaves and its
+    history; the explainer answers for the pods it left pending. InputError naming the
+    option for what cannot be replayed."""
+    import datetime
+    import time
+
+    from dralloc.dashboard.replayed import replayed_state
+    from dralloc.errors import InputError, Problem
+    from dralloc.sim.campaign import RunSpec
+    from dralloc.sim.experiment import POLICIES
+    from dralloc.sim.queue_replay import parse_queue_policies
+
+    if policy not in POLICIES:
+        message = f"unknown policy {policy!r} (known: {', '.join(POLICIES)})"
+        raise InputError([Problem("--policy", "", "", message)])
+    queue = ""
+    if queues:
+        try:
+            names = parse_queue_policies(queues)
+        except ValueError as err:
+            raise InputError([Problem("--queues", "", "", str(err))]) from None
+        if len(names) != 1:
+            message = f"{queues}: one queue policy, the run to draw"
+            raise InputError([Problem("--queues", "", "", message)])
+        queue = "" if names[0] == "none" else names[0]
+    moment = time.time() if now is None else now
+    stamp = datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    state = replayed_state(
+        RunSpec(workload, policy, seed, trace_dir, queues=queue),
+        at=at,
+        prices=prices,
+        generated_at=stamp,
+    )
+    for sample in state.history[:-1]:
+        published.publish(state.document, sample)
+    published.publish(state.document, state.history[-1] if state.history else None)
+    return state.explain
+
+
 def dashboard_command(
     files: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "-f",
             "--filename",
@@ -354,7 +410,41 @@ def dashboard_command(
             "them (Nodes, ResourceSlices, DeviceClasses, ResourceClaims, Pods, Kueue "
             "ClusterQueues...), or a folder of them (repeatable; '-' reads stdin).",
         ),
-    ],
+    ] = None,
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            "--replay",
+            metavar="TRACE",
+            help="Instead of -f: a simulation's final state. Replays one run of TRACE as "
+            "`dralloc simulate --mode replay --trace TRACE` does (same traces and keys; "
+            "--policy, --seed, --queues pick the run) and serves the cluster it leaves.",
+        ),
+    ] = None,
+    policy: Annotated[
+        str, typer.Option(metavar="POLICY", help="--replay: the scheduler policy.")
+    ] = "fgd",
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            metavar="POLICY",
+            help="--replay of a job trace with tenants: one queue policy (fair, "
+            "besteffortfifo+placement, ...; none: no queues).",
+        ),
+    ] = None,
+    trace_dir: Annotated[
+        str | None,
+        typer.Option(metavar="DIR", help="--replay: a folder holding the traces not packaged."),
+    ] = None,
+    at: Annotated[
+        float | None,
+        typer.Option(
+            "--at",
+            metavar="SECONDS",
+            help="--replay: stop at this time on the trace's clock and show the cluster then "
+            "(default: the replay's end, when most pods have finished).",
+        ),
+    ] = None,
     address: Annotated[
         str,
         typer.Option(
@@ -385,7 +475,11 @@ def dashboard_command(
         typer.Option("--feature-gates", metavar="GATES", help="Gate=true|false pairs."),
     ] = "",
     seed: Annotated[
-        int | None, typer.Option(metavar="N", help="Tie-break seed, as for schedule.")
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Tie-break seed, as for schedule; --replay: the run's seed (default 42).",
+        ),
     ] = None,
     price: Annotated[
         str | None,
@@ -410,6 +504,8 @@ def dashboard_command(
     accelerators (MIG instances on their memory slices, shares of time-sliced and MPS GPUs,
     taints), each device's claim and pods, the pods left pending with why (click one),
     Kueue ClusterQueues' usage against their quotas, utilization, fragmentation and cost.
+    With --replay TRACE instead of -f: the cluster one simulated replay leaves (at its end,
+    or --at a moment of the trace's clock), with the run's utilization over time.
     """
     import signal
     import threading
@@ -423,8 +519,11 @@ def dashboard_command(
     from dralloc.scheduler.profiles import plugin_names
 
     features = parse_feature_gates(feature_gates)
-    if not files:
-        sys.stderr.write("give the objects with -f FILE\n")
+    if not files and replay is None:
+        sys.stderr.write("give the objects with -f FILE, or a simulation with --replay TRACE\n")
+        raise typer.Exit(2)
+    if files and replay is not None:
+        sys.stderr.write("give -f FILE or --replay TRACE, not both\n")
         raise typer.Exit(2)
     if run_for is not None and not run_for > 0:  # `not >` also refuses nan
         raise InputError([Problem("--for", "", "", f"{run_for:g} is not a number of seconds > 0")])
@@ -435,20 +534,38 @@ def dashboard_command(
     # Bind first: a bad address or a port in use exits 2 before the input is scheduled.
     server = DashboardServer.bind(settings)
     try:
-        cluster = read_cluster(files, recursive=recursive, validation=field_validation(validate))
-        report_reading(cluster, verbose=False)
-        if verbose:
-            report_set_aside(cluster)
-        configuration = load_config(config, plugin_names()) if config else SchedulerConfiguration()
-        published, explainer = offline_dashboard(
-            cluster,
-            configuration,
-            features,
-            seed=seed,
-            prices=prices,
-            source="offline: " + ", ".join(files),
-            published=server.published,
-        )
+        if replay is not None:
+            explainer = replay_dashboard(
+                replay,
+                policy,
+                42 if seed is None else seed,
+                queues or "",
+                trace_dir,
+                at,
+                prices,
+                server.published,
+            )
+            published = server.published
+        else:
+            assert files
+            cluster = read_cluster(
+                files, recursive=recursive, validation=field_validation(validate)
+            )
+            report_reading(cluster, verbose=False)
+            if verbose:
+                report_set_aside(cluster)
+            configuration = (
+                load_config(config, plugin_names()) if config else SchedulerConfiguration()
+            )
+            published, explainer = offline_dashboard(
+                cluster,
+                configuration,
+                features,
+                seed=seed,
+                prices=prices,
+                source="offline: " + ", ".join(files),
+                published=server.published,
+            )
         _, document = published.latest()
         assert document is not None
         server.set_explainer(explainer)

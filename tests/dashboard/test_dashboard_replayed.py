@@ -1,0 +1,87 @@
+"""The dashboard over a simulation's final state (`dralloc dashboard --replay TRACE`): one
+replay run in process, the cluster it leaves drawn with the pods still running where the
+replay put them, the pods it left waiting, and its samples as the history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from dralloc.cli.main import app
+from dralloc.dashboard.replayed import replayed_state
+from dralloc.errors import InputError
+from dralloc.sim.campaign import RunSpec
+from dralloc.sim.replay.results import PodState
+
+# 40 pods on 2 nodes, arriving about every 20 s and running about 10 min: busy early on.
+SMALL = "synthetic:pods=40,nodes=2,rate=0.05,median=600"
+
+
+def _drawn(document: dict[str, Any]) -> dict[str, str]:
+    """Pod -> node, for every pod holding a GPU in the document."""
+    return {
+        pod: node["name"]
+        for node in document["nodes"]
+        for gpu in node["gpus"]
+        for device in gpu["devices"]
+        for claim in device["claims"]
+        for pod in claim["pods"]
+    }
+
+
+def test_at_a_moment_the_fleet_draws_the_pods_running_where_the_replay_put_them() -> None:
+    state = replayed_state(RunSpec(SMALL, "fgd", 1), at=400.0)
+    result = state.result
+    assert result.end_time == 400.0
+    running = {f"default/{p.name}": p.node for p in result.pods if p.state is PodState.RUNNING}
+    assert running  # the moment is a busy one
+    on_nodes = {pod: node["name"] for node in state.document["nodes"] for pod in node["pods"]}
+    assert on_nodes == running
+    with_gpus = {f"default/{p.name}" for p in result.pods if p.gpu_milli > 0}
+    assert _drawn(state.document) == {k: v for k, v in running.items() if k in with_gpus}
+    summary = state.document["summary"]
+    assert summary["nodes"] == 2 and summary["usedGpus"] > 0
+    waiting = [p for p in result.pods if p.state is PodState.PENDING]
+    assert [p["pod"] for p in state.document["pending"]] == sorted(
+        f"default/{p.name}" for p in waiting
+    )
+    assert state.document["source"] == f"replay: {SMALL}, fgd, seed 1"
+    assert state.document["notes"][0].startswith(
+        "the cluster as the replay leaves it at 400 s on the trace's clock (--at):"
+    )
+    # The history is the replay's samples up to the moment, on the trace's clock.
+    times = [s.time for s in state.history]
+    assert times == sorted(times) and times[-1] <= 400.0
+    assert state.history[-1].gpus == summary["gpus"]
+
+
+def test_at_its_end_a_replay_leaves_no_pod_running() -> None:
+    state = replayed_state(RunSpec(SMALL, "bestfit", 1))
+    assert all(p.state is not PodState.RUNNING for p in state.result.pods)
+    assert _drawn(state.document) == {}
+    assert all(node["pods"] == [] for node in state.document["nodes"])
+    assert state.document["summary"]["usedGpus"] == 0.0
+    assert state.explain("default/nobody") is None
+
+
+def test_the_command_serves_a_replay_and_refuses_what_it_cannot_replay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DRALLOC_DASHBOARD_TOKEN", raising=False)
+    serve = ["dashboard", "--address", "127.0.0.1:0", "--for", "0.01"]
+    result = CliRunner().invoke(app, [*serve, "--replay", SMALL, "--seed", "1", "--at", "400"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("dashboard on http://127.0.0.1:")
+    assert "(2 nodes, " in result.stderr
+    both = CliRunner().invoke(app, [*serve, "--replay", SMALL, "-f", "x.yaml"])
+    assert (both.exit_code, both.stderr) == (2, "give -f FILE or --replay TRACE, not both\n")
+    for args, message in (
+        (["--queues", "fair"], "--queues: --replay synthetic:pods=40,nodes=2"),
+        (["--policy", "tetris"], "--policy: unknown policy 'tetris' (known: random,"),
+        (["--at", "-5"], "--at: -5 is not a number of seconds >= 0"),
+    ):
+        bad = CliRunner().invoke(app, [*serve, "--replay", SMALL, *args])
+        assert isinstance(bad.exception, InputError), bad.output
+        assert str(bad.exception).startswith(message), str(bad.exception)
