@@ -301,3 +301,20 @@ def test_a_uniform_score_is_normalised_checked_and_weighted_as_per_node_scores(
         except SchedulingError as err:
             totals.append(err.status.message)
     assert totals[0] == totals[1]
+
+
+def test_a_node_copy_holds_what_the_node_holds_and_changes_apart() -> None:
+    node = NodeInfo.of(_node(0, 2, True, 1))
+    node.add_pod(PodInfo.of(_pod(0, "port", "pause")))
+    node.add_pod(PodInfo.of(_pod(1, "anti", "pause")))
+    for scratch in (True, False):
+        copied = node.copy(scratch=scratch)
+        assert copied == node  # every compared field
+        assert copied.scratch is scratch and copied.journal is None
+        assert copied.image_sizes == node.image_sizes and copied.name == node.name
+        assert len(copied.used_ports) == len(node.used_ports) == 1
+        copied.remove_pod("default/p1")
+        copied.remove_pod("default/p0")
+        assert len(node.pods) == 2 and len(node.pods_with_required_anti_affinity) == 1
+        assert node.requested.milli_cpu == 1000 and len(node.used_ports) == 1
+        assert copied.generation == node.generation + 2

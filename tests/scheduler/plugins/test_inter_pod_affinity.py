@@ -180,6 +180,16 @@ def test_a_term_that_does_not_parse_rejects_the_pod_at_pre_filter() -> None:
     assert status.message.startswith("parsing pod: ")
 
 
+def test_pre_score_fails_on_a_term_that_does_not_parse_even_with_nothing_to_weigh() -> None:
+    """Upstream parses the pod before it looks for nodes with affine pods, so the error
+    comes before the SKIP for an empty cluster (reachable when PreFilter is not enabled)."""
+    bad = requires(ZONE, {}, expressions=[{"key": "app", "operator": "Near", "values": ["x"]}])
+    pod = labelled_pod("web", WEB, affinity=bad)
+    status = InterPodAffinity().pre_score(CycleState(), pod, zones())
+    assert status.code == Code.ERROR
+    assert status.message.startswith("parsing pod: ")
+
+
 def test_preemption_extensions_count_a_removed_pod_out() -> None:
     db = labelled_pod("db", DB)
     nodes = zones(a=[db])

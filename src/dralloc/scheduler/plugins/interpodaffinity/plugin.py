@@ -178,12 +178,14 @@ class InterPodAffinity:
         has_preferred = bool(terms.preferred_affinity or terms.preferred_anti_affinity)
         if self.args.ignore_preferred_terms_of_existing_pods and not has_preferred:
             return Status.skip()
+        if terms.error is not None:
+            # Before the SKIP for nothing to weigh, as upstream parses the pod before it
+            # looks at any node (PreFilter rejects such a pod first when it runs).
+            return Status.error(f"parsing pod: {terms.error}")
         all_nodes = self._nodes() if self._nodes is not None else nodes
         with_affinity, _ = self._index.refresh(all_nodes)
         if not has_preferred and not with_affinity:
             return Status.skip()  # the common case: nothing anywhere to weigh
-        if terms.error is not None:
-            return Status.error(f"parsing pod: {terms.error}")
         scores: TopologyScores = {}
         touched = False
         weight = self.args.hard_pod_affinity_weight
