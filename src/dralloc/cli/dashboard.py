@@ -49,13 +49,13 @@ if TYPE_CHECKING:
 
 TOKEN_ENV = "DRALLOC_DASHBOARD_TOKEN"
 
-DASHBOARD_SHORT_HELP = "Serve a web view of a cluster's accelerators from files or a replay."
+DASHBOARD_SHORT_HELP = "Serve a web view of a cluster's accelerators (files, replay)."
 DASHBOARD_EPILOG = epilog(
     [
         "dralloc dashboard -f cluster.yaml",
         "dralloc dashboard -f fleet.yaml -f pods.yaml --address 127.0.0.1:9090",
         "dralloc dashboard -f dump/ -R --address 0.0.0.0:8080 --token-file token.txt",
-        "dralloc dashboard --replay synthetic-jobs:jobs=300,seed=1 --queues fair --at 36000",
+        "dralloc dashboard --replay synthetic-jobs --queues fair --at 36000",
     ],
     {
         0: "stopped by SIGINT or SIGTERM (or --for elapsed)",
