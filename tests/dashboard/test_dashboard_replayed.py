@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from dralloc.cli.dashboard import price_book
 from dralloc.cli.main import app
-from dralloc.dashboard.replayed import replayed_state
+from dralloc.dashboard.replayed import _with_trace_models, replayed_state
 from dralloc.errors import InputError
 from dralloc.sim.campaign import RunSpec
 from dralloc.sim.replay.results import PodState
+from dralloc.sim.traces.openb import openb_models
 
 # 40 pods on 2 nodes, arriving about every 20 s and running about 10 min: busy early on.
 SMALL = "synthetic:pods=40,nodes=2,rate=0.05,median=600"
@@ -85,3 +87,14 @@ def test_the_command_serves_a_replay_and_refuses_what_it_cannot_replay(
         bad = CliRunner().invoke(app, [*serve, "--replay", SMALL, *args])
         assert isinstance(bad.exception, InputError), bad.output
         assert str(bad.exception).startswith(message), str(bad.exception)
+
+
+def test_a_traces_own_gpu_models_are_priced_as_simulate_prices_them() -> None:
+    # openb's G2 is a trace-only model (catalog name openb-g2): its devices publish a product
+    # name the catalog does not know, priced through the trace's models.
+    models = openb_models()
+    book = _with_trace_models(price_book("openb-g2=1.25"), models)
+    g2 = models.model("G2").product_name
+    assert book.price(g2) == 1.25
+    assert all(book.price(m.product_name) is not None for m in models.by_code.values())
+    assert price_book(None).price(g2) is None  # the catalog alone does not know it

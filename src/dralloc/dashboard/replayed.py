@@ -31,10 +31,12 @@ from dralloc.scheduler.cache import SchedulerCache
 from dralloc.sim.campaign import RunSpec, replay_autoscaling
 from dralloc.sim.job_replay import resolve_job_replay
 from dralloc.sim.openb_objects import NAMESPACE
+from dralloc.sim.prices import price_of
 from dralloc.sim.queue_replay import KueueAdmission, queue_policy
 from dralloc.sim.replay import ReplayOptions, replay
 from dralloc.sim.replay.results import PodState, ReplayResult
 from dralloc.sim.replay.results import Sample as ReplaySample
+from dralloc.sim.traces.model import GpuModels
 from dralloc.sim.traces.node_events import with_node_events
 
 __all__ = ["ReplayedState", "replayed_state"]
@@ -112,6 +114,7 @@ def replayed_state(
     result = replay(
         trace, spec.policy, spec.seed, options, observer=keep, gangs=gangs, admission=admission
     )
+    prices = _with_trace_models(prices or PriceBook(None), trace.models)
     if not kept:
         message = f"nothing happened in {spec.workload} before {at:g} s" if at is not None else ""
         raise InputError([Problem("--at" if at is not None else "--replay", "", "", message)])
@@ -138,6 +141,19 @@ def replayed_state(
         document["notes"].append(f"queues ({spec.queues}) shaped the run but are not drawn")
     cost = float(document["summary"]["costPerHour"])
     return ReplayedState(document, _history(result.samples, cost), result, bool(spec.queues))
+
+
+def _with_trace_models(book: PriceBook, models: GpuModels) -> PriceBook:
+    """`book` that also prices the trace's GPU models by the product names their devices
+    publish (a trace's own models, openb's G2 and G3 among them, are not all in the catalog),
+    as `dralloc simulate` prices them: by the trace's code, then by the catalog name."""
+    names = {code: model.name for code, model in models.by_code.items()}
+    extra = {
+        model.product_name: price
+        for code, model in models.by_code.items()
+        if (price := price_of(code, names, book.prices)) is not None
+    }
+    return PriceBook(book.catalog, {**extra, **book.prices})
 
 
 def _history(samples: tuple[ReplaySample, ...], cost_per_hour: float) -> tuple[Sample, ...]:
