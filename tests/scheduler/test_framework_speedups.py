@@ -284,7 +284,13 @@ class _Constant:
         return Status()
 
 
-@pytest.mark.parametrize("value", [0, 3, 250])
+class _RawConstant(_Constant):
+    """The same without NormalizeScore: its raw value is the score."""
+
+    normalize_scores = None  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("value", [-5, 0, 3, 250])
 def test_a_uniform_score_is_normalised_checked_and_weighted_as_per_node_scores(
     value: int,
 ) -> None:
@@ -293,7 +299,7 @@ def test_a_uniform_score_is_normalised_checked_and_weighted_as_per_node_scores(
     window = np.array([3, 4, 0], dtype=np.intp)
     totals = []
     for speedups in (FrameworkSpeedups(), FrameworkSpeedups.none()):
-        plugins = [(_Constant(value), 2), (_Constant(value * 40), 1)]
+        plugins = [(_Constant(value), 2), (_Constant(value * 40), 1), (_RawConstant(value), 3)]
         scoring = Prioritizer(Profile(score=plugins), speedups)  # type: ignore[list-item]
         try:
             scored = scoring.prioritize(CycleState(), pod, ScoredNodes(nodes, window))
@@ -301,6 +307,13 @@ def test_a_uniform_score_is_normalised_checked_and_weighted_as_per_node_scores(
         except SchedulingError as err:
             totals.append(err.status.message)
     assert totals[0] == totals[1]
+    if value < 0 or value > 100:  # normalised, the others are in range; the raw one is not
+        assert totals[0] == (
+            f'plugin "Constant" returns an invalid score {value}, it should in the range of '
+            "[0, 100] after normalizing"
+        )
+    else:
+        assert isinstance(totals[0], list)
 
 
 def test_a_node_copy_holds_what_the_node_holds_and_changes_apart() -> None:

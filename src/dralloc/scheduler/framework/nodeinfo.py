@@ -169,6 +169,9 @@ class HostPortInfo:
     def __len__(self) -> int:
         return sum(len(ports) for ports in self._by_ip.values())
 
+    def __bool__(self) -> bool:
+        return bool(self._by_ip)  # an IP whose last port is removed is removed with it
+
     def add(self, ip: str, protocol: str, port: int) -> None:
         if port <= 0:
             return
@@ -383,7 +386,8 @@ class NodeInfo:
         marks a what-if copy, whose generations may come to repeat the real node's with
         other contents; a snapshot's copy (`scratch=False`) is the node at its generation."""
         # Field by field, without `__init__`: `name` and `image_sizes` derive from the shared
-        # `node` and are kept (a snapshot copies two nodes per scheduled pod).
+        # `node` and are kept, not rebuilt from a node's dozens of images (a snapshot copies
+        # two nodes per scheduled pod).
         copied = object.__new__(NodeInfo)
         fields = copied.__dict__
         fields.update(self.__dict__)
@@ -394,7 +398,7 @@ class NodeInfo:
         fields["scratch"] = scratch
         fields["pods_with_affinity"] = list(self.pods_with_affinity)
         fields["pods_with_required_anti_affinity"] = list(self.pods_with_required_anti_affinity)
-        fields["used_ports"] = self.used_ports.copy() if len(self.used_ports) else HostPortInfo()
+        fields["used_ports"] = self.used_ports.copy() if self.used_ports else HostPortInfo()
         return copied
 
 

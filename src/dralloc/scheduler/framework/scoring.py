@@ -209,7 +209,10 @@ class Prioritizer:
                     scores = dict(zip(names, values.tolist(), strict=True))
                     self._normalize(normalizer, plugin.name, state, pod, scores)
                     values = np.fromiter(scores.values(), dtype=np.int64, count=len(scores))
-            if values.min() < 0 or values.max() > MAX_NODE_SCORE:
+            if values.dtype != np.int64:  # a normaliser's own array: read as int64 below
+                values = values.astype(np.int64)
+            # One pass for both bounds: as unsigned, a negative score is above any bound.
+            if values.view(np.uint64).max() > MAX_NODE_SCORE:
                 outside = (values < 0) | (values > MAX_NODE_SCORE)
                 raise _invalid_score(plugin.name, int(values[np.argmax(outside)]))
             factor = weight or 1
