@@ -1,0 +1,299 @@
+"""`dralloc size`: which GPU nodes, how many, at what cost, for a trace and a p95 wait.
+
+Parses options, loads the trace and the `kind: Autoscaling` file, runs the search of
+`dralloc.sim.sizing` (each step one seeded replay, a progress line per replay on stderr) and
+prints the answer first, then a table of every fleet replayed (or one JSON object with
+`--format json`); `--out DIR` also writes `sizing.csv` (every fleet) and `frontier.csv`
+(the cost-versus-p95-wait Pareto frontier) there, each written whole or not at all.
+
+Exit codes, as `dralloc.cli.main` says: 0 a fleet meets the target, 1 none of those replayed
+does (the answer says which came closest), 2 invalid input (one stderr line per problem,
+naming the file, object and field, or the option). Light at import: the simulator is loaded
+in the command's body. Register it with `app.command("size", ...)(size_command)`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from dralloc.cli.commands import epilog
+from dralloc.cli.simulate import POLICIES
+from dralloc.errors import InputError
+
+if TYPE_CHECKING:
+    from dralloc.sim.sizing import FleetRun, SizingAnswer
+
+__all__ = ["SIZE_EPILOG", "SIZE_SHORT_HELP", "size_command"]
+
+# The exit codes of `dralloc.cli.main` (which imports this module, so they are not imported).
+EXIT_OK = 0
+EXIT_NO = 1
+EXIT_INPUT = 2
+
+SIZE_SHORT_HELP = "The cheapest GPU fleet whose p95 wait on a trace meets a target."
+SIZE_EPILOG = epilog(
+    [
+        "dralloc size --trace synthetic:models=l4 --autoscaling l4.yaml --wait-p95 60",
+        "dralloc size --trace synthetic-jobs --autoscaling fleet.yaml --out sizing",
+    ],
+    {
+        EXIT_OK: "a fleet meets the target: the answer is the first line",
+        EXIT_NO: "no fleet replayed meets it (the answer says which came closest)",
+        EXIT_INPUT: "invalid input: one stderr line per problem (file, field or option)",
+    },
+)
+
+
+class SizeFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _fail(message: str) -> typer.Exit:
+    sys.stderr.write(message + "\n")
+    return typer.Exit(EXIT_INPUT)
+
+
+def size_command(
+    trace: Annotated[
+        str,
+        typer.Option(
+            "--trace",
+            metavar="SPEC",
+            help="The trace to replay, as `dralloc simulate --mode replay --trace` takes it: "
+            "synthetic[:key=value,...], synthetic-jobs, dlrm, itp-elasticflow, dlrm-jobs "
+            "(those need --trace-dir), openb:<variant>.",
+        ),
+    ],
+    autoscaling: Annotated[
+        str,
+        typer.Option(
+            "--autoscaling",
+            metavar="FILE",
+            help="A kind: Autoscaling file: its shapes (devices, prices) are what fleets are "
+            "made of; its `sizing` section gives the shapes searched, the target "
+            "(constraint.waitP95) and the run budget; a node group's max bounds its shape.",
+        ),
+    ],
+    wait_p95: Annotated[
+        float | None,
+        typer.Option(
+            "--wait-p95",
+            metavar="SECONDS",
+            help="The 95th-percentile wait to meet, in seconds (default: the file's "
+            "sizing.constraint.waitP95).",
+        ),
+    ] = None,
+    policy: Annotated[
+        str,
+        typer.Option(metavar="POLICY", help=f"The scheduling policy: {', '.join(POLICIES)}."),
+    ] = "fgd",
+    seed: Annotated[
+        int, typer.Option(metavar="SEED", help="The seed of every replay (ties, delays).")
+    ] = 1,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            metavar="RUNS",
+            help="At most this many replays (default: the file's sizing.budget, else 50).",
+        ),
+    ] = None,
+    trace_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--trace-dir",
+            metavar="DIR",
+            help="A folder holding the traces not packaged (openb variants, DLRM, ITP).",
+        ),
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Also write sizing.csv (every fleet replayed) and frontier.csv (cost versus "
+            "p95 wait) into DIR (created if missing).",
+        ),
+    ] = None,
+    output_format: Annotated[
+        SizeFormat, typer.Option("--format", "-o", help="table (default) or json on stdout.")
+    ] = SizeFormat.table,
+) -> None:
+    """The cheapest static fleet of the file's GPU node shapes whose pods' p95 wait, on the
+    replayed trace, meets the target.
+
+    Each step of the search (bisection of each shape's node count, a grid of shape mixes,
+    then cheaper neighbours) is one seeded replay of the whole trace on that fleet, with
+    dralloc's scheduler and DRA allocator. A pod that never starts waits forever. Cost is the
+    fleet's price per hour (and per 730-hour month) at the shapes' node prices.
+    """
+    if policy not in POLICIES:
+        raise _fail(f"--policy {policy}: expected one of {', '.join(POLICIES)}")
+    if wait_p95 is not None and not (math.isfinite(wait_p95) and wait_p95 >= 0):
+        raise _fail(f"--wait-p95 {wait_p95:g}: must be a number of seconds >= 0")
+    if budget is not None and budget < 1:
+        raise _fail(f"--budget {budget}: must be at least 1")
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise _fail(f"--out {out}: exists and is not a folder")
+
+    from dralloc.autoscaling import load_autoscaling
+    from dralloc.devices import load_catalog
+    from dralloc.sim.job_replay import resolve_job_replay
+    from dralloc.sim.sizing import size, sizing_question
+
+    try:
+        catalog = load_catalog()
+        config = load_autoscaling(autoscaling, catalog=catalog)
+        replayed, gangs, _ = resolve_job_replay(trace, trace_dir)
+        replayed.check()
+        question = sizing_question(
+            replayed,
+            config,
+            catalog,
+            wait_p95=wait_p95,
+            budget=budget,
+            policy=policy,
+            seed=seed,
+            gangs=gangs,
+        )
+    except InputError as err:
+        raise _fail(str(err)) from err
+    if config.mode != "static":
+        sys.stderr.write(
+            f"{autoscaling}: mode {config.mode}: sizing a static fleet of its shapes "
+            "(node groups' max bound their shape's count)\n"
+        )
+    bounds = ", ".join(f"{question.max_nodes[s]} x {s}" for s in question.shapes)
+    sys.stderr.write(
+        f"{trace}: {len(replayed.pods)} pods; searching fleets of up to {bounds} for p95 "
+        f"wait <= {question.wait_p95:g} s in at most {question.budget} replays "
+        f"(policy {policy}, seed {seed})\n"
+    )
+
+    def progress(number: int, run: FleetRun, seconds: float) -> None:
+        verdict = "meets" if run.meets(question.wait_p95) else "misses"
+        sys.stderr.write(
+            f"[{number}/{question.budget}] {_fleet(run)}: p95 wait {_wait(run.wait_p95)} at "
+            f"${run.price_per_hour:,.2f}/h, {verdict} ({seconds:.1f} s)\n"
+        )
+        sys.stderr.flush()
+
+    answer = size(question, progress)
+    written = _write_out(Path(out), answer) if out is not None else []
+    if output_format is SizeFormat.json:
+        sys.stdout.write(json.dumps(answer_json(answer), indent=2) + "\n")
+    else:
+        _print_table(answer)
+    for path in written:
+        sys.stderr.write(f"wrote {path}\n")
+    raise typer.Exit(EXIT_OK if answer.chosen is not None else EXIT_NO)
+
+
+def _fleet(run: FleetRun) -> str:
+    from dralloc.sim.sizing import describe_fleet
+
+    return describe_fleet(run.fleet)
+
+
+def _wait(seconds: float) -> str:
+    return "never" if math.isinf(seconds) else f"{seconds:,.0f} s"
+
+
+def _print_table(answer: SizingAnswer) -> None:
+    from dralloc.cli.tables import Column, TextTable
+
+    sys.stdout.write(answer.sentence() + "\n")
+    target = answer.question.wait_p95
+    frontier = {run.fleet for run in answer.frontier}
+    table = TextTable(
+        [
+            Column("fleet"),
+            Column("nodes", "right"),
+            Column("USD/h", "right"),
+            Column("USD/month", "right"),
+            Column("p95 wait", "right"),
+            Column("unstarted", "right"),
+            Column("meets", "right"),
+            Column("frontier", "right"),
+        ],
+        caption=f"{len(answer.runs)} fleets replayed, cheapest first; meets: p95 wait <= "
+        f"{target:g} s; a month is 730 h; * the answer",
+        title_left=True,
+    )
+    for run in sorted(answer.runs, key=lambda r: (r.price_per_hour, r.wait_p95)):
+        chosen = answer.chosen is not None and run.fleet == answer.chosen.fleet
+        table.add_row(
+            _fleet(run) + (" *" if chosen else ""),
+            str(run.nodes),
+            f"{run.price_per_hour:,.2f}",
+            f"{run.price_per_month:,.0f}",
+            _wait(run.wait_p95),
+            str(run.never_started),
+            "yes" if run.meets(target) else "no",
+            "yes" if run.fleet in frontier else "",
+            styles={0: "bold green"} if chosen else None,
+        )
+    table.print()
+
+
+def _run_json(run: FleetRun, target: float) -> dict[str, object]:
+    return {
+        "fleet": {shape: count for shape, count in run.fleet},
+        "nodes": run.nodes,
+        "usdPerHour": round(run.price_per_hour, 6),
+        "usdPerMonth": round(run.price_per_month, 2),
+        "waitP95Seconds": None if math.isinf(run.wait_p95) else round(run.wait_p95, 3),
+        "pods": run.pods,
+        "neverStarted": run.never_started,
+        "billedUsd": round(run.billed_usd, 6),
+        "meetsTarget": run.meets(target),
+    }
+
+
+def answer_json(answer: SizingAnswer) -> dict[str, object]:
+    """The answer as one JSON object (camelCase keys; a p95 wait of pods that never start
+    is null)."""
+    question = answer.question
+    target = question.wait_p95
+    return {
+        "answer": answer.sentence(),
+        "waitP95TargetSeconds": target,
+        "policy": question.policy,
+        "seed": question.seed,
+        "maxNodes": dict(question.max_nodes),
+        "budget": question.budget,
+        "budgetExhausted": answer.exhausted,
+        "chosen": None if answer.chosen is None else _run_json(answer.chosen, target),
+        "frontier": [_run_json(run, target) for run in answer.frontier],
+        "runs": [_run_json(run, target) for run in answer.runs],
+    }
+
+
+def _write_out(folder: Path, answer: SizingAnswer) -> list[Path]:
+    """sizing.csv and frontier.csv in `folder`, each through a temporary file renamed into
+    place, so a file is never half-written."""
+    from dralloc.sim.sizing import sizing_rows
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    tables = {
+        "sizing.csv": sizing_rows(answer, answer.runs),
+        "frontier.csv": sizing_rows(answer, answer.frontier),
+    }
+    for name, rows in tables.items():
+        path = folder / name
+        partial = folder / f".{name}.partial"
+        with partial.open("w", encoding="utf-8", newline="") as stream:
+            csv.writer(stream, lineterminator="\n").writerows(rows)
+        os.replace(partial, path)
+        written.append(path)
+    return written
