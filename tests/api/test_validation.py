@@ -1637,6 +1637,63 @@ def test_template_node_and_pod_rules_report_the_offending_field(case: Case) -> N
 # ------------------------------------------------------------------------- whole-object tests
 
 
+def runtime_class(**fields: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "node.k8s.io/v1",
+        "kind": "RuntimeClass",
+        "metadata": {"name": "kata"},
+        "handler": "kata",
+        **fields,
+    }
+
+
+RUNTIME_CLASSES = {
+    "a runtime class with overhead and scheduling": ok(
+        runtime_class(
+            overhead={"podFixed": {"cpu": "250m", "memory": "120Mi"}},
+            scheduling={
+                "nodeSelector": {"runtime": "kata"},
+                "tolerations": [{"key": "runtime", "operator": "Exists", "effect": "NoSchedule"}],
+            },
+        )
+    ),
+    "the handler is required": bad(runtime_class(handler=""), "handler", "Required value"),
+    "the handler is a DNS label": bad(
+        runtime_class(handler="kata.v2"), "handler", "RFC 1123 label"
+    ),
+    "overhead is checked as container limits": bad(
+        runtime_class(overhead={"podFixed": {"cpu": "-1"}}),
+        "overhead.limits[cpu]",
+        'Invalid value: "-1": must be greater than or equal to 0',
+    ),
+    "an overhead resource is a container resource": bad(
+        runtime_class(overhead={"podFixed": {"pods": "1"}}),
+        "overhead.limits[pods]",
+        "must be a standard resource for containers",
+    ),
+    "the node selector is labels": bad(
+        runtime_class(scheduling={"nodeSelector": {"bad key!": "x"}}),
+        "scheduling.nodeSelector",
+        "name part must consist of alphanumeric characters",
+    ),
+    "a toleration appears once": bad(
+        runtime_class(
+            scheduling={"tolerations": [{"key": "a", "operator": "Exists"}] * 2},
+        ),
+        "scheduling.tolerations[1]",
+        'Duplicate value: {"key":"a","operator":"Exists"}',
+    ),
+    "an unknown field": bad(
+        runtime_class(runtimeHandler="kata"), "runtimeHandler", "unknown field"
+    ),
+}
+
+
+@table(RUNTIME_CLASSES)
+def test_runtime_class_rules_report_the_offending_field(case: Case) -> None:
+    check(case)
+
+
 def test_every_problem_of_an_object_is_reported_at_once() -> None:
     raw = claim(
         exact("GPU", deviceClassName="", count=-1),

@@ -304,21 +304,37 @@ def test_the_queue_takes_higher_priority_first_then_input_order(tmp_path: Path) 
     assert placements(result) == {"first": "node-b", "second": None, "urgent": "node-a"}
 
 
+DEFAULT_CLASS = (
+    "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\n"
+    "metadata: {name: batch}\nvalue: 10\nglobalDefault: true\n"
+)
+
+
 def test_priority_comes_from_spec_then_class_then_the_global_default(tmp_path: Path) -> None:
-    default_class = (
-        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\n"
-        "metadata: {name: batch}\nvalue: 10\nglobalDefault: true\n"
-    )
     path = write(
         tmp_path,
         CLUSTER,
-        default_class,
+        DEFAULT_CLASS,
         pod("defaulted", cpu="3"),  # 10 from the global default
+        # Carried without a class: admitted before the default class existed.
         pod("explicit", cpu="3", extra="priority: 5"),
         pod("critical", cpu="3", extra="priorityClassName: system-node-critical"),
     )
     result = schedule("-f", path)
     assert placements(result) == {"defaulted": "node-b", "explicit": None, "critical": "node-a"}
+
+
+def test_a_priority_its_class_contradicts_is_refused_as_admission_refuses_it(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, CLUSTER, pod("explicit", extra="priorityClassName: high\npriority: 5"))
+    result = schedule("-f", path)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"{path}: Pod default/explicit: spec.priority: the integer value of priority (5) must "
+        "not be provided in pod spec; priority admission controller computed 1000 from the "
+        "given PriorityClass name"
+    ]
 
 
 # ---------------------------------------------------------------------------- running pods

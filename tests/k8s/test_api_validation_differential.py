@@ -4,8 +4,10 @@ kube-apiserver does.
 Each object goes to the real server with `?dryRun=All&fieldValidation=Strict` (nothing is
 stored) and through `dralloc.api.io.decode_object` with strict field validation. Both must
 accept or both reject, naming the same fields; when both accept, dralloc's defaulted spec must
-equal the server's answer for every field dralloc models (for a Pod, which admission changes and
-dralloc reads as written, only accepting and rejecting are compared).
+equal the server's answer for every field dralloc models (for a Pod, which admission changes, only
+accepting and rejecting are compared). A Pod dralloc accepts then goes through the Priority and
+RuntimeClass admission `dralloc schedule` gives it (`dralloc.scheduler.admission`), against the
+same PriorityClass and RuntimeClass the server holds.
 
 The objects are the valid seeds of tests/data/apiserver/seeds.yaml, each changed in one place
 in every way `apidiff.mutations` knows (all of them are tried; a Pod's only in the fields
@@ -18,6 +20,7 @@ sweep with DRALLOC_RECORD_API_DISAGREEMENTS=1 to rewrite that file.
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -40,6 +43,10 @@ from apidiff import (
 from controlplane import ApiServer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
+from dralloc.api.core import Pod
+from dralloc.api.io import decode_object
+from dralloc.scheduler.admission import admit_pod
 
 pytestmark = pytest.mark.k8s
 
@@ -64,31 +71,62 @@ def dry_run_namespace(apiserver: ApiServer) -> str:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}},
     ).raise_for_status()
     # What the pod seeds name: admission rejects a pod whose PriorityClass or RuntimeClass
-    # does not exist, and a pod's overhead must be its RuntimeClass's.
+    # does not exist, and a pod's overhead must be its RuntimeClass's. dralloc's side admits
+    # pods against the same two classes (`_admitted`).
     apiserver.admin.create(
-        "/apis/scheduling.k8s.io/v1/priorityclasses",
-        {
-            "apiVersion": "scheduling.k8s.io/v1",
-            "kind": "PriorityClass",
-            "metadata": {"name": "differential-high"},
-            "value": 1000,
-        },
+        "/apis/scheduling.k8s.io/v1/priorityclasses", PRIORITY_CLASS
     ).raise_for_status()
-    apiserver.admin.create(
-        "/apis/node.k8s.io/v1/runtimeclasses",
-        {
-            "apiVersion": "node.k8s.io/v1",
-            "kind": "RuntimeClass",
-            "metadata": {"name": "differential-kata"},
-            "handler": "kata",
-            "overhead": {"podFixed": {"cpu": "250m", "memory": "120Mi"}},
-        },
-    ).raise_for_status()
+    apiserver.admin.create("/apis/node.k8s.io/v1/runtimeclasses", RUNTIME_CLASS).raise_for_status()
     return name
 
 
+PRIORITY_CLASS: dict[str, Any] = {
+    "apiVersion": "scheduling.k8s.io/v1",
+    "kind": "PriorityClass",
+    "metadata": {"name": "differential-high"},
+    "value": 1000,
+}
+RUNTIME_CLASS: dict[str, Any] = {
+    "apiVersion": "node.k8s.io/v1",
+    "kind": "RuntimeClass",
+    "metadata": {"name": "differential-kata"},
+    "handler": "kata",
+    "overhead": {"podFixed": {"cpu": "250m", "memory": "120Mi"}},
+}
+
+
+def _decoded(raw: dict[str, Any]) -> Any:
+    loaded, problems = decode_object(copy.deepcopy(raw), "classes.yaml", 0)
+    assert loaded is not None and not problems, problems
+    return loaded.obj
+
+
+def _admitted(obj: dict[str, Any], local: Verdict) -> Verdict:
+    """dralloc's verdict on a pod it accepts, after the Priority and RuntimeClass admission
+    `dralloc schedule` gives a pod against the input's classes (here the server's two)."""
+    if obj.get("kind") != "Pod" or not local.accepted:
+        return local
+    loaded, _ = decode_object(copy.deepcopy(obj), "case.yaml", 0)
+    assert loaded is not None and isinstance(loaded.obj, Pod)
+    priority_class, runtime_class = _decoded(PRIORITY_CLASS), _decoded(RUNTIME_CLASS)
+    _, problems = admit_pod(
+        loaded,
+        loaded.obj,
+        {priority_class.metadata.name: priority_class},
+        {runtime_class.metadata.name: runtime_class},
+        as_created=True,  # a POST, as the server's admission sees it
+    )
+    if not problems:
+        return local
+    return Verdict(
+        False,
+        frozenset(problem.field for problem in problems),
+        messages=tuple(f"{problem.field}: {problem.message}" for problem in problems),
+    )
+
+
 def _judge(apiserver: ApiServer, namespace: str, obj: dict[str, Any]) -> tuple[Verdict, Verdict]:
-    return server_verdict(apiserver.admin, obj, namespace), dralloc_verdict(obj)
+    return server_verdict(apiserver.admin, obj, namespace), _admitted(obj, dralloc_verdict(obj))
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=SEED_IDS)

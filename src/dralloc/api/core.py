@@ -1,4 +1,5 @@
-"""The parts of core/v1 Node and Pod (and scheduling.k8s.io/v1 PriorityClass) that scheduling
+"""The parts of core/v1 Node and Pod (and of the classes the API server's admission gives a
+pod from: scheduling.k8s.io/v1 PriorityClass, node.k8s.io/v1 RuntimeClass) that scheduling
 reads.
 
 Pure data, no I/O. Only the fields dralloc uses are modelled; the loader keeps each object's
@@ -204,6 +205,8 @@ class PodSpec(Base):
     resource_claims: list[PodResourceClaim] = msgspec.field(default_factory=list)
     # While any is left, the pod is never tried (SchedulingGates' PreEnqueue).
     scheduling_gates: list[PodSchedulingGate] = msgspec.field(default_factory=list)
+    # The RuntimeClass whose overhead and scheduling admission gives the pod.
+    runtime_class_name: str | None = None
     # What running the pod costs beyond its containers (set from the RuntimeClass at
     # admission); added to the pod's requests.
     overhead: dict[str, Quantity] = msgspec.field(default_factory=dict)
@@ -271,6 +274,37 @@ class PriorityClass(Base):
     global_default: bool = False
     preemption_policy: str = ""
     description: str = ""
+
+
+class RuntimeClassOverhead(Base):
+    """`overhead.podFixed`: what every pod of the class costs beyond its containers."""
+
+    pod_fixed: dict[str, Quantity] = msgspec.field(default_factory=dict)
+
+
+class RuntimeClassScheduling(Base):
+    """Where pods of the class may run: a node selector merged into each pod's, and
+    tolerations merged into its tolerations."""
+
+    node_selector: dict[str, str] = msgspec.field(default_factory=dict)
+    tolerations: list[Toleration] = msgspec.field(default_factory=list)
+
+
+class RuntimeClass(Base):
+    """node.k8s.io/v1 RuntimeClass: a container runtime configuration (`handler`) and, for
+    the pods naming it in `spec.runtimeClassName`, the overhead and scheduling constraints the
+    RuntimeClass admission plugin copies into them (`dralloc.scheduler.admission`).
+
+        RuntimeClass(metadata=ObjectMeta(name="kata"), handler="kata",
+                     overhead=RuntimeClassOverhead(pod_fixed={"cpu": Quantity.parse("250m")}))
+    """
+
+    api_version: str = "node.k8s.io/v1"
+    kind: str = "RuntimeClass"
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    handler: str = ""
+    overhead: RuntimeClassOverhead | None = None
+    scheduling: RuntimeClassScheduling | None = None
 
 
 class Namespace(Base):

@@ -11,7 +11,9 @@ with an apiVersion and a kind (Namespaces, ServiceAccounts, ConfigMaps, RBAC, Se
 resources dralloc has no use for) is read and set aside, as `kubectl apply` would create it and
 the scheduler would never look at it (`ReadNotes.set_aside`). PodTemplates are read (the
 ProvisioningRequests and CapacityBuffers of `dralloc.autoscaling` name them), their template
-checked and defaulted as the Pod it makes (`dralloc.api.podtemplate`). A kind that an API
+checked and defaulted as the Pod it makes (`dralloc.api.podtemplate`). RuntimeClasses are read
+for the pods that name them (admission copies their overhead and scheduling into the pod); the
+shipped schema has no node.k8s.io types, so their struct is their schema. A kind that an API
 group of Kubernetes itself does not define (`apps/v1 Deploymnet`) is an error, naming the kind
 it probably meant; so is a document without apiVersion or kind.
 
@@ -60,7 +62,7 @@ from typing import Any, TypeAlias
 import msgspec
 import yaml
 
-from dralloc.api.core import Node, Pod, PriorityClass
+from dralloc.api.core import Node, Pod, PriorityClass, RuntimeClass
 from dralloc.api.defaults import apply_defaults
 from dralloc.api.meta import object_ref
 from dralloc.api.podtemplate import (
@@ -97,6 +99,7 @@ KubeObject: TypeAlias = (
     Node
     | Pod
     | PriorityClass
+    | RuntimeClass
     | DeviceClass
     | ResourceSlice
     | ResourceClaim
@@ -111,6 +114,7 @@ KubeObject: TypeAlias = (
 )
 
 RESOURCE_GROUP = "resource.k8s.io"
+RUNTIME_CLASS_API_VERSION = "node.k8s.io/v1"
 CONVERTED_VERSIONS = ("resource.k8s.io/v1beta1", "resource.k8s.io/v1beta2")
 RESOURCE_VERSIONS = ("resource.k8s.io/v1", "resource.k8s.io/v1beta2", "resource.k8s.io/v1beta1")
 
@@ -118,6 +122,7 @@ KINDS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "Node": (Node, ("v1",)),
     "Pod": (Pod, ("v1",)),
     "PriorityClass": (PriorityClass, ("scheduling.k8s.io/v1",)),
+    "RuntimeClass": (RuntimeClass, (RUNTIME_CLASS_API_VERSION,)),
     "DeviceClass": (DeviceClass, RESOURCE_VERSIONS),
     "ResourceSlice": (ResourceSlice, RESOURCE_VERSIONS),
     "ResourceClaim": (ResourceClaim, RESOURCE_VERSIONS),
@@ -650,7 +655,8 @@ def decode_object(
         unknown_fields, out_of_range = _pod_template_field_problems(raw)
     else:
         unknown_fields, out_of_range = schema_problems(raw, api_version, kind)
-    if cls in GANG_TYPES:
+    if cls in GANG_TYPES or cls is RuntimeClass:
+        # Kinds the shipped API schema does not hold: their structs are the schema.
         unknown_fields = unknown_field_problems(raw, cls)
     # The decoder refuses a number its field cannot hold whatever the validation mode.
     field_problems = [Problem(file, label, path, message) for path, message in out_of_range]

@@ -5,12 +5,15 @@ that scripts depend on.
                      [-o yaml|json]
 
 The files hold Nodes, Pods (a pod with `spec.nodeName` runs there; one without is pending),
-PriorityClasses, DeviceClasses, ResourceSlices, ResourceClaims and ResourceClaimTemplates. The
-run, in order:
+PriorityClasses, RuntimeClasses, DeviceClasses, ResourceSlices, ResourceClaims and
+ResourceClaimTemplates. The run, in order:
 
-1. checks the input as a whole (every problem at once, exit 2): a pod's PriorityClass, its
-   profile (`spec.schedulerName`), the claims and templates it names, the node a running pod
-   runs on, and that a running pod's claims are allocated;
+1. admits every pod as the API server's Priority and RuntimeClass admission plugins do, over
+   the classes the input holds (`dralloc.scheduler.admission`: priority and preemption policy
+   from the PriorityClass, overhead, node selector and tolerations from the RuntimeClass), and
+   checks the input as a whole (every problem at once, exit 2): a pod's PriorityClass and
+   RuntimeClass, its profile (`spec.schedulerName`), the claims and templates it names, the
+   node a running pod runs on, and that a running pod's claims are allocated;
 2. puts running pods on their nodes (their claims reserved for them) and lets the ResourceClaim
    controller create pending pods' claims from templates (names from a seeded rng);
 3. schedules pending pods one at a time in queue order (PrioritySort: priority, then input
@@ -75,7 +78,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from dralloc.allocator import AllocatorOptions
-from dralloc.api.core import Pod, PriorityClass
+from dralloc.api.core import Pod, PriorityClass, RuntimeClass
 from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_builtins
 from dralloc.api.meta import LabelSelector
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
@@ -224,6 +227,9 @@ def plan_schedule(
     ] + expansion.created
     templates = [o.obj for o in objects if isinstance(o.obj, ResourceClaimTemplate)]
     classes = {o.obj.metadata.name: o.obj for o in objects if isinstance(o.obj, PriorityClass)}
+    runtime_classes = {
+        o.obj.metadata.name: o.obj for o in objects if isinstance(o.obj, RuntimeClass)
+    }
     raw_claims: dict[str, LoadedObject] = {}
     claim_objects: dict[str, ResourceClaim] = {}
     for loaded in objects:
@@ -303,7 +309,10 @@ def plan_schedule(
             name = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
             plan.other_schedulers[_pod_key(pod)] = name
             continue
-        pod, admission = admit_pod(loaded, pod, classes)
+        # A live cluster's pods were admitted by its API server (whose RuntimeClasses dralloc
+        # does not read): their overhead stands.
+        admitted_runtime = None if cluster.is_from_cluster(loaded) else runtime_classes
+        pod, admission = admit_pod(loaded, pod, classes, admitted_runtime)
         problems.extend(admission)
         if is_running:
             problems.extend(running_pod_problems(loaded, pod, claim_objects, cluster.nodes))

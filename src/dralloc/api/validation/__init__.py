@@ -1,19 +1,20 @@
-"""API validation of resource.k8s.io/v1, core/v1 and policy/v1 objects (spec/dra-v1.md
-section 4).
+"""API validation of resource.k8s.io/v1, core/v1, policy/v1 and node.k8s.io/v1 objects
+(spec/dra-v1.md section 4).
 
 `validate(obj)` returns every problem of one decoded object as (field path, message). The rules
 live in `base` (names, formats, the shared validator, DeviceClass), `slices` (ResourceSlice),
-`claims` (ResourceClaim, ResourceClaimTemplate, Pod) and `policy` (PodDisruptionBudget);
-`base`'s docstring lists where dralloc deliberately differs from upstream's validation code.
-Workload controllers' objects (apps/v1, batch/v1, JobSet, LeaderWorkerSet) get their
-metadata checked (a name or a valid generateName, namespace, labels), as every API object does.
+`claims` (ResourceClaim, ResourceClaimTemplate, Pod), `policy` (PodDisruptionBudget) and
+`runtimeclass` (RuntimeClass); `base`'s docstring lists where dralloc deliberately differs
+from upstream's validation code. Workload controllers' objects (apps/v1, batch/v1, JobSet,
+LeaderWorkerSet) get their metadata checked (a name or a valid generateName, namespace,
+labels), as every API object does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dralloc.api.core import Node, Pod
+from dralloc.api.core import Node, Pod, RuntimeClass
 from dralloc.api.policy import PodDisruptionBudget
 from dralloc.api.resource import (
     DeviceClass,
@@ -30,6 +31,7 @@ from dralloc.api.validation.base import (
 )
 from dralloc.api.validation.claims import _claim_spec, _claim_status, _claim_template, _pod
 from dralloc.api.validation.policy import pod_disruption_budget
+from dralloc.api.validation.runtimeclass import runtime_class
 from dralloc.api.validation.slices import _resource_slice, _taint
 from dralloc.api.workloads import WORKLOAD_KINDS
 
@@ -64,6 +66,8 @@ def validate(obj: Any) -> list[Problem]:
         _pod(v, obj)
     elif isinstance(obj, PodDisruptionBudget):
         pod_disruption_budget(v, obj)
+    elif isinstance(obj, RuntimeClass):
+        runtime_class(v, obj)
     elif any(isinstance(obj, cls) for cls, _ in WORKLOAD_KINDS.values()):
         v.metadata(obj.metadata, namespaced=True)
     return v.problems

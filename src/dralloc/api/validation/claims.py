@@ -494,7 +494,7 @@ def _pod(v: _Validator, pod: Pod) -> None:
         v.label_name("spec.nodeSelector", key)
         v.label_value("spec.nodeSelector", value)
     for i, toleration in enumerate(pod.spec.tolerations):
-        _pod_toleration(v, f"spec.tolerations[{i}]", toleration)
+        pod_toleration(v, f"spec.tolerations[{i}]", toleration)
     group = pod.spec.scheduling_group
     if group is not None:
         if group.pod_group_name is None:
@@ -516,7 +516,7 @@ _POD_TOLERATION_OPERATORS = ("Equal", "Exists")
 _POD_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
-def _pod_toleration(v: _Validator, path: str, toleration: Toleration) -> None:
+def pod_toleration(v: _Validator, path: str, toleration: Toleration) -> None:
     """core/v1 ValidateTolerations at 1.36's default gates (no `Lt`/`Gt` operators)."""
     key, operator, value, effect = (
         toleration.key,
@@ -575,6 +575,30 @@ def _is_huge_page_multiple(name: str, quantity: Quantity) -> bool:
     return size > 0 and quantity.ceil_int() % size == 0
 
 
+def container_resource(v: _Validator, item: str, name: str, quantity: Quantity) -> None:
+    """One entry of a container's resource list (or of a RuntimeClass's overhead, which
+    upstream checks as container limits): the name, and a quantity that is not negative,
+    whole for an extended resource, whole pages for hugepages."""
+    is_standard = name in _STANDARD_CONTAINER_RESOURCES or name.startswith("hugepages-")
+    # Upstream's validateContainerResourceName: an unqualified name must be a container
+    # resource; a qualified one in a kubernetes.io domain passes (such as DRA's
+    # deviceclass.resource.kubernetes.io/<class>), any other must be extended.
+    if "/" not in name and not is_standard:
+        v.invalid(item, name, "must be a standard resource for containers")
+    elif "/" in name and not _is_native_resource(name) and not _is_extended_resource(name):
+        v.invalid(item, name, "doesn't follow extended resource name standard")
+    if "/" not in name and not is_standard:
+        v.invalid(item, name, "must be a standard resource type or fully qualified")
+    elif "/" in name:
+        v.label_name(item, name)
+    if quantity.sign() < 0:
+        v.invalid(item, str(quantity), "must be greater than or equal to 0")
+    if _is_extended_resource(name) and quantity.nano % NANO_PER_UNIT:
+        v.invalid(item, str(quantity), "must be an integer")
+    if name.startswith("hugepages-") and not _is_huge_page_multiple(name, quantity):
+        v.invalid(item, str(quantity), f"{quantity} is not positive integer multiple of {name}")
+
+
 def _container_resources(v: _Validator, path: str, resources: ResourceRequirements) -> None:
     """core/v1 ValidateContainerResourceRequirements: resource names, non-negative quantities
     (whole numbers for extended resources), and each request within its limit (equal to it
@@ -583,27 +607,7 @@ def _container_resources(v: _Validator, path: str, resources: ResourceRequiremen
     requests = {**resources.limits, **resources.requests}
     for field, quantities in (("limits", resources.limits), ("requests", requests)):
         for name, quantity in quantities.items():
-            item = f"{path}.{field}[{name}]"
-            is_standard = name in _STANDARD_CONTAINER_RESOURCES or name.startswith("hugepages-")
-            # Upstream's validateContainerResourceName: an unqualified name must be a
-            # container resource; a qualified one in a kubernetes.io domain passes (such as
-            # DRA's deviceclass.resource.kubernetes.io/<class>), any other must be extended.
-            if "/" not in name and not is_standard:
-                v.invalid(item, name, "must be a standard resource for containers")
-            elif "/" in name and not _is_native_resource(name) and not _is_extended_resource(name):
-                v.invalid(item, name, "doesn't follow extended resource name standard")
-            if "/" not in name and not is_standard:
-                v.invalid(item, name, "must be a standard resource type or fully qualified")
-            elif "/" in name:
-                v.label_name(item, name)
-            if quantity.sign() < 0:
-                v.invalid(item, str(quantity), "must be greater than or equal to 0")
-            if _is_extended_resource(name) and quantity.nano % NANO_PER_UNIT:
-                v.invalid(item, str(quantity), "must be an integer")
-            if name.startswith("hugepages-") and not _is_huge_page_multiple(name, quantity):
-                v.invalid(
-                    item, str(quantity), f"{quantity} is not positive integer multiple of {name}"
-                )
+            container_resource(v, f"{path}.{field}[{name}]", name, quantity)
     for name, quantity in requests.items():
         limit: Quantity | None = resources.limits.get(name)
         if limit is not None:

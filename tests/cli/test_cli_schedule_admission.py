@@ -1,0 +1,98 @@
+"""`dralloc schedule -f` with RuntimeClasses and PriorityClasses in the input: pods are admitted
+as the API server's RuntimeClass and Priority plugins admit them (the class's overhead counts in
+the pod's requests, its node selector steers it; a class that is not there, or a pod that
+contradicts its class, is one line naming file, object and field, exit 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cli_kit import invoke, stderr_lines
+
+# Two nodes of 4 cpus in zones a and b, and two RuntimeClasses: kata costs 1 cpu a pod, gvisor
+# runs only in zone b.
+CLUSTER = """\
+apiVersion: v1
+kind: Node
+metadata: {name: node-a, labels: {zone: a}}
+status: {allocatable: {cpu: "4", memory: 8Gi, pods: "110"}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-b, labels: {zone: b}}
+status: {allocatable: {cpu: "4", memory: 8Gi, pods: "110"}}
+---
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: kata}
+handler: kata
+overhead: {podFixed: {cpu: "1", memory: 120Mi}}
+---
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: gvisor}
+handler: runsc
+scheduling: {nodeSelector: {zone: b}}
+"""
+
+
+def _pod(name: str, cpu: str, spec: str = "") -> str:
+    return (
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\n"
+        f"spec:\n{spec}  containers:\n  - {{name: c, image: app, resources: "
+        f"{{requests: {{cpu: '{cpu}'}}}}}}\n"
+    )
+
+
+def _schedule(tmp_path: Path, *documents: str) -> tuple[Any, str]:
+    path = tmp_path / "in.yaml"
+    path.write_text("---\n".join((CLUSTER, *documents)), encoding="utf-8")
+    return invoke("schedule", "-f", str(path)), str(path)
+
+
+def _placements(stdout: str) -> dict[str, str | None]:
+    listed = yaml.safe_load(stdout)["items"]
+    return {i["metadata"]["name"]: i["spec"].get("nodeName") for i in listed if i["kind"] == "Pod"}
+
+
+def test_the_runtime_class_overhead_counts_against_the_node(tmp_path: Path) -> None:
+    result, _ = _schedule(
+        tmp_path,
+        _pod("plain", "3500m"),
+        _pod("sandboxed", "3500m", "  runtimeClassName: kata\n"),
+    )
+    assert result.exit_code == 1
+    assert _placements(result.stdout) == {"plain": "node-a", "sandboxed": None}
+    (waiting,) = [
+        i for i in yaml.safe_load(result.stdout)["items"] if i["metadata"]["name"] == "sandboxed"
+    ]
+    message = waiting["status"]["conditions"][0]["message"]
+    assert message.startswith("0/2 nodes are available: 2 Insufficient cpu.")
+
+
+def test_the_runtime_class_node_selector_steers_the_pod(tmp_path: Path) -> None:
+    result, _ = _schedule(tmp_path, _pod("sandboxed", "1", "  runtimeClassName: gvisor\n"))
+    assert result.exit_code == 0, result.stderr
+    assert _placements(result.stdout) == {"sandboxed": "node-b"}
+
+
+def test_pods_contradicting_their_classes_are_refused_one_line_each(tmp_path: Path) -> None:
+    result, path = _schedule(
+        tmp_path,
+        _pod("unknown", "1", "  runtimeClassName: wasm\n"),
+        _pod("cheap", "1", "  runtimeClassName: kata\n  overhead: {cpu: 100m}\n"),
+        _pod("elsewhere", "1", "  runtimeClassName: gvisor\n  nodeSelector: {zone: a}\n"),
+        _pod("urgent", "1", "  priorityClassName: urgent\n"),
+    )
+    assert result.exit_code == 2
+    assert stderr_lines(result) == [
+        f"{path}: Pod default/cheap: spec.overhead: does not match the overhead of "
+        "RuntimeClass 'kata' (cpu 1, memory 120Mi)",
+        f"{path}: Pod default/elsewhere: spec.nodeSelector: conflict: "
+        "runtimeClass.scheduling.nodeSelector[zone] = b; pod.spec.nodeSelector[zone] = a",
+        f"{path}: Pod default/unknown: spec.runtimeClassName: no RuntimeClass 'wasm' in the input",
+        f"{path}: Pod default/urgent: spec.priorityClassName: no PriorityClass 'urgent' in the "
+        "input",
+    ]
