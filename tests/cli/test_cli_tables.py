@@ -3,6 +3,7 @@ tables with borders and colour on a terminal, as before."""
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -150,3 +151,28 @@ def test_a_row_needs_one_cell_per_column() -> None:
     table = TextTable([Column("a"), Column("b")])
     with pytest.raises(ValueError, match="1 cells for 2 columns"):
         table.add_row("only one")
+
+
+def test_simulate_summary_with_queues_shows_job_waits_and_preemptions(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke(
+        *["simulate", "--mode", "replay", "--trace", "synthetic-jobs:jobs=300,seed=1"],
+        *["--policy", "fgd", "--seeds", "1", "--queues", "none,fair+placement", "--jobs", "1"],
+        *["--out", str(out)],
+    )
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("policy")
+    assert "job wait p50  job wait p95" in lines[1] and "stuck  preempted  frag %" in lines[1]
+    assert lines[4].startswith("median over 1 seed; job waits (arrival to every pod running)")
+    # The cells are replay.csv's job waits and preemptions.
+    rows = list(csv.DictReader((out / "replay.csv").read_text().splitlines()))
+    for line, row in zip(lines[2:4], rows, strict=True):
+        cells = line.split()
+        assert cells[1] == row["queues"]
+        assert [float(c.replace(",", "")) for c in cells[2:4]] == [
+            round(float(row["job_wait_p50_s"])),
+            round(float(row["job_wait_p95_s"])),
+        ]
+        assert cells[-2] == row["preemptions"]
+    assert [row["preemptions"] for row in rows] == ["0", "21"]

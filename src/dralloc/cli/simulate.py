@@ -742,27 +742,30 @@ def _replay(
         headers = (
             "policy",
             *(("queues",) if queued else ()),
-            "wait p50",
-            "wait p95",
+            # With queues, the jobs' waits (arrival to every pod running), as report.html.
+            *(("job wait p50", "job wait p95") if queued else ("wait p50", "wait p95")),
             "util %",
             "GPU-h",
             "capacity USD",
             "USD/GPU-h",
             "pending",
-            *(("Jain", "stuck", "frag %") if queued else ()),
+            *(("Jain", "stuck", "preempted", "frag %") if queued else ()),
             *(("billed USD", "ups", "downs") if scaled else ()),
         )
         table = TextTable(
             [Column(h, "left" if h == "policy" else "right") for h in headers],
             title=workload,
-            caption=_replay_caption(seeds, scaled),
+            caption=_replay_caption(seeds, scaled, queued),
         )
         for row in group:
+            p50, p95 = (
+                (row.job_wait_p50, row.job_wait_p95) if queued else (row.wait_p50, row.wait_p95)
+            )
             table.add_row(
                 row.policy,
                 *((row.queues,) if queued else ()),
-                "-" if row.wait_p50 is None else _compact(row.wait_p50),
-                "-" if row.wait_p95 is None else _compact(row.wait_p95),
+                "-" if p50 is None else _compact(p50),
+                "-" if p95 is None else _compact(p95),
                 f"{100 * row.mean_utilization:.1f}",
                 _compact(row.gpu_hours),
                 _compact(row.capacity.provisioned),
@@ -772,6 +775,7 @@ def _replay(
                     (
                         "-" if row.jain is None else f"{row.jain:.3f}",
                         f"{row.stuck:g}",
+                        f"{row.preemptions:g}",
                         f"{100 * row.mean_fragmentation:.1f}",
                     )
                     if queued
@@ -784,11 +788,12 @@ def _replay(
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
-def _replay_caption(seeds: int, scaled: bool) -> str:
+def _replay_caption(seeds: int, scaled: bool, queued: bool = False) -> str:
     """What the replay table's figures are, the two costs above all: the capacity's (GPU
     prices) and, with an autoscaled fleet, the bill (node prices)."""
+    waits = "job waits (arrival to every pod running)" if queued else "waits"
     caption = (
-        f"median over {seeds} seed{'s' * (seeds != 1)}; waits in seconds; capacity USD: every "
+        f"median over {seeds} seed{'s' * (seeds != 1)}; {waits} in seconds; capacity USD: every "
         "provisioned GPU-hour at its GPU model's price (--price); USD/GPU-h: capacity USD per "
         "GPU-hour of completed work"
     )
