@@ -1,0 +1,179 @@
+"""The sizing question as runs (`dralloc.sim.sizing`): a fleet is a static replay equal to the
+same fleet written by hand, pods that never start make the p95 infinite, the search over two
+shapes picks the cheapest fleet meeting the target and replays each fleet once, counts are
+bounded by a group's max or by the trace's peak demand, a group's capacity type sets the
+price, and a shape without that price is refused naming the field.
+
+The trace: 16 fractional and whole L4 pods over ~25 min (`synthetic`, each replay well under
+a second); shapes are L4 nodes with 2 GPUs ($2/h) or 4 GPUs ($3.5/h)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from dralloc.autoscaling import parse_autoscaling_text
+from dralloc.autoscaling.config import AutoscalingConfig, CapacityType
+from dralloc.devices import load_catalog
+from dralloc.devices.catalog import Catalog
+from dralloc.errors import InputError
+from dralloc.sim.replay import ReplayOptions, replay
+from dralloc.sim.replay.autoscaled import ReplayAutoscaling
+from dralloc.sim.replay.results import percentile
+from dralloc.sim.sizing import (
+    FleetRun,
+    SizingQuestion,
+    describe_fleet,
+    evaluate_fleet,
+    p95_with_never,
+    size,
+    sizing_question,
+)
+from dralloc.sim.traces.synthetic import generate
+from dralloc.sim.traces.timeline import ReplayTrace
+
+TRACE = "synthetic:pods=16,rate=0.01,median=900,sigma=0.5,multi=0,models=l4,nodes=2,gpus=2,seed=3"
+
+
+def config_text(
+    groups: str = "- {name: l4x2, shape: l4x2, min: 1, max: 6}",
+    sizing: str = "",
+    l4x4_price: str = "{onDemand: 3.5}",
+) -> str:
+    return f"""\
+apiVersion: dralloc.io/v1alpha1
+kind: Autoscaling
+mode: static
+shapes:
+- name: l4x2
+  shape: l4
+  gpus: 2
+  sharing: fractional
+  price: {{onDemand: 2.0, spot: 0.8}}
+- name: l4x4
+  shape: l4
+  gpus: 4
+  sharing: fractional
+  price: {l4x4_price}
+nodeGroups:
+{groups}
+sizing: {{constraint: {{waitP95: 600s}}{sizing}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def trace() -> ReplayTrace:
+    return generate(TRACE)
+
+
+def load(text: str, catalog: Catalog) -> AutoscalingConfig:
+    return parse_autoscaling_text(text, "fleet.yaml", catalog=catalog)
+
+
+def question(trace: ReplayTrace, catalog: Catalog, text: str | None = None) -> SizingQuestion:
+    return sizing_question(trace, load(text or config_text(), catalog), catalog)
+
+
+def test_p95_counts_pods_that_never_start_as_waiting_forever() -> None:
+    waits = [float(w) for w in range(100)]
+    assert p95_with_never(waits, 0) == percentile(waits, 95)
+    # One pod of 100 never starts: it sits above the 95th percentile.
+    assert p95_with_never(waits[:99], 1) == percentile([*waits[:99], 1e9], 95)
+    # One of 20: the 95th percentile falls between the last start and forever.
+    assert math.isinf(p95_with_never(waits[:19], 1))
+    assert p95_with_never([], 0) == 0.0
+
+
+def test_a_fleet_is_the_static_replay_of_the_same_nodes_written_by_hand(
+    trace: ReplayTrace, catalog: Catalog
+) -> None:
+    asked = question(trace, catalog)
+    run = evaluate_fleet(asked, (("l4x2", 1), ("l4x4", 1)))
+    by_hand = load(
+        config_text(
+            "- {name: l4x2, shape: l4x2, min: 1, max: 1}\n"
+            "- {name: l4x4, shape: l4x4, min: 1, max: 1}"
+        ),
+        catalog,
+    )
+    result = replay(trace, "fgd", 1, ReplayOptions(autoscaling=ReplayAutoscaling(by_hand, catalog)))
+    assert run.wait_p95 == percentile(sorted(result.waiting_times()), 95)
+    assert (run.pods, run.never_started, run.price_per_hour) == (16, 0, 5.5)
+    assert run.wait_p95 > 600  # two nodes are not enough for this trace
+    assert result.autoscaling is not None
+    assert run.billed_usd == pytest.approx(result.autoscaling.billed_total)
+
+
+def test_the_search_picks_the_cheapest_fleet_meeting_the_target(
+    trace: ReplayTrace, catalog: Catalog
+) -> None:
+    seen: list[FleetRun] = []
+    answer = size(question(trace, catalog), lambda number, run, _: seen.append(run))
+    assert answer.chosen is not None
+    # Two 4-GPU nodes ($7/h) beat four 2-GPU ones ($8/h) and 2 + 1 ($7.50/h).
+    assert describe_fleet(answer.chosen.fleet) == "2 x l4x4"
+    assert answer.sentence() == (
+        "2 x l4x4 at $5,110/month ($7.00/h) meets p95 wait <= 600 s (p95 wait 0 s)"
+    )
+    meeting = [run for run in answer.runs if run.meets(600)]
+    assert answer.chosen.price_per_hour == min(run.price_per_hour for run in meeting)
+    # Every fleet is replayed once, and reported in the order it ran.
+    assert [run.fleet for run in seen] == [run.fleet for run in answer.runs]
+    assert len({run.fleet for run in seen}) == len(seen)
+    # The frontier: no fleet replayed is both cheaper and waits less than one of its points.
+    assert answer.chosen in answer.frontier
+    for point in answer.frontier:
+        assert not any(
+            r.price_per_hour <= point.price_per_hour
+            and r.wait_p95 <= point.wait_p95
+            and (r.price_per_hour, r.wait_p95) != (point.price_per_hour, point.wait_p95)
+            for r in answer.runs
+        )
+    assert [r.price_per_hour for r in answer.frontier] == sorted(
+        r.price_per_hour for r in answer.frontier
+    )
+
+
+def test_counts_are_bounded_by_the_group_max_or_the_trace_peak(
+    trace: ReplayTrace, catalog: Catalog
+) -> None:
+    asked = question(trace, catalog)
+    peak = max(
+        sum(
+            t.pod.gpu_milli_total
+            for t in trace.pods
+            if t.arrival <= moment.arrival < t.arrival + (t.duration or math.inf)
+        )
+        for moment in trace.pods
+    )
+    # l4x2 has a group (max 6); l4x4 has none: twice the nodes the peak demand fills.
+    assert asked.max_nodes == {"l4x2": 6, "l4x4": 2 * math.ceil(peak / 4000)}
+    assert asked.capacity_types == {"l4x2": CapacityType.ON_DEMAND, "l4x4": CapacityType.ON_DEMAND}
+
+
+def test_a_groups_capacity_type_prices_its_shape_and_sizing_shapes_narrow_the_search(
+    trace: ReplayTrace, catalog: Catalog
+) -> None:
+    text = config_text(
+        "- {name: cheap, shape: l4x2, min: 0, max: 4, capacityType: spot}", ", shapes: [l4x2]"
+    )
+    asked = question(trace, catalog, text)
+    assert (asked.shapes, asked.prices, asked.max_nodes) == (("l4x2",), {"l4x2": 0.8}, {"l4x2": 4})
+
+
+def test_a_shape_without_an_on_demand_price_or_a_group_is_refused_naming_it(
+    trace: ReplayTrace, catalog: Catalog
+) -> None:
+    # Without a node group of l4x4 its fleets are bought on demand, at a price it lacks.
+    with pytest.raises(InputError) as caught:
+        question(trace, catalog, config_text(l4x4_price="{spot: 1.0}"))
+    assert [str(p) for p in caught.value.problems] == [
+        "fleet.yaml: Autoscaling: shapes[1].price: shape l4x4 has no on-demand price: sizing "
+        "prices a fleet of it as on-demand"
+    ]
