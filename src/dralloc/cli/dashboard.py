@@ -525,6 +525,13 @@ def dashboard_command(
     if files and replay is not None:
         sys.stderr.write("give -f FILE or --replay TRACE, not both\n")
         raise typer.Exit(2)
+    if replay is None:
+        given = [
+            n for n, v in (("--queues", queues), ("--trace-dir", trace_dir), ("--at", at)) if v
+        ]
+        if given or policy != "fgd":
+            sys.stderr.write(f"{', '.join(given or ['--policy'])}: applies to --replay only\n")
+            raise typer.Exit(2)
     if run_for is not None and not run_for > 0:  # `not >` also refuses nan
         raise InputError([Problem("--for", "", "", f"{run_for:g} is not a number of seconds > 0")])
     prices = price_book(price)
