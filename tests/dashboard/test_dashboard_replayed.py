@@ -80,7 +80,7 @@ def test_the_command_serves_a_replay_and_refuses_what_it_cannot_replay(
     both = CliRunner().invoke(app, [*serve, "--replay", SMALL, "-f", "x.yaml"])
     assert (both.exit_code, both.stderr) == (2, "give -f FILE or --replay TRACE, not both\n")
     stray = CliRunner().invoke(app, [*serve, "-f", "x.yaml", "--at", "5", "--queues", "fair"])
-    assert (stray.exit_code, stray.stderr) == (2, "--queues, --at: applies to --replay only\n")
+    assert (stray.exit_code, stray.stderr) == (2, "--queues, --at: apply to --replay only\n")
     for args, message in (
         (["--queues", "fair"], "--queues: --replay synthetic:pods=40,nodes=2"),
         (["--policy", "tetris"], "--policy: unknown policy 'tetris' (known: random,"),

@@ -530,7 +530,9 @@ def dashboard_command(
             n for n, v in (("--queues", queues), ("--trace-dir", trace_dir), ("--at", at)) if v
         ]
         if given or policy != "fgd":
-            sys.stderr.write(f"{', '.join(given or ['--policy'])}: applies to --replay only\n")
+            names = given or ["--policy"]
+            verb = "applies" if len(names) == 1 else "apply"
+            sys.stderr.write(f"{', '.join(names)}: {verb} to --replay only\n")
             raise typer.Exit(2)
     if run_for is not None and not run_for > 0:  # `not >` also refuses nan
         raise InputError([Problem("--for", "", "", f"{run_for:g} is not a number of seconds > 0")])
