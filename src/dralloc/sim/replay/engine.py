@@ -873,9 +873,6 @@ class _Replay:
         self._refresh_fragment(name)
         for each in slices:
             self._cluster_event(SLICE_ADD, name, new=each)
-        # GpuCapacityFilter reads the GPUs from the slices but registers only Node/Add (and
-        # assigned Pod/Delete): to it, the node arrives with its devices.
-        self._cluster_event(NODE_ADD, name, new=self.cache.nodes[name])
 
     def fleet_node_leaving(self, name: str) -> None:
         """Deleting: its pods are evicted and it takes no more (see `replay.autoscaled`)."""

@@ -9,7 +9,8 @@ spec/fgd.md), from the maths to the scheduler plugins.
 - `view`: `GpuShareView` reads `NodeState`s and requests from DRA objects (a node's published
   GPUs and the cache's allocations), remembered per node generation.
 - `policies`: the plugins (FGD, BestFit, DotProduct, GpuPacking, GpuClustering, Random score
-  nodes and rank a node's GPUs for DynamicResources; GpuCapacityFilter filters).
+  nodes and rank a node's GPUs for DynamicResources; GpuCapacityFilter filters), and `hints`:
+  GpuCapacityFilter's queueing hint for the ResourceSlices that publish GPUs.
 """
 
 from dralloc.scheduler.plugins.gpushare.measure import (

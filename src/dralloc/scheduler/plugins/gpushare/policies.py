@@ -32,6 +32,7 @@ from dralloc.scheduler.framework import (
     Status,
 )
 from dralloc.scheduler.framework.generations import NodeMemo
+from dralloc.scheduler.plugins.gpushare.hints import SLICE_EVENTS
 from dralloc.scheduler.plugins.gpushare.measure import FragmentationMeter, NodeState, can_host
 from dralloc.scheduler.plugins.gpushare.scores import (
     best_fgd_gpu,
@@ -241,9 +242,9 @@ class GpuCapacityFilter(_Policy):
     REASON = "node(s) didn't have enough free GPU"
 
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
-        """A pod that ran somewhere left (its GPU share is free again), or a node was added
-        with the GPUs the pod needs free."""
-        return (ASSIGNED_POD_DELETE, node_events("Add", self))
+        """A pod that ran somewhere left (its GPU share is free again), a node was added with
+        the GPUs the pod needs free, or a ResourceSlice published GPUs (`hints.py`)."""
+        return (ASSIGNED_POD_DELETE, node_events("Add", self), SLICE_EVENTS)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         request = self._request(state, pod)

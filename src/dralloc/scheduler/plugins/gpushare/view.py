@@ -14,9 +14,11 @@ its requests, and `10 * cores` milli-GPU for a request that books `cores`, else 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dralloc.allocator import DeviceKey
+from dralloc.api.resource import ResourceSlice
 from dralloc.scheduler.cache import SchedulerCache, pod_claim_keys
 from dralloc.scheduler.framework import NodeInfo, PodInfo
 from dralloc.scheduler.framework.generations import NodeMemo
@@ -45,6 +47,30 @@ class GpuRequest:
     gpu_spec: frozenset[str] = frozenset()
 
 
+def slice_gpus(resource_slice: ResourceSlice) -> tuple[GpuDevice, ...]:
+    """The GPUs `resource_slice` publishes as the view counts them: devices of `type: gpu` in
+    a node-local slice of driver `gpu.nvidia.com`; none for any other slice."""
+    return tuple(gpu for _, gpu, _ in _published(resource_slice))
+
+
+def _published(resource_slice: ResourceSlice) -> Iterator[tuple[str, GpuDevice, str]]:
+    """Each GPU of the slice with its node and its `productName` ("" when it has none)."""
+    spec = resource_slice.spec
+    node_name = spec.node_name
+    if spec.driver != GPU_DRIVER or not node_name:
+        return
+    for device in spec.devices:
+        kind = device.attributes.get("type")
+        if kind is None or kind.string != "gpu":
+            continue
+        capacity = device.capacity.get(CORES)
+        cores = capacity.value.as_integer() if capacity is not None else None
+        product = device.attributes.get("productName")
+        product_name = (product.string or "") if product is not None else ""
+        key = DeviceKey(spec.driver, spec.pool.name, device.name)
+        yield node_name, GpuDevice(key, cores), product_name
+
+
 def _natural(name: str) -> tuple[object, ...]:
     return tuple(int(p) if p.isdigit() else p for p in _NUMBER.split(name))
 
@@ -64,20 +90,10 @@ class GpuShareView:
         self._gpus: dict[str, list[GpuDevice]] = {}
         self._products: dict[str, str] = {}
         for entry in self._indexed.slices:
-            spec = entry.slice.spec
-            if spec.driver != GPU_DRIVER or not spec.node_name:
-                continue
-            for device in spec.devices:
-                kind = device.attributes.get("type")
-                if kind is None or kind.string != "gpu":
-                    continue
-                capacity = device.capacity.get(CORES)
-                cores = capacity.value.as_integer() if capacity is not None else None
-                key = DeviceKey(spec.driver, spec.pool.name, device.name)
-                self._gpus.setdefault(spec.node_name, []).append(GpuDevice(key, cores))
-                product = device.attributes.get("productName")
-                if product is not None and product.string:
-                    self._products.setdefault(spec.node_name, product.string)
+            for node_name, gpu, product in _published(entry.slice):
+                self._gpus.setdefault(node_name, []).append(gpu)
+                if product:
+                    self._products.setdefault(node_name, product)
         for devices in self._gpus.values():
             devices.sort(key=lambda d: _natural(d.key.device))
 
