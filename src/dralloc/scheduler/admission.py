@@ -33,7 +33,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import msgspec
 
-from dralloc.api.core import Pod, PriorityClass, RuntimeClass, Toleration
+from dralloc.api.core import Pod, PodSpec, PriorityClass, RuntimeClass, Toleration
 from dralloc.api.defaults import overhead
 from dralloc.api.io import LoadedObject
 from dralloc.api.quantity import Quantity
@@ -67,11 +67,8 @@ def resolve_priority_class(
         default = global_default_class(classes)
         if default is None:
             return "", 0, PREEMPT_LOWER_PRIORITY
-        return (
-            default.metadata.name,
-            default.value,
-            default.preemption_policy or (PREEMPT_LOWER_PRIORITY),
-        )
+        policy = default.preemption_policy or PREEMPT_LOWER_PRIORITY
+        return default.metadata.name, default.value, policy
     found = classes.get(name)
     if found is not None:
         return name, found.value, found.preemption_policy or PREEMPT_LOWER_PRIORITY
@@ -205,8 +202,9 @@ def _admit_runtime_class(
 
 
 def _rounded(quantities: Mapping[str, Quantity]) -> Mapping[str, Quantity]:
-    # The pod's overhead was rounded up to milli-units when it was read; the class's too.
-    return overhead(Pod(spec=msgspec.structs.replace(Pod().spec, overhead=dict(quantities))))
+    # The pod's overhead was rounded up to milli-units when it was read: the class's is
+    # rounded alike before the two are compared and before it becomes the pod's.
+    return overhead(Pod(spec=PodSpec(overhead=dict(quantities))))
 
 
 def _same_quantities(a: Mapping[str, Quantity], b: Mapping[str, Quantity]) -> bool:
