@@ -8,8 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from cli_kit import invoke, stderr_lines
+
+from dralloc.cli.inputs import read_cluster
+from dralloc.cli.schedule import plan_schedule
+from dralloc.errors import InputError
+from dralloc.features import Features
+from dralloc.scheduler.config import SchedulerConfiguration
 
 # Two nodes of 4 cpus in zones a and b, and two RuntimeClasses: kata costs 1 cpu a pod, gvisor
 # runs only in zone b.
@@ -96,3 +103,29 @@ def test_pods_contradicting_their_classes_are_refused_one_line_each(tmp_path: Pa
         f"{path}: Pod default/urgent: spec.priorityClassName: no PriorityClass 'urgent' in the "
         "input",
     ]
+
+
+def test_a_live_clusters_pod_keeps_what_its_api_server_admitted(tmp_path: Path) -> None:
+    # A bound pod whose PriorityClass was deleted after it was created, beside the classes
+    # every cluster lists: read from a cluster it stands, written in a file it is refused.
+    path = tmp_path / "cluster.yaml"
+    system = "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\n"
+    path.write_text(
+        "---\n".join(
+            (
+                CLUSTER,
+                system + "metadata: {name: system-node-critical}\nvalue: 2000001000\n",
+                _pod("old", "1", "  nodeName: node-a\n  priorityClassName: gone\n  priority: 5\n"),
+            )
+        ),
+        encoding="utf-8",
+    )
+    cluster = read_cluster([str(path)])
+    with pytest.raises(InputError) as refused:
+        plan_schedule(cluster, SchedulerConfiguration(), Features(), None)
+    assert [str(p) for p in refused.value.problems] == [
+        f"{path}: Pod default/old: spec.priorityClassName: no PriorityClass 'gone' in the input"
+    ]
+    cluster.cluster_source = str(path)  # as `--kubeconfig` reads it
+    plan, _ = plan_schedule(cluster, SchedulerConfiguration(), Features(), None)
+    assert list(plan.running) == ["default/old"]

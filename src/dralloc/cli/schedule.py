@@ -309,10 +309,13 @@ def plan_schedule(
             name = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
             plan.other_schedulers[_pod_key(pod)] = name
             continue
-        # A live cluster's pods were admitted by its API server (whose RuntimeClasses dralloc
-        # does not read): their overhead stands.
-        admitted_runtime = None if cluster.is_from_cluster(loaded) else runtime_classes
-        pod, admission = admit_pod(loaded, pod, classes, admitted_runtime)
+        if cluster.is_from_cluster(loaded):
+            # Admitted by the cluster's API server when created: its priority and overhead
+            # stand, even if its PriorityClass has since been deleted (without classes,
+            # admission keeps what a pod carries; dralloc reads no RuntimeClasses there).
+            pod, admission = admit_pod(loaded, pod, {})
+        else:
+            pod, admission = admit_pod(loaded, pod, classes, runtime_classes)
         problems.extend(admission)
         if is_running:
             problems.extend(running_pod_problems(loaded, pod, claim_objects, cluster.nodes))
