@@ -25,13 +25,16 @@ TOO_BIG = (
 
 
 def fleet(
-    sizing: str = "sizing: {constraint: {waitP95: 600s}}", sharing: str = "fractional"
+    sizing: str = "sizing: {constraint: {waitP95: 600s}}",
+    sharing: str = "fractional",
+    mode: str = "static",
+    top: int = 6,
 ) -> str:
     return f"""\
 apiVersion: dralloc.io/v1alpha1
 kind: Autoscaling
 metadata: {{name: l4}}
-mode: static
+mode: {mode}
 shapes:
 - name: l4x2
   shape: l4
@@ -39,7 +42,7 @@ shapes:
   sharing: {sharing}
   price: {{onDemand: 2.0}}
 nodeGroups:
-- {{name: l4x2, shape: l4x2, min: 1, max: 6}}
+- {{name: l4x2, shape: l4x2, min: 1, max: {top}}}
 {sizing}
 """
 
@@ -101,14 +104,28 @@ def test_json_and_the_csv_files_hold_the_same_answer(tmp_path: Path) -> None:
         ("4", "true", "true"),
     ]
     frontier = list(csv.DictReader((out / "frontier.csv").read_text().splitlines()))
-    assert [(r["fleet"], r["usd_per_hour"]) for r in frontier] == [
-        ("3 x l4x2", "6.0000"),
-        ("4 x l4x2", "8.0000"),
+    assert [
+        (r["scaler"], r["configuration"], r["usd_per_hour"], r["on_frontier"], r["chosen"])
+        for r in frontier
+    ] == [
+        ("static", "3 x l4x2", "6.0000", "true", "false"),
+        ("static", "4 x l4x2", "8.0000", "true", "true"),
+        ("static", "5 x l4x2", "10.0000", "false", "false"),
+        ("static", "6 x l4x2", "12.0000", "false", "false"),
     ]
-    assert sorted(p.name for p in out.iterdir()) == ["frontier.csv", "sizing.csv"]
-    assert stderr_lines(result)[-2:] == [
+    page = (out / "sizing.html").read_text()
+    assert "4 x l4x2 at $5,840/month ($8.00/h) meets p95 wait &lt;= 600 s" in page
+    assert "<script src='plotly.min.js'>" in page
+    assert sorted(p.name for p in out.iterdir()) == [
+        "frontier.csv",
+        "plotly.min.js",
+        "sizing.csv",
+        "sizing.html",
+    ]
+    assert stderr_lines(result)[-3:] == [
         f"wrote {out / 'sizing.csv'}",
         f"wrote {out / 'frontier.csv'}",
+        f"wrote {out / 'sizing.html'}",
     ]
 
 
@@ -162,3 +179,22 @@ def test_bad_input_exits_2_with_one_line_naming_it(tmp_path: Path) -> None:
     assert unusable.exit_code == 2
     assert len(stderr_lines(unusable)) == 1
     assert stderr_lines(unusable)[0].startswith(f"{whole}: Autoscaling l4: shapes[0]")
+
+
+def test_a_cluster_autoscaler_file_is_also_replayed_beside_the_static_fleets(
+    tmp_path: Path,
+) -> None:
+    # max 2: the sweep's factors give max 1 (x0.25, x0.5: min 1) and 2 (x0.75, x1).
+    scaling = write(tmp_path, "fleet.yaml", fleet(mode="cluster-autoscaler", top=2))
+    result = invoke("size", "--trace", TRACE, "--autoscaling", scaling)
+    assert result.exit_code == 1, result.stderr  # no static fleet of at most 2 nodes meets it
+    lines = result.stdout.splitlines()
+    title = "cluster-autoscaler, same trace, policy and seed (USD/h: billed over the replay)"
+    start = lines.index(title)
+    assert lines[start + 1].split()[:3] == ["configuration", "USD/h", "USD/month"]
+    assert [line.split(":")[0] for line in lines[start + 2 :]] == ["max x0.25", "max x0.75"]
+    autoscaled = [line for line in stderr_lines(result) if line.startswith("[cluster-autoscaler")]
+    assert [line.split(": p95 wait")[0] for line in autoscaled] == [
+        "[cluster-autoscaler 1/2] max x0.25: l4x2 <= 1",
+        "[cluster-autoscaler 2/2] max x0.75: l4x2 <= 2",
+    ]

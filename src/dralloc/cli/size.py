@@ -2,9 +2,12 @@
 
 Parses options, loads the trace and the `kind: Autoscaling` file, runs the search of
 `dralloc.sim.sizing` (each step one seeded replay, a progress line per replay on stderr) and
-prints the answer first, then a table of every fleet replayed (or one JSON object with
-`--format json`); `--out DIR` also writes `sizing.csv` (every fleet) and `frontier.csv`
-(the cost-versus-p95-wait Pareto frontier) there, each written whole or not at all.
+prints the answer first, then a table of every static fleet replayed (or one JSON object with
+`--format json`). A `cluster-autoscaler` or `karpenter` file is also replayed as its mode
+(`dralloc.sim.frontier`: cluster-autoscaler's `max` swept), a table per scaler after the
+static one. `--out DIR` writes `sizing.csv` (every static fleet), `frontier.csv` (every
+scaler's points, marked on or off its cost-versus-p95-wait frontier) and `sizing.html` (the
+frontier chart, with `plotly.min.js`), each written whole or not at all.
 
 Exit codes, as `dralloc.cli.main` says: 0 a fleet meets the target, 1 none of those replayed
 does (the answer says which came closest), 2 invalid input (one stderr line per problem,
@@ -30,6 +33,9 @@ from dralloc.cli.simulate import POLICIES
 from dralloc.errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from dralloc.sim.frontier import FrontierPoint
     from dralloc.sim.sizing import FleetRun, SizingAnswer
 
 __all__ = ["SIZE_EPILOG", "SIZE_SHORT_HELP", "size_command"]
@@ -120,8 +126,9 @@ def size_command(
         typer.Option(
             "--out",
             metavar="DIR",
-            help="Also write sizing.csv (every fleet replayed) and frontier.csv (cost versus "
-            "p95 wait) into DIR (created if missing).",
+            help="Also write sizing.csv (every static fleet), frontier.csv (cost versus p95 "
+            "wait per scaler) and sizing.html (the frontier chart) into DIR (created if "
+            "missing).",
         ),
     ] = None,
     output_format: Annotated[
@@ -134,7 +141,8 @@ def size_command(
     Each step of the search (bisection of each shape's node count, a grid of shape mixes,
     then cheaper neighbours) is one seeded replay of the whole trace on that fleet, with
     dralloc's scheduler and DRA allocator. A pod that never starts waits forever. Cost is the
-    fleet's price per hour (and per 730-hour month) at the shapes' node prices.
+    fleet's price per hour (and per 730-hour month) at the shapes' node prices. A
+    cluster-autoscaler or karpenter file is replayed as such too, beside the static fleets.
     """
     if policy not in POLICIES:
         raise _fail(f"--policy {policy}: expected one of {', '.join(POLICIES)}")
@@ -147,6 +155,7 @@ def size_command(
 
     from dralloc.autoscaling import load_autoscaling
     from dralloc.devices import load_catalog
+    from dralloc.sim.frontier import autoscaled_points, frontier_points, predictor_note
     from dralloc.sim.job_replay import resolve_job_replay
     from dralloc.sim.sizing import size, sizing_question
 
@@ -169,8 +178,8 @@ def size_command(
         raise _fail(str(err)) from err
     if config.mode != "static":
         sys.stderr.write(
-            f"{autoscaling}: mode {config.mode}: sizing a static fleet of its shapes "
-            "(node groups' max bound their shape's count)\n"
+            f"{autoscaling}: mode {config.mode}: sizing a static fleet of its shapes (node "
+            f"groups' max bound their shape's count), then replaying {config.mode} beside it\n"
         )
     bounds = ", ".join(f"{question.max_nodes[s]} x {s}" for s in question.shapes)
     sys.stderr.write(
@@ -188,11 +197,26 @@ def size_command(
         sys.stderr.flush()
 
     answer = size(question, progress)
-    written = _write_out(Path(out), answer) if out is not None else []
+
+    def autoscaled_progress(number: int, count: int, point: FrontierPoint, seconds: float) -> None:
+        verdict = "meets" if point.meets_target else "misses"
+        sys.stderr.write(
+            f"[{point.scaler} {number}/{count}] {point.configuration}: p95 wait "
+            f"{_wait(point.wait_p95)} at ${point.usd_per_hour:,.2f}/h (mean), {verdict} "
+            f"({seconds:.1f} s)\n"
+        )
+        sys.stderr.flush()
+
+    note = predictor_note(config)
+    if note is not None:
+        sys.stderr.write(note + "\n")
+    points = frontier_points(answer, autoscaled_points(question, progress=autoscaled_progress))
+    written = _write_out(Path(out), answer, points, trace) if out is not None else []
     if output_format is SizeFormat.json:
-        sys.stdout.write(json.dumps(answer_json(answer), indent=2) + "\n")
+        sys.stdout.write(json.dumps(answer_json(answer, points), indent=2) + "\n")
     else:
         _print_table(answer)
+        _print_autoscaled(points, question.wait_p95)
     for path in written:
         sys.stderr.write(f"wrote {path}\n")
     raise typer.Exit(EXIT_OK if answer.chosen is not None else EXIT_NO)
@@ -259,9 +283,9 @@ def _run_json(run: FleetRun, target: float) -> dict[str, object]:
     }
 
 
-def answer_json(answer: SizingAnswer) -> dict[str, object]:
+def answer_json(answer: SizingAnswer, points: Sequence[FrontierPoint] = ()) -> dict[str, object]:
     """The answer as one JSON object (camelCase keys; a p95 wait of pods that never start
-    is null)."""
+    is null); `points` add the frontier of every scaler."""
     question = answer.question
     target = question.wait_p95
     return {
@@ -275,25 +299,76 @@ def answer_json(answer: SizingAnswer) -> dict[str, object]:
         "chosen": None if answer.chosen is None else _run_json(answer.chosen, target),
         "frontier": [_run_json(run, target) for run in answer.frontier],
         "runs": [_run_json(run, target) for run in answer.runs],
+        "scalers": [
+            {
+                "scaler": p.scaler,
+                "predictor": p.predictor,
+                "configuration": p.configuration,
+                "usdPerHour": round(p.usd_per_hour, 6),
+                "waitP95Seconds": None if math.isinf(p.wait_p95) else round(p.wait_p95, 3),
+                "neverStarted": p.never_started,
+                "meetsTarget": p.meets_target,
+                "onFrontier": p.on_frontier,
+            }
+            for p in points
+        ],
     }
 
 
-def _write_out(folder: Path, answer: SizingAnswer) -> list[Path]:
-    """sizing.csv and frontier.csv in `folder`, each through a temporary file renamed into
-    place, so a file is never half-written."""
+def _print_autoscaled(points: Sequence[FrontierPoint], target: float) -> None:
+    """The autoscaled points, one table per scaler, after the static fleets."""
+    from dralloc.cli.tables import Column, TextTable
+
+    for scaler in dict.fromkeys(p.scaler for p in points if p.scaler != "static"):
+        table = TextTable(
+            [
+                Column("configuration"),
+                Column("USD/h", "right"),
+                Column("USD/month", "right"),
+                Column("p95 wait", "right"),
+                Column("unstarted", "right"),
+                Column("meets", "right"),
+                Column("frontier", "right"),
+            ],
+            title=f"{scaler}, same trace, policy and seed (USD/h: billed over the replay)",
+            title_left=True,
+        )
+        for p in points:
+            if p.scaler == scaler:
+                table.add_row(
+                    p.configuration,
+                    f"{p.usd_per_hour:,.2f}",
+                    f"{p.usd_per_month:,.0f}",
+                    _wait(p.wait_p95),
+                    str(p.never_started),
+                    "yes" if p.wait_p95 <= target else "no",
+                    "yes" if p.on_frontier else "",
+                )
+        table.print()
+
+
+def _write_out(
+    folder: Path, answer: SizingAnswer, points: Sequence[FrontierPoint], trace: str
+) -> list[Path]:
+    """sizing.csv (the static fleets), frontier.csv (every scaler's points) and sizing.html
+    with plotly.min.js in `folder`, each through a temporary file renamed into place, so a
+    file is never half-written."""
+    from dralloc.sim.frontier import (
+        FRONTIER_CSV,
+        FRONTIER_PAGE,
+        write_frontier_csv,
+        write_frontier_page,
+    )
     from dralloc.sim.sizing import sizing_rows
 
     folder.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    tables = {
-        "sizing.csv": sizing_rows(answer, answer.runs),
-        "frontier.csv": sizing_rows(answer, answer.frontier),
-    }
-    for name, rows in tables.items():
-        path = folder / name
-        partial = folder / f".{name}.partial"
-        with partial.open("w", encoding="utf-8", newline="") as stream:
-            csv.writer(stream, lineterminator="\n").writerows(rows)
-        os.replace(partial, path)
-        written.append(path)
-    return written
+    path = folder / "sizing.csv"
+    partial = folder / ".sizing.csv.partial"
+    with partial.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream, lineterminator="\n").writerows(sizing_rows(answer, answer.runs))
+    os.replace(partial, path)
+    return [
+        path,
+        write_frontier_csv(folder / FRONTIER_CSV, points),
+        write_frontier_page(folder / FRONTIER_PAGE, answer, points, source=trace),
+    ]

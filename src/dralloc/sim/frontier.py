@@ -1,0 +1,362 @@
+"""The cost-versus-p95-wait frontier of spec/autoscaling.md §11, per scaler: the static fleets
+`dralloc size` replayed, beside the file's autoscaler replayed on the same trace, as a CSV and
+an HTML page.
+
+Owns the autoscaled points and the page; the static points are `sim.sizing`'s runs. Each
+autoscaled point is one seeded replay (`sim.replay`, the file's mode) of the same trace with
+the same policy and seed:
+
+* `cluster-autoscaler`: the file's groups with their `max` scaled by each of `MAX_FACTORS`
+  (rounded up, never below `min`), so the sweep asks "how much headroom is worth its cost";
+* `karpenter`: the file as written (one point: its pools' limits are its own sweep, not
+  made here).
+
+A predictor is not replayed yet (the replay is reactive), so every point's predictor is
+`none` and a file's `predictor` is reported, not used.
+
+**Cost** on one axis for every scaler: USD per hour. A static fleet's is its price per hour
+(the bill of every hour alike); an autoscaled run's is what it billed (launch to gone, per
+second, `Fleet`) over the replay's length, from 0 to its end, in hours. The **p95 wait**
+counts pods that never start as waiting forever (`sizing.p95_with_never`). A point is on its
+scaler's frontier when no point of the same scaler costs no more and waits no longer (and
+one of the two strictly less).
+
+Writes nothing but through `write_frontier_csv` / `write_frontier_page` (a temporary file
+renamed into place, `sim.pages`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import html
+import io
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dralloc.autoscaling.config import AutoscalingConfig, Forecaster, Mode
+from dralloc.sim.replay import ReplayOptions, replay
+from dralloc.sim.replay.autoscaled import ReplayAutoscaling
+from dralloc.sim.sizing import (
+    HOURS_PER_MONTH,
+    SizingAnswer,
+    SizingQuestion,
+    describe_fleet,
+    format_wait,
+    p95_with_never,
+)
+
+__all__ = [
+    "FRONTIER_CSV",
+    "FRONTIER_PAGE",
+    "MAX_FACTORS",
+    "FrontierPoint",
+    "autoscaled_configs",
+    "autoscaled_points",
+    "frontier_points",
+    "frontier_rows",
+    "predictor_note",
+    "write_frontier_csv",
+    "write_frontier_page",
+]
+
+FRONTIER_CSV = "frontier.csv"
+FRONTIER_PAGE = "sizing.html"
+MAX_FACTORS = (0.25, 0.5, 0.75, 1.0)
+STATIC = "static"
+NO_PREDICTOR = "none"
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    """One configuration replayed: its scaler (`static`, `cluster-autoscaler`, `karpenter`),
+    predictor, what was set (`2 x l4x4`, `max x0.5: l4x2 <= 3, l4x4 <= 2`), USD per hour
+    (see the module docstring), the p95 wait (inf: too many pods never started), the pods
+    never started, whether it meets the target, is on its scaler's frontier, is the answer."""
+
+    scaler: str
+    predictor: str
+    configuration: str
+    usd_per_hour: float
+    wait_p95: float
+    never_started: int
+    meets_target: bool
+    on_frontier: bool = False
+    chosen: bool = False
+
+    @property
+    def usd_per_month(self) -> float:
+        return self.usd_per_hour * HOURS_PER_MONTH
+
+
+def autoscaled_configs(
+    config: AutoscalingConfig, factors: Sequence[float] = MAX_FACTORS
+) -> list[tuple[str, AutoscalingConfig]]:
+    """The file's autoscaler configurations to replay, labelled (see the module docstring);
+    none for a static file. Sizing sections and predictors are dropped (not replayed)."""
+    plain = dataclasses.replace(config, sizing=None)
+    if config.mode is Mode.KARPENTER:
+        return [("as written", plain)]
+    if config.mode is not Mode.CLUSTER_AUTOSCALER:
+        return []
+    out: list[tuple[str, AutoscalingConfig]] = []
+    seen: set[tuple[int, ...]] = set()
+    for factor in sorted(factors):
+        groups = tuple(
+            dataclasses.replace(g, max_size=max(g.min_size, math.ceil(g.max_size * factor - 1e-9)))
+            for g in config.node_groups
+        )
+        sizes = tuple(g.max_size for g in groups)
+        if sizes in seen:
+            continue
+        seen.add(sizes)
+        bounds = ", ".join(f"{g.name} <= {g.max_size}" for g in groups)
+        out.append((f"max x{factor:g}: {bounds}", dataclasses.replace(plain, node_groups=groups)))
+    return out
+
+
+Progress = Callable[[int, int, "FrontierPoint", float], None]
+"""Called after each autoscaled replay: (its number from 1, how many, the point, seconds)."""
+
+
+def autoscaled_points(
+    question: SizingQuestion,
+    factors: Sequence[float] = MAX_FACTORS,
+    progress: Progress | None = None,
+) -> list[FrontierPoint]:
+    """One replay per configuration of `autoscaled_configs`, on the question's trace, policy
+    and seed."""
+    configs = autoscaled_configs(question.config, factors)
+    points: list[FrontierPoint] = []
+    for number, (label, config) in enumerate(configs, 1):
+        started = time.perf_counter()
+        scaling = ReplayAutoscaling(config, question.catalog)
+        result = replay(
+            question.trace,
+            question.policy,
+            question.seed,
+            ReplayOptions(autoscaling=scaling),
+            gangs=question.gangs,
+        )
+        waits = sorted(result.waiting_times())
+        never = len(result.pods) - len(waits)
+        wait = p95_with_never(waits, never)
+        billed = result.autoscaling.billed_total if result.autoscaling is not None else 0.0
+        hours = result.end_time / 3600
+        point = FrontierPoint(
+            scaler=str(config.mode),
+            predictor=NO_PREDICTOR,
+            configuration=label,
+            usd_per_hour=billed / hours if hours > 0 else 0.0,
+            wait_p95=wait,
+            never_started=never,
+            meets_target=wait <= question.wait_p95,
+        )
+        points.append(point)
+        if progress is not None:
+            progress(number, len(configs), point, time.perf_counter() - started)
+    return points
+
+
+def frontier_points(
+    answer: SizingAnswer, autoscaled: Sequence[FrontierPoint]
+) -> list[FrontierPoint]:
+    """The static runs of `answer` and the `autoscaled` points, each marked on or off its
+    scaler's frontier (and the answer's fleet as chosen), cheapest first within a scaler."""
+    target = answer.question.wait_p95
+    chosen = answer.chosen.fleet if answer.chosen is not None else None
+    static = [
+        FrontierPoint(
+            scaler=STATIC,
+            predictor=NO_PREDICTOR,
+            configuration=describe_fleet(run.fleet),
+            usd_per_hour=run.price_per_hour,
+            wait_p95=run.wait_p95,
+            never_started=run.never_started,
+            meets_target=run.meets(target),
+            chosen=run.fleet == chosen,
+        )
+        for run in answer.runs
+    ]
+    out: list[FrontierPoint] = []
+    for scaler in dict.fromkeys(p.scaler for p in (*static, *autoscaled)):
+        group = [p for p in (*static, *autoscaled) if p.scaler == scaler]
+        for point in sorted(group, key=lambda p: (p.usd_per_hour, p.wait_p95)):
+            out.append(dataclasses.replace(point, on_frontier=not _beaten(point, group)))
+    return out
+
+
+def _beaten(point: FrontierPoint, others: Sequence[FrontierPoint]) -> bool:
+    return any(
+        o.usd_per_hour <= point.usd_per_hour
+        and o.wait_p95 <= point.wait_p95
+        and (o.usd_per_hour, o.wait_p95) != (point.usd_per_hour, point.wait_p95)
+        for o in others
+    )
+
+
+def frontier_rows(points: Sequence[FrontierPoint]) -> list[list[str]]:
+    """The points as CSV rows under a header (a p95 wait of pods that never start: `inf`)."""
+    rows = [
+        [
+            *("scaler", "predictor", "configuration", "usd_per_hour", "usd_per_month"),
+            *("wait_p95_s", "never_started", "meets_target", "on_frontier", "chosen"),
+        ]
+    ]
+    for p in points:
+        rows.append(
+            [
+                p.scaler,
+                p.predictor,
+                p.configuration,
+                f"{p.usd_per_hour:.4f}",
+                f"{p.usd_per_month:.2f}",
+                "inf" if math.isinf(p.wait_p95) else f"{p.wait_p95:.3f}",
+                str(p.never_started),
+                str(p.meets_target).lower(),
+                str(p.on_frontier).lower(),
+                str(p.chosen).lower(),
+            ]
+        )
+    return rows
+
+
+def write_frontier_csv(path: Path, points: Sequence[FrontierPoint]) -> Path:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(frontier_rows(points))
+    return _write(path, buffer.getvalue())
+
+
+def _write(path: Path, text: str) -> Path:
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_frontier_page(
+    path: Path, answer: SizingAnswer, points: Sequence[FrontierPoint], *, source: str = ""
+) -> Path:
+    """`sizing.html` at `path`, with `plotly.min.js` beside it: the answer, the frontier
+    chart (cost versus p95 wait, one colour per scaler, each scaler's frontier as a line,
+    the target as a dashed line, the answer ringed) and the table of every point."""
+    # plotly is heavy: loaded only to draw.
+    import plotly.graph_objects as go
+
+    from dralloc.sim.pages import (
+        figure_html,
+        section_html,
+        table_html,
+        write_page,
+        write_plotly_js,
+    )
+
+    question = answer.question
+    finite = [p.wait_p95 for p in points if math.isfinite(p.wait_p95)]
+    # Pods that never start are drawn above every finite wait, on a line of their own.
+    never_at = (max(finite, default=question.wait_p95) or 1.0) * 1.15
+    figure = go.Figure()
+    colours = {
+        STATIC: "#0072B2",
+        str(Mode.CLUSTER_AUTOSCALER): "#D55E00",
+        str(Mode.KARPENTER): "#009E73",
+    }
+    for scaler in dict.fromkeys(p.scaler for p in points):
+        group = [p for p in points if p.scaler == scaler]
+        colour = colours.get(scaler, "#555555")
+        figure.add_trace(
+            go.Scatter(
+                x=[p.usd_per_hour for p in group],
+                y=[p.wait_p95 if math.isfinite(p.wait_p95) else never_at for p in group],
+                mode="markers",
+                name=f"{scaler} (every run)",
+                marker={"color": colour, "size": 8, "opacity": 0.55},
+                text=[p.configuration for p in group],
+                hovertemplate="%{text}<br>$%{x:.2f}/h, p95 wait %{y:.0f} s<extra></extra>",
+            )
+        )
+        front = [p for p in group if p.on_frontier and math.isfinite(p.wait_p95)]
+        figure.add_trace(
+            go.Scatter(
+                x=[p.usd_per_hour for p in front],
+                y=[p.wait_p95 for p in front],
+                mode="lines+markers",
+                line={"color": colour, "shape": "hv"},
+                marker={"color": colour, "size": 10},
+                name=f"{scaler} frontier",
+                text=[p.configuration for p in front],
+                hovertemplate="%{text}<br>$%{x:.2f}/h, p95 wait %{y:.0f} s<extra></extra>",
+            )
+        )
+    figure.add_hline(
+        y=question.wait_p95,
+        line={"dash": "dash", "color": "#444444"},
+        annotation_text=f"target p95 wait {question.wait_p95:g} s",
+    )
+    chosen = [p for p in points if p.chosen]
+    if chosen:
+        figure.add_trace(
+            go.Scatter(
+                x=[chosen[0].usd_per_hour],
+                y=[chosen[0].wait_p95],
+                mode="markers",
+                marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"width": 2}},
+                name="the answer",
+                hoverinfo="skip",
+            )
+        )
+    figure.update_xaxes(title_text="USD per hour (static: the fleet's price; autoscaled: mean)")
+    figure.update_yaxes(title_text="p95 wait (s)", rangemode="tozero")
+    chart = figure_html(
+        figure,
+        "Cost versus p95 wait",
+        note="Each point is one seeded replay of the trace. Points drawn at the top never "
+        "started enough pods (p95 wait: never). The dashed line is the target.",
+    )
+    headers = ["scaler", "predictor", "configuration", "USD/h", "USD/month", "p95 wait"]
+    headers += ["unstarted", "meets", "frontier"]
+    rows = [
+        [
+            html.escape(p.scaler),
+            html.escape(p.predictor),
+            html.escape(p.configuration) + (" <b>(the answer)</b>" if p.chosen else ""),
+            f"{p.usd_per_hour:,.2f}",
+            f"{p.usd_per_month:,.0f}",
+            html.escape(format_wait(p.wait_p95)),
+            str(p.never_started),
+            "yes" if p.meets_target else "no",
+            "yes" if p.on_frontier else "",
+        ]
+        for p in points
+    ]
+    best = next((i for i, p in enumerate(points) if p.chosen), None)
+    table = table_html(headers, rows, best=best)
+    answer_html = f"<p class='headline'>{html.escape(answer.sentence())}</p>" + (
+        f"<p class='note'>Trace {html.escape(source)}, policy {html.escape(question.policy)}, "
+        f"seed {question.seed}; a month is {HOURS_PER_MONTH:g} h.</p>"
+    )
+    write_plotly_js(path.parent)
+    return write_page(
+        path,
+        "Sizing: cost versus p95 wait",
+        answer_html,
+        [section_html("The frontier", [chart]), section_html("Every run", [table])],
+        "",
+    )
+
+
+def predictor_note(config: AutoscalingConfig) -> str | None:
+    """A line saying the file's predictor is not replayed, or None when it sets none."""
+    if config.predictor.forecaster is Forecaster.NONE:
+        return None
+    return (
+        f"{config.file}: predictor {config.predictor.forecaster} is not replayed yet: the "
+        "autoscaled points are reactive (predictor none)"
+    )

@@ -1,0 +1,153 @@
+"""The cost-versus-p95-wait frontier per scaler (`dralloc.sim.frontier`): which autoscaler
+configurations are replayed (cluster-autoscaler's `max` swept, never below `min`, each
+distinct one once; karpenter as written; none for a static file), which points are on their
+scaler's frontier, and the CSV and HTML page written whole.
+
+Points are built by hand (no replay) except in the last test, which replays
+cluster-autoscaler once on the 16-pod synthetic L4 trace of `test_sizing.py`."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+from dralloc.autoscaling import parse_autoscaling_text
+from dralloc.autoscaling.config import AutoscalingConfig, Mode
+from dralloc.devices import load_catalog
+from dralloc.devices.catalog import Catalog
+from dralloc.sim.frontier import (
+    FrontierPoint,
+    autoscaled_configs,
+    autoscaled_points,
+    frontier_points,
+    write_frontier_csv,
+    write_frontier_page,
+)
+from dralloc.sim.sizing import FleetRun, SizingAnswer, sizing_question
+from dralloc.sim.traces.synthetic import generate
+
+TRACE = "synthetic:pods=16,rate=0.01,median=900,sigma=0.5,multi=0,models=l4,nodes=2,gpus=2,seed=3"
+FAST = '{launch: "fixed:60", register: "fixed:30", ready: "fixed:30", devices: "fixed:60"}'
+
+
+def config_text(mode: str = "cluster-autoscaler", groups: str = "") -> str:
+    return f"""\
+apiVersion: dralloc.io/v1alpha1
+kind: Autoscaling
+mode: {mode}
+shapes:
+- name: l4x2
+  shape: l4
+  gpus: 2
+  sharing: fractional
+  price: {{onDemand: 2.0}}
+  provisioning: {FAST}
+nodeGroups:
+{groups or "- {name: small, shape: l4x2, min: 1, max: 8}"}
+options: {{scaleDownUnneededTime: 300}}
+sizing: {{constraint: {{waitP95: 600s}}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def load(text: str, catalog: Catalog) -> AutoscalingConfig:
+    return parse_autoscaling_text(text, "fleet.yaml", catalog=catalog)
+
+
+def test_cluster_autoscaler_max_is_swept_never_below_min_each_distinct_once(
+    catalog: Catalog,
+) -> None:
+    groups = "- {name: small, shape: l4x2, min: 1, max: 8}\n- {name: big, shape: l4x2, max: 1}"
+    configs = autoscaled_configs(load(config_text(groups=groups), catalog))
+    assert [label for label, _ in configs] == [
+        "max x0.25: small <= 2, big <= 1",
+        "max x0.5: small <= 4, big <= 1",
+        "max x0.75: small <= 6, big <= 1",
+        "max x1: small <= 8, big <= 1",
+    ]
+    assert all(c.mode is Mode.CLUSTER_AUTOSCALER and c.sizing is None for _, c in configs)
+    tiny = autoscaled_configs(
+        load(config_text(groups="- {name: s, shape: l4x2, min: 1, max: 2}"), catalog)
+    )
+    # x0.25 and x0.5 both give max 1 (the min): replayed once.
+    assert [label for label, _ in tiny] == ["max x0.25: s <= 1", "max x0.75: s <= 2"]
+    assert autoscaled_configs(load(config_text(mode="static"), catalog)) == []
+
+
+def point(scaler: str, usd: float, wait: float) -> FrontierPoint:
+    return FrontierPoint(scaler, "none", f"{usd}", usd, wait, 0, wait <= 600)
+
+
+def test_a_point_is_on_its_scalers_frontier_unless_one_of_them_is_cheaper_and_faster(
+    catalog: Catalog,
+) -> None:
+    question = sizing_question(generate(TRACE), load(config_text(), catalog), catalog)
+    runs = (
+        FleetRun((("l4x2", 1),), 2.0, math.inf, 16, 3, 0.0),
+        FleetRun((("l4x2", 3),), 6.0, 611.0, 16, 0, 0.0),
+        FleetRun((("l4x2", 4),), 8.0, 0.0, 16, 0, 0.0),
+        FleetRun((("l4x2", 6),), 12.0, 0.0, 16, 0, 0.0),
+    )
+    answer = SizingAnswer(question, runs, (), runs[2], False)
+    autoscaled = [
+        point("cluster-autoscaler", 6.5, 200.0),
+        point("cluster-autoscaler", 6.0, 250.0),
+        point("cluster-autoscaler", 7.0, 250.0),
+    ]
+    points = frontier_points(answer, autoscaled)
+    assert [(p.scaler, p.usd_per_hour, p.on_frontier, p.chosen) for p in points] == [
+        ("static", 2.0, True, False),  # the cheapest, though it never starts every pod
+        ("static", 6.0, True, False),
+        ("static", 8.0, True, True),
+        ("static", 12.0, False, False),  # as fast as 8.0 and dearer
+        ("cluster-autoscaler", 6.0, True, False),
+        ("cluster-autoscaler", 6.5, True, False),
+        ("cluster-autoscaler", 7.0, False, False),  # waits as long as 6.0 and costs more
+    ]
+
+
+def test_the_csv_and_the_page_are_written_whole(tmp_path: Path, catalog: Catalog) -> None:
+    question = sizing_question(generate(TRACE), load(config_text(), catalog), catalog)
+    runs = (
+        FleetRun((("l4x2", 1),), 2.0, math.inf, 16, 3, 0.0),
+        FleetRun((("l4x2", 4),), 8.0, 0.0, 16, 0, 0.0),
+    )
+    answer = SizingAnswer(question, runs, runs, runs[1], False)
+    points = frontier_points(answer, [point("cluster-autoscaler", 6.5, 200.0)])
+    write_frontier_csv(tmp_path / "frontier.csv", points)
+    rows = list(csv.DictReader((tmp_path / "frontier.csv").read_text().splitlines()))
+    assert [(r["scaler"], r["configuration"], r["wait_p95_s"], r["chosen"]) for r in rows] == [
+        ("static", "1 x l4x2", "inf", "false"),
+        ("static", "4 x l4x2", "0.000", "true"),
+        ("cluster-autoscaler", "6.5", "200.000", "false"),
+    ]
+    page = write_frontier_page(tmp_path / "sizing.html", answer, points, source=TRACE).read_text()
+    assert "4 x l4x2 at $5,840/month ($8.00/h) meets p95 wait &lt;= 600 s" in page
+    assert "never (pods left unstarted)" in page and "cluster-autoscaler frontier" in page
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "frontier.csv",
+        "plotly.min.js",
+        "sizing.html",
+    ]
+
+
+def test_an_autoscaled_point_is_what_its_replay_billed_over_its_length(catalog: Catalog) -> None:
+    trace = generate(TRACE)
+    groups = "- {name: s, shape: l4x2, min: 0, max: 2}"
+    question = sizing_question(trace, load(config_text(groups=groups), catalog), catalog)
+    (only,) = autoscaled_points(question, factors=(1.0,))
+    assert (only.scaler, only.configuration, only.predictor) == (
+        "cluster-autoscaler",
+        "max x1: s <= 2",
+        "none",
+    )
+    # Two 2-GPU nodes at most, bought on demand at $2/h: on average less than both all along.
+    assert 0 < only.usd_per_hour <= 4.0
+    assert math.isfinite(only.wait_p95) and only.never_started == 0
