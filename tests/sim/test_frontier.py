@@ -22,6 +22,7 @@ from dralloc.sim.frontier import (
     FrontierPoint,
     autoscaled_configs,
     autoscaled_points,
+    autoscaled_sentence,
     frontier_points,
     write_frontier_csv,
     write_frontier_page,
@@ -111,6 +112,10 @@ def test_a_point_is_on_its_scalers_frontier_unless_one_of_them_is_cheaper_and_fa
         ("cluster-autoscaler", 6.5, True, False),
         ("cluster-autoscaler", 7.0, False, False),  # waits as long as 6.0 and costs more
     ]
+    assert autoscaled_sentence(points) == (
+        "cluster-autoscaler (6.0) meets it too at a mean $4,380/month ($6.00/h), p95 wait 250 s"
+    )
+    assert autoscaled_sentence(points[:4]) is None  # static points only
 
 
 def test_the_csv_and_the_page_are_written_whole(tmp_path: Path, catalog: Catalog) -> None:

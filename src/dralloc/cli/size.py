@@ -155,7 +155,12 @@ def size_command(
 
     from dralloc.autoscaling import load_autoscaling
     from dralloc.devices import load_catalog
-    from dralloc.sim.frontier import autoscaled_points, frontier_points, predictor_note
+    from dralloc.sim.frontier import (
+        autoscaled_points,
+        autoscaled_sentence,
+        frontier_points,
+        predictor_note,
+    )
     from dralloc.sim.job_replay import resolve_job_replay
     from dralloc.sim.sizing import size, sizing_question
 
@@ -215,6 +220,10 @@ def size_command(
     if output_format is SizeFormat.json:
         sys.stdout.write(json.dumps(answer_json(answer, points), indent=2) + "\n")
     else:
+        sys.stdout.write(answer.sentence() + "\n")
+        also = autoscaled_sentence(points)
+        if also is not None:
+            sys.stdout.write(also + "\n")
         _print_table(answer)
         _print_autoscaled(points, question.wait_p95)
     for path in written:
@@ -235,7 +244,6 @@ def _wait(seconds: float) -> str:
 def _print_table(answer: SizingAnswer) -> None:
     from dralloc.cli.tables import Column, TextTable
 
-    sys.stdout.write(answer.sentence() + "\n")
     target = answer.question.wait_p95
     frontier = {run.fleet for run in answer.frontier}
     table = TextTable(
@@ -286,10 +294,13 @@ def _run_json(run: FleetRun, target: float) -> dict[str, object]:
 def answer_json(answer: SizingAnswer, points: Sequence[FrontierPoint] = ()) -> dict[str, object]:
     """The answer as one JSON object (camelCase keys; a p95 wait of pods that never start
     is null); `points` add the frontier of every scaler."""
+    from dralloc.sim.frontier import autoscaled_sentence
+
     question = answer.question
     target = question.wait_p95
     return {
         "answer": answer.sentence(),
+        "autoscaledAnswer": autoscaled_sentence(points),
         "waitP95TargetSeconds": target,
         "policy": question.policy,
         "seed": question.seed,

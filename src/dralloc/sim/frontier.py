@@ -56,6 +56,7 @@ __all__ = [
     "FrontierPoint",
     "autoscaled_configs",
     "autoscaled_points",
+    "autoscaled_sentence",
     "frontier_points",
     "frontier_rows",
     "predictor_note",
@@ -338,7 +339,11 @@ def write_frontier_page(
     ]
     best = next((i for i, p in enumerate(points) if p.chosen), None)
     table = table_html(headers, rows, best=best)
-    answer_html = f"<p class='headline'>{html.escape(answer.sentence())}</p>" + (
+    also = autoscaled_sentence(points)
+    answer_html = (
+        f"<p class='headline'>{html.escape(answer.sentence())}</p>"
+        + (f"<p>{html.escape(also)}</p>" if also else "")
+    ) + (
         f"<p class='note'>Trace {html.escape(source)}, policy {html.escape(question.policy)}, "
         f"seed {question.seed}; a month is {HOURS_PER_MONTH:g} h.</p>"
     )
@@ -349,6 +354,20 @@ def write_frontier_page(
         answer_html,
         [section_html("The frontier", [chart]), section_html("Every run", [table])],
         "",
+    )
+
+
+def autoscaled_sentence(points: Sequence[FrontierPoint]) -> str | None:
+    """The cheapest autoscaled point meeting the target in one line (ties: the shorter
+    wait), or None when no autoscaled point meets it."""
+    meeting = [p for p in points if p.scaler != STATIC and p.meets_target]
+    if not meeting:
+        return None
+    best = min(meeting, key=lambda p: (p.usd_per_hour, p.wait_p95))
+    return (
+        f"{best.scaler} ({best.configuration}) meets it too at a mean "
+        f"${best.usd_per_month:,.0f}/month (${best.usd_per_hour:,.2f}/h), p95 wait "
+        f"{format_wait(best.wait_p95)}"
     )
 
 
