@@ -75,6 +75,8 @@ def test_the_runtime_class_overhead_counts_against_the_node(tmp_path: Path) -> N
     (waiting,) = [
         i for i in yaml.safe_load(result.stdout)["items"] if i["metadata"]["name"] == "sandboxed"
     ]
+    # Printed as the API server stores it, the class's overhead in the pod.
+    assert waiting["spec"]["overhead"] == {"cpu": "1", "memory": "120Mi"}
     message = waiting["status"]["conditions"][0]["message"]
     assert message.startswith("0/2 nodes are available: 2 Insufficient cpu.")
 
@@ -83,6 +85,8 @@ def test_the_runtime_class_node_selector_steers_the_pod(tmp_path: Path) -> None:
     result, _ = _schedule(tmp_path, _pod("sandboxed", "1", "  runtimeClassName: gvisor\n"))
     assert result.exit_code == 0, result.stderr
     assert _placements(result.stdout) == {"sandboxed": "node-b"}
+    (pod,) = yaml.safe_load(result.stdout)["items"]
+    assert pod["spec"]["nodeSelector"] == {"zone": "b"}
 
 
 def test_pods_contradicting_their_classes_are_refused_one_line_each(tmp_path: Path) -> None:

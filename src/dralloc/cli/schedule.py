@@ -20,7 +20,8 @@ ResourceClaimTemplates. The run, in order:
    order) with the default profile or `--config`'s profile named by `spec.schedulerName`;
    gangs go through one pod-group cycle each, after Volcano's enqueue step has held back the
    Volcano PodGroups whose `minResources` do not fit (`dralloc.scheduler.offline`);
-4. prints a `kind: List`: every pending pod, in input order, with `spec.nodeName` or a
+4. prints a `kind: List`: every pending pod, in input order (with what its RuntimeClass gave
+   it: overhead, node selector, tolerations), with `spec.nodeName` or a
    `PodScheduled=False` condition (reason `Unschedulable` and kube-scheduler's
    "0/N nodes are available: ..." message), then the running pods preemption evicted, then
    the claims allocated, generated, or changed by an eviction, then the Kubernetes PodGroups
@@ -380,6 +381,20 @@ def _with_defaulted_requests(spec: dict[str, Any], pod: Pod) -> None:
             spec["resources"] = {**pod_level, "requests": requests}
 
 
+def _with_runtime_class(spec: dict[str, Any], entry: PendingPod) -> None:
+    """What RuntimeClass admission set on the pod (its class's overhead, node selector and
+    tolerations merged into the pod's), written to the wire spec as the server stores it."""
+    given, admitted = entry.loaded.obj, entry.pod.spec
+    if not isinstance(given, Pod):
+        return
+    if admitted.overhead != given.spec.overhead:
+        spec["overhead"] = {name: str(amount) for name, amount in admitted.overhead.items()}
+    if admitted.node_selector != given.spec.node_selector:
+        spec["nodeSelector"] = dict(admitted.node_selector)
+    if admitted.tolerations != given.spec.tolerations:
+        spec["tolerations"] = to_builtins(admitted.tolerations)
+
+
 def _pod_output(
     entry: PendingPod, outcome: ScheduleOutcome, nominated: str | None
 ) -> dict[str, Any]:
@@ -389,6 +404,7 @@ def _pod_output(
     spec = dict(out.get("spec") or {})
     out["spec"] = spec
     _with_defaulted_requests(spec, entry.pod)
+    _with_runtime_class(spec, entry)
     status = dict(out.get("status") or {})
     conditions = [
         c
