@@ -44,6 +44,9 @@ from dralloc.scheduler.framework.status import Code, Status
 from dralloc.scheduler.framework.verdicts import Positions, Scores, ShapeVerdicts
 
 MAX_NODE_SCORE = 100
+# Compared and viewed every cycle: the dtype objects, not the scalar types they are made from.
+_INT64 = np.dtype(np.int64)
+_UINT64 = np.dtype(np.uint64)
 
 
 def default_normalize_array(scores: Scores, *, reverse: bool) -> Scores:
@@ -209,10 +212,10 @@ class Prioritizer:
                     scores = dict(zip(names, values.tolist(), strict=True))
                     self._normalize(normalizer, plugin.name, state, pod, scores)
                     values = np.fromiter(scores.values(), dtype=np.int64, count=len(scores))
-            if values.dtype != np.int64:  # a normaliser's own array: read as int64 below
-                values = values.astype(np.int64)
+            if values.dtype is not _INT64:  # a normaliser's own array: read as int64 below
+                values = values.astype(_INT64)
             # One pass for both bounds: as unsigned, a negative score is above any bound.
-            if values.view(np.uint64).max() > MAX_NODE_SCORE:
+            if values.view(_UINT64).max() > MAX_NODE_SCORE:
                 outside = (values < 0) | (values > MAX_NODE_SCORE)
                 raise _invalid_score(plugin.name, int(values[np.argmax(outside)]))
             factor = weight or 1
