@@ -142,8 +142,8 @@ def test_no_fleet_meeting_the_target_exits_1_saying_which_came_closest(tmp_path:
     assert result.exit_code == 1, result.stderr
     # The group's max already leaves every pod unstarted: bisection stops there.
     assert result.stdout.splitlines()[0] == (
-        "no fleet of up to 6 x l4x2 found that meets p95 wait <= 600 s; the shortest p95 wait "
-        "was never (pods left unstarted) with 6 x l4x2"
+        "no fleet of up to 6 x l4x2 found that meets p95 wait <= 600 s; the closest was "
+        "6 x l4x2: p95 wait never (pods left unstarted), 4 pods never started"
     )
 
 

@@ -90,6 +90,13 @@ def test_p95_counts_pods_that_never_start_as_waiting_forever() -> None:
     assert p95_with_never([], 0) == 0.0
 
 
+def test_a_fleet_leaving_a_pod_unstarted_never_meets_the_target() -> None:
+    # 1 pod of 100 never starts: the p95 stays short, but the fleet cannot run that pod.
+    run = FleetRun((("l4x4", 7),), 154.0, 437.0, 100, 1, 0.0)
+    assert not run.meets(600) and math.isinf(run.effective_wait)
+    assert FleetRun((("l4x4", 8),), 176.0, 39.0, 100, 0, 0.0).meets(600)
+
+
 def test_a_fleet_is_the_static_replay_of_the_same_nodes_written_by_hand(
     trace: ReplayTrace, catalog: Catalog
 ) -> None:

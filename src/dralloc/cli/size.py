@@ -225,7 +225,7 @@ def size_command(
         if also is not None:
             sys.stdout.write(also + "\n")
         _print_table(answer)
-        _print_autoscaled(points, question.wait_p95)
+        _print_autoscaled(points)
     for path in written:
         sys.stderr.write(f"wrote {path}\n")
     raise typer.Exit(EXIT_OK if answer.chosen is not None else EXIT_NO)
@@ -326,7 +326,7 @@ def answer_json(answer: SizingAnswer, points: Sequence[FrontierPoint] = ()) -> d
     }
 
 
-def _print_autoscaled(points: Sequence[FrontierPoint], target: float) -> None:
+def _print_autoscaled(points: Sequence[FrontierPoint]) -> None:
     """The autoscaled points, one table per scaler, after the static fleets."""
     from dralloc.cli.tables import Column, TextTable
 
@@ -352,7 +352,7 @@ def _print_autoscaled(points: Sequence[FrontierPoint], target: float) -> None:
                     f"{p.usd_per_month:,.0f}",
                     _wait(p.wait_p95),
                     str(p.never_started),
-                    "yes" if p.wait_p95 <= target else "no",
+                    "yes" if p.meets_target else "no",
                     "yes" if p.on_frontier else "",
                 )
         table.print()

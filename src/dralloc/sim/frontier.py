@@ -17,9 +17,10 @@ A predictor is not replayed yet (the replay is reactive), so every point's predi
 **Cost** on one axis for every scaler: USD per hour. A static fleet's is its price per hour
 (the bill of every hour alike); an autoscaled run's is what it billed (launch to gone, per
 second, `Fleet`) over the replay's length, from 0 to its end, in hours. The **p95 wait**
-counts pods that never start as waiting forever (`sizing.p95_with_never`). A point is on its
-scaler's frontier when no point of the same scaler costs no more and waits no longer (and
-one of the two strictly less).
+counts pods that never start as waiting forever (`sizing.p95_with_never`), and a point meets
+the target only when every pod started (`FleetRun.meets`). A point is on its scaler's
+frontier when no point of the same scaler costs no more and waits no longer, a point with
+pods never started waiting forever (and one of the two strictly less).
 
 Writes nothing but through `write_frontier_csv` / `write_frontier_page` (a temporary file
 renamed into place, `sim.pages`).
@@ -92,6 +93,11 @@ class FrontierPoint:
     def usd_per_month(self) -> float:
         return self.usd_per_hour * HOURS_PER_MONTH
 
+    @property
+    def effective_wait(self) -> float:
+        """The p95 wait the frontier compares: infinite when a pod never started."""
+        return math.inf if self.never_started else self.wait_p95
+
 
 def autoscaled_configs(
     config: AutoscalingConfig, factors: Sequence[float] = MAX_FACTORS
@@ -154,7 +160,7 @@ def autoscaled_points(
             usd_per_hour=billed / hours if hours > 0 else 0.0,
             wait_p95=wait,
             never_started=never,
-            meets_target=wait <= question.wait_p95,
+            meets_target=never == 0 and wait <= question.wait_p95,
         )
         points.append(point)
         if progress is not None:
@@ -193,8 +199,8 @@ def frontier_points(
 def _beaten(point: FrontierPoint, others: Sequence[FrontierPoint]) -> bool:
     return any(
         o.usd_per_hour <= point.usd_per_hour
-        and o.wait_p95 <= point.wait_p95
-        and (o.usd_per_hour, o.wait_p95) != (point.usd_per_hour, point.wait_p95)
+        and o.effective_wait <= point.effective_wait
+        and (o.usd_per_hour, o.effective_wait) != (point.usd_per_hour, point.effective_wait)
         for o in others
     )
 
@@ -260,7 +266,7 @@ def write_frontier_page(
     )
 
     question = answer.question
-    finite = [p.wait_p95 for p in points if math.isfinite(p.wait_p95)]
+    finite = [p.effective_wait for p in points if math.isfinite(p.effective_wait)]
     # Pods that never start are drawn above every finite wait, on a line of their own.
     never_at = (max(finite, default=question.wait_p95) or 1.0) * 1.15
     figure = go.Figure()
@@ -275,7 +281,9 @@ def write_frontier_page(
         figure.add_trace(
             go.Scatter(
                 x=[p.usd_per_hour for p in group],
-                y=[p.wait_p95 if math.isfinite(p.wait_p95) else never_at for p in group],
+                y=[
+                    p.effective_wait if math.isfinite(p.effective_wait) else never_at for p in group
+                ],
                 mode="markers",
                 name=f"{scaler} (every run)",
                 marker={"color": colour, "size": 8, "opacity": 0.55},
@@ -283,7 +291,7 @@ def write_frontier_page(
                 hovertemplate="%{text}<br>$%{x:.2f}/h, p95 wait %{y:.0f} s<extra></extra>",
             )
         )
-        front = [p for p in group if p.on_frontier and math.isfinite(p.wait_p95)]
+        front = [p for p in group if p.on_frontier and math.isfinite(p.effective_wait)]
         figure.add_trace(
             go.Scatter(
                 x=[p.usd_per_hour for p in front],
@@ -318,8 +326,8 @@ def write_frontier_page(
     chart = figure_html(
         figure,
         "Cost versus p95 wait",
-        note="Each point is one seeded replay of the trace. Points drawn at the top never "
-        "started enough pods (p95 wait: never). The dashed line is the target.",
+        note="Each point is one seeded replay of the trace. Points drawn at the top left pods "
+        "that never started (the fleet cannot run them). The dashed line is the target.",
     )
     headers = ["scaler", "predictor", "configuration", "USD/h", "USD/month", "p95 wait"]
     headers += ["unstarted", "meets", "frontier"]

@@ -17,9 +17,11 @@ writes what it likes.
 * **The cost** of a fleet is its price per hour (nodes x the shape's price for the capacity
   type); per month is x 730 h. It is what the search minimizes: a static fleet is billed the
   same every hour, whatever the trace's length.
-* **The wait.** A pod's wait runs from its arrival to its start. A pod that never starts (too
-  big for the fleet's nodes, or still waiting when the trace is over) waits forever: a fleet
-  leaving more than 5 % of the pods unstarted has an infinite p95 and never meets a target.
+* **The wait.** A pod's wait runs from its arrival to its start; the p95 counts a pod that
+  never starts (too big for the fleet's nodes, or still waiting when the trace is over) as
+  waiting forever. A fleet **meets** the target when every pod starts and the p95 wait is at
+  most the target: a fleet that can never run some pods (8-GPU pods on 4-GPU nodes) is no
+  answer, however short the others' waits. The search reads such a fleet's wait as infinite.
 * **The answer** is the cheapest fleet meeting `p95 wait <= target` (ties: the shorter wait),
   with the Pareto frontier of cost versus p95 wait over every fleet run.
 
@@ -101,7 +103,7 @@ class SizingQuestion:
 
 @dataclass(frozen=True)
 class FleetRun:
-    """One fleet replayed: its price, the pods' p95 wait (inf: too many never started), how
+    """One fleet replayed: its price, the pods' p95 wait (inf: 5 % or more never started), how
     many pods there were and never started, and the USD the replay billed (launch to the end
     of the run)."""
 
@@ -120,8 +122,14 @@ class FleetRun:
     def nodes(self) -> int:
         return sum(count for _, count in self.fleet)
 
+    @property
+    def effective_wait(self) -> float:
+        """The p95 wait the search and the frontier read: infinite when a pod never started
+        (see the module docstring)."""
+        return math.inf if self.never_started else self.wait_p95
+
     def meets(self, wait_p95: float) -> bool:
-        return self.wait_p95 <= wait_p95
+        return self.effective_wait <= wait_p95
 
 
 @dataclass(frozen=True)
@@ -148,13 +156,18 @@ class SizingAnswer:
             )
         limits = " + ".join(f"{self.question.max_nodes[s]} x {s}" for s in self.question.shapes)
         cut = " before the run budget ran out" if self.exhausted else ""
-        best = min(self.runs, key=lambda r: (r.wait_p95, r.price_per_hour), default=None)
-        closest = (
-            f"; the shortest p95 wait was {format_wait(best.wait_p95)} with "
-            f"{describe_fleet(best.fleet)}"
-            if best is not None
-            else ""
+        best = min(
+            self.runs,
+            key=lambda r: (r.never_started, r.wait_p95, r.price_per_hour),
+            default=None,
         )
+        closest = ""
+        if best is not None:
+            unstarted = f", {best.never_started} pods never started" if best.never_started else ""
+            closest = (
+                f"; the closest was {describe_fleet(best.fleet)}: p95 wait "
+                f"{format_wait(best.wait_p95)}{unstarted}"
+            )
         return f"no fleet of up to {limits} found that meets {target}{cut}{closest}"
 
 
@@ -339,7 +352,7 @@ def size(question: SizingQuestion, progress: Progress | None = None) -> SizingAn
         runs[fleet] = run
         if progress is not None:
             progress(len(runs), run, time.perf_counter() - started)
-        return Evaluation(run.price_per_hour, run.wait_p95)
+        return Evaluation(run.price_per_hour, run.effective_wait)
 
     result = size_static(question.max_nodes, evaluate, question.wait_p95, question.budget)
 
@@ -357,7 +370,7 @@ def size(question: SizingQuestion, progress: Progress | None = None) -> SizingAn
 
 def sizing_rows(answer: SizingAnswer, runs: Sequence[FleetRun]) -> list[list[str]]:
     """`runs` as CSV rows under a header: the fleet (described, and one count column per
-    shape), its price, the p95 wait (`inf` when too many pods never started), the pods and
+    shape), its price, the p95 wait (`inf` when 5 % or more never started), the pods and
     those never started, the USD the replay billed, whether it meets the target and whether
     it is the answer."""
     question = answer.question
