@@ -17,10 +17,8 @@ in the command's body. Register it with `app.command("size", ...)(size_command)`
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -194,23 +192,24 @@ def size_command(
     )
 
     def progress(number: int, run: FleetRun, seconds: float) -> None:
-        verdict = "meets" if run.meets(question.wait_p95) else "misses"
-        sys.stderr.write(
-            f"[{number}/{question.budget}] {_fleet(run)}: p95 wait {_wait(run.wait_p95)} at "
-            f"${run.price_per_hour:,.2f}/h, {verdict} ({seconds:.1f} s)\n"
+        _progress(
+            f"[{number}/{question.budget}] {_fleet(run)}",
+            run.wait_p95,
+            f"${run.price_per_hour:,.2f}/h",
+            run.meets(question.wait_p95),
+            seconds,
         )
-        sys.stderr.flush()
 
     answer = size(question, progress)
 
     def autoscaled_progress(number: int, count: int, point: FrontierPoint, seconds: float) -> None:
-        verdict = "meets" if point.meets_target else "misses"
-        sys.stderr.write(
-            f"[{point.scaler} {number}/{count}] {point.configuration}: p95 wait "
-            f"{_wait(point.wait_p95)} at ${point.usd_per_hour:,.2f}/h (mean), {verdict} "
-            f"({seconds:.1f} s)\n"
+        _progress(
+            f"[{point.scaler} {number}/{count}] {point.configuration}",
+            point.wait_p95,
+            f"${point.usd_per_hour:,.2f}/h (mean)",
+            point.meets_target,
+            seconds,
         )
-        sys.stderr.flush()
 
     note = predictor_note(config)
     if note is not None:
@@ -229,6 +228,13 @@ def size_command(
     for path in written:
         sys.stderr.write(f"wrote {path}\n")
     raise typer.Exit(EXIT_OK if answer.chosen is not None else EXIT_NO)
+
+
+def _progress(what: str, wait: float, cost: str, meets: bool, seconds: float) -> None:
+    """One replay done, on stderr: what was replayed, its p95 wait and cost, the verdict."""
+    verdict = "meets" if meets else "misses"
+    sys.stderr.write(f"{what}: p95 wait {_wait(wait)} at {cost}, {verdict} ({seconds:.1f} s)\n")
+    sys.stderr.flush()
 
 
 def _fleet(run: FleetRun) -> str:
@@ -370,16 +376,11 @@ def _write_out(
         write_frontier_csv,
         write_frontier_page,
     )
-    from dralloc.sim.sizing import sizing_rows
+    from dralloc.sim.sizing import sizing_rows, write_csv
 
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "sizing.csv"
-    partial = folder / ".sizing.csv.partial"
-    with partial.open("w", encoding="utf-8", newline="") as stream:
-        csv.writer(stream, lineterminator="\n").writerows(sizing_rows(answer, answer.runs))
-    os.replace(partial, path)
     return [
-        path,
+        write_csv(folder / "sizing.csv", sizing_rows(answer, answer.runs)),
         write_frontier_csv(folder / FRONTIER_CSV, points),
         write_frontier_page(folder / FRONTIER_PAGE, answer, points, source=trace),
     ]

@@ -23,15 +23,13 @@ frontier when no point of the same scaler costs no more and waits no longer, a p
 pods never started waiting forever (and one of the two strictly less).
 
 Writes nothing but through `write_frontier_csv` / `write_frontier_page` (a temporary file
-renamed into place, `sim.pages`).
+renamed into place: `sizing.write_csv`, `sim.pages`).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import html
-import io
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -39,15 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dralloc.autoscaling.config import AutoscalingConfig, Forecaster, Mode
-from dralloc.sim.replay import ReplayOptions, replay
-from dralloc.sim.replay.autoscaled import ReplayAutoscaling
 from dralloc.sim.sizing import (
     HOURS_PER_MONTH,
     SizingAnswer,
     SizingQuestion,
     describe_fleet,
     format_wait,
-    p95_with_never,
+    replay_fleet,
+    write_csv,
 )
 
 __all__ = [
@@ -140,27 +137,16 @@ def autoscaled_points(
     points: list[FrontierPoint] = []
     for number, (label, config) in enumerate(configs, 1):
         started = time.perf_counter()
-        scaling = ReplayAutoscaling(config, question.catalog)
-        result = replay(
-            question.trace,
-            question.policy,
-            question.seed,
-            ReplayOptions(autoscaling=scaling),
-            gangs=question.gangs,
-        )
-        waits = sorted(result.waiting_times())
-        never = len(result.pods) - len(waits)
-        wait = p95_with_never(waits, never)
-        billed = result.autoscaling.billed_total if result.autoscaling is not None else 0.0
-        hours = result.end_time / 3600
+        done = replay_fleet(question, config)
+        hours = done.end_time / 3600
         point = FrontierPoint(
             scaler=str(config.mode),
             predictor=NO_PREDICTOR,
             configuration=label,
-            usd_per_hour=billed / hours if hours > 0 else 0.0,
-            wait_p95=wait,
-            never_started=never,
-            meets_target=never == 0 and wait <= question.wait_p95,
+            usd_per_hour=done.billed_usd / hours if hours > 0 else 0.0,
+            wait_p95=done.wait_p95,
+            never_started=done.never_started,
+            meets_target=done.never_started == 0 and done.wait_p95 <= question.wait_p95,
         )
         points.append(point)
         if progress is not None:
@@ -232,20 +218,7 @@ def frontier_rows(points: Sequence[FrontierPoint]) -> list[list[str]]:
 
 
 def write_frontier_csv(path: Path, points: Sequence[FrontierPoint]) -> Path:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(frontier_rows(points))
-    return _write(path, buffer.getvalue())
-
-
-def _write(path: Path, text: str) -> Path:
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return path
+    return write_csv(path, frontier_rows(points))
 
 
 def write_frontier_page(

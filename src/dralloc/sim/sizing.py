@@ -5,8 +5,8 @@ Owns turning the question into runs and the runs into an answer; the search itse
 `dralloc.autoscaling.prediction.sizing.size_static` (bisection per shape, a grid of shape
 mixes, a descent to cheaper neighbours, within a budget of runs), and each run is one seeded
 replay of the trace on a `static` fleet (`sim.replay`, `mode: static`: every node there
-from the start, for the whole run). No I/O: the caller loads the trace and the file and
-writes what it likes.
+from the start, for the whole run). No I/O but `write_csv`: the caller loads the trace and the
+file and says what to write.
 
 * **The fleet.** The `kind: Autoscaling` file gives the shapes (devices, prices, delays); a
   fleet is a node count per searched shape (`sizing.shapes`, else every shape of the file),
@@ -32,11 +32,13 @@ writes what it likes.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from dralloc.autoscaling.config import (
     KIND,
@@ -62,16 +64,19 @@ from dralloc.sim.traces.timeline import ReplayTrace
 __all__ = [
     "HOURS_PER_MONTH",
     "FleetRun",
+    "Replayed",
     "SizingAnswer",
     "SizingQuestion",
     "describe_fleet",
     "evaluate_fleet",
     "format_wait",
     "p95_with_never",
+    "replay_fleet",
     "size",
     "sizing_question",
     "sizing_rows",
     "static_fleet_config",
+    "write_csv",
 ]
 
 HOURS_PER_MONTH = 730.0  # 365 days x 24 h / 12, the usual cloud-bill month
@@ -301,6 +306,35 @@ def static_fleet_config(question: SizingQuestion, fleet: FleetCounts) -> Autosca
     )
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """What one replay of the question's trace on a fleet tells the sizing: the p95 wait
+    (`p95_with_never`), the pods and those never started, the USD billed and the replay's
+    end (seconds from 0)."""
+
+    wait_p95: float
+    pods: int
+    never_started: int
+    billed_usd: float
+    end_time: float
+
+
+def replay_fleet(question: SizingQuestion, config: AutoscalingConfig) -> Replayed:
+    """One seeded replay of the question's trace (its policy, seed and gangs) on the fleet
+    `config` describes, in whatever mode it has."""
+    result = replay(
+        question.trace,
+        question.policy,
+        question.seed,
+        ReplayOptions(autoscaling=ReplayAutoscaling(config, question.catalog)),
+        gangs=question.gangs,
+    )
+    waits = sorted(result.waiting_times())
+    never = len(result.pods) - len(waits)
+    billed = result.autoscaling.billed_total if result.autoscaling is not None else 0.0
+    return Replayed(p95_with_never(waits, never), len(result.pods), never, billed, result.end_time)
+
+
 def evaluate_fleet(question: SizingQuestion, fleet: FleetCounts) -> FleetRun:
     """One seeded replay of the question's trace on the static `fleet`."""
     pods = len(question.trace.pods)
@@ -308,18 +342,22 @@ def evaluate_fleet(question: SizingQuestion, fleet: FleetCounts) -> FleetRun:
     if not any(count for _, count in fleet):
         # No node at all: nothing starts (the replay needs a node group to run on).
         return FleetRun(fleet, price, math.inf if pods else 0.0, pods, pods, 0.0)
-    scaling = ReplayAutoscaling(static_fleet_config(question, fleet), question.catalog)
-    result = replay(
-        question.trace,
-        question.policy,
-        question.seed,
-        ReplayOptions(autoscaling=scaling),
-        gangs=question.gangs,
-    )
-    waits = sorted(result.waiting_times())
-    never = len(result.pods) - len(waits)
-    billed = result.autoscaling.billed_total if result.autoscaling is not None else 0.0
-    return FleetRun(fleet, price, p95_with_never(waits, never), len(result.pods), never, billed)
+    done = replay_fleet(question, static_fleet_config(question, fleet))
+    return FleetRun(fleet, price, done.wait_p95, done.pods, done.never_started, done.billed_usd)
+
+
+def write_csv(path: Path, rows: Iterable[Sequence[str]]) -> Path:
+    """`rows` as a CSV file at `path`, through a temporary file renamed into place, so the
+    file is never half-written."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as sink:
+            csv.writer(sink, lineterminator="\n").writerows(rows)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def p95_with_never(waits: list[float], never: int) -> float:
