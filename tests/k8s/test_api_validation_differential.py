@@ -92,6 +92,11 @@ RUNTIME_CLASS: dict[str, Any] = {
     "metadata": {"name": "differential-kata"},
     "handler": "kata",
     "overhead": {"podFixed": {"cpu": "250m", "memory": "120Mi"}},
+    # The plain seed's own node selector: a mutation that changes its value conflicts.
+    "scheduling": {
+        "nodeSelector": {"example.com/pool": "general"},
+        "tolerations": [{"key": "example.com/sandbox", "operator": "Exists"}],
+    },
 }
 
 
