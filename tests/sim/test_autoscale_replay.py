@@ -1,7 +1,8 @@
 """An autoscaled fleet in the replay (`dralloc.sim.replay.autoscaled`): pods pending at the
 start scale a group up and run once the new node's devices are published (not at Ready),
 idle nodes leave after scaleDownUnneededTime, the run is deterministic with its seed, static
-mode equals a fixed cluster of the same nodes, and skipping quiet loops changes nothing.
+mode equals a fixed cluster of the same nodes, skipping quiet loops changes nothing, and pods
+of a node interrupted while they run are evicted and run again on a new node.
 
 Tiny traces: a few one-GPU pods, one group of L4 nodes with 2 fractional GPUs and fixed
 delays (launch 60 s, register 30 s, ready 30 s, devices 60 s: a node requested at t is Ready
@@ -195,21 +196,40 @@ def test_a_shape_the_pods_cannot_use_is_refused_naming_the_field(catalog: Catalo
     assert "autoscaling.yaml: Autoscaling: shapes[0].sharing: " in str(error.value)
 
 
-def test_a_spot_interruption_evicts_the_pods_at_the_deadline(catalog: Catalog) -> None:
+def test_a_spot_interruption_evicts_the_pods_at_the_deadline_and_they_run_again(
+    catalog: Catalog,
+) -> None:
     text = config_text(
         group="{name: l4, shape: l4x2, max: 1, capacityType: spot}",
         options="{scaleDownEnabled: false}",
     ).replace("price: {onDemand: 2.0}", "price: {spot: 0.8}\n  interruption: {ratePerHour: 6}")
-    result = run(catalog, text, [(0.0, 7200.0)], seed=5)
+    result = run(catalog, text, [(0.0, 600.0)], seed=5)
     summary = result.autoscaling
     assert summary is not None
     (pod,) = result.pods
-    # Launched at 70 s, published at 190 s; the notice comes (mean 10 min) while the pod runs,
-    # and 120 s after it the node is deleted: the pod is evicted then, the node leaves.
-    assert pod.start == 190.0
-    assert pod.state is PodState.EVICTED and pod.end is not None and pod.end < 7200.0
-    assert summary.fleet_size[-1] == (pod.end, 0)
+    # l4-0000's notice comes at 187.8 s (before its devices, at 190 s), so the pod starts
+    # there and is evicted 120 s later, at 307.8 s; it is re-queued and CA asks for a node
+    # again. l4-0001 (published at 490 s) gets its notice at 691.3 s: evicted again at
+    # 811.3 s. The third node publishes at 1000 s and the pod runs its 600 s to the end.
+    assert summary.fleet_size == (
+        (190.0, 1),
+        (pytest.approx(307.805, abs=1e-3), 0),
+        (490.0, 1),
+        (pytest.approx(811.311, abs=1e-3), 0),
+        (1000.0, 1),
+    )
+    assert summary.evicted_pods == 2
+    assert (pod.start, pod.end, pod.node, pod.state) == (
+        1000.0,
+        1600.0,
+        "l4-0002",
+        PodState.COMPLETED,
+    )
     assert set(summary.billed_usd) == {"spot"}
+    # A notice is a timer: the loop that sees it runs even when nothing else changed.
+    plain = run(catalog, text, [(0.0, 600.0)], seed=5, remember_quiet_loops=False)
+    assert starts(plain) == starts(result)
+    assert plain.autoscaling is not None and plain.autoscaling.fleet_size == summary.fleet_size
 
 
 def test_the_trace_nodes_may_stay_beside_the_fleet(catalog: Catalog) -> None:

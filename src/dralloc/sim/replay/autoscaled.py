@@ -25,19 +25,21 @@ Owns the run's `Fleet` and, in `cluster-autoscaler` mode, its `ClusterAutoscaler
 - **Pods.** The unschedulable pods are the waiting ones the scheduler rejected, `since` their
   arrival; the cluster is the cache's Nodes, slices, claims and bound pods. The trace's pods
   carry no owner, so CA's drain keeps nodes with running pods (`NotReplicated`): only empty
-  nodes are scaled down.
+  nodes are scaled down. A node's pods at `Deleting` (a spot interruption, a consolidation,
+  an expiry) are evicted and re-queued, as their controller would recreate them: a pod runs
+  its whole duration again (no checkpoint), and its wait counts from its arrival.
 - **Shapes.** A shape's GPUs must be fractional (`sharing: fractional`: the replay's pods claim
   `gpu-fractional.dralloc.io`) and of one of the trace's GPU models; otherwise InputError
   naming the shape.
 
-Modes `static` (every group's `min` nodes for the whole run) and `cluster-autoscaler`;
-`karpenter` and `oracle` are refused (not wired yet).
+Modes `static` (every group's `min` nodes for the whole run), `cluster-autoscaler` and
+`karpenter` (its loop: `replay.autoscale_karpenter`); `oracle` is refused (not wired yet).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -54,22 +56,24 @@ from dralloc.autoscaling.decisions import (
     ScaleUp,
     ScaleUpFailure,
     SpotInterruption,
-    UnremovableReason,
 )
 from dralloc.autoscaling.fleet import FleetNode
+from dralloc.autoscaling.karpenter import Karpenter
 from dralloc.autoscaling.lifecycle import Transition
 from dralloc.autoscaling.planning import ClusterState
 from dralloc.autoscaling.templates import NodeTemplate
 from dralloc.devices.catalog import Catalog
 from dralloc.errors import InputError, Problem
+from dralloc.sim.replay.autoscale_karpenter import KarpenterLoop
 from dralloc.sim.traces.model import GpuModels, TraceNode
 
 if TYPE_CHECKING:
     from dralloc.scheduler.cache import SchedulerCache
+    from dralloc.sim.traces.timeline import ReplayTrace
 
 __all__ = ["AutoscalingSummary", "FleetDriver", "ReplayAutoscaling", "fleet_shapes"]
 
-WIRED_MODES = (Mode.STATIC, Mode.CLUSTER_AUTOSCALER)
+WIRED_MODES = (Mode.STATIC, Mode.CLUSTER_AUTOSCALER, Mode.KARPENTER)
 _FLEET_EVENTS = (ScaleUp, ScaleDown, ScaleUpFailure, SpotInterruption)
 GIVE_UP_AFTER = 3
 """Failed scale-ups in a row (no node publishing its devices in between) after which a run
@@ -96,7 +100,11 @@ class AutoscalingSummary:
     not counted), launched and removed, node-hours from launch to gone, USD billed per
     capacity type, the decisions counted, the loops run and skipped, provisioned GPU-hours
     per GPU model code (node seconds x accelerators), and the fleet size (nodes with their
-    devices published) after every change, as (time, nodes)."""
+    devices published) after every change, as (time, nodes); pods evicted from leaving nodes
+    (and re-queued). karpenter mode: `scale_ups` counts NodeClaims launched, `scale_downs`
+    nodes disrupted (per method in `disrupted_by_method`), `failed_scale_ups` failed or
+    timed-out launches; `interruptions` spot notices; `upstream_unsupported_pods` the pods
+    Karpenter v1.14 would not have provisioned for, by reason (§5.3)."""
 
     mode: str
     nodes_requested: int
@@ -111,6 +119,10 @@ class AutoscalingSummary:
     loops_skipped: int
     provisioned_gpu_hours: Mapping[str, float] = field(default_factory=dict)
     fleet_size: tuple[tuple[float, int], ...] = ()
+    evicted_pods: int = 0
+    disrupted_by_method: Mapping[str, int] = field(default_factory=dict)
+    interruptions: int = 0
+    upstream_unsupported_pods: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def billed_total(self) -> float:
@@ -170,7 +182,8 @@ def fleet_shapes(
                 config.file,
                 obj,
                 "mode",
-                f"{config.mode} is not wired into the replay yet (static, cluster-autoscaler)",
+                f"{config.mode} is not wired into the replay yet "
+                "(static, cluster-autoscaler, karpenter)",
             )
         )
     if problems:
@@ -209,6 +222,12 @@ class FleetCluster(Protocol):
     def push_transition(self, transition: Transition) -> None: ...
     def push_tick(self, time: float) -> None: ...
 
+    # The admission's cluster (`results.AdmissionCluster`), by the trace's pod indices:
+    trace: ReplayTrace
+
+    def evict(self, indices: Sequence[int]) -> None: ...
+    def release(self, indices: Sequence[int]) -> None: ...
+
 
 class FleetDriver:
     """One run's autoscaled fleet against one engine (see the module docstring)."""
@@ -226,11 +245,16 @@ class FleetDriver:
         self.shapes = shapes
         self.fleet = Fleet(self.config, seed=seed)
         self.autoscaler: ClusterAutoscaler | None = None
+        self.karpenter: KarpenterLoop | None = None
         if self.config.mode is Mode.CLUSTER_AUTOSCALER:
             self.autoscaler = ClusterAutoscaler(
                 self.config, self.fleet, autoscaling.catalog, seed=seed
             )
             self.templates: dict[str, NodeTemplate] = self.autoscaler.templates
+        elif self.config.mode is Mode.KARPENTER:
+            karpenter = Karpenter(self.config, self.fleet, autoscaling.catalog, seed=seed)
+            self.karpenter = KarpenterLoop(self, karpenter)
+            self.templates = karpenter.templates
         else:
             self.templates = self.config.templates(autoscaling.catalog)
         self.interval = self.config.options.scan_interval
@@ -246,14 +270,16 @@ class FleetDriver:
         self.size_log: list[tuple[float, int]] = []
         self.unschedulable_since: list[float] = []
         self.failed_in_a_row = 0
+        self.evicted = 0
+        self.pod_index: dict[str, int] = {}
 
     # ------------------------------------------------------------------ start, events
 
     def start(self) -> None:
         """The groups' `min` nodes, and the first tick."""
         self.fleet.start()
-        self._push_new()
-        if self.autoscaler is not None:
+        self.push_new()
+        if self.autoscaler is not None or self.karpenter is not None:
             self.engine.push_tick(0.0)
 
     def apply(self, transition: Transition, now: float) -> None:
@@ -280,15 +306,29 @@ class FleetDriver:
             self.failed_in_a_row = 0
             self._log_size(now)
         elif phase is NodePhase.DELETING and name in self.present:
-            self.engine.fleet_node_leaving(name)
+            self._drain(name)
             self.present.discard(name)
             self._log_size(now)
         elif phase is NodePhase.GONE and name in self.published:
             self.engine.fleet_slices_gone(name)
             self.published.discard(name)
         elif phase is NodePhase.GONE and name in self.present:
-            self.engine.fleet_node_leaving(name)  # gone with no deletion phase
+            self._drain(name)  # gone with no deletion phase
             self.present.discard(name)
+
+    def _drain(self, name: str) -> None:
+        """The node leaves the scheduler's cluster; its pods are evicted and re-queued."""
+        if not self.pod_index:
+            self.pod_index = {t.pod.name: i for i, t in enumerate(self.engine.trace.pods)}
+        indices = sorted(
+            self.pod_index[pod.metadata.name]
+            for pod in self.engine.bound_pods()
+            if pod.spec.node_name == name
+        )
+        self.engine.evict(indices)
+        self.engine.fleet_node_leaving(name)
+        self.engine.release(indices)
+        self.evicted += len(indices)
 
     def _log_size(self, now: float) -> None:
         size = len(self.published & self.present)
@@ -296,25 +336,36 @@ class FleetDriver:
             self.size_log.pop()
         self.size_log.append((now, size))
 
-    def _push_new(self, now: float = 0.0) -> None:
+    def push_new(self, now: float = 0.0) -> None:
         """Push every fleet node's phases not pushed yet, and a tick at each timer of the
         autoscaler's still to come (a startup deadline, a spot notice)."""
-        options = self.config.options
         for node in self.fleet.nodes():
             self.by_name.setdefault(node.name, node)
-            life = node.lifecycle
-            for transition in life.transitions():
+            for transition in node.lifecycle.transitions():
                 if transition not in self.pushed:
                     self.pushed.add(transition)
                     self.engine.push_transition(transition)
-            if self.autoscaler is None or life.deleting_at is not None or life.gone_at is not None:
+        if self.autoscaler is not None:
+            for timer in self._timers():
+                if timer > now:
+                    self.engine.push_tick(self._tick_at_or_after(timer))
+
+    def _timers(self) -> list[float]:
+        """cluster-autoscaler's timers on live nodes: startup deadlines and spot notices."""
+        options = self.config.options
+        times: list[float] = []
+        for node in self.fleet.nodes():
+            life = node.lifecycle
+            if life.deleting_at is not None or life.gone_at is not None:
                 continue
             deadline = life.startup_deadline(
                 options.max_node_provision_time, options.max_node_startup_time
             )
-            for timer in (deadline[0] if deadline else None, life.interruption_notice_at):
-                if timer is not None and timer > now:
-                    self.engine.push_tick(self._tick_at_or_after(timer))
+            if deadline is not None:
+                times.append(deadline[0])
+            if life.interruption_notice_at is not None:
+                times.append(life.interruption_notice_at)
+        return times
 
     def _tick_at_or_after(self, time: float) -> float:
         return math.ceil(time / self.interval - 1e-9) * self.interval
@@ -324,26 +375,24 @@ class FleetDriver:
     def after_batch(self, now: float) -> None:
         """A batch of events was applied and the queue drained: a change asks for a loop at
         the next scan tick (this instant's, if `now` is one)."""
-        if self.autoscaler is not None and self.changed:
+        if self.karpenter is not None:
+            self.karpenter.after_batch(now)
+        elif self.autoscaler is not None and self.changed:
             self.engine.push_tick(self._tick_at_or_after(now))
 
     def tick(self, now: float) -> None:
         """A scan tick: one `run_once` unless the loop is known to decide nothing."""
+        if self.karpenter is not None:
+            self.karpenter.tick(now)
+            return
         autoscaler = self.autoscaler
         if autoscaler is None:
             return
         if self.remember and not self.changed and self._quiet(now):
             self.skipped += 1
             return
-        state = ClusterState(
-            nodes=[info.node for info in self.engine.cache.nodes.values()],
-            slices=[entry.slice for entry in self.engine.cache.inventory.slices],
-            classes=list(self.engine.cache.classes.values()),
-            claims=list(self.engine.cache.claims.values()),
-            pods=self.engine.bound_pods(),
-        )
         unschedulable = self.engine.unschedulable()
-        result = autoscaler.run_once(now, state, unschedulable)
+        result = autoscaler.run_once(now, self.cluster_state(), unschedulable)
         self.loops += 1
         self.changed = False
         self.last = result
@@ -354,9 +403,21 @@ class FleetDriver:
                     self.counts[kind] += 1
             if isinstance(decision, ScaleUpFailure):
                 self.failed_in_a_row += 1
-        self._push_new(now)
+        self.push_new(now)
         if self.may_act(now) or not self.remember:
             self.engine.push_tick(now + self.interval)
+
+    def cluster_state(self) -> ClusterState:
+        """The cluster as the autoscaler reads it: the cache's Nodes, slices, classes,
+        claims and bound pods."""
+        cache = self.engine.cache
+        return ClusterState(
+            nodes=[info.node for info in cache.nodes.values()],
+            slices=[entry.slice for entry in cache.inventory.slices],
+            classes=list(cache.classes.values()),
+            claims=list(cache.claims.values()),
+            pods=self.engine.bound_pods(),
+        )
 
     def _quiet(self, now: float) -> bool:
         """The last loop decided nothing and left no timer running that is due by `now`."""
@@ -365,20 +426,16 @@ class FleetDriver:
             return False
         delay = self.config.options.new_pod_scale_up_delay
         last_run = last.time
-        return not any(last_run < since + delay <= now for since in self.unschedulable_since)
+        if any(last_run < since + delay <= now for since in self.unschedulable_since):
+            return False
+        return not any(last_run < timer <= now for timer in self._timers())
 
     def _pending(self, last: LoopResult) -> bool:
         """Whether the last loop left something that a later loop may act on by itself."""
         if last.skipped or last.scale_down_in_cooldown:
             return True
-        # An unneeded node keeps its timer running, unless all it waits for is its group
-        # shrinking below its minimum: then no later loop removes it by itself.
-        held = {
-            u.node
-            for u in last.unremovable
-            if u.reason is UnremovableReason.NODE_GROUP_MIN_SIZE_REACHED
-        }
-        if set(last.unneeded) - held:
+        # An unneeded node's timer may end in a deletion (not one held at its group's min).
+        if last.unneeded_timers:
             return True
         for decision in last.decisions:
             if isinstance(decision, _FLEET_EVENTS):
@@ -398,6 +455,8 @@ class FleetDriver:
     def may_act(self, now: float) -> bool:
         """Whether the autoscaler may still change the fleet with no other event: keeps the
         run going (and the ticks coming) past the trace's last event."""
+        if self.karpenter is not None:
+            return self.karpenter.may_act(now)
         if self.autoscaler is None:
             return False
         if self.last is None or self.changed:
@@ -423,6 +482,22 @@ class FleetDriver:
             if trace_node.model:
                 hours = value * trace_node.gpus / 3600.0
                 gpu_hours[trace_node.model] = gpu_hours.get(trace_node.model, 0.0) + hours
+        scale_ups = self.counts[ScaleUp]
+        scale_downs = self.counts[ScaleDown]
+        failed = self.counts[ScaleUpFailure]
+        disrupted: dict[str, int] = {}
+        interruptions = 0
+        gaps: dict[str, int] = {}
+        if self.karpenter is not None:
+            counts = self.karpenter.counts
+            scale_ups, failed = counts.launches, counts.failures
+            scale_downs = sum(counts.disrupted.values())
+            disrupted = dict(sorted(counts.disrupted.items()))
+            interruptions = counts.interruptions
+            gaps = {
+                str(gap): n
+                for gap, n in sorted(self.karpenter.karpenter.upstream_unsupported_pods.items())
+            }
         return AutoscalingSummary(
             mode=str(self.config.mode),
             nodes_requested=max(0, len(nodes) - started),
@@ -434,11 +509,15 @@ class FleetDriver:
             billed_usd={
                 str(kind): usd for kind, usd in self.fleet.cost_by_capacity_type(end).items()
             },
-            scale_ups=self.counts[ScaleUp],
-            scale_downs=self.counts[ScaleDown],
-            failed_scale_ups=self.counts[ScaleUpFailure],
+            scale_ups=scale_ups,
+            scale_downs=scale_downs,
+            failed_scale_ups=failed,
             loops=self.loops,
             loops_skipped=self.skipped,
             provisioned_gpu_hours=gpu_hours,
             fleet_size=tuple(self.size_log),
+            evicted_pods=self.evicted,
+            disrupted_by_method=disrupted,
+            interruptions=interruptions,
+            upstream_unsupported_pods=gaps,
         )
