@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from dralloc.sim.job_replay import JobReplayOptions, job_replay
 from dralloc.sim.placement_memo import PlacementMemo, is_exact_for
 from dralloc.sim.queue_replay import KueueAdmission, queue_policy
-from dralloc.sim.replay import replay
+from dralloc.sim.replay import AdmissionCluster, replay
 from dralloc.sim.traces.jobs import BatchJob, JobTrace, Tenant
 
 TENANTS = (Tenant("a", 8), Tenant("b", 8))
@@ -25,8 +25,16 @@ def _job(name: str, arrival: float, gpus: int, duration: float, tenant: str) -> 
 def _outcome(trace: JobTrace, queues: str, remember: bool, nodes: int | None = None) -> tuple:
     replayed, gangs = job_replay(trace, JobReplayOptions(nodes=nodes))
     admission = KueueAdmission(trace, queue_policy(queues), remember_placements=remember)
+    # Every Workload's status after each instant's admission, not only the last.
+    seen: list[dict[str, str]] = []
+    admit = admission.admit
+
+    def admit_and_look(now: float, cluster: AdmissionCluster) -> None:
+        admit(now, cluster)
+        seen.append({k: repr(w.status) for k, w in admission.workloads.items()})
+
+    admission.admit = admit_and_look  # type: ignore[method-assign]
     result = replay(replayed, "bestfit", 1, gangs=gangs, admission=admission)
-    statuses = {k: repr(w.status) for k, w in admission.workloads.items()}
     memo = admission.placement_memo
     return (
         (
@@ -35,7 +43,7 @@ def _outcome(trace: JobTrace, queues: str, remember: bool, nodes: int | None = N
             list(admission.jobs.values()),
             admission.log,
             admission.cycles,
-            statuses,
+            seen,
         ),
         memo.hits if memo is not None else 0,
     )
@@ -113,3 +121,23 @@ def test_the_memo_is_used_only_where_every_cycle_walks_every_node() -> None:
     assert small.placement_memo is not None
     off = KueueAdmission(trace, queue_policy("besteffortfifo+placement"), remember_placements=False)
     assert off.placement_memo is None
+
+
+@pytest.mark.parametrize("queues", ["besteffortfifo+placement", "fair+placement"])
+def test_alike_heads_share_nominations_that_asked_the_placement(queues: str) -> None:
+    # bestfit packs b0, b1 on one node and b2, b3 on the other; b1 ends at 5 and b4 takes
+    # its place, so quota's victims for a's 8-GPU jobs (b4, b3) sit on different nodes and
+    # the placement refuses them: a0 and a1, alike, wait with the same answer, each message
+    # quoting its own pod (the statuses agree with the plain run's).
+    jobs = [_job(f"b{i}", float(i), 4, 4.0 if i == 1 else 100.0, "b") for i in range(4)]
+    jobs += [_job("b4", 6.0, 4, 100.0, "b"), _job("a0", 10.0, 8, 100.0, "a")]
+    jobs += [_job("a1", 10.0, 8, 100.0, "a")]
+    trace = JobTrace("t", tuple(jobs), TENANTS)
+    replayed, gangs = job_replay(trace, JobReplayOptions(nodes=2))
+    admission = KueueAdmission(trace, queue_policy(queues))
+    replay(replayed, "bestfit", 1, gangs=gangs, admission=admission)
+    assert admission.nominations is not None
+    assert admission.nominations.placement_hits > 0
+    fast, _ = _outcome(trace, queues, True, nodes=2)
+    plain, _ = _outcome(trace, queues, False, nodes=2)
+    assert fast == plain

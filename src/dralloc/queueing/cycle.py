@@ -39,8 +39,11 @@ when no set lets the preemptor in, whose pending message then says why
 processed before may have been placed where they would). The flavor assigner's preemption
 oracle stays quota-only, as Kueue's. Off switch: `schedule(..., placement_preemption=False)`
 (victims by quota only, as before); with no placement, or one that cannot answer what-ifs,
-nothing changes. Answers that asked the placement are not shared by `Nominations` (the
-placement may change while the quota generation holds).
+nothing changes. Answers that asked the placement are shared by `Nominations` only when
+the placement is an `AlikePlacement` and both heads are in the same `answer_class` (which
+moves whenever the cluster does: the placement may change while the quota generation
+holds); the pending message then quotes the head's own refusal, asked again for the victim
+set the first head's message quoted (a remembered answer, for a placement that keeps them).
 
 Speed-up (changes no outcome; `schedule(..., nominations=None)` is the plain path, and
 tests/queueing/test_quick_heads.py checks both agree): `Nominations` remembers step 3's
@@ -67,7 +70,7 @@ from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 from dralloc.api.validation.times import format_time
 from dralloc.queueing.fairsharing import Contender, tournament_order
@@ -175,6 +178,20 @@ class PreemptionPlacement(PlacementCheck, Protocol):
     def fragmented_pod_sets(self, entry: QueuedWorkload) -> Sequence[str]: ...
 
 
+@runtime_checkable
+class AlikePlacement(PreemptionPlacement, Protocol):
+    """A `PreemptionPlacement` whose what-if answers may be shared between alike heads
+    (`Nominations`, module docstring).
+
+    `answer_class`: what the answers of `placeable_without` for `entry` depend on besides the
+    names of its pods. Two heads with equal classes get, for equal assignments and victims,
+    equal answers but for each naming its own pods; the class changes whenever any answer
+    may change (the cluster changed). None: no such promise now, and a nomination that
+    asked the placement is not shared. Must not change anything."""
+
+    def answer_class(self, entry: QueuedWorkload) -> Hashable | None: ...
+
+
 @dataclass
 class PlacementTrial:
     """The placement half of a preemptor's fit test for one assignment: `fits(victims)` asks
@@ -187,12 +204,14 @@ class PlacementTrial:
     assignment: Assignment
     asked: int = 0
     refusal: str | None = None
+    refused_victims: tuple[str, ...] = ()  # the victim set `refusal` answered
 
     def fits(self, victims: Sequence[str]) -> bool:
         self.asked += 1
         why = self.placement.placeable_without(self.snapshot, self.entry, self.assignment, victims)
         if why is not None:
             self.refusal = why
+            self.refused_victims = tuple(victims)
         return why is None
 
 
@@ -243,8 +262,11 @@ class Entry:
     message: str = ""
     nominated: bool = False
     # The placement was asked during nomination (`PlacementTrial`): the answer may change
-    # without the quota generation moving, so `Nominations` does not share it.
+    # without the quota generation moving, so `Nominations` shares it only under the
+    # placement's `answer_class`.
     asked_placement: bool = False
+    # The victim set whose placement refusal the message quotes (None: it quotes none).
+    refused_victims: tuple[str, ...] | None = None
 
     @property
     def key(self) -> str:
@@ -304,6 +326,10 @@ class _Answer:
     message: str
     last_tried: list[dict[str, int]] | None
     requeue_reason: RequeueReason
+    # The placement's `answer_class` when the nomination asked it (None: it did not), and
+    # the victim set whose refusal the message quotes, asked again for each head.
+    placement_class: Hashable | None = None
+    refused_victims: tuple[str, ...] | None = None
 
     def entry(self, queued: QueuedWorkload, cq: ClusterQueueState | None) -> Entry:
         if self.nominated:
@@ -337,6 +363,16 @@ class Nominations:
         self.answers: dict[Hashable, _Answer] = {}
         self.hits = 0
         self.misses = 0
+        self.placement_hits = 0  # hits on answers that asked the placement
+        self._alike: tuple[PreemptionPlacement, bool] | None = None
+
+    def _is_alike(self, placement: PreemptionPlacement | None) -> TypeGuard[AlikePlacement]:
+        # A runtime Protocol check walks the Protocol's members: asked once per placement.
+        if placement is None:
+            return False
+        if self._alike is None or self._alike[0] is not placement:
+            self._alike = (placement, isinstance(placement, AlikePlacement))
+        return self._alike[1]
 
     def nominate(
         self,
@@ -353,6 +389,7 @@ class Nominations:
         if state.generation != self.generation:
             self.generation = state.generation
             self.answers.clear()
+        alike = placement.answer_class(queued) if self._is_alike(placement) else None
         cq = state.cluster_queues.get(queued.cluster_queue)
         tried = queued.last_tried
         key = (
@@ -365,13 +402,26 @@ class Nominations:
             preemptor,
         )
         found = self.answers.get(key)
-        if found is not None:
-            self.hits += 1
-            return found.entry(queued, cq)
+        if found is not None and (found.placement_class is None or found.placement_class == alike):
+            refusal = None
+            if found.refused_victims is not None:
+                # The message quotes this head's own refusal (its pods' names).
+                assert placement is not None and found.assignment is not None
+                refusal = placement.placeable_without(
+                    snapshot(), queued, found.assignment, found.refused_victims
+                )
+            if found.refused_victims is None or refusal is not None:
+                self.hits += 1
+                self.placement_hits += found.placement_class is not None
+                entry = found.entry(queued, cq)
+                if refusal is not None:
+                    assert found.assignment is not None
+                    entry.message = _refused_message(found.assignment, refusal)
+                return entry
         self.misses += 1
         before = queued.requeue_reason
         entry = nominate(state, snapshot(), queued, preemptor, config, placement)
-        if entry.asked_placement:
+        if entry.asked_placement and alike is None:
             return entry
         self.answers[key] = _Answer(
             entry.nominated,
@@ -381,6 +431,8 @@ class Nominations:
             entry.message,
             queued.last_tried,
             queued.requeue_reason if queued.requeue_reason is not before else RequeueReason.generic,
+            alike if entry.asked_placement else None,
+            entry.refused_victims,
         )
         return entry
 
@@ -475,13 +527,15 @@ def nominate(
     entry.message = assignment.message()
     entry.asked_placement = any(t.asked for t in trials)
     refused = next(
-        (t.refusal for t in trials if t.assignment is assignment and t.refusal is not None), None
+        (t for t in trials if t.assignment is assignment and t.refusal is not None), None
     )
     if assignment.mode() is Mode.preempt and not entry.targets and refused is not None:
         # Quota alone would have named victims (the placement is asked only once the quota
         # fits), but no set of them lets the pods be placed.
+        assert refused.refusal is not None
         entry.reason = PendingReason.placement_infeasible
-        entry.message += f"; preempting would not make room for its pods: {refused}"
+        entry.message = _refused_message(assignment, refused.refusal)
+        entry.refused_victims = refused.refused_victims
     elif assignment.mode() is Mode.no_fit or (
         assignment.mode() is Mode.preempt and not entry.targets
     ):
@@ -489,6 +543,11 @@ def nominate(
     elif assignment.mode() is Mode.preempt:
         entry.reason = PendingReason.waiting_for_preempted_workloads
     return entry
+
+
+def _refused_message(assignment: Assignment, refusal: str) -> str:
+    """The pending message of a Preempt whose every victim set the placement refused."""
+    return f"{assignment.message()}; preempting would not make room for its pods: {refusal}"
 
 
 def _as_preempt(assignment: Assignment, pod_sets: Collection[str]) -> Assignment:

@@ -344,6 +344,12 @@ class _Placement:
         """`PreemptionPlacement`: never (a refused placement is not TAS fragmentation)."""
         return ()
 
+    def answer_class(self, entry: QueuedWorkload) -> Hashable | None:
+        """`AlikePlacement`: alike jobs (`_signature`) are answered alike while the cluster
+        generation holds (`sim.placement_memo`); None without a memo (no promise)."""
+        memo = self.admission.placement_memo
+        return None if memo is None else (memo.generation, self._signature(entry.key))
+
     def _signature(self, key: str) -> Hashable:
         """What the engine's pods of job `key` differ in besides their names, in rank order
         (`placement_memo`): each pod's requests and GPU models. Remembered with the pods'
