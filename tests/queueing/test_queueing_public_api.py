@@ -20,5 +20,6 @@ def test_the_entry_points_the_simulator_and_a_live_controller_build_on_are_expor
         "evict_for_node_failure",
         "NODE_FAILURES",
         "PreemptionPlacement",
+        "AlikePlacement",
     ):
         assert name in queueing.__all__

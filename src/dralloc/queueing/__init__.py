@@ -26,7 +26,8 @@ Modules, lowest first:
   `tasplacement`: the `PlacementCheck` that runs TAS at admission (`TopologyPlacement`) and
   the nodeSelectors the pods get (`pod_set_node_selectors`).
 * `cycle`: one admission cycle (`schedule`, `Nominations` to share answers between
-  equivalent heads, `PreemptionPlacement` for victims that let the preemptor be placed),
+  equivalent heads, `PreemptionPlacement` for victims that let the preemptor be placed,
+  `AlikePlacement` for what-if answers alike heads share),
   evictions (`evict`, `evict_for_node_failure` with reason `NODE_FAILURES`); `status`: the
   conditions written; `explain`: why a Workload waits.
 
@@ -51,6 +52,7 @@ added or finished: `state.release(key)`, `placement.forget(key)`, then
 from dralloc.queueing.afs import AdmissionFairSharing, AdmissionFairSharingConfig
 from dralloc.queueing.cycle import (
     NODE_FAILURES,
+    AlikePlacement,
     CycleResult,
     NeverPreempt,
     Nominations,
@@ -104,6 +106,7 @@ __all__ = [
     "NODE_FAILURES",
     "AdmissionFairSharing",
     "AdmissionFairSharingConfig",
+    "AlikePlacement",
     "Assignment",
     "ClassicalPreemptor",
     "ClusterQueue",
