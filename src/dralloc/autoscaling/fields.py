@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from dralloc.api.quantity import Quantity, parse_quantity
@@ -69,6 +70,22 @@ class FieldReader(DocumentReader):
             self.report(path, seconds + (" or Never" if never else ""))
             return default
         return seconds
+
+    def shape_names(self, items: Sequence[object], path: str, shapes: Collection[str]) -> list[str]:
+        """The shape names listed at `path` (already read as a list), each one of `shapes`
+        and listed once; others are reported and left out."""
+        names: list[str] = []
+        for index, item in enumerate(items):
+            where = f"{path}[{index}]"
+            if not isinstance(item, str) or item not in shapes:
+                self.report(
+                    where, f"unknown shape {show(item)} (shapes: {', '.join(shapes) or 'none'})"
+                )
+            elif item in names:
+                self.report(where, f"shape {item} is listed twice")
+            else:
+                names.append(item)
+        return names
 
     def quantity(self, raw: object, path: str) -> Quantity | None:
         if raw is None:

@@ -148,16 +148,7 @@ def read_sizing(reader: FieldReader, raw: object, shapes: Mapping[str, Shape]) -
         listed = reader.items(fields["shapes"], "sizing.shapes")
         if not listed and isinstance(fields["shapes"], list):
             reader.report("sizing.shapes", "must list at least one shape (or be left out: all)")
-        for index, item in enumerate(listed):
-            where = f"sizing.shapes[{index}]"
-            if not isinstance(item, str) or item not in shapes:
-                reader.report(
-                    where, f"unknown shape {show(item)} (shapes: {', '.join(shapes) or 'none'})"
-                )
-            elif item in searched:
-                reader.report(where, f"shape {item} is listed twice")
-            else:
-                searched.append(item)
+        searched = reader.shape_names(listed, "sizing.shapes", shapes)
     else:
         searched = list(shapes)
     constraint = reader.mapping(fields.get("constraint"), "sizing.constraint", ("waitP95",))

@@ -151,20 +151,10 @@ def read_node_pool(
         ("name", "shapes", "capacityTypes", "limits", "weight", "disruption", "expireAfter"),
     )
     name = reader.name(fields.get("name"), f"{path}.name")
-    candidates: list[str] = []
     raw_shapes = reader.items(fields.get("shapes"), f"{path}.shapes")
     if not raw_shapes:
         reader.report(f"{path}.shapes", "must list at least one shape")
-    for index, item in enumerate(raw_shapes):
-        where = f"{path}.shapes[{index}]"
-        if not isinstance(item, str) or item not in shapes:
-            reader.report(
-                where, f"unknown shape {show(item)} (shapes: {', '.join(shapes) or 'none'})"
-            )
-        elif item in candidates:
-            reader.report(where, f"shape {item} is listed twice")
-        else:
-            candidates.append(item)
+    candidates = reader.shape_names(raw_shapes, f"{path}.shapes", shapes)
     types: list[CapacityType] = []
     raw_types = reader.items(fields.get("capacityTypes"), f"{path}.capacityTypes") or ["on-demand"]
     for index, item in enumerate(raw_types):
