@@ -45,6 +45,7 @@ import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import msgspec
 
@@ -131,39 +132,13 @@ def view_of(
     return FleetView(tuple(ready), tuple(upcoming), tuple(leaving))
 
 
-def planning_snapshot_of(
-    state: ClusterState,
-    view: FleetView,
-    templates: Mapping[str, NodeTemplate],
-    features: Features,
-    scheduler_config: SchedulerConfiguration | None,
-    seed: int,
-) -> PlanningSnapshot:
-    """A loop's what-if cluster, the same for both autoscalers: `state` without its upcoming
-    and leaving fleet nodes, plus one template copy per upcoming node (a node, or NodeClaim,
-    counts with its template's devices until it is ready, §3.2 and §5.1)."""
-    snapshot = PlanningSnapshot.of(
-        state,
-        features,
-        config=scheduler_config,
-        seed=seed,
-        exclude_nodes={n.name for n in (*view.upcoming, *view.leaving)},
-    )
-    for index, node in enumerate(view.upcoming):
-        snapshot.add_node(templates[node.lifecycle.shape].upcoming(index))
-    return snapshot
-
-
 @dataclass
-class ClusterAutoscaler:
-    """cluster-autoscaler mode over one run's fleet (see the module docstring).
+class FleetAutoscaler:
+    """What both autoscaler modes hold over one run's fleet: the config, the fleet, the
+    catalog the node templates are built from, the seed of their tie-breaking `rng`
+    (`<rng_name>/<seed>`), the feature gates and the scheduler profile they plan with."""
 
-    autoscaler = ClusterAutoscaler(config, Fleet(config, seed=7), catalog, seed=7)
-    result = autoscaler.run_once(600.0, state, [UnschedulablePod(pod, since=590.0)])
-    [str(d) for d in result.decisions]    # ['scale up l4x4-od by 1 (on-demand) for 1 pod(s): ...']
-    autoscaler.status(600.0)               # the status ConfigMap's content
-    """
-
+    rng_name: ClassVar[str] = "autoscaler"
     config: AutoscalingConfig
     fleet: Fleet
     catalog: Catalog
@@ -172,6 +147,38 @@ class ClusterAutoscaler:
     scheduler_config: SchedulerConfiguration | None = None
     templates: dict[str, NodeTemplate] = field(init=False)
     rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = self.config.templates(self.catalog)
+        self.rng = random.Random(f"{self.rng_name}/{self.seed}")
+
+    def planning_snapshot(self, state: ClusterState, view: FleetView) -> PlanningSnapshot:
+        """The loop's what-if cluster: `state` without its upcoming and leaving fleet nodes,
+        plus one template copy per upcoming node (a node, or a NodeClaim, counts with its
+        template's devices until it is ready, §3.2 and §5.1)."""
+        snapshot = PlanningSnapshot.of(
+            state,
+            self.features,
+            config=self.scheduler_config,
+            seed=self.seed,
+            exclude_nodes={n.name for n in (*view.upcoming, *view.leaving)},
+        )
+        for index, node in enumerate(view.upcoming):
+            snapshot.add_node(self.templates[node.lifecycle.shape].upcoming(index))
+        return snapshot
+
+
+@dataclass
+class ClusterAutoscaler(FleetAutoscaler):
+    """cluster-autoscaler mode over one run's fleet (see the module docstring).
+
+    autoscaler = ClusterAutoscaler(config, Fleet(config, seed=7), catalog, seed=7)
+    result = autoscaler.run_once(600.0, state, [UnschedulablePod(pod, since=590.0)])
+    [str(d) for d in result.decisions]    # ['scale up l4x4-od by 1 (on-demand) for 1 pod(s): ...']
+    autoscaler.status(600.0)               # the status ConfigMap's content
+    """
+
+    rng_name: ClassVar[str] = "cluster-autoscaler"
     backoff: NodeGroupBackoff = field(init=False)
     scale_down_state: ScaleDownState = field(init=False)
     last_scale_up: float | None = None
@@ -186,9 +193,8 @@ class ClusterAutoscaler:
     _regular_turn: bool = True  # CA's wrapper orchestrator: whose turn to scale up
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         options = self.config.options
-        self.templates = self.config.templates(self.catalog)
-        self.rng = random.Random(f"cluster-autoscaler/{self.seed}")
         self.backoff = NodeGroupBackoff(
             options.initial_node_group_backoff_duration,
             options.max_node_group_backoff_duration,
@@ -372,13 +378,6 @@ class ClusterAutoscaler:
         return view_of(self.fleet, self.templates, now, state)
 
     # -------------------------------------------------------------------- planning
-
-    def planning_snapshot(self, state: ClusterState, view: FleetView) -> PlanningSnapshot:
-        """The loop's what-if cluster: `state` without upcoming and leaving fleet nodes,
-        plus one template copy per upcoming node."""
-        return planning_snapshot_of(
-            state, view, self.templates, self.features, self.scheduler_config, self.seed
-        )
 
     def _pods_to_help(
         self, now: float, snapshot: PlanningSnapshot, unschedulable: Sequence[UnschedulablePod]

@@ -38,33 +38,30 @@ the pending pods). No I/O. Behaviour read in kubernetes-sigs/karpenter (`pkg/ope
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from dralloc.api.core import Pod
 from dralloc.api.resource import DeviceClass, ResourceClaim
 from dralloc.autoscaling.clusterautoscaler import (
+    FleetAutoscaler,
     FleetView,
     UnschedulablePod,
-    planning_snapshot_of,
     view_of,
     with_held,
 )
-from dralloc.autoscaling.config import AutoscalingConfig, CapacityType, NodePool
+from dralloc.autoscaling.config import CapacityType, NodePool
 from dralloc.autoscaling.cron import EPOCH
 from dralloc.autoscaling.decisions import Disrupted, NodeClaimLaunch, Offering
 from dralloc.autoscaling.disruption import disrupt
 from dralloc.autoscaling.estimator import container_requests, requested_devices
-from dralloc.autoscaling.fleet import Fleet, FleetNode
+from dralloc.autoscaling.fleet import FleetNode
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, pod_key, unbound
-from dralloc.autoscaling.templates import NodeTemplate
 from dralloc.autoscaling.virtualpods import VirtualPod, place_virtual
-from dralloc.devices.catalog import Catalog
-from dralloc.features import Features
 from dralloc.scheduler.cache import pod_claim_keys
 from dralloc.scheduler.config import SchedulerConfiguration
 
@@ -117,7 +114,7 @@ def pod_size(pod: Pod, claims: Mapping[str, ResourceClaim]) -> tuple[float, floa
 
 
 @dataclass
-class Karpenter:
+class Karpenter(FleetAutoscaler):
     """karpenter mode over one run's fleet (see the module docstring).
 
     karpenter = Karpenter(config, Fleet(config, seed=7), catalog, seed=7)
@@ -125,15 +122,8 @@ class Karpenter:
     [str(x) for x in result.launches]   # ['launch gpu-0000 (gpu): l4x4 on-demand $4/h ...']
     """
 
-    config: AutoscalingConfig
-    fleet: Fleet
-    catalog: Catalog
-    seed: int = 0
-    features: Features = field(default_factory=Features)
-    scheduler_config: SchedulerConfiguration | None = None
+    rng_name: ClassVar[str] = "karpenter"
     epoch: datetime = EPOCH  # the UTC time of virtual second 0, for budgets' cron schedules
-    templates: dict[str, NodeTemplate] = field(init=False)
-    rng: random.Random = field(init=False)
     upstream_unsupported_pods: Counter[UpstreamGap] = field(default_factory=Counter)
     batch_opened_at: float | None = None
     batch_last_pod_at: float | None = None
@@ -145,10 +135,6 @@ class Karpenter:
     _pods_on: dict[str, frozenset[str]] = field(default_factory=dict)
     last_pod_event: dict[str, float] = field(default_factory=dict)
     _classes: Sequence[DeviceClass] = ()  # the cluster's DeviceClasses, as of the last loop
-
-    def __post_init__(self) -> None:
-        self.templates = self.config.templates(self.catalog)
-        self.rng = random.Random(f"karpenter/{self.seed}")
 
     def pool(self, name: str) -> NodePool:
         return next(p for p in self.config.node_pools if p.name == name)
@@ -246,13 +232,6 @@ class Karpenter:
             if self._pods_on.get(node.name) != pods:
                 self._pods_on[node.name] = pods
                 self.last_pod_event[node.name] = now
-
-    def planning_snapshot(self, state: ClusterState, view: FleetView) -> PlanningSnapshot:
-        """`state` without upcoming and leaving nodes, plus a template copy per in-flight
-        NodeClaim (its template devices, §5.1)."""
-        return planning_snapshot_of(
-            state, view, self.templates, self.features, self.scheduler_config, self.seed
-        )
 
     # -------------------------------------------------------------------- offerings
 
