@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dralloc.autoscaling import parse_autoscaling_text
+from dralloc.devices import load_catalog
 from dralloc.errors import InputError
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
@@ -17,6 +19,7 @@ from dralloc.sim.experiment import POLICIES
 from dralloc.sim.openb_objects import cluster_objects, pod_objects
 from dralloc.sim.replay import (
     PodState,
+    ReplayAutoscaling,
     ReplayOptions,
     ReplayResult,
     Sample,
@@ -120,6 +123,55 @@ def test_a_completion_requeues_every_pod_the_plugins_hints_say_may_fit() -> None
     plain = replay(trace(pods), "fgd", seed=1, options=ReplayOptions(skip_hopeless_retries=False))
     assert plain.pods == result.pods
     assert plain.attempts == 10
+
+
+SCALING = """\
+apiVersion: dralloc.io/v1alpha1
+kind: Autoscaling
+mode: cluster-autoscaler
+shapes:
+- name: t4x2
+  shape: t4
+  gpus: 2
+  sharing: fractional
+  price: {onDemand: 1.5}
+  provisioning: {launch: "fixed:60", register: "fixed:30", ready: "fixed:30", devices: "fixed:60"}
+nodeGroups:
+- {name: t4, shape: t4x2, max: 1}
+options: {scaleDownUnneededTime: 300}
+"""
+
+
+def test_a_retry_answered_without_a_cycle_keeps_the_plugin_that_rejects_a_node_joining_bare() -> (
+    None
+):
+    # own-0 is full for an hour (a holds its 2 CPUs and its GPU): p is rejected there by
+    # NodeResourcesFit and the autoscaler asks for a node at 10 s. It is Ready at 130 s
+    # without its GPUs: the Node/Add requeues p (NodeResourcesFit's hint: the CPUs fit) and
+    # the retry is answered without a cycle, GpuCapacityFilter rejecting the new node. That
+    # plugin joins p's rejectors, so the slices published at 190 s requeue p (an event
+    # GpuCapacityFilter registers, NodeResourcesFit does not), as after a full cycle.
+    catalog = load_catalog()
+    config = parse_autoscaling_text(SCALING, "autoscaling.yaml", catalog=catalog)
+    pods = [(gpu_pod("a", cpu=2000), 0, HOUR), (gpu_pod("p"), 5, 100)]
+    replayed = trace(pods, nodes=(TraceNode("own-0", 2000, 65536, 1, "T4"),))
+    results = [
+        replay(
+            replayed,
+            "fgd",
+            seed=1,
+            options=ReplayOptions(
+                autoscaling=ReplayAutoscaling(config, catalog, keep_trace_nodes=True),
+                skip_hopeless_retries=skip,
+            ),
+        )
+        for skip in (True, False)
+    ]
+    fast, plain = results
+    for result in results:
+        assert outcome(result, "p")[0] == 190.0
+    assert fast.pods == plain.pods
+    assert (fast.attempts, fast.retries_skipped, plain.attempts) == (3, 1, 4)
 
 
 def test_pods_behind_in_the_queue_take_the_room_the_pods_ahead_did_not_need() -> None:
@@ -353,7 +405,7 @@ def test_answering_hopeless_retries_without_a_cycle_changes_nothing(
         seed,
         ReplayOptions(flush_leftover=flush, skip_hopeless_retries=False),
     )
-    # The same placements; the shortcut keeps the rejecting plugins of the pod's previous
-    # cycle, so which later events requeue it may differ in rare cases, and with them the
-    # number of retries (replay/__init__ says why).
+    # The same placements; the shortcut's rejecting plugins are those of the pod's previous
+    # cycle and of the nodes that gained room, so which later events requeue it may differ
+    # in rare cases, and with them the number of retries (`replay.retries` says when).
     assert fast.pods == slow.pods

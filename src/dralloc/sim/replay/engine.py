@@ -285,14 +285,13 @@ class _Replay:
             if gang is not None:
                 self._schedule_gang(info, gang)
                 continue
-            if (
-                waiting.rejectors
-                and self.skip_hopeless
-                and not self.retries.may_fit(waiting, info.pod_info)
-            ):
-                self.retries.skipped += 1
-                self._requeue(info, waiting.rejectors)
-                continue
+            if waiting.rejectors and self.skip_hopeless:
+                rejectors = self.retries.rejectors_now(waiting, info.pod_info)
+                if rejectors is not None:
+                    waiting.rejectors = rejectors
+                    self.retries.skipped += 1
+                    self._requeue(info, rejectors)
+                    continue
             cluster.attempts += 1
             outcome = self.scheduler.schedule_one(info.pod)
             if outcome.node is not None:
