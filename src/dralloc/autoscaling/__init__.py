@@ -17,7 +17,8 @@ What a replay needs to grow and shrink its fleet, without the scaler loops thems
 The cluster-autoscaler mode (§4, §6) built on it:
 
 * `clusterautoscaler`: `ClusterAutoscaler`, the loop (`run_once` every `scanInterval`) that
-  grows and shrinks a `Fleet` from the cluster's objects and the unschedulable pods;
+  grows and shrinks a `Fleet` from the cluster's objects and the unschedulable pods; its base
+  `FleetAutoscaler`, what both modes hold (templates, seeded rng, the planning snapshot);
 * `planning`: `ClusterState` (the objects the scheduler takes) and `PlanningSnapshot`, the
   private what-if cluster built with the real scheduler framework and DRA allocator;
 * `scaleup`, `estimator`, `expanders`: estimates on template copies, limits, the expander
@@ -53,7 +54,12 @@ from dralloc.autoscaling.capacitybuffer import (
     buffer_pods,
     buffer_status,
 )
-from dralloc.autoscaling.clusterautoscaler import ClusterAutoscaler, FleetView, UnschedulablePod
+from dralloc.autoscaling.clusterautoscaler import (
+    ClusterAutoscaler,
+    FleetAutoscaler,
+    FleetView,
+    UnschedulablePod,
+)
 from dralloc.autoscaling.config import (
     API_VERSION,
     KIND,
@@ -205,6 +211,7 @@ __all__ = [
     "FailedScaleUpReason",
     "FixedDelay",
     "Fleet",
+    "FleetAutoscaler",
     "FleetNode",
     "FleetView",
     "Forecaster",
