@@ -5,8 +5,8 @@ Upstream (k8s.io/dynamic-resource-allocation cel/compile.go, `CompileCELExpressi
 checks every selector and refuses one whose checked output type is not `bool`, the unknown
 type `any` (an attribute value), or, with DRAListTypeAttributes, `dyn`:
 "must evaluate to bool or the unknown type, not int". The Rust library has no checker, so
-this module infers the result type from the tokens of `source.tokenize` with a small
-precedence-climbing parser over CEL's grammar.
+this module infers the result type by walking the expression's tree (`syntax.parse`, the
+parser the cost estimate's walk shares).
 
 The inference only ever answers with a type it is sure of. Anything it does not model (an
 attribute value, a comprehension variable, an overloaded function whose result depends on its
@@ -15,41 +15,49 @@ argument types, mixed operand types, a construct the parser does not know) is `N
 here. Type names are spelled as cel-go prints them (`int`, `list(string)`,
 `map(string, int)`, `kubernetes.Quantity`).
 
-Pure computation on tokens; no I/O, no library calls.
+Pure computation on the tree; no I/O, no library calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dralloc.cel.source import (
-    COMPREHENSION_MACROS,
-    NAMESPACES,
-    TWO_VARIABLE_ONLY,
-    Token,
-    TokenKind,
+from dralloc.cel.source import TWO_VARIABLE_ONLY, Token
+from dralloc.cel.syntax import (
+    Arithmetic,
+    Bind,
+    Call,
+    Comprehension,
+    Conditional,
+    Ident,
+    Index,
+    ListLiteral,
+    Literal,
+    Logical,
+    MapLiteral,
+    NotModelled,
+    Relations,
+    Select,
+    TreeWalk,
+    Unary,
+    namespace_of,
+    parse,
+)
+from dralloc.cel.type_names import (
+    DEVICE_FIELD_TYPES,
+    DEVICE_TYPE,
+    is_list,
+    known,
+    list_item_type,
+    map_parts,
 )
 
-__all__ = ["DEVICE_TYPE", "CelTypeError", "NoMatchingOverload", "infer_result_type"]
+__all__ = ["CelTypeError", "NoMatchingOverload", "infer_result_type"]
 
 CelType = str | None
 """A CEL type name as cel-go prints it, or None when not known statically."""
 
-DEVICE_TYPE = "kubernetes.DRADevice"
-QUANTITY = "kubernetes.Quantity"
-_ATTRIBUTES = "map(string, map(string, any))"
-_DEVICE_FIELDS: Mapping[str, str] = {
-    "driver": "string",
-    "allowMultipleAllocations": "bool",
-    "attributes": _ATTRIBUTES,
-    "capacity": f"map(string, map(string, {QUANTITY}))",
-}
 _NUMERIC = frozenset({"int", "uint", "double"})
-_RELATIONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
-
-
-class _GiveUp(Exception):
-    """The parser met something it does not model: the result type is unknown."""
 
 
 class CelTypeError(Exception):
@@ -109,50 +117,28 @@ def infer_result_type(
     `size_arguments`, when given, receives the type of the argument (or receiver) of each
     `size` call the walk reached, by the token index of the name `size`.
     """
-    parser = _Parser(tokens, results, bound)
-    if size_arguments is not None:
-        parser.size_arguments = size_arguments
-    try:
-        result = parser.expression()
-    except (_GiveUp, IndexError):
+    tree = parse(tokens)
+    if tree is None:
         return None
-    return result if parser.at_end() else None
+    inference = _Inference(results, bound)
+    if size_arguments is not None:
+        inference.size_arguments = size_arguments
+    try:
+        return inference.walk(tree)
+    except NotModelled:
+        return None
 
 
 def _element(list_type: CelType) -> CelType:
-    if list_type is not None and list_type.startswith("list(") and list_type.endswith(")"):
-        inner = list_type[5:-1]
-        return None if inner in ("dyn", "any") else inner
-    return None
-
-
-def _is_list(type_name: CelType) -> bool:
-    return type_name is not None and type_name.startswith("list(")
+    return known(list_item_type(list_type))
 
 
 def _map_key(map_type: CelType) -> CelType:
-    """The key type of a `map(K, V)` type name (keys are never maps or lists)."""
-    if map_type is None or not (map_type.startswith("map(") and map_type.endswith(")")):
-        return None
-    key = map_type[4:].split(",", 1)[0].strip()
-    return None if key in ("dyn", "any") else key
+    return known(map_parts(map_type)[0])
 
 
 def _map_value(map_type: CelType) -> CelType:
-    """The value type of a `map(K, V)` type name (V may itself be a map)."""
-    if map_type is None or not (map_type.startswith("map(") and map_type.endswith(")")):
-        return None
-    depth = 0
-    inner = map_type[4:-1]
-    for index, char in enumerate(inner):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and depth == 0:
-            value = inner[index + 1 :].strip()
-            return None if value in ("dyn", "any") else value
-    return None
+    return known(map_parts(map_type)[1])
 
 
 def _shown(type_name: str) -> str:
@@ -181,6 +167,30 @@ def _same_as_first(items: list[CelType]) -> None:
         raise CelTypeError(f"expected type '{first}' but found '{last}'")
 
 
+def _arithmetic(operator: str, left: CelType, right: CelType) -> CelType:
+    left, right = (None if t == "dyn" else t for t in (left, right))
+    if left is None or right is None:
+        # With one operand of unknown type (an attribute), the other one's type picks the
+        # only overload that can apply: `x + 1` is an int, `x + "a"` a string.
+        known = right if left is None else left
+        if known in _NUMERIC and (operator != "%" or known != "double"):
+            return known
+        if operator == "+" and known in ("string", "bytes"):
+            return known
+        return None
+    if left == right and left in _NUMERIC and not (operator == "%" and left == "double"):
+        return left
+    if left == right and operator == "+" and (left in ("string", "bytes") or is_list(left)):
+        return left
+    if left in _SCALARS and right in _SCALARS:
+        raise NoMatchingOverload(_OPERATOR_NAMES[operator], (left, right))
+    if operator == "+" and is_list(left) and is_list(right):
+        items = (_element(left), _element(right))
+        if items[0] in _SCALARS and items[1] in _SCALARS:  # differing, as left != right
+            raise NoMatchingOverload("_+_", (left, right))
+    return None
+
+
 def _join(types: list[CelType]) -> CelType:
     """One type for the items of a literal list or map: their common type, else `dyn`."""
     if types and all(t is not None and t == types[0] for t in types):
@@ -188,47 +198,38 @@ def _join(types: list[CelType]) -> CelType:
     return "dyn"
 
 
-class _Parser:
-    def __init__(
-        self, tokens: list[Token], results: Mapping[str, str], bound: frozenset[str] | set[str]
-    ) -> None:
-        self.tokens = tokens
-        self.pos = 0
+class _Inference(TreeWalk[CelType]):
+    """The walk: the type of each node of the tree, innermost first, in source order."""
+
+    def __init__(self, results: Mapping[str, str], bound: frozenset[str] | set[str]) -> None:
         self.results = results
         self.bound = bound
         self.size_arguments: dict[int, CelType] = {}
         # Variables of the enclosing comprehensions and `cel.bind`s, innermost last.
         self.scopes: list[dict[str, CelType]] = []
 
-    # --------------------------------------------------------------------------- tokens
+    def literal(self, node: Literal) -> CelType:
+        return node.type_name
 
-    def at_end(self) -> bool:
-        return self.pos >= len(self.tokens)
+    def is_variable(self, name: str) -> bool:
+        return any(name in scope for scope in self.scopes)
 
-    def peek(self, offset: int = 0) -> str:
-        index = self.pos + offset
-        return self.tokens[index].text if index < len(self.tokens) else ""
+    def ident(self, name: str) -> CelType:
+        for scope in reversed(self.scopes):
+            if name in scope:
+                return scope[name]
+        if name in self.bound or name.startswith("`"):
+            return None
+        if name == "device":
+            return DEVICE_TYPE
+        if name in _TYPE_VALUES:
+            return f"type({name})"
+        return None  # a namespace, or a name the checks already refused
 
-    def take(self) -> Token:
-        token = self.tokens[self.pos]
-        self.pos += 1
-        return token
-
-    def expect(self, text: str) -> None:
-        if self.peek() != text:
-            raise _GiveUp(text)
-        self.pos += 1
-
-    # ---------------------------------------------------------------------------- grammar
-
-    def expression(self) -> CelType:
-        condition = self.logical("||")
-        if self.peek() != "?":
-            return condition
-        self.pos += 1
-        when_true = self.logical("||")
-        self.expect(":")
-        when_false = self.expression()
+    def conditional(self, node: Conditional) -> CelType:
+        condition = self.walk(node.condition)
+        when_true = self.walk(node.when_true)
+        when_false = self.walk(node.when_false)
         branches = _SCALARS | {"null_type"}
         if (
             condition in _SCALARS
@@ -240,274 +241,121 @@ class _Parser:
             raise NoMatchingOverload("_?_:_", shown)
         return when_true if when_true == when_false else None
 
-    def logical(self, operator: str) -> CelType:
-        operand = self.logical("&&") if operator == "||" else self.relation()
-        while self.peek() == operator:
-            self.pos += 1
-            right = self.logical("&&") if operator == "||" else self.relation()
+    def logical(self, node: Logical) -> CelType:
+        operand = self.walk(node.operands[0])
+        for right_node in node.operands[1:]:
+            right = self.walk(right_node)
             for side in (operand, right):
                 if side in _SCALARS and side != "bool":
                     raise CelTypeError(f"expected type 'bool' but found '{side}'")
             operand = "bool"
         return operand
 
-    def relation(self) -> CelType:
-        operand = self.addition()
-        while self.peek() in _RELATIONS:
-            operator = self.take().text
-            right = self.addition()
+    def relations(self, node: Relations) -> CelType:
+        operand = self.walk(node.first)
+        for operator, right_node in node.rest:
+            right = self.walk(right_node)
             if operator != "in":
                 _compare(operator, operand, right)
             operand = "bool"
         return operand
 
-    def addition(self) -> CelType:
-        operand = self.multiplication()
-        while self.peek() in ("+", "-"):
-            operator = self.take().text
-            right = self.multiplication()
-            operand = self._arithmetic(operator, operand, right)
+    def arithmetic(self, node: Arithmetic) -> CelType:
+        operand = self.walk(node.first)
+        for operator, right_node in node.rest:
+            operand = _arithmetic(operator, operand, self.walk(right_node))
         return operand
 
-    def multiplication(self) -> CelType:
-        operand = self.unary()
-        while self.peek() in ("*", "/", "%"):
-            operator = self.take().text
-            right = self.unary()
-            operand = self._arithmetic(operator, operand, right)
-        return operand
-
-    @staticmethod
-    def _arithmetic(operator: str, left: CelType, right: CelType) -> CelType:
-        left, right = (None if t == "dyn" else t for t in (left, right))
-        if left is None or right is None:
-            # With one operand of unknown type (an attribute), the other one's type picks the
-            # only overload that can apply: `x + 1` is an int, `x + "a"` a string.
-            known = right if left is None else left
-            if known in _NUMERIC and (operator != "%" or known != "double"):
-                return known
-            if operator == "+" and known in ("string", "bytes"):
-                return known
-            return None
-        if left == right and left in _NUMERIC and not (operator == "%" and left == "double"):
-            return left
-        if left == right and operator == "+" and (left in ("string", "bytes") or _is_list(left)):
-            return left
-        if left in _SCALARS and right in _SCALARS:
-            raise NoMatchingOverload(_OPERATOR_NAMES[operator], (left, right))
-        if operator == "+" and _is_list(left) and _is_list(right):
-            items = (_element(left), _element(right))
-            if items[0] in _SCALARS and items[1] in _SCALARS:  # differing, as left != right
-                raise NoMatchingOverload("_+_", (left, right))
-        return None
-
-    def unary(self) -> CelType:
-        if self.peek() == "!":
-            self.pos += 1
-            operand = self.unary()
+    def unary(self, node: Unary) -> CelType:
+        # A run of one operator types as the operator once: its result is its operand's.
+        operand = self.walk(node.operand)
+        if node.operator == "!":
             if operand in _SCALARS and operand != "bool":
                 raise NoMatchingOverload("!_", (operand,))
             return "bool"
-        if self.peek() == "-":
-            self.pos += 1
-            operand = self.unary()
-            if operand in _SCALARS and operand not in ("int", "double"):
-                raise NoMatchingOverload("-_", (operand,))
-            return operand if operand in ("int", "double") else None
-        return self.member()
+        if operand in _SCALARS and operand not in ("int", "double"):
+            raise NoMatchingOverload("-_", (operand,))
+        return operand if operand in ("int", "double") else None
 
-    def member(self) -> CelType:
-        value, name = self.primary()
-        while True:
-            if self.peek() == ".":
-                self.pos += 1
-                token = self.take()
-                if token.kind is not TokenKind.IDENT:
-                    raise _GiveUp(token.text)  # `.?field` and other forms not modelled
-                if self.peek() == "(":
-                    qualified = f"{name}.{token.text}" if name in NAMESPACES else None
-                    if qualified == "cel.bind":
-                        value = self.bind()
-                    elif token.text in COMPREHENSION_MACROS:
-                        value = self.comprehension(token.text, receiver=value)
-                    elif qualified is not None and qualified in self.results:
-                        value = self.call(qualified, receiver=None)
-                    else:
-                        value = self.call(token.text, receiver=value)
-                else:
-                    value = self.select(value, name, token.text)
-                name = None
-            elif self.peek() == "[":
-                self.pos += 1
-                self.expression()
-                self.expect("]")
-                value = self.index(value)
-                name = None
-            else:
-                return value
+    def select(self, node: Select, operand_type: CelType) -> CelType:
+        operand = node.operand
+        if (
+            isinstance(operand, Ident)
+            and operand.name == "device"
+            and "device" not in self.bound
+            and not self.is_variable("device")
+        ):
+            if node.field not in DEVICE_FIELD_TYPES:
+                raise NotModelled(node.field)
+            return DEVICE_FIELD_TYPES[node.field]
+        return _map_value(operand_type)
 
-    def select(self, value: CelType, name: str | None, field: str) -> CelType:
-        if name == "device" and "device" not in self.bound:
-            if field not in _DEVICE_FIELDS:
-                raise _GiveUp(field)
-            return _DEVICE_FIELDS[field]
-        return _map_value(value)
-
-    @staticmethod
-    def index(value: CelType) -> CelType:
-        if _is_list(value):
+    def index(self, node: Index, value: CelType) -> CelType:
+        self.walk(node.key)
+        if is_list(value):
             return _element(value)
         return _map_value(value)
 
-    def arguments(self) -> list[CelType]:
-        self.expect("(")
-        types: list[CelType] = []
-        while self.peek() != ")":
-            types.append(self.expression())
-            if self.peek() == ",":
-                self.pos += 1
-            elif self.peek() != ")":
-                raise _GiveUp(self.peek())
-        self.pos += 1
-        return types
-
-    def call(self, name: str, receiver: CelType) -> CelType:
-        name_index = self.pos - 1
-        arguments = self.arguments()
+    def call(self, node: Call, receiver: CelType) -> CelType:
+        """A global call, or a method call on a value of type `receiver`."""
+        name = node.function
+        namespace = namespace_of(node.target)
+        if namespace is not None and not self.is_variable(namespace):
+            qualified = f"{namespace}.{name}"
+            if qualified in self.results:
+                name, receiver = qualified, None
+        arguments = [self.walk(argument) for argument in node.arguments]
         if name == "size":
-            self.size_arguments[name_index] = receiver if arguments == [] else arguments[0]
-        if name in ("max", "min", "sum") and _is_list(receiver):
+            self.size_arguments[node.name_index] = receiver if not arguments else arguments[0]
+        if name in ("max", "min", "sum") and is_list(receiver):
             return _element(receiver)  # the lists library: a list's own element type
         return self.results.get(name)
 
-    def variable(self) -> str:
-        """The variable a macro or `cel.bind` introduces (its first argument) and its comma."""
-        self.expect("(")
-        token = self.take()
-        if token.kind is not TokenKind.IDENT:
-            raise _GiveUp(token.text)
-        self.expect(",")
-        return token.text
-
-    def bind(self) -> CelType:
+    def bind(self, node: Bind) -> CelType:
         """`cel.bind(name, init, body)`: the body's type, with `name` of the init's type."""
-        name = self.variable()
-        init = self.expression()
-        self.expect(",")
-        self.scopes.append({name: init})
-        body = self.expression()
+        init = self.walk(node.init)
+        self.scopes.append({node.variable: init})
+        body = self.walk(node.body)
         self.scopes.pop()
-        self.expect(")")
         return body
 
-    def comprehension(self, macro: str, receiver: CelType) -> CelType:
+    def comprehension(self, node: Comprehension, receiver: CelType) -> CelType:
         """`all`, `exists`, `exists_one` are bool; `map` a list of its last argument's type,
         `filter` a list of the range's elements (a map ranges over its keys). The
         two-variable forms bind an index or key and a value of types left unknown, and only
         their quantifiers' result (bool) is known."""
-        if self._is_two_variable(macro):
-            self.pos += 1
-            first = self.take().text
-            self.expect(",")
-            second = self.take().text
-            self.scopes.append({first: None, second: None})
-            while self.peek() == ",":
-                self.pos += 1
-                self.expression()
+        macro = node.macro
+        if len(node.variables) == 2:
+            self.scopes.append(dict.fromkeys(node.variables))
+            for argument in node.arguments:
+                self.walk(argument)
             self.scopes.pop()
-            self.expect(")")
             return "bool" if macro in ("all", "exists", "exists_one", "existsOne") else None
-        name = self.variable()
-        element = _element(receiver) if _is_list(receiver) else _map_key(receiver)
-        self.scopes.append({name: element})
-        arguments = [self.expression()]
-        while self.peek() == ",":
-            self.pos += 1
-            arguments.append(self.expression())
+        if macro in TWO_VARIABLE_ONLY:
+            raise NotModelled(macro)
+        element = _element(receiver) if is_list(receiver) else _map_key(receiver)
+        self.scopes.append({node.variables[0]: element})
+        arguments = [self.walk(argument) for argument in node.arguments]
         self.scopes.pop()
-        self.expect(")")
         if macro == "map":
             return f"list({arguments[-1] or 'dyn'})"
         if macro == "filter":
             return f"list({element or 'dyn'})"
         return "bool"
 
-    def _is_two_variable(self, macro: str) -> bool:
-        """Whether the call at `(` starts a two-variable form: always for `transformList` and
-        the like, for `all`, `exists` and `exists_one` when a name and a comma follow the
-        first variable's comma (their one-variable forms have a single body)."""
-        if macro in TWO_VARIABLE_ONLY:
-            return True
-        if macro in ("map", "filter"):
-            return False
-        tokens = self.tokens
-        at = self.pos
-        return (
-            at + 4 < len(tokens)
-            and tokens[at + 2].text == ","
-            and tokens[at + 3].kind is TokenKind.IDENT
-            and tokens[at + 4].text == ","
-        )
+    def list_literal(self, node: ListLiteral) -> CelType:
+        items: list[CelType] = []
+        for item in node.items:
+            items.append(self.walk(item))
+            _same_as_first(items)
+        return f"list({_join(items)})"
 
-    def primary(self) -> tuple[CelType, str | None]:
-        """The type of a primary expression and, for a bare identifier, its name."""
-        token = self.take()
-        text = token.text
-        if token.kind is TokenKind.NUMBER:
-            if text[-1] in "uU":
-                return "uint", None
-            if not text.lower().startswith("0x") and ("." in text or "e" in text.lower()):
-                return "double", None
-            return "int", None
-        if token.kind is TokenKind.STRING:
-            return ("bytes" if text[:2].lower() in ("b'", 'b"', "br", "rb") else "string"), None
-        if token.kind is TokenKind.IDENT:
-            if text in ("true", "false"):
-                return "bool", None
-            if text == "null":
-                return "null_type", None
-            if self.peek() == "(":
-                return self.call(text, receiver=None), None
-            for scope in reversed(self.scopes):
-                if text in scope:
-                    return scope[text], None
-            if text in self.bound or text.startswith("`"):
-                return None, text
-            if text == "device":
-                return DEVICE_TYPE, text
-            if text in NAMESPACES:
-                return None, text
-            if text in _TYPE_VALUES:
-                return f"type({text})", None
-            return None, text  # a name the checks already refused
-        if text == "(":
-            inner = self.expression()
-            self.expect(")")
-            return inner, None
-        if text == "[":
-            items: list[CelType] = []
-            while self.peek() != "]":
-                items.append(self.expression())
-                _same_as_first(items)
-                if self.peek() == ",":
-                    self.pos += 1
-                elif self.peek() != "]":
-                    raise _GiveUp(self.peek())
-            self.pos += 1
-            return f"list({_join(items)})", None
-        if text == "{":
-            keys: list[CelType] = []
-            values: list[CelType] = []
-            while self.peek() != "}":
-                keys.append(self.expression())
-                _same_as_first(keys)
-                self.expect(":")
-                values.append(self.expression())
-                _same_as_first(values)
-                if self.peek() == ",":
-                    self.pos += 1
-                elif self.peek() != "}":
-                    raise _GiveUp(self.peek())
-            self.pos += 1
-            return f"map({_join(keys)}, {_join(values)})", None
-        raise _GiveUp(text)
+    def map_literal(self, node: MapLiteral) -> CelType:
+        keys: list[CelType] = []
+        values: list[CelType] = []
+        for key, value in node.entries:
+            keys.append(self.walk(key))
+            _same_as_first(keys)
+            values.append(self.walk(value))
+            _same_as_first(values)
+        return f"map({_join(keys)}, {_join(values)})"

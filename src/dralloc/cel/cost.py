@@ -36,10 +36,10 @@ could have computed, so the result is a lower bound of upstream's: a selector up
 accepts is never refused here; one it refuses may rarely be accepted.
 
 The units, the functions' costs, the macros' step costs and the declared sizes are tables
-in `cost_model.py`; this module walks the expression. Pure computation on the tokens of
-`source.tokenize`; no I/O, no library calls. Measured against upstream's own estimator on
-270 chosen and 15,000 random selectors (tests/cel/test_cel_cost.py): never above it, never
-with another verdict, equal to it on 99.8% of the random ones.
+in `cost_model.py`; this module walks the expression's tree (`syntax.parse`, the parser the
+type inference shares). Pure computation; no I/O, no library calls. Measured against
+upstream's own estimator on 270 chosen and 15,000 random selectors (tests/cel/test_cel_cost.py):
+never above it, never with another verdict, equal to it on 99.8% of the random ones.
 """
 
 from __future__ import annotations
@@ -48,11 +48,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
-from dralloc.cel.checker import DEVICE_TYPE
 from dralloc.cel.cost_model import (
-    ATTRIBUTE,
     CONSTANT_SIZE_EQUALITY,
-    DEVICE_TYPES,
     DYNAMIC,
     INIT_COST,
     LIST_CREATE,
@@ -73,13 +70,39 @@ from dralloc.cel.cost_model import (
     by_factor,
     declared_size,
     device_decl,
+    multiply_costs,
+)
+from dralloc.cel.source import NAMESPACES, Token
+from dralloc.cel.syntax import (
+    Arithmetic,
+    Bind,
+    Call,
+    Comprehension,
+    Conditional,
+    Expr,
+    Ident,
+    Index,
+    ListLiteral,
+    Literal,
+    Logical,
+    MapLiteral,
+    NotModelled,
+    Relations,
+    Select,
+    TreeWalk,
+    Unary,
+    namespace_of,
+    parse,
+)
+from dralloc.cel.type_names import (
+    ATTRIBUTE,
+    DEVICE_FIELD_TYPES,
+    DEVICE_TYPE,
     is_list,
     is_map,
     list_item_type,
     map_parts,
-    multiply_costs,
 )
-from dralloc.cel.source import NAMESPACES, Token, TokenKind
 
 __all__ = ["MAX_SELECTOR_COST", "UNKNOWN_SIZE", "estimate_cost"]
 
@@ -88,6 +111,11 @@ MAX_SELECTOR_COST: Final = 1_000_000
 refuses a selector, and the runtime cost limit of upstream's allocator."""
 
 # ---------------------------------------------------------------------------- the walk
+
+# Identifiers that name a type: as values they are of type `type`, of unknown size.
+_TYPE_NAMES: Final = frozenset(
+    {"bool", "int", "uint", "double", "string", "bytes", "null_type", "list", "map", "type"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,21 +134,18 @@ class _Node:
     literal_int: int | None = None
 
 
-class _GiveUp(Exception):
-    """A construct the walk does not model: the estimate is 0 (nothing refused)."""
-
-
 def estimate_cost(
     tokens: list[Token], results: Mapping[str, str], *, list_type_attributes: bool
 ) -> int:
     """A lower bound of the worst-case cost upstream's estimator gives the expression (the
     whole of it; 0 when it uses a construct this module does not model)."""
-    walker = _Walker(tokens, results, list_type_attributes)
-    try:
-        node = walker.expression()
-    except (_GiveUp, IndexError):
+    tree = parse(tokens)
+    if tree is None:
         return 0
-    return node.cost if walker.at_end() else 0
+    try:
+        return _Estimate(results, list_type_attributes).walk(tree).cost
+    except NotModelled:
+        return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +157,10 @@ class _Variable:
     is_map: bool
 
 
-class _Walker:
-    def __init__(
-        self, tokens: list[Token], results: Mapping[str, str], list_type_attributes: bool
-    ) -> None:
-        self.tokens = tokens
-        self.pos = 0
+class _Estimate(TreeWalk[_Node]):
+    """The walk: what the estimate knows of each node of the tree, innermost first."""
+
+    def __init__(self, results: Mapping[str, str], list_type_attributes: bool) -> None:
         self.results = results
         self.device = device_decl(list_type_attributes)
         fields = self.device.fields or {}
@@ -146,31 +169,10 @@ class _Walker:
         # With DRAListTypeAttributes an attribute value is `dyn` (it may be a list).
         attribute_type = "dyn" if list_type_attributes else ATTRIBUTE
         self.device_types = {
-            **DEVICE_TYPES,
+            **DEVICE_FIELD_TYPES,
             "attributes": f"map(string, map(string, {attribute_type}))",
         }
         self.scopes: list[dict[str, _Variable]] = []
-        # The own cost of the latest field selection, which `has()` does not charge.
-        self.last_select_cost = -1
-
-    # --------------------------------------------------------------------------- tokens
-
-    def at_end(self) -> bool:
-        return self.pos >= len(self.tokens)
-
-    def peek(self, offset: int = 0) -> str:
-        index = self.pos + offset
-        return self.tokens[index].text if index < len(self.tokens) else ""
-
-    def take(self) -> Token:
-        token = self.tokens[self.pos]
-        self.pos += 1
-        return token
-
-    def expect(self, text: str) -> None:
-        if self.peek() != text:
-            raise _GiveUp(text)
-        self.pos += 1
 
     # ---------------------------------------------------------------------------- sizes
 
@@ -189,19 +191,15 @@ class _Walker:
     def _attribute_decl(self) -> Decl:
         attribute = self.attribute
         if attribute is None:  # pragma: no cover - the declarations always have one
-            raise _GiveUp("attribute")
+            raise NotModelled("attribute")
         return attribute
 
     # ---------------------------------------------------------------------------- grammar
 
-    def expression(self) -> _Node:
-        condition = self.logical("||")
-        if self.peek() != "?":
-            return condition
-        self.pos += 1
-        when_true = self.logical("||")
-        self.expect(":")
-        when_false = self.expression()
+    def conditional(self, node: Conditional) -> _Node:
+        condition = self.walk(node.condition)
+        when_true = self.walk(node.when_true)
+        when_false = self.walk(node.when_false)
         same = when_true.type if when_true.type == when_false.type else None
         return _Node(
             same,
@@ -209,19 +207,17 @@ class _Walker:
             max(when_true.size, when_false.size),
         )
 
-    def logical(self, operator: str) -> _Node:
-        operand = self.logical("&&") if operator == "||" else self.relation()
-        while self.peek() == operator:
-            self.pos += 1
-            right = self.logical("&&") if operator == "||" else self.relation()
+    def logical(self, node: Logical) -> _Node:
+        operand = self.walk(node.operands[0])
+        for right_node in node.operands[1:]:
+            right = self.walk(right_node)
             operand = _Node("bool", add_costs(operand.cost, right.cost), 1)
         return operand
 
-    def relation(self) -> _Node:
-        operand = self.addition()
-        while self.peek() in ("==", "!=", "<", "<=", ">", ">=", "in"):
-            operator = self.take().text
-            right = self.addition()
+    def relations(self, node: Relations) -> _Node:
+        operand = self.walk(node.first)
+        for operator, right_node in node.rest:
+            right = self.walk(right_node)
             own = self._relation_cost(operator, operand, right)
             operand = _Node("bool", add_costs(operand.cost, right.cost, own), 1)
         return operand
@@ -256,20 +252,10 @@ class _Walker:
             return max(1, by_size)
         return 1
 
-    def addition(self) -> _Node:
-        operand = self.multiplication()
-        while self.peek() in ("+", "-"):
-            operator = self.take().text
-            right = self.multiplication()
-            operand = self._arithmetic(operator, operand, right)
-        return operand
-
-    def multiplication(self) -> _Node:
-        operand = self.unary()
-        while self.peek() in ("*", "/", "%"):
-            operator = self.take().text
-            right = self.unary()
-            operand = self._arithmetic(operator, operand, right)
+    def arithmetic(self, node: Arithmetic) -> _Node:
+        operand = self.walk(node.first)
+        for operator, right_node in node.rest:
+            operand = self._arithmetic(operator, operand, self.walk(right_node))
         return operand
 
     def _arithmetic(self, operator: str, left: _Node, right: _Node) -> _Node:
@@ -299,64 +285,25 @@ class _Walker:
             return _Node(None, add_costs(arguments, own), 0)
         return self.sized(_Node(same, add_costs(arguments, 1), 0))
 
-    def unary(self) -> _Node:
-        """`!` and `-` runs before a member: cel-go's parser drops pairs of them, and a
-        minus sign directly before a number belongs to the literal."""
-        operator = self.peek()
-        if operator not in ("!", "-"):
-            return self.member()
-        count = 0
-        while self.peek() == operator:
-            self.pos += 1
-            count += 1
-        if operator == "-" and self.tokens[self.pos].kind is TokenKind.NUMBER:
-            count -= 1
-        operand = self.member()
-        if count % 2 == 0:
+    def unary(self, node: Unary) -> _Node:
+        if isinstance(node.operand, Unary):
+            raise NotModelled(node.operand.operator)
+        operand = self.walk(node.operand)
+        if _applied(node) % 2 == 0:
             return operand
-        if operator == "!":
+        if node.operator == "!":
             return _Node("bool", add_costs(operand.cost, 1), 1)
         return self.sized(_Node(operand.type, add_costs(operand.cost, 1), 0))
 
-    def member(self) -> _Node:
-        node, name = self.primary()
-        while True:
-            if self.peek() == ".":
-                self.pos += 1
-                token = self.take()
-                if token.kind is not TokenKind.IDENT:
-                    raise _GiveUp(token.text)
-                if self.peek() == "(":
-                    qualified = f"{name}.{token.text}" if name in NAMESPACES else None
-                    if qualified == "cel.bind":
-                        node = self.bind()
-                    elif token.text in STEP_COST:
-                        node = self.comprehension(token.text, node)
-                    elif qualified is not None:
-                        node = self.call(qualified, None)
-                    else:
-                        node = self.call(token.text, node)
-                else:
-                    node = self.select(node, token.text)
-                name = None
-            elif self.peek() == "[":
-                self.pos += 1
-                key = self.expression()
-                self.expect("]")
-                node = self.index(node, key)
-                name = None
-            else:
-                return node
-
-    def select(self, operand: _Node, field: str) -> _Node:
+    def select(self, node: Select, operand: _Node) -> _Node:
+        field = node.field
         if operand.type == DEVICE_TYPE:
             field_type: str | None = self.device_types.get(field)
         else:
             field_type = map_parts(operand.type)[1]
         own = 1 if operand.type == DEVICE_TYPE or is_map(operand.type) else 0
-        self.last_select_cost = own
         path = (*operand.path, field) if operand.path is not None else None
-        node = _Node(
+        selected = _Node(
             field_type,
             add_costs(operand.cost, own),
             0,
@@ -366,9 +313,10 @@ class _Walker:
         # Upstream's sizes of values reached through `device` are its declarations' or
         # else unknown for a non-scalar declared type (a capacity, `attributes.dom`).
         certain = path is not None and path[0] == "device" and field_type is not None
-        return self.sized(node, certain_unknown=certain)
+        return self.sized(selected, certain_unknown=certain)
 
-    def index(self, container: _Node, key: _Node) -> _Node:
+    def index(self, node: Index, container: _Node) -> _Node:
+        key = self.walk(node.key)
         cost = add_costs(container.cost, key.cost, 1)
         if is_list(container.type):
             item_type = list_item_type(container.type)
@@ -383,23 +331,17 @@ class _Walker:
         path = (*container.path, step) if container.path is not None else None
         return self.sized(_Node(item_type, cost, 0, path, is_map=is_map(item_type)))
 
-    def arguments(self) -> list[_Node]:
-        self.expect("(")
-        nodes: list[_Node] = []
-        while self.peek() != ")":
-            nodes.append(self.expression())
-            if self.peek() == ",":
-                self.pos += 1
-            elif self.peek() != ")":
-                raise _GiveUp(self.peek())
-        self.pos += 1
-        return nodes
-
-    def call(self, name: str, target: _Node | None) -> _Node:
-        """A function call: its arguments' (and target's) costs plus its own."""
-        if name == "has":
-            return self.presence_test()
-        args = self.arguments()
+    def call(self, node: Call, target: _Node | None) -> _Node:
+        """A function call, or a method call on `target`: its arguments' (and target's)
+        costs plus its own."""
+        name = node.function
+        namespace = namespace_of(node.target)
+        if namespace is not None and not self.is_variable(namespace):
+            name = f"{namespace}.{name}"
+            target = None  # a namespaced global (`sets.contains`), no method
+        elif name == "has":
+            return self.presence_test(node)
+        args = [self.walk(argument) for argument in node.arguments]
         spent = add_costs(*(a.cost for a in args), target.cost if target is not None else 0)
         result_type = self.results.get(name)
         if name in ("sum", "min", "max") and target is not None and is_list(target.type):
@@ -409,12 +351,12 @@ class _Walker:
         if name == "dyn" and len(args) == 1 and target is None:
             return replace(args[0], cost=add_costs(args[0].cost, 1), type=None)
         own, size = self._function_cost(name, target, args)
-        node = _Node(result_type, add_costs(spent, own), size or 0)
+        result = _Node(result_type, add_costs(spent, own), size or 0)
         if size is None:
             # `quantity("1")` and `semver("1.0.0")` are objects of no declared size.
             certain = result_type in CONSTANT_SIZE_EQUALITY or name == "string"
-            return self.sized(node, certain_unknown=certain)
-        return node
+            return self.sized(result, certain_unknown=certain)
+        return result
 
     def _function_cost(
         self, name: str, target: _Node | None, args: list[_Node]
@@ -456,39 +398,32 @@ class _Walker:
             return by_factor(target.size, 2 * STRING_TRAVERSAL), limit
         return 0, None
 
-    def presence_test(self) -> _Node:
+    def presence_test(self, node: Call) -> _Node:
         """`has(x.f)`: the cost of `x`. Neither the selection nor the test is charged: the
         Kubernetes environments turn cel-go's presence-test cost off."""
-        self.expect("(")
-        self.last_select_cost = -1
-        operand = self.expression()
-        self.expect(")")
-        if self.last_select_cost < 0 or self.tokens[self.pos - 3].text != ".":
-            raise _GiveUp("has")
-        return _Node("bool", operand.cost - self.last_select_cost, 1)
+        argument = _without_pairs(node.arguments[0]) if len(node.arguments) == 1 else None
+        if not isinstance(argument, Select):
+            raise NotModelled("has")
+        return _Node("bool", self.walk(argument.operand).cost, 1)
 
-    def variable(self) -> str:
-        self.expect("(")
-        token = self.take()
-        if token.kind is not TokenKind.IDENT:
-            raise _GiveUp(token.text)
-        self.expect(",")
-        return token.text
-
-    def bind(self) -> _Node:
-        name = self.variable()
-        init = self.expression()
-        self.expect(",")
+    def bind(self, node: Bind) -> _Node:
+        init = self.walk(node.init)
         self.scopes.append(
-            {name: _Variable(init.type, init.path, init.size, init.entry, init.is_map)}
+            {node.variable: _Variable(init.type, init.path, init.size, init.entry, init.is_map)}
         )
-        body = self.expression()
+        body = self.walk(node.body)
         self.scopes.pop()
-        self.expect(")")
         return replace(body, cost=add_costs(LIST_CREATE, init.cost, body.cost))
 
-    def comprehension(self, macro: str, range_: _Node) -> _Node:
-        name = self.variable()
+    def comprehension(self, node: Comprehension, range_: _Node) -> _Node:
+        macro = node.macro
+        if macro not in STEP_COST:
+            # cel-go's two-variable-only forms (`transformList`...) are estimated as the
+            # call they read as, their variables unknown names: less than upstream charges.
+            variables = tuple(Ident(name) for name in node.variables)
+            return self.call(Call(macro, node.target, variables + node.arguments, -1), range_)
+        if len(node.variables) > 1:
+            raise NotModelled(macro)  # two-variable forms are refused before the estimate
         if is_list(range_.type) or (range_.type is None and range_.entry is not None):
             element_type = list_item_type(range_.type)
             step = "@items"
@@ -508,15 +443,11 @@ class _Walker:
             # An item of a list attribute: declared nowhere, of unknown size upstream.
             entry_size = UNKNOWN_SIZE
         variable = _Variable(element_type, path, entry_size, None, is_map(element_type))
-        self.scopes.append({name: variable})
-        arguments = [self.expression()]
-        while self.peek() == ",":
-            self.pos += 1
-            arguments.append(self.expression())
+        self.scopes.append({node.variables[0]: variable})
+        arguments = [self.walk(argument) for argument in node.arguments]
         self.scopes.pop()
-        self.expect(")")
         if len(arguments) > (2 if macro == "map" else 1):
-            raise _GiveUp(macro)  # two-variable forms are refused before the estimate
+            raise NotModelled(macro)
         per_step = add_costs(STEP_COST[macro], *(a.cost for a in arguments))
         cost = add_costs(
             range_.cost,
@@ -529,91 +460,56 @@ class _Walker:
             return _Node(f"list({item or 'dyn'})", cost, range_.size)
         return _Node("bool", cost, 1)
 
-    def primary(self) -> tuple[_Node, str | None]:
-        token = self.take()
-        text = token.text
-        if token.kind is TokenKind.NUMBER:
-            if text[-1] in "uU":
-                return _Node("uint", 0, 1), None
-            if not text.lower().startswith("0x") and ("." in text or "e" in text.lower()):
-                return _Node("double", 0, 1), None
+    def literal(self, node: Literal) -> _Node:
+        type_name = node.type_name
+        if type_name in ("string", "bytes"):
+            return self.string_literal(node.text)
+        if type_name == "int":
+            text = node.text
             value = int(text, 16) if text.lower().startswith("0x") else int(text)
-            return _Node("int", 0, 1, literal_int=value), None
-        if token.kind is TokenKind.STRING:
-            return self.string_literal(text), None
-        if token.kind is TokenKind.IDENT:
-            if text in ("true", "false"):
-                return _Node("bool", 0, 1), None
-            if text == "null":
-                return _Node("null_type", 0, 1), None
-            if self.peek() == "(":
-                return self.call(text, None), None
-            for scope in reversed(self.scopes):
-                if text in scope:
-                    var = scope[text]
-                    node = _Node(var.type, SELECT_AND_IDENT, 0, var.path, var.entry, var.is_map)
-                    node = self.sized(node)
-                    if node.size == 0 and var.size is not None:
-                        node = replace(node, size=var.size)
-                    return node, None
-            if text == "device":
-                return _Node(DEVICE_TYPE, SELECT_AND_IDENT, 0, ("device",)), text
-            if text in NAMESPACES:
-                return _Node(None, 0, 0), text
-            if text in (
-                "bool",
-                "int",
-                "uint",
-                "double",
-                "string",
-                "bytes",
-                "null_type",
-                "list",
-                "map",
-                "type",
-            ):
-                return _Node("type", SELECT_AND_IDENT, UNKNOWN_SIZE), None
-            return _Node(None, SELECT_AND_IDENT, 0), text
-        if text == "(":
-            inner = self.expression()
-            self.expect(")")
-            return inner, None
-        if text == "[":
-            items: list[_Node] = []
-            while self.peek() != "]":
-                items.append(self.expression())
-                if self.peek() == ",":
-                    self.pos += 1
-                elif self.peek() != "]":
-                    raise _GiveUp(self.peek())
-            self.pos += 1
-            types = {item.type for item in items}
-            item_type = types.pop() if len(types) == 1 else None
-            cost = add_costs(LIST_CREATE, *(item.cost for item in items))
-            entry = max((item.size for item in items), default=0)
-            return _Node(f"list({item_type or 'dyn'})", cost, len(items), entry=entry), None
-        if text == "{":
-            keys: list[_Node] = []
-            values: list[_Node] = []
-            while self.peek() != "}":
-                keys.append(self.expression())
-                self.expect(":")
-                values.append(self.expression())
-                if self.peek() == ",":
-                    self.pos += 1
-                elif self.peek() != "}":
-                    raise _GiveUp(self.peek())
-            self.pos += 1
-            cost = add_costs(MAP_CREATE, *(n.cost for n in keys + values))
-            key_types = {k.type for k in keys}
-            value_types = {v.type for v in values}
-            key_type = key_types.pop() if len(key_types) == 1 else "dyn"
-            value_type = value_types.pop() if len(value_types) == 1 else "dyn"
-            entry = max((v.size for v in values), default=0)
-            key_entry = max((k.size for k in keys), default=0)
-            node = _Node(f"map({key_type}, {value_type or 'dyn'})", cost, len(keys), entry=entry)
-            return replace(node, is_map=True, key_entry=key_entry), None
-        raise _GiveUp(text)
+            return _Node("int", 0, 1, literal_int=value)
+        return _Node(type_name, 0, 1)
+
+    def is_variable(self, name: str) -> bool:
+        return any(name in scope for scope in self.scopes)
+
+    def ident(self, name: str) -> _Node:
+        for scope in reversed(self.scopes):
+            if name in scope:
+                var = scope[name]
+                node = _Node(var.type, SELECT_AND_IDENT, 0, var.path, var.entry, var.is_map)
+                node = self.sized(node)
+                if node.size == 0 and var.size is not None:
+                    node = replace(node, size=var.size)
+                return node
+        if name == "device":
+            return _Node(DEVICE_TYPE, SELECT_AND_IDENT, 0, ("device",))
+        if name in NAMESPACES:
+            return _Node(None, 0, 0)
+        if name in _TYPE_NAMES:
+            return _Node("type", SELECT_AND_IDENT, UNKNOWN_SIZE)
+        return _Node(None, SELECT_AND_IDENT, 0)
+
+    def list_literal(self, node: ListLiteral) -> _Node:
+        items = [self.walk(item) for item in node.items]
+        types = {item.type for item in items}
+        item_type = types.pop() if len(types) == 1 else None
+        cost = add_costs(LIST_CREATE, *(item.cost for item in items))
+        entry = max((item.size for item in items), default=0)
+        return _Node(f"list({item_type or 'dyn'})", cost, len(items), entry=entry)
+
+    def map_literal(self, node: MapLiteral) -> _Node:
+        keys = [self.walk(key) for key, _ in node.entries]
+        values = [self.walk(value) for _, value in node.entries]
+        cost = add_costs(MAP_CREATE, *(n.cost for n in keys + values))
+        key_types = {k.type for k in keys}
+        value_types = {v.type for v in values}
+        key_type = key_types.pop() if len(key_types) == 1 else "dyn"
+        value_type = value_types.pop() if len(value_types) == 1 else "dyn"
+        entry = max((v.size for v in values), default=0)
+        key_entry = max((k.size for k in keys), default=0)
+        result = _Node(f"map({key_type}, {value_type or 'dyn'})", cost, len(keys), entry=entry)
+        return replace(result, is_map=True, key_entry=key_entry)
 
     @staticmethod
     def string_literal(text: str) -> _Node:
@@ -629,3 +525,18 @@ class _Walker:
             return _Node("bytes" if is_bytes else "string", 0, 0)  # escapes: unsure of size
         size = len(body.encode("utf-8")) if is_bytes else len(body)
         return _Node("bytes" if is_bytes else "string", 0, size)
+
+
+def _applied(node: Unary) -> int:
+    """How many of a run of `!` or `-` cel-go's parser keeps before dropping pairs of them:
+    a minus sign directly before a number belongs to the literal."""
+    if node.operator == "-" and node.before_number:
+        return node.count - 1
+    return node.count
+
+
+def _without_pairs(node: Expr) -> Expr:
+    """`node` as cel-go's parser leaves it: `--x` and `!!x` are `x`."""
+    while isinstance(node, Unary) and _applied(node) % 2 == 0:
+        node = node.operand
+    return node

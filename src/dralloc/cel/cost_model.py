@@ -13,22 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from dralloc.cel.type_names import QUANTITY, SEMVER
+
 __all__ = [
-    "ATTRIBUTE",
     "CONSTANT_SIZE_EQUALITY",
-    "DEVICE_TYPES",
     "DYNAMIC",
     "INIT_COST",
     "LIST_CREATE",
     "LIST_TRAVERSALS",
     "MAP_CREATE",
     "PARSE_FUNCTIONS",
-    "QUANTITY",
     "REGEX_LENGTH",
     "RESULT_COST",
     "SCALAR_TYPES",
     "SELECT_AND_IDENT",
-    "SEMVER",
     "STEP_COST",
     "STRING_SIZED_RESULT",
     "STRING_TRAVERSAL",
@@ -39,10 +37,6 @@ __all__ = [
     "by_factor",
     "declared_size",
     "device_decl",
-    "is_list",
-    "is_map",
-    "list_item_type",
-    "map_parts",
     "multiply_costs",
 ]
 
@@ -56,9 +50,6 @@ MAP_CREATE: Final = 30
 STRING_TRAVERSAL: Final = 0.1
 REGEX_LENGTH: Final = 0.25
 
-QUANTITY: Final = "kubernetes.Quantity"
-SEMVER: Final = "kubernetes.Semver"
-ATTRIBUTE: Final = "any"
 SCALAR_TYPES: Final = frozenset(
     {"bool", "int", "uint", "double", "google.protobuf.Duration", "google.protobuf.Timestamp"}
 )
@@ -191,43 +182,3 @@ def by_factor(value: int, factor: float) -> int:
     if product >= 2.0**64:
         return UNKNOWN_SIZE
     return math.ceil(product)
-
-
-def list_item_type(type_name: str | None) -> str | None:
-    if type_name and type_name.startswith("list(") and type_name.endswith(")"):
-        return type_name[5:-1]
-    return "dyn" if type_name == "dyn" else None
-
-
-def map_parts(type_name: str | None) -> tuple[str | None, str | None]:
-    if type_name == "dyn":
-        return "dyn", "dyn"
-    if not (type_name and type_name.startswith("map(") and type_name.endswith(")")):
-        return None, None
-    inner = type_name[4:-1]
-    depth = 0
-    for index, char in enumerate(inner):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and depth == 0:
-            key, value = inner[:index].strip(), inner[index + 1 :].strip()
-            return key, value
-    return None, None
-
-
-def is_map(type_name: str | None) -> bool:
-    return bool(type_name and type_name.startswith("map("))
-
-
-def is_list(type_name: str | None) -> bool:
-    return bool(type_name and type_name.startswith("list("))
-
-
-DEVICE_TYPES: Final[Mapping[str, str]] = {
-    "driver": "string",
-    "allowMultipleAllocations": "bool",
-    "attributes": f"map(string, map(string, {ATTRIBUTE}))",
-    "capacity": f"map(string, map(string, {QUANTITY}))",
-}
