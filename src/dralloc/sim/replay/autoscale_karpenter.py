@@ -26,6 +26,12 @@ when to run and pushes ticks through the driver:
   Karpenter's interruption controller cordons and drains the NodeClaim on the message,
   without waiting for the deadline (the provider reclaims it at notice + `noticeSeconds`
   anyway, after the drain has started).
+- **Consolidation's destinations.** `ReplayKarpenter` keeps consolidation from moving pods
+  onto NodeClaims that are not initialized yet: upstream's SimulateScheduling refuses such a
+  command ("would schedule against uninitialized nodeclaim"), while `dralloc.autoscaling`'s
+  disruption plans on the provisioning snapshot, template copies of upcoming nodes included,
+  so a node was deleted for pods to wait on a node still starting, over and over. A stopgap
+  until `autoscaling/disruption.py` plans without them (then `Karpenter` itself serves).
 - **The end.** With nothing left of the trace, the run goes on while the last loop decided
   something, a window is open or a timer that may change the fleet is still to come (not
   expiry: a node that never empties would be replaced forever).
@@ -35,9 +41,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from dralloc.autoscaling.clusterautoscaler import FleetView, UnschedulablePod
 from dralloc.autoscaling.karpenter import (
     DISRUPTION_INTERVAL,
     REGISTRATION_TTL,
@@ -45,12 +53,45 @@ from dralloc.autoscaling.karpenter import (
     Karpenter,
     KarpenterResult,
 )
+from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot
 from dralloc.autoscaling.virtualpods import VirtualPod
 
 if TYPE_CHECKING:
     from dralloc.sim.replay.autoscaled import FleetDriver
 
-__all__ = ["KarpenterCounts", "KarpenterLoop"]
+__all__ = ["KarpenterCounts", "KarpenterLoop", "ReplayKarpenter"]
+
+
+@dataclass
+class ReplayKarpenter(Karpenter):
+    """`Karpenter` whose disruption plans only on initialized nodes (module docstring): the
+    first planning snapshot of a loop is provisioning's (upcoming NodeClaims count with their
+    template devices), every later one is a disruption what-if (they do not)."""
+
+    _provisioning_snapshot_taken: bool = False
+
+    def run_once(
+        self,
+        now: float,
+        state: ClusterState,
+        unschedulable: Sequence[UnschedulablePod],
+        *,
+        buffer_pods: Sequence[VirtualPod] = (),
+    ) -> KarpenterResult:
+        self._provisioning_snapshot_taken = False
+        return super().run_once(now, state, unschedulable, buffer_pods=buffer_pods)
+
+    def planning_snapshot(self, state: ClusterState, view: FleetView) -> PlanningSnapshot:
+        if not self._provisioning_snapshot_taken:
+            self._provisioning_snapshot_taken = True
+            return super().planning_snapshot(state, view)
+        return PlanningSnapshot.of(
+            state,
+            self.features,
+            config=self.scheduler_config,
+            seed=self.seed,
+            exclude_nodes={n.name for n in (*view.upcoming, *view.leaving)},
+        )
 
 
 @dataclass

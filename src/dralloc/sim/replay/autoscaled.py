@@ -47,7 +47,7 @@ from dralloc.api.core import Node, Pod
 from dralloc.api.resource import ResourceSlice
 from dralloc.autoscaling import Fleet, NodePhase
 from dralloc.autoscaling.clusterautoscaler import ClusterAutoscaler, UnschedulablePod
-from dralloc.autoscaling.config import KIND, AutoscalingConfig, Mode
+from dralloc.autoscaling.config import KIND, AutoscalingConfig, Forecaster, Mode
 from dralloc.autoscaling.decisions import (
     LoopResult,
     NoScaleUp,
@@ -58,13 +58,14 @@ from dralloc.autoscaling.decisions import (
     SpotInterruption,
 )
 from dralloc.autoscaling.fleet import FleetNode
-from dralloc.autoscaling.karpenter import Karpenter
 from dralloc.autoscaling.lifecycle import Transition
 from dralloc.autoscaling.planning import ClusterState
 from dralloc.autoscaling.templates import NodeTemplate
+from dralloc.autoscaling.virtualpods import VirtualPod
 from dralloc.devices.catalog import Catalog
 from dralloc.errors import InputError, Problem
-from dralloc.sim.replay.autoscale_karpenter import KarpenterLoop
+from dralloc.sim.replay.autoscale_karpenter import KarpenterLoop, ReplayKarpenter
+from dralloc.sim.replay.autoscale_prediction import PredictionSummary, ReplayPredictor
 from dralloc.sim.traces.model import GpuModels, TraceNode
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ class AutoscalingSummary:
     (and re-queued). karpenter mode: `scale_ups` counts NodeClaims launched, `scale_downs`
     nodes disrupted (per method in `disrupted_by_method`), `failed_scale_ups` failed or
     timed-out launches; `interruptions` spot notices; `upstream_unsupported_pods` the pods
-    Karpenter v1.14 would not have provisioned for, by reason (§5.3)."""
+    Karpenter v1.14 would not have provisioned for, by reason (§5.3). `prediction`: what the
+    predictor did (`replay.autoscale_prediction`), None without one."""
 
     mode: str
     nodes_requested: int
@@ -123,6 +125,7 @@ class AutoscalingSummary:
     disrupted_by_method: Mapping[str, int] = field(default_factory=dict)
     interruptions: int = 0
     upstream_unsupported_pods: Mapping[str, int] = field(default_factory=dict)
+    prediction: PredictionSummary | None = None
 
     @property
     def billed_total(self) -> float:
@@ -252,7 +255,7 @@ class FleetDriver:
             )
             self.templates: dict[str, NodeTemplate] = self.autoscaler.templates
         elif self.config.mode is Mode.KARPENTER:
-            karpenter = Karpenter(self.config, self.fleet, autoscaling.catalog, seed=seed)
+            karpenter = ReplayKarpenter(self.config, self.fleet, autoscaling.catalog, seed=seed)
             self.karpenter = KarpenterLoop(self, karpenter)
             self.templates = karpenter.templates
         else:
@@ -272,6 +275,11 @@ class FleetDriver:
         self.failed_in_a_row = 0
         self.evicted = 0
         self.pod_index: dict[str, int] = {}
+        self.predictor: ReplayPredictor | None = None
+        if self.config.predictor.forecaster is not Forecaster.NONE and (
+            self.autoscaler is not None or self.karpenter is not None
+        ):
+            self.predictor = ReplayPredictor(self.config, shapes, engine.trace, seed)
 
     # ------------------------------------------------------------------ start, events
 
@@ -382,8 +390,9 @@ class FleetDriver:
 
     def tick(self, now: float) -> None:
         """A scan tick: one `run_once` unless the loop is known to decide nothing."""
+        buffer_pods = self._predict(now)
         if self.karpenter is not None:
-            self.karpenter.tick(now)
+            self.karpenter.tick(now, buffer_pods)
             return
         autoscaler = self.autoscaler
         if autoscaler is None:
@@ -392,7 +401,9 @@ class FleetDriver:
             self.skipped += 1
             return
         unschedulable = self.engine.unschedulable()
-        result = autoscaler.run_once(now, self.cluster_state(), unschedulable)
+        result = autoscaler.run_once(
+            now, self.cluster_state(), unschedulable, buffer_pods=buffer_pods
+        )
         self.loops += 1
         self.changed = False
         self.last = result
@@ -406,6 +417,20 @@ class FleetDriver:
         self.push_new(now)
         if self.may_act(now) or not self.remember:
             self.engine.push_tick(now + self.interval)
+
+    def _predict(self, now: float) -> tuple[VirtualPod, ...]:
+        """The predictor's sample when a step is due (a changed buffer is a change), and
+        the buffers' pods for this loop."""
+        predictor = self.predictor
+        if predictor is None:
+            return ()
+        if predictor.due(now):
+            present = [pod.metadata.name for pod in self.engine.bound_pods()]
+            present += [p.pod.metadata.name for p in self.engine.unschedulable()]
+            if predictor.sample(now, present):
+                self.changed = True
+            self.engine.push_tick(predictor.next_sample)
+        return predictor.pods
 
     def cluster_state(self) -> ClusterState:
         """The cluster as the autoscaler reads it: the cache's Nodes, slices, classes,
@@ -520,4 +545,5 @@ class FleetDriver:
             disrupted_by_method=disrupted,
             interruptions=interruptions,
             upstream_unsupported_pods=gaps,
+            prediction=self.predictor.summary() if self.predictor is not None else None,
         )
