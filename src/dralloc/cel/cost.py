@@ -15,7 +15,8 @@ length of a string or list, the entries of a map), in cel-go's units:
   list 10 and a map 30; a call costs its arguments plus the function's own cost, 1 unless
   the function depends on sizes: `==`, `!=` and string orderings cost a tenth of the
   smaller operand's size (Quantity and Semver `==` cost 1), `in` a list costs its size,
-  string `+`, `startsWith`, `contains`, `matches`, `lowerAscii`... their string sizes;
+  string `+`, `startsWith`, `contains`, `matches`, `lowerAscii`... their string sizes,
+  `lists.range(n)` its list (n + 11, n unknown unless a literal);
 - `&&`, `||` cost both sides, `?:` the condition and the dearer branch;
 - a comprehension macro costs its range, its result, and its range's size times the cost
   of one step of cel-go's expansion (`all`: 3 + predicate, `exists`: 4 + predicate,
@@ -289,6 +290,8 @@ class _Estimate(TreeWalk[_Node]):
         if isinstance(node.operand, Unary):
             raise NotModelled(node.operand.operator)
         operand = self.walk(node.operand)
+        if node.before_number and node.operator == "-" and operand.literal_int is not None:
+            operand = replace(operand, literal_int=-operand.literal_int)  # cel-go's literal
         if _applied(node) % 2 == 0:
             return operand
         if node.operator == "!":
@@ -367,6 +370,12 @@ class _Estimate(TreeWalk[_Node]):
             return 1, None
         if name in PARSE_FUNCTIONS and target is None and args:
             return by_factor(args[0].size, STRING_TRAVERSAL), None
+        if name == "lists.range" and target is None and len(args) == 1:
+            # cel-go ext/lists.go: the count when it is a literal (a negative one is 0), else
+            # unknown; each item costs 1, beside the call and the list's creation.
+            count = args[0].literal_int
+            size = UNKNOWN_SIZE if count is None else max(count, 0)
+            return add_costs(size, 1, LIST_CREATE), size
         if target is None:
             return 0, None
         if name in STRING_SIZED_RESULT and target.type in ("string", *DYNAMIC):
@@ -394,7 +403,7 @@ class _Estimate(TreeWalk[_Node]):
         if name == "split" and target.type in ("string", *DYNAMIC):
             limit = target.size
             if len(args) == 2 and args[1].literal_int is not None:
-                limit = args[1].literal_int
+                limit = args[1].literal_int % 2**64  # Go's uint64(int64): -1 is unlimited
             return by_factor(target.size, 2 * STRING_TRAVERSAL), limit
         return 0, None
 
