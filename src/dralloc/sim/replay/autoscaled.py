@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Protocol
 from dralloc.api.core import Node, Pod
 from dralloc.api.resource import ResourceSlice
 from dralloc.autoscaling import Fleet, NodePhase
+from dralloc.autoscaling.capacitybuffer import buffer_pods, buffer_status
 from dralloc.autoscaling.clusterautoscaler import ClusterAutoscaler, UnschedulablePod
 from dralloc.autoscaling.config import KIND, AutoscalingConfig, Forecaster, Mode
 from dralloc.autoscaling.decisions import (
@@ -59,6 +60,7 @@ from dralloc.autoscaling.decisions import (
 )
 from dralloc.autoscaling.fleet import FleetNode
 from dralloc.autoscaling.lifecycle import Transition
+from dralloc.autoscaling.objects import AutoscalingObjects
 from dralloc.autoscaling.planning import ClusterState
 from dralloc.autoscaling.templates import NodeTemplate
 from dralloc.autoscaling.virtualpods import VirtualPod
@@ -87,12 +89,17 @@ class ReplayAutoscaling:
 
     `keep_trace_nodes`: the trace's own nodes stay as a static part of the cluster (default:
     the fleet replaces them). `remember_quiet_loops`: skip loops that cannot decide anything
-    new (off only to check that this changes nothing)."""
+    new (off only to check that this changes nothing). `objects`: manifests read by
+    `load_autoscaling_objects`; their CapacityBuffers (`podTemplateRef` ones: a `scalableRef`
+    has no target in a replay and holds nothing) hold their chunks for the whole run, beside
+    the predictor's buffers, in cluster-autoscaler and karpenter modes. Their ResourceClaims
+    must ask the replay's device class (`gpu-fractional.dralloc.io`) to land anywhere."""
 
     config: AutoscalingConfig
     catalog: Catalog
     keep_trace_nodes: bool = False
     remember_quiet_loops: bool = True
+    objects: AutoscalingObjects | None = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +287,16 @@ class FleetDriver:
             self.autoscaler is not None or self.karpenter is not None
         ):
             self.predictor = ReplayPredictor(self.config, shapes, engine.trace, seed)
+        objects = autoscaling.objects
+        self.buffer_pods: tuple[VirtualPod, ...] = ()
+        if objects is not None:
+            self.buffer_pods = tuple(
+                pod
+                for buffer in objects.capacity_buffers
+                for pod in buffer_pods(
+                    buffer, buffer_status(buffer).replicas, objects.claim_templates
+                )
+            )
 
     # ------------------------------------------------------------------ start, events
 
@@ -423,14 +440,14 @@ class FleetDriver:
         the buffers' pods for this loop."""
         predictor = self.predictor
         if predictor is None:
-            return ()
+            return self.buffer_pods
         if predictor.due(now):
             present = [pod.metadata.name for pod in self.engine.bound_pods()]
             present += [p.pod.metadata.name for p in self.engine.unschedulable()]
             if predictor.sample(now, present):
                 self.changed = True
             self.engine.push_tick(predictor.next_sample)
-        return predictor.pods
+        return (*self.buffer_pods, *predictor.pods)
 
     def cluster_state(self) -> ClusterState:
         """The cluster as the autoscaler reads it: the cache's Nodes, slices, classes,
