@@ -191,6 +191,12 @@ class ClusterAutoscaler(FleetAutoscaler):
         default_factory=ProvisioningRequestState
     )
     _regular_turn: bool = True  # CA's wrapper orchestrator: whose turn to scale up
+    # Speed-up switches (decisions equal either way, tested): a loop with nothing to place
+    # (no unschedulable pod, buffer chunk or served ProvisioningRequest) builds no planning
+    # snapshot, and scale-down builds its what-if cluster only once a candidate's pods must
+    # move. Building a snapshot (a whole scheduler) is most of a quiet loop's cost.
+    skip_unused_planning_snapshot: bool = True
+    lazy_scale_down_snapshot: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -240,6 +246,16 @@ class ClusterAutoscaler(FleetAutoscaler):
                 self.backoff.remove(group)  # the scale-up completed
         self.backoff.remove_stale(now)
 
+        if self.skip_unused_planning_snapshot and not (
+            unschedulable or buffer_pods or (serve_requests and requests)
+        ):
+            # What the rest of the loop does with nothing to place: no scale-up, the turn
+            # back to regular pods, scale-down on the cluster as it is.
+            self._regular_turn = True
+            scale_down(self, now, state, self.fleet_view(now, state), result)
+            result.provisioning_requests = tuple(requests)
+            self.last_result = result
+            return result
         snapshot = self.planning_snapshot(state, view)
         held: list[VirtualPod] = []  # planned pods that hold room this loop (§7.2, §8)
         if serve_requests and requests:

@@ -220,9 +220,19 @@ def scale_down(
             with_status(state.disruption_budgets, lambda: state.pods, ControllerScales.of(()))
         )
         leaving = {n.name for n in (*view.upcoming, *view.leaving)}
-        snapshot = PlanningSnapshot.of(
-            state, ca.features, config=ca.scheduler_config, seed=ca.seed, exclude_nodes=leaving
-        )
+        snapshot: PlanningSnapshot | None = None
+        removed: list[str] = []  # empty nodes taken out before the snapshot was needed
+
+        def what_if_cluster() -> PlanningSnapshot:
+            built = PlanningSnapshot.of(
+                state, ca.features, config=ca.scheduler_config, seed=ca.seed, exclude_nodes=leaving
+            )
+            for each in removed:
+                built.remove_node(each)
+            return built
+
+        if not ca.lazy_scale_down_snapshot:
+            snapshot = what_if_cluster()
         for candidate in underutilized:
             name = candidate.node.name
             blocked = blocking_pod(candidate.pods, claims, budgets)
@@ -231,9 +241,14 @@ def scale_down(
                 continue
             movable = [p for p in candidate.pods if not goes_with_node(p)]
             if not movable:
-                snapshot.remove_node(name)
+                if snapshot is None:
+                    removed.append(name)
+                else:
+                    snapshot.remove_node(name)
                 found[name] = (candidate, {})
                 continue
+            if snapshot is None:
+                snapshot = what_if_cluster()
             fork = snapshot.fork()
             destinations = [n for n in fork.node_names() if n not in found and n != name]
             planned = move_pods(fork, name, destinations)
