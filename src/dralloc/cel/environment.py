@@ -88,6 +88,7 @@ from dralloc.cel.source import (
     analyze,
     rewrite,
     tokenize,
+    without_root_dots,
 )
 from dralloc.cel.values import cel_type_name, runtime_message
 from dralloc.features import Features
@@ -269,6 +270,10 @@ class CelEnvironment:
             cel.compile(expression)
         except Exception as exc:
             return [_syntax_message(expression, exc)], None
+        # Checked and run without the leading dots of root-scoped names (`.device`).
+        rooted = without_root_dots(expression, tokens)
+        if rooted != expression:
+            expression, tokens = rooted, tokenize(rooted)
 
         facts = analyze(tokens)
         problems: list[str] = []

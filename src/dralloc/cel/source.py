@@ -8,6 +8,9 @@ Owns everything this package learns from an expression's *text*, because the Rus
 - `analyze` finds the facts a type checker would use: function calls (member or global, with
   argument count), root identifiers, names bound by comprehension macros, `device.<field>`
   selections, two-variable comprehensions and the deepest comprehension nesting.
+- `without_root_dots` drops the leading dot of a root-scoped name (`.device.driver`, cel-go's
+  "leading dot" that names the top-level `device`), which the library would take for part of
+  a variable's name (`.device`);
 - `rewrite` produces the text actually handed to the library:
   * `cel.bind(name, init, body)` becomes `[init].map(name, body)[0]` (the library lacks
     `cel.bind`; a one-element `map` binds `name` the same way, nested binds included);
@@ -48,6 +51,7 @@ __all__ = [
     "rewrite",
     "split_args",
     "tokenize",
+    "without_root_dots",
 ]
 
 
@@ -136,6 +140,45 @@ def tokenize(source: str) -> list[Token]:
         for match in _TOKEN.finditer(source)
         if match.lastgroup in kinds
     ]
+
+
+def without_root_dots(source: str, tokens: list[Token]) -> str:
+    """`source` with each leading dot of a root-scoped name blanked (`.device.driver` becomes
+    ` device.driver`, `.size(x)` ` size(x)`), so columns stay where the user wrote them.
+
+    A dot is leading when a name follows it and nothing that ends an operand precedes it
+    (cel-go's grammar: `primary: '.'? IDENTIFIER`). cel-go resolves such a name from the
+    root scope, but its checker (v0.26, Kubernetes 1.36) still lets a comprehension variable
+    of that name shadow it (`[1].exists(device, .device.driver == "a")` is "type 'int' does
+    not support field selection" there), so dropping the dot names what cel-go's does. A
+    macro is no name: cel-go's parser expands no `.has(...)` or `.cel.bind(...)`, whose dots
+    stay for the checks to refuse (`undeclared reference to '.cel'`, as upstream says)."""
+    blanked: list[int] = []
+    for index, token in enumerate(tokens):
+        if (
+            token.text == "."
+            and token.kind is TokenKind.PUNCT
+            and index + 1 < len(tokens)
+            and tokens[index + 1].kind is TokenKind.IDENT
+            and tokens[index + 1].text not in _NOT_ROOT_SCOPED
+            and (index == 0 or not _ends_operand(tokens[index - 1]))
+        ):
+            blanked.append(token.start)
+    if not blanked:
+        return source
+    text = list(source)
+    for start in blanked:
+        text[start] = " "
+    return "".join(text)
+
+
+_NOT_ROOT_SCOPED = KEYWORDS | {"has", "cel"}
+
+
+def _ends_operand(token: Token) -> bool:
+    if token.kind is TokenKind.PUNCT:
+        return token.text in ")]}"
+    return token.text != "in"
 
 
 def bracket_pairs(tokens: list[Token]) -> list[int]:

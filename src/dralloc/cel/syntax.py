@@ -5,7 +5,8 @@ the static type inference (`checker.py`) and the static cost estimate (`cost.py`
 the tree `parse` builds, each for its own answer. Precedence climbing, loosest first: `?:`,
 `||`, `&&`, the relations (`in` included), `+ -`, `* / %`, runs of `!` or `-`, then member
 selection, indexing and calls on a primary (a literal, an identifier, a parenthesised
-expression, a literal list or map). A method whose name is a comprehension macro becomes a
+expression, a literal list or map; a name may have cel-go's leading dot, `.device`, which
+names the same variable here). A method whose name is a comprehension macro becomes a
 `Comprehension` (with cel-go's two-variable forms), `cel.bind(...)` a `Bind`.
 
 Chains of one precedence level (`a || b || c`, `x + y - z`) are single nodes holding their
@@ -520,6 +521,8 @@ class _Parser:
             return Literal("bytes" if is_bytes else "string", text)
         if text == "." and self.is_fraction():
             return Literal("double", "." + self.take().text)  # `.5`, as cel-go reads it
+        if text == "." and self.tokens[self.pos].kind is _IDENT:
+            return self.primary()  # `.device`: a root-scoped name, as cel-go's checker sees it
         if text == "(":
             inner = self.expression()
             self.expect(")")
