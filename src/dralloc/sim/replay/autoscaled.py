@@ -1,8 +1,9 @@
 """An autoscaled fleet in the replay: `dralloc.autoscaling`'s nodes on the engine's clock
 (spec/autoscaling.md §1-4, §10-11).
 
-Owns the run's `Fleet` and, in `cluster-autoscaler` mode, its `ClusterAutoscaler`; the engine
-(`replay/engine.py`) owns the clock, the heap and the cluster, and calls back here:
+Owns the run's `Fleet`, its scaler (`ClusterAutoscaler`, or karpenter mode's loop) and its
+buffers; the engine (`replay/engine.py`) owns the clock and the heap and the `ReplayCluster`
+(`replay/cluster.py`) the pods and the cache, and they call back here:
 
 - **Nodes in phases.** Every node's `NodeLifecycle.transitions()` go on the engine's heap as
   real events: at `Ready` the shape's template copy (`NodeTemplate.instantiate`) joins the
@@ -12,8 +13,7 @@ Owns the run's `Fleet` and, in `cluster-autoscaler` mode, its `ClusterAutoscaler
   `ToBeDeletedByClusterAutoscaler:NoSchedule` taint, in effect: the replay's profiles run no
   TaintToleration filter, so a tainted node would still take pods), at `Gone` its slices go;
   the node is billed until `Gone` (`Fleet`). A transition the node no longer has (a deletion
-  cancelled it) is ignored when it comes up. Evicted pods end `Evicted`, as pods of a node
-  leaving by `--node-events` do.
+  cancelled it) is ignored when it comes up.
 - **The loop.** `run_once` runs on scan ticks (multiples of `scanInterval`) pushed after any
   change and while the autoscaler has something pending (a decision just made, unneeded
   nodes, a skipped loop, a scale-down cooldown, a backed-off group, a startup deadline). With
@@ -31,6 +31,10 @@ Owns the run's `Fleet` and, in `cluster-autoscaler` mode, its `ClusterAutoscaler
 - **Shapes.** A shape's GPUs must be fractional (`sharing: fractional`: the replay's pods claim
   `gpu-fractional.dralloc.io`) and of one of the trace's GPU models; otherwise InputError
   naming the shape.
+
+- **Buffers.** Each loop gets `buffer_pods`: the chunks of the manifests' CapacityBuffers
+  (`ReplayAutoscaling.objects`) and of the predictor's managed buffers
+  (`replay.autoscale_prediction`, sampled on its own step ticks).
 
 Modes `static` (every group's `min` nodes for the whole run), `cluster-autoscaler` and
 `karpenter` (its loop: `replay.autoscale_karpenter`); `oracle` is refused (not wired yet).
