@@ -27,11 +27,13 @@ __all__ = [
     "RESULT_COST",
     "SCALAR_TYPES",
     "SELECT_AND_IDENT",
+    "SETS_COST_FACTOR",
     "STEP_COST",
     "STRING_SIZED_RESULT",
     "STRING_TRAVERSAL",
     "UNIT_COST_FUNCTIONS",
     "UNKNOWN_SIZE",
+    "UNSIZED_RESULT",
     "Decl",
     "add_costs",
     "by_factor",
@@ -91,8 +93,13 @@ UNIT_COST_FUNCTIONS: Final = frozenset(
         "getMinutes",
         "getSeconds",
         "getMilliseconds",
+        "charAt",
     ]
 )
+# Results no estimator sizes: a string's size is unknown to upstream (not declared anywhere).
+UNSIZED_RESULT: Final = frozenset({"string", "charAt"})
+# cel-go ext/sets.go: the factor on the product of both lists' sizes.
+SETS_COST_FACTOR: Final = {"sets.contains": 1.0, "sets.intersects": 1.0, "sets.equivalent": 2.0}
 STRING_SIZED_RESULT: Final = frozenset({"lowerAscii", "upperAscii", "trim", "substring"})
 PARSE_FUNCTIONS: Final = frozenset({"quantity", "isQuantity", "semver", "isSemver"})
 LIST_TRAVERSALS: Final = frozenset({"isSorted", "sum", "max", "min", "indexOf", "lastIndexOf"})

@@ -34,7 +34,8 @@ Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
   that limit). API validation (`check`) applies the server's static estimate (`cost.py`),
   cel-go's worst case of the actual cost, so a selector it accepts stays under the limit
   on devices within resource.k8s.io's sizes; the gap is a selector that skipped validation
-  (stored under another version) or that the estimate undercharges (`replace`, `join`...).
+  (stored under another version) or that the estimate undercharges (a string literal
+  with escapes, a function it does not model: `reverse`, `format`...).
 - Partial static type checking: types are inferred only where they are certain
   (`checker.py`), so a non-bool result the inference cannot see is a runtime error (as it
   is upstream for attribute values), and so is an operator on values whose types it cannot
