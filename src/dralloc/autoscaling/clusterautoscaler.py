@@ -17,7 +17,9 @@ One loop (`run_once`), CA 1.36's `StaticAutoscaler.RunOnce` in order:
    the first loop after it failed), a node not registered by request + `maxNodeProvisionTime`
    or without its devices by registration + `maxNodeStartupTime` is deleted (`timeout`);
    either backs its group off (`backoff.py`). A group whose scale-up has no upcoming node
-   left has its backoff removed. A spot node whose interruption notice has come is recorded
+   left has its backoff removed. A node seen ready for the first time whose published
+   devices are not its template's is reported (`LoopResult.template_mismatches`, §12); CA
+   plans with the template regardless. A spot node whose interruption notice has come is recorded
    (`SpotInterruption`) and deleted at notice + `noticeSeconds`.
 2. Upcoming nodes (requested, not failed, and either without a Node yet or short of the
    template's complete pools, §3.2) enter the planning snapshot as template copies
@@ -67,7 +69,7 @@ from dralloc.autoscaling.provisioningrequest import ProvisioningRequest
 from dralloc.autoscaling.scaledown import ScaleDownState, scale_down
 from dralloc.autoscaling.scaleup import scale_up
 from dralloc.autoscaling.status import status_of
-from dralloc.autoscaling.templates import NodeTemplate, is_upcoming
+from dralloc.autoscaling.templates import NodeTemplate, differs_from_template, is_upcoming
 from dralloc.autoscaling.virtualpods import VirtualPod, place_virtual
 from dralloc.devices.catalog import Catalog
 from dralloc.features import Features
@@ -191,6 +193,7 @@ class ClusterAutoscaler(FleetAutoscaler):
         default_factory=ProvisioningRequestState
     )
     _regular_turn: bool = True  # CA's wrapper orchestrator: whose turn to scale up
+    _devices_checked: set[str] = field(default_factory=set)  # ready nodes seen (§12)
     # Speed-up switches (decisions equal either way, tested): a loop with nothing to place
     # (no unschedulable pod, buffer chunk or served ProvisioningRequest) builds no planning
     # snapshot, and scale-down builds its what-if cluster only once a candidate's pods must
@@ -240,6 +243,7 @@ class ClusterAutoscaler(FleetAutoscaler):
         view = self.fleet_view(now, state)
         for node in view.ready:
             self._ever_existed.add(node.group)
+        result.template_mismatches = self._template_mismatches(view, state)
         for group in sorted(self._scale_up_groups):
             if not any(n.group == group for n in view.upcoming):
                 self._scale_up_groups.discard(group)
@@ -374,6 +378,22 @@ class ClusterAutoscaler(FleetAutoscaler):
                         before_devices_published=notice < life.devices_published_at,
                     )
                 )
+
+    def _template_mismatches(self, view: FleetView, state: ClusterState) -> tuple[str, ...]:
+        """The newly ready nodes whose published devices differ from their template's."""
+        fresh = {n.name: n for n in view.ready if n.name not in self._devices_checked}
+        if not fresh:
+            return ()
+        self._devices_checked.update(fresh)
+        published: dict[str, list[ResourceSlice]] = {name: [] for name in fresh}
+        for each in state.slices:
+            if each.spec.node_name in published:
+                published[each.spec.node_name].append(each)
+        return tuple(
+            name
+            for name, node in sorted(fresh.items())
+            if differs_from_template(self.templates[node.lifecycle.shape], published[name])
+        )
 
     def record_failure(
         self,

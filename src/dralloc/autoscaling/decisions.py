@@ -267,6 +267,9 @@ class LoopResult:
     # the CapacityBuffer chunks that found no room (pod keys), in the order given.
     provisioning_requests: tuple[ProvisioningRequestLike, ...] = ()
     unplaced_buffer_pods: tuple[str, ...] = ()
+    # §12: fleet nodes found ready this loop whose published devices are not their
+    # template's (each node reported once, at the first loop it is ready).
+    template_mismatches: tuple[str, ...] = ()
 
     def of_type(self, kind: type[T]) -> list[T]:
         return [d for d in self.decisions if isinstance(d, kind)]

@@ -321,6 +321,40 @@ def is_upcoming(template: NodeTemplate, published: Iterable[ResourceSlice]) -> b
     return any(have.get(driver, 0) < want for driver, want in template.pools_per_driver().items())
 
 
+def differs_from_template(template: NodeTemplate, published: Iterable[ResourceSlice]) -> bool:
+    """True when a ready node's `published` slices (newest generation of each pool) do not
+    hold the devices a copy of `template` holds: a device, attribute, capacity or counter
+    differs, or one is missing or extra, per driver (pool and slice names are the copy's own
+    and not compared). CA trusts the template regardless, so pods planned for such a node
+    may stay pending; the autoscaler counts it (§12, `template_mismatch`)."""
+    want, have = _newest_contents(template.slices), _newest_contents(published)
+    if len(want) != len(have):
+        return True
+    # Structs compare by value (attribute maps too, whatever their order); a multiset
+    # difference by removal, once per node that becomes ready.
+    left = list(have)
+    for item in want:
+        if item not in left:
+            return True
+        left.remove(item)
+    return False
+
+
+def _newest_contents(slices: Iterable[ResourceSlice]) -> list[tuple[str, object]]:
+    """(driver, device or shared counter set) of each pool's newest generation."""
+    members = list(slices)
+    newest: dict[tuple[str, str], int] = {}
+    for each in members:
+        key = (each.spec.driver, each.spec.pool.name)
+        newest[key] = max(newest.get(key, each.spec.pool.generation), each.spec.pool.generation)
+    contents: list[tuple[str, object]] = []
+    for each in members:
+        if each.spec.pool.generation == newest[(each.spec.driver, each.spec.pool.name)]:
+            contents.extend((each.spec.driver, device) for device in each.spec.devices)
+            contents.extend((each.spec.driver, counters) for counters in each.spec.shared_counters)
+    return contents
+
+
 def undone_dra_driver(drivers: Iterable[str], published: Iterable[ResourceSlice]) -> str | None:
     """Karpenter's initialization gate: the first of the NodeClaim's requested DRA drivers
     (`karpenter.sh/requested-dra-drivers`) without at least one complete pool among the node's
