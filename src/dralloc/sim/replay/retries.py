@@ -65,9 +65,9 @@ class HopelessRetries:
         Pods of one shape (alike to every plugin) get one answer per node generation."""
         recent = [n for n in dict.fromkeys(self.freed[waiting.checked :]) if n in self.cache.nodes]
         waiting.checked = len(self.freed)
+        rejectors = waiting.rejectors
         if not recent:
-            return waiting.rejectors
-        rejectors = set(waiting.rejectors)
+            return rejectors
         memo = self.rejections
         shape = waiting.shape
         state: CycleState | None = None
@@ -79,7 +79,8 @@ class HopelessRetries:
             if known is not None and known[0] == generation:
                 if known[1] is None:
                     return None
-                rejectors.add(known[1])
+                if known[1] and known[1] not in rejectors:
+                    rejectors = rejectors | {known[1]}
                 continue
             if state is None:
                 state = CycleState()
@@ -99,6 +100,6 @@ class HopelessRetries:
             memo[(shape, name)] = (generation, plugin)
             if plugin is None:
                 return None
-            rejectors.add(plugin)
-        rejectors.discard("")
-        return frozenset(rejectors)
+            if plugin and plugin not in rejectors:
+                rejectors = rejectors | {plugin}
+        return rejectors
