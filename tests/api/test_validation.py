@@ -1694,6 +1694,61 @@ def test_runtime_class_rules_report_the_offending_field(case: Case) -> None:
     check(case)
 
 
+def priority_class(**fields: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": "high"},
+        "value": 1000,
+        **fields,
+    }
+
+
+PRIORITY_CLASSES = {
+    "a user class at the highest user value": ok(
+        priority_class(value=1_000_000_000, preemptionPolicy="Never", globalDefault=True)
+    ),
+    "a built-in class as the cluster has it": ok(
+        priority_class(metadata={"name": "system-node-critical"}, value=2_000_001_000)
+    ),
+    "a user class above one billion": bad(
+        priority_class(value=2_000_000_000),
+        "value",
+        "Forbidden: maximum allowed value of a user defined priority is 1000000000",
+    ),
+    "an unknown preemption policy": bad(
+        priority_class(preemptionPolicy="Sometimes"),
+        "preemptionPolicy",
+        'Unsupported value: "Sometimes": supported values: "PreemptLowerPriority", "Never"',
+    ),
+    "the system- prefix is reserved": bad(
+        priority_class(metadata={"name": "system-batch"}),
+        "metadata.name",
+        "reserved for system use only. error: system-batch is not a known system priority class",
+    ),
+    "a built-in class with another value": bad(
+        priority_class(metadata={"name": "system-cluster-critical"}, value=5),
+        "metadata.name",
+        "error: value of system-cluster-critical PriorityClass must be 2000000000",
+    ),
+    "a built-in class is never the default": bad(
+        priority_class(
+            metadata={"name": "system-cluster-critical"}, value=2_000_000_000, globalDefault=True
+        ),
+        "metadata.name",
+        "error: globalDefault of system-cluster-critical PriorityClass must be false",
+    ),
+    "the name is a DNS subdomain": bad(
+        priority_class(metadata={"name": "High"}), "metadata.name", "RFC 1123 subdomain"
+    ),
+}
+
+
+@table(PRIORITY_CLASSES)
+def test_priority_class_rules_report_the_offending_field(case: Case) -> None:
+    check(case)
+
+
 def test_every_problem_of_an_object_is_reported_at_once() -> None:
     raw = claim(
         exact("GPU", deviceClassName="", count=-1),

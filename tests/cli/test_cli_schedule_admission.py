@@ -133,3 +133,27 @@ def test_a_live_clusters_pod_keeps_what_its_api_server_admitted(tmp_path: Path) 
     cluster.cluster_source = str(path)  # as `--kubeconfig` reads it
     plan, _ = plan_schedule(cluster, SchedulerConfiguration(), Features(), None)
     assert list(plan.running) == ["default/old"]
+
+
+def _priority_class(name: str, value: int, default: bool = False) -> str:
+    return (
+        f"apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {{name: {name}}}\n"
+        f"value: {value}\nglobalDefault: {str(default).lower()}\n"
+    )
+
+
+def test_a_second_global_default_class_is_refused_as_priority_admission_refuses_it(
+    tmp_path: Path,
+) -> None:
+    result, path = _schedule(
+        tmp_path,
+        _priority_class("batch", 10, default=True),
+        _priority_class("low", 1),
+        _priority_class("service", 100, default=True),
+        _pod("web", "1"),
+    )
+    assert result.exit_code == 2
+    assert stderr_lines(result) == [
+        f"{path}: PriorityClass service: globalDefault: Forbidden: PriorityClass batch is "
+        "already marked as default. Only one default can exist"
+    ]

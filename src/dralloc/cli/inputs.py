@@ -1,6 +1,7 @@
 """Turning loaded files into what a command works on: nodes, classes, slices and claims.
 
-Owns the cross-object checks a command needs (duplicate objects, the node named by `--node`,
+Owns the cross-object checks a command needs (duplicate objects, a second PriorityClass marked
+as the global default, the node named by `--node`,
 CEL selectors that do not compile, NVIDIA opaque configs the driver would refuse) and reports
 them as one InputError, and the reading options every command shares (kubectl's `-R` and
 `--validate`, objects set aside named with `-v`).
@@ -17,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dralloc.api.core import Node, Pod
+from dralloc.api.core import Node, Pod, PriorityClass
 from dralloc.api.io import FieldValidation, LoadedObject, ReadNotes, SetAside, read_files
 from dralloc.api.objects import ObjectSet
 from dralloc.api.resource import ResourceClaim
+from dralloc.api.validation import second_global_defaults
 from dralloc.cel.environment import CelEnvironment
 from dralloc.cel.validation import all_gates_on, selector_problems
 from dralloc.devices.nvidia_config import object_config_problems
@@ -119,8 +121,28 @@ def _check_and_add(
         for path, message in object_config_problems(loaded.obj):
             problems.append(Problem(loaded.file, loaded.ref, path, message))
         cluster.add(loaded)
+    problems.extend(_global_default_problems(cluster, objects))
     if problems:
         raise InputError(problems)
+
+
+def _global_default_problems(
+    cluster: ClusterInput, objects: Sequence[LoadedObject]
+) -> list[Problem]:
+    """The Priority admission plugin's "only one default can exist": the files' classes are
+    created in input order, after the live cluster's (whose default, if any, stands)."""
+    live_defaults = [
+        o.obj.metadata.name
+        for o in cluster.objects
+        if cluster.is_from_cluster(o) and isinstance(o.obj, PriorityClass) and o.obj.global_default
+    ]
+    created = {id(o.obj): o for o in objects}
+    classes = [o.obj for o in objects if isinstance(o.obj, PriorityClass)]
+    refused = second_global_defaults(classes, live_defaults[0] if live_defaults else None)
+    return [
+        Problem(created[id(c)].file, created[id(c)].ref, "globalDefault", f"Forbidden: {why}")
+        for c, why in refused
+    ]
 
 
 def read_live_cluster(

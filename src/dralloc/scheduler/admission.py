@@ -38,15 +38,15 @@ from dralloc.api.defaults import overhead
 from dralloc.api.io import LoadedObject
 from dralloc.api.quantity import Quantity
 from dralloc.api.resource import ResourceClaim
+from dralloc.api.validation.priorityclass import (
+    PREEMPTION_POLICIES,
+    SYSTEM_PRIORITY_CLASS_VALUES,
+)
 from dralloc.errors import Problem
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME
 
 # Classes every cluster has without PriorityClass objects (scheduling.k8s.io built-ins).
-SYSTEM_PRIORITY_CLASSES: Mapping[str, int] = {
-    "system-cluster-critical": 2_000_000_000,
-    "system-node-critical": 2_000_001_000,
-}
-PREEMPTION_POLICIES = ("PreemptLowerPriority", "Never")
+SYSTEM_PRIORITY_CLASSES = SYSTEM_PRIORITY_CLASS_VALUES
 PREEMPT_LOWER_PRIORITY = PREEMPTION_POLICIES[0]
 
 

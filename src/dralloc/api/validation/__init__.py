@@ -1,10 +1,11 @@
-"""API validation of resource.k8s.io/v1, core/v1, policy/v1 and node.k8s.io/v1 objects
-(spec/dra-v1.md section 4).
+"""API validation of resource.k8s.io/v1, core/v1, policy/v1, node.k8s.io/v1 and
+scheduling.k8s.io/v1 PriorityClass objects (spec/dra-v1.md section 4).
 
 `validate(obj)` returns every problem of one decoded object as (field path, message). The rules
 live in `base` (names, formats, the shared validator, DeviceClass), `slices` (ResourceSlice),
-`claims` (ResourceClaim, ResourceClaimTemplate, Pod), `policy` (PodDisruptionBudget) and
-`runtimeclass` (RuntimeClass); `base`'s docstring lists where dralloc deliberately differs
+`claims` (ResourceClaim, ResourceClaimTemplate, Pod), `policy` (PodDisruptionBudget),
+`runtimeclass` (RuntimeClass) and `priorityclass` (PriorityClass, and the one-global-default
+rule across the input's classes); `base`'s docstring lists where dralloc deliberately differs
 from upstream's validation code. Workload controllers' objects (apps/v1, batch/v1, JobSet,
 LeaderWorkerSet) get their metadata checked (a name or a valid generateName, namespace,
 labels), as every API object does.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dralloc.api.core import Node, Pod, RuntimeClass
+from dralloc.api.core import Node, Pod, PriorityClass, RuntimeClass
 from dralloc.api.policy import PodDisruptionBudget
 from dralloc.api.resource import (
     DeviceClass,
@@ -31,11 +32,12 @@ from dralloc.api.validation.base import (
 )
 from dralloc.api.validation.claims import _claim_spec, _claim_status, _claim_template, _pod
 from dralloc.api.validation.policy import pod_disruption_budget
+from dralloc.api.validation.priorityclass import priority_class, second_global_defaults
 from dralloc.api.validation.runtimeclass import runtime_class
 from dralloc.api.validation.slices import _resource_slice, _taint
 from dralloc.api.workloads import WORKLOAD_KINDS
 
-__all__ = ["is_extended_resource_name", "validate"]
+__all__ = ["is_extended_resource_name", "second_global_defaults", "validate"]
 
 
 # --------------------------------------------------------------------------------- entry point
@@ -68,6 +70,8 @@ def validate(obj: Any) -> list[Problem]:
         pod_disruption_budget(v, obj)
     elif isinstance(obj, RuntimeClass):
         runtime_class(v, obj)
+    elif isinstance(obj, PriorityClass):
+        priority_class(v, obj)
     elif any(isinstance(obj, cls) for cls, _ in WORKLOAD_KINDS.values()):
         v.metadata(obj.metadata, namespaced=True)
     return v.problems
