@@ -70,7 +70,7 @@ from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, TypeGuard, runtime_checkable
+from typing import Protocol, TypeGuard, cast, runtime_checkable
 
 from dralloc.api.validation.times import format_time
 from dralloc.queueing.fairsharing import Contender, tournament_order
@@ -364,15 +364,29 @@ class Nominations:
         self.hits = 0
         self.misses = 0
         self.placement_hits = 0  # hits on answers that asked the placement
-        self._alike: tuple[PreemptionPlacement, bool] | None = None
+        # The last placement asked about, and whether it is an `AlikePlacement` and a
+        # `PreemptionPlacement`: a runtime Protocol check walks the Protocol's members, so
+        # it is made once per placement rather than per head and per cycle.
+        self._kinds: tuple[PlacementCheck, bool, bool] | None = None
+
+    def _kinds_of(self, placement: PlacementCheck) -> tuple[bool, bool]:
+        if self._kinds is None or self._kinds[0] is not placement:
+            self._kinds = (
+                placement,
+                isinstance(placement, AlikePlacement),
+                isinstance(placement, PreemptionPlacement),
+            )
+        return self._kinds[1], self._kinds[2]
 
     def _is_alike(self, placement: PreemptionPlacement | None) -> TypeGuard[AlikePlacement]:
-        # A runtime Protocol check walks the Protocol's members: asked once per placement.
-        if placement is None:
-            return False
-        if self._alike is None or self._alike[0] is not placement:
-            self._alike = (placement, isinstance(placement, AlikePlacement))
-        return self._alike[1]
+        return placement is not None and self._kinds_of(placement)[0]
+
+    def what_if(self, placement: PlacementCheck | None) -> PreemptionPlacement | None:
+        """`placement` when it is a `PreemptionPlacement`, else None (`schedule`'s test,
+        remembered for the last placement asked about)."""
+        if placement is None or not self._kinds_of(placement)[1]:
+            return None
+        return cast(PreemptionPlacement, placement)
 
     def nominate(
         self,
@@ -628,9 +642,12 @@ def schedule(
     victims must let the preemptor be placed (module docstring); False: by quota only."""
     config = config or QueueConfig()
     preemptor = preemptor or NeverPreempt()
-    what_if = (
-        placement if placement_preemption and isinstance(placement, PreemptionPlacement) else None
-    )
+    if not placement_preemption:
+        what_if = None
+    elif nominations is not None:
+        what_if = nominations.what_if(placement)
+    else:
+        what_if = placement if isinstance(placement, PreemptionPlacement) else None
     # When admitted Workloads reserved quota orders preemption candidates (most recent first):
     # seconds since the epoch, as for Workloads read back with their QuotaReserved time.
     reserved = now.timestamp() if reserved_at is None else reserved_at
