@@ -66,6 +66,10 @@ Workload arrived, no pod stopped, and, for placement-aware admission, no pod sta
 decide nothing: its cycles are skipped (`skip_quiet_instants`, on; a test compares runs with
 it off). Same-shaped jobs of a tenant share one nomination while no quota moved
 (`share_nominations`, on: `dralloc.queueing.Nominations`; a test compares runs with it off).
+With `+placement`, the engine's refusals and what-if answers are remembered for alike jobs
+while the cluster holds still (`remember_placements`, on, in clusters of at most 100 nodes:
+`sim.placement_memo`), and the check is an `AlikePlacement`, so nominations that asked it
+are shared too; tests/sim/test_queue_replay_memo.py compares runs with it off.
 
 Figures, per job: waiting = arrival -> every pod running (the first time); `stuck`: admitted
 but not all its pods running once the scheduler's queue was drained at the admission instant
