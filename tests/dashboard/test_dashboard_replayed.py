@@ -4,6 +4,7 @@ replay put them, the pods it left waiting, and its samples as the history."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -59,6 +60,23 @@ def test_at_a_moment_the_fleet_draws_the_pods_running_where_the_replay_put_them(
     assert state.history[-1].gpus == summary["gpus"]
 
 
+def test_an_at_past_the_last_event_stops_there_and_an_infinite_one_is_refused() -> None:
+    state = replayed_state(RunSpec(SMALL, "fgd", 1), at=1e6)
+    end = state.result.end_time
+    assert end < 1e6 and all(p.state is not PodState.RUNNING for p in state.result.pods)
+    assert state.document["notes"][0] == (
+        f"--at 1e+06 s is past the replay's last event: it stopped at {end:,.0f} s, drawn here"
+    )
+    assert state.history[-1].time <= end
+    # Between the last arrival and the natural end the moment is still drawn as asked.
+    busy = replayed_state(RunSpec(SMALL, "fgd", 1), at=end - 1)
+    assert busy.result.end_time == end - 1
+    assert any(p.state is PodState.RUNNING for p in busy.result.pods)
+    for at in (math.inf, math.nan):
+        with pytest.raises(InputError, match="is not a finite number of seconds >= 0"):
+            replayed_state(RunSpec(SMALL, "fgd", 1), at=at)
+
+
 def test_at_its_end_a_replay_leaves_no_pod_running() -> None:
     state = replayed_state(RunSpec(SMALL, "bestfit", 1))
     assert all(p.state is not PodState.RUNNING for p in state.result.pods)
@@ -84,7 +102,8 @@ def test_the_command_serves_a_replay_and_refuses_what_it_cannot_replay(
     for args, message in (
         (["--queues", "fair"], "--queues: --replay synthetic:pods=40,nodes=2"),
         (["--policy", "tetris"], "--policy: unknown policy 'tetris' (known: random,"),
-        (["--at", "-5"], "--at: -5 is not a number of seconds >= 0"),
+        (["--at", "-5"], "--at: -5 is not a finite number of seconds >= 0"),
+        (["--at", "inf"], "--at: inf is not a finite number of seconds >= 0"),
     ):
         bad = CliRunner().invoke(app, [*serve, "--replay", SMALL, *args])
         assert isinstance(bad.exception, InputError), bad.output

@@ -21,6 +21,7 @@ fleet's hourly cost. Kueue's queues of a queued run are not drawn.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ from dralloc.sim.replay.results import PodState, ReplayResult
 from dralloc.sim.replay.results import Sample as ReplaySample
 from dralloc.sim.traces.model import GpuModels
 from dralloc.sim.traces.node_events import with_node_events
+from dralloc.sim.traces.timeline import ReplayTrace
 
 __all__ = ["ReplayedState", "replayed_state"]
 
@@ -90,20 +92,18 @@ def replayed_state(
     """Replay `spec` in this process (to `at` seconds on the trace's clock, else to its end)
     and draw the cluster it leaves. InputError for a trace, queue policy or moment that
     cannot be replayed, naming the option."""
-    if at is not None and not at >= 0:  # `not >=` also refuses nan
-        raise InputError([Problem("--at", "", "", f"{at:g} is not a number of seconds >= 0")])
+    if at is not None and not 0 <= at < math.inf:  # `not` also refuses nan
+        message = f"{at:g} is not a finite number of seconds >= 0"
+        raise InputError([Problem("--at", "", "", message)])
     trace, gangs, jobs = resolve_job_replay(spec.workload, spec.trace_dir)
     trace = with_node_events(trace, spec.node_events)
-    admission = None
-    if spec.queues:
-        if jobs is None or not jobs.tenants:
-            message = (
-                f"--replay {spec.workload} has no tenants to make queues of (a job trace "
-                "with tenants is needed: synthetic-jobs, itp-elasticflow, dlrm-jobs)"
-            )
-            raise InputError([Problem("--queues", "", "", message)])
-        admission = KueueAdmission(jobs, queue_policy(spec.queues), replayed=trace)
-    options = ReplayOptions(horizon=at, autoscaling=replay_autoscaling(spec.autoscaling))
+    if spec.queues and (jobs is None or not jobs.tenants):
+        message = (
+            f"--replay {spec.workload} has no tenants to make queues of (a job trace "
+            "with tenants is needed: synthetic-jobs, itp-elasticflow, dlrm-jobs)"
+        )
+        raise InputError([Problem("--queues", "", "", message)])
+    autoscaling = replay_autoscaling(spec.autoscaling)
     kept: list[SchedulerCache] = []
 
     def keep(time: float, cache: SchedulerCache) -> None:
@@ -111,9 +111,26 @@ def replayed_state(
         if not kept:
             kept.append(cache)  # the engine's one cache: its state when the run ends
 
-    result = replay(
-        trace, spec.policy, spec.seed, options, observer=keep, gangs=gangs, admission=admission
-    )
+    def run(horizon: float | None) -> ReplayResult:
+        kept.clear()
+        options = ReplayOptions(horizon=horizon, autoscaling=autoscaling)
+        admission = (  # stateful: one per run
+            KueueAdmission(jobs, queue_policy(spec.queues), replayed=trace)
+            if spec.queues and jobs is not None
+            else None
+        )
+        return replay(
+            trace, spec.policy, spec.seed, options, observer=keep, gangs=gangs, admission=admission
+        )
+
+    # The engine samples its measures every interval up to the horizon, so a horizon far past
+    # the trace's last event costs time for nothing: past the last arrival or node event, run
+    # to the natural end first, and only when pods still ran at `at` replay again up to it.
+    past_end = at is not None and at > _last_known_event(trace)
+    result = run(None if past_end else at)
+    if past_end and at is not None and result.end_time > at:
+        result = run(at)
+    stopped_early = past_end and at is not None and result.end_time < at
     prices = _with_trace_models(prices or PriceBook(None), trace.models)
     if not kept:
         message = f"nothing happened in {spec.workload} before {at:g} s" if at is not None else ""
@@ -129,18 +146,31 @@ def replayed_state(
     counts = {state: 0 for state in PodState}
     for pod in result.pods:
         counts[pod.state] += 1
+    asked = " (--at)" if at is not None and not stopped_early else ""
     document["notes"] = [
         f"the cluster as the replay leaves it at {result.end_time:,.0f} s on the trace's clock"
-        f"{' (--at)' if at is not None else ''}: {counts[PodState.COMPLETED]:,} pods "
+        f"{asked}: {counts[PodState.COMPLETED]:,} pods "
         f"completed, {counts[PodState.RUNNING]:,} running, {counts[PodState.PENDING]:,} "
         f"pending, {counts[PodState.NOT_ARRIVED]:,} not arrived yet",
         "history: the replay's samples on the trace's clock; its fragmentation is FGD's "
         "measure against the trace's typical pods, as report.html charts it",
     ]
+    if stopped_early:
+        document["notes"].insert(
+            0,
+            f"--at {at:g} s is past the replay's last event: it stopped at "
+            f"{result.end_time:,.0f} s, drawn here",
+        )
     if spec.queues:
         document["notes"].append(f"queues ({spec.queues}) shaped the run but are not drawn")
     cost = float(document["summary"]["costPerHour"])
     return ReplayedState(document, _history(result.samples, cost), result, bool(spec.queues))
+
+
+def _last_known_event(trace: ReplayTrace) -> float:
+    """The last arrival or node event of `trace`, in seconds (completions depend on the run)."""
+    times = [p.arrival for p in trace.pods] + [e.time for e in trace.node_events]
+    return max(times, default=0.0)
 
 
 def _with_trace_models(book: PriceBook, models: GpuModels) -> PriceBook:
