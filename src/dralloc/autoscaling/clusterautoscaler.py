@@ -254,9 +254,10 @@ class ClusterAutoscaler(FleetAutoscaler):
             unschedulable or buffer_pods or (serve_requests and requests)
         ):
             # What the rest of the loop does with nothing to place: no scale-up, the turn
-            # back to regular pods, scale-down on the cluster as it is.
+            # back to regular pods, scale-down on the cluster as it is (and on this view:
+            # nothing since has changed the fleet).
             self._regular_turn = True
-            scale_down(self, now, state, self.fleet_view(now, state), result)
+            scale_down(self, now, state, view, result)
             result.provisioning_requests = tuple(requests)
             self.last_result = result
             return result
