@@ -77,6 +77,14 @@ def test_an_at_past_the_last_event_stops_there_and_an_infinite_one_is_refused() 
             replayed_state(RunSpec(SMALL, "fgd", 1), at=at)
 
 
+def test_a_trace_with_nothing_to_replay_says_so() -> None:
+    with pytest.raises(InputError) as empty:
+        replayed_state(RunSpec("synthetic-jobs:jobs=0", "fgd", 1))
+    assert str(empty.value) == (
+        "--replay: synthetic-jobs:jobs=0 has nothing to replay: no pod arrives and no node changes"
+    )
+
+
 def test_at_its_end_a_replay_leaves_no_pod_running() -> None:
     state = replayed_state(RunSpec(SMALL, "bestfit", 1))
     assert all(p.state is not PodState.RUNNING for p in state.result.pods)

@@ -133,8 +133,12 @@ def replayed_state(
     stopped_early = past_end and at is not None and result.end_time < at
     prices = _with_trace_models(prices or PriceBook(None), trace.models)
     if not kept:
-        message = f"nothing happened in {spec.workload} before {at:g} s" if at is not None else ""
-        raise InputError([Problem("--at" if at is not None else "--replay", "", "", message)])
+        if at is not None:
+            raise InputError(
+                [Problem("--at", "", "", f"nothing happened in {spec.workload} before {at:g} s")]
+            )
+        message = f"{spec.workload} has nothing to replay: no pod arrives and no node changes"
+        raise InputError([Problem("--replay", "", "", message)])
     label = f"{spec.policy} / {spec.queues}" if spec.queues else spec.policy
     document = build_fleet(
         kept[0],
