@@ -3,8 +3,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from dralloc.api.quantity import Quantity
 from dralloc.api.resource import Device, DeviceAttribute, DeviceCapacity
@@ -37,3 +43,28 @@ def make_device(
 
 
 Evaluate = Callable[..., bool]
+
+
+def build_upstream_program(program: str, work: Path) -> Path:
+    """Builds the Go program tests/cel/<program> in `work` with tools/draoracle's module
+    versions (offline, from the module cache tools/build.sh filled) and returns the binary;
+    skips (fails with DRALLOC_REQUIRE_K8S=1) where Go or the modules are missing."""
+    here = Path(__file__).resolve().parent
+    modules = here.parents[1] / "tools" / "draoracle"
+    go = shutil.which("go") or (
+        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
+    )
+    if go is None or not (modules / "go.sum").exists():
+        message = "Go or tools/draoracle's modules are missing: run tools/build.sh"
+        if os.environ.get("DRALLOC_REQUIRE_K8S") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    for name in ("go.mod", "go.sum"):
+        shutil.copy(modules / name, work / name)
+    shutil.copy(here / program / "main.go", work / "main.go")
+    go_mod = work / "go.mod"
+    lines = go_mod.read_text().splitlines()
+    go_mod.write_text("\n".join([f"module {program.replace('_', '')}", *lines[1:]]) + "\n")
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOWORK": "off"}
+    subprocess.run([go, "build", "-o", program, "."], cwd=work, env=env, check=True)
+    return work / program

@@ -9,9 +9,7 @@ rebuilt and re-run by the k8s-marked test at the end).
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import subprocess
 import textwrap
 from collections.abc import Callable
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from cel_selector_gen import SelectorGenerator
-from cel_testing import ALL_ON, DRIVER
+from cel_testing import ALL_ON, DRIVER, build_upstream_program
 from typer.testing import CliRunner
 
 from dralloc.api.meta import ObjectMeta
@@ -160,36 +158,14 @@ def test_the_cli_refuses_a_costly_selector_at_load_naming_file_object_and_field(
     ]
 
 
-def _go() -> str | None:
-    return shutil.which("go") or (
-        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
-    )
-
-
 @pytest.fixture(scope="module")
 def upstream_cost(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool, list[str]], str]:
-    """Builds tests/cel/upstream_cost with tools/draoracle's module versions (offline, from
-    the module cache tools/build.sh filled); returns `run(gates_on, expressions) -> stdout`."""
-    go = _go()
-    modules = REPO / "tools" / "draoracle"
-    if go is None or not (modules / "go.sum").exists():
-        message = "Go or tools/draoracle's modules are missing: run tools/build.sh"
-        if os.environ.get("DRALLOC_REQUIRE_K8S") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    work = tmp_path_factory.mktemp("upstream_cost")
-    for name in ("go.mod", "go.sum"):
-        shutil.copy(modules / name, work / name)
-    shutil.copy(HERE / "upstream_cost" / "main.go", work / "main.go")
-    go_mod = work / "go.mod"
-    lines = go_mod.read_text().splitlines()
-    go_mod.write_text("\n".join(["module upstreamcost", *lines[1:]]) + "\n")
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOWORK": "off"}
-    subprocess.run([go, "build", "-o", "upstream_cost", "."], cwd=work, env=env, check=True)
+    """Builds tests/cel/upstream_cost; returns `run(gates_on, expressions) -> stdout`."""
+    program = build_upstream_program("upstream_cost", tmp_path_factory.mktemp("upstream_cost"))
 
     def run(gates_on: bool, expressions: list[str]) -> str:
         return subprocess.run(
-            [str(work / "upstream_cost"), "gates-on" if gates_on else "gates-off"],
+            [str(program), "gates-on" if gates_on else "gates-off"],
             input="\n".join(expressions) + "\n",
             capture_output=True,
             text=True,

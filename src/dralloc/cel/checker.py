@@ -97,7 +97,7 @@ _OPERATOR_NAMES = {
     ">=": "_>=_",
 }
 # Types with no ordering (`quantity("1") < quantity("2")` has no overload: use compareTo).
-_UNORDERED = frozenset({"kubernetes.Quantity", "kubernetes.Semver"})
+_UNORDERED = frozenset({"kubernetes.Quantity", "kubernetes.Semver", "net.IP", "net.CIDR"})
 # Identifiers that name a type: as values they are of type `type(<name>)`.
 _TYPE_VALUES = frozenset({"bool", "int", "uint", "double", "string", "bytes", "null_type"})
 
@@ -155,7 +155,14 @@ def _compare(operator: str, left: CelType, right: CelType) -> None:
     scalars_differ = left in _SCALARS and right in _SCALARS and left != right
     known = _UNORDERED | _SCALARS
     unordered = (left in _UNORDERED or right in _UNORDERED) and left in known and right in known
-    if (scalars_differ and (equality or not numbers)) or (unordered and not equality):
+    # Kubernetes' object types equal only themselves (`ip("1.2.3.4") == "1.2.3.4"` has no
+    # overload).
+    objects_differ = unordered and left != right
+    if (
+        (scalars_differ and (equality or not numbers))
+        or (unordered and not equality)
+        or (objects_differ)
+    ):
         raise NoMatchingOverload(_OPERATOR_NAMES[operator], (left, right))
 
 

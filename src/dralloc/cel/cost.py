@@ -53,6 +53,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from dralloc.cel.cost_model import (
+    ADDRESS_BYTES,
     CONSTANT_SIZE_EQUALITY,
     DYNAMIC,
     INIT_COST,
@@ -387,8 +388,14 @@ class _Estimate(TreeWalk[_Node]):
             count = args[0].literal_int
             size = UNKNOWN_SIZE if count is None else max(count, 0)
             return add_costs(size, 1, LIST_CREATE), size
+        if name == "ip.isCanonical" and target is None and args:
+            return by_factor(args[0].size, 2 * STRING_TRAVERSAL), None
         if target is None:
             return 0, None
+        if name == "ip" and not args:
+            return 1, None  # a CIDR's address: a field's access
+        if name in ("containsIP", "containsCIDR") and len(args) == 1:
+            return self._containment_cost(name, args[0]), None
         if name in STRING_SIZED_RESULT and target.type in ("string", *DYNAMIC):
             return by_factor(target.size, STRING_TRAVERSAL), target.size
         if name in ("startsWith", "endsWith") and len(args) == 1:
@@ -436,6 +443,18 @@ class _Estimate(TreeWalk[_Node]):
                 limit = args[1].literal_int % 2**64  # Go's uint64(int64): -1 is unlimited
             return by_factor(target.size, 2 * STRING_TRAVERSAL), limit
         return 0, None
+
+    @staticmethod
+    def _containment_cost(name: str, argument: _Node) -> int:
+        """k8s.io/apiserver library/cost.go: comparing two addresses' bytes (and for
+        `containsCIDR` the prefix's once more, plus 1), and parsing a string argument (the
+        string overload is the dearer one an attribute may resolve to)."""
+        compared = by_factor(2 * ADDRESS_BYTES, STRING_TRAVERSAL)
+        if name == "containsCIDR":
+            compared = add_costs(compared, by_factor(ADDRESS_BYTES, STRING_TRAVERSAL), 1)
+        if argument.type in ("string", *DYNAMIC):
+            return add_costs(compared, by_factor(argument.size, STRING_TRAVERSAL))
+        return compared
 
     def _item_size(self, target: _Node) -> int:
         """The size upstream's estimator gives an item of a list (k8s library/cost.go

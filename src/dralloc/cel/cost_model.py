@@ -16,6 +16,7 @@ from typing import Final
 from dralloc.cel.type_names import QUANTITY, SEMVER
 
 __all__ = [
+    "ADDRESS_BYTES",
     "CONSTANT_SIZE_EQUALITY",
     "DYNAMIC",
     "INIT_COST",
@@ -56,7 +57,7 @@ SCALAR_TYPES: Final = frozenset(
     {"bool", "int", "uint", "double", "google.protobuf.Duration", "google.protobuf.Timestamp"}
 )
 DYNAMIC: Final = frozenset({"any", "dyn"})
-CONSTANT_SIZE_EQUALITY: Final = frozenset({QUANTITY, SEMVER})
+CONSTANT_SIZE_EQUALITY: Final = frozenset({QUANTITY, SEMVER, "net.IP", "net.CIDR"})
 # The library functions upstream charges 1 whatever their arguments (cel-go's default for
 # the standard library, k8s.io/apiserver library/cost.go for the quantity and semver ones).
 UNIT_COST_FUNCTIONS: Final = frozenset(
@@ -94,6 +95,15 @@ UNIT_COST_FUNCTIONS: Final = frozenset(
         "getSeconds",
         "getMilliseconds",
         "charAt",
+        # k8s.io/apiserver library/cost.go: IP and CIDR accessors are nominal
+        "masked",
+        "prefixLength",
+        "family",
+        "isUnspecified",
+        "isLoopback",
+        "isLinkLocalMulticast",
+        "isLinkLocalUnicast",
+        "isGlobalUnicast",
     ]
 )
 # Results no estimator sizes: a string's size is unknown to upstream (not declared anywhere).
@@ -101,7 +111,11 @@ UNSIZED_RESULT: Final = frozenset({"string", "charAt"})
 # cel-go ext/sets.go: the factor on the product of both lists' sizes.
 SETS_COST_FACTOR: Final = {"sets.contains": 1.0, "sets.intersects": 1.0, "sets.equivalent": 2.0}
 STRING_SIZED_RESULT: Final = frozenset({"lowerAscii", "upperAscii", "trim", "substring"})
-PARSE_FUNCTIONS: Final = frozenset({"quantity", "isQuantity", "semver", "isSemver"})
+PARSE_FUNCTIONS: Final = frozenset(
+    {"quantity", "isQuantity", "semver", "isSemver", "ip", "isIP", "cidr", "isCIDR"}
+)
+# The two byte lists an IP or CIDR comparison traverses (16 bytes for IPv6), k8s cost.go.
+ADDRESS_BYTES: Final = 16
 LIST_TRAVERSALS: Final = frozenset({"isSorted", "sum", "max", "min", "indexOf", "lastIndexOf"})
 # Per-iteration cost of cel-go's macro expansions (parser/macro.go) beside the user's own
 # expressions, and the cost of the accumulator's init and of the result.

@@ -44,8 +44,8 @@ Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
 - `exists()`/`all()` absorb an element's error when another element decides the result,
   as cel-go's (`[0, 1].exists(x, 1/x == 1)` is true), but only by a second, slower
   evaluation run when the first one fails (`absorption.py`).
-- Not available (a compile error names what is missing): `format`, `sortBy`, the URL and
-  IP/CIDR libraries and the `.?`/`[?` optional syntax (the library's parser rejects it),
+- Not available (a compile error names what is missing): `format`, `sortBy`, the URL
+  library and the `.?`/`[?` optional syntax (the library's parser rejects it),
   all in Kubernetes 1.36's environment; quantity `mul`/`div`/`divInt`. Two-variable
   comprehensions are rewritten into one-variable ones (`source.py`).
 - Scopes are not tracked: a name bound by any comprehension or `cel.bind` in the expression
@@ -76,8 +76,10 @@ from dralloc.cel.errors import CelCompileError, CelRuntimeError
 from dralloc.cel.library import (
     DECLARATIONS,
     INTERNAL_FUNCTIONS,
+    NETWORK_CONSTRUCTORS,
     RESULT_TYPES,
     SIZE_IN_CODE_POINTS,
+    STRING_OF_NETWORK,
     UNSUPPORTED,
     fold_constant_call,
 )
@@ -300,9 +302,10 @@ class CelEnvironment:
         if problems:
             return _unique(problems), None
         try:
-            rewritten = rewrite(
-                expression, tokens, fold_constant_call, _string_sizes(tokens, size_arguments)
-            )
+            renamed = _string_sizes(tokens, size_arguments)
+            if any(call.name in NETWORK_CONSTRUCTORS for call in facts.calls):
+                renamed.update(_network_strings(tokens))
+            rewritten = rewrite(expression, tokens, fold_constant_call, renamed)
         except RewriteError as exc:
             return [str(exc)], None
 
@@ -364,6 +367,19 @@ class CelEnvironment:
             if name not in bare and not _is_operator(name)
         )
         return problems
+
+
+def _network_strings(tokens: list[Token]) -> dict[int, str]:
+    """The global `string(...)` calls, by token index, to hand to `STRING_OF_NETWORK`: in an
+    expression that makes IPs or CIDRs, so `string(ip(s))` gives the address, not its tag."""
+    return {
+        index: STRING_OF_NETWORK
+        for index, token in enumerate(tokens)
+        if token.text == "string"
+        and index + 1 < len(tokens)
+        and tokens[index + 1].text == "("
+        and (index == 0 or tokens[index - 1].text != ".")
+    }
 
 
 def _string_sizes(tokens: list[Token], size_arguments: dict[int, str | None]) -> dict[int, str]:

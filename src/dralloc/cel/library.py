@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from dralloc.cel import ext_lib, quantity_lib, semver_lib
+from dralloc.cel import ext_lib, network_lib, quantity_lib, semver_lib
 from dralloc.cel.source import ENTRIES_FUNCTION, MERGE_MAPS_FUNCTION, PAIRS_TO_MAP_FUNCTION
 from dralloc.cel.values import QUANTITY_TAG, SEMVER_TAG, EvalError, cel_literal, error_value
 
@@ -32,8 +32,10 @@ __all__ = [
     "FUNCTIONS",
     "GATE_LIST_TYPE_ATTRIBUTES",
     "INTERNAL_FUNCTIONS",
+    "NETWORK_CONSTRUCTORS",
     "RESULT_TYPES",
     "SIZE_IN_CODE_POINTS",
+    "STRING_OF_NETWORK",
     "UNSUPPORTED",
     "Declaration",
     "fold_constant_call",
@@ -230,6 +232,26 @@ _PYTHON: Final[dict[str, tuple[Callable[..., Any], Declaration]]] = {
     "findAll": (ext_lib.find_all, _decl(_MEMBER, 2, 3, result="list(string)")),
     # cel-go `bool()` conversion, missing from the Rust library
     "bool": (ext_lib.bool_, _decl(_GLOBAL, 1, result="bool")),
+    # Kubernetes IP library; `ip` is also the CIDR member `c.ip()`
+    "ip": (network_lib.ip, _decl(_BOTH, 1, result="net.IP")),
+    "isIP": (network_lib.is_ip, _decl(_GLOBAL, 1, result="bool")),
+    "ip.isCanonical": (network_lib.is_canonical, _decl(_GLOBAL, 1, result="bool")),
+    "family": (network_lib.family, _decl(_MEMBER, 1, result="int")),
+    "isUnspecified": (network_lib.is_unspecified, _decl(_MEMBER, 1, result="bool")),
+    "isLoopback": (network_lib.is_loopback, _decl(_MEMBER, 1, result="bool")),
+    "isLinkLocalMulticast": (
+        network_lib.is_link_local_multicast,
+        _decl(_MEMBER, 1, result="bool"),
+    ),
+    "isLinkLocalUnicast": (network_lib.is_link_local_unicast, _decl(_MEMBER, 1, result="bool")),
+    "isGlobalUnicast": (network_lib.is_global_unicast, _decl(_MEMBER, 1, result="bool")),
+    # Kubernetes CIDR library
+    "cidr": (network_lib.cidr, _decl(_GLOBAL, 1, result="net.CIDR")),
+    "isCIDR": (network_lib.is_cidr, _decl(_GLOBAL, 1, result="bool")),
+    "containsIP": (network_lib.contains_ip, _decl(_MEMBER, 2, result="bool")),
+    "containsCIDR": (network_lib.contains_cidr, _decl(_MEMBER, 2, result="bool")),
+    "masked": (network_lib.masked, _decl(_MEMBER, 1, result="net.CIDR")),
+    "prefixLength": (network_lib.prefix_length, _decl(_MEMBER, 1, result="int")),
 }
 
 
@@ -250,27 +272,6 @@ UNSUPPORTED: Final[Mapping[str, str]] = MappingProxyType(
                 "isURL",
             ],
             "Kubernetes' URL library",
-        ),
-        **dict.fromkeys(
-            [
-                "ip",
-                "isIP",
-                "ip.isCanonical",
-                "isCanonical",
-                "family",
-                "isUnspecified",
-                "isLoopback",
-                "isLinkLocalMulticast",
-                "isLinkLocalUnicast",
-                "isGlobalUnicast",
-                "cidr",
-                "isCIDR",
-                "containsIP",
-                "containsCIDR",
-                "prefixLength",
-                "masked",
-            ],
-            "Kubernetes' IP and CIDR libraries",
         ),
         "format": "cel-go's strings.format",
         "validate": "Kubernetes' format library",
@@ -307,13 +308,26 @@ RESULT_TYPES: Final[Mapping[str, str]] = MappingProxyType(
 )
 """Functions whose every overload returns one type, by name, for `checker.py`."""
 
+STRING_OF_NETWORK: Final = "dralloc_string"
+"""The internal function `string()` calls become in expressions that make IPs or CIDRs (the
+library's own `string` would show their tags); `environment.py` rewrites to it."""
+
+NETWORK_CONSTRUCTORS: Final = frozenset({"ip", "cidr", "masked"})
+"""The calls that make an IP or a CIDR value: an expression without them holds none."""
+
 SIZE_IN_CODE_POINTS: Final = "dralloc_size"
 """The internal function `size()` calls become when their argument may be a string (the
 library's own `size` counts a string's UTF-8 bytes): not declared, so no user expression can
 name it; `environment.py` rewrites to it."""
 
 INTERNAL_FUNCTIONS: Final = frozenset(
-    {SIZE_IN_CODE_POINTS, ENTRIES_FUNCTION, PAIRS_TO_MAP_FUNCTION, MERGE_MAPS_FUNCTION}
+    {
+        SIZE_IN_CODE_POINTS,
+        STRING_OF_NETWORK,
+        ENTRIES_FUNCTION,
+        PAIRS_TO_MAP_FUNCTION,
+        MERGE_MAPS_FUNCTION,
+    }
 )
 """Functions only the rewrites call (`environment.py`, `source.py`): in `FUNCTIONS`, never
 in `DECLARATIONS`."""
@@ -325,6 +339,7 @@ FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = MappingProxyType(
             for name, (function, _) in _PYTHON.items()
         },
         SIZE_IN_CODE_POINTS: _never_raising("size", ext_lib.size_in_code_points),
+        STRING_OF_NETWORK: _never_raising("string", network_lib.to_string),
         ENTRIES_FUNCTION: _never_raising("entries", ext_lib.entries),
         PAIRS_TO_MAP_FUNCTION: _never_raising("transformMap", ext_lib.pairs_to_map),
         MERGE_MAPS_FUNCTION: _never_raising("transformMapEntry", ext_lib.merge_maps),
@@ -339,6 +354,10 @@ _FOLDABLE: Final[Mapping[str, Callable[..., Any]]] = MappingProxyType(
         "isQuantity": quantity_lib.is_quantity_string,
         "semver": semver_lib.semver_value,
         "isSemver": semver_lib.is_semver_string,
+        "ip": network_lib.ip,
+        "isIP": network_lib.is_ip,
+        "cidr": network_lib.cidr,
+        "isCIDR": network_lib.is_cidr,
     }
 )
 

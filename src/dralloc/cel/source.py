@@ -100,7 +100,8 @@ ENTRY_VARIABLE = "__dralloc_entry"
 
 # Prefixes of namespaced global functions (`sets.contains(...)`, `cel.bind(...)`). The library
 # sees `sets` as a variable and `contains` as a function, so the checker must know them.
-NAMESPACES = frozenset({"cel", "sets", "lists", "strings", "optional", "math", "base64"})
+# `ip` is one too (`ip.isCanonical(s)`) where no comprehension binds the name.
+NAMESPACES = frozenset({"cel", "sets", "lists", "strings", "optional", "math", "base64", "ip"})
 
 KEYWORDS = frozenset({"true", "false", "null", "in"})
 
@@ -266,7 +267,11 @@ def analyze(tokens: list[Token]) -> SourceFacts:
             close = pairs[index + 1]
             arg_count = len(split_args(tokens, index + 1, close)) if close >= 0 else 0
             member = _after_dot(tokens, index)
-            if member and _is_namespace_prefix(tokens, index - 2):
+            if (
+                member
+                and _is_namespace_prefix(tokens, index - 2)
+                and tokens[index - 2].text not in facts.bound
+            ):
                 facts.calls.append(Call(f"{tokens[index - 2].text}.{name}", False, arg_count))
             else:
                 facts.calls.append(Call(name, member, arg_count))

@@ -7,6 +7,8 @@ Owns three encodings, all pure computation:
   nano-units) and a `Semver` is `"\\x00V<major.minor.patch[-pre]>"` (build metadata dropped).
   Both are canonical *by value*, so CEL's own `==` is semantic: `quantity("1Gi") ==
   quantity("1024Mi")` and `semver("1.0.0+a") == semver("1.0.0+b")` hold, as in k8s.
+  An IP (`"\\x00I<address>"`) and a CIDR (`"\\x00C<address>/<bits>"`) are tagged the
+  same way, in Go's canonical form (`network_lib.py`).
   Known leak: the tags are ordinary strings to the library, so string functions apply to them
   (`quantity("1").size()` is 11 rather than a no-such-overload error).
 - **Error values.** A Python callback that *raises* makes the library print the exception to
@@ -29,6 +31,8 @@ import semver
 from dralloc.api.quantity import Quantity
 
 __all__ = [
+    "CIDR_TAG",
+    "IP_TAG",
     "QUANTITY_TAG",
     "SEMVER_TAG",
     "EvalError",
@@ -46,6 +50,8 @@ __all__ = [
 
 QUANTITY_TAG: Final = "\x00Q"
 SEMVER_TAG: Final = "\x00V"
+IP_TAG: Final = "\x00I"
+CIDR_TAG: Final = "\x00C"
 _TAG_LEN: Final = 2
 
 # The class-name prefix marking an error value inside the library's conversion message.
@@ -181,6 +187,10 @@ def cel_type_name(value: Any) -> str:
             return "Quantity"
         if value.startswith(SEMVER_TAG):
             return "Semver"
+        if value.startswith(IP_TAG):
+            return "net.IP"
+        if value.startswith(CIDR_TAG):
+            return "net.CIDR"
         return "string"
     if isinstance(value, bytes):
         return "bytes"
