@@ -233,7 +233,7 @@ def test_replay_jobs_in_parallel_give_the_same_rows(tmp_path: Path) -> None:
         ),
         (
             ["--mode", "replay", "--trace", "philly"],
-            "unknown workload 'philly' for a replay, expected one of openb:<variant>,",
+            "--trace philly: unknown workload for a replay, expected one of openb:<variant>,",
         ),
         (
             ["--mode", "replay", "--price", "T4=cheap"],

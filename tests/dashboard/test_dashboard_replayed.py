@@ -116,6 +116,19 @@ def test_the_command_serves_a_replay_and_refuses_what_it_cannot_replay(
         bad = CliRunner().invoke(app, [*serve, "--replay", SMALL, *args])
         assert isinstance(bad.exception, InputError), bad.output
         assert str(bad.exception).startswith(message), str(bad.exception)
+    # The trace loaders name the trace `--trace <workload>`: here it is `--replay <workload>`.
+    for trace, line in (
+        ("synthetic-jobs:jobz=5", "--replay synthetic-jobs:jobz=5: jobz: unknown option (known: "),
+        (
+            "nosuch",
+            "--replay nosuch: unknown workload for a replay, expected one of openb:<variant>, "
+            "dlrm[:key=value,...], synthetic[:key=value,...], itp-elasticflow[:key=value,...], "
+            "dlrm-jobs[:key=value,...], synthetic-jobs[:key=value,...]",
+        ),
+    ):
+        bad = CliRunner().invoke(app, [*serve, "--replay", trace])
+        assert isinstance(bad.exception, InputError), bad.output
+        assert str(bad.exception).startswith(line), str(bad.exception)
 
 
 def test_a_traces_own_gpu_models_are_priced_as_simulate_prices_them() -> None:

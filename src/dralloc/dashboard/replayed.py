@@ -21,6 +21,7 @@ fleet's hourly cost. Kueue's queues of a queued run are not drawn.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +96,10 @@ def replayed_state(
     if at is not None and not 0 <= at < math.inf:  # `not` also refuses nan
         message = f"{at:g} is not a finite number of seconds >= 0"
         raise InputError([Problem("--at", "", "", message)])
-    trace, gangs, jobs = resolve_job_replay(spec.workload, spec.trace_dir)
+    try:
+        trace, gangs, jobs = resolve_job_replay(spec.workload, spec.trace_dir)
+    except InputError as err:
+        raise InputError([_as_replay_option(p) for p in err.problems]) from err
     trace = with_node_events(trace, spec.node_events)
     if spec.queues and (jobs is None or not jobs.tenants):
         message = (
@@ -169,6 +173,17 @@ def replayed_state(
         document["notes"].append(f"queues ({spec.queues}) shaped the run but are not drawn")
     cost = float(document["summary"]["costPerHour"])
     return ReplayedState(document, _history(result.samples, cost), result, bool(spec.queues))
+
+
+def _as_replay_option(problem: Problem) -> Problem:
+    """`problem` of a trace loader, which names the trace as `--trace <workload>` (simulate's
+    option), naming it as this command takes it: `--replay <workload>`."""
+    trace = "--trace "
+    file, obj = (
+        f"--replay {text.removeprefix(trace)}" if text.startswith(trace) else text
+        for text in (problem.file, problem.obj)
+    )
+    return dataclasses.replace(problem, file=file, obj=obj)
 
 
 def _last_known_event(trace: ReplayTrace) -> float:

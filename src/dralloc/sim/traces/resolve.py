@@ -17,6 +17,7 @@ import os
 from dralloc.errors import InputError, Problem
 from dralloc.sim.options import split_workload
 from dralloc.sim.traces import dlrm, openb, synthetic
+from dralloc.sim.traces.job_resolve import JOB_TRACES
 from dralloc.sim.traces.model import ArrivalTrace
 from dralloc.sim.traces.timeline import ReplayTrace
 
@@ -38,7 +39,7 @@ def resolve_replay_trace(
     workload: str, trace_dir: str | os.PathLike[str] | None = None
 ) -> ReplayTrace:
     """The trace `workload` names, ready to replay. InputError for an unknown name, bad
-    options, missing or malformed files (each loader's errors)."""
+    options, missing or malformed files (each loader's errors), naming `--trace <workload>`."""
     if workload.startswith(openb.PREFIX):
         return openb.replay_trace(openb.resolve_trace(workload, trace_dir))
     name, _ = split_workload(workload)
@@ -46,6 +47,9 @@ def resolve_replay_trace(
         return dlrm.resolve_dlrm(workload, trace_dir)
     if name == synthetic.NAME:
         return synthetic.generate(workload)
-    known = ", ".join(REPLAY_TRACES)
-    message = f"unknown workload {workload!r} for a replay, expected one of {known}"
-    raise InputError([Problem("", "", "", message)])
+    # Every name a replay takes, job traces included (`resolve_job_replay` sends the others
+    # here); the option is named as the trace loaders name it, `--trace`, which a command
+    # taking the trace by another option renames.
+    known = ", ".join((*REPLAY_TRACES, *JOB_TRACES))
+    message = f"unknown workload for a replay, expected one of {known}"
+    raise InputError([Problem("", f"--trace {workload}", "", message)])
