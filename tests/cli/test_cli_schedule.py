@@ -131,6 +131,9 @@ def test_every_pending_pod_placed_exits_0_with_pods_then_generated_claims(tmp_pa
         "metadata": {"name": "web", "namespace": "default"},
         "spec": {
             "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}],
+            # Priority admission's, without a global default class.
+            "priority": 0,
+            "preemptionPolicy": "PreemptLowerPriority",
             "nodeName": "node-a",  # a tie with node-b: the first in name order
         },
     }

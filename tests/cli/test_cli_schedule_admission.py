@@ -157,3 +157,37 @@ def test_a_second_global_default_class_is_refused_as_priority_admission_refuses_
         f"{path}: PriorityClass service: globalDefault: Forbidden: PriorityClass batch is "
         "already marked as default. Only one default can exist"
     ]
+
+
+def test_printed_pods_carry_what_priority_admission_set_as_the_server_stores_them(
+    tmp_path: Path,
+) -> None:
+    polite_default = _priority_class("batch", 10, default=True) + "preemptionPolicy: Never\n"
+    result, _ = _schedule(
+        tmp_path,
+        polite_default,
+        _priority_class("high", 1000),
+        _pod("defaulted", "1"),
+        _pod("named", "1", "  priorityClassName: high\n"),
+        _pod("stated", "1", "  priorityClassName: high\n  priority: 1000\n"),
+    )
+    assert result.exit_code == 0
+    specs = {
+        i["metadata"]["name"]: {
+            k: v for k, v in i["spec"].items() if "riority" in k or "olicy" in k
+        }
+        for i in yaml.safe_load(result.stdout)["items"]
+    }
+    assert specs == {
+        "defaulted": {"priorityClassName": "batch", "priority": 10, "preemptionPolicy": "Never"},
+        "named": {
+            "priorityClassName": "high",
+            "priority": 1000,
+            "preemptionPolicy": "PreemptLowerPriority",
+        },
+        "stated": {
+            "priorityClassName": "high",
+            "priority": 1000,
+            "preemptionPolicy": "PreemptLowerPriority",
+        },
+    }

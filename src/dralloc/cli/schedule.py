@@ -395,6 +395,21 @@ def _with_runtime_class(spec: dict[str, Any], entry: PendingPod) -> None:
         spec["tolerations"] = to_builtins(admitted.tolerations)
 
 
+def _with_priority(spec: dict[str, Any], entry: PendingPod) -> None:
+    """What Priority admission set on the pod (the priority and preemption policy it computed,
+    the global default class's name for a pod naming none), written to the wire spec as the
+    server stores it: every pod the server admitted carries both fields."""
+    given, admitted = entry.loaded.obj, entry.pod.spec
+    if not isinstance(given, Pod):
+        return
+    if admitted.priority_class_name and not given.spec.priority_class_name:
+        spec["priorityClassName"] = admitted.priority_class_name
+    if admitted.priority is not None and given.spec.priority is None:
+        spec["priority"] = admitted.priority
+    if admitted.preemption_policy and not given.spec.preemption_policy:
+        spec["preemptionPolicy"] = admitted.preemption_policy
+
+
 def _pod_output(
     entry: PendingPod, outcome: ScheduleOutcome, nominated: str | None
 ) -> dict[str, Any]:
@@ -405,6 +420,7 @@ def _pod_output(
     out["spec"] = spec
     _with_defaulted_requests(spec, entry.pod)
     _with_runtime_class(spec, entry)
+    _with_priority(spec, entry)
     status = dict(out.get("status") or {})
     conditions = [
         c
