@@ -34,8 +34,13 @@ Design:
   it again: it goes back with its rejecting plugins, and the queue sees an attempt, a new
   timestamp and a longer backoff, as after a cycle. Pods of one shape share one answer per
   node generation. Placements are those of a run without the shortcut; the rejecting
-  plugins are those of the previous cycle (a full cycle may name others, which only changes
-  which later events requeue the pod); a test compares the two.
+  plugins are those of the previous cycle and those rejecting the nodes that gained room
+  (`retries.py` says when a full cycle would still name others, which only changes which
+  later events requeue the pod); a test compares the two.
+
+Modules: `engine` (the loop), `virtualtime` (clock and heap), `cluster` (`ReplayCluster`: pods
+and nodes coming and going, what the admission and the fleet driver call), `retries`,
+`measures` (samples and the result's figures), `gangs`, `records`, `results`, `autoscaled`.
 - **The leftover flush** (every 30 s, each pod waiting over 5 minutes is retried) is off by
   default: with the hints above it can never place a pod, only send it behind newer pods, and
   in a jammed cluster it costs a queue round trip per waiting pod every 5.5 minutes of
