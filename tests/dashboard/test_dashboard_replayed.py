@@ -22,6 +22,12 @@ from dralloc.sim.traces.openb import openb_models
 SMALL = "synthetic:pods=40,nodes=2,rate=0.05,median=600"
 
 
+# Two tenants with 16 GPUs of quota each on two 8-GPU nodes, jobs arriving every 10 s or so
+# and running about an hour: at 300 s some jobs are admitted and wait for a node, others wait
+# for their queue's admission.
+QUEUED = "synthetic-jobs:jobs=30,tenants=2,quotas=16,rate=0.1,median=3600,seed=1,nodes=2"
+
+
 def _drawn(document: dict[str, Any]) -> dict[str, str]:
     """Pod -> node, for every pod holding a GPU in the document."""
     return {
@@ -83,6 +89,20 @@ def test_a_trace_with_nothing_to_replay_says_so() -> None:
     assert str(empty.value) == (
         "--replay: synthetic-jobs:jobs=0 has nothing to replay: no pod arrives and no node changes"
     )
+
+
+def test_queued_pods_not_yet_admitted_are_labelled_as_waiting_for_admission() -> None:
+    state = replayed_state(RunSpec(QUEUED, "fgd", 1, queues="besteffortfifo"), at=300.0)
+    assert state.scheduling is not None
+    by_queue: dict[str, set[str]] = {}
+    for pod in state.document["pending"]:
+        by_queue.setdefault(pod["queue"], set()).add(pod["pod"])
+    assert set(by_queue) == {"admission", "unschedulable"}
+    assert by_queue["unschedulable"] == state.scheduling
+    held = sorted(by_queue["admission"])[0]
+    explained = state.explain(held)
+    assert explained is not None
+    assert explained["message"].startswith("waiting for its queue's admission when the replay")
 
 
 def test_at_its_end_a_replay_leaves_no_pod_running() -> None:

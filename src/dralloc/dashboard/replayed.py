@@ -16,13 +16,16 @@ message: the replay keeps no scheduler to ask afterwards, so the explanation say
 history is the replay's own samples on the trace's clock (at most `DEFAULT_HISTORY_LIMIT`,
 evenly thinned): utilization, pods pending and fragmentation as the replay measures it
 (FGD's F(M) against the trace's typical pods, the measure report.html charts), priced at the
-fleet's hourly cost. Kueue's queues of a queued run are not drawn.
+fleet's hourly cost. Kueue's queues of a queued run are not drawn; its pending pods that the
+admission still holds are listed in the `admission` queue, those it admitted that wait for a
+node in `unschedulable`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +39,13 @@ from dralloc.sim.openb_objects import NAMESPACE
 from dralloc.sim.prices import price_of
 from dralloc.sim.queue_replay import KueueAdmission, queue_policy
 from dralloc.sim.replay import ReplayOptions, replay
-from dralloc.sim.replay.results import PodState, ReplayResult
+from dralloc.sim.replay.cluster import ReplayCluster
+from dralloc.sim.replay.results import (
+    AdmissionCluster,
+    PodState,
+    ReplayAdmission,
+    ReplayResult,
+)
 from dralloc.sim.replay.results import Sample as ReplaySample
 from dralloc.sim.traces.model import GpuModels
 from dralloc.sim.traces.node_events import with_node_events
@@ -49,38 +58,85 @@ JSON = dict[str, Any]
 
 @dataclass(frozen=True)
 class ReplayedState:
-    """The fleet document of a replay's last moment, its history, and what to explain."""
+    """The fleet document of a replay's last moment, its history, and what to explain.
+    `scheduling`: in a queued run, the pods in the scheduling queue at the end (the other
+    pending pods wait for their queue's admission); None without queues."""
 
     document: JSON
     history: tuple[Sample, ...]
     result: ReplayResult
-    queued: bool = False
+    scheduling: frozenset[str] | None = None
 
     def explain(self, pod: str) -> JSON | None:
         """The answer `/api/explain` gives for a pod the replay left pending (None for any
         other pod)."""
-        waiting = {p.pod: p.message for p in self._pending()}
+        waiting = {p.pod: p.message for p in _pending(self.result, self.scheduling)}
         if pod not in waiting:
             return None
         return {"pod": pod, "message": waiting[pod]}
 
-    def _pending(self) -> list[PendingPodView]:
-        return _pending(self.result, self.queued)
+
+ADMISSION_QUEUE = "admission"
 
 
-def _pending(result: ReplayResult, queued: bool) -> list[PendingPodView]:
-    waits = "its queue's admission or a node" if queued else "a node"
-    return [
-        PendingPodView(
-            f"{NAMESPACE}/{pod.name}",
+def _pending(result: ReplayResult, scheduling: frozenset[str] | None) -> list[PendingPodView]:
+    """The pods `result` left pending: waiting for a node (`unschedulable`, as the scheduling
+    queue calls it), or in a queued run, when not in the scheduling queue (`scheduling`), for
+    their queue's admission (`admission`)."""
+    views = []
+    for pod in result.pods:
+        if pod.state is not PodState.PENDING:
+            continue
+        key = f"{NAMESPACE}/{pod.name}"
+        admitted = scheduling is None or key in scheduling
+        waits = "a node" if scheduling is None else "a node, admitted by its queue"
+        if not admitted:
+            waits = "its queue's admission"
+        message = (
             f"waiting for {waits} when the replay ended at {result.end_time:,.0f} s (arrived "
             f"at {pod.arrival:,.0f} s); the replay keeps no scheduler to explain it "
-            "afterwards: `dralloc simulate`'s report tells how long pods waited",
-            "unschedulable",
+            "afterwards: `dralloc simulate`'s report tells how long pods waited"
         )
-        for pod in result.pods
-        if pod.state is PodState.PENDING
-    ]
+        views.append(PendingPodView(key, message, "unschedulable" if admitted else ADMISSION_QUEUE))
+    return views
+
+
+class _AdmissionWatch:
+    """A `ReplayAdmission` that passes everything on to `inner` and remembers the cluster it
+    admits onto, so that the pods in the scheduling queue when the run ends are known (the
+    engine's cluster keeps them in `waiting`; the other pending pods are held by `inner`)."""
+
+    def __init__(self, inner: ReplayAdmission) -> None:
+        self.inner = inner
+        self.cluster: AdmissionCluster | None = None
+
+    def scheduling(self) -> frozenset[str]:
+        cluster = self.cluster
+        return frozenset(cluster.waiting) if isinstance(cluster, ReplayCluster) else frozenset()
+
+    def holds(self, index: int) -> bool:
+        return self.inner.holds(index)
+
+    def node_removed(
+        self, node: str, indices: Sequence[int], now: float, cluster: AdmissionCluster
+    ) -> None:
+        self.inner.node_removed(node, indices, now, cluster)
+
+    def arrived(self, index: int, now: float) -> None:
+        self.inner.arrived(index, now)
+
+    def admit(self, now: float, cluster: AdmissionCluster) -> None:
+        self.cluster = cluster
+        self.inner.admit(now, cluster)
+
+    def started(self, index: int, now: float) -> None:
+        self.inner.started(index, now)
+
+    def stopped(self, index: int, now: float) -> None:
+        self.inner.stopped(index, now)
+
+    def drained(self, now: float) -> None:
+        self.inner.drained(now)
 
 
 def replayed_state(
@@ -115,14 +171,17 @@ def replayed_state(
         if not kept:
             kept.append(cache)  # the engine's one cache: its state when the run ends
 
+    watches: list[_AdmissionWatch] = []
+
     def run(horizon: float | None) -> ReplayResult:
         kept.clear()
+        watches.clear()
         options = ReplayOptions(horizon=horizon, autoscaling=autoscaling)
-        admission = (  # stateful: one per run
-            KueueAdmission(jobs, queue_policy(spec.queues), replayed=trace)
-            if spec.queues and jobs is not None
-            else None
-        )
+        if spec.queues and jobs is not None:  # the admission is stateful: one per run
+            watches.append(
+                _AdmissionWatch(KueueAdmission(jobs, queue_policy(spec.queues), replayed=trace))
+            )
+        admission = watches[0] if watches else None
         return replay(
             trace, spec.policy, spec.seed, options, observer=keep, gangs=gangs, admission=admission
         )
@@ -143,10 +202,11 @@ def replayed_state(
             )
         message = f"{spec.workload} has nothing to replay: no pod arrives and no node changes"
         raise InputError([Problem("--replay", "", "", message)])
+    scheduling = watches[0].scheduling() if watches else None
     label = f"{spec.policy} / {spec.queues}" if spec.queues else spec.policy
     document = build_fleet(
         kept[0],
-        pending=_pending(result, bool(spec.queues)),
+        pending=_pending(result, scheduling),
         prices=prices,
         generated_at=generated_at,
         source=f"replay: {spec.workload}, {label}, seed {spec.seed}",
@@ -172,7 +232,7 @@ def replayed_state(
     if spec.queues:
         document["notes"].append(f"queues ({spec.queues}) shaped the run but are not drawn")
     cost = float(document["summary"]["costPerHour"])
-    return ReplayedState(document, _history(result.samples, cost), result, bool(spec.queues))
+    return ReplayedState(document, _history(result.samples, cost), result, scheduling)
 
 
 def _as_replay_option(problem: Problem) -> Problem:
