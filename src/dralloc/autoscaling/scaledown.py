@@ -15,7 +15,9 @@ Per loop (CA 1.36's planner and actuator, behaviour reproduced):
 * no pod keeps the node (`drain.py`, `BlockedByPod`), and its movable pods all fit on the
   other ready nodes (`NoPlaceToMovePods`): the removal is simulated on a fork of the
   snapshot, and a node found removable stays removed for the next candidates, so two nodes
-  never count on the same room (CA's `RemovalSimulator` on one snapshot);
+  never count on the same room (CA's `RemovalSimulator` on one snapshot). That snapshot is
+  built only once a candidate's pods must move, the empty nodes found before taken out of it
+  then (`ClusterAutoscaler.lazy_scale_down_snapshot`; off: built first, same decisions);
 * a node is unneeded from the first loop it qualifies; one loop it does not resets its timer;
 * unless in cooldown (`scaleDownDelayAfterAdd` after a scale-up, `...AfterDelete` after a
   deletion, `...AfterFailure` after a failed one), nodes unneeded for `scaleDownUnneededTime`
