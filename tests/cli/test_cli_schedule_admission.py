@@ -191,3 +191,28 @@ def test_printed_pods_carry_what_priority_admission_set_as_the_server_stores_the
             "preemptionPolicy": "PreemptLowerPriority",
         },
     }
+
+
+def test_a_pod_exported_from_a_cluster_keeps_what_admission_gave_it_when_its_classes_are_gone(
+    tmp_path: Path,
+) -> None:
+    # Admitted when created, against classes since deleted: the server keeps such pods.
+    exported = (
+        _pod(
+            "exported",
+            "1",
+            "  priorityClassName: high\n  priority: 1000\n"
+            "  preemptionPolicy: PreemptLowerPriority\n"
+            "  runtimeClassName: retired\n  overhead: {cpu: 250m}\n",
+        ).replace(
+            "namespace: default}",
+            "namespace: default, uid: 6f1c2a9e-0d1b-4c55-9a53-1c2f0e1d2b3a, "
+            "creationTimestamp: '2026-12-01T10:00:00Z'}",
+        )
+        + "status: {phase: Pending, qosClass: Burstable}\n"
+    )
+    result, _ = _schedule(tmp_path, _priority_class("low", 1), exported)
+    assert result.exit_code == 0, result.stderr
+    (pod,) = yaml.safe_load(result.stdout)["items"]
+    assert pod["spec"]["nodeName"] == "node-a"
+    assert (pod["spec"]["priority"], pod["spec"]["overhead"]) == (1000, {"cpu": "250m"})

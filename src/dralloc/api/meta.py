@@ -1,5 +1,6 @@
 """Object metadata shared by every kind (metav1.ObjectMeta, OwnerReference) and the label
-selector every kind writes the same way (metav1.LabelSelector).
+selector every kind writes the same way (metav1.LabelSelector). `is_stored` tells an object
+exported from an API server (what the server set on it at creation) from one to be created.
 
 Pure data, no I/O. Field names are snake_case in Python and camelCase on the wire.
 """
@@ -38,6 +39,13 @@ class ObjectMeta(Base):
     owner_references: list[OwnerReference] = msgspec.field(default_factory=list)
     finalizers: list[str] = msgspec.field(default_factory=list)
     managed_fields: list[Any] = msgspec.field(default_factory=list)
+
+
+def is_stored(meta: ObjectMeta) -> bool:
+    """Whether the object carries what only the API server sets when it stores an object (a
+    uid, a creation timestamp, a resource version): it was created, and admitted, already.
+    Admission plugins run on create only, so such an object is kept as the server kept it."""
+    return bool(meta.uid or meta.creation_timestamp or meta.resource_version)
 
 
 class LabelSelectorRequirement(Base):

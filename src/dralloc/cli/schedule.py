@@ -10,7 +10,9 @@ ResourceClaimTemplates. The run, in order:
 
 1. admits every pod as the API server's Priority and RuntimeClass admission plugins do, over
    the classes the input holds (`dralloc.scheduler.admission`: priority and preemption policy
-   from the PriorityClass, overhead, node selector and tolerations from the RuntimeClass), and
+   from the PriorityClass, overhead, node selector and tolerations from the RuntimeClass; a pod
+   exported from a cluster, with a uid or creationTimestamp and a priority, was admitted when
+   created and keeps what it carries, even if its classes are gone), and
    checks the input as a whole (every problem at once, exit 2): a pod's PriorityClass and
    RuntimeClass, its profile (`spec.schedulerName`), the claims and templates it names, the
    node a running pod runs on, and that a running pod's claims are allocated;
@@ -81,7 +83,7 @@ import typer
 from dralloc.allocator import AllocatorOptions
 from dralloc.api.core import Pod, PriorityClass, RuntimeClass
 from dralloc.api.io import LoadedObject, dump, kube_dict, list_document, to_builtins
-from dralloc.api.meta import LabelSelector
+from dralloc.api.meta import LabelSelector, is_stored
 from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
 from dralloc.api.scheduling import PodGroup, VolcanoPodGroup
 from dralloc.api.workloads import Deployment, Job, ReplicaSet, StatefulSet
@@ -310,10 +312,11 @@ def plan_schedule(
             name = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
             plan.other_schedulers[_pod_key(pod)] = name
             continue
-        if cluster.is_from_cluster(loaded):
-            # Admitted by the cluster's API server when created: its priority and overhead
-            # stand, even if its PriorityClass has since been deleted (without classes,
-            # admission keeps what a pod carries; dralloc reads no RuntimeClasses there).
+        if cluster.is_from_cluster(loaded) or _is_admitted_already(pod):
+            # Admitted by an API server when created (a live cluster's pod, or one exported
+            # from a cluster): its priority and overhead stand, even if its PriorityClass or
+            # RuntimeClass has since been deleted (admission runs on create only; without
+            # classes, admission keeps what a pod carries).
             pod, admission = admit_pod(loaded, pod, {})
         else:
             pod, admission = admit_pod(loaded, pod, classes, runtime_classes)
@@ -346,6 +349,13 @@ def plan_schedule(
 
 
 # ------------------------------------------------------------------------------- output
+
+
+def _is_admitted_already(pod: Pod) -> bool:
+    """A pod exported from an API server (uid, creationTimestamp or resourceVersion) that
+    carries the priority Priority admission gave it; one written by hand with server
+    metadata but no priority is admitted as a pod being created."""
+    return is_stored(pod.metadata) and pod.spec.priority is not None
 
 
 def _with_defaulted_requests(spec: dict[str, Any], pod: Pod) -> None:
