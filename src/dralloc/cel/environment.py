@@ -45,8 +45,9 @@ Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
   as cel-go's (`[0, 1].exists(x, 1/x == 1)` is true), but only by a second, slower
   evaluation run when the first one fails (`absorption.py`).
 - Not available (a compile error names what is missing): `format`, `sortBy`, the URL
-  library and the `.?`/`[?` optional syntax (the library's parser rejects it),
-  all in Kubernetes 1.36's environment; quantity `mul`/`div`/`divInt`. Two-variable
+  library and optional chaining (`x.?a.b`, `x.?a.?b`), all in Kubernetes 1.36's
+  environment; `x.?f` and `x[?k]` are rewritten into the library's optional values
+  (`optional_syntax.py`) and are not estimated (their cost counts 0). Two-variable
   comprehensions are rewritten into one-variable ones (`source.py`).
 - Scopes are not tracked: a name bound by any comprehension or `cel.bind` in the expression
   is accepted anywhere in it (a use outside its scope fails at run time as "undeclared
@@ -83,6 +84,7 @@ from dralloc.cel.library import (
     UNSUPPORTED,
     fold_constant_call,
 )
+from dralloc.cel.optional_syntax import has_optional_syntax, without_optional_syntax
 from dralloc.cel.source import (
     ENTRY_VARIABLE,
     NAMESPACES,
@@ -267,8 +269,12 @@ class CelEnvironment:
     def _compile(self, expression: str) -> tuple[list[str], Any]:
         """(problems, program); the program is None exactly when there are problems."""
         tokens = tokenize(expression)
-        if _has_optional_syntax(tokens):
-            return [_OPTIONAL_SYNTAX], None
+        if has_optional_syntax(tokens):
+            try:
+                expression = without_optional_syntax(expression)
+            except RewriteError:
+                return [_OPTIONAL_SYNTAX], None
+            tokens = tokenize(expression)
         try:
             cel.compile(expression)
         except Exception as exc:
@@ -398,16 +404,9 @@ def _string_sizes(tokens: list[Token], size_arguments: dict[int, str | None]) ->
 
 
 _OPTIONAL_SYNTAX: Final = (
-    "optional field selection '.?' and optional index '[?' (cel-go's optional types, in "
-    "Kubernetes' environment) are not supported by this CEL engine"
+    "selecting or indexing inside an optional value without '?' ('x.?a.b', 'x[?k][0]', cel-go's "
+    "optional chaining, in Kubernetes' environment) is not supported by this CEL engine"
 )
-
-
-def _has_optional_syntax(tokens: list[Token]) -> bool:
-    return any(
-        token.text in (".", "[") and index + 1 < len(tokens) and tokens[index + 1].text == "?"
-        for index, token in enumerate(tokens)
-    )
 
 
 def _is_operator(name: str) -> bool:

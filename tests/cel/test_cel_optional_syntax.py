@@ -1,0 +1,109 @@
+"""cel-go's optional syntax (`x.?f`, `x[?k]`) against upstream (`dralloc.cel.optional_syntax`).
+
+The answers in tests/cel/data/upstream_optional_answers.tsv were printed by Kubernetes
+1.36.3's `DeviceMatches` on OPTIONAL_DEVICE (tests/cel/upstream_eval, rebuilt and re-run by
+the k8s-marked test at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from cel_testing import build_upstream_program, make_device
+
+from dralloc.cel import CelCompileError, CelDevice, CelEnvironment, CelRuntimeError
+from dralloc.cel.optional_syntax import without_optional_syntax
+from dralloc.cel.source import RewriteError
+from dralloc.features import Features
+
+HERE = Path(__file__).resolve().parent
+TABLE = HERE / "data" / "upstream_optional_answers.tsv"
+OPTIONAL_DRIVER = "gpu.x"
+OPTIONAL_DEVICE = make_device(attributes={"model": "H100", "index": 3}, capacity={"memory": "80Gi"})
+
+# Selecting inside an optional without `?` (cel-go's optional chaining) is refused by name.
+NOT_SUPPORTED = frozenset({'{"a": {"b": 1}}.?a.b.orValue(0) == 1'})
+
+
+def _table() -> list[tuple[str, str]]:
+    rows = []
+    for line in TABLE.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#") and line.strip():
+            expression, answer = line.split("\t")
+            rows.append((expression, answer))
+    return rows
+
+
+def _answer(env: CelEnvironment, device: CelDevice, expression: str) -> str:
+    try:
+        return str(env.compile(expression).evaluate(device)).lower()
+    except CelCompileError as exc:
+        return f"COMPILE {exc}"
+    except CelRuntimeError as exc:
+        return f"ERR {exc}"
+
+
+def test_optional_steps_answer_as_upstream() -> None:
+    rows = _table()
+    assert len(rows) > 35
+    env = CelEnvironment(Features())
+    device = CelDevice.build(OPTIONAL_DRIVER, OPTIONAL_DEVICE, Features())
+    for expression, upstream in rows:
+        ours = _answer(env, device, expression)
+        if expression in NOT_SUPPORTED:
+            assert ours.startswith("COMPILE ") and "not supported" in ours, ours
+            continue
+        assert ours.split(" ")[0] == upstream.split(" ")[0], (expression, ours, upstream)
+        if upstream.startswith("ERR "):
+            assert ours.endswith(upstream[len("ERR ") :]), (expression, ours, upstream)
+
+
+def test_an_unknown_domain_is_present_as_upstreams_default_map_says() -> None:
+    """`device.attributes` answers every domain (an empty map for an unknown one), so
+    `.?dom` always has a value there, while `"dom" in device.attributes` is false."""
+    rewritten = without_optional_syntax("device.attributes.?dom.hasValue()")
+    assert rewritten == "(optional.of(device.attributes.dom)).hasValue()"
+    env = CelEnvironment(Features())
+    device = CelDevice.build(OPTIONAL_DRIVER, OPTIONAL_DEVICE, Features())
+    assert (
+        _answer(env, device, 'device.attributes.?dom.hasValue() && !("dom" in device.attributes)')
+        == "true"
+    )
+
+
+def test_the_rewrite_keeps_everything_around_the_optional_steps() -> None:
+    source = 'size(x) > 0 && device.attributes["d"].?m.orValue("") == "a" || [1][?0].hasValue()'
+    rewritten = without_optional_syntax(source)
+    assert rewritten.startswith("size(x) > 0 && (")
+    assert ".?" not in rewritten and "[?" not in rewritten
+    assert without_optional_syntax("a ? b : c") == "a ? b : c"
+    with pytest.raises(RewriteError):
+        without_optional_syntax("x.?a[0]")
+
+
+def test_a_chain_refused_is_named() -> None:
+    problems = CelEnvironment(Features()).check('device.attributes["d"].?m.size() > 0 && x.?a.b')
+    assert len(problems) == 1 and "optional value" in problems[0] and "not supported" in problems[0]
+
+
+@pytest.mark.k8s
+def test_the_table_is_what_upstream_prints(tmp_path_factory: pytest.TempPathFactory) -> None:
+    program = build_upstream_program("upstream_eval", tmp_path_factory.mktemp("upstream_eval"))
+    rows = _table()
+    device = {
+        "driver": OPTIONAL_DRIVER,
+        "attributes": {"model": {"string": "H100"}, "index": {"int": 3}},
+        "capacity": {"memory": {"value": "80Gi"}},
+    }
+    lines = [json.dumps({"expression": e, **device}) for e, _ in rows]
+    printed = subprocess.run(
+        [str(program), "gates-off"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert printed == [answer for _, answer in rows]
