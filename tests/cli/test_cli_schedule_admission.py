@@ -157,6 +157,16 @@ def test_a_second_global_default_class_is_refused_as_priority_admission_refuses_
         f"{path}: PriorityClass service: globalDefault: Forbidden: PriorityClass batch is "
         "already marked as default. Only one default can exist"
     ]
+    # Exported from a cluster where two creations raced: both stand, the lowest value wins.
+    stored = "metadata: {creationTimestamp: '2026-12-01T10:00:00Z', name: "
+    result, _ = _schedule(
+        tmp_path,
+        _priority_class("batch", 10, default=True).replace("metadata: {name: ", stored),
+        _priority_class("service", 100, default=True).replace("metadata: {name: ", stored),
+        _pod("web", "1"),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["items"][0]["spec"]["priority"] == 10
 
 
 def test_printed_pods_carry_what_priority_admission_set_as_the_server_stores_them(

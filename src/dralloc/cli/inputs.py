@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dralloc.api.core import Node, Pod, PriorityClass
 from dralloc.api.io import FieldValidation, LoadedObject, ReadNotes, SetAside, read_files
+from dralloc.api.meta import is_stored
 from dralloc.api.objects import ObjectSet
 from dralloc.api.resource import ResourceClaim
 from dralloc.api.validation import second_global_defaults
@@ -129,16 +130,22 @@ def _check_and_add(
 def _global_default_problems(
     cluster: ClusterInput, objects: Sequence[LoadedObject]
 ) -> list[Problem]:
-    """The Priority admission plugin's "only one default can exist": the files' classes are
-    created in input order, after the live cluster's (whose default, if any, stands)."""
-    live_defaults = [
+    """The Priority admission plugin's "only one default can exist", for the classes being
+    created: the files' classes in input order, after the classes a server already stored
+    (the live cluster's, and exported ones with a uid or creationTimestamp: a race between
+    two creations can have left two defaults there, and they stand)."""
+    stored_defaults = [
         o.obj.metadata.name
         for o in cluster.objects
-        if cluster.is_from_cluster(o) and isinstance(o.obj, PriorityClass) and o.obj.global_default
+        if isinstance(o.obj, PriorityClass)
+        and o.obj.global_default
+        and (cluster.is_from_cluster(o) or is_stored(o.obj.metadata))
     ]
     created = {id(o.obj): o for o in objects}
-    classes = [o.obj for o in objects if isinstance(o.obj, PriorityClass)]
-    refused = second_global_defaults(classes, live_defaults[0] if live_defaults else None)
+    classes = [
+        o.obj for o in objects if isinstance(o.obj, PriorityClass) and not is_stored(o.obj.metadata)
+    ]
+    refused = second_global_defaults(classes, stored_defaults[0] if stored_defaults else None)
     return [
         Problem(created[id(c)].file, created[id(c)].ref, "globalDefault", f"Forbidden: {why}")
         for c, why in refused
