@@ -219,6 +219,9 @@ def test_queued_jobs_are_admitted_as_dralloc_queue_admits_them() -> None:
         "0",
     )
     assert (gpus["team-b"]["used"], gpus["team-b"]["borrowed"]) == ("12", "4")
+    # The pending pretrain job's pods (suspended, so no claim in the cache) ask for 8 GPUs
+    # each: the 4 GPUs left free, 2 per node, are all stranded.
+    assert (document["summary"]["usedGpus"], document["summary"]["fragmentation"]) == (20, 1.0)
     assert document["notes"] == [
         "queues: Kueue's admission as `dralloc queue -f` runs it (3 of 4 workloads admitted, "
         "7 of 7 pods placed); the fleet shows the admitted jobs' pods where they were placed"

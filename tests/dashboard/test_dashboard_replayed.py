@@ -105,6 +105,21 @@ def test_queued_pods_not_yet_admitted_are_labelled_as_waiting_for_admission() ->
     assert explained["message"].startswith("waiting for its queue's admission when the replay")
 
 
+def test_the_claims_of_pods_the_admission_holds_count_in_the_fragmentation_tile() -> None:
+    # Tenants of 12 GPUs, jobs of 1 or (mostly) 8 GPUs on four 8-GPU nodes: at 300 s every
+    # pending pod is held by the admission (no claim in the cache), the typical one asks for 8
+    # GPUs, so of the 10 free GPUs the 2 beside a running job are stranded.
+    trace = (
+        "synthetic-jobs:jobs=20,tenants=2,quotas=12,rate=0.1,median=3600,seed=1,nodes=4,"
+        "gpus=1|8,weights=1|4"
+    )
+    state = replayed_state(RunSpec(trace, "fgd", 1, queues="besteffortfifo"), at=300.0)
+    assert {p["queue"] for p in state.document["pending"]} == {"admission"}
+    free = sorted(sum(1 - g["used"] for g in n["gpus"]) for n in state.document["nodes"])
+    assert free == [0, 0, 2, 8]
+    assert state.document["summary"]["fragmentation"] == 0.2
+
+
 def test_at_its_end_a_replay_leaves_no_pod_running() -> None:
     state = replayed_state(RunSpec(SMALL, "bestfit", 1))
     assert all(p.state is not PodState.RUNNING for p in state.result.pods)

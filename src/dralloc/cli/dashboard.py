@@ -39,6 +39,7 @@ from dralloc.cli.options import RecursiveOption, Validate, ValidateOption, Verbo
 
 if TYPE_CHECKING:
     from dralloc.api.core import Pod
+    from dralloc.api.resource import ResourceClaim
     from dralloc.cli.inputs import ClusterInput
     from dralloc.cli.queue import QueueRun
     from dralloc.dashboard import PriceBook, Published
@@ -191,6 +192,31 @@ def queue_statuses(run: QueueRun) -> dict[str, dict[str, Any]]:
     return statuses
 
 
+def held_claims(run: QueueRun) -> list[ResourceClaim]:
+    """The claims the pods of the Workloads `run` left pending would ask for, made from their
+    pod sets' ResourceClaimTemplates (one per pod, as the resourceclaim controller makes them
+    once the job starts): their jobs are suspended, so no pod and no claim of theirs is in the
+    cache, yet they are what waits (the fragmentation tile weighs them)."""
+    from dralloc.api.meta import ObjectMeta
+    from dralloc.api.resource import ResourceClaim
+
+    claims: list[ResourceClaim] = []
+    for key in run.pending():
+        workload = run.inputs.workloads[key]
+        namespace = workload.metadata.namespace
+        for pod_set in workload.spec.pod_sets:
+            for entry in pod_set.template.spec.resource_claims:
+                name = entry.resource_claim_template_name
+                template = run.inputs.claim_templates.get((namespace, name or ""))
+                if template is None:
+                    continue  # a claim by name is in the cache already, if it exists
+                for index in range(pod_set.count):
+                    claim_name = f"{workload.metadata.name}-{pod_set.name}-{index}-{entry.name}"
+                    metadata = ObjectMeta(name=claim_name, namespace=namespace)
+                    claims.append(ResourceClaim(metadata=metadata, spec=template.spec.spec))
+    return claims
+
+
 def offline_dashboard(
     cluster: ClusterInput,
     config: SchedulerConfiguration,
@@ -269,6 +295,7 @@ def offline_dashboard(
         prices=prices,
         generated_at=stamp,
         source=source or "offline",
+        waiting_claims=held_claims(run) if run is not None else (),
     )
     if notes:
         document["notes"] = notes

@@ -19,9 +19,11 @@ A GPU's `used` is the share of it allocated: 1 for an allocated whole GPU, the s
 over all slices for MIG, the shares' sum for a shared GPU. Utilization is the fleet's used
 GPUs over its GPUs. Fragmentation counts GPU capacity the same way, slices and shares
 included: the share of the free GPU capacity (a GPU's 1 - `used`) that sits on nodes where the
-typical pending claim (the median one by devices asked, `claim_device_count`) cannot be
-allocated now, as the allocator answers on each node with free capacity; 0 when nothing is
-free or nothing waits. Sixteen free 2g.20gb instances beside a claim for a 3g.40gb are all
+typical pending claim (the median one by devices asked, `claim_device_count`, among the
+cache's unallocated claims and the `waiting_claims` the caller adds: those of pods an
+admission still holds, which have no claim in the cache yet) cannot be allocated now, as the
+allocator answers on each node with free capacity; 0 when nothing is free or nothing waits.
+Sixteen free 2g.20gb instances beside a claim for a 3g.40gb are all
 stranded; a free whole GPU on a dynamic-MIG node, which could carve one, is not. (`/metrics`'
 `dralloc_fragmented_gpu_share` counts whole devices per node and driver instead, cheaply
 enough for every scrape.) Cost charges every provisioned GPU-hour at its model's price
@@ -345,8 +347,11 @@ class FleetBuilder:
         prices: PriceBook | None = None,
         generated_at: str = "",
         source: str = "",
+        waiting_claims: Sequence[ResourceClaim] = (),
     ) -> JSON:
-        """The document for the cache as it is now (see the module docstring)."""
+        """The document for the cache as it is now (see the module docstring).
+        `waiting_claims`: the claims pending pods would ask for that are not in the cache
+        (made from their templates), weighed with the cache's for the fragmentation tile."""
         prices = prices if prices is not None else PriceBook(None)
         holders = _holders(cache)
         names = sorted(cache.nodes)
@@ -424,7 +429,7 @@ class FleetBuilder:
                 "gpus": total_gpus,
                 "usedGpus": round(used_gpus, 4),
                 "utilization": round(used_gpus / total_gpus, 4) if total_gpus else 0.0,
-                "fragmentation": round(stranded_gpu_share(cache, free), 4),
+                "fragmentation": round(stranded_gpu_share(cache, free, waiting_claims), 4),
                 "pendingPods": len(pending),
                 "costPerHour": round(cost_total, 4),
                 "usedCostPerHour": round(cost_used, 4),
@@ -448,6 +453,7 @@ def build_fleet(
     prices: PriceBook | None = None,
     generated_at: str = "",
     source: str = "",
+    waiting_claims: Sequence[ResourceClaim] = (),
 ) -> JSON:
     """The document for the cache as it is now, computed from scratch (`FleetBuilder`
     remembers devices' facts between builds)."""
@@ -458,26 +464,36 @@ def build_fleet(
         prices=prices,
         generated_at=generated_at,
         source=source,
+        waiting_claims=waiting_claims,
     )
 
 
-def typical_pending_claim(cache: SchedulerCache) -> ResourceClaim | None:
+def typical_pending_claim(
+    cache: SchedulerCache, waiting: Iterable[ResourceClaim] = ()
+) -> ResourceClaim | None:
     """The median unallocated claim by the devices it asks for (the lower median, ties by
-    name); None when no claim with a known device count waits."""
+    name), among the cache's and `waiting` (claims of pending pods not in the cache; the
+    cache's copy wins for a name in both); None when no claim with a known device count
+    waits."""
+    claims = {f"{c.metadata.namespace}/{c.metadata.name}": c for c in waiting}
+    claims.update((f"{c.metadata.namespace}/{c.metadata.name}", c) for c in cache.claims.values())
     sized = sorted(
-        (n, f"{c.metadata.namespace}/{c.metadata.name}", c)
-        for c in cache.claims.values()
+        (n, key, c)
+        for key, c in claims.items()
         if c.status.allocation is None and (n := claim_device_count(c)) > 0
     )
     return sized[(len(sized) - 1) // 2][2] if sized else None
 
 
-def stranded_gpu_share(cache: SchedulerCache, free: Mapping[str, float]) -> float:
+def stranded_gpu_share(
+    cache: SchedulerCache, free: Mapping[str, float], waiting: Iterable[ResourceClaim] = ()
+) -> float:
     """The share of the free GPU capacity (`free`: node -> free GPUs, fractions of MIG slices
-    and shares included) on nodes where the typical pending claim cannot be allocated now
-    (the module docstring). One allocation attempt per node with free capacity."""
+    and shares included) on nodes where the typical pending claim (`typical_pending_claim` of
+    the cache and `waiting`) cannot be allocated now (the module docstring). One allocation
+    attempt per node with free capacity."""
     total = sum(v for v in free.values() if v > 0)
-    claim = typical_pending_claim(cache)
+    claim = typical_pending_claim(cache, waiting)
     if claim is None or total <= 0:
         return 0.0
     allocator = Allocator(cache.features)

@@ -29,13 +29,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dralloc.api.resource import ResourceClaim
 from dralloc.dashboard.fleet import PendingPodView, PriceBook, build_fleet
 from dralloc.dashboard.state import DEFAULT_HISTORY_LIMIT, Sample
 from dralloc.errors import InputError, Problem
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.sim.campaign import RunSpec, replay_autoscaling
 from dralloc.sim.job_replay import resolve_job_replay
-from dralloc.sim.openb_objects import NAMESPACE
+from dralloc.sim.openb_objects import NAMESPACE, pod_objects
 from dralloc.sim.prices import price_of
 from dralloc.sim.queue_replay import KueueAdmission, queue_policy
 from dralloc.sim.replay import ReplayOptions, replay
@@ -207,6 +208,7 @@ def replayed_state(
     document = build_fleet(
         kept[0],
         pending=_pending(result, scheduling),
+        waiting_claims=_held_claims(trace, result, scheduling),
         prices=prices,
         generated_at=generated_at,
         source=f"replay: {spec.workload}, {label}, seed {spec.seed}",
@@ -233,6 +235,27 @@ def replayed_state(
         document["notes"].append(f"queues ({spec.queues}) shaped the run but are not drawn")
     cost = float(document["summary"]["costPerHour"])
     return ReplayedState(document, _history(result.samples, cost), result, scheduling)
+
+
+def _held_claims(
+    trace: ReplayTrace, result: ReplayResult, scheduling: frozenset[str] | None
+) -> list[ResourceClaim]:
+    """The claims of the pods a queued run's admission still holds when it ends (not in the
+    scheduling queue, so not in the cache), as the pods will ask for them once admitted."""
+    if scheduling is None:
+        return []
+    held = {
+        pod.name
+        for pod in result.pods
+        if pod.state is PodState.PENDING and f"{NAMESPACE}/{pod.name}" not in scheduling
+    }
+    claims = []
+    for timed in trace.pods:
+        if timed.pod.name in held:
+            claim = pod_objects(timed.pod, trace.models, trace.source).claim
+            if claim is not None:
+                claims.append(claim)
+    return claims
 
 
 def _as_replay_option(problem: Problem) -> Problem:
