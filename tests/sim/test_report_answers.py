@@ -111,6 +111,13 @@ def test_a_queued_tie_tells_the_job_waits_and_the_work_preemption_threw_away() -
     assert "fragmented than" not in sentence  # no difference worth a clause
     table = _table([none, fair])
     assert "job wait p95" in table and "unfinished work USD" in table and "$242" in table
+    # The table says what the headline says: no best marked, both rows the same cost.
+    assert "class=best" not in table and ">best<" not in table
+    assert table.count(">same cost<") == 2
+    cheap = summary("fgd", CapacityCost(50, 10, 40, completed_gpu_hours=50), 10)
+    dear = summary("bestfit", CapacityCost(40, 20, 40, completed_gpu_hours=40), 20)
+    differs = _table([dear, cheap])
+    assert differs.count("class=best") == 1 and ">best<" in differs
 
 
 def test_a_few_dollars_of_fragmentation_are_not_called_a_difference() -> None:

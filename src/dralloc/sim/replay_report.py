@@ -136,7 +136,7 @@ def _sentence(workload: str, rows: Sequence[ReplayPolicySummary]) -> str:
     other_rate = other.capacity.per_completed_gpu_hour
     queued = bool(best.queues or other.queues)
     unfinished = _unfinished_clause(best, other) if queued else ""
-    if saved is None or other_rate is None or saved < 0.005 * max(total, 1.0):
+    if saved is None or other_rate is None or _ties(best, other):
         fragments = other.capacity.fragmented - best.capacity.fragmented
         gpus = _fragmented_gpus(other) - _fragmented_gpus(best)
         # A few dollars or a hundredth of a GPU is noise beside the capacity's cost.
@@ -205,6 +205,14 @@ def _unfinished_clause(best: ReplayPolicySummary, other: ReplayPolicySummary) ->
     )
 
 
+def _ties(best: ReplayPolicySummary, other: ReplayPolicySummary) -> bool:
+    """Whether `other` does its work for what `best` costs: a saving under 0.5 % of the best's
+    capacity (a few dollars beside it are noise). The headline then says they tie, and the
+    table marks no best."""
+    saved = saving(best.capacity, other.capacity)
+    return saved is not None and saved < 0.005 * max(best.capacity.provisioned, 1.0)
+
+
 def _fragmented_gpus(row: ReplayPolicySummary) -> float:
     """GPUs fragmented on average over the charged window."""
     window = row.makespan / _HOUR
@@ -214,6 +222,10 @@ def _fragmented_gpus(row: ReplayPolicySummary) -> float:
 def _table(rows: Sequence[ReplayPolicySummary]) -> str:
     ranked = _ranked(rows)
     best = ranked[0]
+    # As the headline says: when the next best ties with the best, neither is marked.
+    tied = len(ranked) > 1 and (
+        saving(best.capacity, ranked[1].capacity) is None or _ties(best, ranked[1])
+    )
     queued = any(row.queues for row in rows)
     headers = [
         "policy",
@@ -239,12 +251,14 @@ def _table(rows: Sequence[ReplayPolicySummary]) -> str:
         total = cost.provisioned or 1.0
         rate = cost.per_completed_gpu_hour
         saved = saving(best.capacity, cost) if row is not best else None
-        if saved is not None and saved < 0.005 * max(cost.provisioned, 1.0):
+        if saved is not None and _ties(best, row):
             saves = "same cost"  # within 0.5 %: the sentence above says they tie
         elif saved is not None:
             saves = money(saved)
+        elif row is best:
+            saves = "same cost" if tied else "best"
         else:
-            saves = "" if row is not best else "best"
+            saves = ""
         cells.append(
             [
                 swatch(row.label),
@@ -270,7 +284,7 @@ def _table(rows: Sequence[ReplayPolicySummary]) -> str:
         if queued
         else ""
     )
-    return table_html(headers, cells, best=index) + (
+    return table_html(headers, cells, best=None if tied else index) + (
         "<p class='note'>Medians over seeds. Every provisioned GPU-hour is charged at its "
         "model's price, from the first arrival to the end of the run, and split into used, "
         "fragmented (free, but FGD's measure says the trace's typical pods could not use it) "
