@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,11 @@ from dralloc.scheduler.framework import (
 from dralloc.scheduler.framework.scoring import Prioritizer, ScoredNodes, _ScoredSequence
 from dralloc.scheduler.framework.selection import NameOrder, select_host
 from dralloc.scheduler.plugins import ImageLocality
+from dralloc.scheduler.plugins.gpushare import TaskType
 from dralloc.scheduler.scheduler import Scheduler
+from dralloc.sim.experiment import SimulationSpeedups, build_simulation
+from dralloc.sim.traces import TraceNode
+from dralloc.sim.traces.openb import openb_models
 
 EXAMPLES = int(os.environ.get("DRALLOC_EQUIVALENCE_EXAMPLES", "60"))
 HOSTNAME = "kubernetes.io/hostname"
@@ -147,10 +152,20 @@ def _run(
 ) -> list[tuple[Any, ...]]:
     rng = random.Random(seed)
     built = build_scheduler(
-        SchedulerInputs(Features(), nodes=nodes, rng=rng, remember_verdicts=remember)
+        SchedulerInputs(
+            Features(),
+            nodes=nodes,
+            rng=rng,
+            remember_verdicts=remember,
+            framework_speedups=speedups,
+        )
     )
+    # The switches as the builder handed them to its framework (SchedulerInputs' wiring).
     framework = RecordingFramework(
-        built.framework().profile, rng=rng, pod_signature=built.signature, speedups=speedups
+        built.framework().profile,
+        rng=rng,
+        pod_signature=built.signature,
+        speedups=built.framework().speedups,
     )
     scheduler = Scheduler(built.cache, framework)
     placed: list[Pod] = []
@@ -331,3 +346,20 @@ def test_a_node_copy_holds_what_the_node_holds_and_changes_apart() -> None:
         assert len(node.pods) == 2 and len(node.pods_with_required_anti_affinity) == 1
         assert node.requested.milli_cpu == 1000 and len(node.used_ports) == 1
         assert copied.generation == node.generation + 2
+
+
+def test_the_builder_and_a_simulation_hand_their_switches_to_the_framework() -> None:
+    for speedups in (FrameworkSpeedups(), FrameworkSpeedups.none()):
+        inputs = SchedulerInputs(Features(), framework_speedups=speedups)
+        assert build_scheduler(inputs).framework().speedups == speedups
+    trace = TraceNode("n0", 8000, 32768, 1, "T4")
+    workload = [(TaskType(1000, 1000, 1, frozenset()), 1.0)]
+    for switches, expected in (
+        (SimulationSpeedups(), FrameworkSpeedups()),
+        (SimulationSpeedups.none(), FrameworkSpeedups.none()),
+        (replace(SimulationSpeedups(), framework_shortcuts=False), FrameworkSpeedups.none()),
+    ):
+        simulation = build_simulation(
+            [trace], workload, "fgd", random.Random(0), {"n0": 0}, openb_models(), speedups=switches
+        )
+        assert simulation.scheduler.framework.speedups == expected

@@ -29,7 +29,14 @@ from dralloc.errors import InputError, Problem
 from dralloc.features import Features
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfiguration
-from dralloc.scheduler.framework import Framework, NodeInfo, PodInfo, PodSignature, Profile
+from dralloc.scheduler.framework import (
+    Framework,
+    FrameworkSpeedups,
+    NodeInfo,
+    PodInfo,
+    PodSignature,
+    Profile,
+)
 from dralloc.scheduler.plugins import (
     Binder,
     DefaultPreemption,
@@ -88,7 +95,8 @@ class SchedulerInputs:
     node pool is filtered on that pool's nodes; the others are reported as a full scan would).
     `remember_what_ifs` lets a what-if loop that re-runs cycles on a cache it restores (gang
     preemption) remember verdicts for its own extent (`Framework.remembering`), also where
-    `remember_verdicts` is off (the live scheduler).
+    `remember_verdicts` is off (the live scheduler). `framework_speedups` are each framework's
+    own shortcuts (`FrameworkSpeedups`: uniform scores, ties drawn by position; all on).
     GPU sharing: `typical_pods` is FGD's target workload when its profile gives no args.
     Preemption: `preemption_frees_devices` lets it free the devices of victims' node-local
     claims (KEP-5690, beyond Kubernetes 1.36; off, as 1.36). `disruption_budgets` are the
@@ -120,6 +128,7 @@ class SchedulerInputs:
     device_speedups: DeviceSpeedups = field(default_factory=DeviceSpeedups)
     index_node_labels: bool = True
     remember_what_ifs: bool = True
+    framework_speedups: FrameworkSpeedups = field(default_factory=FrameworkSpeedups)
     typical_pods: Sequence[tuple[TaskType, float]] | None = None
     owners: OwnerSelectors | None = None
     namespace_labels: NamespaceLabels | None = None
@@ -271,6 +280,7 @@ def build_scheduler(
                 else None
             ),
             remember_what_ifs=inputs.remember_what_ifs,
+            speedups=inputs.framework_speedups,
         )
         for name, profile in profiles.items()
     }

@@ -31,7 +31,7 @@ from dralloc.features import Features
 from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.config import PluginRef, PluginSet, SchedulerConfiguration
-from dralloc.scheduler.framework import NodeInfo, PodInfo, Profile
+from dralloc.scheduler.framework import FrameworkSpeedups, NodeInfo, PodInfo, Profile
 from dralloc.scheduler.plugins.dynamicresources import DynamicResources
 from dralloc.scheduler.plugins.gangscheduling import GangLister, GangScheduling
 from dralloc.scheduler.plugins.gpushare import (
@@ -143,7 +143,9 @@ class SimulationSpeedups:
     - `node_classes`: DynamicResources shares its verdict across equally used nodes of one
       GPU model and count;
     - `interchangeable_devices`: DynamicResources takes a node's GPU usage as a multiset;
-    - `dra_outcomes`: DynamicResources keeps its Filter outcome per node generation.
+    - `dra_outcomes`: DynamicResources keeps its Filter outcome per node generation;
+    - `framework_shortcuts`: the framework's own `FrameworkSpeedups` (uniform scores, ties
+      drawn by position), all on or all off.
     """
 
     pod_verdicts: bool = True
@@ -151,10 +153,11 @@ class SimulationSpeedups:
     node_classes: bool = True
     interchangeable_devices: bool = True
     dra_outcomes: bool = True
+    framework_shortcuts: bool = True
 
     @classmethod
     def none(cls) -> SimulationSpeedups:
-        return cls(False, False, False, False, False)
+        return cls(False, False, False, False, False, False)
 
 
 def build_simulation(
@@ -264,6 +267,9 @@ def build_simulation(
                 # One machine's GPUs are of one model; selectors read the product name only.
                 interchangeable_devices=speedups.interchangeable_devices,
                 remember_outcomes=speedups.dra_outcomes,
+            ),
+            framework_speedups=(
+                FrameworkSpeedups() if speedups.framework_shortcuts else FrameworkSpeedups.none()
             ),
             typical_pods=workload,
             gangs=gangs if ganging else None,
