@@ -95,7 +95,7 @@ def test_simulate_summary_in_a_pipe_is_plain_columns(tmp_path: Path) -> None:
     assert lines[0] == SMALL_SYNTHETIC
     # The capacity's cost says what it is, and beside it the price of a unit of finished work.
     assert lines[1] == (
-        "policy   wait p50  wait p95  util %  GPU-h  capacity USD  USD/GPU-h  pending"
+        "policy   wait p50  wait p95  util %  completed GPU-h  capacity USD  USD/GPU-h  pending"
     )
     assert [line.split()[0] for line in lines[2:4]] == ["fgd", "bestfit"]
     assert all(len(line.split()) == 8 for line in lines[2:4])
@@ -175,4 +175,11 @@ def test_simulate_summary_with_queues_shows_job_waits_and_preemptions(tmp_path: 
             round(float(row["job_wait_p95_s"])),
         ]
         assert cells[-2] == row["preemptions"]
+        # The work and the fragmented share are report.html's: completed GPU-hours, and
+        # the capacity's fragmented USD over its USD, rounded as the report rounds it.
+        share = 100 * float(row["fragmented_cost_usd"]) / float(row["capacity_cost_usd"])
+        assert cells[-1] == f"{share:.1f}"
+        assert float(cells[5].replace(",", "")) == pytest.approx(
+            float(row["completed_gpu_hours"]), rel=0.01
+        )
     assert rows[0]["preemptions"] == "0"  # no queues, nothing to preempt

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from dralloc.sim.progress import CampaignClock
     from dralloc.sim.provenance import Provenance, TraceSource
     from dralloc.sim.runner import RunProgress
+    from dralloc.sim.summaries import ReplayPolicySummary
     from dralloc.sim.traces.timeline import NodeEvent
 
 EXIT_OK = 0
@@ -745,7 +746,7 @@ def _replay(
             # With queues, the jobs' waits (arrival to every pod running), as report.html.
             *(("job wait p50", "job wait p95") if queued else ("wait p50", "wait p95")),
             "util %",
-            "GPU-h",
+            "completed GPU-h",  # report.html's: the work USD/GPU-h divides by
             "capacity USD",
             "USD/GPU-h",
             "pending",
@@ -767,7 +768,7 @@ def _replay(
                 "-" if p50 is None else _compact(p50),
                 "-" if p95 is None else _compact(p95),
                 f"{100 * row.mean_utilization:.1f}",
-                _compact(row.gpu_hours),
+                _compact(row.capacity.completed_gpu_hours),
                 _compact(row.capacity.provisioned),
                 "-" if (rate := row.capacity.per_completed_gpu_hour) is None else f"{rate:.2f}",
                 f"{row.pending:g}",
@@ -776,7 +777,7 @@ def _replay(
                         "-" if row.jain is None else f"{row.jain:.3f}",
                         f"{row.stuck:g}",
                         f"{row.preemptions:g}",
-                        f"{100 * row.mean_fragmentation:.1f}",
+                        _fragmented_pct(row),
                     )
                     if queued
                     else ()
@@ -788,6 +789,13 @@ def _replay(
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
+def _fragmented_pct(row: ReplayPolicySummary) -> str:
+    """The fragmented share of the capacity, in %, as report.html's table prints it (its
+    used / fragmented / idle %), so both read the same figure rounded the same way."""
+    total = row.capacity.provisioned or 1.0
+    return f"{100 * row.capacity.fragmented / total:.1f}"
+
+
 def _replay_caption(seeds: int, scaled: bool, queued: bool = False) -> str:
     """What the replay table's figures are, the two costs above all: the capacity's (GPU
     prices) and, with an autoscaled fleet, the bill (node prices)."""
@@ -797,6 +805,8 @@ def _replay_caption(seeds: int, scaled: bool, queued: bool = False) -> str:
         "provisioned GPU-hour at its GPU model's price (--price); USD/GPU-h: capacity USD per "
         "GPU-hour of completed work"
     )
+    if queued:
+        caption += "; frag %: the capacity's fragmented share, as report.html's"
     if scaled:
         caption += "; billed USD: the fleet's node-hours at its shapes' node prices (--autoscaling)"
     return caption
