@@ -18,6 +18,7 @@ from dralloc.api.io import (
     FieldValidation,
     LoadedObject,
     ReadNotes,
+    _parse,
     decode_object,
     dump,
     kube_dict,
@@ -978,3 +979,60 @@ def test_a_null_attribute_is_an_attribute_without_a_value() -> None:
     )
     assert len(problems) == 1
     assert problems[0].startswith("spec.devices[0].attributes[model]: exactly one value")
+
+
+DUPLICATED_JSON = (
+    '{"apiVersion": "v1", "kind": "List", "items": ['
+    '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "j", "name": "k"},'
+    ' "spec": {"containers": [{"name": "c", "image": "i", "image": "j"}]}},'
+    '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ok", "namespace": "ml"}}]}'
+)
+
+
+def test_a_key_repeated_in_a_json_object_is_refused_naming_object_and_field() -> None:
+    loaded, problems = load_text(DUPLICATED_JSON, "pods.json")
+    assert loaded == []
+    assert [str(p) for p in problems] == [
+        'pods.json: Pod k: metadata.name: duplicate field "metadata.name"',
+        'pods.json: Pod k: spec.containers[0].image: duplicate field "spec.containers[0].image"',
+    ]
+
+
+def test_a_repeated_json_key_warns_under_warn_and_under_ignore_the_later_value_wins() -> None:
+    notes = ReadNotes()
+    warned, problems = load_text(
+        DUPLICATED_JSON, "pods.json", validation=FieldValidation.warn, notes=notes
+    )
+    assert problems == []
+    assert [o.obj.metadata.name for o in warned] == ["k", "ok"]
+    assert [str(w) for w in notes.warnings] == [
+        'pods.json: Pod k: metadata.name: duplicate field "metadata.name"',
+        'pods.json: Pod k: spec.containers[0].image: duplicate field "spec.containers[0].image"',
+    ]
+    ignoring = ReadNotes()
+    kept, problems = load_text(
+        DUPLICATED_JSON, "pods.json", validation=FieldValidation.ignore, notes=ignoring
+    )
+    assert ([o.obj.metadata.name for o in kept], problems, ignoring.warnings) == (
+        ["k", "ok"],
+        [],
+        [],
+    )
+
+
+def test_json_read_noting_repeated_keys_equals_json_read_without() -> None:
+    # Under ignore, JSON is parsed without the object hook: both ways give the same documents.
+    text = json.dumps(
+        {
+            "kind": "List",
+            "items": [
+                {
+                    "kind": "Pod",
+                    "metadata": {"name": f"p{i}", "labels": {"a": "1"}},
+                    "n": [1.5, None],
+                }
+                for i in range(3)
+            ],
+        }
+    )
+    assert _parse(text, find_repeated=True) == _parse(text, find_repeated=False)
