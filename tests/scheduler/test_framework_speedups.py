@@ -2,7 +2,9 @@
 on, a scheduler places, scores, reports and draws exactly as with all of them off, on small
 clusters of labelled, tainted nodes holding images, under pods that skip the pod-to-pod
 plugins and pods that do not (spread, inter-pod affinity, host ports, images held or not),
-with pods deleted in between; with remembered verdicts and without.
+pods with a ResourceClaim asking for one device or for `firstAvailable` alternatives (with
+DRAPrioritizedList on and off), with pods deleted in between; with remembered verdicts and
+without.
 
 CI runs 60 examples of the property; `DRALLOC_EQUIVALENCE_EXAMPLES=5000` soaks it."""
 
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -28,6 +31,7 @@ from dralloc.api.core import (
     NodeSpec,
     NodeStatus,
     Pod,
+    PodResourceClaim,
     PodSpec,
     ResourceRequirements,
     Taint,
@@ -35,6 +39,7 @@ from dralloc.api.core import (
 )
 from dralloc.api.meta import LabelSelector, ObjectMeta
 from dralloc.api.quantity import Quantity
+from dralloc.api.resource import DeviceClass, ResourceClaim, ResourceSlice
 from dralloc.features import Features
 from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
 from dralloc.scheduler.framework import (
@@ -102,6 +107,63 @@ def _node(index: int, images: int, tainted: bool, zones: int) -> Node:
     )
 
 
+DRIVER = "gpu.example.com"
+# Node i publishes the devices of SIZES[i % 3], so alternatives are served unevenly.
+SIZES = (("big",), ("small", "small"), ("big", "small"))
+
+
+def _device_class() -> DeviceClass:
+    selector = {"cel": {"expression": f'device.driver == "{DRIVER}"'}}
+    return msgspec.convert(
+        {"metadata": {"name": "gpu"}, "spec": {"selectors": [selector]}}, DeviceClass
+    )
+
+
+def _slice(index: int) -> ResourceSlice:
+    name = f"node-{index:02d}"
+    devices = [
+        {"name": f"{size}-{at}", "attributes": {"size": {"string": size}}}
+        for at, size in enumerate(SIZES[index % 3])
+    ]
+    spec = {
+        "driver": DRIVER,
+        "nodeName": name,
+        "pool": {"name": name, "generation": 1, "resourceSliceCount": 1},
+        "devices": devices,
+    }
+    return msgspec.convert({"metadata": {"name": name}, "spec": spec}, ResourceSlice)
+
+
+def _claim(index: int, kind: str) -> ResourceClaim:
+    """One device of any size ("claim"), or a big one else two small ones ("alternatives")."""
+
+    def sized(size: str) -> list[dict[str, object]]:
+        return [{"cel": {"expression": f'device.attributes["{DRIVER}"].size == "{size}"'}}]
+
+    if kind == "claim":
+        request: dict[str, object] = {"name": "gpu", "exactly": {"deviceClassName": "gpu"}}
+    else:
+        request = {
+            "name": "gpu",
+            "firstAvailable": [
+                {"name": "big", "deviceClassName": "gpu", "selectors": sized("big")},
+                {
+                    "name": "small",
+                    "deviceClassName": "gpu",
+                    "count": 2,
+                    "selectors": sized("small"),
+                },
+            ],
+        }
+    return msgspec.convert(
+        {
+            "metadata": {"name": f"c{index}", "namespace": "default"},
+            "spec": {"devices": {"requests": [request]}},
+        },
+        ResourceClaim,
+    )
+
+
 def _pod(index: int, kind: str, image: str) -> Pod:
     labels = {"app": "web" if index % 2 else "db"}
     requests = {"cpu": Quantity.parse("500m")} if kind != "besteffort" else {}
@@ -139,6 +201,11 @@ def _pod(index: int, kind: str, image: str) -> Pod:
             ],
             topology_spread_constraints=constraints,
             affinity=affinity,
+            resource_claims=(
+                [PodResourceClaim(name="gpu", resource_claim_name=f"c{index}")]
+                if kind in CLAIMED
+                else []
+            ),
         ),
     )
 
@@ -149,12 +216,15 @@ def _run(
     seed: int,
     remember: bool,
     speedups: FrameworkSpeedups,
+    prioritized_list: bool = True,
 ) -> list[tuple[Any, ...]]:
     rng = random.Random(seed)
     built = build_scheduler(
         SchedulerInputs(
-            Features(),
+            Features().with_gates(DRAPrioritizedList=prioritized_list),
             nodes=nodes,
+            slices=[_slice(i) for i in range(len(nodes))],
+            classes=[_device_class()],
             rng=rng,
             remember_verdicts=remember,
             framework_speedups=speedups,
@@ -174,6 +244,8 @@ def _run(
         if delete_first and placed:
             scheduler.remove_pod(placed.pop(0))
         pod = _pod(i, kind, image)
+        if kind in CLAIMED:
+            built.cache.set_claim(_claim(i, kind))
         outcome = scheduler.schedule_one(pod)
         if outcome.node is not None:
             placed.append(pod)
@@ -192,7 +264,10 @@ def _run(
     return seen
 
 
-KINDS = st.sampled_from(["plain", "besteffort", "spread", "soft-spread", "anti", "prefer", "port"])
+CLAIMED = ("claim", "alternatives")
+KINDS = st.sampled_from(
+    ["plain", "besteffort", "spread", "soft-spread", "anti", "prefer", "port", *CLAIMED]
+)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
@@ -202,6 +277,7 @@ KINDS = st.sampled_from(["plain", "besteffort", "spread", "soft-spread", "anti",
     st.integers(1, 3),
     st.integers(0, 3),
     st.booleans(),
+    st.booleans(),
 )
 def test_every_shortcut_on_schedules_exactly_as_all_of_them_off(
     shapes: list[tuple[int, bool]],
@@ -209,10 +285,11 @@ def test_every_shortcut_on_schedules_exactly_as_all_of_them_off(
     zones: int,
     seed: int,
     remember: bool,
+    prioritized_list: bool,
 ) -> None:
     nodes = [_node(i, images, tainted, zones) for i, (images, tainted) in enumerate(shapes)]
-    fast = _run(nodes, steps, seed, remember, FrameworkSpeedups())
-    plain = _run(nodes, steps, seed, remember, FrameworkSpeedups.none())
+    fast = _run(nodes, steps, seed, remember, FrameworkSpeedups(), prioritized_list)
+    plain = _run(nodes, steps, seed, remember, FrameworkSpeedups.none(), prioritized_list)
     assert fast == plain
 
 

@@ -237,8 +237,9 @@ class ScorePlugin(Protocol):
 class UniformScorer(Protocol):
     """A Score plugin that can tell, once per cycle, that it gives every node the same raw
     score (dralloc's extension, for `FrameworkSpeedups.uniform_scores`): ImageLocality for
-    a pod whose images no node holds. The framework then calls no `score` of this plugin in
-    the cycle and puts the one value through the same normalising, range check and weight."""
+    a pod whose images no node holds, DynamicResources for a pod with no alternatives. The
+    framework then calls no `score` of this plugin in the cycle and puts the one value
+    through the same normalising, range check and weight."""
 
     name: str
 

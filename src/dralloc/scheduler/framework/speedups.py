@@ -6,6 +6,7 @@ None changes a decision, a score total, a message or the random numbers a cycle 
 - `uniform_scores`: a Score plugin that declares, for one cycle, the raw score every node
   gets (`UniformScorer`: ImageLocality for a pod whose images no node holds) is not called
   per node; its one value goes through the same normalising, range check and weighting.
+  DynamicResources declares 0 for a pod with no `firstAvailable` alternative to score.
 - `ties_by_position`: ties between equally scored nodes are drawn over the tied nodes'
   positions in the cycle's node list when that list is in name order (a `NodeSnapshot`'s
   list always is), instead of over their sorted names: the same node at the same draw,

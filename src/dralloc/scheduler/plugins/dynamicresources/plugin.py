@@ -66,7 +66,8 @@
   there (8 being the most alternatives a request may list), summed over the claims and scaled
   to 0..100 by the best node; so the node serving earlier alternatives wins, other things
   equal. A node whose allocation Filter did not keep (a verdict shared across alike nodes)
-  scores 0, as upstream's does for a node without a stored allocation.
+  scores 0, as upstream's does for a node without a stored allocation. A pod with no
+  alternative to score (or the gate off) declares its 0 once per cycle (`uniform_score`).
 * PostFilter runs before DefaultPreemption and adds its reason to the FitError message, as
   upstream's does: `no new claims to deallocate` for a pod without claims (or whose PreFilter
   stopped before reading them), `still not schedulable` otherwise.
@@ -327,6 +328,17 @@ class DynamicResources:
         ]
         allocations += list(zip(claims.pending, results, strict=False))
         return sum(_alternatives_score(c, a) for c, a in allocations), SUCCESS
+
+    def uniform_score(self, state: CycleState, pod: PodInfo) -> int | None:
+        """0 for every node when `score` would stop at its first checks (no claims, no
+        `firstAvailable` alternative, DRAPrioritizedList off): the common pod asks for no
+        alternatives, and its cycle then calls no `score` (`FrameworkSpeedups.uniform_scores`)."""
+        claims = state.get(_STATE_KEY, PodClaims)
+        if claims is None or not claims.has_alternatives():
+            return 0
+        if not self.cache.features.enabled("DRAPrioritizedList"):
+            return 0
+        return None
 
     def normalize_scores(self, state: CycleState, pod: PodInfo, scores: dict[str, int]) -> Status:
         default_normalize(scores, reverse=False)
