@@ -3,8 +3,9 @@ imported by tests/cel/test_cel_cost.py).
 
 The selectors mix what moves the estimate: nested comprehensions over the device's maps and
 over literals, `cel.bind`, string concatenation, `lowerAscii`, `matches`, `startsWith`,
-`in`, `?:`, quantities, `has()`, and the `device.attributes.dom` field form upstream's size
-estimator does not know. Some do not compile upstream (a type error); the test skips those.
+`in`, `?:`, quantities, `has()`, `replace`, `split` and `join`, IPs and CIDRs, sets, and
+the `device.attributes.dom` field form upstream's size estimator does not know. Some do not
+compile upstream (a type error); the test skips those.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ _FIXED = (
     'has(device.attributes["d"].s)',
     'device.attributes["d"].b',
     "!device.attributes.dom.b",
+    'cidr("10.0.0.0/8").containsIP(device.attributes["d"].ip)',
+    'cidr(device.attributes["d"].net).containsCIDR("10.1.0.0/16")',
+    "isIP(device.attributes.dom.s)",
+    'ip(device.attributes["d"].ip).isLoopback()',
+    'sets.contains(["a"], [device.driver])',
+    'device.attributes["d"].l.sum() > 2',
 )
 
 
@@ -88,11 +95,16 @@ class SelectorGenerator:
         rng = self.rng
         if names and rng.random() < 0.4:
             return rng.choice(names)
-        kind = rng.randrange(5)
+        kind = rng.randrange(7)
         if kind == 0:
             return f"{self.string(depth, names)}.lowerAscii()"
         if kind == 1 and depth < 4:
             return f"({self.string(depth + 1, names)} + {self.string(depth + 1, names)})"
+        if kind == 2 and depth < 4:
+            replaced = ", ".join(self.string(depth + 1, names) for _ in range(3))
+            return replaced.replace(", ", ".replace(", 1) + ")"
+        if kind == 3 and depth < 4:
+            return f'{self.string(depth + 1, names)}.split(",").join("-")'
         return rng.choice(_STRINGS)
 
     def integer(self, depth: int, names: tuple[str, ...]) -> str:
