@@ -469,7 +469,8 @@ def dashboard_command(
             "--at",
             metavar="SECONDS",
             help="--replay: stop at this time on the trace's clock and show the cluster then "
-            "(default: the replay's end, when most pods have finished).",
+            "(default: the replay's end, when most pods have finished; a time past it stops "
+            "there too).",
         ),
     ] = None,
     address: Annotated[
