@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from cel_testing import ALL_ON, DRIVER, Evaluate, make_device
+from cel_testing import ALL_ON, DRIVER, Evaluate, build_upstream_program, make_device
 
 from dralloc.api.resource import Device
 from dralloc.cel import CelDevice, CelEnvironment
@@ -23,3 +25,9 @@ def evaluate() -> Evaluate:
         return env.compile(expression).evaluate(cel_device)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def upstream_eval(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/cel/upstream_eval built once per session (upstream's `DeviceMatches`)."""
+    return build_upstream_program("upstream_eval", tmp_path_factory.mktemp("upstream_eval"))

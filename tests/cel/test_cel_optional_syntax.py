@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cel_testing import build_upstream_program, make_device
+from cel_testing import make_device
 
 from dralloc.cel import CelCompileError, CelDevice, CelEnvironment, CelRuntimeError
 from dralloc.cel.optional_syntax import without_optional_syntax
@@ -90,8 +90,7 @@ def test_a_chain_refused_is_named() -> None:
 
 
 @pytest.mark.k8s
-def test_the_table_is_what_upstream_prints(tmp_path_factory: pytest.TempPathFactory) -> None:
-    program = build_upstream_program("upstream_eval", tmp_path_factory.mktemp("upstream_eval"))
+def test_the_table_is_what_upstream_prints(upstream_eval: Path) -> None:
     rows = _table()
     device = {
         "driver": OPTIONAL_DRIVER,
@@ -100,7 +99,7 @@ def test_the_table_is_what_upstream_prints(tmp_path_factory: pytest.TempPathFact
     }
     lines = [json.dumps({"expression": e, **device}) for e, _ in rows]
     printed = subprocess.run(
-        [str(program), "gates-off"],
+        [str(upstream_eval), "gates-off"],
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,
