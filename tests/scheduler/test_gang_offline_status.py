@@ -25,9 +25,12 @@ from dralloc.scheduler.gangs import GangKey
 WAP = parse_gates("GenericWorkload=true,GangScheduling=true,WorkloadAwarePreemption=true")
 
 
-def priority_class(name: str, value: int, *, default: bool = False) -> str:
+def priority_class(name: str, value: int, *, default: bool = False, stored: bool = False) -> str:
+    # `stored`: exported from a cluster (the server set creationTimestamp), so not re-admitted.
+    created = ", creationTimestamp: '2026-12-01T10:00:00Z'" if stored else ""
     return (
-        f"apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {{name: {name}}}\n"
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\n"
+        f"metadata: {{name: {name}{created}}}\n"
         f"value: {value}\nglobalDefault: {'true' if default else 'false'}\n"
     )
 
@@ -84,8 +87,9 @@ def test_without_a_class_name_the_lowest_global_default_class_gives_the_priority
     assert (
         group_priority(
             tmp_path,
-            priority_class("batch", 70, default=True),
-            priority_class("background", 50, default=True),
+            # Two defaults exist only where two creations raced: classes a server stored.
+            priority_class("batch", 70, default=True, stored=True),
+            priority_class("background", 50, default=True, stored=True),
             pod_group("train"),
             cpu_pod("train-0", group="train"),
         )
