@@ -101,10 +101,16 @@ def test_unary_runs_and_literals_are_read_as_cel_go_reads_them() -> None:
 
 @pytest.mark.parametrize(
     "expression",
-    ["", "device.?x", "Foo{a: 1}", "a.1", "(1", "1 2", "a. 5", "x.all(1, true)", "[1 2]"],
+    ["", "Foo{a: 1}", "a.1", "(1", "1 2", "a. 5", "x.all(1, true)", "[1 2]"],
 )
 def test_a_construct_not_modelled_is_no_tree(expression: str) -> None:
     assert _tree(expression) is None
+
+
+def test_optional_steps_are_selections_and_indexes_marked_optional() -> None:
+    assert _tree("device.?x") == Select(Ident("device"), "x", optional=True)
+    assert _tree('a[?"k"].b') == Select(Index(Ident("a"), Literal("string", '"k"'), True), "b")
+    assert _tree("a[?]") is None
 
 
 def test_long_chains_are_walked_without_recursing_per_operand_or_step() -> None:

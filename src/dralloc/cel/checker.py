@@ -285,6 +285,8 @@ class _Inference(TreeWalk[CelType]):
         return operand if operand in ("int", "double") else None
 
     def select(self, node: Select, operand_type: CelType) -> CelType:
+        if node.optional:
+            return None  # an optional value (`x.?f`): not modelled
         operand = node.operand
         if (
             isinstance(operand, Ident)
@@ -299,6 +301,8 @@ class _Inference(TreeWalk[CelType]):
 
     def index(self, node: Index, value: CelType) -> CelType:
         self.walk(node.key)
+        if node.optional:
+            return None  # an optional value (`x[?k]`): not modelled
         if is_list(value):
             return _element(value)
         return _map_value(value)

@@ -309,6 +309,9 @@ class _Estimate(TreeWalk[_Node]):
         return self.sized(_Node(operand.type, add_costs(operand.cost, 1), 0))
 
     def select(self, node: Select, operand: _Node) -> _Node:
+        if node.optional:
+            # `x.?f` is cel-go's call `_?._`: 1; its optional value's size is not modelled.
+            return _Node(None, add_costs(operand.cost, 1), 0)
         field = node.field
         if operand.type == DEVICE_TYPE:
             field_type: str | None = self.device_types.get(field)
@@ -331,6 +334,8 @@ class _Estimate(TreeWalk[_Node]):
     def index(self, node: Index, container: _Node) -> _Node:
         key = self.walk(node.key)
         cost = add_costs(container.cost, key.cost, 1)
+        if node.optional:
+            return _Node(None, cost, 0)  # `x[?k]`: an optional value of unmodelled size
         if is_list(container.type):
             item_type = list_item_type(container.type)
             step = "@items"
@@ -378,6 +383,9 @@ class _Estimate(TreeWalk[_Node]):
         """(own cost, result size or None) of a call, k8s.io/apiserver library/cost.go
         first, then cel-go's estimators (its ext libraries', checker/cost.go's); 0 for a
         function none of them is modelled. `written` are the arguments as written."""
+        if name in ("value", "orValue") and target is not None:
+            # An optional's value: a scalar's size 1, any other's unknown, so at least 1.
+            return 1, 1
         if name in UNIT_COST_FUNCTIONS:
             return 1, None
         if name in SETS_COST_FACTOR and target is None and len(args) == 2:

@@ -95,6 +95,14 @@ UNIT_COST_FUNCTIONS: Final = frozenset(
         "getSeconds",
         "getMilliseconds",
         "charAt",
+        # cel-go's optional values
+        "hasValue",
+        "value",
+        "orValue",
+        "or",
+        "optional.of",
+        "optional.ofNonZeroValue",
+        "optional.none",
         # k8s.io/apiserver library/cost.go: IP and CIDR accessors are nominal
         "masked",
         "prefixLength",

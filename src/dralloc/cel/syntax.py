@@ -16,7 +16,7 @@ operand outwards through `member_steps`, so no walker recurses once per operand 
 order the source reads.
 
 The grammar modelled is what a selector that passed the library's own parse can use; any
-other construct (a token out of place, message construction, `.?`) makes `parse` answer
+other construct (a token out of place, message construction) makes `parse` answer
 None, "not modelled", and each walker then answers "unknown". `NotModelled` is also what a
 walker raises for a construct it does not model itself.
 
@@ -75,18 +75,20 @@ class Ident:
 
 @dataclass(slots=True)
 class Select:
-    """`operand.field`."""
+    """`operand.field`, or cel-go's optional selection `operand.?field` (`optional`)."""
 
     operand: Expr
     field: str
+    optional: bool = False
 
 
 @dataclass(slots=True)
 class Index:
-    """`operand[key]`."""
+    """`operand[key]`, or cel-go's optional index `operand[?key]` (`optional`)."""
 
     operand: Expr
     key: Expr
+    optional: bool = False
 
 
 @dataclass(slots=True)
@@ -417,13 +419,19 @@ class _Parser:
             text = texts[self.pos]
             if text == ".":
                 self.pos += 1
+                if texts[self.pos] == "?":
+                    self.pos += 1
+                    node = Select(node, self.name(), optional=True)
+                    continue
                 name = self.name()
                 node = self.method(node, name) if texts[self.pos] == "(" else Select(node, name)
             elif text == "[":
                 self.pos += 1
+                optional = texts[self.pos] == "?"
+                self.pos += optional
                 key = self.expression()
                 self.expect("]")
-                node = Index(node, key)
+                node = Index(node, key, optional)
             else:
                 return node
 
