@@ -47,7 +47,7 @@ Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
 - Not available (a compile error names what is missing): `format`, `sortBy`, the URL
   library and optional chaining (`x.?a.b`, `x.?a.?b`), all in Kubernetes 1.36's
   environment; `x.?f` and `x[?k]` are rewritten into the library's optional values
-  (`optional_syntax.py`) and are not estimated (their cost counts 0). Two-variable
+  (`optional_syntax.py`), estimated as upstream does. Two-variable
   comprehensions are rewritten into one-variable ones (`source.py`).
 - Scopes are not tracked: a name bound by any comprehension or `cel.bind` in the expression
   is accepted anywhere in it (a use outside its scope fails at run time as "undeclared
