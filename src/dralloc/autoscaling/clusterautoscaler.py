@@ -123,7 +123,7 @@ def view_of(
         life = node.lifecycle
         if life.requested_at > now or (life.gone_at is not None and life.gone_at <= now):
             continue
-        if life.launch_failed or life.deleting_at is not None or life.gone_at is not None:
+        if life.launch_failed or life.is_leaving(now):
             leaving.append(node)
             continue
         template = templates[life.shape]
@@ -346,7 +346,7 @@ class ClusterAutoscaler(FleetAutoscaler):
                         result,
                     )
                 continue
-            if life.deleting_at is not None:
+            if life.is_deleting(now):
                 continue
             deadline = life.startup_deadline(
                 self._provision_time(self._group(node.group)), options.max_node_startup_time

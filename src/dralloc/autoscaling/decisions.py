@@ -38,6 +38,7 @@ class NoScaleUpReason(StrEnum):
     RESOURCE_LIMIT = "cluster-wide resource limit reached"
     NOT_CHOSEN = "another node group was chosen"
     NO_TEMPLATE = "no node template (scale from zero needs an observed node)"
+    BLOCK_CLOSED = "capacity block outside its window"
 
 
 class FailedScaleUpReason(StrEnum):

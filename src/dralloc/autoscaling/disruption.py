@@ -94,7 +94,7 @@ def allowed(k: Karpenter, pool: NodePool, reason: DisruptionReason, now: float) 
         and (n.lifecycle.gone_at is None or n.lifecycle.gone_at > now)
         and n.lifecycle.requested_at <= now
     ]
-    deleting = sum(1 for n in nodes if n.lifecycle.deleting_at is not None)
+    deleting = sum(1 for n in nodes if n.lifecycle.is_leaving(now))
     limits = [
         b.allowed(len(nodes))
         for b in pool.disruption.budgets
@@ -145,8 +145,8 @@ def disrupt(
             result.disruptions.append(Disrupted(now, "Expiration", "Expired", (node.name,)))
     if any(d.method == "Expiration" for d in result.disruptions):
         view = FleetView(
-            tuple(n for n in view.ready if n.lifecycle.deleting_at is None),
-            tuple(n for n in view.upcoming if n.lifecycle.deleting_at is None),
+            tuple(n for n in view.ready if not n.lifecycle.is_leaving(now)),
+            tuple(n for n in view.upcoming if not n.lifecycle.is_leaving(now)),
             view.leaving,
         )
     candidates = [n for n in view.ready if _is_candidate(k, n, pods_on, state, now)]
@@ -176,7 +176,7 @@ def _is_candidate(
 ) -> bool:
     pool = k.pool(node.group)
     after = pool.disruption.consolidate_after
-    if after is None or node.lifecycle.deleting_at is not None:
+    if after is None or node.lifecycle.is_leaving(now):
         return False
     since = k.last_pod_event.get(node.name, now)
     return now >= since + after and not _blocked(node, pods_on, state)

@@ -11,6 +11,10 @@ run; only its owner calls `request`, `start` and `NodeLifecycle.delete`.
 `start` gives every node group its `min` nodes, already running at time 0 (a static fleet, or a
 cluster-autoscaler group's floor): they are requested at 0 with zero provisioning delays (their
 terminate delay is the shape's).
+
+A capacity block's node (§6) is scheduled at its request for deletion at the block's `end`:
+the replay drains it then (its pods evicted, as at a spot deadline) and billing stops when it is
+gone. Keeping launches inside the window is the scaler's job (`block_open`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,17 @@ class FleetNode:
     @property
     def name(self) -> str:
         return self.lifecycle.name
+
+
+def block_open(
+    config: AutoscalingConfig, shape: str, capacity_type: CapacityType, at: float
+) -> bool:
+    """False for a capacity block's offering outside its [start, end) window (§6): the
+    provider launches nothing there; True for every other offering."""
+    window = config.shapes[shape].availability.block
+    if capacity_type is not CapacityType.BLOCK or window is None:
+        return True
+    return window[0] <= at < window[1]
 
 
 @dataclass
@@ -85,6 +100,10 @@ class Fleet:
             launch_failure=launch_failure,
             interruption_rate_per_hour=hazard,
         )
+        window = shape.availability.block
+        block = window if group.capacity_type is CapacityType.BLOCK else None
+        if block is not None and not lifecycle.launch_failed:
+            lifecycle.delete(max(block[1], at))
         options = self.config.options
         billing = Billing(price, options.billing_start, options.minimum_billed_seconds)
         self._nodes.append(FleetNode(lifecycle, group.name, group.capacity_type, billing))

@@ -59,7 +59,7 @@ from dralloc.autoscaling.cron import EPOCH
 from dralloc.autoscaling.decisions import Disrupted, NodeClaimLaunch, Offering
 from dralloc.autoscaling.disruption import disrupt
 from dralloc.autoscaling.estimator import container_requests, requested_devices
-from dralloc.autoscaling.fleet import FleetNode
+from dralloc.autoscaling.fleet import FleetNode, block_open
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, pod_key, unbound
 from dralloc.autoscaling.virtualpods import VirtualPod, place_virtual
 from dralloc.scheduler.cache import pod_claim_keys
@@ -216,7 +216,7 @@ class Karpenter(FleetAutoscaler):
             # Registration (and initialization: devices published) within 15 min, else the
             # NodeClaim is deleted; its pods are provisioned for again.
             deadline = life.startup_deadline(REGISTRATION_TTL, REGISTRATION_TTL)
-            if life.deleting_at is None and deadline is not None and deadline[0] <= now:
+            if not life.is_deleting(now) and deadline is not None and deadline[0] <= now:
                 self._handled.add(node.name)
                 life.delete(now)
                 timed_out.append(node.name)
@@ -250,6 +250,8 @@ class Karpenter(FleetAutoscaler):
                     continue
                 if capacity_type is CapacityType.RESERVED and self._reserved_left(shape, now) <= 0:
                     continue
+                if not block_open(self.config, shape, capacity_type, now):
+                    continue
                 out.append(Offering(shape, capacity_type, price))
         return out
 
@@ -258,7 +260,7 @@ class Karpenter(FleetAutoscaler):
             n
             for n in self.fleet.nodes()
             if not n.lifecycle.launch_failed
-            and n.lifecycle.deleting_at is None
+            and not n.lifecycle.is_leaving(now)
             and (n.lifecycle.gone_at is None or n.lifecycle.gone_at > now)
         ]
 

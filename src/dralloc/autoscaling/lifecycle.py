@@ -21,7 +21,9 @@ A failed launch (probability `launch_failure`) ends at request + launch delay wi
 Deletion may start in any phase (scale-down, expiry, a spot interruption before the devices
 are published, a start-up timeout): later phases that had not happened are cancelled, and the
 node is gone after the drain (capped at `maxGracefulTerminationSec`, 600 s) plus the terminate
-delay. A node deleted before it launched is gone at once.
+delay. A node deleted before it launched is gone at once. A deletion may be scheduled ahead (a
+spot deadline, a capacity block's end, §6): the node is deleting only from then on
+(`is_deleting(now)`), and an earlier deletion (a scale-down, a start-up timeout) replaces it.
 
 Billing: from `Launched` (or from the request with `billingStart: request`) until gone, per
 second rounded up, at least `minimumBilledSeconds` (60 by default, as EC2's per-second billing).
@@ -220,9 +222,13 @@ class NodeLifecycle:
         self, at: float, drain_seconds: float = 0.0, max_drain_seconds: float = MAX_DRAIN_SECONDS
     ) -> float:
         """Start deleting at `at`; returns when the node is gone. Phases after `at` that had
-        not happened are cancelled. Deleting twice keeps the first deletion."""
+        not happened are cancelled. Deleting twice keeps the earlier deletion."""
         if self.gone_at is not None:
-            return self.gone_at
+            if self.deleting_at is None or at >= self.deleting_at:
+                return self.gone_at
+            # A deletion scheduled ahead gives way: replan from the drawn timeline.
+            self.deleting_at = self.gone_at = None
+            self._phases = self._planned()
         if at < self.requested_at:
             raise ValueError(f"node {self.name}: deleted at {at} before its request")
         kept = [(time, phase) for time, phase in self._phases if time <= at]
@@ -237,6 +243,16 @@ class NodeLifecycle:
         self.gone_at = at + drain + self.terminate_delay
         self._phases = [*kept, (at, NodePhase.DELETING), (self.gone_at, NodePhase.GONE)]
         return self.gone_at
+
+    def is_deleting(self, now: float) -> bool:
+        """Deletion has started by `now` (one scheduled ahead has not, see the module doc)."""
+        return self.deleting_at is not None and self.deleting_at <= now
+
+    def is_leaving(self, now: float) -> bool:
+        """Deleting by `now`, or a spot node past its interruption notice: the provider
+        taints it `NoSchedule` then (§6), so an autoscaler no longer counts on it."""
+        notice = self.interruption_notice_at
+        return self.is_deleting(now) or (notice is not None and notice <= now)
 
     def startup_deadline(
         self, max_node_provision_time: float, max_node_startup_time: float

@@ -3,7 +3,8 @@ balancing and the provider's answer (spec/autoscaling.md §4.2, §4.5, §6).
 
 Owns nothing between loops: functions of the `ClusterAutoscaler` that calls them (its
 config, templates, fleet, backoff and seeded rng) and of one loop's planning snapshot. Per
-node group (config order) not at max, not backed off, with a template: an estimate
+node group (config order) not at max, not backed off, with a template, and for a capacity
+block inside its window (§6): an estimate
 (`estimator.py`) on a fork of the snapshot, capped by the group's max, `maxNodesTotal`,
 `maxNodesPerScaleUp` and the maxima of `coresTotal` / `memoryTotal` (GiB, over the nodes'
 capacity, upcoming nodes by their template's, as CA's `ResourceLimiter`); the expander chain
@@ -38,6 +39,7 @@ from dralloc.autoscaling.decisions import (
 )
 from dralloc.autoscaling.estimator import Estimate, container_requests, estimate, pack_order
 from dralloc.autoscaling.expanders import Option, build_chain, choose
+from dralloc.autoscaling.fleet import block_open
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, pod_key
 from dralloc.autoscaling.templates import NodeTemplate
 from dralloc.autoscaling.utilization import device_utilization
@@ -170,6 +172,8 @@ def _excluded(
         return NoScaleUpReason.MAX_SIZE_REACHED
     if ca.backoff.is_backed_off(group.name, now):
         return NoScaleUpReason.BACKED_OFF
+    if not block_open(ca.config, group.shape, group.capacity_type, now):
+        return NoScaleUpReason.BLOCK_CLOSED
     if shape.template_source is TemplateSource.OBSERVED and group.name not in ca._ever_existed:
         return NoScaleUpReason.NO_TEMPLATE
     return None
@@ -267,7 +271,7 @@ def _request(
             if n.lifecycle.shape == group.shape
             and n.capacity_type is group.capacity_type
             and not n.lifecycle.launch_failed
-            and n.lifecycle.deleting_at is None
+            and not n.lifecycle.is_leaving(now)
             and (n.lifecycle.gone_at is None or n.lifecycle.gone_at > now)
         )
         granted = max(0, min(count, capacity - live))

@@ -53,8 +53,8 @@ def status_of(ca: ClusterAutoscaler, now: float) -> dict[str, object]:
             and not n.lifecycle.launch_failed
             and (n.lifecycle.gone_at is None or n.lifecycle.gone_at > now)
         ]
-        deleting = [n for n in live if n.lifecycle.deleting_at is not None]
-        active = [n for n in live if n.lifecycle.deleting_at is None]
+        deleting = [n for n in live if n.lifecycle.is_leaving(now)]
+        active = [n for n in live if not n.lifecycle.is_leaving(now)]
         ready = [n for n in active if n.lifecycle.devices_published_at <= now]
         registered_upcoming = [
             n for n in active if n.lifecycle.registered_at <= now < n.lifecycle.devices_published_at
