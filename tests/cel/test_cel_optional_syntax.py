@@ -1,4 +1,5 @@
-"""cel-go's optional syntax (`x.?f`, `x[?k]`) against upstream (`dralloc.cel.optional_syntax`).
+"""cel-go's optional syntax (`x.?f`, `x[?k]`) and `first()`/`last()` against upstream
+(`dralloc.cel.optional_syntax`).
 
 The answers in tests/cel/data/upstream_optional_answers.tsv were printed by Kubernetes
 1.36.3's `DeviceMatches` on OPTIONAL_DEVICE (tests/cel/upstream_eval, rebuilt and re-run by

@@ -103,6 +103,8 @@ UNIT_COST_FUNCTIONS: Final = frozenset(
         "optional.of",
         "optional.ofNonZeroValue",
         "optional.none",
+        "first",
+        "last",
         # k8s.io/apiserver library/cost.go: IP and CIDR accessors are nominal
         "masked",
         "prefixLength",

@@ -276,8 +276,6 @@ UNSUPPORTED: Final[Mapping[str, str]] = MappingProxyType(
         "format": "cel-go's strings.format",
         "validate": "Kubernetes' format library",
         "sortBy": "cel-go's lists extension",
-        "first": "cel-go's lists extension",
-        "last": "cel-go's lists extension",
     }
 )
 

@@ -8,6 +8,8 @@ the expression (Kubernetes' environment has cel-go's OptionalTypes from 1.28):
 - `x.?f` becomes `(type(x) == map && "f" in (x) ? optional.of((x).f) : optional.none())`;
 - `x[?k]` becomes, for a list, an optional of the item when `0 <= k < size(x)`, and for a map
   an optional of the value when `k in x`;
+- `x.first()` and `x.last()` (cel-go's lists extension, version 3, whose results are
+  optional values) become an optional of the end item, none for an empty list;
 - on `device.attributes` and `device.capacity` themselves, `.?dom` and `[?dom]` always have a
   value, an empty map for an unknown domain, as upstream's maps with a default answer.
 
@@ -32,7 +34,9 @@ _MAX_TEXT: Final = 20_000
 
 
 def has_optional_syntax(tokens: list[Token]) -> bool:
-    return any(_optional_step(tokens, index) for index in range(len(tokens)))
+    return any(
+        _optional_step(tokens, index) or _end_item(tokens, index) for index in range(len(tokens))
+    )
 
 
 def _optional_step(tokens: list[Token], index: int) -> bool:
@@ -54,15 +58,47 @@ def _ends_operand(token: Token) -> bool:
 
 
 def without_optional_syntax(source: str) -> str:
-    """`source` with every optional step rewritten (see the module docstring); raises
-    RewriteError for one this rewrite cannot express."""
+    """`source` with every optional step and `first()`/`last()` rewritten (see the module
+    docstring); raises RewriteError for one this rewrite cannot express."""
     for _ in range(_MAX_STEPS):
         tokens = tokenize(source)
-        step = next((i for i in range(len(tokens)) if _optional_step(tokens, i)), None)
+        step = next(
+            (i for i in range(len(tokens)) if _optional_step(tokens, i) or _end_item(tokens, i)),
+            None,
+        )
         if step is None:
             return source
-        source = _rewrite_step(source, tokens, step)
+        if _end_item(tokens, step):
+            source = _rewrite_end_item(source, tokens, step)
+        else:
+            source = _rewrite_step(source, tokens, step)
     raise RewriteError(f"more than {_MAX_STEPS} optional steps")
+
+
+def _end_item(tokens: list[Token], index: int) -> bool:
+    """`x.first()` or `x.last()` (cel-go's lists extension, version 3)."""
+    return (
+        tokens[index].text == "."
+        and index > 0
+        and _ends_operand(tokens[index - 1])
+        and index + 3 < len(tokens)
+        and tokens[index + 1].text in ("first", "last")
+        and tokens[index + 2].text == "("
+        and tokens[index + 3].text == ")"
+    )
+
+
+def _rewrite_end_item(source: str, tokens: list[Token], step: int) -> str:
+    """`x.first()` is an optional of `x[0]`, `x.last()` of `x[size(x) - 1]`, none for an
+    empty list."""
+    start = _operand_start(tokens, bracket_pairs(tokens), step)
+    operand = source[tokens[start].start : tokens[step - 1].end]
+    index = "0" if tokens[step + 1].text == "first" else f"size({operand}) - 1"
+    text = f"(size({operand}) > 0 ? optional.of(({operand})[{index}]) : optional.none())"
+    end = step + 4
+    if end < len(tokens) and (_optional_step(tokens, end) or _continues_inside(tokens, end)):
+        raise RewriteError("a selection or index after an optional value")
+    return f"{source[: tokens[start].start]}({text}){source[tokens[end - 1].end :]}"
 
 
 def _rewrite_step(source: str, tokens: list[Token], step: int) -> str:
