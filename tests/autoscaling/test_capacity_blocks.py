@@ -1,6 +1,7 @@
 """Capacity blocks (`block` offerings, spec §6, §12): nodes exist only inside the block's
 [start, end) window and are deleted at `end`, in cluster-autoscaler and karpenter modes; a
-deletion scheduled ahead (a block's end) leaves the node active until then.
+deletion scheduled ahead (a block's end) leaves the node active until then: it still times
+out at start-up, may be consolidated, and counts against no disruption budget.
 
 The block is 4 L4 GPUs open from 20 min to 2 h of the run (1200 s to 7200 s)."""
 
@@ -43,6 +44,16 @@ def block_shape(devices: str = "fixed:60") -> str:
     return (
         f"- name: l4blk\n  shape: l4\n  gpus: 4\n  price: {{block: 1.0}}\n"
         f"  availability: {WINDOW}\n  provisioning: {provisioning}\n"
+    )
+
+
+def karpenter_text(capacity_types: str) -> str:
+    """One NodePool of the 4-GPU L4 shape, $4 on demand, $1 in the block."""
+    shapes = shapes_text("{onDemand: 4.0, block: 1.0}", l4x4_more=f"  availability: {WINDOW}\n")
+    return (
+        "apiVersion: dralloc.io/v1alpha1\nkind: Autoscaling\nmode: karpenter\n"
+        f"{shapes}nodePools:\n"
+        f"- {{name: gpu, shapes: [l4x4], capacityTypes: {capacity_types}}}\n"
     )
 
 
@@ -114,13 +125,7 @@ def test_a_block_node_still_times_out_before_the_blocks_end(catalog: Catalog) ->
 
 
 def test_karpenter_offers_a_block_only_inside_its_window(catalog: Catalog) -> None:
-    shapes = shapes_text("{onDemand: 4.0, block: 1.0}", l4x4_more=f"  availability: {WINDOW}\n")
-    text = (
-        "apiVersion: dralloc.io/v1alpha1\nkind: Autoscaling\nmode: karpenter\n"
-        f"{shapes}nodePools:\n"
-        "- {name: gpu, shapes: [l4x4], capacityTypes: [block, on-demand]}\n"
-    )
-    config = load(text, catalog)
+    config = load(karpenter_text("[block, on-demand]"), catalog)
     world = World(Karpenter(config, Fleet(config, seed=7), catalog, seed=7))  # type: ignore[arg-type]
     before = [four_gpu_pod(world, "early")]
     karpenter_loop(world, 100.0, before)
@@ -156,3 +161,16 @@ def karpenter_loop(world: World, now: float, pending: list[Pod]) -> KarpenterRes
     k = world.ca
     assert isinstance(k, Karpenter)
     return k.run_once(now, world.cluster_at(now), [UnschedulablePod(p, now) for p in pending])
+
+
+def test_an_empty_block_node_is_consolidated_before_its_end(catalog: Catalog) -> None:
+    config = load(karpenter_text("[block]"), catalog)
+    k = Karpenter(config, Fleet(config, seed=7), catalog, seed=7)
+    world = World(k)  # type: ignore[arg-type]
+    node = k.fleet.request_offering("gpu", "l4x4", CapacityType.BLOCK, START)
+    assert node.deleting_at == END
+    # Devices published at START + 180; its deletion at the block's end has not started, so
+    # the empty node is a candidate (consolidateAfter 0) and counts against no budget.
+    result = karpenter_loop(world, START + 300.0, [])
+    assert [(d.method, d.nodes) for d in result.disruptions] == [("Emptiness", (node.name,))]
+    assert node.deleting_at == START + 300.0
