@@ -261,7 +261,8 @@ def simulate_command(
             "--autoscaling",
             metavar="FILE",
             help="--mode replay: replace the trace's nodes with an autoscaled fleet, a kind: "
-            "Autoscaling file (mode static or cluster-autoscaler; every shape with sharing: "
+            "Autoscaling file (mode static, cluster-autoscaler or karpenter, with an optional "
+            "predictor; every shape with sharing: "
             "fractional and a GPU model of the trace). Adds the fleet's columns to replay.csv.",
         ),
     ] = None,
