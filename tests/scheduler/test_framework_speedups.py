@@ -42,6 +42,7 @@ from dralloc.api.quantity import Quantity
 from dralloc.api.resource import DeviceClass, ResourceClaim, ResourceSlice
 from dralloc.features import Features
 from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
+from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.framework import (
     CycleState,
     Framework,
@@ -440,3 +441,25 @@ def test_the_builder_and_a_simulation_hand_their_switches_to_the_framework() -> 
             [trace], workload, "fgd", random.Random(0), {"n0": 0}, openb_models(), speedups=switches
         )
         assert simulation.scheduler.framework.speedups == expected
+
+
+def test_the_pod_to_pod_plugins_read_the_list_the_cycle_was_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Their lister is `SchedulerCache.cycle_nodes`, which never updates the snapshot: at
+    every call (PreFilter, PreScore, Score, PostFilter) it is the very list an update would
+    return, on pods of every kind with pods deleted in between."""
+    listed: list[bool] = []
+    unchecked = SchedulerCache.cycle_nodes
+
+    def checked(cache: SchedulerCache) -> list[NodeInfo]:
+        nodes = unchecked(cache)
+        listed.append(nodes is cache.snapshot())
+        return nodes
+
+    monkeypatch.setattr(SchedulerCache, "cycle_nodes", checked)
+    nodes = [_node(i, i, i == 2, 2) for i in range(4)]
+    kinds = ["spread", "anti", "prefer", "soft-spread", "plain", "alternatives", "anti", "port"]
+    steps = [(kind, POD_IMAGES[i % 4], i % 3 == 2) for i, kind in enumerate(kinds * 2)]
+    _run(nodes, steps, 0, True, FrameworkSpeedups())
+    assert len(listed) > len(steps) and all(listed)

@@ -133,6 +133,14 @@ class SchedulerCache:
         again; see `snapshot.py`). Change the cache through its methods, never a copy."""
         return self._snapshot.update(self.nodes, self.journal, self._membership)
 
+    def cycle_nodes(self) -> list[NodeInfo]:
+        """The list the last `snapshot()` returned, as it is (not brought up to date): what
+        the running cycle reads, for plugins that list every node mid-cycle (kube-scheduler's
+        read the cycle's snapshot lister, never a fresh one). Nothing changes the cache
+        between a cycle's `snapshot()` and its Reserve, so within a cycle this is the list
+        the cycle was given; between cycles, take a `snapshot()`."""
+        return self._snapshot.nodes
+
     def snapshot_node(self, name: str) -> NodeInfo | None:
         """Node `name` as the running cycle's snapshot holds it: for Reserve and later, where
         the cache's own node already counts the assumed pod (kube-scheduler's plugins read

@@ -412,7 +412,8 @@ def scheduler_registry(
     `Random` draws from `rng`, else from `random.Random(0)`; FGD without args targets
     `typical_pods`). `DefaultPreemption` evicts through `evictor`, else
     `evict_from_cache(cache)`, and draws its dry run's offset from `rng` (0 without).
-    The pod-to-pod plugins read every node of `cache.snapshot()`; PodTopologySpread's default
+    The pod-to-pod plugins (and DefaultPreemption) read every node of the running cycle's
+    snapshot (`cache.cycle_nodes()`, without updating it mid-cycle); PodTopologySpread's default
     constraints spread the pods whose owners `owners` knows (none without), InterPodAffinity
     reads namespace labels from `namespace_labels` (default: `kubernetes.io/metadata.name`
     only). `preemption_frees_devices`: DynamicResources lets preemption free the devices of
@@ -421,7 +422,7 @@ def scheduler_registry(
     says which pods form gangs (GangScheduling; none without it)."""
     registry = in_tree_registry(
         binder=binder,
-        nodes=cache.snapshot,
+        nodes=cache.cycle_nodes,
         evictor=evictor if evictor is not None else evict_from_cache(cache),
         rng=rng,
         owners=owners,
