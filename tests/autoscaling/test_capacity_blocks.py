@@ -34,6 +34,7 @@ from dralloc.autoscaling.karpenter import Karpenter, KarpenterResult
 from dralloc.autoscaling.lifecycle import NodeLifecycle, NodePhase
 from dralloc.devices import load_catalog
 from dralloc.devices.catalog import Catalog
+from dralloc.errors import InputError
 
 START, END = 1200.0, 7200.0
 WINDOW = "{block: {start: 20m, end: 2h}}"
@@ -174,3 +175,10 @@ def test_an_empty_block_node_is_consolidated_before_its_end(catalog: Catalog) ->
     result = karpenter_loop(world, START + 300.0, [])
     assert [(d.method, d.nodes) for d in result.disruptions] == [("Emptiness", (node.name,))]
     assert node.deleting_at == START + 300.0
+
+
+def test_a_block_group_holds_no_minimum(catalog: Catalog) -> None:
+    groups = GROUPS.replace("max: 2", "min: 1, max: 2")
+    with pytest.raises(InputError) as caught:
+        load(config_text(groups, extra_shape=block_shape()), catalog)
+    assert "nodeGroups[0].min: must be 0 for a capacity block" in str(caught.value)

@@ -289,6 +289,9 @@ def _node_group(
     problem = offering_problem(shapes.get(shape_name), capacity_type)
     if problem is not None:
         reader.report(f"{path}.capacityType", problem)
+    if capacity_type is CapacityType.BLOCK and min_size > 0:
+        # Nodes held from the run's start would exist outside the block's window.
+        reader.report(f"{path}.min", "must be 0 for a capacity block (nodes only in its window)")
 
     def fraction(key: str) -> float | None:
         value = fields.get(key)
