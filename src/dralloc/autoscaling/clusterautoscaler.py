@@ -20,7 +20,10 @@ One loop (`run_once`), CA 1.36's `StaticAutoscaler.RunOnce` in order:
    left has its backoff removed. A node seen ready for the first time whose published
    devices are not its template's is reported (`LoopResult.template_mismatches`, §12); CA
    plans with the template regardless. A spot node whose interruption notice has come is recorded
-   (`SpotInterruption`) and deleted at notice + `noticeSeconds`.
+   (`SpotInterruption`) and deleted at notice + `noticeSeconds`; from its notice it is leaving.
+   A deletion scheduled ahead (a capacity block's end, set by the `Fleet`) makes a node
+   leaving only once it starts (`NodeLifecycle.is_leaving`); a block group is not scaled up
+   outside its window (`NoScaleUpReason.BLOCK_CLOSED`).
 2. Upcoming nodes (requested, not failed, and either without a Node yet or short of the
    template's complete pools, §3.2) enter the planning snapshot as template copies
    `upcoming-<n>`; a registered but incomplete node is replaced by its copy.

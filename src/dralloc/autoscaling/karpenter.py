@@ -25,7 +25,8 @@ the pending pods). No I/O. Behaviour read in kubernetes-sigs/karpenter (`pkg/ope
   template's capacity; any other key, such as `nvidia.com/gpu`, counts the template's
   physical accelerators: dralloc's device limit).
 * Launch takes, among the candidates left, reserved capacity while the shape's reserved count
-  lasts, else the cheapest offering (ties: the pool's shape order, then capacity-type order).
+  lasts, else the cheapest offering (ties: the pool's shape order, then capacity-type order);
+  a capacity block is offered only inside its window, and its node is deleted at its end.
   A launch that fails marks that offering unavailable for 3 min **(unverified)**; its pods are
   provisioned for again in a later batch. A NodeClaim not registered within 15 min of its
   request, or not initialized (its DRA drivers' pools published, §3.2) within 15 min of
