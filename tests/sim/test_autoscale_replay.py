@@ -269,3 +269,24 @@ def test_a_node_held_at_the_group_minimum_lets_the_run_end(catalog: Catalog) -> 
     assert result.end_time < 600.0 + 2 * 300.0
     assert summary.loops < 60
     assert {p.state for p in result.pods} == {PodState.COMPLETED}
+
+
+def test_a_capacity_block_node_that_never_registers_times_out_as_any_other(
+    catalog: Catalog,
+) -> None:
+    # A block node's deletion is scheduled at the block's end from its request on; until then
+    # it is live: it times out, backs off and is retried as the on-demand node above.
+    text = config_text(
+        provisioning='{launch: "fixed:1200"}',
+        options="{maxNodeProvisionTime: 600}",
+        group="{name: l4, shape: l4x2, max: 3, capacityType: block}",
+    ).replace(
+        "price: {onDemand: 2.0}",
+        "price: {block: 1.0}\n  availability: {block: {start: 0s, end: 4h}}",
+    )
+    result = run(catalog, text, [(0.0, 100.0)])
+    summary = result.autoscaling
+    assert summary is not None
+    assert (summary.scale_ups, summary.failed_scale_ups) == (3, 3)
+    assert result.end_time == 2710.0
+    assert [p.state for p in result.pods] == [PodState.PENDING]

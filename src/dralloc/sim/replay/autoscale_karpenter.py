@@ -213,14 +213,17 @@ class KarpenterLoop:
 
     # --------------------------------------------------------------------------- timers
 
-    def _timers(self, *, expiry: bool) -> list[float]:
-        """When a loop may decide something new with nothing else changing (module doc)."""
+    def _timers(self, now: float, *, expiry: bool) -> list[float]:
+        """When a loop may decide something new with nothing else changing (module doc), on
+        nodes live at `now` (a capacity block's node has its deletion scheduled from the
+        start)."""
         times = list(self.available_again)
         karpenter = self.karpenter
         pools = {pool.name: pool for pool in karpenter.config.node_pools}
         for node in self.driver.fleet.nodes():
             life = node.lifecycle
-            if life.launch_failed or life.deleting_at is not None or life.gone_at is not None:
+            gone = life.gone_at is not None and life.gone_at <= now
+            if life.launch_failed or life.is_deleting(now) or gone:
                 continue
             deadline = life.startup_deadline(REGISTRATION_TTL, REGISTRATION_TTL)
             if deadline is not None:
@@ -260,7 +263,7 @@ class KarpenterLoop:
             if self.disruption_stale or self.disruption_seen_at is None:
                 return False
             since = min(since, self.disruption_seen_at)
-        return not any(since < t <= now for t in self._timers(expiry=True))
+        return not any(since < t <= now for t in self._timers(now, expiry=True))
 
     def may_act(self, now: float) -> bool:
         """Whether the fleet may still change with no other event (the run goes on)."""
@@ -269,4 +272,4 @@ class KarpenterLoop:
             return True
         if self.disruption_stale:
             return True  # the next poll sees a cluster disruption has not judged yet
-        return any(t > now for t in self._timers(expiry=False))
+        return any(t > now for t in self._timers(now, expiry=False))

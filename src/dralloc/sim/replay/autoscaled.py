@@ -375,17 +375,18 @@ class FleetDriver:
                     self.pushed.add(transition)
                     self.engine.push_transition(transition)
         if self.autoscaler is not None:
-            for timer in self._timers():
+            for timer in self._timers(now):
                 if timer > now:
                     self.engine.push_tick(self._tick_at_or_after(timer))
 
-    def _timers(self) -> list[float]:
-        """cluster-autoscaler's timers on live nodes: startup deadlines and spot notices."""
+    def _timers(self, now: float) -> list[float]:
+        """cluster-autoscaler's timers on nodes live at `now` (a capacity block's node has its
+        deletion scheduled from the start): startup deadlines and spot notices."""
         options = self.config.options
         times: list[float] = []
         for node in self.fleet.nodes():
             life = node.lifecycle
-            if life.deleting_at is not None or life.gone_at is not None:
+            if life.is_deleting(now) or (life.gone_at is not None and life.gone_at <= now):
                 continue
             deadline = life.startup_deadline(
                 options.max_node_provision_time, options.max_node_startup_time
@@ -474,7 +475,7 @@ class FleetDriver:
         last_run = last.time
         if any(last_run < since + delay <= now for since in self.unschedulable_since):
             return False
-        return not any(last_run < timer <= now for timer in self._timers())
+        return not any(last_run < timer <= now for timer in self._timers(now))
 
     def _pending(self, last: LoopResult) -> bool:
         """Whether the last loop left something that a later loop may act on by itself."""
