@@ -41,6 +41,7 @@ SWITCHES_OFF = st.sampled_from(
                 "node_classes",
                 "interchangeable_devices",
                 "dra_outcomes",
+                "framework_shortcuts",
             )
         ),
     ]
