@@ -562,7 +562,14 @@ def run_dralloc_recording_ties(scenario: Scenario) -> tuple[DrallocRun, list[lis
 
     with mock.patch.object(schedule_command_module, "random", _Random()):
         run = run_dralloc(scenario, seed=0)
-    return run, [tie for recorder in recorders for tie in recorder.ties]
+    # The framework may draw among tied positions of its name-ordered node list
+    # (`FrameworkSpeedups.ties_by_position`): the same draw, told here by node name.
+    names = sorted(obj["metadata"]["name"] for obj in scenario.objects if obj.get("kind") == "Node")
+    return run, [
+        [names[item] if isinstance(item, int) else item for item in tie]
+        for recorder in recorders
+        for tie in recorder.ties
+    ]
 
 
 def dralloc_ties(scenario: Scenario) -> list[list[str]]:
