@@ -14,6 +14,7 @@ import pytest
 
 from dralloc.api.quantity import Quantity
 from dralloc.api.resource import Device, DeviceAttribute, DeviceCapacity
+from dralloc.cel import CelCompileError, CelDevice, CelEnvironment, CelRuntimeError
 from dralloc.features import Features
 
 DRIVER = "gpu.example.com"
@@ -68,3 +69,24 @@ def build_upstream_program(program: str, work: Path) -> Path:
     env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOWORK": "off"}
     subprocess.run([go, "build", "-o", program, "."], cwd=work, env=env, check=True)
     return work / program
+
+
+def upstream_answers(table: Path) -> list[tuple[str, str]]:
+    """The (expression, answer) rows of a table recorded from upstream's `DeviceMatches`
+    (tab-separated; `#` lines are comments)."""
+    rows = []
+    for line in table.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#") and line.strip():
+            expression, answer = line.split("\t")
+            rows.append((expression, answer))
+    return rows
+
+
+def answer(env: CelEnvironment, device: CelDevice, expression: str) -> str:
+    """dralloc's answer in the tables' words: `true`/`false`, `COMPILE ...` or `ERR ...`."""
+    try:
+        return str(env.compile(expression).evaluate(device)).lower()
+    except CelCompileError as exc:
+        return f"COMPILE {exc}"
+    except CelRuntimeError as exc:
+        return f"ERR {exc}"

@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cel_testing import make_device
+from cel_testing import answer, make_device, upstream_answers
 
-from dralloc.cel import CelCompileError, CelDevice, CelEnvironment, CelRuntimeError
+from dralloc.cel import CelDevice, CelEnvironment
 from dralloc.cel.optional_syntax import without_optional_syntax
 from dralloc.cel.source import RewriteError
 from dralloc.features import Features
@@ -29,31 +29,13 @@ OPTIONAL_DEVICE = make_device(attributes={"model": "H100", "index": 3}, capacity
 NOT_SUPPORTED = frozenset({'{"a": {"b": 1}}.?a.b.orValue(0) == 1'})
 
 
-def _table() -> list[tuple[str, str]]:
-    rows = []
-    for line in TABLE.read_text(encoding="utf-8").splitlines():
-        if not line.startswith("#") and line.strip():
-            expression, answer = line.split("\t")
-            rows.append((expression, answer))
-    return rows
-
-
-def _answer(env: CelEnvironment, device: CelDevice, expression: str) -> str:
-    try:
-        return str(env.compile(expression).evaluate(device)).lower()
-    except CelCompileError as exc:
-        return f"COMPILE {exc}"
-    except CelRuntimeError as exc:
-        return f"ERR {exc}"
-
-
 def test_optional_steps_answer_as_upstream() -> None:
-    rows = _table()
+    rows = upstream_answers(TABLE)
     assert len(rows) > 35
     env = CelEnvironment(Features())
     device = CelDevice.build(OPTIONAL_DRIVER, OPTIONAL_DEVICE, Features())
     for expression, upstream in rows:
-        ours = _answer(env, device, expression)
+        ours = answer(env, device, expression)
         if expression in NOT_SUPPORTED:
             assert ours.startswith("COMPILE ") and "not supported" in ours, ours
             continue
@@ -70,7 +52,7 @@ def test_an_unknown_domain_is_present_as_upstreams_default_map_says() -> None:
     env = CelEnvironment(Features())
     device = CelDevice.build(OPTIONAL_DRIVER, OPTIONAL_DEVICE, Features())
     assert (
-        _answer(env, device, 'device.attributes.?dom.hasValue() && !("dom" in device.attributes)')
+        answer(env, device, 'device.attributes.?dom.hasValue() && !("dom" in device.attributes)')
         == "true"
     )
 
@@ -92,7 +74,7 @@ def test_a_chain_refused_is_named() -> None:
 
 @pytest.mark.k8s
 def test_the_table_is_what_upstream_prints(upstream_eval: Path) -> None:
-    rows = _table()
+    rows = upstream_answers(TABLE)
     device = {
         "driver": OPTIONAL_DRIVER,
         "attributes": {"model": {"string": "H100"}, "index": {"int": 3}},
