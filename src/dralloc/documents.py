@@ -10,12 +10,15 @@ Readers subclass it for the value kinds only they need (plugin names, Go duratio
 
 Also the two steps before any field is read, worded alike for every such file: `read_text`
 (the file's UTF-8 text, or a problem naming the file) and `yaml_documents` (the non-empty YAML
-documents, or a problem naming the line and column). This module sits beside `errors.py`,
+documents, or a problem naming the line and column; a key written twice in one mapping is
+refused in go-yaml's words, as kube-scheduler's strict decoding and dralloc's manifest reader
+refuse it). This module sits beside `errors.py`,
 outside the layers, so any package may import it; it imports nothing of dralloc's but errors.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Collection
@@ -52,16 +55,72 @@ def read_text(path: str) -> str:
         raise InputError([Problem(path, "", "", "file is not UTF-8 text")]) from None
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# PyYAML's pure-Python safe loader (its stubs leave the parser's methods untyped).
+_SafeLoader: Any = yaml.SafeLoader
+
+
+class _StrictKeysLoader(_SafeLoader):  # type: ignore[misc]
+    """PyYAML's safe loader noting each key written twice in one mapping as (line, column,
+    key, first line), 1-based; `yaml_documents` refuses the file when any is noted."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.repeated_keys: list[tuple[int, int, str, int]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        # Before the constructor flattens merge keys (`<<`): a merged key that the mapping
+        # sets again is an override, not a repetition (go-yaml accepts it too).
+        first_lines: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            mark = key_node.start_mark
+            if key in first_lines:
+                self.repeated_keys.append(
+                    (mark.line + 1, mark.column + 1, str(key), first_lines[key])
+                )
+            else:
+                first_lines[key] = mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def yaml_documents(text: str, file: str, obj: str = "") -> list[object]:
-    """The non-empty documents of YAML `text`; InputError naming `file` (and `obj`, when the
-    file holds one kind of object), the line and the column when it is not YAML."""
+    """The non-empty documents of YAML (or JSON) `text`; InputError naming `file` (and `obj`,
+    when the file holds one kind of object), the line and the column when it is not YAML or
+    when a mapping sets a key twice (every such key named at once)."""
+    loader = _StrictKeysLoader(text)
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = []
+        while loader.check_data():
+            document = loader.get_data()
+            if document is not None:
+                documents.append(document)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise InputError([Problem(file, obj, "", f"{where}invalid YAML: {problem}")]) from None
+    finally:
+        loader.dispose()
+    if loader.repeated_keys:
+        # go-yaml's strict decoding (sigs.k8s.io/yaml's YAMLToJSONStrict, which kube-scheduler
+        # and the API server read configuration and JSON alike through) says
+        # `key "x" already set in map`; naming the first line is dralloc's.
+        raise InputError(
+            [
+                Problem(
+                    file,
+                    obj,
+                    "",
+                    f"line {line}, column {column}: invalid YAML: key {json.dumps(key)} "
+                    f"already set in map (first set at line {first})",
+                )
+                for line, column, key, first in loader.repeated_keys
+            ]
+        )
+    return documents
 
 
 class DocumentReader:
