@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from autoscalekit import autoscaling_text, group, load, sizing
 
-from dralloc.autoscaling import parse_autoscaling_text
-from dralloc.autoscaling.config import AutoscalingConfig, Mode
+from dralloc.autoscaling.config import Mode
 from dralloc.devices import load_catalog
 from dralloc.devices.catalog import Catalog
 from dralloc.sim.frontier import (
@@ -31,26 +32,16 @@ from dralloc.sim.sizing import FleetRun, SizingAnswer, sizing_question
 from dralloc.sim.traces.synthetic import generate
 
 TRACE = "synthetic:pods=16,rate=0.01,median=900,sigma=0.5,multi=0,models=l4,nodes=2,gpus=2,seed=3"
-FAST = '{launch: "fixed:60", register: "fixed:30", ready: "fixed:30", devices: "fixed:60"}'
+SMALL = group("small", "l4x2", min_size=1, max_size=8)
 
 
-def config_text(mode: str = "cluster-autoscaler", groups: str = "") -> str:
-    return f"""\
-apiVersion: dralloc.io/v1alpha1
-kind: Autoscaling
-mode: {mode}
-shapes:
-- name: l4x2
-  shape: l4
-  gpus: 2
-  sharing: fractional
-  price: {{onDemand: 2.0}}
-  provisioning: {FAST}
-nodeGroups:
-{groups or "- {name: small, shape: l4x2, min: 1, max: 8}"}
-options: {{scaleDownUnneededTime: 300}}
-sizing: {{constraint: {{waitP95: 600s}}}}
-"""
+def config_text(mode: str = "cluster-autoscaler", groups: Sequence[str] = (SMALL,)) -> str:
+    return autoscaling_text(
+        mode,
+        groups=groups,
+        options="{scaleDownUnneededTime: 300}",
+        sizing=sizing("600s"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +49,10 @@ def catalog() -> Catalog:
     return load_catalog()
 
 
-def load(text: str, catalog: Catalog) -> AutoscalingConfig:
-    return parse_autoscaling_text(text, "fleet.yaml", catalog=catalog)
-
-
 def test_cluster_autoscaler_max_is_swept_never_below_min_each_distinct_once(
     catalog: Catalog,
 ) -> None:
-    groups = "- {name: small, shape: l4x2, min: 1, max: 8}\n- {name: big, shape: l4x2, max: 1}"
+    groups = [SMALL, group("big", "l4x2", max_size=1)]
     configs = autoscaled_configs(load(config_text(groups=groups), catalog))
     assert [label for label, _ in configs] == [
         "max x0.25: small <= 2, big <= 1",
@@ -75,7 +62,7 @@ def test_cluster_autoscaler_max_is_swept_never_below_min_each_distinct_once(
     ]
     assert all(c.mode is Mode.CLUSTER_AUTOSCALER and c.sizing is None for _, c in configs)
     tiny = autoscaled_configs(
-        load(config_text(groups="- {name: s, shape: l4x2, min: 1, max: 2}"), catalog)
+        load(config_text(groups=[group("s", "l4x2", min_size=1, max_size=2)]), catalog)
     )
     # x0.25 and x0.5 both give max 1 (the min): replayed once.
     assert [label for label, _ in tiny] == ["max x0.25: s <= 1", "max x0.75: s <= 2"]
@@ -145,7 +132,7 @@ def test_the_csv_and_the_page_are_written_whole(tmp_path: Path, catalog: Catalog
 
 def test_an_autoscaled_point_is_what_its_replay_billed_over_its_length(catalog: Catalog) -> None:
     trace = generate(TRACE)
-    groups = "- {name: s, shape: l4x2, min: 0, max: 2}"
+    groups = [group("s", "l4x2", min_size=0, max_size=2)]
     question = sizing_question(trace, load(config_text(groups=groups), catalog), catalog)
     (only,) = autoscaled_points(question, factors=(1.0,))
     assert (only.scaler, only.configuration, only.predictor) == (

@@ -10,11 +10,12 @@ a second); shapes are L4 nodes with 2 GPUs ($2/h) or 4 GPUs ($3.5/h)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pytest
+from autoscalekit import autoscaling_text, group, load, shape, sizing
 
-from dralloc.autoscaling import parse_autoscaling_text
-from dralloc.autoscaling.config import AutoscalingConfig, CapacityType
+from dralloc.autoscaling.config import CapacityType
 from dralloc.devices import load_catalog
 from dralloc.devices.catalog import Catalog
 from dralloc.errors import InputError
@@ -37,29 +38,18 @@ TRACE = "synthetic:pods=16,rate=0.01,median=900,sigma=0.5,multi=0,models=l4,node
 
 
 def config_text(
-    groups: str = "- {name: l4x2, shape: l4x2, min: 1, max: 6}",
-    sizing: str = "",
+    groups: Sequence[str] = (group("l4x2", "l4x2", min_size=1, max_size=6),),
+    shapes: Sequence[str] | None = None,
     l4x4_price: str = "{onDemand: 3.5}",
 ) -> str:
-    return f"""\
-apiVersion: dralloc.io/v1alpha1
-kind: Autoscaling
-mode: static
-shapes:
-- name: l4x2
-  shape: l4
-  gpus: 2
-  sharing: fractional
-  price: {{onDemand: 2.0, spot: 0.8}}
-- name: l4x4
-  shape: l4
-  gpus: 4
-  sharing: fractional
-  price: {l4x4_price}
-nodeGroups:
-{groups}
-sizing: {{constraint: {{waitP95: 600s}}{sizing}}}
-"""
+    return autoscaling_text(
+        shapes=[
+            shape("l4x2", price="{onDemand: 2.0, spot: 0.8}", provisioning=None),
+            shape("l4x4", gpus=4, price=l4x4_price, provisioning=None),
+        ],
+        groups=groups,
+        sizing=sizing("600s", shapes=shapes),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +60,6 @@ def catalog() -> Catalog:
 @pytest.fixture(scope="module")
 def trace() -> ReplayTrace:
     return generate(TRACE)
-
-
-def load(text: str, catalog: Catalog) -> AutoscalingConfig:
-    return parse_autoscaling_text(text, "fleet.yaml", catalog=catalog)
 
 
 def question(trace: ReplayTrace, catalog: Catalog, text: str | None = None) -> SizingQuestion:
@@ -104,8 +90,10 @@ def test_a_fleet_is_the_static_replay_of_the_same_nodes_written_by_hand(
     run = evaluate_fleet(asked, (("l4x2", 1), ("l4x4", 1)))
     by_hand = load(
         config_text(
-            "- {name: l4x2, shape: l4x2, min: 1, max: 1}\n"
-            "- {name: l4x4, shape: l4x4, min: 1, max: 1}"
+            [
+                group("l4x2", "l4x2", min_size=1, max_size=1),
+                group("l4x4", "l4x4", min_size=1, max_size=1),
+            ]
         ),
         catalog,
     )
@@ -168,7 +156,7 @@ def test_a_groups_capacity_type_prices_its_shape_and_sizing_shapes_narrow_the_se
     trace: ReplayTrace, catalog: Catalog
 ) -> None:
     text = config_text(
-        "- {name: cheap, shape: l4x2, min: 0, max: 4, capacityType: spot}", ", shapes: [l4x2]"
+        [group("cheap", "l4x2", min_size=0, max_size=4, capacity_type="spot")], shapes=["l4x2"]
     )
     asked = question(trace, catalog, text)
     assert (asked.shapes, asked.prices, asked.max_nodes) == (("l4x2",), {"l4x2": 0.8}, {"l4x2": 4})
