@@ -79,6 +79,7 @@ var readKinds = map[string]any{
 	"v1/Namespace":                                  corev1.Namespace{},
 	"v1/PodTemplateSpec":                            corev1.PodTemplateSpec{},
 	"scheduling.k8s.io/v1/PriorityClass":            schedulingv1.PriorityClass{},
+	"node.k8s.io/v1/RuntimeClass":                   nodev1.RuntimeClass{},
 	"apps/v1/Deployment":                            appsv1.Deployment{},
 	"apps/v1/ReplicaSet":                            appsv1.ReplicaSet{},
 	"apps/v1/StatefulSet":                           appsv1.StatefulSet{},

@@ -675,7 +675,7 @@ def decode_object(
         unknown_fields, out_of_range = _pod_template_field_problems(raw)
     else:
         unknown_fields, out_of_range = schema_problems(raw, api_version, kind)
-    if cls in GANG_TYPES or cls is RuntimeClass:
+    if cls in GANG_TYPES:
         # Kinds the shipped API schema does not hold: their structs are the schema.
         unknown_fields = unknown_field_problems(raw, cls)
     # The decoder refuses a number its field cannot hold whatever the validation mode.
