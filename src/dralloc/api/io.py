@@ -12,8 +12,8 @@ resources dralloc has no use for) is read and set aside, as `kubectl apply` woul
 the scheduler would never look at it (`ReadNotes.set_aside`). PodTemplates are read (the
 ProvisioningRequests and CapacityBuffers of `dralloc.autoscaling` name them), their template
 checked and defaulted as the Pod it makes (`dralloc.api.podtemplate`). RuntimeClasses are read
-for the pods that name them (admission copies their overhead and scheduling into the pod); the
-shipped schema has no node.k8s.io types, so their struct is their schema. A kind that an API
+for the pods that name them (admission copies their overhead and scheduling into the pod) and
+their fields checked against the shipped schema as every built-in kind's are. A kind that an API
 group of Kubernetes itself does not define (`apps/v1 Deploymnet`) is an error, naming the kind
 it probably meant; so is a document without apiVersion or kind.
 
