@@ -28,23 +28,21 @@ buffers; the engine (`replay/engine.py`) owns the clock and the heap and the `Re
   nodes are scaled down. A node's pods at `Deleting` (a spot interruption, a consolidation,
   an expiry) are evicted and re-queued, as their controller would recreate them: a pod runs
   its whole duration again (no checkpoint), and its wait counts from its arrival.
-- **Shapes.** A shape's GPUs must be fractional (`sharing: fractional`: the replay's pods claim
-  `gpu-fractional.dralloc.io`) and of one of the trace's GPU models; otherwise InputError
-  naming the shape.
-
 - **Buffers.** Each loop gets `buffer_pods`: the chunks of the manifests' CapacityBuffers
   (`ReplayAutoscaling.objects`) and of the predictor's managed buffers
   (`replay.autoscale_prediction`, sampled on its own step ticks).
 
 Modes `static` (every group's `min` nodes for the whole run), `cluster-autoscaler` and
-`karpenter` (its loop: `replay.autoscale_karpenter`); `oracle` is refused (not wired yet).
+`karpenter` (its loop: `replay.autoscale_karpenter`). The shapes the replay's pods can use are
+checked by `replay.autoscale_shapes`; what the fleet did is summed up by
+`replay.autoscale_summary`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from dralloc.api.core import Node, Pod
@@ -52,7 +50,7 @@ from dralloc.api.resource import ResourceSlice
 from dralloc.autoscaling import Fleet, NodePhase
 from dralloc.autoscaling.capacitybuffer import buffer_pods, buffer_status
 from dralloc.autoscaling.clusterautoscaler import ClusterAutoscaler, UnschedulablePod
-from dralloc.autoscaling.config import KIND, AutoscalingConfig, Forecaster, Mode
+from dralloc.autoscaling.config import AutoscalingConfig, Forecaster, Mode
 from dralloc.autoscaling.decisions import (
     LoopResult,
     NoScaleUp,
@@ -69,10 +67,11 @@ from dralloc.autoscaling.planning import ClusterState
 from dralloc.autoscaling.templates import NodeTemplate
 from dralloc.autoscaling.virtualpods import VirtualPod
 from dralloc.devices.catalog import Catalog
-from dralloc.errors import InputError, Problem
 from dralloc.sim.replay.autoscale_karpenter import KarpenterLoop, ReplayKarpenter
-from dralloc.sim.replay.autoscale_prediction import PredictionSummary, ReplayPredictor
-from dralloc.sim.traces.model import GpuModels, TraceNode
+from dralloc.sim.replay.autoscale_prediction import ReplayPredictor
+from dralloc.sim.replay.autoscale_shapes import fleet_shapes
+from dralloc.sim.replay.autoscale_summary import AutoscalingSummary, summarize
+from dralloc.sim.traces.model import TraceNode
 
 if TYPE_CHECKING:
     from dralloc.scheduler.cache import SchedulerCache
@@ -80,7 +79,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AutoscalingSummary", "FleetDriver", "ReplayAutoscaling", "fleet_shapes"]
 
-WIRED_MODES = (Mode.STATIC, Mode.CLUSTER_AUTOSCALER, Mode.KARPENTER)
 _FLEET_EVENTS = (ScaleUp, ScaleDown, ScaleUpFailure, SpotInterruption)
 GIVE_UP_AFTER = 3
 """Failed scale-ups in a row (no node publishing its devices in between) after which a run
@@ -104,120 +102,6 @@ class ReplayAutoscaling:
     keep_trace_nodes: bool = False
     remember_quiet_loops: bool = True
     objects: AutoscalingObjects | None = None
-
-
-@dataclass(frozen=True)
-class AutoscalingSummary:
-    """What the fleet did over one run (§11): nodes requested by scale-ups (start-up nodes
-    not counted), launched and removed, node-hours from launch to gone, USD billed per
-    capacity type, the decisions counted, the loops run and skipped, provisioned GPU-hours
-    per GPU model code (node seconds x accelerators), and the fleet size (nodes with their
-    devices published) after every change, as (time, nodes); pods evicted from leaving nodes
-    (and re-queued). karpenter mode: `scale_ups` counts NodeClaims launched, `scale_downs`
-    nodes disrupted (per method in `disrupted_by_method`), `failed_scale_ups` failed or
-    timed-out launches; `interruptions` spot notices; `upstream_unsupported_pods` the pods
-    Karpenter v1.14 would not have provisioned for, by reason (§5.3). `prediction`: what the
-    predictor did (`replay.autoscale_prediction`), None without one."""
-
-    mode: str
-    nodes_requested: int
-    nodes_launched: int
-    nodes_removed: int
-    node_hours: float
-    billed_usd: Mapping[str, float]
-    scale_ups: int
-    scale_downs: int
-    failed_scale_ups: int
-    loops: int
-    loops_skipped: int
-    provisioned_gpu_hours: Mapping[str, float] = field(default_factory=dict)
-    fleet_size: tuple[tuple[float, int], ...] = ()
-    evicted_pods: int = 0
-    disrupted_by_method: Mapping[str, int] = field(default_factory=dict)
-    interruptions: int = 0
-    upstream_unsupported_pods: Mapping[str, int] = field(default_factory=dict)
-    prediction: PredictionSummary | None = None
-
-    @property
-    def billed_total(self) -> float:
-        return sum(self.billed_usd.values())
-
-
-def fleet_shapes(
-    config: AutoscalingConfig, catalog: Catalog, models: GpuModels
-) -> dict[str, TraceNode]:
-    """Per shape, the trace-node description of its nodes (CPU, memory, GPUs, the trace's
-    model code); InputError naming every shape the replay's pods could not use."""
-    templates = config.templates(catalog)
-    by_product = {model.product_name: code for code, model in sorted(models.by_code.items())}
-    problems: list[Problem] = []
-    shapes: dict[str, TraceNode] = {}
-    obj = f"{KIND} {config.name}" if config.name else KIND
-    for index, (name, template) in enumerate(templates.items()):
-        at = config.shapes[name].path or f"shapes[{index}]"
-        products, fractional = _gpus_of(template.slices)
-        if not products:
-            problems.append(Problem(config.file, obj, f"{at}.shape", "publishes no GPU"))
-            continue
-        if not fractional:
-            problems.append(
-                Problem(
-                    config.file,
-                    obj,
-                    f"{at}.sharing",
-                    "the replay's pods claim gpu-fractional.dralloc.io: set sharing: fractional",
-                )
-            )
-        code = by_product.get(sorted(products)[0])
-        if code is None:
-            known = ", ".join(sorted(by_product)) or "none"
-            problems.append(
-                Problem(
-                    config.file,
-                    obj,
-                    f"{at}.shape",
-                    f"GPU {sorted(products)[0]} is not one of the trace's models ({known})",
-                )
-            )
-            continue
-        allocatable = template.node.status.allocatable
-        cpu = allocatable.get("cpu")
-        memory = allocatable.get("memory")
-        shapes[name] = TraceNode(
-            name,
-            round(cpu.as_approximate_float() * 1000) if cpu is not None else 0,
-            memory.ceil_int() >> 20 if memory is not None else 0,
-            template.accelerator_count(),
-            code,
-        )
-    if config.mode not in WIRED_MODES:
-        problems.append(
-            Problem(
-                config.file,
-                obj,
-                "mode",
-                f"{config.mode} is not wired into the replay yet "
-                "(static, cluster-autoscaler, karpenter)",
-            )
-        )
-    if problems:
-        raise InputError(problems)
-    return shapes
-
-
-def _gpus_of(slices: tuple[ResourceSlice, ...]) -> tuple[set[str], bool]:
-    products: set[str] = set()
-    fractional = False
-    for each in slices:
-        for device in each.spec.devices:
-            kind = device.attributes.get("type")
-            if kind is None or kind.string != "gpu":
-                continue
-            product = device.attributes.get("productName")
-            if product is not None and product.string:
-                products.add(product.string)
-            fractional = fractional or "cores" in device.capacity
-    return products, fractional
 
 
 class FleetCluster(Protocol):
@@ -513,59 +397,4 @@ class FleetDriver:
     # ---------------------------------------------------------------------- summary
 
     def summary(self, end: float) -> AutoscalingSummary:
-        nodes = self.fleet.nodes()
-        started = sum(group.min_size for group in self.config.node_groups)
-        launched = sum(
-            1
-            for n in nodes
-            if not n.lifecycle.launch_failed
-            and n.lifecycle.launched_at <= end
-            and (n.lifecycle.gone_at is None or n.lifecycle.gone_at > n.lifecycle.launched_at)
-        )
-        seconds = self.fleet.node_seconds_by_shape(end)
-        gpu_hours: dict[str, float] = {}
-        for shape, value in seconds.items():
-            trace_node = self.shapes[shape]
-            if trace_node.model:
-                hours = value * trace_node.gpus / 3600.0
-                gpu_hours[trace_node.model] = gpu_hours.get(trace_node.model, 0.0) + hours
-        scale_ups = self.counts[ScaleUp]
-        scale_downs = self.counts[ScaleDown]
-        failed = self.counts[ScaleUpFailure]
-        disrupted: dict[str, int] = {}
-        interruptions = 0
-        gaps: dict[str, int] = {}
-        if self.karpenter is not None:
-            counts = self.karpenter.counts
-            scale_ups, failed = counts.launches, counts.failures
-            scale_downs = sum(counts.disrupted.values())
-            disrupted = dict(sorted(counts.disrupted.items()))
-            interruptions = counts.interruptions
-            gaps = {
-                str(gap): n
-                for gap, n in sorted(self.karpenter.karpenter.upstream_unsupported_pods.items())
-            }
-        return AutoscalingSummary(
-            mode=str(self.config.mode),
-            nodes_requested=max(0, len(nodes) - started),
-            nodes_launched=launched,
-            nodes_removed=sum(
-                1 for n in nodes if n.lifecycle.gone_at is not None and n.lifecycle.gone_at <= end
-            ),
-            node_hours=sum(seconds.values()) / 3600.0,
-            billed_usd={
-                str(kind): usd for kind, usd in self.fleet.cost_by_capacity_type(end).items()
-            },
-            scale_ups=scale_ups,
-            scale_downs=scale_downs,
-            failed_scale_ups=failed,
-            loops=self.loops,
-            loops_skipped=self.skipped,
-            provisioned_gpu_hours=gpu_hours,
-            fleet_size=tuple(self.size_log),
-            evicted_pods=self.evicted,
-            disrupted_by_method=disrupted,
-            interruptions=interruptions,
-            upstream_unsupported_pods=gaps,
-            prediction=self.predictor.summary() if self.predictor is not None else None,
-        )
+        return summarize(self, end)
