@@ -33,6 +33,7 @@ from dralloc.scheduler.framework import (
     Framework,
     FrameworkSpeedups,
     NodeInfo,
+    PluginTraits,
     PodInfo,
     PodSignature,
     Profile,
@@ -97,6 +98,10 @@ class SchedulerInputs:
     preemption) remember verdicts for its own extent (`Framework.remembering`), also where
     `remember_verdicts` is off (the live scheduler). `framework_speedups` are each framework's
     own shortcuts (`FrameworkSpeedups`: uniform scores, ties drawn by position; all on).
+    `plugin_traits` answers which extension Protocols each plugin class implements, checked
+    once per class (`PluginTraits`); a caller that builds schedulers over and over (a what-if
+    cluster per autoscaler loop) passes one long-lived memo; None gives each build its own;
+    `PluginTraits(remember=False)` is the off switch.
     GPU sharing: `typical_pods` is FGD's target workload when its profile gives no args.
     Preemption: `preemption_frees_devices` lets it free the devices of victims' node-local
     claims (KEP-5690, beyond Kubernetes 1.36; off, as 1.36). `disruption_budgets` are the
@@ -129,6 +134,7 @@ class SchedulerInputs:
     index_node_labels: bool = True
     remember_what_ifs: bool = True
     framework_speedups: FrameworkSpeedups = field(default_factory=FrameworkSpeedups)
+    plugin_traits: PluginTraits | None = None
     typical_pods: Sequence[tuple[TaskType, float]] | None = None
     owners: OwnerSelectors | None = None
     namespace_labels: NamespaceLabels | None = None
@@ -255,8 +261,11 @@ def build_scheduler(
         cache, evict, inputs.rng, _budget_lister(cache, inputs.workloads)
     )
     problems: list[Problem] = []
+    traits = inputs.plugin_traits if inputs.plugin_traits is not None else PluginTraits()
     try:
-        profiles = build_profiles(inputs.config, registry, defaults=default_plugins(features))
+        profiles = build_profiles(
+            inputs.config, registry, defaults=default_plugins(features), traits=traits
+        )
     except InputError as err:
         if collect_problems is None:
             raise
@@ -281,6 +290,7 @@ def build_scheduler(
             ),
             remember_what_ifs=inputs.remember_what_ifs,
             speedups=inputs.framework_speedups,
+            traits=traits,
         )
         for name, profile in profiles.items()
     }

@@ -36,6 +36,7 @@ import random
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 from dralloc.allocator import Allocator
 from dralloc.api.resource import ResourceClaim
@@ -66,6 +67,7 @@ from dralloc.scheduler.framework import (
     ScorePlugin,
 )
 from dralloc.scheduler.framework.interface import DeviceClassResolver
+from dralloc.scheduler.framework.traits import PluginTraits
 from dralloc.scheduler.plugins import (
     Binder,
     Eviction,
@@ -486,10 +488,12 @@ class _Builder:
         config: ProfileConfig,
         registry: Registry,
         defaults: tuple[PluginRef, ...] = DEFAULT_PLUGINS,
+        traits: PluginTraits | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
         self.defaults = defaults
+        self.traits = traits if traits is not None else PluginTraits()
         self.problems: list[Problem] = []
         self.plugins: dict[str, Plugin] = {}
 
@@ -541,7 +545,7 @@ class _Builder:
             plugin = self.plugins.get(ref.name)
             if plugin is None:
                 continue
-            if not isinstance(plugin, point.protocol):
+            if not self.traits.implements(plugin, point.protocol):
                 self.report(
                     self._where(ref, point.key),
                     f'plugin "{ref.name}" is enabled at {point.key} but defines no '
@@ -562,7 +566,7 @@ class _Builder:
         multi: list[str] = []
         for ref in merged[MULTI_POINT].enabled:
             plugin = self.plugins.get(ref.name)
-            if plugin is None or not isinstance(plugin, point.protocol):
+            if plugin is None or not self.traits.implements(plugin, point.protocol):
                 continue
             if ref.name in disabled:
                 continue
@@ -612,18 +616,19 @@ class _Builder:
             raise InputError(self.problems)
         weights = self.weights(merged)
         scores = [(plugin, weights.get(plugin.name, 1)) for plugin in lists["score"]]
+        # Every plugin in `lists` was checked against its point's Protocol (`point_plugins`).
         at = lists.get
         profile = Profile(
             name=self.config.scheduler_name,
-            pre_filter=[p for p in at("preFilter", []) if isinstance(p, PreFilterPlugin)],
-            filter=[p for p in at("filter", []) if isinstance(p, FilterPlugin)],
-            post_filter=[p for p in at("postFilter", []) if isinstance(p, PostFilterPlugin)],
-            pre_score=[p for p in at("preScore", []) if isinstance(p, PreScorePlugin)],
-            score=[(p, weight) for p, weight in scores if isinstance(p, ScorePlugin)],
-            reserve=[p for p in at("reserve", []) if isinstance(p, ReservePlugin)],
-            permit=[p for p in at("permit", []) if isinstance(p, PermitPlugin)],
-            pre_bind=[p for p in at("preBind", []) if isinstance(p, PreBindPlugin)],
-            bind=[p for p in at("bind", []) if isinstance(p, BindPlugin)],
+            pre_filter=cast(list[PreFilterPlugin], at("preFilter", [])),
+            filter=cast(list[FilterPlugin], at("filter", [])),
+            post_filter=cast(list[PostFilterPlugin], at("postFilter", [])),
+            pre_score=cast(list[PreScorePlugin], at("preScore", [])),
+            score=cast(list[tuple[ScorePlugin, int]], scores),
+            reserve=cast(list[ReservePlugin], at("reserve", [])),
+            permit=cast(list[PermitPlugin], at("permit", [])),
+            pre_bind=cast(list[PreBindPlugin], at("preBind", [])),
+            bind=cast(list[BindPlugin], at("bind", [])),
             percentage_of_nodes_to_score=(
                 self.config.percentage_of_nodes_to_score
                 if self.config.percentage_of_nodes_to_score is not None
@@ -685,12 +690,14 @@ def build_profile(
     *,
     percentage_of_nodes_to_score: int | None = None,
     defaults: tuple[PluginRef, ...] = DEFAULT_PLUGINS,
+    traits: PluginTraits | None = None,
 ) -> Profile:
     """The `Profile` of one configured profile over `registry`'s plugins (new instances).
     `percentage_of_nodes_to_score` is the configuration's global value, used when the profile
-    sets none; `defaults` the default multiPoint list (`default_plugins(features)`). Raises
-    InputError naming file and config path for every problem."""
-    return _Builder(config, registry, defaults).build(percentage_of_nodes_to_score)
+    sets none; `defaults` the default multiPoint list (`default_plugins(features)`); `traits`
+    answers which extension Protocols each plugin implements (default: a memo of this build's
+    own). Raises InputError naming file and config path for every problem."""
+    return _Builder(config, registry, defaults, traits).build(percentage_of_nodes_to_score)
 
 
 def build_profiles(
@@ -698,9 +705,11 @@ def build_profiles(
     registry: Registry,
     *,
     defaults: tuple[PluginRef, ...] = DEFAULT_PLUGINS,
+    traits: PluginTraits | None = None,
 ) -> dict[str, Profile]:
     """Every profile of a configuration, by schedulerName; all problems in one InputError.
-    `defaults` as `build_profile`'s."""
+    `defaults` and `traits` as `build_profile`'s (one memo serves every profile)."""
+    known = traits if traits is not None else PluginTraits()
     profiles: dict[str, Profile] = {}
     problems: list[Problem] = []
     for profile_config in config.profiles:
@@ -710,6 +719,7 @@ def build_profiles(
                 registry,
                 percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
                 defaults=defaults,
+                traits=known,
             )
         except InputError as err:
             problems.extend(err.problems)

@@ -51,6 +51,7 @@ from dralloc.scheduler.framework.runtime import (
     num_feasible_nodes_to_find,
 )
 from dralloc.scheduler.framework.status import SUCCESS, Code, Status
+from dralloc.scheduler.framework.traits import PluginTraits
 
 __all__ = [
     "SUCCESS",
@@ -75,6 +76,7 @@ __all__ = [
     "NodeLabelIndex",
     "NodeLocal",
     "PermitPlugin",
+    "PluginTraits",
     "PodInfo",
     "PodSignature",
     "PostFilterPlugin",

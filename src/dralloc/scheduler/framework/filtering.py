@@ -20,18 +20,18 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from dralloc.scheduler.framework.interface import (
     CycleState,
     PreFilterExtensions,
-    is_node_local,
-    is_quiet_filter,
 )
 from dralloc.scheduler.framework.labelindex import IndexedNodes
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from dralloc.scheduler.framework.outcomes import Diagnosis, FitError, SchedulingError
 from dralloc.scheduler.framework.profile import Profile
 from dralloc.scheduler.framework.status import SUCCESS, Code, Status
+from dralloc.scheduler.framework.traits import PluginTraits
 
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
@@ -55,13 +55,15 @@ class FilterPhase:
     """One profile's PreFilter, Filter and PostFilter plugins, with what is decided about
     them once: which Filter plugins are not node-local, and which are loud before each."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, traits: PluginTraits | None = None) -> None:
         self.profile = profile
+        # Which Protocols each plugin implements, asked once per plugin class (`traits.py`).
+        known = traits if traits is not None else PluginTraits()
         # Filter plugins that are not node-local: remembered verdicts hold only in the cycles
         # where all of them SKIPped at PreFilter (a pod without spread constraints or
         # inter-pod affinity, and no existing pod's anti-affinity against it).
         self.non_local_filters = frozenset(
-            plugin.name for plugin in profile.filter if not is_node_local(plugin)
+            plugin.name for plugin in profile.filter if not known.is_node_local(plugin)
         )
         # For each Filter plugin, by name: the plugins before it that are not quiet. A
         # plugin's `filter_candidates` is used only when all of those SKIPped at PreFilter,
@@ -69,11 +71,16 @@ class FilterPhase:
         self._loud_before: dict[str, frozenset[str]] = {}
         loud: set[str] = set()
         for plugin in profile.filter:
-            self._loud_before[plugin.name] = frozenset(
-                loud | (set() if is_quiet_filter(plugin) else {plugin.name})
-            )
-            if not is_quiet_filter(plugin):
+            quiet = known.is_quiet_filter(plugin)
+            self._loud_before[plugin.name] = frozenset(loud | (set() if quiet else {plugin.name}))
+            if not quiet:
                 loud.add(plugin.name)
+        # PreFilter plugins told about pods a what-if adds or removes (PreFilterExtensions).
+        self._extensions: list[PreFilterExtensions] = [
+            cast(PreFilterExtensions, plugin)
+            for plugin in profile.pre_filter
+            if known.implements(plugin, PreFilterExtensions)
+        ]
 
     def run_pre_filter(
         self,
@@ -264,14 +271,13 @@ class FilterPhase:
         """PreFilter extensions (AddPod / RemovePod) of the plugins that ran at PreFilter:
         `other` is back on `node`, or off it (`removed`), in a what-if."""
         call = "RemovePod" if removed else "AddPod"
-        for plugin in self.profile.pre_filter:
+        for plugin in self._extensions:
             if plugin.name in state.skip_filter_plugins:
                 continue
-            if isinstance(plugin, PreFilterExtensions):
-                extension = plugin.remove_pod if removed else plugin.add_pod
-                status = extension(state, pod, other, node)
-                if not status.is_success:
-                    return Status.error(
-                        f'running {call} on PreFilter plugin "{plugin.name}": {status.message}'
-                    ).stamped(plugin.name)
+            extension = plugin.remove_pod if removed else plugin.add_pod
+            status = extension(state, pod, other, node)
+            if not status.is_success:
+                return Status.error(
+                    f'running {call} on PreFilter plugin "{plugin.name}": {status.message}'
+                ).stamped(plugin.name)
         return SUCCESS

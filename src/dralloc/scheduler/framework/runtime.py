@@ -44,6 +44,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import cast
 
 import numpy as np
 
@@ -79,6 +80,7 @@ from dralloc.scheduler.framework.scoring import (
 from dralloc.scheduler.framework.selection import NameOrder, NodeRanking, select_host
 from dralloc.scheduler.framework.speedups import FrameworkSpeedups
 from dralloc.scheduler.framework.status import SUCCESS, Code, Status
+from dralloc.scheduler.framework.traits import PluginTraits
 from dralloc.scheduler.framework.verdicts import NodeScores, ShapeVerdicts
 
 __all__ = [
@@ -110,6 +112,7 @@ class Framework:
         node_key: Callable[[NodeInfo], Hashable] | None = None,
         remember_what_ifs: bool = True,
         speedups: FrameworkSpeedups | None = None,
+        traits: PluginTraits | None = None,
     ) -> None:
         self.profile = profile
         self.rng = rng
@@ -128,8 +131,11 @@ class Framework:
         self.node_key = node_key
         self._node_keys: NodeMemo[Hashable] = NodeMemo()
         self._memory = VerdictMemory()
-        self._filtering = FilterPhase(profile)
-        self._scoring = Prioritizer(profile, self.speedups)
+        # Which Protocols each plugin implements, asked once per plugin class (`traits.py`;
+        # the builder passes the memo its profiles were checked with).
+        self.traits = traits if traits is not None else PluginTraits()
+        self._filtering = FilterPhase(profile, self.traits)
+        self._scoring = Prioritizer(profile, self.speedups, self.traits)
         # Called for every node visited: the bound methods and names looked up once.
         self._filters = [(plugin.name, plugin.filter) for plugin in profile.filter]
         # A fixed ranking for ties (the FGD experiment's random node order, spec/fgd.md 4.3);
@@ -346,9 +352,9 @@ class Framework:
             *profile.bind,
         ]
         for plugin in plugins:
-            if id(plugin) not in seen and isinstance(plugin, HandleReceiver):
+            if id(plugin) not in seen and self.traits.implements(plugin, HandleReceiver):
                 seen.add(id(plugin))
-                plugin.set_handle(self)
+                cast(HandleReceiver, plugin).set_handle(self)
 
     @property
     def profile_name(self) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import cast, overload
 
 import numpy as np
 
@@ -34,13 +34,13 @@ from dralloc.scheduler.framework.interface import (
     ScoreNormalizer,
     ScorePlugin,
     UniformScorer,
-    is_node_local,
 )
 from dralloc.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from dralloc.scheduler.framework.outcomes import SchedulingError
 from dralloc.scheduler.framework.profile import Profile
 from dralloc.scheduler.framework.speedups import FrameworkSpeedups
 from dralloc.scheduler.framework.status import Code, Status
+from dralloc.scheduler.framework.traits import PluginTraits
 from dralloc.scheduler.framework.verdicts import Positions, Scores, ShapeVerdicts
 
 MAX_NODE_SCORE = 100
@@ -126,29 +126,42 @@ class _ScoredSequence(Sequence[NodeInfo]):
 class Prioritizer:
     """One profile's PreScore and Score plugins, run over the nodes of one cycle."""
 
-    def __init__(self, profile: Profile, speedups: FrameworkSpeedups | None = None) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        speedups: FrameworkSpeedups | None = None,
+        traits: PluginTraits | None = None,
+    ) -> None:
         self.profile = profile
+        # Which Protocols each plugin implements, asked once per plugin class (`traits.py`).
+        known = traits if traits is not None else PluginTraits()
         # Score plugins that may declare one raw score for every node of a cycle (those
         # are asked first when the switch is on).
         uniform_scores = speedups is None or speedups.uniform_scores
         self._uniform: dict[int, UniformScorer] = {
-            id(plugin): plugin
+            id(plugin): cast(UniformScorer, plugin)
             for plugin, _ in profile.score
-            if uniform_scores and isinstance(plugin, UniformScorer)
+            if uniform_scores and known.implements(plugin, UniformScorer)
         }
         # Score plugins that score every feasible node in one call (dralloc's own extension,
         # for scores that are not per node, such as Random's one drawn node).
         self._bulk: dict[int, BulkScorer] = {
-            id(plugin): plugin for plugin, _ in profile.score if isinstance(plugin, BulkScorer)
+            id(plugin): cast(BulkScorer, plugin)
+            for plugin, _ in profile.score
+            if known.implements(plugin, BulkScorer)
         }
         self._normalizers: dict[int, ScoreNormalizer] = {
-            id(plugin): plugin for plugin, _ in profile.score if isinstance(plugin, ScoreNormalizer)
+            id(plugin): cast(ScoreNormalizer, plugin)
+            for plugin, _ in profile.score
+            if known.implements(plugin, ScoreNormalizer)
         }
         self._array_normalizers: dict[int, ArrayNormalizer] = {
-            id(plugin): plugin for plugin, _ in profile.score if isinstance(plugin, ArrayNormalizer)
+            id(plugin): cast(ArrayNormalizer, plugin)
+            for plugin, _ in profile.score
+            if known.implements(plugin, ArrayNormalizer)
         }
         self._node_local_scores = {
-            id(plugin) for plugin, _ in profile.score if is_node_local(plugin)
+            id(plugin) for plugin, _ in profile.score if known.is_node_local(plugin)
         }
 
     def run_pre_score(
