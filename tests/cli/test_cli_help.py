@@ -96,7 +96,9 @@ def test_every_example_names_a_command_and_options_that_exist(path: tuple[str, .
         command, args = ROOT, words[1:]
         while args and args[0] in getattr(command, "commands", {}):
             command, args = command.commands[args[0]], args[1:]  # type: ignore[attr-defined]
-        assert not getattr(command, "commands", None), f"{example}: names a group"
+        # A group runs only with a subcommand, unless it runs on its own too (`simulate`).
+        runs_alone = getattr(command, "invoke_without_command", False)
+        assert runs_alone or not getattr(command, "commands", None), f"{example}: names a group"
         # Parsing checks option names, required options and values (a bad one raises).
         command.make_context(command.name, args)
 

@@ -42,7 +42,7 @@ from dralloc.cli.options import (
 from dralloc.cli.options import (
     feature_gates as parse_feature_gates,
 )
-from dralloc.cli.simulate import SIMULATE_EPILOG, SIMULATE_SHORT_HELP, Stopped, simulate_command
+from dralloc.cli.simulate import Stopped, simulate_app
 from dralloc.cli.size import SIZE_EPILOG, SIZE_SHORT_HELP, size_command
 from dralloc.errors import DrallocError, InputError
 
@@ -1212,7 +1212,7 @@ def consolidate_command(
     )
 
 
-app.command("simulate", short_help=SIMULATE_SHORT_HELP, epilog=SIMULATE_EPILOG)(simulate_command)
+app.add_typer(simulate_app, name="simulate")
 app.command("size", short_help=SIZE_SHORT_HELP, epilog=SIZE_EPILOG)(size_command)
 app.command("scheduler", short_help=SCHEDULER_SHORT_HELP, epilog=SCHEDULER_EPILOG)(
     scheduler_command

@@ -56,11 +56,11 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from dralloc.cli.commands import epilog
+from dralloc.cli.commands import CONTEXT_SETTINGS, epilog
 from dralloc.errors import InputError
 
 if TYPE_CHECKING:
@@ -69,12 +69,16 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from dralloc.sim.campaign import ReplayRun, RunSpec
+    from dralloc.sim.campaign import ReplayRun, RunCurves, RunSpec
     from dralloc.sim.progress import CampaignClock
     from dralloc.sim.provenance import Provenance, TraceSource
     from dralloc.sim.runner import RunProgress
-    from dralloc.sim.summaries import ReplayPolicySummary
+    from dralloc.sim.shards import Shard
     from dralloc.sim.traces.timeline import NodeEvent
+
+    Writer = Callable[[Path], list[Path]]
+
+_R = TypeVar("_R", bound="RunCurves | ReplayRun")
 
 EXIT_OK = 0
 EXIT_INPUT = 2
@@ -119,6 +123,8 @@ SIMULATE_EPILOG = epilog(
         "dralloc simulate --mode replay --trace synthetic-jobs --queues none,fair",
         "dralloc simulate --mode replay --trace synthetic-jobs --queues fair,fair+tas",
         "dralloc simulate --policy fgd,bestfit --seeds 42 --format pdf --out fgd-pdf",
+        "dralloc simulate --seeds 42-51 --shard 1/4 --out shard-1   # ... 4/4, then:",
+        "dralloc simulate merge shard-1 shard-2 shard-3 shard-4 --out simulation",
     ],
     {
         EXIT_OK: "every run finished and the files are written",
@@ -169,6 +175,7 @@ def _stop_on_sigterm() -> Iterator[None]:
 
 
 def simulate_command(
+    ctx: typer.Context,
     trace: Annotated[
         list[str] | None,
         typer.Option(
@@ -266,6 +273,28 @@ def simulate_command(
             "fractional and a GPU model of the trace). Adds the fleet's columns to replay.csv.",
         ),
     ] = None,
+    autoscaling_objects: Annotated[
+        str | None,
+        typer.Option(
+            "--autoscaling-objects",
+            metavar="FILE",
+            help="With --autoscaling: CapacityBuffers (podTemplateRef ones), their "
+            "PodTemplates and ResourceClaimTemplates, and ProvisioningRequests, from a YAML "
+            "file of manifests; the buffers hold their chunks for the whole run "
+            "(cluster-autoscaler and karpenter modes).",
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Run only shard K of N of the campaign (1 <= K <= N): the runs whose index "
+            "in the campaign's order (workload, policy, queue policy, seed) is K-1 modulo N. "
+            "--out then holds the shard's raw results (shard.json and run-*.msgpack) for "
+            "'dralloc simulate merge', which writes the CSVs and report of the whole campaign.",
+        ),
+    ] = None,
     queues: Annotated[
         str | None,
         typer.Option(
@@ -291,6 +320,8 @@ def simulate_command(
     a line per finished run with the ETA elsewhere. Ctrl-C or SIGTERM stops every worker
     and leaves --out as it was (exit 130 or 143, as a shell reports the signal).
     """
+    if ctx.invoked_subcommand is not None:
+        return  # `dralloc simulate merge ...`: the subcommand does the work
     import dataclasses
     from pathlib import Path
 
@@ -315,6 +346,7 @@ def simulate_command(
         raise _fail("--jobs: must be at least 1")
     if output_format not in FORMATS:
         raise _fail(f"--format {output_format}: expected html, pdf or png")
+    selected = _parse_shard(shard)
     workloads = expand_workloads(trace or [DEFAULT_WORKLOAD])
     directory = Path(out)
     queue_list = [""]
@@ -342,7 +374,12 @@ def simulate_command(
             # fleet's nodes come and go with no rack, so gangs would wait for domains forever.
             raise _fail("--queues: +tas cannot be combined with --autoscaling yet")
         specs = [dataclasses.replace(spec, autoscaling=autoscaling) for spec in specs]
-    output = _Output(directory, output_format, seed_list)
+    if autoscaling_objects is not None:
+        if autoscaling is None:
+            raise _fail("--autoscaling-objects: needs --autoscaling (the fleet they act on)")
+        objects = autoscaling_objects
+        specs = [dataclasses.replace(spec, autoscaling_objects=objects) for spec in specs]
+    output = _Output(directory, output_format, seed_list, selected)
     if mode == "replay":
         _replay(specs, workloads, trace_dir, price, node_events, output, jobs)
     else:
@@ -350,11 +387,29 @@ def simulate_command(
     raise typer.Exit(EXIT_OK)
 
 
-class _Output:
-    """Where and how the files go: the --out folder (written whole), the format, and the
-    provenance gathered while the inputs are checked."""
+def _parse_shard(text: str | None) -> Shard | None:
+    if text is None:
+        return None
+    from dralloc.sim.shards import parse_shard
 
-    def __init__(self, directory: Path, output_format: str, seeds: Sequence[int]) -> None:
+    try:
+        return parse_shard(text)
+    except ValueError as err:
+        raise _fail(f"--shard: {err}") from err
+
+
+class _Output:
+    """Where and how the files go: the --out folder (written whole), the format, the
+    provenance gathered while the inputs are checked, and with --shard the shard whose raw
+    results go there instead of the CSVs and report."""
+
+    def __init__(
+        self,
+        directory: Path,
+        output_format: str,
+        seeds: Sequence[int],
+        shard: Shard | None = None,
+    ) -> None:
         from dralloc.sim.outdir import OutputFolder
 
         self.directory = directory
@@ -363,6 +418,41 @@ class _Output:
         self.seeds = tuple(seeds)
         self.traces: list[TraceSource] = []
         self.chromium = ""
+        self.shard = shard
+
+    def select(self, specs: Sequence[RunSpec]) -> list[RunSpec]:
+        """The runs this command runs: the shard's part of the campaign, or all of it."""
+        return list(specs) if self.shard is None else self.shard.select(specs)
+
+    def shard_writer(
+        self,
+        mode: str,
+        specs: Sequence[RunSpec],
+        runs: Sequence[RunCurves | ReplayRun],
+        prices: dict[str, float],
+    ) -> Writer:
+        """The writer of the shard's folder: its runs and the manifest naming the campaign."""
+        from datetime import UTC, datetime
+
+        from dralloc.sim.shards import ShardManifest, campaign_digest, write_shard
+
+        assert self.shard is not None
+        version = self.provenance().version
+        manifest = ShardManifest(
+            campaign=campaign_digest(mode, specs, prices, self.traces, version),
+            mode=mode,
+            version=version,
+            shard=self.shard.index,
+            shards=self.shard.count,
+            runs=tuple(self.shard.indices(len(specs))),
+            specs=tuple(specs),
+            prices=dict(prices),
+            traces=tuple(self.traces),
+            seeds=self.seeds,
+            command=_campaign_command(sys.argv[1:]),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        return lambda staging: write_shard(staging, manifest, runs)
 
     def check(self) -> None:
         """Every problem with the output before the first run (exit 2)."""
@@ -403,6 +493,21 @@ class _Output:
         from dralloc.sim.provenance import Provenance
 
         return Provenance.now(["dralloc", *sys.argv[1:]], self.traces, self.seeds)
+
+
+def _campaign_command(args: Sequence[str]) -> tuple[str, ...]:
+    """`dralloc simulate ...` as one unsharded run of the campaign: without --shard and
+    --out (each shard's own), for the merged report's provenance."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--shard", "--out"):
+            skip = True
+        elif not arg.startswith(("--shard=", "--out=")):
+            kept.append(arg)
+    return ("dralloc", *kept)
 
 
 def _trace_files(workload: str, trace_dir: str | None, source: str) -> list[str]:
@@ -553,11 +658,8 @@ def _fgd(
 ) -> None:
     from rich.console import Console
 
-    from dralloc.cli.tables import Column, TextTable
-    from dralloc.sim.campaign import RunCurves, run_campaign, write_csvs
-    from dralloc.sim.pages import REPORT_FILE
-    from dralloc.sim.report import write_report
-    from dralloc.sim.summaries import summarize
+    from dralloc.cli.simulate_tables import print_fgd_table
+    from dralloc.sim.campaign import run_campaign
     from dralloc.sim.traces.openb import resolve_trace
     from dralloc.sim.traces.resolve import resolve_arrival_trace
 
@@ -584,48 +686,71 @@ def _fgd(
     _check_price_names(price, known)
     output.check()
     console = Console(stderr=True)
-    runs: list[RunCurves] = []
-    done = [0]
-    with (
-        _stoppable(console, len(specs), lambda: done[0]),
-        _campaign_progress(console, specs) as progress,
-    ):
-        runs = run_campaign(specs, jobs=jobs, progress=_Counted(progress, done))
-        provenance = output.provenance()
-        paths = output.write(
-            [
-                lambda staging: write_csvs(staging, runs),
-                lambda staging: write_report(
-                    staging / REPORT_FILE, runs, prices=prices, provenance=provenance
-                ),
-            ]
-        )
-    headers = (
-        "workload",
-        "policy",
-        "runs",
-        "unallocated GPU %",
-        "fragmentation %",
-        "placed",
-        "stranded USD/h",
+    runs, paths = _run_and_write(
+        console, output, "fgd", specs, prices, run_campaign, _fgd_writers, jobs
     )
-    table = TextTable(
-        [Column(h, "left" if h in ("workload", "policy") else "right") for h in headers],
-        title="At 100% of GPU capacity arrived (median over seeds)",
-    )
-    for row in summarize(runs, prices):
-        table.add_row(
-            row.workload,
-            row.policy,
-            str(row.runs),
-            "-" if row.unallocated_at_100 is None else f"{row.unallocated_at_100:.1f}",
-            "-" if row.fragmentation_at_100 is None else f"{row.fragmentation_at_100:.1f}",
-            f"{100 * row.scheduled_share:.1f}%",
-            "-" if row.stranded_usd_per_hour is None else f"{row.stranded_usd_per_hour:,.2f}",
-        )
-    table.print(highlight=True)
+    if output.shard is None:
+        print_fgd_table(runs, prices)
     for path in paths:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+def _fgd_writers(
+    runs: Sequence[RunCurves], prices: dict[str, float], provenance: Provenance
+) -> list[Callable[[Path], list[Path]]]:
+    """What one unsharded FGD campaign (or the merge of its shards) writes."""
+    from dralloc.sim.campaign import write_csvs
+    from dralloc.sim.pages import REPORT_FILE
+    from dralloc.sim.report import write_report
+
+    return [
+        lambda staging: write_csvs(staging, runs),
+        lambda staging: write_report(
+            staging / REPORT_FILE, runs, prices=prices, provenance=provenance
+        ),
+    ]
+
+
+def _replay_writers(
+    runs: Sequence[ReplayRun], prices: dict[str, float], provenance: Provenance
+) -> list[Callable[[Path], list[Path]]]:
+    """What one unsharded replay campaign (or the merge of its shards) writes."""
+    from dralloc.sim.campaign import write_replay_csvs
+    from dralloc.sim.pages import REPORT_FILE
+    from dralloc.sim.replay_report import write_replay_report
+
+    return [
+        lambda staging: write_replay_csvs(staging, runs, prices),
+        lambda staging: write_replay_report(
+            staging / REPORT_FILE, runs, prices, provenance=provenance
+        ),
+    ]
+
+
+def _run_and_write(
+    console: Console,
+    output: _Output,
+    mode: str,
+    specs: Sequence[RunSpec],
+    prices: dict[str, float],
+    run: Callable[..., list[_R]],
+    writers: Callable[[Sequence[_R], dict[str, float], Provenance], list[Writer]],
+    jobs: int,
+) -> tuple[list[_R], list[Path]]:
+    """Run the campaign `specs` (with --shard, only the shard's part of it) and write --out:
+    the CSVs and report, or the shard's files (`sim.shards`)."""
+    todo = output.select(specs)
+    done = [0]
+    with (
+        _stoppable(console, len(todo), lambda: done[0]),
+        _campaign_progress(console, todo) as progress,
+    ):
+        runs = run(todo, jobs=jobs, progress=_Counted(progress, done))
+        if output.shard is None:
+            paths = output.write(writers(runs, prices, output.provenance()))
+        else:
+            paths = output.write([output.shard_writer(mode, specs, runs, prices)])
+    return runs, paths
 
 
 class _Counted:
@@ -656,17 +781,10 @@ def _replay(
 
     from rich.console import Console
 
-    from dralloc.cli.tables import Column, TextTable
-    from dralloc.sim.campaign import (
-        replay_autoscaling,
-        run_replay_campaign,
-        write_replay_csvs,
-    )
+    from dralloc.cli.simulate_tables import print_replay_tables
+    from dralloc.sim.campaign import replay_autoscaling, run_replay_campaign
     from dralloc.sim.job_replay import resolve_job_replay
-    from dralloc.sim.pages import REPORT_FILE
     from dralloc.sim.replay.autoscaled import fleet_shapes
-    from dralloc.sim.replay_report import write_replay_report
-    from dralloc.sim.summaries import summarize_replays
     from dralloc.sim.traces.node_events import load_node_events, with_node_events
 
     prices = _prices(price)
@@ -680,8 +798,9 @@ def _replay(
         specs = [dataclasses.replace(spec, node_events=events) for spec in specs]
     console = Console(stderr=True)
     scaling_file = specs[0].autoscaling if specs else ""
+    objects_file = specs[0].autoscaling_objects if specs else ""
     try:
-        fleet = replay_autoscaling(scaling_file)
+        fleet = replay_autoscaling(scaling_file, objects_file)
     except InputError as err:
         raise _fail(str(err)) from err
     notes: dict[str, tuple[str, ...]] = {}
@@ -713,125 +832,21 @@ def _replay(
         output.add_trace(f"--node-events {node_events}", [node_events])
     if scaling_file:
         output.add_trace(f"--autoscaling {scaling_file}", [scaling_file])
+    if objects_file:
+        output.add_trace(f"--autoscaling-objects {objects_file}", [objects_file])
     output.check()
     for workload, lines in notes.items():
         for line in lines:
             console.print(f"{workload}: {line}", highlight=False, soft_wrap=True)
     if node_events is not None:
         console.print(f"{node_events}: {_count_events(events)}", highlight=False, soft_wrap=True)
-    runs: list[ReplayRun] = []
-    done = [0]
-    with (
-        _stoppable(console, len(specs), lambda: done[0]),
-        _campaign_progress(console, specs) as progress,
-    ):
-        runs = run_replay_campaign(specs, jobs=jobs, progress=_Counted(progress, done))
-        provenance = output.provenance()
-        paths = output.write(
-            [
-                lambda staging: write_replay_csvs(staging, runs, prices),
-                lambda staging: write_replay_report(
-                    staging / REPORT_FILE, runs, prices, provenance=provenance
-                ),
-            ]
-        )
-    rows = summarize_replays(runs, prices)
-    for workload in dict.fromkeys(row.workload for row in rows):
-        group = [row for row in rows if row.workload == workload]
-        seeds = group[0].runs
-        queued = any(row.queues for row in group)
-        scaled = any(r.autoscaling is not None for r in runs if r.spec.workload == workload)
-        headers = (
-            "policy",
-            *(("queues",) if queued else ()),
-            # With queues, the jobs' waits (arrival to every pod running), as report.html.
-            *(("job wait p50", "job wait p95") if queued else ("wait p50", "wait p95")),
-            "util %",
-            "completed GPU-h",  # report.html's: the work USD/GPU-h divides by
-            "capacity USD",
-            "USD/GPU-h",
-            "pending",
-            *(("Jain", "stuck", "preempted", "frag %") if queued else ()),
-            *(("billed USD", "ups", "downs") if scaled else ()),
-        )
-        table = TextTable(
-            [Column(h, "left" if h == "policy" else "right") for h in headers],
-            title=workload,
-            caption=_replay_caption(seeds, scaled, queued),
-        )
-        for row in group:
-            p50, p95 = (
-                (row.job_wait_p50, row.job_wait_p95) if queued else (row.wait_p50, row.wait_p95)
-            )
-            table.add_row(
-                row.policy,
-                *((row.queues,) if queued else ()),
-                "-" if p50 is None else _compact(p50),
-                "-" if p95 is None else _compact(p95),
-                f"{100 * row.mean_utilization:.1f}",
-                _compact(row.capacity.completed_gpu_hours),
-                _compact(row.capacity.provisioned),
-                "-" if (rate := row.capacity.per_completed_gpu_hour) is None else f"{rate:.2f}",
-                f"{row.pending:g}",
-                *(
-                    (
-                        "-" if row.jain is None else f"{row.jain:.3f}",
-                        f"{row.stuck:g}",
-                        f"{row.preemptions:g}",
-                        _fragmented_pct(row),
-                    )
-                    if queued
-                    else ()
-                ),
-                *(_fleet_cells(runs, workload, row.policy, row.queues) if scaled else ()),
-            )
-        table.print(highlight=True)
+    runs, paths = _run_and_write(
+        console, output, "replay", specs, prices, run_replay_campaign, _replay_writers, jobs
+    )
+    if output.shard is None:
+        print_replay_tables(runs, prices)
     for path in paths:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
-
-
-def _fragmented_pct(row: ReplayPolicySummary) -> str:
-    """The fragmented share of the capacity, in %, as report.html's table prints it (its
-    used / fragmented / idle %), so both read the same figure rounded the same way."""
-    total = row.capacity.provisioned or 1.0
-    return f"{100 * row.capacity.fragmented / total:.1f}"
-
-
-def _replay_caption(seeds: int, scaled: bool, queued: bool = False) -> str:
-    """What the replay table's figures are, the two costs above all: the capacity's (GPU
-    prices) and, with an autoscaled fleet, the bill (node prices)."""
-    waits = "job waits (arrival to every pod running)" if queued else "waits"
-    caption = (
-        f"median over {seeds} seed{'s' * (seeds != 1)}; {waits} in seconds; capacity USD: every "
-        "provisioned GPU-hour at its GPU model's price (--price); USD/GPU-h: capacity USD per "
-        "GPU-hour of completed work"
-    )
-    if queued:
-        caption += "; frag %: the capacity's fragmented share, as report.html's"
-    if scaled:
-        caption += "; billed USD: the fleet's node-hours at its shapes' node prices (--autoscaling)"
-    return caption
-
-
-def _fleet_cells(runs: Sequence[ReplayRun], workload: str, policy: str, queues: str) -> list[str]:
-    """The fleet's billed USD, scale-ups and scale-downs: medians over the row's seeds."""
-    from statistics import median
-
-    fleets = [
-        run.autoscaling
-        for run in runs
-        if run.spec.workload == workload
-        and run.spec.policy == policy
-        and run.spec.queues == queues
-        and run.autoscaling is not None
-    ]
-    if not fleets:
-        return ["-", "-", "-"]
-    return [
-        _compact(median(f.billed_total for f in fleets)),
-        f"{median(f.scale_ups for f in fleets):g}",
-        f"{median(f.scale_downs for f in fleets):g}",
-    ]
 
 
 def _count_events(events: tuple[NodeEvent, ...]) -> str:
@@ -843,12 +858,97 @@ def _count_events(events: tuple[NodeEvent, ...]) -> str:
     return f"{len(events):,} node event{plural} ({adds:,} add, {removes:,} remove) in every run"
 
 
-def _compact(value: float) -> str:
-    """A number for a narrow table cell: 950, 12.3k, 2.38M (the CSV has every digit)."""
-    if abs(value) >= 1e9:
-        return f"{value / 1e9:.2f}G"
-    if abs(value) >= 1e6:
-        return f"{value / 1e6:.2f}M"
-    if abs(value) >= 1e4:
-        return f"{value / 1e3:.1f}k"
-    return f"{value:,.0f}"
+MERGE_SHORT_HELP = "Merge the folders of a sharded campaign into its CSVs and report."
+MERGE_EPILOG = epilog(
+    [
+        "dralloc simulate merge shard-1 shard-2 shard-3 shard-4 --out simulation",
+        "dralloc simulate merge /results/shard-* -o simulation --format pdf",
+    ],
+    {
+        EXIT_OK: "the shards make one campaign and the files are written",
+        EXIT_INPUT: "invalid input (not a shard, another campaign's, missing, twice, --out)",
+    },
+)
+
+
+def merge_command(
+    directories: Annotated[
+        list[str],
+        typer.Argument(metavar="DIR", help="The shard folders (--out of each --shard K/N)."),
+    ],
+    out: Annotated[
+        str,
+        typer.Option(
+            "-o",
+            "--out",
+            metavar="DIR",
+            help="Folder for the CSV files and the report, written whole, as dralloc "
+            "simulate's --out.",
+        ),
+    ] = "simulation",
+    output_format: Annotated[
+        str,
+        typer.Option("--format", metavar="FORMAT", help="html, pdf or png, as dralloc simulate's."),
+    ] = "html",
+) -> None:
+    """Read the folders that `dralloc simulate --shard K/N` wrote, one per shard, and write the
+    CSV files and report.html of the whole campaign, the same as one unsharded run would
+    (report.html's provenance names the unsharded command), and print its summary table.
+
+    Refused, naming the folder (exit 2): a folder that is not a finished shard, shards of
+    different campaigns (mode, runs, prices, trace files or dralloc version differ), a shard
+    given twice and a shard missing.
+    """
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from dralloc.cli.simulate_tables import print_fgd_table, print_replay_tables
+    from dralloc.sim.campaign import ReplayRun, RunCurves
+    from dralloc.sim.provenance import Provenance
+    from dralloc.sim.shards import merge_shards
+
+    if output_format not in FORMATS:
+        raise _fail(f"--format {output_format}: expected html, pdf or png")
+    try:
+        merged = merge_shards([Path(directory) for directory in directories])
+    except InputError as err:
+        raise _fail(str(err)) from err
+    output = _Output(Path(out), output_format, merged.seeds)
+    output.traces = list(merged.traces)
+    output.check()
+    provenance = Provenance(
+        datetime.now(UTC), merged.version, merged.command, merged.traces, merged.seeds
+    )
+    console = Console(stderr=True)
+    prices = merged.prices
+    if merged.mode == "fgd":
+        curves = [run for run in merged.runs if isinstance(run, RunCurves)]
+        paths = output.write(_fgd_writers(curves, prices, provenance))
+        print_fgd_table(curves, prices)
+    else:
+        replays = [run for run in merged.runs if isinstance(run, ReplayRun)]
+        paths = output.write(_replay_writers(replays, prices, provenance))
+        print_replay_tables(replays, prices)
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_OK)
+
+
+# `dralloc simulate` runs a campaign itself (the group's callback, invoked without a
+# subcommand, so `dralloc simulate --jobs 2` reads as it always has); `dralloc simulate merge`
+# joins the shards of one.
+simulate_app = typer.Typer(
+    name="simulate",
+    short_help=SIMULATE_SHORT_HELP,
+    epilog=SIMULATE_EPILOG,
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=CONTEXT_SETTINGS,
+)
+simulate_app.callback()(simulate_command)
+simulate_app.command("merge", short_help=MERGE_SHORT_HELP, epilog=MERGE_EPILOG)(merge_command)

@@ -76,6 +76,9 @@ class RunSpec:
     node_events: tuple[NodeEvent, ...] = ()
     queues: str = ""  # replay of a job trace: a queue policy (`queue_replay`); "": none asked
     autoscaling: str = ""  # replay: a `kind: Autoscaling` file; "": the trace's own nodes
+    # With `autoscaling`: a file of CapacityBuffers, ProvisioningRequests and their templates
+    # (`autoscaling.load_autoscaling_objects`); "": none.
+    autoscaling_objects: str = ""
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,9 @@ def run_replay_one(spec: RunSpec) -> ReplayRun:
         if jobs is None:
             raise ValueError(f"{spec.workload}: queues need a job trace")
         admission = KueueAdmission(jobs, queue_policy(spec.queues), replayed=trace)
-    options = ReplayOptions(autoscaling=replay_autoscaling(spec.autoscaling))
+    options = ReplayOptions(
+        autoscaling=replay_autoscaling(spec.autoscaling, spec.autoscaling_objects)
+    )
     result = replay(trace, spec.policy, spec.seed, options, gangs=gangs, admission=admission)
     figures: dict[str, Any] = {}
     if admission is not None:
@@ -250,16 +255,21 @@ def run_replay_one(spec: RunSpec) -> ReplayRun:
     )
 
 
-def replay_autoscaling(path: str) -> ReplayAutoscaling | None:
+def replay_autoscaling(path: str, objects: str = "") -> ReplayAutoscaling | None:
     """The autoscaled fleet of `path` (a `kind: Autoscaling` file; "": none), read with the
-    packaged catalog; InputError naming the file and field."""
+    packaged catalog, with the CapacityBuffers, ProvisioningRequests and templates of
+    `objects` (a manifest file; "": none); InputError naming the file, object and field."""
     if not path:
+        if objects:
+            raise ValueError("autoscaling objects need an autoscaling file")
         return None
-    from dralloc.autoscaling import load_autoscaling
+    from dralloc.autoscaling import load_autoscaling, load_autoscaling_objects
     from dralloc.devices import load_catalog
 
     catalog = load_catalog()
-    return ReplayAutoscaling(load_autoscaling(path, catalog=catalog), catalog)
+    config = load_autoscaling(path, catalog=catalog)
+    loaded = load_autoscaling_objects(objects) if objects else None
+    return ReplayAutoscaling(config, catalog, objects=loaded)
 
 
 def run_replay_campaign(

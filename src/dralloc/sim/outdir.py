@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from dralloc.errors import InputError, Problem
 
-__all__ = ["OUTPUT_FILES", "OutputFolder"]
+__all__ = ["OUTPUT_FILES", "SHARD_MANIFEST", "SHARD_RUN", "OutputFolder"]
 
 OUTPUT_FILES = frozenset(
     {
@@ -46,11 +47,20 @@ OUTPUT_FILES = frozenset(
 )
 """Every file `dralloc simulate` writes into --out, in either mode and format."""
 
+SHARD_MANIFEST = "shard.json"
+SHARD_RUN = re.compile(r"^run-(\d{5,})\.msgpack$")
+"""A shard folder's files (`dralloc simulate --shard K/N`, `sim.shards`): its manifest and
+one file per run, named by the run's index in the whole campaign."""
+
+
+def _is_output(name: str) -> bool:
+    return name in OUTPUT_FILES or name == SHARD_MANIFEST or SHARD_RUN.match(name) is not None
+
 
 def _is_ours(name: str) -> bool:
     # A file of ours, or the temporary a writer left when killed mid-write (`.x.partial`).
-    return name in OUTPUT_FILES or (
-        name.startswith(".") and name.endswith(".partial") and name[1:-8] in OUTPUT_FILES
+    return _is_output(name) or (
+        name.startswith(".") and name.endswith(".partial") and _is_output(name[1:-8])
     )
 
 
