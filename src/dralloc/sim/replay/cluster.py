@@ -2,8 +2,12 @@
 and leaving, and the entry points the admission (`results.AdmissionCluster`, queues) and the
 autoscaled fleet (`autoscaled.FleetCluster`) act through.
 
-Owns the records of waiting and running pods, each pod's outcome so far (state, start, end,
-node), which pods run on which node, and the count of scheduling attempts. The scheduler
+Owns the records of waiting and running pods, each pod's outcome so far (state, first start,
+and start, end and node of its last run), the runs evicted before completing
+(`results.Eviction`, with their cause), which pods run on which node, and the count of
+scheduling attempts. An evicted pod that is pending again has no last run: its start, end
+and node are cleared, so a pod re-queued and still pending (or running again) at the end
+never reports an earlier run's times. The scheduler
 cache and the queue are changed only through their methods; time, capacity and the
 hopeless-retry shortcut's memory belong to the parts it is given (`virtualtime`, `measures`,
 `retries`). The engine (`engine.py`) drives it.
@@ -12,7 +16,8 @@ hopeless-retry shortcut's memory belong to the parts it is given (`virtualtime`,
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import msgspec
 
@@ -29,7 +34,7 @@ from dralloc.sim.openb_objects import NAMESPACE, pod_objects
 from dralloc.sim.replay.gangs import ArrivedGangs
 from dralloc.sim.replay.measures import ReplayMeasures
 from dralloc.sim.replay.records import RunningPod, WaitingPod, claim_key, pod_key, pod_shape
-from dralloc.sim.replay.results import PodState, ReplayAdmission
+from dralloc.sim.replay.results import Eviction, EvictionCause, PodState, ReplayAdmission
 from dralloc.sim.replay.retries import HopelessRetries
 from dralloc.sim.replay.virtualtime import EventHeap, EventKind, VirtualClock
 from dralloc.sim.traces.model import TraceNode
@@ -81,7 +86,12 @@ class ReplayCluster:
         self.starts: list[float | None] = [None] * count
         self.ends: list[float | None] = [None] * count
         self.placed_on: list[str | None] = [None] * count
+        self.first_starts: list[float | None] = [None] * count
+        self.eviction_counts = [0] * count
         self.states = [PodState.NOT_ARRIVED] * count
+        self.evictions: list[Eviction] = []
+        # Why the node being taken away leaves: the cause of the evictions made meanwhile.
+        self.leaving_cause: EvictionCause | None = None
         self.attempts = 0
         self.fleet_nodes: set[str] = set()
         self.fleet_events = 0  # fleet transitions on the heap (part of `real_events`)
@@ -153,6 +163,8 @@ class ReplayCluster:
         self.measures.pod_started(milli)
         self.measures.refresh_fragment(node)
         self.starts[waiting.index] = now
+        if self.first_starts[waiting.index] is None:
+            self.first_starts[waiting.index] = now
         self.placed_on[waiting.index] = node
         self.states[waiting.index] = PodState.RUNNING
         if waiting.timed.duration is not None:
@@ -160,13 +172,16 @@ class ReplayCluster:
         if self.admission is not None:
             self.admission.started(waiting.index, now)
 
-    def finish(self, key: str, state: PodState) -> str | None:
+    def finish(self, key: str, state: PodState, cause: EvictionCause | None = None) -> str | None:
         """Take a running pod off its node; the node's name, None if it was not running (its
-        node left first)."""
+        node left first). Stopped as `EVICTED`, its run is recorded as evicted for `cause`
+        (None: the leaving node's, see `evict`)."""
         run = self.running.pop(key, None)
         if run is None:
             return None
         now = self.clock.time
+        if state is PodState.EVICTED:
+            self._record_eviction(run.index, run.node, run.start, now, cause)
         self.scheduler.remove_pod(run.objects.pod)
         if run.objects.claim is not None:
             self.cache.remove_claim(claim_key(run.objects))
@@ -261,19 +276,57 @@ class ReplayCluster:
         blocking = placement.blocking
         return f"pod {blocking.key}: {blocking.message}" if blocking else placement.message
 
-    def evict(self, indices: Sequence[int]) -> None:
+    def evict(self, indices: Sequence[int], cause: EvictionCause | None = None) -> None:
+        """`AdmissionCluster.evict`, also the fleet's: each pod is pending again with no last
+        run (its controller makes it anew), until it is released again."""
         for index in indices:
             key = f"{NAMESPACE}/{self.trace.pods[index].pod.name}"
             run = self.running.get(key)
             if run is not None:
-                node = self.finish(key, PodState.EVICTED)
+                node = self.finish(key, PodState.EVICTED, cause)
                 if node is not None:
                     self.cluster_event(POD_DELETE, node, old=PodInfo.of(run.objects.pod))
                 self._forget_arrival(key)
             elif key in self.waiting:
                 self.queue.delete(self.waiting[key].objects.pod)
                 self._leave(key)
+            elif self.states[index] is PodState.COMPLETED:
+                # Its job starts over (Kueue re-admits the whole job): the completed run's
+                # work is done again, so it counts as lost.
+                start, end, node = self.starts[index], self.ends[index], self.placed_on[index]
+                assert start is not None and end is not None and node is not None
+                self._record_eviction(index, node, start, end, cause)
             self.states[index] = PodState.PENDING
+            self.starts[index] = self.ends[index] = self.placed_on[index] = None
+
+    def _record_eviction(
+        self, index: int, node: str, start: float, end: float, cause: EvictionCause | None
+    ) -> None:
+        pod = self.trace.pods[index].pod
+        self.eviction_counts[index] += 1
+        self.evictions.append(
+            Eviction(
+                pod.name,
+                node,
+                cause or self.leaving_cause or EvictionCause.PREEMPTION,
+                self.clock.time,
+                start,
+                end,
+                pod.num_gpu * pod.gpu_milli,
+            )
+        )
+
+    @contextmanager
+    def leaving(self, cause: EvictionCause) -> Iterator[None]:
+        """Evictions made meanwhile with no cause of their own are for `cause` (a node
+        leaving: the admission's `node_removed` and the fleet's drain evict through
+        `evict`)."""
+        outer = self.leaving_cause
+        self.leaving_cause = cause
+        try:
+            yield
+        finally:
+            self.leaving_cause = outer
 
     def _leave(self, key: str) -> None:
         """A waiting pod leaves without running: its record, shape and claim go."""
@@ -302,13 +355,15 @@ class ReplayCluster:
         self.retries.gained_room(node)
         self.queue.on_event(event, old, new)
 
-    def _take_node_away(self, name: str) -> None:
-        """The node leaves the scheduler's cluster: its pods are evicted, its GPUs go."""
-        if self.admission is not None:
-            indices = sorted(self.running[key].index for key in self.on_node[name])
-            self.admission.node_removed(name, indices, self.clock.time, self)
-        for key in sorted(self.on_node[name]):
-            self.finish(key, PodState.EVICTED)
+    def _take_node_away(self, name: str, cause: EvictionCause | None) -> None:
+        """The node leaves the scheduler's cluster: its pods are evicted (for `cause`; None:
+        the cause of the leaving under way, else `NODE_REMOVED`), its GPUs go."""
+        with self.leaving(cause or self.leaving_cause or EvictionCause.NODE_REMOVED):
+            if self.admission is not None:
+                indices = sorted(self.running[key].index for key in self.on_node[name])
+                self.admission.node_removed(name, indices, self.clock.time, self)
+            for key in sorted(self.on_node[name]):
+                self.finish(key, PodState.EVICTED)
         self.cache.remove_node(name)
         self.measures.gpus_removed(name, fleet=name in self.fleet_nodes)
         self.measures.refresh_fragment(name)
@@ -316,7 +371,7 @@ class ReplayCluster:
     def node_event(self, event: NodeEvent) -> None:
         name = event.node
         if event.action is NodeAction.REMOVE:
-            self._take_node_away(name)
+            self._take_node_away(name, EvictionCause.NODE_REMOVED)
             return
         added = self.cache.add_node(self.node_objects[name])
         self.measures.gpus_added(name, self.measures.node_gpus[name])
@@ -355,9 +410,10 @@ class ReplayCluster:
         for each in slices:
             self.cluster_event(SLICE_ADD, name, new=each)
 
-    def fleet_node_leaving(self, name: str) -> None:
-        """Deleting: its pods are evicted and it takes no more (see `replay.autoscaled`)."""
-        self._take_node_away(name)
+    def fleet_node_leaving(self, name: str, cause: EvictionCause | None = None) -> None:
+        """Deleting: its pods are evicted (for `cause`, as `_take_node_away`) and it takes no
+        more (see `replay.autoscaled`)."""
+        self._take_node_away(name, cause)
 
     def fleet_slices_gone(self, name: str) -> None:
         kept = [e.slice for e in self.cache.inventory.slices if e.slice.spec.node_name != name]

@@ -34,6 +34,7 @@ from dralloc.sim.replay.cluster import POD_DELETE, ReplayCluster
 from dralloc.sim.replay.gangs import ArrivedGangs, gang_index
 from dralloc.sim.replay.measures import ReplayMeasures
 from dralloc.sim.replay.results import (
+    EvictionCause,
     PodOutcome,
     PodState,
     ReplayAdmission,
@@ -268,7 +269,10 @@ class _Replay:
         elif kind is EventKind.FLEET:
             assert isinstance(payload, Transition) and self.fleet is not None
             cluster.fleet_events -= 1
-            self.fleet.apply(payload, self.clock.time)
+            # The fleet drains a leaving node through `evict` before the node goes; until
+            # it says why (`evict(cause=)`), its evictions count as a node removed.
+            with cluster.leaving(EvictionCause.NODE_REMOVED):
+                self.fleet.apply(payload, self.clock.time)
         elif kind is EventKind.BACKOFF_FLUSH:
             self.queue.flush_backoff_q_completed()
         else:
@@ -369,6 +373,8 @@ class _Replay:
                     model=(measures.node_model[node] or None) if node is not None else None,
                     gpu_milli=timed.pod.num_gpu * timed.pod.gpu_milli,
                     state=cluster.states[index],
+                    first_start=cluster.first_starts[index],
+                    evictions=cluster.eviction_counts[index],
                 )
             )
         start = min((t.arrival for t in self.trace.pods), default=0.0)
@@ -390,4 +396,5 @@ class _Replay:
             capacity_gpu_hours=measures.capacity_gpu_hours(fleet_hours),
             fragmented_gpu_hours=measures.fragmented_gpu_hours(),
             autoscaling=summary,
+            evictions=tuple(cluster.evictions),
         )

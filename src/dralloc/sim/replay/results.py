@@ -14,8 +14,13 @@ from dralloc.api.scheduling import PodGroup
 from dralloc.features import Features
 from dralloc.sim.replay.autoscaled import AutoscalingSummary, ReplayAutoscaling
 
+MILLI_HOURS = 1000 * 3600.0
+"""Milli-GPU seconds in a GPU-hour."""
+
 __all__ = [
     "AdmissionCluster",
+    "Eviction",
+    "EvictionCause",
     "PodOutcome",
     "PodState",
     "ReplayAdmission",
@@ -105,9 +110,13 @@ class AdmissionCluster(Protocol):
         pods are placed without binding, and everything is put back exactly (the same
         PodInfos and claim objects): nothing changes."""
 
-    def evict(self, indices: Sequence[int]) -> None:
+    def evict(self, indices: Sequence[int], cause: EvictionCause | None = None) -> None:
         """Take the pods off the cluster (running) or out of the scheduling queue (waiting):
-        they are pending again, their GPU time up to now counted."""
+        they are pending again, their GPU time up to now counted and each stopped run
+        recorded as an `Eviction` for `cause`. None: while a node leaves
+        (`ReplayAdmission.node_removed`), that node's cause; otherwise `PREEMPTION` (the
+        admission's own evictions). A completed pod evicted with its job runs again: its
+        completed run is recorded as evicted too (its work is done over)."""
 
 
 class ReplayAdmission(Protocol):
@@ -137,21 +146,61 @@ class ReplayAdmission(Protocol):
     def drained(self, now: float) -> None: ...
 
 
+class EvictionCause(StrEnum):
+    """Why a run of a pod was stopped before it completed (`Eviction`). The names follow
+    what evicts the pod: Kueue's preemption, a node leaving as a trace says, and the
+    autoscalers' deletions (Karpenter's disruption methods, cluster-autoscaler's
+    scale-down, a spot interruption, a capacity block's end)."""
+
+    PREEMPTION = "Preemption"  # the admission (Kueue) preempted the pod's job
+    NODE_REMOVED = "NodeRemoved"  # the node left and no one said why (a trace's node event)
+    CONSOLIDATION = "Consolidation"  # Karpenter's multi- or single-node consolidation
+    DRIFT = "Drift"  # Karpenter's Drift: the NodeClaim no longer matches its NodePool
+    EMPTINESS = "Emptiness"  # Karpenter's Emptiness (a pod landed as it was judged empty)
+    EXPIRATION = "Expiration"  # Karpenter's forceful expiry (expireAfter)
+    SPOT_INTERRUPTION = "SpotInterruption"  # the provider reclaimed a spot node
+    CAPACITY_BLOCK_END = "CapacityBlockEnd"  # a capacity block's reservation ended
+    SCALE_DOWN = "ScaleDown"  # cluster-autoscaler removed the node
+
+
+@dataclass(frozen=True, slots=True)
+class Eviction:
+    """One run of pod `pod` (its trace name) stopped before it completed: it ran on `node`
+    from `start` to `end` holding `gpu_milli`, and was evicted at `time` for `cause`
+    (`end` equals `time` unless a completed run was evicted with its job, see
+    `AdmissionCluster.evict`). Its GPU time is lost: the pod starts over."""
+
+    pod: str
+    node: str
+    cause: EvictionCause
+    time: float
+    start: float
+    end: float
+    gpu_milli: int
+
+    @property
+    def lost_gpu_hours(self) -> float:
+        return self.gpu_milli * (self.end - self.start) / MILLI_HOURS
+
+
 class PodState(StrEnum):
     """Where a pod is when the replay ends."""
 
     COMPLETED = "Completed"
     RUNNING = "Running"
     PENDING = "Pending"
-    EVICTED = "Evicted"  # its node left the cluster
+    EVICTED = "Evicted"  # its node left the cluster and nothing runs it again
     NOT_ARRIVED = "NotArrived"  # arrives after the horizon
 
 
 @dataclass(frozen=True, slots=True)
 class PodOutcome:
-    """One pod's replay: `start`/`end` in seconds (None: never started / still running),
-    `node` and `model` (the node's GPU model code) where it ran, `gpu_milli` its total GPU
-    request."""
+    """One pod's replay, in seconds: `start`/`end`, `node` and `model` (the node's GPU
+    model code) of its last run: the one that completed, is still running at the end (no
+    `end`) or, for an `EVICTED` pod, the one its node's leaving stopped. A pod evicted and
+    pending again at the end has none (the runs it lost are the result's `evictions`).
+    `first_start` is when it first started, whatever became of that run; `evictions` how
+    many of its runs were stopped before completing; `gpu_milli` its total GPU request."""
 
     name: str
     arrival: float
@@ -161,10 +210,20 @@ class PodOutcome:
     model: str | None
     gpu_milli: int
     state: PodState
+    first_start: float | None = None
+    evictions: int = 0
 
     @property
     def waiting(self) -> float | None:
+        """Arrival to the start of its last run (the run that completed, for a completed
+        pod): the wait a batch user sees before the job's result. A pod evicted and
+        restarted waits through its lost runs too; None when its last run has not started."""
         return None if self.start is None else self.start - self.arrival
+
+    @property
+    def first_start_wait(self) -> float | None:
+        """Arrival to its first start: the scheduler's own delay, evictions left out."""
+        return None if self.first_start is None else self.first_start - self.arrival
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +252,16 @@ class Sample:
 
 @dataclass(frozen=True)
 class ReplaySummary:
-    """A run in figures. Waiting times are seconds over the pods that started (None when none
-    did); `makespan` runs from the first arrival to the end of the run; `mean_utilization` is
-    0..1."""
+    """A run in figures. `started` counts the pods that ever started. Waiting times are
+    seconds: `wait_*` from arrival to the start of each pod's last run (the run that
+    completed, `PodOutcome.waiting`) over the pods whose last run started, `first_start_wait_*`
+    from arrival to the first start over the pods that ever started (None when none did);
+    the two differ only for evicted pods. `makespan` runs from the first arrival to the end
+    of the run; `mean_utilization` is 0..1. `evicted` counts pods whose node left and that
+    nothing ran again (`PodState.EVICTED`); `evictions` counts the runs stopped before
+    completing, per cause (every `EvictionCause`, zeros included, in its order),
+    `evicted_pods` the pods with at least one, and `lost_gpu_hours` their runs' GPU time:
+    work done over, which `gpu_hours` (all GPU time held) includes."""
 
     pods: int
     started: int
@@ -212,6 +278,17 @@ class ReplaySummary:
     mean_utilization: float
     gpu_hours: float
     mean_fragmentation: float = 0.0
+    first_start_wait_mean: float | None = None
+    first_start_wait_p50: float | None = None
+    first_start_wait_p95: float | None = None
+    first_start_wait_p99: float | None = None
+    evictions: Mapping[str, int] = field(default_factory=dict)
+    evicted_pods: int = 0
+    lost_gpu_hours: float = 0.0
+
+    @property
+    def evictions_total(self) -> int:
+        return sum(self.evictions.values())
 
 
 @dataclass(frozen=True)
@@ -230,6 +307,10 @@ class ReplayResult:
     free but fragmented (FGD's F(M) against the trace's typical pods). `gpu_hours` is the part
     used; the rest is idle. With an autoscaled fleet, its nodes are provisioned from launch
     to gone (what is billed), and `autoscaling` says what the fleet did.
+
+    `evictions` lists every run stopped before completing, in time order: its GPU time is
+    in `gpu_hours` (the GPUs were held) and is lost work (`lost_gpu_hours`), so the GPU time
+    held is `completed_gpu_hours() + lost_gpu_hours() + ` the running pods' up to the end.
     """
 
     workload: str
@@ -247,9 +328,26 @@ class ReplayResult:
     capacity_gpu_hours: Mapping[str, float] = field(default_factory=dict)
     fragmented_gpu_hours: Mapping[str, float] = field(default_factory=dict)
     autoscaling: AutoscalingSummary | None = None
+    evictions: tuple[Eviction, ...] = ()
 
     def waiting_times(self) -> list[float]:
+        """Per pod whose last run started, arrival to that start (`PodOutcome.waiting`)."""
         return [w for p in self.pods if (w := p.waiting) is not None]
+
+    def first_start_waiting_times(self) -> list[float]:
+        """Per pod that ever started, arrival to its first start."""
+        return [w for p in self.pods if (w := p.first_start_wait) is not None]
+
+    def lost_gpu_hours(self) -> float:
+        """The GPU-hours of runs evicted before completing (work the pods did over)."""
+        return sum(e.gpu_milli * (e.end - e.start) for e in self.evictions) / MILLI_HOURS
+
+    def evictions_by_cause(self) -> dict[str, int]:
+        """Every `EvictionCause`, in its order, with how many runs it stopped."""
+        counts = dict.fromkeys(map(str, EvictionCause), 0)
+        for eviction in self.evictions:
+            counts[eviction.cause] += 1
+        return counts
 
     def completed_gpu_hours(self) -> float:
         """The GPU-hours of the pods that ran to completion (the work done; a pod evicted or
@@ -259,16 +357,17 @@ class ReplayResult:
             for p in self.pods
             if p.state is PodState.COMPLETED and p.start is not None and p.end is not None
         )
-        return milli_seconds / 1000 / 3600
+        return milli_seconds / MILLI_HOURS
 
     def summary(self) -> ReplaySummary:
         counts = dict.fromkeys(PodState, 0)
         for pod in self.pods:
             counts[pod.state] += 1
         waits = sorted(self.waiting_times())
+        first = sorted(self.first_start_waiting_times())
         return ReplaySummary(
             pods=len(self.pods),
-            started=len(waits),
+            started=len(first),
             completed=counts[PodState.COMPLETED],
             running=counts[PodState.RUNNING],
             pending=counts[PodState.PENDING],
@@ -282,6 +381,13 @@ class ReplayResult:
             mean_utilization=self.mean_utilization,
             gpu_hours=sum(self.gpu_hours.values()),
             mean_fragmentation=self.mean_fragmentation,
+            first_start_wait_mean=sum(first) / len(first) if first else None,
+            first_start_wait_p50=percentile(first, 50),
+            first_start_wait_p95=percentile(first, 95),
+            first_start_wait_p99=percentile(first, 99),
+            evictions=self.evictions_by_cause(),
+            evicted_pods=len({e.pod for e in self.evictions}),
+            lost_gpu_hours=self.lost_gpu_hours(),
         )
 
 
