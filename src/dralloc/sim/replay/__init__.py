@@ -56,12 +56,14 @@ and nodes coming and going, what the admission and the fleet driver call), `retr
   of the trace publishes its ResourceSlices from the start; a node outside the cluster simply
   is not in the cache, so the scheduler never considers it.
 
-Measures: per pod, waiting time (start - arrival); over time (every `sample_interval`
-seconds), allocated milli-GPU, capacity, pending and running pods, and fragmented milli-GPU
-(the FGD paper's F(M) against the trace's typical pods, as the FGD experiment measures it);
-GPU-hours per GPU model (allocated GPUs x run time, fractions counted as fractions); mean
-utilization and mean fragmentation, the time-weighted allocated / capacity and fragmented /
-capacity.
+Measures: per pod, waiting time (arrival to the start of its last run, the one that
+completed) and the first start's wait; every run evicted before completing (`Eviction`: pod,
+node, `EvictionCause`, its span and GPU request), whose GPU time is lost work; over time
+(every `sample_interval` seconds), allocated milli-GPU, capacity, pending and running pods,
+and fragmented milli-GPU (the FGD paper's F(M) against the trace's typical pods, as the FGD
+experiment measures it); GPU-hours per GPU model (allocated GPUs x run time, fractions
+counted as fractions, evicted runs included); mean utilization and mean fragmentation, the
+time-weighted allocated / capacity and fragmented / capacity.
 
 Example::
 
@@ -97,6 +99,8 @@ from dralloc.sim.replay.autoscaled import AutoscalingSummary, ReplayAutoscaling
 from dralloc.sim.replay.engine import LEFTOVER_FLUSH_PERIOD, replay
 from dralloc.sim.replay.results import (
     AdmissionCluster,
+    Eviction,
+    EvictionCause,
     PodOutcome,
     PodState,
     ReplayAdmission,
@@ -112,6 +116,8 @@ __all__ = [
     "LEFTOVER_FLUSH_PERIOD",
     "AdmissionCluster",
     "AutoscalingSummary",
+    "Eviction",
+    "EvictionCause",
     "PodOutcome",
     "PodState",
     "ReplayAdmission",
