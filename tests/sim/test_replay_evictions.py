@@ -22,9 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dralloc.devices import load_catalog
+from dralloc.sim.campaign import ReplayRun, RunSpec
 from dralloc.sim.replay import PodState, ReplayOptions, ReplayResult, replay
 from dralloc.sim.replay.autoscaled import ReplayAutoscaling
 from dralloc.sim.replay.results import AdmissionCluster, Eviction, EvictionCause
+from dralloc.sim.summaries import summarize_replays
 from dralloc.sim.traces import NodeAction, NodeEvent, ReplayTrace, TimedPod, TraceNode, TracePod
 from dralloc.sim.traces.model import GpuModels
 from dralloc.sim.traces.openb import openb_models
@@ -232,6 +234,30 @@ def test_spot_interruptions_of_an_autoscaled_fleet_are_lost_runs() -> None:
     assert (summary.wait_p95, summary.first_start_wait_p95) == (1000, 190)
     assert (summary.evictions_total, summary.evicted_pods) == (2, 1)
     assert result.autoscaling is not None and result.autoscaling.evicted_pods == 2
+
+
+def test_the_policy_summary_takes_the_medians_of_evictions_and_lost_gpu_hours() -> None:
+    pods = [("a", 0, 100), ("b", 30, 10)]
+    runs = []
+    for seed, script in enumerate(({}, {1: [((0,), None, 0)]}, {1: [((0,), None, 0)]})):
+        admission = ScriptedAdmission(script)
+        result = replay(trace(pods), "fgd", seed=seed, admission=admission)
+        runs.append(
+            ReplayRun(
+                RunSpec("test", "fgd", seed),
+                result.summary(),
+                total_gpus=1,
+                gpu_hours=result.gpu_hours,
+                catalog={"T4": "t4"},
+                samples=(),
+                waiting=tuple(result.waiting_times()),
+                attempts=result.attempts,
+            )
+        )
+    (row,) = summarize_replays(runs, {"T4": 0.35})
+    # Without the eviction, b waits 70 s for a; with it, a waits 40 s and b none.
+    assert (row.evictions, row.lost_gpu_hours) == (1, pytest.approx(30 / HOUR))
+    assert (row.wait_p95, row.first_start_wait_p95) == (pytest.approx(38), 0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -75,7 +75,10 @@ def _stranded(group: Sequence[RunCurves], prices: Mapping[str, float] | None) ->
 @dataclass(frozen=True)
 class ReplayPolicySummary:
     """Per (workload, policy), medians over seeds: waiting in seconds, utilization 0..1,
-    GPU-hours, USD, pods still pending at the end."""
+    GPU-hours, USD, pods still pending at the end. `wait_*` count to the start of each pod's
+    last run (the one that completed), `first_start_wait_*` to its first start; they differ
+    by what evictions cost in waiting. `evictions` counts the runs stopped before completing
+    (every cause) and `lost_gpu_hours` their GPU time (`ReplaySummary`)."""
 
     workload: str
     policy: str
@@ -102,6 +105,10 @@ class ReplayPolicySummary:
     preemptions: float = 0.0
     unfinished_cost: float = 0.0
     unfinished_gpu_hours: float = 0.0
+    first_start_wait_p50: float | None = None
+    first_start_wait_p95: float | None = None
+    evictions: float = 0.0
+    lost_gpu_hours: float = 0.0
 
     @property
     def label(self) -> str:
@@ -143,6 +150,10 @@ def summarize_replays(
             preemptions=statistics.median(r.preemptions for r in group),
             unfinished_cost=statistics.median(_unfinished(r, prices)[1] for r in group),
             unfinished_gpu_hours=statistics.median(_unfinished(r, prices)[0] for r in group),
+            first_start_wait_p50=_median([r.summary.first_start_wait_p50 for r in group]),
+            first_start_wait_p95=_median([r.summary.first_start_wait_p95 for r in group]),
+            evictions=statistics.median(r.summary.evictions_total for r in group),
+            lost_gpu_hours=statistics.median(r.summary.lost_gpu_hours for r in group),
         )
         for (workload, policy, queues), group in groups.items()
     ]
