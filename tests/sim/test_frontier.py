@@ -1,7 +1,8 @@
-"""The cost-versus-p95-wait frontier per scaler (`dralloc.sim.frontier`): which autoscaler
+"""The cost-versus-p95-wait frontier (`dralloc.sim.frontier`): which autoscaler
 configurations are replayed (cluster-autoscaler's `max` swept, never below `min`, each
-distinct one once; karpenter as written; none for a static file), which points are on their
-scaler's frontier, and the CSV and HTML page written whole.
+distinct one once; karpenter as written; the file's predictor at q 0.5, 0.8, 0.9, 0.95; none
+for a static file), which points are on the one frontier of every scaler, and the CSV and
+HTML page written whole.
 
 Points are built by hand (no replay) except in the last test, which replays
 cluster-autoscaler once on the 16-pod synthetic L4 trace of `test_sizing.py`."""
@@ -14,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from autoscalekit import autoscaling_text, group, load, sizing
+from autoscalekit import autoscaling_text, group, load, pool, predictor, sizing
 
-from dralloc.autoscaling.config import Mode
+from dralloc.autoscaling.config import Forecaster, Mode
 from dralloc.devices import load_catalog
 from dralloc.devices.catalog import Catalog
 from dralloc.sim.frontier import (
@@ -25,6 +26,7 @@ from dralloc.sim.frontier import (
     autoscaled_points,
     autoscaled_sentence,
     frontier_points,
+    predictor_note,
     write_frontier_csv,
     write_frontier_page,
 )
@@ -35,11 +37,18 @@ TRACE = "synthetic:pods=16,rate=0.01,median=900,sigma=0.5,multi=0,models=l4,node
 SMALL = group("small", "l4x2", min_size=1, max_size=8)
 
 
-def config_text(mode: str = "cluster-autoscaler", groups: Sequence[str] = (SMALL,)) -> str:
+def config_text(
+    mode: str = "cluster-autoscaler",
+    groups: Sequence[str] = (SMALL,),
+    pools: Sequence[str] = (),
+    predictor: str = "",
+) -> str:
     return autoscaling_text(
         mode,
         groups=groups,
+        pools=pools,
         options="{scaleDownUnneededTime: 300}",
+        predictor=predictor,
         sizing=sizing("600s"),
     )
 
@@ -54,26 +63,65 @@ def test_cluster_autoscaler_max_is_swept_never_below_min_each_distinct_once(
 ) -> None:
     groups = [SMALL, group("big", "l4x2", max_size=1)]
     configs = autoscaled_configs(load(config_text(groups=groups), catalog))
-    assert [label for label, _ in configs] == [
+    assert [(predictor, label) for predictor, label, _ in configs] == [
+        ("none", "max x0.25: small <= 2, big <= 1"),
+        ("none", "max x0.5: small <= 4, big <= 1"),
+        ("none", "max x0.75: small <= 6, big <= 1"),
+        ("none", "max x1: small <= 8, big <= 1"),
+    ]
+    assert [label for _, label, _ in configs] == [
         "max x0.25: small <= 2, big <= 1",
         "max x0.5: small <= 4, big <= 1",
         "max x0.75: small <= 6, big <= 1",
         "max x1: small <= 8, big <= 1",
     ]
-    assert all(c.mode is Mode.CLUSTER_AUTOSCALER and c.sizing is None for _, c in configs)
+    assert all(c.mode is Mode.CLUSTER_AUTOSCALER and c.sizing is None for _, _, c in configs)
     tiny = autoscaled_configs(
         load(config_text(groups=[group("s", "l4x2", min_size=1, max_size=2)]), catalog)
     )
     # x0.25 and x0.5 both give max 1 (the min): replayed once.
-    assert [label for label, _ in tiny] == ["max x0.25: s <= 1", "max x0.75: s <= 2"]
+    assert [label for _, label, _ in tiny] == ["max x0.25: s <= 1", "max x0.75: s <= 2"]
     assert autoscaled_configs(load(config_text(mode="static"), catalog)) == []
+
+
+def test_a_files_predictor_is_replayed_at_each_quantile_beside_the_reactive_points(
+    catalog: Catalog,
+) -> None:
+    seasonal = predictor("seasonal-naive", q=0.7, period="1h", step=300)
+    config = load(config_text(predictor=seasonal), catalog)
+    configs = autoscaled_configs(config, factors=(0.5, 1.0))
+    assert [(p, label) for p, label, _ in configs] == [
+        ("none", "max x0.5: small <= 4"),
+        ("none", "max x1: small <= 8"),
+        ("seasonal-naive q=0.5", "max x1: small <= 8"),
+        ("seasonal-naive q=0.8", "max x1: small <= 8"),
+        ("seasonal-naive q=0.9", "max x1: small <= 8"),
+        ("seasonal-naive q=0.95", "max x1: small <= 8"),
+    ]
+    # The reactive points run without the predictor; the others with it, at their q only.
+    assert [c.predictor.forecaster for _, _, c in configs[:2]] == [Forecaster.NONE] * 2
+    assert [c.predictor.quantile for _, _, c in configs[2:]] == [0.5, 0.8, 0.9, 0.95]
+    assert all(c.predictor.period == 3600 for _, _, c in configs[2:])
+    assert all(c.node_groups == config.node_groups for _, _, c in configs[2:])
+    pools = load(
+        config_text("karpenter", groups=(), pools=[pool("gpu", ["l4x2"])], predictor=seasonal),
+        catalog,
+    )
+    assert [(p, label) for p, label, _ in autoscaled_configs(pools, quantiles=(0.9,))] == [
+        ("none", "as written"),
+        ("seasonal-naive q=0.9", "as written"),
+    ]
+    assert predictor_note(config) == (
+        "fleet.yaml: predictor seasonal-naive replayed at q = 0.5, 0.8, 0.9, 0.95 (the "
+        "file's 0.7 aside), beside the reactive points (predictor none)"
+    )
 
 
 def point(scaler: str, usd: float, wait: float) -> FrontierPoint:
     return FrontierPoint(scaler, "none", f"{usd}", usd, wait, 0, wait <= 600)
 
 
-def test_a_point_is_on_its_scalers_frontier_unless_one_of_them_is_cheaper_and_faster(
+def test_a_point_is_on_the_frontier_unless_another_of_any_scaler_is_as_cheap_and_as_fast(
     catalog: Catalog,
 ) -> None:
     question = sizing_question(generate(TRACE), load(config_text(), catalog), catalog)
@@ -88,16 +136,22 @@ def test_a_point_is_on_its_scalers_frontier_unless_one_of_them_is_cheaper_and_fa
         point("cluster-autoscaler", 6.5, 200.0),
         point("cluster-autoscaler", 6.0, 250.0),
         point("cluster-autoscaler", 7.0, 250.0),
+        point("cluster-autoscaler", 6.0, 611.0),  # ties with static 6.0 on both: kept
+        point("karpenter", 9.0, 100.0),  # static 8.0 waits less and costs less
+        point("karpenter", 8.0, 0.0),  # equal to static 8.0: neither beats the other
     ]
     points = frontier_points(answer, autoscaled)
-    assert [(p.scaler, p.usd_per_hour, p.on_frontier, p.chosen) for p in points] == [
-        ("static", 2.0, True, False),  # the cheapest, though it never starts every pod
-        ("static", 6.0, True, False),
-        ("static", 8.0, True, True),
-        ("static", 12.0, False, False),  # as fast as 8.0 and dearer
-        ("cluster-autoscaler", 6.0, True, False),
-        ("cluster-autoscaler", 6.5, True, False),
-        ("cluster-autoscaler", 7.0, False, False),  # waits as long as 6.0 and costs more
+    assert [(p.scaler, p.usd_per_hour, p.wait_p95, p.on_frontier, p.chosen) for p in points] == [
+        ("static", 2.0, math.inf, True, False),  # the cheapest, though pods never start
+        ("static", 6.0, 611.0, False, False),  # cluster-autoscaler 6.0 waits 250 s
+        ("static", 8.0, 0.0, True, True),
+        ("static", 12.0, 0.0, False, False),  # as fast as 8.0 and dearer
+        ("cluster-autoscaler", 6.0, 250.0, True, False),
+        ("cluster-autoscaler", 6.0, 611.0, False, False),
+        ("cluster-autoscaler", 6.5, 200.0, True, False),
+        ("cluster-autoscaler", 7.0, 250.0, False, False),  # waits as long as 6.0, dearer
+        ("karpenter", 8.0, 0.0, True, False),
+        ("karpenter", 9.0, 100.0, False, False),
     ]
     assert autoscaled_sentence(points) == (
         "cluster-autoscaler (6.0) meets it too at a mean $4,380/month ($6.00/h), p95 wait 250 s"
@@ -122,7 +176,8 @@ def test_the_csv_and_the_page_are_written_whole(tmp_path: Path, catalog: Catalog
     ]
     page = write_frontier_page(tmp_path / "sizing.html", answer, points, source=TRACE).read_text()
     assert "4 x l4x2 at $5,840/month ($8.00/h) meets p95 wait &lt;= 600 s" in page
-    assert "never (pods left unstarted)" in page and "cluster-autoscaler frontier" in page
+    assert "never (pods left unstarted)" in page and "frontier (every scaler)" in page
+    assert rows[0]["evictions"] == "0" and rows[2]["on_frontier"] == "true"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "frontier.csv",
         "plotly.min.js",

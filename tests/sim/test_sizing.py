@@ -4,18 +4,22 @@ shapes picks the cheapest fleet meeting the target and replays each fleet once, 
 bounded by a group's max or by the trace's peak demand, a group's capacity type sets the
 price, and a shape without that price is refused naming the field.
 
+The search's own steps (the answer's neighbours after the bisection, the budget) run on
+fake evaluators whose waits are not monotone in the node count.
+
 The trace: 16 fractional and whole L4 pods over ~25 min (`synthetic`, each replay well under
 a second); shapes are L4 nodes with 2 GPUs ($2/h) or 4 GPUs ($3.5/h)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
-from autoscalekit import autoscaling_text, group, load, shape, sizing
+from autoscalekit import autoscaling_text, group, load, pool, shape, sizing
 
 from dralloc.autoscaling.config import CapacityType
+from dralloc.autoscaling.prediction.sizing import Evaluation, FleetCounts
 from dralloc.devices import load_catalog
 from dralloc.devices.catalog import Catalog
 from dralloc.errors import InputError
@@ -25,9 +29,11 @@ from dralloc.sim.replay.results import percentile
 from dralloc.sim.sizing import (
     FleetRun,
     SizingQuestion,
+    counted,
     describe_fleet,
     evaluate_fleet,
     p95_with_never,
+    search_fleets,
     size,
     sizing_question,
 )
@@ -172,3 +178,71 @@ def test_a_shape_without_an_on_demand_price_or_a_group_is_refused_naming_it(
         "fleet.yaml: Autoscaling: shapes[1].price: shape l4x4 has no on-demand price: sizing "
         "prices a fleet of it as on-demand"
     ]
+
+
+def fake(
+    meets: set[int], price: float = 1.0
+) -> tuple[list[FleetCounts], Callable[..., Evaluation]]:
+    """A one-shape evaluator whose wait is not monotone in the count: `meets` wait 0 s, the
+    rest 900 s; it records the fleets it ran, in order."""
+    ran: list[FleetCounts] = []
+
+    def evaluate(fleet: FleetCounts) -> Evaluation:
+        ran.append(fleet)
+        (_, n), *_ = fleet
+        return Evaluation(price * n, 0.0 if n in meets else 900.0)
+
+    return ran, evaluate
+
+
+def test_the_answers_neighbours_catch_a_smaller_fleet_the_bisection_stepped_over() -> None:
+    # 6 nodes meet, 7 miss, 8 and more meet: bisection over 1..10 settles on 8.
+    ran, evaluate = fake({6, 8, 9, 10})
+    result, checked = search_fleets({"a": 10}, evaluate, 600.0)
+    assert [dict(f)["a"] for f in ran] == [10, 5, 8, 7, 6]
+    assert checked == ((("a", 7),), (("a", 6),))
+    assert result.chosen is not None and result.chosen.config == (("a", 6),)
+    # Monotone waits: the neighbours miss, the bisection's answer stands, each fleet ran once.
+    ran, evaluate = fake({4, 5, 6, 7, 8})
+    result, checked = search_fleets({"a": 8}, evaluate, 600.0)
+    assert result.chosen is not None and result.chosen.config == (("a", 4),)
+    assert checked == ((("a", 3),), (("a", 2),))
+    assert len(ran) == len(set(ran))
+
+
+def test_the_neighbours_of_each_shape_are_checked_within_the_budget() -> None:
+    def evaluate(fleet: FleetCounts) -> Evaluation:
+        a, b = dict(fleet)["a"], dict(fleet)["b"]
+        return Evaluation(10 * a + 6 * b, 0.0 if 8 * a + 4 * b >= 20 else 900.0)
+
+    result, checked = search_fleets({"a": 4, "b": 4}, evaluate, 600.0)
+    assert result.chosen is not None and result.chosen.config == (("a", 2), ("b", 1))
+    # a: one and two fewer (0 x a + 1 x b is still a fleet); b: one fewer (two: below 0).
+    assert checked == ((("a", 1), ("b", 1)), (("a", 0), ("b", 1)), (("a", 2), ("b", 0)))
+    runs = len(result.evaluated)
+    capped, _ = search_fleets({"a": 4, "b": 4}, evaluate, 600.0, budget=runs - 1)
+    assert len(capped.evaluated) == runs - 1 and capped.exhausted
+
+
+def test_a_karpenter_files_nodepool_limits_bound_its_shapes(
+    trace: ReplayTrace, catalog: Catalog
+) -> None:
+    text = autoscaling_text(
+        "karpenter",
+        shapes=[
+            shape("l4x2", provisioning=None),
+            shape("l4x4", gpus=4, price="{onDemand: 3.5}", provisioning=None),
+        ],
+        pools=[
+            pool("small", ["l4x2", "l4x4"], limits='{nvidia.com/gpu: "9"}'),
+            pool("few", ["l4x4"], limits="{nodes: 2}"),
+        ],
+        sizing=sizing("600s"),
+    )
+    asked = question(trace, catalog, text)
+    # 9 GPUs: 4 nodes of 2 GPUs, or 2 of 4 (plus 2 more nodes of l4x4 in the second pool).
+    assert asked.max_nodes == {"l4x2": 4, "l4x4": 4}
+
+
+def test_counts_agree_with_their_nouns() -> None:
+    assert [counted(n, "fleet") for n in (0, 1, 2)] == ["0 fleets", "1 fleet", "2 fleets"]

@@ -4,15 +4,19 @@ Parses options, loads the trace and the `kind: Autoscaling` file, runs the searc
 `dralloc.sim.sizing` (each step one seeded replay, a progress line per replay on stderr) and
 prints the answer first, then a table of every static fleet replayed (or one JSON object with
 `--format json`). A `cluster-autoscaler` or `karpenter` file is also replayed as its mode
-(`dralloc.sim.frontier`: cluster-autoscaler's `max` swept), a table per scaler after the
-static one. `--out DIR` writes `sizing.csv` (every static fleet), `frontier.csv` (every
-scaler's points, marked on or off its cost-versus-p95-wait frontier) and `sizing.html` (the
-frontier chart, with `plotly.min.js`), each written whole or not at all.
+(`dralloc.sim.frontier`: cluster-autoscaler's `max` swept, and the file's predictor at each
+q of §9.3), a table per scaler after the static one. The run budget counts every replay:
+one per autoscaled configuration is kept out of the static search's share, and the last
+line says how many replays were used. `--out DIR` writes `sizing.csv` (every static fleet),
+`frontier.csv` (every point, marked on or off the cost-versus-p95-wait frontier of them all)
+and `sizing.html` (the frontier chart, with `plotly.min.js`), each written whole or not at
+all.
 
-Exit codes, as `dralloc.cli.main` says: 0 a fleet meets the target, 1 none of those replayed
-does (the answer says which came closest), 2 invalid input (one stderr line per problem,
-naming the file, object and field, or the option). Light at import: the simulator is loaded
-in the command's body. Register it with `app.command("size", ...)(size_command)`.
+Exit codes, as `dralloc.cli.main` says: 0 a static fleet meets the target, 1 none of those
+replayed does (the answer says so and which came closest), 2 invalid input (one stderr line
+per problem, naming the file, object and field, or the option). Light at import: the
+simulator is loaded in the command's body. Register it with
+`app.command("size", ...)(size_command)`.
 """
 
 from __future__ import annotations
@@ -85,7 +89,8 @@ def size_command(
             metavar="FILE",
             help="A kind: Autoscaling file: its shapes (devices, prices) are what fleets are "
             "made of; its `sizing` section gives the shapes searched, the target "
-            "(constraint.waitP95) and the run budget; a node group's max bounds its shape.",
+            "(constraint.waitP95) and the run budget; a node group's max, or a karpenter "
+            "file's NodePool limits, bound its shapes' counts.",
         ),
     ],
     wait_p95: Annotated[
@@ -108,7 +113,8 @@ def size_command(
         int | None,
         typer.Option(
             metavar="RUNS",
-            help="At most this many replays (default: the file's sizing.budget, else 50).",
+            help="At most this many replays in all, the autoscaled points' included "
+            "(default: the file's sizing.budget, else 50).",
         ),
     ] = None,
     trace_dir: Annotated[
@@ -138,9 +144,11 @@ def size_command(
 
     Each step of the search (bisection of each shape's node count, a grid of shape mixes,
     then cheaper neighbours) is one seeded replay of the whole trace on that fleet, with
-    dralloc's scheduler and DRA allocator. A pod that never starts waits forever. Cost is the
-    fleet's price per hour (and per 730-hour month) at the shapes' node prices. A
-    cluster-autoscaler or karpenter file is replayed as such too, beside the static fleets.
+    dralloc's scheduler and DRA allocator; the answer's neighbours (one and two nodes fewer
+    of a shape) are replayed once after it, since waits are not monotone in node counts. A
+    pod that never starts waits forever. Cost is the fleet's price per hour (and per 730-hour
+    month) at the shapes' node prices. A cluster-autoscaler or karpenter file is replayed as
+    such too (its predictor, if any, at q 0.5, 0.8, 0.9 and 0.95), beside the static fleets.
     """
     if policy not in POLICIES:
         raise _fail(f"--policy {policy}: expected one of {', '.join(POLICIES)}")
@@ -154,13 +162,14 @@ def size_command(
     from dralloc.autoscaling import load_autoscaling
     from dralloc.devices import load_catalog
     from dralloc.sim.frontier import (
+        autoscaled_configs,
         autoscaled_points,
         autoscaled_sentence,
         frontier_points,
         predictor_note,
     )
     from dralloc.sim.job_replay import resolve_job_replay
-    from dralloc.sim.sizing import size, sizing_question
+    from dralloc.sim.sizing import counted, size, sizing_question
 
     try:
         catalog = load_catalog()
@@ -180,31 +189,37 @@ def size_command(
     except InputError as err:
         raise _fail(str(err)) from err
     if config.mode != "static":
+        bound = "NodePool limits" if config.mode == "karpenter" else "node groups' max"
         sys.stderr.write(
-            f"{autoscaling}: mode {config.mode}: sizing a static fleet of its shapes (node "
-            f"groups' max bound their shape's count), then replaying {config.mode} beside it\n"
+            f"{autoscaling}: mode {config.mode}: sizing a static fleet of its shapes ({bound} "
+            f"bound their shapes' counts), then replaying {config.mode} beside it\n"
         )
+    planned = len(autoscaled_configs(config))
+    # One replay per autoscaled configuration is kept out of the static search's share, but
+    # the static search keeps at least one.
+    static_budget = question.budget - min(planned, question.budget - 1)
     bounds = ", ".join(f"{question.max_nodes[s]} x {s}" for s in question.shapes)
     sys.stderr.write(
-        f"{trace}: {len(replayed.pods)} pods; searching fleets of up to {bounds} for p95 "
-        f"wait <= {question.wait_p95:g} s in at most {question.budget} replays "
-        f"(policy {policy}, seed {seed})\n"
+        f"{trace}: {counted(len(replayed.pods), 'pod')}; searching fleets of up to {bounds} "
+        f"for p95 wait <= {question.wait_p95:g} s in at most "
+        f"{counted(static_budget, 'replay')} (policy {policy}, seed {seed})\n"
     )
 
     def progress(number: int, run: FleetRun, seconds: float) -> None:
         _progress(
-            f"[{number}/{question.budget}] {_fleet(run)}",
+            f"[{number}/{static_budget}] {_fleet(run)}",
             run.wait_p95,
             f"${run.price_per_hour:,.2f}/h",
             run.meets(question.wait_p95),
             seconds,
         )
 
-    answer = size(question, progress)
+    answer = size(question, progress, budget=static_budget)
 
     def autoscaled_progress(number: int, count: int, point: FrontierPoint, seconds: float) -> None:
+        predicted = f", predictor {point.predictor}" if point.predictor != "none" else ""
         _progress(
-            f"[{point.scaler} {number}/{count}] {point.configuration}",
+            f"[{point.scaler} {number}/{count}] {point.configuration}{predicted}",
             point.wait_p95,
             f"${point.usd_per_hour:,.2f}/h (mean)",
             point.meets_target,
@@ -214,7 +229,10 @@ def size_command(
     note = predictor_note(config)
     if note is not None:
         sys.stderr.write(note + "\n")
-    points = frontier_points(answer, autoscaled_points(question, progress=autoscaled_progress))
+    left = question.budget - answer.replays
+    autoscaled = autoscaled_points(question, progress=autoscaled_progress, limit=left)
+    points = frontier_points(answer, autoscaled)
+    used = _replays_used(answer, len(autoscaled), planned)
     written = _write_out(Path(out), answer, points, trace) if out is not None else []
     if output_format is SizeFormat.json:
         sys.stdout.write(json.dumps(answer_json(answer, points), indent=2) + "\n")
@@ -223,8 +241,9 @@ def size_command(
         also = autoscaled_sentence(points)
         if also is not None:
             sys.stdout.write(also + "\n")
-        _print_table(answer)
+        _print_table(answer, points)
         _print_autoscaled(points)
+        sys.stdout.write(used + "\n")
     for path in written:
         sys.stderr.write(f"wrote {path}\n")
     raise typer.Exit(EXIT_OK if answer.chosen is not None else EXIT_NO)
@@ -247,11 +266,34 @@ def _wait(seconds: float) -> str:
     return "never" if math.isinf(seconds) else f"{seconds:,.0f} s"
 
 
-def _print_table(answer: SizingAnswer) -> None:
+def _replays_used(answer: SizingAnswer, autoscaled: int, planned: int) -> str:
+    """The line saying what the budget bought: replays used, static and autoscaled, the
+    neighbours of the answer checked, and the autoscaled configurations left out."""
+    from dralloc.sim.sizing import counted, describe_fleet
+
+    question = answer.question
+    used = answer.replays + autoscaled
+    parts = [f"{counted(answer.replays, 'static fleet')}"]
+    if planned:
+        parts.append(f"{counted(autoscaled, 'autoscaled configuration')}")
+    line = f"replays: {used} of a budget of {question.budget} ({', '.join(parts)})"
+    if answer.neighbours:
+        checked = ", ".join(describe_fleet(fleet) for fleet in answer.neighbours)
+        line += f"; the answer's neighbours checked once: {checked}"
+    if autoscaled < planned:
+        line += f"; {planned - autoscaled} of {planned} autoscaled configurations not replayed"
+        line += " (the budget ran out)"
+    return line
+
+
+def _print_table(answer: SizingAnswer, points: Sequence[FrontierPoint]) -> None:
     from dralloc.cli.tables import Column, TextTable
+    from dralloc.sim.frontier import STATIC
+    from dralloc.sim.sizing import counted, describe_fleet
 
     target = answer.question.wait_p95
-    frontier = {run.fleet for run in answer.frontier}
+    frontier = {p.configuration for p in points if p.scaler == STATIC and p.on_frontier}
+    footnote = "* the answer" if answer.chosen is not None else "no fleet meets the target"
     table = TextTable(
         [
             Column("fleet"),
@@ -260,11 +302,13 @@ def _print_table(answer: SizingAnswer) -> None:
             Column("USD/month", "right"),
             Column("p95 wait", "right"),
             Column("unstarted", "right"),
+            Column("evictions", "right"),
             Column("meets", "right"),
             Column("frontier", "right"),
         ],
-        caption=f"{len(answer.runs)} fleets replayed, cheapest first; meets: p95 wait <= "
-        f"{target:g} s; a month is 730 h; * the answer",
+        caption=f"{counted(len(answer.runs), 'fleet')} replayed, cheapest first; meets: p95 "
+        f"wait <= {target:g} s; frontier: no point of any scaler as cheap and as fast; a month "
+        f"is 730 h; {footnote}",
         title_left=True,
     )
     for run in sorted(answer.runs, key=lambda r: (r.price_per_hour, r.wait_p95)):
@@ -276,8 +320,9 @@ def _print_table(answer: SizingAnswer) -> None:
             f"{run.price_per_month:,.0f}",
             _wait(run.wait_p95),
             str(run.never_started),
+            str(run.evictions),
             "yes" if run.meets(target) else "no",
-            "yes" if run.fleet in frontier else "",
+            "yes" if describe_fleet(run.fleet) in frontier else "",
             styles={0: "bold green"} if chosen else None,
         )
     table.print()
@@ -292,6 +337,7 @@ def _run_json(run: FleetRun, target: float) -> dict[str, object]:
         "waitP95Seconds": None if math.isinf(run.wait_p95) else round(run.wait_p95, 3),
         "pods": run.pods,
         "neverStarted": run.never_started,
+        "evictions": run.evictions,
         "billedUsd": round(run.billed_usd, 6),
         "meetsTarget": run.meets(target),
     }
@@ -300,10 +346,12 @@ def _run_json(run: FleetRun, target: float) -> dict[str, object]:
 def answer_json(answer: SizingAnswer, points: Sequence[FrontierPoint] = ()) -> dict[str, object]:
     """The answer as one JSON object (camelCase keys; a p95 wait of pods that never start
     is null); `points` add the frontier of every scaler."""
-    from dralloc.sim.frontier import autoscaled_sentence
+    from dralloc.sim.frontier import STATIC, autoscaled_sentence
+    from dralloc.sim.sizing import describe_fleet
 
     question = answer.question
     target = question.wait_p95
+    static_frontier = {p.configuration for p in points if p.scaler == STATIC and p.on_frontier}
     return {
         "answer": answer.sentence(),
         "autoscaledAnswer": autoscaled_sentence(points),
@@ -313,8 +361,14 @@ def answer_json(answer: SizingAnswer, points: Sequence[FrontierPoint] = ()) -> d
         "maxNodes": dict(question.max_nodes),
         "budget": question.budget,
         "budgetExhausted": answer.exhausted,
+        "replays": answer.replays + sum(1 for p in points if p.scaler != STATIC),
+        "neighboursChecked": [dict(fleet) for fleet in answer.neighbours],
         "chosen": None if answer.chosen is None else _run_json(answer.chosen, target),
-        "frontier": [_run_json(run, target) for run in answer.frontier],
+        "frontier": [
+            _run_json(run, target)
+            for run in answer.frontier
+            if not points or describe_fleet(run.fleet) in static_frontier
+        ],
         "runs": [_run_json(run, target) for run in answer.runs],
         "scalers": [
             {
@@ -324,6 +378,7 @@ def answer_json(answer: SizingAnswer, points: Sequence[FrontierPoint] = ()) -> d
                 "usdPerHour": round(p.usd_per_hour, 6),
                 "waitP95Seconds": None if math.isinf(p.wait_p95) else round(p.wait_p95, 3),
                 "neverStarted": p.never_started,
+                "evictions": p.evictions,
                 "meetsTarget": p.meets_target,
                 "onFrontier": p.on_frontier,
             }
@@ -335,15 +390,18 @@ def answer_json(answer: SizingAnswer, points: Sequence[FrontierPoint] = ()) -> d
 def _print_autoscaled(points: Sequence[FrontierPoint]) -> None:
     """The autoscaled points, one table per scaler, after the static fleets."""
     from dralloc.cli.tables import Column, TextTable
+    from dralloc.sim.frontier import STATIC
 
-    for scaler in dict.fromkeys(p.scaler for p in points if p.scaler != "static"):
+    for scaler in dict.fromkeys(p.scaler for p in points if p.scaler != STATIC):
         table = TextTable(
             [
                 Column("configuration"),
+                Column("predictor"),
                 Column("USD/h", "right"),
                 Column("USD/month", "right"),
                 Column("p95 wait", "right"),
                 Column("unstarted", "right"),
+                Column("evictions", "right"),
                 Column("meets", "right"),
                 Column("frontier", "right"),
             ],
@@ -354,10 +412,12 @@ def _print_autoscaled(points: Sequence[FrontierPoint]) -> None:
             if p.scaler == scaler:
                 table.add_row(
                     p.configuration,
+                    p.predictor,
                     f"{p.usd_per_hour:,.2f}",
                     f"{p.usd_per_month:,.0f}",
                     _wait(p.wait_p95),
                     str(p.never_started),
+                    str(p.evictions),
                     "yes" if p.meets_target else "no",
                     "yes" if p.on_frontier else "",
                 )

@@ -1,6 +1,6 @@
-"""The cost-versus-p95-wait frontier of spec/autoscaling.md §11, per scaler: the static fleets
-`dralloc size` replayed, beside the file's autoscaler replayed on the same trace, as a CSV and
-an HTML page.
+"""The cost-versus-p95-wait frontier of spec/autoscaling.md §11: the static fleets `dralloc
+size` replayed, beside the file's autoscaler replayed on the same trace, as a CSV and an HTML
+page.
 
 Owns the autoscaled points and the page; the static points are `sim.sizing`'s runs. Each
 autoscaled point is one seeded replay (`sim.replay`, the file's mode) of the same trace with
@@ -9,18 +9,25 @@ the same policy and seed:
 * `cluster-autoscaler`: the file's groups with their `max` scaled by each of `MAX_FACTORS`
   (rounded up, never below `min`), so the sweep asks "how much headroom is worth its cost";
 * `karpenter`: the file as written (one point: its pools' limits are its own sweep, not
-  made here).
+  made here);
+* both reactive (predictor `none`); then, when the file sets a predictor, the file as
+  written with that predictor at each quantile of `QUANTILES` (§9.3: "report results for
+  q ∈ {0.5, 0.8, 0.9, 0.95}"), labelled `<forecaster> q=<q>`.
 
-A predictor is not replayed yet (the replay is reactive), so every point's predictor is
-`none` and a file's `predictor` is reported, not used.
+Every point is one replay, counted against the sizing's run budget: `dralloc size` keeps
+one replay per configuration out of the static search's share (all but one run, at most)
+and replays the configurations in order while the budget lasts.
 
 **Cost** on one axis for every scaler: USD per hour. A static fleet's is its price per hour
 (the bill of every hour alike); an autoscaled run's is what it billed (launch to gone, per
 second, `Fleet`) over the replay's length, from 0 to its end, in hours. The **p95 wait**
 counts pods that never start as waiting forever (`sizing.p95_with_never`), and a point meets
-the target only when every pod started (`FleetRun.meets`). A point is on its scaler's
-frontier when no point of the same scaler costs no more and waits no longer, a point with
-pods never started waiting forever (and one of the two strictly less).
+the target only when every pod started (`FleetRun.meets`). The **frontier** is one, over
+every scaler: a point is on it when no other point, of any scaler, costs no more and waits no
+longer with one of the two strictly less (a point with pods never started waiting forever).
+A karpenter run dearer and slower than a static fleet is off it. **Evictions** (pods put off
+a leaving node and re-queued: consolidation, expiry, interruption) are counted beside the
+wait, since a re-queued pod's wait runs from its arrival to its last start.
 
 Writes nothing but through `write_frontier_csv` / `write_frontier_page` (a temporary file
 renamed into place: `sizing.write_csv`, `sim.pages`).
@@ -36,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dralloc.autoscaling.config import AutoscalingConfig, Forecaster, Mode
+from dralloc.autoscaling.config import AutoscalingConfig, Forecaster, Mode, NodeGroup, Predictor
 from dralloc.sim.sizing import (
     HOURS_PER_MONTH,
     SizingAnswer,
@@ -51,6 +58,8 @@ __all__ = [
     "FRONTIER_CSV",
     "FRONTIER_PAGE",
     "MAX_FACTORS",
+    "QUANTILES",
+    "STATIC",
     "FrontierPoint",
     "autoscaled_configs",
     "autoscaled_points",
@@ -65,6 +74,7 @@ __all__ = [
 FRONTIER_CSV = "frontier.csv"
 FRONTIER_PAGE = "sizing.html"
 MAX_FACTORS = (0.25, 0.5, 0.75, 1.0)
+QUANTILES = (0.5, 0.8, 0.9, 0.95)  # §9.3
 STATIC = "static"
 NO_PREDICTOR = "none"
 
@@ -72,9 +82,10 @@ NO_PREDICTOR = "none"
 @dataclass(frozen=True)
 class FrontierPoint:
     """One configuration replayed: its scaler (`static`, `cluster-autoscaler`, `karpenter`),
-    predictor, what was set (`2 x l4x4`, `max x0.5: l4x2 <= 3, l4x4 <= 2`), USD per hour
-    (see the module docstring), the p95 wait (inf: too many pods never started), the pods
-    never started, whether it meets the target, is on its scaler's frontier, is the answer."""
+    predictor (`none`, `seasonal-naive q=0.9`), what was set (`2 x l4x4`, `max x0.5: l4x2
+    <= 3, l4x4 <= 2`), USD per hour (see the module docstring), the p95 wait (inf: too many
+    pods never started), the pods never started, whether it meets the target, is on the
+    frontier, is the answer, and the evictions of its replay."""
 
     scaler: str
     predictor: str
@@ -85,6 +96,7 @@ class FrontierPoint:
     meets_target: bool
     on_frontier: bool = False
     chosen: bool = False
+    evictions: int = 0
 
     @property
     def usd_per_month(self) -> float:
@@ -97,29 +109,53 @@ class FrontierPoint:
 
 
 def autoscaled_configs(
-    config: AutoscalingConfig, factors: Sequence[float] = MAX_FACTORS
-) -> list[tuple[str, AutoscalingConfig]]:
-    """The file's autoscaler configurations to replay, labelled (see the module docstring);
-    none for a static file. Sizing sections and predictors are dropped (not replayed)."""
-    plain = dataclasses.replace(config, sizing=None)
+    config: AutoscalingConfig,
+    factors: Sequence[float] = MAX_FACTORS,
+    quantiles: Sequence[float] = QUANTILES,
+) -> list[tuple[str, str, AutoscalingConfig]]:
+    """The file's autoscaler configurations to replay as (predictor, configuration, config),
+    in replay order (see the module docstring); none for a static file. Sizing sections are
+    dropped; the reactive points drop the predictor too."""
+    reactive = dataclasses.replace(config, sizing=None, predictor=Predictor())
+    with_predictor = dataclasses.replace(config, sizing=None)
+    out: list[tuple[str, str, AutoscalingConfig]] = []
     if config.mode is Mode.KARPENTER:
-        return [("as written", plain)]
-    if config.mode is not Mode.CLUSTER_AUTOSCALER:
+        out.append((NO_PREDICTOR, "as written", reactive))
+        written = "as written"
+    elif config.mode is Mode.CLUSTER_AUTOSCALER:
+        seen: set[tuple[int, ...]] = set()
+        for factor in sorted(factors):
+            groups = tuple(
+                dataclasses.replace(
+                    g, max_size=max(g.min_size, math.ceil(g.max_size * factor - 1e-9))
+                )
+                for g in config.node_groups
+            )
+            sizes = tuple(g.max_size for g in groups)
+            if sizes in seen:
+                continue
+            seen.add(sizes)
+            label = f"max x{factor:g}: {_bounds(groups)}"
+            out.append((NO_PREDICTOR, label, dataclasses.replace(reactive, node_groups=groups)))
+        written = f"max x1: {_bounds(config.node_groups)}"
+    else:
         return []
-    out: list[tuple[str, AutoscalingConfig]] = []
-    seen: set[tuple[int, ...]] = set()
-    for factor in sorted(factors):
-        groups = tuple(
-            dataclasses.replace(g, max_size=max(g.min_size, math.ceil(g.max_size * factor - 1e-9)))
-            for g in config.node_groups
-        )
-        sizes = tuple(g.max_size for g in groups)
-        if sizes in seen:
-            continue
-        seen.add(sizes)
-        bounds = ", ".join(f"{g.name} <= {g.max_size}" for g in groups)
-        out.append((f"max x{factor:g}: {bounds}", dataclasses.replace(plain, node_groups=groups)))
+    forecaster = config.predictor.forecaster
+    if forecaster is not Forecaster.NONE:
+        for q in quantiles:
+            predictor = dataclasses.replace(config.predictor, quantile=q)
+            out.append(
+                (
+                    f"{forecaster} q={q:g}",
+                    written,
+                    dataclasses.replace(with_predictor, predictor=predictor),
+                )
+            )
     return out
+
+
+def _bounds(groups: Sequence[NodeGroup]) -> str:
+    return ", ".join(f"{g.name} <= {g.max_size}" for g in groups)
 
 
 Progress = Callable[[int, int, "FrontierPoint", float], None]
@@ -130,23 +166,28 @@ def autoscaled_points(
     question: SizingQuestion,
     factors: Sequence[float] = MAX_FACTORS,
     progress: Progress | None = None,
+    *,
+    limit: int | None = None,
 ) -> list[FrontierPoint]:
     """One replay per configuration of `autoscaled_configs`, on the question's trace, policy
-    and seed."""
+    and seed; the first `limit` of them only, when given (what the run budget leaves)."""
     configs = autoscaled_configs(question.config, factors)
+    if limit is not None:
+        configs = configs[: max(limit, 0)]
     points: list[FrontierPoint] = []
-    for number, (label, config) in enumerate(configs, 1):
+    for number, (predictor, label, config) in enumerate(configs, 1):
         started = time.perf_counter()
         done = replay_fleet(question, config)
         hours = done.end_time / 3600
         point = FrontierPoint(
             scaler=str(config.mode),
-            predictor=NO_PREDICTOR,
+            predictor=predictor,
             configuration=label,
             usd_per_hour=done.billed_usd / hours if hours > 0 else 0.0,
             wait_p95=done.wait_p95,
             never_started=done.never_started,
             meets_target=done.never_started == 0 and done.wait_p95 <= question.wait_p95,
+            evictions=done.evictions,
         )
         points.append(point)
         if progress is not None:
@@ -157,8 +198,9 @@ def autoscaled_points(
 def frontier_points(
     answer: SizingAnswer, autoscaled: Sequence[FrontierPoint]
 ) -> list[FrontierPoint]:
-    """The static runs of `answer` and the `autoscaled` points, each marked on or off its
-    scaler's frontier (and the answer's fleet as chosen), cheapest first within a scaler."""
+    """The static runs of `answer` and the `autoscaled` points, each marked on or off the
+    frontier of them all (and the answer's fleet as chosen), cheapest first within a
+    scaler."""
     target = answer.question.wait_p95
     chosen = answer.chosen.fleet if answer.chosen is not None else None
     static = [
@@ -171,18 +213,21 @@ def frontier_points(
             never_started=run.never_started,
             meets_target=run.meets(target),
             chosen=run.fleet == chosen,
+            evictions=run.evictions,
         )
         for run in answer.runs
     ]
+    every = [*static, *autoscaled]
     out: list[FrontierPoint] = []
-    for scaler in dict.fromkeys(p.scaler for p in (*static, *autoscaled)):
-        group = [p for p in (*static, *autoscaled) if p.scaler == scaler]
+    for scaler in dict.fromkeys(p.scaler for p in every):
+        group = [p for p in every if p.scaler == scaler]
         for point in sorted(group, key=lambda p: (p.usd_per_hour, p.wait_p95)):
-            out.append(dataclasses.replace(point, on_frontier=not _beaten(point, group)))
+            out.append(dataclasses.replace(point, on_frontier=not _beaten(point, every)))
     return out
 
 
 def _beaten(point: FrontierPoint, others: Sequence[FrontierPoint]) -> bool:
+    """Some other point is at most as costly and at most as slow, one of them strictly."""
     return any(
         o.usd_per_hour <= point.usd_per_hour
         and o.effective_wait <= point.effective_wait
@@ -196,7 +241,8 @@ def frontier_rows(points: Sequence[FrontierPoint]) -> list[list[str]]:
     rows = [
         [
             *("scaler", "predictor", "configuration", "usd_per_hour", "usd_per_month"),
-            *("wait_p95_s", "never_started", "meets_target", "on_frontier", "chosen"),
+            *("wait_p95_s", "never_started", "evictions", "meets_target", "on_frontier"),
+            "chosen",
         ]
     ]
     for p in points:
@@ -209,6 +255,7 @@ def frontier_rows(points: Sequence[FrontierPoint]) -> list[list[str]]:
                 f"{p.usd_per_month:.2f}",
                 "inf" if math.isinf(p.wait_p95) else f"{p.wait_p95:.3f}",
                 str(p.never_started),
+                str(p.evictions),
                 str(p.meets_target).lower(),
                 str(p.on_frontier).lower(),
                 str(p.chosen).lower(),
@@ -225,8 +272,8 @@ def write_frontier_page(
     path: Path, answer: SizingAnswer, points: Sequence[FrontierPoint], *, source: str = ""
 ) -> Path:
     """`sizing.html` at `path`, with `plotly.min.js` beside it: the answer, the frontier
-    chart (cost versus p95 wait, one colour per scaler, each scaler's frontier as a line,
-    the target as a dashed line, the answer ringed) and the table of every point."""
+    chart (cost versus p95 wait, one colour per scaler, the frontier of every point as a
+    line, the target as a dashed line, the answer ringed) and the table of every point."""
     # plotly is heavy: loaded only to draw.
     import plotly.graph_objects as go
 
@@ -264,19 +311,22 @@ def write_frontier_page(
                 hovertemplate="%{text}<br>$%{x:.2f}/h, p95 wait %{y:.0f} s<extra></extra>",
             )
         )
-        front = [p for p in group if p.on_frontier and math.isfinite(p.effective_wait)]
-        figure.add_trace(
-            go.Scatter(
-                x=[p.usd_per_hour for p in front],
-                y=[p.wait_p95 for p in front],
-                mode="lines+markers",
-                line={"color": colour, "shape": "hv"},
-                marker={"color": colour, "size": 10},
-                name=f"{scaler} frontier",
-                text=[p.configuration for p in front],
-                hovertemplate="%{text}<br>$%{x:.2f}/h, p95 wait %{y:.0f} s<extra></extra>",
-            )
+    front = sorted(
+        (p for p in points if p.on_frontier and math.isfinite(p.effective_wait)),
+        key=lambda p: (p.usd_per_hour, p.wait_p95),
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[p.usd_per_hour for p in front],
+            y=[p.wait_p95 for p in front],
+            mode="lines+markers",
+            line={"color": "#444444", "shape": "hv"},
+            marker={"color": [colours.get(p.scaler, "#555555") for p in front], "size": 10},
+            name="frontier (every scaler)",
+            text=[f"{p.scaler}: {p.configuration}" for p in front],
+            hovertemplate="%{text}<br>$%{x:.2f}/h, p95 wait %{y:.0f} s<extra></extra>",
         )
+    )
     figure.add_hline(
         y=question.wait_p95,
         line={"dash": "dash", "color": "#444444"},
@@ -300,10 +350,11 @@ def write_frontier_page(
         figure,
         "Cost versus p95 wait",
         note="Each point is one seeded replay of the trace. Points drawn at the top left pods "
-        "that never started (the fleet cannot run them). The dashed line is the target.",
+        "that never started (the fleet cannot run them). The dashed line is the target; the "
+        "frontier holds the points no other point, of any scaler, beats on cost and wait.",
     )
     headers = ["scaler", "predictor", "configuration", "USD/h", "USD/month", "p95 wait"]
-    headers += ["unstarted", "meets", "frontier"]
+    headers += ["unstarted", "evictions", "meets", "frontier"]
     rows = [
         [
             html.escape(p.scaler),
@@ -313,6 +364,7 @@ def write_frontier_page(
             f"{p.usd_per_month:,.0f}",
             html.escape(format_wait(p.wait_p95)),
             str(p.never_started),
+            str(p.evictions),
             "yes" if p.meets_target else "no",
             "yes" if p.on_frontier else "",
         ]
@@ -353,10 +405,15 @@ def autoscaled_sentence(points: Sequence[FrontierPoint]) -> str | None:
 
 
 def predictor_note(config: AutoscalingConfig) -> str | None:
-    """A line saying the file's predictor is not replayed, or None when it sets none."""
-    if config.predictor.forecaster is Forecaster.NONE:
+    """A line saying how the file's predictor is replayed (at each q of `QUANTILES`, beside
+    the reactive points), or that a static file never uses it; None when it sets none."""
+    forecaster = config.predictor.forecaster
+    if forecaster is Forecaster.NONE:
         return None
+    if config.mode not in (Mode.CLUSTER_AUTOSCALER, Mode.KARPENTER):
+        return f"{config.file}: predictor {forecaster} is not used: mode {config.mode} never scales"
+    quantiles = ", ".join(f"{q:g}" for q in QUANTILES)
     return (
-        f"{config.file}: predictor {config.predictor.forecaster} is not replayed yet: the "
-        "autoscaled points are reactive (predictor none)"
+        f"{config.file}: predictor {forecaster} replayed at q = {quantiles} (the file's "
+        f"{config.predictor.quantile:g} aside), beside the reactive points (predictor none)"
     )

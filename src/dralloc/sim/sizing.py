@@ -8,12 +8,8 @@ replay of the trace on a `static` fleet (`sim.replay`, `mode: static`: every nod
 from the start, for the whole run). No I/O but `write_csv`: the caller loads the trace and the
 file and says what to write.
 
-* **The fleet.** The `kind: Autoscaling` file gives the shapes (devices, prices, delays); a
-  fleet is a node count per searched shape (`sizing.shapes`, else every shape of the file),
-  bought as the capacity type of the file's node group of that shape (on-demand when there is
-  none). A shape's count goes up to that group's `max` when it is above 0; otherwise up to
-  twice the nodes the trace's peak GPU demand fills (every pod running from its arrival for
-  its duration, none ever waiting), at least 1.
+* **The fleet** is a node count per searched shape, each up to a bound (the question:
+  `sim.sizing_question`, whose names this module also exports).
 * **The cost** of a fleet is its price per hour (nodes x the shape's price for the capacity
   type); per month is x 730 h. It is what the search minimizes: a static fleet is billed the
   same every hour, whatever the trace's length.
@@ -22,8 +18,15 @@ file and says what to write.
   waiting forever. A fleet **meets** the target when every pod starts and the p95 wait is at
   most the target: a fleet that can never run some pods (8-GPU pods on 4-GPU nodes) is no
   answer, however short the others' waits. The search reads such a fleet's wait as infinite.
+* **The search** is `size_static`'s, then one look at the answer's neighbours: waits are not
+  monotone in node counts (a node more can change where the scheduler puts a pod, and a
+  later pod can wait behind it), so the bisection can step over a smaller fleet that meets
+  the target. Each shape's count of the answer one and two nodes lower is replayed once
+  (those not run yet, within the budget) and the cheapest fleet meeting the target wins.
 * **The answer** is the cheapest fleet meeting `p95 wait <= target` (ties: the shorter wait),
   with the Pareto frontier of cost versus p95 wait over every fleet run.
+* **Evictions** are counted per run (pods put off a node that left, and re-queued: a spot
+  interruption of a static node), so a short p95 bought with restarted work shows.
 
     question = sizing_question(trace, config, catalog, wait_p95=600.0)
     answer = size(question)
@@ -33,33 +36,26 @@ file and says what to write.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dralloc.autoscaling.config import (
-    KIND,
-    AutoscalingConfig,
-    CapacityType,
-    Mode,
-    NodeGroup,
-    Predictor,
-)
+from dralloc.autoscaling.config import AutoscalingConfig
 from dralloc.autoscaling.prediction.sizing import (
     DEFAULT_BUDGET,
     Evaluation,
     FleetCounts,
+    Runs,
     Sized,
+    SizingResult,
+    result_of,
     size_static,
 )
-from dralloc.devices.catalog import Catalog
-from dralloc.errors import InputError, Problem
-from dralloc.sim.replay import ReplayGangs, ReplayOptions, replay
-from dralloc.sim.replay.autoscaled import ReplayAutoscaling, fleet_shapes
-from dralloc.sim.traces.timeline import ReplayTrace
+from dralloc.sim.replay import ReplayOptions, replay
+from dralloc.sim.replay.autoscaled import ReplayAutoscaling
+from dralloc.sim.sizing_question import SizingQuestion, sizing_question, static_fleet_config
 
 __all__ = [
     "HOURS_PER_MONTH",
@@ -67,11 +63,13 @@ __all__ = [
     "Replayed",
     "SizingAnswer",
     "SizingQuestion",
+    "counted",
     "describe_fleet",
     "evaluate_fleet",
     "format_wait",
     "p95_with_never",
     "replay_fleet",
+    "search_fleets",
     "size",
     "sizing_question",
     "sizing_rows",
@@ -80,37 +78,13 @@ __all__ = [
 ]
 
 HOURS_PER_MONTH = 730.0  # 365 days x 24 h / 12, the usual cloud-bill month
-MILLI = 1000
-
-
-@dataclass(frozen=True)
-class SizingQuestion:
-    """What `size` answers: the cheapest static fleet of `shapes` (each up to `max_nodes`,
-    bought as `capacity_types`) under which `trace` replayed with `policy` and `seed` waits
-    at most `wait_p95` seconds at the 95th percentile, in at most `budget` runs."""
-
-    trace: ReplayTrace
-    config: AutoscalingConfig
-    catalog: Catalog
-    wait_p95: float
-    shapes: tuple[str, ...]
-    max_nodes: Mapping[str, int]
-    capacity_types: Mapping[str, CapacityType]
-    prices: Mapping[str, float]  # per shape, USD per node-hour at its capacity type
-    budget: int = DEFAULT_BUDGET
-    policy: str = "fgd"
-    seed: int = 1
-    gangs: ReplayGangs | None = None
-
-    def price_per_hour(self, fleet: FleetCounts) -> float:
-        return sum(self.prices[shape] * count for shape, count in fleet)
 
 
 @dataclass(frozen=True)
 class FleetRun:
     """One fleet replayed: its price, the pods' p95 wait (inf: 5 % or more never started), how
-    many pods there were and never started, and the USD the replay billed (launch to the end
-    of the run)."""
+    many pods there were and never started, the USD the replay billed (launch to the end
+    of the run) and the evictions (a pod put off a leaving node, re-queued, each time)."""
 
     fleet: FleetCounts
     price_per_hour: float
@@ -118,6 +92,7 @@ class FleetRun:
     pods: int
     never_started: int
     billed_usd: float
+    evictions: int = 0
 
     @property
     def price_per_month(self) -> float:
@@ -140,14 +115,23 @@ class FleetRun:
 @dataclass(frozen=True)
 class SizingAnswer:
     """Every fleet run (in run order), the cost-versus-wait Pareto `frontier` (by cost), the
-    `chosen` fleet (None: no fleet run met the target) and whether the budget cut the
-    search short."""
+    `chosen` fleet (None: no fleet run met the target), whether the budget cut the search
+    short, the neighbours of the bisection's answer looked at after it (module docstring)
+    and the replays the search was allowed (`budget`: the question's, less those kept for
+    the autoscaled points)."""
 
     question: SizingQuestion
     runs: tuple[FleetRun, ...]
     frontier: tuple[FleetRun, ...]
     chosen: FleetRun | None
     exhausted: bool
+    neighbours: tuple[FleetCounts, ...] = ()
+    budget: int | None = None
+
+    @property
+    def replays(self) -> int:
+        """Runs of the search, counted against its budget (one replay each)."""
+        return len(self.runs)
 
     def sentence(self) -> str:
         """The answer in one line, first thing a user reads."""
@@ -168,12 +152,21 @@ class SizingAnswer:
         )
         closest = ""
         if best is not None:
-            unstarted = f", {best.never_started} pods never started" if best.never_started else ""
+            unstarted = (
+                f", {counted(best.never_started, 'pod')} never started"
+                if best.never_started
+                else ""
+            )
             closest = (
                 f"; the closest was {describe_fleet(best.fleet)}: p95 wait "
                 f"{format_wait(best.wait_p95)}{unstarted}"
             )
         return f"no fleet of up to {limits} found that meets {target}{cut}{closest}"
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 fleet`, `2 fleets`, `0 replays`: the count and the noun in agreement."""
+    return f"{count} {noun if count == 1 else noun + 's'}"
 
 
 def describe_fleet(fleet: FleetCounts) -> str:
@@ -186,137 +179,18 @@ def format_wait(seconds: float) -> str:
     return "never (pods left unstarted)" if math.isinf(seconds) else f"{seconds:,.0f} s"
 
 
-def sizing_question(
-    trace: ReplayTrace,
-    config: AutoscalingConfig,
-    catalog: Catalog,
-    *,
-    wait_p95: float | None = None,
-    budget: int | None = None,
-    policy: str = "fgd",
-    seed: int = 1,
-    gangs: ReplayGangs | None = None,
-) -> SizingQuestion:
-    """The question for `trace` and the file `config`: `wait_p95` and `budget` default to the
-    file's `sizing` section. InputError naming the file and field: no target anywhere, a
-    searched shape the trace's pods cannot use or without a price for its capacity type."""
-    obj = f"{KIND} {config.name}" if config.name else KIND
-    problems: list[Problem] = []
-    sizing = config.sizing
-    target = wait_p95 if wait_p95 is not None else (sizing.wait_p95 if sizing else None)
-    if target is None:
-        problems.append(
-            Problem(
-                config.file,
-                obj,
-                "sizing.constraint.waitP95",
-                "required: the p95 wait to meet (or pass --wait-p95 SECONDS)",
-            )
-        )
-    shapes = tuple(sizing.shapes) if sizing else tuple(config.shapes)
-    searched = {name: config.shapes[name] for name in shapes}
-    searched_config = dataclasses.replace(config, shapes=searched)
-    fleet_shapes(searched_config, catalog, trace.models)  # InputError naming the shape
-    groups = {g.shape: g for g in config.node_groups}
-    capacity_types: dict[str, CapacityType] = {}
-    prices: dict[str, float] = {}
-    max_nodes: dict[str, int] = {}
-    templates = config.templates(catalog)
-    peak = _peak_gpu_milli(trace)
-    for name in shapes:
-        shape = config.shapes[name]
-        group = groups.get(name)
-        capacity_type = group.capacity_type if group is not None else CapacityType.ON_DEMAND
-        price = shape.price(capacity_type)
-        if price is None:
-            problems.append(
-                Problem(
-                    config.file,
-                    obj,
-                    f"{shape.path}.price" if shape.path else "price",
-                    f"shape {name} has no {capacity_type} price: sizing prices a fleet of it "
-                    f"as {capacity_type}",
-                )
-            )
-            continue
-        capacity_types[name] = capacity_type
-        prices[name] = price
-        if group is not None and group.max_size > 0:
-            max_nodes[name] = group.max_size
-        else:
-            gpus = max(templates[name].accelerator_count(), 1)
-            max_nodes[name] = max(1, 2 * math.ceil(peak / (gpus * MILLI)))
-    if problems:
-        raise InputError(problems)
-    assert target is not None
-    return SizingQuestion(
-        trace=trace,
-        config=config,
-        catalog=catalog,
-        wait_p95=target,
-        shapes=shapes,
-        max_nodes=max_nodes,
-        capacity_types=capacity_types,
-        prices=prices,
-        budget=budget if budget is not None else (sizing.budget if sizing else DEFAULT_BUDGET),
-        policy=policy,
-        seed=seed,
-        gangs=gangs,
-    )
-
-
-def _peak_gpu_milli(trace: ReplayTrace) -> int:
-    """The most milli-GPU the trace's pods ask for at one instant, each running from its
-    arrival for its duration (to the end of time without one)."""
-    events: list[tuple[float, int]] = []
-    for timed in trace.pods:
-        milli = timed.pod.gpu_milli_total
-        if not milli:
-            continue
-        events.append((timed.arrival, milli))
-        if timed.duration is not None:
-            events.append((timed.arrival + timed.duration, -milli))
-    peak = running = 0
-    # Ends before starts at one instant: a pod ending as another arrives frees its GPUs first.
-    for _, change in sorted(events, key=lambda e: (e[0], e[1])):
-        running += change
-        peak = max(peak, running)
-    return peak
-
-
-def static_fleet_config(question: SizingQuestion, fleet: FleetCounts) -> AutoscalingConfig:
-    """The file's config as a `static` fleet of `fleet`: one group per shape with nodes,
-    `min` = `max` = its count; no pools, buffers, predictor, warm pool or sizing. Billing
-    is the file's (a static node exists from the start of the run, and is billed from then)."""
-    config = question.config
-    groups = tuple(
-        NodeGroup(shape, shape, count, count, question.capacity_types[shape])
-        for shape, count in fleet
-        if count
-    )
-    return dataclasses.replace(
-        config,
-        mode=Mode.STATIC,
-        node_groups=groups,
-        node_pools=(),
-        buffers=(),
-        predictor=Predictor(),
-        warm_pool=None,
-        sizing=None,
-    )
-
-
 @dataclass(frozen=True)
 class Replayed:
     """What one replay of the question's trace on a fleet tells the sizing: the p95 wait
-    (`p95_with_never`), the pods and those never started, the USD billed and the replay's
-    end (seconds from 0)."""
+    (`p95_with_never`), the pods and those never started, the USD billed, the replay's end
+    (seconds from 0) and the evictions (pods put off leaving nodes and re-queued)."""
 
     wait_p95: float
     pods: int
     never_started: int
     billed_usd: float
     end_time: float
+    evictions: int = 0
 
 
 def replay_fleet(question: SizingQuestion, config: AutoscalingConfig) -> Replayed:
@@ -331,8 +205,12 @@ def replay_fleet(question: SizingQuestion, config: AutoscalingConfig) -> Replaye
     )
     waits = sorted(result.waiting_times())
     never = len(result.pods) - len(waits)
-    billed = result.autoscaling.billed_total if result.autoscaling is not None else 0.0
-    return Replayed(p95_with_never(waits, never), len(result.pods), never, billed, result.end_time)
+    fleet = result.autoscaling
+    billed = fleet.billed_total if fleet is not None else 0.0
+    evictions = fleet.evicted_pods if fleet is not None else 0
+    return Replayed(
+        p95_with_never(waits, never), len(result.pods), never, billed, result.end_time, evictions
+    )
 
 
 def evaluate_fleet(question: SizingQuestion, fleet: FleetCounts) -> FleetRun:
@@ -343,7 +221,15 @@ def evaluate_fleet(question: SizingQuestion, fleet: FleetCounts) -> FleetRun:
         # No node at all: nothing starts (the replay needs a node group to run on).
         return FleetRun(fleet, price, math.inf if pods else 0.0, pods, pods, 0.0)
     done = replay_fleet(question, static_fleet_config(question, fleet))
-    return FleetRun(fleet, price, done.wait_p95, done.pods, done.never_started, done.billed_usd)
+    return FleetRun(
+        fleet,
+        price,
+        done.wait_p95,
+        done.pods,
+        done.never_started,
+        done.billed_usd,
+        done.evictions,
+    )
 
 
 def write_csv(path: Path, rows: Iterable[Sequence[str]]) -> Path:
@@ -380,8 +266,51 @@ Progress = Callable[[int, FleetRun, float], None]
 """Called after each run: (its number from 1, the run, seconds it took)."""
 
 
-def size(question: SizingQuestion, progress: Progress | None = None) -> SizingAnswer:
-    """The search of §9.6 over static fleets, each run a replay (see the module docstring)."""
+def search_fleets(
+    max_nodes: Mapping[str, int],
+    evaluate: Callable[[FleetCounts], Evaluation],
+    wait_p95: float,
+    budget: int = DEFAULT_BUDGET,
+) -> tuple[SizingResult[FleetCounts], tuple[FleetCounts, ...]]:
+    """`size_static`'s search, then each shape's count of its answer one and two nodes lower,
+    once (see the module docstring): the result over every fleet run, and those neighbours.
+    `evaluate` is called once per distinct fleet, at most `budget` times in all.
+
+    >>> waits = {6: 0.0, 7: 900.0}  # 6 nodes meet, 7 miss, 8 and more meet
+    >>> def run(fleet):
+    ...     n = dict(fleet)["a"]
+    ...     return Evaluation(n, waits.get(n, 0.0 if n >= 8 else 900.0))
+    >>> result, checked = search_fleets({"a": 10}, run, wait_p95=600)
+    >>> result.chosen.config, checked
+    ((('a', 6),), ((('a', 7),), (('a', 6),)))
+    """
+    found = size_static(max_nodes, evaluate, wait_p95, budget)
+    runs: Runs[FleetCounts] = Runs(evaluate, budget)
+    runs.done.update((sized.config, sized.evaluation) for sized in found.evaluated)
+    if found.chosen is None:
+        return found, ()
+    answer = found.chosen.config
+    checked: list[FleetCounts] = []
+    for index, (_, count) in enumerate(answer):
+        for fewer in (1, 2):
+            if count - fewer < 0:
+                break
+            neighbour = tuple(
+                (shape, n - fewer if i == index else n) for i, (shape, n) in enumerate(answer)
+            )
+            if not any(n for _, n in neighbour):
+                break  # no node at all: not a fleet
+            if runs.run(neighbour) is None:
+                return result_of(runs, wait_p95), tuple(checked)
+            checked.append(neighbour)
+    return result_of(runs, wait_p95), tuple(checked)
+
+
+def size(
+    question: SizingQuestion, progress: Progress | None = None, *, budget: int | None = None
+) -> SizingAnswer:
+    """The search of §9.6 over static fleets, each run a replay (see the module docstring),
+    in at most `budget` replays (default: the question's)."""
     runs: dict[FleetCounts, FleetRun] = {}
 
     def evaluate(fleet: FleetCounts) -> Evaluation:
@@ -392,7 +321,8 @@ def size(question: SizingQuestion, progress: Progress | None = None) -> SizingAn
             progress(len(runs), run, time.perf_counter() - started)
         return Evaluation(run.price_per_hour, run.effective_wait)
 
-    result = size_static(question.max_nodes, evaluate, question.wait_p95, question.budget)
+    allowed = question.budget if budget is None else budget
+    result, neighbours = search_fleets(question.max_nodes, evaluate, question.wait_p95, allowed)
 
     def run_of(sized: Sized[FleetCounts]) -> FleetRun:
         return runs[sized.config]
@@ -403,21 +333,23 @@ def size(question: SizingQuestion, progress: Progress | None = None) -> SizingAn
         tuple(run_of(s) for s in result.frontier),
         None if result.chosen is None else run_of(result.chosen),
         result.exhausted,
+        neighbours,
+        allowed,
     )
 
 
 def sizing_rows(answer: SizingAnswer, runs: Sequence[FleetRun]) -> list[list[str]]:
     """`runs` as CSV rows under a header: the fleet (described, and one count column per
     shape), its price, the p95 wait (`inf` when 5 % or more never started), the pods and
-    those never started, the USD the replay billed, whether it meets the target and whether
-    it is the answer."""
+    those never started, the evictions, the USD the replay billed, whether it meets the
+    target and whether it is the answer."""
     question = answer.question
     chosen = answer.chosen.fleet if answer.chosen is not None else None
     header = [
         "fleet",
         "nodes",
         *(f"nodes[{shape}]" for shape in question.shapes),
-        *("usd_per_hour", "usd_per_month", "wait_p95_s", "pods", "never_started"),
+        *("usd_per_hour", "usd_per_month", "wait_p95_s", "pods", "never_started", "evictions"),
         *("billed_usd", "meets_target", "chosen"),
     ]
     rows = [header]
@@ -433,6 +365,7 @@ def sizing_rows(answer: SizingAnswer, runs: Sequence[FleetRun]) -> list[list[str
                 "inf" if math.isinf(run.wait_p95) else f"{run.wait_p95:.3f}",
                 str(run.pods),
                 str(run.never_started),
+                str(run.evictions),
                 f"{run.billed_usd:.4f}",
                 str(run.meets(question.wait_p95)).lower(),
                 str(run.fleet == chosen).lower(),
