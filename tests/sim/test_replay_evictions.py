@@ -25,6 +25,7 @@ from dralloc.devices import load_catalog
 from dralloc.sim.campaign import ReplayRun, RunSpec
 from dralloc.sim.replay import PodState, ReplayOptions, ReplayResult, replay
 from dralloc.sim.replay.autoscaled import ReplayAutoscaling
+from dralloc.sim.replay.evictions import karpenter_cause
 from dralloc.sim.replay.results import AdmissionCluster, Eviction, EvictionCause
 from dralloc.sim.summaries import summarize_replays
 from dralloc.sim.traces import NodeAction, NodeEvent, ReplayTrace, TimedPod, TraceNode, TracePod
@@ -258,6 +259,20 @@ def test_the_policy_summary_takes_the_medians_of_evictions_and_lost_gpu_hours() 
     # Without the eviction, b waits 70 s for a; with it, a waits 40 s and b none.
     assert (row.evictions, row.lost_gpu_hours) == (1, pytest.approx(30 / HOUR))
     assert (row.wait_p95, row.first_start_wait_p95) == (pytest.approx(38), 0)
+
+
+def test_karpenters_disruption_methods_name_their_causes() -> None:
+    assert [
+        karpenter_cause(m) for m in ("Emptiness", "Drift", "Expiration", "MultiNodeConsolidation")
+    ] == [
+        EvictionCause.EMPTINESS,
+        EvictionCause.DRIFT,
+        EvictionCause.EXPIRATION,
+        EvictionCause.CONSOLIDATION,
+    ]
+    assert karpenter_cause("SingleNodeConsolidation") is EvictionCause.CONSOLIDATION
+    with pytest.raises(ValueError, match="unknown Karpenter disruption method 'Spot'"):
+        karpenter_cause("Spot")
 
 
 # --------------------------------------------------------------------------------------------

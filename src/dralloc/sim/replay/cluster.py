@@ -31,10 +31,11 @@ from dralloc.scheduler.plugins.gangscheduling import GangScheduling
 from dralloc.scheduler.queue import ClusterEvent, QueueingHint, SchedulingQueue
 from dralloc.sim.experiment import Simulation
 from dralloc.sim.openb_objects import NAMESPACE, pod_objects
+from dralloc.sim.replay.evictions import Eviction, EvictionCause
 from dralloc.sim.replay.gangs import ArrivedGangs
 from dralloc.sim.replay.measures import ReplayMeasures
 from dralloc.sim.replay.records import RunningPod, WaitingPod, claim_key, pod_key, pod_shape
-from dralloc.sim.replay.results import Eviction, EvictionCause, PodState, ReplayAdmission
+from dralloc.sim.replay.results import PodState, ReplayAdmission
 from dralloc.sim.replay.retries import HopelessRetries
 from dralloc.sim.replay.virtualtime import EventHeap, EventKind, VirtualClock
 from dralloc.sim.traces.model import TraceNode

@@ -31,10 +31,10 @@ from dralloc.sim.experiment import POLICIES, build_simulation, workload_in_produ
 from dralloc.sim.fgd import node_order
 from dralloc.sim.replay.autoscaled import FleetDriver, fleet_shapes
 from dralloc.sim.replay.cluster import POD_DELETE, ReplayCluster
+from dralloc.sim.replay.evictions import EvictionCause
 from dralloc.sim.replay.gangs import ArrivedGangs, gang_index
 from dralloc.sim.replay.measures import ReplayMeasures
 from dralloc.sim.replay.results import (
-    EvictionCause,
     PodOutcome,
     PodState,
     ReplayAdmission,

@@ -13,9 +13,7 @@ from typing import Protocol
 from dralloc.api.scheduling import PodGroup
 from dralloc.features import Features
 from dralloc.sim.replay.autoscaled import AutoscalingSummary, ReplayAutoscaling
-
-MILLI_HOURS = 1000 * 3600.0
-"""Milli-GPU seconds in a GPU-hour."""
+from dralloc.sim.replay.evictions import MILLI_HOURS, Eviction, EvictionCause
 
 __all__ = [
     "AdmissionCluster",
@@ -144,43 +142,6 @@ class ReplayAdmission(Protocol):
     def stopped(self, index: int, now: float) -> None: ...
 
     def drained(self, now: float) -> None: ...
-
-
-class EvictionCause(StrEnum):
-    """Why a run of a pod was stopped before it completed (`Eviction`). The names follow
-    what evicts the pod: Kueue's preemption, a node leaving as a trace says, and the
-    autoscalers' deletions (Karpenter's disruption methods, cluster-autoscaler's
-    scale-down, a spot interruption, a capacity block's end)."""
-
-    PREEMPTION = "Preemption"  # the admission (Kueue) preempted the pod's job
-    NODE_REMOVED = "NodeRemoved"  # the node left and no one said why (a trace's node event)
-    CONSOLIDATION = "Consolidation"  # Karpenter's multi- or single-node consolidation
-    DRIFT = "Drift"  # Karpenter's Drift: the NodeClaim no longer matches its NodePool
-    EMPTINESS = "Emptiness"  # Karpenter's Emptiness (a pod landed as it was judged empty)
-    EXPIRATION = "Expiration"  # Karpenter's forceful expiry (expireAfter)
-    SPOT_INTERRUPTION = "SpotInterruption"  # the provider reclaimed a spot node
-    CAPACITY_BLOCK_END = "CapacityBlockEnd"  # a capacity block's reservation ended
-    SCALE_DOWN = "ScaleDown"  # cluster-autoscaler removed the node
-
-
-@dataclass(frozen=True, slots=True)
-class Eviction:
-    """One run of pod `pod` (its trace name) stopped before it completed: it ran on `node`
-    from `start` to `end` holding `gpu_milli`, and was evicted at `time` for `cause`
-    (`end` equals `time` unless a completed run was evicted with its job, see
-    `AdmissionCluster.evict`). Its GPU time is lost: the pod starts over."""
-
-    pod: str
-    node: str
-    cause: EvictionCause
-    time: float
-    start: float
-    end: float
-    gpu_milli: int
-
-    @property
-    def lost_gpu_hours(self) -> float:
-        return self.gpu_milli * (self.end - self.start) / MILLI_HOURS
 
 
 class PodState(StrEnum):
