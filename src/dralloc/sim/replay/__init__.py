@@ -40,7 +40,8 @@ Design:
 
 Modules: `engine` (the loop), `virtualtime` (clock and heap), `cluster` (`ReplayCluster`: pods
 and nodes coming and going, what the admission and the fleet driver call), `retries`,
-`measures` (samples and the result's figures), `gangs`, `records`, `results`, `autoscaled`.
+`measures` (samples and the result's figures), `gangs`, `records`, `results`, `evictions`
+(why a run was stopped, what it lost), `autoscaled`.
 - **The leftover flush** (every 30 s, each pod waiting over 5 minutes is retried) is off by
   default: with the hints above it can never place a pod, only send it behind newer pods, and
   in a jammed cluster it costs a queue round trip per waiting pod every 5.5 minutes of
