@@ -203,24 +203,50 @@ def test_bad_input_exits_2_with_one_line_naming_it(tmp_path: Path) -> None:
     assert stderr_lines(unusable)[0].startswith(f"{whole}: Autoscaling l4: shapes[0]")
 
 
-def test_a_cluster_autoscaler_file_is_also_replayed_beside_the_static_fleets(
+def test_a_cluster_autoscaler_file_is_replayed_beside_the_static_fleets_within_the_budget(
     tmp_path: Path,
 ) -> None:
-    # max 2: the sweep's factors give max 1 (x0.25, x0.5: min 1) and 2 (x0.75, x1).
-    scaling = write(tmp_path, "fleet.yaml", fleet(mode="cluster-autoscaler", top=2))
-    result = invoke("size", "--trace", TRACE, "--autoscaling", scaling)
+    # max 2: the sweep's factors give max 1 (x0.25, x0.5: min 1) and 2 (x0.75, x1); the
+    # predictor adds 4 more (q 0.5, 0.8, 0.9, 0.95): 6 autoscaled configurations.
+    sizing = "sizing: {constraint: {waitP95: 600s}}\npredictor: {forecaster: seasonal-naive}"
+    scaling = write(tmp_path, "fleet.yaml", fleet(sizing, mode="cluster-autoscaler", top=2))
+    result = invoke("size", "--trace", TRACE, "--autoscaling", scaling, "--budget", "3")
     assert result.exit_code == 1, result.stderr  # no static fleet of at most 2 nodes meets it
     lines = result.stdout.splitlines()
     title = "cluster-autoscaler, same trace, policy and seed (USD/h: billed over the replay)"
     start = lines.index(title)
     assert lines[start + 1].split()[:4] == ["configuration", "predictor", "USD/h", "USD/month"]
     assert [line.split(":")[0] for line in lines[start + 2 : -1]] == ["max x0.25", "max x0.75"]
-    # The budget (50) counts the two autoscaled replays: the static search had 48 (and
-    # stopped at once: its largest fleet, 2 nodes, misses the target).
-    assert lines[-1] == "replays: 3 of a budget of 50 (1 static fleet, 2 autoscaled configurations)"
-    assert "in at most 48 replays" in stderr_lines(result)[1]
+    # Of 3 replays, 2 are kept for the autoscaled points (the static search keeps 1, and its
+    # largest fleet, 2 nodes, misses the target); the predictor's 4 are left out, and said so.
+    assert lines[-1] == (
+        "replays: 3 of a budget of 3 (1 static fleet, 2 autoscaled configurations); 4 autoscaled "
+        "configurations (of 6) not replayed: the budget ran out"
+    )
+    assert "in at most 1 replay (policy fgd, seed 1)" in stderr_lines(result)[1]
     autoscaled = [line for line in stderr_lines(result) if line.startswith("[cluster-autoscaler")]
     assert [line.split(": p95 wait")[0] for line in autoscaled] == [
         "[cluster-autoscaler 1/2] max x0.25: l4x2 <= 1",
         "[cluster-autoscaler 2/2] max x0.75: l4x2 <= 2",
     ]
+
+
+def test_a_karpenter_files_nodepool_limits_bound_the_static_search(tmp_path: Path) -> None:
+    text = fleet(mode="karpenter").replace(
+        "nodeGroups:\n- {name: l4x2, shape: l4x2, min: 1, max: 6}",
+        "nodePools:\n- {name: gpu, shapes: [l4x2], limits: {nodes: 3}}",
+    )
+    scaling = write(tmp_path, "pools.yaml", text)
+    # One replay in all: the static search keeps it, karpenter is left out (and said so).
+    result = invoke("size", "--trace", TRACE, "--autoscaling", scaling, "--budget", "1")
+    assert result.exit_code == 1, result.stderr
+    assert stderr_lines(result)[:2] == [
+        f"{scaling}: mode karpenter: sizing a static fleet of its shapes (NodePool limits bound "
+        "their shapes' counts), then replaying karpenter beside it",
+        f"{TRACE}: 16 pods; searching fleets of up to 3 x l4x2 for p95 wait <= 600 s in at most "
+        "1 replay (policy fgd, seed 1)",
+    ]
+    assert result.stdout.splitlines()[-1] == (
+        "replays: 1 of a budget of 1 (1 static fleet, 0 autoscaled configurations); 1 autoscaled "
+        "configuration (of 1) not replayed: the budget ran out"
+    )

@@ -281,8 +281,8 @@ def _replays_used(answer: SizingAnswer, autoscaled: int, planned: int) -> str:
         checked = ", ".join(describe_fleet(fleet) for fleet in answer.neighbours)
         line += f"; the answer's neighbours checked once: {checked}"
     if autoscaled < planned:
-        line += f"; {planned - autoscaled} of {planned} autoscaled configurations not replayed"
-        line += " (the budget ran out)"
+        skipped = counted(planned - autoscaled, "autoscaled configuration")
+        line += f"; {skipped} (of {planned}) not replayed: the budget ran out"
     return line
 
 
