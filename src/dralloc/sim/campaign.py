@@ -27,7 +27,8 @@ gang and rack counts). Runs with an autoscaled fleet (`RunSpec.autoscaling`, a
 `kind: Autoscaling` file read again in the process that runs it) add the fleet's columns
 (`replay.autoscaled.AutoscalingSummary`): nodes requested, launched and removed, node-hours,
 USD billed at the shapes' node-hour prices (in total and per capacity type), scale-ups,
-scale-downs, failed scale-ups, loops.
+scale-downs, failed scale-ups, loops, then evictions, interruptions, disruptions by method,
+pods upstream would not provision for and the predictor's figures (`sim.fleet_columns`).
 
 The summaries over seeds are `sim.summaries`. Every file is written through a temporary file
 renamed into place.
@@ -44,6 +45,7 @@ from typing import Any
 from dralloc.sim.costs import CapacityCost, CapacityHours, capacity_cost
 from dralloc.sim.experiment import NodeUsage, run_fgd
 from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
+from dralloc.sim.fleet_columns import FleetColumns
 from dralloc.sim.job_replay import resolve_job_replay
 from dralloc.sim.prices import gpu_cost
 from dralloc.sim.queue_replay import KueueAdmission, QueueStats, queue_policy
@@ -289,10 +291,7 @@ def _number(value: float | None, digits: int = 1) -> str:
 def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list[list[str]]:
     models = sorted({model for run in runs for model in run.gpu_hours})
     queued = any(run.spec.queues for run in runs)
-    scaled = any(run.autoscaling is not None for run in runs)
-    capacity_types = sorted(
-        {t for run in runs if run.autoscaling for t in run.autoscaling.billed_usd}
-    )
+    fleet = FleetColumns.of([run.autoscaling for run in runs])
     header = [
         *("workload", "policy", *(("queues",) if queued else ()), "seed", "total_gpus"),
         *("pods", "started", "completed"),
@@ -312,8 +311,7 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
             if queued
             else ()
         ),
-        *(AUTOSCALING_COLUMNS if scaled else ()),
-        *(f"billed_usd[{t}]" for t in capacity_types),
+        *fleet.header(),
     ]
     rows = [header]
     for run in runs:
@@ -343,35 +341,10 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
                 *(_number(v, 2) for v in (capacity.fragmented, capacity.idle)),
                 _number(capacity.per_completed_gpu_hour, 4),
                 *(_queue_columns(run) if queued else ()),
-                *(_autoscaling_columns(run.autoscaling) if scaled else ()),
-                *(
-                    _number(run.autoscaling.billed_usd.get(t) if run.autoscaling else None, 2)
-                    for t in capacity_types
-                ),
+                *fleet.cells(run.autoscaling),
             ]
         )
     return rows
-
-
-AUTOSCALING_COLUMNS = (
-    *("autoscaling_mode", "nodes_requested", "nodes_launched", "nodes_removed"),
-    *("node_hours", "billed_usd", "scale_ups", "scale_downs", "failed_scale_ups"),
-    "autoscaler_loops",
-)
-
-
-def _autoscaling_columns(summary: AutoscalingSummary | None) -> list[str]:
-    if summary is None:
-        return [""] * len(AUTOSCALING_COLUMNS)
-    return [
-        summary.mode,
-        *(str(n) for n in (summary.nodes_requested, summary.nodes_launched)),
-        str(summary.nodes_removed),
-        _number(summary.node_hours, 3),
-        _number(summary.billed_total, 2),
-        *(str(n) for n in (summary.scale_ups, summary.scale_downs, summary.failed_scale_ups)),
-        str(summary.loops),
-    ]
 
 
 def _queue_columns(run: ReplayRun) -> list[str]:
