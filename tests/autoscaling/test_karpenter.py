@@ -1,7 +1,8 @@
 """karpenter mode (spec §5): batching, NodeClaims whose candidate shapes narrow as pods join
 (a MIG claim narrows to the MIG shape), pool weights, limits and capacity-type preference;
-disruption by emptiness, drift, multi- and single-node consolidation under budgets, expiry;
-and the count of pods upstream Karpenter would not have provisioned for.
+disruption by emptiness, drift, multi- and single-node consolidation under budgets, expiry
+(a command is carried out 15 s after it is decided, once validated again; a replacement is
+waited for); and the count of pods upstream Karpenter would not have provisioned for.
 
 Shapes are L4 nodes with 4 or 8 whole GPUs ($4 and $8 an hour on demand, the 4-GPU one $1.5
 spot) and a DGX H100 with static MIG (all-1g.10gb); clusters hold at most three nodes."""
@@ -178,21 +179,33 @@ def test_two_underutilized_nodes_are_replaced_by_one_cheaper(catalog: Catalog) -
         "- {name: gpu, shapes: [l4x4, l4x8, h100-mig], disruption: {budgets: [{nodes: 100%}]}}\n"
     )
     k, world = two_half_idle_nodes(catalog, pools)
-    result = run(world, 300.0)
-    (command,) = result.disruptions
+    assert run(world, 300.0).disruptions == []  # decided: validated 15 s later
+    assert [(c.method, c.nodes) for c in k.commands] == [
+        ("MultiNodeConsolidation", ("gpu-0000", "gpu-0001"))
+    ]
+    queued = run(world, 315.0)
+    (replacement,) = queued.replacements
+    assert replacement.offering.shape == "l4x4"
+    # Tainted while the replacement starts (devices published at 495 s), not deleted.
+    assert k.marked_for_deletion() == {"gpu-0000", "gpu-0001"}
+    assert run(world, 400.0).disruptions == []
+    assert all(n.lifecycle.deleting_at is None for n in k.fleet.nodes()[:2])
+    (command,) = run(world, 495.0).disruptions
     assert (command.method, command.reason, command.nodes) == (
         "MultiNodeConsolidation",
         "Underutilized",
         ("gpu-0000", "gpu-0001"),
     )
-    assert command.replacement is not None
-    assert command.replacement.offering.shape == "l4x4"
+    assert command.replacement == replacement
     assert command.savings == 16.0 - 4.0
-    assert all(n.lifecycle.deleting_at == 300.0 for n in k.fleet.nodes()[:2])
+    assert all(n.lifecycle.deleting_at == 495.0 for n in k.fleet.nodes()[:2])
+    assert "MultiNodeConsolidation" not in [c.method for c in k.commands]
     # Under the default budget (10% of two nodes: one), only one node may go: the
-    # single-node method deletes one whose pod fits on the other.
+    # single-node method deletes one whose pod fits on the other, with no replacement to
+    # wait for.
     k, world = two_half_idle_nodes(catalog, ALL)
-    (command,) = run(world, 300.0).disruptions
+    assert run(world, 300.0).disruptions == []
+    (command,) = run(world, 315.0).disruptions
     assert (command.method, command.nodes, command.replacement) == (
         "SingleNodeConsolidation",
         ("gpu-0000",),
@@ -209,12 +222,13 @@ def test_single_node_consolidation_deletes_a_node_whose_pods_fit_elsewhere(
     k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
     k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
     world.bind(200.0, [pod])
-    result = run(world, 300.0)
+    assert run(world, 300.0).disruptions == []
+    result = run(world, 315.0)
     # The empty node goes first (Emptiness), one at a time under the budget.
     assert [(d.method, len(d.nodes)) for d in result.disruptions] == [("Emptiness", 1)]
-    assert run(world, 310.0).disruptions == []  # still deleting: the budget is used
-    later = run(world, 400.0)  # gone: the other node's pod has nowhere to go, no cheaper shape
-    assert later.disruptions == []
+    assert run(world, 320.0).disruptions == []  # still deleting: the budget is used
+    run(world, 400.0)  # gone: the other node's pod has nowhere to go, no cheaper shape
+    assert run(world, 415.0).disruptions == [] and k.commands == []
 
 
 def test_budgets_cap_how_many_empty_nodes_go_at_once(catalog: Catalog) -> None:
@@ -222,12 +236,14 @@ def test_budgets_cap_how_many_empty_nodes_go_at_once(catalog: Catalog) -> None:
     k, world = karpenter(karpenter_text(pools), catalog)
     for _ in range(3):
         k.fleet.request_offering("gpu", "l4x4", CapacityType.ON_DEMAND, 0.0)
-    result = run(world, 300.0)
+    run(world, 300.0)
+    result = run(world, 315.0)
     assert [(d.method, d.nodes) for d in result.disruptions] == [
         ("Emptiness", ("gpu-0000", "gpu-0001"))
     ]
-    assert run(world, 310.0).disruptions == []
-    assert [d.nodes for d in run(world, 400.0).disruptions] == [("gpu-0002",)]
+    assert run(world, 320.0).disruptions == [] and k.commands == []
+    run(world, 400.0)
+    assert [d.nodes for d in run(world, 415.0).disruptions] == [("gpu-0002",)]
 
 
 def test_when_empty_never_consolidates_and_consolidate_after_waits(catalog: Catalog) -> None:
@@ -241,9 +257,12 @@ def test_when_empty_never_consolidates_and_consolidate_after_waits(catalog: Cata
     k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
     world.bind(200.0, [pod])
     assert run(world, 300.0).disruptions == []  # first pod events seen at 300: wait 5 min
-    result = run(world, 600.0)
+    assert k.commands == []
+    run(world, 600.0)
+    result = run(world, 615.0)
     assert [(d.method, len(d.nodes)) for d in result.disruptions] == [("Emptiness", 1)]
-    assert run(world, 1200.0).disruptions == []  # the busy l4x8 is never consolidated
+    run(world, 1200.0)
+    assert run(world, 1215.0).disruptions == []  # the busy l4x8 is never consolidated
 
 
 def test_drift_replaces_a_node_its_pool_no_longer_offers_and_expiry_is_forceful(
@@ -256,9 +275,12 @@ def test_drift_replaces_a_node_its_pool_no_longer_offers_and_expiry_is_forceful(
     pools = "- {name: gpu, shapes: [l4x4], expireAfter: 1h}\n"
     k.config = load(karpenter_text(pools), catalog)
     result = run(world, 300.0)
-    (command,) = result.disruptions
+    # Drift is not validated: its replacement is launched at once and waited for.
+    (replacement,) = result.replacements
+    assert replacement.offering.shape == "l4x4" and result.disruptions == []
+    (command,) = run(world, 480.0).disruptions
     assert (command.method, command.reason, command.nodes) == ("Drift", "Drifted", ("gpu-0000",))
-    assert command.replacement is not None and command.replacement.offering.shape == "l4x4"
+    assert command.replacement == replacement
     expired = run(world, 3600.0 + 300.0)
     assert [(d.method, d.nodes) for d in expired.disruptions][:1] == [("Expiration", ("gpu-0001",))]
 
@@ -312,9 +334,11 @@ spec:
     result = k.run_once(101.0, world.cluster_at(101.0), [], buffer_pods=chunks)
     assert launched(result) == [("l4x8", "on-demand", "gpu", ("l4x8",))]
     # Once up, the node holds the chunk: it is not empty, so emptiness leaves it alone.
-    for now_s in (300.0, 400.0):
+    for now_s in (300.0, 400.0, 415.0):
         assert k.run_once(now_s, world.cluster_at(now_s), [], buffer_pods=chunks).disruptions == []
-    assert k.run_once(500.0, world.cluster_at(500.0), []).disruptions[0].method == "Emptiness"
+    assert k.commands == []
+    k.run_once(500.0, world.cluster_at(500.0), [])
+    assert k.run_once(515.0, world.cluster_at(515.0), []).disruptions[0].method == "Emptiness"
 
 
 @pytest.mark.parametrize(
@@ -349,7 +373,9 @@ def test_a_scheduled_budget_blocks_disruption_only_inside_its_window(catalog: Ca
     k.fleet.request_offering("gpu", "l4x4", CapacityType.ON_DEMAND, 0.0)
     k.fleet.request_offering("gpu", "l4x4", CapacityType.ON_DEMAND, 0.0)
     assert run(world, 300.0).disruptions == []  # 00:05 on day one: inside the window
-    assert [d.nodes for d in run(world, 660.0).disruptions] == [("gpu-0000", "gpu-0001")]
+    assert k.commands == []
+    run(world, 660.0)
+    assert [d.nodes for d in run(world, 675.0).disruptions] == [("gpu-0000", "gpu-0001")]
 
 
 def test_a_bad_budget_schedule_is_refused_at_its_path(catalog: Catalog) -> None:

@@ -1,8 +1,10 @@
 """karpenter mode in the replay (`dralloc.sim.replay.autoscale_karpenter`): pods arriving
 together become one NodeClaim of the cheapest shape that takes them all once the batch window
-closes (1 s idle, 10 s at most), an underutilized node is replaced by a cheaper one and its
-pod evicted and run again, an empty node leaves, a spot notice drains its node at once,
-skipping quiet loops changes nothing, and the run is deterministic with its seed.
+closes (1 s idle, 10 s at most), an underutilized node is replaced by a cheaper one once the
+replacement is up and its pod evicted and run again there, an empty node leaves (each command
+15 s after it is decided, once validated again), a consolidation whose node empties meanwhile
+is dropped, a spot notice drains its node at once, skipping quiet loops changes nothing, and
+the run is deterministic with its seed.
 
 Tiny traces: one-GPU pods; L4 shapes with 2 (2 USD/h) or 4 (3 USD/h) fractional GPUs and
 fixed delays (a node requested at t publishes its devices at t + 180 s)."""
@@ -88,11 +90,11 @@ def test_pods_arriving_together_get_one_node_of_the_cheapest_shape_that_takes_th
     assert outcomes(result) == [(181.0, 781.0, "gpu-0000")] * 3
     assert (summary.mode, summary.scale_ups, summary.nodes_launched) == ("karpenter", 1, 1)
     assert result.capacity_gpu_hours["L4"] == pytest.approx(4 * summary.node_hours)
-    # The empty node leaves at the first poll after its pods end (Emptiness, 790 s), billed
-    # from launch (61 s) until gone (+30 s terminate).
+    # The empty node is chosen at the first poll after its pods end (Emptiness, 790 s) and
+    # leaves once validated (805 s), billed from launch (61 s) until gone (+30 s terminate).
     assert summary.disrupted_by_method == {"Emptiness": 1}
-    assert summary.fleet_size == ((181.0, 1), (790.0, 0))
-    assert summary.billed_usd == {"on-demand": pytest.approx(3.0 * (820.0 - 61.0) / 3600)}
+    assert summary.fleet_size == ((181.0, 1), (805.0, 0))
+    assert summary.billed_usd == {"on-demand": pytest.approx(3.0 * (835.0 - 61.0) / 3600)}
     # Upstream v1.14 would have skipped these claim pods (IGNORE_DRA_REQUESTS).
     assert summary.upstream_unsupported_pods == {"resource claims ignored (IGNORE_DRA_REQUESTS)": 3}
 
@@ -108,15 +110,16 @@ def test_a_batch_closes_at_its_maximum_while_pods_keep_coming(catalog: Catalog) 
     assert {p.start for p in result.pods} == {190.0}
     assert summary.scale_ups == 6
     # Emptiness under the default budget (10 % of 6 nodes: 1 at a time, counted until gone,
-    # 30 s later): the empty nodes leave one by one.
+    # 30 s later): the empty nodes leave one by one, each chosen at a poll and deleted once
+    # validated 15 s later.
     assert summary.fleet_size == (
         (190.0, 6),
-        (490.0, 5),
-        (520.0, 4),
-        (550.0, 3),
-        (580.0, 2),
-        (610.0, 1),
-        (640.0, 0),
+        (505.0, 5),
+        (555.0, 4),
+        (605.0, 3),
+        (655.0, 2),
+        (705.0, 1),
+        (755.0, 0),
     )
 
 
@@ -124,18 +127,34 @@ def test_an_underutilized_node_is_replaced_by_a_cheaper_one_and_its_pod_runs_aga
     catalog: Catalog,
 ) -> None:
     # Three pods fill an l4x4; the fourth, arriving at 700 s, fits beside them. Once the
-    # three end (781 s), the 790 s poll replaces the l4x4 by a cheaper l4x2 for the last
-    # pod: the pod is evicted and re-queued (the command acts at once) and runs again from
-    # 970 s on the replacement, which leaves empty once it ends.
-    result = run(catalog, config_text(), [(0.0, 600.0)] * 3 + [(700.0, 100.0)])
+    # three end (781 s), the 790 s poll decides to replace the l4x4 by a cheaper l4x2 for
+    # the last pod; validated at 805 s, the replacement is launched then and publishes its
+    # devices at 985 s. Only then is the l4x4 deleted: the pod, evicted, runs again at once
+    # on the replacement (no wait), which leaves empty once it ends.
+    result = run(catalog, config_text(), [(0.0, 600.0)] * 3 + [(700.0, 1000.0)])
     summary = result.autoscaling
     assert summary is not None
-    assert outcomes(result)[3] == (970.0, 1070.0, "gpu-0001")
+    assert outcomes(result)[3] == (985.0, 1985.0, "gpu-0001")
     assert result.pods[3].state is PodState.COMPLETED
     assert summary.evicted_pods == 1
     assert summary.disrupted_by_method == {"Emptiness": 1, "SingleNodeConsolidation": 1}
     assert summary.scale_ups == 2
-    assert summary.fleet_size == ((181.0, 1), (790.0, 0), (970.0, 1), (1070.0, 0))
+    assert summary.fleet_size == ((181.0, 1), (985.0, 1), (2005.0, 0))
+
+
+def test_a_consolidation_whose_node_empties_before_validation_is_dropped(
+    catalog: Catalog,
+) -> None:
+    # As above, but the fourth pod ends at 800 s, before the 805 s validation: the what-if
+    # now needs no replacement, so the command is dropped and the pod is never evicted; the
+    # node leaves empty (chosen at 810 s, validated at 825 s).
+    result = run(catalog, config_text(), [(0.0, 600.0)] * 3 + [(700.0, 100.0)])
+    summary = result.autoscaling
+    assert summary is not None
+    assert outcomes(result)[3] == (700.0, 800.0, "gpu-0000")
+    assert (summary.evicted_pods, summary.scale_ups) == (0, 1)
+    assert summary.disrupted_by_method == {"Emptiness": 1}
+    assert summary.fleet_size == ((181.0, 1), (825.0, 0))
 
 
 def test_consolidate_after_never_keeps_the_node(catalog: Catalog) -> None:

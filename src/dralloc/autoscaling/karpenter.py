@@ -5,7 +5,8 @@ Owns the batch window, the offerings marked unavailable after a failed launch, t
 last pod events (for `consolidateAfter`) and the run's count of pods upstream would not have
 provisioned for; it grows a `Fleet` (`Fleet.request_offering`) and reads the cluster
 (`ClusterState`) without changing it. Disruption (emptiness, drift, consolidation, expiry,
-budgets) is `disruption.py`'s; `Karpenter.run_once` calls it. The replay drives it exactly as
+budgets) is `disruption.py`'s and carrying its commands out `orchestration.py`'s;
+`Karpenter.run_once` calls both and keeps the pending commands. The replay drives it exactly as
 it drives `ClusterAutoscaler` (push the nodes' transitions, materialize Nodes and slices, feed
 the pending pods). No I/O. Behaviour read in kubernetes-sigs/karpenter (`pkg/operator/options`,
 `pkg/controllers/provisioning`, `pkg/controllers/disruption`, `designs/dra-scheduling.md`):
@@ -35,6 +36,12 @@ the pending pods). No I/O. Behaviour read in kubernetes-sigs/karpenter (`pkg/ope
   refuses `firstAvailable`, partitionable devices, consumable capacity and adminAccess. Each
   provisioned-for pod with claims is counted once under the first of those reasons it meets
   (`upstream_unsupported_pods`).
+* Spot interruption (upstream's interruption controller, outside budgets): at a node's notice
+  it is deleted at once (tainted and drained) and its pods are provisioned for in the same
+  loop, without waiting for a batch window: in-cluster room first, else new NodeClaims.
+* Disruption: every loop moves the pending commands on (`orchestration.py`: validation 15 s
+  after the decision, then the replacement launched and waited for before the nodes are
+  deleted); every 10 s the methods of `disruption.py` may decide a new command.
 """
 
 from __future__ import annotations
@@ -58,9 +65,16 @@ from dralloc.autoscaling.clusterautoscaler import (
 from dralloc.autoscaling.config import CapacityType, NodePool
 from dralloc.autoscaling.cron import EPOCH
 from dralloc.autoscaling.decisions import Disrupted, NodeClaimLaunch, Offering
-from dralloc.autoscaling.disruption import disrupt
+from dralloc.autoscaling.disruption import (
+    CommandPhase,
+    DisruptionCommand,
+    disrupt,
+    movable,
+    pods_by_node,
+)
 from dralloc.autoscaling.estimator import container_requests, requested_devices
 from dralloc.autoscaling.fleet import FleetNode, block_open
+from dralloc.autoscaling.orchestration import QUEUE_TIMEOUT, orchestrate
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, pod_key, unbound
 from dralloc.autoscaling.virtualpods import VirtualPod, place_virtual
 from dralloc.scheduler.cache import pod_claim_keys
@@ -98,6 +112,9 @@ class KarpenterResult:
     unprovisionable: tuple[str, ...] = ()  # pods no NodePool can take
     failed_launches: tuple[str, ...] = ()
     registration_timeouts: tuple[str, ...] = ()
+    replacements: list[NodeClaimLaunch] = field(default_factory=list)  # for commands
+    abandoned: list[Disrupted] = field(default_factory=list)  # commands dropped
+    interrupted: tuple[str, ...] = ()  # spot nodes whose notice came: deleted
 
 
 @dataclass
@@ -136,6 +153,8 @@ class Karpenter(FleetAutoscaler):
     _pods_on: dict[str, frozenset[str]] = field(default_factory=dict)
     last_pod_event: dict[str, float] = field(default_factory=dict)
     _classes: Sequence[DeviceClass] = ()  # the cluster's DeviceClasses, as of the last loop
+    commands: list[DisruptionCommand] = field(default_factory=list)  # decided, not done
+    interrupted: set[str] = field(default_factory=set)  # spot nodes whose notice was handled
 
     def pool(self, name: str) -> NodePool:
         return next(p for p in self.config.node_pools if p.name == name)
@@ -159,9 +178,13 @@ class Karpenter(FleetAutoscaler):
         result = KarpenterResult(now)
         self._classes = state.classes
         self._notice_failures(now, result)
-        view = view_of(self.fleet, self.templates, now, state)
-        self._record_pod_events(now, state, view)
+        self._interrupt(now, result)
+        seen = view_of(self.fleet, self.templates, now, state)
+        self._record_pod_events(now, state, seen)
+        view = self._without_marked(seen)
         snapshot = self.planning_snapshot(state, view)
+        if result.interrupted:
+            self._replace_interrupted(now, state, view, snapshot, result)
         pending = [p for p in unschedulable if snapshot.place(unbound(p.pod)) is None]
         held: list[VirtualPod] = []
         for virtual in buffer_pods:
@@ -192,13 +215,83 @@ class Karpenter(FleetAutoscaler):
             else:
                 self.batch_opened_at = self.batch_last_pod_at = None
                 self.provision(now, state, view, snapshot, [p.pod for p in pending], result)
+        held_state = with_held(state, snapshot, held)
+        orchestrate(self, now, held_state, view, result)
         if self.last_disruption is None or now >= self.last_disruption + DISRUPTION_INTERVAL:
             self.last_disruption = now
             if not result.launches:
-                disrupt(self, now, with_held(state, snapshot, held), view, result)
+                decided = len(self.commands)
+                disrupt(self, now, held_state, self._without_marked(seen), result)
+                if len(self.commands) > decided:  # one not validated (drift) goes on at once
+                    orchestrate(self, now, held_state, self._without_marked(seen), result)
         # Pods left waiting are new to the next batch once their NodeClaim is gone.
         self._seen &= {pod_key(p.pod) for p in pending}
         return result
+
+    def marked_for_deletion(self) -> set[str]:
+        """Nodes of commands waiting for their replacement: tainted, counted as disrupting."""
+        return {n for c in self.commands if c.phase is CommandPhase.WAITING for n in c.nodes}
+
+    def command_timers(self) -> list[float]:
+        """When a pending command may move with nothing else changing: its validation, or
+        its queue timeout (a replacement coming up is a change of its own)."""
+        times: list[float] = []
+        for command in self.commands:
+            if command.phase is CommandPhase.VALIDATING:
+                times.append(command.validate_at)
+            elif command.queued_at is not None:
+                times.append(command.queued_at + QUEUE_TIMEOUT)
+        return times
+
+    def _without_marked(self, view: FleetView) -> FleetView:
+        """`view` with the nodes marked for deletion counted as leaving."""
+        marked = self.marked_for_deletion()
+        if not marked:
+            return view
+        both = (*view.ready, *view.upcoming)
+        return FleetView(
+            tuple(n for n in view.ready if n.name not in marked),
+            tuple(n for n in view.upcoming if n.name not in marked),
+            (*view.leaving, *(n for n in both if n.name in marked)),
+        )
+
+    def _interrupt(self, now: float, result: KarpenterResult) -> None:
+        """Spot nodes whose interruption notice came by `now` are deleted at once."""
+        names: list[str] = []
+        for node in self.fleet.nodes():
+            life = node.lifecycle
+            notice = life.interruption_notice_at
+            if (
+                notice is None
+                or notice > now
+                or node.name in self.interrupted
+                or life.gone_at is not None
+            ):
+                continue
+            self.interrupted.add(node.name)
+            life.delete(now)
+            names.append(node.name)
+        result.interrupted = tuple(names)
+
+    def _replace_interrupted(
+        self,
+        now: float,
+        state: ClusterState,
+        view: FleetView,
+        snapshot: PlanningSnapshot,
+        result: KarpenterResult,
+    ) -> None:
+        """Provision at once for the pods of the nodes interrupted this loop: the snapshot
+        no longer has those nodes; their claims are released there, the pods placed where
+        room is, and the rest provisioned for."""
+        on_node = pods_by_node(state)
+        evicted = [p for name in result.interrupted for p in movable(on_node.get(name, []))]
+        cache = snapshot.built.cache
+        for pod in evicted:
+            cache.release_pod_claims(pod)
+        left = [unbound(p) for p in evicted if snapshot.place(unbound(p)) is None]
+        if left:
+            self.provision(now, state, view, snapshot, left, result)
 
     def _notice_failures(self, now: float, result: KarpenterResult) -> None:
         failed: list[str] = []
@@ -256,7 +349,8 @@ class Karpenter(FleetAutoscaler):
                 out.append(Offering(shape, capacity_type, price))
         return out
 
-    def _live(self, now: float) -> list[FleetNode]:
+    def live(self, now: float) -> list[FleetNode]:
+        """Fleet nodes neither failed, leaving nor gone at `now`."""
         return [
             n
             for n in self.fleet.nodes()
@@ -268,7 +362,7 @@ class Karpenter(FleetAutoscaler):
     def _reserved_left(self, shape: str, now: float) -> int:
         used = sum(
             1
-            for n in self._live(now)
+            for n in self.live(now)
             if n.lifecycle.shape == shape and n.capacity_type is CapacityType.RESERVED
         )
         return self.config.shapes[shape].availability.reserved - used
@@ -306,7 +400,7 @@ class Karpenter(FleetAutoscaler):
     def pool_usage(self, pool: NodePool, now: float, extra: Sequence[str] = ()) -> dict[str, int]:
         """`pool`'s live nodes (in any state but gone or deleting) plus `extra` shapes."""
         totals: dict[str, int] = dict.fromkeys(pool.limits, 0)
-        shapes = [n.lifecycle.shape for n in self._live(now) if n.group == pool.name]
+        shapes = [n.lifecycle.shape for n in self.live(now) if n.group == pool.name]
         for shape in [*shapes, *extra]:
             for key, value in self.limit_usage(pool, shape).items():
                 totals[key] += value
@@ -322,7 +416,7 @@ class Karpenter(FleetAutoscaler):
 
     # ------------------------------------------------------------------ provisioning
 
-    def _shape_snapshot(
+    def shape_snapshot(
         self, shape: str, claims: Sequence[ResourceClaim], index: int
     ) -> PlanningSnapshot:
         """A what-if cluster of one fresh node of `shape`, with the pods' claims."""
@@ -367,7 +461,7 @@ class Karpenter(FleetAutoscaler):
                 unprovisionable.append(pod_key(pod))
             else:
                 open_claims.append(opened)
-        result.unprovisionable = tuple(unprovisionable)
+        result.unprovisionable += tuple(unprovisionable)
         launches: list[NodeClaimLaunch] = []
         for claim in open_claims:
             launch = self.launch(now, claim.pool, list(claim.candidates), claim.pods)
@@ -404,7 +498,7 @@ class Karpenter(FleetAutoscaler):
             for shape in shapes:
                 if not self.within_limits(pool, now, [*in_flight, shape]):
                     continue
-                what_if = self._shape_snapshot(shape, pod_claims, len(open_claims))
+                what_if = self.shape_snapshot(shape, pod_claims, len(open_claims))
                 if what_if.place(pod) is not None:
                     candidates[shape] = what_if
             if candidates:
@@ -418,6 +512,17 @@ class Karpenter(FleetAutoscaler):
         offering = self.cheapest(self.offerings(pool, now, shapes), pool)
         if offering is None:
             return None
+        return self.launch_offering(now, pool, offering, pods, shapes)
+
+    def launch_offering(
+        self,
+        now: float,
+        pool: NodePool,
+        offering: Offering,
+        pods: Sequence[Pod],
+        shapes: Sequence[str],
+    ) -> NodeClaimLaunch:
+        """Launch `offering` of `pool` for `pods`, `shapes` its NodeClaim's candidates."""
         life = self.fleet.request_offering(pool.name, offering.shape, offering.capacity_type, now)
         return NodeClaimLaunch(
             now,

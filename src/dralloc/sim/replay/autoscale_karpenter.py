@@ -15,23 +15,20 @@ when to run and pushes ticks through the driver:
 - **Quiet loops.** With `remember_quiet_loops` a tick is skipped when nothing changed since a
   loop that decided nothing, left no window open, and no timer fell due in between (a node
   becoming consolidatable, expiring, missing its registration deadline or getting a spot
-  notice, a failed offering coming back; a budget with a cron schedule makes every tick
-  count). A skipped tick that would have run disruption moves `Karpenter.last_disruption` as
-  the quiet loop would have, so later loops disrupt at the same instants as the plain path
-  (which runs every tick; `tests/sim/test_autoscale_replay_karpenter.py` checks both agree).
-- **Results.** Launches (and consolidation replacements) are new fleet nodes whose phases
-  the driver pushes on the heap, as cluster-autoscaler's; disrupted, expired, timed-out and
-  failed nodes are deleted by `Karpenter` itself, and the driver drains them at `Deleting`
-  (pods evicted and re-queued). A spot node's interruption notice deletes it at once:
-  Karpenter's interruption controller cordons and drains the NodeClaim on the message,
-  without waiting for the deadline (the provider reclaims it at notice + `noticeSeconds`
-  anyway, after the drain has started).
-- **Consolidation's destinations.** `ReplayKarpenter` keeps consolidation from moving pods
-  onto NodeClaims that are not initialized yet: upstream's SimulateScheduling refuses such a
-  command ("would schedule against uninitialized nodeclaim"), while `dralloc.autoscaling`'s
-  disruption plans on the provisioning snapshot, template copies of upcoming nodes included,
-  so a node was deleted for pods to wait on a node still starting, over and over. A stopgap
-  until `autoscaling/disruption.py` plans without them (then `Karpenter` itself serves).
+  notice, a failed offering coming back, a pending disruption command's validation or queue
+  timeout; a budget with a cron schedule makes every tick count). A skipped tick that would
+  have run disruption moves `Karpenter.last_disruption` as the quiet loop would have, so
+  later loops disrupt at the same instants as the plain path (which runs every tick;
+  `tests/sim/test_autoscale_replay_karpenter.py` checks both agree).
+- **Results.** Launches (and disruption commands' replacements) are new fleet nodes whose
+  phases the driver pushes on the heap, as cluster-autoscaler's; disrupted, expired,
+  timed-out, failed and interrupted nodes are deleted by `Karpenter` itself (a spot notice
+  deletes its node at once and provisions for its pods in the same loop), and the driver
+  drains them at `Deleting` (pods evicted and re-queued). A consolidation's nodes are deleted
+  only once its replacement is initialized (`autoscaling/orchestration.py`); meanwhile
+  Karpenter taints them (`Karpenter.marked_for_deletion`), which the replay's scheduler does
+  not see (its profiles filter no taints, and the engine has no cordon): a pod may still land
+  on such a node and is evicted with the others.
 - **The end.** With nothing left of the trace, the run goes on while the last loop decided
   something, a window is open or a timer that may change the fleet is still to come (not
   expiry: a node that never empties would be replaced forever).
@@ -41,11 +38,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dralloc.autoscaling.clusterautoscaler import FleetView, UnschedulablePod
 from dralloc.autoscaling.karpenter import (
     DISRUPTION_INTERVAL,
     REGISTRATION_TTL,
@@ -53,7 +48,6 @@ from dralloc.autoscaling.karpenter import (
     Karpenter,
     KarpenterResult,
 )
-from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot
 from dralloc.autoscaling.virtualpods import VirtualPod
 
 if TYPE_CHECKING:
@@ -61,37 +55,9 @@ if TYPE_CHECKING:
 
 __all__ = ["KarpenterCounts", "KarpenterLoop", "ReplayKarpenter"]
 
-
-@dataclass
-class ReplayKarpenter(Karpenter):
-    """`Karpenter` whose disruption plans only on initialized nodes (module docstring): the
-    first planning snapshot of a loop is provisioning's (upcoming NodeClaims count with their
-    template devices), every later one is a disruption what-if (they do not)."""
-
-    _provisioning_snapshot_taken: bool = False
-
-    def run_once(
-        self,
-        now: float,
-        state: ClusterState,
-        unschedulable: Sequence[UnschedulablePod],
-        *,
-        buffer_pods: Sequence[VirtualPod] = (),
-    ) -> KarpenterResult:
-        self._provisioning_snapshot_taken = False
-        return super().run_once(now, state, unschedulable, buffer_pods=buffer_pods)
-
-    def planning_snapshot(self, state: ClusterState, view: FleetView) -> PlanningSnapshot:
-        if not self._provisioning_snapshot_taken:
-            self._provisioning_snapshot_taken = True
-            return super().planning_snapshot(state, view)
-        return PlanningSnapshot.of(
-            state,
-            self.features,
-            config=self.scheduler_config,
-            seed=self.seed,
-            exclude_nodes={n.name for n in (*view.upcoming, *view.leaving)},
-        )
+ReplayKarpenter = Karpenter
+"""The replay's Karpenter is the library's own (its disruption plans on initialized nodes
+only, as upstream's); the name stays for the replay's wiring."""
 
 
 @dataclass
@@ -114,7 +80,6 @@ class KarpenterLoop:
         self.last: KarpenterResult | None = None
         self.counts = KarpenterCounts()
         self.available_again: list[float] = []  # failed offerings' cool-offs ending
-        self.interrupted: set[str] = set()
         # Disruption's view: whether the cluster changed since the last loop that ran it,
         # and when that loop was (a loop between two polls sees changes disruption has not).
         self.disruption_stale = True
@@ -146,7 +111,6 @@ class KarpenterLoop:
                 karpenter.last_disruption = now
             self._push_next(now)
             return None
-        self._interrupt(now)
         result = karpenter.run_once(
             now, driver.cluster_state(), driver.engine.unschedulable(), buffer_pods=buffer_pods
         )
@@ -157,11 +121,10 @@ class KarpenterLoop:
             self.disruption_stale = False
             self.disruption_seen_at = now
         counts = self.counts
-        counts.launches += len(result.launches)
+        counts.launches += len(result.launches) + len(result.replacements)
+        counts.interruptions += len(result.interrupted)
         for command in result.disruptions:
             counts.disrupted[command.method] += len(command.nodes)
-            if command.replacement is not None:
-                counts.launches += 1
         failures = len(result.failed_launches) + len(result.registration_timeouts)
         counts.failures += failures
         driver.failed_in_a_row += failures
@@ -184,6 +147,9 @@ class KarpenterLoop:
         if self._polling(now):
             grid = DISRUPTION_INTERVAL
             engine.push_tick((math.floor(now / grid + 1e-9) + 1) * grid)
+        for timer in karpenter.command_timers():
+            if timer > now:
+                engine.push_tick(timer)
 
     def _polling(self, now: float) -> bool:
         """The 10 s grid runs while a fleet node is not gone or a pod waits."""
@@ -194,31 +160,14 @@ class KarpenterLoop:
             return True
         return bool(self.driver.engine.unschedulable())
 
-    # --------------------------------------------------------------------- interruption
-
-    def _interrupt(self, now: float) -> None:
-        for node in self.driver.fleet.nodes():
-            life = node.lifecycle
-            notice = life.interruption_notice_at
-            if (
-                notice is None
-                or notice > now
-                or node.name in self.interrupted
-                or life.gone_at is not None
-            ):
-                continue
-            self.interrupted.add(node.name)
-            life.delete(now)
-            self.counts.interruptions += 1
-
     # --------------------------------------------------------------------------- timers
 
     def _timers(self, now: float, *, expiry: bool) -> list[float]:
         """When a loop may decide something new with nothing else changing (module doc), on
         nodes live at `now` (a capacity block's node has its deletion scheduled from the
         start)."""
-        times = list(self.available_again)
         karpenter = self.karpenter
+        times = [*self.available_again, *karpenter.command_timers()]
         pools = {pool.name: pool for pool in karpenter.config.node_pools}
         for node in self.driver.fleet.nodes():
             life = node.lifecycle
@@ -228,7 +177,7 @@ class KarpenterLoop:
             deadline = life.startup_deadline(REGISTRATION_TTL, REGISTRATION_TTL)
             if deadline is not None:
                 times.append(deadline[0])
-            if life.interruption_notice_at is not None and node.name not in self.interrupted:
+            if life.interruption_notice_at is not None and node.name not in karpenter.interrupted:
                 times.append(life.interruption_notice_at)
             pool = pools.get(node.group)
             if pool is None:
@@ -248,6 +197,9 @@ class KarpenterLoop:
             or result.failed_launches
             or result.registration_timeouts
             or result.batch_open
+            or result.replacements
+            or result.abandoned
+            or result.interrupted
         )
 
     def _quiet(self, now: float) -> bool:
