@@ -127,7 +127,9 @@ def test_a_pod_evicted_and_pending_at_the_end_reports_no_run_of_its_own() -> Non
     assert (outcome.first_start, outcome.evictions, outcome.model) == (0, 1, None)
     assert (outcome.waiting, outcome.first_start_wait) == (None, 0)
     assert pod(result, "b") == (30, 40, "t4-0", PodState.COMPLETED)
-    assert result.evictions == (Eviction("a", "t4-0", EvictionCause.PREEMPTION, 30, 0, 30, 1000),)
+    assert result.evictions == (
+        Eviction("a", "t4-0", EvictionCause.PREEMPTION, 30, 0, 30, 1000, "T4"),
+    )
 
 
 def test_a_pod_evicted_and_running_again_at_the_end_reports_its_new_run() -> None:
@@ -145,6 +147,7 @@ def test_a_pod_evicted_and_running_again_at_the_end_reports_its_new_run() -> Non
     # 30 s lost, then 20 s of the new run, and b's 10 s, at half a GPU each.
     assert result.gpu_hours["T4"] == pytest.approx(0.5 * 60 / HOUR)
     assert result.lost_gpu_hours() == pytest.approx(0.5 * 30 / HOUR)
+    assert result.lost_gpu_hours_by_model() == {"T4": pytest.approx(0.5 * 30 / HOUR)}
 
 
 def test_the_wait_counts_to_the_run_that_completed_and_the_first_start_wait_to_the_first() -> None:
@@ -176,7 +179,9 @@ def test_a_node_leaving_as_the_trace_says_evicts_for_good_and_loses_the_run() ->
     events = (NodeEvent(30, NodeAction.REMOVE, "t4-0"),)
     result = replay(trace([("a", 0, 100)], events=events), "fgd", seed=1)
     assert pod(result, "a") == (0, 30, "t4-0", PodState.EVICTED)
-    assert result.evictions == (Eviction("a", "t4-0", EvictionCause.NODE_REMOVED, 30, 0, 30, 1000),)
+    assert result.evictions == (
+        Eviction("a", "t4-0", EvictionCause.NODE_REMOVED, 30, 0, 30, 1000, "T4"),
+    )
     summary = result.summary()
     assert (summary.evicted, summary.evicted_pods) == (1, 1)
     assert summary.evictions["NodeRemoved"] == 1
@@ -200,7 +205,9 @@ def test_a_completed_pod_evicted_with_its_job_runs_again_and_its_run_is_lost() -
     # a completes at 10; at 30 (b's arrival) its job is evicted and released at once.
     admission = ScriptedAdmission({2: [((0,), None, 0)]})
     result = replay(trace([("a", 0, 10), ("b", 30, 5)]), "fgd", seed=1, admission=admission)
-    assert result.evictions == (Eviction("a", "t4-0", EvictionCause.PREEMPTION, 30, 0, 10, 1000),)
+    assert result.evictions == (
+        Eviction("a", "t4-0", EvictionCause.PREEMPTION, 30, 0, 10, 1000, "T4"),
+    )
     assert pod(result, "a") == (35, 45, "t4-0", PodState.COMPLETED)
     assert result.lost_gpu_hours() == pytest.approx(10 / HOUR)
 
@@ -366,3 +373,4 @@ def test_evictions_account_for_all_gpu_time_and_no_run_ends_twice(
     summary = result.summary()
     assert summary.evictions_total == len(result.evictions)
     assert summary.lost_gpu_hours == pytest.approx(result.lost_gpu_hours())
+    assert sum(result.lost_gpu_hours_by_model().values()) == pytest.approx(summary.lost_gpu_hours)

@@ -314,6 +314,7 @@ class ReplayCluster:
                 start,
                 end,
                 pod.num_gpu * pod.gpu_milli,
+                self.measures.node_model.get(node, ""),
             )
         )
 

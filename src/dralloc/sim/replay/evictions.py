@@ -58,9 +58,10 @@ def karpenter_cause(method: str) -> EvictionCause:
 @dataclass(frozen=True, slots=True)
 class Eviction:
     """One run of pod `pod` (its trace name) stopped before it completed: it ran on `node`
-    from `start` to `end` holding `gpu_milli`, and was evicted at `time` for `cause`
-    (`end` equals `time` unless a completed run was evicted with its job, see
-    `AdmissionCluster.evict`). Its GPU time is lost: the pod starts over."""
+    (GPU model code `model`, "" for none) from `start` to `end` holding `gpu_milli`, and
+    was evicted at `time` for `cause` (`end` equals `time` unless a completed run was
+    evicted with its job, see `AdmissionCluster.evict`). Its GPU time is lost: the pod
+    starts over."""
 
     pod: str
     node: str
@@ -69,6 +70,7 @@ class Eviction:
     start: float
     end: float
     gpu_milli: int
+    model: str = ""
 
     @property
     def lost_gpu_hours(self) -> float:

@@ -303,6 +303,14 @@ class ReplayResult:
         """The GPU-hours of runs evicted before completing (work the pods did over)."""
         return sum(e.gpu_milli * (e.end - e.start) for e in self.evictions) / MILLI_HOURS
 
+    def lost_gpu_hours_by_model(self) -> dict[str, float]:
+        """`lost_gpu_hours` per GPU model code (every model of `gpu_hours`), for its cost."""
+        lost = dict.fromkeys(self.gpu_hours, 0.0)
+        for e in self.evictions:
+            if e.model:
+                lost[e.model] = lost.get(e.model, 0.0) + e.lost_gpu_hours
+        return lost
+
     def evictions_by_cause(self) -> dict[str, int]:
         """Every `EvictionCause`, in its order, with how many runs it stopped."""
         counts = dict.fromkeys(map(str, EvictionCause), 0)
