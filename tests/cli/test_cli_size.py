@@ -61,14 +61,18 @@ def test_the_answer_comes_first_then_every_fleet_replayed(tmp_path: Path) -> Non
     assert lines[0] == "4 x l4x2 at $5,840/month ($8.00/h) meets p95 wait <= 600 s (p95 wait 0 s)"
     assert lines[1].split() == [
         *("fleet", "nodes", "USD/h", "USD/month", "p95"),
-        *("wait", "unstarted", "evictions", "meets", "frontier"),
+        *("wait", "unstarted", "evictions", "lost", "GPU-h", "meets", "frontier"),
     ]
     rows = [line.split() for line in lines[2:-2]]
     # Cheapest first: 2 and 3 nodes miss the target, 4 (the answer, starred) meet it.
-    assert rows[0] == ["2", "x", "l4x2", "2", "4.00", "2,920", "1,127", "s", "0", "0", "no", "yes"]
-    assert rows[1] == ["3", "x", "l4x2", "3", "6.00", "4,380", "611", "s", "0", "0", "no", "yes"]
+    assert rows[0] == [
+        *("2", "x", "l4x2", "2", "4.00", "2,920", "1,127", "s", "0", "0", "0.00", "no", "yes"),
+    ]
+    assert rows[1] == [
+        *("3", "x", "l4x2", "3", "6.00", "4,380", "611", "s", "0", "0", "0.00", "no", "yes"),
+    ]
     assert rows[2] == [
-        *("4", "x", "l4x2", "*", "4", "8.00", "5,840", "0", "s", "0", "0", "yes", "yes"),
+        *("4", "x", "l4x2", "*", "4", "8.00", "5,840", "0", "s", "0", "0", "0.00", "yes", "yes"),
     ]
     assert lines[-2].startswith("5 fleets replayed, cheapest first")
     assert lines[-2].endswith("; * the answer")
@@ -109,13 +113,16 @@ def test_json_and_the_csv_files_hold_the_same_answer(tmp_path: Path) -> None:
     assert (answer["maxNodes"], answer["budgetExhausted"]) == ({"l4x2": 6}, False)
     assert (answer["replays"], answer["neighboursChecked"]) == (5, [{"l4x2": 3}, {"l4x2": 2}])
     rows = list(csv.DictReader((out / "sizing.csv").read_text().splitlines()))
-    assert [(r["nodes[l4x2]"], r["meets_target"], r["chosen"], r["evictions"]) for r in rows] == [
-        ("6", "true", "false", "0"),
-        ("3", "false", "false", "0"),
-        ("5", "true", "false", "0"),
-        ("4", "true", "true", "0"),
-        ("2", "false", "false", "0"),
+    assert [(r["nodes[l4x2]"], r["meets_target"], r["chosen"]) for r in rows] == [
+        ("6", "true", "false"),
+        ("3", "false", "false"),
+        ("5", "true", "false"),
+        ("4", "true", "true"),
+        ("2", "false", "false"),
     ]
+    # A static fleet on demand loses no node: no eviction, and the first start is the start.
+    assert {(r["evictions"], r["lost_gpu_hours"]) for r in rows} == {("0", "0.0000")}
+    assert [r["first_start_wait_p95_s"] for r in rows] == [r["wait_p95_s"] for r in rows]
     frontier = list(csv.DictReader((out / "frontier.csv").read_text().splitlines()))
     assert [
         (r["scaler"], r["configuration"], r["usd_per_hour"], r["on_frontier"], r["chosen"])

@@ -4,8 +4,9 @@ distinct one once; karpenter as written; the file's predictor at q 0.5, 0.8, 0.9
 for a static file), which points are on the one frontier of every scaler, and the CSV and
 HTML page written whole.
 
-Points are built by hand (no replay) except in the last test, which replays
-cluster-autoscaler once on the 16-pod synthetic L4 trace of `test_sizing.py`."""
+Points are built by hand (no replay) except in the last two tests, which replay
+cluster-autoscaler once each: on the 16-pod synthetic L4 trace of `test_sizing.py`, and one
+pod on interrupted spot nodes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from autoscalekit import autoscaling_text, group, load, pool, predictor, sizing
+from autoscalekit import autoscaling_text, group, load, pool, predictor, shape, sizing
 
 from dralloc.autoscaling.config import Forecaster, Mode
 from dralloc.devices import load_catalog
@@ -26,11 +27,14 @@ from dralloc.sim.frontier import (
     autoscaled_points,
     autoscaled_sentence,
     frontier_points,
+    frontier_rows,
     predictor_note,
     write_frontier_csv,
     write_frontier_page,
 )
 from dralloc.sim.sizing import FleetRun, SizingAnswer, sizing_question
+from dralloc.sim.traces import ReplayTrace, TimedPod, TracePod
+from dralloc.sim.traces.model import GpuModels
 from dralloc.sim.traces.synthetic import generate
 
 TRACE = "synthetic:pods=16,rate=0.01,median=900,sigma=0.5,multi=0,models=l4,nodes=2,gpus=2,seed=3"
@@ -198,3 +202,26 @@ def test_an_autoscaled_point_is_what_its_replay_billed_over_its_length(catalog: 
     # Two 2-GPU nodes at most, bought on demand at $2/h: on average less than both all along.
     assert 0 < only.usd_per_hour <= 4.0
     assert math.isfinite(only.wait_p95) and only.never_started == 0
+
+
+def test_an_autoscaled_point_counts_its_evictions_and_the_wait_to_a_first_start(
+    catalog: Catalog,
+) -> None:
+    # One 10-minute pod on spot nodes interrupted 6 times an hour: with seed 5, the notices
+    # of the first two nodes evict it (see test_replay_evictions); it completes on the third.
+    text = autoscaling_text(
+        "cluster-autoscaler",
+        shapes=[shape(price="{spot: 0.8}") + "  interruption: {ratePerHour: 6}\n"],
+        groups=[group("l4", "l4x2", max_size=1, capacity_type="spot")],
+        options="{scaleDownEnabled: false}",
+        sizing=sizing("600s"),
+    )
+    pods = (TimedPod(TracePod("p0", 1000, 1024, 1, 1000), 0.0, 600.0),)
+    trace = ReplayTrace("tiny", (), pods, GpuModels({"L4": catalog.gpu("l4")}), source="t.csv")
+    question = sizing_question(trace, load(text, catalog), catalog, seed=5)
+    (only,) = autoscaled_points(question, factors=(1.0,))
+    assert (only.wait_p95, only.first_start_wait_p95, only.evictions) == (1000, 190, 2)
+    lost = (307.805 - 190 + 811.311 - 490) / 3600
+    assert only.lost_gpu_hours == pytest.approx(lost, abs=1e-5)
+    row = frontier_rows([only])[1]
+    assert row[7:10] == ["2", f"{only.lost_gpu_hours:.4f}", "190.000"]

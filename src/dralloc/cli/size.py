@@ -303,6 +303,7 @@ def _print_table(answer: SizingAnswer, points: Sequence[FrontierPoint]) -> None:
             Column("p95 wait", "right"),
             Column("unstarted", "right"),
             Column("evictions", "right"),
+            Column("lost GPU-h", "right"),
             Column("meets", "right"),
             Column("frontier", "right"),
         ],
@@ -321,11 +322,17 @@ def _print_table(answer: SizingAnswer, points: Sequence[FrontierPoint]) -> None:
             _wait(run.wait_p95),
             str(run.never_started),
             str(run.evictions),
+            f"{run.lost_gpu_hours:,.2f}",
             "yes" if run.meets(target) else "no",
             "yes" if describe_fleet(run.fleet) in frontier else "",
             styles={0: "bold green"} if chosen else None,
         )
     table.print()
+
+
+def _seconds_json(seconds: float) -> float | None:
+    """A wait in JSON: null for pods that never start."""
+    return None if math.isinf(seconds) else round(seconds, 3)
 
 
 def _run_json(run: FleetRun, target: float) -> dict[str, object]:
@@ -334,10 +341,12 @@ def _run_json(run: FleetRun, target: float) -> dict[str, object]:
         "nodes": run.nodes,
         "usdPerHour": round(run.price_per_hour, 6),
         "usdPerMonth": round(run.price_per_month, 2),
-        "waitP95Seconds": None if math.isinf(run.wait_p95) else round(run.wait_p95, 3),
+        "waitP95Seconds": _seconds_json(run.wait_p95),
         "pods": run.pods,
         "neverStarted": run.never_started,
         "evictions": run.evictions,
+        "lostGpuHours": round(run.lost_gpu_hours, 6),
+        "firstStartWaitP95Seconds": _seconds_json(run.first_start_wait_p95),
         "billedUsd": round(run.billed_usd, 6),
         "meetsTarget": run.meets(target),
     }
@@ -376,9 +385,11 @@ def answer_json(answer: SizingAnswer, points: Sequence[FrontierPoint] = ()) -> d
                 "predictor": p.predictor,
                 "configuration": p.configuration,
                 "usdPerHour": round(p.usd_per_hour, 6),
-                "waitP95Seconds": None if math.isinf(p.wait_p95) else round(p.wait_p95, 3),
+                "waitP95Seconds": _seconds_json(p.wait_p95),
                 "neverStarted": p.never_started,
                 "evictions": p.evictions,
+                "lostGpuHours": round(p.lost_gpu_hours, 6),
+                "firstStartWaitP95Seconds": _seconds_json(p.first_start_wait_p95),
                 "meetsTarget": p.meets_target,
                 "onFrontier": p.on_frontier,
             }
@@ -402,6 +413,7 @@ def _print_autoscaled(points: Sequence[FrontierPoint]) -> None:
                 Column("p95 wait", "right"),
                 Column("unstarted", "right"),
                 Column("evictions", "right"),
+                Column("lost GPU-h", "right"),
                 Column("meets", "right"),
                 Column("frontier", "right"),
             ],
@@ -418,6 +430,7 @@ def _print_autoscaled(points: Sequence[FrontierPoint]) -> None:
                     _wait(p.wait_p95),
                     str(p.never_started),
                     str(p.evictions),
+                    f"{p.lost_gpu_hours:,.2f}",
                     "yes" if p.meets_target else "no",
                     "yes" if p.on_frontier else "",
                 )

@@ -51,6 +51,7 @@ from dralloc.sim.sizing import (
     describe_fleet,
     format_wait,
     replay_fleet,
+    seconds_cell,
     write_csv,
 )
 
@@ -85,7 +86,8 @@ class FrontierPoint:
     predictor (`none`, `seasonal-naive q=0.9`), what was set (`2 x l4x4`, `max x0.5: l4x2
     <= 3, l4x4 <= 2`), USD per hour (see the module docstring), the p95 wait (inf: too many
     pods never started), the pods never started, whether it meets the target, is on the
-    frontier, is the answer, and the evictions of its replay."""
+    frontier, is the answer; the evictions of its replay, the GPU-hours they lost and the p95
+    wait to a pod's first start (`sizing.FleetRun`)."""
 
     scaler: str
     predictor: str
@@ -97,6 +99,8 @@ class FrontierPoint:
     on_frontier: bool = False
     chosen: bool = False
     evictions: int = 0
+    lost_gpu_hours: float = 0.0
+    first_start_wait_p95: float = 0.0
 
     @property
     def usd_per_month(self) -> float:
@@ -188,6 +192,8 @@ def autoscaled_points(
             never_started=done.never_started,
             meets_target=done.never_started == 0 and done.wait_p95 <= question.wait_p95,
             evictions=done.evictions,
+            lost_gpu_hours=done.lost_gpu_hours,
+            first_start_wait_p95=done.first_start_wait_p95,
         )
         points.append(point)
         if progress is not None:
@@ -214,6 +220,8 @@ def frontier_points(
             meets_target=run.meets(target),
             chosen=run.fleet == chosen,
             evictions=run.evictions,
+            lost_gpu_hours=run.lost_gpu_hours,
+            first_start_wait_p95=run.first_start_wait_p95,
         )
         for run in answer.runs
     ]
@@ -241,8 +249,8 @@ def frontier_rows(points: Sequence[FrontierPoint]) -> list[list[str]]:
     rows = [
         [
             *("scaler", "predictor", "configuration", "usd_per_hour", "usd_per_month"),
-            *("wait_p95_s", "never_started", "evictions", "meets_target", "on_frontier"),
-            "chosen",
+            *("wait_p95_s", "never_started", "evictions", "lost_gpu_hours"),
+            *("first_start_wait_p95_s", "meets_target", "on_frontier", "chosen"),
         ]
     ]
     for p in points:
@@ -253,9 +261,11 @@ def frontier_rows(points: Sequence[FrontierPoint]) -> list[list[str]]:
                 p.configuration,
                 f"{p.usd_per_hour:.4f}",
                 f"{p.usd_per_month:.2f}",
-                "inf" if math.isinf(p.wait_p95) else f"{p.wait_p95:.3f}",
+                seconds_cell(p.wait_p95),
                 str(p.never_started),
                 str(p.evictions),
+                f"{p.lost_gpu_hours:.4f}",
+                seconds_cell(p.first_start_wait_p95),
                 str(p.meets_target).lower(),
                 str(p.on_frontier).lower(),
                 str(p.chosen).lower(),
@@ -354,7 +364,8 @@ def write_frontier_page(
         "frontier holds the points no other point, of any scaler, beats on cost and wait.",
     )
     headers = ["scaler", "predictor", "configuration", "USD/h", "USD/month", "p95 wait"]
-    headers += ["unstarted", "evictions", "meets", "frontier"]
+    headers += ["unstarted", "evictions", "lost GPU-h", "p95 wait to first start", "meets"]
+    headers += ["frontier"]
     rows = [
         [
             html.escape(p.scaler),
@@ -365,6 +376,8 @@ def write_frontier_page(
             html.escape(format_wait(p.wait_p95)),
             str(p.never_started),
             str(p.evictions),
+            f"{p.lost_gpu_hours:,.2f}",
+            html.escape(format_wait(p.first_start_wait_p95)),
             "yes" if p.meets_target else "no",
             "yes" if p.on_frontier else "",
         ]

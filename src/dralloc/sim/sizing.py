@@ -25,8 +25,11 @@ file and says what to write.
   (those not run yet, within the budget) and the cheapest fleet meeting the target wins.
 * **The answer** is the cheapest fleet meeting `p95 wait <= target` (ties: the shorter wait),
   with the Pareto frontier of cost versus p95 wait over every fleet run.
-* **Evictions** are counted per run (pods put off a node that left, and re-queued: a spot
-  interruption of a static node), so a short p95 bought with restarted work shows.
+* **Evictions** are counted per run (runs stopped before completing: a spot interruption of
+  a static node, an autoscaler's deletion) with the GPU-hours they lost, and beside the p95
+  wait (arrival to the start of the run that completed, lost runs waited through) stands the
+  p95 wait to a pod's first start (the scheduler's own delay), so a short first wait bought
+  with restarted work shows.
 
     question = sizing_question(trace, config, catalog, wait_p95=600.0)
     answer = size(question)
@@ -70,6 +73,7 @@ __all__ = [
     "p95_with_never",
     "replay_fleet",
     "search_fleets",
+    "seconds_cell",
     "size",
     "sizing_question",
     "sizing_rows",
@@ -84,7 +88,8 @@ HOURS_PER_MONTH = 730.0  # 365 days x 24 h / 12, the usual cloud-bill month
 class FleetRun:
     """One fleet replayed: its price, the pods' p95 wait (inf: 5 % or more never started), how
     many pods there were and never started, the USD the replay billed (launch to the end
-    of the run) and the evictions (a pod put off a leaving node, re-queued, each time)."""
+    of the run), the evictions (runs stopped before completing) and the GPU-hours they lost,
+    and the p95 wait to a pod's first start (see the module docstring)."""
 
     fleet: FleetCounts
     price_per_hour: float
@@ -93,6 +98,8 @@ class FleetRun:
     never_started: int
     billed_usd: float
     evictions: int = 0
+    lost_gpu_hours: float = 0.0
+    first_start_wait_p95: float = 0.0
 
     @property
     def price_per_month(self) -> float:
@@ -183,7 +190,8 @@ def format_wait(seconds: float) -> str:
 class Replayed:
     """What one replay of the question's trace on a fleet tells the sizing: the p95 wait
     (`p95_with_never`), the pods and those never started, the USD billed, the replay's end
-    (seconds from 0) and the evictions (pods put off leaving nodes and re-queued)."""
+    (seconds from 0), the evictions (runs stopped before completing), the GPU-hours they
+    lost and the p95 wait to a pod's first start (a pod that never started: forever)."""
 
     wait_p95: float
     pods: int
@@ -191,6 +199,8 @@ class Replayed:
     billed_usd: float
     end_time: float
     evictions: int = 0
+    lost_gpu_hours: float = 0.0
+    first_start_wait_p95: float = 0.0
 
 
 def replay_fleet(question: SizingQuestion, config: AutoscalingConfig) -> Replayed:
@@ -205,11 +215,16 @@ def replay_fleet(question: SizingQuestion, config: AutoscalingConfig) -> Replaye
     )
     waits = sorted(result.waiting_times())
     never = len(result.pods) - len(waits)
-    fleet = result.autoscaling
-    billed = fleet.billed_total if fleet is not None else 0.0
-    evictions = fleet.evicted_pods if fleet is not None else 0
+    first = sorted(result.first_start_waiting_times())
     return Replayed(
-        p95_with_never(waits, never), len(result.pods), never, billed, result.end_time, evictions
+        wait_p95=p95_with_never(waits, never),
+        pods=len(result.pods),
+        never_started=never,
+        billed_usd=result.autoscaling.billed_total if result.autoscaling is not None else 0.0,
+        end_time=result.end_time,
+        evictions=len(result.evictions),
+        lost_gpu_hours=result.lost_gpu_hours(),
+        first_start_wait_p95=p95_with_never(first, len(result.pods) - len(first)),
     )
 
 
@@ -229,6 +244,8 @@ def evaluate_fleet(question: SizingQuestion, fleet: FleetCounts) -> FleetRun:
         done.never_started,
         done.billed_usd,
         done.evictions,
+        done.lost_gpu_hours,
+        done.first_start_wait_p95,
     )
 
 
@@ -244,6 +261,11 @@ def write_csv(path: Path, rows: Iterable[Sequence[str]]) -> Path:
         partial.unlink(missing_ok=True)
         raise
     return path
+
+
+def seconds_cell(seconds: float) -> str:
+    """A wait in a CSV cell: `inf` for pods that never start, else to the millisecond."""
+    return "inf" if math.isinf(seconds) else f"{seconds:.3f}"
 
 
 def p95_with_never(waits: list[float], never: int) -> float:
@@ -341,8 +363,9 @@ def size(
 def sizing_rows(answer: SizingAnswer, runs: Sequence[FleetRun]) -> list[list[str]]:
     """`runs` as CSV rows under a header: the fleet (described, and one count column per
     shape), its price, the p95 wait (`inf` when 5 % or more never started), the pods and
-    those never started, the evictions, the USD the replay billed, whether it meets the
-    target and whether it is the answer."""
+    those never started, the evictions and the GPU-hours they lost, the p95 wait to a first
+    start, the USD the replay billed, whether it meets the target and whether it is the
+    answer."""
     question = answer.question
     chosen = answer.chosen.fleet if answer.chosen is not None else None
     header = [
@@ -350,6 +373,7 @@ def sizing_rows(answer: SizingAnswer, runs: Sequence[FleetRun]) -> list[list[str
         "nodes",
         *(f"nodes[{shape}]" for shape in question.shapes),
         *("usd_per_hour", "usd_per_month", "wait_p95_s", "pods", "never_started", "evictions"),
+        *("lost_gpu_hours", "first_start_wait_p95_s"),
         *("billed_usd", "meets_target", "chosen"),
     ]
     rows = [header]
@@ -362,10 +386,12 @@ def sizing_rows(answer: SizingAnswer, runs: Sequence[FleetRun]) -> list[list[str
                 *(str(counts.get(shape, 0)) for shape in question.shapes),
                 f"{run.price_per_hour:.4f}",
                 f"{run.price_per_month:.2f}",
-                "inf" if math.isinf(run.wait_p95) else f"{run.wait_p95:.3f}",
+                seconds_cell(run.wait_p95),
                 str(run.pods),
                 str(run.never_started),
                 str(run.evictions),
+                f"{run.lost_gpu_hours:.4f}",
+                seconds_cell(run.first_start_wait_p95),
                 f"{run.billed_usd:.4f}",
                 str(run.meets(question.wait_p95)).lower(),
                 str(run.fleet == chosen).lower(),
