@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dralloc.sim.job_replay import JobReplayOptions, job_replay
-from dralloc.sim.placement_memo import PlacementMemo, is_exact_for
+from dralloc.sim.placement_memo import PlacementMemo
 from dralloc.sim.queue_replay import KueueAdmission, queue_policy
 from dralloc.sim.replay import AdmissionCluster, replay
 from dralloc.sim.traces.jobs import BatchJob, JobTrace, Tenant
@@ -22,7 +22,13 @@ def _job(name: str, arrival: float, gpus: int, duration: float, tenant: str) -> 
     return BatchJob(name, arrival, duration, workers, per, tenant=tenant)
 
 
-def _outcome(trace: JobTrace, queues: str, remember: bool, nodes: int | None = None) -> tuple:
+def _outcome(
+    trace: JobTrace,
+    queues: str,
+    remember: bool,
+    nodes: int | None = None,
+    policy: str = "bestfit",
+) -> tuple:
     replayed, gangs = job_replay(trace, JobReplayOptions(nodes=nodes))
     admission = KueueAdmission(trace, queue_policy(queues), remember_placements=remember)
     # Every Workload's status after each instant's admission, not only the last.
@@ -34,7 +40,7 @@ def _outcome(trace: JobTrace, queues: str, remember: bool, nodes: int | None = N
         seen.append({k: repr(w.status) for k, w in admission.workloads.items()})
 
     admission.admit = admit_and_look  # type: ignore[method-assign]
-    result = replay(replayed, "bestfit", 1, gangs=gangs, admission=admission)
+    result = replay(replayed, policy, 1, gangs=gangs, admission=admission)
     memo = admission.placement_memo
     return (
         (
@@ -50,9 +56,10 @@ def _outcome(trace: JobTrace, queues: str, remember: bool, nodes: int | None = N
 
 
 @st.composite
-def crowded_traces(draw: st.DrawFn) -> JobTrace:
-    """Jobs of few shapes arriving close together on a small cluster, so that alike jobs
-    wait at once and preemptors ask the same what-ifs."""
+def crowded_traces(draw: st.DrawFn) -> tuple[JobTrace, int | None]:
+    """Jobs of few shapes arriving close together, so that alike jobs wait at once and
+    preemptors ask the same what-ifs; on the trace's small cluster, or on one of more than
+    100 nodes, where the scheduler's rotating start index decides which nodes are scored."""
     jobs = [
         _job(
             f"j{i}",
@@ -64,14 +71,24 @@ def crowded_traces(draw: st.DrawFn) -> JobTrace:
         for i in range(draw(st.integers(6, 14)))
     ]
     jobs.sort(key=lambda j: j.arrival)
-    return JobTrace("crowded", tuple(jobs), TENANTS)
+    nodes = draw(st.sampled_from([None, None, 104]))
+    return JobTrace("crowded", tuple(jobs), TENANTS), nodes
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(crowded_traces(), st.sampled_from(["besteffortfifo+placement", "fair+placement"]))
-def test_remembered_placements_change_nothing(trace: JobTrace, queues: str) -> None:
-    fast, _ = _outcome(trace, queues, True)
-    plain, _ = _outcome(trace, queues, False)
+@given(
+    crowded_traces(),
+    st.sampled_from(["besteffortfifo+placement", "fair+placement"]),
+    st.sampled_from(["bestfit", "bestfit", "random"]),
+)
+def test_remembered_placements_change_nothing(
+    crowded: tuple[JobTrace, int | None], queues: str, policy: str
+) -> None:
+    # Random draws a node per cycle: a skipped question would skip a draw, so its runs
+    # keep no memo (and must still equal the plain ones).
+    trace, nodes = crowded
+    fast, _ = _outcome(trace, queues, True, nodes, policy)
+    plain, _ = _outcome(trace, queues, False, nodes, policy)
     assert fast == plain
 
 
@@ -111,16 +128,43 @@ def test_a_refusal_that_names_the_job_itself_is_not_kept() -> None:
     assert memo.recall(question, ("default/j2-0",)) == (True, None)
 
 
-def test_the_memo_is_used_only_where_every_cycle_walks_every_node() -> None:
-    assert is_exact_for(100) and not is_exact_for(101)
-    trace = JobTrace("t", (_job("j0", 0.0, 8, 10.0, "a"),), TENANTS)
-    replayed, _ = job_replay(trace, JobReplayOptions(nodes=101))
-    big = KueueAdmission(trace, queue_policy("besteffortfifo+placement"), replayed=replayed)
-    assert big.placement_memo is None
-    small = KueueAdmission(trace, queue_policy("besteffortfifo+placement"))
-    assert small.placement_memo is not None
-    off = KueueAdmission(trace, queue_policy("besteffortfifo+placement"), remember_placements=False)
+def test_the_memo_answers_in_clusters_of_more_than_100_nodes_too() -> None:
+    # 104 nodes: each cycle scores 100 of them from the rotating start index. b's jobs
+    # borrow, a's reclaim with the same what-ifs; refusals and what-ifs leave the index
+    # where it was, so the memo's skipped questions move nothing a later cycle reads.
+    jobs = [_job(f"b{i}", float(i), 4, 300.0, "b") for i in range(8)]
+    jobs += [_job(f"a{i}", 10.0 + i, 8, 100.0, "a") for i in range(3)]
+    trace = JobTrace("t", tuple(jobs), TENANTS)
+    queues = "besteffortfifo+placement"
+    fast, hits = _outcome(trace, queues, True, nodes=104)
+    plain, _ = _outcome(trace, queues, False, nodes=104)
+    assert fast == plain
+    assert hits > 0
+    off = KueueAdmission(trace, queue_policy(queues), remember_placements=False)
     assert off.placement_memo is None
+
+
+def test_a_policy_that_draws_nodes_keeps_no_memo() -> None:
+    # Random draws one node per cycle from its rng: had a remembered what-if skipped its
+    # cycles, the draws after it would differ (this trace's placements did).
+    shapes = [
+        ("j6", 5, 2, 97, "a"),
+        ("j3", 6, 16, 158, "b"),
+        ("j7", 8, 16, 172, "b"),
+        ("j4", 12, 4, 79, "a"),
+        ("j8", 13, 16, 167, "b"),
+        ("j2", 15, 8, 161, "a"),
+        ("j5", 16, 16, 23, "a"),
+        ("j0", 18, 4, 114, "b"),
+        ("j1", 20, 2, 175, "a"),
+    ]
+    jobs = [_job(name, float(at), gpus, float(run), who) for name, at, gpus, run, who in shapes]
+    trace = JobTrace("t", tuple(jobs), TENANTS)
+    queues = "besteffortfifo+placement"
+    fast, hits = _outcome(trace, queues, True, 104, "random")
+    plain, _ = _outcome(trace, queues, False, 104, "random")
+    assert fast == plain
+    assert hits == 0
 
 
 @pytest.mark.parametrize("queues", ["besteffortfifo+placement", "fair+placement"])

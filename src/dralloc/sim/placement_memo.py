@@ -29,10 +29,14 @@ Owns `PlacementMemo`, which keeps those answers:
 Alike pods get alike answers because the engine treats them alike: the same plugins, the same
 requests, fresh pending claims, ties between nodes broken by the replay's fixed node ranking
 (never by the order nodes were visited). One thing the engine keeps across cycles is
-kube-scheduler's rotating filter start index; it decides which nodes are scored only in a
-cluster of more than 100 nodes (`MIN_FEASIBLE_NODES_TO_FIND`: smaller ones are walked whole
-each cycle), so the memo is used only for clusters that size or smaller
-(`is_exact_for`). Skipped `place` calls are not counted in `ReplayResult.attempts`.
+kube-scheduler's rotating filter start index, which decides which nodes are scored in a
+cluster of more than 100 nodes (`MIN_FEASIBLE_NODES_TO_FIND`). It moves only when pods are
+placed: a refused placement and a what-if put it back (`Framework.what_if`), and a placement
+moves the generation, so within a generation every question is asked at the same start
+index and the memo is exact in a cluster of any size (an autoscaled fleet growing past 100
+nodes included). A policy that draws a node per cycle (Random: a PreScore or Score plugin
+that is not node-local) would draw differently after a skipped question, so the admission
+keeps no memo for it. Skipped `place` calls are not counted in `ReplayResult.attempts`.
 
 Bounded: it holds one generation's answers (the job shapes x victim sets asked in it).
 Off switch: `KueueAdmission(remember_placements=False)`; tests/sim/test_queue_replay_memo.py
@@ -44,16 +48,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
-from dralloc.scheduler.framework.filtering import MIN_FEASIBLE_NODES_TO_FIND
-
-__all__ = ["PlacementMemo", "is_exact_for"]
-
-
-def is_exact_for(nodes: int) -> bool:
-    """Whether remembered answers equal recomputed ones in a cluster of `nodes` nodes: every
-    scheduling cycle then walks every node, so the rotating start index the skipped cycles
-    would have moved decides nothing (module docstring)."""
-    return nodes <= MIN_FEASIBLE_NODES_TO_FIND
+__all__ = ["PlacementMemo"]
 
 
 @dataclass(frozen=True, slots=True)

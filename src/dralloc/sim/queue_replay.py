@@ -67,9 +67,12 @@ decide nothing: its cycles are skipped (`skip_quiet_instants`, on; a test compar
 it off). Same-shaped jobs of a tenant share one nomination while no quota moved
 (`share_nominations`, on: `dralloc.queueing.Nominations`; a test compares runs with it off).
 With `+placement`, the engine's refusals and what-if answers are remembered for alike jobs
-while the cluster holds still (`remember_placements`, on, in clusters of at most 100 nodes:
-`sim.placement_memo`), and the check is an `AlikePlacement`, so nominations that asked it
-are shared too; tests/sim/test_queue_replay_memo.py compares runs with it off.
+while the cluster holds still (`remember_placements`, on: `sim.placement_memo`; not for a
+policy that draws nodes at random), and the check is an `AlikePlacement`, so nominations
+that asked it are shared too; tests/sim/test_queue_replay_memo.py compares runs with it
+off. A refused placement and a what-if are admission's questions, not scheduling cycles:
+they leave the scheduler's rotating start index where they found it (`Framework.what_if`),
+so a question the memo answers decides nothing later, in a cluster of any size.
 
 Figures, per job: waiting = arrival -> every pod running (the first time); `stuck`: admitted
 but not all its pods running once the scheduler's queue was drained at the admission instant
@@ -86,6 +89,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from collections.abc import Hashable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,6 +119,7 @@ from dralloc.queueing.dra import DEVICES_PREFIX
 from dralloc.queueing.queues import QueuedWorkload
 from dralloc.queueing.tasplacement import TopologyPlacement, pod_set_node_selectors
 from dralloc.queueing.topology import pod_node_selectors
+from dralloc.scheduler.framework import Framework
 from dralloc.sim.batch_objects import (
     RACK_LABEL,
     BatchObjectOptions,
@@ -125,8 +130,9 @@ from dralloc.sim.batch_objects import (
 from dralloc.sim.job_replay import job_replay, job_replay_options
 from dralloc.sim.openb_objects import NAMESPACE as POD_NAMESPACE
 from dralloc.sim.openb_objects import cluster_objects
-from dralloc.sim.placement_memo import PlacementMemo, is_exact_for
+from dralloc.sim.placement_memo import PlacementMemo
 from dralloc.sim.replay import AdmissionCluster, percentile
+from dralloc.sim.replay.cluster import ReplayCluster
 from dralloc.sim.traces import ReplayTrace
 from dralloc.sim.traces.jobs import BatchJob, JobTrace
 
@@ -296,16 +302,23 @@ class _Placement:
         job = self.admission.jobs[entry.key]
         group = entry.key.partition("/")[2]
         selectors = _selectors(assignment)
-        memo = self.admission.placement_memo
+        memo = self._memo()
         question = ("place", self._signature(entry.key), _frozen(selectors))
         if memo is not None:
             known, answer = memo.recall(question, self._pod_keys[entry.key])
             if known:
                 return answer
+        framework = self._framework()
+        start = framework.next_start_node_index if framework is not None else 0
         if selectors:
             answer = self.cluster.place_onto(group, job.indices, selectors)
         else:
             answer = self.cluster.place(group, job.indices)
+        if answer is not None and framework is not None:
+            # A refused placement is admission's check, not a scheduling cycle: the start
+            # index rotates only when pods are placed (`Framework.what_if`), so a refusal
+            # the memo skips decides nothing later.
+            framework.next_start_node_index = start
         if memo is not None:
             if answer is None:
                 memo.moved()  # bound: the cluster changed
@@ -326,7 +339,7 @@ class _Placement:
         assert self.cluster is not None
         job = self.admission.jobs[entry.key]
         selector_list = _selectors(assignment)
-        memo = self.admission.placement_memo
+        memo = self._memo()
         question = (
             "without",
             self._signature(entry.key),
@@ -339,10 +352,32 @@ class _Placement:
                 return answer
         gone = [i for key in victims for i in self.admission.jobs[key].indices]
         group = entry.key.partition("/")[2]
-        answer = self.cluster.placeable_without(group, job.indices, gone, selector_list or None)
+        framework = self._framework()
+        with framework.what_if() if framework is not None else nullcontext():
+            answer = self.cluster.placeable_without(group, job.indices, gone, selector_list or None)
         if memo is not None:
             memo.keep(question, self._pod_keys[entry.key], answer, self._names(entry.key))
         return answer
+
+    def _memo(self) -> PlacementMemo | None:
+        """The admission's memo where a remembered answer is the one a question asked again
+        gives (`sim.placement_memo`): on the engine's cluster, whose profile scores each node
+        on its own (every PreScore and Score plugin node-local). A plugin that draws a node
+        per cycle (Random) would draw differently later had a question been skipped: no
+        memo then."""
+        memo = self.admission.placement_memo
+        framework = self._framework()
+        if memo is None or framework is None:
+            return None
+        profile, traits = framework.profile, framework.traits
+        plugins = [*profile.pre_score, *(plugin for plugin, _ in profile.score)]
+        return memo if all(traits.is_node_local(plugin) for plugin in plugins) else None
+
+    def _framework(self) -> Framework | None:
+        """The framework whose cycles place the engine's pods (the replay's `ReplayCluster`
+        runs them on its profile's; another cluster keeps its own)."""
+        cluster = self.cluster
+        return cluster.framework if isinstance(cluster, ReplayCluster) else None
 
     def fragmented_pod_sets(self, entry: QueuedWorkload) -> Sequence[str]:
         """`PreemptionPlacement`: never (a refused placement is not TAS fragmentation)."""
@@ -351,7 +386,7 @@ class _Placement:
     def answer_class(self, entry: QueuedWorkload) -> Hashable | None:
         """`AlikePlacement`: alike jobs (`_signature`) are answered alike while the cluster
         generation holds (`sim.placement_memo`); None without a memo (no promise)."""
-        memo = self.admission.placement_memo
+        memo = self._memo()
         return None if memo is None else (memo.generation, self._signature(entry.key))
 
     def _signature(self, key: str) -> Hashable:
@@ -418,8 +453,8 @@ class KueueAdmission:
     # placed. Off: Kueue's quota-only choice (changes outcomes; for comparison).
     placement_preemption: bool = True
     # Remember the placement checks' refusals and what-if answers per cluster generation
-    # for alike jobs (`sim.placement_memo`; a speed-up, used in clusters of at most 100
-    # nodes, where it is exact; off only to check that it changes nothing).
+    # for alike jobs (`sim.placement_memo`; a speed-up, off only to check that it changes
+    # nothing).
     remember_placements: bool = True
 
     def __post_init__(self) -> None:
@@ -463,11 +498,7 @@ class KueueAdmission:
         self.changed = True
         self.placement: PlacementCheck | None = None
         self.scheduler_check: _Placement | None = None
-        self.placement_memo = (
-            PlacementMemo()
-            if self.remember_placements and is_exact_for(len(self.replayed.nodes))
-            else None
-        )
+        self.placement_memo = PlacementMemo() if self.remember_placements else None
         self.topology: TopologyPlacement | None = None
         for job in self.trace.jobs:
             self.gpus_of += [job.gpus_per_worker] * job.workers

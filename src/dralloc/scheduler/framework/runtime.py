@@ -37,6 +37,9 @@ index and plugin handles; the cycles visit, score and choose exactly as without 
 sound where the caller holds the world still for the block's extent (no informer event can
 land inside a synchronous call), so every change the block sees is one the cache makes
 through its methods, which move node generations.
+
+Whole cycles run as a what-if (`with framework.what_if(): ...`) leave the start index where
+they found it: only real cycles rotate it.
 """
 
 from __future__ import annotations
@@ -163,6 +166,20 @@ class Framework:
         finally:
             self.pod_signature = None
             self._memory = outside
+
+    @contextmanager
+    def what_if(self) -> Iterator[None]:
+        """Cycles run in the block ask "what if" and are not scheduling cycles: the rotating
+        filter start index is put back on exit, as kube-scheduler's nextStartNodeIndex moves
+        only in `schedulePod` (a dry run such as preemption's runs Filter directly). A caller
+        whose what-ifs run whole cycles (a Kueue admission check asking whether a job could
+        be placed) wraps them in this, so a skipped or remembered what-if decides nothing
+        later."""
+        start = self.next_start_node_index
+        try:
+            yield
+        finally:
+            self.next_start_node_index = start
 
     # ------------------------------------------------------------------ the algorithm
 
