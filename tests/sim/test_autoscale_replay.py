@@ -290,3 +290,25 @@ def test_a_capacity_block_node_that_never_registers_times_out_as_any_other(
     assert (summary.scale_ups, summary.failed_scale_ups) == (3, 3)
     assert result.end_time == 2710.0
     assert [p.state for p in result.pods] == [PodState.PENDING]
+
+
+def test_trace_pods_are_a_job_s_pods_so_scale_down_drains_a_half_used_node(
+    catalog: Catalog,
+) -> None:
+    # Two pods that never end on two nodes (a 20-minute pod fills the first node while the
+    # second arrives): each node is half used, below a 0.6 threshold.
+    pods: list[tuple[float, float | None]] = [(0.0, None), (0.0, 1200.0), (300.0, None)]
+    options = (
+        "{scaleDownUnneededTime: 300, scaleDownUtilizationThreshold: 0.6, "
+        "scaleDownGpuUtilizationThreshold: 0.6}"
+    )
+    owned = run(catalog, config_text(options=options), pods)
+    orphans = run(catalog, config_text(options=options), pods, job_owners=False)
+    a, b = owned.autoscaling, orphans.autoscaling
+    assert a is not None and b is not None
+    # As a Job's pod, one is moved (evicted and run again) and its node removed; without an
+    # owner it keeps its node (NotReplicated).
+    assert (a.scale_downs, a.evicted_pods, a.nodes_removed) == (1, 1, 1)
+    assert (b.scale_downs, b.evicted_pods, b.nodes_removed) == (0, 0, 0)
+    assert [p.node for p in owned.pods if p.state is PodState.RUNNING] == ["l4-0001"] * 2
+    assert (a.fleet_size[-1][1], b.fleet_size[-1][1]) == (1, 2)

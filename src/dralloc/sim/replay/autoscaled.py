@@ -23,11 +23,15 @@ buffers; the engine (`replay/engine.py`) owns the clock and the heap and the `Re
   trace has no event left, the run ends when the fleet is quiet, or after `GIVE_UP_AFTER`
   failed scale-ups in a row (nodes that never come up: CA would retry forever).
 - **Pods.** The unschedulable pods are the waiting ones the scheduler rejected, `since` their
-  arrival; the cluster is the cache's Nodes, slices, claims and bound pods. The trace's pods
-  carry no owner, so CA's drain keeps nodes with running pods (`NotReplicated`): only empty
-  nodes are scaled down. A node's pods at `Deleting` (a spot interruption, a consolidation,
-  an expiry) are evicted and re-queued, as their controller would recreate them: a pod runs
-  its whole duration again (no checkpoint), and its wait counts from its arrival.
+  arrival; the cluster is the cache's Nodes, slices, claims and bound pods. Trace pods come
+  from batch jobs and carry no owner information, so the autoscaler sees each with the
+  controller reference a Job's pod has (`batch/v1` Job named after the pod,
+  `job_owners`): CA's drain may move them as upstream would a Job's pods, and an
+  underutilized node is scaled down. Without it (`job_owners=False`) a pod without a
+  controller keeps its node (`NotReplicated`) and only empty nodes leave. A node's pods at
+  `Deleting` (a scale-down, a spot interruption, a consolidation, an expiry) are evicted and
+  re-queued, as their controller would recreate them: a pod runs its whole duration again
+  (no checkpoint), and its wait counts from its arrival.
 - **Buffers.** Each loop gets `buffer_pods`: the chunks of the manifests' CapacityBuffers
   (`ReplayAutoscaling.objects`) and of the predictor's managed buffers
   (`replay.autoscale_prediction`, sampled on its own step ticks).
@@ -45,7 +49,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import msgspec
+
 from dralloc.api.core import Node, Pod
+from dralloc.api.meta import OwnerReference
 from dralloc.api.resource import ResourceSlice
 from dralloc.autoscaling import Fleet, NodePhase
 from dralloc.autoscaling.capacitybuffer import buffer_pods, buffer_status
@@ -95,13 +102,42 @@ class ReplayAutoscaling:
     `load_autoscaling_objects`; their CapacityBuffers (`podTemplateRef` ones: a `scalableRef`
     has no target in a replay and holds nothing) hold their chunks for the whole run, beside
     the predictor's buffers, in cluster-autoscaler and karpenter modes. Their ResourceClaims
-    must ask the replay's device class (`gpu-fractional.dralloc.io`) to land anywhere."""
+    must ask the replay's device class (`gpu-fractional.dralloc.io`) to land anywhere.
+    `job_owners`: the autoscaler sees every trace pod owned by a Job (module docstring);
+    off, trace pods have no owner and cluster-autoscaler removes only empty nodes."""
 
     config: AutoscalingConfig
     catalog: Catalog
     keep_trace_nodes: bool = False
     remember_quiet_loops: bool = True
     objects: AutoscalingObjects | None = None
+    job_owners: bool = True
+
+
+def job_owned(pod: Pod) -> Pod:
+    """`pod` as a batch Job's pod: with the Job controller's reference (a Job named after
+    the pod, as `metav1.NewControllerRef` writes it), unless it has a controller already.
+
+    >>> from dralloc.api.meta import ObjectMeta
+    >>> ref = job_owned(Pod(metadata=ObjectMeta(name="p-0"))).metadata.owner_references[0]
+    >>> (ref.api_version, ref.kind, ref.name, ref.controller)
+    ('batch/v1', 'Job', 'p-0', True)
+    """
+    meta = pod.metadata
+    if any(ref.controller for ref in meta.owner_references):
+        return pod
+    ref = OwnerReference(
+        api_version="batch/v1",
+        kind="Job",
+        name=meta.name,
+        uid=f"job-{meta.uid or meta.name}",
+        controller=True,
+        block_owner_deletion=True,
+    )
+    owners = [*meta.owner_references, ref]
+    return msgspec.structs.replace(
+        pod, metadata=msgspec.structs.replace(meta, owner_references=owners)
+    )
 
 
 class FleetCluster(Protocol):
@@ -170,6 +206,10 @@ class FleetDriver:
         self.failed_in_a_row = 0
         self.evicted = 0
         self.pod_index: dict[str, int] = {}
+        self.job_owners = autoscaling.job_owners
+        # The bound pods' owned copies, by name, with the pod each was made from: rebuilt
+        # from the bound pods at every loop, so it never outgrows them.
+        self.owned: dict[str, tuple[Pod, Pod]] = {}
         self.predictor: ReplayPredictor | None = None
         if self.config.predictor.forecaster is not Forecaster.NONE and (
             self.autoscaler is not None or self.karpenter is not None
@@ -342,13 +382,28 @@ class FleetDriver:
         """The cluster as the autoscaler reads it: the cache's Nodes, slices, classes,
         claims and bound pods."""
         cache = self.engine.cache
+        pods = self.engine.bound_pods()
         return ClusterState(
             nodes=[info.node for info in cache.nodes.values()],
             slices=[entry.slice for entry in cache.inventory.slices],
             classes=list(cache.classes.values()),
             claims=list(cache.claims.values()),
-            pods=self.engine.bound_pods(),
+            pods=self._with_owners(pods) if self.job_owners else pods,
         )
+
+    def _with_owners(self, pods: list[Pod]) -> list[Pod]:
+        """`pods`, each with a Job's controller reference unless it has a controller."""
+        owned: dict[str, tuple[Pod, Pod]] = {}
+        copies = []
+        for pod in pods:
+            name = pod.metadata.name
+            known = self.owned.get(name)
+            if known is None or known[0] is not pod:
+                known = (pod, job_owned(pod))
+            owned[name] = known
+            copies.append(known[1])
+        self.owned = owned
+        return copies
 
     def _quiet(self, now: float) -> bool:
         """The last loop decided nothing and left no timer running that is due by `now`."""
