@@ -8,12 +8,13 @@ import random
 
 import pytest
 
-from dralloc.autoscaling import FixedDelay, Predictor, Provisioning, UniformDelay
+from dralloc.autoscaling import ChunkStatistic, FixedDelay, Predictor, Provisioning, UniformDelay
 from dralloc.autoscaling.prediction import (
     BufferTarget,
     CapReason,
     ClassState,
     DemandClass,
+    DemandRecord,
     Forecast,
     Guards,
     Representative,
@@ -21,9 +22,12 @@ from dralloc.autoscaling.prediction import (
     WarmState,
     buffer_gpu_hours,
     buffer_targets,
+    chunk_gpus,
+    held_nodes,
     node_steps,
     nodes_needed,
     oracle_fleet,
+    peak_demand,
     refills,
     share_of_oracle,
     wanted_chunks,
@@ -157,3 +161,33 @@ def test_the_oracle_sizes_nodes_from_demand_and_shares_savings() -> None:
     assert nodes_needed([0.0, 7.9, 8.0, 8.1, 0.1 + 0.2 + 15.7], per_node=8) == [0, 1, 1, 2, 2]
     assert share_of_oracle(10.0, 40.0) == 0.25
     assert share_of_oracle(10.0, 0.0) is None
+
+
+def test_the_oracle_needs_the_peak_of_each_step_and_holds_nodes_from_their_request() -> None:
+    a = DemandClass("A100")
+    records = [
+        DemandRecord(a, 0.0, 8.0, end=100.0),
+        DemandRecord(a, 50.0, 4.0, end=350.0),  # overlaps the first: 12 at once in step 0
+        DemandRecord(a, 100.0, 2.0, end=120.0),  # starts as the first ends: never 14
+        DemandRecord(a, 1000.0, 1.0),  # never ends
+    ]
+    peaks = peak_demand(records, 300.0, 5)
+    assert peaks == {a: [12.0, 4.0, 0.0, 1.0, 1.0]}
+    needed = nodes_needed(peaks[a], per_node=8)
+    assert needed == [2, 1, 0, 1, 1]
+    # Node 0 is kept through the one-step gap (shorter than the lead); node 1 is released.
+    assert held_nodes(oracle_fleet(needed, lead=2), 5) == [2, 1, 1, 1, 1]
+    assert peak_demand([], 300.0, 3) == {}
+    with pytest.raises(ValueError, match="step"):
+        peak_demand(records, 0.0, 3)
+
+
+def test_a_chunk_is_as_big_as_the_class_pods_and_never_bigger_than_a_node() -> None:
+    sizes = {1: 5, 2: 2, 8: 3}  # 10 pods: the 9th and 10th smallest ask 8 GPUs
+    assert chunk_gpus(sizes, ChunkStatistic.P90, 8) == 8
+    assert chunk_gpus(sizes, ChunkStatistic.MODE, 8) == 1
+    assert chunk_gpus(sizes, ChunkStatistic.MAX, 4) == 4  # capped by the node
+    assert chunk_gpus({1: 9, 8: 1}, ChunkStatistic.P90, 8) == 1
+    assert chunk_gpus({1: 2, 4: 2}, ChunkStatistic.MODE, 8) == 4  # the larger on a tie
+    assert chunk_gpus(sizes, 2, 8) == chunk_gpus({}, 2, 8) == 2
+    assert chunk_gpus({}, ChunkStatistic.P90, 8) == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dralloc.autoscaling import Forecaster, parse_autoscaling_text
+from dralloc.autoscaling import ChunkStatistic, Forecaster, parse_autoscaling_text
 from dralloc.autoscaling.config import AutoscalingConfig, Sizing, SizingObjective
 from dralloc.autoscaling.prediction import (
     WarmPool,
@@ -151,4 +151,21 @@ def test_every_sizing_problem_is_reported_at_once(catalog: Catalog) -> None:
     assert _problems("sizing: {shapes: []}\n", catalog) == {
         "sizing.shapes": "must list at least one shape (or be left out: all)",
         "sizing.constraint.waitP95": "required: the p95 wait to meet, e.g. 600s",
+    }
+
+
+def test_the_predictor_chunk_is_a_statistic_or_a_gpu_count(catalog: Catalog) -> None:
+    assert _read("", catalog).predictor.chunk is ChunkStatistic.P90
+    assert _read("predictor: {chunk: mode}\n", catalog).predictor.chunk is ChunkStatistic.MODE
+    assert _read("predictor: {chunk: 8}\n", catalog).predictor.chunk == 8
+    oracle = _read("predictor: {forecaster: oracle}\n", catalog).predictor
+    assert oracle.forecaster is Forecaster.ORACLE
+    assert _problems("predictor: {chunk: 0}\n", catalog) == {
+        "predictor.chunk": "must be >= 1, got 0"
+    }
+    assert _problems("predictor: {chunk: p50}\n", catalog) == {
+        "predictor.chunk": 'must be one of p90, mode, max, got "p50"'
+    }
+    assert _problems("predictor: {chunk: [8]}\n", catalog) == {
+        "predictor.chunk": "must be one of p90, mode, max or a GPU count, got [8]"
     }

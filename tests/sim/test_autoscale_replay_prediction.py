@@ -104,3 +104,57 @@ def test_a_seasonal_forecast_provisions_before_the_burst_in_karpenter_mode(
     assert set(b.disrupted_by_method) == {"Emptiness"}
     assert b.evicted_pods == 0
     assert b.scale_ups == 8
+
+
+# The oracle, and chunks as big as the class's pods
+
+
+def run_pods(
+    catalog: Catalog, text: str, pods: list[tuple[int, float, float | None]], **kw: bool
+) -> ReplayResult:
+    config = parse_autoscaling_text(text, "autoscaling.yaml", catalog=catalog)
+    timed = tuple(
+        TimedPod(TracePod(f"p{index}", 1000, 1024, gpus, 1000), arrival, duration)
+        for index, (gpus, arrival, duration) in enumerate(pods)
+    )
+    trace = ReplayTrace("pods", (), timed, GpuModels({"L4": catalog.gpu("l4")}), source="p.csv")
+    autoscaling = ReplayAutoscaling(config, catalog, **kw)
+    return replay(trace, "fgd", 1, ReplayOptions(autoscaling=autoscaling))
+
+
+def test_the_oracle_holds_each_burst_s_nodes_before_it_comes(catalog: Catalog) -> None:
+    oracle = run(catalog, config_text("cluster-autoscaler", "predictor: {forecaster: oracle}\n"))
+    reactive = run(catalog, config_text("cluster-autoscaler", ""))
+    # The first burst comes at the start, before any node could (the oracle's are requested
+    # at the first tick, the reactive ones after the 10 s new-pod delay); every later one
+    # finds its nodes up (requested the lead time plus a step before), with no history needed.
+    assert waits(oracle)[:3] == [180.0, 175.0, 170.0]
+    assert waits(reactive)[:3] == [190.0, 185.0, 180.0]
+    assert waits(oracle)[3:] == [0.0] * 9
+    a, b = oracle.autoscaling, reactive.autoscaling
+    assert a is not None and b is not None and a.prediction is not None
+    assert a.prediction.forecaster == "oracle"
+    assert a.prediction.forecast_mae == {"L4/gpu/1": None}
+    assert b.billed_total < a.billed_total
+
+
+# Two pods that never end hold one GPU on each of two nodes (a third pod fills the first node
+# while the second arrives); then a 2-GPU pod every hour for 20 min.
+SCATTERED = [(1, 0.0, None), (1, 0.0, 1200.0), (1, 300.0, None)] + [
+    (2, 3600.0 * hour, 1200.0) for hour in range(1, 5)
+]
+SEASONAL = "predictor: {forecaster: seasonal-naive, period: 1h, step: 300, chunk: CHUNK}\n"
+
+
+def test_chunks_of_the_class_p90_pod_make_room_a_2_gpu_pod_can_use(catalog: Catalog) -> None:
+    text = config_text("cluster-autoscaler", SEASONAL).replace("max: 3", "max: 4")
+    sized = run_pods(catalog, text.replace("CHUNK", "p90"), SCATTERED)
+    single = run_pods(catalog, text.replace("CHUNK", "1"), SCATTERED)
+    # One-GPU chunks sit in the GPU left free on each of the two nodes: no node comes, and
+    # the 2-GPU pods from 2 h on wait as without a predictor; 2-GPU chunks need a free node.
+    assert [p.start - p.arrival for p in single.pods[4:] if p.start is not None] == [190.0] * 3
+    assert [p.start - p.arrival for p in sized.pods[4:] if p.start is not None] == [0.0] * 3
+    a, b = sized.autoscaling, single.autoscaling
+    assert a is not None and b is not None and a.prediction and b.prediction
+    assert a.prediction.chunk_gpus == {"L4/gpu/1": 2}
+    assert b.prediction.chunk_gpus == {"L4/gpu/1": 1}

@@ -99,6 +99,16 @@ class Forecaster(StrEnum):
     SEASONAL_QUANTILE = "seasonal-quantile"
     HOLT_WINTERS = "holt-winters"
     EWMA_PEAK = "ewma-peak"
+    # §9.5's upper bound: not a function of the past; the replay reads the trace ahead.
+    ORACLE = "oracle"
+
+
+class ChunkStatistic(StrEnum):
+    """How a predictor's buffer chunk is sized from a class's pods (their GPUs per pod)."""
+
+    P90 = "p90"
+    MODE = "mode"
+    MAX = "max"
 
 
 # cluster-autoscaler's expanders (names of `--expander`), plus dralloc's `device-waste`.
@@ -349,6 +359,8 @@ class Predictor:
     forecast_only: bool = False
     seasons: int = 4  # K, seasonal-quantile: periods looked back at the same slot
     fit_window_periods: int | None = None  # holt-winters: periods fitted on; None: all history
+    # GPUs per buffer chunk: a statistic of the class's pods seen so far, or a fixed count.
+    chunk: ChunkStatistic | int = ChunkStatistic.P90
 
 
 class SizingObjective(StrEnum):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from dralloc.autoscaling.config import (
+    ChunkStatistic,
     Forecaster,
     Mode,
     NodeGroup,
@@ -46,6 +47,7 @@ def read_predictor(reader: FieldReader, raw: object, shapes: Mapping[str, Shape]
             "forecastOnly",
             "seasons",
             "fitWindow",
+            "chunk",
         ),
     )
     warm: dict[str, int] = {}
@@ -87,7 +89,20 @@ def read_predictor(reader: FieldReader, raw: object, shapes: Mapping[str, Shape]
         fit_window_periods=None
         if fit_window is None
         else reader.integer(fit_window, "predictor.fitWindow", 2, 2),
+        chunk=_read_chunk(reader, fields.get("chunk")),
     )
+
+
+def _read_chunk(reader: FieldReader, raw: object) -> ChunkStatistic | int:
+    """`chunk`: GPUs per buffer chunk, `p90` (default), `mode`, `max` (of the class's pods
+    seen so far) or a whole count >= 1."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return reader.integer(raw, "predictor.chunk", 1, 1)
+    if raw is None or isinstance(raw, str):
+        return reader.choice(raw, "predictor.chunk", ChunkStatistic, ChunkStatistic.P90)
+    values = ", ".join(member.value for member in ChunkStatistic)
+    reader.report("predictor.chunk", f"must be one of {values} or a GPU count, got {show(raw)}")
+    return ChunkStatistic.P90
 
 
 def read_warm_pool(

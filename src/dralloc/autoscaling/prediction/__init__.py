@@ -28,6 +28,7 @@ from dralloc.autoscaling.prediction.actuation import (
     Representative,
     buffer_gpu_hours,
     buffer_targets,
+    chunk_gpus,
     wanted_chunks,
 )
 from dralloc.autoscaling.prediction.baselines import (
@@ -58,9 +59,11 @@ from dralloc.autoscaling.prediction.holtwinters import (
 )
 from dralloc.autoscaling.prediction.oracle import (
     NodeSpan,
+    held_nodes,
     node_steps,
     nodes_needed,
     oracle_fleet,
+    peak_demand,
     share_of_oracle,
 )
 from dralloc.autoscaling.prediction.scores import (
@@ -127,6 +130,7 @@ __all__ = [
     "buffer_gpu_hours",
     "buffer_targets",
     "choose",
+    "chunk_gpus",
     "coverage",
     "day_bootstrap",
     "delta",
@@ -136,6 +140,7 @@ __all__ = [
     "fit_holt_winters",
     "forecast_at",
     "gang_bucket",
+    "held_nodes",
     "holt_winters",
     "horizon_steps",
     "lead_time",
@@ -146,6 +151,7 @@ __all__ = [
     "nodes_needed",
     "oracle_fleet",
     "pareto_frontier",
+    "peak_demand",
     "pinball",
     "predictor_wins",
     "refills",

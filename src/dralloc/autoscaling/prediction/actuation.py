@@ -22,6 +22,11 @@ Guards, all on by default (§9.3):
 * `max_warm_gpu_hours_per_day` caps the GPU-hours the buffers may hold in one day (the replay
   passes what the day has spent so far);
 * `forecast_only` computes and reports every target but actuates none.
+
+A chunk is as big as the class's pods are (`chunk_gpus`): a buffer of 1-GPU chunks fits in the
+free GPUs scattered over nodes and so makes no room an 8-GPU pod can use; chunks of the class's
+p90 pod (by default; `predictor.chunk` also takes `mode`, `max` or a GPU count) keep whole
+blocks free, as a CapacityBuffer of that pod would.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dralloc.autoscaling.config import Predictor
+from dralloc.autoscaling.config import ChunkStatistic, Predictor
 from dralloc.autoscaling.prediction.forecasters import Forecast
 from dralloc.autoscaling.prediction.signal import DemandClass
 
@@ -96,6 +101,40 @@ class Guards:
         return cls(
             predictor.max_warm_nodes, predictor.max_warm_gpu_hours_per_day, predictor.forecast_only
         )
+
+
+def chunk_gpus(sizes: Mapping[int, int], rule: ChunkStatistic | int, node_gpus: int) -> int:
+    """GPUs per chunk of a class whose pods asked `sizes` (GPUs per pod -> pods): the p90
+    (nearest rank, counting pods), the most common size (the larger on a tie) or the largest,
+    or the fixed count `rule`; at least 1 and at most `node_gpus` (a chunk lands on one node).
+    With no pod seen yet, one GPU.
+
+    >>> sizes = {1: 6, 8: 4}
+    >>> chunk_gpus(sizes, ChunkStatistic.P90, 8), chunk_gpus(sizes, ChunkStatistic.MODE, 8)
+    (8, 1)
+    >>> chunk_gpus({16: 1}, ChunkStatistic.MAX, 8), chunk_gpus({}, ChunkStatistic.P90, 8)
+    (8, 1)
+    """
+    if isinstance(rule, int):
+        wanted = rule
+    else:
+        counted = sorted((size, pods) for size, pods in sizes.items() if pods > 0)
+        if not counted:
+            return 1
+        if rule is ChunkStatistic.MAX:
+            wanted = counted[-1][0]
+        elif rule is ChunkStatistic.MODE:
+            wanted = max(counted, key=lambda item: (item[1], item[0]))[0]
+        else:
+            rank = math.ceil(0.9 * sum(pods for _, pods in counted))
+            seen = 0
+            wanted = counted[-1][0]
+            for size, pods in counted:
+                seen += pods
+                if seen >= rank:
+                    wanted = size
+                    break
+    return max(1, min(wanted, max(1, node_gpus)))
 
 
 def wanted_chunks(forecast: Forecast | None, state: ClassState, amount: float) -> int:

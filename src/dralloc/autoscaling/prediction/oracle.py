@@ -12,13 +12,20 @@ higher one is.
 
 Nodes needed from the first step are taken as already there (requested at 0, the start of the
 replay), like a static fleet.
+
+The replay turns the trace into the need per step with `peak_demand` (the most GPUs its pods
+would hold at once within each step if none waited) and `nodes_needed`, and holds `held_nodes`
+of the oracle's fleet at each step as capacity (spec §9.5: requested L before the first pod that
+needs it).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from dralloc.autoscaling.prediction.signal import DemandClass, DemandRecord
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,62 @@ def oracle_fleet(needed: Sequence[int], lead: int) -> list[NodeSpan]:
             request = 0 if start == 0 else max(0, start - lead)
             spans.append(NodeSpan(index, request, start, end))
     return spans
+
+
+def peak_demand(
+    records: Iterable[DemandRecord], step: float, steps: int
+) -> dict[DemandClass, list[float]]:
+    """Per class, the most demand present at any instant of each step [k*step, (k+1)*step),
+    for k < `steps`: a pod shorter than a step still counts where a sample at the step's start
+    would miss it. A record is present on [arrival, end).
+
+    >>> a = DemandClass("A100")
+    >>> peak_demand([DemandRecord(a, 10, 8, end=20), DemandRecord(a, 30, 4, end=700)], 300, 3)
+    {DemandClass(device='A100', profile='gpu', gang='1'): [8.0, 4.0, 4.0]}
+    """
+    if step <= 0:
+        raise ValueError(f"step must be > 0, got {step:g}")
+    changes: dict[DemandClass, list[tuple[float, float]]] = {}
+    for record in records:
+        end = math.inf if record.end is None else record.end
+        if end <= record.arrival:
+            continue
+        events = changes.setdefault(record.demand_class, [])
+        events.append((record.arrival, record.amount))
+        events.append((end, -record.amount))
+    peaks: dict[DemandClass, list[float]] = {}
+    for demand_class in sorted(changes):
+        # Departures before arrivals at one instant: a pod leaving at t is gone at t.
+        events = sorted(changes[demand_class], key=lambda e: (e[0], e[1] > 0))
+        row = [0.0] * steps
+        level = 0.0
+        position = 0
+        for k in range(steps):
+            start, end = k * step, (k + 1) * step
+            while position < len(events) and events[position][0] <= start:
+                level += events[position][1]
+                position += 1
+            peak = level
+            while position < len(events) and events[position][0] < end:
+                level += events[position][1]
+                position += 1
+                peak = max(peak, level)
+            row[k] = max(0.0, peak)
+        peaks[demand_class] = row
+    return peaks
+
+
+def held_nodes(spans: Sequence[NodeSpan], steps: int) -> list[int]:
+    """The oracle's nodes held (requested, not yet released) at each step k < `steps`.
+
+    >>> held_nodes(oracle_fleet([0, 0, 0, 1, 0, 0, 1, 0], lead=2), 8)
+    [0, 1, 1, 1, 1, 1, 1, 0]
+    """
+    held = [0] * steps
+    for span in spans:
+        for k in range(max(0, span.request), min(steps, span.release)):
+            held[k] += 1
+    return held
 
 
 def node_steps(spans: Sequence[NodeSpan]) -> int:

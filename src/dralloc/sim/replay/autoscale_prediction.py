@@ -16,13 +16,28 @@ to `run_once(buffer_pods=...)`, so cooldowns, limits, backoff and scale-down app
   the class's shape's Requested -> DevicesPublished delay (`lead_time`, seeded by the run).
   The class's shape is the first shape of the file publishing its GPU model.
 - **Buffers.** `buffer_targets` with the predictor's guards; each class's buffer holds
-  `chunks` copies of a representative pod: one whole GPU of the class (1 CPU, 1 GiB), named
-  `capacity-buffer-predictor-<class>-<i>` as a CapacityBuffer's chunks are. A change of any
-  buffer counts as a change of the cluster for the quiet-loop check.
+  `chunks` copies of a representative pod of k whole GPUs of the class (k CPUs, k GiB), named
+  `capacity-buffer-predictor-<class>-<i>` as a CapacityBuffer's chunks are. k is
+  `chunk_gpus` of the GPUs per pod of the class's pods arrived so far (`predictor.chunk`:
+  their p90 by default, `mode`, `max`, or a fixed count; never more than the shape's GPUs),
+  so the buffer keeps room a pending multi-GPU pod can use: 1-GPU chunks sit in GPUs left
+  free here and there and make none. A change of any buffer (its chunks or their size)
+  counts as a change of the cluster for the quiet-loop check.
+- **Oracle** (`forecaster: oracle`, §9.5, the upper bound): the one predictor that reads the
+  trace ahead. Before the run, each class's need per step is the most GPUs its pods would hold
+  at once within the step if none waited (`peak_demand`), in nodes of the class's shape
+  (`nodes_needed`); `oracle_fleet(needed, h)` requests each node h steps (the lead time plus
+  one step, as the forecasters aim) before the first step that needs it and keeps it through
+  gaps shorter than h. At each step the buffer holds the oracle fleet's GPUs beyond the demand
+  present (its "forecast" is that fleet's capacity), so the autoscaler keeps exactly those
+  nodes; its cooldowns, limits and scale-down rules still apply. Its forecast error is not
+  reported (it forecasts capacity, not demand).
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -30,14 +45,20 @@ from dralloc.autoscaling.config import AutoscalingConfig, Forecaster
 from dralloc.autoscaling.prediction import (
     ClassState,
     DemandClass,
+    DemandRecord,
     Forecast,
     ForecastStream,
     Guards,
     Representative,
     buffer_gpu_hours,
     buffer_targets,
+    chunk_gpus,
+    held_nodes,
     horizon_steps,
     lead_time,
+    nodes_needed,
+    oracle_fleet,
+    peak_demand,
     settings_for,
 )
 from dralloc.autoscaling.virtualpods import VirtualPod
@@ -48,21 +69,23 @@ from dralloc.sim.traces.timeline import ReplayTrace
 __all__ = ["PredictionSummary", "ReplayPredictor"]
 
 _DAY = 86400.0
-_BUFFER_POD_CPU_MILLI = 1000
-_BUFFER_POD_MEMORY_MIB = 1024
+_BUFFER_POD_CPU_MILLI = 1000  # per GPU of a chunk
+_BUFFER_POD_MEMORY_MIB = 1024  # per GPU of a chunk
 
 
 @dataclass(frozen=True)
 class PredictionSummary:
     """What the predictor did: samples taken, the largest buffer per class (chunks), buffer
-    GPU-hours held, and per class the mean absolute error of its forecasts against the demand
-    sampled h steps later (None before any pair exists)."""
+    GPU-hours held, per class the mean absolute error of its forecasts against the demand
+    sampled h steps later (None before any pair exists, and for the oracle), and the GPUs of
+    a chunk per class at the end of the run."""
 
     forecaster: str
     samples: int
     peak_chunks: Mapping[str, int] = field(default_factory=dict)
     buffer_gpu_hours: float = 0.0
     forecast_mae: Mapping[str, float | None] = field(default_factory=dict)
+    chunk_gpus: Mapping[str, int] = field(default_factory=dict)
 
 
 class ReplayPredictor:
@@ -92,6 +115,8 @@ class ReplayPredictor:
         self.forecasts: dict[DemandClass, list[Forecast | None]] = {}
         self.representatives: dict[DemandClass, Representative] = {}
         self.chunks: dict[DemandClass, int] = {}
+        self.sizes: dict[DemandClass, Counter[int]] = {}  # GPUs per pod -> pods seen
+        self.seen: set[str] = set()
         self.pods: tuple[VirtualPod, ...] = ()
         self.next_sample = 0.0
         self.samples = 0
@@ -99,6 +124,11 @@ class ReplayPredictor:
         self.spent_today = 0.0
         self.spent = 0.0
         self.peak: dict[DemandClass, int] = {}
+        self.oracle: dict[DemandClass, list[float]] = {}
+        if self.predictor.forecaster is Forecaster.ORACLE:
+            self.oracle = self._oracle_capacity()
+            for demand_class in sorted(self.oracle):
+                self._add_class(demand_class)
 
     @property
     def is_active(self) -> bool:
@@ -125,14 +155,20 @@ class ReplayPredictor:
         for name in present:
             pod = self.by_name.get(name)
             found = self.class_of(pod) if pod is not None else None
-            if found is not None:
-                demand[found[0]] = demand.get(found[0], 0.0) + found[1]
+            if pod is None or found is None:
+                continue
+            demand[found[0]] = demand.get(found[0], 0.0) + found[1]
+            if name not in self.seen:
+                self.seen.add(name)
+                self.sizes.setdefault(found[0], Counter())[pod.num_gpu] += 1
         for demand_class in sorted(demand):
             if demand_class not in self.streams:
                 self._add_class(demand_class)
+        step_index = math.floor(now / self.step + 1e-9)
         for demand_class, stream in self.streams.items():
             stream.append(demand.get(demand_class, 0.0))
-            self.forecasts[demand_class].append(stream.forecast())
+            self.forecasts[demand_class].append(self._forecast(demand_class, stream, step_index))
+        resized = self._resize_chunks()
         self.samples += 1
         self.next_sample = now + self.step
         day = int(now // _DAY)
@@ -149,11 +185,39 @@ class ReplayPredictor:
         chunks = {t.demand_class: t.chunks for t in targets}
         for demand_class, count in chunks.items():
             self.peak[demand_class] = max(self.peak.get(demand_class, 0), count)
-        if chunks == self.chunks:
+        if chunks == self.chunks and not resized:
             return False
         self.chunks = chunks
         self.pods = tuple(self._buffer_pods())
         return True
+
+    def _forecast(
+        self, demand_class: DemandClass, stream: ForecastStream, step_index: int
+    ) -> Forecast | None:
+        capacity = self.oracle.get(demand_class)
+        if capacity is None:
+            return stream.forecast()
+        held = capacity[min(step_index, len(capacity) - 1)] if capacity else 0.0
+        return Forecast(held, held)
+
+    def _oracle_capacity(self) -> dict[DemandClass, list[float]]:
+        """Per class, the GPUs of the oracle's fleet held at each step (module docstring)."""
+        records = []
+        last = 0.0
+        for timed in self.trace.pods:
+            found = self.class_of(timed.pod)
+            if found is None:
+                continue
+            end = None if timed.duration is None else timed.arrival + timed.duration
+            records.append(DemandRecord(found[0], timed.arrival, found[1], end))
+            last = max(last, timed.arrival if end is None else end)
+        steps = math.floor(last / self.step) + 1
+        capacity: dict[DemandClass, list[float]] = {}
+        for demand_class, peaks in peak_demand(records, self.step, steps).items():
+            node_gpus = max(1, self.shapes[self.shape_of[demand_class.device]].gpus)
+            spans = oracle_fleet(nodes_needed(peaks, node_gpus), self.horizon[demand_class.device])
+            capacity[demand_class] = [float(n * node_gpus) for n in held_nodes(spans, steps)]
+        return capacity
 
     def _add_class(self, demand_class: DemandClass) -> None:
         settings = settings_for(self.predictor, self.horizon[demand_class.device])
@@ -162,21 +226,35 @@ class ReplayPredictor:
             stream.append(0.0)
         self.streams[demand_class] = stream
         self.forecasts[demand_class] = [None] * self.samples
+        self.representatives[demand_class] = self._representative(demand_class)
+
+    def _representative(self, demand_class: DemandClass) -> Representative:
         shape = self.shape_of[demand_class.device]
-        self.representatives[demand_class] = Representative(
-            shape, 1.0, max(1, self.shapes[shape].gpus), 1.0
-        )
+        node_gpus = max(1, self.shapes[shape].gpus)
+        gpus = chunk_gpus(self.sizes.get(demand_class, {}), self.predictor.chunk, node_gpus)
+        return Representative(shape, float(gpus), max(1, node_gpus // gpus), float(gpus))
+
+    def _resize_chunks(self) -> bool:
+        """Size every class's chunk from the pods seen so far; True when one changed."""
+        resized = False
+        for demand_class, old in self.representatives.items():
+            new = self._representative(demand_class)
+            if new != old:
+                self.representatives[demand_class] = new
+                resized = True
+        return resized
 
     def _buffer_pods(self) -> list[VirtualPod]:
         pods: list[VirtualPod] = []
         for demand_class, count in sorted(self.chunks.items()):
+            gpus = round(self.representatives[demand_class].amount)
             for index in range(count):
                 name = f"capacity-buffer-{demand_class.buffer_name()}-{index}"
                 pod = TracePod(
                     name,
-                    _BUFFER_POD_CPU_MILLI,
-                    _BUFFER_POD_MEMORY_MIB,
-                    1,
+                    _BUFFER_POD_CPU_MILLI * gpus,
+                    _BUFFER_POD_MEMORY_MIB * gpus,
+                    gpus,
                     1000,
                     frozenset({demand_class.device}),
                 )
@@ -195,11 +273,14 @@ class ReplayPredictor:
                 for k, forecast in enumerate(self.forecasts[demand_class])
                 if forecast is not None and k + h < len(history)
             ]
-            maes[str(demand_class)] = sum(errors) / len(errors) if errors else None
+            maes[str(demand_class)] = (
+                sum(errors) / len(errors) if errors and not self.oracle else None
+            )
         return PredictionSummary(
             str(self.predictor.forecaster),
             self.samples,
             {str(c): n for c, n in sorted(self.peak.items())},
             self.spent,
             maes,
+            {str(c): round(r.amount) for c, r in sorted(self.representatives.items())},
         )
