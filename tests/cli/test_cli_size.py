@@ -134,8 +134,15 @@ def test_json_and_the_csv_files_hold_the_same_answer(tmp_path: Path) -> None:
         ("static", "5 x l4x2", "10.0000", "false", "false"),
         ("static", "6 x l4x2", "12.0000", "false", "false"),
     ]
+    # The command that replays it all, every value resolved (the file's target and budget).
+    command = (
+        f"dralloc size --trace {TRACE} --autoscaling {scaling} --wait-p95 600 --policy fgd "
+        "--seed 1 --budget 50"
+    )
+    assert answer["command"] == command
     page = (out / "sizing.html").read_text()
     assert "4 x l4x2 at $5,840/month ($8.00/h) meets p95 wait &lt;= 600 s" in page
+    assert f"Again: <code>{command}</code>" in page
     assert "<script src='plotly.min.js'>" in page
     assert sorted(p.name for p in out.iterdir()) == [
         "frontier.csv",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -233,9 +234,17 @@ def size_command(
     autoscaled = autoscaled_points(question, progress=autoscaled_progress, limit=left)
     points = frontier_points(answer, autoscaled)
     used = _replays_used(answer, len(autoscaled), planned)
-    written = _write_out(Path(out), answer, points, trace) if out is not None else []
+    # Every value resolved (the file's target and budget included), so the line replays the
+    # same search even after the file's sizing section changes.
+    again = ["dralloc", "size", "--trace", trace, "--autoscaling", autoscaling]
+    again += [*(("--trace-dir", trace_dir) if trace_dir is not None else ())]
+    again += ["--wait-p95", f"{question.wait_p95:g}", "--policy", policy, "--seed", str(seed)]
+    again += ["--budget", str(question.budget)]
+    command = shlex.join(again)
+    written = _write_out(Path(out), answer, points, trace, command) if out is not None else []
     if output_format is SizeFormat.json:
-        sys.stdout.write(json.dumps(answer_json(answer, points), indent=2) + "\n")
+        document = {**answer_json(answer, points), "command": command}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         sys.stdout.write(answer.sentence() + "\n")
         also = autoscaled_sentence(points)
@@ -438,7 +447,11 @@ def _print_autoscaled(points: Sequence[FrontierPoint]) -> None:
 
 
 def _write_out(
-    folder: Path, answer: SizingAnswer, points: Sequence[FrontierPoint], trace: str
+    folder: Path,
+    answer: SizingAnswer,
+    points: Sequence[FrontierPoint],
+    trace: str,
+    command: str,
 ) -> list[Path]:
     """sizing.csv (the static fleets), frontier.csv (every scaler's points) and sizing.html
     with plotly.min.js in `folder`, each through a temporary file renamed into place, so a
@@ -455,5 +468,5 @@ def _write_out(
     return [
         write_csv(folder / "sizing.csv", sizing_rows(answer, answer.runs)),
         write_frontier_csv(folder / FRONTIER_CSV, points),
-        write_frontier_page(folder / FRONTIER_PAGE, answer, points, source=trace),
+        write_frontier_page(folder / FRONTIER_PAGE, answer, points, source=trace, command=command),
     ]

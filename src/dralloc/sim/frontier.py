@@ -279,11 +279,17 @@ def write_frontier_csv(path: Path, points: Sequence[FrontierPoint]) -> Path:
 
 
 def write_frontier_page(
-    path: Path, answer: SizingAnswer, points: Sequence[FrontierPoint], *, source: str = ""
+    path: Path,
+    answer: SizingAnswer,
+    points: Sequence[FrontierPoint],
+    *,
+    source: str = "",
+    command: str = "",
 ) -> Path:
     """`sizing.html` at `path`, with `plotly.min.js` beside it: the answer, the frontier
     chart (cost versus p95 wait, one colour per scaler, the frontier of every point as a
-    line, the target as a dashed line, the answer ringed) and the table of every point."""
+    line, the target as a dashed line, the answer ringed) and the table of every point;
+    `command`, when given, is the command line that replays it all again."""
     # plotly is heavy: loaded only to draw.
     import plotly.graph_objects as go
 
@@ -387,11 +393,15 @@ def write_frontier_page(
     table = table_html(headers, rows, best=best)
     also = autoscaled_sentence(points)
     answer_html = (
-        f"<p class='headline'>{html.escape(answer.sentence())}</p>"
-        + (f"<p>{html.escape(also)}</p>" if also else "")
-    ) + (
-        f"<p class='note'>Trace {html.escape(source)}, policy {html.escape(question.policy)}, "
-        f"seed {question.seed}; a month is {HOURS_PER_MONTH:g} h.</p>"
+        (
+            f"<p class='headline'>{html.escape(answer.sentence())}</p>"
+            + (f"<p>{html.escape(also)}</p>" if also else "")
+        )
+        + (
+            f"<p class='note'>Trace {html.escape(source)}, policy {html.escape(question.policy)}, "
+            f"seed {question.seed}; a month is {HOURS_PER_MONTH:g} h.</p>"
+        )
+        + (f"<p class='note'>Again: <code>{html.escape(command)}</code></p>" if command else "")
     )
     write_plotly_js(path.parent)
     return write_page(
