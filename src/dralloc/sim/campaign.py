@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dralloc.errors import InputError, Problem
 from dralloc.sim.costs import CapacityCost, CapacityHours, capacity_cost
 from dralloc.sim.experiment import NodeUsage, run_fgd
 from dralloc.sim.fgd import ARRIVAL_AXIS, bucket
@@ -49,14 +50,23 @@ from dralloc.sim.fleet_columns import FleetColumns
 from dralloc.sim.job_replay import resolve_job_replay
 from dralloc.sim.prices import gpu_cost
 from dralloc.sim.queue_replay import KueueAdmission, QueueStats, queue_policy
-from dralloc.sim.replay import ReplayOptions, ReplaySummary, Sample, percentile, replay
+from dralloc.sim.replay import (
+    ReplayGangs,
+    ReplayOptions,
+    ReplaySummary,
+    Sample,
+    percentile,
+    replay,
+)
 from dralloc.sim.replay.autoscaled import AutoscalingSummary, ReplayAutoscaling
 from dralloc.sim.runner import RunProgress, run_all
 from dralloc.sim.traces import (
     NodeEvent,
+    ReplayTrace,
     resolve_arrival_trace,
     with_node_events,
 )
+from dralloc.sim.traces.jobs import JobTrace
 
 ALLOCATION_FILE = "allocation.csv"
 FRAGMENTATION_FILE = "fragmentation.csv"
@@ -218,18 +228,49 @@ class ReplayRun:
         return capacity_cost(self.capacity_hours(), self.catalog, prices, self.completed_gpu_hours)
 
 
-def run_replay_one(spec: RunSpec) -> ReplayRun:
+@dataclass(frozen=True)
+class PreparedReplay:
+    """What a replay of `spec` needs before it runs: the trace with the spec's node events,
+    the gangs and the job trace of a job workload (None for a pod trace), and the autoscaled
+    fleet (None: the trace's own nodes). Read-only and reusable: `admission()` makes the one
+    stateful part, the Kueue admission, afresh for each run."""
+
+    spec: RunSpec
+    trace: ReplayTrace
+    gangs: ReplayGangs | None
+    jobs: JobTrace | None
+    autoscaling: ReplayAutoscaling | None
+
+    def admission(self) -> KueueAdmission | None:
+        """A new Kueue admission for one run of `spec.queues`; None without queues."""
+        if not self.spec.queues or self.jobs is None:
+            return None
+        return KueueAdmission(self.jobs, queue_policy(self.spec.queues), replayed=self.trace)
+
+
+def prepare_replay(spec: RunSpec) -> PreparedReplay:
+    """Everything `spec`'s replay reads, read and checked (InputError naming the trace, the
+    file, object and field; `--queues` for queues asked of a trace without tenants)."""
     trace, gangs, jobs = resolve_job_replay(spec.workload, spec.trace_dir)
     trace = with_node_events(trace, spec.node_events)
-    admission: KueueAdmission | None = None
-    if spec.queues:
-        if jobs is None:
-            raise ValueError(f"{spec.workload}: queues need a job trace")
-        admission = KueueAdmission(jobs, queue_policy(spec.queues), replayed=trace)
-    options = ReplayOptions(
-        autoscaling=replay_autoscaling(spec.autoscaling, spec.autoscaling_objects)
+    if spec.queues and (jobs is None or not jobs.tenants):
+        message = (
+            f"{spec.workload} has no tenants to make queues of (a job trace with tenants is "
+            "needed: synthetic-jobs, itp-elasticflow, dlrm-jobs)"
+        )
+        raise InputError([Problem("--queues", "", "", message)])
+    autoscaling = replay_autoscaling(spec.autoscaling, spec.autoscaling_objects)
+    return PreparedReplay(spec, trace, gangs, jobs, autoscaling)
+
+
+def run_replay_one(spec: RunSpec) -> ReplayRun:
+    prepared = prepare_replay(spec)
+    trace = prepared.trace
+    admission = prepared.admission()
+    options = ReplayOptions(autoscaling=prepared.autoscaling)
+    result = replay(
+        trace, spec.policy, spec.seed, options, gangs=prepared.gangs, admission=admission
     )
-    result = replay(trace, spec.policy, spec.seed, options, gangs=gangs, admission=admission)
     figures: dict[str, Any] = {}
     if admission is not None:
         stats = admission.queue_stats(result.end_time, [pod.node for pod in result.pods])
