@@ -4,13 +4,13 @@ autoscaled fleet (`autoscaled.FleetCluster`) act through.
 
 Owns the records of waiting and running pods, each pod's outcome so far (state, first start,
 and start, end and node of its last run), the runs evicted before completing
-(`results.Eviction`, with their cause), which pods run on which node, and the count of
+(`evictions.Eviction`, with their cause), which pods run on which node, and the count of
 scheduling attempts. An evicted pod that is pending again has no last run: its start, end
 and node are cleared, so a pod re-queued and still pending (or running again) at the end
-never reports an earlier run's times. The scheduler
-cache and the queue are changed only through their methods; time, capacity and the
-hopeless-retry shortcut's memory belong to the parts it is given (`virtualtime`, `measures`,
-`retries`). The engine (`engine.py`) drives it.
+never reports an earlier run's times. The scheduler cache and the queue are changed only
+through their methods; time, capacity and the hopeless-retry shortcut's memory belong to
+the parts it is given (`virtualtime`, `measures`, `retries`). The engine (`engine.py`)
+drives it.
 """
 
 from __future__ import annotations
