@@ -222,7 +222,7 @@ def test_a_cluster_autoscaler_file_is_replayed_beside_the_static_fleets_within_t
 ) -> None:
     # max 2: the sweep's factors give max 1 (x0.25, x0.5: min 1) and 2 (x0.75, x1); the
     # predictor adds 4 more (q 0.5, 0.8, 0.9, 0.95): 6 autoscaled configurations.
-    sizing = "sizing: {constraint: {waitP95: 600s}}\npredictor: {forecaster: seasonal-naive}"
+    sizing = "sizing: {constraint: {waitP95: 600s}}\npredictor: {forecaster: seasonal-quantile}"
     scaling = write(tmp_path, "fleet.yaml", fleet(sizing, mode="cluster-autoscaler", top=2))
     result = invoke("size", "--trace", TRACE, "--autoscaling", scaling, "--budget", "3")
     assert result.exit_code == 1, result.stderr  # no static fleet of at most 2 nodes meets it

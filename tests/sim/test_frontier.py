@@ -91,16 +91,16 @@ def test_cluster_autoscaler_max_is_swept_never_below_min_each_distinct_once(
 def test_a_files_predictor_is_replayed_at_each_quantile_beside_the_reactive_points(
     catalog: Catalog,
 ) -> None:
-    seasonal = predictor("seasonal-naive", q=0.7, period="1h", step=300)
+    seasonal = predictor("seasonal-quantile", q=0.7, period="1h", step=300)
     config = load(config_text(predictor=seasonal), catalog)
     configs = autoscaled_configs(config, factors=(0.5, 1.0))
     assert [(p, label) for p, label, _ in configs] == [
         ("none", "max x0.5: small <= 4"),
         ("none", "max x1: small <= 8"),
-        ("seasonal-naive q=0.5", "max x1: small <= 8"),
-        ("seasonal-naive q=0.8", "max x1: small <= 8"),
-        ("seasonal-naive q=0.9", "max x1: small <= 8"),
-        ("seasonal-naive q=0.95", "max x1: small <= 8"),
+        ("seasonal-quantile q=0.5", "max x1: small <= 8"),
+        ("seasonal-quantile q=0.8", "max x1: small <= 8"),
+        ("seasonal-quantile q=0.9", "max x1: small <= 8"),
+        ("seasonal-quantile q=0.95", "max x1: small <= 8"),
     ]
     # The reactive points run without the predictor; the others with it, at their q only.
     assert [c.predictor.forecaster for _, _, c in configs[:2]] == [Forecaster.NONE] * 2
@@ -113,11 +113,23 @@ def test_a_files_predictor_is_replayed_at_each_quantile_beside_the_reactive_poin
     )
     assert [(p, label) for p, label, _ in autoscaled_configs(pools, quantiles=(0.9,))] == [
         ("none", "as written"),
-        ("seasonal-naive q=0.9", "as written"),
+        ("seasonal-quantile q=0.9", "as written"),
     ]
     assert predictor_note(config) == (
-        "fleet.yaml: predictor seasonal-naive replayed at q = 0.5, 0.8, 0.9, 0.95 (the "
+        "fleet.yaml: predictor seasonal-quantile replayed at q = 0.5, 0.8, 0.9, 0.95 (the "
         "file's 0.7 aside), beside the reactive points (predictor none)"
+    )
+    # A forecaster whose q-quantile is its point is replayed once: q would change nothing.
+    naive = load(config_text(predictor=predictor("ewma-peak", q=0.7, window=600)), catalog)
+    once = autoscaled_configs(naive, factors=(1.0,))
+    assert [(p, label) for p, label, _ in once] == [
+        ("none", "max x1: small <= 8"),
+        ("ewma-peak", "max x1: small <= 8"),
+    ]
+    assert once[1][2].predictor == naive.predictor
+    assert predictor_note(naive) == (
+        "fleet.yaml: predictor ewma-peak replayed once beside the reactive points (predictor "
+        "none): its forecast is its point, whatever q"
     )
 
 

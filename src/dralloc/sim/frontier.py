@@ -11,8 +11,11 @@ the same policy and seed:
 * `karpenter`: the file as written (one point: its pools' limits are its own sweep, not
   made here);
 * both reactive (predictor `none`); then, when the file sets a predictor, the file as
-  written with that predictor at each quantile of `QUANTILES` (§9.3: "report results for
-  q ∈ {0.5, 0.8, 0.9, 0.95}"), labelled `<forecaster> q=<q>`.
+  written with that predictor: at each quantile of `QUANTILES` (§9.3: "report results for
+  q ∈ {0.5, 0.8, 0.9, 0.95}"), labelled `<forecaster> q=<q>`, for the forecasters whose
+  F_q depends on q (`seasonal-quantile`, `holt-winters`); once, labelled `<forecaster>`,
+  for those whose F_q is their point (`seasonal-naive`, `ewma-peak`, §9.2), where a sweep
+  would replay the same run four times.
 
 Every point is one replay, counted against the sizing's run budget: `dralloc size` keeps
 one replay per configuration out of the static search's share (all but one run, at most)
@@ -76,6 +79,8 @@ FRONTIER_CSV = "frontier.csv"
 FRONTIER_PAGE = "sizing.html"
 MAX_FACTORS = (0.25, 0.5, 0.75, 1.0)
 QUANTILES = (0.5, 0.8, 0.9, 0.95)  # §9.3
+# §9.2: the forecasters whose q-quantile is more than their point.
+SWEPT = frozenset({Forecaster.SEASONAL_QUANTILE, Forecaster.HOLT_WINTERS})
 STATIC = "static"
 NO_PREDICTOR = "none"
 
@@ -145,7 +150,9 @@ def autoscaled_configs(
     else:
         return []
     forecaster = config.predictor.forecaster
-    if forecaster is not Forecaster.NONE:
+    if forecaster is not Forecaster.NONE and forecaster not in SWEPT:
+        out.append((str(forecaster), written, with_predictor))
+    elif forecaster is not Forecaster.NONE:
         for q in quantiles:
             predictor = dataclasses.replace(config.predictor, quantile=q)
             out.append(
@@ -420,21 +427,28 @@ def autoscaled_sentence(points: Sequence[FrontierPoint]) -> str | None:
     if not meeting:
         return None
     best = min(meeting, key=lambda p: (p.usd_per_hour, p.wait_p95))
+    predicted = f", predictor {best.predictor}" if best.predictor != NO_PREDICTOR else ""
     return (
-        f"{best.scaler} ({best.configuration}) meets it too at a mean "
+        f"{best.scaler} ({best.configuration}{predicted}) meets it too at a mean "
         f"${best.usd_per_month:,.0f}/month (${best.usd_per_hour:,.2f}/h), p95 wait "
         f"{format_wait(best.wait_p95)}"
     )
 
 
 def predictor_note(config: AutoscalingConfig) -> str | None:
-    """A line saying how the file's predictor is replayed (at each q of `QUANTILES`, beside
-    the reactive points), or that a static file never uses it; None when it sets none."""
+    """A line saying how the file's predictor is replayed (at each q of `QUANTILES`, or once
+    when q does not change its forecast, beside the reactive points), or that a static file
+    never uses it; None when it sets none."""
     forecaster = config.predictor.forecaster
     if forecaster is Forecaster.NONE:
         return None
     if config.mode not in (Mode.CLUSTER_AUTOSCALER, Mode.KARPENTER):
         return f"{config.file}: predictor {forecaster} is not used: mode {config.mode} never scales"
+    if forecaster not in SWEPT:
+        return (
+            f"{config.file}: predictor {forecaster} replayed once beside the reactive points "
+            "(predictor none): its forecast is its point, whatever q"
+        )
     quantiles = ", ".join(f"{q:g}" for q in QUANTILES)
     return (
         f"{config.file}: predictor {forecaster} replayed at q = {quantiles} (the file's "
