@@ -134,9 +134,10 @@ def _wait(
     if launch is not None and launch.node not in ready:
         life = next(n.lifecycle for n in k.fleet.nodes() if n.name == launch.node)
         assert command.queued_at is not None
+        # A failed launch shows when its launch would have ended (`Karpenter` deletes the
+        # NodeClaim then), as upstream's NodeClaim disappears after the provider's error.
         if (
-            life.launch_failed
-            or life.is_deleting(now)
+            life.is_deleting(now)
             or (life.gone_at is not None and life.gone_at <= now)
             or now >= command.queued_at + QUEUE_TIMEOUT
         ):
