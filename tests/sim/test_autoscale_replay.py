@@ -312,3 +312,24 @@ def test_trace_pods_are_a_job_s_pods_so_scale_down_drains_a_half_used_node(
     assert (b.scale_downs, b.evicted_pods, b.nodes_removed) == (0, 0, 0)
     assert [p.node for p in owned.pods if p.state is PodState.RUNNING] == ["l4-0001"] * 2
     assert (a.fleet_size[-1][1], b.fleet_size[-1][1]) == (1, 2)
+
+
+def test_nodes_kept_forever_are_reported_with_their_hours_and_cost(catalog: Catalog) -> None:
+    # Two start-up nodes (min 2): a pod that never ends holds one, the min the other.
+    pods: list[tuple[float, float | None]] = [(0.0, None), (0.0, 1200.0), (0.0, 1200.0)]
+    text = config_text(group="{name: l4, shape: l4x2, min: 2, max: 3}")
+    result = run(catalog, text, pods)
+    summary = result.autoscaling
+    assert summary is not None and summary.nodes_removed == 0
+    kept = summary.kept_forever
+    assert set(kept) == {"MinSize", "NeverEndingPods"}
+    endless = next(p.node for p in result.pods if p.end is None)
+    assert kept["NeverEndingPods"].nodes == (endless,)
+    assert set(kept["MinSize"].nodes) == {"l4-0000", "l4-0001"} - {endless}
+    hours = result.end_time / 3600.0
+    for each in kept.values():
+        assert each.node_hours == pytest.approx(hours)
+        assert each.billed_usd == pytest.approx(2.0 * hours)
+    # Without a min or an endless pod, nothing is kept.
+    quiet = run(catalog, config_text(), [(0.0, 600.0)]).autoscaling
+    assert quiet is not None and quiet.kept_forever == {}

@@ -1,21 +1,47 @@
 """What an autoscaled fleet did over one run (spec/autoscaling.md §11): the `AutoscalingSummary`
 a `ReplayResult` carries, and `summarize`, which reads it off a finished `FleetDriver`
 (`replay.autoscaled`). Reads only; changes nothing.
+
+Nodes kept forever (§12): a fleet node still there at the end of the run (launched, not
+deleting) that no autoscaler would ever remove, by `KeptReason`: it runs a pod that never ends
+(a trace pod without a duration, as DLRM's instances still running at the trace's end), or, on
+no such pod, its group is at its `min` size (cluster-autoscaler and static mode never go below
+it; a static fleet is its `min` nodes). Each reason gets its nodes, and the node-hours and USD
+they were billed over the whole run, so a report can say what they account for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from dralloc.autoscaling.decisions import ScaleDown, ScaleUp, ScaleUpFailure
+from dralloc.autoscaling.lifecycle import Billing
 from dralloc.sim.replay.autoscale_prediction import PredictionSummary
 
 if TYPE_CHECKING:
     from dralloc.sim.replay.autoscaled import FleetDriver
 
-__all__ = ["AutoscalingSummary", "summarize"]
+__all__ = ["AutoscalingSummary", "KeptNodes", "KeptReason", "kept_forever", "summarize"]
+
+
+class KeptReason(StrEnum):
+    """Why a node is never scaled down (module docstring)."""
+
+    NEVER_ENDING_PODS = "NeverEndingPods"
+    MIN_SIZE = "MinSize"
+
+
+@dataclass(frozen=True)
+class KeptNodes:
+    """The nodes kept for one reason, and the node-hours (launch to the end) and USD they
+    were billed over the run."""
+
+    nodes: tuple[str, ...]
+    node_hours: float
+    billed_usd: float
 
 
 @dataclass(frozen=True)
@@ -29,7 +55,8 @@ class AutoscalingSummary:
     nodes disrupted (per method in `disrupted_by_method`), `failed_scale_ups` failed or
     timed-out launches; `interruptions` spot notices; `upstream_unsupported_pods` the pods
     Karpenter v1.14 would not have provisioned for, by reason (§5.3). `prediction`: what the
-    predictor did (`replay.autoscale_prediction`), None without one."""
+    predictor did (`replay.autoscale_prediction`), None without one. `kept_forever`: the
+    nodes never scaled down, by `KeptReason` (module docstring)."""
 
     mode: str
     nodes_requested: int
@@ -49,6 +76,7 @@ class AutoscalingSummary:
     interruptions: int = 0
     upstream_unsupported_pods: Mapping[str, int] = field(default_factory=dict)
     prediction: PredictionSummary | None = None
+    kept_forever: Mapping[str, KeptNodes] = field(default_factory=dict)
 
     @property
     def billed_total(self) -> float:
@@ -112,4 +140,46 @@ def summarize(driver: FleetDriver, end: float) -> AutoscalingSummary:
         interruptions=interruptions,
         upstream_unsupported_pods=gaps,
         prediction=driver.predictor.summary() if driver.predictor is not None else None,
+        kept_forever=kept_forever(driver, end),
     )
+
+
+def kept_forever(driver: FleetDriver, end: float) -> dict[str, KeptNodes]:
+    """The fleet's nodes at `end` that no autoscaler would remove, by reason (module doc)."""
+    endless = {t.pod.name for t in driver.engine.trace.pods if t.duration is None}
+    hosts_endless = {
+        pod.spec.node_name for pod in driver.engine.bound_pods() if pod.metadata.name in endless
+    }
+    mins = {group.name: group.min_size for group in driver.config.node_groups}
+    live = [
+        node
+        for node in driver.fleet.nodes()
+        if not node.lifecycle.launch_failed
+        and node.lifecycle.launched_at <= end
+        and not node.lifecycle.is_deleting(end)
+        and (node.lifecycle.gone_at is None or node.lifecycle.gone_at > end)
+    ]
+    live_in_group: dict[str, int] = {}
+    for node in live:
+        live_in_group[node.group] = live_in_group.get(node.group, 0) + 1
+    kept: dict[KeptReason, list[tuple[str, float, float]]] = {}
+    launched = Billing(0.0, minimum_seconds=0.0)
+    for node in live:
+        if node.name in hosts_endless:
+            reason = KeptReason.NEVER_ENDING_PODS
+        elif live_in_group[node.group] <= mins.get(node.group, 0):
+            reason = KeptReason.MIN_SIZE
+        else:
+            continue
+        window = node.lifecycle.billing_window(launched, end)
+        seconds = window[1] - window[0] if window is not None else 0.0
+        usd = node.lifecycle.cost(node.billing, end)
+        kept.setdefault(reason, []).append((node.name, seconds / 3600.0, usd))
+    return {
+        str(reason): KeptNodes(
+            tuple(name for name, _, _ in rows),
+            sum(hours for _, hours, _ in rows),
+            sum(usd for _, _, usd in rows),
+        )
+        for reason, rows in sorted(kept.items())
+    }
