@@ -227,7 +227,10 @@ def test_a_cluster_autoscaler_file_is_replayed_beside_the_static_fleets_within_t
     result = invoke("size", "--trace", TRACE, "--autoscaling", scaling, "--budget", "3")
     assert result.exit_code == 1, result.stderr  # no static fleet of at most 2 nodes meets it
     lines = result.stdout.splitlines()
-    title = "cluster-autoscaler, same trace, policy and seed (USD/h: billed over the replay)"
+    title = (
+        "cluster-autoscaler, same trace, policy and seed (USD/h: billed over the replay; p95 "
+        "wait: to the run that completed, evicted runs waited through)"
+    )
     start = lines.index(title)
     assert lines[start + 1].split()[:4] == ["configuration", "predictor", "USD/h", "USD/month"]
     assert [line.split(":")[0] for line in lines[start + 2 : -1]] == ["max x0.25", "max x0.75"]

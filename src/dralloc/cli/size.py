@@ -426,7 +426,8 @@ def _print_autoscaled(points: Sequence[FrontierPoint]) -> None:
                 Column("meets", "right"),
                 Column("frontier", "right"),
             ],
-            title=f"{scaler}, same trace, policy and seed (USD/h: billed over the replay)",
+            title=f"{scaler}, same trace, policy and seed (USD/h: billed over the replay; p95 "
+            "wait: to the run that completed, evicted runs waited through)",
             title_left=True,
         )
         for p in points:
