@@ -158,3 +158,15 @@ def test_chunks_of_the_class_p90_pod_make_room_a_2_gpu_pod_can_use(catalog: Cata
     assert a is not None and b is not None and a.prediction and b.prediction
     assert a.prediction.chunk_gpus == {"L4/gpu/1": 2}
     assert b.prediction.chunk_gpus == {"L4/gpu/1": 1}
+
+
+def test_the_oracle_holds_each_burst_s_nodes_in_karpenter_mode_too(catalog: Catalog) -> None:
+    # Batch pods: consolidation only of empty nodes (the default would move running pods).
+    text = config_text("karpenter", "predictor: {forecaster: oracle}\n").replace(
+        "shapes: [l4x2]}", "shapes: [l4x2], disruption: {consolidationPolicy: WhenEmpty}}"
+    )
+    oracle = run(catalog, text)
+    assert waits(oracle)[3:] == [0.0] * 9
+    summary = oracle.autoscaling
+    assert summary is not None and summary.prediction is not None
+    assert summary.prediction.forecaster == "oracle"
