@@ -379,6 +379,7 @@ def answer_json(answer: SizingAnswer, points: Sequence[FrontierPoint] = ()) -> d
         "maxNodes": dict(question.max_nodes),
         "budget": question.budget,
         "budgetExhausted": answer.exhausted,
+        "staticBudget": answer.budget,
         "replays": answer.replays + sum(1 for p in points if p.scaler != STATIC),
         "neighboursChecked": [dict(fleet) for fleet in answer.neighbours],
         "chosen": None if answer.chosen is None else _run_json(answer.chosen, target),

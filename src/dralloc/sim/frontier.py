@@ -28,9 +28,10 @@ counts pods that never start as waiting forever (`sizing.p95_with_never`), and a
 the target only when every pod started (`FleetRun.meets`). The **frontier** is one, over
 every scaler: a point is on it when no other point, of any scaler, costs no more and waits no
 longer with one of the two strictly less (a point with pods never started waiting forever).
-A karpenter run dearer and slower than a static fleet is off it. **Evictions** (pods put off
-a leaving node and re-queued: consolidation, expiry, interruption) are counted beside the
-wait, since a re-queued pod's wait runs from its arrival to its last start.
+A karpenter run dearer and slower than a static fleet is off it. **Evictions** (runs stopped
+before completing: consolidation, expiry, interruption, scale-down) are counted beside the
+wait with the GPU-hours they lost and the p95 wait to a pod's first start, since an evicted
+pod's wait runs from its arrival to the start of the run that completed.
 
 Writes nothing but through `write_frontier_csv` / `write_frontier_page` (a temporary file
 renamed into place: `sizing.write_csv`, `sim.pages`).
@@ -88,7 +89,7 @@ NO_PREDICTOR = "none"
 @dataclass(frozen=True)
 class FrontierPoint:
     """One configuration replayed: its scaler (`static`, `cluster-autoscaler`, `karpenter`),
-    predictor (`none`, `seasonal-naive q=0.9`), what was set (`2 x l4x4`, `max x0.5: l4x2
+    predictor (`none`, `seasonal-quantile q=0.9`), what was set (`2 x l4x4`, `max x0.5: l4x2
     <= 3, l4x4 <= 2`), USD per hour (see the module docstring), the p95 wait (inf: too many
     pods never started), the pods never started, whether it meets the target, is on the
     frontier, is the answer; the evictions of its replay, the GPU-hours they lost and the p95

@@ -25,11 +25,11 @@ file and says what to write.
   (those not run yet, within the budget) and the cheapest fleet meeting the target wins.
 * **The answer** is the cheapest fleet meeting `p95 wait <= target` (ties: the shorter wait),
   with the Pareto frontier of cost versus p95 wait over every fleet run.
-* **Evictions** are counted per run (runs stopped before completing: a spot interruption of
-  a static node, an autoscaler's deletion) with the GPU-hours they lost, and beside the p95
-  wait (arrival to the start of the run that completed, lost runs waited through) stands the
-  p95 wait to a pod's first start (the scheduler's own delay), so a short first wait bought
-  with restarted work shows.
+* **Evictions** are counted per run (runs stopped before completing: an autoscaled node's
+  deletion or spot interruption; a static fleet's replay loses no node, so its runs count
+  none) with the GPU-hours they lost, and beside the p95 wait (arrival to the start of the
+  run that completed, lost runs waited through) stands the p95 wait to a pod's first start
+  (the scheduler's own delay), so a short first wait bought with restarted work shows.
 
     question = sizing_question(trace, config, catalog, wait_p95=600.0)
     answer = size(question)
