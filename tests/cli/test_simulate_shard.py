@@ -86,7 +86,9 @@ def test_shards_run_as_processes_merge_into_the_files_of_one_run(tmp_path: Path)
     assert footer is not None and "--shard" not in footer.group(0)
 
 
-def test_fgd_shards_merge_into_the_files_of_one_run(tmp_path: Path) -> None:
+def test_fgd_shards_merge_into_the_files_of_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     campaign = [
         *("simulate", "--trace-dir", str(_openb(tmp_path)), "--policy", "fgd,random"),
         *("--seeds", "1-2", "--jobs", "1"),
@@ -94,16 +96,12 @@ def test_fgd_shards_merge_into_the_files_of_one_run(tmp_path: Path) -> None:
     _invoke(*campaign, "--out", str(tmp_path / "single"))
     for k in (1, 2):
         _invoke(*campaign, "--shard", f"{k}/2", "--out", str(tmp_path / f"shard-{k}"))
-    _invoke("simulate", "merge", str(tmp_path / "shard-1"), str(tmp_path / "shard-2"))
-    merged = Path("simulation")
-    try:
-        for name in ("allocation.csv", "fragmentation.csv"):
-            assert (merged / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
-        assert _report(merged) == _report(tmp_path / "single")
-    finally:
-        for entry in merged.iterdir():
-            entry.unlink()
-        merged.rmdir()
+    monkeypatch.chdir(tmp_path)  # merge's --out defaults to ./simulation, as simulate's
+    _invoke("simulate", "merge", "shard-1", "shard-2")
+    for name in ("allocation.csv", "fragmentation.csv"):
+        merged = (tmp_path / "simulation" / name).read_bytes()
+        assert merged == (tmp_path / "single" / name).read_bytes()
+    assert _report(tmp_path / "simulation") == _report(tmp_path / "single")
 
 
 @pytest.mark.parametrize(

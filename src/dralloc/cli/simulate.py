@@ -30,7 +30,16 @@ summary table, CSV files and report.html.
   `cluster-autoscaler`) replaces the trace's nodes with an autoscaled fleet
   (`sim.replay.autoscaled`): nodes requested, provisioned with the shapes' delays, billed per
   node-hour and removed on the virtual clock. Adds the fleet's columns to replay.csv and the
-  fleet's billed USD, scale-ups and scale-downs to the table.
+  fleet's billed USD, scale-ups and scale-downs to the table. `--autoscaling-objects FILE`
+  adds CapacityBuffers, ProvisioningRequests and their templates from manifests
+  (`ReplayAutoscaling.objects`).
+
+`--shard K/N` (either mode) runs only shard K of N of the campaign (`sim.shards`: the runs whose
+index in the campaign's order is K-1 modulo N) and writes to --out the shard's raw results
+instead of the CSVs and report; `dralloc simulate merge DIR...` (a subcommand: `simulate` is a
+group whose callback runs the campaign when no subcommand is named) reads the shard folders
+back, refuses shards of other campaigns, missing or given twice, and writes the CSVs, report
+and table one unsharded run would. The tables of both are `cli.simulate_tables`.
 
 Both modes price capacity (`--price` over illustrative defaults, `sim.prices`; the cost model
 is `sim.costs`) and write report.html with plotly.min.js beside it (`--format pdf|png` adds
@@ -61,6 +70,17 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from dralloc.cli.commands import CONTEXT_SETTINGS, epilog
+from dralloc.cli.simulate_merge import MERGE_EPILOG, MERGE_SHORT_HELP, merge_command
+from dralloc.cli.simulate_output import (
+    EXIT_INPUT,
+    EXIT_OK,
+    FORMATS,
+    Output,
+    fail,
+    fgd_writers,
+    parse_shard_option,
+    replay_writers,
+)
 from dralloc.errors import InputError
 
 if TYPE_CHECKING:
@@ -71,29 +91,20 @@ if TYPE_CHECKING:
 
     from dralloc.sim.campaign import ReplayRun, RunCurves, RunSpec
     from dralloc.sim.progress import CampaignClock
-    from dralloc.sim.provenance import Provenance, TraceSource
+    from dralloc.sim.provenance import Provenance
     from dralloc.sim.runner import RunProgress
-    from dralloc.sim.shards import Shard
     from dralloc.sim.traces.timeline import NodeEvent
 
     Writer = Callable[[Path], list[Path]]
 
 _R = TypeVar("_R", bound="RunCurves | ReplayRun")
 
-EXIT_OK = 0
-EXIT_INPUT = 2
-FORMATS = ("html", "pdf", "png")
 DEFAULT_SEEDS = "42-44"  # 3 seeds, about 3 minutes with --jobs 2; the paper ran 42-51
 MODES = ("fgd", "replay")
 # The simulator's policies (`dralloc.sim.experiment.POLICIES`), spelled out here so that the
 # help and the default need no import of the simulator; a test checks that they agree.
 POLICIES = ("random", "dotprod", "clustering", "packing", "bestfit", "fgd")
 _SEEDS = re.compile(r"^(\d+)(?:-(\d+))?$")
-
-
-def _fail(message: str) -> typer.Exit:
-    sys.stderr.write(message + "\n")
-    return typer.Exit(EXIT_INPUT)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -329,24 +340,24 @@ def simulate_command(
     from dralloc.sim.traces.openb import DEFAULT_WORKLOAD, expand_workloads
 
     if mode not in MODES:
-        raise _fail(f"--mode {mode}: expected fgd or replay")
+        raise fail(f"--mode {mode}: expected fgd or replay")
     policies = [p.strip() for p in policy.split(",") if p.strip()]
     unknown = [p for p in policies if p not in POLICIES]
     if unknown or not policies:
-        raise _fail(
+        raise fail(
             f"--policy: unknown {', '.join(unknown) or '(none)'} (known: {', '.join(POLICIES)})"
         )
     try:
         seed_list = parse_seeds(seeds)
     except ValueError as err:
-        raise _fail(f"--seeds: {err}") from err
+        raise fail(f"--seeds: {err}") from err
     if jobs is None:
         jobs = usable_cores()
     if jobs < 1:
-        raise _fail("--jobs: must be at least 1")
+        raise fail("--jobs: must be at least 1")
     if output_format not in FORMATS:
-        raise _fail(f"--format {output_format}: expected html, pdf or png")
-    selected = _parse_shard(shard)
+        raise fail(f"--format {output_format}: expected html, pdf or png")
+    selected = parse_shard_option(shard)
     workloads = expand_workloads(trace or [DEFAULT_WORKLOAD])
     directory = Path(out)
     queue_list = [""]
@@ -354,11 +365,11 @@ def simulate_command(
         from dralloc.sim.queue_replay import parse_queue_policies
 
         if mode != "replay":
-            raise _fail("--queues: queues apply to --mode replay only")
+            raise fail("--queues: queues apply to --mode replay only")
         try:
             queue_list = parse_queue_policies(queues)
         except ValueError as err:
-            raise _fail(f"--queues: {err}") from err
+            raise fail(f"--queues: {err}") from err
     specs = [
         RunSpec(workload, name, seed, trace_dir, queues=queue)
         for workload in workloads
@@ -368,146 +379,23 @@ def simulate_command(
     ]
     if autoscaling is not None:
         if mode != "replay":
-            raise _fail("--autoscaling: an autoscaled fleet applies to --mode replay only")
+            raise fail("--autoscaling: an autoscaled fleet applies to --mode replay only")
         if any("+tas" in queue for queue in queue_list):
             # TAS's domains are the trace's nodes, labelled by rack at admission's start; the
             # fleet's nodes come and go with no rack, so gangs would wait for domains forever.
-            raise _fail("--queues: +tas cannot be combined with --autoscaling yet")
+            raise fail("--queues: +tas cannot be combined with --autoscaling yet")
         specs = [dataclasses.replace(spec, autoscaling=autoscaling) for spec in specs]
     if autoscaling_objects is not None:
         if autoscaling is None:
-            raise _fail("--autoscaling-objects: needs --autoscaling (the fleet they act on)")
+            raise fail("--autoscaling-objects: needs --autoscaling (the fleet they act on)")
         objects = autoscaling_objects
         specs = [dataclasses.replace(spec, autoscaling_objects=objects) for spec in specs]
-    output = _Output(directory, output_format, seed_list, selected)
+    output = Output(directory, output_format, seed_list, selected)
     if mode == "replay":
         _replay(specs, workloads, trace_dir, price, node_events, output, jobs)
     else:
         _fgd(specs, workloads, trace_dir, price, node_events, output, jobs)
     raise typer.Exit(EXIT_OK)
-
-
-def _parse_shard(text: str | None) -> Shard | None:
-    if text is None:
-        return None
-    from dralloc.sim.shards import parse_shard
-
-    try:
-        return parse_shard(text)
-    except ValueError as err:
-        raise _fail(f"--shard: {err}") from err
-
-
-class _Output:
-    """Where and how the files go: the --out folder (written whole), the format, the
-    provenance gathered while the inputs are checked, and with --shard the shard whose raw
-    results go there instead of the CSVs and report."""
-
-    def __init__(
-        self,
-        directory: Path,
-        output_format: str,
-        seeds: Sequence[int],
-        shard: Shard | None = None,
-    ) -> None:
-        from dralloc.sim.outdir import OutputFolder
-
-        self.directory = directory
-        self.folder = OutputFolder(directory)
-        self.format = output_format
-        self.seeds = tuple(seeds)
-        self.traces: list[TraceSource] = []
-        self.chromium = ""
-        self.shard = shard
-
-    def select(self, specs: Sequence[RunSpec]) -> list[RunSpec]:
-        """The runs this command runs: the shard's part of the campaign, or all of it."""
-        return list(specs) if self.shard is None else self.shard.select(specs)
-
-    def shard_writer(
-        self,
-        mode: str,
-        specs: Sequence[RunSpec],
-        runs: Sequence[RunCurves | ReplayRun],
-        prices: dict[str, float],
-    ) -> Writer:
-        """The writer of the shard's folder: its runs and the manifest naming the campaign."""
-        from datetime import UTC, datetime
-
-        from dralloc.sim.shards import ShardManifest, campaign_digest, write_shard
-
-        assert self.shard is not None
-        version = self.provenance().version
-        manifest = ShardManifest(
-            campaign=campaign_digest(mode, specs, prices, self.traces, version),
-            mode=mode,
-            version=version,
-            shard=self.shard.index,
-            shards=self.shard.count,
-            runs=tuple(self.shard.indices(len(specs))),
-            specs=tuple(specs),
-            prices=dict(prices),
-            traces=tuple(self.traces),
-            seeds=self.seeds,
-            command=_campaign_command(sys.argv[1:]),
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        return lambda staging: write_shard(staging, manifest, runs)
-
-    def check(self) -> None:
-        """Every problem with the output before the first run (exit 2)."""
-        try:
-            self.folder.check()
-            if self.format != "html":
-                from dralloc.sim.export import find_chromium
-
-                self.chromium = find_chromium()
-        except InputError as err:
-            raise _fail(str(err)) from err
-
-    def add_trace(self, workload: str, files: Sequence[str]) -> None:
-        from dralloc.sim.provenance import trace_source
-
-        self.traces.append(trace_source(workload, files))
-
-    def write(self, writers: Sequence[Callable[[Path], list[Path]]]) -> list[Path]:
-        """Every writer into a staging folder, the export, then the swap; the final paths."""
-        from dralloc.sim.export import export
-        from dralloc.sim.pages import REPORT_FILE
-
-        try:
-            with self.folder.staging() as staging:
-                names = [path.name for writer in writers for path in writer(staging)]
-                if self.format != "html":
-                    report = staging / REPORT_FILE
-                    target = staging / f"report.{self.format}"
-                    names.append(export(report, target, self.format, self.chromium).name)
-                self.folder.commit(staging)
-        except InputError as err:
-            raise _fail(str(err)) from err
-        except OSError as err:
-            raise _write_failed(self.directory, err) from err
-        return [self.directory / name for name in names]
-
-    def provenance(self) -> Provenance:
-        from dralloc.sim.provenance import Provenance
-
-        return Provenance.now(["dralloc", *sys.argv[1:]], self.traces, self.seeds)
-
-
-def _campaign_command(args: Sequence[str]) -> tuple[str, ...]:
-    """`dralloc simulate ...` as one unsharded run of the campaign: without --shard and
-    --out (each shard's own), for the merged report's provenance."""
-    kept: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in ("--shard", "--out"):
-            skip = True
-        elif not arg.startswith(("--shard=", "--out=")):
-            kept.append(arg)
-    return ("dralloc", *kept)
 
 
 def _trace_files(workload: str, trace_dir: str | None, source: str) -> list[str]:
@@ -605,10 +493,6 @@ def _stoppable(console: Console, total: int, done: Callable[[], int]) -> Iterato
             raise _interrupted(console, total, done(), stop.signum) from None
 
 
-def _write_failed(directory: Path, err: OSError) -> typer.Exit:
-    return _fail(f"--out {directory}: cannot write: {err.strerror or err}")
-
-
 def _prices(price: str | None) -> dict[str, float]:
     from dralloc.sim.prices import DEFAULT_PRICES, parse_prices
 
@@ -617,7 +501,7 @@ def _prices(price: str | None) -> dict[str, float]:
         try:
             prices.update(parse_prices(price))
         except ValueError as err:
-            raise _fail(f"--price: {err}") from err
+            raise fail(f"--price: {err}") from err
     return prices
 
 
@@ -628,7 +512,7 @@ def _check_prices(
 
     missing = missing_prices(codes, catalog, prices)
     if missing:
-        raise _fail(
+        raise fail(
             f"--price: no price for GPU model {', '.join(missing)} of {workload}: "
             f"add {','.join(f'{m}=USD' for m in missing)} (USD per GPU-hour)"
         )
@@ -644,7 +528,7 @@ def _check_price_names(price: str | None, known: set[str]) -> None:
     try:
         check_price_models(parse_prices(price), {*DEFAULT_PRICES, *known})
     except ValueError as err:
-        raise _fail(f"--price: {err}") from err
+        raise fail(f"--price: {err}") from err
 
 
 def _fgd(
@@ -653,7 +537,7 @@ def _fgd(
     trace_dir: str | None,
     price: str | None,
     node_events: str | None,
-    output: _Output,
+    output: Output,
     jobs: int,
 ) -> None:
     from rich.console import Console
@@ -664,12 +548,12 @@ def _fgd(
     from dralloc.sim.traces.resolve import resolve_arrival_trace
 
     if node_events is not None:
-        raise _fail("--node-events: node events apply to --mode replay only")
+        raise fail("--node-events: node events apply to --mode replay only")
     prices = _prices(price)
     known: set[str] = set()
     for workload in workloads:
         if not workload.startswith("openb:"):
-            raise _fail(
+            raise fail(
                 f"--trace {workload}: --mode fgd runs openb workloads only (openb:<variant>); "
                 "dlrm and synthetic traces need --mode replay"
             )
@@ -677,7 +561,7 @@ def _fgd(
             resolve_trace(workload, trace_dir)  # every input problem before the first run
             arrival = resolve_arrival_trace(workload, trace_dir)
         except InputError as err:
-            raise _fail(str(err)) from err
+            raise fail(str(err)) from err
         codes = {node.model for node in arrival.nodes if node.model and node.gpus}
         catalog = {code: model.name for code, model in arrival.models.by_code.items()}
         _check_prices(workload, codes, catalog, prices)
@@ -687,7 +571,7 @@ def _fgd(
     output.check()
     console = Console(stderr=True)
     runs, paths = _run_and_write(
-        console, output, "fgd", specs, prices, run_campaign, _fgd_writers, jobs
+        console, output, "fgd", specs, prices, run_campaign, fgd_writers, jobs
     )
     if output.shard is None:
         print_fgd_table(runs, prices)
@@ -695,41 +579,9 @@ def _fgd(
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
-def _fgd_writers(
-    runs: Sequence[RunCurves], prices: dict[str, float], provenance: Provenance
-) -> list[Callable[[Path], list[Path]]]:
-    """What one unsharded FGD campaign (or the merge of its shards) writes."""
-    from dralloc.sim.campaign import write_csvs
-    from dralloc.sim.pages import REPORT_FILE
-    from dralloc.sim.report import write_report
-
-    return [
-        lambda staging: write_csvs(staging, runs),
-        lambda staging: write_report(
-            staging / REPORT_FILE, runs, prices=prices, provenance=provenance
-        ),
-    ]
-
-
-def _replay_writers(
-    runs: Sequence[ReplayRun], prices: dict[str, float], provenance: Provenance
-) -> list[Callable[[Path], list[Path]]]:
-    """What one unsharded replay campaign (or the merge of its shards) writes."""
-    from dralloc.sim.campaign import write_replay_csvs
-    from dralloc.sim.pages import REPORT_FILE
-    from dralloc.sim.replay_report import write_replay_report
-
-    return [
-        lambda staging: write_replay_csvs(staging, runs, prices),
-        lambda staging: write_replay_report(
-            staging / REPORT_FILE, runs, prices, provenance=provenance
-        ),
-    ]
-
-
 def _run_and_write(
     console: Console,
-    output: _Output,
+    output: Output,
     mode: str,
     specs: Sequence[RunSpec],
     prices: dict[str, float],
@@ -774,7 +626,7 @@ def _replay(
     trace_dir: str | None,
     price: str | None,
     node_events: str | None,
-    output: _Output,
+    output: Output,
     jobs: int,
 ) -> None:
     import dataclasses
@@ -793,7 +645,7 @@ def _replay(
         try:
             events = load_node_events(node_events)
         except InputError as err:
-            raise _fail(str(err)) from err
+            raise fail(str(err)) from err
         # The events travel in each RunSpec, so worker processes replay what was checked here.
         specs = [dataclasses.replace(spec, node_events=events) for spec in specs]
     console = Console(stderr=True)
@@ -802,7 +654,7 @@ def _replay(
     try:
         fleet = replay_autoscaling(scaling_file, objects_file)
     except InputError as err:
-        raise _fail(str(err)) from err
+        raise fail(str(err)) from err
     notes: dict[str, tuple[str, ...]] = {}
     known: set[str] = set()
     for workload in workloads:
@@ -814,7 +666,7 @@ def _replay(
             output.add_trace(workload, _trace_files(workload, trace_dir, replayed.source))
             shapes = fleet_shapes(fleet.config, fleet.catalog, replayed.models) if fleet else {}
         except InputError as err:
-            raise _fail(str(err)) from err
+            raise fail(str(err)) from err
         codes = {node.model for node in replayed.nodes if node.model}
         if fleet is not None:
             codes = {node.model for node in shapes.values() if node.model}
@@ -823,7 +675,7 @@ def _replay(
         known |= codes | set(catalog.values())
         notes[workload] = replayed.notes
         if any(spec.queues for spec in specs) and (job_trace is None or not job_trace.tenants):
-            raise _fail(
+            raise fail(
                 f"--queues: --trace {workload} has no tenants to make queues of (a job "
                 "trace with tenants is needed: synthetic-jobs, itp-elasticflow, dlrm-jobs)"
             )
@@ -841,7 +693,7 @@ def _replay(
     if node_events is not None:
         console.print(f"{node_events}: {_count_events(events)}", highlight=False, soft_wrap=True)
     runs, paths = _run_and_write(
-        console, output, "replay", specs, prices, run_replay_campaign, _replay_writers, jobs
+        console, output, "replay", specs, prices, run_replay_campaign, replay_writers, jobs
     )
     if output.shard is None:
         print_replay_tables(runs, prices)
@@ -856,84 +708,6 @@ def _count_events(events: tuple[NodeEvent, ...]) -> str:
     removes = len(events) - adds
     plural = "s" * (len(events) != 1)
     return f"{len(events):,} node event{plural} ({adds:,} add, {removes:,} remove) in every run"
-
-
-MERGE_SHORT_HELP = "Merge the folders of a sharded campaign into its CSVs and report."
-MERGE_EPILOG = epilog(
-    [
-        "dralloc simulate merge shard-1 shard-2 shard-3 shard-4 --out simulation",
-        "dralloc simulate merge /results/shard-* -o simulation --format pdf",
-    ],
-    {
-        EXIT_OK: "the shards make one campaign and the files are written",
-        EXIT_INPUT: "invalid input (not a shard, another campaign's, missing, twice, --out)",
-    },
-)
-
-
-def merge_command(
-    directories: Annotated[
-        list[str],
-        typer.Argument(metavar="DIR", help="The shard folders (--out of each --shard K/N)."),
-    ],
-    out: Annotated[
-        str,
-        typer.Option(
-            "-o",
-            "--out",
-            metavar="DIR",
-            help="Folder for the CSV files and the report, written whole, as dralloc "
-            "simulate's --out.",
-        ),
-    ] = "simulation",
-    output_format: Annotated[
-        str,
-        typer.Option("--format", metavar="FORMAT", help="html, pdf or png, as dralloc simulate's."),
-    ] = "html",
-) -> None:
-    """Read the folders that `dralloc simulate --shard K/N` wrote, one per shard, and write the
-    CSV files and report.html of the whole campaign, the same as one unsharded run would
-    (report.html's provenance names the unsharded command), and print its summary table.
-
-    Refused, naming the folder (exit 2): a folder that is not a finished shard, shards of
-    different campaigns (mode, runs, prices, trace files or dralloc version differ), a shard
-    given twice and a shard missing.
-    """
-    from datetime import UTC, datetime
-    from pathlib import Path
-
-    from rich.console import Console
-
-    from dralloc.cli.simulate_tables import print_fgd_table, print_replay_tables
-    from dralloc.sim.campaign import ReplayRun, RunCurves
-    from dralloc.sim.provenance import Provenance
-    from dralloc.sim.shards import merge_shards
-
-    if output_format not in FORMATS:
-        raise _fail(f"--format {output_format}: expected html, pdf or png")
-    try:
-        merged = merge_shards([Path(directory) for directory in directories])
-    except InputError as err:
-        raise _fail(str(err)) from err
-    output = _Output(Path(out), output_format, merged.seeds)
-    output.traces = list(merged.traces)
-    output.check()
-    provenance = Provenance(
-        datetime.now(UTC), merged.version, merged.command, merged.traces, merged.seeds
-    )
-    console = Console(stderr=True)
-    prices = merged.prices
-    if merged.mode == "fgd":
-        curves = [run for run in merged.runs if isinstance(run, RunCurves)]
-        paths = output.write(_fgd_writers(curves, prices, provenance))
-        print_fgd_table(curves, prices)
-    else:
-        replays = [run for run in merged.runs if isinstance(run, ReplayRun)]
-        paths = output.write(_replay_writers(replays, prices, provenance))
-        print_replay_tables(replays, prices)
-    for path in paths:
-        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_OK)
 
 
 # `dralloc simulate` runs a campaign itself (the group's callback, invoked without a
