@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from dralloc.devices import load_catalog
 from dralloc.sim.campaign import ReplayRun, RunSpec
-from dralloc.sim.replay import PodState, ReplayOptions, ReplayResult, replay
+from dralloc.sim.replay import PodState, ReplayOptions, ReplayResult, Sample, replay
 from dralloc.sim.replay.autoscaled import ReplayAutoscaling
 from dralloc.sim.replay.evictions import karpenter_cause
 from dralloc.sim.replay.results import AdmissionCluster, Eviction, EvictionCause
@@ -366,7 +366,8 @@ def test_evictions_account_for_all_gpu_time_and_no_run_ends_twice(
             assert outcome.state in (PodState.RUNNING, PodState.COMPLETED)
 
     # The pods pending at the end are those held back plus those in the scheduling queue.
-    last = result.samples[-1]
+    # (No sample when nothing arrived before the horizon.)
+    last = result.samples[-1] if result.samples else Sample(result.end_time, 0, 0, 0, 0)
     pending = [i for i, p in enumerate(result.pods) if p.state is PodState.PENDING]
     assert last.pending == len([i for i in pending if i not in admission.held])
     assert last.running == sum(p.state is PodState.RUNNING for p in result.pods)
