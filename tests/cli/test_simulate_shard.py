@@ -119,6 +119,14 @@ def test_a_bad_shard_exits_2_naming_the_option(shard: str, message: str) -> None
     assert result.stderr == message + "\n"
 
 
+def test_a_shard_prints_no_report_so_it_takes_no_format() -> None:
+    result = CliRunner().invoke(app, ["simulate", "--shard", "1/2", "--format", "pdf"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "--format pdf: a shard writes no report; give --format to dralloc simulate merge\n"
+    )
+
+
 def test_merge_of_shards_that_are_not_one_campaign_exits_2_naming_the_folder(
     tmp_path: Path,
 ) -> None:

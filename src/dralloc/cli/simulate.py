@@ -358,6 +358,11 @@ def simulate_command(
     if output_format not in FORMATS:
         raise fail(f"--format {output_format}: expected html, pdf or png")
     selected = parse_shard_option(shard)
+    if selected is not None and output_format != "html":
+        raise fail(
+            f"--format {output_format}: a shard writes no report; give --format to "
+            "dralloc simulate merge"
+        )
     workloads = expand_workloads(trace or [DEFAULT_WORKLOAD])
     directory = Path(out)
     queue_list = [""]
