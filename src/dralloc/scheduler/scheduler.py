@@ -12,7 +12,8 @@ go, or why not".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from dralloc.api.core import Pod
 from dralloc.scheduler.cache import SchedulerCache
@@ -40,6 +41,10 @@ class ScheduleOutcome:
     unschedulable_plugins: frozenset[str] = frozenset()
     # Upstream's status.nominatedNodeName: preemption made room for the pod on this node.
     nominated_node: str | None = None
+    # When no node fit: each node's rejection, stamped with the plugin that rejected it (the
+    # cycle's Diagnosis.NodeToStatus, not copied; nodes PreFilter left out are absent).
+    # Empty when the pod was placed, or failed at PreFilter, Reserve or Permit.
+    node_statuses: Mapping[str, Status] = field(default_factory=dict)
 
     @property
     def is_scheduled(self) -> bool:
@@ -67,6 +72,7 @@ class Scheduler:
                 evaluated_nodes=len(err.diagnosis.node_statuses),
                 unschedulable_plugins=frozenset(err.diagnosis.unschedulable_plugins),
                 nominated_node=err.diagnosis.nominated_node_name,
+                node_statuses=err.diagnosis.node_statuses,
             )
         except SchedulingError as err:
             return ScheduleOutcome(info, None, err.status, err.status.message)
