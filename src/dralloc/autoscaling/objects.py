@@ -14,8 +14,10 @@ Rules are the CRDs' (kubernetes/autoscaler `apis/provisioningrequest/.../v1/type
 `podTemplateRef.name`; `provisioningClassName` a DNS subdomain of at most 253 characters;
 at most 100 `parameters` of at most 255 characters; a buffer has exactly one of
 `podTemplateRef` and `scalableRef`, a `podTemplateRef` buffer `replicas` or `limits`,
-`replicas` and `percentage` >= 0; and dralloc's: `percentage` only with `scalableRef`, and a
-referenced PodTemplate must be among the objects read (or passed in). A PodTemplate's
+`replicas` and `percentage` >= 0; and dralloc's: `percentage` only with `scalableRef`, a
+referenced PodTemplate must be among the objects read (or passed in), and a request's
+`dralloc.io/consumed-by` annotation (the replayed pods that consume it) lists pod names, each
+named by one request only. A PodTemplate's
 `template` is validated as the Pod it would make, by `dralloc.api`'s decoder, its problems
 re-pointed at `template.` paths. Decoding is strict: an unknown field is an error.
 """
@@ -35,6 +37,7 @@ from dralloc.autoscaling import capacitybuffer, provisioningrequest
 from dralloc.autoscaling.capacitybuffer import CapacityBuffer, ScalableTarget
 from dralloc.autoscaling.fields import FieldReader
 from dralloc.autoscaling.provisioningrequest import (
+    CONSUMED_BY_ANNOTATION,
     Condition,
     ConditionType,
     PodSet,
@@ -218,6 +221,7 @@ def _provisioning_request(
             )
         else:
             parameters[key] = value
+    consumed_by = _consumed_by(reader, raw)
     conditions = _conditions(reader, top.get("status"))
     status = top.get("status") if isinstance(top.get("status"), dict) else {}
     details = status.get("provisioningClassDetails") if isinstance(status, dict) else None
@@ -231,8 +235,26 @@ def _provisioning_request(
         parameters,
         conditions=conditions,
         class_details={str(k): str(v) for k, v in (details or {}).items()},
+        consumed_by=consumed_by,
     )
     return request, []
+
+
+def _consumed_by(reader: FieldReader, raw: dict[str, Any]) -> tuple[str, ...]:
+    meta = raw.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    value = annotations.get(CONSUMED_BY_ANNOTATION) if isinstance(annotations, dict) else None
+    if value is None:
+        return ()
+    path = f"metadata.annotations[{CONSUMED_BY_ANNOTATION}]"
+    if not isinstance(value, str):
+        reader.report(path, f"must be comma-separated pod names, got {show(value)}")
+        return ()
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    for name in names:
+        if len(name) > 253 or not _SUBDOMAIN.match(name):
+            reader.report(path, f"{show(name)} is not a pod name (a DNS subdomain)")
+    return names
 
 
 def _capacity_buffer(
@@ -351,12 +373,24 @@ def parse_autoscaling_objects(
             )
     requests: list[ProvisioningRequest] = []
     buffers: list[CapacityBuffer] = []
+    consumers: dict[str, str] = {}  # namespace/pod -> the request naming it first
     for _, raw in later:
         if raw.get("kind") == provisioningrequest.KIND:
             request, found_problems = _provisioning_request(raw, file, templates, invalid)
             problems.extend(found_problems)
             if request is not None:
                 requests.append(request)
+                for pod in request.consumed_by:
+                    first = consumers.setdefault(f"{request.namespace}/{pod}", request.name)
+                    if first != request.name:
+                        problems.append(
+                            Problem(
+                                file,
+                                f"{provisioningrequest.KIND} {request.key}",
+                                f"metadata.annotations[{CONSUMED_BY_ANNOTATION}]",
+                                f"pod {pod} already consumes {request.namespace}/{first}",
+                            )
+                        )
         else:
             buffer, found_problems = _capacity_buffer(raw, file, templates, invalid)
             problems.extend(found_problems)

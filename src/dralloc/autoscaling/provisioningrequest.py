@@ -47,6 +47,9 @@ KIND = "ProvisioningRequest"
 CONSUME_ANNOTATION = "autoscaling.x-k8s.io/consume-provisioning-request"
 LEGACY_CONSUME_ANNOTATION = "cluster-autoscaler.kubernetes.io/consume-provisioning-request"
 CLASS_ANNOTATION = "autoscaling.x-k8s.io/provisioning-class-name"
+# dralloc's: on a request, the replayed (trace) pods that consume it, comma-separated names in
+# its namespace; a replay cannot put the consume annotation on a trace's pods otherwise.
+CONSUMED_BY_ANNOTATION = "dralloc.io/consumed-by"
 NO_RETRY_PARAMETER = "noRetry"
 VALID_UNTIL_PARAMETER = "ValidUntilSeconds"
 MAX_POD_SETS = 32
@@ -128,6 +131,7 @@ class ProvisioningRequest:
     created_at: float = 0.0  # virtual seconds: the replay sets it when the request appears
     conditions: tuple[Condition, ...] = ()
     class_details: Mapping[str, str] = field(default_factory=dict)
+    consumed_by: tuple[str, ...] = ()  # `CONSUMED_BY_ANNOTATION`: replayed pods consuming it
 
     @property
     def key(self) -> str:

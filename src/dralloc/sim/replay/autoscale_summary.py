@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from dralloc.autoscaling.decisions import ScaleDown, ScaleUp, ScaleUpFailure
 from dralloc.autoscaling.lifecycle import Billing
 from dralloc.sim.replay.autoscale_prediction import PredictionSummary
+from dralloc.sim.replay.autoscale_provreq import ProvisioningRequestOutcome
 
 if TYPE_CHECKING:
     from dralloc.sim.replay.autoscaled import FleetDriver
@@ -56,7 +57,9 @@ class AutoscalingSummary:
     timed-out launches; `interruptions` spot notices; `upstream_unsupported_pods` the pods
     Karpenter v1.14 would not have provisioned for, by reason (§5.3). `prediction`: what the
     predictor did (`replay.autoscale_prediction`), None without one. `kept_forever`: the
-    nodes never scaled down, by `KeptReason` (module docstring)."""
+    nodes never scaled down, by `KeptReason` (module docstring). `provisioning_requests`:
+    each ProvisioningRequest's conditions at the end and time to `Provisioned`
+    (`replay.autoscale_provreq`)."""
 
     mode: str
     nodes_requested: int
@@ -77,6 +80,7 @@ class AutoscalingSummary:
     upstream_unsupported_pods: Mapping[str, int] = field(default_factory=dict)
     prediction: PredictionSummary | None = None
     kept_forever: Mapping[str, KeptNodes] = field(default_factory=dict)
+    provisioning_requests: tuple[ProvisioningRequestOutcome, ...] = ()
 
     @property
     def billed_total(self) -> float:
@@ -141,6 +145,7 @@ def summarize(driver: FleetDriver, end: float) -> AutoscalingSummary:
         upstream_unsupported_pods=gaps,
         prediction=driver.predictor.summary() if driver.predictor is not None else None,
         kept_forever=kept_forever(driver, end),
+        provisioning_requests=driver.provisioning.outcomes(),
     )
 
 

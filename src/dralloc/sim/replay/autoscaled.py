@@ -32,6 +32,10 @@ buffers; the engine (`replay/engine.py`) owns the clock and the heap and the `Re
   `Deleting` (a scale-down, a spot interruption, a consolidation, an expiry) are evicted and
   re-queued, as their controller would recreate them: a pod runs its whole duration again
   (no checkpoint), and its wait counts from its arrival.
+- **ProvisioningRequests** of the manifests (`ReplayAutoscaling.objects`) go to every
+  cluster-autoscaler loop and come back with their conditions; the trace pods consuming one
+  are seen with its annotations and never cause an ordinary scale-up
+  (`replay.autoscale_provreq`).
 - **Buffers.** Each loop gets `buffer_pods`: the chunks of the manifests' CapacityBuffers
   (`ReplayAutoscaling.objects`) and of the predictor's managed buffers
   (`replay.autoscale_prediction`, sampled on its own step ticks).
@@ -76,6 +80,7 @@ from dralloc.autoscaling.virtualpods import VirtualPod
 from dralloc.devices.catalog import Catalog
 from dralloc.sim.replay.autoscale_karpenter import KarpenterLoop, ReplayKarpenter
 from dralloc.sim.replay.autoscale_prediction import ReplayPredictor
+from dralloc.sim.replay.autoscale_provreq import ReplayProvisioningRequests
 from dralloc.sim.replay.autoscale_shapes import fleet_shapes
 from dralloc.sim.replay.autoscale_summary import AutoscalingSummary, summarize
 from dralloc.sim.traces.model import TraceNode
@@ -216,6 +221,10 @@ class FleetDriver:
         ):
             self.predictor = ReplayPredictor(self.config, shapes, engine.trace, seed)
         objects = autoscaling.objects
+        self.provisioning = ReplayProvisioningRequests(objects or AutoscalingObjects())
+        self.serve_requests = (
+            self.autoscaler is not None and self.config.options.enable_provisioning_requests
+        )
         self.buffer_pods: tuple[VirtualPod, ...] = ()
         if objects is not None:
             self.buffer_pods = tuple(
@@ -319,6 +328,8 @@ class FleetDriver:
                 times.append(deadline[0])
             if life.interruption_notice_at is not None:
                 times.append(life.interruption_notice_at)
+        if self.serve_requests and self.autoscaler is not None:
+            times += self.provisioning.timers(self.autoscaler.provisioning_request_state)
         return times
 
     def _tick_at_or_after(self, time: float) -> float:
@@ -347,9 +358,18 @@ class FleetDriver:
             self.skipped += 1
             return
         unschedulable = self.engine.unschedulable()
+        requests = self.provisioning
+        if requests:
+            unschedulable = requests.regular(unschedulable)
         result = autoscaler.run_once(
-            now, self.cluster_state(), unschedulable, buffer_pods=buffer_pods
+            now,
+            self.cluster_state(),
+            unschedulable,
+            buffer_pods=buffer_pods,
+            provisioning_requests=requests.requests,
+            claim_templates=requests.claim_templates,
         )
+        requests.loop_done(result)
         self.loops += 1
         self.changed = False
         self.last = result
@@ -388,18 +408,20 @@ class FleetDriver:
             slices=[entry.slice for entry in cache.inventory.slices],
             classes=list(cache.classes.values()),
             claims=list(cache.claims.values()),
-            pods=self._with_owners(pods) if self.job_owners else pods,
+            pods=self._as_seen(pods) if self.job_owners or self.provisioning else pods,
         )
 
-    def _with_owners(self, pods: list[Pod]) -> list[Pod]:
-        """`pods`, each with a Job's controller reference unless it has a controller."""
+    def _as_seen(self, pods: list[Pod]) -> list[Pod]:
+        """`pods` as the autoscaler sees them: each with a Job's controller reference unless
+        it has a controller (`job_owners`), a request's consumers with its annotations."""
         owned: dict[str, tuple[Pod, Pod]] = {}
         copies = []
         for pod in pods:
             name = pod.metadata.name
             known = self.owned.get(name)
             if known is None or known[0] is not pod:
-                known = (pod, job_owned(pod))
+                seen = self.provisioning.annotated(pod)
+                known = (pod, job_owned(seen) if self.job_owners else seen)
             owned[name] = known
             copies.append(known[1])
         self.owned = owned
@@ -447,6 +469,8 @@ class FleetDriver:
             return False
         if self.last is None or self.changed:
             return True
+        if self.serve_requests and any(t > now for t in self._timers(now)):
+            return True  # a request's retry or booking expiry still to come
         return self._pending(self.last)
 
     # ---------------------------------------------------------------------- summary
