@@ -131,9 +131,9 @@ def size_command(
         typer.Option(
             "--out",
             metavar="DIR",
-            help="Also write sizing.csv (every static fleet), frontier.csv (cost versus p95 "
-            "wait per scaler) and sizing.html (the frontier chart) into DIR (created if "
-            "missing).",
+            help="Also write sizing.csv (every static fleet), frontier.csv (every point of "
+            "every scaler, on or off the cost-versus-p95-wait frontier) and sizing.html (the "
+            "frontier chart) into DIR (created if missing).",
         ),
     ] = None,
     output_format: Annotated[
@@ -149,7 +149,8 @@ def size_command(
     of a shape) are replayed once after it, since waits are not monotone in node counts. A
     pod that never starts waits forever. Cost is the fleet's price per hour (and per 730-hour
     month) at the shapes' node prices. A cluster-autoscaler or karpenter file is replayed as
-    such too (its predictor, if any, at q 0.5, 0.8, 0.9 and 0.95), beside the static fleets.
+    such too (its predictor, if any, at q 0.5, 0.8, 0.9 and 0.95 when q changes its forecast),
+    beside the static fleets.
     """
     if policy not in POLICIES:
         raise _fail(f"--policy {policy}: expected one of {', '.join(POLICIES)}")
