@@ -14,8 +14,8 @@ the same policy and seed:
   written with that predictor: at each quantile of `QUANTILES` (§9.3: "report results for
   q ∈ {0.5, 0.8, 0.9, 0.95}"), labelled `<forecaster> q=<q>`, for the forecasters whose
   F_q depends on q (`seasonal-quantile`, `holt-winters`); once, labelled `<forecaster>`,
-  for those whose F_q is their point (`seasonal-naive`, `ewma-peak`, §9.2), where a sweep
-  would replay the same run four times.
+  for those whose F_q is their point (`seasonal-naive`, `ewma-peak`, §9.2) and the
+  `oracle` (§9.5, no quantile), where a sweep would replay the same run four times.
 
 Every point is one replay, counted against the sizing's run budget: `dralloc size` keeps
 one replay per configuration out of the static search's share (all but one run, at most)
