@@ -28,9 +28,11 @@ from dralloc.cel.environment import (
     CompiledSelector,
 )
 from dralloc.cel.errors import CelCompileError, CelRuntimeError
+from dralloc.cel.runtime_cost import COST_LIMIT_EXCEEDED, CostCounting
 from dralloc.cel.validation import all_gates_on, selector_problems
 
 __all__ = [
+    "COST_LIMIT_EXCEEDED",
     "MAX_EXPRESSION_BYTES",
     "MAX_SELECTOR_COST",
     "TOO_COSTLY",
@@ -39,6 +41,7 @@ __all__ = [
     "CelEnvironment",
     "CelRuntimeError",
     "CompiledSelector",
+    "CostCounting",
     "all_gates_on",
     "selector_problems",
 ]

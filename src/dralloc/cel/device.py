@@ -92,8 +92,13 @@ class CelDevice:
         if context is None:
             context = cel.Context(variables={"device": self._variable}, functions=_FUNCTION_TABLE)
             self._context = context
-            self._variable = None
         return context
+
+    @property
+    def variable(self) -> dict[str, Any] | None:
+        """The `device` variable as plain values (None for a device in error), for the
+        runtime cost counter (`runtime_cost.py`), which evaluates outside the library."""
+        return self._variable
 
 
 def _reads_allow_multiple_allocations(features: Features) -> bool:

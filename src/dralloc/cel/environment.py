@@ -20,7 +20,8 @@ one environment per `Features`). Compiling an expression:
    style calls on literals; see `source.py`) and compiles the result, which is what runs.
 
 `check` (API validation) also applies kube-apiserver's static cost estimate (`cost.py`);
-`compile` does not, as upstream's allocator does not.
+`compile` does not refuse on it, as upstream's allocator does not, and reads it only to
+decide whether evaluations count the runtime cost (`CostCounting`, `runtime_cost.py`).
 
 Evaluation runs the program against a `CelDevice`'s prebuilt context and turns every library
 exception into `CelRuntimeError` (messages in cel-go's words where known); a selector with
@@ -29,13 +30,13 @@ errors (`absorption.py`). Nothing is printed: library callbacks never raise (see
 
 Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
 
-- No runtime cost limit: the library counts no cost, so an expression upstream's allocator
-  would stop at 1,000,000 units runs to its end here (`lists.range(n)` alone fails beyond
-  that limit). API validation (`check`) applies the server's static estimate (`cost.py`),
-  cel-go's worst case of the actual cost, so a selector it accepts stays under the limit
-  on devices within resource.k8s.io's sizes; the gap is a selector that skipped validation
-  (stored under another version) or that the estimate undercharges (a string literal
-  with escapes, a function it does not model: `reverse`, `format`...).
+- The runtime cost limit: the library counts no cost, so `runtime_cost.py` counts it beside
+  the program, as cel-go's tracker does, for selectors whose static estimate reaches half
+  the limit (`CostCounting`; API validation, `check`, refuses those above it, so these are
+  selectors that skipped validation), and an evaluation past 1,000,000 units fails with
+  cel-go's "operation cancelled: actual cost limit exceeded". What the count does not
+  model (optional values, two-variable comprehensions, see `runtime_cost.py`) runs without
+  a limit, as every selector did before.
 - Partial static type checking: types are inferred only where they are certain
   (`checker.py`), so a non-bool result the inference cannot see is a runtime error (as it
   is upstream for attribute values), and so is an operator on values whose types it cannot
@@ -85,6 +86,13 @@ from dralloc.cel.library import (
     fold_constant_call,
 )
 from dralloc.cel.optional_syntax import has_optional_syntax, without_optional_syntax
+from dralloc.cel.runtime_cost import (
+    COST_LIMIT_EXCEEDED,
+    CostCounting,
+    CostLimitExceeded,
+    LibraryCalls,
+    RuntimeCostCounter,
+)
 from dralloc.cel.source import (
     ENTRY_VARIABLE,
     NAMESPACES,
@@ -95,6 +103,7 @@ from dralloc.cel.source import (
     tokenize,
     without_root_dots,
 )
+from dralloc.cel.syntax import NotModelled, parse
 from dralloc.cel.values import cel_type_name, runtime_message
 from dralloc.features import Features
 
@@ -134,22 +143,44 @@ class CompiledSelector:
     True
     """
 
-    __slots__ = ("_absorbing", "_program", "expression")
+    __slots__ = ("_absorbing", "_counter", "_program", "expression")
 
     def __init__(
-        self, expression: str, program: Any, absorbing: AbsorbingEvaluation | None = None
+        self,
+        expression: str,
+        program: Any,
+        absorbing: AbsorbingEvaluation | None = None,
+        counter: RuntimeCostCounter | None = None,
     ) -> None:
         self.expression = expression
         self._program = program
         # The second evaluation, with cel-go's absorption of errors in exists() and all(),
         # run only when the program fails (`absorption.py`).
         self._absorbing = absorbing
+        # Counts the runtime cost before the program runs, for a selector that may reach
+        # the limit (`CostCounting`); None when it cannot or counting is off.
+        self._counter = counter
+
+    @property
+    def counts_cost(self) -> bool:
+        """Whether evaluations count the runtime cost (and stop past the limit)."""
+        return self._counter is not None
 
     def evaluate(self, device: CelDevice) -> bool:
         """True if the device matches. Raises CelRuntimeError for any evaluation error,
-        including a result that is not a bool and a device with a bad attribute."""
+        including a result that is not a bool, a device with a bad attribute and, for a
+        selector that counts its cost, an evaluation past the runtime cost limit (cel-go's
+        "operation cancelled: actual cost limit exceeded")."""
         if device.error is not None:
             raise CelRuntimeError(device.error)
+        counter = self._counter
+        if counter is not None and device.variable is not None:
+            try:
+                counter.count(device.variable)
+            except CostLimitExceeded:
+                raise CelRuntimeError(COST_LIMIT_EXCEEDED) from None
+            except NotModelled:
+                pass  # a construct the count does not model: evaluated without a limit
         try:
             result = self._program.execute(device.context())
         except Exception as exc:
@@ -181,7 +212,13 @@ class CelEnvironment:
     """
 
     def __init__(
-        self, features: Features, cache_size: int = DEFAULT_CACHE_SIZE, *, stored: bool = True
+        self,
+        features: Features,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        *,
+        stored: bool = True,
+        cost_counting: CostCounting = CostCounting.NEAR_LIMIT,
+        runtime_cost_limit: int = MAX_SELECTOR_COST,
     ) -> None:
         """`stored`: compile as upstream's StoredExpressions environment, which the allocator
         uses and which declares everything whatever the gates say (k8s.io/apiserver
@@ -189,7 +226,11 @@ class CelEnvironment:
         `device.allowMultipleAllocations` and `includes` exist with their gates off. With
         False, as the NewExpressions environment kube-apiserver validates created objects
         in: a gated declaration needs its gate (DRAConsumableCapacity for the field,
-        DRAListTypeAttributes for `includes`)."""
+        DRAListTypeAttributes for `includes`).
+
+        `cost_counting` and `runtime_cost_limit`: when evaluations count cel-go's runtime
+        cost (`CostCounting`, `runtime_cost.py`) and the limit past which they fail
+        (upstream's allocator: resource.k8s.io's CELSelectorExpressionMaxCost, 1,000,000)."""
         if cache_size < 1:
             raise ValueError(f"cache_size must be >= 1, got {cache_size}")
         self._features = features
@@ -198,6 +239,9 @@ class CelEnvironment:
         # Compiled selectors, or the problems of expressions that do not compile.
         self._cache: OrderedDict[str, CompiledSelector | tuple[str, ...]] = OrderedDict()
         self._cost_verdicts: OrderedDict[str, bool] = OrderedDict()
+        self._cost_counting = cost_counting
+        self._runtime_cost_limit = runtime_cost_limit
+        self._library_calls = LibraryCalls()
         self._device_fields = (
             _DEVICE_FIELDS | {_ALLOW_MULTIPLE_ALLOCATIONS}
             if stored or features.consumable_capacity
@@ -214,7 +258,12 @@ class CelEnvironment:
         if cached is None:
             problems, program = self._compile(expression)
             cached = (
-                CompiledSelector(expression, program, AbsorbingEvaluation.of(program.source))
+                CompiledSelector(
+                    expression,
+                    program,
+                    AbsorbingEvaluation.of(program.source),
+                    self._runtime_counter(expression),
+                )
                 if program is not None
                 else tuple(problems)
             )
@@ -263,6 +312,22 @@ class CelEnvironment:
         else:
             self._cost_verdicts.move_to_end(expression)
         return verdict
+
+    def _runtime_counter(self, expression: str) -> RuntimeCostCounter | None:
+        """The cost counter of a compiled selector, when `cost_counting` asks for one."""
+        if self._cost_counting is CostCounting.OFF:
+            return None
+        tokens = tokenize(expression)
+        if self._cost_counting is CostCounting.NEAR_LIMIT:
+            estimate = estimate_cost(
+                tokens, RESULT_TYPES, list_type_attributes=self._features.list_type_attributes
+            )
+            if estimate * 2 < self._runtime_cost_limit:
+                return None
+        tree = parse(tokens)
+        if tree is None:
+            return None
+        return RuntimeCostCounter(tree, self._library_calls, self._runtime_cost_limit)
 
     # ------------------------------------------------------------------------- internals
 
