@@ -484,3 +484,26 @@ def test_a_finished_request_is_deleted_seven_days_after_it_ended(catalog: Catalo
     week = 7 * 86400.0
     assert loop(world, 100.0 + week, read, [failed]).provisioning_requests == (failed,)
     assert loop(world, 101.0 + week, read, [failed]).provisioning_requests == ()
+
+
+def test_the_consumed_by_annotation_names_the_replayed_pods_of_a_request() -> None:
+    def annotated(value: str) -> str:
+        return request_text("train", "check-capacity", 1).replace(
+            "metadata: {name: train, namespace: default}",
+            f"metadata: {{name: train, namespace: default, annotations: {value}}}",
+        )
+
+    (read,) = objects(
+        annotated('{dralloc.io/consumed-by: "job-0-0, job-0-1,job-0-0"}')
+    ).provisioning_requests
+    assert read.consumed_by == ("job-0-0", "job-0-1")
+    assert (
+        objects(request_text("plain", "check-capacity", 1)).provisioning_requests[0].consumed_by
+        == ()
+    )
+    with pytest.raises(InputError) as caught:
+        objects(annotated('{dralloc.io/consumed-by: "job-0-0,Job_1"}'))
+    assert str(caught.value).splitlines() == [
+        "requests.yaml: ProvisioningRequest default/train: "
+        'metadata.annotations[dralloc.io/consumed-by]: "Job_1" is not a pod name (a DNS subdomain)'
+    ]
