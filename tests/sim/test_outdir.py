@@ -85,3 +85,14 @@ def test_a_stranger_arriving_during_the_runs_keeps_the_new_files_aside(tmp_path:
             folder.commit(staging)
     assert (target / "notes.txt").read_text() == "mine"
     assert (tmp_path / "out.new" / "report.html").read_text() == "new"
+
+
+def test_a_shards_files_are_dralloc_s_and_a_rerun_replaces_them(tmp_path: Path) -> None:
+    target = tmp_path / "shard-1"
+    shard = {"shard.json": "{}", "run-00000.msgpack": "", "run-00004.msgpack": ""}
+    _write(OutputFolder(target), {**shard, ".run-00004.msgpack.partial": ""})
+    _write(OutputFolder(target), {"shard.json": "{}", "run-00002.msgpack": ""})
+    assert sorted(p.name for p in target.iterdir()) == ["run-00002.msgpack", "shard.json"]
+    (target / "run-7.msgpack").write_text("")  # not a name dralloc writes
+    with pytest.raises(InputError, match=r"holds files dralloc did not write \(run-7.msgpack\)"):
+        OutputFolder(target).check()
