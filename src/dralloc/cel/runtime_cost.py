@@ -48,10 +48,32 @@ from enum import StrEnum
 from typing import Any, Final
 
 from dralloc.cel.binding import cel
-from dralloc.cel.ext_lib import LISTS_RANGE_MAX
-from dralloc.cel.library import FUNCTIONS, RESULT_TYPES, STRING_OF_NETWORK, fold_constant_call
-from dralloc.cel.runtime_cost_model import RESULT_SIZED, call_cost, is_tagged
-from dralloc.cel.source import NAMESPACES, rewrite, tokenize
+from dralloc.cel.library import STRING_OF_NETWORK
+from dralloc.cel.runtime_cost_model import RESULT_SIZED, call_cost
+from dralloc.cel.runtime_plan import (
+    TYPE_CONVERSIONS,
+    TYPE_NAMES,
+    StaticTypes,
+    arithmetic_type,
+    element_type,
+    is_attribute,
+    is_constant,
+    is_constant_primitive_list,
+    is_namespaced,
+    is_resolved,
+    qualifier_run,
+)
+from dralloc.cel.runtime_values import (
+    NOT_NATIVE,
+    DomainMap,
+    ErrorValue,
+    LibraryCalls,
+    TypeValue,
+    is_count,
+    native_binary,
+    plain,
+    size_of,
+)
 from dralloc.cel.syntax import (
     Arithmetic,
     Bind,
@@ -71,15 +93,8 @@ from dralloc.cel.syntax import (
     Unary,
     member_steps,
 )
-from dralloc.cel.type_names import (
-    DEVICE_FIELD_TYPES,
-    DEVICE_TYPE,
-    is_list,
-    is_map,
-    list_item_type,
-    map_parts,
-)
-from dralloc.cel.values import CIDR_TAG, IP_TAG, cel_type_name, runtime_message
+from dralloc.cel.type_names import DEVICE_TYPE, list_item_type
+from dralloc.cel.values import CIDR_TAG, IP_TAG, cel_type_name
 
 __all__ = [
     "COST_LIMIT_EXCEEDED",
@@ -92,12 +107,6 @@ __all__ = [
 COST_LIMIT_EXCEEDED: Final = "operation cancelled: actual cost limit exceeded"
 """cel-go's error for an evaluation stopped at the runtime cost limit."""
 
-_TYPE_CONVERSIONS: Final = frozenset(
-    {"bool", "bytes", "double", "duration", "dyn", "int", "string", "timestamp", "type", "uint"}
-)
-_TYPE_NAMES: Final = frozenset(
-    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
-)
 _OPTIONAL_FUNCTIONS: Final = frozenset(
     {"first", "last", "hasValue", "value", "orValue", "or", "optional"}
 )
@@ -128,18 +137,6 @@ class CostLimitExceeded(Exception):
         self.cost = cost
 
 
-@dataclass(frozen=True, slots=True)
-class _Error:
-    """A CEL error value (evaluation goes on around it, as in cel-go)."""
-
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class _TypeValue:
-    name: str
-
-
 @dataclass(slots=True)
 class _Pending:
     """A `cel.bind` variable not read yet: cel-go evaluates the init on the first read
@@ -149,45 +146,10 @@ class _Pending:
     depth: int
 
 
-class _DomainMap(dict[str, Any]):
-    """`device.attributes` and `device.capacity`: an unknown domain is an empty map, as
-    upstream's `newStringInterfaceMapWithDefault`."""
-
-    def __missing__(self, key: str) -> dict[str, Any]:
-        return {}
-
-
-class LibraryCalls:
-    """The library programs for single operations (`_0 + _1`, `_0.f(_1)`), compiled once per
-    form and run against one Context that the operands are written into. Owned by a
-    `CelEnvironment`; bounded by the number of operator and function forms (a few hundred)."""
-
-    def __init__(self) -> None:
-        self._programs: dict[str, Any] = {}
-        self._context: Any = None
-
-    def run(self, form: str, operands: list[Any]) -> Any:
-        for operand in operands:
-            if isinstance(operand, _Error):
-                return operand
-        program = self._programs.get(form)
-        if program is None:
-            program = cel.compile(rewrite(form, tokenize(form), fold_constant_call))
-            self._programs[form] = program
-        context = self._context
-        if context is None:
-            context = cel.Context(variables={}, functions=dict(FUNCTIONS))
-            self._context = context
-        context.update({f"_{i}": value for i, value in enumerate(operands)})
-        try:
-            return program.execute(context)
-        except Exception as exc:
-            return _Error(runtime_message(exc))
-
-
 class RuntimeCostCounter:
     """Counts one selector's runtime cost on a device, stopping past `limit`.
 
+    >>> from dralloc.cel.source import tokenize
     >>> from dralloc.cel.syntax import parse
     >>> tree = parse(tokenize('device.driver == "gpu.example.com"'))
     >>> counter = RuntimeCostCounter(tree, LibraryCalls(), limit=1_000_000)
@@ -201,10 +163,9 @@ class RuntimeCostCounter:
         self._limit = limit
         self._literals: dict[int, Any] = {}
         # Static types by node (lexical, so the same for every device).
-        self._statics: dict[int, str] = {}
         self._cost = 0
         self._scopes: list[dict[str, Any]] = []
-        self._types: list[dict[str, str]] = []
+        self._types = StaticTypes()
         self.order_dependent = False
         """Whether the last count stopped a loop over a map of several entries early, or
         ended one in an error: the figure (or the error) then depends on the map's order,
@@ -216,11 +177,11 @@ class RuntimeCostCounter:
         construct this walk does not model."""
         variable = dict(device)
         for name in _ATTRIBUTE_MAPS:
-            variable[name] = _DomainMap(device.get(name) or {})
+            variable[name] = DomainMap(device.get(name) or {})
         self._cost = 0
         self.order_dependent = False
         self._scopes = [{"device": variable}]
-        self._types = [{"device": DEVICE_TYPE}]
+        self._types.scopes = [{"device": DEVICE_TYPE}]
         self._eval(self._tree)
         return self._cost
 
@@ -242,73 +203,12 @@ class RuntimeCostCounter:
         return False, None
 
     def _resolve_pending(self, pending: _Pending) -> Any:
-        scopes, types = self._scopes, self._types
-        self._scopes, self._types = scopes[: pending.depth], types[: pending.depth]
+        scopes, types = self._scopes, self._types.scopes
+        self._scopes, self._types.scopes = scopes[: pending.depth], types[: pending.depth]
         try:
             return self._eval(pending.init)
         finally:
-            self._scopes, self._types = scopes, types
-
-    def _static_of_name(self, name: str) -> str:
-        for scope in reversed(self._types):
-            if name in scope:
-                return scope[name]
-        return "type" if name in _TYPE_NAMES else "dyn"
-
-    def _static(self, node: Expr) -> str:
-        """The node's type as cel-go's checker sees it (`dyn` where it cannot tell), which
-        decides whether a call's overload is known (`call_cost`'s `resolved`)."""
-        key = id(node)
-        found = self._statics.get(key)
-        if found is None:
-            found = self._infer(node)
-            self._statics[key] = found
-        return found
-
-    def _infer(self, node: Expr) -> str:
-        if isinstance(node, Literal):
-            return node.type_name
-        if isinstance(node, Ident):
-            return self._static_of_name(node.name)
-        if isinstance(node, Select):
-            operand = self._static(node.operand)
-            if operand == DEVICE_TYPE:
-                return DEVICE_FIELD_TYPES.get(node.field, "dyn")
-            return map_parts(operand)[1] or "dyn"
-        if isinstance(node, Index):
-            operand = self._static(node.operand)
-            return list_item_type(operand) or map_parts(operand)[1] or "dyn"
-        if isinstance(node, Call):
-            name = node.function
-            if _is_namespaced(node):
-                assert isinstance(node.target, Ident)
-                name = f"{node.target.name}.{name}"
-            return RESULT_TYPES.get(name, "dyn")
-        if isinstance(node, Comprehension):
-            if node.macro in ("all", "exists", "exists_one", "existsOne"):
-                return "bool"
-            return "list(dyn)"
-        if isinstance(node, Bind):
-            return "dyn"
-        if isinstance(node, Unary):
-            return "bool" if node.operator == "!" else self._static(node.operand)
-        if isinstance(node, Logical | Relations):
-            return "bool"
-        if isinstance(node, Arithmetic):
-            result = self._static(node.first)
-            for _, term in node.rest:
-                result = _arithmetic_type(result, self._static(term))
-            return result
-        if isinstance(node, Conditional):
-            when_true = self._static(node.when_true)
-            return when_true if when_true == self._static(node.when_false) else "dyn"
-        if isinstance(node, ListLiteral):
-            items = {self._static(item) for item in node.items}
-            return f"list({items.pop()})" if len(items) == 1 else "list(dyn)"
-        keys = {self._static(k) for k, _ in node.entries}
-        values = {self._static(v) for _, v in node.entries}
-        key = keys.pop() if len(keys) == 1 else "dyn"
-        return f"map({key}, {values.pop() if len(values) == 1 else 'dyn'})"
+            self._scopes, self._types.scopes = scopes, types
 
     # ---------------------------------------------------------------------- evaluation
 
@@ -320,7 +220,7 @@ class RuntimeCostCounter:
         if isinstance(node, Ident):
             return self._ident(node.name, observed)
         if isinstance(node, Select | Index | Comprehension) or (
-            isinstance(node, Call) and node.target is not None and not _is_namespaced(node)
+            isinstance(node, Call) and node.target is not None and not is_namespaced(node)
         ):
             return self._member(node, observed)
         if isinstance(node, Call):
@@ -351,8 +251,8 @@ class RuntimeCostCounter:
     def _ident(self, name: str, observed: bool) -> Any:
         found, value = self._lookup(name)
         if not found:
-            if name in _TYPE_NAMES:
-                return _TypeValue(name)  # a type constant, planned as a constant
+            if name in TYPE_NAMES:
+                return TypeValue(name)  # a type constant, planned as a constant
             raise NotModelled(name)
         if observed:
             self._charge(1)
@@ -365,14 +265,14 @@ class RuntimeCostCounter:
             isinstance(root, Ident)
             and steps
             and isinstance(steps[0], Call)
-            and _is_namespaced(steps[0])
+            and is_namespaced(steps[0])
         ):
             value = self._global_call(steps[0])  # `lists.range(3).size()`
             start = 1
         elif isinstance(root, Ident):
             # An attribute: the variable and its qualifiers.
             value = self._lookup_variable(root.name)
-            run = _qualifier_run(steps, 0)
+            run = qualifier_run(steps, 0)
             value = self._qualify(value, steps[:run])
             if observed or run < len(steps):
                 self._charge(1)
@@ -384,7 +284,7 @@ class RuntimeCostCounter:
         while start < len(steps):
             step = steps[start]
             if isinstance(step, Select | Index):
-                run = _qualifier_run(steps, start)
+                run = qualifier_run(steps, start)
                 # A relative attribute: the value before it, its 1, its qualifiers.
                 value = self._qualify(value, steps[start:run])
                 if observed or run < len(steps):
@@ -414,38 +314,34 @@ class RuntimeCostCounter:
             elif isinstance(qualifier.key, Literal):
                 key = self._literal(qualifier.key)
             else:
-                key = self._eval(qualifier.key, observed=not _is_attribute(qualifier.key))
+                key = self._eval(qualifier.key, observed=not is_attribute(qualifier.key))
             self._charge(1)
-            if isinstance(value, _Error):
+            if isinstance(value, ErrorValue):
                 return value
             value = self._select(value, key)
-            if isinstance(value, _Error):
+            if isinstance(value, ErrorValue):
                 return value
         return value
 
     def _select(self, value: Any, key: Any) -> Any:
-        if isinstance(key, _Error):
+        if isinstance(key, ErrorValue):
             return key
         if isinstance(value, dict) and isinstance(key, str):
-            if isinstance(value, _DomainMap) or key in value:
+            if isinstance(value, DomainMap) or key in value:
                 return value[key]
-            return _Error(f"no such key: {key}")
-        return self._calls.run("_0[_1]", [value, _plain(key)])
+            return ErrorValue(f"no such key: {key}")
+        return self._calls.run("_0[_1]", [value, plain(key)])
 
     def _global_call(self, node: Call) -> Any:
         name = node.function
-        if _is_namespaced(node):
+        if is_namespaced(node):
             assert isinstance(node.target, Ident)
             name = f"{node.target.name}.{name}"
         if name == "has":
             return self._has(node)
         if name.split(".")[0] in _OPTIONAL_FUNCTIONS:
             raise NotModelled(name)
-        if (
-            name in _TYPE_CONVERSIONS
-            and len(node.arguments) == 1
-            and _is_constant(node.arguments[0])
-        ):
+        if name in TYPE_CONVERSIONS and len(node.arguments) == 1 and is_constant(node.arguments[0]):
             return self._convert(name, self._eval(node.arguments[0]))  # folded when planned
         args = [self._eval(argument) for argument in node.arguments]
         return self._apply(name, False, args)
@@ -457,10 +353,10 @@ class RuntimeCostCounter:
         resolved = True
         if node.function in ("containsIP", "containsCIDR") and node.arguments:
             # The string overload is chosen only for an argument known to be a string.
-            resolved = self._static(node.arguments[0]) == "string"
+            resolved = self._types.of(node.arguments[0]) == "string"
         elif node.function == "sort" and node.target is not None:
             # cel-go's sort tracker is bound to an overload per element type.
-            item = list_item_type(self._static(node.target))
+            item = list_item_type(self._types.of(node.target))
             resolved = item not in (None, "dyn", "any")
         return self._apply(node.function, True, args, resolved)
 
@@ -475,8 +371,8 @@ class RuntimeCostCounter:
                 self._cost + call_cost(name, member, args, None, resolved=resolved)
             )
         if name == "size" and len(args) == 1:
-            result = _size(args[0])
-        elif name == "lists.range" and _is_count(args):
+            result = size_of(args[0])
+        elif name == "lists.range" and is_count(args):
             result = list(range(args[0]))  # as the library builds it, without converting
         elif name in ("type", "string", "dyn") and len(args) == 1:
             result = self._convert(name, args[0])
@@ -487,20 +383,20 @@ class RuntimeCostCounter:
                 form = f"_0.{name}({rest})"
             else:
                 form = f"{name}({operands})"
-            result = self._calls.run(form, [_plain(arg) for arg in args])
+            result = self._calls.run(form, [plain(arg) for arg in args])
         self._charge(call_cost(name, member, args, result, resolved=resolved))
         return result
 
     def _convert(self, name: str, value: Any) -> Any:
-        if isinstance(value, _Error):
+        if isinstance(value, ErrorValue):
             return value
         if name == "type":
-            return _TypeValue(cel_type_name(value))
+            return TypeValue(cel_type_name(value))
         if name == "dyn":
             return value
         if name == "string" and isinstance(value, str) and value.startswith((IP_TAG, CIDR_TAG)):
             name = STRING_OF_NETWORK  # as `environment.py` rewrites it
-        return self._calls.run(f"{name}(_0)", [_plain(value)])
+        return self._calls.run(f"{name}(_0)", [plain(value)])
 
     def _has(self, node: Call) -> Any:
         if len(node.arguments) != 1 or not isinstance(node.arguments[0], Select):
@@ -511,11 +407,11 @@ class RuntimeCostCounter:
             raise NotModelled("has")
         value = self._qualify(self._lookup_variable(root.name), list(steps))
         self._charge(1)
-        if isinstance(value, _Error):
+        if isinstance(value, ErrorValue):
             return value
         if isinstance(value, dict):
-            return isinstance(value, _DomainMap) or selection.field in value
-        return _Error("invalid type for field selection.")
+            return isinstance(value, DomainMap) or selection.field in value
+        return ErrorValue("invalid type for field selection.")
 
     def _logical(self, node: Logical) -> Any:
         decisive = node.operator == "||"
@@ -525,25 +421,25 @@ class RuntimeCostCounter:
             if value is decisive:
                 return decisive
             if value is not (not decisive) and error is None:
-                error = value if isinstance(value, _Error) else _Error("no such overload")
+                error = value if isinstance(value, ErrorValue) else ErrorValue("no such overload")
         return error if error is not None else (not decisive)
 
     def _binary_chain(self, node: Relations | Arithmetic) -> Any:
         value = self._eval(node.first)
-        left_type = self._static(node.first)
+        left_type = self._types.of(node.first)
         for operator, operand in node.rest:
-            right_type = self._static(operand)
-            resolved = _is_resolved(operator, left_type, right_type)
-            left_type = _arithmetic_type(left_type, right_type) if operator == "+" else "dyn"
-            if operator == "in" and _is_constant_primitive_list(operand):
+            right_type = self._types.of(operand)
+            resolved = is_resolved(operator, left_type, right_type)
+            left_type = arithmetic_type(left_type, right_type) if operator == "+" else "dyn"
+            if operator == "in" and is_constant_primitive_list(operand):
                 # cel-go's OptOptimize plans `x in [constants]` as a set lookup: no call.
                 right = self._eval(operand)
-                value = self._calls.run("_0 in _1", [_plain(value), right])
+                value = self._calls.run("_0 in _1", [plain(value), right])
                 continue
             right = self._eval(operand)
-            result = _native_binary(operator, value, right)
-            if result is _NOT_NATIVE:
-                result = self._calls.run(f"_0 {operator} _1", [_plain(value), _plain(right)])
+            result = native_binary(operator, value, right)
+            if result is NOT_NATIVE:
+                result = self._calls.run(f"_0 {operator} _1", [plain(value), plain(right)])
             self._charge(call_cost(operator, False, [value, right], result, resolved=resolved))
             value = result
         return value
@@ -561,7 +457,7 @@ class RuntimeCostCounter:
             value = self._calls.run(f"-{node.operand.text}", [])  # folded into the literal
             count = 0
         for _ in range(count):
-            value = self._calls.run(f"{node.operator}_0", [_plain(value)])
+            value = self._calls.run(f"{node.operator}_0", [plain(value)])
             self._charge(1)
         return value
 
@@ -572,39 +468,41 @@ class RuntimeCostCounter:
         elif condition is False:
             branch = node.when_false
         else:
-            return condition if isinstance(condition, _Error) else _Error("no such overload")
-        return self._eval(branch, observed=not _is_attribute(branch))
+            return (
+                condition if isinstance(condition, ErrorValue) else ErrorValue("no such overload")
+            )
+        return self._eval(branch, observed=not is_attribute(branch))
 
-    def _list(self, node: ListLiteral) -> list[Any] | _Error:
+    def _list(self, node: ListLiteral) -> list[Any] | ErrorValue:
         items = [self._eval(item) for item in node.items]
-        if not _is_constant(node):
+        if not is_constant(node):
             self._charge(10)
         for item in items:
-            if isinstance(item, _Error):
+            if isinstance(item, ErrorValue):
                 return item
         return items
 
     def _map(self, node: MapLiteral) -> Any:
         entries = [(self._eval(key), self._eval(value)) for key, value in node.entries]
-        if not _is_constant(node):
+        if not is_constant(node):
             self._charge(30)
         for pair in entries:
             for part in pair:
-                if isinstance(part, _Error):
+                if isinstance(part, ErrorValue):
                     return part
         try:
             return {key: value for key, value in entries}
         except TypeError:
-            return _Error("unsupported key type")
+            return ErrorValue("unsupported key type")
 
     def _bind(self, node: Bind) -> Any:
-        self._types.append({node.variable: self._static(node.init)})
+        self._types.scopes.append({node.variable: self._types.of(node.init)})
         self._scopes.append({node.variable: _Pending(node.init, len(self._scopes))})
         try:
             return self._eval(node.body)
         finally:
             self._scopes.pop()
-            self._types.pop()
+            self._types.scopes.pop()
 
     def _comprehension(self, node: Comprehension, target: Any) -> Any:
         macro = node.macro
@@ -616,7 +514,7 @@ class RuntimeCostCounter:
             "filter",
         ):
             raise NotModelled(macro)
-        if isinstance(target, _Error):
+        if isinstance(target, ErrorValue):
             return target
         if isinstance(target, dict):
             elements = list(target)
@@ -624,11 +522,11 @@ class RuntimeCostCounter:
         elif isinstance(target, list):
             elements = target
         else:
-            return _Error(f"got '{cel_type_name(target)}', expected iterable type")
+            return ErrorValue(f"got '{cel_type_name(target)}', expected iterable type")
         if isinstance(target, list):
             ordered = False
         scope: dict[str, Any] = {}
-        self._types.append({node.variables[0]: _element_type(self._static(node.target))})
+        self._types.scopes.append({node.variables[0]: element_type(self._types.of(node.target))})
         self._scopes.append(scope)
         try:
             result, _ = self._fold(macro, node.variables[0], node.arguments, elements, scope)
@@ -636,11 +534,11 @@ class RuntimeCostCounter:
             # a true stop at a point Go's map order (random) decides upstream.
             # So does which error an erring loop over such a map reports.
             decided = macro in ("all", "exists") and result is (macro == "exists")
-            if ordered and (decided or isinstance(result, _Error)):
+            if ordered and (decided or isinstance(result, ErrorValue)):
                 self.order_dependent = True
         finally:
             self._scopes.pop()
-            self._types.pop()
+            self._types.scopes.pop()
         for _ in range(2 if macro == "exists_one" else 1):
             self._charge(1)  # __result__ (== 1)
         return result
@@ -675,22 +573,26 @@ class RuntimeCostCounter:
             for element in elements:
                 scope[variable] = element
                 holds = self._eval(arguments[0])
-                if isinstance(holds, _Error):
-                    count = holds if not isinstance(count, _Error) else count
+                if isinstance(holds, ErrorValue):
+                    count = holds if not isinstance(count, ErrorValue) else count
                 elif holds is True:
                     self._charge(1)  # __result__ + 1
                     self._charge(1)
-                    if not isinstance(count, _Error):
+                    if not isinstance(count, ErrorValue):
                         count += 1
-            return (count if isinstance(count, _Error) else count == 1), len(elements)
-        items: list[Any] | _Error = []
+            return (count if isinstance(count, ErrorValue) else count == 1), len(elements)
+        items: list[Any] | ErrorValue = []
         for element in elements:
             scope[variable] = element
             if macro == "filter" or len(arguments) == 2:
                 holds = self._eval(arguments[0])
                 if holds is not True:
-                    if holds is not False and not isinstance(items, _Error):
-                        items = holds if isinstance(holds, _Error) else _Error("no such overload")
+                    if holds is not False and not isinstance(items, ErrorValue):
+                        items = (
+                            holds
+                            if isinstance(holds, ErrorValue)
+                            else ErrorValue("no such overload")
+                        )
                     continue
             self._charge(1)  # __result__ + [item]
             if macro == "filter":
@@ -700,8 +602,8 @@ class RuntimeCostCounter:
                 produced = self._eval(arguments[-1])
             self._charge(10)
             self._charge(1)
-            if not isinstance(items, _Error):
-                items = produced if isinstance(produced, _Error) else [*items, produced]
+            if not isinstance(items, ErrorValue):
+                items = produced if isinstance(produced, ErrorValue) else [*items, produced]
         return items, len(elements)
 
 
@@ -710,141 +612,8 @@ def _combine(macro: str, accumulator: Any, value: Any) -> Any:
     decisive = macro == "exists"
     if value is decisive or accumulator is decisive:
         return decisive
-    if isinstance(accumulator, _Error):
+    if isinstance(accumulator, ErrorValue):
         return accumulator
     if value is (not decisive):
         return accumulator
-    return value if isinstance(value, _Error) else _Error("no such overload")
-
-
-_NOT_NATIVE: Final = object()
-_INT64: Final = range(-(2**63), 2**63)
-_COMPARISONS: Final = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-
-
-def _native_binary(operator: str, left: Any, right: Any) -> Any:
-    """The operator on two ints, two doubles or two strings computed here, where CEL's
-    meaning is Python's (the hot loop of a costly selector); `_NOT_NATIVE` for everything
-    else, which the library computes. An int result past int64 is left to the library's
-    overflow error."""
-    kind = type(left)
-    if kind is not type(right) or kind not in (int, float, str):
-        return _NOT_NATIVE
-    compare = _COMPARISONS.get(operator)
-    if compare is not None:
-        return compare(left, right)
-    if operator == "+" or (kind is not str and operator in ("-", "*")):
-        result = (
-            left + right if operator == "+" else left - right if operator == "-" else left * right
-        )
-        return result if kind is not int or result in _INT64 else _NOT_NATIVE
-    return _NOT_NATIVE
-
-
-def _arithmetic_type(left: str, right: str) -> str:
-    if left == right:
-        return left
-    for text in ("string", "bytes"):
-        if text in (left, right) and {left, right} <= {text, "dyn", "any"}:
-            return text
-    if is_list(left) or is_list(right):
-        return left if is_list(left) else right
-    return "dyn"
-
-
-def _is_resolved(operator: str, left: str, right: str) -> bool:
-    """Whether cel-go's checker picks one overload of the operator for these operand types
-    (the costs that depend on it: string `+` and orderings, `in` a list)."""
-    if operator == "in":
-        return is_list(right)
-    if operator == "+" or operator in ("<", "<=", ">", ">="):
-        unknown = {"dyn", "any"}
-        return left not in unknown or right not in unknown
-    return True
-
-
-def _element_type(range_type: str) -> str:
-    if is_list(range_type):
-        return list_item_type(range_type) or "dyn"
-    if is_map(range_type):
-        return map_parts(range_type)[0] or "dyn"
-    return "dyn"
-
-
-def _qualifier_run(steps: list[Any], start: int) -> int:
-    end = start
-    while end < len(steps) and isinstance(steps[end], Select | Index):
-        end += 1
-    return end
-
-
-def _is_namespaced(node: Call) -> bool:
-    return isinstance(node.target, Ident) and node.target.name in NAMESPACES
-
-
-def _is_attribute(node: Expr) -> bool:
-    """Whether cel-go plans the node as an attribute (a variable, qualified or not)."""
-    if isinstance(node, Ident):
-        return True
-    if isinstance(node, Select | Index):
-        root, steps = member_steps(node)
-        return isinstance(root, Ident) and all(isinstance(s, Select | Index) for s in steps)
-    return False
-
-
-def _is_constant(node: Expr) -> bool:
-    """Whether cel-go's OptOptimize plans the node as a constant."""
-    if isinstance(node, Literal):
-        return True
-    if isinstance(node, Unary):
-        if node.count % 2 == 0:
-            return _is_constant(node.operand)
-        return node.operator == "-" and node.before_number and isinstance(node.operand, Literal)
-    if isinstance(node, ListLiteral):
-        return all(_is_constant(item) for item in node.items)
-    if isinstance(node, MapLiteral):
-        return all(_is_constant(k) and _is_constant(v) for k, v in node.entries)
-    if isinstance(node, Call):
-        return (
-            node.target is None
-            and node.function in _TYPE_CONVERSIONS
-            and len(node.arguments) == 1
-            and _is_constant(node.arguments[0])
-        )
-    return False
-
-
-def _is_constant_primitive_list(node: Expr) -> bool:
-    if not isinstance(node, ListLiteral) or not _is_constant(node):
-        return False
-    return all(
-        (isinstance(item, Literal) and item.type_name != "bytes")
-        or (isinstance(item, Unary) and _is_constant(item))
-        for item in node.items
-    )
-
-
-def _is_count(args: list[Any]) -> bool:
-    return len(args) == 1 and type(args[0]) is int and 0 <= args[0] <= LISTS_RANGE_MAX
-
-
-def _size(value: Any) -> Any:
-    if isinstance(value, _Error):
-        return value
-    if isinstance(value, str):
-        return len(value) if not is_tagged(value) else _Error("no such overload")
-    if isinstance(value, bytes | list | dict):
-        return len(value)
-    return _Error(f"no such overload: size({cel_type_name(value)})")
-
-
-def _plain(value: Any) -> Any:
-    """The value as the library takes it (a type value as its name's string)."""
-    return value.name if isinstance(value, _TypeValue) else value
+    return value if isinstance(value, ErrorValue) else ErrorValue("no such overload")
