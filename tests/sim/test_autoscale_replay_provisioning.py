@@ -86,10 +86,12 @@ def catalog() -> Catalog:
     return load_catalog()
 
 
-def run(catalog: Catalog, manifests: str | None, arrivals: list[float]) -> ReplayResult:
+def run(
+    catalog: Catalog, manifests: str | None, arrivals: list[float], *, remember: bool = True
+) -> ReplayResult:
     config = parse_autoscaling_text(CONFIG, "autoscaling.yaml", catalog=catalog)
     objects = parse_autoscaling_objects_text(manifests, "requests.yaml") if manifests else None
-    scaling = ReplayAutoscaling(config, catalog, objects=objects)
+    scaling = ReplayAutoscaling(config, catalog, objects=objects, remember_quiet_loops=remember)
     pods = tuple(
         TimedPod(TracePod(f"p{i}", 1000, 1024, 1, 1000), arrival, 600.0)
         for i, arrival in enumerate(arrivals)
@@ -121,6 +123,11 @@ def test_a_best_effort_atomic_request_brings_its_nodes_up_together_for_its_pods(
     # The fifth pod is an ordinary one: its own scale-up.
     assert result.pods[4].start == 590.0
     assert summary.scale_ups == 2
+    # Skipping quiet loops changes nothing: the requests' timers are the loop's.
+    plain = run(catalog, manifests, [0.0, 0.0, 0.0, 0.0, 400.0], remember=False)
+    assert plain.pods == result.pods
+    assert plain.autoscaling is not None
+    assert plain.autoscaling.provisioning_requests == summary.provisioning_requests
 
 
 def test_consumers_never_trigger_an_ordinary_scale_up(catalog: Catalog) -> None:
