@@ -66,6 +66,7 @@ from dralloc.autoscaling.decisions import (
     SpotInterruption,
 )
 from dralloc.autoscaling.fleet import Fleet, FleetNode
+from dralloc.autoscaling.planmemo import PlanInputs, PlanMemo, RememberedPlan
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, pod_key, unbound
 from dralloc.autoscaling.provisioning import ProvisioningRequestState
 from dralloc.autoscaling.provisioningrequest import ProvisioningRequest
@@ -152,6 +153,9 @@ class FleetAutoscaler:
     scheduler_config: SchedulerConfiguration | None = None
     templates: dict[str, NodeTemplate] = field(init=False)
     rng: random.Random = field(init=False)
+    # Speed-up switch (decisions equal either way, tested): the what-if clusters remember
+    # each pod shape's Filter verdicts per node generation (`PlanningSnapshot.of`).
+    remember_planning_verdicts: bool = True
 
     def __post_init__(self) -> None:
         self.templates = self.config.templates(self.catalog)
@@ -167,6 +171,7 @@ class FleetAutoscaler:
             config=self.scheduler_config,
             seed=self.seed,
             exclude_nodes={n.name for n in (*view.upcoming, *view.leaving)},
+            remember_verdicts=self.remember_planning_verdicts,
         )
         for index, node in enumerate(view.upcoming):
             snapshot.add_node(self.templates[node.lifecycle.shape].upcoming(index))
@@ -203,6 +208,10 @@ class ClusterAutoscaler(FleetAutoscaler):
     # move. Building a snapshot (a whole scheduler) is most of a quiet loop's cost.
     skip_unused_planning_snapshot: bool = True
     lazy_scale_down_snapshot: bool = True
+    # A loop whose planning inputs equal the last loop's reuses that loop's snapshot and
+    # placements (`planmemo`: the build and the placements are functions of the inputs).
+    remember_planning: bool = True
+    plan_memo: PlanMemo = field(default_factory=PlanMemo)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -264,19 +273,28 @@ class ClusterAutoscaler(FleetAutoscaler):
             result.provisioning_requests = tuple(requests)
             self.last_result = result
             return result
-        snapshot = self.planning_snapshot(state, view)
-        held: list[VirtualPod] = []  # planned pods that hold room this loop (§7.2, §8)
-        if serve_requests and requests:
-            requests = provisioning.refresh(now, requests, state, result)
-            held += provisioning.book(snapshot, requests, state, templates)
-        to_help = self._pods_to_help(now, snapshot, unschedulable)
-        # Real pods take room first; a buffer's chunks keep what is left, or ask for more.
-        buffer_left: list[VirtualPod] = []
-        for virtual in buffer_pods:
-            (held if place_virtual(snapshot, virtual) is not None else buffer_left).append(virtual)
-        for virtual in buffer_left:
-            for claim in virtual.claims:  # the estimate allocates them on template copies
-                snapshot.built.cache.set_claim(claim)
+        # A loop booking ProvisioningRequests changes its snapshot after planning: it is
+        # never remembered (`planmemo`).
+        inputs = (
+            PlanInputs.of(state, view, unschedulable, buffer_pods)
+            if self.remember_planning and not (serve_requests and requests)
+            else None
+        )
+        plan = self.plan_memo.recall(inputs) if inputs is not None else None
+        if plan is None:
+            snapshot = self.planning_snapshot(state, view)
+            booked: list[VirtualPod] = []
+            if serve_requests and requests:
+                requests = provisioning.refresh(now, requests, state, result)
+                booked = provisioning.book(snapshot, requests, state, templates)
+            plan = self._place_pending(snapshot, unschedulable, buffer_pods, booked)
+            if inputs is not None:
+                self.plan_memo.keep(inputs, plan)
+        snapshot = plan.snapshot
+        held = list(plan.held)  # planned pods that hold room this loop (§7.2, §8)
+        buffer_left = list(plan.buffer_left)
+        delay = self.config.options.new_pod_scale_up_delay
+        to_help = [p for p in plan.unplaced if now - p.since >= delay]
         result.unplaced_buffer_pods = tuple(v.key for v in buffer_left)
         result.pending_pods = tuple(pod_key(p.pod) for p in to_help)
         waiting = (
@@ -419,9 +437,17 @@ class ClusterAutoscaler(FleetAutoscaler):
 
     # -------------------------------------------------------------------- planning
 
-    def _pods_to_help(
-        self, now: float, snapshot: PlanningSnapshot, unschedulable: Sequence[UnschedulablePod]
-    ) -> list[UnschedulablePod]:
+    def _place_pending(
+        self,
+        snapshot: PlanningSnapshot,
+        unschedulable: Sequence[UnschedulablePod],
+        buffer_pods: Sequence[VirtualPod],
+        booked: Sequence[VirtualPod],
+    ) -> RememberedPlan:
+        """Place the pods CA may help (not expendable, not consuming a ProvisioningRequest),
+        highest priority first, on `snapshot`'s existing and upcoming nodes, then the buffer
+        chunks in the room left (real pods take room first; a chunk keeps what is left, or
+        asks for more). The pods that fit nowhere are `unplaced`, in that order."""
         options = self.config.options
         candidates = [
             p
@@ -430,8 +456,15 @@ class ClusterAutoscaler(FleetAutoscaler):
             and not any(key in p.pod.metadata.annotations for key in CONSUME_PROVREQ)
         ]
         candidates.sort(key=lambda p: (-(p.pod.spec.priority or 0), p.since, pod_key(p.pod)))
-        left = [p for p in candidates if snapshot.place(unbound(p.pod)) is None]
-        return [p for p in left if now - p.since >= options.new_pod_scale_up_delay]
+        unplaced = tuple(p for p in candidates if snapshot.place(unbound(p.pod)) is None)
+        held = list(booked)
+        buffer_left: list[VirtualPod] = []
+        for virtual in buffer_pods:
+            (held if place_virtual(snapshot, virtual) is not None else buffer_left).append(virtual)
+        for virtual in buffer_left:
+            for claim in virtual.claims:  # the estimate allocates them on template copies
+                snapshot.built.cache.set_claim(claim)
+        return RememberedPlan(snapshot, unplaced, tuple(held), tuple(buffer_left))
 
     def _all_new(self, now: float, pods: Sequence[UnschedulablePod]) -> bool:
         """Upstream's allPodsAreNew (see the module docstring, step 4)."""

@@ -79,6 +79,7 @@ class PlanningSnapshot:
     budgets: Sequence[PodDisruptionBudget]
     built: BuiltScheduler
     slices: dict[str, list[ResourceSlice]] = field(default_factory=dict)  # by node name
+    remember_verdicts: bool = True
 
     @classmethod
     def of(
@@ -89,6 +90,7 @@ class PlanningSnapshot:
         config: SchedulerConfiguration | None = None,
         seed: int = 0,
         exclude_nodes: Collection[str] = (),
+        remember_verdicts: bool = True,
     ) -> PlanningSnapshot:
         """A snapshot of `state` without the nodes in `exclude_nodes` (and their pods)."""
         nodes = [n for n in state.nodes if n.metadata.name not in exclude_nodes]
@@ -105,6 +107,7 @@ class PlanningSnapshot:
             slices=[s for s in state.slices if not s.spec.node_name or s.spec.node_name in names],
             claims=state.claims,
             pods=pods,
+            remember_verdicts=remember_verdicts,
         )
 
     @classmethod
@@ -121,6 +124,7 @@ class PlanningSnapshot:
         slices: Sequence[ResourceSlice],
         claims: Iterable[ResourceClaim],
         pods: Iterable[Pod],
+        remember_verdicts: bool = True,
     ) -> PlanningSnapshot:
         built = build_scheduler(
             SchedulerInputs(
@@ -132,8 +136,10 @@ class PlanningSnapshot:
                 claims=claims,
                 config=config,
                 rng=random.Random(seed),
-                # A what-if cache is thrown away: nothing is worth remembering across it.
-                remember_verdicts=False,
+                # Within one what-if cluster, pods of one shape placed in turn (an estimate
+                # packing hundreds of alike pods) are filtered only on the nodes changed
+                # since the last of them (`scheduler.framework.verdicts`); off: every node.
+                remember_verdicts=remember_verdicts,
                 remember_what_ifs=False,
                 index_node_labels=False,
                 disruption_budgets=budgets,
@@ -142,7 +148,9 @@ class PlanningSnapshot:
         by_node: dict[str, list[ResourceSlice]] = {}
         for each in slices:
             by_node.setdefault(each.spec.node_name or "", []).append(each)
-        snapshot = cls(features, config, seed, classes, taint_rules, budgets, built, by_node)
+        snapshot = cls(
+            features, config, seed, classes, taint_rules, budgets, built, by_node, remember_verdicts
+        )
         cache = built.cache
         for pod in pods:
             cache.assume_pod(PodInfo.of(pod), pod.spec.node_name)
@@ -232,6 +240,7 @@ class PlanningSnapshot:
             slices=self.all_slices(),
             claims=list(cache.claims.values()),
             pods=[_bound(info.pod, node) for info, node in cache.pods.values()],
+            remember_verdicts=self.remember_verdicts,
         )
 
 

@@ -227,7 +227,12 @@ def scale_down(
 
         def what_if_cluster() -> PlanningSnapshot:
             built = PlanningSnapshot.of(
-                state, ca.features, config=ca.scheduler_config, seed=ca.seed, exclude_nodes=leaving
+                state,
+                ca.features,
+                config=ca.scheduler_config,
+                seed=ca.seed,
+                exclude_nodes=leaving,
+                remember_verdicts=ca.remember_planning_verdicts,
             )
             for each in removed:
                 built.remove_node(each)
