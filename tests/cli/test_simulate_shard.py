@@ -86,24 +86,6 @@ def test_shards_run_as_processes_merge_into_the_files_of_one_run(tmp_path: Path)
     assert footer is not None and "--shard" not in footer.group(0)
 
 
-def test_fgd_shards_merge_into_the_files_of_one_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    campaign = [
-        *("simulate", "--trace-dir", str(_openb(tmp_path)), "--policy", "fgd,random"),
-        *("--seeds", "1-2", "--jobs", "1"),
-    ]
-    _invoke(*campaign, "--out", str(tmp_path / "single"))
-    for k in (1, 2):
-        _invoke(*campaign, "--shard", f"{k}/2", "--out", str(tmp_path / f"shard-{k}"))
-    monkeypatch.chdir(tmp_path)  # merge's --out defaults to ./simulation, as simulate's
-    _invoke("simulate", "merge", "shard-1", "shard-2")
-    for name in ("allocation.csv", "fragmentation.csv"):
-        merged = (tmp_path / "simulation" / name).read_bytes()
-        assert merged == (tmp_path / "single" / name).read_bytes()
-    assert _report(tmp_path / "simulation") == _report(tmp_path / "single")
-
-
 @pytest.mark.parametrize(
     ("shard", "message"),
     [
@@ -127,16 +109,17 @@ def test_a_shard_prints_no_report_so_it_takes_no_format() -> None:
     )
 
 
-def test_merge_of_shards_that_are_not_one_campaign_exits_2_naming_the_folder(
-    tmp_path: Path,
+def test_fgd_shards_merge_into_one_run_and_others_exit_2_naming_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     campaign = [
-        *("simulate", "--trace-dir", str(_openb(tmp_path)), "--policy", "random"),
-        *("--seeds", "1-2", "--jobs", "1"),
+        *("simulate", "--trace-dir", str(_openb(tmp_path)), "--policy", "fgd,random"),
+        *("--seeds", "1", "--jobs", "1"),
     ]
+    _invoke(*campaign, "--out", str(tmp_path / "single"))
     for k in (1, 2):
         _invoke(*campaign, "--shard", f"{k}/2", "--out", str(tmp_path / f"a-{k}"))
-    _invoke(*campaign, "--seeds", "1-3", "--shard", "2/2", "--out", str(tmp_path / "b-2"))
+    _invoke(*campaign, "--seeds", "1-2", "--shard", "2/2", "--out", str(tmp_path / "b-2"))
     out = tmp_path / "merged"
     cases = [
         ([tmp_path / "a-1"], f"{tmp_path / 'a-1'}: shard 2/2 of this campaign not given"),
@@ -161,3 +144,9 @@ def test_merge_of_shards_that_are_not_one_campaign_exits_2_naming_the_folder(
         assert result.exit_code == 2
         assert result.stderr == message + "\n"
         assert not out.exists()
+    monkeypatch.chdir(tmp_path)  # merge's --out defaults to ./simulation, as simulate's
+    _invoke("simulate", "merge", "a-2", "a-1")
+    for name in ("allocation.csv", "fragmentation.csv"):
+        merged = (tmp_path / "simulation" / name).read_bytes()
+        assert merged == (tmp_path / "single" / name).read_bytes()
+    assert _report(tmp_path / "simulation") == _report(tmp_path / "single")
