@@ -6,7 +6,8 @@ last pod events (for `consolidateAfter`) and the run's count of pods upstream wo
 provisioned for; it grows a `Fleet` (`Fleet.request_offering`) and reads the cluster
 (`ClusterState`) without changing it. Disruption (emptiness, drift, consolidation, expiry,
 budgets) is `disruption.py`'s and carrying its commands out `orchestration.py`'s;
-`Karpenter.run_once` calls both and keeps the pending commands. The replay drives it exactly as
+spot notices `interruption.py`'s, the §5.3 reasons `upstreamgaps.py`'s; `Karpenter.run_once`
+calls them all and keeps the pending commands. The replay drives it exactly as
 it drives `ClusterAutoscaler` (push the nodes' transitions, materialize Nodes and slices, feed
 the pending pods). No I/O. Behaviour read in kubernetes-sigs/karpenter (`pkg/operator/options`,
 `pkg/controllers/provisioning`, `pkg/controllers/disruption`, `designs/dra-scheduling.md`):
@@ -50,7 +51,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import ClassVar
 
 from dralloc.api.core import Pod
@@ -65,17 +65,16 @@ from dralloc.autoscaling.clusterautoscaler import (
 from dralloc.autoscaling.config import CapacityType, NodePool
 from dralloc.autoscaling.cron import EPOCH
 from dralloc.autoscaling.decisions import Disrupted, NodeClaimLaunch, Offering
-from dralloc.autoscaling.disruption import (
-    CommandPhase,
-    DisruptionCommand,
-    disrupt,
-    movable,
-    pods_by_node,
-)
+from dralloc.autoscaling.disruption import CommandPhase, DisruptionCommand, disrupt
 from dralloc.autoscaling.estimator import container_requests, requested_devices
 from dralloc.autoscaling.fleet import FleetNode, block_open
+from dralloc.autoscaling.interruption import interrupt, replace_interrupted
 from dralloc.autoscaling.orchestration import QUEUE_TIMEOUT, orchestrate
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, pod_key, unbound
+
+# Users and the package import UpstreamGap from here, where it is counted.
+from dralloc.autoscaling.upstreamgaps import UpstreamGap as UpstreamGap
+from dralloc.autoscaling.upstreamgaps import upstream_gap
 from dralloc.autoscaling.virtualpods import VirtualPod, place_virtual
 from dralloc.scheduler.cache import pod_claim_keys
 from dralloc.scheduler.config import SchedulerConfiguration
@@ -91,19 +90,12 @@ CAPACITY_TYPE_ORDER = (
 )
 
 
-class UpstreamGap(StrEnum):
-    """Why Karpenter v1.14 would not have provisioned for a pod (§5.3)."""
-
-    FIRST_AVAILABLE = "firstAvailable request"
-    ADMIN_ACCESS = "adminAccess request"
-    CONSUMABLE_CAPACITY = "consumable capacity request"
-    PARTITIONABLE_DEVICES = "partitionable devices"
-    DRA_REQUESTS_IGNORED = "resource claims ignored (IGNORE_DRA_REQUESTS)"
-
-
 @dataclass
 class KarpenterResult:
-    """One `run_once`: what was launched and disrupted, and what it saw."""
+    """One `run_once`: what was launched and disrupted, and what it saw. `disruptions` are
+    commands carried out (their nodes deleted) and forceful expiries; `replacements` the
+    NodeClaims launched for commands, `abandoned` the commands dropped (see
+    `orchestration.py`); `interrupted` the spot nodes deleted at their notice."""
 
     time: float
     launches: list[NodeClaimLaunch] = field(default_factory=list)
@@ -138,6 +130,7 @@ class Karpenter(FleetAutoscaler):
     karpenter = Karpenter(config, Fleet(config, seed=7), catalog, seed=7)
     result = karpenter.run_once(600.0, state, [UnschedulablePod(pod, since=599.0)])
     [str(x) for x in result.launches]   # ['launch gpu-0000 (gpu): l4x4 on-demand $4/h ...']
+    karpenter.commands                  # disruption commands decided, not carried out yet
     """
 
     rng_name: ClassVar[str] = "karpenter"
@@ -178,13 +171,13 @@ class Karpenter(FleetAutoscaler):
         result = KarpenterResult(now)
         self._classes = state.classes
         self._notice_failures(now, result)
-        self._interrupt(now, result)
+        result.interrupted = interrupt(self, now)
         seen = view_of(self.fleet, self.templates, now, state)
         self._record_pod_events(now, state, seen)
         view = self._without_marked(seen)
         snapshot = self.planning_snapshot(state, view)
         if result.interrupted:
-            self._replace_interrupted(now, state, view, snapshot, result)
+            replace_interrupted(self, now, state, view, snapshot, result)
         pending = [p for p in unschedulable if snapshot.place(unbound(p.pod)) is None]
         held: list[VirtualPod] = []
         for virtual in buffer_pods:
@@ -254,44 +247,6 @@ class Karpenter(FleetAutoscaler):
             tuple(n for n in view.upcoming if n.name not in marked),
             (*view.leaving, *(n for n in both if n.name in marked)),
         )
-
-    def _interrupt(self, now: float, result: KarpenterResult) -> None:
-        """Spot nodes whose interruption notice came by `now` are deleted at once."""
-        names: list[str] = []
-        for node in self.fleet.nodes():
-            life = node.lifecycle
-            notice = life.interruption_notice_at
-            if (
-                notice is None
-                or notice > now
-                or node.name in self.interrupted
-                or life.gone_at is not None
-            ):
-                continue
-            self.interrupted.add(node.name)
-            life.delete(now)
-            names.append(node.name)
-        result.interrupted = tuple(names)
-
-    def _replace_interrupted(
-        self,
-        now: float,
-        state: ClusterState,
-        view: FleetView,
-        snapshot: PlanningSnapshot,
-        result: KarpenterResult,
-    ) -> None:
-        """Provision at once for the pods of the nodes interrupted this loop: the snapshot
-        no longer has those nodes; their claims are released there, the pods placed where
-        room is, and the rest provisioned for."""
-        on_node = pods_by_node(state)
-        evicted = [p for name in result.interrupted for p in movable(on_node.get(name, []))]
-        cache = snapshot.built.cache
-        for pod in evicted:
-            cache.release_pod_claims(pod)
-        left = [unbound(p) for p in evicted if snapshot.place(unbound(p)) is None]
-        if left:
-            self.provision(now, state, view, snapshot, left, result)
 
     def _notice_failures(self, now: float, result: KarpenterResult) -> None:
         failed: list[str] = []
@@ -544,22 +499,4 @@ class Karpenter(FleetAutoscaler):
             if key in self._counted or not pod.spec.resource_claims:
                 continue
             self._counted.add(key)
-            self.upstream_unsupported_pods[self._gap(pod, claims, partitionable)] += 1
-
-    @staticmethod
-    def _gap(pod: Pod, claims: Mapping[str, ResourceClaim], partitionable: bool) -> UpstreamGap:
-        requests = [
-            r
-            for _, key in pod_claim_keys(pod)
-            if key is not None and key in claims
-            for r in claims[key].spec.devices.requests
-        ]
-        if any(r.first_available for r in requests):
-            return UpstreamGap.FIRST_AVAILABLE
-        if any(r.exactly is not None and r.exactly.admin_access for r in requests):
-            return UpstreamGap.ADMIN_ACCESS
-        if any(r.exactly is not None and r.exactly.capacity is not None for r in requests):
-            return UpstreamGap.CONSUMABLE_CAPACITY
-        if partitionable:
-            return UpstreamGap.PARTITIONABLE_DEVICES
-        return UpstreamGap.DRA_REQUESTS_IGNORED
+            self.upstream_unsupported_pods[upstream_gap(pod, claims, partitionable)] += 1
