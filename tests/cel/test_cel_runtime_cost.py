@@ -37,7 +37,9 @@ from dralloc.cel import (
     CelRuntimeError,
     CostCounting,
 )
+from dralloc.cel.cost import estimate_cost
 from dralloc.cel.environment import TOO_COSTLY
+from dralloc.cel.library import RESULT_TYPES
 from dralloc.cel.runtime_cost import CostLimitExceeded, LibraryCalls, RuntimeCostCounter
 from dralloc.cel.source import tokenize
 from dralloc.cel.syntax import parse
@@ -354,3 +356,21 @@ def test_the_allocator_reports_a_stored_selector_past_the_limit_as_upstream_does
         "claim default/c: selector #0: CEL runtime error: "
         "operation cancelled: actual cost limit exceeded"
     )
+
+
+def test_the_shortcut_counts_what_the_estimate_does_not_bound() -> None:
+    """Below half the limit, the actual cost stays under the limit: on every recorded row
+    whose selector calls no function the estimate charges nominally, upstream's count is at
+    most 1.25 times dralloc's estimate; the others are counted whatever their estimate
+    (`lists.range(1000).sort()` is estimated at about a thousand and costs two million)."""
+    for gates_on, limit, expression, answer, cost in _table():
+        if limit != LIMIT or answer == EXCEEDED:
+            continue
+        counted = CelEnvironment(ALL_ON if gates_on else Features()).compile(expression)
+        estimate = estimate_cost(tokenize(expression), RESULT_TYPES, list_type_attributes=gates_on)
+        if not counted.counts_cost:
+            assert int(cost) <= 1.25 * estimate, expression
+    sorting = CelEnvironment(Features()).compile("lists.range(1000).sort().size() > 0")
+    assert sorting.counts_cost
+    with pytest.raises(CelRuntimeError, match="actual cost limit exceeded"):
+        sorting.evaluate(_device(ATTRIBUTES, CAPACITY, False))

@@ -318,7 +318,7 @@ class CelEnvironment:
         if self._cost_counting is CostCounting.OFF:
             return None
         tokens = tokenize(expression)
-        if self._cost_counting is CostCounting.NEAR_LIMIT:
+        if self._cost_counting is CostCounting.NEAR_LIMIT and not _calls_unestimated(tokens):
             estimate = estimate_cost(
                 tokens, RESULT_TYPES, list_type_attributes=self._features.list_type_attributes
             )
@@ -438,6 +438,18 @@ class CelEnvironment:
             if name not in bare and not _is_operator(name)
         )
         return problems
+
+
+# Functions `cost.py` estimates at a nominal cost where cel-go's tracker charges by size
+# (`sort` and `distinct` the square of the list's): their selectors are always counted.
+_UNESTIMATED: Final = frozenset({"sort", "distinct", "slice", "flatten", "reverse", "quote"})
+
+
+def _calls_unestimated(tokens: list[Token]) -> bool:
+    return any(
+        token.text in _UNESTIMATED and index + 1 < len(tokens) and tokens[index + 1].text == "("
+        for index, token in enumerate(tokens)
+    )
 
 
 def _network_strings(tokens: list[Token]) -> dict[int, str]:
