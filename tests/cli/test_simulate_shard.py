@@ -44,9 +44,10 @@ def _report(folder: Path) -> str:
     return _UUID.sub("ID", _FOOTER.sub("", text))
 
 
-def _invoke(*args: str) -> None:
+def _invoke(*args: str) -> str:
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.stderr
+    return result.stderr
 
 
 def test_shards_run_as_processes_merge_into_the_files_of_one_run(tmp_path: Path) -> None:
@@ -118,7 +119,11 @@ def test_fgd_shards_merge_into_one_run_and_others_exit_2_naming_the_folder(
     ]
     _invoke(*campaign, "--out", str(tmp_path / "single"))
     for k in (1, 2):
-        _invoke(*campaign, "--shard", f"{k}/2", "--out", str(tmp_path / f"a-{k}"))
+        said = _invoke(*campaign, "--shard", f"{k}/2", "--out", str(tmp_path / f"a-{k}"))
+        assert (
+            f"shard {k}/2: 1 of the campaign's 2 runs; 'dralloc simulate merge' of the 2 shard "
+            "folders writes its files\n"
+        ) in said
     _invoke(*campaign, "--seeds", "1-2", "--shard", "2/2", "--out", str(tmp_path / "b-2"))
     out = tmp_path / "merged"
     cases = [

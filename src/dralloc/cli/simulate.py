@@ -607,6 +607,14 @@ def _run_and_write(
             paths = output.write(writers(runs, prices, output.provenance()))
         else:
             paths = output.write([output.shard_writer(mode, specs, runs, prices)])
+    if output.shard is not None:
+        count = output.shard.count
+        console.print(
+            f"shard {output.shard}: {len(runs)} of the campaign's {len(specs)} runs; "
+            f"'dralloc simulate merge' of the {count} shard folders writes its files",
+            highlight=False,
+            soft_wrap=True,
+        )
     return runs, paths
 
 
