@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 import pytest
 from browserkit import DESKTOP, open_page
 
-from dralloc.cli.dashboard import price_book, replay_dashboard
+from dralloc.cli.dashboard import price_book
+from dralloc.cli.dashboard_replay import replay_dashboard
 from dralloc.dashboard import DashboardServer, DashboardSettings
+from dralloc.sim.campaign import RunSpec
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -24,9 +26,8 @@ SMALL = "synthetic:pods=40,nodes=2,rate=0.05,median=600"
 @pytest.fixture(scope="module")
 def replay_url() -> Iterator[str]:
     server = DashboardServer.bind(DashboardSettings("127.0.0.1:0"))
-    explainer = replay_dashboard(
-        SMALL, "fgd", 1, "", None, 400.0, price_book(None), server.published, now=0.0
-    )
+    spec = RunSpec(SMALL, "fgd", 1)
+    explainer = replay_dashboard(spec, 400.0, price_book(None), server.published, now=0.0)
     server.set_explainer(explainer)
     server.start()
     try:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from dralloc.cli.dashboard import price_book
 from dralloc.cli.main import app
-from dralloc.dashboard.replayed import _with_trace_models, replayed_state
+from dralloc.dashboard.replayed import with_trace_models, replayed_state
 from dralloc.errors import InputError
 from dralloc.sim.campaign import RunSpec
 from dralloc.sim.replay.results import PodState
@@ -139,11 +139,14 @@ def test_the_command_serves_a_replay_and_refuses_what_it_cannot_replay(
     assert result.stderr.startswith("dashboard on http://127.0.0.1:")
     assert "(2 nodes, " in result.stderr
     both = CliRunner().invoke(app, [*serve, "--replay", SMALL, "-f", "x.yaml"])
-    assert (both.exit_code, both.stderr) == (2, "give -f FILE or --replay TRACE, not both\n")
+    assert (both.exit_code, both.stderr) == (
+        2,
+        "give one of -f FILE, --replay TRACE, --fgd TRACE, not -f FILE and --replay TRACE\n",
+    )
     stray = CliRunner().invoke(app, [*serve, "-f", "x.yaml", "--at", "5", "--queues", "fair"])
     assert (stray.exit_code, stray.stderr) == (2, "--queues, --at: apply to --replay only\n")
     for args, message in (
-        (["--queues", "fair"], "--queues: --replay synthetic:pods=40,nodes=2"),
+        (["--queues", "fair"], f"--queues: {SMALL} has no tenants to make queues of"),
         (["--policy", "tetris"], "--policy: unknown policy 'tetris' (known: random,"),
         (["--at", "-5"], "--at: -5 is not a finite number of seconds >= 0"),
         (["--at", "inf"], "--at: inf is not a finite number of seconds >= 0"),
@@ -170,7 +173,7 @@ def test_a_traces_own_gpu_models_are_priced_as_simulate_prices_them() -> None:
     # openb's G2 is a trace-only model (catalog name openb-g2): its devices publish a product
     # name the catalog does not know, priced through the trace's models.
     models = openb_models()
-    book = _with_trace_models(price_book("openb-g2=1.25"), models)
+    book = with_trace_models(price_book("openb-g2=1.25"), models)
     g2 = models.model("G2").product_name
     assert book.price(g2) == 1.25
     assert all(book.price(m.product_name) is not None for m in models.by_code.values())

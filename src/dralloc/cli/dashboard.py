@@ -14,9 +14,11 @@ the page) say so. Clicking a pending pod asks `/api/explain`, which answers with
 explain --pod NS/NAME -o json`'s document for the same input (`explain_pod_in_input`),
 computed once per pod and remembered (the input never changes).
 
-Over a simulation (`--replay TRACE`), `replay_dashboard` replays one run of `dralloc
-simulate --mode replay` in this process (`dashboard.replayed`) and publishes the cluster it
-leaves, with the replay's samples as the history.
+Over a simulation, `cli/dashboard_replay.py` runs it in this process and publishes the cluster
+it leaves: `--replay TRACE` one run of `dralloc simulate --mode replay` (`dashboard.replayed`,
+with the replay's samples as the history; `--node-events`, `--autoscaling` and
+`--autoscaling-objects` as simulate takes them; a queued run's ClusterQueues drawn), `--fgd
+TRACE` one run of the FGD experiment (`dashboard.experimented`, the pods it dropped pending).
 
 Live, `explain_live_pod` gives the same document from the live scheduler's cache: every
 Filter plugin of the pod's profile on every node (`scheduler.explain.explain_pod`), each of
@@ -57,6 +59,8 @@ DASHBOARD_EPILOG = epilog(
         "dralloc dashboard -f fleet.yaml -f pods.yaml --address 127.0.0.1:9090",
         "dralloc dashboard -f dump/ -R --address 0.0.0.0:8080 --token-file token.txt",
         "dralloc dashboard --replay synthetic-jobs --queues fair --at 36000",
+        "dralloc dashboard --replay synthetic --autoscaling fleet.yaml --at 7200",
+        "dralloc dashboard --fgd openb:default --policy fgd --seed 1",
     ],
     {
         0: "stopped by SIGINT or SIGTERM (or --for elapsed)",
@@ -153,43 +157,11 @@ def report_set_aside(cluster: ClusterInput) -> None:
 
 
 def queue_statuses(run: QueueRun) -> dict[str, dict[str, Any]]:
-    """ClusterQueue name -> a Kueue-shaped `.status` (flavorsUsage with total and borrowed,
-    admitted, reserving and pending Workload counts) from a `dralloc queue` run."""
-    from dralloc.queueing.quota import FlavorResource, quantity_of
+    """ClusterQueue name -> a Kueue-shaped `.status` from a `dralloc queue` run
+    (`dashboard.queues.cluster_queue_statuses`)."""
+    from dralloc.dashboard.queues import cluster_queue_statuses
 
-    statuses: dict[str, dict[str, Any]] = {}
-    workloads: dict[str, list[str]] = {}
-    for key in run.inputs.workloads:
-        queued = run.manager.workloads.get(key)
-        reservation = run.state.reservations.get(key)
-        name = reservation.cluster_queue if reservation is not None else ""
-        workloads.setdefault(name or (queued.cluster_queue if queued else ""), []).append(key)
-    for cq in run.state.iter_cluster_queues():
-        flavors = []
-        for group in cq.obj.spec.resource_groups:
-            for fq in group.flavors:
-                resources = []
-                for quota in fq.resources:
-                    fr = FlavorResource(fq.name, quota.name)
-                    used = cq.node.usage.get(fr, 0)
-                    nominal = cq.node.quotas[fr].nominal if fr in cq.node.quotas else 0
-                    resources.append(
-                        {
-                            "name": quota.name,
-                            "total": str(quantity_of(quota.name, used)),
-                            "borrowed": str(quantity_of(quota.name, max(0, used - nominal))),
-                        }
-                    )
-                flavors.append({"name": fq.name, "resources": resources})
-        keys = workloads.get(cq.name, [])
-        admitted = sum(1 for k in keys if k in run.state.reservations)
-        statuses[cq.name] = {
-            "flavorsUsage": flavors,
-            "admittedWorkloads": admitted,
-            "reservingWorkloads": admitted,
-            "pendingWorkloads": len(keys) - admitted,
-        }
-    return statuses
+    return cluster_queue_statuses(run.state, run.manager, run.inputs.workloads)
 
 
 def held_claims(run: QueueRun) -> list[ResourceClaim]:
@@ -376,56 +348,6 @@ def explain_live_pod(live: LiveScheduler, pod: Pod) -> dict[str, Any]:
     return document
 
 
-def replay_dashboard(
-    workload: str,
-    policy: str,
-    seed: int,
-    queues: str,
-    trace_dir: str | None,
-    at: float | None,
-    prices: PriceBook,
-    published: Published,
-    now: float | None = None,
-) -> Explainer:
-    """Replay one run (`dashboard.replayed`) and publish the cluster it leaves and its
-    history; the explainer answers for the pods it left pending. InputError naming the
-    option for what cannot be replayed."""
-    import datetime
-    import time
-
-    from dralloc.dashboard.replayed import replayed_state
-    from dralloc.errors import InputError, Problem
-    from dralloc.sim.campaign import RunSpec
-    from dralloc.sim.experiment import POLICIES
-    from dralloc.sim.queue_replay import parse_queue_policies
-
-    if policy not in POLICIES:
-        message = f"unknown policy {policy!r} (known: {', '.join(POLICIES)})"
-        raise InputError([Problem("--policy", "", "", message)])
-    queue = ""
-    if queues:
-        try:
-            names = parse_queue_policies(queues)
-        except ValueError as err:
-            raise InputError([Problem("--queues", "", "", str(err))]) from None
-        if len(names) != 1:
-            message = f"{queues}: one queue policy, the run to draw"
-            raise InputError([Problem("--queues", "", "", message)])
-        queue = "" if names[0] == "none" else names[0]
-    moment = time.time() if now is None else now
-    stamp = datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    state = replayed_state(
-        RunSpec(workload, policy, seed, trace_dir, queues=queue),
-        at=at,
-        prices=prices,
-        generated_at=stamp,
-    )
-    for sample in state.history[:-1]:
-        published.publish(state.document, sample)
-    published.publish(state.document, state.history[-1] if state.history else None)
-    return state.explain
-
-
 def dashboard_command(
     files: Annotated[
         list[str] | None,
@@ -448,8 +370,18 @@ def dashboard_command(
             "--policy, --seed, --queues pick the run) and serves the cluster it leaves.",
         ),
     ] = None,
+    fgd: Annotated[
+        str | None,
+        typer.Option(
+            "--fgd",
+            metavar="TRACE",
+            help="Instead of -f: the FGD experiment's final cluster. Runs TRACE (openb:...) as "
+            "`dralloc simulate --mode fgd` does (--policy, --seed pick the run) and serves "
+            "the cluster its last pod leaves, the pods it dropped listed as pending.",
+        ),
+    ] = None,
     policy: Annotated[
-        str, typer.Option(metavar="POLICY", help="--replay: the scheduler policy.")
+        str, typer.Option(metavar="POLICY", help="--replay, --fgd: the scheduler policy.")
     ] = "fgd",
     queues: Annotated[
         str | None,
@@ -461,7 +393,37 @@ def dashboard_command(
     ] = None,
     trace_dir: Annotated[
         str | None,
-        typer.Option(metavar="DIR", help="--replay: a folder holding the traces not packaged."),
+        typer.Option(
+            metavar="DIR", help="--replay, --fgd: a folder holding the traces not packaged."
+        ),
+    ] = None,
+    node_events: Annotated[
+        str | None,
+        typer.Option(
+            "--node-events",
+            metavar="FILE",
+            help="--replay: nodes joining and leaving, as `dralloc simulate --node-events` "
+            "takes them (a CSV time,action,node on the trace's clock).",
+        ),
+    ] = None,
+    autoscaling: Annotated[
+        str | None,
+        typer.Option(
+            "--autoscaling",
+            metavar="FILE",
+            help="--replay: replace the trace's nodes with an autoscaled fleet, a kind: "
+            "Autoscaling file, as `dralloc simulate --autoscaling` takes it; the fleet's "
+            "nodes at the moment drawn are shown.",
+        ),
+    ] = None,
+    autoscaling_objects: Annotated[
+        str | None,
+        typer.Option(
+            "--autoscaling-objects",
+            metavar="FILE",
+            help="With --autoscaling: CapacityBuffers, ProvisioningRequests and their "
+            "templates, as `dralloc simulate --autoscaling-objects` takes them.",
+        ),
     ] = None,
     at: Annotated[
         float | None,
@@ -533,11 +495,13 @@ def dashboard_command(
     taints), each device's claim and pods, the pods left pending with why (click one),
     Kueue ClusterQueues' usage against their quotas, utilization, fragmentation and cost.
     With --replay TRACE instead of -f: the cluster one simulated replay leaves (at its end,
-    or --at a moment of the trace's clock), with the run's utilization over time.
+    or --at a moment of the trace's clock), with the run's utilization over time. With --fgd
+    TRACE: the cluster the FGD experiment's run leaves, full, the pods it dropped pending.
     """
     import signal
     import threading
 
+    from dralloc.cli.dashboard_replay import fgd_dashboard, replay_dashboard, replay_spec
     from dralloc.cli.inputs import read_cluster
     from dralloc.cli.options import feature_gates as parse_feature_gates
     from dralloc.cli.options import field_validation, report_reading
@@ -547,21 +511,40 @@ def dashboard_command(
     from dralloc.scheduler.profiles import plugin_names
 
     features = parse_feature_gates(feature_gates)
-    if not files and replay is None:
-        sys.stderr.write("give the objects with -f FILE, or a simulation with --replay TRACE\n")
+    sources = [
+        n for n, v in (("-f FILE", files), ("--replay TRACE", replay), ("--fgd TRACE", fgd)) if v
+    ]
+    if not sources:
+        sys.stderr.write(
+            "give the objects with -f FILE, or a simulation with --replay TRACE or --fgd TRACE\n"
+        )
         raise typer.Exit(2)
-    if files and replay is not None:
-        sys.stderr.write("give -f FILE or --replay TRACE, not both\n")
+    if len(sources) > 1:
+        sys.stderr.write(
+            f"give one of -f FILE, --replay TRACE, --fgd TRACE, not {' and '.join(sources)}\n"
+        )
         raise typer.Exit(2)
-    if replay is None:
-        given = [
-            n for n, v in (("--queues", queues), ("--trace-dir", trace_dir), ("--at", at)) if v
-        ]
-        if given or policy != "fgd":
-            names = given or ["--policy"]
-            verb = "applies" if len(names) == 1 else "apply"
-            sys.stderr.write(f"{', '.join(names)}: {verb} to --replay only\n")
-            raise typer.Exit(2)
+    stray = [
+        (name, scope)
+        for name, value, scope in (
+            ("--queues", queues, "--replay"),
+            ("--trace-dir", trace_dir, "--replay and --fgd"),
+            ("--at", at, "--replay"),
+            ("--node-events", node_events, "--replay"),
+            ("--autoscaling", autoscaling, "--replay"),
+            ("--autoscaling-objects", autoscaling_objects, "--replay"),
+            ("--policy", policy != "fgd", "--replay and --fgd"),
+        )
+        if value is not None
+        and value is not False
+        and not (replay is not None or (fgd is not None and scope != "--replay"))
+    ]
+    for scope in dict.fromkeys(s for _, s in stray):  # one line per scope
+        names = [name for name, s in stray if s == scope]
+        verb = "applies" if len(names) == 1 else "apply"
+        sys.stderr.write(f"{', '.join(names)}: {verb} to {scope} only\n")
+    if stray:
+        raise typer.Exit(2)
     if run_for is not None and not run_for > 0:  # `not >` also refuses nan
         raise InputError([Problem("--for", "", "", f"{run_for:g} is not a number of seconds > 0")])
     prices = price_book(price)
@@ -572,16 +555,21 @@ def dashboard_command(
     server = DashboardServer.bind(settings)
     try:
         if replay is not None:
-            explainer = replay_dashboard(
+            spec = replay_spec(
                 replay,
                 policy,
                 42 if seed is None else seed,
-                queues or "",
-                trace_dir,
-                at,
-                prices,
-                server.published,
+                queues=queues or "",
+                trace_dir=trace_dir,
+                node_events=node_events,
+                autoscaling=autoscaling,
+                autoscaling_objects=autoscaling_objects,
             )
+            explainer = replay_dashboard(spec, at, prices, server.published)
+            published = server.published
+        elif fgd is not None:
+            seed_of_run = 42 if seed is None else seed
+            explainer = fgd_dashboard(fgd, policy, seed_of_run, trace_dir, prices, server.published)
             published = server.published
         else:
             assert files

@@ -16,40 +16,39 @@ message: the replay keeps no scheduler to ask afterwards, so the explanation say
 history is the replay's own samples on the trace's clock (at most `DEFAULT_HISTORY_LIMIT`,
 evenly thinned): utilization, pods pending and fragmentation as the replay measures it
 (FGD's F(M) against the trace's typical pods, the measure report.html charts), priced at the
-fleet's hourly cost. Kueue's queues of a queued run are not drawn; its pending pods that the
-admission still holds are listed in the `admission` queue, those it admitted that wait for a
-node in `unschedulable`.
+fleet's hourly cost. A queued run's ClusterQueues are drawn as the admission leaves them
+(usage against quota per flavor, `dashboard.queues`); its pending pods whose job the admission
+has not admitted are listed in the `admission` queue, those of admitted jobs (in the
+scheduling queue, waiting for a node) in `unschedulable`. Which is which is read from the
+admission's own records (`KueueAdmission.jobs`: a job that holds quota has its pods released
+to the scheduler), so the engine's run is left unwrapped.
+
+The run is set up as `dralloc simulate` sets one up (`campaign.prepare_replay`: the trace
+with the spec's node events, gangs, jobs, the autoscaled fleet of `spec.autoscaling`); with
+an autoscaled fleet the cluster drawn is the fleet's nodes at that moment.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from dralloc.api.resource import ResourceClaim
 from dralloc.dashboard.fleet import PendingPodView, PriceBook, build_fleet
+from dralloc.dashboard.queues import cluster_queue_documents
 from dralloc.dashboard.state import DEFAULT_HISTORY_LIMIT, Sample
 from dralloc.errors import InputError, Problem
 from dralloc.scheduler.cache import SchedulerCache
-from dralloc.sim.campaign import RunSpec, replay_autoscaling
-from dralloc.sim.job_replay import resolve_job_replay
+from dralloc.sim.campaign import RunSpec, prepare_replay
 from dralloc.sim.openb_objects import NAMESPACE, pod_objects
 from dralloc.sim.prices import price_of
-from dralloc.sim.queue_replay import KueueAdmission, queue_policy
+from dralloc.sim.queue_replay import KueueAdmission
 from dralloc.sim.replay import ReplayOptions, replay
-from dralloc.sim.replay.cluster import ReplayCluster
-from dralloc.sim.replay.results import (
-    AdmissionCluster,
-    PodState,
-    ReplayAdmission,
-    ReplayResult,
-)
+from dralloc.sim.replay.results import PodState, ReplayResult
 from dralloc.sim.replay.results import Sample as ReplaySample
 from dralloc.sim.traces.model import GpuModels
-from dralloc.sim.traces.node_events import with_node_events
 from dralloc.sim.traces.timeline import ReplayTrace
 
 __all__ = ["ReplayedState", "replayed_state"]
@@ -102,44 +101,6 @@ def _pending(result: ReplayResult, scheduling: frozenset[str] | None) -> list[Pe
     return views
 
 
-class _AdmissionWatch:
-    """A `ReplayAdmission` that passes everything on to `inner` and remembers the cluster it
-    admits onto, so that the pods in the scheduling queue when the run ends are known (the
-    engine's cluster keeps them in `waiting`; the other pending pods are held by `inner`)."""
-
-    def __init__(self, inner: ReplayAdmission) -> None:
-        self.inner = inner
-        self.cluster: AdmissionCluster | None = None
-
-    def scheduling(self) -> frozenset[str]:
-        cluster = self.cluster
-        return frozenset(cluster.waiting) if isinstance(cluster, ReplayCluster) else frozenset()
-
-    def holds(self, index: int) -> bool:
-        return self.inner.holds(index)
-
-    def node_removed(
-        self, node: str, indices: Sequence[int], now: float, cluster: AdmissionCluster
-    ) -> None:
-        self.inner.node_removed(node, indices, now, cluster)
-
-    def arrived(self, index: int, now: float) -> None:
-        self.inner.arrived(index, now)
-
-    def admit(self, now: float, cluster: AdmissionCluster) -> None:
-        self.cluster = cluster
-        self.inner.admit(now, cluster)
-
-    def started(self, index: int, now: float) -> None:
-        self.inner.started(index, now)
-
-    def stopped(self, index: int, now: float) -> None:
-        self.inner.stopped(index, now)
-
-    def drained(self, now: float) -> None:
-        self.inner.drained(now)
-
-
 def replayed_state(
     spec: RunSpec,
     *,
@@ -154,17 +115,10 @@ def replayed_state(
         message = f"{at:g} is not a finite number of seconds >= 0"
         raise InputError([Problem("--at", "", "", message)])
     try:
-        trace, gangs, jobs = resolve_job_replay(spec.workload, spec.trace_dir)
+        prepared = prepare_replay(spec)
     except InputError as err:
-        raise InputError([_as_replay_option(p) for p in err.problems]) from err
-    trace = with_node_events(trace, spec.node_events)
-    if spec.queues and (jobs is None or not jobs.tenants):
-        message = (
-            f"--replay {spec.workload} has no tenants to make queues of (a job trace "
-            "with tenants is needed: synthetic-jobs, itp-elasticflow, dlrm-jobs)"
-        )
-        raise InputError([Problem("--queues", "", "", message)])
-    autoscaling = replay_autoscaling(spec.autoscaling)
+        raise InputError([as_option(p, "--replay") for p in err.problems]) from err
+    trace = prepared.trace
     kept: list[SchedulerCache] = []
 
     def keep(time: float, cache: SchedulerCache) -> None:
@@ -172,19 +126,20 @@ def replayed_state(
         if not kept:
             kept.append(cache)  # the engine's one cache: its state when the run ends
 
-    watches: list[_AdmissionWatch] = []
+    admissions: list[KueueAdmission | None] = []
 
     def run(horizon: float | None) -> ReplayResult:
         kept.clear()
-        watches.clear()
-        options = ReplayOptions(horizon=horizon, autoscaling=autoscaling)
-        if spec.queues and jobs is not None:  # the admission is stateful: one per run
-            watches.append(
-                _AdmissionWatch(KueueAdmission(jobs, queue_policy(spec.queues), replayed=trace))
-            )
-        admission = watches[0] if watches else None
+        admissions[:] = [prepared.admission()]  # the admission is stateful: one per run
+        options = ReplayOptions(horizon=horizon, autoscaling=prepared.autoscaling)
         return replay(
-            trace, spec.policy, spec.seed, options, observer=keep, gangs=gangs, admission=admission
+            trace,
+            spec.policy,
+            spec.seed,
+            options,
+            observer=keep,
+            gangs=prepared.gangs,
+            admission=admissions[0],
         )
 
     # The engine samples its measures every interval up to the horizon, so a horizon far past
@@ -195,7 +150,7 @@ def replayed_state(
     if past_end and at is not None and result.end_time > at:
         result = run(at)
     stopped_early = past_end and at is not None and result.end_time < at
-    prices = _with_trace_models(prices or PriceBook(None), trace.models)
+    prices = with_trace_models(prices or PriceBook(None), trace.models)
     if not kept:
         if at is not None:
             raise InputError(
@@ -203,7 +158,8 @@ def replayed_state(
             )
         message = f"{spec.workload} has nothing to replay: no pod arrives and no node changes"
         raise InputError([Problem("--replay", "", "", message)])
-    scheduling = watches[0].scheduling() if watches else None
+    admission = admissions[0]
+    scheduling = None if admission is None else _scheduling(admission, result)
     label = f"{spec.policy} / {spec.queues}" if spec.queues else spec.policy
     document = build_fleet(
         kept[0],
@@ -212,6 +168,11 @@ def replayed_state(
         prices=prices,
         generated_at=generated_at,
         source=f"replay: {spec.workload}, {label}, seed {spec.seed}",
+        cluster_queues=(
+            ()
+            if admission is None
+            else cluster_queue_documents(admission.state, admission.manager, admission.workloads)
+        ),
     )
     counts = {state: 0 for state in PodState}
     for pod in result.pods:
@@ -231,10 +192,28 @@ def replayed_state(
             f"--at {at:g} s is past the replay's last event: it stopped at "
             f"{result.end_time:,.0f} s, drawn here",
         )
-    if spec.queues:
-        document["notes"].append(f"queues ({spec.queues}) shaped the run but are not drawn")
+    if admission is not None:
+        document["notes"].append(
+            f"queues ({spec.queues}): the ClusterQueues' usage as the admission leaves it; "
+            "pods of jobs it has not admitted wait in the `admission` queue"
+        )
+    if prepared.autoscaling is not None:
+        document["notes"].append(f"autoscaled fleet ({spec.autoscaling}): its nodes at that moment")
     cost = float(document["summary"]["costPerHour"])
     return ReplayedState(document, _history(result.samples, cost), result, scheduling)
+
+
+def _scheduling(admission: KueueAdmission, result: ReplayResult) -> frozenset[str]:
+    """The pods `result` left pending whose job `admission` admitted: released to the
+    scheduler, so in its scheduling queue (Kueue admits a job's pods together; a job
+    preempted or evicted holds no quota again until admitted anew)."""
+    return frozenset(
+        f"{NAMESPACE}/{pod.name}"
+        for index, pod in enumerate(result.pods)
+        if pod.state is PodState.PENDING
+        and index < len(admission.owner)
+        and admission.jobs[admission.owner[index]].admitted
+    )
 
 
 def _held_claims(
@@ -258,12 +237,12 @@ def _held_claims(
     return claims
 
 
-def _as_replay_option(problem: Problem) -> Problem:
+def as_option(problem: Problem, option: str) -> Problem:
     """`problem` of a trace loader, which names the trace as `--trace <workload>` (simulate's
-    option), naming it as this command takes it: `--replay <workload>`."""
+    option), naming it as this command takes it: `<option> <workload>`."""
     trace = "--trace "
     file, obj = (
-        f"--replay {text.removeprefix(trace)}" if text.startswith(trace) else text
+        f"{option} {text.removeprefix(trace)}" if text.startswith(trace) else text
         for text in (problem.file, problem.obj)
     )
     return dataclasses.replace(problem, file=file, obj=obj)
@@ -275,7 +254,7 @@ def _last_known_event(trace: ReplayTrace) -> float:
     return max(times, default=0.0)
 
 
-def _with_trace_models(book: PriceBook, models: GpuModels) -> PriceBook:
+def with_trace_models(book: PriceBook, models: GpuModels) -> PriceBook:
     """`book` that also prices the trace's GPU models by the product names their devices
     publish (a trace's own models, openb's G2 and G3 among them, are not all in the catalog),
     as `dralloc simulate` prices them: by the trace's code, then by the catalog name."""

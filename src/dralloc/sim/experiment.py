@@ -26,6 +26,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from dralloc.allocator import AllocatorOptions
+from dralloc.api.resource import ResourceClaim
 from dralloc.devices import driver_device_classes
 from dralloc.features import Features
 from dralloc.scheduler.builder import SchedulerInputs, build_scheduler
@@ -86,6 +87,15 @@ class RunResult:
     final_nodes: tuple[NodeUsage, ...] = ()
     # GPU model code -> GPUs unallocated at 100% arrived (see the module docstring, step 5).
     unallocated_at_100: Mapping[str, float] = field(default_factory=dict)
+    # The cluster the run leaves, for a view of it in this process (`dralloc dashboard
+    # --fgd`): the scheduler cache (every node, the placed pods bound, their claims
+    # allocated) and the pods that fitted nowhere (`namespace/name`, with the claim they
+    # asked for; the run drops them and removes their claims from the cache). Not compared:
+    # two runs are equal by their figures.
+    cache: SchedulerCache | None = field(default=None, compare=False, repr=False)
+    unplaced: tuple[tuple[str, ResourceClaim | None], ...] = field(
+        default=(), compare=False, repr=False
+    )
 
 
 def _share_id_source(rng: random.Random) -> Callable[[], str]:
@@ -335,6 +345,7 @@ def run_fgd(
     model_used = dict.fromkeys(model_capacity, 0)
     # x -> (events, per model the sum of milli-GPU used), for x = 99, 100, 101 only.
     near_full: dict[int, tuple[int, dict[str, int]]] = {}
+    unplaced: list[tuple[str, ResourceClaim | None]] = []
     for index, pod in enumerate(arrivals):
         made = pod_objects(pod, models)
         if made.claim is not None:
@@ -355,8 +366,11 @@ def run_fgd(
             new = meter.node_fragment(view.node_state(landed))
             total_fragment += new - fragment[outcome.node]
             fragment[outcome.node] = new
-        elif made.claim is not None:
-            cache.remove_claim(f"{made.claim.metadata.namespace}/{made.claim.metadata.name}")
+        else:
+            unplaced.append((key, made.claim))
+            if made.claim is not None:
+                claim_key = f"{made.claim.metadata.namespace}/{made.claim.metadata.name}"
+                cache.remove_claim(claim_key)
         log.record(used_milli=used, arrived_milli=arrived, fragment_milli=total_fragment)
         if 99 <= (x := arrival_x(arrived, capacity)) <= 101:
             events, sums = near_full.setdefault(x, (0, dict.fromkeys(model_capacity, 0)))
@@ -390,6 +404,8 @@ def run_fgd(
         log=log,
         final_nodes=tuple(final),
         unallocated_at_100=_unallocated_at_full(near_full, model_capacity),
+        cache=cache,
+        unplaced=tuple(unplaced),
     )
 
 
