@@ -732,6 +732,7 @@ simulate_app = typer.Typer(
     epilog=SIMULATE_EPILOG,
     invoke_without_command=True,
     no_args_is_help=False,
+    subcommand_metavar="[merge DIR...]",
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
