@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from dralloc.cli.dashboard import price_book
 from dralloc.cli.main import app
-from dralloc.dashboard.replayed import with_trace_models, replayed_state
+from dralloc.dashboard.replayed import replayed_state, with_trace_models
 from dralloc.errors import InputError
 from dralloc.sim.campaign import RunSpec
 from dralloc.sim.replay.results import PodState
