@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dralloc.sim.fleet_columns import AUTOSCALING_COLUMNS, FleetColumns
 from dralloc.sim.replay.autoscale_prediction import PredictionSummary
+from dralloc.sim.replay.autoscale_provreq import ProvisioningRequestOutcome
+from dralloc.sim.replay.autoscale_summary import KeptNodes
 from dralloc.sim.replay.autoscaled import AutoscalingSummary
 
 
@@ -71,3 +73,18 @@ def test_a_predictor_adds_its_figures_per_device_class() -> None:
     ]
     assert columns.cells(predicted)[-7:] == ["ewma-peak", "12", "4.250", "3", "", "0.5000", ""]
     assert columns.cells(_summary())[-7:] == [""] * 7
+
+
+def test_nodes_kept_forever_and_provisioning_requests_count_per_reason_and_outcome() -> None:
+    kept = {"MinSize": KeptNodes(("n-0", "n-1"), 48.0, 72.5)}
+    conditions = (("Provisioned", True, ""),)
+    booked = ProvisioningRequestOutcome("default/a", "check-capacity", conditions, 30.0)
+    failed = ProvisioningRequestOutcome("default/b", "atomic", (("Failed", True, ""),), None)
+    with_both = _summary(kept_forever=kept, provisioning_requests=(booked, failed, booked))
+    columns = FleetColumns.of([with_both, _summary(), None])
+    assert columns.header()[-5:] == [
+        *("kept_forever_nodes[MinSize]", "kept_forever_usd[MinSize]", "provisioning_requests"),
+        *("provisioning_requests[Failed]", "provisioning_requests[Provisioned]"),
+    ]
+    assert columns.cells(with_both)[-5:] == ["2", "72.50", "3", "1", "2"]
+    assert columns.cells(_summary())[-5:] == ["0", "0.00", "0", "0", "0"]

@@ -11,7 +11,12 @@ so a reader indexing the older columns keeps working:
   for every method and reason some run of the file has;
 * with a predictor in some run: `prediction.forecaster`, `prediction.samples`,
   `prediction.buffer_gpu_hours`, then `prediction.peak_chunks[<class>]` (the largest buffer,
-  in chunks) and `prediction.forecast_mae[<class>]` per device class.
+  in chunks) and `prediction.forecast_mae[<class>]` per device class;
+* for every reason some run kept nodes forever (`KeptReason`): `kept_forever_nodes[<reason>]`
+  and `kept_forever_usd[<reason>]` (what those nodes were billed);
+* with ProvisioningRequests in some run: `provisioning_requests`, then
+  `provisioning_requests[<final condition>]` (`Provisioned`, `Failed`, `BookingExpired`,
+  `Pending`) for every final condition some run has.
 
 A run without a fleet (or without a predictor) leaves its cells empty; a count that a run's
 mode never makes (a disruption method of Karpenter in a cluster-autoscaler run) is 0.
@@ -58,6 +63,9 @@ class FleetColumns:
     reasons: tuple[str, ...]
     predicted: bool
     classes: tuple[str, ...]
+    kept: tuple[str, ...] = ()
+    requested: bool = False
+    finals: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, summaries: Sequence[AutoscalingSummary | None]) -> FleetColumns:
@@ -72,6 +80,9 @@ class FleetColumns:
             classes=tuple(
                 sorted({c for p in predictions for c in (*p.peak_chunks, *p.forecast_mae)})
             ),
+            kept=tuple(sorted({str(r) for s in fleets for r in s.kept_forever})),
+            requested=any(s.provisioning_requests for s in fleets),
+            finals=tuple(sorted({o.final for s in fleets for o in s.provisioning_requests})),
         )
 
     def header(self) -> list[str]:
@@ -84,6 +95,10 @@ class FleetColumns:
             *(f"disrupted_by_method[{m}]" for m in self.methods),
             *(f"upstream_unsupported_pods[{r}]" for r in self.reasons),
             *(self._prediction_header() if self.predicted else ()),
+            *(f"kept_forever_nodes[{r}]" for r in self.kept),
+            *(f"kept_forever_usd[{r}]" for r in self.kept),
+            *(("provisioning_requests",) if self.requested else ()),
+            *(f"provisioning_requests[{f}]" for f in self.finals),
         ]
 
     def _prediction_header(self) -> list[str]:
@@ -112,6 +127,22 @@ class FleetColumns:
             *(str(summary.disrupted_by_method.get(m, 0)) for m in self.methods),
             *(str(summary.upstream_unsupported_pods.get(r, 0)) for r in self.reasons),
             *(self._prediction_cells(summary) if self.predicted else ()),
+            *self._kept_cells(summary),
+            *self._request_cells(summary),
+        ]
+
+    def _kept_cells(self, summary: AutoscalingSummary) -> list[str]:
+        kept = {str(reason): nodes for reason, nodes in summary.kept_forever.items()}
+        return [
+            *(str(len(kept[r].nodes)) if r in kept else "0" for r in self.kept),
+            *(_number(kept[r].billed_usd if r in kept else 0.0, 2) for r in self.kept),
+        ]
+
+    def _request_cells(self, summary: AutoscalingSummary) -> list[str]:
+        finals = [outcome.final for outcome in summary.provisioning_requests]
+        return [
+            *((str(len(finals)),) if self.requested else ()),
+            *(str(finals.count(f)) for f in self.finals),
         ]
 
     def _prediction_cells(self, summary: AutoscalingSummary) -> list[str]:
