@@ -14,6 +14,7 @@ cannot be placed, the stranded capacity the experiment measures.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,12 @@ def experiment_state(
     try:
         trace = resolve_arrival_trace(workload, trace_dir)
     except InputError as err:
-        raise InputError([as_option(p, "--fgd") for p in err.problems]) from err
+        # The openb loader names the trace as `--trace <workload>`, or not at all.
+        named = [
+            p if p.file else dataclasses.replace(p, file=f"--trace {workload}")
+            for p in err.problems
+        ]
+        raise InputError([as_option(p, "--fgd") for p in named]) from err
     result = run_fgd(trace, policy, seed)
     assert result.cache is not None  # run_fgd always returns the cache it ran on
     message = (
