@@ -22,7 +22,9 @@ length of a string or list, the entries of a map), in cel-go's units:
 - `&&`, `||` cost both sides, `?:` the condition and the dearer branch;
 - a comprehension macro costs its range, its result, and its range's size times the cost
   of one step of cel-go's expansion (`all`: 3 + predicate, `exists`: 4 + predicate,
-  `exists_one`: 2 + predicate, `map`: 12 + transform, `filter`: 13 + predicate);
+  `exists_one`: 2 + predicate, `map`: 12 + transform, `filter`: 13 + predicate; the
+  two-variable forms as their one-variable kin, `transformList` as `map`, and
+  `transformMap` 3 + transform, `transformMapEntry` 2 + transform, from an empty map, 30);
   `cel.bind` costs 10 (the empty list of its expansion) plus its init and body;
 - sizes come from literals, from the declared maxima of the `device` variable (a domain
   name 63, an attribute or capacity name 32, 32 domains and 32 names per domain, an
@@ -143,6 +145,12 @@ class _Node:
     is_map: bool = False
     key_entry: int | None = None
     literal_int: int | None = None
+
+
+# cel-go's two-variable macros whose expansion is a one-variable macro's.
+_SAME_EXPANSION: Final = {"existsOne": "exists_one", "transformList": "map"}
+# The two-variable macros that build a map, and the cost of one step besides the transform.
+_MAP_BUILDERS: Final = {"transformMap": 3, "transformMapEntry": 2}
 
 
 def estimate_cost(
@@ -517,14 +525,12 @@ class _Estimate(TreeWalk[_Node]):
         return replace(body, cost=add_costs(LIST_CREATE, init.cost, body.cost))
 
     def comprehension(self, node: Comprehension, range_: _Node) -> _Node:
-        macro = node.macro
-        if macro not in STEP_COST:
-            # cel-go's two-variable-only forms (`transformList`...) are estimated as the
-            # call they read as, their variables unknown names: less than upstream charges.
+        macro = _SAME_EXPANSION.get(node.macro, node.macro)
+        if macro not in STEP_COST and macro not in _MAP_BUILDERS:
+            # A form not modelled is estimated as the call it reads as, its variables
+            # unknown names: less than upstream charges.
             variables = tuple(Ident(name) for name in node.variables)
             return self.call(Call(macro, node.target, variables + node.arguments, -1), range_)
-        if len(node.variables) > 1:
-            raise NotModelled(macro)  # two-variable forms are refused before the estimate
         if is_list(range_.type) or (range_.type is None and range_.entry is not None):
             element_type = list_item_type(range_.type)
             step = "@items"
@@ -544,18 +550,35 @@ class _Estimate(TreeWalk[_Node]):
             # An item of a list attribute: declared nowhere, of unknown size upstream.
             entry_size = UNKNOWN_SIZE
         variable = _Variable(element_type, path, entry_size, None, is_map(element_type))
-        self.scopes.append({node.variables[0]: variable})
+        if len(node.variables) == 1:
+            bound = {node.variables[0]: variable}
+        elif step == "@items":
+            # cel-go's two-variable forms: a list's index and item, a map's key and value.
+            index = _Variable("int", None, 1, None, False)
+            bound = dict(zip(node.variables, (index, variable), strict=True))
+        else:
+            value_type = map_parts(range_.type)[1]
+            value_path = (*path[:-1], "@values")
+            value = _Variable(value_type, value_path, range_.entry, None, is_map(value_type))
+            bound = dict(zip(node.variables, (variable, value), strict=True))
+        self.scopes.append(bound)
         arguments = [self.walk(argument) for argument in node.arguments]
         self.scopes.pop()
-        if len(arguments) > (2 if macro == "map" else 1):
+        if len(arguments) > (2 if macro in ("map", *_MAP_BUILDERS) else 1):
             raise NotModelled(macro)
-        per_step = add_costs(STEP_COST[macro], *(a.cost for a in arguments))
-        cost = add_costs(
-            range_.cost,
-            INIT_COST[macro],
-            RESULT_COST[macro],
-            multiply_costs(range_.size, per_step),
-        )
+        if macro in _MAP_BUILDERS:
+            # cel.@mapInsert(__result__, [key,] value): the accumulator, the key variable
+            # (transformMap), the transform and the call; `{}` to start, `__result__` to end.
+            per_step = add_costs(_MAP_BUILDERS[macro], *(a.cost for a in arguments))
+            init = MAP_CREATE
+            result_cost = 1
+        else:
+            per_step = add_costs(STEP_COST[macro], *(a.cost for a in arguments))
+            init = INIT_COST[macro]
+            result_cost = RESULT_COST[macro]
+        cost = add_costs(range_.cost, init, result_cost, multiply_costs(range_.size, per_step))
+        if macro in _MAP_BUILDERS:
+            return _Node("map(dyn, dyn)", cost, range_.size, is_map=True)
         if macro in ("map", "filter"):
             item = arguments[-1].type if macro == "map" else element_type
             return _Node(f"list({item or 'dyn'})", cost, range_.size)
