@@ -220,3 +220,14 @@ def test_remembered_verdicts_equal_fresh_ones() -> None:
     answers = [small.check(expression) for expression in expressions]
     assert answers == [CelEnvironment(Features()).check(e) for e in expressions]
     assert answers[0] == [TOO_COSTLY]
+
+
+def test_two_variable_comprehensions_are_estimated_and_refused_as_upstream_does() -> None:
+    """Four nested two-variable loops over the attributes: 12,753,059 upstream (the row in
+    the table), refused; they were once estimated at 0 and let through."""
+    nested = (
+        "device.attributes.all(d, m, m.all(k, v, device.attributes.all(e, n, n.all(j, w, v == w))))"
+    )
+    assert _estimate(nested, False) == 12_753_059
+    assert CelEnvironment(Features(), stored=False).check(nested) == [TOO_COSTLY]
+    assert _estimate("[1,2,3].transformList(i, v, v * 2).size() == 3", False) == 65
