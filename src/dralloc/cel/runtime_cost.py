@@ -166,7 +166,7 @@ class RuntimeCostCounter:
         self._tree = tree
         self._calls = calls
         self._limit = limit
-        self._literals: dict[int, Any] = {}
+        self._literals: dict[str, Any] = {}
         # Static types by node (lexical, so the same for every device).
         self._cost = 0
         self._scopes: list[dict[str, Any]] = []
@@ -245,12 +245,13 @@ class RuntimeCostCounter:
         return self._bind(node)
 
     def _literal(self, node: Literal) -> Any:
-        key = id(node)
+        # By text: the selector's own literals (and their negations), so bounded by it.
+        key = node.text
         if key not in self._literals:
             try:
-                self._literals[key] = cel.compile(node.text).execute({})
+                self._literals[key] = cel.compile(key).execute({})
             except Exception as exc:
-                raise NotModelled(node.text) from exc
+                raise NotModelled(key) from exc
         return self._literals[key]
 
     def _ident(self, name: str, observed: bool) -> Any:
@@ -450,17 +451,13 @@ class RuntimeCostCounter:
         return value
 
     def _unary(self, node: Unary) -> Any:
-        value = self._eval(node.operand)
-        # cel-go's parser drops pairs of `!` and of `-` (`!!x` is `x`).
+        # cel-go's parser drops pairs of `!` and of `-` (`!!x` is `x`), and folds one `-`
+        # into a number literal (as `-9223372036854775808` must be).
         count = node.count % 2
-        if (
-            count
-            and node.operator == "-"
-            and node.before_number
-            and isinstance(node.operand, Literal)
-        ):
-            value = self._calls.run(f"-{node.operand.text}", [])  # folded into the literal
-            count = 0
+        operand = node.operand
+        if count and node.operator == "-" and node.before_number and isinstance(operand, Literal):
+            return self._literal(Literal(operand.type_name, f"-{operand.text}"))
+        value = self._eval(operand)
         for _ in range(count):
             value = self._calls.run(f"{node.operator}_0", [plain(value)])
             self._charge(1)

@@ -69,7 +69,10 @@ class LibraryCalls:
                 return operand
         program = self._programs.get(form)
         if program is None:
-            program = cel.compile(rewrite(form, tokenize(form), fold_constant_call))
+            try:
+                program = cel.compile(rewrite(form, tokenize(form), fold_constant_call))
+            except Exception as exc:
+                return ErrorValue(runtime_message(exc))
             self._programs[form] = program
         context = self._context
         if context is None:
