@@ -106,8 +106,10 @@ class ReplayAutoscaling:
     new (off only to check that this changes nothing). `objects`: manifests read by
     `load_autoscaling_objects`; their CapacityBuffers (`podTemplateRef` ones: a `scalableRef`
     has no target in a replay and holds nothing) hold their chunks for the whole run, beside
-    the predictor's buffers, in cluster-autoscaler and karpenter modes. Their ResourceClaims
-    must ask the replay's device class (`gpu-fractional.dralloc.io`) to land anywhere.
+    the predictor's buffers, in cluster-autoscaler and karpenter modes; their
+    ProvisioningRequests are served in cluster-autoscaler mode with
+    `enableProvisioningRequests` (`replay.autoscale_provreq`). Their ResourceClaims must ask
+    the replay's device class (`gpu-fractional.dralloc.io`) to land anywhere.
     `job_owners`: the autoscaler sees every trace pod owned by a Job (module docstring);
     off, trace pods have no owner and cluster-autoscaler removes only empty nodes."""
 
