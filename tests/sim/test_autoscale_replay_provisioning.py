@@ -144,6 +144,7 @@ def test_consumers_never_trigger_an_ordinary_scale_up(catalog: Catalog) -> None:
         ("Failed", True, "CapacityIsNotFound"),
     )
     assert (outcome.final, outcome.provisioned_after) == ("Failed", None)
+    assert summary.provisioning_requests_by_final == {"Failed": 1}
     assert [p.start for p in result.pods] == [None, None]
     assert summary.scale_ups == 0
     # The same pods consuming nothing scale a node up.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from dralloc.autoscaling.decisions import ScaleDown, ScaleUp, ScaleUpFailure
 from dralloc.autoscaling.lifecycle import Billing
 from dralloc.sim.replay.autoscale_prediction import PredictionSummary
-from dralloc.sim.replay.autoscale_provreq import ProvisioningRequestOutcome
+from dralloc.sim.replay.autoscale_provreq import ProvisioningRequestOutcome, outcomes_by_final
 
 if TYPE_CHECKING:
     from dralloc.sim.replay.autoscaled import FleetDriver
@@ -85,6 +85,11 @@ class AutoscalingSummary:
     @property
     def billed_total(self) -> float:
         return sum(self.billed_usd.values())
+
+    @property
+    def provisioning_requests_by_final(self) -> Mapping[str, int]:
+        """ProvisioningRequests counted by how they ended (§11's `provreq_*`)."""
+        return outcomes_by_final(self.provisioning_requests)
 
 
 def summarize(driver: FleetDriver, end: float) -> AutoscalingSummary:
