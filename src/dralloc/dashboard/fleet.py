@@ -15,19 +15,16 @@ cell shows depends on how its driver publishes it:
 * anything else (a TPU chip, a NIC): one device, allocated or free.
 
 Each drawn device lists the claims that hold it and the pods those claims are reserved for.
-A GPU's `used` is the share of it allocated: 1 for an allocated whole GPU, the slices in use
-over all slices for MIG, the shares' sum for a shared GPU. Utilization is the fleet's used
-GPUs over its GPUs. Fragmentation counts GPU capacity the same way, slices and shares
-included: the share of the free GPU capacity (a GPU's 1 - `used`) that sits on nodes where the
-typical pending claim (the median one by devices asked, `claim_device_count`, among the
-cache's unallocated claims and the `waiting_claims` the caller adds: those of pods an
-admission still holds, which have no claim in the cache yet) cannot be allocated now, as the
-allocator answers on each node with free capacity; 0 when nothing is free or nothing waits.
-Sixteen free 2g.20gb instances beside a claim for a 3g.40gb are all
-stranded; a free whole GPU on a dynamic-MIG node, which could carve one, is not. (`/metrics`'
-`dralloc_fragmented_gpu_share` counts whole devices per node and driver instead, cheaply
-enough for every scrape.) Cost charges every provisioned GPU-hour at its model's price
-(`sim.prices`, by the GPU's catalog name): used, and idle (the rest).
+A GPU's `used` is the share of it allocated (`kube.accelerators.gpu_used`: 1 for an allocated
+whole GPU, the slices in use over all slices for MIG, the shares' sum for a shared GPU).
+Utilization is the fleet's used GPUs over its GPUs. Fragmentation is
+`kube.accelerators.fragmented_gpu_share`, the very computation `/metrics`'
+`dralloc_fragmented_gpu_share` reports: the share of the free GPU capacity (slices and shares
+included) on nodes where the typical pending claim cannot be allocated now, among the
+cache's unallocated claims and the `waiting_claims` the caller adds (those of pods an
+admission still holds, which have no claim in the cache yet). Cost charges every
+provisioned GPU-hour at its model's price (`sim.prices`, by the GPU's catalog name): used,
+and idle (the rest).
 
 The document's schema is `SCHEMA` (docs/dashboard.md lists every field).
 """
@@ -35,23 +32,23 @@ The document's schema is `SCHEMA` (docs/dashboard.md lists every field).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from dralloc.allocator import AllocationError, Allocator
 from dralloc.api.core import Node
 from dralloc.api.quantity import Quantity
-from dralloc.api.resource import (
-    Device,
-    DeviceRequestAllocationResult,
-    ResourceClaim,
-    ResourceSlice,
-)
+from dralloc.api.resource import ResourceClaim, ResourceSlice
 from dralloc.devices.catalog import Catalog
 from dralloc.errors import NotFoundError
-from dralloc.kube.metrics import claim_device_count, device_model
+from dralloc.kube.accelerators import (
+    Drawn,
+    Gpu,
+    SliceFacts,
+    fragmented_gpu_share,
+    gpu_used,
+    lay_out,
+)
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.sim.prices import DEFAULT_PRICES
 
@@ -59,11 +56,6 @@ if TYPE_CHECKING:
     from dralloc.allocator.inventory import SliceEntry
 
 SCHEMA = "dralloc.dev/dashboard/v1"
-
-# Capacities a shared GPU's claims consume, in the order a share is read from.
-SHARE_DIMENSIONS = ("replicas", "clients", "cores", "memory")
-_SLICE = re.compile(r"^memory-?[sS]lice-?(\d+)$")
-GPU_DRIVER_SUFFIXES = ("nvidia.com", "amd.com")
 
 JSON = dict[str, Any]
 
@@ -76,197 +68,6 @@ class PendingPodView:
     message: str = ""
     queue: str = ""
     profile: str = ""
-
-
-@dataclass
-class _Holder:
-    claim: str
-    pods: list[str]
-    request: str
-    share: float | None = None
-
-
-class _Role(Enum):
-    """Where a device goes in the fleet (see the module docstring)."""
-
-    OTHER = "other"  # not a GPU: a device of its own
-    WHOLE = "whole"  # a GPU, allocated whole
-    SHARED = "shared"  # a GPU allocated in shares (allowMultipleAllocations)
-    STATIC_MIG = "mig-static"  # an instance that exists
-    DYNAMIC_GPU = "dynamic-gpu"  # the whole GPU of a partitionable device
-    DYNAMIC_MIG = "dynamic-mig"  # an instance a partitionable device may carve
-
-
-@dataclass(frozen=True, slots=True)
-class _Facts:
-    """What a device's publication says, whoever holds it: computed once per published
-    device (`FleetBuilder` remembers them per ResourceSlice object)."""
-
-    name: str
-    node: str  # the device's own nodeName ("" when its slice names the node)
-    role: _Role
-    gpu: str  # the physical GPU's id ("" for OTHER)
-    model: str
-    profile: str
-    memory: float
-    slices: tuple[int, int] | None  # (first, count) of the memory slices it sits on
-    slice_count: int  # memory slices of its GPU it tells of
-    sharing: str
-    dimension: str  # the capacity a share is read from (SHARED)
-    dimension_capacity: float
-    taints: tuple[tuple[str, str, str], ...]
-
-
-@dataclass(frozen=True)
-class _SliceFacts:
-    """A slice's devices' facts, `index` by name, and `shown`: the positions of the devices
-    drawn even when nobody holds them (all but dynamic MIG's possible instances, of which
-    only the first of each GPU is kept, so that the GPU shows even with none carved)."""
-
-    facts: tuple[_Facts, ...]
-    index: Mapping[str, int]
-    shown: frozenset[int]
-
-    @classmethod
-    def of(cls, entry: SliceEntry) -> _SliceFacts:
-        facts = tuple(_facts(entry, d) for d in entry.slice.spec.devices)
-        shown: set[int] = set()
-        gpus: set[str] = set()
-        for i, f in enumerate(facts):
-            if f.role is not _Role.DYNAMIC_MIG or f.taints or f.gpu not in gpus:
-                shown.add(i)
-                gpus.add(f.gpu)
-        return cls(facts, {f.name: i for i, f in enumerate(facts)}, frozenset(shown))
-
-
-@dataclass
-class _Drawn:
-    facts: _Facts
-    holders: list[_Holder] = field(default_factory=list)
-
-
-@dataclass
-class _Gpu:
-    key: str
-    model: str
-    mode: str
-    sharing: str = ""
-    memory: float = 0.0
-    slices: int = 0
-    share_dimension: str = ""
-    drawn: list[_Drawn] = field(default_factory=list)
-    taints: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-def _quantity(value: Any) -> float:
-    return float(value.nano) / 1e9
-
-
-def _attribute(device: Device, name: str) -> str:
-    for key, attribute in device.attributes.items():
-        if (key == name or key.endswith(f"/{name}")) and attribute.string:
-            return attribute.string
-    return ""
-
-
-def _slices_of(names: Iterable[str]) -> list[int]:
-    found = []
-    for name in names:
-        match = _SLICE.match(name)
-        if match:
-            found.append(int(match.group(1)))
-    return sorted(found)
-
-
-def _span(slices: Sequence[int]) -> tuple[int, int] | None:
-    return (slices[0], slices[-1] - slices[0] + 1) if slices else None
-
-
-def _facts(entry: SliceEntry, device: Device) -> _Facts:
-    spec = entry.slice.spec
-    driver, pool = spec.driver, spec.pool.name
-    kind = _attribute(device, "type")
-    memory = _quantity(device.capacity["memory"].value) if "memory" in device.capacity else 0.0
-    taints = [(t.key, t.value, t.effect) for t in device.taints]
-    taints += [
-        (r.spec.taint.key, r.spec.taint.value, r.spec.taint.effect)
-        for r in entry.rules
-        if r.selects(driver, pool, device.name)
-    ]
-    common: dict[str, Any] = {
-        "name": device.name,
-        "node": device.node_name or "",
-        "model": device_model(device),
-        "profile": _attribute(device, "profile"),
-        "memory": memory,
-        "sharing": "",
-        "dimension": "",
-        "dimension_capacity": 0.0,
-        "taints": tuple(taints),
-    }
-    if not (driver.endswith(GPU_DRIVER_SUFFIXES) and kind in ("gpu", "mig")):
-        return _Facts(role=_Role.OTHER, gpu="", slices=None, slice_count=0, **common)
-    if device.consumes_counters:
-        slices = _slices_of(n for c in device.consumes_counters for n in c.counters)
-        role = _Role.DYNAMIC_GPU if kind == "gpu" else _Role.DYNAMIC_MIG
-        return _Facts(
-            role=role,
-            gpu=f"{pool}/{device.consumes_counters[0].counter_set}",
-            slices=_span(slices),
-            slice_count=(slices[-1] + 1) if slices else 0,
-            **common,
-        )
-    parent = _attribute(device, "parentUUID")
-    if kind == "mig" and parent:
-        # Named as the driver names the parent GPU ("gpu-0" of "gpu-0-mig-..."), else by UUID.
-        prefix = device.name.split("-mig-", 1)[0] if "-mig-" in device.name else parent
-        slices = _slices_of(device.capacity)
-        return _Facts(
-            role=_Role.STATIC_MIG,
-            gpu=f"{pool}/{prefix}",
-            slices=_span(slices),
-            # A MIG-capable GPU has 8 memory slices; an instance names those it sits on.
-            slice_count=max(8, slices[-1] + 1) if slices else 0,
-            **common,
-        )
-    shared = bool(device.allow_multiple_allocations)
-    dimension = _share_dimension(device) if shared else ""
-    common["sharing"] = _attribute(device, "sharing")
-    common["dimension"] = dimension
-    if dimension:
-        common["dimension_capacity"] = _quantity(device.capacity[dimension].value)
-    return _Facts(
-        role=_Role.SHARED if shared else _Role.WHOLE,
-        gpu=f"{pool}/{device.name}",
-        slices=None,
-        slice_count=0,
-        **common,
-    )
-
-
-_Held = dict[str, list[tuple[ResourceClaim, DeviceRequestAllocationResult]]]
-
-
-def _holders(cache: SchedulerCache) -> dict[tuple[str, str], _Held]:
-    """(driver, pool) -> device -> the claims allocated it, with their results."""
-    out: dict[tuple[str, str], _Held] = {}
-    for claim in cache.claims.values():
-        allocation = claim.status.allocation
-        if allocation is None:
-            continue
-        for result in allocation.devices.results:
-            pool = out.setdefault((result.driver, result.pool), {})
-            pool.setdefault(result.device, []).append((claim, result))
-    return out
-
-
-def _claim_pods(claim: ResourceClaim) -> list[str]:
-    namespace = claim.metadata.namespace or "default"
-    return [f"{namespace}/{r.name}" for r in claim.status.reserved_for if r.resource == "pods"]
-
-
-def _share_dimension(device: Device) -> str:
-    return next((d for d in SHARE_DIMENSIONS if d in device.capacity), "")
 
 
 def _node_json(node: Node) -> JSON:
@@ -308,7 +109,7 @@ class PriceBook:
 
 
 class FleetBuilder:
-    """Builds fleet documents, remembering each published device's facts (`_Facts`: its
+    """Builds fleet documents, remembering each published device's facts (`DeviceFacts`: its
     role, GPU, slices, model, taints) so that a live dashboard rebuilding the document on
     every change does not read every device's attributes again.
 
@@ -325,16 +126,16 @@ class FleetBuilder:
 
     def __init__(self, *, remember: bool = True) -> None:
         self.remember = remember
-        self._facts: dict[int, tuple[ResourceSlice, tuple[int, ...], _SliceFacts]] = {}
+        self._facts: dict[int, tuple[ResourceSlice, tuple[int, ...], SliceFacts]] = {}
 
-    def _slice_facts(self, entry: SliceEntry) -> _SliceFacts:
+    def _slice_facts(self, entry: SliceEntry) -> SliceFacts:
         if not self.remember:
-            return _SliceFacts.of(entry)
+            return SliceFacts.of(entry)
         rules = tuple(id(r) for r in entry.rules)
         found = self._facts.get(id(entry.slice))
         if found is not None and found[0] is entry.slice and found[1] == rules:
             return found[2]
-        facts = _SliceFacts.of(entry)
+        facts = SliceFacts.of(entry)
         self._facts[id(entry.slice)] = (entry.slice, rules, facts)
         return facts
 
@@ -353,51 +154,18 @@ class FleetBuilder:
         `waiting_claims`: the claims pending pods would ask for that are not in the cache
         (made from their templates), weighed with the cache's for the fragmentation tile."""
         prices = prices if prices is not None else PriceBook(None)
-        holders = _holders(cache)
-        names = sorted(cache.nodes)
-        gpus_by_node: dict[str, dict[str, _Gpu]] = {n: {} for n in names}
-        others: dict[str, list[_Drawn]] = {n: [] for n in names}
-        newest: dict[tuple[str, str], int] = {}
-        slices = cache.inventory.slices
-        for entry in slices:
-            spec = entry.slice.spec
-            key = (spec.driver, spec.pool.name)
-            newest[key] = max(newest.get(key, spec.pool.generation), spec.pool.generation)
-        seen: set[int] = set()
-        nothing: _Held = {}
-        for entry in slices:
-            spec = entry.slice.spec
-            seen.add(id(entry.slice))
-            driver, pool = spec.driver, spec.pool.name
-            if spec.pool.generation != newest[(driver, pool)]:
-                continue
-            known = self._slice_facts(entry)
-            held = holders.get((driver, pool), nothing)
-            taken = sorted(i for name in held if (i := known.index.get(name)) is not None)
-            if spec.node_name:
-                node = spec.node_name
-                if node not in gpus_by_node:
-                    continue
-                # Devices in publication order: those always drawn and those held.
-                for i in sorted(known.shown.union(taken)):
-                    facts = known.facts[i]
-                    _place(gpus_by_node[node], others[node], facts, held.get(facts.name, ()))
-                continue
-            for facts in known.facts:  # a pool whose devices each name their node
-                node = facts.node
-                here = held.get(facts.name, ())
-                if node in gpus_by_node:
-                    _place(gpus_by_node[node], others[node], facts, here)
+        layout = lay_out(cache, self._slice_facts)
         if self.remember:
-            for gone in set(self._facts) - seen:
+            for gone in set(self._facts) - layout.seen:
                 del self._facts[gone]
+        names = sorted(cache.nodes)
+        gpus_by_node, others = layout.gpus, layout.others
         rows = []
         total_gpus = 0
         used_gpus = 0.0
         cost_total = 0.0
         cost_used = 0.0
         unpriced: set[str] = set()
-        free: dict[str, float] = {}  # node -> free GPU capacity, in GPUs
         for name in names:
             info = cache.nodes[name]
             row = _node_json(info.node)
@@ -410,7 +178,6 @@ class FleetBuilder:
                 gpus.append(document)
                 total_gpus += 1
                 used_gpus += document["used"]
-                free[name] = free.get(name, 0.0) + 1.0 - document["used"]
                 if price is None:
                     unpriced.add(gpu.model or "unknown")
                 else:
@@ -429,7 +196,7 @@ class FleetBuilder:
                 "gpus": total_gpus,
                 "usedGpus": round(used_gpus, 4),
                 "utilization": round(used_gpus / total_gpus, 4) if total_gpus else 0.0,
-                "fragmentation": round(stranded_gpu_share(cache, free, waiting_claims), 4),
+                "fragmentation": round(fragmented_gpu_share(cache, waiting_claims, layout), 4),
                 "pendingPods": len(pending),
                 "costPerHour": round(cost_total, 4),
                 "usedCostPerHour": round(cost_used, 4),
@@ -468,125 +235,15 @@ def build_fleet(
     )
 
 
-def typical_pending_claim(
-    cache: SchedulerCache, waiting: Iterable[ResourceClaim] = ()
-) -> ResourceClaim | None:
-    """The median unallocated claim by the devices it asks for (the lower median, ties by
-    name), among the cache's and `waiting` (claims of pending pods not in the cache; the
-    cache's copy wins for a name in both); None when no claim with a known device count
-    waits."""
-    claims = {f"{c.metadata.namespace}/{c.metadata.name}": c for c in waiting}
-    claims.update((f"{c.metadata.namespace}/{c.metadata.name}", c) for c in cache.claims.values())
-    sized = sorted(
-        (n, key, c)
-        for key, c in claims.items()
-        if c.status.allocation is None and (n := claim_device_count(c)) > 0
-    )
-    return sized[(len(sized) - 1) // 2][2] if sized else None
-
-
-def stranded_gpu_share(
-    cache: SchedulerCache, free: Mapping[str, float], waiting: Iterable[ResourceClaim] = ()
-) -> float:
-    """The share of the free GPU capacity (`free`: node -> free GPUs, fractions of MIG slices
-    and shares included) on nodes where the typical pending claim (`typical_pending_claim` of
-    the cache and `waiting`) cannot be allocated now (the module docstring). One allocation
-    attempt per node with free capacity."""
-    total = sum(v for v in free.values() if v > 0)
-    claim = typical_pending_claim(cache, waiting)
-    if claim is None or total <= 0:
-        return 0.0
-    allocator = Allocator(cache.features)
-    stranded = 0.0
-    for name, capacity in free.items():
-        info = cache.nodes.get(name)
-        if capacity <= 0 or info is None:
-            continue
-        try:
-            fits = (
-                allocator.allocate(
-                    info.node, [claim], cache.inventory, cache.classes, cache.allocated
-                )
-                is not None
-            )
-        except AllocationError:  # the claim cannot be allocated here at all
-            fits = False
-        if not fits:
-            stranded += capacity
-    return stranded / total
-
-
 def _natural(text: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
-def _place(
-    gpus: dict[str, _Gpu],
-    others: list[_Drawn],
-    facts: _Facts,
-    held: Sequence[tuple[ResourceClaim, DeviceRequestAllocationResult]],
-) -> None:
-    role = facts.role
-    if role is _Role.DYNAMIC_MIG and not held and not facts.taints:
-        # A possibility among many that overlap: drawn only when carved (or tainted).
-        gpu = gpus.get(facts.gpu)
-        if gpu is None:
-            gpu = gpus[facts.gpu] = _Gpu(facts.gpu, facts.model, "mig-dynamic")
-        gpu.slices = max(gpu.slices, facts.slice_count)
-        return
-    drawn = _Drawn(facts)
-    for claim, result in held:
-        share = None
-        if facts.dimension and facts.dimension_capacity:
-            consumed = result.consumed_capacity.get(facts.dimension)
-            share = _quantity(consumed) / facts.dimension_capacity if consumed is not None else None
-        drawn.holders.append(
-            _Holder(
-                f"{claim.metadata.namespace}/{claim.metadata.name}",
-                _claim_pods(claim),
-                result.request,
-                share,
-            )
-        )
-    if role is _Role.OTHER:
-        others.append(drawn)
-        return
-    mode = {
-        _Role.WHOLE: "whole",
-        _Role.SHARED: "shared",
-        _Role.STATIC_MIG: "mig-static",
-        _Role.DYNAMIC_GPU: "mig-dynamic",
-        _Role.DYNAMIC_MIG: "mig-dynamic",
-    }[role]
-    gpu = gpus.get(facts.gpu)
-    if gpu is None:
-        gpu = gpus[facts.gpu] = _Gpu(facts.gpu, facts.model, mode, sharing=facts.sharing)
-    gpu.slices = max(gpu.slices, facts.slice_count)
-    if role is _Role.DYNAMIC_GPU:
-        gpu.memory = max(gpu.memory, facts.memory)
-        gpu.taints.extend(facts.taints)
-        # The whole GPU drawn only when taken: then it covers every slice.
-        if drawn.holders:
-            gpu.drawn.append(drawn)
-        return
-    if role is _Role.DYNAMIC_MIG:
-        gpu.drawn.append(drawn)
-        return
-    if role is _Role.STATIC_MIG:
-        gpu.memory += facts.memory
-        gpu.drawn.append(drawn)
-        return
-    gpu.memory = facts.memory
-    gpu.share_dimension = facts.dimension
-    gpu.taints.extend(facts.taints)
-    gpu.drawn.append(drawn)
 
 
 def _taint_json(taint: tuple[str, str, str]) -> JSON:
     return {"key": taint[0], "value": taint[1], "effect": taint[2]}
 
 
-def _drawn_json(drawn: _Drawn) -> JSON:
+def _drawn_json(drawn: Drawn) -> JSON:
     facts = drawn.facts
     return {
         "device": facts.name,
@@ -602,18 +259,7 @@ def _drawn_json(drawn: _Drawn) -> JSON:
     }
 
 
-def _gpu_json(gpu: _Gpu) -> JSON:
-    if gpu.mode == "shared":
-        used = sum(h.share if h.share is not None else 1.0 for d in gpu.drawn for h in d.holders)
-    elif gpu.slices:
-        taken: set[int] = set()
-        for d in gpu.drawn:
-            span = d.facts.slices
-            if d.holders and span is not None:
-                taken.update(range(span[0], span[0] + span[1]))
-        used = len(taken) / gpu.slices
-    else:
-        used = 1.0 if any(d.holders for d in gpu.drawn) else 0.0
+def _gpu_json(gpu: Gpu) -> JSON:
     return {
         "id": gpu.key,
         "model": gpu.model,
@@ -622,7 +268,7 @@ def _gpu_json(gpu: _Gpu) -> JSON:
         "shareDimension": gpu.share_dimension or None,
         "memory": gpu.memory,
         "slices": gpu.slices,
-        "used": round(min(used, 1.0), 4),
+        "used": round(gpu_used(gpu), 4),
         "taints": [_taint_json(t) for t in gpu.taints],
         "devices": [_drawn_json(d) for d in gpu.drawn],
     }

@@ -28,7 +28,8 @@ dralloc's own:
 * `dralloc_devices{driver,model,node,state}`: devices, allocated or free;
 * `dralloc_shared_counter_consumed{driver,pool,counter_set,counter}` and
   `dralloc_shared_counter_capacity{...}`: a pool's shared counter, used and published;
-* `dralloc_fragmented_gpu_share`: see `AcceleratorReport.fragmented_gpu_share`;
+* `dralloc_fragmented_gpu_share`: see `AcceleratorReport.fragmented_gpu_share` (the
+  dashboard's fragmentation tile, one computation: `kube.accelerators`);
 * `dralloc_claims_pending{reason}`: claims waiting, by reason.
 
 The accelerator gauges are computed when scraped, from an `AcceleratorReport` that a callable
@@ -39,8 +40,6 @@ cache), so they never drift from the cache and cost nothing between scrapes.
 from __future__ import annotations
 
 import logging
-import statistics
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -50,7 +49,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from dralloc.allocator import DeviceKey, PoolKey
-from dralloc.api.resource import Device, DeviceRequest, ResourceClaim
+from dralloc.api.resource import ResourceClaim
+from dralloc.kube.accelerators import (
+    device_model,
+    fragmented_gpu_share,
+)
 from dralloc.scheduler.cache import SchedulerCache
 
 log = logging.getLogger(__name__)
@@ -118,33 +121,15 @@ class CounterRow:
 
 @dataclass(frozen=True)
 class AcceleratorReport:
-    """What the accelerator gauges show at one scrape: devices, shared counters, and claims
-    waiting. `typical_demand` is the number of devices the typical pending pod needs (None
-    when nothing is pending)."""
+    """What the accelerator gauges show at one scrape: devices, shared counters, claims
+    waiting, and `fragmented_gpu_share`: the share of the free GPU capacity (MIG slices and
+    shares included) on nodes where the typical pending claim cannot be allocated now,
+    0..1 (`kube.accelerators.fragmented_gpu_share`, the dashboard's fragmentation tile)."""
 
     devices: tuple[DeviceRow, ...] = ()
     counters: tuple[CounterRow, ...] = ()
     pending_claims: tuple[tuple[str, int], ...] = ()
-    typical_demand: int | None = None
-
-    @property
-    def fragmented_gpu_share(self) -> float:
-        """The share of free devices stranded where the typical pending pod cannot fit:
-        a (node, driver) pair with some free devices but fewer than `typical_demand` counts
-        all its free devices as fragmented. 0 when nothing is free, nothing is pending, or
-        the typical pod needs one device. DRA does not say which devices are GPUs, so every
-        node-local device counts, one driver at a time; devices without a node are left out.
-        """
-        demand = self.typical_demand
-        free: dict[tuple[str, str], int] = defaultdict(int)
-        for row in self.devices:
-            if row.state is DeviceState.FREE and row.node:
-                free[(row.node, row.driver)] += row.count
-        total = sum(free.values())
-        if demand is None or demand <= 1 or total == 0:
-            return 0.0
-        stranded = sum(n for n in free.values() if n < demand)
-        return stranded / total
+    fragmented_gpu_share: float = 0.0
 
 
 class _AcceleratorCollector(Collector):
@@ -362,52 +347,21 @@ class SchedulerMetrics:
 
 # --------------------------------------------------------------------- the cache's report
 
-MODEL_ATTRIBUTES = ("productName", "model")
-
-
-def device_model(device: Device) -> str:
-    """The device's `productName` attribute, else `model` (bare or in any domain), else ""."""
-    for wanted in MODEL_ATTRIBUTES:
-        for name, attribute in sorted(device.attributes.items()):
-            if (name == wanted or name.endswith(f"/{wanted}")) and attribute.string:
-                return attribute.string
-    return ""
-
-
-def request_device_count(request: DeviceRequest) -> int | None:
-    """How many devices a request asks for: its count in ExactCount mode (a firstAvailable
-    request counts its first subrequest); None for mode All, whose size depends on the node."""
-    if request.exactly is not None:
-        mode, count = request.exactly.allocation_mode, request.exactly.count
-    elif request.first_available:
-        first = request.first_available[0]
-        mode, count = first.allocation_mode, first.count
-    else:
-        return None
-    if mode == "All":
-        return None
-    return count if count is not None else 1
-
-
-def claim_device_count(claim: ResourceClaim) -> int:
-    """The devices a claim needs, counting only the requests of known size."""
-    return sum(request_device_count(r) or 0 for r in claim.spec.devices.requests)
-
 
 def accelerator_report(
     cache: SchedulerCache,
     *,
     pending_claims: Mapping[str, int] | None = None,
-    typical_demand: int | None = None,
+    waiting_claims: Iterable[ResourceClaim] = (),
 ) -> AcceleratorReport:
     """The accelerator report of the cache as it is now.
 
     Devices come from the newest generation of every pool; a device counts as allocated
     when any claim holds it (whole, a share or some of its capacity). Counters are the pools'
     shared counters with what their allocated devices consume. `pending_claims` (reason ->
-    count) defaults to the cache's claims without an allocation, as `unallocated`;
-    `typical_demand` defaults to the median devices those claims need (median_low, so it is
-    one of the claims' sizes)."""
+    count) defaults to the cache's claims without an allocation, as `unallocated`. The
+    fragmented share weighs the cache's unallocated claims and `waiting_claims` (claims
+    pending pods would ask for that the cache does not hold yet)."""
     allocated = cache.allocated
     newest: dict[PoolKey, int] = {}
     for entry in cache.inventory.slices:
@@ -459,16 +413,12 @@ def accelerator_report(
                     )
                 )
 
-    if pending_claims is None or typical_demand is None:
-        waiting = [c for c in cache.claims.values() if c.status.allocation is None]
-        if pending_claims is None:
-            pending_claims = {ClaimPendingReason.UNALLOCATED.value: len(waiting)}
-        if typical_demand is None:
-            sizes = [n for n in (claim_device_count(c) for c in waiting) if n > 0]
-            typical_demand = statistics.median_low(sizes) if sizes else None
+    if pending_claims is None:
+        waiting = sum(1 for c in cache.claims.values() if c.status.allocation is None)
+        pending_claims = {ClaimPendingReason.UNALLOCATED.value: waiting}
     return AcceleratorReport(
         devices=tuple(devices),
         counters=tuple(counters),
         pending_claims=tuple(sorted(pending_claims.items())),
-        typical_demand=typical_demand,
+        fragmented_gpu_share=fragmented_gpu_share(cache, waiting_claims),
     )
