@@ -100,8 +100,10 @@ def test_domain_lookup_defaults_to_an_empty_map() -> None:
     assert _rewrite("device.capacity.d") == '("d" in device.capacity ? device.capacity.d : {})'
 
 
-def test_has_on_the_outer_map_is_not_rewritten() -> None:
-    assert _rewrite("has(device.attributes.d)") == "has(device.attributes.d)"
+def test_has_on_the_outer_map_selects_from_a_map_that_has_the_field() -> None:
+    """Upstream's outer map finds every domain, so has() of one is true."""
+    assert _rewrite("has(device.attributes.d)") == 'has({"d": true}.d)'
+    assert _rewrite("has(device.capacity.d)") == 'has({"d": true}.d)'
 
 
 def test_methods_on_the_outer_map_are_not_rewritten() -> None:

@@ -56,8 +56,8 @@ Semantic gaps against cel-go in k8s (the Rust library's, or this wrapper's):
   object) is accepted.
 - The empty-map default applies to `device.attributes[...]`/`device.capacity[...]` written
   out; reaching those maps through an alias (`cel.bind(a, device.attributes, a["x"])`)
-  gives "no such key" for an unknown domain instead. `has(device.attributes.dom)` tests
-  whether the device has that domain.
+  gives "no such key" for an unknown domain instead. `has(device.attributes.dom)` is true
+  for any domain, as upstream's (its map with a default finds every key).
 - Quantity and Semver are tagged strings inside the library (see `values.py`): string
   functions accept them, and a string literal spelling a tag is taken for one.
 - `find`, `findAll` and the global `matches(s, re)` use Python `re`; member `s.matches(re)`

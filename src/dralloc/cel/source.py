@@ -485,14 +485,15 @@ class _Rewriter:
             and not _is(tokens, index + 5, "(")
         ):
             ident = tokens[index + 4].text
-            # `has(device.attributes.dom)` tests the outer map itself: leave it alone (has()
-            # needs a field selection as its argument, which the conditional would not be).
+            # `has(device.attributes.dom)` is true whatever the domain: upstream's map with a
+            # default finds every key (`mapper.Find`). has() needs a field selection as its
+            # argument, so the selection is kept, on a map that has the field.
             if (
                 _is(tokens, index - 1, "(")
                 and _is(tokens, index - 2, "has")
                 and _is(tokens, index + 5, ")")
             ):
-                return None
+                return f'{{"{ident}": true}}.{ident}', index + 5
             return f'("{ident}" in {outer} ? {outer}.{ident} : {{}})', index + 5
         return None
 
