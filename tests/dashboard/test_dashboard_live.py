@@ -68,3 +68,72 @@ def test_scheduler_dashboard_flags_are_checked_first(
     result = CliRunner().invoke(app, ["scheduler", *args])
     assert isinstance(result.exception, InputError), result.output
     assert str(result.exception).startswith(message)
+
+
+class _Informer:
+    def __init__(self, group_version: str, plural: str, store: dict[str, Any]) -> None:
+        self.resource = type("R", (), {"group_version": group_version, "plural": plural})()
+        self.store = store
+
+
+def _workload(name: str, admitted: bool) -> dict[str, Any]:
+    pod_set = {
+        "name": "main",
+        "count": 2,
+        "template": {
+            "spec": {
+                "containers": [{"name": "c", "image": "busybox"}],
+                "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "two-gpus"}],
+            }
+        },
+    }
+    raw: dict[str, Any] = {
+        "apiVersion": "kueue.x-k8s.io/v1beta2",
+        "kind": "Workload",
+        "metadata": {"name": name, "namespace": "team-a", "resourceVersion": "7"},
+        "spec": {"queueName": "a", "podSets": [pod_set]},
+    }
+    if admitted:
+        raw["status"] = {"admission": {"clusterQueue": "cq", "podSetAssignments": []}}
+    return raw
+
+
+def test_the_claims_of_workloads_kueue_has_not_admitted_are_weighed() -> None:
+    template = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaimTemplate",
+        "metadata": {"name": "two-gpus", "namespace": "team-a"},
+        "spec": {
+            "spec": {
+                "devices": {
+                    "requests": [
+                        {
+                            "name": "gpu",
+                            "exactly": {"deviceClassName": "gpu.nvidia.com", "count": 2},
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    workloads = {"team-a/waits": _workload("waits", False), "team-a/runs": _workload("runs", True)}
+    informers = type("I", (), {})()
+    informers.informers = [
+        _Informer("kueue.x-k8s.io/v1beta2", "workloads", workloads),
+        _Informer("resource.k8s.io/v1", "resourceclaimtemplates", {"team-a/two-gpus": template}),
+    ]
+    server = DashboardServer.bind(DashboardSettings("127.0.0.1:0"))
+    try:
+        dashboard = LiveDashboard(server, lambda live, pod: {})
+        dashboard._informers = informers
+        claims = dashboard._held_claims()
+    finally:
+        server.stop()
+    assert [f"{c.metadata.namespace}/{c.metadata.name}" for c in claims] == [
+        "team-a/waits-main-0-gpu",
+        "team-a/waits-main-1-gpu",
+    ]
+    assert all(c.spec.devices.requests[0].exactly.count == 2 for c in claims)  # type: ignore[union-attr]
+    # Without the queue controller's informers there is nothing to weigh.
+    dashboard._informers = type("I", (), {"informers": []})()
+    assert dashboard._held_claims() == []

@@ -165,28 +165,13 @@ def queue_statuses(run: QueueRun) -> dict[str, dict[str, Any]]:
 
 
 def held_claims(run: QueueRun) -> list[ResourceClaim]:
-    """The claims the pods of the Workloads `run` left pending would ask for, made from their
-    pod sets' ResourceClaimTemplates (one per pod, as the resourceclaim controller makes them
-    once the job starts): their jobs are suspended, so no pod and no claim of theirs is in the
-    cache, yet they are what waits (the fragmentation tile weighs them)."""
-    from dralloc.api.meta import ObjectMeta
-    from dralloc.api.resource import ResourceClaim
+    """The claims the pods of the Workloads `run` left pending would ask for
+    (`dashboard.queues.held_claims`): their jobs are suspended, so no pod and no claim of
+    theirs is in the cache, yet they are what waits (the fragmentation tile weighs them)."""
+    from dralloc.dashboard.queues import held_claims as claims_of
 
-    claims: list[ResourceClaim] = []
-    for key in run.pending():
-        workload = run.inputs.workloads[key]
-        namespace = workload.metadata.namespace
-        for pod_set in workload.spec.pod_sets:
-            for entry in pod_set.template.spec.resource_claims:
-                name = entry.resource_claim_template_name
-                template = run.inputs.claim_templates.get((namespace, name or ""))
-                if template is None:
-                    continue  # a claim by name is in the cache already, if it exists
-                for index in range(pod_set.count):
-                    claim_name = f"{workload.metadata.name}-{pod_set.name}-{index}-{entry.name}"
-                    metadata = ObjectMeta(name=claim_name, namespace=namespace)
-                    claims.append(ResourceClaim(metadata=metadata, spec=template.spec.spec))
-    return claims
+    pending = [run.inputs.workloads[key] for key in run.pending()]
+    return claims_of(pending, run.inputs.claim_templates)
 
 
 def offline_dashboard(

@@ -8,13 +8,17 @@ for the dashboard's HTTP threads.
 What it reads, all in memory and never the API server: the scheduler cache (nodes, slices,
 claims, allocations), the scheduling queues (pending pods), the pods informer's store (each
 pending pod's PodScheduled message, as the scheduler wrote it) and, when the queue
-controller runs in the same process, its ClusterQueue informer's store.
+controller runs in the same process, its ClusterQueue, Workload and ResourceClaimTemplate
+informers' stores: the claims of the Workloads Kueue has not admitted (their jobs
+suspended, so no pod or claim exists yet) weigh in the fragmentation tile, as the offline
+dashboard weighs them.
 
 Every `interval` seconds it builds a fingerprint of what the document depends on (the
 cache's change journal position, its inventory, the claims, the pending pods and their
-messages, the ClusterQueues' resourceVersions) and builds and publishes a new document, with
-a history sample, when that changed or `sample_every` seconds passed since the last one (so
-the history has a point at least that often, and at most one per `interval`). A build runs
+messages, the ClusterQueues' and waiting Workloads' resourceVersions) and builds and
+publishes a new document, with a history sample, when that changed or `sample_every` seconds
+passed since the last one (so the history has a point at least that often, and at most one
+per `interval`). A build runs
 in the scheduler's event loop, so after one that took t seconds the next waits at least 9 t:
 the dashboard takes at most about a tenth of the loop (a 500-node DGX H100 dynamic-MIG fleet,
 about 100,000 published devices, builds in about 0.1-0.2 s once `FleetBuilder` remembers its
@@ -37,11 +41,16 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from dralloc.api.core import Pod
+from dralloc.api.io import from_server
+from dralloc.api.resource import ResourceClaim, ResourceClaimTemplate
 from dralloc.dashboard.fleet import SCHEMA, FleetBuilder, PendingPodView, PriceBook
+from dralloc.dashboard.queues import held_claims
 from dralloc.dashboard.server import DashboardServer
 from dralloc.dashboard.state import Sample
 from dralloc.kube.live import LiveScheduler
 from dralloc.kube.shared_informers import SharedInformers
+from dralloc.queueing.objects import GROUP as KUEUE_GROUP
+from dralloc.queueing.objects import Workload
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +147,41 @@ class LiveDashboard:
             out.append(PendingPodView(key, AWAITING_CLAIMS, "gated"))
         return out
 
-    def _cluster_queues(self) -> list[dict[str, Any]]:
+    def _store(self, plural: str, group: str) -> dict[str, Any]:
+        """The store of the informer of `plural` in API group `group`, if one runs."""
         informers = self._informers
         if informers is None:
-            return []
+            return {}
         for informer in informers.informers:
             resource = informer.resource
-            if resource.plural == "clusterqueues" and resource.group_version.startswith("kueue."):
-                return [informer.store[k] for k in sorted(informer.store)]
-        return []
+            if resource.plural == plural and resource.group_version.startswith(group + "/"):
+                return informer.store
+        return {}
+
+    def _cluster_queues(self) -> list[dict[str, Any]]:
+        store = self._store("clusterqueues", KUEUE_GROUP)
+        return [store[k] for k in sorted(store)]
+
+    def _waiting_workloads(self) -> list[dict[str, Any]]:
+        """The Workloads Kueue has not admitted (no `status.admission`): their jobs are
+        suspended, so their pods and claims do not exist yet."""
+        store = self._store("workloads", KUEUE_GROUP)
+        return [
+            store[k] for k in sorted(store) if not (store[k].get("status") or {}).get("admission")
+        ]
+
+    def _held_claims(self) -> list[ResourceClaim]:
+        """The claims the waiting Workloads' pods will ask for (`queues.held_claims`), from
+        the ResourceClaimTemplates' informer (both informers run when the queue controller
+        runs in this process; without them, none)."""
+        waiting = self._waiting_workloads()
+        if not waiting:
+            return []
+        templates = {}
+        for raw in self._store("resourceclaimtemplates", "resource.k8s.io").values():
+            template = from_server(raw, ResourceClaimTemplate)
+            templates[(template.metadata.namespace, template.metadata.name)] = template
+        return held_claims([from_server(raw, Workload) for raw in waiting], templates)
 
     def fingerprint(self) -> Hashable:
         live = self._live
@@ -156,7 +191,7 @@ class LiveDashboard:
         pending = tuple((p.pod, p.message) for p in self._pending())
         queues = tuple(
             str((q.get("metadata") or {}).get("resourceVersion", ""))
-            for q in self._cluster_queues()
+            for q in (*self._cluster_queues(), *self._waiting_workloads())
         )
         claims = tuple(
             (key, claim.metadata.resource_version, claim.status.allocation is not None)
@@ -176,6 +211,7 @@ class LiveDashboard:
             prices=self.prices,
             generated_at=_iso(now),
             source="live: dralloc scheduler",
+            waiting_claims=self._held_claims(),
         )
 
     # -- explanations (asked from the HTTP threads) -------------------------------------
