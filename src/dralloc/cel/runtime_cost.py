@@ -46,12 +46,17 @@ the library; no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Final
 
 from dralloc.cel.binding import cel
 from dralloc.cel.library import STRING_OF_NETWORK
-from dralloc.cel.runtime_cost_model import RESULT_SIZED, call_cost
+from dralloc.cel.runtime_cost_model import (
+    COST_LIMIT_EXCEEDED,
+    RESULT_SIZED,
+    CostCounting,
+    CostLimitExceeded,
+    call_cost,
+)
 from dralloc.cel.runtime_plan import (
     TYPE_CONVERSIONS,
     TYPE_NAMES,
@@ -66,11 +71,16 @@ from dralloc.cel.runtime_plan import (
     qualifier_run,
 )
 from dralloc.cel.runtime_values import (
+    FIXED_VARIABLES,
+    MACROS,
     NOT_NATIVE,
+    TWO_VARIABLE_ONLY,
     DomainMap,
     ErrorValue,
     LibraryCalls,
     TypeValue,
+    accumulate,
+    combine,
     is_count,
     native_binary,
     plain,
@@ -106,40 +116,10 @@ __all__ = [
     "RuntimeCostCounter",
 ]
 
-COST_LIMIT_EXCEEDED: Final = "operation cancelled: actual cost limit exceeded"
-"""cel-go's error for an evaluation stopped at the runtime cost limit."""
-
 _OPTIONAL_FUNCTIONS: Final = frozenset(
     {"first", "last", "hasValue", "value", "orValue", "or", "optional"}
 )
 _ATTRIBUTE_MAPS: Final = ("attributes", "capacity")
-
-
-class CostCounting(StrEnum):
-    """When a `CelEnvironment` counts a selector's runtime cost.
-
-    `near_limit` (the default): only for a selector whose static estimate (`cost.py`)
-    reaches half the limit, or that calls a function the estimate charges nominally
-    (`sort`, `distinct`, `slice`, `flatten`, `reverse`, `strings.quote`). Any other selector
-    stays under the limit on a device within resource.k8s.io's sizes: its actual cost is at
-    most its estimate plus a little (at most 1.25 times it on the recorded rows, 1.33 on
-    1,800 random selectors: a node or two the estimate leaves out), and the half leaves
-    room for that. `always`: every selector (the plain path with the count beside
-    it, for tests that the shortcut changes no answer). `off`: never, as dralloc did before
-    counting.
-    """
-
-    OFF = "off"
-    NEAR_LIMIT = "near-limit"
-    ALWAYS = "always"
-
-
-class CostLimitExceeded(Exception):
-    """The evaluation passed the limit; `cost` is the count when it did, as cel-go reports."""
-
-    def __init__(self, cost: int) -> None:
-        super().__init__(COST_LIMIT_EXCEEDED)
-        self.cost = cost
 
 
 @dataclass(slots=True)
@@ -507,10 +487,10 @@ class RuntimeCostCounter:
             self._types.scopes.pop()
 
     def _comprehension(self, node: Comprehension, target: Any) -> Any:
-        macro = _MACROS.get(node.macro)
+        macro = MACROS.get(node.macro)
         two = len(node.variables) == 2
-        fixed = node.macro in _FIXED_VARIABLES
-        if macro is None or (fixed and two != (node.macro in _TWO_VARIABLE_ONLY)):
+        fixed = node.macro in FIXED_VARIABLES
+        if macro is None or (fixed and two != (node.macro in TWO_VARIABLE_ONLY)):
             raise NotModelled(node.macro)
         if isinstance(target, ErrorValue):
             return target
@@ -573,7 +553,7 @@ class RuntimeCostCounter:
                     return accumulator
                 scope.update(element)
                 self._charge(1)
-                accumulator = _combine(macro, accumulator, self._eval(arguments[0]))
+                accumulator = combine(macro, accumulator, self._eval(arguments[0]))
             return accumulator
         if macro == "exists_one":
             count: Any = 0
@@ -612,52 +592,5 @@ class RuntimeCostCounter:
             if macro in ("map", "filter"):
                 self._charge(10)  # [item]
             self._charge(1)  # + or cel.@mapInsert
-            result = _accumulate(macro, result, element[variables[0]], produced)
+            result = accumulate(macro, result, element[variables[0]], produced)
         return result
-
-
-_MACROS: Final = {
-    "all": "all",
-    "exists": "exists",
-    "exists_one": "exists_one",
-    "existsOne": "exists_one",
-    "map": "map",
-    "filter": "filter",
-    "transformList": "map",
-    "transformMap": "transformMap",
-    "transformMapEntry": "transformMapEntry",
-}
-_TWO_VARIABLE_ONLY: Final = frozenset(
-    {"existsOne", "transformList", "transformMap", "transformMapEntry"}
-)
-# Macros with one form only (`all`, `exists` and `exists_one` take one variable or two).
-_FIXED_VARIABLES: Final = frozenset({"map", "filter", *_TWO_VARIABLE_ONLY})
-
-
-def _accumulate(macro: str, result: Any, key: Any, produced: Any) -> Any:
-    """One step's addition to a `map`/`filter`/`transform*` result (errors stick)."""
-    if isinstance(result, ErrorValue):
-        return result
-    if isinstance(produced, ErrorValue):
-        return produced
-    if macro in ("map", "filter"):
-        return [*result, produced]
-    if macro == "transformMap":
-        return {**result, key: produced}
-    if not isinstance(produced, dict):
-        return ErrorValue("no such overload")
-    if result.keys() & produced.keys():
-        return ErrorValue("insert failed: key already exists")
-    return {**result, **produced}
-
-
-def _combine(macro: str, accumulator: Any, value: Any) -> Any:
-    """`__result__ && pred` (all) or `__result__ || pred` (exists), cel-go's absorption."""
-    decisive = macro == "exists"
-    if value is decisive or accumulator is decisive:
-        return decisive
-    if isinstance(accumulator, ErrorValue):
-        return accumulator
-    if value is (not decisive):
-        return accumulator
-    return value if isinstance(value, ErrorValue) else ErrorValue("no such overload")

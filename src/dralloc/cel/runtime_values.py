@@ -6,7 +6,9 @@ carries on with as cel-go does), `TypeValue` (a type such as `int`) and `DomainM
 device's attribute and capacity maps, whose unknown domain is empty). `LibraryCalls` computes
 an operation's value with the library itself, so no value differs from the plain
 evaluation's; `native_binary` computes here the few whose meaning is Python's (the hot loop
-of a costly selector). Pure computation; the library is the only thing called.
+of a costly selector); `MACROS`, `combine` and `accumulate` say what each step of a
+macro's cel-go expansion makes of its accumulator. Pure computation; the library is the only
+thing called.
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ from dralloc.cel.source import rewrite, tokenize
 from dralloc.cel.values import cel_type_name, runtime_message
 
 __all__ = [
+    "FIXED_VARIABLES",
+    "MACROS",
     "NOT_NATIVE",
+    "TWO_VARIABLE_ONLY",
     "DomainMap",
     "ErrorValue",
     "LibraryCalls",
     "TypeValue",
+    "accumulate",
+    "combine",
     "is_count",
     "native_binary",
     "plain",
@@ -133,3 +140,52 @@ def size_of(value: Any) -> Any:
 def plain(value: Any) -> Any:
     """The value as the library takes it (a type value as its name's string)."""
     return value.name if isinstance(value, TypeValue) else value
+
+
+# ----------------------------------------------------------------- a macro's steps
+
+MACROS: Final = {
+    "all": "all",
+    "exists": "exists",
+    "exists_one": "exists_one",
+    "existsOne": "exists_one",
+    "map": "map",
+    "filter": "filter",
+    "transformList": "map",
+    "transformMap": "transformMap",
+    "transformMapEntry": "transformMapEntry",
+}
+TWO_VARIABLE_ONLY: Final = frozenset(
+    {"existsOne", "transformList", "transformMap", "transformMapEntry"}
+)
+# Macros with one form only (`all`, `exists` and `exists_one` take one variable or two).
+FIXED_VARIABLES: Final = frozenset({"map", "filter", *TWO_VARIABLE_ONLY})
+
+
+def accumulate(macro: str, result: Any, key: Any, produced: Any) -> Any:
+    """One step's addition to a `map`/`filter`/`transform*` result (errors stick)."""
+    if isinstance(result, ErrorValue):
+        return result
+    if isinstance(produced, ErrorValue):
+        return produced
+    if macro in ("map", "filter"):
+        return [*result, produced]
+    if macro == "transformMap":
+        return {**result, key: produced}
+    if not isinstance(produced, dict):
+        return ErrorValue("no such overload")
+    if result.keys() & produced.keys():
+        return ErrorValue("insert failed: key already exists")
+    return {**result, **produced}
+
+
+def combine(macro: str, accumulator: Any, value: Any) -> Any:
+    """`__result__ && pred` (all) or `__result__ || pred` (exists), cel-go's absorption."""
+    decisive = macro == "exists"
+    if value is decisive or accumulator is decisive:
+        return decisive
+    if isinstance(accumulator, ErrorValue):
+        return accumulator
+    if value is (not decisive):
+        return accumulator
+    return value if isinstance(value, ErrorValue) else ErrorValue("no such overload")
