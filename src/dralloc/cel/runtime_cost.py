@@ -152,9 +152,9 @@ class RuntimeCostCounter:
         self._scopes: list[dict[str, Any]] = []
         self._types = StaticTypes()
         self.order_dependent = False
-        """Whether the last count stopped a loop over a map of several entries early, or
-        ended one in an error: the figure (or the error) then depends on the map's order,
-        which in cel-go is Go's (random)."""
+        """Whether the last count stopped a loop over a map of several entries early, ended
+        one in an error or passed the limit inside one: the figure (or the error) then
+        depends on the map's order, which in cel-go is Go's (random)."""
 
     def count(self, device: dict[str, Any]) -> int:
         """The cost of evaluating the selector on `device` (the `device` variable as
@@ -525,6 +525,10 @@ class RuntimeCostCounter:
             decided = macro in ("all", "exists") and result is (macro == "exists")
             if ordered and (decided or isinstance(result, ErrorValue)):
                 self.order_dependent = True
+        except CostLimitExceeded:
+            # And the count at which the limit is passed inside such a loop.
+            self.order_dependent = self.order_dependent or ordered
+            raise
         finally:
             self._scopes.pop()
             self._types.scopes.pop()
