@@ -101,8 +101,8 @@ mode: karpenter
         bind_one_each(world, ("gpu-0000", "gpu-0001"))
         if shared:
             share_with_a_pod_elsewhere(world, "default/c0")
-        result = k.run_once(300.0, world.cluster_at(300.0), [])
-        return [(d.method, d.nodes) for d in result.disruptions]
+        k.run_once(300.0, world.cluster_at(300.0), [])
+        return [(c.method, c.nodes) for c in k.commands]  # decided, to be validated
 
     # Unshared, both $8 nodes go for one $4 l4x4; shared, only the other node may go.
     assert disrupted(shared=False) == [("MultiNodeConsolidation", ("gpu-0000", "gpu-0001"))]

@@ -137,10 +137,11 @@ def test_karpenter_offers_a_block_only_inside_its_window(catalog: Catalog) -> No
     # Still outside the window a minute before it opens: nothing cheaper to move to.
     world.bind(START - 60.0, before)
     assert karpenter_loop(world, START - 60.0, []).disruptions == []
-    # Once it opens, consolidation moves the pod to the cheaper block node.
-    moved = karpenter_loop(world, START, [])
-    replacements = [d.replacement for d in moved.disruptions if d.replacement is not None]
-    assert [(r.offering.shape, r.offering.capacity_type) for r in replacements] == [
+    # Once it opens, consolidation decides to move the pod to the cheaper block node and,
+    # validated 15 s later, launches it.
+    assert karpenter_loop(world, START, []).disruptions == []
+    moved = karpenter_loop(world, START + 15.0, [])
+    assert [(r.offering.shape, r.offering.capacity_type) for r in moved.replacements] == [
         ("l4x4", CapacityType.BLOCK)
     ]
     block_node = world.ca.fleet.nodes()[-1]
@@ -172,9 +173,11 @@ def test_an_empty_block_node_is_consolidated_before_its_end(catalog: Catalog) ->
     assert node.deleting_at == END
     # Devices published at START + 180; its deletion at the block's end has not started, so
     # the empty node is a candidate (consolidateAfter 0) and counts against no budget.
-    result = karpenter_loop(world, START + 300.0, [])
+    # Chosen at START + 300, deleted once validated 15 s later.
+    karpenter_loop(world, START + 300.0, [])
+    result = karpenter_loop(world, START + 315.0, [])
     assert [(d.method, d.nodes) for d in result.disruptions] == [("Emptiness", (node.name,))]
-    assert node.deleting_at == START + 300.0
+    assert node.deleting_at == START + 315.0
 
 
 def test_a_block_group_holds_no_minimum(catalog: Catalog) -> None:
