@@ -38,9 +38,9 @@ Run: `python benchmarks/autoscale_replay.py [--case NAME ...] [--smoke] [--json]
 [--trace-dir DIR] [--max-seconds S] [--plain] [--profile]`. A trace missing from
 `--trace-dir` (default `../shared/traces` beside the checkout) skips its cases with a message.
 `--plain` turns the cluster-autoscaler speed-ups off (`remember_planning`,
-`remember_planning_verdicts`, `skip_unused_planning_snapshot`, `lazy_scale_down_snapshot`)
-for a before/after; `--profile` writes `autoscale-<case>.prof` (cProfile) and prints the top
-functions to stderr.
+`remember_planning_verdicts`, `plugin_traits`, `skip_unused_planning_snapshot`,
+`lazy_scale_down_snapshot`) for a before/after; `--profile` writes `autoscale-<case>.prof`
+(cProfile) and prints the top functions to stderr.
 """
 
 from __future__ import annotations
@@ -242,6 +242,7 @@ def plain_cluster_autoscaler(plain: bool) -> Iterator[None]:
     """While open (and `plain`), every cluster-autoscaler built runs with its speed-ups off;
     restored on leaving."""
     from dralloc.autoscaling.clusterautoscaler import ClusterAutoscaler
+    from dralloc.scheduler.framework import PluginTraits
 
     original = ClusterAutoscaler.__post_init__
 
@@ -251,6 +252,7 @@ def plain_cluster_autoscaler(plain: bool) -> Iterator[None]:
         self.remember_planning_verdicts = False
         self.skip_unused_planning_snapshot = False
         self.lazy_scale_down_snapshot = False
+        self.plugin_traits = PluginTraits(remember=False)
 
     if plain:
         ClusterAutoscaler.__post_init__ = post_init  # type: ignore[method-assign]

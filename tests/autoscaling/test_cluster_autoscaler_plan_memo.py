@@ -1,7 +1,8 @@
 """cluster-autoscaler's planning speed-ups decide exactly as the plain path: a loop whose inputs
 equal the last loop's reuses its snapshot and placements (`remember_planning`, `planmemo`),
 and the what-if clusters remember each pod shape's Filter verdicts per node generation
-(`remember_planning_verdicts`).
+(`remember_planning_verdicts`) and share one plugin-Protocol memo (`plugin_traits`, off with
+the verdicts here).
 
 Each example is a short run of loops over L4 nodes (4 whole GPUs each) requested at 0 s
 (devices published at 180 s), with pending pods of 1, 2 or 4 GPUs from some loop on, some of
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from dralloc.autoscaling.decisions import LoopResult
 from dralloc.devices import load_catalog
 from dralloc.devices.catalog import Catalog
+from dralloc.scheduler.framework import PluginTraits
 
 GROUPS = "- {name: l4x4-od, shape: l4x4, max: 3}\n"
 OPTIONS = "{scaleDownUnneededTime: 60, scaleDownDelayAfterAdd: 0}"
@@ -54,6 +56,7 @@ def run(catalog: Catalog, scenario: Scenario, *, memo: bool, verdicts: bool) -> 
     ca = autoscaler(load(config_text(GROUPS, OPTIONS), catalog), catalog)
     ca.remember_planning = memo
     ca.remember_planning_verdicts = verdicts
+    ca.plugin_traits = PluginTraits(remember=verdicts)
     world = World(ca)
     for _ in range(scenario.nodes):
         ca.fleet.request("l4x4-od", 0.0)

@@ -78,6 +78,7 @@ from dralloc.autoscaling.virtualpods import VirtualPod, place_virtual
 from dralloc.devices.catalog import Catalog
 from dralloc.features import Features
 from dralloc.scheduler.config import SchedulerConfiguration
+from dralloc.scheduler.framework import PluginTraits
 
 CONSUME_PROVREQ = (
     "autoscaling.x-k8s.io/consume-provisioning-request",
@@ -156,6 +157,9 @@ class FleetAutoscaler:
     # Speed-up switch (decisions equal either way, tested): the what-if clusters remember
     # each pod shape's Filter verdicts per node generation (`PlanningSnapshot.of`).
     remember_planning_verdicts: bool = True
+    # Which extension Protocols each plugin class implements, asked once per run rather than
+    # once per what-if build (`PluginTraits(remember=False)`: the plain path).
+    plugin_traits: PluginTraits = field(default_factory=PluginTraits)
 
     def __post_init__(self) -> None:
         self.templates = self.config.templates(self.catalog)
@@ -172,6 +176,7 @@ class FleetAutoscaler:
             seed=self.seed,
             exclude_nodes={n.name for n in (*view.upcoming, *view.leaving)},
             remember_verdicts=self.remember_planning_verdicts,
+            traits=self.plugin_traits,
         )
         for index, node in enumerate(view.upcoming):
             snapshot.add_node(self.templates[node.lifecycle.shape].upcoming(index))

@@ -35,7 +35,13 @@ from dralloc.features import Features
 from dralloc.scheduler.builder import BuiltScheduler, SchedulerInputs, build_scheduler
 from dralloc.scheduler.cache import pod_claim_keys
 from dralloc.scheduler.config import SchedulerConfiguration
-from dralloc.scheduler.framework import CycleState, FitError, PodInfo, SchedulingError
+from dralloc.scheduler.framework import (
+    CycleState,
+    FitError,
+    PluginTraits,
+    PodInfo,
+    SchedulingError,
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class PlanningSnapshot:
     built: BuiltScheduler
     slices: dict[str, list[ResourceSlice]] = field(default_factory=dict)  # by node name
     remember_verdicts: bool = True
+    traits: PluginTraits | None = None  # the builds' shared plugin-Protocol memo
 
     @classmethod
     def of(
@@ -91,6 +98,7 @@ class PlanningSnapshot:
         seed: int = 0,
         exclude_nodes: Collection[str] = (),
         remember_verdicts: bool = True,
+        traits: PluginTraits | None = None,
     ) -> PlanningSnapshot:
         """A snapshot of `state` without the nodes in `exclude_nodes` (and their pods)."""
         nodes = [n for n in state.nodes if n.metadata.name not in exclude_nodes]
@@ -108,6 +116,7 @@ class PlanningSnapshot:
             claims=state.claims,
             pods=pods,
             remember_verdicts=remember_verdicts,
+            traits=traits,
         )
 
     @classmethod
@@ -125,7 +134,10 @@ class PlanningSnapshot:
         claims: Iterable[ResourceClaim],
         pods: Iterable[Pod],
         remember_verdicts: bool = True,
+        traits: PluginTraits | None = None,
     ) -> PlanningSnapshot:
+        """A snapshot of these objects. `remember_verdicts`: see below; `traits`: a
+        long-lived `PluginTraits` shared by every build (None: each build its own)."""
         built = build_scheduler(
             SchedulerInputs(
                 features,
@@ -141,6 +153,7 @@ class PlanningSnapshot:
                 # since the last of them (`scheduler.framework.verdicts`); off: every node.
                 remember_verdicts=remember_verdicts,
                 remember_what_ifs=False,
+                plugin_traits=traits,
                 index_node_labels=False,
                 disruption_budgets=budgets,
             )
@@ -149,7 +162,16 @@ class PlanningSnapshot:
         for each in slices:
             by_node.setdefault(each.spec.node_name or "", []).append(each)
         snapshot = cls(
-            features, config, seed, classes, taint_rules, budgets, built, by_node, remember_verdicts
+            features,
+            config,
+            seed,
+            classes,
+            taint_rules,
+            budgets,
+            built,
+            by_node,
+            remember_verdicts,
+            traits,
         )
         cache = built.cache
         for pod in pods:
@@ -241,6 +263,7 @@ class PlanningSnapshot:
             claims=list(cache.claims.values()),
             pods=[_bound(info.pod, node) for info, node in cache.pods.values()],
             remember_verdicts=self.remember_verdicts,
+            traits=self.traits,
         )
 
 

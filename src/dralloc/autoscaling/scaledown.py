@@ -233,6 +233,7 @@ def scale_down(
                 seed=ca.seed,
                 exclude_nodes=leaving,
                 remember_verdicts=ca.remember_planning_verdicts,
+                traits=ca.plugin_traits,
             )
             for each in removed:
                 built.remove_node(each)
