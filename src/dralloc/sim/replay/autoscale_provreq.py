@@ -116,10 +116,17 @@ class ReplayProvisioningRequests:
         """The pending pods an ordinary scale-up may help: not the requests' consumers."""
         return [p for p in unschedulable if self.consumes(p.pod) is None]
 
+    def active(self) -> list[ProvisioningRequest]:
+        """The requests a loop may still change: a finished one (`Failed`, `BookingExpired`)
+        is only kept, then deleted, by the autoscaler, so it is not handed to it (a loop
+        with requests builds its planning snapshot, and this keeps finished ones from making
+        every later loop do so). Kept here for the summary."""
+        return [r for r in self.requests if not r.is_finished()]
+
     def loop_done(self, result: LoopResult) -> None:
         """Keep the requests as the loop left them, and their condition changes."""
-        # Every loop hands them back (a request 7 days terminal is left out: deleted).
-        self.requests = list(result.provisioning_requests)
+        changed = {r.key: r for r in result.provisioning_requests}
+        self.requests = [changed.get(r.key, r) for r in self.requests]
         for decision in result.of_type(ProvisioningRequestUpdate):
             self.updates.append(decision)
             if decision.condition == ConditionType.PROVISIONED and decision.status:

@@ -368,7 +368,7 @@ class FleetDriver:
             self.cluster_state(),
             unschedulable,
             buffer_pods=buffer_pods,
-            provisioning_requests=requests.requests,
+            provisioning_requests=requests.active(),
             claim_templates=requests.claim_templates,
         )
         requests.loop_done(result)
