@@ -394,6 +394,16 @@ class _Estimate(TreeWalk[_Node]):
         if name in ("value", "orValue") and target is not None:
             # An optional's value: a scalar's size 1, any other's unknown, so at least 1.
             return 1, 1
+        converted = "bytes" if name == "string" else "string"
+        if (
+            name in ("string", "bytes")
+            and target is None
+            and len(args) == 1
+            and args[0].type in (*DYNAMIC, converted)
+        ):
+            # cel-go's bytes_to_string and string_to_bytes traverse their argument; an
+            # attribute value might be either, and the estimator takes the dearer overload.
+            return max(1, by_factor(args[0].size, STRING_TRAVERSAL)), None
         if name in UNIT_COST_FUNCTIONS:
             return 1, None
         if name in SETS_COST_FACTOR and target is None and len(args) == 2:

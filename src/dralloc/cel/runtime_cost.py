@@ -330,7 +330,14 @@ class RuntimeCostCounter:
         if name in TYPE_CONVERSIONS and len(node.arguments) == 1 and is_constant(node.arguments[0]):
             return self._convert(name, self._eval(node.arguments[0]))  # folded when planned
         args = [self._eval(argument) for argument in node.arguments]
-        return self._apply(name, False, args)
+        resolved = True
+        if name in ("string", "bytes") and len(node.arguments) == 1:
+            # bytes_to_string and string_to_bytes traverse their argument, when the checker
+            # chose them: for an argument known to be bytes (a string).
+            resolved = self._types.of(node.arguments[0]) == (
+                "bytes" if name == "string" else "string"
+            )
+        return self._apply(name, False, args, resolved)
 
     def _method(self, node: Call, target: Any) -> Any:
         if node.function in _OPTIONAL_FUNCTIONS:

@@ -157,6 +157,10 @@ def call_cost(
         return actual_size(args[1]) if isinstance(args[1], list) else _CALL
     if not member and function == "matches":
         return _CALL  # the global overload ("matches") has no traversal cost in cel-go
+    if not member and function in ("string", "bytes") and len(args) == 1:
+        # bytes_to_string, string_to_bytes: a traversal, when the checker chose them.
+        text = _is_text(first) and not isinstance(first, bool)
+        return _traverse(actual_size(first)) if resolved and text else _CALL
     return _library_cost(function, args, result, resolved)
 
 
