@@ -62,8 +62,14 @@ class _ShapeRejections:
     position: int
     by_node: dict[str, tuple[int, str]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    # What the cache looked like when the record was last brought up to date: its journal's
+    # length, its node count and the cluster events heard (`HopelessRetries.freed`). While
+    # all three hold, nothing changed and `answer` stands.
+    seen: tuple[int, int, int] = (-1, -1, -1)
+    answer: frozenset[str] | None = None
 
     def set(self, name: str, generation: int, plugin: str) -> None:
+        self.answer = None
         old = self.by_node.get(name)
         if old is not None:
             self._drop(old[1])
@@ -71,6 +77,7 @@ class _ShapeRejections:
         self.counts[plugin] += 1
 
     def forget(self, name: str) -> None:
+        self.answer = None
         old = self.by_node.pop(name, None)
         if old is not None:
             self._drop(old[1])
@@ -83,7 +90,9 @@ class _ShapeRejections:
             del self.counts[plugin]
 
     def plugins(self) -> frozenset[str]:
-        return frozenset(plugin for plugin in self.counts if plugin)
+        if self.answer is None:
+            self.answer = frozenset(plugin for plugin in self.counts if plugin)
+        return self.answer
 
 
 class HopelessRetries:
@@ -137,9 +146,15 @@ class HopelessRetries:
 
     def _exact(self, waiting: WaitingPod, pod: PodInfo) -> frozenset[str] | None:
         waiting.checked = len(self.freed)
-        nodes = self.cache.snapshot()
-        journal = nodes.journal if isinstance(nodes, IndexedNodes) else None
+        cache = self.cache
+        # Nothing the cache holds changed since the shape's last look (no node changed, none
+        # came or went, no cluster event): the same answer, without a snapshot.
+        seen = (len(cache.journal), len(cache.nodes), len(self.freed))
         known_record = self.shapes.get(waiting.shape)
+        if known_record is not None and known_record.seen == seen:
+            return known_record.plugins()
+        nodes = cache.snapshot()
+        journal = nodes.journal if isinstance(nodes, IndexedNodes) else None
         since = None
         if known_record is not None and known_record.nodes is nodes and journal is not None:
             since = journal.since(known_record.position)
@@ -185,6 +200,7 @@ class HopelessRetries:
                     plugin = status.plugin
                 record.set(node.name, node.generation, plugin)
         record.position = len(journal) if journal is not None else 0
+        record.seen = seen
         self.shapes[waiting.shape] = record
         return record.plugins()
 
