@@ -37,7 +37,7 @@ under 20 min on 2 cores.
 Run: `python benchmarks/autoscale_replay.py [--case NAME ...] [--smoke] [--json] [--out FILE]
 [--trace-dir DIR] [--max-seconds S] [--plain] [--profile]`. A trace missing from
 `--trace-dir` (default `../shared/traces` beside the checkout) skips its cases with a message.
-`--plain` turns the cluster-autoscaler speed-ups off (`remember_planning`,
+`--plain` turns the cluster-autoscaler speed-ups off (`remember_planning`, `remember_removals`,
 `remember_planning_verdicts`, `plugin_traits`, `skip_unused_planning_snapshot`,
 `lazy_scale_down_snapshot`) for a before/after; `--profile` writes `autoscale-<case>.prof`
 (cProfile) and prints the top functions to stderr.
@@ -249,6 +249,7 @@ def plain_cluster_autoscaler(plain: bool) -> Iterator[None]:
     def post_init(self: ClusterAutoscaler) -> None:
         original(self)
         self.remember_planning = False
+        self.remember_removals = False
         self.remember_planning_verdicts = False
         self.skip_unused_planning_snapshot = False
         self.lazy_scale_down_snapshot = False

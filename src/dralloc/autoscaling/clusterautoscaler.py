@@ -66,7 +66,7 @@ from dralloc.autoscaling.decisions import (
     SpotInterruption,
 )
 from dralloc.autoscaling.fleet import Fleet, FleetNode
-from dralloc.autoscaling.planmemo import PlanInputs, PlanMemo, RememberedPlan
+from dralloc.autoscaling.planmemo import PlanInputs, PlanMemo, RememberedPlan, RemovalMemo
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, pod_key, unbound
 from dralloc.autoscaling.provisioning import ProvisioningRequestState
 from dralloc.autoscaling.provisioningrequest import ProvisioningRequest
@@ -217,6 +217,10 @@ class ClusterAutoscaler(FleetAutoscaler):
     # placements (`planmemo`: the build and the placements are functions of the inputs).
     remember_planning: bool = True
     plan_memo: PlanMemo = field(default_factory=PlanMemo)
+    # Scale-down's removal simulation is reused while the cluster, the nodes left out and
+    # the candidates are equal to the last loop's (`planmemo.RemovalMemo`).
+    remember_removals: bool = True
+    removal_memo: RemovalMemo = field(default_factory=RemovalMemo)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -61,6 +61,7 @@ from dralloc.autoscaling.drain import (
     move_pods,
 )
 from dralloc.autoscaling.fleet import FleetNode
+from dralloc.autoscaling.planmemo import Removal
 from dralloc.autoscaling.planning import ClusterState, PlanningSnapshot, pod_key
 from dralloc.autoscaling.utilization import (
     PodUsage,
@@ -218,54 +219,18 @@ def scale_down(
     # 2. can their pods move? (one snapshot; a removable node stays removed)
     found: dict[str, tuple[_Candidate, dict[str, str]]] = {}
     if underutilized:
-        budgets = BudgetTracker(
-            with_status(state.disruption_budgets, lambda: state.pods, ControllerScales.of(()))
-        )
-        leaving = {n.name for n in (*view.upcoming, *view.leaving)}
-        snapshot: PlanningSnapshot | None = None
-        removed: list[str] = []  # empty nodes taken out before the snapshot was needed
-
-        def what_if_cluster() -> PlanningSnapshot:
-            built = PlanningSnapshot.of(
-                state,
-                ca.features,
-                config=ca.scheduler_config,
-                seed=ca.seed,
-                exclude_nodes=leaving,
-                remember_verdicts=ca.remember_planning_verdicts,
-                traits=ca.plugin_traits,
-            )
-            for each in removed:
-                built.remove_node(each)
-            return built
-
-        if not ca.lazy_scale_down_snapshot:
-            snapshot = what_if_cluster()
-        for candidate in underutilized:
-            name = candidate.node.name
-            blocked = blocking_pod(candidate.pods, claims, budgets)
-            if blocked is not None:
-                refuse(name, UnremovableReason.BLOCKED_BY_POD, True, blocking=blocked)
-                continue
-            movable = [p for p in candidate.pods if not goes_with_node(p)]
-            if not movable:
-                if snapshot is None:
-                    removed.append(name)
-                else:
-                    snapshot.remove_node(name)
-                found[name] = (candidate, {})
-                continue
-            if snapshot is None:
-                snapshot = what_if_cluster()
-            fork = snapshot.fork()
-            destinations = [n for n in fork.node_names() if n not in found and n != name]
-            planned = move_pods(fork, name, destinations)
-            if planned is None:
-                refuse(name, UnremovableReason.NO_PLACE_TO_MOVE_PODS, True)
-                continue
-            snapshot = fork
-            budgets.evict(movable)
-            found[name] = (candidate, planned)
+        leaving = frozenset(n.name for n in (*view.upcoming, *view.leaving))
+        names = tuple(c.node.name for c in underutilized)
+        outcomes = ca.removal_memo.recall(state, leaving, names) if ca.remember_removals else None
+        if outcomes is None:
+            outcomes = _simulate_removals(ca, state, leaving, underutilized, claims)
+            if ca.remember_removals:
+                ca.removal_memo.keep(state, leaving, names, outcomes)
+        for candidate, outcome in zip(underutilized, outcomes, strict=True):
+            if outcome.refusal is not None:
+                refuse(candidate.node.name, outcome.refusal, True, blocking=outcome.blocking)
+            else:
+                found[candidate.node.name] = (candidate, dict(outcome.planned))
 
     # 3. timers: kept only for nodes that qualify in this loop too
     memory.unneeded = {name: memory.unneeded.get(name, now) for name in found}
@@ -325,6 +290,69 @@ def scale_down(
         )
     _report_unneeded(ca, memory, sizes, found, result)
     result.unremovable = tuple(unremovable)
+
+
+def _simulate_removals(
+    ca: ClusterAutoscaler,
+    state: ClusterState,
+    leaving: frozenset[str],
+    underutilized: Sequence[_Candidate],
+    claims: dict[str, ResourceClaim],
+) -> tuple[Removal, ...]:
+    """Step 2 of the module docstring, per candidate in order: a function of the cluster,
+    the nodes left out and the candidates alone (what `RemovalMemo` relies on)."""
+    budgets = BudgetTracker(
+        with_status(state.disruption_budgets, lambda: state.pods, ControllerScales.of(()))
+    )
+    snapshot: PlanningSnapshot | None = None
+    removed: list[str] = []  # empty nodes taken out before the snapshot was needed
+    outcomes: list[Removal] = []
+    found: set[str] = set()
+
+    def what_if_cluster() -> PlanningSnapshot:
+        built = PlanningSnapshot.of(
+            state,
+            ca.features,
+            config=ca.scheduler_config,
+            seed=ca.seed,
+            exclude_nodes=leaving,
+            remember_verdicts=ca.remember_planning_verdicts,
+            traits=ca.plugin_traits,
+        )
+        for each in removed:
+            built.remove_node(each)
+        return built
+
+    if not ca.lazy_scale_down_snapshot:
+        snapshot = what_if_cluster()
+    for candidate in underutilized:
+        name = candidate.node.name
+        blocked = blocking_pod(candidate.pods, claims, budgets)
+        if blocked is not None:
+            outcomes.append(Removal(refusal=UnremovableReason.BLOCKED_BY_POD, blocking=blocked))
+            continue
+        movable = [p for p in candidate.pods if not goes_with_node(p)]
+        if not movable:
+            if snapshot is None:
+                removed.append(name)
+            else:
+                snapshot.remove_node(name)
+            found.add(name)
+            outcomes.append(Removal())
+            continue
+        if snapshot is None:
+            snapshot = what_if_cluster()
+        fork = snapshot.fork()
+        destinations = [n for n in fork.node_names() if n not in found and n != name]
+        planned = move_pods(fork, name, destinations)
+        if planned is None:
+            outcomes.append(Removal(refusal=UnremovableReason.NO_PLACE_TO_MOVE_PODS))
+            continue
+        snapshot = fork
+        budgets.evict(movable)
+        found.add(name)
+        outcomes.append(Removal(planned=planned))
+    return tuple(outcomes)
 
 
 def _report_unneeded(
