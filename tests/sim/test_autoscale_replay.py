@@ -19,6 +19,7 @@ from dralloc.errors import InputError
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.sim.replay import PodState, ReplayOptions, ReplayResult, replay
 from dralloc.sim.replay.autoscaled import ReplayAutoscaling
+from dralloc.sim.replay.evictions import EvictionCause
 from dralloc.sim.traces import ReplayTrace, TimedPod, TraceNode, TracePod
 from dralloc.sim.traces.model import GpuModels
 
@@ -292,6 +293,19 @@ def test_a_capacity_block_node_that_never_registers_times_out_as_any_other(
     assert [p.state for p in result.pods] == [PodState.PENDING]
 
 
+def test_a_capacity_block_s_end_evicts_its_pods_for_that_cause(catalog: Catalog) -> None:
+    # The block ends at 10 min: the pod running there since 190 s is evicted then and waits
+    # (the window is closed, nothing more to launch).
+    text = config_text(group="{name: l4, shape: l4x2, max: 1, capacityType: block}").replace(
+        "price: {onDemand: 2.0}",
+        "price: {block: 1.0}\n  availability: {block: {start: 0s, end: 10m}}",
+    )
+    result = run(catalog, text, [(0.0, 3600.0)])
+    assert [(e.node, e.start, e.time, e.cause) for e in result.evictions] == [
+        ("l4-0000", 190.0, 600.0, EvictionCause.CAPACITY_BLOCK_END)
+    ]
+
+
 def test_trace_pods_are_a_job_s_pods_so_scale_down_drains_a_half_used_node(
     catalog: Catalog,
 ) -> None:
@@ -309,6 +323,7 @@ def test_trace_pods_are_a_job_s_pods_so_scale_down_drains_a_half_used_node(
     # As a Job's pod, one is moved (evicted and run again) and its node removed; without an
     # owner it keeps its node (NotReplicated).
     assert (a.scale_downs, a.evicted_pods, a.nodes_removed) == (1, 1, 1)
+    assert [e.cause for e in owned.evictions] == [EvictionCause.SCALE_DOWN]
     assert (b.scale_downs, b.evicted_pods, b.nodes_removed) == (0, 0, 0)
     assert [p.node for p in owned.pods if p.state is PodState.RUNNING] == ["l4-0001"] * 2
     assert (a.fleet_size[-1][1], b.fleet_size[-1][1]) == (1, 2)

@@ -18,6 +18,7 @@ from dralloc.devices import load_catalog
 from dralloc.devices.catalog import Catalog
 from dralloc.sim.replay import PodState, ReplayOptions, ReplayResult, replay
 from dralloc.sim.replay.autoscaled import ReplayAutoscaling
+from dralloc.sim.replay.evictions import EvictionCause
 from dralloc.sim.traces import ReplayTrace, TimedPod, TracePod
 from dralloc.sim.traces.model import GpuModels
 
@@ -137,6 +138,9 @@ def test_an_underutilized_node_is_replaced_by_a_cheaper_one_and_its_pod_runs_aga
     assert outcomes(result)[3] == (985.0, 1985.0, "gpu-0001")
     assert result.pods[3].state is PodState.COMPLETED
     assert summary.evicted_pods == 1
+    assert [(e.pod, e.node, e.cause) for e in result.evictions] == [
+        ("p3", "gpu-0000", EvictionCause.CONSOLIDATION)
+    ]
     assert summary.disrupted_by_method == {"Emptiness": 1, "SingleNodeConsolidation": 1}
     assert summary.scale_ups == 2
     assert summary.fleet_size == ((181.0, 1), (985.0, 1), (2005.0, 0))
@@ -178,6 +182,7 @@ def test_a_spot_notice_drains_the_node_at_once_and_the_pod_runs_on_a_new_one(
     (pod,) = result.pods
     assert summary.interruptions >= 1
     assert summary.evicted_pods >= 1
+    assert {e.cause for e in result.evictions} == {EvictionCause.SPOT_INTERRUPTION}
     assert pod.state is PodState.COMPLETED and pod.start is not None and pod.start > 181.0
     assert set(summary.billed_usd) == {"spot"}
     # Each interruption ends a node where its notice came: no 120 s wait.

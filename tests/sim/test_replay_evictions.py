@@ -231,9 +231,9 @@ def test_spot_interruptions_of_an_autoscaled_fleet_are_lost_runs() -> None:
     (outcome,) = result.pods
     assert (outcome.start, outcome.end, outcome.state) == (1000, 1600, PodState.COMPLETED)
     assert (outcome.first_start, outcome.evictions) == (190, 2)
-    assert [(e.node, e.start) for e in result.evictions] == [
-        ("l4-0000", 190),
-        ("l4-0001", 490),
+    assert [(e.node, e.start, e.cause) for e in result.evictions] == [
+        ("l4-0000", 190, EvictionCause.SPOT_INTERRUPTION),
+        ("l4-0001", 490, EvictionCause.SPOT_INTERRUPTION),
     ]
     ran = sum(e.end - e.start for e in result.evictions)
     assert ran == pytest.approx(307.805 - 190 + 811.311 - 490, abs=1e-2)

@@ -49,15 +49,12 @@ from dralloc.autoscaling.karpenter import (
     KarpenterResult,
 )
 from dralloc.autoscaling.virtualpods import VirtualPod
+from dralloc.sim.replay.evictions import EvictionCause, karpenter_cause
 
 if TYPE_CHECKING:
     from dralloc.sim.replay.autoscaled import FleetDriver
 
-__all__ = ["KarpenterCounts", "KarpenterLoop", "ReplayKarpenter"]
-
-ReplayKarpenter = Karpenter
-"""The replay's Karpenter is the library's own (its disruption plans on initialized nodes
-only, as upstream's); the name stays for the replay's wiring."""
+__all__ = ["KarpenterCounts", "KarpenterLoop"]
 
 
 @dataclass
@@ -125,6 +122,9 @@ class KarpenterLoop:
         counts.interruptions += len(result.interrupted)
         for command in result.disruptions:
             counts.disrupted[command.method] += len(command.nodes)
+            driver.delete_for(command.nodes, karpenter_cause(command.method))
+        driver.delete_for(result.interrupted, EvictionCause.SPOT_INTERRUPTION)
+        driver.delete_for(result.registration_timeouts, EvictionCause.STARTUP_TIMEOUT)
         failures = len(result.failed_launches) + len(result.registration_timeouts)
         counts.failures += failures
         driver.failed_in_a_row += failures

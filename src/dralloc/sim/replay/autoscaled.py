@@ -71,18 +71,21 @@ from dralloc.autoscaling.decisions import (
     ScaleUpFailure,
     SpotInterruption,
 )
+from dralloc.autoscaling.config import CapacityType
 from dralloc.autoscaling.fleet import FleetNode
+from dralloc.autoscaling.karpenter import Karpenter
 from dralloc.autoscaling.lifecycle import Transition
 from dralloc.autoscaling.objects import AutoscalingObjects
 from dralloc.autoscaling.planning import ClusterState
 from dralloc.autoscaling.templates import NodeTemplate
 from dralloc.autoscaling.virtualpods import VirtualPod
 from dralloc.devices.catalog import Catalog
-from dralloc.sim.replay.autoscale_karpenter import KarpenterLoop, ReplayKarpenter
+from dralloc.sim.replay.autoscale_karpenter import KarpenterLoop
 from dralloc.sim.replay.autoscale_prediction import ReplayPredictor
 from dralloc.sim.replay.autoscale_provreq import ReplayProvisioningRequests
 from dralloc.sim.replay.autoscale_shapes import fleet_shapes
 from dralloc.sim.replay.autoscale_summary import AutoscalingSummary, summarize
+from dralloc.sim.replay.evictions import EvictionCause
 from dralloc.sim.traces.model import TraceNode
 
 if TYPE_CHECKING:
@@ -156,7 +159,7 @@ class FleetCluster(Protocol):
     def fleet_devices_published(
         self, name: str, slices: tuple[ResourceSlice, ...], gpus: int
     ) -> None: ...
-    def fleet_node_leaving(self, name: str) -> None: ...
+    def fleet_node_leaving(self, name: str, cause: EvictionCause | None = None) -> None: ...
     def fleet_slices_gone(self, name: str) -> None: ...
     def unschedulable(self) -> list[UnschedulablePod]: ...
     def bound_pods(self) -> list[Pod]: ...
@@ -166,7 +169,7 @@ class FleetCluster(Protocol):
     # The admission's cluster (`results.AdmissionCluster`), by the trace's pod indices:
     trace: ReplayTrace
 
-    def evict(self, indices: Sequence[int]) -> None: ...
+    def evict(self, indices: Sequence[int], cause: EvictionCause | None = None) -> None: ...
     def release(self, indices: Sequence[int]) -> None: ...
 
 
@@ -193,7 +196,7 @@ class FleetDriver:
             )
             self.templates: dict[str, NodeTemplate] = self.autoscaler.templates
         elif self.config.mode is Mode.KARPENTER:
-            karpenter = ReplayKarpenter(self.config, self.fleet, autoscaling.catalog, seed=seed)
+            karpenter = Karpenter(self.config, self.fleet, autoscaling.catalog, seed=seed)
             self.karpenter = KarpenterLoop(self, karpenter)
             self.templates = karpenter.templates
         else:
@@ -212,6 +215,8 @@ class FleetDriver:
         self.unschedulable_since: list[float] = []
         self.failed_in_a_row = 0
         self.evicted = 0
+        # Why each node the scalers deleted leaves: its pods' eviction cause at `Deleting`.
+        self.causes: dict[str, EvictionCause] = {}
         self.pod_index: dict[str, int] = {}
         self.job_owners = autoscaling.job_owners
         # The bound pods' owned copies, by name, with the pod each was made from: rebuilt
@@ -281,7 +286,8 @@ class FleetDriver:
             self.present.discard(name)
 
     def _drain(self, name: str) -> None:
-        """The node leaves the scheduler's cluster; its pods are evicted and re-queued."""
+        """The node leaves the scheduler's cluster; its pods are evicted (for the cause its
+        deletion was decided for, `_cause`) and re-queued."""
         if not self.pod_index:
             self.pod_index = {t.pod.name: i for i, t in enumerate(self.engine.trace.pods)}
         indices = sorted(
@@ -289,10 +295,28 @@ class FleetDriver:
             for pod in self.engine.bound_pods()
             if pod.spec.node_name == name
         )
-        self.engine.evict(indices)
-        self.engine.fleet_node_leaving(name)
+        cause = self._cause(name)
+        self.engine.evict(indices, cause)
+        self.engine.fleet_node_leaving(name, cause)
         self.engine.release(indices)
         self.evicted += len(indices)
+
+    def _cause(self, name: str) -> EvictionCause | None:
+        """Why node `name` leaves: a capacity block's node deleted at the block's end, else
+        what the scaler said when it deleted it (`delete_for`); None for none known."""
+        node = self.by_name[name]
+        if node.capacity_type is CapacityType.BLOCK:
+            window = self.config.shapes[node.lifecycle.shape].availability.block
+            if window is not None and node.lifecycle.deleting_at == max(
+                window[1], node.lifecycle.requested_at
+            ):
+                return EvictionCause.CAPACITY_BLOCK_END
+        return self.causes.get(name)
+
+    def delete_for(self, nodes: Sequence[str], cause: EvictionCause) -> None:
+        """The scaler deleted `nodes` for `cause` (their pods are evicted at `Deleting`)."""
+        for name in nodes:
+            self.causes[name] = cause
 
     def _log_size(self, now: float) -> None:
         size = len(self.published & self.present)
@@ -382,6 +406,11 @@ class FleetDriver:
                     self.counts[kind] += 1
             if isinstance(decision, ScaleUpFailure):
                 self.failed_in_a_row += 1
+                self.delete_for(decision.nodes, EvictionCause.STARTUP_TIMEOUT)
+            elif isinstance(decision, ScaleDown):
+                self.delete_for((decision.node,), EvictionCause.SCALE_DOWN)
+            elif isinstance(decision, SpotInterruption):
+                self.delete_for((decision.node,), EvictionCause.SPOT_INTERRUPTION)
         self.push_new(now)
         if self.may_act(now) or not self.remember:
             self.engine.push_tick(now + self.interval)
