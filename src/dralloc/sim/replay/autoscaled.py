@@ -61,7 +61,7 @@ from dralloc.api.resource import ResourceSlice
 from dralloc.autoscaling import Fleet, NodePhase
 from dralloc.autoscaling.capacitybuffer import buffer_pods, buffer_status
 from dralloc.autoscaling.clusterautoscaler import ClusterAutoscaler, UnschedulablePod
-from dralloc.autoscaling.config import AutoscalingConfig, Forecaster, Mode
+from dralloc.autoscaling.config import AutoscalingConfig, CapacityType, Forecaster, Mode
 from dralloc.autoscaling.decisions import (
     LoopResult,
     NoScaleUp,
@@ -71,7 +71,6 @@ from dralloc.autoscaling.decisions import (
     ScaleUpFailure,
     SpotInterruption,
 )
-from dralloc.autoscaling.config import CapacityType
 from dralloc.autoscaling.fleet import FleetNode
 from dralloc.autoscaling.karpenter import Karpenter
 from dralloc.autoscaling.lifecycle import Transition
