@@ -35,7 +35,7 @@ from dralloc.features import parse_gates
 from dralloc.testing import Cluster
 
 SETTINGS = settings(
-    max_examples=250,
+    max_examples=200,
     deadline=None,
     derandomize=True,
     database=None,

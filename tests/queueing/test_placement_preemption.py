@@ -286,7 +286,7 @@ high_jobs = st.lists(
 )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Without the what-if this one evicts l1 (1 GPU) for an 8-GPU pod that then fits nowhere.
 @example(
     nodes="2xh100:gpus=8",

@@ -163,7 +163,7 @@ def _devices_once(time: float, cache: SchedulerCache) -> None:
     assert not [d for d, n in seen.items() if n > 1], time
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(job_traces(), st.sampled_from(POLICY_NAMES))
 def test_quota_is_never_exceeded_no_gang_runs_in_part_and_every_job_is_accounted_for(
     trace: JobTrace, queues: str
@@ -206,7 +206,7 @@ def test_best_effort_fifo_admits_past_a_blocked_head_arriving_at_the_same_instan
     assert _waits(admission) == {"j0": 0.0, "j1": 99.0, "j2": 199.0}
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(job_traces(), st.sampled_from(POLICY_NAMES))
 def test_sharing_nominations_changes_nothing(trace: JobTrace, queues: str) -> None:
     replayed, gangs = job_replay(trace)
@@ -221,7 +221,7 @@ def test_sharing_nominations_changes_nothing(trace: JobTrace, queues: str) -> No
     assert outcomes[0] == outcomes[1]
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(job_traces(), st.sampled_from(POLICY_NAMES))
 def test_skipping_quiet_instants_changes_nothing(trace: JobTrace, queues: str) -> None:
     replayed, gangs = job_replay(trace)
