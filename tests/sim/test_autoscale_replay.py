@@ -107,6 +107,8 @@ def test_pending_pods_scale_up_and_run_once_the_node_publishes_its_devices(
     assert [p.start for p in result.pods] == [190.0, 190.0, 190.0]
     assert summary.fleet_size[0] == (190.0, 2)
     assert {p.state for p in result.pods} == {PodState.COMPLETED}
+    # The replay's nodes publish their template's copy: none mismatches it.
+    assert summary.template_mismatches == 0
 
 
 def test_idle_nodes_leave_after_the_unneeded_time(catalog: Catalog) -> None:

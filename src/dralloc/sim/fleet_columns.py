@@ -16,7 +16,9 @@ so a reader indexing the older columns keeps working:
   and `kept_forever_usd[<reason>]` (what those nodes were billed);
 * with ProvisioningRequests in some run: `provisioning_requests`, then
   `provisioning_requests[<final condition>]` (`Provisioned`, `Failed`, `BookingExpired`,
-  `Pending`) for every final condition some run has.
+  `Pending`) for every final condition some run has;
+* when some run found one: `template_mismatches` (fleet nodes whose published devices were
+  not their template's, §12).
 
 A run without a fleet (or without a predictor) leaves its cells empty; a count that a run's
 mode never makes (a disruption method of Karpenter in a cluster-autoscaler run) is 0.
@@ -66,6 +68,7 @@ class FleetColumns:
     kept: tuple[str, ...] = ()
     requested: bool = False
     finals: tuple[str, ...] = ()
+    mismatched: bool = False
 
     @classmethod
     def of(cls, summaries: Sequence[AutoscalingSummary | None]) -> FleetColumns:
@@ -83,6 +86,7 @@ class FleetColumns:
             kept=tuple(sorted({str(r) for s in fleets for r in s.kept_forever})),
             requested=any(s.provisioning_requests for s in fleets),
             finals=tuple(sorted({o.final for s in fleets for o in s.provisioning_requests})),
+            mismatched=any(s.template_mismatches for s in fleets),
         )
 
     def header(self) -> list[str]:
@@ -99,6 +103,7 @@ class FleetColumns:
             *(f"kept_forever_usd[{r}]" for r in self.kept),
             *(("provisioning_requests",) if self.requested else ()),
             *(f"provisioning_requests[{f}]" for f in self.finals),
+            *(("template_mismatches",) if self.mismatched else ()),
         ]
 
     def _prediction_header(self) -> list[str]:
@@ -129,6 +134,7 @@ class FleetColumns:
             *(self._prediction_cells(summary) if self.predicted else ()),
             *self._kept_cells(summary),
             *self._request_cells(summary),
+            *((str(summary.template_mismatches),) if self.mismatched else ()),
         ]
 
     def _kept_cells(self, summary: AutoscalingSummary) -> list[str]:

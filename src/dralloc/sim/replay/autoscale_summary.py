@@ -59,7 +59,8 @@ class AutoscalingSummary:
     predictor did (`replay.autoscale_prediction`), None without one. `kept_forever`: the
     nodes never scaled down, by `KeptReason` (module docstring). `provisioning_requests`:
     each ProvisioningRequest's conditions at the end and time to `Provisioned`
-    (`replay.autoscale_provreq`)."""
+    (`replay.autoscale_provreq`). `template_mismatches`: fleet nodes whose published devices
+    were not their template's (§12; cluster-autoscaler reports each node once)."""
 
     mode: str
     nodes_requested: int
@@ -81,6 +82,7 @@ class AutoscalingSummary:
     prediction: PredictionSummary | None = None
     kept_forever: Mapping[str, KeptNodes] = field(default_factory=dict)
     provisioning_requests: tuple[ProvisioningRequestOutcome, ...] = ()
+    template_mismatches: int = 0
 
     @property
     def billed_total(self) -> float:
@@ -151,6 +153,7 @@ def summarize(driver: FleetDriver, end: float) -> AutoscalingSummary:
         prediction=driver.predictor.summary() if driver.predictor is not None else None,
         kept_forever=kept_forever(driver, end),
         provisioning_requests=driver.provisioning.outcomes(),
+        template_mismatches=driver.template_mismatches,
     )
 
 

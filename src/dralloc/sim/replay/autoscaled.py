@@ -214,6 +214,7 @@ class FleetDriver:
         self.unschedulable_since: list[float] = []
         self.failed_in_a_row = 0
         self.evicted = 0
+        self.template_mismatches = 0  # LoopResult.template_mismatches, summed
         # Why each node the scalers deleted leaves: its pods' eviction cause at `Deleting`.
         self.causes: dict[str, EvictionCause] = {}
         self.pod_index: dict[str, int] = {}
@@ -398,6 +399,7 @@ class FleetDriver:
         self.loops += 1
         self.changed = False
         self.last = result
+        self.template_mismatches += len(result.template_mismatches)
         self.unschedulable_since = [p.since for p in unschedulable]
         for decision in result.decisions:
             for kind in self.counts:
