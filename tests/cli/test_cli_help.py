@@ -5,6 +5,7 @@ the command uses. Also `--version` and shell completion."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from importlib.metadata import version
@@ -33,6 +34,7 @@ PATHS = _paths()
 IDS = [" ".join(["dralloc", *path]) for path in PATHS]
 
 
+@functools.cache  # each page is read by several tests; rendering it is the cost
 def _help(*args: str, width: int = 80) -> Result:
     result = CliRunner().invoke(app, list(args), terminal_width=width)
     assert result.exit_code == 0, result.output
