@@ -198,7 +198,7 @@ def check_quota(state: QueueState) -> None:
             assert amount <= lent.get(fr, 0) + (own.nominal if own else 0), fr
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(scenarios())
 def test_no_queue_exceeds_its_limits_and_lending_limits_hold(case: tuple[Any, bool, str]) -> None:
     docs, fair, _ = case
@@ -206,7 +206,7 @@ def test_no_queue_exceeds_its_limits_and_lending_limits_hold(case: tuple[Any, bo
     check_quota(state)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(scenarios())
 def test_nothing_is_admitted_half(case: tuple[Any, bool, str]) -> None:
     docs, fair, _ = case
@@ -231,7 +231,7 @@ def test_nothing_is_admitted_half(case: tuple[Any, bool, str]) -> None:
             assert wl.status.admission is None
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(scenarios())
 def test_strict_fifo_never_admits_a_later_workload_before_a_blocked_head(
     case: tuple[Any, bool, str],
@@ -255,7 +255,7 @@ def test_strict_fifo_never_admits_a_later_workload_before_a_blocked_head(
                 assert not ahead, f"{key} admitted while {waiting.key} still waits ahead of it"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(scenarios())
 def test_with_preemption_limits_hold_and_every_reservation_is_whole(
     case: tuple[Any, bool, str],
