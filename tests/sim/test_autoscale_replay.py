@@ -329,6 +329,13 @@ def test_trace_pods_are_a_job_s_pods_so_scale_down_drains_a_half_used_node(
     assert (b.scale_downs, b.evicted_pods, b.nodes_removed) == (0, 0, 0)
     assert [p.node for p in owned.pods if p.state is PodState.RUNNING] == ["l4-0001"] * 2
     assert (a.fleet_size[-1][1], b.fleet_size[-1][1]) == (1, 2)
+    # Batch pods marked not safe to evict keep their nodes as pods without an owner do.
+    kept = config_text(options=options) + (
+        'tracePods: {annotations: {cluster-autoscaler.kubernetes.io/safe-to-evict: "false"}}\n'
+    )
+    c = run(catalog, kept, pods).autoscaling
+    assert c is not None
+    assert (c.scale_downs, c.evicted_pods, c.nodes_removed) == (0, 0, 0)
 
 
 def test_nodes_kept_forever_are_reported_with_their_hours_and_cost(catalog: Catalog) -> None:

@@ -146,6 +146,18 @@ def test_an_underutilized_node_is_replaced_by_a_cheaper_one_and_its_pod_runs_aga
     assert summary.fleet_size == ((181.0, 1), (985.0, 1), (2005.0, 0))
 
 
+def test_do_not_disrupt_pods_keep_their_node_from_consolidation(catalog: Catalog) -> None:
+    # As above, with every trace pod annotated karpenter.sh/do-not-disrupt: the l4x4 is
+    # not replaced while the fourth pod runs there; it leaves empty once the pod ends.
+    text = config_text() + 'tracePods: {annotations: {karpenter.sh/do-not-disrupt: "true"}}\n'
+    result = run(catalog, text, [(0.0, 600.0)] * 3 + [(700.0, 1000.0)])
+    summary = result.autoscaling
+    assert summary is not None
+    assert outcomes(result)[3] == (700.0, 1700.0, "gpu-0000")
+    assert (summary.evicted_pods, summary.scale_ups) == (0, 1)
+    assert summary.disrupted_by_method == {"Emptiness": 1}
+
+
 def test_a_consolidation_whose_node_empties_before_validation_is_dropped(
     catalog: Catalog,
 ) -> None:

@@ -380,6 +380,17 @@ class Sizing:
 
 
 @dataclass(frozen=True)
+class TracePods:
+    """`tracePods`: what the replay's trace pods carry as the autoscaler sees them.
+    `annotations` are given to every trace pod, so a batch user's
+    `cluster-autoscaler.kubernetes.io/safe-to-evict: "false"` (cluster-autoscaler's drain
+    keeps the node) or `karpenter.sh/do-not-disrupt: "true"` (Karpenter's voluntary
+    disruption leaves the node) is replayed as such pods would be."""
+
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class AutoscalingConfig:
     """A validated `kind: Autoscaling` file. `shapes` keeps the file's order."""
 
@@ -394,6 +405,7 @@ class AutoscalingConfig:
     predictor: Predictor = field(default_factory=Predictor)
     warm_pool: WarmPool | None = None
     sizing: Sizing | None = None
+    trace_pods: TracePods = field(default_factory=TracePods)
 
     def shape_of(self, group: NodeGroup) -> Shape:
         return self.shapes[group.shape]

@@ -54,6 +54,7 @@ from dralloc.autoscaling.sections import (
     read_buffer,
     read_node_pool,
     read_options,
+    read_trace_pods,
 )
 from dralloc.autoscaling.templates import NodeShape, TemplateError, build_template
 from dralloc.devices.catalog import Catalog, load_catalog
@@ -355,6 +356,7 @@ def parse_autoscaling(
             "predictor",
             "warmPool",
             "sizing",
+            "tracePods",
         ),
     )
     if top.get("apiVersion") != API_VERSION:
@@ -393,6 +395,7 @@ def parse_autoscaling(
     predictor = read_predictor(reader, top.get("predictor"), shapes)
     warm_pool = read_warm_pool(reader, top.get("warmPool"), shapes, mode, groups, pools)
     sizing = read_sizing(reader, top.get("sizing"), shapes)
+    trace_pods = read_trace_pods(reader, top.get("tracePods"))
     if reader.problems:
         raise InputError(reader.problems)
     return AutoscalingConfig(
@@ -407,6 +410,7 @@ def parse_autoscaling(
         predictor=predictor,
         warm_pool=warm_pool,
         sizing=sizing,
+        trace_pods=trace_pods,
     )
 
 

@@ -1,8 +1,9 @@
 """Reading the sections of a `kind: Autoscaling` file besides shapes and node groups: the global
 `options` (cluster-autoscaler's flags and Karpenter's settings in upstream spelling, dralloc's
-own), and what later work acts on: karpenter's `nodePools` (with disruption budgets) and
-CapacityBuffers (`buffers`); plus the offering rule shared with `nodeGroups` (a shape x
-capacity type must have a price). `predictorsections` reads the §9 sections.
+own), `tracePods` (annotations every replayed pod carries), and what later work acts on:
+karpenter's `nodePools` (with disruption budgets) and CapacityBuffers (`buffers`); plus the
+offering rule shared with `nodeGroups` (a shape x capacity type must have a price).
+`predictorsections` reads the §9 sections.
 
 Each reader takes the `FieldReader` collecting the file's problems and returns a typed value
 (spec/autoscaling.md §4.6, §5, §8), reporting every problem at its field path. No I/O.
@@ -15,6 +16,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from dralloc.api.core import Pod
+from dralloc.api.meta import ObjectMeta
+from dralloc.api.validation import validate
 from dralloc.autoscaling import capacitybuffer
 from dralloc.autoscaling.config import (
     EXPANDERS,
@@ -32,6 +36,7 @@ from dralloc.autoscaling.config import (
     PackOrder,
     ScalableRef,
     Shape,
+    TracePods,
     UtilizationMode,
 )
 from dralloc.autoscaling.fields import FieldReader
@@ -347,3 +352,42 @@ def read_options(reader: FieldReader, raw: object) -> Options:
         fields.get("billingStart"), "options.billingStart", BillingStart, BillingStart.LAUNCHED
     )
     return Options(**values)
+
+
+# Annotations the autoscalers read off a pod, with the values they act on: another value is
+# ignored upstream, so in a file it is a mistake ("False", a YAML boolean unquoted).
+_KNOWN_ANNOTATIONS = {
+    "cluster-autoscaler.kubernetes.io/safe-to-evict": ("true", "false"),
+    "karpenter.sh/do-not-disrupt": ("true",),
+}
+
+
+def read_trace_pods(reader: FieldReader, raw: object) -> TracePods:
+    """`tracePods: {annotations: {key: value}}`: keys as the API server checks annotation
+    keys, values strings; the autoscalers' own keys (`_KNOWN_ANNOTATIONS`) only with a value
+    they act on."""
+    if raw is None:
+        return TracePods()
+    fields = reader.mapping(raw, "tracePods", ("annotations",))
+    raw_annotations = fields.get("annotations")
+    if raw_annotations is None:
+        return TracePods()
+    path = "tracePods.annotations"
+    entries = reader.mapping(raw_annotations, path, None)
+    annotations: dict[str, str] = {}
+    for key, value in entries.items():
+        at = f"{path}[{key}]"
+        if not isinstance(value, str):
+            reader.report(at, f"must be a string (quote it), got {show(value)}")
+            continue
+        known = _KNOWN_ANNOTATIONS.get(key)
+        if known is not None and value not in known:
+            wanted = " or ".join(f'"{v}"' for v in known)
+            reader.report(at, f"must be {wanted}, got {show(value)}")
+            continue
+        annotations[key] = value
+    meta = ObjectMeta(name="trace-pod", annotations=annotations)
+    for field_path, message in validate(Pod(metadata=meta)):
+        if field_path.startswith("metadata.annotations"):
+            reader.report(path, message)
+    return TracePods(annotations)

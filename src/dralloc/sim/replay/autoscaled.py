@@ -28,10 +28,14 @@ buffers; the engine (`replay/engine.py`) owns the clock and the heap and the `Re
   controller reference a Job's pod has (`batch/v1` Job named after the pod,
   `job_owners`): CA's drain may move them as upstream would a Job's pods, and an
   underutilized node is scaled down. Without it (`job_owners=False`) a pod without a
-  controller keeps its node (`NotReplicated`) and only empty nodes leave. A node's pods at
-  `Deleting` (a scale-down, a spot interruption, a consolidation, an expiry) are evicted and
-  re-queued, as their controller would recreate them: a pod runs its whole duration again
-  (no checkpoint), and its wait counts from its arrival.
+  controller keeps its node (`NotReplicated`) and only empty nodes leave. The file's
+  `tracePods.annotations` are on every pod the autoscaler sees (batch pods marked
+  `safe-to-evict: "false"` keep their node from CA's scale-down, `do-not-disrupt: "true"`
+  from Karpenter's voluntary disruption). A node's pods at `Deleting` (a scale-down, a spot
+  interruption, a consolidation, an expiry) are evicted and re-queued, as their controller
+  would recreate them: a pod runs its whole duration again (no checkpoint), and its wait
+  counts from its arrival; each eviction carries its cause (`evictions.EvictionCause`: the
+  decision that deleted the node, or a capacity block's end).
 - **ProvisioningRequests** of the manifests (`ReplayAutoscaling.objects`) go to every
   cluster-autoscaler loop and come back with their conditions; the trace pods consuming one
   are seen with its annotations and never cause an ordinary scale-up
@@ -53,10 +57,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import msgspec
-
 from dralloc.api.core import Node, Pod
-from dralloc.api.meta import OwnerReference
 from dralloc.api.resource import ResourceSlice
 from dralloc.autoscaling import Fleet, NodePhase
 from dralloc.autoscaling.capacitybuffer import buffer_pods, buffer_status
@@ -80,6 +81,7 @@ from dralloc.autoscaling.templates import NodeTemplate
 from dralloc.autoscaling.virtualpods import VirtualPod
 from dralloc.devices.catalog import Catalog
 from dralloc.sim.replay.autoscale_karpenter import KarpenterLoop
+from dralloc.sim.replay.autoscale_pods import annotated, job_owned
 from dralloc.sim.replay.autoscale_prediction import ReplayPredictor
 from dralloc.sim.replay.autoscale_provreq import ReplayProvisioningRequests
 from dralloc.sim.replay.autoscale_shapes import fleet_shapes
@@ -121,32 +123,6 @@ class ReplayAutoscaling:
     remember_quiet_loops: bool = True
     objects: AutoscalingObjects | None = None
     job_owners: bool = True
-
-
-def job_owned(pod: Pod) -> Pod:
-    """`pod` as a batch Job's pod: with the Job controller's reference (a Job named after
-    the pod, as `metav1.NewControllerRef` writes it), unless it has a controller already.
-
-    >>> from dralloc.api.meta import ObjectMeta
-    >>> ref = job_owned(Pod(metadata=ObjectMeta(name="p-0"))).metadata.owner_references[0]
-    >>> (ref.api_version, ref.kind, ref.name, ref.controller)
-    ('batch/v1', 'Job', 'p-0', True)
-    """
-    meta = pod.metadata
-    if any(ref.controller for ref in meta.owner_references):
-        return pod
-    ref = OwnerReference(
-        api_version="batch/v1",
-        kind="Job",
-        name=meta.name,
-        uid=f"job-{meta.uid or meta.name}",
-        controller=True,
-        block_owner_deletion=True,
-    )
-    owners = [*meta.owner_references, ref]
-    return msgspec.structs.replace(
-        pod, metadata=msgspec.structs.replace(meta, owner_references=owners)
-    )
 
 
 class FleetCluster(Protocol):
@@ -219,6 +195,7 @@ class FleetDriver:
         self.causes: dict[str, EvictionCause] = {}
         self.pod_index: dict[str, int] = {}
         self.job_owners = autoscaling.job_owners
+        self.annotations = dict(self.config.trace_pods.annotations)
         # The bound pods' owned copies, by name, with the pod each was made from: rebuilt
         # from the bound pods at every loop, so it never outgrows them.
         self.owned: dict[str, tuple[Pod, Pod]] = {}
@@ -440,19 +417,24 @@ class FleetDriver:
             slices=[entry.slice for entry in cache.inventory.slices],
             classes=list(cache.classes.values()),
             claims=list(cache.claims.values()),
-            pods=self._as_seen(pods) if self.job_owners or self.provisioning else pods,
+            pods=(
+                self._as_seen(pods)
+                if self.job_owners or self.provisioning or self.annotations
+                else pods
+            ),
         )
 
     def _as_seen(self, pods: list[Pod]) -> list[Pod]:
         """`pods` as the autoscaler sees them: each with a Job's controller reference unless
-        it has a controller (`job_owners`), a request's consumers with its annotations."""
+        it has a controller (`job_owners`) and the file's `tracePods.annotations` (the pod's
+        own win), a request's consumers with its annotations."""
         owned: dict[str, tuple[Pod, Pod]] = {}
         copies = []
         for pod in pods:
             name = pod.metadata.name
             known = self.owned.get(name)
             if known is None or known[0] is not pod:
-                seen = self.provisioning.annotated(pod)
+                seen = self.provisioning.annotated(annotated(pod, self.annotations))
                 known = (pod, job_owned(seen) if self.job_owners else seen)
             owned[name] = known
             copies.append(known[1])
