@@ -35,7 +35,8 @@ measured up to there, and it has no replay figures. The default (140 s) keeps th
 under 20 min on 2 cores.
 
 Run: `python benchmarks/autoscale_replay.py [--case NAME ...] [--smoke] [--json] [--out FILE]
-[--trace-dir DIR] [--max-seconds S] [--plain] [--profile]`. A trace missing from
+[--trace-dir DIR] [--max-seconds S] [--days N] [--plain] [--profile]`. `--days` replays only
+the first N days of every case (for development; the case names stay). A trace missing from
 `--trace-dir` (default `../shared/traces` beside the checkout) skips its cases with a message.
 `--plain` turns the cluster-autoscaler speed-ups off (`remember_planning`, `remember_removals`,
 `remember_planning_verdicts`, `plugin_traits`, `skip_unused_planning_snapshot`,
@@ -56,7 +57,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +276,7 @@ def run_child(args: argparse.Namespace, name: str, trace: Trace) -> dict[str, An
         str(args.trace_dir),
         "--max-seconds",
         str(args.max_seconds),
+        *(["--days", str(args.days)] if args.days is not None else []),
         *(["--smoke"] if args.smoke else []),
         *(["--plain"] if args.plain else []),
         *(["--profile"] if args.profile else []),
@@ -323,6 +325,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
     parser.add_argument("--trace-dir", type=Path, default=DEFAULT_TRACE_DIR)
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS)
+    parser.add_argument("--days", type=float, default=None, help="replay only this many days")
     parser.add_argument("--plain", action="store_true", help="cluster-autoscaler speed-ups off")
     parser.add_argument("--profile", action="store_true", help="cProfile each case")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -334,7 +337,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--case: unknown case {name!r}, expected one of {', '.join(known)}")
     if args.max_seconds <= 0:
         parser.error(f"--max-seconds: must be > 0, got {args.max_seconds}")
+    if args.days is not None and args.days <= 0:
+        parser.error(f"--days: must be > 0, got {args.days}")
     args.cases = args.case or known
+    if args.days is not None:
+        traces = {k: replace(t, horizon=args.days * DAY) for k, t in traces.items()}
     args.traces = traces
     return args
 
