@@ -188,7 +188,7 @@ def test_remembered_device_facts_give_the_plain_document_as_the_cache_changes() 
     kept = [e.slice for e in cache.inventory.slices if e.slice.spec.pool.name != "l4-00"]
     cache.replace_slices(kept)
     assert remembering.build(cache) == build_fleet(cache)  # a node's slices gone
-    assert len(remembering._facts) == len(kept)  # and forgotten
+    assert len(remembering.memory) == len(kept)  # and forgotten
 
 
 def test_each_gpu_carries_the_catalogs_short_name(fleet: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from dralloc.cli.main import app
 from dralloc.cli.schedule import plan_schedule
 from dralloc.dashboard import build_fleet
 from dralloc.features import Features
+from dralloc.kube.accelerators import SliceFactsMemory
 from dralloc.kube.metrics import SchedulerMetrics, accelerator_report
 from dralloc.scheduler.cache import SchedulerCache
 from dralloc.scheduler.config import SchedulerConfiguration
@@ -131,6 +132,11 @@ def test_the_metric_counts_free_gpu_capacity_where_the_typical_claim_cannot_be_p
     assert value == pytest.approx(share)
     # The dashboard's tile is the same computation (rounded to 4 places in the document).
     assert build_fleet(cache)["summary"]["fragmentation"] == round(value or 0.0, 4)
+    # Remembering the devices' facts between scrapes changes nothing.
+    memory = SliceFactsMemory()
+    for _ in range(2):
+        assert accelerator_report(cache, memory=memory).fragmented_gpu_share == value
+    assert len(memory) == len(cache.inventory.slices)
 
 
 def test_claims_the_cache_does_not_hold_yet_weigh_in_the_typical_claim(tmp_path: Path) -> None:

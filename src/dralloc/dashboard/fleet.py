@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 from dralloc.api.core import Node
 from dralloc.api.quantity import Quantity
-from dralloc.api.resource import ResourceClaim, ResourceSlice
+from dralloc.api.resource import ResourceClaim
 from dralloc.devices.catalog import Catalog
 from dralloc.errors import NotFoundError
 from dralloc.kube.accelerators import (
     Drawn,
     Gpu,
-    SliceFacts,
+    SliceFactsMemory,
     fragmented_gpu_share,
     gpu_used,
     lay_out,
@@ -53,7 +53,7 @@ from dralloc.scheduler.cache import SchedulerCache
 from dralloc.sim.prices import DEFAULT_PRICES
 
 if TYPE_CHECKING:
-    from dralloc.allocator.inventory import SliceEntry
+    pass
 
 SCHEMA = "dralloc.dev/dashboard/v1"
 
@@ -113,12 +113,9 @@ class FleetBuilder:
     role, GPU, slices, model, taints) so that a live dashboard rebuilding the document on
     every change does not read every device's attributes again.
 
-    What is remembered is keyed on the ResourceSlice object (and the DeviceTaintRules its
-    inventory applies): the scheduler cache replaces, never mutates, a slice that changes, so
-    an entry is valid exactly as long as its slice object is in the inventory; entries of
-    slices no longer there are dropped at every build, so memory follows the fleet.
-    `remember=False` recomputes every device's facts every time (the plain path; the tests
-    check both give the same document). One builder serves one caller at a time.
+    What is remembered, and when it is dropped, is `kube.accelerators.SliceFactsMemory`'s
+    contract. `remember=False` recomputes every device's facts every time (the plain path;
+    the tests check both give the same document). One builder serves one caller at a time.
 
     >>> builder = FleetBuilder()
     >>> document = builder.build(cache, pending=pending, prices=prices)
@@ -126,18 +123,7 @@ class FleetBuilder:
 
     def __init__(self, *, remember: bool = True) -> None:
         self.remember = remember
-        self._facts: dict[int, tuple[ResourceSlice, tuple[int, ...], SliceFacts]] = {}
-
-    def _slice_facts(self, entry: SliceEntry) -> SliceFacts:
-        if not self.remember:
-            return SliceFacts.of(entry)
-        rules = tuple(id(r) for r in entry.rules)
-        found = self._facts.get(id(entry.slice))
-        if found is not None and found[0] is entry.slice and found[1] == rules:
-            return found[2]
-        facts = SliceFacts.of(entry)
-        self._facts[id(entry.slice)] = (entry.slice, rules, facts)
-        return facts
+        self.memory = SliceFactsMemory()
 
     def build(
         self,
@@ -154,10 +140,7 @@ class FleetBuilder:
         `waiting_claims`: the claims pending pods would ask for that are not in the cache
         (made from their templates), weighed with the cache's for the fragmentation tile."""
         prices = prices if prices is not None else PriceBook(None)
-        layout = lay_out(cache, self._slice_facts)
-        if self.remember:
-            for gone in set(self._facts) - layout.seen:
-                del self._facts[gone]
+        layout = lay_out(cache, self.memory if self.remember else None)
         names = sorted(cache.nodes)
         gpus_by_node, others = layout.gpus, layout.others
         rows = []

@@ -29,7 +29,7 @@ stranded; a free whole GPU on a dynamic-MIG node, which could carve one, is not.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ from dralloc.api.resource import (
     DeviceRequest,
     DeviceRequestAllocationResult,
     ResourceClaim,
+    ResourceSlice,
 )
 from dralloc.scheduler.cache import SchedulerCache
 
@@ -55,6 +56,7 @@ __all__ = [
     "Layout",
     "Role",
     "SliceFacts",
+    "SliceFactsMemory",
     "claim_device_count",
     "device_facts",
     "device_model",
@@ -312,12 +314,45 @@ class Layout:
     seen: set[int]
 
 
-def lay_out(
-    cache: SchedulerCache, slice_facts: Callable[[SliceEntry], SliceFacts] = SliceFacts.of
-) -> Layout:
+class SliceFactsMemory:
+    """Each published device's facts (`DeviceFacts`: its role, GPU, slices, model, taints),
+    remembered per ResourceSlice so that a layout made again and again (a live dashboard's
+    every change, every `/metrics` scrape) does not read every device's attributes again.
+
+    Keyed on the ResourceSlice object and the DeviceTaintRules its inventory applies: the
+    scheduler cache replaces, never mutates, a slice that changes, so an entry is valid
+    exactly as long as its slice object is in the inventory. `lay_out` drops the entries of
+    slices no longer there at every layout, so memory follows the fleet. One caller at a
+    time; passing None to `lay_out` instead is the plain path (facts read every time).
+    """
+
+    def __init__(self) -> None:
+        self._facts: dict[int, tuple[ResourceSlice, tuple[int, ...], SliceFacts]] = {}
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    def facts(self, entry: SliceEntry) -> SliceFacts:
+        """The facts of `entry`'s devices, remembered or read now."""
+        rules = tuple(id(r) for r in entry.rules)
+        found = self._facts.get(id(entry.slice))
+        if found is not None and found[0] is entry.slice and found[1] == rules:
+            return found[2]
+        facts = SliceFacts.of(entry)
+        self._facts[id(entry.slice)] = (entry.slice, rules, facts)
+        return facts
+
+    def keep_only(self, seen: set[int]) -> None:
+        """Drop the entries of slices whose `id` is not in `seen`."""
+        for gone in set(self._facts) - seen:
+            del self._facts[gone]
+
+
+def lay_out(cache: SchedulerCache, memory: SliceFactsMemory | None = None) -> Layout:
     """Every node of the cache with its GPUs and other devices, from the newest generation
-    of every pool, each device with the claims that hold it. `slice_facts` reads a slice's
-    devices (`SliceFacts.of`; a caller may remember them per slice object)."""
+    of every pool, each device with the claims that hold it. `memory` remembers the devices'
+    facts between layouts (None: read every device now)."""
+    slice_facts = memory.facts if memory is not None else SliceFacts.of
     holders = holders_of(cache)
     names = sorted(cache.nodes)
     gpus_by_node: dict[str, dict[str, Gpu]] = {n: {} for n in names}
@@ -353,6 +388,8 @@ def lay_out(
             here = held.get(facts.name, ())
             if node in gpus_by_node:
                 place(gpus_by_node[node], others[node], facts, here)
+    if memory is not None:
+        memory.keep_only(seen)
     return Layout(gpus_by_node, others, seen)
 
 
@@ -383,11 +420,12 @@ def fragmented_gpu_share(
     cache: SchedulerCache,
     waiting: Iterable[ResourceClaim] = (),
     layout: Layout | None = None,
+    memory: SliceFactsMemory | None = None,
 ) -> float:
     """The share of the cache's free GPU capacity stranded where the typical pending claim
     (of the cache's and `waiting`) cannot be allocated (the module docstring); `layout`:
-    the cache's, when the caller has it already."""
-    layout = layout if layout is not None else lay_out(cache)
+    the cache's, when the caller has it already, else laid out now with `memory`."""
+    layout = layout if layout is not None else lay_out(cache, memory)
     return stranded_gpu_share(cache, free_gpu_capacity(layout), waiting)
 
 
