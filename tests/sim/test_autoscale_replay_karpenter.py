@@ -16,6 +16,7 @@ import pytest
 from dralloc.autoscaling import parse_autoscaling_text
 from dralloc.devices import load_catalog
 from dralloc.devices.catalog import Catalog
+from dralloc.scheduler.cache import SchedulerCache
 from dralloc.sim.replay import PodState, ReplayOptions, ReplayResult, replay
 from dralloc.sim.replay.autoscaled import ReplayAutoscaling
 from dralloc.sim.replay.evictions import EvictionCause
@@ -144,6 +145,31 @@ def test_an_underutilized_node_is_replaced_by_a_cheaper_one_and_its_pod_runs_aga
     assert summary.disrupted_by_method == {"Emptiness": 1, "SingleNodeConsolidation": 1}
     assert summary.scale_ups == 2
     assert summary.fleet_size == ((181.0, 1), (985.0, 1), (2005.0, 0))
+
+
+def test_a_node_waiting_for_its_replacement_is_cordoned(catalog: Catalog) -> None:
+    # The l4x4 of the consolidation above is marked for deletion from its validation (805 s)
+    # until its replacement publishes its devices (985 s): cordoned in the cluster meanwhile,
+    # its pod still running there.
+    cordoned: list[tuple[float, bool, int]] = []
+
+    def observe(time: float, cache: SchedulerCache) -> None:
+        info = cache.nodes.get("gpu-0000")
+        if info is not None:
+            cordoned.append((time, info.node.spec.unschedulable, len(info.pods)))
+
+    config = parse_autoscaling_text(config_text(), "autoscaling.yaml", catalog=catalog)
+    timed = tuple(
+        TimedPod(TracePod(f"p{index}", 1000, 1024, 1, 1000), arrival, duration)
+        for index, (arrival, duration) in enumerate([(0.0, 600.0)] * 3 + [(700.0, 1000.0)])
+    )
+    trace = ReplayTrace("tiny", (), timed, GpuModels({"L4": catalog.gpu("l4")}), source="t.csv")
+    options = ReplayOptions(autoscaling=ReplayAutoscaling(config, catalog))
+    replay(trace, "fgd", 1, options, observer=observe)
+    marked = [(time, pods) for time, unschedulable, pods in cordoned if unschedulable]
+    assert marked and all(pods == 1 for _, pods in marked)
+    assert marked[0][0] >= 805.0 and marked[-1][0] <= 985.0
+    assert not any(unschedulable for time, unschedulable, _ in cordoned if time < 805.0)
 
 
 def test_do_not_disrupt_pods_keep_their_node_from_consolidation(catalog: Catalog) -> None:

@@ -26,9 +26,13 @@ when to run and pushes ticks through the driver:
   deletes its node at once and provisions for its pods in the same loop), and the driver
   drains them at `Deleting` (pods evicted and re-queued). A consolidation's nodes are deleted
   only once its replacement is initialized (`autoscaling/orchestration.py`); meanwhile
-  Karpenter taints them (`Karpenter.marked_for_deletion`), which the replay's scheduler does
-  not see (its profiles filter no taints, and the engine has no cordon): a pod may still land
-  on such a node and is evicted with the others.
+  Karpenter taints them (`Karpenter.marked_for_deletion`), and the loop cordons them in the
+  cluster (`fleet_node_cordoned`), uncordoning a node whose command was dropped. The
+  replay's GPU-sharing profile runs neither TaintToleration nor NodeUnschedulable, so its
+  scheduler may still place a pod there, evicted with the others (`sim.experiment`'s
+  profile would need NodeUnschedulable, and its alike-node key the cordon). Each eviction
+  names its cause (`karpenter_cause` of the command's method, a spot notice, a registration
+  timeout).
 - **The end.** With nothing left of the trace, the run goes on while the last loop decided
   something, a window is open or a timer that may change the fleet is still to come (not
   expiry: a node that never empties would be replaced forever).
@@ -77,6 +81,7 @@ class KarpenterLoop:
         self.last: KarpenterResult | None = None
         self.counts = KarpenterCounts()
         self.available_again: list[float] = []  # failed offerings' cool-offs ending
+        self.cordoned: set[str] = set()  # marked for deletion: no destination for new pods
         # Disruption's view: whether the cluster changed since the last loop that ran it,
         # and when that loop was (a loop between two polls sees changes disruption has not).
         self.disruption_stale = True
@@ -125,6 +130,7 @@ class KarpenterLoop:
             driver.delete_for(command.nodes, karpenter_cause(command.method))
         driver.delete_for(result.interrupted, EvictionCause.SPOT_INTERRUPTION)
         driver.delete_for(result.registration_timeouts, EvictionCause.STARTUP_TIMEOUT)
+        self._cordon()
         failures = len(result.failed_launches) + len(result.registration_timeouts)
         counts.failures += failures
         driver.failed_in_a_row += failures
@@ -132,6 +138,17 @@ class KarpenterLoop:
         driver.push_new(now)
         self._push_next(now)
         return result
+
+    def _cordon(self) -> None:
+        """Nodes marked for deletion (waiting for their replacement) are cordoned, and
+        uncordoned when their command is dropped."""
+        marked = self.karpenter.marked_for_deletion()
+        engine = self.driver.engine
+        for name in sorted(marked - self.cordoned):
+            engine.fleet_node_cordoned(name, True)
+        for name in sorted(self.cordoned - marked):
+            engine.fleet_node_cordoned(name, False)
+        self.cordoned = marked
 
     def _push_next(self, now: float) -> None:
         engine = self.driver.engine

@@ -45,6 +45,8 @@ POD_DELETE = ClusterEvent("Pod", "Delete")
 NODE_ADD = ClusterEvent("Node", "Add")
 POD_ADD = ClusterEvent("Pod", "Add")
 SLICE_ADD = ClusterEvent("resource.k8s.io/ResourceSlice", "Add")
+# Upstream's event for a Node whose spec.unschedulable changed (nodeSchedulingPropertiesChange).
+NODE_UPDATE_TAINT = ClusterEvent("Node", "UpdateNodeTaint")
 
 
 class ReplayCluster:
@@ -416,6 +418,22 @@ class ReplayCluster:
         """Deleting: its pods are evicted (for `cause`, as `_take_node_away`) and it takes no
         more (see `replay.autoscaled`)."""
         self._take_node_away(name, cause)
+
+    def fleet_node_cordoned(self, name: str, cordoned: bool) -> None:
+        """`kubectl cordon` (`cordoned`) or `uncordon` of fleet node `name`: its Node's
+        `spec.unschedulable` in the cache; its running pods stay. What reads it is a
+        `NodeUnschedulable` Filter and the autoscalers' what-ifs. An uncordoned node may take
+        pods again: the queue hears `Node/UpdateNodeTaint`, as kube-scheduler's does."""
+        info = self.cache.nodes.get(name)
+        if info is None or info.node.spec.unschedulable == cordoned:
+            return
+        node = info.node
+        changed = msgspec.structs.replace(
+            node, spec=msgspec.structs.replace(node.spec, unschedulable=cordoned)
+        )
+        updated = self.cache.update_node(changed)
+        if not cordoned:
+            self.cluster_event(NODE_UPDATE_TAINT, name, old=info, new=updated)
 
     def fleet_slices_gone(self, name: str) -> None:
         kept = [e.slice for e in self.cache.inventory.slices if e.slice.spec.node_name != name]
