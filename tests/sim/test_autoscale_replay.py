@@ -11,6 +11,7 @@ at t + 120 s and publishes its devices at t + 180 s)."""
 from __future__ import annotations
 
 import pytest
+from autoscalekit import FAST, autoscaling_text, shape
 
 from dralloc.autoscaling import parse_autoscaling_text
 from dralloc.devices import load_catalog
@@ -23,7 +24,6 @@ from dralloc.sim.replay.evictions import EvictionCause
 from dralloc.sim.traces import ReplayTrace, TimedPod, TraceNode, TracePod
 from dralloc.sim.traces.model import GpuModels
 
-FAST = '{launch: "fixed:60", register: "fixed:30", ready: "fixed:30", devices: "fixed:60"}'
 SLOW_AND_RANDOM = (
     '{launch: "uniform:30-90", register: "fixed:30", ready: "lognormal:30,0.5", '
     'devices: "uniform:20-80"}'
@@ -37,21 +37,12 @@ def config_text(
     provisioning: str = FAST,
     sharing: str = "fractional",
 ) -> str:
-    return f"""\
-apiVersion: dralloc.io/v1alpha1
-kind: Autoscaling
-mode: {mode}
-shapes:
-- name: l4x2
-  shape: l4
-  gpus: 2
-  sharing: {sharing}
-  price: {{onDemand: 2.0}}
-  provisioning: {provisioning}
-nodeGroups:
-- {group}
-options: {options}
-"""
+    return autoscaling_text(
+        mode,
+        shapes=[shape(sharing=sharing, provisioning=provisioning)],
+        groups=[f"- {group}\n"],
+        options=options,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ a node. Tiny trace: two one-GPU pods at 600 s; L4 nodes with 2 fractional GPUs, 
 from __future__ import annotations
 
 import pytest
+from autoscalekit import autoscaling_text, group
 
 from dralloc.autoscaling import parse_autoscaling_text
 from dralloc.autoscaling.objects import AutoscalingObjects, parse_autoscaling_objects_text
@@ -17,21 +18,11 @@ from dralloc.sim.replay.autoscaled import ReplayAutoscaling
 from dralloc.sim.traces import ReplayTrace, TimedPod, TracePod
 from dralloc.sim.traces.model import GpuModels
 
-CONFIG = """\
-apiVersion: dralloc.io/v1alpha1
-kind: Autoscaling
-mode: cluster-autoscaler
-shapes:
-- name: l4x2
-  shape: l4
-  gpus: 2
-  sharing: fractional
-  price: {onDemand: 2.0}
-  provisioning: {launch: "fixed:60", register: "fixed:30", ready: "fixed:30", devices: "fixed:60"}
-nodeGroups:
-- {name: l4, shape: l4x2, max: 3}
-options: {scaleDownUnneededTime: 300}
-"""
+CONFIG = autoscaling_text(
+    "cluster-autoscaler",
+    groups=[group("l4", "l4x2", max_size=3)],
+    options="{scaleDownUnneededTime: 300}",
+)
 
 MANIFESTS = """\
 apiVersion: resource.k8s.io/v1

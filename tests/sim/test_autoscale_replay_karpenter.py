@@ -12,6 +12,7 @@ fixed delays (a node requested at t publishes its devices at t + 180 s)."""
 from __future__ import annotations
 
 import pytest
+from autoscalekit import FAST, autoscaling_text, shape
 
 from dralloc.autoscaling import parse_autoscaling_text
 from dralloc.devices import load_catalog
@@ -23,7 +24,6 @@ from dralloc.sim.replay.evictions import EvictionCause
 from dralloc.sim.traces import ReplayTrace, TimedPod, TracePod
 from dralloc.sim.traces.model import GpuModels
 
-FAST = '{launch: "fixed:60", register: "fixed:30", ready: "fixed:30", devices: "fixed:60"}'
 RANDOM = (
     '{launch: "uniform:30-90", register: "fixed:30", ready: "lognormal:30,0.5", '
     'devices: "uniform:20-80"}'
@@ -36,27 +36,14 @@ def config_text(
     extra: str = "",
     options: str = "{}",
 ) -> str:
-    return f"""\
-apiVersion: dralloc.io/v1alpha1
-kind: Autoscaling
-mode: karpenter
-shapes:
-- name: l4x2
-  shape: l4
-  gpus: 2
-  sharing: fractional
-  price: {{onDemand: 2.0, spot: 0.8}}
-  provisioning: {provisioning}{extra}
-- name: l4x4
-  shape: l4
-  gpus: 4
-  sharing: fractional
-  price: {{onDemand: 3.0}}
-  provisioning: {provisioning}
-nodePools:
-- {pool}
-options: {options}
-"""
+    small = shape(price="{onDemand: 2.0, spot: 0.8}", provisioning=provisioning)
+    large = shape("l4x4", gpus=4, price="{onDemand: 3.0}", provisioning=provisioning)
+    return autoscaling_text(
+        "karpenter",
+        shapes=[small + extra.removeprefix("\n") + ("\n" if extra else ""), large],
+        pools=[f"- {pool}\n"],
+        options=options,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ fractional GPUs and fixed delays (requested at t, devices published at t + 180 s
 from __future__ import annotations
 
 import pytest
+from autoscalekit import autoscaling_text, group, pool
 
 from dralloc.autoscaling import parse_autoscaling_text
 from dralloc.devices import load_catalog
@@ -20,30 +21,19 @@ from dralloc.sim.replay.autoscaled import ReplayAutoscaling
 from dralloc.sim.traces import ReplayTrace, TimedPod, TracePod
 from dralloc.sim.traces.model import GpuModels
 
-FAST = '{launch: "fixed:60", register: "fixed:30", ready: "fixed:30", devices: "fixed:60"}'
 PREDICTOR = "predictor: {forecaster: seasonal-naive, period: 1h, step: 300}\n"
 BURSTS = [(3600.0 * hour + 5.0 * i, 1200.0) for hour in range(4) for i in range(3)]
 
 
 def config_text(mode: str, predictor: str) -> str:
     scaler = (
-        "nodeGroups:\n- {name: l4, shape: l4x2, max: 3}\n"
+        {"groups": [group("l4", "l4x2", max_size=3)]}
         if mode == "cluster-autoscaler"
-        else "nodePools:\n- {name: l4, shapes: [l4x2]}\n"
+        else {"pools": [pool("l4", ["l4x2"])]}
     )
-    return f"""\
-apiVersion: dralloc.io/v1alpha1
-kind: Autoscaling
-mode: {mode}
-shapes:
-- name: l4x2
-  shape: l4
-  gpus: 2
-  sharing: fractional
-  price: {{onDemand: 2.0}}
-  provisioning: {FAST}
-{scaler}options: {{scaleDownUnneededTime: 300}}
-{predictor}"""
+    return autoscaling_text(
+        mode, options="{scaleDownUnneededTime: 300}", predictor=predictor, **scaler
+    )
 
 
 @pytest.fixture(scope="module")
