@@ -198,7 +198,10 @@ def replayed_state(
             "pods of jobs it has not admitted wait in the `admission` queue"
         )
     if prepared.autoscaling is not None:
-        document["notes"].append(f"autoscaled fleet ({spec.autoscaling}): its nodes at that moment")
+        document["notes"].append(
+            f"autoscaled fleet ({spec.autoscaling}): its nodes at that moment, priced per GPU "
+            "as --price says, not at the file's node prices"
+        )
     cost = float(document["summary"]["costPerHour"])
     return ReplayedState(document, _history(result.samples, cost), result, scheduling)
 
