@@ -159,6 +159,30 @@ def test_a_node_waiting_for_its_replacement_is_cordoned(catalog: Catalog) -> Non
     assert not any(unschedulable for time, unschedulable, _ in cordoned if time < 805.0)
 
 
+def test_a_node_whose_replacement_fails_is_uncordoned(catalog: Catalog) -> None:
+    # As above, but every l4x2 launch fails: each command is dropped when its replacement's
+    # launch fails (60 s after it), the l4x4 uncordoned, and its pod never evicted.
+    cordons: list[tuple[float, bool]] = []
+
+    def observe(time: float, cache: SchedulerCache) -> None:
+        info = cache.nodes.get("gpu-0000")
+        if info is not None and (not cordons or cordons[-1][1] != info.node.spec.unschedulable):
+            cordons.append((time, info.node.spec.unschedulable))
+
+    text = config_text(extra="\n  availability: {launchFailure: 1.0}")
+    config = parse_autoscaling_text(text, "autoscaling.yaml", catalog=catalog)
+    timed = tuple(
+        TimedPod(TracePod(f"p{index}", 1000, 1024, 1, 1000), arrival, duration)
+        for index, (arrival, duration) in enumerate([(0.0, 600.0)] * 3 + [(700.0, 1000.0)])
+    )
+    trace = ReplayTrace("tiny", (), timed, GpuModels({"L4": catalog.gpu("l4")}), source="t.csv")
+    options = ReplayOptions(autoscaling=ReplayAutoscaling(config, catalog))
+    result = replay(trace, "fgd", 1, options, observer=observe)
+    assert cordons[:3] == [(121.0, False), (805.0, True), (865.0, False)]
+    assert cordons[-1][1] is False
+    assert outcomes(result)[3] == (700.0, 1700.0, "gpu-0000") and not result.evictions
+
+
 def test_do_not_disrupt_pods_keep_their_node_from_consolidation(catalog: Catalog) -> None:
     # As above, with every trace pod annotated karpenter.sh/do-not-disrupt: the l4x4 is
     # not replaced while the fourth pod runs there; it leaves empty once the pod ends.

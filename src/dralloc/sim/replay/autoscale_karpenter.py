@@ -141,13 +141,15 @@ class KarpenterLoop:
 
     def _cordon(self) -> None:
         """Nodes marked for deletion (waiting for their replacement) are cordoned, and
-        uncordoned when their command is dropped."""
+        uncordoned when their command is dropped; a node being deleted stays cordoned."""
         marked = self.karpenter.marked_for_deletion()
         engine = self.driver.engine
         for name in sorted(marked - self.cordoned):
             engine.fleet_node_cordoned(name, True)
         for name in sorted(self.cordoned - marked):
-            engine.fleet_node_cordoned(name, False)
+            node = self.driver.by_name.get(name)
+            if node is not None and node.lifecycle.deleting_at is None:
+                engine.fleet_node_cordoned(name, False)
         self.cordoned = marked
 
     def _push_next(self, now: float) -> None:
