@@ -157,6 +157,13 @@ class NodeLifecycle:
     deleting_at: float | None = None
     gone_at: float | None = None
     _phases: list[tuple[float, NodePhase]] = field(default_factory=list, repr=False)
+    # Speed-up switch (same transitions either way, tested): `transitions()` builds its list
+    # once per timeline (a replay asks every node's at every loop); `_phases` is replaced,
+    # never mutated, so its identity says whether the timeline changed.
+    remember_transitions: bool = field(default=True, repr=False, compare=False)
+    _transitions: tuple[list[tuple[float, NodePhase]], list[Transition]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @classmethod
     def request(
@@ -273,7 +280,14 @@ class NodeLifecycle:
 
     def transitions(self) -> list[Transition]:
         """Every phase the node enters (or will enter, if nothing else happens), in time order."""
-        return [Transition(time, self.name, phase) for time, phase in self._phases]
+        known = self._transitions
+        if known is not None and known[0] is self._phases:
+            return list(known[1])
+        built = [Transition(time, self.name, phase) for time, phase in self._phases]
+        if self.remember_transitions:
+            self._transitions = (self._phases, built)
+            return list(built)
+        return built
 
     def phase_at(self, time: float) -> NodePhase | None:
         """The phase at `time` (None before the request); a phase holds from its start on."""
