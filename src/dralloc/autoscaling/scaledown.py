@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dralloc.api.core import Pod
+from dralloc.api.core import Node, Pod
 from dralloc.api.resource import ResourceClaim, ResourceSlice
 from dralloc.autoscaling.config import UtilizationMode
 from dralloc.autoscaling.decisions import (
@@ -118,7 +118,7 @@ def _node_claims(pods: Sequence[Pod], claims: dict[str, ResourceClaim]) -> list[
 def _utilization(
     ca: ClusterAutoscaler,
     node: FleetNode,
-    state: ClusterState,
+    obj: Node,
     pods: Sequence[Pod],
     slices: Sequence[ResourceSlice],
     claims: dict[str, ResourceClaim],
@@ -139,9 +139,8 @@ def _utilization(
         )
         for p in pods
     ]
-    nodes = {n.metadata.name: n for n in state.nodes}
     info = node_utilization(
-        nodes[node.name],
+        obj,
         usage,
         slices,
         used,
@@ -206,7 +205,7 @@ def scale_down(
         group = ca.fleet.group(node.group)
         shape = ca.config.shapes[node.lifecycle.shape]
         try:
-            value = _utilization(ca, node, state, pods, slices_by_node.get(node.name, []), claims)
+            value = _utilization(ca, node, obj, pods, slices_by_node.get(node.name, []), claims)
         except UtilizationError as err:
             refuse(node.name, UnremovableReason.UNEXPECTED_ERROR, True, detail=str(err))
             continue
