@@ -135,7 +135,7 @@ def test_fgd_shards_merge_into_one_run_and_others_exit_2_naming_the_folder(
         (
             [tmp_path / "a-1", tmp_path / "b-2"],
             f"{tmp_path / 'b-2'}: shard 2/2 is of another campaign than {tmp_path / 'a-1'}'s "
-            "(they differ in: specs)",
+            "(they differ in: number of runs (2 vs 4))",
         ),
         (
             [tmp_path],

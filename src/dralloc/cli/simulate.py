@@ -596,6 +596,7 @@ def _run_and_write(
 ) -> tuple[list[_R], list[Path]]:
     """Run the campaign `specs` (with --shard, only the shard's part of it) and write --out:
     the CSVs and report, or the shard's files (`sim.shards`)."""
+    output.check_shard(mode, specs, prices)
     todo = output.select(specs)
     done = [0]
     with (

@@ -19,6 +19,7 @@ from dralloc.cli.simulate_output import (
     Output,
     fail,
     fgd_writers,
+    refuse_inputs_as_out,
     replay_writers,
 )
 from dralloc.errors import InputError
@@ -64,7 +65,8 @@ def merge_command(
 
     Refused, naming the folder (exit 2): a folder that is not a finished shard, shards of
     different campaigns (mode, runs, prices, trace files or dralloc version differ), a shard
-    given twice and a shard missing.
+    given twice and a shard missing; an --out that is one of the shard folders or holds a
+    shard.
     """
     from datetime import UTC, datetime
     from pathlib import Path
@@ -78,8 +80,10 @@ def merge_command(
 
     if output_format not in FORMATS:
         raise fail(f"--format {output_format}: expected html, pdf or png")
+    inputs = [Path(directory) for directory in directories]
+    refuse_inputs_as_out(Path(out), inputs)
     try:
-        merged = merge_shards([Path(directory) for directory in directories])
+        merged = merge_shards(inputs)
     except InputError as err:
         raise fail(str(err)) from err
     output = Output(Path(out), output_format, merged.seeds)

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from dralloc.errors import InputError
+from dralloc.errors import InputError, Problem
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from dralloc.sim.campaign import ReplayRun, RunCurves, RunSpec
     from dralloc.sim.provenance import Provenance, TraceSource
-    from dralloc.sim.shards import Shard
+    from dralloc.sim.shards import Shard, ShardManifest
 
     Writer = Callable[[Path], list[Path]]
 
@@ -34,6 +34,7 @@ __all__ = [
     "fail",
     "fgd_writers",
     "parse_shard_option",
+    "refuse_inputs_as_out",
     "replay_writers",
     "write_failed",
 ]
@@ -93,13 +94,22 @@ class Output:
         prices: dict[str, float],
     ) -> Writer:
         """The writer of the shard's folder: its runs and the manifest naming the campaign."""
+        from dralloc.sim.shards import write_shard
+
+        manifest = self.manifest(mode, specs, prices)
+        return lambda staging: write_shard(staging, manifest, runs)
+
+    def manifest(
+        self, mode: str, specs: Sequence[RunSpec], prices: dict[str, float]
+    ) -> ShardManifest:
+        """The shard's manifest: which part of which campaign it holds."""
         from datetime import UTC, datetime
 
-        from dralloc.sim.shards import ShardManifest, campaign_digest, write_shard
+        from dralloc.sim.shards import ShardManifest, campaign_digest
 
         assert self.shard is not None
         version = self.provenance().version
-        manifest = ShardManifest(
+        return ShardManifest(
             campaign=campaign_digest(mode, specs, prices, self.traces, version),
             mode=mode,
             version=version,
@@ -113,18 +123,60 @@ class Output:
             command=campaign_command(sys.argv[1:]),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        return lambda staging: write_shard(staging, manifest, runs)
 
     def check(self) -> None:
         """Every problem with the output before the first run (exit 2)."""
         try:
             self.folder.check()
+            self._check_kind()
             if self.format != "html":
                 from dralloc.sim.export import find_chromium
 
                 self.chromium = find_chromium()
         except InputError as err:
             raise fail(str(err)) from err
+
+    def _check_kind(self) -> None:
+        # A folder holds a campaign's CSVs or one shard: neither replaces the other, since a
+        # shard is hours of runs its folder alone holds (the CSVs are rebuilt by a merge).
+        where = f"--out {self.directory}"
+        if self.shard is None and self.folder.shard_files():
+            message = (
+                f"holds {_shard_named(self.directory)}; writing the campaign's files here "
+                "would replace it: choose another folder"
+            )
+            raise InputError([Problem("", where, "", message)])
+        results = self.folder.results()
+        if self.shard is not None and results:
+            shown = ", ".join(results[:3]) + (", ..." if len(results) > 3 else "")
+            message = (
+                f"holds a campaign's files ({shown}); --shard {self.shard} writes a folder "
+                "of its own: choose a new or empty one"
+            )
+            raise InputError([Problem("", where, "", message)])
+
+    def check_shard(self, mode: str, specs: Sequence[RunSpec], prices: dict[str, float]) -> None:
+        """With --shard K/N, refuse (exit 2) a --out holding another shard: another campaign's
+        or another K/N. The same shard of the same campaign is run again in place (a Job's
+        retry)."""
+        from dralloc.sim.outdir import SHARD_MANIFEST
+        from dralloc.sim.shards import read_manifest
+
+        if self.shard is None or not (self.directory / SHARD_MANIFEST).is_file():
+            return
+        try:
+            found = read_manifest(self.directory)
+        except InputError as err:
+            raise fail(str(err)) from err
+        ours = self.manifest(mode, specs, prices)
+        if (found.campaign, found.shard, found.shards) == (ours.campaign, ours.shard, ours.shards):
+            return
+        what = "another campaign's" if found.campaign != ours.campaign else "another"
+        raise fail(
+            f"--out {self.directory}: holds {what} shard, {found.shard}/{found.shards} of "
+            f"campaign {found.campaign[:12]}; --shard {self.shard} of campaign "
+            f"{ours.campaign[:12]} would replace it: choose another folder"
+        )
 
     def add_trace(self, workload: str, files: Sequence[str]) -> None:
         from dralloc.sim.provenance import trace_source
@@ -169,6 +221,31 @@ def campaign_command(args: Sequence[str]) -> tuple[str, ...]:
         elif not arg.startswith(("--shard=", "--out=")):
             kept.append(arg)
     return ("dralloc", *kept)
+
+
+def _shard_named(directory: Path) -> str:
+    """`shard 2/4 of campaign 1a2b3c4d5e6f (shard.json)`, or the files when unreadable."""
+    from dralloc.sim.outdir import OutputFolder
+    from dralloc.sim.shards import MANIFEST_FILE, read_manifest
+
+    try:
+        found = read_manifest(directory)
+    except InputError:
+        names = OutputFolder(directory).shard_files()
+        return f"a shard's files ({', '.join(names[:3])}{', ...' * (len(names) > 3)})"
+    return f"shard {found.shard}/{found.shards} of campaign {found.campaign[:12]} ({MANIFEST_FILE})"
+
+
+def refuse_inputs_as_out(out: Path, inputs: Sequence[Path]) -> None:
+    """Exit 2 if `out` is one of `inputs` (paths resolved): a merge never writes over a
+    shard it reads."""
+    target = out.resolve()
+    for directory in inputs:
+        if directory.resolve() == target:
+            raise fail(
+                f"--out {out}: is the shard folder {directory} the merge reads; "
+                "choose another folder"
+            )
 
 
 def write_failed(directory: Path, err: OSError) -> typer.Exit:

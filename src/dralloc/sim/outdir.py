@@ -11,6 +11,10 @@ whose name dralloc never writes, a subfolder) is refused before the first run (`
 InputError naming the strangers) and checked again just before the swap; dralloc deletes only
 the files it names in `OUTPUT_FILES`, one by one, never a whole tree.
 
+A folder holds one kind of result: a campaign's CSVs and report, or one shard's raw results
+(`SHARD_MANIFEST`, `SHARD_RUN`). `results` and `shard_files` say which a target holds, so the
+caller refuses to replace one kind by the other (a shard is hours of work no CSV rebuilds).
+
     folder = OutputFolder(Path("simulation"))
     folder.check()                    # before the runs
     with folder.staging() as staging:
@@ -25,7 +29,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dralloc.errors import InputError, Problem
@@ -79,6 +83,19 @@ class OutputFolder:
             for entry in self.target.iterdir()
             if not (_is_ours(entry.name) and entry.is_file() and not entry.is_symlink())
         )
+
+    def results(self) -> list[str]:
+        """The target's files of a campaign's CSVs and report (`OUTPUT_FILES`), sorted."""
+        return self._named(lambda name: name in OUTPUT_FILES)
+
+    def shard_files(self) -> list[str]:
+        """The target's files of a shard (its manifest and runs), sorted."""
+        return self._named(lambda name: name == SHARD_MANIFEST or bool(SHARD_RUN.match(name)))
+
+    def _named(self, wanted: Callable[[str], bool]) -> list[str]:
+        if not self.target.is_dir() or self.target.is_symlink():
+            return []
+        return sorted(entry.name for entry in self.target.iterdir() if wanted(entry.name))
 
     def check(self) -> None:
         """InputError unless the target can be written whole: absent, or a real folder holding

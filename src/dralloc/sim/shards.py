@@ -43,6 +43,7 @@ from dralloc.sim.provenance import TraceSource
 
 __all__ = [
     "MANIFEST_FILE",
+    "SPEC_FIELDS",
     "MergedCampaign",
     "Shard",
     "ShardManifest",
@@ -50,6 +51,7 @@ __all__ = [
     "merge_shards",
     "parse_shard",
     "read_manifest",
+    "spec_identity",
     "write_shard",
 ]
 
@@ -119,9 +121,57 @@ def campaign_digest(
     version: str,
 ) -> str:
     """SHA-256 (hex) of what decides a campaign's results: two shards agree on it only if
-    they ran parts of the same campaign on the same trace bytes with the same dralloc."""
-    identity = (mode, tuple(specs), dict(sorted(prices.items())), tuple(traces), version)
+    they ran parts of the same campaign on the same trace bytes with the same dralloc. Files
+    count by content, not by the path typed (`./ca.yaml` and `ca.yaml`, or a volume mounted
+    elsewhere on another machine, are one campaign): see `spec_identity`."""
+    files = _file_digests(traces)
+    identity = (
+        mode,
+        tuple(spec_identity(spec, files) for spec in specs),
+        dict(sorted(prices.items())),
+        tuple(_trace_identity(source) for source in traces),
+        version,
+    )
     return hashlib.sha256(msgspec.msgpack.encode(identity)).hexdigest()
+
+
+SPEC_FIELDS = (
+    "workload",
+    "policy",
+    "seed",
+    "node_events",
+    "queues",
+    "autoscaling",
+    "autoscaling_objects",
+)
+"""The `RunSpec` fields that decide a run's result, in `spec_identity`'s order; `trace_dir`
+is not one (the trace files' SHA-256 stand for what was read from it)."""
+
+
+def spec_identity(spec: RunSpec, files: dict[str, str]) -> tuple[object, ...]:
+    """What decides `spec`'s result, field by field as `SPEC_FIELDS`: a path among the
+    campaign's hashed files (`files`, path -> SHA-256) stands as its SHA-256."""
+    return (
+        files.get(spec.workload, spec.workload),
+        spec.policy,
+        spec.seed,
+        spec.node_events,
+        spec.queues,
+        files.get(spec.autoscaling, spec.autoscaling),
+        files.get(spec.autoscaling_objects, spec.autoscaling_objects),
+    )
+
+
+def _file_digests(traces: Sequence[TraceSource]) -> dict[str, str]:
+    return {file.path: file.sha256 for source in traces for file in source.files}
+
+
+def _trace_identity(source: TraceSource) -> tuple[str, ...]:
+    # A source read from files is its bytes (its label may hold a path: `--autoscaling
+    # ./ca.yaml`); a generated one (`synthetic:...`) is its name, which holds its options.
+    if source.files:
+        return tuple(file.sha256 for file in source.files)
+    return (source.workload,)
 
 
 def run_file(index: int) -> str:
@@ -183,8 +233,25 @@ class MergedCampaign:
 
 
 def _differences(first: ShardManifest, other: ShardManifest) -> list[str]:
-    fields = ("mode", "version", "specs", "prices", "traces", "shards")
-    return [name for name in fields if getattr(first, name) != getattr(other, name)]
+    """What makes `other` another campaign than `first`, named as users set it."""
+    found = [
+        name
+        for name in ("mode", "version", "prices", "shards")
+        if getattr(first, name) != getattr(other, name)
+    ]
+    if [_trace_identity(t) for t in first.traces] != [_trace_identity(t) for t in other.traces]:
+        found.append("trace files (SHA-256)")
+    if len(first.specs) != len(other.specs):
+        found.append(f"number of runs ({len(first.specs)} vs {len(other.specs)})")
+    else:
+        ours, theirs = _file_digests(first.traces), _file_digests(other.traces)
+        for spec, twin in zip(first.specs, other.specs, strict=True):
+            mine, yours = spec_identity(spec, ours), spec_identity(twin, theirs)
+            for name, a, b in zip(SPEC_FIELDS, mine, yours, strict=True):
+                label = f"runs' {name}"
+                if a != b and label not in found:
+                    found.append(label)
+    return found
 
 
 def merge_shards(directories: Sequence[Path]) -> MergedCampaign:
@@ -245,7 +312,9 @@ def _read_runs(
     decoder = msgspec.msgpack.Decoder(kind)
     found: dict[int, RunCurves | ReplayRun] = {}
     problems: list[Problem] = []
+    ours = _file_digests(first.traces)
     for directory, manifest in sorted(manifests, key=lambda item: item[1].shard):
+        theirs = _file_digests(manifest.traces)
         expected = Shard(manifest.shard, manifest.shards).indices(len(first.specs))
         if list(manifest.runs) != expected:
             shard = f"{manifest.shard}/{manifest.shards}"
@@ -263,7 +332,7 @@ def _read_runs(
             except (msgspec.ValidationError, msgspec.DecodeError) as err:
                 problems.append(Problem(str(path), "", "", f"not a {kind.__name__}: {err}"))
                 continue
-            if run.spec != first.specs[index]:
+            if spec_identity(run.spec, theirs) != spec_identity(first.specs[index], ours):
                 message = f"holds another run than the campaign's run {index}"
                 problems.append(Problem(str(path), "", "spec", message))
                 continue
