@@ -77,8 +77,8 @@ def test_the_answer_comes_first_then_every_fleet_replayed(tmp_path: Path) -> Non
     assert lines[-2].startswith("5 fleets replayed, cheapest first")
     assert lines[-2].endswith("; * the answer")
     assert lines[-1] == (
-        "replays: 5 of a budget of 50 (5 static fleets); the answer's neighbours checked "
-        "once: 3 x l4x2, 2 x l4x2"
+        "replays: 5 of a budget of 50 (5 static fleets); the answer's neighbours replayed: "
+        "2 x l4x2; already replayed: 3 x l4x2"
     )
     # One progress line per replay, in the search's order: bisection from the group's max,
     # then the answer's neighbours not replayed yet (3 was).
@@ -111,7 +111,10 @@ def test_json_and_the_csv_files_hold_the_same_answer(tmp_path: Path) -> None:
     assert [r["fleet"]["l4x2"] for r in answer["runs"]] == [6, 3, 5, 4, 2]
     assert [r["fleet"]["l4x2"] for r in answer["frontier"]] == [2, 3, 4]
     assert (answer["maxNodes"], answer["budgetExhausted"]) == ({"l4x2": 6}, False)
-    assert (answer["replays"], answer["neighboursChecked"]) == (5, [{"l4x2": 3}, {"l4x2": 2}])
+    assert (answer["replays"], answer["staticSearchCut"]) == (5, False)
+    assert answer["neighboursReplayed"] == [{"l4x2": 2}]
+    assert answer["neighboursAlreadyReplayed"] == [{"l4x2": 3}]
+    assert answer["neighboursSkipped"] == []
     rows = list(csv.DictReader((out / "sizing.csv").read_text().splitlines()))
     assert [(r["nodes[l4x2]"], r["meets_target"], r["chosen"]) for r in rows] == [
         ("6", "true", "false"),
@@ -173,7 +176,8 @@ def test_no_fleet_meeting_the_target_exits_1_saying_so_and_which_came_closest(
     lines = result.stdout.splitlines()
     # The group's max already leaves every pod unstarted: bisection stops there.
     assert lines[0] == (
-        "no fleet of up to 6 x l4x2 found that meets p95 wait <= 600 s; the closest was "
+        "no static fleet of up to 6 x l4x2 found that meets p95 wait <= 600 s; the closest "
+        "static fleet was "
         "6 x l4x2: p95 wait never (pods left unstarted), 4 pods never started"
     )
     # One fleet, no answer to star: the caption says so plainly.
@@ -181,6 +185,29 @@ def test_no_fleet_meeting_the_target_exits_1_saying_so_and_which_came_closest(
     assert lines[-2].startswith("1 fleet replayed, cheapest first;")
     assert lines[-2].endswith("; no fleet meets the target")
     assert lines[-1] == "replays: 1 of a budget of 50 (1 static fleet)"
+
+
+def test_a_budget_that_cuts_the_search_is_said_with_the_neighbours_it_left_out(
+    tmp_path: Path,
+) -> None:
+    scaling = write(tmp_path, "fleet.yaml", fleet())
+    result = invoke(
+        "size", "--trace", TRACE, "--autoscaling", scaling, "--budget", "2", "-o", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    # 6 meets, 3 misses, then the bisection asks for 5: past the budget.
+    assert answer["answer"] == (
+        "6 x l4x2 at $8,760/month ($12.00/h) meets p95 wait <= 600 s (p95 wait 0 s); the "
+        "budget (2 replays) cut the search short: a cheaper fleet may meet it"
+    )
+    assert (answer["staticSearchCut"], answer["neighboursReplayed"]) == (True, [])
+    assert answer["neighboursSkipped"] == [{"l4x2": 5}, {"l4x2": 4}]
+    text = invoke("size", "--trace", TRACE, "--autoscaling", scaling, "--budget", "2")
+    assert text.stdout.splitlines()[-1] == (
+        "replays: 2 of a budget of 2 (2 static fleets); the budget cut the static search "
+        "short; the answer's neighbours not replayed, the budget ran out: 5 x l4x2, 4 x l4x2"
+    )
 
 
 def test_a_file_without_a_target_and_no_option_exits_2_naming_the_field(tmp_path: Path) -> None:
@@ -241,6 +268,13 @@ def test_a_cluster_autoscaler_file_is_replayed_beside_the_static_fleets_within_t
         "configurations (of 6) not replayed: the budget ran out"
     )
     assert "in at most 1 replay (policy fgd, seed 1)" in stderr_lines(result)[1]
+    # Neither meets it: the closest of each is named, and labelled static or autoscaled.
+    assert lines[:2] == [
+        "no static fleet of up to 2 x l4x2 found that meets p95 wait <= 600 s; the closest "
+        "static fleet was 2 x l4x2: p95 wait 1,127 s",
+        "no autoscaled configuration meets it either; the closest was cluster-autoscaler "
+        "(max x0.75: l4x2 <= 2) at a mean $2,831/month ($3.88/h): p95 wait 1,283 s",
+    ]
     autoscaled = [line for line in stderr_lines(result) if line.startswith("[cluster-autoscaler")]
     assert [line.split(": p95 wait")[0] for line in autoscaled] == [
         "[cluster-autoscaler 1/2] max x0.25: l4x2 <= 1",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,23 @@ def test_a_point_is_on_the_frontier_unless_another_of_any_scaler_is_as_cheap_and
         "cluster-autoscaler (6.0) meets it too at a mean $4,380/month ($6.00/h), p95 wait 250 s"
     )
     assert autoscaled_sentence(points[:4]) is None  # static points only
+    # No static fleet meets the target: the autoscaled answer is no answer "too".
+    unmet = [replace(p, meets_target=False) if p.scaler == "static" else p for p in points]
+    assert autoscaled_sentence(unmet) == (
+        "cluster-autoscaler (6.0) meets it at a mean $4,380/month ($6.00/h), p95 wait 250 s"
+    )
+    # No autoscaled point meets it either: the closest one is named (fewest pods never
+    # started, then the shorter wait), labelled as autoscaled.
+    missed = [replace(p, meets_target=False) for p in points]
+    missed.append(replace(point("karpenter", 1.0, math.inf), never_started=2))
+    assert autoscaled_sentence(missed) == (
+        "no autoscaled configuration meets it either; the closest was karpenter (8.0) at a mean "
+        "$5,840/month ($8.00/h): p95 wait 0 s"
+    )
+    assert autoscaled_sentence([missed[-1]]) == (
+        "no autoscaled configuration meets it either; the closest was karpenter (1.0) at a mean "
+        "$730/month ($1.00/h): p95 wait never (pods left unstarted), 2 pods never started"
+    )
 
 
 def test_the_csv_and_the_page_are_written_whole(tmp_path: Path, catalog: Catalog) -> None:

@@ -198,15 +198,18 @@ def fake(
 def test_the_answers_neighbours_catch_a_smaller_fleet_the_bisection_stepped_over() -> None:
     # 6 nodes meet, 7 miss, 8 and more meet: bisection over 1..10 settles on 8.
     ran, evaluate = fake({6, 8, 9, 10})
-    result, checked = search_fleets({"a": 10}, evaluate, 600.0)
+    search = search_fleets({"a": 10}, evaluate, 600.0)
     assert [dict(f)["a"] for f in ran] == [10, 5, 8, 7, 6]
-    assert checked == ((("a", 7),), (("a", 6),))
-    assert result.chosen is not None and result.chosen.config == (("a", 6),)
+    # 7 was replayed by the bisection, 6 by the check.
+    assert (search.replayed, search.seen, search.skipped) == (((("a", 6),),), ((("a", 7),),), ())
+    assert search.result.chosen is not None and search.result.chosen.config == (("a", 6),)
+    assert not search.cut
     # Monotone waits: the neighbours miss, the bisection's answer stands, each fleet ran once.
     ran, evaluate = fake({4, 5, 6, 7, 8})
-    result, checked = search_fleets({"a": 8}, evaluate, 600.0)
-    assert result.chosen is not None and result.chosen.config == (("a", 4),)
-    assert checked == ((("a", 3),), (("a", 2),))
+    search = search_fleets({"a": 8}, evaluate, 600.0)
+    assert search.result.chosen is not None and search.result.chosen.config == (("a", 4),)
+    # Bisection over 1..8 ran 8, 4, 2, 3: both neighbours already, none replayed again.
+    assert (search.replayed, search.seen) == ((), ((("a", 3),), (("a", 2),)))
     assert len(ran) == len(set(ran))
 
 
@@ -215,13 +218,30 @@ def test_the_neighbours_of_each_shape_are_checked_within_the_budget() -> None:
         a, b = dict(fleet)["a"], dict(fleet)["b"]
         return Evaluation(10 * a + 6 * b, 0.0 if 8 * a + 4 * b >= 20 else 900.0)
 
-    result, checked = search_fleets({"a": 4, "b": 4}, evaluate, 600.0)
+    search = search_fleets({"a": 4, "b": 4}, evaluate, 600.0)
+    result = search.result
     assert result.chosen is not None and result.chosen.config == (("a", 2), ("b", 1))
     # a: one and two fewer (0 x a + 1 x b is still a fleet); b: one fewer (two: below 0).
-    assert checked == ((("a", 1), ("b", 1)), (("a", 0), ("b", 1)), (("a", 2), ("b", 0)))
+    neighbours = ((("a", 1), ("b", 1)), (("a", 0), ("b", 1)), (("a", 2), ("b", 0)))
+    assert set(search.replayed + search.seen) == set(neighbours)
+    assert (search.skipped, search.cut) == ((), False)
     runs = len(result.evaluated)
-    capped, _ = search_fleets({"a": 4, "b": 4}, evaluate, 600.0, budget=runs - 1)
-    assert len(capped.evaluated) == runs - 1 and capped.exhausted
+    static = runs - len(search.replayed)
+    # One replay short of the check: its last neighbour is skipped, the search was not cut.
+    capped = search_fleets({"a": 4, "b": 4}, evaluate, 600.0, budget=runs - 1)
+    assert len(capped.result.evaluated) == runs - 1 and capped.result.exhausted
+    assert (capped.skipped, capped.cut) == (search.replayed[-1:], False)
+    assert capped.replayed == search.replayed[:-1]
+    # One short of the search itself: it is cut, with the same runs as a budget that stops
+    # quietly, and no neighbour is replayed.
+    cut = search_fleets({"a": 4, "b": 4}, evaluate, 600.0, budget=static - 1)
+    assert cut.cut and cut.replayed == ()
+    assert [s.config for s in cut.result.evaluated] == [
+        s.config for s in result.evaluated[: static - 1]
+    ]
+    # Exactly the search's own runs: not cut, every new neighbour skipped.
+    full = search_fleets({"a": 4, "b": 4}, evaluate, 600.0, budget=static)
+    assert (full.cut, full.replayed, full.skipped) == (False, (), search.replayed)
 
 
 def test_a_karpenter_files_nodepool_limits_bound_its_shapes(

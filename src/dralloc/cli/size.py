@@ -277,8 +277,10 @@ def _wait(seconds: float) -> str:
 
 
 def _replays_used(answer: SizingAnswer, autoscaled: int, planned: int) -> str:
-    """The line saying what the budget bought: replays used, static and autoscaled, the
-    neighbours of the answer checked, and the autoscaled configurations left out."""
+    """The line saying what the budget bought: replays used, static and autoscaled, whether
+    the budget cut the static search, the answer's neighbours (replayed to check it, replayed
+    by the search already, left out by the budget), and the autoscaled configurations left
+    out."""
     from dralloc.sim.sizing import counted, describe_fleet
 
     question = answer.question
@@ -287,9 +289,20 @@ def _replays_used(answer: SizingAnswer, autoscaled: int, planned: int) -> str:
     if planned:
         parts.append(f"{counted(autoscaled, 'autoscaled configuration')}")
     line = f"replays: {used} of a budget of {question.budget} ({', '.join(parts)})"
-    if answer.neighbours:
-        checked = ", ".join(describe_fleet(fleet) for fleet in answer.neighbours)
-        line += f"; the answer's neighbours checked once: {checked}"
+    if answer.search_cut:
+        line += "; the budget cut the static search short"
+    said = (
+        ("replayed", answer.neighbours),
+        ("already replayed", answer.neighbours_seen),
+        ("not replayed, the budget ran out", answer.neighbours_skipped),
+    )
+    if any(fleets for _, fleets in said):
+        checked = "; ".join(
+            f"{what}: {', '.join(describe_fleet(fleet) for fleet in fleets)}"
+            for what, fleets in said
+            if fleets
+        )
+        line += f"; the answer's neighbours {checked}"
     if autoscaled < planned:
         skipped = counted(planned - autoscaled, "autoscaled configuration")
         line += f"; {skipped} (of {planned}) not replayed: the budget ran out"
@@ -382,7 +395,10 @@ def answer_json(answer: SizingAnswer, points: Sequence[FrontierPoint] = ()) -> d
         "budgetExhausted": answer.exhausted,
         "staticBudget": answer.budget,
         "replays": answer.replays + sum(1 for p in points if p.scaler != STATIC),
-        "neighboursChecked": [dict(fleet) for fleet in answer.neighbours],
+        "staticSearchCut": answer.search_cut,
+        "neighboursReplayed": [dict(fleet) for fleet in answer.neighbours],
+        "neighboursAlreadyReplayed": [dict(fleet) for fleet in answer.neighbours_seen],
+        "neighboursSkipped": [dict(fleet) for fleet in answer.neighbours_skipped],
         "chosen": None if answer.chosen is None else _run_json(answer.chosen, target),
         "frontier": [
             _run_json(run, target)

@@ -52,6 +52,7 @@ from dralloc.sim.sizing import (
     HOURS_PER_MONTH,
     SizingAnswer,
     SizingQuestion,
+    counted,
     describe_fleet,
     format_wait,
     replay_fleet,
@@ -423,17 +424,36 @@ def write_frontier_page(
 
 def autoscaled_sentence(points: Sequence[FrontierPoint]) -> str | None:
     """The cheapest autoscaled point meeting the target in one line (ties: the shorter
-    wait), or None when no autoscaled point meets it."""
-    meeting = [p for p in points if p.scaler != STATIC and p.meets_target]
-    if not meeting:
+    wait); when none meets it, the closest autoscaled point (fewest pods never started, then
+    the shorter wait, then the cheaper); None when no autoscaled point was replayed."""
+    autoscaled = [p for p in points if p.scaler != STATIC]
+    if not autoscaled:
         return None
+    meeting = [p for p in autoscaled if p.meets_target]
+    if not meeting:
+        near = min(autoscaled, key=lambda p: (p.never_started, p.wait_p95, p.usd_per_hour))
+        unstarted = (
+            f", {counted(near.never_started, 'pod')} never started" if near.never_started else ""
+        )
+        return (
+            f"no autoscaled configuration meets it either; the closest was {_named(near)} at a "
+            f"mean ${near.usd_per_month:,.0f}/month (${near.usd_per_hour:,.2f}/h): p95 wait "
+            f"{format_wait(near.wait_p95)}{unstarted}"
+        )
     best = min(meeting, key=lambda p: (p.usd_per_hour, p.wait_p95))
-    predicted = f", predictor {best.predictor}" if best.predictor != NO_PREDICTOR else ""
+    # "too" only beside a static fleet that meets the target: else this is the only answer.
+    too = " too" if any(p.scaler == STATIC and p.meets_target for p in points) else ""
     return (
-        f"{best.scaler} ({best.configuration}{predicted}) meets it too at a mean "
+        f"{_named(best)} meets it{too} at a mean "
         f"${best.usd_per_month:,.0f}/month (${best.usd_per_hour:,.2f}/h), p95 wait "
         f"{format_wait(best.wait_p95)}"
     )
+
+
+def _named(point: FrontierPoint) -> str:
+    """`cluster-autoscaler (max x0.5: small <= 3, big <= 2, predictor ...)`."""
+    predicted = f", predictor {point.predictor}" if point.predictor != NO_PREDICTOR else ""
+    return f"{point.scaler} ({point.configuration}{predicted})"
 
 
 def predictor_note(config: AutoscalingConfig) -> str | None:

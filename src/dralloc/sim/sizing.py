@@ -23,6 +23,8 @@ file and says what to write.
   later pod can wait behind it), so the bisection can step over a smaller fleet that meets
   the target. Each shape's count of the answer one and two nodes lower is replayed once
   (those not run yet, within the budget) and the cheapest fleet meeting the target wins.
+  The answer says when the budget cut the search itself short (a cheaper fleet may meet the
+  target) and which neighbours were replayed, replayed already, or left out by the budget.
 * **The answer** is the cheapest fleet meeting `p95 wait <= target` (ties: the shorter wait),
   with the Pareto frontier of cost versus p95 wait over every fleet run.
 * **Evictions** are counted per run (runs stopped before completing: an autoscaled node's
@@ -63,6 +65,7 @@ from dralloc.sim.sizing_question import SizingQuestion, sizing_question, static_
 __all__ = [
     "HOURS_PER_MONTH",
     "FleetRun",
+    "FleetSearch",
     "Replayed",
     "SizingAnswer",
     "SizingQuestion",
@@ -122,10 +125,12 @@ class FleetRun:
 @dataclass(frozen=True)
 class SizingAnswer:
     """Every fleet run (in run order), the cost-versus-wait Pareto `frontier` (by cost), the
-    `chosen` fleet (None: no fleet run met the target), whether the budget cut the search
-    short, the neighbours of the bisection's answer looked at after it (module docstring)
-    and the replays the search was allowed (`budget`: the question's, less those kept for
-    the autoscaled points)."""
+    `chosen` fleet (None: no fleet run met the target), whether the budget was used up
+    (`exhausted`), the neighbours of the search's answer (module docstring) replayed to check
+    it, those the search had replayed already and those the budget left out, the replays the
+    search was allowed (`budget`: the question's, less those kept for the autoscaled points)
+    and whether the budget cut the search itself short (`search_cut`: a cheaper fleet may
+    meet the target)."""
 
     question: SizingQuestion
     runs: tuple[FleetRun, ...]
@@ -134,24 +139,38 @@ class SizingAnswer:
     exhausted: bool
     neighbours: tuple[FleetCounts, ...] = ()
     budget: int | None = None
+    neighbours_seen: tuple[FleetCounts, ...] = ()
+    neighbours_skipped: tuple[FleetCounts, ...] = ()
+    search_cut: bool = False
 
     @property
     def replays(self) -> int:
         """Runs of the search, counted against its budget (one replay each)."""
         return len(self.runs)
 
+    @property
+    def is_cut(self) -> bool:
+        """Whether the budget stopped the search or its neighbour check before the end."""
+        return self.search_cut or bool(self.neighbours_skipped)
+
     def sentence(self) -> str:
         """The answer in one line, first thing a user reads."""
         target = f"p95 wait <= {self.question.wait_p95:g} s"
+        budget = counted(self.replays if self.budget is None else self.budget, "replay")
         if self.chosen is not None:
             run = self.chosen
+            cut = (
+                f"; the budget ({budget}) cut the search short: a cheaper fleet may meet it"
+                if self.is_cut
+                else ""
+            )
             return (
                 f"{describe_fleet(run.fleet)} at ${run.price_per_month:,.0f}/month "
                 f"(${run.price_per_hour:,.2f}/h) meets {target} "
-                f"(p95 wait {format_wait(run.wait_p95)})"
+                f"(p95 wait {format_wait(run.wait_p95)}){cut}"
             )
         limits = " + ".join(f"{self.question.max_nodes[s]} x {s}" for s in self.question.shapes)
-        cut = " before the run budget ran out" if self.exhausted else ""
+        cut = f" before the run budget ({budget}) ran out" if self.search_cut else ""
         best = min(
             self.runs,
             key=lambda r: (r.never_started, r.wait_p95, r.price_per_hour),
@@ -165,10 +184,10 @@ class SizingAnswer:
                 else ""
             )
             closest = (
-                f"; the closest was {describe_fleet(best.fleet)}: p95 wait "
+                f"; the closest static fleet was {describe_fleet(best.fleet)}: p95 wait "
                 f"{format_wait(best.wait_p95)}{unstarted}"
             )
-        return f"no fleet of up to {limits} found that meets {target}{cut}{closest}"
+        return f"no static fleet of up to {limits} found that meets {target}{cut}{closest}"
 
 
 def counted(count: int, noun: str) -> str:
@@ -288,31 +307,65 @@ Progress = Callable[[int, FleetRun, float], None]
 """Called after each run: (its number from 1, the run, seconds it took)."""
 
 
+@dataclass(frozen=True)
+class FleetSearch:
+    """What `search_fleets` did: the result over every fleet run, whether the budget cut
+    `size_static`'s own search (it asked for a fleet past the budget), and the answer's
+    neighbours (module docstring) split three ways: `replayed` by the check, `seen`
+    (replayed by the search before it), `skipped` (the budget had run out)."""
+
+    result: SizingResult[FleetCounts]
+    cut: bool
+    replayed: tuple[FleetCounts, ...] = ()
+    seen: tuple[FleetCounts, ...] = ()
+    skipped: tuple[FleetCounts, ...] = ()
+
+
+class _BudgetCut(Exception):
+    """`size_static` asked for one fleet more than the budget allows."""
+
+
 def search_fleets(
     max_nodes: Mapping[str, int],
     evaluate: Callable[[FleetCounts], Evaluation],
     wait_p95: float,
     budget: int = DEFAULT_BUDGET,
-) -> tuple[SizingResult[FleetCounts], tuple[FleetCounts, ...]]:
+) -> FleetSearch:
     """`size_static`'s search, then each shape's count of its answer one and two nodes lower,
-    once (see the module docstring): the result over every fleet run, and those neighbours.
-    `evaluate` is called once per distinct fleet, at most `budget` times in all.
+    once (see the module docstring). `evaluate` is called once per distinct fleet, at most
+    `budget` times in all.
 
     >>> waits = {6: 0.0, 7: 900.0}  # 6 nodes meet, 7 miss, 8 and more meet
     >>> def run(fleet):
     ...     n = dict(fleet)["a"]
     ...     return Evaluation(n, waits.get(n, 0.0 if n >= 8 else 900.0))
-    >>> result, checked = search_fleets({"a": 10}, run, wait_p95=600)
-    >>> result.chosen.config, checked
-    ((('a', 6),), ((('a', 7),), (('a', 6),)))
+    >>> search = search_fleets({"a": 10}, run, wait_p95=600)
+    >>> search.result.chosen.config, search.replayed, search.seen
+    ((('a', 6),), ((('a', 6),),), ((('a', 7),),))
     """
-    found = size_static(max_nodes, evaluate, wait_p95, budget)
     runs: Runs[FleetCounts] = Runs(evaluate, budget)
-    runs.done.update((sized.config, sized.evaluation) for sized in found.evaluated)
+
+    def counted_run(fleet: FleetCounts) -> Evaluation:
+        # `size_static` owns its budget and stops quietly past it; it is given one run more
+        # and stopped here instead, so the search knows it was cut, with the same runs done.
+        if len(runs.done) >= budget:
+            raise _BudgetCut
+        outcome = evaluate(fleet)
+        runs.done[fleet] = outcome
+        return outcome
+
+    try:
+        size_static(max_nodes, counted_run, wait_p95, budget + 1)
+        cut = False
+    except _BudgetCut:
+        cut = True
+    found = result_of(runs, wait_p95)
     if found.chosen is None:
-        return found, ()
+        return FleetSearch(found, cut)
     answer = found.chosen.config
-    checked: list[FleetCounts] = []
+    replayed: list[FleetCounts] = []
+    seen: list[FleetCounts] = []
+    skipped: list[FleetCounts] = []
     for index, (_, count) in enumerate(answer):
         for fewer in (1, 2):
             if count - fewer < 0:
@@ -322,10 +375,13 @@ def search_fleets(
             )
             if not any(n for _, n in neighbour):
                 break  # no node at all: not a fleet
-            if runs.run(neighbour) is None:
-                return result_of(runs, wait_p95), tuple(checked)
-            checked.append(neighbour)
-    return result_of(runs, wait_p95), tuple(checked)
+            if neighbour in runs.done:
+                seen.append(neighbour)
+            elif runs.run(neighbour) is None:
+                skipped.append(neighbour)
+            else:
+                replayed.append(neighbour)
+    return FleetSearch(result_of(runs, wait_p95), cut, tuple(replayed), tuple(seen), tuple(skipped))
 
 
 def size(
@@ -344,7 +400,8 @@ def size(
         return Evaluation(run.price_per_hour, run.effective_wait)
 
     allowed = question.budget if budget is None else budget
-    result, neighbours = search_fleets(question.max_nodes, evaluate, question.wait_p95, allowed)
+    search = search_fleets(question.max_nodes, evaluate, question.wait_p95, allowed)
+    result = search.result
 
     def run_of(sized: Sized[FleetCounts]) -> FleetRun:
         return runs[sized.config]
@@ -355,8 +412,11 @@ def size(
         tuple(run_of(s) for s in result.frontier),
         None if result.chosen is None else run_of(result.chosen),
         result.exhausted,
-        neighbours,
+        search.replayed,
         allowed,
+        search.seen,
+        search.skipped,
+        search.cut,
     )
 
 
