@@ -43,6 +43,7 @@ from dralloc.scheduler.plugins.gpushare import (
     TaskType,
     typical_workload,
 )
+from dralloc.scheduler.plugins.nodeunschedulable import NodeUnschedulable
 from dralloc.scheduler.profiles import DeviceSpeedups, gpu_sharing_profile
 from dralloc.scheduler.queue import Clock, PreEnqueuePlugin, SchedulingQueue
 from dralloc.scheduler.scheduler import Scheduler
@@ -183,6 +184,7 @@ def build_simulation(
     features: Features | None = None,
     gangs: GangLister | None = None,
     node_affinity: bool = False,
+    node_unschedulable: bool = False,
 ) -> Simulation:
     """The cache, the policy's profile and the scheduler of one run (the FGD experiment's and
     the replay's), built by `build_scheduler` with `gpu_sharing_profile` of the policy's
@@ -199,6 +201,10 @@ def build_simulation(
     (so its events requeue a gang's members) and the replay drives pod-group cycles.
     `node_affinity` puts `NodeAffinity` first at PreFilter and Filter, for pods given a
     nodeSelector (the queued replay's topology domains); off, the profile has none.
+    `node_unschedulable` puts `NodeUnschedulable` first at Filter (kube-scheduler's default
+    order), for a fleet whose nodes are cordoned (Karpenter's, waiting for their
+    replacement); an uncordon requeues the pods it rejected (Node/UpdateNodeTaint). Off, as
+    for the FGD experiment and static replays, no node is ever cordoned.
     """
     if speedups is None:
         speedups = SimulationSpeedups() if remember_verdicts else SimulationSpeedups.none()
@@ -232,10 +238,12 @@ def build_simulation(
             # What the profile's plugins read of a node: its shape, pods, CPU and memory in
             # use and how many of its (interchangeable) GPUs are held each way, in the
             # allocator's terms; every policy's score is a function of the GPUs' free shares
-            # as a multiset. GpuClustering also reads which kinds of GPU pod the node holds.
+            # as a multiset. GpuClustering also reads which kinds of GPU pod the node holds;
+            # NodeUnschedulable, whether the node is cordoned.
             used = info.requested
             return (
                 shape[info.name],
+                info.node.spec.unschedulable,
                 len(info.pods),
                 used.milli_cpu,
                 used.memory,
@@ -255,6 +263,10 @@ def build_simulation(
             refs = plugins[point].enabled
             plugins[point] = PluginSet((PluginRef("NodeAffinity"), *refs))
         profile = replace(profile, plugins=plugins)
+    if node_unschedulable:
+        filters = profile.plugins["filter"].enabled
+        filter_set = PluginSet((PluginRef(NodeUnschedulable.name), *filters))
+        profile = replace(profile, plugins={**profile.plugins, "filter": filter_set})
     ganging = gangs is not None and features.gang_scheduling
     if ganging:
         permit = PluginSet((PluginRef(GangScheduling.name),))

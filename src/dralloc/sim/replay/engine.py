@@ -121,6 +121,9 @@ class _Replay:
             features=gangs.features if gangs is not None else None,
             gangs=self.gangs,
             node_affinity=admission is not None,
+            # Karpenter cordons the nodes waiting for their replacement; a static cluster
+            # never cordons, and runs the FGD experiment's profile unchanged.
+            node_unschedulable=autoscaling is not None,
         )
         self.cache, self.scheduler = sim.cache, sim.scheduler
         self.clock = VirtualClock()
