@@ -78,7 +78,12 @@ def catalog() -> Catalog:
 
 
 def run(
-    catalog: Catalog, manifests: str | None, arrivals: list[float], *, remember: bool = True
+    catalog: Catalog,
+    manifests: str | None,
+    arrivals: list[float],
+    *,
+    remember: bool = True,
+    skip_hopeless: bool = True,
 ) -> ReplayResult:
     config = parse_autoscaling_text(CONFIG, "autoscaling.yaml", catalog=catalog)
     objects = parse_autoscaling_objects_text(manifests, "requests.yaml") if manifests else None
@@ -88,8 +93,7 @@ def run(
         for i, arrival in enumerate(arrivals)
     )
     trace = ReplayTrace("tiny", (), pods, GpuModels({"L4": catalog.gpu("l4")}), source="t.csv")
-    # The plain path: every retry a real scheduling cycle.
-    options = ReplayOptions(autoscaling=scaling, skip_hopeless_retries=False)
+    options = ReplayOptions(autoscaling=scaling, skip_hopeless_retries=skip_hopeless)
     return replay(trace, "fgd", 1, options)
 
 
@@ -119,6 +123,11 @@ def test_a_best_effort_atomic_request_brings_its_nodes_up_together_for_its_pods(
     assert plain.pods == result.pods
     assert plain.autoscaling is not None
     assert plain.autoscaling.provisioning_requests == summary.provisioning_requests
+    # Nor does answering hopeless retries without a cycle: the devices each node publishes
+    # after it joined count as room gained.
+    cycles = run(catalog, manifests, [0.0, 0.0, 0.0, 0.0, 400.0], skip_hopeless=False)
+    assert cycles.pods == result.pods
+    assert result.attempts + result.retries_skipped == cycles.attempts
 
 
 def test_consumers_never_trigger_an_ordinary_scale_up(catalog: Catalog) -> None:

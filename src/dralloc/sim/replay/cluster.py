@@ -432,6 +432,7 @@ class ReplayCluster:
             node, spec=msgspec.structs.replace(node.spec, unschedulable=cordoned)
         )
         updated = self.cache.update_node(changed)
+        self.retries.node_updated()
         if not cordoned:
             self.cluster_event(NODE_UPDATE_TAINT, name, old=info, new=updated)
 

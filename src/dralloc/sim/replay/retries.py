@@ -63,9 +63,10 @@ class _ShapeRejections:
     by_node: dict[str, tuple[int, str]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     # What the cache looked like when the record was last brought up to date: its journal's
-    # length, its node count and the cluster events heard (`HopelessRetries.freed`). While
-    # all three hold, nothing changed and `answer` stands.
-    seen: tuple[int, int, int] = (-1, -1, -1)
+    # length, its node count, the cluster events heard (`HopelessRetries.freed`) and the Node
+    # objects replaced (`HopelessRetries.updated`). While all four hold, nothing changed and
+    # `answer` stands.
+    seen: tuple[int, int, int, int] = (-1, -1, -1, -1)
     answer: frozenset[str] | None = None
 
     def set(self, name: str, generation: int, plugin: str) -> None:
@@ -110,10 +111,18 @@ class HopelessRetries:
         )
         # Per pod shape (the framework's signature), with `remember_fits`.
         self.shapes: dict[bytes, _ShapeRejections] = {}
+        # Node objects replaced without a cluster event (a cordon: `node_updated`).
+        self.updated = 0
         self.skipped = 0  # retries answered here instead of by a cycle
 
     def gained_room(self, node: str) -> None:
         self.freed.append(node)
+
+    def node_updated(self) -> None:
+        """A Node object was replaced with no room gained and no event for the queue (a
+        cordon): the cache's journal does not show it, but a Filter plugin may now reject the
+        node for another reason, which the plugins named must follow."""
+        self.updated += 1
 
     def rejected(
         self, waiting: WaitingPod, node_statuses: Mapping[str, Status] | None = None
@@ -149,7 +158,7 @@ class HopelessRetries:
         cache = self.cache
         # Nothing the cache holds changed since the shape's last look (no node changed, none
         # came or went, no cluster event): the same answer, without a snapshot.
-        seen = (len(cache.journal), len(cache.nodes), len(self.freed))
+        seen = (len(cache.journal), len(cache.nodes), len(self.freed), self.updated)
         known_record = self.shapes.get(waiting.shape)
         if known_record is not None and known_record.seen == seen:
             return known_record.plugins()
