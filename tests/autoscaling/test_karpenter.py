@@ -17,7 +17,8 @@ from autoscalingkit import World, gpu_claim, gpu_pod, load, shapes_text
 
 from dralloc.api.core import Pod
 from dralloc.autoscaling.clusterautoscaler import UnschedulablePod
-from dralloc.autoscaling.config import AutoscalingConfig, CapacityType
+from dralloc.autoscaling.config import AutoscalingConfig, CapacityType, DisruptionReason
+from dralloc.autoscaling.disruption import allowed, is_initialized
 from dralloc.autoscaling.fleet import Fleet
 from dralloc.autoscaling.karpenter import Karpenter, KarpenterResult, UpstreamGap
 from dralloc.autoscaling.planning import PlanningSnapshot
@@ -241,9 +242,37 @@ def test_budgets_cap_how_many_empty_nodes_go_at_once(catalog: Catalog) -> None:
     assert [(d.method, d.nodes) for d in result.disruptions] == [
         ("Emptiness", ("gpu-0000", "gpu-0001"))
     ]
-    assert run(world, 320.0).disruptions == [] and k.commands == []
-    run(world, 400.0)
-    assert [d.nodes for d in run(world, 415.0).disruptions] == [("gpu-0002",)]
+    # Empty, they drain at once: terminating, they no longer count toward the budget (as
+    # upstream's InstanceTerminating NodeClaims), so the third goes at the next loop.
+    assert run(world, 320.0).disruptions == [] and len(k.commands) == 1
+    assert [d.nodes for d in run(world, 335.0).disruptions] == [("gpu-0002",)]
+
+
+def test_a_budget_percentage_counts_initialized_nodes_not_launching_or_terminating(
+    catalog: Catalog,
+) -> None:
+    # Upstream's BuildDisruptionBudgetMapping: 10 % of 9 initialized nodes is 1, however
+    # many replacements are still launching (counting the 2 here would round it up to 2).
+    pools = "- {name: gpu, shapes: [l4x4], disruption: {budgets: [{nodes: 10%}]}}\n"
+    k, _ = karpenter(karpenter_text(pools), catalog)
+    nodes = [k.fleet.request_offering("gpu", "l4x4", CapacityType.ON_DEMAND, 0.0) for _ in range(9)]
+    launching = [
+        k.fleet.request_offering("gpu", "l4x4", CapacityType.ON_DEMAND, 250.0) for _ in range(2)
+    ]
+    pool = k.pool("gpu")
+    assert allowed(k, pool, DisruptionReason.UNDERUTILIZED, 300.0) == 1
+    # An initialized node draining uses the budget up; once drained and terminating it is
+    # counted no more (8 nodes: 1 allowed again).
+    gone = nodes[0].delete(300.0, drain_seconds=60.0)
+    assert allowed(k, pool, DisruptionReason.UNDERUTILIZED, 330.0) == 0
+    assert gone - nodes[0].terminate_delay == 360.0
+    assert allowed(k, pool, DisruptionReason.UNDERUTILIZED, 360.0) == 1
+    # A node deleted before it initialized never counts; the other launching one does once
+    # it publishes its devices: 10 % of 9 is 1.
+    launching[1].delete(300.0)
+    assert not is_initialized(k.fleet.nodes()[-1], 1000.0)
+    assert is_initialized(k.fleet.nodes()[-2], 1000.0)
+    assert allowed(k, pool, DisruptionReason.UNDERUTILIZED, 1000.0) == 1
 
 
 def test_when_empty_never_consolidates_and_consolidate_after_waits(catalog: Catalog) -> None:
@@ -272,7 +301,11 @@ def test_drift_replaces_a_node_its_pool_no_longer_offers_and_expiry_is_forceful(
     (pod,) = pods(world, 1, gpus=4)
     k.fleet.request_offering("gpu", "l4x8", CapacityType.ON_DEMAND, 0.0)
     world.bind(200.0, [pod])
-    pools = "- {name: gpu, shapes: [l4x4], expireAfter: 1h}\n"
+    # consolidateAfter Never: the replacement (empty in this world, which does not move the
+    # pod) stays for expiry to take, not emptiness.
+    pools = (
+        "- {name: gpu, shapes: [l4x4], expireAfter: 1h, disruption: {consolidateAfter: Never}}\n"
+    )
     k.config = load(karpenter_text(pools), catalog)
     result = run(world, 300.0)
     # Drift is not validated: its replacement is launched at once and waited for.

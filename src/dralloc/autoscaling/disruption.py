@@ -39,8 +39,10 @@ SimulateScheduling, `pkg/apis/v1/nodepool.go`):
   >= 1/2, with pod cost clamp(1 + deletionCost/2^27 + priority/2^25, -10, 10) (negatives 0)
   and node cost 1 + the sum of its pods' costs.
 * Budgets: per pool and reason, the least `nodes` (a count, or a percentage of the pool's
-  nodes rounded up) of the budgets that apply to the reason, minus the pool's nodes already
-  deleting or in a command waiting for its replacement. A budget with a cron `schedule`
+  initialized nodes, rounded up) of the budgets that apply to the reason, minus the pool's
+  initialized nodes already deleting or in a command waiting for its replacement (helpers.go's
+  BuildDisruptionBudgetMapping: a node still starting counts toward neither; one drained and
+  terminating is no longer counted). A budget with a cron `schedule`
   applies only inside its window of `duration` (`cron.py`, UTC, virtual time from
   `Karpenter.epoch`); no budget applying: no limit.
 
@@ -134,15 +136,40 @@ def pods_by_node(state: ClusterState) -> dict[str, list[Pod]]:
     return out
 
 
+def is_initialized(node: FleetNode, now: float) -> bool:
+    """The node published its devices by `now` before any deletion began: Karpenter's
+    Initialized (registered, Ready, resources registered) for a DRA node."""
+    life = node.lifecycle
+    if life.launch_failed or life.devices_published_at > now:
+        return False
+    # A deletion cancels the phases it comes before (NodeLifecycle.delete).
+    end = life.deleting_at if life.deleting_at is not None else life.gone_at
+    return end is None or life.devices_published_at <= end
+
+
+def is_terminating(node: FleetNode, now: float) -> bool:
+    """Drained, its instance being deleted by `now` (upstream's InstanceTerminating
+    condition): the drain is over once only the provider's terminate delay is left."""
+    life = node.lifecycle
+    if life.deleting_at is None or life.gone_at is None:
+        return False
+    return now >= life.gone_at - life.terminate_delay
+
+
 def allowed(k: Karpenter, pool: NodePool, reason: DisruptionReason, now: float) -> int:
-    """How many more of `pool`'s nodes may be disrupted for `reason` now."""
+    """How many more of `pool`'s nodes may be disrupted for `reason` now.
+
+    As upstream's BuildDisruptionBudgetMapping: a budget's percentage is of the pool's
+    initialized nodes only, not terminating ones, so a replacement still launching does not
+    round a budget up and let more running nodes go; of those, the ones leaving (deleting,
+    past a spot notice, in a command waiting for its replacement) use the budget up."""
     nodes = [
         n
         for n in k.fleet.nodes()
         if n.group == pool.name
-        and not n.lifecycle.launch_failed
         and (n.lifecycle.gone_at is None or n.lifecycle.gone_at > now)
-        and n.lifecycle.requested_at <= now
+        and is_initialized(n, now)
+        and not is_terminating(n, now)
     ]
     marked = k.marked_for_deletion()
     deleting = sum(1 for n in nodes if n.lifecycle.is_leaving(now) or n.name in marked)
@@ -205,7 +232,9 @@ def disrupt(
     if any(c.phase is CommandPhase.VALIDATING for c in k.commands):
         return
     busy = {name for c in k.commands for name in c.nodes}
-    ready = [n for n in view.ready if n.name not in busy]
+    # The view was taken before this loop's commands were carried out: a node deleted by one
+    # is no candidate (once drained it no longer uses a budget to stop it being chosen again).
+    ready = [n for n in view.ready if n.name not in busy and not n.lifecycle.is_leaving(now)]
     candidates = [n for n in ready if is_candidate(k, n, pods_on, state, now)]
     drifted = [n for n in ready if _is_drifted(k, n) and not _blocked(n, pods_on, state)]
     round_ = Round(k, now, state, view, pods_on)
