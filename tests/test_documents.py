@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from dralloc.cli.schedule import schedule_command
-from dralloc.documents import yaml_documents
+from dralloc.documents import repeated_keys, yaml_documents
 from dralloc.errors import InputError
 
 
@@ -96,3 +97,15 @@ def test_schedule_config_with_a_repeated_key_exits_2_naming_file_and_key(tmp_pat
         f'{config}: line 4, column 1: invalid YAML: key "percentageOfNodesToScore" already set '
         "in map (first set at line 3)"
     ]
+
+
+def test_the_api_reader_and_the_configuration_reader_note_the_same_repeated_keys() -> None:
+    # One helper finds repeated keys for both loaders: the manifest reader's (libyaml's
+    # parser when present) and the configuration reader's (pure Python) see the same keys.
+    text = "a: 1\nb: {x: 1, x: 2}\n<<: {c: 1}\nc: 2\na: 3\n"
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    for loader in (yaml.SafeLoader(""), getattr(yaml, "CSafeLoader", yaml.SafeLoader)("")):
+        # c is merged then set again: an override, not a repetition.
+        assert repeated_keys(loader, node) == [("a", 5, 1, 1)]
+        assert repeated_keys(loader, node.value[1][1]) == [("x", 2, 11, 2)]
+        assert repeated_keys(loader, node.value[0][1]) == []  # a scalar: no keys at all

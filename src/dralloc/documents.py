@@ -12,7 +12,8 @@ Also the two steps before any field is read, worded alike for every such file: `
 (the file's UTF-8 text, or a problem naming the file) and `yaml_documents` (the non-empty YAML
 documents, or a problem naming the line and column; a key written twice in one mapping is
 refused in go-yaml's words, as kube-scheduler's strict decoding and dralloc's manifest reader
-refuse it). This module sits beside `errors.py`,
+refuse it; `repeated_keys` finds them, for this reader and `api/io.py`'s manifest reader
+alike). This module sits beside `errors.py`,
 outside the layers, so any package may import it; it imports nothing of dralloc's but errors.
 """
 
@@ -60,29 +61,38 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _SafeLoader: Any = yaml.SafeLoader
 
 
+def repeated_keys(loader: Any, node: yaml.Node) -> list[tuple[str, int, int, int]]:
+    """Each key the mapping `node` sets again, as (key, line, column, line of the first),
+    1-based, its keys built by `loader` (any PyYAML constructor); none for a node that is not
+    a mapping. Call it before the constructor flattens merge keys (`<<`): a merged key that
+    the mapping sets again is an override, not a repetition (go-yaml accepts it too), and a
+    key that is itself a collection is never compared."""
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    first_lines: dict[object, int] = {}
+    repeated: list[tuple[str, int, int, int]] = []
+    for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+            continue
+        key = loader.construct_object(key_node)
+        mark = key_node.start_mark
+        if key in first_lines:
+            repeated.append((str(key), mark.line + 1, mark.column + 1, first_lines[key]))
+        else:
+            first_lines[key] = mark.line + 1
+    return repeated
+
+
 class _StrictKeysLoader(_SafeLoader):  # type: ignore[misc]
-    """PyYAML's safe loader noting each key written twice in one mapping as (line, column,
-    key, first line), 1-based; `yaml_documents` refuses the file when any is noted."""
+    """PyYAML's safe loader noting each key written twice in one mapping (`repeated_keys`);
+    `yaml_documents` refuses the file when any is noted."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self.repeated_keys: list[tuple[int, int, str, int]] = []
+        self.repeated_keys: list[tuple[str, int, int, int]] = []
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
-        # Before the constructor flattens merge keys (`<<`): a merged key that the mapping
-        # sets again is an override, not a repetition (go-yaml accepts it too).
-        first_lines: dict[object, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self.construct_object(key_node)
-            mark = key_node.start_mark
-            if key in first_lines:
-                self.repeated_keys.append(
-                    (mark.line + 1, mark.column + 1, str(key), first_lines[key])
-                )
-            else:
-                first_lines[key] = mark.line + 1
+        self.repeated_keys += repeated_keys(self, node)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -117,7 +127,7 @@ def yaml_documents(text: str, file: str, obj: str = "") -> list[object]:
                     f"line {line}, column {column}: invalid YAML: key {json.dumps(key)} "
                     f"already set in map (first set at line {first})",
                 )
-                for line, column, key, first in loader.repeated_keys
+                for key, line, column, first in loader.repeated_keys
             ]
         )
     return documents

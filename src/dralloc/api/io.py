@@ -94,6 +94,7 @@ from dralloc.api.schema import closest, load_schema
 from dralloc.api.schema import field_problems as schema_problems
 from dralloc.api.validation import validate
 from dralloc.api.workloads import WORKLOAD_KINDS, Workload, apply_workload_defaults
+from dralloc.documents import repeated_keys
 from dralloc.errors import InputError, Problem
 
 KubeObject: TypeAlias = (
@@ -226,9 +227,6 @@ class RepeatedField:
         return f"duplicate field {json.dumps(self.field)}"
 
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
 class _KubeLoader(_BaseLoader):  # type: ignore[misc]
     """YAML as Kubernetes reads it: timestamps stay strings (metav1.Time is a string). A key
     written twice in one mapping is noted in `repeated_keys` (the later value wins, as Go's
@@ -244,27 +242,11 @@ class _KubeLoader(_BaseLoader):  # type: ignore[misc]
         return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> Any:
-        # Before the constructor flattens merge keys (`<<`): a merged key that the mapping
-        # sets again is an override, not a repetition.
-        if isinstance(node, yaml.MappingNode):
-            first_lines: dict[Any, int] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
-                    continue
-                key = self.construct_object(key_node)
-                mark = key_node.start_mark
-                if key in first_lines:
-                    self.repeated_keys.append(
-                        RepeatedKey(
-                            str(key),
-                            mark.line + 1,
-                            mark.column + 1,
-                            first_lines[key],
-                            node is self._document_root,
-                        )
-                    )
-                else:
-                    first_lines[key] = mark.line + 1
+        at_root = node is self._document_root
+        self.repeated_keys += [
+            RepeatedKey(key, line, column, first, at_root)
+            for key, line, column, first in repeated_keys(self, node)
+        ]
         return super().construct_mapping(node, deep=deep)
 
 
