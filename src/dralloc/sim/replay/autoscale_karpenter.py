@@ -27,10 +27,10 @@ when to run and pushes ticks through the driver:
   drains them at `Deleting` (pods evicted and re-queued). A consolidation's nodes are deleted
   only once its replacement is initialized (`autoscaling/orchestration.py`); meanwhile
   Karpenter taints them (`Karpenter.marked_for_deletion`), and the loop cordons them in the
-  cluster (`fleet_node_cordoned`), uncordoning a node whose command was dropped. The
-  replay's GPU-sharing profile runs neither TaintToleration nor NodeUnschedulable, so its
-  scheduler may still place a pod there, evicted with the others (`sim.experiment`'s
-  profile would need NodeUnschedulable, and its alike-node key the cordon). Each eviction
+  cluster (`fleet_node_cordoned`), uncordoning a node whose command was dropped. Every
+  autoscaled replay's profile filters cordoned nodes first (`NodeUnschedulable`,
+  `build_simulation(node_unschedulable=True)`, the cordon in its alike-node key), so no new
+  pod lands there; an uncordon requeues the pods it rejected. Each eviction
   names its cause (`karpenter_cause` of the command's method, a spot notice, a registration
   timeout).
 - **The end.** With nothing left of the trace, the run goes on while the last loop decided
