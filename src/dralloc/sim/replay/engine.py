@@ -308,7 +308,7 @@ class _Replay:
             # An error (no rejecting plugin) says nothing about capacity: the next attempt
             # is run for real.
             waiting.rejectors = outcome.unschedulable_plugins
-            self.retries.rejected(waiting)
+            self.retries.rejected(waiting, outcome.node_statuses)
             waiting.error_at = None if waiting.rejectors else self.clock.time
             self._requeue(info, waiting.rejectors)
 
