@@ -116,6 +116,12 @@ CAPACITY_HEADER = (
     "capacity_cost_usd,used_cost_usd,fragmented_cost_usd,idle_cost_usd,"
     "usd_per_completed_gpu_hour"
 )
+EVICTION_HEADER = (
+    "evictions,evictions[Preemption],evictions[NodeRemoved],evictions[Consolidation],"
+    "evictions[Drift],evictions[Emptiness],evictions[Expiration],evictions[SpotInterruption],"
+    "evictions[CapacityBlockEnd],evictions[ScaleDown],evictions[StartupTimeout],"
+    "lost_gpu_hours,first_start_wait_p50_s,first_start_wait_p95_s"
+)
 SMALL_SYNTHETIC = "synthetic:pods=40,nodes=2,rate=0.05,median=600"
 
 
@@ -135,7 +141,11 @@ def test_replay_writes_a_row_per_run_a_timeseries_and_the_replay_plots(tmp_path:
     assert f"{SMALL_SYNTHETIC}: 40 pods (seed 1), 2 nodes x 8 GPUs (a100-80gb)" in result.stderr
     rows = list(csv.reader((out / "replay.csv").read_text().splitlines()))
     assert ",".join(rows[0]) == (
-        REPLAY_HEADER + ",gpu_hours[a100-80gb],cost_usd[a100-80gb]," + CAPACITY_HEADER
+        REPLAY_HEADER
+        + ",gpu_hours[a100-80gb],cost_usd[a100-80gb],"
+        + CAPACITY_HEADER
+        + ","
+        + EVICTION_HEADER
     )
     assert [r[:5] for r in rows[1:]] == [
         [SMALL_SYNTHETIC, "fgd", "1", "16", "40"],
@@ -149,6 +159,10 @@ def test_replay_writes_a_row_per_run_a_timeseries_and_the_replay_plots(tmp_path:
         assert hours > 0
         assert float(row[column["cost_usd"]]) == pytest.approx(2 * hours, abs=0.01)
         assert row[column["pending"]] == "0"
+        # A fixed fleet evicts nothing: the first start is the last, and no work is lost.
+        assert row[column["evictions"]] == row[column["evictions[NodeRemoved]"]] == "0"
+        assert row[column["lost_gpu_hours"]] == "0.000"
+        assert row[column["first_start_wait_p95_s"]] == row[column["wait_p95_s"]]
         # Capacity is charged whole: used + fragmented + idle, 16 GPUs over the makespan.
         provisioned = float(row[column["provisioned_gpu_hours"]])
         assert provisioned == pytest.approx(16 * float(row[column["makespan_s"]]) / 3600, 0.01)

@@ -83,6 +83,15 @@ def test_a_node_removed_evicts_its_pods(tmp_path: Path) -> None:
     )
     # a ran 300 s of its 1000, b its 100 s: 400 GPU-seconds.
     assert row["gpu_hours"] == f"{400 / 3600:.3f}"
+    # The 300 s a ran on n-0 are lost work, one eviction for a node that left.
+    assert (row["evictions"], row["evictions[NodeRemoved]"], row["evictions[Preemption]"]) == (
+        "1",
+        "1",
+        "0",
+    )
+    assert row["lost_gpu_hours"] == f"{300 / 3600:.3f}"
+    assert "evictions  lost GPU-h" in result.stdout
+    assert "evictions: runs of pods stopped before completing" in result.stdout
     series = _rows(tmp_path / "out" / "timeseries.csv")
     assert [r["capacity_gpus"] for r in series if r["time_s"] in ("299.0", "300.0")] == [
         "2.000",

@@ -57,6 +57,7 @@ def print_replay_tables(runs: Sequence[ReplayRun], prices: Mapping[str, float]) 
         seeds = group[0].runs
         queued = any(row.queues for row in group)
         scaled = any(r.autoscaling is not None for r in runs if r.spec.workload == workload)
+        evicting = any(r.summary.evictions_total for r in runs if r.spec.workload == workload)
         headers = (
             "policy",
             *(("queues",) if queued else ()),
@@ -67,13 +68,14 @@ def print_replay_tables(runs: Sequence[ReplayRun], prices: Mapping[str, float]) 
             "capacity USD",
             "USD/GPU-h",
             "pending",
+            *(("evictions", "lost GPU-h") if evicting else ()),
             *(("Jain", "stuck", "preempted", "frag %") if queued else ()),
             *(("billed USD", "ups", "downs") if scaled else ()),
         )
         table = TextTable(
             [Column(h, "left" if h == "policy" else "right") for h in headers],
             title=workload,
-            caption=_replay_caption(seeds, scaled, queued),
+            caption=_replay_caption(seeds, scaled, queued, evicting),
         )
         for row in group:
             p50, p95 = (
@@ -89,6 +91,7 @@ def print_replay_tables(runs: Sequence[ReplayRun], prices: Mapping[str, float]) 
                 _compact(row.capacity.provisioned),
                 "-" if (rate := row.capacity.per_completed_gpu_hour) is None else f"{rate:.2f}",
                 f"{row.pending:g}",
+                *(_eviction_cells(runs, workload, row.policy, row.queues) if evicting else ()),
                 *(
                     (
                         "-" if row.jain is None else f"{row.jain:.3f}",
@@ -111,7 +114,7 @@ def _fragmented_pct(row: ReplayPolicySummary) -> str:
     return f"{100 * row.capacity.fragmented / total:.1f}"
 
 
-def _replay_caption(seeds: int, scaled: bool, queued: bool = False) -> str:
+def _replay_caption(seeds: int, scaled: bool, queued: bool = False, evicting: bool = False) -> str:
     """What the replay table's figures are, the two costs above all: the capacity's (GPU
     prices) and, with an autoscaled fleet, the bill (node prices)."""
     waits = "job waits (arrival to every pod running)" if queued else "waits"
@@ -124,7 +127,31 @@ def _replay_caption(seeds: int, scaled: bool, queued: bool = False) -> str:
         caption += "; frag %: the capacity's fragmented share, as report.html's"
     if scaled:
         caption += "; billed USD: the fleet's node-hours at its shapes' node prices (--autoscaling)"
+    if evicting:
+        caption += (
+            "; evictions: runs of pods stopped before completing; lost GPU-h: the GPU time "
+            "they held (replay.csv has them by cause)"
+        )
     return caption
+
+
+def _eviction_cells(
+    runs: Sequence[ReplayRun], workload: str, policy: str, queues: str
+) -> list[str]:
+    """The evictions and the GPU-hours they lost: medians over the row's seeds."""
+    from statistics import median
+
+    summaries = [
+        run.summary
+        for run in runs
+        if run.spec.workload == workload and run.spec.policy == policy and run.spec.queues == queues
+    ]
+    if not summaries:
+        return ["-", "-"]
+    return [
+        f"{median(s.evictions_total for s in summaries):g}",
+        f"{median(s.lost_gpu_hours for s in summaries):,.1f}",
+    ]
 
 
 def _fleet_cells(runs: Sequence[ReplayRun], workload: str, policy: str, queues: str) -> list[str]:

@@ -29,6 +29,8 @@ gang and rack counts). Runs with an autoscaled fleet (`RunSpec.autoscaling`, a
 USD billed at the shapes' node-hour prices (in total and per capacity type), scale-ups,
 scale-downs, failed scale-ups, loops, then evictions, interruptions, disruptions by method,
 pods upstream would not provision for and the predictor's figures (`sim.fleet_columns`).
+Every replay.csv ends with the evictions (`EVICTION_COLUMNS`): runs stopped before completing,
+in total and by cause, the GPU-hours they lost and the p50/p95 wait to a pod's first start.
 
 The summaries over seeds are `sim.summaries`. Every file is written through a temporary file
 renamed into place.
@@ -59,6 +61,7 @@ from dralloc.sim.replay import (
     replay,
 )
 from dralloc.sim.replay.autoscaled import AutoscalingSummary, ReplayAutoscaling
+from dralloc.sim.replay.evictions import EvictionCause
 from dralloc.sim.runner import RunProgress, run_all
 from dralloc.sim.traces import (
     NodeEvent,
@@ -353,6 +356,7 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
             else ()
         ),
         *fleet.header(),
+        *EVICTION_COLUMNS,
     ]
     rows = [header]
     for run in runs:
@@ -383,9 +387,31 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
                 _number(capacity.per_completed_gpu_hour, 4),
                 *(_queue_columns(run) if queued else ()),
                 *fleet.cells(run.autoscaling),
+                *_eviction_cells(s),
             ]
         )
     return rows
+
+
+EVICTION_COLUMNS = (
+    "evictions",
+    *(f"evictions[{cause}]" for cause in EvictionCause),
+    "lost_gpu_hours",
+    "first_start_wait_p50_s",
+    "first_start_wait_p95_s",
+)
+"""replay.csv's last columns, in every mode: runs stopped before completing (in total and per
+`EvictionCause`, in its order, zeros included), the GPU-hours they lost, and the wait from
+arrival to a pod's first start (`ReplaySummary`), which evictions leave out."""
+
+
+def _eviction_cells(s: ReplaySummary) -> list[str]:
+    return [
+        str(s.evictions_total),
+        *(str(s.evictions.get(str(cause), 0)) for cause in EvictionCause),
+        _number(s.lost_gpu_hours, 3),
+        *(_number(v) for v in (s.first_start_wait_p50, s.first_start_wait_p95)),
+    ]
 
 
 def _queue_columns(run: ReplayRun) -> list[str]:
