@@ -32,11 +32,13 @@ Design:
   When a requeued pod is popped and none of the nodes that gained capacity since its last
   rejection passes the profile's own PreFilter and Filter plugins now, a cycle would reject
   it again: it goes back with its rejecting plugins, and the queue sees an attempt, a new
-  timestamp and a longer backoff, as after a cycle. Pods of one shape share one answer per
-  node generation. Placements are those of a run without the shortcut; the rejecting
-  plugins are those of the previous cycle and those rejecting the nodes that gained room
-  (`retries.py` says when a full cycle would still name others, which only changes which
-  later events requeue the pod); a test compares the two.
+  timestamp and a longer backoff, as after a cycle. The rejecting plugins are those a
+  cycle would name: each node's rejecting plugin, kept per pod shape and node generation
+  (learned from the failed cycle's own per-node statuses, kept current as nodes gain room,
+  lose it, join, publish their devices later, are cordoned or leave), so the same events
+  requeue the pod and the retries counted equal those of a run without the shortcut, as do
+  the placements (`retries.py` says what changes when some Filter plugin is not node-local);
+  tests compare the two, on static clusters and on autoscaled fleets.
 
 Modules: `engine` (the loop), `virtualtime` (clock and heap), `cluster` (`ReplayCluster`: pods
 and nodes coming and going, what the admission and the fleet driver call), `retries`,

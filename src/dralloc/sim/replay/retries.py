@@ -14,13 +14,14 @@ the retries counted equal those of the plain path. Where every Filter plugin is 
 per pod shape, which plugin rejects each node of the cycle's snapshot at which generation,
 and how many nodes each plugin rejects:
 
-- learned from a cycle's own per-node statuses (`rejected(waiting, outcome)`, free) or,
-  for a shape no cycle has told about, by filtering every node once;
+- learned from a failed cycle's own per-node statuses (`rejected(waiting, node_statuses)`,
+  free) or, for a shape no cycle has told about, by filtering every node once;
 - kept current from the snapshot's journal of changed nodes (a node that gained room, lost
-  it, joined with its devices or got them later); a node added or removed makes the
-  snapshot a new list, and the shape's record is then checked against every node's
-  generation. Only nodes whose generation moved are filtered again, and the verdicts of one
-  (shape, node, generation) serve every pod of the shape.
+  it, joined with its devices or got them later); a node added, removed or replaced (a
+  cordon: `node_updated`) makes the snapshot a new list, and the shape's record is then
+  checked against every node's generation. Only nodes whose generation moved are
+  filtered again, and the verdicts of one (shape, node, generation) serve every pod of
+  the shape.
 
 Where some Filter plugin is not node-local, only the nodes that gained room since the pod's
 last rejection are filtered, and the plugins named are those of the last rejection plus
@@ -28,7 +29,7 @@ those rejecting these nodes: one retry more or fewer than the plain path in rare
 (a plugin that rejects no node any more is kept; a plugin earlier in Filter order that now
 rejects a node that lost room is not added). Placements are those of the plain path
 (`ReplayOptions(skip_hopeless_retries=False)`) either way; tests/sim/test_replay_retries.py
-checks placements and counts.
+checks placements and counts, on static clusters and on autoscaled fleets.
 
 Bounded: one record per pod shape over the snapshot's nodes (shapes x nodes entries).
 """
@@ -97,8 +98,9 @@ class _ShapeRejections:
 
 
 class HopelessRetries:
-    """`gained_room(node)` on every cluster event; `rejected(waiting, outcome)` after a cycle
-    rejected a pod; `rejectors_now(waiting, pod)` before a retry."""
+    """`gained_room(node)` on every cluster event, `node_updated()` when a Node is replaced
+    without one; `rejected(waiting, node_statuses)` after a cycle rejected a pod;
+    `rejectors_now(waiting, pod)` before a retry."""
 
     def __init__(self, cache: SchedulerCache, framework: Framework) -> None:
         self.cache = cache
