@@ -92,6 +92,9 @@ def test_a_node_removed_evicts_its_pods(tmp_path: Path) -> None:
     assert row["lost_gpu_hours"] == f"{300 / 3600:.3f}"
     assert "evictions  lost GPU-h" in result.stdout
     assert "evictions: runs of pods stopped before completing" in result.stdout
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "Evictions, runs of pods stopped before completing" in report
+    assert "packing 1 (NodeRemoved 1), 0.1 GPU-h lost" in report
     series = _rows(tmp_path / "out" / "timeseries.csv")
     assert [r["capacity_gpus"] for r in series if r["time_s"] in ("299.0", "300.0")] == [
         "2.000",

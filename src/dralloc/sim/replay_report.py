@@ -472,6 +472,31 @@ def _queue_bars(runs: Sequence[ReplayRun]) -> go.Figure:
     return figure
 
 
+def _evictions_line(runs: Sequence[ReplayRun]) -> str:
+    """Per policy, the runs of pods stopped before completing and the GPU-hours they held
+    (medians over seeds), with the causes: what a short wait may have cost in lost work."""
+    from statistics import median
+
+    parts = []
+    for label in _labels(runs):
+        mine = [r.summary for r in runs if _label(r) == label]
+        causes = {
+            cause: median(s.evictions.get(cause, 0) for s in mine)
+            for cause in dict.fromkeys(c for s in mine for c in s.evictions)
+        }
+        named = ", ".join(f"{cause} {n:g}" for cause, n in causes.items() if n)
+        lost = median(s.lost_gpu_hours for s in mine)
+        parts.append(
+            f"{html.escape(label)} {median(s.evictions_total for s in mine):g}"
+            + (f" ({html.escape(named)})" if named else "")
+            + f", {lost:,.1f} GPU-h lost"
+        )
+    return (
+        "<p class='note'>Evictions, runs of pods stopped before completing (median over seeds; "
+        f"replay.csv has every run's): {'; '.join(parts)}.</p>"
+    )
+
+
 def write_replay_report(
     path: Path,
     runs: Sequence[ReplayRun],
@@ -494,6 +519,8 @@ def write_replay_report(
         if notes:
             items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
             section.append(f"<ul class='note'>{items}</ul>")
+        if any(r.summary.evictions_total for r in group):
+            section.append(_evictions_line(group))
         section += [
             figure_html(
                 _cost_figure(rows),
