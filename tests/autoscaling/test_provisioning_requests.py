@@ -141,7 +141,7 @@ metadata: {name: x}
         "requests.yaml: ProvisioningRequest default/train: spec.podSets[1].extra: unknown field",
         "requests.yaml: ProvisioningRequest default/train: spec.provisioningClassName: "
         'must be a DNS subdomain of at most 253 characters, got "Check_Capacity"',
-        "requests.yaml: document 3: kind: expected ProvisioningRequest, CapacityBuffer, "
+        "requests.yaml: document 4: kind: expected ProvisioningRequest, CapacityBuffer, "
         'PodTemplate or ResourceClaimTemplate, got "ConfigMap"',
     ]
 

@@ -19,7 +19,11 @@ referenced PodTemplate must be among the objects read (or passed in), and a requ
 `dralloc.io/consumed-by` annotation (the replayed pods that consume it) lists pod names, each
 named by one request only. A PodTemplate's
 `template` is validated as the Pod it would make, by `dralloc.api`'s decoder, its problems
-re-pointed at `template.` paths. Decoding is strict: an unknown field is an error.
+re-pointed at `template.` paths. Decoding is strict: an unknown field is an error. A second
+object of one kind, namespace and name is refused (kube-apiserver's AlreadyExists), documents
+counted from 1. For a replay (`load_autoscaling_objects`) a `scalableRef` buffer is refused;
+a request of a class cluster-autoscaler does not serve is kept, as upstream ignores it, and
+`AutoscalingObjects.warnings_for` says so and names requests no autoscaler of the mode serves.
 """
 
 from __future__ import annotations
@@ -35,28 +39,53 @@ from dralloc.api.resource import ResourceClaimTemplate
 from dralloc.api.workloads import PodTemplateSpec
 from dralloc.autoscaling import capacitybuffer, provisioningrequest
 from dralloc.autoscaling.capacitybuffer import CapacityBuffer, ScalableTarget
+from dralloc.autoscaling.config import Mode
 from dralloc.autoscaling.fields import FieldReader
 from dralloc.autoscaling.provisioningrequest import (
     CONSUMED_BY_ANNOTATION,
     Condition,
     ConditionType,
     PodSet,
+    ProvisioningClass,
     ProvisioningRequest,
 )
 from dralloc.documents import read_text, show, yaml_documents
 from dralloc.errors import InputError, Problem
 
+_KINDS = ("PodTemplate", "ResourceClaimTemplate", provisioningrequest.KIND, capacitybuffer.KIND)
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 @dataclass(frozen=True)
 class AutoscalingObjects:
-    """What one or more manifests held. Templates are keyed `namespace/name`."""
+    """What one or more manifests held. Templates are keyed `namespace/name`. `file` names
+    the manifest in `warnings` (lines for stderr: objects read that will never be acted on,
+    such as a ProvisioningRequest of a class cluster-autoscaler does not serve)."""
 
     provisioning_requests: tuple[ProvisioningRequest, ...] = ()
     capacity_buffers: tuple[CapacityBuffer, ...] = ()
     pod_templates: Mapping[str, PodTemplateSpec] = field(default_factory=dict)
     claim_templates: Mapping[str, ResourceClaimTemplate] = field(default_factory=dict)
+    file: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def warnings_for(self, mode: Mode, *, serve_requests: bool) -> tuple[str, ...]:
+        """`warnings`, then one line if the autoscaler of `mode` will serve none of the
+        ProvisioningRequests: Karpenter serves none upstream, and cluster-autoscaler only
+        with `enableProvisioningRequests` (`serve_requests`)."""
+        served = [r for r in self.provisioning_requests if r.provisioning_class is not None]
+        if not served:
+            return self.warnings
+        if mode is Mode.CLUSTER_AUTOSCALER and serve_requests:
+            return self.warnings
+        why = {
+            Mode.KARPENTER: "Karpenter does not serve ProvisioningRequests",
+            Mode.CLUSTER_AUTOSCALER: "options.enableProvisioningRequests is off",
+        }.get(mode, f"mode {mode} has no autoscaler to serve them")
+        names = ", ".join(r.key for r in served)
+        plural = "s" * (len(served) != 1)
+        line = f"{self.file}: ProvisioningRequest{plural} {names} never served: {why}"
+        return (*self.warnings, line)
 
 
 def _subdomain(reader: FieldReader, raw: object, path: str) -> str:
@@ -258,7 +287,11 @@ def _consumed_by(reader: FieldReader, raw: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _capacity_buffer(
-    raw: dict[str, Any], file: str, templates: Mapping[str, PodTemplateSpec], invalid: set[str]
+    raw: dict[str, Any],
+    file: str,
+    templates: Mapping[str, PodTemplateSpec],
+    invalid: set[str],
+    scalable_refs: bool,
 ) -> tuple[CapacityBuffer | None, list[Problem]]:
     reader, top, namespace, name = _custom_resource(raw, file, capacitybuffer.API_VERSION)
     spec = reader.mapping(top.get("spec"), "spec", capacitybuffer.SPEC_FIELDS)
@@ -290,6 +323,12 @@ def _capacity_buffer(
             if value is None and ref.get(key) is None:
                 reader.report(f"spec.scalableRef.{key}", "required")
         target = ScalableTarget(api_group, target_kind or "", target_name or "")
+        if not scalable_refs:
+            reader.report(
+                "spec.scalableRef",
+                "a replay has no Deployment, StatefulSet or other scalable object to size the "
+                "buffer from, so it would hold nothing; use podTemplateRef with replicas",
+            )
     if "podTemplateRef" in spec and "scalableRef" in spec:
         reader.report("spec", "You must define either PodTemplateRef or ScalableRef, but not both")
     elif "podTemplateRef" not in spec and "scalableRef" not in spec:
@@ -324,28 +363,58 @@ def _flatten(documents: list[Any]) -> list[Any]:
     return out
 
 
+def _unserved_class(file: str, request: ProvisioningRequest) -> str:
+    served = " and ".join(str(c) for c in ProvisioningClass)
+    return (
+        f"{file}: ProvisioningRequest {request.key}: spec.provisioningClassName: "
+        f"{request.class_name} is not a class cluster-autoscaler serves ({served}): "
+        "it is ignored, never served"
+    )
+
+
 def parse_autoscaling_objects(
     documents: list[Any],
     file: str,
     *,
     pod_templates: Mapping[str, PodTemplateSpec] | None = None,
     claim_templates: Mapping[str, ResourceClaimTemplate] | None = None,
+    scalable_refs: bool = True,
 ) -> AutoscalingObjects:
     """The ProvisioningRequests, CapacityBuffers, PodTemplates and ResourceClaimTemplates
-    of decoded documents; `pod_templates` / `claim_templates` (keyed `namespace/name`) are
-    ones read elsewhere that references may name. InputError lists every problem."""
+    of decoded documents (numbered from 1 in problems); `pod_templates` / `claim_templates`
+    (keyed `namespace/name`) are ones read elsewhere that references may name. A second
+    object of a kind, namespace and name already read is refused. `scalable_refs` off
+    refuses `scalableRef` buffers (a replay has nothing for them to follow). A request of a
+    class cluster-autoscaler does not serve is kept (upstream ignores it) with a warning.
+    InputError lists every problem."""
     problems: list[Problem] = []
     invalid: set[str] = set()  # PodTemplates read but refused: references to them say so
     templates: dict[str, PodTemplateSpec] = dict(pod_templates or {})
     claims: dict[str, ResourceClaimTemplate] = dict(claim_templates or {})
     items = _flatten(documents)
     later: list[tuple[int, dict[str, Any]]] = []
-    for index, raw in enumerate(items):
+    read_at: dict[tuple[str, str, str], int] = {}  # (kind, namespace, name) -> its document
+    for index, raw in enumerate(items, start=1):
         where = f"document {index}"
         if not isinstance(raw, dict):
             problems.append(Problem(file, where, "", f"expected an object, got {show(raw)}"))
             continue
         kind = raw.get("kind")
+        identity = _identity(raw)
+        if identity[2] and kind in _KINDS:
+            earlier = read_at.setdefault(identity, index)
+            if earlier != index:
+                # kube-apiserver answers a second create of a name with AlreadyExists.
+                problems.append(
+                    Problem(
+                        file,
+                        where,
+                        "metadata.name",
+                        f"{identity[0]} {identity[1]}/{identity[2]} already exists (document "
+                        f"{earlier}): names are unique per kind and namespace",
+                    )
+                )
+                continue
         if kind == "PodTemplate":
             found = _pod_template(raw, file, index, problems)
             if found is not None:
@@ -373,6 +442,7 @@ def parse_autoscaling_objects(
             )
     requests: list[ProvisioningRequest] = []
     buffers: list[CapacityBuffer] = []
+    warnings: list[str] = []
     consumers: dict[str, str] = {}  # namespace/pod -> the request naming it first
     for _, raw in later:
         if raw.get("kind") == provisioningrequest.KIND:
@@ -380,6 +450,8 @@ def parse_autoscaling_objects(
             problems.extend(found_problems)
             if request is not None:
                 requests.append(request)
+                if request.provisioning_class is None:
+                    warnings.append(_unserved_class(file, request))
                 for pod in request.consumed_by:
                     first = consumers.setdefault(f"{request.namespace}/{pod}", request.name)
                     if first != request.name:
@@ -392,13 +464,15 @@ def parse_autoscaling_objects(
                             )
                         )
         else:
-            buffer, found_problems = _capacity_buffer(raw, file, templates, invalid)
+            buffer, found_problems = _capacity_buffer(raw, file, templates, invalid, scalable_refs)
             problems.extend(found_problems)
             if buffer is not None:
                 buffers.append(buffer)
     if problems:
         raise InputError(problems)
-    return AutoscalingObjects(tuple(requests), tuple(buffers), templates, claims)
+    return AutoscalingObjects(
+        tuple(requests), tuple(buffers), templates, claims, file, tuple(warnings)
+    )
 
 
 def parse_autoscaling_objects_text(
@@ -407,14 +481,21 @@ def parse_autoscaling_objects_text(
     *,
     pod_templates: Mapping[str, PodTemplateSpec] | None = None,
     claim_templates: Mapping[str, ResourceClaimTemplate] | None = None,
+    scalable_refs: bool = True,
 ) -> AutoscalingObjects:
     """`parse_autoscaling_objects` of YAML text; `file` names it in problems."""
     documents = yaml_documents(text, file)
     return parse_autoscaling_objects(
-        documents, file, pod_templates=pod_templates, claim_templates=claim_templates
+        documents,
+        file,
+        pod_templates=pod_templates,
+        claim_templates=claim_templates,
+        scalable_refs=scalable_refs,
     )
 
 
-def load_autoscaling_objects(path: str) -> AutoscalingObjects:
-    """Read ProvisioningRequests, CapacityBuffers and their templates from a YAML file."""
-    return parse_autoscaling_objects_text(read_text(path), path)
+def load_autoscaling_objects(path: str, *, scalable_refs: bool = False) -> AutoscalingObjects:
+    """Read ProvisioningRequests, CapacityBuffers and their templates from a YAML file for a
+    replay: `scalableRef` buffers are refused unless `scalable_refs` (nothing in a replay is
+    a scalable object for them to follow)."""
+    return parse_autoscaling_objects_text(read_text(path), path, scalable_refs=scalable_refs)
