@@ -386,7 +386,7 @@ def _replay_rows(runs: Sequence[ReplayRun], prices: Mapping[str, float]) -> list
                 *(_number(v, 2) for v in (capacity.fragmented, capacity.idle)),
                 _number(capacity.per_completed_gpu_hour, 4),
                 *(_queue_columns(run) if queued else ()),
-                *fleet.cells(run.autoscaling),
+                *fleet.cells(run.autoscaling, s.evicted_pods),
                 *_eviction_cells(s),
             ]
         )

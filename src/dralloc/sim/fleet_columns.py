@@ -5,7 +5,8 @@ The fixed columns come first, in the order replay.csv has always had them
 (`AUTOSCALING_COLUMNS`, then `billed_usd[<capacity type>]`), and the later ones after them,
 so a reader indexing the older columns keeps working:
 
-* `evicted_pods` (pods evicted from leaving nodes and re-queued), `interruptions` (spot
+* `evicted_pods` (distinct pods evicted at least once, `ReplaySummary.evicted_pods`, when
+  the caller gives it; else the fleet's count of evictions), `interruptions` (spot
   notices), `upstream_unsupported_pods` (pods Karpenter v1.14 would not have provisioned
   for, §5.3), then `disrupted_by_method[<method>]` and `upstream_unsupported_pods[<reason>]`
   for every method and reason some run of the file has;
@@ -113,7 +114,9 @@ class FleetColumns:
             *(f"prediction.forecast_mae[{c}]" for c in self.classes),
         ]
 
-    def cells(self, summary: AutoscalingSummary | None) -> list[str]:
+    def cells(
+        self, summary: AutoscalingSummary | None, evicted_pods: int | None = None
+    ) -> list[str]:
         if not self.scaled:
             return []
         if summary is None:
@@ -127,7 +130,8 @@ class FleetColumns:
             *(str(n) for n in (summary.scale_ups, summary.scale_downs, summary.failed_scale_ups)),
             str(summary.loops),
             *(_number(summary.billed_usd.get(t), 2) for t in self.capacity_types),
-            *(str(summary.evicted_pods), str(summary.interruptions)),
+            str(summary.evicted_pods if evicted_pods is None else evicted_pods),
+            str(summary.interruptions),
             str(sum(summary.upstream_unsupported_pods.values())),
             *(str(summary.disrupted_by_method.get(m, 0)) for m in self.methods),
             *(str(summary.upstream_unsupported_pods.get(r, 0)) for r in self.reasons),
