@@ -108,8 +108,8 @@ class ReplayAutoscaling:
     `keep_trace_nodes`: the trace's own nodes stay as a static part of the cluster (default:
     the fleet replaces them). `remember_quiet_loops`: skip loops that cannot decide anything
     new (off only to check that this changes nothing). `objects`: manifests read by
-    `load_autoscaling_objects`; their CapacityBuffers (`podTemplateRef` ones: a `scalableRef`
-    has no target in a replay and holds nothing) hold their chunks for the whole run, beside
+    `load_autoscaling_objects`; their CapacityBuffers (`podTemplateRef` ones: the loader refuses a
+    `scalableRef`, which has no target in a replay) hold their chunks for the whole run, beside
     the predictor's buffers, in cluster-autoscaler and karpenter modes; their
     ProvisioningRequests are served in cluster-autoscaler mode with
     `enableProvisioningRequests` (`replay.autoscale_provreq`). Their ResourceClaims must ask
