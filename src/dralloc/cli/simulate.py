@@ -79,6 +79,7 @@ from dralloc.cli.simulate_output import (
     fail,
     fgd_writers,
     parse_shard_option,
+    print_written,
     replay_writers,
 )
 from dralloc.errors import InputError
@@ -578,10 +579,7 @@ def _fgd(
     runs, paths = _run_and_write(
         console, output, "fgd", specs, prices, run_campaign, fgd_writers, jobs
     )
-    if output.shard is None:
-        print_fgd_table(runs, prices)
-    for path in paths:
-        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    print_written(console, output, paths, lambda: print_fgd_table(runs, prices))
 
 
 def _run_and_write(
@@ -709,10 +707,7 @@ def _replay(
     runs, paths = _run_and_write(
         console, output, "replay", specs, prices, run_replay_campaign, replay_writers, jobs
     )
-    if output.shard is None:
-        print_replay_tables(runs, prices)
-    for path in paths:
-        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    print_written(console, output, paths, lambda: print_replay_tables(runs, prices))
 
 
 def _count_events(events: tuple[NodeEvent, ...]) -> str:

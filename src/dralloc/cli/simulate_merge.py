@@ -19,6 +19,7 @@ from dralloc.cli.simulate_output import (
     Output,
     fail,
     fgd_writers,
+    print_written,
     refuse_inputs_as_out,
     replay_writers,
 )
@@ -97,11 +98,9 @@ def merge_command(
     if merged.mode == "fgd":
         curves = [run for run in merged.runs if isinstance(run, RunCurves)]
         paths = output.write(fgd_writers(curves, prices, provenance))
-        print_fgd_table(curves, prices)
+        print_written(console, output, paths, lambda: print_fgd_table(curves, prices))
     else:
         replays = [run for run in merged.runs if isinstance(run, ReplayRun)]
         paths = output.write(replay_writers(replays, prices, provenance))
-        print_replay_tables(replays, prices)
-    for path in paths:
-        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+        print_written(console, output, paths, lambda: print_replay_tables(replays, prices))
     raise typer.Exit(EXIT_OK)

@@ -20,6 +20,8 @@ from dralloc.errors import InputError, Problem
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from rich.console import Console
+
     from dralloc.sim.campaign import ReplayRun, RunCurves, RunSpec
     from dralloc.sim.provenance import Provenance, TraceSource
     from dralloc.sim.shards import Shard, ShardManifest
@@ -34,6 +36,7 @@ __all__ = [
     "fail",
     "fgd_writers",
     "parse_shard_option",
+    "print_written",
     "refuse_inputs_as_out",
     "replay_writers",
     "write_failed",
@@ -246,6 +249,17 @@ def refuse_inputs_as_out(out: Path, inputs: Sequence[Path]) -> None:
                 f"--out {out}: is the shard folder {directory} the merge reads; "
                 "choose another folder"
             )
+
+
+def print_written(
+    console: Console, output: Output, paths: Sequence[Path], table: Callable[[], None]
+) -> None:
+    """The campaign's summary table (`table`; not for a shard, whose runs are a part of the
+    campaign), then a line per file written."""
+    if output.shard is None:
+        table()
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 def write_failed(directory: Path, err: OSError) -> typer.Exit:
