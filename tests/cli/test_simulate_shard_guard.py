@@ -6,12 +6,17 @@ their files, not by the paths typed, and a disagreement names the field that dif
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from dralloc.cli.main import app
+from dralloc.errors import InputError
+from dralloc.sim.campaign import RunSpec
+from dralloc.sim.provenance import TraceFile, TraceSource
+from dralloc.sim.shards import ShardManifest, campaign_digest, merge_shards, write_shard
 
 NODES = "sn,cpu_milli,memory_mib,gpu,model\nn-0,32000,131072,2,T4\nn-1,64000,262144,8,G2\n"
 POD_HEADER = (
@@ -137,5 +142,47 @@ def test_shards_are_one_campaign_by_file_content_not_path(
     code, said = _invoke("simulate", "merge", "s1", "p2", "--out", "merged")
     assert code == 2
     assert said == (
-        "p2: shard 2/2 is of another campaign than s1's (they differ in: runs' policy)\n"
+        "p2: shard 2/2 is of another campaign than s1's (they differ in: policies (--policy))\n"
+    )
+
+
+def _manifest(spec: RunSpec, autoscaling_sha: str = "a" * 64) -> ShardManifest:
+    traces = (
+        TraceSource(spec.workload),
+        TraceSource(
+            f"--autoscaling {spec.autoscaling}", (TraceFile(spec.autoscaling, autoscaling_sha),)
+        ),
+    )
+    specs = (spec,)
+    return ShardManifest(
+        campaign=campaign_digest("replay", specs, {}, traces, "0.1.0"),
+        mode="replay",
+        version="0.1.0",
+        shard=2,
+        shards=2,
+        runs=(),
+        specs=specs,
+        prices={},
+        traces=traces,
+        seeds=(spec.seed,),
+        command=(),
+    )
+
+
+def test_the_autoscaling_file_counts_by_its_bytes_and_a_refusal_names_the_seeds(
+    tmp_path: Path,
+) -> None:
+    spec = RunSpec("synthetic:pods=10", "fgd", 1, autoscaling="./ca.yaml")
+    here = _manifest(spec)
+    there = _manifest(dataclasses.replace(spec, autoscaling="/mnt/config/ca.yaml"))
+    assert here.campaign == there.campaign
+    assert _manifest(spec, "b" * 64).campaign != here.campaign
+
+    write_shard(tmp_path / "a", here, [])
+    write_shard(tmp_path / "b", _manifest(dataclasses.replace(spec, seed=2)), [])
+    with pytest.raises(InputError) as refused:
+        merge_shards([tmp_path / "a", tmp_path / "b"])
+    assert str(refused.value) == (
+        f"{tmp_path / 'b'}: shard 2/2 is of another campaign than {tmp_path / 'a'}'s "
+        "(they differ in: seeds (--seeds))"
     )

@@ -17,7 +17,8 @@ A shard folder holds what `merge` needs to write the CSVs and report one unshard
   `ShardManifest`: the mode, every spec of the whole campaign, the prices, the trace files and
   their SHA-256, the seeds, the command (without `--shard` and `--out`), dralloc's version,
   K, N and the indices of this shard's runs. `campaign` is a digest of what decides the
-  results (mode, specs, prices, trace files, version); shards agree on it or are refused.
+  results (mode, specs, prices, trace files, version), files by their SHA-256 and never by
+  the path typed; shards agree on it or are refused, naming what differs (seeds, policies).
 
 `merge_shards` reads the folders back and checks them: every folder a finished shard, one
 campaign, each K of 1..N exactly once, every run present. Problems are an InputError naming
@@ -135,17 +136,18 @@ def campaign_digest(
     return hashlib.sha256(msgspec.msgpack.encode(identity)).hexdigest()
 
 
-SPEC_FIELDS = (
-    "workload",
-    "policy",
-    "seed",
-    "node_events",
-    "queues",
-    "autoscaling",
-    "autoscaling_objects",
-)
-"""The `RunSpec` fields that decide a run's result, in `spec_identity`'s order; `trace_dir`
-is not one (the trace files' SHA-256 stand for what was read from it)."""
+SPEC_FIELDS = {
+    "workload": "workloads (--trace)",
+    "policy": "policies (--policy)",
+    "seed": "seeds (--seeds)",
+    "node_events": "node events (--node-events)",
+    "queues": "queue policies (--queues)",
+    "autoscaling": "the --autoscaling file",
+    "autoscaling_objects": "the --autoscaling-objects file",
+}
+"""The `RunSpec` fields that decide a run's result, in `spec_identity`'s order, and what a
+refusal calls them; `trace_dir` is not one (the trace files' SHA-256 stand for what was read
+from it)."""
 
 
 def spec_identity(spec: RunSpec, files: dict[str, str]) -> tuple[object, ...]:
@@ -247,8 +249,7 @@ def _differences(first: ShardManifest, other: ShardManifest) -> list[str]:
         ours, theirs = _file_digests(first.traces), _file_digests(other.traces)
         for spec, twin in zip(first.specs, other.specs, strict=True):
             mine, yours = spec_identity(spec, ours), spec_identity(twin, theirs)
-            for name, a, b in zip(SPEC_FIELDS, mine, yours, strict=True):
-                label = f"runs' {name}"
+            for label, a, b in zip(SPEC_FIELDS.values(), mine, yours, strict=True):
                 if a != b and label not in found:
                     found.append(label)
     return found
