@@ -667,6 +667,11 @@ def _replay(
         fleet = replay_autoscaling(scaling_file, objects_file)
     except InputError as err:
         raise fail(str(err)) from err
+    if fleet is not None and fleet.objects is not None:
+        # Requests no autoscaler of the mode serves are kept, never served: said once.
+        serve = fleet.config.options.enable_provisioning_requests
+        for line in fleet.objects.warnings_for(fleet.config.mode, serve_requests=serve):
+            console.print(line, highlight=False, soft_wrap=True)
     notes: dict[str, tuple[str, ...]] = {}
     known: set[str] = set()
     for workload in workloads:
