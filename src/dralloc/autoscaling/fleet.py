@@ -72,6 +72,8 @@ class Fleet:
     seed: int
     _nodes: list[FleetNode] = field(default_factory=list)
     _next_index: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # The nodes not retired yet, by name, in request order (dicts keep insertion order).
+    _live: dict[str, FleetNode] = field(default_factory=dict)
 
     def group(self, name: str) -> NodeGroup:
         for group in self.config.node_groups:
@@ -106,7 +108,9 @@ class Fleet:
             lifecycle.delete(max(block[1], at))
         options = self.config.options
         billing = Billing(price, options.billing_start, options.minimum_billed_seconds)
-        self._nodes.append(FleetNode(lifecycle, group.name, group.capacity_type, billing))
+        node = FleetNode(lifecycle, group.name, group.capacity_type, billing)
+        self._nodes.append(node)
+        self._live[node.name] = node
         return lifecycle
 
     def request(self, group_name: str, at: float) -> NodeLifecycle:
@@ -144,6 +148,16 @@ class Fleet:
     def nodes(self, group: str | None = None) -> list[FleetNode]:
         """The fleet's nodes in request order (of one group when `group` is given)."""
         return [n for n in self._nodes if group is None or n.group == group]
+
+    def live_nodes(self) -> list[FleetNode]:
+        """The nodes not `retire`d yet, in request order: what an owner that walks the fleet at
+        every step still needs to look at."""
+        return list(self._live.values())
+
+    def retire(self, name: str) -> None:
+        """The owner is done with node `name` (gone, its every phase handled): it leaves
+        `live_nodes` and stays in `nodes` and the bills."""
+        self._live.pop(name, None)
 
     def count(self, group: str, at: float) -> int:
         """Nodes of `group` that count toward its size at `at`: requested, not failed, not gone

@@ -115,7 +115,10 @@ class ReplayAutoscaling:
     `enableProvisioningRequests` (`replay.autoscale_provreq`). Their ResourceClaims must ask
     the replay's device class (`gpu-fractional.dralloc.io`) to land anywhere.
     `job_owners`: the autoscaler sees every trace pod owned by a Job (module docstring);
-    off, trace pods have no owner and cluster-autoscaler removes only empty nodes."""
+    off, trace pods have no owner and cluster-autoscaler removes only empty nodes.
+    `walk_live_nodes_only`: each loop looks only at the fleet's nodes not gone yet
+    (`Fleet.live_nodes`) for phases to push and timers, instead of every node ever requested
+    (off only to check that this changes nothing)."""
 
     config: AutoscalingConfig
     catalog: Catalog
@@ -123,6 +126,7 @@ class ReplayAutoscaling:
     remember_quiet_loops: bool = True
     objects: AutoscalingObjects | None = None
     job_owners: bool = True
+    walk_live_nodes_only: bool = True
 
 
 class FleetCluster(Protocol):
@@ -161,6 +165,7 @@ class FleetDriver:
     ) -> None:
         self.config = autoscaling.config
         self.remember = autoscaling.remember_quiet_loops
+        self.live_only = autoscaling.walk_live_nodes_only
         self.engine = engine
         self.shapes = shapes
         self.fleet = Fleet(self.config, seed=seed)
@@ -304,13 +309,23 @@ class FleetDriver:
 
     def push_new(self, now: float = 0.0) -> None:
         """Push every fleet node's phases not pushed yet, and a tick at each timer of the
-        autoscaler's still to come (a startup deadline, a spot notice)."""
-        for node in self.fleet.nodes():
+        autoscaler's still to come (a startup deadline, a spot notice).
+
+        Nodes are walked in request order either way, so the heap gets the same events in the
+        same order. With `walk_live_nodes_only` a node gone by `now` whose phases are all
+        pushed is retired from the walk: no deletion can replan it any more (a later
+        deletion keeps the earlier one, `NodeLifecycle.delete`)."""
+        for node in self._walked():
             self.by_name.setdefault(node.name, node)
-            for transition in node.lifecycle.transitions():
+            life = node.lifecycle
+            transitions = life.transitions()
+            for transition in transitions:
                 if transition not in self.pushed:
                     self.pushed.add(transition)
                     self.engine.push_transition(transition)
+            if self.live_only and life.gone_at is not None and life.gone_at <= now:
+                self.fleet.retire(node.name)
+                self.pushed.difference_update(transitions)
         if self.autoscaler is not None:
             for timer in self._timers(now):
                 if timer > now:
@@ -321,7 +336,7 @@ class FleetDriver:
         deletion scheduled from the start): startup deadlines and spot notices."""
         options = self.config.options
         times: list[float] = []
-        for node in self.fleet.nodes():
+        for node in self._walked():
             life = node.lifecycle
             if life.is_deleting(now) or (life.gone_at is not None and life.gone_at <= now):
                 continue
@@ -335,6 +350,11 @@ class FleetDriver:
         if self.serve_requests and self.autoscaler is not None:
             times += self.provisioning.timers(self.autoscaler.provisioning_request_state)
         return times
+
+    def _walked(self) -> list[FleetNode]:
+        """The fleet's nodes a loop looks at, in request order: those not retired by
+        `push_new` (every node with `walk_live_nodes_only` off)."""
+        return self.fleet.live_nodes() if self.live_only else self.fleet.nodes()
 
     def _tick_at_or_after(self, time: float) -> float:
         return math.ceil(time / self.interval - 1e-9) * self.interval
