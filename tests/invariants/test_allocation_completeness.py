@@ -28,7 +28,7 @@ TINY = problems(max_devices=6, max_pending=2, max_requests=2, max_count=2, max_p
 
 
 @settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     derandomize=True,
     database=None,

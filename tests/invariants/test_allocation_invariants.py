@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 from dralloc.testing import Cluster
 
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     derandomize=True,
     database=None,

@@ -409,7 +409,7 @@ NODE_SHAPES = st.builds(
 EXAMPLES = int(os.environ.get("DRALLOC_EQUIVALENCE_EXAMPLES", "200"))
 
 # At least 100 nodes: kube-scheduler's partial scan starts there.
-NODE_LISTS = st.integers(100, 120).flatmap(
+NODE_LISTS = st.integers(100, 108).flatmap(
     lambda count: st.lists(NODE_SHAPES, min_size=count, max_size=count)
 )
 
@@ -419,8 +419,8 @@ OPERATIONS = st.lists(
         st.tuples(st.just("schedule"), st.integers(0, len(POD_SHAPES) - 1)),
         st.tuples(st.just("delete"), st.integers(0, 1000)),
     ),
-    min_size=10,
-    max_size=24,
+    min_size=8,
+    max_size=18,
 )
 
 

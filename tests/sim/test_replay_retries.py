@@ -105,7 +105,7 @@ def catalog() -> Catalog:
     return load_catalog()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.sampled_from(sorted(FLEETS)), st.integers(0, 3))
 def test_answered_retries_on_an_autoscaled_fleet_place_and_count_as_cycles_would(
     catalog: Catalog, data: st.DataObject, mode: str, seed: int
